@@ -1,0 +1,76 @@
+import { Flags } from '@oclif/core';
+
+import { BaseCommand } from '../src/cli/base-command.js';
+import { parseDurationFlag, runWorker } from '../src/cli/worker-cli.js';
+import { submitDynamicWorkers } from '../src/slurm/submit-workers.js';
+import type { LogLevel } from '../src/config.js';
+
+export default class Worker extends BaseCommand<typeof Worker> {
+  static override description = `manual (default): runs here, taking tasks of the pool until stopped. SIGTERM/SIGINT stop it gracefully:
+it takes no new task, running ones get --shutdown-grace to finish, then are killed and given back to the queue.
+dynamic without -j: writes a Slurm batch script that starts -nwpn workers per node and submits it with sbatch,
+printing the Slurm job id (--dry-run prints the script instead).`;
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> -p small --slots 4',
+    '<%= config.bin %> <%= command.id %> -wt dynamic -cl local -p small -t 01:00:00 -c 4 -m 10G -N 1 -nwpn 2 --dry-run',
+  ];
+  static override flags = {
+    pool_name: Flags.string({ char: 'p', description: 'pool to take tasks from (also -tp)' }),
+    worker_type: Flags.option({
+      options: ['manual', 'dynamic'] as const,
+      default: 'manual',
+      description: 'manual, or dynamic (Slurm) (-wt)',
+    })(),
+    slurm_job_id: Flags.integer({ char: 'j', description: 'Slurm job id (set by the batch script)', min: 0 }),
+    cluster: Flags.string({ description: 'site profile (-cl)' }),
+    job_time: Flags.string({ char: 't', description: 'wall time hh:mm:ss of the allocation' }),
+    cpus_per_task: Flags.integer({ char: 'c', description: 'cores per worker', min: 1 }),
+    mem: Flags.string({ char: 'm', description: 'memory per node, e.g. 10G' }),
+    mem_per_cpu: Flags.string({ description: 'memory per cpu (-mc)' }),
+    nnodes: Flags.integer({ char: 'N', description: 'nodes per Slurm job', min: 1 }),
+    num_worker_per_node: Flags.integer({ description: 'workers per node (-nwpn)', min: 1 }),
+    constraint: Flags.string({ char: 'C', description: 'Slurm constraint' }),
+    qos: Flags.string({ char: 'q', description: 'Slurm QOS' }),
+    charging_account: Flags.string({ char: 'A', description: 'Slurm account' }),
+    partition: Flags.string({ char: 'P', description: 'Slurm partition' }),
+    worker_id: Flags.string({ description: 'worker id (-wi); default <host>-<pid>-<random>' }),
+    heartbeat_interval: Flags.string({ description: 'heartbeat period (-hb), e.g. 2s' }),
+    log_dir: Flags.string({ description: 'log directory (-ld)' }),
+    job_script_dir_name: Flags.string({ description: 'where batch scripts and Slurm logs go (-jd)' }),
+    dry_run: Flags.boolean({ description: 'print the batch script, submit nothing (-dr)' }),
+    clone_time_rate: Flags.string({ hidden: true, description: 'obsolete (-ctr)' }),
+    show_resource_log: Flags.boolean({ char: 'r', description: 'log each resource sample' }),
+    slots: Flags.integer({ description: 'tasks run at once by this worker', default: 1, min: 1 }),
+    lifetime: Flags.string({ description: 'end of life without Slurm, e.g. 2h or hh:mm:ss' }),
+    'idle-timeout': Flags.string({ description: 'exit after this long without a task, e.g. 10m' }),
+    'shutdown-grace': Flags.string({
+      description: 'time running tasks get to finish on stop',
+      default: '20s',
+    }),
+    'sbatch-arg': Flags.string({ description: 'extra sbatch argument (repeatable)', multiple: true }),
+  };
+  static override summary = 'Run a worker for a pool, or submit Slurm workers (-wt dynamic).';
+
+  protected override defaultLogLevel(): LogLevel {
+    return 'info';
+  }
+
+  async run(): Promise<unknown> {
+    const f = this.flags;
+    const config = {
+      ...this.jtm,
+      ...(f.log_dir ? { logDir: f.log_dir } : {}),
+      ...(f.heartbeat_interval
+        ? { heartbeatIntervalMs: parseDurationFlag(f.heartbeat_interval, '-hb') }
+        : {}),
+    };
+    this.jtm = config;
+    if (f.worker_type === 'dynamic' && !f.slurm_job_id) {
+      const result = await submitDynamicWorkers(f, config, this.logger);
+      this.log(result.output);
+      if (result.exitCode !== 0) process.exitCode = result.exitCode;
+      return result;
+    }
+    return runWorker(() => this.context('worker'), f, config, this.logger);
+  }
+}

@@ -1,0 +1,58 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'test-output/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+      },
+    },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Layering: commands → src/cli → domain → infrastructure. Only the pty module touches node-pty,
+    // only src/cli and commands touch oclif, and nothing in src imports commands.
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/commands/**'], message: 'src must not import commands' },
+            { group: ['@oclif/*'], message: 'only src/cli and commands use oclif' },
+            { group: ['**/cli/*'], message: 'domain code must not import the CLI layer' },
+          ],
+          paths: [{ name: 'node-pty', message: 'only src/worker/run-in-pty.ts imports node-pty' }],
+        },
+      ],
+    },
+  },
+  { files: ['src/worker/run-in-pty.ts'], rules: { 'no-restricted-imports': 'off' } },
+  {
+    files: ['scripts/**/*.mjs', 'bin/**/*.js'],
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+      },
+    },
+  },
+);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: installs and builds what it needs, then runs every test against a private
+# redis-server (or $REDIS_URL). Tests that need root or Slurm say so when they cannot run here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_URL:-}" ]; then
+  echo "redis-server not found: install it (Debian: apt-get install -y redis-server) or set REDIS_URL" >&2
+  exit 1
+fi
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+npm run --silent build
+npm run --silent typecheck
+npx vitest run "$@"

@@ -1,0 +1,107 @@
+/**
+ * The original's command line on top of oclif, translated in this one place before oclif parses:
+ * multi-letter single-dash flags (`-tid 5`, `-cmd "..."`), legacy long spellings, global flags written
+ * before the command (`jtm --config=F isalive -tid 5`) and the legacy one-binary-per-command names
+ * (`jtm-submit -cr "ls" -p test`, `jtm-isalive 5`).
+ */
+
+interface Alias {
+  /** The long flag oclif knows. */
+  flag: string;
+  /** Whether the flag takes a value (then `-x value` becomes `--flag=value`, so a value may start with '-'). */
+  value: boolean;
+}
+
+/** Legacy spelling → long flag. Single letters (`-p`, `-t`, `-c`, ...) are oclif `char`s and need no entry. */
+export const LEGACY_FLAGS: Readonly<Record<string, Alias>> = {
+  '-tid': { flag: 'task_id', value: true },
+  '-cmd': { flag: 'command', value: true },
+  '-cr': { flag: 'command', value: true },
+  '--cromwell': { flag: 'command', value: true },
+  '-cl': { flag: 'cluster', value: true },
+  '-nwpn': { flag: 'num_worker_per_node', value: true },
+  '--num-workers-per-node': { flag: 'num_worker_per_node', value: true },
+  '-jid': { flag: 'cromwell_job_id', value: true },
+  '--job-id': { flag: 'cromwell_job_id', value: true },
+  '--task-json-file': { flag: 'task_file', value: true },
+  '--pool-name': { flag: 'pool_name', value: true },
+  '-tp': { flag: 'pool_name', value: true },
+  '--task-pool': { flag: 'pool_name', value: true },
+  '--num-nodes': { flag: 'nnodes', value: true },
+  '-wt': { flag: 'worker_type', value: true },
+  '--worker-type': { flag: 'worker_type', value: true },
+  '-dr': { flag: 'dry_run', value: false },
+  '--dry-run': { flag: 'dry_run', value: false },
+  '-ld': { flag: 'log_dir', value: true },
+  '--logdir': { flag: 'log_dir', value: true },
+  '-hb': { flag: 'heartbeat_interval', value: true },
+  '--heartbeat': { flag: 'heartbeat_interval', value: true },
+  '-wi': { flag: 'worker_id', value: true },
+  '--worker-id': { flag: 'worker_id', value: true },
+  '-mc': { flag: 'mem_per_cpu', value: true },
+  '-jd': { flag: 'job_script_dir_name', value: true },
+  '--job_dir': { flag: 'job_script_dir_name', value: true },
+  '-ctr': { flag: 'clone_time_rate', value: true },
+  '-zf': { flag: 'zerofile', value: false },
+  '--zerofile': { flag: 'zerofile', value: false },
+  '--jobid': { flag: 'slurm_job_id', value: true },
+  '-l': { flag: 'log-level', value: true },
+  '--loglevel': { flag: 'log-level', value: true },
+  '--task-id': { flag: 'task_id', value: true },
+};
+
+/** Legacy binaries: `jtm-<command>`. */
+const LEGACY_BINARIES = new Set([
+  'submit',
+  'status',
+  'isalive',
+  'kill',
+  'resource-log',
+  'check-manager',
+  'check-worker',
+  'remove-pool',
+  'manager',
+  'worker',
+]);
+
+const GLOBAL_FLAG = /^--(config|debug|redis-url|log-level)(=|$)/;
+
+/** Rewrites argv for oclif; `binName` is the name the program was run as (`jtm`, `jtm-submit`, ...). */
+export function normaliseArgv(binName: string, argv: readonly string[]): string[] {
+  const args = [...argv];
+  const legacy = /^jtm-(.+?)(\.js)?$/.exec(binName)?.[1];
+  if (legacy && LEGACY_BINARIES.has(legacy)) args.unshift(legacy);
+  // Global flags before the command move after it.
+  const globals: string[] = [];
+  while (args.length > 0 && GLOBAL_FLAG.test(args[0] as string)) {
+    const token = args.shift() as string;
+    globals.push(token);
+    if (!token.includes('=') && token !== '--debug' && args.length > 0) globals.push(args.shift() as string);
+  }
+  const [command, ...rest] = args;
+  if (command === undefined) return globals;
+  return [command, ...translate(rest), ...globals];
+}
+
+function translate(tokens: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    if (token === '--') {
+      out.push(...tokens.slice(i));
+      break;
+    }
+    const eq = token.indexOf('=');
+    const name = eq > 0 ? token.slice(0, eq) : token;
+    const alias = LEGACY_FLAGS[name];
+    if (!alias) {
+      out.push(token);
+      continue;
+    }
+    if (!alias.value) out.push(`--${alias.flag}`);
+    else if (eq > 0) out.push(`--${alias.flag}=${token.slice(eq + 1)}`);
+    else if (i + 1 < tokens.length) out.push(`--${alias.flag}=${tokens[++i] as string}`);
+    else out.push(`--${alias.flag}`);
+  }
+  return out;
+}

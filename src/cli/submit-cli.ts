@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+
+import type { Config } from '../config.js';
+import type { JtmContext } from '../context.js';
+import { InvalidInputError } from '../errors.js';
+import { submitTasks } from '../tasks/submit-task.js';
+import {
+  buildTask,
+  parsePoolFields,
+  parseTaskFile,
+  type NewTask,
+  type TaskInput,
+} from '../tasks/task-spec.js';
+
+/** Submit's flags, with the original's names. */
+export interface SubmitFlags {
+  command?: string;
+  task_file?: string;
+  pool_name?: string;
+  cluster?: string;
+  job_time?: string;
+  memory?: string;
+  ncpu?: number;
+  nnodes?: number;
+  num_worker_per_node?: number;
+  shared?: number;
+  cromwell_job_id?: string;
+  account?: string;
+  constraint?: string;
+  qos?: string;
+  partition?: string;
+  timeout?: string;
+  'rc-file'?: string;
+  zerofile?: boolean;
+}
+
+/** Validates every task before anything is written; bad input leaves nothing behind in Redis. */
+export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string): NewTask[] {
+  if (flags.command !== undefined && flags.task_file !== undefined) {
+    throw new InvalidInputError('give either -cmd/--command or -f/--task_file, not both');
+  }
+  let inputs: TaskInput[];
+  if (flags.task_file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.task_file, 'utf8');
+    } catch (err) {
+      throw new InvalidInputError(
+        `cannot read task file ${flags.task_file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+    inputs = parseTaskFile(text, flags.task_file);
+  } else if (flags.command !== undefined) {
+    inputs = [{ command: flags.command }];
+  } else {
+    throw new InvalidInputError('no command given: use -cmd/--command or -f/--task_file');
+  }
+  // The same validation as a task file's pool object: one set of rules for flags and files.
+  const poolFields = parsePoolFields(
+    stripUndefined({
+      cluster: flags.cluster,
+      time: flags.job_time,
+      mem: flags.memory,
+      cpu: flags.ncpu,
+      node: flags.nnodes,
+      nwpn: flags.num_worker_per_node,
+      shared: flags.shared,
+      account: flags.account,
+      constraint: flags.constraint,
+      qos: flags.qos,
+      partition: flags.partition,
+    }),
+  );
+  return inputs.map(input =>
+    buildTask(input, {
+      pool: flags.pool_name,
+      poolFields,
+      timeout: flags.timeout,
+      rcFile: flags['rc-file'],
+      cromwellJobId: flags.cromwell_job_id,
+      allowEmptyOutputs: flags.zerofile ? true : undefined,
+      cwd,
+      maxCommandBytes: config.maxCommandBytes,
+    }),
+  );
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export async function submitFromCli(
+  open: () => Promise<JtmContext>,
+  flags: SubmitFlags,
+  config: Config,
+  cwd: string,
+): Promise<number[]> {
+  const tasks = tasksFromFlags(flags, config, cwd);
+  return submitTasks(await open(), tasks);
+}

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { availableParallelism, hostname } from 'node:os';
+
+import type { Config } from '../config.js';
+import type { JtmContext } from '../context.js';
+import { parseDuration } from '../durations.js';
+import { InvalidInputError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { installShutdown } from '../shutdown.js';
+import { normaliseMemory, validatePoolName, validateTime } from '../tasks/task-spec.js';
+import { startWorker } from '../worker/start-worker.js';
+import type { WorkerOptions } from '../worker/worker-options.js';
+
+/** `jtm worker` flags, with the original's names. */
+export interface WorkerFlags {
+  pool_name?: string;
+  worker_type: string;
+  slurm_job_id?: number;
+  cluster?: string;
+  job_time?: string;
+  cpus_per_task?: number;
+  mem?: string;
+  mem_per_cpu?: string;
+  nnodes?: number;
+  num_worker_per_node?: number;
+  constraint?: string;
+  qos?: string;
+  charging_account?: string;
+  partition?: string;
+  worker_id?: string;
+  heartbeat_interval?: string;
+  log_dir?: string;
+  job_script_dir_name?: string;
+  dry_run?: boolean;
+  slots: number;
+  lifetime?: string;
+  'idle-timeout'?: string;
+  'shutdown-grace': string;
+}
+
+const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function parseDurationFlag(text: string, flag: string): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new InvalidInputError(`invalid ${flag} ${JSON.stringify(text)}: use e.g. 30s, 10m or hh:mm:ss`);
+  }
+}
+
+function duration(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new InvalidInputError(`invalid ${flag} ${JSON.stringify(text)}: use e.g. 30s, 10m or hh:mm:ss`);
+  }
+}
+
+/** Resolves the options of a worker that runs here (manual, or inside a Slurm allocation). */
+export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now()): WorkerOptions {
+  const pool = validatePoolName(flags.pool_name ?? '');
+  const workerId =
+    flags.worker_id ?? `${hostname().split('.')[0]}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  if (!WORKER_ID.test(workerId)) throw new InvalidInputError(`invalid worker id ${JSON.stringify(workerId)}`);
+  const jobTime = validateTime(flags.job_time, 'job time (-t)');
+  const slurmJobId = flags.slurm_job_id ?? 0;
+  // A worker inside an allocation lives as long as the allocation's wall time; --lifetime says so without Slurm.
+  const lifeMs =
+    duration(flags.lifetime, '--lifetime') ??
+    (slurmJobId > 0 && jobTime ? parseDuration(jobTime) : undefined);
+  return {
+    pool,
+    workerId,
+    slots: flags.slots,
+    endOfLife: lifeMs === undefined ? undefined : startedAt + lifeMs,
+    slurmJobId,
+    workerType: flags.worker_type === 'dynamic' ? 2 : 0,
+    numCores: flags.cpus_per_task ?? availableParallelism(),
+    memPerNode: normaliseMemory(flags.mem, 'memory (-m)') ?? '',
+    memPerCore: normaliseMemory(flags.mem_per_cpu, 'memory per cpu (-mc)') ?? '',
+    jobTime: jobTime ?? null,
+    workersOnNode: flags.num_worker_per_node ?? 1,
+    idleTimeoutMs: duration(flags['idle-timeout'], '--idle-timeout'),
+    shutdownGraceMs: duration(flags['shutdown-grace'], '--shutdown-grace') ?? 20_000,
+  };
+}
+
+/** Runs a worker until it is stopped (signal, idle timeout, pool removal); resolves then. */
+export async function runWorker(
+  open: () => Promise<JtmContext>,
+  flags: WorkerFlags,
+  config: Config,
+  logger: Logger,
+): Promise<{ worker_id: string }> {
+  const opts = workerOptionsFromFlags(flags);
+  void config;
+  const ctx = await open();
+  const worker = await startWorker(ctx, opts);
+  const uninstall = installShutdown(
+    { stop: force => worker.stop(force), drain: () => worker.drain() },
+    logger,
+  );
+  try {
+    await worker.stopped;
+  } finally {
+    uninstall();
+  }
+  return { worker_id: worker.id };
+}

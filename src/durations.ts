@@ -1,0 +1,31 @@
+import ms from 'ms';
+
+const HMS = /^(\d+):([0-5]\d):([0-5]\d)$/;
+const DHMS = /^(\d+)-(\d+):([0-5]\d):([0-5]\d)$/;
+
+/**
+ * Parses a duration: Slurm's `hh:mm:ss` / `d-hh:mm:ss`, or an `ms` string (`90s`, `5m`, `2h`, `1d`).
+ * A bare number is seconds. Throws on anything else, including `1:2` (the original accepted it).
+ */
+export function parseDuration(text: string): number {
+  const s = text.trim();
+  let m = HMS.exec(s);
+  if (m) return ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000;
+  m = DHMS.exec(s);
+  if (m) return (((Number(m[1]) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4])) * 1000;
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  if (/^\d+(\.\d+)?\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|day|days)$/i.test(s)) {
+    const v = ms(s as ms.StringValue);
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  throw new Error(`not a duration: ${text}`);
+}
+
+/** Formats milliseconds as Slurm's `hh:mm:ss` (hours may exceed 24). */
+export function formatHms(totalMs: number): string {
+  const total = Math.max(0, Math.ceil(totalMs / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
+}

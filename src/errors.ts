@@ -1,0 +1,57 @@
+/**
+ * Every error JTM raises on purpose: a stable `code` for scripts and `--json`, and the exit code the CLI uses.
+ * Exit codes (documented in the README): 1 invalid input or a negative answer, 255 JTM/Redis unavailable
+ * (the original's "command timeout"), 255 for `kill` of an unknown task (as the original).
+ */
+export class JtmError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly exitCode = 1,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidInputError extends JtmError {
+  constructor(message: string) {
+    super(message, 'INVALID_INPUT', 1);
+  }
+}
+
+export class TaskNotFoundError extends JtmError {
+  constructor(id: number | string, exitCode = 1) {
+    super(`no task with id ${id}`, 'TASK_NOT_FOUND', exitCode);
+  }
+}
+
+export class PoolNotFoundError extends JtmError {
+  constructor(pool: string) {
+    super(`no pool named ${pool}`, 'POOL_NOT_FOUND', 1);
+  }
+}
+
+export class RedisUnavailableError extends JtmError {
+  constructor(where: string, cause?: unknown) {
+    super(`cannot reach Redis at ${where}${causeText(cause)}`, 'REDIS_UNAVAILABLE', 255, { cause });
+  }
+}
+
+export class SlurmError extends JtmError {
+  constructor(message: string) {
+    super(message, 'SLURM_ERROR', 1);
+  }
+}
+
+function causeText(cause: unknown): string {
+  if (!(cause instanceof Error) || !cause.message) return '';
+  return ` (${cause.message.split('\n')[0]})`;
+}
+
+/** Turns anything thrown into an Error, keeping the original as `cause`. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : JSON.stringify(value), { cause: value });
+}

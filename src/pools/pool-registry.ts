@@ -1,0 +1,48 @@
+import type { JtmContext } from '../context.js';
+import type { PoolSpec } from '../tasks/task-record.js';
+
+/** What the registry keeps per pool (`pool:<name>` hash). */
+export interface PoolEntry {
+  name: string;
+  kind: 'manual' | 'dynamic';
+  spec?: PoolSpec;
+  created_at?: number;
+  last_activity?: number;
+}
+
+/**
+ * Records that a pool is in use: creates its registry entry on first use, refreshes its activity time.
+ * A spec with a `time` makes the pool dynamic (Slurm-provisioned); the latest such spec wins.
+ */
+export async function touchPool(
+  ctx: JtmContext,
+  name: string,
+  spec?: PoolSpec,
+  now = Date.now(),
+): Promise<void> {
+  const key = ctx.keys.pool(name);
+  const multi = ctx.redis.multi();
+  multi.sadd(ctx.keys.pools, name);
+  multi.hsetnx(key, 'name', name);
+  multi.hsetnx(key, 'created_at', now);
+  multi.hsetnx(key, 'kind', 'manual');
+  multi.hset(key, 'last_activity', now);
+  if (spec?.time) multi.hset(key, 'kind', 'dynamic', 'spec', JSON.stringify(spec));
+  await multi.exec();
+}
+
+export async function getPool(ctx: JtmContext, name: string): Promise<PoolEntry | undefined> {
+  const h = await ctx.redis.hgetall(ctx.keys.pool(name));
+  if (!h['name']) return undefined;
+  return {
+    name: h['name'],
+    kind: h['kind'] === 'dynamic' ? 'dynamic' : 'manual',
+    spec: h['spec'] ? (JSON.parse(h['spec']) as PoolSpec) : undefined,
+    created_at: h['created_at'] ? Number(h['created_at']) : undefined,
+    last_activity: h['last_activity'] ? Number(h['last_activity']) : undefined,
+  };
+}
+
+export async function listPoolNames(ctx: JtmContext): Promise<string[]> {
+  return (await ctx.redis.smembers(ctx.keys.pools)).sort();
+}

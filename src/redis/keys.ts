@@ -1,0 +1,81 @@
+/**
+ * The one place where Redis key and queue names are built. Every key starts with the prefix, whose
+ * `{...}` hash tag puts all of JTM (BullMQ queues included) in one Redis Cluster slot, so Lua scripts
+ * may touch any of them atomically.
+ */
+export class Keys {
+  /** BullMQ's prefix: queues live under `<prefix>:q:<pool>:…`, apart from JTM's own keys. */
+  readonly queuePrefix: string;
+  readonly nextTaskId: string;
+  /** Sorted set of non-final task ids scored by submit time (what the manager reconciles). */
+  readonly activeTasks: string;
+  /** Sorted set of worker ids scored by last heartbeat (ms). */
+  readonly workers: string;
+  /** Set of known pool names. */
+  readonly pools: string;
+  readonly managerAlive: string;
+  readonly managerStats: string;
+
+  constructor(readonly prefix: string) {
+    this.queuePrefix = `${prefix}:q`;
+    this.nextTaskId = `${prefix}:next-task-id`;
+    this.activeTasks = `${prefix}:tasks:active`;
+    this.workers = `${prefix}:workers`;
+    this.pools = `${prefix}:pools`;
+    this.managerAlive = `${prefix}:manager:alive`;
+    this.managerStats = `${prefix}:manager:stats`;
+  }
+
+  /** Prefix that a task id is appended to (Lua scripts build task keys from it after INCR). */
+  get taskBase(): string {
+    return `${this.prefix}:task:`;
+  }
+  task(id: number | string): string {
+    return `${this.prefix}:task:${id}`;
+  }
+  taskEvents(id: number | string): string {
+    return `${this.prefix}:task:${id}:events`;
+  }
+  taskResources(id: number | string): string {
+    return `${this.prefix}:task:${id}:resources`;
+  }
+  taskOutput(id: number | string): string {
+    return `${this.prefix}:task:${id}:output`;
+  }
+  worker(id: string): string {
+    return `${this.prefix}:worker:${id}`;
+  }
+  get workerBase(): string {
+    return `${this.prefix}:worker:`;
+  }
+  /** Exists while the worker heartbeats (TTL = missed beats × interval). */
+  workerAlive(id: string): string {
+    return `${this.prefix}:worker:${id}:alive`;
+  }
+  /** Ids of the tasks the worker is running. */
+  workerTasks(id: string): string {
+    return `${this.prefix}:worker:${id}:tasks`;
+  }
+  /** Pub/sub channel on which a worker hears kill/drain/stop requests addressed to it. */
+  workerControl(id: string): string {
+    return `${this.prefix}:worker:${id}:control`;
+  }
+  pool(name: string): string {
+    return `${this.prefix}:pool:${name}`;
+  }
+  poolSlurmJobs(name: string): string {
+    return `${this.prefix}:pool:${name}:slurm-jobs`;
+  }
+  /** Pub/sub channel for every worker of a pool (stop requests from remove-pool). */
+  poolControl(name: string): string {
+    return `${this.prefix}:pool:${name}:control`;
+  }
+  /** BullMQ queue name of a pool: the pool name itself (validated to be key-safe). */
+  poolQueue(pool: string): string {
+    return pool;
+  }
+  /** Control queue of the manager's job scheduler; `_` cannot start a pool name. */
+  get managerQueue(): string {
+    return '_manager';
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Lua scripts that change a task record. Each runs atomically in Redis, so a transition is one
+ * compare-and-set: a final status is never left, and kill, completion and recovery cannot overwrite
+ * each other. Keys beyond KEYS are built from bases that Keys (keys.ts) passes in ARGV; they share the
+ * prefix's hash tag, hence the slot, so this is safe on Redis Cluster.
+ */
+
+/** Shared helpers, prepended to every script. */
+const COMMON = `
+local function isFinal(code) return code < 0 or code == 4 end
+local function pushEvent(eventsKey, now, from, to, reason)
+  redis.call('RPUSH', eventsKey, cjson.encode({t = tonumber(now), from = from, to = to, reason = reason}))
+  redis.call('LTRIM', eventsKey, -200, -1)
+end
+-- Sets fields from ARGV[first..] pairs.
+local function setPairs(key, first)
+  for i = first, #ARGV - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+end
+-- Moves the task to a final status: leaves the active index and starts the retention clock.
+local function finalize(taskKey, eventsKey, activeKey, id, retentionMs, taskBase, workerBase)
+  redis.call('ZREM', activeKey, id)
+  local wid = redis.call('HGET', taskKey, 'worker_id')
+  if wid and wid ~= '' then redis.call('SREM', workerBase .. wid .. ':tasks', id) end
+  local r = tonumber(retentionMs)
+  redis.call('PEXPIRE', taskKey, r)
+  redis.call('PEXPIRE', eventsKey, r)
+  redis.call('PEXPIRE', taskBase .. id .. ':resources', r)
+  redis.call('PEXPIRE', taskBase .. id .. ':output', r)
+end
+`;
+
+/**
+ * create-task: allocates the next global id and writes the record in status queued (1).
+ * KEYS[1] next-task-id  KEYS[2] tasks:active
+ * ARGV[1] task key base  ARGV[2] now ms  ARGV[3..] field, value pairs
+ * Returns the new id.
+ */
+export const CREATE_TASK = `${COMMON}
+local id = redis.call('INCR', KEYS[1])
+local key = ARGV[1] .. id
+redis.call('HSET', key, 'id', id, 'status', 1, 'queued_at', ARGV[2], 'attempts', 0)
+setPairs(key, 3)
+redis.call('ZADD', KEYS[2], ARGV[2], id)
+pushEvent(key .. ':events', ARGV[2], 0, 1, 'submitted')
+return id
+`;
+
+/**
+ * transition: compare-and-set of the status.
+ * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
+ * ARGV[1] allowed current statuses, comma separated  ARGV[2] new status  ARGV[3] now ms  ARGV[4] reason
+ * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base  ARGV[8..] field, value pairs
+ * Returns {1, previous} when done, {0, current} when the current status was not allowed, {-1} if no task.
+ */
+export const TRANSITION = `${COMMON}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'status'))
+local ok = false
+for s in string.gmatch(ARGV[1], '[^,]+') do if tonumber(s) == cur then ok = true end end
+if not ok then return {0, cur} end
+local to = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'status', to, 'reason', ARGV[4])
+setPairs(KEYS[1], 8)
+if isFinal(to) then
+  redis.call('HSET', KEYS[1], 'ended_at', ARGV[3])
+  local id = redis.call('HGET', KEYS[1], 'id')
+  finalize(KEYS[1], KEYS[2], KEYS[3], id, ARGV[5], ARGV[6], ARGV[7])
+elseif cur == 3 then
+  -- leaving running without ending (re-queued): the old worker no longer owns it
+  local wid = redis.call('HGET', KEYS[1], 'worker_id')
+  if wid and wid ~= '' then redis.call('SREM', ARGV[7] .. wid .. ':tasks', redis.call('HGET', KEYS[1], 'id')) end
+end
+pushEvent(KEYS[2], ARGV[3], cur, to, ARGV[4])
+return {1, cur}
+`;
+
+/**
+ * start-task: a worker claims a task it fetched from its pool queue.
+ * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active  KEYS[4] this worker's task set
+ * ARGV[1] worker id  ARGV[2] host  ARGV[3] now ms  ARGV[4] retention ms  ARGV[5] task key base
+ * ARGV[6] worker key base
+ * Returns {1, attempt} started; {0, status} not to be run (final, or just ended by a pending kill or by
+ * exhausted retries); {2, 3} running on another live worker; {-1} no such task.
+ * A running task is taken over only when its worker's alive key has expired (invariant: one live run).
+ */
+export const START_TASK = `${COMMON}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local t = KEYS[1]
+local cur = tonumber(redis.call('HGET', t, 'status'))
+local id = redis.call('HGET', t, 'id')
+if isFinal(cur) then return {0, cur} end
+if redis.call('HGET', t, 'kill_requested') == '1' then
+  redis.call('HSET', t, 'status', -4, 'reason', 'killed before it started', 'ended_at', ARGV[3])
+  finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
+  pushEvent(KEYS[2], ARGV[3], cur, -4, 'killed before it started')
+  return {0, -4}
+end
+local attempts = tonumber(redis.call('HGET', t, 'attempts') or '0')
+local reason = 'started'
+if cur == 3 then
+  local old = redis.call('HGET', t, 'worker_id') or ''
+  if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, 3} end
+  local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
+  if attempts > maxRetries then
+    local why = 'worker ' .. old .. ' was lost and no retries are left'
+    redis.call('HSET', t, 'status', -7, 'reason', why, 'ended_at', ARGV[3])
+    finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
+    pushEvent(KEYS[2], ARGV[3], cur, -7, why)
+    return {0, -7}
+  end
+  redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
+  reason = 'restarted: worker ' .. old .. ' was lost'
+elseif cur ~= 1 and cur ~= 2 then
+  return {0, cur}
+end
+redis.call('HSET', t, 'status', 3, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
+  'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '')
+redis.call('SADD', KEYS[4], id)
+pushEvent(KEYS[2], ARGV[3], cur, 3, reason .. ' on ' .. ARGV[1] .. '@' .. ARGV[2])
+return {1, attempts + 1}
+`;
+
+/**
+ * request-kill: records the intent to kill; ends a task that is not running at once.
+ * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
+ * ARGV[1] now ms  ARGV[2] retention ms  ARGV[3] task key base  ARGV[4] worker key base
+ * Returns {-1} no task; {0, status} already final; {1, previous} ended now (it was not running);
+ * {2, worker id} running on a live worker (which must kill it); {3, worker id} its worker is dead: ended now.
+ */
+export const REQUEST_KILL = `${COMMON}
+local t = KEYS[1]
+if redis.call('EXISTS', t) == 0 then return {-1} end
+local cur = tonumber(redis.call('HGET', t, 'status'))
+if isFinal(cur) then return {0, cur} end
+local id = redis.call('HGET', t, 'id')
+local function terminate(why)
+  redis.call('HSET', t, 'status', -4, 'reason', why, 'ended_at', ARGV[1])
+  finalize(t, KEYS[2], KEYS[3], id, ARGV[2], ARGV[3], ARGV[4])
+  pushEvent(KEYS[2], ARGV[1], cur, -4, why)
+end
+if cur ~= 3 then
+  terminate('killed before it started')
+  return {1, cur}
+end
+redis.call('HSET', t, 'kill_requested', 1, 'kill_requested_at', ARGV[1])
+local wid = redis.call('HGET', t, 'worker_id') or ''
+if redis.call('EXISTS', ARGV[4] .. wid .. ':alive') == 1 then
+  pushEvent(KEYS[2], ARGV[1], cur, cur, 'kill requested')
+  return {2, wid}
+end
+terminate('killed; its worker ' .. wid .. ' is not alive')
+return {3, wid}
+`;

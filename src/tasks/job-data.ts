@@ -1,0 +1,42 @@
+import type { TaskRecord } from './task-record.js';
+
+/** What a pool queue's BullMQ job carries: all a worker needs to run the task without reading the record. */
+export interface TaskJobData {
+  id: number;
+  command: string;
+  cwd?: string;
+  stdout?: string;
+  stderr?: string;
+  output_files?: string;
+  allow_empty_outputs?: boolean;
+  timeout_ms?: number;
+}
+
+export const TASK_JOB_NAME = 'task';
+
+/** BullMQ job id of a task (BullMQ refuses integer custom ids): adding the same task twice is a no-op. */
+export function jobIdOf(taskId: number): string {
+  return `task-${taskId}`;
+}
+
+/** Job options shared by submit and the manager's re-enqueue: the job id is derived from the task id (idempotent add). */
+export function taskJobOptions(id: number): {
+  jobId: string;
+  removeOnComplete: { count: number };
+  removeOnFail: { count: number };
+} {
+  return { jobId: jobIdOf(id), removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } };
+}
+
+export function jobDataFromRecord(r: TaskRecord): TaskJobData {
+  return {
+    id: r.id,
+    command: r.command,
+    cwd: r.cwd,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    output_files: r.output_files,
+    allow_empty_outputs: r.allow_empty_outputs,
+    timeout_ms: r.timeout_ms,
+  };
+}

@@ -1,0 +1,67 @@
+import type { JtmContext } from '../context.js';
+import { TaskNotFoundError } from '../errors.js';
+import { sendToWorker } from '../worker/worker-control.js';
+import { jobIdOf } from './job-data.js';
+import { openPoolQueue } from './pool-queue.js';
+import { isFinal, statusName, type TaskStatusName } from './status.js';
+
+export interface KillResult {
+  task_id: number;
+  /** The status after the kill (terminated, or the final status the task had already reached). */
+  status: TaskStatusName;
+  /** What happened: already-final, removed (never started), killed (tree gone), worker-dead, requested (still dying). */
+  action: 'already-final' | 'removed' | 'killed' | 'worker-dead' | 'requested';
+}
+
+/**
+ * Kills a task from any host. Waiting: ended at once and its job removed from the queue. Running: the
+ * intent is recorded and the owning worker told; it kills the whole tree and records terminated, which
+ * this waits for (up to `waitMs`). Worker dead: ended at once. Already final: nothing changes.
+ */
+export async function killTask(ctx: JtmContext, id: number, waitMs: number): Promise<KillResult> {
+  const outcome = await ctx.tasks.requestKill(id);
+  switch (outcome.kind) {
+    case 'missing':
+      throw new TaskNotFoundError(id, 255);
+    case 'final':
+      return { task_id: id, status: statusName(outcome.status), action: 'already-final' };
+    case 'worker-dead':
+      ctx.logger.info({ task: id, worker: outcome.workerId }, 'worker not alive: task ended without it');
+      return { task_id: id, status: 'terminated', action: 'worker-dead' };
+    case 'ended': {
+      await removeJob(ctx, id);
+      return { task_id: id, status: 'terminated', action: 'removed' };
+    }
+    case 'signal-worker': {
+      await sendToWorker(ctx, outcome.workerId, { type: 'kill', task: id });
+      const status = await waitForFinal(ctx, id, waitMs);
+      return status === undefined
+        ? { task_id: id, status: 'running', action: 'requested' }
+        : { task_id: id, status: statusName(status), action: 'killed' };
+    }
+  }
+}
+
+async function removeJob(ctx: JtmContext, id: number): Promise<void> {
+  const pool = await ctx.redis.hget(ctx.keys.task(id), 'pool');
+  if (!pool) return;
+  const queue = openPoolQueue(ctx, pool);
+  try {
+    await queue.remove(jobIdOf(id));
+  } catch (err) {
+    // A job a worker has just fetched is locked; its start guard sees the terminated record and skips it.
+    ctx.logger.debug({ err, task: id }, 'job not removed');
+  } finally {
+    await queue.close();
+  }
+}
+
+async function waitForFinal(ctx: JtmContext, id: number, waitMs: number): Promise<number | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const status = await ctx.tasks.status(id);
+    if (status !== undefined && isFinal(status)) return status;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise(r => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,53 @@
+import type { JtmContext } from '../context.js';
+import { TaskNotFoundError } from '../errors.js';
+import { isConnectionError } from '../redis/connection.js';
+import { isActive, statusName, type TaskStatusName } from './status.js';
+import type { TaskRecord } from './task-record.js';
+import type { TaskEvent } from './task-store.js';
+
+export interface StatusAnswer {
+  task_id: number;
+  status: TaskStatusName;
+  code: number;
+  active: boolean;
+}
+
+/** The status of a task, one HGET; an unknown id is `invalidtask` (-5), as the original. */
+export async function getTaskStatus(ctx: JtmContext, id: number): Promise<StatusAnswer> {
+  const code = (await ctx.tasks.status(id)) ?? -5;
+  return { task_id: id, status: statusName(code), code, active: isActive(code) };
+}
+
+export type TaskDetails = TaskRecord & { events: TaskEvent[] };
+
+export async function getTaskDetails(ctx: JtmContext, id: number): Promise<TaskDetails> {
+  const [record, events] = await Promise.all([ctx.tasks.get(id), ctx.tasks.events(id)]);
+  if (!record) throw new TaskNotFoundError(id);
+  return { ...record, events };
+}
+
+export type Aliveness = 'yes' | 'no' | 'unknown';
+
+/**
+ * Whether a task is alive, for Cromwell's check-alive. Cromwell takes any non-zero exit as "dead" and
+ * then fails the job, so a Redis that cannot be reached is retried for `retryMs`, and if it still
+ * cannot be reached the answer is `unknown` (exit 0): the job is kept, and asked about again later.
+ */
+export async function checkAlive(
+  open: () => Promise<JtmContext>,
+  id: number,
+  retryMs: number,
+): Promise<Aliveness> {
+  const deadline = Date.now() + retryMs;
+  for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
+    try {
+      const ctx = await open();
+      const code = await ctx.tasks.status(id);
+      return code !== undefined && isActive(code) ? 'yes' : 'no';
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      if (Date.now() + pause >= deadline) return 'unknown';
+      await new Promise(r => setTimeout(r, pause));
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import { statusName, type TaskStatusName } from './status.js';
+
+/** The pool part of a task spec: what a Slurm allocation for its pool must provide. */
+export interface PoolSpec {
+  name: string;
+  cluster?: string;
+  /** Wall time `hh:mm:ss`; a pool spec with a time makes the pool dynamic (Slurm-provisioned). */
+  time?: string;
+  cpu?: number;
+  /** Memory per node, e.g. `10G`. */
+  mem?: string;
+  node?: number;
+  nwpn?: number;
+  shared?: number;
+  account?: string;
+  constraint?: string;
+  qos?: string;
+  partition?: string;
+  job_id?: string;
+}
+
+/** The authoritative task record, as stored in `task:<id>` and printed by `status --json`. */
+export interface TaskRecord {
+  id: number;
+  status: number;
+  status_name: TaskStatusName;
+  command: string;
+  pool: string;
+  pool_spec?: PoolSpec;
+  cwd?: string;
+  stdout?: string;
+  stderr?: string;
+  output_files?: string;
+  allow_empty_outputs?: boolean;
+  timeout_ms?: number;
+  rc_file?: string;
+  cromwell_job_id?: string;
+  exit_code?: number;
+  reason?: string;
+  worker_id?: string;
+  host?: string;
+  pid?: number;
+  attempts: number;
+  max_retries: number;
+  queued_at?: number;
+  started_at?: number;
+  ended_at?: number;
+  peak_rss_mb?: number;
+  cpu_time_s?: number;
+  leftover_pids?: string;
+  kill_requested?: boolean;
+  submit_host?: string;
+}
+
+const NUMBERS = new Set([
+  'id',
+  'status',
+  'timeout_ms',
+  'exit_code',
+  'pid',
+  'attempts',
+  'max_retries',
+  'queued_at',
+  'started_at',
+  'ended_at',
+  'peak_rss_mb',
+  'cpu_time_s',
+]);
+const BOOLEANS = new Set(['allow_empty_outputs', 'kill_requested']);
+
+/** Parses the Redis hash of a task; empty fields are left out. */
+export function parseTaskRecord(hash: Record<string, string>): TaskRecord | undefined {
+  if (!hash['id']) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(hash)) {
+    if (v === '' || k === 'kill_requested_at') continue;
+    if (NUMBERS.has(k)) out[k] = Number(v);
+    else if (BOOLEANS.has(k)) out[k] = v === '1';
+    else if (k === 'pool_spec') out[k] = JSON.parse(v) as PoolSpec;
+    else out[k] = v;
+  }
+  out['attempts'] ??= 0;
+  out['max_retries'] ??= 0;
+  out['status_name'] = statusName(Number(out['status']));
+  return out as unknown as TaskRecord;
+}
+
+/** Flattens record fields into hash field/value pairs (objects as JSON, booleans as 1/0). */
+export function toHashPairs(fields: Partial<Record<keyof TaskRecord, unknown>>): string[] {
+  const pairs: string[] = [];
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined || v === null) continue;
+    pairs.push(
+      k,
+      typeof v === 'object' ? JSON.stringify(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(v),
+    );
+  }
+  return pairs;
+}

@@ -1,0 +1,278 @@
+import { isAbsolute, resolve } from 'node:path';
+
+import { parseDuration } from '../durations.js';
+import { InvalidInputError } from '../errors.js';
+import type { PoolSpec } from './task-record.js';
+
+/** A validated task, ready to be written to Redis. */
+export interface NewTask {
+  command: string;
+  pool: string;
+  poolSpec: PoolSpec;
+  cwd: string;
+  stdout?: string;
+  stderr?: string;
+  outputFiles?: string;
+  allowEmptyOutputs?: boolean;
+  timeoutMs?: number;
+  rcFile?: string;
+  cromwellJobId?: string;
+}
+
+/** What submit receives, from flags or from one entry of a task file (snake_case as the original). */
+export interface TaskInput {
+  command?: unknown;
+  output_dir?: unknown;
+  output_files?: unknown;
+  stdout?: unknown;
+  stderr?: unknown;
+  pool?: unknown;
+  timeout?: unknown;
+  rc_file?: unknown;
+  allow_empty_outputs?: unknown;
+  cromwell_job_id?: unknown;
+}
+
+export interface SubmitDefaults {
+  /** `-p`: pool name when the task file names none. */
+  pool?: string;
+  /** Pool fields from flags; they override the file's pool fields. */
+  poolFields?: Partial<PoolSpec>;
+  timeout?: string;
+  rcFile?: string;
+  cromwellJobId?: string;
+  allowEmptyOutputs?: boolean;
+  /** The submitter's working directory: the default cwd of the task and base of relative paths. */
+  cwd: string;
+  maxCommandBytes: number;
+}
+
+const TASK_FIELDS = new Set([
+  'command',
+  'output_dir',
+  'output_files',
+  'stdout',
+  'stderr',
+  'pool',
+  'timeout',
+  'rc_file',
+  'allow_empty_outputs',
+  'cromwell_job_id',
+]);
+const POOL_FIELDS = new Set([
+  'name',
+  'poolname',
+  'cluster',
+  'time',
+  'cpu',
+  'mem',
+  'node',
+  'nwpn',
+  'shared',
+  'account',
+  'constraint',
+  'qos',
+  'partition',
+  'job_id',
+]);
+
+/** Pool names reach queue names, key names and batch scripts: letters, digits, `_ . -` only. */
+export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Values placed in `#SBATCH` lines: no spaces, quotes or shell metacharacters. */
+const SLURM_WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
+const TIME = /^(\d+-)?\d+:[0-5]\d:[0-5]\d$/;
+const MEMORY = /^\d+(\.\d+)?\s*([KMGT]B?)?$/i;
+const WORKFLOW_ID = /cromwell-executions\/[^/]+\/([^/]+)/;
+
+export function validatePoolName(name: unknown, what = 'pool name'): string {
+  if (typeof name !== 'string' || !POOL_NAME.test(name)) {
+    throw new InvalidInputError(
+      `invalid ${what} ${JSON.stringify(name)}: use letters, digits, '_', '.' or '-' (at most 128, starting with a letter or digit)`,
+    );
+  }
+  return name;
+}
+
+function str(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`);
+  if (value.includes('\0')) throw new InvalidInputError(`${field} contains a NUL byte`);
+  return value;
+}
+
+function positiveInt(value: unknown, field: string, min = 1): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 1_000_000) {
+    throw new InvalidInputError(`${field} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function slurmWord(value: unknown, field: string): string | undefined {
+  const s = str(value, field);
+  if (s === undefined) return undefined;
+  if (!SLURM_WORD.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** `-m`: a number of GB (rounded, as the original: 4.5 → 5G) or a Slurm size such as `10GB`, `500M`. */
+export function normaliseMemory(value: unknown, field = 'memory'): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'number' || (typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()))) {
+    const gb = Number(value);
+    if (!Number.isFinite(gb) || gb <= 0) throw new InvalidInputError(`${field} must be positive`);
+    return `${Math.max(1, Math.floor(gb + 0.5))}G`;
+  }
+  if (typeof value !== 'string' || !MEMORY.test(value.trim())) {
+    throw new InvalidInputError(
+      `invalid ${field} ${JSON.stringify(value)}: use GB as a number, or e.g. 10G, 500M`,
+    );
+  }
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(value.trim());
+  return `${m?.[1] ?? value}${(m?.[2] ?? 'G').toUpperCase()}`;
+}
+
+export function validateTime(value: unknown, field = 'time'): string | undefined {
+  const s = str(value, field);
+  if (s === undefined) return undefined;
+  if (!TIME.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}: use hh:mm:ss`);
+  return s;
+}
+
+/** Validates the pool part of a task; `name` is resolved by the caller. */
+export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInputError('pool must be an object');
+  const obj = raw as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (!POOL_FIELDS.has(k)) throw new InvalidInputError(`unknown pool field ${JSON.stringify(k)}`);
+  }
+  const name = obj['name'] ?? obj['poolname'];
+  const spec: Partial<PoolSpec> = {
+    name: name === undefined ? undefined : validatePoolName(name),
+    cluster: slurmWord(obj['cluster'], 'cluster')?.toLowerCase(),
+    time: validateTime(obj['time']),
+    cpu: positiveInt(obj['cpu'], 'cpu'),
+    mem: normaliseMemory(obj['mem'], 'mem'),
+    node: positiveInt(obj['node'], 'node'),
+    nwpn: positiveInt(obj['nwpn'], 'nwpn'),
+    shared: positiveInt(obj['shared'], 'shared', 0),
+    account: slurmWord(obj['account'], 'account'),
+    constraint: slurmWord(obj['constraint'], 'constraint'),
+    qos: slurmWord(obj['qos'], 'qos'),
+    partition: slurmWord(obj['partition'], 'partition'),
+    job_id: slurmWord(obj['job_id'], 'job_id'),
+  };
+  if (spec.shared !== undefined && spec.shared > 1) throw new InvalidInputError('shared must be 0 or 1');
+  return dropUndefined(spec);
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Per-workflow pools (`shared: 0`): `<pool>_<workflow uuid>`, the uuid taken from the task file's
+ * `job_id` (second `_` token) or from the command's `cromwell-executions/<wf>/<uuid>/` path, as the original.
+ */
+export function workflowPoolName(pool: string, command: string, jobIdInFile: string | undefined): string {
+  if (jobIdInFile) {
+    const token = jobIdInFile.split('_')[1];
+    if (token) return validatePoolName(`${pool}_${token}`);
+  }
+  const m = WORKFLOW_ID.exec(command);
+  if (!m?.[1]) {
+    throw new InvalidInputError(
+      'shared=0 needs a Cromwell workflow id in the command (cromwell-executions/<workflow>/<uuid>/...)',
+    );
+  }
+  return validatePoolName(`${pool}_${m[1]}`);
+}
+
+function resolvePath(p: string | undefined, base: string): string | undefined {
+  if (p === undefined) return undefined;
+  // `$VARS` are the worker's to expand; only plain relative paths are anchored to the submitter's cwd.
+  return isAbsolute(p) || p.startsWith('$') ? p : resolve(base, p);
+}
+
+/** Validates one task input against the submit defaults; throws InvalidInputError with one clear line. */
+export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidInputError('a task must be a JSON object');
+  }
+  for (const k of Object.keys(input)) {
+    if (!TASK_FIELDS.has(k)) throw new InvalidInputError(`unknown task field ${JSON.stringify(k)}`);
+  }
+  const command = str(input.command, 'command');
+  if (command === undefined || command.trim() === '') throw new InvalidInputError('no command given');
+  if (Buffer.byteLength(command) > defaults.maxCommandBytes) {
+    throw new InvalidInputError(`command is longer than ${defaults.maxCommandBytes} bytes`);
+  }
+  const filePool = parsePoolFields(input.pool);
+  const poolFields = { ...filePool, ...dropUndefined(defaults.poolFields ?? {}) };
+  let pool = filePool.name ?? (defaults.pool !== undefined ? validatePoolName(defaults.pool) : undefined);
+  if (pool === undefined)
+    throw new InvalidInputError('no pool given: use -p/--pool_name or pool.name in the task file');
+  const cromwellJobId = slurmWord(input.cromwell_job_id, 'cromwell_job_id') ?? defaults.cromwellJobId;
+  if (poolFields.shared === 0 && (filePool.job_id || cromwellJobId)) {
+    pool = workflowPoolName(pool, command, filePool.job_id);
+  }
+  const outputDir = resolvePath(str(input.output_dir, 'output_dir'), defaults.cwd);
+  const cwd = outputDir ?? defaults.cwd;
+  const timeoutText = str(input.timeout, 'timeout') ?? defaults.timeout;
+  let timeoutMs: number | undefined;
+  if (timeoutText !== undefined) {
+    try {
+      timeoutMs = parseDuration(timeoutText);
+    } catch {
+      throw new InvalidInputError(
+        `invalid timeout ${JSON.stringify(timeoutText)}: use e.g. 90s, 10m or hh:mm:ss`,
+      );
+    }
+    if (timeoutMs <= 0) throw new InvalidInputError('timeout must be positive');
+  }
+  const allowEmpty = input.allow_empty_outputs ?? defaults.allowEmptyOutputs;
+  if (allowEmpty !== undefined && typeof allowEmpty !== 'boolean') {
+    throw new InvalidInputError('allow_empty_outputs must be true or false');
+  }
+  return dropUndefined({
+    command,
+    pool,
+    poolSpec: { ...poolFields, name: pool },
+    cwd,
+    stdout: resolvePath(str(input.stdout, 'stdout'), cwd),
+    stderr: resolvePath(str(input.stderr, 'stderr'), cwd),
+    outputFiles: str(input.output_files, 'output_files'),
+    allowEmptyOutputs: allowEmpty,
+    timeoutMs,
+    rcFile: resolvePath(str(input.rc_file, 'rc_file') ?? defaults.rcFile, defaults.cwd),
+    cromwellJobId,
+  });
+}
+
+/** A task file: one JSON object, a JSON array of objects, or JSON lines (one object per line). */
+export function parseTaskFile(text: string, path: string): TaskInput[] {
+  if (text.includes('\0')) throw new InvalidInputError(`${path}: binary data, not JSON`);
+  const trimmed = text.trim();
+  if (trimmed === '') throw new InvalidInputError(`${path}: empty task file`);
+  try {
+    const parsed: unknown = JSON.parse(trimmed);
+    if (Array.isArray(parsed)) {
+      if (parsed.length === 0) throw new InvalidInputError(`${path}: empty task list`);
+      return parsed as TaskInput[];
+    }
+    return [parsed as TaskInput];
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw err;
+    const lines = trimmed.split('\n').filter(l => l.trim() !== '');
+    if (lines.length < 2) throw new InvalidInputError(`${path}: malformed JSON (${(err as Error).message})`);
+    return lines.map((line, i) => {
+      try {
+        return JSON.parse(line) as TaskInput;
+      } catch (e) {
+        throw new InvalidInputError(`${path}:${i + 1}: malformed JSON (${(e as Error).message})`);
+      }
+    });
+  }
+}

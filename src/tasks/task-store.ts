@@ -1,0 +1,136 @@
+import type { Config } from '../config.js';
+import type { RedisClient } from '../redis/connection.js';
+import type { Keys } from '../redis/keys.js';
+import { runScript } from '../redis/run-script.js';
+import { CREATE_TASK, REQUEST_KILL, START_TASK, TRANSITION } from '../redis/scripts.js';
+import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
+
+export interface TaskEvent {
+  t: number;
+  from: number;
+  to: number;
+  reason: string;
+}
+
+export type StartOutcome =
+  | { kind: 'started'; attempt: number }
+  | { kind: 'skip'; status: number }
+  | { kind: 'busy' }
+  | { kind: 'missing' };
+
+export type KillOutcome =
+  | { kind: 'missing' }
+  | { kind: 'final'; status: number }
+  | { kind: 'ended'; previous: number }
+  | { kind: 'signal-worker'; workerId: string }
+  | { kind: 'worker-dead'; workerId: string };
+
+export type TransitionOutcome =
+  { done: true; previous: number } | { done: false; current: number | undefined };
+
+/** Reads and changes task records; every status change goes through a guarded Lua transition. */
+export class TaskStore {
+  constructor(
+    readonly redis: RedisClient,
+    readonly keys: Keys,
+    readonly config: Config,
+  ) {}
+
+  async create(fields: Partial<Record<keyof TaskRecord, unknown>>, now = Date.now()): Promise<number> {
+    const id = await runScript<number>(
+      this.redis,
+      CREATE_TASK,
+      [this.keys.nextTaskId, this.keys.activeTasks],
+      [this.keys.taskBase, now, ...toHashPairs(fields)],
+    );
+    return Number(id);
+  }
+
+  /** Moves `id` from one of `from` to `to`; fails (done: false) when the current status is not in `from`. */
+  async transition(
+    id: number,
+    from: readonly number[],
+    to: number,
+    reason: string,
+    fields: Partial<Record<keyof TaskRecord, unknown>> = {},
+    now = Date.now(),
+  ): Promise<TransitionOutcome> {
+    const res = await runScript<number[]>(
+      this.redis,
+      TRANSITION,
+      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
+      [
+        from.join(','),
+        to,
+        now,
+        reason,
+        this.config.taskRetentionMs,
+        this.keys.taskBase,
+        this.keys.workerBase,
+        ...toHashPairs(fields),
+      ],
+    );
+    if (res[0] === 1) return { done: true, previous: Number(res[1]) };
+    return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
+  }
+
+  async start(id: number, workerId: string, host: string, now = Date.now()): Promise<StartOutcome> {
+    const res = await runScript<number[]>(
+      this.redis,
+      START_TASK,
+      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks, this.keys.workerTasks(workerId)],
+      [workerId, host, now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase],
+    );
+    switch (res[0]) {
+      case 1:
+        return { kind: 'started', attempt: Number(res[1]) };
+      case 0:
+        return { kind: 'skip', status: Number(res[1]) };
+      case 2:
+        return { kind: 'busy' };
+      default:
+        return { kind: 'missing' };
+    }
+  }
+
+  async requestKill(id: number, now = Date.now()): Promise<KillOutcome> {
+    const res = await runScript<(number | string)[]>(
+      this.redis,
+      REQUEST_KILL,
+      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
+      [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase],
+    );
+    switch (res[0]) {
+      case 0:
+        return { kind: 'final', status: Number(res[1]) };
+      case 1:
+        return { kind: 'ended', previous: Number(res[1]) };
+      case 2:
+        return { kind: 'signal-worker', workerId: String(res[1]) };
+      case 3:
+        return { kind: 'worker-dead', workerId: String(res[1]) };
+      default:
+        return { kind: 'missing' };
+    }
+  }
+
+  async get(id: number): Promise<TaskRecord | undefined> {
+    return parseTaskRecord(await this.redis.hgetall(this.keys.task(id)));
+  }
+
+  /** The status code alone: one HGET, what isalive and status need. */
+  async status(id: number): Promise<number | undefined> {
+    const v = await this.redis.hget(this.keys.task(id), 'status');
+    return v === null ? undefined : Number(v);
+  }
+
+  async setFields(id: number, fields: Partial<Record<keyof TaskRecord, unknown>>): Promise<void> {
+    const pairs = toHashPairs(fields);
+    if (pairs.length > 0) await this.redis.hset(this.keys.task(id), ...pairs);
+  }
+
+  async events(id: number): Promise<TaskEvent[]> {
+    const raw = await this.redis.lrange(this.keys.taskEvents(id), 0, -1);
+    return raw.map(r => JSON.parse(r) as TaskEvent);
+  }
+}

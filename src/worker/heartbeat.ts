@@ -1,0 +1,60 @@
+import type { JtmContext } from '../context.js';
+import type { WorkerOptions } from './worker-options.js';
+
+export type WorkerState = 'running' | 'draining' | 'stopping';
+
+/**
+ * Writes the worker's heartbeat: its record (`worker:<id>`), its alive key whose TTL is
+ * `missedBeats × interval` (absent = dead), and its score in the `workers` index (the manager finds
+ * stale workers with one range query).
+ */
+export class Heartbeat {
+  readonly startedAt = Date.now();
+
+  constructor(
+    private readonly ctx: JtmContext,
+    private readonly opts: WorkerOptions,
+    private readonly host: string,
+  ) {}
+
+  get ttlMs(): number {
+    return this.ctx.config.heartbeatIntervalMs * this.ctx.config.missedBeats;
+  }
+
+  async beat(running: readonly number[], state: WorkerState, now = Date.now()): Promise<void> {
+    const { keys } = this.ctx;
+    const id = this.opts.workerId;
+    const multi = this.ctx.redis.multi();
+    multi.hset(keys.worker(id), {
+      id,
+      pool: this.opts.pool,
+      host: this.host,
+      pid: process.pid,
+      slots: this.opts.slots,
+      running: running.join(','),
+      state,
+      started_at: this.startedAt,
+      last_beat: now,
+      slurm_job_id: this.opts.slurmJobId,
+      end_of_life: this.opts.endOfLife ?? '',
+      worker_type: this.opts.workerType,
+    });
+    // The record outlives the worker for a day, for post-mortems; liveness is the alive key alone.
+    multi.pexpire(keys.worker(id), 86_400_000);
+    multi.set(keys.workerAlive(id), String(now), 'PX', this.ttlMs);
+    multi.zadd(keys.workers, now, id);
+    await multi.exec();
+  }
+
+  /** A clean exit: the worker is gone at once, not after its TTL. */
+  async remove(): Promise<void> {
+    const { keys } = this.ctx;
+    const id = this.opts.workerId;
+    await this.ctx.redis
+      .multi()
+      .del(keys.workerAlive(id))
+      .zrem(keys.workers, id)
+      .hset(keys.worker(id), 'state', 'exited', 'running', '')
+      .exec();
+  }
+}

@@ -1,0 +1,185 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** One process as read from /proc/<pid>/stat and statm. Times in clock ticks, memory in bytes. */
+export interface ProcInfo {
+  pid: number;
+  /** One-letter state; Z (zombie) means exited, waiting to be reaped. */
+  state: string;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /** Start time since boot, in ticks: with the pid it identifies a process across pid reuse. */
+  start: number;
+  /** utime + stime + cutime + cstime: this process and its reaped children. */
+  cpuTicks: number;
+  rssBytes: number;
+  vsizeBytes: number;
+}
+
+const PAGE = 4096;
+export const CLOCK_TICKS = 100;
+
+/** Parses /proc/<pid>/stat (the command name may hold spaces and parentheses). */
+export function parseStat(pid: number, text: string): ProcInfo | undefined {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const f = text.slice(close + 2).split(' ');
+  // f[0] is field 3 (state); field n is f[n - 3].
+  const num = (n: number): number => Number(f[n - 3]);
+  return {
+    pid,
+    state: f[0] ?? '?',
+    ppid: num(4),
+    pgid: num(5),
+    sid: num(6),
+    cpuTicks: num(14) + num(15) + num(16) + num(17),
+    start: num(22),
+    vsizeBytes: num(23),
+    rssBytes: num(24) * PAGE,
+  };
+}
+
+export function readProc(pid: number): ProcInfo | undefined {
+  try {
+    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
+function listPids(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    const c = d.charCodeAt(0);
+    if (c >= 48 && c <= 57) out.push(Number(d));
+  }
+  return out;
+}
+
+/** Direct children of a process, from /proc/<pid>/task/<tid>/children (no full /proc scan). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim();
+      if (text) for (const c of text.split(' ')) out.push(Number(c));
+    } catch {
+      // thread gone
+    }
+  }
+  return out;
+}
+
+/**
+ * The process tree of one task, remembered across samples: a process seen once as a descendant stays
+ * a member while it lives, even after its parent dies and it is re-parented (double fork, setsid).
+ * Members are keyed by pid and start time, so a reused pid is never mistaken for one.
+ */
+export class ProcessTree {
+  private readonly members = new Map<number, number>();
+
+  constructor(readonly rootPid: number) {}
+
+  /** Walks the tree from the root and the remembered members; returns the live members. */
+  refresh(): ProcInfo[] {
+    const live: ProcInfo[] = [];
+    const seen = new Set<number>();
+    const queue = [this.rootPid, ...this.members.keys()];
+    while (queue.length > 0) {
+      const pid = queue.pop() as number;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      const info = readProc(pid);
+      const known = this.members.get(pid);
+      if (!info || info.state === 'Z' || (known !== undefined && known !== info.start)) {
+        this.members.delete(pid);
+        continue;
+      }
+      this.members.set(pid, info.start);
+      live.push(info);
+      for (const c of childrenOf(pid)) queue.push(c);
+    }
+    return live;
+  }
+
+  /** Adds processes found by other means (the environment scan). */
+  adopt(procs: readonly ProcInfo[]): void {
+    for (const p of procs) this.members.set(p.pid, p.start);
+  }
+
+  pids(): number[] {
+    return [...this.members.keys()];
+  }
+}
+
+/**
+ * Every process whose environment carries `JTM_TASK_TOKEN=<token>`: finds descendants that escaped the
+ * tree walk (started and detached between two samples). Only the worker's own user's processes are
+ * readable, which are exactly the ones a task can start.
+ */
+export function findByToken(token: string): ProcInfo[] {
+  const needle = Buffer.from(`JTM_TASK_TOKEN=${token}\0`);
+  const out: ProcInfo[] = [];
+  for (const pid of listPids()) {
+    if (pid === process.pid) continue;
+    let env: Buffer;
+    try {
+      env = readFileSync(`/proc/${pid}/environ`);
+    } catch {
+      continue;
+    }
+    if (env.indexOf(needle) < 0) continue;
+    const info = readProc(pid);
+    if (info && info.state !== 'Z') out.push(info);
+  }
+  return out;
+}
+
+/** Sends `signal` to each process and to its process group; gone processes are ignored. */
+export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): void {
+  const groups = new Set<number>();
+  for (const p of procs) {
+    if (p.pgid > 1 && p.pgid !== process.pid && p.pgid !== getOwnPgid()) groups.add(p.pgid);
+  }
+  for (const g of groups) trySignal(-g, signal);
+  for (const p of procs) trySignal(p.pid, signal);
+}
+
+let ownPgid: number | undefined;
+function getOwnPgid(): number {
+  ownPgid ??= readProc(process.pid)?.pgid ?? -1;
+  return ownPgid;
+}
+
+function trySignal(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone, or not ours
+  }
+}
+
+export function isAlive(p: ProcInfo): boolean {
+  const now = readProc(p.pid);
+  return now !== undefined && now.start === p.start && now.state !== 'Z';
+}
+
+/** Memory of the node, for perc_mem_used. */
+export function nodeMemory(): { totalBytes: number; usedPercent: number } {
+  try {
+    const text = readFileSync('/proc/meminfo', 'latin1');
+    const field = (name: string): number =>
+      Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) * 1024;
+    const total = field('MemTotal');
+    const avail = field('MemAvailable');
+    return { totalBytes: total, usedPercent: total > 0 ? ((total - avail) / total) * 100 : 0 };
+  } catch {
+    return { totalBytes: 0, usedPercent: 0 };
+  }
+}

@@ -1,0 +1,140 @@
+import { CLOCK_TICKS, type ProcInfo } from './process-tree.js';
+
+/** Column names of a resource sample, in the original README's order (CSV header and JSON keys). */
+export const RESOURCE_FIELDS = [
+  'child_pid',
+  'clone_time_rate',
+  'cpu_load',
+  'end_date',
+  'host_name',
+  'ip_address',
+  'job_time',
+  'life_left',
+  'mem_per_core',
+  'mem_per_node',
+  'num_cores',
+  'num_tasks',
+  'num_workers_on_this_node',
+  'perc_mem_used',
+  'pool_name',
+  'ret_msg',
+  'rmem_usage',
+  'root_pid',
+  'run_time',
+  'slurm_jobid',
+  'task_id',
+  'vmem_usage',
+  'worker_id',
+  'worker_type',
+] as const;
+
+export type ResourceField = (typeof RESOURCE_FIELDS)[number];
+export type ResourceSample = Record<ResourceField, string | number | null>;
+
+/** What the worker knows about itself, the same for every sample it takes. */
+export interface WorkerIdentity {
+  workerId: string;
+  hostName: string;
+  ipAddress: string | null;
+  poolName: string;
+  rootPid: number;
+  slurmJobId: number;
+  workerType: 0 | 2;
+  numCores: number;
+  memPerNode: string;
+  memPerCore: string;
+  jobTime: string | null;
+  workersOnNode: number;
+  /** Epoch ms at which the worker's allocation ends; undefined for a worker without an end of life. */
+  endOfLife?: number;
+}
+
+/** CPU counter of the previous sample, to turn cumulative CPU time into a load over the interval. */
+export interface SampleState {
+  cpuTicks: number;
+  at: number;
+  peakRssBytes: number;
+}
+
+const MB = 1024 * 1024;
+
+/** `YYYY-MM-DD HH:MM:SS` in local time, as the original's end_date. */
+export function formatDate(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/**
+ * One sample of a task's process tree: CPU load (% of one core over the last interval), resident and
+ * virtual memory summed over the live tree (fresh each time), node memory use, run time and life left.
+ */
+export function buildSample(
+  procs: readonly ProcInfo[],
+  prev: SampleState | undefined,
+  task: { id: number; pid: number; startedAt: number; numTasks: number },
+  me: WorkerIdentity,
+  node: { usedPercent: number },
+  now: number,
+): { sample: ResourceSample; state: SampleState } {
+  const cpuTicks = procs.reduce((s, p) => s + p.cpuTicks, 0);
+  const rss = procs.reduce((s, p) => s + p.rssBytes, 0);
+  const vsize = procs.reduce((s, p) => s + p.vsizeBytes, 0);
+  const since = prev ? prev.at : task.startedAt;
+  const ticksBefore = prev ? prev.cpuTicks : 0;
+  const seconds = Math.max(0.001, (now - since) / 1000);
+  const cpuLoad = Math.max(0, ((cpuTicks - ticksBefore) / CLOCK_TICKS / seconds) * 100);
+  const lifeLeftMin = me.endOfLife === undefined ? 0 : Math.max(0, Math.floor((me.endOfLife - now) / 60000));
+  const sample: ResourceSample = {
+    child_pid: task.pid,
+    clone_time_rate: 0,
+    cpu_load: round1(cpuLoad),
+    end_date: formatDate(now),
+    host_name: me.hostName,
+    ip_address: me.ipAddress,
+    job_time: me.jobTime,
+    life_left: lifeLeftMin,
+    mem_per_core: me.memPerCore,
+    mem_per_node: me.memPerNode,
+    num_cores: me.numCores,
+    num_tasks: task.numTasks,
+    num_workers_on_this_node: me.workersOnNode,
+    perc_mem_used: round1(node.usedPercent),
+    pool_name: me.poolName,
+    ret_msg: 'running',
+    rmem_usage: round1(rss / MB),
+    root_pid: me.rootPid,
+    run_time: Math.round((now - task.startedAt) / 1000),
+    slurm_jobid: me.slurmJobId,
+    task_id: task.id,
+    vmem_usage: round1(vsize / MB),
+    worker_id: me.workerId,
+    worker_type: me.workerType,
+  };
+  return {
+    sample,
+    state: {
+      cpuTicks: Math.max(cpuTicks, ticksBefore),
+      at: now,
+      peakRssBytes: Math.max(prev?.peakRssBytes ?? 0, rss),
+    },
+  };
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+export function csvHeader(): string {
+  return `${RESOURCE_FIELDS.join(',')}\n`;
+}
+
+export function csvLine(sample: ResourceSample): string {
+  return `${RESOURCE_FIELDS.map(f => csvCell(sample[f])).join(',')}\n`;
+}
+
+function csvCell(v: string | number | null): string {
+  if (v === null) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}

@@ -1,0 +1,95 @@
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { Job } from 'bullmq';
+
+import type { JtmContext } from '../context.js';
+import { nodeMemory } from './process-tree.js';
+import {
+  buildSample,
+  csvHeader,
+  csvLine,
+  type ResourceSample,
+  type WorkerIdentity,
+} from './resource-sample.js';
+import type { TaskRun } from './task-run.js';
+
+/** Samples kept per task in Redis (the stream is capped; the CSV file keeps everything). */
+const STREAM_MAX = 10_000;
+
+/**
+ * One timer per worker samples the process tree of every running task: each sample goes to the
+ * BullMQ job's progress, the task's capped Redis stream and its CSV file under <log dir>/resource/.
+ */
+export class Sampler {
+  private readonly runs = new Map<number, { run: TaskRun; job: Job }>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly dir: string;
+
+  constructor(
+    private readonly ctx: JtmContext,
+    private readonly me: WorkerIdentity,
+    private readonly intervalMs: number,
+  ) {
+    this.dir = join(ctx.config.logDir, 'resource');
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Registers a started run; its first sample comes right after it starts. */
+  add(run: TaskRun, job: Job): void {
+    this.runs.set(run.id, { run, job });
+    setTimeout(() => this.sample(run.id), Math.min(100, this.intervalMs)).unref();
+  }
+
+  remove(id: number): void {
+    this.runs.delete(id);
+  }
+
+  private tick(): void {
+    for (const id of this.runs.keys()) this.sample(id);
+  }
+
+  private sample(id: number): void {
+    const entry = this.runs.get(id);
+    if (!entry?.run.tree) return;
+    const procs = entry.run.tree.refresh();
+    if (procs.length === 0) return;
+    const now = Date.now();
+    const { sample, state } = buildSample(
+      procs,
+      entry.run.sampleState,
+      { id, pid: entry.run.pid, startedAt: entry.run.startedAt, numTasks: this.runs.size },
+      this.me,
+      nodeMemory(),
+      now,
+    );
+    entry.run.sampleState = state;
+    this.persist(id, entry.job, sample);
+  }
+
+  private persist(id: number, job: Job, sample: ResourceSample): void {
+    const log = this.ctx.logger;
+    job.updateProgress(sample).catch(err => log.debug({ err, task: id }, 'progress not updated'));
+    this.ctx.redis
+      .xadd(this.ctx.keys.taskResources(id), 'MAXLEN', '~', STREAM_MAX, '*', 'sample', JSON.stringify(sample))
+      .catch(err => log.debug({ err, task: id }, 'sample not stored'));
+    try {
+      const file = join(this.dir, `${id}.csv`);
+      if (!existsSync(file)) {
+        mkdirSync(this.dir, { recursive: true });
+        appendFileSync(file, csvHeader());
+      }
+      appendFileSync(file, csvLine(sample));
+    } catch (err) {
+      log.warn({ err, task: id }, 'resource CSV not written');
+    }
+  }
+}

@@ -1,0 +1,275 @@
+import { hostname, networkInterfaces } from 'node:os';
+
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
+
+import { workerEnvironment } from '../config.js';
+import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import type { TaskJobData } from '../tasks/job-data.js';
+import { TaskStatus } from '../tasks/status.js';
+import { Heartbeat, type WorkerState } from './heartbeat.js';
+import { OutputStream } from './output-stream.js';
+import type { WorkerIdentity } from './resource-sample.js';
+import { Sampler } from './sampler.js';
+import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
+import { DEFER_DELAY_MS, END_OF_LIFE_MARGIN_MS, type WorkerOptions } from './worker-options.js';
+import { listenForControl, type ControlMessage } from './worker-control.js';
+
+/** Variables a task does not inherit from its worker: they hold Redis and dashboard secrets. */
+const SECRET_VARS = ['REDIS_URL', 'JTM_REDIS_URL', 'JTM_DASHBOARD_PASSWORD', 'JTM_DASHBOARD_USER'];
+
+export interface RunningWorker {
+  readonly id: string;
+  /** Stops taking tasks; running ones get the grace period (or none with `force`), then are re-queued. */
+  stop(force?: boolean): Promise<void>;
+  /** Stops taking tasks that cannot finish before the end of life; re-queues running ones that cannot. */
+  drain(): void;
+  /** Resolves when the worker has stopped (by stop(), idle timeout or a pool removal). */
+  readonly stopped: Promise<void>;
+}
+
+/**
+ * Starts a BullMQ worker on the pool's queue. Each job is one task: the worker claims the record
+ * (guarded), runs the command in a pty, samples it, and records exactly one final status — or gives
+ * the task back to the queue when it is stopped before the task ends.
+ */
+export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise<RunningWorker> {
+  const host = hostname();
+  const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
+  const runs = new Map<number, TaskRun>();
+  const env = workerEnvironment();
+  for (const v of SECRET_VARS) delete env[v];
+  const heartbeat = new Heartbeat(ctx, opts, host);
+  const sampler = new Sampler(ctx, identity(opts, host), ctx.config.sampleIntervalMs);
+  let state: WorkerState = 'running';
+  let lastBusy = Date.now();
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>(r => (resolveStopped = r));
+
+  const processor = async (job: Job<TaskJobData>, token?: string): Promise<unknown> => {
+    const data = job.data;
+    if (opts.endOfLife !== undefined && !fitsInLife(data, opts.endOfLife)) {
+      log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
+      await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
+      throw new DelayedError();
+    }
+    const claim = await ctx.tasks.start(data.id, opts.workerId, host);
+    if (claim.kind === 'busy') {
+      await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
+      throw new DelayedError();
+    }
+    if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
+    lastBusy = Date.now();
+    const output = new OutputStream(ctx, data.id);
+    const run = new TaskRun(data, {
+      logDir: ctx.config.logDir,
+      env,
+      killGraceMs: ctx.config.killGraceMs,
+      logger: log,
+      onOutput: chunk => output.write(chunk),
+    });
+    runs.set(data.id, run);
+    if (state !== 'running' && !fitsInLife(data, opts.endOfLife)) run.stop('shutdown');
+    log.info({ task: data.id, attempt: claim.attempt }, 'task started');
+    let outcome: TaskOutcome;
+    try {
+      const running = run.run();
+      void recordPid(ctx, run);
+      sampler.add(run, job);
+      outcome = await running;
+    } finally {
+      sampler.remove(data.id);
+      runs.delete(data.id);
+      lastBusy = Date.now();
+      await output.flush();
+    }
+    return finish(job, token, run, outcome);
+  };
+
+  const finish = async (
+    job: Job<TaskJobData>,
+    token: string | undefined,
+    run: TaskRun,
+    outcome: TaskOutcome,
+  ) => {
+    const id = run.id;
+    const usage = {
+      peak_rss_mb: run.sampleState ? Math.round(run.sampleState.peakRssBytes / 1048576) : undefined,
+      cpu_time_s: run.sampleState ? run.sampleState.cpuTicks / 100 : undefined,
+      leftover_pids: outcome.leftovers.length > 0 ? outcome.leftovers.join(',') : undefined,
+    };
+    if (outcome.kind === 'abandon') {
+      log.warn({ task: id }, outcome.reason);
+      return { abandoned: true };
+    }
+    if (outcome.kind === 'requeue') {
+      const moved = await ctx.tasks.transition(
+        id,
+        [TaskStatus.running],
+        TaskStatus.pending,
+        outcome.reason,
+        usage,
+      );
+      log.info({ task: id, requeued: moved.done }, outcome.reason);
+      if (moved.done) {
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      return { requeued: false };
+    }
+    const res = await ctx.tasks.transition(id, [TaskStatus.running], outcome.status, outcome.reason, {
+      exit_code: outcome.exitCode,
+      ...usage,
+    });
+    if (!res.done)
+      log.warn({ task: id, current: res.current }, 'task already ended elsewhere; result dropped');
+    else log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
+    return { status: outcome.status, exit_code: outcome.exitCode };
+  };
+
+  const worker = new Worker<TaskJobData>(ctx.keys.poolQueue(opts.pool), processor, {
+    connection: ctx.redis,
+    prefix: ctx.keys.queuePrefix,
+    concurrency: opts.slots,
+    // Our records decide what a lost task becomes; BullMQ only puts stalled jobs back in the queue.
+    maxStalledCount: 1000,
+    stalledInterval: 15_000,
+    lockDuration: 30_000,
+    skipVersionCheck: true,
+    autorun: false,
+  } as ConstructorParameters<typeof Worker>[2]);
+  worker.on('error', err => log.error({ err }, 'worker error'));
+  worker.on('failed', (job, err) => log.error({ task: job?.data.id, err }, 'task processing failed'));
+
+  const onControl = (msg: ControlMessage): void => {
+    if (msg.type === 'kill') {
+      const run = runs.get(msg.task);
+      if (run) {
+        log.info({ task: msg.task }, 'kill requested');
+        run.stop('kill');
+      }
+    } else if (msg.type === 'stop') {
+      void stop(msg.force ?? false);
+    }
+  };
+  const control = await listenForControl(ctx, opts, onControl);
+
+  const stopAll = (cause: StopCause, filter: (r: TaskRun) => boolean = () => true): void => {
+    for (const r of runs.values()) if (filter(r)) r.stop(cause);
+  };
+
+  /** Kill requests missed on pub/sub, and tasks that another worker has taken over (fencing). */
+  const reconcileRuns = async (): Promise<void> => {
+    if (runs.size === 0) return;
+    const ids = [...runs.keys()];
+    const pipeline = ctx.redis.pipeline();
+    for (const id of ids) pipeline.hmget(ctx.keys.task(id), 'status', 'worker_id', 'kill_requested');
+    const res = (await pipeline.exec()) ?? [];
+    res.forEach(([err, v], i) => {
+      const run = runs.get(ids[i] as number);
+      if (err || !run || !Array.isArray(v)) return;
+      const [status, owner, kill] = v as (string | null)[];
+      if (kill === '1') run.stop('kill');
+      else if (status !== String(TaskStatus.running) || owner !== opts.workerId) run.stop('superseded');
+    });
+  };
+
+  let beating = false;
+  const beat = async (): Promise<void> => {
+    if (beating) return;
+    beating = true;
+    try {
+      await heartbeat.beat([...runs.keys()], state);
+      await reconcileRuns();
+      if (opts.idleTimeoutMs !== undefined && runs.size === 0 && Date.now() - lastBusy > opts.idleTimeoutMs) {
+        log.info({ idleMs: Date.now() - lastBusy }, 'idle timeout: stopping');
+        void stop(false);
+      }
+      if (
+        opts.endOfLife !== undefined &&
+        state === 'running' &&
+        Date.now() > opts.endOfLife - END_OF_LIFE_MARGIN_MS
+      ) {
+        drain();
+      }
+    } catch (err) {
+      log.warn({ err: toError(err).message }, 'heartbeat failed');
+    } finally {
+      beating = false;
+    }
+  };
+  const beatTimer = setInterval(() => void beat(), ctx.config.heartbeatIntervalMs);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (force = false): Promise<void> => {
+    if (force) stopAll('shutdown');
+    stopping ??= (async () => {
+      state = 'stopping';
+      log.info({ running: runs.size }, 'worker stopping');
+      const closed = worker.close();
+      const grace = setTimeout(() => stopAll('shutdown'), force ? 0 : opts.shutdownGraceMs);
+      await closed;
+      clearTimeout(grace);
+      clearInterval(beatTimer);
+      sampler.stop();
+      await control.close();
+      await heartbeat.remove().catch(err => log.warn({ err }, 'could not remove heartbeat'));
+      log.info('worker stopped');
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  const drain = (): void => {
+    if (state !== 'running') return;
+    state = 'draining';
+    log.info('draining: tasks that cannot finish in the remaining life are re-queued');
+    stopAll('shutdown', r => !fitsInLife(r.data, opts.endOfLife));
+    void heartbeat.beat([...runs.keys()], state).catch(() => {});
+  };
+
+  await heartbeat.beat([], state);
+  sampler.start();
+  void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
+  log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
+  return { id: opts.workerId, stop, drain, stopped };
+}
+
+/** Whether the task's time limit ends before the worker's end of life (minus a margin). */
+function fitsInLife(data: TaskJobData, endOfLife: number | undefined): boolean {
+  if (endOfLife === undefined) return true;
+  const left = endOfLife - Date.now() - END_OF_LIFE_MARGIN_MS;
+  if (data.timeout_ms === undefined) return left > 0;
+  return data.timeout_ms <= left;
+}
+
+async function recordPid(ctx: JtmContext, run: TaskRun): Promise<void> {
+  // The pid is known right after spawn, which happens synchronously inside run().
+  await new Promise(r => setImmediate(r));
+  if (run.pid > 0) await ctx.tasks.setFields(run.id, { pid: run.pid }).catch(() => {});
+}
+
+function identity(opts: WorkerOptions, host: string): WorkerIdentity {
+  return {
+    workerId: opts.workerId,
+    hostName: host,
+    ipAddress: firstIpv4(),
+    poolName: opts.pool,
+    rootPid: process.pid,
+    slurmJobId: opts.slurmJobId,
+    workerType: opts.workerType,
+    numCores: opts.numCores,
+    memPerNode: opts.memPerNode,
+    memPerCore: opts.memPerCore,
+    jobTime: opts.jobTime,
+    workersOnNode: opts.workersOnNode,
+    endOfLife: opts.endOfLife,
+  };
+}
+
+function firstIpv4(): string | null {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return null;
+}

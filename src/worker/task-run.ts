@@ -1,0 +1,255 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import type { Logger } from '../logger.js';
+import type { TaskJobData } from '../tasks/job-data.js';
+import { TaskStatus } from '../tasks/status.js';
+import { checkOutputFiles } from './output-files.js';
+import { findByToken, ProcessTree, signalAll, type ProcInfo } from './process-tree.js';
+import type { SampleState } from './resource-sample.js';
+import { runInPty } from './run-in-pty.js';
+
+/** Why a task was stopped before it ended by itself. */
+export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded';
+
+/**
+ * How a run ended. `final`: record this status. `requeue`: give the task back to its queue (worker shut
+ * down). `abandon`: another worker owns the task now; record nothing.
+ */
+export type TaskOutcome =
+  | { kind: 'final'; status: number; exitCode?: number; reason: string; leftovers: number[] }
+  | { kind: 'requeue'; reason: string; leftovers: number[] }
+  | { kind: 'abandon'; reason: string; leftovers: number[] };
+
+export interface TaskRunOptions {
+  logDir: string;
+  env: Record<string, string>;
+  killGraceMs: number;
+  logger: Logger;
+  /** Output chunks, for the live output stream. */
+  onOutput?: (chunk: string) => void;
+}
+
+/*
+ * The task's command runs as `bash -c "$2"` under a small wrapper that turns off the pty's \n → \r\n
+ * translation, sends stderr to its file (the pty carries stdout only) and gives the command no terminal
+ * input, so a command that reads stdin sees EOF instead of hanging.
+ */
+const WRAPPER =
+  'stty -onlcr 2>/dev/null; exec 2>>"$1" </dev/null; __jtm_command=$2; set --; eval "$__jtm_command"';
+
+/** One execution of one task on this worker: its process tree, its files, its stop requests. */
+export class TaskRun {
+  readonly token = randomBytes(12).toString('hex');
+  readonly startedAt = Date.now();
+  pid = 0;
+  tree: ProcessTree | undefined;
+  /** Last resource sample state (kept by the sampler). */
+  sampleState: SampleState | undefined;
+  private stopCause: StopCause | undefined;
+  private killing: Promise<number[]> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly data: TaskJobData,
+    private readonly opts: TaskRunOptions,
+  ) {}
+
+  get id(): number {
+    return this.data.id;
+  }
+
+  get stoppedBy(): StopCause | undefined {
+    return this.stopCause;
+  }
+
+  /** Asks the run to stop: kills the whole tree (TERM, then KILL after the grace period). Idempotent. */
+  stop(cause: StopCause): void {
+    if (this.stopCause) return;
+    this.stopCause = cause;
+    if (this.tree) this.killing = this.killTree(this.opts.killGraceMs);
+  }
+
+  async run(): Promise<TaskOutcome> {
+    const cwd = this.data.cwd ?? process.cwd();
+    const stdoutPath = this.data.stdout ?? join(this.opts.logDir, 'tasks', `${this.id}.out`);
+    const stderrPath = this.data.stderr ?? join(this.opts.logDir, 'tasks', `${this.id}.err`);
+    const cannotStart = checkDirectory(cwd);
+    if (cannotStart) return { kind: 'final', status: TaskStatus.failed, reason: cannotStart, leftovers: [] };
+    let stdoutFd: number;
+    try {
+      stdoutFd = openForAppend(stdoutPath);
+      closeSync(openForAppend(stderrPath));
+    } catch (err) {
+      return {
+        kind: 'final',
+        status: TaskStatus.failed,
+        reason: `cannot start: ${(err as Error).message}`,
+        leftovers: [],
+      };
+    }
+    try {
+      return await this.execute(cwd, stdoutFd, stderrPath);
+    } finally {
+      closeSync(stdoutFd);
+    }
+  }
+
+  private async execute(cwd: string, stdoutFd: number, stderrPath: string): Promise<TaskOutcome> {
+    const env = { ...this.opts.env, JTM_TASK_ID: String(this.id), JTM_TASK_TOKEN: this.token };
+    let pty;
+    try {
+      pty = runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stderrPath, this.data.command], {
+        cwd,
+        env,
+        onOutput: chunk => {
+          writeSync(stdoutFd, chunk);
+          this.opts.onOutput?.(chunk);
+        },
+      });
+    } catch (err) {
+      return {
+        kind: 'final',
+        status: TaskStatus.failed,
+        reason: `cannot start: ${(err as Error).message}`,
+        leftovers: [],
+      };
+    }
+    this.pid = pty.pid;
+    this.tree = new ProcessTree(pty.pid);
+    if (this.stopCause) this.killing = this.killTree(this.opts.killGraceMs);
+    if (this.data.timeout_ms) this.timer = setTimeout(() => this.stop('timeout'), this.data.timeout_ms);
+    const { exitCode, signal } = await pty.exited;
+    clearTimeout(this.timer);
+    // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
+    const killedByStop = this.killing ? await this.killing : [];
+    const leftovers = this.stopCause ? [] : await this.killTree(Math.min(1000, this.opts.killGraceMs));
+    if (leftovers.length > 0)
+      this.opts.logger.warn({ task: this.id, leftovers }, 'killed processes the task left behind');
+    const code = signal ? 128 + signal : exitCode;
+    return this.outcome(code, signal, leftovers, killedByStop, cwd, env);
+  }
+
+  private async outcome(
+    code: number,
+    signal: number,
+    leftovers: number[],
+    killed: number[],
+    cwd: string,
+    env: Record<string, string>,
+  ): Promise<TaskOutcome> {
+    switch (this.stopCause) {
+      case 'kill':
+        return {
+          kind: 'final',
+          status: TaskStatus.terminated,
+          exitCode: code,
+          reason: `killed on request (${killed.length} processes)`,
+          leftovers,
+        };
+      case 'timeout':
+        return {
+          kind: 'final',
+          status: TaskStatus.timeout,
+          exitCode: code,
+          reason: `timed out after ${Math.round((this.data.timeout_ms ?? 0) / 1000)} s`,
+          leftovers,
+        };
+      case 'shutdown':
+        return { kind: 'requeue', reason: 'worker shut down before the task ended', leftovers };
+      case 'superseded':
+        return { kind: 'abandon', reason: 'another worker owns the task', leftovers };
+      default:
+        break;
+    }
+    if (code === 0) {
+      if (this.data.output_files) {
+        const problems = await checkOutputFiles(this.data.output_files, {
+          env,
+          cwd,
+          allowEmpty: this.data.allow_empty_outputs ?? false,
+        });
+        if (problems.length > 0) {
+          return {
+            kind: 'final',
+            status: TaskStatus.outputerror,
+            exitCode: 0,
+            reason: `output files: ${problems.join('; ')}`,
+            leftovers,
+          };
+        }
+      }
+      return { kind: 'final', status: TaskStatus.success, exitCode: 0, reason: 'exit code 0', leftovers };
+    }
+    const reason =
+      code === 127
+        ? 'command not found'
+        : code === 126
+          ? 'command not executable'
+          : signal
+            ? `killed by signal ${signal}`
+            : `exit code ${code}`;
+    return { kind: 'final', status: TaskStatus.failed, exitCode: code, reason, leftovers };
+  }
+
+  /** Clears the timeout timer without waiting for anything (worker shutdown). */
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** The live processes of the task: the remembered tree plus anything carrying its token. */
+  liveProcesses(): ProcInfo[] {
+    if (!this.tree) return [];
+    const byPid = new Map<number, ProcInfo>();
+    for (const p of this.tree.refresh()) byPid.set(p.pid, p);
+    const escaped = findByToken(this.token).filter(p => !byPid.has(p.pid));
+    this.tree.adopt(escaped);
+    for (const p of escaped) byPid.set(p.pid, p);
+    return [...byPid.values()];
+  }
+
+  /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */
+  private async killTree(graceMs: number): Promise<number[]> {
+    const signalled = new Set<number>();
+    let procs = this.liveProcesses();
+    if (procs.length === 0) return [];
+    procs.forEach(p => signalled.add(p.pid));
+    signalAll(procs, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      await sleep(50);
+      procs = this.liveProcesses();
+      if (procs.length === 0) return [...signalled];
+      procs.forEach(p => signalled.add(p.pid));
+      signalAll(procs, 'SIGTERM');
+    }
+    for (let round = 0; round < 100 && procs.length > 0; round++) {
+      procs.forEach(p => signalled.add(p.pid));
+      signalAll(procs, 'SIGKILL');
+      await sleep(50);
+      procs = this.liveProcesses();
+    }
+    if (procs.length > 0)
+      this.opts.logger.error({ task: this.id, pids: procs.map(p => p.pid) }, 'processes survived SIGKILL');
+    return [...signalled];
+  }
+}
+
+function checkDirectory(dir: string): string | undefined {
+  try {
+    if (!statSync(dir).isDirectory()) return `cannot start: ${dir} is not a directory`;
+  } catch {
+    return `cannot start: working directory ${dir} does not exist`;
+  }
+  return undefined;
+}
+
+function openForAppend(path: string): number {
+  mkdirSync(dirname(path), { recursive: true });
+  return openSync(path, 'a');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(r => setTimeout(r, ms));
+}

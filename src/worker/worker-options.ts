@@ -1,0 +1,26 @@
+/** How a worker runs: its pool, its slots, and what it knows of its allocation. */
+export interface WorkerOptions {
+  pool: string;
+  workerId: string;
+  /** Concurrent tasks. */
+  slots: number;
+  /** Epoch ms at which this worker's allocation ends (Slurm walltime or --lifetime); undefined: never. */
+  endOfLife?: number;
+  slurmJobId: number;
+  workerType: 0 | 2;
+  numCores: number;
+  memPerNode: string;
+  memPerCore: string;
+  jobTime: string | null;
+  workersOnNode: number;
+  /** Exit after this long without a task (dynamic pools scale down); undefined: never. */
+  idleTimeoutMs?: number;
+  /** How long running tasks may take to finish after a stop request before they are killed and re-queued. */
+  shutdownGraceMs: number;
+}
+
+/** Tasks are not started when they could not finish before the end of life minus this margin. */
+export const END_OF_LIFE_MARGIN_MS = 30_000;
+
+/** How long a task deferred by a worker near its end of life waits before another worker may take it. */
+export const DEFER_DELAY_MS = 5_000;

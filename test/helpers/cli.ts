@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `jtm` binary as a process, as Cromwell and users do. `argv0` runs it under a legacy name. */
+export function runJtm(
+  args: readonly string[],
+  env: Record<string, string>,
+  opts: { cwd?: string; timeoutMs?: number; argv0?: string } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const script = opts.argv0 ? opts.argv0 : BIN;
+    const child = spawn(process.execPath, [script, ...args], {
+      env,
+      cwd: opts.cwd ?? ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', d => (stdout += d));
+    child.stderr.on('data', d => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Parses `JTM task ID <n>` lines. */
+export function taskIds(stdout: string): number[] {
+  return [...stdout.matchAll(/^JTM task ID (\d+)$/gm)].map(m => Number(m[1]));
+}
+
+export interface BackgroundProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/** Starts a long-running jtm command (worker, manager, dashboard) in the background. */
+export function startJtm(
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd = ROOT,
+): BackgroundProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', d => (out += d));
+  child.stderr?.on('data', d => (out += d));
+  const exited = new Promise<number | null>(r => child.on('exit', code => r(code)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { inject } from 'vitest';
+
+/**
+ * Environment of one test: its own key prefix (a hash tag, as in production) and log dir on the
+ * shared test Redis, with short heartbeats so that liveness tests finish quickly.
+ */
+export function testEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const id = randomUUID().slice(0, 8);
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: process.env['HOME'] ?? '/tmp',
+    REDIS_URL: inject('redisUrl'),
+    JTM_PREFIX: `{t-${id}}`,
+    JTM_LOG_DIR: mkdtempSync(join(tmpdir(), `jtm-test-${id}-`)),
+    JTM_HEARTBEAT_INTERVAL: '500ms',
+    JTM_MISSED_BEATS: '3',
+    JTM_SAMPLE_INTERVAL: '1s',
+    JTM_KILL_GRACE: '1s',
+    JTM_SWEEP_INTERVAL: '1s',
+    JTM_CONNECT_TIMEOUT: '2s',
+    JTM_ISALIVE_RETRY: '2s',
+    ...extra,
+  };
+}
+
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise(r => setTimeout(r, everyMs));
+  }
+}
