@@ -220,7 +220,9 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   }
   const outputDir = resolvePath(str(input.output_dir, 'output_dir'), defaults.cwd);
   const cwd = outputDir ?? defaults.cwd;
-  const timeoutText = str(input.timeout, 'timeout') ?? defaults.timeout;
+  // The task's own time limit; without one, the pool's requested time (Cromwell's `time` runtime attribute) is
+  // the limit, as a direct Slurm job would have had.
+  const timeoutText = str(input.timeout, 'timeout') ?? defaults.timeout ?? poolFields.time;
   let timeoutMs: number | undefined;
   if (timeoutText !== undefined) {
     try {

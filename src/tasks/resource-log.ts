@@ -1,0 +1,30 @@
+import type { JtmContext } from '../context.js';
+import { TaskNotFoundError } from '../errors.js';
+import { csvHeader, csvLine, RESOURCE_FIELDS, type ResourceSample } from '../worker/resource-sample.js';
+
+export interface ResourceLog {
+  task_id: number;
+  resource_log: ResourceSample[];
+}
+
+/** The task's resource samples from Redis (any host, no shared filesystem needed), oldest first. */
+export async function getResourceLog(ctx: JtmContext, id: number): Promise<ResourceLog> {
+  const [exists, entries] = await Promise.all([
+    ctx.redis.exists(ctx.keys.task(id)),
+    ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+'),
+  ]);
+  if (!exists) throw new TaskNotFoundError(id);
+  const samples: ResourceSample[] = [];
+  for (const [, fields] of entries) {
+    const i = fields.indexOf('sample');
+    if (i < 0) continue;
+    const raw = JSON.parse(fields[i + 1] as string) as Partial<ResourceSample>;
+    // Always every field, in the documented order.
+    samples.push(Object.fromEntries(RESOURCE_FIELDS.map(f => [f, raw[f] ?? null])) as ResourceSample);
+  }
+  return { task_id: id, resource_log: samples };
+}
+
+export function resourceLogCsv(log: ResourceLog): string {
+  return csvHeader() + log.resource_log.map(csvLine).join('');
+}
