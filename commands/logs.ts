@@ -11,7 +11,10 @@ their most recent part — the full output is in the task's stdout file). --foll
 Exit codes: 0; 1 unknown or invalid id; 255 Redis unreachable.`;
   static override enableJsonFlag = false;
   static override examples = ['<%= config.bin %> <%= command.id %> -tid 42 --follow'];
-  static override flags = { ...taskIdFlag, follow: Flags.boolean({ char: 'f', description: 'keep printing until the task ends' }) };
+  static override flags = {
+    ...taskIdFlag,
+    follow: Flags.boolean({ char: 'f', description: 'keep printing until the task ends' }),
+  };
   static override summary = "Show a task's output, live.";
 
   async run(): Promise<void> {

@@ -10,7 +10,10 @@ export default class ResourceLogCommand extends BaseCommand<typeof ResourceLogCo
 (the original's 24 columns, in its README order), read from Redis: works from any host. --csv prints CSV with a header.
 cpu_load is % of one core over the sampling interval; rmem_usage/vmem_usage are MB summed over the task's process tree.
 Exit codes: 0 printed; 1 unknown id or invalid id; 255 Redis unreachable.`;
-  static override examples = ['<%= config.bin %> <%= command.id %> -tid 42', '<%= config.bin %> <%= command.id %> -tid 42 --csv'];
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> -tid 42',
+    '<%= config.bin %> <%= command.id %> -tid 42 --csv',
+  ];
   static override flags = { ...taskIdFlag, csv: Flags.boolean({ description: 'print CSV instead of JSON' }) };
   static override summary = "Print a task's resource samples.";
 

@@ -27,7 +27,11 @@ if (!existsSync(join(root, 'dist', 'commands')) || !existsSync(join(root, 'oclif
 }
 
 let redis;
-const env = { ...process.env, JTM_LOG_DIR: mkdtempSync(join(tmpdir(), 'jtm-demo-')), JTM_PREFIX: '{jtm-demo}' };
+const env = {
+  ...process.env,
+  JTM_LOG_DIR: mkdtempSync(join(tmpdir(), 'jtm-demo-')),
+  JTM_PREFIX: '{jtm-demo}',
+};
 if (!env.REDIS_URL) {
   if (!findRedisServer()) {
     console.error(`jtm demo: ${INSTALL_HINT}`);
@@ -47,7 +51,9 @@ const jtm = args => {
 };
 const show = args => {
   const r = jtm(args);
-  process.stdout.write(`$ jtm ${args.map(a => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n${r.out}${r.out ? '\n' : ''}(exit ${r.code})\n`);
+  process.stdout.write(
+    `$ jtm ${args.map(a => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n${r.out}${r.out ? '\n' : ''}(exit ${r.code})\n`,
+  );
   return r;
 };
 
@@ -55,7 +61,8 @@ let worker;
 try {
   say('starting a worker on pool "demo" with 2 slots (its logs go to the demo log dir)');
   worker = spawn(process.execPath, [bin, 'worker', '-p', 'demo', '--slots', '2'], { env, stdio: 'ignore' });
-  for (let i = 0; i < 100 && jtm(['check-worker', '-p', 'demo']).code !== 0; i++) await new Promise(r => setTimeout(r, 100));
+  for (let i = 0; i < 100 && jtm(['check-worker', '-p', 'demo']).code !== 0; i++)
+    await new Promise(r => setTimeout(r, 100));
   show(['check-worker', '-p', 'demo']);
 
   say('submitting tasks (what Cromwell does for each call)');
@@ -80,7 +87,9 @@ try {
   show(['isalive', '-tid', String(ids.long)]);
   say('the failing task in full (jtm status --json)');
   const rec = JSON.parse(jtm(['status', '-tid', String(ids.failing), '--json']).out);
-  process.stdout.write(`${JSON.stringify({ id: rec.id, status: rec.status_name, exit_code: rec.exit_code, reason: rec.reason, worker: rec.worker_id }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ id: rec.id, status: rec.status_name, exit_code: rec.exit_code, reason: rec.reason, worker: rec.worker_id }, null, 2)}\n`,
+  );
   say(`task output files are under ${join(env.JTM_LOG_DIR, 'tasks')}`);
 } finally {
   say('stopping the worker' + (redis ? ' and the private redis-server' : ''));

@@ -97,7 +97,7 @@ export class TaskRun {
   }
 
   private async execute(cwd: string, stdoutFd: number, stderrPath: string): Promise<TaskOutcome> {
-    const env = { ...this.opts.env, JTM_TASK_ID: String(this.id), JTM_TASK_TOKEN: this.token };
+    const env = { ...this.opts.env, PWD: cwd, JTM_TASK_ID: String(this.id), JTM_TASK_TOKEN: this.token };
     let pty;
     try {
       pty = runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stderrPath, this.data.command], {

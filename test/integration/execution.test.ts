@@ -1,0 +1,249 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+/** Live processes whose command line contains `marker` (each test uses its own sleep lengths as markers). */
+function processesMatching(marker: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('task execution', () => {
+  const env = testEnv();
+  const work = mkdtempSync(join(tmpdir(), 'jtm-exec-'));
+  let worker: BackgroundProcess;
+  let ctx: JtmContext;
+
+  const submit = async (args: string[]): Promise<number> => {
+    const r = await runJtm(['submit', '-p', 'exec', ...args], env, { cwd: work });
+    expect(r.stderr).toBe('');
+    return taskIds(r.stdout)[0]!;
+  };
+  const status = async (id: number): Promise<number | undefined> => ctx.tasks.status(id);
+  const waitFinal = (id: number, timeoutMs = 30_000): Promise<number> =>
+    waitFor(
+      async () => {
+        const s = await status(id);
+        return s !== undefined && (s < 0 || s === 4) ? s : undefined;
+      },
+      `task ${id} to end`,
+      timeoutMs,
+    );
+  const waitRunning = (id: number): Promise<boolean> =>
+    waitFor(async () => (await status(id)) === 3, `task ${id} to run`);
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    worker = startJtm(['worker', '-p', 'exec', '--slots', '4'], env);
+    await waitFor(async () => (await runJtm(['check-worker', '-p', 'exec'], env)).code === 0, 'worker up');
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await closeContext(ctx);
+  });
+
+  it('kills a running task: its whole tree, SIGTERM first, then terminated', async () => {
+    const id = await submit(['-cmd', 'sleep 3101']);
+    await waitRunning(id);
+    await waitFor(() => processesMatching('sleep 3101').length > 0 || undefined, 'sleep to start');
+    const r = await runJtm(['kill', '-tid', String(id), '--json'], env);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ task_id: id, status: 'terminated', action: 'killed' });
+    expect(await status(id)).toBe(-4);
+    expect(processesMatching('sleep 3101')).toEqual([]);
+    // Already final: no change, exit 0.
+    const again = await runJtm(['kill', '-tid', String(id), '--json'], env);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ action: 'already-final', status: 'terminated' });
+  });
+
+  it('kills a queued task: it leaves the queue and never starts', async () => {
+    const r = await runJtm(['submit', '-p', 'exec-idle', '-cmd', 'touch never-started'], env, { cwd: work });
+    const [id] = taskIds(r.stdout);
+    const k = await runJtm(['kill', '-tid', String(id), '--json'], env);
+    expect(JSON.parse(k.stdout)).toMatchObject({ action: 'removed', status: 'terminated' });
+    const w = startJtm(['worker', '-p', 'exec-idle'], env);
+    await new Promise(res => setTimeout(res, 1500));
+    await w.stop();
+    expect(await ctx.tasks.get(id!)).toMatchObject({ status: -4, attempts: 0 });
+  });
+
+  it('kill of an unknown id is a clear error; bad ids are invalid input', async () => {
+    const r = await runJtm(['kill', '-tid', '987654'], env);
+    expect([r.code, r.stdout]).toEqual([255, '']);
+    expect(r.stderr).toMatch(/no task with id 987654/);
+    for (const bad of ['abc', '-1', '0', '1.5']) {
+      const b = await runJtm(['kill', '-tid', bad], env);
+      expect(b.code).toBe(1);
+      expect(b.stderr).toMatch(/invalid task id/);
+    }
+  });
+
+  it('ends a kill/complete race in exactly one final status, consistent with what happened', async () => {
+    for (let i = 0; i < 5; i++) {
+      const id = await submit(['-cmd', 'sleep 0.3; echo done']);
+      await waitRunning(id);
+      await new Promise(res => setTimeout(res, 200 + i * 40));
+      await runJtm(['kill', '-tid', String(id)], env);
+      const final = await waitFinal(id);
+      const rec = await ctx.tasks.get(id);
+      const events = await ctx.tasks.events(id);
+      expect(events.filter(e => e.to < 0 || e.to === 4)).toHaveLength(1);
+      if (final === 4) expect(rec).toMatchObject({ exit_code: 0 });
+      else expect(final).toBe(-4);
+    }
+  });
+
+  const TREE = (n: number) =>
+    // three levels of bash, a setsid grandchild, a nohup'd one and a double fork that re-parents to init
+    `bash -c "bash -c 'sleep ${n}1 & setsid sleep ${n}2 & wait' & nohup sleep ${n}3 >/dev/null 2>&1 & ( ( sleep ${n}4 & ) & ) ; wait"`;
+
+  it('leaves no process of a killed tree behind: three levels, setsid, nohup, double fork', async () => {
+    const id = await submit(['-cmd', TREE(320)]);
+    await waitRunning(id);
+    await waitFor(() => processesMatching('sleep 320').length >= 4 || undefined, 'the whole tree to start');
+    await runJtm(['kill', '-tid', String(id)], env);
+    expect(await waitFinal(id)).toBe(-4);
+    expect(processesMatching('sleep 320')).toEqual([]);
+  });
+
+  it('kills the whole tree at the time limit and ends the task as timeout', async () => {
+    const id = await submit(['-cmd', TREE(330), '--timeout', '2s']);
+    await waitRunning(id);
+    await waitFor(() => processesMatching('sleep 330').length >= 4 || undefined, 'the whole tree to start');
+    expect(await waitFinal(id)).toBe(-6);
+    expect((await ctx.tasks.get(id))?.reason).toMatch(/timed out after 2 s/);
+    expect(processesMatching('sleep 330')).toEqual([]);
+  });
+
+  it('kills background processes a successful task leaves behind, and reports them', async () => {
+    const id = await submit(['-cmd', 'setsid sleep 3401 >/dev/null 2>&1 & sleep 0.5; echo done']);
+    expect(await waitFinal(id)).toBe(4);
+    const rec = await ctx.tasks.get(id);
+    expect(rec?.leftover_pids).toMatch(/^\d+/);
+    expect(processesMatching('sleep 3401')).toEqual([]);
+  });
+
+  it('checks output files: present, missing, empty, and empty allowed with -zf', async () => {
+    const file = (name: string, task: object): string => {
+      const p = join(work, name);
+      writeFileSync(p, JSON.stringify({ pool: { name: 'exec' }, output_dir: work, ...task }));
+      return p;
+    };
+    const ok = await submit([
+      '-f',
+      file('ok.json', { command: 'echo x > out1.txt', output_files: '$PWD/out1.txt' }),
+    ]);
+    const missing = await submit([
+      '-f',
+      file('miss.json', { command: 'true', output_files: 'out2.txt,out3.txt' }),
+    ]);
+    const empty = await submit([
+      '-f',
+      file('empty.json', { command: 'touch out4.txt', output_files: 'out4.txt' }),
+    ]);
+    const allowed = await submit([
+      '-f',
+      file('allowed.json', { command: 'touch out5.txt', output_files: 'out5.txt' }),
+      '-zf',
+    ]);
+    expect(await waitFinal(ok)).toBe(4);
+    expect(await waitFinal(missing)).toBe(-1);
+    expect((await ctx.tasks.get(missing))?.reason).toMatch(/out2\.txt is missing; .*out3\.txt is missing/);
+    expect(await waitFinal(empty)).toBe(-1);
+    expect((await ctx.tasks.get(empty))?.reason).toMatch(/out4\.txt is empty/);
+    expect(await waitFinal(allowed)).toBe(4);
+  });
+
+  it('samples a memory-hungry task: rmem_usage grows, fields in the original order, CSV too', async () => {
+    const grow =
+      `${process.execPath} -e "const a=[];let i=0;const t=setInterval(()=>{a.push(Buffer.alloc(40e6,1));` +
+      `if(++i>=6){clearInterval(t);setTimeout(()=>{},1500)}},500)"`;
+    const id = await submit(['-cmd', grow]);
+    expect(await waitFinal(id)).toBe(4);
+    const r = await runJtm(['resource-log', '-tid', String(id)], env);
+    expect(r.code).toBe(0);
+    const log = JSON.parse(r.stdout) as { task_id: number; resource_log: Record<string, number | string>[] };
+    expect(log.task_id).toBe(id);
+    expect(log.resource_log.length).toBeGreaterThanOrEqual(2);
+    for (const s of log.resource_log) expect(Object.keys(s)).toEqual([...RESOURCE_FIELDS]);
+    const rss = log.resource_log.map(s => Number(s['rmem_usage']));
+    expect(rss[rss.length - 1]!).toBeGreaterThan(rss[0]! + 80);
+    const first = log.resource_log[0]!;
+    expect(first).toMatchObject({ task_id: id, pool_name: 'exec', worker_type: 0, clone_time_rate: 0 });
+    expect(String(first['end_date'])).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    const dates = log.resource_log.map(s => String(s['end_date']));
+    expect([...dates].sort()).toEqual(dates);
+    expect(new Set(dates).size).toBeGreaterThan(1);
+    const rec = await ctx.tasks.get(id);
+    expect(rec?.peak_rss_mb).toBeGreaterThan(150);
+    const csv = await runJtm(['resource-log', '-tid', String(id), '--csv'], env);
+    expect(csv.stdout.split('\n')[0]).toBe(RESOURCE_FIELDS.join(','));
+    expect(csv.stdout.trim().split('\n')).toHaveLength(log.resource_log.length + 1);
+  });
+
+  it('resource-log: at least one sample for a 3 s task; clear errors for unknown and bad ids', async () => {
+    const id = await submit(['-cmd', 'sleep 3']);
+    expect(await waitFinal(id)).toBe(4);
+    const log = JSON.parse((await runJtm(['resource-log', '-tid', String(id)], env)).stdout) as {
+      resource_log: unknown[];
+    };
+    expect(log.resource_log.length).toBeGreaterThanOrEqual(1);
+    const unknown = await runJtm(['resource-log', '-tid', '99999'], env);
+    expect([unknown.code, unknown.stdout]).toEqual([1, '']);
+    expect(unknown.stderr).toMatch(/no task with id 99999/);
+    const bad = await runJtm(['resource-log', '-tid', 'abc'], env);
+    expect(bad.code).toBe(1);
+  });
+
+  it('shows live output while the task runs and after', async () => {
+    const id = await submit(['-cmd', 'for i in 1 2 3; do echo line $i; sleep 0.5; done']);
+    const follow = await runJtm(['logs', '-tid', String(id), '--follow'], env);
+    expect(follow.stdout).toBe('line 1\nline 2\nline 3\n');
+    const after = await runJtm(['logs', '-tid', String(id)], env);
+    expect(after.stdout).toBe('line 1\nline 2\nline 3\n');
+  });
+});
+
+describe('workers with an end of life', () => {
+  it('do not start a task whose time limit exceeds their remaining life; a fresher worker does', async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const old = startJtm(['worker', '-p', 'eol', '--lifetime', '2m'], env);
+    await waitFor(async () => (await runJtm(['check-worker', '-p', 'eol'], env)).code === 0, 'worker up');
+    const [long] = taskIds(
+      (await runJtm(['submit', '-p', 'eol', '-cmd', 'echo long', '--timeout', '10m'], env)).stdout,
+    );
+    const [short] = taskIds(
+      (await runJtm(['submit', '-p', 'eol', '-cmd', 'echo short', '--timeout', '10s'], env)).stdout,
+    );
+    await waitFor(async () => (await ctx.tasks.status(short!)) === 4, 'short task to run on the old worker');
+    await new Promise(res => setTimeout(res, 1500));
+    expect(await ctx.tasks.status(long!)).toBe(2);
+    await old.stop();
+    const fresh = startJtm(['worker', '-p', 'eol', '--lifetime', '1h'], env);
+    await waitFor(
+      async () => (await ctx.tasks.status(long!)) === 4,
+      'long task to run on the fresh worker',
+      30_000,
+    );
+    await fresh.stop();
+    await closeContext(ctx);
+  });
+});
