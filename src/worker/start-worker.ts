@@ -69,7 +69,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       onOutput: chunk => output.write(chunk),
     });
     runs.set(data.id, run);
-    if (state !== 'running' && !fitsInLife(data, opts.endOfLife)) run.stop('shutdown');
+    if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     log.info({ task: data.id, attempt: claim.attempt }, 'task started');
     let outcome: TaskOutcome;
     try {
@@ -224,7 +224,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (state !== 'running') return;
     state = 'draining';
     log.info('draining: tasks that cannot finish in the remaining life are re-queued');
-    stopAll('shutdown', r => !fitsInLife(r.data, opts.endOfLife));
+    stopAll('shutdown', r => wouldBeCut(r, opts.endOfLife));
     void heartbeat.beat([...runs.keys()], state).catch(() => {});
   };
 
@@ -241,6 +241,13 @@ function fitsInLife(data: TaskJobData, endOfLife: number | undefined): boolean {
   const left = endOfLife - Date.now() - END_OF_LIFE_MARGIN_MS;
   if (data.timeout_ms === undefined) return left > 0;
   return data.timeout_ms <= left;
+}
+
+/** A running task the end of life would cut: one without a time limit, or whose limit ends after it. */
+function wouldBeCut(run: TaskRun, endOfLife: number | undefined): boolean {
+  if (endOfLife === undefined) return false;
+  if (run.data.timeout_ms === undefined) return true;
+  return run.startedAt + run.data.timeout_ms > endOfLife;
 }
 
 async function recordPid(ctx: JtmContext, run: TaskRun): Promise<void> {

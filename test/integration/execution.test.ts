@@ -221,6 +221,28 @@ describe('task execution', () => {
   });
 });
 
+describe('kill when the worker is dead', () => {
+  it('ends the task at once as terminated, without waiting for the dead worker', async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'dead'], env);
+    const [id] = taskIds((await runJtm(['submit', '-p', 'dead', '-cmd', 'sleep 3501'], env)).stdout);
+    await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
+    await w.stop('SIGKILL');
+    // The alive key expires after missed beats × interval (1.5 s here).
+    await waitFor(
+      async () =>
+        (await ctx.redis.exists(ctx.keys.workerAlive((await ctx.tasks.get(id!))!.worker_id!))) === 0,
+      'worker to be dead',
+    );
+    const r = await runJtm(['kill', '-tid', String(id), '--json'], env);
+    expect(JSON.parse(r.stdout)).toMatchObject({ action: 'worker-dead', status: 'terminated' });
+    expect((await ctx.tasks.get(id!))?.reason).toMatch(/not alive/);
+    await closeContext(ctx);
+    for (const pid of processesMatching('sleep 3501')) process.kill(pid, 'SIGKILL');
+  });
+});
+
 describe('workers with an end of life', () => {
   it('do not start a task whose time limit exceeds their remaining life; a fresher worker does', async () => {
     const env = testEnv();
