@@ -1,6 +1,7 @@
 // Access to the built JTM (dist/) for the benchmarks: a context on a private Redis, a worker process,
 // cold CLI runs. Build first: npx tsc -p tsconfig.json && node scripts/write-manifest.mjs
 import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
