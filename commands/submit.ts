@@ -47,7 +47,9 @@ Exit codes: 0 queued; 1 invalid input (nothing is written); 255 Redis unreachabl
 
   async run(): Promise<{ task_ids: number[] }> {
     const ids = await submitFromCli(() => this.context(), this.flags, this.jtm, process.cwd());
-    for (const id of ids) this.log(`JTM task ID ${id}`);
+    // One write for all ids: a 10,000-task file printed line by line through this.log cost ~100 ms.
+    if (ids.length > 0 && !this.jsonEnabled())
+      process.stdout.write(`${ids.map(id => `JTM task ID ${id}`).join('\n')}\n`);
     return { task_ids: ids };
   }
 }

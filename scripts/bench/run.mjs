@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// `npm run bench [-- --quick] [-- --only=1,3]`: runs the benchmarks, each against a baseline measured in
+// the same run (the machine is shared and noisy: ratios, medians), and rewrites docs/benchmarks.md.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { startLocalRedis } from '../lib/local-redis.mjs';
+import { renderDoc } from './lib/doc.mjs';
+import { ROOT } from './lib/jtm.mjs';
+import { describeMachine } from './lib/machine.mjs';
+
+const BENCHMARKS = [
+  { id: '1', name: 'throughput', module: './throughput.mjs' },
+  { id: '2', name: 'submit → start latency', module: './latency.mjs' },
+  { id: '3', name: 'CLI start-up', module: './startup.mjs' },
+  { id: '4', name: 'scale: 50 pools', module: './scale.mjs' },
+  { id: '5', name: 'sampling overhead', module: './sampling.mjs' },
+  { id: '6', name: 'manager sweep', module: './sweep.mjs' },
+  { id: '7', name: 'Slurm dynamic pool', module: './slurm.mjs' },
+];
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string', default: join(ROOT, 'docs', 'benchmarks.md') },
+  },
+});
+const only = values.only ? new Set(values.only.split(',')) : undefined;
+const log = msg => process.stderr.write(`${msg}\n`);
+
+const started = Date.now();
+const rows = [];
+for (const b of BENCHMARKS) {
+  if (only && !only.has(b.id)) continue;
+  log(`[bench ${b.id}] ${b.name}`);
+  // A fresh private server per benchmark: memory figures and key counts start from nothing.
+  const redis = await startLocalRedis();
+  const t0 = Date.now();
+  try {
+    const { run } = await import(b.module);
+    const result = await run({ quick: values.quick, redisUrl: redis.url, log });
+    rows.push(...result);
+  } catch (err) {
+    log(`[bench ${b.id}] failed: ${err.stack ?? err}`);
+    rows.push({ id: b.id, figure: `${b.id}. ${b.name}`, failed: String(err.message ?? err).split('\n')[0] });
+  } finally {
+    await redis.stop();
+  }
+  log(`[bench ${b.id}] ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+const machine = describeMachine(ROOT);
+const elapsedS = (Date.now() - started) / 1000;
+// Formatted as prettier would, so that `prettier --check .` stays clean after a run.
+const { format } = await import('prettier');
+const doc = renderDoc({ rows, machine, quick: values.quick, elapsedS });
+writeFileSync(values.out, await format(doc, { filepath: values.out }));
+log(`wrote ${values.out} in ${elapsedS.toFixed(0)} s`);
+process.stdout.write(renderDoc({ rows, machine, quick: values.quick, elapsedS, tableOnly: true }));
