@@ -15,6 +15,8 @@ export class Keys {
   readonly pools: string;
   readonly managerAlive: string;
   readonly managerStats: string;
+  /** Held by the manager that is sweeping, so that two sweeps never overlap. */
+  readonly managerLease: string;
 
   constructor(readonly prefix: string) {
     this.queuePrefix = `${prefix}:q`;
@@ -24,6 +26,7 @@ export class Keys {
     this.pools = `${prefix}:pools`;
     this.managerAlive = `${prefix}:manager:alive`;
     this.managerStats = `${prefix}:manager:stats`;
+    this.managerLease = `${prefix}:manager:lease`;
   }
 
   /** Prefix that a task id is appended to (Lua scripts build task keys from it after INCR). */
@@ -73,6 +76,10 @@ export class Keys {
   /** BullMQ queue name of a pool: the pool name itself (validated to be key-safe). */
   poolQueue(pool: string): string {
     return pool;
+  }
+  /** BullMQ's hash of one job of a pool queue (BullMQ's layout: `<queue prefix>:<queue>:<job id>`). */
+  poolJob(pool: string, jobId: string): string {
+    return `${this.queuePrefix}:${this.poolQueue(pool)}:${jobId}`;
   }
   /** Control queue of the manager's job scheduler; `_` cannot start a pool name. */
   get managerQueue(): string {

@@ -151,3 +151,44 @@ end
 terminate('killed; its worker ' .. wid .. ' is not alive')
 return {3, wid}
 `;
+
+/**
+ * recover-task: the manager ends the run of a task whose worker is dead, with the same rule as start-task:
+ * re-queued (pending) while attempts ≤ max_retries, else lostconnection; a task with a pending kill ends
+ * terminated. Only a task still running on that very worker, whose alive key is gone, is touched.
+ * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
+ * ARGV[1] dead worker id  ARGV[2] now ms  ARGV[3] retention ms  ARGV[4] task key base  ARGV[5] worker key base
+ * Returns {1, new status}; {0, status} not running on that worker (nothing done); {2} worker alive; {-1} no task.
+ */
+export const RECOVER_TASK = `${COMMON}
+local t = KEYS[1]
+if redis.call('EXISTS', t) == 0 then return {-1} end
+local cur = tonumber(redis.call('HGET', t, 'status'))
+local id = redis.call('HGET', t, 'id')
+local wid = ARGV[1]
+if cur ~= 3 or redis.call('HGET', t, 'worker_id') ~= wid then
+  redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
+  return {0, cur}
+end
+if redis.call('EXISTS', ARGV[5] .. wid .. ':alive') == 1 then return {2} end
+local attempts = tonumber(redis.call('HGET', t, 'attempts') or '0')
+local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
+local to, why
+if redis.call('HGET', t, 'kill_requested') == '1' then
+  to, why = -4, 'killed; its worker ' .. wid .. ' was lost'
+elseif attempts > maxRetries then
+  to, why = -7, 'worker ' .. wid .. ' was lost and no retries are left'
+else
+  to, why = 2, 're-queued: worker ' .. wid .. ' was lost (attempt ' .. attempts .. ' of ' .. (maxRetries + 1) .. ')'
+end
+redis.call('HSET', t, 'status', to, 'reason', why)
+if to < 0 then
+  redis.call('HSET', t, 'ended_at', ARGV[2])
+  finalize(t, KEYS[2], KEYS[3], id, ARGV[3], ARGV[4], ARGV[5])
+else
+  redis.call('HSET', t, 'pid', '')
+  redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
+end
+pushEvent(KEYS[2], ARGV[2], cur, to, why)
+return {1, to}
+`;

@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import { runScript } from '../redis/run-script.js';
-import { CREATE_TASK, REQUEST_KILL, START_TASK, TRANSITION } from '../redis/scripts.js';
+import { CREATE_TASK, RECOVER_TASK, REQUEST_KILL, START_TASK, TRANSITION } from '../redis/scripts.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
 export interface TaskEvent {
@@ -24,6 +24,12 @@ export type KillOutcome =
   | { kind: 'ended'; previous: number }
   | { kind: 'signal-worker'; workerId: string }
   | { kind: 'worker-dead'; workerId: string };
+
+export type RecoverOutcome =
+  | { kind: 'recovered'; status: number }
+  | { kind: 'not-running-there'; status: number }
+  | { kind: 'worker-alive' }
+  | { kind: 'missing' };
 
 export type TransitionOutcome =
   { done: true; previous: number } | { done: false; current: number | undefined };
@@ -109,6 +115,29 @@ export class TaskStore {
         return { kind: 'signal-worker', workerId: String(res[1]) };
       case 3:
         return { kind: 'worker-dead', workerId: String(res[1]) };
+      default:
+        return { kind: 'missing' };
+    }
+  }
+
+  /**
+   * Ends the run of a task on a dead worker: re-queued (pending), lostconnection or, with a pending kill,
+   * terminated, by the same attempts rule as start(). Touches only a task still running on `workerId`.
+   */
+  async recover(id: number, workerId: string, now = Date.now()): Promise<RecoverOutcome> {
+    const res = await runScript<number[]>(
+      this.redis,
+      RECOVER_TASK,
+      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
+      [workerId, now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase],
+    );
+    switch (res[0]) {
+      case 1:
+        return { kind: 'recovered', status: Number(res[1]) };
+      case 0:
+        return { kind: 'not-running-there', status: Number(res[1]) };
+      case 2:
+        return { kind: 'worker-alive' };
       default:
         return { kind: 'missing' };
     }

@@ -1,0 +1,47 @@
+import { Flags } from '@oclif/core';
+
+import { BaseCommand } from '../src/cli/base-command.js';
+import { parseDurationFlag } from '../src/cli/worker-cli.js';
+import type { LogLevel } from '../src/config.js';
+import { runManager } from '../src/manager/run-manager.js';
+
+export default class Manager extends BaseCommand<typeof Manager> {
+  static override description = `Sweeps every JTM_SWEEP_INTERVAL (default 5s): declares workers without heartbeat dead and re-queues or
+ends their tasks, reconciles task records with the pool queues, expires idle pools and provisions Slurm
+pools. Any number of managers may run (on any hosts): each tick is swept by one of them. Not needed for
+submit, status or workers to work. Stops on SIGTERM/SIGINT.`;
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> -r --sweep-interval 2s',
+  ];
+  static override flags = {
+    show_resource_log: Flags.boolean({
+      char: 'r',
+      description: 'log resource samples of running tasks as they arrive',
+    }),
+    log_dir: Flags.string({ description: 'log directory (-ld)' }),
+    'sweep-interval': Flags.string({
+      description: 'time between sweeps (overrides JTM_SWEEP_INTERVAL), e.g. 5s',
+    }),
+    user: Flags.string({
+      char: 'u',
+      hidden: true,
+      description: 'ignored; kept for the original command line',
+    }),
+  };
+  static override summary = 'Run the manager (dead workers, task recovery, reconciliation, pools).';
+
+  protected override defaultLogLevel(): LogLevel {
+    return 'info';
+  }
+
+  async run(): Promise<{ sweeps: number }> {
+    const f = this.flags;
+    const sweepIntervalMs = f['sweep-interval']
+      ? parseDurationFlag(f['sweep-interval'], '--sweep-interval')
+      : this.jtm.sweepIntervalMs;
+    this.jtm = { ...this.jtm, sweepIntervalMs, ...(f.log_dir ? { logDir: f.log_dir } : {}) };
+    const ctx = await this.context('worker');
+    return runManager(ctx, { sweepIntervalMs, showResourceLog: f.show_resource_log }, this.logger);
+  }
+}

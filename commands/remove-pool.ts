@@ -1,0 +1,44 @@
+import { Flags } from '@oclif/core';
+
+import { BaseCommand } from '../src/cli/base-command.js';
+import { parseDurationFlag } from '../src/cli/worker-cli.js';
+import { PoolNotFoundError } from '../src/errors.js';
+import { removePool, type RemovePoolResult } from '../src/pools/remove-pool.js';
+
+export default class RemovePool extends BaseCommand<typeof RemovePool> {
+  static override description = `Stops the pool's workers, cancels its Slurm allocations, ends its waiting tasks as terminated (-4) and
+removes its queue and registry entry. Running tasks finish on their workers, or with --force are killed.
+Prints "removed", or "failed" for an unknown pool.
+Exit codes: 0 removed; 1 unknown pool or invalid name; 255 Redis unreachable.`;
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> -p small',
+    '<%= config.bin %> <%= command.id %> -p small --force',
+  ];
+  static override flags = {
+    pool_name: Flags.string({ char: 'p', description: 'pool to remove', required: true }),
+    force: Flags.boolean({ description: 'kill the running tasks of the pool too' }),
+    wait: Flags.string({
+      description: 'with --force, how long to wait for killed tasks to end',
+      default: '15s',
+    }),
+    cluster: Flags.string({ description: 'ignored; kept for the original command line (-cl)' }),
+  };
+  static override summary = 'Remove a pool.';
+
+  async run(): Promise<RemovePoolResult | { removed: false }> {
+    const waitMs = parseDurationFlag(this.flags.wait, '--wait');
+    try {
+      const result = await removePool(await this.context(), this.flags.pool_name, {
+        force: this.flags.force,
+        waitMs,
+      });
+      this.log('removed');
+      return result;
+    } catch (err) {
+      if (!(err instanceof PoolNotFoundError)) throw err;
+      this.log('failed');
+      process.exitCode = 1;
+      return { removed: false };
+    }
+  }
+}

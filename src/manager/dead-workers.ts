@@ -1,0 +1,94 @@
+import type { JtmContext } from '../context.js';
+import { writeRcForEndedTask } from '../tasks/rc-file.js';
+import { jobIdOf } from '../tasks/job-data.js';
+import { TaskStatus } from '../tasks/status.js';
+import type { TaskJobs } from './task-jobs.js';
+
+export interface RecoveryCounts {
+  requeued: number;
+  lost: number;
+  terminated: number;
+}
+
+export function emptyCounts(): RecoveryCounts {
+  return { requeued: 0, lost: 0, terminated: 0 };
+}
+
+/**
+ * Workers whose last beat is older than the liveness window: one range query on the `workers` index,
+ * then only those whose alive key is really gone (a beat may land between the two reads).
+ */
+export async function findDeadWorkers(ctx: JtmContext, now: number): Promise<string[]> {
+  const window = ctx.config.heartbeatIntervalMs * ctx.config.missedBeats;
+  const stale = await ctx.redis.zrangebyscore(ctx.keys.workers, '-inf', `(${now - window}`, 'LIMIT', 0, 1000);
+  if (stale.length === 0) return [];
+  const pipeline = ctx.redis.pipeline();
+  for (const id of stale) pipeline.exists(ctx.keys.workerAlive(id));
+  const res = (await pipeline.exec()) ?? [];
+  return stale.filter((_, i) => {
+    const [err, n] = res[i] ?? [];
+    return !err && n === 0;
+  });
+}
+
+/**
+ * Ends the run of one task on a dead worker. The job is put back (or failed) before the record changes,
+ * so a manager killed in between leaves the worker in the index and the next sweep finishes the work;
+ * a worker that fetches the re-delivered job first takes the task over by the same rule (start-task).
+ */
+export async function recoverTask(
+  ctx: JtmContext,
+  jobs: TaskJobs,
+  taskId: number,
+  deadWorker: string,
+  counts: RecoveryCounts,
+  now = Date.now(),
+): Promise<void> {
+  const [status, owner, attempts, maxRetries, kill, pool] = await ctx.redis.hmget(
+    ctx.keys.task(taskId),
+    'status',
+    'worker_id',
+    'attempts',
+    'max_retries',
+    'kill_requested',
+    'pool',
+  );
+  if (Number(status) === TaskStatus.running && owner === deadWorker && pool) {
+    const retry = kill !== '1' && Number(attempts ?? 0) <= Number(maxRetries ?? 0);
+    if (retry) await jobs.redeliver(pool, taskId);
+    else await jobs.end(pool, jobIdOf(taskId), 'worker lost');
+  }
+  const res = await ctx.tasks.recover(taskId, deadWorker, now);
+  if (res.kind !== 'recovered') return;
+  const log = { task: taskId, worker: deadWorker };
+  if (res.status === TaskStatus.pending) {
+    counts.requeued++;
+    ctx.logger.info(log, 'task re-queued: its worker was lost');
+    return;
+  }
+  if (res.status === TaskStatus.lostconnection) counts.lost++;
+  else counts.terminated++;
+  ctx.logger.warn({ ...log, status: res.status }, 'task ended: its worker was lost');
+  const record = await ctx.tasks.get(taskId);
+  if (record) await writeRcForEndedTask(ctx, record);
+}
+
+/** Recovers every task of a dead worker, then drops the worker from the index (last, so a crash retries). */
+export async function buryWorker(
+  ctx: JtmContext,
+  jobs: TaskJobs,
+  workerId: string,
+  counts: RecoveryCounts,
+  now: number,
+): Promise<void> {
+  const ids = await ctx.redis.smembers(ctx.keys.workerTasks(workerId));
+  for (const id of ids) await recoverTask(ctx, jobs, Number(id), workerId, counts, now);
+  await ctx.redis
+    .multi()
+    .zrem(ctx.keys.workers, workerId)
+    .del(ctx.keys.workerTasks(workerId))
+    .hset(ctx.keys.worker(workerId), 'state', 'dead', 'running', '')
+    .pexpire(ctx.keys.worker(workerId), 86_400_000)
+    .exec();
+  ctx.logger.warn({ worker: workerId, tasks: ids.length }, 'worker declared dead');
+}

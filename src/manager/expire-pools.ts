@@ -1,0 +1,66 @@
+import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import { listLiveWorkers } from '../pools/live-workers.js';
+import { UNFINISHED_STATES } from '../pools/list-pools.js';
+import { slurmJobs } from '../pools/list-pools.js';
+import type { TaskJobs } from './task-jobs.js';
+
+/** Drops the registry entry only if no submit touched the pool meanwhile (its last activity is unchanged). */
+const DROP_IF_UNTOUCHED = `
+if redis.call('HGET', KEYS[1], 'last_activity') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+`;
+
+/**
+ * Removes pools (manual, dynamic and per-workflow `<pool>_<uuid>` alike) that have had no live worker, no
+ * unfinished job, no Slurm allocation in flight and no activity for `poolIdleMs`. Cheap when nothing is
+ * idle: one SMEMBERS and one pipelined read of the activity times.
+ */
+export async function expireIdlePools(ctx: JtmContext, jobs: TaskJobs, now: number): Promise<string[]> {
+  const names = await ctx.redis.smembers(ctx.keys.pools);
+  if (names.length === 0) return [];
+  const read = ctx.redis.pipeline();
+  for (const n of names) read.hget(ctx.keys.pool(n), 'last_activity');
+  const times = ((await read.exec()) ?? []).map(([, v]) => v as string | null);
+  const idle = names
+    .map((name, i) => ({ name, last: times[i] ?? null }))
+    .filter(p => p.last === null || Number(p.last) < now - ctx.config.poolIdleMs);
+  if (idle.length === 0) return [];
+  const busy = new Set((await listLiveWorkers(ctx, undefined, now)).map(w => w.pool));
+  const expired: string[] = [];
+  for (const { name, last } of idle) {
+    if (busy.has(name)) continue;
+    try {
+      const inFlight = (await slurmJobs(ctx, name)).some(j => j.state === 'pending' || j.state === 'running');
+      if (inFlight) continue;
+      const q = jobs.queue(name);
+      const counts = await q.getJobCounts(...UNFINISHED_STATES);
+      if (Object.values(counts).some(n => n > 0)) continue;
+      const dropped = await ctx.redis.eval(
+        DROP_IF_UNTOUCHED,
+        3,
+        ctx.keys.pool(name),
+        ctx.keys.pools,
+        ctx.keys.poolSlurmJobs(name),
+        last ?? '',
+        name,
+      );
+      if (dropped !== 1) continue;
+      // A submit racing with this finds no registry entry and writes a new one; its job survives unless it
+      // lands in the instant before obliterate, and then reconciliation queues it again.
+      try {
+        await q.obliterate({ force: false });
+      } catch (err) {
+        await q.resume().catch(() => {});
+        ctx.logger.debug({ pool: name, err: toError(err).message }, 'queue not obliterated');
+      }
+      expired.push(name);
+      ctx.logger.info({ pool: name }, 'idle pool expired');
+    } catch (err) {
+      ctx.logger.warn({ pool: name, err: toError(err).message }, 'pool expiry failed');
+    }
+  }
+  return expired;
+}

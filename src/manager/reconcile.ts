@@ -1,0 +1,161 @@
+import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import { jobIdOf } from '../tasks/job-data.js';
+import { writeRcForEndedTask } from '../tasks/rc-file.js';
+import { isFinal, TaskStatus } from '../tasks/status.js';
+import { recoverTask, type RecoveryCounts } from './dead-workers.js';
+import type { TaskJobs } from './task-jobs.js';
+
+/** Records checked per sweep while a reconciliation pass runs: bounds the work of one sweep. */
+export const RECONCILE_BATCH = 500;
+/** A queued record younger than this may belong to a submit still in progress. */
+export const SUBMIT_GRACE_MS = 60_000;
+/** Jobs per pool looked at for orphans in one pass. */
+const ORPHAN_SCAN = 1000;
+
+export interface ReconcileCounts extends RecoveryCounts {
+  submitFailed: number;
+  submitRepaired: number;
+  readded: number;
+  poolGone: number;
+  orphans: number;
+}
+
+export function emptyReconcileCounts(): ReconcileCounts {
+  return {
+    requeued: 0,
+    lost: 0,
+    terminated: 0,
+    submitFailed: 0,
+    submitRepaired: 0,
+    readded: 0,
+    poolGone: 0,
+    orphans: 0,
+  };
+}
+
+/**
+ * Checks one batch of non-final records (from index `cursor` of the active index) against their queues.
+ * Returns the next cursor, or undefined when the pass has reached the end.
+ */
+export async function reconcileBatch(
+  ctx: JtmContext,
+  jobs: TaskJobs,
+  cursor: number,
+  counts: ReconcileCounts,
+  now: number,
+): Promise<number | undefined> {
+  const ids = await ctx.redis.zrange(ctx.keys.activeTasks, cursor, cursor + RECONCILE_BATCH - 1);
+  if (ids.length === 0) return undefined;
+  const read = ctx.redis.pipeline();
+  for (const id of ids) read.hmget(ctx.keys.task(id), 'status', 'pool', 'queued_at', 'worker_id');
+  const fields = ((await read.exec()) ?? []).map(([, v]) => (v ?? []) as (string | null)[]);
+  const registered = new Set(await ctx.redis.smembers(ctx.keys.pools));
+
+  // Second round trip: whether each job exists (and has finished) and whether each owner is alive.
+  const probe = ctx.redis.pipeline();
+  ids.forEach((id, i) => {
+    const [status, pool, , worker] = fields[i] ?? [];
+    const s = Number(status);
+    if ((s === TaskStatus.queued || s === TaskStatus.pending) && pool)
+      probe
+        .hget(ctx.keys.poolJob(pool, jobIdOf(Number(id))), 'finishedOn')
+        .exists(ctx.keys.poolJob(pool, jobIdOf(Number(id))));
+    else if (s === TaskStatus.running)
+      probe.exists(ctx.keys.workerAlive(worker ?? '')).exists(ctx.keys.workerAlive(worker ?? ''));
+    else probe.echo('').echo('');
+  });
+  const probed = ((await probe.exec()) ?? []).map(([, v]) => v);
+  const gone: string[] = [];
+  for (const [i, idText] of ids.entries()) {
+    const id = Number(idText);
+    const [status, pool, queuedAt, worker] = fields[i] ?? [];
+    if (status === null || status === undefined || isFinal(Number(status))) {
+      gone.push(idText);
+      continue;
+    }
+    const s = Number(status);
+    const finished = probed[2 * i] !== null && probed[2 * i] !== '';
+    const jobExists = probed[2 * i + 1] === 1 && !finished;
+    try {
+      if (s === TaskStatus.queued && Number(queuedAt ?? 0) < now - SUBMIT_GRACE_MS) {
+        if (jobExists) {
+          const r = await ctx.tasks.transition(
+            id,
+            [TaskStatus.queued],
+            TaskStatus.pending,
+            'queued on pool (repaired: submit was interrupted)',
+          );
+          if (r.done) counts.submitRepaired++;
+        } else {
+          const r = await ctx.tasks.transition(
+            id,
+            [TaskStatus.queued],
+            TaskStatus.failed,
+            'submit did not complete: no job was queued',
+          );
+          if (r.done) {
+            counts.submitFailed++;
+            await endedByJtm(ctx, id);
+          }
+        }
+      } else if (s === TaskStatus.pending && pool && !jobExists) {
+        if (!registered.has(pool)) {
+          const r = await ctx.tasks.transition(
+            id,
+            [TaskStatus.pending],
+            TaskStatus.terminated,
+            `its pool ${pool} was removed`,
+          );
+          if (r.done) {
+            counts.poolGone++;
+            await endedByJtm(ctx, id);
+          }
+        } else if ((await ctx.tasks.status(id)) === TaskStatus.pending) {
+          const did = await jobs.redeliver(pool, id);
+          if (did === 'added') {
+            counts.readded++;
+            ctx.logger.warn({ task: id, pool }, 'pending task had no job: re-queued');
+          }
+        }
+      } else if (s === TaskStatus.running && probed[2 * i] === 0 && worker) {
+        await recoverTask(ctx, jobs, id, worker, counts, now);
+      }
+    } catch (err) {
+      ctx.logger.warn({ task: id, err: toError(err).message }, 'reconciliation of a task failed');
+    }
+  }
+  if (gone.length > 0) await ctx.redis.zrem(ctx.keys.activeTasks, ...gone);
+  return ids.length < RECONCILE_BATCH ? undefined : cursor + RECONCILE_BATCH - gone.length;
+}
+
+/**
+ * Jobs waiting in a pool queue whose task has no record, or an already final one: nothing would run them,
+ * and they would keep the pool from expiring. Active ones are left to their worker (it skips them).
+ */
+export async function removeOrphanJobs(
+  ctx: JtmContext,
+  jobs: TaskJobs,
+  pool: string,
+  counts: ReconcileCounts,
+): Promise<void> {
+  const q = jobs.queue(pool);
+  const jobIds = await q.getRanges(['wait', 'delayed', 'prioritized'], 0, ORPHAN_SCAN - 1);
+  if (jobIds.length === 0) return;
+  const read = ctx.redis.pipeline();
+  const taskIds = jobIds.map(j => /^task-(\d+)$/.exec(j)?.[1]);
+  for (const t of taskIds) read.hget(ctx.keys.task(t ?? '0'), 'status');
+  const statuses = ((await read.exec()) ?? []).map(([, v]) => v as string | null);
+  for (const [i, jobId] of jobIds.entries()) {
+    const status = taskIds[i] === undefined ? null : (statuses[i] ?? null);
+    if (status !== null && !isFinal(Number(status))) continue;
+    await jobs.end(pool, jobId, status === null ? 'no task record' : 'task already ended');
+    counts.orphans++;
+    ctx.logger.warn({ pool, job: jobId, task_status: status }, 'removed a job without a live task');
+  }
+}
+
+async function endedByJtm(ctx: JtmContext, id: number): Promise<void> {
+  const record = await ctx.tasks.get(id);
+  if (record) await writeRcForEndedTask(ctx, record);
+}

@@ -1,0 +1,102 @@
+import { Queue, Worker } from 'bullmq';
+
+import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { installShutdown } from '../shutdown.js';
+import { ResourceTail } from './resource-tail.js';
+import { newSweepState, sweep, type SweepState } from './sweep.js';
+
+export const SWEEP_SCHEDULER_ID = 'sweep';
+
+const SWEEP_TEMPLATE = {
+  name: 'sweep',
+  opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 50 } },
+};
+
+export interface ManagerOptions {
+  sweepIntervalMs: number;
+  /** Log each resource sample of running tasks as it arrives (-r). */
+  showResourceLog: boolean;
+}
+
+export interface RunningManager {
+  readonly state: SweepState;
+  stop(): Promise<void>;
+  readonly stopped: Promise<void>;
+}
+
+/**
+ * Starts a manager: a BullMQ job scheduler on the control queue produces one sweep job per tick, however
+ * many managers run (each upserts the same scheduler), and a concurrency-1 Worker on that queue runs the
+ * sweep for whichever manager fetched the job. Reconciliation starts with the first sweep.
+ */
+export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promise<RunningManager> {
+  const log = ctx.logger;
+  const state = newSweepState(ctx, opts.sweepIntervalMs);
+  const connection = { connection: ctx.redis, prefix: ctx.keys.queuePrefix, skipVersionCheck: true };
+  const queue = new Queue(ctx.keys.managerQueue, connection as ConstructorParameters<typeof Queue>[1]);
+  await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: opts.sweepIntervalMs }, SWEEP_TEMPLATE);
+  const worker = new Worker(
+    ctx.keys.managerQueue,
+    async () => {
+      const report = await sweep(ctx, state);
+      return { swept: report.swept, ms: report.duration_ms };
+    },
+    {
+      ...connection,
+      concurrency: 1,
+      // A sweep killed mid-way is not worth re-running: the next tick does the same work.
+      maxStalledCount: 0,
+      autorun: false,
+    } as ConstructorParameters<typeof Worker>[2],
+  );
+  worker.on('error', err => log.error({ err: toError(err).message }, 'manager worker error'));
+  worker.on('failed', (_job, err) => log.error({ err: toError(err).message }, 'sweep failed'));
+  // The scheduler adds the next tick when a manager fetches the current one; a manager killed in between
+  // would leave no next tick, so each manager upserts it again when no sweep has happened for a while.
+  const watchdog = setInterval(() => {
+    void (async () => {
+      if (await ctx.redis.exists(ctx.keys.managerAlive)) return;
+      await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: opts.sweepIntervalMs }, SWEEP_TEMPLATE);
+    })().catch(err => log.warn({ err: toError(err).message }, 'could not refresh the sweep scheduler'));
+  }, opts.sweepIntervalMs * 3);
+  const tail = opts.showResourceLog ? new ResourceTail(ctx, opts.sweepIntervalMs) : undefined;
+  tail?.start();
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>(r => (resolveStopped = r));
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('manager stopping');
+      clearInterval(watchdog);
+      tail?.stop();
+      await worker.close();
+      await queue.close();
+      await state.jobs.close();
+      log.info({ sweeps: state.sweeps }, 'manager stopped');
+      resolveStopped();
+    })();
+    return stopping;
+  };
+  void worker.run().catch(err => log.error({ err: toError(err).message }, 'manager run loop failed'));
+  log.info({ sweepIntervalMs: opts.sweepIntervalMs }, 'manager started');
+  return { state, stop, stopped };
+}
+
+/** `jtm manager`: runs until SIGTERM/SIGINT. */
+export async function runManager(
+  ctx: JtmContext,
+  opts: ManagerOptions,
+  logger: Logger,
+): Promise<{ sweeps: number }> {
+  const manager = await startManager(ctx, opts);
+  const uninstall = installShutdown({ stop: () => manager.stop() }, logger);
+  try {
+    await manager.stopped;
+  } finally {
+    uninstall();
+  }
+  return { sweeps: manager.state.sweeps };
+}

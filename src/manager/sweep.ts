@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+
+import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import { provisionDynamicPools, type ProvisionReport } from '../slurm/provision.js';
+import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
+import { expireIdlePools } from './expire-pools.js';
+import { writeManagerAlive } from './liveness.js';
+import { emptyReconcileCounts, reconcileBatch, removeOrphanJobs, type ReconcileCounts } from './reconcile.js';
+import { TaskJobs } from './task-jobs.js';
+
+/** A reconciliation pass starts at the first sweep and then every this many sweeps. */
+export const RECONCILE_EVERY = 12;
+
+/** What one manager process carries from sweep to sweep. */
+export interface SweepState {
+  readonly jobs: TaskJobs;
+  readonly intervalMs: number;
+  sweeps: number;
+  /** Index in the active-task index where the running reconciliation pass continues; undefined: no pass. */
+  reconcileCursor: number | undefined;
+  sweepsSincePass: number;
+  /** Counts of the current pass, logged when it completes. */
+  passCounts: ReconcileCounts;
+}
+
+export function newSweepState(ctx: JtmContext, intervalMs = ctx.config.sweepIntervalMs): SweepState {
+  return {
+    jobs: new TaskJobs(ctx),
+    intervalMs,
+    sweeps: 0,
+    reconcileCursor: 0,
+    sweepsSincePass: 0,
+    passCounts: emptyReconcileCounts(),
+  };
+}
+
+export interface SweepReport {
+  /** False when another manager's sweep held the lease (this tick was skipped). */
+  swept: boolean;
+  dead_workers: string[];
+  requeued: number;
+  lost: number;
+  terminated: number;
+  reconciled?: ReconcileCounts;
+  pools_expired: string[];
+  provision: ProvisionReport;
+  duration_ms: number;
+}
+
+const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * One pass of the manager: declare dead workers and recover their tasks, advance reconciliation by one
+ * batch, expire idle pools, provision dynamic pools, refresh the manager-alive key. Its cost follows what
+ * changed (one range query finds stale workers), not how many workers or tasks exist. A lease keeps two
+ * sweeps from overlapping when one runs longer than the interval.
+ */
+export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()): Promise<SweepReport> {
+  const started = Date.now();
+  const token = randomBytes(8).toString('hex');
+  const leaseMs = Math.max(5000, state.intervalMs * 3);
+  const report: SweepReport = {
+    swept: false,
+    dead_workers: [],
+    requeued: 0,
+    lost: 0,
+    terminated: 0,
+    pools_expired: [],
+    provision: { submitted: 0, failedPools: [] },
+    duration_ms: 0,
+  };
+  if ((await ctx.redis.set(ctx.keys.managerLease, token, 'PX', leaseMs, 'NX')) !== 'OK') {
+    ctx.logger.debug('another manager is sweeping: tick skipped');
+    return report;
+  }
+  try {
+    report.swept = true;
+    state.sweeps++;
+    await ctx.redis.hincrby(ctx.keys.managerStats, 'sweeps', 1);
+    const counts = emptyCounts();
+    for (const id of await findDeadWorkers(ctx, now)) {
+      try {
+        await buryWorker(ctx, state.jobs, id, counts, now);
+        report.dead_workers.push(id);
+      } catch (err) {
+        ctx.logger.error(
+          { worker: id, err: toError(err).message },
+          'could not recover the tasks of a dead worker',
+        );
+      }
+    }
+    Object.assign(report, counts);
+    await reconcileStep(ctx, state, report, now);
+    report.pools_expired = await guarded(ctx, 'pool expiry', [], () => expireIdlePools(ctx, state.jobs, now));
+    report.provision = await guarded(ctx, 'provisioning', report.provision, () =>
+      provisionDynamicPools(ctx, now),
+    );
+    await writeManagerAlive(ctx, now, state.intervalMs);
+    await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep', now);
+  } finally {
+    await ctx.redis.eval(RELEASE_LEASE, 1, ctx.keys.managerLease, token).catch(() => {});
+  }
+  report.duration_ms = Date.now() - started;
+  logReport(ctx, report);
+  return report;
+}
+
+async function reconcileStep(
+  ctx: JtmContext,
+  state: SweepState,
+  report: SweepReport,
+  now: number,
+): Promise<void> {
+  if (state.reconcileCursor === undefined) {
+    if (++state.sweepsSincePass < RECONCILE_EVERY) return;
+    state.reconcileCursor = 0;
+    state.passCounts = emptyReconcileCounts();
+  }
+  try {
+    state.reconcileCursor = await reconcileBatch(
+      ctx,
+      state.jobs,
+      state.reconcileCursor,
+      state.passCounts,
+      now,
+    );
+    if (state.reconcileCursor !== undefined) return;
+    for (const pool of await ctx.redis.smembers(ctx.keys.pools))
+      await removeOrphanJobs(ctx, state.jobs, pool, state.passCounts);
+    state.sweepsSincePass = 0;
+    report.reconciled = state.passCounts;
+  } catch (err) {
+    state.reconcileCursor = undefined;
+    state.sweepsSincePass = 0;
+    ctx.logger.warn({ err: toError(err).message }, 'reconciliation pass failed; retried at the next pass');
+  }
+}
+
+async function guarded<T>(ctx: JtmContext, what: string, fallback: T, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    ctx.logger.error({ err: toError(err).message }, `${what} failed`);
+    return fallback;
+  }
+}
+
+function logReport(ctx: JtmContext, r: SweepReport): void {
+  const rc = r.reconciled;
+  const reconciledChanges = rc ? Object.values(rc).reduce((a, b) => a + b, 0) : 0;
+  const changed =
+    r.dead_workers.length +
+      r.requeued +
+      r.lost +
+      r.terminated +
+      r.pools_expired.length +
+      r.provision.submitted +
+      reconciledChanges >
+      0 || r.provision.failedPools.length > 0;
+  const summary = {
+    dead_workers: r.dead_workers.length,
+    requeued: r.requeued,
+    lost: r.lost,
+    terminated: r.terminated,
+    pools_expired: r.pools_expired,
+    slurm_submitted: r.provision.submitted,
+    slurm_failed_pools: r.provision.failedPools,
+    ...(rc ? { reconciled: rc } : {}),
+    ms: r.duration_ms,
+  };
+  if (changed) ctx.logger.info(summary, 'sweep');
+  else ctx.logger.debug(summary, 'sweep: nothing to do');
+}

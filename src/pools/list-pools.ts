@@ -1,0 +1,91 @@
+import type { JtmContext } from '../context.js';
+import { openPoolQueue } from '../tasks/pool-queue.js';
+import { listLiveWorkers } from './live-workers.js';
+import { getPool, listPoolNames, type PoolEntry } from './pool-registry.js';
+
+export interface SlurmJobEntry {
+  id: string;
+  state?: string;
+  slots?: number;
+  [field: string]: unknown;
+}
+
+export interface PoolInfo extends PoolEntry {
+  live_workers: number;
+  live_slots: number;
+  waiting: number;
+  active: number;
+  delayed: number;
+  slurm_jobs: SlurmJobEntry[];
+}
+
+/** Jobs that still count as work for a pool (anything not finished). */
+export const UNFINISHED_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+
+/** Every registered pool with its live workers, queue counts and Slurm jobs. */
+export async function listPools(ctx: JtmContext): Promise<PoolInfo[]> {
+  const names = await listPoolNames(ctx);
+  const workers = await listLiveWorkers(ctx);
+  const out: PoolInfo[] = [];
+  for (const name of names) {
+    const entry = (await getPool(ctx, name)) ?? { name, kind: 'manual' as const };
+    const mine = workers.filter(w => w.pool === name && w.state !== 'stopping');
+    const queue = openPoolQueue(ctx, name);
+    let counts: Record<string, number>;
+    try {
+      counts = await queue.getJobCounts(...UNFINISHED_STATES);
+    } finally {
+      await queue.close();
+    }
+    out.push({
+      ...entry,
+      live_workers: mine.length,
+      live_slots: mine.reduce((n, w) => n + w.slots, 0),
+      waiting: (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0),
+      active: counts['active'] ?? 0,
+      delayed: counts['delayed'] ?? 0,
+      slurm_jobs: await slurmJobs(ctx, name),
+    });
+  }
+  return out;
+}
+
+/** The pool's Slurm jobs (`pool:<name>:slurm-jobs`, job id → JSON), as the Slurm provisioning wrote them. */
+export async function slurmJobs(ctx: JtmContext, pool: string): Promise<SlurmJobEntry[]> {
+  const raw = await ctx.redis.hgetall(ctx.keys.poolSlurmJobs(pool));
+  return Object.entries(raw).map(([id, text]) => {
+    try {
+      return { ...(JSON.parse(text) as object), id };
+    } catch {
+      return { id, state: text };
+    }
+  });
+}
+
+/** One line per pool for people: name, kind, workers/slots, waiting/active, Slurm jobs, idle time. */
+export function formatPools(pools: readonly PoolInfo[], now = Date.now()): string {
+  if (pools.length === 0) return 'no pools';
+  const rows = [['POOL', 'KIND', 'WORKERS', 'SLOTS', 'WAITING', 'ACTIVE', 'SLURM', 'IDLE', 'CREATED']];
+  for (const p of pools) {
+    rows.push([
+      p.name,
+      p.kind,
+      String(p.live_workers),
+      String(p.live_slots),
+      String(p.waiting + p.delayed),
+      String(p.active),
+      p.slurm_jobs.length === 0 ? '-' : p.slurm_jobs.map(j => `${j.id}:${j.state ?? '?'}`).join(','),
+      p.last_activity ? `${Math.round((now - p.last_activity) / 1000)}s` : '-',
+      p.created_at ? new Date(p.created_at).toISOString() : '-',
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map(r => r[c]!.length)));
+  return rows
+    .map(r =>
+      r
+        .map((v, c) => v.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

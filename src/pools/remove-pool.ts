@@ -1,0 +1,143 @@
+import type { JtmContext } from '../context.js';
+import { PoolNotFoundError, toError } from '../errors.js';
+import { cancelPoolAllocations } from '../slurm/provision.js';
+import { writeRcForEndedTask } from '../tasks/rc-file.js';
+import { openPoolQueue } from '../tasks/pool-queue.js';
+import { isFinal, TaskStatus } from '../tasks/status.js';
+import { validatePoolName } from '../tasks/task-spec.js';
+import { sendToPool, sendToWorker } from '../worker/worker-control.js';
+
+export interface RemovePoolResult {
+  pool: string;
+  /** Waiting tasks ended as terminated. */
+  terminated: number[];
+  /** Running tasks killed (--force). */
+  killed: number[];
+  /** Running tasks left to finish on their workers (no --force). */
+  left_running: number[];
+  slurm_jobs_cancelled: string[];
+}
+
+const SCAN_BATCH = 1000;
+
+/**
+ * Tears a pool down: its workers are told to stop (with `force`, its running tasks are killed first and
+ * end terminated), its Slurm allocations are cancelled, every waiting task ends terminated, and its queue
+ * and registry entry are removed. A task left running finishes on its worker; if that worker gives it back
+ * instead, the manager's reconciliation ends it (its pool is gone).
+ */
+export async function removePool(
+  ctx: JtmContext,
+  pool: string,
+  opts: { force: boolean; waitMs: number },
+): Promise<RemovePoolResult> {
+  validatePoolName(pool);
+  const known = await ctx.redis.sismember(ctx.keys.pools, pool);
+  if (!known) throw new PoolNotFoundError(pool);
+  const reason = `pool ${pool} removed`;
+  const tasks = await tasksOfPool(ctx, pool);
+  const result: RemovePoolResult = {
+    pool,
+    terminated: [],
+    killed: [],
+    left_running: [],
+    slurm_jobs_cancelled: [],
+  };
+  // The registry entry goes first, so that no expiry or provisioning acts on the pool while it is torn down.
+  await ctx.redis.multi().srem(ctx.keys.pools, pool).del(ctx.keys.pool(pool)).exec();
+
+  for (const { id, status } of tasks) {
+    if (status === TaskStatus.running) {
+      if (!opts.force) {
+        result.left_running.push(id);
+        continue;
+      }
+      const k = await ctx.tasks.requestKill(id);
+      if (k.kind === 'signal-worker') {
+        await sendToWorker(ctx, k.workerId, { type: 'kill', task: id });
+        result.killed.push(id);
+      } else if (k.kind === 'worker-dead' || k.kind === 'ended') {
+        result.terminated.push(id);
+        await rc(ctx, id);
+      }
+      continue;
+    }
+    const r = await ctx.tasks.transition(
+      id,
+      [TaskStatus.ready, TaskStatus.queued, TaskStatus.pending],
+      TaskStatus.terminated,
+      reason,
+    );
+    if (r.done) {
+      result.terminated.push(id);
+      await rc(ctx, id);
+    } else if (r.current === TaskStatus.running) {
+      result.left_running.push(id);
+    }
+  }
+  // Killed tasks end on their workers; stop the workers only then, so that a stop does not give them back.
+  if (result.killed.length > 0) await waitUntilFinal(ctx, result.killed, opts.waitMs);
+  await sendToPool(ctx, pool, { type: 'stop', force: opts.force });
+  try {
+    result.slurm_jobs_cancelled = await cancelPoolAllocations(ctx, pool);
+  } catch (err) {
+    ctx.logger.warn(
+      { pool, err: toError(err).message },
+      'could not cancel the Slurm allocations of the pool',
+    );
+  }
+  const queue = openPoolQueue(ctx, pool);
+  try {
+    await queue.obliterate({ force: true });
+  } finally {
+    await queue.close();
+  }
+  await ctx.redis.del(ctx.keys.poolSlurmJobs(pool));
+  ctx.logger.info(
+    {
+      pool,
+      terminated: result.terminated.length,
+      killed: result.killed.length,
+      running: result.left_running.length,
+    },
+    'pool removed',
+  );
+  return result;
+}
+
+/** Non-final tasks of the pool, from the active index (what the pool's queue may not fully show). */
+async function tasksOfPool(ctx: JtmContext, pool: string): Promise<{ id: number; status: number }[]> {
+  const out: { id: number; status: number }[] = [];
+  for (let start = 0; ; start += SCAN_BATCH) {
+    const ids = await ctx.redis.zrange(ctx.keys.activeTasks, start, start + SCAN_BATCH - 1);
+    if (ids.length === 0) break;
+    const read = ctx.redis.pipeline();
+    for (const id of ids) read.hmget(ctx.keys.task(id), 'pool', 'status');
+    const res = (await read.exec()) ?? [];
+    ids.forEach((id, i) => {
+      const [p, s] = (res[i]?.[1] ?? []) as (string | null)[];
+      if (p === pool && s !== null && s !== undefined && !isFinal(Number(s)))
+        out.push({ id: Number(id), status: Number(s) });
+    });
+    if (ids.length < SCAN_BATCH) break;
+  }
+  return out;
+}
+
+async function waitUntilFinal(ctx: JtmContext, ids: readonly number[], waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let left = [...ids];
+  while (left.length > 0 && Date.now() < deadline) {
+    const statuses = await Promise.all(left.map(id => ctx.tasks.status(id)));
+    left = left.filter((_, i) => {
+      const s = statuses[i];
+      return s !== undefined && !isFinal(s);
+    });
+    if (left.length > 0) await new Promise(r => setTimeout(r, 100));
+  }
+}
+
+async function rc(ctx: JtmContext, id: number): Promise<void> {
+  const record = await ctx.tasks.get(id);
+  if (record) await writeRcForEndedTask(ctx, record);
+}

@@ -1,0 +1,292 @@
+import { afterAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { newSweepState, sweep } from '../../src/manager/sweep.js';
+import { jobIdOf } from '../../src/tasks/job-data.js';
+import { openPoolQueue } from '../../src/tasks/pool-queue.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+const started: BackgroundProcess[] = [];
+const contexts: JtmContext[] = [];
+
+function start(args: string[], env: Record<string, string>): BackgroundProcess {
+  const p = startJtm(args, env);
+  started.push(p);
+  return p;
+}
+
+async function context(env: Record<string, string>): Promise<JtmContext> {
+  const ctx = await openTestContext(env);
+  contexts.push(ctx);
+  return ctx;
+}
+
+afterAll(async () => {
+  await Promise.all(started.map(p => p.stop('SIGKILL')));
+  await Promise.all(contexts.map(c => closeContext(c)));
+});
+
+async function statusOf(env: Record<string, string>, id: number): Promise<string> {
+  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
+}
+
+async function waitStatus(
+  env: Record<string, string>,
+  id: number,
+  want: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await waitFor(async () => (await statusOf(env, id)) === want, `task ${id} to be ${want}`, timeoutMs, 200);
+}
+
+async function submit(env: Record<string, string>, cmd: string, pool: string): Promise<number> {
+  const r = await runJtm(['submit', '-cmd', cmd, '-p', pool], env);
+  expect(r.code).toBe(0);
+  return taskIds(r.stdout)[0]!;
+}
+
+async function workerUp(env: Record<string, string>, pool: string, slots = 1): Promise<void> {
+  await waitFor(
+    async () => Number((await runJtm(['check-worker', '-p', pool], env)).stdout.trim()) >= slots,
+    `worker of ${pool} up`,
+  );
+}
+
+describe('dead workers', () => {
+  it('SIGKILL of a worker mid-task: the task is re-queued and a second worker finishes it', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const marker = `${env['JTM_LOG_DIR']}/ran`;
+    const w1 = start(['worker', '-p', 'dw'], env);
+    await workerUp(env, 'dw');
+    start(['manager'], env);
+    // First run sleeps long; the second (after recovery) finishes at once.
+    const id = await submit(
+      env,
+      `if [ -e ${marker} ]; then echo again; else touch ${marker}; sleep 300; fi`,
+      'dw',
+    );
+    await waitStatus(env, id, 'running');
+    const first = (await ctx.tasks.get(id))!.worker_id!;
+    await w1.stop('SIGKILL');
+    await waitStatus(env, id, 'pending');
+    // The dead worker left the index; its job went back to the queue.
+    expect(await ctx.redis.zscore(ctx.keys.workers, first)).toBeNull();
+    start(['worker', '-p', 'dw'], env);
+    await waitStatus(env, id, 'success');
+    const rec = await ctx.tasks.get(id);
+    expect(rec).toMatchObject({ attempts: 2, status: 4 });
+    const events = await ctx.tasks.events(id);
+    // (A worker may claim the task before submit marks it pending: the history then skips 2 at first.)
+    expect(events.map(e => e.to).slice(-4)).toEqual([3, 2, 3, 4]);
+    expect(events.at(-3)?.reason).toMatch(/re-queued: worker .* was lost \(attempt 1 of 2\)/);
+    const q = openPoolQueue(ctx, 'dw');
+    expect(await q.getJobState(jobIdOf(id))).toBe('completed');
+    await q.close();
+  });
+
+  it('with JTM_TASK_RETRIES=0 the task of a killed worker ends lostconnection, with a reason', async () => {
+    const env = testEnv({ JTM_TASK_RETRIES: '0' });
+    const ctx = await context(env);
+    const w = start(['worker', '-p', 'lc'], env);
+    await workerUp(env, 'lc');
+    const m = start(['manager'], env);
+    const id = await submit(env, 'sleep 300', 'lc');
+    await waitStatus(env, id, 'running');
+    const workerId = (await ctx.tasks.get(id))!.worker_id!;
+    await w.stop('SIGKILL');
+    await waitStatus(env, id, 'lostconnection');
+    expect((await ctx.tasks.get(id))?.reason).toBe(`worker ${workerId} was lost and no retries are left`);
+    expect(await ctx.redis.zscore(ctx.keys.workers, workerId)).toBeNull();
+    const q = openPoolQueue(ctx, 'lc');
+    expect(await q.getJobState(jobIdOf(id))).toBe('failed');
+    await q.close();
+    await waitFor(() => /"dead_workers":1/.test(m.output()), 'sweep log with counts');
+    expect(m.output()).toMatch(/"lost":1/);
+  });
+});
+
+describe('manager restarts and replicas', () => {
+  it('a manager killed mid-sweep and restarted changes no task outcome', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const w = start(['worker', '-p', 'rs', '--slots', '2'], env);
+    await workerUp(env, 'rs', 2);
+    const done = await submit(env, 'echo ok', 'rs');
+    const failed = await submit(env, 'exit 3', 'rs');
+    await waitStatus(env, done, 'success');
+    await waitStatus(env, failed, 'failed');
+    const running = await submit(env, 'sleep 4; echo late', 'rs');
+    const waiting = await submit(env, 'true', 'nobody');
+    await waitStatus(env, running, 'running');
+    // Kill managers at several points of their work, then let one run for a while.
+    for (let i = 0; i < 3; i++) {
+      const m = start(['manager'], env);
+      await waitFor(async () => (await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) !== null, 'a sweep');
+      await m.stop('SIGKILL');
+    }
+    const m = start(['manager'], env);
+    await waitStatus(env, running, 'success');
+    const sweeps = Number(await ctx.redis.hget(ctx.keys.managerStats, 'sweeps'));
+    await waitFor(
+      async () => Number(await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) > sweeps + 2,
+      'more sweeps',
+    );
+    expect(await statusOf(env, done)).toBe('success');
+    expect(await statusOf(env, failed)).toBe('failed');
+    expect(await statusOf(env, waiting)).toBe('pending');
+    expect((await ctx.tasks.get(running))?.attempts).toBe(1);
+    await m.stop();
+    await w.stop();
+  });
+
+  it('two managers: one sweep per tick', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const a = start(['manager'], env);
+    const b = start(['manager'], env);
+    await waitFor(() => /manager started/.test(a.output()) && /manager started/.test(b.output()), 'both up');
+    const t0 = Date.now();
+    const s0 = Number((await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) ?? 0);
+    await new Promise(r => setTimeout(r, 6000));
+    const s1 = Number((await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) ?? 0);
+    const ticks = (Date.now() - t0) / 1000;
+    // One sweep per 1 s tick: never two (the bound allows a tick at each edge of the window).
+    expect(s1 - s0).toBeGreaterThanOrEqual(3);
+    expect(s1 - s0).toBeLessThanOrEqual(Math.ceil(ticks) + 1);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+});
+
+describe('check-manager', () => {
+  it('exits 1 without a manager and 0 with one; --json gives host, pid and last sweep', async () => {
+    const env = testEnv();
+    const none = await runJtm(['check-manager', '-cl', 'cori'], env);
+    expect([none.code, none.stdout]).toEqual([1, '']);
+    const m = start(['manager'], env);
+    await waitFor(async () => (await runJtm(['check-manager'], env)).code === 0, 'manager alive');
+    const j = await runJtm(['check-manager', '--json'], env);
+    const info = JSON.parse(j.stdout) as { host: string; pid: number; last_sweep: number };
+    expect(info.pid).toBe(m.child.pid);
+    expect(info.host).toEqual(expect.any(String));
+    expect(info.last_sweep).toBeGreaterThan(0);
+    expect(await m.stop()).toBe(0);
+    await waitFor(
+      async () => (await runJtm(['check-manager'], env)).code === 1,
+      'manager seen gone',
+      20_000,
+      500,
+    );
+  });
+});
+
+describe('remove-pool and pools', () => {
+  it('ends queued tasks terminated, kills running ones with --force, removes the queue; unknown → failed', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const w = start(['worker', '-p', 'rp'], env);
+    await workerUp(env, 'rp');
+    const running = await submit(env, 'sleep 300', 'rp');
+    await waitStatus(env, running, 'running');
+    const queued = [await submit(env, 'true', 'rp'), await submit(env, 'true', 'rp')];
+    const list = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as {
+      name: string;
+      live_workers: number;
+      waiting: number;
+      active: number;
+    }[];
+    expect(list.find(p => p.name === 'rp')).toMatchObject({ live_workers: 1, waiting: 2, active: 1 });
+    expect((await runJtm(['pools'], env)).stdout).toMatch(/^POOL.*\nrp +manual +1 +1 +2 +1 /);
+
+    const r = await runJtm(['remove-pool', '-p', 'rp', '--force', '-cl', 'local'], env);
+    expect([r.stdout, r.code]).toEqual(['removed\n', 0]);
+    for (const id of queued) {
+      expect(await statusOf(env, id)).toBe('terminated');
+      expect((await ctx.tasks.get(id))?.reason).toBe('pool rp removed');
+    }
+    expect(await statusOf(env, running)).toBe('terminated');
+    expect(await w.exited).toBe(0);
+    expect(await ctx.redis.sismember(ctx.keys.pools, 'rp')).toBe(0);
+    expect(await ctx.redis.keys(`${ctx.keys.queuePrefix}:rp:*`)).toEqual([]);
+    const again = await runJtm(['remove-pool', '-p', 'rp'], env);
+    expect([again.stdout, again.code]).toEqual(['failed\n', 1]);
+  });
+
+  it('without --force a running task finishes; a task given back after removal ends terminated', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const w = start(['worker', '-p', 'soft', '--shutdown-grace', '30s'], env);
+    await workerUp(env, 'soft');
+    const running = await submit(env, 'sleep 2; echo fine', 'soft');
+    await waitStatus(env, running, 'running');
+    const r = await runJtm(['remove-pool', '-p', 'soft'], env);
+    expect(r.stdout).toBe('removed\n');
+    await waitStatus(env, running, 'success');
+    expect(await w.exited).toBe(0);
+    // A pending task whose pool is gone (as a worker that gives a task back leaves it) ends at reconciliation.
+    const orphan = await submit(env, 'true', 'gone');
+    await ctx.redis.multi().srem(ctx.keys.pools, 'gone').del(ctx.keys.pool('gone')).exec();
+    const q = openPoolQueue(ctx, 'gone');
+    await q.remove(jobIdOf(orphan));
+    await q.close();
+    const state = newSweepState(ctx);
+    await sweep(ctx, state);
+    expect(await ctx.tasks.get(orphan)).toMatchObject({
+      status_name: 'terminated',
+      reason: 'its pool gone was removed',
+    });
+    await state.jobs.close();
+  });
+});
+
+describe('reconciliation and expiry (sweep called directly)', () => {
+  it('re-adds a lost job, fails a stuck submit, removes an orphan job, expires an idle pool', async () => {
+    const env = testEnv({ JTM_POOL_IDLE: '1s' });
+    const ctx = await context(env);
+    const lost = await submit(env, 'echo back', 'rc');
+    const q = openPoolQueue(ctx, 'rc');
+    await q.remove(jobIdOf(lost));
+    await q.add('task', { id: 999_999, command: 'true' }, { jobId: jobIdOf(999_999) });
+    // A submit that died after writing its record, long ago.
+    const stuck = await ctx.tasks.create(
+      { command: 'true', pool: 'rc', max_retries: 1 },
+      Date.now() - 120_000,
+    );
+    const idle = await submit(env, 'true', 'idle');
+    const idleQueue = openPoolQueue(ctx, 'idle');
+    await idleQueue.drain(true);
+    await ctx.tasks.transition(idle, [2], -4, 'test');
+    const state = newSweepState(ctx);
+    await sweep(ctx, state, Date.now() + 5000);
+    expect(await q.getJobState(jobIdOf(lost))).toBe('waiting');
+    expect(await q.getJobState(jobIdOf(999_999))).toBe('unknown');
+    expect(await ctx.tasks.get(stuck)).toMatchObject({
+      status_name: 'failed',
+      reason: 'submit did not complete: no job was queued',
+    });
+    expect(await ctx.redis.sismember(ctx.keys.pools, 'idle')).toBe(0);
+    expect(await ctx.redis.sismember(ctx.keys.pools, 'rc')).toBe(1);
+    // A restarted manager (new state) finds nothing left to change.
+    const again = await sweep(ctx, newSweepState(ctx), Date.now() + 5000);
+    expect(again.reconciled).toMatchObject({ readded: 0, submitFailed: 0, orphans: 0 });
+    start(['worker', '-p', 'rc'], env);
+    await waitStatus(env, lost, 'success');
+    await Promise.all([q.close(), idleQueue.close(), state.jobs.close()]);
+  });
+});
+
+describe('no manager at all', () => {
+  it('submit → worker → status works and nothing needs a sweep', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    start(['worker', '-p', 'nm', '--slots', '2'], env);
+    await workerUp(env, 'nm', 2);
+    const ids = [await submit(env, 'echo a', 'nm'), await submit(env, 'exit 2', 'nm')];
+    await waitStatus(env, ids[0]!, 'success');
+    await waitStatus(env, ids[1]!, 'failed');
+    expect(await ctx.redis.exists(ctx.keys.managerAlive)).toBe(0);
+    expect((await runJtm(['check-manager'], env)).code).toBe(1);
+  });
+});
