@@ -123,11 +123,11 @@ export class ProcessTree {
  * tree walk (started and detached between two samples). Only the worker's own user's processes are
  * readable, which are exactly the ones a task can start.
  */
-export function findByToken(token: string): ProcInfo[] {
+export function findByToken(token: string, sincePid = 0): ProcInfo[] {
   const needle = Buffer.from(`JTM_TASK_TOKEN=${token}\0`);
   const out: ProcInfo[] = [];
   for (const pid of listPids()) {
-    if (pid === process.pid) continue;
+    if (pid === process.pid || pid < sincePid) continue;
     let env: Buffer;
     try {
       env = readFileSync(`/proc/${pid}/environ`);
@@ -139,6 +139,26 @@ export function findByToken(token: string): ProcInfo[] {
     if (info && info.state !== 'Z') out.push(info);
   }
   return out;
+}
+
+let pidMax: number | undefined;
+
+/**
+ * The lowest pid a descendant of `rootPid` can have, when that is knowable: pids are handed out in
+ * increasing order until they wrap at pid_max, so while a task is young and pid_max is large (4M on
+ * 64-bit kernels) its descendants all have pids above its root's, and older processes need not be read.
+ * Returns 0 (scan everything) when a wrap could have happened.
+ */
+export function lowestDescendantPid(rootPid: number, ageMs: number): number {
+  if (pidMax === undefined) {
+    try {
+      pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1').trim()) || 32768;
+    } catch {
+      pidMax = 32768;
+    }
+  }
+  // No kernel forks a million processes a minute; below that margin a wrap is impossible.
+  return pidMax >= 4_000_000 && ageMs < 60_000 && rootPid < pidMax - 1_000_000 ? rootPid : 0;
 }
 
 /** Sends `signal` to each process and to its process group; gone processes are ignored. */

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import { checkOutputFiles } from './output-files.js';
-import { findByToken, ProcessTree, signalAll, type ProcInfo } from './process-tree.js';
+import { findByToken, lowestDescendantPid, ProcessTree, signalAll, type ProcInfo } from './process-tree.js';
 import type { SampleState } from './resource-sample.js';
 import { runInPty } from './run-in-pty.js';
 
@@ -32,12 +32,11 @@ export interface TaskRunOptions {
 }
 
 /*
- * The task's command runs as `bash -c "$2"` under a small wrapper that turns off the pty's \n → \r\n
- * translation, sends stderr to its file (the pty carries stdout only) and gives the command no terminal
- * input, so a command that reads stdin sees EOF instead of hanging.
+ * The task's command runs as `bash -c "$2"` under a small wrapper that sends stderr to its file (the pty
+ * carries stdout only) and gives the command no terminal input, so a command that reads stdin sees EOF
+ * instead of hanging. The command is an argument, never part of the script text.
  */
-const WRAPPER =
-  'stty -onlcr 2>/dev/null; exec 2>>"$1" </dev/null; __jtm_command=$2; set --; eval "$__jtm_command"';
+const WRAPPER = 'exec 2>>"$1" </dev/null; __jtm_command=$2; set --; eval "$__jtm_command"';
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
@@ -98,12 +97,15 @@ export class TaskRun {
 
   private async execute(cwd: string, stdoutFd: number, stderrPath: string): Promise<TaskOutcome> {
     const env = { ...this.opts.env, PWD: cwd, JTM_TASK_ID: String(this.id), JTM_TASK_TOKEN: this.token };
+    const newlines = new PtyNewlines();
     let pty;
     try {
       pty = runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stderrPath, this.data.command], {
         cwd,
         env,
-        onOutput: chunk => {
+        onOutput: raw => {
+          const chunk = newlines.push(raw);
+          if (chunk === '') return;
           writeSync(stdoutFd, chunk);
           this.opts.onOutput?.(chunk);
         },
@@ -122,6 +124,11 @@ export class TaskRun {
     if (this.data.timeout_ms) this.timer = setTimeout(() => this.stop('timeout'), this.data.timeout_ms);
     const { exitCode, signal } = await pty.exited;
     clearTimeout(this.timer);
+    const tail = newlines.flush();
+    if (tail !== '') {
+      writeSync(stdoutFd, tail);
+      this.opts.onOutput?.(tail);
+    }
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
     const leftovers = this.stopCause ? [] : await this.killTree(Math.min(1000, this.opts.killGraceMs));
@@ -203,7 +210,8 @@ export class TaskRun {
     if (!this.tree) return [];
     const byPid = new Map<number, ProcInfo>();
     for (const p of this.tree.refresh()) byPid.set(p.pid, p);
-    const escaped = findByToken(this.token).filter(p => !byPid.has(p.pid));
+    const since = lowestDescendantPid(this.pid, Date.now() - this.startedAt);
+    const escaped = findByToken(this.token, since).filter(p => !byPid.has(p.pid));
     this.tree.adopt(escaped);
     for (const p of escaped) byPid.set(p.pid, p);
     return [...byPid.values()];
@@ -245,9 +253,46 @@ function checkDirectory(dir: string): string | undefined {
   return undefined;
 }
 
+const madeDirs = new Set<string>();
+
 function openForAppend(path: string): number {
-  mkdirSync(dirname(path), { recursive: true });
-  return openSync(path, 'a');
+  const dir = dirname(path);
+  if (!madeDirs.has(dir)) {
+    mkdirSync(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+  try {
+    return openSync(path, 'a');
+  } catch (err) {
+    // The directory may have been removed since; make it again once.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(dir, { recursive: true });
+    return openSync(path, 'a');
+  }
+}
+
+/**
+ * A pty turns each \n the command writes into \r\n; this turns them back, keeping a lone \r (progress
+ * bars). A \r at the end of a chunk is held until the next one shows whether a \n follows.
+ */
+export class PtyNewlines {
+  private held = '';
+
+  push(chunk: string): string {
+    let text = this.held + chunk;
+    this.held = '';
+    if (text.endsWith('\r')) {
+      this.held = '\r';
+      text = text.slice(0, -1);
+    }
+    return text.replace(/\r\n/g, '\n');
+  }
+
+  flush(): string {
+    const rest = this.held;
+    this.held = '';
+    return rest;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
