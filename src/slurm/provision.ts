@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
+import { listLiveWorkers } from '../pools/live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
 import { listActiveJobs, scancel, type SlurmJobState } from './slurm-commands.js';
-import { readPoolJobs, recordPoolJob, syncPoolJobs } from './slurm-jobs.js';
+import { markConnected, readPoolJobs, recordPoolJob, syncPoolJobs } from './slurm-jobs.js';
 import { allocationTime, batchParams, submitAllocation } from './submit-workers.js';
 
 /** What one provisioning pass did (the manager's sweep logs it). */
@@ -76,10 +77,30 @@ async function provisionPool(
   report: ProvisionReport,
 ): Promise<void> {
   const log = ctx.logger.child({ pool: pool.name });
+  const stateKey = ctx.keys.poolSlurmState(pool.name);
   const jobs = await readPoolJobs(ctx, pool.name);
+  const live = new Set((await listLiveWorkers(ctx, pool.name)).map(w => String(w.slurm_job_id)));
+  if ((await markConnected(ctx, pool.name, jobs, live)) > 0) await ctx.redis.hdel(stateKey, 'unstarted');
   if (active) {
     const gone = await syncPoolJobs(ctx, pool.name, jobs, active);
-    if (gone.length > 0) log.info({ jobs: gone }, 'Slurm allocations ended');
+    if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
+    // Allocations that ran but never had a worker (bad JTM_COMMAND, Redis unreachable from the nodes):
+    // replacing them forever would hide the problem, so they count as failures like a failed sbatch.
+    const dud = [...gone].filter(([, j]) => !j.connected);
+    if (dud.length > 0) {
+      const unstarted = await ctx.redis.hincrby(stateKey, 'unstarted', dud.length);
+      const [id, job] = dud[dud.length - 1]!;
+      const where = job.script ? ` (see ${job.script.replace(/\.job$/, '.err')})` : '';
+      const message = `Slurm job ${id} ended without any worker connecting${where}`;
+      log.warn({ jobs: dud.map(([i]) => i), unstarted }, message);
+      if (unstarted >= ctx.config.sbatchMaxFailures) {
+        const failed = await failQueuedTasks(ctx, pool.name, message);
+        await ctx.redis.del(stateKey);
+        report.failedPools.push(pool.name);
+        log.error({ failed }, 'workers never start in this pool: queued tasks failed');
+        return;
+      }
+    }
   }
   const work = await countWork(ctx, pool.name);
   if (work === 0) return;
@@ -98,7 +119,6 @@ async function provisionPool(
     partition: spec.partition,
     'idle-timeout': `${ctx.config.slurmIdleTimeoutMs}ms`,
   };
-  const stateKey = ctx.keys.poolSlurmState(pool.name);
   const state = await ctx.redis.hgetall(stateKey);
   if (Number(state['retry_at'] ?? 0) > now) return;
   let failuresSoFar = Number(state['failures'] ?? 0);
@@ -117,9 +137,10 @@ async function provisionPool(
         state: 'pending',
         slots: submitted.slots,
         submitted_at: Date.now(),
+        script: submitted.script,
       });
       report.submitted++;
-      if (failuresSoFar > 0) await ctx.redis.del(stateKey);
+      if (failuresSoFar > 0) await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error');
       failuresSoFar = 0;
     }
   } catch (err) {
@@ -127,7 +148,7 @@ async function provisionPool(
     const failures = failuresSoFar + 1;
     if (failures >= ctx.config.sbatchMaxFailures) {
       const failed = await failQueuedTasks(ctx, pool.name, message);
-      await ctx.redis.del(stateKey);
+      await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error');
       report.failedPools.push(pool.name);
       log.error({ failures, failed, err: message }, 'cannot get a Slurm allocation: queued tasks failed');
     } else {

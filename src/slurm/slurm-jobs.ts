@@ -6,6 +6,10 @@ export interface PoolSlurmJob {
   state: SlurmJobState;
   slots: number;
   submitted_at: number;
+  /** Batch script; its Slurm logs are next to it (`.out`, `.err`). */
+  script?: string;
+  /** Whether a worker of this allocation was ever seen alive. */
+  connected?: boolean;
 }
 
 export async function readPoolJobs(ctx: JtmContext, pool: string): Promise<Map<string, PoolSlurmJob>> {
@@ -33,20 +37,20 @@ export async function recordPoolJob(
 
 /**
  * Brings the registry in line with a successful squeue: jobs Slurm no longer lists are dropped, the
- * others take Slurm's state. Returns the ids dropped.
+ * others take Slurm's state. Returns the jobs dropped.
  */
 export async function syncPoolJobs(
   ctx: JtmContext,
   pool: string,
   jobs: Map<string, PoolSlurmJob>,
   active: ReadonlyMap<string, SlurmJobState>,
-): Promise<string[]> {
-  const gone: string[] = [];
+): Promise<Map<string, PoolSlurmJob>> {
+  const gone = new Map<string, PoolSlurmJob>();
   const multi = ctx.redis.multi();
   for (const [id, job] of jobs) {
     const state = active.get(id);
     if (state === undefined) {
-      gone.push(id);
+      gone.set(id, job);
       multi.hdel(ctx.keys.poolSlurmJobs(pool), id);
       jobs.delete(id);
     } else if (state !== job.state) {
@@ -56,4 +60,21 @@ export async function syncPoolJobs(
   }
   await multi.exec();
   return gone;
+}
+
+/** Marks the pool's allocations that have a live worker as connected. */
+export async function markConnected(
+  ctx: JtmContext,
+  pool: string,
+  jobs: Map<string, PoolSlurmJob>,
+  liveJobIds: ReadonlySet<string>,
+): Promise<number> {
+  let marked = 0;
+  for (const [id, job] of jobs) {
+    if (job.connected || !liveJobIds.has(id)) continue;
+    job.connected = true;
+    await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
+    marked++;
+  }
+  return marked;
 }

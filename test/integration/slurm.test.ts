@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
+import { listLiveWorkers } from '../../src/pools/live-workers.js';
 import { cancelPoolAllocations, provisionDynamicPools } from '../../src/slurm/provision.js';
 import { readPoolJobs } from '../../src/slurm/slurm-jobs.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
@@ -18,7 +19,8 @@ const TESTS = [
   'scancel mid-task: task re-queued and finished by a replacement allocation',
   'walltime shorter than a task: not started on that allocation; remove-pool scancels',
   'failing sbatch (bad partition): queued tasks fail with the Slurm message',
-  'jtm worker -wt dynamic submits (job id on stdout, script 0600) and rejects injection',
+  'allocations whose workers never start: replaced a bounded number of times, then queued tasks fail',
+  'jtm worker -wt dynamic submits (job id on stdout, script 0600), workers drain on SIGUSR1, injection rejected',
 ];
 const slurm = ensureSlurm();
 
@@ -195,8 +197,32 @@ if (!slurm.available) {
     });
 
     it(TESTS[4]!, async () => {
+      // Same Redis and prefix, but batch scripts that run `false` instead of jtm.
+      const broken = await openTestContext({ ...env, JTM_COMMAND: 'false' });
+      try {
+        const id = await submit(['-cmd', 'true', '-p', 'nostart', '-t', '00:01:00']);
+        let submittedHere = 0;
+        await waitFor(
+          async () => {
+            submittedHere += (await provisionDynamicPools(broken, Date.now())).submitted;
+            return (await status(id)) === 'failed';
+          },
+          'the task to fail',
+          90_000,
+          500,
+        );
+        expect(submittedHere).toBe(2);
+        expect((await ctx.tasks.get(id))?.reason).toMatch(
+          /^no Slurm allocation for pool nostart: Slurm job \d+ ended without any worker connecting \(see .*\.err\)$/,
+        );
+      } finally {
+        await closeContext(broken);
+      }
+    });
+
+    it(TESTS[5]!, async () => {
       const base = ['worker', '-wt', 'dynamic', '-cl', 'test', '-t', '00:01:00'];
-      const r = await runJtm([...base, '-p', 'cli', '--idle-timeout', '1s'], env);
+      const r = await runJtm([...base, '-p', 'cli', '--idle-timeout', '30s', '-nwpn', '2'], env);
       expect(r.code, r.stderr).toBe(0);
       const jobId = r.stdout.trim();
       expect(jobId).toMatch(/^\d+$/);
@@ -216,8 +242,21 @@ if (!slurm.available) {
       );
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toMatch(/unknown cluster "mars"; known clusters: local, test/);
-      // The idle worker exits after 1 s; the allocation ends.
-      await waitFor(() => !squeueIds().includes(jobId), 'the idle allocation to end', 60_000, 500);
+      // Slurm's early warning, as `--signal=USR1@…` sends it (to every process of the steps): both workers
+      // drain, and the step shell that waits for them survives it.
+      const live = () =>
+        listLiveWorkers(ctx, 'cli').then(ws => ws.filter(w => String(w.slurm_job_id) === jobId));
+      await waitFor(async () => (await live()).length === 2, 'two workers in the allocation', 60_000, 300);
+      execFileSync('scancel', ['--signal=USR1', jobId]);
+      await waitFor(
+        async () => (await live()).filter(w => w.state === 'draining').length === 2,
+        'the workers to drain',
+        30_000,
+        300,
+      );
+      expect(squeueIds()).toContain(jobId);
+      execFileSync('scancel', [jobId]);
+      await waitFor(() => !squeueIds().includes(jobId), 'the allocation to end', 60_000, 500);
     });
   });
 }
