@@ -47,6 +47,18 @@ export interface Config {
   readonly dashboardPassword: string | undefined;
   /** The jtm command written into Slurm batch scripts (absolute path of this installation by default). */
   readonly jtmCommand: string | undefined;
+  /** Least time between two sbatch calls of the manager (sites reject bursts). */
+  readonly sbatchIntervalMs: number;
+  /** First wait after a failed sbatch; it doubles with each failure in a row. */
+  readonly sbatchBackoffMs: number;
+  /** After this many failed sbatch in a row, the pool's queued tasks fail with sbatch's message. */
+  readonly sbatchMaxFailures: number;
+  /** Workers of manager-provisioned allocations exit after this long without a task. */
+  readonly slurmIdleTimeoutMs: number;
+  /** Slurm's SIGUSR1 warning before walltime (workers drain); at most half the wall time. */
+  readonly slurmWarningMs: number;
+  /** Added to a pool's time for its allocations, so that a task as long as the pool time still fits. */
+  readonly slurmTimeSlackMs: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -108,6 +120,12 @@ export function loadConfig(
     dashboardUser: get('JTM_DASHBOARD_USER'),
     dashboardPassword: get('JTM_DASHBOARD_PASSWORD'),
     jtmCommand: get('JTM_COMMAND'),
+    sbatchIntervalMs: duration('JTM_SBATCH_INTERVAL', '1s'),
+    sbatchBackoffMs: duration('JTM_SBATCH_BACKOFF', '10s'),
+    sbatchMaxFailures: integer('JTM_SBATCH_MAX_FAILURES', 3, 1),
+    slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m'),
+    slurmWarningMs: duration('JTM_SLURM_WARNING', '5m'),
+    slurmTimeSlackMs: duration('JTM_SLURM_TIME_SLACK', '5m'),
   };
   validatePrefix(config.prefix);
   return Object.freeze({ ...config, ...stripUndefined(overrides) });

@@ -97,8 +97,11 @@ export async function runWorker(
   void config;
   const ctx = await open();
   const worker = await startWorker(ctx, opts);
+  // Inside a Slurm allocation SIGTERM means Slurm is ending it (scancel, walltime) and has signalled every
+  // process of the step, tasks included: give the tasks back to the queue at once instead of recording the
+  // signal as their failure.
   const uninstall = installShutdown(
-    { stop: force => worker.stop(force), drain: () => worker.drain() },
+    { stop: force => worker.stop(force || opts.slurmJobId > 0), drain: () => worker.drain() },
     logger,
   );
   try {

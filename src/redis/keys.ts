@@ -69,6 +69,14 @@ export class Keys {
   poolSlurmJobs(name: string): string {
     return `${this.prefix}:pool:${name}:slurm-jobs`;
   }
+  /** sbatch failures of a pool: hash failures, retry_at, last_error. */
+  poolSlurmState(name: string): string {
+    return `${this.prefix}:pool:${name}:slurm-state`;
+  }
+  /** Held by the one manager that provisions Slurm allocations at a time (no double sbatch). */
+  get slurmProvisionLock(): string {
+    return `${this.prefix}:slurm:provision-lock`;
+  }
   /** Pub/sub channel for every worker of a pool (stop requests from remove-pool). */
   poolControl(name: string): string {
     return `${this.prefix}:pool:${name}:control`;

@@ -1,4 +1,14 @@
+import { randomBytes } from 'node:crypto';
+
 import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import { listLiveWorkers } from '../pools/live-workers.js';
+import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
+import { openPoolQueue } from '../tasks/pool-queue.js';
+import { TaskStatus } from '../tasks/status.js';
+import { listActiveJobs, scancel, type SlurmJobState } from './slurm-commands.js';
+import { markConnected, readPoolJobs, recordPoolJob, syncPoolJobs } from './slurm-jobs.js';
+import { allocationTime, batchParams, submitAllocation } from './submit-workers.js';
 
 /** What one provisioning pass did (the manager's sweep logs it). */
 export interface ProvisionReport {
@@ -6,19 +16,204 @@ export interface ProvisionReport {
   failedPools: string[];
 }
 
+/** At most this many sbatch per pool and pass, whatever the queue says (the next pass does the rest). */
+const MAX_SUBMITS_PER_POOL = 10;
+const MAX_BACKOFF_MS = 10 * 60_000;
+const LOCK_TTL_MS = 120_000;
+/** Queue states whose tasks are waiting for a worker. */
+const QUEUED = ['waiting', 'delayed', 'prioritized'] as const;
+
+let lastSbatchAt = 0;
+
 /**
- * Called by the manager's sweep each tick: keeps enough Slurm allocations for each dynamic pool's queued
- * and running work. (Implemented by the Slurm pools work; until then no pool is provisioned.)
+ * Called by the manager's sweep each tick: keeps, for each dynamic pool, min(node, what its queued and
+ * running tasks need) Slurm allocations, counting the pending ones so that it never over-submits. One
+ * manager at a time does it (a lock), and squeue failures never drop a job from the registry.
  */
 export async function provisionDynamicPools(ctx: JtmContext, now: number): Promise<ProvisionReport> {
-  void ctx;
-  void now;
-  return { submitted: 0, failedPools: [] };
+  const report: ProvisionReport = { submitted: 0, failedPools: [] };
+  const token = randomBytes(8).toString('hex');
+  const locked = await ctx.redis.set(ctx.keys.slurmProvisionLock, token, 'PX', LOCK_TTL_MS, 'NX');
+  if (locked !== 'OK') return report;
+  try {
+    const pools: PoolEntry[] = [];
+    for (const name of await listPoolNames(ctx)) {
+      const p = await getPool(ctx, name);
+      if (p?.kind === 'dynamic' && p.spec?.time) pools.push(p);
+    }
+    if (pools.length === 0) return report;
+    let active: Map<string, SlurmJobState> | undefined;
+    try {
+      active = await listActiveJobs();
+    } catch (err) {
+      // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
+      ctx.logger.warn({ err: toError(err).message }, 'squeue failed: Slurm job registry left unchanged');
+    }
+    for (const pool of pools) {
+      try {
+        await provisionPool(ctx, pool, active, now, report);
+      } catch (err) {
+        ctx.logger.error({ pool: pool.name, err: toError(err).message }, 'provisioning failed');
+      }
+    }
+  } finally {
+    await ctx.redis
+      .eval(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+        1,
+        ctx.keys.slurmProvisionLock,
+        token,
+      )
+      .catch(() => {});
+  }
+  return report;
+}
+
+async function provisionPool(
+  ctx: JtmContext,
+  pool: PoolEntry,
+  active: Map<string, SlurmJobState> | undefined,
+  now: number,
+  report: ProvisionReport,
+): Promise<void> {
+  const log = ctx.logger.child({ pool: pool.name });
+  const stateKey = ctx.keys.poolSlurmState(pool.name);
+  const jobs = await readPoolJobs(ctx, pool.name);
+  const live = new Set((await listLiveWorkers(ctx, pool.name)).map(w => String(w.slurm_job_id)));
+  if ((await markConnected(ctx, pool.name, jobs, live)) > 0) await ctx.redis.hdel(stateKey, 'unstarted');
+  if (active) {
+    const gone = await syncPoolJobs(ctx, pool.name, jobs, active);
+    if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
+    // Allocations that ran but never had a worker (bad JTM_COMMAND, Redis unreachable from the nodes):
+    // replacing them forever would hide the problem, so they count as failures like a failed sbatch.
+    const dud = [...gone].filter(([, j]) => !j.connected);
+    if (dud.length > 0) {
+      const unstarted = await ctx.redis.hincrby(stateKey, 'unstarted', dud.length);
+      const [id, job] = dud[dud.length - 1]!;
+      const where = job.script ? ` (see ${job.script.replace(/\.job$/, '.err')})` : '';
+      const message = `Slurm job ${id} ended without any worker connecting${where}`;
+      log.warn({ jobs: dud.map(([i]) => i), unstarted }, message);
+      if (unstarted >= ctx.config.sbatchMaxFailures) {
+        const failed = await failQueuedTasks(ctx, pool.name, message);
+        await ctx.redis.del(stateKey);
+        report.failedPools.push(pool.name);
+        log.error({ failed }, 'workers never start in this pool: queued tasks failed');
+        return;
+      }
+    }
+  }
+  const work = await countWork(ctx, pool.name);
+  if (work === 0) return;
+  const spec = pool.spec!;
+  const request = {
+    pool_name: pool.name,
+    cluster: spec.cluster,
+    job_time: allocationTime(spec.time!, ctx.config),
+    cpus_per_task: spec.cpu,
+    mem: spec.mem,
+    nnodes: 1,
+    num_worker_per_node: spec.nwpn,
+    constraint: spec.constraint,
+    qos: spec.qos,
+    charging_account: spec.account,
+    partition: spec.partition,
+    'idle-timeout': `${ctx.config.slurmIdleTimeoutMs}ms`,
+  };
+  const state = await ctx.redis.hgetall(stateKey);
+  if (Number(state['retry_at'] ?? 0) > now) return;
+  let failuresSoFar = Number(state['failures'] ?? 0);
+  let toSubmit = 0;
+  let slotsPerJob = 1;
+  try {
+    const params = batchParams(request, ctx.config);
+    slotsPerJob = params.nodes * params.workersPerNode * params.slotsPerWorker;
+    const want = Math.min(spec.node ?? 1, Math.ceil(work / slotsPerJob));
+    toSubmit = Math.min(MAX_SUBMITS_PER_POOL, want - jobs.size);
+    for (let i = 0; i < toSubmit; i++) {
+      await spaceSbatch(ctx.config.sbatchIntervalMs);
+      // Each allocation gets its own script id (and thus worker ids).
+      const submitted = await submitAllocation(batchParams(request, ctx.config), log);
+      await recordPoolJob(ctx, pool.name, submitted.jobId, {
+        state: 'pending',
+        slots: submitted.slots,
+        submitted_at: Date.now(),
+        script: submitted.script,
+      });
+      report.submitted++;
+      if (failuresSoFar > 0) await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error');
+      failuresSoFar = 0;
+    }
+  } catch (err) {
+    const message = toError(err).message;
+    const failures = failuresSoFar + 1;
+    if (failures >= ctx.config.sbatchMaxFailures) {
+      const failed = await failQueuedTasks(ctx, pool.name, message);
+      await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error');
+      report.failedPools.push(pool.name);
+      log.error({ failures, failed, err: message }, 'cannot get a Slurm allocation: queued tasks failed');
+    } else {
+      const delay = Math.min(MAX_BACKOFF_MS, ctx.config.sbatchBackoffMs * 2 ** (failures - 1));
+      await ctx.redis.hset(stateKey, 'failures', failures, 'retry_at', now + delay, 'last_error', message);
+      log.warn({ failures, retryInMs: delay, err: message }, 'sbatch failed: will retry');
+    }
+  }
+}
+
+/** Tasks waiting for a worker plus tasks running, from the pool's queue. */
+async function countWork(ctx: JtmContext, pool: string): Promise<number> {
+  const queue = openPoolQueue(ctx, pool);
+  try {
+    const counts = await queue.getJobCounts(...QUEUED, 'active');
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  } finally {
+    await queue.close();
+  }
+}
+
+/** The pool's queued tasks end failed with the sbatch error as reason (pending → failed, job removed). */
+async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): Promise<number> {
+  const queue = openPoolQueue(ctx, pool);
+  let failed = 0;
+  try {
+    const counts = await queue.getJobCounts(...QUEUED);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const ids: number[] = [];
+    for (let start = 0; start < total; start += 500) {
+      const page = await queue.getJobs([...QUEUED], start, start + 499, true);
+      for (const j of page) if (j?.data?.id !== undefined) ids.push(j.data.id);
+      if (page.length === 0) break;
+    }
+    for (const id of ids) {
+      const res = await ctx.tasks.transition(
+        id,
+        [TaskStatus.pending],
+        TaskStatus.failed,
+        `no Slurm allocation for pool ${pool}: ${message}`,
+      );
+      if (!res.done) continue;
+      failed++;
+      await queue.remove(String(id)).catch(() => 0);
+    }
+  } finally {
+    await queue.close();
+  }
+  return failed;
+}
+
+async function spaceSbatch(intervalMs: number): Promise<void> {
+  const wait = lastSbatchAt + intervalMs - Date.now();
+  if (wait > 0) await new Promise(r => setTimeout(r, wait));
+  lastSbatchAt = Date.now();
 }
 
 /** Cancels (scancel) every Slurm allocation of a pool; resolves with the job ids cancelled. */
 export async function cancelPoolAllocations(ctx: JtmContext, pool: string): Promise<string[]> {
-  void ctx;
-  void pool;
-  return [];
+  const jobs = await readPoolJobs(ctx, pool);
+  const ids = [...jobs.keys()];
+  if (ids.length === 0) return [];
+  await scancel(ids);
+  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ids);
+  await ctx.redis.del(ctx.keys.poolSlurmState(pool));
+  ctx.logger.info({ pool, jobs: ids }, 'Slurm allocations cancelled');
+  return ids;
 }

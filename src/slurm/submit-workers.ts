@@ -1,6 +1,17 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import type { Config } from '../config.js';
-import { SlurmError } from '../errors.js';
+import { formatHms, parseDuration } from '../durations.js';
+import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { normaliseMemory, validatePoolName, validateTime } from '../tasks/task-spec.js';
+import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
+import { maskUrlPassword, quote, SBATCH_OPTION } from './shell.js';
+import { loadSiteConfig, resolveCluster } from './site-profiles.js';
+import { sbatch } from './slurm-commands.js';
 
 /** What `jtm worker -wt dynamic` asks of Slurm (the original's flag names). */
 export interface DynamicWorkerRequest {
@@ -19,6 +30,7 @@ export interface DynamicWorkerRequest {
   worker_id?: string;
   job_script_dir_name?: string;
   dry_run?: boolean;
+  slots?: number;
   'idle-timeout'?: string;
   'sbatch-arg'?: string[];
 }
@@ -28,14 +40,140 @@ export interface SubmitWorkersResult {
   exitCode: number;
 }
 
-/** Writes and submits the batch script of dynamic workers (see the Slurm issue). */
+export interface SubmittedAllocation {
+  jobId: string;
+  script: string;
+  /** Worker slots the allocation brings: nodes × workers per node × slots per worker. */
+  slots: number;
+}
+
+const WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
+const SCRIPT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Writes and submits the batch script of dynamic workers; with dry_run, prints it (password masked). */
 export async function submitDynamicWorkers(
   request: DynamicWorkerRequest,
   config: Config,
   logger: Logger,
 ): Promise<SubmitWorkersResult> {
-  void request;
-  void config;
-  void logger;
-  throw new SlurmError('dynamic workers are not available yet');
+  const params = batchParams(request, config);
+  if (request.dry_run) return { output: renderBatchScript(maskSecrets(params)), exitCode: 0 };
+  const submitted = await submitAllocation(params, logger);
+  return { output: submitted.jobId, exitCode: 0 };
+}
+
+/** Writes the script (mode 0600: it may hold the Redis password) and sbatch-es it. */
+export async function submitAllocation(
+  params: BatchScriptParams,
+  logger: Logger,
+): Promise<SubmittedAllocation> {
+  const text = renderBatchScript(params);
+  mkdirSync(params.jobDir, { recursive: true, mode: 0o700 });
+  const file = scriptPath(params.jobDir, params.scriptId);
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  const jobId = await sbatch(file, params.profile.sbatchFlags, params.jobDir);
+  const slots = params.nodes * params.workersPerNode * params.slotsPerWorker;
+  logger.info({ pool: params.pool, jobId, script: file, slots }, 'Slurm allocation submitted');
+  return { jobId, script: file, slots };
+}
+
+/** Validates a request against the site profile and this configuration; throws InvalidInputError. */
+export function batchParams(request: DynamicWorkerRequest, config: Config): BatchScriptParams {
+  const pool = validatePoolName(request.pool_name ?? '', 'pool name (-p)');
+  const profile = resolveCluster(loadSiteConfig(config.siteConfigPath), request.cluster);
+  const def = profile.defaults;
+  const time = validateTime(request.job_time ?? def.time, 'job time (-t)');
+  if (time === undefined) throw new InvalidInputError('a wall time is needed: -t hh:mm:ss');
+  const scriptId = request.worker_id ?? `w${randomBytes(5).toString('hex')}`;
+  if (!SCRIPT_ID.test(scriptId)) throw new InvalidInputError(`invalid worker id ${JSON.stringify(scriptId)}`);
+  for (const o of request['sbatch-arg'] ?? []) {
+    if (!SBATCH_OPTION.test(o)) {
+      throw new InvalidInputError(
+        `invalid --sbatch-arg ${JSON.stringify(o)}: use --name or --name=value, no spaces or quotes`,
+      );
+    }
+  }
+  const jobDir = resolve(request.job_script_dir_name ?? join(config.logDir, 'job'));
+  const timeMs = parseDuration(time);
+  let idleTimeout: string | undefined;
+  if (request['idle-timeout'] !== undefined) {
+    try {
+      idleTimeout = `${parseDuration(request['idle-timeout'])}ms`;
+    } catch {
+      throw new InvalidInputError(`invalid --idle-timeout ${JSON.stringify(request['idle-timeout'])}`);
+    }
+  }
+  return {
+    profile,
+    pool,
+    scriptId,
+    jobDir,
+    time,
+    cpus: request.cpus_per_task ?? def.cpu,
+    mem: normaliseMemory(request.mem ?? def.mem, 'memory (-m)'),
+    memPerCpu: normaliseMemory(request.mem_per_cpu, 'memory per cpu (-mc)'),
+    nodes: request.nnodes ?? 1,
+    workersPerNode: request.num_worker_per_node ?? def.nwpn ?? 1,
+    slotsPerWorker: request.slots ?? 1,
+    partition: word(request.partition ?? def.partition, 'partition (-P)'),
+    qos: word(request.qos ?? def.qos, 'qos (-q)'),
+    account: word(request.charging_account ?? def.account, 'account (-A)'),
+    constraint: word(request.constraint ?? def.constraint, 'constraint (-C)'),
+    extraSbatch: request['sbatch-arg'] ?? [],
+    idleTimeout,
+    // Slurm sends the warning when the remaining time drops below it; a warning longer than half the
+    // allocation would make the workers drain from the start.
+    warningSeconds: Math.max(1, Math.floor(Math.min(config.slurmWarningMs, timeMs / 2) / 1000)),
+    jtmCommand: config.jtmCommand ?? defaultJtmCommand(),
+    env: workerEnv(config),
+  };
+}
+
+/** The pool's time plus the configured slack, as Slurm's `hh:mm:ss`. */
+export function allocationTime(poolTime: string, config: Config): string {
+  return formatHms(parseDuration(poolTime) + config.slurmTimeSlackMs);
+}
+
+function word(value: string | undefined, what: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!WORD.test(value)) throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** What the workers inside the allocation need to find Redis and behave as this installation. */
+function workerEnv(config: Config): [string, string][] {
+  const env: [string, string | undefined][] = [
+    ['REDIS_URL', config.redisUrl],
+    ['JTM_REDIS_TLS_CA', config.redisTlsCa],
+    ['JTM_REDIS_TLS_CERT', config.redisTlsCert],
+    ['JTM_REDIS_TLS_KEY', config.redisTlsKey],
+    ['JTM_PREFIX', config.prefix],
+    ['JTM_LOG_LEVEL', config.logLevel],
+    ['JTM_LOG_DIR', isAbsolute(config.logDir) ? config.logDir : resolve(config.logDir)],
+    ['JTM_CONNECT_TIMEOUT', `${config.connectTimeoutMs}ms`],
+    ['JTM_HEARTBEAT_INTERVAL', `${config.heartbeatIntervalMs}ms`],
+    ['JTM_MISSED_BEATS', String(config.missedBeats)],
+    ['JTM_SAMPLE_INTERVAL', `${config.sampleIntervalMs}ms`],
+    ['JTM_KILL_GRACE', `${config.killGraceMs}ms`],
+    ['JTM_TASK_RETENTION', `${config.taskRetentionMs}ms`],
+    ['JTM_TASK_RETRIES', String(config.taskRetries)],
+  ];
+  return env.filter((e): e is [string, string] => e[1] !== undefined);
+}
+
+function maskSecrets(p: BatchScriptParams): BatchScriptParams {
+  return { ...p, env: p.env.map(([k, v]) => [k, k === 'REDIS_URL' ? maskUrlPassword(v) : v] as const) };
+}
+
+/** `node <this installation>/bin/run.js`, absolute, for compute nodes that share the filesystem. */
+export function defaultJtmCommand(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const bin = join(dir, 'bin', 'run.js');
+    if (existsSync(bin) && existsSync(join(dir, 'package.json')))
+      return `${quote(process.execPath)} ${quote(bin)}`;
+    dir = dirname(dir);
+  }
+  throw new InvalidInputError('cannot find bin/run.js of this installation: set JTM_COMMAND');
 }

@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+
+import { InvalidInputError } from '../errors.js';
+import { quote, SBATCH_OPTION } from './shell.js';
+import type { SiteProfile } from './site-profiles.js';
+
+/** Everything a batch script of dynamic workers is made of; every field is already validated. */
+export interface BatchScriptParams {
+  profile: SiteProfile;
+  pool: string;
+  /** Names the script and its Slurm logs; workers are `<scriptId>_<node>_<i>`. */
+  scriptId: string;
+  jobDir: string;
+  /** Wall time `[d-]hh:mm:ss`. */
+  time: string;
+  cpus?: number;
+  mem?: string;
+  memPerCpu?: string;
+  nodes: number;
+  workersPerNode: number;
+  slotsPerWorker: number;
+  partition?: string;
+  qos?: string;
+  account?: string;
+  constraint?: string;
+  /** `--sbatch-arg` options given by the user (validated against SBATCH_OPTION). */
+  extraSbatch: readonly string[];
+  /** Idle timeout of the workers as a duration string (`300000ms`), or none. */
+  idleTimeout?: string;
+  /** Seconds before walltime at which Slurm sends SIGUSR1 (the workers drain). */
+  warningSeconds: number;
+  /** Shell text that runs jtm (an admin's JTM_COMMAND, or the quoted node + bin/run.js of this install). */
+  jtmCommand: string;
+  /** Variables exported to the workers (values are quoted here). */
+  env: readonly (readonly [string, string])[];
+}
+
+/** Paths placed on `#SBATCH` lines are read by Slurm, not bash: no whitespace, quotes or `%`. */
+const SBATCH_PATH = /^\/[A-Za-z0-9_@+=:,./-]*$/;
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+export function scriptPath(jobDir: string, scriptId: string): string {
+  return join(jobDir, `jtm_dynamic_worker_${scriptId}.job`);
+}
+
+/** The batch script: `#SBATCH` directives, the site's environment, then one srun step of N workers per node. */
+export function renderBatchScript(p: BatchScriptParams): string {
+  if (!SBATCH_PATH.test(p.jobDir)) {
+    throw new InvalidInputError(
+      `job directory ${JSON.stringify(p.jobDir)} must be an absolute path without spaces, quotes or '%'`,
+    );
+  }
+  for (const o of p.extraSbatch) {
+    if (!SBATCH_OPTION.test(o)) throw new InvalidInputError(`invalid sbatch option ${JSON.stringify(o)}`);
+  }
+  const base = join(p.jobDir, `jtm_dynamic_worker_${p.scriptId}`);
+  const d: string[] = [
+    `--job-name=jtm-${p.pool}`,
+    `--nodes=${p.nodes}`,
+    '--ntasks-per-node=1',
+    ...(p.cpus ? [`--cpus-per-task=${p.cpus}`] : []),
+    ...(p.mem ? [`--mem=${p.mem}`] : p.memPerCpu ? [`--mem-per-cpu=${p.memPerCpu}`] : []),
+    `--time=${p.time}`,
+    `--signal=USR1@${p.warningSeconds}`,
+    `--output=${base}.out`,
+    `--error=${base}.err`,
+    `--chdir=${p.jobDir}`,
+    ...(p.partition ? [`--partition=${p.partition}`] : []),
+    ...(p.qos ? [`--qos=${p.qos}`] : []),
+    ...(p.account ? [`--account=${p.account}`] : []),
+    ...(p.constraint ? [`--constraint=${p.constraint}`] : []),
+    ...(p.profile.exclusive ? ['--exclusive'] : []),
+    ...p.profile.sbatch,
+    ...p.extraSbatch,
+  ];
+  const workerArgs = [
+    'worker',
+    '--worker_type',
+    'dynamic',
+    '--slurm_job_id',
+    '"$SLURM_JOB_ID"',
+    '--pool_name',
+    quote(p.pool),
+    '--cluster',
+    quote(p.profile.name),
+    '--job_time',
+    quote(p.time),
+    '--num_worker_per_node',
+    String(p.workersPerNode),
+    '--slots',
+    String(p.slotsPerWorker),
+    ...(p.cpus ? ['--cpus_per_task', String(Math.max(1, Math.floor(p.cpus / p.workersPerNode)))] : []),
+    ...(p.mem ? ['--mem', quote(p.mem)] : []),
+    ...(p.idleTimeout ? ['--idle-timeout', quote(p.idleTimeout)] : []),
+    '--worker_id',
+    `"${p.scriptId}_\${SLURM_NODEID:-0}_\${i}"`,
+  ];
+  const exports = p.env.map(([k, v]) => {
+    if (!ENV_NAME.test(k)) throw new InvalidInputError(`invalid variable name ${k}`);
+    return `export ${k}=${quote(v)}`;
+  });
+  const lines = [
+    '#!/bin/bash',
+    `# JTM dynamic workers of pool ${p.pool} on cluster ${p.profile.name}, written by \`jtm worker -wt dynamic\`.`,
+    '# It may hold a Redis password: keep it private (mode 0600).',
+    ...d.map(o => `#SBATCH ${o}`),
+    '',
+    'set -u',
+    ...(p.profile.env.length > 0 ? [`# Environment of cluster ${p.profile.name} (site configuration)`] : []),
+    ...p.profile.env,
+    ...exports,
+    '',
+    '# One copy runs on each node (one srun task per node) and starts the workers of that node.',
+    'jtm_node() {',
+    "  # Slurm's early warning (--signal=USR1, before walltime) reaches every process of the step: the",
+    '  # workers drain; this shell must survive it and keep waiting for them.',
+    "  trap 'true' USR1",
+    "  local i pid pids=''",
+    `  for i in $(seq 1 ${p.workersPerNode}); do`,
+    `    ${p.jtmCommand} ${workerArgs.join(' ')} &`,
+    '    pids="$pids $!"',
+    '  done',
+    '  for pid in $pids; do',
+    '    while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done',
+    '  done',
+    '}',
+    'export -f jtm_node',
+    `echo "jtm: Slurm job $SLURM_JOB_ID, pool ${p.pool}, ${p.workersPerNode} worker(s) per node on $SLURM_JOB_NUM_NODES node(s)"`,
+    `srun --nodes=${p.nodes} --ntasks-per-node=1 --kill-on-bad-exit=0 /bin/bash -c jtm_node`,
+    '',
+  ];
+  return lines.join('\n');
+}

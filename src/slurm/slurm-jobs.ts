@@ -1,0 +1,80 @@
+import type { JtmContext } from '../context.js';
+import type { SlurmJobState } from './slurm-commands.js';
+
+/** One Slurm allocation of a pool, as kept in `pool:<name>:slurm-jobs` (job id → JSON). */
+export interface PoolSlurmJob {
+  state: SlurmJobState;
+  slots: number;
+  submitted_at: number;
+  /** Batch script; its Slurm logs are next to it (`.out`, `.err`). */
+  script?: string;
+  /** Whether a worker of this allocation was ever seen alive. */
+  connected?: boolean;
+}
+
+export async function readPoolJobs(ctx: JtmContext, pool: string): Promise<Map<string, PoolSlurmJob>> {
+  const raw = await ctx.redis.hgetall(ctx.keys.poolSlurmJobs(pool));
+  const jobs = new Map<string, PoolSlurmJob>();
+  for (const [id, json] of Object.entries(raw)) {
+    try {
+      jobs.set(id, JSON.parse(json) as PoolSlurmJob);
+    } catch {
+      // A malformed entry still names a job we may have to cancel: keep it as pending.
+      jobs.set(id, { state: 'pending', slots: 0, submitted_at: 0 });
+    }
+  }
+  return jobs;
+}
+
+export async function recordPoolJob(
+  ctx: JtmContext,
+  pool: string,
+  id: string,
+  job: PoolSlurmJob,
+): Promise<void> {
+  await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
+}
+
+/**
+ * Brings the registry in line with a successful squeue: jobs Slurm no longer lists are dropped, the
+ * others take Slurm's state. Returns the jobs dropped.
+ */
+export async function syncPoolJobs(
+  ctx: JtmContext,
+  pool: string,
+  jobs: Map<string, PoolSlurmJob>,
+  active: ReadonlyMap<string, SlurmJobState>,
+): Promise<Map<string, PoolSlurmJob>> {
+  const gone = new Map<string, PoolSlurmJob>();
+  const multi = ctx.redis.multi();
+  for (const [id, job] of jobs) {
+    const state = active.get(id);
+    if (state === undefined) {
+      gone.set(id, job);
+      multi.hdel(ctx.keys.poolSlurmJobs(pool), id);
+      jobs.delete(id);
+    } else if (state !== job.state) {
+      job.state = state;
+      multi.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
+    }
+  }
+  await multi.exec();
+  return gone;
+}
+
+/** Marks the pool's allocations that have a live worker as connected. */
+export async function markConnected(
+  ctx: JtmContext,
+  pool: string,
+  jobs: Map<string, PoolSlurmJob>,
+  liveJobIds: ReadonlySet<string>,
+): Promise<number> {
+  let marked = 0;
+  for (const [id, job] of jobs) {
+    if (job.connected || !liveJobIds.has(id)) continue;
+    job.connected = true;
+    await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
+    marked++;
+  }
+  return marked;
+}

@@ -1,0 +1,124 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/logger.js';
+import { renderBatchScript } from '../../src/slurm/batch-script.js';
+import { batchParams, submitDynamicWorkers } from '../../src/slurm/submit-workers.js';
+import { parseSiteConfig, resolveCluster } from '../../src/slurm/site-profiles.js';
+import { quote } from '../../src/slurm/shell.js';
+import { ROOT } from '../helpers/cli.js';
+
+const SITES = join(ROOT, 'examples', 'sites.json');
+const GOLDEN = join(ROOT, 'test', 'golden');
+
+function config(extra: Record<string, string> = {}) {
+  return loadConfig({
+    HOME: '/home/op',
+    REDIS_URL: 'redis://jtm:s3cret-pw@redis.example.org:6379/0',
+    JTM_PREFIX: '{jtm}',
+    JTM_LOG_DIR: '/scratch/jtm/log',
+    JTM_SITE_CONFIG: SITES,
+    JTM_COMMAND: '/opt/jtm/bin/jtm',
+    ...extra,
+  });
+}
+
+async function dryRun(request: Record<string, unknown>): Promise<string> {
+  const r = await submitDynamicWorkers(
+    { worker_id: 'wgolden', dry_run: true, ...request },
+    config(),
+    silentLogger(),
+  );
+  expect(r.exitCode).toBe(0);
+  return r.output;
+}
+
+/** Compares with test/golden/<name>; UPDATE_GOLDEN=1 rewrites the file. */
+function golden(name: string, text: string): void {
+  const path = join(GOLDEN, name);
+  if (process.env['UPDATE_GOLDEN'] === '1') {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(path, text);
+  }
+  expect(text).toBe(readFileSync(path, 'utf8'));
+}
+
+describe('batch scripts per site profile (golden files)', () => {
+  const cases: [string, Record<string, unknown>][] = [
+    [
+      'perlmutter',
+      { cluster: 'perlmutter', pool_name: 'big', job_time: '02:00:00', nnodes: 2, num_worker_per_node: 4 },
+    ],
+    [
+      'dori',
+      { cluster: 'dori', pool_name: 'small_wf-1', mem: '10', cpus_per_task: 4, 'idle-timeout': '10m' },
+    ],
+    [
+      'tahoma',
+      { cluster: 'tahoma', pool_name: 'himem', job_time: '1-00:00:00', partition: 'analysis', qos: 'high' },
+    ],
+    ['test', { cluster: 'test', pool_name: 'ci', job_time: '00:02:00', 'sbatch-arg': ['--comment=jtm'] }],
+  ];
+  for (const [name, request] of cases) {
+    it(`${name}`, async () => {
+      const script = await dryRun(request);
+      golden(`slurm-${name}.sh`, script);
+      expect(script).not.toContain('s3cret-pw');
+      expect(script).toContain("export REDIS_URL='redis://jtm:****@redis.example.org:6379/0'");
+    });
+  }
+
+  it('uses the site default cluster when none is given, and shortens the warning for short allocations', async () => {
+    const script = await dryRun({ pool_name: 'p', job_time: '00:04:00' });
+    expect(script).toContain('--cluster dori');
+    expect(script).toContain('#SBATCH --signal=USR1@120');
+  });
+});
+
+describe('validation and injection', () => {
+  const cfg = config();
+  const ok = { cluster: 'test', pool_name: 'p', job_time: '00:10:00' };
+  it.each([
+    [{ pool_name: 'a;rm -rf ~' }, /invalid pool name/],
+    [{ pool_name: '$(reboot)' }, /invalid pool name/],
+    [{ partition: 'debug;rm -rf ~' }, /invalid partition/],
+    [{ qos: 'q`id`' }, /invalid qos/],
+    [{ charging_account: 'a b' }, /invalid account/],
+    [{ constraint: "x'y" }, /invalid constraint/],
+    [{ job_time: '1:00; reboot' }, /invalid job time/],
+    [{ mem: '10G; reboot' }, /invalid memory/],
+    [{ 'sbatch-arg': ['--comment=$(rm -rf ~)'] }, /invalid --sbatch-arg/],
+    [{ 'sbatch-arg': ['--comment=a b'] }, /invalid --sbatch-arg/],
+    [{ worker_id: 'w;x' }, /invalid worker id/],
+    [{ job_script_dir_name: '/tmp/a b' }, /job directory/],
+    [
+      { cluster: 'nosuch' },
+      /unknown cluster "nosuch"; known clusters: local, perlmutter, dori, tahoma, test/,
+    ],
+    [{ cluster: 'local' }, /cluster "local" has no Slurm/],
+  ])('rejects %j', (bad, message) => {
+    // the job directory is checked where the script is rendered, the rest when the request is read
+    expect(() => renderBatchScript(batchParams({ ...ok, ...bad }, cfg))).toThrow(message);
+  });
+
+  it('quotes what it cannot validate', () => {
+    expect(quote("it's")).toBe(`'it'\\''s'`);
+    expect(quote('{jtm}')).toBe(`'{jtm}'`);
+    expect(quote('/a/b.c')).toBe('/a/b.c');
+  });
+
+  it('rejects bad site files with the offending field', () => {
+    expect(() => parseSiteConfig({ clusters: { local: {} } })).toThrow(/built in/);
+    expect(() => parseSiteConfig({ clusters: { x: { sbatch: ['--comment=a;b'] } } })).toThrow(
+      /invalid option/,
+    );
+    expect(() => parseSiteConfig({ clusters: { x: { env: ['a\nb'] } } })).toThrow(/one line/);
+    expect(() => parseSiteConfig({ clusters: { x: { defaults: { qos: 'a b' } } } })).toThrow(/invalid qos/);
+    expect(() => parseSiteConfig({ clusters: { x: { partiton: 'a' } } })).toThrow(/unknown field "partiton"/);
+    expect(() => parseSiteConfig({ default: 'y', clusters: { x: {} } })).toThrow(/"default"/);
+    expect(() => resolveCluster(parseSiteConfig({ clusters: {} }), 'x')).toThrow(/known clusters: local$/);
+  });
+});
