@@ -252,6 +252,8 @@ export async function runChaos(o) {
       const ids = [...plan.keys()];
       const id = ids[Math.floor(random() * ids.length)];
       if (id === undefined || killedTasks.has(id)) continue;
+      // Kills of tasks that already ended test nothing: aim at waiting and running ones.
+      if (FINAL(Number(await ctx.redis.hget(ctx.keys.task(id), 'status')))) continue;
       const r = await jtm(['kill', '-tid', String(id), '--wait', '10s'], env);
       killedTasks.set(id, r.code);
     }
