@@ -33,6 +33,13 @@ export interface Config {
   readonly taskRetries: number;
   /** Time between SIGTERM and SIGKILL when a task tree is killed. */
   readonly killGraceMs: number;
+  /**
+   * BullMQ job lock of a running task, renewed by its worker every half period. When a worker dies, its
+   * tasks go back to the queue once the lock has expired and a live worker's stalled check (every
+   * `stalledIntervalMs`) sees it: their sum bounds how long a killed worker's tasks wait to be re-run.
+   */
+  readonly lockDurationMs: number;
+  readonly stalledIntervalMs: number;
   readonly sampleIntervalMs: number;
   readonly sweepIntervalMs: number;
   /** Pools with no worker and no task for this long are expired by the manager. */
@@ -110,6 +117,8 @@ export function loadConfig(
     taskRetentionMs: duration('JTM_TASK_RETENTION', '7d'),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),
+    lockDurationMs: duration('JTM_LOCK_DURATION', '30s'),
+    stalledIntervalMs: duration('JTM_STALLED_INTERVAL', '15s'),
     sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s'),
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s'),
     poolIdleMs: duration('JTM_POOL_IDLE', '10m'),

@@ -82,6 +82,7 @@ export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const SLURM_WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
 const TIME = /^(\d+-)?\d+:[0-5]\d:[0-5]\d$/;
 const MEMORY = /^\d+(\.\d+)?\s*([KMGT]B?)?$/i;
+const MAX_MEMORY_GB = 1_000_000_000;
 const WORKFLOW_ID = /cromwell-executions\/[^/]+\/([^/]+)/;
 
 export function validatePoolName(name: unknown, what = 'pool name'): string {
@@ -122,6 +123,8 @@ export function normaliseMemory(value: unknown, field = 'memory'): string | unde
   if (typeof value === 'number' || (typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()))) {
     const gb = Number(value);
     if (!Number.isFinite(gb) || gb <= 0) throw new InvalidInputError(`${field} must be positive`);
+    // Beyond this JavaScript prints 1e+21: not a size Slurm (or anyone) can read.
+    if (gb > MAX_MEMORY_GB) throw new InvalidInputError(`${field} must be at most ${MAX_MEMORY_GB} GB`);
     return `${Math.max(1, Math.floor(gb + 0.5))}G`;
   }
   if (typeof value !== 'string' || !MEMORY.test(value.trim())) {

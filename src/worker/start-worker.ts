@@ -133,8 +133,8 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     concurrency: opts.slots,
     // Our records decide what a lost task becomes; BullMQ only puts stalled jobs back in the queue.
     maxStalledCount: 1000,
-    stalledInterval: 15_000,
-    lockDuration: 30_000,
+    stalledInterval: ctx.config.stalledIntervalMs,
+    lockDuration: ctx.config.lockDurationMs,
     skipVersionCheck: true,
     autorun: false,
   } as ConstructorParameters<typeof Worker>[2]);

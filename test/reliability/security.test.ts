@@ -1,0 +1,182 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+import { makePki, redisCli, startPlainRedis, startTlsRedis, type Pki, type Server } from './servers.js';
+
+const PASSWORD = 'Zq9-s3cret-PW';
+
+async function statusOf(env: Record<string, string>, id: number): Promise<string> {
+  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
+}
+
+/** submit → worker → status over `env`, and what the task saw of its environment. */
+async function coreFlow(
+  env: Record<string, string>,
+  pool: string,
+): Promise<{ taskEnv: string; worker: string }> {
+  const work = mkdtempSync(join(tmpdir(), 'jtm-sec-'));
+  const worker: BackgroundProcess = startJtm(['worker', '-p', pool, '--slots', '2'], {
+    ...env,
+    JTM_LOG_LEVEL: 'debug',
+    SITE_SETTING: 'from-the-worker',
+    JTM_DASHBOARD_PASSWORD: 'dash-secret',
+  });
+  try {
+    await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
+    const r = await runJtm(
+      ['submit', '-cmd', `env > ${work}/env.txt; id -u >> ${work}/env.txt`, '-p', pool],
+      env,
+    );
+    expect(r.code).toBe(0);
+    const [id] = taskIds(r.stdout);
+    await waitFor(async () => (await statusOf(env, id!)) === 'success', `task ${id} over ${pool}`);
+    const status = await runJtm(['status', '-tid', String(id), '--json'], env);
+    expect(JSON.parse(status.stdout)).toMatchObject({ status_name: 'success' });
+    const killMe = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool], env)).stdout)[0]!;
+    await waitFor(async () => (await statusOf(env, killMe)) === 'running', 'running');
+    expect((await runJtm(['kill', '-tid', String(killMe)], env)).code).toBe(0);
+    expect(await statusOf(env, killMe)).toBe('terminated');
+    return { taskEnv: readFileSync(join(work, 'env.txt'), 'utf8'), worker: worker.output() };
+  } finally {
+    await worker.stop();
+  }
+}
+
+function expectCleanTaskEnv(taskEnv: string): void {
+  expect(taskEnv).toContain('SITE_SETTING=from-the-worker');
+  expect(taskEnv).toMatch(/^JTM_TASK_ID=\d+$/m);
+  expect(taskEnv).not.toMatch(/^(JTM_)?REDIS_URL=/m);
+  expect(taskEnv).not.toMatch(/^JTM_DASHBOARD_(USER|PASSWORD)=/m);
+  expect(taskEnv).not.toContain(PASSWORD);
+  expect(taskEnv).not.toContain('dash-secret');
+  expect(taskEnv.trim().split('\n').at(-1)).toBe(String(process.getuid?.()));
+}
+
+describe('Redis ACL user with a password', () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await startPlainRedis();
+    const p = String(server.port);
+    // Limited to JTM's keys and channels (tests use prefixes `{t-…}`), as docs/reliability.md advises.
+    redisCli(['-p', p, 'ACL', 'SETUSER', 'jtm', 'on', `>${PASSWORD}`, '~{t-*', '&{t-*', '+@all']);
+    redisCli(['-p', p, 'ACL', 'SETUSER', 'default', 'off']);
+  });
+  afterAll(async () => server.stop());
+
+  it('runs submit, worker, status and kill as the ACL user; the task gets no secret', async () => {
+    const env = testEnv({ REDIS_URL: `redis://jtm:${PASSWORD}@127.0.0.1:${server.port}` });
+    const { taskEnv, worker } = await coreFlow(env, 'acl');
+    expectCleanTaskEnv(taskEnv);
+    expect(worker).not.toContain(PASSWORD);
+    expect(worker).not.toContain('dash-secret');
+  });
+
+  it('a wrong password or a disabled user fails with one masked line, exit 255; isalive says unknown', async () => {
+    for (const url of [
+      `redis://jtm:wrong-${PASSWORD}@127.0.0.1:${server.port}`,
+      `redis://127.0.0.1:${server.port}`,
+    ]) {
+      const env = testEnv({ REDIS_URL: url, JTM_CONNECT_TIMEOUT: '1s', JTM_ISALIVE_RETRY: '1s' });
+      const r = await runJtm(['status', '-tid', '1', '--debug'], env);
+      expect(r.code).toBe(255);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toContain(PASSWORD);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^jtm status: /);
+      const s = await runJtm(['submit', '-cmd', 'true', '-p', 'acl'], env);
+      expect([s.code, s.stdout]).toEqual([255, '']);
+      expect(s.stderr.trim().split('\n')).toHaveLength(1);
+      expect(s.stderr).not.toContain(PASSWORD);
+      const alive = await runJtm(['isalive', '-tid', '1'], env);
+      expect([alive.stdout.trim(), alive.code]).toEqual(['unknown', 0]);
+    }
+    // The password given as a flag is masked too.
+    const r = await runJtm(
+      ['status', '-tid', '1', '--redis-url', `redis://jtm:wrong${PASSWORD}@127.0.0.1:${server.port}`],
+      testEnv({ JTM_CONNECT_TIMEOUT: '1s' }),
+    );
+    expect(r.stderr).toContain(`redis://jtm:***@127.0.0.1:${server.port}`);
+    expect(r.stderr).not.toContain(PASSWORD);
+  });
+
+  it('a worker with a wrong password logs no secret', async () => {
+    const env = testEnv({
+      REDIS_URL: `redis://jtm:bad${PASSWORD}@127.0.0.1:${server.port}`,
+      JTM_LOG_LEVEL: 'debug',
+    });
+    const w = startJtm(['worker', '-p', 'acl2'], env);
+    await waitFor(() => w.output().includes('WRONGPASS'), 'the AUTH failure in the log');
+    await w.stop('SIGKILL');
+    // The AUTH failure is logged (ioredis attaches the command's arguments to it) without the password.
+    expect(w.output()).toContain('WRONGPASS');
+    expect(w.output()).not.toContain(PASSWORD);
+  });
+});
+
+describe('TLS (rediss://) with a private CA', () => {
+  let pki: Pki;
+  let server: Server;
+  beforeAll(async () => {
+    pki = makePki();
+    server = await startTlsRedis(pki);
+    redisCli([
+      '--tls',
+      '--cacert',
+      pki.ca,
+      '-p',
+      String(server.port),
+      'ACL',
+      'SETUSER',
+      'jtm',
+      'on',
+      `>${PASSWORD}`,
+      '~*',
+      '&*',
+      '+@all',
+    ]);
+  });
+  afterAll(async () => server.stop());
+
+  it('runs the core flow over TLS with an ACL user (CA from JTM_REDIS_TLS_CA)', async () => {
+    const env = testEnv({
+      REDIS_URL: `rediss://jtm:${PASSWORD}@127.0.0.1:${server.port}`,
+      JTM_REDIS_TLS_CA: pki.ca,
+    });
+    const { taskEnv, worker } = await coreFlow(env, 'tls');
+    expectCleanTaskEnv(taskEnv);
+    expect(worker).not.toContain(PASSWORD);
+  });
+
+  it('with a client certificate (mutual TLS)', async () => {
+    const env = testEnv({
+      REDIS_URL: `rediss://jtm:${PASSWORD}@127.0.0.1:${server.port}`,
+      JTM_REDIS_TLS_CA: pki.ca,
+      JTM_REDIS_TLS_CERT: pki.cert,
+      JTM_REDIS_TLS_KEY: pki.key,
+    });
+    const r = await runJtm(['submit', '-cmd', 'true', '-p', 'mtls'], env);
+    expect(r.code).toBe(0);
+  });
+
+  it('refuses a server it cannot verify, and a plain redis:// URL, with one line and exit 255', async () => {
+    const noCa = testEnv({
+      REDIS_URL: `rediss://jtm:${PASSWORD}@127.0.0.1:${server.port}`,
+      JTM_CONNECT_TIMEOUT: '1s',
+    });
+    const plain = testEnv({
+      REDIS_URL: `redis://jtm:${PASSWORD}@127.0.0.1:${server.port}`,
+      JTM_CONNECT_TIMEOUT: '1s',
+    });
+    for (const env of [noCa, plain]) {
+      const r = await runJtm(['status', '-tid', '1'], env);
+      expect(r.code).toBe(255);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^jtm status: cannot reach Redis at rediss?:\/\/jtm:\*\*\*@/);
+      expect(r.stderr).not.toContain(PASSWORD);
+    }
+  });
+});
