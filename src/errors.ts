@@ -55,3 +55,14 @@ export function toError(value: unknown): Error {
   if (value instanceof Error) return value;
   return new Error(typeof value === 'string' ? value : JSON.stringify(value), { cause: value });
 }
+
+/** The dashboard would listen beyond loopback without credentials. */
+export class DashboardExposedError extends JtmError {
+  constructor(host: string) {
+    super(
+      `refusing to serve the dashboard on ${host} without credentials: set JTM_DASHBOARD_USER and JTM_DASHBOARD_PASSWORD, or bind to 127.0.0.1`,
+      'DASHBOARD_EXPOSED',
+      1,
+    );
+  }
+}

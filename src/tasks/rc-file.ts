@@ -1,12 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
 import type { JtmContext } from '../context.js';
+import { TaskStatus } from './status.js';
 import type { TaskRecord } from './task-record.js';
+
+/**
+ * The codes JTM writes to a Cromwell `rc` file when it ends a task whose script could not write one.
+ * None is 130/137/143, which Cromwell reads as "aborted" and never retries: these make Cromwell fail
+ * the call at once and retry it if `maxRetries` allows.
+ */
+export const JTM_RC_CODES = {
+  /** The task hit its JTM time limit (`--timeout`), as GNU timeout. */
+  timeout: 124,
+  /** The command could not be started (working directory or output files unusable). */
+  cannotStart: 126,
+  /** The worker running it died and no retries were left (lostconnection). */
+  lostconnection: 75,
+  /** Its pool was removed while it waited or ran (terminated by remove-pool). */
+  poolRemoved: 75,
+} as const;
+
+/** `/bin/bash <call dir>/execution/script` (what Cromwell's submit runs) → `<call dir>/execution/rc`. */
+const CROMWELL_SCRIPT = /^\s*(?:(?:\/usr)?\/bin\/)?(?:ba)?sh\s+(['"]?)(\/[^'"\s]*\/execution)\/script\1\s*$/;
+
+/** The rc path of a Cromwell command, or undefined when the command is not `bash <…>/execution/script`. */
+export function deriveRcFile(command: string): string | undefined {
+  const m = CROMWELL_SCRIPT.exec(command);
+  return m?.[2] ? join(m[2], 'rc') : undefined;
+}
+
+/** Which rc code a record ended by JTM gets; undefined when JTM must write nothing (user kill, normal end). */
+export function rcCodeFor(record: TaskRecord): number | undefined {
+  if (record.kill_requested) return undefined;
+  switch (record.status) {
+    case TaskStatus.timeout:
+      return JTM_RC_CODES.timeout;
+    case TaskStatus.lostconnection:
+      return JTM_RC_CODES.lostconnection;
+    case TaskStatus.terminated:
+      // Only remove-pool calls this for terminated tasks; a user kill has kill_requested or never started.
+      return JTM_RC_CODES.poolRemoved;
+    case TaskStatus.failed:
+      // A failed task with an exit code ran its script, which wrote rc itself.
+      return record.exit_code === undefined ? JTM_RC_CODES.cannotStart : undefined;
+    default:
+      return undefined;
+  }
+}
 
 /**
  * When JTM itself ends a task whose Cromwell script could not write `rc` (timeout, lost worker with no
  * retries left, removed pool, command that could not start), it writes a non-abort code there so that
- * Cromwell fails or retries the call at once. (Implemented by the Cromwell work; until then a no-op.)
+ * Cromwell fails or retries the call at once instead of waiting for check-alive. An existing `rc` is
+ * never replaced: the code goes to a temp file that is hard-linked to `rc` (which fails if `rc` exists),
+ * so a script that finished at the same moment wins. Callers must not call this for a user kill
+ * (Cromwell has written 143). Returns the code written, or undefined.
  */
-export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): Promise<void> {
-  void ctx;
-  void record;
+export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): Promise<number | undefined> {
+  const path = record.rc_file;
+  const code = rcCodeFor(record);
+  if (!path || code === undefined) return undefined;
+  const log = ctx.logger.child({ task: record.id, rc_file: path });
+  const tmp = join(dirname(path), `.${basename(path)}.jtm-${randomBytes(6).toString('hex')}`);
+  try {
+    writeFileSync(tmp, `${code}\n`, { flag: 'wx' });
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EEXIST') {
+        log.info('rc already written by the script: left alone');
+        return undefined;
+      }
+      // Filesystems without hard links: rename, which could only race with a script ending this instant.
+      if (e.code !== 'EPERM' && e.code !== 'ENOTSUP' && e.code !== 'EXDEV') throw err;
+      if (existsSync(path)) return undefined;
+      renameSync(tmp, path);
+    }
+    log.info({ code, status: record.status_name }, 'rc written for a task JTM ended');
+    return code;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'could not write rc');
+    return undefined;
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed, or never created
+    }
+  }
 }

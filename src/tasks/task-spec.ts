@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 
 import { parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
+import { deriveRcFile } from './rc-file.js';
 import type { PoolSpec } from './task-record.js';
 
 /** A validated task, ready to be written to Redis. */
@@ -251,7 +252,9 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
     outputFiles: str(input.output_files, 'output_files'),
     allowEmptyOutputs: allowEmpty,
     timeoutMs,
-    rcFile: resolvePath(str(input.rc_file, 'rc_file') ?? defaults.rcFile, defaults.cwd),
+    // Derived at submit so that whoever ends the task (worker, manager) finds it in the record.
+    rcFile:
+      resolvePath(str(input.rc_file, 'rc_file') ?? defaults.rcFile, defaults.cwd) ?? deriveRcFile(command),
     cromwellJobId,
   });
 }

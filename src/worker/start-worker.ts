@@ -6,6 +6,7 @@ import { workerEnvironment } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
+import { writeRcForEndedTask } from '../tasks/rc-file.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { OutputStream } from './output-stream.js';
@@ -58,6 +59,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
       throw new DelayedError();
     }
+    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRc(data.id);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     lastBusy = Date.now();
     const output = new OutputStream(ctx, data.id);
@@ -124,7 +126,15 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (!res.done)
       log.warn({ task: id, current: res.current }, 'task already ended elsewhere; result dropped');
     else log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
+    // Timed out, or never started: Cromwell's script wrote no rc, so JTM does (when it knows where).
+    if (res.done && (outcome.status === TaskStatus.timeout || outcome.exitCode === undefined))
+      await writeRc(id);
     return { status: outcome.status, exit_code: outcome.exitCode };
+  };
+
+  const writeRc = async (id: number): Promise<void> => {
+    const record = await ctx.tasks.get(id);
+    if (record) await writeRcForEndedTask(ctx, record);
   };
 
   const worker = new Worker<TaskJobData>(ctx.keys.poolQueue(opts.pool), processor, {

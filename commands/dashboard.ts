@@ -1,0 +1,45 @@
+import { Flags } from '@oclif/core';
+
+import { BaseCommand } from '../src/cli/base-command.js';
+import type { LogLevel } from '../src/config.js';
+import { serveDashboard } from '../src/dashboard/serve-dashboard.js';
+
+export default class Dashboard extends BaseCommand<typeof Dashboard> {
+  static override description = `bull-board with one queue per pool (added and removed as pools come and go), live workers (/workers)
+and a task lookup (/task?id=N: record, history, resource samples). Read-only unless --allow-actions.
+Listens on loopback unless --host says otherwise; beyond loopback it refuses to start without
+JTM_DASHBOARD_USER and JTM_DASHBOARD_PASSWORD, and when they are set every route asks for them.
+Prints the URL once it is listening; stops on SIGTERM/SIGINT.`;
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    'JTM_DASHBOARD_USER=ops JTM_DASHBOARD_PASSWORD=… <%= config.bin %> <%= command.id %> --host 0.0.0.0 --port 8080',
+  ];
+  static override flags = {
+    'allow-actions': Flags.boolean({ description: 'allow retry, clean and kill from the dashboard' }),
+    host: Flags.string({ description: 'address to listen on (default $JTM_DASHBOARD_HOST or 127.0.0.1)' }),
+    port: Flags.integer({
+      description: 'port (default $JTM_DASHBOARD_PORT or 3000; 0: any free port)',
+      min: 0,
+    }),
+  };
+  static override summary = 'Serve the web dashboard (bull-board, workers, task lookup).';
+
+  protected override defaultLogLevel(): LogLevel {
+    return 'info';
+  }
+
+  async run(): Promise<{ url: string }> {
+    const { dashboardUser: user, dashboardPassword: password } = this.jtm;
+    return serveDashboard(
+      () => this.context('worker'),
+      {
+        host: this.flags.host ?? this.jtm.dashboardHost,
+        port: this.flags.port ?? this.jtm.dashboardPort,
+        allowActions: this.flags['allow-actions'],
+        credentials: user && password ? { user, password } : undefined,
+      },
+      this.logger,
+      url => this.log(`dashboard listening on ${url}`),
+    );
+  }
+}

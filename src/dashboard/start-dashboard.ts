@@ -1,0 +1,131 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { createBullBoard } from '@bull-board/api';
+import { ExpressAdapter } from '@bull-board/express';
+import express, { type NextFunction, type Request, type Response } from 'express';
+
+import type { JtmContext } from '../context.js';
+import { InvalidInputError, toError } from '../errors.js';
+import { killTask } from '../tasks/kill-task.js';
+import { basicAuth, checkExposure, type Credentials } from './auth.js';
+import { QueueSync } from './queue-sync.js';
+import { lookupTask, listWorkers, taskPage, workersPage } from './views.js';
+
+export interface DashboardOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Retry, clean, kill: off unless asked for. */
+  allowActions: boolean;
+  credentials?: Credentials;
+  /** How often the pool registry is read for queues to add or remove. */
+  pollMs?: number;
+}
+
+export interface RunningDashboard {
+  url: string;
+  close(): Promise<void>;
+}
+
+const QUEUES_PATH = '/queues';
+
+/**
+ * bull-board with one queue per pool, plus what it lacks: live workers and a task lookup (record,
+ * history, resource samples). Read-only unless `allowActions`; beyond loopback only with credentials,
+ * which, when set, guard every route.
+ */
+export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): Promise<RunningDashboard> {
+  checkExposure(opts.host, opts.credentials);
+  const log = ctx.logger.child({ component: 'dashboard' });
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(QUEUES_PATH);
+  const board = createBullBoard({
+    queues: [],
+    // @bull-board/express 9.10.1 ships its own copy of @bull-board/api 9.10.1; the types differ only by origin.
+    serverAdapter: serverAdapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
+    options: {
+      uiConfig: {
+        boardTitle: 'JTM',
+        miscLinks: [
+          { text: 'Workers', url: '/workers' },
+          { text: 'Task lookup', url: '/task' },
+        ],
+      },
+    },
+  });
+  const sync = new QueueSync(ctx, board, { readOnly: !opts.allowActions });
+  await sync.start(opts.pollMs ?? 2000);
+
+  const app = express();
+  app.disable('x-powered-by');
+  if (opts.credentials) app.use(basicAuth(opts.credentials));
+  app.get('/', (_req, res) => res.redirect(QUEUES_PATH));
+  app.use(QUEUES_PATH, serverAdapter.getRouter() as express.Router);
+  app.get('/workers', async (_req, res) => {
+    res.type('html').send(await workersPage(ctx, ''));
+  });
+  app.get('/api/workers', async (_req, res) => {
+    res.json(await listWorkers(ctx));
+  });
+  app.get('/api/pools', (_req, res) => {
+    res.json(sync.pools);
+  });
+  app.get('/task', async (req, res) => {
+    const raw = typeof req.query['id'] === 'string' ? req.query['id'].trim() : '';
+    const id = raw === '' ? undefined : parseId(raw);
+    const { status, html } = await taskPage(ctx, '', id, opts.allowActions);
+    res.status(status).type('html').send(html);
+  });
+  app.get('/api/tasks/:id', async (req, res) => {
+    const found = await lookupTask(ctx, parseId(req.params['id'] ?? ''));
+    if (found) res.json(found);
+    else res.status(404).json({ error: 'TASK_NOT_FOUND' });
+  });
+  const kill = async (req: Request, res: Response, html: boolean): Promise<void> => {
+    if (!opts.allowActions) {
+      res
+        .status(403)
+        .json({ error: 'ACTIONS_DISABLED', message: 'start the dashboard with --allow-actions' });
+      return;
+    }
+    const id = parseId(String(req.params['id'] ?? ''));
+    const result = await killTask(ctx, id, 15_000);
+    log.info({ task: id, result }, 'kill from the dashboard');
+    if (html) res.redirect(303, `/task?id=${id}`);
+    else res.json(result);
+  };
+  app.post('/api/tasks/:id/kill', (req, res) => kill(req, res, false));
+  app.post('/task/:id/kill', (req, res) => kill(req, res, true));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = toError(err);
+    if (e instanceof InvalidInputError) res.status(400).json({ error: 'INVALID_INPUT', message: e.message });
+    else {
+      log.error({ err: e }, 'dashboard request failed');
+      res.status(500).json({ error: 'INTERNAL', message: e.message });
+    }
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(opts.port, opts.host, err => (err ? reject(err) : resolve(s)));
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${host}:${port}/`;
+  log.info({ url, allowActions: opts.allowActions, auth: Boolean(opts.credentials) }, 'dashboard listening');
+  return {
+    url,
+    close: async () => {
+      await new Promise<void>(r => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      await sync.stop();
+    },
+  };
+}
+
+function parseId(raw: string): number {
+  if (!/^\d{1,15}$/.test(raw)) throw new InvalidInputError(`invalid task id ${JSON.stringify(raw)}`);
+  return Number(raw);
+}

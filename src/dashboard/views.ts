@@ -1,0 +1,130 @@
+import type { JtmContext } from '../context.js';
+import { listLiveWorkers, type LiveWorker } from '../pools/live-workers.js';
+import { isActive } from '../tasks/status.js';
+import type { TaskRecord } from '../tasks/task-record.js';
+import type { TaskEvent } from '../tasks/task-store.js';
+import { esc, isoTime, page, table } from './html.js';
+
+/** Resource sample columns shown in the task view (the full samples are in the JSON and the CSV). */
+const SAMPLE_COLUMNS = ['end_date', 'run_time', 'cpu_load', 'rmem_usage', 'vmem_usage', 'perc_mem_used'];
+const MAX_SAMPLES = 100;
+
+export interface TaskLookup {
+  record: TaskRecord;
+  events: TaskEvent[];
+  /** Newest first, at most 100. */
+  samples: Record<string, unknown>[];
+}
+
+export async function lookupTask(ctx: JtmContext, id: number): Promise<TaskLookup | undefined> {
+  const [record, events, raw] = await Promise.all([
+    ctx.tasks.get(id),
+    ctx.tasks.events(id),
+    ctx.redis.xrevrange(ctx.keys.taskResources(id), '+', '-', 'COUNT', MAX_SAMPLES),
+  ]);
+  if (!record) return undefined;
+  const samples = raw.flatMap(([, fields]) => {
+    const i = fields.indexOf('sample');
+    try {
+      return i >= 0 ? [JSON.parse(fields[i + 1] ?? '') as Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+  return { record, events, samples };
+}
+
+export function listWorkers(ctx: JtmContext): Promise<LiveWorker[]> {
+  return listLiveWorkers(ctx);
+}
+
+function taskLink(base: string, id: number): string {
+  return `<a href="${base}/task?id=${id}">${id}</a>`;
+}
+
+export async function workersPage(ctx: JtmContext, base: string, now = Date.now()): Promise<string> {
+  const workers = (await listWorkers(ctx)).sort(
+    (a, b) => a.pool.localeCompare(b.pool) || a.id.localeCompare(b.id),
+  );
+  const rows = workers.map(w => [
+    `<code>${esc(w.id)}</code>`,
+    esc(w.pool),
+    esc(w.host),
+    esc(w.state),
+    `${w.running.length} / ${w.slots}`,
+    w.running.map(id => taskLink(base, id)).join(' '),
+    `${esc(isoTime(w.last_beat))} (${Math.max(0, Math.round((now - w.last_beat) / 1000))} s ago)`,
+    w.slurm_job_id ? String(w.slurm_job_id) : '',
+  ]);
+  const body = table(
+    ['Worker', 'Pool', 'Host', 'State', 'Busy', 'Running tasks', 'Last heartbeat', 'Slurm job'],
+    rows,
+    'No live worker.',
+  );
+  return page('Workers', `<p>${workers.length} live workers.</p>${body}`, base);
+}
+
+const RECORD_FIELDS: (keyof TaskRecord)[] = [
+  'status_name',
+  'reason',
+  'exit_code',
+  'pool',
+  'command',
+  'cwd',
+  'rc_file',
+  'cromwell_job_id',
+  'worker_id',
+  'host',
+  'pid',
+  'attempts',
+  'max_retries',
+  'queued_at',
+  'started_at',
+  'ended_at',
+  'peak_rss_mb',
+  'cpu_time_s',
+];
+
+export async function taskPage(
+  ctx: JtmContext,
+  base: string,
+  id: number | undefined,
+  allowActions: boolean,
+): Promise<{ status: number; html: string }> {
+  const form = `<form method="get" action="${base}/task"><label>Task id <input name="id" inputmode="numeric" value="${esc(id ?? '')}"></label> <button>Look up</button></form>`;
+  if (id === undefined) return { status: 200, html: page('Task lookup', form, base) };
+  const found = await lookupTask(ctx, id);
+  if (!found)
+    return {
+      status: 404,
+      html: page(`Task ${id}`, `${form}<p class="empty">No task with id ${id}.</p>`, base),
+    };
+  const { record, events, samples } = found;
+  const value = (k: keyof TaskRecord): string => {
+    const v = record[k];
+    if (k === 'status_name') return `<span class="status-${esc(v)}">${esc(v)}</span>`;
+    if (k.endsWith('_at') && typeof v === 'number') return esc(isoTime(v));
+    return k === 'command' ? `<code>${esc(v)}</code>` : esc(v);
+  };
+  const fields = table(
+    ['Field', 'Value'],
+    RECORD_FIELDS.filter(k => record[k] !== undefined).map(k => [esc(k), value(k)]),
+    '',
+  );
+  const history = table(
+    ['Time', 'From', 'To', 'Reason'],
+    events.map(e => [esc(isoTime(e.t)), esc(e.from), esc(e.to), esc(e.reason)]),
+    'No history.',
+  );
+  const sampleTable = table(
+    SAMPLE_COLUMNS,
+    samples.map(s => SAMPLE_COLUMNS.map(c => esc(s[c]))),
+    'No resource samples.',
+  );
+  const kill =
+    allowActions && isActive(record.status)
+      ? `<form method="post" action="${base}/task/${id}/kill"><button>Kill task ${id}</button></form>`
+      : '';
+  const body = `${form}${kill}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
+  return { status: 200, html: page(`Task ${id}`, body, base) };
+}

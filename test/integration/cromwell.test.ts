@@ -1,0 +1,328 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { JTM_RC_CODES, writeRcForEndedTask } from '../../src/tasks/rc-file.js';
+import { loadBackendConfig, type BackendConfig } from '../cromwell/backend-config.js';
+import { CromwellEmulator, installJtmShims, type CallSpec } from '../cromwell/emulator.js';
+import { TcpProxy } from '../cromwell/tcp-proxy.js';
+import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+const CONF = loadBackendConfig(join(ROOT, 'examples', 'cromwell', 'jtm.conf'));
+const SHIM_PATH = installJtmShims(mkdtempSync(join(tmpdir(), 'jtm-shims-')));
+
+/** One workflow's worth of Cromwell state: its root, id and the per-workflow pool JTM should use. */
+function workflow(name = 'wf'): {
+  root: string;
+  id: string;
+  pool: string;
+  spec: (call: string, command: string) => CallSpec;
+} {
+  const root = join(mkdtempSync(join(tmpdir(), 'jtm-cromwell-')), 'cromwell-executions');
+  const id = randomUUID();
+  return {
+    root,
+    id,
+    pool: `small_${id}`,
+    spec: (callName, command) => ({ root, workflowName: name, workflowId: id, callName, command }),
+  };
+}
+
+async function startWorkerOn(
+  env: Record<string, string>,
+  pool: string,
+  slots = 4,
+): Promise<BackgroundProcess> {
+  const w = startJtm(['worker', '-p', pool, '--slots', String(slots)], env);
+  await waitFor(
+    async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0,
+    `worker on ${pool}`,
+    30_000,
+    200,
+  );
+  return w;
+}
+
+async function waitStatus(ctx: JtmContext, id: number, want: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => (await ctx.tasks.get(id))?.status_name === want,
+    `task ${id} ${want}`,
+    timeoutMs,
+    100,
+  );
+}
+
+describe('Cromwell through examples/cromwell/jtm.conf', () => {
+  const env = testEnv({ JTM_TASK_RETRIES: '0' });
+  const cromwellEnv: Record<string, string> = { ...env, PATH: SHIM_PATH };
+  const wf = workflow();
+  const cromwell = new CromwellEmulator(CONF, cromwellEnv, 2);
+  let worker: BackgroundProcess;
+  let ctx: JtmContext;
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    worker = await startWorkerOn(env, wf.pool);
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await closeContext(ctx);
+  });
+
+  it('the stanza declares what Cromwell needs', () => {
+    expect([...CONF.runtimeAttributes.keys()]).toEqual(
+      expect.arrayContaining([
+        'time',
+        'cpu',
+        'memory_gb',
+        'cluster',
+        'poolname',
+        'node',
+        'nwpn',
+        'shared',
+        'constraint',
+        'qos',
+        'account',
+        'partition',
+      ]),
+    );
+    expect(CONF.jobIdRegex.source).toBe('JTM task ID (\\d+)');
+    expect(CONF.exitCodeTimeoutSeconds).toBeGreaterThan(0);
+    expect(CONF.submitDocker).toContain('--rc-file');
+  });
+
+  it('success: rc 0 from the script, outputs teed, per-workflow pool <pool>_<workflow uuid>', async () => {
+    const call = cromwell.prepare(wf.spec('hello', 'echo hello; echo warn >&2'));
+    const jobId = await cromwell.submit(call);
+    const result = await cromwell.waitForRc(call, jobId, 60_000);
+    expect(result).toMatchObject({ rc: 0, assumedDead: false });
+    expect(result.checks.every(c => c.code === 0)).toBe(true);
+    await waitFor(() => readFileSync(join(call.execution, 'stdout'), 'utf8') === 'hello\n', 'stdout teed');
+    expect(readFileSync(join(call.execution, 'stderr'), 'utf8')).toBe('warn\n');
+    await waitStatus(ctx, Number(jobId), 'success');
+    expect(await ctx.tasks.get(Number(jobId))).toMatchObject({
+      pool: wf.pool,
+      rc_file: call.rc,
+      cromwell_job_id: call.jobName,
+      pool_spec: { name: wf.pool, shared: 0, cluster: 'local', cpu: 1, mem: '5G', time: '00:30:00' },
+    });
+    const alive = await cromwell.checkAlive(call, jobId);
+    expect(alive).toEqual({ code: 1, stdout: 'no' });
+  });
+
+  it('a user command that exits 3 gives rc 3', async () => {
+    const call = cromwell.prepare(wf.spec('fails', 'echo about to fail; exit 3'));
+    const jobId = await cromwell.submit(call);
+    expect((await cromwell.waitForRc(call, jobId, 60_000)).rc).toBe(3);
+    // JTM runs Cromwell's script, which itself ends well after writing rc: the call's code is in rc.
+    await waitStatus(ctx, Number(jobId), 'success');
+  });
+
+  it('abort while running: Cromwell writes 143, jtm kill ends the tree, rc stays 143', async () => {
+    const started = join(wf.root, 'abort-started');
+    const call = cromwell.prepare(wf.spec('abort', `touch ${started}; sleep 120`));
+    const jobId = await cromwell.submit(call);
+    await waitFor(() => existsSync(started), 'command running');
+    await cromwell.abort(call, jobId);
+    await waitStatus(ctx, Number(jobId), 'terminated');
+    expect(readFileSync(call.rc, 'utf8').trim()).toBe('143');
+    expect(readFileSync(join(call.execution, 'stdout.kill'), 'utf8')).toBe('');
+    expect((await cromwell.checkAlive(call, jobId)).code).not.toBe(0);
+    expect((await ctx.tasks.get(Number(jobId)))?.kill_requested).toBe(true);
+  });
+
+  it("the original's templates keep working: jtm submit -cmd … --shared 0, jtm-submit -cr, isalive/kill -tid", async () => {
+    const cfg = join(wf.root, 'jtm.env');
+    writeFileSync(cfg, `JTM_PREFIX=${env['JTM_PREFIX']}\nREDIS_URL=${env['REDIS_URL']}\n`);
+    const { JTM_PREFIX: _p, REDIS_URL: _r, ...bare } = cromwellEnv;
+    void [_p, _r];
+    const jaws: BackendConfig = {
+      ...CONF,
+      submit: `jtm --config=${cfg} submit -cmd '/bin/bash \${script}' -cl \${cluster} -t \${time} -c \${cpu} -m \${memory_gb} -p \${poolname} -N \${node} -nwpn \${nwpn} -jid \${job_name} --shared \${shared}`,
+      checkAlive: `jtm --config=${cfg} isalive -tid \${job_id}`,
+      kill: `jtm --config=${cfg} kill -tid \${job_id}`,
+    };
+    const older: BackendConfig = {
+      ...CONF,
+      submit: `jtm-submit -cr '/bin/bash \${script}' -p \${poolname} -jid \${job_name} --shared \${shared} --config ${cfg}`,
+      checkAlive: `jtm-isalive \${job_id} --config ${cfg}`,
+      kill: `jtm-kill \${job_id} --config ${cfg}`,
+    };
+    for (const conf of [jaws, older]) {
+      const emu = new CromwellEmulator(conf, bare, 1);
+      const ok = emu.prepare(wf.spec(`legacy-${randomUUID().slice(0, 4)}`, 'exit 5'));
+      const okId = await emu.submit(ok);
+      expect((await emu.waitForRc(ok, okId, 60_000)).rc).toBe(5);
+      expect((await ctx.tasks.get(Number(okId)))?.pool).toBe(wf.pool);
+      // rc_file was derived from `/bin/bash <call dir>/execution/script`.
+      expect((await ctx.tasks.get(Number(okId)))?.rc_file).toBe(ok.rc);
+      const started = join(wf.root, `legacy-started-${okId}`);
+      const long = emu.prepare(wf.spec(`legacy-long-${okId}`, `touch ${started}; sleep 120`));
+      const longId = await emu.submit(long);
+      await waitFor(() => existsSync(started), 'legacy command running');
+      expect(await emu.checkAlive(long, longId)).toEqual({ code: 0, stdout: 'yes' });
+      await emu.abort(long, longId);
+      await waitStatus(ctx, Number(longId), 'terminated');
+      expect(readFileSync(long.rc, 'utf8').trim()).toBe('143');
+    }
+  });
+
+  it('a JTM timeout writes rc 124; a command that cannot start writes 126; an existing rc is never replaced', async () => {
+    const t = cromwell.prepare(wf.spec('timeout', 'sleep 120'));
+    const r = await runJtm(
+      ['submit', '-cmd', `/bin/bash ${t.script}`, '-p', wf.pool, '--timeout', '2s'],
+      env,
+    );
+    const [tid] = taskIds(r.stdout);
+    await waitStatus(ctx, tid!, 'timeout');
+    await waitFor(() => existsSync(t.rc), 'rc of the timed-out task');
+    expect(readFileSync(t.rc, 'utf8').trim()).toBe(String(JTM_RC_CODES.timeout));
+
+    const c = cromwell.prepare(wf.spec('nostart', 'true'));
+    const file = join(wf.root, 'nostart.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        command: `/bin/bash ${c.script}`,
+        output_dir: '/nonexistent/dir',
+        pool: { name: wf.pool },
+      }),
+    );
+    const [cid] = taskIds((await runJtm(['submit', '-f', file], env)).stdout);
+    await waitStatus(ctx, cid!, 'failed');
+    await waitFor(() => existsSync(c.rc), 'rc of the task that could not start');
+    expect(readFileSync(c.rc, 'utf8').trim()).toBe(String(JTM_RC_CODES.cannotStart));
+
+    // The script's own rc wins over anything JTM would write, even for a status that calls for one.
+    const record = (await ctx.tasks.get(tid!))!;
+    writeFileSync(t.rc, '0\n');
+    expect(await writeRcForEndedTask(ctx, record)).toBeUndefined();
+    expect(readFileSync(t.rc, 'utf8')).toBe('0\n');
+    // A user kill writes nothing.
+    const killed = {
+      ...record,
+      status: -4,
+      status_name: 'terminated' as const,
+      kill_requested: true,
+      rc_file: join(wf.root, 'never'),
+    };
+    expect(await writeRcForEndedTask(ctx, killed)).toBeUndefined();
+    expect(existsSync(join(wf.root, 'never'))).toBe(false);
+  });
+});
+
+describe('Cromwell while Redis is unreachable from its host', () => {
+  const env = testEnv({ JTM_ISALIVE_RETRY: '1s', JTM_CONNECT_TIMEOUT: '1s' });
+  const wf = workflow();
+  const target = new URL(env['REDIS_URL']!);
+  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port) });
+  let worker: BackgroundProcess;
+
+  beforeAll(async () => {
+    await proxy.up();
+    worker = await startWorkerOn(env, wf.pool, 1);
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await proxy.down();
+  });
+
+  it('check-alive answers unknown (exit 0) during the outage: the job is not declared dead', async () => {
+    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH, REDIS_URL: proxy.url }, 1);
+    const started = join(wf.root, 'started');
+    const release = join(wf.root, 'release');
+    const call = cromwell.prepare(
+      wf.spec('outage', `touch ${started}; while [ ! -e ${release} ]; do sleep 0.2; done; echo done`),
+    );
+    const jobId = await cromwell.submit(call);
+    await waitFor(() => existsSync(started), 'command running');
+    let unknown = 0;
+    let aliveAfter = 0;
+    let outage = true;
+    const done = cromwell.waitForRc(call, jobId, 90_000, c => {
+      if (outage && c.stdout === 'unknown') unknown++;
+      if (!outage && c.stdout === 'yes') aliveAfter++;
+    });
+    await proxy.down();
+    await waitFor(() => unknown >= 2, 'two check-alive calls during the outage', 60_000);
+    await proxy.up();
+    outage = false;
+    await waitFor(() => aliveAfter >= 1, 'check-alive after the outage', 60_000);
+    writeFileSync(release, '');
+    const result = await done;
+    expect(result).toMatchObject({ rc: 0, assumedDead: false });
+    expect(result.checks.every(c => c.code === 0)).toBe(true);
+  });
+});
+
+describe('a worker that dies with its task and no retries left', () => {
+  const env = testEnv({ JTM_TASK_RETRIES: '0' });
+  const wf = workflow();
+  let ctx: JtmContext;
+  const workers: BackgroundProcess[] = [];
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map(w => w.stop('SIGKILL')));
+    await closeContext(ctx);
+  });
+
+  it('ends lostconnection when another worker takes the task over, and JTM writes rc 75', async () => {
+    const first = await startWorkerOn(env, wf.pool, 1);
+    workers.push(first);
+    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 2);
+    const started = join(wf.root, 'started');
+    const call = cromwell.prepare(wf.spec('lost', `touch ${started}; sleep 300`));
+    const jobId = Number(await cromwell.submit(call));
+    await waitFor(() => existsSync(started), 'command running');
+    const pid = await waitFor(async () => (await ctx.tasks.get(jobId))?.pid, 'task pid');
+    // The node dies: the task's processes stop first so that none of them writes rc on the way down.
+    process.kill(-pid, 'SIGSTOP');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    process.kill(-pid, 'SIGKILL');
+    const second = await startWorkerOn(env, wf.pool, 1);
+    workers.push(second);
+    // BullMQ hands the stalled job to the second worker once the first one's lock expires (≈30-45 s).
+    const result = await cromwell.waitForRc(call, String(jobId), 120_000);
+    expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
+    expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
+  });
+});
+
+describe('200 calls at Cromwell submit rate', () => {
+  const env = testEnv();
+  const wf = workflow('many');
+  let worker: BackgroundProcess;
+
+  beforeAll(async () => {
+    worker = await startWorkerOn(env, wf.pool, 8);
+  });
+  afterAll(async () => {
+    await worker.stop();
+  });
+
+  it('all finish with the rc of their command', async () => {
+    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, null, 500);
+    const calls = Array.from({ length: 200 }, (_, i) => cromwell.prepare(wf.spec(`c${i}`, `exit ${i % 4}`)));
+    // Cromwell runs submit synchronously per job; a few at a time is its default throughput here.
+    let next = 0;
+    const jobIds: string[] = [];
+    await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        for (let i = next++; i < calls.length; i = next++) jobIds[i] = await cromwell.submit(calls[i]!);
+      }),
+    );
+    expect(new Set(jobIds).size).toBe(200);
+    await waitFor(() => calls.every(c => existsSync(c.rc)), 'every rc', 240_000, 500);
+    calls.forEach((c, i) => expect(readFileSync(c.rc, 'utf8').trim()).toBe(String(i % 4)));
+  }, 400_000);
+});

@@ -1,0 +1,172 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+/** Starts `jtm dashboard --port 0` and resolves with the URL it prints once listening. */
+async function startDashboard(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<{ proc: BackgroundProcess; url: string }> {
+  const proc = startJtm(['dashboard', '--port', '0', ...args], env);
+  const url = await waitFor(
+    () => /dashboard listening on (http:\/\/\S+)/.exec(proc.output())?.[1],
+    'dashboard listening',
+    30_000,
+  );
+  return { proc, url };
+}
+
+const auth = (user: string, password: string): Record<string, string> => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+
+describe('dashboard access rules', () => {
+  const env = testEnv();
+  let ctx: JtmContext;
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    await closeContext(ctx);
+  });
+
+  it('loopback without credentials: served, read-only, queues follow the pool registry', async () => {
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'ro-pool'], env)).stdout);
+    const { proc, url } = await startDashboard(env);
+    try {
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect((await fetch(`${url}workers`)).status).toBe(200);
+      const queues = (await (await fetch(`${url}queues/api/queues`)).json()) as {
+        queues: { name: string; readOnlyMode: boolean }[];
+      };
+      expect(queues.queues.map(q => [q.name, q.readOnlyMode])).toEqual([['ro-pool', true]]);
+      const kill = await fetch(`${url}api/tasks/${id}/kill`, { method: 'POST' });
+      expect(kill.status).toBe(403);
+      expect(await ctx.tasks.status(id!)).toBe(2);
+      expect((await fetch(`${url}api/tasks/999999`)).status).toBe(404);
+      // A pool that disappears from the registry (remove-pool, idle expiry) leaves the board.
+      await ctx.redis.srem(ctx.keys.pools, 'ro-pool');
+      await waitFor(
+        async () => ((await (await fetch(`${url}api/pools`)).json()) as string[]).length === 0,
+        'queue removed',
+      );
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  it('beyond loopback without credentials: refuses to start', async () => {
+    const r = await runJtm(['dashboard', '--host', '0.0.0.0', '--port', '0'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/refusing to serve the dashboard on 0\.0\.0\.0 without credentials/);
+  });
+
+  it('with credentials: 401 on every route without them, 200 with them; actions only when allowed', async () => {
+    const withCreds = { ...env, JTM_DASHBOARD_USER: 'ops', JTM_DASHBOARD_PASSWORD: 'pa:ss word' };
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'auth-pool'], env)).stdout);
+    const { proc, url } = await startDashboard(withCreds, ['--allow-actions']);
+    try {
+      for (const path of ['', 'queues', 'queues/api/queues', 'workers', `task?id=${id}`, `api/tasks/${id}`]) {
+        expect((await fetch(`${url}${path}`, { redirect: 'manual' })).status, path).toBe(401);
+        expect((await fetch(`${url}${path}`, { headers: auth('ops', 'wrong') })).status, path).toBe(401);
+        expect((await fetch(`${url}${path}`, { headers: auth('ops', 'pa:ss word') })).status, path).toBe(200);
+      }
+      const kill = await fetch(`${url}api/tasks/${id}/kill`, {
+        method: 'POST',
+        headers: auth('ops', 'pa:ss word'),
+      });
+      expect(kill.status).toBe(200);
+      expect(await kill.json()).toMatchObject({ task_id: id, status: 'terminated', action: 'removed' });
+    } finally {
+      await proc.stop();
+    }
+  });
+});
+
+describe('dashboard in a real browser', () => {
+  const env = testEnv();
+  const shots = join(ROOT, 'test-output');
+  let worker: BackgroundProcess;
+  let dashboard: { proc: BackgroundProcess; url: string };
+  let browser: Browser;
+  let failedId: number;
+  let runningId: number;
+
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    worker = startJtm(['worker', '-p', 'browser-pool', '--slots', '2'], env);
+    await waitFor(
+      async () => (await runJtm(['check-worker', '-p', 'browser-pool'], env)).code === 0,
+      'worker',
+    );
+    [failedId] = taskIds(
+      (await runJtm(['submit', '-cmd', 'echo broken >&2; exit 7', '-p', 'browser-pool'], env)).stdout,
+    ) as [number];
+    [runningId] = taskIds(
+      (await runJtm(['submit', '-cmd', 'sleep 120', '-p', 'browser-pool'], env)).stdout,
+    ) as [number];
+    await runJtm(['submit', '-cmd', 'true', '-p', 'waiting-pool'], env);
+    await waitFor(
+      async () => (await runJtm(['status', '-tid', String(failedId)], env)).stdout.trim() === 'failed',
+      'failed task',
+    );
+    await waitFor(
+      async () => (await runJtm(['status', '-tid', String(runningId)], env)).stdout.trim() === 'running',
+      'running task',
+    );
+    dashboard = await startDashboard(env);
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      chromiumSandbox: false,
+      args: [
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await dashboard?.proc.stop();
+    await worker?.stop('SIGKILL');
+  });
+
+  it('renders the pool queues, a failed task and the live workers', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${dashboard.url}queues`);
+    await page.getByText('browser-pool').first().waitFor({ timeout: 30_000 });
+    await page.getByText('waiting-pool').first().waitFor({ timeout: 30_000 });
+    await page.getByText('Loading').first().waitFor({ state: 'detached', timeout: 30_000 });
+    await page.screenshot({ path: join(shots, 'dashboard-queues.png'), fullPage: true });
+    // The failed task's job, in its pool's queue (the job carries the task id).
+    await page.goto(`${dashboard.url}queues/queue/browser-pool?status=completed`);
+    await page.getByText(`task-${failedId}`).first().waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(shots, 'dashboard-pool-queue.png'), fullPage: true });
+
+    await page.goto(`${dashboard.url}task?id=${failedId}`);
+    expect(await page.locator('.status-failed').first().textContent()).toBe('failed');
+    expect(await page.locator('body').textContent()).toContain('exit code 7');
+    await page.screenshot({ path: join(shots, 'dashboard-failed-task.png'), fullPage: true });
+
+    await page.goto(`${dashboard.url}workers`);
+    const row = page.locator('tr', { hasText: 'browser-pool' });
+    await row.first().waitFor({ timeout: 10_000 });
+    expect(await row.first().textContent()).toContain(String(runningId));
+    await page.getByRole('link', { name: String(runningId) }).click();
+    await page.locator('.status-running').first().waitFor({ timeout: 10_000 });
+    await page.goto(`${dashboard.url}workers`);
+    await page.screenshot({ path: join(shots, 'dashboard-workers.png'), fullPage: true });
+    await page.close();
+  });
+});
