@@ -5,7 +5,7 @@ export default defineConfig({
     globals: false,
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
-    testTimeout: 60_000,
+    testTimeout: 150_000,
     hookTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
+import { resolvePoolCluster } from '../slurm/pool-cluster.js';
+import { loadSiteConfig } from '../slurm/site-profiles.js';
 import { submitTasks } from '../tasks/submit-task.js';
 import {
   buildTask,
@@ -71,7 +73,8 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
       partition: flags.partition,
     }),
   );
-  return inputs.map(input =>
+  const site = loadSiteConfig(config.siteConfigPath);
+  const tasks = inputs.map(input =>
     buildTask(input, {
       pool: flags.pool_name,
       poolFields,
@@ -83,6 +86,7 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
       maxCommandBytes: config.maxCommandBytes,
     }),
   );
+  return tasks.map(t => ({ ...t, poolSpec: resolvePoolCluster(t.poolSpec, site) }));
 }
 
 function stripUndefined<T extends object>(o: T): T {

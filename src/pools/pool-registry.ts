@@ -1,4 +1,5 @@
 import type { JtmContext } from '../context.js';
+import { isDynamicSpec } from '../slurm/pool-cluster.js';
 import type { PoolSpec } from '../tasks/task-record.js';
 
 /** What the registry keeps per pool (`pool:<name>` hash). */
@@ -12,7 +13,7 @@ export interface PoolEntry {
 
 /**
  * Records that a pool is in use: creates its registry entry on first use, refreshes its activity time.
- * A spec with a `time` makes the pool dynamic (Slurm-provisioned); the latest such spec wins.
+ * A spec with a `time` on a Slurm cluster makes the pool dynamic (provisioned); the latest such spec wins.
  */
 export async function touchPool(
   ctx: JtmContext,
@@ -27,7 +28,7 @@ export async function touchPool(
   multi.hsetnx(key, 'created_at', now);
   multi.hsetnx(key, 'kind', 'manual');
   multi.hset(key, 'last_activity', now);
-  if (spec?.time) multi.hset(key, 'kind', 'dynamic', 'spec', JSON.stringify(spec));
+  if (isDynamicSpec(spec)) multi.hset(key, 'kind', 'dynamic', 'spec', JSON.stringify(spec));
   await multi.exec();
 }
 

@@ -240,14 +240,17 @@ describe('Redis unreachable', () => {
 describe('worker shutdown', () => {
   it('SIGTERM lets a short task finish, and gives a long one back to the queue after the grace period', async () => {
     const env = testEnv();
-    const w = startJtm(['worker', '-p', 'gs', '--slots', '2', '--shutdown-grace', '2s'], env);
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'gs', '--slots', '2', '--shutdown-grace', '6s'], env);
     await waitFor(async () => (await runJtm(['check-worker', '-p', 'gs'], env)).code === 0, 'worker up');
     const [shortId] = taskIds(
-      (await runJtm(['submit', '-cmd', 'sleep 1; echo done', '-p', 'gs'], env)).stdout,
+      (await runJtm(['submit', '-cmd', 'sleep 3; echo done', '-p', 'gs'], env)).stdout,
     );
     const [longId] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'gs'], env)).stdout);
-    await waitStatus(env, shortId!, 'running');
-    await waitStatus(env, longId!, 'running');
+    // Read the records directly: a cold `jtm status` per poll could miss a short running window on a busy machine.
+    await waitFor(async () => (await ctx.tasks.status(shortId!)) === 3, 'short task to run');
+    await waitFor(async () => (await ctx.tasks.status(longId!)) === 3, 'long task to run');
+    await closeContext(ctx);
     const code = await w.stop('SIGTERM');
     expect(code).toBe(0);
     expect(await statusOf(env, shortId!)).toBe('success');

@@ -1,0 +1,20 @@
+import type { PoolSpec } from '../tasks/task-record.js';
+import { LOCAL_CLUSTER, resolveCluster, type SiteConfig } from './site-profiles.js';
+
+/**
+ * The cluster a submitted pool spec will be provisioned on, checked at submit time so that a typo is one clear
+ * error now rather than tasks failed later by the manager. A spec without a wall time, or on `local` (no
+ * cluster and no site default also means local), is a manual pool: its workers are started by hand.
+ */
+export function resolvePoolCluster(spec: PoolSpec, site: SiteConfig): PoolSpec {
+  if (!spec.time) return spec;
+  const cluster = spec.cluster ?? site.default;
+  if (cluster === undefined || cluster === LOCAL_CLUSTER) return { ...spec, cluster: LOCAL_CLUSTER };
+  resolveCluster(site, cluster);
+  return { ...spec, cluster };
+}
+
+/** Whether the manager provisions Slurm allocations for a pool with this spec. */
+export function isDynamicSpec(spec: PoolSpec | undefined): boolean {
+  return Boolean(spec?.time && spec.cluster && spec.cluster !== LOCAL_CLUSTER);
+}
