@@ -18,8 +18,8 @@ const npm = args => {
 };
 
 if (!existsSync(join(root, 'node_modules'))) {
-  say('installing dependencies (npm ci)');
-  npm(['ci', '--no-audit', '--no-fund']);
+  say('installing dependencies (npm install, as pinned by package-lock.json)');
+  npm(['install', '--no-audit', '--no-fund']);
 }
 if (!existsSync(join(root, 'dist', 'commands')) || !existsSync(join(root, 'oclif.manifest.json'))) {
   say('building (npm run build)');

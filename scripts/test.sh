@@ -7,7 +7,9 @@ if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_URL:-}" ]; then
   echo "redis-server not found: install it (Debian: apt-get install -y redis-server) or set REDIS_URL" >&2
   exit 1
 fi
-[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+# `npm install` (it follows package-lock.json) rather than `npm ci`: ci refuses the lock file because an
+# optional Windows-only dependency of vite is absent from the registry, which install tolerates.
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm install --no-audit --no-fund
 npm run --silent build
 npm run --silent typecheck
 npx vitest run "$@"
