@@ -4,9 +4,7 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { countWorkers, type WorkerCount } from '../src/pools/count-workers.js';
 
 export default class CheckWorker extends BaseCommand<typeof CheckWorker> {
-  static override description = `Prints the number of live worker slots (from heartbeats), in one pool or in all.
-With --slurm, slots of requested Slurm allocations that are still pending are counted too.
-Exit codes: 0 if the count is above 0, else 1; 255 Redis unreachable.`;
+  static override description = `Prints the number of live worker slots (from heartbeats), in one pool or in all. With --slurm, slots of requested Slurm allocations that are still pending are counted too. Exit codes: 0 if the count is above 0, else 1; 255 Redis unreachable.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> -p small',
     '<%= config.bin %> <%= command.id %>',

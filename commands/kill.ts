@@ -8,9 +8,7 @@ import { killTask, type KillResult } from '../src/tasks/kill-task.js';
 
 export default class Kill extends BaseCommand<typeof Kill> {
   static override args = taskIdArg;
-  static override description = `A waiting task is removed from its queue and never starts; a running one is killed, whole process tree
-(SIGTERM, then SIGKILL after JTM_KILL_GRACE), by the worker that runs it, wherever it is. Ends in terminated (-4).
-Exit codes: 0 killed, or already ended (no change); 1 invalid id; 255 unknown id or Redis unreachable.`;
+  static override description = `A waiting task is removed from its queue and never starts; a running one is killed, whole process tree (SIGTERM, then SIGKILL after JTM_KILL_GRACE), by the worker that runs it, wherever it is. Ends in terminated (-4). Exit codes: 0 killed, or already ended (no change); 1 invalid id; 255 unknown id or Redis unreachable.`;
   static override examples = ['<%= config.bin %> <%= command.id %> -tid 42'];
   static override flags = {
     ...taskIdFlag,

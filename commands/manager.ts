@@ -6,10 +6,7 @@ import type { LogLevel } from '../src/config.js';
 import { runManager } from '../src/manager/run-manager.js';
 
 export default class Manager extends BaseCommand<typeof Manager> {
-  static override description = `Sweeps every JTM_SWEEP_INTERVAL (default 5s): declares workers without heartbeat dead and re-queues or
-ends their tasks, reconciles task records with the pool queues, expires idle pools and provisions Slurm
-pools. Any number of managers may run (on any hosts): each tick is swept by one of them. Not needed for
-submit, status or workers to work. Stops on SIGTERM/SIGINT.`;
+  static override description = `Sweeps every JTM_SWEEP_INTERVAL (default 5s): declares workers without heartbeat dead and re-queues or ends their tasks, reconciles task records with the pool queues, expires idle pools and provisions Slurm pools. Any number of managers may run (on any hosts): each tick is swept by one of them. Not needed for submit, status or workers to work. Stops on SIGTERM/SIGINT.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> -r --sweep-interval 2s',

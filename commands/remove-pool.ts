@@ -6,10 +6,7 @@ import { PoolNotFoundError } from '../src/errors.js';
 import { removePool, type RemovePoolResult } from '../src/pools/remove-pool.js';
 
 export default class RemovePool extends BaseCommand<typeof RemovePool> {
-  static override description = `Stops the pool's workers, cancels its Slurm allocations, ends its waiting tasks as terminated (-4) and
-removes its queue and registry entry. Running tasks finish on their workers, or with --force are killed.
-Prints "removed", or "failed" for an unknown pool.
-Exit codes: 0 removed; 1 unknown pool or invalid name; 255 Redis unreachable.`;
+  static override description = `Stops the pool's workers, cancels its Slurm allocations, ends its waiting tasks as terminated (-4) and removes its queue and registry entry. Running tasks finish on their workers, or with --force are killed. Prints "removed", or "failed" for an unknown pool. Exit codes: 0 removed; 1 unknown pool or invalid name; 255 Redis unreachable.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> -p small',
     '<%= config.bin %> <%= command.id %> -p small --force',

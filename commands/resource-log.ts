@@ -6,10 +6,7 @@ import { getResourceLog, resourceLogCsv, type ResourceLog } from '../src/tasks/r
 
 export default class ResourceLogCommand extends BaseCommand<typeof ResourceLogCommand> {
   static override args = taskIdArg;
-  static override description = `Prints {"task_id": N, "resource_log": [{child_pid, clone_time_rate, cpu_load, end_date, host_name, ...}, ...]}
-(the original's 24 columns, in its README order), read from Redis: works from any host. --csv prints CSV with a header.
-cpu_load is % of one core over the sampling interval; rmem_usage/vmem_usage are MB summed over the task's process tree.
-Exit codes: 0 printed; 1 unknown id or invalid id; 255 Redis unreachable.`;
+  static override description = `Prints {"task_id": N, "resource_log": [{child_pid, clone_time_rate, cpu_load, end_date, host_name, ...}, ...]} (the original's 24 columns, in its README order), read from Redis: works from any host. --csv prints CSV with a header. cpu_load is % of one core over the sampling interval; rmem_usage/vmem_usage are MB summed over the task's process tree. Exit codes: 0 printed; 1 unknown id or invalid id; 255 Redis unreachable.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> -tid 42',
     '<%= config.bin %> <%= command.id %> -tid 42 --csv',

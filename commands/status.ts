@@ -11,9 +11,7 @@ import {
 
 export default class Status extends BaseCommand<typeof Status> {
   static override args = taskIdArg;
-  static override description = `Prints the status name: ready, queued, pending, running, success, outputerror, failed, outofresource,
-terminated, invalidtask (unknown id), timeout or lostconnection. With --json, the whole task record with its history.
-Exit codes: 0 while ready/queued/pending/running; 1 otherwise (and for an unknown id); 255 Redis unreachable.`;
+  static override description = `Prints the status name: ready, queued, pending, running, success, outputerror, failed, outofresource, terminated, invalidtask (unknown id), timeout or lostconnection. With --json, the whole task record with its history. Exit codes: 0 while ready/queued/pending/running; 1 otherwise (and for an unknown id); 255 Redis unreachable.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> -tid 42',
     '<%= config.bin %> <%= command.id %> -tid 42 --json',

@@ -4,10 +4,7 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { submitFromCli } from '../src/cli/submit-cli.js';
 
 export default class Submit extends BaseCommand<typeof Submit> {
-  static override description = `Prints one line "JTM task ID <n>" per task once it is durably queued (Cromwell's job-id-regex reads it).
-A task file holds one JSON object, a JSON array of objects, or JSON lines: {"command", "output_dir", "output_files", "stdout", "stderr", "timeout", "rc_file", "pool": {"name", "cluster", "time", "cpu", "mem", "node", "nwpn", "shared", "account", "constraint", "qos", "partition"}}.
-The command runs with /bin/bash -c, so quotes, pipes, redirections, $VARS and newlines work.
-Exit codes: 0 queued; 1 invalid input (nothing is written); 255 Redis unreachable.`;
+  static override description = `Prints one line "JTM task ID <n>" per task once it is durably queued (Cromwell's job-id-regex reads it). A task file holds one JSON object, a JSON array of objects, or JSON lines: {"command", "output_dir", "output_files", "stdout", "stderr", "timeout", "rc_file", "pool": {"name", "cluster", "time", "cpu", "mem", "node", "nwpn", "shared", "account", "constraint", "qos", "partition"}}. The command runs with /bin/bash -c, so quotes, pipes, redirections, $VARS and newlines work. Exit codes: 0 queued; 1 invalid input (nothing is written); 255 Redis unreachable.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> -cmd "echo hello > out.txt" -p small',
     '<%= config.bin %> <%= command.id %> -cmd "/bin/bash /path/execution/script" -p small -cl local -t 00:30:00 -c 4 -m 5',
