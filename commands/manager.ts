@@ -20,6 +20,14 @@ export default class Manager extends BaseCommand<typeof Manager> {
     'sweep-interval': Flags.string({
       description: 'time between sweeps (overrides JTM_SWEEP_INTERVAL), e.g. 5s',
     }),
+    dashboard: Flags.boolean({ description: 'also serve the dashboard (see jtm dashboard --help)' }),
+    'dashboard-host': Flags.string({
+      description: 'dashboard address (default $JTM_DASHBOARD_HOST or 127.0.0.1)',
+    }),
+    'dashboard-port': Flags.integer({
+      description: 'dashboard port (default $JTM_DASHBOARD_PORT or 3000)',
+      min: 0,
+    }),
     user: Flags.string({
       char: 'u',
       hidden: true,
@@ -32,13 +40,22 @@ export default class Manager extends BaseCommand<typeof Manager> {
     return 'info';
   }
 
-  async run(): Promise<{ sweeps: number }> {
+  async run(): Promise<{ sweeps: number; dashboard?: string }> {
     const f = this.flags;
     const sweepIntervalMs = f['sweep-interval']
       ? parseDurationFlag(f['sweep-interval'], '--sweep-interval')
       : this.jtm.sweepIntervalMs;
     this.jtm = { ...this.jtm, sweepIntervalMs, ...(f.log_dir ? { logDir: f.log_dir } : {}) };
     const ctx = await this.context('worker');
-    return runManager(ctx, { sweepIntervalMs, showResourceLog: f.show_resource_log }, this.logger);
+    const { dashboardUser: user, dashboardPassword: password } = this.jtm;
+    const dashboard = f.dashboard
+      ? {
+          host: f['dashboard-host'] ?? this.jtm.dashboardHost,
+          port: f['dashboard-port'] ?? this.jtm.dashboardPort,
+          allowActions: false,
+          credentials: user && password ? { user, password } : undefined,
+        }
+      : undefined;
+    return runManager(ctx, { sweepIntervalMs, showResourceLog: f.show_resource_log }, this.logger, dashboard);
   }
 }

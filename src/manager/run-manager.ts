@@ -2,6 +2,7 @@ import { Queue, Worker } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
+import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { Logger } from '../logger.js';
 import { installShutdown } from '../shutdown.js';
 import { ResourceTail } from './resource-tail.js';
@@ -85,18 +86,27 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   return { state, stop, stopped };
 }
 
-/** `jtm manager`: runs until SIGTERM/SIGINT. */
+/** `jtm manager`: runs until SIGTERM/SIGINT, serving the dashboard too when `dashboardOpts` is given. */
 export async function runManager(
   ctx: JtmContext,
   opts: ManagerOptions,
   logger: Logger,
-): Promise<{ sweeps: number }> {
+  dashboardOpts?: DashboardOptions,
+): Promise<{ sweeps: number; dashboard?: string }> {
+  // Loaded only when asked for: express and bull-board are not a manager's start-up cost otherwise. Started
+  // first, so that a dashboard that may not start (exposed without credentials) stops the command at once.
+  const dashboard = dashboardOpts
+    ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
+    : undefined;
   const manager = await startManager(ctx, opts);
-  const uninstall = installShutdown({ stop: () => manager.stop() }, logger);
+  const uninstall = installShutdown(
+    { stop: async () => void (await Promise.all([manager.stop(), dashboard?.close()])) },
+    logger,
+  );
   try {
     await manager.stopped;
   } finally {
     uninstall();
   }
-  return { sweeps: manager.state.sweeps };
+  return { sweeps: manager.state.sweeps, dashboard: dashboard?.url };
 }

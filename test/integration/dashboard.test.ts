@@ -37,6 +37,27 @@ describe('dashboard access rules', () => {
     await closeContext(ctx);
   });
 
+  it('the manager serves it too (jtm manager --dashboard), with the same exposure rule', async () => {
+    const proc = startJtm(['manager', '--dashboard', '--dashboard-port', '0'], env);
+    try {
+      const url = await waitFor(
+        () => /"url":"(http:\/\/[^"]+)"[^\n]*dashboard listening/.exec(proc.output())?.[1],
+        'manager dashboard listening',
+        30_000,
+      );
+      expect((await fetch(`${url}workers`)).status).toBe(200);
+      expect((await runJtm(['check-manager'], env)).code).toBe(0);
+    } finally {
+      expect(await proc.stop()).toBe(0);
+    }
+    const exposed = startJtm(
+      ['manager', '--dashboard', '--dashboard-host', '0.0.0.0', '--dashboard-port', '0'],
+      env,
+    );
+    expect(await exposed.exited).toBe(1);
+    expect(exposed.output()).toMatch(/credentials|JTM_DASHBOARD_USER/);
+  });
+
   it('loopback without credentials: served, read-only, queues follow the pool registry', async () => {
     const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'ro-pool'], env)).stdout);
     const { proc, url } = await startDashboard(env);
