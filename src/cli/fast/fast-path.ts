@@ -4,12 +4,12 @@ import { createLogger, type Logger } from '../../logger.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
 import { CLIENT_LOG_LEVEL, resolveSettings, type GlobalFlags } from '../settings.js';
-import { readManifest } from './manifest.js';
+import { readManifest, type Manifest } from './manifest.js';
 import { parsePlainArgv, type PlainInvocation } from './parse-argv.js';
 
 type Body = (s: CommandSession, input: PlainInvocation) => Promise<unknown>;
 
-interface HotCommand {
+export interface HotCommand {
   /** The command body, loaded only for this command (submit and kill need bullmq, isalive does not). */
   load: () => Promise<Body>;
   /** Whether the parsed input is complete without oclif's extras (a missing id makes oclif read stdin). */
@@ -40,24 +40,41 @@ const HOT: Readonly<Record<string, HotCommand>> = {
   },
 };
 
+/** A command line the fast path runs: a hot command, parsed. */
+export interface FastInvocation {
+  id: string;
+  hot: HotCommand;
+  input: PlainInvocation;
+}
+
+/** What `argv` (after normaliseArgv) is for the fast path: a plain hot invocation, or undefined (oclif's). */
+export function planFastPath(
+  argv: readonly string[],
+  manifest: Manifest | undefined,
+): FastInvocation | undefined {
+  const [id, ...rest] = argv;
+  const hot = id === undefined ? undefined : HOT[id];
+  const cmd = id === undefined ? undefined : manifest?.commands[id];
+  if (!hot || !cmd || id === undefined) return undefined;
+  const input = parsePlainArgv(cmd, rest);
+  return input && hot.complete(input) ? { id, hot, input } : undefined;
+}
+
 /**
  * Runs a plain invocation of a hot command (what Cromwell runs for every task) without loading oclif:
  * flags are parsed from oclif.manifest.json and the same bodies run as in the command classes, with the
  * same output, stderr line and exit code. Returns false, having done nothing, for anything else.
  */
 export async function runFastPath(argv: readonly string[], manifestUrl: URL): Promise<boolean> {
-  const [id, ...rest] = argv;
-  const hot = id === undefined ? undefined : HOT[id];
-  if (!hot || id === undefined || jsonRequestedByEnv()) return false;
-  const cmd = readManifest(manifestUrl)?.commands[id];
-  const input = cmd && parsePlainArgv(cmd, rest);
-  if (!input || !hot.complete(input)) return false;
-  await runHot(id, hot, input);
+  if (argv[0] === undefined || !(argv[0] in HOT) || jsonRequestedByEnv()) return false;
+  const plan = planFastPath(argv, readManifest(manifestUrl));
+  if (!plan) return false;
+  await runHot(plan);
   return true;
 }
 
 /** BaseCommand's init → run → catch → finally, without oclif. */
-async function runHot(id: string, hot: HotCommand, input: PlainInvocation): Promise<void> {
+async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
   let ctx: JtmContext | undefined;
   let logger: Logger | undefined;
   try {
