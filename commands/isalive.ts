@@ -1,6 +1,6 @@
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveTaskId, taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
-import { checkAlive } from '../src/tasks/query-task.js';
+import { runIsAlive } from '../src/cli/actions/isalive.js';
+import { taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
 
 export default class IsAlive extends BaseCommand<typeof IsAlive> {
   static override args = taskIdArg;
@@ -10,19 +10,6 @@ export default class IsAlive extends BaseCommand<typeof IsAlive> {
   static override summary = 'Tell whether a task is still alive (Cromwell check-alive).';
 
   async run(): Promise<{ task_id: number; alive: string }> {
-    const id = resolveTaskId(this.flags.task_id, this.args.id);
-    const open = async () => {
-      try {
-        return await this.context();
-      } catch (err) {
-        await this.resetContext();
-        throw err;
-      }
-    };
-    const alive = await checkAlive(open, id, this.jtm.isaliveRetryMs);
-    if (alive === 'unknown') this.logger.warn({ task: id }, 'Redis unreachable: answering unknown (exit 0)');
-    this.log(alive);
-    if (alive === 'no') process.exitCode = 1;
-    return { task_id: id, alive };
+    return runIsAlive(this.session(), { flags: this.flags, args: this.args });
   }
 }

@@ -1,10 +1,9 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveTaskId, taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
-import { parseDuration } from '../src/durations.js';
-import { InvalidInputError } from '../src/errors.js';
-import { killTask, type KillResult } from '../src/tasks/kill-task.js';
+import { runKill } from '../src/cli/actions/kill.js';
+import { taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
+import type { KillResult } from '../src/tasks/kill-task.js';
 
 export default class Kill extends BaseCommand<typeof Kill> {
   static override args = taskIdArg;
@@ -17,15 +16,6 @@ export default class Kill extends BaseCommand<typeof Kill> {
   static override summary = 'Kill a task, queued or running.';
 
   async run(): Promise<KillResult> {
-    const id = resolveTaskId(this.flags.task_id, this.args.id);
-    let waitMs: number;
-    try {
-      waitMs = parseDuration(this.flags.wait);
-    } catch {
-      throw new InvalidInputError(`invalid --wait ${this.flags.wait}`);
-    }
-    const result = await killTask(await this.context(), id, waitMs);
-    this.logger.info(result, 'kill');
-    return result;
+    return runKill(this.session(), { flags: this.flags, args: this.args });
   }
 }

@@ -1,13 +1,9 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveTaskId, taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
-import {
-  getTaskDetails,
-  getTaskStatus,
-  type StatusAnswer,
-  type TaskDetails,
-} from '../src/tasks/query-task.js';
+import { runStatus } from '../src/cli/actions/status.js';
+import { taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
+import type { StatusAnswer, TaskDetails } from '../src/tasks/query-task.js';
 
 export default class Status extends BaseCommand<typeof Status> {
   static override args = taskIdArg;
@@ -20,17 +16,6 @@ export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show the status of a task.';
 
   async run(): Promise<StatusAnswer | TaskDetails> {
-    const id = resolveTaskId(this.flags.task_id, this.args.id);
-    const ctx = await this.context();
-    if (this.jsonEnabled()) {
-      const details = await getTaskDetails(ctx, id).catch(() => undefined);
-      if (!details) process.exitCode = 1;
-      else if (!(details.status >= 0 && details.status <= 3)) process.exitCode = 1;
-      return details ?? (await getTaskStatus(ctx, id));
-    }
-    const answer = await getTaskStatus(ctx, id);
-    this.log(answer.status);
-    if (!answer.active) process.exitCode = 1;
-    return answer;
+    return runStatus(this.session(), { flags: this.flags, args: this.args });
   }
 }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { submitFromCli } from '../src/cli/submit-cli.js';
+import { runSubmit } from '../src/cli/actions/submit.js';
 
 export default class Submit extends BaseCommand<typeof Submit> {
   static override description = `Prints one line "JTM task ID <n>" per task once it is durably queued (Cromwell's job-id-regex reads it). A task file holds one JSON object, a JSON array of objects, or JSON lines: {"command", "output_dir", "output_files", "stdout", "stderr", "timeout", "rc_file", "pool": {"name", "cluster", "time", "cpu", "mem", "node", "nwpn", "shared", "account", "constraint", "qos", "partition"}}. The command runs with /bin/bash -c, so quotes, pipes, redirections, $VARS and newlines work. Exit codes: 0 queued; 1 invalid input (nothing is written); 255 Redis unreachable.`;
@@ -43,10 +43,6 @@ export default class Submit extends BaseCommand<typeof Submit> {
   static override summary = 'Queue a task (or many) on a pool.';
 
   async run(): Promise<{ task_ids: number[] }> {
-    const ids = await submitFromCli(() => this.context(), this.flags, this.jtm, process.cwd());
-    // One write for all ids: a 10,000-task file printed line by line through this.log cost ~100 ms.
-    if (ids.length > 0 && !this.jsonEnabled())
-      process.stdout.write(`${ids.map(id => `JTM task ID ${id}`).join('\n')}\n`);
-    return { task_ids: ids };
+    return runSubmit(this.session(), { flags: this.flags });
   }
 }

@@ -170,6 +170,14 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/**
+ * Whether oclif's JTM_CONTENT_TYPE=json turns --json on for every command: the fast path of bin/run.js
+ * then leaves the run to oclif, which prints the JSON.
+ */
+export function jsonRequestedByEnv(env: Env = process.env): boolean {
+  return env['JTM_CONTENT_TYPE']?.toLowerCase() === 'json';
+}
+
 /** The task environment a worker passes on: its own, as the process received it. */
 export function workerEnvironment(env: Env = process.env): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;

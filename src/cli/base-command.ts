@@ -1,10 +1,12 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
 
-import { loadConfig, type Config, type LogLevel } from '../config.js';
+import type { Config, LogLevel } from '../config.js';
 import { closeContext, openContext, type JtmContext } from '../context.js';
-import { JtmError, toError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { ConnectionRole } from '../redis/connection.js';
+import { reportError, type Thrown } from './error-report.js';
+import type { CommandSession } from './session.js';
+import { CLIENT_LOG_LEVEL, resolveSettings, type GlobalFlags } from './settings.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -44,7 +46,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Default log level of the command: quiet for the one-shot commands Cromwell calls, info for daemons. */
   protected defaultLogLevel(): LogLevel {
-    return 'warn';
+    return CLIENT_LOG_LEVEL;
   }
 
   public override async init(): Promise<void> {
@@ -59,18 +61,23 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     });
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
-    const f = this.flags as {
-      'redis-url'?: string;
-      'log-level'?: LogLevel;
-      debug?: boolean;
-      config?: string;
-    };
-    const base = loadConfig(undefined, {}, f.config);
-    const level: LogLevel = f.debug
-      ? 'debug'
-      : (f['log-level'] ?? (base.logLevel !== 'info' ? base.logLevel : this.defaultLogLevel()));
-    this.jtm = loadConfig(undefined, { redisUrl: f['redis-url'], logLevel: level }, f.config);
+    const { config, level } = resolveSettings(this.flags as GlobalFlags, this.defaultLogLevel());
+    this.jtm = config;
     this.logger = await createLogger(level, { cmd: this.id });
+  }
+
+  /** This command as the session of a shared command body (src/cli/actions/). */
+  protected session(): CommandSession {
+    return {
+      config: this.jtm,
+      logger: this.logger,
+      json: this.jsonEnabled(),
+      print: text => {
+        if (!this.jsonEnabled()) process.stdout.write(text);
+      },
+      context: () => this.context(),
+      resetContext: () => this.resetContext(),
+    };
   }
 
   /** The Redis-backed context, opened on first use (commands that need no Redis never connect). */
@@ -86,24 +93,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (ctx) await closeContext(ctx);
   }
 
-  protected override async catch(
-    err: Error & { exitCode?: number; oclif?: { exit?: number } },
-  ): Promise<unknown> {
+  protected override async catch(err: Thrown): Promise<unknown> {
     if (err.oclif?.exit !== undefined && /^EEXIT/.test(err.message)) {
       process.exitCode = err.oclif.exit;
       return;
     }
-    const e = toError(err);
-    const exitCode = e instanceof JtmError ? e.exitCode : (err.oclif?.exit ?? err.exitCode) === 0 ? 0 : 1;
-    const message = e.message.split('\n').find(l => l.trim() !== '') ?? e.name;
-    if (this.jsonEnabled?.()) {
-      this.logJson({
-        error: { code: e instanceof JtmError ? e.code : 'ERROR', message, exit_code: exitCode },
-      });
-    }
-    process.stderr.write(`jtm ${this.id ?? ''}: ${message.replace(/^Error: /, '')}\n`);
-    if (!(e instanceof JtmError)) this.logger?.debug({ err: e }, 'unexpected error');
-    process.exitCode = exitCode;
+    const report = reportError(err, this.id);
+    if (this.jsonEnabled?.()) this.logJson(report.json);
+    process.stderr.write(report.line);
+    if (report.unexpected) this.logger?.debug({ err: report.unexpected }, 'unexpected error');
+    process.exitCode = report.exitCode;
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {

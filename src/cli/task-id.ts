@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 
-import { InvalidInputError } from '../errors.js';
+// The check itself lives apart from oclif, for the fast path of bin/run.js.
+export { resolveTaskId } from './resolve-task-id.js';
 
 /** `-tid N` (also `--task_id`, `--task-id`) or a positional id (legacy `jtm-isalive 5`). */
 export const taskIdFlag = {
@@ -9,12 +10,3 @@ export const taskIdFlag = {
 export const taskIdArg = {
   id: Args.string({ description: 'task id (instead of -tid)', required: false }),
 };
-
-export function resolveTaskId(flag: string | undefined, arg: string | undefined): number {
-  const raw = flag ?? arg;
-  if (raw === undefined) throw new InvalidInputError('no task id given: use -tid N');
-  if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
-    throw new InvalidInputError(`invalid task id ${JSON.stringify(raw)}: expected a positive integer`);
-  }
-  return Number(raw);
-}

@@ -192,3 +192,74 @@ end
 pushEvent(KEYS[2], ARGV[2], cur, to, why)
 return {1, to}
 `;
+
+/** Helpers of the bulk scripts: one event's JSON is encoded once per batch, and the list is trimmed only when long. */
+const BULK = `
+local function pushEncoded(eventsKey, json)
+  if redis.call('RPUSH', eventsKey, json) > 200 then redis.call('LTRIM', eventsKey, -200, -1) end
+end
+`;
+
+/**
+ * create-tasks: create-task for many tasks in one call (bulk submit: one round trip and one script run
+ * per chunk instead of one per task). Ids are consecutive, in the order of the tasks.
+ * KEYS[1] next-task-id  KEYS[2] tasks:active
+ * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] number of tasks, then per task: the number of
+ * field, value pairs, then the pairs.
+ * Returns the first id.
+ */
+export const CREATE_TASKS = `${COMMON}${BULK}
+local n = tonumber(ARGV[3])
+local first = redis.call('INCRBY', KEYS[1], n) - n + 1
+local event = cjson.encode({t = tonumber(ARGV[2]), from = 0, to = 1, reason = 'submitted'})
+local active = {}
+local a = 4
+for id = first, first + n - 1 do
+  local key = ARGV[1] .. id
+  local npairs = tonumber(ARGV[a])
+  local fields = {'id', id, 'status', 1, 'queued_at', ARGV[2], 'attempts', 0}
+  for i = a + 1, a + 2 * npairs do fields[#fields + 1] = ARGV[i] end
+  a = a + 2 * npairs + 1
+  redis.call('HSET', key, unpack(fields))
+  active[#active + 1] = ARGV[2]
+  active[#active + 1] = id
+  pushEncoded(key .. ':events', event)
+end
+redis.call('ZADD', KEYS[2], unpack(active))
+return first
+`;
+
+/**
+ * transition-many: the transition script for many tasks, without fields (bulk submit's queued →
+ * pending, or → failed when the jobs could not be added). Tasks not in an allowed status are left alone.
+ * KEYS[1] tasks:active
+ * ARGV[1] allowed current statuses, comma separated  ARGV[2] new status  ARGV[3] now ms  ARGV[4] reason
+ * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base  ARGV[8..] task ids
+ * Returns the number of tasks moved.
+ */
+export const TRANSITION_MANY = `${COMMON}${BULK}
+local allowed = {}
+for s in string.gmatch(ARGV[1], '[^,]+') do allowed[tonumber(s)] = true end
+local to = tonumber(ARGV[2])
+local events = {}
+local moved = 0
+for i = 8, #ARGV do
+  local id = ARGV[i]
+  local t = ARGV[6] .. id
+  local cur = tonumber(redis.call('HGET', t, 'status'))
+  if cur ~= nil and allowed[cur] then
+    redis.call('HSET', t, 'status', to, 'reason', ARGV[4])
+    if isFinal(to) then
+      redis.call('HSET', t, 'ended_at', ARGV[3])
+      finalize(t, t .. ':events', KEYS[1], id, ARGV[5], ARGV[6], ARGV[7])
+    elseif cur == 3 then
+      local wid = redis.call('HGET', t, 'worker_id')
+      if wid and wid ~= '' then redis.call('SREM', ARGV[7] .. wid .. ':tasks', id) end
+    end
+    events[cur] = events[cur] or cjson.encode({t = tonumber(ARGV[3]), from = cur, to = to, reason = ARGV[4]})
+    pushEncoded(t .. ':events', events[cur])
+    moved = moved + 1
+  end
+end
+return moved
+`;

@@ -11,46 +11,74 @@ import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 
 /**
+ * Tasks per create/transition script run: big enough that a bulk submit is a few round trips, small
+ * enough that one run blocks Redis (and the workers' heartbeats) for a few milliseconds at most.
+ */
+const CHUNK = 250;
+
+/**
  * Submits validated tasks: each gets a global id and a record (queued), then its BullMQ job on the pool's
  * queue (job id = task id), then the record moves to pending. Resolves only when all of that is in
- * Redis. If the job cannot be added the record is failed, so nothing is left half-written; a crash in
- * between is repaired by the manager's reconciliation (a queued record without a job is failed).
+ * Redis. If anything fails the records written so far are failed, so nothing is left half-written; a
+ * crash in between is repaired by the manager's reconciliation (a queued record without a job is failed).
+ * Records and transitions go in chunks, one script run each, all chunks in flight at once.
  */
 export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
   const submitHost = hostname();
-  const ids = await Promise.all(
-    tasks.map(t =>
-      ctx.tasks.create({
-        command: t.command,
-        pool: t.pool,
-        pool_spec: t.poolSpec,
-        cwd: t.cwd,
-        stdout: t.stdout,
-        stderr: t.stderr,
-        output_files: t.outputFiles,
-        allow_empty_outputs: t.allowEmptyOutputs,
-        timeout_ms: t.timeoutMs,
-        rc_file: t.rcFile,
-        cromwell_job_id: t.cromwellJobId,
-        max_retries: ctx.config.taskRetries,
-        submit_host: submitHost,
-      }),
+  const records = tasks.map(t => ({
+    command: t.command,
+    pool: t.pool,
+    pool_spec: t.poolSpec,
+    cwd: t.cwd,
+    stdout: t.stdout,
+    stderr: t.stderr,
+    output_files: t.outputFiles,
+    allow_empty_outputs: t.allowEmptyOutputs,
+    timeout_ms: t.timeoutMs,
+    rc_file: t.rcFile,
+    cromwell_job_id: t.cromwellJobId,
+    max_retries: ctx.config.taskRetries,
+    submit_host: submitHost,
+  }));
+  const created = await Promise.allSettled(chunks(records).map(c => ctx.tasks.createMany(c)));
+  const ids = created.flatMap(r => (r.status === 'fulfilled' ? r.value : []));
+  try {
+    const failed = created.find(r => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    await addJobs(ctx, tasks, ids);
+  } catch (err) {
+    const reason = `submit failed: ${toError(err).message}`;
+    await Promise.allSettled(
+      chunks(ids).map(c => ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason)),
+    );
+    if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(ctx.config), err);
+    throw err;
+  }
+  await Promise.all(
+    chunks(ids).map(c =>
+      ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
     ),
   );
-  try {
-    const byPool = new Map<
-      string,
-      { name: string; data: TaskJobData; opts: ReturnType<typeof taskJobOptions> }[]
-    >();
-    tasks.forEach((t, i) => {
-      const id = ids[i] as number;
-      const list = byPool.get(t.pool) ?? [];
-      list.push({ name: TASK_JOB_NAME, data: jobData(id, t), opts: taskJobOptions(id) });
-      byPool.set(t.pool, list);
-    });
-    for (const [pool, jobs] of byPool) {
-      const spec = tasks.find(t => t.pool === pool)?.poolSpec;
-      await touchPool(ctx, pool, spec);
+  ctx.logger.debug({ count: ids.length, first: ids[0] }, 'tasks submitted');
+  return ids;
+}
+
+/** One addBulk per pool, all pools at once (the order of jobs within a pool is the order of the tasks). */
+async function addJobs(ctx: JtmContext, tasks: readonly NewTask[], ids: readonly number[]): Promise<void> {
+  const byPool = new Map<
+    string,
+    { name: string; data: TaskJobData; opts: ReturnType<typeof taskJobOptions> }[]
+  >();
+  tasks.forEach((t, i) => {
+    const id = ids[i] as number;
+    const list = byPool.get(t.pool) ?? [];
+    list.push({ name: TASK_JOB_NAME, data: jobData(id, t), opts: taskJobOptions(id) });
+    byPool.set(t.pool, list);
+  });
+  const specs = new Map(tasks.map(t => [t.pool, t.poolSpec]));
+  const added = await Promise.allSettled(
+    [...byPool].map(async ([pool, jobs]) => {
+      await touchPool(ctx, pool, specs.get(pool));
       const queue = openPoolQueue(ctx, pool);
       try {
         if (jobs.length === 1) {
@@ -62,26 +90,16 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
       } finally {
         await queue.close();
       }
-    }
-  } catch (err) {
-    await Promise.allSettled(
-      ids.map(id =>
-        ctx.tasks.transition(
-          id,
-          [TaskStatus.queued],
-          TaskStatus.failed,
-          `submit failed: ${toError(err).message}`,
-        ),
-      ),
-    );
-    if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(ctx.config), err);
-    throw err;
-  }
-  await Promise.all(
-    ids.map(id => ctx.tasks.transition(id, [TaskStatus.queued], TaskStatus.pending, 'queued on pool')),
+    }),
   );
-  ctx.logger.debug({ ids, count: ids.length }, 'tasks submitted');
-  return ids;
+  const failed = added.find(r => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
 }
 
 function jobData(id: number, t: NewTask): TaskJobData {

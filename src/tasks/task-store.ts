@@ -2,7 +2,15 @@ import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import { runScript } from '../redis/run-script.js';
-import { CREATE_TASK, RECOVER_TASK, REQUEST_KILL, START_TASK, TRANSITION } from '../redis/scripts.js';
+import {
+  CREATE_TASK,
+  CREATE_TASKS,
+  RECOVER_TASK,
+  REQUEST_KILL,
+  START_TASK,
+  TRANSITION,
+  TRANSITION_MANY,
+} from '../redis/scripts.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
 export interface TaskEvent {
@@ -50,6 +58,51 @@ export class TaskStore {
       [this.keys.taskBase, now, ...toHashPairs(fields)],
     );
     return Number(id);
+  }
+
+  /** Creates many records (status queued) in one script run; their ids are consecutive, in order. */
+  async createMany(
+    list: readonly Partial<Record<keyof TaskRecord, unknown>>[],
+    now = Date.now(),
+  ): Promise<number[]> {
+    if (list.length === 0) return [];
+    const args: (string | number)[] = [this.keys.taskBase, now, list.length];
+    for (const fields of list) {
+      const pairs = toHashPairs(fields);
+      args.push(pairs.length / 2);
+      for (const p of pairs) args.push(p);
+    }
+    const first = Number(
+      await runScript<number>(this.redis, CREATE_TASKS, [this.keys.nextTaskId, this.keys.activeTasks], args),
+    );
+    return list.map((_, i) => first + i);
+  }
+
+  /** transition() for many tasks in one script run, without fields; returns how many were moved. */
+  async transitionMany(
+    ids: readonly number[],
+    from: readonly number[],
+    to: number,
+    reason: string,
+    now = Date.now(),
+  ): Promise<number> {
+    if (ids.length === 0) return 0;
+    const moved = await runScript<number>(
+      this.redis,
+      TRANSITION_MANY,
+      [this.keys.activeTasks],
+      [
+        from.join(','),
+        to,
+        now,
+        reason,
+        this.config.taskRetentionMs,
+        this.keys.taskBase,
+        this.keys.workerBase,
+        ...ids,
+      ],
+    );
+    return Number(moved);
   }
 
   /** Moves `id` from one of `from` to `to`; fails (done: false) when the current status is not in `from`. */

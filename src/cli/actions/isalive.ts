@@ -1,0 +1,25 @@
+import type { JtmContext } from '../../context.js';
+import { checkAlive, type Aliveness } from '../../tasks/query-task.js';
+import { resolveTaskId } from '../resolve-task-id.js';
+import type { CommandSession, TaskIdInput } from '../session.js';
+
+/** `jtm isalive`: yes (exit 0), no (exit 1), or unknown (exit 0) when Redis stays unreachable. */
+export async function runIsAlive(
+  s: CommandSession,
+  { flags, args }: TaskIdInput,
+): Promise<{ task_id: number; alive: Aliveness }> {
+  const id = resolveTaskId(flags.task_id, args.id);
+  const open = async (): Promise<JtmContext> => {
+    try {
+      return await s.context();
+    } catch (err) {
+      await s.resetContext();
+      throw err;
+    }
+  };
+  const alive = await checkAlive(open, id, s.config.isaliveRetryMs);
+  if (alive === 'unknown') s.logger.warn({ task: id }, 'Redis unreachable: answering unknown (exit 0)');
+  s.print(`${alive}\n`);
+  if (alive === 'no') process.exitCode = 1;
+  return { task_id: id, alive };
+}

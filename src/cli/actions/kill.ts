@@ -1,0 +1,22 @@
+import { parseDuration } from '../../durations.js';
+import { InvalidInputError } from '../../errors.js';
+import { killTask, type KillResult } from '../../tasks/kill-task.js';
+import { resolveTaskId } from '../resolve-task-id.js';
+import type { CommandSession, TaskIdInput } from '../session.js';
+
+/** `jtm kill`: ends a waiting task at once, or has its worker kill a running one (waits up to --wait). */
+export async function runKill(
+  s: CommandSession,
+  { flags, args }: { flags: TaskIdInput['flags'] & { wait: string }; args: TaskIdInput['args'] },
+): Promise<KillResult> {
+  const id = resolveTaskId(flags.task_id, args.id);
+  let waitMs: number;
+  try {
+    waitMs = parseDuration(flags.wait);
+  } catch {
+    throw new InvalidInputError(`invalid --wait ${flags.wait}`);
+  }
+  const result = await killTask(await s.context(), id, waitMs);
+  s.logger.info(result, 'kill');
+  return result;
+}

@@ -1,0 +1,106 @@
+import { jsonRequestedByEnv } from '../../config.js';
+import { closeContext, openContext, type JtmContext } from '../../context.js';
+import { createLogger, type Logger } from '../../logger.js';
+import { reportError } from '../error-report.js';
+import type { CommandSession } from '../session.js';
+import { CLIENT_LOG_LEVEL, resolveSettings, type GlobalFlags } from '../settings.js';
+import { readManifest, type Manifest } from './manifest.js';
+import { parsePlainArgv, type PlainInvocation } from './parse-argv.js';
+
+type Body = (s: CommandSession, input: PlainInvocation) => Promise<unknown>;
+
+export interface HotCommand {
+  /** The command body, loaded only for this command (submit and kill need bullmq, isalive does not). */
+  load: () => Promise<Body>;
+  /** Whether the parsed input is complete without oclif's extras (a missing id makes oclif read stdin). */
+  complete: (input: PlainInvocation) => boolean;
+}
+
+const hasTaskId = (input: PlainInvocation): boolean =>
+  input.flags['task_id'] !== undefined || input.args['id'] !== undefined;
+
+// The parsed values have the types of the command classes' flags: the manifest they come from is
+// generated from those classes (scripts/write-manifest.mjs), hence the casts to the bodies' inputs.
+const HOT: Readonly<Record<string, HotCommand>> = {
+  isalive: {
+    load: async () => (await import('../actions/isalive.js')).runIsAlive as unknown as Body,
+    complete: hasTaskId,
+  },
+  status: {
+    load: async () => (await import('../actions/status.js')).runStatus as unknown as Body,
+    complete: hasTaskId,
+  },
+  kill: {
+    load: async () => (await import('../actions/kill.js')).runKill as unknown as Body,
+    complete: hasTaskId,
+  },
+  submit: {
+    load: async () => (await import('../actions/submit.js')).runSubmit as unknown as Body,
+    complete: () => true,
+  },
+};
+
+/** A command line the fast path runs: a hot command, parsed. */
+export interface FastInvocation {
+  id: string;
+  hot: HotCommand;
+  input: PlainInvocation;
+}
+
+/** What `argv` (after normaliseArgv) is for the fast path: a plain hot invocation, or undefined (oclif's). */
+export function planFastPath(
+  argv: readonly string[],
+  manifest: Manifest | undefined,
+): FastInvocation | undefined {
+  const [id, ...rest] = argv;
+  const hot = id === undefined ? undefined : HOT[id];
+  const cmd = id === undefined ? undefined : manifest?.commands[id];
+  if (!hot || !cmd || id === undefined) return undefined;
+  const input = parsePlainArgv(cmd, rest);
+  return input && hot.complete(input) ? { id, hot, input } : undefined;
+}
+
+/**
+ * Runs a plain invocation of a hot command (what Cromwell runs for every task) without loading oclif:
+ * flags are parsed from oclif.manifest.json and the same bodies run as in the command classes, with the
+ * same output, stderr line and exit code. Returns false, having done nothing, for anything else.
+ */
+export async function runFastPath(argv: readonly string[], manifestUrl: URL): Promise<boolean> {
+  if (argv[0] === undefined || !(argv[0] in HOT) || jsonRequestedByEnv()) return false;
+  const plan = planFastPath(argv, readManifest(manifestUrl));
+  if (!plan) return false;
+  await runHot(plan);
+  return true;
+}
+
+/** BaseCommand's init → run → catch → finally, without oclif. */
+async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
+  let ctx: JtmContext | undefined;
+  let logger: Logger | undefined;
+  try {
+    const { config, level } = resolveSettings(input.flags as GlobalFlags, CLIENT_LOG_LEVEL);
+    const log = await createLogger(level, { cmd: id });
+    logger = log;
+    const session: CommandSession = {
+      config,
+      logger: log,
+      json: false,
+      print: text => void process.stdout.write(text),
+      context: async () => (ctx ??= await openContext(config, log, 'client')),
+      resetContext: async () => {
+        const old = ctx;
+        ctx = undefined;
+        if (old) await closeContext(old);
+      },
+    };
+    const body = await hot.load();
+    await body(session, input);
+  } catch (err) {
+    const report = reportError(err, id);
+    process.stderr.write(report.line);
+    if (report.unexpected) logger?.debug({ err: report.unexpected }, 'unexpected error');
+    process.exitCode = report.exitCode;
+  } finally {
+    if (ctx) await closeContext(ctx);
+  }
+}

@@ -1,0 +1,26 @@
+import type { Config } from '../config.js';
+import type { JtmContext } from '../context.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * What a command body (src/cli/actions/) needs from whoever runs it: an oclif BaseCommand, or the fast
+ * path of bin/run.js. Both run the same bodies, so the two cannot drift apart.
+ */
+export interface CommandSession {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** With --json the result is returned (and printed by oclif), never written as text. */
+  readonly json: boolean;
+  /** Writes complete lines to stdout; nothing with --json. */
+  print(text: string): void;
+  /** The Redis-backed context, opened on first use. */
+  context(): Promise<JtmContext>;
+  /** Drops a failed connection so that the next context() connects again. */
+  resetContext(): Promise<void>;
+}
+
+/** `-tid N` or a positional id, as parsed. */
+export interface TaskIdInput {
+  flags: { task_id?: string };
+  args: { id?: string };
+}

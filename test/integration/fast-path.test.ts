@@ -1,0 +1,107 @@
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { normaliseArgv } from '../../src/cli/argv.js';
+import { planFastPath } from '../../src/cli/fast/fast-path.js';
+import { readManifest } from '../../src/cli/fast/manifest.js';
+import { parsePlainArgv } from '../../src/cli/fast/parse-argv.js';
+import { submitTasks } from '../../src/tasks/submit-task.js';
+import { buildTask } from '../../src/tasks/task-spec.js';
+import { runJtm, ROOT, type CliResult } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv } from '../helpers/env.js';
+
+const OCLIF_ONLY = fileURLToPath(new URL('../helpers/oclif-only.mjs', import.meta.url));
+const manifest = readManifest(new URL('../../oclif.manifest.json', import.meta.url));
+
+/** Whether bin/run.js takes the fast path for this command line (else it hands it to oclif). */
+function takesFastPath(args: readonly string[]): boolean {
+  return planFastPath(normaliseArgv('jtm', args), manifest) !== undefined;
+}
+
+/** Task ids and timestamps differ between the two runs; everything else must be identical. */
+function comparable(r: CliResult): CliResult {
+  const digits = (s: string): string => s.replace(/\d+/g, 'N');
+  return { code: r.code, stdout: digits(r.stdout), stderr: digits(r.stderr) };
+}
+
+// `{id}` is replaced by a fresh pending task for each run (kill changes it, so each run gets its own).
+const CASES: { args: string[]; fast: boolean }[] = [
+  { args: ['isalive', '-tid', '{id}'], fast: true },
+  { args: ['isalive', '{id}'], fast: true },
+  { args: ['isalive', '--task-id', '{id}'], fast: true },
+  { args: ['isalive', '-tid', '999999'], fast: true },
+  { args: ['isalive', '-tid', 'abc'], fast: true },
+  { args: ['status', '-tid', '{id}'], fast: true },
+  { args: ['status', '--task_id={id}', '--log-level', 'error'], fast: true },
+  { args: ['status', '-tid', '{id}', '--debug'], fast: true },
+  { args: ['status', '-tid', '999999'], fast: true },
+  { args: ['submit', '-cmd', 'echo hi', '-p', 'fp'], fast: true },
+  {
+    args: ['submit', '-cmd', 'ls', '-p', 'fp', '-cl', 'local', '-c', '2', '-N', '1', '-s', '1'],
+    fast: true,
+  },
+  { args: ['submit', '-cr', 'ls', '-p', 'fp', '-m', '4.5', '-t', '00:10:00', '-nwpn', '2'], fast: true },
+  { args: ['submit', '-cmd', 'ls', '-p', 'a;b'], fast: true },
+  { args: ['submit', '-cmd', 'ls', '-p', 'x', '-t', '1:2'], fast: true },
+  { args: ['submit', '-cmd', '', '-p', 'x'], fast: true },
+  { args: ['submit', '-p', 'x'], fast: true },
+  { args: ['submit', '-f', '/nonexistent/tasks.json', '-p', 'x'], fast: true },
+  { args: ['kill', '-tid', '{id}'], fast: true },
+  { args: ['kill', '-tid', '{id}', '--wait', '2s'], fast: true },
+  { args: ['kill', '-tid', '{id}', '--wait', 'soon'], fast: true },
+  { args: ['kill', '-tid', '999999'], fast: true },
+  // Not plain: oclif's own help and errors.
+  { args: ['status', '-tid', '{id}', '--json'], fast: false },
+  { args: ['status', '--help'], fast: false },
+  { args: ['status', '-tid', '1', 'extra', 'more'], fast: false },
+  { args: ['status', '-tid', '{id}', 'extra'], fast: true },
+  { args: ['isalive', '-tid', '-3'], fast: false },
+  { args: ['isalive', '-tid', '1', '--log-level', 'loud'], fast: false },
+  { args: ['kill'], fast: false },
+  { args: ['submit', '-cmd', 'ls', '-p', 'x', '--bogus'], fast: false },
+  { args: ['submit', '-cmd', 'ls', '-p', 'x', '-p', 'y'], fast: false },
+  { args: ['submit', '-cmd', 'ls', '-p', 'x', '-c', '0'], fast: false },
+  { args: ['submit', '-cmd', 'ls', '-p', 'x', '-s', '2'], fast: false },
+  { args: ['submit', '-cmd', 'ls', '-p', 'x', '-c', 'two'], fast: false },
+  { args: ['submit', '-cmd', 'ls', '-p'], fast: false },
+];
+
+describe('fast path of bin/run.js', () => {
+  const env = testEnv();
+  let ctx: JtmContext;
+  const freshTask = async (): Promise<number> => {
+    const task = buildTask({ command: 'true' }, { pool: 'fp', cwd: ROOT, maxCommandBytes: 65536 });
+    const [id] = await submitTasks(ctx, [task]);
+    return id as number;
+  };
+  const run = async (args: string[], script?: string): Promise<CliResult> => {
+    const id = args.some(a => a.includes('{id}')) ? String(await freshTask()) : '';
+    return runJtm(
+      args.map(a => a.replace('{id}', id)),
+      env,
+      script ? { argv0: script } : {},
+    );
+  };
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    await closeContext(ctx);
+  });
+
+  it('finds every hot command parseable in the manifest', () => {
+    for (const id of ['isalive', 'status', 'submit', 'kill'])
+      expect(parsePlainArgv(manifest!.commands[id]!, ['--config=/dev/null'])).toBeDefined();
+  });
+
+  it.each(CASES)('$args: same stdout, stderr and exit code as oclif', async ({ args, fast }) => {
+    expect(takesFastPath(args.map(a => a.replace('{id}', '1')))).toBe(fast);
+    const viaBin = await run(args);
+    const viaOclif = await run(args, OCLIF_ONLY);
+    expect(comparable(viaBin)).toEqual(comparable(viaOclif));
+  });
+});
