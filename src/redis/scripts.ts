@@ -113,6 +113,11 @@ if cur == 3 then
 elseif cur ~= 1 and cur ~= 2 then
   return {0, cur}
 end
+if cur == 1 then
+  -- Fetched before submit marked it pending: record that step too, so every history reads queued → pending → running.
+  pushEvent(KEYS[2], ARGV[3], 1, 2, 'queued on pool')
+  cur = 2
+end
 redis.call('HSET', t, 'status', 3, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
   'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '')
 redis.call('SADD', KEYS[4], id)
