@@ -14,9 +14,13 @@ function fastModule() {
   return mtime(bundle) >= mtime(manifest) ? bundle.href : '../dist/src/cli/fast/main.js';
 }
 
-const { normaliseArgv, runFastPath } = await import(fastModule());
+const { normaliseArgv, runFastPath, unknownCommandMessage } = await import(fastModule());
 const args = normaliseArgv(basename(process.argv[1] ?? 'jtm'), process.argv.slice(2));
-if (!(await runFastPath(args, manifest))) {
+const unknown = unknownCommandMessage(args, manifest);
+if (unknown) {
+  process.stderr.write(`${unknown}\n`);
+  process.exitCode = 1;
+} else if (!(await runFastPath(args, manifest))) {
   const { execute } = await import('@oclif/core');
   await execute({ args, dir: import.meta.url });
 }

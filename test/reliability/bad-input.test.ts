@@ -112,6 +112,7 @@ describe('bad input catalogue', () => {
     ['hex task id', ['kill', '-tid', '0x10']],
     ['kill with a bad --wait', ['kill', '-tid', '1', '--wait', 'forever']],
     ['unknown flag on status', ['status', '-tid', '1', '--colour']],
+    ['unknown command', ['frobnicate', '-tid', '1']],
     // worker and check-worker
     ['worker pool with a space', ['worker', '-p', 'a b']],
     ['worker --slots 0', ['worker', '-p', 'x', '--slots', '0']],

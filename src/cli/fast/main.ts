@@ -5,3 +5,4 @@
  */
 export { normaliseArgv } from '../argv.js';
 export { runFastPath } from './fast-path.js';
+export { unknownCommandMessage } from './unknown-command.js';
