@@ -44,6 +44,10 @@ export default class Worker extends BaseCommand<typeof Worker> {
       description: 'time running tasks get to finish on stop',
       default: '20s',
     }),
+    'pin-cores': Flags.boolean({
+      description: "dynamic: pin each worker of a node to its share of the node's cores (default: site profile pin_cores)",
+      allowNo: true,
+    }),
     'sbatch-arg': Flags.string({ description: 'extra sbatch argument (repeatable)', multiple: true }),
   };
   static override summary = 'Run a worker for a pool, or submit Slurm workers (-wt dynamic).';

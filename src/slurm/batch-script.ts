@@ -19,6 +19,8 @@ export interface BatchScriptParams {
   nodes: number;
   workersPerNode: number;
   slotsPerWorker: number;
+  /** Each worker of a node on its own share of the cores Slurm gave the node's step (taskset). */
+  pinCores: boolean;
   partition?: string;
   qos?: string;
   account?: string;
@@ -38,6 +40,28 @@ export interface BatchScriptParams {
 /** Paths placed on `#SBATCH` lines are read by Slurm, not bash: no whitespace, quotes or `%`. */
 const SBATCH_PATH = /^\/[A-Za-z0-9_@+=:,./-]*$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+/**
+ * Core pinning: the cores this step may use (Cpus_allowed_list, e.g. `0-3,8-11`) are split in equal shares,
+ * one per worker, in order. With fewer cores than workers nothing is pinned.
+ */
+const PIN_SETUP = (workers: number): string[] => [
+  '  local -a cpus=() pin=()',
+  '  local range lo hi per',
+  "  for range in $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status | tr ',' ' '); do",
+  '    lo=${range%-*}; hi=${range#*-}',
+  '    cpus+=($(seq "$lo" "$hi"))',
+  '  done',
+  `  per=$(( \${#cpus[@]} / ${workers} ))`,
+];
+// Safe under `set -u` with an empty array (bash < 4.4 treats "${pin[@]}" of an empty array as unset).
+const PIN_PREFIX = '${pin[@]+"${pin[@]}"} ';
+const PIN_EACH = [
+  '    pin=()',
+  '    if [ "$per" -gt 0 ]; then',
+  '      pin=(taskset -c "$(IFS=,; echo "${cpus[*]:$(( (i - 1) * per )):$per}")")',
+  '    fi',
+];
 
 export function scriptPath(jobDir: string, scriptId: string): string {
   return join(jobDir, `jtm_dynamic_worker_${scriptId}.job`);
@@ -116,8 +140,10 @@ export function renderBatchScript(p: BatchScriptParams): string {
     '  # workers drain; this shell must survive it and keep waiting for them.',
     "  trap 'true' USR1",
     "  local i pid pids=''",
+    ...(p.pinCores ? PIN_SETUP(p.workersPerNode) : []),
     `  for i in $(seq 1 ${p.workersPerNode}); do`,
-    `    ${p.jtmCommand} ${workerArgs.join(' ')} &`,
+    ...(p.pinCores ? PIN_EACH : []),
+    `    ${p.pinCores ? PIN_PREFIX : ''}${p.jtmCommand} ${workerArgs.join(' ')} &`,
     '    pids="$pids $!"',
     '  done',
     '  for pid in $pids; do',

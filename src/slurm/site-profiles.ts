@@ -26,6 +26,8 @@ export interface SiteProfile {
   defaults: SiteDefaults;
   /** `#SBATCH --exclusive`. */
   exclusive: boolean;
+  /** Pin each worker of a node to its own share of the node's allowed cores (taskset). */
+  pinCores: boolean;
   /** Extra `#SBATCH` options, e.g. `--licenses=scratch`. */
   sbatch: string[];
   /** Extra options on the `sbatch` command line, e.g. `--clusters=escori`. */
@@ -42,7 +44,15 @@ export interface SiteConfig {
 
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
-const PROFILE_FIELDS = new Set(['description', 'defaults', 'exclusive', 'sbatch', 'sbatch_flags', 'env']);
+const PROFILE_FIELDS = new Set([
+  'description',
+  'defaults',
+  'exclusive',
+  'pin_cores',
+  'sbatch',
+  'sbatch_flags',
+  'env',
+]);
 const DEFAULT_FIELDS = new Set(['time', 'cpu', 'mem', 'nwpn', 'partition', 'qos', 'account', 'constraint']);
 
 /** Reads and validates the site file; no file → only the built-in `local`. */
@@ -78,6 +88,8 @@ export function parseSiteConfig(raw: unknown, where = 'site config'): SiteConfig
       defaults: parseDefaults(p['defaults'], name, fail),
       exclusive:
         p['exclusive'] === undefined ? false : bool(p['exclusive'], `cluster ${name}: exclusive`, fail),
+      pinCores:
+        p['pin_cores'] === undefined ? false : bool(p['pin_cores'], `cluster ${name}: pin_cores`, fail),
       sbatch: options(p['sbatch'], `cluster ${name}: sbatch`, fail),
       sbatchFlags: options(p['sbatch_flags'], `cluster ${name}: sbatch_flags`, fail),
       env: lines(p['env'], `cluster ${name}: env`, fail),

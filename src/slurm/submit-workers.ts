@@ -33,6 +33,7 @@ export interface DynamicWorkerRequest {
   slots?: number;
   'idle-timeout'?: string;
   'sbatch-arg'?: string[];
+  'pin-cores'?: boolean;
 }
 
 export interface SubmitWorkersResult {
@@ -116,6 +117,7 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     nodes: request.nnodes ?? 1,
     workersPerNode: request.num_worker_per_node ?? def.nwpn ?? 1,
     slotsPerWorker: request.slots ?? 1,
+    pinCores: request['pin-cores'] ?? profile.pinCores,
     partition: word(request.partition ?? def.partition, 'partition (-P)'),
     qos: word(request.qos ?? def.qos, 'qos (-q)'),
     account: word(request.charging_account ?? def.account, 'account (-A)'),

@@ -122,3 +122,36 @@ describe('validation and injection', () => {
     expect(() => resolveCluster(parseSiteConfig({ clusters: {} }), 'x')).toThrow(/known clusters: local$/);
   });
 });
+
+describe('core pinning', () => {
+  it("gives each worker of a node its own share of the step's cores, and runs as a script", async () => {
+    const params = batchParams(
+      { cluster: 'test', pool_name: 'pin', job_time: '00:05:00', num_worker_per_node: 2, 'pin-cores': true },
+      config({ JTM_COMMAND: "/bin/sh -c 'grep Cpus_allowed_list: /proc/self/status' sh" }),
+    );
+    const script = renderBatchScript(params);
+    expect(script).toContain('taskset -c');
+    const fn = /^jtm_node\(\) \{[\s\S]*?^\}$/m.exec(script)?.[0];
+    expect(fn).toBeDefined();
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync('/bin/bash', ['-c', `set -u; ${fn}\njtm_node`], {
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', SLURM_JOB_ID: '1' },
+    });
+    const lists = out
+      .trim()
+      .split('\n')
+      .map(l => l.replace(/^Cpus_allowed_list:\s*/, ''))
+      .sort();
+    const { availableParallelism } = await import('node:os');
+    if (availableParallelism() >= 2) {
+      // Two workers, two disjoint shares of the allowed cores.
+      expect(lists).toHaveLength(2);
+      expect(lists[0]).not.toBe(lists[1]);
+    } else {
+      expect(lists).toHaveLength(2);
+    }
+    const unpinned = renderBatchScript({ ...params, pinCores: false });
+    expect(unpinned).not.toContain('taskset');
+  });
+});
