@@ -1,0 +1,123 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+// @ts-expect-error plain JavaScript helper shared with the demo
+import { freePort } from '../../scripts/lib/local-redis.mjs';
+import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+import { redisCli, startServer, type Server } from './servers.js';
+
+const free = freePort as () => Promise<number>;
+const pong = (port: number) => (): boolean => {
+  try {
+    return redisCli(['-p', String(port), 'ping']).trim() === 'PONG';
+  } catch {
+    return false;
+  }
+};
+
+describe('Redis Sentinel (redis+sentinel:// URL)', () => {
+  const servers: Server[] = [];
+  let worker: BackgroundProcess | undefined;
+  afterAll(async () => {
+    await worker?.stop('SIGKILL');
+    for (const s of servers) await s.stop();
+  });
+
+  it('runs tasks through Sentinel, and keeps running them after a failover to the replica', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-sentinel-'));
+    const [masterPort, replicaPort, sentinelPort] = [await free(), await free(), await free()];
+    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const master = await startServer(
+      ['--port', String(masterPort), '--dir', dir, ...base, '--repl-diskless-sync-delay', '0'],
+      masterPort,
+      pong(masterPort),
+    );
+    servers.push(master);
+    servers.push(
+      await startServer(
+        [
+          '--port',
+          String(replicaPort),
+          '--dir',
+          mkdtempSync(join(dir, 'r-')),
+          ...base,
+          '--replicaof',
+          '127.0.0.1',
+          String(masterPort),
+        ],
+        replicaPort,
+        pong(replicaPort),
+      ),
+    );
+    // Sentinel is redis-server in sentinel mode (no separate package needed); it rewrites its config file.
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${sentinelPort}`,
+        'bind 127.0.0.1',
+        `sentinel monitor jtm 127.0.0.1 ${masterPort} 1`,
+        'sentinel down-after-milliseconds jtm 1000',
+        'sentinel failover-timeout jtm 5000',
+        '',
+      ].join('\n'),
+    );
+    servers.push(await startServer([conf, '--sentinel'], sentinelPort, pong(sentinelPort)));
+    await waitFor(
+      () =>
+        /num-slaves,1|num-replicas,1|"num-slaves"\s*\n?"?1/.test(
+          redisCli(['-p', String(sentinelPort), 'sentinel', 'master', 'jtm']).replace(/\n/g, ','),
+        ) || undefined,
+      'sentinel to see the replica',
+      30_000,
+      250,
+    );
+
+    const env = testEnv({ REDIS_URL: `redis+sentinel://127.0.0.1:${sentinelPort}/jtm` });
+    worker = startJtm(['worker', '-p', 'sen', '--slots', '2'], env);
+    await waitFor(
+      async () => (await runJtm(['check-worker', '-p', 'sen'], env)).code === 0,
+      'worker up',
+      30_000,
+    );
+    const [before] = taskIds((await runJtm(['submit', '-cmd', 'echo before', '-p', 'sen'], env)).stdout);
+    await waitFor(
+      async () => (await runJtm(['status', '-tid', String(before)], env)).stdout.trim() === 'success',
+      'task before failover',
+    );
+
+    // Replication is asynchronous (a failover can lose the last writes: docs/reliability.md); here the
+    // replica is made to hold everything so far, then the master dies, Sentinel promotes the replica and
+    // clients follow Sentinel to the new master.
+    expect(Number(redisCli(['-p', String(masterPort), 'wait', '1', '10000']).trim())).toBe(1);
+    await master.stop();
+    await waitFor(
+      () =>
+        redisCli(['-p', String(sentinelPort), 'sentinel', 'get-master-addr-by-name', 'jtm']).includes(
+          String(replicaPort),
+        ) || undefined,
+      'failover to the replica',
+      60_000,
+      250,
+    );
+    const after = await waitFor(
+      async () => {
+        const r = await runJtm(['submit', '-cmd', 'echo after', '-p', 'sen'], env);
+        return r.code === 0 ? taskIds(r.stdout)[0] : undefined;
+      },
+      'submit after failover',
+      60_000,
+      500,
+    );
+    await waitFor(
+      async () => (await runJtm(['status', '-tid', String(after)], env)).stdout.trim() === 'success',
+      'the same worker to run a task after failover',
+      60_000,
+    );
+    expect(after).toBeGreaterThan(before!);
+  });
+});
