@@ -12,4 +12,13 @@ fi
 [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm install --no-audit --no-fund
 npm run --silent build
 npm run --silent typecheck
-npx vitest run "$@"
+mkdir -p test-output
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-output/vitest.json "$@" || status=$?
+# One plain closing line, whatever reads this output: "tests: N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' || true
+exit "$status"
