@@ -31,3 +31,11 @@ export function installShutdown(handlers: ShutdownHandlers, logger: Logger): () 
     process.off('SIGUSR1', onDrain);
   };
 }
+
+/**
+ * After a daemon has stopped and released what it could, make sure the process ends: a client still trying
+ * to reach an unreachable Redis would otherwise keep it alive. Unreferenced, so a clean exit is not delayed.
+ */
+export function exitSoonAfterStop(graceMs = 2000): void {
+  setTimeout(() => process.exit(process.exitCode ?? 0), graceMs).unref();
+}

@@ -21,6 +21,8 @@ async function populate(ctx, now) {
     const running = [];
     for (let t = w * (TASKS / WORKERS); t < (w + 1) * (TASKS / WORKERS); t++) running.push(t + 1);
     p.zadd(ctx.keys.workers, beat, id);
+    // A live worker's liveness key, as its heartbeat keeps it; the stale ones have lost theirs.
+    if (w >= STALE) p.set(ctx.keys.workerAlive(id), String(beat), 'PX', 600_000);
     p.hset(ctx.keys.worker(id), {
       id,
       pool: `bench${w % 50}`,
@@ -90,7 +92,8 @@ export async function run({ quick, redisUrl, log }) {
       const mod = await jtmModule('manager/sweep.js');
       if (typeof mod.sweep === 'function') {
         const times = [];
-        for (let i = 0; i < reps; i++) times.push(await timeMs(() => mod.sweep(ctx)));
+        const state = mod.newSweepState(ctx);
+        for (let i = 0; i < reps; i++) times.push(await timeMs(() => mod.sweep(ctx, state)));
         rows.push({
           id: '6',
           figure: `6. manager sweep(), ${WORKERS} workers, ${TASKS.toLocaleString('en-US')} running tasks`,

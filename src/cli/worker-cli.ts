@@ -6,7 +6,7 @@ import type { JtmContext } from '../context.js';
 import { parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { installShutdown } from '../shutdown.js';
+import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { normaliseMemory, validatePoolName, validateTime } from '../tasks/task-spec.js';
 import { startWorker } from '../worker/start-worker.js';
 import type { WorkerOptions } from '../worker/worker-options.js';
@@ -108,6 +108,7 @@ export async function runWorker(
     await worker.stopped;
   } finally {
     uninstall();
+    exitSoonAfterStop();
   }
   return { worker_id: worker.id };
 }

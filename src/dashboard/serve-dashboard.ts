@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
-import { installShutdown } from '../shutdown.js';
+import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { startDashboard, type DashboardOptions } from './start-dashboard.js';
 
 /** Serves the dashboard until SIGTERM/SIGINT; `onListening` gets the URL once it accepts requests. */
@@ -20,6 +20,7 @@ export async function serveDashboard(
     await stopped;
   } finally {
     uninstall();
+    exitSoonAfterStop();
   }
   return { url: dashboard.url };
 }

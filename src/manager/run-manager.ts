@@ -4,7 +4,8 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { Logger } from '../logger.js';
-import { installShutdown } from '../shutdown.js';
+import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
+import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
 
@@ -64,6 +65,8 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   }, opts.sweepIntervalMs * 3);
   const tail = opts.showResourceLog ? new ResourceTail(ctx, opts.sweepIntervalMs) : undefined;
   tail?.start();
+  const onDemand = new ProvisionOnDemand(ctx);
+  await onDemand.start();
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>(r => (resolveStopped = r));
@@ -73,6 +76,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
       log.info('manager stopping');
       clearInterval(watchdog);
       tail?.stop();
+      await onDemand.stop();
       await worker.close();
       await queue.close();
       await state.jobs.close();
@@ -107,6 +111,7 @@ export async function runManager(
     await manager.stopped;
   } finally {
     uninstall();
+    exitSoonAfterStop();
   }
   return { sweeps: manager.state.sweeps, dashboard: dashboard?.url };
 }

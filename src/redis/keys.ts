@@ -81,6 +81,10 @@ export class Keys {
   poolControl(name: string): string {
     return `${this.prefix}:pool:${name}:control`;
   }
+  /** Pub/sub channel on which submit announces work for dynamic pools (managers provision at once). */
+  get provisionRequests(): string {
+    return `${this.prefix}:manager:provision`;
+  }
   /** BullMQ queue name of a pool: the pool name itself (validated to be key-safe). */
   poolQueue(pool: string): string {
     return pool;

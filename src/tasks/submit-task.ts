@@ -9,6 +9,7 @@ import { touchPool } from '../pools/pool-registry.js';
 import { TASK_JOB_NAME, taskJobOptions, type TaskJobData } from './job-data.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
+import { isDynamicSpec } from '../slurm/pool-cluster.js';
 
 /**
  * Tasks per create/transition script run: big enough that a bulk submit is a few round trips, small
@@ -59,6 +60,11 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
       ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
     ),
   );
+  // A dynamic pool's allocations are requested by a manager; tell the managers now rather than at their next
+  // sweep. Best effort: the sweep provisions anyway.
+  if (tasks.some(t => isDynamicSpec(t.poolSpec))) {
+    await ctx.redis.publish(ctx.keys.provisionRequests, 'submit').catch(() => 0);
+  }
   ctx.logger.debug({ count: ids.length, first: ids[0] }, 'tasks submitted');
   return ids;
 }

@@ -191,17 +191,6 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     try {
       await heartbeat.beat([...runs.keys()], state);
       await reconcileRuns();
-      if (opts.idleTimeoutMs !== undefined && runs.size === 0 && Date.now() - lastBusy > opts.idleTimeoutMs) {
-        log.info({ idleMs: Date.now() - lastBusy }, 'idle timeout: stopping');
-        void stop(false);
-      }
-      if (
-        opts.endOfLife !== undefined &&
-        state === 'running' &&
-        Date.now() > opts.endOfLife - END_OF_LIFE_MARGIN_MS
-      ) {
-        drain();
-      }
     } catch (err) {
       log.warn({ err: toError(err).message }, 'heartbeat failed');
     } finally {
@@ -209,6 +198,27 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     }
   };
   const beatTimer = setInterval(() => void beat(), ctx.config.heartbeatIntervalMs);
+  // Idle timeout and end of life are checked apart from the heartbeat: they must act even while Redis is
+  // unreachable (an idle worker whose Redis is gone should give its allocation back, not hold it to walltime).
+  const lifeTimer = setInterval(() => {
+    if (
+      opts.idleTimeoutMs !== undefined &&
+      !stopping &&
+      runs.size === 0 &&
+      Date.now() - lastBusy > opts.idleTimeoutMs
+    ) {
+      log.info({ idleMs: Date.now() - lastBusy }, 'idle timeout: stopping');
+      void stop(false);
+    }
+    if (
+      opts.endOfLife !== undefined &&
+      state === 'running' &&
+      Date.now() > opts.endOfLife - END_OF_LIFE_MARGIN_MS
+    ) {
+      drain();
+    }
+  }, 1000);
+  lifeTimer.unref();
 
   let stopping: Promise<void> | undefined;
   const stop = (force = false): Promise<void> => {
@@ -218,12 +228,25 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       log.info({ running: runs.size }, 'worker stopping');
       const closed = worker.close();
       const grace = setTimeout(() => stopAll('shutdown'), force ? 0 : opts.shutdownGraceMs);
-      await closed;
+      // Once no task runs, closing only needs Redis to say goodbye; without Redis, give up on that.
+      while (
+        (await bounded(
+          closed.then(() => true),
+          5000,
+        )) === undefined
+      ) {
+        if (runs.size === 0) {
+          await bounded(worker.close(true), 3000);
+          break;
+        }
+      }
       clearTimeout(grace);
       clearInterval(beatTimer);
+      clearInterval(lifeTimer);
       sampler.stop();
-      await control.close();
-      await heartbeat.remove().catch(err => log.warn({ err }, 'could not remove heartbeat'));
+      // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
+      await bounded(control.close(), 3000);
+      await bounded(heartbeat.remove(), 3000).catch(err => log.warn({ err }, 'could not remove heartbeat'));
       log.info('worker stopped');
       resolveStopped();
     })();
@@ -243,6 +266,16 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
   log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
   return { id: opts.workerId, stop, drain, stopped };
+}
+
+/** `p`, or nothing once `ms` have passed. */
+async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>(r => (timer = setTimeout(() => r(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Whether the task's time limit ends before the worker's end of life (minus a margin). */
