@@ -28,7 +28,14 @@ export function taskJobOptions(id: number): {
   return { jobId: jobIdOf(id), removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } };
 }
 
-export function jobDataFromRecord(r: TaskRecord): TaskJobData {
+/** The record fields a job carries. */
+export type JobSource = Pick<
+  TaskRecord,
+  'id' | 'command' | 'cwd' | 'stdout' | 'stderr' | 'output_files' | 'allow_empty_outputs' | 'timeout_ms'
+>;
+
+/** The job of a task, from its record (submit, and the manager when it re-adds a lost job). */
+export function jobDataFromRecord(r: JobSource): TaskJobData {
   return {
     id: r.id,
     command: r.command,

@@ -6,7 +6,13 @@ import { RedisUnavailableError, toError } from '../errors.js';
 import { redisLocation } from '../redis/connection.js';
 import { openPoolQueue } from './pool-queue.js';
 import { touchPool } from '../pools/pool-registry.js';
-import { TASK_JOB_NAME, taskJobOptions, type TaskJobData } from './job-data.js';
+import {
+  jobDataFromRecord,
+  TASK_JOB_NAME,
+  taskJobOptions,
+  type JobSource,
+  type TaskJobData,
+} from './job-data.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 import { isDynamicSpec } from '../slurm/pool-cluster.js';
@@ -26,7 +32,7 @@ const CHUNK = 250;
  */
 export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
   const submitHost = hostname();
-  const records = tasks.map(t => ({
+  const records: NewRecord[] = tasks.map(t => ({
     command: t.command,
     pool: t.pool,
     pool_spec: t.poolSpec,
@@ -46,7 +52,7 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
   try {
     const failed = created.find(r => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await addJobs(ctx, tasks, ids);
+    await addJobs(ctx, records, ids);
   } catch (err) {
     const reason = `submit failed: ${toError(err).message}`;
     await Promise.allSettled(
@@ -69,8 +75,18 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
   return ids;
 }
 
+/** The record fields submit writes (snake_case, as stored). */
+type NewRecord = Omit<JobSource, 'id'> & {
+  pool: string;
+  pool_spec: NewTask['poolSpec'];
+  rc_file?: string;
+  cromwell_job_id?: string;
+  max_retries: number;
+  submit_host: string;
+};
+
 /** One addBulk per pool, all pools at once (the order of jobs within a pool is the order of the tasks). */
-async function addJobs(ctx: JtmContext, tasks: readonly NewTask[], ids: readonly number[]): Promise<void> {
+async function addJobs(ctx: JtmContext, tasks: readonly NewRecord[], ids: readonly number[]): Promise<void> {
   const byPool = new Map<
     string,
     { name: string; data: TaskJobData; opts: ReturnType<typeof taskJobOptions> }[]
@@ -78,10 +94,10 @@ async function addJobs(ctx: JtmContext, tasks: readonly NewTask[], ids: readonly
   tasks.forEach((t, i) => {
     const id = ids[i] as number;
     const list = byPool.get(t.pool) ?? [];
-    list.push({ name: TASK_JOB_NAME, data: jobData(id, t), opts: taskJobOptions(id) });
+    list.push({ name: TASK_JOB_NAME, data: jobDataFromRecord({ id, ...t }), opts: taskJobOptions(id) });
     byPool.set(t.pool, list);
   });
-  const specs = new Map(tasks.map(t => [t.pool, t.poolSpec]));
+  const specs = new Map(tasks.map(t => [t.pool, t.pool_spec]));
   const added = await Promise.allSettled(
     [...byPool].map(async ([pool, jobs]) => {
       await touchPool(ctx, pool, specs.get(pool));
@@ -106,17 +122,4 @@ function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
   return out;
-}
-
-function jobData(id: number, t: NewTask): TaskJobData {
-  return {
-    id,
-    command: t.command,
-    cwd: t.cwd,
-    stdout: t.stdout,
-    stderr: t.stderr,
-    output_files: t.outputFiles,
-    allow_empty_outputs: t.allowEmptyOutputs,
-    timeout_ms: t.timeoutMs,
-  };
 }

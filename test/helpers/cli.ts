@@ -69,3 +69,22 @@ export function startJtm(
     },
   };
 }
+
+/** The status name `jtm status` prints for a task. */
+export async function statusOf(env: Record<string, string>, id: number): Promise<string> {
+  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
+}
+
+/** Waits (bounded) until `jtm status` prints `want` for the task. */
+export async function waitStatus(
+  env: Record<string, string>,
+  id: number,
+  want: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await statusOf(env, id)) !== want) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for task ${id} to be ${want}`);
+    await new Promise(r => setTimeout(r, 200));
+  }
+}

@@ -5,22 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, statusOf, waitStatus } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
-
-async function statusOf(env: Record<string, string>, id: number): Promise<string> {
-  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
-}
-
-async function waitStatus(
-  env: Record<string, string>,
-  id: number,
-  want: string,
-  timeoutMs = 20_000,
-): Promise<void> {
-  await waitFor(async () => (await statusOf(env, id)) === want, `task ${id} to be ${want}`, timeoutMs, 200);
-}
 
 describe('submit → pool queue → worker → status', () => {
   const env = testEnv();

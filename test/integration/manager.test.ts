@@ -4,7 +4,7 @@ import type { JtmContext } from '../../src/context.js';
 import { newSweepState, sweep } from '../../src/manager/sweep.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, statusOf, waitStatus } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 
@@ -27,19 +27,6 @@ afterAll(async () => {
   await Promise.all(started.map(p => p.stop('SIGKILL')));
   await Promise.all(contexts.map(c => closeContext(c)));
 });
-
-async function statusOf(env: Record<string, string>, id: number): Promise<string> {
-  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
-}
-
-async function waitStatus(
-  env: Record<string, string>,
-  id: number,
-  want: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  await waitFor(async () => (await statusOf(env, id)) === want, `task ${id} to be ${want}`, timeoutMs, 200);
-}
 
 async function submit(env: Record<string, string>, cmd: string, pool: string): Promise<number> {
   const r = await runJtm(['submit', '-cmd', cmd, '-p', pool], env);
