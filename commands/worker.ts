@@ -45,7 +45,8 @@ export default class Worker extends BaseCommand<typeof Worker> {
       default: '20s',
     }),
     'pin-cores': Flags.boolean({
-      description: "dynamic: pin each worker of a node to its share of the node's cores (default: site profile pin_cores)",
+      description:
+        "dynamic: pin each worker of a node to its share of the node's cores (default: site profile pin_cores)",
       allowNo: true,
     }),
     'sbatch-arg': Flags.string({ description: 'extra sbatch argument (repeatable)', multiple: true }),
