@@ -9,6 +9,7 @@ import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
 import { cancelPoolAllocations, provisionDynamicPools } from '../../src/slurm/provision.js';
 import { readPoolJobs } from '../../src/slurm/slurm-jobs.js';
+import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
@@ -152,15 +153,22 @@ if (!slurm.available) {
 
     it(TESTS[2]!, async () => {
       // The allocation gets 00:01:00 + 1m of slack; the task asks for 10 minutes.
-      const id = await submit([
-        '-cmd',
-        'echo should not run',
-        '-p',
-        'short',
-        '-t',
-        '00:01:00',
-        '--timeout',
-        '10m',
+      // `jtm submit` refuses a task that no allocation of its pool could run...
+      const refused = await runJtm(
+        ['submit', '-cl', 'test', '-cmd', 'true', '-p', 'short', '-t', '00:01:00', '--timeout', '10m'],
+        env,
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/does not fit in the allocations of pool short/);
+      // ...and a worker given one anyway (here through the API) leaves it for a fresher worker.
+      const [id] = await submitTasks(ctx, [
+        {
+          command: 'echo should not run',
+          pool: 'short',
+          poolSpec: { name: 'short', cluster: 'test', time: '00:01:00' },
+          cwd: work,
+          timeoutMs: 600_000,
+        },
       ]);
       const jobDir = join(env['JTM_LOG_DIR']!, 'job');
       const deferred = () =>
@@ -169,7 +177,7 @@ if (!slurm.available) {
           .filter(f => f.endsWith('.err'))
           .some(f => readFileSync(join(jobDir, f), 'utf8').includes('task would outlive this worker'));
       await provisionUntil(async () => deferred(), 'the worker to leave the task');
-      const rec = await ctx.tasks.get(id);
+      const rec = await ctx.tasks.get(id!);
       expect(rec?.status_name).toBe('pending');
       expect(rec?.started_at).toBeUndefined();
       const jobs = [...(await readPoolJobs(ctx, 'short')).keys()];
@@ -177,7 +185,7 @@ if (!slurm.available) {
       expect(await cancelPoolAllocations(ctx, 'short')).toEqual(jobs);
       expect((await readPoolJobs(ctx, 'short')).size).toBe(0);
       await waitFor(() => !squeueIds().includes(jobs[0]!), 'the job to leave squeue', 60_000, 500);
-      await runJtm(['kill', '-tid', String(id)], env);
+      await runJtm(['kill', '-tid', String(id!)], env);
     });
 
     it(TESTS[3]!, async () => {
