@@ -1,15 +1,15 @@
 import { hostname, networkInterfaces } from 'node:os';
 
-import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 
 import { workerEnvironment } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
-import { writeRcForEndedTask } from '../tasks/rc-file.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { OutputStream } from './output-stream.js';
+import { recordOutcome, writeRcOf } from './record-outcome.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
@@ -59,7 +59,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
       throw new DelayedError();
     }
-    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRc(data.id);
+    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     lastBusy = Date.now();
     const output = new OutputStream(ctx, data.id);
@@ -85,56 +85,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       lastBusy = Date.now();
       await output.flush();
     }
-    return finish(job, token, run, outcome);
-  };
-
-  const finish = async (
-    job: Job<TaskJobData>,
-    token: string | undefined,
-    run: TaskRun,
-    outcome: TaskOutcome,
-  ) => {
-    const id = run.id;
-    const usage = {
-      peak_rss_mb: run.sampleState ? Math.round(run.sampleState.peakRssBytes / 1048576) : undefined,
-      cpu_time_s: run.sampleState ? run.sampleState.cpuTicks / 100 : undefined,
-      leftover_pids: outcome.leftovers.length > 0 ? outcome.leftovers.join(',') : undefined,
-    };
-    if (outcome.kind === 'abandon') {
-      log.warn({ task: id }, outcome.reason);
-      return { abandoned: true };
-    }
-    if (outcome.kind === 'requeue') {
-      const moved = await ctx.tasks.transition(
-        id,
-        [TaskStatus.running],
-        TaskStatus.pending,
-        outcome.reason,
-        usage,
-      );
-      log.info({ task: id, requeued: moved.done }, outcome.reason);
-      if (moved.done) {
-        await job.moveToWait(token);
-        throw new WaitingError();
-      }
-      return { requeued: false };
-    }
-    const res = await ctx.tasks.transition(id, [TaskStatus.running], outcome.status, outcome.reason, {
-      exit_code: outcome.exitCode,
-      ...usage,
-    });
-    if (!res.done)
-      log.warn({ task: id, current: res.current }, 'task already ended elsewhere; result dropped');
-    else log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
-    // Timed out, or never started: Cromwell's script wrote no rc, so JTM does (when it knows where).
-    if (res.done && (outcome.status === TaskStatus.timeout || outcome.exitCode === undefined))
-      await writeRc(id);
-    return { status: outcome.status, exit_code: outcome.exitCode };
-  };
-
-  const writeRc = async (id: number): Promise<void> => {
-    const record = await ctx.tasks.get(id);
-    if (record) await writeRcForEndedTask(ctx, record);
+    return recordOutcome(ctx, log, job, token, run, outcome);
   };
 
   const worker = new Worker<TaskJobData>(ctx.keys.poolQueue(opts.pool), processor, {

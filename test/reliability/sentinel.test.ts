@@ -93,7 +93,19 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
     // Replication is asynchronous (a failover can lose the last writes: docs/reliability.md); here the
     // replica is made to hold everything so far, then the master dies, Sentinel promotes the replica and
     // clients follow Sentinel to the new master.
-    expect(Number(redisCli(['-p', String(masterPort), 'wait', '1', '10000']).trim())).toBe(1);
+    const offset = (port: number, field: string): number =>
+      Number(
+        new RegExp(`${field}:(\\d+)`).exec(redisCli(['-p', String(port), 'info', 'replication']))?.[1] ?? -1,
+      );
+    await waitFor(
+      () => {
+        const m = offset(masterPort, 'master_repl_offset');
+        return (m > 0 && offset(replicaPort, 'slave_repl_offset') >= m) || undefined;
+      },
+      'the replica to hold every write so far',
+      30_000,
+      100,
+    );
     await master.stop();
     await waitFor(
       () =>

@@ -1,0 +1,65 @@
+import { WaitingError, type Job } from 'bullmq';
+
+import type { JtmContext } from '../context.js';
+import type { Logger } from '../logger.js';
+import type { TaskJobData } from '../tasks/job-data.js';
+import { writeRcForEndedTask } from '../tasks/rc-file.js';
+import { TaskStatus } from '../tasks/status.js';
+import type { TaskOutcome, TaskRun } from './task-run.js';
+
+/**
+ * Records how a run ended — exactly once, through the guarded transition from running: a final status, or
+ * back to pending with the job given back to the queue (the worker stopped first), or nothing when another
+ * worker owns the task now. Returns the BullMQ job's return value.
+ */
+export async function recordOutcome(
+  ctx: JtmContext,
+  log: Logger,
+  job: Job<TaskJobData>,
+  token: string | undefined,
+  run: TaskRun,
+  outcome: TaskOutcome,
+): Promise<unknown> {
+  const id = run.id;
+  const usage = {
+    peak_rss_mb: run.sampleState ? Math.round(run.sampleState.peakRssBytes / 1048576) : undefined,
+    cpu_time_s: run.sampleState ? run.sampleState.cpuTicks / 100 : undefined,
+    leftover_pids: outcome.leftovers.length > 0 ? outcome.leftovers.join(',') : undefined,
+  };
+  if (outcome.kind === 'abandon') {
+    log.warn({ task: id }, outcome.reason);
+    return { abandoned: true };
+  }
+  if (outcome.kind === 'requeue') {
+    const moved = await ctx.tasks.transition(
+      id,
+      [TaskStatus.running],
+      TaskStatus.pending,
+      outcome.reason,
+      usage,
+    );
+    log.info({ task: id, requeued: moved.done }, outcome.reason);
+    if (moved.done) {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    return { requeued: false };
+  }
+  const res = await ctx.tasks.transition(id, [TaskStatus.running], outcome.status, outcome.reason, {
+    exit_code: outcome.exitCode,
+    ...usage,
+  });
+  if (!res.done) log.warn({ task: id, current: res.current }, 'task already ended elsewhere; result dropped');
+  else log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
+  // Timed out, or never started: Cromwell's script wrote no rc, so JTM does (when it knows where).
+  if (res.done && (outcome.status === TaskStatus.timeout || outcome.exitCode === undefined)) {
+    await writeRcOf(ctx, id);
+  }
+  return { status: outcome.status, exit_code: outcome.exitCode };
+}
+
+/** Writes the rc file of a task JTM ended itself (see tasks/rc-file.ts). */
+export async function writeRcOf(ctx: JtmContext, id: number): Promise<void> {
+  const record = await ctx.tasks.get(id);
+  if (record) await writeRcForEndedTask(ctx, record);
+}
