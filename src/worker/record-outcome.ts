@@ -1,10 +1,10 @@
-import { WaitingError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { writeRcForEndedTask } from '../tasks/rc-file.js';
-import { TaskStatus } from '../tasks/status.js';
+import { statusName, TaskStatus } from '../tasks/status.js';
 import type { TaskOutcome, TaskRun } from './task-run.js';
 
 /**
@@ -55,7 +55,13 @@ export async function recordOutcome(
   if (res.done && (outcome.status === TaskStatus.timeout || outcome.exitCode === undefined)) {
     await writeRcOf(ctx, id);
   }
-  return { status: outcome.status, exit_code: outcome.exitCode };
+  const result = { status: outcome.status, exit_code: outcome.exitCode };
+  // A task that did not succeed is a failed job too, so BullMQ's own views (bull-board) list it as failed.
+  // Unrecoverable: BullMQ must not retry it — what runs again is decided by the task record alone.
+  if (res.done && outcome.status !== TaskStatus.success) {
+    throw new TaskUnsuccessful(`${statusName(outcome.status)}: ${outcome.reason}`);
+  }
+  return result;
 }
 
 /** Writes the rc file of a task JTM ended itself (see tasks/rc-file.ts). */
@@ -63,3 +69,6 @@ export async function writeRcOf(ctx: JtmContext, id: number): Promise<void> {
   const record = await ctx.tasks.get(id);
   if (record) await writeRcForEndedTask(ctx, record);
 }
+
+/** The job of a task that ended in a status other than success; recorded already, not an error of the worker. */
+export class TaskUnsuccessful extends UnrecoverableError {}

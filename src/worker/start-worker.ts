@@ -9,7 +9,7 @@ import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { OutputStream } from './output-stream.js';
-import { recordOutcome, writeRcOf } from './record-outcome.js';
+import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
@@ -100,7 +100,9 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     autorun: false,
   } as ConstructorParameters<typeof Worker>[2]);
   worker.on('error', err => log.error({ err }, 'worker error'));
-  worker.on('failed', (job, err) => log.error({ task: job?.data.id, err }, 'task processing failed'));
+  worker.on('failed', (job, err) => {
+    if (!(err instanceof TaskUnsuccessful)) log.error({ task: job?.data.id, err }, 'task processing failed');
+  });
 
   const onControl = (msg: ControlMessage): void => {
     if (msg.type === 'kill') {

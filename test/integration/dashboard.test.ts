@@ -170,8 +170,8 @@ describe('dashboard in a real browser', () => {
     await page.getByText('waiting-pool').first().waitFor({ timeout: 30_000 });
     await page.getByText('Loading').first().waitFor({ state: 'detached', timeout: 30_000 });
     await page.screenshot({ path: join(shots, 'dashboard-queues.png'), fullPage: true });
-    // The failed task's job, in its pool's queue (the job carries the task id).
-    await page.goto(`${dashboard.url}queues/queue/browser-pool?status=completed`);
+    // The failed task's job, among its pool queue's failed jobs (the job carries the task id).
+    await page.goto(`${dashboard.url}queues/queue/browser-pool?status=failed`);
     await page.getByText(`task-${failedId}`).first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(shots, 'dashboard-pool-queue.png'), fullPage: true });
 
