@@ -71,4 +71,11 @@ export async function writeRcOf(ctx: JtmContext, id: number): Promise<void> {
 }
 
 /** The job of a task that ended in a status other than success; recorded already, not an error of the worker. */
-export class TaskUnsuccessful extends UnrecoverableError {}
+export class TaskUnsuccessful extends UnrecoverableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskUnsuccessful';
+    // What the dashboard shows as the job's error: the task's status and reason, not a worker stack trace.
+    this.stack = `${this.name}: ${message}`;
+  }
+}
