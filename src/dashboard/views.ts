@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { listLiveWorkers, type LiveWorker } from '../pools/live-workers.js';
-import { isActive } from '../tasks/status.js';
+import { isActive, statusName } from '../tasks/status.js';
 import type { TaskRecord } from '../tasks/task-record.js';
 import type { TaskEvent } from '../tasks/task-store.js';
 import { esc, isoTime, page, table } from './html.js';
@@ -113,7 +113,7 @@ export async function taskPage(
   );
   const history = table(
     ['Time', 'From', 'To', 'Reason'],
-    events.map(e => [esc(isoTime(e.t)), esc(e.from), esc(e.to), esc(e.reason)]),
+    events.map(e => [esc(isoTime(e.t)), esc(named(e.from)), esc(named(e.to)), esc(e.reason)]),
     'No history.',
   );
   const sampleTable = table(
@@ -127,4 +127,9 @@ export async function taskPage(
       : '';
   const body = `${form}${kill}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
   return { status: 200, html: page(`Task ${id}`, body, base) };
+}
+
+/** A status code with its name, as `jtm status` prints it: `running (3)`. */
+function named(code: number): string {
+  return `${statusName(code)} (${code})`;
 }
