@@ -58,12 +58,17 @@ const show = args => {
 };
 
 let worker;
+let manager;
 try {
-  say('starting a worker on pool "demo" with 2 slots (its logs go to the demo log dir)');
+  say('starting a manager (recovery, reconciliation, pool expiry) and a worker on pool "demo" with 2 slots');
+  manager = spawn(process.execPath, [bin, 'manager', '--sweep-interval', '1s'], { env, stdio: 'ignore' });
   worker = spawn(process.execPath, [bin, 'worker', '-p', 'demo', '--slots', '2'], { env, stdio: 'ignore' });
   for (let i = 0; i < 100 && jtm(['check-worker', '-p', 'demo']).code !== 0; i++)
     await new Promise(r => setTimeout(r, 100));
   show(['check-worker', '-p', 'demo']);
+  for (let i = 0; i < 100 && jtm(['check-manager']).code !== 0; i++)
+    await new Promise(r => setTimeout(r, 100));
+  show(['check-manager']);
 
   say('submitting tasks (what Cromwell does for each call)');
   const ids = {};
@@ -90,13 +95,21 @@ try {
   process.stdout.write(
     `${JSON.stringify({ id: rec.id, status: rec.status_name, exit_code: rec.exit_code, reason: rec.reason, worker: rec.worker_id }, null, 2)}\n`,
   );
+  say('its resource samples and the pools (jtm resource-log, jtm pools)');
+  const samples = JSON.parse(jtm(['resource-log', '-tid', String(ids.hello)]).out).resource_log;
+  process.stdout.write(
+    `task ${ids.hello}: ${samples.length} sample(s), e.g. ${JSON.stringify(samples[0] ?? {})}\n`,
+  );
+  show(['pools']);
   say(`task output files are under ${join(env.JTM_LOG_DIR, 'tasks')}`);
 } finally {
-  say('stopping the worker' + (redis ? ' and the private redis-server' : ''));
-  if (worker) {
-    const exited = new Promise(r => worker.once('exit', r));
-    worker.kill('SIGTERM');
-    await exited;
-  }
+  say('stopping the worker and the manager' + (redis ? ', then the private redis-server' : ''));
+  await Promise.all(
+    [worker, manager].filter(Boolean).map(p => {
+      const exited = new Promise(r => p.once('exit', r));
+      p.kill('SIGTERM');
+      return exited;
+    }),
+  );
   if (redis) await redis.stop();
 }
