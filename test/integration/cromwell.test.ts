@@ -298,6 +298,41 @@ describe('a worker that dies with its task and no retries left', () => {
   });
 });
 
+describe('a pilot that dies with its task, no retries left and no other worker: the manager ends it', () => {
+  const env = testEnv({ JTM_TASK_RETRIES: '0' });
+  const wf = workflow();
+  let ctx: JtmContext;
+  const procs: BackgroundProcess[] = [];
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map(p => p.stop('SIGKILL')));
+    await closeContext(ctx);
+  });
+
+  it('ends lostconnection and JTM writes rc 75, so Cromwell does not wait for check-alive', async () => {
+    const worker = await startWorkerOn(env, wf.pool, 1);
+    procs.push(worker, startJtm(['manager'], env));
+    // A long exit-code-timeout: the rc must come from JTM, not from Cromwell's own "assume dead" path.
+    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 600);
+    const started = join(wf.root, 'started-m');
+    const call = cromwell.prepare(wf.spec('lost-m', `touch ${started}; sleep 300`));
+    const jobId = Number(await cromwell.submit(call));
+    await waitFor(() => existsSync(started), 'command running');
+    const pid = await waitFor(async () => (await ctx.tasks.get(jobId))?.pid, 'task pid');
+    process.kill(-pid, 'SIGSTOP');
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    process.kill(-pid, 'SIGKILL');
+    // The heartbeat expires (3 × 500 ms here) and the next sweep (1 s) recovers the task.
+    const result = await cromwell.waitForRc(call, String(jobId), 60_000);
+    expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
+    expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
+  });
+});
+
 describe('200 calls at Cromwell submit rate', () => {
   const env = testEnv();
   const wf = workflow('many');
