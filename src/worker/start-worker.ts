@@ -85,6 +85,14 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       lastBusy = Date.now();
       await output.flush();
     }
+    // When Slurm ends an allocation (scancel, walltime, preemption) it sends SIGTERM to every process of the
+    // job at once: the task may die of it before this worker has handled its own SIGTERM. Such a task is
+    // given back to the queue, not failed.
+    if (opts.slurmJobId > 0 && outcome.kind === 'final' && outcome.exitCode === SIGTERM_EXIT) {
+      if (await becomesTrue(() => state === 'stopping', SLURM_SIGTERM_WINDOW_MS)) {
+        outcome = { kind: 'requeue', reason: 'Slurm ended the allocation', leftovers: outcome.leftovers };
+      }
+    }
     return recordOutcome(ctx, log, job, token, run, outcome);
   };
 
@@ -219,6 +227,19 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
   log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
   return { id: opts.workerId, stop, drain, stopped };
+}
+
+/** Exit code of a shell whose command died of SIGTERM (128 + 15). */
+const SIGTERM_EXIT = 143;
+/** How long after a task's SIGTERM death the worker's own SIGTERM is waited for. */
+const SLURM_SIGTERM_WINDOW_MS = 2000;
+
+async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {
+  for (const deadline = Date.now() + withinMs; !condition();) {
+    if (Date.now() >= deadline) return false;
+    await new Promise(r => setTimeout(r, 20));
+  }
+  return true;
 }
 
 /** `p`, or nothing once `ms` have passed. */
