@@ -35,12 +35,12 @@ export default tseslint.config(
             { group: ['@oclif/*'], message: 'only src/cli and commands use oclif' },
             { group: ['**/cli/*'], message: 'domain code must not import the CLI layer' },
           ],
-          paths: [{ name: 'node-pty', message: 'only src/worker/run-in-pty.ts imports node-pty' }],
+          paths: [{ name: 'node-pty', message: 'only src/worker/pty-host.ts imports node-pty' }],
         },
       ],
     },
   },
-  { files: ['src/worker/run-in-pty.ts'], rules: { 'no-restricted-imports': 'off' } },
+  { files: ['src/worker/pty-host.ts'], rules: { 'no-restricted-imports': 'off' } },
   {
     files: ['scripts/**/*.mjs', 'bin/**/*.js'],
     languageOptions: {

@@ -1,6 +1,8 @@
-import { spawn } from 'node-pty';
+import { fork, type ChildProcess } from 'node:child_process';
 
-/** The only user of node-pty: a command in a pseudo-terminal, in its own session and process group. */
+import type { HostMessage, WorkerMessage } from './pty-protocol.js';
+
+/** A command in a pseudo-terminal, in its own session and process group (started by the pty host). */
 export interface PtyProcess {
   readonly pid: number;
   /** Resolves when the command has exited (signal: the number of the signal that ended it, else 0). */
@@ -14,21 +16,85 @@ export interface PtyOptions {
   onOutput: (chunk: string) => void;
 }
 
-/** Starts argv[0] with argv[1..] in a new pty; throws if it cannot be started (e.g. missing cwd). */
-export function runInPty(argv: readonly string[], opts: PtyOptions): PtyProcess {
+interface Pending {
+  onOutput: (chunk: string) => void;
+  started: (pid: number) => void;
+  failed: (err: Error) => void;
+  exited: (e: { exitCode: number; signal: number }) => void;
+}
+
+const SIGHUP = 1;
+let host: ChildProcess | undefined;
+/** The environment the host was started with: requests carry only the differences. */
+let hostEnv: Record<string, string> = {};
+let nextId = 1;
+const pending = new Map<number, Pending>();
+
+/** The pty host of this process, started on first use (and again if it ever dies). */
+function ptyHost(env: Record<string, string>): ChildProcess {
+  if (host && host.connected) return host;
+  // The host's own environment must not carry one task's identity (JTM_TASK_TOKEN finds a task's processes:
+  // a child between fork and exec still shows the host's environment).
+  hostEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('JTM_TASK_')));
+  const child = fork(new URL('./pty-host.js', import.meta.url), [], {
+    env: hostEnv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Not in the worker's process group: a terminal's ^C goes to the worker, which decides what stops.
+    detached: true,
+  });
+  child.on('message', (raw: unknown) => {
+    const msg = raw as HostMessage;
+    const p = pending.get(msg.id);
+    if (!p) return;
+    if (msg.t === 'spawned') p.started(msg.pid);
+    else if (msg.t === 'data') p.onOutput(msg.chunk);
+    else if (msg.t === 'error') {
+      pending.delete(msg.id);
+      p.failed(new Error(msg.message));
+    } else {
+      pending.delete(msg.id);
+      p.exited({ exitCode: msg.exitCode, signal: msg.signal });
+    }
+  });
+  child.on('exit', () => {
+    // The host died (killed from outside): its ptys are closed and their sessions got SIGHUP.
+    if (host === child) host = undefined;
+    for (const [id, p] of pending) {
+      pending.delete(id);
+      p.failed(new Error('pty host exited'));
+      p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP });
+    }
+  });
+  // The worker may exit while the host is idle; the host follows it on disconnect.
+  child.unref();
+  (child.channel as { unref?: () => void } | undefined)?.unref?.();
+  host = child;
+  return child;
+}
+
+/** Starts argv[0] with argv[1..] in a new pty; rejects if it cannot be started. */
+export function runInPty(argv: readonly string[], opts: PtyOptions): Promise<PtyProcess> {
   const [file, ...args] = argv;
-  if (!file) throw new Error('empty command line');
-  const pty = spawn(file, args, {
-    name: 'xterm',
-    cols: 200,
-    rows: 50,
-    cwd: opts.cwd,
-    env: opts.env,
-    encoding: 'utf8',
+  if (!file) return Promise.reject(new Error('empty command line'));
+  const id = nextId++;
+  return new Promise<PtyProcess>((resolve, reject) => {
+    let onExit!: (e: { exitCode: number; signal: number }) => void;
+    const exited = new Promise<{ exitCode: number; signal: number }>(r => (onExit = r));
+    pending.set(id, {
+      onOutput: opts.onOutput,
+      started: pid => resolve({ pid, exited }),
+      failed: reject,
+      exited: onExit,
+    });
+    const h = ptyHost(opts.env);
+    const set: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.env)) if (hostEnv[k] !== v) set[k] = v;
+    const unset = Object.keys(hostEnv).filter(k => !(k in opts.env));
+    const msg: WorkerMessage = { t: 'spawn', id, file, args, cwd: opts.cwd, env: set, unset };
+    h.send(msg, err => {
+      if (!err) return;
+      pending.delete(id);
+      reject(err);
+    });
   });
-  const exited = new Promise<{ exitCode: number; signal: number }>(resolve => {
-    pty.onExit(e => resolve({ exitCode: e.exitCode, signal: e.signal ?? 0 }));
-  });
-  pty.onData(opts.onOutput);
-  return { pid: pty.pid, exited };
 }

@@ -100,7 +100,7 @@ export class TaskRun {
     const newlines = new PtyNewlines();
     let pty;
     try {
-      pty = runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stderrPath, this.data.command], {
+      pty = await runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stderrPath, this.data.command], {
         cwd,
         env,
         onOutput: raw => {

@@ -1,0 +1,47 @@
+/**
+ * The pty host: a small process that the worker starts once and that starts every task in a pseudo-terminal
+ * (node-pty), on the worker's request over IPC. node-pty forks the calling process for each task, and a fork
+ * costs in proportion to the forking process's memory: forking this small host instead of the worker (which
+ * holds BullMQ, ioredis, pino, …) makes a task start several times cheaper and keeps it off the worker's
+ * event loop. The only module that imports node-pty. It exits with the worker: its ptys close, and the
+ * tasks' sessions get SIGHUP, as they would if the worker had held the ptys itself.
+ */
+import { spawn } from 'node-pty';
+
+import type { HostMessage, WorkerMessage } from './pty-protocol.js';
+
+/** The host starts with the tasks' common environment; each request brings only what differs. */
+function taskEnv(set: Record<string, string>, unset: string[]): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env, ...set };
+  for (const k of unset) delete env[k];
+  return env;
+}
+
+function send(msg: HostMessage): void {
+  process.send?.(msg);
+}
+
+process.on('message', (raw: unknown) => {
+  const msg = raw as WorkerMessage;
+  if (msg.t !== 'spawn') return;
+  let pty;
+  try {
+    pty = spawn(msg.file, msg.args, {
+      name: 'xterm',
+      cols: 200,
+      rows: 50,
+      cwd: msg.cwd,
+      env: taskEnv(msg.env, msg.unset),
+      encoding: 'utf8',
+    });
+  } catch (err) {
+    send({ t: 'error', id: msg.id, message: (err as Error).message });
+    return;
+  }
+  send({ t: 'spawned', id: msg.id, pid: pty.pid });
+  pty.onData(chunk => send({ t: 'data', id: msg.id, chunk }));
+  pty.onExit(e => send({ t: 'exit', id: msg.id, exitCode: e.exitCode, signal: e.signal ?? 0 }));
+});
+
+// The worker is gone (or closed the channel): leave, taking the ptys with us.
+process.on('disconnect', () => process.exit(0));
