@@ -163,9 +163,13 @@ export function lowestDescendantPid(rootPid: number, ageMs: number): number {
 
 /** Sends `signal` to each process and to its process group; gone processes are ignored. */
 export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): void {
+  // Only groups led by one of these processes: a child caught between fork and setsid still has its parent's
+  // group (the pty host's), which must never be signalled.
+  const pids = new Set(procs.map(p => p.pid));
   const groups = new Set<number>();
   for (const p of procs) {
-    if (p.pgid > 1 && p.pgid !== process.pid && p.pgid !== getOwnPgid()) groups.add(p.pgid);
+    if (pids.has(p.pgid) && p.pgid > 1 && p.pgid !== process.pid && p.pgid !== getOwnPgid())
+      groups.add(p.pgid);
   }
   for (const g of groups) trySignal(-g, signal);
   for (const p of procs) trySignal(p.pid, signal);

@@ -69,6 +69,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       killGraceMs: ctx.config.killGraceMs,
       logger: log,
       onOutput: chunk => output.write(chunk),
+      onStarted: pid => void ctx.tasks.setFields(data.id, { pid }).catch(() => {}),
     });
     runs.set(data.id, run);
     if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
@@ -76,7 +77,6 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     let outcome: TaskOutcome;
     try {
       const running = run.run();
-      void recordPid(ctx, run);
       sampler.add(run, job);
       outcome = await running;
     } finally {
@@ -265,12 +265,6 @@ function wouldBeCut(run: TaskRun, endOfLife: number | undefined): boolean {
   if (endOfLife === undefined) return false;
   if (run.data.timeout_ms === undefined) return true;
   return run.startedAt + run.data.timeout_ms > endOfLife;
-}
-
-async function recordPid(ctx: JtmContext, run: TaskRun): Promise<void> {
-  // The pid is known right after spawn, which happens synchronously inside run().
-  await new Promise(r => setImmediate(r));
-  if (run.pid > 0) await ctx.tasks.setFields(run.id, { pid: run.pid }).catch(() => {});
 }
 
 function identity(opts: WorkerOptions, host: string): WorkerIdentity {

@@ -29,6 +29,8 @@ export interface TaskRunOptions {
   logger: Logger;
   /** Output chunks, for the live output stream. */
   onOutput?: (chunk: string) => void;
+  /** The command has started: its pid. */
+  onStarted?: (pid: number) => void;
 }
 
 /*
@@ -120,6 +122,7 @@ export class TaskRun {
     }
     this.pid = pty.pid;
     this.tree = new ProcessTree(pty.pid);
+    this.opts.onStarted?.(pty.pid);
     if (this.stopCause) this.killing = this.killTree(this.opts.killGraceMs);
     if (this.data.timeout_ms) this.timer = setTimeout(() => this.stop('timeout'), this.data.timeout_ms);
     const { exitCode, signal } = await pty.exited;
