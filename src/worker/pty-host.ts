@@ -10,9 +10,11 @@ import { spawn } from 'node-pty';
 
 import type { HostMessage, WorkerMessage } from './pty-protocol.js';
 
-/** The host starts with the tasks' common environment; each request brings only what differs. */
+/** The tasks' common environment (the worker's `init` message); each request brings only what differs. */
+let base: Record<string, string> = {};
+
 function taskEnv(set: Record<string, string>, unset: string[]): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...process.env, ...set };
+  const env: Record<string, string | undefined> = { ...base, ...set };
   for (const k of unset) delete env[k];
   return env;
 }
@@ -23,7 +25,10 @@ function send(msg: HostMessage): void {
 
 process.on('message', (raw: unknown) => {
   const msg = raw as WorkerMessage;
-  if (msg.t !== 'spawn') return;
+  if (msg.t === 'init') {
+    base = msg.env;
+    return;
+  }
   let pty;
   try {
     pty = spawn(msg.file, msg.args, {

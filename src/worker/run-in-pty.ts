@@ -68,6 +68,9 @@ function ptyHost(env: Record<string, string>): ChildProcess {
   // The worker may exit while the host is idle; the host follows it on disconnect.
   child.unref();
   (child.channel as { unref?: () => void } | undefined)?.unref?.();
+  // IPC keeps the order of messages: the environment arrives before the first spawn.
+  const init: WorkerMessage = { t: 'init', env: hostEnv };
+  child.send(init);
   host = child;
   return child;
 }
