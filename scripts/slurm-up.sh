@@ -16,6 +16,9 @@ for b in slurmctld slurmd sbatch munged; do command -v "$b" >/dev/null 2>&1 || [
 [ "$WITH_ACCT" = 1 ] && missing=1
 [ "$missing" = 0 ] || apt-get install -y -q --no-install-recommends $pkgs >/dev/null
 
+# Not answering: start afresh. Jobs saved by an earlier run (whose daemons were killed with the session that
+# ran them) would otherwise come back as ghosts holding the node's CPUs.
+rm -rf "$BASE/state" "$BASE/spool"
 mkdir -p "$BASE"/{state,spool,log}
 # munge: the package postinst creates /etc/munge/munge.key; create it if missing
 [ -s /etc/munge/munge.key ] || { mungekey -c -f -k /etc/munge/munge.key; chown munge:munge /etc/munge/munge.key; chmod 600 /etc/munge/munge.key; }
