@@ -6,7 +6,7 @@ import { InvalidInputError } from '../errors.js';
 import { formatHms, parseDuration } from '../durations.js';
 import { isDynamicSpec, resolvePoolCluster } from '../slurm/pool-cluster.js';
 import { END_OF_LIFE_MARGIN_MS } from '../worker/worker-options.js';
-import { loadSiteConfig } from '../slurm/site-profiles.js';
+import { loadSiteConfig, type SiteConfig } from '../slurm/site-profiles.js';
 import { submitTasks } from '../tasks/submit-task.js';
 import {
   buildTask,
@@ -75,7 +75,8 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
       partition: flags.partition,
     }),
   );
-  const site = loadSiteConfig(config.siteConfigPath);
+  let site: SiteConfig | undefined;
+  const loadSite = (): SiteConfig => (site ??= loadSiteConfig(config.siteConfigPath));
   const tasks = inputs.map(input =>
     buildTask(input, {
       pool: flags.pool_name,
@@ -89,7 +90,7 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
     }),
   );
   return tasks.map(t => {
-    const task = { ...t, poolSpec: resolvePoolCluster(t.poolSpec, site) };
+    const task = { ...t, poolSpec: resolvePoolCluster(t.poolSpec, loadSite) };
     checkFitsAllocation(task, config);
     return task;
   });

@@ -33,7 +33,3 @@ export function isActive(code: number): boolean {
 export function isFinal(code: number): boolean {
   return !isActive(code);
 }
-
-/** Statuses a task may be started from (running: only when its previous worker is dead; see start-task). */
-export const STARTABLE = [TaskStatus.queued, TaskStatus.pending] as const;
-export const ACTIVE = [TaskStatus.ready, TaskStatus.queued, TaskStatus.pending, TaskStatus.running] as const;
