@@ -50,3 +50,9 @@ process.on('message', (raw: unknown) => {
 
 // The worker is gone (or closed the channel): leave, taking the ptys with us.
 process.on('disconnect', () => process.exit(0));
+
+// Signals are the worker's to act on, never the host's: Slurm ending an allocation (scancel, walltime,
+// preemption) SIGTERMs every process of the job step in no set order, and a host that died of it first would
+// hang up on running tasks before the worker could give them back to the queue. USR1 (Slurm's early warning)
+// would otherwise open Node's inspector. The host still leaves when the worker does (disconnect above).
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => {});

@@ -232,7 +232,9 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
 /** Exit code of a shell whose command died of SIGTERM (128 + 15). */
 const SIGTERM_EXIT = 143;
 /** How long after a task's SIGTERM death the worker's own SIGTERM is waited for. */
-const SLURM_SIGTERM_WINDOW_MS = 2000;
+// Generous: on a loaded node the worker's own SIGTERM may be handled seconds after the task died of its own,
+// and waiting only delays recording a task that really did die of a stray SIGTERM.
+const SLURM_SIGTERM_WINDOW_MS = 5000;
 
 async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {
   for (const deadline = Date.now() + withinMs; !condition();) {

@@ -271,3 +271,57 @@ describe('workers with an end of life', () => {
     await closeContext(ctx);
   });
 });
+
+/** The direct children of `pid` (from /proc), to find the worker's pty host. */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('Slurm ending an allocation', () => {
+  // scancel, walltime and preemption SIGTERM every process of the job step in no set order: the pty host,
+  // the task and the worker. Whoever gets it first, the task goes back to the queue.
+  for (const order of ['pty host, task, worker', 'task, pty host, worker', 'worker, pty host, task']) {
+    it(`gives the running task back to the queue when SIGTERM reaches ${order}`, async () => {
+      const env = testEnv();
+      const ctx = await openTestContext(env);
+      const w = startJtm(['worker', '-p', 'slurmend', '--slurm_job_id', '4242'], env);
+      const marker = `sleep 36${order.length}`;
+      const [id] = taskIds((await runJtm(['submit', '-p', 'slurmend', '-cmd', marker], env)).stdout);
+      await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
+      const workerPid = w.child.pid!;
+      const [host] = await waitFor(() => {
+        const c = childrenOf(workerPid);
+        return c.length > 0 ? c : undefined;
+      }, 'the pty host');
+      const task = await waitFor(() => {
+        const p = processesMatching(marker);
+        return p.length > 0 ? p : undefined;
+      }, 'the task processes');
+      const targets: Record<string, number[]> = { 'pty host': [host!], task, worker: [workerPid] };
+      for (const who of order.split(', ')) {
+        for (const pid of targets[who]!) {
+          try {
+            process.kill(pid, 'SIGTERM');
+          } catch {
+            /* already gone */
+          }
+        }
+        await new Promise(r => setTimeout(r, 150));
+      }
+      await w.exited;
+      const rec = await ctx.tasks.get(id!);
+      expect(rec?.status_name, JSON.stringify(await ctx.tasks.events(id!))).toBe('pending');
+      expect(processesMatching(marker)).toEqual([]);
+      await runJtm(['kill', '-tid', String(id)], env);
+      await closeContext(ctx);
+    });
+  }
+});

@@ -141,7 +141,11 @@ if (!slurm.available) {
       await provisionUntil(
         async () => (await status(id)) === 'success',
         'task to finish on a new allocation',
-      );
+      ).catch(async (err: Error) => {
+        // What CI shows when this fails: the task's history and what Slurm still runs.
+        const history = JSON.stringify(await ctx.tasks.events(id));
+        throw new Error(`${err.message}; task history ${history}; squeue: ${squeueIds().join(' ')}`);
+      });
       const events = await ctx.tasks.events(id);
       // Given back either by the worker's own stop or, when Slurm's SIGTERM reached the task first, as such.
       expect(events.map(e => e.reason)).toEqual(
