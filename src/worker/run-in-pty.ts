@@ -6,7 +6,22 @@ import type { HostMessage, WorkerMessage } from './pty-protocol.js';
 export interface PtyProcess {
   readonly pid: number;
   /** Resolves when the command has exited (signal: the number of the signal that ended it, else 0). */
-  readonly exited: Promise<{ exitCode: number; signal: number }>;
+  readonly exited: Promise<PtyExit>;
+}
+
+export interface PtyExit {
+  exitCode: number;
+  signal: number;
+  /** The pty host died under the command (its pty closed, its session got SIGHUP): not the command's doing. */
+  hostExited?: boolean;
+}
+
+/** The pty host died before it could start the command. */
+export class PtyHostExited extends Error {
+  constructor() {
+    super('pty host exited');
+    this.name = 'PtyHostExited';
+  }
 }
 
 export interface PtyOptions {
@@ -20,7 +35,7 @@ interface Pending {
   onOutput: (chunk: string) => void;
   started: (pid: number) => void;
   failed: (err: Error) => void;
-  exited: (e: { exitCode: number; signal: number }) => void;
+  exited: (e: PtyExit) => void;
 }
 
 const SIGHUP = 1;
@@ -61,8 +76,8 @@ function ptyHost(env: Record<string, string>): ChildProcess {
     if (host === child) host = undefined;
     for (const [id, p] of pending) {
       pending.delete(id);
-      p.failed(new Error('pty host exited'));
-      p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP });
+      p.failed(new PtyHostExited());
+      p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP, hostExited: true });
     }
   });
   // The worker may exit while the host is idle; the host follows it on disconnect.
@@ -75,14 +90,22 @@ function ptyHost(env: Record<string, string>): ChildProcess {
   return child;
 }
 
+/**
+ * Starts the pty host ahead of the first task (a worker calls this as it starts): the host's own start-up
+ * then costs no task anything, and is over before a task runs.
+ */
+export function startPtyHost(env: Record<string, string>): void {
+  ptyHost(env);
+}
+
 /** Starts argv[0] with argv[1..] in a new pty; rejects if it cannot be started. */
 export function runInPty(argv: readonly string[], opts: PtyOptions): Promise<PtyProcess> {
   const [file, ...args] = argv;
   if (!file) return Promise.reject(new Error('empty command line'));
   const id = nextId++;
   return new Promise<PtyProcess>((resolve, reject) => {
-    let onExit!: (e: { exitCode: number; signal: number }) => void;
-    const exited = new Promise<{ exitCode: number; signal: number }>(r => (onExit = r));
+    let onExit!: (e: PtyExit) => void;
+    const exited = new Promise<PtyExit>(r => (onExit = r));
     pending.set(id, {
       onOutput: opts.onOutput,
       started: pid => resolve({ pid, exited }),

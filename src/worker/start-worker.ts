@@ -10,6 +10,7 @@ import { TaskStatus } from '../tasks/status.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { OutputStream } from './output-stream.js';
 import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
+import { startPtyHost } from './run-in-pty.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
@@ -87,10 +88,12 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     }
     // When Slurm ends an allocation (scancel, walltime, preemption) it sends SIGTERM to every process of the
     // job at once: the task may die of it before this worker has handled its own SIGTERM. Such a task is
-    // given back to the queue, not failed.
-    if (opts.slurmJobId > 0 && outcome.kind === 'final' && outcome.exitCode === SIGTERM_EXIT) {
-      if (await becomesTrue(() => state === 'stopping', SLURM_SIGTERM_WINDOW_MS)) {
-        outcome = { kind: 'requeue', reason: 'Slurm ended the allocation', leftovers: outcome.leftovers };
+    // given back to the queue, not failed. So is one whose pty host died as the worker was being stopped.
+    if (outcome.kind === 'final' && dueToStop(outcome, opts.slurmJobId > 0)) {
+      if (await becomesTrue(() => state === 'stopping', STOP_SIGNAL_WINDOW_MS)) {
+        const reason =
+          opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
+        outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
     }
     return recordOutcome(ctx, log, job, token, run, outcome);
@@ -223,6 +226,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   };
 
   await heartbeat.beat([], state);
+  startPtyHost(env);
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
   log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
@@ -231,10 +235,15 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
 
 /** Exit code of a shell whose command died of SIGTERM (128 + 15). */
 const SIGTERM_EXIT = 143;
-/** How long after a task's SIGTERM death the worker's own SIGTERM is waited for. */
+/** How long after a task's death by SIGTERM (or its pty host's) the worker's own stop is waited for. */
 // Generous: on a loaded node the worker's own SIGTERM may be handled seconds after the task died of its own,
 // and waiting only delays recording a task that really did die of a stray SIGTERM.
-const SLURM_SIGTERM_WINDOW_MS = 5000;
+const STOP_SIGNAL_WINDOW_MS = 5000;
+
+/** A failure that may be the worker's stop reaching the task first: Slurm's SIGTERM, or a lost pty host. */
+function dueToStop(outcome: { exitCode?: number; hostExited?: boolean }, inSlurm: boolean): boolean {
+  return outcome.hostExited === true || (inSlurm && outcome.exitCode === SIGTERM_EXIT);
+}
 
 async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {
   for (const deadline = Date.now() + withinMs; !condition();) {

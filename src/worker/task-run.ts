@@ -8,7 +8,7 @@ import { TaskStatus } from '../tasks/status.js';
 import { checkOutputFiles } from './output-files.js';
 import { findByToken, lowestDescendantPid, ProcessTree, signalAll, type ProcInfo } from './process-tree.js';
 import type { SampleState } from './resource-sample.js';
-import { runInPty } from './run-in-pty.js';
+import { PtyHostExited, runInPty } from './run-in-pty.js';
 
 /** Why a task was stopped before it ended by itself. */
 export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded';
@@ -18,7 +18,15 @@ export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded';
  * down). `abandon`: another worker owns the task now; record nothing.
  */
 export type TaskOutcome =
-  | { kind: 'final'; status: number; exitCode?: number; reason: string; leftovers: number[] }
+  | {
+      kind: 'final';
+      status: number;
+      exitCode?: number;
+      reason: string;
+      leftovers: number[];
+      /** The worker's pty host died under the task: the worker's failure, perhaps its shutdown. */
+      hostExited?: boolean;
+    }
   | { kind: 'requeue'; reason: string; leftovers: number[] }
   | { kind: 'abandon'; reason: string; leftovers: number[] };
 
@@ -118,6 +126,7 @@ export class TaskRun {
         status: TaskStatus.failed,
         reason: `cannot start: ${(err as Error).message}`,
         leftovers: [],
+        hostExited: err instanceof PtyHostExited,
       };
     }
     this.pid = pty.pid;
@@ -125,7 +134,7 @@ export class TaskRun {
     this.opts.onStarted?.(pty.pid);
     if (this.stopCause) this.killing = this.killTree(this.opts.killGraceMs);
     if (this.data.timeout_ms) this.timer = setTimeout(() => this.stop('timeout'), this.data.timeout_ms);
-    const { exitCode, signal } = await pty.exited;
+    const { exitCode, signal, hostExited } = await pty.exited;
     clearTimeout(this.timer);
     const tail = newlines.flush();
     if (tail !== '') {
@@ -138,7 +147,11 @@ export class TaskRun {
     if (leftovers.length > 0)
       this.opts.logger.warn({ task: this.id, leftovers }, 'killed processes the task left behind');
     const code = signal ? 128 + signal : exitCode;
-    return this.outcome(code, signal, leftovers, killedByStop, cwd, env);
+    const outcome = await this.outcome(code, signal, leftovers, killedByStop, cwd, env);
+    if (hostExited && outcome.kind === 'final' && outcome.status === TaskStatus.failed) {
+      return { ...outcome, reason: `the worker's pty host exited (${outcome.reason})`, hostExited };
+    }
+    return outcome;
   }
 
   private async outcome(

@@ -288,12 +288,19 @@ function childrenOf(pid: number): number[] {
 describe('Slurm ending an allocation', () => {
   // scancel, walltime and preemption SIGTERM every process of the job step in no set order: the pty host,
   // the task and the worker. Whoever gets it first, the task goes back to the queue.
-  for (const order of ['pty host, task, worker', 'task, pty host, worker', 'worker, pty host, task']) {
-    it(`gives the running task back to the queue when SIGTERM reaches ${order}`, async () => {
+  // "pty host killed": SIGKILL, which it cannot ignore (as when Slurm's KillWait runs out for it first).
+  const orders = [
+    'pty host, task, worker',
+    'task, pty host, worker',
+    'worker, pty host, task',
+    'pty host killed, worker',
+  ];
+  for (const order of orders) {
+    it(`gives the running task back to the queue; signals in this order: ${order}`, async () => {
       const env = testEnv();
       const ctx = await openTestContext(env);
       const w = startJtm(['worker', '-p', 'slurmend', '--slurm_job_id', '4242'], env);
-      const marker = `sleep 36${order.length}`;
+      const marker = `sleep 36${order.length}${orders.indexOf(order)}`;
       const [id] = taskIds((await runJtm(['submit', '-p', 'slurmend', '-cmd', marker], env)).stdout);
       await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
       const workerPid = w.child.pid!;
@@ -305,11 +312,16 @@ describe('Slurm ending an allocation', () => {
         const p = processesMatching(marker);
         return p.length > 0 ? p : undefined;
       }, 'the task processes');
-      const targets: Record<string, number[]> = { 'pty host': [host!], task, worker: [workerPid] };
+      const targets: Record<string, number[]> = {
+        'pty host': [host!],
+        'pty host killed': [host!],
+        task,
+        worker: [workerPid],
+      };
       for (const who of order.split(', ')) {
         for (const pid of targets[who]!) {
           try {
-            process.kill(pid, 'SIGTERM');
+            process.kill(pid, who.endsWith('killed') ? 'SIGKILL' : 'SIGTERM');
           } catch {
             /* already gone */
           }
