@@ -11,18 +11,17 @@ import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cl
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 
-/** Live processes whose command line contains `marker` (each test uses its own sleep lengths as markers). */
-function processesMatching(marker: string): number[] {
+/** The pids pgrep finds (none when it finds nothing: pgrep exits 1). */
+function pgrep(args: string[]): number[] {
   try {
-    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
 }
+
+/** Live processes whose command line contains `marker` (each test uses its own sleep lengths as markers). */
+const processesMatching = (marker: string): number[] => pgrep(['-f', marker]);
 
 describe('task execution', () => {
   const env = testEnv();
@@ -272,18 +271,8 @@ describe('workers with an end of life', () => {
   });
 });
 
-/** The direct children of `pid` (from /proc), to find the worker's pty host. */
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
+/** The direct children of `pid`, to find the worker's pty host. */
+const childrenOf = (pid: number): number[] => pgrep(['-P', String(pid)]);
 
 describe('Slurm ending an allocation', () => {
   // scancel, walltime and preemption SIGTERM every process of the job step in no set order: the pty host,
