@@ -135,7 +135,8 @@ if (!slurm.available) {
         '-t',
         '00:10:00',
       ]);
-      await provisionUntil(async () => (await status(id)) === 'running', 'task to run');
+      // The marker, not the status: scancel before the first run's `touch` would make the second run the long one.
+      await provisionUntil(async () => (await status(id)) === 'running' && existsSync(marker), 'task to run');
       const [first] = [...(await readPoolJobs(ctx, 'cancelme')).keys()];
       execFileSync('scancel', [first!]);
       await provisionUntil(
