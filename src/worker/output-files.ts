@@ -90,11 +90,8 @@ const WHAT: Record<string, string> = {
 export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): Promise<PreparedOutput> {
   let fh: FileHandle | undefined;
   try {
-    await mkdir(dirname(path), { recursive: true });
-    fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK | constants.O_APPEND);
+    fh = await openOutput(path);
     const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
-    if (st.isFile()) await fh.truncate(0);
     // fs.write (not FileHandle.write, which skips a zero-byte write without calling write(2)).
     await probeWrite(fh.fd);
     if (st.isFIFO()) return { regular: false, hold: fh };
@@ -104,6 +101,28 @@ export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): P
     await fh?.close().catch(() => {});
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new Error(`cannot write ${which}: ${code}: ${path} ${WHAT[code] ?? (err as Error).message}`);
+  }
+}
+
+/** Directories known to exist: most tasks write to the same few, and each check costs a thread-pool hop. */
+const madeDirs = new Set<string>();
+/** O_TRUNC empties a regular file and is ignored by FIFOs and devices; O_NONBLOCK: a FIFO never waits. */
+const OPEN_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK | constants.O_APPEND | constants.O_TRUNC;
+
+async function openOutput(path: string): Promise<FileHandle> {
+  const dir = dirname(path);
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+  try {
+    return await open(path, OPEN_FLAGS);
+  } catch (err) {
+    // The directory may have been removed since it was made: make it again, once.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dir, { recursive: true });
+    return await open(path, OPEN_FLAGS);
   }
 }
 

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 
 import type { JtmContext } from '../context.js';
 
@@ -62,8 +62,10 @@ export class OutputFollower {
 
   private async readNew(): Promise<void> {
     try {
+      // Until there is something to read, one stat per look (most short tasks never print anything).
+      const { size } = this.handle ? await this.handle.stat() : await stat(this.path as string);
+      if (size === this.offset) return;
       this.handle ??= await open(this.path as string, 'r');
-      const { size } = await this.handle.stat();
       if (size < this.offset) this.offset = 0; // truncated under us: start again
       // What the cap would trim at once is not worth reading.
       if (size - this.offset > this.tailBytes) this.offset = size - this.tailBytes;

@@ -92,7 +92,8 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       // The task's processes are gone: the file is complete; the Redis copy gets its last part now.
       if (output) {
         await output.finish();
-        await ctx.tasks
+        // Not awaited: sent on the same connection before the final status, so Redis applies it first.
+        void ctx.tasks
           .setFields(data.id, { stdout_file: run.stdoutPath, output_bytes: output.bytes })
           .catch(() => {});
       }

@@ -102,8 +102,12 @@ export class TaskRun {
     const held: PreparedOutput[] = [];
     try {
       // Checked and opened without blocking the worker: a bad target fails this task alone, at once.
-      held.push(await prepareOutput(stdoutPath, 'stdout'));
-      if (stderrPath !== stdoutPath) held.push(await prepareOutput(stderrPath, 'stderr'));
+      const checks = [prepareOutput(stdoutPath, 'stdout')];
+      if (stderrPath !== stdoutPath) checks.push(prepareOutput(stderrPath, 'stderr'));
+      const settled = await Promise.allSettled(checks);
+      for (const r of settled) if (r.status === 'fulfilled') held.push(r.value);
+      const failed = settled.find(r => r.status === 'rejected');
+      if (failed) throw failed.reason;
       this.opts.onOutputReady?.(stdoutPath, held[0]?.regular ?? false);
       return await this.execute(cwd, stdoutPath, stderrPath);
     } catch (err) {
