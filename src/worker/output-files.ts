@@ -100,7 +100,20 @@ export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): P
   } catch (err) {
     await fh?.close().catch(() => {});
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new Error(`cannot write ${which}: ${code}: ${path} ${WHAT[code] ?? (err as Error).message}`);
+    // ENXIO is also what a device without its hardware (or /dev/tty without a terminal) answers.
+    const what =
+      code === 'ENXIO' && !(await isFifo(path))
+        ? 'no such device or address'
+        : (WHAT[code] ?? (err as Error).message);
+    throw new Error(`cannot write ${which}: ${code}: ${path} ${what}`);
+  }
+}
+
+async function isFifo(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFIFO();
+  } catch {
+    return false;
   }
 }
 
