@@ -303,9 +303,16 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
       const { markers, ids } = await startTasks(env, 'wd-stop', 5200);
       const workerId = (await ctx.tasks.get(ids[0]!))!.worker_id!;
       process.kill(w.child.pid!, 'SIGSTOP');
+      // A stopped worker renews nothing: its liveness key (the takeover clock) expires at this time.
+      const takeoverAt = Date.now() + (await ctx.redis.pttl(ctx.keys.workerAlive(workerId)));
       await waitFor(() => alive(markers).length === 0 || undefined, 'task processes to be gone', 10_000);
-      // Killed while the worker still counted as alive: no other worker could have started them yet.
-      expect(await ctx.redis.exists(ctx.keys.workerAlive(workerId))).toBe(1);
+      // The pty host logged when it killed them: before the takeover could start (times of this host's clock).
+      const killLine = w
+        .output()
+        .split('\n')
+        .find(l => l.includes('no word from the worker'));
+      expect(killLine).toBeDefined();
+      expect((JSON.parse(killLine!) as { time: number }).time).toBeLessThan(takeoverAt);
       process.kill(w.child.pid!, 'SIGCONT');
       // The worker lives on and gives each task back (still its own: nobody took it over), then runs it again.
       for (const id of ids) {
