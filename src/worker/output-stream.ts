@@ -40,6 +40,9 @@ export class OutputFollower {
   }
 
   start(): void {
+    // A new attempt starts its output afresh, as its file does. Sent before any XADD of this attempt on the
+    // same connection, so Redis applies it first.
+    void this.ctx.redis.del(this.ctx.keys.taskOutput(this.taskId)).catch(() => {});
     if (!this.path) return;
     const tick = (): void => {
       this.timer = undefined;

@@ -256,7 +256,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
           '-p',
           pool,
           '-cmd',
-          `nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`,
+          `echo run $$; nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`,
         ],
         env,
         { cwd: work },
@@ -327,6 +327,12 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
       );
       expect((await runJtm(['check-worker', '-p', 'wd-stop'], env)).code).toBe(0);
       expect(w.child.exitCode).toBeNull();
+      // The second attempt starts its output afresh, in the file and in the Redis copy: only its own line.
+      await waitFor(async () => {
+        const r = await ctx.tasks.get(ids[0]!);
+        if (!r || r.attempts !== 2 || r.status !== 3) return undefined;
+        return (await logsBytes(env, ids[0]!)).out.toString() === `run ${r.pid}\n` || undefined;
+      }, 'the Redis copy to hold the second attempt only');
     } finally {
       await w.stop('SIGKILL');
       await closeContext(ctx);
