@@ -44,6 +44,11 @@ export interface Config {
   readonly sweepIntervalMs: number;
   /** Pools with no worker and no task for this long are expired by the manager. */
   readonly poolIdleMs: number;
+  /**
+   * How much of a task's stdout its worker keeps in Redis for `jtm logs` from any host: the last this many
+   * bytes (the stdout file keeps everything).
+   */
+  readonly outputTailBytes: number;
   /** Longest command accepted by submit, in bytes. */
   readonly maxCommandBytes: number;
   /** Site profiles (clusters) for Slurm pools; undefined → the built-in `local` only. */
@@ -122,6 +127,7 @@ export function loadConfig(
     sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s'),
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s'),
     poolIdleMs: duration('JTM_POOL_IDLE', '10m'),
+    outputTailBytes: integer('JTM_OUTPUT_TAIL_BYTES', 1024 * 1024, 1024),
     maxCommandBytes: integer('JTM_MAX_COMMAND_BYTES', 65536, 1),
     siteConfigPath: get('JTM_SITE_CONFIG'),
     dashboardHost: get('JTM_DASHBOARD_HOST') ?? '127.0.0.1',

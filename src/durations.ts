@@ -29,3 +29,31 @@ export function formatHms(totalMs: number): string {
   const sec = total % 60;
   return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
 }
+
+/**
+ * Longest task time limit (`--timeout`, a pool's `time` used as one): 365 days. Node's timers hold at most
+ * 2^31−1 ms (~24.8 days) and fire at once beyond it, so longer limits are run as a chain of shorter timers
+ * (`setLongTimeout`); the maximum only refuses values that are surely typos.
+ */
+export const MAX_TIME_LIMIT_MS = 365 * 24 * 3600 * 1000;
+
+/** Longest delay one Node timer can hold (2^31−1 ms); beyond it Node fires after 1 ms with a warning. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer that may be cleared; see `setLongTimeout`. */
+export interface LongTimeout {
+  clear(): void;
+}
+
+/** setTimeout for any delay: a chain of timers, each within Node's limit, that fires once after `ms`. */
+export function setLongTimeout(fn: () => void, ms: number): LongTimeout {
+  const due = Date.now() + ms;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = due - Date.now();
+    if (left <= MAX_TIMER_MS) timer = setTimeout(fn, Math.max(0, left));
+    else timer = setTimeout(arm, MAX_TIMER_MS);
+  };
+  arm();
+  return { clear: () => clearTimeout(timer) };
+}

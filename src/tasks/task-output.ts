@@ -1,34 +1,75 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+
 import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isFinal } from './status.js';
 
 /**
- * A task's output as its worker streamed it to Redis (capped to the most recent part of long outputs).
- * With `follow`, keeps writing new output until the task has ended.
+ * A task's stdout, as bytes (binary-safe: nothing is decoded). After the task has ended: its stdout file
+ * when that file is readable here and has the size its worker recorded (the file is authoritative and
+ * complete), else the Redis copy, which holds the last JTM_OUTPUT_TAIL_BYTES (one log line on stderr says
+ * when earlier output was dropped from it). While it runs: the Redis copy, which its worker fills from the
+ * file a few times a second; with `follow`, new output until the task has ended.
  */
 export async function streamTaskOutput(
   ctx: JtmContext,
   id: number,
-  write: (chunk: string) => void,
+  write: (chunk: Buffer) => void | Promise<void>,
   follow: boolean,
 ): Promise<void> {
-  if (!(await ctx.redis.exists(ctx.keys.task(id)))) throw new TaskNotFoundError(id);
+  const record = await ctx.tasks.get(id);
+  if (!record) throw new TaskNotFoundError(id);
+  if (isFinal(record.status) && (await copyFile(record.stdout_file, record.output_bytes, write))) return;
   const key = ctx.keys.taskOutput(id);
-  let last = '-';
+  let last: string | undefined;
   for (;;) {
-    const entries = await ctx.redis.xrange(key, last === '-' ? '-' : `(${last}`, '+');
+    const entries = await ctx.redis.xrangeBuffer(key, last === undefined ? '-' : `(${last}`, '+');
     for (const [entryId, fields] of entries) {
-      const i = fields.indexOf('data');
-      if (i >= 0) write(fields[i + 1] as string);
-      last = entryId;
+      const data = field(fields, 'data');
+      if (last === undefined) {
+        const off = Number(field(fields, 'off')?.toString('latin1') ?? 0);
+        if (off > 0)
+          ctx.logger.warn(
+            { task: id, dropped_bytes: off },
+            `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES): the whole output is in the task's stdout file`,
+          );
+      }
+      if (data) await write(data);
+      last = entryId.toString('latin1');
     }
     if (!follow) return;
     const status = await ctx.tasks.status(id);
     if (status === undefined || isFinal(status)) {
-      // One more read: the worker flushes its last output just before it records the final status.
+      // One more read: the worker copies its last output just before it records the final status.
       if (entries.length === 0) return;
       continue;
     }
     await new Promise(r => setTimeout(r, 500));
+  }
+}
+
+function field(fields: Buffer[], name: string): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i]?.toString('latin1') === name) return fields[i + 1];
+  }
+  return undefined;
+}
+
+/** Writes the stdout file when it is here, regular and as long as its worker saw it; false otherwise. */
+async function copyFile(
+  path: string | undefined,
+  bytes: number | undefined,
+  write: (chunk: Buffer) => void | Promise<void>,
+): Promise<boolean> {
+  if (!path || bytes === undefined) return false;
+  try {
+    const st = await stat(path);
+    if (!st.isFile() || st.size !== bytes) return false;
+    if (bytes === 0) return true;
+    for await (const chunk of createReadStream(path, { end: bytes - 1 })) await write(chunk as Buffer);
+    return true;
+  } catch {
+    return false;
   }
 }

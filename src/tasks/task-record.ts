@@ -48,6 +48,10 @@ export interface TaskRecord {
   peak_rss_mb?: number;
   cpu_time_s?: number;
   leftover_pids?: string;
+  /** Where the last run's stdout went on its worker's host (the task's `stdout`, or one in the log dir). */
+  stdout_file?: string;
+  /** Bytes the last run wrote to stdout (when it went to a regular file). */
+  output_bytes?: number;
   kill_requested?: boolean;
   submit_host?: string;
 }
@@ -65,6 +69,7 @@ const NUMBERS = new Set([
   'ended_at',
   'peak_rss_mb',
   'cpu_time_s',
+  'output_bytes',
 ]);
 const BOOLEANS = new Set(['allow_empty_outputs', 'kill_requested']);
 

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 
-import { parseDuration } from '../durations.js';
+import { MAX_TIME_LIMIT_MS, parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { deriveRcFile } from './rc-file.js';
 import type { PoolSpec } from './task-record.js';
@@ -237,6 +237,8 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
       );
     }
     if (timeoutMs <= 0) throw new InvalidInputError('timeout must be positive');
+    if (timeoutMs > MAX_TIME_LIMIT_MS)
+      throw new InvalidInputError(`timeout ${timeoutText} is longer than the maximum of 365 days`);
   }
   const allowEmpty = input.allow_empty_outputs ?? defaults.allowEmptyOutputs;
   if (allowEmpty !== undefined && typeof allowEmpty !== 'boolean') {

@@ -1,4 +1,8 @@
-import { stat } from 'node:fs/promises';
+import { constants, write } from 'node:fs';
+import { mkdir, open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+import { InvalidInputError } from '../errors.js';
 
 /** Expands `$VAR` and `${VAR}` from `env`; unknown variables become empty, as in the shell. */
 export function expandVars(text: string, env: Readonly<Record<string, string | undefined>>): string {
@@ -50,4 +54,112 @@ export async function checkOutputFiles(
     pause *= 1.5;
   }
   return problems;
+}
+
+/** What `prepareOutput` found: whether the worker can follow the file, and a descriptor to hold (FIFO). */
+export interface PreparedOutput {
+  /** A regular file: the worker follows it for the live stream. */
+  regular: boolean;
+  /** Kept open for the task's life (a FIFO: its reader must not see EOF between the check and the task). */
+  hold: FileHandle | undefined;
+}
+
+const WHAT: Record<string, string> = {
+  ENXIO: 'is a FIFO with no reader',
+  EISDIR: 'is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'is on a read-only file system',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENOENT: 'no such file or directory',
+  EEXIST: 'a part of the path is not a directory',
+  EINVAL: 'does not accept writes',
+  EBADF: 'does not accept writes',
+};
+
+/**
+ * Checks that a task's stdout or stderr can be written, before the task starts, without ever blocking the
+ * worker: creates the directory, opens the path non-blocking (a FIFO without reader fails at once with
+ * ENXIO instead of hanging), empties a regular file (each attempt's file holds exactly what that attempt
+ * wrote) and probes with a zero-byte write, which devices that refuse data fail (/dev/full: ENOSPC,
+ * /proc files: EIO) and files take harmlessly. Throws one line: "cannot write stdout: ENXIO: /p is a FIFO…".
+ */
+export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): Promise<PreparedOutput> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await openOutput(path);
+    const st = await fh.stat();
+    // fs.write (not FileHandle.write, which skips a zero-byte write without calling write(2)).
+    await probeWrite(fh.fd);
+    if (st.isFIFO()) return { regular: false, hold: fh };
+    await fh.close();
+    return { regular: st.isFile(), hold: undefined };
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    // ENXIO is also what a device without its hardware (or /dev/tty without a terminal) answers.
+    const what =
+      code === 'ENXIO' && !(await isFifo(path))
+        ? 'no such device or address'
+        : (WHAT[code] ?? (err as Error).message);
+    throw new Error(`cannot write ${which}: ${code}: ${path} ${what}`);
+  }
+}
+
+async function isFifo(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
+/** Directories known to exist: most tasks write to the same few, and each check costs a thread-pool hop. */
+const madeDirs = new Set<string>();
+/** O_TRUNC empties a regular file and is ignored by FIFOs and devices; O_NONBLOCK: a FIFO never waits. */
+const OPEN_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK | constants.O_APPEND | constants.O_TRUNC;
+
+async function openOutput(path: string): Promise<FileHandle> {
+  const dir = dirname(path);
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+  try {
+    return await open(path, OPEN_FLAGS);
+  } catch (err) {
+    // The directory may have been removed since it was made: make it again, once.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dir, { recursive: true });
+    return await open(path, OPEN_FLAGS);
+  }
+}
+
+/**
+ * Refuses a log directory the worker cannot write (a file, read-only, full): every task's default stdout and
+ * stderr go there, so a worker that started anyway would fail every task it takes.
+ */
+export async function checkLogDir(dir: string): Promise<void> {
+  const probe = join(dir, 'tasks', `.probe-${process.pid}`);
+  try {
+    await mkdir(dirname(probe), { recursive: true });
+    await writeFile(probe, '');
+    await unlink(probe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new InvalidInputError(
+      `cannot use the log directory ${dir} (-ld / JTM_LOG_DIR): ${code}: ${WHAT[code] ?? (err as Error).message}`,
+    );
+  }
+}
+
+/** write(2) of zero bytes: harmless to a file or pipe, refused by devices that take no data. */
+function probeWrite(fd: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    write(fd, Buffer.alloc(0), 0, 0, null, err => (err ? reject(err) : resolve())),
+  );
 }

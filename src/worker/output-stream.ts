@@ -1,46 +1,105 @@
+import { open, stat, type FileHandle } from 'node:fs/promises';
+
 import type { JtmContext } from '../context.js';
 
-const FLUSH_MS = 250;
-const STREAM_MAX = 2000;
+const POLL_MS = 250;
+/** Largest read, and so largest stream entry. */
 const CHUNK_MAX = 64 * 1024;
 
 /**
- * Buffers a task's output and appends it to the task's capped Redis stream a few times a second, so
- * `jtm logs` can show it from any host while the task runs, without one write per pty chunk.
+ * Follows a task's stdout file while the task runs and copies what it holds to the task's Redis stream, so
+ * `jtm logs` can show it from any host. The file is authoritative (the command writes it directly); this
+ * only reads it, asynchronously, from the offset it has reached: every ~250 ms while the task runs and once
+ * more after it has exited, so the stream ends with the same bytes as the file.
+ *
+ * The stream holds at most the last `tailBytes` bytes: each entry records its offset in the file (`off`),
+ * old entries are trimmed by id (XTRIM MINID) as a running byte count passes the cap, and output that
+ * would be trimmed at once is never read (a 150 MB task costs one read of its last part).
  */
-export class OutputStream {
-  private buffer = '';
+export class OutputFollower {
+  private offset = 0;
+  private handle: FileHandle | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+  /** Entries in the stream, oldest first: [id, bytes]. */
+  private readonly entries: [string, number][] = [];
+  private streamBytes = 0;
+  private stopped = false;
 
   constructor(
     private readonly ctx: JtmContext,
     private readonly taskId: number,
+    /** The stdout file when it is a regular file; other targets (FIFO, /dev/null) cannot be followed. */
+    private readonly path: string | undefined,
+    private readonly tailBytes: number,
   ) {}
 
-  write(chunk: string): void {
-    this.buffer += chunk;
-    if (this.buffer.length >= CHUNK_MAX) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+  /** Bytes of stdout seen so far (the file's size at the last read). */
+  get bytes(): number {
+    return this.offset;
   }
 
-  async flush(): Promise<void> {
+  start(): void {
+    // A new attempt starts its output afresh, as its file does. Sent before any XADD of this attempt on the
+    // same connection, so Redis applies it first.
+    void this.ctx.redis.del(this.ctx.keys.taskOutput(this.taskId)).catch(() => {});
+    if (!this.path) return;
+    const tick = (): void => {
+      this.timer = undefined;
+      this.reading = this.readNew().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(tick, POLL_MS);
+      });
+    };
+    this.timer = setTimeout(tick, POLL_MS);
+  }
+
+  /** The task has exited: one last read to the end of the file, then the file is closed. */
+  async finish(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.buffer === '') return;
-    const data = this.buffer;
-    this.buffer = '';
+    await this.reading;
+    if (this.path) await this.readNew();
+    await this.handle?.close().catch(() => {});
+    this.handle = undefined;
+  }
+
+  private async readNew(): Promise<void> {
     try {
-      await this.ctx.redis.xadd(
-        this.ctx.keys.taskOutput(this.taskId),
-        'MAXLEN',
-        '~',
-        STREAM_MAX,
-        '*',
-        'data',
-        data,
-      );
+      // Until there is something to read, one stat per look (most short tasks never print anything).
+      const { size } = this.handle ? await this.handle.stat() : await stat(this.path as string);
+      if (size === this.offset) return;
+      this.handle ??= await open(this.path as string, 'r');
+      if (size < this.offset) this.offset = 0; // truncated under us: start again
+      // What the cap would trim at once is not worth reading.
+      if (size - this.offset > this.tailBytes) this.offset = size - this.tailBytes;
+      while (this.offset < size) {
+        const want = Math.min(CHUNK_MAX, this.tailBytes, size - this.offset);
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await this.handle.read(buf, 0, want, this.offset);
+        if (bytesRead === 0) break;
+        await this.append(buf.subarray(0, bytesRead), this.offset);
+        this.offset += bytesRead;
+      }
     } catch (err) {
+      // The live copy is best effort (Redis down, file removed): the file and the task are unaffected.
       this.ctx.logger.debug({ err, task: this.taskId }, 'output not streamed');
     }
+  }
+
+  private async append(data: Buffer, offset: number): Promise<void> {
+    const key = this.ctx.keys.taskOutput(this.taskId);
+    const id = await this.ctx.redis.xadd(key, '*', 'data', data, 'off', String(offset));
+    if (id === null) return;
+    this.entries.push([id, data.length]);
+    this.streamBytes += data.length;
+    let first = this.entries[0];
+    let trimmed = false;
+    while (first && this.streamBytes > this.tailBytes) {
+      this.entries.shift();
+      this.streamBytes -= first[1];
+      first = this.entries[0];
+      trimmed = true;
+    }
+    if (trimmed && first) await this.ctx.redis.xtrim(key, 'MINID', first[0]);
   }
 }

@@ -4,7 +4,13 @@ export type WorkerMessage =
       /** First message: the environment common to the worker's tasks (each spawn brings only the differences). */
       t: 'init';
       env: Record<string, string>;
+      /**
+       * The watchdog: with no `ping` for this long, the host kills every task's process tree (the worker is
+       * stopped or hung; another worker may take its tasks over). Shorter than the takeover time.
+       */
+      watchdogMs?: number;
     }
+  | { t: 'ping' }
   | {
       t: 'spawn';
       id: number;
@@ -14,10 +20,13 @@ export type WorkerMessage =
       /** Variables that differ from the host's own environment (the worker's first task's), and ones to drop. */
       env: Record<string, string>;
       unset: string[];
+      /** The task's JTM_TASK_TOKEN: finds its detached processes when the host must kill them. */
+      token: string;
     };
 
 export type HostMessage =
   | { t: 'spawned'; id: number; pid: number }
   | { t: 'error'; id: number; message: string }
   | { t: 'data'; id: number; chunk: string }
-  | { t: 'exit'; id: number; exitCode: number; signal: number };
+  /** `watchdog`: the host killed the task because the worker stopped answering. */
+  | { t: 'exit'; id: number; exitCode: number; signal: number; watchdog?: boolean };

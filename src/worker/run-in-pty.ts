@@ -14,6 +14,8 @@ export interface PtyExit {
   signal: number;
   /** The pty host died under the command (its pty closed, its session got SIGHUP): not the command's doing. */
   hostExited?: boolean;
+  /** The pty host's watchdog killed it: this worker had stopped answering (see pty-host.ts). */
+  watchdog?: boolean;
 }
 
 /** The pty host died before it could start the command. */
@@ -27,8 +29,10 @@ export class PtyHostExited extends Error {
 export interface PtyOptions {
   cwd: string;
   env: Record<string, string>;
-  /** Called with each chunk of output, as UTF-8 text. */
+  /** Called with each chunk of what reaches the pty, as UTF-8 text. */
   onOutput: (chunk: string) => void;
+  /** The task's JTM_TASK_TOKEN (the host finds its detached processes by it). */
+  token: string;
 }
 
 interface Pending {
@@ -43,6 +47,9 @@ let host: ChildProcess | undefined;
 /** The environment the host was started with: requests carry only the differences. */
 let hostEnv: Record<string, string> = {};
 let nextId = 1;
+/** The watchdog deadline given to the host (0: none), and the ping timer that keeps it from firing. */
+let watchdogMs = 0;
+let pinger: NodeJS.Timeout | undefined;
 const pending = new Map<number, Pending>();
 
 /** The pty host of this process, started on first use (and again if it ever dies). */
@@ -68,7 +75,7 @@ function ptyHost(env: Record<string, string>): ChildProcess {
       p.failed(new Error(msg.message));
     } else {
       pending.delete(msg.id);
-      p.exited({ exitCode: msg.exitCode, signal: msg.signal });
+      p.exited({ exitCode: msg.exitCode, signal: msg.signal, ...(msg.watchdog ? { watchdog: true } : {}) });
     }
   });
   child.on('exit', () => {
@@ -84,17 +91,29 @@ function ptyHost(env: Record<string, string>): ChildProcess {
   child.unref();
   (child.channel as { unref?: () => void } | undefined)?.unref?.();
   // IPC keeps the order of messages: the environment arrives before the first spawn.
-  const init: WorkerMessage = { t: 'init', env: hostEnv };
+  const init: WorkerMessage = { t: 'init', env: hostEnv, ...(watchdogMs > 0 ? { watchdogMs } : {}) };
   child.send(init);
   host = child;
+  if (watchdogMs > 0 && !pinger) {
+    // From the event loop, so a worker that is stopped or hung stops pinging: that is the point.
+    pinger = setInterval(
+      () => {
+        if (host?.connected) host.send({ t: 'ping' } satisfies WorkerMessage, () => {});
+      },
+      Math.max(50, Math.floor(watchdogMs / 4)),
+    );
+    pinger.unref();
+  }
   return child;
 }
 
 /**
  * Starts the pty host ahead of the first task (a worker calls this as it starts): the host's own start-up
- * then costs no task anything, and is over before a task runs.
+ * then costs no task anything, and is over before a task runs. `watchdog`: the deadline after which the
+ * host kills the tasks of a worker that stopped answering (must be shorter than the takeover time).
  */
-export function startPtyHost(env: Record<string, string>): void {
+export function startPtyHost(env: Record<string, string>, watchdog = 0): void {
+  watchdogMs = watchdog;
   ptyHost(env);
 }
 
@@ -116,7 +135,16 @@ export function runInPty(argv: readonly string[], opts: PtyOptions): Promise<Pty
     const set: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.env)) if (hostEnv[k] !== v) set[k] = v;
     const unset = Object.keys(hostEnv).filter(k => !(k in opts.env));
-    const msg: WorkerMessage = { t: 'spawn', id, file, args, cwd: opts.cwd, env: set, unset };
+    const msg: WorkerMessage = {
+      t: 'spawn',
+      id,
+      file,
+      args,
+      cwd: opts.cwd,
+      env: set,
+      unset,
+      token: opts.token,
+    };
     h.send(msg, err => {
       if (!err) return;
       pending.delete(id);

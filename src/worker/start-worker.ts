@@ -8,7 +8,8 @@ import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
-import { OutputStream } from './output-stream.js';
+import { checkLogDir } from './output-files.js';
+import { OutputFollower } from './output-stream.js';
 import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
 import { startPtyHost } from './run-in-pty.js';
 import type { WorkerIdentity } from './resource-sample.js';
@@ -36,6 +37,7 @@ export interface RunningWorker {
  * the task back to the queue when it is stopped before the task ends.
  */
 export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise<RunningWorker> {
+  await checkLogDir(ctx.config.logDir);
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
@@ -63,13 +65,16 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     lastBusy = Date.now();
-    const output = new OutputStream(ctx, data.id);
+    let output: OutputFollower | undefined;
     const run = new TaskRun(data, {
       logDir: ctx.config.logDir,
       env,
       killGraceMs: ctx.config.killGraceMs,
       logger: log,
-      onOutput: chunk => output.write(chunk),
+      onOutputReady: (path, regular) => {
+        output = new OutputFollower(ctx, data.id, regular ? path : undefined, ctx.config.outputTailBytes);
+        output.start();
+      },
       onStarted: pid => void ctx.tasks.setFields(data.id, { pid }).catch(() => {}),
     });
     runs.set(data.id, run);
@@ -84,7 +89,22 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       sampler.remove(data.id);
       runs.delete(data.id);
       lastBusy = Date.now();
-      await output.flush();
+      // The task's processes are gone: the file is complete; the Redis copy gets its last part now.
+      if (output) {
+        await output.finish();
+        // Not awaited: sent on the same connection before the final status, so Redis applies it first.
+        void ctx.tasks
+          .setFields(data.id, { stdout_file: run.stdoutPath, output_bytes: output.bytes })
+          .catch(() => {});
+      }
+    }
+    // The pty host killed the task while this worker was stopped (SIGSTOP, hung): give it back only if it is
+    // still this worker's; otherwise another worker has taken it over, and nothing may be recorded.
+    if (outcome.kind === 'requeue' && outcome.watchdog) {
+      const [status, owner] = await ctx.redis.hmget(ctx.keys.task(data.id), 'status', 'worker_id');
+      if (status !== String(TaskStatus.running) || owner !== opts.workerId) {
+        outcome = { kind: 'abandon', reason: outcome.reason, leftovers: outcome.leftovers };
+      }
     }
     // When Slurm ends an allocation (scancel, walltime, preemption) it sends SIGTERM to every process of the
     // job at once: the task may die of it before this worker has handled its own SIGTERM. Such a task is
@@ -226,11 +246,22 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   };
 
   await heartbeat.beat([], state);
-  startPtyHost(env);
+  startPtyHost(env, watchdogDeadline(ctx.config.heartbeatIntervalMs, ctx.config.missedBeats));
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
   log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
   return { id: opts.workerId, stop, drain, stopped };
+}
+
+/**
+ * How long the pty host waits for a sign of life from its worker before it kills the tasks: shorter than the
+ * takeover time (heartbeat interval × missed beats after its last beat, when its liveness key expires). The
+ * worker's last beat can precede its last ping by up to one interval, and the host checks 4 times per
+ * deadline: a margin of 1.25 intervals kills the tasks before the key can expire (6 s → 3.5 s by default).
+ */
+export function watchdogDeadline(heartbeatIntervalMs: number, missedBeats: number): number {
+  const takeover = heartbeatIntervalMs * missedBeats;
+  return Math.max(Math.floor(takeover - 1.25 * heartbeatIntervalMs), Math.floor(takeover / 2));
 }
 
 /** Exit code of a shell whose command died of SIGTERM (128 + 15). */

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { setLongTimeout, type LongTimeout } from '../durations.js';
 
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
-import { checkOutputFiles } from './output-files.js';
+import { checkOutputFiles, prepareOutput, type PreparedOutput } from './output-files.js';
 import { findByToken, lowestDescendantPid, ProcessTree, signalAll, type ProcInfo } from './process-tree.js';
 import type { SampleState } from './resource-sample.js';
 import { PtyHostExited, runInPty } from './run-in-pty.js';
@@ -27,7 +29,7 @@ export type TaskOutcome =
       /** The worker's pty host died under the task: the worker's failure, perhaps its shutdown. */
       hostExited?: boolean;
     }
-  | { kind: 'requeue'; reason: string; leftovers: number[] }
+  | { kind: 'requeue'; reason: string; leftovers: number[]; watchdog?: boolean }
   | { kind: 'abandon'; reason: string; leftovers: number[] };
 
 export interface TaskRunOptions {
@@ -35,18 +37,29 @@ export interface TaskRunOptions {
   env: Record<string, string>;
   killGraceMs: number;
   logger: Logger;
-  /** Output chunks, for the live output stream. */
-  onOutput?: (chunk: string) => void;
+  /** The stdout file is ready (emptied for this attempt); `regular`: a regular file, which can be followed. */
+  onOutputReady?: (path: string, regular: boolean) => void;
   /** The command has started: its pid. */
   onStarted?: (pid: number) => void;
 }
 
 /*
- * The task's command runs as `bash -c "$2"` under a small wrapper that sends stderr to its file (the pty
- * carries stdout only) and gives the command no terminal input, so a command that reads stdin sees EOF
- * instead of hanging. The command is an argument, never part of the script text.
+ * The task's command runs under a small bash wrapper that:
+ * - closes every descriptor above 2 it inherited (node-pty's fork keeps the pty host's descriptors, among
+ *   them the pty masters of the other running tasks: a task holding them keeps their ptys from hanging up);
+ * - sends stdout and stderr straight to their files, so the bytes go from the command to the kernel with
+ *   nothing in between: exact for any size and any bytes (binary, CR LF, NUL), under any load, and complete
+ *   once the processes have exited. The pty stays for the session and the job control, and carries only
+ *   what bash prints itself (if an open fails: exit 125 with bash's message, the task's reason);
+ * - keeps one descriptor on the pty for itself (fd 3, saved close-on-exec while the command runs, so the
+ *   command's processes get only 0, 1, 2): with no descriptor left on it, node-pty would see the pty close
+ *   and hang up on the task (SIGHUP);
+ * - gives the command no input, so a command that reads stdin sees EOF instead of hanging.
+ * The command is an argument ($3), never part of the script text.
  */
-const WRAPPER = 'exec 2>>"$1" </dev/null; __jtm_command=$2; set --; eval "$__jtm_command"';
+const WRAPPER =
+  'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && eval "exec $__jtm_fd>&-"; done; ' +
+  'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; eval "$__jtm_command" 3>&-';
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
@@ -58,7 +71,7 @@ export class TaskRun {
   sampleState: SampleState | undefined;
   private stopCause: StopCause | undefined;
   private killing: Promise<number[]> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: LongTimeout | undefined;
 
   constructor(
     readonly data: TaskJobData,
@@ -82,42 +95,45 @@ export class TaskRun {
 
   async run(): Promise<TaskOutcome> {
     const cwd = this.data.cwd ?? process.cwd();
-    const stdoutPath = this.data.stdout ?? join(this.opts.logDir, 'tasks', `${this.id}.out`);
+    const stdoutPath = this.stdoutPath;
     const stderrPath = this.data.stderr ?? join(this.opts.logDir, 'tasks', `${this.id}.err`);
-    const cannotStart = checkDirectory(cwd);
+    const cannotStart = await checkDirectory(cwd);
     if (cannotStart) return { kind: 'final', status: TaskStatus.failed, reason: cannotStart, leftovers: [] };
-    let stdoutFd: number;
+    const held: PreparedOutput[] = [];
     try {
-      stdoutFd = openForAppend(stdoutPath);
-      closeSync(openForAppend(stderrPath));
+      // Checked and opened without blocking the worker: a bad target fails this task alone, at once.
+      const checks = [prepareOutput(stdoutPath, 'stdout')];
+      if (stderrPath !== stdoutPath) checks.push(prepareOutput(stderrPath, 'stderr'));
+      const settled = await Promise.allSettled(checks);
+      for (const r of settled) if (r.status === 'fulfilled') held.push(r.value);
+      const failed = settled.find(r => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      this.opts.onOutputReady?.(stdoutPath, held[0]?.regular ?? false);
+      return await this.execute(cwd, stdoutPath, stderrPath);
     } catch (err) {
-      return {
-        kind: 'final',
-        status: TaskStatus.failed,
-        reason: `cannot start: ${(err as Error).message}`,
-        leftovers: [],
-      };
-    }
-    try {
-      return await this.execute(cwd, stdoutFd, stderrPath);
+      return { kind: 'final', status: TaskStatus.failed, reason: (err as Error).message, leftovers: [] };
     } finally {
-      closeSync(stdoutFd);
+      for (const h of held) await h.hold?.close().catch(() => {});
     }
   }
 
-  private async execute(cwd: string, stdoutFd: number, stderrPath: string): Promise<TaskOutcome> {
+  /** Where the task's stdout goes (its own `stdout`, else a file in the worker's log directory). */
+  get stdoutPath(): string {
+    return this.data.stdout ?? join(this.opts.logDir, 'tasks', `${this.id}.out`);
+  }
+
+  private async execute(cwd: string, stdoutPath: string, stderrPath: string): Promise<TaskOutcome> {
     const env = { ...this.opts.env, PWD: cwd, JTM_TASK_ID: String(this.id), JTM_TASK_TOKEN: this.token };
-    const newlines = new PtyNewlines();
+    // The pty carries only what bash prints itself (e.g. why it could not open a file): kept for the reason.
+    let ptyText = '';
     let pty;
     try {
-      pty = await runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stderrPath, this.data.command], {
+      pty = await runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stdoutPath, stderrPath, this.data.command], {
         cwd,
         env,
-        onOutput: raw => {
-          const chunk = newlines.push(raw);
-          if (chunk === '') return;
-          writeSync(stdoutFd, chunk);
-          this.opts.onOutput?.(chunk);
+        token: this.token,
+        onOutput: chunk => {
+          ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
         },
       });
     } catch (err) {
@@ -133,20 +149,28 @@ export class TaskRun {
     this.tree = new ProcessTree(pty.pid);
     this.opts.onStarted?.(pty.pid);
     if (this.stopCause) this.killing = this.killTree(this.opts.killGraceMs);
-    if (this.data.timeout_ms) this.timer = setTimeout(() => this.stop('timeout'), this.data.timeout_ms);
-    const { exitCode, signal, hostExited } = await pty.exited;
-    clearTimeout(this.timer);
-    const tail = newlines.flush();
-    if (tail !== '') {
-      writeSync(stdoutFd, tail);
-      this.opts.onOutput?.(tail);
-    }
+    if (this.data.timeout_ms !== undefined)
+      this.timer = setLongTimeout(() => this.stop('timeout'), this.data.timeout_ms);
+    const { exitCode, signal, hostExited, watchdog } = await pty.exited;
+    this.timer?.clear();
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
     const leftovers = this.stopCause ? [] : await this.killTree(Math.min(1000, this.opts.killGraceMs));
     if (leftovers.length > 0)
       this.opts.logger.warn({ task: this.id, leftovers }, 'killed processes the task left behind');
+    if (watchdog) {
+      return {
+        kind: 'requeue',
+        reason: 'the pty host killed the task: its worker stopped answering (watchdog)',
+        leftovers,
+        watchdog: true,
+      };
+    }
     const code = signal ? 128 + signal : exitCode;
+    const redirect = code === REDIRECT_FAILED ? redirectError(ptyText) : undefined;
+    if (redirect && !this.stopCause) {
+      return { kind: 'final', status: TaskStatus.failed, reason: redirect, leftovers };
+    }
     const outcome = await this.outcome(code, signal, leftovers, killedByStop, cwd, env);
     if (hostExited && outcome.kind === 'final' && outcome.status === TaskStatus.failed) {
       return { ...outcome, reason: `the worker's pty host exited (${outcome.reason})`, hostExited };
@@ -218,7 +242,7 @@ export class TaskRun {
 
   /** Clears the timeout timer without waiting for anything (worker shutdown). */
   dispose(): void {
-    clearTimeout(this.timer);
+    this.timer?.clear();
   }
 
   /** The live processes of the task: the remembered tree plus anything carrying its token. */
@@ -260,55 +284,26 @@ export class TaskRun {
   }
 }
 
-function checkDirectory(dir: string): string | undefined {
+async function checkDirectory(dir: string): Promise<string | undefined> {
   try {
-    if (!statSync(dir).isDirectory()) return `cannot start: ${dir} is not a directory`;
+    if (!(await stat(dir)).isDirectory()) return `cannot start: ${dir} is not a directory`;
   } catch {
     return `cannot start: working directory ${dir} does not exist`;
   }
   return undefined;
 }
 
-const madeDirs = new Set<string>();
+/** The wrapper's exit code when bash could not open the output files (it then prints why on the pty). */
+const REDIRECT_FAILED = 125;
+const PTY_TEXT_MAX = 2048;
 
-function openForAppend(path: string): number {
-  const dir = dirname(path);
-  if (!madeDirs.has(dir)) {
-    mkdirSync(dir, { recursive: true });
-    madeDirs.add(dir);
-  }
-  try {
-    return openSync(path, 'a');
-  } catch (err) {
-    // The directory may have been removed since; make it again once.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(dir, { recursive: true });
-    return openSync(path, 'a');
-  }
-}
-
-/**
- * A pty turns each \n the command writes into \r\n; this turns them back, keeping a lone \r (progress
- * bars). A \r at the end of a chunk is held until the next one shows whether a \n follows.
- */
-export class PtyNewlines {
-  private held = '';
-
-  push(chunk: string): string {
-    let text = this.held + chunk;
-    this.held = '';
-    if (text.endsWith('\r')) {
-      this.held = '\r';
-      text = text.slice(0, -1);
-    }
-    return text.replace(/\r\n/g, '\n');
-  }
-
-  flush(): string {
-    const rest = this.held;
-    this.held = '';
-    return rest;
-  }
+/** bash's own message about an output file it could not open ("bash: /x/out: Permission denied"). */
+function redirectError(ptyText: string): string | undefined {
+  const line = ptyText
+    .split(/\r?\n/)
+    .map(l => l.trim())
+    .find(l => l.startsWith('bash: '));
+  return line ? `cannot write output: ${line.slice('bash: '.length)}` : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

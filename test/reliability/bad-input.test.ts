@@ -87,6 +87,7 @@ describe('bad input catalogue', () => {
     ['timeout "forever"', ['submit', '-f', task({ timeout: 'forever' })], 1],
     ['timeout 0s', ['submit', '-f', task({ timeout: '0s' })], 1],
     ['timeout as a number', ['submit', '-f', task({ timeout: 30 })], 1],
+    ['timeout beyond 365 days', ['submit', '-f', task({ timeout: '366d' })], 1],
     ['allow_empty_outputs "yes"', ['submit', '-f', task({ allow_empty_outputs: 'yes' })], 1],
     ['output_dir as an object', ['submit', '-f', task({ output_dir: { p: '/tmp' } })], 1],
     // submit flags
@@ -102,6 +103,8 @@ describe('bad input catalogue', () => {
     ['-t 10m (not hh:mm:ss)', ['submit', '-cmd', 'ls', '-p', 'x', '-t', '10m']],
     ['-s yes', ['submit', '-cmd', 'ls', '-p', 'x', '-s', 'yes']],
     ['--timeout -5s', ['submit', '-cmd', 'ls', '-p', 'x', '--timeout=-5s']],
+    ['--timeout 400d', ['submit', '-cmd', 'ls', '-p', 'x', '--timeout', '400d']],
+    ['--timeout 9000:00:00', ['submit', '-cmd', 'ls', '-p', 'x', '--timeout', '9000:00:00']],
     ['bad --log-level', ['submit', '-cmd', 'ls', '-p', 'x', '--log-level', 'loud']],
     ['unexpected argument', ['submit', '-cmd', 'ls', '-p', 'x', 'extra']],
     // ids
@@ -121,6 +124,7 @@ describe('bad input catalogue', () => {
     ['worker id with a slash', ['worker', '-p', 'x', '--worker_id', 'a/b']],
     ['worker -hb never', ['worker', '-p', 'x', '-hb', 'never']],
     ['worker -wt elastic', ['worker', '-p', 'x', '-wt', 'elastic']],
+    ['worker -ld pointing at a file', ['worker', '-p', 'x', '-ld', file('not-a-dir', 'x')]],
     ['check-worker pool with a semicolon', ['check-worker', '-p', 'a;b']],
     // configuration
     ['JTM_PREFIX with a space', ['status', '-tid', '1'], 1, { JTM_PREFIX: 'a b' }],

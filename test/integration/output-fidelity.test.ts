@@ -1,0 +1,344 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+/*
+ * Issue 12 (output fidelity, one bad task never hurts another, limits) and the process side of issue 13 (no
+ * descriptor leaks into tasks; the pty host kills its tasks when its worker dies or stops answering).
+ */
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+function pgrep(args: string[]): number[] {
+  try {
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** `jtm logs`, with stdout kept as bytes. */
+function logsBytes(
+  env: Record<string, string>,
+  id: number,
+): Promise<{ code: number | null; out: Buffer; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'logs', '-tid', String(id)], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', d => (err += d));
+    child.on('error', reject);
+    child.on('close', code => resolve({ code, out: Buffer.concat(out), err }));
+  });
+}
+
+describe('output fidelity and task isolation', () => {
+  const env = testEnv();
+  const work = mkdtempSync(join(tmpdir(), 'jtm-fid-'));
+  let worker: BackgroundProcess;
+  let ctx: JtmContext;
+  let n = 0;
+
+  /** Submits tasks from a JSON-lines file (stdout paths need the task file); returns their ids. */
+  const submit = async (tasks: Record<string, unknown>[], extra: string[] = []): Promise<number[]> => {
+    const file = join(work, `tasks-${n++}.jsonl`);
+    writeFileSync(file, tasks.map(t => JSON.stringify(t)).join('\n'));
+    const r = await runJtm(['submit', '-f', file, '-p', 'fid', ...extra], env, { cwd: work });
+    expect(r.stderr).toBe('');
+    return taskIds(r.stdout);
+  };
+  const waitFinal = (id: number, timeoutMs = 60_000): Promise<number> =>
+    waitFor(
+      async () => {
+        const s = await ctx.tasks.status(id);
+        return s !== undefined && (s < 0 || s === 4) ? s : undefined;
+      },
+      `task ${id} to end`,
+      timeoutMs,
+    );
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    worker = startJtm(['worker', '-p', 'fid', '--slots', '3'], env);
+    await waitFor(async () => (await runJtm(['check-worker', '-p', 'fid'], env)).code === 0, 'worker up');
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await closeContext(ctx);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+  });
+
+  it('12 tasks × 850,000 bytes on 3 slots: every file complete and exact', async () => {
+    const command = (i: number): string => `seq -f 'task ${String(i).padStart(2, '0')} line %020g' 1 25000`;
+    const tasks = Array.from({ length: 12 }, (_, i) => ({
+      command: command(i),
+      stdout: join(work, `big-${i}.out`),
+    }));
+    const ids = await submit(tasks);
+    for (const id of ids) expect(await waitFinal(id)).toBe(4);
+    for (let i = 0; i < 12; i++) {
+      const expected = execFileSync('bash', ['-c', command(i)]);
+      expect(expected.length).toBe(850_000);
+      const got = readFileSync(join(work, `big-${i}.out`));
+      expect([got.length, sha(got)]).toEqual([expected.length, sha(expected)]);
+    }
+  }, 120_000);
+
+  it('keeps bytes exact: cat of 5 KB, random bytes, gzip, CR LF, NUL, invalid UTF-8; logs gives the same', async () => {
+    const text = Buffer.from('0123456789abcdef\n'.repeat(300).slice(0, 5000));
+    writeFileSync(join(work, 'five-k.txt'), text);
+    const random = randomBytes(4096);
+    writeFileSync(join(work, 'random.bin'), random);
+    const odd = Buffer.from('a\r\nb\r\rc\0d\xff\xfe\xc3\x28 end\r', 'latin1');
+    writeFileSync(join(work, 'odd.bin'), odd);
+    const ids = await submit([
+      { command: 'cat five-k.txt', stdout: join(work, 'five-k.out') },
+      { command: 'cat random.bin', stdout: join(work, 'random.out') },
+      { command: 'gzip -c five-k.txt', stdout: join(work, 'gz.out') },
+      { command: "printf 'a\\r\\nb\\r\\rc\\0d\\377\\376\\303\\050 end\\r'", stdout: join(work, 'odd.out') },
+    ]);
+    for (const id of ids) expect(await waitFinal(id)).toBe(4);
+    expect(readFileSync(join(work, 'five-k.out'))).toEqual(text);
+    expect(readFileSync(join(work, 'random.out'))).toEqual(random);
+    expect(gunzipSync(readFileSync(join(work, 'gz.out')))).toEqual(text);
+    expect(readFileSync(join(work, 'odd.out'))).toEqual(odd);
+    // `jtm logs` after the end: the same bytes, from the file; and from the Redis copy once the file is gone.
+    const random2 = await logsBytes(env, ids[1]!);
+    expect(random2.out).toEqual(random);
+    const odd2 = await logsBytes(env, ids[3]!);
+    expect(odd2.out).toEqual(odd);
+    unlinkSync(join(work, 'random.out'));
+    const fromRedis = await logsBytes(env, ids[1]!);
+    expect([fromRedis.code, fromRedis.err]).toEqual([0, '']);
+    expect(fromRedis.out).toEqual(random);
+    expect(await ctx.tasks.get(ids[1]!)).toMatchObject({
+      stdout_file: join(work, 'random.out'),
+      output_bytes: 4096,
+    });
+  });
+
+  it('keeps at most JTM_OUTPUT_TAIL_BYTES of a 5 MB output in Redis; logs says what was dropped', async () => {
+    const [id] = await submit([
+      {
+        command: "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo the end",
+        stdout: join(work, 'five-m.out'),
+      },
+    ]);
+    expect(await waitFinal(id!)).toBe(4);
+    const entries = await ctx.redis.xrangeBuffer(ctx.keys.taskOutput(id!), '-', '+');
+    const kept = entries.reduce((sum, [, f]) => sum + (f[1] as Buffer).length, 0);
+    expect(kept).toBeLessThanOrEqual(1024 * 1024);
+    expect(kept).toBeGreaterThan(512 * 1024);
+    const file = readFileSync(join(work, 'five-m.out'));
+    expect(file.length).toBe(5_000_009);
+    unlinkSync(join(work, 'five-m.out'));
+    const r = await logsBytes(env, id!);
+    expect(r.code).toBe(0);
+    expect(sha(r.out)).toBe(sha(file.subarray(file.length - kept)));
+    const lines = r.err.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ dropped_bytes: file.length - kept });
+  });
+
+  it('a bad stdout fails its task alone, with one line; the neighbour succeeds and the worker beats on', async () => {
+    const fifo = join(work, 'no-reader.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const dir = join(work, 'a-dir');
+    mkdirSync(dir);
+    writeFileSync(join(work, 'plain-file'), 'x');
+    const bad: [string, RegExp][] = [
+      ['/dev/full', /^cannot write stdout: ENOSPC: \/dev\/full /],
+      ['/proc/version', /^cannot write stdout: (EIO|EACCES): \/proc\/version /],
+      [fifo, /^cannot write stdout: ENXIO: .* is a FIFO with no reader$/],
+      [dir, /^cannot write stdout: EISDIR: .* is a directory$/],
+      [join(work, 'plain-file', 'below.out'), /^cannot write stdout: (ENOTDIR|EEXIST): /],
+    ];
+    const [neighbour] = await submit([
+      { command: 'sleep 2; echo fine', stdout: join(work, 'neighbour.out') },
+    ]);
+    await waitFor(async () => (await ctx.tasks.status(neighbour!)) === 3, 'neighbour to run');
+    const ids = await submit(bad.map(([path]) => ({ command: 'echo hello', stdout: path })));
+    for (const [i, id] of ids.entries()) {
+      expect(await waitFinal(id)).toBe(-2);
+      const reason = (await ctx.tasks.get(id))!.reason!;
+      expect(reason).toMatch(bad[i]![1]);
+      expect(reason).not.toContain('\n');
+    }
+    expect(await waitFinal(neighbour!)).toBe(4);
+    expect(readFileSync(join(work, 'neighbour.out'), 'utf8')).toBe('fine\n');
+    expect((await runJtm(['check-worker', '-p', 'fid'], env)).code).toBe(0);
+    expect(worker.child.exitCode).toBeNull();
+  });
+
+  it('a 25-day time limit does not fire early; beyond 365 days is refused at submit', async () => {
+    const [id] = await submit([{ command: 'sleep 1; echo ok', timeout: '25d' }]);
+    expect(await waitFinal(id!)).toBe(4);
+    const [id2] = await submit([{ command: 'sleep 1; echo ok' }], ['--timeout', '720:00:00']);
+    expect(await waitFinal(id2!)).toBe(4);
+    const r = await runJtm(['submit', '-cmd', 'ls', '-p', 'fid', '--timeout', '400d'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/365 days/);
+  });
+
+  it('no task inherits a descriptor beyond 0, 1, 2 while other tasks run', async () => {
+    const ids = await submit([4711, 4712, 4713].map(s => ({ command: `sleep ${s}` })));
+    const pids = await waitFor(() => {
+      const found = [4711, 4712, 4713].map(s => pgrep(['-f', `^sleep ${s}$`])[0]);
+      return found.every(p => p !== undefined) ? (found as number[]) : undefined;
+    }, 'three tasks to run');
+    const fdsOf = (pid: number): [number, string][] =>
+      readdirSync(`/proc/${pid}/fd`)
+        .map(Number)
+        .sort((a, b) => a - b)
+        .map(fd => [fd, readlinkSync(`/proc/${pid}/fd/${fd}`)]);
+    // The commands' processes: 0, 1, 2 only.
+    for (const pid of pids) expect(fdsOf(pid).map(([fd]) => fd)).toEqual([0, 1, 2]);
+    // The wrappers (bash): beyond 0, 1, 2 only their own pty, never another task's (/dev/ptmx) or the host's.
+    const roots = await Promise.all(ids.map(async id => (await ctx.tasks.get(id))!.pid!));
+    for (const pid of roots) {
+      const extra = fdsOf(pid).filter(([fd]) => fd > 2);
+      expect(extra.filter(([, link]) => !/^\/dev\/pts\/\d+$/.test(link))).toEqual([]);
+    }
+    for (const id of ids) await runJtm(['kill', '-tid', String(id)], env);
+  });
+
+  it('a worker whose log directory is unusable refuses to start: one line, exit 1', async () => {
+    const r = await runJtm(['worker', '-p', 'fid-ld', '-ld', join(work, 'plain-file')], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/log directory/);
+  });
+});
+
+describe('the pty host kills its tasks when the worker is gone or stops answering', () => {
+  const work = mkdtempSync(join(tmpdir(), 'jtm-wd-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  /** Three tasks, each with a `nohup` child and a `setsid` child; returns the markers of all their processes. */
+  const startTasks = async (
+    env: Record<string, string>,
+    pool: string,
+    base: number,
+  ): Promise<{ markers: string[]; ids: number[] }> => {
+    const markers: string[] = [];
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = base + i * 10;
+      markers.push(`sleep ${s}`, `sleep ${s + 1}`, `sleep ${s + 2}`);
+      const r = await runJtm(
+        [
+          'submit',
+          '-p',
+          pool,
+          '-cmd',
+          `echo run $$; nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`,
+        ],
+        env,
+        { cwd: work },
+      );
+      ids.push(...taskIds(r.stdout));
+    }
+    await waitFor(
+      () => markers.every(m => pgrep(['-f', `^${m}$`]).length > 0) || undefined,
+      'all processes up',
+    );
+    return { markers, ids };
+  };
+  const alive = (markers: string[]): string[] => markers.filter(m => pgrep(['-f', `^${m}$`]).length > 0);
+
+  it('SIGKILL of the worker pid alone: every process of its 3 tasks is gone, detached ones too', async () => {
+    const env = testEnv();
+    const w = startJtm(['worker', '-p', 'wd-kill', '--slots', '3'], env);
+    try {
+      await waitFor(
+        async () => (await runJtm(['check-worker', '-p', 'wd-kill'], env)).code === 0,
+        'worker up',
+      );
+      const { markers } = await startTasks(env, 'wd-kill', 5100);
+      process.kill(w.child.pid!, 'SIGKILL');
+      await w.exited;
+      // Takeover time here: 3 × 500 ms.
+      await waitFor(() => alive(markers).length === 0 || undefined, 'task processes to be gone', 5000);
+    } finally {
+      await w.stop('SIGKILL');
+      rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('SIGSTOP of the worker: tasks killed before the takeover time; SIGCONT does not crash it', async () => {
+    // Takeover after 3 × 2 s: the watchdog (3.5 s) leaves a clear margin on a loaded machine.
+    const env = testEnv({ JTM_HEARTBEAT_INTERVAL: '2s' });
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'wd-stop', '--slots', '3'], env);
+    try {
+      await waitFor(
+        async () => (await runJtm(['check-worker', '-p', 'wd-stop'], env)).code === 0,
+        'worker up',
+      );
+      const { markers, ids } = await startTasks(env, 'wd-stop', 5200);
+      const workerId = (await ctx.tasks.get(ids[0]!))!.worker_id!;
+      process.kill(w.child.pid!, 'SIGSTOP');
+      // A stopped worker renews nothing: its liveness key (the takeover clock) expires at this time.
+      const takeoverAt = Date.now() + (await ctx.redis.pttl(ctx.keys.workerAlive(workerId)));
+      await waitFor(() => alive(markers).length === 0 || undefined, 'task processes to be gone', 10_000);
+      // The pty host logged when it killed them: before the takeover could start (times of this host's clock).
+      const killLine = w
+        .output()
+        .split('\n')
+        .find(l => l.includes('no word from the worker'));
+      expect(killLine).toBeDefined();
+      expect((JSON.parse(killLine!) as { time: number }).time).toBeLessThan(takeoverAt);
+      process.kill(w.child.pid!, 'SIGCONT');
+      // The worker lives on and gives each task back (still its own: nobody took it over), then runs it again.
+      for (const id of ids) {
+        await waitFor(
+          async () => JSON.stringify(await ctx.tasks.events(id)).includes('watchdog'),
+          `task ${id} given back after the watchdog`,
+        );
+      }
+      await waitFor(
+        async () => (await Promise.all(ids.map(id => ctx.tasks.status(id)))).every(s => s === 2 || s === 3),
+        'tasks pending or running again',
+      );
+      expect((await runJtm(['check-worker', '-p', 'wd-stop'], env)).code).toBe(0);
+      expect(w.child.exitCode).toBeNull();
+      // The second attempt starts its output afresh, in the file and in the Redis copy: only its own line.
+      await waitFor(async () => {
+        const r = await ctx.tasks.get(ids[0]!);
+        if (!r || r.attempts !== 2 || r.status !== 3) return undefined;
+        return (await logsBytes(env, ids[0]!)).out.toString() === `run ${r.pid}\n` || undefined;
+      }, 'the Redis copy to hold the second attempt only');
+    } finally {
+      await w.stop('SIGKILL');
+      await closeContext(ctx);
+      for (const m of ['5200', '5201', '5202', '5210', '5211', '5212', '5220', '5221', '5222'])
+        for (const p of pgrep(['-f', `^sleep ${m}$`])) process.kill(p, 'SIGKILL');
+      rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
