@@ -49,6 +49,8 @@ export interface TaskRecord {
   cpu_time_s?: number;
   leftover_pids?: string;
   kill_requested?: boolean;
+  /** Set when JTM itself asked for the kill (`pool-removed`); absent for a user kill (jtm kill, Cromwell abort). */
+  kill_cause?: string;
   submit_host?: string;
 }
 

@@ -123,7 +123,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
         run.stop('kill');
       }
     } else if (msg.type === 'stop') {
-      void stop(msg.force ?? false);
+      void stop(msg.force ?? false, msg.finish ?? false);
     }
   };
   const control = await listenForControl(ctx, opts, onControl);
@@ -185,13 +185,15 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   lifeTimer.unref();
 
   let stopping: Promise<void> | undefined;
-  const stop = (force = false): Promise<void> => {
+  let grace: NodeJS.Timeout | undefined;
+  /** `finish`: running tasks may take as long as they need (remove-pool); a later plain stop arms the grace. */
+  const stop = (force = false, finish = false): Promise<void> => {
     if (force) stopAll('shutdown');
+    else if (!finish) grace ??= setTimeout(() => stopAll('shutdown'), opts.shutdownGraceMs);
     stopping ??= (async () => {
       state = 'stopping';
-      log.info({ running: runs.size }, 'worker stopping');
+      log.info({ running: runs.size, finish }, 'worker stopping');
       const closed = worker.close();
-      const grace = setTimeout(() => stopAll('shutdown'), force ? 0 : opts.shutdownGraceMs);
       // Once no task runs, closing only needs Redis to say goodbye; without Redis, give up on that.
       while (
         (await bounded(
