@@ -9,6 +9,7 @@ import { jobIdOf } from '../../src/tasks/job-data.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { describeIf, findChromium } from '../helpers/requirements.js';
 
 /** Starts `jtm dashboard --port 0` and resolves with the URL it prints once listening. */
 async function startDashboard(
@@ -127,7 +128,9 @@ describe('dashboard access rules', () => {
   });
 });
 
-describe('dashboard in a real browser', () => {
+const chromiumBinary = findChromium();
+
+describeIf(chromiumBinary, 'dashboard in a real browser', () => {
   const env = testEnv();
   const shots = join(ROOT, 'test-output');
   let worker: BackgroundProcess;
@@ -160,7 +163,7 @@ describe('dashboard in a real browser', () => {
     );
     dashboard = await startDashboard(env);
     browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
+      executablePath: chromiumBinary.path,
       headless: true,
       chromiumSandbox: false,
       args: [

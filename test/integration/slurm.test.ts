@@ -13,7 +13,8 @@ import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
-import { ensureSlurm, reportSlurmUnavailable } from '../helpers/slurm.js';
+import { skippedSuite } from '../helpers/requirements.js';
+import { ensureSlurm } from '../helpers/slurm.js';
 
 const TESTS = [
   'dynamic pool: sbatch by queue depth, workers in the job, tasks succeed, allocations end when idle',
@@ -30,11 +31,7 @@ function squeueIds(): string[] {
 }
 
 if (!slurm.available) {
-  describe('Slurm pools', () => {
-    it('cannot run here', () => {
-      reportSlurmUnavailable('test/integration/slurm.test.ts', TESTS, slurm.reason ?? 'unknown');
-    });
-  });
+  skippedSuite(slurm, 'Slurm pools on a real slurmctld', TESTS);
 } else {
   describe('Slurm pools on a real slurmctld', () => {
     const work = mkdtempSync(join(tmpdir(), 'jtm-slurm-work-'));
