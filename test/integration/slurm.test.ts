@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +11,7 @@ import { readPoolJobs } from '../../src/slurm/slurm-jobs.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { skippedSuite } from '../helpers/requirements.js';
 import { ensureSlurm } from '../helpers/slurm.js';
 
@@ -34,7 +33,7 @@ if (!slurm.available) {
   skippedSuite(slurm, 'Slurm pools on a real slurmctld', TESTS);
 } else {
   describe('Slurm pools on a real slurmctld', () => {
-    const work = mkdtempSync(join(tmpdir(), 'jtm-slurm-work-'));
+    const work = tempDir('jtm-slurm-work-');
     const sites = join(work, 'sites.json');
     writeFileSync(
       sites,
