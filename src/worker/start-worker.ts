@@ -50,7 +50,10 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
 
   const processor = async (job: Job<TaskJobData>, token?: string): Promise<unknown> => {
     const data = job.data;
-    if (opts.endOfLife !== undefined && !fitsInLife(data, opts.endOfLife)) {
+    // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
+    // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt).
+    const cut = state !== 'running' && wouldBeCutData(data, opts.endOfLife);
+    if (opts.endOfLife !== undefined && (cut || !fitsInLife(data, opts.endOfLife))) {
       log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
       await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
       throw new DelayedError();
@@ -275,9 +278,13 @@ function fitsInLife(data: TaskJobData, endOfLife: number | undefined): boolean {
 
 /** A running task the end of life would cut: one without a time limit, or whose limit ends after it. */
 function wouldBeCut(run: TaskRun, endOfLife: number | undefined): boolean {
+  return wouldBeCutData(run.data, endOfLife, run.startedAt);
+}
+
+function wouldBeCutData(data: TaskJobData, endOfLife: number | undefined, startedAt = Date.now()): boolean {
   if (endOfLife === undefined) return false;
-  if (run.data.timeout_ms === undefined) return true;
-  return run.startedAt + run.data.timeout_ms > endOfLife;
+  if (data.timeout_ms === undefined) return true;
+  return startedAt + data.timeout_ms > endOfLife;
 }
 
 function identity(opts: WorkerOptions, host: string): WorkerIdentity {

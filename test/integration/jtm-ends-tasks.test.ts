@@ -142,6 +142,27 @@ describe('remove-pool and the rc file', () => {
   });
 });
 
+describe('a worker draining before its end of life', () => {
+  it('gives the running task back (JTM does not end it, writes no rc); it runs again and its own rc stands', async () => {
+    const env = testEnv({ JTM_TASK_RETRIES: '0' });
+    const ctx = await context(env);
+    const root = tempDir('jtm-rc-');
+    // Slurm's early warning (SIGUSR1) drains a worker: a task its end of life (1 h here) would cut goes back.
+    const short = start(['worker', '-p', 'drain', '--lifetime', '1h', '--worker_id', 'wshort'], env);
+    await workerUp(env, 'drain');
+    const call = cromwellCall(root, 'call-drain', 'sleep 6');
+    const id = await submit(env, ['-cmd', call.command, '-p', 'drain']);
+    await waitStatus(env, id, 'running');
+    short.child.kill('SIGUSR1');
+    await waitFor(async () => (await ctx.tasks.events(id)).some(e => e.from === 3 && e.to === 2), 'drained');
+    expect(existsSync(call.rc)).toBe(false);
+    start(['worker', '-p', 'drain'], env);
+    await waitStatus(env, id, 'success');
+    expect(await ctx.tasks.get(id)).toMatchObject({ attempts: 2, exit_code: 0 });
+    expect(readFileSync(call.rc, 'utf8')).toBe('0\n');
+  });
+});
+
 describe('provisioning failure', () => {
   it('fails the queued tasks and removes their jobs (no job left to trigger more sbatch)', async () => {
     const work = tempDir('jtm-prov-');
