@@ -1,24 +1,44 @@
 #!/usr/bin/env bash
 # The whole test suite: installs and builds what it needs, then runs every test against a private
-# redis-server (or $REDIS_URL). Tests that need root or Slurm say so when they cannot run here.
+# redis-server (or $REDIS_URL). Suites that need what this machine lacks (chromium, root or Slurm) are
+# skipped, one line each saying why; in CI (CI=true, .ci/run) they run, and fail if they cannot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_URL:-}" ]; then
   echo "redis-server not found: install it (Debian: apt-get install -y redis-server) or set REDIS_URL" >&2
   exit 1
 fi
-# `npm install` (it follows package-lock.json) rather than `npm ci`: ci refuses the lock file because an
-# optional Windows-only dependency of vite is absent from the registry, which install tolerates.
-[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm install --no-audit --no-fund
+# Exactly the lock file's tree: `npm ci` when node_modules is missing or older than the lock (ci fails when
+# package.json and package-lock.json disagree, which is what we want to know).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
 npm run --silent build
 npm run --silent typecheck
 mkdir -p test-output
+rm -f test-output/vitest.json
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-output/vitest.json "$@" || status=$?
-# One plain closing line, whatever reads this output: "tests: N passed, N failed, N skipped".
+# The skipped suites, one line each with the reason (their titles carry it: test/helpers/requirements.ts),
+# then one plain closing line, whatever reads this output: "tests: N passed, N failed, N skipped".
 node -e '
   const r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8"));
+  const root = process.cwd() + "/";
+  const skips = new Set();
+  for (const file of r.testResults) {
+    for (const t of file.assertionResults) {
+      const title = t.ancestorTitles.find(a => a.includes(" [skipped: "));
+      if (title) skips.add(`skipped: ${file.name.replace(root, "")}: ${title.slice(title.indexOf(" [skipped: ") + 11, -1)}`);
+    }
+  }
+  for (const line of skips) console.log(line);
+  // A file that fails outside any test (an import, a beforeAll) fails no test: say so, or "0 failed" would lie.
+  const broken = r.testResults.filter(f => f.status === "failed" && !f.assertionResults.some(t => t.status === "failed"));
   const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
-' || true
+  const files = broken.length > 0 ? `; ${broken.length} file(s) failed outside their tests: ${broken.map(f => f.name.replace(root, "")).join(", ")}` : "";
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped${files}`);
+' || {
+  echo "tests: no report (vitest did not run)"
+  if [ "$status" -eq 0 ]; then status=1; fi
+}
 exit "$status"

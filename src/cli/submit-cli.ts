@@ -3,18 +3,9 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
-import { formatHms, parseDuration } from '../durations.js';
-import { isDynamicSpec, resolvePoolCluster } from '../slurm/pool-cluster.js';
-import { END_OF_LIFE_MARGIN_MS } from '../worker/worker-options.js';
-import { loadSiteConfig, type SiteConfig } from '../slurm/site-profiles.js';
+import { prepareTasks } from '../tasks/prepare-tasks.js';
 import { submitTasks } from '../tasks/submit-task.js';
-import {
-  buildTask,
-  parsePoolFields,
-  parseTaskFile,
-  type NewTask,
-  type TaskInput,
-} from '../tasks/task-spec.js';
+import { parsePoolFields, parseTaskFile, type NewTask, type TaskInput } from '../tasks/task-spec.js';
 
 /** Submit's flags, with the original's names. */
 export interface SubmitFlags {
@@ -75,10 +66,9 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
       partition: flags.partition,
     }),
   );
-  let site: SiteConfig | undefined;
-  const loadSite = (): SiteConfig => (site ??= loadSiteConfig(config.siteConfigPath));
-  const tasks = inputs.map(input =>
-    buildTask(input, {
+  return prepareTasks(
+    inputs,
+    {
       pool: flags.pool_name,
       poolFields,
       timeout: flags.timeout,
@@ -86,29 +76,9 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
       cromwellJobId: flags.cromwell_job_id,
       allowEmptyOutputs: flags.zerofile ? true : undefined,
       cwd,
-      maxCommandBytes: config.maxCommandBytes,
-    }),
+    },
+    config,
   );
-  return tasks.map(t => {
-    const task = { ...t, poolSpec: resolvePoolCluster(t.poolSpec, loadSite) };
-    checkFitsAllocation(task, config);
-    return task;
-  });
-}
-
-/**
- * A task whose time limit is longer than its dynamic pool's allocations would never start on any of them
- * and wait forever: refused at submit, where the user sees why.
- */
-function checkFitsAllocation(t: NewTask, config: Config): void {
-  if (!isDynamicSpec(t.poolSpec) || t.timeoutMs === undefined || !t.poolSpec.time) return;
-  const allocationMs = parseDuration(t.poolSpec.time) + config.slurmTimeSlackMs;
-  if (t.timeoutMs > allocationMs - END_OF_LIFE_MARGIN_MS) {
-    throw new InvalidInputError(
-      `time limit ${formatHms(t.timeoutMs)} does not fit in the allocations of pool ${t.pool} ` +
-        `(${t.poolSpec.time} + JTM_SLURM_TIME_SLACK ${formatHms(config.slurmTimeSlackMs)}): raise -t or lower --timeout`,
-    );
-  }
 }
 
 function stripUndefined<T extends object>(o: T): T {

@@ -6,7 +6,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
 import type { JtmContext } from '../context.js';
-import { InvalidInputError, toError } from '../errors.js';
+import { InvalidInputError, JtmError, toError } from '../errors.js';
 import { killTask } from '../tasks/kill-task.js';
 import { basicAuth, checkExposure, type Credentials } from './auth.js';
 import { QueueSync } from './queue-sync.js';
@@ -99,11 +99,9 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.post('/task/:id/kill', (req, res) => kill(req, res, true));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = toError(err);
-    if (e instanceof InvalidInputError) res.status(400).json({ error: 'INVALID_INPUT', message: e.message });
-    else {
-      log.error({ err: e }, 'dashboard request failed');
-      res.status(500).json({ error: 'INTERNAL', message: e.message });
-    }
+    const status = httpStatusOf(e);
+    if (status >= 500) log.error({ err: e }, 'dashboard request failed');
+    res.status(status).json({ error: e instanceof JtmError ? e.code : 'INTERNAL', message: e.message });
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -123,6 +121,22 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
       await sync.stop();
     },
   };
+}
+
+/** HTTP status of an error: JTM's codes say whose fault it is (the request's, or a missing task or pool). */
+export function httpStatusOf(err: Error): number {
+  if (!(err instanceof JtmError)) return 500;
+  switch (err.code) {
+    case 'INVALID_INPUT':
+      return 400;
+    case 'TASK_NOT_FOUND':
+    case 'POOL_NOT_FOUND':
+      return 404;
+    case 'REDIS_UNAVAILABLE':
+      return 503;
+    default:
+      return 500;
+  }
 }
 
 function parseId(raw: string): number {

@@ -1,6 +1,7 @@
 import type { JtmContext } from '../context.js';
 import { listLiveWorkers, type LiveWorker } from '../pools/live-workers.js';
 import { isActive, statusName } from '../tasks/status.js';
+import { jobIdOf } from '../tasks/job-data.js';
 import type { TaskRecord } from '../tasks/task-record.js';
 import type { TaskEvent } from '../tasks/task-store.js';
 import { esc, isoTime, page, table } from './html.js';
@@ -73,6 +74,7 @@ const RECORD_FIELDS: (keyof TaskRecord)[] = [
   'cwd',
   'rc_file',
   'cromwell_job_id',
+  'kill_cause',
   'worker_id',
   'host',
   'pid',
@@ -125,7 +127,9 @@ export async function taskPage(
     allowActions && isActive(record.status)
       ? `<form method="post" action="${base}/task/${id}/kill"><button>Kill task ${id}</button></form>`
       : '';
-  const body = `${form}${kill}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
+  // Its BullMQ job in bull-board (the job id through the one codec, tasks/job-data.ts).
+  const job = `<p><a href="${base}/queues/queue/${encodeURIComponent(record.pool)}/${encodeURIComponent(jobIdOf(id))}">Job ${esc(jobIdOf(id))} in queue ${esc(record.pool)}</a></p>`;
+  const body = `${form}${kill}${job}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
   return { status: 200, html: page(`Task ${id}`, body, base) };
 }
 

@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
-import { jobIdOf } from '../tasks/job-data.js';
+import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { writeRcForEndedTask } from '../tasks/rc-file.js';
 import { isFinal, TaskStatus } from '../tasks/status.js';
 import { recoverTask, type RecoveryCounts } from './dead-workers.js';
@@ -143,8 +143,8 @@ export async function removeOrphanJobs(
   const jobIds = await q.getRanges(['wait', 'delayed', 'prioritized'], 0, ORPHAN_SCAN - 1);
   if (jobIds.length === 0) return;
   const read = ctx.redis.pipeline();
-  const taskIds = jobIds.map(j => /^task-(\d+)$/.exec(j)?.[1]);
-  for (const t of taskIds) read.hget(ctx.keys.task(t ?? '0'), 'status');
+  const taskIds = jobIds.map(j => taskIdOfJob(j));
+  for (const t of taskIds) read.hget(ctx.keys.task(t ?? 0), 'status');
   const statuses = ((await read.exec()) ?? []).map(([, v]) => v as string | null);
   for (const [i, jobId] of jobIds.entries()) {
     const status = taskIds[i] === undefined ? null : (statuses[i] ?? null);

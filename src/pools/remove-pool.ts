@@ -1,19 +1,20 @@
 import type { JtmContext } from '../context.js';
 import { PoolNotFoundError, toError } from '../errors.js';
 import { cancelPoolAllocations } from '../slurm/provision.js';
-import { writeRcForEndedTask } from '../tasks/rc-file.js';
+import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from '../tasks/rc-file.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { isFinal, TaskStatus } from '../tasks/status.js';
 import { validatePoolName } from '../tasks/task-spec.js';
 import { sendToPool, sendToWorker } from '../worker/worker-control.js';
+import { listLiveWorkers } from './live-workers.js';
 
 export interface RemovePoolResult {
   pool: string;
   /** Waiting tasks ended as terminated. */
   terminated: number[];
-  /** Running tasks killed (--force). */
+  /** Running tasks killed (--force); they end terminated with rc 75 written for Cromwell. */
   killed: number[];
-  /** Running tasks left to finish on their workers (no --force). */
+  /** Running tasks left to finish on their workers (no --force); their workers exit after them. */
   left_running: number[];
   slurm_jobs_cancelled: string[];
 }
@@ -21,10 +22,11 @@ export interface RemovePoolResult {
 const SCAN_BATCH = 1000;
 
 /**
- * Tears a pool down: its workers are told to stop (with `force`, its running tasks are killed first and
- * end terminated), its Slurm allocations are cancelled, every waiting task ends terminated, and its queue
- * and registry entry are removed. A task left running finishes on its worker; if that worker gives it back
- * instead, the manager's reconciliation ends it (its pool is gone).
+ * Tears a pool down: every waiting task ends terminated, its workers are told to stop, its Slurm
+ * allocations are cancelled, and its queue and registry entry are removed. Without `force` a running task
+ * finishes on its worker, which takes no new task and exits once its running tasks have ended (their
+ * allocations are left to end with them). With `force` running tasks are killed first; they end
+ * terminated and, as JTM ended them, get the documented rc (75) for Cromwell, like the waiting ones.
  */
 export async function removePool(
   ctx: JtmContext,
@@ -52,6 +54,9 @@ export async function removePool(
         result.left_running.push(id);
         continue;
       }
+      // Recorded before the kill request, so that whoever records the end (the worker, or this for a dead
+      // worker) knows JTM ended the task and writes its rc. A user kill already requested stays a user kill.
+      await markPoolRemovalKill(ctx, id);
       const k = await ctx.tasks.requestKill(id);
       if (k.kind === 'signal-worker') {
         await sendToWorker(ctx, k.workerId, { type: 'kill', task: id });
@@ -77,9 +82,12 @@ export async function removePool(
   }
   // Killed tasks end on their workers; stop the workers only then, so that a stop does not give them back.
   if (result.killed.length > 0) await waitUntilFinal(ctx, result.killed, opts.waitMs);
-  await sendToPool(ctx, pool, { type: 'stop', force: opts.force });
+  // Without force the workers finish what they run (no grace period, no new task), then exit.
+  await sendToPool(ctx, pool, opts.force ? { type: 'stop', force: true } : { type: 'stop', finish: true });
   try {
-    result.slurm_jobs_cancelled = await cancelPoolAllocations(ctx, pool);
+    // Allocations whose workers still run a task are left to end when those workers exit.
+    const keep = opts.force ? new Set<string>() : await allocationsRunning(ctx, result.left_running);
+    result.slurm_jobs_cancelled = await cancelPoolAllocations(ctx, pool, keep);
   } catch (err) {
     ctx.logger.warn(
       { pool, err: toError(err).message },
@@ -92,7 +100,7 @@ export async function removePool(
   } finally {
     await queue.close();
   }
-  await ctx.redis.del(ctx.keys.poolSlurmJobs(pool));
+  await ctx.redis.del(ctx.keys.poolSlurmJobs(pool), ctx.keys.poolSlurmState(pool));
   ctx.logger.info(
     {
       pool,
@@ -135,6 +143,24 @@ async function waitUntilFinal(ctx: JtmContext, ids: readonly number[], waitMs: n
     });
     if (left.length > 0) await new Promise(r => setTimeout(r, 100));
   }
+}
+
+async function markPoolRemovalKill(ctx: JtmContext, id: number): Promise<void> {
+  const key = ctx.keys.task(id);
+  if ((await ctx.redis.hget(key, 'kill_requested')) !== '1') {
+    await ctx.redis.hset(key, 'kill_cause', KILL_CAUSE_POOL_REMOVED);
+  }
+}
+
+/** Slurm job ids of the allocations whose live workers run one of `ids`. */
+async function allocationsRunning(ctx: JtmContext, ids: readonly number[]): Promise<Set<string>> {
+  const keep = new Set<string>();
+  if (ids.length === 0) return keep;
+  const running = new Set(ids);
+  for (const w of await listLiveWorkers(ctx)) {
+    if (w.slurm_job_id > 0 && w.running.some(t => running.has(t))) keep.add(String(w.slurm_job_id));
+  }
+  return keep;
 }
 
 async function rc(ctx: JtmContext, id: number): Promise<void> {

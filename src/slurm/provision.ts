@@ -4,6 +4,7 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
+import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
 import { listActiveJobs, scancel, type SlurmJobState } from './slurm-commands.js';
@@ -180,7 +181,10 @@ async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): 
     const ids: number[] = [];
     for (let start = 0; start < total; start += 500) {
       const page = await queue.getJobs([...QUEUED], start, start + 499, true);
-      for (const j of page) if (j?.data?.id !== undefined) ids.push(j.data.id);
+      for (const j of page) {
+        const id = taskIdOfJob(j?.id);
+        if (id !== undefined) ids.push(id);
+      }
       if (page.length === 0) break;
     }
     for (const id of ids) {
@@ -192,7 +196,8 @@ async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): 
       );
       if (!res.done) continue;
       failed++;
-      await queue.remove(String(id)).catch(() => 0);
+      // Its job must go too: left waiting, it would count as work and trigger more sbatch calls.
+      await queue.remove(jobIdOf(id)).catch(() => 0);
     }
   } finally {
     await queue.close();
@@ -206,10 +211,14 @@ async function spaceSbatch(intervalMs: number): Promise<void> {
   lastSbatchAt = Date.now();
 }
 
-/** Cancels (scancel) every Slurm allocation of a pool; resolves with the job ids cancelled. */
-export async function cancelPoolAllocations(ctx: JtmContext, pool: string): Promise<string[]> {
+/** Cancels (scancel) the Slurm allocations of a pool but those in `keep`; resolves with the job ids cancelled. */
+export async function cancelPoolAllocations(
+  ctx: JtmContext,
+  pool: string,
+  keep: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
   const jobs = await readPoolJobs(ctx, pool);
-  const ids = [...jobs.keys()];
+  const ids = [...jobs.keys()].filter(id => !keep.has(id));
   if (ids.length === 0) return [];
   await scancel(ids);
   await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ids);

@@ -14,9 +14,22 @@ export interface TaskJobData {
 
 export const TASK_JOB_NAME = 'task';
 
-/** BullMQ job id of a task (BullMQ refuses integer custom ids): adding the same task twice is a no-op. */
+const JOB_ID_PREFIX = 'task-';
+const JOB_ID = /^task-([1-9]\d{0,15})$/;
+
+/**
+ * BullMQ job id of a task (BullMQ refuses integer custom ids): adding the same task twice is a no-op.
+ * This and taskIdOfJob are the only places that know the format: build and parse job ids through them.
+ */
 export function jobIdOf(taskId: number): string {
-  return `task-${taskId}`;
+  return `${JOB_ID_PREFIX}${taskId}`;
+}
+
+/** The task id a job id stands for, or undefined when the job is not a task's (foreign or malformed id). */
+export function taskIdOfJob(jobId: string | undefined): number | undefined {
+  const m = jobId === undefined ? null : JOB_ID.exec(jobId);
+  const id = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(id) ? id : undefined;
 }
 
 /** Job options shared by submit and the manager's re-enqueue: the job id is derived from the task id (idempotent add). */

@@ -31,16 +31,24 @@ export function deriveRcFile(command: string): string | undefined {
   return m?.[2] ? join(m[2], 'rc') : undefined;
 }
 
-/** Which rc code a record ended by JTM gets; undefined when JTM must write nothing (user kill, normal end). */
+/** `kill_cause` of a running task killed because remove-pool --force removed its pool. */
+export const KILL_CAUSE_POOL_REMOVED = 'pool-removed';
+
+/**
+ * Which rc code a record ended by JTM gets; undefined when JTM must write nothing (user kill, normal end).
+ * The single place that decides: callers may ask for any final record.
+ */
 export function rcCodeFor(record: TaskRecord): number | undefined {
-  if (record.kill_requested) return undefined;
+  // A user kill (Cromwell abort) is Cromwell's business; a kill JTM asked for (pool removed) is JTM's.
+  if (record.kill_requested && record.kill_cause !== KILL_CAUSE_POOL_REMOVED) return undefined;
   switch (record.status) {
     case TaskStatus.timeout:
       return JTM_RC_CODES.timeout;
     case TaskStatus.lostconnection:
       return JTM_RC_CODES.lostconnection;
     case TaskStatus.terminated:
-      // Only remove-pool calls this for terminated tasks; a user kill has kill_requested or never started.
+      // Terminated without a user kill: by remove-pool (waiting, or running with --force) or by
+      // reconciliation of a task whose pool is gone.
       return JTM_RC_CODES.poolRemoved;
     case TaskStatus.failed:
       // A failed task with an exit code ran its script, which wrote rc itself.

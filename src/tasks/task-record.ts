@@ -53,6 +53,8 @@ export interface TaskRecord {
   /** Bytes the last run wrote to stdout (when it went to a regular file). */
   output_bytes?: number;
   kill_requested?: boolean;
+  /** Set when JTM itself asked for the kill (`pool-removed`); absent for a user kill (jtm kill, Cromwell abort). */
+  kill_cause?: string;
   submit_host?: string;
 }
 

@@ -51,10 +51,9 @@ export async function recordOutcome(
   });
   if (!res.done) log.warn({ task: id, current: res.current }, 'task already ended elsewhere; result dropped');
   else log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
-  // Timed out, or never started: Cromwell's script wrote no rc, so JTM does (when it knows where).
-  if (res.done && (outcome.status === TaskStatus.timeout || outcome.exitCode === undefined)) {
-    await writeRcOf(ctx, id);
-  }
+  // Ended by JTM (timed out, never started, killed because its pool was removed): Cromwell's script wrote
+  // no rc, so JTM does (when it knows where). rcCodeFor decides, and writes nothing for a normal end.
+  if (res.done && outcome.status !== TaskStatus.success) await writeRcOf(ctx, id);
   const result = { status: outcome.status, exit_code: outcome.exitCode };
   // A task that did not succeed is a failed job too, so BullMQ's own views (bull-board) list it as failed.
   // Unrecoverable: BullMQ must not retry it — what runs again is decided by the task record alone.

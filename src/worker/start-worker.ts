@@ -52,7 +52,10 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
 
   const processor = async (job: Job<TaskJobData>, token?: string): Promise<unknown> => {
     const data = job.data;
-    if (opts.endOfLife !== undefined && !fitsInLife(data, opts.endOfLife)) {
+    // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
+    // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt).
+    const cut = state !== 'running' && wouldBeCutData(data, opts.endOfLife);
+    if (opts.endOfLife !== undefined && (cut || !fitsInLife(data, opts.endOfLife))) {
       log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
       await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
       throw new DelayedError();
@@ -143,7 +146,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
         run.stop('kill');
       }
     } else if (msg.type === 'stop') {
-      void stop(msg.force ?? false);
+      void stop(msg.force ?? false, msg.finish ?? false);
     }
   };
   const control = await listenForControl(ctx, opts, onControl);
@@ -205,13 +208,15 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   lifeTimer.unref();
 
   let stopping: Promise<void> | undefined;
-  const stop = (force = false): Promise<void> => {
+  let grace: NodeJS.Timeout | undefined;
+  /** `finish`: running tasks may take as long as they need (remove-pool); a later plain stop arms the grace. */
+  const stop = (force = false, finish = false): Promise<void> => {
     if (force) stopAll('shutdown');
+    else if (!finish) grace ??= setTimeout(() => stopAll('shutdown'), opts.shutdownGraceMs);
     stopping ??= (async () => {
       state = 'stopping';
-      log.info({ running: runs.size }, 'worker stopping');
+      log.info({ running: runs.size, finish }, 'worker stopping');
       const closed = worker.close();
-      const grace = setTimeout(() => stopAll('shutdown'), force ? 0 : opts.shutdownGraceMs);
       // Once no task runs, closing only needs Redis to say goodbye; without Redis, give up on that.
       while (
         (await bounded(
@@ -304,9 +309,13 @@ function fitsInLife(data: TaskJobData, endOfLife: number | undefined): boolean {
 
 /** A running task the end of life would cut: one without a time limit, or whose limit ends after it. */
 function wouldBeCut(run: TaskRun, endOfLife: number | undefined): boolean {
+  return wouldBeCutData(run.data, endOfLife, run.startedAt);
+}
+
+function wouldBeCutData(data: TaskJobData, endOfLife: number | undefined, startedAt = Date.now()): boolean {
   if (endOfLife === undefined) return false;
-  if (run.data.timeout_ms === undefined) return true;
-  return run.startedAt + run.data.timeout_ms > endOfLife;
+  if (data.timeout_ms === undefined) return true;
+  return startedAt + data.timeout_ms > endOfLife;
 }
 
 function identity(opts: WorkerOptions, host: string): WorkerIdentity {

@@ -1,14 +1,19 @@
 import type { JtmContext } from '../context.js';
 import type { WorkerOptions } from './worker-options.js';
 
-/** Requests addressed to one worker (kill a task) or to every worker of a pool (stop). */
-export type ControlMessage = { type: 'kill'; task: number } | { type: 'stop'; force?: boolean };
+/**
+ * Requests addressed to one worker (kill a task) or to every worker of a pool (stop). A stop with `finish`
+ * (remove-pool without --force) lets running tasks end however long they take; `force` kills them; neither
+ * gives them the worker's shutdown grace, as SIGTERM does.
+ */
+export type ControlMessage =
+  { type: 'kill'; task: number } | { type: 'stop'; force?: boolean; finish?: boolean };
 
 export function parseControlMessage(text: string): ControlMessage | undefined {
   try {
-    const m = JSON.parse(text) as Partial<ControlMessage> & { task?: unknown; force?: unknown };
+    const m = JSON.parse(text) as { type?: unknown; task?: unknown; force?: unknown; finish?: unknown };
     if (m.type === 'kill' && typeof m.task === 'number') return { type: 'kill', task: m.task };
-    if (m.type === 'stop') return { type: 'stop', force: m.force === true };
+    if (m.type === 'stop') return { type: 'stop', force: m.force === true, finish: m.finish === true };
   } catch {
     // ignored: not ours
   }

@@ -1,9 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { inject } from 'vitest';
+
+const made = new Set<string>();
+
+/**
+ * A fresh directory under the system temp dir, removed after the test file (test/helpers/cleanup.ts, a
+ * setup file, calls removeTempDirs once the file's own afterAll hooks have stopped its processes).
+ */
+export function tempDir(prefix = 'jtm-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.add(dir);
+  return dir;
+}
+
+/** Removes every directory tempDir made in this test file's process. */
+export function removeTempDirs(): void {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  made.clear();
+}
 
 /**
  * Environment of one test: its own key prefix (a hash tag, as in production) and log dir on the
@@ -16,7 +34,7 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
     HOME: process.env['HOME'] ?? '/tmp',
     REDIS_URL: inject('redisUrl'),
     JTM_PREFIX: `{t-${id}}`,
-    JTM_LOG_DIR: mkdtempSync(join(tmpdir(), `jtm-test-${id}-`)),
+    JTM_LOG_DIR: tempDir(`jtm-test-${id}-`),
     JTM_HEARTBEAT_INTERVAL: '500ms',
     JTM_MISSED_BEATS: '3',
     JTM_SAMPLE_INTERVAL: '1s',

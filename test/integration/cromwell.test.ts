@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +11,10 @@ import { CromwellEmulator, installJtmShims, type CallSpec } from '../cromwell/em
 import { TcpProxy } from '../cromwell/tcp-proxy.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 const CONF = loadBackendConfig(join(ROOT, 'examples', 'cromwell', 'jtm.conf'));
-const SHIM_PATH = installJtmShims(mkdtempSync(join(tmpdir(), 'jtm-shims-')));
+const SHIM_PATH = installJtmShims(tempDir('jtm-shims-'));
 
 /** One workflow's worth of Cromwell state: its root, id and the per-workflow pool JTM should use. */
 function workflow(name = 'wf'): {
@@ -24,7 +23,7 @@ function workflow(name = 'wf'): {
   pool: string;
   spec: (call: string, command: string) => CallSpec;
 } {
-  const root = join(mkdtempSync(join(tmpdir(), 'jtm-cromwell-')), 'cromwell-executions');
+  const root = join(tempDir('jtm-cromwell-'), 'cromwell-executions');
   const id = randomUUID();
   return {
     root,

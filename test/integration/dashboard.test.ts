@@ -5,9 +5,11 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
+import { jobIdOf } from '../../src/tasks/job-data.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { describeIf, findChromium } from '../helpers/requirements.js';
 
 /** Starts `jtm dashboard --port 0` and resolves with the URL it prints once listening. */
 async function startDashboard(
@@ -105,13 +107,30 @@ describe('dashboard access rules', () => {
       });
       expect(kill.status).toBe(200);
       expect(await kill.json()).toMatchObject({ task_id: id, status: 'terminated', action: 'removed' });
+      // JTM's error codes map to HTTP: unknown task 404, bad input 400 — never 500.
+      const post = (path: string) =>
+        fetch(`${url}${path}`, { method: 'POST', headers: auth('ops', 'pa:ss word') });
+      const unknown = await post('api/tasks/999999/kill');
+      expect([unknown.status, await unknown.json()]).toEqual([
+        404,
+        { error: 'TASK_NOT_FOUND', message: 'no task with id 999999' },
+      ]);
+      expect((await post('api/tasks/abc/kill')).status).toBe(400);
+      expect((await post('task/999999/kill')).status).toBe(404);
+      const get = (path: string) => fetch(`${url}${path}`, { headers: auth('ops', 'pa:ss word') });
+      expect((await get('api/tasks/abc')).status).toBe(400);
+      expect((await get('api/tasks/999999')).status).toBe(404);
+      expect((await get('task?id=-1')).status).toBe(400);
+      expect((await get('task?id=999999')).status).toBe(404);
     } finally {
       await proc.stop();
     }
   });
 });
 
-describe('dashboard in a real browser', () => {
+const chromiumBinary = findChromium();
+
+describeIf(chromiumBinary, 'dashboard in a real browser', () => {
   const env = testEnv();
   const shots = join(ROOT, 'test-output');
   let worker: BackgroundProcess;
@@ -144,7 +163,7 @@ describe('dashboard in a real browser', () => {
     );
     dashboard = await startDashboard(env);
     browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
+      executablePath: chromiumBinary.path,
       headless: true,
       chromiumSandbox: false,
       args: [
@@ -172,7 +191,7 @@ describe('dashboard in a real browser', () => {
     await page.screenshot({ path: join(shots, 'dashboard-queues.png'), fullPage: true });
     // The failed task's job, among its pool queue's failed jobs (the job carries the task id).
     await page.goto(`${dashboard.url}queues/queue/browser-pool?status=failed`);
-    await page.getByText(`task-${failedId}`).first().waitFor({ timeout: 30_000 });
+    await page.getByText(jobIdOf(failedId)).first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(shots, 'dashboard-pool-queue.png'), fullPage: true });
 
     await page.goto(`${dashboard.url}task?id=${failedId}`);

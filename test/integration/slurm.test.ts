@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +11,9 @@ import { readPoolJobs } from '../../src/slurm/slurm-jobs.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
-import { ensureSlurm, reportSlurmUnavailable } from '../helpers/slurm.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { skippedSuite } from '../helpers/requirements.js';
+import { ensureSlurm } from '../helpers/slurm.js';
 
 const TESTS = [
   'dynamic pool: sbatch by queue depth, workers in the job, tasks succeed, allocations end when idle',
@@ -30,14 +30,10 @@ function squeueIds(): string[] {
 }
 
 if (!slurm.available) {
-  describe('Slurm pools', () => {
-    it('cannot run here', () => {
-      reportSlurmUnavailable('test/integration/slurm.test.ts', TESTS, slurm.reason ?? 'unknown');
-    });
-  });
+  skippedSuite(slurm, 'Slurm pools on a real slurmctld', TESTS);
 } else {
   describe('Slurm pools on a real slurmctld', () => {
-    const work = mkdtempSync(join(tmpdir(), 'jtm-slurm-work-'));
+    const work = tempDir('jtm-slurm-work-');
     const sites = join(work, 'sites.json');
     writeFileSync(
       sites,

@@ -1,0 +1,72 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+import { describe, it } from 'vitest';
+
+/** Whether what a suite needs (chromium, root, Slurm) is here, and if not, why (one line, with the fix). */
+export interface Requirement {
+  available: boolean;
+  reason?: string;
+}
+
+/** Marks a skipped suite's title; scripts/test.sh prints one `skipped: <file>: <reason>` line per suite. */
+export const SKIP_MARK = ' [skipped: ';
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** First of `names` on PATH. */
+export function onPath(...names: string[]): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    for (const name of names) {
+      if (dir && executable(join(dir, name))) return join(dir, name);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Debian's chromium for the browser test: `JTM_TEST_CHROMIUM` (a path; point it at nothing to see the
+ * skip), else `chromium` or `chromium-browser` on PATH.
+ */
+export function findChromium(): Requirement & { path?: string } {
+  const wanted = process.env['JTM_TEST_CHROMIUM'];
+  const path =
+    wanted !== undefined ? (executable(wanted) ? wanted : undefined) : onPath('chromium', 'chromium-browser');
+  if (path) return { available: true, path };
+  const where = wanted !== undefined ? `at JTM_TEST_CHROMIUM=${wanted}` : 'on PATH';
+  return { available: false, reason: `chromium not found ${where} (apt-get install chromium)` };
+}
+
+/**
+ * `describe` when the requirement is met. Otherwise the suite is skipped — its tests count as skipped and
+ * its title carries the reason — except in CI (CI=true, where .ci/run installs everything), where it fails
+ * with the reason: CI must run every suite.
+ */
+export function describeIf(req: Requirement, title: string, body: () => void): void {
+  if (req.available) describe(title, body);
+  else if (process.env['CI'] === 'true') failInCi(req, title);
+  else describe.skip(`${title}${SKIP_MARK}${req.reason ?? 'requirement missing'}]`, body);
+}
+
+/** The same, for a suite whose body cannot even be declared here: its test names, all skipped. */
+export function skippedSuite(req: Requirement, title: string, tests: readonly string[]): void {
+  if (process.env['CI'] === 'true') return failInCi(req, title);
+  describe.skip(`${title}${SKIP_MARK}${req.reason ?? 'requirement missing'}]`, () => {
+    for (const name of tests) it(name, () => {});
+  });
+}
+
+function failInCi(req: Requirement, title: string): void {
+  describe(title, () => {
+    it(`cannot run in CI: ${req.reason ?? 'unknown'}`, () => {
+      throw new Error(`${title}: ${req.reason ?? 'requirement missing'} — CI must run it`);
+    });
+  });
+}

@@ -1,0 +1,198 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { provisionDynamicPools } from '../../src/slurm/provision.js';
+import { jobIdOf } from '../../src/tasks/job-data.js';
+import { openPoolQueue } from '../../src/tasks/pool-queue.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitStatus } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+
+/**
+ * Every path where JTM itself ends a task writes the rc Cromwell reads (docs/cromwell.md), remove-pool
+ * without --force lets running tasks finish (docs/manager.md), and a provisioning failure removes the jobs
+ * of the tasks it fails.
+ */
+const started: BackgroundProcess[] = [];
+const contexts: JtmContext[] = [];
+
+afterAll(async () => {
+  await Promise.all(started.map(p => p.stop('SIGKILL')));
+  await Promise.all(contexts.map(c => closeContext(c)));
+});
+
+function start(args: string[], env: Record<string, string>): BackgroundProcess {
+  const p = startJtm(args, env);
+  started.push(p);
+  return p;
+}
+
+async function context(env: Record<string, string>): Promise<JtmContext> {
+  const ctx = await openTestContext(env);
+  contexts.push(ctx);
+  return ctx;
+}
+
+async function submit(env: Record<string, string>, args: string[]): Promise<number> {
+  const r = await runJtm(['submit', ...args], env);
+  expect(r.code, r.stderr).toBe(0);
+  return taskIds(r.stdout)[0]!;
+}
+
+async function workerUp(env: Record<string, string>, pool: string): Promise<void> {
+  await waitFor(
+    async () => Number((await runJtm(['check-worker', '-p', pool], env)).stdout.trim()) >= 1,
+    `worker of ${pool} up`,
+  );
+}
+
+/** A Cromwell call directory whose script runs `body` and then writes rc as Cromwell's script does. */
+function cromwellCall(root: string, name: string, body: string): { command: string; rc: string } {
+  const exec = join(root, name, 'execution');
+  mkdirSync(exec, { recursive: true });
+  writeFileSync(join(exec, 'script'), `${body}\necho $? > ${exec}/rc.tmp\nmv ${exec}/rc.tmp ${exec}/rc\n`);
+  return { command: `/bin/bash ${exec}/script`, rc: join(exec, 'rc') };
+}
+
+describe('remove-pool and the rc file', () => {
+  it('--force: the running task it kills and the waiting one both end terminated with rc 75', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const root = tempDir('jtm-rc-');
+    const w = start(['worker', '-p', 'rcforce'], env);
+    await workerUp(env, 'rcforce');
+    const run = cromwellCall(root, 'call-run', 'sleep 300');
+    const wait = cromwellCall(root, 'call-wait', 'true');
+    const running = await submit(env, ['-cmd', run.command, '-p', 'rcforce']);
+    await waitStatus(env, running, 'running');
+    const waiting = await submit(env, ['-cmd', wait.command, '-p', 'rcforce']);
+
+    const r = await runJtm(['remove-pool', '-p', 'rcforce', '--force', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ killed: [running], terminated: [waiting] });
+    for (const id of [running, waiting]) {
+      expect((await ctx.tasks.get(id))?.status_name).toBe('terminated');
+    }
+    // The worker records the kill and writes rc; remove-pool waited for the record.
+    await waitFor(() => existsSync(run.rc), 'rc of the killed task');
+    expect(readFileSync(run.rc, 'utf8')).toBe('75\n');
+    expect(readFileSync(wait.rc, 'utf8')).toBe('75\n');
+    expect((await ctx.tasks.get(running))?.kill_cause).toBe('pool-removed');
+    expect(await w.exited).toBe(0);
+  });
+
+  it('--force with the worker already dead: the task ends terminated at once, with rc 75', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const root = tempDir('jtm-rc-');
+    const w = start(['worker', '-p', 'rcdead', '--worker_id', 'wdead'], env);
+    await workerUp(env, 'rcdead');
+    const run = cromwellCall(root, 'call-run', 'sleep 300');
+    const running = await submit(env, ['-cmd', run.command, '-p', 'rcdead']);
+    await waitStatus(env, running, 'running');
+    await w.stop('SIGKILL');
+    await waitFor(
+      async () => (await ctx.redis.exists(ctx.keys.workerAlive('wdead'))) === 0,
+      'alive key gone',
+    );
+
+    const r = await runJtm(['remove-pool', '-p', 'rcdead', '--force', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ killed: [], terminated: [running] });
+    expect((await ctx.tasks.get(running))?.status_name).toBe('terminated');
+    expect(readFileSync(run.rc, 'utf8')).toBe('75\n');
+  });
+
+  it('a user kill (Cromwell abort) still writes no rc', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const root = tempDir('jtm-rc-');
+    start(['worker', '-p', 'rcuser'], env);
+    await workerUp(env, 'rcuser');
+    const run = cromwellCall(root, 'call-run', 'sleep 300');
+    const running = await submit(env, ['-cmd', run.command, '-p', 'rcuser']);
+    await waitStatus(env, running, 'running');
+    expect((await runJtm(['kill', '-tid', String(running)], env)).code).toBe(0);
+    expect((await ctx.tasks.get(running))?.status_name).toBe('terminated');
+    // Then the pool goes: the task is already final, nothing is written.
+    expect((await runJtm(['remove-pool', '-p', 'rcuser', '--force'], env)).code).toBe(0);
+    expect(existsSync(run.rc)).toBe(false);
+  });
+
+  it('without --force: the running task finishes past the shutdown grace, no new task starts, then the worker exits', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    // A grace far shorter than the task: the old behaviour (grace, then kill and give back) shows at once.
+    const w = start(['worker', '-p', 'soft2', '--shutdown-grace', '500ms'], env);
+    await workerUp(env, 'soft2');
+    // Long enough to be still running when remove-pool (a CLI start on a loaded machine) gets to it.
+    const running = await submit(env, ['-cmd', 'sleep 10; echo fine', '-p', 'soft2']);
+    await waitStatus(env, running, 'running');
+    const waiting = await submit(env, ['-cmd', 'true', '-p', 'soft2']);
+    const r = await runJtm(['remove-pool', '-p', 'soft2', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ left_running: [running], terminated: [waiting] });
+    await waitStatus(env, running, 'success');
+    expect(await ctx.tasks.get(running)).toMatchObject({ attempts: 1, exit_code: 0 });
+    expect((await ctx.tasks.get(waiting))?.status_name).toBe('terminated');
+    expect(await w.exited).toBe(0);
+  });
+});
+
+describe('a worker draining before its end of life', () => {
+  it('gives the running task back (JTM does not end it, writes no rc); it runs again and its own rc stands', async () => {
+    const env = testEnv({ JTM_TASK_RETRIES: '0' });
+    const ctx = await context(env);
+    const root = tempDir('jtm-rc-');
+    // Slurm's early warning (SIGUSR1) drains a worker: a task its end of life (1 h here) would cut goes back.
+    const short = start(['worker', '-p', 'drain', '--lifetime', '1h', '--worker_id', 'wshort'], env);
+    await workerUp(env, 'drain');
+    const call = cromwellCall(root, 'call-drain', 'sleep 6');
+    const id = await submit(env, ['-cmd', call.command, '-p', 'drain']);
+    await waitStatus(env, id, 'running');
+    short.child.kill('SIGUSR1');
+    await waitFor(async () => (await ctx.tasks.events(id)).some(e => e.from === 3 && e.to === 2), 'drained');
+    expect(existsSync(call.rc)).toBe(false);
+    // The drained worker would defer the task again and again; let a fresh one have it.
+    expect(await short.stop('SIGTERM')).toBe(0);
+    start(['worker', '-p', 'drain'], env);
+    await waitStatus(env, id, 'success', 90_000);
+    expect(await ctx.tasks.get(id)).toMatchObject({ attempts: 2, exit_code: 0 });
+    expect(readFileSync(call.rc, 'utf8')).toBe('0\n');
+  });
+});
+
+describe('provisioning failure', () => {
+  it('fails the queued tasks and removes their jobs (no job left to trigger more sbatch)', async () => {
+    const work = tempDir('jtm-prov-');
+    const sites = join(work, 'sites.json');
+    writeFileSync(sites, JSON.stringify({ clusters: { test: { defaults: { partition: 'debug' } } } }));
+    // A real sbatch and squeue that fail at once: a Slurm configuration naming no cluster.
+    const slurmConf = join(work, 'slurm.conf');
+    writeFileSync(slurmConf, '# no ClusterName\n');
+    const env = testEnv({ JTM_SITE_CONFIG: sites, JTM_SBATCH_MAX_FAILURES: '1' });
+    const ctx = await context(env);
+    const id = await submit(env, ['-cmd', 'true', '-p', 'prov', '-cl', 'test', '-t', '00:05:00']);
+    const pool = (await ctx.tasks.get(id))!.pool;
+    const saved = process.env['SLURM_CONF'];
+    process.env['SLURM_CONF'] = slurmConf;
+    try {
+      const report = await provisionDynamicPools(ctx, Date.now());
+      expect(report).toMatchObject({ submitted: 0, failedPools: [pool] });
+    } finally {
+      if (saved === undefined) delete process.env['SLURM_CONF'];
+      else process.env['SLURM_CONF'] = saved;
+    }
+    expect((await ctx.tasks.get(id))?.status_name).toBe('failed');
+    const q = openPoolQueue(ctx, pool);
+    try {
+      expect(await q.getJob(jobIdOf(id))).toBeUndefined();
+      expect(await q.getWaitingCount()).toBe(0);
+    } finally {
+      await q.close();
+    }
+  });
+});

@@ -1,0 +1,53 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { httpStatusOf } from '../../src/dashboard/start-dashboard.js';
+import {
+  InvalidInputError,
+  JtmError,
+  PoolNotFoundError,
+  RedisUnavailableError,
+  TaskNotFoundError,
+} from '../../src/errors.js';
+import { jobIdOf, taskJobOptions, taskIdOfJob } from '../../src/tasks/job-data.js';
+
+describe('job id codec', () => {
+  it('round-trips every task id, and submit uses it', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        id => taskIdOfJob(jobIdOf(id)) === id,
+      ),
+    );
+    expect(jobIdOf(42)).toBe('task-42');
+    expect(taskJobOptions(42).jobId).toBe(jobIdOf(42));
+  });
+
+  it('refuses what is not a task job id (the bare id provisioning used to remove, foreign jobs)', () => {
+    for (const j of [
+      '42',
+      'task-',
+      'task-0',
+      'task-01',
+      'task-4x',
+      'Task-4',
+      ' task-4',
+      'task-12345678901234567',
+      'task-9999999999999999',
+      'repeat:x',
+    ])
+      expect(taskIdOfJob(j), j).toBeUndefined();
+    expect(taskIdOfJob(undefined)).toBeUndefined();
+  });
+});
+
+describe('dashboard error mapping', () => {
+  it('maps JTM error codes to HTTP statuses', () => {
+    expect(httpStatusOf(new TaskNotFoundError(9, 255))).toBe(404);
+    expect(httpStatusOf(new PoolNotFoundError('p'))).toBe(404);
+    expect(httpStatusOf(new InvalidInputError('bad'))).toBe(400);
+    expect(httpStatusOf(new RedisUnavailableError('x'))).toBe(503);
+    expect(httpStatusOf(new JtmError('other', 'OTHER'))).toBe(500);
+    expect(httpStatusOf(new Error('boom'))).toBe(500);
+  });
+});
