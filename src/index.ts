@@ -146,15 +146,18 @@ export class JtmClient {
     return killTask(this.ctx, checkId(id), opts.waitMs ?? 15_000);
   }
 
-  /** `jtm logs`: the task's output so far (the copy kept in Redis). */
-  async logs(id: number): Promise<string> {
-    let out = '';
-    await streamTaskOutput(this.ctx, checkId(id), chunk => (out += chunk), false);
-    return out;
+  /**
+   * `jtm logs`: the task's stdout as bytes, exactly as written (after the end: its file when readable here,
+   * else the last JTM_OUTPUT_TAIL_BYTES kept in Redis).
+   */
+  async logs(id: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    await streamTaskOutput(this.ctx, checkId(id), chunk => void chunks.push(chunk), false);
+    return Buffer.concat(chunks);
   }
 
-  /** `jtm logs --follow`: calls `onChunk` with new output until the task has ended. */
-  async followLogs(id: number, onChunk: (chunk: string) => void): Promise<void> {
+  /** `jtm logs --follow`: calls `onChunk` with new output (bytes) until the task has ended. */
+  async followLogs(id: number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
     return streamTaskOutput(this.ctx, checkId(id), onChunk, true);
   }
 

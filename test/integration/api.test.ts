@@ -50,7 +50,7 @@ await until(sleeper, 'running');
 out.status = await jtm.status(one);
 out.failed = await jtm.details(failing);
 out.alive = [await jtm.isAlive(one), await jtm.isAlive(sleeper), await jtm.isAlive(999999)];
-out.logs = await jtm.logs(one);
+out.logs = (await jtm.logs(one)).toString('utf8');
 out.resources = Object.keys(await jtm.resourceLog(one));
 out.pools = (await jtm.pools()).map(p => [p.name, p.live_workers]);
 out.kill = await jtm.kill(sleeper);
@@ -134,7 +134,7 @@ describe('programmatic API (import from "jtm")', () => {
     expect(out['failed']).toMatchObject({ id: failing, status_name: 'failed', exit_code: 3, pool: 'api' });
     expect((out['failed'] as { events: unknown[] }).events.length).toBeGreaterThan(2);
     expect(out['alive']).toEqual(['no', 'yes', 'no']);
-    expect(out['logs']).toMatch(/^hello api\r?\n$/);
+    expect(out['logs']).toBe('hello api\n');
     expect(out['resources']).toEqual(['task_id', 'resource_log']);
     expect(out['pools']).toEqual([['api', 1]]);
     expect(out['kill']).toMatchObject({ task_id: sleeper, status: 'terminated', action: 'killed' });
