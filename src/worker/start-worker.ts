@@ -1,11 +1,12 @@
 import { hostname, networkInterfaces } from 'node:os';
 
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { workerEnvironment } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
+import type { Fence } from '../tasks/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { OutputStream } from './output-stream.js';
@@ -48,37 +49,102 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   let resolveStopped!: () => void;
   const stopped = new Promise<void>(r => (resolveStopped = r));
 
+  /**
+   * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
+   * BullMQ's stalled check may hand the job back (its lock lapsed while Redis was unreachable) while the
+   * task still runs here; the new delivery attaches to this execution instead of starting a second copy,
+   * and the result is recorded once, with the newest token.
+   */
+  interface Execution {
+    readonly run: TaskRun;
+    readonly fence: Fence;
+    job: Job<TaskJobData>;
+    token: string | undefined;
+    done?: Promise<unknown>;
+  }
+  const executions = new Map<number, Execution>();
+
   const processor = async (job: Job<TaskJobData>, token?: string): Promise<unknown> => {
-    const data = job.data;
-    if (opts.endOfLife !== undefined && !fitsInLife(data, opts.endOfLife)) {
-      log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
-      await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
-      throw new DelayedError();
+    let exec = executions.get(job.data.id);
+    if (exec) {
+      log.warn({ task: job.data.id }, 'job delivered again while its task runs here: attached to the run');
+      exec.job = job;
+      exec.token = token;
+      // The manager moves a dead worker's job only under the lock recorded here: keep it the current one.
+      void ctx.tasks.setFenced(job.data.id, exec.fence, { job_token: token ?? '' }).catch(() => {});
+    } else {
+      const run = newRun(job.data);
+      exec = { run, fence: { workerId: opts.workerId, runToken: run.token }, job, token };
+      executions.set(job.data.id, exec);
+      const e = exec;
+      exec.done = execute(e).finally(() => {
+        if (executions.get(e.run.id) === e) executions.delete(e.run.id);
+      });
     }
-    const claim = await ctx.tasks.start(data.id, opts.workerId, host);
-    if (claim.kind === 'busy') {
-      await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
-      throw new DelayedError();
+    const current = exec;
+    // A delivery superseded by a later one leaves the job to it: BullMQ must not finish the job with a stale lock.
+    const superseded = (): boolean => current.token !== token;
+    let value: unknown;
+    try {
+      value = await current.done;
+    } catch (err) {
+      if (superseded()) throw new WaitingError();
+      throw err;
     }
-    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
-    if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
-    lastBusy = Date.now();
+    if (superseded()) throw new WaitingError();
+    return value;
+  };
+
+  const newRun = (data: TaskJobData): TaskRun => {
     const output = new OutputStream(ctx, data.id);
-    const run = new TaskRun(data, {
+    const run: TaskRun = new TaskRun(data, {
       logDir: ctx.config.logDir,
       env,
       killGraceMs: ctx.config.killGraceMs,
       logger: log,
       onOutput: chunk => output.write(chunk),
-      onStarted: pid => void ctx.tasks.setFields(data.id, { pid }).catch(() => {}),
+      onStarted: pid =>
+        void ctx.tasks
+          .setFenced(data.id, { workerId: opts.workerId, runToken: run.token }, { pid })
+          .catch(() => {}),
     });
+    outputs.set(run, output);
+    return run;
+  };
+  const outputs = new WeakMap<TaskRun, OutputStream>();
+
+  const defer = async (exec: Execution): Promise<never> => {
+    await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
+    throw new DelayedError();
+  };
+
+  const execute = async (exec: Execution): Promise<unknown> => {
+    const { run } = exec;
+    const data = run.data;
+    if (opts.endOfLife !== undefined && !fitsInLife(data, opts.endOfLife)) {
+      log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
+      return defer(exec);
+    }
+    let claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
+    // A job fetched between its submit's addBulk and the submit's commit: the commit follows within
+    // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation
+    // fails it).
+    for (let wait = 20; claim.kind === 'unsubmitted' && wait <= 640; wait *= 2) {
+      await new Promise(r => setTimeout(r, wait));
+      claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
+    }
+    if (claim.kind === 'busy' || claim.kind === 'unsubmitted') return defer(exec);
+    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
+    if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
+    lastBusy = Date.now();
+    const output = outputs.get(run)!;
     runs.set(data.id, run);
     if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     log.info({ task: data.id, attempt: claim.attempt }, 'task started');
     let outcome: TaskOutcome;
     try {
       const running = run.run();
-      sampler.add(run, job);
+      sampler.add(run, exec.job);
       outcome = await running;
     } finally {
       sampler.remove(data.id);
@@ -96,7 +162,8 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
     }
-    return recordOutcome(ctx, log, job, token, run, outcome);
+    // The job and token of the newest delivery: the one whose lock is valid now.
+    return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence);
   };
 
   const worker = new Worker<TaskJobData>(ctx.keys.poolQueue(opts.pool), processor, {
@@ -137,14 +204,17 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (runs.size === 0) return;
     const ids = [...runs.keys()];
     const pipeline = ctx.redis.pipeline();
-    for (const id of ids) pipeline.hmget(ctx.keys.task(id), 'status', 'worker_id', 'kill_requested');
+    for (const id of ids)
+      pipeline.hmget(ctx.keys.task(id), 'status', 'worker_id', 'kill_requested', 'run_token');
     const res = (await pipeline.exec()) ?? [];
     res.forEach(([err, v], i) => {
       const run = runs.get(ids[i] as number);
       if (err || !run || !Array.isArray(v)) return;
-      const [status, owner, kill] = v as (string | null)[];
-      if (kill === '1') run.stop('kill');
-      else if (status !== String(TaskStatus.running) || owner !== opts.workerId) run.stop('superseded');
+      const [status, owner, kill, runToken] = v as (string | null)[];
+      const owned =
+        status === String(TaskStatus.running) && owner === opts.workerId && runToken === run.token;
+      if (!owned) run.stop('superseded');
+      else if (kill === '1') run.stop('kill');
     });
   };
 
@@ -162,6 +232,23 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     }
   };
   const beatTimer = setInterval(() => void beat(), ctx.config.heartbeatIntervalMs);
+  // Self-fencing: a worker whose beats have not succeeded for most of its lease (Redis paused, restarting or
+  // out of reach) stops its runs before the alive key can expire on the Redis side, where another worker or
+  // the manager would take the tasks over: a takeover never overlaps a live copy. Checked apart from the
+  // heartbeat, whose own call may hang on an unresponsive Redis.
+  const fenceTimer = setInterval(
+    () => {
+      if (runs.size === 0 || !heartbeat.mustFence()) return;
+      const live = [...runs.values()].filter(r => r.stoppedBy === undefined);
+      if (live.length === 0) return;
+      log.error(
+        { tasks: live.map(r => r.id), leaseLeftMs: heartbeat.leaseUntil - Date.now() },
+        'heartbeat lease about to lapse: stopping the running tasks before a takeover',
+      );
+      for (const r of live) r.stop('fenced', heartbeat.fencing.graceMs);
+    },
+    Math.max(20, Math.min(250, ctx.config.heartbeatIntervalMs / 4)),
+  );
   // Idle timeout and end of life are checked apart from the heartbeat: they must act even while Redis is
   // unreachable (an idle worker whose Redis is gone should give its allocation back, not hold it to walltime).
   const lifeTimer = setInterval(() => {
@@ -206,6 +293,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       }
       clearTimeout(grace);
       clearInterval(beatTimer);
+      clearInterval(fenceTimer);
       clearInterval(lifeTimer);
       sampler.stop();
       // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
