@@ -1,6 +1,7 @@
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../tasks/task-store.js';
@@ -37,7 +38,10 @@ export async function recordOutcome(
     const moved = await ctx.tasks.transitionFenced(id, fence, TaskStatus.pending, outcome.reason, usage);
     log.info({ task: id, requeued: moved.done }, outcome.reason);
     if (moved.done) {
-      await job.moveToWait(token);
+      // The lock lapses while Redis is out of reach: BullMQ's stalled check then re-delivers the job itself.
+      await job
+        .moveToWait(token)
+        .catch(err => log.warn({ task: id, err: toError(err).message }, 'job left to the stalled check'));
       throw new WaitingError();
     }
     return { requeued: false };
