@@ -131,7 +131,11 @@ export async function reconcileBatch(
     }
   }
   if (gone.length > 0) await ctx.redis.zrem(ctx.keys.activeTasks, ...gone);
-  return ids.length < RECONCILE_BATCH ? undefined : cursor + RECONCILE_BATCH - gone.length;
+  if (ids.length < RECONCILE_BATCH) return undefined;
+  // Records this batch ended left the index too (finalize): the next batch starts after those that stayed,
+  // else a batch of failed submits would make the pass skip as many records.
+  const scores = await ctx.redis.zmscore(ctx.keys.activeTasks, ...ids);
+  return cursor + scores.filter(v => v !== null).length;
 }
 
 /**
