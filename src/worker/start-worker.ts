@@ -125,6 +125,10 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
       return defer(exec);
     }
+    // A worker without a lease takes no new task (it would have to fence it at once): renew it first.
+    // (A beat sent before Redis stopped answering renews nothing: up to two.)
+    for (let i = 0; i < 2 && heartbeat.mustFence(); i++) await beat();
+    if (heartbeat.mustFence()) return defer(exec);
     let claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
     // A job fetched between its submit's addBulk and the submit's commit: the commit follows within
     // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation
@@ -218,19 +222,19 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     });
   };
 
-  let beating = false;
-  const beat = async (): Promise<void> => {
-    if (beating) return;
-    beating = true;
-    try {
-      await heartbeat.beat([...runs.keys()], state);
-      await reconcileRuns();
-    } catch (err) {
-      log.warn({ err: toError(err).message }, 'heartbeat failed');
-    } finally {
-      beating = false;
-    }
-  };
+  // One beat at a time; a caller that needs a fresh lease waits for the one in flight.
+  let inFlight: Promise<void> | undefined;
+  const beat = (): Promise<void> =>
+    (inFlight ??= (async () => {
+      try {
+        await heartbeat.beat([...runs.keys()], state);
+        await reconcileRuns();
+      } catch (err) {
+        log.warn({ err: toError(err).message }, 'heartbeat failed');
+      } finally {
+        inFlight = undefined;
+      }
+    })());
   const beatTimer = setInterval(() => void beat(), ctx.config.heartbeatIntervalMs);
   // Self-fencing: a worker whose beats have not succeeded for most of its lease (Redis paused, restarting or
   // out of reach) stops its runs before the alive key can expire on the Redis side, where another worker or
