@@ -533,7 +533,7 @@ export async function runChaos(o) {
     `chaos: ${ids.length} tasks in ${elapsedS} s: ${JSON.stringify(counts)}; ${killedWorkers.size} workers and ` +
       `${killedTasks.size} tasks killed, ${managerRestarts} manager restarts, faults ${faultLog.join(',')}; ` +
       `${reruns} tasks re-run ` +
-      `(${restartedEvents} take-overs); ${violations.length} violations`,
+      `(${restartedEvents} take-overs); ${overlapsFound.length} overlaps; ${violations.length} violations`,
   );
   return report;
 }
