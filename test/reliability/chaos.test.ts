@@ -11,11 +11,11 @@ import { markerCommand, readMarker, runChaos } from '../../scripts/lib/chaos.mjs
 import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 
 /**
- * Set to true once the pty-host watchdog (execution work, issue 13: the pty host kills its tasks' trees when
+ * Make this true (or set JTM_TEST_PTY_WATCHDOG=1) once the pty-host watchdog (execution work, issue 13: the pty host kills its tasks' trees when
  * its worker disappears or stops answering) is merged: the faults that leave a worker's tasks running without
  * it (SIGKILL or SIGSTOP of the worker's pid alone) can only be overlap-free with it.
  */
-const PTY_HOST_WATCHDOG = false;
+const PTY_HOST_WATCHDOG: boolean = process.env['JTM_TEST_PTY_WATCHDOG'] === '1';
 
 interface Run {
   pid: number;
