@@ -292,11 +292,6 @@ export class TaskStore {
     return v === null ? undefined : Number(v);
   }
 
-  async setFields(id: number, fields: Partial<Record<keyof TaskRecord, unknown>>): Promise<void> {
-    const pairs = toHashPairs(fields);
-    if (pairs.length > 0) await this.redis.hset(this.keys.task(id), ...pairs);
-  }
-
   async events(id: number): Promise<TaskEvent[]> {
     const raw = await this.redis.lrange(this.keys.taskEvents(id), 0, -1);
     return raw.map(r => JSON.parse(r) as TaskEvent);

@@ -113,8 +113,8 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   };
   const outputs = new WeakMap<TaskRun, OutputStream>();
 
-  const defer = async (exec: Execution): Promise<never> => {
-    await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
+  const defer = async (exec: Execution, delayMs = DEFER_DELAY_MS): Promise<never> => {
+    await exec.job.moveToDelayed(Date.now() + delayMs, exec.token);
     throw new DelayedError();
   };
 
@@ -137,7 +137,9 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       await new Promise(r => setTimeout(r, wait));
       claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
     }
-    if (claim.kind === 'busy' || claim.kind === 'unsubmitted') return defer(exec);
+    // Not committed yet (a large submit still adding jobs) or never: looked at again soon, never started before.
+    if (claim.kind === 'unsubmitted') return defer(exec, UNSUBMITTED_RETRY_MS);
+    if (claim.kind === 'busy') return defer(exec);
     if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     lastBusy = Date.now();
@@ -324,6 +326,9 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
   return { id: opts.workerId, stop, drain, stopped };
 }
+
+/** How soon a job whose submit has not committed yet is fetched again. */
+const UNSUBMITTED_RETRY_MS = 1000;
 
 /** Exit code of a shell whose command died of SIGTERM (128 + 15). */
 const SIGTERM_EXIT = 143;
