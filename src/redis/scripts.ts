@@ -100,7 +100,8 @@ return 1
  * ARGV[1] worker id  ARGV[2] host  ARGV[3] now ms  ARGV[4] retention ms  ARGV[5] task key base
  * ARGV[6] worker key base  ARGV[7] run token  ARGV[8] BullMQ lock token of the job  ARGV[9] submit key base
  * Returns {1, attempt} started; {0, status} not to be run (final, or just ended by a pending kill or by
- * exhausted retries); {2, 3} running on another live worker; {3, 1} its submit has not completed (defer);
+ * exhausted retries); {2, 3} running on another live worker; {3, queued_at} its submit has not completed
+ * (defer);
  * {-1} no such task.
  * A running task is taken over only when its worker's alive key has expired (invariant: one live run); that
  * counts as a loss, and only losses spend retries (a stop gives the task back without one).
@@ -115,7 +116,9 @@ if cur == 1 then
   -- Queued: startable only once its submit has completed (the submit's commit key), so a submit killed
   -- half-way leaves nothing that runs; reconciliation fails such tasks later.
   local sid = redis.call('HGET', t, 'submit_id')
-  if not sid or sid == '' or redis.call('EXISTS', ARGV[9] .. sid) == 0 then return {3, 1} end
+  if not sid or sid == '' or redis.call('EXISTS', ARGV[9] .. sid) == 0 then
+    return {3, tonumber(redis.call('HGET', t, 'queued_at') or '0')}
+  end
 end
 if redis.call('HGET', t, 'kill_requested') == '1' then
   redis.call('HSET', t, 'status', -4, 'reason', 'killed before it started', 'ended_at', ARGV[3])

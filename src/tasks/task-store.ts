@@ -27,7 +27,7 @@ export type StartOutcome =
   | { kind: 'skip'; status: number }
   | { kind: 'busy' }
   /** Its submit has not completed (yet, or ever): not to be run now; the job is deferred. */
-  | { kind: 'unsubmitted' }
+  | { kind: 'unsubmitted'; queuedAt: number }
   | { kind: 'missing' };
 
 /**
@@ -231,7 +231,7 @@ export class TaskStore {
       case 2:
         return { kind: 'busy' };
       case 3:
-        return { kind: 'unsubmitted' };
+        return { kind: 'unsubmitted', queuedAt: Number(res[1]) };
       default:
         return { kind: 'missing' };
     }

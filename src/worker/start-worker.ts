@@ -131,14 +131,17 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (heartbeat.mustFence()) return defer(exec);
     let claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
     // A job fetched between its submit's addBulk and the submit's commit: the commit follows within
-    // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation
-    // fails it).
-    for (let wait = 20; claim.kind === 'unsubmitted' && wait <= 640; wait *= 2) {
+    // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation fails
+    // it). Only a young record is waited for, so the jobs of a dead submit do not hold the slots.
+    const young = (c: typeof claim): boolean =>
+      c.kind === 'unsubmitted' && Date.now() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
+    for (let wait = 20; young(claim) && wait <= 320; wait *= 2) {
       await new Promise(r => setTimeout(r, wait));
       claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
     }
-    // Not committed yet (a large submit still adding jobs) or never: looked at again soon, never started before.
-    if (claim.kind === 'unsubmitted') return defer(exec, UNSUBMITTED_RETRY_MS);
+    // Not committed yet (a large submit still adding jobs): looked at again soon; an old one rarely.
+    if (claim.kind === 'unsubmitted')
+      return defer(exec, young(claim) ? UNSUBMITTED_RETRY_MS : DEFER_DELAY_MS);
     if (claim.kind === 'busy') return defer(exec);
     if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
@@ -327,8 +330,10 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   return { id: opts.workerId, stop, drain, stopped };
 }
 
-/** How soon a job whose submit has not committed yet is fetched again. */
+/** How soon a job whose submit has not committed yet is fetched again, while its record is young. */
 const UNSUBMITTED_RETRY_MS = 1000;
+/** A queued record younger than this may belong to a submit still writing (by the submit host's clock). */
+const UNSUBMITTED_YOUNG_MS = 10_000;
 
 /** Exit code of a shell whose command died of SIGTERM (128 + 15). */
 const SIGTERM_EXIT = 143;

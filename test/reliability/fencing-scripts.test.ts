@@ -38,9 +38,15 @@ const fence = (workerId: string, runToken: string) => ({ workerId, runToken });
 describe('start-task', () => {
   it('defers a queued task whose submit has no commit key; starts it once committed', async () => {
     const id = await ctx.tasks.create({ command: 'true', pool: 'p', max_retries: 1, submit_id: 'never' });
-    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toEqual({ kind: 'unsubmitted' });
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toMatchObject({
+      kind: 'unsubmitted',
+      queuedAt: expect.any(Number),
+    });
     const legacy = await ctx.tasks.create({ command: 'true', pool: 'p', max_retries: 1 });
-    expect(await ctx.tasks.start(legacy, 'w1', 'h', 'r1')).toEqual({ kind: 'unsubmitted' });
+    expect(await ctx.tasks.start(legacy, 'w1', 'h', 'r1')).toMatchObject({
+      kind: 'unsubmitted',
+      queuedAt: expect.any(Number),
+    });
     expect(await ctx.tasks.status(id)).toBe(TaskStatus.queued);
     await ctx.redis.set(ctx.keys.submit('never'), 1);
     expect(await ctx.tasks.start(id, 'w1', 'h', 'r1', 'lock1')).toEqual({ kind: 'started', attempt: 1 });
