@@ -34,7 +34,9 @@ export class Heartbeat {
     const interval = this.ctx.config.heartbeatIntervalMs;
     const ttl = this.ttlMs;
     const graceMs = Math.min(this.ctx.config.killGraceMs, ttl / 4, interval / 2);
-    return { marginMs: Math.min(ttl / 2, interval + graceMs), graceMs };
+    // The kill grace, plus room for the check's own period and a loaded host; not a whole beat more, so that
+    // one late beat (a busy event loop, a slow Redis) does not stop every task.
+    return { marginMs: Math.min(ttl / 2, graceMs + Math.max(interval / 2, 250)), graceMs };
   }
 
   /** Whether the lease is about to lapse (or has): the runs must be stopped now. */
