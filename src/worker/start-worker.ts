@@ -171,6 +171,8 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
     }
+    // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
+    if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
     // The job and token of the newest delivery: the one whose lock is valid now.
     return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence);
   };
