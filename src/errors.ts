@@ -39,6 +39,23 @@ export class RedisUnavailableError extends JtmError {
   }
 }
 
+/**
+ * A submit whose writes failed part-way (Redis refused or dropped a write): it was not committed, so none of
+ * its tasks will run. Exit 255 like any Redis failure; 1 is kept for invalid input, where nothing is written.
+ */
+export class SubmitIncompleteError extends JtmError {
+  constructor(cause: unknown) {
+    super(
+      `submit did not complete, none of its tasks will run${causeText(cause)}`,
+      'SUBMIT_INCOMPLETE',
+      255,
+      {
+        cause,
+      },
+    );
+  }
+}
+
 export class SlurmError extends JtmError {
   constructor(message: string) {
     super(message, 'SLURM_ERROR', 1);

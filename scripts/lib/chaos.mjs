@@ -1,8 +1,11 @@
-// The chaos harness of the reliability suite (test/reliability/chaos.test.ts runs a bounded version,
+// The chaos harness of the reliability suite (test/reliability/chaos.test.ts runs bounded versions,
 // scripts/chaos.mjs the full one). It submits tasks of random short durations and exit codes to a pool
-// served by several workers, SIGKILLs random workers (starting replacements), kills random tasks and,
-// when this build has `jtm manager`, restarts the manager; then it checks that every task reached
-// exactly one final status that matches what happened to it and that no task ever ran twice at once.
+// served by several workers, injects faults (by default: SIGKILL of a worker's own pid, starting a
+// replacement; see FAULTS for the others: paused workers, a paused manager, Redis paused past the job lock,
+// Redis killed -9 and restarted on its AOF), kills random tasks and, when this build has `jtm manager`,
+// restarts the manager; then it checks that every task reached exactly one final status that matches what
+// happened to it, that this status is the result of the execution that owned the task (by its token), that
+// no task ever ran twice at once, and that no task of a failed submit ever ran.
 //
 // Plain JavaScript on top of the built CLI (dist/): every process is a real `jtm` process, as on a site.
 import { spawn } from 'node:child_process';
@@ -91,46 +94,116 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
 /**
  * The command of one chaos task. Before it starts it looks for a live earlier run of the same task (a pid
  * from its marker file without an end line, still running with this task's id in its environment) and
- * writes an `X` line if it finds one: two live executions at once. Then `S pid ns`, sleep, `E pid ns`.
+ * writes an `X` line if it finds one: two live executions at once. Then `S pid ns token` (the execution
+ * token JTM gives the run, JTM_TASK_TOKEN), a `T pid ns` tick every quarter second, and `E pid ns token
+ * exit`: the span of every run, ended or killed, is known to within a tick.
  */
 export function markerCommand(markerDir, seconds, exitCode) {
   const m = `'${markerDir}'/"$JTM_TASK_ID"`;
+  const ticks = Math.floor(seconds / TICK_S);
+  const rest = seconds - ticks * TICK_S;
   return [
     `m=${m}`,
     'if [ -f "$m" ]; then while read -r k p _; do',
     '  if [ "$k" = S ] && ! grep -q "^E $p " "$m"; then',
     '    st=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null)',
-    '    if [ -n "$st" ] && [ "$st" != Z ] && tr "\\0" "\\n" < /proc/$p/environ 2>/dev/null | grep -qx "JTM_TASK_ID=$JTM_TASK_ID"; then echo "X $p $$" >> "$m"; fi',
+    '    if [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != T ] && tr "\\0" "\\n" < /proc/$p/environ 2>/dev/null | grep -qx "JTM_TASK_ID=$JTM_TASK_ID"; then echo "X $p $$" >> "$m"; fi',
     '  fi',
     'done < "$m"; fi',
-    'echo "S $$ $(date +%s%N)" >> "$m"',
-    `sleep ${seconds.toFixed(2)}`,
-    'echo "E $$ $(date +%s%N)" >> "$m"',
+    'echo "S $$ $(date +%s%N) $JTM_TASK_TOKEN" >> "$m"',
+    `for _ in $(seq 1 ${ticks}); do sleep ${TICK_S}; echo "T $$ $(date +%s%N)" >> "$m"; done`,
+    `sleep ${rest.toFixed(2)}`,
+    `echo "E $$ $(date +%s%N) $JTM_TASK_TOKEN ${exitCode}" >> "$m"`,
     `exit ${exitCode}`,
   ].join('\n');
 }
 
-/** Runs of one task from its marker file: [{pid, start, end?}] plus overlap detections. */
+const TICK_S = 0.25;
+
+/**
+ * Runs of one task from its marker file: [{pid, token, start, last, end?, exit?}] (last: the latest line of
+ * the run, its end or its last tick) plus overlap detections.
+ */
 export function readMarker(path) {
   const runs = new Map();
   const overlaps = [];
   if (!existsSync(path)) return { runs: [], overlaps };
   for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const [k, pid, t] = line.split(' ');
-    if (k === 'S') runs.set(pid, { pid: Number(pid), start: BigInt(t), end: undefined });
-    else if (k === 'E' && runs.has(pid)) runs.get(pid).end = BigInt(t);
-    else if (k === 'X') overlaps.push(line);
+    const [k, pid, t, token, exit] = line.split(' ');
+    const run = runs.get(pid);
+    if (k === 'S')
+      runs.set(pid, { pid: Number(pid), token, start: BigInt(t), last: BigInt(t), end: undefined });
+    else if (k === 'T' && run) run.last = BigInt(t);
+    else if (k === 'E' && run) {
+      run.end = BigInt(t);
+      run.last = run.end;
+      run.exit = Number(exit);
+    } else if (k === 'X') overlaps.push(line);
   }
   return { runs: [...runs.values()].sort((a, b) => (a.start < b.start ? -1 : 1)), overlaps };
 }
+
+/** Pids of a process and all its descendants (from /proc), the process first. */
+export function processTree(root) {
+  const children = new Map();
+  for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(pid));
+    } catch {
+      // gone
+    }
+  }
+  const out = [];
+  const walk = pid => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+function signal(pids, sig) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // gone
+    }
+  }
+}
+
+/**
+ * Fault kinds (option `faults`, taken in turn, one per round, with a random victim):
+ * - worker-kill: SIGKILL of a worker's own pid (as the OOM killer does; its pty host and tasks are not
+ *   signalled), a replacement worker is started;
+ * - worker-stop: SIGSTOP of a worker's own pid for `pauseMs`, then SIGCONT (its pty host and tasks run on);
+ * - worker-freeze: SIGSTOP of a worker's whole tree (a frozen node) for `pauseMs`; `manager-stop` also
+ *   pauses the manager meanwhile, while it recovers that worker, and resumes it first; the worker is resumed
+ *   before its tasks (it must fence them before they run again);
+ * - redis-stop: SIGSTOP of Redis (option `redis.pid`) past the job lock (`redisPauseMs`), then SIGCONT;
+ * - redis-kill: SIGKILL of Redis, restarted on its AOF after `redisDownMs` (option `redis.restart()`).
+ */
+export const FAULTS = [
+  'worker-kill',
+  'worker-stop',
+  'worker-freeze',
+  'manager-stop',
+  'redis-stop',
+  'redis-kill',
+];
 
 const STATUS = { success: 4, failed: -2, terminated: -4, lostconnection: -7 };
 const FINAL = code => code < 0 || code === 4;
 
 /**
- * Options: redisUrl, prefix, tasks, workers, slots, workerKills, taskKillRate, maxSeconds, seed,
- * settleMs (how long to wait for the last tasks), log (progress lines). Resolves with a report; the
- * caller decides what a violation means (the test fails, the script exits 1).
+ * Options: redisUrl, prefix, tasks, workers, slots, workerKills (fault rounds), faults (see FAULTS; default
+ * worker-kill), pauseMs, managerPauseMs, redisPauseMs, redisDownMs, redis ({pid, restart()} for the Redis
+ * faults), taskKillRate, minSeconds, maxSeconds, seed, settleMs (how long to wait for the last tasks), env
+ * (extra settings), log (progress lines). Resolves with a report; the caller decides what a violation means
+ * (the test fails, the script exits 1). `overlaps` (two live runs of a task) are also violations.
  */
 export async function runChaos(o) {
   const opts = {
@@ -140,6 +213,12 @@ export async function runChaos(o) {
     workerKills: 6,
     taskKillRate: 0.05,
     maxSeconds: 1.2,
+    minSeconds: 0.05,
+    faults: ['worker-kill'],
+    pauseMs: 5000,
+    managerPauseMs: 6000,
+    redisPauseMs: 6500,
+    redisDownMs: 6000,
     batch: 25,
     seed: Date.now() % 100000,
     settleMs: 180_000,
@@ -197,12 +276,15 @@ export async function runChaos(o) {
     `chaos: seed ${opts.seed}, ${opts.tasks} tasks, work dir ${work}, manager ${withManager ? 'yes' : 'no'}`,
   );
 
+  // Held closed while Redis is down or paused: submits and kills then would only test the CLI's failure path.
+  let gate = Promise.resolve();
   let submitFailures = 0;
   const submitAll = async () => {
     for (let first = 0; first < opts.tasks; first += opts.batch) {
+      await gate;
       const n = Math.min(opts.batch, opts.tasks - first);
       const specs = Array.from({ length: n }, () => ({
-        seconds: 0.05 + random() * opts.maxSeconds,
+        seconds: opts.minSeconds + random() * opts.maxSeconds,
         exitCode: random() < 0.7 ? 0 : 1 + Math.floor(random() * 5),
       }));
       const file = join(work, `batch-${first}.jsonl`);
@@ -224,20 +306,98 @@ export async function runChaos(o) {
     }
   };
 
-  const chaos = async () => {
-    for (let k = 0; k < opts.workerKills; k++) {
-      await sleep(1500 + random() * 2500);
-      const live = workers.filter(w => w.alive());
-      const victim = live[Math.floor(random() * live.length)];
-      if (victim) {
-        const running = await ctx.redis.smembers(ctx.keys.workerTasks(victim.id)).catch(() => []);
+  const pick = list => list[Math.floor(random() * list.length)];
+  const faultLog = [];
+  const fault = async kind => {
+    const live = workers.filter(w => w.alive());
+    let victim = pick(live);
+    let running = victim ? await ctx.redis.smembers(ctx.keys.workerTasks(victim.id)).catch(() => []) : [];
+    // A pause only tests something when it hits running tasks: the busiest live worker, once there is one.
+    for (let i = 0; kind !== 'worker-kill' && running.length === 0 && i < 40; i++) {
+      for (const w of live) {
+        const r = await ctx.redis.smembers(ctx.keys.workerTasks(w.id)).catch(() => []);
+        if (r.length > running.length) [victim, running] = [w, r];
+      }
+      if (running.length === 0) await sleep(250);
+    }
+    faultLog.push(kind);
+    switch (kind) {
+      case 'worker-kill':
+        if (!victim) break;
         victim.child.kill('SIGKILL');
         await victim.exited;
         killedWorkers.add(victim.id);
         opts.log(`SIGKILL worker ${victim.id} (running ${running.join(',') || 'nothing'})`);
+        startWorker();
+        break;
+      case 'worker-stop':
+        if (!victim) break;
+        opts.log(
+          `SIGSTOP worker ${victim.id} for ${opts.pauseMs} ms (running ${running.join(',') || 'nothing'})`,
+        );
+        victim.child.kill('SIGSTOP');
+        await sleep(opts.pauseMs);
+        victim.child.kill('SIGCONT');
+        break;
+      case 'worker-freeze':
+      case 'manager-stop': {
+        if (!victim) break;
+        const tree = processTree(victim.child.pid);
+        opts.log(
+          `SIGSTOP worker ${victim.id} and its processes ${tree.slice(1).join(' ')} (running ${running.join(',') || 'nothing'})`,
+        );
+        signal(tree, 'SIGSTOP');
+        let resumeManager;
+        if (kind === 'manager-stop' && manager?.alive()) {
+          // Paused as it notices the frozen worker (liveness window of 1.5 s plus up to a sweep).
+          await sleep(1200 + random() * 1500);
+          const m = manager;
+          m.child.kill('SIGSTOP');
+          opts.log(`SIGSTOP manager for ${opts.managerPauseMs} ms`);
+          resumeManager = sleep(opts.managerPauseMs).then(() => m.child.kill('SIGCONT'));
+        }
+        await sleep(opts.pauseMs);
+        await resumeManager;
+        // The worker first: it must find its lease lapsed and stop its runs before they go on.
+        signal([victim.child.pid], 'SIGCONT');
+        await sleep(1500);
+        signal(tree.slice(1), 'SIGCONT');
+        break;
       }
-      startWorker();
-      if (manager && k % 2 === 1) {
+      case 'redis-stop': {
+        const pid = opts.redis?.pid();
+        if (!pid) break;
+        let open;
+        gate = new Promise(r => (open = r));
+        opts.log(`SIGSTOP Redis for ${opts.redisPauseMs} ms`);
+        process.kill(pid, 'SIGSTOP');
+        await sleep(opts.redisPauseMs);
+        process.kill(pid, 'SIGCONT');
+        await sleep(1000);
+        open();
+        break;
+      }
+      case 'redis-kill': {
+        if (!opts.redis?.restart) break;
+        let open;
+        gate = new Promise(r => (open = r));
+        opts.log(`SIGKILL Redis, restarted on its AOF after ${opts.redisDownMs} ms`);
+        await opts.redis.restart(opts.redisDownMs);
+        await sleep(1000);
+        open();
+        break;
+      }
+      default:
+        throw new Error(`unknown fault ${kind}`);
+    }
+  };
+
+  const chaos = async () => {
+    for (let k = 0; k < opts.workerKills; k++) {
+      await sleep(1500 + random() * 2500);
+      // In turn, so that a short run meets every kind it was given.
+      await fault(opts.faults[k % opts.faults.length]);
+      if (manager && k % 2 === 1 && opts.faults.includes('worker-kill')) {
         await manager.stop('SIGKILL');
         manager = startDaemon(['manager'], env, join(work, 'manager.log'));
         managerRestarts++;
@@ -249,11 +409,12 @@ export async function runChaos(o) {
     const target = Math.round(opts.tasks * opts.taskKillRate);
     for (let k = 0; k < target * 4 && killedTasks.size < target; k++) {
       await sleep(300 + random() * 700);
+      await gate;
       const ids = [...plan.keys()];
       const id = ids[Math.floor(random() * ids.length)];
       if (id === undefined || killedTasks.has(id)) continue;
       // Kills of tasks that already ended test nothing: aim at waiting and running ones.
-      if (FINAL(Number(await ctx.redis.hget(ctx.keys.task(id), 'status')))) continue;
+      if (FINAL(Number(await ctx.redis.hget(ctx.keys.task(id), 'status').catch(() => null)))) continue;
       const r = await jtm(['kill', '-tid', String(id), '--wait', '10s'], env);
       killedTasks.set(id, r.code);
     }
@@ -281,6 +442,7 @@ export async function runChaos(o) {
 
   // Verdicts.
   const violations = [];
+  const overlapsFound = [];
   const counts = {};
   let reruns = 0;
   let restartedEvents = 0;
@@ -301,22 +463,39 @@ export async function runChaos(o) {
     }
     const finals = events.filter(e => FINAL(e.to) && !FINAL(e.from));
     if (finals.length !== 1 || !FINAL(events.at(-1)?.to ?? 0)) bad(`${finals.length} final transitions`);
-    for (const x of overlaps) bad(`two live runs at once (${x})`);
-    for (let i = 1; i < runs.length; i++) {
-      const prev = runs[i - 1];
-      if (prev.end !== undefined && prev.end > runs[i].start)
-        bad(`runs ${prev.pid} and ${runs[i].pid} overlap`);
-    }
+    for (const x of overlaps) overlapsFound.push(`task ${id}: two live runs at once (${x})`);
+    // Each run spans from its start to its last line (end, or last tick when it was killed).
+    for (let i = 0; i < runs.length; i++)
+      for (let j = i + 1; j < runs.length; j++)
+        if (runs[i].last > runs[j].start)
+          overlapsFound.push(`task ${id}: runs ${runs[i].pid} and ${runs[j].pid} overlap`);
     const natural = spec.exitCode === 0 ? STATUS.success : STATUS.failed;
     const allowed = new Set([natural]);
     if (killedTasks.has(id)) allowed.add(STATUS.terminated);
-    if (rec.worker_id && killedWorkers.has(rec.worker_id)) allowed.add(STATUS.lostconnection);
+    // Lost: by the record's own rule (more losses than retries), after a fault that can lose a worker.
+    if (
+      (rec.losses ?? 0) > rec.max_retries &&
+      faultLog.some(f => f.startsWith('worker') || f === 'manager-stop')
+    )
+      allowed.add(STATUS.lostconnection);
     if (!allowed.has(status)) bad(`ended ${name} (${rec.reason}); expected one of ${[...allowed].join(',')}`);
     if (status === natural) {
-      if (!runs.some(r => r.end !== undefined)) bad(`ended ${name} but its command never ran to the end`);
+      // The recorded result is the one of the execution that owned the task: its run ended with that code.
+      const owner = runs.find(r => r.token === rec.run_token);
+      if (!owner) bad(`ended ${name} but no run carries its execution token ${rec.run_token}`);
+      else if (owner.end === undefined)
+        bad(`ended ${name} but its owning run ${owner.pid} never reached its end`);
+      else if (owner.exit !== spec.exitCode) bad(`owning run exited ${owner.exit}, planned ${spec.exitCode}`);
       if (status === STATUS.failed && rec.exit_code !== spec.exitCode)
         bad(`exit code ${rec.exit_code}, planned ${spec.exitCode}`);
     }
+  }
+  violations.push(...overlapsFound);
+  // No task of a failed submit ever runs: ids handed out but never printed have no marker file.
+  const lastId = Number((await ctx.redis.get(ctx.keys.nextTaskId)) ?? 0);
+  for (let id = ids[0] ?? 1; id <= lastId; id++) {
+    if (!plan.has(id) && existsSync(join(markerDir, String(id))))
+      violations.push(`task ${id} of a submit that did not exit 0 ran`);
   }
   // Nothing of any task outlives the run (killed workers' trees included).
   const leftovers = [];
@@ -342,6 +521,8 @@ export async function runChaos(o) {
     taskKills: killedTasks.size,
     managerRestarts,
     withManager,
+    faults: faultLog,
+    overlaps: overlapsFound.length,
     tasksRunMoreThanOnce: reruns,
     takeovers: restartedEvents,
     elapsedS,
@@ -350,8 +531,9 @@ export async function runChaos(o) {
   };
   opts.log(
     `chaos: ${ids.length} tasks in ${elapsedS} s: ${JSON.stringify(counts)}; ${killedWorkers.size} workers and ` +
-      `${killedTasks.size} tasks killed, ${managerRestarts} manager restarts; ${reruns} tasks re-run ` +
-      `(${restartedEvents} take-overs); ${violations.length} violations`,
+      `${killedTasks.size} tasks killed, ${managerRestarts} manager restarts, faults ${faultLog.join(',')}; ` +
+      `${reruns} tasks re-run ` +
+      `(${restartedEvents} take-overs); ${overlapsFound.length} overlaps; ${violations.length} violations`,
   );
   return report;
 }

@@ -32,9 +32,16 @@ export async function findDeadWorkers(ctx: JtmContext, now: number): Promise<str
 }
 
 /**
- * Ends the run of one task on a dead worker. The job is put back (or failed) before the record changes,
- * so a manager killed in between leaves the worker in the index and the next sweep finishes the work;
- * a worker that fetches the re-delivered job first takes the task over by the same rule (start-task).
+ * Ends the run of one task on a dead worker. Both steps are fenced on what was read, so a manager that
+ * slept between the read and the writes (or acted on a stale index) changes nothing:
+ * - the job is put back (or failed) with the dead execution's own BullMQ lock token: BullMQ moves it only
+ *   while that very lock holds, never a job another worker has fetched since (once the lock has lapsed,
+ *   BullMQ's stalled check of a live worker puts the job back instead);
+ * - then the record changes through recover-task, only if the same execution (run token) still runs on the
+ *   same worker and that worker's alive key is still gone.
+ * The job goes first: a manager killed in between leaves the record running on the dead worker, which stays
+ * in the index, so the next sweep finishes the work; a worker that fetches the re-delivered job first takes
+ * the task over by the same rule (start-task).
  */
 export async function recoverTask(
   ctx: JtmContext,
@@ -44,21 +51,24 @@ export async function recoverTask(
   counts: RecoveryCounts,
   now = Date.now(),
 ): Promise<void> {
-  const [status, owner, attempts, maxRetries, kill, pool] = await ctx.redis.hmget(
+  const [status, owner, losses, maxRetries, kill, pool, runToken, jobToken] = await ctx.redis.hmget(
     ctx.keys.task(taskId),
     'status',
     'worker_id',
-    'attempts',
+    'losses',
     'max_retries',
     'kill_requested',
     'pool',
+    'run_token',
+    'job_token',
   );
-  if (Number(status) === TaskStatus.running && owner === deadWorker && pool) {
-    const retry = kill !== '1' && Number(attempts ?? 0) <= Number(maxRetries ?? 0);
-    if (retry) await jobs.redeliver(pool, taskId);
-    else await jobs.end(pool, jobIdOf(taskId), 'worker lost');
+  const running = Number(status) === TaskStatus.running && owner === deadWorker;
+  if (running && pool && jobToken) {
+    const retry = kill !== '1' && Number(losses ?? 0) + 1 <= Number(maxRetries ?? 0);
+    if (retry) await jobs.redeliver(pool, taskId, jobToken);
+    else await jobs.end(pool, jobIdOf(taskId), 'worker lost', jobToken);
   }
-  const res = await ctx.tasks.recover(taskId, deadWorker, now);
+  const res = await ctx.tasks.recover(taskId, deadWorker, running ? (runToken ?? '') : '', now);
   if (res.kind !== 'recovered') return;
   const log = { task: taskId, worker: deadWorker };
   if (res.status === TaskStatus.pending) {

@@ -48,7 +48,8 @@ export async function reconcileBatch(
   const ids = await ctx.redis.zrange(ctx.keys.activeTasks, cursor, cursor + RECONCILE_BATCH - 1);
   if (ids.length === 0) return undefined;
   const read = ctx.redis.pipeline();
-  for (const id of ids) read.hmget(ctx.keys.task(id), 'status', 'pool', 'queued_at', 'worker_id');
+  for (const id of ids)
+    read.hmget(ctx.keys.task(id), 'status', 'pool', 'queued_at', 'worker_id', 'submit_id');
   const fields = ((await read.exec()) ?? []).map(([, v]) => (v ?? []) as (string | null)[]);
   const registered = new Set(await ctx.redis.smembers(ctx.keys.pools));
 
@@ -69,7 +70,7 @@ export async function reconcileBatch(
   const gone: string[] = [];
   for (const [i, idText] of ids.entries()) {
     const id = Number(idText);
-    const [status, pool, queuedAt, worker] = fields[i] ?? [];
+    const [status, pool, queuedAt, worker, submitId] = fields[i] ?? [];
     if (status === null || status === undefined || isFinal(Number(status))) {
       gone.push(idText);
       continue;
@@ -79,12 +80,15 @@ export async function reconcileBatch(
     const jobExists = probed[2 * i + 1] === 1 && !finished;
     try {
       if (s === TaskStatus.queued && Number(queuedAt ?? 0) < now - SUBMIT_GRACE_MS) {
-        if (jobExists) {
+        // Only a committed submit's tasks may run (workers defer the others): the rest are failed, never run.
+        const committed = !!submitId && (await ctx.redis.exists(ctx.keys.submit(submitId))) === 1;
+        // A committed one is repaired to pending (a missing job is re-added by the pending rule next pass).
+        if (committed) {
           const r = await ctx.tasks.transition(
             id,
             [TaskStatus.queued],
             TaskStatus.pending,
-            'queued on pool (repaired: submit was interrupted)',
+            'queued on pool (repaired: submit was interrupted after its commit)',
           );
           if (r.done) counts.submitRepaired++;
         } else {
@@ -92,10 +96,11 @@ export async function reconcileBatch(
             id,
             [TaskStatus.queued],
             TaskStatus.failed,
-            'submit did not complete: no job was queued',
+            'submit did not complete',
           );
           if (r.done) {
             counts.submitFailed++;
+            if (pool && jobExists) await jobs.end(pool, jobIdOf(id), 'submit did not complete');
             await endedByJtm(ctx, id);
           }
         }
@@ -126,7 +131,11 @@ export async function reconcileBatch(
     }
   }
   if (gone.length > 0) await ctx.redis.zrem(ctx.keys.activeTasks, ...gone);
-  return ids.length < RECONCILE_BATCH ? undefined : cursor + RECONCILE_BATCH - gone.length;
+  if (ids.length < RECONCILE_BATCH) return undefined;
+  // Records this batch ended left the index too (finalize): the next batch starts after those that stayed,
+  // else a batch of failed submits would make the pass skip as many records.
+  const scores = await ctx.redis.zmscore(ctx.keys.activeTasks, ...ids);
+  return cursor + scores.filter(v => v !== null).length;
 }
 
 /**

@@ -14,8 +14,10 @@ import { openPoolQueue } from '../tasks/pool-queue.js';
 /**
  * Keeps BullMQ's view of a task's job in step with its record when the manager changes the record.
  * BullMQ's own stalled checker runs only inside Workers of the same queue, and only after the lock of a
- * dead worker expires; the manager does not wait for it. Token '0' tells BullMQ's scripts not to check the
- * lock (the owner is dead); the next worker that fetches the job writes its own lock over the stale one.
+ * dead worker expires; the manager does not wait for it. An active job is moved only with the lock token of
+ * the execution the manager decided about: BullMQ's script checks it atomically, so a job that another worker
+ * has fetched since (a new lock) is never touched. Without that token, an active job is left to BullMQ's
+ * stalled check.
  */
 export class TaskJobs {
   private readonly queues = new Map<string, Queue<TaskJobData>>();
@@ -32,18 +34,28 @@ export class TaskJobs {
   }
 
   /**
-   * Makes sure the task's job will be delivered again: an active job (its worker is dead) goes back to
-   * wait; a missing or finished one is added anew with the same job id. Returns what it did.
+   * Makes sure the task's job will be delivered again: an active job still locked by `lockToken` (the dead
+   * execution's) goes back to wait; a missing or finished one is added anew with the same job id. An active
+   * job under another lock, or a lapsed one, is left alone ('active'). Returns what it did.
    */
-  async redeliver(pool: string, taskId: number): Promise<'moved' | 'added' | 'queued'> {
+  async redeliver(
+    pool: string,
+    taskId: number,
+    lockToken?: string,
+  ): Promise<'moved' | 'added' | 'queued' | 'active'> {
     const q = this.queue(pool);
     const jobId = jobIdOf(taskId);
     const state = await q.getJobState(jobId);
     if (state === 'active') {
       const job = await q.getJob(jobId);
-      if (job) {
-        await job.moveToWait('0');
+      if (!job) return 'active';
+      if (!lockToken) return 'active';
+      try {
+        await job.moveToWait(lockToken);
         return 'moved';
+      } catch (err) {
+        this.ctx.logger.debug({ err: toError(err).message, pool, jobId }, 'job not moved: its lock changed');
+        return 'active';
       }
     }
     if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')
@@ -55,14 +67,17 @@ export class TaskJobs {
     return 'added';
   }
 
-  /** Takes the task's job out of delivery: waiting ones are removed, an active one (dead owner) is failed. */
-  async end(pool: string, jobId: string, reason: string): Promise<void> {
+  /**
+   * Takes the task's job out of delivery: waiting ones are removed; an active one is failed only while it
+   * holds `lockToken` (the dead execution's lock), else left to the worker or stalled check that meets it.
+   */
+  async end(pool: string, jobId: string, reason: string, lockToken?: string): Promise<void> {
     const q = this.queue(pool);
     try {
       const state = await q.getJobState(jobId);
       if (state === 'active') {
         const job = await q.getJob(jobId);
-        await job?.moveToFailed(new Error(reason), '0');
+        if (lockToken) await job?.moveToFailed(new Error(reason), lockToken);
       } else if (state !== 'completed' && state !== 'failed' && state !== 'unknown') {
         await q.remove(jobId);
       }

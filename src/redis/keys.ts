@@ -45,6 +45,16 @@ export class Keys {
   taskOutput(id: number | string): string {
     return `${this.prefix}:task:${id}:output`;
   }
+  /**
+   * Commit key of one submit (`submit:<submit id>`): written once every record and job of the submit is in
+   * Redis. A queued task whose submit has no commit key is not started (a submit killed half-way runs nothing).
+   */
+  submit(submitId: string): string {
+    return `${this.prefix}:submit:${submitId}`;
+  }
+  get submitBase(): string {
+    return `${this.prefix}:submit:`;
+  }
   worker(id: string): string {
     return `${this.prefix}:worker:${id}`;
   }

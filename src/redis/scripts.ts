@@ -12,6 +12,12 @@ local function pushEvent(eventsKey, now, from, to, reason)
   redis.call('RPUSH', eventsKey, cjson.encode({t = tonumber(now), from = from, to = to, reason = reason}))
   redis.call('LTRIM', eventsKey, -200, -1)
 end
+-- Whether the task is running the execution (worker, run token) a fenced write names: a stale execution
+-- (taken over, recovered, or ended) is refused, so it can never record anything over a newer one.
+local function owns(taskKey, wid, runToken)
+  return tonumber(redis.call('HGET', taskKey, 'status')) == 3 and redis.call('HGET', taskKey, 'worker_id') == wid
+    and redis.call('HGET', taskKey, 'run_token') == runToken
+end
 -- Sets fields from ARGV[first..] pairs.
 local function setPairs(key, first)
   for i = first, #ARGV - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
@@ -46,11 +52,13 @@ return id
 `;
 
 /**
- * transition: compare-and-set of the status.
+ * transition: compare-and-set of the status, optionally fenced on one execution.
  * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
  * ARGV[1] allowed current statuses, comma separated  ARGV[2] new status  ARGV[3] now ms  ARGV[4] reason
- * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base  ARGV[8..] field, value pairs
- * Returns {1, previous} when done, {0, current} when the current status was not allowed, {-1} if no task.
+ * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base
+ * ARGV[8] fence worker id ('' = not fenced)  ARGV[9] fence run token  ARGV[10..] field, value pairs
+ * Returns {1, previous} when done, {0, current} when the current status was not allowed, {2, current} when
+ * the fence did not match (another execution owns the task now), {-1} if no task.
  */
 export const TRANSITION = `${COMMON}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
@@ -58,9 +66,10 @@ local cur = tonumber(redis.call('HGET', KEYS[1], 'status'))
 local ok = false
 for s in string.gmatch(ARGV[1], '[^,]+') do if tonumber(s) == cur then ok = true end end
 if not ok then return {0, cur} end
+if ARGV[8] ~= '' and not owns(KEYS[1], ARGV[8], ARGV[9]) then return {2, cur} end
 local to = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'status', to, 'reason', ARGV[4])
-setPairs(KEYS[1], 8)
+setPairs(KEYS[1], 10)
 if isFinal(to) then
   redis.call('HSET', KEYS[1], 'ended_at', ARGV[3])
   local id = redis.call('HGET', KEYS[1], 'id')
@@ -75,13 +84,27 @@ return {1, cur}
 `;
 
 /**
- * start-task: a worker claims a task it fetched from its pool queue.
+ * fenced-set: sets fields of a task only while the named execution owns it (pid of a run, usage).
+ * KEYS[1] task  ARGV[1] worker id  ARGV[2] run token  ARGV[3..] field, value pairs
+ * Returns 1 when set, 0 when another execution (or none) owns the task.
+ */
+export const FENCED_SET = `${COMMON}
+if not owns(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
+setPairs(KEYS[1], 3)
+return 1
+`;
+
+/**
+ * start-task: a worker claims a task it fetched from its pool queue, for one execution (its run token).
  * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active  KEYS[4] this worker's task set
  * ARGV[1] worker id  ARGV[2] host  ARGV[3] now ms  ARGV[4] retention ms  ARGV[5] task key base
- * ARGV[6] worker key base
+ * ARGV[6] worker key base  ARGV[7] run token  ARGV[8] BullMQ lock token of the job  ARGV[9] submit key base
  * Returns {1, attempt} started; {0, status} not to be run (final, or just ended by a pending kill or by
- * exhausted retries); {2, 3} running on another live worker; {-1} no such task.
- * A running task is taken over only when its worker's alive key has expired (invariant: one live run).
+ * exhausted retries); {2, 3} running on another live worker; {3, queued_at} its submit has not completed
+ * (defer);
+ * {-1} no such task.
+ * A running task is taken over only when its worker's alive key has expired (invariant: one live run); that
+ * counts as a loss, and only losses spend retries (a stop gives the task back without one).
  */
 export const START_TASK = `${COMMON}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
@@ -89,6 +112,14 @@ local t = KEYS[1]
 local cur = tonumber(redis.call('HGET', t, 'status'))
 local id = redis.call('HGET', t, 'id')
 if isFinal(cur) then return {0, cur} end
+if cur == 1 then
+  -- Queued: startable only once its submit has completed (the submit's commit key), so a submit killed
+  -- half-way leaves nothing that runs; reconciliation fails such tasks later.
+  local sid = redis.call('HGET', t, 'submit_id')
+  if not sid or sid == '' or redis.call('EXISTS', ARGV[9] .. sid) == 0 then
+    return {3, tonumber(redis.call('HGET', t, 'queued_at') or '0')}
+  end
+end
 if redis.call('HGET', t, 'kill_requested') == '1' then
   redis.call('HSET', t, 'status', -4, 'reason', 'killed before it started', 'ended_at', ARGV[3])
   finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
@@ -101,7 +132,9 @@ if cur == 3 then
   local old = redis.call('HGET', t, 'worker_id') or ''
   if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, 3} end
   local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
-  if attempts > maxRetries then
+  local losses = tonumber(redis.call('HGET', t, 'losses') or '0') + 1
+  redis.call('HSET', t, 'losses', losses)
+  if losses > maxRetries then
     local why = 'worker ' .. old .. ' was lost and no retries are left'
     redis.call('HSET', t, 'status', -7, 'reason', why, 'ended_at', ARGV[3])
     finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
@@ -119,7 +152,7 @@ if cur == 1 then
   cur = 2
 end
 redis.call('HSET', t, 'status', 3, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
-  'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '')
+  'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '', 'run_token', ARGV[7], 'job_token', ARGV[8])
 redis.call('SADD', KEYS[4], id)
 pushEvent(KEYS[2], ARGV[3], cur, 3, reason .. ' on ' .. ARGV[1] .. '@' .. ARGV[2])
 return {1, attempts + 1}
@@ -159,11 +192,14 @@ return {3, wid}
 
 /**
  * recover-task: the manager ends the run of a task whose worker is dead, with the same rule as start-task:
- * re-queued (pending) while attempts ≤ max_retries, else lostconnection; a task with a pending kill ends
- * terminated. Only a task still running on that very worker, whose alive key is gone, is touched.
+ * the loss is counted; re-queued (pending) while losses ≤ max_retries, else lostconnection; a task with a
+ * pending kill ends terminated. Only the execution the manager looked at (run token), still on that very
+ * worker, whose alive key is gone, is touched: a manager that acts on a stale view changes nothing.
  * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
  * ARGV[1] dead worker id  ARGV[2] now ms  ARGV[3] retention ms  ARGV[4] task key base  ARGV[5] worker key base
- * Returns {1, new status}; {0, status} not running on that worker (nothing done); {2} worker alive; {-1} no task.
+ * ARGV[6] run token the decision was made on ('' = whichever runs there)
+ * Returns {1, new status}; {0, status} not that execution on that worker (nothing done); {2} worker alive;
+ * {-1} no task.
  */
 export const RECOVER_TASK = `${COMMON}
 local t = KEYS[1]
@@ -175,18 +211,19 @@ if cur ~= 3 or redis.call('HGET', t, 'worker_id') ~= wid then
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
   return {0, cur}
 end
+if ARGV[6] ~= '' and (redis.call('HGET', t, 'run_token') or '') ~= ARGV[6] then return {0, cur} end
 if redis.call('EXISTS', ARGV[5] .. wid .. ':alive') == 1 then return {2} end
-local attempts = tonumber(redis.call('HGET', t, 'attempts') or '0')
+local losses = tonumber(redis.call('HGET', t, 'losses') or '0') + 1
 local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
 local to, why
 if redis.call('HGET', t, 'kill_requested') == '1' then
   to, why = -4, 'killed; its worker ' .. wid .. ' was lost'
-elseif attempts > maxRetries then
+elseif losses > maxRetries then
   to, why = -7, 'worker ' .. wid .. ' was lost and no retries are left'
 else
-  to, why = 2, 're-queued: worker ' .. wid .. ' was lost (attempt ' .. attempts .. ' of ' .. (maxRetries + 1) .. ')'
+  to, why = 2, 're-queued: worker ' .. wid .. ' was lost (' .. losses .. ' of ' .. maxRetries .. ' retries used)'
 end
-redis.call('HSET', t, 'status', to, 'reason', why)
+redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses)
 if to < 0 then
   redis.call('HSET', t, 'ended_at', ARGV[2])
   finalize(t, KEYS[2], KEYS[3], id, ARGV[3], ARGV[4], ARGV[5])

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 import type { JtmContext } from '../context.js';
 import { isConnectionError } from '../redis/connection.js';
-import { RedisUnavailableError, toError } from '../errors.js';
+import { RedisUnavailableError, SubmitIncompleteError, toError } from '../errors.js';
 import { redisLocation } from '../redis/connection.js';
 import { openPoolQueue } from './pool-queue.js';
 import { touchPool } from '../pools/pool-registry.js';
@@ -24,14 +25,16 @@ import { isDynamicSpec } from '../slurm/pool-cluster.js';
 const CHUNK = 250;
 
 /**
- * Submits validated tasks: each gets a global id and a record (queued), then its BullMQ job on the pool's
- * queue (job id = task id), then the record moves to pending. Resolves only when all of that is in
- * Redis. If anything fails the records written so far are failed, so nothing is left half-written; a
- * crash in between is repaired by the manager's reconciliation (a queued record without a job is failed).
- * Records and transitions go in chunks, one script run each, all chunks in flight at once.
+ * Submits validated tasks: each gets a global id and a record (queued, carrying the submit's id), then its
+ * BullMQ job on the pool's queue (job id = task id); then one write commits the whole submit (its commit
+ * key), and the records move to pending. A worker starts a queued task only once its submit is committed, so
+ * a submit that fails or is killed before the commit leaves nothing that runs: its records are failed here
+ * when possible, else by the manager's reconciliation ("submit did not complete"). Resolves only when all
+ * of that is in Redis. Records and transitions go in chunks, one script run each, all chunks in flight.
  */
 export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
   const submitHost = hostname();
+  const submitId = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
   const records: NewRecord[] = tasks.map(t => ({
     command: t.command,
     pool: t.pool,
@@ -46,6 +49,7 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
     cromwell_job_id: t.cromwellJobId,
     max_retries: ctx.config.taskRetries,
     submit_host: submitHost,
+    submit_id: submitId,
   }));
   const created = await Promise.allSettled(chunks(records).map(c => ctx.tasks.createMany(c)));
   const ids = created.flatMap(r => (r.status === 'fulfilled' ? r.value : []));
@@ -53,19 +57,28 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
     const failed = created.find(r => r.status === 'rejected');
     if (failed) throw failed.reason;
     await addJobs(ctx, records, ids);
+    // The commit point: from here on the tasks may run. It outlives any queued record of the submit.
+    await ctx.redis.set(ctx.keys.submit(submitId), ids.length, 'PX', ctx.config.taskRetentionMs);
   } catch (err) {
     const reason = `submit failed: ${toError(err).message}`;
+    // The commit write may have been applied with its reply lost: take it back before failing the records.
+    await ctx.redis.del(ctx.keys.submit(submitId)).catch(() => 0);
     await Promise.allSettled(
       chunks(ids).map(c => ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason)),
     );
     if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(ctx.config), err);
-    throw err;
+    throw new SubmitIncompleteError(err);
   }
-  await Promise.all(
+  // Committed: the tasks will run whatever happens now, so the submit succeeds. Marking them pending is for
+  // the record only (a worker starts a committed queued task the same); if it fails, reconciliation does it.
+  const marked = await Promise.allSettled(
     chunks(ids).map(c =>
       ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
     ),
   );
+  const unmarked = marked.find(r => r.status === 'rejected');
+  if (unmarked)
+    ctx.logger.warn({ err: toError(unmarked.reason).message }, 'tasks left queued; they run anyway');
   // A dynamic pool's allocations are requested by a manager; tell the managers now rather than at their next
   // sweep. Best effort: the sweep provisions anyway.
   if (tasks.some(t => isDynamicSpec(t.poolSpec))) {
@@ -83,6 +96,7 @@ type NewRecord = Omit<JobSource, 'id'> & {
   cromwell_job_id?: string;
   max_retries: number;
   submit_host: string;
+  submit_id: string;
 };
 
 /** One addBulk per pool, all pools at once (the order of jobs within a pool is the order of the tasks). */

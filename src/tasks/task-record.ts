@@ -40,8 +40,17 @@ export interface TaskRecord {
   worker_id?: string;
   host?: string;
   pid?: number;
+  /** Executions started (a re-queue after a graceful stop included). */
   attempts: number;
+  /** Executions lost with their worker: what retries are spent on (a graceful stop is not a loss). */
+  losses?: number;
   max_retries: number;
+  /** Random token of the execution that owns the task while it runs (the fence of every later write). */
+  run_token?: string;
+  /** BullMQ lock token the owning execution fetched its job with. */
+  job_token?: string;
+  /** Id of the submit that wrote the record (its commit key makes the task startable). */
+  submit_id?: string;
   queued_at?: number;
   started_at?: number;
   ended_at?: number;
@@ -65,6 +74,7 @@ const NUMBERS = new Set([
   'exit_code',
   'pid',
   'attempts',
+  'losses',
   'max_retries',
   'queued_at',
   'started_at',

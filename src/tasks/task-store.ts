@@ -5,12 +5,14 @@ import { runScript } from '../redis/run-script.js';
 import {
   CREATE_TASK,
   CREATE_TASKS,
+  FENCED_SET,
   RECOVER_TASK,
   REQUEST_KILL,
   START_TASK,
   TRANSITION,
   TRANSITION_MANY,
 } from '../redis/scripts.js';
+import { TaskStatus } from './status.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
 export interface TaskEvent {
@@ -24,7 +26,18 @@ export type StartOutcome =
   | { kind: 'started'; attempt: number }
   | { kind: 'skip'; status: number }
   | { kind: 'busy' }
+  /** Its submit has not completed (yet, or ever): not to be run now; the job is deferred. */
+  | { kind: 'unsubmitted'; queuedAt: number }
   | { kind: 'missing' };
+
+/**
+ * One execution of a task: the worker running it and the run's random token (written by start-task).
+ * Every write after the start names it, and Redis refuses the write once another execution owns the task.
+ */
+export interface Fence {
+  workerId: string;
+  runToken: string;
+}
 
 export type KillOutcome =
   | { kind: 'missing' }
@@ -40,7 +53,9 @@ export type RecoverOutcome =
   | { kind: 'missing' };
 
 export type TransitionOutcome =
-  { done: true; previous: number } | { done: false; current: number | undefined };
+  | { done: true; previous: number }
+  /** `fenced`: the status allowed it, but another execution (or none) owns the task now. */
+  | { done: false; current: number | undefined; fenced?: boolean };
 
 /** Reads and changes task records; every status change goes through a guarded Lua transition. */
 export class TaskStore {
@@ -114,6 +129,33 @@ export class TaskStore {
     fields: Partial<Record<keyof TaskRecord, unknown>> = {},
     now = Date.now(),
   ): Promise<TransitionOutcome> {
+    return this.runTransition(id, from, to, reason, fields, undefined, now);
+  }
+
+  /**
+   * Moves a running task to `to` only while `fence` (that worker, that execution) still owns it: how a
+   * worker records an end or gives a task back. A stale execution's write changes nothing (fenced).
+   */
+  async transitionFenced(
+    id: number,
+    fence: Fence,
+    to: number,
+    reason: string,
+    fields: Partial<Record<keyof TaskRecord, unknown>> = {},
+    now = Date.now(),
+  ): Promise<TransitionOutcome> {
+    return this.runTransition(id, [TaskStatus.running], to, reason, fields, fence, now);
+  }
+
+  private async runTransition(
+    id: number,
+    from: readonly number[],
+    to: number,
+    reason: string,
+    fields: Partial<Record<keyof TaskRecord, unknown>>,
+    fence: Fence | undefined,
+    now: number,
+  ): Promise<TransitionOutcome> {
     const res = await runScript<number[]>(
       this.redis,
       TRANSITION,
@@ -126,19 +168,60 @@ export class TaskStore {
         this.config.taskRetentionMs,
         this.keys.taskBase,
         this.keys.workerBase,
+        fence?.workerId ?? '',
+        fence?.runToken ?? '',
         ...toHashPairs(fields),
       ],
     );
     if (res[0] === 1) return { done: true, previous: Number(res[1]) };
+    if (res[0] === 2) return { done: false, current: Number(res[1]), fenced: true };
     return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
   }
 
-  async start(id: number, workerId: string, host: string, now = Date.now()): Promise<StartOutcome> {
+  /** Sets fields of a running task only while `fence` owns it; false when it no longer does. */
+  async setFenced(
+    id: number,
+    fence: Fence,
+    fields: Partial<Record<keyof TaskRecord, unknown>>,
+  ): Promise<boolean> {
+    const pairs = toHashPairs(fields);
+    if (pairs.length === 0) return true;
+    const res = await runScript<number>(
+      this.redis,
+      FENCED_SET,
+      [this.keys.task(id)],
+      [fence.workerId, fence.runToken, ...pairs],
+    );
+    return Number(res) === 1;
+  }
+
+  /**
+   * Claims a task for one execution (`runToken`) of `workerId`. `jobToken` is the BullMQ lock token the job
+   * was fetched with: the manager moves the job of a dead worker only while that very lock holds.
+   */
+  async start(
+    id: number,
+    workerId: string,
+    host: string,
+    runToken: string,
+    jobToken = '',
+    now = Date.now(),
+  ): Promise<StartOutcome> {
     const res = await runScript<number[]>(
       this.redis,
       START_TASK,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks, this.keys.workerTasks(workerId)],
-      [workerId, host, now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase],
+      [
+        workerId,
+        host,
+        now,
+        this.config.taskRetentionMs,
+        this.keys.taskBase,
+        this.keys.workerBase,
+        runToken,
+        jobToken,
+        this.keys.submitBase,
+      ],
     );
     switch (res[0]) {
       case 1:
@@ -147,6 +230,8 @@ export class TaskStore {
         return { kind: 'skip', status: Number(res[1]) };
       case 2:
         return { kind: 'busy' };
+      case 3:
+        return { kind: 'unsubmitted', queuedAt: Number(res[1]) };
       default:
         return { kind: 'missing' };
     }
@@ -175,14 +260,15 @@ export class TaskStore {
 
   /**
    * Ends the run of a task on a dead worker: re-queued (pending), lostconnection or, with a pending kill,
-   * terminated, by the same attempts rule as start(). Touches only a task still running on `workerId`.
+   * terminated, by the same losses rule as start(). Touches only a task still running on `workerId`, and
+   * with `runToken` only that execution of it (the one the caller's decision was made on).
    */
-  async recover(id: number, workerId: string, now = Date.now()): Promise<RecoverOutcome> {
+  async recover(id: number, workerId: string, runToken = '', now = Date.now()): Promise<RecoverOutcome> {
     const res = await runScript<number[]>(
       this.redis,
       RECOVER_TASK,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
-      [workerId, now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase],
+      [workerId, now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, runToken],
     );
     switch (res[0]) {
       case 1:
@@ -204,11 +290,6 @@ export class TaskStore {
   async status(id: number): Promise<number | undefined> {
     const v = await this.redis.hget(this.keys.task(id), 'status');
     return v === null ? undefined : Number(v);
-  }
-
-  async setFields(id: number, fields: Partial<Record<keyof TaskRecord, unknown>>): Promise<void> {
-    const pairs = toHashPairs(fields);
-    if (pairs.length > 0) await this.redis.hset(this.keys.task(id), ...pairs);
   }
 
   async events(id: number): Promise<TaskEvent[]> {

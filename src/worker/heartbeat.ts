@@ -10,6 +10,11 @@ export type WorkerState = 'running' | 'draining' | 'stopping';
  */
 export class Heartbeat {
   readonly startedAt = Date.now();
+  /**
+   * Local time before which the alive key surely still exists in Redis: the send time of the last beat that
+   * succeeded plus the TTL (Redis set the TTL no earlier than the send, so it expires no earlier than this).
+   */
+  leaseUntil = 0;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -21,7 +26,26 @@ export class Heartbeat {
     return this.ctx.config.heartbeatIntervalMs * this.ctx.config.missedBeats;
   }
 
+  /**
+   * How long before `leaseUntil` a worker whose beats fail must stop its runs, and the kill grace they get:
+   * the kill must be over before the lease can expire on the Redis side and another worker take over.
+   */
+  get fencing(): { marginMs: number; graceMs: number } {
+    const interval = this.ctx.config.heartbeatIntervalMs;
+    const ttl = this.ttlMs;
+    const graceMs = Math.min(this.ctx.config.killGraceMs, ttl / 4, interval / 2);
+    // The kill grace, plus room for the check's own period and a loaded host; not a whole beat more, so that
+    // one late beat (a busy event loop, a slow Redis) does not stop every task.
+    return { marginMs: Math.min(ttl / 2, graceMs + Math.max(interval / 2, 250)), graceMs };
+  }
+
+  /** Whether the lease is about to lapse (or has): the runs must be stopped now. */
+  mustFence(now = Date.now()): boolean {
+    return now >= this.leaseUntil - this.fencing.marginMs;
+  }
+
   async beat(running: readonly number[], state: WorkerState, now = Date.now()): Promise<void> {
+    const sent = Date.now();
     const { keys } = this.ctx;
     const id = this.opts.workerId;
     const multi = this.ctx.redis.multi();
@@ -43,7 +67,10 @@ export class Heartbeat {
     multi.pexpire(keys.worker(id), 86_400_000);
     multi.set(keys.workerAlive(id), String(now), 'PX', this.ttlMs);
     multi.zadd(keys.workers, now, id);
-    await multi.exec();
+    const res = await multi.exec();
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw failed?.[0] ?? new Error('heartbeat transaction aborted');
+    this.leaseUntil = Math.max(this.leaseUntil, sent + this.ttlMs);
   }
 
   /** A clean exit: the worker is gone at once, not after its TTL. */

@@ -1,16 +1,19 @@
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
+import type { Fence } from '../tasks/task-store.js';
 import { writeRcForEndedTask } from '../tasks/rc-file.js';
 import { statusName, TaskStatus } from '../tasks/status.js';
 import type { TaskOutcome, TaskRun } from './task-run.js';
 
 /**
- * Records how a run ended — exactly once, through the guarded transition from running: a final status, or
- * back to pending with the job given back to the queue (the worker stopped first), or nothing when another
- * worker owns the task now. Returns the BullMQ job's return value.
+ * Records how a run ended — exactly once, through the transition from running fenced on this execution
+ * (`fence`): a final status, or back to pending with the job given back to the queue (the worker stopped
+ * first, which spends no retry), or nothing when another execution owns the task now (taken over after this
+ * worker was paused, or recovered by the manager). Returns the BullMQ job's return value.
  */
 export async function recordOutcome(
   ctx: JtmContext,
@@ -19,6 +22,7 @@ export async function recordOutcome(
   token: string | undefined,
   run: TaskRun,
   outcome: TaskOutcome,
+  fence: Fence,
 ): Promise<unknown> {
   const id = run.id;
   const usage = {
@@ -31,33 +35,36 @@ export async function recordOutcome(
     return { abandoned: true };
   }
   if (outcome.kind === 'requeue') {
-    const moved = await ctx.tasks.transition(
-      id,
-      [TaskStatus.running],
-      TaskStatus.pending,
-      outcome.reason,
-      usage,
-    );
+    const moved = await ctx.tasks.transitionFenced(id, fence, TaskStatus.pending, outcome.reason, usage);
     log.info({ task: id, requeued: moved.done }, outcome.reason);
     if (moved.done) {
-      await job.moveToWait(token);
+      // The lock lapses while Redis is out of reach: BullMQ's stalled check then re-delivers the job itself.
+      await job
+        .moveToWait(token)
+        .catch(err => log.warn({ task: id, err: toError(err).message }, 'job left to the stalled check'));
       throw new WaitingError();
     }
     return { requeued: false };
   }
-  const res = await ctx.tasks.transition(id, [TaskStatus.running], outcome.status, outcome.reason, {
+  const res = await ctx.tasks.transitionFenced(id, fence, outcome.status, outcome.reason, {
     exit_code: outcome.exitCode,
     ...usage,
   });
-  if (!res.done) log.warn({ task: id, current: res.current }, 'task already ended elsewhere; result dropped');
-  else log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
+  if (!res.done) {
+    log.warn(
+      { task: id, current: res.current },
+      'another execution owns the task, or it ended: result dropped',
+    );
+    return { dropped: true };
+  }
+  log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
   // Ended by JTM (timed out, never started, killed because its pool was removed): Cromwell's script wrote
   // no rc, so JTM does (when it knows where). rcCodeFor decides, and writes nothing for a normal end.
-  if (res.done && outcome.status !== TaskStatus.success) await writeRcOf(ctx, id);
+  if (outcome.status !== TaskStatus.success) await writeRcOf(ctx, id);
   const result = { status: outcome.status, exit_code: outcome.exitCode };
   // A task that did not succeed is a failed job too, so BullMQ's own views (bull-board) list it as failed.
   // Unrecoverable: BullMQ must not retry it — what runs again is decided by the task record alone.
-  if (res.done && outcome.status !== TaskStatus.success) {
+  if (outcome.status !== TaskStatus.success) {
     throw new TaskUnsuccessful(`${statusName(outcome.status)}: ${outcome.reason}`);
   }
   return result;

@@ -1,11 +1,12 @@
 import { hostname, networkInterfaces } from 'node:os';
 
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { workerEnvironment } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
+import type { Fence } from '../tasks/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { checkLogDir } from './output-files.js';
@@ -50,62 +51,146 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   let resolveStopped!: () => void;
   const stopped = new Promise<void>(r => (resolveStopped = r));
 
+  /**
+   * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
+   * BullMQ's stalled check may hand the job back (its lock lapsed while Redis was unreachable) while the
+   * task still runs here; the new delivery attaches to this execution instead of starting a second copy,
+   * and the result is recorded once, with the newest token.
+   */
+  interface Execution {
+    readonly run: TaskRun;
+    readonly fence: Fence;
+    job: Job<TaskJobData>;
+    token: string | undefined;
+    done?: Promise<unknown>;
+  }
+  const executions = new Map<number, Execution>();
+
   const processor = async (job: Job<TaskJobData>, token?: string): Promise<unknown> => {
-    const data = job.data;
-    // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
-    // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt).
-    const cut = state !== 'running' && wouldBeCutData(data, opts.endOfLife);
-    if (opts.endOfLife !== undefined && (cut || !fitsInLife(data, opts.endOfLife))) {
-      log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
-      await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
-      throw new DelayedError();
+    let exec = executions.get(job.data.id);
+    if (exec) {
+      log.warn({ task: job.data.id }, 'job delivered again while its task runs here: attached to the run');
+      exec.job = job;
+      exec.token = token;
+      // The manager moves a dead worker's job only under the lock recorded here: keep it the current one.
+      void ctx.tasks.setFenced(job.data.id, exec.fence, { job_token: token ?? '' }).catch(() => {});
+    } else {
+      const run = newRun(job.data);
+      exec = { run, fence: { workerId: opts.workerId, runToken: run.token }, job, token };
+      executions.set(job.data.id, exec);
+      const e = exec;
+      exec.done = execute(e).finally(() => {
+        if (executions.get(e.run.id) === e) executions.delete(e.run.id);
+      });
     }
-    const claim = await ctx.tasks.start(data.id, opts.workerId, host);
-    if (claim.kind === 'busy') {
-      await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
-      throw new DelayedError();
+    const current = exec;
+    // A delivery superseded by a later one leaves the job to it: BullMQ must not finish the job with a stale lock.
+    const superseded = (): boolean => current.token !== token;
+    let value: unknown;
+    try {
+      value = await current.done;
+    } catch (err) {
+      if (superseded()) throw new WaitingError();
+      throw err;
     }
-    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
-    if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
-    lastBusy = Date.now();
-    let output: OutputFollower | undefined;
-    const run = new TaskRun(data, {
+    if (superseded()) throw new WaitingError();
+    return value;
+  };
+
+  const newRun = (data: TaskJobData): TaskRun => {
+    const run: TaskRun = new TaskRun(data, {
       logDir: ctx.config.logDir,
       env,
       killGraceMs: ctx.config.killGraceMs,
       logger: log,
       onOutputReady: (path, regular) => {
-        output = new OutputFollower(ctx, data.id, regular ? path : undefined, ctx.config.outputTailBytes);
+        const output = new OutputFollower(
+          ctx,
+          data.id,
+          regular ? path : undefined,
+          ctx.config.outputTailBytes,
+        );
+        outputs.set(run, output);
         output.start();
       },
-      onStarted: pid => void ctx.tasks.setFields(data.id, { pid }).catch(() => {}),
+      onStarted: pid =>
+        void ctx.tasks
+          .setFenced(data.id, { workerId: opts.workerId, runToken: run.token }, { pid })
+          .catch(() => {}),
     });
+    return run;
+  };
+  /** Each run's follower of its stdout file (made once the file is ready, so not for a run that never starts). */
+  const outputs = new WeakMap<TaskRun, OutputFollower>();
+
+  const defer = async (exec: Execution, delayMs = DEFER_DELAY_MS): Promise<never> => {
+    await exec.job.moveToDelayed(Date.now() + delayMs, exec.token);
+    throw new DelayedError();
+  };
+
+  const execute = async (exec: Execution): Promise<unknown> => {
+    const { run } = exec;
+    const data = run.data;
+    // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
+    // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt).
+    const cut = state !== 'running' && wouldBeCutData(data, opts.endOfLife);
+    if (opts.endOfLife !== undefined && (cut || !fitsInLife(data, opts.endOfLife))) {
+      log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
+      return defer(exec);
+    }
+    // A worker without a lease takes no new task (it would have to fence it at once): renew it first.
+    // (A beat sent before Redis stopped answering renews nothing: up to two.)
+    for (let i = 0; i < 2 && heartbeat.mustFence(); i++) await beat();
+    if (heartbeat.mustFence()) return defer(exec);
+    let claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
+    // A job fetched between its submit's addBulk and the submit's commit: the commit follows within
+    // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation fails
+    // it). Only a young record is waited for, so the jobs of a dead submit do not hold the slots.
+    const young = (c: typeof claim): boolean =>
+      c.kind === 'unsubmitted' && Date.now() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
+    for (let wait = 20; young(claim) && wait <= 320; wait *= 2) {
+      await new Promise(r => setTimeout(r, wait));
+      claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
+    }
+    // Not committed yet (a large submit still adding jobs): looked at again soon; an old one rarely.
+    if (claim.kind === 'unsubmitted')
+      return defer(exec, young(claim) ? UNSUBMITTED_RETRY_MS : DEFER_DELAY_MS);
+    if (claim.kind === 'busy') return defer(exec);
+    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
+    if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
+    lastBusy = Date.now();
     runs.set(data.id, run);
     if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     log.info({ task: data.id, attempt: claim.attempt }, 'task started');
     let outcome: TaskOutcome;
     try {
       const running = run.run();
-      sampler.add(run, job);
+      sampler.add(run, exec.job);
       outcome = await running;
     } finally {
       sampler.remove(data.id);
       runs.delete(data.id);
       lastBusy = Date.now();
       // The task's processes are gone: the file is complete; the Redis copy gets its last part now.
+      const output = outputs.get(run);
       if (output) {
         await output.finish();
         // Not awaited: sent on the same connection before the final status, so Redis applies it first.
         void ctx.tasks
-          .setFields(data.id, { stdout_file: run.stdoutPath, output_bytes: output.bytes })
+          .setFenced(data.id, exec.fence, { stdout_file: run.stdoutPath, output_bytes: output.bytes })
           .catch(() => {});
       }
     }
     // The pty host killed the task while this worker was stopped (SIGSTOP, hung): give it back only if it is
     // still this worker's; otherwise another worker has taken it over, and nothing may be recorded.
     if (outcome.kind === 'requeue' && outcome.watchdog) {
-      const [status, owner] = await ctx.redis.hmget(ctx.keys.task(data.id), 'status', 'worker_id');
-      if (status !== String(TaskStatus.running) || owner !== opts.workerId) {
+      const [status, owner, runToken] = await ctx.redis.hmget(
+        ctx.keys.task(data.id),
+        'status',
+        'worker_id',
+        'run_token',
+      );
+      if (status !== String(TaskStatus.running) || owner !== opts.workerId || runToken !== run.token) {
         outcome = { kind: 'abandon', reason: outcome.reason, leftovers: outcome.leftovers };
       }
     }
@@ -119,7 +204,10 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
     }
-    return recordOutcome(ctx, log, job, token, run, outcome);
+    // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
+    if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
+    // The job and token of the newest delivery: the one whose lock is valid now.
+    return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence);
   };
 
   const worker = new Worker<TaskJobData>(ctx.keys.poolQueue(opts.pool), processor, {
@@ -160,31 +248,51 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (runs.size === 0) return;
     const ids = [...runs.keys()];
     const pipeline = ctx.redis.pipeline();
-    for (const id of ids) pipeline.hmget(ctx.keys.task(id), 'status', 'worker_id', 'kill_requested');
+    for (const id of ids)
+      pipeline.hmget(ctx.keys.task(id), 'status', 'worker_id', 'kill_requested', 'run_token');
     const res = (await pipeline.exec()) ?? [];
     res.forEach(([err, v], i) => {
       const run = runs.get(ids[i] as number);
       if (err || !run || !Array.isArray(v)) return;
-      const [status, owner, kill] = v as (string | null)[];
-      if (kill === '1') run.stop('kill');
-      else if (status !== String(TaskStatus.running) || owner !== opts.workerId) run.stop('superseded');
+      const [status, owner, kill, runToken] = v as (string | null)[];
+      const owned =
+        status === String(TaskStatus.running) && owner === opts.workerId && runToken === run.token;
+      if (!owned) run.stop('superseded');
+      else if (kill === '1') run.stop('kill');
     });
   };
 
-  let beating = false;
-  const beat = async (): Promise<void> => {
-    if (beating) return;
-    beating = true;
-    try {
-      await heartbeat.beat([...runs.keys()], state);
-      await reconcileRuns();
-    } catch (err) {
-      log.warn({ err: toError(err).message }, 'heartbeat failed');
-    } finally {
-      beating = false;
-    }
-  };
+  // One beat at a time; a caller that needs a fresh lease waits for the one in flight.
+  let inFlight: Promise<void> | undefined;
+  const beat = (): Promise<void> =>
+    (inFlight ??= (async () => {
+      try {
+        await heartbeat.beat([...runs.keys()], state);
+        await reconcileRuns();
+      } catch (err) {
+        log.warn({ err: toError(err).message }, 'heartbeat failed');
+      } finally {
+        inFlight = undefined;
+      }
+    })());
   const beatTimer = setInterval(() => void beat(), ctx.config.heartbeatIntervalMs);
+  // Self-fencing: a worker whose beats have not succeeded for most of its lease (Redis paused, restarting or
+  // out of reach) stops its runs before the alive key can expire on the Redis side, where another worker or
+  // the manager would take the tasks over: a takeover never overlaps a live copy. Checked apart from the
+  // heartbeat, whose own call may hang on an unresponsive Redis.
+  const fenceTimer = setInterval(
+    () => {
+      if (runs.size === 0 || !heartbeat.mustFence()) return;
+      const live = [...runs.values()].filter(r => r.stoppedBy === undefined);
+      if (live.length === 0) return;
+      log.error(
+        { tasks: live.map(r => r.id), leaseLeftMs: heartbeat.leaseUntil - Date.now() },
+        'heartbeat lease about to lapse: stopping the running tasks before a takeover',
+      );
+      for (const r of live) r.stop('fenced', heartbeat.fencing.graceMs);
+    },
+    Math.max(20, Math.min(250, ctx.config.heartbeatIntervalMs / 4)),
+  );
   // Idle timeout and end of life are checked apart from the heartbeat: they must act even while Redis is
   // unreachable (an idle worker whose Redis is gone should give its allocation back, not hold it to walltime).
   const lifeTimer = setInterval(() => {
@@ -231,6 +339,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       }
       clearTimeout(grace);
       clearInterval(beatTimer);
+      clearInterval(fenceTimer);
       clearInterval(lifeTimer);
       sampler.stop();
       // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
@@ -268,6 +377,11 @@ export function watchdogDeadline(heartbeatIntervalMs: number, missedBeats: numbe
   const takeover = heartbeatIntervalMs * missedBeats;
   return Math.max(Math.floor(takeover - 1.25 * heartbeatIntervalMs), Math.floor(takeover / 2));
 }
+
+/** How soon a job whose submit has not committed yet is fetched again, while its record is young. */
+const UNSUBMITTED_RETRY_MS = 1000;
+/** A queued record younger than this may belong to a submit still writing (by the submit host's clock). */
+const UNSUBMITTED_YOUNG_MS = 10_000;
 
 /** Exit code of a shell whose command died of SIGTERM (128 + 15). */
 const SIGTERM_EXIT = 143;

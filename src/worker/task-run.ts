@@ -12,8 +12,11 @@ import { findByToken, lowestDescendantPid, ProcessTree, signalAll, type ProcInfo
 import type { SampleState } from './resource-sample.js';
 import { PtyHostExited, runInPty } from './run-in-pty.js';
 
-/** Why a task was stopped before it ended by itself. */
-export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded';
+/**
+ * Why a task was stopped before it ended by itself. `fenced`: the worker could not renew its lease on Redis
+ * and stops its runs before the lease can expire there (a takeover must never overlap a live copy).
+ */
+export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded' | 'fenced';
 
 /**
  * How a run ended. `final`: record this status. `requeue`: give the task back to its queue (worker shut
@@ -70,6 +73,7 @@ export class TaskRun {
   /** Last resource sample state (kept by the sampler). */
   sampleState: SampleState | undefined;
   private stopCause: StopCause | undefined;
+  private stopGraceMs = 0;
   private killing: Promise<number[]> | undefined;
   private timer: LongTimeout | undefined;
 
@@ -86,11 +90,15 @@ export class TaskRun {
     return this.stopCause;
   }
 
-  /** Asks the run to stop: kills the whole tree (TERM, then KILL after the grace period). Idempotent. */
-  stop(cause: StopCause): void {
+  /**
+   * Asks the run to stop: kills the whole tree (TERM, then KILL after the grace period, by default the
+   * worker's kill grace). Idempotent.
+   */
+  stop(cause: StopCause, graceMs = this.opts.killGraceMs): void {
     if (this.stopCause) return;
     this.stopCause = cause;
-    if (this.tree) this.killing = this.killTree(this.opts.killGraceMs);
+    this.stopGraceMs = graceMs;
+    if (this.tree) this.killing = this.killTree(graceMs);
   }
 
   async run(): Promise<TaskOutcome> {
@@ -148,7 +156,7 @@ export class TaskRun {
     this.pid = pty.pid;
     this.tree = new ProcessTree(pty.pid);
     this.opts.onStarted?.(pty.pid);
-    if (this.stopCause) this.killing = this.killTree(this.opts.killGraceMs);
+    if (this.stopCause) this.killing = this.killTree(this.stopGraceMs);
     if (this.data.timeout_ms !== undefined)
       this.timer = setLongTimeout(() => this.stop('timeout'), this.data.timeout_ms);
     const { exitCode, signal, hostExited, watchdog } = await pty.exited;
@@ -207,6 +215,13 @@ export class TaskRun {
         return { kind: 'requeue', reason: 'worker shut down before the task ended', leftovers };
       case 'superseded':
         return { kind: 'abandon', reason: 'another worker owns the task', leftovers };
+      case 'fenced':
+        // Given back (if this execution still owns the task once Redis answers) without spending a retry.
+        return {
+          kind: 'requeue',
+          reason: 'worker lost its lease on Redis: run stopped before a takeover',
+          leftovers,
+        };
       default:
         break;
     }

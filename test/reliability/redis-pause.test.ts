@@ -1,0 +1,130 @@
+// Redis paused (issue 13, item 3). Past the job lock, BullMQ's stalled check puts the active job back and the
+// same worker fetches it again: the worker must attach that delivery to the run it still has, not start a
+// second copy, and record the result once. Past the lease, the worker must stop its run before the lease can
+// lapse on the Redis side (self-fencing), and give the task back without spending a retry.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+// @ts-expect-error plain JavaScript helper shared with the demo
+import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
+import type { JtmContext } from '../../src/context.js';
+import { jobIdOf } from '../../src/tasks/job-data.js';
+import { openPoolQueue } from '../../src/tasks/pool-queue.js';
+import { TaskStatus } from '../../src/tasks/status.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+interface LocalRedis {
+  url: string;
+  pid: number;
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+const startRedis = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRedis>;
+
+const servers: LocalRedis[] = [];
+const started: BackgroundProcess[] = [];
+const contexts: JtmContext[] = [];
+afterAll(async () => {
+  await Promise.all(started.map(p => p.stop('SIGKILL')));
+  await Promise.all(contexts.map(c => closeContext(c)));
+  for (const s of servers) {
+    process.kill(s.pid, 'SIGCONT');
+    await s.stop('SIGKILL');
+  }
+});
+
+/** Starts lines (`S`) of a task's marker file: one per execution that began. */
+function starts(file: string): string[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(l => l.startsWith('S '));
+}
+
+async function setUp(extra: Record<string, string>): Promise<{
+  env: Record<string, string>;
+  ctx: JtmContext;
+  redis: LocalRedis;
+  marker: string;
+}> {
+  const redis = await startRedis({});
+  servers.push(redis);
+  const env = testEnv({ REDIS_URL: redis.url, ...extra });
+  const ctx = await openTestContext(env);
+  contexts.push(ctx);
+  const marker = join(env['JTM_LOG_DIR']!, 'marker');
+  // Two slots: the worker has room to fetch the handed-back job while the first delivery still runs.
+  const worker = startJtm(['worker', '-p', 'rp', '--slots', '2'], env);
+  started.push(worker);
+  await waitFor(async () => (await runJtm(['check-worker', '-p', 'rp'], env)).code === 0, 'worker up');
+  return { env, ctx, redis, marker };
+}
+
+describe('Redis paused', () => {
+  it('a job handed back to the same worker while its task runs (the stalled check after a lock lapse) attaches to the run', async () => {
+    const { env, ctx, marker } = await setUp({});
+    const r = await runJtm(
+      ['submit', '-cmd', `echo "S $JTM_TASK_TOKEN" >> ${marker}; sleep 4; echo E >> ${marker}`, '-p', 'rp'],
+      env,
+    );
+    const [id] = taskIds(r.stdout);
+    await waitFor(() => existsSync(marker) && starts(marker).length === 1, 'first start line');
+    // What BullMQ's stalled check does once a job's lock has lapsed (Redis paused past JTM_LOCK_DURATION):
+    // the active job goes back to wait, lock removed; the only worker of the pool fetches it again.
+    const q = openPoolQueue(ctx, 'rp');
+    await (await q.getJob(jobIdOf(id!)))!.moveToWait('0');
+    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.success, 'task success', 30_000);
+    // One execution only (before the fix: a second, untracked copy), recorded once, with its token; the job
+    // completed under the newest lock.
+    expect(starts(marker)).toHaveLength(1);
+    expect(started.at(-1)!.output()).toMatch(/job delivered again while its task runs here/);
+    const rec = await ctx.tasks.get(id!);
+    expect(rec).toMatchObject({ attempts: 1, exit_code: 0 });
+    expect(starts(marker)[0]).toBe(`S ${rec!.run_token}`);
+    const events = await ctx.tasks.events(id!);
+    expect(events.filter(e => e.to === TaskStatus.running)).toHaveLength(1);
+    await waitFor(async () => (await q.getJobState(jobIdOf(id!))) === 'completed', 'job completed');
+    await q.close();
+  }, 120_000);
+
+  it('past the lease: the worker stops its run before the lease lapses, and gives the task back without a retry', async () => {
+    // Lease 1.5 s, lock 30 s: only self-fencing can stop the run in a 4 s pause.
+    const { env, ctx, redis, marker } = await setUp({ JTM_TASK_RETRIES: '0' });
+    const r = await runJtm(
+      ['submit', '-cmd', `echo "S $JTM_TASK_TOKEN" >> ${marker}; sleep 6; echo E >> ${marker}`, '-p', 'rp'],
+      env,
+    );
+    const [id] = taskIds(r.stdout);
+    await waitFor(() => starts(marker).length === 1, 'first start line');
+    const pid = await waitFor(async () => (await ctx.tasks.get(id!))?.pid, 'pid recorded');
+    const pausedAt = Date.now();
+    process.kill(redis.pid, 'SIGSTOP');
+    // The run is killed while Redis is still paused (the worker cannot have heard from Redis), before the
+    // lease (1.5 s from the last beat, which was before the pause) can lapse.
+    const gone = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(gone, 'the run stopped by self-fencing', 3500, 20);
+    const stoppedAfter = Date.now() - pausedAt;
+    expect(stoppedAfter).toBeLessThan(1500);
+    await new Promise(res => setTimeout(res, Math.max(0, 4000 - stoppedAfter)));
+    process.kill(redis.pid, 'SIGCONT');
+    // Re-queued without spending a retry (retries 0: a loss would end it lostconnection), then run again.
+    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.success, 'task success', 60_000);
+    const rec = await ctx.tasks.get(id!);
+    expect(rec).toMatchObject({ attempts: 2 });
+    expect(rec!.losses ?? 0).toBe(0);
+    expect(starts(marker)).toHaveLength(2);
+    const events = await ctx.tasks.events(id!);
+    expect(events.map(e => e.reason)).toContain(
+      'worker lost its lease on Redis: run stopped before a takeover',
+    );
+  }, 120_000);
+});
