@@ -10,6 +10,8 @@ export interface TaskJobData {
   output_files?: string;
   allow_empty_outputs?: boolean;
   timeout_ms?: number;
+  /** Memory limit of the task, `-m` syntax normalised (`4G`, `500M`). */
+  mem_limit?: string;
 }
 
 export const TASK_JOB_NAME = 'task';
@@ -31,7 +33,15 @@ export function taskJobOptions(id: number): {
 /** The record fields a job carries. */
 export type JobSource = Pick<
   TaskRecord,
-  'id' | 'command' | 'cwd' | 'stdout' | 'stderr' | 'output_files' | 'allow_empty_outputs' | 'timeout_ms'
+  | 'id'
+  | 'command'
+  | 'cwd'
+  | 'stdout'
+  | 'stderr'
+  | 'output_files'
+  | 'allow_empty_outputs'
+  | 'timeout_ms'
+  | 'mem_limit'
 >;
 
 /** The job of a task, from its record (submit, and the manager when it re-adds a lost job). */
@@ -45,5 +55,6 @@ export function jobDataFromRecord(r: JobSource): TaskJobData {
     output_files: r.output_files,
     allow_empty_outputs: r.allow_empty_outputs,
     timeout_ms: r.timeout_ms,
+    mem_limit: r.mem_limit,
   };
 }

@@ -33,6 +33,8 @@ export interface TaskRecord {
   output_files?: string;
   allow_empty_outputs?: boolean;
   timeout_ms?: number;
+  /** Memory limit the task asked for (`mem_limit`, `--mem-limit`), `-m` syntax normalised. */
+  mem_limit?: string;
   rc_file?: string;
   cromwell_job_id?: string;
   exit_code?: number;
@@ -47,6 +49,10 @@ export interface TaskRecord {
   ended_at?: number;
   peak_rss_mb?: number;
   cpu_time_s?: number;
+  /** How the worker measured it: cgroup-v2, cgroup-v1 (kernel accounting) or procfs (sampling). */
+  accounting?: string;
+  /** The memory limit the worker applied (MB): the task's own, or its worker's default. */
+  mem_limit_mb?: number;
   leftover_pids?: string;
   kill_requested?: boolean;
   submit_host?: string;
@@ -65,6 +71,7 @@ const NUMBERS = new Set([
   'ended_at',
   'peak_rss_mb',
   'cpu_time_s',
+  'mem_limit_mb',
 ]);
 const BOOLEANS = new Set(['allow_empty_outputs', 'kill_requested']);
 

@@ -207,3 +207,25 @@ export function nodeMemory(): { totalBytes: number; usedPercent: number } {
     return { totalBytes: 0, usedPercent: 0 };
   }
 }
+
+/** A process's resident high-water mark (VmHWM in /proc/<pid>/status), in bytes; undefined once it is gone. */
+export function readHighWaterMark(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/** The node's MemAvailable (bytes), or undefined when /proc/meminfo cannot be read. */
+export function memAvailable(): number | undefined {
+  try {
+    const m = /^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'latin1'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

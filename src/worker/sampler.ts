@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
+import type { TaskAccounting } from './accounting.js';
 import { nodeMemory } from './process-tree.js';
 import {
   buildSample,
@@ -20,16 +21,21 @@ const STREAM_MAX = 10_000;
 /**
  * One timer per worker samples the process tree of every running task: each sample goes to the
  * BullMQ job's progress, the task's capped Redis stream and its CSV file under <log dir>/resource/.
+ * A second, faster timer watches the tasks that need it (accounting.ts): without a cgroup, every task, for
+ * its memory high-water marks and CPU time; with a memory limit, for the limit (the kernel's OOM kill in a
+ * cgroup, the resident total otherwise). A task over its limit is stopped as `outofresource`.
  */
 export class Sampler {
-  private readonly runs = new Map<number, { run: TaskRun; job: Job }>();
+  private readonly runs = new Map<number, { run: TaskRun; job: Job; acct?: TaskAccounting }>();
   private timer: NodeJS.Timeout | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
   private readonly dir: string;
 
   constructor(
     private readonly ctx: JtmContext,
     private readonly me: WorkerIdentity,
     private readonly intervalMs: number,
+    private readonly watchIntervalMs = 250,
   ) {
     this.dir = join(ctx.config.logDir, 'resource');
   }
@@ -37,16 +43,27 @@ export class Sampler {
   start(): void {
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+    this.watchTimer = setInterval(() => this.watchAll(), this.watchIntervalMs);
+    this.watchTimer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
+    clearInterval(this.watchTimer);
   }
 
   /** Registers a started run; its first sample comes right after it starts. */
-  add(run: TaskRun, job: Job): void {
-    this.runs.set(run.id, { run, job });
+  add(run: TaskRun, job: Job, acct?: TaskAccounting): void {
+    this.runs.set(run.id, { run, job, acct });
     setTimeout(() => this.sample(run.id), Math.min(100, this.intervalMs)).unref();
+  }
+
+  private watchAll(): void {
+    for (const { run, acct } of this.runs.values()) {
+      if (!acct?.watched || !run.tree || run.stoppedBy) continue;
+      const procs = acct.mode === 'procfs' ? run.tree.refresh() : undefined;
+      if (acct.observe(procs)) run.stop('outofresource');
+    }
   }
 
   remove(id: number): void {

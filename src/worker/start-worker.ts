@@ -7,7 +7,9 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
+import { Accounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
+import { memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
 import { OutputStream } from './output-stream.js';
 import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
 import { startPtyHost } from './run-in-pty.js';
@@ -42,7 +44,13 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   const env = workerEnvironment();
   for (const v of SECRET_VARS) delete env[v];
   const heartbeat = new Heartbeat(ctx, opts, host);
-  const sampler = new Sampler(ctx, identity(opts, host), ctx.config.sampleIntervalMs);
+  const sampler = new Sampler(
+    ctx,
+    identity(opts, host),
+    ctx.config.sampleIntervalMs,
+    ctx.config.watchIntervalMs,
+  );
+  const accounting = Accounting.open(`jtm-${process.pid}`, ctx.config.accounting === 'procfs', log);
   let state: WorkerState = 'running';
   let lastBusy = Date.now();
   let resolveStopped!: () => void;
@@ -55,6 +63,12 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
       throw new DelayedError();
     }
+    const lowMemory = memoryTooLow(ctx.config.memAvailableMarginBytes);
+    if (lowMemory) {
+      log.warn({ task: data.id }, `${lowMemory}: task left for later or another worker`);
+      await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
+      throw new DelayedError();
+    }
     const claim = await ctx.tasks.start(data.id, opts.workerId, host);
     if (claim.kind === 'busy') {
       await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
@@ -64,9 +78,12 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     lastBusy = Date.now();
     const output = new OutputStream(ctx, data.id);
+    const acct = accounting.forTask(data.id, taskMemoryLimit(data, opts));
+    void ctx.tasks.setFields(data.id, acct.recordFields()).catch(() => {});
     const run = new TaskRun(data, {
       logDir: ctx.config.logDir,
-      env,
+      env: { ...env, ...acct.env },
+      memory: acct,
       killGraceMs: ctx.config.killGraceMs,
       logger: log,
       onOutput: chunk => output.write(chunk),
@@ -78,10 +95,12 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     let outcome: TaskOutcome;
     try {
       const running = run.run();
-      sampler.add(run, job);
+      sampler.add(run, job, acct);
       outcome = await running;
     } finally {
       sampler.remove(data.id);
+      acct.close();
+      run.sampleState = acct.apply(run.sampleState);
       runs.delete(data.id);
       lastBusy = Date.now();
       await output.flush();
@@ -95,6 +114,9 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
           opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
+    }
+    if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {
+      await recordOutOfMemory(ctx, log, data, outcome.reason);
     }
     return recordOutcome(ctx, log, job, token, run, outcome);
   };
@@ -208,6 +230,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       clearInterval(beatTimer);
       clearInterval(lifeTimer);
       sampler.stop();
+      accounting.dispose();
       // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
       await bounded(control.close(), 3000);
       await bounded(heartbeat.remove(), 3000).catch(err => log.warn({ err }, 'could not remove heartbeat'));
@@ -229,7 +252,17 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   startPtyHost(env);
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
-  log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
+  log.info(
+    {
+      slots: opts.slots,
+      endOfLife: opts.endOfLife,
+      accounting: accounting.mode,
+      ...(accounting.reason ? { accountingWhy: accounting.reason } : {}),
+      taskMemLimitMb:
+        opts.taskMemLimitBytes === undefined ? undefined : Math.round(opts.taskMemLimitBytes / 1048576),
+    },
+    'worker started',
+  );
   return { id: opts.workerId, stop, drain, stopped };
 }
 

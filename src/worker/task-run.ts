@@ -11,7 +11,7 @@ import type { SampleState } from './resource-sample.js';
 import { PtyHostExited, runInPty } from './run-in-pty.js';
 
 /** Why a task was stopped before it ended by itself. */
-export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded';
+export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded' | 'outofresource';
 
 /**
  * How a run ended. `final`: record this status. `requeue`: give the task back to its queue (worker shut
@@ -39,14 +39,20 @@ export interface TaskRunOptions {
   onOutput?: (chunk: string) => void;
   /** The command has started: its pid. */
   onStarted?: (pid: number) => void;
+  /** The task's memory limit (accounting.ts): whether it was exceeded, and how to say so. */
+  memory?: { overLimit(): boolean; limitReason(): string };
 }
 
 /*
  * The task's command runs as `bash -c "$2"` under a small wrapper that sends stderr to its file (the pty
  * carries stdout only) and gives the command no terminal input, so a command that reads stdin sees EOF
  * instead of hanging. The command is an argument, never part of the script text.
+ * Resource accounting (accounting.ts): the wrapper first moves itself into the task's cgroup(s), named by
+ * JTM_CGROUP_PROCS, so that everything the command starts is counted and limited there.
  */
-const WRAPPER = 'exec 2>>"$1" </dev/null; __jtm_command=$2; set --; eval "$__jtm_command"';
+const WRAPPER =
+  'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
+  'exec 2>>"$1" </dev/null; __jtm_command=$2; set --; eval "$__jtm_command"';
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
@@ -77,7 +83,7 @@ export class TaskRun {
   stop(cause: StopCause): void {
     if (this.stopCause) return;
     this.stopCause = cause;
-    if (this.tree) this.killing = this.killTree(this.opts.killGraceMs);
+    if (this.tree) this.killing = this.killTree(this.graceFor(cause));
   }
 
   async run(): Promise<TaskOutcome> {
@@ -132,10 +138,12 @@ export class TaskRun {
     this.pid = pty.pid;
     this.tree = new ProcessTree(pty.pid);
     this.opts.onStarted?.(pty.pid);
-    if (this.stopCause) this.killing = this.killTree(this.opts.killGraceMs);
+    if (this.stopCause) this.killing = this.killTree(this.graceFor(this.stopCause));
     if (this.data.timeout_ms) this.timer = setTimeout(() => this.stop('timeout'), this.data.timeout_ms);
     const { exitCode, signal, hostExited } = await pty.exited;
     clearTimeout(this.timer);
+    // Over its memory limit: the kernel may have killed part of the tree (or all of it) before the watch saw it.
+    if (!this.stopCause && this.opts.memory?.overLimit()) this.stop('outofresource');
     const tail = newlines.flush();
     if (tail !== '') {
       writeSync(stdoutFd, tail);
@@ -179,6 +187,14 @@ export class TaskRun {
           reason: `timed out after ${Math.round((this.data.timeout_ms ?? 0) / 1000)} s`,
           leftovers,
         };
+      case 'outofresource':
+        return {
+          kind: 'final',
+          status: TaskStatus.outofresource,
+          exitCode: code,
+          reason: this.opts.memory?.limitReason() ?? 'memory limit exceeded',
+          leftovers,
+        };
       case 'shutdown':
         return { kind: 'requeue', reason: 'worker shut down before the task ended', leftovers };
       case 'superseded':
@@ -214,6 +230,11 @@ export class TaskRun {
             ? `killed by signal ${signal}`
             : `exit code ${code}`;
     return { kind: 'final', status: TaskStatus.failed, exitCode: code, reason, leftovers };
+  }
+
+  /** A task over its memory limit is killed at once: it only grows while it is given time. */
+  private graceFor(cause: StopCause): number {
+    return cause === 'outofresource' ? 0 : this.opts.killGraceMs;
   }
 
   /** Clears the timeout timer without waiting for anything (worker shutdown). */
