@@ -67,6 +67,9 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (lowMemory) {
       log.warn({ task: data.id }, `${lowMemory}: task left for later or another worker`);
       await job.moveToDelayed(Date.now() + DEFER_DELAY_MS, token);
+      // Redis hands a ready job to the worker that has waited longest, which would be this one again and
+      // again: holding the slot until the job is ready lets another worker take it.
+      await becomesTrue(() => state !== 'running', DEFER_DELAY_MS + 1000);
       throw new DelayedError();
     }
     const claim = await ctx.tasks.start(data.id, opts.workerId, host);

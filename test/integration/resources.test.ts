@@ -82,179 +82,198 @@ const modes = [
   { mode: 'cgroup', env: { JTM_ACCOUNTING: 'auto' }, available: cgroupsAvailable() },
 ] as const;
 
-describe.each(modes)('resource truth and memory limits ($mode)', ({ mode, env: modeEnv, available }) => {
-  const env = testEnv(modeEnv);
-  const pool = `res-${mode}`;
-  const work = mkdtempSync(join(tmpdir(), `jtm-res-${mode}-`));
-  let worker: BackgroundProcess | undefined;
-  let ctx: JtmContext;
+// Both modes, and the tests of each mode, run at once: they are mostly waiting for their tasks.
+describe.concurrent.each(modes)(
+  'resource truth and memory limits ($mode)',
+  ({ mode, env: modeEnv, available }) => {
+    // A sampling period far longer than the spike: the figures must not depend on it.
+    const env = testEnv({ ...modeEnv, JTM_SAMPLE_INTERVAL: '5s' });
+    const pool = `res-${mode}`;
+    const work = mkdtempSync(join(tmpdir(), `jtm-res-${mode}-`));
+    let worker: BackgroundProcess | undefined;
+    let ctx: JtmContext;
 
-  const submit = async (args: string[]): Promise<number> => {
-    const r = await runJtm(['submit', '-p', pool, ...args], env, { cwd: work });
-    expect(r.stderr).toBe('');
-    return taskIds(r.stdout)[0]!;
-  };
-  const record = async (id: number): Promise<TaskRecord> => (await ctx.tasks.get(id))!;
-  const waitFinal = (id: number, timeoutMs = 30_000): Promise<TaskRecord> =>
-    waitFor(
-      async () => {
-        const r = await ctx.tasks.get(id);
-        return r && (r.status < 0 || r.status === 4) ? r : undefined;
+    const submit = async (args: string[]): Promise<number> => {
+      const r = await runJtm(['submit', '-p', pool, ...args], env, { cwd: work });
+      const id = taskIds(r.stdout)[0];
+      if (id === undefined) throw new Error(`submit failed: ${r.stderr}`);
+      return id;
+    };
+    const record = async (id: number): Promise<TaskRecord> => (await ctx.tasks.get(id))!;
+    const waitFinal = (id: number, timeoutMs = 30_000): Promise<TaskRecord> =>
+      waitFor(
+        async () => {
+          const r = await ctx.tasks.get(id);
+          return r && (r.status < 0 || r.status === 4) ? r : undefined;
+        },
+        `task ${id} to end`,
+        timeoutMs,
+      );
+
+    beforeAll(async () => {
+      if (!available) return;
+      ctx = await openTestContext(env);
+      worker = startJtm(['worker', '-p', pool, '--slots', '6'], env);
+      await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
+    });
+    afterAll(async () => {
+      if (!available) return;
+      await worker?.stop();
+      await closeContext(ctx);
+      rmSync(work, { recursive: true, force: true });
+      rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+    });
+
+    it.runIf(available)('logs its accounting mode at start', ({ expect }) => {
+      const expected = mode === 'procfs' ? '"accounting":"procfs"' : /"accounting":"cgroup-v[12]"/;
+      expect(worker!.output()).toMatch(expected);
+    });
+
+    it.runIf(available)(
+      'records the peak of a 400 MB spike that lives between two samples',
+      async ({ expect }) => {
+        const id = await submit(['-cmd', SPIKE]);
+        const r = await waitFinal(id);
+        expect(r.status_name).toBe('success');
+        expect(r.peak_rss_mb).toBeGreaterThanOrEqual(360);
+        expect(r.accounting).toMatch(mode === 'procfs' ? /^procfs$/ : /^cgroup-v[12]$/);
+        const json = JSON.parse(
+          (await runJtm(['status', '-tid', String(id), '--json'], env)).stdout,
+        ) as Record<string, unknown>;
+        expect(JSON.stringify(json)).toContain('"accounting"');
       },
-      `task ${id} to end`,
-      timeoutMs,
     );
 
-  beforeAll(async () => {
-    if (!available) return;
-    ctx = await openTestContext(env);
-    worker = startJtm(['worker', '-p', pool, '--slots', '3'], env);
-    await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
-  });
-  afterAll(async () => {
-    if (!available) return;
-    await worker?.stop();
-    await closeContext(ctx);
-    rmSync(work, { recursive: true, force: true });
-    rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
-  });
-
-  it.runIf(available)('logs its accounting mode at start', () => {
-    const expected = mode === 'procfs' ? '"accounting":"procfs"' : /"accounting":"cgroup-v[12]"/;
-    expect(worker!.output()).toMatch(expected);
-  });
-
-  it.runIf(available)('records the peak of a 400 MB spike that lives between two samples', async () => {
-    const id = await submit(['-cmd', SPIKE]);
-    const r = await waitFinal(id);
-    expect(r.status_name).toBe('success');
-    expect(r.peak_rss_mb).toBeGreaterThanOrEqual(360);
-    expect(r.accounting).toMatch(mode === 'procfs' ? /^procfs$/ : /^cgroup-v[12]$/);
-    const json = JSON.parse((await runJtm(['status', '-tid', String(id), '--json'], env)).stdout) as Record<
-      string,
-      unknown
-    >;
-    expect(JSON.stringify(json)).toContain('"accounting"');
-  });
-
-  it.runIf(available)('counts the CPU time of short-lived children', async () => {
-    // Ten children of about 0.15 s of CPU each, none alive at a sample for long; `times` prints what the
-    // kernel counted for the reaped children of the task's shell.
-    const burn = `python3 -c 'import time
+    it.runIf(available)('counts the CPU time of short-lived children', async ({ expect }) => {
+      // Ten children of about 0.15 s of CPU each, none alive at a sample for long; `times` prints what the
+      // kernel counted for the reaped children of the task's shell. Without a cgroup, reaped children are
+      // seen at the next watch (JTM_WATCH_INTERVAL), so the task outlives its last child by a little more.
+      const burn = `python3 -c 'import time
 t=time.process_time()
 while time.process_time()-t<0.15: pass'`;
-    const id = await submit(['-cmd', `for i in 1 2 3 4 5 6 7 8 9 10; do ${burn}; done; times; sleep 0.6`]);
-    const r = await waitFinal(id);
-    expect(r.status_name).toBe('success');
-    const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
-    const lines = out.trim().split('\n');
-    const children = lines[lines.length - 1]!;
-    const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
-      (s, m) => s + Number(m[1]) * 60 + Number(m[2]),
-      0,
-    );
-    expect(secs).toBeGreaterThan(1.2);
-    expect(r.cpu_time_s).toBeGreaterThanOrEqual(secs * 0.9);
-    expect(r.cpu_time_s).toBeLessThanOrEqual(secs * 1.1 + 0.3);
-  });
+      const id = await submit(['-cmd', `for i in 1 2 3 4 5 6 7 8 9 10; do ${burn}; done; times; sleep 0.6`]);
+      const r = await waitFinal(id);
+      expect(r.status_name).toBe('success');
+      const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
+      const lines = out.trim().split('\n');
+      const children = lines[lines.length - 1]!;
+      const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+        (s, m) => s + Number(m[1]) * 60 + Number(m[2]),
+        0,
+      );
+      expect(secs).toBeGreaterThan(1.2);
+      expect(r.cpu_time_s).toBeGreaterThanOrEqual(secs * 0.9);
+      expect(r.cpu_time_s).toBeLessThanOrEqual(secs * 1.1 + 0.3);
+    });
 
-  it.runIf(available)('a task under its limit succeeds', async () => {
-    const id = await submit([
-      '--mem-limit',
-      '300M',
-      '-cmd',
-      "python3 -c 'import time; x=bytearray(100*1024*1024); time.sleep(0.5)'",
-    ]);
-    const r = await waitFinal(id);
-    expect(r.status_name).toBe('success');
-    expect(r.mem_limit).toBe('300M');
-    expect(r.mem_limit_mb).toBe(300);
-  });
-
-  it.runIf(available)(
-    'a tree of three 150 MB processes under a 300 MB limit ends outofresource; its neighbour succeeds',
-    async () => {
-      const marker = `jtm-oom-${mode}-${process.pid}`;
-      const call = join(work, 'call', 'execution');
-      mkdirSync(call, { recursive: true });
-      const rc = join(call, 'rc');
-      const neighbour = await submit(['-cmd', 'sleep 3; echo neighbour done']);
-      const hog = `python3 -c 'import time, sys; x=bytearray(150*1024*1024); time.sleep(30)' ${marker}`;
+    it.runIf(available)('a task under its limit succeeds', async ({ expect }) => {
       const id = await submit([
         '--mem-limit',
         '300M',
-        '--rc-file',
-        rc,
         '-cmd',
-        `${hog} & sleep 0.3; ${hog} & sleep 0.3; ${hog} & wait`,
+        "python3 -c 'import time; x=bytearray(100*1024*1024); time.sleep(0.5)'",
       ]);
       const r = await waitFinal(id);
-      expect(r.status_name).toBe('outofresource');
-      expect(r.status).toBe(-3);
-      expect(r.reason).toMatch(/^memory limit 300 MB exceeded: peak \d+ MB$/);
-      // Its whole tree is gone, at once.
-      await waitFor(() => processesMatching(marker).length === 0, 'the task tree to be gone', 5000);
-      // The stderr line holding Cromwell's memory-retry keys, the rc, and Cromwell's memory retry flag.
-      const stderr = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.err`), 'utf8');
-      const line = stderr.split('\n').find(l => l.includes('OutOfMemory'));
-      expect(line).toMatch(/Killed/);
-      expect(readFileSync(rc, 'utf8').trim()).toBe('247');
-      expect(readFileSync(join(call, 'memory_retry_rc'), 'utf8').trim()).toBe('0');
-      // isalive says no; status exits as for any ended task.
-      expect((await runJtm(['isalive', '-tid', String(id)], env)).code).toBe(1);
-      const st = await runJtm(['status', '-tid', String(id)], env);
-      expect(st.stdout.trim()).toBe('outofresource');
-      // The neighbour on the same worker and the worker itself are untouched.
-      const n = await waitFinal(neighbour);
-      expect(n.status_name).toBe('success');
-      expect(worker!.child.exitCode).toBeNull();
-      expect((await runJtm(['check-worker', '-p', pool], env)).code).toBe(0);
-    },
-  );
-
-  it.runIf(available)('a worker starts no task while MemAvailable is below its margin', async () => {
-    const lowPool = `${pool}-low`;
-    const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '100000000G' };
-    const starved = startJtm(['worker', '-p', lowPool], lowEnv);
-    try {
-      const r = await runJtm(['submit', '-p', lowPool, '-cmd', 'echo fed'], env, { cwd: work });
-      const id = taskIds(r.stdout)[0]!;
-      await waitFor(() => /below JTM_MEM_AVAILABLE_MARGIN/.test(starved.output()), 'the worker to say why');
-      expect((await record(id)).status_name).toBe('pending');
-      const fed = startJtm(['worker', '-p', lowPool], env);
-      try {
-        const done = await waitFinal(id);
-        expect(done.status_name).toBe('success');
-        expect(done.worker_id).not.toBeUndefined();
-        expect(starved.output()).not.toContain(`"worker":"${done.worker_id}"`);
-      } finally {
-        await fed.stop();
-      }
-    } finally {
-      await starved.stop();
-    }
-  });
-
-  it.runIf(available && mode === 'cgroup')('removes the task cgroups', async () => {
-    const id = await submit(['-cmd', 'true']);
-    await waitFinal(id);
-    const mine = readFileSync('/proc/self/cgroup', 'utf8');
-    void mine;
-    const workerPid = worker!.child.pid!;
-    const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpuacct'];
-    const leftovers = roots.flatMap(root => {
-      try {
-        return execFileSync('find', [root, '-maxdepth', '6', '-type', 'd', '-path', `*jtm-*/task-${id}-*`], {
-          encoding: 'utf8',
-        })
-          .trim()
-          .split('\n')
-          .filter(Boolean);
-      } catch {
-        return [];
-      }
+      expect(r.status_name).toBe('success');
+      expect(r.mem_limit).toBe('300M');
+      expect(r.mem_limit_mb).toBe(300);
     });
-    expect(leftovers).toEqual([]);
-    expect(existsSync(`/proc/${workerPid}`)).toBe(true);
-  });
-});
+
+    it.runIf(available)(
+      'a tree of three 150 MB processes under a 300 MB limit ends outofresource; its neighbour succeeds',
+      async ({ expect }) => {
+        const marker = `jtm-oom-${mode}-${process.pid}`;
+        const call = join(work, 'call', 'execution');
+        mkdirSync(call, { recursive: true });
+        const rc = join(call, 'rc');
+        const neighbour = await submit(['-cmd', 'sleep 3; echo neighbour done']);
+        const hog = `python3 -c 'import time, sys; x=bytearray(150*1024*1024); time.sleep(30)' ${marker}`;
+        const id = await submit([
+          '--mem-limit',
+          '300M',
+          '--rc-file',
+          rc,
+          '-cmd',
+          `${hog} & sleep 0.3; ${hog} & sleep 0.3; ${hog} & wait`,
+        ]);
+        const r = await waitFinal(id);
+        expect(r.status_name).toBe('outofresource');
+        expect(r.status).toBe(-3);
+        expect(r.reason).toMatch(/^memory limit 300 MB exceeded: peak \d+ MB$/);
+        // Its whole tree is gone, at once.
+        await waitFor(() => processesMatching(marker).length === 0, 'the task tree to be gone', 5000);
+        // The stderr line holding Cromwell's memory-retry keys, the rc, and Cromwell's memory retry flag.
+        const stderr = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.err`), 'utf8');
+        const line = stderr.split('\n').find(l => l.includes('OutOfMemory'));
+        expect(line).toMatch(/Killed/);
+        expect(readFileSync(rc, 'utf8').trim()).toBe('247');
+        expect(readFileSync(join(call, 'memory_retry_rc'), 'utf8').trim()).toBe('0');
+        // isalive says no; status exits as for any ended task.
+        expect((await runJtm(['isalive', '-tid', String(id)], env)).code).toBe(1);
+        const st = await runJtm(['status', '-tid', String(id)], env);
+        expect(st.stdout.trim()).toBe('outofresource');
+        // The neighbour on the same worker and the worker itself are untouched.
+        const n = await waitFinal(neighbour);
+        expect(n.status_name).toBe('success');
+        expect(worker!.child.exitCode).toBeNull();
+        expect((await runJtm(['check-worker', '-p', pool], env)).code).toBe(0);
+      },
+    );
+
+    it.runIf(available)(
+      'a worker starts no task while MemAvailable is below its margin',
+      async ({ expect }) => {
+        const lowPool = `${pool}-low`;
+        const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '100000000G' };
+        const starved = startJtm(['worker', '-p', lowPool], lowEnv);
+        try {
+          const r = await runJtm(['submit', '-p', lowPool, '-cmd', 'echo fed'], env, { cwd: work });
+          const id = taskIds(r.stdout)[0]!;
+          await waitFor(
+            () => /below JTM_MEM_AVAILABLE_MARGIN/.test(starved.output()),
+            'the worker to say why',
+          );
+          expect((await record(id)).status_name).toBe('pending');
+          const fed = startJtm(['worker', '-p', lowPool], env);
+          try {
+            const done = await waitFinal(id);
+            expect(done.status_name).toBe('success');
+            expect(done.worker_id).not.toBeUndefined();
+            expect(starved.output()).not.toContain(`"worker":"${done.worker_id}"`);
+          } finally {
+            await fed.stop();
+          }
+        } finally {
+          await starved.stop();
+        }
+      },
+    );
+
+    it.runIf(available && mode === 'cgroup')('removes the task cgroups', async ({ expect }) => {
+      const id = await submit(['-cmd', 'true']);
+      await waitFinal(id);
+      const mine = readFileSync('/proc/self/cgroup', 'utf8');
+      void mine;
+      const workerPid = worker!.child.pid!;
+      const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpuacct'];
+      const leftovers = roots.flatMap(root => {
+        try {
+          return execFileSync(
+            'find',
+            [root, '-maxdepth', '6', '-type', 'd', '-path', `*jtm-*/task-${id}-*`],
+            {
+              encoding: 'utf8',
+            },
+          )
+            .trim()
+            .split('\n')
+            .filter(Boolean);
+        } catch {
+          return [];
+        }
+      });
+      expect(leftovers).toEqual([]);
+      expect(existsSync(`/proc/${workerPid}`)).toBe(true);
+    });
+  },
+);
