@@ -12,6 +12,8 @@ export interface TaskJobData {
   timeout_ms?: number;
   /** Memory limit of the task, `-m` syntax normalised (`4G`, `500M`). */
   mem_limit?: string;
+  /** Cromwell's rc file: a task over its memory limit flags Cromwell's memory retry next to it at once. */
+  rc_file?: string;
 }
 
 export const TASK_JOB_NAME = 'task';
@@ -42,6 +44,7 @@ export type JobSource = Pick<
   | 'allow_empty_outputs'
   | 'timeout_ms'
   | 'mem_limit'
+  | 'rc_file'
 >;
 
 /** The job of a task, from its record (submit, and the manager when it re-adds a lost job). */
@@ -56,5 +59,6 @@ export function jobDataFromRecord(r: JobSource): TaskJobData {
     allow_empty_outputs: r.allow_empty_outputs,
     timeout_ms: r.timeout_ms,
     mem_limit: r.mem_limit,
+    rc_file: r.rc_file,
   };
 }

@@ -70,17 +70,27 @@ export function markOutOfMemory(stderrPath: string, rcFile: string | undefined, 
   };
   append(stderrPath);
   if (rcFile) {
-    const dir = dirname(rcFile);
-    const callStderr = join(dir, 'stderr');
+    const callStderr = join(dirname(rcFile), 'stderr');
     if (callStderr !== stderrPath && existsSync(callStderr)) append(callStderr);
-    try {
-      writeFileSync(join(dir, 'memory_retry_rc'), '0\n');
-      written.push(join(dir, 'memory_retry_rc'));
-    } catch {
-      // the call directory is gone
-    }
+    const flag = flagMemoryRetry(rcFile);
+    if (flag) written.push(flag);
   }
   return written;
+}
+
+/**
+ * Writes `0` to `memory_retry_rc` next to a Cromwell call's `rc` (its path, or undefined if it cannot). Done
+ * as soon as the worker sees the task over its limit: in cgroup v1 the kernel kills one process and the call's
+ * script may go on to write `rc` (137) before the worker has killed it; Cromwell checks this flag first.
+ */
+export function flagMemoryRetry(rcFile: string): string | undefined {
+  const path = join(dirname(rcFile), 'memory_retry_rc');
+  try {
+    writeFileSync(path, '0\n');
+    return path;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The limit (bytes) a task runs under: its own `mem_limit`, else its worker's default; undefined: none. */

@@ -15,7 +15,7 @@ export interface ProcInfo {
   rssBytes: number;
   vsizeBytes: number;
   /** Number of threads: a single-threaded process has one `task/<tid>/children` to read. */
-  threads: number;
+  threads?: number;
 }
 
 const PAGE = 4096;
@@ -77,7 +77,7 @@ function listPids(): number[] {
 }
 
 /** Direct children of a process, from /proc/<pid>/task/<tid>/children (no full /proc scan). */
-function childrenOf(pid: number, threads: number): number[] {
+function childrenOf(pid: number, threads: number | undefined): number[] {
   const out: number[] = [];
   let tids: string[];
   try {

@@ -26,7 +26,10 @@ const STREAM_MAX = 10_000;
  * cgroup, the resident total otherwise). A task over its limit is stopped as `outofresource`.
  */
 export class Sampler {
-  private readonly runs = new Map<number, { run: TaskRun; job: Job; acct?: TaskAccounting }>();
+  private readonly runs = new Map<
+    number,
+    { run: TaskRun; job: Job; acct?: TaskAccounting; onOverLimit?: () => void }
+  >();
   private timer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private readonly dir: string;
@@ -53,16 +56,18 @@ export class Sampler {
   }
 
   /** Registers a started run; its first sample comes right after it starts. */
-  add(run: TaskRun, job: Job, acct?: TaskAccounting): void {
-    this.runs.set(run.id, { run, job, acct });
+  add(run: TaskRun, job: Job, acct?: TaskAccounting, onOverLimit?: () => void): void {
+    this.runs.set(run.id, { run, job, acct, onOverLimit });
     setTimeout(() => this.sample(run.id), Math.min(100, this.intervalMs)).unref();
   }
 
   private watchAll(): void {
-    for (const { run, acct } of this.runs.values()) {
+    for (const { run, acct, onOverLimit } of this.runs.values()) {
       if (!acct?.watched || !run.tree || run.stoppedBy) continue;
       const procs = acct.mode === 'procfs' ? run.tree.refresh() : undefined;
-      if (acct.observe(procs)) run.stop('outofresource');
+      if (!acct.observe(procs)) continue;
+      onOverLimit?.();
+      run.stop('outofresource');
     }
   }
 

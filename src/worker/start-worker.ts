@@ -9,7 +9,7 @@ import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Accounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
-import { memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
+import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
 import { OutputStream } from './output-stream.js';
 import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
 import { startPtyHost } from './run-in-pty.js';
@@ -98,7 +98,8 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     let outcome: TaskOutcome;
     try {
       const running = run.run();
-      sampler.add(run, job, acct);
+      const rcFile = data.rc_file;
+      sampler.add(run, job, acct, rcFile ? () => void flagMemoryRetry(rcFile) : undefined);
       outcome = await running;
     } finally {
       sampler.remove(data.id);
