@@ -165,6 +165,28 @@ export function openCgroupHost(workerTag: string): CgroupHost | { reason: string
   return { reason: 'no cgroup v2 memory controller and no cgroup v1 memory + cpuacct hierarchies' };
 }
 
+/**
+ * Removes what workers that died without cleaning up (SIGKILL, node crash) left in `dir`: `jtm-<pid>`
+ * directories whose process is gone. Empty cgroups cost the kernel memory and would pile up on a node.
+ */
+function removeStale(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^jtm-(\d+)$/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      readFileSync(`/proc/${m[1]}/stat`);
+    } catch {
+      removeTree(join(dir, name));
+    }
+  }
+}
+
 function makeDir(dir: string): string | undefined {
   try {
     mkdirSync(dir);
@@ -176,6 +198,8 @@ function makeDir(dir: string): string | undefined {
 }
 
 function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { reason: string } {
+  removeStale(memOwn);
+  removeStale(cpuOwn);
   const memBase = join(memOwn, tag);
   const cpuBase = join(cpuOwn, tag);
   const failed = makeDir(memBase) ?? makeDir(cpuBase);
@@ -240,6 +264,7 @@ function openV2(own: string, tag: string): CgroupHost | { reason: string } {
       return { reason: `cannot enable the memory controller in ${own} (other processes live in it)` };
     }
   }
+  removeStale(own);
   const base = join(own, tag);
   const failed = makeDir(base);
   if (failed) return { reason: failed };

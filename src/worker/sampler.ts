@@ -15,6 +15,12 @@ import {
 } from './resource-sample.js';
 import type { TaskRun } from './task-run.js';
 
+/**
+ * Share of one core the watch may take: when a round of watches takes longer (big trees, a loaded node), the
+ * next round waits longer than JTM_WATCH_INTERVAL, so that watching never costs more than this.
+ */
+const WATCH_BUDGET = 0.005;
+
 /** Samples kept per task in Redis (the stream is capped; the CSV file keeps everything). */
 const STREAM_MAX = 10_000;
 
@@ -32,6 +38,7 @@ export class Sampler {
   >();
   private timer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly dir: string;
 
   constructor(
@@ -46,13 +53,25 @@ export class Sampler {
   start(): void {
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
-    this.watchTimer = setInterval(() => this.watchAll(), this.watchIntervalMs);
-    this.watchTimer.unref();
+    this.scheduleWatch(this.watchIntervalMs);
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
-    clearInterval(this.watchTimer);
+    clearTimeout(this.watchTimer);
+  }
+
+  private scheduleWatch(delayMs: number): void {
+    if (this.stopped) return;
+    this.watchTimer = setTimeout(() => {
+      // /proc reads are synchronous: wall time here is the watch's CPU time.
+      const t0 = performance.now();
+      this.watchAll();
+      const spent = performance.now() - t0;
+      this.scheduleWatch(Math.max(this.watchIntervalMs, spent / WATCH_BUDGET - spent));
+    }, delayMs);
+    this.watchTimer.unref();
   }
 
   /** Registers a started run; its first sample comes right after it starts. */

@@ -77,6 +77,26 @@ describe('resource sizes', () => {
   });
 });
 
+describe.runIf(cgroupsAvailable())('task cgroups', () => {
+  it('a starting worker removes what dead workers left in its cgroup', () => {
+    // The v1 memory hierarchy (what CI has) or the v2 one: the test process shares the worker's cgroup.
+    const lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
+    const v1 = lines.find(l => /^\d+:memory:/.test(l))?.split(':')[2];
+    const v2 = lines.find(l => l.startsWith('0::'))?.slice(3);
+    const own = v1 !== undefined ? join('/sys/fs/cgroup/memory', v1) : join('/sys/fs/cgroup', v2 ?? '/');
+    // pid_max is at most 4194304: no process has this pid.
+    const stale = join(own, 'jtm-4194399');
+    mkdirSync(join(stale, 'task-1-x'), { recursive: true });
+    const host = openCgroupHost(`jtm-${process.pid}`);
+    try {
+      expect('reason' in host).toBe(false);
+      expect(existsSync(stale)).toBe(false);
+    } finally {
+      if (!('reason' in host)) host.dispose();
+    }
+  });
+});
+
 const modes = [
   { mode: 'procfs', env: { JTM_ACCOUNTING: 'procfs' }, available: true },
   { mode: 'cgroup', env: { JTM_ACCOUNTING: 'auto' }, available: cgroupsAvailable() },
