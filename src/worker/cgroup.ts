@@ -167,7 +167,7 @@ export function openCgroupHost(workerTag: string): CgroupHost | { reason: string
 
 /**
  * Removes what workers that died without cleaning up (SIGKILL, node crash) left in `dir`: `jtm-<pid>`
- * directories whose process is gone. Empty cgroups cost the kernel memory and would pile up on a node.
+ * directories (and, on cgroup v2, `jtm-<pid>-worker` leaves) whose process is gone. Empty cgroups cost the kernel memory and would pile up on a node.
  */
 function removeStale(dir: string): void {
   let names: string[];
@@ -177,7 +177,7 @@ function removeStale(dir: string): void {
     return;
   }
   for (const name of names) {
-    const m = /^jtm-(\d+)$/.exec(name);
+    const m = /^jtm-(\d+)(-worker)?$/.exec(name);
     if (!m || Number(m[1]) === process.pid) continue;
     try {
       readFileSync(`/proc/${m[1]}/stat`);
