@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+
 import type { Logger } from '../logger.js';
 import { openCgroupHost, type CgroupHost, type CgroupMode, type TaskCgroup } from './cgroup.js';
 import { formatBytes } from './memory-limit.js';
@@ -9,6 +11,9 @@ export type AccountingMode = CgroupMode | 'procfs';
 
 /** Environment variable through which a task's wrapper learns the cgroup.procs files to join. */
 export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
+
+/** How long a task's wrapper has to join its cgroup before the task is accounted from /proc instead. */
+const JOIN_GRACE_MS = 2000;
 
 /**
  * The accounting of one worker: which mode it runs in (logged at start, and stored in each task record as
@@ -57,16 +62,45 @@ export class Accounting {
  * (cutime/cstime of the processes that waited for them), both kept as maxima.
  */
 export class TaskAccounting {
+  private joined = false;
   private peakBytes = 0;
   private cpuSeconds = 0;
   private overBytes: number | undefined;
   private oomKilled = false;
 
   constructor(
-    readonly mode: AccountingMode,
+    public mode: AccountingMode,
     readonly limitBytes: number | undefined,
     private cgroup: TaskCgroup | undefined,
   ) {}
+
+  /**
+   * Checks once that the task's wrapper (`pid`) did join its cgroup. If it could not (the cgroup was removed
+   * under the worker, a write was refused), the task is accounted from /proc instead: returns false then.
+   */
+  verifyJoined(pid: number, ageMs: number): boolean {
+    if (this.joined || !this.cgroup) return true;
+    const procs = this.cgroup.procsFiles[0];
+    let members: string[] = [];
+    try {
+      members = readFileSync(procs as string, 'latin1').split('\n');
+    } catch {
+      // the cgroup is gone
+    }
+    // Not there, and still alive: it never joined. (A task that already ended cannot be told apart: keep the figures.)
+    if (members.includes(String(pid)) || !existsSync(`/proc/${pid}`)) {
+      this.joined = true;
+      return true;
+    }
+    // On a loaded node the wrapper may not have run its first line yet: give it time before deciding.
+    if (ageMs < JOIN_GRACE_MS) return true;
+    this.joined = true;
+    const cg = this.cgroup;
+    this.cgroup = undefined;
+    this.mode = 'procfs';
+    cg.remove();
+    return false;
+  }
 
   /** What the task record shows of it (`status --json`). */
   recordFields(): { accounting: AccountingMode; mem_limit_mb?: number } {
@@ -83,7 +117,7 @@ export class TaskAccounting {
 
   /** Whether the task must be watched closely (every JTM_WATCH_INTERVAL): /proc mode, or a limit to enforce. */
   get watched(): boolean {
-    return this.mode === 'procfs' || this.limitBytes !== undefined;
+    return this.mode === 'procfs' || this.limitBytes !== undefined || !this.joined;
   }
 
   /**

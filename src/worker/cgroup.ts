@@ -167,7 +167,8 @@ export function openCgroupHost(workerTag: string): CgroupHost | { reason: string
 
 /**
  * Removes what workers that died without cleaning up (SIGKILL, node crash) left in `dir`: `jtm-<pid>`
- * directories (and, on cgroup v2, `jtm-<pid>-worker` leaves) whose process is gone. Empty cgroups cost the kernel memory and would pile up on a node.
+ * directories (and, on cgroup v2, `jtm-<pid>-worker` leaves) whose process is gone. Empty cgroups cost the
+ * kernel memory and would pile up on a node.
  */
 function removeStale(dir: string): void {
   let names: string[];

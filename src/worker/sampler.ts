@@ -65,10 +65,11 @@ export class Sampler {
   private scheduleWatch(delayMs: number): void {
     if (this.stopped) return;
     this.watchTimer = setTimeout(() => {
-      // /proc reads are synchronous: wall time here is the watch's CPU time.
-      const t0 = performance.now();
+      // CPU time, not wall time: on a loaded node the worker may wait for a core in the middle of a round.
+      const t0 = process.cpuUsage();
       this.watchAll();
-      const spent = performance.now() - t0;
+      const used = process.cpuUsage(t0);
+      const spent = (used.user + used.system) / 1000;
       this.scheduleWatch(Math.max(this.watchIntervalMs, spent / WATCH_BUDGET - spent));
     }, delayMs);
     this.watchTimer.unref();
@@ -83,6 +84,10 @@ export class Sampler {
   private watchAll(): void {
     for (const { run, acct, onOverLimit } of this.runs.values()) {
       if (!acct?.watched || !run.tree || run.stoppedBy) continue;
+      if (!acct.verifyJoined(run.pid, Date.now() - run.startedAt)) {
+        this.ctx.logger.warn({ task: run.id }, 'the task did not join its cgroup: accounted from /proc');
+        void this.ctx.tasks.setFields(run.id, { accounting: acct.mode }).catch(() => {});
+      }
       const procs = acct.mode === 'procfs' ? run.tree.refresh() : undefined;
       if (!acct.observe(procs)) continue;
       onOverLimit?.();

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workerOptionsFromFlags } from '../../src/cli/worker-cli.js';
 import type { JtmContext } from '../../src/context.js';
 import type { TaskRecord } from '../../src/tasks/task-record.js';
-import { openCgroupHost } from '../../src/worker/cgroup.js';
+import { TaskAccounting } from '../../src/worker/accounting.js';
+import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memory-limit.js';
 import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
@@ -74,6 +75,42 @@ describe('resource sizes', () => {
       'task-mem-limit': '300M',
     });
     expect(limited.taskMemLimitBytes).toBe(300 * MB);
+  });
+});
+
+describe('cgroup join check', () => {
+  it('accounts a task from /proc when its wrapper never joined its cgroup', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-join-'));
+    const procs = join(dir, 'cgroup.procs');
+    writeFileSync(procs, '1\n');
+    let removed = false;
+    const cgroup: TaskCgroup = {
+      procsFiles: [procs],
+      setMemoryLimit: () => undefined,
+      peakBytes: () => 0,
+      currentBytes: () => 0,
+      cpuSeconds: () => 0,
+      oomKills: () => 0,
+      remove: () => (removed = true),
+    };
+    try {
+      // This test process is alive and not in the file: a young task gets time, an older one falls back.
+      const young = new TaskAccounting('cgroup-v1', undefined, cgroup);
+      expect(young.verifyJoined(process.pid, 100)).toBe(true);
+      expect(young.mode).toBe('cgroup-v1');
+      expect(young.watched).toBe(true);
+      expect(young.verifyJoined(process.pid, 5000)).toBe(false);
+      expect(young.mode).toBe('procfs');
+      expect(removed).toBe(true);
+      writeFileSync(procs, `1\n${process.pid}\n`);
+      const joined = new TaskAccounting('cgroup-v1', undefined, cgroup);
+      expect(joined.verifyJoined(process.pid, 5000)).toBe(true);
+      expect(joined.mode).toBe('cgroup-v1');
+      // Joined and unlimited: the kernel counts, no watch needed.
+      expect(joined.watched).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
