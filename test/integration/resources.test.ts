@@ -293,7 +293,8 @@ while time.process_time()-t<0.15: pass'`;
           expect((await record(id)).status_name).toBe('pending');
           const fed = startJtm(['worker', '-p', lowPool], env);
           try {
-            const done = await waitFinal(id);
+            // Worker start-up takes seconds on a loaded machine, and the task is handed out every 5 s.
+            const done = await waitFinal(id, 60_000);
             expect(done.status_name).toBe('success');
             expect(done.worker_id).not.toBeUndefined();
             expect(starved.output()).not.toContain(`"worker":"${done.worker_id}"`);
