@@ -87,7 +87,8 @@ export class TaskAccounting {
     } catch {
       // the cgroup is gone
     }
-    // Not there, and still alive: it never joined. (A task that already ended cannot be told apart: keep the figures.)
+    // Not there and still alive: it has not joined. (A task that already ended cannot be told apart: its
+    // figures are kept.)
     if (members.includes(String(pid)) || !existsSync(`/proc/${pid}`)) {
       this.joined = true;
       return true;
@@ -167,7 +168,7 @@ export class TaskAccounting {
     return { peakBytes: this.peakBytes, cpuSeconds: this.cpuSeconds };
   }
 
-  /** The sampler's state with this accounting's figures: what the task record's peak_rss_mb and cpu_time_s come from. */
+  /** The sampler's state with this accounting's figures: the task record's peak_rss_mb and cpu_time_s. */
   apply(state: SampleState | undefined): SampleState {
     const u = this.usage();
     return {

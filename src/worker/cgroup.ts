@@ -221,7 +221,8 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
         setMemoryLimit(bytes) {
           if (!tryWrite(join(mem, 'memory.limit_in_bytes'), String(bytes)))
             throw new Error(`cannot set memory.limit_in_bytes in ${mem}`);
-          // Memory + swap: without this a limited task could swap instead of being stopped (absent without swap accounting).
+          // Memory + swap: without it a limited task could swap instead of being stopped (the file is absent
+          // where swap is not accounted).
           tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(bytes));
         },
         peakBytes: () => readNumber(join(mem, 'memory.max_usage_in_bytes')),

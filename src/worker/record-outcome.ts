@@ -51,7 +51,8 @@ export async function recordOutcome(
   });
   if (!res.done) log.warn({ task: id, current: res.current }, 'task already ended elsewhere; result dropped');
   else log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
-  // Timed out, over its memory limit, or never started: Cromwell's script wrote no rc, so JTM does (when it knows where).
+  // Timed out, over its memory limit, or never started: Cromwell's script wrote no rc, so JTM does (when it
+  // knows where).
   const endedByJtm = outcome.status === TaskStatus.timeout || outcome.status === TaskStatus.outofresource;
   if (res.done && (endedByJtm || outcome.exitCode === undefined)) {
     await writeRcOf(ctx, id);

@@ -51,7 +51,8 @@ export interface TaskRunOptions {
  * JTM_CGROUP_PROCS, so that everything the command starts is counted and limited there.
  */
 const WRAPPER =
-  'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
+  'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; ' +
+  'unset JTM_CGROUP_PROCS __jtm_f; ' +
   'exec 2>>"$1" </dev/null; __jtm_command=$2; set --; eval "$__jtm_command"';
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
@@ -142,7 +143,7 @@ export class TaskRun {
     if (this.data.timeout_ms) this.timer = setTimeout(() => this.stop('timeout'), this.data.timeout_ms);
     const { exitCode, signal, hostExited } = await pty.exited;
     clearTimeout(this.timer);
-    // Over its memory limit: the kernel may have killed part of the tree (or all of it) before the watch saw it.
+    // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
     if (!this.stopCause && this.opts.memory?.overLimit()) this.stop('outofresource');
     const tail = newlines.flush();
     if (tail !== '') {
