@@ -307,6 +307,19 @@ while time.process_time()-t<0.15: pass'`;
       },
     );
 
+    it.runIf(available && mode === 'cgroup')(
+      'a task the kernel kills for memory ends outofresource',
+      async ({ expect }) => {
+        // Allocates past its limit at once and dies of the kernel's OOM kill (the only process: nothing is left
+        // for the worker to kill). The worker sees the kill in the cgroup's OOM count, at a watch or when the
+        // task exits, whichever comes first (with cgroup v1 the kernel's reclaim usually gives the watch time).
+        const id = await submit(['--mem-limit', '200M', '-cmd', "python3 -c 'x=bytearray(400*1024*1024)'"]);
+        const r = await waitFinal(id);
+        expect(r.status_name).toBe('outofresource');
+        expect(r.reason).toMatch(/^memory limit 200 MB exceeded: peak \d+ MB$/);
+      },
+    );
+
     it.runIf(available && mode === 'cgroup')('removes the task cgroups', async ({ expect }) => {
       const id = await submit(['-cmd', 'true']);
       await waitFinal(id);
