@@ -4,7 +4,7 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { runSubmit } from '../src/cli/actions/submit.js';
 
 export default class Submit extends BaseCommand<typeof Submit> {
-  static override description = `Prints one line "JTM task ID <n>" per task once it is durably queued (Cromwell's job-id-regex reads it). A task file holds one JSON object, a JSON array of objects, or JSON lines: {"command", "output_dir", "output_files", "stdout", "stderr", "timeout", "rc_file", "pool": {"name", "cluster", "time", "cpu", "mem", "node", "nwpn", "shared", "account", "constraint", "qos", "partition"}}. The command runs with /bin/bash -c, so quotes, pipes, redirections, $VARS and newlines work. Exit codes: 0 queued; 1 invalid input (nothing is written); 255 Redis unreachable.`;
+  static override description = `Prints one line "JTM task ID <n>" per task once it is durably queued (Cromwell's job-id-regex reads it). A task file holds one JSON object, a JSON array of objects, or JSON lines: {"command", "output_dir", "output_files", "stdout", "stderr", "timeout", "mem_limit", "rc_file", "pool": {"name", "cluster", "time", "cpu", "mem", "node", "nwpn", "shared", "account", "constraint", "qos", "partition"}}. The command runs with /bin/bash -c, so quotes, pipes, redirections, $VARS and newlines work. Exit codes: 0 queued; 1 invalid input (nothing is written); 255 Redis unreachable.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> -cmd "echo hello > out.txt" -p small',
     '<%= config.bin %> <%= command.id %> -cmd "/bin/bash /path/execution/script" -p small -cl local -t 00:30:00 -c 4 -m 5',
@@ -36,6 +36,10 @@ export default class Submit extends BaseCommand<typeof Submit> {
     partition: Flags.string({ char: 'P', description: 'Slurm partition' }),
     timeout: Flags.string({
       description: 'time limit of the task (e.g. 90s, 10m, hh:mm:ss); killed at the limit',
+    }),
+    'mem-limit': Flags.string({
+      description:
+        'memory limit of the task (-m syntax: GB as a number, or e.g. 4G, 500M); over it the task ends outofresource',
     }),
     'rc-file': Flags.string({ description: "Cromwell's rc file; written by JTM if it ends the task itself" }),
     zerofile: Flags.boolean({ description: 'accept empty output files (-zf)' }),

@@ -49,6 +49,10 @@ export default class Worker extends BaseCommand<typeof Worker> {
         "dynamic: pin each worker of a node to its share of the node's cores (default: site profile pin_cores)",
       allowNo: true,
     }),
+    'task-mem-limit': Flags.string({
+      description:
+        'memory limit of each task that names none (-m syntax, e.g. 4G); a dynamic worker defaults to -m / (nwpn × slots)',
+    }),
     'sbatch-arg': Flags.string({ description: 'extra sbatch argument (repeatable)', multiple: true }),
   };
   static override summary = 'Run a worker for a pool, or submit Slurm workers (-wt dynamic).';

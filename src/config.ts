@@ -41,6 +41,15 @@ export interface Config {
   readonly lockDurationMs: number;
   readonly stalledIntervalMs: number;
   readonly sampleIntervalMs: number;
+  /**
+   * `auto`: each task in its own cgroup where the worker may make one (kernel accounting and memory limits),
+   * /proc sampling elsewhere; `procfs`: /proc sampling always.
+   */
+  readonly accounting: 'auto' | 'procfs';
+  /** How often tasks without a cgroup, and tasks with a memory limit, are watched. */
+  readonly watchIntervalMs: number;
+  /** A worker starts no task while the node's MemAvailable is below this (bytes). */
+  readonly memAvailableMarginBytes: number;
   readonly sweepIntervalMs: number;
   /** Pools with no worker and no task for this long are expired by the manager. */
   readonly poolIdleMs: number;
@@ -102,6 +111,13 @@ export function loadConfig(
       throw new InvalidInputError(`${key}=${raw} must be an integer ≥ ${min}`);
     return n;
   };
+  const size = (key: string, fallback: string): number => {
+    const raw = get(key) ?? fallback;
+    const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(raw.trim());
+    if (!m) throw new InvalidInputError(`${key}=${raw} is not a size (e.g. 512M, 2G; a bare number is GB)`);
+    const unit = { K: 1, M: 2, G: 3, T: 4 }[(m[2] ?? 'G').toUpperCase() as 'K' | 'M' | 'G' | 'T'];
+    return Math.round(Number(m[1]) * 1024 ** unit);
+  };
   const logLevel = (get('JTM_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidInputError(`JTM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -125,6 +141,9 @@ export function loadConfig(
     lockDurationMs: duration('JTM_LOCK_DURATION', '30s'),
     stalledIntervalMs: duration('JTM_STALLED_INTERVAL', '15s'),
     sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s'),
+    accounting: accountingMode(get('JTM_ACCOUNTING')),
+    watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms'),
+    memAvailableMarginBytes: size('JTM_MEM_AVAILABLE_MARGIN', '512M'),
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s'),
     poolIdleMs: duration('JTM_POOL_IDLE', '10m'),
     outputTailBytes: integer('JTM_OUTPUT_TAIL_BYTES', 1024 * 1024, 1024),
@@ -144,6 +163,12 @@ export function loadConfig(
   };
   validatePrefix(config.prefix);
   return Object.freeze({ ...config, ...stripUndefined(overrides) });
+}
+
+function accountingMode(raw: string | undefined): 'auto' | 'procfs' {
+  if (raw === undefined || raw === 'auto') return 'auto';
+  if (raw === 'procfs') return 'procfs';
+  throw new InvalidInputError(`JTM_ACCOUNTING=${raw} must be auto or procfs`);
 }
 
 function validatePrefix(prefix: string): void {

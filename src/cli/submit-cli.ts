@@ -25,6 +25,7 @@ export interface SubmitFlags {
   qos?: string;
   partition?: string;
   timeout?: string;
+  'mem-limit'?: string;
   'rc-file'?: string;
   zerofile?: boolean;
 }
@@ -72,6 +73,7 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
       pool: flags.pool_name,
       poolFields,
       timeout: flags.timeout,
+      memLimit: flags['mem-limit'],
       rcFile: flags['rc-file'],
       cromwellJobId: flags.cromwell_job_id,
       allowEmptyOutputs: flags.zerofile ? true : undefined,

@@ -8,6 +8,7 @@ import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { normaliseMemory, validatePoolName, validateTime } from '../tasks/task-spec.js';
+import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
 import { startWorker } from '../worker/start-worker.js';
 import type { WorkerOptions } from '../worker/worker-options.js';
 
@@ -36,6 +37,7 @@ export interface WorkerFlags {
   lifetime?: string;
   'idle-timeout'?: string;
   'shutdown-grace': string;
+  'task-mem-limit'?: string;
 }
 
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -69,20 +71,29 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
   const lifeMs =
     duration(flags.lifetime, '--lifetime') ??
     (slurmJobId > 0 && jobTime ? parseDuration(jobTime) : undefined);
+  const memPerNode = normaliseMemory(flags.mem, 'memory (-m)') ?? '';
+  const workerType = flags.worker_type === 'dynamic' ? 2 : 0;
+  const taskMemLimitBytes =
+    flags['task-mem-limit'] !== undefined
+      ? sizeBytes(flags['task-mem-limit'], '--task-mem-limit')
+      : workerType === 2
+        ? dynamicTaskLimit(memPerNode, flags.num_worker_per_node ?? 1, flags.slots)
+        : undefined;
   return {
     pool,
     workerId,
     slots: flags.slots,
     endOfLife: lifeMs === undefined ? undefined : startedAt + lifeMs,
     slurmJobId,
-    workerType: flags.worker_type === 'dynamic' ? 2 : 0,
+    workerType,
     numCores: flags.cpus_per_task ?? availableParallelism(),
-    memPerNode: normaliseMemory(flags.mem, 'memory (-m)') ?? '',
+    memPerNode,
     memPerCore: normaliseMemory(flags.mem_per_cpu, 'memory per cpu (-mc)') ?? '',
     jobTime: jobTime ?? null,
     workersOnNode: flags.num_worker_per_node ?? 1,
     idleTimeoutMs: duration(flags['idle-timeout'], '--idle-timeout'),
     shutdownGraceMs: duration(flags['shutdown-grace'], '--shutdown-grace') ?? 20_000,
+    taskMemLimitBytes,
   };
 }
 

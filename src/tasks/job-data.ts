@@ -10,6 +10,10 @@ export interface TaskJobData {
   output_files?: string;
   allow_empty_outputs?: boolean;
   timeout_ms?: number;
+  /** Memory limit of the task, `-m` syntax normalised (`4G`, `500M`). */
+  mem_limit?: string;
+  /** Cromwell's rc file: a task over its memory limit flags Cromwell's memory retry next to it at once. */
+  rc_file?: string;
 }
 
 export const TASK_JOB_NAME = 'task';
@@ -44,7 +48,16 @@ export function taskJobOptions(id: number): {
 /** The record fields a job carries. */
 export type JobSource = Pick<
   TaskRecord,
-  'id' | 'command' | 'cwd' | 'stdout' | 'stderr' | 'output_files' | 'allow_empty_outputs' | 'timeout_ms'
+  | 'id'
+  | 'command'
+  | 'cwd'
+  | 'stdout'
+  | 'stderr'
+  | 'output_files'
+  | 'allow_empty_outputs'
+  | 'timeout_ms'
+  | 'mem_limit'
+  | 'rc_file'
 >;
 
 /** The job of a task, from its record (submit, and the manager when it re-adds a lost job). */
@@ -58,5 +71,7 @@ export function jobDataFromRecord(r: JobSource): TaskJobData {
     output_files: r.output_files,
     allow_empty_outputs: r.allow_empty_outputs,
     timeout_ms: r.timeout_ms,
+    mem_limit: r.mem_limit,
+    rc_file: r.rc_file,
   };
 }

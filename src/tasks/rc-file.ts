@@ -20,6 +20,11 @@ export const JTM_RC_CODES = {
   lostconnection: 75,
   /** Its pool was removed while it waited or ran (terminated by remove-pool). */
   poolRemoved: 75,
+  /**
+   * It went over its memory limit (outofresource): 247, i.e. -9 as a byte, what container runtimes report
+   * for an OOM-killed container, and not 137 (SIGKILL), which Cromwell reads as an abort.
+   */
+  outofresource: 247,
 } as const;
 
 /** `/bin/bash <call dir>/execution/script` (what Cromwell's submit runs) → `<call dir>/execution/rc`. */
@@ -46,6 +51,8 @@ export function rcCodeFor(record: TaskRecord): number | undefined {
       return JTM_RC_CODES.timeout;
     case TaskStatus.lostconnection:
       return JTM_RC_CODES.lostconnection;
+    case TaskStatus.outofresource:
+      return JTM_RC_CODES.outofresource;
     case TaskStatus.terminated:
       // Terminated without a user kill: by remove-pool (waiting, or running with --force) or by
       // reconciliation of a task whose pool is gone.

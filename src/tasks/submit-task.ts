@@ -45,6 +45,7 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
     output_files: t.outputFiles,
     allow_empty_outputs: t.allowEmptyOutputs,
     timeout_ms: t.timeoutMs,
+    mem_limit: t.memLimit,
     rc_file: t.rcFile,
     cromwell_job_id: t.cromwellJobId,
     max_retries: ctx.config.taskRetries,

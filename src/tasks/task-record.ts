@@ -33,6 +33,8 @@ export interface TaskRecord {
   output_files?: string;
   allow_empty_outputs?: boolean;
   timeout_ms?: number;
+  /** Memory limit the task asked for (`mem_limit`, `--mem-limit`), `-m` syntax normalised. */
+  mem_limit?: string;
   rc_file?: string;
   cromwell_job_id?: string;
   exit_code?: number;
@@ -56,6 +58,10 @@ export interface TaskRecord {
   ended_at?: number;
   peak_rss_mb?: number;
   cpu_time_s?: number;
+  /** How the worker measured it: cgroup-v2, cgroup-v1 (kernel accounting) or procfs (sampling). */
+  accounting?: string;
+  /** The memory limit the worker applied (MB): the task's own, or its worker's default. */
+  mem_limit_mb?: number;
   leftover_pids?: string;
   /** Where the last run's stdout went on its worker's host (the task's `stdout`, or one in the log dir). */
   stdout_file?: string;
@@ -82,6 +88,7 @@ const NUMBERS = new Set([
   'peak_rss_mb',
   'cpu_time_s',
   'output_bytes',
+  'mem_limit_mb',
 ]);
 const BOOLEANS = new Set(['allow_empty_outputs', 'kill_requested']);
 

@@ -16,6 +16,8 @@ export interface NewTask {
   outputFiles?: string;
   allowEmptyOutputs?: boolean;
   timeoutMs?: number;
+  /** Memory limit of the task (`-m` syntax normalised, e.g. `4G`). */
+  memLimit?: string;
   rcFile?: string;
   cromwellJobId?: string;
 }
@@ -29,6 +31,7 @@ export interface TaskInput {
   stderr?: unknown;
   pool?: unknown;
   timeout?: unknown;
+  mem_limit?: unknown;
   rc_file?: unknown;
   allow_empty_outputs?: unknown;
   cromwell_job_id?: unknown;
@@ -40,6 +43,8 @@ export interface SubmitDefaults {
   /** Pool fields from flags; they override the file's pool fields. */
   poolFields?: Partial<PoolSpec>;
   timeout?: string;
+  /** `--mem-limit`: a task file's `mem_limit` wins. */
+  memLimit?: string;
   rcFile?: string;
   cromwellJobId?: string;
   allowEmptyOutputs?: boolean;
@@ -56,6 +61,7 @@ const TASK_FIELDS = new Set([
   'stderr',
   'pool',
   'timeout',
+  'mem_limit',
   'rc_file',
   'allow_empty_outputs',
   'cromwell_job_id',
@@ -254,6 +260,7 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
     outputFiles: str(input.output_files, 'output_files'),
     allowEmptyOutputs: allowEmpty,
     timeoutMs,
+    memLimit: normaliseMemory(input.mem_limit ?? defaults.memLimit, 'mem_limit'),
     // Derived at submit so that whoever ends the task (worker, manager) finds it in the record.
     rcFile:
       resolvePath(str(input.rc_file, 'rc_file') ?? defaults.rcFile, defaults.cwd) ?? deriveRcFile(command),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
+import type { TaskAccounting } from './accounting.js';
 import { nodeMemory } from './process-tree.js';
 import {
   buildSample,
@@ -14,22 +15,37 @@ import {
 } from './resource-sample.js';
 import type { TaskRun } from './task-run.js';
 
+/**
+ * Share of one core the watch may take: when a round of watches takes longer (big trees, a loaded node), the
+ * next round waits longer than JTM_WATCH_INTERVAL, so that watching never costs more than this.
+ */
+const WATCH_BUDGET = 0.005;
+
 /** Samples kept per task in Redis (the stream is capped; the CSV file keeps everything). */
 const STREAM_MAX = 10_000;
 
 /**
  * One timer per worker samples the process tree of every running task: each sample goes to the
  * BullMQ job's progress, the task's capped Redis stream and its CSV file under <log dir>/resource/.
+ * A second, faster timer watches the tasks that need it (accounting.ts): without a cgroup, every task, for
+ * its memory high-water marks and CPU time; with a memory limit, for the limit (the kernel's OOM kill in a
+ * cgroup, the resident total otherwise). A task over its limit is stopped as `outofresource`.
  */
 export class Sampler {
-  private readonly runs = new Map<number, { run: TaskRun; job: Job }>();
+  private readonly runs = new Map<
+    number,
+    { run: TaskRun; job: Job; acct?: TaskAccounting; onOverLimit?: () => void }
+  >();
   private timer: NodeJS.Timeout | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly dir: string;
 
   constructor(
     private readonly ctx: JtmContext,
     private readonly me: WorkerIdentity,
     private readonly intervalMs: number,
+    private readonly watchIntervalMs = 250,
   ) {
     this.dir = join(ctx.config.logDir, 'resource');
   }
@@ -37,16 +53,48 @@ export class Sampler {
   start(): void {
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
+    this.scheduleWatch(this.watchIntervalMs);
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.watchTimer);
+  }
+
+  private scheduleWatch(delayMs: number): void {
+    if (this.stopped) return;
+    this.watchTimer = setTimeout(() => {
+      // CPU time, not wall time: on a loaded node the worker may wait for a core in the middle of a round.
+      const t0 = process.cpuUsage();
+      this.watchAll();
+      const used = process.cpuUsage(t0);
+      const spent = (used.user + used.system) / 1000;
+      this.scheduleWatch(Math.max(this.watchIntervalMs, spent / WATCH_BUDGET - spent));
+    }, delayMs);
+    this.watchTimer.unref();
   }
 
   /** Registers a started run; its first sample comes right after it starts. */
-  add(run: TaskRun, job: Job): void {
-    this.runs.set(run.id, { run, job });
+  add(run: TaskRun, job: Job, acct?: TaskAccounting, onOverLimit?: () => void): void {
+    this.runs.set(run.id, { run, job, acct, onOverLimit });
     setTimeout(() => this.sample(run.id), Math.min(100, this.intervalMs)).unref();
+  }
+
+  private watchAll(): void {
+    for (const { run, acct, onOverLimit } of this.runs.values()) {
+      if (!acct?.watched || !run.tree || run.stoppedBy) continue;
+      if (!acct.verifyJoined(run.pid, Date.now() - run.startedAt)) {
+        this.ctx.logger.warn({ task: run.id }, 'the task did not join its cgroup: accounted from /proc');
+        void this.ctx.tasks
+          .setFenced(run.id, { workerId: this.me.workerId, runToken: run.token }, { accounting: acct.mode })
+          .catch(() => {});
+      }
+      const procs = acct.mode === 'procfs' ? run.tree.refresh() : undefined;
+      if (!acct.observe(procs)) continue;
+      onOverLimit?.();
+      run.stop('outofresource');
+    }
   }
 
   remove(id: number): void {

@@ -8,9 +8,11 @@ import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../tasks/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
+import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
+import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
 import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
 import { startPtyHost } from './run-in-pty.js';
 import type { WorkerIdentity } from './resource-sample.js';
@@ -45,7 +47,13 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   const env = workerEnvironment();
   for (const v of SECRET_VARS) delete env[v];
   const heartbeat = new Heartbeat(ctx, opts, host);
-  const sampler = new Sampler(ctx, identity(opts, host), ctx.config.sampleIntervalMs);
+  const sampler = new Sampler(
+    ctx,
+    identity(opts, host),
+    ctx.config.sampleIntervalMs,
+    ctx.config.watchIntervalMs,
+  );
+  const accounting = Accounting.open(`jtm-${process.pid}`, ctx.config.accounting === 'procfs', log);
   let state: WorkerState = 'running';
   let lastBusy = Date.now();
   let resolveStopped!: () => void;
@@ -98,9 +106,12 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   };
 
   const newRun = (data: TaskJobData): TaskRun => {
+    // Made before the claim (the run's token goes into it); closed by execute() whatever becomes of the claim.
+    const acct = accounting.forTask(data.id, taskMemoryLimit(data, opts));
     const run: TaskRun = new TaskRun(data, {
       logDir: ctx.config.logDir,
-      env,
+      env: { ...env, ...acct.env },
+      memory: acct,
       killGraceMs: ctx.config.killGraceMs,
       logger: log,
       onOutputReady: (path, regular) => {
@@ -118,8 +129,10 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
           .setFenced(data.id, { workerId: opts.workerId, runToken: run.token }, { pid })
           .catch(() => {}),
     });
+    accts.set(run, acct);
     return run;
   };
+  const accts = new WeakMap<TaskRun, TaskAccounting>();
   /** Each run's follower of its stdout file (made once the file is ready, so not for a run that never starts). */
   const outputs = new WeakMap<TaskRun, OutputFollower>();
 
@@ -129,8 +142,27 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   };
 
   const execute = async (exec: Execution): Promise<unknown> => {
+    const acct = accts.get(exec.run);
+    try {
+      return await executeRun(exec);
+    } finally {
+      acct?.close(); // idempotent: a run that started closed it already, with its final figures
+    }
+  };
+
+  const executeRun = async (exec: Execution): Promise<unknown> => {
     const { run } = exec;
     const data = run.data;
+    const acct = accts.get(run)!;
+    const lowMemory = memoryTooLow(ctx.config.memAvailableMarginBytes);
+    if (lowMemory) {
+      log.warn({ task: data.id }, `${lowMemory}: task left for later or another worker`);
+      await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
+      // Redis hands a ready job to the worker that has waited longest, which would be this one again and
+      // again: holding the slot until the job is ready lets another worker take it.
+      await becomesTrue(() => state !== 'running', DEFER_DELAY_MS + 1000);
+      throw new DelayedError();
+    }
     // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
     // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt).
     const cut = state !== 'running' && wouldBeCutData(data, opts.endOfLife);
@@ -159,16 +191,20 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     lastBusy = Date.now();
+    void ctx.tasks.setFenced(data.id, exec.fence, acct.recordFields()).catch(() => {});
     runs.set(data.id, run);
     if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     log.info({ task: data.id, attempt: claim.attempt }, 'task started');
     let outcome: TaskOutcome;
     try {
       const running = run.run();
-      sampler.add(run, exec.job);
+      const rcFile = data.rc_file;
+      sampler.add(run, exec.job, acct, rcFile ? () => void flagMemoryRetry(rcFile) : undefined);
       outcome = await running;
     } finally {
       sampler.remove(data.id);
+      acct.close();
+      run.sampleState = acct.apply(run.sampleState);
       runs.delete(data.id);
       lastBusy = Date.now();
       // The task's processes are gone: the file is complete; the Redis copy gets its last part now.
@@ -203,6 +239,9 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
           opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
+    }
+    if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {
+      await recordOutOfMemory(ctx, log, data, outcome.reason);
     }
     // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
     if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
@@ -342,6 +381,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       clearInterval(fenceTimer);
       clearInterval(lifeTimer);
       sampler.stop();
+      accounting.dispose();
       // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
       await bounded(control.close(), 3000);
       await bounded(heartbeat.remove(), 3000).catch(err => log.warn({ err }, 'could not remove heartbeat'));
@@ -363,7 +403,17 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   startPtyHost(env, watchdogDeadline(ctx.config.heartbeatIntervalMs, ctx.config.missedBeats));
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
-  log.info({ slots: opts.slots, endOfLife: opts.endOfLife }, 'worker started');
+  log.info(
+    {
+      slots: opts.slots,
+      endOfLife: opts.endOfLife,
+      accounting: accounting.mode,
+      ...(accounting.reason ? { accountingWhy: accounting.reason } : {}),
+      taskMemLimitMb:
+        opts.taskMemLimitBytes === undefined ? undefined : Math.round(opts.taskMemLimitBytes / 1048576),
+    },
+    'worker started',
+  );
   return { id: opts.workerId, stop, drain, stopped };
 }
 

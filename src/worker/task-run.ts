@@ -15,8 +15,9 @@ import { PtyHostExited, runInPty } from './run-in-pty.js';
 /**
  * Why a task was stopped before it ended by itself. `fenced`: the worker could not renew its lease on Redis
  * and stops its runs before the lease can expire there (a takeover must never overlap a live copy).
+ * `outofresource`: over its memory limit (accounting.ts).
  */
-export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded' | 'fenced';
+export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded' | 'fenced' | 'outofresource';
 
 /**
  * How a run ended. `final`: record this status. `requeue`: give the task back to its queue (worker shut
@@ -44,6 +45,8 @@ export interface TaskRunOptions {
   onOutputReady?: (path: string, regular: boolean) => void;
   /** The command has started: its pid. */
   onStarted?: (pid: number) => void;
+  /** The task's memory limit (accounting.ts): whether it was exceeded, and how to say so. */
+  memory?: { overLimit(): boolean; limitReason(): string };
 }
 
 /*
@@ -59,8 +62,11 @@ export interface TaskRunOptions {
  *   and hang up on the task (SIGHUP);
  * - gives the command no input, so a command that reads stdin sees EOF instead of hanging.
  * The command is an argument ($3), never part of the script text.
+ * Resource accounting (accounting.ts): the wrapper first moves itself into the task's cgroup(s), named by
+ * JTM_CGROUP_PROCS, so that everything the command starts is counted and limited there.
  */
 const WRAPPER =
+  'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
   'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && eval "exec $__jtm_fd>&-"; done; ' +
   'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; eval "$__jtm_command" 3>&-';
 
@@ -94,7 +100,7 @@ export class TaskRun {
    * Asks the run to stop: kills the whole tree (TERM, then KILL after the grace period, by default the
    * worker's kill grace). Idempotent.
    */
-  stop(cause: StopCause, graceMs = this.opts.killGraceMs): void {
+  stop(cause: StopCause, graceMs = this.graceFor(cause)): void {
     if (this.stopCause) return;
     this.stopCause = cause;
     this.stopGraceMs = graceMs;
@@ -161,6 +167,8 @@ export class TaskRun {
       this.timer = setLongTimeout(() => this.stop('timeout'), this.data.timeout_ms);
     const { exitCode, signal, hostExited, watchdog } = await pty.exited;
     this.timer?.clear();
+    // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
+    if (!this.stopCause && this.opts.memory?.overLimit()) this.stop('outofresource');
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
     const leftovers = this.stopCause ? [] : await this.killTree(Math.min(1000, this.opts.killGraceMs));
@@ -211,6 +219,14 @@ export class TaskRun {
           reason: `timed out after ${Math.round((this.data.timeout_ms ?? 0) / 1000)} s`,
           leftovers,
         };
+      case 'outofresource':
+        return {
+          kind: 'final',
+          status: TaskStatus.outofresource,
+          exitCode: code,
+          reason: this.opts.memory?.limitReason() ?? 'memory limit exceeded',
+          leftovers,
+        };
       case 'shutdown':
         return { kind: 'requeue', reason: 'worker shut down before the task ended', leftovers };
       case 'superseded':
@@ -253,6 +269,11 @@ export class TaskRun {
             ? `killed by signal ${signal}`
             : `exit code ${code}`;
     return { kind: 'final', status: TaskStatus.failed, exitCode: code, reason, leftovers };
+  }
+
+  /** A task over its memory limit is killed at once: it only grows while it is given time. */
+  private graceFor(cause: StopCause): number {
+    return cause === 'outofresource' ? 0 : this.opts.killGraceMs;
   }
 
   /** Clears the timeout timer without waiting for anything (worker shutdown). */

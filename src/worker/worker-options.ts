@@ -17,6 +17,11 @@ export interface WorkerOptions {
   idleTimeoutMs?: number;
   /** How long running tasks may take to finish after a stop request before they are killed and re-queued. */
   shutdownGraceMs: number;
+  /**
+   * Memory limit (bytes) of each task that names none: `--task-mem-limit`, or for a dynamic pool's worker its
+   * allocation's memory ÷ (workers per node × slots). Undefined: unlimited.
+   */
+  taskMemLimitBytes?: number;
 }
 
 /** Tasks are not started when they could not finish before the end of life minus this margin. */

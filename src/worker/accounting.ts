@@ -1,0 +1,190 @@
+import { existsSync, readFileSync } from 'node:fs';
+
+import type { Logger } from '../logger.js';
+import { openCgroupHost, type CgroupHost, type CgroupMode, type TaskCgroup } from './cgroup.js';
+import { formatBytes } from './memory-limit.js';
+import { readHighWaterMark, type ProcInfo } from './process-tree.js';
+import type { SampleState } from './resource-sample.js';
+
+/** How a worker measures its tasks: the kernel's per-task cgroup, or /proc sampling where it has none. */
+export type AccountingMode = CgroupMode | 'procfs';
+
+/** Environment variable through which a task's wrapper learns the cgroup.procs files to join. */
+export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
+
+/** How long a task's wrapper has to join its cgroup before the task is accounted from /proc instead. */
+const JOIN_GRACE_MS = 2000;
+
+/**
+ * The accounting of one worker: which mode it runs in (logged at start, and stored in each task record as
+ * `accounting`), and the per-task accounting of each task it starts.
+ */
+export class Accounting {
+  private constructor(
+    readonly mode: AccountingMode,
+    /** Why the worker is not using cgroups (procfs mode). */
+    readonly reason: string | undefined,
+    private readonly host: CgroupHost | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  /** `forceProcfs`: JTM_ACCOUNTING=procfs. */
+  static open(workerTag: string, forceProcfs: boolean, log: Logger): Accounting {
+    if (forceProcfs) return new Accounting('procfs', 'JTM_ACCOUNTING=procfs', undefined, log);
+    const host = openCgroupHost(workerTag);
+    if ('reason' in host) return new Accounting('procfs', host.reason, undefined, log);
+    return new Accounting(host.mode, undefined, host, log);
+  }
+
+  /** The accounting of a task about to start, with its memory limit (bytes) if it has one. */
+  forTask(id: number, limitBytes: number | undefined): TaskAccounting {
+    if (this.host) {
+      try {
+        const cg = this.host.create(`task-${id}-${Date.now().toString(36)}`);
+        if (limitBytes !== undefined) cg.setMemoryLimit(limitBytes);
+        return new TaskAccounting(this.mode, limitBytes, cg);
+      } catch (err) {
+        this.log.warn({ task: id, err: (err as Error).message }, 'no cgroup for this task: /proc sampling');
+      }
+    }
+    return new TaskAccounting('procfs', limitBytes, undefined);
+  }
+
+  dispose(): void {
+    this.host?.dispose();
+  }
+}
+
+/**
+ * One task's resource truth. In a cgroup, the kernel's own figures (peak memory charge, CPU time of every
+ * process that ever ran in it, OOM kills). Without one, /proc: the sum over the live tree of each process's
+ * resident high-water mark (VmHWM) at each watch, and the tree's CPU time including reaped children
+ * (cutime/cstime of the processes that waited for them), both kept as maxima.
+ */
+export class TaskAccounting {
+  private joined = false;
+  private peakBytes = 0;
+  private cpuSeconds = 0;
+  private overBytes: number | undefined;
+  private oomKilled = false;
+
+  constructor(
+    public mode: AccountingMode,
+    readonly limitBytes: number | undefined,
+    private cgroup: TaskCgroup | undefined,
+  ) {}
+
+  /**
+   * Checks once that the task's wrapper (`pid`) did join its cgroup. If it could not (the cgroup was removed
+   * under the worker, a write was refused), the task is accounted from /proc instead: returns false then.
+   */
+  verifyJoined(pid: number, ageMs: number): boolean {
+    if (this.joined || !this.cgroup) return true;
+    const procs = this.cgroup.procsFiles[0];
+    let members: string[] = [];
+    try {
+      members = readFileSync(procs as string, 'latin1').split('\n');
+    } catch {
+      // the cgroup is gone
+    }
+    // Not there and still alive: it has not joined. (A task that already ended cannot be told apart: its
+    // figures are kept.)
+    if (members.includes(String(pid)) || !existsSync(`/proc/${pid}`)) {
+      this.joined = true;
+      return true;
+    }
+    // On a loaded node the wrapper may not have run its first line yet: give it time before deciding.
+    if (ageMs < JOIN_GRACE_MS) return true;
+    this.joined = true;
+    const cg = this.cgroup;
+    this.cgroup = undefined;
+    this.mode = 'procfs';
+    cg.remove();
+    return false;
+  }
+
+  /** What the task record shows of it (`status --json`). */
+  recordFields(): { accounting: AccountingMode; mem_limit_mb?: number } {
+    return {
+      accounting: this.mode,
+      mem_limit_mb: this.limitBytes === undefined ? undefined : Math.round(this.limitBytes / 1048576),
+    };
+  }
+
+  /** Variables for the task's wrapper (it joins the cgroup before running the command). */
+  get env(): Record<string, string> {
+    return this.cgroup ? { [CGROUP_PROCS_VAR]: this.cgroup.procsFiles.join(' ') } : {};
+  }
+
+  /** Whether the task must be watched closely (every JTM_WATCH_INTERVAL): /proc mode, or a limit to enforce. */
+  get watched(): boolean {
+    return this.mode === 'procfs' || this.limitBytes !== undefined || !this.joined;
+  }
+
+  /**
+   * One look at the task (`procs`: its live tree, in /proc mode). Returns true when the task is over its
+   * memory limit: killed by the kernel's OOM killer in its cgroup, or, without a cgroup, a resident total
+   * above the limit.
+   */
+  observe(procs: readonly ProcInfo[] | undefined): boolean {
+    if (this.cgroup) {
+      this.cgroup.currentBytes();
+      return this.overLimit();
+    }
+    if (!procs || procs.length === 0) return this.overLimit();
+    let hwm = 0;
+    let rss = 0;
+    let ticks = 0;
+    for (const p of procs) {
+      hwm += readHighWaterMark(p.pid) ?? p.rssBytes;
+      rss += p.rssBytes;
+      ticks += p.cpuTicks;
+    }
+    this.peakBytes = Math.max(this.peakBytes, hwm, rss);
+    this.cpuSeconds = Math.max(this.cpuSeconds, ticks / 100);
+    if (this.limitBytes !== undefined && rss > this.limitBytes) this.overBytes ??= rss;
+    return this.overLimit();
+  }
+
+  /** Whether the task went over its limit (the kernel killed in its cgroup, or the watch saw it). */
+  overLimit(): boolean {
+    if (this.cgroup && this.limitBytes !== undefined && !this.oomKilled)
+      this.oomKilled = this.cgroup.oomKills() > 0;
+    return this.oomKilled || this.overBytes !== undefined;
+  }
+
+  /** "memory limit 4 GB exceeded: peak 4.3 GB". */
+  limitReason(): string {
+    const peak = Math.max(this.usage().peakBytes, this.overBytes ?? 0);
+    return `memory limit ${formatBytes(this.limitBytes ?? 0)} exceeded: peak ${formatBytes(peak)}`;
+  }
+
+  /** Peak memory (bytes) and CPU time (s) of the whole task so far. */
+  usage(): { peakBytes: number; cpuSeconds: number } {
+    if (this.cgroup) {
+      this.peakBytes = Math.max(this.cgroup.peakBytes() ?? 0, this.peakBytes);
+      this.cpuSeconds = Math.max(this.cgroup.cpuSeconds() ?? 0, this.cpuSeconds);
+    }
+    return { peakBytes: this.peakBytes, cpuSeconds: this.cpuSeconds };
+  }
+
+  /** The sampler's state with this accounting's figures: the task record's peak_rss_mb and cpu_time_s. */
+  apply(state: SampleState | undefined): SampleState {
+    const u = this.usage();
+    return {
+      at: state?.at ?? Date.now(),
+      cpuTicks: Math.max(state?.cpuTicks ?? 0, Math.round(u.cpuSeconds * 100)),
+      peakRssBytes: Math.max(state?.peakRssBytes ?? 0, u.peakBytes),
+    };
+  }
+
+  /** Takes the final figures and removes the task's cgroup (its processes are gone by now). Idempotent. */
+  close(): void {
+    if (!this.cgroup) return;
+    this.overLimit();
+    this.usage();
+    const cg = this.cgroup;
+    this.cgroup = undefined;
+    cg.remove();
+  }
+}

@@ -1,0 +1,317 @@
+import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Kernel accounting of a task: one cgroup per task, so that its peak memory, CPU time and memory limit
+ * cover every process it ever started, including those that lived between two samples (cgroup v2, or the
+ * v1 memory + cpuacct controllers where that is what the node has). The worker makes its task cgroups
+ * under its own cgroup (root, a delegated systemd slice, or Slurm's job cgroup with delegation); where it
+ * cannot, the worker falls back to /proc sampling (accounting.ts) and says why.
+ */
+export type CgroupMode = 'cgroup-v2' | 'cgroup-v1';
+
+/** One task's cgroup: the task's wrapper moves itself into it before it runs the command. */
+export interface TaskCgroup {
+  /** `cgroup.procs` files the wrapper writes its pid to (one per hierarchy). */
+  readonly procsFiles: readonly string[];
+  /** Sets the memory limit (bytes): the kernel's OOM killer then acts inside this cgroup only. */
+  setMemoryLimit(bytes: number): void;
+  /** Highest memory charge since the cgroup was made (bytes), or undefined when the kernel does not say. */
+  peakBytes(): number | undefined;
+  /** Memory charged now (bytes). */
+  currentBytes(): number | undefined;
+  /** CPU time of every process that ran in the cgroup, reaped or alive (seconds). */
+  cpuSeconds(): number | undefined;
+  /** How many processes the kernel's OOM killer has killed in it. */
+  oomKills(): number;
+  /** Removes the cgroup (retried briefly: the last processes may still be leaving). True once gone. */
+  remove(): boolean;
+}
+
+/** Where this worker makes its task cgroups. */
+export interface CgroupHost {
+  readonly mode: CgroupMode;
+  create(name: string): TaskCgroup;
+  /** Removes the worker's own directories (at stop). */
+  dispose(): void;
+}
+
+interface Mount {
+  /** Mount point. */
+  dir: string;
+  fstype: string;
+  /** Super options: for cgroup v1 the controllers of the hierarchy. */
+  options: string[];
+}
+
+function mounts(): Mount[] {
+  const out: Mount[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'latin1').split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const right = line.slice(sep + 3).split(' ');
+    const dir = (left[4] ?? '').replace(/\\040/g, ' ');
+    out.push({ dir, fstype: right[0] ?? '', options: (right[2] ?? '').split(',') });
+  }
+  return out;
+}
+
+/** `/proc/self/cgroup`: hierarchy controllers → this process's path in it ('' key: the v2 hierarchy). */
+function ownCgroups(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of readFileSync('/proc/self/cgroup', 'latin1').trim().split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    for (const c of (m[1] as string).split(',')) out.set(c, m[2] as string);
+  }
+  return out;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+function readNumber(path: string): number | undefined {
+  const t = readText(path);
+  if (t === undefined) return undefined;
+  const n = Number(t.trim());
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** `key value` lines (memory.events, cpu.stat, memory.oom_control). */
+function readKeyed(path: string, key: string): number | undefined {
+  const t = readText(path);
+  if (t === undefined) return undefined;
+  const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(t);
+  return m ? Number(m[1]) : undefined;
+}
+
+function tryWrite(path: string, value: string): boolean {
+  try {
+    writeFileSync(path, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** rmdir, retried while the cgroup still holds exiting processes (EBUSY). */
+function removeDir(dir: string): boolean {
+  for (let i = 0; i < 20; i++) {
+    try {
+      rmdirSync(dir);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code !== 'EBUSY') return false;
+      // Processes killed a moment ago are still leaving the cgroup: wait a little, synchronously (rare, short).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+    }
+  }
+  return false;
+}
+
+/** Removes child cgroups (task directories) and then the directory itself. */
+function removeTree(dir: string): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+      .filter(e => e.isDirectory())
+      .map(e => e.name);
+  } catch {
+    return;
+  }
+  for (const e of entries) removeTree(join(dir, e));
+  removeDir(dir);
+}
+
+/**
+ * Finds where this process may make task cgroups, and proves it by making its own directory there.
+ * Returns the host, or the reason there is none (the worker then samples /proc).
+ */
+export function openCgroupHost(workerTag: string): CgroupHost | { reason: string } {
+  let all: Mount[];
+  let own: Map<string, string>;
+  try {
+    all = mounts();
+    own = ownCgroups();
+  } catch (err) {
+    return { reason: `cannot read /proc/self/mountinfo or cgroup: ${(err as Error).message}` };
+  }
+  const v2 = all.find(m => m.fstype === 'cgroup2');
+  const v2Controllers = v2 ? (readText(join(v2.dir, own.get('') ?? '/', 'cgroup.controllers')) ?? '') : '';
+  if (v2 && /\bmemory\b/.test(v2Controllers)) {
+    const host = openV2(join(v2.dir, own.get('') ?? '/'), workerTag);
+    if (!('reason' in host)) return host;
+    return { reason: `cgroup v2: ${host.reason}` };
+  }
+  const mem = all.find(m => m.fstype === 'cgroup' && m.options.includes('memory'));
+  const cpu = all.find(m => m.fstype === 'cgroup' && m.options.includes('cpuacct'));
+  if (mem && cpu) {
+    const host = openV1(
+      join(mem.dir, own.get('memory') ?? '/'),
+      join(cpu.dir, own.get('cpuacct') ?? '/'),
+      workerTag,
+    );
+    if (!('reason' in host)) return host;
+    return { reason: `cgroup v1: ${host.reason}` };
+  }
+  return { reason: 'no cgroup v2 memory controller and no cgroup v1 memory + cpuacct hierarchies' };
+}
+
+/**
+ * Removes what workers that died without cleaning up (SIGKILL, node crash) left in `dir`: `jtm-<pid>`
+ * directories (and, on cgroup v2, `jtm-<pid>-worker` leaves) whose process is gone. Empty cgroups cost the
+ * kernel memory and would pile up on a node.
+ */
+function removeStale(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^jtm-(\d+)(-worker)?$/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      readFileSync(`/proc/${m[1]}/stat`);
+    } catch {
+      removeTree(join(dir, name));
+    }
+  }
+}
+
+function makeDir(dir: string): string | undefined {
+  try {
+    mkdirSync(dir);
+    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    return `cannot create ${dir}: ${(err as Error).message}`;
+  }
+}
+
+function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { reason: string } {
+  removeStale(memOwn);
+  removeStale(cpuOwn);
+  const memBase = join(memOwn, tag);
+  const cpuBase = join(cpuOwn, tag);
+  const failed = makeDir(memBase) ?? makeDir(cpuBase);
+  if (failed) {
+    removeDir(memBase);
+    removeDir(cpuBase);
+    return { reason: failed };
+  }
+  return {
+    mode: 'cgroup-v1',
+    create(name: string): TaskCgroup {
+      const mem = join(memBase, name);
+      const cpu = join(cpuBase, name);
+      const failure = makeDir(mem) ?? makeDir(cpu);
+      if (failure) throw new Error(failure);
+      return {
+        procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')],
+        setMemoryLimit(bytes) {
+          if (!tryWrite(join(mem, 'memory.limit_in_bytes'), String(bytes)))
+            throw new Error(`cannot set memory.limit_in_bytes in ${mem}`);
+          // Memory + swap: without it a limited task could swap instead of being stopped (the file is absent
+          // where swap is not accounted).
+          tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(bytes));
+        },
+        peakBytes: () => readNumber(join(mem, 'memory.max_usage_in_bytes')),
+        currentBytes: () => readNumber(join(mem, 'memory.usage_in_bytes')),
+        cpuSeconds: () => {
+          const ns = readNumber(join(cpu, 'cpuacct.usage'));
+          return ns === undefined ? undefined : ns / 1e9;
+        },
+        oomKills: () => readKeyed(join(mem, 'memory.oom_control'), 'oom_kill') ?? 0,
+        remove: () => removeDir(mem) && removeDir(cpu),
+      };
+    },
+    dispose() {
+      removeTree(memBase);
+      removeTree(cpuBase);
+    },
+  };
+}
+
+/**
+ * cgroup v2: a cgroup with processes may not hand controllers to children (the "no internal processes"
+ * rule), so the worker first moves itself into a leaf of its own cgroup, then enables memory for a sibling
+ * directory that holds the task cgroups. When other processes share the worker's cgroup (a login shell, a
+ * Slurm step's batch script) the controller cannot be enabled and the worker keeps to /proc sampling.
+ */
+function openV2(own: string, tag: string): CgroupHost | { reason: string } {
+  const enabled = (dir: string): boolean =>
+    /\bmemory\b/.test(readText(join(dir, 'cgroup.subtree_control')) ?? '');
+  if (!enabled(own) && !tryWrite(join(own, 'cgroup.subtree_control'), '+memory')) {
+    const leaf = join(own, `${tag}-worker`);
+    const failed = makeDir(leaf);
+    if (failed) return { reason: failed };
+    if (!tryWrite(join(leaf, 'cgroup.procs'), String(process.pid))) {
+      removeDir(leaf);
+      return { reason: `cannot move the worker into ${leaf}` };
+    }
+    if (!tryWrite(join(own, 'cgroup.subtree_control'), '+memory')) {
+      // Other processes share the cgroup: undo and give up.
+      tryWrite(join(own, 'cgroup.procs'), String(process.pid));
+      removeDir(leaf);
+      return { reason: `cannot enable the memory controller in ${own} (other processes live in it)` };
+    }
+  }
+  removeStale(own);
+  const base = join(own, tag);
+  const failed = makeDir(base);
+  if (failed) return { reason: failed };
+  tryWrite(join(base, 'cgroup.subtree_control'), '+memory');
+  if (!enabled(base)) {
+    removeDir(base);
+    return { reason: `cannot enable the memory controller in ${base}` };
+  }
+  return {
+    mode: 'cgroup-v2',
+    create(name: string): TaskCgroup {
+      const dir = join(base, name);
+      const failure = makeDir(dir);
+      if (failure) throw new Error(failure);
+      // The kernel kills the whole task at once when it is over its limit, never a part of it.
+      tryWrite(join(dir, 'memory.oom.group'), '1');
+      let sampledPeak = 0;
+      return {
+        procsFiles: [join(dir, 'cgroup.procs')],
+        setMemoryLimit(bytes) {
+          if (!tryWrite(join(dir, 'memory.max'), String(bytes)))
+            throw new Error(`cannot set memory.max in ${dir}`);
+          tryWrite(join(dir, 'memory.swap.max'), '0');
+        },
+        // memory.peak exists since Linux 5.19; before that, the highest memory.current this worker read.
+        peakBytes: () => readNumber(join(dir, 'memory.peak')) ?? (sampledPeak || undefined),
+        currentBytes: () => {
+          const now = readNumber(join(dir, 'memory.current'));
+          if (now !== undefined) sampledPeak = Math.max(sampledPeak, now);
+          return now;
+        },
+        cpuSeconds: () => {
+          const us = readKeyed(join(dir, 'cpu.stat'), 'usage_usec');
+          return us === undefined ? undefined : us / 1e6;
+        },
+        oomKills: () =>
+          Math.max(
+            readKeyed(join(dir, 'memory.events'), 'oom_kill') ?? 0,
+            readKeyed(join(dir, 'memory.events'), 'oom_group_kill') ?? 0,
+          ),
+        remove: () => removeDir(dir),
+      };
+    },
+    dispose() {
+      removeTree(base);
+    },
+  };
+}

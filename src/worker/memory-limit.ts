@@ -1,0 +1,136 @@
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import type { JtmContext } from '../context.js';
+import { InvalidInputError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { TaskJobData } from '../tasks/job-data.js';
+import { normaliseMemory } from '../tasks/task-spec.js';
+import { memAvailable } from './process-tree.js';
+import type { WorkerOptions } from './worker-options.js';
+
+const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** Bytes of a size in `-m` syntax (a number of GB, or `500M`, `4G`, `1.5T`). */
+export function sizeBytes(text: string, what = 'size'): number {
+  const norm = normaliseMemory(text, what);
+  const m = norm ? /^(\d+(?:\.\d+)?)([KMGT])$/.exec(norm) : null;
+  if (!m)
+    throw new InvalidInputError(
+      `invalid ${what} ${JSON.stringify(text)}: use GB as a number, or e.g. 4G, 500M`,
+    );
+  return Math.round(Number(m[1]) * (UNITS[m[2] as string] as number));
+}
+
+/** `4 GB`, `4.3 GB`, `300 MB`: how limits and peaks read in reasons and logs. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(Math.round((bytes / 1024 ** 3) * 10) / 10).toString()} GB`;
+  return `${Math.round(bytes / 1024 ** 2)} MB`;
+}
+
+/**
+ * The memory limit of each task a dynamic pool's worker runs, when the task names none: the allocation's
+ * memory per node shared evenly by the node's workers and their slots (the original capped each worker at
+ * mem / nwpn). Undefined when the allocation's memory is unknown.
+ */
+export function dynamicTaskLimit(
+  memPerNode: string,
+  workersPerNode: number,
+  slots: number,
+): number | undefined {
+  if (!memPerNode) return undefined;
+  return Math.floor(sizeBytes(memPerNode, 'memory (-m)') / Math.max(1, workersPerNode * slots));
+}
+
+/**
+ * The line JTM appends to the stderr of a task it stopped for memory: it holds both of Cromwell's default
+ * `memory-retry-error-keys` (`OutOfMemory`, `Killed`).
+ */
+export function outOfMemoryLine(reason: string): string {
+  return `JTM: OutOfMemory: Killed: ${reason}\n`;
+}
+
+/**
+ * What a task stopped for memory leaves behind, before its status and Cromwell `rc` are written: the
+ * stderr line, in the task's stderr file and (for a Cromwell call) in the call's `execution/stderr`, and
+ * the call's `execution/memory_retry_rc` with 0, which is what Cromwell's StandardAsyncExecutionActor reads
+ * to decide a retry with more memory (with the `memory_retry_multiplier` workflow option). Best effort: a
+ * file that cannot be written is skipped.
+ */
+export function markOutOfMemory(stderrPath: string, rcFile: string | undefined, reason: string): string[] {
+  const line = outOfMemoryLine(reason);
+  const written: string[] = [];
+  const append = (path: string): void => {
+    try {
+      appendFileSync(path, line);
+      written.push(path);
+    } catch {
+      // not writable: nothing to do
+    }
+  };
+  append(stderrPath);
+  if (rcFile) {
+    const callStderr = join(dirname(rcFile), 'stderr');
+    if (callStderr !== stderrPath && existsSync(callStderr)) append(callStderr);
+    const flag = flagMemoryRetry(rcFile);
+    if (flag) written.push(flag);
+  }
+  return written;
+}
+
+/**
+ * Writes `0` to `memory_retry_rc` next to a Cromwell call's `rc` (its path, or undefined if it cannot). Done
+ * as soon as the worker sees the task over its limit: in cgroup v1 the kernel kills one process and the call's
+ * script may go on to write `rc` (137) before the worker has killed it; Cromwell checks this flag first.
+ */
+export function flagMemoryRetry(rcFile: string): string | undefined {
+  const path = join(dirname(rcFile), 'memory_retry_rc');
+  try {
+    writeFileSync(path, '0\n');
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The limit (bytes) a task runs under: its own `mem_limit`, else its worker's default; undefined: none. */
+export function taskMemoryLimit(
+  data: TaskJobData,
+  opts: Pick<WorkerOptions, 'taskMemLimitBytes'>,
+): number | undefined {
+  if (data.mem_limit) {
+    try {
+      return sizeBytes(data.mem_limit, 'mem_limit');
+    } catch {
+      // validated at submit; a record edited by hand falls back to the worker's default
+    }
+  }
+  return opts.taskMemLimitBytes;
+}
+
+/**
+ * Why this node cannot take another task now (its MemAvailable is below the margin), or undefined. The
+ * worker keeps itself and the tasks it runs alive rather than start one more on a node about to swap or OOM.
+ */
+export function memoryTooLow(marginBytes: number): string | undefined {
+  if (marginBytes <= 0) return undefined;
+  const avail = memAvailable();
+  if (avail === undefined || avail >= marginBytes) return undefined;
+  return `node MemAvailable ${formatBytes(avail)} is below JTM_MEM_AVAILABLE_MARGIN ${formatBytes(marginBytes)}`;
+}
+
+/** The files a task stopped for memory leaves (see markOutOfMemory), written before its status and rc. */
+export async function recordOutOfMemory(
+  ctx: JtmContext,
+  log: Logger,
+  data: TaskJobData,
+  reason: string,
+): Promise<void> {
+  const stderrPath = data.stderr ?? join(ctx.config.logDir, 'tasks', `${data.id}.err`);
+  const rcFile = await ctx.tasks.get(data.id).then(
+    r => r?.rc_file,
+    () => undefined,
+  );
+  const written = markOutOfMemory(stderrPath, rcFile, reason);
+  log.warn({ task: data.id, files: written }, reason);
+}

@@ -1,0 +1,350 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { workerOptionsFromFlags } from '../../src/cli/worker-cli.js';
+import type { JtmContext } from '../../src/context.js';
+import type { TaskRecord } from '../../src/tasks/task-record.js';
+import { TaskAccounting } from '../../src/worker/accounting.js';
+import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
+import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memory-limit.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+/** Live processes whose command line contains `marker`. */
+function processesMatching(marker: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Whether this machine lets the worker make task cgroups (root with a writable hierarchy, as in CI). */
+function cgroupsAvailable(): boolean {
+  const host = openCgroupHost(`jtm-probe-${process.pid}`);
+  if ('reason' in host) return false;
+  host.dispose();
+  return true;
+}
+
+const MB = 1024 * 1024;
+const SPIKE = "sleep 0.5; python3 -c 'import time; x=bytearray(400*1024*1024); time.sleep(0.8)'; sleep 3";
+
+describe('resource sizes', () => {
+  it('reads -m sizes and splits a dynamic allocation among its workers and slots', () => {
+    expect(sizeBytes('4G')).toBe(4 * 1024 * MB);
+    expect(sizeBytes('500M')).toBe(500 * MB);
+    expect(sizeBytes('2')).toBe(2 * 1024 * MB);
+    expect(() => sizeBytes('lots')).toThrow(/invalid/);
+    expect(formatBytes(4.3 * 1024 * MB)).toBe('4.3 GB');
+    expect(formatBytes(300 * MB)).toBe('300 MB');
+    expect(dynamicTaskLimit('10G', 2, 2)).toBe(Math.floor((10 * 1024 * MB) / 4));
+    expect(dynamicTaskLimit('', 2, 2)).toBeUndefined();
+    const dyn = workerOptionsFromFlags({
+      pool_name: 'p',
+      worker_type: 'dynamic',
+      slurm_job_id: 7,
+      job_time: '01:00:00',
+      mem: '8G',
+      num_worker_per_node: 2,
+      slots: 2,
+      'shutdown-grace': '20s',
+    });
+    expect(dyn.taskMemLimitBytes).toBe(2 * 1024 * MB);
+    const manual = workerOptionsFromFlags({
+      pool_name: 'p',
+      worker_type: 'manual',
+      slots: 1,
+      'shutdown-grace': '20s',
+    });
+    expect(manual.taskMemLimitBytes).toBeUndefined();
+    const limited = workerOptionsFromFlags({
+      pool_name: 'p',
+      worker_type: 'manual',
+      slots: 1,
+      'shutdown-grace': '20s',
+      'task-mem-limit': '300M',
+    });
+    expect(limited.taskMemLimitBytes).toBe(300 * MB);
+  });
+});
+
+describe('cgroup join check', () => {
+  it('accounts a task from /proc when its wrapper never joined its cgroup', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-join-'));
+    const procs = join(dir, 'cgroup.procs');
+    writeFileSync(procs, '1\n');
+    let removed = false;
+    const cgroup: TaskCgroup = {
+      procsFiles: [procs],
+      setMemoryLimit: () => undefined,
+      peakBytes: () => 0,
+      currentBytes: () => 0,
+      cpuSeconds: () => 0,
+      oomKills: () => 0,
+      remove: () => (removed = true),
+    };
+    try {
+      // This test process is alive and not in the file: a young task gets time, an older one falls back.
+      const young = new TaskAccounting('cgroup-v1', undefined, cgroup);
+      expect(young.verifyJoined(process.pid, 100)).toBe(true);
+      expect(young.mode).toBe('cgroup-v1');
+      expect(young.watched).toBe(true);
+      expect(young.verifyJoined(process.pid, 5000)).toBe(false);
+      expect(young.mode).toBe('procfs');
+      expect(removed).toBe(true);
+      writeFileSync(procs, `1\n${process.pid}\n`);
+      const joined = new TaskAccounting('cgroup-v1', undefined, cgroup);
+      expect(joined.verifyJoined(process.pid, 5000)).toBe(true);
+      expect(joined.mode).toBe('cgroup-v1');
+      // Joined and unlimited: the kernel counts, no watch needed.
+      expect(joined.watched).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.runIf(cgroupsAvailable())('task cgroups', () => {
+  it('a starting worker removes what dead workers left in its cgroup', () => {
+    // The v1 memory hierarchy (what CI has) or the v2 one: the test process shares the worker's cgroup.
+    const lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
+    const v1 = lines.find(l => /^\d+:memory:/.test(l))?.split(':')[2];
+    const v2 = lines.find(l => l.startsWith('0::'))?.slice(3);
+    const own = v1 !== undefined ? join('/sys/fs/cgroup/memory', v1) : join('/sys/fs/cgroup', v2 ?? '/');
+    // pid_max is at most 4194304: no process has this pid.
+    const stale = join(own, 'jtm-4194399');
+    mkdirSync(join(stale, 'task-1-x'), { recursive: true });
+    const host = openCgroupHost(`jtm-${process.pid}`);
+    try {
+      expect('reason' in host).toBe(false);
+      expect(existsSync(stale)).toBe(false);
+    } finally {
+      if (!('reason' in host)) host.dispose();
+    }
+  });
+});
+
+const modes = [
+  { mode: 'procfs', env: { JTM_ACCOUNTING: 'procfs' }, available: true },
+  { mode: 'cgroup', env: { JTM_ACCOUNTING: 'auto' }, available: cgroupsAvailable() },
+] as const;
+
+// Both modes, and the tests of each mode, run at once: they are mostly waiting for their tasks.
+describe.concurrent.each(modes)(
+  'resource truth and memory limits ($mode)',
+  ({ mode, env: modeEnv, available }) => {
+    // A sampling period far longer than the spike: the figures must not depend on it.
+    const env = testEnv({ ...modeEnv, JTM_SAMPLE_INTERVAL: '5s' });
+    const pool = `res-${mode}`;
+    const work = mkdtempSync(join(tmpdir(), `jtm-res-${mode}-`));
+    let worker: BackgroundProcess | undefined;
+    let ctx: JtmContext;
+
+    const submit = async (args: string[]): Promise<number> => {
+      const r = await runJtm(['submit', '-p', pool, ...args], env, { cwd: work });
+      const id = taskIds(r.stdout)[0];
+      if (id === undefined) throw new Error(`submit failed: ${r.stderr}`);
+      return id;
+    };
+    const record = async (id: number): Promise<TaskRecord> => (await ctx.tasks.get(id))!;
+    const waitFinal = (id: number, timeoutMs = 30_000): Promise<TaskRecord> =>
+      waitFor(
+        async () => {
+          const r = await ctx.tasks.get(id);
+          return r && (r.status < 0 || r.status === 4) ? r : undefined;
+        },
+        `task ${id} to end`,
+        timeoutMs,
+      );
+
+    beforeAll(async () => {
+      if (!available) return;
+      ctx = await openTestContext(env);
+      worker = startJtm(['worker', '-p', pool, '--slots', '6'], env);
+      await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
+    });
+    afterAll(async () => {
+      if (!available) return;
+      await worker?.stop();
+      await closeContext(ctx);
+      rmSync(work, { recursive: true, force: true });
+      rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+    });
+
+    it.runIf(available)('logs its accounting mode at start', ({ expect }) => {
+      const expected = mode === 'procfs' ? '"accounting":"procfs"' : /"accounting":"cgroup-v[12]"/;
+      expect(worker!.output()).toMatch(expected);
+    });
+
+    it.runIf(available)(
+      'records the peak of a 400 MB spike that lives between two samples',
+      async ({ expect }) => {
+        const id = await submit(['-cmd', SPIKE]);
+        const r = await waitFinal(id);
+        expect(r.status_name).toBe('success');
+        expect(r.peak_rss_mb).toBeGreaterThanOrEqual(360);
+        expect(r.accounting).toMatch(mode === 'procfs' ? /^procfs$/ : /^cgroup-v[12]$/);
+        const json = JSON.parse(
+          (await runJtm(['status', '-tid', String(id), '--json'], env)).stdout,
+        ) as Record<string, unknown>;
+        expect(JSON.stringify(json)).toContain('"accounting"');
+      },
+    );
+
+    it.runIf(available)('counts the CPU time of short-lived children', async ({ expect }) => {
+      // Ten children of about 0.15 s of CPU each, none alive at a sample for long; `times` prints what the
+      // kernel counted for the reaped children of the task's shell. Without a cgroup, reaped children are
+      // seen at the next watch (JTM_WATCH_INTERVAL), so the task outlives its last child by a little more.
+      const burn = `python3 -c 'import time
+t=time.process_time()
+while time.process_time()-t<0.15: pass'`;
+      const id = await submit(['-cmd', `for i in 1 2 3 4 5 6 7 8 9 10; do ${burn}; done; times; sleep 0.6`]);
+      const r = await waitFinal(id);
+      expect(r.status_name).toBe('success');
+      const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
+      const lines = out.trim().split('\n');
+      const children = lines[lines.length - 1]!;
+      const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+        (s, m) => s + Number(m[1]) * 60 + Number(m[2]),
+        0,
+      );
+      expect(secs).toBeGreaterThan(1.2);
+      expect(r.cpu_time_s).toBeGreaterThanOrEqual(secs * 0.9);
+      expect(r.cpu_time_s).toBeLessThanOrEqual(secs * 1.1 + 0.3);
+    });
+
+    it.runIf(available)('a task under its limit succeeds', async ({ expect }) => {
+      const id = await submit([
+        '--mem-limit',
+        '300M',
+        '-cmd',
+        "python3 -c 'import time; x=bytearray(100*1024*1024); time.sleep(0.5)'",
+      ]);
+      const r = await waitFinal(id);
+      expect(r.status_name).toBe('success');
+      expect(r.mem_limit).toBe('300M');
+      expect(r.mem_limit_mb).toBe(300);
+    });
+
+    it.runIf(available)(
+      'a tree of three 150 MB processes under a 300 MB limit ends outofresource; its neighbour succeeds',
+      async ({ expect }) => {
+        const marker = `jtm-oom-${mode}-${process.pid}`;
+        const call = join(work, 'call', 'execution');
+        mkdirSync(call, { recursive: true });
+        const rc = join(call, 'rc');
+        const neighbour = await submit(['-cmd', 'sleep 3; echo neighbour done']);
+        const hog = `python3 -c 'import time, sys; x=bytearray(150*1024*1024); time.sleep(30)' ${marker}`;
+        const id = await submit([
+          '--mem-limit',
+          '300M',
+          '--rc-file',
+          rc,
+          '-cmd',
+          `${hog} & sleep 0.3; ${hog} & sleep 0.3; ${hog} & wait`,
+        ]);
+        const r = await waitFinal(id);
+        expect(r.status_name).toBe('outofresource');
+        expect(r.status).toBe(-3);
+        expect(r.reason).toMatch(/^memory limit 300 MB exceeded: peak \d+ MB$/);
+        // Its whole tree is gone, at once.
+        await waitFor(() => processesMatching(marker).length === 0, 'the task tree to be gone', 5000);
+        // The stderr line holding Cromwell's memory-retry keys, the rc, and Cromwell's memory retry flag.
+        const stderr = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.err`), 'utf8');
+        const line = stderr.split('\n').find(l => l.includes('OutOfMemory'));
+        expect(line).toMatch(/Killed/);
+        expect(readFileSync(rc, 'utf8').trim()).toBe('247');
+        expect(readFileSync(join(call, 'memory_retry_rc'), 'utf8').trim()).toBe('0');
+        // isalive says no; status exits as for any ended task.
+        expect((await runJtm(['isalive', '-tid', String(id)], env)).code).toBe(1);
+        const st = await runJtm(['status', '-tid', String(id)], env);
+        expect(st.stdout.trim()).toBe('outofresource');
+        // The neighbour on the same worker and the worker itself are untouched.
+        const n = await waitFinal(neighbour);
+        expect(n.status_name).toBe('success');
+        expect(worker!.child.exitCode).toBeNull();
+        expect((await runJtm(['check-worker', '-p', pool], env)).code).toBe(0);
+      },
+    );
+
+    it.runIf(available)(
+      'a worker starts no task while MemAvailable is below its margin',
+      async ({ expect }) => {
+        const lowPool = `${pool}-low`;
+        const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '100000000G' };
+        const starved = startJtm(['worker', '-p', lowPool], lowEnv);
+        try {
+          const r = await runJtm(['submit', '-p', lowPool, '-cmd', 'echo fed'], env, { cwd: work });
+          const id = taskIds(r.stdout)[0]!;
+          await waitFor(
+            () => /below JTM_MEM_AVAILABLE_MARGIN/.test(starved.output()),
+            'the worker to say why',
+          );
+          expect((await record(id)).status_name).toBe('pending');
+          const fed = startJtm(['worker', '-p', lowPool], env);
+          try {
+            // Worker start-up takes seconds on a loaded machine, and the task is handed out every 5 s.
+            const done = await waitFinal(id, 60_000);
+            expect(done.status_name).toBe('success');
+            expect(done.worker_id).not.toBeUndefined();
+            expect(starved.output()).not.toContain(`"worker":"${done.worker_id}"`);
+          } finally {
+            await fed.stop();
+          }
+        } finally {
+          await starved.stop();
+        }
+      },
+    );
+
+    it.runIf(available && mode === 'cgroup')(
+      'a task the kernel kills for memory ends outofresource',
+      async ({ expect }) => {
+        // Allocates past its limit at once and dies of the kernel's OOM kill (the only process: nothing is left
+        // for the worker to kill). The worker sees the kill in the cgroup's OOM count, at a watch or when the
+        // task exits, whichever comes first (with cgroup v1 the kernel's reclaim usually gives the watch time).
+        const id = await submit(['--mem-limit', '200M', '-cmd', "python3 -c 'x=bytearray(400*1024*1024)'"]);
+        const r = await waitFinal(id);
+        expect(r.status_name).toBe('outofresource');
+        expect(r.reason).toMatch(/^memory limit 200 MB exceeded: peak \d+ MB$/);
+      },
+    );
+
+    it.runIf(available && mode === 'cgroup')('removes the task cgroups', async ({ expect }) => {
+      const id = await submit(['-cmd', 'true']);
+      await waitFinal(id);
+      const mine = readFileSync('/proc/self/cgroup', 'utf8');
+      void mine;
+      const workerPid = worker!.child.pid!;
+      const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpuacct'];
+      const leftovers = roots.flatMap(root => {
+        try {
+          return execFileSync(
+            'find',
+            [root, '-maxdepth', '6', '-type', 'd', '-path', `*jtm-*/task-${id}-*`],
+            {
+              encoding: 'utf8',
+            },
+          )
+            .trim()
+            .split('\n')
+            .filter(Boolean);
+        } catch {
+          return [];
+        }
+      });
+      expect(leftovers).toEqual([]);
+      expect(existsSync(`/proc/${workerPid}`)).toBe(true);
+    });
+  },
+);
