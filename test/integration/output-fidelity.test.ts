@@ -57,7 +57,8 @@ function logsBytes(
 
 describe('output fidelity and task isolation', () => {
   const env = testEnv();
-  const work = mkdtempSync(join(tmpdir(), 'jtm-fid-'));
+  // Made in beforeAll: a run filtered to other tests (-t) runs no afterAll here to remove it.
+  let work = '';
   let worker: BackgroundProcess;
   let ctx: JtmContext;
   let n = 0;
@@ -81,6 +82,7 @@ describe('output fidelity and task isolation', () => {
     );
 
   beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'jtm-fid-'));
     ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'fid', '--slots', '3'], env);
     await waitFor(
@@ -240,7 +242,10 @@ describe('output fidelity and task isolation', () => {
 });
 
 describe('the pty host kills its tasks when the worker is gone or stops answering', () => {
-  const work = mkdtempSync(join(tmpdir(), 'jtm-wd-'));
+  let work = '';
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'jtm-wd-'));
+  });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   /** Three tasks, each with a `nohup` child and a `setsid` child; returns the markers of all their processes. */
