@@ -57,7 +57,8 @@ function logsBytes(
 
 describe('output fidelity and task isolation', () => {
   const env = testEnv();
-  const work = mkdtempSync(join(tmpdir(), 'jtm-fid-'));
+  // Made in beforeAll: a run filtered to other tests (-t) runs no afterAll here to remove it.
+  let work = '';
   let worker: BackgroundProcess;
   let ctx: JtmContext;
   let n = 0;
@@ -81,9 +82,14 @@ describe('output fidelity and task isolation', () => {
     );
 
   beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'jtm-fid-'));
     ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'fid', '--slots', '3'], env);
-    await waitFor(async () => (await runJtm(['check-worker', '-p', 'fid'], env)).code === 0, 'worker up');
+    await waitFor(
+      async () => (await runJtm(['check-worker', '-p', 'fid'], env)).code === 0,
+      'worker up',
+      50_000,
+    );
   });
   afterAll(async () => {
     await worker.stop();
@@ -106,7 +112,7 @@ describe('output fidelity and task isolation', () => {
       const got = readFileSync(join(work, `big-${i}.out`));
       expect([got.length, sha(got)]).toEqual([expected.length, sha(expected)]);
     }
-  }, 120_000);
+  });
 
   it('keeps bytes exact: cat of 5 KB, random bytes, gzip, CR LF, NUL, invalid UTF-8; logs gives the same', async () => {
     const text = Buffer.from('0123456789abcdef\n'.repeat(300).slice(0, 5000));
@@ -236,7 +242,10 @@ describe('output fidelity and task isolation', () => {
 });
 
 describe('the pty host kills its tasks when the worker is gone or stops answering', () => {
-  const work = mkdtempSync(join(tmpdir(), 'jtm-wd-'));
+  let work = '';
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'jtm-wd-'));
+  });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   /** Three tasks, each with a `nohup` child and a `setsid` child; returns the markers of all their processes. */
@@ -246,23 +255,17 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
     base: number,
   ): Promise<{ markers: string[]; ids: number[] }> => {
     const markers: string[] = [];
-    const ids: number[] = [];
+    const lines: string[] = [];
     for (let i = 0; i < 3; i++) {
       const s = base + i * 10;
       markers.push(`sleep ${s}`, `sleep ${s + 1}`, `sleep ${s + 2}`);
-      const r = await runJtm(
-        [
-          'submit',
-          '-p',
-          pool,
-          '-cmd',
-          `echo run $$; nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`,
-        ],
-        env,
-        { cwd: work },
-      );
-      ids.push(...taskIds(r.stdout));
+      const command = `echo run $$; nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`;
+      lines.push(JSON.stringify({ command }));
     }
+    // One submit for the three (each CLI start costs seconds on a loaded machine).
+    const file = join(work, `${pool}.jsonl`);
+    writeFileSync(file, lines.join('\n'));
+    const ids = taskIds((await runJtm(['submit', '-f', file, '-p', pool], env, { cwd: work })).stdout);
     await waitFor(
       () => markers.every(m => pgrep(['-f', `^${m}$`]).length > 0) || undefined,
       'all processes up',
@@ -278,6 +281,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
       await waitFor(
         async () => (await runJtm(['check-worker', '-p', 'wd-kill'], env)).code === 0,
         'worker up',
+        60_000,
       );
       const { markers } = await startTasks(env, 'wd-kill', 5100);
       process.kill(w.child.pid!, 'SIGKILL');
@@ -288,7 +292,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
       await w.stop('SIGKILL');
       rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 
   it('SIGSTOP of the worker: tasks killed before the takeover time; SIGCONT does not crash it', async () => {
     // Takeover after 3 × 2 s: the watchdog (3.5 s) leaves a clear margin on a loaded machine.
@@ -299,6 +303,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
       await waitFor(
         async () => (await runJtm(['check-worker', '-p', 'wd-stop'], env)).code === 0,
         'worker up',
+        60_000,
       );
       const { markers, ids } = await startTasks(env, 'wd-stop', 5200);
       const workerId = (await ctx.tasks.get(ids[0]!))!.worker_id!;
@@ -331,7 +336,9 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
       await waitFor(async () => {
         const r = await ctx.tasks.get(ids[0]!);
         if (!r || r.attempts !== 2 || r.status !== 3) return undefined;
-        return (await logsBytes(env, ids[0]!)).out.toString() === `run ${r.pid}\n` || undefined;
+        const entries = await ctx.redis.xrangeBuffer(ctx.keys.taskOutput(ids[0]!), '-', '+');
+        const copy = Buffer.concat(entries.map(([, f]) => f[1] as Buffer)).toString();
+        return copy === `run ${r.pid}\n` || undefined;
       }, 'the Redis copy to hold the second attempt only');
     } finally {
       await w.stop('SIGKILL');
@@ -340,5 +347,5 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
         for (const p of pgrep(['-f', `^sleep ${m}$`])) process.kill(p, 'SIGKILL');
       rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 });
