@@ -43,7 +43,7 @@ export default class Manager extends BaseCommand<typeof Manager> {
   async run(): Promise<{ sweeps: number; dashboard?: string }> {
     const f = this.flags;
     const sweepIntervalMs = f['sweep-interval']
-      ? parseDurationFlag(f['sweep-interval'], '--sweep-interval')
+      ? parseDurationFlag(f['sweep-interval'], '--sweep-interval', { positive: true })
       : this.jtm.sweepIntervalMs;
     this.jtm = { ...this.jtm, sweepIntervalMs, ...(f.log_dir ? { logDir: f.log_dir } : {}) };
     const ctx = await this.context('worker');

@@ -63,7 +63,7 @@ export default class Worker extends BaseCommand<typeof Worker> {
       ...this.jtm,
       ...(f.log_dir ? { logDir: f.log_dir } : {}),
       ...(f.heartbeat_interval
-        ? { heartbeatIntervalMs: parseDurationFlag(f.heartbeat_interval, '-hb') }
+        ? { heartbeatIntervalMs: parseDurationFlag(f.heartbeat_interval, '-hb', { positive: true }) }
         : {}),
     };
     this.jtm = config;
