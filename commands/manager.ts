@@ -27,6 +27,7 @@ export default class Manager extends BaseCommand<typeof Manager> {
     'dashboard-port': Flags.integer({
       description: 'dashboard port (default $JTM_DASHBOARD_PORT or 3000)',
       min: 0,
+      max: 65535,
     }),
     user: Flags.string({
       char: 'u',
