@@ -2,7 +2,7 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 
 import type { Config, LogLevel } from '../config.js';
 import { closeContext, openContext, type JtmContext } from '../context.js';
-import { createLogger, type Logger } from '../logger.js';
+import { captureStrayOutput, createLogger, type Logger } from '../logger.js';
 import type { ConnectionRole } from '../redis/connection.js';
 import { refuseBooleanValues, shieldDashValues } from './dash-values.js';
 import { reportError, type Thrown } from './error-report.js';
@@ -72,6 +72,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const { config, level } = resolveSettings(this.flags as GlobalFlags, this.defaultLogLevel());
     this.jtm = config;
     this.logger = await createLogger(level, { cmd: this.id });
+    captureStrayOutput(this.logger);
   }
 
   /** This command as the session of a shared command body (src/cli/actions/). */

@@ -1,6 +1,6 @@
 import { stripVTControlCharacters } from 'node:util';
 
-import { JtmError, toError } from '../errors.js';
+import { isAuthError, JtmError, RedisAuthError, toError } from '../errors.js';
 
 /** How a failed command ends: one line on stderr, an exit code and, with --json, an error object. */
 export interface ErrorReport {
@@ -40,7 +40,11 @@ export function oneLine(message: string): string {
  */
 export function reportError(thrown: unknown, commandId: string | undefined): ErrorReport {
   const err = thrown as Thrown;
-  const e = toError(thrown);
+  // A command refused by an ACL (NOPERM) after a good connection is as final as a wrong password.
+  const e =
+    !(thrown instanceof JtmError) && isAuthError(thrown)
+      ? new RedisAuthError('REDIS_URL', thrown)
+      : toError(thrown);
   const exitCode = e instanceof JtmError ? e.exitCode : (err?.oclif?.exit ?? err?.exitCode) === 0 ? 0 : 1;
   const message = oneLine(e.message) || e.name;
   return {
