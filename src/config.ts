@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { InvalidInputError } from './errors.js';
 import { parseDuration } from './durations.js';
+import { readInputFile } from './input-file.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -170,14 +170,20 @@ function validatePrefix(prefix: string): void {
   }
 }
 
+/** Largest `--config` file: KEY=VALUE lines are a few KB; more is not a configuration (/dev/zero). */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
+// A config file is read once per process: `--config <(...)` is a pipe, which a second read finds empty
+// (the settings were silently ignored), and a FIFO's writer is gone by then (the second open hung).
+const configFiles = new Map<string, string>();
+
 /** KEY=VALUE lines (the `--config` / JTM_CONFIG_FILE file); the environment wins over the file. */
 function readConfigFile(path: string | undefined): Record<string, string> {
   if (!path) return {};
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new InvalidInputError(`cannot read config file ${path}: ${(err as Error).message}`);
+  let text = configFiles.get(path);
+  if (text === undefined) {
+    text = readInputFile(path, 'config file', MAX_CONFIG_FILE_BYTES);
+    configFiles.set(path, text);
   }
   const out: Record<string, string> = {};
   for (const [n, raw] of text.split('\n').entries()) {

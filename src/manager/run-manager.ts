@@ -11,6 +11,9 @@ import { newSweepState, sweep, type SweepState } from './sweep.js';
 
 export const SWEEP_SCHEDULER_ID = 'sweep';
 
+/** How long a stopping manager waits for Redis to take its goodbyes before it exits anyway. */
+const STOP_GRACE_MS = 5000;
+
 const SWEEP_TEMPLATE = {
   name: 'sweep',
   opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 50 } },
@@ -103,12 +106,32 @@ export async function runManager(
     ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
     : undefined;
   const manager = await startManager(ctx, opts);
+  // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
+  // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal.
+  let giveUp!: () => void;
+  const gaveUp = new Promise<void>(r => (giveUp = r));
   const uninstall = installShutdown(
-    { stop: async () => void (await Promise.all([manager.stop(), dashboard?.close()])) },
+    {
+      stop: async force => {
+        const timer = setTimeout(
+          () => {
+            logger.warn(
+              { graceMs: STOP_GRACE_MS },
+              'manager did not stop in time (Redis unreachable?): exiting',
+            );
+            giveUp();
+          },
+          force ? 0 : STOP_GRACE_MS,
+        );
+        timer.unref();
+        await Promise.all([manager.stop(), dashboard?.close()]);
+        clearTimeout(timer);
+      },
+    },
     logger,
   );
   try {
-    await manager.stopped;
+    await Promise.race([manager.stopped, gaveUp]);
   } finally {
     uninstall();
     exitSoonAfterStop();
