@@ -3,7 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
-import type { Logger } from '../logger.js';
+import { rateLimited, type Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
@@ -56,7 +56,12 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
       autorun: false,
     } as ConstructorParameters<typeof Worker>[2],
   );
-  worker.on('error', err => log.error({ err: toError(err).message }, 'manager worker error'));
+  // While Redis is down BullMQ reports every reconnect attempt: once per kind and minute is enough.
+  const logRepeat = rateLimited(log);
+  worker.on('error', err => {
+    const message = toError(err).message;
+    logRepeat('error', message.replace(/\d+/g, '#'), { err: message }, 'manager worker error');
+  });
   worker.on('failed', (_job, err) => log.error({ err: toError(err).message }, 'sweep failed'));
   // The scheduler adds the next tick when a manager fetches the current one; a manager killed in between
   // would leave no next tick, so each manager upserts it again when no sweep has happened for a while.

@@ -81,10 +81,10 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
 /**
  * How long a CLI command may still wait for Redis: JTM_CONNECT_TIMEOUT counts from the start of the process,
  * so that start-up (loading oclif on a busy login node) does not add to what the user was promised; a retry
- * later in the same process (isalive) still gets a second.
+ * later in the same process (isalive) still gets a moment.
  */
 function clientBudgetMs(config: Config): number {
-  return Math.max(1000, config.connectTimeoutMs - Math.round(process.uptime() * 1000));
+  return Math.max(250, config.connectTimeoutMs - Math.round(process.uptime() * 1000));
 }
 
 function roleOptions(role: ConnectionRole, config: Config): RedisOptions {

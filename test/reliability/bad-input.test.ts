@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
@@ -293,6 +293,27 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       1,
       /command is 200005 bytes, longer than 131071/,
       { JTM_MAX_COMMAND_BYTES: '131071' },
+    ],
+    [
+      'REDIS_URL db "abc"',
+      ['status', '-tid', '1'],
+      255,
+      /REDIS_URL .*\/abc: database "abc" is not a number/,
+      { REDIS_URL: `${inject('redisUrl')}/abc` },
+    ],
+    [
+      'REDIS_URL db -1',
+      ['isalive', '-tid', '1'],
+      255,
+      /database "-1" is not a number/,
+      { REDIS_URL: `${inject('redisUrl')}/-1` },
+    ],
+    [
+      'REDIS_URL db 99 (the server has 16)',
+      ['status', '-tid', '1'],
+      255,
+      /the server has no database 99/,
+      { REDIS_URL: `${inject('redisUrl')}/99` },
     ],
     [
       'JTM_DASHBOARD_PORT=70000',
