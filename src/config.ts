@@ -20,7 +20,7 @@ export interface Config {
   readonly prefix: string;
   readonly logLevel: LogLevel;
   readonly logDir: string;
-  /** How long a CLI command waits for Redis before giving up. */
+  /** How long a CLI command waits for Redis before giving up, counted from the start of the process. */
   readonly connectTimeoutMs: number;
   /** How long isalive keeps retrying a failing Redis before answering `unknown`. */
   readonly isaliveRetryMs: number;
