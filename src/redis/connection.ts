@@ -84,7 +84,7 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
  * later in the same process (isalive) still gets a moment.
  */
 function clientBudgetMs(config: Config): number {
-  return Math.max(250, config.connectTimeoutMs - Math.round(process.uptime() * 1000));
+  return Math.max(500, config.connectTimeoutMs - Math.round(process.uptime() * 1000));
 }
 
 function roleOptions(role: ConnectionRole, config: Config): RedisOptions {

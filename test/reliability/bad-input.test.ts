@@ -205,6 +205,8 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
     ['global flag and no command', ['--debug'], 1, /no command given after --debug/],
     ['kill with two ids', ['kill', '999', '-tid', '1'], 1, /two task ids given/],
     ['status with two ids', ['status', '7', '-tid', '1'], 1, /two task ids given/],
+    // --json takes the oclif path instead of the fast path: the same refusal.
+    ['kill with two ids (oclif path)', ['kill', '999', '-tid', '1', '--json'], 1, /two task ids given/],
     ['--zerofile=yes', ['submit', '-cmd', 'ls', '-p', 'x', '--zerofile=yes'], 1, /--zerofile takes no value/],
     ['-zf=yes', ['submit', '-cmd', 'ls', '-p', 'x', '-zf=yes'], 1, /--zerofile takes no value/],
     ['--dry_run=no', ['worker', '-wt', 'dynamic', '-p', 'x', '--dry_run=no'], 1, /--dry_run takes no value/],
@@ -325,7 +327,7 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
   ];
 
   it.concurrent.each(cases)('%s → one line naming the problem', async (_n, args, code, message, extra) => {
-    const r = await runJtm(args, { ...env, ...(extra ?? {}) }, { timeoutMs: 20_000 });
+    const r = await runJtm(args, { ...env, ...(extra ?? {}) }, { timeoutMs: 60_000 });
     // With --json the error is also printed as JSON on stdout.
     if (!args.includes('--json')) expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
