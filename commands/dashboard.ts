@@ -16,6 +16,7 @@ export default class Dashboard extends BaseCommand<typeof Dashboard> {
     port: Flags.integer({
       description: 'port (default $JTM_DASHBOARD_PORT or 3000; 0: any free port)',
       min: 0,
+      max: 65535,
     }),
   };
   static override summary = 'Serve the web dashboard (bull-board, workers, task lookup).';

@@ -27,6 +27,7 @@ export default class Manager extends BaseCommand<typeof Manager> {
     'dashboard-port': Flags.integer({
       description: 'dashboard port (default $JTM_DASHBOARD_PORT or 3000)',
       min: 0,
+      max: 65535,
     }),
     user: Flags.string({
       char: 'u',
@@ -43,7 +44,7 @@ export default class Manager extends BaseCommand<typeof Manager> {
   async run(): Promise<{ sweeps: number; dashboard?: string }> {
     const f = this.flags;
     const sweepIntervalMs = f['sweep-interval']
-      ? parseDurationFlag(f['sweep-interval'], '--sweep-interval')
+      ? parseDurationFlag(f['sweep-interval'], '--sweep-interval', { positive: true })
       : this.jtm.sweepIntervalMs;
     this.jtm = { ...this.jtm, sweepIntervalMs, ...(f.log_dir ? { logDir: f.log_dir } : {}) };
     const ctx = await this.context('worker');

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
 import { parseDurationFlag } from '../src/cli/worker-cli.js';
-import { PoolNotFoundError } from '../src/errors.js';
+import { InvalidInputError, PoolNotFoundError } from '../src/errors.js';
 import { removePool, type RemovePoolResult } from '../src/pools/remove-pool.js';
 
 export default class RemovePool extends BaseCommand<typeof RemovePool> {
@@ -12,7 +12,7 @@ export default class RemovePool extends BaseCommand<typeof RemovePool> {
     '<%= config.bin %> <%= command.id %> -p small --force',
   ];
   static override flags = {
-    pool_name: Flags.string({ char: 'p', description: 'pool to remove', required: true }),
+    pool_name: Flags.string({ char: 'p', description: 'pool to remove (required)' }),
     force: Flags.boolean({ description: 'kill the running tasks of the pool too' }),
     wait: Flags.string({
       description: 'with --force, how long to wait for killed tasks to end',
@@ -24,8 +24,11 @@ export default class RemovePool extends BaseCommand<typeof RemovePool> {
 
   async run(): Promise<RemovePoolResult | { removed: false }> {
     const waitMs = parseDurationFlag(this.flags.wait, '--wait');
+    // Checked here rather than by oclif, whose message for a missing flag is a heading without the reason.
+    const pool = this.flags.pool_name;
+    if (pool === undefined) throw new InvalidInputError('no pool given: use -p POOL');
     try {
-      const result = await removePool(await this.context(), this.flags.pool_name, {
+      const result = await removePool(await this.context(), pool, {
         force: this.flags.force,
         waitMs,
       });

@@ -9,7 +9,7 @@ export default class Worker extends BaseCommand<typeof Worker> {
   static override description = `manual (default): runs here, taking tasks of the pool until stopped. SIGTERM/SIGINT stop it gracefully: it takes no new task, running ones get --shutdown-grace to finish, then are killed and given back to the queue. dynamic without -j: writes a Slurm batch script that starts -nwpn workers per node and submits it with sbatch, printing the Slurm job id (--dry-run prints the script instead).`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> -p small --slots 4',
-    '<%= config.bin %> <%= command.id %> -wt dynamic -cl local -p small -t 01:00:00 -c 4 -m 10G -N 1 -nwpn 2 --dry-run',
+    'JTM_SITE_CONFIG=examples/sites.json <%= config.bin %> <%= command.id %> -wt dynamic -cl perlmutter -p small -t 01:00:00 -c 4 -m 10G -N 1 -nwpn 2 --dry-run',
   ];
   static override flags = {
     pool_name: Flags.string({ char: 'p', description: 'pool to take tasks from (also -tp)' }),
@@ -67,7 +67,7 @@ export default class Worker extends BaseCommand<typeof Worker> {
       ...this.jtm,
       ...(f.log_dir ? { logDir: f.log_dir } : {}),
       ...(f.heartbeat_interval
-        ? { heartbeatIntervalMs: parseDurationFlag(f.heartbeat_interval, '-hb') }
+        ? { heartbeatIntervalMs: parseDurationFlag(f.heartbeat_interval, '-hb', { positive: true }) }
         : {}),
     };
     this.jtm = config;

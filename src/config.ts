@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { InvalidInputError } from './errors.js';
 import { parseDuration } from './durations.js';
+import { readInputFile } from './input-file.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -20,7 +20,7 @@ export interface Config {
   readonly prefix: string;
   readonly logLevel: LogLevel;
   readonly logDir: string;
-  /** How long a CLI command waits for Redis before giving up. */
+  /** How long a CLI command waits for Redis before giving up, counted from the start of the process. */
   readonly connectTimeoutMs: number;
   /** How long isalive keeps retrying a failing Redis before answering `unknown`. */
   readonly isaliveRetryMs: number;
@@ -82,6 +82,12 @@ export interface Config {
   readonly slurmTimeSlackMs: number;
 }
 
+/**
+ * The longest command that can run: it is passed as one argument (`bash -c CMD`) and Linux refuses an
+ * argument of MAX_ARG_STRLEN = 131072 bytes or more, its terminating NUL included (execve: E2BIG).
+ */
+export const MAX_COMMAND_BYTES = 131_071;
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Resolves the configuration; the only reader of the process environment. */
@@ -95,20 +101,32 @@ export function loadConfig(
     const v = merged[key];
     return v === undefined || v === '' ? undefined : v;
   };
-  const duration = (key: string, fallback: string): number => {
+  const duration = (key: string, fallback: string, positive = false): number => {
     const raw = get(key) ?? fallback;
+    let ms: number;
     try {
-      return parseDuration(raw);
+      ms = parseDuration(raw);
     } catch {
       throw new InvalidInputError(`${key}=${raw} is not a duration (e.g. 5s, 2m, 00:10:00)`);
     }
+    // Periods and timeouts of 0 cannot work (a timer firing in a loop, a connection never given time).
+    if (positive && ms <= 0) throw new InvalidInputError(`${key}=${raw} must be longer than 0`);
+    return ms;
   };
-  const integer = (key: string, fallback: number, min = 0): number => {
+  const integer = (
+    key: string,
+    fallback: number,
+    min = 0,
+    max = Number.MAX_SAFE_INTEGER,
+    why = '',
+  ): number => {
     const raw = get(key);
     if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidInputError(`${key}=${raw} must be an integer ≥ ${min}`);
+    const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+      throw new InvalidInputError(`${key}=${raw} must be an integer ${range}${why}`);
+    }
     return n;
   };
   const size = (key: string, fallback: string): number => {
@@ -131,26 +149,32 @@ export function loadConfig(
     prefix: get('JTM_PREFIX') ?? '{jtm}',
     logLevel,
     logDir: get('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
-    connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s'),
+    connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s'),
-    heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s'),
+    heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
     missedBeats: integer('JTM_MISSED_BEATS', 3, 1),
     taskRetentionMs: duration('JTM_TASK_RETENTION', '7d'),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),
-    lockDurationMs: duration('JTM_LOCK_DURATION', '30s'),
-    stalledIntervalMs: duration('JTM_STALLED_INTERVAL', '15s'),
-    sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s'),
+    lockDurationMs: duration('JTM_LOCK_DURATION', '30s', true),
+    stalledIntervalMs: duration('JTM_STALLED_INTERVAL', '15s', true),
+    sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s', true),
     accounting: accountingMode(get('JTM_ACCOUNTING')),
-    watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms'),
+    watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms', true),
     memAvailableMarginBytes: size('JTM_MEM_AVAILABLE_MARGIN', '512M'),
-    sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s'),
+    sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s', true),
     poolIdleMs: duration('JTM_POOL_IDLE', '10m'),
     outputTailBytes: integer('JTM_OUTPUT_TAIL_BYTES', 1024 * 1024, 1024),
-    maxCommandBytes: integer('JTM_MAX_COMMAND_BYTES', 65536, 1),
+    maxCommandBytes: integer(
+      'JTM_MAX_COMMAND_BYTES',
+      65536,
+      1,
+      MAX_COMMAND_BYTES,
+      ' (the command is one argument of bash -c: Linux refuses longer ones, MAX_ARG_STRLEN)',
+    ),
     siteConfigPath: get('JTM_SITE_CONFIG'),
     dashboardHost: get('JTM_DASHBOARD_HOST') ?? '127.0.0.1',
-    dashboardPort: integer('JTM_DASHBOARD_PORT', 3000),
+    dashboardPort: integer('JTM_DASHBOARD_PORT', 3000, 0, 65535),
     dashboardUser: get('JTM_DASHBOARD_USER'),
     dashboardPassword: get('JTM_DASHBOARD_PASSWORD'),
     jtmCommand: get('JTM_COMMAND'),
@@ -177,14 +201,20 @@ function validatePrefix(prefix: string): void {
   }
 }
 
+/** Largest `--config` file: KEY=VALUE lines are a few KB; more is not a configuration (/dev/zero). */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
+// A config file is read once per process: `--config <(...)` is a pipe, which a second read finds empty
+// (the settings were silently ignored), and a FIFO's writer is gone by then (the second open hung).
+const configFiles = new Map<string, string>();
+
 /** KEY=VALUE lines (the `--config` / JTM_CONFIG_FILE file); the environment wins over the file. */
 function readConfigFile(path: string | undefined): Record<string, string> {
   if (!path) return {};
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new InvalidInputError(`cannot read config file ${path}: ${(err as Error).message}`);
+  let text = configFiles.get(path);
+  if (text === undefined) {
+    text = readInputFile(path, 'config file', MAX_CONFIG_FILE_BYTES);
+    configFiles.set(path, text);
   }
   const out: Record<string, string> = {};
   for (const [n, raw] of text.split('\n').entries()) {

@@ -19,7 +19,7 @@ export interface JtmContext {
 }
 
 export async function openContext(config: Config, logger: Logger, role: ConnectionRole): Promise<JtmContext> {
-  const redis = await createConnection(config, role);
+  const redis = await createConnection(config, role, role === 'worker' ? logger : undefined);
   const keys = new Keys(config.prefix);
   return { config, logger, redis, keys, tasks: new TaskStore(redis, keys, config) };
 }

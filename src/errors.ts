@@ -56,6 +56,35 @@ export class SubmitIncompleteError extends JtmError {
   }
 }
 
+/** REDIS_URL cannot work as written (another scheme, a database that is not a number or that the server lacks). */
+export class RedisUrlError extends JtmError {
+  constructor(url: string, why: string) {
+    super(`REDIS_URL ${url}: ${why}`, 'REDIS_URL_INVALID', 255);
+  }
+}
+
+/**
+ * Redis refused JTM's credentials or rights (WRONGPASS, NOAUTH, NOPERM). Not transient: retrying cannot help,
+ * so commands say so at once (exit 255, as for an unreachable Redis) instead of "Connection is closed."
+ * after their retries, and isalive does not answer `unknown`.
+ */
+export class RedisAuthError extends JtmError {
+  constructor(where: string, cause?: unknown) {
+    super(
+      `Redis at ${where} refused JTM${causeText(cause)}: check the user and password in REDIS_URL, and the user's ACL rights`,
+      'REDIS_AUTH',
+      255,
+      { cause },
+    );
+  }
+}
+
+/** Whether an error (an ioredis reply or connection error) is Redis refusing credentials or rights. */
+export function isAuthError(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password pair|invalid password/i.test(msg);
+}
+
 export class SlurmError extends JtmError {
   constructor(message: string) {
     super(message, 'SLURM_ERROR', 1);

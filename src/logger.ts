@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { inspect } from 'node:util';
 
 import type * as Pino from 'pino';
 import type { Logger } from 'pino';
@@ -103,4 +104,76 @@ function lazyLogger(level: LogLevel, build: () => Logger): Logger {
       return Reflect.has(materialise(), prop);
     },
   });
+}
+
+type RepeatLevel = 'info' | 'warn' | 'error';
+
+/**
+ * A log call that does not flood: the first line of each kind (`key`) is logged, repeats within `windowMs`
+ * are only counted, and the count goes with the next line of that kind logged after the window. For what
+ * repeats on its own while something is down (Redis reconnect errors every few hundred ms).
+ */
+export function rateLimited(
+  logger: Logger,
+  windowMs = 60_000,
+): (level: RepeatLevel, key: string, obj: Record<string, unknown>, msg: string) => void {
+  const seen = new Map<string, { at: number; suppressed: number }>();
+  return (level, key, obj, msg) => {
+    const now = Date.now();
+    const entry = seen.get(key);
+    if (entry && now - entry.at < windowMs) {
+      entry.suppressed++;
+      return;
+    }
+    const repeated = entry?.suppressed ? { repeated: entry.suppressed } : {};
+    seen.set(key, { at: now, suppressed: 0 });
+    if (seen.size > 1000) seen.delete(seen.keys().next().value as string);
+    logger[level]({ ...obj, ...repeated }, msg);
+  };
+}
+
+/** The key under which a message counts as a repeat: its first line without numbers (ports, pids, counts). */
+function repeatKey(text: string): string {
+  return (text.split('\n')[0] ?? '').replace(/\d+/g, '#').slice(0, 200);
+}
+
+/**
+ * Makes every line on stderr a pino JSON line: libraries that print by themselves (ioredis `[WARN]` lines and
+ * "Unhandled error event" stacks, BullMQ's console.error of a queue error nobody listens to) and Node's
+ * process warnings go through `logger` instead, one line each (the message is the first line; a stack goes
+ * in `stack`), rate-limited when they repeat. JTM itself never writes to the console; stdout is untouched.
+ * Returns a function that puts things back.
+ */
+export function captureStrayOutput(logger: Logger, windowMs = 60_000): () => void {
+  const log = rateLimited(logger, windowMs);
+  const original = { warn: console.warn, error: console.error };
+  const route =
+    (level: RepeatLevel, source: string) =>
+    (...args: unknown[]): void => {
+      const err = args.find((a): a is Error => a instanceof Error);
+      const text = args
+        .map(a => (a instanceof Error ? a.message : typeof a === 'string' ? a : inspect(a)))
+        .join(' ');
+      const msg = text.split('\n')[0] ?? '';
+      log(
+        level,
+        `${source}:${repeatKey(text)}`,
+        { source, ...(err?.stack ? { stack: err.stack } : {}) },
+        msg,
+      );
+    };
+  console.warn = route('warn', 'console');
+  console.error = route('error', 'console');
+  // Node prints warnings with its own listener unless one replaces it.
+  const nodeListeners = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const onWarning = (w: Error & { code?: string }): void =>
+    log('warn', `warning:${w.name}:${repeatKey(w.message)}`, { warning: w.name, code: w.code }, w.message);
+  process.on('warning', onWarning);
+  return () => {
+    console.warn = original.warn;
+    console.error = original.error;
+    process.off('warning', onWarning);
+    for (const l of nodeListeners) process.on('warning', l as (w: Error) => void);
+  };
 }

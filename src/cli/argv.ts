@@ -64,7 +64,8 @@ const LEGACY_BINARIES = new Set([
   'worker',
 ]);
 
-const GLOBAL_FLAG = /^--(config|debug|redis-url|log-level)(=|$)/;
+/** The global flags (BaseCommand.baseFlags) and their legacy spellings, which may come before the command. */
+const GLOBAL_FLAG = /^(--(config|debug|redis-url|log-level|loglevel)|-l)(=|$)/;
 
 /** Rewrites argv for oclif; `binName` is the name the program was run as (`jtm`, `jtm-submit`, ...). */
 export function normaliseArgv(binName: string, argv: readonly string[]): string[] {
@@ -80,7 +81,7 @@ export function normaliseArgv(binName: string, argv: readonly string[]): string[
   }
   const [command, ...rest] = args;
   if (command === undefined) return globals;
-  return [command, ...translate(rest), ...globals];
+  return [command, ...translate(rest), ...translate(globals)];
 }
 
 function translate(tokens: readonly string[]): string[] {
@@ -98,7 +99,8 @@ function translate(tokens: readonly string[]): string[] {
       out.push(token);
       continue;
     }
-    if (!alias.value) out.push(`--${alias.flag}`);
+    // A boolean written with a value (`--zerofile=yes`) keeps it, so that the command refuses it.
+    if (!alias.value) out.push(eq > 0 ? `--${alias.flag}=${token.slice(eq + 1)}` : `--${alias.flag}`);
     else if (eq > 0) out.push(`--${alias.flag}=${token.slice(eq + 1)}`);
     else if (i + 1 < tokens.length) out.push(`--${alias.flag}=${tokens[++i] as string}`);
     else out.push(`--${alias.flag}`);

@@ -2,8 +2,9 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 
 import type { Config, LogLevel } from '../config.js';
 import { closeContext, openContext, type JtmContext } from '../context.js';
-import { createLogger, type Logger } from '../logger.js';
+import { captureStrayOutput, createLogger, type Logger } from '../logger.js';
 import type { ConnectionRole } from '../redis/connection.js';
+import { refuseBooleanValues, shieldDashValues } from './dash-values.js';
 import { reportError, type Thrown } from './error-report.js';
 import type { CommandSession } from './session.js';
 import { CLIENT_LOG_LEVEL, resolveSettings, type GlobalFlags } from './settings.js';
@@ -52,18 +53,26 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   public override async init(): Promise<void> {
     await super.init();
     const ctor = this.ctor as typeof BaseCommand;
-    const { args, flags } = await this.parse({
-      args: this.ctor.args,
-      baseFlags: ctor.baseFlags,
-      enableJsonFlag: this.ctor.enableJsonFlag,
-      flags: this.ctor.flags,
-      strict: this.ctor.strict,
-    });
+    const allFlags = { ...ctor.baseFlags, ...this.ctor.flags };
+    refuseBooleanValues(this.argv, allFlags);
+    const shield = shieldDashValues(this.argv, allFlags);
+    const { args, flags } = await this.parse(
+      {
+        args: this.ctor.args,
+        baseFlags: ctor.baseFlags,
+        enableJsonFlag: this.ctor.enableJsonFlag,
+        flags: this.ctor.flags,
+        strict: this.ctor.strict,
+      },
+      shield.argv,
+    );
+    shield.restore(flags as Record<string, unknown>);
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
     const { config, level } = resolveSettings(this.flags as GlobalFlags, this.defaultLogLevel());
     this.jtm = config;
     this.logger = await createLogger(level, { cmd: this.id });
+    captureStrayOutput(this.logger);
   }
 
   /** This command as the session of a shared command body (src/cli/actions/). */

@@ -1,9 +1,11 @@
-import { JtmError, toError } from '../errors.js';
+import { stripVTControlCharacters } from 'node:util';
+
+import { isAuthError, JtmError, RedisAuthError, toError } from '../errors.js';
 
 /** How a failed command ends: one line on stderr, an exit code and, with --json, an error object. */
 export interface ErrorReport {
   exitCode: number;
-  /** The whole stderr output: `jtm <command>: <first line of the message>\n`. */
+  /** The whole stderr output: `jtm <command>: <the message on one line>\n`. */
   line: string;
   json: { error: { code: string; message: string; exit_code: number } };
   /** Set for errors JTM did not raise on purpose (worth a debug log with the stack). */
@@ -14,17 +16,40 @@ export interface ErrorReport {
 export type Thrown = Error & { exitCode?: number; oclif?: { exit?: number } };
 
 /**
+ * oclif's parse errors span several lines whose first is only a heading ("Parsing --ncpu", "The following
+ * error occurred:"); the reason is below it, and the last line is an advert for --help. Headings that end in
+ * ':' and the advert are dropped and the rest joined, so that the one line says what is wrong.
+ */
+export function oneLine(message: string): string {
+  const lines = stripVTControlCharacters(message)
+    .split('\n')
+    .map(l =>
+      l
+        .trim()
+        .replace(/^Error: /, '')
+        .replace(/^Parsing (--\S+)$/, '$1'),
+    )
+    .filter(l => l !== '' && !/^See more help with --help$/.test(l));
+  const kept = lines.filter((l, i) => !(l.endsWith(':') && i < lines.length - 1 && /^The following/.test(l)));
+  return kept.join(': ').replace(/:\s*:/g, ':');
+}
+
+/**
  * The one formatting of a command's failure, shared by BaseCommand.catch (oclif) and the fast path
  * (bin/run.js), so that both give Cromwell the same exit code and the same single stderr line.
  */
 export function reportError(thrown: unknown, commandId: string | undefined): ErrorReport {
   const err = thrown as Thrown;
-  const e = toError(thrown);
+  // A command refused by an ACL (NOPERM) after a good connection is as final as a wrong password.
+  const e =
+    !(thrown instanceof JtmError) && isAuthError(thrown)
+      ? new RedisAuthError('REDIS_URL', thrown)
+      : toError(thrown);
   const exitCode = e instanceof JtmError ? e.exitCode : (err?.oclif?.exit ?? err?.exitCode) === 0 ? 0 : 1;
-  const message = e.message.split('\n').find(l => l.trim() !== '') ?? e.name;
+  const message = oneLine(e.message) || e.name;
   return {
     exitCode,
-    line: `jtm ${commandId ?? ''}: ${message.replace(/^Error: /, '')}\n`,
+    line: `jtm ${commandId ?? ''}: ${message}\n`,
     json: { error: { code: e instanceof JtmError ? e.code : 'ERROR', message, exit_code: exitCode } },
     unexpected: e instanceof JtmError ? undefined : e,
   };

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-
 import type { Config } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
+import { readInputFile } from '../input-file.js';
 import { prepareTasks } from '../tasks/prepare-tasks.js';
 import { submitTasks } from '../tasks/submit-task.js';
 import { parsePoolFields, parseTaskFile, type NewTask, type TaskInput } from '../tasks/task-spec.js';
@@ -30,6 +29,9 @@ export interface SubmitFlags {
   zerofile?: boolean;
 }
 
+/** Largest task file `submit -f` reads (documented in the README): bounds /dev/zero and endless pipes. */
+export const MAX_TASK_FILE_BYTES = 64 * 1024 * 1024;
+
 /** Validates every task before anything is written; bad input leaves nothing behind in Redis. */
 export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string): NewTask[] {
   if (flags.command !== undefined && flags.task_file !== undefined) {
@@ -37,14 +39,7 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
   }
   let inputs: TaskInput[];
   if (flags.task_file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(flags.task_file, 'utf8');
-    } catch (err) {
-      throw new InvalidInputError(
-        `cannot read task file ${flags.task_file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      );
-    }
+    const text = readInputFile(flags.task_file, 'task file', MAX_TASK_FILE_BYTES);
     inputs = parseTaskFile(text, flags.task_file);
   } else if (flags.command !== undefined) {
     inputs = [{ command: flags.command }];

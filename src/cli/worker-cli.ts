@@ -42,12 +42,16 @@ export interface WorkerFlags {
 
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-export function parseDurationFlag(text: string, flag: string): number {
+export function parseDurationFlag(text: string, flag: string, opts: { positive?: boolean } = {}): number {
+  let ms: number;
   try {
-    return parseDuration(text);
+    ms = parseDuration(text);
   } catch {
     throw new InvalidInputError(`invalid ${flag} ${JSON.stringify(text)}: use e.g. 30s, 10m or hh:mm:ss`);
   }
+  // A period of 0 is not "as often as possible": timers and BullMQ's repeatable jobs reject it.
+  if (opts.positive && ms <= 0) throw new InvalidInputError(`${flag} must be longer than 0`);
+  return ms;
 }
 
 function duration(text: string | undefined, flag: string): number | undefined {

@@ -3,13 +3,16 @@ import { Queue, Worker } from 'bullmq';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
-import type { Logger } from '../logger.js';
+import { rateLimited, type Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
 
 export const SWEEP_SCHEDULER_ID = 'sweep';
+
+/** How long a stopping manager waits for Redis to take its goodbyes before it exits anyway. */
+const STOP_GRACE_MS = 5000;
 
 const SWEEP_TEMPLATE = {
   name: 'sweep',
@@ -53,7 +56,12 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
       autorun: false,
     } as ConstructorParameters<typeof Worker>[2],
   );
-  worker.on('error', err => log.error({ err: toError(err).message }, 'manager worker error'));
+  // While Redis is down BullMQ reports every reconnect attempt: once per kind and minute is enough.
+  const logRepeat = rateLimited(log);
+  worker.on('error', err => {
+    const message = toError(err).message;
+    logRepeat('error', message.replace(/\d+/g, '#'), { err: message }, 'manager worker error');
+  });
   worker.on('failed', (_job, err) => log.error({ err: toError(err).message }, 'sweep failed'));
   // The scheduler adds the next tick when a manager fetches the current one; a manager killed in between
   // would leave no next tick, so each manager upserts it again when no sweep has happened for a while.
@@ -103,12 +111,32 @@ export async function runManager(
     ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
     : undefined;
   const manager = await startManager(ctx, opts);
+  // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
+  // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal.
+  let giveUp!: () => void;
+  const gaveUp = new Promise<void>(r => (giveUp = r));
   const uninstall = installShutdown(
-    { stop: async () => void (await Promise.all([manager.stop(), dashboard?.close()])) },
+    {
+      stop: async force => {
+        const timer = setTimeout(
+          () => {
+            logger.warn(
+              { graceMs: STOP_GRACE_MS },
+              'manager did not stop in time (Redis unreachable?): exiting',
+            );
+            giveUp();
+          },
+          force ? 0 : STOP_GRACE_MS,
+        );
+        timer.unref();
+        await Promise.all([manager.stop(), dashboard?.close()]);
+        clearTimeout(timer);
+      },
+    },
     logger,
   );
   try {
-    await manager.stopped;
+    await Promise.race([manager.stopped, gaveUp]);
   } finally {
     uninstall();
     exitSoonAfterStop();

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 import type { Config } from '../config.js';
-import { RedisUnavailableError } from '../errors.js';
+import { isAuthError, RedisAuthError, RedisUnavailableError, RedisUrlError } from '../errors.js';
+import { rateLimited, type Logger } from '../logger.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -42,7 +43,7 @@ interface ParsedUrl {
  */
 export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?/i.exec(raw);
-  if (!m) throw new RedisUnavailableError(maskUrl(raw), new Error('not a redis:// or rediss:// URL'));
+  if (!m) throw new RedisUrlError(maskUrl(raw), 'not a redis:// or rediss:// URL');
   const [, scheme = 'redis', mode, auth, hosts = '', path] = m;
   const options: RedisOptions = {};
   if (auth) {
@@ -66,9 +67,24 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   if (mode === 'cluster') return { kind: 'cluster', url: raw, nodes, options };
   if (mode === 'sentinel')
     return { kind: 'sentinel', url: raw, nodes, options, sentinelName: path || 'mymaster' };
-  const db = path && /^\d+$/.test(path) ? Number(path) : undefined;
-  if (db !== undefined) options.db = db;
+  // `/99`, `/abc` or `/-1` used to mean db 0 silently: a database that is not a number is refused here, one
+  // the server does not have when SELECT fails (connectionError).
+  if (path !== undefined && path !== '') {
+    if (!/^\d{1,9}$/.test(path)) {
+      throw new RedisUrlError(maskUrl(raw), `database ${JSON.stringify(path)} is not a number (e.g. /0)`);
+    }
+    options.db = Number(path);
+  }
   return { kind: 'single', url: raw, nodes, options };
+}
+
+/**
+ * How long a CLI command may still wait for Redis: JTM_CONNECT_TIMEOUT counts from the start of the process,
+ * so that start-up (loading oclif on a busy login node) does not add to what the user was promised; a retry
+ * later in the same process (isalive) still gets a moment.
+ */
+function clientBudgetMs(config: Config): number {
+  return Math.max(500, config.connectTimeoutMs - Math.round(process.uptime() * 1000));
 }
 
 function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
@@ -79,18 +95,26 @@ function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
       retryStrategy: times => Math.min(200 * times, 5000),
     };
   }
-  const deadline = Date.now() + config.connectTimeoutMs;
+  const budget = clientBudgetMs(config);
+  const deadline = Date.now() + budget;
   return {
     lazyConnect: true,
-    connectTimeout: config.connectTimeoutMs,
+    connectTimeout: budget,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     retryStrategy: () => (Date.now() < deadline ? 100 : null),
+    // ioredis lets a closing socket linger up to this long (2 s by default) waiting for the server's FIN,
+    // which an unresponsive server never sends: a command that has failed must end within its timeout.
+    disconnectTimeout: 100,
   };
 }
 
 /** Creates a connection for `role`; a client connection is connected (or has failed) when this resolves. */
-export async function createConnection(config: Config, role: ConnectionRole): Promise<RedisClient> {
+export async function createConnection(
+  config: Config,
+  role: ConnectionRole,
+  logger?: Logger,
+): Promise<RedisClient> {
   const parsed = parseRedisUrl(config.redisUrl ?? DEFAULT_URL, config);
   const base: RedisOptions = {
     ...parsed.options,
@@ -115,17 +139,82 @@ export async function createConnection(config: Config, role: ConnectionRole): Pr
     const node = parsed.nodes[0] ?? { host: '127.0.0.1', port: 6379 };
     redis = new Redis({ ...base, host: node.host, port: node.port });
   }
-  // Errors surface through the commands that fail; without a listener ioredis would print them.
-  redis.on('error', () => {});
+  // Refused credentials are final: they end the wait for a connection at once (see below).
+  const logRepeat = logger && rateLimited(logger);
+  let authFailure: Error | undefined;
+  let onAuthFailure: ((err: Error) => void) | undefined;
+  // Errors surface through the commands that fail; without a listener ioredis would print them (multi-line
+  // stacks on stderr). Daemons log them, once per kind and interval (the logger rate-limits repeats).
+  redis.on('error', (err: Error) => {
+    if (isAuthError(err)) {
+      authFailure ??= err;
+      onAuthFailure?.(err);
+    }
+    logRepeat?.(
+      'warn',
+      `redis:${err.message.replace(/\d+/g, '#')}`,
+      { err: err.message },
+      'Redis connection error',
+    );
+  });
+  const authFailed = new Promise<never>((_, reject) => {
+    onAuthFailure = reject;
+    if (authFailure) reject(authFailure);
+  });
+  authFailed.catch(() => {});
   if (role === 'client') {
     try {
-      await withTimeout(redis.connect(), config.connectTimeoutMs + 500);
+      await withTimeout(
+        Promise.race([redis.connect().then(() => checkDatabase(redis, parsed)), authFailed]),
+        clientBudgetMs(config),
+      );
     } catch (err) {
-      redis.disconnect();
+      hardDisconnect(redis);
+      if (err instanceof RedisUrlError) throw err;
+      if (authFailure || isAuthError(err))
+        throw new RedisAuthError(redisLocation(config), authFailure ?? err);
       throw new RedisUnavailableError(redisLocation(config), err);
+    } finally {
+      onAuthFailure = undefined;
+    }
+  } else {
+    // Daemons connect in the background and retry forever (Redis may come later), but wrong credentials
+    // would be retried forever too: wait for the first answer, at most the connect timeout, to catch them.
+    const ready = new Promise<void>(r => redis.once('ready', () => r()));
+    try {
+      await withTimeout(Promise.race([ready, authFailed]), config.connectTimeoutMs);
+      await withTimeout(checkDatabase(redis, parsed), config.connectTimeoutMs);
+    } catch (err) {
+      if (err instanceof RedisUrlError) {
+        hardDisconnect(redis);
+        throw err;
+      }
+      if (authFailure || isAuthError(err)) {
+        hardDisconnect(redis);
+        throw new RedisAuthError(redisLocation(config), authFailure ?? err);
+      }
+    } finally {
+      onAuthFailure = undefined;
     }
   }
   return redis;
+}
+
+/**
+ * ioredis sends SELECT on connect but ignores its failure and goes on with database 0: a database the server
+ * does not have (`/99` with `databases 16`) would silently be another one. SELECT it again, and fail clearly.
+ */
+async function checkDatabase(redis: RedisClient, parsed: ParsedUrl): Promise<void> {
+  const db = parsed.options.db;
+  if (db === undefined || db === 0 || redis instanceof Cluster) return;
+  try {
+    await redis.select(db);
+  } catch (err) {
+    if (/DB index is out of range|invalid DB index/i.test((err as Error).message)) {
+      throw new RedisUrlError(maskUrl(parsed.url), `the server has no database ${db}`);
+    }
+    throw err;
+  }
 }
 
 async function withTimeout<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
@@ -142,19 +231,31 @@ async function withTimeout<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
   }
 }
 
+/**
+ * Drops a connection at once. ioredis' disconnect() only half-closes the socket (end()), which a server that
+ * accepted the connection but does not answer (SIGSTOPped, swapping) never completes: the open socket then
+ * kept a failed command alive for seconds after its error. Destroying it ends the process on time.
+ */
+function hardDisconnect(redis: RedisClient): void {
+  redis.disconnect();
+  const nodes = redis instanceof Cluster ? redis.nodes() : [redis];
+  for (const node of nodes) (node as Redis & { stream?: { destroy(): void } }).stream?.destroy();
+}
+
 /** Closes a connection, politely first, and never hangs on a dead server. */
 export async function closeConnection(redis: RedisClient): Promise<void> {
   if (redis.status === 'end') return;
   try {
     await withTimeout(redis.quit(), 1000);
   } catch {
-    redis.disconnect();
+    hardDisconnect(redis);
   }
 }
 
 /** True for errors that mean Redis could not be reached or did not answer (worth a retry). */
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof RedisUnavailableError) return true;
+  if (err instanceof RedisAuthError || isAuthError(err)) return false;
   const msg = err instanceof Error ? err.message : String(err);
   return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|Stream isn't writeable|enableOfflineQueue|no answer within|Reached the max retries|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN/i.test(
     msg,

@@ -1,7 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
 
+import { MAX_COMMAND_BYTES } from '../config.js';
 import { MAX_TIME_LIMIT_MS, parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
+import { duplicateKey } from './duplicate-keys.js';
 import { deriveRcFile } from './rc-file.js';
 import type { PoolSpec } from './task-record.js';
 
@@ -147,6 +149,9 @@ export function validateTime(value: unknown, field = 'time'): string | undefined
   const s = str(value, field);
   if (s === undefined) return undefined;
   if (!TIME.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}: use hh:mm:ss`);
+  if (parseDuration(s) <= 0) {
+    throw new InvalidInputError(`${field} ${JSON.stringify(s)} must be longer than 0`);
+  }
   return s;
 }
 
@@ -157,6 +162,9 @@ export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
   const obj = raw as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
     if (!POOL_FIELDS.has(k)) throw new InvalidInputError(`unknown pool field ${JSON.stringify(k)}`);
+  }
+  if (obj['name'] !== undefined && obj['poolname'] !== undefined && obj['name'] !== obj['poolname']) {
+    throw new InvalidInputError('pool.name and pool.poolname differ: give one');
   }
   const name = obj['name'] ?? obj['poolname'];
   const spec: Partial<PoolSpec> = {
@@ -206,6 +214,32 @@ function resolvePath(p: string | undefined, base: string): string | undefined {
   return isAbsolute(p) || p.startsWith('$') ? p : resolve(base, p);
 }
 
+/** The submit flag of each pool field, for messages. */
+const POOL_FLAG: Readonly<Record<string, string>> = {
+  cluster: '-cl',
+  time: '-t',
+  cpu: '-c',
+  mem: '-m',
+  node: '-N',
+  nwpn: '-nwpn',
+  shared: '-s',
+  account: '-A',
+  constraint: '-C',
+  qos: '-q',
+  partition: '-P',
+};
+
+/**
+ * The one precedence rule of submit (README): a flag fills in what the task file leaves unset, and a flag
+ * that disagrees with what the file sets is refused, naming both: neither silently wins.
+ */
+function agree(fromFile: unknown, fromFlag: unknown, field: string, flag: string): void {
+  if (fromFile === undefined || fromFlag === undefined || fromFile === fromFlag) return;
+  throw new InvalidInputError(
+    `${flag} ${JSON.stringify(fromFlag)} disagrees with the task file's ${field} ${JSON.stringify(fromFile)}: give it in one place`,
+  );
+}
+
 /** Validates one task input against the submit defaults; throws InvalidInputError with one clear line. */
 export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -216,15 +250,27 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   }
   const command = str(input.command, 'command');
   if (command === undefined || command.trim() === '') throw new InvalidInputError('no command given');
-  if (Buffer.byteLength(command) > defaults.maxCommandBytes) {
-    throw new InvalidInputError(`command is longer than ${defaults.maxCommandBytes} bytes`);
+  const maxBytes = Math.min(defaults.maxCommandBytes, MAX_COMMAND_BYTES);
+  const bytes = Buffer.byteLength(command);
+  if (bytes > maxBytes) {
+    throw new InvalidInputError(
+      `command is ${bytes} bytes, longer than ${maxBytes} (JTM_MAX_COMMAND_BYTES; at most ${MAX_COMMAND_BYTES}, Linux's limit on one argument)`,
+    );
   }
   const filePool = parsePoolFields(input.pool);
-  const poolFields = { ...filePool, ...dropUndefined(defaults.poolFields ?? {}) };
-  let pool = filePool.name ?? (defaults.pool !== undefined ? validatePoolName(defaults.pool) : undefined);
+  const flagPool = dropUndefined(defaults.poolFields ?? {});
+  for (const [k, v] of Object.entries(flagPool)) {
+    agree(filePool[k as keyof PoolSpec], v, `pool.${k}`, POOL_FLAG[k] ?? k);
+  }
+  const poolFields = { ...filePool, ...flagPool };
+  const flagPoolName = defaults.pool !== undefined ? validatePoolName(defaults.pool) : undefined;
+  agree(filePool.name, flagPoolName, 'pool.name', '-p');
+  let pool = filePool.name ?? flagPoolName;
   if (pool === undefined)
     throw new InvalidInputError('no pool given: use -p/--pool_name or pool.name in the task file');
-  const cromwellJobId = slurmWord(input.cromwell_job_id, 'cromwell_job_id') ?? defaults.cromwellJobId;
+  const fileJobId = slurmWord(input.cromwell_job_id, 'cromwell_job_id');
+  agree(fileJobId, defaults.cromwellJobId, 'cromwell_job_id', '-jid');
+  const cromwellJobId = fileJobId ?? defaults.cromwellJobId;
   if (poolFields.shared === 0 && (filePool.job_id || cromwellJobId)) {
     pool = workflowPoolName(pool, command, filePool.job_id);
   }
@@ -232,24 +278,35 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   const cwd = outputDir ?? defaults.cwd;
   // The task's own time limit; without one, the pool's requested time (Cromwell's `time` runtime attribute) is
   // the limit, as a direct Slurm job would have had.
-  const timeoutText = str(input.timeout, 'timeout') ?? defaults.timeout ?? poolFields.time;
+  const fileTimeout = str(input.timeout, 'timeout');
+  agree(fileTimeout, defaults.timeout, 'timeout', '--timeout');
+  const timeoutText = fileTimeout ?? defaults.timeout ?? poolFields.time;
+  // Named as the user wrote it: a pool time of 00:00:00 is the pool's `time`, not a `timeout`.
+  const timeoutField = (fileTimeout ?? defaults.timeout) !== undefined ? 'timeout' : 'pool time (-t)';
   let timeoutMs: number | undefined;
   if (timeoutText !== undefined) {
     try {
       timeoutMs = parseDuration(timeoutText);
     } catch {
       throw new InvalidInputError(
-        `invalid timeout ${JSON.stringify(timeoutText)}: use e.g. 90s, 10m or hh:mm:ss`,
+        `invalid ${timeoutField} ${JSON.stringify(timeoutText)}: use e.g. 90s, 10m or hh:mm:ss`,
       );
     }
-    if (timeoutMs <= 0) throw new InvalidInputError('timeout must be positive');
+    if (timeoutMs <= 0) throw new InvalidInputError(`${timeoutField} must be positive`);
     if (timeoutMs > MAX_TIME_LIMIT_MS)
-      throw new InvalidInputError(`timeout ${timeoutText} is longer than the maximum of 365 days`);
+      throw new InvalidInputError(`${timeoutField} ${timeoutText} is longer than the maximum of 365 days`);
+  }
+  if (input.allow_empty_outputs === false && defaults.allowEmptyOutputs === true) {
+    agree(false, true, 'allow_empty_outputs', '-zf');
   }
   const allowEmpty = input.allow_empty_outputs ?? defaults.allowEmptyOutputs;
   if (allowEmpty !== undefined && typeof allowEmpty !== 'boolean') {
     throw new InvalidInputError('allow_empty_outputs must be true or false');
   }
+  const fileRc = str(input.rc_file, 'rc_file');
+  const rc = (p: string | undefined): string | undefined => resolvePath(p, defaults.cwd);
+  agree(rc(fileRc), rc(defaults.rcFile), 'rc_file', '--rc-file');
+  const rcFile = fileRc ?? defaults.rcFile;
   return dropUndefined({
     command,
     pool,
@@ -262,8 +319,7 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
     timeoutMs,
     memLimit: normaliseMemory(input.mem_limit ?? defaults.memLimit, 'mem_limit'),
     // Derived at submit so that whoever ends the task (worker, manager) finds it in the record.
-    rcFile:
-      resolvePath(str(input.rc_file, 'rc_file') ?? defaults.rcFile, defaults.cwd) ?? deriveRcFile(command),
+    rcFile: resolvePath(rcFile, defaults.cwd) ?? deriveRcFile(command),
     cromwellJobId,
   });
 }
@@ -273,8 +329,15 @@ export function parseTaskFile(text: string, path: string): TaskInput[] {
   if (text.includes('\0')) throw new InvalidInputError(`${path}: binary data, not JSON`);
   const trimmed = text.trim();
   if (trimmed === '') throw new InvalidInputError(`${path}: empty task file`);
+  const noDuplicates = (json: string, where: string): void => {
+    const key = duplicateKey(json);
+    if (key !== undefined) {
+      throw new InvalidInputError(`${where}: key ${JSON.stringify(key)} given twice (which one is meant?)`);
+    }
+  };
   try {
     const parsed: unknown = JSON.parse(trimmed);
+    noDuplicates(trimmed, path);
     if (Array.isArray(parsed)) {
       if (parsed.length === 0) throw new InvalidInputError(`${path}: empty task list`);
       return parsed as TaskInput[];
@@ -285,11 +348,14 @@ export function parseTaskFile(text: string, path: string): TaskInput[] {
     const lines = trimmed.split('\n').filter(l => l.trim() !== '');
     if (lines.length < 2) throw new InvalidInputError(`${path}: malformed JSON (${(err as Error).message})`);
     return lines.map((line, i) => {
+      let parsed: TaskInput;
       try {
-        return JSON.parse(line) as TaskInput;
+        parsed = JSON.parse(line) as TaskInput;
       } catch (e) {
         throw new InvalidInputError(`${path}:${i + 1}: malformed JSON (${(e as Error).message})`);
       }
+      noDuplicates(line, `${path}:${i + 1}`);
+      return parsed;
     });
   }
 }

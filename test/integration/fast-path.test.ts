@@ -53,6 +53,11 @@ const CASES: { args: string[]; fast: boolean }[] = [
   { args: ['kill', '-tid', '{id}', '--wait', '2s'], fast: true },
   { args: ['kill', '-tid', '{id}', '--wait', 'soon'], fast: true },
   { args: ['kill', '-tid', '999999'], fast: true },
+  // Issue 12: two different ids are refused on both paths; a value starting with '-' goes to oclif.
+  { args: ['kill', '999999', '-tid', '{id}'], fast: true },
+  { args: ['isalive', '7', '-tid', '{id}'], fast: true },
+  { args: ['submit', '-cmd', '-p x', '-p', 'fp'], fast: false },
+  { args: ['submit', '-cmd', 'ls', '-p', 'fp', '-zf=yes'], fast: false },
   // Not plain: oclif's own help and errors.
   { args: ['status', '-tid', '{id}', '--json'], fast: false },
   { args: ['status', '--help'], fast: false },

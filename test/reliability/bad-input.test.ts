@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 
-import { runJtm } from '../helpers/cli.js';
+import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv } from '../helpers/env.js';
 
@@ -17,6 +17,7 @@ import { testEnv } from '../helpers/env.js';
 describe('bad input catalogue', () => {
   const env = testEnv();
   const dir = mkdtempSync(join(tmpdir(), 'jtm-bad2-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
     const p = join(dir, name);
     writeFileSync(p, text);
@@ -161,5 +162,234 @@ describe('bad input catalogue', () => {
     } finally {
       await closeContext(ctx);
     }
+  });
+});
+
+/*
+ * Issue 12 (items 8, 14, 15, 16): the one line must say what is wrong (oclif's parse errors used to print only
+ * their heading, "Parsing --ncpu"), and what is ambiguous is refused rather than resolved silently.
+ */
+describe('bad input: the line says what is wrong, ambiguity is refused', () => {
+  const env = testEnv();
+  const dir = mkdtempSync(join(tmpdir(), 'jtm-bad3-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const withCpu = file('cpu.json', '{"command":"ls","pool":{"name":"a","cpu":2}}');
+
+  type Case = [name: string, args: string[], code: number, message: RegExp, env?: Record<string, string>];
+  const cases: Case[] = [
+    ['-c 1.5', ['submit', '-cmd', 'ls', '-p', 'x', '-c', '1.5'], 1, /--ncpu: .*integer.*1\.5/],
+    ['-N -1', ['submit', '-cmd', 'ls', '-p', 'x', '-N', '-1'], 1, /--nnodes: .*-1/],
+    ['--slots 1e3', ['worker', '-p', 'x', '--slots', '1e3'], 1, /--slots: .*1e3/],
+    ['dashboard --port -1', ['dashboard', '--port', '-1'], 1, /--port: .*-1/],
+    ['remove-pool without -p', ['remove-pool'], 1, /no pool given: use -p/],
+    [
+      'manager --sweep-interval 0',
+      ['manager', '--sweep-interval', '0'],
+      1,
+      /--sweep-interval must be longer than 0/,
+    ],
+    [
+      'JTM_SWEEP_INTERVAL=0',
+      ['manager'],
+      1,
+      /JTM_SWEEP_INTERVAL=0 must be longer than 0/,
+      { JTM_SWEEP_INTERVAL: '0' },
+    ],
+    [
+      'unknown global flag',
+      ['--bogus', 'status', '-tid', '5'],
+      1,
+      /^jtm : unknown flag --bogus before the command/,
+    ],
+    ['global flag and no command', ['--debug'], 1, /no command given after --debug/],
+    ['kill with two ids', ['kill', '999', '-tid', '1'], 1, /two task ids given/],
+    ['status with two ids', ['status', '7', '-tid', '1'], 1, /two task ids given/],
+    // --json takes the oclif path instead of the fast path: the same refusal.
+    ['kill with two ids (oclif path)', ['kill', '999', '-tid', '1', '--json'], 1, /two task ids given/],
+    ['--zerofile=yes', ['submit', '-cmd', 'ls', '-p', 'x', '--zerofile=yes'], 1, /--zerofile takes no value/],
+    ['-zf=yes', ['submit', '-cmd', 'ls', '-p', 'x', '-zf=yes'], 1, /--zerofile takes no value/],
+    ['--dry_run=no', ['worker', '-wt', 'dynamic', '-p', 'x', '--dry_run=no'], 1, /--dry_run takes no value/],
+    [
+      'duplicate key in a task file',
+      ['submit', '-f', file('dup.json', '{"command":"ls","command":"rm -rf ~","pool":{"name":"a"}}')],
+      1,
+      /key "command" given twice/,
+    ],
+    [
+      'duplicate pool key in JSON lines',
+      [
+        'submit',
+        '-f',
+        file(
+          'dup.jsonl',
+          '{"command":"ls","pool":{"name":"a"}}\n{"command":"ls","pool":{"name":"a","cpu":1,"cpu":2}}\n',
+        ),
+      ],
+      1,
+      /dup\.jsonl:2: key "pool\.cpu" given twice/,
+    ],
+    [
+      'escaped duplicate key',
+      ['submit', '-f', file('dup2.json', '{"command":"ls","\\u0063ommand":"rm","pool":{"name":"a"}}')],
+      1,
+      /key "command" given twice/,
+    ],
+    [
+      'pool name and poolname differ',
+      ['submit', '-f', file('pn.json', '{"command":"ls","pool":{"name":"a","poolname":"b"}}')],
+      1,
+      /pool\.name and pool\.poolname differ/,
+    ],
+    [
+      '-f with a different -p',
+      ['submit', '-f', withCpu, '-p', 'x'],
+      1,
+      /-p "x" disagrees with the task file's pool\.name "a"/,
+    ],
+    [
+      '-f with a different -c',
+      ['submit', '-f', withCpu, '-c', '8'],
+      1,
+      /-c 8 disagrees with the task file's pool\.cpu 2/,
+    ],
+    [
+      '-f with a different --timeout',
+      [
+        'submit',
+        '-f',
+        file('to.json', '{"command":"ls","timeout":"10m","pool":{"name":"a"}}'),
+        '--timeout',
+        '5m',
+      ],
+      1,
+      /--timeout "5m" disagrees with the task file's timeout "10m"/,
+    ],
+    [
+      'pool time 00:00:00 in a file',
+      ['submit', '-f', file('t0.json', '{"command":"ls","pool":{"name":"a","time":"00:00:00"}}')],
+      1,
+      /^jtm submit: time "00:00:00" must be longer than 0$/,
+    ],
+    ['-t 00:00:00', ['submit', '-cmd', 'ls', '-p', 'x', '-t', '00:00:00'], 1, /^jtm submit: time "00:00:00"/],
+    [
+      'resource-log --csv --json',
+      ['resource-log', '-tid', '1', '--csv', '--json'],
+      1,
+      /--csv or --json, not both/,
+    ],
+    [
+      'JTM_MAX_COMMAND_BYTES beyond what Linux runs',
+      ['submit', '-cmd', 'ls', '-p', 'x'],
+      1,
+      /JTM_MAX_COMMAND_BYTES=131072 must be an integer from 1 to 131071/,
+      { JTM_MAX_COMMAND_BYTES: '131072' },
+    ],
+    [
+      'command longer than JTM_MAX_COMMAND_BYTES',
+      [
+        'submit',
+        '-f',
+        file('long.json', JSON.stringify({ command: `echo ${'x'.repeat(200_000)}`, pool: { name: 'a' } })),
+      ],
+      1,
+      /command is 200005 bytes, longer than 131071/,
+      { JTM_MAX_COMMAND_BYTES: '131071' },
+    ],
+    [
+      'REDIS_URL db "abc"',
+      ['status', '-tid', '1'],
+      255,
+      /REDIS_URL .*\/abc: database "abc" is not a number/,
+      { REDIS_URL: `${inject('redisUrl')}/abc` },
+    ],
+    [
+      'REDIS_URL db -1',
+      ['isalive', '-tid', '1'],
+      255,
+      /database "-1" is not a number/,
+      { REDIS_URL: `${inject('redisUrl')}/-1` },
+    ],
+    [
+      'REDIS_URL db 99 (the server has 16)',
+      ['status', '-tid', '1'],
+      255,
+      /the server has no database 99/,
+      { REDIS_URL: `${inject('redisUrl')}/99` },
+    ],
+    [
+      'JTM_DASHBOARD_PORT=70000',
+      ['dashboard'],
+      1,
+      /JTM_DASHBOARD_PORT=70000 must be an integer from 0 to 65535/,
+      { JTM_DASHBOARD_PORT: '70000' },
+    ],
+  ];
+
+  it.concurrent.each(cases)('%s → one line naming the problem', async (_n, args, code, message, extra) => {
+    const r = await runJtm(args, { ...env, ...(extra ?? {}) }, { timeoutMs: 60_000 });
+    // With --json the error is also printed as JSON on stdout.
+    if (!args.includes('--json')) expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(message);
+    expect(r.code).toBe(code);
+  });
+
+  it('left no key in Redis', async () => {
+    const ctx = await openTestContext(env);
+    try {
+      expect(await ctx.redis.keys(`${env['JTM_PREFIX']}*`)).toEqual([]);
+    } finally {
+      await closeContext(ctx);
+    }
+  });
+});
+
+describe('what is not ambiguous is accepted as written', () => {
+  const env = testEnv();
+  const dir = mkdtempSync(join(tmpdir(), 'jtm-ok3-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  async function submitted(args: string[]): Promise<Record<string, string>> {
+    const r = await runJtm(['submit', ...args], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [id] = taskIds(r.stdout);
+    const ctx = await openTestContext(env);
+    try {
+      return await ctx.redis.hgetall(ctx.keys.task(id as number));
+    } finally {
+      await closeContext(ctx);
+    }
+  }
+
+  it('a value that starts with "-" (-cmd \'-p x\', --command=-v)', async () => {
+    expect((await submitted(['-cmd', '-p x', '-p', 'dash'])).command).toBe('-p x');
+    expect((await submitted(['--command=-v', '-p', 'dash'])).command).toBe('-v');
+    expect((await submitted(['-p', 'dash', '-cr', '--version'])).command).toBe('--version');
+  });
+
+  it('flags fill in what the task file leaves unset, and may repeat what it says', async () => {
+    const f = file('t.json', '{"command":"ls","pool":{"name":"a","cpu":2}}');
+    const filled = await submitted(['-f', f, '-m', '5', '--timeout', '90s']);
+    expect(JSON.parse(filled['pool_spec'] as string)).toMatchObject({ name: 'a', cpu: 2, mem: '5G' });
+    const same = await submitted(['-f', f, '-p', 'a', '-c', '2']);
+    expect(JSON.parse(same['pool_spec'] as string)).toMatchObject({ name: 'a', cpu: 2 });
+    const noName = file('n.json', '{"command":"ls"}');
+    expect((await submitted(['-f', noName, '-p', 'b'])).pool).toBe('b');
+  });
+
+  it('a global flag before the command, in its legacy spelling (-l debug)', async () => {
+    const r = await runJtm(['-l', 'error', 'status', '-tid', '99999'], env);
+    expect(r).toMatchObject({ code: 1, stdout: 'invalidtask\n', stderr: '' });
   });
 });

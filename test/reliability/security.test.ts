@@ -76,7 +76,7 @@ describe('Redis ACL user with a password', () => {
     expect(worker).not.toContain('dash-secret');
   });
 
-  it('a wrong password or a disabled user fails with one masked line, exit 255; isalive says unknown', async () => {
+  it('a wrong password or a disabled user fails at once with one masked line, exit 255; isalive too', async () => {
     for (const url of [
       `redis://jtm:wrong-${PASSWORD}@127.0.0.1:${server.port}`,
       `redis://127.0.0.1:${server.port}`,
@@ -91,8 +91,11 @@ describe('Redis ACL user with a password', () => {
       expect([s.code, s.stdout]).toEqual([255, '']);
       expect(s.stderr.trim().split('\n')).toHaveLength(1);
       expect(s.stderr).not.toContain(PASSWORD);
+      // Refused credentials are not an outage: no `unknown` after retries (issue 12 item 9).
       const alive = await runJtm(['isalive', '-tid', '1'], env);
-      expect([alive.stdout.trim(), alive.code]).toEqual(['unknown', 0]);
+      expect([alive.stdout, alive.code]).toEqual(['', 255]);
+      expect(alive.stderr.trim()).toMatch(/^jtm isalive: Redis at .* refused JTM \((WRONGPASS|NOAUTH)/);
+      expect(alive.stderr).not.toContain(PASSWORD);
     }
     // The password given as a flag is masked too.
     const r = await runJtm(

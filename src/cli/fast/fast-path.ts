@@ -1,6 +1,6 @@
 import { jsonRequestedByEnv } from '../../config.js';
 import { closeContext, openContext, type JtmContext } from '../../context.js';
-import { createLogger, type Logger } from '../../logger.js';
+import { captureStrayOutput, createLogger, type Logger } from '../../logger.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
 import { CLIENT_LOG_LEVEL, resolveSettings, type GlobalFlags } from '../settings.js';
@@ -81,6 +81,7 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
     const { config, level } = resolveSettings(input.flags as GlobalFlags, CLIENT_LOG_LEVEL);
     const log = await createLogger(level, { cmd: id });
     logger = log;
+    captureStrayOutput(log);
     const session: CommandSession = {
       config,
       logger: log,

@@ -1,0 +1,59 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+import { InvalidInputError } from './errors.js';
+
+/**
+ * Reads a file the user names (`--config`, `submit -f`) once, whole, as UTF-8: a regular file, or a pipe
+ * (`--config <(...)`, a FIFO, /dev/stdin), which can be read only once. Anything else (a directory, a
+ * device such as /dev/zero, a socket) is refused, and so is more than `maxBytes`, which also bounds a pipe
+ * that never ends. `what` names the file in messages.
+ */
+export function readInputFile(path: string, what: string, maxBytes: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new InvalidInputError(`cannot read ${what} ${path}: ${codeOf(err)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() && !st.isFIFO()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a device' : 'not a file';
+      throw new InvalidInputError(
+        `cannot read ${what} ${path}: ${kind} (a regular file or a pipe is needed)`,
+      );
+    }
+    if (st.isFile() && st.size > maxBytes) throw tooLarge(what, path, maxBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        // A non-blocking pipe with nothing yet: wait for the writer (Atomics.wait blocks without spinning).
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+          continue;
+        }
+        throw new InvalidInputError(`cannot read ${what} ${path}: ${codeOf(err)}`);
+      }
+      if (n === 0) break;
+      total += n;
+      if (total > maxBytes) throw tooLarge(what, path, maxBytes);
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tooLarge(what: string, path: string, maxBytes: number): InvalidInputError {
+  return new InvalidInputError(`${what} ${path} is larger than ${maxBytes} bytes`);
+}
+
+function codeOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}

@@ -1,0 +1,197 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server as NetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { BIN, ROOT, runJtm, startJtm, taskIds } from '../helpers/cli.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+import { redisCli, startPlainRedis } from './servers.js';
+
+/*
+ * Issue 12 items 9 and 10: settings that cannot work fail at once with one line, and daemons stop when asked.
+ * Each test has its own redis-server where it stops, freezes or kills it.
+ */
+const one = (stderr: string): string => {
+  const lines = stderr.trim().split('\n');
+  expect(lines, stderr).toHaveLength(1);
+  return lines[0] as string;
+};
+
+async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = Date.now();
+  const r = await f();
+  return [r, Date.now() - t0];
+}
+
+/** Runs a shell line with `jtm` as the built CLI (for process substitution and FIFOs). */
+function bash(
+  line: string,
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise(resolve => {
+    const child = spawn('bash', ['-c', `jtm() { "${process.execPath}" "${BIN}" "$@"; }\n${line}`], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', d => (stdout += d));
+    child.stderr.on('data', d => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('settings that cannot work fail fast', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jtm-failfast-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a wrong or missing password: one line, exit 255 at once, isalive too', async () => {
+    const server = await startPlainRedis();
+    redisCli(['-p', String(server.port), 'CONFIG', 'SET', 'requirepass', 'secret']);
+    try {
+      // Long timeouts: without the fix each command would wait for them (the connect timeout, isalive's retries).
+      const env = testEnv({ JTM_ISALIVE_RETRY: '30s', JTM_CONNECT_TIMEOUT: '20s' });
+      for (const url of [`redis://:wrong@127.0.0.1:${server.port}`, `redis://127.0.0.1:${server.port}`]) {
+        for (const cmd of ['status', 'isalive', 'kill']) {
+          const [r, ms] = await timed(() => runJtm([cmd, '-tid', '1'], { ...env, REDIS_URL: url }));
+          expect(one(r.stderr)).toMatch(
+            new RegExp(`^jtm ${cmd}: Redis at .* refused JTM \\((WRONGPASS|NOAUTH)`),
+          );
+          expect(r.stderr).not.toContain('secret');
+          expect(r).toMatchObject({ code: 255, stdout: '' });
+          // Not after the connect timeout, nor after isalive's retries (a margin for a loaded machine).
+          expect(ms).toBeLessThan(10_000);
+        }
+      }
+      const ok = await runJtm(['status', '-tid', '1'], {
+        ...env,
+        REDIS_URL: `redis://:secret@127.0.0.1:${server.port}`,
+      });
+      expect(ok).toMatchObject({ code: 1, stdout: 'invalidtask\n' });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('an unresponsive Redis (SIGSTOP): the whole command within JTM_CONNECT_TIMEOUT + 1 s', async () => {
+    const server = await startPlainRedis();
+    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '2s' });
+    server.child.kill('SIGSTOP');
+    try {
+      for (const args of [['status', '-tid', '1'], ['submit', '-cmd', 'ls', '-p', 'x'], ['pools']]) {
+        const [r, ms] = await timed(() => runJtm(args, env));
+        expect(one(r.stderr)).toMatch(/cannot reach Redis/);
+        expect(r.code).toBe(255);
+        // The promise is the timeout + 1 s (measured: 3.0-3.3 s here for 2 s); +2 s leaves room for a loaded
+        // machine while still failing the old 7-9 s.
+        expect(ms, args.join(' ')).toBeLessThanOrEqual(4000);
+      }
+    } finally {
+      server.child.kill('SIGCONT');
+      await server.stop();
+    }
+  });
+
+  it('logs --follow exits 255 when Redis dies', async () => {
+    const server = await startPlainRedis();
+    try {
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '10s' });
+      const submitted = await runJtm(['submit', '-cmd', 'true', '-p', 'nobody'], env);
+      expect(submitted.code, submitted.stderr).toBe(0);
+      const [id] = taskIds(submitted.stdout);
+      const follow = startJtm(['logs', '-tid', String(id), '--follow'], env);
+      // Following once it has read the task (its start-up takes a while on a loaded machine).
+      await new Promise(r => setTimeout(r, 3000));
+      await server.stop();
+      const code = await Promise.race([follow.exited, new Promise(r => setTimeout(() => r('hung'), 15_000))]);
+      await follow.stop('SIGKILL');
+      expect(code).toBe(255);
+      expect(one(follow.output())).toMatch(/^jtm logs: cannot reach Redis/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('--config <(...) and a FIFO are read once; /dev/zero is refused', async () => {
+    const env = testEnv();
+    const sub = await bash(
+      `jtm submit -cmd 'echo long enough' -p x --config <(echo JTM_MAX_COMMAND_BYTES=5)`,
+      env,
+    );
+    expect(one(sub.stderr)).toMatch(/command is 16 bytes, longer than 5/);
+    expect(sub.code).toBe(1);
+    const fifo = join(dir, 'fifo');
+    const fifoRun = await bash(
+      `mkfifo ${fifo}; (echo JTM_MAX_COMMAND_BYTES=5 > ${fifo} &); jtm submit -cmd 'echo long enough' -p x --config ${fifo}`,
+      env,
+    );
+    expect(one(fifoRun.stderr)).toMatch(/longer than 5/);
+    for (const args of [
+      ['submit', '-f', '/dev/zero', '-p', 'x'],
+      ['status', '-tid', '1', '--config', '/dev/zero'],
+      ['submit', '-f', dir, '-p', 'x'],
+    ]) {
+      const r = await runJtm(args, env, { timeoutMs: 15_000 });
+      expect(one(r.stderr)).toMatch(/a device|a directory/);
+      expect(r.code).toBe(1);
+    }
+    const big = join(dir, 'big.env');
+    writeFileSync(big, `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+    const r = await runJtm(['status', '-tid', '1', '--config', big], env);
+    expect(one(r.stderr)).toMatch(/config file .* is larger than 1048576 bytes/);
+  });
+
+  it('a dashboard on a busy port exits 1 with one line (dashboard and manager --dashboard)', async () => {
+    const busy: NetServer = createServer();
+    await new Promise<void>(r => busy.listen(0, '127.0.0.1', () => r()));
+    const port = String((busy.address() as { port: number }).port);
+    try {
+      const env = testEnv();
+      for (const args of [
+        ['dashboard', '--port', port],
+        ['manager', '--dashboard', '--dashboard-port', port],
+      ]) {
+        const r = await runJtm(args, env, { timeoutMs: 20_000 });
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(one(r.stderr)).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port}: the port is in use`));
+      }
+    } finally {
+      busy.close();
+    }
+  });
+});
+
+describe('daemons stop when asked; stderr is JSON lines', () => {
+  it('a manager whose Redis has gone exits soon after SIGTERM, logging only JSON lines', async () => {
+    const server = await startPlainRedis();
+    try {
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_SWEEP_INTERVAL: '500ms' });
+      const manager = startJtm(['manager'], env);
+      await waitFor(() => /manager started/.test(manager.output()), 'manager started');
+      await server.stop();
+      await new Promise(r => setTimeout(r, 2000)); // let it notice: reconnect errors, failed sweeps
+      const [code, ms] = await timed(async () => {
+        manager.child.kill('SIGTERM');
+        return Promise.race([manager.exited, new Promise(r => setTimeout(() => r('hung'), 30_000))]);
+      });
+      await manager.stop('SIGKILL');
+      expect(code).toBe(0);
+      expect(ms).toBeLessThan(10_000);
+      const lines = manager.output().trim().split('\n');
+      for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+      // Repeated connection errors are rate-limited, not one line per reconnect attempt.
+      expect(lines.filter(l => l.includes('ECONNREFUSED')).length).toBeLessThan(10);
+    } finally {
+      await server.stop();
+    }
+  });
+});
