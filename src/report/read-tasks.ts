@@ -1,6 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 
 import type { JtmContext } from '../context.js';
+import { runScript } from '../redis/run-script.js';
+import { READ_TASKS, REPORT_FIELDS } from '../redis/scripts.js';
 import { parseTaskRecord, type TaskRecord } from '../tasks/task-record.js';
 import type { ResourceSample } from '../worker/resource-sample.js';
 
@@ -55,7 +57,10 @@ export async function scanTaskIds(
   return [...new Set(ids)].sort((a, b) => a - b);
 }
 
-/** The records of `ids`, HGETALL pipelined in batches; ids whose record expired meanwhile are left out. */
+/**
+ * The records of `ids` (the fields the report shows), a batch per script run; ids whose record expired
+ * meanwhile are left out.
+ */
 export async function readRecords(
   ctx: JtmContext,
   ids: readonly number[],
@@ -63,12 +68,19 @@ export async function readRecords(
 ): Promise<TaskRecord[]> {
   const out: TaskRecord[] = [];
   for (let i = 0; i < ids.length; i += BATCH) {
-    const pipe = ctx.redis.pipeline();
-    for (const id of ids.slice(i, i + BATCH)) pipe.hgetall(ctx.keys.task(id));
-    const results = (await pipe.exec()) ?? [];
-    for (const [err, hash] of results) {
-      if (err) throw err;
-      const rec = parseTaskRecord(hash as Record<string, string>);
+    const json = await runScript<string>(
+      ctx.redis,
+      READ_TASKS,
+      [],
+      [ctx.keys.taskBase, ...ids.slice(i, i + BATCH)],
+    );
+    for (const values of JSON.parse(json) as (string | false)[][]) {
+      const hash: Record<string, string> = {};
+      REPORT_FIELDS.forEach((f, n) => {
+        const v = values[n];
+        if (typeof v === 'string') hash[f] = v;
+      });
+      const rec = parseTaskRecord(hash);
       if (rec) out.push(rec);
     }
     onProgress?.({ phase: 'records', done: Math.min(ids.length, i + BATCH), total: ids.length });
