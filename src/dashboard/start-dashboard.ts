@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { JtmContext } from '../context.js';
 import { InvalidInputError, toError } from '../errors.js';
 import { killTask } from '../tasks/kill-task.js';
+import { metricsHandler } from '../metrics/serve-metrics.js';
 import { basicAuth, checkExposure, type Credentials } from './auth.js';
 import { QueueSync } from './queue-sync.js';
 import { lookupTask, listWorkers, taskPage, workersPage } from './views.js';
@@ -68,6 +69,7 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.get('/api/workers', async (_req, res) => {
     res.json(await listWorkers(ctx));
   });
+  app.get('/metrics', metricsHandler(ctx));
   app.get('/api/pools', (_req, res) => {
     res.json(sync.pools);
   });

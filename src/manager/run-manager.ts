@@ -3,6 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
+import type { MetricsOptions } from '../metrics/serve-metrics.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
@@ -90,21 +91,28 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   return { state, stop, stopped };
 }
 
-/** `jtm manager`: runs until SIGTERM/SIGINT, serving the dashboard too when `dashboardOpts` is given. */
+/**
+ * `jtm manager`: runs until SIGTERM/SIGINT, serving the dashboard too when `dashboardOpts` is given and
+ * Prometheus metrics when `metricsOpts` is.
+ */
 export async function runManager(
   ctx: JtmContext,
   opts: ManagerOptions,
   logger: Logger,
   dashboardOpts?: DashboardOptions,
-): Promise<{ sweeps: number; dashboard?: string }> {
+  metricsOpts?: MetricsOptions,
+): Promise<{ sweeps: number; dashboard?: string; metrics?: string }> {
   // Loaded only when asked for: express and bull-board are not a manager's start-up cost otherwise. Started
   // first, so that a dashboard that may not start (exposed without credentials) stops the command at once.
   const dashboard = dashboardOpts
     ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
     : undefined;
+  const metrics = metricsOpts
+    ? await (await import('../metrics/serve-metrics.js')).startMetricsServer(ctx, metricsOpts)
+    : undefined;
   const manager = await startManager(ctx, opts);
   const uninstall = installShutdown(
-    { stop: async () => void (await Promise.all([manager.stop(), dashboard?.close()])) },
+    { stop: async () => void (await Promise.all([manager.stop(), dashboard?.close(), metrics?.close()])) },
     logger,
   );
   try {
@@ -113,5 +121,5 @@ export async function runManager(
     uninstall();
     exitSoonAfterStop();
   }
-  return { sweeps: manager.state.sweeps, dashboard: dashboard?.url };
+  return { sweeps: manager.state.sweeps, dashboard: dashboard?.url, metrics: metrics?.url };
 }

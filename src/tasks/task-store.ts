@@ -11,6 +11,8 @@ import {
   TRANSITION,
   TRANSITION_MANY,
 } from '../redis/scripts.js';
+import { TaskStatus } from './status.js';
+import { countFinished, countSubmitted } from './task-counters.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
 export interface TaskEvent {
@@ -57,6 +59,7 @@ export class TaskStore {
       [this.keys.nextTaskId, this.keys.activeTasks],
       [this.keys.taskBase, now, ...toHashPairs(fields)],
     );
+    await countSubmitted(this.redis, this.keys, [String(fields.pool ?? '')]);
     return Number(id);
   }
 
@@ -74,6 +77,11 @@ export class TaskStore {
     }
     const first = Number(
       await runScript<number>(this.redis, CREATE_TASKS, [this.keys.nextTaskId, this.keys.activeTasks], args),
+    );
+    await countSubmitted(
+      this.redis,
+      this.keys,
+      list.map(f => String(f.pool ?? '')),
     );
     return list.map((_, i) => first + i);
   }
@@ -129,7 +137,10 @@ export class TaskStore {
         ...toHashPairs(fields),
       ],
     );
-    if (res[0] === 1) return { done: true, previous: Number(res[1]) };
+    if (res[0] === 1) {
+      await countFinished(this.redis, this.keys, id, to);
+      return { done: true, previous: Number(res[1]) };
+    }
     return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
   }
 
@@ -163,10 +174,12 @@ export class TaskStore {
       case 0:
         return { kind: 'final', status: Number(res[1]) };
       case 1:
+        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'ended', previous: Number(res[1]) };
       case 2:
         return { kind: 'signal-worker', workerId: String(res[1]) };
       case 3:
+        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'worker-dead', workerId: String(res[1]) };
       default:
         return { kind: 'missing' };
@@ -186,6 +199,7 @@ export class TaskStore {
     );
     switch (res[0]) {
       case 1:
+        await countFinished(this.redis, this.keys, id, Number(res[1]));
         return { kind: 'recovered', status: Number(res[1]) };
       case 0:
         return { kind: 'not-running-there', status: Number(res[1]) };
