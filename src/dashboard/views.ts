@@ -48,7 +48,7 @@ export async function workersPage(ctx: JtmContext, base: string, now = Date.now(
   );
   const rows = workers.map(w => [
     `<code>${esc(w.id)}</code>`,
-    esc(w.pool),
+    `<a href="${base}/pool?name=${encodeURIComponent(w.pool)}">${esc(w.pool)}</a>`,
     esc(w.host),
     esc(w.state),
     `${w.running.length} / ${w.slots}`,
@@ -125,7 +125,8 @@ export async function taskPage(
     allowActions && isActive(record.status)
       ? `<form method="post" action="${base}/task/${id}/kill"><button>Kill task ${id}</button></form>`
       : '';
-  const body = `${form}${kill}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
+  const live = `<p><a href="${base}/task/live?id=${id}">Live view: CPU and memory charts, output</a></p>`;
+  const body = `${form}${live}${kill}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
   return { status: 200, html: page(`Task ${id}`, body, base) };
 }
 
