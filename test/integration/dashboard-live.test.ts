@@ -64,6 +64,20 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     await page.locator('#output', { hasText: 'tick 2' }).waitFor({ timeout: 20_000 });
     expect(await ctx.tasks.status(id)).toBe(3);
     expect(await page.locator('#kill').count()).toBe(1);
+    // The workers page shows the worker's load, from the latest sample of the task it runs.
+    const workers = await browser.newPage();
+    const load = await waitFor(
+      async () => {
+        await workers.goto(`${url}workers`);
+        const text = (await workers.locator('.load').first().textContent()) ?? '';
+        return Number(/(\d+) MB/.exec(text)?.[1]) > 0 ? text : undefined;
+      },
+      'worker load from a sample',
+      15_000,
+    );
+    expect(load).toMatch(/^\d+ % CPU · \d+ MB$/);
+    await workers.screenshot({ path: join(shots, 'dashboard-workers-load.png'), fullPage: true });
+    await workers.close();
     await waitFor(async () => (await ctx.tasks.status(id)) === 4, 'success', 30_000);
     await page.locator('#follow', { hasText: 'task ended' }).waitFor({ timeout: 20_000 });
     const out = (await page.locator('#output').textContent()) ?? '';
