@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { Browser } from 'playwright-core';
@@ -10,12 +11,13 @@ import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../help
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 
-// Prints a line every 0.3 s for ~6 s while holding 50 MB and keeping a core busy.
-const TICKER = `python3 -u -c "
-import time
+// Prints a line every 0.3 s, holding 50 MB and keeping a core busy, until the test creates the stop file
+// (at most 60 s): the test, not the clock, decides when it ends.
+const ticker = (stopFile: string): string => `python3 -u -c "
+import os, time
 x = bytearray(50 * 1024 * 1024)
 t = time.time(); n = 0
-while time.time() - t < 6:
+while not os.path.exists('${stopFile}') and time.time() - t < 60:
     n += 1
     print('tick', n)
     e = time.time() + 0.3
@@ -31,6 +33,7 @@ interface Drawn {
 describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () => {
   const env = testEnv();
   const shots = join(ROOT, 'test-output');
+  const dir = mkdtempSync(join(tmpdir(), 'jtm-live-'));
   let ctx: JtmContext;
   let worker: BackgroundProcess;
   let dashboard: BackgroundProcess;
@@ -53,15 +56,26 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     await browser?.close();
     await Promise.all([dashboard?.stop(), worker?.stop('SIGKILL')]);
     await closeContext(ctx);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('task page: charts drawn from the samples, output followed live, kill button', async () => {
-    const [id] = taskIds((await runJtm(['submit', '-cmd', TICKER, '-p', 'live'], env)).stdout) as [number];
+    const stopFile = join(dir, 'stop');
+    const [id] = taskIds((await runJtm(['submit', '-cmd', ticker(stopFile), '-p', 'live'], env)).stdout) as [
+      number,
+    ];
     await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'running', 30_000);
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     await page.goto(`${url}task/live?id=${id}`);
     // Live: lines arrive while the task still runs.
     await page.locator('#output', { hasText: 'tick 2' }).waitFor({ timeout: 20_000 });
+    const seen = Math.max(
+      ...[...((await page.locator('#output').textContent()) ?? '').matchAll(/tick (\d+)/g)].map(m =>
+        Number(m[1]),
+      ),
+    );
+    // Followed: later lines appear without a reload (server-sent events).
+    await page.locator('#output', { hasText: `tick ${seen + 3}\n` }).waitFor({ timeout: 20_000 });
     expect(await ctx.tasks.status(id)).toBe(3);
     expect(await page.locator('#kill').count()).toBe(1);
     // The workers page shows the worker's load, from the latest sample of the task it runs.
@@ -78,6 +92,9 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     expect(load).toMatch(/^\d+ % CPU · \d+ MB$/);
     await workers.screenshot({ path: join(shots, 'dashboard-workers-load.png'), fullPage: true });
     await workers.close();
+    // At least 3 samples before it ends, so that the chart has a shape.
+    await waitFor(async () => (await ctx.redis.xlen(ctx.keys.taskResources(id))) >= 3, '3 samples', 30_000);
+    writeFileSync(stopFile, '');
     await waitFor(async () => (await ctx.tasks.status(id)) === 4, 'success', 30_000);
     await page.locator('#follow', { hasText: 'task ended' }).waitFor({ timeout: 20_000 });
     const out = (await page.locator('#output').textContent()) ?? '';
