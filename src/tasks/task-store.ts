@@ -11,7 +11,7 @@ import {
   TRANSITION,
   TRANSITION_MANY,
 } from '../redis/scripts.js';
-import { TaskStatus } from './status.js';
+import { isFinal, TaskStatus } from './status.js';
 import { countFinished, countSubmitted } from './task-counters.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
@@ -155,6 +155,7 @@ export class TaskStore {
       case 1:
         return { kind: 'started', attempt: Number(res[1]) };
       case 0:
+        if (isFinal(Number(res[1]))) await this.countIfEndedAt(id, Number(res[1]), now);
         return { kind: 'skip', status: Number(res[1]) };
       case 2:
         return { kind: 'busy' };
@@ -208,6 +209,17 @@ export class TaskStore {
       default:
         return { kind: 'missing' };
     }
+  }
+
+  /**
+   * start() answers {0, status} both when the task was already final and when the script just ended it
+   * (killed before it started, lost with no retries left); only the latter wrote an event at `now`.
+   */
+  private async countIfEndedAt(id: number, status: number, now: number): Promise<void> {
+    const last = await this.redis.lindex(this.keys.taskEvents(id), -1);
+    const e = last ? (JSON.parse(last) as TaskEvent) : undefined;
+    if (e && e.t === now && e.to === status && e.from !== status)
+      await countFinished(this.redis, this.keys, id, status);
   }
 
   async get(id: number): Promise<TaskRecord | undefined> {

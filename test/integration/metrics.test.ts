@@ -166,3 +166,25 @@ describe('Prometheus metrics', () => {
     }
   });
 });
+
+describe('finished counters, every path through TaskStore', () => {
+  const env = testEnv();
+  let ctx: JtmContext;
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    await closeContext(ctx);
+  });
+
+  it('a task lost with no retries left when another worker claims it is counted once, as lostconnection', async () => {
+    const id = await ctx.tasks.create({ command: 'true', pool: 'paths', max_retries: 0 });
+    // Started by a worker that never heartbeats (its alive key does not exist: as if it died).
+    expect(await ctx.tasks.start(id, 'ghost', 'h1')).toEqual({ kind: 'started', attempt: 1 });
+    expect(await ctx.tasks.start(id, 'w2', 'h2')).toEqual({ kind: 'skip', status: -7 });
+    // A later claim of the already-final task must not count it again.
+    expect(await ctx.tasks.start(id, 'w3', 'h3')).toEqual({ kind: 'skip', status: -7 });
+    expect(await ctx.redis.hgetall(ctx.keys.statsFinished)).toEqual({ 'paths:lostconnection': '1' });
+    expect(await ctx.redis.hgetall(ctx.keys.statsSubmitted)).toEqual({ paths: '1' });
+  });
+});
