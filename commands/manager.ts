@@ -20,6 +20,14 @@ export default class Manager extends BaseCommand<typeof Manager> {
     'sweep-interval': Flags.string({
       description: 'time between sweeps (overrides JTM_SWEEP_INTERVAL), e.g. 5s',
     }),
+    'metrics-port': Flags.integer({
+      description: 'serve Prometheus metrics on this port at /metrics (default $JTM_METRICS_PORT; none: off)',
+      min: 0,
+    }),
+    'metrics-host': Flags.string({
+      description:
+        'metrics address (default $JTM_METRICS_HOST or 127.0.0.1; beyond loopback only with credentials)',
+    }),
     dashboard: Flags.boolean({ description: 'also serve the dashboard (see jtm dashboard --help)' }),
     'dashboard-host': Flags.string({
       description: 'dashboard address (default $JTM_DASHBOARD_HOST or 127.0.0.1)',
@@ -41,7 +49,7 @@ export default class Manager extends BaseCommand<typeof Manager> {
     return 'info';
   }
 
-  async run(): Promise<{ sweeps: number; dashboard?: string }> {
+  async run(): Promise<{ sweeps: number; dashboard?: string; metrics?: string }> {
     const f = this.flags;
     const sweepIntervalMs = f['sweep-interval']
       ? parseDurationFlag(f['sweep-interval'], '--sweep-interval', { positive: true })
@@ -57,6 +65,21 @@ export default class Manager extends BaseCommand<typeof Manager> {
           credentials: user && password ? { user, password } : undefined,
         }
       : undefined;
-    return runManager(ctx, { sweepIntervalMs, showResourceLog: f.show_resource_log }, this.logger, dashboard);
+    const metricsPort = f['metrics-port'] ?? this.jtm.metricsPort;
+    const metrics =
+      metricsPort === undefined
+        ? undefined
+        : {
+            host: f['metrics-host'] ?? this.jtm.metricsHost,
+            port: metricsPort,
+            credentials: user && password ? { user, password } : undefined,
+          };
+    return runManager(
+      ctx,
+      { sweepIntervalMs, showResourceLog: f.show_resource_log },
+      this.logger,
+      dashboard,
+      metrics,
+    );
   }
 }

@@ -66,6 +66,9 @@ export interface Config {
   readonly dashboardPort: number;
   readonly dashboardUser: string | undefined;
   readonly dashboardPassword: string | undefined;
+  /** `jtm manager`'s Prometheus endpoint: off unless a port is given (flag or JTM_METRICS_PORT). */
+  readonly metricsHost: string;
+  readonly metricsPort: number | undefined;
   /** The jtm command written into Slurm batch scripts (absolute path of this installation by default). */
   readonly jtmCommand: string | undefined;
   /** Least time between two sbatch calls of the manager (sites reject bursts). */
@@ -177,6 +180,8 @@ export function loadConfig(
     dashboardPort: integer('JTM_DASHBOARD_PORT', 3000, 0, 65535),
     dashboardUser: get('JTM_DASHBOARD_USER'),
     dashboardPassword: get('JTM_DASHBOARD_PASSWORD'),
+    metricsHost: get('JTM_METRICS_HOST') ?? '127.0.0.1',
+    metricsPort: get('JTM_METRICS_PORT') === undefined ? undefined : integer('JTM_METRICS_PORT', 9464),
     jtmCommand: get('JTM_COMMAND'),
     sbatchIntervalMs: duration('JTM_SBATCH_INTERVAL', '1s'),
     sbatchBackoffMs: duration('JTM_SBATCH_BACKOFF', '10s'),

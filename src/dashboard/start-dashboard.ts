@@ -8,8 +8,11 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { JtmContext } from '../context.js';
 import { InvalidInputError, JtmError, toError } from '../errors.js';
 import { killTask } from '../tasks/kill-task.js';
+import { metricsHandler } from '../metrics/serve-metrics.js';
 import { basicAuth, checkExposure, type Credentials } from './auth.js';
+import { registerPoolPage } from './pool-page.js';
 import { QueueSync } from './queue-sync.js';
+import { registerTaskLive } from './task-live.js';
 import { lookupTask, listWorkers, taskPage, workersPage } from './views.js';
 
 export interface DashboardOptions {
@@ -67,6 +70,9 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.get('/api/workers', async (_req, res) => {
     res.json(await listWorkers(ctx));
   });
+  app.get('/metrics', metricsHandler(ctx));
+  registerTaskLive(app, ctx, opts.allowActions);
+  registerPoolPage(app, ctx);
   app.get('/api/pools', (_req, res) => {
     res.json(sync.pools);
   });

@@ -5,6 +5,7 @@ import { jobIdOf } from '../tasks/job-data.js';
 import type { TaskRecord } from '../tasks/task-record.js';
 import type { TaskEvent } from '../tasks/task-store.js';
 import { esc, isoTime, page, table } from './html.js';
+import { workerLoads, type WorkerLoad } from './worker-load.js';
 
 /** Resource sample columns shown in the task view (the full samples are in the JSON and the CSV). */
 const SAMPLE_COLUMNS = ['end_date', 'run_time', 'cpu_load', 'rmem_usage', 'vmem_usage', 'perc_mem_used'];
@@ -43,22 +44,31 @@ function taskLink(base: string, id: number): string {
   return `<a href="${base}/task?id=${id}">${id}</a>`;
 }
 
+/** CPU (% of one core) and memory of a worker's running tasks, from their latest samples. */
+function loadCell(load: WorkerLoad | undefined): string {
+  return load
+    ? `<span class="load">${Math.round(load.cpu)} % CPU · ${Math.round(load.mem_mb)} MB</span>`
+    : '';
+}
+
 export async function workersPage(ctx: JtmContext, base: string, now = Date.now()): Promise<string> {
   const workers = (await listWorkers(ctx)).sort(
     (a, b) => a.pool.localeCompare(b.pool) || a.id.localeCompare(b.id),
   );
+  const loads = await workerLoads(ctx, workers);
   const rows = workers.map(w => [
     `<code>${esc(w.id)}</code>`,
-    esc(w.pool),
+    `<a href="${base}/pool?name=${encodeURIComponent(w.pool)}">${esc(w.pool)}</a>`,
     esc(w.host),
     esc(w.state),
     `${w.running.length} / ${w.slots}`,
+    loadCell(loads.get(w.id)),
     w.running.map(id => taskLink(base, id)).join(' '),
     `${esc(isoTime(w.last_beat))} (${Math.max(0, Math.round((now - w.last_beat) / 1000))} s ago)`,
     w.slurm_job_id ? String(w.slurm_job_id) : '',
   ]);
   const body = table(
-    ['Worker', 'Pool', 'Host', 'State', 'Busy', 'Running tasks', 'Last heartbeat', 'Slurm job'],
+    ['Worker', 'Pool', 'Host', 'State', 'Busy', 'Load', 'Running tasks', 'Last heartbeat', 'Slurm job'],
     rows,
     'No live worker.',
   );
@@ -129,7 +139,8 @@ export async function taskPage(
       : '';
   // Its BullMQ job in bull-board (the job id through the one codec, tasks/job-data.ts).
   const job = `<p><a href="${base}/queues/queue/${encodeURIComponent(record.pool)}/${encodeURIComponent(jobIdOf(id))}">Job ${esc(jobIdOf(id))} in queue ${esc(record.pool)}</a></p>`;
-  const body = `${form}${kill}${job}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
+  const live = `<p><a href="${base}/task/live?id=${id}">Live view: CPU and memory charts, output</a></p>`;
+  const body = `${form}${live}${kill}${job}<h2>Record</h2>${fields}<h2>History</h2>${history}<h2>Resource samples</h2>${sampleTable}`;
   return { status: 200, html: page(`Task ${id}`, body, base) };
 }
 

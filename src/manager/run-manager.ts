@@ -3,6 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
+import type { MetricsOptions } from '../metrics/serve-metrics.js';
 import { rateLimited, type Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
@@ -98,17 +99,24 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   return { state, stop, stopped };
 }
 
-/** `jtm manager`: runs until SIGTERM/SIGINT, serving the dashboard too when `dashboardOpts` is given. */
+/**
+ * `jtm manager`: runs until SIGTERM/SIGINT, serving the dashboard too when `dashboardOpts` is given and
+ * Prometheus metrics when `metricsOpts` is.
+ */
 export async function runManager(
   ctx: JtmContext,
   opts: ManagerOptions,
   logger: Logger,
   dashboardOpts?: DashboardOptions,
-): Promise<{ sweeps: number; dashboard?: string }> {
+  metricsOpts?: MetricsOptions,
+): Promise<{ sweeps: number; dashboard?: string; metrics?: string }> {
   // Loaded only when asked for: express and bull-board are not a manager's start-up cost otherwise. Started
   // first, so that a dashboard that may not start (exposed without credentials) stops the command at once.
   const dashboard = dashboardOpts
     ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
+    : undefined;
+  const metrics = metricsOpts
+    ? await (await import('../metrics/serve-metrics.js')).startMetricsServer(ctx, metricsOpts)
     : undefined;
   const manager = await startManager(ctx, opts);
   // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
@@ -129,7 +137,7 @@ export async function runManager(
           force ? 0 : STOP_GRACE_MS,
         );
         timer.unref();
-        await Promise.all([manager.stop(), dashboard?.close()]);
+        await Promise.all([manager.stop(), dashboard?.close(), metrics?.close()]);
         clearTimeout(timer);
       },
     },
@@ -141,5 +149,5 @@ export async function runManager(
     uninstall();
     exitSoonAfterStop();
   }
-  return { sweeps: manager.state.sweeps, dashboard: dashboard?.url };
+  return { sweeps: manager.state.sweeps, dashboard: dashboard?.url, metrics: metrics?.url };
 }

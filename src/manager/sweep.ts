@@ -102,6 +102,8 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     await ctx.redis.eval(RELEASE_LEASE, 1, ctx.keys.managerLease, token).catch(() => {});
   }
   report.duration_ms = Date.now() - started;
+  // For the metrics endpoint of any manager or dashboard (jtm_manager_sweep_duration_seconds).
+  if (report.swept) await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep_ms', report.duration_ms);
   logReport(ctx, report);
   return report;
 }

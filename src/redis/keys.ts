@@ -17,6 +17,13 @@ export class Keys {
   readonly managerStats: string;
   /** Held by the manager that is sweeping, so that two sweeps never overlap. */
   readonly managerLease: string;
+  /** Hash pool → tasks submitted (ever): a counter in Redis, so that every manager exports the same value. */
+  readonly statsSubmitted: string;
+  /** Hash `<pool>:<status name>` → tasks that reached that final status (ever). */
+  readonly statsFinished: string;
+  /** Histograms (task-counters.ts) of the run time and queue wait of finished tasks, per pool. */
+  readonly statsDuration: string;
+  readonly statsQueueWait: string;
 
   constructor(readonly prefix: string) {
     this.queuePrefix = `${prefix}:q`;
@@ -27,6 +34,10 @@ export class Keys {
     this.managerAlive = `${prefix}:manager:alive`;
     this.managerStats = `${prefix}:manager:stats`;
     this.managerLease = `${prefix}:manager:lease`;
+    this.statsSubmitted = `${prefix}:stats:submitted`;
+    this.statsFinished = `${prefix}:stats:finished`;
+    this.statsDuration = `${prefix}:stats:duration`;
+    this.statsQueueWait = `${prefix}:stats:queue-wait`;
   }
 
   /** Prefix that a task id is appended to (Lua scripts build task keys from it after INCR). */

@@ -12,7 +12,8 @@ import {
   TRANSITION,
   TRANSITION_MANY,
 } from '../redis/scripts.js';
-import { TaskStatus } from './status.js';
+import { isFinal, TaskStatus } from './status.js';
+import { countFinished, countSubmitted } from './task-counters.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
 export interface TaskEvent {
@@ -72,6 +73,7 @@ export class TaskStore {
       [this.keys.nextTaskId, this.keys.activeTasks],
       [this.keys.taskBase, now, ...toHashPairs(fields)],
     );
+    await countSubmitted(this.redis, this.keys, [String(fields.pool ?? '')]);
     return Number(id);
   }
 
@@ -89,6 +91,11 @@ export class TaskStore {
     }
     const first = Number(
       await runScript<number>(this.redis, CREATE_TASKS, [this.keys.nextTaskId, this.keys.activeTasks], args),
+    );
+    await countSubmitted(
+      this.redis,
+      this.keys,
+      list.map(f => String(f.pool ?? '')),
     );
     return list.map((_, i) => first + i);
   }
@@ -173,7 +180,10 @@ export class TaskStore {
         ...toHashPairs(fields),
       ],
     );
-    if (res[0] === 1) return { done: true, previous: Number(res[1]) };
+    if (res[0] === 1) {
+      await countFinished(this.redis, this.keys, id, to);
+      return { done: true, previous: Number(res[1]) };
+    }
     if (res[0] === 2) return { done: false, current: Number(res[1]), fenced: true };
     return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
   }
@@ -227,6 +237,7 @@ export class TaskStore {
       case 1:
         return { kind: 'started', attempt: Number(res[1]) };
       case 0:
+        if (isFinal(Number(res[1]))) await this.countIfEndedAt(id, Number(res[1]), now);
         return { kind: 'skip', status: Number(res[1]) };
       case 2:
         return { kind: 'busy' };
@@ -248,10 +259,12 @@ export class TaskStore {
       case 0:
         return { kind: 'final', status: Number(res[1]) };
       case 1:
+        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'ended', previous: Number(res[1]) };
       case 2:
         return { kind: 'signal-worker', workerId: String(res[1]) };
       case 3:
+        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'worker-dead', workerId: String(res[1]) };
       default:
         return { kind: 'missing' };
@@ -272,6 +285,7 @@ export class TaskStore {
     );
     switch (res[0]) {
       case 1:
+        await countFinished(this.redis, this.keys, id, Number(res[1]));
         return { kind: 'recovered', status: Number(res[1]) };
       case 0:
         return { kind: 'not-running-there', status: Number(res[1]) };
@@ -280,6 +294,17 @@ export class TaskStore {
       default:
         return { kind: 'missing' };
     }
+  }
+
+  /**
+   * start() answers {0, status} both when the task was already final and when the script just ended it
+   * (killed before it started, lost with no retries left); only the latter wrote an event at `now`.
+   */
+  private async countIfEndedAt(id: number, status: number, now: number): Promise<void> {
+    const last = await this.redis.lindex(this.keys.taskEvents(id), -1);
+    const e = last ? (JSON.parse(last) as TaskEvent) : undefined;
+    if (e && e.t === now && e.to === status && e.from !== status)
+      await countFinished(this.redis, this.keys, id, status);
   }
 
   async get(id: number): Promise<TaskRecord | undefined> {

@@ -1,0 +1,150 @@
+import type { Express, Request, Response } from 'express';
+
+import type { JtmContext } from '../context.js';
+import { InvalidInputError } from '../errors.js';
+import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
+import { isActive, isFinal } from '../tasks/status.js';
+import { esc, page } from './html.js';
+
+/** How much output the live view starts with (the tail), and how often it looks for more. */
+const TAIL_BYTES = 64 * 1024;
+const POLL_MS = 500;
+
+function taskId(raw: unknown): number {
+  const s = typeof raw === 'string' ? raw.trim() : '';
+  if (!/^\d{1,15}$/.test(s)) throw new InvalidInputError(`invalid task id ${JSON.stringify(s)}`);
+  return Number(s);
+}
+
+/** Samples as chart series: run time (s), CPU % of one core, resident MB; oldest first. */
+async function samplesOf(
+  ctx: JtmContext,
+  id: number,
+): Promise<{ t: number[]; cpu: number[]; mem_mb: number[] }> {
+  const out = { t: [] as number[], cpu: [] as number[], mem_mb: [] as number[] };
+  for (const [, fields] of await ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+')) {
+    const i = fields.indexOf('sample');
+    if (i < 0) continue;
+    const s = JSON.parse(fields[i + 1] as string) as Record<string, unknown>;
+    out.t.push(Number(s['run_time'] ?? 0));
+    out.cpu.push(Number(s['cpu_load'] ?? 0));
+    out.mem_mb.push(Number(s['rmem_usage'] ?? 0));
+  }
+  return out;
+}
+
+/**
+ * Server-sent events of a task's output: the last TAIL_BYTES first, then new chunks as the worker streams
+ * them, until the task has ended (`event: end`) or the browser goes away.
+ */
+async function streamOutput(ctx: JtmContext, id: number, req: Request, res: Response): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  let closed = false;
+  req.on('close', () => (closed = true));
+  const key = ctx.keys.taskOutput(id);
+  const send = (chunk: string): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+  // The tail: newest entries backwards until TAIL_BYTES.
+  const tail: string[] = [];
+  let size = 0;
+  let last = '-';
+  for (const [entryId, fields] of await ctx.redis.xrevrange(key, '+', '-', 'COUNT', 1000)) {
+    if (last === '-') last = entryId;
+    const i = fields.indexOf('data');
+    const data = i >= 0 ? (fields[i + 1] as string) : '';
+    if (size + data.length > TAIL_BYTES) break;
+    tail.unshift(data);
+    size += data.length;
+  }
+  if (tail.length > 0) send(tail.join(''));
+  let endedOnce = false;
+  while (!closed) {
+    const entries = await ctx.redis.xrange(key, last === '-' ? '-' : `(${last}`, '+');
+    for (const [entryId, fields] of entries) {
+      const i = fields.indexOf('data');
+      if (i >= 0) send(fields[i + 1] as string);
+      last = entryId;
+    }
+    const status = await ctx.tasks.status(id);
+    if (status === undefined || isFinal(status)) {
+      // One more read after the end: the worker flushes its last output just before the final status.
+      if (endedOnce) break;
+      endedOnce = true;
+      continue;
+    }
+    await new Promise(r => setTimeout(r, POLL_MS));
+  }
+  if (!closed) res.end('event: end\ndata: {}\n\n');
+}
+
+/**
+ * The live task page (`/task/live?id=N`): CPU and memory charts from the samples (refreshed while the task
+ * runs), the tail of its output followed over SSE, and the kill button when actions are allowed.
+ */
+export function registerTaskLive(app: Express, ctx: JtmContext, allowActions: boolean): void {
+  app.get('/api/tasks/:id/samples', async (req, res) => {
+    const id = taskId(req.params['id']);
+    const status = await ctx.tasks.status(id);
+    if (status === undefined) res.status(404).json({ error: 'TASK_NOT_FOUND' });
+    else res.json({ task_id: id, active: isActive(status), samples: await samplesOf(ctx, id) });
+  });
+  app.get('/api/tasks/:id/output/stream', async (req, res) => {
+    const id = taskId(req.params['id']);
+    if ((await ctx.tasks.status(id)) === undefined) res.status(404).json({ error: 'TASK_NOT_FOUND' });
+    else await streamOutput(ctx, id, req, res);
+  });
+  app.get('/task/live', async (req, res) => {
+    const id = taskId(req.query['id']);
+    const record = await ctx.tasks.get(id);
+    if (!record) {
+      res
+        .status(404)
+        .type('html')
+        .send(page(`Task ${id}`, `<p class="empty">No task with id ${id}.</p>`, ''));
+      return;
+    }
+    const { js, css } = uplotAssets();
+    const kill =
+      allowActions && isActive(record.status)
+        ? `<form method="post" action="/task/${id}/kill"><button id="kill">Kill task ${id}</button></form>`
+        : '';
+    const body = `<style>${css}#output{background:#111827;color:#e5e7eb;padding:.6rem;max-height:24rem;overflow:auto;white-space:pre-wrap;font-size:.8rem}
+#charts{display:flex;flex-wrap:wrap;gap:1rem}</style>
+<p><span class="status-${esc(record.status_name)}" id="status">${esc(record.status_name)}</span> · pool ${esc(record.pool)} ·
+<code>${esc(record.command)}</code> · <a href="/task?id=${id}">record and history</a></p>${kill}
+<h2>CPU and memory</h2><div id="charts"><p class="empty" id="no-samples">No resource samples yet.</p></div>
+<h2>Output <small id="follow"></small></h2><pre id="output"></pre>
+<script>${js}</script>
+<script>${CHARTS_JS}
+(function () {
+  var id = ${id}, chart = null, box = document.getElementById('charts');
+  function draw() {
+    fetch('/api/tasks/' + id + '/samples').then(function (r) { return r.json(); }).then(function (d) {
+      var s = d.samples;
+      if (s.t.length > 0) {
+        var none = document.getElementById('no-samples');
+        if (none) none.remove();
+        if (chart) { chart.setData([s.t, s.cpu, s.mem_mb]); window.jtmCharts[0].points = s.t.length; }
+        else { var el = document.createElement('div'); box.appendChild(el); chart = jtmUsageChart(el, { id: id, title: 'task ' + id }, s, 720); }
+      }
+      if (d.active) setTimeout(draw, 2000);
+    });
+  }
+  draw();
+  var out = document.getElementById('output'), follow = document.getElementById('follow');
+  follow.textContent = '(following)';
+  var es = new EventSource('/api/tasks/' + id + '/output/stream');
+  es.onmessage = function (e) {
+    out.textContent = (out.textContent + JSON.parse(e.data)).slice(-${TAIL_BYTES});
+    out.scrollTop = out.scrollHeight;
+  };
+  es.addEventListener('end', function () { es.close(); follow.textContent = '(task ended)'; });
+})();
+</script>`;
+    res.type('html').send(page(`Task ${id}`, body, ''));
+  });
+}

@@ -1,0 +1,377 @@
+import { TaskStatus, type TaskStatusName } from '../tasks/status.js';
+import type { TaskRecord } from '../tasks/task-record.js';
+import type { ResourceSample } from '../worker/resource-sample.js';
+
+/** What a report is about: tasks of a pool, of a Cromwell workflow, active since a time. */
+export interface ReportFilter {
+  pool?: string;
+  /** Cromwell workflow id (full or its first 8 characters, as in the `-jid` job name). */
+  workflow?: string;
+  /** Epoch ms: tasks still running or ended since then. */
+  since?: number;
+}
+
+export interface Spread {
+  count: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+export interface FailedTask {
+  id: number;
+  status_name: TaskStatusName;
+  reason: string;
+  exit_code?: number;
+  pool: string;
+  group: string;
+  attempts: number;
+  ended_at?: number;
+}
+
+/** Tasks of one Cromwell call (or of one command when there is no `-jid`). */
+export interface TaskGroup {
+  name: string;
+  kind: 'call' | 'command';
+  tasks: number;
+  by_status: Partial<Record<TaskStatusName, number>>;
+  wall_s: Spread | null;
+  /** cpu_time / (wall × cpus) over the group's finished tasks with usage; null without usage. */
+  cpu_efficiency: number | null;
+  cpus: number;
+  /** True when no pool spec said how many CPUs the task had: 1 is assumed. */
+  cpus_assumed: boolean;
+  peak_rss_mb: number | null;
+  /** Memory per worker asked of Slurm (pool spec mem / workers per node), MB; null for manual pools. */
+  mem_request_mb: number | null;
+  suggestion: string;
+}
+
+export interface TimelineBar {
+  row: number;
+  id: number;
+  start: number;
+  end: number;
+  status_name: TaskStatusName;
+}
+
+export interface HeavyTask {
+  id: number;
+  group: string;
+  status_name: TaskStatusName;
+  peak_rss_mb: number | null;
+  cpu_time_s: number | null;
+  /** Seconds since the task started, CPU load (% of one core), resident memory (MB), one per sample. */
+  samples: { t: number[]; cpu: number[]; mem_mb: number[] };
+}
+
+export interface ReportData {
+  generated_at: number;
+  filter: ReportFilter;
+  tasks: number;
+  by_status: Partial<Record<TaskStatusName, number>>;
+  wall_s: Spread | null;
+  queue_wait_s: Spread | null;
+  attempts: { retried: number; max: number; total: number };
+  failures: { count: number; by_reason: { reason: string; count: number }[]; latest: FailedTask[] };
+  groups: TaskGroup[];
+  timeline: { rows: string[]; bars: TimelineBar[]; truncated: boolean; from: number; to: number };
+  heaviest: HeavyTask[];
+}
+
+/** Caps that keep the HTML file small (a few MB) with 100,000 tasks; the JSON says when one applied. */
+export const LIMITS = { failures: 200, reasons: 30, timelineBars: 20_000, heaviest: 6 } as const;
+
+const CROMWELL_JOB = /^cromwell_([0-9a-f]{8})_(.+)$/i;
+const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh']);
+
+/** `cromwell_<8-char workflow id>_<call name>` → the call name; else the command's program (and script). */
+export function groupOf(rec: Pick<TaskRecord, 'cromwell_job_id' | 'command'>): {
+  name: string;
+  kind: 'call' | 'command';
+} {
+  const m = rec.cromwell_job_id ? CROMWELL_JOB.exec(rec.cromwell_job_id) : null;
+  if (m?.[2]) return { name: m[2], kind: 'call' };
+  const words = rec.command.trim().split(/\s+/);
+  const base = (w: string | undefined): string => (w ?? '').split('/').pop() ?? '';
+  const prog = base(words[0]);
+  // `bash script.sh` says less than the script it runs (Cromwell's commands are all `bash .../script`).
+  const name = SHELLS.has(prog) && words[1] && !words[1].startsWith('-') ? `${prog} ${base(words[1])}` : prog;
+  return { name: name || '(empty)', kind: 'command' };
+}
+
+export function matchesFilter(rec: TaskRecord, f: ReportFilter): boolean {
+  if (f.pool !== undefined && rec.pool !== f.pool) return false;
+  if (f.workflow !== undefined) {
+    const m = rec.cromwell_job_id ? CROMWELL_JOB.exec(rec.cromwell_job_id) : null;
+    if (!m?.[1] || m[1].toLowerCase() !== f.workflow.slice(0, 8).toLowerCase()) return false;
+  }
+  if (f.since !== undefined && rec.ended_at !== undefined && rec.ended_at < f.since) return false;
+  return true;
+}
+
+export function spread(values: number[]): Spread | null {
+  if (values.length === 0) return null;
+  const v = Float64Array.from(values).sort();
+  const at = (q: number): number => v[Math.min(v.length - 1, Math.floor(q * v.length))] as number;
+  let sum = 0;
+  for (const x of v) sum += x;
+  return {
+    count: v.length,
+    mean: round(sum / v.length, 2),
+    p50: at(0.5),
+    p95: at(0.95),
+    max: v[v.length - 1] as number,
+  };
+}
+
+/** `10G`, `500M`, `2T`, `1024K` → MB. */
+export function memoryMb(text: string | undefined): number | null {
+  const m = text ? /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(text.trim()) : null;
+  if (!m) return null;
+  const unit = (m[2] ?? 'M').toUpperCase();
+  const factor = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[unit] ?? 1;
+  return Number(m[1]) * factor;
+}
+
+function gb(mb: number): string {
+  return mb < 1024 ? `${Math.round(mb)} MB` : `${round(mb / 1024, 1)} GB`;
+}
+
+/**
+ * "peak 3.1 GB of 16 GB: request 4 GB": the peak plus 20 % headroom, rounded up to a whole GB, when that is
+ * well below the request or above it.
+ */
+export function rightSize(peakMb: number | null, requestMb: number | null): string {
+  if (peakMb === null) return 'no usage recorded';
+  const want = Math.max(1, Math.ceil((peakMb * 1.2) / 1024));
+  if (requestMb === null) return `peak ${gb(peakMb)}, no memory request: request ${want} GB`;
+  if (peakMb > requestMb) return `peak ${gb(peakMb)} above the ${gb(requestMb)} request: request ${want} GB`;
+  if (want * 1024 < requestMb * 0.75) return `peak ${gb(peakMb)} of ${gb(requestMb)}: request ${want} GB`;
+  return `peak ${gb(peakMb)} of ${gb(requestMb)}: fits`;
+}
+
+function count<K extends string>(map: Partial<Record<K, number>>, k: K): void {
+  map[k] = (map[k] ?? 0) + 1;
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function wallMs(r: TaskRecord): number | undefined {
+  return r.started_at !== undefined && r.ended_at !== undefined && r.ended_at >= r.started_at
+    ? r.ended_at - r.started_at
+    : undefined;
+}
+
+function isFailure(status: number): boolean {
+  return status < 0;
+}
+
+/** Everything but the samples: pure, from the records alone. `heaviest` gets the ids to fetch samples of. */
+export function analyse(
+  records: readonly TaskRecord[],
+  filter: ReportFilter,
+  now = Date.now(),
+): { data: ReportData; heavyIds: number[] } {
+  const by_status: Partial<Record<TaskStatusName, number>> = {};
+  const walls: number[] = [];
+  const waits: number[] = [];
+  let retried = 0;
+  let maxAttempts = 0;
+  let totalAttempts = 0;
+  const failed: FailedTask[] = [];
+  const reasons = new Map<string, number>();
+  const groups = new Map<string, { kind: 'call' | 'command'; recs: TaskRecord[] }>();
+
+  for (const r of records) {
+    count(by_status, r.status_name);
+    const w = wallMs(r);
+    if (w !== undefined) walls.push(w / 1000);
+    if (r.started_at !== undefined && r.queued_at !== undefined)
+      waits.push(Math.max(0, r.started_at - r.queued_at) / 1000);
+    if (r.attempts > 1) retried++;
+    maxAttempts = Math.max(maxAttempts, r.attempts);
+    totalAttempts += r.attempts;
+    const g = groupOf(r);
+    const entry = groups.get(g.name) ?? { kind: g.kind, recs: [] };
+    entry.recs.push(r);
+    groups.set(g.name, entry);
+    if (isFailure(r.status)) {
+      const reason = r.reason ?? r.status_name;
+      // Reasons carry ids and paths; their first words are what repeats.
+      const key = reason.replace(/\d+/g, 'N').slice(0, 120);
+      reasons.set(key, (reasons.get(key) ?? 0) + 1);
+      failed.push({
+        id: r.id,
+        status_name: r.status_name,
+        reason,
+        ...(r.exit_code !== undefined ? { exit_code: r.exit_code } : {}),
+        pool: r.pool,
+        group: g.name,
+        attempts: r.attempts,
+        ...(r.ended_at !== undefined ? { ended_at: r.ended_at } : {}),
+      });
+    }
+  }
+  failed.sort((a, b) => (b.ended_at ?? 0) - (a.ended_at ?? 0));
+
+  const data: ReportData = {
+    generated_at: now,
+    filter,
+    tasks: records.length,
+    by_status,
+    wall_s: spread(walls),
+    queue_wait_s: spread(waits),
+    attempts: { retried, max: maxAttempts, total: totalAttempts },
+    failures: {
+      count: failed.length,
+      by_reason: [...reasons]
+        .map(([reason, n]) => ({ reason, count: n }))
+        .sort((a, b) => b.count - a.count)
+        .slice(0, LIMITS.reasons),
+      latest: failed.slice(0, LIMITS.failures),
+    },
+    groups: [...groups]
+      .map(([name, g]) => summariseGroup(name, g.kind, g.recs))
+      .sort((a, b) => b.tasks - a.tasks),
+    timeline: timeline(records, now),
+    heaviest: [],
+  };
+  return { data, heavyIds: heaviest(records) };
+}
+
+function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly TaskRecord[]): TaskGroup {
+  const by_status: Partial<Record<TaskStatusName, number>> = {};
+  const walls: number[] = [];
+  let cpuSeconds = 0;
+  let capacitySeconds = 0;
+  let peak: number | null = null;
+  let cpus = 1;
+  let cpusAssumed = true;
+  let request: number | null = null;
+  for (const r of recs) {
+    count(by_status, r.status_name);
+    const spec = r.pool_spec;
+    if (spec?.cpu !== undefined) {
+      cpus = spec.cpu;
+      cpusAssumed = false;
+    }
+    const perNode = memoryMb(spec?.mem);
+    if (perNode !== null) request = perNode / (spec?.nwpn ?? 1);
+    const w = wallMs(r);
+    if (w !== undefined) walls.push(w / 1000);
+    if (w !== undefined && w > 0 && r.cpu_time_s !== undefined) {
+      cpuSeconds += r.cpu_time_s;
+      capacitySeconds += (w / 1000) * (spec?.cpu ?? 1);
+    }
+    if (r.peak_rss_mb !== undefined) peak = Math.max(peak ?? 0, r.peak_rss_mb);
+  }
+  return {
+    name,
+    kind,
+    tasks: recs.length,
+    by_status,
+    wall_s: spread(walls),
+    cpu_efficiency: capacitySeconds > 0 ? round(cpuSeconds / capacitySeconds, 3) : null,
+    cpus,
+    cpus_assumed: cpusAssumed,
+    peak_rss_mb: peak,
+    mem_request_mb: request === null ? null : Math.round(request),
+    suggestion: rightSize(peak, request),
+  };
+}
+
+/**
+ * One row per worker slot: a worker's tasks, by start time, each on the lowest slot free at its start.
+ * Records keep only the last attempt's run, so a retried task shows its last run.
+ */
+function timeline(records: readonly TaskRecord[], now: number): ReportData['timeline'] {
+  const ran = records
+    .filter(r => r.started_at !== undefined && r.worker_id !== undefined)
+    .sort((a, b) => (b.started_at as number) - (a.started_at as number))
+    .slice(0, LIMITS.timelineBars)
+    .reverse();
+  const byWorker = new Map<string, TaskRecord[]>();
+  for (const r of ran) {
+    const list = byWorker.get(r.worker_id as string) ?? [];
+    list.push(r);
+    byWorker.set(r.worker_id as string, list);
+  }
+  const rows: string[] = [];
+  const bars: TimelineBar[] = [];
+  let from = Infinity;
+  let to = -Infinity;
+  for (const worker of [...byWorker.keys()].sort()) {
+    const slotEnds: number[] = [];
+    const firstRow = rows.length;
+    for (const r of byWorker.get(worker) as TaskRecord[]) {
+      const start = r.started_at as number;
+      const end = r.ended_at ?? (r.status === TaskStatus.running ? now : start);
+      let slot = slotEnds.findIndex(e => e <= start);
+      if (slot < 0) {
+        slot = slotEnds.length;
+        rows.push(`${worker} #${slot + 1}`);
+      }
+      slotEnds[slot] = end;
+      bars.push({ row: firstRow + slot, id: r.id, start, end, status_name: r.status_name });
+      from = Math.min(from, start);
+      to = Math.max(to, end);
+    }
+  }
+  return {
+    rows,
+    bars,
+    truncated:
+      ran.length < records.filter(r => r.started_at !== undefined && r.worker_id !== undefined).length,
+    from: Number.isFinite(from) ? from : now,
+    to: Number.isFinite(to) ? to : now,
+  };
+}
+
+/** The tasks that used the most: top by peak memory and top by CPU time, interleaved, without repeats. */
+function heaviest(records: readonly TaskRecord[]): number[] {
+  const n = LIMITS.heaviest;
+  const top = (key: (r: TaskRecord) => number | undefined): number[] =>
+    records
+      .filter(r => (key(r) ?? 0) > 0)
+      .sort((a, b) => (key(b) as number) - (key(a) as number))
+      .slice(0, n)
+      .map(r => r.id);
+  const mem = top(r => r.peak_rss_mb);
+  const cpu = top(r => r.cpu_time_s);
+  const out: number[] = [];
+  for (let i = 0; i < n && out.length < n; i++) {
+    for (const id of [mem[i], cpu[i]])
+      if (id !== undefined && !out.includes(id) && out.length < n) out.push(id);
+  }
+  return out;
+}
+
+/** The heaviest tasks with their samples (tasks without samples are kept: their record still says what they used). */
+export function withSamples(
+  records: readonly TaskRecord[],
+  ids: readonly number[],
+  samples: Map<number, Partial<ResourceSample>[]>,
+): HeavyTask[] {
+  const byId = new Map(records.map(r => [r.id, r]));
+  return ids.map(id => {
+    const r = byId.get(id) as TaskRecord;
+    const list = samples.get(id) ?? [];
+    return {
+      id,
+      group: groupOf(r).name,
+      status_name: r.status_name,
+      peak_rss_mb: r.peak_rss_mb ?? null,
+      cpu_time_s: r.cpu_time_s ?? null,
+      samples: {
+        t: list.map(s => Number(s.run_time ?? 0)),
+        cpu: list.map(s => Number(s.cpu_load ?? 0)),
+        mem_mb: list.map(s => Number(s.rmem_usage ?? 0)),
+      },
+    };
+  });
+}

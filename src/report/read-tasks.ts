@@ -1,0 +1,110 @@
+import type { Cluster, Redis } from 'ioredis';
+
+import type { JtmContext } from '../context.js';
+import { runScript } from '../redis/run-script.js';
+import { READ_TASKS, REPORT_FIELDS } from '../redis/scripts.js';
+import { parseTaskRecord, type TaskRecord } from '../tasks/task-record.js';
+import type { ResourceSample } from '../worker/resource-sample.js';
+
+/** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough
+ * that one batch never holds Redis for long. */
+const SCAN_COUNT = 10_000;
+const BATCH = 2_000;
+
+export interface ReadProgress {
+  phase: 'scan' | 'records' | 'samples';
+  done: number;
+  total: number;
+}
+
+/** Glob metacharacters of a SCAN MATCH pattern, escaped so that a prefix is matched literally. */
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, c => `\\${c}`);
+}
+
+/** The Redis nodes to SCAN: the node itself, or every master of a cluster (the hash tag keeps JTM on one). */
+function scanNodes(redis: JtmContext['redis']): Redis[] {
+  return 'nodes' in redis && typeof redis.nodes === 'function'
+    ? (redis as Cluster).nodes('master')
+    : [redis as Redis];
+}
+
+/**
+ * Ids of every task record still in Redis. SCAN rather than 1..next-task-id: finished tasks expire after
+ * the retention time, so after a long run most of that range is gone and walking it would cost millions
+ * of empty reads.
+ */
+export async function scanTaskIds(
+  ctx: JtmContext,
+  onProgress?: (p: ReadProgress) => void,
+): Promise<number[]> {
+  const base = ctx.keys.taskBase;
+  const match = `${globEscape(base)}[0-9]*`;
+  const ids: number[] = [];
+  for (const node of scanNodes(ctx.redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      for (const k of keys) {
+        const rest = k.slice(base.length);
+        // task:<id> only, not task:<id>:events / :resources / :output
+        if (/^\d+$/.test(rest)) ids.push(Number(rest));
+      }
+      onProgress?.({ phase: 'scan', done: ids.length, total: 0 });
+    } while (cursor !== '0');
+  }
+  return [...new Set(ids)].sort((a, b) => a - b);
+}
+
+/**
+ * The records of `ids` (the fields the report shows), a batch per script run; ids whose record expired
+ * meanwhile are left out.
+ */
+export async function readRecords(
+  ctx: JtmContext,
+  ids: readonly number[],
+  onProgress?: (p: ReadProgress) => void,
+): Promise<TaskRecord[]> {
+  const out: TaskRecord[] = [];
+  for (let i = 0; i < ids.length; i += BATCH) {
+    const json = await runScript<string>(
+      ctx.redis,
+      READ_TASKS,
+      [],
+      [ctx.keys.taskBase, ...ids.slice(i, i + BATCH)],
+    );
+    for (const values of JSON.parse(json) as (string | false)[][]) {
+      const hash: Record<string, string> = {};
+      REPORT_FIELDS.forEach((f, n) => {
+        const v = values[n];
+        if (typeof v === 'string') hash[f] = v;
+      });
+      const rec = parseTaskRecord(hash);
+      if (rec) out.push(rec);
+    }
+    onProgress?.({ phase: 'records', done: Math.min(ids.length, i + BATCH), total: ids.length });
+  }
+  return out;
+}
+
+/** The resource samples of a few tasks (oldest first), one pipeline. */
+export async function readSamples(
+  ctx: JtmContext,
+  ids: readonly number[],
+): Promise<Map<number, Partial<ResourceSample>[]>> {
+  const pipe = ctx.redis.pipeline();
+  for (const id of ids) pipe.xrange(ctx.keys.taskResources(id), '-', '+');
+  const results = (await pipe.exec()) ?? [];
+  const out = new Map<number, Partial<ResourceSample>[]>();
+  results.forEach(([err, entries], n) => {
+    if (err) throw err;
+    const samples: Partial<ResourceSample>[] = [];
+    for (const [, fields] of entries as [string, string[]][]) {
+      const i = fields.indexOf('sample');
+      if (i >= 0) samples.push(JSON.parse(fields[i + 1] as string) as Partial<ResourceSample>);
+    }
+    out.set(ids[n] as number, samples);
+  });
+  return out;
+}

@@ -1,0 +1,151 @@
+import { esc, isoTime, table } from '../dashboard/html.js';
+import type { ReportData, Spread } from './analyse.js';
+import { CHARTS_JS, jsonScript, STATUS_COLOURS, uplotAssets } from './browser-charts.js';
+
+function secs(s: number | undefined): string {
+  if (s === undefined) return '';
+  if (s < 120) return `${Math.round(s * 10) / 10} s`;
+  if (s < 7200) return `${Math.round(s / 6) / 10} min`;
+  return `${Math.round(s / 360) / 10} h`;
+}
+
+function spreadCells(s: Spread | null): string[] {
+  return s ? [String(s.count), secs(s.mean), secs(s.p50), secs(s.p95), secs(s.max)] : ['0', '', '', '', ''];
+}
+
+function pct(x: number | null): string {
+  return x === null ? '' : `${Math.round(x * 1000) / 10} %`;
+}
+
+function statusCells(by: Partial<Record<string, number>>): string {
+  return Object.entries(by)
+    .sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0))
+    .map(
+      ([s, n]) => `<span class="st" style="background:${STATUS_COLOURS[s] ?? '#000'}"></span>${esc(s)} ${n}`,
+    )
+    .join(' · ');
+}
+
+function filterText(d: ReportData): string {
+  const f = d.filter;
+  const parts = [
+    f.pool !== undefined ? `pool ${f.pool}` : '',
+    f.workflow !== undefined ? `workflow ${f.workflow}` : '',
+    f.since !== undefined ? `since ${isoTime(f.since)}` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'every task kept in Redis';
+}
+
+/** One self-contained HTML file: tables rendered here, charts drawn in the browser by uPlot (embedded). */
+export function reportHtml(d: ReportData): string {
+  const { js, css } = uplotAssets();
+  const summary = table(
+    ['', 'count', 'mean', 'median', 'p95', 'max'],
+    [
+      ['wall time', ...spreadCells(d.wall_s)],
+      ['queue wait', ...spreadCells(d.queue_wait_s)],
+    ],
+    'no task ran',
+  );
+  const groups = table(
+    [
+      'call / command',
+      'tasks',
+      'statuses',
+      'mean wall',
+      'CPU efficiency',
+      'CPUs',
+      'peak RSS',
+      'request',
+      'suggestion',
+    ],
+    d.groups.map(g => [
+      `<code>${esc(g.name)}</code>${g.kind === 'call' ? '' : ' <small>(command)</small>'}`,
+      String(g.tasks),
+      statusCells(g.by_status),
+      secs(g.wall_s?.mean),
+      pct(g.cpu_efficiency),
+      `${g.cpus}${g.cpus_assumed ? '?' : ''}`,
+      g.peak_rss_mb === null ? '' : `${g.peak_rss_mb} MB`,
+      g.mem_request_mb === null ? '' : `${g.mem_request_mb} MB`,
+      esc(g.suggestion),
+    ]),
+    'no tasks',
+  );
+  const reasons = table(
+    ['reason', 'tasks'],
+    d.failures.by_reason.map(r => [esc(r.reason), String(r.count)]),
+    'no failures',
+  );
+  const failures = table(
+    ['task', 'status', 'exit code', 'pool', 'call / command', 'attempts', 'ended', 'reason'],
+    d.failures.latest.map(f => [
+      String(f.id),
+      `<span class="status-${esc(f.status_name)}">${esc(f.status_name)}</span>`,
+      f.exit_code === undefined ? '' : String(f.exit_code),
+      esc(f.pool),
+      `<code>${esc(f.group)}</code>`,
+      String(f.attempts),
+      isoTime(f.ended_at),
+      esc(f.reason),
+    ]),
+    'no failures',
+  );
+  const legend = Object.entries(STATUS_COLOURS)
+    .filter(([s]) => d.timeline.bars.some(b => b.status_name === s))
+    .map(([s, c]) => `<span class="st" style="background:${c}"></span>${esc(s)}`)
+    .join(' ');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>JTM run report</title>
+<style>${css}
+body{font-family:system-ui,sans-serif;margin:0 1.5rem 2rem;color:#1f2937}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}
+th,td{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.85rem;vertical-align:top}
+th{background:#f3f4f6}code{font-size:.85rem}.empty{color:#6b7280}
+.st{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;margin:0 .25rem 0 .4rem;vertical-align:middle}
+.status-failed,.status-timeout,.status-lostconnection,.status-terminated,.status-outputerror{color:#b91c1c;font-weight:600}
+#charts{display:flex;flex-wrap:wrap;gap:1rem}.note{color:#6b7280;font-size:.85rem}
+</style></head><body>
+<h1>JTM run report</h1>
+<p class="note">Generated ${esc(isoTime(d.generated_at))} · ${esc(filterText(d))}</p>
+<h2>Tasks</h2>
+<p id="statuses">${d.tasks} tasks: ${statusCells(d.by_status)}</p>
+<p>Attempts: ${d.attempts.total} in all, ${d.attempts.retried} tasks retried, at most ${d.attempts.max} for one task.</p>
+${summary}
+<h2>Per call or command</h2>
+<p class="note">CPU efficiency = CPU time / (wall time × CPUs); CPUs from the pool spec (<code>?</code>: none given, 1 assumed).
+Request = the pool's memory per node / workers per node.</p>
+${groups}
+<h2>Timeline</h2>
+<p class="note">One row per worker slot, one bar per task (its last run), coloured by status: ${legend}${
+    d.timeline.truncated ? ` · the latest ${d.timeline.bars.length} runs only` : ''
+  }</p>
+<div><canvas id="timeline"></canvas></div>
+<h2>CPU and memory of the tasks that used the most</h2>
+<div id="charts">${d.heaviest.length === 0 ? '<p class="empty">no resource usage recorded</p>' : ''}</div>
+<h2>Failures (${d.failures.count})</h2>
+${reasons}
+${d.failures.count > d.failures.latest.length ? `<p class="note">The latest ${d.failures.latest.length} of ${d.failures.count}:</p>` : ''}
+${failures}
+${jsonScript('jtm-report', d)}
+<script>${js}</script>
+<script>${CHARTS_JS}
+(function () {
+  var d = JSON.parse(document.getElementById('jtm-report').textContent);
+  jtmTimeline(document.getElementById('timeline'), d.timeline);
+  var box = document.getElementById('charts');
+  d.heaviest.forEach(function (h) {
+    if (h.samples.t.length === 0) return;
+    var el = document.createElement('div');
+    el.className = 'usage';
+    box.appendChild(el);
+    var title = 'task ' + h.id + ' · ' + h.group + ' · ' + h.status_name +
+      (h.peak_rss_mb != null ? ' · peak ' + h.peak_rss_mb + ' MB' : '') +
+      (h.cpu_time_s != null ? ' · ' + h.cpu_time_s + ' s CPU' : '');
+    jtmUsageChart(el, { id: h.id, title: title }, h.samples);
+  });
+})();
+</script>
+</body></html>
+`;
+}

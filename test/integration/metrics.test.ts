@@ -1,0 +1,197 @@
+import parsePrometheusTextFormat, {
+  type ParsedFamily,
+  type ParsedSample,
+} from 'parse-prometheus-text-format';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import type { PoolInfo } from '../../src/pools/list-pools.js';
+import type { TaskRecord } from '../../src/tasks/task-record.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+async function scrape(url: string, headers: Record<string, string> = {}): Promise<ParsedFamily[]> {
+  const res = await fetch(url, { headers });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheusTextFormat(await res.text());
+}
+
+/** value of `name` for the sample whose labels include `labels` (undefined when absent). */
+function value(
+  families: ParsedFamily[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const f = families.find(x => x.name === name);
+  const s = f?.metrics.find(m => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+  return s?.value === undefined ? undefined : Number(s.value);
+}
+
+/**
+ * One pool's series of a histogram. parse-prometheus-text-format 1.1.1 merges the series of a labelled
+ * histogram into one (it keys buckets by `le` alone), so the pool's lines are picked and unlabelled first.
+ */
+function histogramOf(text: string, name: string, pool: string): ParsedSample | undefined {
+  const mine = text
+    .split('\n')
+    .filter(l =>
+      l.startsWith('#') ? l.includes(` ${name} `) : l.startsWith(name) && l.includes(`pool="${pool}"`),
+    )
+    .map(l => l.replace(`pool="${pool}",`, '').replace(`{pool="${pool}"}`, ''));
+  return parsePrometheusTextFormat(`${mine.join('\n')}\n`).find(f => f.name === name)?.metrics[0];
+}
+
+const auth = (user: string, password: string): Record<string, string> => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+
+describe('Prometheus metrics', () => {
+  const env = testEnv();
+  let ctx: JtmContext;
+  let worker: BackgroundProcess;
+  let manager: BackgroundProcess;
+  let dashboard: BackgroundProcess;
+  let managerUrl: string;
+  let dashboardUrl: string;
+  let runningId: number;
+  let doneIds: number[];
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    const submit = async (args: string[]): Promise<number> =>
+      taskIds((await runJtm(['submit', ...args], env)).stdout)[0] as number;
+    doneIds = [
+      await submit(['-cmd', 'true', '-p', 'm1']),
+      await submit(['-cmd', 'sleep 0.3', '-p', 'm1']),
+      await submit(['-cmd', 'exit 4', '-p', 'm1']),
+    ];
+    runningId = await submit(['-cmd', 'sleep 60', '-p', 'm1']);
+    await submit(['-cmd', 'true', '-p', 'm2']);
+    worker = startJtm(['worker', '-p', 'm1', '--slots', '2'], env);
+    await waitFor(async () => {
+      const s = await Promise.all([...doneIds, runningId].map(id => ctx.tasks.status(id)));
+      return s.slice(0, 3).every(x => x !== undefined && (x < 0 || x === 4)) && s[3] === 3;
+    }, 'three tasks ended, one running');
+    manager = startJtm(['manager', '--metrics-port', '0'], env);
+    managerUrl = await waitFor(
+      () => /"url":"(http:\/\/[^"]+\/metrics)"[^\n]*metrics listening/.exec(manager.output())?.[1],
+      'manager metrics listening',
+      30_000,
+    );
+    dashboard = startJtm(['dashboard', '--port', '0'], env);
+    dashboardUrl = `${await waitFor(
+      () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
+      'dashboard listening',
+      30_000,
+    )}metrics`;
+  });
+  afterAll(async () => {
+    await Promise.all([manager?.stop(), dashboard?.stop(), worker?.stop('SIGKILL')]);
+    await closeContext(ctx);
+  });
+
+  it('counters, gauges and histograms match the records and `jtm pools`; every process exports the same', async () => {
+    expect(managerUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const m = await scrape(managerUrl);
+    expect(value(m, 'jtm_tasks_submitted_total', { pool: 'm1' })).toBe(4);
+    expect(value(m, 'jtm_tasks_submitted_total', { pool: 'm2' })).toBe(1);
+    expect(value(m, 'jtm_tasks_finished_total', { pool: 'm1', status: 'success' })).toBe(2);
+    expect(value(m, 'jtm_tasks_finished_total', { pool: 'm1', status: 'failed' })).toBe(1);
+    const pools = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as PoolInfo[];
+    for (const p of pools) {
+      expect(value(m, 'jtm_tasks_queued', { pool: p.name }), p.name).toBe(p.waiting + p.delayed);
+      expect(value(m, 'jtm_tasks_running', { pool: p.name }), p.name).toBe(p.active);
+      expect(value(m, 'jtm_workers', { pool: p.name }), p.name).toBe(p.live_workers);
+      expect(value(m, 'jtm_worker_slots', { pool: p.name }), p.name).toBe(p.live_slots);
+    }
+    expect(value(m, 'jtm_tasks_queued', { pool: 'm2' })).toBe(1);
+    expect(value(m, 'jtm_tasks_running', { pool: 'm1' })).toBe(1);
+    expect(value(m, 'jtm_worker_slots', { pool: 'm1' })).toBe(2);
+
+    const records = (await Promise.all(doneIds.map(id => ctx.tasks.get(id)))) as TaskRecord[];
+    const text = await (await fetch(managerUrl)).text();
+    const duration = histogramOf(text, 'jtm_task_duration_seconds', 'm1');
+    expect(duration?.count).toBe('3');
+    const sum = records.reduce((s, r) => s + (r.ended_at! - r.started_at!) / 1000, 0);
+    expect(Number(duration?.sum)).toBeCloseTo(sum, 3);
+    expect(duration?.buckets?.['+Inf']).toBe('3');
+    expect(Number(duration?.buckets?.['1'])).toBe(
+      records.filter(r => r.ended_at! - r.started_at! <= 1000).length,
+    );
+    const wait = histogramOf(text, 'jtm_task_queue_wait_seconds', 'm1');
+    expect(wait?.count).toBe('3');
+    expect(Number(wait?.sum)).toBeCloseTo(
+      records.reduce((s, r) => s + (r.started_at! - r.queued_at!) / 1000, 0),
+      3,
+    );
+    expect(value(m, 'jtm_redis_roundtrip_seconds')).toBeGreaterThan(0);
+    await waitFor(async () => value(await scrape(managerUrl), 'jtm_manager_sweeps_total')! > 0, 'a sweep');
+    expect(value(await scrape(managerUrl), 'jtm_manager_sweep_duration_seconds')).toBeGreaterThanOrEqual(0);
+
+    // Kill the running task: counted once, as terminated, whichever process is scraped.
+    expect((await runJtm(['kill', '-tid', String(runningId)], env)).code).toBe(0);
+    await waitFor(async () => (await ctx.tasks.status(runningId)) === -4, 'terminated');
+    const [a, b] = await Promise.all([scrape(managerUrl), scrape(dashboardUrl)]);
+    for (const fam of [a, b]) {
+      expect(value(fam, 'jtm_tasks_finished_total', { pool: 'm1', status: 'terminated' })).toBe(1);
+      expect(value(fam, 'jtm_tasks_finished_total', { pool: 'm1', status: 'success' })).toBe(2);
+      expect(value(fam, 'jtm_tasks_submitted_total', { pool: 'm1' })).toBe(4);
+    }
+  });
+
+  it('exposure: beyond loopback only with credentials, which then guard the endpoint', async () => {
+    const exposed = startJtm(['manager', '--metrics-host', '0.0.0.0', '--metrics-port', '0'], env);
+    expect(await exposed.exited).toBe(1);
+    expect(exposed.output()).toMatch(/JTM_DASHBOARD_USER/);
+    const guarded = startJtm(['manager', '--metrics-port', '0'], {
+      ...env,
+      JTM_DASHBOARD_USER: 'ops',
+      JTM_DASHBOARD_PASSWORD: 's3cret',
+    });
+    try {
+      const url = await waitFor(
+        () => /"url":"(http:\/\/[^"]+\/metrics)"[^\n]*metrics listening/.exec(guarded.output())?.[1],
+        'guarded metrics listening',
+        30_000,
+      );
+      expect((await fetch(url)).status).toBe(401);
+      expect((await fetch(url, { headers: auth('ops', 'wrong') })).status).toBe(401);
+      expect(
+        value(await scrape(url, auth('ops', 's3cret')), 'jtm_tasks_submitted_total', { pool: 'm2' }),
+      ).toBe(1);
+    } finally {
+      expect(await guarded.stop()).toBe(0);
+    }
+  });
+});
+
+describe('finished counters, every path through TaskStore', () => {
+  const env = testEnv();
+  let ctx: JtmContext;
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    await closeContext(ctx);
+  });
+
+  it('a task lost with no retries left when another worker claims it is counted once, as lostconnection', async () => {
+    // A committed submit (its commit key exists): workers may start the task.
+    await ctx.redis.set(ctx.keys.submit('metrics-s1'), 1);
+    const id = await ctx.tasks.create({
+      command: 'true',
+      pool: 'paths',
+      max_retries: 0,
+      submit_id: 'metrics-s1',
+    });
+    // Started by a worker that never heartbeats (its alive key does not exist: as if it died).
+    expect(await ctx.tasks.start(id, 'ghost', 'h1', 'r1')).toEqual({ kind: 'started', attempt: 1 });
+    expect(await ctx.tasks.start(id, 'w2', 'h2', 'r2')).toEqual({ kind: 'skip', status: -7 });
+    // A later claim of the already-final task must not count it again.
+    expect(await ctx.tasks.start(id, 'w3', 'h3', 'r3')).toEqual({ kind: 'skip', status: -7 });
+    expect(await ctx.redis.hgetall(ctx.keys.statsFinished)).toEqual({ 'paths:lostconnection': '1' });
+    expect(await ctx.redis.hgetall(ctx.keys.statsSubmitted)).toEqual({ paths: '1' });
+  });
+});

@@ -1,0 +1,184 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import type { ReportData } from '../../src/report/analyse.js';
+import type { TaskRecord } from '../../src/tasks/task-record.js';
+import { hasChromium, launchChromium } from '../helpers/browser.js';
+import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+
+// Holds ~60 MB and keeps one core busy for 3 s: several samples with real CPU and memory.
+const HEAVY = `python3 -c "
+import time
+x = bytearray(60 * 1024 * 1024)
+t = time.time()
+while time.time() - t < 3: pass
+"`;
+
+describe('jtm report', () => {
+  const env = testEnv();
+  const dir = mkdtempSync(join(tmpdir(), 'jtm-report-'));
+  let ctx: JtmContext;
+  let worker: BackgroundProcess;
+  let heavyId: number;
+  let failedId: number;
+  let records: TaskRecord[];
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    const submit = async (args: string[]): Promise<number> =>
+      taskIds((await runJtm(['submit', ...args], env)).stdout)[0] as number;
+    heavyId = await submit(['-cmd', HEAVY, '-p', 'rep', '-jid', 'cromwell_8a3f2c1d_align', '-m', '2']);
+    failedId = await submit([
+      '-cmd',
+      'echo no input >&2; exit 3',
+      '-p',
+      'rep',
+      '-jid',
+      'cromwell_8a3f2c1d_sort',
+    ]);
+    const ids = [
+      heavyId,
+      failedId,
+      await submit(['-cmd', 'sleep 1', '-p', 'rep']),
+      await submit(['-cmd', 'true', '-p', 'other']),
+    ];
+    worker = startJtm(['worker', '-p', 'rep', '--slots', '2'], env);
+    await waitFor(
+      async () => {
+        const statuses = await Promise.all(ids.slice(0, 3).map(id => ctx.tasks.status(id)));
+        return statuses.every(s => s !== undefined && (s < 0 || s === 4));
+      },
+      'tasks finished',
+      60_000,
+    );
+    records = (await Promise.all(ids.map(id => ctx.tasks.get(id)))) as TaskRecord[];
+  });
+  afterAll(async () => {
+    await worker?.stop('SIGKILL');
+    await closeContext(ctx);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--json: the numbers of the records, per call, failures, timeline and the heaviest task samples', async () => {
+    const r = await runJtm(['report', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/report: 4\/4 task records read/);
+    const d = JSON.parse(r.stdout) as ReportData;
+    expect(d.tasks).toBe(4);
+    expect(d.by_status).toEqual({ success: 2, failed: 1, pending: 1 });
+    const walls = records
+      .filter(t => t.ended_at && t.started_at)
+      .map(t => (t.ended_at! - t.started_at!) / 1000);
+    expect(d.wall_s?.count).toBe(3);
+    expect(d.wall_s?.max).toBe(Math.max(...walls));
+    expect(d.failures.latest).toEqual([
+      expect.objectContaining({
+        id: failedId,
+        status_name: 'failed',
+        exit_code: 3,
+        group: 'sort',
+        reason: records[1]!.reason,
+      }),
+    ]);
+    const align = d.groups.find(g => g.name === 'align');
+    const heavy = records[0]!;
+    expect(align).toMatchObject({
+      kind: 'call',
+      tasks: 1,
+      peak_rss_mb: heavy.peak_rss_mb,
+      cpus: 1,
+      cpus_assumed: true,
+    });
+    expect(heavy.peak_rss_mb).toBeGreaterThan(50);
+    const wall = (heavy.ended_at! - heavy.started_at!) / 1000;
+    expect(align?.cpu_efficiency).toBeCloseTo(heavy.cpu_time_s! / wall, 2);
+    expect(d.groups.find(g => g.name === 'sleep')?.kind).toBe('command');
+    // Two slots on one worker: every run is a bar, on one of at most two rows of that worker.
+    expect(d.timeline.bars.map(b => b.id).sort()).toEqual(
+      records
+        .slice(0, 3)
+        .map(t => t.id)
+        .sort(),
+    );
+    expect(d.timeline.rows.length).toBeLessThanOrEqual(2);
+    // The heaviest task's chart data are its samples, as `jtm resource-log` prints them.
+    const log = JSON.parse((await runJtm(['resource-log', '-tid', String(heavyId)], env)).stdout) as {
+      resource_log: { run_time: number; cpu_load: number; rmem_usage: number }[];
+    };
+    expect(log.resource_log.length).toBeGreaterThanOrEqual(2);
+    const h = d.heaviest.find(x => x.id === heavyId);
+    expect(h?.samples).toEqual({
+      t: log.resource_log.map(s => s.run_time),
+      cpu: log.resource_log.map(s => s.cpu_load),
+      mem_mb: log.resource_log.map(s => s.rmem_usage),
+    });
+  });
+
+  it('filters by pool, workflow and time; rejects a bad --since', async () => {
+    const json = async (...args: string[]): Promise<ReportData> =>
+      JSON.parse((await runJtm(['report', '--json', ...args], env)).stdout) as ReportData;
+    expect((await json('-p', 'other')).tasks).toBe(1);
+    expect((await json('--workflow', '8a3f2c1d-0000-4000-8000-000000000000')).tasks).toBe(2);
+    expect((await json('--since', '1h')).tasks).toBe(4);
+    const bad = await runJtm(['report', '--since', 'yesterday'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/invalid --since/);
+  });
+
+  it.skipIf(!hasChromium)(
+    'the HTML file works offline in Chromium: timeline and charts drawn from the samples',
+    async () => {
+      const file = join(dir, 'run.html');
+      const r = await runJtm(['report', '-o', file], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(file);
+      const html = readFileSync(file, 'utf8');
+      expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=/);
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+        const requests: string[] = [];
+        page.on('request', req => requests.push(req.url()));
+        const errors: string[] = [];
+        page.on('pageerror', e => errors.push(e.message));
+        await page.goto(`file://${file}`);
+        // Strings: the test's TypeScript has no DOM types.
+        const charts = (await page.evaluate(
+          'window.jtmCharts.map(c => ({ kind: c.kind, task: c.task, points: c.points, data: c.chart && c.chart.data }))',
+        )) as { kind: string; task?: number; points: number; data?: number[][] }[];
+        expect(errors).toEqual([]);
+        expect(requests.every(u => u.startsWith('file:'))).toBe(true);
+        expect(charts.find(c => c.kind === 'timeline')?.points).toBe(3);
+        const log = JSON.parse((await runJtm(['resource-log', '-tid', String(heavyId)], env)).stdout) as {
+          resource_log: { run_time: number; cpu_load: number; rmem_usage: number }[];
+        };
+        const usage = charts.find(c => c.kind === 'usage' && c.task === heavyId);
+        expect(usage?.data).toEqual([
+          log.resource_log.map(s => s.run_time),
+          log.resource_log.map(s => s.cpu_load),
+          log.resource_log.map(s => s.rmem_usage),
+        ]);
+        // Drawn, not just configured: the timeline canvas has the colour of a success bar.
+        const green = (await page.evaluate(`(() => {
+        const c = document.getElementById('timeline');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < px.length; i += 4) if (px[i] === 0x16 && px[i + 1] === 0xa3 && px[i + 2] === 0x4a) n++;
+        return n;
+      })()`)) as number;
+        expect(green).toBeGreaterThan(50);
+        expect(await page.locator('.u-wrap canvas').count()).toBeGreaterThanOrEqual(1);
+        mkdirSync(join(ROOT, 'test-output'), { recursive: true });
+        await page.screenshot({ path: join(ROOT, 'test-output', 'report.png'), fullPage: true });
+      } finally {
+        await browser.close();
+      }
+    },
+  );
+});

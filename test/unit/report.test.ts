@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+
+import { analyse, groupOf, memoryMb, rightSize, spread } from '../../src/report/analyse.js';
+import { parseTaskRecord, type TaskRecord } from '../../src/tasks/task-record.js';
+
+function rec(fields: Record<string, string | number>): TaskRecord {
+  const hash = Object.fromEntries(
+    Object.entries({ command: 'true', pool: 'p', ...fields }).map(([k, v]) => [k, String(v)]),
+  );
+  return parseTaskRecord(hash) as TaskRecord;
+}
+
+describe('report analysis', () => {
+  it('groups by Cromwell call name, else by program (and script for shells)', () => {
+    expect(groupOf({ cromwell_job_id: 'cromwell_8a3f2c1d_call_variants', command: 'x' })).toEqual({
+      name: 'call_variants',
+      kind: 'call',
+    });
+    expect(groupOf({ command: 'bash /a/b/execution/script' })).toEqual({
+      name: 'bash script',
+      kind: 'command',
+    });
+    expect(groupOf({ command: '/usr/bin/python3 -c 1' })).toEqual({ name: 'python3', kind: 'command' });
+    expect(groupOf({ cromwell_job_id: 'mine', command: 'sleep 1' })).toEqual({
+      name: 'sleep',
+      kind: 'command',
+    });
+  });
+
+  it('right-sizes memory: peak + 20 % rounded up to a GB', () => {
+    expect(memoryMb('16G')).toBe(16384);
+    expect(memoryMb('500M')).toBe(500);
+    expect(rightSize(3174, 16384)).toBe('peak 3.1 GB of 16 GB: request 4 GB');
+    expect(rightSize(15000, 16384)).toBe('peak 14.6 GB of 16 GB: fits');
+    expect(rightSize(20000, 16384)).toBe('peak 19.5 GB above the 16 GB request: request 24 GB');
+    expect(rightSize(300, null)).toBe('peak 300 MB, no memory request: request 1 GB');
+    expect(rightSize(null, 1024)).toBe('no usage recorded');
+  });
+
+  it('spread: count, mean, median, p95, max', () => {
+    expect(spread([])).toBeNull();
+    expect(spread([1, 2, 3, 4, 10])).toEqual({ count: 5, mean: 4, p50: 3, p95: 10, max: 10 });
+  });
+
+  it('timeline: overlapping runs of one worker go to different slots, later runs reuse a free slot', () => {
+    const base = { status: 4, worker_id: 'w1', queued_at: 0 };
+    const { data } = analyse(
+      [
+        rec({ ...base, id: 1, started_at: 0, ended_at: 10 }),
+        rec({ ...base, id: 2, started_at: 5, ended_at: 20 }),
+        rec({ ...base, id: 3, started_at: 12, ended_at: 15 }),
+        rec({
+          ...base,
+          id: 4,
+          worker_id: 'w2',
+          started_at: 1,
+          ended_at: 2,
+          status: -2,
+          reason: 'exit code 9',
+        }),
+      ],
+      {},
+      100,
+    );
+    expect(data.timeline.rows).toEqual(['w1 #1', 'w1 #2', 'w2 #1']);
+    expect(data.timeline.bars.map(b => [b.id, b.row])).toEqual([
+      [1, 0],
+      [2, 1],
+      [3, 0],
+      [4, 2],
+    ]);
+    expect(data.failures.by_reason).toEqual([{ reason: 'exit code N', count: 1 }]);
+  });
+
+  it('CPU efficiency = CPU time / (wall × CPUs of the pool spec); request = mem / workers per node', () => {
+    const spec = JSON.stringify({ name: 'p', cpu: 4, mem: '16G', nwpn: 2 });
+    const { data } = analyse(
+      [
+        rec({
+          id: 1,
+          status: 4,
+          started_at: 0,
+          ended_at: 10_000,
+          cpu_time_s: 20,
+          peak_rss_mb: 1000,
+          pool_spec: spec,
+        }),
+      ],
+      {},
+    );
+    expect(data.groups[0]).toMatchObject({
+      cpu_efficiency: 0.5,
+      cpus: 4,
+      cpus_assumed: false,
+      mem_request_mb: 8192,
+    });
+    expect(data.groups[0]?.suggestion).toBe('peak 1000 MB of 8 GB: request 2 GB');
+  });
+});
