@@ -70,6 +70,19 @@ async function usedMemory(redis) {
   return Number((await info(redis, 'memory')).used_memory);
 }
 
+// INFO memory fields that split a used_memory delta: what is not keys is mostly fixed per run, not per task.
+const MEMORY_PARTS = [
+  'used_memory_dataset',
+  'used_memory_scripts',
+  'mem_clients_normal',
+  'used_memory_overhead',
+];
+
+async function memoryParts(redis) {
+  const i = await info(redis, 'memory');
+  return Object.fromEntries(MEMORY_PARTS.map(k => [k, Number(i[k] ?? NaN)]));
+}
+
 /** `cmdstat_evalsha:calls=4,usec=268,...` → Map(command → {calls, usec}). */
 async function commandStats(redis) {
   const stats = new Map();
@@ -102,7 +115,7 @@ async function slowlogByScript(redis, names) {
 
 async function enableSlowlog(redis, n) {
   await redis.config('SET', 'slowlog-log-slower-than', '0');
-  await redis.config('SET', 'slowlog-max-len', String(Math.max(128, n * 40)));
+  await redis.config('SET', 'slowlog-max-len', String(Math.max(128, n * 150)));
   await redis.slowlog('RESET');
 }
 
@@ -142,6 +155,7 @@ async function jtmRun(redisUrl, n, { slowlog, names, memory }) {
     if (slowlog) await enableSlowlog(ctx.redis, n);
     await ctx.redis.config('RESETSTAT');
     const mem0 = await usedMemory(ctx.redis);
+    const parts0 = memory ? await memoryParts(ctx.redis) : undefined;
     const cpu0 = await cpuSeconds(ctx.redis);
     const res = await runProcess(process.execPath, [BIN, 'submit', '-f', file], { env: jtmEnv(redisUrl) });
     if (res.code !== 0) throw new Error(`jtm submit -f exited ${res.code}: ${res.stderr.slice(0, 300)}`);
@@ -156,6 +170,8 @@ async function jtmRun(redisUrl, n, { slowlog, names, memory }) {
     }
     if (memory) {
       out.bytesPerTask = ((await usedMemory(ctx.redis)) - mem0) / n;
+      const parts1 = await memoryParts(ctx.redis);
+      out.parts = MEMORY_PARTS.map(k => ({ name: k, perTask: (parts1[k] - parts0[k]) / n }));
       out.families = await keyFamilies(ctx.redis);
     }
     const failed = await countNotSuccess(ctx, n);
@@ -182,8 +198,9 @@ async function bareRun(redisUrl, n, { slowlog, names }) {
   let done = 0;
   let allDone;
   const finished = new Promise(r => (allDone = r));
+  const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const worker = new Worker('bare', async () => {}, {
-    connection: new Redis(redisUrl, { maxRetriesPerRequest: null }),
+    connection: workerConnection,
     concurrency: SLOTS,
   });
   worker.on('completed', () => {
@@ -212,7 +229,8 @@ async function bareRun(redisUrl, n, { slowlog, names }) {
   } finally {
     await worker.close();
     await queue.close();
-    await admin.quit();
+    // BullMQ does not close connections it was given.
+    await Promise.all([workerConnection.quit(), connection.quit(), admin.quit()]);
   }
 }
 
@@ -328,7 +346,7 @@ Written by \`npm run bench -- ${quick ? '--quick ' : ''}--only=8\` (scripts/benc
 - **Machine**: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB memory, load average ${machine.load} at the end
 - **Software**: Node ${machine.node}, redis-server ${machine.redis} (private instance, no persistence)
 
-How: N \`/bin/true\` tasks in a JSON-lines file, \`jtm submit -f\`, one \`jtm worker --slots 4\`, until every
+${quick ? 'Quick mode only: the machine is shared with other jobs (see the load average), so absolute µs are inflated (a command is timed in wall time, and Redis is descheduled mid-command under load); read the ratios, and the relative weight of each command.\n\n' : ''}How: N \`/bin/true\` tasks in a JSON-lines file, \`jtm submit -f\`, one \`jtm worker --slots 4\`, until every
 record is final and the BullMQ queue is idle; against the same N jobs through bare BullMQ (\`addBulk\`, a no-op
 \`Worker\` with concurrency 4, the same \`removeOnComplete\`/\`removeOnFail\` as JTM's jobs), on the same
 private redis-server, flushed before each run. Redis CPU is INFO \`used_cpu_user + used_cpu_sys\` delta ÷ N
@@ -368,6 +386,11 @@ ${perTaskTable(bareScripts.scripts.by, nScripts, { top: 12 })}
 ### Redis memory per finished task, by key family (JTM run 1, after all final)
 
 ${familyTable(memory.families, n, memory.bytesPerTask)}
+
+INFO memory, delta ÷ N over the same run (the gap between the dataset delta and the sum of MEMORY USAGE is
+not explained yet): ${memory.parts.map(p => `\`${p.name}\` ${fmt(p.perTask)} B`).join(', ')}
+(the overhead part holds the keyspace's own tables, client buffers and the script cache: BullMQ's and JTM's
+scripts are cached once per server, so at N = ${nf} they weigh per task what they would not at 100,000).
 `;
   return [
     {
