@@ -389,8 +389,8 @@ ${familyTable(memory.families, n, memory.bytesPerTask)}
 
 INFO memory, delta ÷ N over the same run (the gap between the dataset delta and the sum of MEMORY USAGE is
 not explained yet): ${memory.parts.map(p => `\`${p.name}\` ${fmt(p.perTask)} B`).join(', ')}
-(the overhead part holds the keyspace's own tables, client buffers and the script cache: BullMQ's and JTM's
-scripts are cached once per server, so at N = ${nf} they weigh per task what they would not at 100,000).
+(the overhead part holds the keyspace's own tables and client buffers; the script cache is counted apart: BullMQ's
+and JTM's scripts are cached once per server, so at N = ${nf} they weigh per task what they would not at 100,000).
 `;
   return [
     {
