@@ -9,9 +9,9 @@
 // - Redis memory per finished task over the whole run: `used_memory` delta ÷ N after the JTM run, and per key
 //   family (digits of a key name folded to `#`) from MEMORY USAGE of a sample of each family's keys.
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -180,6 +180,7 @@ async function jtmRun(redisUrl, n, { slowlog, names, memory }) {
   } finally {
     await worker.stop();
     await close();
+    rmSync(dirname(file), { recursive: true, force: true });
   }
 }
 
