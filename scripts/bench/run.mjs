@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick] [-- --only=1,3]`: runs the benchmarks, each against a baseline measured in
 // the same run (the machine is shared and noisy: ratios, medians), and rewrites docs/benchmarks.md.
-import { writeFileSync } from 'node:fs';
+// With --only, a benchmark that writes its own section (8) replaces just that section of the existing doc,
+// so that a partial run does not throw away the other benchmarks' figures.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { startLocalRedis } from '../lib/local-redis.mjs';
-import { renderDoc } from './lib/doc.mjs';
+import { renderDoc, sectionBlock } from './lib/doc.mjs';
 import { ROOT } from './lib/jtm.mjs';
 import { describeMachine } from './lib/machine.mjs';
 
@@ -18,6 +20,7 @@ const BENCHMARKS = [
   { id: '5', name: 'sampling overhead', module: './sampling.mjs' },
   { id: '6', name: 'manager sweep', module: './sweep.mjs' },
   { id: '7', name: 'Slurm dynamic pool', module: './slurm.mjs' },
+  { id: '8', name: 'Redis cost per task', module: './redis-cost.mjs' },
 ];
 
 const { values } = parseArgs({
@@ -54,7 +57,26 @@ const machine = describeMachine(ROOT);
 const elapsedS = (Date.now() - started) / 1000;
 // Formatted as prettier would, so that `prettier --check .` stays clean after a run.
 const { format } = await import('prettier');
-const doc = renderDoc({ rows, machine, quick: values.quick, elapsedS });
+const sections = rows.filter(r => r.section).map(r => r.section);
+const spliceOnly = only && existsSync(values.out) && [...only].every(id => sections.some(s => s.id === id));
+const doc = spliceOnly
+  ? spliceSections(readFileSync(values.out, 'utf8'), sections)
+  : renderDoc({ rows, machine, quick: values.quick, elapsedS, sections });
 writeFileSync(values.out, await format(doc, { filepath: values.out }));
 log(`wrote ${values.out} in ${elapsedS.toFixed(0)} s`);
 process.stdout.write(renderDoc({ rows, machine, quick: values.quick, elapsedS, tableOnly: true }));
+
+/** Replaces (or appends before the notes) each `<!-- bench-N -->…<!-- /bench-N -->` block of `doc`. */
+function spliceSections(doc, sections) {
+  let out = doc;
+  for (const { id, markdown } of sections) {
+    const block = sectionBlock(id, markdown);
+    const re = new RegExp(`<!-- bench-${id} -->[\\s\\S]*?<!-- /bench-${id} -->\\n?`);
+    if (re.test(out)) out = out.replace(re, () => block);
+    else {
+      const at = out.indexOf('## How each figure is measured');
+      out = at < 0 ? `${out}\n${block}` : `${out.slice(0, at)}${block}\n${out.slice(at)}`;
+    }
+  }
+  return out;
+}

@@ -18,7 +18,12 @@ function cell(row) {
   return [row.figure, value, baseline, ratio, row.target ?? '—', verdict];
 }
 
-export function renderDoc({ rows, machine, quick, elapsedS, tableOnly = false }) {
+/** A benchmark's own section, between markers so that a partial run (--only) can replace just it. */
+export function sectionBlock(id, markdown) {
+  return `<!-- bench-${id} -->\n\n${markdown.trim()}\n\n<!-- /bench-${id} -->\n`;
+}
+
+export function renderDoc({ rows, machine, quick, elapsedS, sections = [], tableOnly = false }) {
   const header = ['figure', 'JTM', 'baseline (same run)', 'ratio', 'target', ''];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const r of rows)
@@ -43,5 +48,5 @@ the same machine, medians of several runs: the machines are shared, so absolute 
 - **Software**: Node ${machine.node}, redis-server ${machine.redis} (private instance per benchmark, no persistence)
 
 ${table}
-${notes}`;
+${sections.map(s => `${sectionBlock(s.id, s.markdown)}\n`).join('')}${notes}`;
 }
