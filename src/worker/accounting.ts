@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile, unlink } from 'node:fs/promises';
 
 import type { Logger } from '../logger.js';
 import { openCgroupHost, type CgroupHost, type CgroupMode, type TaskCgroup } from './cgroup.js';
@@ -11,6 +12,12 @@ export type AccountingMode = CgroupMode | 'procfs';
 
 /** Environment variable through which a task's wrapper learns the cgroup.procs files to join. */
 export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
+
+/**
+ * Environment variable naming the file where a task's wrapper writes bash's `times` when the command ends (/proc
+ * mode only): the CPU time of every child it waited for, which /proc loses once the wrapper itself is reaped.
+ */
+export const TIMES_FILE_VAR = 'JTM_TIMES_FILE';
 
 /** How long a task's wrapper has to join its cgroup before the task is accounted from /proc instead. */
 const JOIN_GRACE_MS = 2000;
@@ -36,8 +43,11 @@ export class Accounting {
     return new Accounting(host.mode, undefined, host, log);
   }
 
-  /** The accounting of a task about to start, with its memory limit (bytes) if it has one. */
-  forTask(id: number, limitBytes: number | undefined): TaskAccounting {
+  /**
+   * The accounting of a task about to start, with its memory limit (bytes) if it has one. `timesFile`: where
+   * its wrapper may write `times` (used in /proc mode).
+   */
+  forTask(id: number, limitBytes: number | undefined, timesFile?: string): TaskAccounting {
     if (this.host) {
       try {
         const cg = this.host.create(`task-${id}-${Date.now().toString(36)}`);
@@ -47,7 +57,7 @@ export class Accounting {
         this.log.warn({ task: id, err: (err as Error).message }, 'no cgroup for this task: /proc sampling');
       }
     }
-    return new TaskAccounting('procfs', limitBytes, undefined);
+    return new TaskAccounting('procfs', limitBytes, undefined, timesFile);
   }
 
   dispose(): void {
@@ -72,6 +82,7 @@ export class TaskAccounting {
     public mode: AccountingMode,
     readonly limitBytes: number | undefined,
     private cgroup: TaskCgroup | undefined,
+    private readonly timesFile?: string,
   ) {}
 
   /**
@@ -113,7 +124,29 @@ export class TaskAccounting {
 
   /** Variables for the task's wrapper (it joins the cgroup before running the command). */
   get env(): Record<string, string> {
-    return this.cgroup ? { [CGROUP_PROCS_VAR]: this.cgroup.procsFiles.join(' ') } : {};
+    if (this.cgroup) return { [CGROUP_PROCS_VAR]: this.cgroup.procsFiles.join(' ') };
+    return this.timesFile ? { [TIMES_FILE_VAR]: this.timesFile } : {};
+  }
+
+  /**
+   * /proc mode: reads (and removes) what the wrapper's `times` said when the command ended: its own CPU and
+   * that of every child it waited for, including children that lived and died between two watches and those
+   * reaped after the last one. Kept as a floor under the sampled figure (which also sees processes that
+   * escaped the wrapper). Nothing there (killed, `exec`, no write): the sampled figure stands.
+   */
+  async collectTimes(): Promise<void> {
+    if (!this.timesFile) return;
+    try {
+      const text = await readFile(this.timesFile, 'latin1');
+      const secs = [...text.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+        (t, m) => t + Number(m[1]) * 60 + Number(m[2]),
+        0,
+      );
+      if (Number.isFinite(secs)) this.cpuSeconds = Math.max(this.cpuSeconds, secs);
+      await unlink(this.timesFile);
+    } catch {
+      // not written: the command was killed, exec'd away, or its shell exited early
+    }
   }
 
   /** Whether the task must be watched closely (every JTM_WATCH_INTERVAL): /proc mode, or a limit to enforce. */

@@ -1,4 +1,5 @@
 import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
@@ -107,7 +108,11 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
 
   const newRun = (data: TaskJobData): TaskRun => {
     // Made before the claim (the run's token goes into it); closed by execute() whatever becomes of the claim.
-    const acct = accounting.forTask(data.id, taskMemoryLimit(data, opts));
+    const acct = accounting.forTask(
+      data.id,
+      taskMemoryLimit(data, opts),
+      join(ctx.config.logDir, 'tasks', `${data.id}.times`),
+    );
     const run: TaskRun = new TaskRun(data, {
       logDir: ctx.config.logDir,
       env: { ...env, ...acct.env },
@@ -203,6 +208,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       outcome = await running;
     } finally {
       sampler.remove(data.id);
+      await acct.collectTimes();
       acct.close();
       run.sampleState = acct.apply(run.sampleState);
       runs.delete(data.id);

@@ -63,12 +63,15 @@ export interface TaskRunOptions {
  * - gives the command no input, so a command that reads stdin sees EOF instead of hanging.
  * The command is an argument ($3), never part of the script text.
  * Resource accounting (accounting.ts): the wrapper first moves itself into the task's cgroup(s), named by
- * JTM_CGROUP_PROCS, so that everything the command starts is counted and limited there.
+ * JTM_CGROUP_PROCS, so that everything the command starts is counted and limited there; without a cgroup, it
+ * writes bash's `times` to JTM_TIMES_FILE when the command ends (the CPU of every child it reaped).
  */
 const WRAPPER =
   'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
+  '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; ' +
   'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && eval "exec $__jtm_fd>&-"; done; ' +
-  'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; eval "$__jtm_command" 3>&-';
+  'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; eval "$__jtm_command" 3>&-; ' +
+  '__jtm_rc=$?; [ -z "$__jtm_times" ] || times 2>/dev/null >"$__jtm_times"; exit $__jtm_rc';
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {

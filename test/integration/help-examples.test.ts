@@ -37,6 +37,7 @@ const ORDER = [
   'check-manager',
   'worker',
   'logs',
+  'report',
   'manager',
   'dashboard',
   'kill',

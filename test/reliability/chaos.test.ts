@@ -10,13 +10,6 @@ import { markerCommand, readMarker, runChaos } from '../../scripts/lib/chaos.mjs
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 
-/**
- * Make this true (or set JTM_TEST_PTY_WATCHDOG=1) once the pty-host watchdog (execution work, issue 13: the pty host kills its tasks' trees when
- * its worker disappears or stops answering) is merged: the faults that leave a worker's tasks running without
- * it (SIGKILL or SIGSTOP of the worker's pid alone) can only be overlap-free with it.
- */
-const PTY_HOST_WATCHDOG: boolean = process.env['JTM_TEST_PTY_WATCHDOG'] === '1';
-
 interface Run {
   pid: number;
   token: string;
@@ -170,21 +163,16 @@ describe('chaos harness', () => {
     expect(report.takeovers + report.counts['success']!).toBeGreaterThan(0);
   }, 300_000);
 
-  // Needs the pty-host watchdog (see PTY_HOST_WATCHDOG): without it the tasks of a worker whose pid alone is
-  // SIGKILLed or SIGSTOPped go on running beside their takeover. The fencing of this branch still keeps
-  // their results out of the record; the overlaps are what the watchdog removes.
-  it.skipIf(!PTY_HOST_WATCHDOG)(
-    'SIGKILL and SIGSTOP of a worker pid alone, several tasks running: no overlap, only owners record',
-    async () => {
-      const report = await faultRun({
-        redisUrl: inject('redisUrl'),
-        faults: ['worker-kill', 'worker-stop'],
-        workerKills: 3,
-        seed: 1303,
-        pauseMs: 5000,
-      });
-      expect(report.violations).toEqual([]);
-    },
-    300_000,
-  );
+  // The faults that leave a worker's tasks running without it: the pty host's watchdog kills their trees
+  // before the takeover can start (no overlap), and fencing keeps any stale result out of the record.
+  it('SIGKILL and SIGSTOP of a worker pid alone, several tasks running: no overlap, only owners record', async () => {
+    const report = await faultRun({
+      redisUrl: inject('redisUrl'),
+      faults: ['worker-kill', 'worker-stop'],
+      workerKills: 3,
+      seed: 1303,
+      pauseMs: 5000,
+    });
+    expect(report.violations).toEqual([]);
+  }, 300_000);
 });
