@@ -80,11 +80,13 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
 
 /**
  * How long a CLI command may still wait for Redis: JTM_CONNECT_TIMEOUT counts from the start of the process,
- * so that start-up (loading oclif on a busy login node) does not add to what the user was promised; a retry
- * later in the same process (isalive) still gets a moment.
+ * so that start-up (loading oclif on a busy login node) does not add to what the user was promised — but the
+ * connection itself always gets at least half of it: on a loaded node a slow start must not turn a healthy
+ * Redis (a TLS handshake takes a few hundred ms there) into "unreachable" (seen: kill exiting 255 under load).
  */
 function clientBudgetMs(config: Config): number {
-  return Math.max(500, config.connectTimeoutMs - Math.round(process.uptime() * 1000));
+  const left = config.connectTimeoutMs - Math.round(process.uptime() * 1000);
+  return Math.max(Math.round(config.connectTimeoutMs / 2), left);
 }
 
 function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
