@@ -1,6 +1,21 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The domain folders of src (see README's layout): infrastructure must import none of them. */
+const DOMAIN = [
+  'cli',
+  'tasks',
+  'worker',
+  'manager',
+  'pools',
+  'slurm',
+  'dashboard',
+  'report',
+  'metrics',
+  'control',
+  'http',
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test-output/**', 'coverage/**'] },
   js.configs.recommended,
@@ -41,6 +56,37 @@ export default tseslint.config(
     },
   },
   { files: ['src/worker/pty-host.ts'], rules: { 'no-restricted-imports': 'off' } },
+  {
+    // Infrastructure imports no domain folder (nor the context, which carries the task store): the layers
+    // below stay usable and testable alone, and no cycle can pass through them. This block replaces the
+    // options above for these files, so it repeats them.
+    files: [
+      'src/redis/**/*.ts',
+      'src/config.ts',
+      'src/logger.ts',
+      'src/errors.ts',
+      'src/task-status.ts',
+      'src/durations.ts',
+      'src/input-file.ts',
+      'src/shutdown.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/commands/**'], message: 'src must not import commands' },
+            { group: ['@oclif/*'], message: 'only src/cli and commands use oclif' },
+            {
+              group: [...DOMAIN.flatMap(d => [`./${d}/*`, `../${d}/*`]), './context.js', '../context.js'],
+              message: 'infrastructure (src/redis, config, logger, errors, ...) must not import domain code',
+            },
+          ],
+          paths: [{ name: 'node-pty', message: 'only src/worker/pty-host.ts imports node-pty' }],
+        },
+      ],
+    },
+  },
   {
     files: ['scripts/**/*.mjs', 'bin/**/*.js'],
     languageOptions: {

@@ -50,7 +50,7 @@ export type { ResourceLog } from './tasks/resource-log.js';
 export { isActive, isFinal, statusName, TaskStatus, type TaskStatusName } from './tasks/status.js';
 export type { PoolSpec, TaskRecord } from './tasks/task-record.js';
 export type { TaskEvent } from './tasks/task-store.js';
-export type { ResourceSample } from './worker/resource-sample.js';
+export type { ResourceSample } from './tasks/resource-format.js';
 
 /**
  * One task, in the task-file format of `jtm submit -f` (docs: README, "Submitting tasks"). Relative paths

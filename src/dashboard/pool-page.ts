@@ -6,7 +6,7 @@ import { readRecords, scanTaskIds } from '../report/read-tasks.js';
 import { CHARTS_JS, jsonScript, uplotAssets } from '../report/browser-charts.js';
 import type { TaskRecord } from '../tasks/task-record.js';
 import { validatePoolName } from '../tasks/task-spec.js';
-import { esc, isoTime, page, table } from './html.js';
+import { esc, isoTime, page, table } from '../http/html.js';
 
 const MINUTE = 60_000;
 

@@ -9,7 +9,7 @@ import type { JtmContext } from '../context.js';
 import { InvalidInputError, JtmError, toError } from '../errors.js';
 import { killTask } from '../tasks/kill-task.js';
 import { metricsHandler } from '../metrics/serve-metrics.js';
-import { basicAuth, checkExposure, type Credentials } from './auth.js';
+import { basicAuth, checkExposure, type Credentials } from '../http/auth.js';
 import { registerPoolPage } from './pool-page.js';
 import { QueueSync } from './queue-sync.js';
 import { registerTaskLive } from './task-live.js';

@@ -4,7 +4,7 @@ import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
-import { esc, page } from './html.js';
+import { esc, page } from '../http/html.js';
 
 /** How much output the live view starts with (the tail), and how often it looks for more. */
 const TAIL_BYTES = 64 * 1024;

@@ -4,7 +4,7 @@ import { isActive, statusName } from '../tasks/status.js';
 import { jobIdOf } from '../tasks/job-data.js';
 import type { TaskRecord } from '../tasks/task-record.js';
 import type { TaskEvent } from '../tasks/task-store.js';
-import { esc, isoTime, page, table } from './html.js';
+import { esc, isoTime, page, table } from '../http/html.js';
 import { workerLoads, type WorkerLoad } from './worker-load.js';
 
 /** Resource sample columns shown in the task view (the full samples are in the JSON and the CSV). */

@@ -2,16 +2,10 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 import { UNFINISHED_STATES } from '../pools/list-pools.js';
+import { runScript } from '../redis/run-script.js';
+import { DROP_POOL_IF_UNTOUCHED } from '../redis/scripts.js';
 import { slurmJobs } from '../pools/list-pools.js';
 import type { TaskJobs } from './task-jobs.js';
-
-/** Drops the registry entry only if no submit touched the pool meanwhile (its last activity is unchanged). */
-const DROP_IF_UNTOUCHED = `
-if redis.call('HGET', KEYS[1], 'last_activity') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[3])
-redis.call('SREM', KEYS[2], ARGV[2])
-return 1
-`;
 
 /**
  * Removes pools (manual, dynamic and per-workflow `<pool>_<uuid>` alike) that have had no live worker, no
@@ -38,14 +32,11 @@ export async function expireIdlePools(ctx: JtmContext, jobs: TaskJobs, now: numb
       const q = jobs.queue(name);
       const counts = await q.getJobCounts(...UNFINISHED_STATES);
       if (Object.values(counts).some(n => n > 0)) continue;
-      const dropped = await ctx.redis.eval(
-        DROP_IF_UNTOUCHED,
-        3,
-        ctx.keys.pool(name),
-        ctx.keys.pools,
-        ctx.keys.poolSlurmJobs(name),
-        last ?? '',
-        name,
+      const dropped = await runScript(
+        ctx.redis,
+        DROP_POOL_IF_UNTOUCHED,
+        [ctx.keys.pool(name), ctx.keys.pools, ctx.keys.poolSlurmJobs(name)],
+        [last ?? '', name],
       );
       if (dropped !== 1) continue;
       // A submit racing with this finds no registry entry and writes a new one; its job survives unless it

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
+import { runScript } from '../redis/run-script.js';
+import { RELEASE_LOCK } from '../redis/scripts.js';
 import { provisionDynamicPools, type ProvisionReport } from '../slurm/provision.js';
 import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
 import { expireIdlePools } from './expire-pools.js';
@@ -47,8 +49,6 @@ export interface SweepReport {
   provision: ProvisionReport;
   duration_ms: number;
 }
-
-const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
  * One pass of the manager: declare dead workers and recover their tasks, advance reconciliation by one
@@ -99,7 +99,7 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     await writeManagerAlive(ctx, now, state.intervalMs);
     await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep', now);
   } finally {
-    await ctx.redis.eval(RELEASE_LEASE, 1, ctx.keys.managerLease, token).catch(() => {});
+    await runScript(ctx.redis, RELEASE_LOCK, [ctx.keys.managerLease], [token]).catch(() => {});
   }
   report.duration_ms = Date.now() - started;
   // For the metrics endpoint of any manager or dashboard (jtm_manager_sweep_duration_seconds).

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
-import { basicAuth, checkExposure, type Credentials } from '../dashboard/auth.js';
+import { basicAuth, checkExposure, type Credentials } from '../http/auth.js';
 import { createMetricsRegistry } from './registry.js';
 
 export interface MetricsOptions {

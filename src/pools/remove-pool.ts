@@ -5,7 +5,7 @@ import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from '../tasks/rc-file.j
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { isFinal, TaskStatus } from '../tasks/status.js';
 import { validatePoolName } from '../tasks/task-spec.js';
-import { sendToPool, sendToWorker } from '../worker/worker-control.js';
+import { sendToPool, sendToWorker } from '../control/worker-control.js';
 import { listLiveWorkers } from './live-workers.js';
 
 export interface RemovePoolResult {

@@ -3,11 +3,23 @@
  * compare-and-set: a final status is never left, and kill, completion and recovery cannot overwrite
  * each other. Keys beyond KEYS are built from bases that Keys (keys.ts) passes in ARGV; they share the
  * prefix's hash tag, hence the slot, so this is safe on Redis Cluster.
+ *
+ * Every Lua script of JTM lives here and runs by SHA through runScript (run-script.ts).
  */
 
-/** Shared helpers, prepended to every script. */
+import { TaskStatus } from '../task-status.js';
+
+const S = TaskStatus;
+
+/**
+ * Shared helpers, prepended to every script. Status codes are interpolated from TaskStatus, so the Lua
+ * and the TypeScript cannot disagree about what a number means.
+ */
 const COMMON = `
-local function isFinal(code) return code < 0 or code == 4 end
+local READY, QUEUED, PENDING, RUNNING, SUCCESS = ${S.ready}, ${S.queued}, ${S.pending}, ${S.running}, ${S.success}
+local TERMINATED, LOSTCONNECTION = ${S.terminated}, ${S.lostconnection}
+-- Failure statuses are the negative codes; success is the only other final one.
+local function isFinal(code) return code < READY or code == SUCCESS end
 local function pushEvent(eventsKey, now, from, to, reason)
   redis.call('RPUSH', eventsKey, cjson.encode({t = tonumber(now), from = from, to = to, reason = reason}))
   redis.call('LTRIM', eventsKey, -200, -1)
@@ -15,7 +27,7 @@ end
 -- Whether the task is running the execution (worker, run token) a fenced write names: a stale execution
 -- (taken over, recovered, or ended) is refused, so it can never record anything over a newer one.
 local function owns(taskKey, wid, runToken)
-  return tonumber(redis.call('HGET', taskKey, 'status')) == 3 and redis.call('HGET', taskKey, 'worker_id') == wid
+  return tonumber(redis.call('HGET', taskKey, 'status')) == RUNNING and redis.call('HGET', taskKey, 'worker_id') == wid
     and redis.call('HGET', taskKey, 'run_token') == runToken
 end
 -- Sets fields from ARGV[first..] pairs.
@@ -44,10 +56,10 @@ end
 export const CREATE_TASK = `${COMMON}
 local id = redis.call('INCR', KEYS[1])
 local key = ARGV[1] .. id
-redis.call('HSET', key, 'id', id, 'status', 1, 'queued_at', ARGV[2], 'attempts', 0)
+redis.call('HSET', key, 'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0)
 setPairs(key, 3)
 redis.call('ZADD', KEYS[2], ARGV[2], id)
-pushEvent(key .. ':events', ARGV[2], 0, 1, 'submitted')
+pushEvent(key .. ':events', ARGV[2], READY, QUEUED, 'submitted')
 return id
 `;
 
@@ -74,7 +86,7 @@ if isFinal(to) then
   redis.call('HSET', KEYS[1], 'ended_at', ARGV[3])
   local id = redis.call('HGET', KEYS[1], 'id')
   finalize(KEYS[1], KEYS[2], KEYS[3], id, ARGV[5], ARGV[6], ARGV[7])
-elseif cur == 3 then
+elseif cur == RUNNING then
   -- leaving running without ending (re-queued): the old worker no longer owns it
   local wid = redis.call('HGET', KEYS[1], 'worker_id')
   if wid and wid ~= '' then redis.call('SREM', ARGV[7] .. wid .. ':tasks', redis.call('HGET', KEYS[1], 'id')) end
@@ -112,7 +124,7 @@ local t = KEYS[1]
 local cur = tonumber(redis.call('HGET', t, 'status'))
 local id = redis.call('HGET', t, 'id')
 if isFinal(cur) then return {0, cur} end
-if cur == 1 then
+if cur == QUEUED then
   -- Queued: startable only once its submit has completed (the submit's commit key), so a submit killed
   -- half-way leaves nothing that runs; reconciliation fails such tasks later.
   local sid = redis.call('HGET', t, 'submit_id')
@@ -121,40 +133,40 @@ if cur == 1 then
   end
 end
 if redis.call('HGET', t, 'kill_requested') == '1' then
-  redis.call('HSET', t, 'status', -4, 'reason', 'killed before it started', 'ended_at', ARGV[3])
+  redis.call('HSET', t, 'status', TERMINATED, 'reason', 'killed before it started', 'ended_at', ARGV[3])
   finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
-  pushEvent(KEYS[2], ARGV[3], cur, -4, 'killed before it started')
-  return {0, -4}
+  pushEvent(KEYS[2], ARGV[3], cur, TERMINATED, 'killed before it started')
+  return {0, TERMINATED}
 end
 local attempts = tonumber(redis.call('HGET', t, 'attempts') or '0')
 local reason = 'started'
-if cur == 3 then
+if cur == RUNNING then
   local old = redis.call('HGET', t, 'worker_id') or ''
-  if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, 3} end
+  if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, RUNNING} end
   local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
   local losses = tonumber(redis.call('HGET', t, 'losses') or '0') + 1
   redis.call('HSET', t, 'losses', losses)
   if losses > maxRetries then
     local why = 'worker ' .. old .. ' was lost and no retries are left'
-    redis.call('HSET', t, 'status', -7, 'reason', why, 'ended_at', ARGV[3])
+    redis.call('HSET', t, 'status', LOSTCONNECTION, 'reason', why, 'ended_at', ARGV[3])
     finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
-    pushEvent(KEYS[2], ARGV[3], cur, -7, why)
-    return {0, -7}
+    pushEvent(KEYS[2], ARGV[3], cur, LOSTCONNECTION, why)
+    return {0, LOSTCONNECTION}
   end
   redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
   reason = 'restarted: worker ' .. old .. ' was lost'
-elseif cur ~= 1 and cur ~= 2 then
+elseif cur ~= QUEUED and cur ~= PENDING then
   return {0, cur}
 end
-if cur == 1 then
+if cur == QUEUED then
   -- Fetched before submit marked it pending: record that step too, so every history reads queued → pending → running.
-  pushEvent(KEYS[2], ARGV[3], 1, 2, 'queued on pool')
-  cur = 2
+  pushEvent(KEYS[2], ARGV[3], QUEUED, PENDING, 'queued on pool')
+  cur = PENDING
 end
-redis.call('HSET', t, 'status', 3, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
+redis.call('HSET', t, 'status', RUNNING, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
   'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '', 'run_token', ARGV[7], 'job_token', ARGV[8])
 redis.call('SADD', KEYS[4], id)
-pushEvent(KEYS[2], ARGV[3], cur, 3, reason .. ' on ' .. ARGV[1] .. '@' .. ARGV[2])
+pushEvent(KEYS[2], ARGV[3], cur, RUNNING, reason .. ' on ' .. ARGV[1] .. '@' .. ARGV[2])
 return {1, attempts + 1}
 `;
 
@@ -172,11 +184,11 @@ local cur = tonumber(redis.call('HGET', t, 'status'))
 if isFinal(cur) then return {0, cur} end
 local id = redis.call('HGET', t, 'id')
 local function terminate(why)
-  redis.call('HSET', t, 'status', -4, 'reason', why, 'ended_at', ARGV[1])
+  redis.call('HSET', t, 'status', TERMINATED, 'reason', why, 'ended_at', ARGV[1])
   finalize(t, KEYS[2], KEYS[3], id, ARGV[2], ARGV[3], ARGV[4])
-  pushEvent(KEYS[2], ARGV[1], cur, -4, why)
+  pushEvent(KEYS[2], ARGV[1], cur, TERMINATED, why)
 end
-if cur ~= 3 then
+if cur ~= RUNNING then
   terminate('killed before it started')
   return {1, cur}
 end
@@ -207,7 +219,7 @@ if redis.call('EXISTS', t) == 0 then return {-1} end
 local cur = tonumber(redis.call('HGET', t, 'status'))
 local id = redis.call('HGET', t, 'id')
 local wid = ARGV[1]
-if cur ~= 3 or redis.call('HGET', t, 'worker_id') ~= wid then
+if cur ~= RUNNING or redis.call('HGET', t, 'worker_id') ~= wid then
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
   return {0, cur}
 end
@@ -217,14 +229,14 @@ local losses = tonumber(redis.call('HGET', t, 'losses') or '0') + 1
 local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
 local to, why
 if redis.call('HGET', t, 'kill_requested') == '1' then
-  to, why = -4, 'killed; its worker ' .. wid .. ' was lost'
+  to, why = TERMINATED, 'killed; its worker ' .. wid .. ' was lost'
 elseif losses > maxRetries then
-  to, why = -7, 'worker ' .. wid .. ' was lost and no retries are left'
+  to, why = LOSTCONNECTION, 'worker ' .. wid .. ' was lost and no retries are left'
 else
-  to, why = 2, 're-queued: worker ' .. wid .. ' was lost (' .. losses .. ' of ' .. maxRetries .. ' retries used)'
+  to, why = PENDING, 're-queued: worker ' .. wid .. ' was lost (' .. losses .. ' of ' .. maxRetries .. ' retries used)'
 end
 redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses)
-if to < 0 then
+if isFinal(to) then
   redis.call('HSET', t, 'ended_at', ARGV[2])
   finalize(t, KEYS[2], KEYS[3], id, ARGV[3], ARGV[4], ARGV[5])
 else
@@ -253,13 +265,13 @@ end
 export const CREATE_TASKS = `${COMMON}${BULK}
 local n = tonumber(ARGV[3])
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
-local event = cjson.encode({t = tonumber(ARGV[2]), from = 0, to = 1, reason = 'submitted'})
+local event = cjson.encode({t = tonumber(ARGV[2]), from = READY, to = QUEUED, reason = 'submitted'})
 local active = {}
 local a = 4
 for id = first, first + n - 1 do
   local key = ARGV[1] .. id
   local npairs = tonumber(ARGV[a])
-  local fields = {'id', id, 'status', 1, 'queued_at', ARGV[2], 'attempts', 0}
+  local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}
   for i = a + 1, a + 2 * npairs do fields[#fields + 1] = ARGV[i] end
   a = a + 2 * npairs + 1
   redis.call('HSET', key, unpack(fields))
@@ -294,7 +306,7 @@ for i = 8, #ARGV do
     if isFinal(to) then
       redis.call('HSET', t, 'ended_at', ARGV[3])
       finalize(t, t .. ':events', KEYS[1], id, ARGV[5], ARGV[6], ARGV[7])
-    elseif cur == 3 then
+    elseif cur == RUNNING then
       local wid = redis.call('HGET', t, 'worker_id')
       if wid and wid ~= '' then redis.call('SREM', ARGV[7] .. wid .. ':tasks', id) end
     end
@@ -304,6 +316,31 @@ for i = 8, #ARGV do
   end
 end
 return moved
+`;
+
+/**
+ * release-lock: deletes a lock only if it still holds this holder's token, so a holder whose lock expired
+ * (and was taken by another) never frees the other's (the manager's sweep lease, the provisioning lock).
+ * KEYS[1] lock key  ARGV[1] token the holder set
+ * Returns 1 released, 0 not held by this token.
+ */
+export const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
+ * drop-pool-if-untouched: drops a pool's registry entry only if no submit touched the pool meanwhile (its
+ * last activity is unchanged since the manager judged it idle).
+ * KEYS[1] pool hash  KEYS[2] pools set  KEYS[3] pool's Slurm job registry
+ * ARGV[1] last_activity the decision was made on  ARGV[2] pool name
+ * Returns 1 dropped, 0 touched meanwhile (nothing done).
+ */
+export const DROP_POOL_IF_UNTOUCHED = `
+if redis.call('HGET', KEYS[1], 'last_activity') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
 `;
 
 /** The record fields `jtm report` reads (not the paths, pids and output settings it does not show). */

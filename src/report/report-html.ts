@@ -1,4 +1,4 @@
-import { esc, isoTime, table } from '../dashboard/html.js';
+import { esc, isoTime, table } from '../http/html.js';
 import type { ReportData, Spread } from './analyse.js';
 import { CHARTS_JS, jsonScript, STATUS_COLOURS, uplotAssets } from './browser-charts.js';
 

@@ -4,6 +4,8 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
+import { runScript } from '../redis/run-script.js';
+import { RELEASE_LOCK } from '../redis/scripts.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -58,14 +60,7 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
       }
     }
   } finally {
-    await ctx.redis
-      .eval(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
-        1,
-        ctx.keys.slurmProvisionLock,
-        token,
-      )
-      .catch(() => {});
+    await runScript(ctx.redis, RELEASE_LOCK, [ctx.keys.slurmProvisionLock], [token]).catch(() => {});
   }
   return report;
 }

@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
-import { sendToWorker } from '../worker/worker-control.js';
+import { sendToWorker } from '../control/worker-control.js';
 import { jobIdOf } from './job-data.js';
 import { openPoolQueue } from './pool-queue.js';
 import { isFinal, statusName, type TaskStatusName } from './status.js';

@@ -3,8 +3,8 @@ import { formatHms, parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { isDynamicSpec, resolvePoolCluster } from '../slurm/pool-cluster.js';
 import { loadSiteConfig, type SiteConfig } from '../slurm/site-profiles.js';
-import { END_OF_LIFE_MARGIN_MS } from '../worker/worker-options.js';
 import { buildTask, type NewTask, type SubmitDefaults, type TaskInput } from './task-spec.js';
+import { END_OF_LIFE_MARGIN_MS } from './end-of-life.js';
 
 /**
  * Validates task inputs (a task file's entries, submit's flags, or the programmatic API's objects) into

@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
-import { csvHeader, csvLine, RESOURCE_FIELDS, type ResourceSample } from '../worker/resource-sample.js';
+import { csvHeader, csvLine, RESOURCE_FIELDS, type ResourceSample } from './resource-format.js';
 
 export interface ResourceLog {
   task_id: number;

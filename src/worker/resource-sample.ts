@@ -1,35 +1,15 @@
 import { CLOCK_TICKS, type ProcInfo } from './process-tree.js';
 
-/** Column names of a resource sample, in the original README's order (CSV header and JSON keys). */
-export const RESOURCE_FIELDS = [
-  'child_pid',
-  'clone_time_rate',
-  'cpu_load',
-  'end_date',
-  'host_name',
-  'ip_address',
-  'job_time',
-  'life_left',
-  'mem_per_core',
-  'mem_per_node',
-  'num_cores',
-  'num_tasks',
-  'num_workers_on_this_node',
-  'perc_mem_used',
-  'pool_name',
-  'ret_msg',
-  'rmem_usage',
-  'root_pid',
-  'run_time',
-  'slurm_jobid',
-  'task_id',
-  'vmem_usage',
-  'worker_id',
-  'worker_type',
-] as const;
-
-export type ResourceField = (typeof RESOURCE_FIELDS)[number];
-export type ResourceSample = Record<ResourceField, string | number | null>;
+// The record's format (fields, CSV) is the task's resource stream, read by `jtm resource-log` and the report
+// as well: it lives in src/tasks, and is re-exported here for the sampler's callers.
+export {
+  csvHeader,
+  csvLine,
+  RESOURCE_FIELDS,
+  type ResourceField,
+  type ResourceSample,
+} from '../tasks/resource-format.js';
+import type { ResourceSample } from '../tasks/resource-format.js';
 
 /** What the worker knows about itself, the same for every sample it takes. */
 export interface WorkerIdentity {
@@ -123,18 +103,4 @@ export function buildSample(
 
 function round1(n: number): number {
   return Math.round(n * 10) / 10;
-}
-
-export function csvHeader(): string {
-  return `${RESOURCE_FIELDS.join(',')}\n`;
-}
-
-export function csvLine(sample: ResourceSample): string {
-  return `${RESOURCE_FIELDS.map(f => csvCell(sample[f])).join(',')}\n`;
-}
-
-function csvCell(v: string | number | null): string {
-  if (v === null) return '';
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

@@ -20,7 +20,7 @@ import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
 import { DEFER_DELAY_MS, END_OF_LIFE_MARGIN_MS, type WorkerOptions } from './worker-options.js';
-import { listenForControl, type ControlMessage } from './worker-control.js';
+import { listenForControl, type ControlMessage } from '../control/worker-control.js';
 
 /** Variables a task does not inherit from its worker: they hold Redis and dashboard secrets. */
 const SECRET_VARS = ['REDIS_URL', 'JTM_REDIS_URL', 'JTM_DASHBOARD_PASSWORD', 'JTM_DASHBOARD_USER'];

@@ -24,8 +24,8 @@ export interface WorkerOptions {
   taskMemLimitBytes?: number;
 }
 
-/** Tasks are not started when they could not finish before the end of life minus this margin. */
-export const END_OF_LIFE_MARGIN_MS = 30_000;
+// Defined below the worker: submit's fit check uses it too, and src/tasks must not import the worker.
+export { END_OF_LIFE_MARGIN_MS } from '../tasks/end-of-life.js';
 
 /** How long a task deferred by a worker near its end of life waits before another worker may take it. */
 export const DEFER_DELAY_MS = 5_000;

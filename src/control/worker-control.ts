@@ -1,5 +1,4 @@
 import type { JtmContext } from '../context.js';
-import type { WorkerOptions } from './worker-options.js';
 
 /**
  * Requests addressed to one worker (kill a task) or to every worker of a pool (stop). A stop with `finish`
@@ -27,7 +26,7 @@ export function parseControlMessage(text: string): ControlMessage | undefined {
  */
 export async function listenForControl(
   ctx: JtmContext,
-  opts: WorkerOptions,
+  opts: { readonly workerId: string; readonly pool: string },
   onMessage: (msg: ControlMessage) => void,
 ): Promise<{ close(): Promise<void> }> {
   const sub = ctx.redis.duplicate();

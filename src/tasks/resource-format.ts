@@ -1,0 +1,48 @@
+/**
+ * The format of a task's resource samples (its `:resources` stream): the worker writes them, `jtm
+ * resource-log` and the report read them. Kept in src/tasks so that readers need not import the worker.
+ */
+/** Column names of a resource sample, in the original README's order (CSV header and JSON keys). */
+export const RESOURCE_FIELDS = [
+  'child_pid',
+  'clone_time_rate',
+  'cpu_load',
+  'end_date',
+  'host_name',
+  'ip_address',
+  'job_time',
+  'life_left',
+  'mem_per_core',
+  'mem_per_node',
+  'num_cores',
+  'num_tasks',
+  'num_workers_on_this_node',
+  'perc_mem_used',
+  'pool_name',
+  'ret_msg',
+  'rmem_usage',
+  'root_pid',
+  'run_time',
+  'slurm_jobid',
+  'task_id',
+  'vmem_usage',
+  'worker_id',
+  'worker_type',
+] as const;
+
+export type ResourceField = (typeof RESOURCE_FIELDS)[number];
+export type ResourceSample = Record<ResourceField, string | number | null>;
+
+export function csvHeader(): string {
+  return `${RESOURCE_FIELDS.join(',')}\n`;
+}
+
+export function csvLine(sample: ResourceSample): string {
+  return `${RESOURCE_FIELDS.map(f => csvCell(sample[f])).join(',')}\n`;
+}
+
+function csvCell(v: string | number | null): string {
+  if (v === null) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
