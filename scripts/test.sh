@@ -15,6 +15,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 npm run --silent build
 npm run --silent typecheck
+# Lint too (ESLint, Prettier, no import cycles): CI fails on what a reviewer would reject.
+npm run --silent lint
 mkdir -p test-output
 rm -f test-output/vitest.json
 status=0
