@@ -48,7 +48,11 @@ export default class Report extends BaseCommand<typeof Report> {
         ...(sinceMs !== undefined ? { since: sinceMs } : {}),
       },
       ...(output !== undefined || !json ? { output: output ?? 'jtm-report.html' } : {}),
-      progress: line => process.stderr.write(line),
+      // A terminal gets the progress line as it is; anything else gets JSON lines, like every log on stderr.
+      progress: line =>
+        process.stderr.isTTY
+          ? process.stderr.write(line)
+          : this.logger.info({ progress: line.trim() }, 'report'),
     });
     if (!json && file) this.log(file);
     return data;

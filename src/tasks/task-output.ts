@@ -23,6 +23,7 @@ export async function streamTaskOutput(
   if (isFinal(record.status) && (await copyFile(record.stdout_file, record.output_bytes, write))) return;
   const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
+  let attempts = follow ? ((await ctx.redis.hget(ctx.keys.task(id), 'attempts')) ?? undefined) : undefined;
   for (;;) {
     const entries = await ctx.redis.xrangeBuffer(key, last === undefined ? '-' : `(${last}`, '+');
     for (const [entryId, fields] of entries) {
@@ -39,7 +40,15 @@ export async function streamTaskOutput(
       last = entryId.toString('latin1');
     }
     if (!follow) return;
-    const status = await ctx.tasks.status(id);
+    const [statusText, attemptsText] = await ctx.redis.hmget(ctx.keys.task(id), 'status', 'attempts');
+    const status = statusText === null ? undefined : Number(statusText);
+    // Bytes already written cannot be taken back: say so when a new attempt starts the output over.
+    if (attempts !== undefined && attemptsText !== null && attemptsText !== attempts)
+      ctx.logger.warn(
+        { task: id, attempt: Number(attemptsText) },
+        'the task was started again: its output starts over here; what was printed before came from an earlier attempt',
+      );
+    attempts = attemptsText ?? attempts;
     if (status === undefined || isFinal(status)) {
       // One more read: the worker copies its last output just before it records the final status.
       if (entries.length === 0) return;

@@ -1,6 +1,6 @@
 import { constants, write } from 'node:fs';
 import { mkdir, open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import { InvalidInputError } from '../errors.js';
 
@@ -75,7 +75,6 @@ const WHAT: Record<string, string> = {
   EIO: 'input/output error',
   ENOTDIR: 'a part of the path is not a directory',
   ENOENT: 'no such file or directory',
-  EEXIST: 'a part of the path is not a directory',
   EINVAL: 'does not accept writes',
   EBADF: 'does not accept writes',
 };
@@ -126,7 +125,7 @@ const OPEN_FLAGS =
 async function openOutput(path: string): Promise<FileHandle> {
   const dir = dirname(path);
   if (!madeDirs.has(dir)) {
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     madeDirs.add(dir);
   }
   try {
@@ -134,8 +133,35 @@ async function openOutput(path: string): Promise<FileHandle> {
   } catch (err) {
     // The directory may have been removed since it was made: make it again, once.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     return await open(path, OPEN_FLAGS);
+  }
+}
+
+/**
+ * `mkdir -p` that cannot spin: Node's recursive mkdir loops forever where mkdir(2) answers ENOENT for a parent
+ * that exists (under /proc: seen as a task stuck `running`, a core busy, and a worker that would not stop).
+ * Walks up to the first existing directory, then makes each missing one once; any refusal is the error.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let cur = resolve(dir); ; cur = dirname(cur)) {
+    try {
+      if (!(await stat(cur)).isDirectory()) {
+        throw Object.assign(new Error(`${cur} is not a directory`), { code: 'ENOTDIR' });
+      }
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(cur) === cur) throw err;
+      missing.push(cur);
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 }
 
@@ -146,7 +172,7 @@ async function openOutput(path: string): Promise<FileHandle> {
 export async function checkLogDir(dir: string): Promise<void> {
   const probe = join(dir, 'tasks', `.probe-${process.pid}`);
   try {
-    await mkdir(dirname(probe), { recursive: true });
+    await makeDirectory(dirname(probe));
     await writeFile(probe, '');
     await unlink(probe);
   } catch (err) {

@@ -60,7 +60,9 @@ export interface TaskRunOptions {
  * - keeps one descriptor on the pty for itself (fd 3, saved close-on-exec while the command runs, so the
  *   command's processes get only 0, 1, 2): with no descriptor left on it, node-pty would see the pty close
  *   and hang up on the task (SIGHUP);
- * - gives the command no input, so a command that reads stdin sees EOF instead of hanging.
+ * - gives the command no input, so a command that reads stdin sees EOF instead of hanging;
+ * - runs the command in a subshell, so that a command starting with `exec` replaces the subshell, not the
+ *   wrapper that holds fd 3 (otherwise the pty closes and the command dies of SIGHUP at once).
  * The command is an argument ($3), never part of the script text.
  * Resource accounting (accounting.ts): the wrapper first moves itself into the task's cgroup(s), named by
  * JTM_CGROUP_PROCS, so that everything the command starts is counted and limited there; without a cgroup, it
@@ -70,7 +72,7 @@ const WRAPPER =
   'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; ' +
   'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && eval "exec $__jtm_fd>&-"; done; ' +
-  'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; eval "$__jtm_command" 3>&-; ' +
+  'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; ( eval "$__jtm_command" ) 3>&-; ' +
   '__jtm_rc=$?; [ -z "$__jtm_times" ] || times 2>/dev/null >"$__jtm_times"; exit $__jtm_rc';
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */

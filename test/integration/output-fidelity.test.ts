@@ -181,7 +181,9 @@ describe('output fidelity and task isolation', () => {
       ['/proc/version', /^cannot write stdout: (EIO|EACCES): \/proc\/version /],
       [fifo, /^cannot write stdout: ENXIO: .* is a FIFO with no reader$/],
       [dir, /^cannot write stdout: EISDIR: .* is a directory$/],
-      [join(work, 'plain-file', 'below.out'), /^cannot write stdout: (ENOTDIR|EEXIST): /],
+      [join(work, 'plain-file', 'below.out'), /^cannot write stdout: ENOTDIR: /],
+      // Node's recursive mkdir spins forever under /proc (the task stayed running, a core busy).
+      ['/proc/jtm-no-such-dir/out', /^cannot write stdout: ENOENT: \/proc\/jtm-no-such-dir\/out /],
     ];
     const [neighbour] = await submit([
       { command: 'sleep 2; echo fine', stdout: join(work, 'neighbour.out') },
@@ -234,10 +236,19 @@ describe('output fidelity and task isolation', () => {
   });
 
   it('a worker whose log directory is unusable refuses to start: one line, exit 1', async () => {
-    const r = await runJtm(['worker', '-p', 'fid-ld', '-ld', join(work, 'plain-file')], env);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/log directory/);
+    // A file; and a path under /proc, where a recursive mkdir used to spin silently forever.
+    for (const ld of [join(work, 'plain-file'), '/proc/jtm-no-such-dir']) {
+      const r = await runJtm(['worker', '-p', 'fid-ld', '-ld', ld], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/log directory/);
+    }
+  });
+
+  it('a command that starts with exec runs (it used to die of SIGHUP: the wrapper holding the pty was replaced)', async () => {
+    const ids = await submit([{ command: 'exec sleep 1' }, { command: "exec bash -c 'echo via exec'" }]);
+    for (const id of ids) expect(await waitFinal(id)).toBe(4);
+    expect(readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${ids[1]}.out`), 'utf8')).toBe('via exec\n');
   });
 });
 
