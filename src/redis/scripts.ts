@@ -247,6 +247,26 @@ pushEvent(KEYS[2], ARGV[2], cur, to, why)
 return {1, to}
 `;
 
+/**
+ * leftovers-found: a worker killed processes of a lost run of this task (leftovers.ts). Appends their pids to
+ * `leftover_pids` and says so in the events, without touching the status: the run they belonged to is over,
+ * whatever the task has become since. The events list keeps the record's retention (a final task's TTL).
+ * KEYS[1] task  KEYS[2] events
+ * ARGV[1] now ms  ARGV[2] pids, comma separated  ARGV[3] reason
+ * Returns 1, or 0 if no task (expired: nothing to report into).
+ */
+export const LEFTOVERS_FOUND = `${COMMON}
+local t = KEYS[1]
+if redis.call('EXISTS', t) == 0 then return 0 end
+local cur = tonumber(redis.call('HGET', t, 'status'))
+local before = redis.call('HGET', t, 'leftover_pids') or ''
+redis.call('HSET', t, 'leftover_pids', before == '' and ARGV[2] or (before .. ',' .. ARGV[2]))
+pushEvent(KEYS[2], ARGV[1], cur, cur, ARGV[3])
+local ttl = redis.call('PTTL', t)
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+`;
+
 /** Helpers of the bulk scripts: one event's JSON is encoded once per batch, and the list is trimmed only when long. */
 const BULK = `
 local function pushEncoded(eventsKey, json)

@@ -6,6 +6,7 @@ import {
   CREATE_TASK,
   CREATE_TASKS,
   FENCED_SET,
+  LEFTOVERS_FOUND,
   RECOVER_TASK,
   REQUEST_KILL,
   START_TASK,
@@ -294,6 +295,26 @@ export class TaskStore {
       default:
         return { kind: 'missing' };
     }
+  }
+
+  /**
+   * Reports processes of a lost run of task `id` that a worker found and killed on `host`: their pids are
+   * appended to `leftover_pids`, with an event. False when the record is gone (expired).
+   */
+  async reportLeftovers(
+    id: number,
+    pids: readonly number[],
+    host: string,
+    now = Date.now(),
+  ): Promise<boolean> {
+    const reason = `killed ${pids.length} leftover processes of a lost run on ${host}`;
+    const res = await runScript<number>(
+      this.redis,
+      LEFTOVERS_FOUND,
+      [this.keys.task(id), this.keys.taskEvents(id)],
+      [now, pids.join(','), reason],
+    );
+    return Number(res) === 1;
   }
 
   /**

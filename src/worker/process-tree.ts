@@ -67,7 +67,7 @@ export function readProc(pid: number): ProcInfo | undefined {
   }
 }
 
-function listPids(): number[] {
+export function listPids(): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     const c = d.charCodeAt(0);
@@ -193,6 +193,41 @@ export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): v
   }
   for (const g of groups) trySignal(-g, signal);
   for (const p of procs) trySignal(p.pid, signal);
+}
+
+/**
+ * TERM to every process `live()` returns, again to any that appear, KILL to what is left after `graceMs`;
+ * resolves once all are gone (or KILL was tried for 5 s) with every pid it signalled and any survivors.
+ * `live` is called again at each round, so children forked during the grace period are caught too.
+ */
+export async function terminateAll(
+  live: () => ProcInfo[],
+  graceMs: number,
+): Promise<{ signalled: number[]; survivors: number[] }> {
+  const signalled = new Set<number>();
+  let procs = live();
+  if (procs.length === 0) return { signalled: [], survivors: [] };
+  procs.forEach(p => signalled.add(p.pid));
+  signalAll(procs, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await sleep(50);
+    procs = live();
+    if (procs.length === 0) return { signalled: [...signalled], survivors: [] };
+    procs.forEach(p => signalled.add(p.pid));
+    signalAll(procs, 'SIGTERM');
+  }
+  for (let round = 0; round < 100 && procs.length > 0; round++) {
+    procs.forEach(p => signalled.add(p.pid));
+    signalAll(procs, 'SIGKILL');
+    await sleep(50);
+    procs = live();
+  }
+  return { signalled: [...signalled], survivors: procs.map(p => p.pid) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(r => setTimeout(r, ms));
 }
 
 let ownPgid: number | undefined;

@@ -11,6 +11,7 @@ import type { Fence } from '../tasks/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
+import { deploymentScope, startLeftoverSweeps } from './leftovers.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
 import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
@@ -47,6 +48,8 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   const runs = new Map<number, TaskRun>();
   const env = workerEnvironment();
   for (const v of SECRET_VARS) delete env[v];
+  // Which deployment a task belongs to: leftover sweeps touch only their own deployment's processes.
+  env['JTM_TASK_SCOPE'] = deploymentScope(ctx.config);
   const heartbeat = new Heartbeat(ctx, opts, host);
   const sampler = new Sampler(
     ctx,
@@ -386,6 +389,7 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
       clearInterval(beatTimer);
       clearInterval(fenceTimer);
       clearInterval(lifeTimer);
+      leftovers.stop();
       sampler.stop();
       accounting.dispose();
       // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
@@ -407,6 +411,13 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
 
   await heartbeat.beat([], state);
   startPtyHost(env, watchdogDeadline(ctx.config.heartbeatIntervalMs, ctx.config.missedBeats));
+  // Processes of lost runs on this host (their worker and pty host died together): killed and reported.
+  const leftovers = startLeftoverSweeps(ctx, {
+    workerId: opts.workerId,
+    host,
+    logger: log,
+    ownTokens: () => [...executions.values()].map(e => e.run.token),
+  });
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
   log.info(

@@ -8,7 +8,13 @@ import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import { checkOutputFiles, prepareOutput, type PreparedOutput } from './output-files.js';
-import { findByToken, lowestDescendantPid, ProcessTree, signalAll, type ProcInfo } from './process-tree.js';
+import {
+  findByToken,
+  lowestDescendantPid,
+  ProcessTree,
+  terminateAll,
+  type ProcInfo,
+} from './process-tree.js';
 import type { SampleState } from './resource-sample.js';
 import { PtyHostExited, runInPty } from './run-in-pty.js';
 
@@ -300,28 +306,10 @@ export class TaskRun {
 
   /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */
   private async killTree(graceMs: number): Promise<number[]> {
-    const signalled = new Set<number>();
-    let procs = this.liveProcesses();
-    if (procs.length === 0) return [];
-    procs.forEach(p => signalled.add(p.pid));
-    signalAll(procs, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline) {
-      await sleep(50);
-      procs = this.liveProcesses();
-      if (procs.length === 0) return [...signalled];
-      procs.forEach(p => signalled.add(p.pid));
-      signalAll(procs, 'SIGTERM');
-    }
-    for (let round = 0; round < 100 && procs.length > 0; round++) {
-      procs.forEach(p => signalled.add(p.pid));
-      signalAll(procs, 'SIGKILL');
-      await sleep(50);
-      procs = this.liveProcesses();
-    }
-    if (procs.length > 0)
-      this.opts.logger.error({ task: this.id, pids: procs.map(p => p.pid) }, 'processes survived SIGKILL');
-    return [...signalled];
+    const { signalled, survivors } = await terminateAll(() => this.liveProcesses(), graceMs);
+    if (survivors.length > 0)
+      this.opts.logger.error({ task: this.id, pids: survivors }, 'processes survived SIGKILL');
+    return signalled;
   }
 }
 
@@ -345,8 +333,4 @@ function redirectError(ptyText: string): string | undefined {
     .map(l => l.trim())
     .find(l => l.startsWith('bash: '));
   return line ? `cannot write output: ${line.slice('bash: '.length)}` : undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise(r => setTimeout(r, ms));
 }

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+
+import type { Config } from '../config.js';
+
+import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { TaskStatus } from '../tasks/status.js';
+import { findByToken, listPids, readProc, terminateAll, type ProcInfo } from './process-tree.js';
+
+/*
+ * Leftovers of lost runs. The pty host kills its tasks' trees when its worker dies, but when the worker AND
+ * its pty host die together (kill -9 of both, the OOM killer taking both), the tasks' processes — and their
+ * nohup/setsid children — live on, with nobody left to kill them. Every task process carries its run's
+ * JTM_TASK_TOKEN (= the record's run_token) and JTM_TASK_ID: the next worker on the host finds them by it,
+ * and kills each group whose run is no longer live (its record names another run, or its worker is dead).
+ * Tasks also carry JTM_TASK_SCOPE, their deployment (Redis and prefix): the same user may run several JTM
+ * deployments on one host (a test prefix beside production), and task ids and records of another deployment
+ * mean nothing here — its processes are never touched.
+ */
+
+/**
+ * The deployment's identifier for JTM_TASK_SCOPE: a digest of the Redis URL (its password left out: the
+ * digest is visible to every task) and the key prefix. Two names for one Redis give two scopes, which only
+ * makes a worker miss leftovers of the other name's tasks, never kill a run it cannot see in its Redis.
+ */
+export function deploymentScope(config: Pick<Config, 'redisUrl' | 'prefix'>): string {
+  let url = config.redisUrl ?? '';
+  try {
+    const u = new URL(url);
+    u.password = '';
+    url = u.toString();
+  } catch {
+    // not a URL: used as it is, without a password to hide
+  }
+  return createHash('sha256').update(`${url}\0${config.prefix}`).digest('hex').slice(0, 16);
+}
+
+/** Processes of one run found on this host, by their JTM_TASK_TOKEN. */
+export interface RunProcesses {
+  token: string;
+  /** From JTM_TASK_ID; undefined if no process of the group carries a valid one (never killed then). */
+  taskId: number | undefined;
+  procs: ProcInfo[];
+}
+
+const TOKEN = Buffer.from('JTM_TASK_TOKEN=');
+const TASK_ID = Buffer.from('JTM_TASK_ID=');
+const SCOPE = Buffer.from('JTM_TASK_SCOPE=');
+
+/** The value of `NAME=` in a /proc/PID/environ block (NUL-separated entries), or undefined. */
+function envValue(env: Buffer, name: Buffer): string | undefined {
+  for (let at = env.indexOf(name); at >= 0; at = env.indexOf(name, at + 1)) {
+    // Only at the start of an entry: `X_JTM_TASK_ID=` or a value holding the text must not match.
+    if (at > 0 && env[at - 1] !== 0) continue;
+    const end = env.indexOf(0, at);
+    return env.toString('latin1', at + name.length, end < 0 ? env.length : end);
+  }
+  return undefined;
+}
+
+/**
+ * Every process on this host whose environment carries JTM_TASK_TOKEN and this deployment's JTM_TASK_SCOPE,
+ * grouped by token. Only this user's processes (all of them when root: a worker running as root runs its
+ * tasks as root); unreadable ones are skipped, and so is this very process.
+ */
+export function scanRunProcesses(scope: string): Map<string, RunProcesses> {
+  const uid = process.getuid?.() ?? -1;
+  const groups = new Map<string, RunProcesses>();
+  for (const pid of listPids()) {
+    if (pid === process.pid) continue;
+    let env: Buffer;
+    try {
+      if (uid !== 0 && statSync(`/proc/${pid}`).uid !== uid) continue;
+      env = readFileSync(`/proc/${pid}/environ`);
+    } catch {
+      continue;
+    }
+    if (env.indexOf(TOKEN) < 0) continue;
+    const token = envValue(env, TOKEN);
+    if (!token || envValue(env, SCOPE) !== scope) continue;
+    const info = readProc(pid);
+    if (!info || info.state === 'Z') continue;
+    const id = Number(envValue(env, TASK_ID));
+    let group = groups.get(token);
+    if (!group) groups.set(token, (group = { token, taskId: undefined, procs: [] }));
+    if (group.taskId === undefined && Number.isSafeInteger(id) && id > 0) group.taskId = id;
+    group.procs.push(info);
+  }
+  return groups;
+}
+
+export interface LeftoverSweepOptions {
+  workerId: string;
+  host: string;
+  logger: Logger;
+  /** Tokens of this worker's own runs (never touched, whatever Redis says). */
+  ownTokens: () => Iterable<string>;
+}
+
+export interface SweepResult {
+  killed: { task: number; pids: number[] }[];
+  /**
+   * Live runs of other workers, left alone, with their worker's alive key TTL: the soonest that worker could
+   * be declared dead (-1: a key without TTL).
+   */
+  spared: { task: number; token: string; ttlMs: number }[];
+}
+
+/**
+ * One sweep: finds the processes of runs that are not live any more and kills them (TERM, KILL after the
+ * kill grace), reporting them in their task's record. A run is live while its record is running with its
+ * token as run_token and the owning worker's alive key exists; only such runs and this worker's own are left.
+ */
+export async function sweepLeftovers(ctx: JtmContext, opts: LeftoverSweepOptions): Promise<SweepResult> {
+  const result: SweepResult = { killed: [], spared: [] };
+  // /proc first, Redis after: a process seen here was started after its run's claim, so the record read
+  // next names that run unless the run has ended or been taken over since.
+  const groups = scanRunProcesses(deploymentScope(ctx.config));
+  for (const t of opts.ownTokens()) groups.delete(t);
+  const candidates: (RunProcesses & { taskId: number })[] = [];
+  for (const g of groups.values()) {
+    if (g.taskId !== undefined) candidates.push(g as RunProcesses & { taskId: number });
+    else opts.logger.warn({ pids: g.procs.map(p => p.pid) }, 'task processes without a task id: left alone');
+  }
+  if (candidates.length === 0) return result;
+
+  const records = ctx.redis.pipeline();
+  for (const g of candidates) records.hmget(ctx.keys.task(g.taskId), 'status', 'worker_id', 'run_token');
+  const recs = (await records.exec()) ?? [];
+  // Runs the record still names: live only while their worker's alive key exists.
+  const named: { group: RunProcesses & { taskId: number }; owner: string }[] = [];
+  const lost: (RunProcesses & { taskId: number })[] = [];
+  candidates.forEach((g, i) => {
+    const [err, v] = recs[i] ?? [new Error('no reply'), undefined];
+    if (err) throw err;
+    const [status, owner, runToken] = (v ?? []) as (string | null)[];
+    if (status === String(TaskStatus.running) && runToken === g.token && owner)
+      named.push({ group: g, owner });
+    else lost.push(g);
+  });
+  if (named.length > 0) {
+    const alive = ctx.redis.pipeline();
+    for (const n of named) alive.pttl(ctx.keys.workerAlive(n.owner));
+    const ttls = (await alive.exec()) ?? [];
+    named.forEach((n, i) => {
+      const [err, v] = ttls[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      const ttl = Number(v);
+      // -2: no key (the worker is dead); -1: a key without TTL counts as alive.
+      if (ttl === -2) {
+        lost.push(n.group);
+        return;
+      }
+      result.spared.push({ task: n.group.taskId, token: n.group.token, ttlMs: ttl });
+    });
+  }
+
+  await Promise.all(
+    lost.map(async g => {
+      // Found again at each round by token: children forked meanwhile are caught, a reused pid never is.
+      const { signalled, survivors } = await terminateAll(() => findByToken(g.token), ctx.config.killGraceMs);
+      if (signalled.length === 0) return;
+      result.killed.push({ task: g.taskId, pids: signalled });
+      opts.logger.warn(
+        { task: g.taskId, pids: signalled, ...(survivors.length > 0 ? { survivors } : {}) },
+        'killed leftover processes of a lost run',
+      );
+      const reported = await ctx.tasks.reportLeftovers(g.taskId, signalled, opts.host);
+      if (!reported)
+        opts.logger.info({ task: g.taskId }, 'leftovers of an expired task: nothing to report into');
+    }),
+  );
+  if (result.spared.length > 0)
+    opts.logger.info(
+      { tasks: result.spared.map(s => s.task) },
+      'processes of live runs of other workers left alone',
+    );
+  return result;
+}
+
+/** How often a running worker looks for leftovers (a /proc scan: cheap at this rate). */
+export const LEFTOVER_SWEEP_MS = 60_000;
+/** Margin after a spared run's alive key would expire before it is looked at again. */
+const RECHECK_MARGIN_MS = 250;
+
+/**
+ * Sweeps at once, then every minute; once sooner for a run spared while its worker may already be dead (its
+ * alive key outlives it by up to the takeover time): a worker restarted after a crash finds its predecessor's
+ * leftovers within seconds, not a minute later. Only once per run: the live runs of the other workers of the
+ * node do not make every worker scan /proc every few seconds.
+ */
+export function startLeftoverSweeps(ctx: JtmContext, opts: LeftoverSweepOptions): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const rechecked = new Set<string>();
+  const run = async (): Promise<void> => {
+    let next = LEFTOVER_SWEEP_MS;
+    try {
+      const r = await sweepLeftovers(ctx, opts);
+      // Forget runs no longer seen, so that the set stays as small as the node's live runs.
+      const seen = new Set(r.spared.map(s => s.token));
+      for (const t of rechecked) if (!seen.has(t)) rechecked.delete(t);
+      for (const s of r.spared) {
+        if (s.ttlMs < 0 || rechecked.has(s.token)) continue;
+        rechecked.add(s.token);
+        next = Math.min(next, s.ttlMs + RECHECK_MARGIN_MS);
+      }
+    } catch (err) {
+      opts.logger.warn({ err: toError(err).message }, 'leftover sweep failed');
+    }
+    if (stopped) return;
+    timer = setTimeout(() => void run(), next);
+    timer.unref();
+  };
+  void run();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

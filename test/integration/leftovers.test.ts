@@ -1,0 +1,156 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { BIN, ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+
+/*
+ * Issue 13, "Leftovers found": when a worker and its pty host die together (kill -9 of both, the OOM killer),
+ * the detached processes of its tasks live on; the next worker on the host kills and reports them, and never
+ * touches a live run of another worker.
+ */
+
+function pgrep(args: string[]): number[] {
+  try {
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+const pidsOf = (marker: string): number[] => pgrep(['-f', `^${marker}$`]);
+const killMarkers = (markers: string[]): void => {
+  for (const m of markers) for (const p of pidsOf(m)) process.kill(p, 'SIGKILL');
+};
+
+/** Distinct sleep lengths per test file run: the markers of concurrent runs never collide. */
+const BASE = 700_000 + Math.floor(Math.random() * 200_000) * 3;
+
+describe('leftovers of dead workers', () => {
+  const env = testEnv();
+  let ctx: JtmContext;
+  let work = '';
+  const markers: string[] = [];
+  const workers: BackgroundProcess[] = [];
+
+  /** One task that starts `nohup sleep` and `setsid sleep` then sleeps itself; waits for all three. */
+  const startTask = async (
+    pool: string,
+    s: number,
+  ): Promise<{ id: number; fg: string; detached: string[] }> => {
+    const fg = `sleep ${s}`;
+    const detached = [`sleep ${s + 1}`, `sleep ${s + 2}`];
+    markers.push(fg, ...detached);
+    const file = join(work, `${pool}.jsonl`);
+    const command = `nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`;
+    writeFileSync(file, JSON.stringify({ command }));
+    const [id] = taskIds((await runJtm(['submit', '-f', file, '-p', pool], env, { cwd: work })).stdout);
+    await waitFor(
+      () => [fg, ...detached].every(m => pidsOf(m).length === 1) || undefined,
+      'task processes up',
+    );
+    return { id: id!, fg, detached };
+  };
+  const workerUp = (pool: string): Promise<boolean> =>
+    waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up', 60_000);
+
+  beforeAll(async () => {
+    work = tempDir('jtm-leftovers-');
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    for (const w of workers) await w.stop('SIGKILL');
+    killMarkers(markers);
+    await closeContext(ctx);
+  });
+
+  it('worker and pty host killed together: the next worker kills the detached leftovers and reports them', async () => {
+    // Its own process group (detached), so that the test can kill it without touching the test runner.
+    const child = spawn(process.execPath, [BIN, 'worker', '-p', 'lo-dead', '--slots', '1'], {
+      env,
+      cwd: ROOT,
+      detached: true,
+      stdio: 'ignore',
+    });
+    const exited = new Promise(r => child.on('exit', r));
+    try {
+      await workerUp('lo-dead');
+      const { id, fg, detached } = await startTask('lo-dead', BASE);
+      const survivors = detached.map(m => pidsOf(m)[0]!);
+      // The pty host is the worker's one child (fork, in its own process group). The worker is stopped
+      // first so that it cannot react to its host's death (it would kill the leftovers itself); then both
+      // die by SIGKILL, each with its whole process group, as the OOM killer or `kill -9 -<pgid>` would do.
+      const worker = child.pid!;
+      const hosts = pgrep(['-P', String(worker)]);
+      expect(hosts).toHaveLength(1);
+      process.kill(worker, 'SIGSTOP');
+      process.kill(-hosts[0]!, 'SIGKILL');
+      process.kill(-worker, 'SIGKILL');
+      await exited;
+      // The task's own shell and foreground sleep die of the pty's hang-up; nohup and setsid children do not.
+      await waitFor(() => pidsOf(fg).length === 0 || undefined, 'foreground sleep gone');
+      expect(detached.map(m => pidsOf(m)[0])).toEqual(survivors);
+
+      const next = startJtm(['worker', '-p', 'lo-dead', '--slots', '1'], env);
+      workers.push(next);
+      await waitFor(
+        () => detached.every(m => pidsOf(m).length === 0) || undefined,
+        'leftovers killed',
+        60_000,
+      );
+      const rec = await waitFor(async () => {
+        const r = await ctx.tasks.get(id);
+        return r?.leftover_pids ? r : undefined;
+      }, 'leftovers reported');
+      const reported = rec.leftover_pids!.split(',').map(Number);
+      for (const p of survivors) expect(reported).toContain(p);
+      const events = await ctx.tasks.events(id);
+      expect(events.map(e => e.reason)).toContain(
+        `killed ${reported.length} leftover processes of a lost run on ${hostname()}`,
+      );
+      expect(next.output()).toContain('killed leftover processes of a lost run');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
+  });
+
+  it('a live run of another worker on the host is left alone, and so are processes of other deployments', async () => {
+    const owner = startJtm(['worker', '-p', 'lo-live', '--slots', '1'], env);
+    workers.push(owner);
+    await workerUp('lo-live');
+    const { id, fg, detached } = await startTask('lo-live', BASE + 10);
+    // Processes of another deployment on the host (another prefix or Redis, or a JTM without scopes): their
+    // task ids and tokens mean nothing here, however they look; the sweep must not touch them either.
+    const foreign = [`sleep ${BASE + 20}`, `sleep ${BASE + 21}`];
+    markers.push(...foreign);
+    const scopes = [{ JTM_TASK_SCOPE: 'another-deployment' }, {}];
+    foreign.forEach((m, i) =>
+      spawn('sleep', [m.split(' ')[1]!], {
+        env: { PATH: env['PATH'], JTM_TASK_TOKEN: `f${i}`.repeat(12), JTM_TASK_ID: String(id), ...scopes[i] },
+        detached: true,
+        stdio: 'ignore',
+      }).unref(),
+    );
+    await waitFor(() => foreign.every(m => pidsOf(m).length === 1) || undefined, 'foreign processes up');
+    const before = [fg, ...detached, ...foreign].map(m => pidsOf(m)[0]);
+    const other = startJtm(['worker', '-p', 'lo-live', '--slots', '1'], env);
+    workers.push(other);
+    // The newcomer's first sweep has seen the run and spared it.
+    await waitFor(
+      () => /processes of live runs of other workers left alone/.test(other.output()) || undefined,
+      'the sweep of the second worker',
+      60_000,
+    );
+    expect([fg, ...detached, ...foreign].map(m => pidsOf(m)[0])).toEqual(before);
+    const rec = await ctx.tasks.get(id);
+    expect(rec?.status_name).toBe('running');
+    expect(rec?.leftover_pids).toBeUndefined();
+    expect(other.output()).not.toContain('killed leftover processes');
+  });
+});
