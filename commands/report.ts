@@ -48,11 +48,8 @@ export default class Report extends BaseCommand<typeof Report> {
         ...(sinceMs !== undefined ? { since: sinceMs } : {}),
       },
       ...(output !== undefined || !json ? { output: output ?? 'jtm-report.html' } : {}),
-      // A terminal gets the progress line as it is; anything else gets JSON lines, like every log on stderr.
-      progress: line =>
-        process.stderr.isTTY
-          ? process.stderr.write(line)
-          : this.logger.info({ progress: line.trim() }, 'report'),
+      // Plain progress lines for the person waiting ("report: N/M task records read"; docs/report.md).
+      progress: line => process.stderr.write(line),
     });
     if (!json && file) this.log(file);
     return data;

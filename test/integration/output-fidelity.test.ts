@@ -323,11 +323,16 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
       const takeoverAt = Date.now() + (await ctx.redis.pttl(ctx.keys.workerAlive(workerId)));
       await waitFor(() => alive(markers).length === 0 || undefined, 'task processes to be gone', 10_000);
       // The pty host logged when it killed them: before the takeover could start (times of this host's clock).
-      const killLine = w
-        .output()
-        .split('\n')
-        .find(l => l.includes('no word from the worker'));
-      expect(killLine).toBeDefined();
+      // Waited for: the host writes its line as it kills, and the pipe may deliver it after the processes are gone.
+      const killLine = await waitFor(
+        () =>
+          w
+            .output()
+            .split('\n')
+            .find(l => l.includes('no word from the worker')),
+        "the pty host's kill line",
+        10_000,
+      );
       expect((JSON.parse(killLine!) as { time: number }).time).toBeLessThan(takeoverAt);
       process.kill(w.child.pid!, 'SIGCONT');
       // The worker lives on and gives each task back (still its own: nobody took it over), then runs it again.
