@@ -84,7 +84,7 @@ export interface SubmitOptions {
 export interface ConnectOptions {
   /**
    * The settings, as the CLI reads them from its environment (`REDIS_URL`, `JTM_PREFIX`, ... — every key of
-   * `.env.example`). Default: `process.env`.
+   * `.env.example`). Default: this process's own environment (read by loadConfig).
    */
   env?: Env;
   /** A KEY=VALUE file, as `jtm --config FILE` (its keys yield to `env`). */
