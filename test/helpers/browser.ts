@@ -7,9 +7,10 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) process.stderr.write(`browser tests skipped: ${CHROMIUM} not found\n`);
 
-export function launchChromium(): Promise<Browser> {
+/** Headless Chromium with the flags every browser test uses (no network of its own, no sandbox as root). */
+export function launchChromium(executablePath = CHROMIUM): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     chromiumSandbox: false,
     args: [

@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
+import { launchChromium } from '../helpers/browser.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
@@ -162,19 +163,7 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
       'running task',
     );
     dashboard = await startDashboard(env);
-    browser = await chromium.launch({
-      executablePath: chromiumBinary.path,
-      headless: true,
-      chromiumSandbox: false,
-      args: [
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium(chromiumBinary.path);
   });
   afterAll(async () => {
     await browser?.close();
