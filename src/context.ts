@@ -7,7 +7,7 @@ import {
   type RedisClient,
 } from './redis/connection.js';
 import { Keys } from './redis/keys.js';
-import { TaskStore } from './tasks/task-store.js';
+import { TaskStore } from './store/task-store.js';
 
 /** What every operation needs: configuration, logger, one Redis connection, key names and the task store. */
 export interface JtmContext {

@@ -4,7 +4,7 @@ import type { JtmContext } from '../context.js';
 import { listPools } from '../pools/list-pools.js';
 import { readRecords, scanTaskIds } from '../report/read-tasks.js';
 import { CHARTS_JS, jsonScript, uplotAssets } from '../report/browser-charts.js';
-import type { TaskRecord } from '../tasks/task-record.js';
+import type { TaskRecord } from '../store/task-record.js';
 import { validatePoolName } from '../tasks/task-spec.js';
 import { esc, isoTime, page, table } from '../http/html.js';
 

@@ -2,8 +2,8 @@ import type { JtmContext } from '../context.js';
 import { listLiveWorkers, type LiveWorker } from '../pools/live-workers.js';
 import { isActive, statusName } from '../tasks/status.js';
 import { jobIdOf } from '../tasks/job-data.js';
-import type { TaskRecord } from '../tasks/task-record.js';
-import type { TaskEvent } from '../tasks/task-store.js';
+import type { TaskRecord } from '../store/task-record.js';
+import type { TaskEvent } from '../store/task-store.js';
 import { esc, isoTime, page, table } from '../http/html.js';
 import { workerLoads, type WorkerLoad } from './worker-load.js';
 

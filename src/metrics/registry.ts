@@ -2,7 +2,7 @@ import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 
 import type { JtmContext } from '../context.js';
 import { listPools, type PoolInfo } from '../pools/list-pools.js';
-import { DURATION_BUCKETS, WAIT_BUCKETS } from '../tasks/task-counters.js';
+import { DURATION_BUCKETS, WAIT_BUCKETS } from '../store/task-counters.js';
 
 type HistogramValue = { metricName: string; labels: Record<string, string | number>; value: number };
 

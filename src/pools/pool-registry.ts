@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { isDynamicSpec } from '../slurm/pool-cluster.js';
-import type { PoolSpec } from '../tasks/task-record.js';
+import type { PoolSpec } from '../store/task-record.js';
 
 /** What the registry keeps per pool (`pool:<name>` hash). */
 export interface PoolEntry {

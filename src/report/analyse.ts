@@ -1,5 +1,5 @@
 import { TaskStatus, type TaskStatusName } from '../tasks/status.js';
-import type { TaskRecord } from '../tasks/task-record.js';
+import type { TaskRecord } from '../store/task-record.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
 
 /** What a report is about: tasks of a pool, of a Cromwell workflow, active since a time. */

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { JtmContext } from '../context.js';
 import { runScript } from '../redis/run-script.js';
 import { READ_TASKS, REPORT_FIELDS } from '../redis/scripts.js';
-import { parseTaskRecord, type TaskRecord } from '../tasks/task-record.js';
+import { parseTaskRecord, type TaskRecord } from '../store/task-record.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
 
 /** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough

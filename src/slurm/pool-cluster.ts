@@ -1,4 +1,4 @@
-import type { PoolSpec } from '../tasks/task-record.js';
+import type { PoolSpec } from '../store/task-record.js';
 import { LOCAL_CLUSTER, resolveCluster, type SiteConfig } from './site-profiles.js';
 
 /**

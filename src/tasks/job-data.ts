@@ -1,4 +1,4 @@
-import type { TaskRecord } from './task-record.js';
+import type { TaskRecord } from '../store/task-record.js';
 
 /** What a pool queue's BullMQ job carries: all a worker needs to run the task without reading the record. */
 export interface TaskJobData {

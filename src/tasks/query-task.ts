@@ -2,8 +2,8 @@ import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isConnectionError } from '../redis/connection.js';
 import { isActive, statusName, type TaskStatusName } from './status.js';
-import type { TaskRecord } from './task-record.js';
-import type { TaskEvent } from './task-store.js';
+import type { TaskRecord } from '../store/task-record.js';
+import type { TaskEvent } from '../store/task-store.js';
 
 export interface StatusAnswer {
   task_id: number;

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 
 import type { JtmContext } from '../context.js';
 import { TaskStatus } from './status.js';
-import type { TaskRecord } from './task-record.js';
+import type { TaskRecord } from '../store/task-record.js';
 
 /**
  * The codes JTM writes to a Cromwell `rc` file when it ends a task whose script could not write one.

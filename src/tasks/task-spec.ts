@@ -5,7 +5,7 @@ import { MAX_TIME_LIMIT_MS, parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { duplicateKey } from './duplicate-keys.js';
 import { deriveRcFile } from './rc-file.js';
-import type { PoolSpec } from './task-record.js';
+import type { PoolSpec } from '../store/task-record.js';
 
 /** A validated task, ready to be written to Redis. */
 export interface NewTask {

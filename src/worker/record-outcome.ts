@@ -4,7 +4,7 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
-import type { Fence } from '../tasks/task-store.js';
+import type { Fence } from '../store/task-store.js';
 import { writeRcForEndedTask } from '../tasks/rc-file.js';
 import { statusName, TaskStatus } from '../tasks/status.js';
 import type { TaskOutcome, TaskRun } from './task-run.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import type { PoolInfo } from '../../src/pools/list-pools.js';
-import type { TaskRecord } from '../../src/tasks/task-record.js';
+import type { TaskRecord } from '../../src/store/task-record.js';
 import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import type { ReportData } from '../../src/report/analyse.js';
-import type { TaskRecord } from '../../src/tasks/task-record.js';
+import type { TaskRecord } from '../../src/store/task-record.js';
 import { hasChromium, launchChromium } from '../helpers/browser.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { workerOptionsFromFlags } from '../../src/cli/worker-cli.js';
 import type { JtmContext } from '../../src/context.js';
-import type { TaskRecord } from '../../src/tasks/task-record.js';
+import type { TaskRecord } from '../../src/store/task-record.js';
 import { TaskAccounting } from '../../src/worker/accounting.js';
 import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memory-limit.js';

@@ -1,4 +1,4 @@
-import { statusName, type TaskStatusName } from './status.js';
+import { statusName, type TaskStatusName } from '../task-status.js';
 
 /** The pool part of a task spec: what a Slurm allocation for its pool must provide. */
 export interface PoolSpec {

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
-import { isFinal, statusName } from './status.js';
+import { isFinal, statusName } from '../task-status.js';
 
 /**
  * Counters of tasks submitted and finished, kept in Redis (HINCRBY) so that any number of managers and

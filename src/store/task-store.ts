@@ -13,7 +13,7 @@ import {
   TRANSITION,
   TRANSITION_MANY,
 } from '../redis/scripts.js';
-import { isFinal, TaskStatus } from './status.js';
+import { isFinal, TaskStatus } from '../task-status.js';
 import { countFinished, countSubmitted } from './task-counters.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
