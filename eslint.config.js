@@ -62,7 +62,10 @@ export default tseslint.config(
     // options above for these files, so it repeats them.
     files: [
       'src/redis/**/*.ts',
+      'src/store/**/*.ts',
       'src/config.ts',
+      'src/fields.ts',
+      'src/pool-spec.ts',
       'src/logger.ts',
       'src/errors.ts',
       'src/task-status.ts',

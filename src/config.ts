@@ -3,6 +3,7 @@ import { join } from 'node:path';
 
 import { InvalidInputError } from './errors.js';
 import { parseDuration } from './durations.js';
+import { dropUndefined } from './fields.js';
 import { readInputFile } from './input-file.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -99,7 +100,7 @@ export function loadConfig(
   overrides: Partial<Config> = {},
   configFile?: string,
 ): Config {
-  const merged = { ...readConfigFile(configFile ?? env['JTM_CONFIG_FILE']), ...stripUndefined(env) };
+  const merged = { ...readConfigFile(configFile ?? env['JTM_CONFIG_FILE']), ...dropUndefined(env) };
   const get = (key: string): string | undefined => {
     const v = merged[key];
     return v === undefined || v === '' ? undefined : v;
@@ -191,7 +192,7 @@ export function loadConfig(
     slurmTimeSlackMs: duration('JTM_SLURM_TIME_SLACK', '5m'),
   };
   validatePrefix(config.prefix);
-  return Object.freeze({ ...config, ...stripUndefined(overrides) });
+  return Object.freeze({ ...config, ...dropUndefined(overrides) });
 }
 
 function accountingMode(raw: string | undefined): 'auto' | 'procfs' {
@@ -230,10 +231,6 @@ function readConfigFile(path: string | undefined): Record<string, string> {
     out[m[1] as string] = (m[2] as string).replace(/^(['"])(.*)\1$/, '$2');
   }
   return out;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**

@@ -30,7 +30,7 @@ import {
 import { getResourceLog, resourceLogCsv, type ResourceLog } from './tasks/resource-log.js';
 import { submitTasks } from './tasks/submit-task.js';
 import { streamTaskOutput } from './tasks/task-output.js';
-import type { PoolSpec } from './store/task-record.js';
+import type { PoolSpec } from './pool-spec.js';
 
 export type { Config, Env } from './config.js';
 export {
@@ -48,7 +48,8 @@ export type { KillResult } from './tasks/kill-task.js';
 export type { Aliveness, StatusAnswer, TaskDetails } from './tasks/query-task.js';
 export type { ResourceLog } from './tasks/resource-log.js';
 export { isActive, isFinal, statusName, TaskStatus, type TaskStatusName } from './tasks/status.js';
-export type { PoolSpec, TaskRecord } from './store/task-record.js';
+export type { PoolSpec } from './pool-spec.js';
+export type { TaskRecord } from './store/task-record.js';
 export type { TaskEvent } from './store/task-store.js';
 export type { ResourceSample } from './tasks/resource-format.js';
 

@@ -4,7 +4,9 @@ import { InvalidInputError } from '../errors.js';
 import { readInputFile } from '../input-file.js';
 import { prepareTasks } from '../tasks/prepare-tasks.js';
 import { submitTasks } from '../tasks/submit-task.js';
-import { parsePoolFields, parseTaskFile, type NewTask, type TaskInput } from '../tasks/task-spec.js';
+import { dropUndefined } from '../fields.js';
+import { parsePoolFields } from '../pool-spec.js';
+import { parseTaskFile, type NewTask, type TaskInput } from '../tasks/task-spec.js';
 
 /** Submit's flags, with the original's names. */
 export interface SubmitFlags {
@@ -48,7 +50,7 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
   }
   // The same validation as a task file's pool object: one set of rules for flags and files.
   const poolFields = parsePoolFields(
-    stripUndefined({
+    dropUndefined({
       cluster: flags.cluster,
       time: flags.job_time,
       mem: flags.memory,
@@ -76,10 +78,6 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
     },
     config,
   );
-}
-
-function stripUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 export async function submitFromCli(

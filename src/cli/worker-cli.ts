@@ -7,7 +7,7 @@ import { parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
-import { normaliseMemory, validatePoolName, validateTime } from '../tasks/task-spec.js';
+import { normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js';
 import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
 import { startWorker } from '../worker/start-worker.js';
 import type { WorkerOptions } from '../worker/worker-options.js';

@@ -5,7 +5,7 @@ import { listPools } from '../pools/list-pools.js';
 import { readRecords, scanTaskIds } from '../report/read-tasks.js';
 import { CHARTS_JS, jsonScript, uplotAssets } from '../report/browser-charts.js';
 import type { TaskRecord } from '../store/task-record.js';
-import { validatePoolName } from '../tasks/task-spec.js';
+import { validatePoolName } from '../pool-spec.js';
 import { esc, isoTime, page, table } from '../http/html.js';
 
 const MINUTE = 60_000;

@@ -1,5 +1,5 @@
 import type { JtmContext } from '../context.js';
-import { validatePoolName } from '../tasks/task-spec.js';
+import { validatePoolName } from '../pool-spec.js';
 import { countLiveSlots } from './live-workers.js';
 import { countPendingSlurmSlots } from './slurm-slots.js';
 

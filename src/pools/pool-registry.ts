@@ -1,6 +1,5 @@
 import type { JtmContext } from '../context.js';
-import { isDynamicSpec } from '../slurm/pool-cluster.js';
-import type { PoolSpec } from '../store/task-record.js';
+import { isDynamicSpec, type PoolSpec } from '../pool-spec.js';
 
 /** What the registry keeps per pool (`pool:<name>` hash). */
 export interface PoolEntry {

@@ -4,7 +4,7 @@ import { cancelPoolAllocations } from '../slurm/provision.js';
 import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from '../tasks/rc-file.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { isFinal, TaskStatus } from '../tasks/status.js';
-import { validatePoolName } from '../tasks/task-spec.js';
+import { validatePoolName } from '../pool-spec.js';
 import { sendToPool, sendToWorker } from '../control/worker-control.js';
 import { listLiveWorkers } from './live-workers.js';
 

@@ -1,5 +1,5 @@
-import type { PoolSpec } from '../store/task-record.js';
-import { LOCAL_CLUSTER, resolveCluster, type SiteConfig } from './site-profiles.js';
+import { LOCAL_CLUSTER, type PoolSpec } from '../pool-spec.js';
+import { resolveCluster, type SiteConfig } from './site-profiles.js';
 
 /**
  * The cluster a submitted pool spec will be provisioned on, checked at submit time so that a typo is one clear
@@ -14,9 +14,4 @@ export function resolvePoolCluster(spec: PoolSpec, loadSite: () => SiteConfig): 
   if (cluster === undefined || cluster === LOCAL_CLUSTER) return { ...spec, cluster: LOCAL_CLUSTER };
   resolveCluster(site, cluster);
   return { ...spec, cluster };
-}
-
-/** Whether the manager provisions Slurm allocations for a pool with this spec. */
-export function isDynamicSpec(spec: PoolSpec | undefined): boolean {
-  return Boolean(spec?.time && spec.cluster && spec.cluster !== LOCAL_CLUSTER);
 }

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 
 import { InvalidInputError } from '../errors.js';
-import { normaliseMemory, validateTime } from '../tasks/task-spec.js';
+import { dropUndefined } from '../fields.js';
+import { LOCAL_CLUSTER, normaliseMemory, SLURM_WORD, validateTime } from '../pool-spec.js';
 import { SBATCH_OPTION } from './shell.js';
 
-/** Built-in cluster name: no Slurm, workers are started by hand. */
-export const LOCAL_CLUSTER = 'local';
+export { LOCAL_CLUSTER };
 
 /** Defaults a site applies when neither the flags nor the pool spec say otherwise. */
 export interface SiteDefaults {
@@ -43,7 +43,6 @@ export interface SiteConfig {
 }
 
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
-const WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
 const PROFILE_FIELDS = new Set([
   'description',
   'defaults',
@@ -131,7 +130,7 @@ function parseDefaults(raw: unknown, name: string, fail: Fail): SiteDefaults {
   const word = (k: string): string | undefined => {
     const v = raw[k];
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !WORD.test(v))
+    if (typeof v !== 'string' || !SLURM_WORD.test(v))
       return fail(`cluster ${name}: invalid ${k} ${JSON.stringify(v)}`);
     return v;
   };
@@ -189,8 +188,4 @@ function bool(raw: unknown, what: string, fail: Fail): boolean {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function dropUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { formatHms, parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { normaliseMemory, validatePoolName, validateTime } from '../tasks/task-spec.js';
+import { normaliseMemory, SLURM_WORD, validatePoolName, validateTime } from '../pool-spec.js';
 import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
 import { maskUrlPassword, quote, SBATCH_OPTION } from './shell.js';
 import { loadSiteConfig, resolveCluster } from './site-profiles.js';
@@ -48,7 +48,6 @@ export interface SubmittedAllocation {
   slots: number;
 }
 
-const WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
 const SCRIPT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Writes and submits the batch script of dynamic workers; with dry_run, prints it (password masked). */
@@ -139,7 +138,7 @@ export function allocationTime(poolTime: string, config: Config): string {
 
 function word(value: string | undefined, what: string): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!WORD.test(value)) throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}`);
+  if (!SLURM_WORD.test(value)) throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -1,23 +1,5 @@
+import type { PoolSpec } from '../pool-spec.js';
 import { statusName, type TaskStatusName } from '../task-status.js';
-
-/** The pool part of a task spec: what a Slurm allocation for its pool must provide. */
-export interface PoolSpec {
-  name: string;
-  cluster?: string;
-  /** Wall time `hh:mm:ss`; a pool spec with a time makes the pool dynamic (Slurm-provisioned). */
-  time?: string;
-  cpu?: number;
-  /** Memory per node, e.g. `10G`. */
-  mem?: string;
-  node?: number;
-  nwpn?: number;
-  shared?: number;
-  account?: string;
-  constraint?: string;
-  qos?: string;
-  partition?: string;
-  job_id?: string;
-}
 
 /** The authoritative task record, as stored in `task:<id>` and printed by `status --json`. */
 export interface TaskRecord {

@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import { formatHms, parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
-import { isDynamicSpec, resolvePoolCluster } from '../slurm/pool-cluster.js';
+import { isDynamicSpec } from '../pool-spec.js';
+import { resolvePoolCluster } from '../slurm/pool-cluster.js';
 import { loadSiteConfig, type SiteConfig } from '../slurm/site-profiles.js';
 import { buildTask, type NewTask, type SubmitDefaults, type TaskInput } from './task-spec.js';
 import { END_OF_LIFE_MARGIN_MS } from './end-of-life.js';

@@ -16,7 +16,7 @@ import {
 } from './job-data.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
-import { isDynamicSpec } from '../slurm/pool-cluster.js';
+import { isDynamicSpec } from '../pool-spec.js';
 
 /**
  * Tasks per create/transition script run: big enough that a bulk submit is a few round trips, small

@@ -3,9 +3,18 @@ import { isAbsolute, resolve } from 'node:path';
 import { MAX_COMMAND_BYTES } from '../config.js';
 import { MAX_TIME_LIMIT_MS, parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
+import { dropUndefined, optionalString as str } from '../fields.js';
+import {
+  normaliseMemory,
+  parsePoolFields,
+  POOL_FLAG,
+  slurmWord,
+  validatePoolName,
+  workflowPoolName,
+  type PoolSpec,
+} from '../pool-spec.js';
 import { duplicateKey } from './duplicate-keys.js';
 import { deriveRcFile } from './rc-file.js';
-import type { PoolSpec } from '../store/task-record.js';
 
 /** A validated task, ready to be written to Redis. */
 export interface NewTask {
@@ -68,166 +77,11 @@ const TASK_FIELDS = new Set([
   'allow_empty_outputs',
   'cromwell_job_id',
 ]);
-const POOL_FIELDS = new Set([
-  'name',
-  'poolname',
-  'cluster',
-  'time',
-  'cpu',
-  'mem',
-  'node',
-  'nwpn',
-  'shared',
-  'account',
-  'constraint',
-  'qos',
-  'partition',
-  'job_id',
-]);
-
-/** Pool names reach queue names, key names and batch scripts: letters, digits, `_ . -` only. */
-export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-/** Values placed in `#SBATCH` lines: no spaces, quotes or shell metacharacters. */
-const SLURM_WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
-const TIME = /^(\d+-)?\d+:[0-5]\d:[0-5]\d$/;
-const MEMORY = /^\d+(\.\d+)?\s*([KMGT]B?)?$/i;
-const MAX_MEMORY_GB = 1_000_000_000;
-const WORKFLOW_ID = /cromwell-executions\/[^/]+\/([^/]+)/;
-
-export function validatePoolName(name: unknown, what = 'pool name'): string {
-  if (typeof name !== 'string' || !POOL_NAME.test(name)) {
-    throw new InvalidInputError(
-      `invalid ${what} ${JSON.stringify(name)}: use letters, digits, '_', '.' or '-' (at most 128, starting with a letter or digit)`,
-    );
-  }
-  return name;
-}
-
-function str(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`);
-  if (value.includes('\0')) throw new InvalidInputError(`${field} contains a NUL byte`);
-  return value;
-}
-
-function positiveInt(value: unknown, field: string, min = 1): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 1_000_000) {
-    throw new InvalidInputError(`${field} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
-function slurmWord(value: unknown, field: string): string | undefined {
-  const s = str(value, field);
-  if (s === undefined) return undefined;
-  if (!SLURM_WORD.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}`);
-  return s;
-}
-
-/** `-m`: a number of GB (rounded, as the original: 4.5 → 5G) or a Slurm size such as `10GB`, `500M`. */
-export function normaliseMemory(value: unknown, field = 'memory'): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'number' || (typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()))) {
-    const gb = Number(value);
-    if (!Number.isFinite(gb) || gb <= 0) throw new InvalidInputError(`${field} must be positive`);
-    // Beyond this JavaScript prints 1e+21: not a size Slurm (or anyone) can read.
-    if (gb > MAX_MEMORY_GB) throw new InvalidInputError(`${field} must be at most ${MAX_MEMORY_GB} GB`);
-    return `${Math.max(1, Math.floor(gb + 0.5))}G`;
-  }
-  if (typeof value !== 'string' || !MEMORY.test(value.trim())) {
-    throw new InvalidInputError(
-      `invalid ${field} ${JSON.stringify(value)}: use GB as a number, or e.g. 10G, 500M`,
-    );
-  }
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(value.trim());
-  return `${m?.[1] ?? value}${(m?.[2] ?? 'G').toUpperCase()}`;
-}
-
-export function validateTime(value: unknown, field = 'time'): string | undefined {
-  const s = str(value, field);
-  if (s === undefined) return undefined;
-  if (!TIME.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}: use hh:mm:ss`);
-  if (parseDuration(s) <= 0) {
-    throw new InvalidInputError(`${field} ${JSON.stringify(s)} must be longer than 0`);
-  }
-  return s;
-}
-
-/** Validates the pool part of a task; `name` is resolved by the caller. */
-export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
-  if (raw === undefined || raw === null) return {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInputError('pool must be an object');
-  const obj = raw as Record<string, unknown>;
-  for (const k of Object.keys(obj)) {
-    if (!POOL_FIELDS.has(k)) throw new InvalidInputError(`unknown pool field ${JSON.stringify(k)}`);
-  }
-  if (obj['name'] !== undefined && obj['poolname'] !== undefined && obj['name'] !== obj['poolname']) {
-    throw new InvalidInputError('pool.name and pool.poolname differ: give one');
-  }
-  const name = obj['name'] ?? obj['poolname'];
-  const spec: Partial<PoolSpec> = {
-    name: name === undefined ? undefined : validatePoolName(name),
-    cluster: slurmWord(obj['cluster'], 'cluster')?.toLowerCase(),
-    time: validateTime(obj['time']),
-    cpu: positiveInt(obj['cpu'], 'cpu'),
-    mem: normaliseMemory(obj['mem'], 'mem'),
-    node: positiveInt(obj['node'], 'node'),
-    nwpn: positiveInt(obj['nwpn'], 'nwpn'),
-    shared: positiveInt(obj['shared'], 'shared', 0),
-    account: slurmWord(obj['account'], 'account'),
-    constraint: slurmWord(obj['constraint'], 'constraint'),
-    qos: slurmWord(obj['qos'], 'qos'),
-    partition: slurmWord(obj['partition'], 'partition'),
-    job_id: slurmWord(obj['job_id'], 'job_id'),
-  };
-  if (spec.shared !== undefined && spec.shared > 1) throw new InvalidInputError('shared must be 0 or 1');
-  return dropUndefined(spec);
-}
-
-function dropUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
-
-/**
- * Per-workflow pools (`shared: 0`): `<pool>_<workflow uuid>`, the uuid taken from the task file's
- * `job_id` (second `_` token) or from the command's `cromwell-executions/<wf>/<uuid>/` path, as the original.
- */
-export function workflowPoolName(pool: string, command: string, jobIdInFile: string | undefined): string {
-  if (jobIdInFile) {
-    const token = jobIdInFile.split('_')[1];
-    if (token) return validatePoolName(`${pool}_${token}`);
-  }
-  const m = WORKFLOW_ID.exec(command);
-  if (!m?.[1]) {
-    throw new InvalidInputError(
-      'shared=0 needs a Cromwell workflow id in the command (cromwell-executions/<workflow>/<uuid>/...)',
-    );
-  }
-  return validatePoolName(`${pool}_${m[1]}`);
-}
-
 function resolvePath(p: string | undefined, base: string): string | undefined {
   if (p === undefined) return undefined;
   // `$VARS` are the worker's to expand; only plain relative paths are anchored to the submitter's cwd.
   return isAbsolute(p) || p.startsWith('$') ? p : resolve(base, p);
 }
-
-/** The submit flag of each pool field, for messages. */
-const POOL_FLAG: Readonly<Record<string, string>> = {
-  cluster: '-cl',
-  time: '-t',
-  cpu: '-c',
-  mem: '-m',
-  node: '-N',
-  nwpn: '-nwpn',
-  shared: '-s',
-  account: '-A',
-  constraint: '-C',
-  qos: '-q',
-  partition: '-P',
-};
 
 /**
  * The one precedence rule of submit (README): a flag fills in what the task file leaves unset, and a flag

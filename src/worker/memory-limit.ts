@@ -5,7 +5,7 @@ import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
-import { normaliseMemory } from '../tasks/task-spec.js';
+import { normaliseMemory } from '../pool-spec.js';
 import { memAvailable } from './process-tree.js';
 import type { WorkerOptions } from './worker-options.js';
 

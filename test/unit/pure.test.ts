@@ -7,7 +7,8 @@ import { InvalidInputError } from '../../src/errors.js';
 import { maskUrl, parseRedisUrl } from '../../src/redis/connection.js';
 import { Keys } from '../../src/redis/keys.js';
 import { isActive, statusName, TaskStatus } from '../../src/tasks/status.js';
-import { buildTask, normaliseMemory, parseTaskFile, workflowPoolName } from '../../src/tasks/task-spec.js';
+import { normaliseMemory, workflowPoolName } from '../../src/pool-spec.js';
+import { buildTask, parseTaskFile } from '../../src/tasks/task-spec.js';
 import { expandVars } from '../../src/worker/output-files.js';
 import { parseStat, type ProcInfo } from '../../src/worker/process-tree.js';
 import {

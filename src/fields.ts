@@ -1,0 +1,29 @@
+import { InvalidInputError } from './errors.js';
+
+/**
+ * Field helpers shared by every reader of user input (task files, submit flags, the site file, the
+ * configuration): one copy of each, so that a rule (an empty string means "not given") is the same everywhere.
+ */
+
+/** A copy of `o` without its undefined fields (what gets stored or spread over defaults). */
+export function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** An optional string field: absent, null and '' are "not given"; a NUL byte could never reach a file or exec. */
+export function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`);
+  if (value.includes('\0')) throw new InvalidInputError(`${field} contains a NUL byte`);
+  return value;
+}
+
+/** An optional integer in [min, 1e6], as a number or a string of digits. */
+export function positiveInt(value: unknown, field: string, min = 1): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 1_000_000) {
+    throw new InvalidInputError(`${field} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}

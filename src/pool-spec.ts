@@ -1,0 +1,171 @@
+import { parseDuration } from './durations.js';
+import { InvalidInputError } from './errors.js';
+import { dropUndefined, optionalString, positiveInt } from './fields.js';
+
+/**
+ * The pool spec: what a Slurm allocation for a pool must provide, and every rule about pool names and the
+ * values that reach `#SBATCH` lines (submit, the task store, the pool registry, the site file, the worker's
+ * flags and the batch script all use these). Pure, below every domain folder: the task record stores a
+ * PoolSpec, and the store sits below the pools and Slurm code that read it.
+ */
+export interface PoolSpec {
+  name: string;
+  cluster?: string;
+  /** Wall time `hh:mm:ss`; a pool spec with a time makes the pool dynamic (Slurm-provisioned). */
+  time?: string;
+  cpu?: number;
+  /** Memory per node, e.g. `10G`. */
+  mem?: string;
+  node?: number;
+  nwpn?: number;
+  shared?: number;
+  account?: string;
+  constraint?: string;
+  qos?: string;
+  partition?: string;
+  job_id?: string;
+}
+
+/** Built-in cluster name: no Slurm, workers are started by hand. */
+export const LOCAL_CLUSTER = 'local';
+
+/** Pool names reach queue names, key names and batch scripts: letters, digits, `_ . -` only. */
+export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Values placed in `#SBATCH` lines: no spaces, quotes or shell metacharacters. */
+export const SLURM_WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
+const TIME = /^(\d+-)?\d+:[0-5]\d:[0-5]\d$/;
+const MEMORY = /^\d+(\.\d+)?\s*([KMGT]B?)?$/i;
+const MAX_MEMORY_GB = 1_000_000_000;
+const WORKFLOW_ID = /cromwell-executions\/[^/]+\/([^/]+)/;
+
+const POOL_FIELDS = new Set([
+  'name',
+  'poolname',
+  'cluster',
+  'time',
+  'cpu',
+  'mem',
+  'node',
+  'nwpn',
+  'shared',
+  'account',
+  'constraint',
+  'qos',
+  'partition',
+  'job_id',
+]);
+
+/** The submit flag of each pool field, for messages. */
+export const POOL_FLAG: Readonly<Record<string, string>> = {
+  cluster: '-cl',
+  time: '-t',
+  cpu: '-c',
+  mem: '-m',
+  node: '-N',
+  nwpn: '-nwpn',
+  shared: '-s',
+  account: '-A',
+  constraint: '-C',
+  qos: '-q',
+  partition: '-P',
+};
+
+export function validatePoolName(name: unknown, what = 'pool name'): string {
+  if (typeof name !== 'string' || !POOL_NAME.test(name)) {
+    throw new InvalidInputError(
+      `invalid ${what} ${JSON.stringify(name)}: use letters, digits, '_', '.' or '-' (at most 128, starting with a letter or digit)`,
+    );
+  }
+  return name;
+}
+
+/** An optional value for a `#SBATCH` line (account, qos, partition, ...). */
+export function slurmWord(value: unknown, field: string): string | undefined {
+  const s = optionalString(value, field);
+  if (s === undefined) return undefined;
+  if (!SLURM_WORD.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** `-m`: a number of GB (rounded, as the original: 4.5 → 5G) or a Slurm size such as `10GB`, `500M`. */
+export function normaliseMemory(value: unknown, field = 'memory'): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'number' || (typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()))) {
+    const gb = Number(value);
+    if (!Number.isFinite(gb) || gb <= 0) throw new InvalidInputError(`${field} must be positive`);
+    // Beyond this JavaScript prints 1e+21: not a size Slurm (or anyone) can read.
+    if (gb > MAX_MEMORY_GB) throw new InvalidInputError(`${field} must be at most ${MAX_MEMORY_GB} GB`);
+    return `${Math.max(1, Math.floor(gb + 0.5))}G`;
+  }
+  if (typeof value !== 'string' || !MEMORY.test(value.trim())) {
+    throw new InvalidInputError(
+      `invalid ${field} ${JSON.stringify(value)}: use GB as a number, or e.g. 10G, 500M`,
+    );
+  }
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(value.trim());
+  return `${m?.[1] ?? value}${(m?.[2] ?? 'G').toUpperCase()}`;
+}
+
+export function validateTime(value: unknown, field = 'time'): string | undefined {
+  const s = optionalString(value, field);
+  if (s === undefined) return undefined;
+  if (!TIME.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}: use hh:mm:ss`);
+  if (parseDuration(s) <= 0) {
+    throw new InvalidInputError(`${field} ${JSON.stringify(s)} must be longer than 0`);
+  }
+  return s;
+}
+
+/** Validates the pool part of a task; `name` is resolved by the caller. */
+export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInputError('pool must be an object');
+  const obj = raw as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (!POOL_FIELDS.has(k)) throw new InvalidInputError(`unknown pool field ${JSON.stringify(k)}`);
+  }
+  if (obj['name'] !== undefined && obj['poolname'] !== undefined && obj['name'] !== obj['poolname']) {
+    throw new InvalidInputError('pool.name and pool.poolname differ: give one');
+  }
+  const name = obj['name'] ?? obj['poolname'];
+  const spec: Partial<PoolSpec> = {
+    name: name === undefined ? undefined : validatePoolName(name),
+    cluster: slurmWord(obj['cluster'], 'cluster')?.toLowerCase(),
+    time: validateTime(obj['time']),
+    cpu: positiveInt(obj['cpu'], 'cpu'),
+    mem: normaliseMemory(obj['mem'], 'mem'),
+    node: positiveInt(obj['node'], 'node'),
+    nwpn: positiveInt(obj['nwpn'], 'nwpn'),
+    shared: positiveInt(obj['shared'], 'shared', 0),
+    account: slurmWord(obj['account'], 'account'),
+    constraint: slurmWord(obj['constraint'], 'constraint'),
+    qos: slurmWord(obj['qos'], 'qos'),
+    partition: slurmWord(obj['partition'], 'partition'),
+    job_id: slurmWord(obj['job_id'], 'job_id'),
+  };
+  if (spec.shared !== undefined && spec.shared > 1) throw new InvalidInputError('shared must be 0 or 1');
+  return dropUndefined(spec);
+}
+
+/**
+ * Per-workflow pools (`shared: 0`): `<pool>_<workflow uuid>`, the uuid taken from the task file's
+ * `job_id` (second `_` token) or from the command's `cromwell-executions/<wf>/<uuid>/` path, as the original.
+ */
+export function workflowPoolName(pool: string, command: string, jobIdInFile: string | undefined): string {
+  if (jobIdInFile) {
+    const token = jobIdInFile.split('_')[1];
+    if (token) return validatePoolName(`${pool}_${token}`);
+  }
+  const m = WORKFLOW_ID.exec(command);
+  if (!m?.[1]) {
+    throw new InvalidInputError(
+      'shared=0 needs a Cromwell workflow id in the command (cromwell-executions/<workflow>/<uuid>/...)',
+    );
+  }
+  return validatePoolName(`${pool}_${m[1]}`);
+}
+
+/** Whether the manager provisions Slurm allocations for a pool with this spec. */
+export function isDynamicSpec(spec: PoolSpec | undefined): boolean {
+  return Boolean(spec?.time && spec.cluster && spec.cluster !== LOCAL_CLUSTER);
+}
