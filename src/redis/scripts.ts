@@ -353,11 +353,12 @@ return 0
  * drop-pool-if-untouched: drops a pool's registry entry only if no submit touched the pool meanwhile (its
  * last activity is unchanged since the manager judged it idle).
  * KEYS[1] pool hash  KEYS[2] pools set  KEYS[3] pool's Slurm job registry
- * ARGV[1] last_activity the decision was made on  ARGV[2] pool name
+ * ARGV[1] last_activity the decision was made on ('' when the entry had none)  ARGV[2] pool name
  * Returns 1 dropped, 0 touched meanwhile (nothing done).
  */
 export const DROP_POOL_IF_UNTOUCHED = `
-if redis.call('HGET', KEYS[1], 'last_activity') ~= ARGV[1] then return 0 end
+-- A missing field is false in Lua, never equal to the '' the caller sends for it: compare as ''.
+if (redis.call('HGET', KEYS[1], 'last_activity') or '') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
