@@ -62,7 +62,7 @@ async function waitIdle(env) {
 
 /** One task on a fresh dynamic pool: `jtm submit` → the running manager provisions → the task starts. */
 async function jtmToRunning(ctx, i, env) {
-  const { cancelPoolAllocations } = await jtmModule('slurm/provision.js');
+  const { cancelPoolAllocations } = await jtmModule('slurm/slurm-jobs.js');
   const pool = `bench7-${i}`;
   const t0 = Date.now();
   try {

@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
-import { provisionDynamicPools } from '../slurm/provision.js';
+import { provisionDynamicPools } from './provision.js';
 
 /**
  * Provisions Slurm pools as soon as a submit announces work for a dynamic pool, instead of at the next

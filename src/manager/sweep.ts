@@ -4,7 +4,7 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { runScript } from '../redis/run-script.js';
 import { RELEASE_LOCK } from '../redis/scripts.js';
-import { provisionDynamicPools, type ProvisionReport } from '../slurm/provision.js';
+import { provisionDynamicPools, type ProvisionReport } from './provision.js';
 import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
 import { expireIdlePools } from './expire-pools.js';
 import { writeManagerAlive } from './liveness.js';

@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { PoolNotFoundError, toError } from '../errors.js';
-import { cancelPoolAllocations } from '../slurm/provision.js';
+import { cancelPoolAllocations } from '../slurm/slurm-jobs.js';
 import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from '../tasks/rc-file.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { isFinal, TaskStatus } from '../tasks/status.js';

@@ -1,5 +1,5 @@
 import type { JtmContext } from '../context.js';
-import type { SlurmJobState } from './slurm-commands.js';
+import { scancel, type SlurmJobState } from './slurm-commands.js';
 
 /** One Slurm allocation of a pool, as kept in `pool:<name>:slurm-jobs` (job id → JSON). */
 export interface PoolSlurmJob {
@@ -77,4 +77,20 @@ export async function markConnected(
     marked++;
   }
   return marked;
+}
+
+/** Cancels (scancel) the Slurm allocations of a pool but those in `keep`; resolves with the job ids cancelled. */
+export async function cancelPoolAllocations(
+  ctx: JtmContext,
+  pool: string,
+  keep: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
+  const jobs = await readPoolJobs(ctx, pool);
+  const ids = [...jobs.keys()].filter(id => !keep.has(id));
+  if (ids.length === 0) return [];
+  await scancel(ids);
+  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ids);
+  await ctx.redis.del(ctx.keys.poolSlurmState(pool));
+  ctx.logger.info({ pool, jobs: ids }, 'Slurm allocations cancelled');
+  return ids;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { provisionDynamicPools } from '../../src/slurm/provision.js';
+import { provisionDynamicPools } from '../../src/manager/provision.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { runJtm, startJtm, taskIds, type BackgroundProcess, waitStatus } from '../helpers/cli.js';

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
-import { cancelPoolAllocations, provisionDynamicPools } from '../../src/slurm/provision.js';
-import { readPoolJobs } from '../../src/slurm/slurm-jobs.js';
+import { provisionDynamicPools } from '../../src/manager/provision.js';
+import { cancelPoolAllocations, readPoolJobs } from '../../src/slurm/slurm-jobs.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';

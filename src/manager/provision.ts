@@ -9,9 +9,9 @@ import { RELEASE_LOCK } from '../redis/scripts.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
-import { listActiveJobs, scancel, type SlurmJobState } from './slurm-commands.js';
-import { markConnected, readPoolJobs, recordPoolJob, syncPoolJobs } from './slurm-jobs.js';
-import { allocationTime, batchParams, submitAllocation } from './submit-workers.js';
+import { listActiveJobs, type SlurmJobState } from '../slurm/slurm-commands.js';
+import { markConnected, readPoolJobs, recordPoolJob, syncPoolJobs } from '../slurm/slurm-jobs.js';
+import { allocationTime, batchParams, submitAllocation } from '../slurm/submit-workers.js';
 
 /** What one provisioning pass did (the manager's sweep logs it). */
 export interface ProvisionReport {
@@ -204,20 +204,4 @@ async function spaceSbatch(intervalMs: number): Promise<void> {
   const wait = lastSbatchAt + intervalMs - Date.now();
   if (wait > 0) await new Promise(r => setTimeout(r, wait));
   lastSbatchAt = Date.now();
-}
-
-/** Cancels (scancel) the Slurm allocations of a pool but those in `keep`; resolves with the job ids cancelled. */
-export async function cancelPoolAllocations(
-  ctx: JtmContext,
-  pool: string,
-  keep: ReadonlySet<string> = new Set(),
-): Promise<string[]> {
-  const jobs = await readPoolJobs(ctx, pool);
-  const ids = [...jobs.keys()].filter(id => !keep.has(id));
-  if (ids.length === 0) return [];
-  await scancel(ids);
-  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ids);
-  await ctx.redis.del(ctx.keys.poolSlurmState(pool));
-  ctx.logger.info({ pool, jobs: ids }, 'Slurm allocations cancelled');
-  return ids;
 }
