@@ -3,7 +3,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { parseDurationFlag } from '../src/cli/worker-cli.js';
 import { InvalidInputError, PoolNotFoundError } from '../src/errors.js';
-import { removePool, type RemovePoolResult } from '../src/pools/remove-pool.js';
+import { removePool, type RemovePoolResult } from '../src/tasks/remove-pool.js';
 
 export default class RemovePool extends BaseCommand<typeof RemovePool> {
   static override description = `Stops the pool's workers, cancels its Slurm allocations, ends its waiting tasks as terminated (-4) and removes its queue and registry entry. Running tasks finish on their workers, or with --force are killed. Prints "removed", or "failed" for an unknown pool. Exit codes: 0 removed; 1 unknown pool or invalid name; 255 Redis unreachable.`;

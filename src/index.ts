@@ -16,7 +16,7 @@ import { closeContext, openContext, type JtmContext } from './context.js';
 import { InvalidInputError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listPools, type PoolInfo } from './pools/list-pools.js';
-import { removePool, type RemovePoolResult } from './pools/remove-pool.js';
+import { removePool, type RemovePoolResult } from './tasks/remove-pool.js';
 import { killTask, type KillResult } from './tasks/kill-task.js';
 import { prepareTasks } from './tasks/prepare-tasks.js';
 import {
@@ -43,7 +43,7 @@ export {
 } from './errors.js';
 export type { Logger } from './logger.js';
 export type { PoolInfo, SlurmJobEntry } from './pools/list-pools.js';
-export type { RemovePoolResult } from './pools/remove-pool.js';
+export type { RemovePoolResult } from './tasks/remove-pool.js';
 export type { KillResult } from './tasks/kill-task.js';
 export type { Aliveness, StatusAnswer, TaskDetails } from './tasks/query-task.js';
 export type { ResourceLog } from './tasks/resource-log.js';

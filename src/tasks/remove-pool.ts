@@ -1,12 +1,12 @@
 import type { JtmContext } from '../context.js';
 import { PoolNotFoundError, toError } from '../errors.js';
 import { cancelPoolAllocations } from '../slurm/slurm-jobs.js';
-import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from '../tasks/rc-file.js';
-import { openPoolQueue } from '../tasks/pool-queue.js';
-import { isFinal, TaskStatus } from '../tasks/status.js';
+import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from './rc-file.js';
+import { openPoolQueue } from './pool-queue.js';
+import { isFinal, TaskStatus } from './status.js';
 import { validatePoolName } from '../pool-spec.js';
 import { sendToPool, sendToWorker } from '../control/worker-control.js';
-import { listLiveWorkers } from './live-workers.js';
+import { listLiveWorkers } from '../pools/live-workers.js';
 
 export interface RemovePoolResult {
   pool: string;
