@@ -4,7 +4,7 @@ import { listLiveWorkers } from '../pools/live-workers.js';
 import { UNFINISHED_STATES } from '../pools/list-pools.js';
 import { runScript } from '../redis/run-script.js';
 import { DROP_POOL_IF_UNTOUCHED } from '../redis/scripts.js';
-import { slurmJobs } from '../pools/list-pools.js';
+import { readPoolJobs } from '../slurm/slurm-jobs.js';
 import type { TaskJobs } from './task-jobs.js';
 
 /**
@@ -27,7 +27,8 @@ export async function expireIdlePools(ctx: JtmContext, jobs: TaskJobs, now: numb
   for (const { name, last } of idle) {
     if (busy.has(name)) continue;
     try {
-      const inFlight = (await slurmJobs(ctx, name)).some(j => j.state === 'pending' || j.state === 'running');
+      const allocations = [...(await readPoolJobs(ctx, name)).values()];
+      const inFlight = allocations.some(j => j.state === 'pending' || j.state === 'running');
       if (inFlight) continue;
       const q = jobs.queue(name);
       const counts = await q.getJobCounts(...UNFINISHED_STATES);
@@ -45,12 +46,12 @@ export async function expireIdlePools(ctx: JtmContext, jobs: TaskJobs, now: numb
         await q.obliterate({ force: false });
       } catch (err) {
         await q.resume().catch(() => {});
-        ctx.logger.debug({ pool: name, err: toError(err).message }, 'queue not obliterated');
+        ctx.logger.debug({ pool: name, err: toError(err) }, 'queue not obliterated');
       }
       expired.push(name);
       ctx.logger.info({ pool: name }, 'idle pool expired');
     } catch (err) {
-      ctx.logger.warn({ pool: name, err: toError(err).message }, 'pool expiry failed');
+      ctx.logger.warn({ pool: name, err: toError(err) }, 'pool expiry failed');
     }
   }
   return expired;

@@ -1,5 +1,6 @@
 import type { JtmContext } from '../context.js';
-import { openPoolQueue } from '../tasks/pool-queue.js';
+import { openQueueOf } from './pool-queue.js';
+import { readPoolJobs } from '../slurm/slurm-jobs.js';
 import { listLiveWorkers } from './live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from './pool-registry.js';
 
@@ -30,7 +31,7 @@ export async function listPools(ctx: JtmContext): Promise<PoolInfo[]> {
   for (const name of names) {
     const entry = (await getPool(ctx, name)) ?? { name, kind: 'manual' as const };
     const mine = workers.filter(w => w.pool === name && w.state !== 'stopping');
-    const queue = openPoolQueue(ctx, name);
+    const queue = openQueueOf<unknown>(ctx, name);
     let counts: Record<string, number>;
     try {
       counts = await queue.getJobCounts(...UNFINISHED_STATES);
@@ -50,16 +51,9 @@ export async function listPools(ctx: JtmContext): Promise<PoolInfo[]> {
   return out;
 }
 
-/** The pool's Slurm jobs (`pool:<name>:slurm-jobs`, job id → JSON), as the Slurm provisioning wrote them. */
-export async function slurmJobs(ctx: JtmContext, pool: string): Promise<SlurmJobEntry[]> {
-  const raw = await ctx.redis.hgetall(ctx.keys.poolSlurmJobs(pool));
-  return Object.entries(raw).map(([id, text]) => {
-    try {
-      return { ...(JSON.parse(text) as object), id };
-    } catch {
-      return { id, state: text };
-    }
-  });
+/** The pool's Slurm jobs, from the one reader of the registry the provisioning keeps. */
+async function slurmJobs(ctx: JtmContext, pool: string): Promise<SlurmJobEntry[]> {
+  return [...(await readPoolJobs(ctx, pool))].map(([id, job]) => ({ ...job, id }));
 }
 
 /** One line per pool for people: name, kind, workers/slots, waiting/active, Slurm jobs, idle time. */

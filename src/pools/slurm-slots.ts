@@ -1,21 +1,16 @@
 import type { JtmContext } from '../context.js';
+import { readPoolJobs } from '../slurm/slurm-jobs.js';
 
 /**
  * Worker slots of Slurm allocations requested for a pool that have not started yet. The pool's Slurm
- * job registry (`pool:<name>:slurm-jobs`, job id → JSON {state, slots}) is kept by the manager.
+ * job registry (`pool:<name>:slurm-jobs`) is kept by the manager; a malformed entry counts for nothing.
  */
 export async function countPendingSlurmSlots(ctx: JtmContext, pool?: string): Promise<number> {
   const pools = pool !== undefined ? [pool] : await ctx.redis.smembers(ctx.keys.pools);
   let total = 0;
   for (const p of pools) {
-    const jobs = await ctx.redis.hvals(ctx.keys.poolSlurmJobs(p));
-    for (const raw of jobs) {
-      try {
-        const j = JSON.parse(raw) as { state?: string; slots?: number };
-        if (j.state === 'pending') total += j.slots ?? 0;
-      } catch {
-        // a malformed entry counts for nothing
-      }
+    for (const j of (await readPoolJobs(ctx, p)).values()) {
+      if (j.state === 'pending') total += j.slots;
     }
   }
   return total;
