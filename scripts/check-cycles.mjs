@@ -7,24 +7,6 @@
 // Exits 1 and prints each cycle (with the file imports that make it) when one is found.
 import madge from 'madge';
 
-/**
- * Folder edges that still close a cycle today, kept visible here until they are removed. Any cycle that
- * needs another edge fails. Delete an entry once its edge is gone (the check then keeps it gone).
- * - pools/slurm/tasks: PoolSpec, pool names and the Slurm job registry are spread over the three (issue 16
- *   item 2: one pool-spec module and one registry reader remove these edges).
- * - context -> tasks: the context (the composition root every domain function takes) carries the TaskStore,
- *   which with TaskRecord still lives in src/tasks.
- */
-const KNOWN = new Set([
-  'context -> tasks',
-  'pools -> tasks',
-  'pools -> slurm',
-  'slurm -> tasks',
-  'slurm -> pools',
-  'tasks -> slurm',
-  'tasks -> pools',
-]);
-
 const res = await madge(['src', 'commands'], {
   fileExtensions: ['ts'],
   tsConfig: 'tsconfig.json',
@@ -48,7 +30,7 @@ for (const [from, deps] of Object.entries(res.obj())) {
   for (const to of deps) {
     const a = unit(from);
     const b = unit(to);
-    if (a === b || KNOWN.has(`${a} -> ${b}`)) continue;
+    if (a === b) continue;
     if (!edges.has(a)) edges.set(a, new Map());
     const m = edges.get(a);
     m.set(b, [...(m.get(b) ?? []), `${from} -> ${to}`]);
