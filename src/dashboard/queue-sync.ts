@@ -46,7 +46,7 @@ export class QueueSync {
     try {
       names = await listPoolNames(this.ctx);
     } catch (err) {
-      this.ctx.logger.warn({ err: toError(err).message }, 'pool registry not readable');
+      this.ctx.logger.warn({ err: toError(err) }, 'pool registry not readable');
       return;
     }
     const wanted = new Set(names);

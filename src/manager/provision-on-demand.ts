@@ -37,7 +37,7 @@ export class ProvisionOnDemand {
           if (report.submitted > 0)
             this.ctx.logger.info({ submitted: report.submitted }, 'provisioned on demand');
         } catch (err) {
-          this.ctx.logger.warn({ err: toError(err).message }, 'on-demand provisioning failed');
+          this.ctx.logger.warn({ err: toError(err) }, 'on-demand provisioning failed');
         }
       } while (this.again);
       this.running = false;

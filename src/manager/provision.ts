@@ -50,13 +50,13 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
       active = await listActiveJobs();
     } catch (err) {
       // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
-      ctx.logger.warn({ err: toError(err).message }, 'squeue failed: Slurm job registry left unchanged');
+      ctx.logger.warn({ err: toError(err) }, 'squeue failed: Slurm job registry left unchanged');
     }
     for (const pool of pools) {
       try {
         await provisionPool(ctx, pool, active, now, report);
       } catch (err) {
-        ctx.logger.error({ pool: pool.name, err: toError(err).message }, 'provisioning failed');
+        ctx.logger.error({ pool: pool.name, err: toError(err) }, 'provisioning failed');
       }
     }
   } finally {

@@ -127,7 +127,7 @@ export async function reconcileBatch(
         await recoverTask(ctx, jobs, id, worker, counts, now);
       }
     } catch (err) {
-      ctx.logger.warn({ task: id, err: toError(err).message }, 'reconciliation of a task failed');
+      ctx.logger.warn({ task: id, err: toError(err) }, 'reconciliation of a task failed');
     }
   }
   if (gone.length > 0) await ctx.redis.zrem(ctx.keys.activeTasks, ...gone);

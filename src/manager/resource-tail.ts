@@ -53,7 +53,7 @@ export class ResourceTail {
         }
       });
     } catch (err) {
-      this.ctx.logger.debug({ err: toError(err).message }, 'resource tail failed');
+      this.ctx.logger.debug({ err: toError(err) }, 'resource tail failed');
     } finally {
       this.busy = false;
     }

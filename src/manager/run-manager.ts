@@ -63,14 +63,14 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
     const message = toError(err).message;
     logRepeat('error', message.replace(/\d+/g, '#'), { err: message }, 'manager worker error');
   });
-  worker.on('failed', (_job, err) => log.error({ err: toError(err).message }, 'sweep failed'));
+  worker.on('failed', (_job, err) => log.error({ err: toError(err) }, 'sweep failed'));
   // The scheduler adds the next tick when a manager fetches the current one; a manager killed in between
   // would leave no next tick, so each manager upserts it again when no sweep has happened for a while.
   const watchdog = setInterval(() => {
     void (async () => {
       if (await ctx.redis.exists(ctx.keys.managerAlive)) return;
       await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: opts.sweepIntervalMs }, SWEEP_TEMPLATE);
-    })().catch(err => log.warn({ err: toError(err).message }, 'could not refresh the sweep scheduler'));
+    })().catch(err => log.warn({ err: toError(err) }, 'could not refresh the sweep scheduler'));
   }, opts.sweepIntervalMs * 3);
   const tail = opts.showResourceLog ? new ResourceTail(ctx, opts.sweepIntervalMs) : undefined;
   tail?.start();
@@ -94,7 +94,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
     })();
     return stopping;
   };
-  void worker.run().catch(err => log.error({ err: toError(err).message }, 'manager run loop failed'));
+  void worker.run().catch(err => log.error({ err: toError(err) }, 'manager run loop failed'));
   log.info({ sweepIntervalMs: opts.sweepIntervalMs }, 'manager started');
   return { state, stop, stopped };
 }

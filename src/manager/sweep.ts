@@ -85,7 +85,7 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
         report.dead_workers.push(id);
       } catch (err) {
         ctx.logger.error(
-          { worker: id, err: toError(err).message },
+          { worker: id, err: toError(err) },
           'could not recover the tasks of a dead worker',
         );
       }
@@ -135,7 +135,7 @@ async function reconcileStep(
   } catch (err) {
     state.reconcileCursor = undefined;
     state.sweepsSincePass = 0;
-    ctx.logger.warn({ err: toError(err).message }, 'reconciliation pass failed; retried at the next pass');
+    ctx.logger.warn({ err: toError(err) }, 'reconciliation pass failed; retried at the next pass');
   }
 }
 
@@ -143,7 +143,7 @@ async function guarded<T>(ctx: JtmContext, what: string, fallback: T, f: () => P
   try {
     return await f();
   } catch (err) {
-    ctx.logger.error({ err: toError(err).message }, `${what} failed`);
+    ctx.logger.error({ err: toError(err) }, `${what} failed`);
     return fallback;
   }
 }

@@ -54,7 +54,7 @@ export class TaskJobs {
         await job.moveToWait(lockToken);
         return 'moved';
       } catch (err) {
-        this.ctx.logger.debug({ err: toError(err).message, pool, jobId }, 'job not moved: its lock changed');
+        this.ctx.logger.debug({ err: toError(err), pool, jobId }, 'job not moved: its lock changed');
         return 'active';
       }
     }
@@ -83,7 +83,7 @@ export class TaskJobs {
       }
     } catch (err) {
       // The record is already final; a worker that still meets this job skips it (start-task guard).
-      this.ctx.logger.debug({ err: toError(err).message, pool, jobId }, 'job not ended');
+      this.ctx.logger.debug({ err: toError(err), pool, jobId }, 'job not ended');
     }
   }
 

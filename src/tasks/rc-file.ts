@@ -97,7 +97,7 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
     log.info({ code, status: record.status_name }, 'rc written for a task JTM ended');
     return code;
   } catch (err) {
-    log.warn({ err: (err as Error).message }, 'could not write rc');
+    log.warn({ err }, 'could not write rc');
     return undefined;
   } finally {
     try {

@@ -90,7 +90,7 @@ export async function removePool(
     result.slurm_jobs_cancelled = await cancelPoolAllocations(ctx, pool, keep);
   } catch (err) {
     ctx.logger.warn(
-      { pool, err: toError(err).message },
+      { pool, err: toError(err) },
       'could not cancel the Slurm allocations of the pool',
     );
   }
