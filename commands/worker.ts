@@ -36,7 +36,9 @@ export default class Worker extends BaseCommand<typeof Worker> {
     job_script_dir_name: Flags.string({ description: 'where batch scripts and Slurm logs go (-jd)' }),
     dry_run: Flags.boolean({ description: 'print the batch script, submit nothing (-dr)' }),
     clone_time_rate: Flags.string({ hidden: true, description: 'obsolete (-ctr)' }),
-    show_resource_log: Flags.boolean({ char: 'r', description: 'log each resource sample' }),
+    // The original JTM's -r (log each heartbeat): accepted so that old scripts still start, but hidden, as it
+    // does nothing (the resource samples are in `jtm resource-log`).
+    show_resource_log: Flags.boolean({ char: 'r', hidden: true, description: 'obsolete (-r): ignored' }),
     slots: Flags.integer({ description: 'tasks run at once by this worker', default: 1, min: 1 }),
     lifetime: Flags.string({ description: 'end of life without Slurm, e.g. 2h or hh:mm:ss' }),
     'idle-timeout': Flags.string({ description: 'exit after this long without a task, e.g. 10m' }),
@@ -77,6 +79,6 @@ export default class Worker extends BaseCommand<typeof Worker> {
       if (result.exitCode !== 0) process.exitCode = result.exitCode;
       return result;
     }
-    return runWorker(() => this.context('worker'), f, config, this.logger);
+    return runWorker(() => this.context('worker'), f, this.logger);
   }
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 
-import type { Config } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { parseDuration } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
@@ -105,11 +104,9 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
 export async function runWorker(
   open: () => Promise<JtmContext>,
   flags: WorkerFlags,
-  config: Config,
   logger: Logger,
 ): Promise<{ worker_id: string }> {
   const opts = workerOptionsFromFlags(flags);
-  void config;
   const ctx = await open();
   const worker = await startWorker(ctx, opts);
   // Inside a Slurm allocation SIGTERM means Slurm is ending it (scancel, walltime) and has signalled every

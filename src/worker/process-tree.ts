@@ -244,11 +244,6 @@ function trySignal(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export function isAlive(p: ProcInfo): boolean {
-  const now = readProc(p.pid);
-  return now !== undefined && now.start === p.start && now.state !== 'Z';
-}
-
 /** Memory of the node, for perc_mem_used. */
 export function nodeMemory(): { totalBytes: number; usedPercent: number } {
   try {
