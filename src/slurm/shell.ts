@@ -10,8 +10,3 @@ export function quote(value: string): string {
 
 /** An `sbatch` option (`--name`, `--name=value`, `-x`): no spaces, quotes or shell metacharacters. */
 export const SBATCH_OPTION = /^(--[A-Za-z][A-Za-z0-9-]*(=[A-Za-z0-9_@%+=:,./-]+)?|-[A-Za-z])$/;
-
-/** `redis://user:secret@host` → `redis://user:****@host`, for anything shown to people. */
-export function maskUrlPassword(url: string): string {
-  return url.replace(/^([a-z+]+:\/\/[^:@/]*:)[^@]*@/i, '$1****@');
-}

@@ -9,7 +9,8 @@ import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { normaliseMemory, SLURM_WORD, validatePoolName, validateTime } from '../pool-spec.js';
 import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
-import { maskUrlPassword, quote, SBATCH_OPTION } from './shell.js';
+import { maskUrl } from '../redis/connection.js';
+import { quote, SBATCH_OPTION } from './shell.js';
 import { loadSiteConfig, resolveCluster } from './site-profiles.js';
 import { sbatch } from './slurm-commands.js';
 
@@ -164,7 +165,7 @@ function workerEnv(config: Config): [string, string][] {
 }
 
 function maskSecrets(p: BatchScriptParams): BatchScriptParams {
-  return { ...p, env: p.env.map(([k, v]) => [k, k === 'REDIS_URL' ? maskUrlPassword(v) : v] as const) };
+  return { ...p, env: p.env.map(([k, v]) => [k, k === 'REDIS_URL' ? maskUrl(v) : v] as const) };
 }
 
 /** `node <this installation>/bin/run.js`, absolute, for compute nodes that share the filesystem. */

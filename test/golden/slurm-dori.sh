@@ -17,7 +17,7 @@
 set -u
 # Environment of cluster dori (site configuration)
 source /clusterfs/jgi/software/jtm/env/bin/activate
-export REDIS_URL='redis://jtm:****@redis.example.org:6379/0'
+export REDIS_URL='redis://jtm:***@redis.example.org:6379/0'
 export JTM_PREFIX='{jtm}'
 export JTM_LOG_LEVEL=info
 export JTM_LOG_DIR=/scratch/jtm/log

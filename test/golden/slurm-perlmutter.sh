@@ -20,7 +20,7 @@ set -u
 # Environment of cluster perlmutter (site configuration)
 module load python
 source /global/common/software/jgi/jtm/env/bin/activate
-export REDIS_URL='redis://jtm:****@redis.example.org:6379/0'
+export REDIS_URL='redis://jtm:***@redis.example.org:6379/0'
 export JTM_PREFIX='{jtm}'
 export JTM_LOG_LEVEL=info
 export JTM_LOG_DIR=/scratch/jtm/log

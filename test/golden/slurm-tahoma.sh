@@ -16,7 +16,7 @@
 #SBATCH --ntasks-per-core=1
 
 set -u
-export REDIS_URL='redis://jtm:****@redis.example.org:6379/0'
+export REDIS_URL='redis://jtm:***@redis.example.org:6379/0'
 export JTM_PREFIX='{jtm}'
 export JTM_LOG_LEVEL=info
 export JTM_LOG_DIR=/scratch/jtm/log

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
+import { maskUrl } from '../../src/redis/connection.js';
 import { renderBatchScript } from '../../src/slurm/batch-script.js';
 import { batchParams, submitDynamicWorkers } from '../../src/slurm/submit-workers.js';
 import { parseSiteConfig, resolveCluster } from '../../src/slurm/site-profiles.js';
@@ -67,9 +68,21 @@ describe('batch scripts per site profile (golden files)', () => {
       const script = await dryRun(request);
       golden(`slurm-${name}.sh`, script);
       expect(script).not.toContain('s3cret-pw');
-      expect(script).toContain("export REDIS_URL='redis://jtm:****@redis.example.org:6379/0'");
+      expect(script).toContain("export REDIS_URL='redis://jtm:***@redis.example.org:6379/0'");
     });
   }
+
+  it('masks every form of Redis credentials in a printed script, as the logs do', async () => {
+    for (const url of ['redis://s3cret-pw@h:6379', 'rediss://:s3cret-pw@h:6380/0']) {
+      const r = await submitDynamicWorkers(
+        { worker_id: 'wmask', dry_run: true, cluster: 'test', pool_name: 'ci', job_time: '00:02:00' },
+        config({ REDIS_URL: url }),
+        silentLogger(),
+      );
+      expect(r.output).not.toContain('s3cret-pw');
+      expect(r.output).toContain(`export REDIS_URL='${maskUrl(url)}'`);
+    }
+  });
 
   it('uses the site default cluster when none is given, and shortens the warning for short allocations', async () => {
     const script = await dryRun({ pool_name: 'p', job_time: '00:04:00' });
