@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { parseDuration } from '../src/durations.js';
-import { InvalidInputError } from '../src/errors.js';
+import { parseDurationOr } from '../src/durations.js';
 import type { ReportData } from '../src/report/analyse.js';
 import { writeReport } from '../src/report/write-report.js';
 
@@ -32,13 +31,7 @@ export default class Report extends BaseCommand<typeof Report> {
     const { pool, workflow, since, output } = this.flags;
     let sinceMs: number | undefined;
     if (since !== undefined) {
-      try {
-        sinceMs = Date.now() - parseDuration(since);
-      } catch {
-        throw new InvalidInputError(
-          `invalid --since ${JSON.stringify(since)}: use e.g. 2h, 30m, 1d or hh:mm:ss`,
-        );
-      }
+      sinceMs = Date.now() - parseDurationOr(since, '--since', '2h, 30m, 1d or hh:mm:ss');
     }
     const json = this.jsonEnabled();
     const { data, file } = await writeReport(await this.context(), {

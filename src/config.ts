@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { InvalidInputError } from './errors.js';
-import { parseDuration } from './durations.js';
+import { parseDurationOr } from './durations.js';
 import { dropUndefined } from './fields.js';
 import { readInputFile } from './input-file.js';
 
@@ -107,12 +107,7 @@ export function loadConfig(
   };
   const duration = (key: string, fallback: string, positive = false): number => {
     const raw = get(key) ?? fallback;
-    let ms: number;
-    try {
-      ms = parseDuration(raw);
-    } catch {
-      throw new InvalidInputError(`${key}=${raw} is not a duration (e.g. 5s, 2m, 00:10:00)`);
-    }
+    const ms = parseDurationOr(raw, key, '5s, 2m or 00:10:00');
     // Periods and timeouts of 0 cannot work (a timer firing in a loop, a connection never given time).
     if (positive && ms <= 0) throw new InvalidInputError(`${key}=${raw} must be longer than 0`);
     return ms;

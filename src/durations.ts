@@ -1,5 +1,7 @@
 import ms from 'ms';
 
+import { InvalidInputError } from './errors.js';
+
 const HMS = /^(\d+):([0-5]\d):([0-5]\d)$/;
 const DHMS = /^(\d+)-(\d+):([0-5]\d):([0-5]\d)$/;
 
@@ -19,6 +21,18 @@ export function parseDuration(text: string): number {
     if (typeof v === 'number' && Number.isFinite(v)) return v;
   }
   throw new Error(`not a duration: ${text}`);
+}
+
+/**
+ * parseDuration for user input: what cannot be read is an InvalidInputError (exit 1) naming the flag,
+ * field or variable (`what`) and the forms that work, the same one line for every caller.
+ */
+export function parseDurationOr(text: string, what: string, examples = '90s, 10m or hh:mm:ss'): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new InvalidInputError(`invalid ${what} ${JSON.stringify(text)}: use e.g. ${examples}`);
+  }
 }
 
 /** Formats milliseconds as Slurm's `hh:mm:ss` (hours may exceed 24). */

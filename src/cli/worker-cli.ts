@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 
 import type { JtmContext } from '../context.js';
-import { parseDuration } from '../durations.js';
+import { parseDuration, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
@@ -42,12 +42,7 @@ export interface WorkerFlags {
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export function parseDurationFlag(text: string, flag: string, opts: { positive?: boolean } = {}): number {
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch {
-    throw new InvalidInputError(`invalid ${flag} ${JSON.stringify(text)}: use e.g. 30s, 10m or hh:mm:ss`);
-  }
+  const ms = parseDurationOr(text, flag, '30s, 10m or hh:mm:ss');
   // A period of 0 is not "as often as possible": timers and BullMQ's repeatable jobs reject it.
   if (opts.positive && ms <= 0) throw new InvalidInputError(`${flag} must be longer than 0`);
   return ms;
@@ -55,11 +50,7 @@ export function parseDurationFlag(text: string, flag: string, opts: { positive?:
 
 function duration(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
-  try {
-    return parseDuration(text);
-  } catch {
-    throw new InvalidInputError(`invalid ${flag} ${JSON.stringify(text)}: use e.g. 30s, 10m or hh:mm:ss`);
-  }
+  return parseDurationOr(text, flag, '30s, 10m or hh:mm:ss');
 }
 
 /** Resolves the options of a worker that runs here (manual, or inside a Slurm allocation). */

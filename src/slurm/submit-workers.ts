@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Config } from '../config.js';
-import { formatHms, parseDuration } from '../durations.js';
+import { formatHms, parseDuration, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { normaliseMemory, SLURM_WORD, validatePoolName, validateTime } from '../pool-spec.js';
@@ -99,11 +99,7 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
   const timeMs = parseDuration(time);
   let idleTimeout: string | undefined;
   if (request['idle-timeout'] !== undefined) {
-    try {
-      idleTimeout = `${parseDuration(request['idle-timeout'])}ms`;
-    } catch {
-      throw new InvalidInputError(`invalid --idle-timeout ${JSON.stringify(request['idle-timeout'])}`);
-    }
+    idleTimeout = `${parseDurationOr(request['idle-timeout'], '--idle-timeout')}ms`;
   }
   return {
     profile,

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 
 import { MAX_COMMAND_BYTES } from '../config.js';
-import { MAX_TIME_LIMIT_MS, parseDuration } from '../durations.js';
+import { MAX_TIME_LIMIT_MS, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { dropUndefined, optionalString as str } from '../fields.js';
 import {
@@ -139,13 +139,7 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   const timeoutField = (fileTimeout ?? defaults.timeout) !== undefined ? 'timeout' : 'pool time (-t)';
   let timeoutMs: number | undefined;
   if (timeoutText !== undefined) {
-    try {
-      timeoutMs = parseDuration(timeoutText);
-    } catch {
-      throw new InvalidInputError(
-        `invalid ${timeoutField} ${JSON.stringify(timeoutText)}: use e.g. 90s, 10m or hh:mm:ss`,
-      );
-    }
+    timeoutMs = parseDurationOr(timeoutText, timeoutField);
     if (timeoutMs <= 0) throw new InvalidInputError(`${timeoutField} must be positive`);
     if (timeoutMs > MAX_TIME_LIMIT_MS)
       throw new InvalidInputError(`${timeoutField} ${timeoutText} is longer than the maximum of 365 days`);

@@ -1,5 +1,4 @@
-import { parseDuration } from '../../durations.js';
-import { InvalidInputError } from '../../errors.js';
+import { parseDurationOr } from '../../durations.js';
 import { killTask, type KillResult } from '../../tasks/kill-task.js';
 import { resolveTaskId } from '../resolve-task-id.js';
 import type { CommandSession, TaskIdInput } from '../session.js';
@@ -10,12 +9,7 @@ export async function runKill(
   { flags, args }: { flags: TaskIdInput['flags'] & { wait: string }; args: TaskIdInput['args'] },
 ): Promise<KillResult> {
   const id = resolveTaskId(flags.task_id, args.id);
-  let waitMs: number;
-  try {
-    waitMs = parseDuration(flags.wait);
-  } catch {
-    throw new InvalidInputError(`invalid --wait ${flags.wait}`);
-  }
+  const waitMs = parseDurationOr(flags.wait, '--wait');
   const result = await killTask(await s.context(), id, waitMs);
   s.logger.info(result, 'kill');
   return result;
