@@ -24,6 +24,8 @@ export interface TaskCgroup {
   cpuSeconds(): number | undefined;
   /** How many processes the kernel's OOM killer has killed in it. */
   oomKills(): number;
+  /** The processes in it now (pids, from its first `cgroup.procs`), or undefined when it cannot be read. */
+  pids(): number[] | undefined;
   /** Removes the cgroup (retried briefly: the last processes may still be leaving). True once gone. */
   remove(): boolean;
 }
@@ -89,6 +91,15 @@ function readKeyed(path: string, key: string): number | undefined {
   if (t === undefined) return undefined;
   const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(t);
   return m ? Number(m[1]) : undefined;
+}
+
+function readPids(path: string): number[] | undefined {
+  const t = readText(path);
+  if (t === undefined) return undefined;
+  return t
+    .split('\n')
+    .filter(l => l !== '')
+    .map(Number);
 }
 
 function tryWrite(path: string, value: string): boolean {
@@ -232,6 +243,7 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
           return ns === undefined ? undefined : ns / 1e9;
         },
         oomKills: () => readKeyed(join(mem, 'memory.oom_control'), 'oom_kill') ?? 0,
+        pids: () => readPids(join(mem, 'cgroup.procs')),
         remove: () => removeDir(mem) && removeDir(cpu),
       };
     },
@@ -307,6 +319,7 @@ function openV2(own: string, tag: string): CgroupHost | { reason: string } {
             readKeyed(join(dir, 'memory.events'), 'oom_kill') ?? 0,
             readKeyed(join(dir, 'memory.events'), 'oom_group_kill') ?? 0,
           ),
+        pids: () => readPids(join(dir, 'cgroup.procs')),
         remove: () => removeDir(dir),
       };
     },

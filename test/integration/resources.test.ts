@@ -91,6 +91,7 @@ describe('cgroup join check', () => {
       currentBytes: () => 0,
       cpuSeconds: () => 0,
       oomKills: () => 0,
+      pids: () => [],
       remove: () => (removed = true),
     };
     try {
