@@ -229,13 +229,15 @@ export class TaskAccounting {
     };
   }
 
-  /** Takes the final figures and removes the task's cgroup (its processes are gone by now). Idempotent. */
+  /** Takes the final figures and removes the task's cgroup, in the background (its processes are gone by now). Idempotent. */
   close(): void {
     if (!this.cgroup) return;
     this.overLimit();
     this.usage();
     const cg = this.cgroup;
     this.cgroup = undefined;
-    cg.remove();
+    // Not waited for: the figures are taken; what is left in it is gone or leaving (removed at worker stop
+    // otherwise, with the worker's own directory).
+    void cg.removeLater().catch(() => false);
   }
 }

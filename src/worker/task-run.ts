@@ -81,7 +81,7 @@ export interface TaskRunOptions {
 const WRAPPER =
   'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; ' +
-  'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && eval "exec $__jtm_fd>&-"; done; ' +
+  'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && exec {__jtm_fd}>&-; done; ' +
   'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; ( eval "$__jtm_command" ) 3>&-; ' +
   '__jtm_rc=$?; [ -z "$__jtm_times" ] || times 2>/dev/null >"$__jtm_times"; exit $__jtm_rc';
 

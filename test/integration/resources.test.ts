@@ -93,6 +93,7 @@ describe('cgroup join check', () => {
       oomKills: () => 0,
       pids: () => [],
       remove: () => (removed = true),
+      removeLater: () => Promise.resolve((removed = true)),
     };
     try {
       // This test process is alive and not in the file: a young task gets time, an older one falls back.

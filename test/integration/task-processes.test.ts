@@ -54,7 +54,11 @@ describe('the processes a task left behind, found without reading all of /proc',
       const since = window.since();
       expect(since?.(pid)).toBe(true);
       expect(since?.(process.pid)).toBe(false);
-      await waitFor(() => findByToken(token, window).some(p => p.pid === pid) || undefined, 5000);
+      await waitFor(
+        () => findByToken(token, window).some(p => p.pid === pid),
+        'the process found by token',
+        5000,
+      );
     } finally {
       kill(pid);
     }
@@ -72,6 +76,7 @@ describe('the processes a task left behind, found without reading all of /proc',
       oomKills: () => 0,
       pids: () => pids,
       remove: () => true,
+      removeLater: () => Promise.resolve(true),
     };
     const acct = new TaskAccounting('cgroup-v1', undefined, cgroup);
     // Empty and never charged: the wrapper may never have joined (its processes may be anywhere).
@@ -101,7 +106,7 @@ describe('the processes a task left behind, found without reading all of /proc',
         expect(acct.memberPids()).toContain(pid);
       } finally {
         kill(pid);
-        await waitFor(() => (acct.memberPids() ?? []).length === 0 || undefined, 5000);
+        await waitFor(() => (acct.memberPids() ?? []).length === 0, 'the cgroup to empty', 5000);
         acct.close();
         cgroupHost.dispose();
       }
