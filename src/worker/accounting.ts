@@ -73,6 +73,8 @@ export class Accounting {
  */
 export class TaskAccounting {
   private joined = false;
+  /** The wrapper was seen in the cgroup (`joined` is also set for a task that ended before it could be seen). */
+  private seenInside = false;
   private peakBytes = 0;
   private cpuSeconds = 0;
   private overBytes: number | undefined;
@@ -100,7 +102,8 @@ export class TaskAccounting {
     }
     // Not there and still alive: it has not joined. (A task that already ended cannot be told apart: its
     // figures are kept.)
-    if (members.includes(String(pid)) || !existsSync(`/proc/${pid}`)) {
+    if (members.includes(String(pid))) this.seenInside = true;
+    if (this.seenInside || !existsSync(`/proc/${pid}`)) {
       this.joined = true;
       return true;
     }
@@ -112,6 +115,21 @@ export class TaskAccounting {
     this.mode = 'procfs';
     cg.remove();
     return false;
+  }
+
+  /**
+   * The processes in the task's cgroup, when it holds the task: the wrapper joined it before the command ran
+   * and a child starts in its parent's cgroup, so every process the task started is there, detached or not
+   * (leaving takes a write to another cgroup's cgroup.procs). Undefined when there is no cgroup or nothing
+   * shows that the wrapper joined it (no process in it and no memory ever charged to it): then the task's
+   * processes are looked for in /proc by their token.
+   */
+  memberPids(): number[] | undefined {
+    if (!this.cgroup) return undefined;
+    const pids = this.cgroup.pids();
+    if (pids === undefined) return undefined;
+    if (pids.length > 0 || this.seenInside || (this.cgroup.peakBytes() ?? 0) > 0) return pids;
+    return undefined;
   }
 
   /** What the task record shows of it (`status --json`). */
@@ -211,13 +229,15 @@ export class TaskAccounting {
     };
   }
 
-  /** Takes the final figures and removes the task's cgroup (its processes are gone by now). Idempotent. */
+  /** Takes the final figures and removes the task's cgroup, in the background (its processes are gone by now). Idempotent. */
   close(): void {
     if (!this.cgroup) return;
     this.overLimit();
     this.usage();
     const cg = this.cgroup;
     this.cgroup = undefined;
-    cg.remove();
+    // Not waited for: the figures are taken; what is left in it is gone or leaving (removed at worker stop
+    // otherwise, with the worker's own directory).
+    void cg.removeLater().catch(() => false);
   }
 }

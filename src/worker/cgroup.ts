@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -24,8 +25,15 @@ export interface TaskCgroup {
   cpuSeconds(): number | undefined;
   /** How many processes the kernel's OOM killer has killed in it. */
   oomKills(): number;
+  /** The processes in it now (pids, from its first `cgroup.procs`), or undefined when it cannot be read. */
+  pids(): number[] | undefined;
   /** Removes the cgroup (retried briefly: the last processes may still be leaving). True once gone. */
   remove(): boolean;
+  /**
+   * The same off the event loop: a cgroup's rmdir waits in the kernel (and EBUSY retries would block the
+   * worker): the end of a task need not wait for it.
+   */
+  removeLater(): Promise<boolean>;
 }
 
 /** Where this worker makes its task cgroups. */
@@ -91,6 +99,15 @@ function readKeyed(path: string, key: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+function readPids(path: string): number[] | undefined {
+  const t = readText(path);
+  if (t === undefined) return undefined;
+  return t
+    .split('\n')
+    .filter(l => l !== '')
+    .map(Number);
+}
+
 function tryWrite(path: string, value: string): boolean {
   try {
     writeFileSync(path, value);
@@ -112,6 +129,22 @@ function removeDir(dir: string): boolean {
       if (code !== 'EBUSY') return false;
       // Processes killed a moment ago are still leaving the cgroup: wait a little, synchronously (rare, short).
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+    }
+  }
+  return false;
+}
+
+/** removeDir without blocking: rmdir in libuv's thread pool, EBUSY retried on a timer. */
+async function removeDirLater(dir: string): Promise<boolean> {
+  for (let i = 0; i < 20; i++) {
+    try {
+      await rmdir(dir);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code !== 'EBUSY') return false;
+      await new Promise(r => setTimeout(r, 25));
     }
   }
   return false;
@@ -232,7 +265,10 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
           return ns === undefined ? undefined : ns / 1e9;
         },
         oomKills: () => readKeyed(join(mem, 'memory.oom_control'), 'oom_kill') ?? 0,
+        pids: () => readPids(join(mem, 'cgroup.procs')),
         remove: () => removeDir(mem) && removeDir(cpu),
+        removeLater: async () =>
+          (await Promise.all([removeDirLater(mem), removeDirLater(cpu)])).every(Boolean),
       };
     },
     dispose() {
@@ -307,7 +343,9 @@ function openV2(own: string, tag: string): CgroupHost | { reason: string } {
             readKeyed(join(dir, 'memory.events'), 'oom_kill') ?? 0,
             readKeyed(join(dir, 'memory.events'), 'oom_group_kill') ?? 0,
           ),
+        pids: () => readPids(join(dir, 'cgroup.procs')),
         remove: () => removeDir(dir),
+        removeLater: () => removeDirLater(dir),
       };
     },
     dispose() {

@@ -109,12 +109,22 @@ export function taskMemoryLimit(
 }
 
 /**
+ * How long one reading of MemAvailable stands for the next task starts: a worker starting hundreds of short
+ * tasks a second need not read /proc/meminfo for each, and memory a task allocates takes longer than this
+ * to show anyway.
+ */
+const MEM_AVAILABLE_TTL_MS = 100;
+let lastReading: { at: number; bytes: number | undefined } | undefined;
+
+/**
  * Why this node cannot take another task now (its MemAvailable is below the margin), or undefined. The
  * worker keeps itself and the tasks it runs alive rather than start one more on a node about to swap or OOM.
  */
-export function memoryTooLow(marginBytes: number): string | undefined {
+export function memoryTooLow(marginBytes: number, now = Date.now()): string | undefined {
   if (marginBytes <= 0) return undefined;
-  const avail = memAvailable();
+  if (!lastReading || now - lastReading.at >= MEM_AVAILABLE_TTL_MS || now < lastReading.at)
+    lastReading = { at: now, bytes: memAvailable() };
+  const avail = lastReading.bytes;
   if (avail === undefined || avail >= marginBytes) return undefined;
   return `node MemAvailable ${formatBytes(avail)} is below JTM_MEM_AVAILABLE_MARGIN ${formatBytes(marginBytes)}`;
 }

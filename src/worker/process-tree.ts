@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 
 /** One process as read from /proc/<pid>/stat and statm. Times in clock ticks, memory in bytes. */
 export interface ProcInfo {
@@ -141,13 +141,16 @@ export class ProcessTree {
 /**
  * Every process whose environment carries `JTM_TASK_TOKEN=<token>`: finds descendants that escaped the
  * tree walk (started and detached between two samples). Only the worker's own user's processes are
- * readable, which are exactly the ones a task can start.
+ * readable, which are exactly the ones a task can start. `window`: only pids the kernel handed out since the
+ * task started are read (see pidWindow); the others cannot belong to it.
  */
-export function findByToken(token: string, sincePid = 0): ProcInfo[] {
+export function findByToken(token: string, window?: PidWindow): ProcInfo[] {
   const needle = Buffer.from(`JTM_TASK_TOKEN=${token}\0`);
   const out: ProcInfo[] = [];
-  for (const pid of listPids()) {
-    if (pid === process.pid || pid < sincePid) continue;
+  const pids = listPids();
+  const inWindow = window ? window.since() : undefined;
+  for (const pid of pids) {
+    if (pid === process.pid || (inWindow && !inWindow(pid))) continue;
     let env: Buffer;
     try {
       env = readFileSync(`/proc/${pid}/environ`);
@@ -162,14 +165,10 @@ export function findByToken(token: string, sincePid = 0): ProcInfo[] {
 }
 
 let pidMax: number | undefined;
+/** Whether /proc/sys/kernel/ns_last_pid speaks of the pids /proc lists (the same pid namespace), once known. */
+let lastPidUsable: boolean | undefined;
 
-/**
- * The lowest pid a descendant of `rootPid` can have, when that is knowable: pids are handed out in
- * increasing order until they wrap at pid_max, so while a task is young and pid_max is large (4M on
- * 64-bit kernels) its descendants all have pids above its root's, and older processes need not be read.
- * Returns 0 (scan everything) when a wrap could have happened.
- */
-export function lowestDescendantPid(rootPid: number, ageMs: number): number {
+function readPidMax(): number {
   if (pidMax === undefined) {
     try {
       pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1').trim()) || 32768;
@@ -177,8 +176,65 @@ export function lowestDescendantPid(rootPid: number, ageMs: number): number {
       pidMax = 32768;
     }
   }
-  // No kernel forks a million processes a minute; below that margin a wrap is impossible.
-  return pidMax >= 4_000_000 && ageMs < 60_000 && rootPid < pidMax - 1_000_000 ? rootPid : 0;
+  return pidMax;
+}
+
+/** The last pid the kernel handed out (in the pid namespace /proc shows), or undefined when it cannot say. */
+function lastPid(): number | undefined {
+  try {
+    // /proc may be another pid namespace's (a container with the host's /proc): then ns_last_pid is not its.
+    lastPidUsable ??= readlinkSync('/proc/self') === String(process.pid);
+    if (!lastPidUsable) return undefined;
+    const n = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'latin1').trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    lastPidUsable = false;
+    return undefined;
+  }
+}
+
+/**
+ * Pids handed out per ms that no kernel exceeds for long (a million a minute): a full turn of the pid space
+ * takes at least pid_max / this ms. Only a bound on how long a window stays trustworthy; the leftover sweep
+ * (leftovers.ts) still finds, within a minute, any process a scan missed.
+ */
+const MAX_PIDS_PER_MS = 1_000_000 / 60_000;
+
+/**
+ * The pids handed out from a mark on: the kernel allocates pids in increasing order from the last one,
+ * wrapping at pid_max, so every process started after the mark has a pid in the circular range
+ * (mark, last pid now] — as long as the pids have not gone round once since (bounded by its age, at half a
+ * turn). Lets the end-of-task scan read the environment of the processes started during the task only, not
+ * of every process on the node (the whole /proc is read when the window is unknown or too old).
+ */
+export class PidWindow {
+  private constructor(
+    private readonly mark: number,
+    private readonly at: number,
+  ) {}
+
+  /** Taken before the task's first process is forked; undefined when ns_last_pid cannot be read. */
+  static open(): PidWindow | undefined {
+    const mark = lastPid();
+    return mark === undefined ? undefined : new PidWindow(mark, Date.now());
+  }
+
+  /**
+   * Whether a pid listed before this call was handed out after the mark; undefined: cannot tell (read all).
+   * Called after /proc is listed, so that every listed pid is at most the last pid read here.
+   */
+  since(): ((pid: number) => boolean) | undefined {
+    const max = readPidMax();
+    if ((Date.now() - this.at) * MAX_PIDS_PER_MS >= max / 2) return undefined;
+    const now = lastPid();
+    if (now === undefined) return undefined;
+    return pidsBetween(this.mark, now);
+  }
+}
+
+/** Pids handed out after `mark` up to `last` (the last one handed out), the pid space wrapping in between. */
+export function pidsBetween(mark: number, last: number): (pid: number) => boolean {
+  return last >= mark ? pid => pid > mark && pid <= last : pid => pid > mark || pid <= last;
 }
 
 /** Sends `signal` to each process and to its process group; gone processes are ignored. */

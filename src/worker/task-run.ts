@@ -10,8 +10,9 @@ import { TaskStatus } from '../tasks/status.js';
 import { checkOutputFiles, prepareOutput, type PreparedOutput } from './output-files.js';
 import {
   findByToken,
-  lowestDescendantPid,
+  PidWindow,
   ProcessTree,
+  readProc,
   terminateAll,
   type ProcInfo,
 } from './process-tree.js';
@@ -51,8 +52,11 @@ export interface TaskRunOptions {
   onOutputReady?: (path: string, regular: boolean) => void;
   /** The command has started: its pid. */
   onStarted?: (pid: number) => void;
-  /** The task's memory limit (accounting.ts): whether it was exceeded, and how to say so. */
-  memory?: { overLimit(): boolean; limitReason(): string };
+  /**
+   * The task's memory limit (accounting.ts): whether it was exceeded, and how to say so; and the processes
+   * of its cgroup (undefined: no cgroup that holds the task).
+   */
+  memory?: { overLimit(): boolean; limitReason(): string; memberPids?(): number[] | undefined };
 }
 
 /*
@@ -77,7 +81,7 @@ export interface TaskRunOptions {
 const WRAPPER =
   'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; ' +
-  'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && eval "exec $__jtm_fd>&-"; done; ' +
+  'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && exec {__jtm_fd}>&-; done; ' +
   'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; ( eval "$__jtm_command" ) 3>&-; ' +
   '__jtm_rc=$?; [ -z "$__jtm_times" ] || times 2>/dev/null >"$__jtm_times"; exit $__jtm_rc';
 
@@ -93,6 +97,8 @@ export class TaskRun {
   private stopGraceMs = 0;
   private killing: Promise<number[]> | undefined;
   private timer: LongTimeout | undefined;
+  /** The pids handed out since just before the task was started: where its escaped processes can be. */
+  private pids: PidWindow | undefined;
 
   constructor(
     readonly data: TaskJobData,
@@ -152,6 +158,7 @@ export class TaskRun {
     // The pty carries only what bash prints itself (e.g. why it could not open a file): kept for the reason.
     let ptyText = '';
     let pty;
+    this.pids = PidWindow.open();
     try {
       pty = await runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stdoutPath, stderrPath, this.data.command], {
         cwd,
@@ -292,13 +299,25 @@ export class TaskRun {
     this.timer?.clear();
   }
 
-  /** The live processes of the task: the remembered tree plus anything carrying its token. */
+  /**
+   * The live processes of the task: the remembered tree plus the rest of its cgroup, or, without a cgroup
+   * that holds it, anything carrying its token among the processes started since it started.
+   */
   liveProcesses(): ProcInfo[] {
     if (!this.tree) return [];
     const byPid = new Map<number, ProcInfo>();
     for (const p of this.tree.refresh()) byPid.set(p.pid, p);
-    const since = lowestDescendantPid(this.pid, Date.now() - this.startedAt);
-    const escaped = findByToken(this.token, since).filter(p => !byPid.has(p.pid));
+    const members = this.opts.memory?.memberPids?.();
+    const escaped: ProcInfo[] = [];
+    if (members) {
+      for (const pid of members) {
+        if (byPid.has(pid)) continue;
+        const info = readProc(pid);
+        if (info && info.state !== 'Z') escaped.push(info);
+      }
+    } else {
+      for (const p of findByToken(this.token, this.pids)) if (!byPid.has(p.pid)) escaped.push(p);
+    }
     this.tree.adopt(escaped);
     for (const p of escaped) byPid.set(p.pid, p);
     return [...byPid.values()];

@@ -91,7 +91,9 @@ describe('cgroup join check', () => {
       currentBytes: () => 0,
       cpuSeconds: () => 0,
       oomKills: () => 0,
+      pids: () => [],
       remove: () => (removed = true),
+      removeLater: () => Promise.resolve((removed = true)),
     };
     try {
       // This test process is alive and not in the file: a young task gets time, an older one falls back.
