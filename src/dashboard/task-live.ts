@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { Express, Request, Response } from 'express';
 
 import type { JtmContext } from '../context.js';
@@ -76,7 +78,7 @@ async function streamOutput(ctx: JtmContext, id: number, req: Request, res: Resp
       endedOnce = true;
       continue;
     }
-    await new Promise(r => setTimeout(r, POLL_MS));
+    await sleep(POLL_MS);
   }
   if (!closed) res.end('event: end\ndata: {}\n\n');
 }
