@@ -6,7 +6,8 @@ import { prepareTasks } from '../tasks/prepare-tasks.js';
 import { submitTasks } from '../tasks/submit-task.js';
 import { dropUndefined } from '../fields.js';
 import { parsePoolFields } from '../pool-spec.js';
-import { parseTaskFile, type NewTask, type TaskInput } from '../tasks/task-spec.js';
+import { parseTaskFile } from '../tasks/task-file.js';
+import type { NewTask, TaskInput } from '../tasks/task-spec.js';
 
 /** Submit's flags, with the original's names. */
 export interface SubmitFlags {

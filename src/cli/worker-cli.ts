@@ -7,34 +7,22 @@ import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js';
+import type { DynamicWorkerRequest } from '../slurm/submit-workers.js';
 import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
 import { startWorker } from '../worker/start-worker.js';
 import type { WorkerOptions } from '../worker/worker-options.js';
 
-/** `jtm worker` flags, with the original's names. */
-export interface WorkerFlags {
-  pool_name?: string;
+/**
+ * `jtm worker` flags, with the original's names: the Slurm request of `-wt dynamic` (the same flags ask
+ * for an allocation) plus what a running worker needs.
+ */
+export interface WorkerFlags extends Omit<DynamicWorkerRequest, 'slots'> {
   worker_type: string;
   slurm_job_id?: number;
-  cluster?: string;
-  job_time?: string;
-  cpus_per_task?: number;
-  mem?: string;
-  mem_per_cpu?: string;
-  nnodes?: number;
-  num_worker_per_node?: number;
-  constraint?: string;
-  qos?: string;
-  charging_account?: string;
-  partition?: string;
-  worker_id?: string;
   heartbeat_interval?: string;
   log_dir?: string;
-  job_script_dir_name?: string;
-  dry_run?: boolean;
   slots: number;
   lifetime?: string;
-  'idle-timeout'?: string;
   'shutdown-grace': string;
   'task-mem-limit'?: string;
 }

@@ -1,4 +1,5 @@
 import type { JtmContext } from '../context.js';
+import { closeConnection } from '../redis/connection.js';
 
 /**
  * Requests addressed to one worker (kill a task) or to every worker of a pool (stop). A stop with `finish`
@@ -37,13 +38,8 @@ export async function listenForControl(
   });
   await sub.subscribe(ctx.keys.workerControl(opts.workerId), ctx.keys.poolControl(opts.pool));
   return {
-    close: async () => {
-      try {
-        await sub.quit();
-      } catch {
-        sub.disconnect();
-      }
-    },
+    // The one close of a subscriber: QUIT, bounded, then a hard disconnect (a dead server never hangs it).
+    close: () => closeConnection(sub),
   };
 }
 

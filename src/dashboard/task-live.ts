@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { Express, Request, Response } from 'express';
 
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
+import { samplesOfEntries } from '../tasks/resource-format.js';
 import { esc, page } from '../http/html.js';
 
 /** How much output the live view starts with (the tail), and how often it looks for more. */
@@ -22,10 +25,7 @@ async function samplesOf(
   id: number,
 ): Promise<{ t: number[]; cpu: number[]; mem_mb: number[] }> {
   const out = { t: [] as number[], cpu: [] as number[], mem_mb: [] as number[] };
-  for (const [, fields] of await ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+')) {
-    const i = fields.indexOf('sample');
-    if (i < 0) continue;
-    const s = JSON.parse(fields[i + 1] as string) as Record<string, unknown>;
+  for (const s of samplesOfEntries(await ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+'))) {
     out.t.push(Number(s['run_time'] ?? 0));
     out.cpu.push(Number(s['cpu_load'] ?? 0));
     out.mem_mb.push(Number(s['rmem_usage'] ?? 0));
@@ -76,7 +76,7 @@ async function streamOutput(ctx: JtmContext, id: number, req: Request, res: Resp
       endedOnce = true;
       continue;
     }
-    await new Promise(r => setTimeout(r, POLL_MS));
+    await sleep(POLL_MS);
   }
   if (!closed) res.end('event: end\ndata: {}\n\n');
 }

@@ -1,4 +1,5 @@
 import type { JtmContext } from '../context.js';
+import { closeConnection } from '../redis/connection.js';
 import { toError } from '../errors.js';
 import { provisionDynamicPools } from './provision.js';
 
@@ -47,11 +48,6 @@ export class ProvisionOnDemand {
   async stop(): Promise<void> {
     const sub = this.sub;
     this.sub = undefined;
-    if (!sub) return;
-    try {
-      await sub.quit();
-    } catch {
-      sub.disconnect();
-    }
+    if (sub) await closeConnection(sub);
   }
 }

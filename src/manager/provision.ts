@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
@@ -202,6 +203,6 @@ async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): 
 
 async function spaceSbatch(intervalMs: number): Promise<void> {
   const wait = lastSbatchAt + intervalMs - Date.now();
-  if (wait > 0) await new Promise(r => setTimeout(r, wait));
+  if (wait > 0) await sleep(wait);
   lastSbatchAt = Date.now();
 }

@@ -1,6 +1,7 @@
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
+import { sampleOfEntry } from '../tasks/resource-format.js';
 
 /**
  * `jtm manager -r`: logs the resource samples of running tasks as they arrive (the original's RESOURCE
@@ -44,12 +45,14 @@ export class ResourceTail {
         const entries = (res[i]?.[1] ?? []) as [string, string[]][];
         for (const [entryId, fields] of entries) {
           this.lastIds.set(id, entryId);
-          const text = fields[fields.indexOf('sample') + 1];
+          let resource: unknown;
           try {
-            this.ctx.logger.info({ task: id, resource: JSON.parse(text ?? 'null') as unknown }, 'RESOURCE');
+            resource = sampleOfEntry(fields) ?? null;
           } catch {
-            this.ctx.logger.info({ task: id, resource: text }, 'RESOURCE');
+            // A malformed sample is still shown, as the text it is.
+            resource = fields[fields.indexOf('sample') + 1];
           }
+          this.ctx.logger.info({ task: id, resource }, 'RESOURCE');
         }
       });
     } catch (err) {

@@ -4,7 +4,7 @@ import type { JtmContext } from '../context.js';
 import { runScript } from '../redis/run-script.js';
 import { READ_TASKS, REPORT_FIELDS } from '../redis/scripts.js';
 import { parseTaskRecord, type TaskRecord } from '../store/task-record.js';
-import type { ResourceSample } from '../tasks/resource-format.js';
+import { samplesOfEntries, type ResourceSample } from '../tasks/resource-format.js';
 
 /** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough
  * that one batch never holds Redis for long. */
@@ -99,12 +99,7 @@ export async function readSamples(
   const out = new Map<number, Partial<ResourceSample>[]>();
   results.forEach(([err, entries], n) => {
     if (err) throw err;
-    const samples: Partial<ResourceSample>[] = [];
-    for (const [, fields] of entries as [string, string[]][]) {
-      const i = fields.indexOf('sample');
-      if (i >= 0) samples.push(JSON.parse(fields[i + 1] as string) as Partial<ResourceSample>);
-    }
-    out.set(ids[n] as number, samples);
+    out.set(ids[n] as number, samplesOfEntries(entries as [string, string[]][]));
   });
   return out;
 }

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
@@ -62,6 +64,6 @@ async function waitForFinal(ctx: JtmContext, id: number, waitMs: number): Promis
     const status = await ctx.tasks.status(id);
     if (status !== undefined && isFinal(status)) return status;
     if (Date.now() >= deadline) return undefined;
-    await new Promise(r => setTimeout(r, 100));
+    await sleep(100);
   }
 }

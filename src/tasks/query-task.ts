@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isConnectionError } from '../redis/connection.js';
@@ -47,7 +49,7 @@ export async function checkAlive(
     } catch (err) {
       if (!isConnectionError(err)) throw err;
       if (Date.now() + pause >= deadline) return 'unknown';
-      await new Promise(r => setTimeout(r, pause));
+      await sleep(pause);
     }
   }
 }

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { JtmContext } from '../context.js';
 import { PoolNotFoundError, toError } from '../errors.js';
 import { cancelPoolAllocations } from '../slurm/slurm-jobs.js';
@@ -89,10 +91,7 @@ export async function removePool(
     const keep = opts.force ? new Set<string>() : await allocationsRunning(ctx, result.left_running);
     result.slurm_jobs_cancelled = await cancelPoolAllocations(ctx, pool, keep);
   } catch (err) {
-    ctx.logger.warn(
-      { pool, err: toError(err) },
-      'could not cancel the Slurm allocations of the pool',
-    );
+    ctx.logger.warn({ pool, err: toError(err) }, 'could not cancel the Slurm allocations of the pool');
   }
   const queue = openPoolQueue(ctx, pool);
   try {
@@ -141,7 +140,7 @@ async function waitUntilFinal(ctx: JtmContext, ids: readonly number[], waitMs: n
       const s = statuses[i];
       return s !== undefined && !isFinal(s);
     });
-    if (left.length > 0) await new Promise(r => setTimeout(r, 100));
+    if (left.length > 0) await sleep(100);
   }
 }
 

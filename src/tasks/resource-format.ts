@@ -46,3 +46,18 @@ function csvCell(v: string | number | null): string {
   const s = String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
+
+/**
+ * The sample of one entry of a task's resource stream (its `sample` field, JSON), undefined for an entry
+ * without one: the one decoder of the stream for resource-log, the report, the dashboard and the manager's tail.
+ */
+export function sampleOfEntry(fields: readonly string[]): Partial<ResourceSample> | undefined {
+  const i = fields.indexOf('sample');
+  if (i < 0) return undefined;
+  return JSON.parse(fields[i + 1] as string) as Partial<ResourceSample>;
+}
+
+/** The samples of an XRANGE reply over a task's resource stream, in stream order. */
+export function samplesOfEntries(entries: readonly [string, string[]][]): Partial<ResourceSample>[] {
+  return entries.flatMap(([, fields]) => sampleOfEntry(fields) ?? []);
+}

@@ -1,6 +1,12 @@
 import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
-import { csvHeader, csvLine, RESOURCE_FIELDS, type ResourceSample } from './resource-format.js';
+import {
+  csvHeader,
+  csvLine,
+  RESOURCE_FIELDS,
+  samplesOfEntries,
+  type ResourceSample,
+} from './resource-format.js';
 
 export interface ResourceLog {
   task_id: number;
@@ -14,14 +20,10 @@ export async function getResourceLog(ctx: JtmContext, id: number): Promise<Resou
     ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+'),
   ]);
   if (!exists) throw new TaskNotFoundError(id);
-  const samples: ResourceSample[] = [];
-  for (const [, fields] of entries) {
-    const i = fields.indexOf('sample');
-    if (i < 0) continue;
-    const raw = JSON.parse(fields[i + 1] as string) as Partial<ResourceSample>;
-    // Always every field, in the documented order.
-    samples.push(Object.fromEntries(RESOURCE_FIELDS.map(f => [f, raw[f] ?? null])) as ResourceSample);
-  }
+  // Always every field, in the documented order.
+  const samples = samplesOfEntries(entries).map(
+    raw => Object.fromEntries(RESOURCE_FIELDS.map(f => [f, raw[f] ?? null])) as ResourceSample,
+  );
   return { task_id: id, resource_log: samples };
 }
 

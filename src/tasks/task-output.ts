@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
@@ -54,7 +55,7 @@ export async function streamTaskOutput(
       if (entries.length === 0) return;
       continue;
     }
-    await new Promise(r => setTimeout(r, 500));
+    await sleep(500);
   }
 }
 

@@ -8,7 +8,8 @@ import { maskUrl, parseRedisUrl } from '../../src/redis/connection.js';
 import { Keys } from '../../src/redis/keys.js';
 import { isActive, statusName, TaskStatus } from '../../src/tasks/status.js';
 import { normaliseMemory, workflowPoolName } from '../../src/pool-spec.js';
-import { buildTask, parseTaskFile } from '../../src/tasks/task-spec.js';
+import { parseTaskFile } from '../../src/tasks/task-file.js';
+import { buildTask } from '../../src/tasks/task-spec.js';
 import { expandVars } from '../../src/worker/output-files.js';
 import { parseStat, type ProcInfo } from '../../src/worker/process-tree.js';
 import {

@@ -7,7 +7,8 @@ import { formatHms, parseDuration } from '../../src/durations.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { maskUrl } from '../../src/redis/connection.js';
 import { POOL_NAME, normaliseMemory, validatePoolName, validateTime } from '../../src/pool-spec.js';
-import { buildTask, parseTaskFile } from '../../src/tasks/task-spec.js';
+import { parseTaskFile } from '../../src/tasks/task-file.js';
+import { buildTask } from '../../src/tasks/task-spec.js';
 
 /** Runs `f`; an InvalidInputError is the only acceptable failure (never a TypeError or a crash). */
 function invalidOr<T>(f: () => T): T | InvalidInputError {
