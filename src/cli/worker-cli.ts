@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { normaliseMemory, validatePoolName, validateTime } from '../tasks/task-spec.js';
 import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
-import { startWorker } from '../worker/start-worker.js';
+import { startTaskHost } from '../worker/task-environment.js';
 import type { WorkerOptions } from '../worker/worker-options.js';
 
 /** `jtm worker` flags, with the original's names. */
@@ -109,7 +109,10 @@ export async function runWorker(
   logger: Logger,
 ): Promise<{ worker_id: string }> {
   const opts = workerOptionsFromFlags(flags);
-  void config;
+  // The pty host is a Node process of its own: started before this one loads BullMQ and connects, its start
+  // overlaps them instead of following them (a new Slurm allocation's first task waits for both).
+  startTaskHost(config);
+  const { startWorker } = await import('../worker/start-worker.js');
   const ctx = await open();
   const worker = await startWorker(ctx, opts);
   // Inside a Slurm allocation SIGTERM means Slurm is ending it (scancel, walltime) and has signalled every
