@@ -19,6 +19,7 @@ const result = await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
+  mainFields: ['module', 'main'],
   target: 'node20',
   // pino is loaded lazily through createRequire (src/logger.ts), oclif only on the slow path; the
   // native msgpackr-extract is optional for msgpackr and resolved at run time, and node-pty (native, loads
