@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { parseDurationFlag, runWorker } from '../src/cli/worker-cli.js';
-import { submitDynamicWorkers } from '../src/slurm/submit-workers.js';
+import { runWorkerCommand } from '../src/cli/actions/worker.js';
 import type { LogLevel } from '../src/config.js';
 
 export default class Worker extends BaseCommand<typeof Worker> {
@@ -64,21 +63,6 @@ export default class Worker extends BaseCommand<typeof Worker> {
   }
 
   async run(): Promise<unknown> {
-    const f = this.flags;
-    const config = {
-      ...this.jtm,
-      ...(f.log_dir ? { logDir: f.log_dir } : {}),
-      ...(f.heartbeat_interval
-        ? { heartbeatIntervalMs: parseDurationFlag(f.heartbeat_interval, '-hb', { positive: true }) }
-        : {}),
-    };
-    this.jtm = config;
-    if (f.worker_type === 'dynamic' && !f.slurm_job_id) {
-      const result = await submitDynamicWorkers(f, config, this.logger);
-      this.log(result.output);
-      if (result.exitCode !== 0) process.exitCode = result.exitCode;
-      return result;
-    }
-    return runWorker(() => this.context('worker'), f, this.logger);
+    return runWorkerCommand(this.session(), { flags: this.flags });
   }
 }

@@ -3,13 +3,14 @@ import { availableParallelism, hostname } from 'node:os';
 
 import type { JtmContext } from '../context.js';
 import { parseDuration, parseDurationOr } from '../durations.js';
+import type { Config } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js';
 import type { DynamicWorkerRequest } from '../slurm/submit-workers.js';
 import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
-import { startWorker } from '../worker/start-worker.js';
+import { startTaskHost } from '../worker/task-environment.js';
 import type { WorkerOptions } from '../worker/worker-options.js';
 
 /**
@@ -83,9 +84,14 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
 export async function runWorker(
   open: () => Promise<JtmContext>,
   flags: WorkerFlags,
+  config: Config,
   logger: Logger,
 ): Promise<{ worker_id: string }> {
   const opts = workerOptionsFromFlags(flags);
+  // The pty host is a Node process of its own: started before this one loads BullMQ and connects, its start
+  // overlaps them instead of following them (a new Slurm allocation's first task waits for both).
+  startTaskHost(config);
+  const { startWorker } = await import('../worker/start-worker.js');
   const ctx = await open();
   const worker = await startWorker(ctx, opts);
   // Inside a Slurm allocation SIGTERM means Slurm is ending it (scancel, walltime) and has signalled every

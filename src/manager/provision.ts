@@ -46,12 +46,18 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
       if (p?.kind === 'dynamic' && p.spec?.time) pools.push(p);
     }
     if (pools.length === 0) return report;
-    let active: Map<string, SlurmJobState> | undefined;
-    try {
-      active = await listActiveJobs();
-    } catch (err) {
-      // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
-      ctx.logger.warn({ err: toError(err) }, 'squeue failed: Slurm job registry left unchanged');
+    // squeue only follows allocations already registered: with none (a new pool's first allocation, what a
+    // submit's wake-up usually asks for) there is nothing to follow, and one process start less before sbatch.
+    const registered = await Promise.all(pools.map(p => ctx.redis.hlen(ctx.keys.poolSlurmJobs(p.name))));
+    let active: Map<string, SlurmJobState> | undefined = new Map();
+    if (registered.some(n => n > 0)) {
+      try {
+        active = await listActiveJobs();
+      } catch (err) {
+        // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
+        active = undefined;
+        ctx.logger.warn({ err: toError(err) }, 'squeue failed: Slurm job registry left unchanged');
+      }
     }
     for (const pool of pools) {
       try {

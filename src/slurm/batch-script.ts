@@ -67,7 +67,10 @@ export function scriptPath(jobDir: string, scriptId: string): string {
   return join(jobDir, `jtm_dynamic_worker_${scriptId}.job`);
 }
 
-/** The batch script: `#SBATCH` directives, the site's environment, then one srun step of N workers per node. */
+/**
+ * The batch script: `#SBATCH` directives, the site's environment, then the workers: one srun step of N
+ * workers per node on several nodes; on one node, N workers started by the batch shell itself.
+ */
 export function renderBatchScript(p: BatchScriptParams): string {
   if (!SBATCH_PATH.test(p.jobDir)) {
     throw new InvalidInputError(
@@ -78,6 +81,11 @@ export function renderBatchScript(p: BatchScriptParams): string {
     if (!SBATCH_OPTION.test(o)) throw new InvalidInputError(`invalid sbatch option ${JSON.stringify(o)}`);
   }
   const base = join(p.jobDir, `jtm_dynamic_worker_${p.scriptId}`);
+  // One node needs no srun step: launching one costs a round of RPCs with slurmctld and slurmd (≈ 0.3 s of
+  // a new allocation's time to its first task, measured by benchmark 7). Without a step, the early warning
+  // must go to the batch shell (`B:`; otherwise Slurm sends it to the job's steps, of which there are none),
+  // and the shell hands it on to the workers.
+  const direct = p.nodes === 1;
   const d: string[] = [
     `--job-name=jtm-${p.pool}`,
     `--nodes=${p.nodes}`,
@@ -85,7 +93,7 @@ export function renderBatchScript(p: BatchScriptParams): string {
     ...(p.cpus ? [`--cpus-per-task=${p.cpus}`] : []),
     ...(p.mem ? [`--mem=${p.mem}`] : p.memPerCpu ? [`--mem-per-cpu=${p.memPerCpu}`] : []),
     `--time=${p.time}`,
-    `--signal=USR1@${p.warningSeconds}`,
+    `--signal=${direct ? 'B:' : ''}USR1@${p.warningSeconds}`,
     `--output=${base}.out`,
     `--error=${base}.err`,
     `--chdir=${p.jobDir}`,
@@ -134,12 +142,23 @@ export function renderBatchScript(p: BatchScriptParams): string {
     ...p.profile.env,
     ...exports,
     '',
-    '# One copy runs on each node (one srun task per node) and starts the workers of that node.',
+    direct
+      ? '# Starts the workers of this node (the batch shell itself: one node, no srun step).'
+      : '# One copy runs on each node (one srun task per node) and starts the workers of that node.',
     'jtm_node() {',
-    "  # Slurm's early warning (--signal=USR1, before walltime) reaches every process of the step: the",
-    '  # workers drain; this shell must survive it and keep waiting for them.',
-    "  trap 'true' USR1",
+    // Declared before the trap: under `set -u` a warning expanding an unset $pids would end the shell.
     "  local i pid pids=''",
+    ...(direct
+      ? [
+          "  # Slurm's early warning (--signal=B:USR1, before walltime) reaches this shell only: hand it on to the",
+          '  # workers, which drain. `wait` returns when the trap runs: the loop below waits again.',
+          "  trap 'kill -USR1 $pids 2>/dev/null' USR1",
+        ]
+      : [
+          "  # Slurm's early warning (--signal=USR1, before walltime) reaches every process of the step: the",
+          '  # workers drain; this shell must survive it and keep waiting for them.',
+          "  trap 'true' USR1",
+        ]),
     ...(p.pinCores ? PIN_SETUP(p.workersPerNode) : []),
     `  for i in $(seq 1 ${p.workersPerNode}); do`,
     ...(p.pinCores ? PIN_EACH : []),
@@ -150,9 +169,11 @@ export function renderBatchScript(p: BatchScriptParams): string {
     '    while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done',
     '  done',
     '}',
-    'export -f jtm_node',
+    ...(direct ? [] : ['export -f jtm_node']),
     `echo "jtm: Slurm job $SLURM_JOB_ID, pool ${p.pool}, ${p.workersPerNode} worker(s) per node on $SLURM_JOB_NUM_NODES node(s)"`,
-    `srun --nodes=${p.nodes} --ntasks-per-node=1 --kill-on-bad-exit=0 /bin/bash -c jtm_node`,
+    direct
+      ? 'jtm_node'
+      : `srun --nodes=${p.nodes} --ntasks-per-node=1 --kill-on-bad-exit=0 /bin/bash -c jtm_node`,
     '',
   ];
   return lines.join('\n');

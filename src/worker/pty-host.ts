@@ -50,13 +50,12 @@ let lastPing = Date.now();
 
 process.on('message', (raw: unknown) => {
   const msg = raw as WorkerMessage;
-  if (msg.t === 'ping') {
-    lastPing = Date.now();
-    return;
-  }
+  // Any message is word from the worker: a worker that started this host early, then spent longer than the
+  // deadline loading its modules (no pings meanwhile), must not have its first task killed on arrival.
+  lastPing = Date.now();
+  if (msg.t === 'ping') return;
   if (msg.t === 'init') {
     base = msg.env;
-    lastPing = Date.now();
     if (msg.watchdogMs !== undefined && msg.watchdogMs > 0) startWatchdog(msg.watchdogMs);
     return;
   }

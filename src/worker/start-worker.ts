@@ -3,7 +3,6 @@ import { join } from 'node:path';
 
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
-import { workerEnvironment } from '../config.js';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
@@ -11,20 +10,17 @@ import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
-import { deploymentScope, startLeftoverSweeps } from './leftovers.js';
+import { startLeftoverSweeps } from './leftovers.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
 import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
 import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
-import { startPtyHost } from './run-in-pty.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
+import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, END_OF_LIFE_MARGIN_MS, type WorkerOptions } from './worker-options.js';
 import { listenForControl, type ControlMessage } from '../control/worker-control.js';
-
-/** Variables a task does not inherit from its worker: they hold Redis and dashboard secrets. */
-const SECRET_VARS = ['REDIS_URL', 'JTM_REDIS_URL', 'JTM_DASHBOARD_PASSWORD', 'JTM_DASHBOARD_USER'];
 
 export interface RunningWorker {
   readonly id: string;
@@ -42,14 +38,13 @@ export interface RunningWorker {
  * the task back to the queue when it is stopped before the task ends.
  */
 export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise<RunningWorker> {
+  // First, unless the command started it already: the host's own start (a Node process) overlaps the rest.
+  startTaskHost(ctx.config);
   await checkLogDir(ctx.config.logDir);
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
-  const env = workerEnvironment();
-  for (const v of SECRET_VARS) delete env[v];
-  // Which deployment a task belongs to: leftover sweeps touch only their own deployment's processes.
-  env['JTM_TASK_SCOPE'] = deploymentScope(ctx.config);
+  const env = taskEnvironment(ctx.config);
   const heartbeat = new Heartbeat(ctx, opts, host);
   const sampler = new Sampler(
     ctx,
@@ -410,7 +405,6 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
   };
 
   await heartbeat.beat([], state);
-  startPtyHost(env, watchdogDeadline(ctx.config.heartbeatIntervalMs, ctx.config.missedBeats));
   // Processes of lost runs on this host (their worker and pty host died together): killed and reported.
   const leftovers = startLeftoverSweeps(ctx, {
     workerId: opts.workerId,
@@ -432,17 +426,6 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     'worker started',
   );
   return { id: opts.workerId, stop, drain, stopped };
-}
-
-/**
- * How long the pty host waits for a sign of life from its worker before it kills the tasks: shorter than the
- * takeover time (heartbeat interval × missed beats after its last beat, when its liveness key expires). The
- * worker's last beat can precede its last ping by up to one interval, and the host checks 4 times per
- * deadline: a margin of 1.25 intervals kills the tasks before the key can expire (6 s → 3.5 s by default).
- */
-export function watchdogDeadline(heartbeatIntervalMs: number, missedBeats: number): number {
-  const takeover = heartbeatIntervalMs * missedBeats;
-  return Math.max(Math.floor(takeover - 1.25 * heartbeatIntervalMs), Math.floor(takeover / 2));
 }
 
 /** How soon a job whose submit has not committed yet is fetched again, while its record is young. */

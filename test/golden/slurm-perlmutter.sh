@@ -34,10 +34,10 @@ export JTM_TASK_RETRIES=1
 
 # One copy runs on each node (one srun task per node) and starts the workers of that node.
 jtm_node() {
+  local i pid pids=''
   # Slurm's early warning (--signal=USR1, before walltime) reaches every process of the step: the
   # workers drain; this shell must survive it and keep waiting for them.
   trap 'true' USR1
-  local i pid pids=''
   for i in $(seq 1 4); do
     /opt/jtm/bin/jtm worker --worker_type dynamic --slurm_job_id "$SLURM_JOB_ID" --pool_name big --cluster perlmutter --job_time 02:00:00 --num_worker_per_node 4 --slots 1 --cpus_per_task 32 --mem 200G --worker_id "wgolden_${SLURM_NODEID:-0}_${i}" &
     pids="$pids $!"

@@ -7,7 +7,7 @@
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=200M
 #SBATCH --time=00:02:00
-#SBATCH --signal=USR1@60
+#SBATCH --signal=B:USR1@60
 #SBATCH --output=/scratch/jtm/log/job/jtm_dynamic_worker_wgolden.out
 #SBATCH --error=/scratch/jtm/log/job/jtm_dynamic_worker_wgolden.err
 #SBATCH --chdir=/scratch/jtm/log/job
@@ -27,12 +27,12 @@ export JTM_KILL_GRACE=5000ms
 export JTM_TASK_RETENTION=604800000ms
 export JTM_TASK_RETRIES=1
 
-# One copy runs on each node (one srun task per node) and starts the workers of that node.
+# Starts the workers of this node (the batch shell itself: one node, no srun step).
 jtm_node() {
-  # Slurm's early warning (--signal=USR1, before walltime) reaches every process of the step: the
-  # workers drain; this shell must survive it and keep waiting for them.
-  trap 'true' USR1
   local i pid pids=''
+  # Slurm's early warning (--signal=B:USR1, before walltime) reaches this shell only: hand it on to the
+  # workers, which drain. `wait` returns when the trap runs: the loop below waits again.
+  trap 'kill -USR1 $pids 2>/dev/null' USR1
   for i in $(seq 1 1); do
     /opt/jtm/bin/jtm worker --worker_type dynamic --slurm_job_id "$SLURM_JOB_ID" --pool_name ci --cluster test --job_time 00:02:00 --num_worker_per_node 1 --slots 1 --cpus_per_task 1 --mem 200M --worker_id "wgolden_${SLURM_NODEID:-0}_${i}" &
     pids="$pids $!"
@@ -41,6 +41,5 @@ jtm_node() {
     while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
   done
 }
-export -f jtm_node
 echo "jtm: Slurm job $SLURM_JOB_ID, pool ci, 1 worker(s) per node on $SLURM_JOB_NUM_NODES node(s)"
-srun --nodes=1 --ntasks-per-node=1 --kill-on-bad-exit=0 /bin/bash -c jtm_node
+jtm_node

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,10 +13,13 @@ import { submitTasks } from '../../src/tasks/submit-task.js';
 import { buildTask } from '../../src/tasks/task-spec.js';
 import { runJtm, ROOT, type CliResult } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv } from '../helpers/env.js';
+import { tempDir, testEnv } from '../helpers/env.js';
 
 const OCLIF_ONLY = fileURLToPath(new URL('../helpers/oclif-only.mjs', import.meta.url));
 const manifest = readManifest(new URL('../../oclif.manifest.json', import.meta.url));
+// The example site profiles, for `worker -wt dynamic --dry-run` (a --config file: the other cases keep theirs).
+const SITES_CONFIG = join(tempDir('jtm-fp-sites-'), 'jtm.conf');
+writeFileSync(SITES_CONFIG, `JTM_SITE_CONFIG=${join(ROOT, 'examples', 'sites.json')}\n`);
 
 /** Whether bin/run.js takes the fast path for this command line (else it hands it to oclif). */
 function takesFastPath(args: readonly string[]): boolean {
@@ -74,6 +79,41 @@ const CASES: { args: string[]; fast: boolean }[] = [
   { args: ['submit', '-cmd', 'ls', '-p', 'x', '-s', '2'], fast: false },
   { args: ['submit', '-cmd', 'ls', '-p', 'x', '-c', 'two'], fast: false },
   { args: ['submit', '-cmd', 'ls', '-p'], fast: false },
+  // The worker a batch script starts (here one that idles out at once), and `-wt dynamic` without -j.
+  { args: ['worker', '-p', 'fpw', '--idle-timeout', '1ms', '--log-level', 'error'], fast: true },
+  {
+    args: [
+      'worker',
+      '-wt',
+      'dynamic',
+      '-j',
+      '12',
+      '-p',
+      'fpw',
+      '-t',
+      '00:10:00',
+      '--idle-timeout=1ms',
+      '--worker_id',
+      'wfp2',
+    ],
+    fast: true,
+  },
+  {
+    args: [
+      `--config=${SITES_CONFIG}`,
+      ...['worker', '-wt', 'dynamic', '-cl', 'test', '-p', 'fpw', '-t', '00:10:00', '-N', '2'],
+      ...['-nwpn', '2', '--worker_id', 'wfp', '--pin-cores', '--dry-run'],
+    ],
+    fast: true,
+  },
+  { args: ['worker', '-wt', 'dynamic', '-cl', 'local', '-p', 'fpw', '-t', '00:10:00'], fast: true },
+  { args: ['worker', '-p', 'a;b'], fast: true },
+  { args: ['worker', '-p', 'fpw', '--slots', '0'], fast: false },
+  {
+    args: ['worker', '-p', 'fpw', '--no-pin-cores', '--idle-timeout', '1ms', '--worker_id', 'wfp3'],
+    fast: false,
+  },
+  { args: ['worker', '-wt', 'dynamic', '-p', 'fpw', '--sbatch-arg=--comment=x', '-dr'], fast: false },
 ];
 
 describe('fast path of bin/run.js', () => {

@@ -21,7 +21,7 @@ const TESTS = [
   'walltime shorter than a task: not started on that allocation; remove-pool scancels',
   'failing sbatch (bad partition): queued tasks fail with the Slurm message',
   'allocations whose workers never start: replaced a bounded number of times, then queued tasks fail',
-  'jtm worker -wt dynamic submits (job id on stdout, script 0600), workers drain on SIGUSR1, injection rejected',
+  'jtm worker -wt dynamic submits (job id on stdout, script 0600), workers drain on SIGUSR1 to the batch shell (one node, no srun), injection rejected',
 ];
 const slurm = ensureSlurm();
 
@@ -256,12 +256,13 @@ if (!slurm.available) {
       );
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toMatch(/unknown cluster "mars"; known clusters: local, test/);
-      // Slurm's early warning, as `--signal=USR1@…` sends it (to every process of the steps): both workers
-      // drain, and the step shell that waits for them survives it.
+      // Slurm's early warning of a one-node allocation, as `--signal=B:USR1@…` sends it: to the batch shell
+      // alone (there is no srun step), which hands it on; both workers drain, and the shell keeps waiting.
       const live = () =>
         listLiveWorkers(ctx, 'cli').then(ws => ws.filter(w => String(w.slurm_job_id) === jobId));
       await waitFor(async () => (await live()).length === 2, 'two workers in the allocation', 60_000, 300);
-      execFileSync('scancel', ['--signal=USR1', jobId]);
+      expect(readFileSync(join(jobDir, script!), 'utf8')).not.toMatch(/^srun /m);
+      execFileSync('scancel', ['--batch', '--signal=USR1', jobId]);
       await waitFor(
         async () => (await live()).filter(w => w.state === 'draining').length === 2,
         'the workers to drain',

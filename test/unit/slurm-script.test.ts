@@ -11,6 +11,7 @@ import { batchParams, submitDynamicWorkers } from '../../src/slurm/submit-worker
 import { parseSiteConfig, resolveCluster } from '../../src/slurm/site-profiles.js';
 import { quote } from '../../src/slurm/shell.js';
 import { ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/env.js';
 
 const SITES = join(ROOT, 'examples', 'sites.json');
 const GOLDEN = join(ROOT, 'test', 'golden');
@@ -87,7 +88,62 @@ describe('batch scripts per site profile (golden files)', () => {
   it('uses the site default cluster when none is given, and shortens the warning for short allocations', async () => {
     const script = await dryRun({ pool_name: 'p', job_time: '00:04:00' });
     expect(script).toContain('--cluster dori');
-    expect(script).toContain('#SBATCH --signal=USR1@120');
+    expect(script).toContain('#SBATCH --signal=B:USR1@120');
+  });
+
+  it('starts the workers of a one-node allocation without srun, several nodes with one srun step', async () => {
+    const one = await dryRun({ cluster: 'test', pool_name: 'p', job_time: '00:10:00' });
+    expect(one).not.toMatch(/^\s*srun /m);
+    expect(one).toMatch(/^#SBATCH --signal=B:USR1@300$/m);
+    expect(one).toMatch(/^jtm_node$/m);
+    const two = await dryRun({ cluster: 'test', pool_name: 'p', job_time: '00:10:00', nnodes: 2 });
+    expect(two).toMatch(/^srun --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=0 \/bin\/bash -c jtm_node$/m);
+    expect(two).toMatch(/^#SBATCH --signal=USR1@300$/m);
+  });
+});
+
+describe('warning signal of a one-node allocation', () => {
+  it('the batch shell hands USR1 on to every worker and keeps waiting for them', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtempSync, rmSync, readdirSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-usr1-'));
+    try {
+      // Stand-in workers: each notes the USR1 it gets, then exits on TERM (as a drained worker would).
+      const worker = join(dir, 'worker.sh');
+      writeFileSync(
+        worker,
+        `#!/bin/bash\nid=\${@: -1}\ntrap 'echo usr1 > ${dir}/got-$id' USR1\ntrap 'exit 0' TERM\n` +
+          `echo $$ > ${dir}/up-$id\nwhile :; do sleep 0.05; done\n`,
+        { mode: 0o755 },
+      );
+      const script = renderBatchScript(
+        batchParams(
+          { cluster: 'test', pool_name: 'sig', job_time: '00:05:00', num_worker_per_node: 2 },
+          config({ JTM_COMMAND: worker }),
+        ),
+      ).replace(/^echo "jtm: .*$/m, 'echo ready');
+      const shell = spawn('/bin/bash', ['-c', script], {
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', SLURM_JOB_ID: '7' },
+        stdio: 'ignore',
+      });
+      const named = (prefix: string) => readdirSync(dir).filter(f => f.startsWith(prefix));
+      const files = (prefix: string) => named(prefix).length;
+      try {
+        await waitFor(() => files('up-') === 2, 'both workers to start', 10_000, 20);
+        // What `--signal=B:USR1@N` (or `scancel --batch --signal=USR1`) does: the batch shell alone.
+        shell.kill('SIGUSR1');
+        await waitFor(() => files('got-') === 2, 'both workers to get USR1', 10_000, 20);
+        expect(shell.exitCode).toBeNull();
+      } finally {
+        const exited = new Promise(r => shell.once('exit', r));
+        for (const f of named('up-')) process.kill(Number(readFileSync(join(dir, f), 'utf8')), 'SIGTERM');
+        await exited;
+      }
+      expect(shell.exitCode).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { jsonRequestedByEnv } from '../../config.js';
+import { jsonRequestedByEnv, type LogLevel } from '../../config.js';
 import { closeContext, openContext, type JtmContext } from '../../context.js';
 import { captureStrayOutput, createLogger, type Logger } from '../../logger.js';
 import { reportError } from '../error-report.js';
@@ -14,6 +14,8 @@ export interface HotCommand {
   load: () => Promise<Body>;
   /** Whether the parsed input is complete without oclif's extras (a missing id makes oclif read stdin). */
   complete: (input: PlainInvocation) => boolean;
+  /** The command's default log level (its class's defaultLogLevel), when not the client commands' one. */
+  logLevel?: LogLevel;
 }
 
 const hasTaskId = (input: PlainInvocation): boolean =>
@@ -38,6 +40,12 @@ const HOT: Readonly<Record<string, HotCommand>> = {
     load: async () => (await import('../actions/submit.js')).runSubmit as unknown as Body,
     complete: () => true,
   },
+  // Not a hot command for Cromwell, but the batch script's: a Slurm allocation's first task waits for it.
+  worker: {
+    load: async () => (await import('../actions/worker.js')).runWorkerCommand as unknown as Body,
+    complete: () => true,
+    logLevel: 'info',
+  },
 };
 
 /** A command line the fast path runs: a hot command, parsed. */
@@ -61,7 +69,8 @@ export function planFastPath(
 }
 
 /**
- * Runs a plain invocation of a hot command (what Cromwell runs for every task) without loading oclif:
+ * Runs a plain invocation of a hot command (what Cromwell runs for every task, and the worker that a Slurm
+ * batch script starts) without loading oclif:
  * flags are parsed from oclif.manifest.json and the same bodies run as in the command classes, with the
  * same output, stderr line and exit code. Returns false, having done nothing, for anything else.
  */
@@ -78,7 +87,7 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
   let ctx: JtmContext | undefined;
   let logger: Logger | undefined;
   try {
-    const { config, level } = resolveSettings(input.flags as GlobalFlags, CLIENT_LOG_LEVEL);
+    const { config, level } = resolveSettings(input.flags as GlobalFlags, hot.logLevel ?? CLIENT_LOG_LEVEL);
     const log = await createLogger(level, { cmd: id });
     logger = log;
     captureStrayOutput(log);

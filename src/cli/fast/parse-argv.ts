@@ -27,6 +27,9 @@ export function parsePlainArgv(cmd: ManifestCommand, argv: readonly string[]): P
     const found = findFlag(cmd, token);
     if (!found || found.flag.name === 'json') return undefined;
     const { flag, inline } = found;
+    // Repeatable flags collect arrays, and `--no-x` of an allowNo flag is not found above: oclif's, once
+    // used. Left unused they change nothing (no value, no default), so the command stays on the fast path.
+    if (flag.multiple) return undefined;
     if (flag.type === 'boolean') {
       // `--debug=true` and bundled short booleans (`-ab`) are parsed by oclif in surprising ways.
       if (inline !== undefined) return undefined;
@@ -51,13 +54,14 @@ export function parsePlainArgv(cmd: ManifestCommand, argv: readonly string[]): P
   return { flags, args };
 }
 
-/** Whether every flag and arg of the command uses only features this parser reproduces exactly. */
+/**
+ * Whether every flag and arg of the command uses only features this parser reproduces exactly, whether or
+ * not the argv names it (repeatable flags are refused where they are used, see above).
+ */
 function supported(cmd: ManifestCommand): boolean {
   const flagsOk = Object.values(cmd.flags).every(
     f =>
-      !f.multiple &&
       !f.env &&
-      !f.allowNo &&
       !f.allowStdin &&
       !f.required &&
       !f.dependsOn?.length &&

@@ -1,0 +1,31 @@
+import { workerEnvironment, type Config } from '../config.js';
+import { deploymentScope } from './leftovers.js';
+import { startPtyHost } from './run-in-pty.js';
+
+/** Variables a task does not inherit from its worker: they hold Redis and dashboard secrets. */
+const SECRET_VARS = ['REDIS_URL', 'JTM_REDIS_URL', 'JTM_DASHBOARD_PASSWORD', 'JTM_DASHBOARD_USER'];
+
+/** The environment a worker's tasks start from: the worker's own without secrets, with its deployment. */
+export function taskEnvironment(config: Pick<Config, 'redisUrl' | 'prefix'>): Record<string, string> {
+  const env = workerEnvironment();
+  for (const v of SECRET_VARS) delete env[v];
+  // Which deployment a task belongs to: leftover sweeps touch only their own deployment's processes.
+  env['JTM_TASK_SCOPE'] = deploymentScope(config);
+  return env;
+}
+
+/**
+ * How long the pty host waits for a sign of life from its worker before it kills the tasks: shorter than the
+ * takeover time (heartbeat interval × missed beats after its last beat, when its liveness key expires). The
+ * worker's last beat can precede its last ping by up to one interval, and the host checks 4 times per
+ * deadline: a margin of 1.25 intervals kills the tasks before the key can expire (6 s → 3.5 s by default).
+ */
+export function watchdogDeadline(heartbeatIntervalMs: number, missedBeats: number): number {
+  const takeover = heartbeatIntervalMs * missedBeats;
+  return Math.max(Math.floor(takeover - 1.25 * heartbeatIntervalMs), Math.floor(takeover / 2));
+}
+
+/** Starts this worker's pty host (once: later calls find it running), ready for its first task. */
+export function startTaskHost(config: Config): void {
+  startPtyHost(taskEnvironment(config), watchdogDeadline(config.heartbeatIntervalMs, config.missedBeats));
+}
