@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { loadConfig } from '../../src/config.js';
+import { closeContext, openContext, type JtmContext } from '../../src/context.js';
+import { silentLogger } from '../../src/logger.js';
+import { getTaskStatus } from '../../src/tasks/query-task.js';
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
 
@@ -70,21 +75,53 @@ export function startJtm(
   };
 }
 
-/** The status name `jtm status` prints for a task. */
+/** The status name `jtm status` prints for a task (the command itself, as a process). */
 export async function statusOf(env: Record<string, string>, id: number): Promise<string> {
   return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
 }
 
-/** Waits (bounded) until `jtm status` prints `want` for the task. */
+/** Contexts waitStatus polls through, one per Redis and prefix; closed after each test file (cleanup.ts). */
+const pollers = new Map<string, Promise<JtmContext>>();
+
+/**
+ * Waits (bounded) until the task's status is `want`. Polls in-process through the function `jtm status`
+ * calls (getTaskStatus), not by spawning the command every 200 ms: the command's own output is checked by
+ * statusOf where a test means it. A Redis that is down or restarting is retried until the deadline.
+ */
 export async function waitStatus(
   env: Record<string, string>,
   id: number,
   want: string,
   timeoutMs = 30_000,
 ): Promise<void> {
+  const key = `${env['REDIS_URL'] ?? ''} ${env['JTM_PREFIX'] ?? ''}`;
   const deadline = Date.now() + timeoutMs;
-  while ((await statusOf(env, id)) !== want) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for task ${id} to be ${want}`);
-    await new Promise(r => setTimeout(r, 200));
+  let last = '';
+  for (;;) {
+    try {
+      let ctx = pollers.get(key);
+      if (!ctx) {
+        ctx = openContext(loadConfig(env), silentLogger(), 'client');
+        pollers.set(key, ctx);
+      }
+      last = (await getTaskStatus(await ctx, id)).status;
+      if (last === want) return;
+    } catch (err) {
+      // Reconnect on the next poll: a client connection fails fast and stays failed.
+      const ctx = pollers.get(key);
+      pollers.delete(key);
+      await ctx?.then(closeContext).catch(() => {});
+      last = `error: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for task ${id} to be ${want} (last: ${last})`);
+    await new Promise(r => setTimeout(r, 100));
   }
+}
+
+/** Closes the contexts waitStatus opened (after each test file). */
+export async function closePollers(): Promise<void> {
+  const all = [...pollers.values()];
+  pollers.clear();
+  await Promise.all(all.map(p => p.then(closeContext).catch(() => {})));
 }

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import type { JtmContext } from '../../src/context.js';
 import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
 import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** The pids pgrep finds (none when it finds nothing: pgrep exits 1). */
 function pgrep(args: string[]): number[] {
@@ -25,7 +24,7 @@ const processesMatching = (marker: string): number[] => pgrep(['-f', marker]);
 
 describe('task execution', () => {
   const env = testEnv();
-  const work = mkdtempSync(join(tmpdir(), 'jtm-exec-'));
+  const work = tempDir('jtm-exec-');
   let worker: BackgroundProcess;
   let ctx: JtmContext;
 

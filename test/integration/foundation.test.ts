@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,13 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { runJtm, startJtm, taskIds, type BackgroundProcess, statusOf, waitStatus } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 describe('submit → pool queue → worker → status', () => {
   const env = testEnv();
   let worker: BackgroundProcess;
   let ctx: JtmContext;
-  const work = mkdtempSync(join(tmpdir(), 'jtm-work-'));
+  const work = tempDir('jtm-work-');
 
   beforeAll(async () => {
     ctx = await openTestContext(env);
@@ -140,7 +139,7 @@ describe('submit → pool queue → worker → status', () => {
 
 describe('bad input never writes anything', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-bad-'));
+  const dir = tempDir('jtm-bad-');
   const file = (name: string, text: string): string => {
     const p = join(dir, name);
     writeFileSync(p, text);
@@ -255,7 +254,7 @@ describe('worker shutdown', () => {
 
 describe("the original's command line", () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-legacy-'));
+  const dir = tempDir('jtm-legacy-');
   const legacyBin = (name: string): string => {
     const p = join(dir, name);
     writeFileSync(p, `import '${join(process.cwd(), 'bin', 'run.js')}';\n`);

@@ -2,7 +2,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -10,7 +9,6 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
@@ -19,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /*
  * Issue 12 (output fidelity, one bad task never hurts another, limits) and the process side of issue 13 (no
@@ -82,7 +80,7 @@ describe('output fidelity and task isolation', () => {
     );
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'jtm-fid-'));
+    work = tempDir('jtm-fid-');
     ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'fid', '--slots', '3'], env);
     await waitFor(
@@ -255,7 +253,7 @@ describe('output fidelity and task isolation', () => {
 describe('the pty host kills its tasks when the worker is gone or stops answering', () => {
   let work = '';
   beforeAll(() => {
-    work = mkdtempSync(join(tmpdir(), 'jtm-wd-'));
+    work = tempDir('jtm-wd-');
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 

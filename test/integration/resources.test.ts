@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memory-limit.js';
 import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** Live processes whose command line contains `marker`. */
 function processesMatching(marker: string): number[] {
@@ -80,7 +79,7 @@ describe('resource sizes', () => {
 
 describe('cgroup join check', () => {
   it('accounts a task from /proc when its wrapper never joined its cgroup', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-join-'));
+    const dir = tempDir('jtm-join-');
     const procs = join(dir, 'cgroup.procs');
     writeFileSync(procs, '1\n');
     let removed = false;
@@ -146,7 +145,7 @@ describe.concurrent.each(modes)(
     // A sampling period far longer than the spike: the figures must not depend on it.
     const env = testEnv({ ...modeEnv, JTM_SAMPLE_INTERVAL: '5s' });
     const pool = `res-${mode}`;
-    const work = mkdtempSync(join(tmpdir(), `jtm-res-${mode}-`));
+    const work = tempDir(`jtm-res-${mode}-`);
     let worker: BackgroundProcess | undefined;
     let ctx: JtmContext;
 

@@ -1,12 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv } from '../helpers/env.js';
+import { tempDir, testEnv } from '../helpers/env.js';
 
 /*
  * The bad-input catalogue, beyond the cases of test/integration/foundation.test.ts: every command, every
@@ -16,7 +15,7 @@ import { testEnv } from '../helpers/env.js';
  */
 describe('bad input catalogue', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-bad2-'));
+  const dir = tempDir('jtm-bad2-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
     const p = join(dir, name);
@@ -171,7 +170,7 @@ describe('bad input catalogue', () => {
  */
 describe('bad input: the line says what is wrong, ambiguity is refused', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-bad3-'));
+  const dir = tempDir('jtm-bad3-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
     const p = join(dir, name);
@@ -351,7 +350,7 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
 
 describe('what is not ambiguous is accepted as written', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-ok3-'));
+  const dir = tempDir('jtm-ok3-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
     const p = join(dir, name);
