@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { closeContext, openContext, type JtmContext } from '../../src/context.js';
 import { silentLogger } from '../../src/logger.js';
+import { countWorkers } from '../../src/pools/count-workers.js';
 import { getTaskStatus } from '../../src/tasks/query-task.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -80,23 +81,24 @@ export async function statusOf(env: Record<string, string>, id: number): Promise
   return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
 }
 
-/** Contexts waitStatus polls through, one per Redis and prefix; closed after each test file (cleanup.ts). */
+/** Contexts the waits below poll through, one per Redis and prefix; closed after each test file (cleanup.ts). */
 const pollers = new Map<string, Promise<JtmContext>>();
 
 /**
- * Waits (bounded) until the task's status is `want`. Polls in-process through the function `jtm status`
- * calls (getTaskStatus), not by spawning the command every 200 ms: the command's own output is checked by
- * statusOf where a test means it. A Redis that is down or restarting is retried until the deadline.
+ * Polls `probe` on an in-process context of `env` until it answers something other than undefined/false.
+ * The waits poll the functions the commands call, instead of spawning a command every 200 ms (a process
+ * start costs half a second of CPU): the commands' own output is checked where a test means it. A Redis
+ * that is down or restarting is retried until the deadline.
  */
-export async function waitStatus(
+async function pollIn<T>(
   env: Record<string, string>,
-  id: number,
-  want: string,
-  timeoutMs = 30_000,
-): Promise<void> {
+  probe: (ctx: JtmContext) => Promise<T | undefined | false>,
+  what: () => string,
+  timeoutMs: number,
+): Promise<T> {
   const key = `${env['REDIS_URL'] ?? ''} ${env['JTM_PREFIX'] ?? ''}`;
   const deadline = Date.now() + timeoutMs;
-  let last = '';
+  let error = '';
   for (;;) {
     try {
       let ctx = pollers.get(key);
@@ -104,22 +106,54 @@ export async function waitStatus(
         ctx = openContext(loadConfig(env), silentLogger(), 'client');
         pollers.set(key, ctx);
       }
-      last = (await getTaskStatus(await ctx, id)).status;
-      if (last === want) return;
+      const v = await probe(await ctx);
+      if (v !== undefined && v !== false) return v;
+      error = '';
     } catch (err) {
       // Reconnect on the next poll: a client connection fails fast and stays failed.
       const ctx = pollers.get(key);
       pollers.delete(key);
       await ctx?.then(closeContext).catch(() => {});
-      last = `error: ${err instanceof Error ? err.message : String(err)}`;
+      error = `; last error: ${err instanceof Error ? err.message : String(err)}`;
     }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for task ${id} to be ${want} (last: ${last})`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}${error}`);
     await new Promise(r => setTimeout(r, 100));
   }
 }
 
-/** Closes the contexts waitStatus opened (after each test file). */
+/** Waits (bounded) until the task's status (what `jtm status` prints: getTaskStatus) is `want`. */
+export async function waitStatus(
+  env: Record<string, string>,
+  id: number,
+  want: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  let last = '';
+  await pollIn(
+    env,
+    async ctx => (last = (await getTaskStatus(ctx, id)).status) === want,
+    () => `task ${id} to be ${want} (last: ${last})`,
+    timeoutMs,
+  );
+}
+
+/** Waits (bounded) until `pool` has at least `slots` live worker slots (what `jtm check-worker` counts). */
+export async function waitWorkers(
+  env: Record<string, string>,
+  pool: string,
+  slots = 1,
+  timeoutMs = 20_000,
+): Promise<void> {
+  let last = 0;
+  await pollIn(
+    env,
+    async ctx => (last = (await countWorkers(ctx, pool)).total) >= slots,
+    () => `${slots} worker slots in pool ${pool} (last: ${last})`,
+    timeoutMs,
+  );
+}
+
+/** Closes the contexts the waits opened (after each test file). */
 export async function closePollers(): Promise<void> {
   const all = [...pollers.values()];
   pollers.clear();

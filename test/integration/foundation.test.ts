@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess, statusOf, waitStatus } from '../helpers/cli.js';
+import {
+  runJtm,
+  startJtm,
+  taskIds,
+  type BackgroundProcess,
+  statusOf,
+  waitStatus,
+  waitWorkers,
+} from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -17,10 +25,7 @@ describe('submit → pool queue → worker → status', () => {
   beforeAll(async () => {
     ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'main', '--slots', '3'], env);
-    await waitFor(
-      async () => (await runJtm(['check-worker', '-p', 'main'], env)).stdout.trim() === '3',
-      'worker up',
-    );
+    await waitWorkers(env, 'main', 3);
   });
   afterAll(async () => {
     await worker.stop();
@@ -228,7 +233,7 @@ describe('worker shutdown', () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
     const w = startJtm(['worker', '-p', 'gs', '--slots', '2', '--shutdown-grace', '6s'], env);
-    await waitFor(async () => (await runJtm(['check-worker', '-p', 'gs'], env)).code === 0, 'worker up');
+    await waitWorkers(env, 'gs');
     const [shortId] = taskIds(
       (await runJtm(['submit', '-cmd', 'sleep 3; echo done', '-p', 'gs'], env)).stdout,
     );

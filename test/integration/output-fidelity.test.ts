@@ -15,7 +15,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -83,11 +83,7 @@ describe('output fidelity and task isolation', () => {
     work = tempDir('jtm-fid-');
     ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'fid', '--slots', '3'], env);
-    await waitFor(
-      async () => (await runJtm(['check-worker', '-p', 'fid'], env)).code === 0,
-      'worker up',
-      50_000,
-    );
+    await waitWorkers(env, 'fid', 1, 50_000);
   });
   afterAll(async () => {
     await worker.stop();
@@ -287,11 +283,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
     const env = testEnv();
     const w = startJtm(['worker', '-p', 'wd-kill', '--slots', '3'], env);
     try {
-      await waitFor(
-        async () => (await runJtm(['check-worker', '-p', 'wd-kill'], env)).code === 0,
-        'worker up',
-        60_000,
-      );
+      await waitWorkers(env, 'wd-kill', 1, 60_000);
       const { markers } = await startTasks(env, 'wd-kill', 5100);
       process.kill(w.child.pid!, 'SIGKILL');
       await w.exited;
@@ -309,11 +301,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
     const ctx = await openTestContext(env);
     const w = startJtm(['worker', '-p', 'wd-stop', '--slots', '3'], env);
     try {
-      await waitFor(
-        async () => (await runJtm(['check-worker', '-p', 'wd-stop'], env)).code === 0,
-        'worker up',
-        60_000,
-      );
+      await waitWorkers(env, 'wd-stop', 1, 60_000);
       const { markers, ids } = await startTasks(env, 'wd-stop', 5200);
       const workerId = (await ctx.tasks.get(ids[0]!))!.worker_id!;
       process.kill(w.child.pid!, 'SIGSTOP');

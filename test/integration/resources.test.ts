@@ -10,7 +10,7 @@ import type { TaskRecord } from '../../src/tasks/task-record.js';
 import { TaskAccounting } from '../../src/worker/accounting.js';
 import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memory-limit.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -170,7 +170,7 @@ describe.concurrent.each(modes)(
       if (!available) return;
       ctx = await openTestContext(env);
       worker = startJtm(['worker', '-p', pool, '--slots', '6'], env);
-      await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
+      await waitWorkers(env, pool);
     });
     afterAll(async () => {
       if (!available) return;

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 interface LocalRedis {
@@ -30,7 +30,7 @@ describe('Redis killed -9 and restarted on the same data', () => {
     const port = redis.port;
     const env = testEnv({ REDIS_URL: redis.url, JTM_CONNECT_TIMEOUT: '1s', JTM_ISALIVE_RETRY: '1s' });
     worker = startJtm(['worker', '-p', 'aof', '--slots', '4'], env);
-    await waitFor(async () => (await runJtm(['check-worker', '-p', 'aof'], env)).code === 0, 'worker up');
+    await waitWorkers(env, 'aof');
 
     const accepted: number[] = [];
     for (let i = 0; i < 6; i++) {

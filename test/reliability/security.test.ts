@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { makePki, redisCli, startPlainRedis, startTlsRedis, type Pki, type Server } from './servers.js';
 
@@ -26,7 +26,7 @@ async function coreFlow(
     JTM_DASHBOARD_PASSWORD: 'dash-secret',
   });
   try {
-    await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
+    await waitWorkers(env, pool);
     const r = await runJtm(
       ['submit', '-cmd', `env > ${work}/env.txt; id -u >> ${work}/env.txt`, '-p', pool],
       env,

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { freePort } from '../../scripts/lib/local-redis.mjs';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startServer, type Server } from './servers.js';
 
@@ -78,11 +78,7 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
 
     const env = testEnv({ REDIS_URL: `redis+sentinel://127.0.0.1:${sentinelPort}/jtm` });
     worker = startJtm(['worker', '-p', 'sen', '--slots', '2'], env);
-    await waitFor(
-      async () => (await runJtm(['check-worker', '-p', 'sen'], env)).code === 0,
-      'worker up',
-      30_000,
-    );
+    await waitWorkers(env, 'sen', 1, 30_000);
     const [before] = taskIds((await runJtm(['submit', '-cmd', 'echo before', '-p', 'sen'], env)).stdout);
     await waitFor(
       async () => (await runJtm(['status', '-tid', String(before)], env)).stdout.trim() === 'success',
