@@ -142,58 +142,6 @@ describe('submit → pool queue → worker → status', () => {
   });
 });
 
-describe('bad input never writes anything', () => {
-  const env = testEnv();
-  const dir = tempDir('jtm-bad-');
-  const file = (name: string, text: string): string => {
-    const p = join(dir, name);
-    writeFileSync(p, text);
-    return p;
-  };
-  const cases: [string, string[]][] = [
-    ['malformed JSON', ['submit', '-f', file('bad.json', '{"command": "ls",')]],
-    ['no command', ['submit', '-p', 'x']],
-    ['empty command', ['submit', '-cmd', '', '-p', 'x']],
-    ['time 1:2', ['submit', '-cmd', 'ls', '-p', 'x', '-t', '1:2']],
-    ['time 00:99:00', ['submit', '-cmd', 'ls', '-p', 'x', '-t', '00:99:00']],
-    [
-      'unknown pool field',
-      ['submit', '-f', file('mwpn.json', '{"command":"ls","pool":{"name":"x","mwpn":2}}')],
-    ],
-    [
-      'unknown task field',
-      ['submit', '-f', file('extra.json', '{"command":"ls","colour":"red","pool":{"name":"x"}}')],
-    ],
-    ['pool with shell metacharacters', ['submit', '-cmd', 'ls', '-p', 'a;rm -rf ~']],
-    ['pool with a Redis key separator', ['submit', '-cmd', 'ls', '-p', 'a:b']],
-    ['no pool', ['submit', '-cmd', 'ls']],
-    ['command over the limit', ['submit', '-cmd', 'x'.repeat(70_000), '-p', 'x']],
-    ['missing task file', ['submit', '-f', join(dir, 'nope.json'), '-p', 'x']],
-    ['binary task file', ['submit', '-f', file('bin.json', '\u0000\u0001\u0002'), '-p', 'x']],
-    ['memory string', ['submit', '-cmd', 'ls', '-p', 'x', '-m', 'lots']],
-    ['account with a space', ['submit', '-cmd', 'ls', '-p', 'x', '-A', 'a b']],
-    ['both -cmd and -f', ['submit', '-cmd', 'ls', '-f', file('ok.json', '{"command":"ls"}'), '-p', 'x']],
-    ['unknown flag', ['submit', '-cmd', 'ls', '-p', 'x', '--bogus']],
-    ['non-numeric task id', ['status', '-tid', 'abc']],
-    ['negative task id', ['isalive', '-tid', '-3']],
-    ['kill without id', ['kill']],
-    ['worker without pool', ['worker']],
-  ];
-  it.each(cases)('%s → one line on stderr, exit 1, nothing on stdout or in Redis', async (_name, args) => {
-    const r = await runJtm(args, env);
-    expect(r.stdout).toBe('');
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^jtm /);
-    const ctx = await openTestContext(env);
-    try {
-      expect(await ctx.redis.keys(`${env['JTM_PREFIX']}*`)).toEqual([]);
-    } finally {
-      await closeContext(ctx);
-    }
-  });
-});
-
 describe('Redis unreachable', () => {
   const env = testEnv({
     REDIS_URL: 'redis://127.0.0.1:1',
