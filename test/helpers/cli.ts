@@ -1,6 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { loadConfig } from '../../src/config.js';
+import { closeContext, openContext, type JtmContext } from '../../src/context.js';
+import { silentLogger } from '../../src/logger.js';
+import { countWorkers } from '../../src/pools/count-workers.js';
+import { getTaskStatus } from '../../src/tasks/query-task.js';
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
 
@@ -70,21 +76,86 @@ export function startJtm(
   };
 }
 
-/** The status name `jtm status` prints for a task. */
+/** The status name `jtm status` prints for a task (the command itself, as a process). */
 export async function statusOf(env: Record<string, string>, id: number): Promise<string> {
   return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
 }
 
-/** Waits (bounded) until `jtm status` prints `want` for the task. */
+/** Contexts the waits below poll through, one per Redis and prefix; closed after each test file (cleanup.ts). */
+const pollers = new Map<string, Promise<JtmContext>>();
+
+/**
+ * Polls `probe` on an in-process context of `env` until it answers something other than undefined/false.
+ * The waits poll the functions the commands call, instead of spawning a command every 200 ms (a process
+ * start costs half a second of CPU): the commands' own output is checked where a test means it. A Redis
+ * that is down or restarting is retried until the deadline.
+ */
+async function pollIn<T>(
+  env: Record<string, string>,
+  probe: (ctx: JtmContext) => Promise<T | undefined | false>,
+  what: () => string,
+  timeoutMs: number,
+): Promise<T> {
+  const key = `${env['REDIS_URL'] ?? ''} ${env['JTM_PREFIX'] ?? ''}`;
+  const deadline = Date.now() + timeoutMs;
+  let error = '';
+  for (;;) {
+    try {
+      let ctx = pollers.get(key);
+      if (!ctx) {
+        ctx = openContext(loadConfig(env), silentLogger(), 'client');
+        pollers.set(key, ctx);
+      }
+      const v = await probe(await ctx);
+      if (v !== undefined && v !== false) return v;
+      error = '';
+    } catch (err) {
+      // Reconnect on the next poll: a client connection fails fast and stays failed.
+      const ctx = pollers.get(key);
+      pollers.delete(key);
+      await ctx?.then(closeContext).catch(() => {});
+      error = `; last error: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}${error}`);
+    await new Promise(r => setTimeout(r, 100));
+  }
+}
+
+/** Waits (bounded) until the task's status (what `jtm status` prints: getTaskStatus) is `want`. */
 export async function waitStatus(
   env: Record<string, string>,
   id: number,
   want: string,
   timeoutMs = 30_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await statusOf(env, id)) !== want) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for task ${id} to be ${want}`);
-    await new Promise(r => setTimeout(r, 200));
-  }
+  let last = '';
+  await pollIn(
+    env,
+    async ctx => (last = (await getTaskStatus(ctx, id)).status) === want,
+    () => `task ${id} to be ${want} (last: ${last})`,
+    timeoutMs,
+  );
+}
+
+/** Waits (bounded) until `pool` has at least `slots` live worker slots (what `jtm check-worker` counts). */
+export async function waitWorkers(
+  env: Record<string, string>,
+  pool: string,
+  slots = 1,
+  timeoutMs = 20_000,
+): Promise<void> {
+  let last = 0;
+  await pollIn(
+    env,
+    async ctx => (last = (await countWorkers(ctx, pool)).total) >= slots,
+    () => `${slots} worker slots in pool ${pool} (last: ${last})`,
+    timeoutMs,
+  );
+}
+
+/** Closes the contexts the waits opened (after each test file). */
+export async function closePollers(): Promise<void> {
+  const all = [...pollers.values()];
+  pollers.clear();
+  await Promise.all(all.map(p => p.then(closeContext).catch(() => {})));
 }

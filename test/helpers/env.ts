@@ -17,6 +17,11 @@ export function tempDir(prefix = 'jtm-test-'): string {
   return dir;
 }
 
+/** The directories tempDir made in this test file's process (not yet removed). */
+export function madeDirs(): string[] {
+  return [...made];
+}
+
 /** Removes every directory tempDir made in this test file's process. */
 export function removeTempDirs(): void {
   for (const dir of made) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });

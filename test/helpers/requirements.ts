@@ -55,14 +55,6 @@ export function describeIf(req: Requirement, title: string, body: () => void): v
   else describe.skip(`${title}${SKIP_MARK}${req.reason ?? 'requirement missing'}]`, body);
 }
 
-/** The same, for a suite whose body cannot even be declared here: its test names, all skipped. */
-export function skippedSuite(req: Requirement, title: string, tests: readonly string[]): void {
-  if (process.env['CI'] === 'true') return failInCi(req, title);
-  describe.skip(`${title}${SKIP_MARK}${req.reason ?? 'requirement missing'}]`, () => {
-    for (const name of tests) it(name, () => {});
-  });
-}
-
 function failInCi(req: Requirement, title: string): void {
   describe(title, () => {
     it(`cannot run in CI: ${req.reason ?? 'unknown'}`, () => {

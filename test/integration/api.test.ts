@@ -4,8 +4,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ROOT, runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
-import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { ROOT, runJtm, startJtm, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { tempDir, testEnv } from '../helpers/env.js';
 
 /**
  * The programmatic API as a user gets it: a project whose node_modules/jtm is this package (as `npm link`
@@ -123,7 +123,7 @@ describe('programmatic API (import from "jtm")', () => {
   });
 
   it('submit one and many, status, details, isalive, logs, resource log, pools, kill, remove-pool', async () => {
-    await waitFor(async () => (await runJtm(['check-worker', '-p', 'api'], env)).code === 0, 'worker');
+    await waitWorkers(env, 'api');
     const r = await run(process.execPath, ['user.mjs'], env, project);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;

@@ -9,7 +9,7 @@ import { JTM_RC_CODES, writeRcForEndedTask } from '../../src/tasks/rc-file.js';
 import { loadBackendConfig, type BackendConfig } from '../cromwell/backend-config.js';
 import { CromwellEmulator, installJtmShims, type CallSpec } from '../cromwell/emulator.js';
 import { TcpProxy } from '../cromwell/tcp-proxy.js';
-import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -39,12 +39,7 @@ async function startWorkerOn(
   slots = 4,
 ): Promise<BackgroundProcess> {
   const w = startJtm(['worker', '-p', pool, '--slots', String(slots)], env);
-  await waitFor(
-    async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0,
-    `worker on ${pool}`,
-    30_000,
-    200,
-  );
+  await waitWorkers(env, pool, 1, 30_000);
   return w;
 }
 

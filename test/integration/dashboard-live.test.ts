@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Browser } from 'playwright-core';
@@ -9,7 +8,7 @@ import type { JtmContext } from '../../src/context.js';
 import { hasChromium, launchChromium } from '../helpers/browser.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 // Prints a line every 0.3 s, holding 50 MB and keeping a core busy, until the test creates the stop file
 // (at most 60 s): the test, not the clock, decides when it ends.
@@ -33,7 +32,7 @@ interface Drawn {
 describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () => {
   const env = testEnv();
   const shots = join(ROOT, 'test-output');
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-live-'));
+  const dir = tempDir('jtm-live-');
   let ctx: JtmContext;
   let worker: BackgroundProcess;
   let dashboard: BackgroundProcess;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { launchChromium } from '../helpers/browser.js';
-import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 import { describeIf, findChromium } from '../helpers/requirements.js';
@@ -143,10 +143,7 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
     worker = startJtm(['worker', '-p', 'browser-pool', '--slots', '2'], env);
-    await waitFor(
-      async () => (await runJtm(['check-worker', '-p', 'browser-pool'], env)).code === 0,
-      'worker',
-    );
+    await waitWorkers(env, 'browser-pool');
     [failedId] = taskIds(
       (await runJtm(['submit', '-cmd', 'echo broken >&2; exit 7', '-p', 'browser-pool'], env)).stdout,
     ) as [number];

@@ -1,15 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** The pids pgrep finds (none when it finds nothing: pgrep exits 1). */
 function pgrep(args: string[]): number[] {
@@ -25,7 +24,7 @@ const processesMatching = (marker: string): number[] => pgrep(['-f', marker]);
 
 describe('task execution', () => {
   const env = testEnv();
-  const work = mkdtempSync(join(tmpdir(), 'jtm-exec-'));
+  const work = tempDir('jtm-exec-');
   let worker: BackgroundProcess;
   let ctx: JtmContext;
 
@@ -50,7 +49,7 @@ describe('task execution', () => {
   beforeAll(async () => {
     ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'exec', '--slots', '4'], env);
-    await waitFor(async () => (await runJtm(['check-worker', '-p', 'exec'], env)).code === 0, 'worker up');
+    await waitWorkers(env, 'exec');
   });
   afterAll(async () => {
     await worker.stop();
@@ -249,7 +248,7 @@ describe('workers with an end of life', () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
     const old = startJtm(['worker', '-p', 'eol', '--lifetime', '2m'], env);
-    await waitFor(async () => (await runJtm(['check-worker', '-p', 'eol'], env)).code === 0, 'worker up');
+    await waitWorkers(env, 'eol');
     const [long] = taskIds(
       (await runJtm(['submit', '-p', 'eol', '-cmd', 'echo long', '--timeout', '10m'], env)).stdout,
     );

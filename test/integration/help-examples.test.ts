@@ -1,21 +1,12 @@
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { BIN, ROOT, runJtm, waitStatus } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /*
  * Every example of every command's --help runs as written (issue 12 item 16: the worker's dynamic example
@@ -60,7 +51,7 @@ const UP: Record<string, RegExp> = {
 };
 
 describe('every --help example runs', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-examples-'));
+  const dir = tempDir('jtm-examples-');
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   writeFileSync(join(bin, 'jtm'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);

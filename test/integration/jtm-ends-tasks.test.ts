@@ -7,7 +7,14 @@ import type { JtmContext } from '../../src/context.js';
 import { provisionDynamicPools } from '../../src/manager/provision.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess, waitStatus } from '../helpers/cli.js';
+import {
+  runJtm,
+  startJtm,
+  taskIds,
+  type BackgroundProcess,
+  waitStatus,
+  waitWorkers,
+} from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -43,10 +50,7 @@ async function submit(env: Record<string, string>, args: string[]): Promise<numb
 }
 
 async function workerUp(env: Record<string, string>, pool: string): Promise<void> {
-  await waitFor(
-    async () => Number((await runJtm(['check-worker', '-p', pool], env)).stdout.trim()) >= 1,
-    `worker of ${pool} up`,
-  );
+  await waitWorkers(env, pool);
 }
 
 /** A Cromwell call directory whose script runs `body` and then writes rc as Cromwell's script does. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { BIN, ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { BIN, ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -57,8 +57,7 @@ describe('leftovers of dead workers', () => {
     );
     return { id: id!, fg, detached };
   };
-  const workerUp = (pool: string): Promise<boolean> =>
-    waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up', 60_000);
+  const workerUp = (pool: string): Promise<void> => waitWorkers(env, pool, 1, 60_000);
 
   beforeAll(async () => {
     work = tempDir('jtm-leftovers-');

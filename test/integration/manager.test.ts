@@ -1,10 +1,20 @@
+import { existsSync } from 'node:fs';
+
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { newSweepState, sweep } from '../../src/manager/sweep.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess, statusOf, waitStatus } from '../helpers/cli.js';
+import {
+  runJtm,
+  startJtm,
+  taskIds,
+  type BackgroundProcess,
+  statusOf,
+  waitStatus,
+  waitWorkers,
+} from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 
@@ -35,10 +45,7 @@ async function submit(env: Record<string, string>, cmd: string, pool: string): P
 }
 
 async function workerUp(env: Record<string, string>, pool: string, slots = 1): Promise<void> {
-  await waitFor(
-    async () => Number((await runJtm(['check-worker', '-p', pool], env)).stdout.trim()) >= slots,
-    `worker of ${pool} up`,
-  );
+  await waitWorkers(env, pool, slots);
 }
 
 describe('dead workers', () => {
@@ -56,11 +63,13 @@ describe('dead workers', () => {
       'dw',
     );
     await waitStatus(env, id, 'running');
+    // The marker, not the status: a kill before the first run's `touch` would make the second run the long one.
+    await waitFor(() => existsSync(marker), 'the first run to begin');
     const first = (await ctx.tasks.get(id))!.worker_id!;
     await w1.stop('SIGKILL');
     await waitStatus(env, id, 'pending');
-    // The dead worker left the index; its job went back to the queue.
-    expect(await ctx.redis.zscore(ctx.keys.workers, first)).toBeNull();
+    // The dead worker leaves the index (right after its tasks are recovered); its job went back to the queue.
+    await waitFor(async () => (await ctx.redis.zscore(ctx.keys.workers, first)) === null, 'worker unindexed');
     start(['worker', '-p', 'dw'], env);
     await waitStatus(env, id, 'success');
     const rec = await ctx.tasks.get(id);
@@ -86,7 +95,10 @@ describe('dead workers', () => {
     await w.stop('SIGKILL');
     await waitStatus(env, id, 'lostconnection');
     expect((await ctx.tasks.get(id))?.reason).toBe(`worker ${workerId} was lost and no retries are left`);
-    expect(await ctx.redis.zscore(ctx.keys.workers, workerId)).toBeNull();
+    await waitFor(
+      async () => (await ctx.redis.zscore(ctx.keys.workers, workerId)) === null,
+      'worker unindexed',
+    );
     const q = openPoolQueue(ctx, 'lc');
     expect(await q.getJobState(jobIdOf(id))).toBe('failed');
     await q.close();
@@ -130,18 +142,21 @@ describe('manager restarts and replicas', () => {
   });
 
   it('two managers: one sweep per tick', async () => {
-    const env = testEnv();
+    // Short ticks, so that many pass quickly; the test waits for sweeps, not for a fixed time.
+    const tickMs = 300;
+    const env = testEnv({ JTM_SWEEP_INTERVAL: `${tickMs}ms` });
     const ctx = await context(env);
     const a = start(['manager'], env);
     const b = start(['manager'], env);
     await waitFor(() => /manager started/.test(a.output()) && /manager started/.test(b.output()), 'both up');
+    const sweeps = async () => Number((await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) ?? 0);
     const t0 = Date.now();
-    const s0 = Number((await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) ?? 0);
-    await new Promise(r => setTimeout(r, 6000));
-    const s1 = Number((await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) ?? 0);
-    const ticks = (Date.now() - t0) / 1000;
-    // One sweep per 1 s tick: never two (the bound allows a tick at each edge of the window).
-    expect(s1 - s0).toBeGreaterThanOrEqual(3);
+    const s0 = await sweeps();
+    const s1 = await waitFor(async () => ((await sweeps()) >= s0 + 8 ? sweeps() : false), '8 sweeps');
+    const ticks = (Date.now() - t0) / tickMs;
+    // One sweep per tick: never two (the bound allows a tick at each edge of the window). Two managers
+    // sweeping each tick would reach 8 sweeps in 4 ticks.
+    expect(s1 - s0).toBeGreaterThanOrEqual(8);
     expect(s1 - s0).toBeLessThanOrEqual(Math.ceil(ticks) + 1);
     await Promise.all([a.stop(), b.stop()]);
   });

@@ -2,7 +2,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -10,16 +9,15 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /*
  * Issue 12 (output fidelity, one bad task never hurts another, limits) and the process side of issue 13 (no
@@ -82,14 +80,10 @@ describe('output fidelity and task isolation', () => {
     );
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'jtm-fid-'));
+    work = tempDir('jtm-fid-');
     ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'fid', '--slots', '3'], env);
-    await waitFor(
-      async () => (await runJtm(['check-worker', '-p', 'fid'], env)).code === 0,
-      'worker up',
-      50_000,
-    );
+    await waitWorkers(env, 'fid', 1, 50_000);
   });
   afterAll(async () => {
     await worker.stop();
@@ -255,7 +249,7 @@ describe('output fidelity and task isolation', () => {
 describe('the pty host kills its tasks when the worker is gone or stops answering', () => {
   let work = '';
   beforeAll(() => {
-    work = mkdtempSync(join(tmpdir(), 'jtm-wd-'));
+    work = tempDir('jtm-wd-');
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -289,11 +283,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
     const env = testEnv();
     const w = startJtm(['worker', '-p', 'wd-kill', '--slots', '3'], env);
     try {
-      await waitFor(
-        async () => (await runJtm(['check-worker', '-p', 'wd-kill'], env)).code === 0,
-        'worker up',
-        60_000,
-      );
+      await waitWorkers(env, 'wd-kill', 1, 60_000);
       const { markers } = await startTasks(env, 'wd-kill', 5100);
       process.kill(w.child.pid!, 'SIGKILL');
       await w.exited;
@@ -311,11 +301,7 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
     const ctx = await openTestContext(env);
     const w = startJtm(['worker', '-p', 'wd-stop', '--slots', '3'], env);
     try {
-      await waitFor(
-        async () => (await runJtm(['check-worker', '-p', 'wd-stop'], env)).code === 0,
-        'worker up',
-        60_000,
-      );
+      await waitWorkers(env, 'wd-stop', 1, 60_000);
       const { markers, ids } = await startTasks(env, 'wd-stop', 5200);
       const workerId = (await ctx.tasks.get(ids[0]!))!.worker_id!;
       process.kill(w.child.pid!, 'SIGSTOP');

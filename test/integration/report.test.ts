@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +9,7 @@ import type { TaskRecord } from '../../src/store/task-record.js';
 import { hasChromium, launchChromium } from '../helpers/browser.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 // Holds ~60 MB and keeps one core busy for 3 s: several samples with real CPU and memory.
 const HEAVY = `python3 -c "
@@ -22,7 +21,7 @@ while time.time() - t < 3: pass
 
 describe('jtm report', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-report-'));
+  const dir = tempDir('jtm-report-');
   let ctx: JtmContext;
   let worker: BackgroundProcess;
   let heavyId: number;

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +10,9 @@ import type { TaskRecord } from '../../src/store/task-record.js';
 import { TaskAccounting } from '../../src/worker/accounting.js';
 import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memory-limit.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** Live processes whose command line contains `marker`. */
 function processesMatching(marker: string): number[] {
@@ -80,7 +79,7 @@ describe('resource sizes', () => {
 
 describe('cgroup join check', () => {
   it('accounts a task from /proc when its wrapper never joined its cgroup', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-join-'));
+    const dir = tempDir('jtm-join-');
     const procs = join(dir, 'cgroup.procs');
     writeFileSync(procs, '1\n');
     let removed = false;
@@ -148,7 +147,7 @@ describe.concurrent.each(modes)(
     // A sampling period far longer than the spike: the figures must not depend on it.
     const env = testEnv({ ...modeEnv, JTM_SAMPLE_INTERVAL: '5s' });
     const pool = `res-${mode}`;
-    const work = mkdtempSync(join(tmpdir(), `jtm-res-${mode}-`));
+    const work = tempDir(`jtm-res-${mode}-`);
     let worker: BackgroundProcess | undefined;
     let ctx: JtmContext;
 
@@ -173,7 +172,7 @@ describe.concurrent.each(modes)(
       if (!available) return;
       ctx = await openTestContext(env);
       worker = startJtm(['worker', '-p', pool, '--slots', '6'], env);
-      await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
+      await waitWorkers(env, pool);
     });
     afterAll(async () => {
       if (!available) return;

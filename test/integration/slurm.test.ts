@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
@@ -12,266 +12,254 @@ import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
-import { skippedSuite } from '../helpers/requirements.js';
+import { describeIf } from '../helpers/requirements.js';
 import { ensureSlurm } from '../helpers/slurm.js';
 
-const TESTS = [
-  'dynamic pool: sbatch by queue depth, workers in the job, tasks succeed, allocations end when idle',
-  'scancel mid-task: task re-queued and finished by a replacement allocation',
-  'walltime shorter than a task: not started on that allocation; remove-pool scancels',
-  'failing sbatch (bad partition): queued tasks fail with the Slurm message',
-  'allocations whose workers never start: replaced a bounded number of times, then queued tasks fail',
-  'jtm worker -wt dynamic submits (job id on stdout, script 0600), workers drain on SIGUSR1 to the batch shell (one node, no srun), injection rejected',
-];
 const slurm = ensureSlurm();
 
 function squeueIds(): string[] {
   return execFileSync('squeue', ['-h', '-o', '%i'], { encoding: 'utf8' }).split('\n').filter(Boolean);
 }
 
-if (!slurm.available) {
-  skippedSuite(slurm, 'Slurm pools on a real slurmctld', TESTS);
-} else {
-  describe('Slurm pools on a real slurmctld', () => {
-    const work = tempDir('jtm-slurm-work-');
-    const sites = join(work, 'sites.json');
-    writeFileSync(
-      sites,
-      JSON.stringify({ clusters: { test: { defaults: { partition: 'debug', cpu: 1, mem: '200M' } } } }),
+describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
+  const work = tempDir('jtm-slurm-work-');
+  const sites = join(work, 'sites.json');
+  writeFileSync(
+    sites,
+    JSON.stringify({ clusters: { test: { defaults: { partition: 'debug', cpu: 1, mem: '200M' } } } }),
+  );
+  const env = testEnv({
+    JTM_SITE_CONFIG: sites,
+    // `jtm worker -wt dynamic` runs sbatch itself
+    SLURM_CONF: process.env['SLURM_CONF'] ?? '',
+    JTM_SLURM_IDLE_TIMEOUT: '3s',
+    JTM_SLURM_TIME_SLACK: '1m',
+    JTM_SLURM_WARNING: '20s',
+    JTM_SBATCH_INTERVAL: '100ms',
+    JTM_SBATCH_BACKOFF: '100ms',
+    JTM_SBATCH_MAX_FAILURES: '2',
+  });
+  let ctx: JtmContext;
+  let submitted = 0;
+
+  /** The manager's sweep, reduced to provisioning: one pass every 500 ms until `done` (bounded by waitFor). */
+  async function provisionUntil<T>(done: () => Promise<T | undefined | false>, what: string, ms = 90_000) {
+    return waitFor(
+      async () => {
+        const r = await provisionDynamicPools(ctx, Date.now());
+        submitted += r.submitted;
+        return done();
+      },
+      what,
+      ms,
+      500,
     );
-    const env = testEnv({
-      JTM_SITE_CONFIG: sites,
-      // `jtm worker -wt dynamic` runs sbatch itself
-      SLURM_CONF: process.env['SLURM_CONF'] ?? '',
-      JTM_SLURM_IDLE_TIMEOUT: '3s',
-      JTM_SLURM_TIME_SLACK: '1m',
-      JTM_SLURM_WARNING: '20s',
-      JTM_SBATCH_INTERVAL: '100ms',
-      JTM_SBATCH_BACKOFF: '100ms',
-      JTM_SBATCH_MAX_FAILURES: '2',
-    });
-    let ctx: JtmContext;
-    let submitted = 0;
+  }
+  const status = async (id: number) => (await ctx.tasks.get(id))?.status_name;
+  const submit = async (args: string[]) => {
+    const r = await runJtm(['submit', '-cl', 'test', ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    return taskIds(r.stdout)[0] as number;
+  };
 
-    /** The manager's sweep, reduced to provisioning: one pass every 500 ms until `done` (bounded by waitFor). */
-    async function provisionUntil<T>(done: () => Promise<T | undefined | false>, what: string, ms = 90_000) {
-      return waitFor(
-        async () => {
-          const r = await provisionDynamicPools(ctx, Date.now());
-          submitted += r.submitted;
-          return done();
-        },
-        what,
-        ms,
-        500,
-      );
-    }
-    const status = async (id: number) => (await ctx.tasks.get(id))?.status_name;
-    const submit = async (args: string[]) => {
-      const r = await runJtm(['submit', '-cl', 'test', ...args], env);
-      expect(r.code, r.stderr).toBe(0);
-      return taskIds(r.stdout)[0] as number;
-    };
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+  });
+  afterAll(async () => {
+    await closeContext(ctx);
+  });
 
-    beforeAll(async () => {
-      ctx = await openTestContext(env);
-    });
-    afterAll(async () => {
-      await closeContext(ctx);
-    });
-
-    it(TESTS[0]!, async () => {
-      submitted = 0;
-      const ids: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        ids.push(
-          await submit([
-            '-cmd',
-            `sleep 2; echo "task ${i} in job $SLURM_JOB_ID"`,
-            '-p',
-            'grow',
-            '-t',
-            '00:02:00',
-            '-N',
-            '2',
-          ]),
-        );
-      }
-      const seen = new Set<string>();
-      await provisionUntil(async () => {
-        for (const id of (await readPoolJobs(ctx, 'grow')).keys()) seen.add(id);
-        for (const id of ids) if ((await status(id)) !== 'success') return false;
-        return true;
-      }, 'all tasks to succeed');
-      // Three tasks, one slot per allocation, at most 2 nodes: exactly two sbatch, never more.
-      expect(submitted).toBe(2);
-      expect(seen.size).toBe(2);
-      for (const id of ids) {
-        const rec = await ctx.tasks.get(id);
-        expect(rec?.worker_id).toMatch(/^w[0-9a-f]{10}_0_1$/);
-        const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
-        expect([...seen].some(j => out.includes(`in job ${j}`))).toBe(true);
-      }
-      // Scale-back: idle workers exit, the allocations end, and the registry forgets them.
-      await provisionUntil(async () => (await readPoolJobs(ctx, 'grow')).size === 0, 'allocations to end');
-      expect(squeueIds().filter(j => seen.has(j))).toEqual([]);
-      expect(submitted).toBe(2);
-      const check = await runJtm(['check-worker', '-p', 'grow', '--slurm'], env);
-      expect(check.stdout.trim()).toBe('0');
-    });
-
-    it(TESTS[1]!, async () => {
-      submitted = 0;
-      const marker = join(work, 'first-run');
-      const id = await submit([
-        '-cmd',
-        `if [ -e ${marker} ]; then echo "second run in $SLURM_JOB_ID"; else touch ${marker}; sleep 300; fi`,
-        '-p',
-        'cancelme',
-        '-t',
-        '00:10:00',
-      ]);
-      // The marker, not the status: scancel before the first run's `touch` would make the second run the long one.
-      await provisionUntil(async () => (await status(id)) === 'running' && existsSync(marker), 'task to run');
-      const [first] = [...(await readPoolJobs(ctx, 'cancelme')).keys()];
-      execFileSync('scancel', [first!]);
-      await provisionUntil(
-        async () => (await status(id)) === 'success',
-        'task to finish on a new allocation',
-      ).catch(async (err: Error) => {
-        // What CI shows when this fails: the task's history and what Slurm still runs.
-        const history = JSON.stringify(await ctx.tasks.events(id));
-        throw new Error(`${err.message}; task history ${history}; squeue: ${squeueIds().join(' ')}`);
-      });
-      const events = await ctx.tasks.events(id);
-      // Given back either by the worker's own stop or, when Slurm's SIGTERM reached the task first, as such.
-      expect(events.map(e => e.reason)).toEqual(
-        expect.arrayContaining([
-          expect.stringMatching(/worker shut down before the task ended|Slurm ended the allocation/),
+  it('dynamic pool: sbatch by queue depth, workers in the job, tasks succeed, allocations end when idle', async () => {
+    submitted = 0;
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(
+        await submit([
+          '-cmd',
+          `sleep 2; echo "task ${i} in job $SLURM_JOB_ID"`,
+          '-p',
+          'grow',
+          '-t',
+          '00:02:00',
+          '-N',
+          '2',
         ]),
       );
-      expect(submitted).toBe(2);
+    }
+    const seen = new Set<string>();
+    await provisionUntil(async () => {
+      for (const id of (await readPoolJobs(ctx, 'grow')).keys()) seen.add(id);
+      for (const id of ids) if ((await status(id)) !== 'success') return false;
+      return true;
+    }, 'all tasks to succeed');
+    // Three tasks, one slot per allocation, at most 2 nodes: exactly two sbatch, never more.
+    expect(submitted).toBe(2);
+    expect(seen.size).toBe(2);
+    for (const id of ids) {
+      const rec = await ctx.tasks.get(id);
+      expect(rec?.worker_id).toMatch(/^w[0-9a-f]{10}_0_1$/);
       const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
-      expect(out).toMatch(/second run in \d+/);
-      expect(out).not.toContain(`second run in ${first}\n`);
-      await provisionUntil(async () => (await readPoolJobs(ctx, 'cancelme')).size === 0, 'allocation to end');
-    });
-
-    it(TESTS[2]!, async () => {
-      // The allocation gets 00:01:00 + 1m of slack; the task asks for 10 minutes.
-      // `jtm submit` refuses a task that no allocation of its pool could run...
-      const refused = await runJtm(
-        ['submit', '-cl', 'test', '-cmd', 'true', '-p', 'short', '-t', '00:01:00', '--timeout', '10m'],
-        env,
-      );
-      expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/does not fit in the allocations of pool short/);
-      // ...and a worker given one anyway (here through the API) leaves it for a fresher worker.
-      const [id] = await submitTasks(ctx, [
-        {
-          command: 'echo should not run',
-          pool: 'short',
-          poolSpec: { name: 'short', cluster: 'test', time: '00:01:00' },
-          cwd: work,
-          timeoutMs: 600_000,
-        },
-      ]);
-      const jobDir = join(env['JTM_LOG_DIR']!, 'job');
-      const deferred = () =>
-        existsSync(jobDir) &&
-        readdirSync(jobDir)
-          .filter(f => f.endsWith('.err'))
-          .some(f => readFileSync(join(jobDir, f), 'utf8').includes('task would outlive this worker'));
-      await provisionUntil(async () => deferred(), 'the worker to leave the task');
-      const rec = await ctx.tasks.get(id!);
-      expect(rec?.status_name).toBe('pending');
-      expect(rec?.started_at).toBeUndefined();
-      const jobs = [...(await readPoolJobs(ctx, 'short')).keys()];
-      expect(jobs.length).toBe(1);
-      expect(await cancelPoolAllocations(ctx, 'short')).toEqual(jobs);
-      expect((await readPoolJobs(ctx, 'short')).size).toBe(0);
-      await waitFor(() => !squeueIds().includes(jobs[0]!), 'the job to leave squeue', 60_000, 500);
-      await runJtm(['kill', '-tid', String(id!)], env);
-    });
-
-    it(TESTS[3]!, async () => {
-      submitted = 0;
-      const a = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
-      const b = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
-      await provisionUntil(
-        async () => (await status(a)) === 'failed' && (await status(b)) === 'failed',
-        'tasks to fail',
-      );
-      expect(submitted).toBe(0);
-      for (const id of [a, b]) {
-        expect((await ctx.tasks.get(id))?.reason).toMatch(
-          /^no Slurm allocation for pool badpart: sbatch failed: .*invalid partition/i,
-        );
-      }
-    });
-
-    it(TESTS[4]!, async () => {
-      // Same Redis and prefix, but batch scripts that run `false` instead of jtm.
-      const broken = await openTestContext({ ...env, JTM_COMMAND: 'false' });
-      try {
-        const id = await submit(['-cmd', 'true', '-p', 'nostart', '-t', '00:01:00']);
-        let submittedHere = 0;
-        await waitFor(
-          async () => {
-            submittedHere += (await provisionDynamicPools(broken, Date.now())).submitted;
-            return (await status(id)) === 'failed';
-          },
-          'the task to fail',
-          90_000,
-          500,
-        );
-        expect(submittedHere).toBe(2);
-        expect((await ctx.tasks.get(id))?.reason).toMatch(
-          /^no Slurm allocation for pool nostart: Slurm job \d+ ended without any worker connecting \(see .*\.err\)$/,
-        );
-      } finally {
-        await closeContext(broken);
-      }
-    });
-
-    it(TESTS[5]!, async () => {
-      const base = ['worker', '-wt', 'dynamic', '-cl', 'test', '-t', '00:01:00'];
-      const r = await runJtm([...base, '-p', 'cli', '--idle-timeout', '30s', '-nwpn', '2'], env);
-      expect(r.code, r.stderr).toBe(0);
-      const jobId = r.stdout.trim();
-      expect(jobId).toMatch(/^\d+$/);
-      const jobDir = join(env['JTM_LOG_DIR']!, 'job');
-      const script = readdirSync(jobDir).find(
-        f => f.endsWith('.job') && readFileSync(join(jobDir, f), 'utf8').includes('pool_name cli'),
-      );
-      expect(statSync(join(jobDir, script!)).mode & 0o777).toBe(0o600);
-      const bad = await runJtm([...base, '-p', 'a;rm -rf ~', '-dr'], env);
-      expect(bad.code).toBe(1);
-      expect(bad.stdout).toBe('');
-      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-      expect(bad.stderr).toMatch(/invalid pool name/);
-      const unknown = await runJtm(
-        ['worker', '-wt', 'dynamic', '-cl', 'mars', '-p', 'x', '-t', '00:01:00'],
-        env,
-      );
-      expect(unknown.code).toBe(1);
-      expect(unknown.stderr).toMatch(/unknown cluster "mars"; known clusters: local, test/);
-      // Slurm's early warning of a one-node allocation, as `--signal=B:USR1@…` sends it: to the batch shell
-      // alone (there is no srun step), which hands it on; both workers drain, and the shell keeps waiting.
-      const live = () =>
-        listLiveWorkers(ctx, 'cli').then(ws => ws.filter(w => String(w.slurm_job_id) === jobId));
-      await waitFor(async () => (await live()).length === 2, 'two workers in the allocation', 60_000, 300);
-      expect(readFileSync(join(jobDir, script!), 'utf8')).not.toMatch(/^srun /m);
-      execFileSync('scancel', ['--batch', '--signal=USR1', jobId]);
-      await waitFor(
-        async () => (await live()).filter(w => w.state === 'draining').length === 2,
-        'the workers to drain',
-        30_000,
-        300,
-      );
-      expect(squeueIds()).toContain(jobId);
-      execFileSync('scancel', [jobId]);
-      await waitFor(() => !squeueIds().includes(jobId), 'the allocation to end', 60_000, 500);
-    });
+      expect([...seen].some(j => out.includes(`in job ${j}`))).toBe(true);
+    }
+    // Scale-back: idle workers exit, the allocations end, and the registry forgets them.
+    await provisionUntil(async () => (await readPoolJobs(ctx, 'grow')).size === 0, 'allocations to end');
+    expect(squeueIds().filter(j => seen.has(j))).toEqual([]);
+    expect(submitted).toBe(2);
+    const check = await runJtm(['check-worker', '-p', 'grow', '--slurm'], env);
+    expect(check.stdout.trim()).toBe('0');
   });
-}
+
+  it('scancel mid-task: task re-queued and finished by a replacement allocation', async () => {
+    submitted = 0;
+    const marker = join(work, 'first-run');
+    const id = await submit([
+      '-cmd',
+      `if [ -e ${marker} ]; then echo "second run in $SLURM_JOB_ID"; else touch ${marker}; sleep 300; fi`,
+      '-p',
+      'cancelme',
+      '-t',
+      '00:10:00',
+    ]);
+    // The marker, not the status: scancel before the first run's `touch` would make the second run the long one.
+    await provisionUntil(async () => (await status(id)) === 'running' && existsSync(marker), 'task to run');
+    const [first] = [...(await readPoolJobs(ctx, 'cancelme')).keys()];
+    execFileSync('scancel', [first!]);
+    await provisionUntil(
+      async () => (await status(id)) === 'success',
+      'task to finish on a new allocation',
+    ).catch(async (err: Error) => {
+      // What CI shows when this fails: the task's history and what Slurm still runs.
+      const history = JSON.stringify(await ctx.tasks.events(id));
+      throw new Error(`${err.message}; task history ${history}; squeue: ${squeueIds().join(' ')}`);
+    });
+    const events = await ctx.tasks.events(id);
+    // Given back either by the worker's own stop or, when Slurm's SIGTERM reached the task first, as such.
+    expect(events.map(e => e.reason)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/worker shut down before the task ended|Slurm ended the allocation/),
+      ]),
+    );
+    expect(submitted).toBe(2);
+    const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
+    expect(out).toMatch(/second run in \d+/);
+    expect(out).not.toContain(`second run in ${first}\n`);
+    await provisionUntil(async () => (await readPoolJobs(ctx, 'cancelme')).size === 0, 'allocation to end');
+  });
+
+  it('walltime shorter than a task: not started on that allocation; remove-pool scancels', async () => {
+    // The allocation gets 00:01:00 + 1m of slack; the task asks for 10 minutes.
+    // `jtm submit` refuses a task that no allocation of its pool could run...
+    const refused = await runJtm(
+      ['submit', '-cl', 'test', '-cmd', 'true', '-p', 'short', '-t', '00:01:00', '--timeout', '10m'],
+      env,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/does not fit in the allocations of pool short/);
+    // ...and a worker given one anyway (here through the API) leaves it for a fresher worker.
+    const [id] = await submitTasks(ctx, [
+      {
+        command: 'echo should not run',
+        pool: 'short',
+        poolSpec: { name: 'short', cluster: 'test', time: '00:01:00' },
+        cwd: work,
+        timeoutMs: 600_000,
+      },
+    ]);
+    const jobDir = join(env['JTM_LOG_DIR']!, 'job');
+    const deferred = () =>
+      existsSync(jobDir) &&
+      readdirSync(jobDir)
+        .filter(f => f.endsWith('.err'))
+        .some(f => readFileSync(join(jobDir, f), 'utf8').includes('task would outlive this worker'));
+    await provisionUntil(async () => deferred(), 'the worker to leave the task');
+    const rec = await ctx.tasks.get(id!);
+    expect(rec?.status_name).toBe('pending');
+    expect(rec?.started_at).toBeUndefined();
+    const jobs = [...(await readPoolJobs(ctx, 'short')).keys()];
+    expect(jobs.length).toBe(1);
+    expect(await cancelPoolAllocations(ctx, 'short')).toEqual(jobs);
+    expect((await readPoolJobs(ctx, 'short')).size).toBe(0);
+    await waitFor(() => !squeueIds().includes(jobs[0]!), 'the job to leave squeue', 60_000, 500);
+    await runJtm(['kill', '-tid', String(id!)], env);
+  });
+
+  it('failing sbatch (bad partition): queued tasks fail with the Slurm message', async () => {
+    submitted = 0;
+    const a = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
+    const b = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
+    await provisionUntil(
+      async () => (await status(a)) === 'failed' && (await status(b)) === 'failed',
+      'tasks to fail',
+    );
+    expect(submitted).toBe(0);
+    for (const id of [a, b]) {
+      expect((await ctx.tasks.get(id))?.reason).toMatch(
+        /^no Slurm allocation for pool badpart: sbatch failed: .*invalid partition/i,
+      );
+    }
+  });
+
+  it('allocations whose workers never start: replaced a bounded number of times, then queued tasks fail', async () => {
+    // Same Redis and prefix, but batch scripts that run `false` instead of jtm.
+    const broken = await openTestContext({ ...env, JTM_COMMAND: 'false' });
+    try {
+      const id = await submit(['-cmd', 'true', '-p', 'nostart', '-t', '00:01:00']);
+      let submittedHere = 0;
+      await waitFor(
+        async () => {
+          submittedHere += (await provisionDynamicPools(broken, Date.now())).submitted;
+          return (await status(id)) === 'failed';
+        },
+        'the task to fail',
+        90_000,
+        500,
+      );
+      expect(submittedHere).toBe(2);
+      expect((await ctx.tasks.get(id))?.reason).toMatch(
+        /^no Slurm allocation for pool nostart: Slurm job \d+ ended without any worker connecting \(see .*\.err\)$/,
+      );
+    } finally {
+      await closeContext(broken);
+    }
+  });
+
+  it('jtm worker -wt dynamic submits (job id on stdout, script 0600), workers drain on SIGUSR1 to the batch shell (one node, no srun), injection rejected', async () => {
+    const base = ['worker', '-wt', 'dynamic', '-cl', 'test', '-t', '00:01:00'];
+    const r = await runJtm([...base, '-p', 'cli', '--idle-timeout', '30s', '-nwpn', '2'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const jobId = r.stdout.trim();
+    expect(jobId).toMatch(/^\d+$/);
+    const jobDir = join(env['JTM_LOG_DIR']!, 'job');
+    const script = readdirSync(jobDir).find(
+      f => f.endsWith('.job') && readFileSync(join(jobDir, f), 'utf8').includes('pool_name cli'),
+    );
+    expect(statSync(join(jobDir, script!)).mode & 0o777).toBe(0o600);
+    const bad = await runJtm([...base, '-p', 'a;rm -rf ~', '-dr'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/invalid pool name/);
+    const unknown = await runJtm(
+      ['worker', '-wt', 'dynamic', '-cl', 'mars', '-p', 'x', '-t', '00:01:00'],
+      env,
+    );
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown cluster "mars"; known clusters: local, test/);
+    // Slurm's early warning of a one-node allocation, as `--signal=B:USR1@…` sends it: to the batch shell
+    // alone (there is no srun step), which hands it on; both workers drain, and the shell keeps waiting.
+    const live = () =>
+      listLiveWorkers(ctx, 'cli').then(ws => ws.filter(w => String(w.slurm_job_id) === jobId));
+    await waitFor(async () => (await live()).length === 2, 'two workers in the allocation', 60_000, 300);
+    expect(readFileSync(join(jobDir, script!), 'utf8')).not.toMatch(/^srun /m);
+    execFileSync('scancel', ['--batch', '--signal=USR1', jobId]);
+    await waitFor(
+      async () => (await live()).filter(w => w.state === 'draining').length === 2,
+      'the workers to drain',
+      30_000,
+      300,
+    );
+    expect(squeueIds()).toContain(jobId);
+    execFileSync('scancel', [jobId]);
+    await waitFor(() => !squeueIds().includes(jobId), 'the allocation to end', 60_000, 500);
+  });
+});

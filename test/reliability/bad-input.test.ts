@@ -1,12 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv } from '../helpers/env.js';
+import { tempDir, testEnv } from '../helpers/env.js';
 
 /*
  * The bad-input catalogue, beyond the cases of test/integration/foundation.test.ts: every command, every
@@ -16,7 +15,7 @@ import { testEnv } from '../helpers/env.js';
  */
 describe('bad input catalogue', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-bad2-'));
+  const dir = tempDir('jtm-bad2-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
     const p = join(dir, name);
@@ -34,6 +33,34 @@ describe('bad input catalogue', () => {
 
   type Case = [name: string, args: string[], code: number, env?: Record<string, string>];
   const cases: Case[] = [
+    // the first catalogue (moved here from test/integration/foundation.test.ts, where each spawned serially)
+    ['malformed JSON', ['submit', '-f', file('malformed.json', '{"command": "ls",')]],
+    ['no command', ['submit', '-p', 'x']],
+    ['empty command', ['submit', '-cmd', '', '-p', 'x']],
+    ['time 1:2', ['submit', '-cmd', 'ls', '-p', 'x', '-t', '1:2']],
+    ['time 00:99:00', ['submit', '-cmd', 'ls', '-p', 'x', '-t', '00:99:00']],
+    [
+      'unknown pool field',
+      ['submit', '-f', file('mwpn.json', '{"command":"ls","pool":{"name":"x","mwpn":2}}')],
+    ],
+    [
+      'unknown task field',
+      ['submit', '-f', file('extra.json', '{"command":"ls","colour":"red","pool":{"name":"x"}}')],
+    ],
+    ['pool with shell metacharacters', ['submit', '-cmd', 'ls', '-p', 'a;rm -rf ~']],
+    ['pool with a Redis key separator', ['submit', '-cmd', 'ls', '-p', 'a:b']],
+    ['no pool', ['submit', '-cmd', 'ls']],
+    ['command over the limit', ['submit', '-cmd', 'x'.repeat(70_000), '-p', 'x']],
+    ['missing task file', ['submit', '-f', join(dir, 'nope.json'), '-p', 'x']],
+    ['binary task file', ['submit', '-f', file('bin.json', '\u0000\u0001\u0002'), '-p', 'x']],
+    ['memory string', ['submit', '-cmd', 'ls', '-p', 'x', '-m', 'lots']],
+    ['account with a space', ['submit', '-cmd', 'ls', '-p', 'x', '-A', 'a b']],
+    ['both -cmd and -f', ['submit', '-cmd', 'ls', '-f', file('ok.json', '{"command":"ls"}'), '-p', 'x']],
+    ['unknown flag', ['submit', '-cmd', 'ls', '-p', 'x', '--bogus']],
+    ['non-numeric task id', ['status', '-tid', 'abc']],
+    ['negative task id', ['isalive', '-tid', '-3']],
+    ['kill without id', ['kill']],
+    ['worker without pool', ['worker']],
     // task files: shape
     ['JSON null', ['submit', '-f', file('null.json', 'null'), '-p', 'x'], 1],
     ['JSON number', ['submit', '-f', file('num.json', '42'), '-p', 'x'], 1],
@@ -171,7 +198,7 @@ describe('bad input catalogue', () => {
  */
 describe('bad input: the line says what is wrong, ambiguity is refused', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-bad3-'));
+  const dir = tempDir('jtm-bad3-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
     const p = join(dir, name);
@@ -351,7 +378,7 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
 
 describe('what is not ambiguous is accepted as written', () => {
   const env = testEnv();
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-ok3-'));
+  const dir = tempDir('jtm-ok3-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string): string => {
     const p = join(dir, name);

@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -9,6 +8,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { markerCommand, readMarker, runChaos } from '../../scripts/lib/chaos.mjs';
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
+import { tempDir } from '../helpers/env.js';
 
 interface Run {
   pid: number;
@@ -46,7 +46,7 @@ const harness = {
 
 describe('chaos harness', () => {
   it('detects two live runs of one task (the detector itself works)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-marker-'));
+    const dir = tempDir('jtm-marker-');
     const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', JTM_TASK_ID: '7', JTM_TASK_TOKEN: 'tok' };
     const cmd = harness.markerCommand(dir, 1.5, 0);
     const { spawn } = await import('node:child_process');
@@ -113,7 +113,7 @@ describe('chaos harness', () => {
     url: string;
     redis: { pid: () => number; restart: (downMs: number) => Promise<void> };
   }> {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-chaos-aof-'));
+    const dir = tempDir('jtm-chaos-aof-');
     const args = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
     let current = await startRedis({ dir, args });
     redisServers.push(current);

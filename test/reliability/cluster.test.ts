@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 import { startCluster } from './servers.js';
@@ -24,11 +24,7 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
 
   it('runs submit, worker, status, isalive, check-worker and kill', async () => {
     worker = startJtm(['worker', '-p', 'cl', '--slots', '2'], env);
-    await waitFor(
-      async () => (await runJtm(['check-worker', '-p', 'cl'], env)).stdout.trim() === '2',
-      'worker listed from heartbeat keys',
-      30_000,
-    );
+    await waitWorkers(env, 'cl', 2, 30_000);
     const r = await runJtm(['submit', '-cmd', 'echo on-cluster', '-p', 'cl'], env);
     expect(r.code).toBe(0);
     const [ok] = taskIds(r.stdout);

@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { BIN, ROOT, runJtm, startJtm, taskIds } from '../helpers/cli.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startPlainRedis } from './servers.js';
 
 /*
@@ -51,7 +50,7 @@ function bash(
 }
 
 describe('settings that cannot work fail fast', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-failfast-'));
+  const dir = tempDir('jtm-failfast-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a wrong or missing password: one line, exit 255 at once, isalive too', async () => {

@@ -13,7 +13,7 @@ import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 
@@ -58,7 +58,7 @@ async function setUp(extra: Record<string, string>): Promise<{
   // Two slots: the worker has room to fetch the handed-back job while the first delivery still runs.
   const worker = startJtm(['worker', '-p', 'rp', '--slots', '2'], env);
   started.push(worker);
-  await waitFor(async () => (await runJtm(['check-worker', '-p', 'rp'], env)).code === 0, 'worker up');
+  await waitWorkers(env, 'rp');
   return { env, ctx, redis, marker };
 }
 

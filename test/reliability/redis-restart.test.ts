@@ -1,13 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { afterAll, describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 interface LocalRedis {
   url: string;
@@ -21,7 +17,7 @@ const start = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRe
 const AOF = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
 
 describe('Redis killed -9 and restarted on the same data', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-aof-'));
+  const dir = tempDir('jtm-aof-');
   let redis: LocalRedis | undefined;
   let worker: BackgroundProcess | undefined;
   afterAll(async () => {
@@ -34,7 +30,7 @@ describe('Redis killed -9 and restarted on the same data', () => {
     const port = redis.port;
     const env = testEnv({ REDIS_URL: redis.url, JTM_CONNECT_TIMEOUT: '1s', JTM_ISALIVE_RETRY: '1s' });
     worker = startJtm(['worker', '-p', 'aof', '--slots', '4'], env);
-    await waitFor(async () => (await runJtm(['check-worker', '-p', 'aof'], env)).code === 0, 'worker up');
+    await waitWorkers(env, 'aof');
 
     const accepted: number[] = [];
     for (let i = 0; i < 6; i++) {

@@ -1,11 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { makePki, redisCli, startPlainRedis, startTlsRedis, type Pki, type Server } from './servers.js';
 
 const PASSWORD = 'Zq9-s3cret-PW';
@@ -19,7 +18,7 @@ async function coreFlow(
   env: Record<string, string>,
   pool: string,
 ): Promise<{ taskEnv: string; worker: string }> {
-  const work = mkdtempSync(join(tmpdir(), 'jtm-sec-'));
+  const work = tempDir('jtm-sec-');
   const worker: BackgroundProcess = startJtm(['worker', '-p', pool, '--slots', '2'], {
     ...env,
     JTM_LOG_LEVEL: 'debug',
@@ -27,7 +26,7 @@ async function coreFlow(
     JTM_DASHBOARD_PASSWORD: 'dash-secret',
   });
   try {
-    await waitFor(async () => (await runJtm(['check-worker', '-p', pool], env)).code === 0, 'worker up');
+    await waitWorkers(env, pool);
     const r = await runJtm(
       ['submit', '-cmd', `env > ${work}/env.txt; id -u >> ${work}/env.txt`, '-p', pool],
       env,

@@ -1,13 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { freePort } from '../../scripts/lib/local-redis.mjs';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startServer, type Server } from './servers.js';
 
 const free = freePort as () => Promise<number>;
@@ -28,7 +27,7 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
   });
 
   it('runs tasks through Sentinel, and keeps running them after a failover to the replica', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-sentinel-'));
+    const dir = tempDir('jtm-sentinel-');
     const [masterPort, replicaPort, sentinelPort] = [await free(), await free(), await free()];
     const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     const master = await startServer(
@@ -79,11 +78,7 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
 
     const env = testEnv({ REDIS_URL: `redis+sentinel://127.0.0.1:${sentinelPort}/jtm` });
     worker = startJtm(['worker', '-p', 'sen', '--slots', '2'], env);
-    await waitFor(
-      async () => (await runJtm(['check-worker', '-p', 'sen'], env)).code === 0,
-      'worker up',
-      30_000,
-    );
+    await waitWorkers(env, 'sen', 1, 30_000);
     const [before] = taskIds((await runJtm(['submit', '-cmd', 'echo before', '-p', 'sen'], env)).stdout);
     await waitFor(
       async () => (await runJtm(['status', '-tid', String(before)], env)).stdout.trim() === 'success',

@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { freePort } from '../../scripts/lib/local-redis.mjs';
+import { tempDir } from '../helpers/env.js';
 
 const free = freePort as () => Promise<number>;
 
@@ -58,7 +58,7 @@ export interface Pki {
 
 /** A throw-away CA and a server certificate for 127.0.0.1 (also used as client certificate). */
 export function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), 'jtm-pki-'));
+  const dir = tempDir('jtm-pki-');
   const p = (n: string): string => join(dir, n);
   const ssl = (args: string[]): void => {
     const r = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });
@@ -159,7 +159,7 @@ export async function startPlainRedis(extra: readonly string[] = []): Promise<Se
 export async function startCluster(): Promise<{ servers: Server[]; url: string; stop: () => Promise<void> }> {
   const servers: Server[] = [];
   for (let i = 0; i < 3; i++) {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-cluster-'));
+    const dir = tempDir('jtm-cluster-');
     servers.push(
       await startPlainRedis([
         '--cluster-enabled',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { analyse, groupOf, memoryMb, rightSize, spread } from '../../src/report/analyse.js';
-import { parseTaskRecord, type TaskRecord } from '../../src/store/task-record.js';
+import { analyse, groupOf, memoryMb, rightSize, spread } from '../../../src/report/analyse.js';
+import { parseTaskRecord, type TaskRecord } from '../../../src/store/task-record.js';
 
 function rec(fields: Record<string, string | number>): TaskRecord {
   const hash = Object.fromEntries(

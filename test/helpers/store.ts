@@ -1,0 +1,54 @@
+// Fixtures for in-process tests of the task store and its Lua scripts (test/store): each test gets its own
+// context on a fresh key prefix, so tests share nothing and can run concurrently.
+import { test } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { closeContext, openTestContext } from './context.js';
+import { testEnv } from './env.js';
+
+/** `test` with a `ctx` fixture: a context on a fresh prefix, closed after the test. */
+export const storeTest = test.extend<{ ctx: JtmContext }>({
+  // vitest reads the fixtures a fixture needs from its first argument's destructuring: none here.
+  // eslint-disable-next-line no-empty-pattern
+  ctx: async ({}, use) => {
+    const ctx = await openTestContext(testEnv());
+    await use(ctx);
+    await closeContext(ctx);
+  },
+});
+
+/** A task record as submit writes it (status queued), its submit committed: startable by a worker. */
+export async function committedTask(
+  ctx: JtmContext,
+  fields: Record<string, unknown> = {},
+  now = Date.now(),
+): Promise<number> {
+  const sid = `s-${Math.random().toString(36).slice(2)}`;
+  await ctx.redis.set(ctx.keys.submit(sid), 1);
+  return ctx.tasks.create({ command: 'true', pool: 'p', max_retries: 1, submit_id: sid, ...fields }, now);
+}
+
+/** Sets or clears a worker's alive key, as its heartbeat and its death do. */
+export async function setAlive(ctx: JtmContext, worker: string, on = true): Promise<void> {
+  if (on) await ctx.redis.set(ctx.keys.workerAlive(worker), '1', 'PX', 60_000);
+  else await ctx.redis.del(ctx.keys.workerAlive(worker));
+}
+
+/** The task as the status indexes see it: in tasks:active, in which worker's task set, its TTL (ms, -1 none). */
+export async function indexesOf(
+  ctx: JtmContext,
+  id: number,
+  worker = 'w1',
+): Promise<{ active: boolean; onWorker: boolean; ttlMs: number }> {
+  const [score, member, ttl] = await Promise.all([
+    ctx.redis.zscore(ctx.keys.activeTasks, String(id)),
+    ctx.redis.sismember(ctx.keys.workerTasks(worker), String(id)),
+    ctx.redis.pttl(ctx.keys.task(id)),
+  ]);
+  return { active: score !== null, onWorker: member === 1, ttlMs: ttl };
+}
+
+/** How many tasks of `pool` were counted as finished with status `name` (the metrics counters). */
+export async function finishedCount(ctx: JtmContext, pool: string, name: string): Promise<number> {
+  return Number((await ctx.redis.hget(ctx.keys.statsFinished, `${pool}:${name}`)) ?? 0);
+}

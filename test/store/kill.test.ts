@@ -1,0 +1,88 @@
+// TaskStore.requestKill (the request-kill script), in-process, one fresh prefix per test: missing, already
+// final, ended at once (queued, pending), running on a live worker (signal it) and on a dead one (ended).
+import { describe } from 'vitest';
+
+import { TaskStatus } from '../../src/tasks/status.js';
+import { committedTask, finishedCount, indexesOf, setAlive, storeTest as it } from '../helpers/store.js';
+
+const S = TaskStatus;
+
+describe.concurrent('request-kill', () => {
+  it('missing: no record, nothing written', async ({ ctx, expect }) => {
+    expect(await ctx.tasks.requestKill(4242)).toEqual({ kind: 'missing' });
+    expect(await ctx.redis.exists(ctx.keys.task(4242))).toBe(0);
+  });
+
+  it('final: an ended task is left as it is', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.transition(id, [S.queued], S.failed, 'bad');
+    const before = await ctx.tasks.get(id);
+    expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'final', status: S.failed });
+    expect(await ctx.tasks.get(id)).toEqual(before);
+    expect(await finishedCount(ctx, 'p', 'terminated')).toBe(0);
+  });
+
+  for (const [name, status] of [
+    ['queued', S.queued],
+    ['pending', S.pending],
+  ] as const) {
+    it(`ended: a ${name} task is terminated at once (counted once)`, async ({ ctx, expect }) => {
+      const id = await committedTask(ctx);
+      if (status === S.pending) await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool');
+      expect(await ctx.tasks.requestKill(id, 3_000)).toEqual({ kind: 'ended', previous: status });
+      expect(await ctx.tasks.get(id)).toMatchObject({
+        status: S.terminated,
+        reason: 'killed before it started',
+        ended_at: 3_000,
+      });
+      expect((await ctx.tasks.events(id)).at(-1)).toEqual({
+        t: 3_000,
+        from: status,
+        to: S.terminated,
+        reason: 'killed before it started',
+      });
+      const idx = await indexesOf(ctx, id);
+      expect(idx.active).toBe(false);
+      expect(idx.ttlMs).toBeGreaterThan(0);
+      expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
+    });
+  }
+
+  it('signal-worker: running on a live worker, the intent is recorded and the task keeps running', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await setAlive(ctx, 'w1');
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(await ctx.tasks.requestKill(id, 4_000)).toEqual({ kind: 'signal-worker', workerId: 'w1' });
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.running, kill_requested: true });
+    expect(await ctx.redis.hget(ctx.keys.task(id), 'kill_requested_at')).toBe('4000');
+    expect((await ctx.tasks.events(id)).at(-1)).toEqual({
+      t: 4_000,
+      from: S.running,
+      to: S.running,
+      reason: 'kill requested',
+    });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttlMs: -1 });
+    // A second kill says the same (the worker may not have acted yet).
+    expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'signal-worker', workerId: 'w1' });
+    expect(await finishedCount(ctx, 'p', 'terminated')).toBe(0);
+  });
+
+  it('worker-dead: running on a dead worker, terminated at once and off its task set', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'worker-dead', workerId: 'w1' });
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.terminated,
+      reason: 'killed; its worker w1 is not alive',
+      kill_requested: true,
+    });
+    expect(await indexesOf(ctx, id)).toMatchObject({ active: false, onWorker: false });
+    expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
+  });
+});

@@ -1,0 +1,113 @@
+// TaskStore.recover (the recover-task script), in-process, one fresh prefix per test: the manager ends the
+// run of a task on a dead worker — re-queued, lostconnection or terminated — and changes nothing when its
+// view is stale (another worker, another execution, the worker alive) or the record is gone.
+import { describe } from 'vitest';
+
+import { TaskStatus } from '../../src/tasks/status.js';
+import { committedTask, finishedCount, indexesOf, setAlive, storeTest as it } from '../helpers/store.js';
+
+const S = TaskStatus;
+
+describe.concurrent('recover-task', () => {
+  it('missing: no record', async ({ ctx, expect }) => {
+    expect(await ctx.tasks.recover(4242, 'w1')).toEqual({ kind: 'missing' });
+  });
+
+  it('recovered → pending while retries are left: a loss, off the worker, still active', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx, { max_retries: 2 });
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    await ctx.tasks.setFenced(id, { workerId: 'w1', runToken: 'r1' }, { pid: 99 });
+    expect(await ctx.tasks.recover(id, 'w1', 'r1', 6_000)).toEqual({ kind: 'recovered', status: S.pending });
+    const rec = await ctx.tasks.get(id);
+    expect(rec).toMatchObject({
+      status: S.pending,
+      losses: 1,
+      reason: 're-queued: worker w1 was lost (1 of 2 retries used)',
+    });
+    expect(rec?.pid).toBeUndefined();
+    expect(rec?.ended_at).toBeUndefined();
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
+    expect((await ctx.tasks.events(id)).at(-1)).toMatchObject({ t: 6_000, from: S.running, to: S.pending });
+  });
+
+  it('recovered → lostconnection when the loss spends the last retry (final, counted)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx, { max_retries: 0 });
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    // No run token: whichever execution runs on w1.
+    expect(await ctx.tasks.recover(id, 'w1', '', 6_000)).toEqual({
+      kind: 'recovered',
+      status: S.lostconnection,
+    });
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.lostconnection,
+      losses: 1,
+      ended_at: 6_000,
+      reason: 'worker w1 was lost and no retries are left',
+    });
+    const idx = await indexesOf(ctx, id);
+    expect(idx).toMatchObject({ active: false, onWorker: false });
+    expect(idx.ttlMs).toBeGreaterThan(0);
+    expect(await finishedCount(ctx, 'p', 'lostconnection')).toBe(1);
+  });
+
+  it('recovered → terminated when a kill was pending, retries or not', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx, { max_retries: 3 });
+    await setAlive(ctx, 'w1');
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    await ctx.tasks.requestKill(id);
+    await setAlive(ctx, 'w1', false);
+    expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'recovered', status: S.terminated });
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.terminated,
+      reason: 'killed; its worker w1 was lost',
+    });
+    expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
+  });
+
+  it('worker-alive: the worker came back, nothing done', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    await setAlive(ctx, 'w1');
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const before = await ctx.tasks.get(id);
+    expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'worker-alive' });
+    expect(await ctx.tasks.get(id)).toEqual(before);
+  });
+
+  it('not-running-there: another execution of the same worker (stale run token), nothing done', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r2');
+    const before = await ctx.tasks.get(id);
+    expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'not-running-there', status: S.running });
+    expect(await ctx.tasks.get(id)).toEqual(before);
+    expect(await indexesOf(ctx, id)).toMatchObject({ onWorker: true });
+  });
+
+  it('not-running-there: running elsewhere, or not running; the dead worker’s stale entry is dropped', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w2', 'h', 'r2');
+    await ctx.redis.sadd(ctx.keys.workerTasks('w1'), String(id));
+    const before = await ctx.tasks.get(id);
+    expect(await ctx.tasks.recover(id, 'w1', 'r2')).toEqual({ kind: 'not-running-there', status: S.running });
+    expect(await ctx.tasks.get(id)).toEqual(before);
+    expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ onWorker: false });
+    expect(await indexesOf(ctx, id, 'w2')).toMatchObject({ onWorker: true });
+
+    const waiting = await committedTask(ctx);
+    await ctx.redis.sadd(ctx.keys.workerTasks('w1'), String(waiting));
+    expect(await ctx.tasks.recover(waiting, 'w1')).toEqual({ kind: 'not-running-there', status: S.queued });
+    expect(await indexesOf(ctx, waiting, 'w1')).toMatchObject({ onWorker: false });
+    expect(await ctx.tasks.status(waiting)).toBe(S.queued);
+  });
+});

@@ -1,0 +1,172 @@
+// TaskStore.start (the start-task script), in-process, one fresh prefix per test: every branch of the
+// script — started (from queued and from pending, the take-over of a lost run), skip (final, killed before
+// it started, no retries left, not startable), busy, unsubmitted and missing — with what each writes.
+import { describe } from 'vitest';
+
+import { TaskStatus } from '../../src/tasks/status.js';
+import { committedTask, finishedCount, indexesOf, setAlive, storeTest as it } from '../helpers/store.js';
+
+const S = TaskStatus;
+
+describe.concurrent('start-task', () => {
+  it('missing: no record, nothing written', async ({ ctx, expect }) => {
+    expect(await ctx.tasks.start(4242, 'w1', 'h', 'r1')).toEqual({ kind: 'missing' });
+    expect(await ctx.redis.exists(ctx.keys.task(4242), ctx.keys.taskEvents(4242))).toBe(0);
+    expect(await ctx.redis.scard(ctx.keys.workerTasks('w1'))).toBe(0);
+  });
+
+  it('unsubmitted: a queued task whose submit has no commit key is deferred, unchanged', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await ctx.tasks.create({ command: 'true', pool: 'p', submit_id: 'open' }, 1_000);
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toEqual({ kind: 'unsubmitted', queuedAt: 1_000 });
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.queued, attempts: 0 });
+    expect(await ctx.tasks.events(id)).toHaveLength(1);
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
+  });
+
+  it('started from queued: records the pending step too, then running, owned by this execution', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx, {}, 1_000);
+    expect(await ctx.tasks.start(id, 'w1', 'h1', 'run-1', 'lock-1', 2_000)).toEqual({
+      kind: 'started',
+      attempt: 1,
+    });
+    const rec = await ctx.tasks.get(id);
+    expect(rec).toMatchObject({
+      status: S.running,
+      worker_id: 'w1',
+      host: 'h1',
+      started_at: 2_000,
+      attempts: 1,
+      reason: 'started',
+      run_token: 'run-1',
+      job_token: 'lock-1',
+    });
+    expect(rec?.pid).toBeUndefined();
+    expect((await ctx.tasks.events(id)).slice(1)).toEqual([
+      { t: 2_000, from: S.queued, to: S.pending, reason: 'queued on pool' },
+      { t: 2_000, from: S.pending, to: S.running, reason: 'started on w1@h1' },
+    ]);
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttlMs: -1 });
+  });
+
+  it('started from pending: one event, and a previous run’s pid and exit code are cleared', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool', { pid: 7, exit_code: 1 });
+    const before = (await ctx.tasks.events(id)).length;
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toEqual({ kind: 'started', attempt: 1 });
+    const rec = await ctx.tasks.get(id);
+    expect(rec?.pid).toBeUndefined();
+    expect(rec?.exit_code).toBeUndefined();
+    expect(await ctx.tasks.events(id)).toHaveLength(before + 1);
+  });
+
+  it('skip: a final task is not run again, and not counted again', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    await ctx.tasks.transitionFenced(id, { workerId: 'w1', runToken: 'r1' }, S.success, 'exit code 0');
+    expect(await finishedCount(ctx, 'p', 'success')).toBe(1);
+    const events = await ctx.tasks.events(id);
+    expect(await ctx.tasks.start(id, 'w2', 'h', 'r2')).toEqual({ kind: 'skip', status: S.success });
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.success, worker_id: 'w1', attempts: 1 });
+    expect(await ctx.tasks.events(id)).toEqual(events);
+    expect(await finishedCount(ctx, 'p', 'success')).toBe(1);
+  });
+
+  it('skip: a kill requested before the start ends it terminated (counted once)', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    await ctx.redis.hset(ctx.keys.task(id), 'kill_requested', '1');
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 5_000)).toEqual({
+      kind: 'skip',
+      status: S.terminated,
+    });
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.terminated,
+      reason: 'killed before it started',
+      ended_at: 5_000,
+      attempts: 0,
+    });
+    const idx = await indexesOf(ctx, id);
+    expect(idx).toMatchObject({ active: false, onWorker: false });
+    expect(idx.ttlMs).toBeGreaterThan(0);
+    expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
+  });
+
+  it('skip: a status a worker never starts (ready) is left as it is', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    await ctx.redis.hset(ctx.keys.task(id), 'status', S.ready);
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toEqual({ kind: 'skip', status: S.ready });
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.ready, attempts: 0 });
+  });
+
+  it('busy: running on another live worker, nothing changes', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    await setAlive(ctx, 'w1');
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const before = await ctx.tasks.get(id);
+    expect(await ctx.tasks.start(id, 'w2', 'h', 'r2')).toEqual({ kind: 'busy' });
+    expect(await ctx.tasks.get(id)).toEqual(before);
+    expect(await indexesOf(ctx, id, 'w2')).toMatchObject({ onWorker: false });
+  });
+
+  it('take-over: a run on a dead worker is a loss; the task moves to the new worker', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx, { max_retries: 2 });
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(await ctx.tasks.start(id, 'w2', 'h2', 'r2')).toEqual({ kind: 'started', attempt: 2 });
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.running,
+      worker_id: 'w2',
+      run_token: 'r2',
+      losses: 1,
+      reason: 'restarted: worker w1 was lost',
+    });
+    expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ onWorker: false });
+    expect(await indexesOf(ctx, id, 'w2')).toMatchObject({ onWorker: true });
+    expect((await ctx.tasks.events(id)).at(-1)).toMatchObject({
+      from: S.running,
+      to: S.running,
+      reason: 'restarted: worker w1 was lost on w2@h2',
+    });
+  });
+
+  it('take-over by the same worker id (restarted under its old name, alive again) is a loss too', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx, { max_retries: 1 });
+    await setAlive(ctx, 'w1');
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r2')).toEqual({ kind: 'started', attempt: 2 });
+    expect(await ctx.tasks.get(id)).toMatchObject({ worker_id: 'w1', run_token: 'r2', losses: 1 });
+    expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ onWorker: true });
+  });
+
+  it('skip: a lost run with no retries left ends lostconnection (counted once)', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx, { max_retries: 0 });
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(await ctx.tasks.start(id, 'w2', 'h', 'r2', '', 9_000)).toEqual({
+      kind: 'skip',
+      status: S.lostconnection,
+    });
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.lostconnection,
+      worker_id: 'w1',
+      losses: 1,
+      ended_at: 9_000,
+      reason: 'worker w1 was lost and no retries are left',
+    });
+    expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ active: false, onWorker: false });
+    expect(await indexesOf(ctx, id, 'w2')).toMatchObject({ onWorker: false });
+    expect(await finishedCount(ctx, 'p', 'lostconnection')).toBe(1);
+  });
+});

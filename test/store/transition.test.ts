@@ -1,0 +1,148 @@
+// TaskStore.transition / transitionFenced / setFenced / reportLeftovers (the transition, fenced-set and
+// leftovers-found scripts), in-process, one fresh prefix per test. The fence branches against concurrent
+// executions are in test/reliability/fencing-scripts.test.ts; here: what each outcome writes.
+import { describe } from 'vitest';
+
+import { TaskStatus } from '../../src/tasks/status.js';
+import { committedTask, finishedCount, indexesOf, storeTest as it } from '../helpers/store.js';
+
+const S = TaskStatus;
+const fence = { workerId: 'w1', runToken: 'r1' };
+
+describe.concurrent('transition', () => {
+  it('done: moves the status, sets the fields, writes one event; not final: still active', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    expect(
+      await ctx.tasks.transition(id, [S.ready, S.queued], S.pending, 'queued on pool', { cwd: '/x' }, 2_000),
+    ).toEqual({ done: true, previous: S.queued });
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.pending, reason: 'queued on pool', cwd: '/x' });
+    expect((await ctx.tasks.events(id)).at(-1)).toEqual({
+      t: 2_000,
+      from: S.queued,
+      to: S.pending,
+      reason: 'queued on pool',
+    });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
+  });
+
+  it('done, final: ended_at, out of every index, retention TTL on the record and its lists, counted once', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 1_000);
+    await ctx.redis.rpush(ctx.keys.taskResources(id), 'sample');
+    await ctx.redis.set(ctx.keys.taskOutput(id), 'out');
+    expect(
+      await ctx.tasks.transitionFenced(id, fence, S.failed, 'exit code 2', { exit_code: 2 }, 3_000),
+    ).toEqual({ done: true, previous: S.running });
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.failed, exit_code: 2, ended_at: 3_000 });
+    const idx = await indexesOf(ctx, id);
+    expect(idx).toMatchObject({ active: false, onWorker: false });
+    const retention = ctx.config.taskRetentionMs;
+    for (const key of [
+      ctx.keys.task(id),
+      ctx.keys.taskEvents(id),
+      ctx.keys.taskResources(id),
+      ctx.keys.taskOutput(id),
+    ]) {
+      const ttl = await ctx.redis.pttl(key);
+      expect(ttl, key).toBeGreaterThan(retention - 60_000);
+      expect(ttl, key).toBeLessThanOrEqual(retention);
+    }
+    expect(await finishedCount(ctx, 'p', 'failed')).toBe(1);
+    // The duration histogram saw the run (2 s: bucket ≤ 5 s).
+    expect(await ctx.redis.hget(ctx.keys.statsDuration, 'p:1')).toBe('1');
+    // Nothing moves it on: every caller's `from` lists active statuses only (the script itself would let a
+    // `from` that names a final status leave it).
+    expect(await ctx.tasks.transition(id, [S.running, S.pending], S.pending, 'again')).toEqual({
+      done: false,
+      current: S.failed,
+    });
+  });
+
+  it('done: leaving running without ending (given back) takes the task off its worker', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(await ctx.tasks.transitionFenced(id, fence, S.pending, 'worker stopping')).toEqual({
+      done: true,
+      previous: S.running,
+    });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
+    expect(await finishedCount(ctx, 'p', 'pending')).toBe(0);
+  });
+
+  it('not allowed: the current status is not in `from`, nothing written', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    const events = await ctx.tasks.events(id);
+    expect(await ctx.tasks.transition(id, [S.running], S.success, 'x', { exit_code: 0 })).toEqual({
+      done: false,
+      current: S.queued,
+    });
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.queued });
+    expect((await ctx.tasks.get(id))?.exit_code).toBeUndefined();
+    expect(await ctx.tasks.events(id)).toEqual(events);
+  });
+
+  it('fenced: the status allows it but another execution owns the task', async ({ ctx, expect }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r2');
+    expect(await ctx.tasks.transitionFenced(id, fence, S.success, 'late')).toEqual({
+      done: false,
+      current: S.running,
+      fenced: true,
+    });
+    expect(await ctx.tasks.status(id)).toBe(S.running);
+  });
+
+  it('missing: no record, nothing created', async ({ ctx, expect }) => {
+    expect(await ctx.tasks.transition(4242, [S.queued], S.failed, 'x')).toEqual({
+      done: false,
+      current: undefined,
+    });
+    expect(await ctx.redis.exists(ctx.keys.task(4242), ctx.keys.taskEvents(4242))).toBe(0);
+  });
+});
+
+describe.concurrent('fenced-set', () => {
+  it('sets fields while the execution owns the task; refuses after; no fields is a no-op', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    expect(await ctx.tasks.setFenced(id, fence, { pid: 1 })).toBe(false);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(await ctx.tasks.setFenced(id, fence, { pid: 12, peak_rss_mb: 3 })).toBe(true);
+    expect(await ctx.tasks.get(id)).toMatchObject({ pid: 12, peak_rss_mb: 3 });
+    expect(await ctx.tasks.setFenced(id, { ...fence, runToken: 'other' }, { pid: 13 })).toBe(false);
+    expect(await ctx.tasks.setFenced(id, fence, {})).toBe(true);
+    expect(await ctx.tasks.get(id)).toMatchObject({ pid: 12 });
+  });
+});
+
+describe.concurrent('leftovers-found', () => {
+  it('appends the pids and an event without changing the status; the events keep the record’s TTL', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0');
+    expect(await ctx.tasks.reportLeftovers(id, [10, 11], 'h1', 7_000)).toBe(true);
+    expect(await ctx.tasks.reportLeftovers(id, [12], 'h1', 8_000)).toBe(true);
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.success, leftover_pids: '10,11,12' });
+    expect((await ctx.tasks.events(id)).slice(-2)).toEqual([
+      { t: 7_000, from: S.success, to: S.success, reason: 'killed 2 leftover processes of a lost run on h1' },
+      { t: 8_000, from: S.success, to: S.success, reason: 'killed 1 leftover processes of a lost run on h1' },
+    ]);
+    expect(await ctx.redis.pttl(ctx.keys.taskEvents(id))).toBeGreaterThan(0);
+    expect(await ctx.tasks.reportLeftovers(4242, [1], 'h1')).toBe(false);
+    expect(await ctx.redis.exists(ctx.keys.taskEvents(4242))).toBe(0);
+  });
+});

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+
+import { loadConfig } from '../../../src/config.js';
+import { maskUrl, parseRedisUrl } from '../../../src/redis/connection.js';
+
+describe('Redis URLs', () => {
+  const config = loadConfig({});
+  it('masks passwords', () => {
+    expect(maskUrl('redis://user:pw@h:1')).toBe('redis://user:***@h:1');
+    expect(maskUrl('rediss://:pw@h:1/0')).toBe('rediss://***@h:1/0');
+    expect(maskUrl('redis://h:1')).toBe('redis://h:1');
+  });
+  it('parses ACL users, TLS, cluster and sentinel URLs', () => {
+    expect(parseRedisUrl('redis://jtm:p%40ss@10.0.0.1:6380/2', config)).toMatchObject({
+      kind: 'single',
+      nodes: [{ host: '10.0.0.1', port: 6380 }],
+      options: { username: 'jtm', password: 'p@ss', db: 2 },
+    });
+    expect(parseRedisUrl('rediss://h:6380', config).options.tls).toEqual({});
+    expect(parseRedisUrl('redis+cluster://a:1,b:2', config)).toMatchObject({
+      kind: 'cluster',
+      nodes: [
+        { host: 'a', port: 1 },
+        { host: 'b', port: 2 },
+      ],
+    });
+    expect(parseRedisUrl('redis+sentinel://a:26379/main', config)).toMatchObject({
+      kind: 'sentinel',
+      sentinelName: 'main',
+    });
+  });
+});

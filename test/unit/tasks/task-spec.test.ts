@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+
+import { InvalidInputError } from '../../../src/errors.js';
+import { normaliseMemory, workflowPoolName } from '../../../src/pool-spec.js';
+import { parseTaskFile } from '../../../src/tasks/task-file.js';
+import { buildTask } from '../../../src/tasks/task-spec.js';
+
+describe('task validation', () => {
+  const defaults = { cwd: '/work', maxCommandBytes: 100, pool: 'small' };
+  it('builds a task with the pool from -p, the pool fields and the pool time as the default limit', () => {
+    const t = buildTask({ command: 'ls', pool: { cpu: 2, mem: '10GB', time: '00:10:00' } }, defaults);
+    expect(t).toMatchObject({ command: 'ls', pool: 'small', cwd: '/work', timeoutMs: 600_000 });
+    expect(t.poolSpec).toEqual({ name: 'small', cpu: 2, mem: '10G', time: '00:10:00' });
+  });
+  it('names per-workflow pools after the Cromwell workflow id', () => {
+    const cmd = '/bin/bash /data/cromwell-executions/wf/5e1f-77/call-a/execution/script';
+    expect(workflowPoolName('small', cmd, undefined)).toBe('small_5e1f-77');
+    expect(workflowPoolName('small', 'ls', 'cromwell_abcd1234_task')).toBe('small_abcd1234');
+    expect(() => workflowPoolName('small', 'ls', undefined)).toThrow(InvalidInputError);
+    const t = buildTask(
+      { command: cmd },
+      { ...defaults, poolFields: { shared: 0 }, cromwellJobId: 'cromwell_x_y' },
+    );
+    expect(t.pool).toBe('small_5e1f-77');
+  });
+  it('rounds memory in GB as the original, and keeps Slurm sizes', () => {
+    expect(normaliseMemory(4.5)).toBe('5G');
+    expect(normaliseMemory('0.2')).toBe('1G');
+    expect(normaliseMemory('500M')).toBe('500M');
+    expect(normaliseMemory('10gb')).toBe('10G');
+    expect(() => normaliseMemory('-1')).toThrow();
+  });
+  it('reads one object, an array, or JSON lines', () => {
+    expect(parseTaskFile('{"command":"a"}', 'f')).toHaveLength(1);
+    expect(parseTaskFile('[{"command":"a"},{"command":"b"}]', 'f')).toHaveLength(2);
+    expect(parseTaskFile('{"command":"a"}\n{"command":"b"}\n', 'f')).toHaveLength(2);
+    expect(() => parseTaskFile('{"command":', 'f')).toThrow(/malformed JSON/);
+    expect(() => parseTaskFile('[]', 'f')).toThrow(/empty/);
+  });
+});
