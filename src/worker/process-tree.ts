@@ -211,6 +211,8 @@ export class PidWindow {
   private constructor(
     private readonly mark: number,
     private readonly at: number,
+    /** No ns_last_pid: the mark is the task's root pid, trusted only while a wrap is impossible. */
+    private readonly fromRoot = false,
   ) {}
 
   /** Taken before the task's first process is forked; undefined when ns_last_pid cannot be read. */
@@ -220,12 +222,27 @@ export class PidWindow {
   }
 
   /**
+   * Where ns_last_pid cannot be read (a kernel without CONFIG_CHECKPOINT_RESTORE): the task's descendants
+   * have pids above its root's while the pids cannot have wrapped since — pid_max large (4M on 64-bit
+   * kernels), the root far below it and the task young.
+   */
+  static aboveRoot(rootPid: number): PidWindow {
+    return new PidWindow(rootPid - 1, Date.now(), true);
+  }
+
+  /**
    * Whether a pid listed before this call was handed out after the mark; undefined: cannot tell (read all).
    * Called after /proc is listed, so that every listed pid is at most the last pid read here.
    */
   since(): ((pid: number) => boolean) | undefined {
     const max = readPidMax();
-    if ((Date.now() - this.at) * MAX_PIDS_PER_MS >= max / 2) return undefined;
+    const ageMs = Date.now() - this.at;
+    if (this.fromRoot) {
+      // No kernel forks a million processes a minute; below that margin a wrap is impossible.
+      const safe = max >= 4_000_000 && ageMs < 60_000 && this.mark < max - 1_000_000;
+      return safe ? pid => pid > this.mark : undefined;
+    }
+    if (ageMs * MAX_PIDS_PER_MS >= max / 2) return undefined;
     const now = lastPid();
     if (now === undefined) return undefined;
     return pidsBetween(this.mark, now);

@@ -127,9 +127,14 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
         outputs.set(run, output);
         output.start();
       },
+      // One fenced write per start: the pid with how the task is accounted.
       onStarted: pid =>
         void ctx.tasks
-          .setFenced(data.id, { workerId: opts.workerId, runToken: run.token }, { pid })
+          .setFenced(
+            data.id,
+            { workerId: opts.workerId, runToken: run.token },
+            { pid, ...acct.recordFields() },
+          )
           .catch(() => {}),
     });
     accts.set(run, acct);
@@ -194,7 +199,6 @@ export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise
     if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     lastBusy = Date.now();
-    void ctx.tasks.setFenced(data.id, exec.fence, acct.recordFields()).catch(() => {});
     runs.set(data.id, run);
     if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     log.info({ task: data.id, attempt: claim.attempt }, 'task started');

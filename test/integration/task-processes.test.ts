@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
@@ -43,6 +44,13 @@ describe('the processes a task left behind, found without reading all of /proc',
       false,
       false,
     ]);
+  });
+
+  it('without ns_last_pid: pids above the root, only where pid_max makes a wrap impossible', () => {
+    const since = PidWindow.aboveRoot(1000).since();
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    if (pidMax >= 4_000_000) expect([999, 1000, 1001].map(p => since?.(p))).toEqual([false, true, true]);
+    else expect(since).toBeUndefined();
   });
 
   it('a detached process started after the window opened is found by its token; older processes are not read', async () => {

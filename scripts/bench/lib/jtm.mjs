@@ -50,8 +50,8 @@ export function jtmEnv(url, extra = {}) {
 }
 
 /** Starts `jtm worker` as its own process; resolves once its heartbeat is in Redis. */
-export async function startWorkerProcess(url, ctx, pool, slots, extraEnv = {}) {
-  const child = spawn(process.execPath, [BIN, 'worker', '-p', pool, '--slots', String(slots)], {
+export async function startWorkerProcess(url, ctx, pool, slots, extraEnv = {}, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'worker', '-p', pool, '--slots', String(slots)], {
     env: jtmEnv(url, { JTM_LOG_DIR: tempDir('wlog'), ...extraEnv }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
