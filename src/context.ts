@@ -76,18 +76,29 @@ export function allShards(ctx: JtmContext): JtmContext[] {
 }
 
 /**
- * Refuses a process whose JTM_SHARDS differs from the site's (its ids would name the wrong shards). The
- * count is written on first use; a site that ran unsharded before (an id counter under JTM_PREFIX, no
- * count) counts as one shard.
+ * Refuses a process whose JTM_SHARDS differs from the site's (its ids would name the wrong shards). Read
+ * only (commands that fail or only read write nothing): the count is written by the first submit
+ * (recordShardCount). A site that ran unsharded before (an id counter under JTM_PREFIX, no count) counts as
+ * one shard.
  */
 async function checkShardCount(redis: RedisClient, config: Config): Promise<void> {
   const base = new Keys(config.prefix);
-  let stored = await redis.get(base.shardCount);
-  if (stored === null) {
-    const unsharded = config.shards > 1 && (await redis.exists(base.nextTaskId)) === 1;
-    const count = unsharded ? 1 : config.shards;
-    await redis.set(base.shardCount, count, 'NX');
-    stored = (await redis.get(base.shardCount)) ?? String(count);
+  const stored = await redis.get(base.shardCount);
+  if (stored !== null) {
+    if (Number(stored) !== config.shards) throw new ShardCountMismatchError(Number(stored), config.shards);
+  } else if (config.shards > 1 && (await redis.exists(base.nextTaskId)) === 1) {
+    throw new ShardCountMismatchError(1, config.shards);
   }
-  if (Number(stored) !== config.shards) throw new ShardCountMismatchError(Number(stored), config.shards);
+}
+
+/**
+ * Stores the site's shard count before a submit allocates ids (SET NX: the first submit of the site sets it,
+ * and of two first submits with different counts, the second is refused).
+ */
+export async function recordShardCount(ctx: JtmContext): Promise<void> {
+  const { config, redis } = ctx;
+  const key = new Keys(config.prefix).shardCount;
+  if ((await redis.set(key, config.shards, 'NX')) === 'OK') return;
+  const stored = Number(await redis.get(key));
+  if (stored !== config.shards) throw new ShardCountMismatchError(stored, config.shards);
 }

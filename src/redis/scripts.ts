@@ -389,6 +389,7 @@ export const REPORT_FIELDS = [
 /**
  * read-tasks (read only): REPORT_FIELDS of many task records as one JSON string. Twice as fast as
  * pipelined HGETALLs for the report's 100,000 records: one reply to parse instead of 40 strings each.
+ * KEYS[1] any key of the shard, unread (it routes the script to the shard's node on a Redis Cluster)
  * ARGV[1] task key base  ARGV[2..] task ids
  * Returns a JSON array, per id the field values in REPORT_FIELDS order (false where unset; id false: no record).
  */

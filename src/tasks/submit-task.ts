@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { forPool, type JtmContext } from '../context.js';
+import { forPool, recordShardCount, type JtmContext } from '../context.js';
 import { isConnectionError } from '../redis/connection.js';
 import { RedisUnavailableError, SubmitIncompleteError, toError } from '../errors.js';
 import { redisLocation } from '../redis/connection.js';
@@ -56,6 +56,9 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
   // Each pool's shard gets its tasks' records, jobs and its own commit key (docs/scaling.md); with one
   // shard this is one group holding every task, in order.
   const groups = byShard(ctx, records);
+  await recordShardCount(ctx).catch((err: unknown) => {
+    throw isConnectionError(err) ? new RedisUnavailableError(redisLocation(ctx.config), err) : err;
+  });
   const created = await Promise.all(
     groups.map(async g => Promise.allSettled(chunks(g.records).map(c => g.ctx.tasks.createMany(c)))),
   );

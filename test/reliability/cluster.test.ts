@@ -4,6 +4,7 @@ import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cl
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 import { connect } from '../../src/index.js';
+import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { Keys } from '../../src/redis/keys.js';
 import { keySlot, keysFor, shardOfPool } from '../../src/redis/shards.js';
 import { redisCli, startCluster } from './servers.js';
@@ -110,9 +111,19 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
       await waitFor(async () => (await statusOf(env, id)) === 'success', `task on shard ${k} succeeds`);
       expect((await runJtm(['logs', '-tid', String(id)], env)).stdout).toBe(`out-${k}\n`);
     }
-    // `jtm pools` lists the pools of every shard.
+    // `jtm pools`, the run report and the metrics span every shard.
     const listed = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as { name: string }[];
     expect(listed.map(p => p.name).sort()).toEqual([...pools].sort());
+    const report = await runJtm(['report', '--json'], env);
+    expect(report.code, report.stderr).toBe(0);
+    expect(JSON.parse(report.stdout)).toMatchObject({ tasks: 3, by_status: { success: 3 } });
+    const metricsCtx = await openTestContext(env);
+    try {
+      const text = await createMetricsRegistry(metricsCtx).metrics();
+      for (const pool of pools) expect(text).toContain(`jtm_tasks_submitted_total{pool="${pool}"} 1`);
+    } finally {
+      await closeContext(metricsCtx);
+    }
 
     // A running task on each shard: isalive by id, then one killed by id.
     const running: number[] = [];
