@@ -4,7 +4,7 @@ import { BaseCommand } from '../src/cli/base-command.js';
 import { readManagerAlive, type ManagerAlive } from '../src/manager/liveness.js';
 
 export default class CheckManager extends BaseCommand<typeof CheckManager> {
-  static override description = `Asks Redis whether a manager has swept recently (within 3 sweep intervals), from any host. Prints nothing; with --json, the last sweep time and the host and pid of the manager that made it. Exit codes: 0 a manager is alive, 1 none is, 255 Redis unreachable.`;
+  static override description = `Asks Redis whether a manager has swept recently (within 3 sweep intervals; with JTM_SHARDS > 1, every shard), from any host. Prints nothing; with --json, the last sweep time and the host and pid of the manager that made it. Exit codes: 0 a manager is alive, 1 none is, 255 Redis unreachable.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --json',

@@ -19,6 +19,11 @@ export interface Config {
   readonly redisTlsKey: string | undefined;
   /** Prefix of every key and queue; the braces make it a Redis Cluster hash tag. */
   readonly prefix: string;
+  /**
+   * How many Redis Cluster shards the site spreads its pools over (docs/scaling.md); 1 = one namespace,
+   * the prefix itself. Fixed for the life of a site: ids encode their shard (id mod shards).
+   */
+  readonly shards: number;
   readonly logLevel: LogLevel;
   readonly logDir: string;
   /** How long a CLI command waits for Redis before giving up, counted from the start of the process. */
@@ -92,6 +97,9 @@ export interface Config {
  */
 export const MAX_COMMAND_BYTES = 131_071;
 
+/** Most shards a site may have: a Redis Cluster has 16,384 slots, far more masters than this is unheard of. */
+export const MAX_SHARDS = 256;
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Resolves the configuration; the only reader of the process environment. */
@@ -146,6 +154,7 @@ export function loadConfig(
     redisTlsCert: get('JTM_REDIS_TLS_CERT'),
     redisTlsKey: get('JTM_REDIS_TLS_KEY'),
     prefix: get('JTM_PREFIX') ?? '{jtm}',
+    shards: integer('JTM_SHARDS', 1, 1, MAX_SHARDS),
     logLevel,
     logDir: get('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),

@@ -1,4 +1,5 @@
 import type { Config } from './config.js';
+import { ShardCountMismatchError } from './errors.js';
 import type { Logger } from './logger.js';
 import {
   closeConnection,
@@ -7,9 +8,14 @@ import {
   type RedisClient,
 } from './redis/connection.js';
 import { Keys } from './redis/keys.js';
+import { keysFor, shardOfPool, shardOfTask } from './redis/shards.js';
 import { TaskStore } from './store/task-store.js';
 
-/** What every operation needs: configuration, logger, one Redis connection, key names and the task store. */
+/**
+ * What every operation needs: configuration, logger, one Redis connection, key names and the task store.
+ * `keys` and `tasks` are those of one shard (docs/scaling.md): the context a command opens is shard 0's;
+ * forPool/forTask/allShards give the one that holds a pool or a task, or every one, on the same connection.
+ */
 export interface JtmContext {
   readonly config: Config;
   readonly logger: Logger;
@@ -20,10 +26,79 @@ export interface JtmContext {
 
 export async function openContext(config: Config, logger: Logger, role: ConnectionRole): Promise<JtmContext> {
   const redis = await createConnection(config, role, role === 'worker' ? logger : undefined);
-  const keys = new Keys(config.prefix);
-  return { config, logger, redis, keys, tasks: new TaskStore(redis, keys, config) };
+  try {
+    await checkShardCount(redis, config);
+  } catch (err) {
+    await closeConnection(redis);
+    throw err;
+  }
+  return shardContext({ config, logger, redis }, 0);
 }
 
 export async function closeContext(ctx: JtmContext): Promise<void> {
   await closeConnection(ctx.redis);
+}
+
+// The contexts of every shard of one connection, built once (a TaskStore per shard, not per call).
+const shardsOf = new WeakMap<RedisClient, JtmContext[]>();
+
+function shardContext(base: Pick<JtmContext, 'config' | 'logger' | 'redis'>, k: number): JtmContext {
+  let list = shardsOf.get(base.redis);
+  if (!list) shardsOf.set(base.redis, (list = []));
+  let ctx = list[k];
+  if (!ctx) {
+    const keys = keysFor(base.config.prefix, k, base.config.shards);
+    ctx = { ...base, keys, tasks: new TaskStore(base.redis, keys, base.config, k) };
+    list[k] = ctx;
+  }
+  return ctx;
+}
+
+/** The context of shard k (the same connection). With one shard, the context itself. */
+export function forShard(ctx: JtmContext, k: number): JtmContext {
+  if (ctx.config.shards === 1) return ctx;
+  return shardContext(ctx, k);
+}
+
+/** The context of the shard that holds a pool (its queue, records, workers and tasks). */
+export function forPool(ctx: JtmContext, pool: string): JtmContext {
+  return forShard(ctx, shardOfPool(pool, ctx.config.shards));
+}
+
+/** The context of the shard that holds a task: its id says which (id mod shards). */
+export function forTask(ctx: JtmContext, id: number): JtmContext {
+  return forShard(ctx, shardOfTask(id, ctx.config.shards));
+}
+
+/** The context of every shard, for what spans the site (pool lists, sweeps, reports, metrics). */
+export function allShards(ctx: JtmContext): JtmContext[] {
+  return Array.from({ length: ctx.config.shards }, (_, k) => forShard(ctx, k));
+}
+
+/**
+ * Refuses a process whose JTM_SHARDS differs from the site's (its ids would name the wrong shards). Read
+ * only (commands that fail or only read write nothing): the count is written by the first submit
+ * (recordShardCount). A site that ran unsharded before (an id counter under JTM_PREFIX, no count) counts as
+ * one shard.
+ */
+async function checkShardCount(redis: RedisClient, config: Config): Promise<void> {
+  const base = new Keys(config.prefix);
+  const stored = await redis.get(base.shardCount);
+  if (stored !== null) {
+    if (Number(stored) !== config.shards) throw new ShardCountMismatchError(Number(stored), config.shards);
+  } else if (config.shards > 1 && (await redis.exists(base.nextTaskId)) === 1) {
+    throw new ShardCountMismatchError(1, config.shards);
+  }
+}
+
+/**
+ * Stores the site's shard count before a submit allocates ids (SET NX: the first submit of the site sets it,
+ * and of two first submits with different counts, the second is refused).
+ */
+export async function recordShardCount(ctx: JtmContext): Promise<void> {
+  const { config, redis } = ctx;
+  const key = new Keys(config.prefix).shardCount;
+  if ((await redis.set(key, config.shards, 'NX')) === 'OK') return;
+  const stored = Number(await redis.get(key));
+  if (stored !== config.shards) throw new ShardCountMismatchError(stored, config.shards);
 }

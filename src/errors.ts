@@ -85,6 +85,20 @@ export function isAuthError(err: unknown): boolean {
   return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password pair|invalid password/i.test(msg);
 }
 
+/**
+ * JTM_SHARDS differs from the count the site was set up with (docs/scaling.md): ids would be looked up on
+ * the wrong shard, so nothing runs. Exit 255 like any unusable Redis: isalive must not answer "no" (exit 1).
+ */
+export class ShardCountMismatchError extends JtmError {
+  constructor(site: number, asked: number) {
+    super(
+      `JTM_SHARDS=${asked} but this site (REDIS_URL, JTM_PREFIX) has ${site} shard${site === 1 ? '' : 's'}: set JTM_SHARDS=${site} (the count cannot change while the site has tasks)`,
+      'SHARD_COUNT_MISMATCH',
+      255,
+    );
+  }
+}
+
 export class SlurmError extends JtmError {
   constructor(message: string) {
     super(message, 'SLURM_ERROR', 1);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick] [-- --only=1,3]`: runs the benchmarks, each against a baseline measured in
 // the same run (the machine is shared and noisy: ratios, medians), and rewrites docs/benchmarks.md.
-// With --only, a benchmark that writes its own section (8) replaces just that section of the existing doc,
+// With --only, a benchmark that writes its own section (8, 9) replaces just that section of the existing doc,
 // so that a partial run does not throw away the other benchmarks' figures.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ const BENCHMARKS = [
   { id: '6', name: 'manager sweep', module: './sweep.mjs' },
   { id: '7', name: 'Slurm dynamic pool', module: './slurm.mjs' },
   { id: '8', name: 'Redis cost per task', module: './redis-cost.mjs' },
+  { id: '9', name: 'Redis Cluster shards', module: './shards.mjs' },
 ];
 
 const { values } = parseArgs({

@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 
-import type { JtmContext } from '../context.js';
+import { forPool, type JtmContext } from '../context.js';
 import { listPools } from '../pools/list-pools.js';
 import { readRecords, scanTaskIds } from '../report/read-tasks.js';
 import { CHARTS_JS, jsonScript, uplotAssets } from '../report/browser-charts.js';
@@ -66,7 +66,8 @@ export function registerPoolPage(app: Express, ctx: JtmContext): void {
       return;
     }
     const now = Date.now();
-    const records = (await readRecords(ctx, await scanTaskIds(ctx))).filter(
+    const shard = forPool(ctx, name);
+    const records = (await readRecords(shard, await scanTaskIds(shard))).filter(
       r => r.pool === name && (r.ended_at === undefined || r.ended_at > now - 60 * MINUTE),
     );
     const series = poolSeries(records, now);

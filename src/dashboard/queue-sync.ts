@@ -2,7 +2,7 @@ import type { BaseAdapter } from '@bull-board/api/baseAdapter';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { Queue } from 'bullmq';
 
-import type { JtmContext } from '../context.js';
+import { allShards, forPool, type JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listPoolNames } from '../pools/pool-registry.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
@@ -44,7 +44,7 @@ export class QueueSync {
   private async apply(): Promise<void> {
     let names: string[];
     try {
-      names = await listPoolNames(this.ctx);
+      names = (await Promise.all(allShards(this.ctx).map(s => listPoolNames(s)))).flat().sort();
     } catch (err) {
       this.ctx.logger.warn({ err: toError(err) }, 'pool registry not readable');
       return;
@@ -52,7 +52,7 @@ export class QueueSync {
     const wanted = new Set(names);
     for (const name of names) {
       if (this.queues.has(name)) continue;
-      const queue = openPoolQueue(this.ctx, name);
+      const queue = openPoolQueue(forPool(this.ctx, name), name);
       this.queues.set(name, queue);
       this.board.addQueue(
         new BullMQAdapter(queue, {

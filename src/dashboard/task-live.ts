@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Express, Request, Response } from 'express';
 
-import type { JtmContext } from '../context.js';
+import { forTask, type JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
@@ -21,9 +21,10 @@ function taskId(raw: unknown): number {
 
 /** Samples as chart series: run time (s), CPU % of one core, resident MB; oldest first. */
 async function samplesOf(
-  ctx: JtmContext,
+  anyShard: JtmContext,
   id: number,
 ): Promise<{ t: number[]; cpu: number[]; mem_mb: number[] }> {
+  const ctx = forTask(anyShard, id);
   const out = { t: [] as number[], cpu: [] as number[], mem_mb: [] as number[] };
   for (const s of samplesOfEntries(await ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+'))) {
     out.t.push(Number(s['run_time'] ?? 0));
@@ -37,7 +38,8 @@ async function samplesOf(
  * Server-sent events of a task's output: the last TAIL_BYTES first, then new chunks as the worker streams
  * them, until the task has ended (`event: end`) or the browser goes away.
  */
-async function streamOutput(ctx: JtmContext, id: number, req: Request, res: Response): Promise<void> {
+async function streamOutput(anyShard: JtmContext, id: number, req: Request, res: Response): Promise<void> {
+  const ctx = forTask(anyShard, id);
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
@@ -88,18 +90,19 @@ async function streamOutput(ctx: JtmContext, id: number, req: Request, res: Resp
 export function registerTaskLive(app: Express, ctx: JtmContext, allowActions: boolean): void {
   app.get('/api/tasks/:id/samples', async (req, res) => {
     const id = taskId(req.params['id']);
-    const status = await ctx.tasks.status(id);
+    const status = await forTask(ctx, id).tasks.status(id);
     if (status === undefined) res.status(404).json({ error: 'TASK_NOT_FOUND' });
     else res.json({ task_id: id, active: isActive(status), samples: await samplesOf(ctx, id) });
   });
   app.get('/api/tasks/:id/output/stream', async (req, res) => {
     const id = taskId(req.params['id']);
-    if ((await ctx.tasks.status(id)) === undefined) res.status(404).json({ error: 'TASK_NOT_FOUND' });
+    if ((await forTask(ctx, id).tasks.status(id)) === undefined)
+      res.status(404).json({ error: 'TASK_NOT_FOUND' });
     else await streamOutput(ctx, id, req, res);
   });
   app.get('/task/live', async (req, res) => {
     const id = taskId(req.query['id']);
-    const record = await ctx.tasks.get(id);
+    const record = await forTask(ctx, id).tasks.get(id);
     if (!record) {
       res
         .status(404)

@@ -1,4 +1,4 @@
-import type { JtmContext } from '../context.js';
+import { allShards, forTask, type JtmContext } from '../context.js';
 import { listLiveWorkers, type LiveWorker } from '../pools/live-workers.js';
 import { isActive, statusName } from '../tasks/status.js';
 import { jobIdOf } from '../tasks/job-data.js';
@@ -18,7 +18,8 @@ export interface TaskLookup {
   samples: Record<string, unknown>[];
 }
 
-export async function lookupTask(ctx: JtmContext, id: number): Promise<TaskLookup | undefined> {
+export async function lookupTask(anyShard: JtmContext, id: number): Promise<TaskLookup | undefined> {
+  const ctx = forTask(anyShard, id);
   const [record, events, raw] = await Promise.all([
     ctx.tasks.get(id),
     ctx.tasks.events(id),
@@ -36,8 +37,8 @@ export async function lookupTask(ctx: JtmContext, id: number): Promise<TaskLooku
   return { record, events, samples };
 }
 
-export function listWorkers(ctx: JtmContext): Promise<LiveWorker[]> {
-  return listLiveWorkers(ctx);
+export async function listWorkers(ctx: JtmContext): Promise<LiveWorker[]> {
+  return (await Promise.all(allShards(ctx).map(s => listLiveWorkers(s)))).flat();
 }
 
 function taskLink(base: string, id: number): string {

@@ -1,4 +1,4 @@
-import type { JtmContext } from '../context.js';
+import { forTask, type JtmContext } from '../context.js';
 import type { LiveWorker } from '../pools/live-workers.js';
 
 export interface WorkerLoad {
@@ -16,9 +16,16 @@ export async function workerLoads(
   const pairs = workers.flatMap(w => w.running.map(id => ({ worker: w.id, id })));
   const loads = new Map<string, WorkerLoad>(workers.map(w => [w.id, { cpu: 0, mem_mb: 0 }]));
   if (pairs.length === 0) return loads;
-  const pipe = ctx.redis.pipeline();
-  for (const p of pairs) pipe.xrevrange(ctx.keys.taskResources(p.id), '+', '-', 'COUNT', 1);
-  const results = (await pipe.exec()) ?? [];
+  // One read per task rather than one pipeline: on a sharded site the tasks are in several slots.
+  const results = await Promise.all(
+    pairs.map(p => {
+      const s = forTask(ctx, p.id);
+      return s.redis.xrevrange(s.keys.taskResources(p.id), '+', '-', 'COUNT', 1).then(
+        entries => [null, entries] as const,
+        (err: unknown) => [err, []] as const,
+      );
+    }),
+  );
   results.forEach(([err, entries], n) => {
     const [entry] = err ? [] : (entries as [string, string[]][]);
     const i = entry ? entry[1].indexOf('sample') : -1;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 
-import type { JtmContext } from '../context.js';
+import { allShards, type JtmContext } from '../context.js';
 
 export interface ManagerAlive {
   host: string;
@@ -31,8 +31,17 @@ export async function writeManagerAlive(ctx: JtmContext, now: number, intervalMs
   );
 }
 
-/** The last sweep of any manager, if one happened within its liveness window; works from any host. */
+/**
+ * The last sweep of any manager, if one happened within its liveness window; works from any host. With
+ * several shards, a manager is alive only when every shard was swept: the answer is the oldest shard's.
+ */
 export async function readManagerAlive(ctx: JtmContext): Promise<ManagerAlive | undefined> {
+  const each = await Promise.all(allShards(ctx).map(readShardAlive));
+  if (each.some(a => a === undefined)) return undefined;
+  return (each as ManagerAlive[]).reduce((a, b) => (b.last_sweep < a.last_sweep ? b : a));
+}
+
+async function readShardAlive(ctx: JtmContext): Promise<ManagerAlive | undefined> {
   const raw = await ctx.redis.get(ctx.keys.managerAlive);
   if (!raw) return undefined;
   try {

@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 
-import type { JtmContext } from '../context.js';
+import { allShards, type JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
@@ -118,7 +118,9 @@ export async function runManager(
   const metrics = metricsOpts
     ? await (await import('../metrics/serve-metrics.js')).startMetricsServer(ctx, metricsOpts)
     : undefined;
-  const manager = await startManager(ctx, opts);
+  // One sweep loop per shard (docs/scaling.md), each with its shard's scheduler and lease: one manager
+  // process still covers the whole site, and any other manager takes over every shard when it dies.
+  const managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
   // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
   // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal.
   let giveUp!: () => void;
@@ -137,17 +139,18 @@ export async function runManager(
           force ? 0 : STOP_GRACE_MS,
         );
         timer.unref();
-        await Promise.all([manager.stop(), dashboard?.close(), metrics?.close()]);
+        await Promise.all([...managers.map(m => m.stop()), dashboard?.close(), metrics?.close()]);
         clearTimeout(timer);
       },
     },
     logger,
   );
   try {
-    await Promise.race([manager.stopped, gaveUp]);
+    await Promise.race([Promise.all(managers.map(m => m.stopped)), gaveUp]);
   } finally {
     uninstall();
     exitSoonAfterStop();
   }
-  return { sweeps: manager.state.sweeps, dashboard: dashboard?.url, metrics: metrics?.url };
+  const sweeps = managers.reduce((n, m) => n + m.state.sweeps, 0);
+  return { sweeps, dashboard: dashboard?.url, metrics: metrics?.url };
 }

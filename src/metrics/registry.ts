@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 
-import type { JtmContext } from '../context.js';
+import { allShards, type JtmContext } from '../context.js';
 import { listPools, type PoolInfo } from '../pools/list-pools.js';
 import { DURATION_BUCKETS, WAIT_BUCKETS } from '../store/task-counters.js';
 
@@ -14,7 +14,7 @@ function redisHistogram(
   ctx: JtmContext,
   name: string,
   help: string,
-  key: string,
+  key: (shard: JtmContext) => string,
   bounds: readonly number[],
 ): Metric {
   return {
@@ -22,7 +22,7 @@ function redisHistogram(
     help,
     type: 'histogram',
     get: async () => {
-      const raw = await ctx.redis.hgetall(key);
+      const raw = await hgetallShards(ctx, key);
       const pools = new Map<string, { buckets: number[]; sum: number }>();
       for (const [field, v] of Object.entries(raw)) {
         const i = field.lastIndexOf(':');
@@ -48,6 +48,18 @@ function redisHistogram(
       return { name, help, type: 'histogram', values, aggregator: 'sum' };
     },
   } as unknown as Metric;
+}
+
+/**
+ * One stats hash of every shard, merged (docs/scaling.md). Its fields start with a pool name and a pool
+ * lives on one shard, so no field is in two shards' hashes.
+ */
+async function hgetallShards(
+  ctx: JtmContext,
+  key: (shard: JtmContext) => string,
+): Promise<Record<string, string>> {
+  const all = await Promise.all(allShards(ctx).map(s => s.redis.hgetall(key(s))));
+  return Object.assign({}, ...all) as Record<string, string>;
 }
 
 /** `<pool>:<status>` → count, from a stats hash. */
@@ -94,7 +106,7 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [pool, n] of Object.entries(await ctx.redis.hgetall(ctx.keys.statsSubmitted)))
+      for (const [pool, n] of Object.entries(await hgetallShards(ctx, s => s.keys.statsSubmitted)))
         this.inc({ pool }, Number(n));
     },
   });
@@ -105,7 +117,7 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { pool, status, n } of byPoolAndStatus(await ctx.redis.hgetall(ctx.keys.statsFinished)))
+      for (const { pool, status, n } of byPoolAndStatus(await hgetallShards(ctx, s => s.keys.statsFinished)))
         this.inc({ pool, status }, n);
     },
   });
@@ -139,7 +151,7 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
       ctx,
       'jtm_task_duration_seconds',
       'Run time of finished tasks (last run).',
-      ctx.keys.statsDuration,
+      s => s.keys.statsDuration,
       DURATION_BUCKETS,
     ),
   );
@@ -148,18 +160,21 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
       ctx,
       'jtm_task_queue_wait_seconds',
       'Time from submission to start of finished tasks.',
-      ctx.keys.statsQueueWait,
+      s => s.keys.statsQueueWait,
       WAIT_BUCKETS,
     ),
   );
   new Gauge({
     name: 'jtm_manager_sweep_duration_seconds',
-    help: 'Duration of the last manager sweep.',
+    help: 'Duration of the last manager sweep (the longest of the shards).',
     registers: [registry],
     async collect() {
-      const ms = await ctx.redis.hget(ctx.keys.managerStats, 'last_sweep_ms');
+      const each = await Promise.all(
+        allShards(ctx).map(s => s.redis.hget(s.keys.managerStats, 'last_sweep_ms')),
+      );
+      const ms = each.filter(v => v !== null).map(Number);
       this.reset();
-      if (ms !== null) this.set(Number(ms) / 1000);
+      if (ms.length > 0) this.set(Math.max(...ms) / 1000);
     },
   });
   new Counter({
@@ -168,7 +183,8 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
     registers: [registry],
     async collect() {
       this.reset();
-      this.inc(Number((await ctx.redis.hget(ctx.keys.managerStats, 'sweeps')) ?? 0));
+      const each = await Promise.all(allShards(ctx).map(s => s.redis.hget(s.keys.managerStats, 'sweeps')));
+      this.inc(each.reduce((n, v) => n + Number(v ?? 0), 0));
     },
   });
   new Gauge({

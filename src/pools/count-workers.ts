@@ -1,4 +1,4 @@
-import type { JtmContext } from '../context.js';
+import { allShards, forPool, type JtmContext } from '../context.js';
 import { validatePoolName } from '../pool-spec.js';
 import { countLiveSlots } from './live-workers.js';
 import { countPendingSlurmSlots } from './slurm-slots.js';
@@ -16,7 +16,9 @@ export async function countWorkers(
   withSlurm = false,
 ): Promise<WorkerCount> {
   if (pool !== undefined) validatePoolName(pool);
-  const live = await countLiveSlots(ctx, pool);
-  const pending = withSlurm ? await countPendingSlurmSlots(ctx, pool) : 0;
+  const shards = pool === undefined ? allShards(ctx) : [forPool(ctx, pool)];
+  const sum = (list: number[]): number => list.reduce((a, b) => a + b, 0);
+  const live = sum(await Promise.all(shards.map(s => countLiveSlots(s, pool))));
+  const pending = withSlurm ? sum(await Promise.all(shards.map(s => countPendingSlurmSlots(s, pool)))) : 0;
   return { pool, live_slots: live, pending_slurm_slots: pending, total: live + pending };
 }

@@ -1,4 +1,4 @@
-import type { JtmContext } from '../context.js';
+import { allShards, type JtmContext } from '../context.js';
 import { openQueueOf } from './pool-queue.js';
 import { readPoolJobs } from '../slurm/slurm-jobs.js';
 import { listLiveWorkers } from './live-workers.js';
@@ -23,8 +23,13 @@ export interface PoolInfo extends PoolEntry {
 /** Jobs that still count as work for a pool (anything not finished). */
 export const UNFINISHED_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
-/** Every registered pool with its live workers, queue counts and Slurm jobs. */
-export async function listPools(ctx: JtmContext): Promise<PoolInfo[]> {
+/** Every registered pool with its live workers, queue counts and Slurm jobs, from every shard. */
+export async function listPools(anyShard: JtmContext): Promise<PoolInfo[]> {
+  const perShard = await Promise.all(allShards(anyShard).map(listShardPools));
+  return perShard.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+async function listShardPools(ctx: JtmContext): Promise<PoolInfo[]> {
   const names = await listPoolNames(ctx);
   const workers = await listLiveWorkers(ctx);
   const out: PoolInfo[] = [];

@@ -114,6 +114,13 @@ export class Keys {
   poolJob(pool: string, jobId: string): string {
     return `${this.queuePrefix}:${this.poolQueue(pool)}:${jobId}`;
   }
+  /**
+   * The site's shard count (JTM_SHARDS), kept under JTM_PREFIX itself: written on first use, so that a
+   * process started with another count is refused (its ids would name the wrong shards). shards.ts.
+   */
+  get shardCount(): string {
+    return `${this.prefix}:shards`;
+  }
   /** Control queue of the manager's job scheduler; `_` cannot start a pool name. */
   get managerQueue(): string {
     return '_manager';

@@ -1,5 +1,7 @@
-import type { JtmContext } from '../context.js';
+import { allShards, forTask, type JtmContext } from '../context.js';
 import { analyse, withSamples, matchesFilter, type ReportData, type ReportFilter } from './analyse.js';
+import type { TaskRecord } from '../store/task-record.js';
+import type { ResourceSample } from '../tasks/resource-format.js';
 import { readRecords, readSamples, scanTaskIds, type ReadProgress } from './read-tasks.js';
 
 /**
@@ -12,11 +14,19 @@ export async function buildReport(
   onProgress?: (p: ReadProgress) => void,
   now = Date.now(),
 ): Promise<ReportData> {
-  const ids = await scanTaskIds(ctx, onProgress);
-  const records = (await readRecords(ctx, ids, onProgress)).filter(r => matchesFilter(r, filter));
+  // Shard by shard (docs/scaling.md): a pipeline or script may only touch one shard's slot.
+  const all: TaskRecord[] = [];
+  for (const shard of allShards(ctx)) {
+    all.push(...(await readRecords(shard, await scanTaskIds(shard, onProgress), onProgress)));
+  }
+  const records = all.filter(r => matchesFilter(r, filter)).sort((a, b) => a.id - b.id);
   const { data, heavyIds } = analyse(records, filter, now);
   onProgress?.({ phase: 'samples', done: 0, total: heavyIds.length });
-  data.heaviest = withSamples(records, heavyIds, await readSamples(ctx, heavyIds));
+  const samples = new Map<number, Partial<ResourceSample>[]>();
+  for (const id of heavyIds) {
+    for (const [k, v] of await readSamples(forTask(ctx, id), [id])) samples.set(k, v);
+  }
+  data.heaviest = withSamples(records, heavyIds, samples);
   onProgress?.({ phase: 'samples', done: heavyIds.length, total: heavyIds.length });
   return data;
 }

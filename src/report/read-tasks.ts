@@ -68,10 +68,12 @@ export async function readRecords(
 ): Promise<TaskRecord[]> {
   const out: TaskRecord[] = [];
   for (let i = 0; i < ids.length; i += BATCH) {
+    // The script reads no KEYS, but naming one routes it to the node of the shard's slot on a Redis
+    // Cluster (a script without keys goes to any node, which refuses the keys of another).
     const json = await runScript<string>(
       ctx.redis,
       READ_TASKS,
-      [],
+      [ctx.keys.activeTasks],
       [ctx.keys.taskBase, ...ids.slice(i, i + BATCH)],
     );
     for (const values of JSON.parse(json) as (string | false)[][]) {

@@ -147,6 +147,8 @@ function workerEnv(config: Config): [string, string][] {
     ['JTM_REDIS_TLS_CERT', config.redisTlsCert],
     ['JTM_REDIS_TLS_KEY', config.redisTlsKey],
     ['JTM_PREFIX', config.prefix],
+    // Only when sharded, so that an unsharded site's batch scripts are what they always were.
+    ['JTM_SHARDS', config.shards > 1 ? String(config.shards) : undefined],
     ['JTM_LOG_LEVEL', config.logLevel],
     ['JTM_LOG_DIR', isAbsolute(config.logDir) ? config.logDir : resolve(config.logDir)],
     ['JTM_CONNECT_TIMEOUT', `${config.connectTimeoutMs}ms`],

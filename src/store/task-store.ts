@@ -65,6 +65,8 @@ export class TaskStore {
     readonly redis: RedisClient,
     readonly keys: Keys,
     readonly config: Config,
+    /** The shard these keys are (shards.ts): new ids are counter × config.shards + shard. */
+    readonly shard = 0,
   ) {}
 
   async create(fields: Partial<Record<keyof TaskRecord, unknown>>, now = Date.now()): Promise<number> {
@@ -72,19 +74,19 @@ export class TaskStore {
       this.redis,
       CREATE_TASK,
       [this.keys.nextTaskId, this.keys.activeTasks],
-      [this.keys.taskBase, now, ...toHashPairs(fields)],
+      [this.keys.taskBase, now, this.config.shards, this.shard, ...toHashPairs(fields)],
     );
     await countSubmitted(this.redis, this.keys, [String(fields.pool ?? '')]);
     return Number(id);
   }
 
-  /** Creates many records (status queued) in one script run; their ids are consecutive, in order. */
+  /** Creates many records (status queued) in one script run; their ids follow each other on the shard, in order. */
   async createMany(
     list: readonly Partial<Record<keyof TaskRecord, unknown>>[],
     now = Date.now(),
   ): Promise<number[]> {
     if (list.length === 0) return [];
-    const args: (string | number)[] = [this.keys.taskBase, now, list.length];
+    const args: (string | number)[] = [this.keys.taskBase, now, this.config.shards, this.shard, list.length];
     for (const fields of list) {
       const pairs = toHashPairs(fields);
       args.push(pairs.length / 2);
@@ -98,7 +100,7 @@ export class TaskStore {
       this.keys,
       list.map(f => String(f.pool ?? '')),
     );
-    return list.map((_, i) => first + i);
+    return list.map((_, i) => first + i * this.config.shards);
   }
 
   /** transition() for many tasks in one script run, without fields; returns how many were moved. */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { JtmContext } from '../context.js';
+import { forTask, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { jobIdOf } from './job-data.js';
@@ -20,7 +20,8 @@ export interface KillResult {
  * intent is recorded and the owning worker told; it kills the whole tree and records terminated, which
  * this waits for (up to `waitMs`). Worker dead: ended at once. Already final: nothing changes.
  */
-export async function killTask(ctx: JtmContext, id: number, waitMs: number): Promise<KillResult> {
+export async function killTask(anyShard: JtmContext, id: number, waitMs: number): Promise<KillResult> {
+  const ctx = forTask(anyShard, id);
   const outcome = await ctx.tasks.requestKill(id);
   switch (outcome.kind) {
     case 'missing':

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { JtmContext } from '../context.js';
+import { forTask, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isConnectionError } from '../redis/connection.js';
 import { isActive, statusName, type TaskStatusName } from './status.js';
@@ -16,14 +16,15 @@ export interface StatusAnswer {
 
 /** The status of a task, one HGET; an unknown id is `invalidtask` (-5), as the original. */
 export async function getTaskStatus(ctx: JtmContext, id: number): Promise<StatusAnswer> {
-  const code = (await ctx.tasks.status(id)) ?? -5;
+  const code = (await forTask(ctx, id).tasks.status(id)) ?? -5;
   return { task_id: id, status: statusName(code), code, active: isActive(code) };
 }
 
 export type TaskDetails = TaskRecord & { events: TaskEvent[] };
 
 export async function getTaskDetails(ctx: JtmContext, id: number): Promise<TaskDetails> {
-  const [record, events] = await Promise.all([ctx.tasks.get(id), ctx.tasks.events(id)]);
+  const { tasks } = forTask(ctx, id);
+  const [record, events] = await Promise.all([tasks.get(id), tasks.events(id)]);
   if (!record) throw new TaskNotFoundError(id);
   return { ...record, events };
 }
@@ -43,7 +44,7 @@ export async function checkAlive(
   const deadline = Date.now() + retryMs;
   for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
     try {
-      const ctx = await open();
+      const ctx = forTask(await open(), id);
       const code = await ctx.tasks.status(id);
       return code !== undefined && isActive(code) ? 'yes' : 'no';
     } catch (err) {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { JtmContext } from '../context.js';
+import { forPool, type JtmContext } from '../context.js';
 import { PoolNotFoundError, toError } from '../errors.js';
 import { cancelPoolAllocations } from '../slurm/slurm-jobs.js';
 import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from './rc-file.js';
@@ -31,11 +31,12 @@ const SCAN_BATCH = 1000;
  * terminated and, as JTM ended them, get the documented rc (75) for Cromwell, like the waiting ones.
  */
 export async function removePool(
-  ctx: JtmContext,
+  anyShard: JtmContext,
   pool: string,
   opts: { force: boolean; waitMs: number },
 ): Promise<RemovePoolResult> {
   validatePoolName(pool);
+  const ctx = forPool(anyShard, pool);
   const known = await ctx.redis.sismember(ctx.keys.pools, pool);
   if (!known) throw new PoolNotFoundError(pool);
   const reason = `pool ${pool} removed`;

@@ -1,4 +1,4 @@
-import type { JtmContext } from '../context.js';
+import { forTask, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import {
   csvHeader,
@@ -14,7 +14,8 @@ export interface ResourceLog {
 }
 
 /** The task's resource samples from Redis (any host, no shared filesystem needed), oldest first. */
-export async function getResourceLog(ctx: JtmContext, id: number): Promise<ResourceLog> {
+export async function getResourceLog(anyShard: JtmContext, id: number): Promise<ResourceLog> {
+  const ctx = forTask(anyShard, id);
   const [exists, entries] = await Promise.all([
     ctx.redis.exists(ctx.keys.task(id)),
     ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+'),

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import type { JtmContext } from '../context.js';
+import { forPool, recordShardCount, type JtmContext } from '../context.js';
 import { isConnectionError } from '../redis/connection.js';
 import { RedisUnavailableError, SubmitIncompleteError, toError } from '../errors.js';
 import { redisLocation } from '../redis/connection.js';
@@ -32,7 +32,8 @@ const CHUNK = 250;
  * when possible, else by the manager's reconciliation ("submit did not complete"). Resolves only when all
  * of that is in Redis. Records and transitions go in chunks, one script run each, all chunks in flight.
  */
-export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
+export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
+  const ctx = anyShard;
   const submitHost = hostname();
   const submitId = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
   const records: NewRecord[] = tasks.map(t => ({
@@ -52,20 +53,35 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
     submit_host: submitHost,
     submit_id: submitId,
   }));
-  const created = await Promise.allSettled(chunks(records).map(c => ctx.tasks.createMany(c)));
-  const ids = created.flatMap(r => (r.status === 'fulfilled' ? r.value : []));
+  // Each pool's shard gets its tasks' records, jobs and its own commit key (docs/scaling.md); with one
+  // shard this is one group holding every task, in order.
+  const groups = byShard(ctx, records);
+  await recordShardCount(ctx).catch((err: unknown) => {
+    throw isConnectionError(err) ? new RedisUnavailableError(redisLocation(ctx.config), err) : err;
+  });
+  const created = await Promise.all(
+    groups.map(async g => Promise.allSettled(chunks(g.records).map(c => g.ctx.tasks.createMany(c)))),
+  );
+  groups.forEach((g, i) => (g.ids = created[i]!.flatMap(r => (r.status === 'fulfilled' ? r.value : []))));
   try {
-    const failed = created.find(r => r.status === 'rejected');
+    const failed = created.flat().find(r => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await addJobs(ctx, records, ids);
-    // The commit point: from here on the tasks may run. It outlives any queued record of the submit.
-    await ctx.redis.set(ctx.keys.submit(submitId), ids.length, 'PX', ctx.config.taskRetentionMs);
+    await Promise.all(groups.map(g => addJobs(g.ctx, g.records, g.ids)));
+    // The commit point: from here on the tasks may run. It outlives any queued record of the submit. With
+    // several shards there is one commit key per shard, written together once every shard has its jobs.
+    await Promise.all(
+      groups.map(g =>
+        g.ctx.redis.set(g.ctx.keys.submit(submitId), g.ids.length, 'PX', ctx.config.taskRetentionMs),
+      ),
+    );
   } catch (err) {
     const reason = `submit failed: ${toError(err).message}`;
     // The commit write may have been applied with its reply lost: take it back before failing the records.
-    await ctx.redis.del(ctx.keys.submit(submitId)).catch(() => 0);
+    await Promise.allSettled(groups.map(g => g.ctx.redis.del(g.ctx.keys.submit(submitId))));
     await Promise.allSettled(
-      chunks(ids).map(c => ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason)),
+      groups.flatMap(g =>
+        chunks(g.ids).map(c => g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason)),
+      ),
     );
     if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(ctx.config), err);
     throw new SubmitIncompleteError(err);
@@ -73,8 +89,10 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
   // Committed: the tasks will run whatever happens now, so the submit succeeds. Marking them pending is for
   // the record only (a worker starts a committed queued task the same); if it fails, reconciliation does it.
   const marked = await Promise.allSettled(
-    chunks(ids).map(c =>
-      ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
+    groups.flatMap(g =>
+      chunks(g.ids).map(c =>
+        g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
+      ),
     ),
   );
   const unmarked = marked.find(r => r.status === 'rejected');
@@ -82,11 +100,35 @@ export async function submitTasks(ctx: JtmContext, tasks: readonly NewTask[]): P
     ctx.logger.warn({ err: toError(unmarked.reason).message }, 'tasks left queued; they run anyway');
   // A dynamic pool's allocations are requested by a manager; tell the managers now rather than at their next
   // sweep. Best effort: the sweep provisions anyway.
-  if (tasks.some(t => isDynamicSpec(t.poolSpec))) {
-    await ctx.redis.publish(ctx.keys.provisionRequests, 'submit').catch(() => 0);
+  for (const g of groups) {
+    if (g.records.some(t => isDynamicSpec(t.pool_spec))) {
+      await g.ctx.redis.publish(g.ctx.keys.provisionRequests, 'submit').catch(() => 0);
+    }
   }
+  const ids = new Array<number>(records.length);
+  for (const g of groups) g.at.forEach((at, i) => (ids[at] = g.ids[i] as number));
   ctx.logger.debug({ count: ids.length, first: ids[0] }, 'tasks submitted');
   return ids;
+}
+
+/** The tasks of one shard: their context, records, places in the submit, and ids once created. */
+interface ShardGroup {
+  ctx: JtmContext;
+  records: NewRecord[];
+  at: number[];
+  ids: number[];
+}
+
+function byShard(ctx: JtmContext, records: readonly NewRecord[]): ShardGroup[] {
+  const groups = new Map<JtmContext, ShardGroup>();
+  records.forEach((r, at) => {
+    const shard = forPool(ctx, r.pool);
+    let g = groups.get(shard);
+    if (!g) groups.set(shard, (g = { ctx: shard, records: [], at: [], ids: [] }));
+    g.records.push(r);
+    g.at.push(at);
+  });
+  return [...groups.values()];
 }
 
 /** The record fields submit writes (snake_case, as stored). */

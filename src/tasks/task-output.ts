@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { JtmContext } from '../context.js';
+import { forTask, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isFinal } from './status.js';
 
@@ -14,11 +14,12 @@ import { isFinal } from './status.js';
  * file a few times a second; with `follow`, new output until the task has ended.
  */
 export async function streamTaskOutput(
-  ctx: JtmContext,
+  anyShard: JtmContext,
   id: number,
   write: (chunk: Buffer) => void | Promise<void>,
   follow: boolean,
 ): Promise<void> {
+  const ctx = forTask(anyShard, id);
   const record = await ctx.tasks.get(id);
   if (!record) throw new TaskNotFoundError(id);
   if (isFinal(record.status) && (await copyFile(record.stdout_file, record.output_bytes, write))) return;

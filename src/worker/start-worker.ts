@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
-import type { JtmContext } from '../context.js';
+import { forPool, type JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
@@ -37,7 +37,9 @@ export interface RunningWorker {
  * (guarded), runs the command in a pty, samples it, and records exactly one final status — or gives
  * the task back to the queue when it is stopped before the task ends.
  */
-export async function startWorker(ctx: JtmContext, opts: WorkerOptions): Promise<RunningWorker> {
+export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Promise<RunningWorker> {
+  // The worker lives on its pool's shard: its heartbeat, its tasks and their records are all there.
+  const ctx = forPool(anyShard, opts.pool);
   // First, unless the command started it already: the host's own start (a Node process) overlaps the rest.
   startTaskHost(ctx.config);
   await checkLogDir(ctx.config.logDir);

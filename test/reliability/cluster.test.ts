@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
-import { startCluster } from './servers.js';
+import { connect } from '../../src/index.js';
+import { createMetricsRegistry } from '../../src/metrics/registry.js';
+import { Keys } from '../../src/redis/keys.js';
+import { keySlot, keysFor, shardOfPool } from '../../src/redis/shards.js';
+import { redisCli, startCluster } from './servers.js';
 
 async function statusOf(env: Record<string, string>, id: number): Promise<string> {
   return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
@@ -48,5 +52,148 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
     const stop = await worker.stop('SIGTERM');
     expect(stop).toBe(0);
     expect((await runJtm(['check-worker', '-p', 'cl'], env)).stdout.trim()).toBe('0');
+  });
+});
+
+/** The cluster node (port) that holds `key`: EXISTS answers 1 there (the others answer MOVED). */
+function holder(ports: readonly number[], key: string): number | undefined {
+  return ports.find(p => redisCli(['-p', String(p), '--raw', 'EXISTS', key]).trim() === '1');
+}
+
+describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () => {
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  let env: Record<string, string>;
+  const workers: BackgroundProcess[] = [];
+  let manager: BackgroundProcess | undefined;
+  // One pool per shard, found with the routing itself (FNV-1a of the name mod 3).
+  const pools = [0, 1, 2].map(k => {
+    for (let i = 0; ; i++) if (shardOfPool(`sh${i}`, 3) === k) return `sh${i}`;
+  });
+  beforeAll(async () => {
+    cluster = await startCluster();
+    env = testEnv({ REDIS_URL: cluster.url, JTM_SHARDS: '3', JTM_PREFIX: `{s-${Date.now() % 100000}}` });
+  });
+  afterAll(async () => {
+    await Promise.all([...workers, manager].map(p => p?.stop('SIGKILL')));
+    await cluster?.stop();
+  });
+
+  it('routes pools and ids to their shard; status, isalive, logs and kill answer from the id; recovery on each shard; another JTM_SHARDS is refused', async () => {
+    const ports = cluster.servers.map(s => s.port);
+    for (const pool of pools) workers.push(startJtm(['worker', '-p', pool, '--slots', '1'], env));
+    await waitFor(
+      async () => (await runJtm(['check-worker'], env)).stdout.trim() === '3',
+      'three workers, one per shard, counted over every shard',
+      30_000,
+    );
+    // One task per pool: each id names its shard (id mod 3), and each pool's keys are on its own master.
+    const ids: number[] = [];
+    for (const [k, pool] of pools.entries()) {
+      const r = await runJtm(['submit', '-cmd', `echo out-${k}`, '-p', pool], env);
+      expect(r.code, r.stderr).toBe(0);
+      const [id] = taskIds(r.stdout);
+      expect(id! % 3).toBe(k);
+      ids.push(id!);
+    }
+    const prefix = env['JTM_PREFIX']!;
+    const holders = [0, 1, 2].map(k => {
+      const key = keysFor(prefix, k, 3).task(ids[k]!);
+      expect(Number(redisCli(['-p', String(ports[0]), 'CLUSTER', 'KEYSLOT', key]).trim())).toBe(keySlot(key));
+      return holder(ports, key);
+    });
+    expect(new Set(holders).size).toBe(3);
+    expect(holder(ports, keysFor(prefix, 1, 3).pool(pools[1]!))).toBe(holders[1]);
+    for (const [k, id] of ids.entries()) {
+      await waitFor(async () => (await statusOf(env, id)) === 'success', `task on shard ${k} succeeds`);
+      expect((await runJtm(['logs', '-tid', String(id)], env)).stdout).toBe(`out-${k}\n`);
+    }
+    // `jtm pools`, the run report and the metrics span every shard.
+    const listed = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as { name: string }[];
+    expect(listed.map(p => p.name).sort()).toEqual([...pools].sort());
+    const report = await runJtm(['report', '--json'], env);
+    expect(report.code, report.stderr).toBe(0);
+    expect(JSON.parse(report.stdout)).toMatchObject({ tasks: 3, by_status: { success: 3 } });
+    const metricsCtx = await openTestContext(env);
+    try {
+      const text = await createMetricsRegistry(metricsCtx).metrics();
+      for (const pool of pools) expect(text).toContain(`jtm_tasks_submitted_total{pool="${pool}"} 1`);
+    } finally {
+      await closeContext(metricsCtx);
+    }
+
+    // A running task on each shard: isalive by id, then one killed by id.
+    const running: number[] = [];
+    for (const pool of pools) {
+      running.push(taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool], env)).stdout)[0]!);
+    }
+    for (const id of running) {
+      await waitFor(async () => (await statusOf(env, id)) === 'running', `task ${id} running`);
+      expect((await runJtm(['isalive', '-tid', String(id)], env)).stdout.trim()).toBe('yes');
+    }
+    expect((await runJtm(['kill', '-tid', String(running[0])], env)).code).toBe(0);
+    expect(await statusOf(env, running[0]!)).toBe('terminated');
+
+    // The workers of shards 1 and 2 die; one manager sweeps every shard and gives their tasks back.
+    manager = startJtm(['manager'], env);
+    await waitFor(
+      async () => (await runJtm(['check-manager'], env)).code === 0,
+      'every shard swept by the one manager',
+    );
+    await Promise.all([workers[1]!.stop('SIGKILL'), workers[2]!.stop('SIGKILL')]);
+    for (const id of running.slice(1)) {
+      await waitFor(
+        async () => (await statusOf(env, id)) === 'pending',
+        `task ${id} re-queued by the manager`,
+      );
+    }
+
+    // One submit over pools of every shard: ids come back in the order of the tasks.
+    const ctx = await openTestContext(env);
+    try {
+      const jtm = await connect({ env });
+      try {
+        const mixed = await jtm.submit(pools.map(p => ({ command: 'true', pool: { name: p! } })));
+        expect(mixed.map(id => id % 3)).toEqual([0, 1, 2]);
+      } finally {
+        await jtm.close();
+      }
+      expect(await ctx.redis.get(new Keys(prefix).shardCount)).toBe('3');
+    } finally {
+      await closeContext(ctx);
+    }
+
+    // Another shard count on the same site is refused with one line, exit 255 (never isalive's "no").
+    for (const args of [
+      ['status', '-tid', String(ids[0])],
+      ['isalive', '-tid', String(ids[0])],
+    ]) {
+      const wrong = await runJtm(args, { ...env, JTM_SHARDS: '1' });
+      expect(wrong.code).toBe(255);
+      expect(wrong.stderr).toMatch(/JTM_SHARDS=1 but this site .* has 3 shards/);
+    }
+    expect(manager.output()).not.toMatch(/"level":(50|60)/);
+  });
+});
+
+describe('JTM_SHARDS on a site that already has tasks', () => {
+  it('refuses another count, also on a site from before JTM_SHARDS (an id counter, no stored count)', async () => {
+    const env = testEnv();
+    const r = await runJtm(['submit', '-cmd', 'true', '-p', 'p'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const [id] = taskIds(r.stdout);
+    const base = new Keys(env['JTM_PREFIX']!);
+    const ctx = await openTestContext(env);
+    try {
+      expect(await ctx.redis.get(base.shardCount)).toBe('1');
+      for (const unrecorded of [false, true]) {
+        if (unrecorded) await ctx.redis.del(base.shardCount);
+        const wrong = await runJtm(['status', '-tid', String(id)], { ...env, JTM_SHARDS: '3' });
+        expect(wrong.code).toBe(255);
+        expect(wrong.stderr).toMatch(/JTM_SHARDS=3 but this site .* has 1 shard:/);
+      }
+    } finally {
+      await closeContext(ctx);
+    }
+    expect((await runJtm(['status', '-tid', String(id)], env)).stdout.trim()).toBe('pending');
   });
 });

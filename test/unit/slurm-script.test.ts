@@ -85,6 +85,21 @@ describe('batch scripts per site profile (golden files)', () => {
     }
   });
 
+  it('passes JTM_SHARDS to the workers of a sharded site only (unsharded scripts are unchanged)', async () => {
+    const request = {
+      worker_id: 'wgolden',
+      dry_run: true,
+      cluster: 'test',
+      pool_name: 'ci',
+      job_time: '00:02:00',
+    };
+    const sharded = await submitDynamicWorkers(request, config({ JTM_SHARDS: '3' }), silentLogger());
+    expect(sharded.output).toContain('export JTM_SHARDS=3\n');
+    expect(await dryRun({ cluster: 'test', pool_name: 'ci', job_time: '00:02:00' })).not.toContain(
+      'JTM_SHARDS',
+    );
+  });
+
   it('uses the site default cluster when none is given, and shortens the warning for short allocations', async () => {
     const script = await dryRun({ pool_name: 'p', job_time: '00:04:00' });
     expect(script).toContain('--cluster dori');
