@@ -1,6 +1,16 @@
+import { RUN_FIELDS } from '../redis/scripts.js';
 import type { TaskRecord } from './task-record.js';
 
-/** What a pool queue's BullMQ job carries: all a worker needs to run the task without reading the record. */
+/**
+ * What a pool queue's BullMQ job carries: the task id alone. The record is the one copy of the task's spec;
+ * the worker gets what it needs to run the task (TaskJobData) from the start-task script it runs anyway. A
+ * small job keeps BullMQ's job hash compact (listpack), which makes adding and finishing it cheaper.
+ */
+export interface TaskJob {
+  id: number;
+}
+
+/** What a worker needs to run a task: returned by start-task from the record (TaskStore.start). */
 export interface TaskJobData {
   id: number;
   command: string;
@@ -42,10 +52,22 @@ export function taskJobOptions(id: number): {
   removeOnComplete: { count: number };
   removeOnFail: { count: number };
 } {
-  return { jobId: jobIdOf(id), removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } };
+  return {
+    jobId: jobIdOf(id),
+    removeOnComplete: { count: KEEP_COMPLETED_JOBS },
+    removeOnFail: { count: KEEP_FAILED_JOBS },
+  };
 }
 
-/** The record fields a job carries. */
+/**
+ * Finished jobs BullMQ keeps per pool queue (for bull-board's lists): the task record, not the job, is what
+ * outlives a task (status, logs, report read the record), so only the latest few are kept; each one kept
+ * costs Redis memory that no JTM command reads.
+ */
+export const KEEP_COMPLETED_JOBS = 100;
+export const KEEP_FAILED_JOBS = 1000;
+
+/** The record fields a worker runs a task from. */
 export type JobSource = Pick<
   TaskRecord,
   | 'id'
@@ -60,18 +82,11 @@ export type JobSource = Pick<
   | 'rc_file'
 >;
 
-/** The job of a task, from its record (submit, and the manager when it re-adds a lost job). */
+/** What a worker runs a task from, out of its record (start-task's reply); unset fields are left out. */
 export function jobDataFromRecord(r: JobSource): TaskJobData {
-  return {
-    id: r.id,
-    command: r.command,
-    cwd: r.cwd,
-    stdout: r.stdout,
-    stderr: r.stderr,
-    output_files: r.output_files,
-    allow_empty_outputs: r.allow_empty_outputs,
-    timeout_ms: r.timeout_ms,
-    mem_limit: r.mem_limit,
-    rc_file: r.rc_file,
-  };
+  const spec: TaskJobData = { id: r.id, command: r.command };
+  // RUN_FIELDS: the fields start-task returns (command included, set above already).
+  for (const k of RUN_FIELDS) if (r[k] !== undefined) Object.assign(spec, { [k]: r[k] });
+  return spec;
 }
+

@@ -1,13 +1,22 @@
 import { Queue } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
-import type { TaskJobData } from './job-data.js';
+import type { TaskJob } from './job-data.js';
+
+/**
+ * Length BullMQ trims each queue's events stream to (its `streams.events.maxLen`, stored in the queue's meta
+ * hash by every Queue opened here). JTM reads no BullMQ event (no QueueEvents: the task record and its
+ * history are the source of truth), and BullMQ's default of 10,000 events cost more Redis memory per queue
+ * than the records of the tasks themselves. Trimming is approximate (whole stream nodes of 100 entries).
+ */
+export const QUEUE_EVENTS_MAX_LEN = 100;
 
 /** The BullMQ queue of a pool, on the context's connection (closing it leaves the connection open). */
-export function openPoolQueue(ctx: JtmContext, pool: string): Queue<TaskJobData> {
-  return new Queue<TaskJobData>(ctx.keys.poolQueue(pool), {
+export function openPoolQueue(ctx: JtmContext, pool: string): Queue<TaskJob> {
+  return new Queue<TaskJob>(ctx.keys.poolQueue(pool), {
     connection: ctx.redis,
     prefix: ctx.keys.queuePrefix,
     skipVersionCheck: true,
+    streams: { events: { maxLen: QUEUE_EVENTS_MAX_LEN } },
   } as ConstructorParameters<typeof Queue>[1]);
 }

@@ -7,13 +7,7 @@ import { RedisUnavailableError, SubmitIncompleteError, toError } from '../errors
 import { redisLocation } from '../redis/connection.js';
 import { openPoolQueue } from './pool-queue.js';
 import { touchPool } from '../pools/pool-registry.js';
-import {
-  jobDataFromRecord,
-  TASK_JOB_NAME,
-  taskJobOptions,
-  type JobSource,
-  type TaskJobData,
-} from './job-data.js';
+import { TASK_JOB_NAME, taskJobOptions, type JobSource, type TaskJob } from './job-data.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 import { isDynamicSpec } from '../slurm/pool-cluster.js';
@@ -104,12 +98,12 @@ type NewRecord = Omit<JobSource, 'id'> & {
 async function addJobs(ctx: JtmContext, tasks: readonly NewRecord[], ids: readonly number[]): Promise<void> {
   const byPool = new Map<
     string,
-    { name: string; data: TaskJobData; opts: ReturnType<typeof taskJobOptions> }[]
+    { name: string; data: TaskJob; opts: ReturnType<typeof taskJobOptions> }[]
   >();
   tasks.forEach((t, i) => {
     const id = ids[i] as number;
     const list = byPool.get(t.pool) ?? [];
-    list.push({ name: TASK_JOB_NAME, data: jobDataFromRecord({ id, ...t }), opts: taskJobOptions(id) });
+    list.push({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) });
     byPool.set(t.pool, list);
   });
   const specs = new Map(tasks.map(t => [t.pool, t.pool_spec]));

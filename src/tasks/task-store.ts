@@ -9,12 +9,13 @@ import {
   LEFTOVERS_FOUND,
   RECOVER_TASK,
   REQUEST_KILL,
+  RUN_FIELDS,
   START_TASK,
   TRANSITION,
   TRANSITION_MANY,
 } from '../redis/scripts.js';
-import { isFinal, TaskStatus } from './status.js';
-import { countFinished, countSubmitted } from './task-counters.js';
+import { jobDataFromRecord, type TaskJobData } from './job-data.js';
+import { TaskStatus } from './status.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
 export interface TaskEvent {
@@ -25,7 +26,8 @@ export interface TaskEvent {
 }
 
 export type StartOutcome =
-  | { kind: 'started'; attempt: number }
+  /** `spec`: what the worker needs to run it, read from the record by the same script. */
+  | { kind: 'started'; attempt: number; spec: TaskJobData }
   | { kind: 'skip'; status: number }
   | { kind: 'busy' }
   /** Its submit has not completed (yet, or ever): not to be run now; the job is deferred. */
@@ -71,10 +73,9 @@ export class TaskStore {
     const id = await runScript<number>(
       this.redis,
       CREATE_TASK,
-      [this.keys.nextTaskId, this.keys.activeTasks],
+      [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted],
       [this.keys.taskBase, now, ...toHashPairs(fields)],
     );
-    await countSubmitted(this.redis, this.keys, [String(fields.pool ?? '')]);
     return Number(id);
   }
 
@@ -91,12 +92,12 @@ export class TaskStore {
       for (const p of pairs) args.push(p);
     }
     const first = Number(
-      await runScript<number>(this.redis, CREATE_TASKS, [this.keys.nextTaskId, this.keys.activeTasks], args),
-    );
-    await countSubmitted(
-      this.redis,
-      this.keys,
-      list.map(f => String(f.pool ?? '')),
+      await runScript<number>(
+        this.redis,
+        CREATE_TASKS,
+        [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted],
+        args,
+      ),
     );
     return list.map((_, i) => first + i);
   }
@@ -122,6 +123,7 @@ export class TaskStore {
         this.config.taskRetentionMs,
         this.keys.taskBase,
         this.keys.workerBase,
+        this.keys.statsBase,
         ...ids,
       ],
     );
@@ -178,13 +180,11 @@ export class TaskStore {
         this.keys.workerBase,
         fence?.workerId ?? '',
         fence?.runToken ?? '',
+        this.keys.statsBase,
         ...toHashPairs(fields),
       ],
     );
-    if (res[0] === 1) {
-      await countFinished(this.redis, this.keys, id, to);
-      return { done: true, previous: Number(res[1]) };
-    }
+    if (res[0] === 1) return { done: true, previous: Number(res[1]) };
     if (res[0] === 2) return { done: false, current: Number(res[1]), fenced: true };
     return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
   }
@@ -218,7 +218,7 @@ export class TaskStore {
     jobToken = '',
     now = Date.now(),
   ): Promise<StartOutcome> {
-    const res = await runScript<number[]>(
+    const res = await runScript<(number | string | null)[]>(
       this.redis,
       START_TASK,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks, this.keys.workerTasks(workerId)],
@@ -232,13 +232,13 @@ export class TaskStore {
         runToken,
         jobToken,
         this.keys.submitBase,
+        this.keys.statsBase,
       ],
     );
     switch (res[0]) {
       case 1:
-        return { kind: 'started', attempt: Number(res[1]) };
+        return { kind: 'started', attempt: Number(res[1]), spec: runSpec(id, res.slice(2)) };
       case 0:
-        if (isFinal(Number(res[1]))) await this.countIfEndedAt(id, Number(res[1]), now);
         return { kind: 'skip', status: Number(res[1]) };
       case 2:
         return { kind: 'busy' };
@@ -254,18 +254,16 @@ export class TaskStore {
       this.redis,
       REQUEST_KILL,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
-      [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase],
+      [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, this.keys.statsBase],
     );
     switch (res[0]) {
       case 0:
         return { kind: 'final', status: Number(res[1]) };
       case 1:
-        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'ended', previous: Number(res[1]) };
       case 2:
         return { kind: 'signal-worker', workerId: String(res[1]) };
       case 3:
-        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'worker-dead', workerId: String(res[1]) };
       default:
         return { kind: 'missing' };
@@ -282,11 +280,18 @@ export class TaskStore {
       this.redis,
       RECOVER_TASK,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
-      [workerId, now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, runToken],
+      [
+        workerId,
+        now,
+        this.config.taskRetentionMs,
+        this.keys.taskBase,
+        this.keys.workerBase,
+        runToken,
+        this.keys.statsBase,
+      ],
     );
     switch (res[0]) {
       case 1:
-        await countFinished(this.redis, this.keys, id, Number(res[1]));
         return { kind: 'recovered', status: Number(res[1]) };
       case 0:
         return { kind: 'not-running-there', status: Number(res[1]) };
@@ -317,17 +322,6 @@ export class TaskStore {
     return Number(res) === 1;
   }
 
-  /**
-   * start() answers {0, status} both when the task was already final and when the script just ended it
-   * (killed before it started, lost with no retries left); only the latter wrote an event at `now`.
-   */
-  private async countIfEndedAt(id: number, status: number, now: number): Promise<void> {
-    const last = await this.redis.lindex(this.keys.taskEvents(id), -1);
-    const e = last ? (JSON.parse(last) as TaskEvent) : undefined;
-    if (e && e.t === now && e.to === status && e.from !== status)
-      await countFinished(this.redis, this.keys, id, status);
-  }
-
   async get(id: number): Promise<TaskRecord | undefined> {
     return parseTaskRecord(await this.redis.hgetall(this.keys.task(id)));
   }
@@ -342,4 +336,14 @@ export class TaskStore {
     const raw = await this.redis.lrange(this.keys.taskEvents(id), 0, -1);
     return raw.map(r => JSON.parse(r) as TaskEvent);
   }
+}
+
+/** The run spec start-task returns (RUN_FIELDS order; Redis nil for an unset field), parsed as the record is. */
+function runSpec(id: number, values: readonly (number | string | null)[]): TaskJobData {
+  const hash: Record<string, string> = { id: String(id) };
+  RUN_FIELDS.forEach((f, i) => {
+    const v = values[i];
+    if (v !== null && v !== undefined) hash[f] = String(v);
+  });
+  return jobDataFromRecord(parseTaskRecord(hash) as TaskRecord);
 }

@@ -53,6 +53,8 @@ export interface TaskRunOptions {
   onStarted?: (pid: number) => void;
   /** The task's memory limit (accounting.ts): whether it was exceeded, and how to say so. */
   memory?: { overLimit(): boolean; limitReason(): string };
+  /** The run token start-task recorded for this execution (the worker claims the task before it makes the run). */
+  token?: string;
 }
 
 /*
@@ -83,7 +85,7 @@ const WRAPPER =
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
-  readonly token = randomBytes(12).toString('hex');
+  readonly token: string;
   readonly startedAt = Date.now();
   pid = 0;
   tree: ProcessTree | undefined;
@@ -97,7 +99,9 @@ export class TaskRun {
   constructor(
     readonly data: TaskJobData,
     private readonly opts: TaskRunOptions,
-  ) {}
+  ) {
+    this.token = opts.token ?? randomBytes(12).toString('hex');
+  }
 
   get id(): number {
     return this.data.id;
