@@ -34,7 +34,7 @@ import { fmt, median } from './lib/stats.mjs';
 const SLOTS = 4;
 const SAMPLE_PER_FAMILY = 100;
 // Same retention as JTM's jobs (src/tasks/job-data.ts), so the baseline trims its completed set alike.
-const BARE_JOB_OPTS = { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } };
+const BARE_JOB_OPTS = { removeOnComplete: 100, removeOnFail: 1000 };
 
 const sha1 = s => createHash('sha1').update(s).digest('hex');
 

@@ -329,8 +329,9 @@ return 1
  * create-tasks: create-task for many tasks in one call (bulk submit: one round trip and one script run
  * per chunk instead of one per task). Ids are consecutive, in the order of the tasks.
  * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted
- * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] number of tasks, then per task: the number of
- * field, value pairs, then the pairs (one of them `pool`, counted submitted).
+ * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] number of tasks  ARGV[4] number of shared field, value
+ * pairs (those every task of the call has: written once in ARGV, to each record), then the shared pairs, then
+ * per task: the number of its own pairs, then the pairs. One of the pairs is `pool`, counted submitted.
  * Returns the first id.
  */
 export const CREATE_TASKS = `${COMMON}
@@ -339,16 +340,22 @@ local first = redis.call('INCRBY', KEYS[1], n) - n + 1
 local event = cjson.encode({t = tonumber(ARGV[2]), from = READY, to = QUEUED, reason = 'submitted'})
 local active = {}
 local perPool = {}
-local a = 4
+local nshared = tonumber(ARGV[4])
+local sharedPool = nil
+for i = 5, 4 + 2 * nshared, 2 do if ARGV[i] == 'pool' then sharedPool = ARGV[i + 1] end end
+local a = 5 + 2 * nshared
 for id = first, first + n - 1 do
   local key = ARGV[1] .. id
   local npairs = tonumber(ARGV[a])
   local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}
+  for i = 5, 4 + 2 * nshared do fields[#fields + 1] = ARGV[i] end
+  local pool = sharedPool
   for i = a + 1, a + 2 * npairs, 2 do
     fields[#fields + 1] = ARGV[i]
     fields[#fields + 1] = ARGV[i + 1]
-    if ARGV[i] == 'pool' then perPool[ARGV[i + 1]] = (perPool[ARGV[i + 1]] or 0) + 1 end
+    if ARGV[i] == 'pool' then pool = ARGV[i + 1] end
   end
+  if pool then perPool[pool] = (perPool[pool] or 0) + 1 end
   a = a + 2 * npairs + 1
   redis.call('HSET', key, unpack(fields))
   active[#active + 1] = ARGV[2]

@@ -85,11 +85,22 @@ export class TaskStore {
     now = Date.now(),
   ): Promise<number[]> {
     if (list.length === 0) return [];
-    const args: (string | number)[] = [this.keys.taskBase, now, list.length];
-    for (const fields of list) {
-      const pairs = toHashPairs(fields);
-      args.push(pairs.length / 2);
-      for (const p of pairs) args.push(p);
+    // Fields every task of the call has with the same value (pool spec, cwd, submit id, …) go once.
+    const pairsOf = list.map(f => toHashPairs(f));
+    const shared = sharedPairs(pairsOf);
+    const args: (string | number)[] = [this.keys.taskBase, now, list.length, shared.size];
+    for (const [k, v] of shared) args.push(k, v);
+    for (const pairs of pairsOf) {
+      const at = args.length;
+      args.push(0);
+      let own = 0;
+      for (let i = 0; i < pairs.length; i += 2) {
+        const k = pairs[i] as string;
+        if (shared.has(k)) continue;
+        args.push(k, pairs[i + 1] as string);
+        own++;
+      }
+      args[at] = own;
     }
     const first = Number(
       await runScript<number>(
@@ -346,4 +357,21 @@ function runSpec(id: number, values: readonly (number | string | null)[]): TaskJ
     if (v !== null && v !== undefined) hash[f] = String(v);
   });
   return jobDataFromRecord(parseTaskRecord(hash) as TaskRecord);
+}
+
+/** The field, value pairs every one of `pairsOf` holds with the same value (a Map: field → value). */
+function sharedPairs(pairsOf: readonly string[][]): Map<string, string> {
+  const shared = new Map<string, string>();
+  const first = pairsOf[0] ?? [];
+  for (let i = 0; i < first.length; i += 2) shared.set(first[i] as string, first[i + 1] as string);
+  for (let t = 1; t < pairsOf.length && shared.size > 0; t++) {
+    const pairs = pairsOf[t] as string[];
+    const seen = new Set<string>();
+    for (let i = 0; i < pairs.length; i += 2) {
+      const k = pairs[i] as string;
+      if (shared.get(k) === pairs[i + 1]) seen.add(k);
+    }
+    for (const k of shared.keys()) if (!seen.has(k)) shared.delete(k);
+  }
+  return shared;
 }
