@@ -109,15 +109,14 @@ async function addJobs(ctx: JtmContext, tasks: readonly NewRecord[], ids: readon
   const specs = new Map(tasks.map(t => [t.pool, t.pool_spec]));
   const added = await Promise.allSettled(
     [...byPool].map(async ([pool, jobs]) => {
-      await touchPool(ctx, pool, specs.get(pool));
       const queue = openPoolQueue(ctx, pool);
       try {
-        if (jobs.length === 1) {
-          const j = jobs[0]!;
-          await queue.add(j.name, j.data, j.opts);
-        } else {
-          await queue.addBulk(jobs);
-        }
+        // Registry entry and jobs in flight together: both are in Redis before the commit below.
+        const [j] = jobs;
+        await Promise.all([
+          touchPool(ctx, pool, specs.get(pool)),
+          jobs.length === 1 && j ? queue.add(j.name, j.data, j.opts) : queue.addBulk(jobs),
+        ]);
       } finally {
         await queue.close();
       }
