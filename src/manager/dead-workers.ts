@@ -1,5 +1,5 @@
 import type { JtmContext } from '../context.js';
-import { writeRcForEndedTask } from '../tasks/rc-file.js';
+import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import { jobIdOf } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import type { TaskJobs } from './task-jobs.js';
@@ -79,8 +79,7 @@ export async function recoverTask(
   if (res.status === TaskStatus.lostconnection) counts.lost++;
   else counts.terminated++;
   ctx.logger.warn({ ...log, status: res.status }, 'task ended: its worker was lost');
-  const record = await ctx.tasks.get(taskId);
-  if (record) await writeRcForEndedTask(ctx, record);
+  await writeRcIfJtmEnded(ctx, taskId, res.status);
 }
 
 /** Recovers every task of a dead worker, then drops the worker from the index (last, so a crash retries). */

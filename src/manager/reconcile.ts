@@ -1,7 +1,7 @@
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
-import { writeRcForEndedTask } from '../tasks/rc-file.js';
+import { endTask } from '../tasks/end-task.js';
 import { isFinal, TaskStatus } from '../tasks/status.js';
 import { recoverTask, type RecoveryCounts } from './dead-workers.js';
 import type { TaskJobs } from './task-jobs.js';
@@ -92,30 +92,24 @@ export async function reconcileBatch(
           );
           if (r.done) counts.submitRepaired++;
         } else {
-          const r = await ctx.tasks.transition(
-            id,
-            [TaskStatus.queued],
-            TaskStatus.failed,
-            'submit did not complete',
-          );
+          const r = await endTask(ctx, id, {
+            from: [TaskStatus.queued],
+            to: TaskStatus.failed,
+            reason: 'submit did not complete',
+          });
           if (r.done) {
             counts.submitFailed++;
             if (pool && jobExists) await jobs.end(pool, jobIdOf(id), 'submit did not complete');
-            await endedByJtm(ctx, id);
           }
         }
       } else if (s === TaskStatus.pending && pool && !jobExists) {
         if (!registered.has(pool)) {
-          const r = await ctx.tasks.transition(
-            id,
-            [TaskStatus.pending],
-            TaskStatus.terminated,
-            `its pool ${pool} was removed`,
-          );
-          if (r.done) {
-            counts.poolGone++;
-            await endedByJtm(ctx, id);
-          }
+          const r = await endTask(ctx, id, {
+            from: [TaskStatus.pending],
+            to: TaskStatus.terminated,
+            reason: `its pool ${pool} was removed`,
+          });
+          if (r.done) counts.poolGone++;
         } else if ((await ctx.tasks.status(id)) === TaskStatus.pending) {
           const did = await jobs.redeliver(pool, id);
           if (did === 'added') {
@@ -162,9 +156,4 @@ export async function removeOrphanJobs(
     counts.orphans++;
     ctx.logger.warn({ pool, job: jobId, task_status: status }, 'removed a job without a live task');
   }
-}
-
-async function endedByJtm(ctx: JtmContext, id: number): Promise<void> {
-  const record = await ctx.tasks.get(id);
-  if (record) await writeRcForEndedTask(ctx, record);
 }

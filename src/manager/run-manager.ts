@@ -9,6 +9,7 @@ import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
+import { QUEUE_EVENTS_MAX_LEN } from '../tasks/pool-queue.js';
 
 export const SWEEP_SCHEDULER_ID = 'sweep';
 
@@ -41,7 +42,11 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   const log = ctx.logger;
   const state = newSweepState(ctx, opts.sweepIntervalMs);
   const connection = { connection: ctx.redis, prefix: ctx.keys.queuePrefix, skipVersionCheck: true };
-  const queue = new Queue(ctx.keys.managerQueue, connection as ConstructorParameters<typeof Queue>[1]);
+  // Its events stream capped like a pool queue's: a sweep every few seconds would otherwise keep 10,000 events.
+  const queue = new Queue(ctx.keys.managerQueue, {
+    ...connection,
+    streams: { events: { maxLen: QUEUE_EVENTS_MAX_LEN } },
+  } as ConstructorParameters<typeof Queue>[1]);
   await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: opts.sweepIntervalMs }, SWEEP_TEMPLATE);
   const worker = new Worker(
     ctx.keys.managerQueue,

@@ -2,13 +2,7 @@ import type { Queue } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
-import {
-  jobDataFromRecord,
-  jobIdOf,
-  TASK_JOB_NAME,
-  taskJobOptions,
-  type TaskJobData,
-} from '../tasks/job-data.js';
+import { jobIdOf, TASK_JOB_NAME, taskJobOptions, type TaskJob } from '../tasks/job-data.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 
 /**
@@ -20,11 +14,11 @@ import { openPoolQueue } from '../tasks/pool-queue.js';
  * stalled check.
  */
 export class TaskJobs {
-  private readonly queues = new Map<string, Queue<TaskJobData>>();
+  private readonly queues = new Map<string, Queue<TaskJob>>();
 
   constructor(private readonly ctx: JtmContext) {}
 
-  queue(pool: string): Queue<TaskJobData> {
+  queue(pool: string): Queue<TaskJob> {
     let q = this.queues.get(pool);
     if (!q) {
       q = openPoolQueue(this.ctx, pool);
@@ -61,9 +55,8 @@ export class TaskJobs {
     if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')
       return 'queued';
     if (state === 'completed' || state === 'failed') await q.remove(jobId);
-    const record = await this.ctx.tasks.get(taskId);
-    if (!record) return 'queued';
-    await q.add(TASK_JOB_NAME, jobDataFromRecord(record), taskJobOptions(taskId));
+    if ((await this.ctx.tasks.status(taskId)) === undefined) return 'queued';
+    await q.add(TASK_JOB_NAME, { id: taskId }, taskJobOptions(taskId));
     return 'added';
   }
 

@@ -34,12 +34,16 @@ export class Keys {
     this.managerAlive = `${prefix}:manager:alive`;
     this.managerStats = `${prefix}:manager:stats`;
     this.managerLease = `${prefix}:manager:lease`;
-    this.statsSubmitted = `${prefix}:stats:submitted`;
-    this.statsFinished = `${prefix}:stats:finished`;
-    this.statsDuration = `${prefix}:stats:duration`;
-    this.statsQueueWait = `${prefix}:stats:queue-wait`;
+    this.statsSubmitted = `${this.statsBase}submitted`;
+    this.statsFinished = `${this.statsBase}finished`;
+    this.statsDuration = `${this.statsBase}duration`;
+    this.statsQueueWait = `${this.statsBase}queue-wait`;
   }
 
+  /** Prefix of the stats keys: the Lua scripts that end a task count it in `finished`, `duration`, `queue-wait`. */
+  get statsBase(): string {
+    return `${this.prefix}:stats:`;
+  }
   /** Prefix that a task id is appended to (Lua scripts build task keys from it after INCR). */
   get taskBase(): string {
     return `${this.prefix}:task:`;

@@ -11,6 +11,15 @@ import { TaskStatus } from '../task-status.js';
 
 const S = TaskStatus;
 
+/** Upper bounds (seconds) of the task duration and queue-wait histograms kept in Redis (see task-counters.ts). */
+export const DURATION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14400, 43200, 86400] as const;
+export const WAIT_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400] as const;
+
+const luaList = (xs: readonly number[]): string => `{${xs.join(', ')}}`;
+const STATUS_NAMES = `{${Object.entries(S)
+  .map(([name, code]) => `[${code}] = '${name}'`)
+  .join(', ')}}`;
+
 /**
  * Shared helpers, prepended to every script. Status codes are interpolated from TaskStatus, so the Lua
  * and the TypeScript cannot disagree about what a number means.
@@ -18,79 +27,113 @@ const S = TaskStatus;
 const COMMON = `
 local READY, QUEUED, PENDING, RUNNING, SUCCESS = ${S.ready}, ${S.queued}, ${S.pending}, ${S.running}, ${S.success}
 local TERMINATED, LOSTCONNECTION = ${S.terminated}, ${S.lostconnection}
+local STATUS_NAMES = ${STATUS_NAMES}
 -- Failure statuses are the negative codes; success is the only other final one.
 local function isFinal(code) return code < READY or code == SUCCESS end
+-- The history of a task: one capped list; trimmed only when it outgrows the cap (one command per event).
+local function pushEncoded(eventsKey, json)
+  if redis.call('RPUSH', eventsKey, json) > 200 then redis.call('LTRIM', eventsKey, -200, -1) end
+end
 local function pushEvent(eventsKey, now, from, to, reason)
-  redis.call('RPUSH', eventsKey, cjson.encode({t = tonumber(now), from = from, to = to, reason = reason}))
-  redis.call('LTRIM', eventsKey, -200, -1)
+  pushEncoded(eventsKey, cjson.encode({t = tonumber(now), from = from, to = to, reason = reason}))
 end
 -- Whether the task is running the execution (worker, run token) a fenced write names: a stale execution
 -- (taken over, recovered, or ended) is refused, so it can never record anything over a newer one.
 local function owns(taskKey, wid, runToken)
-  return tonumber(redis.call('HGET', taskKey, 'status')) == RUNNING and redis.call('HGET', taskKey, 'worker_id') == wid
-    and redis.call('HGET', taskKey, 'run_token') == runToken
+  local v = redis.call('HMGET', taskKey, 'status', 'worker_id', 'run_token')
+  return tonumber(v[1]) == RUNNING and v[2] == wid and v[3] == runToken
 end
--- Sets fields from ARGV[first..] pairs.
-local function setPairs(key, first)
-  for i = first, #ARGV - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+-- Appends the ARGV[first..] field, value pairs to the list f (one HSET per write instead of one per field).
+local function addPairs(f, first)
+  for i = first, #ARGV - 1, 2 do f[#f + 1] = ARGV[i]; f[#f + 1] = ARGV[i + 1] end
+  return f
 end
--- Moves the task to a final status: leaves the active index and starts the retention clock.
-local function finalize(taskKey, eventsKey, activeKey, id, retentionMs, taskBase, workerBase)
+-- Histogram in a hash: '<pool>:<i>' counts the values in bucket i alone (the first bound >= v, 0-based;
+-- #bounds for +Inf), '<pool>:sum' their sum.
+local function observe(key, pool, bounds, v)
+  local i = #bounds
+  for b = 1, #bounds do if v <= bounds[b] then i = b - 1; break end end
+  redis.call('HINCRBY', key, pool .. ':' .. i, 1)
+  redis.call('HINCRBYFLOAT', key, pool .. ':sum', tostring(v))
+end
+-- Counts a task that reached a final status (in the same script as the change, so each end counts once),
+-- with its run time and queue wait when it ran. statsBase: the stats key prefix (Keys.statsBase).
+local function countFinished(statsBase, pool, to, queued, started, ended)
+  if not pool then return end
+  redis.call('HINCRBY', statsBase .. 'finished', pool .. ':' .. (STATUS_NAMES[to] or 'invalidtask'), 1)
+  if not started or started == '' then return end
+  if ended and ended ~= '' then
+    observe(statsBase .. 'duration', pool, ${luaList(DURATION_BUCKETS)}, math.max(0, tonumber(ended) - tonumber(started)) / 1000)
+  end
+  if queued and queued ~= '' then
+    observe(statsBase .. 'queue-wait', pool, ${luaList(WAIT_BUCKETS)}, math.max(0, tonumber(started) - tonumber(queued)) / 1000)
+  end
+end
+-- Moves the task to a final status (already written, with ended_at): leaves the active index, starts the
+-- retention clock, and counts the end.
+local function finalize(taskKey, eventsKey, activeKey, id, retentionMs, taskBase, workerBase, statsBase, to)
   redis.call('ZREM', activeKey, id)
-  local wid = redis.call('HGET', taskKey, 'worker_id')
-  if wid and wid ~= '' then redis.call('SREM', workerBase .. wid .. ':tasks', id) end
+  local v = redis.call('HMGET', taskKey, 'worker_id', 'pool', 'queued_at', 'started_at', 'ended_at')
+  if v[1] and v[1] ~= '' then redis.call('SREM', workerBase .. v[1] .. ':tasks', id) end
   local r = tonumber(retentionMs)
   redis.call('PEXPIRE', taskKey, r)
   redis.call('PEXPIRE', eventsKey, r)
   redis.call('PEXPIRE', taskBase .. id .. ':resources', r)
   redis.call('PEXPIRE', taskBase .. id .. ':output', r)
+  countFinished(statsBase, v[2], to, v[3], v[4], v[5])
 end
 `;
 
 /**
- * create-task: allocates the next id of the shard and writes the record in status queued (1). The id is
- * counter × shards + shard (shards.ts taskIdOfCounter): with one shard, the counter itself.
- * KEYS[1] next-task-id  KEYS[2] tasks:active
+ * create-task: allocates the next id of the shard, writes the record in status queued (1), counts it
+ * submitted. The id is counter × shards + shard (shards.ts taskIdOfCounter): with one shard, the counter.
+ * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted
  * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5..] field, value pairs
+ * (one of them `pool`)
  * Returns the new id.
  */
 export const CREATE_TASK = `${COMMON}
 local id = redis.call('INCR', KEYS[1]) * tonumber(ARGV[3]) + tonumber(ARGV[4])
 local key = ARGV[1] .. id
-redis.call('HSET', key, 'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0)
-setPairs(key, 5)
+redis.call('HSET', key, unpack(addPairs({'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}, 5)))
+for i = 5, #ARGV - 1, 2 do
+  if ARGV[i] == 'pool' then redis.call('HINCRBY', KEYS[3], ARGV[i + 1], 1) end
+end
 redis.call('ZADD', KEYS[2], ARGV[2], id)
 pushEvent(key .. ':events', ARGV[2], READY, QUEUED, 'submitted')
 return id
 `;
 
 /**
- * transition: compare-and-set of the status, optionally fenced on one execution.
+ * transition: compare-and-set of the status, optionally fenced on one execution; a final status also
+ * leaves the active index, starts the retention clock and is counted (finalize).
  * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
  * ARGV[1] allowed current statuses, comma separated  ARGV[2] new status  ARGV[3] now ms  ARGV[4] reason
  * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base
- * ARGV[8] fence worker id ('' = not fenced)  ARGV[9] fence run token  ARGV[10..] field, value pairs
+ * ARGV[8] fence worker id ('' = not fenced)  ARGV[9] fence run token  ARGV[10] stats key base
+ * ARGV[11..] field, value pairs
  * Returns {1, previous} when done, {0, current} when the current status was not allowed, {2, current} when
  * the fence did not match (another execution owns the task now), {-1} if no task.
  */
 export const TRANSITION = `${COMMON}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local cur = tonumber(redis.call('HGET', KEYS[1], 'status'))
+local v = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'run_token', 'id')
+if not v[4] then return {-1} end
+local cur = tonumber(v[1])
 local ok = false
 for s in string.gmatch(ARGV[1], '[^,]+') do if tonumber(s) == cur then ok = true end end
 if not ok then return {0, cur} end
-if ARGV[8] ~= '' and not owns(KEYS[1], ARGV[8], ARGV[9]) then return {2, cur} end
+if ARGV[8] ~= '' and not (cur == RUNNING and v[2] == ARGV[8] and v[3] == ARGV[9]) then return {2, cur} end
 local to = tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'status', to, 'reason', ARGV[4])
-setPairs(KEYS[1], 10)
+local f = addPairs({'status', to, 'reason', ARGV[4]}, 11)
 if isFinal(to) then
-  redis.call('HSET', KEYS[1], 'ended_at', ARGV[3])
-  local id = redis.call('HGET', KEYS[1], 'id')
-  finalize(KEYS[1], KEYS[2], KEYS[3], id, ARGV[5], ARGV[6], ARGV[7])
-elseif cur == RUNNING then
+  f[#f + 1] = 'ended_at'
+  f[#f + 1] = ARGV[3]
+  redis.call('HSET', KEYS[1], unpack(f))
+  finalize(KEYS[1], KEYS[2], KEYS[3], v[4], ARGV[5], ARGV[6], ARGV[7], ARGV[10], to)
+else
+  redis.call('HSET', KEYS[1], unpack(f))
   -- leaving running without ending (re-queued): the old worker no longer owns it
-  local wid = redis.call('HGET', KEYS[1], 'worker_id')
-  if wid and wid ~= '' then redis.call('SREM', ARGV[7] .. wid .. ':tasks', redis.call('HGET', KEYS[1], 'id')) end
+  if cur == RUNNING and v[2] and v[2] ~= '' then redis.call('SREM', ARGV[7] .. v[2] .. ':tasks', v[4]) end
 end
 pushEvent(KEYS[2], ARGV[3], cur, to, ARGV[4])
 return {1, cur}
@@ -103,57 +146,70 @@ return {1, cur}
  */
 export const FENCED_SET = `${COMMON}
 if not owns(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
-setPairs(KEYS[1], 3)
+redis.call('HSET', KEYS[1], unpack(addPairs({}, 3)))
 return 1
 `;
+
+/**
+ * The record fields a worker needs to run a task, returned by start-task (the BullMQ job carries only the
+ * task id): the order of the values after {1, attempt}.
+ */
+export const RUN_FIELDS = [
+  'command',
+  'cwd',
+  'stdout',
+  'stderr',
+  'output_files',
+  'allow_empty_outputs',
+  'timeout_ms',
+  'mem_limit',
+  'rc_file',
+] as const;
 
 /**
  * start-task: a worker claims a task it fetched from its pool queue, for one execution (its run token).
  * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active  KEYS[4] this worker's task set
  * ARGV[1] worker id  ARGV[2] host  ARGV[3] now ms  ARGV[4] retention ms  ARGV[5] task key base
  * ARGV[6] worker key base  ARGV[7] run token  ARGV[8] BullMQ lock token of the job  ARGV[9] submit key base
- * Returns {1, attempt} started; {0, status} not to be run (final, or just ended by a pending kill or by
- * exhausted retries); {2, 3} running on another live worker; {3, queued_at} its submit has not completed
- * (defer);
- * {-1} no such task.
+ * ARGV[10] stats key base
+ * Returns {1, attempt, RUN_FIELDS values...} started; {0, status} not to be run (final, or just ended by a
+ * pending kill or by exhausted retries); {2, 3} running on another live worker; {3, queued_at} its submit
+ * has not completed (defer); {-1} no such task.
  * A running task is taken over only when its worker's alive key has expired (invariant: one live run); that
  * counts as a loss, and only losses spend retries (a stop gives the task back without one).
  */
 export const START_TASK = `${COMMON}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local t = KEYS[1]
-local cur = tonumber(redis.call('HGET', t, 'status'))
-local id = redis.call('HGET', t, 'id')
+local v = redis.call('HMGET', t, 'id', 'status', 'submit_id', 'queued_at', 'kill_requested', 'attempts',
+  'worker_id', 'max_retries', 'losses', ${RUN_FIELDS.map(f => `'${f}'`).join(', ')})
+local id = v[1]
+if not id then return {-1} end
+local cur = tonumber(v[2])
 if isFinal(cur) then return {0, cur} end
 if cur == QUEUED then
   -- Queued: startable only once its submit has completed (the submit's commit key), so a submit killed
   -- half-way leaves nothing that runs; reconciliation fails such tasks later.
-  local sid = redis.call('HGET', t, 'submit_id')
+  local sid = v[3]
   if not sid or sid == '' or redis.call('EXISTS', ARGV[9] .. sid) == 0 then
-    return {3, tonumber(redis.call('HGET', t, 'queued_at') or '0')}
+    return {3, tonumber(v[4] or '0')}
   end
 end
-if redis.call('HGET', t, 'kill_requested') == '1' then
-  redis.call('HSET', t, 'status', TERMINATED, 'reason', 'killed before it started', 'ended_at', ARGV[3])
-  finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
-  pushEvent(KEYS[2], ARGV[3], cur, TERMINATED, 'killed before it started')
-  return {0, TERMINATED}
+local function endNow(to, why)
+  redis.call('HSET', t, 'status', to, 'reason', why, 'ended_at', ARGV[3])
+  finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6], ARGV[10], to)
+  pushEvent(KEYS[2], ARGV[3], cur, to, why)
+  return {0, to}
 end
-local attempts = tonumber(redis.call('HGET', t, 'attempts') or '0')
+if v[5] == '1' then return endNow(TERMINATED, 'killed before it started') end
+local attempts = tonumber(v[6] or '0')
 local reason = 'started'
 if cur == RUNNING then
-  local old = redis.call('HGET', t, 'worker_id') or ''
+  local old = v[7] or ''
   if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, RUNNING} end
-  local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
-  local losses = tonumber(redis.call('HGET', t, 'losses') or '0') + 1
+  local maxRetries = tonumber(v[8] or '0')
+  local losses = tonumber(v[9] or '0') + 1
   redis.call('HSET', t, 'losses', losses)
-  if losses > maxRetries then
-    local why = 'worker ' .. old .. ' was lost and no retries are left'
-    redis.call('HSET', t, 'status', LOSTCONNECTION, 'reason', why, 'ended_at', ARGV[3])
-    finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6])
-    pushEvent(KEYS[2], ARGV[3], cur, LOSTCONNECTION, why)
-    return {0, LOSTCONNECTION}
-  end
+  if losses > maxRetries then return endNow(LOSTCONNECTION, 'worker ' .. old .. ' was lost and no retries are left') end
   redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
   reason = 'restarted: worker ' .. old .. ' was lost'
 elseif cur ~= QUEUED and cur ~= PENDING then
@@ -168,25 +224,28 @@ redis.call('HSET', t, 'status', RUNNING, 'worker_id', ARGV[1], 'host', ARGV[2], 
   'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '', 'run_token', ARGV[7], 'job_token', ARGV[8])
 redis.call('SADD', KEYS[4], id)
 pushEvent(KEYS[2], ARGV[3], cur, RUNNING, reason .. ' on ' .. ARGV[1] .. '@' .. ARGV[2])
-return {1, attempts + 1}
+local out = {1, attempts + 1}
+for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[9 + i] end
+return out
 `;
 
 /**
  * request-kill: records the intent to kill; ends a task that is not running at once.
  * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
- * ARGV[1] now ms  ARGV[2] retention ms  ARGV[3] task key base  ARGV[4] worker key base
+ * ARGV[1] now ms  ARGV[2] retention ms  ARGV[3] task key base  ARGV[4] worker key base  ARGV[5] stats key base
  * Returns {-1} no task; {0, status} already final; {1, previous} ended now (it was not running);
  * {2, worker id} running on a live worker (which must kill it); {3, worker id} its worker is dead: ended now.
  */
 export const REQUEST_KILL = `${COMMON}
 local t = KEYS[1]
-if redis.call('EXISTS', t) == 0 then return {-1} end
-local cur = tonumber(redis.call('HGET', t, 'status'))
+local v = redis.call('HMGET', t, 'id', 'status', 'worker_id')
+local id = v[1]
+if not id then return {-1} end
+local cur = tonumber(v[2])
 if isFinal(cur) then return {0, cur} end
-local id = redis.call('HGET', t, 'id')
 local function terminate(why)
   redis.call('HSET', t, 'status', TERMINATED, 'reason', why, 'ended_at', ARGV[1])
-  finalize(t, KEYS[2], KEYS[3], id, ARGV[2], ARGV[3], ARGV[4])
+  finalize(t, KEYS[2], KEYS[3], id, ARGV[2], ARGV[3], ARGV[4], ARGV[5], TERMINATED)
   pushEvent(KEYS[2], ARGV[1], cur, TERMINATED, why)
 end
 if cur ~= RUNNING then
@@ -194,7 +253,7 @@ if cur ~= RUNNING then
   return {1, cur}
 end
 redis.call('HSET', t, 'kill_requested', 1, 'kill_requested_at', ARGV[1])
-local wid = redis.call('HGET', t, 'worker_id') or ''
+local wid = v[3] or ''
 if redis.call('EXISTS', ARGV[4] .. wid .. ':alive') == 1 then
   pushEvent(KEYS[2], ARGV[1], cur, cur, 'kill requested')
   return {2, wid}
@@ -210,38 +269,38 @@ return {3, wid}
  * worker, whose alive key is gone, is touched: a manager that acts on a stale view changes nothing.
  * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
  * ARGV[1] dead worker id  ARGV[2] now ms  ARGV[3] retention ms  ARGV[4] task key base  ARGV[5] worker key base
- * ARGV[6] run token the decision was made on ('' = whichever runs there)
+ * ARGV[6] run token the decision was made on ('' = whichever runs there)  ARGV[7] stats key base
  * Returns {1, new status}; {0, status} not that execution on that worker (nothing done); {2} worker alive;
  * {-1} no task.
  */
 export const RECOVER_TASK = `${COMMON}
 local t = KEYS[1]
-if redis.call('EXISTS', t) == 0 then return {-1} end
-local cur = tonumber(redis.call('HGET', t, 'status'))
-local id = redis.call('HGET', t, 'id')
+local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'run_token', 'losses', 'max_retries', 'kill_requested')
+local id = v[1]
+if not id then return {-1} end
+local cur = tonumber(v[2])
 local wid = ARGV[1]
-if cur ~= RUNNING or redis.call('HGET', t, 'worker_id') ~= wid then
+if cur ~= RUNNING or v[3] ~= wid then
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
   return {0, cur}
 end
-if ARGV[6] ~= '' and (redis.call('HGET', t, 'run_token') or '') ~= ARGV[6] then return {0, cur} end
+if ARGV[6] ~= '' and (v[4] or '') ~= ARGV[6] then return {0, cur} end
 if redis.call('EXISTS', ARGV[5] .. wid .. ':alive') == 1 then return {2} end
-local losses = tonumber(redis.call('HGET', t, 'losses') or '0') + 1
-local maxRetries = tonumber(redis.call('HGET', t, 'max_retries') or '0')
+local losses = tonumber(v[5] or '0') + 1
+local maxRetries = tonumber(v[6] or '0')
 local to, why
-if redis.call('HGET', t, 'kill_requested') == '1' then
+if v[7] == '1' then
   to, why = TERMINATED, 'killed; its worker ' .. wid .. ' was lost'
 elseif losses > maxRetries then
   to, why = LOSTCONNECTION, 'worker ' .. wid .. ' was lost and no retries are left'
 else
   to, why = PENDING, 're-queued: worker ' .. wid .. ' was lost (' .. losses .. ' of ' .. maxRetries .. ' retries used)'
 end
-redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses)
 if isFinal(to) then
-  redis.call('HSET', t, 'ended_at', ARGV[2])
-  finalize(t, KEYS[2], KEYS[3], id, ARGV[3], ARGV[4], ARGV[5])
+  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'ended_at', ARGV[2])
+  finalize(t, KEYS[2], KEYS[3], id, ARGV[3], ARGV[4], ARGV[5], ARGV[7], to)
 else
-  redis.call('HSET', t, 'pid', '')
+  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'pid', '')
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
 end
 pushEvent(KEYS[2], ARGV[2], cur, to, why)
@@ -268,34 +327,40 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
 `;
 
-/** Helpers of the bulk scripts: one event's JSON is encoded once per batch, and the list is trimmed only when long. */
-const BULK = `
-local function pushEncoded(eventsKey, json)
-  if redis.call('RPUSH', eventsKey, json) > 200 then redis.call('LTRIM', eventsKey, -200, -1) end
-end
-`;
-
 /**
  * create-tasks: create-task for many tasks in one call (bulk submit: one round trip and one script run
  * per chunk instead of one per task). Ids are consecutive counters of the shard, in the order of the tasks.
- * KEYS[1] next-task-id  KEYS[2] tasks:active
- * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5] number of tasks, then
- * per task: the number of field, value pairs, then the pairs.
+ * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted
+ * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5] number of tasks
+ * ARGV[6] number of shared field, value pairs (those every task of the call has: written once in ARGV, to
+ * each record), then the shared pairs, then per task: the number of its own pairs, then the pairs. One of
+ * the pairs is `pool`, counted submitted.
  * Returns the first id (the next ones follow every shard-count ids).
  */
-export const CREATE_TASKS = `${COMMON}${BULK}
+export const CREATE_TASKS = `${COMMON}
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
 local event = cjson.encode({t = tonumber(ARGV[2]), from = READY, to = QUEUED, reason = 'submitted'})
 local active = {}
-local a = 6
+local perPool = {}
+local nshared = tonumber(ARGV[6])
+local sharedPool = nil
+for i = 7, 6 + 2 * nshared, 2 do if ARGV[i] == 'pool' then sharedPool = ARGV[i + 1] end end
+local a = 7 + 2 * nshared
 for c = first, first + n - 1 do
   local id = c * shards + shard
   local key = ARGV[1] .. id
   local npairs = tonumber(ARGV[a])
   local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}
-  for i = a + 1, a + 2 * npairs do fields[#fields + 1] = ARGV[i] end
+  for i = 7, 6 + 2 * nshared do fields[#fields + 1] = ARGV[i] end
+  local pool = sharedPool
+  for i = a + 1, a + 2 * npairs, 2 do
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+    if ARGV[i] == 'pool' then pool = ARGV[i + 1] end
+  end
+  if pool then perPool[pool] = (perPool[pool] or 0) + 1 end
   a = a + 2 * npairs + 1
   redis.call('HSET', key, unpack(fields))
   active[#active + 1] = ARGV[2]
@@ -303,6 +368,7 @@ for c = first, first + n - 1 do
   pushEncoded(key .. ':events', event)
 end
 redis.call('ZADD', KEYS[2], unpack(active))
+for pool, count in pairs(perPool) do redis.call('HINCRBY', KEYS[3], pool, count) end
 return first * shards + shard
 `;
 
@@ -311,27 +377,28 @@ return first * shards + shard
  * pending, or → failed when the jobs could not be added). Tasks not in an allowed status are left alone.
  * KEYS[1] tasks:active
  * ARGV[1] allowed current statuses, comma separated  ARGV[2] new status  ARGV[3] now ms  ARGV[4] reason
- * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base  ARGV[8..] task ids
+ * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base  ARGV[8] stats key base
+ * ARGV[9..] task ids
  * Returns the number of tasks moved.
  */
-export const TRANSITION_MANY = `${COMMON}${BULK}
+export const TRANSITION_MANY = `${COMMON}
 local allowed = {}
 for s in string.gmatch(ARGV[1], '[^,]+') do allowed[tonumber(s)] = true end
 local to = tonumber(ARGV[2])
 local events = {}
 local moved = 0
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local id = ARGV[i]
   local t = ARGV[6] .. id
-  local cur = tonumber(redis.call('HGET', t, 'status'))
+  local v = redis.call('HMGET', t, 'status', 'worker_id')
+  local cur = tonumber(v[1])
   if cur ~= nil and allowed[cur] then
-    redis.call('HSET', t, 'status', to, 'reason', ARGV[4])
     if isFinal(to) then
-      redis.call('HSET', t, 'ended_at', ARGV[3])
-      finalize(t, t .. ':events', KEYS[1], id, ARGV[5], ARGV[6], ARGV[7])
-    elseif cur == RUNNING then
-      local wid = redis.call('HGET', t, 'worker_id')
-      if wid and wid ~= '' then redis.call('SREM', ARGV[7] .. wid .. ':tasks', id) end
+      redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'ended_at', ARGV[3])
+      finalize(t, t .. ':events', KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to)
+    else
+      redis.call('HSET', t, 'status', to, 'reason', ARGV[4])
+      if cur == RUNNING and v[2] and v[2] ~= '' then redis.call('SREM', ARGV[7] .. v[2] .. ':tasks', id) end
     end
     events[cur] = events[cur] or cjson.encode({t = tonumber(ARGV[3]), from = cur, to = to, reason = ARGV[4]})
     pushEncoded(t .. ':events', events[cur])

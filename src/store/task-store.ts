@@ -9,12 +9,13 @@ import {
   LEFTOVERS_FOUND,
   RECOVER_TASK,
   REQUEST_KILL,
+  RUN_FIELDS,
   START_TASK,
   TRANSITION,
   TRANSITION_MANY,
 } from '../redis/scripts.js';
-import { isFinal, TaskStatus } from '../task-status.js';
-import { countFinished, countSubmitted } from './task-counters.js';
+import { TaskStatus } from '../task-status.js';
+import { jobDataFromRecord, type TaskJobData } from './run-spec.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
 export interface TaskEvent {
@@ -25,7 +26,8 @@ export interface TaskEvent {
 }
 
 export type StartOutcome =
-  | { kind: 'started'; attempt: number }
+  /** `spec`: what the worker needs to run it, read from the record by the same script. */
+  | { kind: 'started'; attempt: number; spec: TaskJobData }
   | { kind: 'skip'; status: number }
   | { kind: 'busy' }
   /** Its submit has not completed (yet, or ever): not to be run now; the job is deferred. */
@@ -73,10 +75,9 @@ export class TaskStore {
     const id = await runScript<number>(
       this.redis,
       CREATE_TASK,
-      [this.keys.nextTaskId, this.keys.activeTasks],
+      [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted],
       [this.keys.taskBase, now, this.config.shards, this.shard, ...toHashPairs(fields)],
     );
-    await countSubmitted(this.redis, this.keys, [String(fields.pool ?? '')]);
     return Number(id);
   }
 
@@ -86,19 +87,37 @@ export class TaskStore {
     now = Date.now(),
   ): Promise<number[]> {
     if (list.length === 0) return [];
-    const args: (string | number)[] = [this.keys.taskBase, now, this.config.shards, this.shard, list.length];
-    for (const fields of list) {
-      const pairs = toHashPairs(fields);
-      args.push(pairs.length / 2);
-      for (const p of pairs) args.push(p);
+    // Fields every task of the call has with the same value (pool spec, cwd, submit id, …) go once.
+    const pairsOf = list.map(f => toHashPairs(f));
+    const shared = sharedPairs(pairsOf);
+    const args: (string | number)[] = [
+      this.keys.taskBase,
+      now,
+      this.config.shards,
+      this.shard,
+      list.length,
+      shared.size,
+    ];
+    for (const [k, v] of shared) args.push(k, v);
+    for (const pairs of pairsOf) {
+      const at = args.length;
+      args.push(0);
+      let own = 0;
+      for (let i = 0; i < pairs.length; i += 2) {
+        const k = pairs[i] as string;
+        if (shared.has(k)) continue;
+        args.push(k, pairs[i + 1] as string);
+        own++;
+      }
+      args[at] = own;
     }
     const first = Number(
-      await runScript<number>(this.redis, CREATE_TASKS, [this.keys.nextTaskId, this.keys.activeTasks], args),
-    );
-    await countSubmitted(
-      this.redis,
-      this.keys,
-      list.map(f => String(f.pool ?? '')),
+      await runScript<number>(
+        this.redis,
+        CREATE_TASKS,
+        [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted],
+        args,
+      ),
     );
     return list.map((_, i) => first + i * this.config.shards);
   }
@@ -124,6 +143,7 @@ export class TaskStore {
         this.config.taskRetentionMs,
         this.keys.taskBase,
         this.keys.workerBase,
+        this.keys.statsBase,
         ...ids,
       ],
     );
@@ -180,13 +200,11 @@ export class TaskStore {
         this.keys.workerBase,
         fence?.workerId ?? '',
         fence?.runToken ?? '',
+        this.keys.statsBase,
         ...toHashPairs(fields),
       ],
     );
-    if (res[0] === 1) {
-      await countFinished(this.redis, this.keys, id, to);
-      return { done: true, previous: Number(res[1]) };
-    }
+    if (res[0] === 1) return { done: true, previous: Number(res[1]) };
     if (res[0] === 2) return { done: false, current: Number(res[1]), fenced: true };
     return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
   }
@@ -220,7 +238,7 @@ export class TaskStore {
     jobToken = '',
     now = Date.now(),
   ): Promise<StartOutcome> {
-    const res = await runScript<number[]>(
+    const res = await runScript<(number | string | null)[]>(
       this.redis,
       START_TASK,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks, this.keys.workerTasks(workerId)],
@@ -234,13 +252,13 @@ export class TaskStore {
         runToken,
         jobToken,
         this.keys.submitBase,
+        this.keys.statsBase,
       ],
     );
     switch (res[0]) {
       case 1:
-        return { kind: 'started', attempt: Number(res[1]) };
+        return { kind: 'started', attempt: Number(res[1]), spec: runSpec(id, res.slice(2)) };
       case 0:
-        if (isFinal(Number(res[1]))) await this.countIfEndedAt(id, Number(res[1]), now);
         return { kind: 'skip', status: Number(res[1]) };
       case 2:
         return { kind: 'busy' };
@@ -256,18 +274,16 @@ export class TaskStore {
       this.redis,
       REQUEST_KILL,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
-      [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase],
+      [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, this.keys.statsBase],
     );
     switch (res[0]) {
       case 0:
         return { kind: 'final', status: Number(res[1]) };
       case 1:
-        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'ended', previous: Number(res[1]) };
       case 2:
         return { kind: 'signal-worker', workerId: String(res[1]) };
       case 3:
-        await countFinished(this.redis, this.keys, id, TaskStatus.terminated);
         return { kind: 'worker-dead', workerId: String(res[1]) };
       default:
         return { kind: 'missing' };
@@ -284,11 +300,18 @@ export class TaskStore {
       this.redis,
       RECOVER_TASK,
       [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
-      [workerId, now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, runToken],
+      [
+        workerId,
+        now,
+        this.config.taskRetentionMs,
+        this.keys.taskBase,
+        this.keys.workerBase,
+        runToken,
+        this.keys.statsBase,
+      ],
     );
     switch (res[0]) {
       case 1:
-        await countFinished(this.redis, this.keys, id, Number(res[1]));
         return { kind: 'recovered', status: Number(res[1]) };
       case 0:
         return { kind: 'not-running-there', status: Number(res[1]) };
@@ -319,17 +342,6 @@ export class TaskStore {
     return Number(res) === 1;
   }
 
-  /**
-   * start() answers {0, status} both when the task was already final and when the script just ended it
-   * (killed before it started, lost with no retries left); only the latter wrote an event at `now`.
-   */
-  private async countIfEndedAt(id: number, status: number, now: number): Promise<void> {
-    const last = await this.redis.lindex(this.keys.taskEvents(id), -1);
-    const e = last ? (JSON.parse(last) as TaskEvent) : undefined;
-    if (e && e.t === now && e.to === status && e.from !== status)
-      await countFinished(this.redis, this.keys, id, status);
-  }
-
   async get(id: number): Promise<TaskRecord | undefined> {
     return parseTaskRecord(await this.redis.hgetall(this.keys.task(id)));
   }
@@ -344,4 +356,31 @@ export class TaskStore {
     const raw = await this.redis.lrange(this.keys.taskEvents(id), 0, -1);
     return raw.map(r => JSON.parse(r) as TaskEvent);
   }
+}
+
+/** The run spec start-task returns (RUN_FIELDS order; Redis nil for an unset field), parsed as the record is. */
+function runSpec(id: number, values: readonly (number | string | null)[]): TaskJobData {
+  const hash: Record<string, string> = { id: String(id) };
+  RUN_FIELDS.forEach((f, i) => {
+    const v = values[i];
+    if (v !== null && v !== undefined) hash[f] = String(v);
+  });
+  return jobDataFromRecord(parseTaskRecord(hash) as TaskRecord);
+}
+
+/** The field, value pairs every one of `pairsOf` holds with the same value (a Map: field → value). */
+function sharedPairs(pairsOf: readonly string[][]): Map<string, string> {
+  const shared = new Map<string, string>();
+  const first = pairsOf[0] ?? [];
+  for (let i = 0; i < first.length; i += 2) shared.set(first[i] as string, first[i + 1] as string);
+  for (let t = 1; t < pairsOf.length && shared.size > 0; t++) {
+    const pairs = pairsOf[t] as string[];
+    const seen = new Set<string>();
+    for (let i = 0; i < pairs.length; i += 2) {
+      const k = pairs[i] as string;
+      if (shared.get(k) === pairs[i + 1]) seen.add(k);
+    }
+    for (const k of shared.keys()) if (!seen.has(k)) shared.delete(k);
+  }
+  return shared;
 }

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { forPool, type JtmContext } from '../context.js';
 import { PoolNotFoundError, toError } from '../errors.js';
 import { cancelPoolAllocations } from '../slurm/slurm-jobs.js';
-import { KILL_CAUSE_POOL_REMOVED, writeRcForEndedTask } from './rc-file.js';
+import { KILL_CAUSE_POOL_REMOVED } from './rc-file.js';
+import { endTask, writeRcIfJtmEnded } from './end-task.js';
 import { openPoolQueue } from './pool-queue.js';
 import { isFinal, TaskStatus } from './status.js';
 import { validatePoolName } from '../pool-spec.js';
@@ -66,19 +67,17 @@ export async function removePool(
         result.killed.push(id);
       } else if (k.kind === 'worker-dead' || k.kind === 'ended') {
         result.terminated.push(id);
-        await rc(ctx, id);
+        await writeRcIfJtmEnded(ctx, id, TaskStatus.terminated);
       }
       continue;
     }
-    const r = await ctx.tasks.transition(
-      id,
-      [TaskStatus.ready, TaskStatus.queued, TaskStatus.pending],
-      TaskStatus.terminated,
+    const r = await endTask(ctx, id, {
+      from: [TaskStatus.ready, TaskStatus.queued, TaskStatus.pending],
+      to: TaskStatus.terminated,
       reason,
-    );
+    });
     if (r.done) {
       result.terminated.push(id);
-      await rc(ctx, id);
     } else if (r.current === TaskStatus.running) {
       result.left_running.push(id);
     }
@@ -161,9 +160,4 @@ async function allocationsRunning(ctx: JtmContext, ids: readonly number[]): Prom
     if (w.slurm_job_id > 0 && w.running.some(t => running.has(t))) keep.add(String(w.slurm_job_id));
   }
   return keep;
-}
-
-async function rc(ctx: JtmContext, id: number): Promise<void> {
-  const record = await ctx.tasks.get(id);
-  if (record) await writeRcForEndedTask(ctx, record);
 }

@@ -7,13 +7,7 @@ import { RedisUnavailableError, SubmitIncompleteError, toError } from '../errors
 import { redisLocation } from '../redis/connection.js';
 import { openPoolQueue } from './pool-queue.js';
 import { touchPool } from '../pools/pool-registry.js';
-import {
-  jobDataFromRecord,
-  TASK_JOB_NAME,
-  taskJobOptions,
-  type JobSource,
-  type TaskJobData,
-} from './job-data.js';
+import { TASK_JOB_NAME, taskJobOptions, type JobSource, type TaskJob } from './job-data.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 import { isDynamicSpec } from '../pool-spec.js';
@@ -146,26 +140,25 @@ type NewRecord = Omit<JobSource, 'id'> & {
 async function addJobs(ctx: JtmContext, tasks: readonly NewRecord[], ids: readonly number[]): Promise<void> {
   const byPool = new Map<
     string,
-    { name: string; data: TaskJobData; opts: ReturnType<typeof taskJobOptions> }[]
+    { name: string; data: TaskJob; opts: ReturnType<typeof taskJobOptions> }[]
   >();
   tasks.forEach((t, i) => {
     const id = ids[i] as number;
     const list = byPool.get(t.pool) ?? [];
-    list.push({ name: TASK_JOB_NAME, data: jobDataFromRecord({ id, ...t }), opts: taskJobOptions(id) });
+    list.push({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) });
     byPool.set(t.pool, list);
   });
   const specs = new Map(tasks.map(t => [t.pool, t.pool_spec]));
   const added = await Promise.allSettled(
     [...byPool].map(async ([pool, jobs]) => {
-      await touchPool(ctx, pool, specs.get(pool));
       const queue = openPoolQueue(ctx, pool);
       try {
-        if (jobs.length === 1) {
-          const j = jobs[0]!;
-          await queue.add(j.name, j.data, j.opts);
-        } else {
-          await queue.addBulk(jobs);
-        }
+        // Registry entry and jobs in flight together: both are in Redis before the commit below.
+        const [j] = jobs;
+        await Promise.all([
+          touchPool(ctx, pool, specs.get(pool)),
+          jobs.length === 1 && j ? queue.add(j.name, j.data, j.opts) : queue.addBulk(jobs),
+        ]);
       } finally {
         await queue.close();
       }

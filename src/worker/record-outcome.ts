@@ -3,9 +3,9 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { TaskJobData } from '../tasks/job-data.js';
+import { endTask } from '../tasks/end-task.js';
+import type { TaskJob } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
-import { writeRcForEndedTask } from '../tasks/rc-file.js';
 import { statusName, TaskStatus } from '../tasks/status.js';
 import type { TaskOutcome, TaskRun } from './task-run.js';
 
@@ -13,29 +13,37 @@ import type { TaskOutcome, TaskRun } from './task-run.js';
  * Records how a run ended — exactly once, through the transition from running fenced on this execution
  * (`fence`): a final status, or back to pending with the job given back to the queue (the worker stopped
  * first, which spends no retry), or nothing when another execution owns the task now (taken over after this
- * worker was paused, or recovered by the manager). Returns the BullMQ job's return value.
+ * worker was paused, or recovered by the manager). `extra`: record fields written with the status (one fenced
+ * write per end): where stdout went and its size, the pid of a short run. Returns the BullMQ job's return value.
  */
 export async function recordOutcome(
   ctx: JtmContext,
   log: Logger,
-  job: Job<TaskJobData>,
+  job: Job<TaskJob>,
   token: string | undefined,
   run: TaskRun,
   outcome: TaskOutcome,
   fence: Fence,
+  extra: Record<string, string | number | undefined> = {},
 ): Promise<unknown> {
   const id = run.id;
   const usage = {
     peak_rss_mb: run.sampleState ? Math.round(run.sampleState.peakRssBytes / 1048576) : undefined,
     cpu_time_s: run.sampleState ? run.sampleState.cpuTicks / 100 : undefined,
     leftover_pids: outcome.leftovers.length > 0 ? outcome.leftovers.join(',') : undefined,
+    ...extra,
   };
   if (outcome.kind === 'abandon') {
     log.warn({ task: id }, outcome.reason);
     return { abandoned: true };
   }
   if (outcome.kind === 'requeue') {
-    const moved = await ctx.tasks.transitionFenced(id, fence, TaskStatus.pending, outcome.reason, usage);
+    const moved = await endTask(ctx, id, {
+      fence,
+      to: TaskStatus.pending,
+      reason: outcome.reason,
+      fields: usage,
+    });
     log.info({ task: id, requeued: moved.done }, outcome.reason);
     if (moved.done) {
       // The lock lapses while Redis is out of reach: BullMQ's stalled check then re-delivers the job itself.
@@ -46,9 +54,13 @@ export async function recordOutcome(
     }
     return { requeued: false };
   }
-  const res = await ctx.tasks.transitionFenced(id, fence, outcome.status, outcome.reason, {
-    exit_code: outcome.exitCode,
-    ...usage,
+  // Ended by JTM (timed out, never started, killed because its pool was removed): Cromwell's script wrote
+  // no rc, so JTM does (when it knows where): endTask's rc decision, which writes nothing for a normal end.
+  const res = await endTask(ctx, id, {
+    fence,
+    to: outcome.status,
+    reason: outcome.reason,
+    fields: { exit_code: outcome.exitCode, ...usage },
   });
   if (!res.done) {
     log.warn(
@@ -58,9 +70,6 @@ export async function recordOutcome(
     return { dropped: true };
   }
   log.info({ task: id, status: outcome.status, exitCode: outcome.exitCode }, 'task ended');
-  // Ended by JTM (timed out, never started, killed because its pool was removed): Cromwell's script wrote
-  // no rc, so JTM does (when it knows where). rcCodeFor decides, and writes nothing for a normal end.
-  if (outcome.status !== TaskStatus.success) await writeRcOf(ctx, id);
   const result = { status: outcome.status, exit_code: outcome.exitCode };
   // A task that did not succeed is a failed job too, so BullMQ's own views (bull-board) list it as failed.
   // Unrecoverable: BullMQ must not retry it — what runs again is decided by the task record alone.
@@ -68,12 +77,6 @@ export async function recordOutcome(
     throw new TaskUnsuccessful(`${statusName(outcome.status)}: ${outcome.reason}`);
   }
   return result;
-}
-
-/** Writes the rc file of a task JTM ended itself (see tasks/rc-file.ts). */
-export async function writeRcOf(ctx: JtmContext, id: number): Promise<void> {
-  const record = await ctx.tasks.get(id);
-  if (record) await writeRcForEndedTask(ctx, record);
 }
 
 /** The job of a task that ended in a status other than success; recorded already, not an error of the worker. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 
@@ -5,7 +6,7 @@ import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
 import { toError } from '../errors.js';
-import type { TaskJobData } from '../tasks/job-data.js';
+import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
@@ -14,7 +15,8 @@ import { startLeftoverSweeps } from './leftovers.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
 import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
-import { recordOutcome, TaskUnsuccessful, writeRcOf } from './record-outcome.js';
+import { recordOutcome, TaskUnsuccessful } from './record-outcome.js';
+import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
@@ -64,32 +66,34 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
    * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
    * BullMQ's stalled check may hand the job back (its lock lapsed while Redis was unreachable) while the
    * task still runs here; the new delivery attaches to this execution instead of starting a second copy,
-   * and the result is recorded once, with the newest token.
+   * and the result is recorded once, with the newest token. The run exists once the task is claimed (its
+   * spec comes from the claim); the run token, which the claim records, exists from the start.
    */
   interface Execution {
-    readonly run: TaskRun;
+    readonly id: number;
     readonly fence: Fence;
-    job: Job<TaskJobData>;
+    run?: TaskRun;
+    job: Job<TaskJob>;
     token: string | undefined;
     done?: Promise<unknown>;
   }
   const executions = new Map<number, Execution>();
 
-  const processor = async (job: Job<TaskJobData>, token?: string): Promise<unknown> => {
-    let exec = executions.get(job.data.id);
+  const processor = async (job: Job<TaskJob>, token?: string): Promise<unknown> => {
+    const id = job.data.id;
+    let exec = executions.get(id);
     if (exec) {
-      log.warn({ task: job.data.id }, 'job delivered again while its task runs here: attached to the run');
+      log.warn({ task: id }, 'job delivered again while its task runs here: attached to the run');
       exec.job = job;
       exec.token = token;
       // The manager moves a dead worker's job only under the lock recorded here: keep it the current one.
-      void ctx.tasks.setFenced(job.data.id, exec.fence, { job_token: token ?? '' }).catch(() => {});
+      void ctx.tasks.setFenced(id, exec.fence, { job_token: token ?? '' }).catch(() => {});
     } else {
-      const run = newRun(job.data);
-      exec = { run, fence: { workerId: opts.workerId, runToken: run.token }, job, token };
-      executions.set(job.data.id, exec);
+      exec = { id, fence: { workerId: opts.workerId, runToken: newRunToken() }, job, token };
+      executions.set(id, exec);
       const e = exec;
-      exec.done = execute(e).finally(() => {
-        if (executions.get(e.run.id) === e) executions.delete(e.run.id);
+      exec.done = executeRun(e).finally(() => {
+        if (executions.get(e.id) === e) executions.delete(e.id);
       });
     }
     const current = exec;
@@ -106,19 +110,14 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     return value;
   };
 
-  const newRun = (data: TaskJobData): TaskRun => {
-    // Made before the claim (the run's token goes into it); closed by execute() whatever becomes of the claim.
-    const acct = accounting.forTask(
-      data.id,
-      taskMemoryLimit(data, opts),
-      join(ctx.config.logDir, 'tasks', `${data.id}.times`),
-    );
+  const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting): TaskRun => {
     const run: TaskRun = new TaskRun(data, {
       logDir: ctx.config.logDir,
       env: { ...env, ...acct.env },
       memory: acct,
       killGraceMs: ctx.config.killGraceMs,
       logger: log,
+      token: fence.runToken,
       onOutputReady: (path, regular) => {
         const output = new OutputFollower(
           ctx,
@@ -129,20 +128,24 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
         outputs.set(run, output);
         output.start();
       },
-      // One fenced write per start: the pid with how the task is accounted.
-      onStarted: pid =>
-        void ctx.tasks
-          .setFenced(
-            data.id,
-            { workerId: opts.workerId, runToken: run.token },
-            { pid, ...acct.recordFields() },
-          )
-          .catch(() => {}),
+      // The pid and how the run is accounted: written by a fenced write once the task has run for
+      // START_FIELDS_DELAY_MS, or with the end for a task that ends sooner (one script run fewer per short task).
+      onStarted: pid => {
+        const fields = { pid, ...acct.recordFields() };
+        const timer = setTimeout(() => {
+          startFieldsDue.delete(run);
+          void ctx.tasks.setFenced(data.id, fence, fields).catch(() => {});
+        }, START_FIELDS_DELAY_MS);
+        startFieldsDue.set(run, { timer, fields });
+      },
     });
-    accts.set(run, acct);
     return run;
   };
-  const accts = new WeakMap<TaskRun, TaskAccounting>();
+  /** Runs whose pid and accounting are not written yet (their timer is still pending). */
+  const startFieldsDue = new WeakMap<
+    TaskRun,
+    { timer: NodeJS.Timeout; fields: Record<string, string | number | undefined> }
+  >();
   /** Each run's follower of its stdout file (made once the file is ready, so not for a run that never starts). */
   const outputs = new WeakMap<TaskRun, OutputFollower>();
 
@@ -151,22 +154,11 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     throw new DelayedError();
   };
 
-  const execute = async (exec: Execution): Promise<unknown> => {
-    const acct = accts.get(exec.run);
-    try {
-      return await executeRun(exec);
-    } finally {
-      acct?.close(); // idempotent: a run that started closed it already, with its final figures
-    }
-  };
-
   const executeRun = async (exec: Execution): Promise<unknown> => {
-    const { run } = exec;
-    const data = run.data;
-    const acct = accts.get(run)!;
+    const { id } = exec;
     const lowMemory = memoryTooLow(ctx.config.memAvailableMarginBytes);
     if (lowMemory) {
-      log.warn({ task: data.id }, `${lowMemory}: task left for later or another worker`);
+      log.warn({ task: id }, `${lowMemory}: task left for later or another worker`);
       await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
       // Redis hands a ready job to the worker that has waited longest, which would be this one again and
       // again: holding the slot until the job is ready lets another worker take it.
@@ -174,17 +166,23 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       throw new DelayedError();
     }
     // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
-    // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt).
-    const cut = state !== 'running' && wouldBeCutData(data, opts.endOfLife);
-    if (opts.endOfLife !== undefined && (cut || !fitsInLife(data, opts.endOfLife))) {
-      log.info({ task: data.id }, 'task would outlive this worker: left for a fresher one');
-      return defer(exec);
+    // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt). The job
+    // carries only the id: a worker with an end of life reads the time limit (one HGET) before the claim.
+    if (opts.endOfLife !== undefined) {
+      const limit = await ctx.redis.hget(ctx.keys.task(id), 'timeout_ms');
+      const timeoutMs = limit ? Number(limit) : undefined;
+      const cut = state !== 'running' && wouldBeCutData(timeoutMs, opts.endOfLife);
+      if (cut || !fitsInLife(timeoutMs, opts.endOfLife)) {
+        log.info({ task: id }, 'task would outlive this worker: left for a fresher one');
+        return defer(exec);
+      }
     }
     // A worker without a lease takes no new task (it would have to fence it at once): renew it first.
     // (A beat sent before Redis stopped answering renews nothing: up to two.)
     for (let i = 0; i < 2 && heartbeat.mustFence(); i++) await beat();
     if (heartbeat.mustFence()) return defer(exec);
-    let claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
+    const { runToken } = exec.fence;
+    let claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     // A job fetched between its submit's addBulk and the submit's commit: the commit follows within
     // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation fails
     // it). Only a young record is waited for, so the jobs of a dead submit do not hold the slots.
@@ -192,19 +190,45 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       c.kind === 'unsubmitted' && Date.now() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
     for (let wait = 20; young(claim) && wait <= 320; wait *= 2) {
       await new Promise(r => setTimeout(r, wait));
-      claim = await ctx.tasks.start(data.id, opts.workerId, host, run.token, exec.token ?? '');
+      claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     }
     // Not committed yet (a large submit still adding jobs): looked at again soon; an old one rarely.
     if (claim.kind === 'unsubmitted')
       return defer(exec, young(claim) ? UNSUBMITTED_RETRY_MS : DEFER_DELAY_MS);
     if (claim.kind === 'busy') return defer(exec);
-    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection) await writeRcOf(ctx, data.id);
+    // Ended by the claim itself (lost with no retries left): the rc decision of every JTM-made end.
+    if (claim.kind === 'skip' && claim.status === TaskStatus.lostconnection)
+      await writeRcIfJtmEnded(ctx, id, claim.status);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
+    const data = claim.spec;
+    const acct = accounting.forTask(
+      id,
+      taskMemoryLimit(data, opts),
+      join(ctx.config.logDir, 'tasks', `${id}.times`),
+    );
+    try {
+      return await executeClaimed(exec, newRun(data, exec.fence, acct), acct, claim.attempt);
+    } finally {
+      acct.close(); // idempotent: a run that started closed it already, with its final figures
+    }
+  };
+
+  const executeClaimed = async (
+    exec: Execution,
+    run: TaskRun,
+    acct: TaskAccounting,
+    attempt: number,
+  ): Promise<unknown> => {
+    const data = run.data;
+    exec.run = run;
     lastBusy = Date.now();
     runs.set(data.id, run);
     if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
-    log.info({ task: data.id, attempt: claim.attempt }, 'task started');
+    log.info({ task: data.id, attempt }, 'task started');
     let outcome: TaskOutcome;
+    /** Fields the end writes with the status (one fenced write): where stdout went and how much of it, and the
+     *  pid and accounting of a run that ended before they were written. */
+    let endFields: Record<string, string | number | undefined> = {};
     try {
       const running = run.run();
       const rcFile = data.rc_file;
@@ -217,14 +241,17 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       run.sampleState = acct.apply(run.sampleState);
       runs.delete(data.id);
       lastBusy = Date.now();
+      const due = startFieldsDue.get(run);
+      if (due) {
+        clearTimeout(due.timer);
+        startFieldsDue.delete(run);
+        endFields = { ...due.fields };
+      }
       // The task's processes are gone: the file is complete; the Redis copy gets its last part now.
       const output = outputs.get(run);
       if (output) {
         await output.finish();
-        // Not awaited: sent on the same connection before the final status, so Redis applies it first.
-        void ctx.tasks
-          .setFenced(data.id, exec.fence, { stdout_file: run.stdoutPath, output_bytes: output.bytes })
-          .catch(() => {});
+        endFields = { ...endFields, stdout_file: run.stdoutPath, output_bytes: output.bytes };
       }
     }
     // The pty host killed the task while this worker was stopped (SIGSTOP, hung): give it back only if it is
@@ -256,10 +283,10 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
     if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
     // The job and token of the newest delivery: the one whose lock is valid now.
-    return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence);
+    return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence, endFields);
   };
 
-  const worker = new Worker<TaskJobData>(ctx.keys.poolQueue(opts.pool), processor, {
+  const worker = new Worker<TaskJob>(ctx.keys.poolQueue(opts.pool), processor, {
     connection: ctx.redis,
     prefix: ctx.keys.queuePrefix,
     concurrency: opts.slots,
@@ -416,7 +443,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     workerId: opts.workerId,
     host,
     logger: log,
-    ownTokens: () => [...executions.values()].map(e => e.run.token),
+    ownTokens: () => [...executions.values()].map(e => e.fence.runToken),
   });
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
@@ -433,6 +460,13 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
   );
   return { id: opts.workerId, stop, drain, stopped };
 }
+
+/**
+ * How long a task runs before its pid and accounting mode are written on their own; a task that ends sooner
+ * has them written with its end. Short tasks are most of the Redis work per task, and `status` of a task
+ * that has run for a second shows its pid.
+ */
+const START_FIELDS_DELAY_MS = 1000;
 
 /** How soon a job whose submit has not committed yet is fetched again, while its record is young. */
 const UNSUBMITTED_RETRY_MS = 1000;
@@ -470,22 +504,31 @@ async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 /** Whether the task's time limit ends before the worker's end of life (minus a margin). */
-function fitsInLife(data: TaskJobData, endOfLife: number | undefined): boolean {
+function fitsInLife(timeoutMs: number | undefined, endOfLife: number | undefined): boolean {
   if (endOfLife === undefined) return true;
   const left = endOfLife - Date.now() - END_OF_LIFE_MARGIN_MS;
-  if (data.timeout_ms === undefined) return left > 0;
-  return data.timeout_ms <= left;
+  if (timeoutMs === undefined) return left > 0;
+  return timeoutMs <= left;
 }
 
 /** A running task the end of life would cut: one without a time limit, or whose limit ends after it. */
 function wouldBeCut(run: TaskRun, endOfLife: number | undefined): boolean {
-  return wouldBeCutData(run.data, endOfLife, run.startedAt);
+  return wouldBeCutData(run.data.timeout_ms, endOfLife, run.startedAt);
 }
 
-function wouldBeCutData(data: TaskJobData, endOfLife: number | undefined, startedAt = Date.now()): boolean {
+function wouldBeCutData(
+  timeoutMs: number | undefined,
+  endOfLife: number | undefined,
+  startedAt = Date.now(),
+): boolean {
   if (endOfLife === undefined) return false;
-  if (data.timeout_ms === undefined) return true;
-  return startedAt + data.timeout_ms > endOfLife;
+  if (timeoutMs === undefined) return true;
+  return startedAt + timeoutMs > endOfLife;
+}
+
+/** A fresh execution's run token (start-task records it; the task sees it as JTM_TASK_TOKEN). */
+function newRunToken(): string {
+  return randomBytes(12).toString('hex');
 }
 
 function identity(opts: WorkerOptions, host: string): WorkerIdentity {

@@ -57,6 +57,8 @@ export interface TaskRunOptions {
    * of its cgroup (undefined: no cgroup that holds the task).
    */
   memory?: { overLimit(): boolean; limitReason(): string; memberPids?(): number[] | undefined };
+  /** The run token start-task recorded for this execution (the worker claims the task before it makes the run). */
+  token?: string;
 }
 
 /*
@@ -87,7 +89,7 @@ const WRAPPER =
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
-  readonly token = randomBytes(12).toString('hex');
+  readonly token: string;
   readonly startedAt = Date.now();
   pid = 0;
   tree: ProcessTree | undefined;
@@ -103,7 +105,9 @@ export class TaskRun {
   constructor(
     readonly data: TaskJobData,
     private readonly opts: TaskRunOptions,
-  ) {}
+  ) {
+    this.token = opts.token ?? randomBytes(12).toString('hex');
+  }
 
   get id(): number {
     return this.data.id;

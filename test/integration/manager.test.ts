@@ -250,7 +250,7 @@ describe('reconciliation and expiry (sweep called directly)', () => {
     const lost = await submit(env, 'echo back', 'rc');
     const q = openPoolQueue(ctx, 'rc');
     await q.remove(jobIdOf(lost));
-    await q.add('task', { id: 999_999, command: 'true' }, { jobId: jobIdOf(999_999) });
+    await q.add('task', { id: 999_999 }, { jobId: jobIdOf(999_999) });
     // A submit that died after writing its record, long ago.
     const stuck = await ctx.tasks.create(
       { command: 'true', pool: 'rc', max_retries: 1 },

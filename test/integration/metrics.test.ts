@@ -187,7 +187,7 @@ describe('finished counters, every path through TaskStore', () => {
       submit_id: 'metrics-s1',
     });
     // Started by a worker that never heartbeats (its alive key does not exist: as if it died).
-    expect(await ctx.tasks.start(id, 'ghost', 'h1', 'r1')).toEqual({ kind: 'started', attempt: 1 });
+    expect(await ctx.tasks.start(id, 'ghost', 'h1', 'r1')).toMatchObject({ kind: 'started', attempt: 1 });
     expect(await ctx.tasks.start(id, 'w2', 'h2', 'r2')).toEqual({ kind: 'skip', status: -7 });
     // A later claim of the already-final task must not count it again.
     expect(await ctx.tasks.start(id, 'w3', 'h3', 'r3')).toEqual({ kind: 'skip', status: -7 });

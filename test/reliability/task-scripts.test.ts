@@ -1,0 +1,251 @@
+// The task scripts' per-task work folded into them (issue 15): start-task returns the run spec, every path to
+// a final status counts it in the same script (finalize), create-task(s) count submissions and share the
+// fields common to a bulk call, the BullMQ job carries the task id alone, and endTask is the one end path.
+// In-process against the test Redis: fast, no worker processes.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { endTask } from '../../src/tasks/end-task.js';
+import { jobIdOf } from '../../src/tasks/job-data.js';
+import { QUEUE_EVENTS_MAX_LEN } from '../../src/tasks/pool-queue.js';
+import { TaskStatus } from '../../src/tasks/status.js';
+import { submitTasks } from '../../src/tasks/submit-task.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { tempDir, testEnv } from '../helpers/env.js';
+
+let ctx: JtmContext;
+
+beforeAll(async () => {
+  ctx = await openTestContext(testEnv());
+});
+afterAll(async () => {
+  await closeContext(ctx);
+});
+
+const uniquePool = (): string => `ts-${Math.random().toString(36).slice(2, 8)}`;
+
+/** A committed queued task of `pool` (its submit's commit key exists). */
+async function committedTask(
+  pool: string,
+  fields: Record<string, unknown> = {},
+  retries = 0,
+  queuedAt = Date.now(),
+): Promise<number> {
+  const sid = `s-${Math.random().toString(36).slice(2)}`;
+  await ctx.redis.set(ctx.keys.submit(sid), 1);
+  return ctx.tasks.create(
+    { command: 'true', pool, max_retries: retries, submit_id: sid, ...fields },
+    queuedAt,
+  );
+}
+
+async function finished(pool: string): Promise<Record<string, string>> {
+  const all = await ctx.redis.hgetall(ctx.keys.statsFinished);
+  return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(`${pool}:`)));
+}
+
+async function histogram(key: string, pool: string): Promise<Record<string, string>> {
+  const all = await ctx.redis.hgetall(key);
+  return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(`${pool}:`)));
+}
+
+describe('start-task returns the run spec', () => {
+  it('gives the worker the record fields it runs from, unset ones left out', async () => {
+    const pool = uniquePool();
+    const id = await committedTask(pool, {
+      command: 'echo "a b" > x',
+      cwd: '/tmp',
+      stdout: '/tmp/o',
+      timeout_ms: 90_000,
+      allow_empty_outputs: true,
+      mem_limit: '4G',
+      rc_file: '/tmp/rc',
+    });
+    const claim = await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    expect(claim).toEqual({
+      kind: 'started',
+      attempt: 1,
+      spec: {
+        id,
+        command: 'echo "a b" > x',
+        cwd: '/tmp',
+        stdout: '/tmp/o',
+        timeout_ms: 90_000,
+        allow_empty_outputs: true,
+        mem_limit: '4G',
+        rc_file: '/tmp/rc',
+      },
+    });
+    const bare = await committedTask(pool);
+    expect(await ctx.tasks.start(bare, 'w1', 'h', 'r2')).toEqual({
+      kind: 'started',
+      attempt: 1,
+      spec: { id: bare, command: 'true' },
+    });
+  });
+});
+
+describe('finished counters, in the scripts that end a task', () => {
+  it('transition: one count per end, with run time and queue wait; refused or non-final changes count nothing', async () => {
+    const pool = uniquePool();
+    const t0 = Date.now();
+    const id = await committedTask(pool, {}, 0, t0 - 2_000);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', t0);
+    // A stale execution's end is refused and counts nothing.
+    expect(
+      await ctx.tasks.transitionFenced(
+        id,
+        { workerId: 'w1', runToken: 'old' },
+        TaskStatus.success,
+        'x',
+        {},
+        t0 + 1,
+      ),
+    ).toMatchObject({ done: false, fenced: true });
+    expect(await finished(pool)).toEqual({});
+    const done = await ctx.tasks.transitionFenced(
+      id,
+      { workerId: 'w1', runToken: 'r1' },
+      TaskStatus.success,
+      'exit code 0',
+      { exit_code: 0, pid: 42 },
+      t0 + 7_000,
+    );
+    expect(done).toEqual({ done: true, previous: TaskStatus.running });
+    expect(await ctx.tasks.get(id)).toMatchObject({ exit_code: 0, pid: 42, ended_at: t0 + 7_000 });
+    expect(await finished(pool)).toEqual({ [`${pool}:success`]: '1' });
+    // 7 s of run time: bucket 2 (≤ 15 s); 2 s of wait: bucket 3 (≤ 5 s), 0-based.
+    expect(await histogram(ctx.keys.statsDuration, pool)).toEqual({
+      [`${pool}:2`]: '1',
+      [`${pool}:sum`]: '7',
+    });
+    expect(await histogram(ctx.keys.statsQueueWait, pool)).toEqual({
+      [`${pool}:3`]: '1',
+      [`${pool}:sum`]: '2',
+    });
+    // Already final: refused, not counted again.
+    expect(await ctx.tasks.transition(id, [TaskStatus.running], TaskStatus.failed, 'x')).toMatchObject({
+      done: false,
+    });
+    const requeued = await committedTask(pool);
+    await ctx.tasks.start(requeued, 'w1', 'h', 'r3');
+    await ctx.tasks.transitionFenced(
+      requeued,
+      { workerId: 'w1', runToken: 'r3' },
+      TaskStatus.pending,
+      'stop',
+    );
+    expect(await finished(pool)).toEqual({ [`${pool}:success`]: '1' });
+    expect(await ctx.redis.sismember(ctx.keys.workerTasks('w1'), String(requeued))).toBe(0);
+  });
+
+  it('start-task (killed before it started, lost with no retries), request-kill, recover-task, transition-many', async () => {
+    const pool = uniquePool();
+    const killedEarly = await committedTask(pool);
+    await ctx.redis.hset(ctx.keys.task(killedEarly), 'kill_requested', '1');
+    expect(await ctx.tasks.start(killedEarly, 'w1', 'h', 'r1')).toEqual({
+      kind: 'skip',
+      status: TaskStatus.terminated,
+    });
+    const lost = await committedTask(pool, {}, 0);
+    await ctx.tasks.start(lost, 'gone', 'h', 'r1'); // its worker has no alive key
+    expect(await ctx.tasks.start(lost, 'w2', 'h', 'r2')).toEqual({
+      kind: 'skip',
+      status: TaskStatus.lostconnection,
+    });
+    const queued = await committedTask(pool);
+    expect(await ctx.tasks.requestKill(queued)).toEqual({ kind: 'ended', previous: TaskStatus.queued });
+    const onDead = await committedTask(pool);
+    await ctx.tasks.start(onDead, 'dead1', 'h', 'r1');
+    expect(await ctx.tasks.requestKill(onDead)).toEqual({ kind: 'worker-dead', workerId: 'dead1' });
+    const recovered = await committedTask(pool, {}, 0);
+    await ctx.tasks.start(recovered, 'dead2', 'h', 'r1');
+    expect(await ctx.tasks.recover(recovered, 'dead2', 'r1')).toEqual({
+      kind: 'recovered',
+      status: TaskStatus.lostconnection,
+    });
+    const many = [await committedTask(pool), await committedTask(pool)];
+    expect(await ctx.tasks.transitionMany(many, [TaskStatus.queued], TaskStatus.failed, 'x')).toBe(2);
+    expect(await finished(pool)).toEqual({
+      [`${pool}:terminated`]: '3',
+      [`${pool}:lostconnection`]: '2',
+      [`${pool}:failed`]: '2',
+    });
+    // Two of them ran (lost, recovered): their run time was observed; the rest never started.
+    const runs = await histogram(ctx.keys.statsDuration, pool);
+    expect(Object.entries(runs).filter(([k]) => !k.endsWith(':sum'))).toEqual([[`${pool}:0`, '3']]);
+    for (const id of [killedEarly, lost, queued, onDead, recovered, ...many]) {
+      expect(await ctx.redis.zscore(ctx.keys.activeTasks, String(id))).toBeNull();
+      expect(await ctx.redis.pttl(ctx.keys.task(id))).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('create-task(s)', () => {
+  it('counts submissions per pool and writes fields shared by a bulk call once per call, to every record', async () => {
+    const [a, b] = [uniquePool(), uniquePool()];
+    const ids = await ctx.tasks.createMany([
+      { command: 'one', pool: a, cwd: '/w', submit_id: 's1', max_retries: 2 },
+      { command: 'two', pool: a, cwd: '/w', submit_id: 's1', max_retries: 2, timeout_ms: 5 },
+      { command: 'three', pool: b, cwd: '/w', submit_id: 's1', max_retries: 2 },
+    ]);
+    expect(ids).toEqual([ids[0], ids[0]! + 1, ids[0]! + 2]);
+    expect(await ctx.tasks.get(ids[0]!)).toMatchObject({
+      command: 'one',
+      pool: a,
+      cwd: '/w',
+      max_retries: 2,
+    });
+    const second = await ctx.tasks.get(ids[1]!);
+    expect(second).toMatchObject({ command: 'two', pool: a, cwd: '/w', timeout_ms: 5, submit_id: 's1' });
+    expect(await ctx.tasks.get(ids[2]!)).toMatchObject({ command: 'three', pool: b, status: 1 });
+    expect((await ctx.tasks.get(ids[0]!))?.timeout_ms).toBeUndefined();
+    const one = await ctx.tasks.createMany([{ command: 'x', pool: a, cwd: '/w' }]);
+    expect(await ctx.tasks.get(one[0]!)).toMatchObject({ command: 'x', pool: a, cwd: '/w' });
+    await ctx.tasks.create({ command: 'y', pool: b });
+    expect(await ctx.redis.hmget(ctx.keys.statsSubmitted, a, b)).toEqual(['3', '2']);
+    expect((await ctx.tasks.events(ids[1]!)).map(e => e.reason)).toEqual(['submitted']);
+  });
+});
+
+describe('the BullMQ job of a task', () => {
+  it('carries the task id alone, on a queue whose events stream is capped', async () => {
+    const pool = uniquePool();
+    const [id] = await submitTasks(ctx, [
+      { command: 'echo a long command with arguments', pool, poolSpec: { name: pool }, cwd: '/tmp' },
+    ]);
+    const data = await ctx.redis.hget(ctx.keys.poolJob(pool, jobIdOf(id!)), 'data');
+    expect(JSON.parse(data ?? 'null')).toEqual({ id });
+    const meta = await ctx.redis.hget(`${ctx.keys.queuePrefix}:${pool}:meta`, 'opts.maxLenEvents');
+    expect(Number(meta)).toBe(QUEUE_EVENTS_MAX_LEN);
+  });
+});
+
+describe('endTask, the one end path', () => {
+  it('writes the rc file of a task JTM ended, and none for a success', async () => {
+    const dir = tempDir();
+    const pool = uniquePool();
+    const failed = await committedTask(pool, { rc_file: join(dir, 'rc1') });
+    const r = await endTask(ctx, failed, {
+      from: [TaskStatus.queued],
+      to: TaskStatus.failed,
+      reason: 'submit did not complete',
+    });
+    expect(r).toEqual({ done: true, previous: TaskStatus.queued });
+    expect(readFileSync(join(dir, 'rc1'), 'utf8')).toBe('126\n');
+    const ok = await committedTask(pool, { rc_file: join(dir, 'rc2') });
+    await ctx.tasks.start(ok, 'w1', 'h', 'r1');
+    const s = await endTask(ctx, ok, {
+      fence: { workerId: 'w1', runToken: 'r1' },
+      to: TaskStatus.success,
+      reason: 'exit code 0',
+      fields: { exit_code: 0 },
+    });
+    expect(s).toEqual({ done: true, previous: TaskStatus.running });
+    expect(existsSync(join(dir, 'rc2'))).toBe(false);
+    expect(await finished(pool)).toEqual({ [`${pool}:failed`]: '1', [`${pool}:success`]: '1' });
+  });
+});
