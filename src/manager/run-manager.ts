@@ -41,7 +41,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   const log = ctx.logger;
   const state = newSweepState(ctx, opts.sweepIntervalMs);
   const connection = { connection: ctx.redis, prefix: ctx.keys.queuePrefix, skipVersionCheck: true };
-  const queue = new Queue(ctx.keys.managerQueue, connection as ConstructorParameters<typeof Queue>[1]);
+  const queue = new Queue(ctx.keys.managerQueue, connection);
   await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: opts.sweepIntervalMs }, SWEEP_TEMPLATE);
   const worker = new Worker(
     ctx.keys.managerQueue,
@@ -55,7 +55,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
       // A sweep killed mid-way is not worth re-running: the next tick does the same work.
       maxStalledCount: 0,
       autorun: false,
-    } as ConstructorParameters<typeof Worker>[2],
+    },
   );
   // While Redis is down BullMQ reports every reconnect attempt: once per kind and minute is enough.
   const logRepeat = rateLimited(log);

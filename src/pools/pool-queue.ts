@@ -12,5 +12,5 @@ export function openQueueOf<T>(ctx: JtmContext, pool: string): Queue<T> {
     connection: ctx.redis,
     prefix: ctx.keys.queuePrefix,
     skipVersionCheck: true,
-  } as ConstructorParameters<typeof Queue>[1]);
+  });
 }
