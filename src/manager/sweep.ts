@@ -84,10 +84,7 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
         await buryWorker(ctx, state.jobs, id, counts, now);
         report.dead_workers.push(id);
       } catch (err) {
-        ctx.logger.error(
-          { worker: id, err: toError(err) },
-          'could not recover the tasks of a dead worker',
-        );
+        ctx.logger.error({ worker: id, err: toError(err) }, 'could not recover the tasks of a dead worker');
       }
     }
     Object.assign(report, counts);
