@@ -54,7 +54,7 @@ export async function createLogger(level: LogLevel, bindings: Record<string, unk
  */
 function serializeError(pino: (typeof Pino)['pino'], err: unknown): unknown {
   if (!(err instanceof Error)) return err;
-  const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+  const out = pino.stdSerializers.err(err) as Record<string, unknown>;
   scrubCommandArgs(out, 0);
   return out;
 }
@@ -174,6 +174,6 @@ export function captureStrayOutput(logger: Logger, windowMs = 60_000): () => voi
     console.warn = original.warn;
     console.error = original.error;
     process.off('warning', onWarning);
-    for (const l of nodeListeners) process.on('warning', l as (w: Error) => void);
+    for (const l of nodeListeners) process.on('warning', l);
   };
 }

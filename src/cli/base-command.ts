@@ -7,7 +7,7 @@ import type { ConnectionRole } from '../redis/connection.js';
 import { refuseBooleanValues, shieldDashValues } from './dash-values.js';
 import { reportError, type Thrown } from './error-report.js';
 import type { CommandSession } from './session.js';
-import { CLIENT_LOG_LEVEL, resolveSettings, type GlobalFlags } from './settings.js';
+import { CLIENT_LOG_LEVEL, resolveSettings } from './settings.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -66,10 +66,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       },
       shield.argv,
     );
-    shield.restore(flags as Record<string, unknown>);
+    shield.restore(flags);
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
-    const { config, level } = resolveSettings(this.flags as GlobalFlags, this.defaultLogLevel());
+    const { config, level } = resolveSettings(this.flags, this.defaultLogLevel());
     this.jtm = config;
     this.logger = await createLogger(level, { cmd: this.id });
     captureStrayOutput(this.logger);

@@ -46,7 +46,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   const queue = new Queue(ctx.keys.managerQueue, {
     ...connection,
     streams: { events: { maxLen: QUEUE_EVENTS_MAX_LEN } },
-  } as ConstructorParameters<typeof Queue>[1]);
+  });
   await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: opts.sweepIntervalMs }, SWEEP_TEMPLATE);
   const worker = new Worker(
     ctx.keys.managerQueue,
@@ -60,7 +60,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
       // A sweep killed mid-way is not worth re-running: the next tick does the same work.
       maxStalledCount: 0,
       autorun: false,
-    } as ConstructorParameters<typeof Worker>[2],
+    },
   );
   // While Redis is down BullMQ reports every reconnect attempt: once per kind and minute is enough.
   const logRepeat = rateLimited(log);

@@ -22,5 +22,5 @@ export function openQueueOf<T>(ctx: JtmContext, pool: string): Queue<T> {
     prefix: ctx.keys.queuePrefix,
     skipVersionCheck: true,
     streams: { events: { maxLen: QUEUE_EVENTS_MAX_LEN } },
-  } as ConstructorParameters<typeof Queue>[1]);
+  });
 }

@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 import type { JtmContext } from '../context.js';
 import { runScript } from '../redis/run-script.js';
@@ -24,9 +24,7 @@ function globEscape(s: string): string {
 
 /** The Redis nodes to SCAN: the node itself, or every master of a cluster (the hash tag keeps JTM on one). */
 function scanNodes(redis: JtmContext['redis']): Redis[] {
-  return 'nodes' in redis && typeof redis.nodes === 'function'
-    ? (redis as Cluster).nodes('master')
-    : [redis as Redis];
+  return 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master') : [redis as Redis];
 }
 
 /**

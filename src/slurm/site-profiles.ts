@@ -5,8 +5,6 @@ import { dropUndefined } from '../fields.js';
 import { LOCAL_CLUSTER, normaliseMemory, SLURM_WORD, validateTime } from '../pool-spec.js';
 import { SBATCH_OPTION } from './shell.js';
 
-export { LOCAL_CLUSTER };
-
 /** Defaults a site applies when neither the flags nor the pool spec say otherwise. */
 export interface SiteDefaults {
   time?: string;

@@ -3,7 +3,7 @@ import { closeContext, openContext, type JtmContext } from '../../context.js';
 import { captureStrayOutput, createLogger, type Logger } from '../../logger.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
-import { CLIENT_LOG_LEVEL, resolveSettings, type GlobalFlags } from '../settings.js';
+import { CLIENT_LOG_LEVEL, resolveSettings } from '../settings.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { parsePlainArgv, type PlainInvocation } from './parse-argv.js';
 
@@ -25,11 +25,11 @@ const hasTaskId = (input: PlainInvocation): boolean =>
 // generated from those classes (scripts/write-manifest.mjs), hence the casts to the bodies' inputs.
 const HOT: Readonly<Record<string, HotCommand>> = {
   isalive: {
-    load: async () => (await import('../actions/isalive.js')).runIsAlive as unknown as Body,
+    load: async () => (await import('../actions/isalive.js')).runIsAlive,
     complete: hasTaskId,
   },
   status: {
-    load: async () => (await import('../actions/status.js')).runStatus as unknown as Body,
+    load: async () => (await import('../actions/status.js')).runStatus,
     complete: hasTaskId,
   },
   kill: {
@@ -37,7 +37,7 @@ const HOT: Readonly<Record<string, HotCommand>> = {
     complete: hasTaskId,
   },
   submit: {
-    load: async () => (await import('../actions/submit.js')).runSubmit as unknown as Body,
+    load: async () => (await import('../actions/submit.js')).runSubmit,
     complete: () => true,
   },
   // Not a hot command for Cromwell, but the batch script's: a Slurm allocation's first task waits for it.
@@ -87,7 +87,7 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
   let ctx: JtmContext | undefined;
   let logger: Logger | undefined;
   try {
-    const { config, level } = resolveSettings(input.flags as GlobalFlags, hot.logLevel ?? CLIENT_LOG_LEVEL);
+    const { config, level } = resolveSettings(input.flags, hot.logLevel ?? CLIENT_LOG_LEVEL);
     const log = await createLogger(level, { cmd: id });
     logger = log;
     captureStrayOutput(log);
