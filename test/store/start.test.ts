@@ -61,7 +61,7 @@ describe.concurrent('start-task', () => {
     const id = await committedTask(ctx);
     await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool', { pid: 7, exit_code: 1 });
     const before = (await ctx.tasks.events(id)).length;
-    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toEqual({ kind: 'started', attempt: 1 });
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toMatchObject({ kind: 'started', attempt: 1 });
     const rec = await ctx.tasks.get(id);
     expect(rec?.pid).toBeUndefined();
     expect(rec?.exit_code).toBeUndefined();
@@ -122,7 +122,7 @@ describe.concurrent('start-task', () => {
   }) => {
     const id = await committedTask(ctx, { max_retries: 2 });
     await ctx.tasks.start(id, 'w1', 'h', 'r1');
-    expect(await ctx.tasks.start(id, 'w2', 'h2', 'r2')).toEqual({ kind: 'started', attempt: 2 });
+    expect(await ctx.tasks.start(id, 'w2', 'h2', 'r2')).toMatchObject({ kind: 'started', attempt: 2 });
     expect(await ctx.tasks.get(id)).toMatchObject({
       status: S.running,
       worker_id: 'w2',
@@ -146,7 +146,7 @@ describe.concurrent('start-task', () => {
     const id = await committedTask(ctx, { max_retries: 1 });
     await setAlive(ctx, 'w1');
     await ctx.tasks.start(id, 'w1', 'h', 'r1');
-    expect(await ctx.tasks.start(id, 'w1', 'h', 'r2')).toEqual({ kind: 'started', attempt: 2 });
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r2')).toMatchObject({ kind: 'started', attempt: 2 });
     expect(await ctx.tasks.get(id)).toMatchObject({ worker_id: 'w1', run_token: 'r2', losses: 1 });
     expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ onWorker: true });
   });
