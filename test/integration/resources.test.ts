@@ -182,8 +182,10 @@ describe.concurrent.each(modes)(
       rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
     });
 
-    it.runIf(available)('logs its accounting mode at start', ({ expect }) => {
-      const expected = mode === 'procfs' ? '"accounting":"procfs"' : /"accounting":"cgroup-v[12]"/;
+    it.runIf(available)('logs its accounting mode at start', async ({ expect }) => {
+      const expected = mode === 'procfs' ? /"accounting":"procfs"/ : /"accounting":"cgroup-v[12]"/;
+      // Its heartbeat (what waitWorkers sees) may come before that line reaches the pipe.
+      await waitFor(() => expected.test(worker!.output()), 'the accounting line');
       expect(worker!.output()).toMatch(expected);
     });
 
@@ -328,23 +330,26 @@ while time.process_time()-t<0.15: pass'`;
       void mine;
       const workerPid = worker!.child.pid!;
       const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpuacct'];
-      const leftovers = roots.flatMap(root => {
-        try {
-          return execFileSync(
-            'find',
-            [root, '-maxdepth', '6', '-type', 'd', '-path', `*jtm-*/task-${id}-*`],
-            {
-              encoding: 'utf8',
-            },
-          )
-            .trim()
-            .split('\n')
-            .filter(Boolean);
-        } catch {
-          return [];
-        }
-      });
-      expect(leftovers).toEqual([]);
+      const leftovers = (): string[] =>
+        roots.flatMap(root => {
+          try {
+            return execFileSync(
+              'find',
+              [root, '-maxdepth', '6', '-type', 'd', '-path', `*jtm-*/task-${id}-*`],
+              {
+                encoding: 'utf8',
+              },
+            )
+              .trim()
+              .split('\n')
+              .filter(Boolean);
+          } catch {
+            return [];
+          }
+        });
+      // Removed once the task's processes are gone, which may be just after its status is final.
+      await waitFor(() => leftovers().length === 0, 'the task cgroups to go', 10_000).catch(() => {});
+      expect(leftovers()).toEqual([]);
       expect(existsSync(`/proc/${workerPid}`)).toBe(true);
     });
   },

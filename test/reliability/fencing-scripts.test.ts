@@ -158,8 +158,10 @@ describe('manager job moves are fenced on the dead execution lock', () => {
     const id = await committedTask(2, pool);
     const q = openPoolQueue(ctx, pool);
     await q.add(TASK_JOB_NAME, { id }, taskJobOptions(id));
+    // BullMQ does not close a connection it is given: quit in the finally below.
+    const conn = ctx.redis.duplicate();
     const bw = new Worker(ctx.keys.poolQueue(pool), null, {
-      connection: ctx.redis.duplicate(),
+      connection: conn,
       prefix: ctx.keys.queuePrefix,
       autorun: false,
       lockDuration: 60_000,
@@ -201,6 +203,7 @@ describe('manager job moves are fenced on the dead execution lock', () => {
       expect(await ctx.tasks.get(id)).toMatchObject({ status: 2, losses: 2 });
     } finally {
       await bw.close();
+      await conn.quit();
       await jobs.close();
       await q.close();
     }
