@@ -221,7 +221,11 @@ describe('output fidelity and task isolation', () => {
     // The commands' processes: 0, 1, 2 only.
     for (const pid of pids) expect(fdsOf(pid).map(([fd]) => fd)).toEqual([0, 1, 2]);
     // The wrappers (bash): beyond 0, 1, 2 only their own pty, never another task's (/dev/ptmx) or the host's.
-    const roots = await Promise.all(ids.map(async id => (await ctx.tasks.get(id))!.pid!));
+    // The pid is recorded once a task has run for a second (or with its end: one write fewer per short task).
+    const roots = await waitFor(async () => {
+      const found = await Promise.all(ids.map(async id => (await ctx.tasks.get(id))?.pid));
+      return found.every(p => p !== undefined) ? (found as number[]) : undefined;
+    }, "the wrappers' pids in the records");
     for (const pid of roots) {
       const extra = fdsOf(pid).filter(([fd]) => fd > 2);
       expect(extra.filter(([, link]) => !/^\/dev\/pts\/\d+$/.test(link))).toEqual([]);

@@ -31,7 +31,7 @@ describe.concurrent('start-task', () => {
     expect,
   }) => {
     const id = await committedTask(ctx, {}, 1_000);
-    expect(await ctx.tasks.start(id, 'w1', 'h1', 'run-1', 'lock-1', 2_000)).toEqual({
+    expect(await ctx.tasks.start(id, 'w1', 'h1', 'run-1', 'lock-1', 2_000)).toMatchObject({
       kind: 'started',
       attempt: 1,
     });
