@@ -119,6 +119,8 @@ export const TRANSITION = `${COMMON}
 local v = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'run_token', 'id')
 if not v[4] then return {-1} end
 local cur = tonumber(v[1])
+-- A final status is never left, whatever the caller allows: a task ends in exactly one final state.
+if isFinal(cur) then return {0, cur} end
 local ok = false
 for s in string.gmatch(ARGV[1], '[^,]+') do if tonumber(s) == cur then ok = true end end
 if not ok then return {0, cur} end
@@ -392,7 +394,7 @@ for i = 9, #ARGV do
   local t = ARGV[6] .. id
   local v = redis.call('HMGET', t, 'status', 'worker_id')
   local cur = tonumber(v[1])
-  if cur ~= nil and allowed[cur] then
+  if cur ~= nil and allowed[cur] and not isFinal(cur) then
     if isFinal(to) then
       redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'ended_at', ARGV[3])
       finalize(t, t .. ':events', KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to)

@@ -56,12 +56,17 @@ describe.concurrent('transition', () => {
     expect(await finishedCount(ctx, 'p', 'failed')).toBe(1);
     // The duration histogram saw the run (2 s: bucket ≤ 5 s).
     expect(await ctx.redis.hget(ctx.keys.statsDuration, 'p:1')).toBe('1');
-    // Nothing moves it on: every caller's `from` lists active statuses only (the script itself would let a
-    // `from` that names a final status leave it).
+    // Nothing moves it on, even a caller whose `from` names the final status itself: the script refuses.
     expect(await ctx.tasks.transition(id, [S.running, S.pending], S.pending, 'again')).toEqual({
       done: false,
       current: S.failed,
     });
+    expect(await ctx.tasks.transition(id, [S.failed], S.pending, 'leave a final status')).toEqual({
+      done: false,
+      current: S.failed,
+    });
+    expect(await ctx.tasks.transitionMany([id], [S.failed], S.success, 'bulk leave')).toBe(0);
+    expect(await ctx.tasks.status(id)).toBe(S.failed);
   });
 
   it('done: leaving running without ending (given back) takes the task off its worker', async ({
