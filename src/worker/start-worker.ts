@@ -21,7 +21,9 @@ import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
-import { DEFER_DELAY_MS, END_OF_LIFE_MARGIN_MS, type WorkerOptions } from './worker-options.js';
+import { DEFER_DELAY_MS, type WorkerOptions } from './worker-options.js';
+import { fitsInLife, startLifeTimer, wouldBeCut, wouldBeCutData } from './end-of-life.js';
+import { reconcileRuns, startSelfFencing } from './run-fencing.js';
 import { listenForControl, type ControlMessage } from '../control/worker-control.js';
 
 export interface RunningWorker {
@@ -319,32 +321,13 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     for (const r of runs.values()) if (filter(r)) r.stop(cause);
   };
 
-  /** Kill requests missed on pub/sub, and tasks that another worker has taken over (fencing). */
-  const reconcileRuns = async (): Promise<void> => {
-    if (runs.size === 0) return;
-    const ids = [...runs.keys()];
-    const pipeline = ctx.redis.pipeline();
-    for (const id of ids)
-      pipeline.hmget(ctx.keys.task(id), 'status', 'worker_id', 'kill_requested', 'run_token');
-    const res = (await pipeline.exec()) ?? [];
-    res.forEach(([err, v], i) => {
-      const run = runs.get(ids[i] as number);
-      if (err || !run || !Array.isArray(v)) return;
-      const [status, owner, kill, runToken] = v as (string | null)[];
-      const owned =
-        status === String(TaskStatus.running) && owner === opts.workerId && runToken === run.token;
-      if (!owned) run.stop('superseded');
-      else if (kill === '1') run.stop('kill');
-    });
-  };
-
   // One beat at a time; a caller that needs a fresh lease waits for the one in flight.
   let inFlight: Promise<void> | undefined;
   const beat = (): Promise<void> =>
     (inFlight ??= (async () => {
       try {
         await heartbeat.beat([...runs.keys()], state);
-        await reconcileRuns();
+        await reconcileRuns(ctx, opts.workerId, runs);
       } catch (err) {
         log.warn({ err: toError(err).message }, 'heartbeat failed');
       } finally {
@@ -352,44 +335,18 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       }
     })());
   const beatTimer = setInterval(() => void beat(), ctx.config.heartbeatIntervalMs);
-  // Self-fencing: a worker whose beats have not succeeded for most of its lease (Redis paused, restarting or
-  // out of reach) stops its runs before the alive key can expire on the Redis side, where another worker or
-  // the manager would take the tasks over: a takeover never overlaps a live copy. Checked apart from the
-  // heartbeat, whose own call may hang on an unresponsive Redis.
-  const fenceTimer = setInterval(
-    () => {
-      if (runs.size === 0 || !heartbeat.mustFence()) return;
-      const live = [...runs.values()].filter(r => r.stoppedBy === undefined);
-      if (live.length === 0) return;
-      log.error(
-        { tasks: live.map(r => r.id), leaseLeftMs: heartbeat.leaseUntil - Date.now() },
-        'heartbeat lease about to lapse: stopping the running tasks before a takeover',
-      );
-      for (const r of live) r.stop('fenced', heartbeat.fencing.graceMs);
-    },
-    Math.max(20, Math.min(250, ctx.config.heartbeatIntervalMs / 4)),
-  );
-  // Idle timeout and end of life are checked apart from the heartbeat: they must act even while Redis is
-  // unreachable (an idle worker whose Redis is gone should give its allocation back, not hold it to walltime).
-  const lifeTimer = setInterval(() => {
-    if (
-      opts.idleTimeoutMs !== undefined &&
-      !stopping &&
-      runs.size === 0 &&
-      Date.now() - lastBusy > opts.idleTimeoutMs
-    ) {
-      log.info({ idleMs: Date.now() - lastBusy }, 'idle timeout: stopping');
-      void stop(false);
-    }
-    if (
-      opts.endOfLife !== undefined &&
-      state === 'running' &&
-      Date.now() > opts.endOfLife - END_OF_LIFE_MARGIN_MS
-    ) {
-      drain();
-    }
-  }, 1000);
-  lifeTimer.unref();
+  const fenceTimer = startSelfFencing(heartbeat, runs, log, ctx.config.heartbeatIntervalMs);
+  const lifeTimer = startLifeTimer({
+    idleTimeoutMs: opts.idleTimeoutMs,
+    endOfLife: opts.endOfLife,
+    log,
+    isStopping: () => stopping !== undefined,
+    runningCount: () => runs.size,
+    lastBusy: () => lastBusy,
+    state: () => state,
+    onIdle: () => void stop(false),
+    onEndOfLife: () => drain(),
+  });
 
   let stopping: Promise<void> | undefined;
   let grace: NodeJS.Timeout | undefined;
@@ -501,29 +458,6 @@ async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Whether the task's time limit ends before the worker's end of life (minus a margin). */
-function fitsInLife(timeoutMs: number | undefined, endOfLife: number | undefined): boolean {
-  if (endOfLife === undefined) return true;
-  const left = endOfLife - Date.now() - END_OF_LIFE_MARGIN_MS;
-  if (timeoutMs === undefined) return left > 0;
-  return timeoutMs <= left;
-}
-
-/** A running task the end of life would cut: one without a time limit, or whose limit ends after it. */
-function wouldBeCut(run: TaskRun, endOfLife: number | undefined): boolean {
-  return wouldBeCutData(run.data.timeout_ms, endOfLife, run.startedAt);
-}
-
-function wouldBeCutData(
-  timeoutMs: number | undefined,
-  endOfLife: number | undefined,
-  startedAt = Date.now(),
-): boolean {
-  if (endOfLife === undefined) return false;
-  if (timeoutMs === undefined) return true;
-  return startedAt + timeoutMs > endOfLife;
 }
 
 /** A fresh execution's run token (start-task records it; the task sees it as JTM_TASK_TOKEN). */

@@ -1,0 +1,71 @@
+import type { Logger } from '../logger.js';
+
+import type { WorkerState } from './heartbeat.js';
+import type { TaskRun } from './task-run.js';
+import { END_OF_LIFE_MARGIN_MS } from './worker-options.js';
+
+/** Whether the task's time limit ends before the worker's end of life (minus a margin). */
+export function fitsInLife(timeoutMs: number | undefined, endOfLife: number | undefined): boolean {
+  if (endOfLife === undefined) return true;
+  const left = endOfLife - Date.now() - END_OF_LIFE_MARGIN_MS;
+  if (timeoutMs === undefined) return left > 0;
+  return timeoutMs <= left;
+}
+
+/** A running task the end of life would cut: one without a time limit, or whose limit ends after it. */
+export function wouldBeCut(run: TaskRun, endOfLife: number | undefined): boolean {
+  return wouldBeCutData(run.data.timeout_ms, endOfLife, run.startedAt);
+}
+
+/** A task (by its time limit) that the end of life would cut if it started at `startedAt`. */
+export function wouldBeCutData(
+  timeoutMs: number | undefined,
+  endOfLife: number | undefined,
+  startedAt = Date.now(),
+): boolean {
+  if (endOfLife === undefined) return false;
+  if (timeoutMs === undefined) return true;
+  return startedAt + timeoutMs > endOfLife;
+}
+
+/** What the life timer reads of the worker on each tick, and what it calls. */
+export interface LifeWatch {
+  readonly idleTimeoutMs: number | undefined;
+  readonly endOfLife: number | undefined;
+  readonly log: Logger;
+  /** Whether stop() has been called already. */
+  isStopping(): boolean;
+  runningCount(): number;
+  lastBusy(): number;
+  state(): WorkerState;
+  onIdle(): void;
+  onEndOfLife(): void;
+}
+
+/**
+ * Idle timeout and end of life, checked every second apart from the heartbeat: they must act even while
+ * Redis is unreachable (an idle worker whose Redis is gone should give its allocation back, not hold it to
+ * walltime). The timer is unref'd: it never keeps the process alive by itself.
+ */
+export function startLifeTimer(w: LifeWatch): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    if (
+      w.idleTimeoutMs !== undefined &&
+      !w.isStopping() &&
+      w.runningCount() === 0 &&
+      Date.now() - w.lastBusy() > w.idleTimeoutMs
+    ) {
+      w.log.info({ idleMs: Date.now() - w.lastBusy() }, 'idle timeout: stopping');
+      w.onIdle();
+    }
+    if (
+      w.endOfLife !== undefined &&
+      w.state() === 'running' &&
+      Date.now() > w.endOfLife - END_OF_LIFE_MARGIN_MS
+    ) {
+      w.onEndOfLife();
+    }
+  }, 1000);
+  timer.unref();
+  return timer;
+}
