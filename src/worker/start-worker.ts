@@ -24,6 +24,7 @@ import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, type WorkerOptions } from './worker-options.js';
 import { fitsInLife, startLifeTimer, wouldBeCut, wouldBeCutData } from './end-of-life.js';
 import { reconcileRuns, startSelfFencing } from './run-fencing.js';
+import { bounded, runCleanups } from './cleanup-steps.js';
 import { listenForControl, type ControlMessage } from '../control/worker-control.js';
 
 export interface RunningWorker {
@@ -357,33 +358,48 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     stopping ??= (async () => {
       state = 'stopping';
       log.info({ running: runs.size, finish }, 'worker stopping');
-      const closed = worker.close();
-      // Once no task runs, closing only needs Redis to say goodbye; without Redis, give up on that.
-      while (
-        (await bounded(
-          closed.then(() => true),
-          5000,
-        )) === undefined
-      ) {
-        if (runs.size === 0) {
-          await bounded(worker.close(true), 3000);
-          break;
-        }
-      }
-      clearTimeout(grace);
-      clearInterval(beatTimer);
-      clearInterval(fenceTimer);
-      clearInterval(lifeTimer);
-      leftovers.stop();
-      sampler.stop();
-      accounting.dispose();
-      // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
-      await bounded(control.close(), 3000);
-      await bounded(heartbeat.remove(), 3000).catch(err => log.warn({ err }, 'could not remove heartbeat'));
+      await runCleanups(
+        [
+          // Unbounded: running tasks end (or get their grace) first; the step bounds its goodbye to Redis.
+          { name: 'close the queue worker', run: closeQueueWorker },
+          {
+            name: 'clear the timers',
+            run: () => {
+              clearTimeout(grace);
+              clearInterval(beatTimer);
+              clearInterval(fenceTimer);
+              clearInterval(lifeTimer);
+            },
+          },
+          { name: 'stop the leftover sweeps', run: () => leftovers.stop() },
+          { name: 'stop the sampler', run: () => sampler.stop() },
+          { name: 'dispose of the accounting', run: () => accounting.dispose() },
+          // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
+          { name: 'close the control subscription', boundMs: 3000, run: () => control.close() },
+          { name: 'remove the heartbeat', boundMs: 3000, run: () => heartbeat.remove() },
+        ],
+        log,
+      );
       log.info('worker stopped');
       resolveStopped();
     })();
     return stopping;
+  };
+
+  /** Waits for the running tasks; once none runs, closing only needs Redis to say goodbye: without Redis, give up on that. */
+  const closeQueueWorker = async (): Promise<void> => {
+    const closed = worker.close();
+    while (
+      (await bounded(
+        closed.then(() => true),
+        5000,
+      )) === undefined
+    ) {
+      if (runs.size === 0) {
+        await bounded(worker.close(true), 3000);
+        break;
+      }
+    }
   };
 
   const drain = (): void => {
@@ -448,16 +464,6 @@ async function becomesTrue(condition: () => boolean, withinMs: number): Promise<
     await new Promise(r => setTimeout(r, 20));
   }
   return true;
-}
-
-/** `p`, or nothing once `ms` have passed. */
-async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>(r => (timer = setTimeout(() => r(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A fresh execution's run token (start-task records it; the task sees it as JTM_TASK_TOKEN). */
