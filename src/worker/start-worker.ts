@@ -38,6 +38,29 @@ export interface RunningWorker {
 }
 
 /**
+ * What changes over a worker's life, in one place: the closures of startWorker read and write it here, and
+ * the parts made after the functions that clean them up (control, timers, leftover sweeps) are recorded here
+ * once they exist.
+ */
+class LiveState {
+  /** running → draining (its end of life is near) → stopping. */
+  phase: WorkerState = 'running';
+  /** When a task last started or ended: the idle timeout counts from it. */
+  lastBusy = Date.now();
+  /** The stop under way, once stop() has been called. */
+  stopping: Promise<void> | undefined;
+  /** The shutdown grace a plain stop arms (none with `finish`, until a later plain stop). */
+  grace: NodeJS.Timeout | undefined;
+  /** The heartbeat in flight: one at a time, and a caller that needs a fresh lease waits for it. */
+  beatInFlight: Promise<void> | undefined;
+  resolveStopped: () => void = () => {};
+  control: { close(): Promise<unknown> } | undefined;
+  leftovers: { stop(): void } | undefined;
+  /** Heartbeat, self-fencing and life timers: cleared by stop(). */
+  readonly timers: NodeJS.Timeout[] = [];
+}
+
+/**
  * Starts a BullMQ worker on the pool's queue. Each job is one task: the worker claims the record
  * (guarded), runs the command in a pty, samples it, and records exactly one final status — or gives
  * the task back to the queue when it is stopped before the task ends.
@@ -60,10 +83,8 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     ctx.config.watchIntervalMs,
   );
   const accounting = Accounting.open(`jtm-${process.pid}`, ctx.config.accounting === 'procfs', log);
-  let state: WorkerState = 'running';
-  let lastBusy = Date.now();
-  let resolveStopped!: () => void;
-  const stopped = new Promise<void>(r => (resolveStopped = r));
+  const live = new LiveState();
+  const stopped = new Promise<void>(r => (live.resolveStopped = r));
 
   /**
    * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
@@ -82,36 +103,26 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
   }
   const executions = new Map<number, Execution>();
 
-  const processor = async (job: Job<TaskJob>, token?: string): Promise<unknown> => {
-    const id = job.data.id;
-    let exec = executions.get(id);
-    if (exec) {
-      log.warn({ task: id }, 'job delivered again while its task runs here: attached to the run');
-      exec.job = job;
-      exec.token = token;
-      // The manager moves a dead worker's job only under the lock recorded here: keep it the current one.
-      void ctx.tasks.setFenced(id, exec.fence, { job_token: token ?? '' }).catch(() => {});
-    } else {
-      exec = { id, fence: { workerId: opts.workerId, runToken: newRunToken() }, job, token };
-      executions.set(id, exec);
-      const e = exec;
-      exec.done = executeRun(e).finally(() => {
-        if (executions.get(e.id) === e) executions.delete(e.id);
-      });
-    }
-    const current = exec;
-    // A delivery superseded by a later one leaves the job to it: BullMQ must not finish the job with a stale lock.
-    const superseded = (): boolean => current.token !== token;
-    let value: unknown;
-    try {
-      value = await current.done;
-    } catch (err) {
-      if (superseded()) throw new WaitingError();
-      throw err;
-    }
-    if (superseded()) throw new WaitingError();
-    return value;
-  };
+  /** Runs whose pid and accounting are not written yet (their timer is still pending). */
+  const startFieldsDue = new WeakMap<
+    TaskRun,
+    { timer: NodeJS.Timeout; fields: Record<string, string | number | undefined> }
+  >();
+  /** Each run's follower of its stdout file (made once the file is ready, so not for a run that never starts). */
+  const outputs = new WeakMap<TaskRun, OutputFollower>();
+
+  // One beat at a time; a caller that needs a fresh lease waits for the one in flight.
+  const beat = (): Promise<void> =>
+    (live.beatInFlight ??= (async () => {
+      try {
+        await heartbeat.beat([...runs.keys()], live.phase);
+        await reconcileRuns(ctx, opts.workerId, runs);
+      } catch (err) {
+        log.warn({ err: toError(err).message }, 'heartbeat failed');
+      } finally {
+        live.beatInFlight = undefined;
+      }
+    })());
 
   const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting): TaskRun => {
     const run: TaskRun = new TaskRun(data, {
@@ -144,14 +155,6 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     });
     return run;
   };
-  /** Runs whose pid and accounting are not written yet (their timer is still pending). */
-  const startFieldsDue = new WeakMap<
-    TaskRun,
-    { timer: NodeJS.Timeout; fields: Record<string, string | number | undefined> }
-  >();
-  /** Each run's follower of its stdout file (made once the file is ready, so not for a run that never starts). */
-  const outputs = new WeakMap<TaskRun, OutputFollower>();
-
   const defer = async (exec: Execution, delayMs = DEFER_DELAY_MS): Promise<never> => {
     await exec.job.moveToDelayed(Date.now() + delayMs, exec.token);
     throw new DelayedError();
@@ -165,7 +168,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
       // Redis hands a ready job to the worker that has waited longest, which would be this one again and
       // again: holding the slot until the job is ready lets another worker take it.
-      await becomesTrue(() => state !== 'running', DEFER_DELAY_MS + 1000);
+      await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS + 1000);
       throw new DelayedError();
     }
     // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
@@ -174,7 +177,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     if (opts.endOfLife !== undefined) {
       const limit = await ctx.redis.hget(ctx.keys.task(id), 'timeout_ms');
       const timeoutMs = limit ? Number(limit) : undefined;
-      const cut = state !== 'running' && wouldBeCutData(timeoutMs, opts.endOfLife);
+      const cut = live.phase !== 'running' && wouldBeCutData(timeoutMs, opts.endOfLife);
       if (cut || !fitsInLife(timeoutMs, opts.endOfLife)) {
         log.info({ task: id }, 'task would outlive this worker: left for a fresher one');
         return defer(exec);
@@ -224,9 +227,9 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
   ): Promise<unknown> => {
     const data = run.data;
     exec.run = run;
-    lastBusy = Date.now();
+    live.lastBusy = Date.now();
     runs.set(data.id, run);
-    if (state !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
+    if (live.phase !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     log.info({ task: data.id, attempt }, 'task started');
     let outcome: TaskOutcome;
     /** Fields the end writes with the status (one fenced write): where stdout went and how much of it, and the
@@ -243,7 +246,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       acct.close();
       run.sampleState = acct.apply(run.sampleState);
       runs.delete(data.id);
-      lastBusy = Date.now();
+      live.lastBusy = Date.now();
       const due = startFieldsDue.get(run);
       if (due) {
         clearTimeout(due.timer);
@@ -274,7 +277,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     // job at once: the task may die of it before this worker has handled its own SIGTERM. Such a task is
     // given back to the queue, not failed. So is one whose pty host died as the worker was being stopped.
     if (outcome.kind === 'final' && dueToStop(outcome, opts.slurmJobId > 0)) {
-      if (await becomesTrue(() => state === 'stopping', STOP_SIGNAL_WINDOW_MS)) {
+      if (await becomesTrue(() => live.phase === 'stopping', STOP_SIGNAL_WINDOW_MS)) {
         const reason =
           opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
@@ -287,6 +290,37 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
     // The job and token of the newest delivery: the one whose lock is valid now.
     return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence, endFields);
+  };
+
+  const processor = async (job: Job<TaskJob>, token?: string): Promise<unknown> => {
+    const id = job.data.id;
+    let exec = executions.get(id);
+    if (exec) {
+      log.warn({ task: id }, 'job delivered again while its task runs here: attached to the run');
+      exec.job = job;
+      exec.token = token;
+      // The manager moves a dead worker's job only under the lock recorded here: keep it the current one.
+      void ctx.tasks.setFenced(id, exec.fence, { job_token: token ?? '' }).catch(() => {});
+    } else {
+      exec = { id, fence: { workerId: opts.workerId, runToken: newRunToken() }, job, token };
+      executions.set(id, exec);
+      const e = exec;
+      exec.done = executeRun(e).finally(() => {
+        if (executions.get(e.id) === e) executions.delete(e.id);
+      });
+    }
+    const current = exec;
+    // A delivery superseded by a later one leaves the job to it: BullMQ must not finish the job with a stale lock.
+    const superseded = (): boolean => current.token !== token;
+    let value: unknown;
+    try {
+      value = await current.done;
+    } catch (err) {
+      if (superseded()) throw new WaitingError();
+      throw err;
+    }
+    if (superseded()) throw new WaitingError();
+    return value;
   };
 
   const worker = new Worker<TaskJob>(ctx.keys.poolQueue(opts.pool), processor, {
@@ -305,85 +339,8 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     if (!(err instanceof TaskUnsuccessful)) log.error({ task: job?.data.id, err }, 'task processing failed');
   });
 
-  const onControl = (msg: ControlMessage): void => {
-    if (msg.type === 'kill') {
-      const run = runs.get(msg.task);
-      if (run) {
-        log.info({ task: msg.task }, 'kill requested');
-        run.stop('kill');
-      }
-    } else if (msg.type === 'stop') {
-      void stop(msg.force ?? false, msg.finish ?? false);
-    }
-  };
-  const control = await listenForControl(ctx, opts, onControl);
-
   const stopAll = (cause: StopCause, filter: (r: TaskRun) => boolean = () => true): void => {
     for (const r of runs.values()) if (filter(r)) r.stop(cause);
-  };
-
-  // One beat at a time; a caller that needs a fresh lease waits for the one in flight.
-  let inFlight: Promise<void> | undefined;
-  const beat = (): Promise<void> =>
-    (inFlight ??= (async () => {
-      try {
-        await heartbeat.beat([...runs.keys()], state);
-        await reconcileRuns(ctx, opts.workerId, runs);
-      } catch (err) {
-        log.warn({ err: toError(err).message }, 'heartbeat failed');
-      } finally {
-        inFlight = undefined;
-      }
-    })());
-  const beatTimer = setInterval(() => void beat(), ctx.config.heartbeatIntervalMs);
-  const fenceTimer = startSelfFencing(heartbeat, runs, log, ctx.config.heartbeatIntervalMs);
-  const lifeTimer = startLifeTimer({
-    idleTimeoutMs: opts.idleTimeoutMs,
-    endOfLife: opts.endOfLife,
-    log,
-    isStopping: () => stopping !== undefined,
-    runningCount: () => runs.size,
-    lastBusy: () => lastBusy,
-    state: () => state,
-    onIdle: () => void stop(false),
-    onEndOfLife: () => drain(),
-  });
-
-  let stopping: Promise<void> | undefined;
-  let grace: NodeJS.Timeout | undefined;
-  /** `finish`: running tasks may take as long as they need (remove-pool); a later plain stop arms the grace. */
-  const stop = (force = false, finish = false): Promise<void> => {
-    if (force) stopAll('shutdown');
-    else if (!finish) grace ??= setTimeout(() => stopAll('shutdown'), opts.shutdownGraceMs);
-    stopping ??= (async () => {
-      state = 'stopping';
-      log.info({ running: runs.size, finish }, 'worker stopping');
-      await runCleanups(
-        [
-          // Unbounded: running tasks end (or get their grace) first; the step bounds its goodbye to Redis.
-          { name: 'close the queue worker', run: closeQueueWorker },
-          {
-            name: 'clear the timers',
-            run: () => {
-              clearTimeout(grace);
-              clearInterval(beatTimer);
-              clearInterval(fenceTimer);
-              clearInterval(lifeTimer);
-            },
-          },
-          { name: 'stop the leftover sweeps', run: () => leftovers.stop() },
-          { name: 'stop the sampler', run: () => sampler.stop() },
-          { name: 'dispose of the accounting', run: () => accounting.dispose() },
-          // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
-          { name: 'close the control subscription', boundMs: 3000, run: () => control.close() },
-          { name: 'remove the heartbeat', boundMs: 3000, run: () => heartbeat.remove() },
-        ],
-        log,
-      );
-      log.info('worker stopped');
-      resolveStopped();
-    })();
-    return stopping;
   };
 
   /** Waits for the running tasks; once none runs, closing only needs Redis to say goodbye: without Redis, give up on that. */
@@ -402,17 +359,79 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     }
   };
 
-  const drain = (): void => {
-    if (state !== 'running') return;
-    state = 'draining';
-    log.info('draining: tasks that cannot finish in the remaining life are re-queued');
-    stopAll('shutdown', r => wouldBeCut(r, opts.endOfLife));
-    void heartbeat.beat([...runs.keys()], state).catch(() => {});
+  /** `finish`: running tasks may take as long as they need (remove-pool); a later plain stop arms the grace. */
+  const stop = (force = false, finish = false): Promise<void> => {
+    if (force) stopAll('shutdown');
+    else if (!finish) live.grace ??= setTimeout(() => stopAll('shutdown'), opts.shutdownGraceMs);
+    live.stopping ??= (async () => {
+      live.phase = 'stopping';
+      log.info({ running: runs.size, finish }, 'worker stopping');
+      await runCleanups(
+        [
+          // Unbounded: running tasks end (or get their grace) first; the step bounds its goodbye to Redis.
+          { name: 'close the queue worker', run: closeQueueWorker },
+          {
+            name: 'clear the timers',
+            run: () => {
+              clearTimeout(live.grace);
+              for (const t of live.timers) clearInterval(t);
+            },
+          },
+          { name: 'stop the leftover sweeps', run: () => live.leftovers?.stop() },
+          { name: 'stop the sampler', run: () => sampler.stop() },
+          { name: 'dispose of the accounting', run: () => accounting.dispose() },
+          // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
+          { name: 'close the control subscription', boundMs: 3000, run: () => live.control?.close() },
+          { name: 'remove the heartbeat', boundMs: 3000, run: () => heartbeat.remove() },
+        ],
+        log,
+      );
+      log.info('worker stopped');
+      live.resolveStopped();
+    })();
+    return live.stopping;
   };
 
-  await heartbeat.beat([], state);
+  const drain = (): void => {
+    if (live.phase !== 'running') return;
+    live.phase = 'draining';
+    log.info('draining: tasks that cannot finish in the remaining life are re-queued');
+    stopAll('shutdown', r => wouldBeCut(r, opts.endOfLife));
+    void heartbeat.beat([...runs.keys()], live.phase).catch(() => {});
+  };
+
+  const onControl = (msg: ControlMessage): void => {
+    if (msg.type === 'kill') {
+      const run = runs.get(msg.task);
+      if (run) {
+        log.info({ task: msg.task }, 'kill requested');
+        run.stop('kill');
+      }
+    } else if (msg.type === 'stop') {
+      void stop(msg.force ?? false, msg.finish ?? false);
+    }
+  };
+  live.control = await listenForControl(ctx, opts, onControl);
+
+  live.timers.push(setInterval(() => void beat(), ctx.config.heartbeatIntervalMs));
+  live.timers.push(startSelfFencing(heartbeat, runs, log, ctx.config.heartbeatIntervalMs));
+  live.timers.push(
+    startLifeTimer({
+      idleTimeoutMs: opts.idleTimeoutMs,
+      endOfLife: opts.endOfLife,
+      log,
+      isStopping: () => live.stopping !== undefined,
+      runningCount: () => runs.size,
+      lastBusy: () => live.lastBusy,
+      state: () => live.phase,
+      onIdle: () => void stop(false),
+      onEndOfLife: () => drain(),
+    }),
+  );
+
+  await heartbeat.beat([], live.phase);
   // Processes of lost runs on this host (their worker and pty host died together): killed and reported.
-  const leftovers = startLeftoverSweeps(ctx, {
+  live.leftovers = startLeftoverSweeps(ctx, {
     workerId: opts.workerId,
     host,
     logger: log,
