@@ -9,7 +9,7 @@ import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
-import { QUEUE_EVENTS_MAX_LEN } from '../tasks/pool-queue.js';
+import { QUEUE_EVENTS_MAX_LEN } from '../pools/pool-queue.js';
 
 export const SWEEP_SCHEDULER_ID = 'sweep';
 

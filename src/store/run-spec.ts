@@ -3,24 +3,11 @@ import type { TaskRecord } from './task-record.js';
 
 // The run spec lives with the store (start-task returns it from the record); src/tasks/job-data.ts re-exports it.
 
-/** What a worker needs to run a task: returned by start-task from the record (TaskStore.start). */
-export interface TaskJobData {
-  id: number;
-  command: string;
-  cwd?: string;
-  stdout?: string;
-  stderr?: string;
-  output_files?: string;
-  allow_empty_outputs?: boolean;
-  timeout_ms?: number;
-  /** Memory limit of the task, `-m` syntax normalised (`4G`, `500M`). */
-  mem_limit?: string;
-  /** Cromwell's rc file: a task over its memory limit flags Cromwell's memory retry next to it at once. */
-  rc_file?: string;
-}
-
-/** The record fields a worker runs a task from. */
-export type JobSource = Pick<
+/**
+ * What a worker needs to run a task: the record fields start-task returns (RUN_FIELDS, with the id), typed
+ * from the record itself so that the two cannot drift apart.
+ */
+export type TaskJobData = Pick<
   TaskRecord,
   | 'id'
   | 'command'
@@ -33,6 +20,9 @@ export type JobSource = Pick<
   | 'mem_limit'
   | 'rc_file'
 >;
+
+/** The record fields a worker runs a task from (the same fields). */
+export type JobSource = TaskJobData;
 
 /** What a worker runs a task from, out of its record (start-task's reply); unset fields are left out. */
 export function jobDataFromRecord(r: JobSource): TaskJobData {

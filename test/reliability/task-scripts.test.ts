@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { endTask } from '../../src/tasks/end-task.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
-import { QUEUE_EVENTS_MAX_LEN } from '../../src/tasks/pool-queue.js';
+import { QUEUE_EVENTS_MAX_LEN } from '../../src/pools/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
