@@ -195,6 +195,12 @@ export async function createConnection(
         hardDisconnect(redis);
         throw new RedisAuthError(redisLocation(config), authFailure ?? err);
       }
+      // No answer yet (a paused or overloaded server accepts the connection and says nothing, so no error
+      // event is logged): say why this daemon is waiting instead of starting silently.
+      logger?.warn(
+        { waited_ms: config.connectTimeoutMs },
+        `Redis at ${redisLocation(config)} does not answer yet: waiting for it (daemons retry until it does)`,
+      );
     } finally {
       onAuthFailure = undefined;
     }

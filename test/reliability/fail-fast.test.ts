@@ -100,6 +100,30 @@ describe('settings that cannot work fail fast', () => {
     }
   });
 
+  it('a worker started against an unresponsive Redis says it is waiting (it was silent), then starts when Redis answers', async () => {
+    const server = await startPlainRedis();
+    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '1s' });
+    server.child.kill('SIGSTOP');
+    const worker = startJtm(['worker', '-p', 'paused-start'], env);
+    try {
+      await waitFor(
+        () => /does not answer yet: waiting for it/.test(worker.output()),
+        'the waiting line',
+        20_000,
+      );
+      server.child.kill('SIGCONT');
+      await waitFor(
+        () => /worker started/.test(worker.output()),
+        'the worker to start once Redis answers',
+        30_000,
+      );
+    } finally {
+      server.child.kill('SIGCONT');
+      await worker.stop('SIGKILL');
+      await server.stop();
+    }
+  });
+
   it('logs --follow exits 255 when Redis dies', async () => {
     const server = await startPlainRedis();
     try {
