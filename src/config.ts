@@ -30,6 +30,8 @@ export interface Config {
   readonly connectTimeoutMs: number;
   /** How long isalive keeps retrying a failing Redis before answering `unknown`. */
   readonly isaliveRetryMs: number;
+  /** How long kill keeps retrying a failing Redis before it gives up (exit 255). */
+  readonly killRetryMs: number;
   readonly heartbeatIntervalMs: number;
   /** A worker is dead after this many heartbeats in a row are missing. */
   readonly missedBeats: number;
@@ -159,6 +161,7 @@ export function loadConfig(
     logDir: get('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s'),
+    killRetryMs: duration('JTM_KILL_RETRY', '10s'),
     heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
     missedBeats: integer('JTM_MISSED_BEATS', 3, 1),
     taskRetentionMs: duration('JTM_TASK_RETENTION', '7d'),

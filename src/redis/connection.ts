@@ -5,6 +5,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import { isAuthError, RedisAuthError, RedisUnavailableError, RedisUrlError } from '../errors.js';
 import { rateLimited, type Logger } from '../logger.js';
+import { withStallAwareTimeout } from './stall-aware-timeout.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -89,6 +90,14 @@ function clientBudgetMs(config: Config): number {
   return Math.max(Math.round(config.connectTimeoutMs / 2), left);
 }
 
+/**
+ * The wall-time bound of a client's connection: time the process waited for a CPU does not count against
+ * its budget (stall-aware-timeout.ts), up to twice JTM_CONNECT_TIMEOUT in all.
+ */
+function clientCapMs(config: Config): number {
+  return config.connectTimeoutMs * 2;
+}
+
 function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
   if (role === 'worker') {
     return {
@@ -97,11 +106,12 @@ function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
       retryStrategy: times => Math.min(200 * times, 5000),
     };
   }
-  const budget = clientBudgetMs(config);
-  const deadline = Date.now() + budget;
+  // ioredis' own timers count wall time: they get the cap, and withStallAwareTimeout decides (see below).
+  const cap = clientCapMs(config);
+  const deadline = Date.now() + cap;
   return {
     lazyConnect: true,
-    connectTimeout: budget,
+    connectTimeout: cap,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     retryStrategy: () => (Date.now() < deadline ? 100 : null),
@@ -166,9 +176,10 @@ export async function createConnection(
   authFailed.catch(() => {});
   if (role === 'client') {
     try {
-      await withTimeout(
+      await withStallAwareTimeout(
         Promise.race([redis.connect().then(() => checkDatabase(redis, parsed)), authFailed]),
         clientBudgetMs(config),
+        clientCapMs(config),
       );
     } catch (err) {
       hardDisconnect(redis);

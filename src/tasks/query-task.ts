@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { forTask, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isConnectionError } from '../redis/connection.js';
+import { retryWhileUnreachable } from '../redis/retry-unreachable.js';
 import { isActive, statusName, type TaskStatusName } from './status.js';
 import type { TaskRecord } from '../store/task-record.js';
 import type { TaskEvent } from '../store/task-store.js';
@@ -41,16 +40,13 @@ export async function checkAlive(
   id: number,
   retryMs: number,
 ): Promise<Aliveness> {
-  const deadline = Date.now() + retryMs;
-  for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
-    try {
-      const ctx = forTask(await open(), id);
-      const code = await ctx.tasks.status(id);
+  try {
+    return await retryWhileUnreachable(async () => {
+      const code = await forTask(await open(), id).tasks.status(id);
       return code !== undefined && isActive(code) ? 'yes' : 'no';
-    } catch (err) {
-      if (!isConnectionError(err)) throw err;
-      if (Date.now() + pause >= deadline) return 'unknown';
-      await sleep(pause);
-    }
+    }, retryMs);
+  } catch (err) {
+    if (isConnectionError(err)) return 'unknown';
+    throw err;
   }
 }

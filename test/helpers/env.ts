@@ -47,6 +47,7 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
     JTM_SWEEP_INTERVAL: '1s',
     JTM_CONNECT_TIMEOUT: '2s',
     JTM_ISALIVE_RETRY: '2s',
+    JTM_KILL_RETRY: '2s',
     ...extra,
   };
 }
