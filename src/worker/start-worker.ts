@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
-import { toError } from '../errors.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -118,7 +118,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
         await heartbeat.beat([...runs.keys()], live.phase);
         await reconcileRuns(ctx, opts.workerId, runs);
       } catch (err) {
-        log.warn({ err: toError(err).message }, 'heartbeat failed');
+        log.warn({ err }, 'heartbeat failed');
       } finally {
         live.beatInFlight = undefined;
       }
@@ -195,7 +195,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     const young = (c: typeof claim): boolean =>
       c.kind === 'unsubmitted' && Date.now() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
     for (let wait = 20; young(claim) && wait <= 320; wait *= 2) {
-      await new Promise(r => setTimeout(r, wait));
+      await sleep(wait);
       claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     }
     // Not committed yet (a large submit still adding jobs): looked at again soon; an old one rarely.
@@ -480,7 +480,7 @@ function dueToStop(outcome: { exitCode?: number; hostExited?: boolean }, inSlurm
 async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {
   for (const deadline = Date.now() + withinMs; !condition();) {
     if (Date.now() >= deadline) return false;
-    await new Promise(r => setTimeout(r, 20));
+    await sleep(20);
   }
   return true;
 }
