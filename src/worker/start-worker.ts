@@ -333,7 +333,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     lockDuration: ctx.config.lockDurationMs,
     skipVersionCheck: true,
     autorun: false,
-  } as ConstructorParameters<typeof Worker>[2]);
+  });
   worker.on('error', err => log.error({ err }, 'worker error'));
   worker.on('failed', (job, err) => {
     if (!(err instanceof TaskUnsuccessful)) log.error({ task: job?.data.id, err }, 'task processing failed');
