@@ -217,4 +217,58 @@ describe('daemons stop when asked; stderr is JSON lines', () => {
       await server.stop();
     }
   });
+  // A signal during the worker's start is the documented stop (README: exit 0 after a clean stop), with its
+  // stderr line. The moment is pinned on what the worker shows, not on a sleep: a signal that lands before
+  // Node has run any of JTM's code ends any Node program with the default action, whatever JTM does.
+  it('SIGTERM while a worker waits for Redis to answer: the documented stop (it died of the signal, 143)', async () => {
+    const server = await startPlainRedis();
+    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '1s' });
+    server.child.kill('SIGSTOP');
+    const worker = startJtm(['worker', '-p', 'early-stop'], env);
+    try {
+      await waitFor(() => /does not answer yet/.test(worker.output()), 'the waiting line', 20_000);
+      const [code, ms] = await timed(() => worker.stop('SIGTERM'));
+      expect({ code, signal: worker.child.signalCode }, worker.output()).toEqual({ code: 0, signal: null });
+      expect(worker.output()).toMatch(/"signal":"SIGTERM".*"msg":"stopping gracefully"/);
+      expect(worker.output()).not.toMatch(/worker started/);
+      // Redis still does not answer: the stop does not wait for it.
+      expect(ms).toBeLessThan(10_000);
+    } finally {
+      server.child.kill('SIGCONT');
+      await worker.stop('SIGKILL');
+      await server.stop();
+    }
+  });
+
+  it('SIGTERM during the first heartbeat: nothing starts behind the stop (the sweeps, sampler and run loop did)', async () => {
+    const server = await startPlainRedis();
+    const port = String(server.port);
+    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}` });
+    // Writes wait (the heartbeat is a MULTI of writes); the connection and the control SUBSCRIBE do not.
+    redisCli(['-p', port, 'CLIENT', 'PAUSE', '60000', 'WRITE']);
+    const worker = startJtm(['worker', '-p', 'beat-stop'], env);
+    try {
+      // Subscribed to its control channels: its next step is the first heartbeat, held by the pause.
+      await waitFor(
+        () => redisCli(['-p', port, 'PUBSUB', 'CHANNELS']).trim() !== '',
+        'the control subscription',
+        20_000,
+      );
+      worker.child.kill('SIGTERM');
+      await waitFor(() => /stopping gracefully/.test(worker.output()), 'the stop', 20_000);
+      redisCli(['-p', port, 'CLIENT', 'UNPAUSE']);
+      const [code, ms] = await timed(() => worker.exited);
+      const out = worker.output();
+      expect({ code, signal: worker.child.signalCode }, out).toEqual({ code: 0, signal: null });
+      expect(out).toMatch(/worker stopped/);
+      expect(out).not.toMatch(/worker started|"level":50/);
+      expect(ms).toBeLessThan(10_000);
+      // Its heartbeat removed: no live worker left behind in Redis.
+      expect(redisCli(['-p', port, 'KEYS', '*alive*']).trim()).toBe('');
+    } finally {
+      redisCli(['-p', port, 'CLIENT', 'UNPAUSE']);
+      await worker.stop('SIGKILL');
+      await server.stop();
+    }
+  });
 });
