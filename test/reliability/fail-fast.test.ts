@@ -5,9 +5,9 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { BIN, ROOT, runJtm, startJtm, taskIds } from '../helpers/cli.js';
+import { BIN, ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
-import { redisCli, startPlainRedis } from './servers.js';
+import { redisCli, startPlainRedis, type Server } from './servers.js';
 
 /*
  * Issue 12 items 9 and 10: settings that cannot work fail at once with one line, and daemons stop when asked.
@@ -47,6 +47,32 @@ function bash(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A worker started against a frozen (SIGSTOPped) Redis, once it has said that it waits for it. */
+async function workerWaitingForRedis(
+  pool: string,
+): Promise<{ server: Server; worker: BackgroundProcess; end: () => Promise<void> }> {
+  const server = await startPlainRedis();
+  const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '1s' });
+  server.child.kill('SIGSTOP');
+  const worker = startJtm(['worker', '-p', pool], env);
+  const end = async (): Promise<void> => {
+    server.child.kill('SIGCONT');
+    await worker.stop('SIGKILL');
+    await server.stop();
+  };
+  try {
+    await waitFor(
+      () => /does not answer yet: waiting for it/.test(worker.output()),
+      'the waiting line',
+      20_000,
+    );
+  } catch (err) {
+    await end();
+    throw err;
+  }
+  return { server, worker, end };
 }
 
 describe('settings that cannot work fail fast', () => {
@@ -101,16 +127,8 @@ describe('settings that cannot work fail fast', () => {
   });
 
   it('a worker started against an unresponsive Redis says it is waiting (it was silent), then starts when Redis answers', async () => {
-    const server = await startPlainRedis();
-    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '1s' });
-    server.child.kill('SIGSTOP');
-    const worker = startJtm(['worker', '-p', 'paused-start'], env);
+    const { server, worker, end } = await workerWaitingForRedis('paused-start');
     try {
-      await waitFor(
-        () => /does not answer yet: waiting for it/.test(worker.output()),
-        'the waiting line',
-        20_000,
-      );
       server.child.kill('SIGCONT');
       await waitFor(
         () => /worker started/.test(worker.output()),
@@ -118,9 +136,7 @@ describe('settings that cannot work fail fast', () => {
         30_000,
       );
     } finally {
-      server.child.kill('SIGCONT');
-      await worker.stop('SIGKILL');
-      await server.stop();
+      await end();
     }
   });
 
@@ -221,12 +237,8 @@ describe('daemons stop when asked; stderr is JSON lines', () => {
   // stderr line. The moment is pinned on what the worker shows, not on a sleep: a signal that lands before
   // Node has run any of JTM's code ends any Node program with the default action, whatever JTM does.
   it('SIGTERM while a worker waits for Redis to answer: the documented stop (it died of the signal, 143)', async () => {
-    const server = await startPlainRedis();
-    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '1s' });
-    server.child.kill('SIGSTOP');
-    const worker = startJtm(['worker', '-p', 'early-stop'], env);
+    const { worker, end } = await workerWaitingForRedis('early-stop');
     try {
-      await waitFor(() => /does not answer yet/.test(worker.output()), 'the waiting line', 20_000);
       const [code, ms] = await timed(() => worker.stop('SIGTERM'));
       expect({ code, signal: worker.child.signalCode }, worker.output()).toEqual({ code: 0, signal: null });
       expect(worker.output()).toMatch(/"signal":"SIGTERM".*"msg":"stopping gracefully"/);
@@ -234,9 +246,7 @@ describe('daemons stop when asked; stderr is JSON lines', () => {
       // Redis still does not answer: the stop does not wait for it.
       expect(ms).toBeLessThan(10_000);
     } finally {
-      server.child.kill('SIGCONT');
-      await worker.stop('SIGKILL');
-      await server.stop();
+      await end();
     }
   });
 
