@@ -16,6 +16,17 @@ const DOMAIN = [
   'http',
 ];
 
+/**
+ * What every file of src may not import, whatever its layer: commands, oclif (src/cli aside) and node-pty
+ * (src/worker/pty-host.ts aside). The infrastructure block adds its own pattern to these, since ESLint replaces
+ * a rule's options per block rather than merging them.
+ */
+const SRC_PATTERNS = [
+  { group: ['**/commands/**'], message: 'src must not import commands' },
+  { group: ['@oclif/*'], message: 'only src/cli and commands use oclif' },
+];
+const SRC_PATHS = [{ name: 'node-pty', message: 'only src/worker/pty-host.ts imports node-pty' }];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test-output/**', 'coverage/**'] },
   js.configs.recommended,
@@ -46,11 +57,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/commands/**'], message: 'src must not import commands' },
-            { group: ['@oclif/*'], message: 'only src/cli and commands use oclif' },
+            ...SRC_PATTERNS,
             { group: ['**/cli/*'], message: 'domain code must not import the CLI layer' },
           ],
-          paths: [{ name: 'node-pty', message: 'only src/worker/pty-host.ts imports node-pty' }],
+          paths: SRC_PATHS,
         },
       ],
     },
@@ -59,7 +69,7 @@ export default tseslint.config(
   {
     // Infrastructure imports no domain folder (nor the context, which carries the task store): the layers
     // below stay usable and testable alone, and no cycle can pass through them. This block replaces the
-    // options above for these files, so it repeats them.
+    // options above for these files, so it starts from the same shared lists.
     files: [
       'src/redis/**/*.ts',
       'src/store/**/*.ts',
@@ -78,14 +88,13 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/commands/**'], message: 'src must not import commands' },
-            { group: ['@oclif/*'], message: 'only src/cli and commands use oclif' },
+            ...SRC_PATTERNS,
             {
               group: [...DOMAIN.flatMap(d => [`./${d}/*`, `../${d}/*`]), './context.js', '../context.js'],
               message: 'infrastructure (src/redis, config, logger, errors, ...) must not import domain code',
             },
           ],
-          paths: [{ name: 'node-pty', message: 'only src/worker/pty-host.ts imports node-pty' }],
+          paths: SRC_PATHS,
         },
       ],
     },

@@ -69,6 +69,8 @@ export interface TaskInput {
   stderr?: string;
   /** Time limit, e.g. `90s`, `10m`, `01:00:00`. */
   timeout?: string;
+  /** Memory limit of the task, e.g. `4G` (as `submit -m`); over it the task ends `outofresource` (-3). */
+  mem_limit?: string;
   /** Cromwell's rc file, written by JTM if it ends the task itself. */
   rc_file?: string;
   allow_empty_outputs?: boolean;

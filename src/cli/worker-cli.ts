@@ -11,6 +11,7 @@ import { normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js
 import type { DynamicWorkerRequest } from '../slurm/submit-workers.js';
 import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
 import { startTaskHost } from '../worker/task-environment.js';
+import type { RunningWorker } from '../worker/start-worker.js';
 import type { WorkerOptions } from '../worker/worker-options.js';
 
 /**
@@ -88,24 +89,54 @@ export async function runWorker(
   logger: Logger,
 ): Promise<{ worker_id: string }> {
   const opts = workerOptionsFromFlags(flags);
-  // The pty host is a Node process of its own: started before this one loads BullMQ and connects, its start
-  // overlaps them instead of following them (a new Slurm allocation's first task waits for both).
-  startTaskHost(config);
-  const { startWorker } = await import('../worker/start-worker.js');
-  const ctx = await open();
-  const worker = await startWorker(ctx, opts);
+  // The signal handlers come first: a SIGTERM while the worker loads, connects or starts would otherwise end it
+  // with Node's default (exit 143, nothing logged) instead of its documented stop. A stop asked before the
+  // worker can take it ends the start; a drain waits for the worker.
+  let worker: RunningWorker | undefined;
+  let asked: { force: boolean } | undefined;
+  let drainAsked = false;
+  const earlyStop = new AbortController();
   // Inside a Slurm allocation SIGTERM means Slurm is ending it (scancel, walltime) and has signalled every
   // process of the step, tasks included: give the tasks back to the queue at once instead of recording the
   // signal as their failure.
   const uninstall = installShutdown(
-    { stop: force => worker.stop(force || opts.slurmJobId > 0), drain: () => worker.drain() },
+    {
+      stop: async force => {
+        const now = force || opts.slurmJobId > 0;
+        if (worker) return worker.stop(now);
+        asked = { force: now || (asked?.force ?? false) };
+        earlyStop.abort();
+      },
+      drain: () => (worker ? worker.drain() : void (drainAsked = true)),
+    },
     logger,
   );
   try {
-    await worker.stopped;
+    // The pty host is a Node process of its own: started before this one loads BullMQ and connects, its start
+    // overlaps them instead of following them (a new Slurm allocation's first task waits for both).
+    startTaskHost(config);
+    const { startWorker } = await import('../worker/start-worker.js');
+    // Connecting waits for as long as Redis does not answer: a stop meanwhile does not wait for it.
+    const ctx = asked ? undefined : await untilAborted(open(), earlyStop.signal);
+    if (ctx === undefined || asked) {
+      logger.info('worker stopped before it started');
+      return { worker_id: opts.workerId };
+    }
+    const started = await startWorker(ctx, opts, w => {
+      worker = w;
+      if (asked) void w.stop(asked.force);
+      if (drainAsked) w.drain();
+    });
+    await started.stopped;
   } finally {
     uninstall();
     exitSoonAfterStop();
   }
-  return { worker_id: worker.id };
+  return { worker_id: opts.workerId };
+}
+
+/** `p`'s value, or undefined as soon as `signal` is aborted (`p` itself goes on, unobserved). */
+async function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  const aborted = new Promise<undefined>(r => signal.addEventListener('abort', () => r(undefined)));
+  return Promise.race([p, aborted]);
 }

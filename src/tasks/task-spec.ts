@@ -32,20 +32,23 @@ export interface NewTask {
   cromwellJobId?: string;
 }
 
-/** What submit receives, from flags or from one entry of a task file (snake_case as the original). */
-export interface TaskInput {
-  command?: unknown;
-  output_dir?: unknown;
-  output_files?: unknown;
-  stdout?: unknown;
-  stderr?: unknown;
-  pool?: unknown;
-  timeout?: unknown;
-  mem_limit?: unknown;
-  rc_file?: unknown;
-  allow_empty_outputs?: unknown;
-  cromwell_job_id?: unknown;
-}
+/** The fields of a task file's entry (snake_case as the original); any other field is refused. */
+export const TASK_FIELDS = [
+  'command',
+  'output_dir',
+  'output_files',
+  'stdout',
+  'stderr',
+  'pool',
+  'timeout',
+  'mem_limit',
+  'rc_file',
+  'allow_empty_outputs',
+  'cromwell_job_id',
+] as const;
+
+/** What submit receives, from flags or from one entry of a task file: values not yet checked. */
+export type TaskInput = Partial<Record<(typeof TASK_FIELDS)[number], unknown>>;
 
 export interface SubmitDefaults {
   /** `-p`: pool name when the task file names none. */
@@ -63,19 +66,8 @@ export interface SubmitDefaults {
   maxCommandBytes: number;
 }
 
-const TASK_FIELDS = new Set([
-  'command',
-  'output_dir',
-  'output_files',
-  'stdout',
-  'stderr',
-  'pool',
-  'timeout',
-  'mem_limit',
-  'rc_file',
-  'allow_empty_outputs',
-  'cromwell_job_id',
-]);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set(TASK_FIELDS);
+
 function resolvePath(p: string | undefined, base: string): string | undefined {
   if (p === undefined) return undefined;
   // `$VARS` are the worker's to expand; only plain relative paths are anchored to the submitter's cwd.
@@ -99,7 +91,7 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
     throw new InvalidInputError('a task must be a JSON object');
   }
   for (const k of Object.keys(input)) {
-    if (!TASK_FIELDS.has(k)) throw new InvalidInputError(`unknown task field ${JSON.stringify(k)}`);
+    if (!KNOWN_FIELDS.has(k)) throw new InvalidInputError(`unknown task field ${JSON.stringify(k)}`);
   }
   const command = str(input.command, 'command');
   if (command === undefined || command.trim() === '') throw new InvalidInputError('no command given');

@@ -54,7 +54,7 @@ export class Accounting {
         if (limitBytes !== undefined) cg.setMemoryLimit(limitBytes);
         return new TaskAccounting(this.mode, limitBytes, cg);
       } catch (err) {
-        this.log.warn({ task: id, err: (err as Error).message }, 'no cgroup for this task: /proc sampling');
+        this.log.warn({ task: id, err }, 'no cgroup for this task: /proc sampling');
       }
     }
     return new TaskAccounting('procfs', limitBytes, undefined, timesFile);

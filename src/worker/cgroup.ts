@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Kernel accounting of a task: one cgroup per task, so that its peak memory, CPU time and memory limit
@@ -144,7 +145,7 @@ async function removeDirLater(dir: string): Promise<boolean> {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return true;
       if (code !== 'EBUSY') return false;
-      await new Promise(r => setTimeout(r, 25));
+      await sleep(25);
     }
   }
   return false;

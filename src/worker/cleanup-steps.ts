@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { Logger } from '../logger.js';
 
 /** One step of a worker's stop: named for the logs, bounded unless it bounds itself. */
@@ -35,10 +37,11 @@ export async function runCleanups(steps: readonly CleanupStep[], log: Logger): P
 
 /** `p`, or nothing once `ms` have passed. */
 export async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
+  // Aborted once the race is decided, so no timer outlives it (its AbortError goes to the race, which ignores it).
+  const timer = new AbortController();
   try {
-    return await Promise.race([p, new Promise<undefined>(r => (timer = setTimeout(() => r(undefined), ms)))]);
+    return await Promise.race([p, sleep(ms, undefined, { signal: timer.signal })]);
   } finally {
-    clearTimeout(timer);
+    timer.abort();
   }
 }

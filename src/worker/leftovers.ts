@@ -4,7 +4,6 @@ import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config.js';
 
 import type { JtmContext } from '../context.js';
-import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { TaskStatus } from '../tasks/status.js';
 import { findByToken, listPids, readProc, terminateAll, type ProcInfo } from './process-tree.js';
@@ -208,7 +207,7 @@ export function startLeftoverSweeps(ctx: JtmContext, opts: LeftoverSweepOptions)
         next = Math.min(next, s.ttlMs + RECHECK_MARGIN_MS);
       }
     } catch (err) {
-      opts.logger.warn({ err: toError(err).message }, 'leftover sweep failed');
+      opts.logger.warn({ err }, 'leftover sweep failed');
     }
     if (stopped) return;
     timer = setTimeout(() => void run(), next);

@@ -1,6 +1,7 @@
 import { constants, write } from 'node:fs';
 import { mkdir, open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { InvalidInputError } from '../errors.js';
 
@@ -50,7 +51,7 @@ export async function checkOutputFiles(
       }
     }
     if (problems.length === 0 || attempt === tries) break;
-    await new Promise(r => setTimeout(r, pause));
+    await sleep(pause);
     pause *= 1.5;
   }
   return problems;

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** One process as read from /proc/<pid>/stat and statm. Times in clock ticks, memory in bytes. */
 export interface ProcInfo {
@@ -297,10 +298,6 @@ export async function terminateAll(
     procs = live();
   }
   return { signalled: [...signalled], survivors: procs.map(p => p.pid) };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise(r => setTimeout(r, ms));
 }
 
 let ownPgid: number | undefined;

@@ -1,7 +1,6 @@
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
-import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { endTask } from '../tasks/end-task.js';
 import type { TaskJob } from '../tasks/job-data.js';
@@ -47,9 +46,7 @@ export async function recordOutcome(
     log.info({ task: id, requeued: moved.done }, outcome.reason);
     if (moved.done) {
       // The lock lapses while Redis is out of reach: BullMQ's stalled check then re-delivers the job itself.
-      await job
-        .moveToWait(token)
-        .catch(err => log.warn({ task: id, err: toError(err).message }, 'job left to the stalled check'));
+      await job.moveToWait(token).catch(err => log.warn({ task: id, err }, 'job left to the stalled check'));
       throw new WaitingError();
     }
     return { requeued: false };

@@ -10,23 +10,14 @@ export {
   type ResourceSample,
 } from '../tasks/resource-format.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
+import type { AllocationFacts, WorkerOptions } from './worker-options.js';
 
 /** What the worker knows about itself, the same for every sample it takes. */
-export interface WorkerIdentity {
-  workerId: string;
+export interface WorkerIdentity extends AllocationFacts, Pick<WorkerOptions, 'workerId' | 'endOfLife'> {
   hostName: string;
   ipAddress: string | null;
   poolName: string;
   rootPid: number;
-  slurmJobId: number;
-  workerType: 0 | 2;
-  numCores: number;
-  memPerNode: string;
-  memPerCore: string;
-  jobTime: string | null;
-  workersOnNode: number;
-  /** Epoch ms at which the worker's allocation ends; undefined for a worker without an end of life. */
-  endOfLife?: number;
 }
 
 /** CPU counter of the previous sample, to turn cumulative CPU time into a load over the interval. */

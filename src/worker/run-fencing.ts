@@ -23,7 +23,7 @@ export async function reconcileRuns(
   res.forEach(([err, v], i) => {
     const run = runs.get(ids[i] as number);
     if (err || !run || !Array.isArray(v)) return;
-    const [status, owner, kill, runToken] = v as (string | null)[];
+    const [status, owner, kill, runToken]: (string | null)[] = v;
     const owned = status === String(TaskStatus.running) && owner === workerId && runToken === run.token;
     if (!owned) run.stop('superseded');
     else if (kill === '1') run.stop('kill');

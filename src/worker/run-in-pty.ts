@@ -89,7 +89,7 @@ function ptyHost(env: Record<string, string>): ChildProcess {
   });
   // The worker may exit while the host is idle; the host follows it on disconnect.
   child.unref();
-  (child.channel as { unref?: () => void } | undefined)?.unref?.();
+  child.channel?.unref();
   // IPC keeps the order of messages: the environment arrives before the first spawn.
   const init: WorkerMessage = { t: 'init', env: hostEnv, ...(watchdogMs > 0 ? { watchdogMs } : {}) };
   child.send(init);

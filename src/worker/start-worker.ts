@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
-import { toError } from '../errors.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -54,7 +54,8 @@ class LiveState {
   /** The heartbeat in flight: one at a time, and a caller that needs a fresh lease waits for it. */
   beatInFlight: Promise<void> | undefined;
   resolveStopped: () => void = () => {};
-  control: { close(): Promise<unknown> } | undefined;
+  /** The control subscription, from the moment it is asked for: a stop during its SUBSCRIBE still closes it. */
+  control: Promise<{ close(): Promise<unknown> }> | undefined;
   leftovers: { stop(): void } | undefined;
   /** Heartbeat, self-fencing and life timers: cleared by stop(). */
   readonly timers: NodeJS.Timeout[] = [];
@@ -64,8 +65,15 @@ class LiveState {
  * Starts a BullMQ worker on the pool's queue. Each job is one task: the worker claims the record
  * (guarded), runs the command in a pty, samples it, and records exactly one final status — or gives
  * the task back to the queue when it is stopped before the task ends.
+ *
+ * `onStoppable` gets the worker's handle as soon as it can be stopped, before its start is over (a signal
+ * may arrive while it subscribes or sends its first heartbeat): a stop then ends the start where it is.
  */
-export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Promise<RunningWorker> {
+export async function startWorker(
+  anyShard: JtmContext,
+  opts: WorkerOptions,
+  onStoppable?: (worker: RunningWorker) => void,
+): Promise<RunningWorker> {
   // The worker lives on its pool's shard: its heartbeat, its tasks and their records are all there.
   const ctx = forPool(anyShard, opts.pool);
   // First, unless the command started it already: the host's own start (a Node process) overlaps the rest.
@@ -118,7 +126,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
         await heartbeat.beat([...runs.keys()], live.phase);
         await reconcileRuns(ctx, opts.workerId, runs);
       } catch (err) {
-        log.warn({ err: toError(err).message }, 'heartbeat failed');
+        log.warn({ err }, 'heartbeat failed');
       } finally {
         live.beatInFlight = undefined;
       }
@@ -195,7 +203,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     const young = (c: typeof claim): boolean =>
       c.kind === 'unsubmitted' && Date.now() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
     for (let wait = 20; young(claim) && wait <= 320; wait *= 2) {
-      await new Promise(r => setTimeout(r, wait));
+      await sleep(wait);
       claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     }
     // Not committed yet (a large submit still adding jobs): looked at again soon; an old one rarely.
@@ -333,7 +341,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     lockDuration: ctx.config.lockDurationMs,
     skipVersionCheck: true,
     autorun: false,
-  } as ConstructorParameters<typeof Worker>[2]);
+  });
   worker.on('error', err => log.error({ err }, 'worker error'));
   worker.on('failed', (job, err) => {
     if (!(err instanceof TaskUnsuccessful)) log.error({ task: job?.data.id, err }, 'task processing failed');
@@ -381,7 +389,11 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
           { name: 'stop the sampler', run: () => sampler.stop() },
           { name: 'dispose of the accounting', run: () => accounting.dispose() },
           // Bounded: with Redis unreachable these would wait for it forever, and an exiting worker need not.
-          { name: 'close the control subscription', boundMs: 3000, run: () => live.control?.close() },
+          {
+            name: 'close the control subscription',
+            boundMs: 3000,
+            run: async () => (await live.control)?.close(),
+          },
           { name: 'remove the heartbeat', boundMs: 3000, run: () => heartbeat.remove() },
         ],
         log,
@@ -411,7 +423,13 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       void stop(msg.force ?? false, msg.finish ?? false);
     }
   };
-  live.control = await listenForControl(ctx, opts, onControl);
+  const handle: RunningWorker = { id: opts.workerId, stop, drain, stopped };
+  onStoppable?.(handle);
+  // After each await below, a stop that came meanwhile has begun its cleanups: what is not started yet must
+  // then not start at all (a timer, sweep or run loop started behind them would outlive the worker).
+  live.control = listenForControl(ctx, opts, onControl);
+  await live.control;
+  if (live.stopping) return handle;
 
   live.timers.push(setInterval(() => void beat(), ctx.config.heartbeatIntervalMs));
   live.timers.push(startSelfFencing(heartbeat, runs, log, ctx.config.heartbeatIntervalMs));
@@ -430,6 +448,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
   );
 
   await heartbeat.beat([], live.phase);
+  if (live.stopping) return handle;
   // Processes of lost runs on this host (their worker and pty host died together): killed and reported.
   live.leftovers = startLeftoverSweeps(ctx, {
     workerId: opts.workerId,
@@ -450,7 +469,7 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     },
     'worker started',
   );
-  return { id: opts.workerId, stop, drain, stopped };
+  return handle;
 }
 
 /**
@@ -480,7 +499,7 @@ function dueToStop(outcome: { exitCode?: number; hostExited?: boolean }, inSlurm
 async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {
   for (const deadline = Date.now() + withinMs; !condition();) {
     if (Date.now() >= deadline) return false;
-    await new Promise(r => setTimeout(r, 20));
+    await sleep(20);
   }
   return true;
 }

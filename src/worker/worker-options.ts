@@ -1,11 +1,8 @@
-/** How a worker runs: its pool, its slots, and what it knows of its allocation. */
-export interface WorkerOptions {
-  pool: string;
-  workerId: string;
-  /** Concurrent tasks. */
-  slots: number;
-  /** Epoch ms at which this worker's allocation ends (Slurm walltime or --lifetime); undefined: never. */
-  endOfLife?: number;
+/**
+ * What a worker knows of its allocation (from its flags, as the original's), reported as they are in its
+ * heartbeat and every resource sample.
+ */
+export interface AllocationFacts {
   slurmJobId: number;
   workerType: 0 | 2;
   numCores: number;
@@ -13,6 +10,16 @@ export interface WorkerOptions {
   memPerCore: string;
   jobTime: string | null;
   workersOnNode: number;
+}
+
+/** How a worker runs: its pool, its slots, and what it knows of its allocation. */
+export interface WorkerOptions extends AllocationFacts {
+  pool: string;
+  workerId: string;
+  /** Concurrent tasks. */
+  slots: number;
+  /** Epoch ms at which this worker's allocation ends (Slurm walltime or --lifetime); undefined: never. */
+  endOfLife?: number;
   /** Exit after this long without a task (dynamic pools scale down); undefined: never. */
   idleTimeoutMs?: number;
   /** How long running tasks may take to finish after a stop request before they are killed and re-queued. */

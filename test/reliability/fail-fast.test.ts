@@ -5,9 +5,9 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { BIN, ROOT, runJtm, startJtm, taskIds } from '../helpers/cli.js';
+import { BIN, ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
-import { redisCli, startPlainRedis } from './servers.js';
+import { redisCli, startPlainRedis, type Server } from './servers.js';
 
 /*
  * Issue 12 items 9 and 10: settings that cannot work fail at once with one line, and daemons stop when asked.
@@ -47,6 +47,32 @@ function bash(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A worker started against a frozen (SIGSTOPped) Redis, once it has said that it waits for it. */
+async function workerWaitingForRedis(
+  pool: string,
+): Promise<{ server: Server; worker: BackgroundProcess; end: () => Promise<void> }> {
+  const server = await startPlainRedis();
+  const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '1s' });
+  server.child.kill('SIGSTOP');
+  const worker = startJtm(['worker', '-p', pool], env);
+  const end = async (): Promise<void> => {
+    server.child.kill('SIGCONT');
+    await worker.stop('SIGKILL');
+    await server.stop();
+  };
+  try {
+    await waitFor(
+      () => /does not answer yet: waiting for it/.test(worker.output()),
+      'the waiting line',
+      20_000,
+    );
+  } catch (err) {
+    await end();
+    throw err;
+  }
+  return { server, worker, end };
 }
 
 describe('settings that cannot work fail fast', () => {
@@ -125,16 +151,8 @@ describe('settings that cannot work fail fast', () => {
   });
 
   it('a worker started against an unresponsive Redis says it is waiting (it was silent), then starts when Redis answers', async () => {
-    const server = await startPlainRedis();
-    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '1s' });
-    server.child.kill('SIGSTOP');
-    const worker = startJtm(['worker', '-p', 'paused-start'], env);
+    const { server, worker, end } = await workerWaitingForRedis('paused-start');
     try {
-      await waitFor(
-        () => /does not answer yet: waiting for it/.test(worker.output()),
-        'the waiting line',
-        20_000,
-      );
       server.child.kill('SIGCONT');
       await waitFor(
         () => /worker started/.test(worker.output()),
@@ -142,9 +160,7 @@ describe('settings that cannot work fail fast', () => {
         30_000,
       );
     } finally {
-      server.child.kill('SIGCONT');
-      await worker.stop('SIGKILL');
-      await server.stop();
+      await end();
     }
   });
 
@@ -238,6 +254,54 @@ describe('daemons stop when asked; stderr is JSON lines', () => {
       // Repeated connection errors are rate-limited, not one line per reconnect attempt.
       expect(lines.filter(l => l.includes('ECONNREFUSED')).length).toBeLessThan(10);
     } finally {
+      await server.stop();
+    }
+  });
+  // A signal during the worker's start is the documented stop (README: exit 0 after a clean stop), with its
+  // stderr line. The moment is pinned on what the worker shows, not on a sleep: a signal that lands before
+  // Node has run any of JTM's code ends any Node program with the default action, whatever JTM does.
+  it('SIGTERM while a worker waits for Redis to answer: the documented stop (it died of the signal, 143)', async () => {
+    const { worker, end } = await workerWaitingForRedis('early-stop');
+    try {
+      const [code, ms] = await timed(() => worker.stop('SIGTERM'));
+      expect({ code, signal: worker.child.signalCode }, worker.output()).toEqual({ code: 0, signal: null });
+      expect(worker.output()).toMatch(/"signal":"SIGTERM".*"msg":"stopping gracefully"/);
+      expect(worker.output()).not.toMatch(/worker started/);
+      // Redis still does not answer: the stop does not wait for it.
+      expect(ms).toBeLessThan(10_000);
+    } finally {
+      await end();
+    }
+  });
+
+  it('SIGTERM during the first heartbeat: nothing starts behind the stop (the sweeps, sampler and run loop did)', async () => {
+    const server = await startPlainRedis();
+    const port = String(server.port);
+    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}` });
+    // Writes wait (the heartbeat is a MULTI of writes); the connection and the control SUBSCRIBE do not.
+    redisCli(['-p', port, 'CLIENT', 'PAUSE', '60000', 'WRITE']);
+    const worker = startJtm(['worker', '-p', 'beat-stop'], env);
+    try {
+      // Subscribed to its control channels: its next step is the first heartbeat, held by the pause.
+      await waitFor(
+        () => redisCli(['-p', port, 'PUBSUB', 'CHANNELS']).trim() !== '',
+        'the control subscription',
+        20_000,
+      );
+      worker.child.kill('SIGTERM');
+      await waitFor(() => /stopping gracefully/.test(worker.output()), 'the stop', 20_000);
+      redisCli(['-p', port, 'CLIENT', 'UNPAUSE']);
+      const [code, ms] = await timed(() => worker.exited);
+      const out = worker.output();
+      expect({ code, signal: worker.child.signalCode }, out).toEqual({ code: 0, signal: null });
+      expect(out).toMatch(/worker stopped/);
+      expect(out).not.toMatch(/worker started|"level":50/);
+      expect(ms).toBeLessThan(10_000);
+      // Its heartbeat removed: no live worker left behind in Redis.
+      expect(redisCli(['-p', port, 'KEYS', '*alive*']).trim()).toBe('');
+    } finally {
+      redisCli(['-p', port, 'CLIENT', 'UNPAUSE']);
+      await worker.stop('SIGKILL');
       await server.stop();
     }
   });

@@ -8,7 +8,7 @@ import { InvalidInputError } from '../../src/errors.js';
 import { maskUrl } from '../../src/redis/connection.js';
 import { POOL_NAME, normaliseMemory, validatePoolName, validateTime } from '../../src/pool-spec.js';
 import { parseTaskFile } from '../../src/tasks/task-file.js';
-import { buildTask } from '../../src/tasks/task-spec.js';
+import { buildTask, TASK_FIELDS } from '../../src/tasks/task-spec.js';
 
 /** Runs `f`; an InvalidInputError is the only acceptable failure (never a TypeError or a crash). */
 function invalidOr<T>(f: () => T): T | InvalidInputError {
@@ -138,19 +138,8 @@ describe('memory strings', () => {
 
 describe('task validation', () => {
   it('any JSON value as a task gives a valid task or one InvalidInputError', () => {
-    const field = fc.constantFrom(
-      'command',
-      'output_dir',
-      'output_files',
-      'stdout',
-      'stderr',
-      'pool',
-      'timeout',
-      'rc_file',
-      'allow_empty_outputs',
-      'cromwell_job_id',
-      'colour',
-    );
+    // Every known field, and one unknown that must be refused.
+    const field = fc.constantFrom(...TASK_FIELDS, 'colour');
     const task = fc.oneof(
       fc.jsonValue(),
       fc.dictionary(

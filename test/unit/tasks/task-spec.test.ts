@@ -1,11 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 
 import { InvalidInputError } from '../../../src/errors.js';
 import { normaliseMemory, workflowPoolName } from '../../../src/pool-spec.js';
 import { parseTaskFile } from '../../../src/tasks/task-file.js';
+import type { TaskInput as ApiTaskInput } from '../../../src/index.js';
+import type { TASK_FIELDS } from '../../../src/tasks/task-spec.js';
 import { buildTask } from '../../../src/tasks/task-spec.js';
 
 describe('task validation', () => {
+  it('the typed API names exactly the fields the validator accepts (checked by `npm run typecheck`)', () => {
+    expectTypeOf<keyof ApiTaskInput>().toEqualTypeOf<(typeof TASK_FIELDS)[number]>();
+  });
   const defaults = { cwd: '/work', maxCommandBytes: 100, pool: 'small' };
   it('builds a task with the pool from -p, the pool fields and the pool time as the default limit', () => {
     const t = buildTask({ command: 'ls', pool: { cpu: 2, mem: '10GB', time: '00:10:00' } }, defaults);
