@@ -411,7 +411,19 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
       void stop(msg.force ?? false, msg.finish ?? false);
     }
   };
-  live.control = await listenForControl(ctx, opts, onControl);
+  // Registration and the control subscription (a connection of its own) in flight together: a new Slurm
+  // allocation's first task waits for both. Both are done before the first fetch, so a kill of a task that
+  // runs here always finds the subscription; a pool-wide stop published before it is missed as one published
+  // while the worker was still loading would be.
+  const [control, registered] = await Promise.allSettled([
+    listenForControl(ctx, opts, onControl),
+    heartbeat.beat([], live.phase),
+  ]);
+  if (control.status === 'fulfilled') live.control = control.value;
+  if (control.status === 'rejected' || registered.status === 'rejected') {
+    await live.control?.close().catch(() => {});
+    throw control.status === 'rejected' ? control.reason : (registered as PromiseRejectedResult).reason;
+  }
 
   live.timers.push(setInterval(() => void beat(), ctx.config.heartbeatIntervalMs));
   live.timers.push(startSelfFencing(heartbeat, runs, log, ctx.config.heartbeatIntervalMs));
@@ -429,16 +441,22 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
     }),
   );
 
-  await heartbeat.beat([], live.phase);
-  // Processes of lost runs on this host (their worker and pty host died together): killed and reported.
-  live.leftovers = startLeftoverSweeps(ctx, {
-    workerId: opts.workerId,
-    host,
-    logger: log,
-    ownTokens: () => [...executions.values()].map(e => e.fence.runToken),
-  });
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
+  // Processes of lost runs on this host (their worker and pty host died together): killed and reported. A
+  // sweep reads the environment of every process on the node, synchronously: the first one comes after the
+  // first fetch and task start, not before them.
+  live.timers.push(
+    setTimeout(() => {
+      if (live.stopping) return;
+      live.leftovers = startLeftoverSweeps(ctx, {
+        workerId: opts.workerId,
+        host,
+        logger: log,
+        ownTokens: () => [...executions.values()].map(e => e.fence.runToken),
+      });
+    }, FIRST_LEFTOVER_SWEEP_DELAY_MS),
+  );
   log.info(
     {
       slots: opts.slots,
@@ -459,6 +477,9 @@ export async function startWorker(anyShard: JtmContext, opts: WorkerOptions): Pr
  * that has run for a second shows its pid.
  */
 const START_FIELDS_DELAY_MS = 1000;
+
+/** How long after its start a worker first sweeps the node for leftovers of lost runs (see startWorker). */
+const FIRST_LEFTOVER_SWEEP_DELAY_MS = 1000;
 
 /** How soon a job whose submit has not committed yet is fetched again, while its record is young. */
 const UNSUBMITTED_RETRY_MS = 1000;
