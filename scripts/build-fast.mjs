@@ -9,6 +9,49 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Parts of BullMQ that JTM never runs, replaced by stubs that throw if ever called: about 700 KB of the
+ * 1.6 MB bullmq chunk that submit and every Slurm worker parse at start (its PostgreSQL backend with 270 KB
+ * of SQL, the node-redis and Bun clients — JTM hands BullMQ ioredis —, and cron-parser with luxon, for job
+ * schedulers JTM does not use). A stub that misses a name BullMQ imports fails this build.
+ */
+const UNUSED = [
+  { filter: /[\\/]bullmq[\\/]dist[\\/]esm[\\/]postgres[\\/]index\.js$/, contents: 'export {};' },
+  {
+    filter: /[\\/]bullmq[\\/]dist[\\/]esm[\\/]classes[\\/]node-redis-client\.js$/,
+    contents: stub('createNodeRedisClient', 'a node-redis client'),
+  },
+  {
+    filter: /[\\/]bullmq[\\/]dist[\\/]esm[\\/]classes[\\/]bun-redis-client\.js$/,
+    contents: stub('createBunRedisClient', "Bun's Redis client"),
+  },
+  {
+    filter: /[\\/]cron-parser[\\/]dist[\\/]index\.js$/,
+    contents: `export const CronExpressionParser = { parse: ${thrower('cron job schedulers')} };`,
+  },
+];
+
+function thrower(what) {
+  return `() => { throw new Error(${JSON.stringify(`JTM bundle: ${what} left out (scripts/build-fast.mjs)`)}); }`;
+}
+
+function stub(name, what) {
+  return `export const ${name} = ${thrower(what)};`;
+}
+
+const stubbed = new Set();
+const leaveOutUnused = {
+  name: 'leave-out-unused',
+  setup(b) {
+    for (const u of UNUSED) {
+      b.onLoad({ filter: u.filter }, () => {
+        stubbed.add(u);
+        return { contents: u.contents, loader: 'js' };
+      });
+    }
+  },
+};
 const outdir = `${root}dist/fast`;
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
@@ -33,7 +76,18 @@ const result = await build({
   keepNames: true,
   metafile: true,
   logLevel: 'warning',
+  plugins: [leaveOutUnused],
+  // msgpackr would load its native string extractor (msgpackr-extract, found through node-gyp-build's search
+  // of the file system, then dlopen) at start: ≈ 30 ms of CPU per process here, for unpacking that JTM's
+  // id-only jobs never need.
+  define: { 'process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED': '"true"' },
 });
+// A stub that no longer matches (BullMQ moved a file) would silently bring the code back: say so.
+const unmatched = UNUSED.filter(u => !stubbed.has(u));
+if (unmatched.length > 0) {
+  console.error(`build-fast: stubs matched nothing: ${unmatched.map(u => u.filter).join(', ')}`);
+  process.exitCode = 1;
+}
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
 const kb = outputs.reduce((n, [, o]) => n + o.bytes, 0) / 1024;
 console.error(`dist/fast: ${outputs.length} files, ${kb.toFixed(0)} KB`);

@@ -248,7 +248,20 @@ export function jsonRequestedByEnv(env: Env = process.env): boolean {
   return env['JTM_CONTENT_TYPE']?.toLowerCase() === 'json';
 }
 
-/** The task environment a worker passes on: its own, as the process received it. */
+/** Variables a task (and the worker's pty host) does not inherit from its worker: Redis and dashboard secrets. */
+const SECRET_VARS: ReadonlySet<string> = new Set([
+  'REDIS_URL',
+  'JTM_REDIS_URL',
+  'JTM_DASHBOARD_PASSWORD',
+  'JTM_DASHBOARD_USER',
+]);
+
+/**
+ * The environment a worker passes on to its pty host and tasks: its own, as the process received it, without
+ * secrets. Needs no configuration, so a worker can start its pty host before it has read any.
+ */
 export function workerEnvironment(env: Env = process.env): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  return Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => v !== undefined && !SECRET_VARS.has(k)),
+  ) as Record<string, string>;
 }

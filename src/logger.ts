@@ -91,6 +91,9 @@ function lazyLogger(level: LogLevel, build: () => Logger): Logger {
         const value = LEVEL_VALUES[prop];
         if (value !== undefined && value < threshold) return noop;
         if (prop === 'level') return level;
+        // Not a thenable: `await createLogger()` looks `then` up, and building pino for it loaded pino in every
+        // process (≈ 20 modules, tens of ms of a cold command's start) whatever it logged.
+        if (prop === 'then') return undefined;
         if (prop === 'isLevelEnabled') return (l: string) => (LEVEL_VALUES[l] ?? 0) >= threshold;
       }
       const logger = materialise();

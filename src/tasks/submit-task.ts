@@ -80,8 +80,16 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
     if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(ctx.config), err);
     throw new SubmitIncompleteError(err);
   }
-  // Committed: the tasks will run whatever happens now, so the submit succeeds. Marking them pending is for
-  // the record only (a worker starts a committed queued task the same); if it fails, reconciliation does it.
+  // Committed: the tasks will run whatever happens now, so the submit succeeds. A dynamic pool's allocations
+  // are requested by a manager: told now (with the marking below, not after it) rather than at its next
+  // sweep, since a new allocation's first task waits for this. Best effort: the sweep provisions anyway.
+  const told = Promise.all(
+    groups
+      .filter(g => g.records.some(t => isDynamicSpec(t.pool_spec)))
+      .map(g => g.ctx.redis.publish(g.ctx.keys.provisionRequests, 'submit').catch(() => 0)),
+  );
+  // Marking them pending is for the record only (a worker starts a committed queued task the same); if it
+  // fails, reconciliation does it.
   const marked = await Promise.allSettled(
     groups.flatMap(g =>
       chunks(g.ids).map(c =>
@@ -89,16 +97,10 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
       ),
     ),
   );
+  await told;
   const unmarked = marked.find(r => r.status === 'rejected');
   if (unmarked)
     ctx.logger.warn({ err: toError(unmarked.reason).message }, 'tasks left queued; they run anyway');
-  // A dynamic pool's allocations are requested by a manager; tell the managers now rather than at their next
-  // sweep. Best effort: the sweep provisions anyway.
-  for (const g of groups) {
-    if (g.records.some(t => isDynamicSpec(t.pool_spec))) {
-      await g.ctx.redis.publish(g.ctx.keys.provisionRequests, 'submit').catch(() => 0);
-    }
-  }
   const ids = new Array<number>(records.length);
   for (const g of groups) g.at.forEach((at, i) => (ids[at] = g.ids[i] as number));
   ctx.logger.debug({ count: ids.length, first: ids[0] }, 'tasks submitted');

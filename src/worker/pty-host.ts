@@ -11,6 +11,8 @@
  * group and any process carrying its JTM_TASK_TOKEN, detached ones included — so that a task taken over never
  * runs twice at once.
  */
+import { createRequire } from 'node:module';
+
 import type * as NodePty from 'node-pty';
 
 import { findByToken, signalAll } from './process-tree.js';
@@ -20,10 +22,12 @@ import type { HostMessage, WorkerMessage } from './pty-protocol.js';
 // preemption) SIGTERMs every process of the job step in no set order, and a host that died of it first would
 // hang up on running tasks before the worker could give them back to the queue. USR1 (Slurm's early warning)
 // would otherwise open Node's inspector. The host still leaves when the worker does (disconnect below).
-// Installed before node-pty is loaded (a dynamic import), to keep the window at start-up short.
+// Installed before node-pty is loaded, to keep the window at start-up short.
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => {});
 
-const nodePty = import('node-pty');
+// Required, not imported: an ES import of this CommonJS package first runs Node's export lexer over it, part
+// of the host's start that a new Slurm allocation's first task waits for. No message is handled meanwhile.
+const { spawn: ptySpawn } = createRequire(import.meta.url)('node-pty') as typeof NodePty;
 
 /** The tasks' common environment (the worker's `init` message); each request brings only what differs. */
 let base: Record<string, string> = {};
@@ -59,14 +63,13 @@ process.on('message', (raw: unknown) => {
     if (msg.watchdogMs !== undefined && msg.watchdogMs > 0) startWatchdog(msg.watchdogMs);
     return;
   }
-  // Requests wait for the module in the order they came (promise reactions run in order).
-  void nodePty.then(({ spawn }) => spawnTask(spawn, msg));
+  spawnTask(msg);
 });
 
-function spawnTask(spawn: typeof NodePty.spawn, msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
+function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
   let pty;
   try {
-    pty = spawn(msg.file, msg.args, {
+    pty = ptySpawn(msg.file, msg.args, {
       name: 'xterm',
       cols: 200,
       rows: 50,

@@ -44,22 +44,27 @@ interface Pending {
 
 const SIGHUP = 1;
 let host: ChildProcess | undefined;
-/** The environment the host was started with: requests carry only the differences. */
-let hostEnv: Record<string, string> = {};
+/**
+ * The environment the current host was given with its `init` (requests carry only the differences), or
+ * undefined while it has had none: a host forked early (forkPtyHost) waits for its worker's configuration.
+ */
+let hostEnv: Record<string, string> | undefined;
 let nextId = 1;
 /** The watchdog deadline given to the host (0: none), and the ping timer that keeps it from firing. */
 let watchdogMs = 0;
 let pinger: NodeJS.Timeout | undefined;
 const pending = new Map<number, Pending>();
 
-/** The pty host of this process, started on first use (and again if it ever dies). */
-function ptyHost(env: Record<string, string>): ChildProcess {
-  if (host && host.connected) return host;
-  // The host's own environment must not carry one task's identity (JTM_TASK_TOKEN finds a task's processes:
-  // a child between fork and exec still shows the host's environment).
-  hostEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('JTM_TASK_')));
+/** Variables that name one task (JTM_TASK_TOKEN finds a task's processes): never in the host's own. */
+const withoutTaskIdentity = (env: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('JTM_TASK_')));
+
+/** Forks a pty host with `env` as its own environment; its tasks' environment comes with `init`. */
+function forkHost(env: Record<string, string>): ChildProcess {
+  // The host's own environment must not carry one task's identity (a child between fork and exec still shows
+  // the host's environment).
   const child = fork(new URL('./pty-host.js', import.meta.url), [], {
-    env: hostEnv,
+    env: withoutTaskIdentity(env),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // Not in the worker's process group: a terminal's ^C goes to the worker, which decides what stops.
     detached: true,
@@ -87,13 +92,26 @@ function ptyHost(env: Record<string, string>): ChildProcess {
       p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP, hostExited: true });
     }
   });
-  // The worker may exit while the host is idle; the host follows it on disconnect.
+  // The worker may exit while the host is idle (or before it was ever used): the host follows it on disconnect.
   child.unref();
   child.channel?.unref();
+  host = child;
+  hostEnv = undefined;
+  return child;
+}
+
+/**
+ * The pty host of this process, started on first use (and again if it ever dies), given `env` once; with the
+ * environment it was given (what requests are told the differences from).
+ */
+function ptyHost(env: Record<string, string>): { child: ChildProcess; base: Record<string, string> } {
+  const child = host && host.connected ? host : forkHost(env);
+  if (hostEnv !== undefined) return { child, base: hostEnv };
+  const base = withoutTaskIdentity(env);
+  hostEnv = base;
   // IPC keeps the order of messages: the environment arrives before the first spawn.
   const init: WorkerMessage = { t: 'init', env: hostEnv, ...(watchdogMs > 0 ? { watchdogMs } : {}) };
   child.send(init);
-  host = child;
   if (watchdogMs > 0 && !pinger) {
     // From the event loop, so a worker that is stopped or hung stops pinging: that is the point.
     pinger = setInterval(
@@ -104,13 +122,25 @@ function ptyHost(env: Record<string, string>): ChildProcess {
     );
     pinger.unref();
   }
-  return child;
+  return { child, base };
 }
 
 /**
- * Starts the pty host ahead of the first task (a worker calls this as it starts): the host's own start-up
- * then costs no task anything, and is over before a task runs. `watchdog`: the deadline after which the
- * host kills the tasks of a worker that stopped answering (must be shorter than the takeover time).
+ * Forks the pty host at once, before this process has loaded the rest of the worker or read its
+ * configuration (`env`: the worker's environment without secrets, config.ts workerEnvironment): the host is a
+ * Node process of its own, and a new Slurm allocation's first task waits for its start (benchmark 7). It
+ * starts no task before startPtyHost gives it the tasks' environment. A process that then exits without
+ * running a worker (a bad flag) leaves nothing behind: the host follows it on disconnect.
+ */
+export function forkPtyHost(env: Record<string, string>): void {
+  if (!host?.connected) forkHost(env);
+}
+
+/**
+ * Starts the pty host ahead of the first task (a worker calls this as it starts), or gives the one forked
+ * early its tasks' environment: the host's own start-up then costs no task anything, and is over before a
+ * task runs. `watchdog`: the deadline after which the host kills the tasks of a worker that stopped
+ * answering (must be shorter than the takeover time).
  */
 export function startPtyHost(env: Record<string, string>, watchdog = 0): void {
   watchdogMs = watchdog;
@@ -131,10 +161,10 @@ export function runInPty(argv: readonly string[], opts: PtyOptions): Promise<Pty
       failed: reject,
       exited: onExit,
     });
-    const h = ptyHost(opts.env);
+    const { child: h, base } = ptyHost(opts.env);
     const set: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.env)) if (hostEnv[k] !== v) set[k] = v;
-    const unset = Object.keys(hostEnv).filter(k => !(k in opts.env));
+    for (const [k, v] of Object.entries(opts.env)) if (base[k] !== v) set[k] = v;
+    const unset = Object.keys(base).filter(k => !(k in opts.env));
     const msg: WorkerMessage = {
       t: 'spawn',
       id,

@@ -425,10 +425,19 @@ export async function startWorker(
   };
   const handle: RunningWorker = { id: opts.workerId, stop, drain, stopped };
   onStoppable?.(handle);
-  // After each await below, a stop that came meanwhile has begun its cleanups: what is not started yet must
-  // then not start at all (a timer, sweep or run loop started behind them would outlive the worker).
+  // Registration and the control subscription (a connection of its own) in flight together: a new Slurm
+  // allocation's first task waits for both. Both are done before the first fetch, so a kill of a task that
+  // runs here always finds the subscription; a pool-wide stop published before it is missed as one published
+  // while the worker was still loading would be. The subscription is recorded as soon as it is asked for: a
+  // stop during its SUBSCRIBE still closes it.
   live.control = listenForControl(ctx, opts, onControl);
-  await live.control;
+  const [control, registered] = await Promise.allSettled([live.control, heartbeat.beat([], live.phase)]);
+  if (control.status === 'rejected' || registered.status === 'rejected') {
+    if (control.status === 'fulfilled') await control.value.close().catch(() => {});
+    throw control.status === 'rejected' ? control.reason : (registered as PromiseRejectedResult).reason;
+  }
+  // After the await, a stop that came meanwhile has begun its cleanups: what is not started yet must then not
+  // start at all (a timer, sweep or run loop started behind them would outlive the worker).
   if (live.stopping) return handle;
 
   live.timers.push(setInterval(() => void beat(), ctx.config.heartbeatIntervalMs));
@@ -447,17 +456,22 @@ export async function startWorker(
     }),
   );
 
-  await heartbeat.beat([], live.phase);
-  if (live.stopping) return handle;
-  // Processes of lost runs on this host (their worker and pty host died together): killed and reported.
-  live.leftovers = startLeftoverSweeps(ctx, {
-    workerId: opts.workerId,
-    host,
-    logger: log,
-    ownTokens: () => [...executions.values()].map(e => e.fence.runToken),
-  });
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
+  // Processes of lost runs on this host (their worker and pty host died together): killed and reported. A
+  // sweep reads the environment of every process on the node, synchronously: the first one comes after the
+  // first fetch and task start, not before them.
+  live.timers.push(
+    setTimeout(() => {
+      if (live.stopping) return;
+      live.leftovers = startLeftoverSweeps(ctx, {
+        workerId: opts.workerId,
+        host,
+        logger: log,
+        ownTokens: () => [...executions.values()].map(e => e.fence.runToken),
+      });
+    }, FIRST_LEFTOVER_SWEEP_DELAY_MS),
+  );
   log.info(
     {
       slots: opts.slots,
@@ -478,6 +492,9 @@ export async function startWorker(
  * that has run for a second shows its pid.
  */
 const START_FIELDS_DELAY_MS = 1000;
+
+/** How long after its start a worker first sweeps the node for leftovers of lost runs (see startWorker). */
+const FIRST_LEFTOVER_SWEEP_DELAY_MS = 1000;
 
 /** How soon a job whose submit has not committed yet is fetched again, while its record is young. */
 const UNSUBMITTED_RETRY_MS = 1000;

@@ -2,13 +2,9 @@ import { workerEnvironment, type Config } from '../config.js';
 import { deploymentScope } from './leftovers.js';
 import { startPtyHost } from './run-in-pty.js';
 
-/** Variables a task does not inherit from its worker: they hold Redis and dashboard secrets. */
-const SECRET_VARS = ['REDIS_URL', 'JTM_REDIS_URL', 'JTM_DASHBOARD_PASSWORD', 'JTM_DASHBOARD_USER'];
-
 /** The environment a worker's tasks start from: the worker's own without secrets, with its deployment. */
 export function taskEnvironment(config: Pick<Config, 'redisUrl' | 'prefix'>): Record<string, string> {
   const env = workerEnvironment();
-  for (const v of SECRET_VARS) delete env[v];
   // Which deployment a task belongs to: leftover sweeps touch only their own deployment's processes.
   env['JTM_TASK_SCOPE'] = deploymentScope(config);
   return env;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 
 import { pino } from 'pino';
@@ -73,5 +74,28 @@ describe('stray output goes through the logger (issue 12 item 10)', () => {
       ['a', undefined],
       ['b', 2],
     ]);
+  });
+});
+
+describe('pino is loaded only once something is logged at the level', () => {
+  // In a process of its own (this project's processes are reused from file to file, pino may be loaded
+  // already), on the build: what a cold `jtm isalive`/`submit` or a Slurm worker pays at start.
+  const loaded = (calls: string): string => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const { createLogger } = await import(${JSON.stringify(new URL('../../dist/src/logger.js', import.meta.url).href)});
+      const log = await createLogger('warn', { cmd: 'x' });
+      ${calls}
+      const cache = createRequire(import.meta.url).cache;
+      process.stdout.write(String(Object.keys(cache).some(k => k.includes('/pino/'))));`;
+    return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  };
+
+  it('not by awaiting the logger (a lookup of `then`) nor by calls below the level', () => {
+    expect(loaded("log.debug('d'); log.info('i');")).toBe('false');
+  });
+
+  it('by a call at the level', () => {
+    expect(loaded("log.warn('w');")).toBe('true');
   });
 });

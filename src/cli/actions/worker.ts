@@ -2,6 +2,7 @@ import type { Config } from '../../config.js';
 import { closeContext, openContext, type JtmContext } from '../../context.js';
 import type { DynamicWorkerRequest } from '../../slurm/submit-workers.js';
 import type { CommandSession } from '../session.js';
+import { runsWorkerHere } from '../worker-here.js';
 import { parseDurationFlag, runWorker, type WorkerFlags } from '../worker-cli.js';
 
 /** Every `jtm worker` flag: the worker's own and what `-wt dynamic` asks of Slurm. */
@@ -24,7 +25,7 @@ export async function runWorkerCommand(
       ? { heartbeatIntervalMs: parseDurationFlag(flags.heartbeat_interval, '-hb', { positive: true }) }
       : {}),
   };
-  if (flags.worker_type === 'dynamic' && !flags.slurm_job_id) {
+  if (!runsWorkerHere(flags)) {
     // Loaded only here: a worker does not need the site profiles and batch script code.
     const { submitDynamicWorkers } = await import('../../slurm/submit-workers.js');
     const result = await submitDynamicWorkers(flags, config, s.logger);

@@ -1,9 +1,12 @@
-import { jsonRequestedByEnv, type LogLevel } from '../../config.js';
-import { closeContext, openContext, type JtmContext } from '../../context.js';
+import { jsonRequestedByEnv, workerEnvironment, type LogLevel } from '../../config.js';
+import type * as Context from '../../context.js';
+import type { JtmContext } from '../../context.js';
 import { captureStrayOutput, createLogger, type Logger } from '../../logger.js';
+import { forkPtyHost } from '../../worker/run-in-pty.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
 import { CLIENT_LOG_LEVEL, resolveSettings } from '../settings.js';
+import { runsWorkerHere } from '../worker-here.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { parsePlainArgv, type PlainInvocation } from './parse-argv.js';
 
@@ -16,6 +19,11 @@ export interface HotCommand {
   complete: (input: PlainInvocation) => boolean;
   /** The command's default log level (its class's defaultLogLevel), when not the client commands' one. */
   logLevel?: LogLevel;
+  /**
+   * Started first, before the command's modules (and ioredis) are loaded: work of another process that the
+   * command will wait for. Best effort: the command starts it again if this did not.
+   */
+  early?: (input: PlainInvocation) => void;
 }
 
 const hasTaskId = (input: PlainInvocation): boolean =>
@@ -45,6 +53,11 @@ const HOT: Readonly<Record<string, HotCommand>> = {
     load: async () => (await import('../actions/worker.js')).runWorkerCommand as unknown as Body,
     complete: () => true,
     logLevel: 'info',
+    // The pty host is a Node process of its own that the first task waits for: forked now, its start overlaps
+    // all of the worker's own (loading BullMQ, connecting, registering, claiming).
+    early: input => {
+      if (runsWorkerHere(input.flags)) forkPtyHost(workerEnvironment());
+    },
   },
 };
 
@@ -78,9 +91,17 @@ export async function runFastPath(argv: readonly string[], manifestUrl: URL): Pr
   if (argv[0] === undefined || !(argv[0] in HOT) || jsonRequestedByEnv()) return false;
   const plan = planFastPath(argv, readManifest(manifestUrl));
   if (!plan) return false;
+  try {
+    plan.hot.early?.(plan.input);
+  } catch {
+    // best effort (see HotCommand.early)
+  }
   await runHot(plan);
   return true;
 }
+
+/** The context module with ioredis, loaded on first use rather than with this one: HotCommand.early runs before it. */
+const contextModule = (): Promise<typeof Context> => import('../../context.js');
 
 /** BaseCommand's init → run → catch → finally, without oclif. */
 async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
@@ -96,11 +117,11 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
       logger: log,
       json: false,
       print: text => void process.stdout.write(text),
-      context: async () => (ctx ??= await openContext(config, log, 'client')),
+      context: async () => (ctx ??= await (await contextModule()).openContext(config, log, 'client')),
       resetContext: async () => {
         const old = ctx;
         ctx = undefined;
-        if (old) await closeContext(old);
+        if (old) await (await contextModule()).closeContext(old);
       },
     };
     const body = await hot.load();
@@ -111,6 +132,6 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
     if (report.unexpected) logger?.debug({ err: report.unexpected }, 'unexpected error');
     process.exitCode = report.exitCode;
   } finally {
-    if (ctx) await closeContext(ctx);
+    if (ctx) await (await contextModule()).closeContext(ctx);
   }
 }
