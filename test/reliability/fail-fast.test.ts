@@ -118,8 +118,8 @@ describe('settings that cannot work fail fast', () => {
         expect(r.code).toBe(255);
         // On an idle node the command ends within the timeout + 1 s (measured: 3.0-3.3 s here for 2 s); time
         // the process waits for a CPU does not count against the timeout, up to twice it in all (+1 s): 5 s,
-        // which still fails the old 7-9 s of a socket left lingering.
-        expect(ms, args.join(' ')).toBeLessThanOrEqual(5000);
+        // and a loaded machine's slow start on top. 6.5 s still fails the old 7-9 s of a socket left lingering.
+        expect(ms, args.join(' ')).toBeLessThanOrEqual(6500);
       }
     } finally {
       server.child.kill('SIGCONT');
