@@ -15,7 +15,7 @@ import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:
 
 import type * as NodePty from 'node-pty';
 
-import { findByToken, signalAll } from './process-tree.js';
+import { findByToken, readProc, signalAll } from './process-tree.js';
 import { CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
 
 // Signals are the worker's to act on, never the host's: Slurm ending an allocation (scancel, walltime,
@@ -76,11 +76,8 @@ function descriptorsToClose(): string {
 
 /** Whether a child of this host has exited (a zombie not yet reaped by node-pty's thread, or gone). */
 function hasExited(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.startsWith('Z') ?? true;
-  } catch {
-    return true;
-  }
+  const state = readProc(pid)?.state;
+  return state === undefined || state === 'Z';
 }
 
 /**
