@@ -12,11 +12,12 @@
  * runs twice at once.
  */
 import { createRequire } from 'node:module';
+import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:fs';
 
 import type * as NodePty from 'node-pty';
 
-import { findByToken, signalAll } from './process-tree.js';
-import type { HostMessage, WorkerMessage } from './pty-protocol.js';
+import { findByToken, readProc, signalAll } from './process-tree.js';
+import { CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
 
 // Signals are the worker's to act on, never the host's: Slurm ending an allocation (scancel, walltime,
 // preemption) SIGTERMs every process of the job step in no set order, and a host that died of it first would
@@ -37,8 +38,70 @@ interface Task {
   token: string;
   /** Killed by the watchdog: its exit is reported as such. */
   watchdog: boolean;
+  /** The pty's master side (not close-on-exec: every task started while this one lives must close it). */
+  master: number | undefined;
+  /** This host's descriptor on the pty's slave side, held until the task's root process has exited. */
+  slave: number | undefined;
 }
 const tasks = new Map<number, Task>();
+
+/**
+ * The descriptors above 2 that this host inherited without close-on-exec (from whoever started the worker:
+ * a shell, slurmstepd): node-pty's fork would hand them to every task. Node's own descriptors, and the slave
+ * sides this host opens, are close-on-exec; the pty masters (glibc's openpty) are not, and are added per task.
+ */
+const O_CLOEXEC = 0o2000000; // Linux's value (the flags in /proc/self/fdinfo are octal); not in fs.constants
+const inheritedFds = ((): number[] => {
+  const fds: number[] = [];
+  try {
+    for (const name of readdirSync('/proc/self/fd')) {
+      const fd = Number(name);
+      if (!(fd > 2)) continue;
+      try {
+        const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+        if (flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) === 0) fds.push(fd);
+      } catch {
+        // the directory's own descriptor, gone by now
+      }
+    }
+  } catch {
+    // no /proc: nothing known to close
+  }
+  return fds;
+})();
+
+/** The descriptors a new task must close: inherited ones and the other running tasks' pty masters. */
+function descriptorsToClose(): string {
+  const fds = [...inheritedFds];
+  for (const t of tasks.values()) if (t.master !== undefined) fds.push(t.master);
+  return fds.join(' ');
+}
+
+/** Whether a child of this host has exited (a zombie not yet reaped by node-pty's thread, or gone). */
+function hasExited(pid: number): boolean {
+  const state = readProc(pid)?.state;
+  return state === undefined || state === 'Z';
+}
+
+/**
+ * Lets the pty go: with no descriptor left on its slave side, node-pty reads the rest of its output, sees it
+ * close and reports the exit (it waits for that before it reports an exit it already knows of).
+ */
+function releaseSlave(t: Task): void {
+  if (t.slave === undefined) return;
+  const fd = t.slave;
+  t.slave = undefined;
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+// A task's root process exited (SIGCHLD: this host's only children are the tasks' roots): its pty may go.
+process.on('SIGCHLD', () => {
+  for (const t of tasks.values()) if (t.slave !== undefined && hasExited(t.pid)) releaseSlave(t);
+});
 
 function taskEnv(set: Record<string, string>, unset: string[]): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...base, ...set };
@@ -66,26 +129,52 @@ process.on('message', (raw: unknown) => {
   spawnTask(msg);
 });
 
+/** What node-pty 1.1's UnixTerminal has beyond its typings: the master's descriptor and the slave's path. */
+interface UnixPty {
+  fd?: number;
+  ptsName?: string;
+}
+
 function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
   let pty;
+  let slave: number | undefined;
   try {
+    const env = taskEnv(msg.env, msg.unset);
+    env[CLOSE_FDS_VAR] = descriptorsToClose();
     pty = ptySpawn(msg.file, msg.args, {
       name: 'xterm',
       cols: 200,
       rows: 50,
       cwd: msg.cwd,
-      env: taskEnv(msg.env, msg.unset),
+      env,
       encoding: 'utf8',
     });
+    // Opened before this tick ends, so before the host could read a hang-up: the task's shell redirects all of
+    // 0, 1, 2 and may exec the command, so it keeps no descriptor on the pty itself, and with none left node-pty
+    // would close the master and the kernel would hang up on the task (SIGHUP). O_NOCTTY: the host (a session
+    // leader) must not take the task's terminal as its own; Node opens it close-on-exec.
+    const { ptsName } = pty as unknown as UnixPty;
+    if (ptsName === undefined) throw new Error('node-pty gave no slave path (ptsName)');
+    slave = openSync(ptsName, constants.O_RDWR | constants.O_NOCTTY);
   } catch (err) {
+    if (pty) pty.kill('SIGKILL');
     send({ t: 'error', id: msg.id, message: (err as Error).message });
     return;
   }
-  const task: Task = { pid: pty.pid, token: msg.token, watchdog: false };
+  const task: Task = {
+    pid: pty.pid,
+    token: msg.token,
+    watchdog: false,
+    master: (pty as unknown as UnixPty).fd,
+    slave,
+  };
+  // A root that has exited already is seen by the SIGCHLD handler, which runs after this.
   tasks.set(msg.id, task);
   send({ t: 'spawned', id: msg.id, pid: pty.pid });
   pty.onData(chunk => send({ t: 'data', id: msg.id, chunk }));
   pty.onExit(e => {
+    // node-pty reports the exit once the master is closed: no later task inherits it.
+    releaseSlave(task);
     tasks.delete(msg.id);
     send({
       t: 'exit',

@@ -1,4 +1,10 @@
 /** Messages between the worker and its pty host (pty-host.ts), over the child-process IPC channel. */
+
+/**
+ * The variable through which the pty host names, to a task's shell, the descriptors above 2 that the task
+ * inherited and must close (task-run.ts's preamble closes them and unsets it).
+ */
+export const CLOSE_FDS_VAR = 'JTM_CLOSE_FDS';
 export type WorkerMessage =
   | {
       /** First message: the environment common to the worker's tasks (each spawn brings only the differences). */

@@ -62,30 +62,36 @@ export interface TaskRunOptions {
 }
 
 /*
- * The task's command runs under a small bash wrapper that:
- * - closes every descriptor above 2 it inherited (node-pty's fork keeps the pty host's descriptors, among
- *   them the pty masters of the other running tasks: a task holding them keeps their ptys from hanging up);
+ * The task's command runs as `bash -c`, after one line of preamble that:
+ * - moves the shell into the task's cgroup(s), named by JTM_CGROUP_PROCS (accounting.ts), so that everything
+ *   the command starts is counted and limited there;
+ * - closes the descriptors above 2 that the pty host names in JTM_CLOSE_FDS: node-pty's fork keeps the host's
+ *   descriptors that lack close-on-exec, which are the pty masters of the other running tasks (a task holding
+ *   them keeps their ptys from hanging up) and whatever the host itself inherited (pty-host.ts);
  * - sends stdout and stderr straight to their files, so the bytes go from the command to the kernel with
  *   nothing in between: exact for any size and any bytes (binary, CR LF, NUL), under any load, and complete
  *   once the processes have exited. The pty stays for the session and the job control, and carries only
  *   what bash prints itself (if an open fails: exit 125 with bash's message, the task's reason);
- * - keeps one descriptor on the pty for itself (fd 3, saved close-on-exec while the command runs, so the
- *   command's processes get only 0, 1, 2): with no descriptor left on it, node-pty would see the pty close
- *   and hang up on the task (SIGHUP);
  * - gives the command no input, so a command that reads stdin sees EOF instead of hanging;
- * - runs the command in a subshell, so that a command starting with `exec` replaces the subshell, not the
- *   wrapper that holds fd 3 (otherwise the pty closes and the command dies of SIGHUP at once).
- * The command is an argument ($3), never part of the script text.
- * Resource accounting (accounting.ts): the wrapper first moves itself into the task's cgroup(s), named by
- * JTM_CGROUP_PROCS, so that everything the command starts is counted and limited there; without a cgroup, it
- * writes bash's `times` to JTM_TIMES_FILE when the command ends (the CPU of every child it reaped).
+ * - without a cgroup, writes bash's `times` to JTM_TIMES_FILE when the shell exits (an EXIT trap: the CPU of
+ *   every child it reaped, which /proc loses once the shell is reaped).
+ * The command follows on the next line, so bash parses and runs it only after the preamble has run (a syntax
+ * error in it is reported in the stderr file), and, where no trap is set, execs its last simple command in
+ * place of the shell: no fork for a single command, as with a plain `bash -c`. Bash's messages about the command
+ * text therefore count one line more than a plain `bash -c` would. Nothing of the shell needs to outlive the
+ * command: the pty host holds the pty's slave side open while the task lives (pty-host.ts), so a command that
+ * starts with `exec`, or the exec of the last command, does not hang up the pty.
  */
-const WRAPPER =
-  'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; unset JTM_CGROUP_PROCS __jtm_f; ' +
-  '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; ' +
-  'for __jtm_fd in /proc/$$/fd/*; do __jtm_fd=${__jtm_fd##*/}; [ "$__jtm_fd" -gt 2 ] && exec {__jtm_fd}>&-; done; ' +
-  'unset __jtm_fd; exec 3>&1 >>"$1" 2>>"$2" </dev/null || exit 125; __jtm_command=$3; set --; ( eval "$__jtm_command" ) 3>&-; ' +
-  '__jtm_rc=$?; [ -z "$__jtm_times" ] || times 2>/dev/null >"$__jtm_times"; exit $__jtm_rc';
+const PREAMBLE =
+  'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; ' +
+  'for __jtm_f in $JTM_CLOSE_FDS; do exec {__jtm_f}>&-; done; unset JTM_CGROUP_PROCS JTM_CLOSE_FDS __jtm_f; ' +
+  'exec >>"$1" 2>>"$2" </dev/null || exit 125; set --; ' +
+  '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'times >"$__jtm_times" 2>/dev/null\' EXIT';
+
+/** The `bash -c` script of a task: the preamble, then the command on its own lines. */
+export function taskScript(command: string): string {
+  return `${PREAMBLE}\n${command}`;
+}
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
@@ -164,14 +170,17 @@ export class TaskRun {
     let pty;
     this.pids = PidWindow.open();
     try {
-      pty = await runInPty(['/bin/bash', '-c', WRAPPER, 'bash', stdoutPath, stderrPath, this.data.command], {
-        cwd,
-        env,
-        token: this.token,
-        onOutput: chunk => {
-          ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
+      pty = await runInPty(
+        ['/bin/bash', '-c', taskScript(this.data.command), 'bash', stdoutPath, stderrPath],
+        {
+          cwd,
+          env,
+          token: this.token,
+          onOutput: chunk => {
+            ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
+          },
         },
-      });
+      );
     } catch (err) {
       return {
         kind: 'final',

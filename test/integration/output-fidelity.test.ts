@@ -233,6 +233,86 @@ describe('output fidelity and task isolation', () => {
     for (const id of ids) await runJtm(['kill', '-tid', String(id)], env);
   });
 
+  it('a descriptor the worker inherited (no close-on-exec) does not reach its tasks', async () => {
+    // As a shell or slurmstepd may leave one open: fd 200 of the worker, and so of its pty host. (Through a
+    // shell, as Node's spawn hands extra descriptors over close-on-exec; and a high one, as Node marks the
+    // low inherited ones close-on-exec as it starts.)
+    const wenv = testEnv();
+    const w = spawn(
+      '/bin/bash',
+      ['-c', 'exec "$0" "$1" worker -p fid-fd 200>>"$2"', process.execPath, BIN, join(work, 'leaked-fd')],
+      { env: wenv, stdio: 'ignore' },
+    );
+    try {
+      await waitWorkers(wenv, 'fid-fd', 1, 50_000);
+      const file = join(work, 'fd-task.jsonl');
+      writeFileSync(file, JSON.stringify({ command: 'ls /proc/$BASHPID/fd; ls /proc/self/fd' }));
+      const r = await runJtm(['submit', '-f', file, '-p', 'fid-fd'], wenv, { cwd: work });
+      const [id] = taskIds(r.stdout);
+      const wctx = await openTestContext(wenv);
+      try {
+        expect(
+          await waitFor(async () => ((await wctx.tasks.status(id!)) === 4 ? 4 : undefined), 'the task'),
+        ).toBe(4);
+      } finally {
+        await closeContext(wctx);
+      }
+      // The shell: 0, 1, 2; the command (ls of itself): 0, 1, 2 and the descriptor of the listing it makes.
+      const listed = readFileSync(join(wenv['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8').split('\n');
+      expect(listed.filter(Boolean).map(Number)).toEqual([0, 1, 2, 0, 1, 2, 3]);
+    } finally {
+      w.kill('SIGTERM');
+      await new Promise(r => (w.exitCode === null ? w.once('exit', r) : r(null)));
+      rmSync(wenv['JTM_LOG_DIR']!, { recursive: true, force: true });
+    }
+  });
+
+  it("the pty host holds each running task's pty (no hang-up when its shell execs) and lets it go at the end", async () => {
+    const hostPid = Number(
+      readFileSync(`/proc/${worker.child.pid}/task/${worker.child.pid}/children`, 'latin1')
+        .trim()
+        .split(' ')[0],
+    );
+    const ptys = (): string[] =>
+      readdirSync(`/proc/${hostPid}/fd`)
+        .map(fd => {
+          try {
+            return readlinkSync(`/proc/${hostPid}/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        })
+        .filter(link => /^\/dev\/(pts\/\d+|ptmx)$/.test(link));
+    const ids = await submit([4721, 4722].map(s => ({ command: `exec sleep ${s}` })));
+    await waitFor(
+      () => [4721, 4722].every(s => pgrep(['-f', `^sleep ${s}$`]).length > 0) || undefined,
+      'both tasks',
+    );
+    // Each task: its master and its slave side.
+    expect(ptys().filter(l => l.startsWith('/dev/pts/'))).toHaveLength(2);
+    for (const id of ids) await runJtm(['kill', '-tid', String(id)], env);
+    for (const id of ids) expect(await waitFinal(id)).toBe(-4);
+    await waitFor(() => ptys().length === 0 || undefined, 'the host to close every pty');
+  });
+
+  it('a single command replaces the shell (no fork for it) where no EXIT trap is needed; a syntax error goes to stderr', async () => {
+    const [id, bad] = await submit([{ command: 'sleep 4731' }, { command: 'echo before; if then' }]);
+    const rec = await waitFor(async () => {
+      const r = await ctx.tasks.get(id!);
+      return r?.pid !== undefined && r.accounting !== undefined ? r : undefined;
+    }, 'the pid in the record');
+    const cmdline = readFileSync(`/proc/${rec.pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
+    // /proc mode keeps the shell, to write `times` when the command ends.
+    expect(cmdline).toEqual(
+      rec.accounting === 'procfs' ? expect.arrayContaining(['/bin/bash']) : ['sleep', '4731'],
+    );
+    await runJtm(['kill', '-tid', String(id)], env);
+    expect(await waitFinal(bad!)).toBe(-2);
+    expect((await ctx.tasks.get(bad!))?.exit_code).toBe(2);
+    const err = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${bad}.err`), 'utf8');
+    expect(err).toMatch(/syntax error near unexpected token `then'/);
+  });
+
   it('a worker whose log directory is unusable refuses to start: one line, exit 1', async () => {
     // A file; and a path under /proc, where a recursive mkdir used to spin silently forever.
     for (const ld of [join(work, 'plain-file'), '/proc/jtm-no-such-dir']) {
