@@ -20,12 +20,12 @@ export interface TaskLookup {
 
 export async function lookupTask(anyShard: JtmContext, id: number): Promise<TaskLookup | undefined> {
   const ctx = forTask(anyShard, id);
-  const [record, events, raw] = await Promise.all([
-    ctx.tasks.get(id),
-    ctx.tasks.events(id),
+  const [found, raw] = await Promise.all([
+    ctx.tasks.details(id),
     ctx.redis.xrevrange(ctx.keys.taskResources(id), '+', '-', 'COUNT', MAX_SAMPLES),
   ]);
-  if (!record) return undefined;
+  if (!found) return undefined;
+  const { record, events } = found;
   const samples = raw.flatMap(([, fields]) => {
     const i = fields.indexOf('sample');
     try {

@@ -79,7 +79,8 @@ export function parseTaskRecord(hash: Record<string, string>): TaskRecord | unde
   if (!hash['id']) return undefined;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(hash)) {
-    if (v === '' || k === 'kill_requested_at') continue;
+    // history: decoded apart (task-history.ts), shown as `events`
+    if (v === '' || k === 'kill_requested_at' || k === 'history') continue;
     if (NUMBERS.has(k)) out[k] = Number(v);
     else if (BOOLEANS.has(k)) out[k] = v === '1';
     else if (k === 'pool_spec') out[k] = JSON.parse(v) as PoolSpec;
