@@ -79,13 +79,6 @@ local function settleStart(h, wid, host)
   h = string.gsub(h, ',~', ',started~')
   return (string.gsub(h, '~', function() return on end))
 end
--- The history list of the create scripts (until they write the field).
-local function pushEncoded(eventsKey, json)
-  if redis.call('RPUSH', eventsKey, json) > 200 then redis.call('LTRIM', eventsKey, -200, -1) end
-end
-local function pushEvent(eventsKey, now, from, to, reason)
-  pushEncoded(eventsKey, cjson.encode({t = tonumber(now), from = from, to = to, reason = reason}))
-end
 -- Whether the task is running the execution (worker, run token) a fenced write names: a stale execution
 -- (taken over, recovered, or ended) is refused, so it can never record anything over a newer one.
 local function owns(taskKey, wid, runToken)
@@ -145,12 +138,12 @@ end
 export const CREATE_TASK = `${COMMON}
 local id = redis.call('INCR', KEYS[1]) * tonumber(ARGV[3]) + tonumber(ARGV[4])
 local key = ARGV[1] .. id
-redis.call('HSET', key, unpack(addPairs({'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}, 5)))
+redis.call('HSET', key, unpack(addPairs({'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0,
+  'history', entry(ARGV[2], ARGV[2], READY, QUEUED, 'submitted')}, 5)))
 for i = 5, #ARGV - 1, 2 do
   if ARGV[i] == 'pool' then redis.call('HINCRBY', KEYS[3], ARGV[i + 1], 1) end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], id)
-pushEvent(key .. ':events', ARGV[2], READY, QUEUED, 'submitted')
 return id
 `;
 
@@ -405,7 +398,7 @@ export const CREATE_TASKS = `${COMMON}
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
-local event = cjson.encode({t = tonumber(ARGV[2]), from = READY, to = QUEUED, reason = 'submitted'})
+local first_entry = entry(ARGV[2], ARGV[2], READY, QUEUED, 'submitted')
 local active = {}
 local perPool = {}
 local nshared = tonumber(ARGV[6])
@@ -416,7 +409,7 @@ for c = first, first + n - 1 do
   local id = c * shards + shard
   local key = ARGV[1] .. id
   local npairs = tonumber(ARGV[a])
-  local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}
+  local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0, 'history', first_entry}
   for i = 7, 6 + 2 * nshared do fields[#fields + 1] = ARGV[i] end
   local pool = sharedPool
   for i = a + 1, a + 2 * npairs, 2 do
@@ -429,7 +422,6 @@ for c = first, first + n - 1 do
   redis.call('HSET', key, unpack(fields))
   active[#active + 1] = ARGV[2]
   active[#active + 1] = id
-  pushEncoded(key .. ':events', event)
 end
 redis.call('ZADD', KEYS[2], unpack(active))
 for pool, count in pairs(perPool) do redis.call('HINCRBY', KEYS[3], pool, count) end

@@ -34,8 +34,8 @@ describe.concurrent('task history', () => {
       { t: 1_500, from: S.pending, to: S.running, reason: 'started on worker-1@node-1' },
       { t: 4_000, from: S.running, to: S.success, reason: 'exit code 0' },
     ]);
-    // Only the creation wrote elsewhere before the field existed: nothing after it writes a list.
-    expect(await ctx.redis.hget(ctx.keys.task(id), 'history')).toBe('500,1,2;500,2,3,~;3000,3,4');
+    expect(await ctx.redis.hget(ctx.keys.task(id), 'history')).toBe('0,0,1;500,1,2;500,2,3,~;3000,3,4');
+    expect(await ctx.redis.exists(ctx.keys.taskEvents(id))).toBe(0);
     expect(await ctx.redis.object('ENCODING', ctx.keys.task(id))).toBe('listpack');
     expect((await ctx.tasks.get(id)) as Record<string, unknown>).not.toHaveProperty('history');
     const details = await ctx.tasks.details(id);
