@@ -113,14 +113,16 @@ local function countFinished(statsBase, pool, to, queued, started, ended)
 end
 -- Moves the task to a final status (already written, with ended_at): leaves the active index, starts the
 -- retention clock, and counts the end. r: the record's worker_id, pool, queued_at, started_at as read by the
--- caller before its write (none of them changes with the end), ended: the end time.
+-- caller before its write (none of them changes with the end), and its history before the end's entry;
+-- ended: the end time.
 local function finalize(taskKey, activeKey, id, retentionMs, taskBase, workerBase, statsBase, to, r, ended)
   redis.call('ZREM', activeKey, id)
   if r.worker and r.worker ~= '' then redis.call('SREM', workerBase .. r.worker .. ':tasks', id) end
   local ms = tonumber(retentionMs)
   redis.call('PEXPIRE', taskKey, ms)
-  -- the history list of a record written before the history became a field (read by TaskStore.events)
-  redis.call('PEXPIRE', taskBase .. id .. ':events', ms)
+  -- The history list of a record written before the history became a field (read by TaskStore.events): a
+  -- record created since starts its history with the submit's entry, and has no list to expire.
+  if string.sub(r.history or '', 1, 5) ~= '0,0,1' then redis.call('PEXPIRE', taskBase .. id .. ':events', ms) end
   redis.call('PEXPIRE', taskBase .. id .. ':resources', ms)
   redis.call('PEXPIRE', taskBase .. id .. ':output', ms)
   countFinished(statsBase, r.pool, to, r.queued, r.started, ended)
@@ -175,7 +177,7 @@ if isFinal(to) then
   f[#f + 1] = ARGV[3]
   redis.call('HSET', KEYS[1], unpack(f))
   finalize(KEYS[1], KEYS[2], v[4], ARGV[5], ARGV[6], ARGV[7], ARGV[10], to,
-    {worker = v[2], pool = v[7], queued = v[6], started = v[8]}, ARGV[3])
+    {worker = v[2], pool = v[7], queued = v[6], started = v[8], history = v[5]}, ARGV[3])
 else
   redis.call('HSET', KEYS[1], unpack(f))
   -- leaving running without ending (re-queued): the old worker no longer owns it
@@ -246,7 +248,7 @@ local function endNow(to, why)
   redis.call('HSET', t, 'status', to, 'reason', why, 'ended_at', ARGV[3],
     'history', appendHistory(h, entry(ARGV[3], v[4], cur, to, why)))
   finalize(t, KEYS[2], id, ARGV[4], ARGV[5], ARGV[6], ARGV[10], to,
-    {worker = v[7], pool = v[12], queued = v[4], started = v[13]}, ARGV[3])
+    {worker = v[7], pool = v[12], queued = v[4], started = v[13], history = v[10]}, ARGV[3])
   return {0, to}
 end
 if v[5] == '1' then return endNow(TERMINATED, 'killed before it started') end
@@ -301,7 +303,7 @@ local function terminate(why)
   redis.call('HSET', t, 'status', TERMINATED, 'reason', why, 'ended_at', ARGV[1],
     'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, TERMINATED, why)))
   finalize(t, KEYS[2], id, ARGV[2], ARGV[3], ARGV[4], ARGV[5], TERMINATED,
-    {worker = v[3], pool = v[6], queued = v[5], started = v[7]}, ARGV[1])
+    {worker = v[3], pool = v[6], queued = v[5], started = v[7], history = v[4]}, ARGV[1])
 end
 if cur ~= RUNNING then
   terminate('killed before it started')
@@ -357,7 +359,7 @@ local h = appendHistory(v[8], entry(ARGV[2], v[9], cur, to, why))
 if isFinal(to) then
   redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'ended_at', ARGV[2], 'history', h)
   finalize(t, KEYS[2], id, ARGV[3], ARGV[4], ARGV[5], ARGV[7], to,
-    {worker = v[3], pool = v[10], queued = v[9], started = v[11]}, ARGV[2])
+    {worker = v[3], pool = v[10], queued = v[9], started = v[11], history = v[8]}, ARGV[2])
 else
   redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'pid', '', 'history', h)
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
@@ -452,7 +454,7 @@ for i = 9, #ARGV do
     if isFinal(to) then
       redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'ended_at', ARGV[3], 'history', h)
       finalize(t, KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to,
-        {worker = v[2], pool = v[5], queued = v[4], started = v[6]}, ARGV[3])
+        {worker = v[2], pool = v[5], queued = v[4], started = v[6], history = v[3]}, ARGV[3])
     else
       redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'history', h)
       if cur == RUNNING and v[2] and v[2] ~= '' then redis.call('SREM', ARGV[7] .. v[2] .. ':tasks', id) end

@@ -131,17 +131,7 @@ export class TaskStore {
       this.redis,
       TRANSITION_MANY,
       [this.keys.activeTasks],
-      [
-        from.join(','),
-        to,
-        now,
-        reason,
-        this.config.taskRetentionMs,
-        this.keys.taskBase,
-        this.keys.workerBase,
-        this.keys.statsBase,
-        ...ids,
-      ],
+      [...this.transitionArgs(from, to, reason, now), this.keys.statsBase, ...ids],
     );
     return Number(moved);
   }
@@ -187,13 +177,7 @@ export class TaskStore {
       TRANSITION,
       [this.keys.task(id), this.keys.activeTasks],
       [
-        from.join(','),
-        to,
-        now,
-        reason,
-        this.config.taskRetentionMs,
-        this.keys.taskBase,
-        this.keys.workerBase,
+        ...this.transitionArgs(from, to, reason, now),
         fence?.workerId ?? '',
         fence?.runToken ?? '',
         this.keys.statsBase,
@@ -203,6 +187,24 @@ export class TaskStore {
     if (res[0] === 1) return { done: true, previous: Number(res[1]) };
     if (res[0] === 2) return { done: false, current: Number(res[1]), fenced: true };
     return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
+  }
+
+  /** ARGV[1..7] of transition and transition-many: what moves, to what, why, and the key bases of finalize. */
+  private transitionArgs(
+    from: readonly number[],
+    to: number,
+    reason: string,
+    now: number,
+  ): (string | number)[] {
+    return [
+      from.join(','),
+      to,
+      now,
+      reason,
+      this.config.taskRetentionMs,
+      this.keys.taskBase,
+      this.keys.workerBase,
+    ];
   }
 
   /** Sets fields of a running task only while `fence` owns it; false when it no longer does. */

@@ -33,11 +33,12 @@ describe.concurrent('transition', () => {
     expect,
   }) => {
     const id = await committedTask(ctx);
+    // A record written before the history field: its first events in a list, which expires with it too.
+    await ctx.redis.hdel(ctx.keys.task(id), 'history');
+    await ctx.redis.rpush(ctx.keys.taskEvents(id), '{}');
     await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 1_000);
     await ctx.redis.rpush(ctx.keys.taskResources(id), 'sample');
     await ctx.redis.set(ctx.keys.taskOutput(id), 'out');
-    // The history list a record written before the history field has (it expires with the record too).
-    await ctx.redis.rpush(ctx.keys.taskEvents(id), '{}');
     expect(
       await ctx.tasks.transitionFenced(id, fence, S.failed, 'exit code 2', { exit_code: 2 }, 3_000),
     ).toEqual({ done: true, previous: S.running });
