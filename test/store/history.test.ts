@@ -37,7 +37,7 @@ describe.concurrent('task history', () => {
     expect(await ctx.redis.hget(ctx.keys.task(id), 'history')).toBe('0,0,1;500,1,2;500,2,3,~;3000,3,4');
     expect(await ctx.redis.exists(ctx.keys.taskEvents(id))).toBe(0);
     expect(await ctx.redis.object('ENCODING', ctx.keys.task(id))).toBe('listpack');
-    expect((await ctx.tasks.get(id)) as Record<string, unknown>).not.toHaveProperty('history');
+    expect(await ctx.tasks.get(id)).not.toHaveProperty('history');
     const details = await ctx.tasks.details(id);
     expect(details?.events).toEqual(await ctx.tasks.events(id));
     expect(details?.record.status_name).toBe('success');
