@@ -71,13 +71,9 @@ try {
         ended_at: ended,
         peak_rss_mb: 200 + (id % 3000),
         cpu_time_s: ((ended - started) / 1000) * (0.5 + (id % 7) * 0.4),
+        // the history field as the scripts write it (src/store/task-history.ts)
+        history: `0,0,1;${started - queued},2,3,~;${ended - queued},3,${status}`,
       });
-      pipe.rpush(
-        ctx.keys.taskEvents(id),
-        JSON.stringify({ t: queued, from: 0, to: 1, reason: 'submitted' }),
-        JSON.stringify({ t: started, from: 2, to: 3, reason: 'started' }),
-        JSON.stringify({ t: ended, from: 3, to: status, reason: 'done' }),
-      );
       for (let s = 0; s < 3; s++) {
         pipe.xadd(
           ctx.keys.taskResources(id),

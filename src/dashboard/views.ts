@@ -2,7 +2,7 @@ import { allShards, forTask, type JtmContext } from '../context.js';
 import { listLiveWorkers, type LiveWorker } from '../pools/live-workers.js';
 import { isActive, statusName } from '../tasks/status.js';
 import { jobIdOf } from '../tasks/job-data.js';
-import type { TaskRecord } from '../store/task-record.js';
+import { PAGE_FIELDS, type TaskRecord } from '../store/task-record.js';
 import type { TaskEvent } from '../store/task-store.js';
 import { esc, isoTime, page, table } from '../http/html.js';
 import { workerLoads, type WorkerLoad } from './worker-load.js';
@@ -20,12 +20,12 @@ export interface TaskLookup {
 
 export async function lookupTask(anyShard: JtmContext, id: number): Promise<TaskLookup | undefined> {
   const ctx = forTask(anyShard, id);
-  const [record, events, raw] = await Promise.all([
-    ctx.tasks.get(id),
-    ctx.tasks.events(id),
+  const [found, raw] = await Promise.all([
+    ctx.tasks.details(id),
     ctx.redis.xrevrange(ctx.keys.taskResources(id), '+', '-', 'COUNT', MAX_SAMPLES),
   ]);
-  if (!record) return undefined;
+  if (!found) return undefined;
+  const { record, events } = found;
   const samples = raw.flatMap(([, fields]) => {
     const i = fields.indexOf('sample');
     try {
@@ -76,28 +76,6 @@ export async function workersPage(ctx: JtmContext, base: string, now = Date.now(
   return page('Workers', `<p>${workers.length} live workers.</p>${body}`, base);
 }
 
-const RECORD_FIELDS: (keyof TaskRecord)[] = [
-  'status_name',
-  'reason',
-  'exit_code',
-  'pool',
-  'command',
-  'cwd',
-  'rc_file',
-  'cromwell_job_id',
-  'kill_cause',
-  'worker_id',
-  'host',
-  'pid',
-  'attempts',
-  'max_retries',
-  'queued_at',
-  'started_at',
-  'ended_at',
-  'peak_rss_mb',
-  'cpu_time_s',
-];
-
 export async function taskPage(
   ctx: JtmContext,
   base: string,
@@ -121,7 +99,7 @@ export async function taskPage(
   };
   const fields = table(
     ['Field', 'Value'],
-    RECORD_FIELDS.filter(k => record[k] !== undefined).map(k => [esc(k), value(k)]),
+    PAGE_FIELDS.filter(k => record[k] !== undefined).map(k => [esc(k), value(k)]),
     '',
   );
   const history = table(

@@ -16,6 +16,23 @@ export const DURATION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14400, 43200, 864
 export const WAIT_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400] as const;
 
 const luaList = (xs: readonly number[]): string => `{${xs.join(', ')}}`;
+
+/**
+ * The history field of a task record (decoded by src/store/task-history.ts). A reason equal to its
+ * transition's default here is not stored: the reader puts it back. Keeping the usual history short keeps
+ * the whole record a listpack (Redis converts a hash to a hashtable, about twice the size, once one value
+ * passes `hash-max-listpack-value`, 64 bytes by default): "0,0,1;412,1,2;3290,2,3,~;3340,3,4".
+ */
+export const HISTORY_DEFAULT_REASONS: Readonly<Record<string, string>> = {
+  [`${S.ready}>${S.queued}`]: 'submitted',
+  [`${S.queued}>${S.pending}`]: 'queued on pool',
+};
+/** Length the history field is trimmed to, oldest entries first (a task re-queued over and over). */
+export const HISTORY_MAX_BYTES = 4000;
+const luaReasons = (): string =>
+  `{${Object.entries(HISTORY_DEFAULT_REASONS)
+    .map(([k, v]) => `['${k}'] = '${v}'`)
+    .join(', ')}}`;
 const STATUS_NAMES = `{${Object.entries(S)
   .map(([name, code]) => `[${code}] = '${name}'`)
   .join(', ')}}`;
@@ -30,12 +47,37 @@ local TERMINATED, LOSTCONNECTION = ${S.terminated}, ${S.lostconnection}
 local STATUS_NAMES = ${STATUS_NAMES}
 -- Failure statuses are the negative codes; success is the only other final one.
 local function isFinal(code) return code < READY or code == SUCCESS end
--- The history of a task: one capped list; trimmed only when it outgrows the cap (one command per event).
-local function pushEncoded(eventsKey, json)
-  if redis.call('RPUSH', eventsKey, json) > 200 then redis.call('LTRIM', eventsKey, -200, -1) end
+-- The history of a task: one field of its record, \`history\` (see HISTORY below and task-history.ts): entries
+-- 'ms after queued_at,from,to[,reason]' joined by ';', capped by length. No key of its own: one HSET writes the
+-- status and the history together, and nothing else expires with the record.
+local HISTORY_MAX = ${HISTORY_MAX_BYTES}
+local DEFAULT_REASONS = ${luaReasons()}
+local ESCAPES = {['%'] = '%25', [';'] = '%3B', ['~'] = '%7E'}
+local function esc(s) return (string.gsub(s, '[%%;~]', ESCAPES)) end
+-- The entry of one transition. reason: its text, left out where the reader derives it (the default of the
+-- transition; the record's own reason for the one final transition); raw: already encoded.
+local function entry(now, queued, from, to, reason, raw)
+  local e = string.format('%d,%d,%d', tonumber(now) - (tonumber(queued) or 0), from, to)
+  if reason == nil or DEFAULT_REASONS[from .. '>' .. to] == reason or (isFinal(to) and from ~= to) then return e end
+  return e .. ',' .. (raw and reason or esc(reason))
 end
-local function pushEvent(eventsKey, now, from, to, reason)
-  pushEncoded(eventsKey, cjson.encode({t = tonumber(now), from = from, to = to, reason = reason}))
+-- h with entry e appended; past HISTORY_MAX bytes the oldest entries go.
+local function appendHistory(h, e)
+  if not h or h == '' then return e end
+  h = h .. ';' .. e
+  if #h > HISTORY_MAX then
+    local cut = string.find(h, ';', #h - HISTORY_MAX, true)
+    if cut then h = string.sub(h, cut + 1) end
+  end
+  return h
+end
+-- A start's entry ends in '~': "<reason> on <worker>@<host>" with the run's worker and host, which the record
+-- holds until the next start. Before a start overwrites them, the previous start's entry gets them in full.
+local function settleStart(h, wid, host)
+  if not h or not string.find(h, '~', 1, true) then return h end
+  local on = esc(' on ' .. (wid or '') .. '@' .. (host or ''))
+  h = string.gsub(h, ',~', ',started~')
+  return (string.gsub(h, '~', function() return on end))
 end
 -- Whether the task is running the execution (worker, run token) a fenced write names: a stale execution
 -- (taken over, recovered, or ended) is refused, so it can never record anything over a newer one.
@@ -70,17 +112,20 @@ local function countFinished(statsBase, pool, to, queued, started, ended)
   end
 end
 -- Moves the task to a final status (already written, with ended_at): leaves the active index, starts the
--- retention clock, and counts the end.
-local function finalize(taskKey, eventsKey, activeKey, id, retentionMs, taskBase, workerBase, statsBase, to)
+-- retention clock, and counts the end. r: the record's worker_id, pool, queued_at, started_at as read by the
+-- caller before its write (none of them changes with the end), and its history before the end's entry;
+-- ended: the end time.
+local function finalize(taskKey, activeKey, id, retentionMs, taskBase, workerBase, statsBase, to, r, ended)
   redis.call('ZREM', activeKey, id)
-  local v = redis.call('HMGET', taskKey, 'worker_id', 'pool', 'queued_at', 'started_at', 'ended_at')
-  if v[1] and v[1] ~= '' then redis.call('SREM', workerBase .. v[1] .. ':tasks', id) end
-  local r = tonumber(retentionMs)
-  redis.call('PEXPIRE', taskKey, r)
-  redis.call('PEXPIRE', eventsKey, r)
-  redis.call('PEXPIRE', taskBase .. id .. ':resources', r)
-  redis.call('PEXPIRE', taskBase .. id .. ':output', r)
-  countFinished(statsBase, v[2], to, v[3], v[4], v[5])
+  if r.worker and r.worker ~= '' then redis.call('SREM', workerBase .. r.worker .. ':tasks', id) end
+  local ms = tonumber(retentionMs)
+  redis.call('PEXPIRE', taskKey, ms)
+  -- The history list of a record written before the history became a field (read by TaskStore.events): a
+  -- record created since starts its history with the submit's entry, and has no list to expire.
+  if string.sub(r.history or '', 1, 5) ~= '0,0,1' then redis.call('PEXPIRE', taskBase .. id .. ':events', ms) end
+  redis.call('PEXPIRE', taskBase .. id .. ':resources', ms)
+  redis.call('PEXPIRE', taskBase .. id .. ':output', ms)
+  countFinished(statsBase, r.pool, to, r.queued, r.started, ended)
 end
 `;
 
@@ -95,19 +140,19 @@ end
 export const CREATE_TASK = `${COMMON}
 local id = redis.call('INCR', KEYS[1]) * tonumber(ARGV[3]) + tonumber(ARGV[4])
 local key = ARGV[1] .. id
-redis.call('HSET', key, unpack(addPairs({'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}, 5)))
+redis.call('HSET', key, unpack(addPairs({'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0,
+  'history', entry(ARGV[2], ARGV[2], READY, QUEUED, 'submitted')}, 5)))
 for i = 5, #ARGV - 1, 2 do
   if ARGV[i] == 'pool' then redis.call('HINCRBY', KEYS[3], ARGV[i + 1], 1) end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], id)
-pushEvent(key .. ':events', ARGV[2], READY, QUEUED, 'submitted')
 return id
 `;
 
 /**
  * transition: compare-and-set of the status, optionally fenced on one execution; a final status also
  * leaves the active index, starts the retention clock and is counted (finalize).
- * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
+ * KEYS[1] task  KEYS[2] tasks:active
  * ARGV[1] allowed current statuses, comma separated  ARGV[2] new status  ARGV[3] now ms  ARGV[4] reason
  * ARGV[5] retention ms  ARGV[6] task key base  ARGV[7] worker key base
  * ARGV[8] fence worker id ('' = not fenced)  ARGV[9] fence run token  ARGV[10] stats key base
@@ -116,7 +161,7 @@ return id
  * the fence did not match (another execution owns the task now), {-1} if no task.
  */
 export const TRANSITION = `${COMMON}
-local v = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'run_token', 'id')
+local v = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'run_token', 'id', 'history', 'queued_at', 'pool', 'started_at')
 if not v[4] then return {-1} end
 local cur = tonumber(v[1])
 -- A final status is never left, whatever the caller allows: a task ends in exactly one final state.
@@ -126,18 +171,18 @@ for s in string.gmatch(ARGV[1], '[^,]+') do if tonumber(s) == cur then ok = true
 if not ok then return {0, cur} end
 if ARGV[8] ~= '' and not (cur == RUNNING and v[2] == ARGV[8] and v[3] == ARGV[9]) then return {2, cur} end
 local to = tonumber(ARGV[2])
-local f = addPairs({'status', to, 'reason', ARGV[4]}, 11)
+local f = addPairs({'status', to, 'reason', ARGV[4], 'history', appendHistory(v[5], entry(ARGV[3], v[6], cur, to, ARGV[4]))}, 11)
 if isFinal(to) then
   f[#f + 1] = 'ended_at'
   f[#f + 1] = ARGV[3]
   redis.call('HSET', KEYS[1], unpack(f))
-  finalize(KEYS[1], KEYS[2], KEYS[3], v[4], ARGV[5], ARGV[6], ARGV[7], ARGV[10], to)
+  finalize(KEYS[1], KEYS[2], v[4], ARGV[5], ARGV[6], ARGV[7], ARGV[10], to,
+    {worker = v[2], pool = v[7], queued = v[6], started = v[8], history = v[5]}, ARGV[3])
 else
   redis.call('HSET', KEYS[1], unpack(f))
   -- leaving running without ending (re-queued): the old worker no longer owns it
   if cur == RUNNING and v[2] and v[2] ~= '' then redis.call('SREM', ARGV[7] .. v[2] .. ':tasks', v[4]) end
 end
-pushEvent(KEYS[2], ARGV[3], cur, to, ARGV[4])
 return {1, cur}
 `;
 
@@ -170,7 +215,7 @@ export const RUN_FIELDS = [
 
 /**
  * start-task: a worker claims a task it fetched from its pool queue, for one execution (its run token).
- * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active  KEYS[4] this worker's task set
+ * KEYS[1] task  KEYS[2] tasks:active  KEYS[3] this worker's task set
  * ARGV[1] worker id  ARGV[2] host  ARGV[3] now ms  ARGV[4] retention ms  ARGV[5] task key base
  * ARGV[6] worker key base  ARGV[7] run token  ARGV[8] BullMQ lock token of the job  ARGV[9] submit key base
  * ARGV[10] stats key base
@@ -178,12 +223,14 @@ export const RUN_FIELDS = [
  * pending kill or by exhausted retries); {2, 3} running on another live worker; {3, queued_at} its submit
  * has not completed (defer); {-1} no such task.
  * A running task is taken over only when its worker's alive key has expired (invariant: one live run); that
- * counts as a loss, and only losses spend retries (a stop gives the task back without one).
+ * counts as a loss, and only losses spend retries (a stop gives the task back without one). A run after the
+ * first starts with an empty live output (the previous run's stream is dropped here, before any of it).
  */
 export const START_TASK = `${COMMON}
 local t = KEYS[1]
 local v = redis.call('HMGET', t, 'id', 'status', 'submit_id', 'queued_at', 'kill_requested', 'attempts',
-  'worker_id', 'max_retries', 'losses', ${RUN_FIELDS.map(f => `'${f}'`).join(', ')})
+  'worker_id', 'max_retries', 'losses', 'history', 'host', 'pool', 'started_at',
+  ${RUN_FIELDS.map(f => `'${f}'`).join(', ')})
 local id = v[1]
 if not id then return {-1} end
 local cur = tonumber(v[2])
@@ -196,10 +243,12 @@ if cur == QUEUED then
     return {3, tonumber(v[4] or '0')}
   end
 end
+local h = v[10]
 local function endNow(to, why)
-  redis.call('HSET', t, 'status', to, 'reason', why, 'ended_at', ARGV[3])
-  finalize(t, KEYS[2], KEYS[3], id, ARGV[4], ARGV[5], ARGV[6], ARGV[10], to)
-  pushEvent(KEYS[2], ARGV[3], cur, to, why)
+  redis.call('HSET', t, 'status', to, 'reason', why, 'ended_at', ARGV[3],
+    'history', appendHistory(h, entry(ARGV[3], v[4], cur, to, why)))
+  finalize(t, KEYS[2], id, ARGV[4], ARGV[5], ARGV[6], ARGV[10], to,
+    {worker = v[7], pool = v[12], queued = v[4], started = v[13], history = v[10]}, ARGV[3])
   return {0, to}
 end
 if v[5] == '1' then return endNow(TERMINATED, 'killed before it started') end
@@ -217,49 +266,56 @@ if cur == RUNNING then
 elseif cur ~= QUEUED and cur ~= PENDING then
   return {0, cur}
 end
+h = settleStart(h, v[7], v[11])
 if cur == QUEUED then
   -- Fetched before submit marked it pending: record that step too, so every history reads queued → pending → running.
-  pushEvent(KEYS[2], ARGV[3], QUEUED, PENDING, 'queued on pool')
+  h = appendHistory(h, entry(ARGV[3], v[4], QUEUED, PENDING, 'queued on pool'))
   cur = PENDING
 end
+h = appendHistory(h, entry(ARGV[3], v[4], cur, RUNNING, (reason == 'started' and '' or esc(reason)) .. '~', true))
+-- pid and exit_code emptied: an earlier run's are not this run's (written again when this run has them).
 redis.call('HSET', t, 'status', RUNNING, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
-  'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '', 'run_token', ARGV[7], 'job_token', ARGV[8])
-redis.call('SADD', KEYS[4], id)
-pushEvent(KEYS[2], ARGV[3], cur, RUNNING, reason .. ' on ' .. ARGV[1] .. '@' .. ARGV[2])
+  'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '', 'run_token', ARGV[7],
+  'job_token', ARGV[8], 'history', h)
+-- An earlier run's live output (a first run has none: no DEL then).
+if attempts > 0 then redis.call('DEL', ARGV[5] .. id .. ':output') end
+redis.call('SADD', KEYS[3], id)
 local out = {1, attempts + 1}
-for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[9 + i] end
+for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[13 + i] end
 return out
 `;
 
 /**
  * request-kill: records the intent to kill; ends a task that is not running at once.
- * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
+ * KEYS[1] task  KEYS[2] tasks:active
  * ARGV[1] now ms  ARGV[2] retention ms  ARGV[3] task key base  ARGV[4] worker key base  ARGV[5] stats key base
  * Returns {-1} no task; {0, status} already final; {1, previous} ended now (it was not running);
  * {2, worker id} running on a live worker (which must kill it); {3, worker id} its worker is dead: ended now.
  */
 export const REQUEST_KILL = `${COMMON}
 local t = KEYS[1]
-local v = redis.call('HMGET', t, 'id', 'status', 'worker_id')
+local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
 local id = v[1]
 if not id then return {-1} end
 local cur = tonumber(v[2])
 if isFinal(cur) then return {0, cur} end
 local function terminate(why)
-  redis.call('HSET', t, 'status', TERMINATED, 'reason', why, 'ended_at', ARGV[1])
-  finalize(t, KEYS[2], KEYS[3], id, ARGV[2], ARGV[3], ARGV[4], ARGV[5], TERMINATED)
-  pushEvent(KEYS[2], ARGV[1], cur, TERMINATED, why)
+  redis.call('HSET', t, 'status', TERMINATED, 'reason', why, 'ended_at', ARGV[1],
+    'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, TERMINATED, why)))
+  finalize(t, KEYS[2], id, ARGV[2], ARGV[3], ARGV[4], ARGV[5], TERMINATED,
+    {worker = v[3], pool = v[6], queued = v[5], started = v[7], history = v[4]}, ARGV[1])
 end
 if cur ~= RUNNING then
   terminate('killed before it started')
   return {1, cur}
 end
-redis.call('HSET', t, 'kill_requested', 1, 'kill_requested_at', ARGV[1])
 local wid = v[3] or ''
 if redis.call('EXISTS', ARGV[4] .. wid .. ':alive') == 1 then
-  pushEvent(KEYS[2], ARGV[1], cur, cur, 'kill requested')
+  redis.call('HSET', t, 'kill_requested', 1, 'kill_requested_at', ARGV[1],
+    'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, 'kill requested')))
   return {2, wid}
 end
+redis.call('HSET', t, 'kill_requested', 1, 'kill_requested_at', ARGV[1])
 terminate('killed; its worker ' .. wid .. ' is not alive')
 return {3, wid}
 `;
@@ -269,7 +325,7 @@ return {3, wid}
  * the loss is counted; re-queued (pending) while losses ≤ max_retries, else lostconnection; a task with a
  * pending kill ends terminated. Only the execution the manager looked at (run token), still on that very
  * worker, whose alive key is gone, is touched: a manager that acts on a stale view changes nothing.
- * KEYS[1] task  KEYS[2] events  KEYS[3] tasks:active
+ * KEYS[1] task  KEYS[2] tasks:active
  * ARGV[1] dead worker id  ARGV[2] now ms  ARGV[3] retention ms  ARGV[4] task key base  ARGV[5] worker key base
  * ARGV[6] run token the decision was made on ('' = whichever runs there)  ARGV[7] stats key base
  * Returns {1, new status}; {0, status} not that execution on that worker (nothing done); {2} worker alive;
@@ -277,7 +333,8 @@ return {3, wid}
  */
 export const RECOVER_TASK = `${COMMON}
 local t = KEYS[1]
-local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'run_token', 'losses', 'max_retries', 'kill_requested')
+local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'run_token', 'losses', 'max_retries', 'kill_requested',
+  'history', 'queued_at', 'pool', 'started_at')
 local id = v[1]
 if not id then return {-1} end
 local cur = tonumber(v[2])
@@ -298,34 +355,34 @@ elseif losses > maxRetries then
 else
   to, why = PENDING, 're-queued: worker ' .. wid .. ' was lost (' .. losses .. ' of ' .. maxRetries .. ' retries used)'
 end
+local h = appendHistory(v[8], entry(ARGV[2], v[9], cur, to, why))
 if isFinal(to) then
-  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'ended_at', ARGV[2])
-  finalize(t, KEYS[2], KEYS[3], id, ARGV[3], ARGV[4], ARGV[5], ARGV[7], to)
+  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'ended_at', ARGV[2], 'history', h)
+  finalize(t, KEYS[2], id, ARGV[3], ARGV[4], ARGV[5], ARGV[7], to,
+    {worker = v[3], pool = v[10], queued = v[9], started = v[11], history = v[8]}, ARGV[2])
 else
-  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'pid', '')
+  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'pid', '', 'history', h)
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
 end
-pushEvent(KEYS[2], ARGV[2], cur, to, why)
 return {1, to}
 `;
 
 /**
  * leftovers-found: a worker killed processes of a lost run of this task (leftovers.ts). Appends their pids to
- * `leftover_pids` and says so in the events, without touching the status: the run they belonged to is over,
- * whatever the task has become since. The events list keeps the record's retention (a final task's TTL).
- * KEYS[1] task  KEYS[2] events
+ * \`leftover_pids\` and says so in the history, without touching the status: the run they belonged to is over,
+ * whatever the task has become since.
+ * KEYS[1] task
  * ARGV[1] now ms  ARGV[2] pids, comma separated  ARGV[3] reason
  * Returns 1, or 0 if no task (expired: nothing to report into).
  */
 export const LEFTOVERS_FOUND = `${COMMON}
 local t = KEYS[1]
-if redis.call('EXISTS', t) == 0 then return 0 end
-local cur = tonumber(redis.call('HGET', t, 'status'))
-local before = redis.call('HGET', t, 'leftover_pids') or ''
-redis.call('HSET', t, 'leftover_pids', before == '' and ARGV[2] or (before .. ',' .. ARGV[2]))
-pushEvent(KEYS[2], ARGV[1], cur, cur, ARGV[3])
-local ttl = redis.call('PTTL', t)
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+local v = redis.call('HMGET', t, 'id', 'status', 'leftover_pids', 'history', 'queued_at')
+if not v[1] then return 0 end
+local cur = tonumber(v[2])
+local before = v[3] or ''
+redis.call('HSET', t, 'leftover_pids', before == '' and ARGV[2] or (before .. ',' .. ARGV[2]),
+  'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, ARGV[3])))
 return 1
 `;
 
@@ -343,7 +400,7 @@ export const CREATE_TASKS = `${COMMON}
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
-local event = cjson.encode({t = tonumber(ARGV[2]), from = READY, to = QUEUED, reason = 'submitted'})
+local first_entry = entry(ARGV[2], ARGV[2], READY, QUEUED, 'submitted')
 local active = {}
 local perPool = {}
 local nshared = tonumber(ARGV[6])
@@ -354,7 +411,7 @@ for c = first, first + n - 1 do
   local id = c * shards + shard
   local key = ARGV[1] .. id
   local npairs = tonumber(ARGV[a])
-  local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0}
+  local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0, 'history', first_entry}
   for i = 7, 6 + 2 * nshared do fields[#fields + 1] = ARGV[i] end
   local pool = sharedPool
   for i = a + 1, a + 2 * npairs, 2 do
@@ -367,7 +424,6 @@ for c = first, first + n - 1 do
   redis.call('HSET', key, unpack(fields))
   active[#active + 1] = ARGV[2]
   active[#active + 1] = id
-  pushEncoded(key .. ':events', event)
 end
 redis.call('ZADD', KEYS[2], unpack(active))
 for pool, count in pairs(perPool) do redis.call('HINCRBY', KEYS[3], pool, count) end
@@ -387,23 +443,22 @@ export const TRANSITION_MANY = `${COMMON}
 local allowed = {}
 for s in string.gmatch(ARGV[1], '[^,]+') do allowed[tonumber(s)] = true end
 local to = tonumber(ARGV[2])
-local events = {}
 local moved = 0
 for i = 9, #ARGV do
   local id = ARGV[i]
   local t = ARGV[6] .. id
-  local v = redis.call('HMGET', t, 'status', 'worker_id')
+  local v = redis.call('HMGET', t, 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
   local cur = tonumber(v[1])
   if cur ~= nil and allowed[cur] and not isFinal(cur) then
+    local h = appendHistory(v[3], entry(ARGV[3], v[4], cur, to, ARGV[4]))
     if isFinal(to) then
-      redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'ended_at', ARGV[3])
-      finalize(t, t .. ':events', KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to)
+      redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'ended_at', ARGV[3], 'history', h)
+      finalize(t, KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to,
+        {worker = v[2], pool = v[5], queued = v[4], started = v[6], history = v[3]}, ARGV[3])
     else
-      redis.call('HSET', t, 'status', to, 'reason', ARGV[4])
+      redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'history', h)
       if cur == RUNNING and v[2] and v[2] ~= '' then redis.call('SREM', ARGV[7] .. v[2] .. ':tasks', id) end
     end
-    events[cur] = events[cur] or cjson.encode({t = tonumber(ARGV[3]), from = cur, to = to, reason = ARGV[4]})
-    pushEncoded(t .. ':events', events[cur])
     moved = moved + 1
   end
 end
@@ -436,37 +491,20 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `;
 
-/** The record fields `jtm report` reads (not the paths, pids and output settings it does not show). */
-export const REPORT_FIELDS = [
-  'id',
-  'status',
-  'command',
-  'pool',
-  'pool_spec',
-  'cromwell_job_id',
-  'exit_code',
-  'reason',
-  'worker_id',
-  'attempts',
-  'max_retries',
-  'queued_at',
-  'started_at',
-  'ended_at',
-  'peak_rss_mb',
-  'cpu_time_s',
-] as const;
-
 /**
- * read-tasks (read only): REPORT_FIELDS of many task records as one JSON string. Twice as fast as
- * pipelined HGETALLs for the report's 100,000 records: one reply to parse instead of 40 strings each.
+ * read-tasks (read only): some fields of many task records as one JSON string. Twice as fast as pipelined
+ * HGETALLs for the report's 100,000 records: one reply to parse instead of 40 strings each.
  * KEYS[1] any key of the shard, unread (it routes the script to the shard's node on a Redis Cluster)
- * ARGV[1] task key base  ARGV[2..] task ids
- * Returns a JSON array, per id the field values in REPORT_FIELDS order (false where unset; id false: no record).
+ * ARGV[1] task key base  ARGV[2] number of fields  ARGV[3..] the fields, then the task ids
+ * Returns a JSON array, per id the field values in the order asked (false where unset; all false: no record).
  */
 export const READ_TASKS = `
+local nf = tonumber(ARGV[2])
+local fields = {}
+for i = 3, 2 + nf do fields[#fields + 1] = ARGV[i] end
 local out = {}
-for i = 2, #ARGV do
-  out[#out + 1] = redis.call('HMGET', ARGV[1] .. ARGV[i], ${REPORT_FIELDS.map(f => `'${f}'`).join(', ')})
+for i = 3 + nf, #ARGV do
+  out[#out + 1] = redis.call('HMGET', ARGV[1] .. ARGV[i], unpack(fields))
 end
 return cjson.encode(out)
 `;

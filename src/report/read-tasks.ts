@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 
 import type { JtmContext } from '../context.js';
 import { runScript } from '../redis/run-script.js';
-import { READ_TASKS, REPORT_FIELDS } from '../redis/scripts.js';
-import { parseTaskRecord, type TaskRecord } from '../store/task-record.js';
+import { READ_TASKS } from '../redis/scripts.js';
+import { parseTaskRecord, REPORT_FIELDS, type TaskRecord } from '../store/task-record.js';
 import { samplesOfEntries, type ResourceSample } from '../tasks/resource-format.js';
 
 /** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough
@@ -72,7 +72,7 @@ export async function readRecords(
       ctx.redis,
       READ_TASKS,
       [ctx.keys.activeTasks],
-      [ctx.keys.taskBase, ...ids.slice(i, i + BATCH)],
+      [ctx.keys.taskBase, REPORT_FIELDS.length, ...REPORT_FIELDS, ...ids.slice(i, i + BATCH)],
     );
     for (const values of JSON.parse(json) as (string | false)[][]) {
       const hash: Record<string, string> = {};

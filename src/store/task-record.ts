@@ -55,31 +55,80 @@ export interface TaskRecord {
   submit_host?: string;
 }
 
-const NUMBERS = new Set([
-  'id',
-  'status',
-  'timeout_ms',
-  'exit_code',
-  'pid',
-  'attempts',
-  'losses',
-  'max_retries',
-  'queued_at',
-  'started_at',
-  'ended_at',
-  'peak_rss_mb',
-  'cpu_time_s',
-  'output_bytes',
-  'mem_limit_mb',
-]);
-const BOOLEANS = new Set(['allow_empty_outputs', 'kill_requested']);
+/** How a stored field is parsed (text when not given), and who reads it beyond `status --json`. */
+interface FieldUse {
+  kind?: 'number' | 'boolean' | 'json';
+  /** `jtm report` reads it (the read-tasks script fetches these alone). */
+  report?: true;
+  /** The dashboard's task page shows it, in this table's order. */
+  page?: true;
+}
+
+/**
+ * Every field of a task record, once (the compiler checks that each TaskRecord field is here): the parser,
+ * the report's reader and the dashboard's task page derive their lists from it. `status_name` is derived
+ * from `status` when parsed; `history` is stored but decoded apart (task-history.ts).
+ */
+const FIELDS = {
+  status_name: { page: true },
+  reason: { report: true, page: true },
+  exit_code: { kind: 'number', report: true, page: true },
+  pool: { report: true, page: true },
+  command: { report: true, page: true },
+  cwd: { page: true },
+  rc_file: { page: true },
+  cromwell_job_id: { report: true, page: true },
+  kill_cause: { page: true },
+  worker_id: { report: true, page: true },
+  host: { page: true },
+  pid: { kind: 'number', page: true },
+  attempts: { kind: 'number', report: true, page: true },
+  max_retries: { kind: 'number', report: true, page: true },
+  queued_at: { kind: 'number', report: true, page: true },
+  started_at: { kind: 'number', report: true, page: true },
+  ended_at: { kind: 'number', report: true, page: true },
+  peak_rss_mb: { kind: 'number', report: true, page: true },
+  cpu_time_s: { kind: 'number', report: true, page: true },
+  id: { kind: 'number', report: true },
+  status: { kind: 'number', report: true },
+  pool_spec: { kind: 'json', report: true },
+  stdout: {},
+  stderr: {},
+  output_files: {},
+  allow_empty_outputs: { kind: 'boolean' },
+  timeout_ms: { kind: 'number' },
+  mem_limit: {},
+  losses: { kind: 'number' },
+  run_token: {},
+  job_token: {},
+  submit_id: {},
+  accounting: {},
+  mem_limit_mb: { kind: 'number' },
+  leftover_pids: {},
+  stdout_file: {},
+  output_bytes: { kind: 'number' },
+  kill_requested: { kind: 'boolean' },
+  submit_host: {},
+} as const satisfies Record<keyof TaskRecord, FieldUse>;
+
+type Field = keyof typeof FIELDS;
+const fieldsWhere = (pick: (u: FieldUse) => boolean): Field[] =>
+  (Object.keys(FIELDS) as Field[]).filter(f => pick(FIELDS[f]));
+
+/** The record fields `jtm report` reads (not the paths, pids and output settings it does not show). */
+export const REPORT_FIELDS: readonly Field[] = fieldsWhere(u => u.report === true);
+/** The record fields the dashboard's task page shows, in order. */
+export const PAGE_FIELDS: readonly Field[] = fieldsWhere(u => u.page === true);
+const NUMBERS = new Set<string>(fieldsWhere(u => u.kind === 'number'));
+const BOOLEANS = new Set<string>(fieldsWhere(u => u.kind === 'boolean'));
 
 /** Parses the Redis hash of a task; empty fields are left out. */
 export function parseTaskRecord(hash: Record<string, string>): TaskRecord | undefined {
   if (!hash['id']) return undefined;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(hash)) {
-    if (v === '' || k === 'kill_requested_at') continue;
+    // history: decoded apart (task-history.ts), shown as `events`
+    if (v === '' || k === 'kill_requested_at' || k === 'history') continue;
     if (NUMBERS.has(k)) out[k] = Number(v);
     else if (BOOLEANS.has(k)) out[k] = v === '1';
     else if (k === 'pool_spec') out[k] = JSON.parse(v) as PoolSpec;

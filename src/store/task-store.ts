@@ -16,14 +16,10 @@ import {
 } from '../redis/scripts.js';
 import { TaskStatus } from '../task-status.js';
 import { jobDataFromRecord, type TaskJobData } from './run-spec.js';
+import { decodeHistory, type TaskEvent } from './task-history.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
 
-export interface TaskEvent {
-  t: number;
-  from: number;
-  to: number;
-  reason: string;
-}
+export type { TaskEvent } from './task-history.js';
 
 export type StartOutcome =
   /** `spec`: what the worker needs to run it, read from the record by the same script. */
@@ -135,17 +131,7 @@ export class TaskStore {
       this.redis,
       TRANSITION_MANY,
       [this.keys.activeTasks],
-      [
-        from.join(','),
-        to,
-        now,
-        reason,
-        this.config.taskRetentionMs,
-        this.keys.taskBase,
-        this.keys.workerBase,
-        this.keys.statsBase,
-        ...ids,
-      ],
+      [...this.transitionArgs(from, to, reason, now), this.keys.statsBase, ...ids],
     );
     return Number(moved);
   }
@@ -189,15 +175,9 @@ export class TaskStore {
     const res = await runScript<number[]>(
       this.redis,
       TRANSITION,
-      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
+      [this.keys.task(id), this.keys.activeTasks],
       [
-        from.join(','),
-        to,
-        now,
-        reason,
-        this.config.taskRetentionMs,
-        this.keys.taskBase,
-        this.keys.workerBase,
+        ...this.transitionArgs(from, to, reason, now),
         fence?.workerId ?? '',
         fence?.runToken ?? '',
         this.keys.statsBase,
@@ -207,6 +187,24 @@ export class TaskStore {
     if (res[0] === 1) return { done: true, previous: Number(res[1]) };
     if (res[0] === 2) return { done: false, current: Number(res[1]), fenced: true };
     return { done: false, current: res[0] === -1 ? undefined : Number(res[1]) };
+  }
+
+  /** ARGV[1..7] of transition and transition-many: what moves, to what, why, and the key bases of finalize. */
+  private transitionArgs(
+    from: readonly number[],
+    to: number,
+    reason: string,
+    now: number,
+  ): (string | number)[] {
+    return [
+      from.join(','),
+      to,
+      now,
+      reason,
+      this.config.taskRetentionMs,
+      this.keys.taskBase,
+      this.keys.workerBase,
+    ];
   }
 
   /** Sets fields of a running task only while `fence` owns it; false when it no longer does. */
@@ -241,7 +239,7 @@ export class TaskStore {
     const res = await runScript<(number | string | null)[]>(
       this.redis,
       START_TASK,
-      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks, this.keys.workerTasks(workerId)],
+      [this.keys.task(id), this.keys.activeTasks, this.keys.workerTasks(workerId)],
       [
         workerId,
         host,
@@ -273,7 +271,7 @@ export class TaskStore {
     const res = await runScript<(number | string)[]>(
       this.redis,
       REQUEST_KILL,
-      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
+      [this.keys.task(id), this.keys.activeTasks],
       [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, this.keys.statsBase],
     );
     switch (res[0]) {
@@ -299,7 +297,7 @@ export class TaskStore {
     const res = await runScript<number[]>(
       this.redis,
       RECOVER_TASK,
-      [this.keys.task(id), this.keys.taskEvents(id), this.keys.activeTasks],
+      [this.keys.task(id), this.keys.activeTasks],
       [
         workerId,
         now,
@@ -336,7 +334,7 @@ export class TaskStore {
     const res = await runScript<number>(
       this.redis,
       LEFTOVERS_FOUND,
-      [this.keys.task(id), this.keys.taskEvents(id)],
+      [this.keys.task(id)],
       [now, pids.join(','), reason],
     );
     return Number(res) === 1;
@@ -352,7 +350,28 @@ export class TaskStore {
     return v === null ? undefined : Number(v);
   }
 
+  /** The history of a task, oldest first (empty for an unknown id). */
   async events(id: number): Promise<TaskEvent[]> {
+    const [values, legacy] = await Promise.all([
+      this.redis.hmget(this.keys.task(id), 'history', 'queued_at', 'worker_id', 'host', 'reason'),
+      this.legacyEvents(id),
+    ]);
+    const [history, queued_at, worker_id, host, reason] = values.map(v => v ?? undefined);
+    return [...legacy, ...decodeHistory({ history, queued_at, worker_id, host, reason })];
+  }
+
+  /** The record and its history in one round trip; undefined for an unknown id. */
+  async details(id: number): Promise<{ record: TaskRecord; events: TaskEvent[] } | undefined> {
+    const [hash, legacy] = await Promise.all([this.redis.hgetall(this.keys.task(id)), this.legacyEvents(id)]);
+    const record = parseTaskRecord(hash);
+    return record && { record, events: [...legacy, ...decodeHistory(hash)] };
+  }
+
+  /**
+   * The history list of a record written before the history became a field of the record (a task in flight
+   * across the upgrade): its older events, read before the field's.
+   */
+  private async legacyEvents(id: number): Promise<TaskEvent[]> {
     const raw = await this.redis.lrange(this.keys.taskEvents(id), 0, -1);
     return raw.map(r => JSON.parse(r) as TaskEvent);
   }

@@ -23,9 +23,9 @@ export type TaskDetails = TaskRecord & { events: TaskEvent[] };
 
 export async function getTaskDetails(ctx: JtmContext, id: number): Promise<TaskDetails> {
   const { tasks } = forTask(ctx, id);
-  const [record, events] = await Promise.all([tasks.get(id), tasks.events(id)]);
-  if (!record) throw new TaskNotFoundError(id);
-  return { ...record, events };
+  const found = await tasks.details(id);
+  if (!found) throw new TaskNotFoundError(id);
+  return { ...found.record, events: found.events };
 }
 
 export type Aliveness = 'yes' | 'no' | 'unknown';

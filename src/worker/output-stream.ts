@@ -40,9 +40,8 @@ export class OutputFollower {
   }
 
   start(): void {
-    // A new attempt starts its output afresh, as its file does. Sent before any XADD of this attempt on the
-    // same connection, so Redis applies it first.
-    void this.ctx.redis.del(this.ctx.keys.taskOutput(this.taskId)).catch(() => {});
+    // A new attempt starts its output afresh, as its file does: start-task dropped the previous attempt's
+    // stream before this run began (no DEL per task here: a first attempt has no stream to drop).
     if (!this.path) return;
     const tick = (): void => {
       this.timer = undefined;

@@ -33,6 +33,9 @@ describe.concurrent('transition', () => {
     expect,
   }) => {
     const id = await committedTask(ctx);
+    // A record written before the history field: its first events in a list, which expires with it too.
+    await ctx.redis.hdel(ctx.keys.task(id), 'history');
+    await ctx.redis.rpush(ctx.keys.taskEvents(id), '{}');
     await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 1_000);
     await ctx.redis.rpush(ctx.keys.taskResources(id), 'sample');
     await ctx.redis.set(ctx.keys.taskOutput(id), 'out');
@@ -132,7 +135,7 @@ describe.concurrent('fenced-set', () => {
 });
 
 describe.concurrent('leftovers-found', () => {
-  it('appends the pids and an event without changing the status; the events keep the record’s TTL', async ({
+  it('appends the pids and an event to the record’s history without changing the status', async ({
     ctx,
     expect,
   }) => {
@@ -146,7 +149,9 @@ describe.concurrent('leftovers-found', () => {
       { t: 7_000, from: S.success, to: S.success, reason: 'killed 2 leftover processes of a lost run on h1' },
       { t: 8_000, from: S.success, to: S.success, reason: 'killed 1 leftover processes of a lost run on h1' },
     ]);
-    expect(await ctx.redis.pttl(ctx.keys.taskEvents(id))).toBeGreaterThan(0);
+    // The history is a field of the record (which keeps its TTL): no key of its own.
+    expect(await ctx.redis.exists(ctx.keys.taskEvents(id))).toBe(0);
+    expect(await ctx.redis.pttl(ctx.keys.task(id))).toBeGreaterThan(0);
     expect(await ctx.tasks.reportLeftovers(4242, [1], 'h1')).toBe(false);
     expect(await ctx.redis.exists(ctx.keys.taskEvents(4242))).toBe(0);
   });
