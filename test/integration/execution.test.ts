@@ -212,6 +212,18 @@ describe('task execution', () => {
     expect(bad.code).toBe(1);
   });
 
+  it('a task shorter than a second leaves no resource stream in Redis (a stream costs ~4.7 KB there)', async () => {
+    const id = await submit(['-cmd', 'sleep 0.3']);
+    expect(await waitFinal(id)).toBe(4);
+    const rec = await ctx.tasks.get(id);
+    const ranMs = Number(rec?.ended_at) - Number(rec?.started_at);
+    const streams = await ctx.redis.exists(ctx.keys.taskResources(id));
+    // Its samples go to Redis only once it has run a second by the worker's clock: on a node so loaded that
+    // the 0.3 s sleep lasted that long, a stream is right.
+    if (ranMs < 1000) expect(streams).toBe(0);
+    expect(rec?.peak_rss_mb).toBeDefined();
+  });
+
   it('shows live output while the task runs and after', async () => {
     const id = await submit(['-cmd', 'for i in 1 2 3; do echo line $i; sleep 0.5; done']);
     const follow = await runJtm(['logs', '-tid', String(id), '--follow'], env);
