@@ -8,7 +8,7 @@ import { redisLocation } from '../redis/connection.js';
 import type { Queue } from 'bullmq';
 
 import { openPoolQueue } from './pool-queue.js';
-import { touchPool } from '../pools/pool-registry.js';
+import { touchPools } from '../pools/pool-registry.js';
 import { TASK_JOB_NAME, taskJobOptions, type JobSource, type TaskJob } from './job-data.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
@@ -171,10 +171,13 @@ async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
     batch.records.push(...recordChunks[k]!);
     batch.ids.push(...r.ids);
     if (batch.ids.length >= JOB_BATCH || k === created.length - 1) {
+      const writes = [addJobs(g.ctx, batch.records, batch.ids, queues)];
+      // The shard's pool registry entries, one transaction, in flight with its first jobs: both are in
+      // Redis before the commit. The latest spec given for a pool wins.
+      if (adds.length === 0)
+        writes.push(touchPools(g.ctx, new Map(g.records.map(t => [t.pool, t.pool_spec]))));
       // Caught here and looked at below: a rejection must not go unhandled while later chunks are awaited.
-      adds.push(
-        addJobs(g.ctx, batch.records, batch.ids, queues).catch((err: unknown) => void (failure ??= { err })),
-      );
+      adds.push(...writes.map(w => w.catch((err: unknown) => void (failure ??= { err }))));
       batch = { records: [], ids: [] };
     }
   }
@@ -182,22 +185,16 @@ async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
   if (failure) throw failure.err;
 }
 
-/**
- * The BullMQ queues of one submit, opened once per pool (a Queue writes its meta hash when opened) and
- * closed at its end; the first use of a pool also writes its registry entry, in flight with its jobs.
- */
+/** The BullMQ queues of one submit, opened once per pool (a Queue writes its meta hash when opened). */
 class PoolQueues {
   private readonly open = new Map<JtmContext, Map<string, Queue<TaskJob>>>();
 
-  /** The pool's queue, and whether this is its first use in the submit. */
-  get(ctx: JtmContext, pool: string): { queue: Queue<TaskJob>; first: boolean } {
+  get(ctx: JtmContext, pool: string): Queue<TaskJob> {
     let byPool = this.open.get(ctx);
     if (!byPool) this.open.set(ctx, (byPool = new Map()));
-    const queue = byPool.get(pool);
-    if (queue) return { queue, first: false };
-    const opened = openPoolQueue(ctx, pool);
-    byPool.set(pool, opened);
-    return { queue: opened, first: true };
+    let queue = byPool.get(pool);
+    if (!queue) byPool.set(pool, (queue = openPoolQueue(ctx, pool)));
+    return queue;
   }
 
   async close(): Promise<void> {
@@ -217,25 +214,20 @@ async function addJobs(
 ): Promise<void> {
   const byPool = new Map<
     string,
-    {
-      spec: NewRecord['pool_spec'];
-      jobs: { name: string; data: TaskJob; opts: ReturnType<typeof taskJobOptions> }[];
-    }
+    { name: string; data: TaskJob; opts: ReturnType<typeof taskJobOptions> }[]
   >();
   for (let i = 0; i < tasks.length; i++) {
-    const t = tasks[i] as NewRecord;
+    const pool = (tasks[i] as NewRecord).pool;
     const id = ids[i] as number;
-    let entry = byPool.get(t.pool);
-    if (!entry) byPool.set(t.pool, (entry = { spec: t.pool_spec, jobs: [] }));
-    entry.jobs.push({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) });
+    let jobs = byPool.get(pool);
+    if (!jobs) byPool.set(pool, (jobs = []));
+    jobs.push({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) });
   }
   const added = await Promise.allSettled(
-    [...byPool].map(async ([pool, { spec, jobs }]) => {
-      const { queue, first } = queues.get(ctx, pool);
+    [...byPool].map(async ([pool, jobs]) => {
+      const queue = queues.get(ctx, pool);
       const [j] = jobs;
-      const add = jobs.length === 1 && j ? queue.add(j.name, j.data, j.opts) : queue.addBulk(jobs);
-      // Registry entry and jobs in flight together: both are in Redis before the commit.
-      await Promise.all(first ? [touchPool(ctx, pool, spec), add] : [add]);
+      await (jobs.length === 1 && j ? queue.add(j.name, j.data, j.opts) : queue.addBulk(jobs));
     }),
   );
   const failed = added.find(r => r.status === 'rejected');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { describe } from 'vitest';
 
 import { SubmitIncompleteError } from '../../src/errors.js';
+import { getPool, listPoolNames } from '../../src/pools/pool-registry.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
@@ -49,6 +50,9 @@ describe.concurrent('submitTasks over many chunks', () => {
     ]);
     const submitId = records[0]!.submit_id!;
     expect(await ctx.redis.get(ctx.keys.submit(submitId))).toBe('2600');
+    // Both pools registered (one transaction for the submit's pools).
+    expect(await listPoolNames(ctx)).toEqual(['a', 'b']);
+    expect(await getPool(ctx, 'b')).toMatchObject({ name: 'b', kind: 'manual' });
   });
 
   it('a chunk that fails after earlier chunks have their jobs: no commit, the created records failed', async ({
