@@ -7,7 +7,13 @@ import { InvalidInputError } from './errors.js';
 
 /** A copy of `o` without its undefined fields (what gets stored or spread over defaults). */
 export function dropUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  // A plain loop: this runs a few times per task of a bulk submit, where entries/filter/fromEntries showed.
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) {
+    const v = (o as Record<string, unknown>)[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as T;
 }
 
 /** An optional string field: absent, null and '' are "not given"; a NUL byte could never reach a file or exec. */

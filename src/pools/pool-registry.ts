@@ -20,14 +20,26 @@ export async function touchPool(
   spec?: PoolSpec,
   now = Date.now(),
 ): Promise<void> {
-  const key = ctx.keys.pool(name);
+  await touchPools(ctx, new Map([[name, spec]]), now);
+}
+
+/** touchPool for many pools in one transaction: a bulk submit over 50 pools sends one, not 50. */
+export async function touchPools(
+  ctx: JtmContext,
+  pools: ReadonlyMap<string, PoolSpec | undefined>,
+  now = Date.now(),
+): Promise<void> {
+  if (pools.size === 0) return;
   const multi = ctx.redis.multi();
-  multi.sadd(ctx.keys.pools, name);
-  multi.hsetnx(key, 'name', name);
-  multi.hsetnx(key, 'created_at', now);
-  multi.hsetnx(key, 'kind', 'manual');
-  multi.hset(key, 'last_activity', now);
-  if (isDynamicSpec(spec)) multi.hset(key, 'kind', 'dynamic', 'spec', JSON.stringify(spec));
+  for (const [name, spec] of pools) {
+    const key = ctx.keys.pool(name);
+    multi.sadd(ctx.keys.pools, name);
+    multi.hsetnx(key, 'name', name);
+    multi.hsetnx(key, 'created_at', now);
+    multi.hsetnx(key, 'kind', 'manual');
+    multi.hset(key, 'last_activity', now);
+    if (isDynamicSpec(spec)) multi.hset(key, 'kind', 'dynamic', 'spec', JSON.stringify(spec));
+  }
   await multi.exec();
 }
 

@@ -19,11 +19,13 @@ export function prepareTasks(
 ): NewTask[] {
   let site: SiteConfig | undefined;
   const loadSite = (): SiteConfig => (site ??= loadSiteConfig(config.siteConfigPath));
-  const tasks = inputs.map(input =>
-    buildTask(input, { ...defaults, maxCommandBytes: config.maxCommandBytes }),
-  );
+  // One defaults object for every task: buildTask derives what comes from it once.
+  const taskDefaults = { ...defaults, maxCommandBytes: config.maxCommandBytes };
+  const tasks = inputs.map(input => buildTask(input, taskDefaults));
   return tasks.map(t => {
-    const task = { ...t, poolSpec: resolvePoolCluster(t.poolSpec, loadSite) };
+    const poolSpec = resolvePoolCluster(t.poolSpec, loadSite);
+    // A copy only when the spec changed (a dynamic pool): a bulk submit of plain tasks copies nothing.
+    const task = poolSpec === t.poolSpec ? t : { ...t, poolSpec };
     checkFitsAllocation(task, config);
     return task;
   });

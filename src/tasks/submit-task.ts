@@ -5,8 +5,10 @@ import { forPool, recordShardCount, type JtmContext } from '../context.js';
 import { isConnectionError } from '../redis/connection.js';
 import { RedisUnavailableError, SubmitIncompleteError, toError } from '../errors.js';
 import { redisLocation } from '../redis/connection.js';
+import type { Queue } from 'bullmq';
+
 import { openPoolQueue } from './pool-queue.js';
-import { touchPool } from '../pools/pool-registry.js';
+import { touchPools } from '../pools/pool-registry.js';
 import { TASK_JOB_NAME, taskJobOptions, type JobSource, type TaskJob } from './job-data.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
@@ -18,13 +20,17 @@ import { isDynamicSpec } from '../pool-spec.js';
  */
 const CHUNK = 250;
 
+/** Tasks whose jobs are added together (one addBulk per pool): a few create chunks' worth. */
+const JOB_BATCH = 1000;
+
 /**
  * Submits validated tasks: each gets a global id and a record (queued, carrying the submit's id), then its
  * BullMQ job on the pool's queue (job id = task id); then one write commits the whole submit (its commit
  * key), and the records move to pending. A worker starts a queued task only once its submit is committed, so
  * a submit that fails or is killed before the commit leaves nothing that runs: its records are failed here
  * when possible, else by the manager's reconciliation ("submit did not complete"). Resolves only when all
- * of that is in Redis. Records and transitions go in chunks, one script run each, all chunks in flight.
+ * of that is in Redis. Records and transitions go in chunks, one script run each, all chunks in flight; each
+ * chunk's jobs are added as soon as its records exist (writeGroup).
  */
 export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
   const ctx = anyShard;
@@ -53,14 +59,11 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
   await recordShardCount(ctx).catch((err: unknown) => {
     throw isConnectionError(err) ? new RedisUnavailableError(redisLocation(ctx.config), err) : err;
   });
-  const created = await Promise.all(
-    groups.map(async g => Promise.allSettled(chunks(g.records).map(c => g.ctx.tasks.createMany(c)))),
-  );
-  groups.forEach((g, i) => (g.ids = created[i]!.flatMap(r => (r.status === 'fulfilled' ? r.value : []))));
+  const queues = new PoolQueues();
+  const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues)));
   try {
-    const failed = created.flat().find(r => r.status === 'rejected');
+    const failed = written.find(r => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await Promise.all(groups.map(g => addJobs(g.ctx, g.records, g.ids)));
     // The commit point: from here on the tasks may run. It outlives any queued record of the submit. With
     // several shards there is one commit key per shard, written together once every shard has its jobs.
     await Promise.all(
@@ -69,6 +72,7 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
       ),
     );
   } catch (err) {
+    await queues.close();
     const reason = `submit failed: ${toError(err).message}`;
     // The commit write may have been applied with its reply lost: take it back before failing the records.
     await Promise.allSettled(groups.map(g => g.ctx.redis.del(g.ctx.keys.submit(submitId))));
@@ -80,6 +84,7 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
     if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(ctx.config), err);
     throw new SubmitIncompleteError(err);
   }
+  const closed = queues.close();
   // Committed: the tasks will run whatever happens now, so the submit succeeds. A dynamic pool's allocations
   // are requested by a manager: told now (with the marking below, not after it) rather than at its next
   // sweep, since a new allocation's first task waits for this. Best effort: the sweep provisions anyway.
@@ -97,7 +102,7 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
       ),
     ),
   );
-  await told;
+  await Promise.all([told, closed]);
   const unmarked = marked.find(r => r.status === 'rejected');
   if (unmarked)
     ctx.logger.warn({ err: toError(unmarked.reason).message }, 'tasks left queued; they run anyway');
@@ -138,32 +143,92 @@ type NewRecord = Omit<JobSource, 'id'> & {
   submit_id: string;
 };
 
-/** One addBulk per pool, all pools at once (the order of jobs within a pool is the order of the tasks). */
-async function addJobs(ctx: JtmContext, tasks: readonly NewRecord[], ids: readonly number[]): Promise<void> {
+/**
+ * Writes one shard's records and jobs, overlapped: every record chunk is in flight at once, and as each
+ * chunk's ids come back (in order: one connection), its tasks' jobs are added, a batch of JOB_BATCH tasks at
+ * a time, while Redis still runs the later chunks' create scripts. A job never goes before its record (its
+ * ids come from that record's script). Resolves when all are written; on a failure it stops adding jobs and
+ * rejects once nothing is in flight, `g.ids` holding every record that was created (for the caller's undo).
+ */
+async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
+  const recordChunks = chunks(g.records);
+  const created = recordChunks.map(c =>
+    g.ctx.tasks.createMany(c).then(
+      ids => ({ ids }),
+      (err: unknown) => ({ err }),
+    ),
+  );
+  const adds: Promise<void>[] = [];
+  let failure: { err: unknown } | undefined;
+  let batch: { records: NewRecord[]; ids: number[] } = { records: [], ids: [] };
+  for (let k = 0; k < created.length; k++) {
+    const r = await created[k]!;
+    if ('err' in r) {
+      failure ??= r;
+      continue;
+    }
+    g.ids.push(...r.ids);
+    if (failure) continue;
+    batch.records.push(...recordChunks[k]!);
+    batch.ids.push(...r.ids);
+    if (batch.ids.length >= JOB_BATCH || k === created.length - 1) {
+      const writes = [addJobs(g.ctx, batch.records, batch.ids, queues)];
+      // The shard's pool registry entries, one transaction, in flight with its first jobs: both are in
+      // Redis before the commit. The latest spec given for a pool wins.
+      if (adds.length === 0)
+        writes.push(touchPools(g.ctx, new Map(g.records.map(t => [t.pool, t.pool_spec]))));
+      // Caught here and looked at below: a rejection must not go unhandled while later chunks are awaited.
+      adds.push(...writes.map(w => w.catch((err: unknown) => void (failure ??= { err }))));
+      batch = { records: [], ids: [] };
+    }
+  }
+  await Promise.all(adds);
+  if (failure) throw failure.err;
+}
+
+/** The BullMQ queues of one submit, opened once per pool (a Queue writes its meta hash when opened). */
+class PoolQueues {
+  private readonly open = new Map<JtmContext, Map<string, Queue<TaskJob>>>();
+
+  get(ctx: JtmContext, pool: string): Queue<TaskJob> {
+    let byPool = this.open.get(ctx);
+    if (!byPool) this.open.set(ctx, (byPool = new Map()));
+    let queue = byPool.get(pool);
+    if (!queue) byPool.set(pool, (queue = openPoolQueue(ctx, pool)));
+    return queue;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.open.values()].flatMap(m => [...m.values()].map(q => q.close())));
+  }
+}
+
+/**
+ * One addBulk per pool, all pools at once (the order of jobs within a pool is the order of the tasks: the
+ * batches of a submit are added in order, on one connection).
+ */
+async function addJobs(
+  ctx: JtmContext,
+  tasks: readonly NewRecord[],
+  ids: readonly number[],
+  queues: PoolQueues,
+): Promise<void> {
   const byPool = new Map<
     string,
     { name: string; data: TaskJob; opts: ReturnType<typeof taskJobOptions> }[]
   >();
-  tasks.forEach((t, i) => {
+  for (let i = 0; i < tasks.length; i++) {
+    const pool = (tasks[i] as NewRecord).pool;
     const id = ids[i] as number;
-    const list = byPool.get(t.pool) ?? [];
-    list.push({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) });
-    byPool.set(t.pool, list);
-  });
-  const specs = new Map(tasks.map(t => [t.pool, t.pool_spec]));
+    let jobs = byPool.get(pool);
+    if (!jobs) byPool.set(pool, (jobs = []));
+    jobs.push({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) });
+  }
   const added = await Promise.allSettled(
     [...byPool].map(async ([pool, jobs]) => {
-      const queue = openPoolQueue(ctx, pool);
-      try {
-        // Registry entry and jobs in flight together: both are in Redis before the commit below.
-        const [j] = jobs;
-        await Promise.all([
-          touchPool(ctx, pool, specs.get(pool)),
-          jobs.length === 1 && j ? queue.add(j.name, j.data, j.opts) : queue.addBulk(jobs),
-        ]);
-      } finally {
-        await queue.close();
-      }
+      const queue = queues.get(ctx, pool);
+      const [j] = jobs;
+      await (jobs.length === 1 && j ? queue.add(j.name, j.data, j.opts) : queue.addBulk(jobs));
     }),
   );
   const failed = added.find(r => r.status === 'rejected');

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.js';
-import { duplicateKey } from './duplicate-keys.js';
+import { duplicateKeyOf } from './duplicate-keys.js';
 import type { TaskInput } from './task-spec.js';
 
 /** A task file: one JSON object, a JSON array of objects, or JSON lines (one object per line). */
@@ -7,15 +7,15 @@ export function parseTaskFile(text: string, path: string): TaskInput[] {
   if (text.includes('\0')) throw new InvalidInputError(`${path}: binary data, not JSON`);
   const trimmed = text.trim();
   if (trimmed === '') throw new InvalidInputError(`${path}: empty task file`);
-  const noDuplicates = (json: string, where: string): void => {
-    const key = duplicateKey(json);
+  const noDuplicates = (json: string, parsed: unknown, where: string): void => {
+    const key = duplicateKeyOf(json, parsed);
     if (key !== undefined) {
       throw new InvalidInputError(`${where}: key ${JSON.stringify(key)} given twice (which one is meant?)`);
     }
   };
   try {
     const parsed: unknown = JSON.parse(trimmed);
-    noDuplicates(trimmed, path);
+    noDuplicates(trimmed, parsed, path);
     if (Array.isArray(parsed)) {
       if (parsed.length === 0) throw new InvalidInputError(`${path}: empty task list`);
       return parsed as TaskInput[];
@@ -32,7 +32,7 @@ export function parseTaskFile(text: string, path: string): TaskInput[] {
       } catch (e) {
         throw new InvalidInputError(`${path}:${i + 1}: malformed JSON (${(e as Error).message})`);
       }
-      noDuplicates(line, `${path}:${i + 1}`);
+      noDuplicates(line, parsed, `${path}:${i + 1}`);
       return parsed;
     });
   }

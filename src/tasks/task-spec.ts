@@ -85,6 +85,27 @@ function agree(fromFile: unknown, fromFlag: unknown, field: string, flag: string
   );
 }
 
+/** What buildTask derives from the submit defaults alone: the same for every task of a submit. */
+interface FlagValues {
+  flagPool: Partial<PoolSpec>;
+  flagPoolEntries: [string, unknown][];
+  flagPoolName: string | undefined;
+}
+
+// Keyed by the defaults object (callers do not change one after use): a bulk submit (one defaults
+// object, 10,000 tasks) derives them once.
+const flagValues = new WeakMap<SubmitDefaults, FlagValues>();
+
+function fromFlags(defaults: SubmitDefaults): FlagValues {
+  let v = flagValues.get(defaults);
+  if (!v) {
+    const flagPool = dropUndefined(defaults.poolFields ?? {});
+    v = { flagPool, flagPoolEntries: Object.entries(flagPool), flagPoolName: undefined };
+    flagValues.set(defaults, v);
+  }
+  return v;
+}
+
 /** Validates one task input against the submit defaults; throws InvalidInputError with one clear line. */
 export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -103,12 +124,15 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
     );
   }
   const filePool = parsePoolFields(input.pool);
-  const flagPool = dropUndefined(defaults.poolFields ?? {});
-  for (const [k, v] of Object.entries(flagPool)) {
+  const flags = fromFlags(defaults);
+  const { flagPool, flagPoolEntries } = flags;
+  for (const [k, v] of flagPoolEntries) {
     agree(filePool[k as keyof PoolSpec], v, `pool.${k}`, POOL_FLAG[k] ?? k);
   }
-  const poolFields = { ...filePool, ...flagPool };
-  const flagPoolName = defaults.pool !== undefined ? validatePoolName(defaults.pool) : undefined;
+  const poolFields = flagPoolEntries.length === 0 ? filePool : { ...filePool, ...flagPool };
+  // Validated here, after the checks above, as before: the first error a user sees stays the same.
+  flags.flagPoolName ??= defaults.pool !== undefined ? validatePoolName(defaults.pool) : undefined;
+  const flagPoolName = flags.flagPoolName;
   agree(filePool.name, flagPoolName, 'pool.name', '-p');
   let pool = filePool.name ?? flagPoolName;
   if (pool === undefined)
