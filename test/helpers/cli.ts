@@ -137,6 +137,24 @@ export async function waitStatus(
   );
 }
 
+/**
+ * Waits in-process until the task is `want` (waitStatus), then checks that `jtm status`, the process, prints
+ * it too: one process per check instead of one every poll while waiting.
+ */
+export async function waitStatusShown(
+  env: Record<string, string>,
+  id: number,
+  want: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await waitStatus(env, id, want, timeoutMs);
+  const shown = await runJtm(['status', '-tid', String(id)], env);
+  if (shown.stdout.trim() !== want)
+    throw new Error(
+      `jtm status -tid ${id} printed ${JSON.stringify(shown.stdout)}, not ${want} (${shown.stderr})`,
+    );
+}
+
 /** Waits (bounded) until `pool` has at least `slots` live worker slots (what `jtm check-worker` counts). */
 export async function waitWorkers(
   env: Record<string, string>,

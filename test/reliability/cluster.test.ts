@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   runJtm,
   startJtm,
+  statusOf,
   taskIds,
   type BackgroundProcess,
-  waitStatus,
+  waitStatusShown,
   waitWorkers,
 } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
@@ -15,19 +16,6 @@ import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { Keys } from '../../src/redis/keys.js';
 import { keySlot, keysFor, shardOfPool } from '../../src/redis/shards.js';
 import { redisCli, startCluster } from './servers.js';
-
-async function statusOf(env: Record<string, string>, id: number): Promise<string> {
-  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
-}
-
-/**
- * Waits in-process until the task is `want` (getTaskStatus, what the command prints), then checks that
- * `jtm status` says so too: one process per check instead of one every 100 ms while waiting.
- */
-async function reaches(env: Record<string, string>, id: number, want: string): Promise<void> {
-  await waitStatus(env, id, want);
-  expect(await statusOf(env, id)).toBe(want);
-}
 
 describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', () => {
   let cluster: Awaited<ReturnType<typeof startCluster>>;
@@ -49,10 +37,10 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
     expect(r.code).toBe(0);
     const [ok] = taskIds(r.stdout);
     const [bad] = taskIds((await runJtm(['submit', '-cmd', 'exit 4', '-p', 'cl'], env)).stdout);
-    await reaches(env, ok!, 'success');
-    await reaches(env, bad!, 'failed');
+    await waitStatusShown(env, ok!, 'success');
+    await waitStatusShown(env, bad!, 'failed');
     const [long] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'cl'], env)).stdout);
-    await reaches(env, long!, 'running');
+    await waitStatusShown(env, long!, 'running');
     expect((await runJtm(['isalive', '-tid', String(long)], env)).stdout.trim()).toBe('yes');
     // A kill reaches the worker over pub/sub on the cluster.
     const k = await runJtm(['kill', '-tid', String(long)], env);
@@ -118,7 +106,7 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
     expect(new Set(holders).size).toBe(3);
     expect(holder(ports, keysFor(prefix, 1, 3).pool(pools[1]!))).toBe(holders[1]);
     for (const [k, id] of ids.entries()) {
-      await reaches(env, id, 'success');
+      await waitStatusShown(env, id, 'success');
       expect((await runJtm(['logs', '-tid', String(id)], env)).stdout).toBe(`out-${k}\n`);
     }
     // `jtm pools`, the run report and the metrics span every shard.
@@ -141,7 +129,7 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
       running.push(taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool], env)).stdout)[0]!);
     }
     for (const id of running) {
-      await reaches(env, id, 'running');
+      await waitStatusShown(env, id, 'running');
       expect((await runJtm(['isalive', '-tid', String(id)], env)).stdout.trim()).toBe('yes');
     }
     expect((await runJtm(['kill', '-tid', String(running[0])], env)).code).toBe(0);
@@ -155,7 +143,7 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
     );
     await Promise.all([workers[1]!.stop('SIGKILL'), workers[2]!.stop('SIGKILL')]);
     for (const id of running.slice(1)) {
-      await reaches(env, id, 'pending');
+      await waitStatusShown(env, id, 'pending');
     }
 
     // One submit over pools of every shard: ids come back in the order of the tasks.
