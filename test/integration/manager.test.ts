@@ -2,41 +2,14 @@ import { existsSync } from 'node:fs';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { newSweepState, sweep } from '../../src/manager/sweep.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
-import {
-  runJtm,
-  startJtm,
-  taskIds,
-  type BackgroundProcess,
-  statusOf,
-  waitStatus,
-  waitWorkers,
-} from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { runJtm, taskIds, statusOf, waitStatus, waitWorkers } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { context, start, stopTracked } from '../helpers/tracked.js';
 
-const started: BackgroundProcess[] = [];
-const contexts: JtmContext[] = [];
-
-function start(args: string[], env: Record<string, string>): BackgroundProcess {
-  const p = startJtm(args, env);
-  started.push(p);
-  return p;
-}
-
-async function context(env: Record<string, string>): Promise<JtmContext> {
-  const ctx = await openTestContext(env);
-  contexts.push(ctx);
-  return ctx;
-}
-
-afterAll(async () => {
-  await Promise.all(started.map(p => p.stop('SIGKILL')));
-  await Promise.all(contexts.map(c => closeContext(c)));
-});
+afterAll(stopTracked);
 
 async function submit(env: Record<string, string>, cmd: string, pool: string): Promise<number> {
   const r = await runJtm(['submit', '-cmd', cmd, '-p', pool], env);
