@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { runProcess, type ProcessResult } from '../../scripts/lib/run-process.mjs';
 import { loadConfig } from '../../src/config.js';
 import { closeContext, openContext, type JtmContext } from '../../src/context.js';
 import { silentLogger } from '../../src/logger.js';
@@ -10,11 +11,8 @@ import { getTaskStatus } from '../../src/tasks/query-task.js';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** What a jtm process gave: its exit code (null when killed), stdout and stderr. */
+export type CliResult = ProcessResult;
 
 /** Runs the built `jtm` binary as a process, as Cromwell and users do. `argv0` runs it under a legacy name. */
 export function runJtm(
@@ -22,23 +20,10 @@ export function runJtm(
   env: Record<string, string>,
   opts: { cwd?: string; timeoutMs?: number; argv0?: string } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const script = opts.argv0 ? opts.argv0 : BIN;
-    const child = spawn(process.execPath, [script, ...args], {
-      env,
-      cwd: opts.cwd ?? ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', d => (stdout += d));
-    child.stderr.on('data', d => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.on('error', reject);
-    child.on('close', code => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runProcess(process.execPath, [opts.argv0 ?? BIN, ...args], {
+    env,
+    cwd: opts.cwd ?? ROOT,
+    timeoutMs: opts.timeoutMs ?? 30_000,
   });
 }
 
