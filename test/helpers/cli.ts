@@ -5,6 +5,7 @@ import { runProcess, type ProcessResult } from '../../scripts/lib/run-process.mj
 import { loadConfig } from '../../src/config.js';
 import { closeContext, openContext, type JtmContext } from '../../src/context.js';
 import { silentLogger } from '../../src/logger.js';
+import { readManagerAlive } from '../../src/manager/liveness.js';
 import { countWorkers } from '../../src/pools/count-workers.js';
 import { getTaskStatus } from '../../src/tasks/query-task.js';
 
@@ -152,6 +153,20 @@ export async function waitWorkers(
     env,
     async ctx => (last = (await countWorkers(ctx, pool)).total) >= slots,
     () => `${slots} worker slots in pool ${pool} (last: ${last})`,
+    timeoutMs,
+  );
+}
+
+/** Waits (bounded) until a manager is alive, or until none is (what `jtm check-manager` reads). */
+export async function waitManager(
+  env: Record<string, string>,
+  alive = true,
+  timeoutMs = 20_000,
+): Promise<void> {
+  await pollIn(
+    env,
+    async ctx => ((await readManagerAlive(ctx)) !== undefined) === alive,
+    () => `a manager to be ${alive ? 'alive' : 'gone'}`,
     timeoutMs,
   );
 }

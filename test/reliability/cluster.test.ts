@@ -6,11 +6,12 @@ import {
   statusOf,
   taskIds,
   type BackgroundProcess,
+  waitManager,
   waitStatusShown,
   waitWorkers,
 } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { testEnv } from '../helpers/env.js';
 import { connect } from '../../src/index.js';
 import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { Keys } from '../../src/redis/keys.js';
@@ -137,10 +138,9 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
 
     // The workers of shards 1 and 2 die; one manager sweeps every shard and gives their tasks back.
     manager = startJtm(['manager'], env);
-    await waitFor(
-      async () => (await runJtm(['check-manager'], env)).code === 0,
-      'every shard swept by the one manager',
-    );
+    // Every shard swept by the one manager: seen in-process, then by the command.
+    await waitManager(env);
+    expect((await runJtm(['check-manager'], env)).code).toBe(0);
     await Promise.all([workers[1]!.stop('SIGKILL'), workers[2]!.stop('SIGKILL')]);
     for (const id of running.slice(1)) {
       await waitStatusShown(env, id, 'pending');
