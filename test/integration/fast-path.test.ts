@@ -145,26 +145,10 @@ describe('fast path of bin/run.js', () => {
       expect(parsePlainArgv(manifest!.commands[id]!, ['--config=/dev/null'])).toBeDefined();
   });
 
-  // Every case but the workers runs its two processes at once, and beside other cases: each has its own
-  // task and its own output, so only wall time changes. The workers register under fixed ids and pools:
-  // one at a time.
-  const isWorker = (c: { args: string[] }): boolean => c.args.includes('worker');
-  it.concurrent.for(CASES.filter(c => !isWorker(c)))(
-    '$args: same stdout, stderr and exit code as oclif',
-    async ({ args, fast }, { expect }) => {
-      expect(takesFastPath(args.map(a => a.replace('{id}', '1')))).toBe(fast);
-      const [viaBin, viaOclif] = await Promise.all([run(args), run(args, OCLIF_ONLY)]);
-      expect(comparable(viaBin)).toEqual(comparable(viaOclif));
-    },
-  );
-
-  it.each(CASES.filter(isWorker))(
-    '$args: same stdout, stderr and exit code as oclif',
-    async ({ args, fast }) => {
-      expect(takesFastPath(args.map(a => a.replace('{id}', '1')))).toBe(fast);
-      const viaBin = await run(args);
-      const viaOclif = await run(args, OCLIF_ONLY);
-      expect(comparable(viaBin)).toEqual(comparable(viaOclif));
-    },
-  );
+  it.each(CASES)('$args: same stdout, stderr and exit code as oclif', async ({ args, fast }) => {
+    expect(takesFastPath(args.map(a => a.replace('{id}', '1')))).toBe(fast);
+    const viaBin = await run(args);
+    const viaOclif = await run(args, OCLIF_ONLY);
+    expect(comparable(viaBin)).toEqual(comparable(viaOclif));
+  });
 });
