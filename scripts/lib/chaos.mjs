@@ -22,6 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { runProcess } from './run-process.mjs';
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'run.js');
 
@@ -49,22 +51,7 @@ export function hasCommand(name) {
 
 /** Runs one jtm command to its end. */
 export function jtm(args, env, timeoutMs = 60_000) {
-  return new Promise(resolve => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env,
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', d => (stdout += d));
-    child.stderr.on('data', d => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', code => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess(process.execPath, [BIN, ...args], { env, cwd: ROOT, timeoutMs });
 }
 
 /** Starts a long-running jtm command whose output goes to a log file. */

@@ -1,20 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { runProcess, type ProcessResult } from '../../scripts/lib/run-process.mjs';
 import { loadConfig } from '../../src/config.js';
 import { closeContext, openContext, type JtmContext } from '../../src/context.js';
 import { silentLogger } from '../../src/logger.js';
+import { readManagerAlive } from '../../src/manager/liveness.js';
 import { countWorkers } from '../../src/pools/count-workers.js';
 import { getTaskStatus } from '../../src/tasks/query-task.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** What a jtm process gave: its exit code (null when killed), stdout and stderr. */
+export type CliResult = ProcessResult;
 
 /** Runs the built `jtm` binary as a process, as Cromwell and users do. `argv0` runs it under a legacy name. */
 export function runJtm(
@@ -22,23 +21,10 @@ export function runJtm(
   env: Record<string, string>,
   opts: { cwd?: string; timeoutMs?: number; argv0?: string } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const script = opts.argv0 ? opts.argv0 : BIN;
-    const child = spawn(process.execPath, [script, ...args], {
-      env,
-      cwd: opts.cwd ?? ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', d => (stdout += d));
-    child.stderr.on('data', d => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.on('error', reject);
-    child.on('close', code => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runProcess(process.execPath, [opts.argv0 ?? BIN, ...args], {
+    env,
+    cwd: opts.cwd ?? ROOT,
+    timeoutMs: opts.timeoutMs ?? 30_000,
   });
 }
 
@@ -137,6 +123,24 @@ export async function waitStatus(
   );
 }
 
+/**
+ * Waits in-process until the task is `want` (waitStatus), then checks that `jtm status`, the process, prints
+ * it too: one process per check instead of one every poll while waiting.
+ */
+export async function waitStatusShown(
+  env: Record<string, string>,
+  id: number,
+  want: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await waitStatus(env, id, want, timeoutMs);
+  const shown = await runJtm(['status', '-tid', String(id)], env);
+  if (shown.stdout.trim() !== want)
+    throw new Error(
+      `jtm status -tid ${id} printed ${JSON.stringify(shown.stdout)}, not ${want} (${shown.stderr})`,
+    );
+}
+
 /** Waits (bounded) until `pool` has at least `slots` live worker slots (what `jtm check-worker` counts). */
 export async function waitWorkers(
   env: Record<string, string>,
@@ -149,6 +153,20 @@ export async function waitWorkers(
     env,
     async ctx => (last = (await countWorkers(ctx, pool)).total) >= slots,
     () => `${slots} worker slots in pool ${pool} (last: ${last})`,
+    timeoutMs,
+  );
+}
+
+/** Waits (bounded) until a manager is alive, or until none is (what `jtm check-manager` reads). */
+export async function waitManager(
+  env: Record<string, string>,
+  alive = true,
+  timeoutMs = 20_000,
+): Promise<void> {
+  await pollIn(
+    env,
+    async ctx => ((await readManagerAlive(ctx)) !== undefined) === alive,
+    () => `a manager to be ${alive ? 'alive' : 'gone'}`,
     timeoutMs,
   );
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { JTM_RC_CODES, writeRcForEndedTask } from '../../src/tasks/rc-file.js';
 import { loadBackendConfig, type BackendConfig } from '../cromwell/backend-config.js';
-import { CromwellEmulator, installJtmShims, type CallSpec } from '../cromwell/emulator.js';
+import { CromwellEmulator, installJtmShims, type Call, type CallSpec } from '../cromwell/emulator.js';
 import { TcpProxy } from '../cromwell/tcp-proxy.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
@@ -255,46 +255,30 @@ describe('Cromwell while Redis is unreachable from its host', () => {
   });
 });
 
+/**
+ * A node dies under a running call of `wf`: the task's processes stop first (so that none of them writes rc
+ * on the way down), then the worker is SIGKILLed, then the processes. Returns the call's job id.
+ */
+async function nodeDiesUnderCall(
+  ctx: JtmContext,
+  cromwell: CromwellEmulator,
+  call: Call,
+  worker: BackgroundProcess,
+  started: string,
+): Promise<number> {
+  const jobId = Number(await cromwell.submit(call));
+  await waitFor(() => existsSync(started), 'command running');
+  const pid = await waitFor(async () => (await ctx.tasks.get(jobId))?.pid, 'task pid');
+  process.kill(-pid, 'SIGSTOP');
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+  process.kill(-pid, 'SIGKILL');
+  return jobId;
+}
+
 describe('a worker that dies with its task and no retries left', () => {
-  const env = testEnv({ JTM_TASK_RETRIES: '0' });
-  const wf = workflow();
-  let ctx: JtmContext;
-  const workers: BackgroundProcess[] = [];
-
-  beforeAll(async () => {
-    ctx = await openTestContext(env);
-  });
-  afterAll(async () => {
-    await Promise.all(workers.map(w => w.stop('SIGKILL')));
-    await closeContext(ctx);
-  });
-
-  it('ends lostconnection when another worker takes the task over, and JTM writes rc 75', async () => {
-    const first = await startWorkerOn(env, wf.pool, 1);
-    workers.push(first);
-    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 2);
-    const started = join(wf.root, 'started');
-    const call = cromwell.prepare(wf.spec('lost', `touch ${started}; sleep 300`));
-    const jobId = Number(await cromwell.submit(call));
-    await waitFor(() => existsSync(started), 'command running');
-    const pid = await waitFor(async () => (await ctx.tasks.get(jobId))?.pid, 'task pid');
-    // The node dies: the task's processes stop first so that none of them writes rc on the way down.
-    process.kill(-pid, 'SIGSTOP');
-    first.child.kill('SIGKILL');
-    await first.exited;
-    process.kill(-pid, 'SIGKILL');
-    const second = await startWorkerOn(env, wf.pool, 1);
-    workers.push(second);
-    // BullMQ hands the stalled job to the second worker once the first one's lock expires (≈30-45 s).
-    const result = await cromwell.waitForRc(call, String(jobId), 120_000);
-    expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
-    expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
-  });
-});
-
-describe('a pilot that dies with its task, no retries left and no other worker: the manager ends it', () => {
-  const env = testEnv({ JTM_TASK_RETRIES: '0' });
-  const wf = workflow();
+  // A short job lock: BullMQ hands a dead worker's job on once its lock lapses (30 s by default).
+  const env = testEnv({ JTM_TASK_RETRIES: '0', JTM_LOCK_DURATION: '5s', JTM_STALLED_INTERVAL: '1s' });
   let ctx: JtmContext;
   const procs: BackgroundProcess[] = [];
 
@@ -306,20 +290,31 @@ describe('a pilot that dies with its task, no retries left and no other worker: 
     await closeContext(ctx);
   });
 
-  it('ends lostconnection and JTM writes rc 75, so Cromwell does not wait for check-alive', async () => {
+  it('ends lostconnection when another worker takes the task over, and JTM writes rc 75', async () => {
+    const wf = workflow();
+    const first = await startWorkerOn(env, wf.pool, 1);
+    procs.push(first);
+    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 2);
+    const started = join(wf.root, 'started');
+    const call = cromwell.prepare(wf.spec('lost', `touch ${started}; sleep 300`));
+    const jobId = await nodeDiesUnderCall(ctx, cromwell, call, first, started);
+    procs.push(await startWorkerOn(env, wf.pool, 1));
+    // BullMQ hands the stalled job to the second worker once the first one's lock expires (lock + stalled check).
+    const result = await cromwell.waitForRc(call, String(jobId), 120_000);
+    expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
+    expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
+  });
+
+  it('with no other worker the manager ends it lostconnection, so Cromwell does not wait for check-alive', async () => {
+    // Its own pool: the first test's second worker must not take this task over.
+    const wf = workflow();
     const worker = await startWorkerOn(env, wf.pool, 1);
     procs.push(worker, startJtm(['manager'], env));
     // A long exit-code-timeout: the rc must come from JTM, not from Cromwell's own "assume dead" path.
     const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 600);
     const started = join(wf.root, 'started-m');
     const call = cromwell.prepare(wf.spec('lost-m', `touch ${started}; sleep 300`));
-    const jobId = Number(await cromwell.submit(call));
-    await waitFor(() => existsSync(started), 'command running');
-    const pid = await waitFor(async () => (await ctx.tasks.get(jobId))?.pid, 'task pid');
-    process.kill(-pid, 'SIGSTOP');
-    worker.child.kill('SIGKILL');
-    await worker.exited;
-    process.kill(-pid, 'SIGKILL');
+    const jobId = await nodeDiesUnderCall(ctx, cromwell, call, worker, started);
     // The heartbeat expires (3 × 500 ms here) and the next sweep (1 s) recovers the task.
     const result = await cromwell.waitForRc(call, String(jobId), 60_000);
     expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });

@@ -1,20 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { expireIdlePools } from '../../src/manager/expire-pools.js';
 import { TaskJobs } from '../../src/manager/task-jobs.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
 import { testEnv } from '../helpers/env.js';
+import { context, stopTracked } from '../helpers/tracked.js';
 
-const contexts: JtmContext[] = [];
-afterAll(async () => {
-  await Promise.all(contexts.map(c => closeContext(c)));
-});
+afterAll(stopTracked);
 
 describe('idle pool expiry (in process)', () => {
   it('drops a registered pool that never recorded an activity time, and keeps a recent one', async () => {
-    const ctx = await openTestContext(testEnv({ JTM_POOL_IDLE: '1s' }));
-    contexts.push(ctx);
+    const ctx = await context(testEnv({ JTM_POOL_IDLE: '1s' }));
     // A registry entry without last_activity (an old version's entry, or one half-written): idle since always.
     await ctx.redis.sadd(ctx.keys.pools, 'nolast', 'recent');
     await ctx.redis.hset(ctx.keys.pool('nolast'), 'name', 'nolast', 'kind', 'manual');

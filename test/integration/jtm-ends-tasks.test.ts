@@ -3,45 +3,19 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { provisionDynamicPools } from '../../src/manager/provision.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
-import {
-  runJtm,
-  startJtm,
-  taskIds,
-  type BackgroundProcess,
-  waitStatus,
-  waitWorkers,
-} from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { runJtm, taskIds, waitStatus, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { context, start, stopTracked } from '../helpers/tracked.js';
 
 /**
  * Every path where JTM itself ends a task writes the rc Cromwell reads (docs/cromwell.md), remove-pool
  * without --force lets running tasks finish (docs/manager.md), and a provisioning failure removes the jobs
  * of the tasks it fails.
  */
-const started: BackgroundProcess[] = [];
-const contexts: JtmContext[] = [];
-
-afterAll(async () => {
-  await Promise.all(started.map(p => p.stop('SIGKILL')));
-  await Promise.all(contexts.map(c => closeContext(c)));
-});
-
-function start(args: string[], env: Record<string, string>): BackgroundProcess {
-  const p = startJtm(args, env);
-  started.push(p);
-  return p;
-}
-
-async function context(env: Record<string, string>): Promise<JtmContext> {
-  const ctx = await openTestContext(env);
-  contexts.push(ctx);
-  return ctx;
-}
+afterAll(stopTracked);
 
 async function submit(env: Record<string, string>, args: string[]): Promise<number> {
   const r = await runJtm(['submit', ...args], env);

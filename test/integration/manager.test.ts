@@ -2,41 +2,14 @@ import { existsSync } from 'node:fs';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { newSweepState, sweep } from '../../src/manager/sweep.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
-import {
-  runJtm,
-  startJtm,
-  taskIds,
-  type BackgroundProcess,
-  statusOf,
-  waitStatus,
-  waitWorkers,
-} from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { runJtm, taskIds, statusOf, waitManager, waitStatus, waitWorkers } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { context, start, stopTracked } from '../helpers/tracked.js';
 
-const started: BackgroundProcess[] = [];
-const contexts: JtmContext[] = [];
-
-function start(args: string[], env: Record<string, string>): BackgroundProcess {
-  const p = startJtm(args, env);
-  started.push(p);
-  return p;
-}
-
-async function context(env: Record<string, string>): Promise<JtmContext> {
-  const ctx = await openTestContext(env);
-  contexts.push(ctx);
-  return ctx;
-}
-
-afterAll(async () => {
-  await Promise.all(started.map(p => p.stop('SIGKILL')));
-  await Promise.all(contexts.map(c => closeContext(c)));
-});
+afterAll(stopTracked);
 
 async function submit(env: Record<string, string>, cmd: string, pool: string): Promise<number> {
   const r = await runJtm(['submit', '-cmd', cmd, '-p', pool], env);
@@ -168,19 +141,16 @@ describe('check-manager', () => {
     const none = await runJtm(['check-manager', '-cl', 'cori'], env);
     expect([none.code, none.stdout]).toEqual([1, '']);
     const m = start(['manager'], env);
-    await waitFor(async () => (await runJtm(['check-manager'], env)).code === 0, 'manager alive');
+    await waitManager(env);
+    expect((await runJtm(['check-manager'], env)).code).toBe(0);
     const j = await runJtm(['check-manager', '--json'], env);
     const info = JSON.parse(j.stdout) as { host: string; pid: number; last_sweep: number };
     expect(info.pid).toBe(m.child.pid);
     expect(info.host).toEqual(expect.any(String));
     expect(info.last_sweep).toBeGreaterThan(0);
     expect(await m.stop()).toBe(0);
-    await waitFor(
-      async () => (await runJtm(['check-manager'], env)).code === 1,
-      'manager seen gone',
-      20_000,
-      500,
-    );
+    await waitManager(env, false);
+    expect((await runJtm(['check-manager'], env)).code).toBe(1);
   });
 });
 

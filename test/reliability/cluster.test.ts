@@ -1,17 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import {
+  runJtm,
+  startJtm,
+  statusOf,
+  taskIds,
+  type BackgroundProcess,
+  waitManager,
+  waitStatusShown,
+  waitWorkers,
+} from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { testEnv } from '../helpers/env.js';
 import { connect } from '../../src/index.js';
 import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { Keys } from '../../src/redis/keys.js';
 import { keySlot, keysFor, shardOfPool } from '../../src/redis/shards.js';
 import { redisCli, startCluster } from './servers.js';
-
-async function statusOf(env: Record<string, string>, id: number): Promise<string> {
-  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
-}
 
 describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', () => {
   let cluster: Awaited<ReturnType<typeof startCluster>>;
@@ -33,10 +38,10 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
     expect(r.code).toBe(0);
     const [ok] = taskIds(r.stdout);
     const [bad] = taskIds((await runJtm(['submit', '-cmd', 'exit 4', '-p', 'cl'], env)).stdout);
-    await waitFor(async () => (await statusOf(env, ok!)) === 'success', 'success on the cluster');
-    await waitFor(async () => (await statusOf(env, bad!)) === 'failed', 'failed on the cluster');
+    await waitStatusShown(env, ok!, 'success');
+    await waitStatusShown(env, bad!, 'failed');
     const [long] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'cl'], env)).stdout);
-    await waitFor(async () => (await statusOf(env, long!)) === 'running', 'running');
+    await waitStatusShown(env, long!, 'running');
     expect((await runJtm(['isalive', '-tid', String(long)], env)).stdout.trim()).toBe('yes');
     // A kill reaches the worker over pub/sub on the cluster.
     const k = await runJtm(['kill', '-tid', String(long)], env);
@@ -81,11 +86,9 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
   it('routes pools and ids to their shard; status, isalive, logs and kill answer from the id; recovery on each shard; another JTM_SHARDS is refused', async () => {
     const ports = cluster.servers.map(s => s.port);
     for (const pool of pools) workers.push(startJtm(['worker', '-p', pool, '--slots', '1'], env));
-    await waitFor(
-      async () => (await runJtm(['check-worker'], env)).stdout.trim() === '3',
-      'three workers, one per shard, counted over every shard',
-      30_000,
-    );
+    for (const pool of pools) await waitWorkers(env, pool!, 1, 30_000);
+    // Counted over every shard by the command.
+    expect((await runJtm(['check-worker'], env)).stdout.trim()).toBe('3');
     // One task per pool: each id names its shard (id mod 3), and each pool's keys are on its own master.
     const ids: number[] = [];
     for (const [k, pool] of pools.entries()) {
@@ -104,7 +107,7 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
     expect(new Set(holders).size).toBe(3);
     expect(holder(ports, keysFor(prefix, 1, 3).pool(pools[1]!))).toBe(holders[1]);
     for (const [k, id] of ids.entries()) {
-      await waitFor(async () => (await statusOf(env, id)) === 'success', `task on shard ${k} succeeds`);
+      await waitStatusShown(env, id, 'success');
       expect((await runJtm(['logs', '-tid', String(id)], env)).stdout).toBe(`out-${k}\n`);
     }
     // `jtm pools`, the run report and the metrics span every shard.
@@ -127,7 +130,7 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
       running.push(taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool], env)).stdout)[0]!);
     }
     for (const id of running) {
-      await waitFor(async () => (await statusOf(env, id)) === 'running', `task ${id} running`);
+      await waitStatusShown(env, id, 'running');
       expect((await runJtm(['isalive', '-tid', String(id)], env)).stdout.trim()).toBe('yes');
     }
     expect((await runJtm(['kill', '-tid', String(running[0])], env)).code).toBe(0);
@@ -135,16 +138,12 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
 
     // The workers of shards 1 and 2 die; one manager sweeps every shard and gives their tasks back.
     manager = startJtm(['manager'], env);
-    await waitFor(
-      async () => (await runJtm(['check-manager'], env)).code === 0,
-      'every shard swept by the one manager',
-    );
+    // Every shard swept by the one manager: seen in-process, then by the command.
+    await waitManager(env);
+    expect((await runJtm(['check-manager'], env)).code).toBe(0);
     await Promise.all([workers[1]!.stop('SIGKILL'), workers[2]!.stop('SIGKILL')]);
     for (const id of running.slice(1)) {
-      await waitFor(
-        async () => (await statusOf(env, id)) === 'pending',
-        `task ${id} re-queued by the manager`,
-      );
+      await waitStatusShown(env, id, 'pending');
     }
 
     // One submit over pools of every shard: ids come back in the order of the tasks.

@@ -1,11 +1,19 @@
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { BIN, ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runProcess } from '../../scripts/lib/run-process.mjs';
+import {
+  BIN,
+  ROOT,
+  runJtm,
+  startJtm,
+  taskIds,
+  type BackgroundProcess,
+  type CliResult,
+} from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startPlainRedis, type Server } from './servers.js';
 
@@ -26,26 +34,11 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 }
 
 /** Runs a shell line with `jtm` as the built CLI (for process substitution and FIFOs). */
-function bash(
-  line: string,
-  env: Record<string, string>,
-  timeoutMs = 20_000,
-): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise(resolve => {
-    const child = spawn('bash', ['-c', `jtm() { "${process.execPath}" "${BIN}" "$@"; }\n${line}`], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', d => (stdout += d));
-    child.stderr.on('data', d => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', code => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+function bash(line: string, env: Record<string, string>, timeoutMs = 20_000): Promise<CliResult> {
+  return runProcess('bash', ['-c', `jtm() { "${process.execPath}" "${BIN}" "$@"; }\n${line}`], {
+    cwd: ROOT,
+    env,
+    timeoutMs,
   });
 }
 

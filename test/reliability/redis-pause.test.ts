@@ -13,9 +13,9 @@ import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { runJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { context, start, stopTracked } from '../helpers/tracked.js';
 
 interface LocalRedis {
   url: string;
@@ -25,11 +25,8 @@ interface LocalRedis {
 const startRedis = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRedis>;
 
 const servers: LocalRedis[] = [];
-const started: BackgroundProcess[] = [];
-const contexts: JtmContext[] = [];
 afterAll(async () => {
-  await Promise.all(started.map(p => p.stop('SIGKILL')));
-  await Promise.all(contexts.map(c => closeContext(c)));
+  await stopTracked();
   for (const s of servers) {
     process.kill(s.pid, 'SIGCONT');
     await s.stop('SIGKILL');
@@ -48,23 +45,22 @@ async function setUp(extra: Record<string, string>): Promise<{
   ctx: JtmContext;
   redis: LocalRedis;
   marker: string;
+  worker: BackgroundProcess;
 }> {
   const redis = await startRedis({});
   servers.push(redis);
   const env = testEnv({ REDIS_URL: redis.url, ...extra });
-  const ctx = await openTestContext(env);
-  contexts.push(ctx);
+  const ctx = await context(env);
   const marker = join(env['JTM_LOG_DIR']!, 'marker');
   // Two slots: the worker has room to fetch the handed-back job while the first delivery still runs.
-  const worker = startJtm(['worker', '-p', 'rp', '--slots', '2'], env);
-  started.push(worker);
+  const worker = start(['worker', '-p', 'rp', '--slots', '2'], env);
   await waitWorkers(env, 'rp');
-  return { env, ctx, redis, marker };
+  return { env, ctx, redis, marker, worker };
 }
 
 describe('Redis paused', () => {
   it('a job handed back to the same worker while its task runs (the stalled check after a lock lapse) attaches to the run', async () => {
-    const { env, ctx, marker } = await setUp({});
+    const { env, ctx, marker, worker } = await setUp({});
     const r = await runJtm(
       ['submit', '-cmd', `echo "S $JTM_TASK_TOKEN" >> ${marker}; sleep 4; echo E >> ${marker}`, '-p', 'rp'],
       env,
@@ -79,7 +75,7 @@ describe('Redis paused', () => {
     // One execution only (before the fix: a second, untracked copy), recorded once, with its token; the job
     // completed under the newest lock.
     expect(starts(marker)).toHaveLength(1);
-    expect(started.at(-1)!.output()).toMatch(/job delivered again while its task runs here/);
+    expect(worker.output()).toMatch(/job delivered again while its task runs here/);
     const rec = await ctx.tasks.get(id!);
     expect(rec).toMatchObject({ attempts: 1, exit_code: 0 });
     expect(starts(marker)[0]).toBe(`S ${rec!.run_token}`);

@@ -3,15 +3,19 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import {
+  runJtm,
+  startJtm,
+  statusOf,
+  taskIds,
+  type BackgroundProcess,
+  waitStatusShown,
+  waitWorkers,
+} from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { makePki, redisCli, startPlainRedis, startTlsRedis, type Pki, type Server } from './servers.js';
 
 const PASSWORD = 'Zq9-s3cret-PW';
-
-async function statusOf(env: Record<string, string>, id: number): Promise<string> {
-  return (await runJtm(['status', '-tid', String(id)], env)).stdout.trim();
-}
 
 /** submit → worker → status over `env`, and what the task saw of its environment. */
 async function coreFlow(
@@ -33,11 +37,11 @@ async function coreFlow(
     );
     expect(r.code).toBe(0);
     const [id] = taskIds(r.stdout);
-    await waitFor(async () => (await statusOf(env, id!)) === 'success', `task ${id} over ${pool}`);
+    await waitStatusShown(env, id!, 'success');
     const status = await runJtm(['status', '-tid', String(id), '--json'], env);
     expect(JSON.parse(status.stdout)).toMatchObject({ status_name: 'success' });
     const killMe = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool], env)).stdout)[0]!;
-    await waitFor(async () => (await statusOf(env, killMe)) === 'running', 'running');
+    await waitStatusShown(env, killMe, 'running');
     expect((await runJtm(['kill', '-tid', String(killMe)], env)).code).toBe(0);
     expect(await statusOf(env, killMe)).toBe('terminated');
     return { taskEnv: readFileSync(join(work, 'env.txt'), 'utf8'), worker: worker.output() };

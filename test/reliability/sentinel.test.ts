@@ -5,7 +5,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { freePort } from '../../scripts/lib/local-redis.mjs';
-import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import {
+  runJtm,
+  startJtm,
+  taskIds,
+  type BackgroundProcess,
+  waitStatusShown,
+  waitWorkers,
+} from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startServer, type Server } from './servers.js';
 
@@ -80,10 +87,7 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
     worker = startJtm(['worker', '-p', 'sen', '--slots', '2'], env);
     await waitWorkers(env, 'sen', 1, 30_000);
     const [before] = taskIds((await runJtm(['submit', '-cmd', 'echo before', '-p', 'sen'], env)).stdout);
-    await waitFor(
-      async () => (await runJtm(['status', '-tid', String(before)], env)).stdout.trim() === 'success',
-      'task before failover',
-    );
+    await waitStatusShown(env, before!, 'success');
 
     // Replication is asynchronous (a failover can lose the last writes: docs/reliability.md); here the
     // replica is made to hold everything so far, then the master dies, Sentinel promotes the replica and
@@ -120,11 +124,8 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
       60_000,
       500,
     );
-    await waitFor(
-      async () => (await runJtm(['status', '-tid', String(after)], env)).stdout.trim() === 'success',
-      'the same worker to run a task after failover',
-      60_000,
-    );
+    // The same worker runs a task after the failover.
+    await waitStatusShown(env, after, 'success', 60_000);
     expect(after).toBeGreaterThan(before!);
   });
 });

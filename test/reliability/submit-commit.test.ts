@@ -5,31 +5,23 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { emptyReconcileCounts, reconcileBatch, SUBMIT_GRACE_MS } from '../../src/manager/reconcile.js';
 import { TaskJobs } from '../../src/manager/task-jobs.js';
 import { jobDataFromRecord, jobIdOf, TASK_JOB_NAME, taskJobOptions } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { runJtm, taskIds } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { context, start, stopTracked } from '../helpers/tracked.js';
 
-const started: BackgroundProcess[] = [];
-const contexts: JtmContext[] = [];
-afterAll(async () => {
-  await Promise.all(started.map(p => p.stop('SIGKILL')));
-  await Promise.all(contexts.map(c => closeContext(c)));
-});
+afterAll(stopTracked);
 
 describe('submit commit', () => {
   it('tasks of a submit that died before its commit never start and are failed by reconciliation', async () => {
     const env = testEnv();
-    const ctx = await openTestContext(env);
-    contexts.push(ctx);
+    const ctx = await context(env);
     const dir = env['JTM_LOG_DIR']!;
-    const worker = startJtm(['worker', '-p', 'sc', '--slots', '4'], env);
-    started.push(worker);
+    start(['worker', '-p', 'sc', '--slots', '4'], env);
     // A submit that wrote its records and jobs, and died before its commit (as a SIGKILL mid-way leaves it).
     const fields = Array.from({ length: 12 }, () => ({
       command: `touch ${dir}/ran-$JTM_TASK_ID`,
@@ -81,8 +73,7 @@ describe('submit commit', () => {
 
   it('a bulk submit SIGKILLed mid-way: whatever it wrote, no task of it runs unless it committed', async () => {
     const env = testEnv();
-    const ctx = await openTestContext(env);
-    contexts.push(ctx);
+    const ctx = await context(env);
     const dir = env['JTM_LOG_DIR']!;
     const file = join(dir, 'bulk.jsonl');
     const n = 5000;
@@ -92,9 +83,8 @@ describe('submit commit', () => {
         '\n',
       ) + '\n',
     );
-    started.push(startJtm(['worker', '-p', 'sk', '--slots', '4'], env));
-    const submit = startJtm(['submit', '-f', file, '-p', 'sk'], env);
-    started.push(submit);
+    start(['worker', '-p', 'sk', '--slots', '4'], env);
+    const submit = start(['submit', '-f', file, '-p', 'sk'], env);
     // Killed as soon as its first jobs are in the queue (before its commit, unless Redis is very fast).
     const firstJob = ctx.keys.poolJob('sk', jobIdOf(1));
     await waitFor(async () => (await ctx.redis.exists(firstJob)) === 1, 'first job queued', 60_000, 2);

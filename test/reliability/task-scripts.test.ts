@@ -15,6 +15,7 @@ import { TaskStatus } from '../../src/tasks/status.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
+import { committedTask as committed } from '../helpers/store.js';
 
 let ctx: JtmContext;
 
@@ -27,20 +28,12 @@ afterAll(async () => {
 
 const uniquePool = (): string => `ts-${Math.random().toString(36).slice(2, 8)}`;
 
-/** A committed queued task of `pool` (its submit's commit key exists). */
-async function committedTask(
+/** A committed queued task of `pool` with no retries unless `fields` say so (helpers/store.ts). */
+const committedTask = (
   pool: string,
   fields: Record<string, unknown> = {},
-  retries = 0,
-  queuedAt = Date.now(),
-): Promise<number> {
-  const sid = `s-${Math.random().toString(36).slice(2)}`;
-  await ctx.redis.set(ctx.keys.submit(sid), 1);
-  return ctx.tasks.create(
-    { command: 'true', pool, max_retries: retries, submit_id: sid, ...fields },
-    queuedAt,
-  );
-}
+  queuedAt?: number,
+): Promise<number> => committed(ctx, { pool, max_retries: 0, ...fields }, queuedAt);
 
 async function finished(pool: string): Promise<Record<string, string>> {
   const all = await ctx.redis.hgetall(ctx.keys.statsFinished);
@@ -55,7 +48,7 @@ async function histogram(key: string, pool: string): Promise<Record<string, stri
 describe('start-task returns the run spec', () => {
   it('gives the worker the record fields it runs from, unset ones left out', async () => {
     const pool = uniquePool();
-    const id = await committedTask(pool, {
+    const runFields = {
       command: 'echo "a b" > x',
       cwd: '/tmp',
       stdout: '/tmp/o',
@@ -63,22 +56,10 @@ describe('start-task returns the run spec', () => {
       allow_empty_outputs: true,
       mem_limit: '4G',
       rc_file: '/tmp/rc',
-    });
+    };
+    const id = await committedTask(pool, runFields);
     const claim = await ctx.tasks.start(id, 'w1', 'h', 'r1');
-    expect(claim).toEqual({
-      kind: 'started',
-      attempt: 1,
-      spec: {
-        id,
-        command: 'echo "a b" > x',
-        cwd: '/tmp',
-        stdout: '/tmp/o',
-        timeout_ms: 90_000,
-        allow_empty_outputs: true,
-        mem_limit: '4G',
-        rc_file: '/tmp/rc',
-      },
-    });
+    expect(claim).toEqual({ kind: 'started', attempt: 1, spec: { id, ...runFields } });
     const bare = await committedTask(pool);
     expect(await ctx.tasks.start(bare, 'w1', 'h', 'r2')).toEqual({
       kind: 'started',
@@ -92,7 +73,7 @@ describe('finished counters, in the scripts that end a task', () => {
   it('transition: one count per end, with run time and queue wait; refused or non-final changes count nothing', async () => {
     const pool = uniquePool();
     const t0 = Date.now();
-    const id = await committedTask(pool, {}, 0, t0 - 2_000);
+    const id = await committedTask(pool, {}, t0 - 2_000);
     await ctx.tasks.start(id, 'w1', 'h', 'r1', '', t0);
     // A stale execution's end is refused and counts nothing.
     expect(
@@ -150,7 +131,7 @@ describe('finished counters, in the scripts that end a task', () => {
       kind: 'skip',
       status: TaskStatus.terminated,
     });
-    const lost = await committedTask(pool, {}, 0);
+    const lost = await committedTask(pool);
     await ctx.tasks.start(lost, 'gone', 'h', 'r1'); // its worker has no alive key
     expect(await ctx.tasks.start(lost, 'w2', 'h', 'r2')).toEqual({
       kind: 'skip',
@@ -161,7 +142,7 @@ describe('finished counters, in the scripts that end a task', () => {
     const onDead = await committedTask(pool);
     await ctx.tasks.start(onDead, 'dead1', 'h', 'r1');
     expect(await ctx.tasks.requestKill(onDead)).toEqual({ kind: 'worker-dead', workerId: 'dead1' });
-    const recovered = await committedTask(pool, {}, 0);
+    const recovered = await committedTask(pool);
     await ctx.tasks.start(recovered, 'dead2', 'h', 'r1');
     expect(await ctx.tasks.recover(recovered, 'dead2', 'r1')).toEqual({
       kind: 'recovered',
