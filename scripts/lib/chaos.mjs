@@ -78,6 +78,15 @@ export function startDaemon(args, env, logFile) {
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
+/** How many times a worker's log says it stopped its runs because its lease was about to lapse. */
+function fencedLines(logFile) {
+  try {
+    return readFileSync(logFile, 'utf8').split('heartbeat lease about to lapse').length - 1;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * The command of one chaos task. Before it starts it looks for a live earlier run of the same task (a pid
  * from its marker file without an end line, still running with this task's id in its environment) and
@@ -253,7 +262,7 @@ export async function runChaos(o) {
       env,
       join(work, `${id}.log`),
     );
-    workers.push({ id, ...w });
+    workers.push({ id, logFile: join(work, `${id}.log`), ...w });
   };
   for (let i = 0; i < opts.workers; i++) startWorker();
   const withManager = hasCommand('manager');
@@ -345,9 +354,19 @@ export async function runChaos(o) {
         }
         await sleep(opts.pauseMs);
         await resumeManager;
-        // The worker first: it must find its lease lapsed and stop its runs before they go on.
+        // The worker first: it must find its lease lapsed and stop its runs before they go on. Its tasks are
+        // resumed once it says it has (or after 1.5 s when it had nothing running): a fixed head start was
+        // not enough on a machine so loaded that the worker got no CPU for seconds after SIGCONT.
+        const fencedBefore = fencedLines(victim.logFile);
         signal([victim.child.pid], 'SIGCONT');
         await sleep(1500);
+        for (let waited = 0; running.length > 0 && waited < 20_000; waited += 100) {
+          if (fencedLines(victim.logFile) > fencedBefore) {
+            await sleep(300); // the line comes just before it signals the trees
+            break;
+          }
+          await sleep(100);
+        }
         signal(tree.slice(1), 'SIGCONT');
         break;
       }
