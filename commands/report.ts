@@ -34,7 +34,7 @@ export default class Report extends BaseCommand<typeof Report> {
       sinceMs = Date.now() - parseDurationOr(since, '--since', '2h, 30m, 1d or hh:mm:ss');
     }
     const json = this.jsonEnabled();
-    const { data, file } = await writeReport(await this.context(), {
+    const { data, file } = await writeReport(() => this.context(), {
       filter: {
         ...(pool !== undefined ? { pool } : {}),
         ...(workflow !== undefined ? { workflow } : {}),

@@ -68,6 +68,11 @@ export interface Config {
   readonly outputTailBytes: number;
   /** Longest command accepted by submit, in bytes. */
   readonly maxCommandBytes: number;
+  /**
+   * A log line that repeats on its own (Redis or BullMQ connection errors while Redis is down, stray library
+   * output) is logged once per kind in this window; the count of the others goes with the next one.
+   */
+  readonly logRepeatIntervalMs: number;
   /** Site profiles (clusters) for Slurm pools; undefined → the built-in `local` only. */
   readonly siteConfigPath: string | undefined;
   readonly dashboardHost: string;
@@ -183,6 +188,7 @@ export function loadConfig(
       MAX_COMMAND_BYTES,
       ' (the command is one argument of bash -c: Linux refuses longer ones, MAX_ARG_STRLEN)',
     ),
+    logRepeatIntervalMs: duration('JTM_LOG_REPEAT_INTERVAL', '1m', true),
     siteConfigPath: get('JTM_SITE_CONFIG'),
     dashboardHost: get('JTM_DASHBOARD_HOST') ?? '127.0.0.1',
     dashboardPort: integer('JTM_DASHBOARD_PORT', 3000, 0, 65535),

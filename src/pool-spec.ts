@@ -87,12 +87,25 @@ export function slurmWord(value: unknown, field: string): string | undefined {
   return s;
 }
 
-/** `-m`: a number of GB (rounded, as the original: 4.5 → 5G) or a Slurm size such as `10GB`, `500M`. */
+const MEMORY_UNIT_MB: Readonly<Record<string, number>> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
+
+/**
+ * `-m`: a number of GB (rounded, as the original: 4.5 → 5G) or a Slurm size such as `10GB`, `500M`. Absent
+ * (undefined, null) is no value; an empty string is refused (a flag given as `''` is a mistake, not "none"),
+ * and so is any size below 1 MB (`0G`, `1K`, `0.0001`): as a task's limit every task would end outofresource
+ * at once, and Slurm reads `--mem=0` as "all the node's memory".
+ */
 export function normaliseMemory(value: unknown, field = 'memory'): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string' && value.trim() === '') {
+    throw new InvalidInputError(`${field} is empty: use GB as a number, or e.g. 10G, 500M`);
+  }
+  const tooSmall = (): InvalidInputError =>
+    new InvalidInputError(`${field} ${JSON.stringify(value)} is below 1 MB: use e.g. 500M or 4G`);
   if (typeof value === 'number' || (typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim()))) {
     const gb = Number(value);
     if (!Number.isFinite(gb) || gb <= 0) throw new InvalidInputError(`${field} must be positive`);
+    if (gb * 1024 < 1) throw tooSmall();
     // Beyond this JavaScript prints 1e+21: not a size Slurm (or anyone) can read.
     if (gb > MAX_MEMORY_GB) throw new InvalidInputError(`${field} must be at most ${MAX_MEMORY_GB} GB`);
     return `${Math.max(1, Math.floor(gb + 0.5))}G`;
@@ -103,7 +116,9 @@ export function normaliseMemory(value: unknown, field = 'memory'): string | unde
     );
   }
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(value.trim());
-  return `${m?.[1] ?? value}${(m?.[2] ?? 'G').toUpperCase()}`;
+  const unit = (m?.[2] ?? 'G').toUpperCase();
+  if (Number(m?.[1]) * (MEMORY_UNIT_MB[unit] ?? 1) < 1) throw tooSmall();
+  return `${m?.[1] ?? value}${unit}`;
 }
 
 export function validateTime(value: unknown, field = 'time'): string | undefined {

@@ -72,7 +72,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const { config, level } = resolveSettings(this.flags, this.defaultLogLevel());
     this.jtm = config;
     this.logger = await createLogger(level, { cmd: this.id });
-    captureStrayOutput(this.logger);
+    captureStrayOutput(this.logger, config.logRepeatIntervalMs);
   }
 
   /** This command as the session of a shared command body (src/cli/actions/). */

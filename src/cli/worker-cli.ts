@@ -38,9 +38,13 @@ export function parseDurationFlag(text: string, flag: string, opts: { positive?:
   return ms;
 }
 
-function duration(text: string | undefined, flag: string): number | undefined {
+function duration(
+  text: string | undefined,
+  flag: string,
+  opts: { positive?: boolean } = {},
+): number | undefined {
   if (text === undefined) return undefined;
-  return parseDurationOr(text, flag, '30s, 10m or hh:mm:ss');
+  return parseDurationFlag(text, flag, opts);
 }
 
 /** Resolves the options of a worker that runs here (manual, or inside a Slurm allocation). */
@@ -53,7 +57,8 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
   const slurmJobId = flags.slurm_job_id ?? 0;
   // A worker inside an allocation lives as long as the allocation's wall time; --lifetime says so without Slurm.
   const lifeMs =
-    duration(flags.lifetime, '--lifetime') ??
+    // 0 has no meaning (the original had no such flag): a worker that may start no task, or stops at once.
+    duration(flags.lifetime, '--lifetime', { positive: true }) ??
     (slurmJobId > 0 && jobTime ? parseDuration(jobTime) : undefined);
   const memPerNode = normaliseMemory(flags.mem, 'memory (-m)') ?? '';
   const workerType = flags.worker_type === 'dynamic' ? 2 : 0;
@@ -75,7 +80,7 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
     memPerCore: normaliseMemory(flags.mem_per_cpu, 'memory per cpu (-mc)') ?? '',
     jobTime: jobTime ?? null,
     workersOnNode: flags.num_worker_per_node ?? 1,
-    idleTimeoutMs: duration(flags['idle-timeout'], '--idle-timeout'),
+    idleTimeoutMs: duration(flags['idle-timeout'], '--idle-timeout', { positive: true }),
     shutdownGraceMs: duration(flags['shutdown-grace'], '--shutdown-grace') ?? 20_000,
     taskMemLimitBytes,
   };

@@ -63,7 +63,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
     },
   );
   // While Redis is down BullMQ reports every reconnect attempt: once per kind and minute is enough.
-  const logRepeat = rateLimited(log);
+  const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
   worker.on('error', err => {
     const message = toError(err).message;
     logRepeat('error', message.replace(/\d+/g, '#'), { err: message }, 'manager worker error');

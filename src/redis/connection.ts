@@ -152,7 +152,7 @@ export async function createConnection(
     redis = new Redis({ ...base, host: node.host, port: node.port });
   }
   // Refused credentials are final: they end the wait for a connection at once (see below).
-  const logRepeat = logger && rateLimited(logger);
+  const logRepeat = logger && rateLimited(logger, config.logRepeatIntervalMs);
   let authFailure: Error | undefined;
   let onAuthFailure: ((err: Error) => void) | undefined;
   // Errors surface through the commands that fail; without a listener ioredis would print them (multi-line

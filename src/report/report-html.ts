@@ -37,6 +37,9 @@ function filterText(d: ReportData): string {
 }
 
 /** One self-contained HTML file: tables rendered here, charts drawn in the browser by uPlot (embedded). */
+/** The document's first bytes: written when the output is opened, before the records are read. */
+export const HTML_START = '<!doctype html>';
+
 export function reportHtml(d: ReportData): string {
   const { js, css } = uplotAssets();
   const summary = table(
@@ -95,7 +98,7 @@ export function reportHtml(d: ReportData): string {
     .filter(([s]) => d.timeline.bars.some(b => b.status_name === s))
     .map(([s, c]) => `<span class="st" style="background:${c}"></span>${esc(s)}`)
     .join(' ');
-  return `<!doctype html>
+  return `${HTML_START}
 <html lang="en"><head><meta charset="utf-8"><title>JTM run report</title>
 <style>${css}
 body{font-family:system-ui,sans-serif;margin:0 1.5rem 2rem;color:#1f2937}

@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import { rateLimited } from '../logger.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -342,7 +344,12 @@ export async function startWorker(
     skipVersionCheck: true,
     autorun: false,
   });
-  worker.on('error', err => log.error({ err }, 'worker error'));
+  // While Redis is down BullMQ reports every reconnect attempt of each of its connections: once per kind and
+  // minute is enough (docs/reliability.md), the count of the others goes with the next line.
+  const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
+  worker.on('error', err => {
+    logRepeat('error', toError(err).message.replace(/\d+/g, '#'), { err }, 'worker error');
+  });
   worker.on('failed', (job, err) => {
     if (!(err instanceof TaskUnsuccessful)) log.error({ task: job?.data.id, err }, 'task processing failed');
   });

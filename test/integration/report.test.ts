@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +128,21 @@ describe('jtm report', () => {
     const bad = await runJtm(['report', '--since', 'yesterday'], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/invalid --since/);
+  });
+
+  it('refuses a bad pool name and an unwritable output before reading any record', async () => {
+    const pool = await runJtm(['report', '-p', 'a;b', '-o', join(dir, 'never.html')], env);
+    expect([pool.code, pool.stdout]).toEqual([1, '']);
+    expect(pool.stderr.trim()).toMatch(/^jtm report: invalid pool name "a;b"/);
+    expect(existsSync(join(dir, 'never.html'))).toBe(false);
+    for (const out of ['/dev/full', dir, join(dir, 'missing', 'r.html')]) {
+      const r = await runJtm(['report', '-o', out], env);
+      expect([r.code, r.stdout], out).toEqual([1, '']);
+      // One line, and no "report: N/M task records read" before it: nothing was read.
+      expect(r.stderr.trim().split('\n'), r.stderr).toEqual([
+        expect.stringMatching(/^jtm report: cannot write /),
+      ]);
+    }
   });
 
   it.skipIf(!hasChromium)(

@@ -206,6 +206,11 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
     return p;
   };
   const withCpu = file('cpu.json', '{"command":"ls","pool":{"name":"a","cpu":2}}');
+  const subdirOf = (parent: string): string => {
+    const d = join(parent, 'a-directory');
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
 
   type Case = [name: string, args: string[], code: number, message: RegExp, env?: Record<string, string>];
   const cases: Case[] = [
@@ -354,6 +359,64 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       1,
       /JTM_DASHBOARD_PORT=70000 must be an integer from 0 to 65535/,
       { JTM_DASHBOARD_PORT: '70000' },
+    ],
+    // Memory of zero or below 1 MB, written with a unit or not, and empty values (every task would end
+    // outofresource at once, or the flag would be ignored).
+    [
+      '--mem-limit 0G',
+      ['submit', '-cmd', 'ls', '-p', 'x', '--mem-limit', '0G'],
+      1,
+      /mem_limit "0G" is below 1 MB/,
+    ],
+    ['--mem-limit 1K', ['submit', '-cmd', 'ls', '-p', 'x', '--mem-limit', '1K'], 1, /"1K" is below 1 MB/],
+    ['--mem-limit 0.0001', ['submit', '-cmd', 'ls', '-p', 'x', '--mem-limit', '0.0001'], 1, /below 1 MB/],
+    ['--mem-limit empty', ['submit', '-cmd', 'ls', '-p', 'x', '--mem-limit', ''], 1, /mem_limit is empty/],
+    ['-m 0G', ['submit', '-cmd', 'ls', '-p', 'x', '-m', '0G'], 1, /mem "0G" is below 1 MB/],
+    [
+      'mem_limit "0M" in a task file',
+      ['submit', '-f', file('m0.json', '{"command":"ls","mem_limit":"0M","pool":{"name":"a"}}')],
+      1,
+      /mem_limit "0M" is below 1 MB/,
+    ],
+    [
+      'pool mem "0G" in a task file',
+      ['submit', '-f', file('pm0.json', '{"command":"ls","pool":{"name":"a","mem":"0G"}}')],
+      1,
+      /mem "0G" is below 1 MB/,
+    ],
+    [
+      'worker --task-mem-limit 0G',
+      ['worker', '-p', 'x', '--task-mem-limit', '0G'],
+      1,
+      /--task-mem-limit "0G" is below 1 MB/,
+    ],
+    // A worker that could never take a task, or would stop at once.
+    ['worker --lifetime 0', ['worker', '-p', 'x', '--lifetime', '0'], 1, /--lifetime must be longer than 0/],
+    [
+      'worker --idle-timeout 0s',
+      ['worker', '-p', 'x', '--idle-timeout', '0s'],
+      1,
+      /--idle-timeout must be longer than 0/,
+    ],
+    // report: the pool name as every other command, the output path before any record is read.
+    [
+      'report -p "a;b"',
+      ['report', '-p', 'a;b', '-o', join(dir, 'never.html')],
+      1,
+      /^jtm report: invalid pool name "a;b"/,
+    ],
+    [
+      'report -o /dev/full',
+      ['report', '-o', '/dev/full'],
+      1,
+      /^jtm report: cannot write \/dev\/full: .*ENOSPC/,
+    ],
+    ['report -o a directory', ['report', '-o', subdirOf(dir)], 1, /^jtm report: cannot write .*EISDIR/],
+    [
+      'report -o in a missing directory',
+      ['report', '-o', join(dir, 'missing', 'r.html')],
+      1,
+      /^jtm report: cannot write .*ENOENT/,
     ],
   ];
 

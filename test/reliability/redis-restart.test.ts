@@ -76,3 +76,49 @@ describe('Redis killed -9 and restarted on the same data', () => {
     expect(worker.output()).not.toMatch(/"level":60/);
   }, 240_000);
 });
+
+/*
+ * A worker's BullMQ 'error' events during an outage (ECONNREFUSED on each reconnect attempt of each of its
+ * connections, twice every 0.5–2 s) go through the logger's rate limit: one line per kind and
+ * JTM_LOG_REPEAT_INTERVAL, the next one with the count of those left out.
+ */
+describe('a worker during a Redis outage', () => {
+  const dir = tempDir('jtm-outage-');
+  let redis: LocalRedis | undefined;
+  let worker: BackgroundProcess | undefined;
+  afterAll(async () => {
+    await worker?.stop('SIGKILL');
+    await redis?.stop('SIGKILL');
+  });
+
+  it('logs its connection errors once per kind and interval, the later line with a repeated count', async () => {
+    redis = await start({ dir });
+    const port = redis.port;
+    const env = testEnv({ REDIS_URL: redis.url, JTM_LOG_REPEAT_INTERVAL: '3s' });
+    worker = startJtm(['worker', '-p', 'outage'], env);
+    await waitWorkers(env, 'outage');
+    await redis.stop('SIGKILL');
+    const down = Date.now();
+    const errorLines = (): Record<string, unknown>[] =>
+      worker!
+        .output()
+        .split('\n')
+        .filter(l => l.includes('"msg":"worker error"'))
+        .map(l => JSON.parse(l) as Record<string, unknown>);
+    // An outage of ~5 s: past one interval (3 s), so that a repeat after it logs a second line with the count.
+    await waitFor(
+      () => Date.now() - down >= 5000 && errorLines().length >= 2,
+      'a 5 s outage and a second worker error line',
+      30_000,
+      100,
+    );
+    redis = await start({ dir, port });
+    await waitWorkers(env, 'outage');
+    const lines = errorLines();
+    // Before the fix: a line per reconnect attempt of each connection (~10 in 5 s). Now two kinds at most
+    // (refused, closed), each at most once per 3 s window of the outage.
+    expect(lines.length).toBeLessThanOrEqual(4);
+    expect(lines.some(l => typeof l['repeated'] === 'number' && l['repeated'] > 0)).toBe(true);
+    expect(worker.child.exitCode).toBeNull();
+  }, 90_000);
+});

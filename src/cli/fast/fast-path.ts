@@ -111,7 +111,7 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
     const { config, level } = resolveSettings(input.flags, hot.logLevel ?? CLIENT_LOG_LEVEL);
     const log = await createLogger(level, { cmd: id });
     logger = log;
-    captureStrayOutput(log);
+    captureStrayOutput(log, config.logRepeatIntervalMs);
     const session: CommandSession = {
       config,
       logger: log,

@@ -35,6 +35,21 @@ describe('task validation', () => {
     expect(normaliseMemory('10gb')).toBe('10G');
     expect(() => normaliseMemory('-1')).toThrow();
   });
+  it('refuses an empty memory value and any below 1 MB, with or without a unit', () => {
+    for (const v of ['0G', '0M', '0.0T', '1K', '1023K', '0.5M', '0.0001', 0.0001, '0.0009']) {
+      expect(() => normaliseMemory(v, 'mem_limit'), String(v)).toThrow(/^mem_limit .* is below 1 MB/);
+    }
+    expect(() => normaliseMemory('0', 'mem_limit')).toThrow(/must be positive/);
+    expect(() => normaliseMemory('', '--mem-limit')).toThrow(/^--mem-limit is empty/);
+    expect(() => normaliseMemory('  ', '--mem-limit')).toThrow(/^--mem-limit is empty/);
+    expect(normaliseMemory('1024K')).toBe('1024K');
+    expect(normaliseMemory('1M')).toBe('1M');
+    expect(normaliseMemory('0.001')).toBe('1G');
+    expect(normaliseMemory(undefined)).toBeUndefined();
+    expect(() =>
+      buildTask({ command: 'ls', mem_limit: '0G' }, { cwd: '/w', maxCommandBytes: 100, pool: 'p' }),
+    ).toThrow(/mem_limit "0G" is below 1 MB/);
+  });
   it('reads one object, an array, or JSON lines', () => {
     expect(parseTaskFile('{"command":"a"}', 'f')).toHaveLength(1);
     expect(parseTaskFile('[{"command":"a"},{"command":"b"}]', 'f')).toHaveLength(2);
