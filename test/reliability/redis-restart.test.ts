@@ -10,7 +10,7 @@ import {
   waitStatus,
   waitWorkers,
 } from '../helpers/cli.js';
-import { tempDir, testEnv } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 interface LocalRedis {
   url: string;
