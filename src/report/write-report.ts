@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, openSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import type { JtmContext } from '../context.js';
 import { InvalidInputError, toError } from '../errors.js';
@@ -34,31 +34,59 @@ export function progressLines(write: (line: string) => void): (p: ReadProgress) 
   };
 }
 
-/**
- * The output file, opened before any record is read: a report of 100,000 tasks takes ~20 s to read, and a path
- * that cannot be written (a directory, a missing folder, `/dev/full`) must not be found only after that. The
- * document's first bytes are written at once so that a device or disk without room fails now too.
- */
-function openOutput(file: string): number {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'w');
-    writeSync(fd, HTML_START);
-    return fd;
-  } catch (err) {
-    if (fd !== undefined) discardOutput(fd, file);
-    throw new InvalidInputError(`cannot write ${file}: ${toError(err).message}`);
-  }
+/** The report's output, open from before the first record is read until the document is complete. */
+interface Output {
+  fd: number;
+  /** The document is complete: the file takes its place. */
+  commit(): void;
+  /** The report failed: what was written goes, whatever stood at the path before stays. */
+  discard(): void;
 }
 
-/** Closes an output left unfinished; a regular file is removed rather than left holding a stub. */
-function discardOutput(fd: number, file: string): void {
+/**
+ * Opens the output before any record is read: a report of 100,000 tasks takes ~20 s to read, and a path that
+ * cannot be written (a directory, a missing folder, `/dev/full`) must not be found only after that. The
+ * document's first bytes are written at once so that a device or disk without room fails now too. A regular
+ * file (or a new one) is written beside its path and renamed over it when complete, so a report that fails
+ * half way leaves the previous one intact; anything else (a device, a FIFO, /dev/stdout) is written in place.
+ */
+function openOutput(file: string): Output {
+  let inPlace = false;
   try {
-    const regular = fstatSync(fd).isFile();
-    closeSync(fd);
-    if (regular) unlinkSync(file);
+    inPlace = !statSync(file).isFile();
   } catch {
-    // best effort: the error that got us here is the one to report
+    // no file there yet: written beside it, as a regular one
+  }
+  const path = inPlace ? file : join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  let fd: number | undefined;
+  // Best effort: the error that got us here is the one to report.
+  const discard = (): void => {
+    if (fd !== undefined) ignoreErrors(() => closeSync(fd as number));
+    if (!inPlace) ignoreErrors(() => unlinkSync(path));
+  };
+  try {
+    fd = openSync(path, 'w');
+    writeSync(fd, HTML_START);
+  } catch (err) {
+    discard();
+    throw new InvalidInputError(`cannot write ${file}: ${toError(err).message}`);
+  }
+  const opened = fd;
+  return {
+    fd: opened,
+    commit: () => {
+      closeSync(opened);
+      if (!inPlace) renameSync(path, file);
+    },
+    discard,
+  };
+}
+
+function ignoreErrors(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // see the caller
   }
 }
 
@@ -70,7 +98,7 @@ export async function writeReport(
   // Checked before connecting, as every other command's -p: the pool name reaches Redis key patterns.
   if (opts.filter.pool !== undefined) validatePoolName(opts.filter.pool);
   const file = opts.output === undefined ? undefined : resolve(opts.output);
-  const fd = file === undefined ? undefined : openOutput(file);
+  const out = file === undefined ? undefined : openOutput(file);
   let data: ReportData;
   try {
     data = await buildReport(
@@ -79,16 +107,16 @@ export async function writeReport(
       opts.progress ? progressLines(opts.progress) : undefined,
     );
   } catch (err) {
-    if (fd !== undefined && file !== undefined) discardOutput(fd, file);
+    out?.discard();
     throw err;
   }
-  if (fd === undefined || file === undefined) return { data };
+  if (out === undefined || file === undefined) return { data };
   try {
     // writeFileSync on a descriptor writes all of it from the current position (after HTML_START).
-    writeFileSync(fd, reportHtml(data).slice(HTML_START.length));
-    closeSync(fd);
+    writeFileSync(out.fd, reportHtml(data).slice(HTML_START.length));
+    out.commit();
   } catch (err) {
-    discardOutput(fd, file);
+    out.discard();
     throw new InvalidInputError(`cannot write ${file}: ${toError(err).message}`);
   }
   return { data, file };

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,6 +143,19 @@ describe('jtm report', () => {
         expect.stringMatching(/^jtm report: cannot write /),
       ]);
     }
+  });
+
+  it('a report that fails half way leaves the previous one at its path as it was, and no temporary file', async () => {
+    const out = join(dir, 'previous.html');
+    writeFileSync(out, 'previous report');
+    // Opened before Redis is reached; Redis then cannot be reached.
+    const r = await runJtm(['report', '-o', out], { ...env, REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(r.code).toBe(255);
+    expect(readFileSync(out, 'utf8')).toBe('previous report');
+    expect(readdirSync(dir).filter(f => f.includes('previous.html'))).toEqual(['previous.html']);
+    // And a report that completes replaces it.
+    expect((await runJtm(['report', '-o', out], env)).code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>/);
   });
 
   it.skipIf(!hasChromium)(
