@@ -6,7 +6,7 @@ const HMS = /^(\d+):([0-5]\d):([0-5]\d)$/;
 const DHMS = /^(\d+)-(\d+):([0-5]\d):([0-5]\d)$/;
 
 /**
- * Parses a duration: Slurm's `hh:mm:ss` / `d-hh:mm:ss`, or an `ms` string (`90s`, `5m`, `2h`, `1d`).
+ * Parses a duration: Slurm's `hh:mm:ss` / `d-hh:mm:ss`, or an `ms` string (`90s`, `5m`, `2h`, `1d`, `3w`).
  * A bare number is seconds. Throws on anything else, including `1:2` (the original accepted it).
  */
 export function parseDuration(text: string): number {
@@ -16,7 +16,7 @@ export function parseDuration(text: string): number {
   m = DHMS.exec(s);
   if (m) return (((Number(m[1]) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4])) * 1000;
   if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  if (/^\d+(\.\d+)?\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|day|days)$/i.test(s)) {
+  if (/^\d+(\.\d+)?\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|week|weeks)$/i.test(s)) {
     const v = ms(s as ms.StringValue);
     if (typeof v === 'number' && Number.isFinite(v)) return v;
   }

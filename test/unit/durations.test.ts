@@ -11,6 +11,9 @@ describe('durations', () => {
     expect(parseDuration('2m')).toBe(120_000);
     expect(parseDuration('500ms')).toBe(500);
     expect(parseDuration('5')).toBe(5000);
+    // A limit of weeks (a long assembly): `ms` reads them, so does JTM (it refused `3w`).
+    expect(parseDuration('3w')).toBe(21 * 24 * 3600 * 1000);
+    expect(parseDuration('1 week')).toBe(7 * 24 * 3600 * 1000);
     expect(formatHms(3_661_000)).toBe('01:01:01');
   });
   it('rejects what the original let through', () => {
