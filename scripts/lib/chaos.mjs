@@ -78,10 +78,10 @@ export function startDaemon(args, env, logFile) {
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
-/** How many times a worker's log says it stopped its runs because its lease was about to lapse. */
-function fencedLines(logFile) {
+/** How many runs a worker's log says it stopped (their trees killed) because its lease was lapsing. */
+function fencedRuns(logFile) {
   try {
-    return readFileSync(logFile, 'utf8').split('heartbeat lease about to lapse').length - 1;
+    return readFileSync(logFile, 'utf8').split('run stopped before a takeover').length - 1;
   } catch {
     return 0;
   }
@@ -139,8 +139,24 @@ export function readMarker(path) {
   return { runs: [...runs.values()].sort((a, b) => (a.start < b.start ? -1 : 1)), overlaps };
 }
 
-/** Pids of a process and all its descendants (from /proc), the process first. */
+/** Pids of a process and all its descendants (from /proc), the process first, each before its children. */
 export function processTree(root) {
+  const children = childrenByParent();
+  const out = [];
+  const walk = pid => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+/** The direct children of a process (from /proc). */
+function childrenOf(pid) {
+  return childrenByParent().get(pid) ?? [];
+}
+
+function childrenByParent() {
   const children = new Map();
   for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
     try {
@@ -152,13 +168,7 @@ export function processTree(root) {
       // gone
     }
   }
-  const out = [];
-  const walk = pid => {
-    out.push(pid);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  walk(root);
-  return out;
+  return children;
 }
 
 function signal(pids, sig) {
@@ -271,6 +281,15 @@ export async function runChaos(o) {
   opts.log(
     `chaos: seed ${opts.seed}, ${opts.tasks} tasks, work dir ${work}, manager ${withManager ? 'yes' : 'no'}`,
   );
+  // The faults start once every first worker serves the pool: on a loaded machine a worker takes seconds to
+  // start, and the first faults (1.5 to 4 s in) then hit workers that had not taken a task yet, testing
+  // nothing. Bounded: a worker that never starts is not this wait's to report (the verdicts are).
+  const { countWorkers } = await import('../../dist/src/pools/count-workers.js');
+  for (let waited = 0; waited < 60_000; waited += 100) {
+    const { live_slots } = await countWorkers(ctx, 'chaos').catch(() => ({ live_slots: 0 }));
+    if (live_slots >= opts.workers * opts.slots) break;
+    await sleep(100);
+  }
 
   // Held closed while Redis is down or paused: submits and kills then would only test the CLI's failure path.
   let gate = Promise.resolve();
@@ -308,8 +327,9 @@ export async function runChaos(o) {
     const live = workers.filter(w => w.alive());
     let victim = pick(live);
     let running = victim ? await ctx.redis.smembers(ctx.keys.workerTasks(victim.id)).catch(() => []) : [];
-    // A pause only tests something when it hits running tasks: the busiest live worker, once there is one.
-    for (let i = 0; kind !== 'worker-kill' && running.length === 0 && i < 40; i++) {
+    // A fault only tests something when it hits running tasks: the busiest live worker, once there is one
+    // (on a loaded machine the first tasks may not have started yet when the first fault comes).
+    for (let i = 0; running.length === 0 && i < 40; i++) {
       for (const w of live) {
         const r = await ctx.redis.smembers(ctx.keys.workerTasks(w.id)).catch(() => []);
         if (r.length > running.length) [victim, running] = [w, r];
@@ -338,11 +358,21 @@ export async function runChaos(o) {
       case 'worker-freeze':
       case 'manager-stop': {
         if (!victim) break;
-        const tree = processTree(victim.child.pid);
+        // The whole tree, as a frozen node: the worker first (it asks for no new run), then what it has
+        // started, again until no new process shows up. One snapshot missed a task spawned between the
+        // snapshot and the signals: it ran on beside its new owner's run, an overlap of the harness's making.
+        signal([victim.child.pid], 'SIGSTOP');
+        let tree = [victim.child.pid];
+        for (let round = 0; round < 10; round++) {
+          const now = processTree(victim.child.pid);
+          const added = now.filter(p => !tree.includes(p));
+          if (added.length === 0) break;
+          signal(added, 'SIGSTOP');
+          tree = [...tree, ...added];
+        }
         opts.log(
           `SIGSTOP worker ${victim.id} and its processes ${tree.slice(1).join(' ')} (running ${running.join(',') || 'nothing'})`,
         );
-        signal(tree, 'SIGSTOP');
         let resumeManager;
         if (kind === 'manager-stop' && manager?.alive()) {
           // Paused as it notices the frozen worker (liveness window of 1.5 s plus up to a sweep).
@@ -355,16 +385,17 @@ export async function runChaos(o) {
         await sleep(opts.pauseMs);
         await resumeManager;
         // The worker first: it must find its lease lapsed and stop its runs before they go on. Its tasks are
-        // resumed once it says it has (or after 1.5 s when it had nothing running): a fixed head start was
-        // not enough on a machine so loaded that the worker got no CPU for seconds after SIGCONT.
-        const fencedBefore = fencedLines(victim.logFile);
-        signal([victim.child.pid], 'SIGCONT');
+        // resumed once it has logged the end of each fenced run (its tree killed), or after 1.5 s when it had
+        // nothing running. A fixed head start was not enough on a machine so loaded that the worker got no CPU
+        // for seconds after SIGCONT, nor was its "about to lapse" line plus 300 ms: at load 25 the kills came
+        // 2.4 s after that line, and a resumed task wrote its start beside the new owner's run.
+        // The worker's pty host (its direct child, which holds the tasks' ptys and kills their trees) resumes
+        // with it: the worker fences its runs through it, and nothing else can stop them before they go on.
+        const fencedBefore = fencedRuns(victim.logFile);
+        signal([victim.child.pid, ...childrenOf(victim.child.pid)], 'SIGCONT');
         await sleep(1500);
         for (let waited = 0; running.length > 0 && waited < 20_000; waited += 100) {
-          if (fencedLines(victim.logFile) > fencedBefore) {
-            await sleep(300); // the line comes just before it signals the trees
-            break;
-          }
+          if (fencedRuns(victim.logFile) - fencedBefore >= running.length) break;
           await sleep(100);
         }
         signal(tree.slice(1), 'SIGCONT');
