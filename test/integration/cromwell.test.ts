@@ -52,7 +52,11 @@ async function waitStatus(ctx: JtmContext, id: number, want: string, timeoutMs =
   );
 }
 
-describe('Cromwell through examples/cromwell/jtm.conf', () => {
+// The four groups below are independent (each its own prefix, workflow, pool and processes) and mostly wait
+// for tasks, rc files and lock expiries, so they run at the same time (describe.concurrent); within a group
+// the tests stay in order where they share processes (it.sequential). The tests of the first group share one
+// 4-slot worker and may overlap: each has its own call, files and task.
+describe.concurrent('Cromwell through examples/cromwell/jtm.conf', () => {
   const env = testEnv({ JTM_TASK_RETRIES: '0' });
   const cromwellEnv: Record<string, string> = { ...env, PATH: SHIM_PATH };
   const wf = workflow();
@@ -211,7 +215,7 @@ describe('Cromwell through examples/cromwell/jtm.conf', () => {
   });
 });
 
-describe('Cromwell while Redis is unreachable from its host', () => {
+describe.concurrent('Cromwell while Redis is unreachable from its host', () => {
   const env = testEnv({ JTM_ISALIVE_RETRY: '1s', JTM_CONNECT_TIMEOUT: '1s' });
   const wf = workflow();
   const target = new URL(env['REDIS_URL']!);
@@ -276,7 +280,7 @@ async function nodeDiesUnderCall(
   return jobId;
 }
 
-describe('a worker that dies with its task and no retries left', () => {
+describe.concurrent('a worker that dies with its task and no retries left', () => {
   // A short job lock: BullMQ hands a dead worker's job on once its lock lapses (30 s by default).
   const env = testEnv({ JTM_TASK_RETRIES: '0', JTM_LOCK_DURATION: '5s', JTM_STALLED_INTERVAL: '1s' });
   let ctx: JtmContext;
@@ -290,39 +294,50 @@ describe('a worker that dies with its task and no retries left', () => {
     await closeContext(ctx);
   });
 
-  it('ends lostconnection when another worker takes the task over, and JTM writes rc 75', async () => {
-    const wf = workflow();
-    const first = await startWorkerOn(env, wf.pool, 1);
-    procs.push(first);
-    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 2);
-    const started = join(wf.root, 'started');
-    const call = cromwell.prepare(wf.spec('lost', `touch ${started}; sleep 300`));
-    const jobId = await nodeDiesUnderCall(ctx, cromwell, call, first, started);
-    procs.push(await startWorkerOn(env, wf.pool, 1));
-    // BullMQ hands the stalled job to the second worker once the first one's lock expires (lock + stalled check).
-    const result = await cromwell.waitForRc(call, String(jobId), 120_000);
-    expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
-    expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
-  });
+  // In order: the second test's manager would otherwise end the first test's task before the takeover.
+  it.sequential(
+    'ends lostconnection when another worker takes the task over, and JTM writes rc 75',
+    async () => {
+      const wf = workflow();
+      const first = await startWorkerOn(env, wf.pool, 1);
+      procs.push(first);
+      const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 2);
+      const started = join(wf.root, 'started');
+      const call = cromwell.prepare(wf.spec('lost', `touch ${started}; sleep 300`));
+      const jobId = await nodeDiesUnderCall(ctx, cromwell, call, first, started);
+      procs.push(await startWorkerOn(env, wf.pool, 1));
+      // BullMQ hands the stalled job to the second worker once the first one's lock expires (lock + stalled check).
+      const result = await cromwell.waitForRc(call, String(jobId), 120_000);
+      expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
+      expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
+    },
+  );
 
-  it('with no other worker the manager ends it lostconnection, so Cromwell does not wait for check-alive', async () => {
-    // Its own pool: the first test's second worker must not take this task over.
-    const wf = workflow();
-    const worker = await startWorkerOn(env, wf.pool, 1);
-    procs.push(worker, startJtm(['manager'], env));
-    // A long exit-code-timeout: the rc must come from JTM, not from Cromwell's own "assume dead" path.
-    const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 600);
-    const started = join(wf.root, 'started-m');
-    const call = cromwell.prepare(wf.spec('lost-m', `touch ${started}; sleep 300`));
-    const jobId = await nodeDiesUnderCall(ctx, cromwell, call, worker, started);
-    // The heartbeat expires (3 × 500 ms here) and the next sweep (1 s) recovers the task.
-    const result = await cromwell.waitForRc(call, String(jobId), 60_000);
-    expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
-    expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
-  });
+  it.sequential(
+    'with no other worker the manager ends it lostconnection, so Cromwell does not wait for check-alive',
+    async () => {
+      // Its own pool: the first test's second worker must not take this task over.
+      const wf = workflow();
+      const worker = await startWorkerOn(env, wf.pool, 1);
+      procs.push(worker, startJtm(['manager'], env));
+      // A long exit-code-timeout: the rc must come from JTM, not from Cromwell's own "assume dead" path.
+      const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, 600);
+      const started = join(wf.root, 'started-m');
+      const call = cromwell.prepare(wf.spec('lost-m', `touch ${started}; sleep 300`));
+      const jobId = await nodeDiesUnderCall(ctx, cromwell, call, worker, started);
+      // The heartbeat expires (3 × 500 ms here) and the next sweep (1 s) recovers the task.
+      const result = await cromwell.waitForRc(call, String(jobId), 60_000);
+      expect(result).toMatchObject({ rc: JTM_RC_CODES.lostconnection, assumedDead: false });
+      expect(await ctx.tasks.get(jobId)).toMatchObject({ status_name: 'lostconnection' });
+    },
+  );
 });
 
-describe('200 calls at Cromwell submit rate', () => {
+// 60 calls (200 before): three submitters at a time into one fresh per-workflow pool still race on the
+// pool's registration, the id counter and the worker's 8 slots for many rounds; 140 more cold submits added
+// a minute of CPU and nothing the first 60 do not exercise.
+describe.concurrent('60 calls at Cromwell submit rate', () => {
+  const CALLS = 60;
   const env = testEnv();
   const wf = workflow('many');
   let worker: BackgroundProcess;
@@ -336,7 +351,9 @@ describe('200 calls at Cromwell submit rate', () => {
 
   it('all finish with the rc of their command', async () => {
     const cromwell = new CromwellEmulator(CONF, { ...env, PATH: SHIM_PATH }, null, 500);
-    const calls = Array.from({ length: 200 }, (_, i) => cromwell.prepare(wf.spec(`c${i}`, `exit ${i % 4}`)));
+    const calls = Array.from({ length: CALLS }, (_, i) =>
+      cromwell.prepare(wf.spec(`c${i}`, `exit ${i % 4}`)),
+    );
     // Cromwell runs submit synchronously per job; a few at a time is its default throughput here.
     let next = 0;
     const jobIds: string[] = [];
@@ -345,7 +362,7 @@ describe('200 calls at Cromwell submit rate', () => {
         for (let i = next++; i < calls.length; i = next++) jobIds[i] = await cromwell.submit(calls[i]!);
       }),
     );
-    expect(new Set(jobIds).size).toBe(200);
+    expect(new Set(jobIds).size).toBe(CALLS);
     await waitFor(() => calls.every(c => existsSync(c.rc)), 'every rc', 240_000, 500);
     calls.forEach((c, i) => expect(readFileSync(c.rc, 'utf8').trim()).toBe(String(i % 4)));
   }, 400_000);
