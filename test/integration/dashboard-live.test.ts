@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { hasChromium, launchChromium } from '../helpers/browser.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { useTestContext } from '../helpers/context.js';
+import { startDashboard } from '../helpers/dashboard.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 // Prints a line every 0.3 s, holding 50 MB and keeping a core busy, until the test creates the stop file
@@ -33,7 +33,7 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
   const env = testEnv();
   const shots = join(ROOT, 'test-output');
   const dir = tempDir('jtm-live-');
-  let ctx: JtmContext;
+  const ctx = useTestContext(env);
   let worker: BackgroundProcess;
   let dashboard: BackgroundProcess;
   let url: string;
@@ -41,20 +41,13 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
-    ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'live', '--slots', '2'], env);
-    dashboard = startJtm(['dashboard', '--port', '0', '--allow-actions'], env);
-    url = await waitFor(
-      () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
-      'dashboard listening',
-      30_000,
-    );
+    ({ proc: dashboard, url } = await startDashboard(env, ['--allow-actions']));
     browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
     await Promise.all([dashboard?.stop(), worker?.stop('SIGKILL')]);
-    await closeContext(ctx);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -63,7 +56,7 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     const [id] = taskIds((await runJtm(['submit', '-cmd', ticker(stopFile), '-p', 'live'], env)).stdout) as [
       number,
     ];
-    await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'running', 30_000);
+    await waitFor(async () => (await ctx().tasks.status(id)) === 3, 'running', 30_000);
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     await page.goto(`${url}task/live?id=${id}`);
     // Live: lines arrive while the task still runs.
@@ -75,7 +68,7 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     );
     // Followed: later lines appear without a reload (server-sent events).
     await page.locator('#output', { hasText: `tick ${seen + 3}\n` }).waitFor({ timeout: 20_000 });
-    expect(await ctx.tasks.status(id)).toBe(3);
+    expect(await ctx().tasks.status(id)).toBe(3);
     expect(await page.locator('#kill').count()).toBe(1);
     // The workers page shows the worker's load, from the latest sample of the task it runs.
     const workers = await browser.newPage();
@@ -92,9 +85,13 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     await workers.screenshot({ path: join(shots, 'dashboard-workers-load.png'), fullPage: true });
     await workers.close();
     // At least 3 samples before it ends, so that the chart has a shape.
-    await waitFor(async () => (await ctx.redis.xlen(ctx.keys.taskResources(id))) >= 3, '3 samples', 30_000);
+    await waitFor(
+      async () => (await ctx().redis.xlen(ctx().keys.taskResources(id))) >= 3,
+      '3 samples',
+      30_000,
+    );
     writeFileSync(stopFile, '');
-    await waitFor(async () => (await ctx.tasks.status(id)) === 4, 'success', 30_000);
+    await waitFor(async () => (await ctx().tasks.status(id)) === 4, 'success', 30_000);
     await page.locator('#follow', { hasText: 'task ended' }).waitFor({ timeout: 20_000 });
     const out = (await page.locator('#output').textContent()) ?? '';
     const printed = (await runJtm(['logs', '-tid', String(id)], env)).stdout;
@@ -126,10 +123,10 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     const [sleeper] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'live'], env)).stdout) as [
       number,
     ];
-    await waitFor(async () => (await ctx.tasks.status(sleeper)) === 3, 'sleeper running', 30_000);
+    await waitFor(async () => (await ctx().tasks.status(sleeper)) === 3, 'sleeper running', 30_000);
     await page.goto(`${url}task/live?id=${sleeper}`);
     await page.locator('#kill').click();
-    await waitFor(async () => (await ctx.tasks.status(sleeper)) === -4, 'terminated', 30_000);
+    await waitFor(async () => (await ctx().tasks.status(sleeper)) === -4, 'terminated', 30_000);
     await page.close();
   });
 

@@ -4,27 +4,13 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { launchChromium } from '../helpers/browser.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { useTestContext } from '../helpers/context.js';
+import { startDashboard } from '../helpers/dashboard.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 import { describeIf, findChromium } from '../helpers/requirements.js';
-
-/** Starts `jtm dashboard --port 0` and resolves with the URL it prints once listening. */
-async function startDashboard(
-  env: Record<string, string>,
-  args: string[] = [],
-): Promise<{ proc: BackgroundProcess; url: string }> {
-  const proc = startJtm(['dashboard', '--port', '0', ...args], env);
-  const url = await waitFor(
-    () => /dashboard listening on (http:\/\/\S+)/.exec(proc.output())?.[1],
-    'dashboard listening',
-    30_000,
-  );
-  return { proc, url };
-}
 
 const auth = (user: string, password: string): Record<string, string> => ({
   authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
@@ -32,13 +18,7 @@ const auth = (user: string, password: string): Record<string, string> => ({
 
 describe('dashboard access rules', () => {
   const env = testEnv();
-  let ctx: JtmContext;
-  beforeAll(async () => {
-    ctx = await openTestContext(env);
-  });
-  afterAll(async () => {
-    await closeContext(ctx);
-  });
+  const ctx = useTestContext(env);
 
   it('the manager serves it too (jtm manager --dashboard), with the same exposure rule', async () => {
     const proc = startJtm(['manager', '--dashboard', '--dashboard-port', '0'], env);
@@ -73,10 +53,10 @@ describe('dashboard access rules', () => {
       expect(queues.queues.map(q => [q.name, q.readOnlyMode])).toEqual([['ro-pool', true]]);
       const kill = await fetch(`${url}api/tasks/${id}/kill`, { method: 'POST' });
       expect(kill.status).toBe(403);
-      expect(await ctx.tasks.status(id!)).toBe(2);
+      expect(await ctx().tasks.status(id!)).toBe(2);
       expect((await fetch(`${url}api/tasks/999999`)).status).toBe(404);
       // A pool that disappears from the registry (remove-pool, idle expiry) leaves the board.
-      await ctx.redis.srem(ctx.keys.pools, 'ro-pool');
+      await ctx().redis.srem(ctx().keys.pools, 'ro-pool');
       await waitFor(
         async () => ((await (await fetch(`${url}api/pools`)).json()) as string[]).length === 0,
         'queue removed',
