@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { PoolInfo } from '../../src/pools/list-pools.js';
 import type { TaskRecord } from '../../src/store/task-record.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { startDashboard } from '../helpers/dashboard.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { submitOne } from '../helpers/submit.js';
 
 async function scrape(url: string, headers: Record<string, string> = {}): Promise<ParsedFamily[]> {
   const res = await fetch(url, { headers });
@@ -59,15 +60,13 @@ describe('Prometheus metrics', () => {
   let doneIds: number[];
 
   beforeAll(async () => {
-    const submit = async (args: string[]): Promise<number> =>
-      taskIds((await runJtm(['submit', ...args], env)).stdout)[0] as number;
     doneIds = [
-      await submit(['-cmd', 'true', '-p', 'm1']),
-      await submit(['-cmd', 'sleep 0.3', '-p', 'm1']),
-      await submit(['-cmd', 'exit 4', '-p', 'm1']),
+      await submitOne(env, ['-cmd', 'true', '-p', 'm1']),
+      await submitOne(env, ['-cmd', 'sleep 0.3', '-p', 'm1']),
+      await submitOne(env, ['-cmd', 'exit 4', '-p', 'm1']),
     ];
-    runningId = await submit(['-cmd', 'sleep 60', '-p', 'm1']);
-    await submit(['-cmd', 'true', '-p', 'm2']);
+    runningId = await submitOne(env, ['-cmd', 'sleep 60', '-p', 'm1']);
+    await submitOne(env, ['-cmd', 'true', '-p', 'm2']);
     worker = startJtm(['worker', '-p', 'm1', '--slots', '2'], env);
     await waitFor(async () => {
       const s = await Promise.all([...doneIds, runningId].map(id => ctx().tasks.status(id)));

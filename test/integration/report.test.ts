@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReportData } from '../../src/report/analyse.js';
 import type { TaskRecord } from '../../src/store/task-record.js';
 import { hasChromium, launchChromium } from '../helpers/browser.js';
-import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
+import { ROOT, runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { submitOne } from '../helpers/submit.js';
 
 // Holds ~60 MB and keeps one core busy for 3 s: several samples with real CPU and memory.
 const HEAVY = `python3 -c "
@@ -28,10 +29,17 @@ describe('jtm report', () => {
   let records: TaskRecord[];
 
   beforeAll(async () => {
-    const submit = async (args: string[]): Promise<number> =>
-      taskIds((await runJtm(['submit', ...args], env)).stdout)[0] as number;
-    heavyId = await submit(['-cmd', HEAVY, '-p', 'rep', '-jid', 'cromwell_8a3f2c1d_align', '-m', '2']);
-    failedId = await submit([
+    heavyId = await submitOne(env, [
+      '-cmd',
+      HEAVY,
+      '-p',
+      'rep',
+      '-jid',
+      'cromwell_8a3f2c1d_align',
+      '-m',
+      '2',
+    ]);
+    failedId = await submitOne(env, [
       '-cmd',
       'echo no input >&2; exit 3',
       '-p',
@@ -42,8 +50,8 @@ describe('jtm report', () => {
     const ids = [
       heavyId,
       failedId,
-      await submit(['-cmd', 'sleep 1', '-p', 'rep']),
-      await submit(['-cmd', 'true', '-p', 'other']),
+      await submitOne(env, ['-cmd', 'sleep 1', '-p', 'rep']),
+      await submitOne(env, ['-cmd', 'true', '-p', 'other']),
     ];
     worker = startJtm(['worker', '-p', 'rep', '--slots', '2'], env);
     await waitFor(
