@@ -1,9 +1,10 @@
-const QUOTE = 0x22;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const COMMA = 0x2c;
+// The characters the scan looks for, as the char codes it compares (see duplicateKey).
+const QUOTE = '"'.charCodeAt(0);
+const OPEN_OBJECT = '{'.charCodeAt(0);
+const CLOSE_OBJECT = '}'.charCodeAt(0);
+const OPEN_ARRAY = '['.charCodeAt(0);
+const CLOSE_ARRAY = ']'.charCodeAt(0);
+const COMMA = ','.charCodeAt(0);
 
 /** Keys of one open object kept in an array while few (a task has about ten), then in a Set. */
 const SET_FROM = 16;

@@ -3,6 +3,7 @@
 import { test } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
+import type { TaskEvent } from '../../src/store/task-history.js';
 import { closeContext, openTestContext } from './context.js';
 import { testEnv } from './env.js';
 
@@ -34,18 +35,48 @@ export async function setAlive(ctx: JtmContext, worker: string, on = true): Prom
   else await ctx.redis.del(ctx.keys.workerAlive(worker));
 }
 
-/** The task as the status indexes see it: in tasks:active, in which worker's task set, its TTL (ms, -1 none). */
+/**
+ * A task started by worker `worker` (execution `runToken`, host 'h'), alive or not (a dead worker's run is
+ * what take-overs and recover act on).
+ */
+export async function runningTask(
+  ctx: JtmContext,
+  { fields = {}, worker = 'w1', runToken = 'r1', alive = false }: RunningTaskOptions = {},
+): Promise<number> {
+  const id = await committedTask(ctx, fields);
+  if (alive) await setAlive(ctx, worker);
+  await ctx.tasks.start(id, worker, 'h', runToken);
+  return id;
+}
+
+export interface RunningTaskOptions {
+  fields?: Record<string, unknown>;
+  worker?: string;
+  runToken?: string;
+  alive?: boolean;
+}
+
+/**
+ * The task as the status indexes see it: in tasks:active, in which worker's task set, and its record's TTL:
+ * 'none' while it has not ended, 'set' once it has (the retention), 'no record' when there is none.
+ */
 export async function indexesOf(
   ctx: JtmContext,
   id: number,
   worker = 'w1',
-): Promise<{ active: boolean; onWorker: boolean; ttlMs: number }> {
-  const [score, member, ttl] = await Promise.all([
+): Promise<{ active: boolean; onWorker: boolean; ttl: 'none' | 'set' | 'no record' }> {
+  const [score, member, ttlMs] = await Promise.all([
     ctx.redis.zscore(ctx.keys.activeTasks, String(id)),
     ctx.redis.sismember(ctx.keys.workerTasks(worker), String(id)),
     ctx.redis.pttl(ctx.keys.task(id)),
   ]);
-  return { active: score !== null, onWorker: member === 1, ttlMs: ttl };
+  const ttl = ttlMs === -1 ? 'none' : ttlMs > 0 ? 'set' : 'no record';
+  return { active: score !== null, onWorker: member === 1, ttl };
+}
+
+/** The last event of the task's history. */
+export async function lastEvent(ctx: JtmContext, id: number): Promise<TaskEvent | undefined> {
+  return (await ctx.tasks.events(id)).at(-1);
 }
 
 /** How many tasks of `pool` were counted as finished with status `name` (the metrics counters). */

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { runProcess } from '../../scripts/lib/run-process.mjs';
 import { ROOT, runJtm, startJtm, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv } from '../helpers/env.js';
 
@@ -12,22 +12,6 @@ import { tempDir, testEnv } from '../helpers/env.js';
  * or an install makes it), importing 'jtm' — resolved through package.json `exports` to the built dist —
  * against the test Redis, and type-checked against the shipped declarations.
  */
-function run(cmd: string, args: string[], env: Record<string, string>, cwd: string) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', d => (stdout += d));
-    child.stderr.on('data', d => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('error', reject);
-    child.on('close', code => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 const USER_SCRIPT = `
 import { connect, TaskStatus } from 'jtm';
 
@@ -124,7 +108,7 @@ describe('programmatic API (import from "jtm")', () => {
 
   it('submit one and many, status, details, isalive, logs, resource log, pools, kill, remove-pool', async () => {
     await waitWorkers(env, 'api');
-    const r = await run(process.execPath, ['user.mjs'], env, project);
+    const r = await runProcess(process.execPath, ['user.mjs'], { env, cwd: project, timeoutMs: 90_000 });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     const [one, failing, sleeper] = out['ids'] as number[];
@@ -149,7 +133,11 @@ describe('programmatic API (import from "jtm")', () => {
 
   it('ships typed declarations, resolved through package.json exports', async () => {
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const r = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], env, project);
+    const r = await runProcess(process.execPath, [tsc, '-p', 'tsconfig.json'], {
+      env,
+      cwd: project,
+      timeoutMs: 90_000,
+    });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
   });

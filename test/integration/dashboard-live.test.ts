@@ -1,14 +1,14 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
-import { hasChromium, launchChromium } from '../helpers/browser.js';
-import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { hasChromium, SHOTS, useChromium } from '../helpers/browser.js';
+import { runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
+import { useTestContext } from '../helpers/context.js';
+import { startDashboard } from '../helpers/dashboard.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { submitOne } from '../helpers/submit.js';
 
 // Prints a line every 0.3 s, holding 50 MB and keeping a core busy, until the test creates the stop file
 // (at most 60 s): the test, not the clock, decides when it ends.
@@ -31,40 +31,27 @@ interface Drawn {
 
 describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () => {
   const env = testEnv();
-  const shots = join(ROOT, 'test-output');
   const dir = tempDir('jtm-live-');
-  let ctx: JtmContext;
+  const ctx = useTestContext(env);
+  const browser = useChromium();
   let worker: BackgroundProcess;
   let dashboard: BackgroundProcess;
   let url: string;
-  let browser: Browser;
 
   beforeAll(async () => {
-    mkdirSync(shots, { recursive: true });
-    ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'live', '--slots', '2'], env);
-    dashboard = startJtm(['dashboard', '--port', '0', '--allow-actions'], env);
-    url = await waitFor(
-      () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
-      'dashboard listening',
-      30_000,
-    );
-    browser = await launchChromium();
+    ({ proc: dashboard, url } = await startDashboard(env, ['--allow-actions']));
   });
   afterAll(async () => {
-    await browser?.close();
     await Promise.all([dashboard?.stop(), worker?.stop('SIGKILL')]);
-    await closeContext(ctx);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('task page: charts drawn from the samples, output followed live, kill button', async () => {
     const stopFile = join(dir, 'stop');
-    const [id] = taskIds((await runJtm(['submit', '-cmd', ticker(stopFile), '-p', 'live'], env)).stdout) as [
-      number,
-    ];
-    await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'running', 30_000);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const id = await submitOne(env, ['-cmd', ticker(stopFile), '-p', 'live']);
+    await waitFor(async () => (await ctx().tasks.status(id)) === 3, 'running', 30_000);
+    const page = await browser().newPage({ viewport: { width: 1200, height: 900 } });
     await page.goto(`${url}task/live?id=${id}`);
     // Live: lines arrive while the task still runs.
     await page.locator('#output', { hasText: 'tick 2' }).waitFor({ timeout: 20_000 });
@@ -75,10 +62,10 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     );
     // Followed: later lines appear without a reload (server-sent events).
     await page.locator('#output', { hasText: `tick ${seen + 3}\n` }).waitFor({ timeout: 20_000 });
-    expect(await ctx.tasks.status(id)).toBe(3);
+    expect(await ctx().tasks.status(id)).toBe(3);
     expect(await page.locator('#kill').count()).toBe(1);
     // The workers page shows the worker's load, from the latest sample of the task it runs.
-    const workers = await browser.newPage();
+    const workers = await browser().newPage();
     const load = await waitFor(
       async () => {
         await workers.goto(`${url}workers`);
@@ -89,12 +76,16 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
       15_000,
     );
     expect(load).toMatch(/^\d+ % CPU · \d+ MB$/);
-    await workers.screenshot({ path: join(shots, 'dashboard-workers-load.png'), fullPage: true });
+    await workers.screenshot({ path: join(SHOTS, 'dashboard-workers-load.png'), fullPage: true });
     await workers.close();
     // At least 3 samples before it ends, so that the chart has a shape.
-    await waitFor(async () => (await ctx.redis.xlen(ctx.keys.taskResources(id))) >= 3, '3 samples', 30_000);
+    await waitFor(
+      async () => (await ctx().redis.xlen(ctx().keys.taskResources(id))) >= 3,
+      '3 samples',
+      30_000,
+    );
     writeFileSync(stopFile, '');
-    await waitFor(async () => (await ctx.tasks.status(id)) === 4, 'success', 30_000);
+    await waitFor(async () => (await ctx().tasks.status(id)) === 4, 'success', 30_000);
     await page.locator('#follow', { hasText: 'task ended' }).waitFor({ timeout: 20_000 });
     const out = (await page.locator('#output').textContent()) ?? '';
     const printed = (await runJtm(['logs', '-tid', String(id)], env)).stdout;
@@ -119,22 +110,20 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
       log.resource_log.map(s => s.rmem_usage),
     ]);
     expect(Math.max(...log.resource_log.map(s => s.rmem_usage))).toBeGreaterThan(40);
-    await page.screenshot({ path: join(shots, 'dashboard-task-live.png'), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-task-live.png'), fullPage: true });
     expect(await page.locator('#kill').count()).toBe(0);
 
     // The kill button of a running task ends it.
-    const [sleeper] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'live'], env)).stdout) as [
-      number,
-    ];
-    await waitFor(async () => (await ctx.tasks.status(sleeper)) === 3, 'sleeper running', 30_000);
+    const sleeper = await submitOne(env, ['-cmd', 'sleep 60', '-p', 'live']);
+    await waitFor(async () => (await ctx().tasks.status(sleeper)) === 3, 'sleeper running', 30_000);
     await page.goto(`${url}task/live?id=${sleeper}`);
     await page.locator('#kill').click();
-    await waitFor(async () => (await ctx.tasks.status(sleeper)) === -4, 'terminated', 30_000);
+    await waitFor(async () => (await ctx().tasks.status(sleeper)) === -4, 'terminated', 30_000);
     await page.close();
   });
 
   it('pool page: per-minute series from the records, Slurm allocations table', async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    const page = await browser().newPage({ viewport: { width: 1200, height: 800 } });
     await page.goto(`${url}workers`);
     await page.getByRole('link', { name: 'live' }).first().click();
     await page.locator('#chart canvas').first().waitFor({ timeout: 20_000 });
@@ -148,7 +137,7 @@ describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () =>
     expect(finished?.reduce((a, b) => a + b, 0)).toBe(1);
     expect(failed?.reduce((a, b) => a + b, 0)).toBe(1);
     expect(await page.locator('body').textContent()).toContain('No Slurm allocation.');
-    await page.screenshot({ path: join(shots, 'dashboard-pool.png'), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-pool.png'), fullPage: true });
     expect((await fetch(`${url}pool?name=nope`)).status).toBe(404);
     expect((await fetch(`${url}pool?name=${encodeURIComponent('a b')}`)).status).toBe(400);
     await page.close();

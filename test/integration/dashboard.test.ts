@@ -1,30 +1,15 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
-import { launchChromium } from '../helpers/browser.js';
-import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { SHOTS, useChromium } from '../helpers/browser.js';
+import { runJtm, startJtm, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { useTestContext } from '../helpers/context.js';
+import { startDashboard } from '../helpers/dashboard.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { submitOne } from '../helpers/submit.js';
 import { describeIf, findChromium } from '../helpers/requirements.js';
-
-/** Starts `jtm dashboard --port 0` and resolves with the URL it prints once listening. */
-async function startDashboard(
-  env: Record<string, string>,
-  args: string[] = [],
-): Promise<{ proc: BackgroundProcess; url: string }> {
-  const proc = startJtm(['dashboard', '--port', '0', ...args], env);
-  const url = await waitFor(
-    () => /dashboard listening on (http:\/\/\S+)/.exec(proc.output())?.[1],
-    'dashboard listening',
-    30_000,
-  );
-  return { proc, url };
-}
 
 const auth = (user: string, password: string): Record<string, string> => ({
   authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
@@ -32,13 +17,7 @@ const auth = (user: string, password: string): Record<string, string> => ({
 
 describe('dashboard access rules', () => {
   const env = testEnv();
-  let ctx: JtmContext;
-  beforeAll(async () => {
-    ctx = await openTestContext(env);
-  });
-  afterAll(async () => {
-    await closeContext(ctx);
-  });
+  const ctx = useTestContext(env);
 
   it('the manager serves it too (jtm manager --dashboard), with the same exposure rule', async () => {
     const proc = startJtm(['manager', '--dashboard', '--dashboard-port', '0'], env);
@@ -62,7 +41,7 @@ describe('dashboard access rules', () => {
   });
 
   it('loopback without credentials: served, read-only, queues follow the pool registry', async () => {
-    const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'ro-pool'], env)).stdout);
+    const id = await submitOne(env, ['-cmd', 'true', '-p', 'ro-pool']);
     const { proc, url } = await startDashboard(env);
     try {
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -73,10 +52,10 @@ describe('dashboard access rules', () => {
       expect(queues.queues.map(q => [q.name, q.readOnlyMode])).toEqual([['ro-pool', true]]);
       const kill = await fetch(`${url}api/tasks/${id}/kill`, { method: 'POST' });
       expect(kill.status).toBe(403);
-      expect(await ctx.tasks.status(id!)).toBe(2);
+      expect(await ctx().tasks.status(id)).toBe(2);
       expect((await fetch(`${url}api/tasks/999999`)).status).toBe(404);
       // A pool that disappears from the registry (remove-pool, idle expiry) leaves the board.
-      await ctx.redis.srem(ctx.keys.pools, 'ro-pool');
+      await ctx().redis.srem(ctx().keys.pools, 'ro-pool');
       await waitFor(
         async () => ((await (await fetch(`${url}api/pools`)).json()) as string[]).length === 0,
         'queue removed',
@@ -94,7 +73,7 @@ describe('dashboard access rules', () => {
 
   it('with credentials: 401 on every route without them, 200 with them; actions only when allowed', async () => {
     const withCreds = { ...env, JTM_DASHBOARD_USER: 'ops', JTM_DASHBOARD_PASSWORD: 'pa:ss word' };
-    const [id] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'auth-pool'], env)).stdout);
+    const id = await submitOne(env, ['-cmd', 'sleep 60', '-p', 'auth-pool']);
     const { proc, url } = await startDashboard(withCreds, ['--allow-actions']);
     try {
       for (const path of ['', 'queues', 'queues/api/queues', 'workers', `task?id=${id}`, `api/tasks/${id}`]) {
@@ -133,24 +112,18 @@ const chromiumBinary = findChromium();
 
 describeIf(chromiumBinary, 'dashboard in a real browser', () => {
   const env = testEnv();
-  const shots = join(ROOT, 'test-output');
+  const browser = useChromium(chromiumBinary.path);
   let worker: BackgroundProcess;
   let dashboard: { proc: BackgroundProcess; url: string };
-  let browser: Browser;
   let failedId: number;
   let runningId: number;
 
   beforeAll(async () => {
-    mkdirSync(shots, { recursive: true });
     worker = startJtm(['worker', '-p', 'browser-pool', '--slots', '2'], env);
     await waitWorkers(env, 'browser-pool');
-    [failedId] = taskIds(
-      (await runJtm(['submit', '-cmd', 'echo broken >&2; exit 7', '-p', 'browser-pool'], env)).stdout,
-    ) as [number];
-    [runningId] = taskIds(
-      (await runJtm(['submit', '-cmd', 'sleep 120', '-p', 'browser-pool'], env)).stdout,
-    ) as [number];
-    await runJtm(['submit', '-cmd', 'true', '-p', 'waiting-pool'], env);
+    failedId = await submitOne(env, ['-cmd', 'echo broken >&2; exit 7', '-p', 'browser-pool']);
+    runningId = await submitOne(env, ['-cmd', 'sleep 120', '-p', 'browser-pool']);
+    await submitOne(env, ['-cmd', 'true', '-p', 'waiting-pool']);
     await waitFor(
       async () => (await runJtm(['status', '-tid', String(failedId)], env)).stdout.trim() === 'failed',
       'failed task',
@@ -160,30 +133,28 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
       'running task',
     );
     dashboard = await startDashboard(env);
-    browser = await launchChromium(chromiumBinary.path);
   });
   afterAll(async () => {
-    await browser?.close();
     await dashboard?.proc.stop();
     await worker?.stop('SIGKILL');
   });
 
   it('renders the pool queues, a failed task and the live workers', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const page = await browser().newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(`${dashboard.url}queues`);
     await page.getByText('browser-pool').first().waitFor({ timeout: 30_000 });
     await page.getByText('waiting-pool').first().waitFor({ timeout: 30_000 });
     await page.getByText('Loading').first().waitFor({ state: 'detached', timeout: 30_000 });
-    await page.screenshot({ path: join(shots, 'dashboard-queues.png'), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-queues.png'), fullPage: true });
     // The failed task's job, among its pool queue's failed jobs (the job carries the task id).
     await page.goto(`${dashboard.url}queues/queue/browser-pool?status=failed`);
     await page.getByText(jobIdOf(failedId)).first().waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: join(shots, 'dashboard-pool-queue.png'), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-pool-queue.png'), fullPage: true });
 
     await page.goto(`${dashboard.url}task?id=${failedId}`);
     expect(await page.locator('.status-failed').first().textContent()).toBe('failed');
     expect(await page.locator('body').textContent()).toContain('exit code 7');
-    await page.screenshot({ path: join(shots, 'dashboard-failed-task.png'), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-failed-task.png'), fullPage: true });
 
     await page.goto(`${dashboard.url}workers`);
     const row = page.locator('tr', { hasText: 'browser-pool' });
@@ -192,7 +163,7 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
     await page.getByRole('link', { name: String(runningId) }).click();
     await page.locator('.status-running').first().waitFor({ timeout: 10_000 });
     await page.goto(`${dashboard.url}workers`);
-    await page.screenshot({ path: join(shots, 'dashboard-workers.png'), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-workers.png'), fullPage: true });
     await page.close();
   });
 });

@@ -4,12 +4,13 @@ import parsePrometheusTextFormat, {
 } from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import type { PoolInfo } from '../../src/pools/list-pools.js';
 import type { TaskRecord } from '../../src/store/task-record.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
+import { useTestContext } from '../helpers/context.js';
+import { startDashboard } from '../helpers/dashboard.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { submitOne } from '../helpers/submit.js';
 
 async function scrape(url: string, headers: Record<string, string> = {}): Promise<ParsedFamily[]> {
   const res = await fetch(url, { headers });
@@ -49,7 +50,7 @@ const auth = (user: string, password: string): Record<string, string> => ({
 
 describe('Prometheus metrics', () => {
   const env = testEnv();
-  let ctx: JtmContext;
+  const ctx = useTestContext(env);
   let worker: BackgroundProcess;
   let manager: BackgroundProcess;
   let dashboard: BackgroundProcess;
@@ -59,19 +60,16 @@ describe('Prometheus metrics', () => {
   let doneIds: number[];
 
   beforeAll(async () => {
-    ctx = await openTestContext(env);
-    const submit = async (args: string[]): Promise<number> =>
-      taskIds((await runJtm(['submit', ...args], env)).stdout)[0] as number;
     doneIds = [
-      await submit(['-cmd', 'true', '-p', 'm1']),
-      await submit(['-cmd', 'sleep 0.3', '-p', 'm1']),
-      await submit(['-cmd', 'exit 4', '-p', 'm1']),
+      await submitOne(env, ['-cmd', 'true', '-p', 'm1']),
+      await submitOne(env, ['-cmd', 'sleep 0.3', '-p', 'm1']),
+      await submitOne(env, ['-cmd', 'exit 4', '-p', 'm1']),
     ];
-    runningId = await submit(['-cmd', 'sleep 60', '-p', 'm1']);
-    await submit(['-cmd', 'true', '-p', 'm2']);
+    runningId = await submitOne(env, ['-cmd', 'sleep 60', '-p', 'm1']);
+    await submitOne(env, ['-cmd', 'true', '-p', 'm2']);
     worker = startJtm(['worker', '-p', 'm1', '--slots', '2'], env);
     await waitFor(async () => {
-      const s = await Promise.all([...doneIds, runningId].map(id => ctx.tasks.status(id)));
+      const s = await Promise.all([...doneIds, runningId].map(id => ctx().tasks.status(id)));
       return s.slice(0, 3).every(x => x !== undefined && (x < 0 || x === 4)) && s[3] === 3;
     }, 'three tasks ended, one running');
     manager = startJtm(['manager', '--metrics-port', '0'], env);
@@ -80,16 +78,12 @@ describe('Prometheus metrics', () => {
       'manager metrics listening',
       30_000,
     );
-    dashboard = startJtm(['dashboard', '--port', '0'], env);
-    dashboardUrl = `${await waitFor(
-      () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
-      'dashboard listening',
-      30_000,
-    )}metrics`;
+    const started = await startDashboard(env);
+    dashboard = started.proc;
+    dashboardUrl = `${started.url}metrics`;
   });
   afterAll(async () => {
     await Promise.all([manager?.stop(), dashboard?.stop(), worker?.stop('SIGKILL')]);
-    await closeContext(ctx);
   });
 
   it('counters, gauges and histograms match the records and `jtm pools`; every process exports the same', async () => {
@@ -110,7 +104,7 @@ describe('Prometheus metrics', () => {
     expect(value(m, 'jtm_tasks_running', { pool: 'm1' })).toBe(1);
     expect(value(m, 'jtm_worker_slots', { pool: 'm1' })).toBe(2);
 
-    const records = (await Promise.all(doneIds.map(id => ctx.tasks.get(id)))) as TaskRecord[];
+    const records = (await Promise.all(doneIds.map(id => ctx().tasks.get(id)))) as TaskRecord[];
     const text = await (await fetch(managerUrl)).text();
     const duration = histogramOf(text, 'jtm_task_duration_seconds', 'm1');
     expect(duration?.count).toBe('3');
@@ -132,7 +126,7 @@ describe('Prometheus metrics', () => {
 
     // Kill the running task: counted once, as terminated, whichever process is scraped.
     expect((await runJtm(['kill', '-tid', String(runningId)], env)).code).toBe(0);
-    await waitFor(async () => (await ctx.tasks.status(runningId)) === -4, 'terminated');
+    await waitFor(async () => (await ctx().tasks.status(runningId)) === -4, 'terminated');
     const [a, b] = await Promise.all([scrape(managerUrl), scrape(dashboardUrl)]);
     for (const fam of [a, b]) {
       expect(value(fam, 'jtm_tasks_finished_total', { pool: 'm1', status: 'terminated' })).toBe(1);
@@ -164,34 +158,5 @@ describe('Prometheus metrics', () => {
     } finally {
       expect(await guarded.stop()).toBe(0);
     }
-  });
-});
-
-describe('finished counters, every path through TaskStore', () => {
-  const env = testEnv();
-  let ctx: JtmContext;
-  beforeAll(async () => {
-    ctx = await openTestContext(env);
-  });
-  afterAll(async () => {
-    await closeContext(ctx);
-  });
-
-  it('a task lost with no retries left when another worker claims it is counted once, as lostconnection', async () => {
-    // A committed submit (its commit key exists): workers may start the task.
-    await ctx.redis.set(ctx.keys.submit('metrics-s1'), 1);
-    const id = await ctx.tasks.create({
-      command: 'true',
-      pool: 'paths',
-      max_retries: 0,
-      submit_id: 'metrics-s1',
-    });
-    // Started by a worker that never heartbeats (its alive key does not exist: as if it died).
-    expect(await ctx.tasks.start(id, 'ghost', 'h1', 'r1')).toMatchObject({ kind: 'started', attempt: 1 });
-    expect(await ctx.tasks.start(id, 'w2', 'h2', 'r2')).toEqual({ kind: 'skip', status: -7 });
-    // A later claim of the already-final task must not count it again.
-    expect(await ctx.tasks.start(id, 'w3', 'h3', 'r3')).toEqual({ kind: 'skip', status: -7 });
-    expect(await ctx.redis.hgetall(ctx.keys.statsFinished)).toEqual({ 'paths:lostconnection': '1' });
-    expect(await ctx.redis.hgetall(ctx.keys.statsSubmitted)).toEqual({ paths: '1' });
   });
 });

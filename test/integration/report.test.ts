@@ -3,13 +3,13 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import type { ReportData } from '../../src/report/analyse.js';
 import type { TaskRecord } from '../../src/store/task-record.js';
 import { hasChromium, launchChromium } from '../helpers/browser.js';
-import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { ROOT, runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
+import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { submitOne } from '../helpers/submit.js';
 
 // Holds ~60 MB and keeps one core busy for 3 s: several samples with real CPU and memory.
 const HEAVY = `python3 -c "
@@ -22,18 +22,24 @@ while time.time() - t < 3: pass
 describe('jtm report', () => {
   const env = testEnv();
   const dir = tempDir('jtm-report-');
-  let ctx: JtmContext;
+  const ctx = useTestContext(env);
   let worker: BackgroundProcess;
   let heavyId: number;
   let failedId: number;
   let records: TaskRecord[];
 
   beforeAll(async () => {
-    ctx = await openTestContext(env);
-    const submit = async (args: string[]): Promise<number> =>
-      taskIds((await runJtm(['submit', ...args], env)).stdout)[0] as number;
-    heavyId = await submit(['-cmd', HEAVY, '-p', 'rep', '-jid', 'cromwell_8a3f2c1d_align', '-m', '2']);
-    failedId = await submit([
+    heavyId = await submitOne(env, [
+      '-cmd',
+      HEAVY,
+      '-p',
+      'rep',
+      '-jid',
+      'cromwell_8a3f2c1d_align',
+      '-m',
+      '2',
+    ]);
+    failedId = await submitOne(env, [
       '-cmd',
       'echo no input >&2; exit 3',
       '-p',
@@ -44,23 +50,22 @@ describe('jtm report', () => {
     const ids = [
       heavyId,
       failedId,
-      await submit(['-cmd', 'sleep 1', '-p', 'rep']),
-      await submit(['-cmd', 'true', '-p', 'other']),
+      await submitOne(env, ['-cmd', 'sleep 1', '-p', 'rep']),
+      await submitOne(env, ['-cmd', 'true', '-p', 'other']),
     ];
     worker = startJtm(['worker', '-p', 'rep', '--slots', '2'], env);
     await waitFor(
       async () => {
-        const statuses = await Promise.all(ids.slice(0, 3).map(id => ctx.tasks.status(id)));
+        const statuses = await Promise.all(ids.slice(0, 3).map(id => ctx().tasks.status(id)));
         return statuses.every(s => s !== undefined && (s < 0 || s === 4));
       },
       'tasks finished',
       60_000,
     );
-    records = (await Promise.all(ids.map(id => ctx.tasks.get(id)))) as TaskRecord[];
+    records = (await Promise.all(ids.map(id => ctx().tasks.get(id)))) as TaskRecord[];
   });
   afterAll(async () => {
     await worker?.stop('SIGKILL');
-    await closeContext(ctx);
     rmSync(dir, { recursive: true, force: true });
   });
 

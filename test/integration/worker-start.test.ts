@@ -6,9 +6,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { runJtm, startJtm, taskIds, waitWorkers, type BackgroundProcess } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** The environment of process `pid` (undefined once it is gone or unreadable). */
@@ -39,23 +38,21 @@ describe('worker start-up on the fast path', () => {
   const env = testEnv({ JTM_TEST_MARK: mark, JTM_DASHBOARD_PASSWORD: 'not-for-tasks' });
   const work = tempDir('jtm-wstart-');
   let worker: BackgroundProcess;
-  let ctx: JtmContext;
+  const ctx = useTestContext(env);
 
   beforeAll(async () => {
-    ctx = await openTestContext(env);
     worker = startJtm(['worker', '-p', 'wstart', '--slots', '1'], env);
     await waitWorkers(env, 'wstart');
   });
   afterAll(async () => {
     await worker.stop();
-    await closeContext(ctx);
   });
 
   it('runs tasks in the environment the worker gives its pty host, without secrets; the host has none either', async () => {
     const out = join(work, 'env.txt');
     const r = await runJtm(['submit', '-p', 'wstart', '-cmd', `env > ${out}`], env, { cwd: work });
     const [id] = taskIds(r.stdout);
-    await waitFor(async () => (await ctx.tasks.status(id!)) === 4 || undefined, 'task done');
+    await waitFor(async () => (await ctx().tasks.status(id!)) === 4 || undefined, 'task done');
     const seen = Object.fromEntries(
       readFileSync(out, 'utf8')
         .split('\n')

@@ -13,6 +13,7 @@ import {
   waitWorkers,
 } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { submitOne } from '../helpers/submit.js';
 import { makePki, redisCli, startPlainRedis, startTlsRedis, type Pki, type Server } from './servers.js';
 
 const PASSWORD = 'Zq9-s3cret-PW';
@@ -40,7 +41,7 @@ async function coreFlow(
     await waitStatusShown(env, id!, 'success');
     const status = await runJtm(['status', '-tid', String(id), '--json'], env);
     expect(JSON.parse(status.stdout)).toMatchObject({ status_name: 'success' });
-    const killMe = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool], env)).stdout)[0]!;
+    const killMe = await submitOne(env, ['-cmd', 'sleep 60', '-p', pool]);
     await waitStatusShown(env, killMe, 'running');
     expect((await runJtm(['kill', '-tid', String(killMe)], env)).code).toBe(0);
     expect(await statusOf(env, killMe)).toBe('terminated');

@@ -2,10 +2,15 @@
 // final, ended at once (queued, pending), running on a live worker (signal it) and on a dead one (ended).
 import { describe } from 'vitest';
 
-import { TaskStatus } from '../../src/tasks/status.js';
-import { committedTask, finishedCount, indexesOf, setAlive, storeTest as it } from '../helpers/store.js';
-
-const S = TaskStatus;
+import { TaskStatus as S } from '../../src/tasks/status.js';
+import {
+  committedTask,
+  finishedCount,
+  indexesOf,
+  lastEvent,
+  runningTask,
+  storeTest as it,
+} from '../helpers/store.js';
 
 describe.concurrent('request-kill', () => {
   it('missing: no record, nothing written', async ({ ctx, expect }) => {
@@ -35,15 +40,13 @@ describe.concurrent('request-kill', () => {
         reason: 'killed before it started',
         ended_at: 3_000,
       });
-      expect((await ctx.tasks.events(id)).at(-1)).toEqual({
+      expect(await lastEvent(ctx, id)).toEqual({
         t: 3_000,
         from: status,
         to: S.terminated,
         reason: 'killed before it started',
       });
-      const idx = await indexesOf(ctx, id);
-      expect(idx.active).toBe(false);
-      expect(idx.ttlMs).toBeGreaterThan(0);
+      expect(await indexesOf(ctx, id)).toEqual({ active: false, onWorker: false, ttl: 'set' });
       expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
     });
   }
@@ -52,19 +55,17 @@ describe.concurrent('request-kill', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
-    await setAlive(ctx, 'w1');
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { alive: true });
     expect(await ctx.tasks.requestKill(id, 4_000)).toEqual({ kind: 'signal-worker', workerId: 'w1' });
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.running, kill_requested: true });
     expect(await ctx.redis.hget(ctx.keys.task(id), 'kill_requested_at')).toBe('4000');
-    expect((await ctx.tasks.events(id)).at(-1)).toEqual({
+    expect(await lastEvent(ctx, id)).toEqual({
       t: 4_000,
       from: S.running,
       to: S.running,
       reason: 'kill requested',
     });
-    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttlMs: -1 });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttl: 'none' });
     // A second kill says the same (the worker may not have acted yet).
     expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'signal-worker', workerId: 'w1' });
     expect(await finishedCount(ctx, 'p', 'terminated')).toBe(0);
@@ -74,8 +75,7 @@ describe.concurrent('request-kill', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx);
     expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'worker-dead', workerId: 'w1' });
     expect(await ctx.tasks.get(id)).toMatchObject({
       status: S.terminated,

@@ -3,10 +3,16 @@
 // view is stale (another worker, another execution, the worker alive) or the record is gone.
 import { describe } from 'vitest';
 
-import { TaskStatus } from '../../src/tasks/status.js';
-import { committedTask, finishedCount, indexesOf, setAlive, storeTest as it } from '../helpers/store.js';
-
-const S = TaskStatus;
+import { TaskStatus as S } from '../../src/tasks/status.js';
+import {
+  committedTask,
+  finishedCount,
+  indexesOf,
+  lastEvent,
+  runningTask,
+  setAlive,
+  storeTest as it,
+} from '../helpers/store.js';
 
 describe.concurrent('recover-task', () => {
   it('missing: no record', async ({ ctx, expect }) => {
@@ -17,8 +23,7 @@ describe.concurrent('recover-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, { max_retries: 2 });
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { fields: { max_retries: 2 } });
     await ctx.tasks.setFenced(id, { workerId: 'w1', runToken: 'r1' }, { pid: 99 });
     expect(await ctx.tasks.recover(id, 'w1', 'r1', 6_000)).toEqual({ kind: 'recovered', status: S.pending });
     const rec = await ctx.tasks.get(id);
@@ -29,16 +34,15 @@ describe.concurrent('recover-task', () => {
     });
     expect(rec?.pid).toBeUndefined();
     expect(rec?.ended_at).toBeUndefined();
-    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
-    expect((await ctx.tasks.events(id)).at(-1)).toMatchObject({ t: 6_000, from: S.running, to: S.pending });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
+    expect(await lastEvent(ctx, id)).toMatchObject({ t: 6_000, from: S.running, to: S.pending });
   });
 
   it('recovered → lostconnection when the loss spends the last retry (final, counted)', async ({
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, { max_retries: 0 });
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { fields: { max_retries: 0 } });
     // No run token: whichever execution runs on w1.
     expect(await ctx.tasks.recover(id, 'w1', '', 6_000)).toEqual({
       kind: 'recovered',
@@ -50,16 +54,12 @@ describe.concurrent('recover-task', () => {
       ended_at: 6_000,
       reason: 'worker w1 was lost and no retries are left',
     });
-    const idx = await indexesOf(ctx, id);
-    expect(idx).toMatchObject({ active: false, onWorker: false });
-    expect(idx.ttlMs).toBeGreaterThan(0);
+    expect(await indexesOf(ctx, id)).toEqual({ active: false, onWorker: false, ttl: 'set' });
     expect(await finishedCount(ctx, 'p', 'lostconnection')).toBe(1);
   });
 
   it('recovered → terminated when a kill was pending, retries or not', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx, { max_retries: 3 });
-    await setAlive(ctx, 'w1');
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { fields: { max_retries: 3 }, alive: true });
     await ctx.tasks.requestKill(id);
     await setAlive(ctx, 'w1', false);
     expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'recovered', status: S.terminated });
@@ -71,9 +71,7 @@ describe.concurrent('recover-task', () => {
   });
 
   it('worker-alive: the worker came back, nothing done', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
-    await setAlive(ctx, 'w1');
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { alive: true });
     const before = await ctx.tasks.get(id);
     expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'worker-alive' });
     expect(await ctx.tasks.get(id)).toEqual(before);

@@ -3,10 +3,15 @@
 // it started, no retries left, not startable), busy, unsubmitted and missing — with what each writes.
 import { describe } from 'vitest';
 
-import { TaskStatus } from '../../src/tasks/status.js';
-import { committedTask, finishedCount, indexesOf, setAlive, storeTest as it } from '../helpers/store.js';
-
-const S = TaskStatus;
+import { TaskStatus as S } from '../../src/tasks/status.js';
+import {
+  committedTask,
+  finishedCount,
+  indexesOf,
+  lastEvent,
+  runningTask,
+  storeTest as it,
+} from '../helpers/store.js';
 
 describe.concurrent('start-task', () => {
   it('missing: no record, nothing written', async ({ ctx, expect }) => {
@@ -23,7 +28,7 @@ describe.concurrent('start-task', () => {
     expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toEqual({ kind: 'unsubmitted', queuedAt: 1_000 });
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.queued, attempts: 0 });
     expect(await ctx.tasks.events(id)).toHaveLength(1);
-    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
   });
 
   it('started from queued: records the pending step too, then running, owned by this execution', async ({
@@ -51,7 +56,7 @@ describe.concurrent('start-task', () => {
       { t: 2_000, from: S.queued, to: S.pending, reason: 'queued on pool' },
       { t: 2_000, from: S.pending, to: S.running, reason: 'started on w1@h1' },
     ]);
-    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttlMs: -1 });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttl: 'none' });
   });
 
   it('started from pending: one event, and a previous run’s pid and exit code are cleared', async ({
@@ -69,8 +74,7 @@ describe.concurrent('start-task', () => {
   });
 
   it('skip: a final task is not run again, and not counted again', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx);
     await ctx.tasks.transitionFenced(id, { workerId: 'w1', runToken: 'r1' }, S.success, 'exit code 0');
     expect(await finishedCount(ctx, 'p', 'success')).toBe(1);
     const events = await ctx.tasks.events(id);
@@ -93,9 +97,7 @@ describe.concurrent('start-task', () => {
       ended_at: 5_000,
       attempts: 0,
     });
-    const idx = await indexesOf(ctx, id);
-    expect(idx).toMatchObject({ active: false, onWorker: false });
-    expect(idx.ttlMs).toBeGreaterThan(0);
+    expect(await indexesOf(ctx, id)).toEqual({ active: false, onWorker: false, ttl: 'set' });
     expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
   });
 
@@ -107,9 +109,7 @@ describe.concurrent('start-task', () => {
   });
 
   it('busy: running on another live worker, nothing changes', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
-    await setAlive(ctx, 'w1');
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { alive: true });
     const before = await ctx.tasks.get(id);
     expect(await ctx.tasks.start(id, 'w2', 'h', 'r2')).toEqual({ kind: 'busy' });
     expect(await ctx.tasks.get(id)).toEqual(before);
@@ -120,8 +120,7 @@ describe.concurrent('start-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, { max_retries: 2 });
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { fields: { max_retries: 2 } });
     expect(await ctx.tasks.start(id, 'w2', 'h2', 'r2')).toMatchObject({ kind: 'started', attempt: 2 });
     expect(await ctx.tasks.get(id)).toMatchObject({
       status: S.running,
@@ -132,7 +131,7 @@ describe.concurrent('start-task', () => {
     });
     expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ onWorker: false });
     expect(await indexesOf(ctx, id, 'w2')).toMatchObject({ onWorker: true });
-    expect((await ctx.tasks.events(id)).at(-1)).toMatchObject({
+    expect(await lastEvent(ctx, id)).toMatchObject({
       from: S.running,
       to: S.running,
       reason: 'restarted: worker w1 was lost on w2@h2',
@@ -143,17 +142,14 @@ describe.concurrent('start-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, { max_retries: 1 });
-    await setAlive(ctx, 'w1');
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { fields: { max_retries: 1 }, alive: true });
     expect(await ctx.tasks.start(id, 'w1', 'h', 'r2')).toMatchObject({ kind: 'started', attempt: 2 });
     expect(await ctx.tasks.get(id)).toMatchObject({ worker_id: 'w1', run_token: 'r2', losses: 1 });
     expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ onWorker: true });
   });
 
   it('skip: a lost run with no retries left ends lostconnection (counted once)', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx, { max_retries: 0 });
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx, { fields: { max_retries: 0 } });
     expect(await ctx.tasks.start(id, 'w2', 'h', 'r2', '', 9_000)).toEqual({
       kind: 'skip',
       status: S.lostconnection,
@@ -167,6 +163,9 @@ describe.concurrent('start-task', () => {
     });
     expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ active: false, onWorker: false });
     expect(await indexesOf(ctx, id, 'w2')).toMatchObject({ onWorker: false });
-    expect(await finishedCount(ctx, 'p', 'lostconnection')).toBe(1);
+    // A later claim of the now final task must not count it again (the metrics read these counters).
+    expect(await ctx.tasks.start(id, 'w3', 'h', 'r3')).toEqual({ kind: 'skip', status: S.lostconnection });
+    expect(await ctx.redis.hgetall(ctx.keys.statsFinished)).toEqual({ 'p:lostconnection': '1' });
+    expect(await ctx.redis.hgetall(ctx.keys.statsSubmitted)).toEqual({ p: '1' });
   });
 });

@@ -3,10 +3,16 @@
 // executions are in test/reliability/fencing-scripts.test.ts; here: what each outcome writes.
 import { describe } from 'vitest';
 
-import { TaskStatus } from '../../src/tasks/status.js';
-import { committedTask, finishedCount, indexesOf, storeTest as it } from '../helpers/store.js';
+import { TaskStatus as S } from '../../src/tasks/status.js';
+import {
+  committedTask,
+  finishedCount,
+  indexesOf,
+  lastEvent,
+  runningTask,
+  storeTest as it,
+} from '../helpers/store.js';
 
-const S = TaskStatus;
 const fence = { workerId: 'w1', runToken: 'r1' };
 
 describe.concurrent('transition', () => {
@@ -19,13 +25,13 @@ describe.concurrent('transition', () => {
       await ctx.tasks.transition(id, [S.ready, S.queued], S.pending, 'queued on pool', { cwd: '/x' }, 2_000),
     ).toEqual({ done: true, previous: S.queued });
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.pending, reason: 'queued on pool', cwd: '/x' });
-    expect((await ctx.tasks.events(id)).at(-1)).toEqual({
+    expect(await lastEvent(ctx, id)).toEqual({
       t: 2_000,
       from: S.queued,
       to: S.pending,
       reason: 'queued on pool',
     });
-    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
   });
 
   it('done, final: ended_at, out of every index, retention TTL on the record and its lists, counted once', async ({
@@ -43,8 +49,7 @@ describe.concurrent('transition', () => {
       await ctx.tasks.transitionFenced(id, fence, S.failed, 'exit code 2', { exit_code: 2 }, 3_000),
     ).toEqual({ done: true, previous: S.running });
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.failed, exit_code: 2, ended_at: 3_000 });
-    const idx = await indexesOf(ctx, id);
-    expect(idx).toMatchObject({ active: false, onWorker: false });
+    expect(await indexesOf(ctx, id)).toEqual({ active: false, onWorker: false, ttl: 'set' });
     const retention = ctx.config.taskRetentionMs;
     for (const key of [
       ctx.keys.task(id),
@@ -76,13 +81,12 @@ describe.concurrent('transition', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx);
     expect(await ctx.tasks.transitionFenced(id, fence, S.pending, 'worker stopping')).toEqual({
       done: true,
       previous: S.running,
     });
-    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttlMs: -1 });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
     expect(await finishedCount(ctx, 'p', 'pending')).toBe(0);
   });
 
@@ -139,8 +143,7 @@ describe.concurrent('leftovers-found', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await runningTask(ctx);
     await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0');
     expect(await ctx.tasks.reportLeftovers(id, [10, 11], 'h1', 7_000)).toBe(true);
     expect(await ctx.tasks.reportLeftovers(id, [12], 'h1', 8_000)).toBe(true);
