@@ -29,7 +29,10 @@ function redisHistogram(
         const pool = field.slice(0, i);
         const entry = pools.get(pool) ?? { buckets: new Array<number>(bounds.length + 1).fill(0), sum: 0 };
         const what = field.slice(i + 1);
-        if (what === 'sum') entry.sum = Number(v);
+        // The sum in milliseconds (sum_ms, an integer the scripts add to with HINCRBY); `sum`, in seconds, is
+        // what a record finished before that change was counted in: both add up.
+        if (what === 'sum_ms') entry.sum += Number(v) / 1000;
+        else if (what === 'sum') entry.sum += Number(v);
         else entry.buckets[Number(what)] = Number(v);
         pools.set(pool, entry);
       }

@@ -15,8 +15,6 @@ const S = TaskStatus;
 export const DURATION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14400, 43200, 86400] as const;
 export const WAIT_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400] as const;
 
-const luaList = (xs: readonly number[]): string => `{${xs.join(', ')}}`;
-
 /**
  * The history field of a task record (decoded by src/store/task-history.ts). A reason equal to its
  * transition's default here is not stored: the reader puts it back. Keeping the usual history short keeps
@@ -29,105 +27,193 @@ export const HISTORY_DEFAULT_REASONS: Readonly<Record<string, string>> = {
 };
 /** Length the history field is trimmed to, oldest entries first (a task re-queued over and over). */
 export const HISTORY_MAX_BYTES = 4000;
-const luaReasons = (): string =>
-  `{${Object.entries(HISTORY_DEFAULT_REASONS)
-    .map(([k, v]) => `['${k}'] = '${v}'`)
-    .join(', ')}}`;
-const STATUS_NAMES = `{${Object.entries(S)
-  .map(([name, code]) => `[${code}] = '${name}'`)
-  .join(', ')}}`;
 
 /**
- * Shared helpers, prepended to every script. Status codes are interpolated from TaskStatus, so the Lua
- * and the TypeScript cannot disagree about what a number means.
+ * Shared helpers of the scripts, each script prepending only those it uses (prelude below). Redis runs a
+ * script's whole text at every EVALSHA: each helper is a closure and each table a construction per call,
+ * garbage for Lua's collector after it (measured with callgrind, scripts/bench/script-cost.mjs: the former
+ * shared prelude of every helper and three tables cost ≈ 16,000 instructions per call, a bare
+ * `return 1` ≈ 12,000). So constants are inlined where they are used, lookups are generated as if-chains, and
+ * what a helper needs is declared beside it. Status codes are interpolated from TaskStatus, so the Lua and
+ * the TypeScript cannot disagree about what a number means.
+ *
+ * Numbers given to redis.call are formatted by Redis with snprintf("%.17g") (≈ 3,000 instructions each):
+ * values that are text already (ARGV, the constants below) are passed as text.
  */
-const COMMON = `
-local READY, QUEUED, PENDING, RUNNING, SUCCESS = ${S.ready}, ${S.queued}, ${S.pending}, ${S.running}, ${S.success}
-local TERMINATED, LOSTCONNECTION = ${S.terminated}, ${S.lostconnection}
-local STATUS_NAMES = ${STATUS_NAMES}
--- Failure statuses are the negative codes; success is the only other final one.
-local function isFinal(code) return code < READY or code == SUCCESS end
--- The history of a task: one field of its record, \`history\` (see HISTORY below and task-history.ts): entries
--- 'ms after queued_at,from,to[,reason]' joined by ';', capped by length. No key of its own: one HSET writes the
--- status and the history together, and nothing else expires with the record.
-local HISTORY_MAX = ${HISTORY_MAX_BYTES}
-local DEFAULT_REASONS = ${luaReasons()}
-local ESCAPES = {['%'] = '%25', [';'] = '%3B', ['~'] = '%7E'}
-local function esc(s) return (string.gsub(s, '[%%;~]', ESCAPES)) end
--- The entry of one transition. reason: its text, left out where the reader derives it (the default of the
--- transition; the record's own reason for the one final transition); raw: already encoded.
-local function entry(now, queued, from, to, reason, raw)
+const STATUS_TEXT = Object.fromEntries(
+  Object.entries(S).map(([name, code]) => [name, `'${code}'`]),
+) as Record<keyof typeof S, string>;
+
+/** Lua: `name` = the status name of the number `code` ('invalidtask' for an unknown code), likeliest first. */
+const luaStatusName = (name: string, code: string): string =>
+  `local ${name} = 'invalidtask'\n  ` +
+  Object.entries(S)
+    .sort(([a], [b]) => (a === 'success' ? -1 : b === 'success' ? 1 : 0))
+    .map(([n, c], i) => `${i === 0 ? 'if' : 'elseif'} ${code} == ${c} then ${name} = '${n}'`)
+    .join('\n  ') +
+  ' end';
+
+/** Lua: `name` = the text index of the histogram bucket of `ms` (the first bound ≥ it, 0-based; #bounds for +Inf). */
+const luaBucket = (name: string, ms: string, boundsS: readonly number[]): string =>
+  boundsS
+    .map((b, i) => `${i === 0 ? 'if' : 'elseif'} ${ms} <= ${Math.round(b * 1000)} then ${name} = '${i}'`)
+    .join(' ') + ` else ${name} = '${boundsS.length}' end`;
+
+/** Lua: whether the reason of transition from → to is that transition's default (HISTORY_DEFAULT_REASONS). */
+const luaDefaultReason = (from: string, to: string, reason: string): string =>
+  Object.entries(HISTORY_DEFAULT_REASONS)
+    .map(([k, v]) => {
+      const [a, b] = k.split('>');
+      return `(${from} == ${a} and ${to} == ${b} and ${reason} == '${v}')`;
+    })
+    .join(' or ');
+
+interface Helper {
+  lua: string;
+  needs?: readonly HelperName[];
+}
+type HelperName =
+  | 'isFinal'
+  | 'esc'
+  | 'entry'
+  | 'appendHistory'
+  | 'settleStart'
+  | 'owns'
+  | 'addPairs'
+  | 'countFinished'
+  | 'finalize';
+
+/** In dependency order: a helper is emitted after those it needs. */
+const HELPERS: Readonly<Record<HelperName, Helper>> = {
+  isFinal: {
+    // Failure statuses are the negative codes; success is the only other final one.
+    lua: `local function isFinal(code) return code < ${S.ready} or code == ${S.success} end`,
+  },
+  esc: {
+    // The gsub table is built only for a text that has something to escape (rare).
+    lua: `local function esc(s)
+  if not string.find(s, '[%%;~]') then return s end
+  return (string.gsub(s, '[%%;~]', {['%'] = '%25', [';'] = '%3B', ['~'] = '%7E'}))
+end`,
+  },
+  entry: {
+    needs: ['isFinal', 'esc'],
+    // The history of a task: one field of its record, \`history\` (see task-history.ts): entries
+    // 'ms after queued_at,from,to[,reason]' joined by ';', capped by length. No key of its own: one HSET writes
+    // the status and the history together, and nothing else expires with the record.
+    // The entry of one transition. reason: its text, left out where the reader derives it (the default of the
+    // transition; the record's own reason for the one final transition); raw: already encoded.
+    lua: `local function entry(now, queued, from, to, reason, raw)
   local e = string.format('%d,%d,%d', tonumber(now) - (tonumber(queued) or 0), from, to)
-  if reason == nil or DEFAULT_REASONS[from .. '>' .. to] == reason or (isFinal(to) and from ~= to) then return e end
+  if reason == nil or ${luaDefaultReason('from', 'to', 'reason')} or (isFinal(to) and from ~= to) then return e end
   return e .. ',' .. (raw and reason or esc(reason))
-end
--- h with entry e appended; past HISTORY_MAX bytes the oldest entries go.
-local function appendHistory(h, e)
+end`,
+  },
+  appendHistory: {
+    // h with entry e appended; past HISTORY_MAX_BYTES the oldest entries go.
+    lua: `local function appendHistory(h, e)
   if not h or h == '' then return e end
   h = h .. ';' .. e
-  if #h > HISTORY_MAX then
-    local cut = string.find(h, ';', #h - HISTORY_MAX, true)
+  if #h > ${HISTORY_MAX_BYTES} then
+    local cut = string.find(h, ';', #h - ${HISTORY_MAX_BYTES}, true)
     if cut then h = string.sub(h, cut + 1) end
   end
   return h
-end
--- A start's entry ends in '~': "<reason> on <worker>@<host>" with the run's worker and host, which the record
--- holds until the next start. Before a start overwrites them, the previous start's entry gets them in full.
-local function settleStart(h, wid, host)
+end`,
+  },
+  settleStart: {
+    needs: ['esc'],
+    // A start's entry ends in '~': "<reason> on <worker>@<host>" with the run's worker and host, which the
+    // record holds until the next start. Before a start overwrites them, the previous start's entry gets them.
+    lua: `local function settleStart(h, wid, host)
   if not h or not string.find(h, '~', 1, true) then return h end
   local on = esc(' on ' .. (wid or '') .. '@' .. (host or ''))
   h = string.gsub(h, ',~', ',started~')
   return (string.gsub(h, '~', function() return on end))
-end
--- Whether the task is running the execution (worker, run token) a fenced write names: a stale execution
--- (taken over, recovered, or ended) is refused, so it can never record anything over a newer one.
-local function owns(taskKey, wid, runToken)
+end`,
+  },
+  owns: {
+    // Whether the task is running the execution (worker, run token) a fenced write names: a stale execution
+    // (taken over, recovered, or ended) is refused, so it can never record anything over a newer one.
+    lua: `local function owns(taskKey, wid, runToken)
   local v = redis.call('HMGET', taskKey, 'status', 'worker_id', 'run_token')
-  return tonumber(v[1]) == RUNNING and v[2] == wid and v[3] == runToken
-end
--- Appends the ARGV[first..] field, value pairs to the list f (one HSET per write instead of one per field).
-local function addPairs(f, first)
+  return tonumber(v[1]) == ${S.running} and v[2] == wid and v[3] == runToken
+end`,
+  },
+  addPairs: {
+    // Appends the ARGV[first..] field, value pairs to the list f (one HSET per write instead of one per field).
+    lua: `local function addPairs(f, first)
   for i = first, #ARGV - 1, 2 do f[#f + 1] = ARGV[i]; f[#f + 1] = ARGV[i + 1] end
   return f
-end
--- Histogram in a hash: '<pool>:<i>' counts the values in bucket i alone (the first bound >= v, 0-based;
--- #bounds for +Inf), '<pool>:sum' their sum.
-local function observe(key, pool, bounds, v)
-  local i = #bounds
-  for b = 1, #bounds do if v <= bounds[b] then i = b - 1; break end end
-  redis.call('HINCRBY', key, pool .. ':' .. i, 1)
-  redis.call('HINCRBYFLOAT', key, pool .. ':sum', tostring(v))
-end
--- Counts a task that reached a final status (in the same script as the change, so each end counts once),
--- with its run time and queue wait when it ran. statsBase: the stats key prefix (Keys.statsBase).
-local function countFinished(statsBase, pool, to, queued, started, ended)
+end`,
+  },
+  countFinished: {
+    // Counts a task that reached a final status (in the same script as the change, so each end counts once),
+    // with its run time and queue wait when it ran. statsBase: the stats key prefix (Keys.statsBase).
+    // Histogram in a hash: '<pool>:<i>' counts the values in bucket i alone, '<pool>:sum_ms' their sum in
+    // milliseconds (an integer: HINCRBY, not HINCRBYFLOAT, which costs Redis twice as much).
+    lua: `local function countFinished(statsBase, pool, to, queued, started, ended)
   if not pool then return end
-  redis.call('HINCRBY', statsBase .. 'finished', pool .. ':' .. (STATUS_NAMES[to] or 'invalidtask'), 1)
+  ${luaStatusName('name', 'to')}
+  redis.call('HINCRBY', statsBase .. 'finished', pool .. ':' .. name, '1')
   if not started or started == '' then return end
+  local b
   if ended and ended ~= '' then
-    observe(statsBase .. 'duration', pool, ${luaList(DURATION_BUCKETS)}, math.max(0, tonumber(ended) - tonumber(started)) / 1000)
+    local ms = math.max(0, tonumber(ended) - tonumber(started))
+    ${luaBucket('b', 'ms', DURATION_BUCKETS)}
+    redis.call('HINCRBY', statsBase .. 'duration', pool .. ':' .. b, '1')
+    redis.call('HINCRBY', statsBase .. 'duration', pool .. ':sum_ms', string.format('%d', ms))
   end
   if queued and queued ~= '' then
-    observe(statsBase .. 'queue-wait', pool, ${luaList(WAIT_BUCKETS)}, math.max(0, tonumber(started) - tonumber(queued)) / 1000)
+    local ms = math.max(0, tonumber(started) - tonumber(queued))
+    ${luaBucket('b', 'ms', WAIT_BUCKETS)}
+    redis.call('HINCRBY', statsBase .. 'queue-wait', pool .. ':' .. b, '1')
+    redis.call('HINCRBY', statsBase .. 'queue-wait', pool .. ':sum_ms', string.format('%d', ms))
   end
-end
--- Moves the task to a final status (already written, with ended_at): leaves the active index, starts the
--- retention clock, and counts the end. r: the record's worker_id, pool, queued_at, started_at as read by the
--- caller before its write (none of them changes with the end), and its history before the end's entry;
--- ended: the end time.
-local function finalize(taskKey, activeKey, id, retentionMs, taskBase, workerBase, statsBase, to, r, ended)
+end`,
+  },
+  finalize: {
+    needs: ['countFinished'],
+    // Moves the task to a final status (already written, with ended_at): leaves the active index, starts the
+    // retention clock, and counts the end. r: the record's worker_id, pool, queued_at, started_at as read by the
+    // caller before its write (none of them changes with the end), and its history before the end's entry;
+    // ended: the end time. retentionMs: text (ARGV).
+    lua: `local function finalize(taskKey, activeKey, id, retentionMs, taskBase, workerBase, statsBase, to, r, ended)
   redis.call('ZREM', activeKey, id)
   if r.worker and r.worker ~= '' then redis.call('SREM', workerBase .. r.worker .. ':tasks', id) end
-  local ms = tonumber(retentionMs)
-  redis.call('PEXPIRE', taskKey, ms)
+  redis.call('PEXPIRE', taskKey, retentionMs)
   -- The history list of a record written before the history became a field (read by TaskStore.events): a
   -- record created since starts its history with the submit's entry, and has no list to expire.
-  if string.sub(r.history or '', 1, 5) ~= '0,0,1' then redis.call('PEXPIRE', taskBase .. id .. ':events', ms) end
-  redis.call('PEXPIRE', taskBase .. id .. ':resources', ms)
-  redis.call('PEXPIRE', taskBase .. id .. ':output', ms)
+  if string.sub(r.history or '', 1, 5) ~= '0,0,1' then redis.call('PEXPIRE', taskBase .. id .. ':events', retentionMs) end
+  redis.call('PEXPIRE', taskBase .. id .. ':resources', retentionMs)
+  redis.call('PEXPIRE', taskBase .. id .. ':output', retentionMs)
   countFinished(statsBase, r.pool, to, r.queued, r.started, ended)
-end
+end`,
+  },
+};
+
+/**
+ * The text a script starts with: the helpers it uses (and theirs), and the status codes as locals (numbers,
+ * to compare with tonumber of a field; a status written is interpolated as text: STATUS_TEXT).
+ */
+function prelude(...use: HelperName[]): string {
+  const wanted = new Set<HelperName>();
+  const add = (h: HelperName): void => {
+    if (wanted.has(h)) return;
+    for (const d of HELPERS[h].needs ?? []) add(d);
+    wanted.add(h);
+  };
+  use.forEach(add);
+  const order = Object.keys(HELPERS) as HelperName[];
+  return `
+local READY, QUEUED, PENDING, RUNNING, SUCCESS = ${S.ready}, ${S.queued}, ${S.pending}, ${S.running}, ${S.success}
+local TERMINATED, LOSTCONNECTION = ${S.terminated}, ${S.lostconnection}
+${order
+  .filter(h => wanted.has(h))
+  .map(h => HELPERS[h].lua)
+  .join('\n')}
 `;
+}
 
 /**
  * create-task: allocates the next id of the shard, writes the record in status queued (1), counts it
@@ -137,13 +223,13 @@ end
  * (one of them `pool`)
  * Returns the new id.
  */
-export const CREATE_TASK = `${COMMON}
+export const CREATE_TASK = `${prelude('entry', 'addPairs')}
 local id = redis.call('INCR', KEYS[1]) * tonumber(ARGV[3]) + tonumber(ARGV[4])
 local key = ARGV[1] .. id
-redis.call('HSET', key, unpack(addPairs({'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0,
+redis.call('HSET', key, unpack(addPairs({'id', id, 'status', ${STATUS_TEXT.queued}, 'queued_at', ARGV[2], 'attempts', '0',
   'history', entry(ARGV[2], ARGV[2], READY, QUEUED, 'submitted')}, 5)))
 for i = 5, #ARGV - 1, 2 do
-  if ARGV[i] == 'pool' then redis.call('HINCRBY', KEYS[3], ARGV[i + 1], 1) end
+  if ARGV[i] == 'pool' then redis.call('HINCRBY', KEYS[3], ARGV[i + 1], '1') end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], id)
 return id
@@ -160,7 +246,7 @@ return id
  * Returns {1, previous} when done, {0, current} when the current status was not allowed, {2, current} when
  * the fence did not match (another execution owns the task now), {-1} if no task.
  */
-export const TRANSITION = `${COMMON}
+export const TRANSITION = `${prelude('isFinal', 'addPairs', 'appendHistory', 'entry', 'finalize')}
 local v = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'run_token', 'id', 'history', 'queued_at', 'pool', 'started_at')
 if not v[4] then return {-1} end
 local cur = tonumber(v[1])
@@ -171,7 +257,7 @@ for s in string.gmatch(ARGV[1], '[^,]+') do if tonumber(s) == cur then ok = true
 if not ok then return {0, cur} end
 if ARGV[8] ~= '' and not (cur == RUNNING and v[2] == ARGV[8] and v[3] == ARGV[9]) then return {2, cur} end
 local to = tonumber(ARGV[2])
-local f = addPairs({'status', to, 'reason', ARGV[4], 'history', appendHistory(v[5], entry(ARGV[3], v[6], cur, to, ARGV[4]))}, 11)
+local f = addPairs({'status', ARGV[2], 'reason', ARGV[4], 'history', appendHistory(v[5], entry(ARGV[3], v[6], cur, to, ARGV[4]))}, 11)
 if isFinal(to) then
   f[#f + 1] = 'ended_at'
   f[#f + 1] = ARGV[3]
@@ -191,7 +277,7 @@ return {1, cur}
  * KEYS[1] task  ARGV[1] worker id  ARGV[2] run token  ARGV[3..] field, value pairs
  * Returns 1 when set, 0 when another execution (or none) owns the task.
  */
-export const FENCED_SET = `${COMMON}
+export const FENCED_SET = `${prelude('owns', 'addPairs')}
 if not owns(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], unpack(addPairs({}, 3)))
 return 1
@@ -226,7 +312,7 @@ export const RUN_FIELDS = [
  * counts as a loss, and only losses spend retries (a stop gives the task back without one). A run after the
  * first starts with an empty live output (the previous run's stream is dropped here, before any of it).
  */
-export const START_TASK = `${COMMON}
+export const START_TASK = `${prelude('isFinal', 'appendHistory', 'entry', 'esc', 'settleStart', 'finalize')}
 local t = KEYS[1]
 local v = redis.call('HMGET', t, 'id', 'status', 'submit_id', 'queued_at', 'kill_requested', 'attempts',
   'worker_id', 'max_retries', 'losses', 'history', 'host', 'pool', 'started_at',
@@ -274,7 +360,7 @@ if cur == QUEUED then
 end
 h = appendHistory(h, entry(ARGV[3], v[4], cur, RUNNING, (reason == 'started' and '' or esc(reason)) .. '~', true))
 -- pid and exit_code emptied: an earlier run's are not this run's (written again when this run has them).
-redis.call('HSET', t, 'status', RUNNING, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
+redis.call('HSET', t, 'status', ${STATUS_TEXT.running}, 'worker_id', ARGV[1], 'host', ARGV[2], 'started_at', ARGV[3],
   'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '', 'run_token', ARGV[7],
   'job_token', ARGV[8], 'history', h)
 -- An earlier run's live output (a first run has none: no DEL then).
@@ -292,7 +378,7 @@ return out
  * Returns {-1} no task; {0, status} already final; {1, previous} ended now (it was not running);
  * {2, worker id} running on a live worker (which must kill it); {3, worker id} its worker is dead: ended now.
  */
-export const REQUEST_KILL = `${COMMON}
+export const REQUEST_KILL = `${prelude('isFinal', 'appendHistory', 'entry', 'finalize')}
 local t = KEYS[1]
 local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
 local id = v[1]
@@ -300,7 +386,7 @@ if not id then return {-1} end
 local cur = tonumber(v[2])
 if isFinal(cur) then return {0, cur} end
 local function terminate(why)
-  redis.call('HSET', t, 'status', TERMINATED, 'reason', why, 'ended_at', ARGV[1],
+  redis.call('HSET', t, 'status', ${STATUS_TEXT.terminated}, 'reason', why, 'ended_at', ARGV[1],
     'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, TERMINATED, why)))
   finalize(t, KEYS[2], id, ARGV[2], ARGV[3], ARGV[4], ARGV[5], TERMINATED,
     {worker = v[3], pool = v[6], queued = v[5], started = v[7], history = v[4]}, ARGV[1])
@@ -311,11 +397,11 @@ if cur ~= RUNNING then
 end
 local wid = v[3] or ''
 if redis.call('EXISTS', ARGV[4] .. wid .. ':alive') == 1 then
-  redis.call('HSET', t, 'kill_requested', 1, 'kill_requested_at', ARGV[1],
+  redis.call('HSET', t, 'kill_requested', '1', 'kill_requested_at', ARGV[1],
     'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, 'kill requested')))
   return {2, wid}
 end
-redis.call('HSET', t, 'kill_requested', 1, 'kill_requested_at', ARGV[1])
+redis.call('HSET', t, 'kill_requested', '1', 'kill_requested_at', ARGV[1])
 terminate('killed; its worker ' .. wid .. ' is not alive')
 return {3, wid}
 `;
@@ -331,7 +417,7 @@ return {3, wid}
  * Returns {1, new status}; {0, status} not that execution on that worker (nothing done); {2} worker alive;
  * {-1} no task.
  */
-export const RECOVER_TASK = `${COMMON}
+export const RECOVER_TASK = `${prelude('isFinal', 'appendHistory', 'entry', 'finalize')}
 local t = KEYS[1]
 local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'run_token', 'losses', 'max_retries', 'kill_requested',
   'history', 'queued_at', 'pool', 'started_at')
@@ -375,7 +461,7 @@ return {1, to}
  * ARGV[1] now ms  ARGV[2] pids, comma separated  ARGV[3] reason
  * Returns 1, or 0 if no task (expired: nothing to report into).
  */
-export const LEFTOVERS_FOUND = `${COMMON}
+export const LEFTOVERS_FOUND = `${prelude('appendHistory', 'entry')}
 local t = KEYS[1]
 local v = redis.call('HMGET', t, 'id', 'status', 'leftover_pids', 'history', 'queued_at')
 if not v[1] then return 0 end
@@ -396,7 +482,7 @@ return 1
  * the pairs is `pool`, counted submitted.
  * Returns the first id (the next ones follow every shard-count ids).
  */
-export const CREATE_TASKS = `${COMMON}
+export const CREATE_TASKS = `${prelude('entry')}
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
@@ -411,7 +497,7 @@ for c = first, first + n - 1 do
   local id = c * shards + shard
   local key = ARGV[1] .. id
   local npairs = tonumber(ARGV[a])
-  local fields = {'id', id, 'status', QUEUED, 'queued_at', ARGV[2], 'attempts', 0, 'history', first_entry}
+  local fields = {'id', id, 'status', ${STATUS_TEXT.queued}, 'queued_at', ARGV[2], 'attempts', '0', 'history', first_entry}
   for i = 7, 6 + 2 * nshared do fields[#fields + 1] = ARGV[i] end
   local pool = sharedPool
   for i = a + 1, a + 2 * npairs, 2 do
@@ -439,7 +525,7 @@ return first * shards + shard
  * ARGV[9..] task ids
  * Returns the number of tasks moved.
  */
-export const TRANSITION_MANY = `${COMMON}
+export const TRANSITION_MANY = `${prelude('isFinal', 'appendHistory', 'entry', 'finalize')}
 local allowed = {}
 for s in string.gmatch(ARGV[1], '[^,]+') do allowed[tonumber(s)] = true end
 local to = tonumber(ARGV[2])
@@ -452,11 +538,11 @@ for i = 9, #ARGV do
   if cur ~= nil and allowed[cur] and not isFinal(cur) then
     local h = appendHistory(v[3], entry(ARGV[3], v[4], cur, to, ARGV[4]))
     if isFinal(to) then
-      redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'ended_at', ARGV[3], 'history', h)
+      redis.call('HSET', t, 'status', ARGV[2], 'reason', ARGV[4], 'ended_at', ARGV[3], 'history', h)
       finalize(t, KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to,
         {worker = v[2], pool = v[5], queued = v[4], started = v[6], history = v[3]}, ARGV[3])
     else
-      redis.call('HSET', t, 'status', to, 'reason', ARGV[4], 'history', h)
+      redis.call('HSET', t, 'status', ARGV[2], 'reason', ARGV[4], 'history', h)
       if cur == RUNNING and v[2] and v[2] ~= '' then redis.call('SREM', ARGV[7] .. v[2] .. ':tasks', id) end
     end
     moved = moved + 1

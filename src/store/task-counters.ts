@@ -8,6 +8,7 @@ import { DURATION_BUCKETS, WAIT_BUCKETS } from '../redis/scripts.js';
  * no extra round trip is spent on it.
  *
  * Histograms: `<pool>:<i>` counts the observations in bucket i alone (the smallest bound ≥ value;
- * i = bounds.length for +Inf), `<pool>:sum` their sum; the exporter accumulates.
+ * i = bounds.length for +Inf), `<pool>:sum_ms` their sum in milliseconds (an integer); the exporter accumulates,
+ * and adds `<pool>:sum` (seconds), what an earlier version counted.
  */
 export { DURATION_BUCKETS, WAIT_BUCKETS };

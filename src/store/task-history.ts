@@ -22,7 +22,7 @@ const UNESCAPE: Record<string, string> = { '%25': '%', '%3B': ';', '%7E': '~' };
 const unescape = (s: string): string => s.replace(/%(25|3B|7E)/g, m => UNESCAPE[m] ?? m);
 
 /**
- * Decodes a record's `history` field, written by the Lua scripts (src/redis/scripts.ts, COMMON): entries
+ * Decodes a record's `history` field, written by the Lua scripts (src/redis/scripts.ts: entry, appendHistory): entries
  * `ms after queued_at,from,to[,reason]` joined by `;`, reasons with `%`, `;` and `~` percent-escaped. A
  * left-out reason is the transition's default, or for the one final transition the record's own reason; a
  * reason ending in a bare `~` is a start, "<reason or 'started'> on <worker>@<host>" of the record's latest

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
+import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { endTask } from '../../src/tasks/end-task.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../../src/pools/pool-queue.js';
@@ -101,11 +102,11 @@ describe('finished counters, in the scripts that end a task', () => {
     // 7 s of run time: bucket 2 (≤ 15 s); 2 s of wait: bucket 3 (≤ 5 s), 0-based.
     expect(await histogram(ctx.keys.statsDuration, pool)).toEqual({
       [`${pool}:2`]: '1',
-      [`${pool}:sum`]: '7',
+      [`${pool}:sum_ms`]: '7000',
     });
     expect(await histogram(ctx.keys.statsQueueWait, pool)).toEqual({
       [`${pool}:3`]: '1',
-      [`${pool}:sum`]: '2',
+      [`${pool}:sum_ms`]: '2000',
     });
     // Already final: refused, not counted again.
     expect(await ctx.tasks.transition(id, [TaskStatus.running], TaskStatus.failed, 'x')).toMatchObject({
@@ -121,6 +122,27 @@ describe('finished counters, in the scripts that end a task', () => {
     );
     expect(await finished(pool)).toEqual({ [`${pool}:success`]: '1' });
     expect(await ctx.redis.sismember(ctx.keys.workerTasks('w1'), String(requeued))).toBe(0);
+  });
+
+  it('the exported histogram sum reads the integer sum_ms and a sum in seconds counted before it', async () => {
+    const pool = uniquePool();
+    const id = await committedTask(pool, {}, 1_000_000);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 1_000_250);
+    await ctx.tasks.transitionFenced(
+      id,
+      { workerId: 'w1', runToken: 'r1' },
+      TaskStatus.success,
+      'ok',
+      {},
+      1_001_750,
+    );
+    // What the scripts counted before sum_ms: HINCRBYFLOAT of seconds into `<pool>:sum`.
+    await ctx.redis.hset(ctx.keys.statsDuration, `${pool}:sum`, '0.5');
+    const text = await createMetricsRegistry(ctx).getSingleMetricAsString('jtm_task_duration_seconds');
+    expect(text).toContain(`jtm_task_duration_seconds_sum{pool="${pool}"} 2\n`);
+    expect(text).toContain(`jtm_task_duration_seconds_count{pool="${pool}"} 1\n`);
+    const wait = await createMetricsRegistry(ctx).getSingleMetricAsString('jtm_task_queue_wait_seconds');
+    expect(wait).toContain(`jtm_task_queue_wait_seconds_sum{pool="${pool}"} 0.25\n`);
   });
 
   it('start-task (killed before it started, lost with no retries), request-kill, recover-task, transition-many', async () => {
@@ -157,7 +179,7 @@ describe('finished counters, in the scripts that end a task', () => {
     });
     // Two of them ran (lost, recovered): their run time was observed; the rest never started.
     const runs = await histogram(ctx.keys.statsDuration, pool);
-    expect(Object.entries(runs).filter(([k]) => !k.endsWith(':sum'))).toEqual([[`${pool}:0`, '3']]);
+    expect(Object.entries(runs).filter(([k]) => !k.endsWith(':sum_ms'))).toEqual([[`${pool}:0`, '3']]);
     for (const id of [killedEarly, lost, queued, onDead, recovered, ...many]) {
       expect(await ctx.redis.zscore(ctx.keys.activeTasks, String(id))).toBeNull();
       expect(await ctx.redis.pttl(ctx.keys.task(id))).toBeGreaterThan(0);

@@ -1,4 +1,4 @@
-// The task history as one field of the record (scripts.ts COMMON, src/store/task-history.ts), in-process on a
+// The task history as one field of the record (scripts.ts: entry, appendHistory; src/store/task-history.ts), in-process on a
 // fresh prefix per test: what every script appends, what the reader derives (default reasons, the final
 // reason, the worker and host of a start), escaping, the cap, no key of its own, and a record that stays a
 // listpack through a whole lifecycle.
