@@ -23,7 +23,7 @@ import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
-import { DEFER_DELAY_MS, type WorkerOptions } from './worker-options.js';
+import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
 import { fitsInLife, startLifeTimer, wouldBeCut, wouldBeCutData } from './end-of-life.js';
 import { reconcileRuns, startSelfFencing } from './run-fencing.js';
 import { bounded, runCleanups } from './cleanup-steps.js';
@@ -204,7 +204,8 @@ export async function startWorker(
     // it). Only a young record is waited for, so the jobs of a dead submit do not hold the slots.
     const young = (c: typeof claim): boolean =>
       c.kind === 'unsubmitted' && Date.now() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
-    for (let wait = 20; young(claim) && wait <= 320; wait *= 2) {
+    for (const wait of UNSUBMITTED_WAITS_MS) {
+      if (!young(claim)) break;
       await sleep(wait);
       claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     }

@@ -1,10 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { setLongTimeout, type LongTimeout } from '../durations.js';
 
 import type { Logger } from '../logger.js';
+import { TIMES_FILE_VAR } from './accounting.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import { checkOutputFiles, prepareOutput, type PreparedOutput } from './output-files.js';
@@ -93,6 +97,67 @@ export function taskScript(command: string): string {
   return `${PREAMBLE}\n${command}`;
 }
 
+/** A word bash takes as it is: no quoting, expansion, globbing, redirection, comment or control operator. */
+const PLAIN_WORD = '[A-Za-z0-9_./,:=+@%-]+';
+const SIMPLE_COMMAND = new RegExp(`^ *(${PLAIN_WORD}(?: +${PLAIN_WORD})*) *$`);
+/** Variables that change what bash does before the command: sourced files, options, exported functions. */
+const BASH_STARTUP = /^(BASH_ENV|ENV|SHELLOPTS|BASHOPTS|BASH_FUNC_.*)$/;
+
+/**
+ * The words of a command that bash would run as one exec of its first word, or undefined: plain words only,
+ * the first a path (a slash: no PATH search, no builtin, keyword, alias or assignment) — Cromwell's
+ * `/bin/bash /…/script`, a benchmark's `/bin/true`. Not when the environment would change what bash does
+ * first (BASH_ENV is sourced by a non-interactive bash, SHELLOPTS may turn on xtrace, an exported function may
+ * carry a path as its name).
+ */
+export function simpleCommandWords(
+  command: string,
+  env: Readonly<Record<string, string | undefined>>,
+): string[] | undefined {
+  const m = SIMPLE_COMMAND.exec(command);
+  if (!m) return undefined;
+  const words = (m[1] as string).split(/ +/);
+  const first = words[0] as string;
+  if (!first.includes('/') || first.includes('=')) return undefined;
+  for (const k of Object.keys(env)) if (BASH_STARTUP.test(k)) return undefined;
+  return words;
+}
+
+/** The static wrapper of simple commands (task-exec.c), built beside the module that uses it. */
+const TASK_EXEC = fileURLToPath(new URL('./jtm-task-exec', import.meta.url));
+/** The wrapper, once it is known to exist and run on this node (null: it does not; undefined: not looked). */
+let taskExec: string | null | undefined;
+
+function taskExecPath(): string | undefined {
+  if (taskExec === undefined) {
+    // Once per worker: a binary built for another architecture, or a node that forbids it, means bash.
+    taskExec =
+      existsSync(TASK_EXEC) &&
+      spawnSync(TASK_EXEC, ['--check'], { stdio: 'ignore', timeout: 10_000 }).status === 0
+        ? TASK_EXEC
+        : null;
+  }
+  return taskExec ?? undefined;
+}
+
+/**
+ * The argv the pty host starts for a task: the static wrapper with the command's words when the command is
+ * simple and nothing needs bash's own preamble (the /proc mode's `times` trap), else `bash -c` with the
+ * preamble. Both do the same before the command and leave the same outcome (task-exec.c).
+ */
+export function taskArgv(
+  command: string,
+  stdoutPath: string,
+  stderrPath: string,
+  env: Readonly<Record<string, string | undefined>>,
+  wrapper: () => string | undefined = taskExecPath,
+): string[] {
+  const words = env[TIMES_FILE_VAR] === undefined ? simpleCommandWords(command, env) : undefined;
+  const exec = words && wrapper();
+  if (words && exec) return [exec, stdoutPath, stderrPath, command, ...words];
+  return ['/bin/bash', '-c', taskScript(command), 'bash', stdoutPath, stderrPath];
+}
+
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
   readonly token: string;
@@ -170,17 +235,14 @@ export class TaskRun {
     let pty;
     this.pids = PidWindow.open();
     try {
-      pty = await runInPty(
-        ['/bin/bash', '-c', taskScript(this.data.command), 'bash', stdoutPath, stderrPath],
-        {
-          cwd,
-          env,
-          token: this.token,
-          onOutput: chunk => {
-            ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
-          },
+      pty = await runInPty(taskArgv(this.data.command, stdoutPath, stderrPath, env), {
+        cwd,
+        env,
+        token: this.token,
+        onOutput: chunk => {
+          ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
         },
-      );
+      });
     } catch (err) {
       return {
         kind: 'final',

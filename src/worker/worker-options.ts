@@ -36,3 +36,12 @@ export { END_OF_LIFE_MARGIN_MS } from '../tasks/end-of-life.js';
 
 /** How long a task deferred by a worker near its end of life waits before another worker may take it. */
 export const DEFER_DELAY_MS = 5_000;
+
+/**
+ * The waits (ms) before each new claim of a job fetched before its submit committed. A submit commits one
+ * round trip after its jobs are added, so the first retries come within a few milliseconds: a single-task
+ * submit fetched in that window (≈ 1 in 12 on an idle worker) waited 20 ms, which was benchmark 2's p99.
+ * Then the wait doubles, as before, for a large submit still adding jobs (≈ 0.6 s in all before the job is
+ * deferred).
+ */
+export const UNSUBMITTED_WAITS_MS: readonly number[] = [2, 5, 10, 20, 40, 80, 160, 320];

@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -311,6 +312,52 @@ describe('output fidelity and task isolation', () => {
     expect((await ctx.tasks.get(bad!))?.exit_code).toBe(2);
     const err = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${bad}.err`), 'utf8');
     expect(err).toMatch(/syntax error near unexpected token `then'/);
+  });
+
+  it("a simple command goes through the static wrapper, with bash's outcome: exact bytes, no extra fd, its cgroup, a missing file, a script without #!", async () => {
+    // Built by npm run build where a C compiler exists (CI: always); without it every task takes bash.
+    expect(existsSync(join(BIN, '..', '..', 'dist', 'fast', 'jtm-task-exec'))).toBe(true);
+    const data = randomBytes(300_000);
+    writeFileSync(join(work, 'exact.bin'), data);
+    writeFileSync(join(work, 'no-shebang'), 'echo "no shebang $JTM_TASK_ID"\n', { mode: 0o755 });
+    const [cat, s1, s2, missing, script, env1] = await submit([
+      { command: `/bin/cat ${work}/exact.bin` },
+      { command: '/bin/sleep 4751' },
+      { command: '/bin/sleep 4752' },
+      { command: '/bin/nope-4753 arg' },
+      { command: `${work}/no-shebang` },
+      { command: '/usr/bin/env' },
+    ]);
+    const pids = await waitFor(() => {
+      const found = [4751, 4752].map(s => pgrep(['-f', `^/bin/sleep ${s}$`])[0]);
+      return found.every(p => p !== undefined) ? (found as number[]) : undefined;
+    }, 'both sleeps');
+    for (const pid of pids) {
+      // The command is the task's root (nothing in between), with 0, 1, 2 only while another task runs.
+      expect(readdirSync(`/proc/${pid}/fd`).map(Number).sort()).toEqual([0, 1, 2]);
+      expect(readlinkSync(`/proc/${pid}/fd/0`)).toBe('/dev/null');
+      const rec = await waitFor(async () => {
+        const r = await ctx.tasks.get(pid === pids[0] ? s1! : s2!);
+        return r?.pid !== undefined ? r : undefined;
+      }, 'the pid in the record');
+      expect(rec.pid).toBe(pid);
+      if (rec.accounting !== 'procfs')
+        expect(readFileSync(`/proc/${pid}/cgroup`, 'latin1')).toMatch(/\/jtm-\d+\/task-/);
+    }
+    const log = (id: number, ext: string): string => join(env['JTM_LOG_DIR']!, 'tasks', `${id}.${ext}`);
+    expect(await waitFinal(cat!)).toBe(4);
+    expect(sha(readFileSync(log(cat!, 'out')))).toBe(sha(data));
+    expect(await waitFinal(missing!)).toBe(-2);
+    expect(await ctx.tasks.get(missing!)).toMatchObject({ exit_code: 127, reason: 'command not found' });
+    expect(readFileSync(log(missing!, 'err'), 'utf8')).toMatch(/\/bin\/nope-4753: No such file or directory/);
+    expect(await waitFinal(script!)).toBe(4);
+    expect(readFileSync(log(script!, 'out'), 'utf8')).toBe(`no shebang ${script}\n`);
+    expect(await waitFinal(env1!)).toBe(4);
+    const vars = readFileSync(log(env1!, 'out'), 'utf8').split('\n');
+    expect(vars).toEqual(expect.arrayContaining([`JTM_TASK_ID=${env1}`, '_=/usr/bin/env', `PWD=${work}`]));
+    expect(vars.filter(v => /^JTM_(CGROUP_PROCS|CLOSE_FDS)=/.test(v))).toEqual([]);
+    for (const id of [s1!, s2!]) await runJtm(['kill', '-tid', String(id)], env);
+    for (const id of [s1!, s2!]) expect(await waitFinal(id)).toBe(-4);
   });
 
   it('a worker whose log directory is unusable refuses to start: one line, exit 1', async () => {

@@ -1,0 +1,83 @@
+// The static wrapper of simple commands (src/worker/task-exec.c), run directly: what the bash preamble of
+// task-run.ts does, it must do too (the worker uses it only for commands whose first word is a path).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { tempDir } from '../helpers/env.js';
+
+const WRAPPER = fileURLToPath(new URL('../../dist/fast/jtm-task-exec', import.meta.url));
+const work = tempDir('jtm-task-exec-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Runs the wrapper through a shell that leaves fds 7 and 200 open (no close-on-exec), as a host may. */
+function run(
+  out: string,
+  err: string,
+  words: string[],
+  env: Record<string, string> = {},
+): { code: number | null; pty: string } {
+  const r = spawnSync(
+    '/bin/bash',
+    ['-c', 'exec "$@" 7>/dev/null 200>/dev/null', 'bash', WRAPPER, out, err, words.join(' '), ...words],
+    { env: { PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return { code: r.status, pty: r.stdout + r.stderr };
+}
+
+describe('jtm-task-exec', () => {
+  it('is built by npm run build and answers --check', () => {
+    expect(existsSync(WRAPPER)).toBe(true);
+    expect(spawnSync(WRAPPER, ['--check']).status).toBe(0);
+  });
+
+  it('joins its cgroups, closes the listed descriptors, unsets both, appends to its files, gives no stdin', () => {
+    const procs = [join(work, 'a.procs'), join(work, 'b.procs')];
+    for (const p of procs) writeFileSync(p, '');
+    const out = join(work, 'out');
+    writeFileSync(out, 'kept\n');
+    const r = run(out, join(work, 'err'), ['/bin/bash', join(work, 'show.sh')], {
+      JTM_CGROUP_PROCS: procs.join(' '),
+      JTM_CLOSE_FDS: '7 200',
+    });
+    expect(r).toEqual({ code: 0, pty: '' });
+    const shown = readFileSync(out, 'utf8').split('\n');
+    expect(shown[0]).toBe('kept');
+    const pid = shown[1];
+    for (const p of procs) expect(readFileSync(p, 'utf8')).toBe(`${pid}\n`);
+    // The descriptors of a process the command starts: not the listed ones (the test runner's own may be there).
+    const fds = shown.slice(2, shown.indexOf('unset'));
+    expect(fds).toEqual(expect.arrayContaining(['0', '1', '2']));
+    expect(fds.filter(fd => fd === '7' || fd === '200')).toEqual([]);
+    expect(shown.slice(shown.indexOf('unset'))).toEqual(['unset', 'stdin /dev/null', '']);
+    expect(readFileSync(join(work, 'err'), 'utf8')).toBe('to stderr\n');
+  });
+
+  it("a file it cannot open: bash's message on the pty, exit 125; a missing command: bash's outcome, 127", () => {
+    const r = run(join(work, 'no', 'such', 'dir'), join(work, 'err2'), ['/bin/true']);
+    expect(r).toEqual({
+      code: 125,
+      pty: `bash: ${join(work, 'no', 'such', 'dir')}: No such file or directory\n`,
+    });
+    const missing = run(join(work, 'out3'), join(work, 'err3'), ['/bin/nope-42', 'x']);
+    expect(missing.code).toBe(127);
+    expect(readFileSync(join(work, 'err3'), 'utf8')).toBe(
+      'bash: line 1: /bin/nope-42: No such file or directory\n',
+    );
+  });
+});
+
+mkdirSync(work, { recursive: true });
+writeFileSync(
+  join(work, 'show.sh'),
+  [
+    'echo $$',
+    'ls /proc/self/fd',
+    'echo "${JTM_CGROUP_PROCS-unset}${JTM_CLOSE_FDS-}"',
+    'echo "stdin $(readlink /proc/$$/fd/0)"',
+    'echo to stderr >&2',
+  ].join('\n'),
+);
