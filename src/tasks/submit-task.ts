@@ -21,7 +21,7 @@ import { isDynamicSpec } from '../pool-spec.js';
  */
 const CHUNK = 250;
 
-/** Tasks whose jobs are added together (one pipeline for all their pools): a few create chunks' worth. */
+/** Tasks whose jobs are added together (all their pools at once): a few create chunks' worth. */
 const JOB_BATCH = 1000;
 
 /**
@@ -204,14 +204,14 @@ class PoolQueues {
   }
 }
 
-/** The jobs of a batch, every pool's on one pipeline (the order of jobs within a pool is the order of the tasks). */
+/** The jobs of a batch, every pool's at once (the order of jobs within a pool is the order of the tasks). */
 async function addJobs(
   ctx: JtmContext,
   tasks: readonly NewRecord[],
   ids: readonly number[],
   queues: PoolQueues,
 ): Promise<void> {
-  await addTaskJobs(ids, i => queues.get(ctx, (tasks[i] as NewRecord).pool));
+  await addTaskJobs(ctx.redis, ids, i => queues.get(ctx, (tasks[i] as NewRecord).pool));
 }
 
 function chunks<T>(items: readonly T[]): T[][] {

@@ -37,7 +37,7 @@ describe.concurrent('addTaskJobs', () => {
   it('writes the jobs, queue lists and events that Queue.addBulk writes', async ({ ctx, expect }) => {
     const ids = [5, 6, 7, 12];
     const ours = openPoolQueue(ctx, 'ours');
-    await addTaskJobs(ids, () => ours);
+    await addTaskJobs(ctx.redis, ids, () => ours);
     await ours.close();
     const theirs = openPoolQueue(ctx, 'theirs');
     await theirs.addBulk(ids.map(id => ({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) })));
@@ -55,8 +55,8 @@ describe.concurrent('addTaskJobs', () => {
     const a = openPoolQueue(ctx, 'a');
     const b = openPoolQueue(ctx, 'b');
     const ids = [1, 2, 3, 4, 5, 6, 7];
-    await addTaskJobs(ids, i => (i % 3 === 0 ? a : b));
-    await addTaskJobs([1], () => a);
+    await addTaskJobs(ctx.redis, ids, i => (i % 3 === 0 ? a : b));
+    await addTaskJobs(ctx.redis, [1], () => a);
     const waiting = async (q: typeof a): Promise<number[]> =>
       (await q.getJobs(['wait'], 0, -1, true)).map(j => j.data.id);
     expect(await waiting(a)).toEqual([1, 4, 7]);
