@@ -18,7 +18,7 @@ export async function runScript<T = unknown>(
   redis: RedisClient,
   script: string,
   keys: readonly string[],
-  args: readonly (string | number)[],
+  args: readonly (string | number | Buffer)[],
 ): Promise<T> {
   try {
     return (await redis.evalsha(sha1(script), keys.length, ...keys, ...args)) as T;

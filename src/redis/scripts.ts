@@ -594,3 +594,27 @@ for i = 3 + nf, #ARGV do
 end
 return cjson.encode(out)
 `;
+
+/**
+ * each-of: turns a script written for one item (`body`: its KEYS, and ARGV[1..argsPerItem] for the item)
+ * into one that runs it for every item of a call, in order, with the same KEYS:
+ * ARGV = item 1's ARGV, then item 2's, and so on. Returns the body's replies, in order.
+ * A bulk submit adds its BullMQ jobs this way: BullMQ's own addStandardJob, one EVALSHA per few hundred
+ * jobs of a queue rather than one per job (the per-command cost in Node and Redis was most of a bulk submit's).
+ * The body becomes a function's (KEYS and ARGV its parameters): a body that returns early still returns
+ * its reply for its item only.
+ */
+export function eachOf(body: string, argsPerItem: number): string {
+  return `local function item(KEYS, ARGV)
+${body}
+end
+local per = ${argsPerItem}
+local out = {}
+for i = 0, #ARGV / per - 1 do
+  local argv = {}
+  for j = 1, per do argv[j] = ARGV[i * per + j] end
+  out[i + 1] = item(KEYS, argv)
+end
+return out
+`;
+}

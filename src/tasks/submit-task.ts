@@ -9,7 +9,8 @@ import type { Queue } from 'bullmq';
 
 import { openPoolQueue } from './pool-queue.js';
 import { touchPools } from '../pools/pool-registry.js';
-import { TASK_JOB_NAME, taskJobOptions, type JobSource, type TaskJob } from './job-data.js';
+import type { JobSource, TaskJob } from './job-data.js';
+import { addTaskJobs } from './submit-jobs.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 import { isDynamicSpec } from '../pool-spec.js';
@@ -20,7 +21,7 @@ import { isDynamicSpec } from '../pool-spec.js';
  */
 const CHUNK = 250;
 
-/** Tasks whose jobs are added together (one addBulk per pool): a few create chunks' worth. */
+/** Tasks whose jobs are added together (all their pools at once): a few create chunks' worth. */
 const JOB_BATCH = 1000;
 
 /**
@@ -203,36 +204,14 @@ class PoolQueues {
   }
 }
 
-/**
- * One addBulk per pool, all pools at once (the order of jobs within a pool is the order of the tasks: the
- * batches of a submit are added in order, on one connection).
- */
+/** The jobs of a batch, every pool's at once (the order of jobs within a pool is the order of the tasks). */
 async function addJobs(
   ctx: JtmContext,
   tasks: readonly NewRecord[],
   ids: readonly number[],
   queues: PoolQueues,
 ): Promise<void> {
-  const byPool = new Map<
-    string,
-    { name: string; data: TaskJob; opts: ReturnType<typeof taskJobOptions> }[]
-  >();
-  for (let i = 0; i < tasks.length; i++) {
-    const pool = (tasks[i] as NewRecord).pool;
-    const id = ids[i] as number;
-    let jobs = byPool.get(pool);
-    if (!jobs) byPool.set(pool, (jobs = []));
-    jobs.push({ name: TASK_JOB_NAME, data: { id }, opts: taskJobOptions(id) });
-  }
-  const added = await Promise.allSettled(
-    [...byPool].map(async ([pool, jobs]) => {
-      const queue = queues.get(ctx, pool);
-      const [j] = jobs;
-      await (jobs.length === 1 && j ? queue.add(j.name, j.data, j.opts) : queue.addBulk(jobs));
-    }),
-  );
-  const failed = added.find(r => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  await addTaskJobs(ctx.redis, ids, i => queues.get(ctx, (tasks[i] as NewRecord).pool));
 }
 
 function chunks<T>(items: readonly T[]): T[][] {
