@@ -1,26 +1,58 @@
 #!/usr/bin/env node
 // Entry point of `jtm` and of the legacy `jtm-<command>` names: translate the original's command line,
-// then run a plain invocation of a hot command (isalive, status, submit, kill) on the fast path, which
-// does not load oclif; anything else (help, --json, errors in the argv, other commands) goes to oclif.
+// then run a plain invocation of a hot command (isalive, status, submit, kill, worker) on the fast path,
+// which does not load oclif; anything else (help, --json, errors in the argv, other commands) goes to oclif.
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const manifest = new URL('../oclif.manifest.json', import.meta.url);
 const bundle = new URL('../dist/fast/main.js', import.meta.url);
+// The same fast path as one CommonJS file, run with a V8 code cache (src/cli/fast/code-cache.ts) for the hot
+// commands: Node 20 caches compiled code for scripts only, not ES modules. Other commands (oclif's) take the
+// small ES entry: the whole bundle would cost them more than its cache saves.
+const cjsBundle = new URL('../dist/fast/main.cjs', import.meta.url);
+const CACHED = new Set(['isalive', 'status', 'submit', 'kill', 'worker']);
+/** When a worker writes its code cache: its start-up and first task compiled, long before it ends. */
+const SAVE_AFTER_MS = 2000;
 
-/** The esbuild bundle (npm run build), unless it is missing or older than the manifest (tsc-only build). */
-function fastModule() {
-  const mtime = url => statSync(url, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  return mtime(bundle) >= mtime(manifest) ? bundle.href : '../dist/src/cli/fast/main.js';
+const mtime = url => statSync(url, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+/** An esbuild bundle (npm run build), unless it is missing or older than the manifest (tsc-only build). */
+const built = url => mtime(url) >= mtime(manifest);
+
+/** The hot command's name, roughly: the choice of bundle is only about speed (both run every command). */
+function commandName() {
+  const name = basename(process.argv[1] ?? '');
+  return name.startsWith('jtm-') ? name.slice(4) : process.argv[2];
 }
 
-const { normaliseArgv, runFastPath, unknownCommandMessage } = await import(fastModule());
+let saveCodeCache;
+async function fastModule() {
+  const command = commandName();
+  if (CACHED.has(command) && built(cjsBundle)) {
+    const { loadWithCodeCache, codeCachePath } = await import('../dist/src/cli/fast/code-cache.js');
+    const file = fileURLToPath(cjsBundle);
+    // One cache per command: each holds what its own runs compile.
+    const loaded = loadWithCodeCache(file, codeCachePath(file, command));
+    if (loaded.cache !== 'accepted') {
+      saveCodeCache = loaded.save;
+      setTimeout(loaded.save, SAVE_AFTER_MS).unref();
+    }
+    return loaded.exports;
+  }
+  return import(built(bundle) ? bundle.href : '../dist/src/cli/fast/main.js');
+}
+
+const { normaliseArgv, runFastPath, unknownCommandMessage } = await fastModule();
 const args = normaliseArgv(basename(process.argv[1] ?? 'jtm'), process.argv.slice(2));
 const unknown = unknownCommandMessage(args, manifest);
 if (unknown) {
   process.stderr.write(`${unknown}\n`);
   process.exitCode = 1;
-} else if (!(await runFastPath(args, manifest))) {
+} else if (await runFastPath(args, manifest)) {
+  // A run that failed early (bad input) compiled little: the cache waits for a successful one.
+  if (saveCodeCache) process.once('exit', code => code === 0 && saveCodeCache());
+} else {
   const { execute } = await import('@oclif/core');
   await execute({ args, dir: import.meta.url });
 }

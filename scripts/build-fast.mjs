@@ -54,13 +54,10 @@ const leaveOutUnused = {
 };
 const outdir = `${root}dist/fast`;
 rmSync(outdir, { recursive: true, force: true });
-const result = await build({
+/** What both builds share: the same sources, stubs, externals and settings. */
+const common = {
   absWorkingDir: root,
-  entryPoints: { main: 'src/cli/fast/main.ts', 'pty-host': 'src/worker/pty-host.ts' },
-  outdir,
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   mainFields: ['module', 'main'],
   target: 'node20',
@@ -68,19 +65,41 @@ const result = await build({
   // native msgpackr-extract is optional for msgpackr and resolved at run time, and node-pty (native, loads
   // its binary relative to itself) by the pty host.
   external: ['pino', 'pino-pretty', '@oclif/*', 'msgpackr-extract', 'node-pty'],
-  // CommonJS dependencies (ioredis) call require(); an ES module has none of its own.
-  banner: {
-    js: "import { createRequire as __jtmCreateRequire } from 'node:module'; const require = __jtmCreateRequire(import.meta.url);",
-  },
   sourcemap: 'linked',
   keepNames: true,
   metafile: true,
   logLevel: 'warning',
   plugins: [leaveOutUnused],
-  // msgpackr would load its native string extractor (msgpackr-extract, found through node-gyp-build's search
-  // of the file system, then dlopen) at start: ≈ 30 ms of CPU per process here, for unpacking that JTM's
-  // id-only jobs never need.
-  define: { 'process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED': '"true"' },
+};
+// msgpackr would load its native string extractor (msgpackr-extract, found through node-gyp-build's search
+// of the file system, then dlopen) at start: ≈ 30 ms of CPU per process here, for unpacking that JTM's
+// id-only jobs never need.
+const MSGPACKR = { 'process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED': '"true"' };
+const result = await build({
+  ...common,
+  entryPoints: { main: 'src/cli/fast/main.ts', 'pty-host': 'src/worker/pty-host.ts' },
+  outdir,
+  splitting: true,
+  format: 'esm',
+  define: MSGPACKR,
+  // CommonJS dependencies (ioredis) call require(); an ES module has none of its own.
+  banner: {
+    js: "import { createRequire as __jtmCreateRequire } from 'node:module'; const require = __jtmCreateRequire(import.meta.url);",
+  },
+});
+// The same fast path as one CommonJS file: bin/run.js runs the hot commands (the worker, submit, isalive...)
+// from it with a V8 code cache (src/cli/fast/code-cache.ts), which Node 20 offers for scripts but not for ES
+// modules. The split ES build stays the entry of the other commands (they only parse argv before oclif).
+const cjsResult = await build({
+  ...common,
+  entryPoints: { main: 'src/cli/fast/main.ts' },
+  outdir,
+  outExtension: { '.js': '.cjs' },
+  format: 'cjs',
+  // import.meta has no value in CommonJS: the bundle's own URL stands in (pty-host.js and pino are found
+  // relative to it, as from the ES build in the same folder).
+  define: { ...MSGPACKR, 'import.meta.url': '__jtmBundleUrl' },
+  banner: { js: "const __jtmBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 // A stub that no longer matches (BullMQ moved a file) would silently bring the code back: say so.
 const unmatched = UNUSED.filter(u => !stubbed.has(u));
@@ -90,4 +109,5 @@ if (unmatched.length > 0) {
 }
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
 const kb = outputs.reduce((n, [, o]) => n + o.bytes, 0) / 1024;
-console.error(`dist/fast: ${outputs.length} files, ${kb.toFixed(0)} KB`);
+const cjsKb = cjsResult.metafile.outputs['dist/fast/main.cjs'].bytes / 1024;
+console.error(`dist/fast: ${outputs.length} files, ${kb.toFixed(0)} KB; main.cjs ${cjsKb.toFixed(0)} KB`);
