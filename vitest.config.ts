@@ -76,6 +76,10 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'processes',
+          // Concurrent tests of a file (describe.concurrent) at most 3 at a time (vitest's default is 5): each
+          // test starts workers and CLI processes, and more at once starved them on 2 cores (1.5 s worker
+          // leases lapsed, 2 s connect timeouts expired).
+          maxConcurrency: 3,
           include: ['test/**/*.test.ts'],
           exclude: ['test/unit/**', 'test/store/**'],
         },
