@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,11 @@ function pgrep(args: string[]): number[] {
 /** Live processes whose command line contains `marker` (each test uses its own sleep lengths as markers). */
 const processesMatching = (marker: string): number[] => pgrep(['-f', marker]);
 
-describe('task execution', () => {
+// Every group runs at the same time, and so do the tests of each (describe.concurrent): they mostly wait for
+// tasks, kills, samples and timeouts. Each test's processes carry their own marker (sleep lengths) and its
+// own task ids, so none sees another's; the shared worker has 8 slots so that no test waits for a slot
+// another holds (4 before, with the tests one after another).
+describe.concurrent('task execution', () => {
   const env = testEnv();
   const work = tempDir('jtm-exec-');
   let worker: BackgroundProcess;
@@ -48,7 +52,7 @@ describe('task execution', () => {
 
   beforeAll(async () => {
     ctx = await openTestContext(env);
-    worker = startJtm(['worker', '-p', 'exec', '--slots', '4'], env);
+    worker = startJtm(['worker', '-p', 'exec', '--slots', '8'], env);
     await waitWorkers(env, 'exec');
   });
   afterAll(async () => {
@@ -95,8 +99,11 @@ describe('task execution', () => {
 
   it('ends a kill/complete race in exactly one final status, consistent with what happened', async () => {
     for (let i = 0; i < 5; i++) {
-      const id = await submit(['-cmd', 'sleep 0.3; echo done']);
-      await waitRunning(id);
+      // Timed from the command's own start (a file it creates, which stays): polling the status for
+      // "running" could miss a 0.3 s run altogether on a loaded machine, and then waited for it in vain.
+      const started = join(work, `race-started-${i}`);
+      const id = await submit(['-cmd', `touch ${started}; sleep 0.3; echo done`]);
+      await waitFor(() => existsSync(started), `task ${id} to start`);
       await new Promise(res => setTimeout(res, 200 + i * 40));
       await runJtm(['kill', '-tid', String(id)], env);
       const final = await waitFinal(id);
@@ -233,7 +240,7 @@ describe('task execution', () => {
   });
 });
 
-describe('kill when the worker is dead', () => {
+describe.concurrent('kill when the worker is dead', () => {
   it('ends the task at once as terminated, without waiting for the dead worker', async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
@@ -255,7 +262,7 @@ describe('kill when the worker is dead', () => {
   });
 });
 
-describe('workers with an end of life', () => {
+describe.concurrent('workers with an end of life', () => {
   it('do not start a task whose time limit exceeds their remaining life; a fresher worker does', async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
@@ -285,7 +292,7 @@ describe('workers with an end of life', () => {
 /** The direct children of `pid`, to find the worker's pty host. */
 const childrenOf = (pid: number): number[] => pgrep(['-P', String(pid)]);
 
-describe('Slurm ending an allocation', () => {
+describe.concurrent('Slurm ending an allocation', () => {
   // scancel, walltime and preemption SIGTERM every process of the job step in no set order: the pty host,
   // the task and the worker. Whoever gets it first, the task goes back to the queue.
   // "pty host killed": SIGKILL, which it cannot ignore (as when Slurm's KillWait runs out for it first).

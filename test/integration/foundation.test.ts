@@ -180,17 +180,28 @@ describe('worker shutdown', () => {
   it('SIGTERM lets a short task finish, and gives a long one back to the queue after the grace period', async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
-    const w = startJtm(['worker', '-p', 'gs', '--slots', '2', '--shutdown-grace', '6s'], env);
+    const w = startJtm(['worker', '-p', 'gs', '--slots', '2', '--shutdown-grace', '3s'], env);
     await waitWorkers(env, 'gs');
+    // The short task runs until released once the worker has begun its stop (a fixed 3 s before, under a 6 s grace):
+    // still running when the stop comes, whatever the load, and done well within the grace.
+    const release = join(env['JTM_LOG_DIR']!, 'release');
     const [shortId] = taskIds(
-      (await runJtm(['submit', '-cmd', 'sleep 3; echo done', '-p', 'gs'], env)).stdout,
+      (
+        await runJtm(
+          ['submit', '-cmd', `while [ ! -e ${release} ]; do sleep 0.1; done; echo done`, '-p', 'gs'],
+          env,
+        )
+      ).stdout,
     );
     const [longId] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'gs'], env)).stdout);
     // Read the records directly: a cold `jtm status` per poll could miss a short running window on a busy machine.
     await waitFor(async () => (await ctx.tasks.status(shortId!)) === 3, 'short task to run');
     await waitFor(async () => (await ctx.tasks.status(longId!)) === 3, 'long task to run');
     await closeContext(ctx);
-    const code = await w.stop('SIGTERM');
+    const stopped = w.stop('SIGTERM');
+    await waitFor(() => /worker stopping/.test(w.output()) || undefined, 'the worker to begin its stop');
+    writeFileSync(release, '');
+    const code = await stopped;
     expect(code).toBe(0);
     expect(await statusOf(env, shortId!)).toBe('success');
     expect(await statusOf(env, longId!)).toBe('pending');

@@ -106,13 +106,22 @@ describe('remove-pool and the rc file', () => {
     // A grace far shorter than the task: the old behaviour (grace, then kill and give back) shows at once.
     const w = start(['worker', '-p', 'soft2', '--shutdown-grace', '500ms'], env);
     await workerUp(env, 'soft2');
-    // Long enough to be still running when remove-pool (a CLI start on a loaded machine) gets to it.
-    const running = await submit(env, ['-cmd', 'sleep 10; echo fine', '-p', 'soft2']);
+    // Still running when remove-pool (a CLI start on a loaded machine) gets to it, whatever the load: it
+    // runs until the test releases it (a fixed 10 s before), well past the 500 ms grace.
+    const release = join(tempDir('jtm-release-'), 'release');
+    const running = await submit(env, [
+      ...['-cmd', `while [ ! -e ${release} ]; do sleep 0.1; done; echo fine`],
+      ...['-p', 'soft2'],
+    ]);
     await waitStatus(env, running, 'running');
     const waiting = await submit(env, ['-cmd', 'true', '-p', 'soft2']);
     const r = await runJtm(['remove-pool', '-p', 'soft2', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ left_running: [running], terminated: [waiting] });
+    // Past the shutdown grace: the old behaviour would have killed it and given it back by now.
+    await waitFor(() => /worker stopping/.test(w.output()) || undefined, 'the worker to begin its stop');
+    await new Promise(res => setTimeout(res, 1500));
+    writeFileSync(release, '');
     await waitStatus(env, running, 'success');
     expect(await ctx.tasks.get(running)).toMatchObject({ attempts: 1, exit_code: 0 });
     expect((await ctx.tasks.get(waiting))?.status_name).toBe('terminated');
@@ -128,7 +137,10 @@ describe('a worker draining before its end of life', () => {
     // Slurm's early warning (SIGUSR1) drains a worker: a task its end of life (1 h here) would cut goes back.
     const short = start(['worker', '-p', 'drain', '--lifetime', '1h', '--worker_id', 'wshort'], env);
     await workerUp(env, 'drain');
-    const call = cromwellCall(root, 'call-drain', 'sleep 6');
+    // Runs until released, once drained (a fixed 6 s before): still running when SIGUSR1 comes, whatever the
+    // load, and the run after the drain ends as soon as it starts.
+    const release = join(root, 'release');
+    const call = cromwellCall(root, 'call-drain', `while [ ! -e ${release} ]; do sleep 0.1; done`);
     const id = await submit(env, ['-cmd', call.command, '-p', 'drain']);
     await waitStatus(env, id, 'running');
     short.child.kill('SIGUSR1');
@@ -136,6 +148,7 @@ describe('a worker draining before its end of life', () => {
     expect(existsSync(call.rc)).toBe(false);
     // The drained worker would defer the task again and again; let a fresh one have it.
     expect(await short.stop('SIGTERM')).toBe(0);
+    writeFileSync(release, '');
     start(['worker', '-p', 'drain'], env);
     await waitStatus(env, id, 'success', 90_000);
     expect(await ctx.tasks.get(id)).toMatchObject({ attempts: 2, exit_code: 0 });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -90,7 +90,10 @@ describe('manager restarts and replicas', () => {
     const failed = await submit(env, 'exit 3', 'rs');
     await waitStatus(env, done, 'success');
     await waitStatus(env, failed, 'failed');
-    const running = await submit(env, 'sleep 4; echo late', 'rs');
+    // Runs until the test releases it, after the manager kills: a fixed length (it was 4 s) let it end
+    // before a starved test saw it running.
+    const release = `${env['JTM_LOG_DIR']}/release`;
+    const running = await submit(env, `while [ ! -e ${release} ]; do sleep 0.1; done; echo late`, 'rs');
     const waiting = await submit(env, 'true', 'nobody');
     await waitStatus(env, running, 'running');
     // Kill managers at several points of their work, then let one run for a while.
@@ -100,6 +103,7 @@ describe('manager restarts and replicas', () => {
       await m.stop('SIGKILL');
     }
     const m = start(['manager'], env);
+    writeFileSync(release, '');
     await waitStatus(env, running, 'success');
     const sweeps = Number(await ctx.redis.hget(ctx.keys.managerStats, 'sweeps'));
     await waitFor(
@@ -191,10 +195,13 @@ describe('remove-pool and pools', () => {
     const ctx = await context(env);
     const w = start(['worker', '-p', 'soft', '--shutdown-grace', '30s'], env);
     await workerUp(env, 'soft');
-    const running = await submit(env, 'sleep 2; echo fine', 'soft');
+    // Runs until released after remove-pool: a fixed 2 s could end before a starved test saw it running.
+    const release = `${env['JTM_LOG_DIR']}/release`;
+    const running = await submit(env, `while [ ! -e ${release} ]; do sleep 0.1; done; echo fine`, 'soft');
     await waitStatus(env, running, 'running');
     const r = await runJtm(['remove-pool', '-p', 'soft'], env);
     expect(r.stdout).toBe('removed\n');
+    writeFileSync(release, '');
     await waitStatus(env, running, 'success');
     expect(await w.exited).toBe(0);
     // A pending task whose pool is gone (as a worker that gives a task back leaves it) ends at reconciliation.
