@@ -9,13 +9,18 @@ import {
   TaskNotFoundError,
 } from '../../../src/errors.js';
 
+// JTM's error codes as the dashboard's HTTP statuses: never 500 for a user's mistake or a missing task.
+const cases: [Error, number][] = [
+  [new TaskNotFoundError(9, 255), 404],
+  [new PoolNotFoundError('p'), 404],
+  [new InvalidInputError('bad'), 400],
+  [new RedisUnavailableError('x'), 503],
+  [new JtmError('other', 'OTHER'), 500],
+  [new Error('boom'), 500],
+];
+
 describe('dashboard error mapping', () => {
-  it('maps JTM error codes to HTTP statuses', () => {
-    expect(httpStatusOf(new TaskNotFoundError(9, 255))).toBe(404);
-    expect(httpStatusOf(new PoolNotFoundError('p'))).toBe(404);
-    expect(httpStatusOf(new InvalidInputError('bad'))).toBe(400);
-    expect(httpStatusOf(new RedisUnavailableError('x'))).toBe(503);
-    expect(httpStatusOf(new JtmError('other', 'OTHER'))).toBe(500);
-    expect(httpStatusOf(new Error('boom'))).toBe(500);
+  it.each(cases)('%s → HTTP %i', (err, status) => {
+    expect(httpStatusOf(err)).toBe(status);
   });
 });
