@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 /** A committed task (its submit's commit key exists), status queued, `retries` retries. */
-async function committedTask(retries = 1, pool = 'p'): Promise<number> {
+async function queuedTask(retries = 1, pool = 'p'): Promise<number> {
   const sid = `s-${Math.random().toString(36).slice(2)}`;
   await ctx.redis.set(ctx.keys.submit(sid), 1);
   return ctx.tasks.create({ command: 'true', pool, max_retries: retries, submit_id: sid });
@@ -57,7 +57,7 @@ describe('start-task', () => {
   });
 
   it('a running task on a live worker is busy; on a dead one it is taken over, and that is a loss', async () => {
-    const id = await committedTask(1);
+    const id = await queuedTask(1);
     await alive('w1');
     expect((await ctx.tasks.start(id, 'w1', 'h', 'r1')).kind).toBe('started');
     expect(await ctx.tasks.start(id, 'w2', 'h', 'r2')).toEqual({ kind: 'busy' });
@@ -73,7 +73,7 @@ describe('start-task', () => {
   });
 
   it('a graceful stop gives the task back without spending a retry (issue 13, item 5)', async () => {
-    const id = await committedTask(1);
+    const id = await queuedTask(1);
     await ctx.tasks.start(id, 'w1', 'h', 'r1');
     // SIGTERM: the worker gives the task back (fenced transition to pending).
     expect((await ctx.tasks.transitionFenced(id, fence('w1', 'r1'), TaskStatus.pending, 'stop')).done).toBe(
@@ -89,7 +89,7 @@ describe('start-task', () => {
 
 describe('fenced writes', () => {
   it('only the execution that owns the task records its end; a stale one changes nothing', async () => {
-    const id = await committedTask(1);
+    const id = await queuedTask(1);
     await ctx.tasks.start(id, 'w1', 'h', 'r1');
     await alive('w1', false);
     await ctx.tasks.start(id, 'w2', 'h', 'r2');
@@ -119,7 +119,7 @@ describe('fenced writes', () => {
   });
 
   it('a fenced write on a task that is not running fails on its status, not on the fence', async () => {
-    const id = await committedTask(1);
+    const id = await queuedTask(1);
     expect(await ctx.tasks.transitionFenced(id, fence('w1', 'r1'), -2, 'x')).toEqual({
       done: false,
       current: TaskStatus.queued,
@@ -129,7 +129,7 @@ describe('fenced writes', () => {
 
 describe('recover-task', () => {
   it('acts only on the execution it decided about, on a worker still dead', async () => {
-    const id = await committedTask(1);
+    const id = await queuedTask(1);
     await alive('w1');
     await ctx.tasks.start(id, 'w1', 'h', 'r1');
     expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'worker-alive' });
@@ -155,7 +155,7 @@ describe('recover-task', () => {
 describe('manager job moves are fenced on the dead execution lock', () => {
   it('a stale recovery never moves a job another worker fetched since (issue 13, item 4)', async () => {
     const pool = `fj-${Math.random().toString(36).slice(2, 8)}`;
-    const id = await committedTask(2, pool);
+    const id = await queuedTask(2, pool);
     const q = openPoolQueue(ctx, pool);
     await q.add(TASK_JOB_NAME, { id }, taskJobOptions(id));
     // BullMQ does not close a connection it is given: quit in the finally below.

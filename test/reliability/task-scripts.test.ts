@@ -15,7 +15,7 @@ import { TaskStatus } from '../../src/tasks/status.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
-import { committedTask as committed } from '../helpers/store.js';
+import { queuedTask as committed } from '../helpers/store.js';
 
 let ctx: JtmContext;
 
@@ -29,11 +29,8 @@ afterAll(async () => {
 const uniquePool = (): string => `ts-${Math.random().toString(36).slice(2, 8)}`;
 
 /** A committed queued task of `pool` with no retries unless `fields` say so (helpers/store.ts). */
-const committedTask = (
-  pool: string,
-  fields: Record<string, unknown> = {},
-  queuedAt?: number,
-): Promise<number> => committed(ctx, { pool, max_retries: 0, ...fields }, queuedAt);
+const queuedTask = (pool: string, fields: Record<string, unknown> = {}, queuedAt?: number): Promise<number> =>
+  committed(ctx, { pool, max_retries: 0, ...fields }, queuedAt);
 
 async function finished(pool: string): Promise<Record<string, string>> {
   const all = await ctx.redis.hgetall(ctx.keys.statsFinished);
@@ -57,10 +54,10 @@ describe('start-task returns the run spec', () => {
       mem_limit: '4G',
       rc_file: '/tmp/rc',
     };
-    const id = await committedTask(pool, runFields);
+    const id = await queuedTask(pool, runFields);
     const claim = await ctx.tasks.start(id, 'w1', 'h', 'r1');
     expect(claim).toEqual({ kind: 'started', attempt: 1, spec: { id, ...runFields } });
-    const bare = await committedTask(pool);
+    const bare = await queuedTask(pool);
     expect(await ctx.tasks.start(bare, 'w1', 'h', 'r2')).toEqual({
       kind: 'started',
       attempt: 1,
@@ -73,7 +70,7 @@ describe('finished counters, in the scripts that end a task', () => {
   it('transition: one count per end, with run time and queue wait; refused or non-final changes count nothing', async () => {
     const pool = uniquePool();
     const t0 = Date.now();
-    const id = await committedTask(pool, {}, t0 - 2_000);
+    const id = await queuedTask(pool, {}, t0 - 2_000);
     await ctx.tasks.start(id, 'w1', 'h', 'r1', '', t0);
     // A stale execution's end is refused and counts nothing.
     expect(
@@ -111,7 +108,7 @@ describe('finished counters, in the scripts that end a task', () => {
     expect(await ctx.tasks.transition(id, [TaskStatus.running], TaskStatus.failed, 'x')).toMatchObject({
       done: false,
     });
-    const requeued = await committedTask(pool);
+    const requeued = await queuedTask(pool);
     await ctx.tasks.start(requeued, 'w1', 'h', 'r3');
     await ctx.tasks.transitionFenced(
       requeued,
@@ -125,30 +122,30 @@ describe('finished counters, in the scripts that end a task', () => {
 
   it('start-task (killed before it started, lost with no retries), request-kill, recover-task, transition-many', async () => {
     const pool = uniquePool();
-    const killedEarly = await committedTask(pool);
+    const killedEarly = await queuedTask(pool);
     await ctx.redis.hset(ctx.keys.task(killedEarly), 'kill_requested', '1');
     expect(await ctx.tasks.start(killedEarly, 'w1', 'h', 'r1')).toEqual({
       kind: 'skip',
       status: TaskStatus.terminated,
     });
-    const lost = await committedTask(pool);
+    const lost = await queuedTask(pool);
     await ctx.tasks.start(lost, 'gone', 'h', 'r1'); // its worker has no alive key
     expect(await ctx.tasks.start(lost, 'w2', 'h', 'r2')).toEqual({
       kind: 'skip',
       status: TaskStatus.lostconnection,
     });
-    const queued = await committedTask(pool);
+    const queued = await queuedTask(pool);
     expect(await ctx.tasks.requestKill(queued)).toEqual({ kind: 'ended', previous: TaskStatus.queued });
-    const onDead = await committedTask(pool);
+    const onDead = await queuedTask(pool);
     await ctx.tasks.start(onDead, 'dead1', 'h', 'r1');
     expect(await ctx.tasks.requestKill(onDead)).toEqual({ kind: 'worker-dead', workerId: 'dead1' });
-    const recovered = await committedTask(pool);
+    const recovered = await queuedTask(pool);
     await ctx.tasks.start(recovered, 'dead2', 'h', 'r1');
     expect(await ctx.tasks.recover(recovered, 'dead2', 'r1')).toEqual({
       kind: 'recovered',
       status: TaskStatus.lostconnection,
     });
-    const many = [await committedTask(pool), await committedTask(pool)];
+    const many = [await queuedTask(pool), await queuedTask(pool)];
     expect(await ctx.tasks.transitionMany(many, [TaskStatus.queued], TaskStatus.failed, 'x')).toBe(2);
     expect(await finished(pool)).toEqual({
       [`${pool}:terminated`]: '3',
@@ -209,7 +206,7 @@ describe('endTask, the one end path', () => {
   it('writes the rc file of a task JTM ended, and none for a success', async () => {
     const dir = tempDir();
     const pool = uniquePool();
-    const failed = await committedTask(pool, { rc_file: join(dir, 'rc1') });
+    const failed = await queuedTask(pool, { rc_file: join(dir, 'rc1') });
     const r = await endTask(ctx, failed, {
       from: [TaskStatus.queued],
       to: TaskStatus.failed,
@@ -217,7 +214,7 @@ describe('endTask, the one end path', () => {
     });
     expect(r).toEqual({ done: true, previous: TaskStatus.queued });
     expect(readFileSync(join(dir, 'rc1'), 'utf8')).toBe('126\n');
-    const ok = await committedTask(pool, { rc_file: join(dir, 'rc2') });
+    const ok = await queuedTask(pool, { rc_file: join(dir, 'rc2') });
     await ctx.tasks.start(ok, 'w1', 'h', 'r1');
     const s = await endTask(ctx, ok, {
       fence: { workerId: 'w1', runToken: 'r1' },
