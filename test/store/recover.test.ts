@@ -73,8 +73,7 @@ describe.concurrent('recover-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await queuedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r2');
+    const id = await runningTask(ctx, { runToken: 'r2' });
     const before = await ctx.tasks.get(id);
     expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'not-running-there', status: S.running });
     expect(await ctx.tasks.get(id)).toEqual(before);
@@ -85,8 +84,7 @@ describe.concurrent('recover-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await queuedTask(ctx);
-    await ctx.tasks.start(id, 'w2', 'h', 'r2');
+    const id = await runningTask(ctx, { worker: 'w2', runToken: 'r2' });
     await ctx.redis.sadd(ctx.keys.workerTasks('w1'), String(id));
     const before = await ctx.tasks.get(id);
     expect(await ctx.tasks.recover(id, 'w1', 'r2')).toEqual({ kind: 'not-running-there', status: S.running });

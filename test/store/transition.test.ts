@@ -91,8 +91,7 @@ describe.concurrent('transition', () => {
   });
 
   it('fenced: the status allows it but another execution owns the task', async ({ ctx, expect }) => {
-    const id = await queuedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r2');
+    const id = await runningTask(ctx, { runToken: 'r2' });
     expect(await ctx.tasks.transitionFenced(id, fence, S.success, 'late')).toEqual({
       done: false,
       current: S.running,
