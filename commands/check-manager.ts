@@ -1,6 +1,5 @@
-import { Flags } from '@oclif/core';
-
 import { BaseCommand } from '../src/cli/base-command.js';
+import { ignoredClusterFlag } from '../src/cli/legacy-flags.js';
 import { readManagerAlive, type ManagerAlive } from '../src/manager/liveness.js';
 
 export default class CheckManager extends BaseCommand<typeof CheckManager> {
@@ -9,9 +8,7 @@ export default class CheckManager extends BaseCommand<typeof CheckManager> {
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --json',
   ];
-  static override flags = {
-    cluster: Flags.string({ description: 'ignored; kept for the original command line (-cl)' }),
-  };
+  static override flags = ignoredClusterFlag;
   static override summary = 'Check that a manager is running.';
 
   async run(): Promise<ManagerAlive | { alive: false }> {

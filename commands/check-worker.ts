@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
+import { ignoredClusterFlag } from '../src/cli/legacy-flags.js';
 import { countWorkers, type WorkerCount } from '../src/pools/count-workers.js';
 
 export default class CheckWorker extends BaseCommand<typeof CheckWorker> {
@@ -11,7 +12,7 @@ export default class CheckWorker extends BaseCommand<typeof CheckWorker> {
   ];
   static override flags = {
     pool_name: Flags.string({ char: 'p', description: 'pool (all pools when omitted)' }),
-    cluster: Flags.string({ description: 'ignored; kept for the original command line (-cl)' }),
+    ...ignoredClusterFlag,
     slurm: Flags.boolean({ char: 's', description: 'also count slots of pending Slurm allocations' }),
   };
   static override summary = 'Count live worker slots.';

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
+import { ignoredClusterFlag } from '../src/cli/legacy-flags.js';
 import { parseDurationFlag } from '../src/cli/worker-cli.js';
 import { InvalidInputError, PoolNotFoundError } from '../src/errors.js';
 import { removePool, type RemovePoolResult } from '../src/tasks/remove-pool.js';
@@ -18,7 +19,7 @@ export default class RemovePool extends BaseCommand<typeof RemovePool> {
       description: 'with --force, how long to wait for killed tasks to end',
       default: '15s',
     }),
-    cluster: Flags.string({ description: 'ignored; kept for the original command line (-cl)' }),
+    ...ignoredClusterFlag,
   };
   static override summary = 'Remove a pool.';
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { Queue } from 'bullmq';
 
+import { addBareJobs } from './lib/bare-bulk.mjs';
 import { BIN, jtmEnv, jtmModule, makeTasks, openJtm, poolName, runProcess, tempDir } from './lib/jtm.mjs';
 import { coldTimes } from './startup.mjs';
 import { median, timeMs } from './lib/stats.mjs';
@@ -20,17 +21,7 @@ async function addBulkRate(ctx, n) {
     (_, i) => new Queue(`bare-${poolName(i)}`, { connection: ctx.redis }),
   );
   try {
-    const ms = await timeMs(async () => {
-      for (let start = 0; start < n; start += BATCH) {
-        const byQueue = new Map();
-        for (let i = start; i < Math.min(n, start + BATCH); i++) {
-          const list = byQueue.get(i % POOLS) ?? [];
-          list.push({ name: 'task', data: { id: i, command: '/bin/true' } });
-          byQueue.set(i % POOLS, list);
-        }
-        await Promise.all([...byQueue].map(([q, jobs]) => queues[q].addBulk(jobs)));
-      }
-    });
+    const ms = await timeMs(() => addBareJobs(queues, n, BATCH));
     return (n / ms) * 1000;
   } finally {
     await Promise.all(queues.map(q => q.close()));

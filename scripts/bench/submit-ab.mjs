@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 
 import { startLocalRedis } from '../lib/local-redis.mjs';
+import { addBareJobs } from './lib/bare-bulk.mjs';
 
 const { values, positionals } = parseArgs({
   options: { reps: { type: 'string', default: '4' }, n: { type: 'string', default: '10000' } },
@@ -64,17 +65,7 @@ async function inProcess(f) {
 
 async function addBulk() {
   const queues = Array.from({ length: POOLS }, (_, i) => new Queue(`bare-bench${i}`, { connection: probe }));
-  const r = await inProcess(async () => {
-    for (let s = 0; s < N; s += BATCH) {
-      const byQueue = new Map();
-      for (let i = s; i < Math.min(N, s + BATCH); i++) {
-        const list = byQueue.get(i % POOLS) ?? [];
-        list.push({ name: 'task', data: { id: i, command: '/bin/true' } });
-        byQueue.set(i % POOLS, list);
-      }
-      await Promise.all([...byQueue].map(([q, jobs]) => queues[q].addBulk(jobs)));
-    }
-  });
+  const r = await inProcess(() => addBareJobs(queues, N, BATCH));
   await Promise.all(queues.map(q => q.close()));
   return r;
 }

@@ -57,6 +57,20 @@ export type TransitionOutcome =
   /** `fenced`: the status allowed it, but another execution (or none) owns the task now. */
   | { done: false; current: number | undefined; fenced?: boolean };
 
+// What the request-kill and recover-task scripts' replies {code, value} mean, indexed by code; any other
+// code ({-1}) is a missing record.
+const KILL_REPLIES: readonly ((value: number | string | undefined) => KillOutcome)[] = [
+  value => ({ kind: 'final', status: Number(value) }),
+  value => ({ kind: 'ended', previous: Number(value) }),
+  value => ({ kind: 'signal-worker', workerId: String(value) }),
+  value => ({ kind: 'worker-dead', workerId: String(value) }),
+];
+const RECOVER_REPLIES: readonly ((value: number | undefined) => RecoverOutcome)[] = [
+  value => ({ kind: 'not-running-there', status: Number(value) }),
+  value => ({ kind: 'recovered', status: Number(value) }),
+  () => ({ kind: 'worker-alive' }),
+];
+
 /** Reads and changes task records; every status change goes through a guarded Lua transition. */
 export class TaskStore {
   constructor(
@@ -274,18 +288,7 @@ export class TaskStore {
       [this.keys.task(id), this.keys.activeTasks],
       [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, this.keys.statsBase],
     );
-    switch (res[0]) {
-      case 0:
-        return { kind: 'final', status: Number(res[1]) };
-      case 1:
-        return { kind: 'ended', previous: Number(res[1]) };
-      case 2:
-        return { kind: 'signal-worker', workerId: String(res[1]) };
-      case 3:
-        return { kind: 'worker-dead', workerId: String(res[1]) };
-      default:
-        return { kind: 'missing' };
-    }
+    return KILL_REPLIES[Number(res[0])]?.(res[1]) ?? { kind: 'missing' };
   }
 
   /**
@@ -308,16 +311,7 @@ export class TaskStore {
         this.keys.statsBase,
       ],
     );
-    switch (res[0]) {
-      case 1:
-        return { kind: 'recovered', status: Number(res[1]) };
-      case 0:
-        return { kind: 'not-running-there', status: Number(res[1]) };
-      case 2:
-        return { kind: 'worker-alive' };
-      default:
-        return { kind: 'missing' };
-    }
+    return RECOVER_REPLIES[Number(res[0])]?.(res[1]) ?? { kind: 'missing' };
   }
 
   /**

@@ -7,8 +7,8 @@ import type { TaskEvent } from '../../src/store/task-history.js';
 import { closeContext, openTestContext } from './context.js';
 import { testEnv } from './env.js';
 
-/** `test` with a `ctx` fixture: a context on a fresh prefix, closed after the test. */
-export const storeTest = test.extend<{ ctx: JtmContext }>({
+/** `it` with a `ctx` fixture: a context on a fresh prefix, closed after the test. */
+export const it = test.extend<{ ctx: JtmContext }>({
   // vitest reads the fixtures a fixture needs from its first argument's destructuring: none here.
   // eslint-disable-next-line no-empty-pattern
   ctx: async ({}, use) => {
@@ -19,7 +19,7 @@ export const storeTest = test.extend<{ ctx: JtmContext }>({
 });
 
 /** A task record as submit writes it (status queued), its submit committed: startable by a worker. */
-export async function committedTask(
+export async function queuedTask(
   ctx: JtmContext,
   fields: Record<string, unknown> = {},
   now = Date.now(),
@@ -43,7 +43,7 @@ export async function runningTask(
   ctx: JtmContext,
   { fields = {}, worker = 'w1', runToken = 'r1', alive = false }: RunningTaskOptions = {},
 ): Promise<number> {
-  const id = await committedTask(ctx, fields);
+  const id = await queuedTask(ctx, fields);
   if (alive) await setAlive(ctx, worker);
   await ctx.tasks.start(id, worker, 'h', runToken);
   return id;
@@ -72,6 +72,11 @@ export async function indexesOf(
   ]);
   const ttl = ttlMs === -1 ? 'none' : ttlMs > 0 ? 'set' : 'no record';
   return { active: score !== null, onWorker: member === 1, ttl };
+}
+
+/** A history event: at `t`, from status `from` to `to`, for `reason`. */
+export function event(t: number, from: number, to: number, reason: string): TaskEvent {
+  return { t, from, to, reason };
 }
 
 /** The last event of the task's history. */

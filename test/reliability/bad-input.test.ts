@@ -1,11 +1,22 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 
 import { runJtm, taskIds } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
+
+/** A temporary directory (removed after the file) and a writer of files in it. */
+function scratchDir(prefix: string): { dir: string; file: (name: string, text: string) => string } {
+  const dir = tempDir(prefix);
+  const file = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  return { dir, file };
+}
 
 /*
  * The bad-input catalogue, beyond the cases of test/integration/foundation.test.ts: every command, every
@@ -15,13 +26,8 @@ import { tempDir, testEnv } from '../helpers/env.js';
  */
 describe('bad input catalogue', () => {
   const env = testEnv();
-  const dir = tempDir('jtm-bad2-');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const file = (name: string, text: string): string => {
-    const p = join(dir, name);
-    writeFileSync(p, text);
-    return p;
-  };
+  const ctx = useTestContext(env);
+  const { dir, file } = scratchDir('jtm-bad2-');
   const task = (extra: Record<string, unknown>): string =>
     file(
       `t-${Object.keys(extra).join('-')}-${Math.random().toString(36).slice(2)}.json`,
@@ -183,12 +189,7 @@ describe('bad input catalogue', () => {
   );
 
   it('left no key in Redis', async () => {
-    const ctx = await openTestContext(env);
-    try {
-      expect(await ctx.redis.keys(`${env['JTM_PREFIX']}*`)).toEqual([]);
-    } finally {
-      await closeContext(ctx);
-    }
+    expect(await ctx().redis.keys(`${env['JTM_PREFIX']}*`)).toEqual([]);
   });
 });
 
@@ -198,13 +199,8 @@ describe('bad input catalogue', () => {
  */
 describe('bad input: the line says what is wrong, ambiguity is refused', () => {
   const env = testEnv();
-  const dir = tempDir('jtm-bad3-');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const file = (name: string, text: string): string => {
-    const p = join(dir, name);
-    writeFileSync(p, text);
-    return p;
-  };
+  const ctx = useTestContext(env);
+  const { dir, file } = scratchDir('jtm-bad3-');
   const withCpu = file('cpu.json', '{"command":"ls","pool":{"name":"a","cpu":2}}');
   const subdirOf = (parent: string): string => {
     const d = join(parent, 'a-directory');
@@ -430,36 +426,21 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
   });
 
   it('left no key in Redis', async () => {
-    const ctx = await openTestContext(env);
-    try {
-      expect(await ctx.redis.keys(`${env['JTM_PREFIX']}*`)).toEqual([]);
-    } finally {
-      await closeContext(ctx);
-    }
+    expect(await ctx().redis.keys(`${env['JTM_PREFIX']}*`)).toEqual([]);
   });
 });
 
 describe('what is not ambiguous is accepted as written', () => {
   const env = testEnv();
-  const dir = tempDir('jtm-ok3-');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const file = (name: string, text: string): string => {
-    const p = join(dir, name);
-    writeFileSync(p, text);
-    return p;
-  };
+  const ctx = useTestContext(env);
+  const { file } = scratchDir('jtm-ok3-');
 
   async function submitted(args: string[]): Promise<Record<string, string>> {
     const r = await runJtm(['submit', ...args], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const [id] = taskIds(r.stdout);
-    const ctx = await openTestContext(env);
-    try {
-      return await ctx.redis.hgetall(ctx.keys.task(id as number));
-    } finally {
-      await closeContext(ctx);
-    }
+    return ctx().redis.hgetall(ctx().keys.task(id as number));
   }
 
   it('a value that starts with "-" (-cmd \'-p x\', --command=-v)', async () => {

@@ -3,53 +3,45 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { runScript } from '../../src/redis/run-script.js';
 import { DROP_POOL_IF_UNTOUCHED, RELEASE_LOCK } from '../../src/redis/scripts.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { useTestContext } from '../helpers/context.js';
 import { testEnv } from '../helpers/env.js';
 
-let ctx: JtmContext;
-
-beforeAll(async () => {
-  ctx = await openTestContext(testEnv());
-});
-afterAll(async () => {
-  await closeContext(ctx);
-});
+const ctx = useTestContext(testEnv());
 
 describe('release-lock', () => {
   it('frees the lock only for the token that holds it', async () => {
-    const key = ctx.keys.managerLease;
-    await ctx.redis.set(key, 'mine', 'PX', 60_000);
-    expect(await runScript(ctx.redis, RELEASE_LOCK, [key], ['theirs'])).toBe(0);
-    expect(await ctx.redis.get(key)).toBe('mine');
-    expect(await runScript(ctx.redis, RELEASE_LOCK, [key], ['mine'])).toBe(1);
-    expect(await ctx.redis.exists(key)).toBe(0);
-    expect(await runScript(ctx.redis, RELEASE_LOCK, [key], ['mine'])).toBe(0);
+    const key = ctx().keys.managerLease;
+    await ctx().redis.set(key, 'mine', 'PX', 60_000);
+    expect(await runScript(ctx().redis, RELEASE_LOCK, [key], ['theirs'])).toBe(0);
+    expect(await ctx().redis.get(key)).toBe('mine');
+    expect(await runScript(ctx().redis, RELEASE_LOCK, [key], ['mine'])).toBe(1);
+    expect(await ctx().redis.exists(key)).toBe(0);
+    expect(await runScript(ctx().redis, RELEASE_LOCK, [key], ['mine'])).toBe(0);
   });
 });
 
 describe('drop-pool-if-untouched', () => {
-  const keysOf = (name: string) => [ctx.keys.pool(name), ctx.keys.pools, ctx.keys.poolSlurmJobs(name)];
+  const keysOf = (name: string) => [ctx().keys.pool(name), ctx().keys.pools, ctx().keys.poolSlurmJobs(name)];
 
   it('drops the entry, its Slurm registry and its name when last_activity is unchanged', async () => {
-    await ctx.redis.hset(ctx.keys.pool('idle'), 'last_activity', '1000');
-    await ctx.redis.hset(ctx.keys.poolSlurmJobs('idle'), '42', '{}');
-    await ctx.redis.sadd(ctx.keys.pools, 'idle');
-    expect(await runScript(ctx.redis, DROP_POOL_IF_UNTOUCHED, keysOf('idle'), ['1000', 'idle'])).toBe(1);
-    expect(await ctx.redis.exists(ctx.keys.pool('idle'), ctx.keys.poolSlurmJobs('idle'))).toBe(0);
-    expect(await ctx.redis.sismember(ctx.keys.pools, 'idle')).toBe(0);
+    await ctx().redis.hset(ctx().keys.pool('idle'), 'last_activity', '1000');
+    await ctx().redis.hset(ctx().keys.poolSlurmJobs('idle'), '42', '{}');
+    await ctx().redis.sadd(ctx().keys.pools, 'idle');
+    expect(await runScript(ctx().redis, DROP_POOL_IF_UNTOUCHED, keysOf('idle'), ['1000', 'idle'])).toBe(1);
+    expect(await ctx().redis.exists(ctx().keys.pool('idle'), ctx().keys.poolSlurmJobs('idle'))).toBe(0);
+    expect(await ctx().redis.sismember(ctx().keys.pools, 'idle')).toBe(0);
   });
 
   it('leaves a pool a submit touched meanwhile', async () => {
-    await ctx.redis.hset(ctx.keys.pool('busy'), 'last_activity', '2000');
-    await ctx.redis.sadd(ctx.keys.pools, 'busy');
-    expect(await runScript(ctx.redis, DROP_POOL_IF_UNTOUCHED, keysOf('busy'), ['1000', 'busy'])).toBe(0);
-    expect(await ctx.redis.hget(ctx.keys.pool('busy'), 'last_activity')).toBe('2000');
-    expect(await ctx.redis.sismember(ctx.keys.pools, 'busy')).toBe(1);
+    await ctx().redis.hset(ctx().keys.pool('busy'), 'last_activity', '2000');
+    await ctx().redis.sadd(ctx().keys.pools, 'busy');
+    expect(await runScript(ctx().redis, DROP_POOL_IF_UNTOUCHED, keysOf('busy'), ['1000', 'busy'])).toBe(0);
+    expect(await ctx().redis.hget(ctx().keys.pool('busy'), 'last_activity')).toBe('2000');
+    expect(await ctx().redis.sismember(ctx().keys.pools, 'busy')).toBe(1);
   });
 });
 

@@ -5,44 +5,33 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { endTask } from '../../src/tasks/end-task.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../../src/pools/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
-import { committedTask as committed } from '../helpers/store.js';
+import { queuedTask as committed } from '../helpers/store.js';
 
-let ctx: JtmContext;
-
-beforeAll(async () => {
-  ctx = await openTestContext(testEnv());
-});
-afterAll(async () => {
-  await closeContext(ctx);
-});
+const ctx = useTestContext(testEnv());
 
 const uniquePool = (): string => `ts-${Math.random().toString(36).slice(2, 8)}`;
 
 /** A committed queued task of `pool` with no retries unless `fields` say so (helpers/store.ts). */
-const committedTask = (
-  pool: string,
-  fields: Record<string, unknown> = {},
-  queuedAt?: number,
-): Promise<number> => committed(ctx, { pool, max_retries: 0, ...fields }, queuedAt);
+const queuedTask = (pool: string, fields: Record<string, unknown> = {}, queuedAt?: number): Promise<number> =>
+  committed(ctx(), { pool, max_retries: 0, ...fields }, queuedAt);
 
 async function finished(pool: string): Promise<Record<string, string>> {
-  const all = await ctx.redis.hgetall(ctx.keys.statsFinished);
+  const all = await ctx().redis.hgetall(ctx().keys.statsFinished);
   return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(`${pool}:`)));
 }
 
 async function histogram(key: string, pool: string): Promise<Record<string, string>> {
-  const all = await ctx.redis.hgetall(key);
+  const all = await ctx().redis.hgetall(key);
   return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(`${pool}:`)));
 }
 
@@ -58,11 +47,11 @@ describe('start-task returns the run spec', () => {
       mem_limit: '4G',
       rc_file: '/tmp/rc',
     };
-    const id = await committedTask(pool, runFields);
-    const claim = await ctx.tasks.start(id, 'w1', 'h', 'r1');
+    const id = await queuedTask(pool, runFields);
+    const claim = await ctx().tasks.start(id, 'w1', 'h', 'r1');
     expect(claim).toEqual({ kind: 'started', attempt: 1, spec: { id, ...runFields } });
-    const bare = await committedTask(pool);
-    expect(await ctx.tasks.start(bare, 'w1', 'h', 'r2')).toEqual({
+    const bare = await queuedTask(pool);
+    expect(await ctx().tasks.start(bare, 'w1', 'h', 'r2')).toEqual({
       kind: 'started',
       attempt: 1,
       spec: { id: bare, command: 'true' },
@@ -74,11 +63,11 @@ describe('finished counters, in the scripts that end a task', () => {
   it('transition: one count per end, with run time and queue wait; refused or non-final changes count nothing', async () => {
     const pool = uniquePool();
     const t0 = Date.now();
-    const id = await committedTask(pool, {}, t0 - 2_000);
-    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', t0);
+    const id = await queuedTask(pool, {}, t0 - 2_000);
+    await ctx().tasks.start(id, 'w1', 'h', 'r1', '', t0);
     // A stale execution's end is refused and counts nothing.
     expect(
-      await ctx.tasks.transitionFenced(
+      await ctx().tasks.transitionFenced(
         id,
         { workerId: 'w1', runToken: 'old' },
         TaskStatus.success,
@@ -88,7 +77,7 @@ describe('finished counters, in the scripts that end a task', () => {
       ),
     ).toMatchObject({ done: false, fenced: true });
     expect(await finished(pool)).toEqual({});
-    const done = await ctx.tasks.transitionFenced(
+    const done = await ctx().tasks.transitionFenced(
       id,
       { workerId: 'w1', runToken: 'r1' },
       TaskStatus.success,
@@ -97,38 +86,38 @@ describe('finished counters, in the scripts that end a task', () => {
       t0 + 7_000,
     );
     expect(done).toEqual({ done: true, previous: TaskStatus.running });
-    expect(await ctx.tasks.get(id)).toMatchObject({ exit_code: 0, pid: 42, ended_at: t0 + 7_000 });
+    expect(await ctx().tasks.get(id)).toMatchObject({ exit_code: 0, pid: 42, ended_at: t0 + 7_000 });
     expect(await finished(pool)).toEqual({ [`${pool}:success`]: '1' });
     // 7 s of run time: bucket 2 (≤ 15 s); 2 s of wait: bucket 3 (≤ 5 s), 0-based.
-    expect(await histogram(ctx.keys.statsDuration, pool)).toEqual({
+    expect(await histogram(ctx().keys.statsDuration, pool)).toEqual({
       [`${pool}:2`]: '1',
       [`${pool}:sum_ms`]: '7000',
     });
-    expect(await histogram(ctx.keys.statsQueueWait, pool)).toEqual({
+    expect(await histogram(ctx().keys.statsQueueWait, pool)).toEqual({
       [`${pool}:3`]: '1',
       [`${pool}:sum_ms`]: '2000',
     });
     // Already final: refused, not counted again.
-    expect(await ctx.tasks.transition(id, [TaskStatus.running], TaskStatus.failed, 'x')).toMatchObject({
+    expect(await ctx().tasks.transition(id, [TaskStatus.running], TaskStatus.failed, 'x')).toMatchObject({
       done: false,
     });
-    const requeued = await committedTask(pool);
-    await ctx.tasks.start(requeued, 'w1', 'h', 'r3');
-    await ctx.tasks.transitionFenced(
+    const requeued = await queuedTask(pool);
+    await ctx().tasks.start(requeued, 'w1', 'h', 'r3');
+    await ctx().tasks.transitionFenced(
       requeued,
       { workerId: 'w1', runToken: 'r3' },
       TaskStatus.pending,
       'stop',
     );
     expect(await finished(pool)).toEqual({ [`${pool}:success`]: '1' });
-    expect(await ctx.redis.sismember(ctx.keys.workerTasks('w1'), String(requeued))).toBe(0);
+    expect(await ctx().redis.sismember(ctx().keys.workerTasks('w1'), String(requeued))).toBe(0);
   });
 
   it('the exported histogram sum reads the integer sum_ms and a sum in seconds counted before it', async () => {
     const pool = uniquePool();
-    const id = await committedTask(pool, {}, 1_000_000);
-    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 1_000_250);
-    await ctx.tasks.transitionFenced(
+    const id = await queuedTask(pool, {}, 1_000_000);
+    await ctx().tasks.start(id, 'w1', 'h', 'r1', '', 1_000_250);
+    await ctx().tasks.transitionFenced(
       id,
       { workerId: 'w1', runToken: 'r1' },
       TaskStatus.success,
@@ -137,52 +126,52 @@ describe('finished counters, in the scripts that end a task', () => {
       1_001_750,
     );
     // What the scripts counted before sum_ms: HINCRBYFLOAT of seconds into `<pool>:sum`.
-    await ctx.redis.hset(ctx.keys.statsDuration, `${pool}:sum`, '0.5');
-    const text = await createMetricsRegistry(ctx).getSingleMetricAsString('jtm_task_duration_seconds');
+    await ctx().redis.hset(ctx().keys.statsDuration, `${pool}:sum`, '0.5');
+    const text = await createMetricsRegistry(ctx()).getSingleMetricAsString('jtm_task_duration_seconds');
     expect(text).toContain(`jtm_task_duration_seconds_sum{pool="${pool}"} 2\n`);
     expect(text).toContain(`jtm_task_duration_seconds_count{pool="${pool}"} 1\n`);
-    const wait = await createMetricsRegistry(ctx).getSingleMetricAsString('jtm_task_queue_wait_seconds');
+    const wait = await createMetricsRegistry(ctx()).getSingleMetricAsString('jtm_task_queue_wait_seconds');
     expect(wait).toContain(`jtm_task_queue_wait_seconds_sum{pool="${pool}"} 0.25\n`);
   });
 
   it('start-task (killed before it started, lost with no retries), request-kill, recover-task, transition-many', async () => {
     const pool = uniquePool();
-    const killedEarly = await committedTask(pool);
-    await ctx.redis.hset(ctx.keys.task(killedEarly), 'kill_requested', '1');
-    expect(await ctx.tasks.start(killedEarly, 'w1', 'h', 'r1')).toEqual({
+    const killedEarly = await queuedTask(pool);
+    await ctx().redis.hset(ctx().keys.task(killedEarly), 'kill_requested', '1');
+    expect(await ctx().tasks.start(killedEarly, 'w1', 'h', 'r1')).toEqual({
       kind: 'skip',
       status: TaskStatus.terminated,
     });
-    const lost = await committedTask(pool);
-    await ctx.tasks.start(lost, 'gone', 'h', 'r1'); // its worker has no alive key
-    expect(await ctx.tasks.start(lost, 'w2', 'h', 'r2')).toEqual({
+    const lost = await queuedTask(pool);
+    await ctx().tasks.start(lost, 'gone', 'h', 'r1'); // its worker has no alive key
+    expect(await ctx().tasks.start(lost, 'w2', 'h', 'r2')).toEqual({
       kind: 'skip',
       status: TaskStatus.lostconnection,
     });
-    const queued = await committedTask(pool);
-    expect(await ctx.tasks.requestKill(queued)).toEqual({ kind: 'ended', previous: TaskStatus.queued });
-    const onDead = await committedTask(pool);
-    await ctx.tasks.start(onDead, 'dead1', 'h', 'r1');
-    expect(await ctx.tasks.requestKill(onDead)).toEqual({ kind: 'worker-dead', workerId: 'dead1' });
-    const recovered = await committedTask(pool);
-    await ctx.tasks.start(recovered, 'dead2', 'h', 'r1');
-    expect(await ctx.tasks.recover(recovered, 'dead2', 'r1')).toEqual({
+    const queued = await queuedTask(pool);
+    expect(await ctx().tasks.requestKill(queued)).toEqual({ kind: 'ended', previous: TaskStatus.queued });
+    const onDead = await queuedTask(pool);
+    await ctx().tasks.start(onDead, 'dead1', 'h', 'r1');
+    expect(await ctx().tasks.requestKill(onDead)).toEqual({ kind: 'worker-dead', workerId: 'dead1' });
+    const recovered = await queuedTask(pool);
+    await ctx().tasks.start(recovered, 'dead2', 'h', 'r1');
+    expect(await ctx().tasks.recover(recovered, 'dead2', 'r1')).toEqual({
       kind: 'recovered',
       status: TaskStatus.lostconnection,
     });
-    const many = [await committedTask(pool), await committedTask(pool)];
-    expect(await ctx.tasks.transitionMany(many, [TaskStatus.queued], TaskStatus.failed, 'x')).toBe(2);
+    const many = [await queuedTask(pool), await queuedTask(pool)];
+    expect(await ctx().tasks.transitionMany(many, [TaskStatus.queued], TaskStatus.failed, 'x')).toBe(2);
     expect(await finished(pool)).toEqual({
       [`${pool}:terminated`]: '3',
       [`${pool}:lostconnection`]: '2',
       [`${pool}:failed`]: '2',
     });
     // Two of them ran (lost, recovered): their run time was observed; the rest never started.
-    const runs = await histogram(ctx.keys.statsDuration, pool);
+    const runs = await histogram(ctx().keys.statsDuration, pool);
     expect(Object.entries(runs).filter(([k]) => !k.endsWith(':sum_ms'))).toEqual([[`${pool}:0`, '3']]);
     for (const id of [killedEarly, lost, queued, onDead, recovered, ...many]) {
-      expect(await ctx.redis.zscore(ctx.keys.activeTasks, String(id))).toBeNull();
-      expect(await ctx.redis.pttl(ctx.keys.task(id))).toBeGreaterThan(0);
+      expect(await ctx().redis.zscore(ctx().keys.activeTasks, String(id))).toBeNull();
+      expect(await ctx().redis.pttl(ctx().keys.task(id))).toBeGreaterThan(0);
     }
   });
 });
@@ -190,39 +179,39 @@ describe('finished counters, in the scripts that end a task', () => {
 describe('create-task(s)', () => {
   it('counts submissions per pool and writes fields shared by a bulk call once per call, to every record', async () => {
     const [a, b] = [uniquePool(), uniquePool()];
-    const ids = await ctx.tasks.createMany([
+    const ids = await ctx().tasks.createMany([
       { command: 'one', pool: a, cwd: '/w', submit_id: 's1', max_retries: 2 },
       { command: 'two', pool: a, cwd: '/w', submit_id: 's1', max_retries: 2, timeout_ms: 5 },
       { command: 'three', pool: b, cwd: '/w', submit_id: 's1', max_retries: 2 },
     ]);
     expect(ids).toEqual([ids[0], ids[0]! + 1, ids[0]! + 2]);
-    expect(await ctx.tasks.get(ids[0]!)).toMatchObject({
+    expect(await ctx().tasks.get(ids[0]!)).toMatchObject({
       command: 'one',
       pool: a,
       cwd: '/w',
       max_retries: 2,
     });
-    const second = await ctx.tasks.get(ids[1]!);
+    const second = await ctx().tasks.get(ids[1]!);
     expect(second).toMatchObject({ command: 'two', pool: a, cwd: '/w', timeout_ms: 5, submit_id: 's1' });
-    expect(await ctx.tasks.get(ids[2]!)).toMatchObject({ command: 'three', pool: b, status: 1 });
-    expect((await ctx.tasks.get(ids[0]!))?.timeout_ms).toBeUndefined();
-    const one = await ctx.tasks.createMany([{ command: 'x', pool: a, cwd: '/w' }]);
-    expect(await ctx.tasks.get(one[0]!)).toMatchObject({ command: 'x', pool: a, cwd: '/w' });
-    await ctx.tasks.create({ command: 'y', pool: b });
-    expect(await ctx.redis.hmget(ctx.keys.statsSubmitted, a, b)).toEqual(['3', '2']);
-    expect((await ctx.tasks.events(ids[1]!)).map(e => e.reason)).toEqual(['submitted']);
+    expect(await ctx().tasks.get(ids[2]!)).toMatchObject({ command: 'three', pool: b, status: 1 });
+    expect((await ctx().tasks.get(ids[0]!))?.timeout_ms).toBeUndefined();
+    const one = await ctx().tasks.createMany([{ command: 'x', pool: a, cwd: '/w' }]);
+    expect(await ctx().tasks.get(one[0]!)).toMatchObject({ command: 'x', pool: a, cwd: '/w' });
+    await ctx().tasks.create({ command: 'y', pool: b });
+    expect(await ctx().redis.hmget(ctx().keys.statsSubmitted, a, b)).toEqual(['3', '2']);
+    expect((await ctx().tasks.events(ids[1]!)).map(e => e.reason)).toEqual(['submitted']);
   });
 });
 
 describe('the BullMQ job of a task', () => {
   it('carries the task id alone, on a queue whose events stream is capped', async () => {
     const pool = uniquePool();
-    const [id] = await submitTasks(ctx, [
+    const [id] = await submitTasks(ctx(), [
       { command: 'echo a long command with arguments', pool, poolSpec: { name: pool }, cwd: '/tmp' },
     ]);
-    const data = await ctx.redis.hget(ctx.keys.poolJob(pool, jobIdOf(id!)), 'data');
+    const data = await ctx().redis.hget(ctx().keys.poolJob(pool, jobIdOf(id!)), 'data');
     expect(JSON.parse(data ?? 'null')).toEqual({ id });
-    const meta = await ctx.redis.hget(`${ctx.keys.queuePrefix}:${pool}:meta`, 'opts.maxLenEvents');
+    const meta = await ctx().redis.hget(`${ctx().keys.queuePrefix}:${pool}:meta`, 'opts.maxLenEvents');
     expect(Number(meta)).toBe(QUEUE_EVENTS_MAX_LEN);
   });
 });
@@ -231,17 +220,17 @@ describe('endTask, the one end path', () => {
   it('writes the rc file of a task JTM ended, and none for a success', async () => {
     const dir = tempDir();
     const pool = uniquePool();
-    const failed = await committedTask(pool, { rc_file: join(dir, 'rc1') });
-    const r = await endTask(ctx, failed, {
+    const failed = await queuedTask(pool, { rc_file: join(dir, 'rc1') });
+    const r = await endTask(ctx(), failed, {
       from: [TaskStatus.queued],
       to: TaskStatus.failed,
       reason: 'submit did not complete',
     });
     expect(r).toEqual({ done: true, previous: TaskStatus.queued });
     expect(readFileSync(join(dir, 'rc1'), 'utf8')).toBe('126\n');
-    const ok = await committedTask(pool, { rc_file: join(dir, 'rc2') });
-    await ctx.tasks.start(ok, 'w1', 'h', 'r1');
-    const s = await endTask(ctx, ok, {
+    const ok = await queuedTask(pool, { rc_file: join(dir, 'rc2') });
+    await ctx().tasks.start(ok, 'w1', 'h', 'r1');
+    const s = await endTask(ctx(), ok, {
       fence: { workerId: 'w1', runToken: 'r1' },
       to: TaskStatus.success,
       reason: 'exit code 0',

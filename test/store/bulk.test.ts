@@ -3,9 +3,9 @@
 import { describe } from 'vitest';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import { committedTask, indexesOf, lastEvent, runningTask, storeTest as it } from '../helpers/store.js';
+import { event, indexesOf, it, lastEvent, queuedTask, runningTask } from '../helpers/store.js';
 
-const submitted = { t: 1_000, from: S.ready, to: S.queued, reason: 'submitted' };
+const submitted = event(1_000, S.ready, S.queued, 'submitted');
 
 describe.concurrent('create-task', () => {
   it('allocates the next id and writes a queued record, its event, its place in the active index', async ({
@@ -87,12 +87,7 @@ describe.concurrent('transition-many', () => {
     ).toBe(2);
     for (const id of ids.slice(0, 2)) {
       expect(await ctx.tasks.get(id)).toMatchObject({ status: S.pending, reason: 'queued on pool' });
-      expect(await lastEvent(ctx, id)).toEqual({
-        t: 2_000,
-        from: S.queued,
-        to: S.pending,
-        reason: 'queued on pool',
-      });
+      expect(await lastEvent(ctx, id)).toEqual(event(2_000, S.queued, S.pending, 'queued on pool'));
       expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
     }
     expect(await ctx.tasks.get(ids[2]!)).toMatchObject({ status: S.failed, reason: 'bad' });
@@ -104,8 +99,8 @@ describe.concurrent('transition-many', () => {
     ctx,
     expect,
   }) => {
-    const queued = await committedTask(ctx);
-    const running = await committedTask(ctx);
+    const queued = await queuedTask(ctx);
+    const running = await queuedTask(ctx);
     await ctx.tasks.start(running, 'w1', 'h', 'r1');
     expect(
       await ctx.tasks.transitionMany([queued, running], [S.queued, S.running], S.failed, 'no queue', 3_000),

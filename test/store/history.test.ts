@@ -7,14 +7,14 @@ import { describe } from 'vitest';
 import { HISTORY_MAX_BYTES } from '../../src/redis/scripts.js';
 import { decodeHistory } from '../../src/store/task-history.js';
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import { committedTask, lastEvent, setAlive, storeTest as it } from '../helpers/store.js';
+import { it, lastEvent, queuedTask, setAlive } from '../helpers/store.js';
 
 describe.concurrent('task history', () => {
   it('a whole lifecycle: four entries in the record, no history key, the record a listpack', async ({
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, {}, 1_000);
+    const id = await queuedTask(ctx, {}, 1_000);
     await ctx.tasks.start(id, 'worker-1', 'node-1', 'r1', 'lock', 1_500);
     await ctx.tasks.transitionFenced(
       id,
@@ -45,7 +45,7 @@ describe.concurrent('task history', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, { max_retries: 2 }, 1_000);
+    const id = await queuedTask(ctx, { max_retries: 2 }, 1_000);
     await ctx.tasks.start(id, 'w1', 'h1', 'r1', '', 2_000);
     await setAlive(ctx, 'w1', false);
     await ctx.tasks.start(id, 'w2', 'h2', 'r2', '', 3_000);
@@ -74,7 +74,7 @@ describe.concurrent('task history', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, {}, 1_000);
+    const id = await queuedTask(ctx, {}, 1_000);
     const odd = 'a;b,c %25 ~d~';
     await ctx.tasks.transition(id, [S.queued], S.pending, odd, {}, 2_000);
     await ctx.tasks.reportLeftovers(id, [12, 13], 'h;x', 2_500);
@@ -90,7 +90,7 @@ describe.concurrent('task history', () => {
   });
 
   it('kill: the request and the end, each once', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx, {}, 1_000);
+    const id = await queuedTask(ctx, {}, 1_000);
     await ctx.tasks.start(id, 'w1', 'h1', 'r1', '', 2_000);
     await setAlive(ctx, 'w1');
     await ctx.tasks.requestKill(id, 3_000);
@@ -109,7 +109,7 @@ describe.concurrent('task history', () => {
   });
 
   it('is capped by length, oldest entries first', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx, {}, 1_000);
+    const id = await queuedTask(ctx, {}, 1_000);
     const long = 'x'.repeat(200);
     for (let i = 0; i < 40; i++) {
       await ctx.tasks.transition(
@@ -129,7 +129,7 @@ describe.concurrent('task history', () => {
   });
 
   it('a record written before the field: its history list is read first', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx, {}, 1_000);
+    const id = await queuedTask(ctx, {}, 1_000);
     await ctx.redis.rpush(
       ctx.keys.taskEvents(id),
       JSON.stringify({ t: 500, from: S.ready, to: S.queued, reason: 'old list' }),

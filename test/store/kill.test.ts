@@ -3,14 +3,7 @@
 import { describe } from 'vitest';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import {
-  committedTask,
-  finishedCount,
-  indexesOf,
-  lastEvent,
-  runningTask,
-  storeTest as it,
-} from '../helpers/store.js';
+import { event, finishedCount, indexesOf, it, lastEvent, queuedTask, runningTask } from '../helpers/store.js';
 
 describe.concurrent('request-kill', () => {
   it('missing: no record, nothing written', async ({ ctx, expect }) => {
@@ -19,7 +12,7 @@ describe.concurrent('request-kill', () => {
   });
 
   it('final: an ended task is left as it is', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     await ctx.tasks.transition(id, [S.queued], S.failed, 'bad');
     const before = await ctx.tasks.get(id);
     expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'final', status: S.failed });
@@ -32,7 +25,7 @@ describe.concurrent('request-kill', () => {
     ['pending', S.pending],
   ] as const) {
     it(`ended: a ${name} task is terminated at once (counted once)`, async ({ ctx, expect }) => {
-      const id = await committedTask(ctx);
+      const id = await queuedTask(ctx);
       if (status === S.pending) await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool');
       expect(await ctx.tasks.requestKill(id, 3_000)).toEqual({ kind: 'ended', previous: status });
       expect(await ctx.tasks.get(id)).toMatchObject({
@@ -40,12 +33,9 @@ describe.concurrent('request-kill', () => {
         reason: 'killed before it started',
         ended_at: 3_000,
       });
-      expect(await lastEvent(ctx, id)).toEqual({
-        t: 3_000,
-        from: status,
-        to: S.terminated,
-        reason: 'killed before it started',
-      });
+      expect(await lastEvent(ctx, id)).toEqual(
+        event(3_000, status, S.terminated, 'killed before it started'),
+      );
       expect(await indexesOf(ctx, id)).toEqual({ active: false, onWorker: false, ttl: 'set' });
       expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
     });
@@ -59,12 +49,7 @@ describe.concurrent('request-kill', () => {
     expect(await ctx.tasks.requestKill(id, 4_000)).toEqual({ kind: 'signal-worker', workerId: 'w1' });
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.running, kill_requested: true });
     expect(await ctx.redis.hget(ctx.keys.task(id), 'kill_requested_at')).toBe('4000');
-    expect(await lastEvent(ctx, id)).toEqual({
-      t: 4_000,
-      from: S.running,
-      to: S.running,
-      reason: 'kill requested',
-    });
+    expect(await lastEvent(ctx, id)).toEqual(event(4_000, S.running, S.running, 'kill requested'));
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttl: 'none' });
     // A second kill says the same (the worker may not have acted yet).
     expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'signal-worker', workerId: 'w1' });

@@ -4,15 +4,7 @@
 import { describe } from 'vitest';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import {
-  committedTask,
-  finishedCount,
-  indexesOf,
-  lastEvent,
-  runningTask,
-  setAlive,
-  storeTest as it,
-} from '../helpers/store.js';
+import { finishedCount, indexesOf, it, lastEvent, queuedTask, runningTask } from '../helpers/store.js';
 
 describe.concurrent('recover-task', () => {
   it('missing: no record', async ({ ctx, expect }) => {
@@ -61,7 +53,7 @@ describe.concurrent('recover-task', () => {
   it('recovered → terminated when a kill was pending, retries or not', async ({ ctx, expect }) => {
     const id = await runningTask(ctx, { fields: { max_retries: 3 }, alive: true });
     await ctx.tasks.requestKill(id);
-    await setAlive(ctx, 'w1', false);
+    await ctx.redis.del(ctx.keys.workerAlive('w1')); // the worker dies
     expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'recovered', status: S.terminated });
     expect(await ctx.tasks.get(id)).toMatchObject({
       status: S.terminated,
@@ -81,8 +73,7 @@ describe.concurrent('recover-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r2');
+    const id = await runningTask(ctx, { runToken: 'r2' });
     const before = await ctx.tasks.get(id);
     expect(await ctx.tasks.recover(id, 'w1', 'r1')).toEqual({ kind: 'not-running-there', status: S.running });
     expect(await ctx.tasks.get(id)).toEqual(before);
@@ -93,8 +84,7 @@ describe.concurrent('recover-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
-    await ctx.tasks.start(id, 'w2', 'h', 'r2');
+    const id = await runningTask(ctx, { worker: 'w2', runToken: 'r2' });
     await ctx.redis.sadd(ctx.keys.workerTasks('w1'), String(id));
     const before = await ctx.tasks.get(id);
     expect(await ctx.tasks.recover(id, 'w1', 'r2')).toEqual({ kind: 'not-running-there', status: S.running });
@@ -102,7 +92,7 @@ describe.concurrent('recover-task', () => {
     expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ onWorker: false });
     expect(await indexesOf(ctx, id, 'w2')).toMatchObject({ onWorker: true });
 
-    const waiting = await committedTask(ctx);
+    const waiting = await queuedTask(ctx);
     await ctx.redis.sadd(ctx.keys.workerTasks('w1'), String(waiting));
     expect(await ctx.tasks.recover(waiting, 'w1')).toEqual({ kind: 'not-running-there', status: S.queued });
     expect(await indexesOf(ctx, waiting, 'w1')).toMatchObject({ onWorker: false });

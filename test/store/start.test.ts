@@ -4,14 +4,7 @@
 import { describe } from 'vitest';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import {
-  committedTask,
-  finishedCount,
-  indexesOf,
-  lastEvent,
-  runningTask,
-  storeTest as it,
-} from '../helpers/store.js';
+import { event, finishedCount, indexesOf, it, lastEvent, queuedTask, runningTask } from '../helpers/store.js';
 
 describe.concurrent('start-task', () => {
   it('missing: no record, nothing written', async ({ ctx, expect }) => {
@@ -35,7 +28,7 @@ describe.concurrent('start-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx, {}, 1_000);
+    const id = await queuedTask(ctx, {}, 1_000);
     expect(await ctx.tasks.start(id, 'w1', 'h1', 'run-1', 'lock-1', 2_000)).toMatchObject({
       kind: 'started',
       attempt: 1,
@@ -53,8 +46,8 @@ describe.concurrent('start-task', () => {
     });
     expect(rec?.pid).toBeUndefined();
     expect((await ctx.tasks.events(id)).slice(1)).toEqual([
-      { t: 2_000, from: S.queued, to: S.pending, reason: 'queued on pool' },
-      { t: 2_000, from: S.pending, to: S.running, reason: 'started on w1@h1' },
+      event(2_000, S.queued, S.pending, 'queued on pool'),
+      event(2_000, S.pending, S.running, 'started on w1@h1'),
     ]);
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttl: 'none' });
   });
@@ -63,7 +56,7 @@ describe.concurrent('start-task', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool', { pid: 7, exit_code: 1 });
     const before = (await ctx.tasks.events(id)).length;
     expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toMatchObject({ kind: 'started', attempt: 1 });
@@ -85,7 +78,7 @@ describe.concurrent('start-task', () => {
   });
 
   it('skip: a kill requested before the start ends it terminated (counted once)', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     await ctx.redis.hset(ctx.keys.task(id), 'kill_requested', '1');
     expect(await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 5_000)).toEqual({
       kind: 'skip',
@@ -102,7 +95,7 @@ describe.concurrent('start-task', () => {
   });
 
   it('skip: a status a worker never starts (ready) is left as it is', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     await ctx.redis.hset(ctx.keys.task(id), 'status', S.ready);
     expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toEqual({ kind: 'skip', status: S.ready });
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.ready, attempts: 0 });

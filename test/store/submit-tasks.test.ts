@@ -12,7 +12,7 @@ import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { buildTask, type NewTask } from '../../src/tasks/task-spec.js';
-import { storeTest as it } from '../helpers/store.js';
+import { it } from '../helpers/store.js';
 
 /** `n` tasks, pool `a` for every third one and `b` for the others. */
 function tasks(n: number): NewTask[] {

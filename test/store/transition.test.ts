@@ -4,14 +4,7 @@
 import { describe } from 'vitest';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import {
-  committedTask,
-  finishedCount,
-  indexesOf,
-  lastEvent,
-  runningTask,
-  storeTest as it,
-} from '../helpers/store.js';
+import { event, finishedCount, indexesOf, it, lastEvent, queuedTask, runningTask } from '../helpers/store.js';
 
 const fence = { workerId: 'w1', runToken: 'r1' };
 
@@ -20,17 +13,12 @@ describe.concurrent('transition', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     expect(
       await ctx.tasks.transition(id, [S.ready, S.queued], S.pending, 'queued on pool', { cwd: '/x' }, 2_000),
     ).toEqual({ done: true, previous: S.queued });
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.pending, reason: 'queued on pool', cwd: '/x' });
-    expect(await lastEvent(ctx, id)).toEqual({
-      t: 2_000,
-      from: S.queued,
-      to: S.pending,
-      reason: 'queued on pool',
-    });
+    expect(await lastEvent(ctx, id)).toEqual(event(2_000, S.queued, S.pending, 'queued on pool'));
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
   });
 
@@ -38,7 +26,7 @@ describe.concurrent('transition', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     // A record written before the history field: its first events in a list, which expires with it too.
     await ctx.redis.hdel(ctx.keys.task(id), 'history');
     await ctx.redis.rpush(ctx.keys.taskEvents(id), '{}');
@@ -91,7 +79,7 @@ describe.concurrent('transition', () => {
   });
 
   it('not allowed: the current status is not in `from`, nothing written', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     const events = await ctx.tasks.events(id);
     expect(await ctx.tasks.transition(id, [S.running], S.success, 'x', { exit_code: 0 })).toEqual({
       done: false,
@@ -103,8 +91,7 @@ describe.concurrent('transition', () => {
   });
 
   it('fenced: the status allows it but another execution owns the task', async ({ ctx, expect }) => {
-    const id = await committedTask(ctx);
-    await ctx.tasks.start(id, 'w1', 'h', 'r2');
+    const id = await runningTask(ctx, { runToken: 'r2' });
     expect(await ctx.tasks.transitionFenced(id, fence, S.success, 'late')).toEqual({
       done: false,
       current: S.running,
@@ -127,7 +114,7 @@ describe.concurrent('fenced-set', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     expect(await ctx.tasks.setFenced(id, fence, { pid: 1 })).toBe(false);
     await ctx.tasks.start(id, 'w1', 'h', 'r1');
     expect(await ctx.tasks.setFenced(id, fence, { pid: 12, peak_rss_mb: 3 })).toBe(true);
@@ -149,8 +136,8 @@ describe.concurrent('leftovers-found', () => {
     expect(await ctx.tasks.reportLeftovers(id, [12], 'h1', 8_000)).toBe(true);
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.success, leftover_pids: '10,11,12' });
     expect((await ctx.tasks.events(id)).slice(-2)).toEqual([
-      { t: 7_000, from: S.success, to: S.success, reason: 'killed 2 leftover processes of a lost run on h1' },
-      { t: 8_000, from: S.success, to: S.success, reason: 'killed 1 leftover processes of a lost run on h1' },
+      event(7_000, S.success, S.success, 'killed 2 leftover processes of a lost run on h1'),
+      event(8_000, S.success, S.success, 'killed 1 leftover processes of a lost run on h1'),
     ]);
     // The history is a field of the record (which keeps its TTL): no key of its own.
     expect(await ctx.redis.exists(ctx.keys.taskEvents(id))).toBe(0);

@@ -1,15 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { httpStatusOf } from '../../src/dashboard/start-dashboard.js';
-import {
-  InvalidInputError,
-  JtmError,
-  PoolNotFoundError,
-  RedisUnavailableError,
-  TaskNotFoundError,
-} from '../../src/errors.js';
-import { jobIdOf, taskJobOptions, taskIdOfJob } from '../../src/tasks/job-data.js';
+import { jobIdOf, taskJobOptions, taskIdOfJob } from '../../../src/tasks/job-data.js';
 
 describe('job id codec', () => {
   it('round-trips every task id, and submit uses it', () => {
@@ -38,16 +30,5 @@ describe('job id codec', () => {
     ])
       expect(taskIdOfJob(j), j).toBeUndefined();
     expect(taskIdOfJob(undefined)).toBeUndefined();
-  });
-});
-
-describe('dashboard error mapping', () => {
-  it('maps JTM error codes to HTTP statuses', () => {
-    expect(httpStatusOf(new TaskNotFoundError(9, 255))).toBe(404);
-    expect(httpStatusOf(new PoolNotFoundError('p'))).toBe(404);
-    expect(httpStatusOf(new InvalidInputError('bad'))).toBe(400);
-    expect(httpStatusOf(new RedisUnavailableError('x'))).toBe(503);
-    expect(httpStatusOf(new JtmError('other', 'OTHER'))).toBe(500);
-    expect(httpStatusOf(new Error('boom'))).toBe(500);
   });
 });

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { loadConfig } from '../../src/config.js';
-import { InvalidInputError } from '../../src/errors.js';
-import { Keys } from '../../src/redis/keys.js';
+import { loadConfig } from '../../../src/config.js';
+import { InvalidInputError } from '../../../src/errors.js';
+import { Keys } from '../../../src/redis/keys.js';
 import {
   CLUSTER_SLOTS,
   keySlot,
@@ -12,7 +12,7 @@ import {
   shardOfTask,
   shardPrefix,
   taskIdOfCounter,
-} from '../../src/redis/shards.js';
+} from '../../../src/redis/shards.js';
 
 describe('shard routing (src/redis/shards.ts)', () => {
   it('computes the slot Redis Cluster does (CRC16 XMODEM of the hash tag, mod 16384)', () => {
