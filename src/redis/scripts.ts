@@ -543,15 +543,19 @@ export const TRANSITION_MANY = `${prelude('isFinal', 'appendHistory', 'entry', '
 local allowed = {}
 for s in string.gmatch(ARGV[1], '[^,]+') do allowed[tonumber(s)] = true end
 local to = tonumber(ARGV[2])
+local final = isFinal(to)
 local moved = 0
 for i = 9, #ARGV do
   local id = ARGV[i]
   local t = ARGV[6] .. id
-  local v = redis.call('HMGET', t, 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
+  -- pool and started_at only for finalize (each field asked is a scan of the record).
+  local v
+  if final then v = redis.call('HMGET', t, 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
+  else v = redis.call('HMGET', t, 'status', 'worker_id', 'history', 'queued_at') end
   local cur = tonumber(v[1])
   if cur ~= nil and allowed[cur] and not isFinal(cur) then
     local h = appendHistory(v[3], entry(ARGV[3], v[4], cur, to, ARGV[4]))
-    if isFinal(to) then
+    if final then
       redis.call('HSET', t, 'status', ARGV[2], 'reason', ARGV[4], 'ended_at', ARGV[3], 'history', h)
       finalize(t, KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to,
         {worker = v[2], pool = v[5], queued = v[4], started = v[6], history = v[3]}, ARGV[3])
