@@ -157,15 +157,16 @@ end`,
   ${luaStatusName('name', 'to')}
   redis.call('HINCRBY', statsBase .. 'finished', pool .. ':' .. name, '1')
   if not started or started == '' then return end
+  started = tonumber(started)
   local b
   if ended and ended ~= '' then
-    local ms = math.max(0, tonumber(ended) - tonumber(started))
+    local ms = math.max(0, tonumber(ended) - started)
     ${luaBucket('b', 'ms', DURATION_BUCKETS)}
     redis.call('HINCRBY', statsBase .. 'duration', pool .. ':' .. b, '1')
     redis.call('HINCRBY', statsBase .. 'duration', pool .. ':sum_ms', string.format('%d', ms))
   end
   if queued and queued ~= '' then
-    local ms = math.max(0, tonumber(started) - tonumber(queued))
+    local ms = math.max(0, started - tonumber(queued))
     ${luaBucket('b', 'ms', WAIT_BUCKETS)}
     redis.call('HINCRBY', statsBase .. 'queue-wait', pool .. ':' .. b, '1')
     redis.call('HINCRBY', statsBase .. 'queue-wait', pool .. ':sum_ms', string.format('%d', ms))
@@ -185,8 +186,13 @@ end`,
   -- The history list of a record written before the history became a field (read by TaskStore.events): a
   -- record created since starts its history with the submit's entry, and has no list to expire.
   if string.sub(r.history or '', 1, 5) ~= '0,0,1' then redis.call('PEXPIRE', taskBase .. id .. ':events', retentionMs) end
-  redis.call('PEXPIRE', taskBase .. id .. ':resources', retentionMs)
-  redis.call('PEXPIRE', taskBase .. id .. ':output', retentionMs)
+  -- Most tasks have neither a resource stream (it is written once a task has run 1 s) nor a live output
+  -- stream (only output does): one EXISTS of both instead of two PEXPIREs of keys that are not there.
+  local resources, output = taskBase .. id .. ':resources', taskBase .. id .. ':output'
+  if redis.call('EXISTS', resources, output) > 0 then
+    redis.call('PEXPIRE', resources, retentionMs)
+    redis.call('PEXPIRE', output, retentionMs)
+  end
   countFinished(statsBase, r.pool, to, r.queued, r.started, ended)
 end`,
   },
@@ -252,9 +258,8 @@ if not v[4] then return {-1} end
 local cur = tonumber(v[1])
 -- A final status is never left, whatever the caller allows: a task ends in exactly one final state.
 if isFinal(cur) then return {0, cur} end
-local ok = false
-for s in string.gmatch(ARGV[1], '[^,]+') do if tonumber(s) == cur then ok = true end end
-if not ok then return {0, cur} end
+-- The stored status is its code as text, as ARGV[1] lists them: compared as text, without a number per entry.
+if not string.find(',' .. ARGV[1] .. ',', ',' .. v[1] .. ',', 1, true) then return {0, cur} end
 if ARGV[8] ~= '' and not (cur == RUNNING and v[2] == ARGV[8] and v[3] == ARGV[9]) then return {2, cur} end
 local to = tonumber(ARGV[2])
 local f = addPairs({'status', ARGV[2], 'reason', ARGV[4], 'history', appendHistory(v[5], entry(ARGV[3], v[6], cur, to, ARGV[4]))}, 11)
@@ -314,8 +319,9 @@ export const RUN_FIELDS = [
  */
 export const START_TASK = `${prelude('isFinal', 'appendHistory', 'entry', 'esc', 'settleStart', 'finalize')}
 local t = KEYS[1]
-local v = redis.call('HMGET', t, 'id', 'status', 'submit_id', 'queued_at', 'kill_requested', 'attempts',
-  'worker_id', 'max_retries', 'losses', 'history', 'host', 'pool', 'started_at',
+-- What every start needs; what only a takeover, an end or a re-run needs is read by more() when it does (each
+-- field asked is a scan of the record's listpack, and an unset one a scan to its end).
+local v = redis.call('HMGET', t, 'id', 'status', 'submit_id', 'queued_at', 'kill_requested', 'attempts', 'history',
   ${RUN_FIELDS.map(f => `'${f}'`).join(', ')})
 local id = v[1]
 if not id then return {-1} end
@@ -329,22 +335,30 @@ if cur == QUEUED then
     return {3, tonumber(v[4] or '0')}
   end
 end
-local h = v[10]
+local m
+-- worker_id, max_retries, losses, host, pool, started_at
+local function more()
+  m = m or redis.call('HMGET', t, 'worker_id', 'max_retries', 'losses', 'host', 'pool', 'started_at')
+  return m
+end
+local h = v[7]
 local function endNow(to, why)
+  local r = more()
   redis.call('HSET', t, 'status', to, 'reason', why, 'ended_at', ARGV[3],
     'history', appendHistory(h, entry(ARGV[3], v[4], cur, to, why)))
   finalize(t, KEYS[2], id, ARGV[4], ARGV[5], ARGV[6], ARGV[10], to,
-    {worker = v[7], pool = v[12], queued = v[4], started = v[13], history = v[10]}, ARGV[3])
+    {worker = r[1], pool = r[5], queued = v[4], started = r[6], history = v[7]}, ARGV[3])
   return {0, to}
 end
 if v[5] == '1' then return endNow(TERMINATED, 'killed before it started') end
 local attempts = tonumber(v[6] or '0')
 local reason = 'started'
 if cur == RUNNING then
-  local old = v[7] or ''
+  local r = more()
+  local old = r[1] or ''
   if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, RUNNING} end
-  local maxRetries = tonumber(v[8] or '0')
-  local losses = tonumber(v[9] or '0') + 1
+  local maxRetries = tonumber(r[2] or '0')
+  local losses = tonumber(r[3] or '0') + 1
   redis.call('HSET', t, 'losses', losses)
   if losses > maxRetries then return endNow(LOSTCONNECTION, 'worker ' .. old .. ' was lost and no retries are left') end
   redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
@@ -352,7 +366,7 @@ if cur == RUNNING then
 elseif cur ~= QUEUED and cur ~= PENDING then
   return {0, cur}
 end
-h = settleStart(h, v[7], v[11])
+if h and string.find(h, '~', 1, true) then h = settleStart(h, more()[1], more()[4]) end
 if cur == QUEUED then
   -- Fetched before submit marked it pending: record that step too, so every history reads queued → pending → running.
   h = appendHistory(h, entry(ARGV[3], v[4], QUEUED, PENDING, 'queued on pool'))
@@ -367,7 +381,7 @@ redis.call('HSET', t, 'status', ${STATUS_TEXT.running}, 'worker_id', ARGV[1], 'h
 if attempts > 0 then redis.call('DEL', ARGV[5] .. id .. ':output') end
 redis.call('SADD', KEYS[3], id)
 local out = {1, attempts + 1}
-for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[13 + i] end
+for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[7 + i] end
 return out
 `;
 
@@ -529,15 +543,19 @@ export const TRANSITION_MANY = `${prelude('isFinal', 'appendHistory', 'entry', '
 local allowed = {}
 for s in string.gmatch(ARGV[1], '[^,]+') do allowed[tonumber(s)] = true end
 local to = tonumber(ARGV[2])
+local final = isFinal(to)
 local moved = 0
 for i = 9, #ARGV do
   local id = ARGV[i]
   local t = ARGV[6] .. id
-  local v = redis.call('HMGET', t, 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
+  -- pool and started_at only for finalize (each field asked is a scan of the record).
+  local v
+  if final then v = redis.call('HMGET', t, 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
+  else v = redis.call('HMGET', t, 'status', 'worker_id', 'history', 'queued_at') end
   local cur = tonumber(v[1])
   if cur ~= nil and allowed[cur] and not isFinal(cur) then
     local h = appendHistory(v[3], entry(ARGV[3], v[4], cur, to, ARGV[4]))
-    if isFinal(to) then
+    if final then
       redis.call('HSET', t, 'status', ARGV[2], 'reason', ARGV[4], 'ended_at', ARGV[3], 'history', h)
       finalize(t, KEYS[1], id, ARGV[5], ARGV[6], ARGV[7], ARGV[8], to,
         {worker = v[2], pool = v[5], queued = v[4], started = v[6], history = v[3]}, ARGV[3])

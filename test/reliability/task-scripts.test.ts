@@ -127,11 +127,13 @@ describe('finished counters, in the scripts that end a task', () => {
     );
     // What the scripts counted before sum_ms: HINCRBYFLOAT of seconds into `<pool>:sum`.
     await ctx().redis.hset(ctx().keys.statsDuration, `${pool}:sum`, '0.5');
-    const text = await createMetricsRegistry(ctx()).getSingleMetricAsString('jtm_task_duration_seconds');
-    expect(text).toContain(`jtm_task_duration_seconds_sum{pool="${pool}"} 2\n`);
-    expect(text).toContain(`jtm_task_duration_seconds_count{pool="${pool}"} 1\n`);
-    const wait = await createMetricsRegistry(ctx()).getSingleMetricAsString('jtm_task_queue_wait_seconds');
-    expect(wait).toContain(`jtm_task_queue_wait_seconds_sum{pool="${pool}"} 0.25\n`);
+    const lines = async (name: string): Promise<string[]> =>
+      (await createMetricsRegistry(ctx()).getSingleMetricAsString(name)).split('\n');
+    const duration = await lines('jtm_task_duration_seconds');
+    expect(duration).toContain(`jtm_task_duration_seconds_sum{pool="${pool}"} 2`);
+    expect(duration).toContain(`jtm_task_duration_seconds_count{pool="${pool}"} 1`);
+    const wait = await lines('jtm_task_queue_wait_seconds');
+    expect(wait).toContain(`jtm_task_queue_wait_seconds_sum{pool="${pool}"} 0.25`);
   });
 
   it('start-task (killed before it started, lost with no retries), request-kill, recover-task, transition-many', async () => {

@@ -22,6 +22,19 @@ describe.concurrent('transition', () => {
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
   });
 
+  it('final: a task with only one of its streams (live output, no resource samples) gets the TTL on it', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await committedTask(ctx);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 1_000);
+    await ctx.redis.xadd(ctx.keys.taskOutput(id), '*', 'data', 'out');
+    await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0', { exit_code: 0 }, 3_000);
+    expect(await ctx.redis.pttl(ctx.keys.taskOutput(id))).toBeGreaterThan(0);
+    // The missing one is not created by the end.
+    expect(await ctx.redis.exists(ctx.keys.taskResources(id))).toBe(0);
+  });
+
   it('done, final: ended_at, out of every index, retention TTL on the record and its lists, counted once', async ({
     ctx,
     expect,
