@@ -92,10 +92,8 @@ export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): P
   try {
     fh = await openOutput(path);
     const st = await fh.stat();
-    // Only devices refuse a zero-byte write (a regular file takes it even on a full disk): a file, which
-    // nearly every task writes, needs no probe (one thread-pool hop fewer per file).
     // fs.write (not FileHandle.write, which skips a zero-byte write without calling write(2)).
-    if (!st.isFile()) await probeWrite(fh.fd);
+    await probeWrite(fh.fd);
     if (st.isFIFO()) return { regular: false, hold: fh };
     await fh.close();
     return { regular: st.isFile(), hold: undefined };
