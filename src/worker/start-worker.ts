@@ -21,7 +21,7 @@ import { recordOutcome, TaskUnsuccessful } from './record-outcome.js';
 import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
-import { TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
+import { checkTaskExec, TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
 import { fitsInLife, startLifeTimer, wouldBeCut, wouldBeCutData } from './end-of-life.js';
@@ -80,6 +80,7 @@ export async function startWorker(
   const ctx = forPool(anyShard, opts.pool);
   // First, unless the command started it already: the host's own start (a Node process) overlaps the rest.
   startTaskHost(ctx.config);
+  checkTaskExec();
   await checkLogDir(ctx.config.logDir);
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });

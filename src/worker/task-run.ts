@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -125,18 +125,29 @@ export function simpleCommandWords(
 
 /** The static wrapper of simple commands (task-exec.c), built beside the module that uses it. */
 const TASK_EXEC = fileURLToPath(new URL('./jtm-task-exec', import.meta.url));
-/** The wrapper, once it is known to exist and run on this node (null: it does not; undefined: not looked). */
+/** The wrapper, once it is known to exist and run on this node (null: it does not; undefined: not known yet). */
 let taskExec: string | null | undefined;
+let checking = false;
+
+/**
+ * Checks, once per worker and without blocking it, that the wrapper runs on this node (`--check`): a binary
+ * built for another architecture, or a node that forbids it, means bash. Tasks started before the answer
+ * take bash. The worker calls this as it starts.
+ */
+export function checkTaskExec(): void {
+  if (taskExec !== undefined || checking) return;
+  checking = true;
+  if (!existsSync(TASK_EXEC)) {
+    taskExec = null;
+    return;
+  }
+  execFile(TASK_EXEC, ['--check'], { timeout: 10_000 }, err => {
+    taskExec = err ? null : TASK_EXEC;
+  });
+}
 
 function taskExecPath(): string | undefined {
-  if (taskExec === undefined) {
-    // Once per worker: a binary built for another architecture, or a node that forbids it, means bash.
-    taskExec =
-      existsSync(TASK_EXEC) &&
-      spawnSync(TASK_EXEC, ['--check'], { stdio: 'ignore', timeout: 10_000 }).status === 0
-        ? TASK_EXEC
-        : null;
-  }
+  checkTaskExec();
   return taskExec ?? undefined;
 }
 
