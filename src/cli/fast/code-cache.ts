@@ -5,6 +5,9 @@
  * measured by benchmark 7's worker cold start. With the cache, V8 deserialises the functions compiled by an
  * earlier run instead of parsing and compiling them again.
  *
+ * The cache is compiled code, as trusted as the bundle: it lives beside it, in the installation, written only
+ * where the installation is writable (whoever could replace the cache could replace the bundle).
+ *
  * Only node: built-ins here: bin/run.js imports this before any bundle.
  */
 import { createHash, randomBytes } from 'node:crypto';
