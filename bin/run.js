@@ -30,10 +30,9 @@ let saveCodeCache;
 async function fastModule() {
   const command = commandName();
   if (CACHED.has(command) && built(cjsBundle)) {
-    const { loadWithCodeCache, codeCachePath } = await import('../dist/src/cli/fast/code-cache.js');
-    const file = fileURLToPath(cjsBundle);
+    const { loadWithCodeCache } = await import('../dist/src/cli/fast/code-cache.js');
     // One cache per command: each holds what its own runs compile.
-    const loaded = loadWithCodeCache(file, codeCachePath(file, command));
+    const loaded = loadWithCodeCache(fileURLToPath(cjsBundle), command);
     if (loaded.cache !== 'accepted') {
       saveCodeCache = loaded.save;
       setTimeout(loaded.save, SAVE_AFTER_MS).unref();

@@ -5,9 +5,12 @@
  * measured by benchmark 7's worker cold start. With the cache, V8 deserialises the functions compiled by an
  * earlier run instead of parsing and compiling them again.
  *
+ * The cache is compiled code, as trusted as the bundle: it lives beside it, in the installation, written only
+ * where the installation is writable (whoever could replace the cache could replace the bundle).
+ *
  * Only node: built-ins here: bin/run.js imports this before any bundle.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -19,6 +22,8 @@ export type CodeCacheState = 'accepted' | 'none' | 'rejected';
 export interface CachedModule {
   exports: Record<string, unknown>;
   cache: CodeCacheState;
+  /** Where the cache of this bundle and use is (or would be). */
+  cacheFile: string;
   /**
    * Writes the functions compiled so far (start-up included) to the cache file, once, unless the cache in use
    * was accepted. Best effort: false when it did not write (nothing to do, or a read-only installation).
@@ -27,19 +32,24 @@ export interface CachedModule {
 }
 
 /**
- * The cache file of `bundle` for this V8 (another Node version's cache would be refused, and two versions
- * sharing one file would keep replacing each other's), per `use`: each holds what its own runs compiled.
+ * The cache file of `bundle` (whose text is `source`) for this V8, per `use` (each command's runs compile their
+ * own functions). V8 checks a cache only against the source's length, not its text: a cache of another build
+ * of the same length would be accepted and run the old code. So the name carries a hash of the text (≈ 2 ms for
+ * the 1.5 MB bundle) and the V8 version (another Node's cache would be refused, and two versions sharing one
+ * file would keep replacing each other's).
  */
-export function codeCachePath(bundle: string, use = 'main'): string {
-  return `${bundle}.${use}.${process.versions.v8}.${process.arch}.cache`;
+export function codeCachePath(bundle: string, source: string, use: string): string {
+  const id = createHash('sha1').update(source).digest('hex').slice(0, 16);
+  return `${bundle}.${use}.${id}.${process.versions.v8}-${process.arch}.cache`;
 }
 
-/** Compiles the CommonJS file `bundle` (not run yet), with V8's code cache from `cacheFile` when valid. */
+/** Compiles the CommonJS file `bundle` (not run yet), with V8's code cache for `use` when there is one. */
 export function compileWithCodeCache(
   bundle: string,
-  cacheFile: string,
-): { script: Script; cache: CodeCacheState } {
+  use = 'main',
+): { script: Script; cache: CodeCacheState; cacheFile: string } {
   const source = readFileSync(bundle, 'utf8');
+  const cacheFile = codeCachePath(bundle, source, use);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
@@ -51,12 +61,13 @@ export function compileWithCodeCache(
     filename: bundle,
     ...(cachedData ? { cachedData } : {}),
   });
-  return { script, cache: !cachedData ? 'none' : script.cachedDataRejected ? 'rejected' : 'accepted' };
+  const cache = !cachedData ? 'none' : script.cachedDataRejected ? 'rejected' : 'accepted';
+  return { script, cache, cacheFile };
 }
 
-/** Runs the CommonJS file `bundle` as require() would, with V8's code cache from `cacheFile` when valid. */
-export function loadWithCodeCache(bundle: string, cacheFile = codeCachePath(bundle)): CachedModule {
-  const { script, cache } = compileWithCodeCache(bundle, cacheFile);
+/** Runs the CommonJS file `bundle` as require() would, with V8's code cache for `use` when valid. */
+export function loadWithCodeCache(bundle: string, use = 'main'): CachedModule {
+  const { script, cache, cacheFile } = compileWithCodeCache(bundle, use);
   const module = { exports: {} as Record<string, unknown> };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
@@ -76,7 +87,7 @@ export function loadWithCodeCache(bundle: string, cacheFile = codeCachePath(bund
       return false;
     }
   };
-  return { exports: module.exports, cache, save };
+  return { exports: module.exports, cache, cacheFile, save };
 }
 
 function writable(dir: string): boolean {
