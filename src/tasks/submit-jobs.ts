@@ -9,8 +9,15 @@ import { TASK_JOB_NAME, jobIdOf, taskJobOptions, type TaskJob } from './job-data
 /** BullMQ's addStandardJob script, run for every job of a call (its ARGV: 3 per job). */
 const ADD_JOBS = eachOf(addStandardJob.content, 3);
 
-/** Jobs per script run: a run blocks Redis (and the workers' heartbeats) for a few milliseconds at most. */
-const JOBS_PER_RUN = 250;
+/**
+ * Jobs per script run. A run blocks Redis (and the workers' heartbeats) while it lasts: BullMQ's script
+ * costs Redis the same looped as called once per job (~100 µs a job on the loaded 2-core test machine, 250
+ * jobs took 24–41 ms there; a few tens of µs on an idle one), so a run is kept to a few milliseconds.
+ */
+const JOBS_PER_RUN = 100;
+
+/** Connections that have sent ADD_JOBS to Redis (cached there unless Redis restarted since). */
+const loadedOn = new WeakSet<RedisClient>();
 
 /**
  * Adds the BullMQ jobs of a batch of tasks (task i on queue `queueOf(i)`, every queue opened on `redis`), in
@@ -42,13 +49,21 @@ export async function addTaskJobs(
   // wait: on one connection it reaches Redis before the queue's first job, as with addBulk.
   await Promise.all([...runs.keys()].map(async q => q.waitUntilReady()));
   const step = JOBS_PER_RUN * 3;
+  const calls = [...runs.values()].flatMap(({ keys, argv }) => {
+    const slices: [string[], (string | Buffer)[]][] = [];
+    for (let a = 0; a < argv.length; a += step) slices.push([keys, argv.slice(a, a + step)]);
+    return slices;
+  });
+  // The script is 27 KB: loaded ahead of the runs on a connection's first use (one connection: Redis has
+  // it when they arrive), so that a Redis without it gets it once rather than with each of a submit's
+  // hundreds of runs (each NOSCRIPT falls back to EVAL). Sent, not awaited: every run is sent in this tick,
+  // which keeps the jobs of concurrent batches in call order. If the load fails, the fallback still works.
+  if (!loadedOn.has(redis)) {
+    loadedOn.add(redis);
+    redis.script('LOAD', ADD_JOBS).catch(() => loadedOn.delete(redis));
+  }
   const replies = await Promise.all(
-    [...runs.values()].flatMap(({ keys, argv }) => {
-      const calls: Promise<unknown[]>[] = [];
-      for (let a = 0; a < argv.length; a += step)
-        calls.push(runScript<unknown[]>(redis, ADD_JOBS, keys, argv.slice(a, a + step)));
-      return calls;
-    }),
+    calls.map(async ([keys, argv]) => runScript<unknown[]>(redis, ADD_JOBS, keys, argv)),
   );
   for (const reply of replies.flat()) {
     // BullMQ's scripts answer an error as a negative code (e.g. a missing parent: none here).
