@@ -8,7 +8,7 @@ import type { JtmContext } from '../../src/context.js';
 import { TASK_JOB_NAME, jobIdOf, taskJobOptions } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { addTaskJobs } from '../../src/tasks/submit-jobs.js';
-import { storeTest as it } from '../helpers/store.js';
+import { it } from '../helpers/store.js';
 
 /** Everything Redis holds for `pool`'s queue, its own name and times taken out so two pools compare. */
 async function queueState(ctx: JtmContext, pool: string): Promise<unknown> {

@@ -26,7 +26,7 @@ describe.concurrent('transition', () => {
     ctx,
     expect,
   }) => {
-    const id = await committedTask(ctx);
+    const id = await queuedTask(ctx);
     await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 1_000);
     await ctx.redis.xadd(ctx.keys.taskOutput(id), '*', 'data', 'out');
     await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0', { exit_code: 0 }, 3_000);
