@@ -107,6 +107,31 @@ export const MAX_COMMAND_BYTES = 131_071;
 /** Most shards a site may have: a Redis Cluster has 16,384 slots, far more masters than this is unheard of. */
 export const MAX_SHARDS = 256;
 
+/**
+ * The shortest heartbeat period (JTM_HEARTBEAT_INTERVAL, `jtm worker -hb`). A worker stops its tasks when a beat
+ * has not succeeded for most of its lease (self-fencing, docs/reliability.md), and a beat is a Redis round trip
+ * that a loaded node delays by hundreds of ms: at 5 or 50 ms every beat was "late", the worker stopped its tasks
+ * and took them again, forever. 500 ms is what the test suite runs at on a loaded 2-core machine.
+ */
+export const MIN_HEARTBEAT_MS = 500;
+/**
+ * The fewest missed beats before a worker is dead: the lease (interval × missed beats) must leave one whole
+ * late beat before the fencing margin (about one interval), or a worker would stop its tasks between two beats.
+ */
+export const MIN_MISSED_BEATS = 3;
+const MISSED_BEATS_WHY =
+  ' (a worker stops its tasks when its beats are late for about one interval: with fewer, one late beat would)';
+
+/** `ms` when it is at least MIN_HEARTBEAT_MS; `what` names the setting in the error (`-hb 5ms`, `KEY=value`). */
+export function heartbeatAtLeast(ms: number, what: string): number {
+  if (ms < MIN_HEARTBEAT_MS) {
+    throw new InvalidInputError(
+      `${what} is too short: the heartbeat must be at least ${MIN_HEARTBEAT_MS}ms (a worker whose beats cannot keep its lease stops and restarts its tasks)`,
+    );
+  }
+  return ms;
+}
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Resolves the configuration; the only reader of the process environment. */
@@ -167,8 +192,11 @@ export function loadConfig(
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s'),
     killRetryMs: duration('JTM_KILL_RETRY', '10s'),
-    heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
-    missedBeats: integer('JTM_MISSED_BEATS', 3, 1),
+    heartbeatIntervalMs: heartbeatAtLeast(
+      duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
+      `JTM_HEARTBEAT_INTERVAL=${get('JTM_HEARTBEAT_INTERVAL') ?? ''}`,
+    ),
+    missedBeats: integer('JTM_MISSED_BEATS', 3, MIN_MISSED_BEATS, Number.MAX_SAFE_INTEGER, MISSED_BEATS_WHY),
     taskRetentionMs: duration('JTM_TASK_RETENTION', '7d'),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),

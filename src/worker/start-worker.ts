@@ -14,6 +14,7 @@ import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { startLeftoverSweeps } from './leftovers.js';
+import { afterLeaseLoss } from './lease-losses.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
 import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
@@ -295,6 +296,12 @@ export async function startWorker(
     }
     if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {
       await recordOutOfMemory(ctx, log, data, outcome.reason);
+    }
+    // Fenced again and again (beats always late): given back JTM_TASK_RETRIES + 1 times at most, then ended.
+    if (outcome.kind === 'requeue' && outcome.fenced) {
+      const counted = await afterLeaseLoss(ctx, data.id, outcome);
+      outcome = counted.outcome;
+      endFields = { ...endFields, ...counted.fields };
     }
     // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
     if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);

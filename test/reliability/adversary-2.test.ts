@@ -1,13 +1,30 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { runJtm, waitWorkers } from '../helpers/cli.js';
+// @ts-expect-error plain JavaScript helper shared with the demo
+import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
+import { TaskStatus } from '../../src/tasks/status.js';
+import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 import { context, start, stopTracked } from '../helpers/tracked.js';
+
+interface LocalRedis {
+  url: string;
+  pid: number;
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+const startRedis = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRedis>;
+const servers: LocalRedis[] = [];
 
 /*
  * Defects the second adversarial tester found on cfe1168 (/work/wt/brief/adversary-report.md): D4, D5, D1, D2.
  */
-afterAll(stopTracked);
+afterAll(async () => {
+  await stopTracked();
+  for (const s of servers) {
+    process.kill(s.pid, 'SIGCONT');
+    await s.stop('SIGKILL');
+  }
+});
 
 describe('D4: check-worker uses the worker’s own heartbeat, as pools and the manager do', () => {
   it('counts a live worker started with -hb 60s long after the reader’s own window (3 × 500 ms)', async () => {
@@ -25,4 +42,68 @@ describe('D4: check-worker uses the worker’s own heartbeat, as pools and the m
     expect(r.stdout.trim(), r.stderr).toBe('1');
     expect(r.code).toBe(0);
   });
+});
+
+describe('D1: a heartbeat that cannot keep the lease', () => {
+  it('-hb and JTM_HEARTBEAT_INTERVAL below 500ms, and JTM_MISSED_BEATS below 3, are refused with one line, exit 1', async () => {
+    const env = testEnv();
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [['worker', '-p', 'x', '-hb', '5ms'], {}, /^jtm worker: -hb 5ms is too short: .*at least 500ms/],
+      [['worker', '-p', 'x', '-hb', '0.2s'], {}, /^jtm worker: -hb 0\.2s is too short/],
+      [['worker', '-p', 'x'], { JTM_HEARTBEAT_INTERVAL: '50ms' }, /JTM_HEARTBEAT_INTERVAL=50ms is too short/],
+      [['worker', '-p', 'x'], { JTM_MISSED_BEATS: '2' }, /JTM_MISSED_BEATS=2 must be an integer ≥ 3/],
+    ];
+    for (const [args, extra, line] of cases) {
+      const r = await runJtm(args, { ...env, ...extra });
+      expect(r.code, `${args.join(' ')} ${JSON.stringify(extra)}: ${r.stderr}`).toBe(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(line);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('a task given back by self-fencing more than JTM_TASK_RETRIES + 1 times ends lostconnection', async () => {
+    const redis = await startRedis({});
+    servers.push(redis);
+    // Retries 0: one give-back is free (a Redis restart must not cost the task), the second fencing ends it.
+    const env = testEnv({ REDIS_URL: redis.url, JTM_TASK_RETRIES: '0' });
+    const ctx = await context(env);
+    start(['worker', '-p', 'fence'], env);
+    await waitWorkers(env, 'fence');
+    const r = await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'fence'], env);
+    const [id] = taskIds(r.stdout);
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let lastPid = 0;
+    // Pauses Redis until the worker has stopped the run (its lease would lapse), then lets it go on.
+    const fenceOnce = async (): Promise<void> => {
+      const pid = await waitFor(async () => {
+        const rec = await ctx.tasks.get(id!);
+        return rec?.status === TaskStatus.running && rec.pid !== undefined && rec.pid !== lastPid && rec.pid;
+      }, 'the run’s pid');
+      lastPid = pid;
+      process.kill(redis.pid, 'SIGSTOP');
+      try {
+        await waitFor(() => !alive(pid), 'the run stopped by self-fencing', 10_000, 20);
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+    };
+    await fenceOnce();
+    await waitFor(async () => (await ctx.tasks.get(id!))?.lease_losses === 1, 'first give-back counted');
+    await fenceOnce();
+    await waitFor(
+      async () => (await ctx.tasks.status(id!)) === TaskStatus.lostconnection,
+      'task ended lostconnection',
+    );
+    const rec = await ctx.tasks.get(id!);
+    expect(rec).toMatchObject({ attempts: 2, lease_losses: 2 });
+    expect(rec!.reason).toMatch(/lost its lease on Redis 2 times/);
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import type { Config } from '../../config.js';
+import { heartbeatAtLeast, type Config } from '../../config.js';
 import { closeContext, openContext, type JtmContext } from '../../context.js';
 import type { DynamicWorkerRequest } from '../../slurm/submit-workers.js';
 import type { CommandSession } from '../session.js';
@@ -22,7 +22,12 @@ export async function runWorkerCommand(
     ...s.config,
     ...(flags.log_dir ? { logDir: flags.log_dir } : {}),
     ...(flags.heartbeat_interval
-      ? { heartbeatIntervalMs: parseDurationFlag(flags.heartbeat_interval, '-hb', { positive: true }) }
+      ? {
+          heartbeatIntervalMs: heartbeatAtLeast(
+            parseDurationFlag(flags.heartbeat_interval, '-hb', { positive: true }),
+            `-hb ${flags.heartbeat_interval}`,
+          ),
+        }
       : {}),
   };
   if (!runsWorkerHere(flags)) {
