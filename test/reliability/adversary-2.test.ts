@@ -1,10 +1,13 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, inject, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { context, start, stopTracked } from '../helpers/tracked.js';
 
 interface LocalRedis {
@@ -106,4 +109,45 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
     expect(rec).toMatchObject({ attempts: 2, lease_losses: 2 });
     expect(rec!.reason).toMatch(/lost its lease on Redis 2 times/);
   }, 60_000);
+});
+
+describe('D5: a connection that cannot work is a configuration error (exit 255 at once), not an outage', () => {
+  const dir = tempDir('jtm-adv2-tls-');
+  const notPem = join(dir, 'ca.txt');
+  writeFileSync(notPem, 'this is not a certificate\n');
+  const plainUrl = inject('redisUrl');
+  const tlsUrl = plainUrl.replace(/^redis:/, 'rediss:');
+  const cases: [name: string, extra: Record<string, string>, line: RegExp][] = [
+    ['rediss:// against a plain Redis', { REDIS_URL: tlsUrl }, /answers without TLS: use redis:\/\//],
+    [
+      'JTM_REDIS_TLS_CA that is not a certificate',
+      { REDIS_URL: tlsUrl, JTM_REDIS_TLS_CA: notPem },
+      new RegExp(`JTM_REDIS_TLS_CA=${notPem} is not a PEM certificate`),
+    ],
+    [
+      'JTM_REDIS_TLS_CA that is a directory',
+      { REDIS_URL: tlsUrl, JTM_REDIS_TLS_CA: dir },
+      new RegExp(`JTM_REDIS_TLS_CA=${dir} is a directory`),
+    ],
+    [
+      'JTM_REDIS_TLS_CA with a plain redis:// URL',
+      { REDIS_URL: plainUrl, JTM_REDIS_TLS_CA: notPem },
+      /JTM_REDIS_TLS_CA set but REDIS_URL redis:\/\/\S+ is not TLS: use rediss:\/\//,
+    ],
+    ['a port out of range', { REDIS_URL: 'redis://127.0.0.1:99999' }, /port "99999" is not a port/],
+  ];
+  for (const [name, extra, line] of cases) {
+    it(`${name}: isalive exits 255 with one line instead of answering unknown`, async () => {
+      const env = testEnv({ JTM_ISALIVE_RETRY: '30s', ...extra });
+      const t0 = Date.now();
+      const r = await runJtm(['isalive', '-tid', '1'], env);
+      expect(r.code, r.stdout + r.stderr).toBe(255);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(/^jtm isalive: /);
+      expect(r.stderr).toMatch(line);
+      // Not after JTM_ISALIVE_RETRY (30 s): at most the connect timeout (2 s here, twice under load) and a probe.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    });
+  }
 });
