@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -8,6 +9,7 @@ import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { describeIf, type Requirement } from '../helpers/requirements.js';
 import { context, start, stopTracked } from '../helpers/tracked.js';
 
 interface LocalRedis {
@@ -150,4 +152,64 @@ describe('D5: a connection that cannot work is a configuration error (exit 255 a
       expect(Date.now() - t0).toBeLessThan(15_000);
     });
   }
+});
+
+/** Mounts a 2 MB tmpfs on a fresh directory (root only); unmounted after the file. */
+const mounts: string[] = [];
+function smallDisk(): string {
+  const dir = tempDir('jtm-adv2-disk-');
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount tmpfs on ${dir}: ${r.stderr}`);
+  mounts.push(dir);
+  return dir;
+}
+/** Fills the filesystem holding `dir` (the write stops at ENOSPC); returns the file to delete for space. */
+function fill(dir: string): string {
+  const file = join(dir, 'fill');
+  spawnSync('sh', ['-c', `head -c 4000000 /dev/zero > ${file}`]);
+  return file;
+}
+afterAll(() => {
+  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+});
+
+const root: Requirement =
+  process.getuid?.() === 0
+    ? { available: true }
+    : { available: false, reason: 'mounting a small tmpfs needs root' };
+
+describeIf(root, 'D2: a full disk', () => {
+  it('a task that fails writing to a full disk says so in its reason', async () => {
+    const env = testEnv();
+    const disk = smallDisk();
+    fill(disk);
+    start(['worker', '-p', 'diskreason'], env);
+    await waitWorkers(env, 'diskreason');
+    const file = join(env['JTM_LOG_DIR']!, 'task.json');
+    const out = join(disk, 'task.out');
+    writeFileSync(file, JSON.stringify({ command: 'echo ok', stdout: out, pool: { name: 'diskreason' } }));
+    const [id] = taskIds((await runJtm(['submit', '-f', file], env)).stdout);
+    const ctx = await context(env);
+    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.failed, 'task failed');
+    const rec = await ctx.tasks.get(id!);
+    expect(rec!.reason).toBe(`exit code 1; the disk holding ${disk} is full: 0 bytes free`);
+  });
+
+  it('a worker whose log dir’s disk is full takes no task until space returns, and says why', async () => {
+    const disk = smallDisk();
+    const env = testEnv({ JTM_LOG_DIR: join(disk, 'log') });
+    const worker = start(['worker', '-p', 'diskfull'], env);
+    await waitWorkers(env, 'diskfull');
+    const filler = fill(disk);
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'echo ok', '-p', 'diskfull'], env)).stdout);
+    await waitFor(
+      () => /is full \(0 bytes free, below 1 MB\): taking no task until space returns/.test(worker.output()),
+      'the worker saying why it takes no task',
+    );
+    const ctx = await context(env);
+    expect(await ctx.tasks.status(id!)).not.toBe(TaskStatus.failed);
+    rmSync(filler);
+    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.success, 'task success', 30_000);
+    expect(worker.output()).toMatch(/the log dir has free space again: taking tasks/);
+  }, 60_000);
 });
