@@ -119,17 +119,25 @@ export const MIN_HEARTBEAT_MS = 500;
  * late beat before the fencing margin (about one interval), or a worker would stop its tasks between two beats.
  */
 export const MIN_MISSED_BEATS = 3;
-const MISSED_BEATS_WHY =
-  ' (a worker stops its tasks when its beats are late for about one interval: with fewer, one late beat would)';
 
-/** `ms` when it is at least MIN_HEARTBEAT_MS; `what` names the setting in the error (`-hb 5ms`, `KEY=value`). */
-export function heartbeatAtLeast(ms: number, what: string): number {
-  if (ms < MIN_HEARTBEAT_MS) {
+/**
+ * Refuses lease settings a worker cannot keep (see above). Checked by the processes that use them (a worker, a
+ * manager), not by every command: `isalive` must not answer "dead" (exit 1) because of a setting it never uses.
+ * `hbFlag`: the worker's `-hb` text, named in the error instead of the variable.
+ */
+export function checkLeaseSettings(config: Config, hbFlag?: string): void {
+  if (config.heartbeatIntervalMs < MIN_HEARTBEAT_MS) {
+    const what =
+      hbFlag !== undefined ? `-hb ${hbFlag}` : `JTM_HEARTBEAT_INTERVAL=${config.heartbeatIntervalMs}ms`;
     throw new InvalidInputError(
       `${what} is too short: the heartbeat must be at least ${MIN_HEARTBEAT_MS}ms (a worker whose beats cannot keep its lease stops and restarts its tasks)`,
     );
   }
-  return ms;
+  if (config.missedBeats < MIN_MISSED_BEATS) {
+    throw new InvalidInputError(
+      `JTM_MISSED_BEATS=${config.missedBeats} must be at least ${MIN_MISSED_BEATS} (a worker stops its tasks when its beats are late for about one interval: with fewer, one late beat would)`,
+    );
+  }
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -192,11 +200,8 @@ export function loadConfig(
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s'),
     killRetryMs: duration('JTM_KILL_RETRY', '10s'),
-    heartbeatIntervalMs: heartbeatAtLeast(
-      duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
-      `JTM_HEARTBEAT_INTERVAL=${get('JTM_HEARTBEAT_INTERVAL') ?? ''}`,
-    ),
-    missedBeats: integer('JTM_MISSED_BEATS', 3, MIN_MISSED_BEATS, Number.MAX_SAFE_INTEGER, MISSED_BEATS_WHY),
+    heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
+    missedBeats: integer('JTM_MISSED_BEATS', 3, 1),
     taskRetentionMs: duration('JTM_TASK_RETENTION', '7d'),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),

@@ -56,7 +56,16 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
       [['worker', '-p', 'x', '-hb', '5ms'], {}, /^jtm worker: -hb 5ms is too short: .*at least 500ms/],
       [['worker', '-p', 'x', '-hb', '0.2s'], {}, /^jtm worker: -hb 0\.2s is too short/],
       [['worker', '-p', 'x'], { JTM_HEARTBEAT_INTERVAL: '50ms' }, /JTM_HEARTBEAT_INTERVAL=50ms is too short/],
-      [['worker', '-p', 'x'], { JTM_MISSED_BEATS: '2' }, /JTM_MISSED_BEATS=2 must be an integer ≥ 3/],
+      [
+        ['worker', '-p', 'x'],
+        { JTM_MISSED_BEATS: '2' },
+        /^jtm worker: JTM_MISSED_BEATS=2 must be at least 3/,
+      ],
+      [
+        ['manager'],
+        { JTM_HEARTBEAT_INTERVAL: '100ms' },
+        /^jtm manager: JTM_HEARTBEAT_INTERVAL=100ms is too short/,
+      ],
     ];
     for (const [args, extra, line] of cases) {
       const r = await runJtm(args, { ...env, ...extra });
@@ -65,6 +74,9 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
       expect(r.stderr).toMatch(line);
       expect(r.stdout).toBe('');
     }
+    // Commands that do not use the lease are not refused for it: isalive must not answer "dead" (exit 1).
+    const r = await runJtm(['isalive', '-tid', '999999'], { ...env, JTM_HEARTBEAT_INTERVAL: '100ms' });
+    expect(r.stderr).toBe('');
   });
 
   it('a task given back by self-fencing more than JTM_TASK_RETRIES + 1 times ends lostconnection', async () => {
