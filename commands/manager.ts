@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
 import { parseDurationFlag } from '../src/cli/worker-cli.js';
-import type { LogLevel } from '../src/config.js';
+import { checkLeaseSettings, type LogLevel } from '../src/config.js';
 import { runManager } from '../src/manager/run-manager.js';
 
 export default class Manager extends BaseCommand<typeof Manager> {
@@ -55,6 +55,8 @@ export default class Manager extends BaseCommand<typeof Manager> {
       ? parseDurationFlag(f['sweep-interval'], '--sweep-interval', { positive: true })
       : this.jtm.sweepIntervalMs;
     this.jtm = { ...this.jtm, sweepIntervalMs, ...(f.log_dir ? { logDir: f.log_dir } : {}) };
+    // The manager declares workers dead by the same lease: it must agree with what workers are allowed.
+    checkLeaseSettings(this.jtm);
     const ctx = await this.context('worker');
     const { dashboardUser: user, dashboardPassword: password } = this.jtm;
     const dashboard = f.dashboard

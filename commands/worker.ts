@@ -30,7 +30,7 @@ export default class Worker extends BaseCommand<typeof Worker> {
     charging_account: Flags.string({ char: 'A', description: 'Slurm account' }),
     partition: Flags.string({ char: 'P', description: 'Slurm partition' }),
     worker_id: Flags.string({ description: 'worker id (-wi); default <host>-<pid>-<random>' }),
-    heartbeat_interval: Flags.string({ description: 'heartbeat period (-hb), e.g. 2s' }),
+    heartbeat_interval: Flags.string({ description: 'heartbeat period (-hb), e.g. 2s; at least 500ms' }),
     log_dir: Flags.string({ description: 'log directory (-ld)' }),
     job_script_dir_name: Flags.string({ description: 'where batch scripts and Slurm logs go (-jd)' }),
     dry_run: Flags.boolean({ description: 'print the batch script, submit nothing (-dr)' }),

@@ -107,6 +107,39 @@ export const MAX_COMMAND_BYTES = 131_071;
 /** Most shards a site may have: a Redis Cluster has 16,384 slots, far more masters than this is unheard of. */
 export const MAX_SHARDS = 256;
 
+/**
+ * The shortest heartbeat period (JTM_HEARTBEAT_INTERVAL, `jtm worker -hb`). A worker stops its tasks when a beat
+ * has not succeeded for most of its lease (self-fencing, docs/reliability.md), and a beat is a Redis round trip
+ * that a loaded node delays by hundreds of ms: at 5 or 50 ms every beat was "late", the worker stopped its tasks
+ * and took them again, forever. 500 ms is what the test suite runs at on a loaded 2-core machine.
+ */
+export const MIN_HEARTBEAT_MS = 500;
+/**
+ * The fewest missed beats before a worker is dead: the lease (interval × missed beats) must leave one whole
+ * late beat before the fencing margin (about one interval), or a worker would stop its tasks between two beats.
+ */
+export const MIN_MISSED_BEATS = 3;
+
+/**
+ * Refuses lease settings a worker cannot keep (see above). Checked by the processes that use them (a worker, a
+ * manager), not by every command: `isalive` must not answer "dead" (exit 1) because of a setting it never uses.
+ * `hbFlag`: the worker's `-hb` text, named in the error instead of the variable.
+ */
+export function checkLeaseSettings(config: Config, hbFlag?: string): void {
+  if (config.heartbeatIntervalMs < MIN_HEARTBEAT_MS) {
+    const what =
+      hbFlag !== undefined ? `-hb ${hbFlag}` : `JTM_HEARTBEAT_INTERVAL=${config.heartbeatIntervalMs}ms`;
+    throw new InvalidInputError(
+      `${what} is too short: the heartbeat must be at least ${MIN_HEARTBEAT_MS}ms (a worker whose beats cannot keep its lease stops and restarts its tasks)`,
+    );
+  }
+  if (config.missedBeats < MIN_MISSED_BEATS) {
+    throw new InvalidInputError(
+      `JTM_MISSED_BEATS=${config.missedBeats} must be at least ${MIN_MISSED_BEATS} (a worker stops its tasks when its beats are late for about one interval: with fewer, one late beat would)`,
+    );
+  }
+}
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Resolves the configuration; the only reader of the process environment. */

@@ -79,6 +79,28 @@ export class RedisAuthError extends JtmError {
   }
 }
 
+/**
+ * The Redis connection's TLS cannot work as configured: a certificate file that cannot be read or is not a
+ * certificate, TLS settings with a plain redis:// URL, a server that does not speak TLS or that the CA cannot
+ * verify. Not transient, so exit 255 at once (isalive must not answer `unknown` forever), as for WRONGPASS.
+ */
+export class RedisTlsError extends JtmError {
+  constructor(message: string, cause?: unknown) {
+    super(`${message}${causeText(cause)}`, 'REDIS_TLS', 255, { cause });
+  }
+}
+
+/** Whether a connection error is TLS failing for good (handshake or certificate), not a network hiccup. */
+export function isTlsError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^(ERR_TLS_|ERR_SSL_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|CERT_)/.test(code))
+    return true;
+  const msg = err instanceof Error ? err.message : String(err);
+  return /SSL routines|wrong version number|self[- ]signed certificate|unable to (verify|get local issuer)|certificate has expired|does not match certificate's altnames/i.test(
+    msg,
+  );
+}
+
 /** Whether an error (an ioredis reply or connection error) is Redis refusing credentials or rights. */
 export function isAuthError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);

@@ -22,7 +22,7 @@ export async function expireIdlePools(ctx: JtmContext, jobs: TaskJobs, now: numb
     .map((name, i) => ({ name, last: times[i] ?? null }))
     .filter(p => p.last === null || Number(p.last) < now - ctx.config.poolIdleMs);
   if (idle.length === 0) return [];
-  const busy = new Set((await listLiveWorkers(ctx, undefined, now)).map(w => w.pool));
+  const busy = new Set((await listLiveWorkers(ctx)).map(w => w.pool));
   const expired: string[] = [];
   for (const { name, last } of idle) {
     if (busy.has(name)) continue;

@@ -15,24 +15,25 @@ export interface LiveWorker {
 }
 
 /**
- * Workers whose heartbeat is recent (within missedBeats × interval), from our own keys: BullMQ's
- * getWorkers() relies on CLIENT LIST, which Redis Cluster and managed Redis break.
+ * Workers that are alive: their alive key exists. Its TTL is the worker's own heartbeat × missed beats, and
+ * Redis measures it, so every reader (check-worker, pools, the dashboard, the manager's provisioning) agrees
+ * with the manager's dead-worker sweep whatever its own JTM_HEARTBEAT_INTERVAL: a worker started with
+ * `-hb 60s` was counted dead by a reader with the default 2 s after 6 s. From our own keys: BullMQ's
+ * getWorkers() relies on CLIENT LIST, which Redis Cluster and managed Redis break. The index holds the
+ * workers that have not exited or been declared dead yet (the manager prunes it), so reading it whole is cheap.
  */
-export async function listLiveWorkers(
-  ctx: JtmContext,
-  pool?: string,
-  now = Date.now(),
-): Promise<LiveWorker[]> {
-  const window = ctx.config.heartbeatIntervalMs * ctx.config.missedBeats;
-  const ids = await ctx.redis.zrangebyscore(ctx.keys.workers, now - window, '+inf');
+export async function listLiveWorkers(ctx: JtmContext, pool?: string): Promise<LiveWorker[]> {
+  const ids = await ctx.redis.zrange(ctx.keys.workers, 0, -1);
   if (ids.length === 0) return [];
   const pipeline = ctx.redis.pipeline();
-  for (const id of ids) pipeline.hgetall(ctx.keys.worker(id));
+  for (const id of ids) pipeline.hgetall(ctx.keys.worker(id)).exists(ctx.keys.workerAlive(id));
   const results = (await pipeline.exec()) ?? [];
   const workers: LiveWorker[] = [];
-  for (const [err, h] of results) {
+  for (let i = 0; i < ids.length; i++) {
+    const [err, h] = results[2 * i] ?? [];
+    const [aliveErr, alive] = results[2 * i + 1] ?? [];
     const w = h as Record<string, string> | null;
-    if (err || !w?.['id'] || w['state'] === 'exited') continue;
+    if (err || aliveErr || alive !== 1 || !w?.['id'] || w['state'] === 'exited') continue;
     if (pool !== undefined && w['pool'] !== pool) continue;
     workers.push({
       id: w['id'],

@@ -1,9 +1,19 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 import type { Config } from '../config.js';
-import { isAuthError, RedisAuthError, RedisUnavailableError, RedisUrlError } from '../errors.js';
+import {
+  isAuthError,
+  isTlsError,
+  type JtmError,
+  RedisAuthError,
+  RedisTlsError,
+  RedisUnavailableError,
+  RedisUrlError,
+} from '../errors.js';
 import { rateLimited, type Logger } from '../logger.js';
 import { withStallAwareTimeout } from './stall-aware-timeout.js';
 
@@ -56,13 +66,34 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   }
   if (scheme.toLowerCase() === 'rediss') {
     options.tls = {
-      ...(config.redisTlsCa ? { ca: readFileSync(config.redisTlsCa) } : {}),
-      ...(config.redisTlsCert ? { cert: readFileSync(config.redisTlsCert) } : {}),
-      ...(config.redisTlsKey ? { key: readFileSync(config.redisTlsKey) } : {}),
+      ...(config.redisTlsCa ? { ca: tlsFile('JTM_REDIS_TLS_CA', config.redisTlsCa, 'certificate') } : {}),
+      ...(config.redisTlsCert
+        ? { cert: tlsFile('JTM_REDIS_TLS_CERT', config.redisTlsCert, 'certificate') }
+        : {}),
+      ...(config.redisTlsKey ? { key: tlsFile('JTM_REDIS_TLS_KEY', config.redisTlsKey, 'key') } : {}),
     };
+  } else {
+    // Refused rather than ignored: whoever set a CA meant the connection to be encrypted, and a plain one would
+    // send the password in clear (and isalive answered `yes` as if all were well).
+    const set = (
+      [
+        ['JTM_REDIS_TLS_CA', config.redisTlsCa],
+        ['JTM_REDIS_TLS_CERT', config.redisTlsCert],
+        ['JTM_REDIS_TLS_KEY', config.redisTlsKey],
+      ] as const
+    ).filter(([, v]) => v !== undefined);
+    if (set.length > 0) {
+      throw new RedisTlsError(
+        `${set.map(([k]) => k).join(', ')} set but REDIS_URL ${maskUrl(raw)} is not TLS: use rediss://, or unset ${set.length > 1 ? 'them' : 'it'}`,
+      );
+    }
   }
   const nodes = hosts.split(',').map(h => {
     const [host, port] = h.split(':');
+    // An impossible port used to be retried until the connect timeout, then answered like an outage.
+    if (port !== undefined && port !== '' && !(/^\d{1,5}$/.test(port) && +port >= 1 && +port <= 65535)) {
+      throw new RedisUrlError(maskUrl(raw), `port ${JSON.stringify(port)} is not a port (1 to 65535)`);
+    }
     return { host: host || '127.0.0.1', port: Number(port || 6379) };
   });
   if (mode === 'cluster') return { kind: 'cluster', url: raw, nodes, options };
@@ -77,6 +108,58 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
     options.db = Number(path);
   }
   return { kind: 'single', url: raw, nodes, options };
+}
+
+/**
+ * A TLS file's content, or a RedisTlsError naming the setting and the path: Node reported a directory as
+ * "EISDIR: illegal operation on a directory, read" with neither, and silently accepted a CA that is not a
+ * certificate (every connection then failed verification, answered like an outage).
+ */
+function tlsFile(key: string, path: string, kind: 'certificate' | 'key'): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EISDIR'
+        ? 'is a directory, not a PEM file'
+        : code === 'ENOENT'
+          ? 'does not exist'
+          : `cannot be read (${code ?? (err as Error).message})`;
+    throw new RedisTlsError(`${key}=${path} ${why}`);
+  }
+  if (kind === 'certificate') {
+    const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(data.toString('latin1'));
+    try {
+      if (!pem) throw new Error('no BEGIN CERTIFICATE block');
+      new X509Certificate(pem[0]);
+    } catch (err) {
+      throw new RedisTlsError(`${key}=${path} is not a PEM certificate`, err);
+    }
+  }
+  return data;
+}
+
+/**
+ * After a TLS connection got no answer: whether the server answers plain Redis (a `rediss://` URL on a plain
+ * port, whose server waits for the rest of what it takes for a command while the client waits for a TLS
+ * answer, until the timeout). One PING on a plain socket, bounded; any doubt is "no" (then an outage).
+ */
+async function speaksPlainRedis(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise(resolve => {
+    const socket = netConnect({ host, port });
+    const done = (v: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (d: Buffer) => done(/^[+-]/.test(d.toString('latin1', 0, 1))));
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
 }
 
 /**
@@ -151,16 +234,27 @@ export async function createConnection(
     const node = parsed.nodes[0] ?? { host: '127.0.0.1', port: 6379 };
     redis = new Redis({ ...base, host: node.host, port: node.port });
   }
-  // Refused credentials are final: they end the wait for a connection at once (see below).
+  // Refused credentials and failed TLS are final: they end the wait for a connection at once (see below).
   const logRepeat = logger && rateLimited(logger, config.logRepeatIntervalMs);
-  let authFailure: Error | undefined;
+  const where = redisLocation(config);
+  const finalError = (err: unknown): JtmError | undefined =>
+    isAuthError(err)
+      ? new RedisAuthError(where, err)
+      : parsed.options.tls && isTlsError(err)
+        ? new RedisTlsError(
+            `TLS with Redis at ${where} failed: check JTM_REDIS_TLS_CA (the CA that signed the server's certificate) and the host name in the URL`,
+            err,
+          )
+        : undefined;
+  let authFailure: JtmError | undefined;
   let onAuthFailure: ((err: Error) => void) | undefined;
   // Errors surface through the commands that fail; without a listener ioredis would print them (multi-line
   // stacks on stderr). Daemons log them, once per kind and interval (the logger rate-limits repeats).
   redis.on('error', (err: Error) => {
-    if (isAuthError(err)) {
-      authFailure ??= err;
-      onAuthFailure?.(err);
+    const final = finalError(err);
+    if (final) {
+      authFailure ??= final;
+      onAuthFailure?.(final);
     }
     logRepeat?.(
       'warn',
@@ -184,9 +278,9 @@ export async function createConnection(
     } catch (err) {
       hardDisconnect(redis);
       if (err instanceof RedisUrlError) throw err;
-      if (authFailure || isAuthError(err))
-        throw new RedisAuthError(redisLocation(config), authFailure ?? err);
-      throw new RedisUnavailableError(redisLocation(config), err);
+      const final = authFailure ?? finalError(err) ?? (await plainServerError(parsed, where));
+      if (final) throw final;
+      throw new RedisUnavailableError(where, err);
     } finally {
       onAuthFailure = undefined;
     }
@@ -202,9 +296,10 @@ export async function createConnection(
         hardDisconnect(redis);
         throw err;
       }
-      if (authFailure || isAuthError(err)) {
+      const final = authFailure ?? finalError(err) ?? (await plainServerError(parsed, where));
+      if (final) {
         hardDisconnect(redis);
-        throw new RedisAuthError(redisLocation(config), authFailure ?? err);
+        throw final;
       }
       // No answer yet (a paused or overloaded server accepts the connection and says nothing, so no error
       // event is logged): say why this daemon is waiting instead of starting silently.
@@ -217,6 +312,16 @@ export async function createConnection(
     }
   }
   return redis;
+}
+
+/** A TLS URL whose server answers plain Redis: the error that says so, else undefined (a plain outage). */
+async function plainServerError(parsed: ParsedUrl, where: string): Promise<RedisTlsError | undefined> {
+  const node = parsed.nodes[0];
+  if (!parsed.options.tls || parsed.kind === 'sentinel' || !node) return undefined;
+  if (!(await speaksPlainRedis(node.host, node.port))) return undefined;
+  return new RedisTlsError(
+    `Redis at ${where} answers without TLS: use redis:// for it (rediss:// is for a TLS port)`,
+  );
 }
 
 /**
@@ -274,7 +379,7 @@ export async function closeConnection(redis: RedisClient): Promise<void> {
 /** True for errors that mean Redis could not be reached or did not answer (worth a retry). */
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof RedisUnavailableError) return true;
-  if (err instanceof RedisAuthError || isAuthError(err)) return false;
+  if (err instanceof RedisAuthError || err instanceof RedisTlsError || isAuthError(err)) return false;
   const msg = err instanceof Error ? err.message : String(err);
   return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|Stream isn't writeable|enableOfflineQueue|no answer within|Reached the max retries|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN/i.test(
     msg,

@@ -28,6 +28,11 @@ export interface TaskRecord {
   attempts: number;
   /** Executions lost with their worker: what retries are spent on (a graceful stop is not a loss). */
   losses?: number;
+  /**
+   * Runs given back because their worker could not renew its lease (self-fencing): no retry spent, but more than
+   * max_retries + 1 of them end the task lostconnection (a worker whose beats are always late would loop).
+   */
+  lease_losses?: number;
   max_retries: number;
   /** Random token of the execution that owns the task while it runs (the fence of every later write). */
   run_token?: string;
@@ -99,6 +104,7 @@ const FIELDS = {
   timeout_ms: { kind: 'number' },
   mem_limit: {},
   losses: { kind: 'number' },
+  lease_losses: { kind: 'number' },
   run_token: {},
   job_token: {},
   submit_id: {},

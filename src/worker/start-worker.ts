@@ -14,6 +14,8 @@ import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { startLeftoverSweeps } from './leftovers.js';
+import { fullDiskReason, LogDirSpace } from './disk-space.js';
+import { afterLeaseLoss } from './lease-losses.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
 import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
@@ -96,6 +98,10 @@ export async function startWorker(
   const accounting = Accounting.open(`jtm-${process.pid}`, ctx.config.accounting === 'procfs', log);
   const live = new LiveState();
   const stopped = new Promise<void>(r => (live.resolveStopped = r));
+  const logDirSpace = new LogDirSpace(ctx.config.logDir);
+  /** While the log dir's disk is full: when that was first seen (the worker says when it takes tasks again). */
+  let diskFullSince: number | undefined;
+  const logDisk = rateLimited(log, ctx.config.logRepeatIntervalMs);
 
   /**
    * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
@@ -171,16 +177,32 @@ export async function startWorker(
     throw new DelayedError();
   };
 
+  /** A task this worker cannot start now (low memory, full disk): left for later or another worker. */
+  const leaveForLater = async (exec: Execution): Promise<never> => {
+    await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
+    // Redis hands a ready job to the worker that has waited longest, which would be this one again and
+    // again: holding the slot until the job is ready lets another worker take it.
+    await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS + 1000);
+    throw new DelayedError();
+  };
+
   const executeRun = async (exec: Execution): Promise<unknown> => {
     const { id } = exec;
     const lowMemory = memoryTooLow(ctx.config.memAvailableMarginBytes);
     if (lowMemory) {
       log.warn({ task: id }, `${lowMemory}: task left for later or another worker`);
-      await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
-      // Redis hands a ready job to the worker that has waited longest, which would be this one again and
-      // again: holding the slot until the job is ready lets another worker take it.
-      await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS + 1000);
-      throw new DelayedError();
+      return leaveForLater(exec);
+    }
+    // Every task's .out and .err go to the log dir by default: on a full disk each would fail at once.
+    const lowDisk = await logDirSpace.tooLow();
+    if (lowDisk) {
+      diskFullSince ??= Date.now();
+      logDisk('warn', 'log dir full', { task: id }, `${lowDisk}: taking no task until space returns`);
+      return leaveForLater(exec);
+    }
+    if (diskFullSince !== undefined) {
+      log.info({ fullForMs: Date.now() - diskFullSince }, 'the log dir has free space again: taking tasks');
+      diskFullSince = undefined;
     }
     // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
     // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt). The job
@@ -295,8 +317,23 @@ export async function startWorker(
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
     }
+    // A failure on a full disk says so: the shell's own message went to the full .err, if anywhere.
+    if (outcome.kind === 'final' && outcome.status === TaskStatus.failed) {
+      const errPath = data.stderr ?? join(ctx.config.logDir, 'tasks', `${data.id}.err`);
+      const full = await fullDiskReason([run.stdoutPath, errPath]);
+      if (full) {
+        outcome = { ...outcome, reason: `${outcome.reason}; ${full}` };
+        logDisk('warn', 'task failed on a full disk', { task: data.id }, `task failed: ${full}`);
+      }
+    }
     if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {
       await recordOutOfMemory(ctx, log, data, outcome.reason);
+    }
+    // Fenced again and again (beats always late): given back JTM_TASK_RETRIES + 1 times at most, then ended.
+    if (outcome.kind === 'requeue' && outcome.fenced) {
+      const counted = await afterLeaseLoss(ctx, data.id, outcome);
+      outcome = counted.outcome;
+      endFields = { ...endFields, ...counted.fields };
     }
     // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
     if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);

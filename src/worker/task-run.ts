@@ -44,7 +44,7 @@ export type TaskOutcome =
       /** The worker's pty host died under the task: the worker's failure, perhaps its shutdown. */
       hostExited?: boolean;
     }
-  | { kind: 'requeue'; reason: string; leftovers: number[]; watchdog?: boolean }
+  | { kind: 'requeue'; reason: string; leftovers: number[]; watchdog?: boolean; fenced?: true }
   | { kind: 'abandon'; reason: string; leftovers: number[] };
 
 export interface TaskRunOptions {
@@ -342,6 +342,7 @@ export class TaskRun {
           kind: 'requeue',
           reason: 'worker lost its lease on Redis: run stopped before a takeover',
           leftovers,
+          fenced: true,
         };
       default:
         break;

@@ -1,4 +1,4 @@
-import type { Config } from '../../config.js';
+import { checkLeaseSettings, type Config } from '../../config.js';
 import { closeContext, openContext, type JtmContext } from '../../context.js';
 import type { DynamicWorkerRequest } from '../../slurm/submit-workers.js';
 import type { CommandSession } from '../session.js';
@@ -25,6 +25,8 @@ export async function runWorkerCommand(
       ? { heartbeatIntervalMs: parseDurationFlag(flags.heartbeat_interval, '-hb', { positive: true }) }
       : {}),
   };
+  // Also for -wt dynamic: its batch script passes the heartbeat on to the workers it starts.
+  checkLeaseSettings(config, flags.heartbeat_interval);
   if (!runsWorkerHere(flags)) {
     // Loaded only here: a worker does not need the site profiles and batch script code.
     const { submitDynamicWorkers } = await import('../../slurm/submit-workers.js');

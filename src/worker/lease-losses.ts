@@ -1,0 +1,31 @@
+import type { JtmContext } from '../context.js';
+import { TaskStatus } from '../tasks/status.js';
+import type { TaskOutcome } from './task-run.js';
+
+/**
+ * What a run stopped by self-fencing becomes. Giving the task back spends no retry (a Redis restart or a short
+ * outage must not cost one), but a worker whose beats are always late (a heartbeat too short for its host, a
+ * node swapping) would stop the task, take it again and stop it again forever: the command ran 44 times in 16 s
+ * with `-hb 5ms`. So each such give-back is counted in the record (`lease_losses`), and once the task has been
+ * given back JTM_TASK_RETRIES + 1 times the next fencing ends it `lostconnection` instead. Read only when a run
+ * was fenced (rare); the write that records it is the run's own fenced end.
+ */
+export async function afterLeaseLoss(
+  ctx: JtmContext,
+  id: number,
+  outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
+): Promise<{ outcome: TaskOutcome; fields: { lease_losses: number } }> {
+  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'lease_losses', 'max_retries');
+  const n = Number(before ?? 0) + 1;
+  const allowed = Number(maxRetries ?? 0) + 1;
+  if (n <= allowed) return { outcome, fields: { lease_losses: n } };
+  return {
+    outcome: {
+      kind: 'final',
+      status: TaskStatus.lostconnection,
+      reason: `worker lost its lease on Redis ${n} times (its heartbeats were late each time): stopped, no retries left (JTM_TASK_RETRIES ${allowed - 1})`,
+      leftovers: outcome.leftovers,
+    },
+    fields: { lease_losses: n },
+  };
+}

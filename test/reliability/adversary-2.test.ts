@@ -1,0 +1,227 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, inject, it } from 'vitest';
+
+// @ts-expect-error plain JavaScript helper shared with the demo
+import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
+import { TaskStatus } from '../../src/tasks/status.js';
+import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { describeIf, type Requirement } from '../helpers/requirements.js';
+import { context, start, stopTracked } from '../helpers/tracked.js';
+
+interface LocalRedis {
+  url: string;
+  pid: number;
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+const startRedis = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRedis>;
+const servers: LocalRedis[] = [];
+
+/*
+ * Defects the second adversarial tester found on cfe1168 (/work/wt/brief/adversary-report.md): D4, D5, D1, D2.
+ */
+afterAll(async () => {
+  await stopTracked();
+  for (const s of servers) {
+    process.kill(s.pid, 'SIGCONT');
+    await s.stop('SIGKILL');
+  }
+});
+
+describe('D4: check-worker uses the worker’s own heartbeat, as pools and the manager do', () => {
+  it('counts a live worker started with -hb 60s long after the reader’s own window (3 × 500 ms)', async () => {
+    const env = testEnv();
+    start(['worker', '-p', 'hblong', '-hb', '60s'], env);
+    await waitWorkers(env, 'hblong');
+    const ctx = await context(env);
+    // Past the reader's window (JTM_HEARTBEAT_INTERVAL 500 ms × 3) since the worker's only beat so far.
+    await waitFor(async () => {
+      const ids = await ctx.redis.zrange(ctx.keys.workers, 0, -1, 'WITHSCORES');
+      const last = Number(ids[1] ?? Date.now());
+      return Date.now() - last > 2500;
+    }, 'the worker’s last beat to be older than the reader’s window');
+    const r = await runJtm(['check-worker', '-p', 'hblong'], env);
+    expect(r.stdout.trim(), r.stderr).toBe('1');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('D1: a heartbeat that cannot keep the lease', () => {
+  it('-hb and JTM_HEARTBEAT_INTERVAL below 500ms, and JTM_MISSED_BEATS below 3, are refused with one line, exit 1', async () => {
+    const env = testEnv();
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [['worker', '-p', 'x', '-hb', '5ms'], {}, /^jtm worker: -hb 5ms is too short: .*at least 500ms/],
+      [['worker', '-p', 'x', '-hb', '0.2s'], {}, /^jtm worker: -hb 0\.2s is too short/],
+      [['worker', '-p', 'x'], { JTM_HEARTBEAT_INTERVAL: '50ms' }, /JTM_HEARTBEAT_INTERVAL=50ms is too short/],
+      [
+        ['worker', '-p', 'x'],
+        { JTM_MISSED_BEATS: '2' },
+        /^jtm worker: JTM_MISSED_BEATS=2 must be at least 3/,
+      ],
+      [
+        ['manager'],
+        { JTM_HEARTBEAT_INTERVAL: '100ms' },
+        /^jtm manager: JTM_HEARTBEAT_INTERVAL=100ms is too short/,
+      ],
+    ];
+    for (const [args, extra, line] of cases) {
+      const r = await runJtm(args, { ...env, ...extra });
+      expect(r.code, `${args.join(' ')} ${JSON.stringify(extra)}: ${r.stderr}`).toBe(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(line);
+      expect(r.stdout).toBe('');
+    }
+    // Commands that do not use the lease are not refused for it: isalive must not answer "dead" (exit 1).
+    const r = await runJtm(['isalive', '-tid', '999999'], { ...env, JTM_HEARTBEAT_INTERVAL: '100ms' });
+    expect(r.stderr).toBe('');
+  });
+
+  it('a task given back by self-fencing more than JTM_TASK_RETRIES + 1 times ends lostconnection', async () => {
+    const redis = await startRedis({});
+    servers.push(redis);
+    // Retries 0: one give-back is free (a Redis restart must not cost the task), the second fencing ends it.
+    const env = testEnv({ REDIS_URL: redis.url, JTM_TASK_RETRIES: '0' });
+    const ctx = await context(env);
+    start(['worker', '-p', 'fence'], env);
+    await waitWorkers(env, 'fence');
+    const r = await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'fence'], env);
+    const [id] = taskIds(r.stdout);
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let lastPid = 0;
+    // Pauses Redis until the worker has stopped the run (its lease would lapse), then lets it go on.
+    const fenceOnce = async (): Promise<void> => {
+      const pid = await waitFor(async () => {
+        const rec = await ctx.tasks.get(id!);
+        return rec?.status === TaskStatus.running && rec.pid !== undefined && rec.pid !== lastPid && rec.pid;
+      }, 'the run’s pid');
+      lastPid = pid;
+      process.kill(redis.pid, 'SIGSTOP');
+      try {
+        await waitFor(() => !alive(pid), 'the run stopped by self-fencing', 10_000, 20);
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+    };
+    await fenceOnce();
+    await waitFor(async () => (await ctx.tasks.get(id!))?.lease_losses === 1, 'first give-back counted');
+    await fenceOnce();
+    await waitFor(
+      async () => (await ctx.tasks.status(id!)) === TaskStatus.lostconnection,
+      'task ended lostconnection',
+    );
+    const rec = await ctx.tasks.get(id!);
+    expect(rec).toMatchObject({ attempts: 2, lease_losses: 2 });
+    expect(rec!.reason).toMatch(/lost its lease on Redis 2 times/);
+  }, 60_000);
+});
+
+describe('D5: a connection that cannot work is a configuration error (exit 255 at once), not an outage', () => {
+  const dir = tempDir('jtm-adv2-tls-');
+  const notPem = join(dir, 'ca.txt');
+  writeFileSync(notPem, 'this is not a certificate\n');
+  const plainUrl = inject('redisUrl');
+  const tlsUrl = plainUrl.replace(/^redis:/, 'rediss:');
+  const cases: [name: string, extra: Record<string, string>, line: RegExp][] = [
+    ['rediss:// against a plain Redis', { REDIS_URL: tlsUrl }, /answers without TLS: use redis:\/\//],
+    [
+      'JTM_REDIS_TLS_CA that is not a certificate',
+      { REDIS_URL: tlsUrl, JTM_REDIS_TLS_CA: notPem },
+      new RegExp(`JTM_REDIS_TLS_CA=${notPem} is not a PEM certificate`),
+    ],
+    [
+      'JTM_REDIS_TLS_CA that is a directory',
+      { REDIS_URL: tlsUrl, JTM_REDIS_TLS_CA: dir },
+      new RegExp(`JTM_REDIS_TLS_CA=${dir} is a directory`),
+    ],
+    [
+      'JTM_REDIS_TLS_CA with a plain redis:// URL',
+      { REDIS_URL: plainUrl, JTM_REDIS_TLS_CA: notPem },
+      /JTM_REDIS_TLS_CA set but REDIS_URL redis:\/\/\S+ is not TLS: use rediss:\/\//,
+    ],
+    ['a port out of range', { REDIS_URL: 'redis://127.0.0.1:99999' }, /port "99999" is not a port/],
+  ];
+  for (const [name, extra, line] of cases) {
+    it(`${name}: isalive exits 255 with one line instead of answering unknown`, async () => {
+      const env = testEnv({ JTM_ISALIVE_RETRY: '30s', ...extra });
+      const t0 = Date.now();
+      const r = await runJtm(['isalive', '-tid', '1'], env);
+      expect(r.code, r.stdout + r.stderr).toBe(255);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(/^jtm isalive: /);
+      expect(r.stderr).toMatch(line);
+      // Not after JTM_ISALIVE_RETRY (30 s): at most the connect timeout (2 s here, twice under load) and a probe.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    });
+  }
+});
+
+/** Mounts a 2 MB tmpfs on a fresh directory (root only); unmounted after the file. */
+const mounts: string[] = [];
+function smallDisk(): string {
+  const dir = tempDir('jtm-adv2-disk-');
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount tmpfs on ${dir}: ${r.stderr}`);
+  mounts.push(dir);
+  return dir;
+}
+/** Fills the filesystem holding `dir` (the write stops at ENOSPC); returns the file to delete for space. */
+function fill(dir: string): string {
+  const file = join(dir, 'fill');
+  spawnSync('sh', ['-c', `head -c 4000000 /dev/zero > ${file}`]);
+  return file;
+}
+afterAll(() => {
+  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
+});
+
+const root: Requirement =
+  process.getuid?.() === 0
+    ? { available: true }
+    : { available: false, reason: 'mounting a small tmpfs needs root' };
+
+describeIf(root, 'D2: a full disk', () => {
+  it('a task that fails writing to a full disk says so in its reason', async () => {
+    const env = testEnv();
+    const disk = smallDisk();
+    fill(disk);
+    start(['worker', '-p', 'diskreason'], env);
+    await waitWorkers(env, 'diskreason');
+    const file = join(env['JTM_LOG_DIR']!, 'task.json');
+    const out = join(disk, 'task.out');
+    writeFileSync(file, JSON.stringify({ command: 'echo ok', stdout: out, pool: { name: 'diskreason' } }));
+    const [id] = taskIds((await runJtm(['submit', '-f', file], env)).stdout);
+    const ctx = await context(env);
+    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.failed, 'task failed');
+    const rec = await ctx.tasks.get(id!);
+    expect(rec!.reason).toBe(`exit code 1; the disk holding ${disk} is full: 0 bytes free`);
+  });
+
+  it('a worker whose log dir’s disk is full takes no task until space returns, and says why', async () => {
+    const disk = smallDisk();
+    const env = testEnv({ JTM_LOG_DIR: join(disk, 'log') });
+    const worker = start(['worker', '-p', 'diskfull'], env);
+    await waitWorkers(env, 'diskfull');
+    const filler = fill(disk);
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'echo ok', '-p', 'diskfull'], env)).stdout);
+    await waitFor(
+      () => /is full \(0 bytes free, below 1 MB\): taking no task until space returns/.test(worker.output()),
+      'the worker saying why it takes no task',
+    );
+    const ctx = await context(env);
+    expect(await ctx.tasks.status(id!)).not.toBe(TaskStatus.failed);
+    rmSync(filler);
+    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.success, 'task success', 30_000);
+    expect(worker.output()).toMatch(/the log dir has free space again: taking tasks/);
+  }, 60_000);
+});
