@@ -5,32 +5,18 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
-import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { describeIf, type Requirement } from '../helpers/requirements.js';
-import { context, start, stopTracked } from '../helpers/tracked.js';
+import { usePrivateRedis } from '../helpers/local-redis.js';
+import { context, start } from '../helpers/tracked.js';
 
-interface LocalRedis {
-  url: string;
-  pid: number;
-  stop: (signal?: NodeJS.Signals) => Promise<void>;
-}
-const startRedis = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRedis>;
-const servers: LocalRedis[] = [];
+const startRedis = usePrivateRedis();
 
 /*
- * Defects the second adversarial tester found on cfe1168 (/work/wt/brief/adversary-report.md): D4, D5, D1, D2.
+ * Defects the second adversarial tester (README only) found on cfe1168: D4, D5, D1, D2 of its report.
  */
-afterAll(async () => {
-  await stopTracked();
-  for (const s of servers) {
-    process.kill(s.pid, 'SIGCONT');
-    await s.stop('SIGKILL');
-  }
-});
-
 describe('D4: check-worker uses the worker’s own heartbeat, as pools and the manager do', () => {
   it('counts a live worker started with -hb 60s long after the reader’s own window (3 × 500 ms)', async () => {
     const env = testEnv();
@@ -81,7 +67,6 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
 
   it('a task given back by self-fencing more than JTM_TASK_RETRIES + 1 times ends lostconnection', async () => {
     const redis = await startRedis({});
-    servers.push(redis);
     // Retries 0: one give-back is free (a Redis restart must not cost the task), the second fencing ends it.
     const env = testEnv({ REDIS_URL: redis.url, JTM_TASK_RETRIES: '0' });
     const ctx = await context(env);

@@ -8,31 +8,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
-import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
-import { context, start, stopTracked } from '../helpers/tracked.js';
+import { usePrivateRedis } from '../helpers/local-redis.js';
+import { context, start } from '../helpers/tracked.js';
 
-interface LocalRedis {
-  url: string;
-  pid: number;
-  stop: (signal?: NodeJS.Signals) => Promise<void>;
-}
-const startRedis = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRedis>;
-
-const servers: LocalRedis[] = [];
-afterAll(async () => {
-  await stopTracked();
-  for (const s of servers) {
-    process.kill(s.pid, 'SIGCONT');
-    await s.stop('SIGKILL');
-  }
-});
-
+const startRedis = usePrivateRedis();
 /** Starts lines (`S`) of a task's marker file: one per execution that began. */
 function starts(file: string): string[] {
   return readFileSync(file, 'utf8')
@@ -48,7 +33,6 @@ async function setUp(extra: Record<string, string>): Promise<{
   worker: BackgroundProcess;
 }> {
   const redis = await startRedis({});
-  servers.push(redis);
   const env = testEnv({ REDIS_URL: redis.url, ...extra });
   const ctx = await context(env);
   const marker = join(env['JTM_LOG_DIR']!, 'marker');
