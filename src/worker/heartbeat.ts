@@ -50,7 +50,8 @@ export class Heartbeat {
    * margin, or 0 (already past) when the lease broke after the claim.
    */
   startDeadline(claimedAt: number): number {
-    return this.leaseSince <= claimedAt ? this.leaseUntil - this.fencing.marginMs : 0;
+    // A lease renewed in the claim's own millisecond counts as broken after it: one needless give-back at worst.
+    return this.leaseSince < claimedAt ? this.leaseUntil - this.fencing.marginMs : 0;
   }
 
   /** Whether the lease is about to lapse (or has): the runs must be stopped now. */
