@@ -15,6 +15,12 @@ export class Heartbeat {
    * succeeded plus the TTL (Redis set the TTL no earlier than the send, so it expires no earlier than this).
    */
   leaseUntil = 0;
+  /**
+   * Local time since which the lease has held without a break: the send time of the first beat that succeeded
+   * after the lease may have lapsed (sent at or past `leaseUntil`). A task claimed before it may have been
+   * taken over by another worker in the gap, even though the lease holds again now.
+   */
+  leaseSince = 0;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -37,6 +43,15 @@ export class Heartbeat {
     // The kill grace, plus room for the check's own period and a loaded host; not a whole beat more, so that
     // one late beat (a busy event loop, a slow Redis) does not stop every task.
     return { marginMs: Math.min(ttl / 2, graceMs + Math.max(interval / 2, 250)), graceMs };
+  }
+
+  /**
+   * The time after which a task claimed at `claimedAt` must not start: the lease's end less the fencing
+   * margin, or 0 (already past) when the lease broke after the claim.
+   */
+  startDeadline(claimedAt: number): number {
+    // A lease renewed in the claim's own millisecond counts as broken after it: one needless give-back at worst.
+    return this.leaseSince < claimedAt ? this.leaseUntil - this.fencing.marginMs : 0;
   }
 
   /** Whether the lease is about to lapse (or has): the runs must be stopped now. */
@@ -70,6 +85,7 @@ export class Heartbeat {
     const res = await multi.exec();
     const failed = res?.find(([err]) => err);
     if (!res || failed) throw failed?.[0] ?? new Error('heartbeat transaction aborted');
+    if (sent >= this.leaseUntil) this.leaseSince = sent;
     this.leaseUntil = Math.max(this.leaseUntil, sent + this.ttlMs);
   }
 

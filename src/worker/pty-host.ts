@@ -136,6 +136,17 @@ interface UnixPty {
 }
 
 function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
+  // Checked here, at the fork, not only in the worker: a worker stopped after its check (or a whole tree
+  // frozen and resumed) would otherwise start a copy beside the one of the worker that took the task over.
+  if (msg.deadline !== undefined && Date.now() >= msg.deadline) {
+    send({
+      t: 'error',
+      id: msg.id,
+      message: `start refused: ${Date.now() - msg.deadline} ms past the worker's lease`,
+      expired: true,
+    });
+    return;
+  }
   let pty;
   let slave: number | undefined;
   try {

@@ -28,11 +28,18 @@ export type WorkerMessage =
       unset: string[];
       /** The task's JTM_TASK_TOKEN: finds its detached processes when the host must kill them. */
       token: string;
+      /**
+       * Epoch ms after which the task must not start: the worker's lease may lapse soon after (heartbeat.ts)
+       * and another worker take the task over. The host refuses a request it handles later (the worker was
+       * stopped between its own check and the send, or the whole tree was frozen and resumed).
+       */
+      deadline?: number;
     };
 
 export type HostMessage =
   | { t: 'spawned'; id: number; pid: number }
-  | { t: 'error'; id: number; message: string }
+  /** `expired`: refused because the request's deadline had passed; nothing was started. */
+  | { t: 'error'; id: number; message: string; expired?: boolean }
   | { t: 'data'; id: number; chunk: string }
   /** `watchdog`: the host killed the task because the worker stopped answering. */
   | { t: 'exit'; id: number; exitCode: number; signal: number; watchdog?: boolean };

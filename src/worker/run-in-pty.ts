@@ -26,6 +26,14 @@ export class PtyHostExited extends Error {
   }
 }
 
+/** The pty host refused the start: the request's deadline (the worker's lease) had passed. Nothing ran. */
+export class SpawnExpired extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SpawnExpired';
+  }
+}
+
 export interface PtyOptions {
   cwd: string;
   env: Record<string, string>;
@@ -33,6 +41,8 @@ export interface PtyOptions {
   onOutput: (chunk: string) => void;
   /** The task's JTM_TASK_TOKEN (the host finds its detached processes by it). */
   token: string;
+  /** Epoch ms after which the host must not start the command (pty-protocol.ts); none: no limit. */
+  deadline?: number;
 }
 
 interface Pending {
@@ -77,7 +87,7 @@ function forkHost(env: Record<string, string>): ChildProcess {
     else if (msg.t === 'data') p.onOutput(msg.chunk);
     else if (msg.t === 'error') {
       pending.delete(msg.id);
-      p.failed(new Error(msg.message));
+      p.failed(msg.expired ? new SpawnExpired(msg.message) : new Error(msg.message));
     } else {
       pending.delete(msg.id);
       p.exited({ exitCode: msg.exitCode, signal: msg.signal, ...(msg.watchdog ? { watchdog: true } : {}) });
@@ -174,6 +184,7 @@ export function runInPty(argv: readonly string[], opts: PtyOptions): Promise<Pty
       env: set,
       unset,
       token: opts.token,
+      ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
     };
     h.send(msg, err => {
       if (!err) return;

@@ -21,7 +21,7 @@ import {
   type ProcInfo,
 } from './process-tree.js';
 import type { SampleState } from './resource-sample.js';
-import { PtyHostExited, runInPty } from './run-in-pty.js';
+import { PtyHostExited, runInPty, SpawnExpired } from './run-in-pty.js';
 
 /**
  * Why a task was stopped before it ended by itself. `fenced`: the worker could not renew its lease on Redis
@@ -63,6 +63,12 @@ export interface TaskRunOptions {
   memory?: { overLimit(): boolean; limitReason(): string; memberPids?(): number[] | undefined };
   /** The run token start-task recorded for this execution (the worker claims the task before it makes the run). */
   token?: string;
+  /**
+   * Epoch ms after which the command must not start (the worker's lease, start-worker.ts), read right before
+   * the start and sent with it to the pty host, which refuses a request it handles later. Past it, the run is
+   * fenced without starting: another worker may own the task by the time it would run.
+   */
+  startDeadline?: () => number;
 }
 
 /*
@@ -244,17 +250,28 @@ export class TaskRun {
     // The pty carries only what bash prints itself (e.g. why it could not open a file): kept for the reason.
     let ptyText = '';
     let pty;
+    // The awaits before this point (the directory, the output files) may have lasted past the lease (the worker
+    // stopped, starved), or a stop may have come meanwhile: nothing is started then.
+    const deadline = this.opts.startDeadline?.();
+    if (!this.stopCause && deadline !== undefined && Date.now() >= deadline) this.stop('fenced');
+    if (this.stopCause) return this.notStarted(this.stopCause);
     this.pids = PidWindow.open();
     try {
       pty = await runInPty(taskArgv(this.data.command, stdoutPath, stderrPath, env), {
         cwd,
         env,
         token: this.token,
+        ...(deadline !== undefined ? { deadline } : {}),
         onOutput: chunk => {
           ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
         },
       });
     } catch (err) {
+      if (err instanceof SpawnExpired) {
+        this.opts.logger.warn({ task: this.id, err }, 'task not started: the lease lapsed first');
+        this.stop('fenced');
+        return this.notStarted('fenced');
+      }
       return {
         kind: 'final',
         status: TaskStatus.failed,
@@ -375,6 +392,45 @@ export class TaskRun {
             ? `killed by signal ${signal}`
             : `exit code ${code}`;
     return { kind: 'final', status: TaskStatus.failed, exitCode: code, reason, leftovers };
+  }
+
+  /** How a run stopped before its command was started ends: as the stop's cause says, with no exit code. */
+  private notStarted(cause: StopCause): TaskOutcome {
+    const leftovers: number[] = [];
+    switch (cause) {
+      case 'kill':
+        return {
+          kind: 'final',
+          status: TaskStatus.terminated,
+          reason: 'killed on request before it started',
+          leftovers,
+        };
+      case 'timeout':
+        return {
+          kind: 'final',
+          status: TaskStatus.timeout,
+          reason: 'timed out before it started',
+          leftovers,
+        };
+      case 'outofresource':
+        return {
+          kind: 'final',
+          status: TaskStatus.outofresource,
+          reason: this.opts.memory?.limitReason() ?? 'memory limit exceeded',
+          leftovers,
+        };
+      case 'shutdown':
+        return { kind: 'requeue', reason: 'worker shut down before the task started', leftovers };
+      case 'superseded':
+        return { kind: 'abandon', reason: 'another worker owns the task', leftovers };
+      case 'fenced':
+        // Given back (if this execution still owns the task once Redis answers) without spending a retry.
+        return {
+          kind: 'requeue',
+          reason: 'worker lost its lease on Redis: task not started, so that a takeover cannot overlap it',
+          leftovers,
+        };
+    }
   }
 
   /** A task over its memory limit is killed at once: it only grows while it is given time. */

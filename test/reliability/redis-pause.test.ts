@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import type { JtmContext } from '../../src/context.js';
