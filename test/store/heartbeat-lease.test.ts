@@ -6,7 +6,7 @@ import { describe } from 'vitest';
 import { Heartbeat } from '../../src/worker/heartbeat.js';
 import type { WorkerOptions } from '../../src/worker/worker-options.js';
 import { waitFor } from '../helpers/env.js';
-import { storeTest as it } from '../helpers/store.js';
+import { it } from '../helpers/store.js';
 
 /** A claim time after the lease's start (the clock moved on from the beat's millisecond). */
 const claimTime = (hb: Heartbeat): Promise<number> =>
