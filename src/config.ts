@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { InvalidInputError } from './errors.js';
-import { parseDurationOr } from './durations.js';
+import { MAX_TIMER_MS, parseDurationOr } from './durations.js';
 import { dropUndefined } from './fields.js';
 import { readInputFile } from './input-file.js';
 
@@ -107,6 +107,15 @@ export const MAX_COMMAND_BYTES = 131_071;
 /** Most shards a site may have: a Redis Cluster has 16,384 slots, far more masters than this is unheard of. */
 export const MAX_SHARDS = 256;
 
+/**
+ * Most missed heartbeats before a worker is dead: the product with the heartbeat period is a Redis expiry,
+ * which must stay an exact integer (JTM_MISSED_BEATS had no maximum).
+ */
+export const MAX_MISSED_BEATS = 1000;
+
+/** `maxMs` of the durations that are compared with the clock (deadlines, ages) or handed to Redis or Slurm. */
+const NOT_A_TIMER = Number.MAX_SAFE_INTEGER;
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Resolves the configuration; the only reader of the process environment. */
@@ -120,9 +129,10 @@ export function loadConfig(
     const v = merged[key];
     return v === undefined || v === '' ? undefined : v;
   };
-  const duration = (key: string, fallback: string, positive = false): number => {
+  // A duration is a timer's delay unless it says otherwise (`maxMs`): at most MAX_TIMER_MS.
+  const duration = (key: string, fallback: string, positive = false, maxMs = MAX_TIMER_MS): number => {
     const raw = get(key) ?? fallback;
-    const ms = parseDurationOr(raw, key, '5s, 2m or 00:10:00');
+    const ms = parseDurationOr(raw, key, '5s, 2m or 00:10:00', maxMs);
     // Periods and timeouts of 0 cannot work (a timer firing in a loop, a connection never given time).
     if (positive && ms <= 0) throw new InvalidInputError(`${key}=${raw} must be longer than 0`);
     return ms;
@@ -165,11 +175,11 @@ export function loadConfig(
     logLevel,
     logDir: get('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
-    isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s'),
-    killRetryMs: duration('JTM_KILL_RETRY', '10s'),
+    isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
+    killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
     heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
-    missedBeats: integer('JTM_MISSED_BEATS', 3, 1),
-    taskRetentionMs: duration('JTM_TASK_RETENTION', '7d'),
+    missedBeats: integer('JTM_MISSED_BEATS', 3, 1, MAX_MISSED_BEATS),
+    taskRetentionMs: duration('JTM_TASK_RETENTION', '7d', false, NOT_A_TIMER),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),
     lockDurationMs: duration('JTM_LOCK_DURATION', '30s', true),
@@ -179,7 +189,7 @@ export function loadConfig(
     watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms', true),
     memAvailableMarginBytes: size('JTM_MEM_AVAILABLE_MARGIN', '512M'),
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s', true),
-    poolIdleMs: duration('JTM_POOL_IDLE', '10m'),
+    poolIdleMs: duration('JTM_POOL_IDLE', '10m', false, NOT_A_TIMER),
     outputTailBytes: integer('JTM_OUTPUT_TAIL_BYTES', 1024 * 1024, 1024),
     maxCommandBytes: integer(
       'JTM_MAX_COMMAND_BYTES',
@@ -200,9 +210,9 @@ export function loadConfig(
     sbatchIntervalMs: duration('JTM_SBATCH_INTERVAL', '1s'),
     sbatchBackoffMs: duration('JTM_SBATCH_BACKOFF', '10s'),
     sbatchMaxFailures: integer('JTM_SBATCH_MAX_FAILURES', 3, 1),
-    slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m'),
-    slurmWarningMs: duration('JTM_SLURM_WARNING', '5m'),
-    slurmTimeSlackMs: duration('JTM_SLURM_TIME_SLACK', '5m'),
+    slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m', false, NOT_A_TIMER),
+    slurmWarningMs: duration('JTM_SLURM_WARNING', '5m', false, NOT_A_TIMER),
+    slurmTimeSlackMs: duration('JTM_SLURM_TIME_SLACK', '5m', false, NOT_A_TIMER),
   };
   validatePrefix(config.prefix);
   return Object.freeze({ ...config, ...dropUndefined(overrides) });
