@@ -1,7 +1,10 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 import { runJtm } from '../helpers/cli.js';
-import { testEnv } from '../helpers/env.js';
+import { tempDir, testEnv } from '../helpers/env.js';
 
 /*
  * Defects the adversarial tester found on main cfe1168 (brief: adversary-report.md D3, D6, D9), checked on the
@@ -9,6 +12,12 @@ import { testEnv } from '../helpers/env.js';
  */
 describe('adversary 3: refused settings', () => {
   const env = testEnv();
+  const dir = tempDir('jtm-adv3-');
+  const file = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
 
   type Case = [name: string, args: string[], expected: string, env?: Record<string, string>];
   const cases: Case[] = [
@@ -34,6 +43,17 @@ describe('adversary 3: refused settings', () => {
       { JTM_CONNECT_TIMEOUT: '30d' },
     ],
     ['manager --sweep-interval 30d', ['manager', '--sweep-interval', '30d'], 'invalid --sweep-interval'],
+    // D6: a typo or a duplicate in a --config file was silently ignored (the default prefix was used)
+    [
+      'config file with a typo',
+      ['--config', file('typo.env', 'JTM_PREFX={advt}\n'), 'status', '-tid', '1'],
+      'typo.env:1: unknown key JTM_PREFX (did you mean JTM_PREFIX?',
+    ],
+    [
+      'config file with a key twice',
+      ['isalive', '-tid', '1', '--config', file('dup.env', 'JTM_PREFIX={a}\nJTM_PREFIX={b}\n')],
+      'dup.env:2: JTM_PREFIX given twice',
+    ],
   ];
 
   it.concurrent.each(cases)('%s → one line, exit 1', async (_n, args, expected, extra) => {
