@@ -214,6 +214,14 @@ export function loadConfig(
     const unit = { K: 1, M: 2, G: 3, T: 4 }[(m[2] ?? 'G').toUpperCase() as 'K' | 'M' | 'G' | 'T'];
     return Math.round(Number(m[1]) * 1024 ** unit);
   };
+  // Blanks are not a credential: a password of one space let a dashboard on 0.0.0.0 start as if protected.
+  const credential = (key: ConfigKey): string | undefined => {
+    const raw = get(key);
+    if (raw !== undefined && raw.trim() === '') {
+      throw new InvalidInputError(`${key} is blank: set a real value, or leave it empty (unset)`);
+    }
+    return raw;
+  };
   const logLevel = (get('JTM_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidInputError(`JTM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -257,8 +265,8 @@ export function loadConfig(
     siteConfigPath: get('JTM_SITE_CONFIG'),
     dashboardHost: get('JTM_DASHBOARD_HOST') ?? '127.0.0.1',
     dashboardPort: integer('JTM_DASHBOARD_PORT', 3000, 0, 65535),
-    dashboardUser: get('JTM_DASHBOARD_USER'),
-    dashboardPassword: get('JTM_DASHBOARD_PASSWORD'),
+    dashboardUser: credential('JTM_DASHBOARD_USER'),
+    dashboardPassword: credential('JTM_DASHBOARD_PASSWORD'),
     metricsHost: get('JTM_METRICS_HOST') ?? '127.0.0.1',
     metricsPort: get('JTM_METRICS_PORT') === undefined ? undefined : integer('JTM_METRICS_PORT', 9464),
     jtmCommand: get('JTM_COMMAND'),

@@ -2,6 +2,7 @@ import { Queue, Worker } from 'bullmq';
 
 import { allShards, type JtmContext } from '../context.js';
 import { MAX_TIMER_MS } from '../durations.js';
+import { checkExposure, METRICS_ENDPOINT } from '../http/auth.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
@@ -105,6 +106,15 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   void worker.run().catch(err => log.error({ err: toError(err) }, 'manager run loop failed'));
   log.info({ sweepIntervalMs: opts.sweepIntervalMs }, 'manager started');
   return { state, stop, stopped };
+}
+
+/**
+ * The dashboard's and the metrics endpoint's addresses, checked before the manager reaches Redis: a refused
+ * exposure is answered at once (it waited for Redis first).
+ */
+export function checkManagerExposure(dashboard?: DashboardOptions, metrics?: MetricsOptions): void {
+  if (dashboard) checkExposure(dashboard.host, dashboard.credentials);
+  if (metrics) checkExposure(metrics.host, metrics.credentials, METRICS_ENDPOINT);
 }
 
 /**

@@ -1,10 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
-import { runJtm } from '../helpers/cli.js';
-import { tempDir, testEnv } from '../helpers/env.js';
+import { runJtm, startJtm, statusOf, taskIds, waitWorkers, type BackgroundProcess } from '../helpers/cli.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /*
  * Defects the adversarial tester found on main cfe1168 (brief: adversary-report.md D3, D6, D9), checked on the
@@ -54,6 +54,22 @@ describe('adversary 3: refused settings', () => {
       ['isalive', '-tid', '1', '--config', file('dup.env', 'JTM_PREFIX={a}\nJTM_PREFIX={b}\n')],
       'dup.env:2: JTM_PREFIX given twice',
     ],
+    // D9: the exposure refusal lost the first ':' of an IPv6 address, '' was an exposure, the manager's
+    // metrics refusal said "dashboard", and a blank password counted as set
+    ['dashboard --host ::', ['dashboard', '--host', '::'], 'refusing to serve the dashboard on :: without'],
+    ['dashboard --host [::]', ['dashboard', '--host', '[::]'], 'the dashboard on [::] without'],
+    ['dashboard --host ""', ['dashboard', '--host', ''], 'invalid address "" for the dashboard'],
+    [
+      'manager --metrics-host 0.0.0.0',
+      ['manager', '--metrics-port', '0', '--metrics-host', '0.0.0.0'],
+      'refusing to serve the metrics endpoint on 0.0.0.0',
+    ],
+    [
+      'blank JTM_DASHBOARD_PASSWORD',
+      ['dashboard', '--host', '0.0.0.0'],
+      'JTM_DASHBOARD_PASSWORD is blank',
+      { JTM_DASHBOARD_USER: 'u', JTM_DASHBOARD_PASSWORD: ' ' },
+    ],
   ];
 
   it.concurrent.each(cases)('%s → one line, exit 1', async (_n, args, expected, extra) => {
@@ -65,5 +81,54 @@ describe('adversary 3: refused settings', () => {
     expect(lines[0]).toMatch(/^jtm [a-z-]*: \S/);
     expect(lines[0]).toContain(expected);
     expect(r.stderr).not.toContain('TimeoutOverflowWarning');
+  });
+});
+
+describe('adversary 3: status --json names the stderr file; dashboard answers are not sniffed', () => {
+  const env = testEnv();
+  let worker: BackgroundProcess | undefined;
+  let dashboard: BackgroundProcess | undefined;
+  afterAll(async () => {
+    await worker?.stop();
+    await dashboard?.stop();
+  });
+
+  it('status --json has stderr_file (default and task-file stdout without stderr) beside stdout_file', async () => {
+    const dir = tempDir('jtm-adv3-err-');
+    worker = startJtm(['worker', '-p', 'errp', '--slots', '2'], env);
+    await waitWorkers(env, 'errp', 1);
+    const plain = taskIds((await runJtm(['submit', '-cmd', 'echo oops >&2', '-p', 'errp'], env)).stdout)[0]!;
+    const tf = join(dir, 't.json');
+    writeFileSync(
+      tf,
+      JSON.stringify({ command: 'echo ouch >&2', stdout: join(dir, 'o.txt'), pool: { name: 'errp' } }),
+    );
+    const named = taskIds((await runJtm(['submit', '-f', tf], env)).stdout)[0]!;
+    for (const [id, text] of [
+      [plain, 'oops'],
+      [named, 'ouch'],
+    ] as const) {
+      await waitFor(async () => (await statusOf(env, id)) === 'success', `task ${id} success`);
+      const rec = JSON.parse((await runJtm(['status', '-tid', String(id), '--json'], env)).stdout) as {
+        stdout_file: string;
+        stderr_file: string;
+      };
+      expect(rec.stdout_file).toBeTruthy();
+      expect(rec.stderr_file).toBe(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.err`));
+      expect(readFileSync(rec.stderr_file, 'utf8').trim()).toBe(text);
+    }
+  });
+
+  it('every dashboard answer carries X-Content-Type-Options: nosniff (a JSON error repeats user input)', async () => {
+    dashboard = startJtm(['dashboard', '--port', '0'], env);
+    const url = await waitFor(
+      () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard!.output())?.[1],
+      'dashboard listening',
+      30_000,
+    );
+    for (const path of ['pool?name=%3Cscript%3E', 'api/tasks/abc', 'workers', 'nope']) {
+      const res = await fetch(new URL(path, url));
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+    }
   });
 });
