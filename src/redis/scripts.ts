@@ -8,6 +8,7 @@
  */
 
 import { TaskStatus } from '../task-status.js';
+import { RECENT_ENDS_WINDOW_MS } from './keys.js';
 
 const S = TaskStatus;
 
@@ -126,6 +127,14 @@ local function finalize(taskKey, activeKey, id, retentionMs, taskBase, workerBas
   redis.call('PEXPIRE', taskBase .. id .. ':resources', ms)
   redis.call('PEXPIRE', taskBase .. id .. ':output', ms)
   countFinished(statsBase, r.pool, to, r.queued, r.started, ended)
+  -- The pool's index of recent ends (Keys.poolRecentEnds), for the dashboard's pool page: trimmed to the
+  -- window at each end and expired a window after the last one, so it holds about an hour of ends.
+  if r.pool and r.pool ~= '' and ended then
+    local recent = statsBase .. 'recent-ends:' .. r.pool
+    redis.call('ZADD', recent, ended, id)
+    redis.call('ZREMRANGEBYSCORE', recent, '-inf', '(' .. (tonumber(ended) - ${RECENT_ENDS_WINDOW_MS}))
+    redis.call('PEXPIRE', recent, ${RECENT_ENDS_WINDOW_MS})
+  end
 end
 `;
 
