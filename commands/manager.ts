@@ -3,7 +3,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../src/cli/base-command.js';
 import { parseDurationFlag } from '../src/cli/worker-cli.js';
 import { checkLeaseSettings, type LogLevel } from '../src/config.js';
-import { runManager } from '../src/manager/run-manager.js';
+import { checkManagerExposure, runManager } from '../src/manager/run-manager.js';
 
 export default class Manager extends BaseCommand<typeof Manager> {
   static override description = `Sweeps every JTM_SWEEP_INTERVAL (default 5s): declares workers without heartbeat dead and re-queues or ends their tasks, reconciles task records with the pool queues, expires idle pools and provisions Slurm pools. Any number of managers may run (on any hosts): each tick is swept by one of them. Not needed for submit, status or workers to work. Stops on SIGTERM/SIGINT.`;
@@ -57,7 +57,6 @@ export default class Manager extends BaseCommand<typeof Manager> {
     this.jtm = { ...this.jtm, sweepIntervalMs, ...(f.log_dir ? { logDir: f.log_dir } : {}) };
     // The manager declares workers dead by the same lease: it must agree with what workers are allowed.
     checkLeaseSettings(this.jtm);
-    const ctx = await this.context('worker');
     const { dashboardUser: user, dashboardPassword: password } = this.jtm;
     const dashboard = f.dashboard
       ? {
@@ -76,6 +75,8 @@ export default class Manager extends BaseCommand<typeof Manager> {
             port: metricsPort,
             credentials: user && password ? { user, password } : undefined,
           };
+    checkManagerExposure(dashboard, metrics);
+    const ctx = await this.context('worker');
     return runManager(
       ctx,
       { sweepIntervalMs, showResourceLog: f.show_resource_log },

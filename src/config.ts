@@ -2,8 +2,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { InvalidInputError } from './errors.js';
-import { parseDurationOr } from './durations.js';
-import { dropUndefined } from './fields.js';
+import { MAX_TIMER_MS, parseDurationOr } from './durations.js';
+import { closestName, dropUndefined } from './fields.js';
 import { readInputFile } from './input-file.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -140,6 +140,69 @@ export function checkLeaseSettings(config: Config, hbFlag?: string): void {
   }
 }
 
+/**
+ * Most missed heartbeats before a worker is dead: the product with the heartbeat period is a Redis expiry,
+ * which must stay an exact integer (JTM_MISSED_BEATS had no maximum).
+ */
+export const MAX_MISSED_BEATS = 1000;
+
+/** `maxMs` of the durations that are compared with the clock (deadlines, ages) or handed to Redis or Slurm. */
+const NOT_A_TIMER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Every key loadConfig reads, as `.env.example` lists them (a unit test compares the two), plus the alias
+ * JTM_REDIS_URL. A `--config` file may hold only these: a typo (`JTM_PREFX`) fell back to the default
+ * silently, and a Cromwell stanza whose isalive used the wrong prefix answered "dead" for every running call.
+ */
+export const CONFIG_KEYS = [
+  'REDIS_URL',
+  'JTM_REDIS_URL',
+  'JTM_REDIS_TLS_CA',
+  'JTM_REDIS_TLS_CERT',
+  'JTM_REDIS_TLS_KEY',
+  'JTM_PREFIX',
+  'JTM_SHARDS',
+  'JTM_LOG_LEVEL',
+  'JTM_LOG_DIR',
+  'JTM_CONNECT_TIMEOUT',
+  'JTM_ISALIVE_RETRY',
+  'JTM_KILL_RETRY',
+  'JTM_HEARTBEAT_INTERVAL',
+  'JTM_MISSED_BEATS',
+  'JTM_TASK_RETENTION',
+  'JTM_TASK_RETRIES',
+  'JTM_KILL_GRACE',
+  'JTM_LOCK_DURATION',
+  'JTM_STALLED_INTERVAL',
+  'JTM_SAMPLE_INTERVAL',
+  'JTM_ACCOUNTING',
+  'JTM_WATCH_INTERVAL',
+  'JTM_MEM_AVAILABLE_MARGIN',
+  'JTM_SWEEP_INTERVAL',
+  'JTM_POOL_IDLE',
+  'JTM_OUTPUT_TAIL_BYTES',
+  'JTM_MAX_COMMAND_BYTES',
+  'JTM_LOG_REPEAT_INTERVAL',
+  'JTM_SITE_CONFIG',
+  'JTM_COMMAND',
+  'JTM_SBATCH_INTERVAL',
+  'JTM_SBATCH_BACKOFF',
+  'JTM_SBATCH_MAX_FAILURES',
+  'JTM_SLURM_IDLE_TIMEOUT',
+  'JTM_SLURM_WARNING',
+  'JTM_SLURM_TIME_SLACK',
+  'JTM_DASHBOARD_HOST',
+  'JTM_DASHBOARD_PORT',
+  'JTM_DASHBOARD_USER',
+  'JTM_DASHBOARD_PASSWORD',
+  'JTM_METRICS_HOST',
+  'JTM_METRICS_PORT',
+] as const;
+
+export type ConfigKey = (typeof CONFIG_KEYS)[number];
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS);
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Resolves the configuration; the only reader of the process environment. */
@@ -149,19 +212,20 @@ export function loadConfig(
   configFile?: string,
 ): Config {
   const merged = { ...readConfigFile(configFile ?? env['JTM_CONFIG_FILE']), ...dropUndefined(env) };
-  const get = (key: string): string | undefined => {
+  const get = (key: ConfigKey): string | undefined => {
     const v = merged[key];
     return v === undefined || v === '' ? undefined : v;
   };
-  const duration = (key: string, fallback: string, positive = false): number => {
+  // A duration is a timer's delay unless it says otherwise (`maxMs`): at most MAX_TIMER_MS.
+  const duration = (key: ConfigKey, fallback: string, positive = false, maxMs = MAX_TIMER_MS): number => {
     const raw = get(key) ?? fallback;
-    const ms = parseDurationOr(raw, key, '5s, 2m or 00:10:00');
+    const ms = parseDurationOr(raw, key, '5s, 2m or 00:10:00', maxMs);
     // Periods and timeouts of 0 cannot work (a timer firing in a loop, a connection never given time).
     if (positive && ms <= 0) throw new InvalidInputError(`${key}=${raw} must be longer than 0`);
     return ms;
   };
   const integer = (
-    key: string,
+    key: ConfigKey,
     fallback: number,
     min = 0,
     max = Number.MAX_SAFE_INTEGER,
@@ -176,18 +240,27 @@ export function loadConfig(
     }
     return n;
   };
-  const size = (key: string, fallback: string): number => {
+  const size = (key: ConfigKey, fallback: string): number => {
     const raw = get(key) ?? fallback;
     const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(raw.trim());
     if (!m) throw new InvalidInputError(`${key}=${raw} is not a size (e.g. 512M, 2G; a bare number is GB)`);
     const unit = { K: 1, M: 2, G: 3, T: 4 }[(m[2] ?? 'G').toUpperCase() as 'K' | 'M' | 'G' | 'T'];
     return Math.round(Number(m[1]) * 1024 ** unit);
   };
+  // Blanks are not a credential: a password of one space let a dashboard on 0.0.0.0 start as if protected.
+  const credential = (key: ConfigKey): string | undefined => {
+    const raw = get(key);
+    if (raw !== undefined && raw.trim() === '') {
+      throw new InvalidInputError(`${key} is blank: set a real value, or leave it empty (unset)`);
+    }
+    return raw;
+  };
   const logLevel = (get('JTM_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidInputError(`JTM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   }
-  const home = get('HOME') ?? homedir();
+  // The process's own HOME, not a config file's (a file holds JTM's keys only).
+  const home = env['HOME'] || homedir();
   const config: Config = {
     redisUrl: get('REDIS_URL') ?? get('JTM_REDIS_URL'),
     redisTlsCa: get('JTM_REDIS_TLS_CA'),
@@ -198,11 +271,11 @@ export function loadConfig(
     logLevel,
     logDir: get('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
-    isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s'),
-    killRetryMs: duration('JTM_KILL_RETRY', '10s'),
+    isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
+    killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
     heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
-    missedBeats: integer('JTM_MISSED_BEATS', 3, 1),
-    taskRetentionMs: duration('JTM_TASK_RETENTION', '7d'),
+    missedBeats: integer('JTM_MISSED_BEATS', 3, 1, MAX_MISSED_BEATS),
+    taskRetentionMs: duration('JTM_TASK_RETENTION', '7d', false, NOT_A_TIMER),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),
     lockDurationMs: duration('JTM_LOCK_DURATION', '30s', true),
@@ -212,7 +285,7 @@ export function loadConfig(
     watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms', true),
     memAvailableMarginBytes: size('JTM_MEM_AVAILABLE_MARGIN', '512M'),
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s', true),
-    poolIdleMs: duration('JTM_POOL_IDLE', '10m'),
+    poolIdleMs: duration('JTM_POOL_IDLE', '10m', false, NOT_A_TIMER),
     outputTailBytes: integer('JTM_OUTPUT_TAIL_BYTES', 1024 * 1024, 1024),
     maxCommandBytes: integer(
       'JTM_MAX_COMMAND_BYTES',
@@ -225,17 +298,17 @@ export function loadConfig(
     siteConfigPath: get('JTM_SITE_CONFIG'),
     dashboardHost: get('JTM_DASHBOARD_HOST') ?? '127.0.0.1',
     dashboardPort: integer('JTM_DASHBOARD_PORT', 3000, 0, 65535),
-    dashboardUser: get('JTM_DASHBOARD_USER'),
-    dashboardPassword: get('JTM_DASHBOARD_PASSWORD'),
+    dashboardUser: credential('JTM_DASHBOARD_USER'),
+    dashboardPassword: credential('JTM_DASHBOARD_PASSWORD'),
     metricsHost: get('JTM_METRICS_HOST') ?? '127.0.0.1',
     metricsPort: get('JTM_METRICS_PORT') === undefined ? undefined : integer('JTM_METRICS_PORT', 9464),
     jtmCommand: get('JTM_COMMAND'),
     sbatchIntervalMs: duration('JTM_SBATCH_INTERVAL', '1s'),
     sbatchBackoffMs: duration('JTM_SBATCH_BACKOFF', '10s'),
     sbatchMaxFailures: integer('JTM_SBATCH_MAX_FAILURES', 3, 1),
-    slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m'),
-    slurmWarningMs: duration('JTM_SLURM_WARNING', '5m'),
-    slurmTimeSlackMs: duration('JTM_SLURM_TIME_SLACK', '5m'),
+    slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m', false, NOT_A_TIMER),
+    slurmWarningMs: duration('JTM_SLURM_WARNING', '5m', false, NOT_A_TIMER),
+    slurmTimeSlackMs: duration('JTM_SLURM_TIME_SLACK', '5m', false, NOT_A_TIMER),
   };
   validatePrefix(config.prefix);
   return Object.freeze({ ...config, ...dropUndefined(overrides) });
@@ -269,12 +342,27 @@ function readConfigFile(path: string | undefined): Record<string, string> {
     configFiles.set(path, text);
   }
   const out: Record<string, string> = {};
+  const lineOf = new Map<string, number>();
   for (const [n, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith('[')) continue;
+    const where = `config file ${path}:${n + 1}`;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) throw new InvalidInputError(`config file ${path}:${n + 1}: expected KEY=VALUE`);
-    out[m[1] as string] = (m[2] as string).replace(/^(['"])(.*)\1$/, '$2');
+    if (!m) throw new InvalidInputError(`${where}: expected KEY=VALUE`);
+    const key = m[1] as string;
+    // As in task files: what would be silently ignored (a typo) or silently chosen (a key given twice) is
+    // refused. The environment is not checked so: it also carries other programs' JTM_* variables.
+    if (!KNOWN_KEYS.has(key)) {
+      const near = closestName(key, CONFIG_KEYS);
+      const hint = near ? `did you mean ${near}? ` : '';
+      throw new InvalidInputError(`${where}: unknown key ${key} (${hint}.env.example lists every key)`);
+    }
+    const first = lineOf.get(key);
+    if (first !== undefined) {
+      throw new InvalidInputError(`${where}: ${key} given twice (line ${first} too: which one is meant?)`);
+    }
+    lineOf.set(key, n + 1);
+    out[key] = (m[2] as string).replace(/^(['"])(.*)\1$/, '$2');
   }
   return out;
 }

@@ -18,21 +18,41 @@ export function parseDuration(text: string): number {
   if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
   if (/^\d+(\.\d+)?\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|week|weeks)$/i.test(s)) {
     const v = ms(s as ms.StringValue);
-    if (typeof v === 'number' && Number.isFinite(v)) return v;
+    // Whole milliseconds: Redis (PX, scores) and timers take integers; `1.5ms` is 2.
+    if (typeof v === 'number' && Number.isFinite(v)) return Math.round(v);
   }
   throw new Error(`not a duration: ${text}`);
 }
 
 /**
- * parseDuration for user input: what cannot be read is an InvalidInputError (exit 1) naming the flag,
- * field or variable (`what`) and the forms that work, the same one line for every caller.
+ * Longest delay one Node timer can hold (2^31−1 ms, ~24.8 days): beyond it Node fires after 1 ms with a
+ * TimeoutOverflowWarning, so a period of 30 days became a loop (a worker with `-hb 30d` sent ~2,000 Redis
+ * commands a second). Every setting or flag that becomes a timer's delay is parsed with this maximum.
  */
-export function parseDurationOr(text: string, what: string, examples = '90s, 10m or hh:mm:ss'): number {
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * parseDuration for user input: what cannot be read, or is longer than `maxMs`, is an InvalidInputError
+ * (exit 1) naming the flag, field or variable (`what`) and the forms that work, the same one line for every
+ * caller. The default maximum keeps the value an exact integer (Redis refuses `PX 8.64e+24`).
+ */
+export function parseDurationOr(
+  text: string,
+  what: string,
+  examples = '90s, 10m or hh:mm:ss',
+  maxMs = Number.MAX_SAFE_INTEGER,
+): number {
+  let value: number;
   try {
-    return parseDuration(text);
+    value = parseDuration(text);
   } catch {
     throw new InvalidInputError(`invalid ${what} ${JSON.stringify(text)}: use e.g. ${examples}`);
   }
+  if (value > maxMs) {
+    const why = maxMs === MAX_TIMER_MS ? ' (24.8 days: the longest a timer can wait)' : '';
+    throw new InvalidInputError(`invalid ${what} ${JSON.stringify(text)}: at most ${maxMs} ms${why}`);
+  }
+  return value;
 }
 
 /** Formats milliseconds as Slurm's `hh:mm:ss` (hours may exceed 24). */
@@ -50,9 +70,6 @@ export function formatHms(totalMs: number): string {
  * (`setLongTimeout`); the maximum only refuses values that are surely typos.
  */
 export const MAX_TIME_LIMIT_MS = 365 * 24 * 3600 * 1000;
-
-/** Longest delay one Node timer can hold (2^31−1 ms); beyond it Node fires after 1 ms with a warning. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A timer that may be cleared; see `setLongTimeout`. */
 export interface LongTimeout {

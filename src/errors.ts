@@ -138,11 +138,11 @@ export function toError(value: unknown): Error {
   return new Error(typeof value === 'string' ? value : JSON.stringify(value), { cause: value });
 }
 
-/** The dashboard would listen beyond loopback without credentials. */
+/** The dashboard (or the manager's metrics endpoint, `what`) would listen beyond loopback without credentials. */
 export class DashboardExposedError extends JtmError {
-  constructor(host: string) {
+  constructor(host: string, what = 'the dashboard') {
     super(
-      `refusing to serve the dashboard on ${host} without credentials: set JTM_DASHBOARD_USER and JTM_DASHBOARD_PASSWORD, or bind to 127.0.0.1`,
+      `refusing to serve ${what} on ${host} without credentials: set JTM_DASHBOARD_USER and JTM_DASHBOARD_PASSWORD, or bind to 127.0.0.1`,
       'DASHBOARD_EXPOSED',
       1,
     );

@@ -33,3 +33,32 @@ export function positiveInt(value: unknown, field: string, min = 1): number | un
   }
   return n;
 }
+
+/**
+ * The name of `names` nearest to `given` (case aside, at most two edits away), for a "did you mean" in the
+ * message refusing an unknown key; undefined when none is that near.
+ */
+export function closestName(given: string, names: readonly string[]): string | undefined {
+  const a = given.toUpperCase();
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    const d = editDistance(a, name.toUpperCase());
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), one row at a time. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
+}

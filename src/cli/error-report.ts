@@ -31,7 +31,9 @@ export function oneLine(message: string): string {
     )
     .filter(l => l !== '' && !/^See more help with --help$/.test(l));
   const kept = lines.filter((l, i) => !(l.endsWith(':') && i < lines.length - 1 && /^The following/.test(l)));
-  return kept.join(': ').replace(/:\s*:/g, ':');
+  // Joined by ': ', or by a space after a line that ends in ':' already. Only the joints are touched: a
+  // message's own colons stay (`::`, an IPv6 address, lost its first ':' to a global replace).
+  return kept.reduce((acc, l) => (acc === '' ? l : acc.endsWith(':') ? `${acc} ${l}` : `${acc}: ${l}`), '');
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 
 import type { JtmContext } from '../context.js';
-import { parseDuration, parseDurationOr } from '../durations.js';
+import { MAX_TIMER_MS, parseDuration, parseDurationOr } from '../durations.js';
 import type { Config } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -31,8 +31,14 @@ export interface WorkerFlags extends Omit<DynamicWorkerRequest, 'slots'> {
 
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-export function parseDurationFlag(text: string, flag: string, opts: { positive?: boolean } = {}): number {
-  const ms = parseDurationOr(text, flag, '30s, 10m or hh:mm:ss');
+/** Options of a duration flag: `positive` refuses 0; `maxMs` (default: a timer's maximum, MAX_TIMER_MS). */
+export interface DurationFlagOptions {
+  positive?: boolean;
+  maxMs?: number;
+}
+
+export function parseDurationFlag(text: string, flag: string, opts: DurationFlagOptions = {}): number {
+  const ms = parseDurationOr(text, flag, '30s, 10m or hh:mm:ss', opts.maxMs ?? MAX_TIMER_MS);
   // A period of 0 is not "as often as possible": timers and BullMQ's repeatable jobs reject it.
   if (opts.positive && ms <= 0) throw new InvalidInputError(`${flag} must be longer than 0`);
   return ms;
@@ -41,7 +47,7 @@ export function parseDurationFlag(text: string, flag: string, opts: { positive?:
 function duration(
   text: string | undefined,
   flag: string,
-  opts: { positive?: boolean } = {},
+  opts: DurationFlagOptions = {},
 ): number | undefined {
   if (text === undefined) return undefined;
   return parseDurationFlag(text, flag, opts);
@@ -58,7 +64,8 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
   // A worker inside an allocation lives as long as the allocation's wall time; --lifetime says so without Slurm.
   const lifeMs =
     // 0 has no meaning (the original had no such flag): a worker that may start no task, or stops at once.
-    duration(flags.lifetime, '--lifetime', { positive: true }) ??
+    // Compared with the clock each second, not a timer: as long as a Slurm allocation may be.
+    duration(flags.lifetime, '--lifetime', { positive: true, maxMs: Number.MAX_SAFE_INTEGER }) ??
     (slurmJobId > 0 && jobTime ? parseDuration(jobTime) : undefined);
   const memPerNode = normaliseMemory(flags.mem, 'memory (-m)') ?? '';
   const workerType = flags.worker_type === 'dynamic' ? 2 : 0;
@@ -80,7 +87,10 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
     memPerCore: normaliseMemory(flags.mem_per_cpu, 'memory per cpu (-mc)') ?? '',
     jobTime: jobTime ?? null,
     workersOnNode: flags.num_worker_per_node ?? 1,
-    idleTimeoutMs: duration(flags['idle-timeout'], '--idle-timeout', { positive: true }),
+    idleTimeoutMs: duration(flags['idle-timeout'], '--idle-timeout', {
+      positive: true,
+      maxMs: Number.MAX_SAFE_INTEGER,
+    }),
     shutdownGraceMs: duration(flags['shutdown-grace'], '--shutdown-grace') ?? 20_000,
     taskMemLimitBytes,
   };

@@ -2,7 +2,10 @@ import type { Express } from 'express';
 
 import { forPool, type JtmContext } from '../context.js';
 import { listPools } from '../pools/list-pools.js';
-import { readRecords, scanTaskIds } from '../report/read-tasks.js';
+import { RECENT_ENDS_WINDOW_MS } from '../redis/keys.js';
+import { readRecords } from '../report/read-tasks.js';
+import { openPoolQueue } from '../tasks/pool-queue.js';
+import { taskIdOfJob } from '../tasks/job-data.js';
 import { CHARTS_JS, jsonScript, uplotAssets } from '../report/browser-charts.js';
 import type { TaskRecord } from '../store/task-record.js';
 import { validatePoolName } from '../pool-spec.js';
@@ -53,6 +56,30 @@ export function poolSeries(records: readonly TaskRecord[], now: number): PoolSer
   return s;
 }
 
+/**
+ * The ids of the tasks the last hour of a pool is drawn from, read in proportion to the pool (it scanned every
+ * task record of Redis: 70,000 records made one view 5 s and 71,000 commands): the jobs its queue holds
+ * (waiting, delayed, prioritized or running: the tasks that have not ended) and the tasks that ended
+ * within the hour (the pool's recent-ends index, written by each end).
+ */
+export async function poolTaskIds(ctx: JtmContext, pool: string, now: number): Promise<number[]> {
+  const queue = openPoolQueue(ctx, pool);
+  try {
+    const [jobIds, ended] = await Promise.all([
+      queue.getRanges(['waiting', 'prioritized', 'delayed', 'active'], 0, -1, true),
+      ctx.redis.zrangebyscore(ctx.keys.poolRecentEnds(pool), now - RECENT_ENDS_WINDOW_MS, '+inf'),
+    ]);
+    const ids = new Set<number>(ended.map(Number));
+    for (const j of jobIds) {
+      const id = taskIdOfJob(j);
+      if (id !== undefined) ids.add(id);
+    }
+    return [...ids].sort((a, b) => a - b);
+  } finally {
+    await queue.close();
+  }
+}
+
 /** `/pool?name=P`: queue depth, running and finished tasks per minute over the last hour; Slurm allocations. */
 export function registerPoolPage(app: Express, ctx: JtmContext): void {
   app.get('/pool', async (req, res) => {
@@ -67,7 +94,7 @@ export function registerPoolPage(app: Express, ctx: JtmContext): void {
     }
     const now = Date.now();
     const shard = forPool(ctx, name);
-    const records = (await readRecords(shard, await scanTaskIds(shard))).filter(
+    const records = (await readRecords(shard, await poolTaskIds(shard, name, now))).filter(
       r => r.pool === name && (r.ended_at === undefined || r.ended_at > now - 60 * MINUTE),
     );
     const series = poolSeries(records, now);

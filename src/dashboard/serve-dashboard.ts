@@ -1,4 +1,5 @@
 import type { JtmContext } from '../context.js';
+import { checkExposure } from '../http/auth.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
 import { startDashboard, type DashboardOptions } from './start-dashboard.js';
@@ -10,6 +11,7 @@ export async function serveDashboard(
   logger: Logger,
   onListening: (url: string) => void,
 ): Promise<{ url: string }> {
+  checkExposure(opts.host, opts.credentials);
   const ctx = await open();
   const dashboard = await startDashboard(ctx, opts);
   onListening(dashboard.url);

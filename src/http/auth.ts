@@ -2,12 +2,15 @@ import { timingSafeEqual } from 'node:crypto';
 
 import type { NextFunction, Request, Response } from 'express';
 
-import { DashboardExposedError } from '../errors.js';
+import { DashboardExposedError, InvalidInputError } from '../errors.js';
 
 export interface Credentials {
   user: string;
   password: string;
 }
+
+/** What the exposure refusal calls the manager's Prometheus endpoint. */
+export const METRICS_ENDPOINT = 'the metrics endpoint';
 
 /** 127.0.0.0/8, ::1 and localhost: addresses nobody else can reach. */
 export function isLoopback(host: string): boolean {
@@ -15,9 +18,26 @@ export function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
-/** Beyond loopback the dashboard (task commands, hosts, paths) is served only behind credentials. */
-export function checkExposure(host: string, credentials: Credentials | undefined): void {
-  if (!isLoopback(host) && !credentials) throw new DashboardExposedError(host);
+/**
+ * Beyond loopback the dashboard (task commands, hosts, paths) and the metrics endpoint (`what`) are served
+ * only behind credentials. Checked before Redis is reached: a refused setting is answered at once. An empty
+ * address is no address (`--host ''` was refused as an exposure "on  without credentials").
+ */
+export function checkExposure(
+  host: string,
+  credentials: Credentials | undefined,
+  what = 'the dashboard',
+): void {
+  if (host.trim() === '') {
+    throw new InvalidInputError(`invalid address ${JSON.stringify(host)} for ${what}: use e.g. 127.0.0.1`);
+  }
+  if (!isLoopback(host) && !credentials) throw new DashboardExposedError(host, what);
+}
+
+/** Headers of every response: no content sniffing (JSON errors repeat user input, such as a pool name). */
+export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.set('X-Content-Type-Options', 'nosniff');
+  next();
 }
 
 function same(a: string, b: string): boolean {

@@ -1,6 +1,8 @@
 import { Queue, Worker } from 'bullmq';
 
 import { allShards, type JtmContext } from '../context.js';
+import { MAX_TIMER_MS } from '../durations.js';
+import { checkExposure, METRICS_ENDPOINT } from '../http/auth.js';
 import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
@@ -71,12 +73,14 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   worker.on('failed', (_job, err) => log.error({ err: toError(err) }, 'sweep failed'));
   // The scheduler adds the next tick when a manager fetches the current one; a manager killed in between
   // would leave no next tick, so each manager upserts it again when no sweep has happened for a while.
+  // Three periods, within what one timer can hold (a period itself is at most MAX_TIMER_MS).
+  const watchdogMs = Math.min(opts.sweepIntervalMs * 3, MAX_TIMER_MS);
   const watchdog = setInterval(() => {
     void (async () => {
       if (await ctx.redis.exists(ctx.keys.managerAlive)) return;
       await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: opts.sweepIntervalMs }, SWEEP_TEMPLATE);
     })().catch(err => log.warn({ err: toError(err) }, 'could not refresh the sweep scheduler'));
-  }, opts.sweepIntervalMs * 3);
+  }, watchdogMs);
   const tail = opts.showResourceLog ? new ResourceTail(ctx, opts.sweepIntervalMs) : undefined;
   tail?.start();
   const onDemand = new ProvisionOnDemand(ctx);
@@ -102,6 +106,15 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   void worker.run().catch(err => log.error({ err: toError(err) }, 'manager run loop failed'));
   log.info({ sweepIntervalMs: opts.sweepIntervalMs }, 'manager started');
   return { state, stop, stopped };
+}
+
+/**
+ * The dashboard's and the metrics endpoint's addresses, checked before the manager reaches Redis: a refused
+ * exposure is answered at once (it waited for Redis first).
+ */
+export function checkManagerExposure(dashboard?: DashboardOptions, metrics?: MetricsOptions): void {
+  if (dashboard) checkExposure(dashboard.host, dashboard.credentials);
+  if (metrics) checkExposure(metrics.host, metrics.credentials, METRICS_ENDPOINT);
 }
 
 /**

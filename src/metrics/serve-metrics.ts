@@ -6,7 +6,13 @@ import type { Registry } from 'prom-client';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
-import { basicAuth, checkExposure, type Credentials } from '../http/auth.js';
+import {
+  basicAuth,
+  checkExposure,
+  METRICS_ENDPOINT,
+  securityHeaders,
+  type Credentials,
+} from '../http/auth.js';
 import { createMetricsRegistry } from './registry.js';
 
 export interface MetricsOptions {
@@ -40,9 +46,10 @@ export async function startMetricsServer(
   ctx: JtmContext,
   opts: MetricsOptions,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  checkExposure(opts.host, opts.credentials);
+  checkExposure(opts.host, opts.credentials, METRICS_ENDPOINT);
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders);
   if (opts.credentials) app.use(basicAuth(opts.credentials));
   app.get('/metrics', metricsHandler(ctx));
   const server = await new Promise<Server>((resolve, reject) => {

@@ -1,3 +1,6 @@
+/** How long the end of a task stays in its pool's recent-ends index (the dashboard's pool page: one hour). */
+export const RECENT_ENDS_WINDOW_MS = 3_600_000;
+
 /**
  * The one place where Redis key and queue names are built. Every key starts with the prefix, whose
  * `{...}` hash tag puts all of JTM (BullMQ queues included) in one Redis Cluster slot, so Lua scripts
@@ -90,6 +93,13 @@ export class Keys {
   }
   pool(name: string): string {
     return `${this.prefix}:pool:${name}`;
+  }
+  /**
+   * Sorted set of the pool's task ids that ended within RECENT_ENDS_WINDOW_MS, scored by end time: written by
+   * the end of every task (scripts.ts finalize); the pool page reads it instead of every task record.
+   */
+  poolRecentEnds(name: string): string {
+    return `${this.statsBase}recent-ends:${name}`;
   }
   poolSlurmJobs(name: string): string {
     return `${this.prefix}:pool:${name}:slurm-jobs`;

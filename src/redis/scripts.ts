@@ -8,6 +8,7 @@
  */
 
 import { TaskStatus } from '../task-status.js';
+import { RECENT_ENDS_WINDOW_MS } from './keys.js';
 
 const S = TaskStatus;
 
@@ -194,6 +195,14 @@ end`,
     redis.call('PEXPIRE', output, retentionMs)
   end
   countFinished(statsBase, r.pool, to, r.queued, r.started, ended)
+  -- The pool's index of recent ends (Keys.poolRecentEnds), for the dashboard's pool page: trimmed to the
+  -- window at each end and expired a window after the last one, so it holds about an hour of ends.
+  if r.pool and r.pool ~= '' and ended then
+    local recent = statsBase .. 'recent-ends:' .. r.pool
+    redis.call('ZADD', recent, ended, id)
+    redis.call('ZREMRANGEBYSCORE', recent, '-inf', '(' .. string.format('%d', tonumber(ended) - ${RECENT_ENDS_WINDOW_MS}))
+    redis.call('PEXPIRE', recent, '${RECENT_ENDS_WINDOW_MS}')
+  end
 end`,
   },
 };

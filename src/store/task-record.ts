@@ -52,6 +52,11 @@ export interface TaskRecord {
   leftover_pids?: string;
   /** Where the last run's stdout went on its worker's host (the task's `stdout`, or one in the log dir). */
   stdout_file?: string;
+  /**
+   * Where the last run's stderr went in the log dir, stored only for a task that named its stdout but not its
+   * stderr; otherwise derived (stderrFileOf).
+   */
+  stderr_file?: string;
   /** Bytes the last run wrote to stdout (when it went to a regular file). */
   output_bytes?: number;
   kill_requested?: boolean;
@@ -112,6 +117,7 @@ const FIELDS = {
   mem_limit_mb: { kind: 'number' },
   leftover_pids: {},
   stdout_file: {},
+  stderr_file: {},
   output_bytes: { kind: 'number' },
   kill_requested: { kind: 'boolean' },
   submit_host: {},
@@ -157,4 +163,18 @@ export function toHashPairs(fields: Partial<Record<keyof TaskRecord, unknown>>):
     );
   }
   return pairs;
+}
+
+/**
+ * Where a task's stderr went on its worker's host, for `status --json` (the original printed both files):
+ * the task's `stderr`; the stored `stderr_file`; or, for a task that named neither, its stdout file's
+ * neighbour in the log dir (`<log dir>/tasks/<id>.err` beside `<id>.out`). Undefined before a run ended.
+ */
+export function stderrFileOf(r: TaskRecord): string | undefined {
+  if (r.stderr) return r.stderr;
+  if (r.stderr_file) return r.stderr_file;
+  if (r.stdout === undefined && r.stdout_file?.endsWith(`/tasks/${r.id}.out`)) {
+    return `${r.stdout_file.slice(0, -'.out'.length)}.err`;
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@ import { TaskNotFoundError } from '../errors.js';
 import { isConnectionError } from '../redis/connection.js';
 import { retryWhileUnreachable } from '../redis/retry-unreachable.js';
 import { isActive, statusName, type TaskStatusName } from './status.js';
-import type { TaskRecord } from '../store/task-record.js';
+import { stderrFileOf, type TaskRecord } from '../store/task-record.js';
 import type { TaskEvent } from '../store/task-store.js';
 
 export interface StatusAnswer {
@@ -25,7 +25,8 @@ export async function getTaskDetails(ctx: JtmContext, id: number): Promise<TaskD
   const { tasks } = forTask(ctx, id);
   const found = await tasks.details(id);
   if (!found) throw new TaskNotFoundError(id);
-  return { ...found.record, events: found.events };
+  const stderrFile = stderrFileOf(found.record);
+  return { ...found.record, ...(stderrFile ? { stderr_file: stderrFile } : {}), events: found.events };
 }
 
 export type Aliveness = 'yes' | 'no' | 'unknown';

@@ -296,6 +296,9 @@ export async function startWorker(
       if (output) {
         await output.finish();
         endFields = { ...endFields, stdout_file: run.stdoutPath, output_bytes: output.bytes };
+        // Where stderr went, only when `status --json` cannot derive it (stderrFileOf): a task that named its
+        // stdout but not its stderr (one field fewer in most records).
+        if (data.stdout !== undefined && data.stderr === undefined) endFields['stderr_file'] = run.stderrPath;
       }
     }
     // The pty host killed the task while this worker was stopped (SIGSTOP, hung): give it back only if it is

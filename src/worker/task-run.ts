@@ -219,7 +219,7 @@ export class TaskRun {
   async run(): Promise<TaskOutcome> {
     const cwd = this.data.cwd ?? process.cwd();
     const stdoutPath = this.stdoutPath;
-    const stderrPath = this.data.stderr ?? join(this.opts.logDir, 'tasks', `${this.id}.err`);
+    const stderrPath = this.stderrPath;
     const cannotStart = await checkDirectory(cwd);
     if (cannotStart) return { kind: 'final', status: TaskStatus.failed, reason: cannotStart, leftovers: [] };
     const held: PreparedOutput[] = [];
@@ -243,6 +243,11 @@ export class TaskRun {
   /** Where the task's stdout goes (its own `stdout`, else a file in the worker's log directory). */
   get stdoutPath(): string {
     return this.data.stdout ?? join(this.opts.logDir, 'tasks', `${this.id}.out`);
+  }
+
+  /** Where stderr goes: the task's `stderr`, or `<log dir>/tasks/<id>.err`. */
+  get stderrPath(): string {
+    return this.data.stderr ?? join(this.opts.logDir, 'tasks', `${this.id}.err`);
   }
 
   private async execute(cwd: string, stdoutPath: string, stderrPath: string): Promise<TaskOutcome> {

@@ -2,6 +2,7 @@
 // stay up for every other file).
 import { afterAll } from 'vitest';
 
+// @ts-expect-error plain JavaScript helper shared with the demo
 import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 import { stopTracked } from './tracked.js';
 

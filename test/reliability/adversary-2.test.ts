@@ -4,7 +4,6 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
-// @ts-expect-error plain JavaScript helper shared with the demo
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';

@@ -7,14 +7,13 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-// @ts-expect-error plain JavaScript helper shared with the demo
 import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
-import { usePrivateRedis } from '../helpers/local-redis.js';
+import { type LocalRedis, usePrivateRedis } from '../helpers/local-redis.js';
 import { context, start } from '../helpers/tracked.js';
 
 const startRedis = usePrivateRedis();
