@@ -8,15 +8,20 @@ import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
+import { usePrivateRedis } from '../helpers/local-redis.js';
 
 /*
  * D8 of the adversarial test: remove-pool ended waiting tasks one script run each (50,000 tasks: 74 s). They
  * end in batches now, with the same outcome: each terminated once, the rc file written where there is one.
  */
 describe('remove-pool of many waiting tasks', () => {
-  const env = testEnv();
+  // A redis-server of its own: the script runs counted are the server's, which other test files running at the
+  // same time would add to on the shared one.
+  const startRedis = usePrivateRedis();
+  let env: Record<string, string>;
   let ctx: JtmContext;
   beforeAll(async () => {
+    env = testEnv({ REDIS_URL: (await startRedis()).url });
     ctx = await openTestContext(env);
   });
   afterAll(async () => {
