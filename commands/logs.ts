@@ -1,16 +1,8 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { resolveTaskId, taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
-import { RedisUnavailableError } from '../src/errors.js';
-import { isConnectionError, redisLocation } from '../src/redis/connection.js';
-import { streamTaskOutput } from '../src/tasks/task-output.js';
-
-/** Writes bytes to stdout, waiting when the reader is slower (a 150 MB output is not held in memory). */
-function writeOut(chunk: Buffer): Promise<void> | void {
-  if (process.stdout.write(chunk)) return;
-  return new Promise(r => process.stdout.once('drain', () => r()));
-}
+import { runLogs } from '../src/cli/actions/logs.js';
+import { taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
 
 export default class Logs extends BaseCommand<typeof Logs> {
   static override args = taskIdArg;
@@ -24,14 +16,6 @@ export default class Logs extends BaseCommand<typeof Logs> {
   static override summary = "Show a task's output, live.";
 
   async run(): Promise<void> {
-    const id = resolveTaskId(this.flags.task_id, this.args.id);
-    const ctx = await this.context();
-    try {
-      await streamTaskOutput(ctx, id, writeOut, this.flags.follow);
-    } catch (err) {
-      // Redis lost while following is Redis unavailable (255), as for every command, not invalid input.
-      if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(this.jtm), err);
-      throw err;
-    }
+    return runLogs(this.session(), { flags: this.flags, args: this.args });
   }
 }

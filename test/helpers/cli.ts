@@ -127,13 +127,9 @@ export async function waitStatus(
  * Waits in-process until the task is `want` (waitStatus), then checks that `jtm status`, the process, prints
  * it too: one process per check instead of one every poll while waiting.
  */
-export async function waitStatusShown(
-  env: Record<string, string>,
-  id: number,
-  want: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  await waitStatus(env, id, want, timeoutMs);
+export async function waitStatusShown(...args: Parameters<typeof waitStatus>): Promise<void> {
+  await waitStatus(...args);
+  const [env, id, want] = args;
   const shown = await runJtm(['status', '-tid', String(id)], env);
   if (shown.stdout.trim() !== want)
     throw new Error(

@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 import { describe, it } from 'vitest';
@@ -12,13 +12,10 @@ export interface Requirement {
 /** Marks a skipped suite's title; scripts/test.sh prints one `skipped: <file>: <reason>` line per suite. */
 export const SKIP_MARK = ' [skipped: ';
 
+/** A regular file with an execute bit (enough to find a browser or a Slurm command). */
 function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
 }
 
 /** First of `names` on PATH. */

@@ -151,23 +151,16 @@ describe.concurrent('task execution', () => {
       writeFileSync(p, JSON.stringify({ pool: { name: 'exec' }, output_dir: work, ...task }));
       return p;
     };
-    const ok = await submit([
-      '-f',
-      file('ok.json', { command: 'echo x > out1.txt', output_files: '$PWD/out1.txt' }),
-    ]);
-    const missing = await submit([
-      '-f',
-      file('miss.json', { command: 'true', output_files: 'out2.txt,out3.txt' }),
-    ]);
-    const empty = await submit([
-      '-f',
-      file('empty.json', { command: 'touch out4.txt', output_files: 'out4.txt' }),
-    ]);
-    const allowed = await submit([
-      '-f',
-      file('allowed.json', { command: 'touch out5.txt', output_files: 'out5.txt' }),
+    const submitFile = (name: string, task: Record<string, unknown>, ...flags: string[]): Promise<number> =>
+      submit(['-f', file(name, task), ...flags]);
+    const ok = await submitFile('ok.json', { command: 'echo x > out1.txt', output_files: '$PWD/out1.txt' });
+    const missing = await submitFile('miss.json', { command: 'true', output_files: 'out2.txt,out3.txt' });
+    const empty = await submitFile('empty.json', { command: 'touch out4.txt', output_files: 'out4.txt' });
+    const allowed = await submitFile(
+      'allowed.json',
+      { command: 'touch out5.txt', output_files: 'out5.txt' },
       '-zf',
-    ]);
+    );
     expect(await waitFinal(ok)).toBe(4);
     expect(await waitFinal(missing)).toBe(-1);
     expect((await ctx.tasks.get(missing))?.reason).toMatch(/out2\.txt is missing; .*out3\.txt is missing/);

@@ -1,7 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
-// @ts-expect-error plain JavaScript helper shared with the demo
-import { startLocalRedis } from '../../scripts/lib/local-redis.mjs';
 import {
   runJtm,
   startJtm,
@@ -11,32 +9,36 @@ import {
   waitWorkers,
 } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { type LocalRedis, startRedis as start } from '../helpers/local-redis.js';
 
-interface LocalRedis {
-  url: string;
-  port: number;
+interface Outage {
+  /** The server's data directory: a restart on it (same port) finds what the server had written. */
   dir: string;
-  stop: (signal?: NodeJS.Signals) => Promise<void>;
+  redis?: LocalRedis;
+  worker?: BackgroundProcess;
 }
-const start = startLocalRedis as (o: Record<string, unknown>) => Promise<LocalRedis>;
+
+/** A suite's server and worker, killed after it whatever a test left running (or stopped). */
+function useOutage(prefix: string): Outage {
+  const outage: Outage = { dir: tempDir(prefix) };
+  afterAll(async () => {
+    await outage.worker?.stop('SIGKILL');
+    await outage.redis?.stop('SIGKILL');
+  });
+  return outage;
+}
 
 /** AOF on, fsync once a second: the production setting the docs recommend. */
 const AOF = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
 
 describe('Redis killed -9 and restarted on the same data', () => {
-  const dir = tempDir('jtm-aof-');
-  let redis: LocalRedis | undefined;
-  let worker: BackgroundProcess | undefined;
-  afterAll(async () => {
-    await worker?.stop('SIGKILL');
-    await redis?.stop('SIGKILL');
-  });
+  const outage = useOutage('jtm-aof-');
 
   it('keeps every task accepted before the last fsync, fails CLI commands fast, and workers reconnect by themselves', async () => {
-    redis = await start({ dir, args: AOF });
+    const redis = (outage.redis = await start({ dir: outage.dir, args: AOF }));
     const port = redis.port;
     const env = testEnv({ REDIS_URL: redis.url, JTM_CONNECT_TIMEOUT: '1s', JTM_ISALIVE_RETRY: '1s' });
-    worker = startJtm(['worker', '-p', 'aof', '--slots', '4'], env);
+    const worker = (outage.worker = startJtm(['worker', '-p', 'aof', '--slots', '4'], env));
     await waitWorkers(env, 'aof');
 
     const accepted: number[] = [];
@@ -61,7 +63,7 @@ describe('Redis killed -9 and restarted on the same data', () => {
     expect([alive.stdout.trim(), alive.code]).toEqual(['unknown', 0]);
     expect(worker.child.exitCode).toBeNull();
 
-    redis = await start({ dir, port, args: AOF });
+    outage.redis = await start({ dir: outage.dir, port, args: AOF });
     // Waited for in-process (a `jtm status` process every 500 ms cost more than the tasks); the command
     // itself answers once at the end.
     for (const id of accepted) await waitStatus(env, id, 'success', 60_000);
@@ -83,24 +85,18 @@ describe('Redis killed -9 and restarted on the same data', () => {
  * JTM_LOG_REPEAT_INTERVAL, the next one with the count of those left out.
  */
 describe('a worker during a Redis outage', () => {
-  const dir = tempDir('jtm-outage-');
-  let redis: LocalRedis | undefined;
-  let worker: BackgroundProcess | undefined;
-  afterAll(async () => {
-    await worker?.stop('SIGKILL');
-    await redis?.stop('SIGKILL');
-  });
+  const outage = useOutage('jtm-outage-');
 
   it('logs its connection errors once per kind and interval, the later line with a repeated count', async () => {
-    redis = await start({ dir });
+    const redis = (outage.redis = await start({ dir: outage.dir }));
     const port = redis.port;
     const env = testEnv({ REDIS_URL: redis.url, JTM_LOG_REPEAT_INTERVAL: '3s' });
-    worker = startJtm(['worker', '-p', 'outage'], env);
+    const worker = (outage.worker = startJtm(['worker', '-p', 'outage'], env));
     await waitWorkers(env, 'outage');
     await redis.stop('SIGKILL');
     const down = Date.now();
     const errorLines = (): Record<string, unknown>[] =>
-      worker!
+      worker
         .output()
         .split('\n')
         .filter(l => l.includes('"msg":"worker error"'))
@@ -112,7 +108,7 @@ describe('a worker during a Redis outage', () => {
       30_000,
       100,
     );
-    redis = await start({ dir, port });
+    outage.redis = await start({ dir: outage.dir, port });
     await waitWorkers(env, 'outage');
     const lines = errorLines();
     // Before the fix: a line per reconnect attempt of each connection (~10 in 5 s). Now two kinds at most
