@@ -259,7 +259,7 @@ export class TaskRun {
     // stopped, starved), or a stop may have come meanwhile: nothing is started then.
     const deadline = this.opts.startDeadline?.();
     if (!this.stopCause && deadline !== undefined && Date.now() >= deadline) this.stop('fenced');
-    if (this.stopCause) return this.notStarted(this.stopCause);
+    if (this.stopCause) return this.stoppedOutcome(this.stopCause, []);
     this.pids = PidWindow.open();
     try {
       pty = await runInPty(taskArgv(this.data.command, stdoutPath, stderrPath, env), {
@@ -275,7 +275,7 @@ export class TaskRun {
       if (err instanceof SpawnExpired) {
         this.opts.logger.warn({ task: this.id, err }, 'task not started: the lease lapsed first');
         this.stop('fenced');
-        return this.notStarted('fenced');
+        return this.stoppedOutcome('fenced', []);
       }
       return {
         kind: 'final',
@@ -329,46 +329,8 @@ export class TaskRun {
     cwd: string,
     env: Record<string, string>,
   ): Promise<TaskOutcome> {
-    switch (this.stopCause) {
-      case 'kill':
-        return {
-          kind: 'final',
-          status: TaskStatus.terminated,
-          exitCode: code,
-          reason: `killed on request (${killed.length} processes)`,
-          leftovers,
-        };
-      case 'timeout':
-        return {
-          kind: 'final',
-          status: TaskStatus.timeout,
-          exitCode: code,
-          reason: `timed out after ${Math.round((this.data.timeout_ms ?? 0) / 1000)} s`,
-          leftovers,
-        };
-      case 'outofresource':
-        return {
-          kind: 'final',
-          status: TaskStatus.outofresource,
-          exitCode: code,
-          reason: this.opts.memory?.limitReason() ?? 'memory limit exceeded',
-          leftovers,
-        };
-      case 'shutdown':
-        return { kind: 'requeue', reason: 'worker shut down before the task ended', leftovers };
-      case 'superseded':
-        return { kind: 'abandon', reason: 'another worker owns the task', leftovers };
-      case 'fenced':
-        // Given back (if this execution still owns the task once Redis answers) without spending a retry.
-        return {
-          kind: 'requeue',
-          reason: 'worker lost its lease on Redis: run stopped before a takeover',
-          leftovers,
-          fenced: true,
-        };
-      default:
-        break;
-    }
+    if (this.stopCause)
+      return this.stoppedOutcome(this.stopCause, leftovers, { code, killed: killed.length });
     if (code === 0) {
       if (this.data.output_files) {
         const problems = await checkOutputFiles(this.data.output_files, {
@@ -399,41 +361,57 @@ export class TaskRun {
     return { kind: 'final', status: TaskStatus.failed, exitCode: code, reason, leftovers };
   }
 
-  /** How a run stopped before its command was started ends: as the stop's cause says, with no exit code. */
-  private notStarted(cause: StopCause): TaskOutcome {
-    const leftovers: number[] = [];
+  /**
+   * How a run asked to stop ends, by the stop's cause: `ran`, the command's exit code and how many processes the
+   * stop killed; without it, the command was never started (no exit code). A give-back spends no retry; a lost
+   * lease counts towards the cap on give-backs (lease-losses.ts), started or not.
+   */
+  private stoppedOutcome(
+    cause: StopCause,
+    leftovers: number[],
+    ran?: { code: number; killed: number },
+  ): TaskOutcome {
+    const exit = ran ? { exitCode: ran.code } : {};
     switch (cause) {
-      case 'kill':
+      case 'kill': {
+        const how = ran ? `(${ran.killed} processes)` : 'before it started';
         return {
           kind: 'final',
           status: TaskStatus.terminated,
-          reason: 'killed on request before it started',
+          ...exit,
+          reason: `killed on request ${how}`,
           leftovers,
         };
-      case 'timeout':
-        return {
-          kind: 'final',
-          status: TaskStatus.timeout,
-          reason: 'timed out before it started',
-          leftovers,
-        };
+      }
+      case 'timeout': {
+        const how = ran ? `after ${Math.round((this.data.timeout_ms ?? 0) / 1000)} s` : 'before it started';
+        return { kind: 'final', status: TaskStatus.timeout, ...exit, reason: `timed out ${how}`, leftovers };
+      }
       case 'outofresource':
         return {
           kind: 'final',
           status: TaskStatus.outofresource,
+          ...exit,
           reason: this.opts.memory?.limitReason() ?? 'memory limit exceeded',
           leftovers,
         };
       case 'shutdown':
-        return { kind: 'requeue', reason: 'worker shut down before the task started', leftovers };
+        return {
+          kind: 'requeue',
+          reason: `worker shut down before the task ${ran ? 'ended' : 'started'}`,
+          leftovers,
+        };
       case 'superseded':
         return { kind: 'abandon', reason: 'another worker owns the task', leftovers };
       case 'fenced':
         // Given back (if this execution still owns the task once Redis answers) without spending a retry.
         return {
           kind: 'requeue',
-          reason: 'worker lost its lease on Redis: task not started, so that a takeover cannot overlap it',
+          reason: ran
+            ? 'worker lost its lease on Redis: run stopped before a takeover'
+            : 'worker lost its lease on Redis: task not started, so that a takeover cannot overlap it',
           leftovers,
+          fenced: true,
         };
     }
   }
