@@ -261,8 +261,16 @@ export function loadConfig(
   }
   // The process's own HOME, not a config file's (a file holds JTM's keys only).
   const home = env['HOME'] || homedir();
+  // JTM_REDIS_URL is an alias: two different URLs are ambiguous (which server holds the tasks?), refused.
+  const redisUrl = get('REDIS_URL');
+  const redisUrlAlias = get('JTM_REDIS_URL');
+  if (redisUrl !== undefined && redisUrlAlias !== undefined && redisUrl !== redisUrlAlias) {
+    throw new InvalidInputError(
+      'REDIS_URL and JTM_REDIS_URL are both set, to different URLs: set one (JTM_REDIS_URL is an alias of REDIS_URL)',
+    );
+  }
   const config: Config = {
-    redisUrl: get('REDIS_URL') ?? get('JTM_REDIS_URL'),
+    redisUrl: redisUrl ?? redisUrlAlias,
     redisTlsCa: get('JTM_REDIS_TLS_CA'),
     redisTlsCert: get('JTM_REDIS_TLS_CERT'),
     redisTlsKey: get('JTM_REDIS_TLS_KEY'),

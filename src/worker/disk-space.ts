@@ -11,6 +11,11 @@ import { formatBytes } from './memory-limit.js';
 export const LOG_DIR_FREE_MARGIN_BYTES = 1024 * 1024;
 /** How long a reading of the log dir's free space is reused (one statfs a second at most, not one per claim). */
 const FREE_SPACE_TTL_MS = 1000;
+/**
+ * Below this much free space a reading is not reused: a running task can fill the rest within the second, and
+ * every task claimed on the stale reading failed at once (a backlog of 30 emptied in 8 s by one worker).
+ */
+const FREE_SPACE_FRESH_BELOW_BYTES = 256 * 1024 * 1024;
 
 /** Bytes an unprivileged user may still write on the filesystem holding `path`; undefined when unknown. */
 export async function freeBytes(path: string): Promise<number | undefined> {
@@ -46,11 +51,21 @@ export class LogDirSpace {
 
   /** Why no task may start here now (the log dir's disk is full), or undefined. */
   async tooLow(now = Date.now()): Promise<string | undefined> {
-    if (!this.last || now - this.last.at >= FREE_SPACE_TTL_MS || now < this.last.at)
-      this.last = { at: now, free: await freeBytes(this.logDir) };
-    const free = this.last.free;
+    const last = this.last;
+    const stale =
+      !last ||
+      now - last.at >= FREE_SPACE_TTL_MS ||
+      now < last.at ||
+      (last.free !== undefined && last.free < FREE_SPACE_FRESH_BELOW_BYTES);
+    if (stale) this.last = { at: now, free: await freeBytes(this.logDir) };
+    const free = this.last?.free;
     if (free === undefined || free >= LOG_DIR_FREE_MARGIN_BYTES) return undefined;
     return `the disk holding the log dir ${this.logDir} is full (${human(free)} free, below ${human(LOG_DIR_FREE_MARGIN_BYTES)})`;
+  }
+
+  /** Drops the reading: the next check reads the disk (a task has just failed on a full one). */
+  forget(): void {
+    this.last = undefined;
   }
 }
 

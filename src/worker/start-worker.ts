@@ -331,6 +331,8 @@ export async function startWorker(
       if (full) {
         outcome = { ...outcome, reason: `${outcome.reason}; ${full}` };
         logDisk('warn', 'task failed on a full disk', { task: data.id }, `task failed: ${full}`);
+        // The next claim reads the disk again instead of a reading from before this task filled it.
+        logDirSpace.forget();
       }
     }
     if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {

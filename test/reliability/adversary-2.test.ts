@@ -191,6 +191,39 @@ describeIf(root, 'D2: a full disk', () => {
     expect(rec!.reason).toBe(`exit code 1; the disk holding ${disk} is full: 0 bytes free`);
   });
 
+  it('a task that fills the log dir’s disk fails alone: the tasks queued behind it wait for space', async () => {
+    const disk = smallDisk();
+    const env = testEnv({ JTM_LOG_DIR: join(disk, 'log') });
+    const worker = start(['worker', '-p', 'diskfill'], env);
+    await waitWorkers(env, 'diskfill');
+    // One file: the filler first, then five that only need a few bytes of the same disk.
+    const file = join(tempDir('jtm-adv2-tasks-'), 'tasks.jsonl');
+    const lines = [
+      { command: '/usr/bin/head -c 3000000 /dev/zero' },
+      ...Array(5).fill({ command: '/bin/echo next' }),
+    ];
+    writeFileSync(
+      file,
+      lines.map(t => JSON.stringify({ ...t, pool: { name: 'diskfill' } })).join('\n') + '\n',
+    );
+    const [filler, ...rest] = taskIds((await runJtm(['submit', '-f', file], env)).stdout);
+    const ctx = await context(env);
+    await waitFor(async () => (await ctx.tasks.status(filler!)) === TaskStatus.failed, 'the filler failed');
+    await waitFor(
+      () => /taking no task until space returns/.test(worker.output()),
+      'the worker taking no task',
+    );
+    // Before: each was claimed on a reading of the disk from before the filler, and failed at once.
+    for (const id of rest) expect(await ctx.tasks.status(id)).not.toBe(TaskStatus.failed);
+    rmSync(join(disk, 'log', 'tasks', `${filler}.out`));
+    for (const id of rest)
+      await waitFor(
+        async () => (await ctx.tasks.status(id)) === TaskStatus.success,
+        `task ${id} success`,
+        30_000,
+      );
+  }, 90_000);
+
   it('a worker whose log dir’s disk is full takes no task until space returns, and says why', async () => {
     const disk = smallDisk();
     const env = testEnv({ JTM_LOG_DIR: join(disk, 'log') });

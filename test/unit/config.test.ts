@@ -8,4 +8,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ JTM_PREFIX: 'a b' })).toThrow(InvalidInputError);
     expect(() => loadConfig({ JTM_HEARTBEAT_INTERVAL: 'often' })).toThrow(/JTM_HEARTBEAT_INTERVAL/);
   });
+
+  it('refuses REDIS_URL and its alias JTM_REDIS_URL set to different URLs (either was silently preferred)', () => {
+    const a = 'redis://127.0.0.1:6380';
+    const b = 'redis://127.0.0.1:6381';
+    expect(() => loadConfig({ REDIS_URL: a, JTM_REDIS_URL: b })).toThrow(
+      /REDIS_URL and JTM_REDIS_URL are both set, to different URLs/,
+    );
+    expect(loadConfig({ REDIS_URL: a, JTM_REDIS_URL: a }).redisUrl).toBe(a);
+    expect(loadConfig({ JTM_REDIS_URL: b }).redisUrl).toBe(b);
+  });
 });

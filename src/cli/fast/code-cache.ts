@@ -11,7 +11,7 @@
  * Only node: built-ins here: bin/run.js imports this before any bundle.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
@@ -43,6 +43,9 @@ export function codeCachePath(bundle: string, source: string, use: string): stri
   return `${bundle}.${use}.${id}.${process.versions.v8}-${process.arch}.cache`;
 }
 
+/** Larger than any cache of the bundle (about 0.5 MB each): a file beyond it is not one. */
+const MAX_CACHE_BYTES = 64 * 1024 * 1024;
+
 /** Compiles the CommonJS file `bundle` (not run yet), with V8's code cache for `use` when there is one. */
 export function compileWithCodeCache(
   bundle: string,
@@ -52,7 +55,10 @@ export function compileWithCodeCache(
   const cacheFile = codeCachePath(bundle, source, use);
   let cachedData: Buffer | undefined;
   try {
-    cachedData = readFileSync(cacheFile);
+    // A regular file of a plausible size only: a FIFO there made every command hang, a link to /dev/zero read
+    // until memory ran out (anyone who can write the installation can put one there).
+    const st = lstatSync(cacheFile);
+    if (st.isFile() && st.size <= MAX_CACHE_BYTES) cachedData = readFileSync(cacheFile);
   } catch {
     cachedData = undefined;
   }

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { loadWithCodeCache } from '../../../src/cli/fast/code-cache.js';
+import { compileWithCodeCache, loadWithCodeCache } from '../../../src/cli/fast/code-cache.js';
 import { tempDir } from '../../helpers/env.js';
 
 /** A small CommonJS bundle with functions that run at load and later (what the cache holds). */
@@ -31,7 +31,10 @@ function cacheSeenByNewProcess(file: string, use = 'main'): string {
   const mod = new URL('../../../dist/src/cli/fast/code-cache.js', import.meta.url).href;
   const code = `import { compileWithCodeCache } from ${JSON.stringify(mod)};
 process.stdout.write(compileWithCodeCache(${JSON.stringify(file)}, ${JSON.stringify(use)}).cache);`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   if (r.status !== 0) throw new Error(r.stderr);
   return r.stdout;
 }
@@ -96,5 +99,15 @@ process.stdout.write(m.cache + ' ' + m.exports.sum(0) + ' ' + m.save());`;
     } finally {
       chmodSync(dir, 0o755);
     }
+  });
+
+  it('ignores what is not a regular file at the cache path (a FIFO hung every command, /dev/zero filled memory)', () => {
+    const file = bundle(7);
+    const fifo = compileWithCodeCache(file, 'fifo').cacheFile;
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expect(cacheSeenByNewProcess(file, 'fifo')).toBe('none');
+    const link = compileWithCodeCache(file, 'zero').cacheFile;
+    symlinkSync('/dev/zero', link);
+    expect(cacheSeenByNewProcess(file, 'zero')).toBe('none');
   });
 });
