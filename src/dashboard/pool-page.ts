@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 
 import { forPool, type JtmContext } from '../context.js';
+import { InvalidInputError } from '../errors.js';
 import { listPools } from '../pools/list-pools.js';
 import { RECENT_ENDS_WINDOW_MS } from '../redis/keys.js';
 import { readRecords } from '../report/read-tasks.js';
@@ -83,7 +84,11 @@ export async function poolTaskIds(ctx: JtmContext, pool: string, now: number): P
 /** `/pool?name=P`: queue depth, running and finished tasks per minute over the last hour; Slurm allocations. */
 export function registerPoolPage(app: Express, ctx: JtmContext): void {
   app.get('/pool', async (req, res) => {
-    const name = validatePoolName(typeof req.query['name'] === 'string' ? req.query['name'] : '');
+    const given = req.query['name'];
+    // `?name=a&name=b` is an array: say so, rather than judge it as the empty name nobody sent.
+    if (given !== undefined && typeof given !== 'string')
+      throw new InvalidInputError('the pool name is given more than once');
+    const name = validatePoolName(given ?? '');
     const pool = (await listPools(ctx)).find(p => p.name === name);
     if (!pool) {
       res

@@ -67,6 +67,9 @@ describe('pool page reads in proportion to the pool', () => {
     const before = await commandsProcessed();
     const html = await (await fetch(new URL('pool?name=pp', url))).text();
     const spent = (await commandsProcessed()) - before;
+    const twice = await fetch(new URL('pool?name=pp&name=other', url));
+    expect(twice.status).toBe(400);
+    expect(await twice.text()).toMatch(/given more than once/);
     // The page's own reads: the pool registry, the queue ranges, the index, ~5 records (it was > 3,000).
     expect(spent).toBeLessThan(300);
     const series = JSON.parse(

@@ -18,4 +18,10 @@ describe('loadConfig', () => {
     expect(loadConfig({ REDIS_URL: a, JTM_REDIS_URL: a }).redisUrl).toBe(a);
     expect(loadConfig({ JTM_REDIS_URL: b }).redisUrl).toBe(b);
   });
+
+  it('says that worker and manager need at least 3 missed beats when JTM_MISSED_BEATS is not an integer', () => {
+    expect(() => loadConfig({ JTM_MISSED_BEATS: '2.5' })).toThrow(
+      'JTM_MISSED_BEATS=2.5 must be an integer from 1 to 1000 (a worker and a manager need at least 3)',
+    );
+  });
 });
