@@ -2,7 +2,7 @@ import type { Express } from 'express';
 
 import { forPool, type JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
-import { listPools } from '../pools/list-pools.js';
+import { getPoolInfo } from '../pools/list-pools.js';
 import { RECENT_ENDS_WINDOW_MS } from '../redis/keys.js';
 import { readRecords } from '../report/read-tasks.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
@@ -89,7 +89,8 @@ export function registerPoolPage(app: Express, ctx: JtmContext): void {
     if (given !== undefined && typeof given !== 'string')
       throw new InvalidInputError('the pool name is given more than once');
     const name = validatePoolName(given ?? '');
-    const pool = (await listPools(ctx)).find(p => p.name === name);
+    // This pool's row only: the page of one pool reads nothing of the others.
+    const pool = await getPoolInfo(ctx, name);
     if (!pool) {
       res
         .status(404)

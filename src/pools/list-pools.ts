@@ -1,4 +1,4 @@
-import { allShards, type JtmContext } from '../context.js';
+import { allShards, forPool, type JtmContext } from '../context.js';
 import { openQueueOf } from './pool-queue.js';
 import { readPoolJobs } from '../slurm/slurm-jobs.js';
 import { listLiveWorkers } from './live-workers.js';
@@ -29,31 +29,45 @@ export async function listPools(anyShard: JtmContext): Promise<PoolInfo[]> {
   return perShard.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/** One pool's row, as listPools gives it (from its own shard), or undefined when no such pool is registered. */
+export async function getPoolInfo(anyShard: JtmContext, name: string): Promise<PoolInfo | undefined> {
+  const ctx = forPool(anyShard, name);
+  if (!(await listPoolNames(ctx)).includes(name)) return undefined;
+  return poolInfo(ctx, name, await listLiveWorkers(ctx));
+}
+
 async function listShardPools(ctx: JtmContext): Promise<PoolInfo[]> {
   const names = await listPoolNames(ctx);
   const workers = await listLiveWorkers(ctx);
   const out: PoolInfo[] = [];
-  for (const name of names) {
-    const entry = (await getPool(ctx, name)) ?? { name, kind: 'manual' as const };
-    const mine = workers.filter(w => w.pool === name && w.state !== 'stopping');
-    const queue = openQueueOf<unknown>(ctx, name);
-    let counts: Record<string, number>;
-    try {
-      counts = await queue.getJobCounts(...UNFINISHED_STATES);
-    } finally {
-      await queue.close();
-    }
-    out.push({
-      ...entry,
-      live_workers: mine.length,
-      live_slots: mine.reduce((n, w) => n + w.slots, 0),
-      waiting: (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0),
-      active: counts['active'] ?? 0,
-      delayed: counts['delayed'] ?? 0,
-      slurm_jobs: await slurmJobs(ctx, name),
-    });
-  }
+  for (const name of names) out.push(await poolInfo(ctx, name, workers));
   return out;
+}
+
+/** A pool's row: its registry entry, its live workers among `workers`, its queue counts and Slurm jobs. */
+async function poolInfo(
+  ctx: JtmContext,
+  name: string,
+  workers: Awaited<ReturnType<typeof listLiveWorkers>>,
+): Promise<PoolInfo> {
+  const entry = (await getPool(ctx, name)) ?? { name, kind: 'manual' as const };
+  const mine = workers.filter(w => w.pool === name && w.state !== 'stopping');
+  const queue = openQueueOf<unknown>(ctx, name);
+  let counts: Record<string, number>;
+  try {
+    counts = await queue.getJobCounts(...UNFINISHED_STATES);
+  } finally {
+    await queue.close();
+  }
+  return {
+    ...entry,
+    live_workers: mine.length,
+    live_slots: mine.reduce((n, w) => n + w.slots, 0),
+    waiting: (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0),
+    active: counts['active'] ?? 0,
+    delayed: counts['delayed'] ?? 0,
+    slurm_jobs: await slurmJobs(ctx, name),
+  };
 }
 
 /** The pool's Slurm jobs, from the one reader of the registry the provisioning keeps. */
