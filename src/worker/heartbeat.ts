@@ -16,11 +16,14 @@ export class Heartbeat {
    */
   leaseUntil = 0;
   /**
-   * Local time since which the lease has held without a break: the send time of the first beat that succeeded
-   * after the lease may have lapsed (sent at or past `leaseUntil`). A task claimed before it may have been
-   * taken over by another worker in the gap, even though the lease holds again now.
+   * How many times the lease has begun: a beat that succeeded after the lease may have lapsed (sent at or past
+   * `leaseUntil`) starts a new one. A task claimed under an earlier lease may have been taken over by another
+   * worker in the gap, even though the lease holds again now. A count, not a time: a beat and the claim after
+   * it often fall in the same millisecond (a local round trip takes less), and a time could not tell them
+   * apart (the task was then given back at once, counted as a lease loss, and with no retries left ended
+   * lostconnection).
    */
-  leaseSince = 0;
+  leaseEpoch = 0;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -46,12 +49,11 @@ export class Heartbeat {
   }
 
   /**
-   * The time after which a task claimed at `claimedAt` must not start: the lease's end less the fencing
-   * margin, or 0 (already past) when the lease broke after the claim.
+   * The time after which a task claimed under lease `claimEpoch` (`leaseEpoch` when the claim was sent) must
+   * not start: the lease's end less the fencing margin, or 0 (already past) when the lease broke after the claim.
    */
-  startDeadline(claimedAt: number): number {
-    // A lease renewed in the claim's own millisecond counts as broken after it: one needless give-back at worst.
-    return this.leaseSince < claimedAt ? this.leaseUntil - this.fencing.marginMs : 0;
+  startDeadline(claimEpoch: number): number {
+    return this.leaseEpoch === claimEpoch ? this.leaseUntil - this.fencing.marginMs : 0;
   }
 
   /** Whether the lease is about to lapse (or has): the runs must be stopped now. */
@@ -85,7 +87,7 @@ export class Heartbeat {
     const res = await multi.exec();
     const failed = res?.find(([err]) => err);
     if (!res || failed) throw failed?.[0] ?? new Error('heartbeat transaction aborted');
-    if (sent >= this.leaseUntil) this.leaseSince = sent;
+    if (sent >= this.leaseUntil) this.leaseEpoch++;
     this.leaseUntil = Math.max(this.leaseUntil, sent + this.ttlMs);
   }
 

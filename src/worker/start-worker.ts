@@ -141,9 +141,9 @@ export async function startWorker(
       }
     })());
 
-  const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting, claimedAt: number): TaskRun => {
+  const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting, claimEpoch: number): TaskRun => {
     const run: TaskRun = new TaskRun(data, {
-      startDeadline: () => heartbeat.startDeadline(claimedAt),
+      startDeadline: () => heartbeat.startDeadline(claimEpoch),
       logDir: ctx.config.logDir,
       env: { ...env, ...acct.env },
       memory: acct,
@@ -222,8 +222,8 @@ export async function startWorker(
     for (let i = 0; i < 2 && heartbeat.mustFence(); i++) await beat();
     if (heartbeat.mustFence()) return defer(exec);
     const { runToken } = exec.fence;
-    // When the last claim was sent: a lease that broke after it may have let another worker take the task.
-    let claimedAt = Date.now();
+    // The lease the last claim was sent under: one that broke after it may have let another worker take the task.
+    let claimEpoch = heartbeat.leaseEpoch;
     let claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     // A job fetched between its submit's addBulk and the submit's commit: the commit follows within
     // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation fails
@@ -233,7 +233,7 @@ export async function startWorker(
     for (const wait of UNSUBMITTED_WAITS_MS) {
       if (!young(claim)) break;
       await sleep(wait);
-      claimedAt = Date.now();
+      claimEpoch = heartbeat.leaseEpoch;
       claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     }
     // Not committed yet (a large submit still adding jobs): looked at again soon; an old one rarely.
@@ -251,7 +251,7 @@ export async function startWorker(
       join(ctx.config.logDir, 'tasks', `${id}.times`),
     );
     try {
-      return await executeClaimed(exec, newRun(data, exec.fence, acct, claimedAt), acct, claim.attempt);
+      return await executeClaimed(exec, newRun(data, exec.fence, acct, claimEpoch), acct, claim.attempt);
     } finally {
       acct.close(); // idempotent: a run that started closed it already, with its final figures
     }

@@ -70,7 +70,7 @@ describe('Redis paused', () => {
 
   it('past the lease: the worker stops its run before the lease lapses, and gives the task back without a retry', async () => {
     // Lease 1.5 s, lock 30 s: only self-fencing can stop the run in a 4 s pause.
-    const { env, ctx, redis, marker } = await setUp({ JTM_TASK_RETRIES: '0' });
+    const { env, ctx, redis, marker, worker } = await setUp({ JTM_TASK_RETRIES: '0' });
     const r = await runJtm(
       ['submit', '-cmd', `echo "S $JTM_TASK_TOKEN" >> ${marker}; sleep 6; echo E >> ${marker}`, '-p', 'rp'],
       env,
@@ -96,7 +96,15 @@ describe('Redis paused', () => {
     await new Promise(res => setTimeout(res, Math.max(0, 4000 - stoppedAfter)));
     process.kill(redis.pid, 'SIGCONT');
     // Re-queued without spending a retry (retries 0: a loss would end it lostconnection), then run again.
-    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.success, 'task success', 60_000);
+    await waitFor(
+      async () => {
+        const rec = await ctx.tasks.get(id!);
+        if (rec?.status === TaskStatus.success) return true;
+        throw new Error(`task ${rec?.status}: ${rec?.reason ?? ''}; worker: ${worker.output().slice(-3000)}`);
+      },
+      'task success',
+      60_000,
+    );
     const rec = await ctx.tasks.get(id!);
     expect(rec).toMatchObject({ attempts: 2 });
     expect(rec!.losses ?? 0).toBe(0);
