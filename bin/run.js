@@ -2,6 +2,7 @@
 // Entry point of `jtm` and of the legacy `jtm-<command>` names: translate the original's command line,
 // then run a plain invocation of a hot command (isalive, status, submit, kill, worker) on the fast path,
 // which does not load oclif; anything else (help, --json, errors in the argv, other commands) goes to oclif.
+import { fork } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,9 +27,34 @@ function commandName() {
   return name.startsWith('jtm-') ? name.slice(4) : process.argv[2];
 }
 
+/**
+ * A worker's first task waits for its pty host, a Node process of its own (src/worker/pty-host.ts): forked here,
+ * before this process compiles anything, its start overlaps all of the worker's. Only for the bundle's host
+ * (the one the bundle's worker would fork) and not for `-wt dynamic` without a job id (it asks Slurm for an
+ * allocation, runs no worker here). Its environment is empty: the host reads none, and gets its tasks' with
+ * the worker's `init`; no secret of this one reaches it. A host that is never adopted (a bad flag, --help)
+ * leaves when this process does (it follows its IPC channel). Adopted by src/worker/run-in-pty.ts.
+ */
+function forkPtyHostEarly(argv) {
+  const host = new URL('../dist/fast/pty-host.js', import.meta.url);
+  const dynamic = argv.some(a => a === 'dynamic' || /^--?(wt|worker_type)=dynamic$/.test(a));
+  const jobId = argv.some(a => /^(-j|--slurm_job_id)(=|$)/.test(a));
+  if ((dynamic && !jobId) || argv.includes('--help') || !built(host)) return;
+  try {
+    const child = fork(host, [], { env: {}, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    child.on('error', () => {}); // best effort: the worker forks its own if this one is not there
+    child.unref();
+    child.channel?.unref();
+    globalThis[Symbol.for('jtm.earlyPtyHost')] = child;
+  } catch {
+    // best effort, as above
+  }
+}
+
 let saveCodeCache;
 async function fastModule() {
   const command = commandName();
+  if (command === 'worker' && built(cjsBundle)) forkPtyHostEarly(process.argv.slice(2));
   if (CACHED.has(command) && built(cjsBundle)) {
     const { loadWithCodeCache } = await import('../dist/src/cli/fast/code-cache.js');
     // One cache per command: each holds what its own runs compile.

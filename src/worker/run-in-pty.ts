@@ -69,16 +69,35 @@ const pending = new Map<number, Pending>();
 const withoutTaskIdentity = (env: Record<string, string>): Record<string, string> =>
   Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('JTM_TASK_')));
 
-/** Forks a pty host with `env` as its own environment; its tasks' environment comes with `init`. */
+/**
+ * Where bin/run.js leaves the pty host it forked before anything else loaded (a `jtm worker` run from the
+ * bundle): the same process and options as forkHost's, with no environment of its own (the host reads none;
+ * its tasks' comes with `init`). Taken once.
+ */
+const EARLY_HOST = Symbol.for('jtm.earlyPtyHost');
+
+function adoptEarlyHost(): ChildProcess | undefined {
+  const slot = globalThis as { [EARLY_HOST]?: ChildProcess };
+  const child = slot[EARLY_HOST];
+  delete slot[EARLY_HOST];
+  return child?.connected ? child : undefined;
+}
+
+/**
+ * A pty host with `env` as its own environment (or the one bin/run.js forked early); its tasks' environment
+ * comes with `init`.
+ */
 function forkHost(env: Record<string, string>): ChildProcess {
   // The host's own environment must not carry one task's identity (a child between fork and exec still shows
   // the host's environment).
-  const child = fork(new URL('./pty-host.js', import.meta.url), [], {
-    env: withoutTaskIdentity(env),
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    // Not in the worker's process group: a terminal's ^C goes to the worker, which decides what stops.
-    detached: true,
-  });
+  const child =
+    adoptEarlyHost() ??
+    fork(new URL('./pty-host.js', import.meta.url), [], {
+      env: withoutTaskIdentity(env),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Not in the worker's process group: a terminal's ^C goes to the worker, which decides what stops.
+      detached: true,
+    });
   child.on('message', (raw: unknown) => {
     const msg = raw as HostMessage;
     const p = pending.get(msg.id);

@@ -1,7 +1,8 @@
 // The worker's start-up on the fast path (bin/run.js), as a Slurm batch script runs it: its pty host is forked
-// first, before the worker has read its configuration, and gets the tasks' environment later.
+// first, by bin/run.js before anything is compiled, with no environment of its own, and gets the tasks'
+// environment later from the worker that adopts it.
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,30 @@ function marked(mark: string, except: readonly number[] = []): number[] {
     .filter(d => /^\d+$/.test(d))
     .map(Number)
     .filter(pid => !except.includes(pid) && environOf(pid)?.['JTM_TEST_MARK'] === mark);
+}
+
+/** The child processes of `pid`, with their command lines. */
+function childrenOf(pid: number): { pid: number; cmdline: string }[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(' ')
+    .filter(Boolean)
+    .map(Number)
+    .map(child => ({ pid: child, cmdline: readFileSync(`/proc/${child}/cmdline`, 'utf8') }));
+}
+
+/** Processes whose working directory is `dir`. */
+function runningIn(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter(d => /^\d+$/.test(d))
+    .map(Number)
+    .filter(pid => {
+      try {
+        return readlinkSync(`/proc/${pid}/cwd`) === dir;
+      } catch {
+        return false;
+      }
+    });
 }
 
 describe('worker start-up on the fast path', () => {
@@ -64,22 +89,22 @@ describe('worker start-up on the fast path', () => {
     expect(seen['JTM_TASK_SCOPE']).toBeTruthy();
     expect(seen['REDIS_URL']).toBeUndefined();
     expect(seen['JTM_DASHBOARD_PASSWORD']).toBeUndefined();
-    // The pty host: the worker's child carrying the mark.
-    const [host] = marked(mark, [worker.child.pid!]);
-    const hostEnv = environOf(host!)!;
-    expect(hostEnv['REDIS_URL']).toBeUndefined();
-    expect(hostEnv['JTM_DASHBOARD_PASSWORD']).toBeUndefined();
-    expect(Object.keys(hostEnv).filter(k => k.startsWith('JTM_TASK_'))).toEqual([]);
+    // The pty host: the worker's one child (the one bin/run.js forked, adopted: not a second), with no
+    // environment but its IPC channel's.
+    const hosts = childrenOf(worker.child.pid!);
+    expect(hosts).toHaveLength(1);
+    expect(hosts[0]!.cmdline).toMatch(/dist\/fast\/pty-host\.js/);
+    const hostEnv = environOf(hosts[0]!.pid)!;
+    expect(Object.keys(hostEnv).filter(k => !k.startsWith('NODE_CHANNEL_'))).toEqual([]);
+    expect(marked(mark, [worker.child.pid!])).toEqual([]);
   });
 
   it('leaves no pty host behind when the worker refuses to start after forking it', async () => {
-    const mark2 = randomUUID();
-    const r = await runJtm(['worker', '-p', 'wstart-bad', '--lifetime', 'soon'], {
-      ...env,
-      JTM_TEST_MARK: mark2,
-    });
+    // The host runs in the worker's directory: a directory of its own finds it.
+    const dir = tempDir('jtm-wstart-bad-');
+    const r = await runJtm(['worker', '-p', 'wstart-bad', '--lifetime', 'soon'], env, { cwd: dir });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--lifetime/);
-    await waitFor(() => marked(mark2).length === 0 || undefined, 'no process left with the mark');
+    await waitFor(() => runningIn(dir).length === 0 || undefined, 'no process left in its directory');
   });
 });
