@@ -56,6 +56,21 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?/i.exec(raw);
   if (!m) throw new RedisUrlError(maskUrl(raw), 'not a redis:// or rediss:// URL');
   const [, scheme = 'redis', mode, auth, hosts = '', path] = m;
+  // A query or fragment (`?tls=true`, `?password=…`, `#…`) was ignored: a URL that asked for TLS connected in
+  // clear. Nothing there is read, so nothing there is accepted.
+  const rest = raw.slice(m[0].length);
+  if (rest !== '') {
+    // Named, not shown: a value there may be a password.
+    const names = rest
+      .slice(1)
+      .split('&')
+      .map(kv => kv.split('=')[0])
+      .join(', ');
+    throw new RedisUrlError(
+      `${maskUrl(m[0])}${rest[0]}…`,
+      `options in the URL are not read (${names || 'empty'}): TLS is rediss://, its files JTM_REDIS_TLS_CA, _CERT and _KEY, the password user:password@`,
+    );
+  }
   const options: RedisOptions = {};
   if (auth) {
     const i = auth.indexOf(':');

@@ -29,4 +29,19 @@ describe('Redis URLs', () => {
       sentinelName: 'main',
     });
   });
+
+  it('refuses options in a query or fragment rather than ignoring them (?tls=true connected in clear)', () => {
+    for (const url of [
+      'redis://h:6380/?tls=true',
+      'redis://h:6380?tls=true',
+      'redis://h/0#x',
+      'redis://h?',
+    ]) {
+      expect(() => parseRedisUrl(url, config)).toThrow(/options in the URL are not read/);
+    }
+    // Neither the user's password nor a value in the query is shown.
+    expect(() => parseRedisUrl('redis://u:secret@h/?password=other&tls=1', config)).toThrow(
+      /^(?!.*(secret|other)).*redis:\/\/u:\*\*\*@h\/\?….*\(password, tls\)/,
+    );
+  });
 });
