@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { parseDurationFlag } from '../src/cli/worker-cli.js';
-import { checkLeaseSettings, type LogLevel } from '../src/config.js';
-import { checkManagerExposure, runManager } from '../src/manager/run-manager.js';
+import { managerSettings } from '../src/cli/manager-cli.js';
+import type { LogLevel } from '../src/config.js';
+import { runManager } from '../src/manager/run-manager.js';
 
 export default class Manager extends BaseCommand<typeof Manager> {
   static override description = `Sweeps every JTM_SWEEP_INTERVAL (default 5s): declares workers without heartbeat dead and re-queues or ends their tasks, reconciles task records with the pool queues, expires idle pools and provisions Slurm pools. Any number of managers may run (on any hosts): each tick is swept by one of them. Not needed for submit, status or workers to work. Stops on SIGTERM/SIGINT.`;
@@ -50,39 +50,9 @@ export default class Manager extends BaseCommand<typeof Manager> {
   }
 
   async run(): Promise<{ sweeps: number; dashboard?: string; metrics?: string }> {
-    const f = this.flags;
-    const sweepIntervalMs = f['sweep-interval']
-      ? parseDurationFlag(f['sweep-interval'], '--sweep-interval', { positive: true })
-      : this.jtm.sweepIntervalMs;
-    this.jtm = { ...this.jtm, sweepIntervalMs, ...(f.log_dir ? { logDir: f.log_dir } : {}) };
-    // The manager declares workers dead by the same lease: it must agree with what workers are allowed.
-    checkLeaseSettings(this.jtm);
-    const { dashboardUser: user, dashboardPassword: password } = this.jtm;
-    const dashboard = f.dashboard
-      ? {
-          host: f['dashboard-host'] ?? this.jtm.dashboardHost,
-          port: f['dashboard-port'] ?? this.jtm.dashboardPort,
-          allowActions: false,
-          credentials: user && password ? { user, password } : undefined,
-        }
-      : undefined;
-    const metricsPort = f['metrics-port'] ?? this.jtm.metricsPort;
-    const metrics =
-      metricsPort === undefined
-        ? undefined
-        : {
-            host: f['metrics-host'] ?? this.jtm.metricsHost,
-            port: metricsPort,
-            credentials: user && password ? { user, password } : undefined,
-          };
-    checkManagerExposure(dashboard, metrics);
+    const settings = managerSettings(this.flags, this.jtm);
+    this.jtm = settings.config;
     const ctx = await this.context('worker');
-    return runManager(
-      ctx,
-      { sweepIntervalMs, showResourceLog: f.show_resource_log },
-      this.logger,
-      dashboard,
-      metrics,
-    );
+    return runManager(ctx, settings.opts, this.logger, settings.dashboard, settings.metrics);
   }
 }

@@ -1,0 +1,60 @@
+import { checkLeaseSettings, type Config } from '../config.js';
+import type { DashboardOptions } from '../dashboard/start-dashboard.js';
+import type { MetricsOptions } from '../metrics/serve-metrics.js';
+import { checkManagerExposure, type ManagerOptions } from '../manager/run-manager.js';
+import { parseDurationFlag } from './worker-cli.js';
+
+/** `jtm manager`'s own flags (commands/manager.ts), as oclif parses them. */
+export interface ManagerFlags {
+  show_resource_log: boolean;
+  log_dir?: string | undefined;
+  'sweep-interval'?: string | undefined;
+  'metrics-port'?: number | undefined;
+  'metrics-host'?: string | undefined;
+  dashboard: boolean;
+  'dashboard-host'?: string | undefined;
+  'dashboard-port'?: number | undefined;
+}
+
+export interface ManagerSettings {
+  /** The configuration with the flags' overrides (sweep interval, log dir). */
+  config: Config;
+  opts: ManagerOptions;
+  dashboard?: DashboardOptions;
+  metrics?: MetricsOptions;
+}
+
+/**
+ * The manager's settings: its flags over the configuration, checked before Redis is reached (a lease the
+ * workers could not keep, or a dashboard or metrics endpoint exposed without credentials, is refused at once).
+ */
+export function managerSettings(flags: ManagerFlags, base: Config): ManagerSettings {
+  const sweepIntervalMs = flags['sweep-interval']
+    ? parseDurationFlag(flags['sweep-interval'], '--sweep-interval', { positive: true })
+    : base.sweepIntervalMs;
+  const config = { ...base, sweepIntervalMs, ...(flags.log_dir ? { logDir: flags.log_dir } : {}) };
+  // The manager declares workers dead by the same lease: it must agree with what workers are allowed.
+  checkLeaseSettings(config);
+  const { dashboardUser: user, dashboardPassword: password } = config;
+  const credentials = user && password ? { user, password } : undefined;
+  const dashboard: DashboardOptions | undefined = flags.dashboard
+    ? {
+        host: flags['dashboard-host'] ?? config.dashboardHost,
+        port: flags['dashboard-port'] ?? config.dashboardPort,
+        allowActions: false,
+        credentials,
+      }
+    : undefined;
+  const metricsPort = flags['metrics-port'] ?? config.metricsPort;
+  const metrics: MetricsOptions | undefined =
+    metricsPort === undefined
+      ? undefined
+      : { host: flags['metrics-host'] ?? config.metricsHost, port: metricsPort, credentials };
+  checkManagerExposure(dashboard, metrics);
+  return {
+    config,
+    opts: { sweepIntervalMs, showResourceLog: flags.show_resource_log },
+    ...(dashboard ? { dashboard } : {}),
+    ...(metrics ? { metrics } : {}),
+  };
+}
