@@ -310,6 +310,15 @@ export class TaskRun {
       };
     }
     const code = signal ? 128 + signal : exitCode;
+    // A timeout or kill that came as the command was ending by itself (its exit on its way from the pty host)
+    // reached no live root: the command's own exit decides, and what the stop killed were leftovers. Seen: a
+    // task that exited 0 at 1.99 s of a 2 s timeout was recorded `timeout` with exit code 0 (Cromwell read
+    // rc 0: JTM's record and Cromwell's disagreed).
+    if (this.stopCause && this.endedBeforeStop(signal, killedByStop)) {
+      this.opts.logger.info({ task: this.id, stop: this.stopCause }, 'task ended by itself as it was stopped');
+      this.stopCause = undefined;
+      leftovers.push(...killedByStop);
+    }
     const redirect = code === REDIRECT_FAILED ? redirectError(ptyText) : undefined;
     if (redirect && !this.stopCause) {
       return { kind: 'final', status: TaskStatus.failed, reason: redirect, leftovers };
@@ -414,6 +423,18 @@ export class TaskRun {
           fenced: true,
         };
     }
+  }
+
+  /**
+   * Whether the command's root process had ended by itself, not by a signal, before the stop signalled
+   * anything of it: the stop then decided nothing. Only for a timeout or a kill, whose outcome is the record's
+   * final status; a stop for the memory limit (the kernel may have killed part of the tree), or one that gives
+   * the task back, keeps its own outcome.
+   */
+  private endedBeforeStop(signal: number, signalled: readonly number[]): boolean {
+    const cause = this.stopCause;
+    if (cause !== 'timeout' && cause !== 'kill') return false;
+    return !signal && this.pid !== undefined && !signalled.includes(this.pid);
   }
 
   /** A task over its memory limit is killed at once: it only grows while it is given time. */
