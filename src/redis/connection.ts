@@ -30,7 +30,9 @@ const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
 /** The URL with its password replaced by `***`, for messages and logs. */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z+]+:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
+  // Everything up to the last `@` is the user and password: a generated password may hold `/`, `@` or `#`
+  // (which a URL should percent-encode, and often does not); masking too much is the safe side.
+  return url.replace(/^([a-z+]+:\/\/)(.*)@/is, (_m, scheme: string, auth: string) => {
     const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : '';
     return `${scheme}${user ? `${user}:` : ''}***@`;
   });
@@ -53,7 +55,9 @@ interface ParsedUrl {
  * and redis+sentinel://host:port,host:port/<master name>.
  */
 export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
-  const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?/i.exec(raw);
+  // The user and password run to the last `@` (a password may hold `/` or `@`: the first `/` was taken for the
+  // path, and the password shown as a port).
+  const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:(.*)@)?([^/?#@]+)(?:\/([^?#]*))?/is.exec(raw);
   if (!m) throw new RedisUrlError(maskUrl(raw), 'not a redis:// or rediss:// URL');
   const [, scheme = 'redis', mode, auth, hosts = '', path] = m;
   // A query or fragment (`?tls=true`, `?password=…`, `#…`) was ignored: a URL that asked for TLS connected in
@@ -74,8 +78,8 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   const options: RedisOptions = {};
   if (auth) {
     const i = auth.indexOf(':');
-    const user = decodeURIComponent(i >= 0 ? auth.slice(0, i) : '');
-    const password = decodeURIComponent(i >= 0 ? auth.slice(i + 1) : auth);
+    const user = decodeUserinfo(i >= 0 ? auth.slice(0, i) : '');
+    const password = decodeUserinfo(i >= 0 ? auth.slice(i + 1) : auth);
     if (user) options.username = user;
     if (password) options.password = password;
   }
@@ -123,6 +127,17 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
     options.db = Number(path);
   }
   return { kind: 'single', url: raw, nodes, options };
+}
+
+/** A percent-encoded user name or password; one that is not valid percent-encoding is taken as written. */
+function decodeUserinfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    // `50%off`: a literal `%` the user did not encode (decodeURIComponent threw URIError, which reached the user
+    // as a stack trace).
+    return text;
+  }
 }
 
 /**

@@ -44,4 +44,22 @@ describe('Redis URLs', () => {
       /^(?!.*(secret|other)).*redis:\/\/u:\*\*\*@h\/\?….*\(password, tls\)/,
     );
   });
+
+  it('masks and reads a password holding / @ # or a bare % (generated passwords do; they were shown in clear)', () => {
+    for (const [url, shown] of [
+      ['redis://:sec/ret@h:7409', 'redis://***@h:7409'],
+      ['redis://user:sec/ret@h:7401/2', 'redis://user:***@h:7401/2'],
+      ['redis://:pa@ss@h:7409', 'redis://***@h:7409'],
+      ['redis://:x$(touch${IFS}/tmp/p)@h:7401', 'redis://***@h:7401'],
+    ] as const) {
+      expect(maskUrl(url)).toBe(shown);
+    }
+    expect(parseRedisUrl('redis://user:sec/ret@h:7401/2', config)).toMatchObject({
+      nodes: [{ host: 'h', port: 7401 }],
+      options: { username: 'user', password: 'sec/ret', db: 2 },
+    });
+    expect(parseRedisUrl('redis://:pa@ss@h', config).options.password).toBe('pa@ss');
+    expect(parseRedisUrl('redis://:50%off@h', config).options.password).toBe('50%off');
+    expect(parseRedisUrl('redis://:a%40b@h', config).options.password).toBe('a@b');
+  });
 });
