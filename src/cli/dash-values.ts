@@ -36,12 +36,12 @@ export function shieldDashValues(
     values.push(value);
     return `--${name}=${PLACEHOLDER}${values.length - 1}`;
   });
+  const put = (v: unknown): unknown =>
+    typeof v === 'string' && v.startsWith(PLACEHOLDER) ? values[Number(v.slice(PLACEHOLDER.length))] : v;
+  // A flag given more than once (`multiple`, e.g. --sbatch-arg) is an array: its values are put back too (they
+  // reached the user's error message as the placeholder).
   const restore = (parsed: Record<string, unknown>): void => {
-    for (const [k, v] of Object.entries(parsed)) {
-      if (typeof v === 'string' && v.startsWith(PLACEHOLDER)) {
-        parsed[k] = values[Number(v.slice(PLACEHOLDER.length))];
-      }
-    }
+    for (const [k, v] of Object.entries(parsed)) parsed[k] = Array.isArray(v) ? v.map(put) : put(v);
   };
   return { argv: out, restore };
 }

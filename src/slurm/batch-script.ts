@@ -71,6 +71,46 @@ export function scriptPath(jobDir: string, scriptId: string): string {
  * The batch script: `#SBATCH` directives, the site's environment, then the workers: one srun step of N
  * workers per node on several nodes; on one node, N workers started by the batch shell itself.
  */
+/**
+ * sbatch options no --sbatch-arg may give, whatever JTM writes: they change what the allocation is for (a
+ * script of the user's, an array of allocations) or how sbatch answers the manager, which reads the job id
+ * from its output and must not wait for the job.
+ */
+const NOT_FOR_WORKERS: Readonly<Record<string, string>> = {
+  wrap: "the batch script is JTM's",
+  array: 'one allocation per request',
+  parsable: "the manager reads sbatch's answer itself",
+  'test-only': 'the allocation must be made',
+  wait: 'sbatch must not wait for the job',
+  hold: 'the workers must start when Slurm allocates',
+};
+/** The single-letter forms that SBATCH_OPTION lets through (a letter without a value) of the options above. */
+const SHORT_NAMES: Readonly<Record<string, string>> = { W: 'wait', H: 'hold' };
+
+/** The long name of an sbatch option (`--time=1:00` → time, `-W` → wait). */
+function sbatchName(option: string): string {
+  if (option.startsWith('--')) return option.slice(2).split('=')[0] ?? '';
+  const letter = option.slice(1);
+  return SHORT_NAMES[letter] ?? letter;
+}
+
+/**
+ * A --sbatch-arg that contradicts a line JTM writes (a second `--time` after the one from -t: the workers
+ * compute their end of life from -t while Slurm ends the job by the last; `--signal` replacing the warning the
+ * workers drain on; `--output` elsewhere) or that no worker allocation may have is refused: what is
+ * ambiguous is refused rather than guessed.
+ */
+function refuseContradictions(extra: readonly string[], own: readonly string[]): void {
+  const written = new Set(own.map(sbatchName));
+  for (const o of extra) {
+    const name = sbatchName(o);
+    const why = written.has(name)
+      ? `JTM writes --${name} itself (from its own flags or the site profile)`
+      : NOT_FOR_WORKERS[name];
+    if (why) throw new InvalidInputError(`--sbatch-arg ${o} is refused: ${why}`);
+  }
+}
+
 export function renderBatchScript(p: BatchScriptParams): string {
   if (!SBATCH_PATH.test(p.jobDir)) {
     throw new InvalidInputError(
@@ -86,6 +126,7 @@ export function renderBatchScript(p: BatchScriptParams): string {
   // must go to the batch shell (`B:`; otherwise Slurm sends it to the job's steps, of which there are none),
   // and the shell hands it on to the workers.
   const direct = p.nodes === 1;
+  // JTM's own lines: the user's --sbatch-arg may add to them, not contradict them (refuseContradictions).
   const d: string[] = [
     `--job-name=jtm-${p.pool}`,
     `--nodes=${p.nodes}`,
@@ -102,9 +143,9 @@ export function renderBatchScript(p: BatchScriptParams): string {
     ...(p.account ? [`--account=${p.account}`] : []),
     ...(p.constraint ? [`--constraint=${p.constraint}`] : []),
     ...(p.profile.exclusive ? ['--exclusive'] : []),
-    ...p.profile.sbatch,
-    ...p.extraSbatch,
   ];
+  refuseContradictions(p.extraSbatch, d);
+  d.push(...p.profile.sbatch, ...p.extraSbatch);
   const workerArgs = [
     'worker',
     '--worker_type',

@@ -176,6 +176,22 @@ describe('validation and injection', () => {
     [{ mem: '10G; reboot' }, /invalid memory/],
     [{ 'sbatch-arg': ['--comment=$(rm -rf ~)'] }, /invalid --sbatch-arg/],
     [{ 'sbatch-arg': ['--comment=a b'] }, /invalid --sbatch-arg/],
+    // What JTM writes itself is not contradicted (a second --time: the workers' end of life from -t, Slurm's
+    // from the last one), nor is the allocation made something else.
+    [
+      { 'sbatch-arg': ['--time=99:00:00'] },
+      /--sbatch-arg --time=99:00:00 is refused: JTM writes --time itself/,
+    ],
+    [{ 'sbatch-arg': ['--signal=KILL@60'] }, /JTM writes --signal itself/],
+    [{ 'sbatch-arg': ['--output=/tmp/x'] }, /JTM writes --output itself/],
+    [{ 'sbatch-arg': ['--chdir=/'] }, /JTM writes --chdir itself/],
+    [{ 'sbatch-arg': ['--job-name=x'] }, /JTM writes --job-name itself/],
+    [{ partition: 'debug', 'sbatch-arg': ['--partition=other'] }, /JTM writes --partition itself/],
+    [{ 'sbatch-arg': ['--wrap=id'] }, /the batch script is JTM's/],
+    [{ 'sbatch-arg': ['--parsable'] }, /reads sbatch's answer itself/],
+    [{ 'sbatch-arg': ['-W'] }, /must not wait/],
+    [{ 'sbatch-arg': ['--hold'] }, /must start when Slurm allocates/],
+    [{ 'sbatch-arg': ['--array=1-3'] }, /one allocation per request/],
     [{ worker_id: 'w;x' }, /invalid worker id/],
     [{ job_script_dir_name: '/tmp/a b' }, /job directory/],
     [
