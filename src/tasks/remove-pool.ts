@@ -39,9 +39,12 @@ export async function removePool(
   validatePoolName(pool);
   const ctx = forPool(anyShard, pool);
   const known = await ctx.redis.sismember(ctx.keys.pools, pool);
-  if (!known) throw new PoolNotFoundError(pool);
-  const reason = `pool ${pool} removed`;
   const tasks = await tasksOfPool(ctx, pool);
+  // A removal that failed half way (Redis lost, a command refused) has removed the registry entry first: what it
+  // left (waiting tasks, a queue with jobs) is still the pool's, and a second removal finishes it. Before, the
+  // second answered "unknown pool" and the waiting tasks stayed pending with no worker, for ever.
+  if (!known && tasks.length === 0 && !(await queueHasJobs(ctx, pool))) throw new PoolNotFoundError(pool);
+  const reason = `pool ${pool} removed`;
   const result: RemovePoolResult = {
     pool,
     terminated: [],
@@ -125,7 +128,7 @@ async function terminateWaiting(
     await ctx.tasks.transitionMany(chunk, WAITING_STATUSES, TaskStatus.terminated, reason);
     const read = ctx.redis.pipeline();
     for (const id of chunk) read.hmget(ctx.keys.task(id), 'status', 'reason');
-    const res = (await read.exec()) ?? [];
+    const res = resultsOf(await read.exec());
     const ended: number[] = [];
     chunk.forEach((id, n) => {
       const [s, why] = (res[n]?.[1] ?? []) as (string | null)[];
@@ -141,6 +144,28 @@ async function terminateWaiting(
   }
 }
 
+/**
+ * A pipeline's replies, or the first error among them: a read refused (an ACL user without HMGET) or lost was
+ * taken for a task of no pool, and the removal went on as if the pool had no task.
+ */
+function resultsOf(res: [Error | null, unknown][] | null): [Error | null, unknown][] {
+  if (!res) throw new Error('pipeline aborted');
+  const failed = res.find(([err]) => err);
+  if (failed?.[0]) throw failed[0];
+  return res;
+}
+
+/** Whether the pool's queue still holds a job in any state. */
+async function queueHasJobs(ctx: JtmContext, pool: string): Promise<boolean> {
+  const queue = openPoolQueue(ctx, pool);
+  try {
+    const counts = await queue.getJobCounts();
+    return Object.values(counts).some(n => n > 0);
+  } finally {
+    await queue.close();
+  }
+}
+
 /** Non-final tasks of the pool, from the active index (what the pool's queue may not fully show). */
 async function tasksOfPool(ctx: JtmContext, pool: string): Promise<{ id: number; status: number }[]> {
   const out: { id: number; status: number }[] = [];
@@ -149,7 +174,7 @@ async function tasksOfPool(ctx: JtmContext, pool: string): Promise<{ id: number;
     if (ids.length === 0) break;
     const read = ctx.redis.pipeline();
     for (const id of ids) read.hmget(ctx.keys.task(id), 'pool', 'status');
-    const res = (await read.exec()) ?? [];
+    const res = resultsOf(await read.exec());
     ids.forEach((id, i) => {
       const [p, s] = (res[i]?.[1] ?? []) as (string | null)[];
       if (p === pool && s !== null && s !== undefined && !isFinal(Number(s)))

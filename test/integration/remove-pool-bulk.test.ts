@@ -67,4 +67,36 @@ describe('remove-pool of many waiting tasks', () => {
     for (let i = 0; i < 3; i++) expect(readFileSync(join(dir, `rc${i}`), 'utf8').trim()).toBe('75');
     expect(existsSync(join(dir, 'rc3'))).toBe(false);
   });
+
+  it('a removal refused half way is finished by the next; a refused read changes nothing', async () => {
+    // ACL users that lack what the removal needs: the same paths as a connection lost mid-way (adversarial
+    // test 3: the registry entry was gone, the waiting tasks stayed pending, and the next removal answered
+    // "unknown pool").
+    await ctx.redis.call('ACL', 'SETUSER', 'noscript', 'on', '>pw', '~*', '&*', '+@all', '-@scripting');
+    await ctx.redis.call('ACL', 'SETUSER', 'nohash', 'on', '>pw', '~*', '&*', '+@all', '-hmget');
+    const as = (user: string): Record<string, string> => ({
+      ...env,
+      REDIS_URL: env['REDIS_URL']!.replace('redis://', `redis://${user}:pw@`),
+    });
+    const ids = taskIds(
+      (await runJtm(['submit', '-cmd', 'true', '-p', 'half'], env)).stdout +
+        (await runJtm(['submit', '-cmd', 'true', '-p', 'half'], env)).stdout,
+    );
+    // A read refused: nothing is done, and the command says why (it went on as if the pool had no task).
+    const r1 = await runJtm(['remove-pool', '-p', 'half'], as('nohash'));
+    expect(r1.code).toBe(255);
+    expect(r1.stderr).toMatch(/NOPERM.*hmget/);
+    expect(await ctx.redis.sismember(ctx.keys.pools, 'half')).toBe(1);
+    // A write refused after the registry entry went: the next removal finishes the job.
+    const r2 = await runJtm(['remove-pool', '-p', 'half'], as('noscript'));
+    expect(r2.code).toBe(255);
+    expect(await ctx.redis.sismember(ctx.keys.pools, 'half')).toBe(0);
+    expect(await ctx.tasks.status(ids[0]!)).not.toBe(TaskStatus.terminated);
+    const r3 = await runJtm(['remove-pool', '-p', 'half', '--json'], env);
+    expect(r3.code).toBe(0);
+    expect((JSON.parse(r3.stdout) as { terminated: number[] }).terminated.sort()).toEqual(ids);
+    // Then it is gone: unknown.
+    const r4 = await runJtm(['remove-pool', '-p', 'half'], env);
+    expect([r4.code, r4.stdout.trim()]).toEqual([1, 'failed']);
+  });
 });
