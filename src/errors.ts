@@ -101,10 +101,32 @@ export function isTlsError(err: unknown): boolean {
   );
 }
 
-/** Whether an error (an ioredis reply or connection error) is Redis refusing credentials or rights. */
+/**
+ * Whether an error (an ioredis reply or connection error) is Redis refusing credentials or rights. A command
+ * refused inside a script is reported without the NOPERM word ("The user executing the script can't run this
+ * command"): `jtm kill` answered it with exit 1, "invalid id", to Cromwell.
+ */
 export function isAuthError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
-  return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password pair|invalid password/i.test(msg);
+  return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password pair|invalid password|user executing the script can't run/i.test(
+    msg,
+  );
+}
+
+/**
+ * Redis answered a command with an error (out of memory, a read-only replica, a failed save that stops writes,
+ * a database still loading, …): Redis is unusable for JTM now, which is exit 255 like an unreachable Redis —
+ * not exit 1, which kill, status and isalive give for an id that is not there.
+ */
+export class RedisRefusedError extends JtmError {
+  constructor(cause: Error) {
+    super(`Redis answered with an error: ${cause.message}`, 'REDIS_REFUSED', 255, { cause });
+  }
+}
+
+/** Whether `err` is an error reply from Redis (ioredis's ReplyError), as opposed to one of JTM's own. */
+export function isReplyError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError';
 }
 
 /**

@@ -1,6 +1,13 @@
 import { stripVTControlCharacters } from 'node:util';
 
-import { isAuthError, JtmError, RedisAuthError, toError } from '../errors.js';
+import {
+  isAuthError,
+  isReplyError,
+  JtmError,
+  RedisAuthError,
+  RedisRefusedError,
+  toError,
+} from '../errors.js';
 
 /** How a failed command ends: one line on stderr, an exit code and, with --json, an error object. */
 export interface ErrorReport {
@@ -44,9 +51,13 @@ export function reportError(thrown: unknown, commandId: string | undefined): Err
   const err = thrown as Thrown;
   // A command refused by an ACL (NOPERM) after a good connection is as final as a wrong password.
   const e =
-    !(thrown instanceof JtmError) && isAuthError(thrown)
-      ? new RedisAuthError('REDIS_URL', thrown)
-      : toError(thrown);
+    thrown instanceof JtmError
+      ? thrown
+      : isAuthError(thrown)
+        ? new RedisAuthError('REDIS_URL', thrown)
+        : isReplyError(thrown)
+          ? new RedisRefusedError(thrown)
+          : toError(thrown);
   const exitCode = e instanceof JtmError ? e.exitCode : (err?.oclif?.exit ?? err?.exitCode) === 0 ? 0 : 1;
   const message = oneLine(e.message) || e.name;
   return {
