@@ -102,6 +102,8 @@ export async function startWorker(
   /** While the log dir's disk is full: when that was first seen (the worker says when it takes tasks again). */
   let diskFullSince: number | undefined;
   const logDisk = rateLimited(log, ctx.config.logRepeatIntervalMs);
+  /** Connection errors (BullMQ's, the heartbeat's) repeat while Redis is down or refusing: once per kind and window. */
+  const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
 
   /**
    * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
@@ -135,7 +137,14 @@ export async function startWorker(
         await heartbeat.beat([...runs.keys()], live.phase);
         await reconcileRuns(ctx, opts.workerId, runs);
       } catch (err) {
-        log.warn({ err }, 'heartbeat failed');
+        // Once per kind and window, like the worker's other connection errors: a revoked password failed every
+        // beat, a 1 KB line each (45 MB a day per worker).
+        logRepeat(
+          'warn',
+          `heartbeat ${toError(err).message.replace(/\d+/g, '#')}`,
+          { err },
+          'heartbeat failed',
+        );
       } finally {
         live.beatInFlight = undefined;
       }
@@ -394,7 +403,6 @@ export async function startWorker(
   });
   // While Redis is down BullMQ reports every reconnect attempt of each of its connections: once per kind and
   // minute is enough (docs/reliability.md), the count of the others goes with the next line.
-  const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
   worker.on('error', err => {
     logRepeat('error', toError(err).message.replace(/\d+/g, '#'), { err }, 'worker error');
   });

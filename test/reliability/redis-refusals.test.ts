@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { runJtm, taskIds } from '../helpers/cli.js';
+import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv } from '../helpers/env.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+import { start } from '../helpers/tracked.js';
 import { usePrivateRedis } from '../helpers/local-redis.js';
 
 describe('Redis refusing a command', () => {
@@ -44,4 +45,22 @@ describe('Redis refusing a command', () => {
       await ctx.redis.config('SET', 'maxmemory', '0');
     }
   });
+
+  it('a worker whose password is revoked says so once per window, not at every beat', async () => {
+    await ctx.redis.call('ACL', 'SETUSER', 'wk', 'on', '>pw', '~*', '&*', '+@all');
+    const as = { ...env, REDIS_URL: env['REDIS_URL']!.replace('redis://', 'redis://wk:pw@') };
+    const worker = start(['worker', '-p', 'revoked'], as);
+    await waitWorkers(as, 'revoked');
+    await ctx.redis.call('ACL', 'SETUSER', 'wk', 'resetpass', '>pw2');
+    await ctx.redis.call('CLIENT', 'KILL', 'USER', 'wk');
+    // Beats every 500 ms (testEnv): eight or more failed in 4 s, each logged before.
+    await waitFor(() => /heartbeat failed/.test(worker.output()) || undefined, 'a failed beat logged');
+    await new Promise(r => setTimeout(r, 4000));
+    const lines = worker
+      .output()
+      .split('\n')
+      .filter(l => l.includes('heartbeat failed'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/WRONGPASS/);
+  }, 30_000);
 });
