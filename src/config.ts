@@ -312,7 +312,7 @@ export function loadConfig(
     siteConfigPath: get('JTM_SITE_CONFIG'),
     dashboardHost: get('JTM_DASHBOARD_HOST') ?? '127.0.0.1',
     dashboardPort: integer('JTM_DASHBOARD_PORT', 3000, 0, 65535),
-    dashboardUser: credential('JTM_DASHBOARD_USER'),
+    dashboardUser: dashboardUser(credential('JTM_DASHBOARD_USER')),
     dashboardPassword: credential('JTM_DASHBOARD_PASSWORD'),
     metricsHost: get('JTM_METRICS_HOST') ?? '127.0.0.1',
     metricsPort: get('JTM_METRICS_PORT') === undefined ? undefined : integer('JTM_METRICS_PORT', 9464),
@@ -334,9 +334,29 @@ function accountingMode(raw: string | undefined): 'auto' | 'procfs' {
   throw new InvalidInputError(`JTM_ACCOUNTING=${raw} must be auto or procfs`);
 }
 
+/**
+ * HTTP basic auth splits user and password at the first colon (RFC 7617): a user with one could never log in,
+ * and the dashboard started anyway, answering 401 to everyone.
+ */
+function dashboardUser(user: string | undefined): string | undefined {
+  if (user?.includes(':')) {
+    throw new InvalidInputError(
+      'JTM_DASHBOARD_USER may not hold ":" (HTTP basic auth splits user and password at the first colon)',
+    );
+  }
+  return user;
+}
+
 function validatePrefix(prefix: string): void {
   if (!/^[A-Za-z0-9_{}.-]{1,64}$/.test(prefix)) {
     throw new InvalidInputError(`JTM_PREFIX=${prefix} may hold only letters, digits and _ { } . -`);
+  }
+  // Braces are a Redis Cluster hash tag: one pair around a non-empty name, or none. `{x` or `x}` was accepted,
+  // and on a cluster is no tag at all (JTM's multi-key scripts then fail with CROSSSLOT).
+  if (!/^[^{}]*(\{[^{}]+\}[^{}]*)?$/.test(prefix)) {
+    throw new InvalidInputError(
+      `JTM_PREFIX=${prefix}: braces make a Redis Cluster hash tag, one pair around a name (e.g. {jtm}), or none`,
+    );
   }
 }
 

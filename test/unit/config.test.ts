@@ -6,6 +6,18 @@ import { InvalidInputError } from '../../src/errors.js';
 describe('loadConfig', () => {
   it('rejects a prefix that is not key-safe', () => {
     expect(() => loadConfig({ JTM_PREFIX: 'a b' })).toThrow(InvalidInputError);
+    // One hash tag or none (adversarial test 3: `{x` was accepted, no tag on a cluster).
+    for (const prefix of ['{x', 'x}', '{}', '}x{', '{a}{b}', 'a{b'])
+      expect(() => loadConfig({ JTM_PREFIX: prefix })).toThrow(/hash tag/);
+    for (const prefix of ['{jtm}', 'site-{jtm}', '{jtm}.a', 'jtm'])
+      expect(loadConfig({ JTM_PREFIX: prefix }).prefix).toBe(prefix);
+    // Basic auth cannot carry a user with a colon: refused, not a dashboard nobody can log in to.
+    expect(() => loadConfig({ JTM_DASHBOARD_USER: 'o:ps', JTM_DASHBOARD_PASSWORD: 'p:w' })).toThrow(
+      /JTM_DASHBOARD_USER may not hold ":"/,
+    );
+    expect(loadConfig({ JTM_DASHBOARD_USER: 'ops', JTM_DASHBOARD_PASSWORD: 'p:w' }).dashboardPassword).toBe(
+      'p:w',
+    );
     expect(() => loadConfig({ JTM_HEARTBEAT_INTERVAL: 'often' })).toThrow(/JTM_HEARTBEAT_INTERVAL/);
   });
 
