@@ -403,7 +403,7 @@ return out
  */
 export const REQUEST_KILL = `${prelude('isFinal', 'appendHistory', 'entry', 'finalize')}
 local t = KEYS[1]
-local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at')
+local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at', 'kill_requested')
 local id = v[1]
 if not id then return {-1} end
 local cur = tonumber(v[2])
@@ -420,8 +420,12 @@ if cur ~= RUNNING then
 end
 local wid = v[3] or ''
 if redis.call('EXISTS', ARGV[4] .. wid .. ':alive') == 1 then
-  redis.call('HSET', t, 'kill_requested', '1', 'kill_requested_at', ARGV[1],
-    'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, 'kill requested')))
+  -- A kill already requested is not recorded again (the worker is still told): 120 concurrent kills of one
+  -- task wrote 25 history entries, pushing its older ones out of the capped history.
+  if v[8] ~= '1' then
+    redis.call('HSET', t, 'kill_requested', '1', 'kill_requested_at', ARGV[1],
+      'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, 'kill requested')))
+  end
   return {2, wid}
 end
 redis.call('HSET', t, 'kill_requested', '1', 'kill_requested_at', ARGV[1])

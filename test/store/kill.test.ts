@@ -51,8 +51,12 @@ describe.concurrent('request-kill', () => {
     expect(await ctx.redis.hget(ctx.keys.task(id), 'kill_requested_at')).toBe('4000');
     expect(await lastEvent(ctx, id)).toEqual(event(4_000, S.running, S.running, 'kill requested'));
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttl: 'none' });
-    // A second kill says the same (the worker may not have acted yet).
-    expect(await ctx.tasks.requestKill(id)).toEqual({ kind: 'signal-worker', workerId: 'w1' });
+    // A second kill says the same (the worker may not have acted yet), and records nothing more: the first
+    // request's time stays, one history entry (120 concurrent kills wrote 25, pushing older ones out).
+    const history = await ctx.redis.hget(ctx.keys.task(id), 'history');
+    expect(await ctx.tasks.requestKill(id, 5_000)).toEqual({ kind: 'signal-worker', workerId: 'w1' });
+    expect(await ctx.redis.hget(ctx.keys.task(id), 'kill_requested_at')).toBe('4000');
+    expect(await ctx.redis.hget(ctx.keys.task(id), 'history')).toBe(history);
     expect(await finishedCount(ctx, 'p', 'terminated')).toBe(0);
   });
 
