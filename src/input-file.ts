@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 import { InvalidInputError } from './errors.js';
 
@@ -6,21 +6,36 @@ import { InvalidInputError } from './errors.js';
  * Reads a file the user names (`--config`, `submit -f`) once, whole, as UTF-8: a regular file, or a pipe
  * (`--config <(...)`, a FIFO, /dev/stdin), which can be read only once. Anything else (a directory, a
  * device such as /dev/zero, a socket) is refused, and so is more than `maxBytes`, which also bounds a pipe
- * that never ends. `what` names the file in messages.
+ * that never ends. `what` names the file in messages. `pipes: false`: a regular file only (a file read by
+ * every command, such as the site config, cannot be a pipe that only the first would read).
  */
-export function readInputFile(path: string, what: string, maxBytes: number): string {
+export function readInputFile(
+  path: string,
+  what: string,
+  maxBytes: number,
+  opts: { pipes?: boolean } = {},
+): string {
+  const pipes = opts.pipes ?? true;
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Without pipes, opened without waiting: opening a FIFO for reading waits for a writer, for ever if none
+    // comes (a FIFO named as JTM_SITE_CONFIG hung every command that read it).
+    fd = openSync(path, pipes ? 'r' : constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new InvalidInputError(`cannot read ${what} ${path}: ${codeOf(err)}`);
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() && !st.isFIFO()) {
-      const kind = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a device' : 'not a file';
+    if (!st.isFile() && !(pipes && st.isFIFO())) {
+      const kind = st.isDirectory()
+        ? 'a directory'
+        : st.isCharacterDevice()
+          ? 'a device'
+          : st.isFIFO()
+            ? 'a pipe'
+            : 'not a file';
       throw new InvalidInputError(
-        `cannot read ${what} ${path}: ${kind} (a regular file or a pipe is needed)`,
+        `cannot read ${what} ${path}: ${kind} (${pipes ? 'a regular file or a pipe' : 'a regular file'} is needed)`,
       );
     }
     if (st.isFile() && st.size > maxBytes) throw tooLarge(what, path, maxBytes);

@@ -7,5 +7,5 @@ export interface ProcessResult {
 export function runProcess(
   command: string,
   args: readonly string[],
-  opts?: { env?: Record<string, string>; cwd?: string; timeoutMs?: number },
+  opts?: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; input?: string },
 ): Promise<ProcessResult>;

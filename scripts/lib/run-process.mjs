@@ -3,12 +3,15 @@
 import { spawn } from 'node:child_process';
 
 /**
- * Spawns `command` with `args` (stdin closed), resolves with its exit code (null when killed) and its
- * stdout and stderr as text. Killed with SIGKILL after `timeoutMs`; rejects only if it cannot start.
+ * Spawns `command` with `args` (stdin closed, or a pipe carrying `input`), resolves with its exit code (null
+ * when killed) and its stdout and stderr as text. Killed with SIGKILL after `timeoutMs`; rejects only if it
+ * cannot start.
  */
-export function runProcess(command, args, { env, cwd, timeoutMs = 60_000 } = {}) {
+export function runProcess(command, args, { env, cwd, timeoutMs = 60_000, input } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(command, args, { env, cwd, stdio: [stdin, 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', d => (stdout += d));

@@ -8,5 +8,9 @@ export const taskIdFlag = {
   task_id: Flags.string({ description: 'task id (-tid)' }),
 };
 export const taskIdArg = {
-  id: Args.string({ description: 'task id (instead of -tid)', required: false }),
+  // Never read from stdin (oclif does that for a missing argument when stdin is not a terminal): in a
+  // `while read id; do jtm status -tid $id --json; done < ids` loop the first call swallowed the rest of the
+  // list, and `echo 5 | jtm kill -tid 1 --json` refused "two ids" and killed nothing; the fast path (without
+  // --json) never read it, so the same command line answered differently.
+  id: Args.string({ description: 'task id (instead of -tid)', required: false, ignoreStdin: true }),
 };

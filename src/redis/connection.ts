@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -129,6 +129,27 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   return { kind: 'single', url: raw, nodes, options };
 }
 
+/** Largest PEM file: a chain of a few certificates is a few KB. */
+const MAX_PEM_BYTES = 1024 * 1024;
+
+/**
+ * A PEM file's bytes: a regular file of a plausible size, opened without waiting. /dev/zero as a TLS file was
+ * read until memory ran out (2–3 GB in seconds), and a FIFO hung every command, isalive included.
+ */
+function readPemFile(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+    if (!st.isFile()) throw new RedisTlsError('is not a regular file (a PEM file is needed)');
+    if (st.size > MAX_PEM_BYTES)
+      throw new RedisTlsError(`is larger than ${MAX_PEM_BYTES} bytes: not a PEM file`);
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A percent-encoded user name or password; one that is not valid percent-encoding is taken as written. */
 function decodeUserinfo(text: string): string {
   try {
@@ -148,8 +169,9 @@ function decodeUserinfo(text: string): string {
 function tlsFile(key: string, path: string, kind: 'certificate' | 'key'): Buffer {
   let data: Buffer;
   try {
-    data = readFileSync(path);
+    data = readPemFile(path);
   } catch (err) {
+    if (err instanceof RedisTlsError) throw new RedisTlsError(`${key}=${path} ${err.message}`);
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'EISDIR'

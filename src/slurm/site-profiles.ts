@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../input-file.js';
 
 import { InvalidInputError } from '../errors.js';
 import { dropUndefined } from '../fields.js';
@@ -53,11 +53,16 @@ const PROFILE_FIELDS = new Set([
 const DEFAULT_FIELDS = new Set(['time', 'cpu', 'mem', 'nwpn', 'partition', 'qos', 'account', 'constraint']);
 
 /** Reads and validates the site file; no file → only the built-in `local`. */
+/** Largest site config: a few clusters' profiles are a few KB. */
+const MAX_SITE_CONFIG_BYTES = 1024 * 1024;
+
 export function loadSiteConfig(path: string | undefined): SiteConfig {
   if (!path) return { clusters: new Map() };
+  // A regular file of a plausible size: /dev/zero as JTM_SITE_CONFIG took gigabytes, a FIFO hung.
+  const text = readInputFile(path, 'site config', MAX_SITE_CONFIG_BYTES, { pipes: false });
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new InvalidInputError(`site config ${path}: ${(err as Error).message}`);
   }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, type JtmContext } from '../context.js';
-import { TaskNotFoundError } from '../errors.js';
+import { TaskNotFoundError, toError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { jobIdOf } from './job-data.js';
 import { openPoolQueue } from './pool-queue.js';
@@ -36,7 +36,14 @@ export async function killTask(anyShard: JtmContext, id: number, waitMs: number)
       return { task_id: id, status: 'terminated', action: 'removed' };
     }
     case 'signal-worker': {
-      await sendToWorker(ctx, outcome.workerId, { type: 'kill', task: id });
+      // The intent is recorded: the worker acts on it at its next beat even if it is not told now. A refused
+      // or lost PUBLISH (an ACL user without it) answered 255 for a kill that then happened.
+      await sendToWorker(ctx, outcome.workerId, { type: 'kill', task: id }).catch((err: unknown) =>
+        ctx.logger.warn(
+          { task: id, err: toError(err) },
+          'could not tell the worker at once: it kills the task at its next heartbeat',
+        ),
+      );
       const status = await waitForFinal(ctx, id, waitMs);
       return status === undefined
         ? { task_id: id, status: 'running', action: 'requested' }

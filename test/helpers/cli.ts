@@ -19,12 +19,13 @@ export type CliResult = ProcessResult;
 export function runJtm(
   args: readonly string[],
   env: Record<string, string>,
-  opts: { cwd?: string; timeoutMs?: number; argv0?: string } = {},
+  opts: { cwd?: string; timeoutMs?: number; argv0?: string; input?: string } = {},
 ): Promise<CliResult> {
   return runProcess(process.execPath, [opts.argv0 ?? BIN, ...args], {
     env,
     cwd: opts.cwd ?? ROOT,
     timeoutMs: opts.timeoutMs ?? 30_000,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
   });
 }
 

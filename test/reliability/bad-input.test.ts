@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -202,6 +203,8 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
   const ctx = useTestContext(env);
   const { dir, file } = scratchDir('jtm-bad3-');
   const withCpu = file('cpu.json', '{"command":"ls","pool":{"name":"a","cpu":2}}');
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
   const subdirOf = (parent: string): string => {
     const d = join(parent, 'a-directory');
     mkdirSync(d, { recursive: true });
@@ -408,6 +411,34 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       /^jtm report: cannot write \/dev\/full: .*ENOSPC/,
     ],
     ['report -o a directory', ['report', '-o', subdirOf(dir)], 1, /^jtm report: cannot write .*EISDIR/],
+    // Files every command reads are regular files of a plausible size: /dev/zero took gigabytes, a FIFO hung
+    // isalive (adversarial test 3).
+    ...(['JTM_REDIS_TLS_CA', 'JTM_REDIS_TLS_CERT', 'JTM_REDIS_TLS_KEY'] as const).flatMap(key =>
+      [
+        ['/dev/zero', /is not a regular file/],
+        [fifo, /is not a regular file/],
+      ].map(([path, why]): Case => [
+        `${key}=${String(path)}`,
+        ['isalive', '-tid', '1'],
+        255,
+        new RegExp(`^jtm isalive: ${key}=${String(path)} ${(why as RegExp).source}`),
+        { REDIS_URL: 'rediss://127.0.0.1:1', [key]: String(path) },
+      ]),
+    ),
+    [
+      'JTM_SITE_CONFIG=/dev/zero',
+      ['submit', '-cmd', 'true', '-p', 'sz', '-cl', 'test', '-t', '00:01:00'],
+      1,
+      /^jtm submit: cannot read site config \/dev\/zero: a device \(a regular file is needed\)/,
+      { JTM_SITE_CONFIG: '/dev/zero' },
+    ],
+    [
+      'JTM_SITE_CONFIG=a FIFO',
+      ['worker', '-wt', 'dynamic', '-cl', 'test', '-p', 'sz', '-t', '00:01:00', '-dr'],
+      1,
+      /^jtm worker: cannot read site config .*: a pipe \(a regular file is needed\)/,
+      { JTM_SITE_CONFIG: fifo },
+    ],
     [
       'report -o in a missing directory',
       ['report', '-o', join(dir, 'missing', 'r.html')],
@@ -462,5 +493,27 @@ describe('what is not ambiguous is accepted as written', () => {
   it('a global flag before the command, in its legacy spelling (-l debug)', async () => {
     const r = await runJtm(['-l', 'error', 'status', '-tid', '99999'], env);
     expect(r).toMatchObject({ code: 1, stdout: 'invalidtask\n', stderr: '' });
+  });
+
+  it('an id only from the command line: a piped stdin is not read, with or without --json (a while-read loop broke)', async () => {
+    const [a, b] = taskIds(
+      (await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'stdin-ids'], env)).stdout +
+        (await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'stdin-ids'], env)).stdout,
+    );
+    const rest = `${b}\n99999\n`;
+    for (const args of [['status'], ['status', '--json'], ['isalive', '--json'], ['resource-log']]) {
+      const r = await runJtm([...args, '-tid', String(a)], env, { input: rest });
+      expect([args, r.stderr]).toEqual([args, '']);
+      expect(r.code).toBe(0);
+    }
+    // Without an id on the command line, stdin does not supply one.
+    const none = await runJtm(['status', '--json'], env, { input: rest });
+    expect(none.code).toBe(1);
+    expect(none.stdout).not.toContain(String(b));
+    // kill --json kills the task named, not refused as "two ids".
+    const k = await runJtm(['kill', '-tid', String(a), '--json'], env, { input: rest });
+    expect(k.code).toBe(0);
+    expect(await ctx().tasks.status(a!)).toBe(-4);
+    await runJtm(['kill', '-tid', String(b)], env);
   });
 });
