@@ -9,7 +9,14 @@ import type { JtmContext } from '../context.js';
 import { InvalidInputError, JtmError, toError } from '../errors.js';
 import { killTask } from '../tasks/kill-task.js';
 import { metricsHandler } from '../metrics/serve-metrics.js';
-import { basicAuth, checkExposure, securityHeaders, type Credentials } from '../http/auth.js';
+import {
+  basicAuth,
+  checkExposure,
+  loopbackHostOnly,
+  sameOriginWrites,
+  securityHeaders,
+  type Credentials,
+} from '../http/auth.js';
 import { registerPoolPage } from './pool-page.js';
 import { QueueSync } from './queue-sync.js';
 import { registerTaskLive } from './task-live.js';
@@ -62,7 +69,9 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders);
+  app.use(loopbackHostOnly(opts.host, opts.credentials));
   if (opts.credentials) app.use(basicAuth(opts.credentials));
+  app.use(sameOriginWrites);
   app.get('/', (_req, res) => res.redirect(QUEUES_PATH));
   app.use(QUEUES_PATH, serverAdapter.getRouter() as express.Router);
   app.get('/workers', async (_req, res) => {

@@ -68,3 +68,64 @@ export function basicAuth(credentials: Credentials) {
       .send('authentication required');
   };
 }
+
+/** The host (and port) of an Origin header, lower case; '' for `null` or anything unparsable. */
+function originHost(origin: string): string {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return '';
+  }
+}
+
+/** The host name of a Host header (`[::1]:3000` → ::1, `Localhost.:80` → localhost). */
+function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  const name = h.startsWith('[') ? h.slice(1, h.indexOf(']')) : h.replace(/:\d*$/, '');
+  return name.replace(/\.$/, '');
+}
+
+/**
+ * Without credentials the server is on loopback, where any web page the user opens could reach it through
+ * DNS rebinding (a name of the page's site that resolves to 127.0.0.1 next): the page's requests then carry
+ * its own name in `Host`. Only loopback names and the address it listens on are answered; others get 421.
+ * With credentials (needed beyond loopback) the check is left to them: the rebinding page has none.
+ */
+export function loopbackHostOnly(listenHost: string, credentials: Credentials | undefined) {
+  const own = hostName(listenHost.includes(':') ? `[${listenHost}]` : listenHost);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const name = hostName(req.headers.host ?? '');
+    if (credentials || name === own || isLoopback(name)) {
+      next();
+      return;
+    }
+    res.status(421).type('text').send(`not served under the name ${name}: use 127.0.0.1 or localhost`);
+  };
+}
+
+/**
+ * Writes (POST, PUT, PATCH, DELETE: kill, bull-board's retry and clean) only from the dashboard's own pages. A
+ * browser names the page a request comes from (`Origin`, or `Sec-Fetch-Site`): a form of another site posted
+ * to /api/tasks/N/kill killed the task, basic-auth credentials included (the browser sends them along).
+ * Clients that name no page (curl, scripts) are not a browser a page can drive, and pass.
+ */
+export function sameOriginWrites(req: Request, res: Response, next: NextFunction): void {
+  if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {
+    next();
+    return;
+  }
+  const origin = req.headers.origin;
+  const site = req.headers['sec-fetch-site'];
+  // Hosts compared, not schemes: behind a TLS proxy the page is https while this server sees http.
+  const crossOrigin =
+    origin !== undefined
+      ? originHost(origin) !== (req.headers.host ?? '').toLowerCase()
+      : site !== undefined && site !== 'same-origin' && site !== 'none';
+  if (crossOrigin) {
+    res
+      .status(403)
+      .json({ error: 'CROSS_ORIGIN', message: "writes are accepted from the dashboard's own pages only" });
+    return;
+  }
+  next();
+}

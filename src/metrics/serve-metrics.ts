@@ -8,6 +8,7 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import {
   basicAuth,
+  loopbackHostOnly,
   checkExposure,
   METRICS_ENDPOINT,
   securityHeaders,
@@ -50,6 +51,7 @@ export async function startMetricsServer(
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders);
+  app.use(loopbackHostOnly(opts.host, opts.credentials));
   if (opts.credentials) app.use(basicAuth(opts.credentials));
   app.get('/metrics', metricsHandler(ctx));
   const server = await new Promise<Server>((resolve, reject) => {

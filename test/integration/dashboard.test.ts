@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +103,63 @@ describe('dashboard access rules', () => {
       expect((await get('api/tasks/999999')).status).toBe(404);
       expect((await get('task?id=-1')).status).toBe(400);
       expect((await get('task?id=999999')).status).toBe(404);
+      // Writes from another site's page (a form or a fetch the browser sends credentials with) are refused:
+      // one such form killed the task (adversarial test 3). The dashboard's own pages, and curl, still may.
+      const other = await submitOne(env, ['-cmd', 'sleep 60', '-p', 'auth-pool']);
+      for (const headers of [
+        { Origin: 'http://evil.example' },
+        { Origin: 'null' },
+        { 'Sec-Fetch-Site': 'cross-site' },
+        { 'Sec-Fetch-Site': 'same-site' },
+      ]) {
+        const r = await fetch(`${url}task/${other}/kill`, {
+          method: 'POST',
+          headers: {
+            ...auth('ops', 'pa:ss word'),
+            ...headers,
+            'Content-Type': 'application/x-www-form-urlencoded',
+          },
+          body: 'x=1',
+          redirect: 'manual',
+        });
+        expect([JSON.stringify(headers), r.status]).toEqual([JSON.stringify(headers), 403]);
+      }
+      expect((await runJtm(['status', '-tid', String(other)], env)).stdout.trim()).toBe('pending');
+      const own = await fetch(`${url}task/${other}/kill`, {
+        method: 'POST',
+        headers: {
+          ...auth('ops', 'pa:ss word'),
+          Origin: new URL(url).origin,
+          'Sec-Fetch-Site': 'same-origin',
+        },
+        redirect: 'manual',
+      });
+      expect(own.status).toBe(303);
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  it('on loopback without credentials, answers only under loopback names (DNS rebinding)', async () => {
+    const { proc, url } = await startDashboard(env);
+    try {
+      const { port } = new URL(url);
+      const statusUnder = (host: string): Promise<number | undefined> =>
+        new Promise((resolve, reject) => {
+          const req = request(
+            { host: '127.0.0.1', port, path: '/api/workers', headers: { Host: host } },
+            res => {
+              res.resume();
+              resolve(res.statusCode);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await statusUnder('evil.example')).toBe(421);
+      expect(await statusUnder(`rebind.evil.example:${port}`)).toBe(421);
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST.', `[::1]:${port}`])
+        expect([host, await statusUnder(host)]).toEqual([host, 200]);
     } finally {
       await proc.stop();
     }
