@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { createBullBoard } from '@bull-board/api';
@@ -9,6 +8,7 @@ import type { JtmContext } from '../context.js';
 import { InvalidInputError, JtmError, toError } from '../errors.js';
 import { killTask } from '../tasks/kill-task.js';
 import { metricsHandler } from '../metrics/serve-metrics.js';
+import { listen } from '../http/listen.js';
 import {
   basicAuth,
   checkExposure,
@@ -119,7 +119,7 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
     res.status(status).json({ error: e instanceof JtmError ? e.code : 'INTERNAL', message: e.message });
   });
 
-  const server = await listen(app, opts.host, opts.port);
+  const server = await listen(app, opts.host, opts.port, 'dashboard');
   // Polling starts once the port is ours: a dashboard that cannot listen must not keep the process alive.
   try {
     await sync.start(opts.pollMs ?? 2000);
@@ -156,32 +156,6 @@ export function httpStatusOf(err: Error): number {
       return 503;
     default:
       return 500;
-  }
-}
-
-/**
- * Listens on host:port, or fails with one line saying why (a busy port, an address this host does not have,
- * a port out of range): a dashboard that cannot listen is a setting that cannot work, not a transient fault.
- */
-async function listen(app: express.Express, host: string, port: number): Promise<Server> {
-  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  try {
-    return await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(port, host, err => (err ? reject(err) : resolve(s)));
-    });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why: Record<string, string> = {
-      EADDRINUSE: 'the port is in use',
-      EACCES: 'permission denied (ports below 1024 need privileges)',
-      EADDRNOTAVAIL: 'the address is not one of this host',
-      ENOTFOUND: 'unknown host',
-      EAI_AGAIN: 'unknown host',
-      ERR_SOCKET_BAD_PORT: 'not a port (0 to 65535)',
-    };
-    throw new InvalidInputError(
-      `dashboard cannot listen on ${where}: ${(code && why[code]) ?? toError(err).message}${code ? ` (${code})` : ''}`,
-    );
   }
 }
 

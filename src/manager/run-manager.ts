@@ -133,12 +133,24 @@ export async function runManager(
   const dashboard = dashboardOpts
     ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
     : undefined;
-  const metrics = metricsOpts
-    ? await (await import('../metrics/serve-metrics.js')).startMetricsServer(ctx, metricsOpts)
-    : undefined;
-  // One sweep loop per shard (docs/scaling.md), each with its shard's scheduler and lease: one manager
-  // process still covers the whole site, and any other manager takes over every shard when it dies.
-  const managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
+  // What has started is closed when a later part cannot start (a metrics port already taken): the dashboard
+  // went on serving 500s and polling a closed connection, and the manager never exited.
+  const started: { close(): Promise<void> }[] = dashboard ? [dashboard] : [];
+  const closeStarted = (): Promise<unknown> => Promise.allSettled(started.map(s => s.close()));
+  let metrics: { url: string; close(): Promise<void> } | undefined;
+  let managers: RunningManager[];
+  try {
+    metrics = metricsOpts
+      ? await (await import('../metrics/serve-metrics.js')).startMetricsServer(ctx, metricsOpts)
+      : undefined;
+    if (metrics) started.push(metrics);
+    // One sweep loop per shard (docs/scaling.md), each with its shard's scheduler and lease: one manager
+    // process still covers the whole site, and any other manager takes over every shard when it dies.
+    managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
+  } catch (err) {
+    await closeStarted();
+    throw err;
+  }
   // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
   // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal.
   let giveUp!: () => void;

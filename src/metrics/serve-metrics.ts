@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import express, { type Request, type Response } from 'express';
@@ -6,6 +5,7 @@ import type { Registry } from 'prom-client';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
+import { listen } from '../http/listen.js';
 import {
   basicAuth,
   loopbackHostOnly,
@@ -54,9 +54,7 @@ export async function startMetricsServer(
   app.use(loopbackHostOnly(opts.host, opts.credentials));
   if (opts.credentials) app.use(basicAuth(opts.credentials));
   app.get('/metrics', metricsHandler(ctx));
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(opts.port, opts.host, err => (err ? reject(err) : resolve(s)));
-  });
+  const server = await listen(app, opts.host, opts.port, 'metrics endpoint');
   const { port } = server.address() as AddressInfo;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${host}:${port}/metrics`;

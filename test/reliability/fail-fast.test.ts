@@ -206,7 +206,7 @@ describe('settings that cannot work fail fast', () => {
     expect(one(r.stderr)).toMatch(/config file .* is larger than 1048576 bytes/);
   });
 
-  it('a dashboard on a busy port exits 1 with one line (dashboard and manager --dashboard)', async () => {
+  it('a dashboard or metrics endpoint on a busy port exits 1 with one line (dashboard, manager --dashboard, --metrics-port)', async () => {
     const busy: NetServer = createServer();
     await new Promise<void>(r => busy.listen(0, '127.0.0.1', () => r()));
     const port = String((busy.address() as { port: number }).port);
@@ -215,10 +215,16 @@ describe('settings that cannot work fail fast', () => {
       for (const args of [
         ['dashboard', '--port', port],
         ['manager', '--dashboard', '--dashboard-port', port],
+        ['manager', '--metrics-port', port],
+        // The dashboard starts, then the metrics port is taken: the dashboard is closed and the manager exits
+        // (it went on serving 500s and never exited: adversarial test 3).
+        ['manager', '--dashboard', '--dashboard-port', '0', '--metrics-port', port],
       ]) {
         const r = await runJtm(args, env, { timeoutMs: 20_000 });
         expect(r.code, args.join(' ')).toBe(1);
-        expect(one(r.stderr)).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port}: the port is in use`));
+        // The error's one line, after the dashboard's JSON log line when it had started.
+        const message = one(r.stderr.replace(/^\{.*"msg":"dashboard listening"\}\n/m, ''));
+        expect(message).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port}: the port is in use`));
       }
     } finally {
       busy.close();
