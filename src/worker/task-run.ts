@@ -315,13 +315,20 @@ export class TaskRun {
     // task that exited 0 at 1.99 s of a 2 s timeout was recorded `timeout` with exit code 0 (Cromwell read
     // rc 0: JTM's record and Cromwell's disagreed).
     if (this.stopCause && this.endedBeforeStop(signal, killedByStop)) {
-      this.opts.logger.info({ task: this.id, stop: this.stopCause }, 'task ended by itself as it was stopped');
+      this.opts.logger.info(
+        { task: this.id, stop: this.stopCause },
+        'task ended by itself as it was stopped',
+      );
       this.stopCause = undefined;
       leftovers.push(...killedByStop);
     }
     const redirect = code === REDIRECT_FAILED ? redirectError(ptyText) : undefined;
     if (redirect && !this.stopCause) {
       return { kind: 'final', status: TaskStatus.failed, reason: redirect, leftovers };
+    }
+    const notExecuted = code === EXEC_FAILED && !signal ? execError(ptyText) : undefined;
+    if (notExecuted && !this.stopCause) {
+      return { kind: 'final', status: TaskStatus.failed, exitCode: 126, reason: notExecuted, leftovers };
     }
     const outcome = await this.outcome(code, signal, leftovers, killedByStop, cwd, env);
     if (hostExited && outcome.kind === 'final' && outcome.status === TaskStatus.failed) {
@@ -487,6 +494,23 @@ async function checkDirectory(dir: string): Promise<string | undefined> {
     return `cannot start: working directory ${dir} does not exist`;
   }
   return undefined;
+}
+
+/**
+ * The exit code of the pty's child when it could not exec the task's wrapper (node-pty prints "execvp(3)
+ * failed.: <why>" on the pty and exits 1): the command never ran. Seen with E2BIG, a worker environment of
+ * 2 MB and a 60 kB command, reported as the command's own "exit code 1" with no message anywhere.
+ */
+const EXEC_FAILED = 1;
+
+function execError(ptyText: string): string | undefined {
+  const m = /execvp\(3\) failed\.?:? *([^\r\n]*)/.exec(ptyText);
+  if (!m) return undefined;
+  const why = m[1]?.trim() || 'exec failed';
+  const hint = /argument list too long/i.test(why)
+    ? " (the command and the worker's environment together exceed the system's limit: E2BIG)"
+    : '';
+  return `cannot start: ${why}${hint}`;
 }
 
 /** The wrapper's exit code when bash could not open the output files (it then prints why on the pty). */
