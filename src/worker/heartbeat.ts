@@ -1,4 +1,5 @@
 import type { JtmContext } from '../context.js';
+import { InvalidInputError } from '../errors.js';
 import type { WorkerOptions } from './worker-options.js';
 
 export type WorkerState = 'running' | 'draining' | 'stopping';
@@ -59,6 +60,24 @@ export class Heartbeat {
   /** Whether the lease is about to lapse (or has): the runs must be stopped now. */
   mustFence(now = Date.now()): boolean {
     return now >= this.leaseUntil - this.fencing.marginMs;
+  }
+
+  /**
+   * The first beat, which also takes the worker id: an id a live worker holds (its alive key exists) is
+   * refused. Two workers started with the same --worker_id were both accepted, each renewing the other's lease
+   * and overwriting its record (one could die unseen).
+   */
+  async register(state: WorkerState): Promise<void> {
+    const { keys } = this.ctx;
+    const id = this.opts.workerId;
+    const taken = await this.ctx.redis.set(keys.workerAlive(id), String(Date.now()), 'PX', this.ttlMs, 'NX');
+    if (taken === null) {
+      const [host, pid] = await this.ctx.redis.hmget(keys.worker(id), 'host', 'pid');
+      throw new InvalidInputError(
+        `worker id ${id} is in use by a live worker (pid ${pid ?? '?'} on ${host ?? '?'}): give another --worker_id, or start this one once that worker has stopped`,
+      );
+    }
+    await this.beat([], state);
   }
 
   async beat(running: readonly number[], state: WorkerState, now = Date.now()): Promise<void> {

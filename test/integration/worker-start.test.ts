@@ -107,4 +107,20 @@ describe('worker start-up on the fast path', () => {
     expect(r.stderr).toMatch(/--lifetime/);
     await waitFor(() => runningIn(dir).length === 0 || undefined, 'no process left in its directory');
   });
+
+  it('refuses a worker id a live worker holds, and leaves that worker as it was', async () => {
+    const first = startJtm(['worker', '-p', 'wstart-dup', '--worker_id', 'dup1'], env);
+    try {
+      await waitWorkers(env, 'wstart-dup');
+      const record = await ctx().redis.hgetall(ctx().keys.worker('dup1'));
+      const r = await runJtm(['worker', '-p', 'wstart-dup', '--worker_id', 'dup1'], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(
+        new RegExp(`^jtm worker: worker id dup1 is in use by a live worker \\(pid ${first.child.pid} on `),
+      );
+      expect((await ctx().redis.hgetall(ctx().keys.worker('dup1')))['pid']).toBe(record['pid']);
+    } finally {
+      await first.stop();
+    }
+  });
 });
