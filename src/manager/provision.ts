@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
 import { runScript } from '../redis/run-script.js';
@@ -10,7 +11,7 @@ import { RELEASE_LOCK } from '../redis/scripts.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
-import { listActiveJobs, type SlurmJobState } from '../slurm/slurm-commands.js';
+import { listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
 import { markConnected, readPoolJobs, recordPoolJob, syncPoolJobs } from '../slurm/slurm-jobs.js';
 import { allocationTime, batchParams, submitAllocation } from '../slurm/submit-workers.js';
 
@@ -106,7 +107,10 @@ async function provisionPool(
     }
   }
   const work = await countWork(ctx, pool.name);
-  if (work === 0) return;
+  if (work === 0) {
+    if (active) await cancelUnneeded(ctx, pool.name, jobs, active, log);
+    return;
+  }
   const spec = pool.spec!;
   const request = {
     pool_name: pool.name,
@@ -170,6 +174,32 @@ async function countWork(ctx: JtmContext, pool: string): Promise<number> {
     return Object.values(counts).reduce((a, b) => a + b, 0);
   } finally {
     await queue.close();
+  }
+}
+
+/**
+ * With no work left in the pool, its allocations still waiting in Slurm's queue are cancelled: once started
+ * they would only sit idle until JTM_SLURM_IDLE_TIMEOUT, allocation hours for nothing (a task killed or
+ * finished elsewhere meanwhile). Running ones end by themselves when idle; ones whose worker connected are
+ * left alone. A failed scancel is logged and tried again at the next tick.
+ */
+async function cancelUnneeded(
+  ctx: JtmContext,
+  pool: string,
+  jobs: ReadonlyMap<string, { connected?: boolean }>,
+  active: ReadonlyMap<string, SlurmJobState>,
+  log: Logger,
+): Promise<void> {
+  const waiting = [...jobs]
+    .filter(([id, j]) => active.get(id) === 'pending' && !j.connected)
+    .map(([id]) => id);
+  if (waiting.length === 0) return;
+  try {
+    await scancel(waiting);
+    await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...waiting);
+    log.info({ jobs: waiting }, 'no work left: Slurm allocations still queued cancelled');
+  } catch (err) {
+    log.warn({ jobs: waiting, err: toError(err) }, 'could not cancel queued Slurm allocations');
   }
 }
 

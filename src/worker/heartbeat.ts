@@ -67,7 +67,7 @@ export class Heartbeat {
    * refused. Two workers started with the same --worker_id were both accepted, each renewing the other's lease
    * and overwriting its record (one could die unseen).
    */
-  async register(state: WorkerState): Promise<void> {
+  async register(state: WorkerState, stopped: () => boolean): Promise<void> {
     const { keys } = this.ctx;
     const id = this.opts.workerId;
     const taken = await this.ctx.redis.set(keys.workerAlive(id), String(Date.now()), 'PX', this.ttlMs, 'NX');
@@ -77,6 +77,9 @@ export class Heartbeat {
         `worker id ${id} is in use by a live worker (pid ${pid ?? '?'} on ${host ?? '?'}): give another --worker_id, or start this one once that worker has stopped`,
       );
     }
+    // A stop that came meanwhile has sent its removal of the alive key behind the SET: a beat now would
+    // write it again after that, and leave a live-looking worker behind.
+    if (stopped()) return;
     await this.beat([], state);
   }
 

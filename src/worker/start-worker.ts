@@ -494,7 +494,10 @@ export async function startWorker(
   // while the worker was still loading would be. The subscription is recorded as soon as it is asked for: a
   // stop during its SUBSCRIBE still closes it.
   live.control = listenForControl(ctx, opts, onControl);
-  const [control, registered] = await Promise.allSettled([live.control, heartbeat.register(live.phase)]);
+  const [control, registered] = await Promise.allSettled([
+    live.control,
+    heartbeat.register(live.phase, () => live.stopping !== undefined),
+  ]);
   if (control.status === 'rejected' || registered.status === 'rejected') {
     if (control.status === 'fulfilled') await control.value.close().catch(() => {});
     throw control.status === 'rejected' ? control.reason : (registered as PromiseRejectedResult).reason;

@@ -183,6 +183,34 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     await runJtm(['kill', '-tid', String(id!)], env);
   });
 
+  it('no work left: an allocation still queued in Slurm is cancelled, not left to start and sit idle', async ({
+    skip,
+  }) => {
+    // The partition down keeps the allocation queued (PENDING) for as long as the test needs.
+    try {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=DOWN'], { stdio: 'ignore' });
+    } catch {
+      skip('scontrol update needs Slurm admin rights here');
+    }
+    try {
+      const id = await submit(['-cmd', 'sleep 30', '-p', 'queuedonly', '-t', '00:02:00']);
+      let job: string | undefined;
+      await provisionUntil(
+        async () => (job = [...(await readPoolJobs(ctx, 'queuedonly')).keys()][0]),
+        'an allocation submitted',
+      );
+      expect(squeueIds()).toContain(job);
+      expect((await runJtm(['kill', '-tid', String(id)], env)).code).toBe(0);
+      await provisionUntil(
+        async () => !squeueIds().includes(job!) && (await readPoolJobs(ctx, 'queuedonly')).size === 0,
+        'the queued allocation cancelled',
+        30_000,
+      );
+    } finally {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
+    }
+  });
+
   it('failing sbatch (bad partition): queued tasks fail with the Slurm message', async () => {
     submitted = 0;
     const a = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
