@@ -106,7 +106,7 @@ describe('dashboard access rules', () => {
       // Writes from another site's page (a form or a fetch the browser sends credentials with) are refused:
       // one such form killed the task (adversarial test 3). The dashboard's own pages, and curl, still may.
       const other = await submitOne(env, ['-cmd', 'sleep 60', '-p', 'auth-pool']);
-      for (const headers of [
+      for (const headers of <Record<string, string>[]>[
         { Origin: 'http://evil.example' },
         { Origin: 'null' },
         { 'Sec-Fetch-Site': 'cross-site' },

@@ -1,14 +1,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
-import { tempDir, testEnv } from '../helpers/env.js';
-import { usePrivateRedis } from '../helpers/local-redis.js';
+import { tempDir } from '../helpers/env.js';
+import { usePrivateContext } from '../helpers/local-redis.js';
 
 /*
  * D8 of the adversarial test: remove-pool ended waiting tasks one script run each (50,000 tasks: 74 s). They
@@ -17,19 +15,10 @@ import { usePrivateRedis } from '../helpers/local-redis.js';
 describe('remove-pool of many waiting tasks', () => {
   // A redis-server of its own: the script runs counted are the server's, which other test files running at the
   // same time would add to on the shared one.
-  const startRedis = usePrivateRedis();
-  let env: Record<string, string>;
-  let ctx: JtmContext;
-  beforeAll(async () => {
-    env = testEnv({ REDIS_URL: (await startRedis()).url });
-    ctx = await openTestContext(env);
-  });
-  afterAll(async () => {
-    await closeContext(ctx);
-  });
+  const p = usePrivateContext();
 
   const scriptRuns = async (): Promise<number> => {
-    const stats = await ctx.redis.info('commandstats');
+    const stats = await p.ctx.redis.info('commandstats');
     const calls = (name: string): number =>
       Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     return calls('evalsha') + calls('eval');
@@ -47,11 +36,11 @@ describe('remove-pool of many waiting tasks', () => {
     );
     const file = join(dir, 'tasks.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
-    const ids = taskIds((await runJtm(['submit', '-f', file], env, { timeoutMs: 60_000 })).stdout);
+    const ids = taskIds((await runJtm(['submit', '-f', file], p.env, { timeoutMs: 60_000 })).stdout);
     expect(ids).toHaveLength(n);
 
     const before = await scriptRuns();
-    const r = await runJtm(['remove-pool', '-p', 'bulk', '--json'], env, { timeoutMs: 60_000 });
+    const r = await runJtm(['remove-pool', '-p', 'bulk', '--json'], p.env, { timeoutMs: 60_000 });
     const runs = (await scriptRuns()) - before;
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { terminated: number[]; left_running: number[] };
@@ -60,8 +49,8 @@ describe('remove-pool of many waiting tasks', () => {
     // One script run per 1,000 tasks (and BullMQ's own for the queue), not one per task.
     expect(runs).toBeLessThan(200);
 
-    const read = ctx.redis.pipeline();
-    for (const id of ids) read.hget(ctx.keys.task(id), 'status');
+    const read = p.ctx.redis.pipeline();
+    for (const id of ids) read.hget(p.ctx.keys.task(id), 'status');
     const statuses = ((await read.exec()) ?? []).map(([, v]) => Number(v));
     expect(statuses.every(s => s === TaskStatus.terminated)).toBe(true);
     for (let i = 0; i < 3; i++) expect(readFileSync(join(dir, `rc${i}`), 'utf8').trim()).toBe('75');
@@ -72,31 +61,31 @@ describe('remove-pool of many waiting tasks', () => {
     // ACL users that lack what the removal needs: the same paths as a connection lost mid-way (adversarial
     // test 3: the registry entry was gone, the waiting tasks stayed pending, and the next removal answered
     // "unknown pool").
-    await ctx.redis.call('ACL', 'SETUSER', 'noscript', 'on', '>pw', '~*', '&*', '+@all', '-@scripting');
-    await ctx.redis.call('ACL', 'SETUSER', 'nohash', 'on', '>pw', '~*', '&*', '+@all', '-hmget');
+    await p.ctx.redis.call('ACL', 'SETUSER', 'noscript', 'on', '>pw', '~*', '&*', '+@all', '-@scripting');
+    await p.ctx.redis.call('ACL', 'SETUSER', 'nohash', 'on', '>pw', '~*', '&*', '+@all', '-hmget');
     const as = (user: string): Record<string, string> => ({
-      ...env,
-      REDIS_URL: env['REDIS_URL']!.replace('redis://', `redis://${user}:pw@`),
+      ...p.env,
+      REDIS_URL: p.env['REDIS_URL']!.replace('redis://', `redis://${user}:pw@`),
     });
     const ids = taskIds(
-      (await runJtm(['submit', '-cmd', 'true', '-p', 'half'], env)).stdout +
-        (await runJtm(['submit', '-cmd', 'true', '-p', 'half'], env)).stdout,
+      (await runJtm(['submit', '-cmd', 'true', '-p', 'half'], p.env)).stdout +
+        (await runJtm(['submit', '-cmd', 'true', '-p', 'half'], p.env)).stdout,
     );
     // A read refused: nothing is done, and the command says why (it went on as if the pool had no task).
     const r1 = await runJtm(['remove-pool', '-p', 'half'], as('nohash'));
     expect(r1.code).toBe(255);
     expect(r1.stderr).toMatch(/NOPERM.*hmget/);
-    expect(await ctx.redis.sismember(ctx.keys.pools, 'half')).toBe(1);
+    expect(await p.ctx.redis.sismember(p.ctx.keys.pools, 'half')).toBe(1);
     // A write refused after the registry entry went: the next removal finishes the job.
     const r2 = await runJtm(['remove-pool', '-p', 'half'], as('noscript'));
     expect(r2.code).toBe(255);
-    expect(await ctx.redis.sismember(ctx.keys.pools, 'half')).toBe(0);
-    expect(await ctx.tasks.status(ids[0]!)).not.toBe(TaskStatus.terminated);
-    const r3 = await runJtm(['remove-pool', '-p', 'half', '--json'], env);
+    expect(await p.ctx.redis.sismember(p.ctx.keys.pools, 'half')).toBe(0);
+    expect(await p.ctx.tasks.status(ids[0]!)).not.toBe(TaskStatus.terminated);
+    const r3 = await runJtm(['remove-pool', '-p', 'half', '--json'], p.env);
     expect(r3.code).toBe(0);
     expect((JSON.parse(r3.stdout) as { terminated: number[] }).terminated.sort()).toEqual(ids);
     // Then it is gone: unknown.
-    const r4 = await runJtm(['remove-pool', '-p', 'half'], env);
+    const r4 = await runJtm(['remove-pool', '-p', 'half'], p.env);
     expect([r4.code, r4.stdout.trim()]).toEqual([1, 'failed']);
   });
 });

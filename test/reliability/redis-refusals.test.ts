@@ -1,60 +1,49 @@
 // Redis answering a command with an error is Redis being unusable (exit 255), never an answer about the task:
 // kill's, status's and isalive's exit 1 means "no such id" (adversarial test 3: `jtm kill` as an ACL user
 // refused a command inside a script exited 1, "invalid id").
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { JtmContext } from '../../src/context.js';
 import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { waitFor } from '../helpers/env.js';
 import { start } from '../helpers/tracked.js';
-import { usePrivateRedis } from '../helpers/local-redis.js';
+import { usePrivateContext } from '../helpers/local-redis.js';
 
 describe('Redis refusing a command', () => {
-  const startRedis = usePrivateRedis();
-  let env: Record<string, string>;
-  let ctx: JtmContext;
-  beforeAll(async () => {
-    env = testEnv({ REDIS_URL: (await startRedis()).url });
-    ctx = await openTestContext(env);
-  });
-  afterAll(async () => {
-    await closeContext(ctx);
-  });
+  const p = usePrivateContext();
 
   it('a command refused inside a script (an ACL user): 255, the credentials named', async () => {
-    await ctx.redis.call('ACL', 'SETUSER', 'nohash', 'on', '>pw', '~*', '&*', '+@all', '-hset');
-    const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'refusals'], env)).stdout);
-    const as = { ...env, REDIS_URL: env['REDIS_URL']!.replace('redis://', 'redis://nohash:pw@') };
+    await p.ctx.redis.call('ACL', 'SETUSER', 'nohash', 'on', '>pw', '~*', '&*', '+@all', '-hset');
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'refusals'], p.env)).stdout);
+    const as = { ...p.env, REDIS_URL: p.env['REDIS_URL']!.replace('redis://', 'redis://nohash:pw@') };
     const r = await runJtm(['kill', '-tid', String(id)], as);
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/^jtm kill: Redis at REDIS_URL refused JTM .*ACL rights\n$/);
   });
 
   it('an error reply (out of memory): 255 REDIS_REFUSED, and reads still answer', async () => {
-    const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'refusals'], env)).stdout);
-    await ctx.redis.config('SET', 'maxmemory', '1');
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'refusals'], p.env)).stdout);
+    await p.ctx.redis.config('SET', 'maxmemory', '1');
     try {
-      const r = await runJtm(['kill', '-tid', String(id), '--json'], env);
+      const r = await runJtm(['kill', '-tid', String(id), '--json'], p.env);
       expect(r.code).toBe(255);
       expect(JSON.parse(r.stdout || r.stderr)).toMatchObject({
         error: { code: 'REDIS_REFUSED', exit_code: 255 },
       });
-      expect((await runJtm(['status', '-tid', String(id)], env)).stdout.trim()).toBe('pending');
+      expect((await runJtm(['status', '-tid', String(id)], p.env)).stdout.trim()).toBe('pending');
     } finally {
-      await ctx.redis.config('SET', 'maxmemory', '0');
+      await p.ctx.redis.config('SET', 'maxmemory', '0');
     }
   });
 
   it('a worker whose password is revoked says so once per window, not at every beat', async () => {
-    await ctx.redis.call('ACL', 'SETUSER', 'wk', 'on', '>pw', '~*', '&*', '+@all');
-    const as = { ...env, REDIS_URL: env['REDIS_URL']!.replace('redis://', 'redis://wk:pw@') };
+    await p.ctx.redis.call('ACL', 'SETUSER', 'wk', 'on', '>pw', '~*', '&*', '+@all');
+    const as = { ...p.env, REDIS_URL: p.env['REDIS_URL']!.replace('redis://', 'redis://wk:pw@') };
     const worker = start(['worker', '-p', 'revoked'], as);
     await waitWorkers(as, 'revoked');
     // Started: registered and subscribed (refused credentials during the start end it, exit 255, by design).
     await waitFor(() => /worker started/.test(worker.output()) || undefined, 'worker started');
-    await ctx.redis.call('ACL', 'SETUSER', 'wk', 'resetpass', '>pw2');
-    await ctx.redis.call('CLIENT', 'KILL', 'USER', 'wk');
+    await p.ctx.redis.call('ACL', 'SETUSER', 'wk', 'resetpass', '>pw2');
+    await p.ctx.redis.call('CLIENT', 'KILL', 'USER', 'wk');
     // Beats every 500 ms (testEnv): eight or more failed in 4 s, each logged before. (A beat may also wait
     // for the connection instead of failing: then the connection's own error is the line.)
     await new Promise(r => setTimeout(r, 4500));
@@ -75,16 +64,16 @@ describe('Redis refusing a command', () => {
   }, 30_000);
 
   it('a kill whose message to the worker is refused (no PUBLISH) still kills, at the next beat, and says so', async () => {
-    await ctx.redis.call('ACL', 'SETUSER', 'nopub', 'on', '>pw', '~*', '&*', '+@all', '-publish');
-    const worker = start(['worker', '-p', 'nopub'], env);
-    await waitWorkers(env, 'nopub');
-    const [id] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'nopub'], env)).stdout);
-    await waitFor(async () => (await ctx.tasks.status(id!)) === 3 || undefined, 'running');
-    const as = { ...env, REDIS_URL: env['REDIS_URL']!.replace('redis://', 'redis://nopub:pw@') };
+    await p.ctx.redis.call('ACL', 'SETUSER', 'nopub', 'on', '>pw', '~*', '&*', '+@all', '-publish');
+    const worker = start(['worker', '-p', 'nopub'], p.env);
+    await waitWorkers(p.env, 'nopub');
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'nopub'], p.env)).stdout);
+    await waitFor(async () => (await p.ctx.tasks.status(id!)) === 3 || undefined, 'running');
+    const as = { ...p.env, REDIS_URL: p.env['REDIS_URL']!.replace('redis://', 'redis://nopub:pw@') };
     const r = await runJtm(['kill', '-tid', String(id)], as);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/its next heartbeat/);
-    expect(await ctx.tasks.status(id!)).toBe(-4);
+    expect(await p.ctx.tasks.status(id!)).toBe(-4);
     await worker.stop();
   }, 30_000);
 });
