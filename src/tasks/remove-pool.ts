@@ -9,6 +9,7 @@ import { openPoolQueue } from './pool-queue.js';
 import { isFinal, TaskStatus } from './status.js';
 import { validatePoolName } from '../pool-spec.js';
 import { sendToPool, sendToWorker } from '../control/worker-control.js';
+import { UNFINISHED_STATES } from '../pools/list-pools.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 
 export interface RemovePoolResult {
@@ -155,11 +156,14 @@ function resultsOf(res: [Error | null, unknown][] | null): [Error | null, unknow
   return res;
 }
 
-/** Whether the pool's queue still holds a job in any state. */
+/**
+ * Whether the pool's queue still holds a job to run (finished ones do not count: a pool that expired keeps its
+ * last completed jobs, and stays unknown).
+ */
 async function queueHasJobs(ctx: JtmContext, pool: string): Promise<boolean> {
   const queue = openPoolQueue(ctx, pool);
   try {
-    const counts = await queue.getJobCounts();
+    const counts = await queue.getJobCounts(...UNFINISHED_STATES);
     return Object.values(counts).some(n => n > 0);
   } finally {
     await queue.close();
