@@ -163,29 +163,32 @@ describe('chaos harness', () => {
     400_000,
   );
 
-  it('a frozen worker (its whole tree stopped) and a manager paused while it recovers that worker: one owner, its result recorded', async () => {
-    const report = await faultRun({
-      redisUrl: inject('redisUrl'),
-      faults: ['manager-stop', 'worker-freeze'],
-      workerKills: 2,
-      seed: 1302,
-      pauseMs: 5000,
-      managerPauseMs: 4000,
-    });
-    expect(report.violations).toEqual([]);
-    expect(report.takeovers + report.counts['success']!).toBeGreaterThan(0);
-  }, 300_000);
-
-  // The faults that leave a worker's tasks running without it: the pty host's watchdog kills their trees
-  // before the takeover can start (no overlap), and fencing keeps any stale result out of the record.
-  it('SIGKILL and SIGSTOP of a worker pid alone, several tasks running: no overlap, only owners record', async () => {
-    const report = await faultRun({
-      redisUrl: inject('redisUrl'),
-      faults: ['worker-kill', 'worker-stop'],
-      workerKills: 3,
-      seed: 1303,
-      pauseMs: 5000,
-    });
-    expect(report.violations).toEqual([]);
-  }, 300_000);
+  // Faults that leave a worker's tasks running without it. The pty host's watchdog kills their trees before the
+  // takeover can start (no overlap), and fencing keeps any stale result out of the record. A frozen worker (its
+  // whole tree stopped) with the manager paused while it recovers that worker: one owner, its result recorded.
+  it.each([
+    {
+      name: 'a frozen worker (its whole tree stopped) and a manager paused while it recovers that worker: one owner, its result recorded',
+      scenario: {
+        faults: ['manager-stop', 'worker-freeze'],
+        workerKills: 2,
+        seed: 1302,
+        managerPauseMs: 4000,
+      },
+      recorded: true,
+    },
+    {
+      name: 'SIGKILL and SIGSTOP of a worker pid alone, several tasks running: no overlap, only owners record',
+      scenario: { faults: ['worker-kill', 'worker-stop'], workerKills: 3, seed: 1303 },
+      recorded: false,
+    },
+  ])(
+    '$name',
+    async ({ scenario, recorded }) => {
+      const report = await faultRun({ redisUrl: inject('redisUrl'), pauseMs: 5000, ...scenario });
+      expect(report.violations).toEqual([]);
+      if (recorded) expect(report.takeovers + report.counts['success']!).toBeGreaterThan(0);
+    },
+    300_000,
+  );
 });

@@ -1,10 +1,29 @@
 // TaskStore.start (the start-task script), in-process, one fresh prefix per test: every branch of the
 // script — started (from queued and from pending, the take-over of a lost run), skip (final, killed before
 // it started, no retries left, not startable), busy, unsubmitted and missing — with what each writes.
-import { describe } from 'vitest';
+import { describe, type ExpectStatic } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import type { TaskRecord } from '../../src/store/task-record.js';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
 import { event, finishedCount, indexesOf, it, lastEvent, queuedTask, runningTask } from '../helpers/store.js';
+
+/**
+ * A claim (worker, run token, time) that ends the task itself instead of starting it: the claim says skip with
+ * the final status, and the record has that status and end time. Returns the record for the case's own checks.
+ */
+async function endedByClaim(
+  { ctx, expect }: { ctx: JtmContext; expect: ExpectStatic },
+  id: number,
+  [worker, token, now]: [string, string, number],
+  status: number,
+): Promise<TaskRecord | undefined> {
+  expect(await ctx.tasks.start(id, worker, 'h', token, '', now)).toEqual({ kind: 'skip', status });
+  const rec = await ctx.tasks.get(id);
+  expect(rec).toMatchObject({ status, ended_at: now });
+  return rec;
+}
 
 describe.concurrent('start-task', () => {
   it('missing: no record, nothing written', async ({ ctx, expect }) => {
@@ -80,14 +99,8 @@ describe.concurrent('start-task', () => {
   it('skip: a kill requested before the start ends it terminated (counted once)', async ({ ctx, expect }) => {
     const id = await queuedTask(ctx);
     await ctx.redis.hset(ctx.keys.task(id), 'kill_requested', '1');
-    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 5_000)).toEqual({
-      kind: 'skip',
-      status: S.terminated,
-    });
-    expect(await ctx.tasks.get(id)).toMatchObject({
-      status: S.terminated,
+    expect(await endedByClaim({ ctx, expect }, id, ['w1', 'r1', 5_000], S.terminated)).toMatchObject({
       reason: 'killed before it started',
-      ended_at: 5_000,
       attempts: 0,
     });
     expect(await indexesOf(ctx, id)).toEqual({ active: false, onWorker: false, ttl: 'set' });
@@ -143,15 +156,9 @@ describe.concurrent('start-task', () => {
 
   it('skip: a lost run with no retries left ends lostconnection (counted once)', async ({ ctx, expect }) => {
     const id = await runningTask(ctx, { fields: { max_retries: 0 } });
-    expect(await ctx.tasks.start(id, 'w2', 'h', 'r2', '', 9_000)).toEqual({
-      kind: 'skip',
-      status: S.lostconnection,
-    });
-    expect(await ctx.tasks.get(id)).toMatchObject({
-      status: S.lostconnection,
+    expect(await endedByClaim({ ctx, expect }, id, ['w2', 'r2', 9_000], S.lostconnection)).toMatchObject({
       worker_id: 'w1',
       losses: 1,
-      ended_at: 9_000,
       reason: 'worker w1 was lost and no retries are left',
     });
     expect(await indexesOf(ctx, id, 'w1')).toMatchObject({ active: false, onWorker: false });
