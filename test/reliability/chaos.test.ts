@@ -166,25 +166,20 @@ describe('chaos harness', () => {
   // Faults that leave a worker's tasks running without it. The pty host's watchdog kills their trees before the
   // takeover can start (no overlap), and fencing keeps any stale result out of the record. A frozen worker (its
   // whole tree stopped) with the manager paused while it recovers that worker: one owner, its result recorded.
-  it.each([
-    {
-      name: 'a frozen worker (its whole tree stopped) and a manager paused while it recovers that worker: one owner, its result recorded',
-      scenario: {
-        faults: ['manager-stop', 'worker-freeze'],
-        workerKills: 2,
-        seed: 1302,
-        managerPauseMs: 4000,
-      },
-      recorded: true,
-    },
-    {
-      name: 'SIGKILL and SIGSTOP of a worker pid alone, several tasks running: no overlap, only owners record',
-      scenario: { faults: ['worker-kill', 'worker-stop'], workerKills: 3, seed: 1303 },
-      recorded: false,
-    },
+  it.each<[name: string, scenario: Record<string, unknown>, recorded: boolean]>([
+    [
+      'a frozen worker (its whole tree stopped) and a manager paused while it recovers that worker: one owner, its result recorded',
+      { faults: ['manager-stop', 'worker-freeze'], workerKills: 2, seed: 1302, managerPauseMs: 4000 },
+      true,
+    ],
+    [
+      'SIGKILL and SIGSTOP of a worker pid alone, several tasks running: no overlap, only owners record',
+      { faults: ['worker-kill', 'worker-stop'], workerKills: 3, seed: 1303 },
+      false,
+    ],
   ])(
-    '$name',
-    async ({ scenario, recorded }) => {
+    '%s',
+    async (_name, scenario, recorded) => {
       const report = await faultRun({ redisUrl: inject('redisUrl'), pauseMs: 5000, ...scenario });
       expect(report.violations).toEqual([]);
       if (recorded) expect(report.takeovers + report.counts['success']!).toBeGreaterThan(0);
