@@ -10,6 +10,7 @@ import { isFinal, TaskStatus } from './status.js';
 import { validatePoolName } from '../pool-spec.js';
 import { sendToPool, sendToWorker } from '../control/worker-control.js';
 import { UNFINISHED_STATES } from '../pools/list-pools.js';
+import { repliesOrThrow } from '../redis/replies.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 
 export interface RemovePoolResult {
@@ -129,7 +130,7 @@ async function terminateWaiting(
     await ctx.tasks.transitionMany(chunk, WAITING_STATUSES, TaskStatus.terminated, reason);
     const read = ctx.redis.pipeline();
     for (const id of chunk) read.hmget(ctx.keys.task(id), 'status', 'reason');
-    const res = resultsOf(await read.exec());
+    const res = repliesOrThrow(await read.exec(), 'pipeline');
     const ended: number[] = [];
     chunk.forEach((id, n) => {
       const [s, why] = (res[n]?.[1] ?? []) as (string | null)[];
@@ -143,17 +144,6 @@ async function terminateWaiting(
       );
     }
   }
-}
-
-/**
- * A pipeline's replies, or the first error among them: a read refused (an ACL user without HMGET) or lost was
- * taken for a task of no pool, and the removal went on as if the pool had no task.
- */
-function resultsOf(res: [Error | null, unknown][] | null): [Error | null, unknown][] {
-  if (!res) throw new Error('pipeline aborted');
-  const failed = res.find(([err]) => err);
-  if (failed?.[0]) throw failed[0];
-  return res;
 }
 
 /**
@@ -178,7 +168,7 @@ async function tasksOfPool(ctx: JtmContext, pool: string): Promise<{ id: number;
     if (ids.length === 0) break;
     const read = ctx.redis.pipeline();
     for (const id of ids) read.hmget(ctx.keys.task(id), 'pool', 'status');
-    const res = resultsOf(await read.exec());
+    const res = repliesOrThrow(await read.exec(), 'pipeline');
     ids.forEach((id, i) => {
       const [p, s] = (res[i]?.[1] ?? []) as (string | null)[];
       if (p === pool && s !== null && s !== undefined && !isFinal(Number(s)))

@@ -1,5 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
+import { repliesOrThrow } from '../redis/replies.js';
 import type { WorkerOptions } from './worker-options.js';
 
 export type WorkerState = 'running' | 'draining' | 'stopping';
@@ -106,9 +107,7 @@ export class Heartbeat {
     multi.pexpire(keys.worker(id), 86_400_000);
     multi.set(keys.workerAlive(id), String(now), 'PX', this.ttlMs);
     multi.zadd(keys.workers, now, id);
-    const res = await multi.exec();
-    const failed = res?.find(([err]) => err);
-    if (!res || failed) throw failed?.[0] ?? new Error('heartbeat transaction aborted');
+    repliesOrThrow(await multi.exec(), 'heartbeat transaction');
     if (sent >= this.leaseUntil) this.leaseEpoch++;
     this.leaseUntil = Math.max(this.leaseUntil, sent + this.ttlMs);
   }
