@@ -84,8 +84,26 @@ const NOT_FOR_WORKERS: Readonly<Record<string, string>> = {
   wait: 'sbatch must not wait for the job',
   hold: 'the workers must start when Slurm allocates',
 };
-/** The single-letter forms that SBATCH_OPTION lets through (a letter without a value) of the options above. */
-const SHORT_NAMES: Readonly<Record<string, string>> = { W: 'wait', H: 'hold' };
+/**
+ * sbatch's single-letter forms (SBATCH_OPTION lets a letter through alone) of the options JTM writes and of the
+ * ones above: `-t` was accepted beside JTM's own `--time` (a bare `#SBATCH -t`).
+ */
+const SHORT_NAMES: Readonly<Record<string, string>> = {
+  J: 'job-name',
+  N: 'nodes',
+  c: 'cpus-per-task',
+  t: 'time',
+  o: 'output',
+  e: 'error',
+  D: 'chdir',
+  p: 'partition',
+  q: 'qos',
+  A: 'account',
+  C: 'constraint',
+  a: 'array',
+  W: 'wait',
+  H: 'hold',
+};
 
 /** The long name of an sbatch option (`--time=1:00` → time, `-W` → wait). */
 function sbatchName(option: string): string {

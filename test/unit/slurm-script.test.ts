@@ -190,6 +190,10 @@ describe('validation and injection', () => {
     [{ 'sbatch-arg': ['--wrap=id'] }, /the batch script is JTM's/],
     [{ 'sbatch-arg': ['--parsable'] }, /reads sbatch's answer itself/],
     [{ 'sbatch-arg': ['-W'] }, /must not wait/],
+    // Short forms of what JTM writes (a bare `#SBATCH -t` was accepted beside JTM's --time).
+    [{ 'sbatch-arg': ['-t'] }, /--sbatch-arg -t is refused: JTM writes --time itself/],
+    [{ 'sbatch-arg': ['-o'] }, /JTM writes --output itself/],
+    [{ 'sbatch-arg': ['-D'] }, /JTM writes --chdir itself/],
     [{ 'sbatch-arg': ['--hold'] }, /must start when Slurm allocates/],
     [{ 'sbatch-arg': ['--array=1-3'] }, /one allocation per request/],
     [{ worker_id: 'w;x' }, /invalid worker id/],
