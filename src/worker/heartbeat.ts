@@ -75,7 +75,7 @@ export class Heartbeat {
     if (taken === null) {
       const [host, pid] = await this.ctx.redis.hmget(keys.worker(id), 'host', 'pid');
       throw new InvalidInputError(
-        `worker id ${id} is in use by a live worker (pid ${pid ?? '?'} on ${host ?? '?'}): give another --worker_id, or start this one once that worker has stopped`,
+        `worker id ${id} is in use by a live worker (pid ${pid ?? '?'} on ${host ?? '?'}): give another --worker_id, or start this one once that worker has stopped (a worker killed without a stop holds it until its lease lapses, ${Math.ceil(this.ttlMs / 1000)} s after its last beat)`,
       );
     }
     // A stop that came meanwhile has sent its removal of the alive key behind the SET: a beat now would
