@@ -111,9 +111,15 @@ end`,
 end`,
   },
   appendHistory: {
-    // h with entry e appended; past HISTORY_MAX_BYTES the oldest entries go.
+    // h with entry e appended; past HISTORY_MAX_BYTES the oldest entries go. Entries stay in time order: each
+    // writer stamps with its own clock, read before its script ran (a worker that started a task just after
+    // the submit marked it pending, a worker on a host whose clock is behind), so an entry older than the
+    // last takes the last one's time. The last entry is the text after the last ';' (reasons escape ';').
     lua: `local function appendHistory(h, e)
   if not h or h == '' then return e end
+  local last = string.match(h, '(%-?%d+),[^;]*$')
+  local at = string.match(e, '^%-?%d+')
+  if last and at and tonumber(at) < tonumber(last) then e = last .. string.sub(e, #at + 1) end
   h = h .. ';' .. e
   if #h > ${HISTORY_MAX_BYTES} then
     local cut = string.find(h, ';', #h - ${HISTORY_MAX_BYTES}, true)

@@ -128,6 +128,27 @@ describe.concurrent('task history', () => {
     expect(events.every(e => e.reason === long || e.reason === 'submitted')).toBe(true);
   });
 
+  it('stays in time order when a writer’s clock is behind the last entry (a fast start after the submit’s mark, another host)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await queuedTask(ctx, {}, 1_000);
+    // The submit marks it pending at 1,005; a worker that read its clock at 1,003 starts it right after.
+    await ctx.tasks.transitionMany([id], [S.queued], S.pending, 'queued on pool', 1_005);
+    await ctx.tasks.start(id, 'w1', 'h1', 'r1', '', 1_003);
+    // A worker on a host whose clock is a second behind ends it.
+    await ctx.tasks.transitionFenced(
+      id,
+      { workerId: 'w1', runToken: 'r1' },
+      S.success,
+      'exit code 0',
+      {},
+      400,
+    );
+    const times = (await ctx.tasks.events(id)).map(e => e.t);
+    expect(times).toEqual([1_000, 1_005, 1_005, 1_005]);
+  });
+
   it('a record written before the field: its history list is read first', async ({ ctx, expect }) => {
     const id = await queuedTask(ctx, {}, 1_000);
     await ctx.redis.rpush(

@@ -26,7 +26,8 @@ describe.concurrent('request-kill', () => {
   ] as const) {
     it(`ended: a ${name} task is terminated at once (counted once)`, async ({ ctx, expect }) => {
       const id = await queuedTask(ctx);
-      if (status === S.pending) await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool');
+      if (status === S.pending)
+        await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool', {}, 2_000);
       expect(await ctx.tasks.requestKill(id, 3_000)).toEqual({ kind: 'ended', previous: status });
       expect(await ctx.tasks.get(id)).toMatchObject({
         status: S.terminated,

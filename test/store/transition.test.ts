@@ -144,7 +144,7 @@ describe.concurrent('leftovers-found', () => {
     expect,
   }) => {
     const id = await runningTask(ctx);
-    await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0');
+    await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0', {}, 6_000);
     expect(await ctx.tasks.reportLeftovers(id, [10, 11], 'h1', 7_000)).toBe(true);
     expect(await ctx.tasks.reportLeftovers(id, [12], 'h1', 8_000)).toBe(true);
     expect(await ctx.tasks.get(id)).toMatchObject({ status: S.success, leftover_pids: '10,11,12' });
