@@ -158,6 +158,15 @@ function workerEnv(config: Config): [string, string][] {
     ['JTM_KILL_GRACE', `${config.killGraceMs}ms`],
     ['JTM_TASK_RETENTION', `${config.taskRetentionMs}ms`],
     ['JTM_TASK_RETRIES', String(config.taskRetries)],
+    // What only a worker reads: sbatch carries the manager's environment, never its `--config` file.
+    ['JTM_LOCK_DURATION', `${config.lockDurationMs}ms`],
+    ['JTM_STALLED_INTERVAL', `${config.stalledIntervalMs}ms`],
+    ['JTM_ACCOUNTING', config.accounting],
+    ['JTM_WATCH_INTERVAL', `${config.watchIntervalMs}ms`],
+    // In K: a bare number is GB, and a byte count over 1024 is a power-of-two fraction, exact in decimal.
+    ['JTM_MEM_AVAILABLE_MARGIN', `${config.memAvailableMarginBytes / 1024}K`],
+    ['JTM_OUTPUT_TAIL_BYTES', String(config.outputTailBytes)],
+    ['JTM_LOG_REPEAT_INTERVAL', `${config.logRepeatIntervalMs}ms`],
   ];
   return env.filter((e): e is [string, string] => e[1] !== undefined);
 }

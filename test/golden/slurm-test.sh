@@ -26,6 +26,13 @@ export JTM_SAMPLE_INTERVAL=2000ms
 export JTM_KILL_GRACE=5000ms
 export JTM_TASK_RETENTION=604800000ms
 export JTM_TASK_RETRIES=1
+export JTM_LOCK_DURATION=30000ms
+export JTM_STALLED_INTERVAL=15000ms
+export JTM_ACCOUNTING=auto
+export JTM_WATCH_INTERVAL=250ms
+export JTM_MEM_AVAILABLE_MARGIN=524288K
+export JTM_OUTPUT_TAIL_BYTES=1048576
+export JTM_LOG_REPEAT_INTERVAL=60000ms
 
 # Starts the workers of this node (the batch shell itself: one node, no srun step).
 jtm_node() {

@@ -100,6 +100,58 @@ describe('batch scripts per site profile (golden files)', () => {
     );
   });
 
+  it('hands every setting a worker reads to the workers it starts, whatever file or environment gave it', async () => {
+    // Values other than the defaults, as a `--config` file would give them: sbatch carries the manager's
+    // environment, never its file, so the script must say each one (JTM_ACCOUNTING=procfs in a site's file
+    // was dropped, and its Slurm workers used cgroups).
+    const given = {
+      JTM_ACCOUNTING: 'procfs',
+      JTM_MEM_AVAILABLE_MARGIN: '0.5K',
+      JTM_OUTPUT_TAIL_BYTES: '4096',
+      JTM_LOCK_DURATION: '45s',
+      JTM_STALLED_INTERVAL: '20s',
+      JTM_WATCH_INTERVAL: '400ms',
+      JTM_LOG_REPEAT_INTERVAL: '2m',
+      JTM_HEARTBEAT_INTERVAL: '3s',
+      JTM_KILL_GRACE: '9s',
+      JTM_TASK_RETRIES: '4',
+    };
+    const manager = config(given);
+    const r = await submitDynamicWorkers(
+      { worker_id: 'w', dry_run: true, cluster: 'test', pool_name: 'ci', job_time: '00:02:00' },
+      manager,
+      silentLogger(),
+    );
+    const exported: Record<string, string> = { HOME: '/home/op' };
+    for (const m of r.output.matchAll(/^export (\w+)=(.*)$/gm)) {
+      exported[m[1] as string] = (m[2] as string).replace(/^'(.*)'$/, '$1');
+    }
+    exported['REDIS_URL'] = 'redis://jtm:s3cret-pw@redis.example.org:6379/0';
+    const worker = loadConfig(exported);
+    const workerSide = [
+      'accounting',
+      'memAvailableMarginBytes',
+      'outputTailBytes',
+      'lockDurationMs',
+      'stalledIntervalMs',
+      'watchIntervalMs',
+      'logRepeatIntervalMs',
+      'heartbeatIntervalMs',
+      'missedBeats',
+      'sampleIntervalMs',
+      'killGraceMs',
+      'taskRetentionMs',
+      'taskRetries',
+      'connectTimeoutMs',
+      'logDir',
+      'logLevel',
+      'prefix',
+      'shards',
+    ] as const;
+    for (const k of workerSide) expect([k, worker[k]]).toEqual([k, manager[k]]);
+    expect(worker.memAvailableMarginBytes).toBe(512);
+  });
+
   it('uses the site default cluster when none is given, and shortens the warning for short allocations', async () => {
     const script = await dryRun({ pool_name: 'p', job_time: '00:04:00' });
     expect(script).toContain('--cluster dori');
