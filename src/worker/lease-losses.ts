@@ -29,3 +29,40 @@ export async function afterLeaseLoss(
     fields: { lease_losses: n },
   };
 }
+
+/**
+ * What a run becomes when the worker's pty host died under it (killed from outside, by one of the tasks — a
+ * `kill $PPID`, a `pkill node` — or by the OOM killer): its processes got SIGHUP with the host's ptys, so
+ * the failure is the worker's, not the task's, and every task running there is given back like a run lost
+ * with its worker: counted in `losses`, the budget the manager's recovery and a takeover spend
+ * (JTM_TASK_RETRIES), and ended `lostconnection` once it is spent. A task that kills the host each time it
+ * runs thus ends after its retries instead of forever taking its neighbours down with it.
+ */
+export async function afterHostLoss(
+  ctx: JtmContext,
+  id: number,
+  outcome: Extract<TaskOutcome, { kind: 'final' }>,
+): Promise<{ outcome: TaskOutcome; fields: { losses: number } }> {
+  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'losses', 'max_retries');
+  const n = Number(before ?? 0) + 1;
+  const allowed = Number(maxRetries ?? 0);
+  if (n <= allowed) {
+    return {
+      outcome: {
+        kind: 'requeue',
+        reason: `re-queued: ${outcome.reason} (${n} of ${allowed} retries used)`,
+        leftovers: outcome.leftovers,
+      },
+      fields: { losses: n },
+    };
+  }
+  return {
+    outcome: {
+      kind: 'final',
+      status: TaskStatus.lostconnection,
+      reason: `${outcome.reason}: no retries left (JTM_TASK_RETRIES ${allowed})`,
+      leftovers: outcome.leftovers,
+    },
+    fields: { losses: n },
+  };
+}

@@ -14,14 +14,16 @@ export interface PtyExit {
   signal: number;
   /** The pty host died under the command (its pty closed, its session got SIGHUP): not the command's doing. */
   hostExited?: boolean;
+  /** How the host ended ("was killed by SIGKILL", "exited with code 1"), with hostExited. */
+  hostEnd?: string;
   /** The pty host's watchdog killed it: this worker had stopped answering (see pty-host.ts). */
   watchdog?: boolean;
 }
 
 /** The pty host died before it could start the command. */
 export class PtyHostExited extends Error {
-  constructor() {
-    super('pty host exited');
+  constructor(readonly hostEnd: string) {
+    super(`the worker's pty host ${hostEnd}`);
     this.name = 'PtyHostExited';
   }
 }
@@ -112,13 +114,15 @@ function forkHost(env: Record<string, string>): ChildProcess {
       p.exited({ exitCode: msg.exitCode, signal: msg.signal, ...(msg.watchdog ? { watchdog: true } : {}) });
     }
   });
-  child.on('exit', () => {
-    // The host died (killed from outside): its ptys are closed and their sessions got SIGHUP.
+  child.on('exit', (code, signal) => {
+    // The host died (killed from outside, by a task, by the OOM killer): its ptys are closed and their
+    // sessions got SIGHUP.
     if (host === child) host = undefined;
+    const hostEnd = signal ? `was killed by ${signal}` : `exited with code ${code ?? '?'}`;
     for (const [id, p] of pending) {
       pending.delete(id);
-      p.failed(new PtyHostExited());
-      p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP, hostExited: true });
+      p.failed(new PtyHostExited(hostEnd));
+      p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP, hostExited: true, hostEnd });
     }
   });
   // The worker may exit while the host is idle (or before it was ever used): the host follows it on disconnect.

@@ -15,7 +15,7 @@ import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { startLeftoverSweeps } from './leftovers.js';
 import { fullDiskReason, LogDirSpace } from './disk-space.js';
-import { afterLeaseLoss } from './lease-losses.js';
+import { afterHostLoss, afterLeaseLoss } from './lease-losses.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
 import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
@@ -332,6 +332,13 @@ export async function startWorker(
           opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
+    }
+    // The pty host died under the task, the worker not stopping: not the task's failure (lease-losses.ts).
+    if (outcome.kind === 'final' && outcome.hostExited) {
+      log.error({ task: data.id, reason: outcome.reason }, "the worker's pty host died under a task");
+      const counted = await afterHostLoss(ctx, data.id, outcome);
+      outcome = counted.outcome;
+      endFields = { ...endFields, ...counted.fields };
     }
     // A failure on a full disk says so: the shell's own message went to the full .err, if anywhere.
     if (outcome.kind === 'final' && outcome.status === TaskStatus.failed) {

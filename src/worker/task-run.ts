@@ -277,12 +277,20 @@ export class TaskRun {
         this.stop('fenced');
         return this.stoppedOutcome('fenced', []);
       }
+      if (err instanceof PtyHostExited) {
+        return {
+          kind: 'final',
+          status: TaskStatus.failed,
+          reason: `not started: ${err.message}`,
+          leftovers: [],
+          hostExited: true,
+        };
+      }
       return {
         kind: 'final',
         status: TaskStatus.failed,
         reason: `cannot start: ${(err as Error).message}`,
         leftovers: [],
-        hostExited: err instanceof PtyHostExited,
       };
     }
     this.pid = pty.pid;
@@ -292,7 +300,7 @@ export class TaskRun {
     if (this.stopCause) this.killing = this.killTree(this.stopGraceMs);
     if (this.data.timeout_ms !== undefined)
       this.timer = setLongTimeout(() => this.stop('timeout'), this.data.timeout_ms);
-    const { exitCode, signal, hostExited, watchdog } = await pty.exited;
+    const { exitCode, signal, hostExited, hostEnd, watchdog } = await pty.exited;
     this.timer?.clear();
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
     if (!this.stopCause && this.opts.memory?.overLimit()) this.stop('outofresource');
@@ -332,7 +340,11 @@ export class TaskRun {
     }
     const outcome = await this.outcome(code, signal, leftovers, killedByStop, cwd, env);
     if (hostExited && outcome.kind === 'final' && outcome.status === TaskStatus.failed) {
-      return { ...outcome, reason: `the worker's pty host exited (${outcome.reason})`, hostExited };
+      return {
+        ...outcome,
+        reason: `the worker's pty host ${hostEnd ?? 'exited'} under the task (its processes got SIGHUP)`,
+        hostExited,
+      };
     }
     return outcome;
   }

@@ -337,3 +337,66 @@ describe.concurrent('Slurm ending an allocation', () => {
     });
   }
 });
+
+// A task that kills its parent — the worker's pty host (`kill -9 $PPID`, a `pkill node`) — took every other
+// task of the worker down with it, each recorded `failed` "exit code 129" and nothing logged (adversarial
+// test 4). The host's death is the worker's failure: every run on it is given back as a lost run (a retry
+// spent), the worker starts a new host, and one that kills it every time ends after its retries.
+describe.concurrent('a task that kills the pty host', () => {
+  it('gives every task running there back, once; they run again and succeed', async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const dir = tempDir('jtm-hostkill-');
+    const w = startJtm(['worker', '-p', 'hostkill', '--slots', '3'], env);
+    await waitWorkers(env, 'hostkill');
+    const submit = async (cmd: string): Promise<number> =>
+      taskIds((await runJtm(['submit', '-p', 'hostkill', '-cmd', cmd], env)).stdout)[0]!;
+    const innocents = [await submit('sleep 3.71; echo one'), await submit('sleep 3.72; echo two')];
+    for (const id of innocents) await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'to run');
+    // Kills the host on its first run only.
+    const culprit = await submit(
+      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 $PPID; sleep 5; fi; echo culprit`,
+    );
+    for (const id of [...innocents, culprit]) {
+      const s = await waitFor(
+        async () => {
+          const v = await ctx.tasks.status(id);
+          return v !== undefined && (v < 0 || v === 4) ? v : undefined;
+        },
+        `task ${id} to end`,
+        40_000,
+      );
+      const rec = await ctx.tasks.get(id);
+      expect([id, s, rec?.attempts, rec?.losses], JSON.stringify(await ctx.tasks.events(id))).toEqual([
+        id,
+        4,
+        2,
+        1,
+      ]);
+      const reasons = (await ctx.tasks.events(id)).map(e => e.reason).join(' | ');
+      expect(reasons).toMatch(/re-queued: the worker's pty host was killed by SIGKILL under the task/);
+    }
+    expect(w.child.exitCode).toBe(null);
+    expect(w.output()).toMatch(/"level":50.*pty host died under a task/);
+    await w.stop();
+    await closeContext(ctx);
+  });
+
+  it('ends one that kills it at every run lostconnection after its retries; the worker goes on', async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'hostkill2'], env);
+    await waitWorkers(env, 'hostkill2');
+    const submit = async (cmd: string): Promise<number> =>
+      taskIds((await runJtm(['submit', '-p', 'hostkill2', '-cmd', cmd], env)).stdout)[0]!;
+    const culprit = await submit('kill -9 $PPID; sleep 5');
+    await waitFor(async () => ((await ctx.tasks.status(culprit)) ?? 0) < 0, 'the culprit to end', 40_000);
+    const rec = await ctx.tasks.get(culprit);
+    expect([rec?.status_name, rec?.attempts, rec?.losses]).toEqual(['lostconnection', 2, 2]);
+    expect(rec?.reason).toMatch(/pty host was killed by SIGKILL.*no retries left/);
+    const after = await submit('echo after');
+    await waitFor(async () => (await ctx.tasks.status(after)) === 4, 'a later task to succeed');
+    await w.stop();
+    await closeContext(ctx);
+  });
+});
