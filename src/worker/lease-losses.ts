@@ -15,9 +15,8 @@ export async function afterLeaseLoss(
   id: number,
   outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
 ): Promise<{ outcome: TaskOutcome; fields: { lease_losses: number } }> {
-  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'lease_losses', 'max_retries');
-  const n = Number(before ?? 0) + 1;
-  const allowed = Number(maxRetries ?? 0) + 1;
+  // One more give-back than retries: a give-back by fencing spends none.
+  const { n, allowed } = await countLoss(ctx, id, 'lease_losses', 1);
   if (n <= allowed) return { outcome, fields: { lease_losses: n } };
   return {
     outcome: {
@@ -43,9 +42,7 @@ export async function afterHostLoss(
   id: number,
   outcome: Extract<TaskOutcome, { kind: 'final' }>,
 ): Promise<{ outcome: TaskOutcome; fields: { losses: number } }> {
-  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'losses', 'max_retries');
-  const n = Number(before ?? 0) + 1;
-  const allowed = Number(maxRetries ?? 0);
+  const { n, allowed } = await countLoss(ctx, id, 'losses', 0);
   if (n <= allowed) {
     return {
       outcome: {
@@ -65,4 +62,15 @@ export async function afterHostLoss(
     },
     fields: { losses: n },
   };
+}
+
+/** The task's count in `field` with this loss (n), and how many the task allows (its retries + `extra`). */
+async function countLoss(
+  ctx: JtmContext,
+  id: number,
+  field: 'losses' | 'lease_losses',
+  extra: number,
+): Promise<{ n: number; allowed: number }> {
+  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), field, 'max_retries');
+  return { n: Number(before ?? 0) + 1, allowed: Number(maxRetries ?? 0) + extra };
 }
