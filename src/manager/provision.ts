@@ -11,7 +11,7 @@ import { RELEASE_LOCK } from '../redis/scripts.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
-import { listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
+import { clustersOf, listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
 import { markConnected, readPoolJobs, recordPoolJob, syncPoolJobs } from '../slurm/slurm-jobs.js';
 import { allocationTime, batchParams, submitAllocation } from '../slurm/submit-workers.js';
 
@@ -49,11 +49,14 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
     if (pools.length === 0) return report;
     // squeue only follows allocations already registered: with none (a new pool's first allocation, what a
     // submit's wake-up usually asks for) there is nothing to follow, and one process start less before sbatch.
-    const registered = await Promise.all(pools.map(p => ctx.redis.hlen(ctx.keys.poolSlurmJobs(p.name))));
+    const registered = (
+      await Promise.all(pools.map(p => ctx.redis.hkeys(ctx.keys.poolSlurmJobs(p.name))))
+    ).flat();
     let active: Map<string, SlurmJobState> | undefined = new Map();
-    if (registered.some(n => n > 0)) {
+    if (registered.length > 0) {
       try {
-        active = await listActiveJobs();
+        // Jobs on other clusters of the site (`id;cluster`) are listed by a squeue that names them.
+        active = await listActiveJobs(clustersOf(registered));
       } catch (err) {
         // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
         active = undefined;

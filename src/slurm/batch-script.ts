@@ -83,6 +83,7 @@ const NOT_FOR_WORKERS: Readonly<Record<string, string>> = {
   'test-only': 'the allocation must be made',
   wait: 'sbatch must not wait for the job',
   hold: 'the workers must start when Slurm allocates',
+  clusters: "the site profile's sbatch_flags choose the cluster (the manager follows its jobs there)",
 };
 /**
  * sbatch's single-letter forms (SBATCH_OPTION lets a letter through alone) of the options JTM writes and of the
@@ -103,6 +104,7 @@ const SHORT_NAMES: Readonly<Record<string, string>> = {
   a: 'array',
   W: 'wait',
   H: 'hold',
+  M: 'clusters',
 };
 
 /** The long name of an sbatch option (`--time=1:00` → time, `-W` → wait). */

@@ -45,33 +45,112 @@ export function slurmMessage(stderr: string): string {
 export type SlurmJobState = 'pending' | 'running';
 
 /**
- * The user's jobs that Slurm still knows as alive (pending, configuring, running, completing, suspended).
- * Throws SlurmError when squeue fails: the caller must then keep what it knew, never conclude "dead".
+ * A Slurm job as JTM keys it: its id, or `id;cluster` for a job submitted to another cluster of a
+ * multi-cluster site (`--clusters`/`-M` in the site profile), as `sbatch --parsable` prints it. squeue and
+ * scancel see such a job only when given its cluster: without it the manager took the job for ended at the
+ * next sweep and submitted another, every sweep.
  */
-export async function listActiveJobs(): Promise<Map<string, SlurmJobState>> {
-  const r = await runSlurmCommand('squeue', ['-h', '-u', userInfo().username, '-o', '%i|%T'], {
-    timeoutMs: 30_000,
-  });
-  if (r.code !== 0) throw new SlurmError(`squeue failed: ${slurmMessage(r.stderr)}`);
-  const jobs = new Map<string, SlurmJobState>();
-  for (const line of r.stdout.split('\n')) {
-    const [id, state] = line.trim().split('|');
-    if (!id || !state) continue;
-    jobs.set(id, state === 'PENDING' || state === 'CONFIGURING' ? 'pending' : 'running');
+export function splitJobKey(key: string): { id: string; cluster: string | undefined } {
+  const at = key.indexOf(';');
+  return at < 0 ? { id: key, cluster: undefined } : { id: key.slice(0, at), cluster: key.slice(at + 1) };
+}
+
+/** The clusters other than the local one that the jobs `keys` are on. */
+export function clustersOf(keys: Iterable<string>): string[] {
+  const clusters = new Set<string>();
+  for (const k of keys) {
+    const c = splitJobKey(k).cluster;
+    if (c) clusters.add(c);
   }
+  return [...clusters].sort();
+}
+
+/**
+ * The user's jobs that Slurm still knows as alive (pending, configuring, running, completing, suspended), on
+ * the local cluster and on `clusters` (keyed `id;cluster`). Throws SlurmError when a squeue fails: the caller
+ * must then keep what it knew, never conclude "dead".
+ */
+export async function listActiveJobs(clusters: readonly string[] = []): Promise<Map<string, SlurmJobState>> {
+  const args = ['-h', '-u', userInfo().username, '-o', '%i|%T'];
+  const runs = [runSlurmCommand('squeue', args, { timeoutMs: 30_000 })];
+  if (clusters.length > 0) {
+    runs.push(runSlurmCommand('squeue', ['-M', clusters.join(','), ...args], { timeoutMs: 30_000 }));
+  }
+  const results = await Promise.all(runs);
+  const jobs = new Map<string, SlurmJobState>();
+  results.forEach((r, i) => {
+    if (r.code !== 0) throw new SlurmError(`squeue failed: ${slurmMessage(r.stderr)}`);
+    parseSqueue(r.stdout, i > 0, jobs);
+  });
   return jobs;
 }
 
-/** `sbatch --parsable`: the job id (the part before `;cluster`). */
-export async function sbatch(scriptFile: string, flags: readonly string[], cwd: string): Promise<string> {
-  const r = await runSlurmCommand('sbatch', ['--parsable', ...flags, scriptFile], { cwd });
-  const id = /^(\d+)/.exec(r.stdout.trim())?.[1];
-  if (r.code !== 0 || !id) throw new SlurmError(`sbatch failed: ${slurmMessage(r.stderr || r.stdout)}`);
-  return id;
+/**
+ * Adds the jobs of squeue's `%i|%T` lines to `jobs`. `multi`: the output of `squeue -M`, where a
+ * `CLUSTER: <name>` line comes before each cluster's jobs: those are keyed `id;<name>`.
+ */
+export function parseSqueue(stdout: string, multi: boolean, jobs: Map<string, SlurmJobState>): void {
+  let cluster: string | undefined;
+  for (const raw of stdout.split('\n')) {
+    const line = raw.trim();
+    const header = /^CLUSTER:\s*(\S+)$/.exec(line);
+    if (header) {
+      cluster = header[1];
+      continue;
+    }
+    const [id, state] = line.split('|');
+    if (!id || !state) continue;
+    const key = multi && cluster ? `${id};${cluster}` : id;
+    jobs.set(key, state === 'PENDING' || state === 'CONFIGURING' ? 'pending' : 'running');
+  }
 }
 
-export async function scancel(ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  const r = await runSlurmCommand('scancel', [...ids], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new SlurmError(`scancel failed: ${slurmMessage(r.stderr)}`);
+/**
+ * `sbatch --parsable`: the job's key (splitJobKey): `id;cluster` when Slurm says which cluster took it, or
+ * when `cluster` (the one the flags or script name) is given; else the id.
+ */
+export async function sbatch(
+  scriptFile: string,
+  flags: readonly string[],
+  cwd: string,
+  cluster?: string,
+): Promise<string> {
+  const r = await runSlurmCommand('sbatch', ['--parsable', ...flags, scriptFile], { cwd });
+  const m = /^(\d+)(?:;(\S+))?/.exec(r.stdout.trim());
+  if (r.code !== 0 || !m) throw new SlurmError(`sbatch failed: ${slurmMessage(r.stderr || r.stdout)}`);
+  const on = m[2] ?? cluster;
+  return on ? `${m[1]};${on}` : (m[1] as string);
+}
+
+/** Cancels jobs by key: one scancel for the local cluster's, one `scancel -M <cluster>` per other cluster. */
+export async function scancel(keys: readonly string[]): Promise<void> {
+  const byCluster = new Map<string, string[]>();
+  for (const k of keys) {
+    const { id, cluster } = splitJobKey(k);
+    const ids = byCluster.get(cluster ?? '') ?? [];
+    ids.push(id);
+    byCluster.set(cluster ?? '', ids);
+  }
+  for (const [cluster, ids] of byCluster) {
+    const r = await runSlurmCommand('scancel', [...(cluster ? ['-M', cluster] : []), ...ids], {
+      timeoutMs: 30_000,
+    });
+    if (r.code !== 0) throw new SlurmError(`scancel failed: ${slurmMessage(r.stderr)}`);
+  }
+}
+
+/**
+ * The one cluster that sbatch options (`--clusters=X`, `--clusters X`, `-M X`, `-MX`) send a job to, or
+ * undefined: none named, or several (`a,b`: Slurm picks one, and `--parsable` says which).
+ */
+export function clusterOption(options: readonly string[]): string | undefined {
+  let named: string | undefined;
+  options.forEach((o, i) => {
+    const m = /^(?:--clusters(?:=(.*))?|-M(.*))$/.exec(o);
+    if (!m) return;
+    named = m[1] ?? (m[2] !== undefined && m[2] !== '' ? m[2] : options[i + 1]);
+  });
+  if (named === undefined) return undefined;
+  const value = named.replace(/^=/, '').trim();
+  return value !== '' && !value.includes(',') ? value : undefined;
 }

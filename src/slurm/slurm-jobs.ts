@@ -1,5 +1,5 @@
 import type { JtmContext } from '../context.js';
-import { scancel, type SlurmJobState } from './slurm-commands.js';
+import { scancel, splitJobKey, type SlurmJobState } from './slurm-commands.js';
 
 /** One Slurm allocation of a pool, as kept in `pool:<name>:slurm-jobs` (job id → JSON). */
 export interface PoolSlurmJob {
@@ -62,7 +62,10 @@ export async function syncPoolJobs(
   return gone;
 }
 
-/** Marks the pool's allocations that have a live worker as connected. */
+/**
+ * Marks the pool's allocations that have a live worker as connected. `liveJobIds`: the workers'
+ * SLURM_JOB_ID, which carries no cluster.
+ */
 export async function markConnected(
   ctx: JtmContext,
   pool: string,
@@ -71,7 +74,7 @@ export async function markConnected(
 ): Promise<number> {
   let marked = 0;
   for (const [id, job] of jobs) {
-    if (job.connected || !liveJobIds.has(id)) continue;
+    if (job.connected || !liveJobIds.has(splitJobKey(id).id)) continue;
     job.connected = true;
     await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
     marked++;
@@ -79,14 +82,17 @@ export async function markConnected(
   return marked;
 }
 
-/** Cancels (scancel) the Slurm allocations of a pool but those in `keep`; resolves with the job ids cancelled. */
+/**
+ * Cancels (scancel) the Slurm allocations of a pool but those whose id is in `keep` (workers' SLURM_JOB_ID);
+ * resolves with the job keys cancelled.
+ */
 export async function cancelPoolAllocations(
   ctx: JtmContext,
   pool: string,
   keep: ReadonlySet<string> = new Set(),
 ): Promise<string[]> {
   const jobs = await readPoolJobs(ctx, pool);
-  const ids = [...jobs.keys()].filter(id => !keep.has(id));
+  const ids = [...jobs.keys()].filter(id => !keep.has(splitJobKey(id).id));
   if (ids.length === 0) return [];
   await scancel(ids);
   await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ids);

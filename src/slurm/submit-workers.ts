@@ -12,7 +12,7 @@ import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-s
 import { maskUrl } from '../redis/connection.js';
 import { quote, SBATCH_OPTION } from './shell.js';
 import { loadSiteConfig, resolveCluster } from './site-profiles.js';
-import { sbatch } from './slurm-commands.js';
+import { clusterOption, sbatch } from './slurm-commands.js';
 
 /** What `jtm worker -wt dynamic` asks of Slurm (the original's flag names). */
 export interface DynamicWorkerRequest {
@@ -73,7 +73,12 @@ export async function submitAllocation(
   const file = scriptPath(params.jobDir, params.scriptId);
   writeFileSync(file, text, { mode: 0o600 });
   chmodSync(file, 0o600);
-  const jobId = await sbatch(file, params.profile.sbatchFlags, params.jobDir);
+  const jobId = await sbatch(
+    file,
+    params.profile.sbatchFlags,
+    params.jobDir,
+    clusterOption([...params.profile.sbatchFlags, ...params.profile.sbatch]),
+  );
   const slots = params.nodes * params.workersPerNode * params.slotsPerWorker;
   logger.info({ pool: params.pool, jobId, script: file, slots }, 'Slurm allocation submitted');
   return { jobId, script: file, slots };

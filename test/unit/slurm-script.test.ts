@@ -248,6 +248,9 @@ describe('validation and injection', () => {
     [{ 'sbatch-arg': ['-D'] }, /JTM writes --chdir itself/],
     [{ 'sbatch-arg': ['--hold'] }, /must start when Slurm allocates/],
     [{ 'sbatch-arg': ['--array=1-3'] }, /one allocation per request/],
+    // The cluster is the site profile's: the manager follows and cancels its jobs there.
+    [{ 'sbatch-arg': ['--clusters=other'] }, /sbatch_flags choose the cluster/],
+    [{ 'sbatch-arg': ['-M'] }, /sbatch_flags choose the cluster/],
     [{ worker_id: 'w;x' }, /invalid worker id/],
     [{ job_script_dir_name: '/tmp/a b' }, /job directory/],
     [

@@ -1,0 +1,49 @@
+// A site profile that sends allocations to another cluster (`sbatch_flags: ["--clusters=dori"]`, the example
+// "dori" profile): squeue and scancel see such jobs only when told the cluster. Without it the manager took
+// each allocation for ended at the next sweep, submitted another every sweep and failed the pool's tasks
+// ("ended without any worker connecting"), and remove-pool's scancel missed them (adversarial test 4). A
+// second cluster needs slurmdbd, which the project's test Slurm does not run: these are the pure parts, with
+// squeue's and sbatch's multi-cluster output as Slurm prints it (squeue -M: a `CLUSTER: <name>` line before
+// each cluster's jobs; sbatch --parsable: `<id>;<cluster>`).
+import { describe, expect, it } from 'vitest';
+
+import {
+  clusterOption,
+  clustersOf,
+  parseSqueue,
+  splitJobKey,
+  type SlurmJobState,
+} from '../../../src/slurm/slurm-commands.js';
+
+describe('jobs on other clusters', () => {
+  it('keys the jobs squeue -M lists by id;cluster, and a plain squeue’s by id', () => {
+    const jobs = new Map<string, SlurmJobState>();
+    parseSqueue('12|RUNNING\n13|PENDING\n', false, jobs);
+    parseSqueue('CLUSTER: dori\n34|PENDING\n35|COMPLETING\n\nCLUSTER: escori\n34|RUNNING\n', true, jobs);
+    expect(Object.fromEntries(jobs)).toEqual({
+      '12': 'running',
+      '13': 'pending',
+      '34;dori': 'pending',
+      '35;dori': 'running',
+      '34;escori': 'running',
+    });
+  });
+
+  it('finds the one cluster sbatch options name, in every form sbatch takes', () => {
+    expect(clusterOption(['--clusters=dori'])).toBe('dori');
+    expect(clusterOption(['--clusters', 'dori'])).toBe('dori');
+    expect(clusterOption(['-M', 'dori'])).toBe('dori');
+    expect(clusterOption(['-Mdori'])).toBe('dori');
+    expect(clusterOption(['--qos=x', '--clusters=a', '--clusters=b'])).toBe('b');
+    // Several: Slurm picks, and --parsable says which.
+    expect(clusterOption(['--clusters=a,b'])).toBeUndefined();
+    expect(clusterOption(['--qos=x', '--exclusive'])).toBeUndefined();
+  });
+
+  it('splits a key and names the other clusters of a registry', () => {
+    expect(splitJobKey('34;dori')).toEqual({ id: '34', cluster: 'dori' });
+    expect(splitJobKey('34')).toEqual({ id: '34', cluster: undefined });
+    expect(clustersOf(['1', '2;dori', '3;escori', '4;dori'])).toEqual(['dori', 'escori']);
+    expect(clustersOf(['1', '2'])).toEqual([]);
+  });
+});
