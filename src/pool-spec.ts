@@ -180,6 +180,14 @@ export function workflowPoolName(pool: string, command: string, jobIdInFile: str
   return validatePoolName(`${pool}_${m[1]}`);
 }
 
+/** A Cromwell workflow id (a UUID) as the last `_` part of a per-workflow pool's name. */
+const WORKFLOW_POOL = /^(.+)_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The pool a per-workflow pool (`<pool>_<workflow uuid>`, workflowPoolName) was made from, or undefined. */
+export function workflowPoolBase(name: string): string | undefined {
+  return WORKFLOW_POOL.exec(name)?.[1];
+}
+
 /** Whether the manager provisions Slurm allocations for a pool with this spec. */
 export function isDynamicSpec(spec: PoolSpec | undefined): boolean {
   return Boolean(spec?.time && spec.cluster && spec.cluster !== LOCAL_CLUSTER);

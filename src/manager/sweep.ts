@@ -7,6 +7,7 @@ import { RELEASE_LOCK } from '../redis/scripts.js';
 import { provisionDynamicPools, type ProvisionReport } from './provision.js';
 import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
 import { expireIdlePools } from './expire-pools.js';
+import { foldEndedWorkflowStats } from './fold-stats.js';
 import { writeManagerAlive } from './liveness.js';
 import { emptyReconcileCounts, reconcileBatch, removeOrphanJobs, type ReconcileCounts } from './reconcile.js';
 import { TaskJobs } from './task-jobs.js';
@@ -90,6 +91,12 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     Object.assign(report, counts);
     await reconcileStep(ctx, state, report, now);
     report.pools_expired = await guarded(ctx, 'pool expiry', [], () => expireIdlePools(ctx, state.jobs, now));
+    // Ended workflows' counts, once pools expired and at each reconciliation's start.
+    if (report.pools_expired.length > 0 || state.sweeps % RECONCILE_EVERY === 1) {
+      const folded = await guarded(ctx, 'stats folding', [], () => foldEndedWorkflowStats(ctx));
+      if (folded.length > 0)
+        ctx.logger.debug({ pools: folded }, 'ended workflows counted under their pool_*');
+    }
     report.provision = await guarded(ctx, 'provisioning', report.provision, () =>
       provisionDynamicPools(ctx, now),
     );

@@ -54,15 +54,22 @@ function redisHistogram(
 }
 
 /**
- * One stats hash of every shard, merged (docs/scaling.md). Its fields start with a pool name and a pool
- * lives on one shard, so no field is in two shards' hashes.
+ * One stats hash of every shard, merged (docs/scaling.md): its fields start with a pool name, and a pool lives
+ * on one shard, but the label of ended workflows (`<pool>_*`) is on every shard that had one: summed.
  */
 async function hgetallShards(
   ctx: JtmContext,
   key: (shard: JtmContext) => string,
 ): Promise<Record<string, string>> {
   const all = await Promise.all(allShards(ctx).map(s => s.redis.hgetall(key(s))));
-  return Object.assign({}, ...all) as Record<string, string>;
+  const merged: Record<string, string> = {};
+  for (const hash of all) {
+    for (const [field, v] of Object.entries(hash)) {
+      const before = merged[field];
+      merged[field] = before === undefined ? v : String(Number(before) + Number(v));
+    }
+  }
+  return merged;
 }
 
 /** `<pool>:<status>` → count, from a stats hash. */

@@ -615,6 +615,33 @@ return 1
 `;
 
 /**
+ * fold-pool-stats: moves a pool's counts in the stats hashes to another label and deletes its own fields, in
+ * one step (no scrape sees them counted twice or not at all). Each key's fields are `<pool><suffix>`, the
+ * suffixes its ARGV group lists; a suffix `:sum` (seconds, an older layout) is a float.
+ * KEYS[1..n] the stats hashes  ARGV[1] pool  ARGV[2] label  ARGV[3..] per key: its suffix count, then its
+ * suffixes (`''` for a field that is the pool name alone).
+ * Returns the number of fields moved.
+ */
+export const FOLD_POOL_STATS = `
+local moved, a = 0, 3
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  for i = a + 1, a + n do
+    local suffix = ARGV[i]
+    local v = redis.call('HGET', KEYS[k], ARGV[1] .. suffix)
+    if v then
+      if suffix == ':sum' then redis.call('HINCRBYFLOAT', KEYS[k], ARGV[2] .. suffix, v)
+      else redis.call('HINCRBY', KEYS[k], ARGV[2] .. suffix, v) end
+      redis.call('HDEL', KEYS[k], ARGV[1] .. suffix)
+      moved = moved + 1
+    end
+  end
+  a = a + n + 1
+end
+return moved
+`;
+
+/**
  * read-tasks (read only): some fields of many task records as one JSON string. Twice as fast as pipelined
  * HGETALLs for the report's 100,000 records: one reply to parse instead of 40 strings each.
  * KEYS[1] any key of the shard, unread (it routes the script to the shard's node on a Redis Cluster)
