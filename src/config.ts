@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { InvalidInputError } from './errors.js';
 import { MAX_TIMER_MS, parseDurationOr } from './durations.js';
@@ -255,12 +255,25 @@ export function loadConfig(
     }
     return raw;
   };
+  // The process's own HOME, not a config file's (a file holds JTM's keys only).
+  const home = env['HOME'] || homedir();
+  // A path setting: `~` and `~/…` are the home directory, as a shell would make them (.env.example's own
+  // JTM_LOG_DIR=~/.jtm/log, used as a --config file, wrote every task's output under a directory named `~` in
+  // the worker's working directory), and a relative path is made absolute here, once: the records, the batch
+  // scripts and every reader then see one path.
+  const path = (key: ConfigKey): string | undefined => {
+    const raw = get(key);
+    if (raw === undefined) return undefined;
+    const expanded = raw === '~' ? home : raw.startsWith('~/') ? join(home, raw.slice(2)) : raw;
+    if (expanded.startsWith('~')) {
+      throw new InvalidInputError(`${key}=${raw}: only ~ or ~/… (this user's home) can be expanded`);
+    }
+    return resolve(expanded);
+  };
   const logLevel = (get('JTM_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new InvalidInputError(`JTM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   }
-  // The process's own HOME, not a config file's (a file holds JTM's keys only).
-  const home = env['HOME'] || homedir();
   // JTM_REDIS_URL is an alias: two different URLs are ambiguous (which server holds the tasks?), refused.
   const redisUrl = get('REDIS_URL');
   const redisUrlAlias = get('JTM_REDIS_URL');
@@ -271,13 +284,13 @@ export function loadConfig(
   }
   const config: Config = {
     redisUrl: redisUrl ?? redisUrlAlias,
-    redisTlsCa: get('JTM_REDIS_TLS_CA'),
-    redisTlsCert: get('JTM_REDIS_TLS_CERT'),
-    redisTlsKey: get('JTM_REDIS_TLS_KEY'),
+    redisTlsCa: path('JTM_REDIS_TLS_CA'),
+    redisTlsCert: path('JTM_REDIS_TLS_CERT'),
+    redisTlsKey: path('JTM_REDIS_TLS_KEY'),
     prefix: get('JTM_PREFIX') ?? '{jtm}',
     shards: integer('JTM_SHARDS', 1, 1, MAX_SHARDS),
     logLevel,
-    logDir: get('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
+    logDir: path('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
     killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
@@ -309,7 +322,7 @@ export function loadConfig(
       ' (the command is one argument of bash -c: Linux refuses longer ones, MAX_ARG_STRLEN)',
     ),
     logRepeatIntervalMs: duration('JTM_LOG_REPEAT_INTERVAL', '1m', true),
-    siteConfigPath: get('JTM_SITE_CONFIG'),
+    siteConfigPath: path('JTM_SITE_CONFIG'),
     dashboardHost: get('JTM_DASHBOARD_HOST') ?? '127.0.0.1',
     dashboardPort: integer('JTM_DASHBOARD_PORT', 3000, 0, 65535),
     dashboardUser: dashboardUser(credential('JTM_DASHBOARD_USER')),

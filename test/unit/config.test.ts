@@ -1,9 +1,25 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config.js';
 import { InvalidInputError } from '../../src/errors.js';
 
 describe('loadConfig', () => {
+  it('expands ~ in path settings and makes them absolute (.env.example’s ~/.jtm/log made a directory named ~)', () => {
+    const c = loadConfig({
+      HOME: '/home/op',
+      JTM_LOG_DIR: '~/.jtm/log',
+      JTM_SITE_CONFIG: '~',
+      JTM_REDIS_TLS_CA: 'certs/ca.pem',
+    });
+    expect(c.logDir).toBe('/home/op/.jtm/log');
+    expect(c.siteConfigPath).toBe('/home/op');
+    expect(c.redisTlsCa).toBe(join(process.cwd(), 'certs/ca.pem'));
+    expect(() => loadConfig({ HOME: '/home/op', JTM_LOG_DIR: '~other/log' })).toThrow(
+      'JTM_LOG_DIR=~other/log: only ~ or ~/… (this user’s home) can be expanded'.replace('’', "'"),
+    );
+  });
+
   it('rejects a prefix that is not key-safe', () => {
     expect(() => loadConfig({ JTM_PREFIX: 'a b' })).toThrow(InvalidInputError);
     // One hash tag or none (adversarial test 3: `{x` was accepted, no tag on a cluster).
