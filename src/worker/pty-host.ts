@@ -120,7 +120,10 @@ process.on('message', (raw: unknown) => {
   // Any message is word from the worker: a worker that started this host early, then spent longer than the
   // deadline loading its modules (no pings meanwhile), must not have its first task killed on arrival.
   lastPing = Date.now();
-  if (msg.t === 'ping') return;
+  if (msg.t === 'ping') {
+    send({ t: 'pong' });
+    return;
+  }
   if (msg.t === 'init') {
     base = msg.env;
     if (msg.watchdogMs !== undefined && msg.watchdogMs > 0) startWatchdog(msg.watchdogMs);

@@ -37,6 +37,8 @@ export type WorkerMessage =
     };
 
 export type HostMessage =
+  /** The answer to each `ping`: the worker kills a host that stopped answering (stopped, hung). */
+  | { t: 'pong' }
   | { t: 'spawned'; id: number; pid: number }
   /** `expired`: refused because the request's deadline had passed; nothing was started. */
   | { t: 'error'; id: number; message: string; expired?: boolean }

@@ -65,6 +65,11 @@ let nextId = 1;
 /** The watchdog deadline given to the host (0: none), and the ping timer that keeps it from firing. */
 let watchdogMs = 0;
 let pinger: NodeJS.Timeout | undefined;
+/** When the current host last answered a ping, and how many checks in a row found it silent. */
+let lastPong = 0;
+let silentChecks = 0;
+/** Set when this process killed its host for not answering: how its tasks' ends are explained. */
+let killedSilentHost: { child: ChildProcess; silentMs: number } | undefined;
 const pending = new Map<number, Pending>();
 
 /** Variables that name one task (JTM_TASK_TOKEN finds a task's processes): never in the host's own. */
@@ -102,6 +107,10 @@ function forkHost(env: Record<string, string>): ChildProcess {
     });
   child.on('message', (raw: unknown) => {
     const msg = raw as HostMessage;
+    if (msg.t === 'pong') {
+      if (child === host) lastPong = Date.now();
+      return;
+    }
     const p = pending.get(msg.id);
     if (!p) return;
     if (msg.t === 'spawned') p.started(msg.pid);
@@ -118,7 +127,12 @@ function forkHost(env: Record<string, string>): ChildProcess {
     // The host died (killed from outside, by a task, by the OOM killer): its ptys are closed and their
     // sessions got SIGHUP.
     if (host === child) host = undefined;
-    const hostEnd = signal ? `was killed by ${signal}` : `exited with code ${code ?? '?'}`;
+    const hostEnd =
+      killedSilentHost?.child === child
+        ? `stopped answering (no reply to pings for ${killedSilentHost.silentMs} ms) and was killed`
+        : signal
+          ? `was killed by ${signal}`
+          : `exited with code ${code ?? '?'}`;
     for (const [id, p] of pending) {
       pending.delete(id);
       p.failed(new PtyHostExited(hostEnd));
@@ -130,6 +144,8 @@ function forkHost(env: Record<string, string>): ChildProcess {
   child.channel?.unref();
   host = child;
   hostEnv = undefined;
+  lastPong = Date.now();
+  silentChecks = 0;
   return child;
 }
 
@@ -149,13 +165,42 @@ function ptyHost(env: Record<string, string>): { child: ChildProcess; base: Reco
     // From the event loop, so a worker that is stopped or hung stops pinging: that is the point.
     pinger = setInterval(
       () => {
-        if (host?.connected) host.send({ t: 'ping' } satisfies WorkerMessage, () => {});
+        if (!host?.connected) return;
+        host.send({ t: 'ping' } satisfies WorkerMessage, () => {});
+        checkHostAnswers(host);
       },
       Math.max(50, Math.floor(watchdogMs / 4)),
     );
     pinger.unref();
   }
   return { child, base };
+}
+
+/**
+ * The watch the other way round: a host that stopped answering pings (SIGSTOP — a task's `kill -STOP $PPID` —,
+ * a debugger, a blocked event loop) starts no task and reports no exit, so its tasks stayed `running` for ever
+ * behind a worker that kept beating, and each new task claimed went into the same hole. Silent for longer than
+ * the watchdog deadline, at two checks in a row (the second after pending messages are read: a worker resumed
+ * from its own stop reads the pongs that waited), it is killed: its tasks then end as under a dead host
+ * (given back, a retry spent) and the next task starts a new one.
+ */
+function checkHostAnswers(child: ChildProcess): void {
+  const deadline = Math.max(2000, watchdogMs);
+  if (Date.now() - lastPong <= deadline) {
+    silentChecks = 0;
+    return;
+  }
+  setImmediate(() => {
+    const silentMs = Date.now() - lastPong;
+    if (child !== host || silentMs <= deadline) return;
+    if (++silentChecks < 2) return;
+    killedSilentHost = { child, silentMs };
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // gone already: its exit reports the tasks
+    }
+  });
 }
 
 /**

@@ -382,6 +382,33 @@ describe.concurrent('a task that kills the pty host', () => {
     await closeContext(ctx);
   });
 
+  it('kills a host that stops answering (a task’s kill -STOP $PPID) and gives its tasks back', async () => {
+    // Before, the worker kept beating with a stopped host: its tasks stayed running for ever and each new task
+    // claimed went into the same hole (adversarial test 4).
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const dir = tempDir('jtm-hoststop-');
+    const w = startJtm(['worker', '-p', 'hoststop', '--slots', '2'], env);
+    await waitWorkers(env, 'hoststop');
+    const submit = async (cmd: string): Promise<number> =>
+      taskIds((await runJtm(['submit', '-p', 'hoststop', '-cmd', cmd], env)).stdout)[0]!;
+    const innocent = await submit('sleep 2.73; echo innocent');
+    await waitFor(async () => (await ctx.tasks.status(innocent)) === 3, 'to run');
+    const culprit = await submit(
+      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -STOP $PPID; fi; echo culprit`,
+    );
+    for (const id of [innocent, culprit]) {
+      await waitFor(async () => (await ctx.tasks.status(id)) === 4, `task ${id} to succeed`, 40_000);
+      const rec = await ctx.tasks.get(id);
+      expect([id, rec?.attempts, rec?.losses]).toEqual([id, 2, 1]);
+      const reasons = (await ctx.tasks.events(id)).map(e => e.reason).join(' | ');
+      expect(reasons).toMatch(/pty host stopped answering \(no reply to pings for \d+ ms\) and was killed/);
+    }
+    expect(w.child.exitCode).toBe(null);
+    await w.stop();
+    await closeContext(ctx);
+  });
+
   it('ends one that kills it at every run lostconnection after its retries; the worker goes on', async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
