@@ -12,3 +12,16 @@ export function repliesOrThrow(res: Replies, what: string): [Error | null, unkno
   if (failed?.[0]) throw failed[0];
   return res;
 }
+
+/**
+ * An error reply of a Redis that cannot take writes for a while: full (OOM under noeviction), a failed save
+ * (MISCONF), a replica (READONLY), loading its data, a busy script, a cluster in change. Worth retrying a write
+ * that must not be lost, unlike a refusal for good (NOPERM, WRONGTYPE, a bad argument).
+ */
+export function isTransientRefusal(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    err.name === 'ReplyError' &&
+    /^(OOM|MISCONF|READONLY|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/.test(err.message)
+  );
+}

@@ -1,7 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
+import { isTransientRefusal } from '../redis/replies.js';
 import { endTask } from '../tasks/end-task.js';
 import type { TaskJob } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
@@ -37,12 +40,14 @@ export async function recordOutcome(
     return { abandoned: true };
   }
   if (outcome.kind === 'requeue') {
-    const moved = await endTask(ctx, id, {
-      fence,
-      to: TaskStatus.pending,
-      reason: outcome.reason,
-      fields: usage,
-    });
+    const moved = await untilAccepted(log, id, () =>
+      endTask(ctx, id, {
+        fence,
+        to: TaskStatus.pending,
+        reason: outcome.reason,
+        fields: usage,
+      }),
+    );
     log.info({ task: id, requeued: moved.done }, outcome.reason);
     if (moved.done) {
       // The lock lapses while Redis is out of reach: BullMQ's stalled check then re-delivers the job itself.
@@ -53,12 +58,14 @@ export async function recordOutcome(
   }
   // Ended by JTM (timed out, never started, killed because its pool was removed): Cromwell's script wrote
   // no rc, so JTM does (when it knows where): endTask's rc decision, which writes nothing for a normal end.
-  const res = await endTask(ctx, id, {
-    fence,
-    to: outcome.status,
-    reason: outcome.reason,
-    fields: { exit_code: outcome.exitCode, ...usage },
-  });
+  const res = await untilAccepted(log, id, () =>
+    endTask(ctx, id, {
+      fence,
+      to: outcome.status,
+      reason: outcome.reason,
+      fields: { exit_code: outcome.exitCode, ...usage },
+    }),
+  );
   if (!res.done) {
     log.warn(
       { task: id, current: res.current },
@@ -83,5 +90,33 @@ export class TaskUnsuccessful extends UnrecoverableError {
     this.name = 'TaskUnsuccessful';
     // What the dashboard shows as the job's error: the task's status and reason, not a worker stack trace.
     this.stack = `${this.name}: ${message}`;
+  }
+}
+
+/** How long the end of a run is retried while Redis refuses writes, and the longest pause between tries. */
+const REFUSED_RETRY_MS = 30 * 60_000;
+const REFUSED_MAX_PAUSE_MS = 5000;
+
+/**
+ * Runs the write that records a run's end, again while Redis refuses writes for a while (isTransientRefusal):
+ * a Redis full for 15 s refused the give-back of a run its worker had stopped, and the task stayed `running`
+ * on a live worker, with no process, for ever (the heartbeat came back, so nothing recovered it). The write is
+ * fenced on the execution: retried late, it is refused if another execution owns the task by then.
+ */
+async function untilAccepted<T>(log: Logger, id: number, write: () => Promise<T>): Promise<T> {
+  const until = Date.now() + REFUSED_RETRY_MS;
+  for (let pause = 250, tries = 0; ; pause = Math.min(pause * 2, REFUSED_MAX_PAUSE_MS), tries++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!isTransientRefusal(err) || Date.now() + pause > until) throw err;
+      if (tries % 12 === 0) {
+        log.warn(
+          { task: id, err: (err as Error).message },
+          "Redis refuses writes: the task's end is written again",
+        );
+      }
+      await sleep(pause);
+    }
   }
 }

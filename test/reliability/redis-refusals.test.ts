@@ -35,6 +35,32 @@ describe('Redis refusing a command', () => {
     }
   });
 
+  it('a Redis that refuses writes for longer than the lease: the stopped run is given back once writes pass again', async () => {
+    // Before: the give-back was refused (OOM) and dropped, the heartbeat came back, and the task stayed
+    // `running` on a live worker with no process, for ever (adversarial test 4).
+    const worker = start(['worker', '-p', 'oomend'], p.env);
+    await waitWorkers(p.env, 'oomend');
+    const [id] = taskIds(
+      (await runJtm(['submit', '-cmd', 'sleep 2.5; echo done', '-p', 'oomend'], p.env)).stdout,
+    );
+    await waitFor(async () => (await p.ctx.tasks.status(id!)) === 3 || undefined, 'running');
+    await p.ctx.redis.config('SET', 'maxmemory', '1');
+    try {
+      // Beats every 500 ms: the lease (3 beats) lapses, the worker stops the run and cannot record it.
+      await waitFor(() => /heartbeat lease/.test(worker.output()) || undefined, 'the run stopped', 10_000);
+      await new Promise(r => setTimeout(r, 3000));
+    } finally {
+      await p.ctx.redis.config('SET', 'maxmemory', '0');
+    }
+    await waitFor(
+      async () => (await p.ctx.tasks.status(id!)) === 4 || undefined,
+      `the task to run again and succeed: ${JSON.stringify(await p.ctx.tasks.events(id!))}`,
+      40_000,
+    );
+    expect(worker.output()).toMatch(/Redis refuses writes: the task's end is written again/);
+    await worker.stop();
+  }, 60_000);
+
   it('a worker whose password is revoked says so once per window, not at every beat', async () => {
     await p.ctx.redis.call('ACL', 'SETUSER', 'wk', 'on', '>pw', '~*', '&*', '+@all');
     const as = { ...p.env, REDIS_URL: p.env['REDIS_URL']!.replace('redis://', 'redis://wk:pw@') };
