@@ -5,7 +5,7 @@ import { TaskNotFoundError, toError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { jobIdOf } from './job-data.js';
 import { openPoolQueue } from './pool-queue.js';
-import { isFinal, statusName, type TaskStatusName } from './status.js';
+import { isFinal, statusName, TaskStatus, type TaskStatusName } from './status.js';
 
 export interface KillResult {
   task_id: number;
@@ -45,9 +45,13 @@ export async function killTask(anyShard: JtmContext, id: number, waitMs: number)
         ),
       );
       const status = await waitForFinal(ctx, id, waitMs);
-      return status === undefined
-        ? { task_id: id, status: 'running', action: 'requested' }
-        : { task_id: id, status: statusName(status), action: 'killed' };
+      if (status === undefined) return { task_id: id, status: 'running', action: 'requested' };
+      // Another end was under way as the kill came (its timeout fired, it exited): not the kill's doing.
+      return {
+        task_id: id,
+        status: statusName(status),
+        action: status === TaskStatus.terminated ? 'killed' : 'already-final',
+      };
     }
   }
 }

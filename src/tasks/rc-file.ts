@@ -44,8 +44,16 @@ export const KILL_CAUSE_POOL_REMOVED = 'pool-removed';
  * The single place that decides: callers may ask for any final record.
  */
 export function rcCodeFor(record: TaskRecord): number | undefined {
-  // A user kill (Cromwell abort) is Cromwell's business; a kill JTM asked for (pool removed) is JTM's.
-  if (record.kill_requested && record.kill_cause !== KILL_CAUSE_POOL_REMOVED) return undefined;
+  // A user kill (Cromwell abort) is Cromwell's business; a kill JTM asked for (pool removed) is JTM's. Only
+  // when the kill is what ended the task: a kill that came as a timeout (or the memory watch) was already
+  // ending it is recorded beside a status the kill did not decide, which gets its code (a `timeout` without
+  // rc 124 contradicted the documented table).
+  if (
+    record.status === TaskStatus.terminated &&
+    record.kill_requested &&
+    record.kill_cause !== KILL_CAUSE_POOL_REMOVED
+  )
+    return undefined;
   switch (record.status) {
     case TaskStatus.timeout:
       return JTM_RC_CODES.timeout;

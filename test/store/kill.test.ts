@@ -76,3 +76,28 @@ describe.concurrent('request-kill', () => {
     expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
   });
 });
+
+// A kill that lands as the task's timeout is ending it (adversarial test 4): the record says `timeout`, the
+// timeout's rc (124) is written as the table promises, and `jtm kill` says the task had ended (not "killed").
+describe.concurrent('a kill as another end is under way', () => {
+  it('answers already-final with the status that won, and the rc of that status', async ({ ctx, expect }) => {
+    const { killTask } = await import('../../src/tasks/kill-task.js');
+    const { rcCodeFor } = await import('../../src/tasks/rc-file.js');
+    const id = await runningTask(ctx, { alive: true });
+    const killing = killTask(ctx, id, 5_000);
+    // The worker records the timeout it was already acting on.
+    await new Promise(r => setTimeout(r, 200));
+    await ctx.tasks.transitionFenced(
+      id,
+      { workerId: 'w1', runToken: 'r1' },
+      S.timeout,
+      'timed out after 2 s',
+    );
+    expect(await killing).toEqual({ task_id: id, status: 'timeout', action: 'already-final' });
+    const rec = await ctx.tasks.get(id);
+    expect(rec).toMatchObject({ status: S.timeout, kill_requested: true });
+    expect(rcCodeFor(rec!)).toBe(124);
+    // A kill that did end it: no rc of JTM's (Cromwell's abort).
+    expect(rcCodeFor({ ...rec!, status: S.terminated })).toBeUndefined();
+  });
+});
