@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { JtmContext } from '../context.js';
@@ -12,7 +13,13 @@ import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
 import { clustersOf, listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
-import { markConnected, readPoolJobs, recordPoolJob, syncPoolJobs } from '../slurm/slurm-jobs.js';
+import {
+  markConnected,
+  readPoolJobs,
+  recordPoolJob,
+  syncPoolJobs,
+  type PoolSlurmJob,
+} from '../slurm/slurm-jobs.js';
 import { allocationTime, batchParams, submitAllocation } from '../slurm/submit-workers.js';
 
 /** What one provisioning pass did (the manager's sweep logs it). */
@@ -87,13 +94,31 @@ async function provisionPool(
   const stateKey = ctx.keys.poolSlurmState(pool.name);
   const jobs = await readPoolJobs(ctx, pool.name);
   const live = new Set((await listLiveWorkers(ctx, pool.name)).map(w => String(w.slurm_job_id)));
-  if ((await markConnected(ctx, pool.name, jobs, live)) > 0) await ctx.redis.hdel(stateKey, 'unstarted');
+  if ((await markConnected(ctx, pool.name, jobs, live)) > 0)
+    await ctx.redis.hdel(stateKey, 'unstarted', 'cancelled');
   if (active) {
     const gone = await syncPoolJobs(ctx, pool.name, jobs, active);
     if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
+    // Allocations that left Slurm's queue before they ever ran (scancel of a queued job, a QOS or deadline
+    // cancel): replaced, and not blamed on the workers (three such cancels failed the pool's tasks with
+    // "ended without any worker connecting", pointing at a log that did not exist). Bounded too, so that
+    // a site that cancels every allocation does not get new ones for ever.
+    const cancelled = [...gone].filter(([, j]) => !j.connected && neverRan(j));
+    if (cancelled.length > 0) {
+      const n = await ctx.redis.hincrby(stateKey, 'cancelled', cancelled.length);
+      const message = `Slurm job ${cancelled[cancelled.length - 1]![0]} left Slurm's queue before it started (cancelled?)`;
+      log.warn({ jobs: cancelled.map(([i]) => i), cancelled: n }, `${message}: replaced`);
+      if (n >= ctx.config.sbatchMaxFailures * CANCELLED_BEFORE_START_FACTOR) {
+        const failed = await failQueuedTasks(ctx, pool.name, `${message}, ${n} times`);
+        await ctx.redis.del(stateKey);
+        report.failedPools.push(pool.name);
+        log.error({ failed }, 'allocations keep being cancelled before they start: queued tasks failed');
+        return;
+      }
+    }
     // Allocations that ran but never had a worker (bad JTM_COMMAND, Redis unreachable from the nodes):
     // replacing them forever would hide the problem, so they count as failures like a failed sbatch.
-    const dud = [...gone].filter(([, j]) => !j.connected);
+    const dud = [...gone].filter(([, j]) => !j.connected && !neverRan(j));
     if (dud.length > 0) {
       const unstarted = await ctx.redis.hincrby(stateKey, 'unstarted', dud.length);
       const [id, job] = dud[dud.length - 1]!;
@@ -167,6 +192,21 @@ async function provisionPool(
       log.warn({ failures, retryInMs: delay, err: message }, 'sbatch failed: will retry');
     }
   }
+}
+
+/** How many more cancels before start than failed allocations a pool is allowed (JTM_SBATCH_MAX_FAILURES ×). */
+const CANCELLED_BEFORE_START_FACTOR = 10;
+
+/**
+ * Whether an allocation that left Slurm's queue never ran: last seen pending, and no batch log of it (Slurm
+ * creates the `.out` and `.err` next to the script when the job starts; one that started and failed between
+ * two sweeps has them).
+ */
+function neverRan(job: PoolSlurmJob): boolean {
+  if (job.state !== 'pending') return false;
+  if (!job.script) return true;
+  const base = job.script.replace(/\.job$/, '');
+  return !existsSync(`${base}.out`) && !existsSync(`${base}.err`);
 }
 
 /** Tasks waiting for a worker plus tasks running, from the pool's queue. */

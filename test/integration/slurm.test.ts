@@ -211,6 +211,42 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   });
 
+  it('an allocation cancelled while still queued is replaced, not counted as workers that never start', async ({
+    skip,
+  }) => {
+    // Before: JTM_SBATCH_MAX_FAILURES (2 here) such cancels failed the pool's tasks, "ended without any worker
+    // connecting (see ….err)", a log that did not exist (adversarial test 4).
+    try {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=DOWN'], { stdio: 'ignore' });
+    } catch {
+      skip('scontrol update needs Slurm admin rights here');
+    }
+    try {
+      const id = await submit(['-cmd', 'true', '-p', 'cancelpending', '-t', '00:02:00']);
+      const cancelled: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const job = await provisionUntil(
+          async () =>
+            [...(await readPoolJobs(ctx, 'cancelpending')).keys()].find(j => !cancelled.includes(j)),
+          'a new allocation',
+        );
+        execFileSync('scancel', [job]);
+        cancelled.push(job);
+        await provisionUntil(
+          async () => !(await readPoolJobs(ctx, 'cancelpending')).has(job),
+          'the cancelled allocation dropped',
+          30_000,
+        );
+      }
+      expect(await status(id)).toBe('pending');
+      // The replacement is there; the task runs once the partition is up.
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
+      await provisionUntil(async () => (await status(id)) === 'success', 'the task to run', 60_000);
+    } finally {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
+    }
+  });
+
   it('failing sbatch (bad partition): queued tasks fail with the Slurm message', async () => {
     submitted = 0;
     const a = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
