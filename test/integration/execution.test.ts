@@ -343,14 +343,24 @@ describe.concurrent('Slurm ending an allocation', () => {
 // test 4). The host's death is the worker's failure: every run on it is given back as a lost run (a retry
 // spent), the worker starts a new host, and one that kills it every time ends after its retries.
 describe.concurrent('a task that kills the pty host', () => {
-  it('gives every task running there back, once; they run again and succeed', async () => {
+  /** A worker of its own on `pool` with a context, and a submit to that pool. */
+  async function ownWorker(pool: string, slots = 1) {
     const env = testEnv();
     const ctx = await openTestContext(env);
-    const dir = tempDir('jtm-hostkill-');
-    const w = startJtm(['worker', '-p', 'hostkill', '--slots', '3'], env);
-    await waitWorkers(env, 'hostkill');
+    const w = startJtm(['worker', '-p', pool, '--slots', String(slots)], env);
+    await waitWorkers(env, pool);
     const submit = async (cmd: string): Promise<number> =>
-      taskIds((await runJtm(['submit', '-p', 'hostkill', '-cmd', cmd], env)).stdout)[0]!;
+      taskIds((await runJtm(['submit', '-p', pool, '-cmd', cmd], env)).stdout)[0]!;
+    const close = async (): Promise<void> => {
+      await w.stop();
+      await closeContext(ctx);
+    };
+    return { ctx, w, submit, close };
+  }
+
+  it('gives every task running there back, once; they run again and succeed', async () => {
+    const { ctx, w, submit, close } = await ownWorker('hostkill', 3);
+    const dir = tempDir('jtm-hostkill-');
     const innocents = [await submit('sleep 3.71; echo one'), await submit('sleep 3.72; echo two')];
     for (const id of innocents) await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'to run');
     // Kills the host on its first run only.
@@ -378,20 +388,14 @@ describe.concurrent('a task that kills the pty host', () => {
     }
     expect(w.child.exitCode).toBe(null);
     expect(w.output()).toMatch(/"level":50.*pty host died under a task/);
-    await w.stop();
-    await closeContext(ctx);
+    await close();
   });
 
   it('kills a host that stops answering (a task’s kill -STOP $PPID) and gives its tasks back', async () => {
     // Before, the worker kept beating with a stopped host: its tasks stayed running for ever and each new task
     // claimed went into the same hole (adversarial test 4).
-    const env = testEnv();
-    const ctx = await openTestContext(env);
+    const { ctx, w, submit, close } = await ownWorker('hoststop', 2);
     const dir = tempDir('jtm-hoststop-');
-    const w = startJtm(['worker', '-p', 'hoststop', '--slots', '2'], env);
-    await waitWorkers(env, 'hoststop');
-    const submit = async (cmd: string): Promise<number> =>
-      taskIds((await runJtm(['submit', '-p', 'hoststop', '-cmd', cmd], env)).stdout)[0]!;
     const innocent = await submit('sleep 2.73; echo innocent');
     await waitFor(async () => (await ctx.tasks.status(innocent)) === 3, 'to run');
     const culprit = await submit(
@@ -405,17 +409,11 @@ describe.concurrent('a task that kills the pty host', () => {
       expect(reasons).toMatch(/pty host stopped answering \(no reply to pings for \d+ ms\) and was killed/);
     }
     expect(w.child.exitCode).toBe(null);
-    await w.stop();
-    await closeContext(ctx);
+    await close();
   });
 
   it('ends one that kills it at every run lostconnection after its retries; the worker goes on', async () => {
-    const env = testEnv();
-    const ctx = await openTestContext(env);
-    const w = startJtm(['worker', '-p', 'hostkill2'], env);
-    await waitWorkers(env, 'hostkill2');
-    const submit = async (cmd: string): Promise<number> =>
-      taskIds((await runJtm(['submit', '-p', 'hostkill2', '-cmd', cmd], env)).stdout)[0]!;
+    const { ctx, submit, close } = await ownWorker('hostkill2');
     const culprit = await submit('kill -9 $PPID; sleep 5');
     await waitFor(async () => ((await ctx.tasks.status(culprit)) ?? 0) < 0, 'the culprit to end', 40_000);
     const rec = await ctx.tasks.get(culprit);
@@ -423,7 +421,6 @@ describe.concurrent('a task that kills the pty host', () => {
     expect(rec?.reason).toMatch(/pty host was killed by SIGKILL.*no retries left/);
     const after = await submit('echo after');
     await waitFor(async () => (await ctx.tasks.status(after)) === 4, 'a later task to succeed');
-    await w.stop();
-    await closeContext(ctx);
+    await close();
   });
 });

@@ -62,6 +62,23 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     return taskIds(r.stdout)[0] as number;
   };
 
+  /**
+   * Runs `body` with the partition down, which keeps allocations queued (PENDING) for as long as it needs;
+   * skips the test where scontrol may not change it.
+   */
+  async function withPartitionDown(skip: (why: string) => void, body: () => Promise<void>): Promise<void> {
+    try {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=DOWN'], { stdio: 'ignore' });
+    } catch {
+      skip('scontrol update needs Slurm admin rights here');
+    }
+    try {
+      await body();
+    } finally {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
+    }
+  }
+
   beforeAll(async () => {
     ctx = await openTestContext(env);
   });
@@ -186,13 +203,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
   it('no work left: an allocation still queued in Slurm is cancelled, not left to start and sit idle', async ({
     skip,
   }) => {
-    // The partition down keeps the allocation queued (PENDING) for as long as the test needs.
-    try {
-      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=DOWN'], { stdio: 'ignore' });
-    } catch {
-      skip('scontrol update needs Slurm admin rights here');
-    }
-    try {
+    await withPartitionDown(skip, async () => {
       const id = await submit(['-cmd', 'sleep 30', '-p', 'queuedonly', '-t', '00:02:00']);
       let job: string | undefined;
       await provisionUntil(
@@ -206,9 +217,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
         'the queued allocation cancelled',
         30_000,
       );
-    } finally {
-      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
-    }
+    });
   });
 
   it('an allocation cancelled while still queued is replaced, not counted as workers that never start', async ({
@@ -216,12 +225,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
   }) => {
     // Before: JTM_SBATCH_MAX_FAILURES (2 here) such cancels failed the pool's tasks, "ended without any worker
     // connecting (see ….err)", a log that did not exist (adversarial test 4).
-    try {
-      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=DOWN'], { stdio: 'ignore' });
-    } catch {
-      skip('scontrol update needs Slurm admin rights here');
-    }
-    try {
+    await withPartitionDown(skip, async () => {
       const id = await submit(['-cmd', 'true', '-p', 'cancelpending', '-t', '00:02:00']);
       const cancelled: string[] = [];
       for (let i = 0; i < 3; i++) {
@@ -242,9 +246,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       // The replacement is there; the task runs once the partition is up.
       execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
       await provisionUntil(async () => (await status(id)) === 'success', 'the task to run', 60_000);
-    } finally {
-      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
-    }
+    });
   });
 
   it('failing sbatch (bad partition): queued tasks fail with the Slurm message', async () => {
