@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
-import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -230,6 +230,22 @@ describe.concurrent('task execution', () => {
     expect(follow.stdout).toBe('line 1\nline 2\nline 3\n');
     const after = await runJtm(['logs', '-tid', String(id)], env);
     expect(after.stdout).toBe('line 1\nline 2\nline 3\n');
+  });
+
+  it('jtm logs | head ends when head does, whatever the size of the output (it waited for ever past ~0.5 MB)', async () => {
+    const id = await submit(['-cmd', 'seq 1 300000']);
+    expect(await waitFinal(id)).toBe(4);
+    for (const follow of [[], ['--follow']]) {
+      const out = execFileSync(
+        'bash',
+        [
+          '-c',
+          `timeout 20 node ${BIN} logs -tid ${id} ${follow.join(' ')} | head -1; echo "rc \${PIPESTATUS[0]}"`,
+        ],
+        { env, encoding: 'utf8' },
+      );
+      expect(out).toBe('1\nrc 0\n');
+    }
   });
 });
 
