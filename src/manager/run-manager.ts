@@ -138,7 +138,36 @@ export async function runManager(
   const started: { close(): Promise<void> }[] = dashboard ? [dashboard] : [];
   const closeStarted = (): Promise<unknown> => Promise.allSettled(started.map(s => s.close()));
   let metrics: { url: string; close(): Promise<void> } | undefined;
-  let managers: RunningManager[];
+  let managers: RunningManager[] | undefined;
+  // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
+  // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal. Installed
+  // before the managers start: "manager started" is logged as each starts, and a SIGTERM right after it
+  // (a supervisor, a test) killed the process by the default action, exit by signal, nothing closed.
+  let giveUp!: () => void;
+  const gaveUp = new Promise<void>(r => (giveUp = r));
+  let stopAsked: boolean | undefined;
+  const stopAll = async (force: boolean): Promise<void> => {
+    const timer = setTimeout(
+      () => {
+        logger.warn({ graceMs: STOP_GRACE_MS }, 'manager did not stop in time (Redis unreachable?): exiting');
+        giveUp();
+      },
+      force ? 0 : STOP_GRACE_MS,
+    );
+    timer.unref();
+    await Promise.all([...(managers ?? []).map(m => m.stop()), dashboard?.close(), metrics?.close()]);
+    clearTimeout(timer);
+  };
+  const uninstall = installShutdown(
+    {
+      stop: force => {
+        if (managers) return stopAll(force);
+        stopAsked = (stopAsked ?? false) || force;
+        return Promise.resolve();
+      },
+    },
+    logger,
+  );
   try {
     metrics = metricsOpts
       ? await (await import('../metrics/serve-metrics.js')).startMetricsServer(ctx, metricsOpts)
@@ -148,39 +177,20 @@ export async function runManager(
     // process still covers the whole site, and any other manager takes over every shard when it dies.
     managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
   } catch (err) {
+    uninstall();
     await closeStarted();
     throw err;
   }
-  // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
-  // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal.
-  let giveUp!: () => void;
-  const gaveUp = new Promise<void>(r => (giveUp = r));
-  const uninstall = installShutdown(
-    {
-      stop: async force => {
-        const timer = setTimeout(
-          () => {
-            logger.warn(
-              { graceMs: STOP_GRACE_MS },
-              'manager did not stop in time (Redis unreachable?): exiting',
-            );
-            giveUp();
-          },
-          force ? 0 : STOP_GRACE_MS,
-        );
-        timer.unref();
-        await Promise.all([...managers.map(m => m.stop()), dashboard?.close(), metrics?.close()]);
-        clearTimeout(timer);
-      },
-    },
-    logger,
-  );
+  // A stop asked for while they started.
+  if (stopAsked !== undefined)
+    void stopAll(stopAsked).catch(err => logger.error({ err }, 'error while stopping'));
+  const running = managers;
   try {
-    await Promise.race([Promise.all(managers.map(m => m.stopped)), gaveUp]);
+    await Promise.race([Promise.all(running.map(m => m.stopped)), gaveUp]);
   } finally {
     uninstall();
     exitSoonAfterStop();
   }
-  const sweeps = managers.reduce((n, m) => n + m.state.sweeps, 0);
+  const sweeps = running.reduce((n, m) => n + m.state.sweeps, 0);
   return { sweeps, dashboard: dashboard?.url, metrics: metrics?.url };
 }
