@@ -13,11 +13,34 @@ export async function serveDashboard(
 ): Promise<{ url: string }> {
   checkExposure(opts.host, opts.credentials);
   const ctx = await open();
-  const dashboard = await startDashboard(ctx, opts);
-  onListening(dashboard.url);
   let resolveStopped!: () => void;
   const stopped = new Promise<void>(r => (resolveStopped = r));
-  const uninstall = installShutdown({ stop: () => dashboard.close().then(resolveStopped) }, logger);
+  // Installed before the dashboard listens: "dashboard listening" is logged as it starts, and a SIGTERM right
+  // after it killed the process by the default action (19 times in 20 here). A stop asked for meanwhile
+  // closes it once started.
+  let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
+  let stopAsked = false;
+  const uninstall = installShutdown(
+    {
+      stop: async () => {
+        if (!dashboard) {
+          stopAsked = true;
+          return;
+        }
+        await dashboard.close();
+        resolveStopped();
+      },
+    },
+    logger,
+  );
+  try {
+    dashboard = await startDashboard(ctx, opts);
+  } catch (err) {
+    uninstall();
+    throw err;
+  }
+  onListening(dashboard.url);
+  if (stopAsked) void dashboard.close().then(resolveStopped);
   try {
     await stopped;
   } finally {

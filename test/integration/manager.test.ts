@@ -270,27 +270,34 @@ describe('no manager at all', () => {
   });
 });
 
-// "manager started" was logged before the manager's signal handlers were installed: a SIGTERM right after it
-// (a supervisor, a test) killed the process by the default action — 16 times in 20 here — with nothing
-// closed (seen in CI as the help example `jtm manager` ending by a signal).
+// "manager started" (and the dashboard's "dashboard listening") was logged before the signal handlers were
+// installed: a SIGTERM right after it (a supervisor, a test) killed the process by the default action — 16
+// and 19 times in 20 here — with nothing closed (seen in CI as the help example `jtm manager` ending by a signal).
 describe('a stop right after the start', () => {
-  it('SIGTERM as soon as "manager started" is logged: a graceful stop, exit 0', async () => {
-    const { spawn } = await import('node:child_process');
-    const { BIN } = await import('../helpers/cli.js');
-    const env = testEnv();
-    for (let i = 0; i < 5; i++) {
-      const c = spawn(process.execPath, [BIN, 'manager'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      let sent = false;
-      c.stderr.on('data', d => {
-        if (!sent && String(d).includes('manager started')) {
-          sent = true;
-          c.kill('SIGTERM');
-        }
-      });
-      const [code, signal] = await new Promise<[number | null, string | null]>(r =>
-        c.on('close', (co, si) => r([co, si])),
-      );
-      expect([i, code, signal]).toEqual([i, 0, null]);
-    }
-  }, 60_000);
+  it.each([
+    [['manager'], 'manager started'],
+    [['dashboard', '--port', '0'], 'dashboard listening'],
+  ])(
+    'jtm %s, SIGTERM as soon as it logs "%s": a graceful stop, exit 0',
+    async (args, line) => {
+      const { spawn } = await import('node:child_process');
+      const { BIN } = await import('../helpers/cli.js');
+      const env = testEnv();
+      for (let i = 0; i < 5; i++) {
+        const c = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let sent = false;
+        c.stderr.on('data', d => {
+          if (!sent && String(d).includes(line)) {
+            sent = true;
+            c.kill('SIGTERM');
+          }
+        });
+        const [code, signal] = await new Promise<[number | null, string | null]>(r =>
+          c.on('close', (co, si) => r([co, si])),
+        );
+        expect([i, code, signal]).toEqual([i, 0, null]);
+      }
+    },
+    60_000,
+  );
 });
