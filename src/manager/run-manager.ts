@@ -7,7 +7,7 @@ import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
 import { rateLimited, type Logger } from '../logger.js';
-import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
+import { exitSoonAfterStop, installShutdownEarly } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
@@ -128,47 +128,22 @@ export async function runManager(
   dashboardOpts?: DashboardOptions,
   metricsOpts?: MetricsOptions,
 ): Promise<{ sweeps: number; dashboard?: string; metrics?: string }> {
+  // Signals are handled from the start: each part logs as it starts, and a stop asked for meanwhile is done
+  // once all have started (shutdown.ts).
+  const shutdown = installShutdownEarly(logger);
   // Loaded only when asked for: express and bull-board are not a manager's start-up cost otherwise. Started
   // first, so that a dashboard that may not start (exposed without credentials) stops the command at once.
-  const dashboard = dashboardOpts
-    ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
-    : undefined;
   // What has started is closed when a later part cannot start (a metrics port already taken): the dashboard
   // went on serving 500s and polling a closed connection, and the manager never exited.
-  const started: { close(): Promise<void> }[] = dashboard ? [dashboard] : [];
-  const closeStarted = (): Promise<unknown> => Promise.allSettled(started.map(s => s.close()));
+  const started: { close(): Promise<void> }[] = [];
+  let dashboard: { url: string; close(): Promise<void> } | undefined;
   let metrics: { url: string; close(): Promise<void> } | undefined;
-  let managers: RunningManager[] | undefined;
-  // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
-  // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal. Installed
-  // before the managers start: "manager started" is logged as each starts, and a SIGTERM right after it
-  // (a supervisor, a test) killed the process by the default action, exit by signal, nothing closed.
-  let giveUp!: () => void;
-  const gaveUp = new Promise<void>(r => (giveUp = r));
-  let stopAsked: boolean | undefined;
-  const stopAll = async (force: boolean): Promise<void> => {
-    const timer = setTimeout(
-      () => {
-        logger.warn({ graceMs: STOP_GRACE_MS }, 'manager did not stop in time (Redis unreachable?): exiting');
-        giveUp();
-      },
-      force ? 0 : STOP_GRACE_MS,
-    );
-    timer.unref();
-    await Promise.all([...(managers ?? []).map(m => m.stop()), dashboard?.close(), metrics?.close()]);
-    clearTimeout(timer);
-  };
-  const uninstall = installShutdown(
-    {
-      stop: force => {
-        if (managers) return stopAll(force);
-        stopAsked = (stopAsked ?? false) || force;
-        return Promise.resolve();
-      },
-    },
-    logger,
-  );
+  let managers: RunningManager[];
   try {
+    dashboard = dashboardOpts
+      ? await (await import('../dashboard/start-dashboard.js')).startDashboard(ctx, dashboardOpts)
+      : undefined;
+    if (dashboard) started.push(dashboard);
     metrics = metricsOpts
       ? await (await import('../metrics/serve-metrics.js')).startMetricsServer(ctx, metricsOpts)
       : undefined;
@@ -177,20 +152,37 @@ export async function runManager(
     // process still covers the whole site, and any other manager takes over every shard when it dies.
     managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
   } catch (err) {
-    uninstall();
-    await closeStarted();
+    shutdown.uninstall();
+    await Promise.allSettled(started.map(s => s.close()));
     throw err;
   }
-  // A stop asked for while they started.
-  if (stopAsked !== undefined)
-    void stopAll(stopAsked).catch(err => logger.error({ err }, 'error while stopping'));
-  const running = managers;
+  // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
+  // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal.
+  let giveUp!: () => void;
+  const gaveUp = new Promise<void>(r => (giveUp = r));
+  shutdown.ready({
+    stop: async force => {
+      const timer = setTimeout(
+        () => {
+          logger.warn(
+            { graceMs: STOP_GRACE_MS },
+            'manager did not stop in time (Redis unreachable?): exiting',
+          );
+          giveUp();
+        },
+        force ? 0 : STOP_GRACE_MS,
+      );
+      timer.unref();
+      await Promise.all([...managers.map(m => m.stop()), ...started.map(s => s.close())]);
+      clearTimeout(timer);
+    },
+  });
   try {
-    await Promise.race([Promise.all(running.map(m => m.stopped)), gaveUp]);
+    await Promise.race([Promise.all(managers.map(m => m.stopped)), gaveUp]);
   } finally {
-    uninstall();
+    shutdown.uninstall();
     exitSoonAfterStop();
   }
-  const sweeps = running.reduce((n, m) => n + m.state.sweeps, 0);
+  const sweeps = managers.reduce((n, m) => n + m.state.sweeps, 0);
   return { sweeps, dashboard: dashboard?.url, metrics: metrics?.url };
 }

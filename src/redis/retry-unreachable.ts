@@ -2,20 +2,38 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { isConnectionError } from './connection.js';
 
+export interface RetryOptions {
+  /** Whether an error is worth another try. */
+  retryable: (err: unknown) => boolean;
+  /** How long tries go on, from the first; then the last error is thrown. */
+  retryMs: number;
+  /** The first pause; pauses double up to maxPauseMs. */
+  firstPauseMs: number;
+  maxPauseMs: number;
+  /** Told of each failed try that will be retried (0-based), to log it. */
+  onRetry?: (err: unknown, tries: number) => void;
+}
+
+/** Runs `attempt` until it succeeds, fails with an error not `retryable`, or `retryMs` has passed. */
+export async function retryWhile<T>(attempt: () => Promise<T>, opts: RetryOptions): Promise<T> {
+  const deadline = Date.now() + opts.retryMs;
+  for (let pause = opts.firstPauseMs, tries = 0; ; pause = Math.min(pause * 2, opts.maxPauseMs), tries++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!opts.retryable(err) || Date.now() + pause >= deadline) throw err;
+      opts.onRetry?.(err, tries);
+      await sleep(pause);
+    }
+  }
+}
+
 /**
  * Runs `attempt` until it succeeds, fails for another reason, or Redis has stayed unreachable for `retryMs`
  * (then the last connection error is thrown). For the commands Cromwell cannot afford to lose to a transient
  * error: isalive (a non-zero exit means "dead") and kill (its exit code is ignored, so a failed kill leaves the
  * task running). Pauses double from 100 ms to 1 s.
  */
-export async function retryWhileUnreachable<T>(attempt: () => Promise<T>, retryMs: number): Promise<T> {
-  const deadline = Date.now() + retryMs;
-  for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (!isConnectionError(err) || Date.now() + pause >= deadline) throw err;
-      await sleep(pause);
-    }
-  }
+export function retryWhileUnreachable<T>(attempt: () => Promise<T>, retryMs: number): Promise<T> {
+  return retryWhile(attempt, { retryable: isConnectionError, retryMs, firstPauseMs: 100, maxPauseMs: 1000 });
 }

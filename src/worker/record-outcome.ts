@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import { isTransientRefusal } from '../redis/replies.js';
+import { retryWhile } from '../redis/retry-unreachable.js';
 import { endTask } from '../tasks/end-task.js';
 import type { TaskJob } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
@@ -103,20 +102,18 @@ const REFUSED_MAX_PAUSE_MS = 5000;
  * on a live worker, with no process, for ever (the heartbeat came back, so nothing recovered it). The write is
  * fenced on the execution: retried late, it is refused if another execution owns the task by then.
  */
-async function untilAccepted<T>(log: Logger, id: number, write: () => Promise<T>): Promise<T> {
-  const until = Date.now() + REFUSED_RETRY_MS;
-  for (let pause = 250, tries = 0; ; pause = Math.min(pause * 2, REFUSED_MAX_PAUSE_MS), tries++) {
-    try {
-      return await write();
-    } catch (err) {
-      if (!isTransientRefusal(err) || Date.now() + pause > until) throw err;
-      if (tries % 12 === 0) {
+function untilAccepted<T>(log: Logger, id: number, write: () => Promise<T>): Promise<T> {
+  return retryWhile(write, {
+    retryable: isTransientRefusal,
+    retryMs: REFUSED_RETRY_MS,
+    firstPauseMs: 250,
+    maxPauseMs: REFUSED_MAX_PAUSE_MS,
+    onRetry: (err, tries) => {
+      if (tries % 12 === 0)
         log.warn(
           { task: id, err: (err as Error).message },
           "Redis refuses writes: the task's end is written again",
         );
-      }
-      await sleep(pause);
-    }
-  }
+    },
+  });
 }
