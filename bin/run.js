@@ -68,8 +68,28 @@ async function fastModule() {
   return import(built(bundle) ? bundle.href : '../dist/src/cli/fast/main.js');
 }
 
+/**
+ * stdout that cannot be written (a full disk, `> /dev/full`): one line on stderr and exit code 1 (isalive keeps
+ * its answer), instead of
+ * the uncaught exception oclif's listener throws (a stack trace); a reader that closed the pipe (EPIPE,
+ * `| head`) ends the output quietly. Installed again after oclif is loaded, which adds its listener then.
+ */
+function guardStdout(command) {
+  process.stdout.removeAllListeners('error');
+  let said = false;
+  process.stdout.on('error', err => {
+    if (err?.code === 'EPIPE') return;
+    if (!said) process.stderr.write(`jtm ${command}: cannot write the output: ${err?.code ?? err}\n`);
+    said = true;
+    // isalive's answer is its exit code (Cromwell: anything but 0 is "not alive"): a full disk under its stdout
+    // must not turn a running task into a dead one.
+    if (command !== 'isalive') process.exitCode = 1;
+  });
+}
+
 const { normaliseArgv, runFastPath, unknownCommandMessage } = await fastModule();
 const args = normaliseArgv(basename(process.argv[1] ?? 'jtm'), process.argv.slice(2));
+guardStdout(args[0] ?? '');
 const unknown = unknownCommandMessage(args, manifest);
 if (unknown) {
   process.stderr.write(`${unknown}\n`);
@@ -79,5 +99,6 @@ if (unknown) {
   if (saveCodeCache) process.once('exit', code => code === 0 && saveCodeCache());
 } else {
   const { execute } = await import('@oclif/core');
+  guardStdout(args[0] ?? '');
   await execute({ args, dir: import.meta.url });
 }

@@ -21,6 +21,18 @@ export class InvalidInputError extends JtmError {
   }
 }
 
+/** The command's own output could not be written (stdout on a full disk, a device that takes no data). */
+export class OutputWriteError extends JtmError {
+  constructor(err: NodeJS.ErrnoException) {
+    super(
+      `cannot write the output: ${err.code ?? err.message}${err.code ? `: ${err.message.split(',')[0]}` : ''}`,
+      'OUTPUT_UNWRITABLE',
+      1,
+      { cause: err },
+    );
+  }
+}
+
 export class TaskNotFoundError extends JtmError {
   constructor(id: number | string, exitCode = 1) {
     super(`no task with id ${id}`, 'TASK_NOT_FOUND', exitCode);

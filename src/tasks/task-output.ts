@@ -74,13 +74,26 @@ async function copyFile(
   write: (chunk: Buffer) => void | Promise<void>,
 ): Promise<boolean> {
   if (!path || bytes === undefined) return false;
+  let chunks: AsyncIterable<unknown>;
   try {
     const st = await stat(path);
     if (!st.isFile() || st.size !== bytes) return false;
     if (bytes === 0) return true;
-    for await (const chunk of createReadStream(path, { end: bytes - 1 })) await write(chunk as Buffer);
-    return true;
+    chunks = createReadStream(path, { end: bytes - 1 });
   } catch {
     return false;
   }
+  // A failure of `write` is the caller's (its reader gone, a full disk), never a reason to fall back to the
+  // Redis copy: that wrote the output's tail after the part already written.
+  let wrote = false;
+  try {
+    for await (const chunk of chunks) {
+      wrote = true;
+      await write(chunk as Buffer);
+    }
+  } catch (err) {
+    if (wrote) throw err;
+    return false;
+  }
+  return true;
 }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -246,6 +246,40 @@ describe.concurrent('task execution', () => {
       );
       expect(out).toBe('1\nrc 0\n');
     }
+    // Cut by head while copying the file: nothing of the Redis copy follows (it fell back to it, with a warning).
+    const cut = spawnSync('bash', ['-c', `node ${BIN} logs -tid ${id} | head -c 10 >/dev/null`], {
+      env,
+      encoding: 'utf8',
+    });
+    expect(cut.stderr).toBe('');
+  });
+
+  it('stdout that cannot be written (/dev/full): one line and exit 1, not a stack trace; isalive keeps its answer', async () => {
+    const ended = await submit(['-cmd', 'echo done']);
+    expect(await waitFinal(ended)).toBe(4);
+    const running = await submit(['-cmd', 'sleep 30.3']);
+    await waitRunning(running);
+    const full = (args: string): { code: number | null; stderr: string } => {
+      const r = spawnSync('bash', ['-c', `node ${BIN} ${args} > /dev/full`], { env, encoding: 'utf8' });
+      return { code: r.status, stderr: r.stderr };
+    };
+    for (const [args, code] of [
+      [`logs -tid ${ended}`, 1],
+      [`status -tid ${ended}`, 1],
+      [`status -tid ${ended} --json`, 1],
+      [`pools`, 1],
+      [`isalive -tid ${running}`, 0],
+      [`isalive -tid ${ended}`, 1],
+    ] as const) {
+      const r = full(args);
+      const command = args.split(' ')[0];
+      expect([args, r.code, r.stderr]).toEqual([
+        args,
+        code,
+        expect.stringMatching(new RegExp(`^jtm ${command}: cannot write the output: ENOSPC[^\\n]*\\n$`)),
+      ]);
+    }
+    await runJtm(['kill', '-tid', String(running)], env);
   });
 });
 

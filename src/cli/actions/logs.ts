@@ -1,4 +1,4 @@
-import { RedisUnavailableError } from '../../errors.js';
+import { OutputWriteError, RedisUnavailableError } from '../../errors.js';
 import { isConnectionError, redisLocation } from '../../redis/connection.js';
 import { streamTaskOutput } from '../../tasks/task-output.js';
 import { resolveTaskId } from '../resolve-task-id.js';
@@ -7,22 +7,35 @@ import type { CommandSession, TaskIdInput } from '../session.js';
 /** The reader of stdout went away (`jtm logs | head`): the output stops there, and the command ends, exit 0. */
 class ReaderGone extends Error {}
 
-let readerGone = false;
+/** How stdout failed, once it has: its reader gone (EPIPE), or another error (a full disk). */
+let failed: Error | undefined;
+
+function outputError(err: NodeJS.ErrnoException): Error {
+  return err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED'
+    ? new ReaderGone()
+    : new OutputWriteError(err);
+}
 
 /**
  * Writes bytes to stdout, waiting when the reader is slower (a 150 MB output is not held in memory). A reader
  * that closes the pipe (EPIPE) ends the writing: before, `jtm logs -tid N | head` waited for a 'drain' that
- * never came once the output was larger than the pipe's buffer, and never exited.
+ * never came once the output was larger than the pipe's buffer, and never exited. Any other failure (stdout
+ * on a full disk: a stack trace before) is one line, exit 1.
  */
 function writeOut(chunk: Buffer): Promise<void> | void {
-  if (readerGone) throw new ReaderGone();
-  if (process.stdout.write(chunk)) return;
+  if (failed) throw failed;
+  try {
+    if (process.stdout.write(chunk)) return;
+  } catch (err) {
+    // A file or a device is written synchronously: its error is thrown here.
+    throw (failed = outputError(err as NodeJS.ErrnoException));
+  }
   return new Promise((resolve, reject) => {
     const settle = (): void => {
       process.stdout.off('drain', settle);
       process.stdout.off('error', settle);
       process.stdout.off('close', settle);
-      if (readerGone) reject(new ReaderGone());
+      if (failed) reject(failed);
       else resolve();
     };
     process.stdout.on('drain', settle);
@@ -31,11 +44,12 @@ function writeOut(chunk: Buffer): Promise<void> | void {
   });
 }
 
-function watchReader(): void {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') readerGone = true;
-  });
-  process.stdout.on('close', () => (readerGone = true));
+function watchOutput(): void {
+  // oclif's own listener rethrows every stdout error but EPIPE, as an uncaught exception (a stack trace for
+  // `jtm logs … > /dev/full`): this command answers for its stdout while it writes the output.
+  process.stdout.removeAllListeners('error');
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => (failed ??= outputError(err)));
+  process.stdout.on('close', () => (failed ??= new ReaderGone()));
 }
 
 /** `jtm logs`: the task's stdout, byte for byte; with `follow`, until the task ends. */
@@ -45,7 +59,7 @@ export async function runLogs(
 ): Promise<void> {
   const id = resolveTaskId(flags.task_id, args.id);
   const ctx = await s.context();
-  watchReader();
+  watchOutput();
   try {
     await streamTaskOutput(ctx, id, writeOut, flags.follow ?? false);
   } catch (err) {
