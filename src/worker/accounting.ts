@@ -4,7 +4,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import type { Logger } from '../logger.js';
 import { openCgroupHost, type CgroupHost, type CgroupMode, type TaskCgroup } from './cgroup.js';
 import { formatBytes } from './memory-limit.js';
-import { readHighWaterMark, type ProcInfo } from './process-tree.js';
+import { readHighWaterMark, readProportionalSet, type ProcInfo } from './process-tree.js';
 import type { SampleState } from './resource-sample.js';
 
 /** How a worker measures its tasks: the kernel's per-task cgroup, or /proc sampling where it has none. */
@@ -21,6 +21,15 @@ export const TIMES_FILE_VAR = 'JTM_TIMES_FILE';
 
 /** How long a task's wrapper has to join its cgroup before the task is accounted from /proc instead. */
 const JOIN_GRACE_MS = 2000;
+
+/**
+ * /proc mode, a tree of several processes: how often its proportional set size is read again while its RSS
+ * sum counts shared pages (copy-on-write pages become private as they are written, without the RSS sum
+ * moving), and the share of one core the readings may take (each waits this many times its own duration).
+ */
+const PSS_REFRESH_MS = 10_000;
+const PSS_MIN_GAP_MS = 1000;
+const PSS_BUDGET_FACTOR = 20;
 
 /**
  * The accounting of one worker: which mode it runs in (logged at start, and stored in each task record as
@@ -67,9 +76,9 @@ export class Accounting {
 
 /**
  * One task's resource truth. In a cgroup, the kernel's own figures (peak memory charge, CPU time of every
- * process that ever ran in it, OOM kills). Without one, /proc: the sum over the live tree of each process's
- * resident high-water mark (VmHWM) at each watch, and the tree's CPU time including reaped children
- * (cutime/cstime of the processes that waited for them), both kept as maxima.
+ * process that ever ran in it, OOM kills). Without one, /proc: the tree's memory at each watch (observeTree:
+ * shared pages counted once), and its CPU time including reaped children (cutime/cstime of the processes that
+ * waited for them), both kept as maxima.
  */
 export class TaskAccounting {
   private joined = false;
@@ -79,6 +88,15 @@ export class TaskAccounting {
   private cpuSeconds = 0;
   private overBytes: number | undefined;
   private oomKilled = false;
+  /** The kernel's peak charge was read from the task's cgroup: it is the peak, whatever the samples summed. */
+  private kernelPeak = false;
+  /** /proc mode: the last proportional-set reading of the tree (see observeTree). */
+  private pss: { inFlight: boolean; at: number; nextAt: number; rssAt: number; bytes?: number } = {
+    inFlight: false,
+    at: 0,
+    nextAt: 0,
+    rssAt: 0,
+  };
 
   constructor(
     public mode: AccountingMode,
@@ -183,18 +201,58 @@ export class TaskAccounting {
       return this.overLimit();
     }
     if (!procs || procs.length === 0) return this.overLimit();
-    let hwm = 0;
+    this.observeTree(procs);
+    return this.overLimit();
+  }
+
+  /**
+   * /proc mode. One process: its RSS and high-water mark (VmHWM, which sees a peak between two watches) are its
+   * memory. Several: their RSS sum counts every page they share once per process — a parent that loaded 200 MB
+   * and forked four workers reads 1 GB for ≈ 210 MB of memory, and a limit of 500 MB would kill it. So the
+   * tree's figure is its proportional set size (readProportionalSet), read when the RSS sum grows past what the
+   * last reading saw, passes the limit, or every PSS_REFRESH_MS while pages are shared; the peak is the larger of
+   * that and any one process's high-water mark, and the limit is passed only when the reading says so.
+   */
+  private observeTree(procs: readonly ProcInfo[]): void {
+    let hwmMax = 0;
+    let hwmSum = 0;
     let rss = 0;
     let ticks = 0;
     for (const p of procs) {
-      hwm += readHighWaterMark(p.pid) ?? p.rssBytes;
+      const hwm = readHighWaterMark(p.pid) ?? p.rssBytes;
+      hwmMax = Math.max(hwmMax, hwm);
+      hwmSum += hwm;
       rss += p.rssBytes;
       ticks += p.cpuTicks;
     }
-    this.peakBytes = Math.max(this.peakBytes, hwm, rss);
     this.cpuSeconds = Math.max(this.cpuSeconds, ticks / 100);
-    if (this.limitBytes !== undefined && rss > this.limitBytes) this.overBytes ??= rss;
-    return this.overLimit();
+    if (procs.length === 1) {
+      this.peakBytes = Math.max(this.peakBytes, hwmSum, rss);
+      if (this.limitBytes !== undefined && rss > this.limitBytes) this.overBytes ??= rss;
+      return;
+    }
+    this.peakBytes = Math.max(this.peakBytes, hwmMax);
+    const pss = this.pss;
+    const now = Date.now();
+    const wanted =
+      (this.limitBytes !== undefined && rss > this.limitBytes) ||
+      rss > pss.rssAt * 1.1 ||
+      (now - pss.at >= PSS_REFRESH_MS && rss > (pss.bytes ?? 0) * 1.1);
+    if (!wanted || pss.inFlight || now < pss.nextAt) return;
+    pss.inFlight = true;
+    const t0 = performance.now();
+    void readProportionalSet(procs).then(bytes => {
+      const took = performance.now() - t0;
+      pss.inFlight = false;
+      pss.at = Date.now();
+      pss.nextAt = pss.at + Math.max(PSS_MIN_GAP_MS, took * PSS_BUDGET_FACTOR);
+      pss.rssAt = rss;
+      // Unreadable (no smaps_rollup): the RSS sum, an upper bound, as before.
+      const tree = bytes ?? rss;
+      pss.bytes = tree;
+      this.peakBytes = Math.max(this.peakBytes, tree);
+      if (this.limitBytes !== undefined && tree > this.limitBytes) this.overBytes ??= tree;
+    });
   }
 
   /** Whether the task went over its limit (the kernel killed in its cgroup, or the watch saw it). */
@@ -213,19 +271,26 @@ export class TaskAccounting {
   /** Peak memory (bytes) and CPU time (s) of the whole task so far. */
   usage(): { peakBytes: number; cpuSeconds: number } {
     if (this.cgroup) {
-      this.peakBytes = Math.max(this.cgroup.peakBytes() ?? 0, this.peakBytes);
+      const charged = this.cgroup.peakBytes();
+      if (charged !== undefined) this.kernelPeak = true;
+      this.peakBytes = Math.max(charged ?? 0, this.peakBytes);
       this.cpuSeconds = Math.max(this.cgroup.cpuSeconds() ?? 0, this.cpuSeconds);
     }
     return { peakBytes: this.peakBytes, cpuSeconds: this.cpuSeconds };
   }
 
-  /** The sampler's state with this accounting's figures: the task record's peak_rss_mb and cpu_time_s. */
+  /**
+   * The sampler's state with this accounting's figures: the task record's peak_rss_mb and cpu_time_s. The peak
+   * is this accounting's (the cgroup's charge, or the watches' figure in /proc mode), not the samples' RSS sums,
+   * which count shared pages once per process; the samples' figure stands only where nothing was measured here.
+   */
   apply(state: SampleState | undefined): SampleState {
     const u = this.usage();
+    const measured = this.kernelPeak || u.peakBytes > 0;
     return {
       at: state?.at ?? Date.now(),
       cpuTicks: Math.max(state?.cpuTicks ?? 0, Math.round(u.cpuSeconds * 100)),
-      peakRssBytes: Math.max(state?.peakRssBytes ?? 0, u.peakBytes),
+      peakRssBytes: measured ? u.peakBytes : (state?.peakRssBytes ?? 0),
     };
   }
 

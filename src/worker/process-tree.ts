@@ -1,5 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFile } from 'node:fs/promises';
 
 /** One process as read from /proc/<pid>/stat and statm. Times in clock ticks, memory in bytes. */
 export interface ProcInfo {
@@ -338,6 +339,37 @@ export function readHighWaterMark(pid: number): number | undefined {
   }
   const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
   return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/**
+ * The proportional set size of some processes (bytes): each page shared by n processes counts 1/n to each, so
+ * pages a forked child shares copy-on-write with its parent count once in the sum, where their RSS counts them
+ * in every process. From /proc/<pid>/smaps_rollup (Linux ≥ 4.14), read asynchronously: the kernel walks the
+ * process's page tables for it (≈ 7 ms for 200 MB here), too long to block the worker's event loop. A process
+ * gone meanwhile counts 0; one whose figure cannot be read counts its RSS (`fallback`). Undefined when no
+ * process could be read at all.
+ */
+export async function readProportionalSet(procs: readonly ProcInfo[]): Promise<number | undefined> {
+  let total = 0;
+  let read = 0;
+  await Promise.all(
+    procs.map(async p => {
+      try {
+        const m = /^Pss:\s+(\d+) kB$/m.exec(await readFile(`/proc/${p.pid}/smaps_rollup`, 'latin1'));
+        if (!m) throw new Error('no Pss line');
+        total += Number(m[1]) * 1024;
+        read++;
+      } catch (err) {
+        if (
+          (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+          (err as NodeJS.ErrnoException).code === 'ESRCH'
+        )
+          return;
+        total += p.rssBytes;
+      }
+    }),
+  );
+  return read > 0 ? total : undefined;
 }
 
 /** The node's MemAvailable (bytes), or undefined when /proc/meminfo cannot be read. */

@@ -240,6 +240,34 @@ while time.process_time()-t<0.15: pass'`;
     });
 
     it.runIf(available)(
+      'counts memory that forked processes share once: 4 × 120 MB of RSS for 120 MB, under a 300 MB limit',
+      async ({ expect }) => {
+        // A parent that loaded 120 MB and forked three readers (a forking server, multiprocessing): their RSS
+        // sum is ≈ 480 MB, their memory ≈ 125 MB. The cgroup charges each page once; /proc mode reads the
+        // proportional set size. Summed RSS killed this task in /proc mode and recorded a 480 MB peak in both
+        // (the children outlive a sample: JTM_SAMPLE_INTERVAL is 5 s here).
+        const cow = `python3 -c '
+import os, time
+b = bytearray(120*1024*1024)
+for i in range(0, len(b), 4096): b[i] = 1
+kids = []
+for k in range(3):
+    pid = os.fork()
+    if pid == 0:
+        s = sum(b[i] for i in range(0, len(b), 4096))
+        time.sleep(6); os._exit(0)
+    kids.append(pid)
+for p in kids: os.waitpid(p, 0)
+'`;
+        const id = await submit(['--mem-limit', '300M', '-cmd', cow]);
+        const r = await waitFinal(id);
+        expect(r.status_name).toBe('success');
+        expect(r.peak_rss_mb).toBeGreaterThanOrEqual(110);
+        expect(r.peak_rss_mb).toBeLessThan(250);
+      },
+    );
+
+    it.runIf(available)(
       'a tree of three 150 MB processes under a 300 MB limit ends outofresource; its neighbour succeeds',
       async ({ expect }) => {
         const marker = `jtm-oom-${mode}-${process.pid}`;
