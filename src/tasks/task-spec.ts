@@ -75,6 +75,23 @@ function resolvePath(p: string | undefined, base: string): string | undefined {
 }
 
 /**
+ * Paths that name the reading process's own descriptors: they resolve in the worker, to its own log, never to
+ * the submitter's terminal or files.
+ */
+const OWN_DESCRIPTORS = /^\/(dev\/(stdin|stdout|stderr|fd)|proc\/(self|thread-self|\d+\/fd))(\/|$)/;
+
+/** A stdout, stderr or rc file path: as resolvePath, refusing the process's own descriptors. */
+function outputPath(p: string | undefined, field: string, base: string): string | undefined {
+  const path = resolvePath(p, base);
+  if (path !== undefined && OWN_DESCRIPTORS.test(path)) {
+    throw new InvalidInputError(
+      `${field} ${JSON.stringify(p)} would be the worker's own output, not yours: give a file`,
+    );
+  }
+  return path;
+}
+
+/**
  * The one precedence rule of submit (README): a flag fills in what the task file leaves unset, and a flag
  * that disagrees with what the file sets is refused, naming both: neither silently wins.
  */
@@ -175,14 +192,14 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
     pool,
     poolSpec: { ...poolFields, name: pool },
     cwd,
-    stdout: resolvePath(str(input.stdout, 'stdout'), cwd),
-    stderr: resolvePath(str(input.stderr, 'stderr'), cwd),
+    stdout: outputPath(str(input.stdout, 'stdout'), 'stdout', cwd),
+    stderr: outputPath(str(input.stderr, 'stderr'), 'stderr', cwd),
     outputFiles: str(input.output_files, 'output_files'),
     allowEmptyOutputs: allowEmpty,
     timeoutMs,
     memLimit: normaliseMemory(input.mem_limit ?? defaults.memLimit, 'mem_limit'),
     // Derived at submit so that whoever ends the task (worker, manager) finds it in the record.
-    rcFile: resolvePath(rcFile, defaults.cwd) ?? deriveRcFile(command),
+    rcFile: outputPath(rcFile, 'rc_file', defaults.cwd) ?? deriveRcFile(command),
     cromwellJobId,
   });
 }

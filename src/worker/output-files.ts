@@ -1,4 +1,4 @@
-import { constants, write } from 'node:fs';
+import { constants, fstatSync, write, type Stats } from 'node:fs';
 import { mkdir, open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -92,6 +92,12 @@ export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): P
   try {
     fh = await openOutput(path);
     const st = await fh.stat();
+    if (isWorkerOutput(st)) {
+      throw Object.assign(new Error("is the worker's own stdout or stderr"), { code: 'EINVAL' });
+    }
+    // Emptied here, not by O_TRUNC at the open: only once it is known not to be the worker's own log. A new file
+    // (most tasks) is empty already: no call.
+    if (st.isFile() && st.size > 0) await fh.truncate(0);
     // fs.write (not FileHandle.write, which skips a zero-byte write without calling write(2)).
     await probeWrite(fh.fd);
     if (st.isFIFO()) return { regular: false, hold: fh };
@@ -104,7 +110,9 @@ export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): P
     const what =
       code === 'ENXIO' && !(await isFifo(path))
         ? 'no such device or address'
-        : (WHAT[code] ?? (err as Error).message);
+        : (err as Error).message.startsWith('is the worker')
+          ? (err as Error).message
+          : (WHAT[code] ?? (err as Error).message);
     throw new Error(`cannot write ${which}: ${code}: ${path} ${what}`);
   }
 }
@@ -119,9 +127,29 @@ async function isFifo(path: string): Promise<boolean> {
 
 /** Directories known to exist: most tasks write to the same few, and each check costs a thread-pool hop. */
 const madeDirs = new Set<string>();
-/** O_TRUNC empties a regular file and is ignored by FIFOs and devices; O_NONBLOCK: a FIFO never waits. */
-const OPEN_FLAGS =
-  constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK | constants.O_APPEND | constants.O_TRUNC;
+/** O_NONBLOCK: a FIFO never waits. No O_TRUNC: prepareOutput empties a regular file once it has checked it. */
+const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK | constants.O_APPEND;
+
+/** The worker's own stdout and stderr (device, inode), read once. */
+let workerOutputs: Stats[] | undefined;
+
+/**
+ * Whether an output is the file, pipe or socket the worker's own stdout or stderr goes to: `/dev/stdout`,
+ * `/proc/self/fd/2` or a link to them resolve in the worker, to its log (`jtm worker > w.log`, Slurm's
+ * `--output`). Emptying it would wipe the worker's log, and the task's bytes would be mixed into it. A
+ * character device (a terminal, /dev/null) is left alone: nothing there to empty or to read back.
+ */
+function isWorkerOutput(st: Stats): boolean {
+  if (!(st.isFile() || st.isFIFO() || st.isSocket())) return false;
+  workerOutputs ??= [1, 2].flatMap(fd => {
+    try {
+      return [fstatSync(fd)];
+    } catch {
+      return [];
+    }
+  });
+  return workerOutputs.some(w => w.dev === st.dev && w.ino === st.ino);
+}
 
 async function openOutput(path: string): Promise<FileHandle> {
   const dir = dirname(path);

@@ -1,8 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -195,6 +197,45 @@ describe('output fidelity and task isolation', () => {
     expect(readFileSync(join(work, 'neighbour.out'), 'utf8')).toBe('fine\n');
     expect((await runJtm(['check-worker', '-p', 'fid'], env)).code).toBe(0);
     expect(worker.child.exitCode).toBeNull();
+  });
+
+  it("never writes into the worker's own log: /dev/stdout refused at submit, a link to it fails its task, the log intact", async () => {
+    for (const field of ['stdout', 'stderr', 'rc_file']) {
+      for (const path of ['/dev/stdout', '/dev/stderr', '/proc/self/fd/1', '/dev/fd/2']) {
+        const file = join(work, `own-${n++}.jsonl`);
+        writeFileSync(file, JSON.stringify({ command: 'echo hi', [field]: path }));
+        const r = await runJtm(['submit', '-f', file, '-p', 'fid'], env, { cwd: work });
+        expect(r.code).toBe(1);
+        expect(r.stderr.trim()).toBe(
+          `jtm submit: ${field} "${path}" would be the worker's own output, not yours: give a file`,
+        );
+      }
+    }
+    // A worker whose stdout and stderr go to a file (jtm worker > w.log 2>&1, Slurm's --output).
+    const log = join(work, 'worker.log');
+    const fd = openSync(log, 'a');
+    const own = spawn(process.execPath, [BIN, 'worker', '-p', 'fid-log'], { env, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    try {
+      await waitWorkers(env, 'fid-log', 1, 50_000);
+      await waitFor(() => readFileSync(log, 'latin1').length > 0, 'the worker to log');
+      const before = readFileSync(log, 'latin1');
+      const link = join(work, 'to-worker-log');
+      execFileSync('ln', ['-s', '/dev/stdout', link]);
+      const file = join(work, `own-${n++}.jsonl`);
+      writeFileSync(file, JSON.stringify({ command: 'echo TASK-OUTPUT', stdout: link }));
+      const r = await runJtm(['submit', '-f', file, '-p', 'fid-log'], env, { cwd: work });
+      const [id] = taskIds(r.stdout);
+      expect(await waitFinal(id!)).toBe(-2);
+      expect((await ctx.tasks.get(id!))!.reason).toMatch(/is the worker's own stdout or stderr$/);
+      const after = readFileSync(log, 'latin1');
+      expect(after.startsWith(before)).toBe(true);
+      expect(after).not.toContain('\0');
+      expect(after).not.toContain('TASK-OUTPUT');
+    } finally {
+      own.kill('SIGTERM');
+      await new Promise(r => own.once('exit', r));
+    }
   });
 
   it('a 25-day time limit does not fire early; beyond 365 days is refused at submit', async () => {
