@@ -66,6 +66,11 @@ export interface Config {
    * bytes (the stdout file keeps everything).
    */
   readonly outputTailBytes: number;
+  /**
+   * How much of that copy a task keeps once it has ended (JTM_OUTPUT_KEEP_BYTES, default 64 KiB, 0 = none): Redis
+   * holds it for the record's whole retention, in memory, while the stdout file keeps everything.
+   */
+  readonly outputKeepBytes: number;
   /** Longest command accepted by submit, in bytes. */
   readonly maxCommandBytes: number;
   /**
@@ -181,6 +186,7 @@ export const CONFIG_KEYS = [
   'JTM_SWEEP_INTERVAL',
   'JTM_POOL_IDLE',
   'JTM_OUTPUT_TAIL_BYTES',
+  'JTM_OUTPUT_KEEP_BYTES',
   'JTM_MAX_COMMAND_BYTES',
   'JTM_LOG_REPEAT_INTERVAL',
   'JTM_SITE_CONFIG',
@@ -314,6 +320,7 @@ export function loadConfig(
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s', true),
     poolIdleMs: duration('JTM_POOL_IDLE', '10m', false, NOT_A_TIMER),
     outputTailBytes: integer('JTM_OUTPUT_TAIL_BYTES', 1024 * 1024, 1024),
+    outputKeepBytes: integer('JTM_OUTPUT_KEEP_BYTES', 64 * 1024, 0),
     maxCommandBytes: integer(
       'JTM_MAX_COMMAND_BYTES',
       65536,

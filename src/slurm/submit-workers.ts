@@ -171,6 +171,7 @@ function workerEnv(config: Config): [string, string][] {
     // In K: a bare number is GB, and a byte count over 1024 is a power-of-two fraction, exact in decimal.
     ['JTM_MEM_AVAILABLE_MARGIN', `${config.memAvailableMarginBytes / 1024}K`],
     ['JTM_OUTPUT_TAIL_BYTES', String(config.outputTailBytes)],
+    ['JTM_OUTPUT_KEEP_BYTES', String(config.outputKeepBytes)],
     ['JTM_LOG_REPEAT_INTERVAL', `${config.logRepeatIntervalMs}ms`],
   ];
   return env.filter((e): e is [string, string] => e[1] !== undefined);

@@ -9,8 +9,8 @@ import { isFinal } from './status.js';
 /**
  * A task's stdout, as bytes (binary-safe: nothing is decoded). After the task has ended: its stdout file
  * when that file is readable here and has the size its worker recorded (the file is authoritative and
- * complete), else the Redis copy, which holds the last JTM_OUTPUT_TAIL_BYTES (one log line on stderr says
- * when earlier output was dropped from it). While it runs: the Redis copy, which its worker fills from the
+ * complete), else the Redis copy, which holds the last JTM_OUTPUT_TAIL_BYTES while the task runs and the last
+ * JTM_OUTPUT_KEEP_BYTES once it has ended (one log line on stderr says when earlier output was dropped from it). While it runs: the Redis copy, which its worker fills from the
  * file a few times a second; with `follow`, new output until the task has ended.
  */
 export async function streamTaskOutput(
@@ -35,11 +35,17 @@ export async function streamTaskOutput(
         if (off > 0)
           ctx.logger.warn(
             { task: id, dropped_bytes: off },
-            `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES): the whole output is in the task's stdout file`,
+            `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): the whole output is in the task's stdout file`,
           );
       }
       if (data) await write(data);
       last = entryId.toString('latin1');
+    }
+    if (last === undefined && isFinal(record.status) && (record.output_bytes ?? 0) > 0) {
+      ctx.logger.warn(
+        { task: id, dropped_bytes: record.output_bytes },
+        `its ${record.output_bytes} bytes of output are in the task's stdout file, not readable here, and none is kept in Redis (JTM_OUTPUT_KEEP_BYTES)`,
+      );
     }
     if (!follow) return;
     const [statusText, attemptsText] = await ctx.redis.hmget(ctx.keys.task(id), 'status', 'attempts');

@@ -32,6 +32,8 @@ export class OutputFollower {
     /** The stdout file when it is a regular file; other targets (FIFO, /dev/null) cannot be followed. */
     private readonly path: string | undefined,
     private readonly tailBytes: number,
+    /** What the stream keeps once the task has ended (JTM_OUTPUT_KEEP_BYTES). */
+    private readonly keepBytes: number,
   ) {}
 
   /** Bytes of stdout seen so far (the file's size at the last read). */
@@ -52,7 +54,11 @@ export class OutputFollower {
     this.timer = setTimeout(tick, POLL_MS);
   }
 
-  /** The task has exited: one last read to the end of the file, then the file is closed. */
+  /**
+   * The task has exited: one last read to the end of the file, then the file is closed and the stream cut to
+   * the last keepBytes: kept for the record's whole retention, in Redis's memory, the tail of every chatty task
+   * (1 MiB each at the running cap) would add up to gigabytes, and the file holds everything.
+   */
   async finish(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -60,6 +66,9 @@ export class OutputFollower {
     if (this.path) await this.readNew();
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
+    await this.trimTo(this.keepBytes).catch(err =>
+      this.ctx.logger.debug({ err, task: this.taskId }, 'output copy not cut'),
+    );
   }
 
   private async readNew(): Promise<void> {
@@ -85,20 +94,26 @@ export class OutputFollower {
     }
   }
 
+  /** Drops the oldest entries until the stream holds at most `bytes` (whole entries: at most, not exactly). */
+  private async trimTo(bytes: number): Promise<void> {
+    let first = this.entries[0];
+    if (!first || this.streamBytes <= bytes) return;
+    while (first && this.streamBytes > bytes) {
+      this.entries.shift();
+      this.streamBytes -= first[1];
+      first = this.entries[0];
+    }
+    const key = this.ctx.keys.taskOutput(this.taskId);
+    if (first) await this.ctx.redis.xtrim(key, 'MINID', first[0]);
+    else await this.ctx.redis.del(key);
+  }
+
   private async append(data: Buffer, offset: number): Promise<void> {
     const key = this.ctx.keys.taskOutput(this.taskId);
     const id = await this.ctx.redis.xadd(key, '*', 'data', data, 'off', String(offset));
     if (id === null) return;
     this.entries.push([id, data.length]);
     this.streamBytes += data.length;
-    let first = this.entries[0];
-    let trimmed = false;
-    while (first && this.streamBytes > this.tailBytes) {
-      this.entries.shift();
-      this.streamBytes -= first[1];
-      first = this.entries[0];
-      trimmed = true;
-    }
-    if (trimmed && first) await this.ctx.redis.xtrim(key, 'MINID', first[0]);
+    await this.trimTo(this.tailBytes);
   }
 }

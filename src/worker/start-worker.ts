@@ -165,6 +165,7 @@ export async function startWorker(
           data.id,
           regular ? path : undefined,
           ctx.config.outputTailBytes,
+          ctx.config.outputKeepBytes,
         );
         outputs.set(run, output);
         output.start();

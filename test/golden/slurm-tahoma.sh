@@ -33,6 +33,7 @@ export JTM_ACCOUNTING=auto
 export JTM_WATCH_INTERVAL=250ms
 export JTM_MEM_AVAILABLE_MARGIN=524288K
 export JTM_OUTPUT_TAIL_BYTES=1048576
+export JTM_OUTPUT_KEEP_BYTES=65536
 export JTM_LOG_REPEAT_INTERVAL=60000ms
 
 # Starts the workers of this node (the batch shell itself: one node, no srun step).

@@ -144,18 +144,26 @@ describe('output fidelity and task isolation', () => {
     });
   });
 
-  it('keeps at most JTM_OUTPUT_TAIL_BYTES of a 5 MB output in Redis; logs says what was dropped', async () => {
+  it('keeps at most JTM_OUTPUT_TAIL_BYTES of a 5 MB output in Redis while it runs, JTM_OUTPUT_KEEP_BYTES once ended; logs says what was dropped', async () => {
     const [id] = await submit([
       {
-        command: "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo the end",
+        command: "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo the end; sleep 3",
         stdout: join(work, 'five-m.out'),
       },
     ]);
+    const keptNow = async (): Promise<number> =>
+      (await ctx.redis.xrangeBuffer(ctx.keys.taskOutput(id!), '-', '+')).reduce(
+        (sum, [, f]) => sum + (f[1] as Buffer).length,
+        0,
+      );
+    // While it sleeps: the running cap (1 MiB), nearly full.
+    await waitFor(async () => (await keptNow()) > 512 * 1024, 'the running copy');
+    expect(await keptNow()).toBeLessThanOrEqual(1024 * 1024);
     expect(await waitFinal(id!)).toBe(4);
-    const entries = await ctx.redis.xrangeBuffer(ctx.keys.taskOutput(id!), '-', '+');
-    const kept = entries.reduce((sum, [, f]) => sum + (f[1] as Buffer).length, 0);
-    expect(kept).toBeLessThanOrEqual(1024 * 1024);
-    expect(kept).toBeGreaterThan(512 * 1024);
+    // Ended: the last 64 KiB at most (whole entries), for the record's retention.
+    const kept = await keptNow();
+    expect(kept).toBeLessThanOrEqual(64 * 1024);
+    expect(kept).toBeGreaterThan(0);
     const file = readFileSync(join(work, 'five-m.out'));
     expect(file.length).toBe(5_000_009);
     unlinkSync(join(work, 'five-m.out'));
