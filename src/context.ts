@@ -4,6 +4,7 @@ import type { Logger } from './logger.js';
 import {
   closeConnection,
   createConnection,
+  refusedBeforeReady,
   type ConnectionRole,
   type RedisClient,
 } from './redis/connection.js';
@@ -27,7 +28,7 @@ export interface JtmContext {
 export async function openContext(config: Config, logger: Logger, role: ConnectionRole): Promise<JtmContext> {
   const redis = await createConnection(config, role, role === 'worker' ? logger : undefined);
   try {
-    await checkShardCount(redis, config);
+    await Promise.race([checkShardCount(redis, config), refusedBeforeReady(redis)]);
   } catch (err) {
     await closeConnection(redis);
     throw err;

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type ConnectionOptions } from 'node:tls';
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
@@ -91,6 +92,7 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
         : {}),
       ...(config.redisTlsKey ? { key: tlsFile('JTM_REDIS_TLS_KEY', config.redisTlsKey, 'key') } : {}),
     };
+    checkClientCertificate(config, options.tls as { cert?: Buffer; key?: Buffer });
   } else {
     // Refused rather than ignored: whoever set a CA meant the connection to be encrypted, and a plain one would
     // send the password in clear (and isalive answered `yes` as if all were well).
@@ -194,6 +196,34 @@ function tlsFile(key: string, path: string, kind: 'certificate' | 'key'): Buffer
 }
 
 /**
+ * A client certificate and its key, checked here where both are local files: a key that is not the
+ * certificate's, empty, or protected by a passphrase used to surface only in the handshake, as "Connection is
+ * closed." or an unreachable Redis (isalive answered `unknown` for ever after a key rotation gone wrong).
+ */
+function checkClientCertificate(config: Config, tls: { cert?: Buffer; key?: Buffer }): void {
+  const cert = config.redisTlsCert;
+  const key = config.redisTlsKey;
+  if (cert === undefined && key === undefined) return;
+  if (cert === undefined || key === undefined) {
+    const [given, missing] = cert === undefined ? ['KEY', 'CERT'] : ['CERT', 'KEY'];
+    throw new RedisTlsError(
+      `JTM_REDIS_TLS_${given} is set without JTM_REDIS_TLS_${missing}: a client certificate needs both, the certificate and its key`,
+    );
+  }
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const why = /KEY_VALUES_MISMATCH/.test(code)
+      ? `is not the key of JTM_REDIS_TLS_CERT=${cert}`
+      : /BAD_DECRYPT|PASSPHRASE|INTERRUPTED/i.test(`${code} ${(err as Error).message}`)
+        ? 'is protected by a passphrase: JTM needs it without one (readable by this user only)'
+        : 'is not a usable PEM private key';
+    throw new RedisTlsError(`JTM_REDIS_TLS_KEY=${key} ${why}`, err);
+  }
+}
+
+/**
  * After a TLS connection got no answer: whether the server answers plain Redis (a `rediss://` URL on a plain
  * port, whose server waits for the rest of what it takes for a command while the client waits for a TLS
  * answer, until the timeout). One PING on a plain socket, bounded; any doubt is "no" (then an outage).
@@ -293,10 +323,7 @@ export async function createConnection(
     isAuthError(err)
       ? new RedisAuthError(where, err)
       : parsed.options.tls && isTlsError(err)
-        ? new RedisTlsError(
-            `TLS with Redis at ${where} failed: check JTM_REDIS_TLS_CA (the CA that signed the server's certificate) and the host name in the URL`,
-            err,
-          )
+        ? new RedisTlsError(`TLS with Redis at ${where} failed: ${tlsAdvice(err)}`, err)
         : undefined;
   let authFailure: JtmError | undefined;
   let onAuthFailure: ((err: Error) => void) | undefined;
@@ -306,6 +333,7 @@ export async function createConnection(
     const final = finalError(err);
     if (final) {
       authFailure ??= final;
+      if (!heardRefusals.has(redis)) heardRefusals.set(redis, final);
       onAuthFailure?.(final);
     }
     logRepeat?.(
@@ -328,9 +356,16 @@ export async function createConnection(
         clientCapMs(config),
       );
     } catch (err) {
+      if (err instanceof RedisUrlError) {
+        hardDisconnect(redis);
+        throw err;
+      }
       hardDisconnect(redis);
-      if (err instanceof RedisUrlError) throw err;
-      const final = authFailure ?? finalError(err) ?? (await plainServerError(parsed, where));
+      const final =
+        authFailure ??
+        finalError(err) ??
+        (await tlsRefusal(parsed, finalError)) ??
+        (await plainServerError(parsed, where));
       if (final) throw final;
       throw new RedisUnavailableError(where, err);
     } finally {
@@ -353,6 +388,10 @@ export async function createConnection(
         hardDisconnect(redis);
         throw final;
       }
+      // Until the first answer, a refusal that comes later is as final as one within the wait: a TLS
+      // server that wants a client certificate says so only after a reset or two (a worker waited for ever,
+      // logging the alert once a minute). refusedBeforeReady gives it to whoever waits on the connection.
+      watchRefusalUntilReady(redis, finalError);
       // No answer yet (a paused or overloaded server accepts the connection and says nothing, so no error
       // event is logged): say why this daemon is waiting instead of starting silently.
       logger?.warn(
@@ -364,6 +403,103 @@ export async function createConnection(
     }
   }
   return redis;
+}
+
+/**
+ * What to check after a failed TLS handshake. A server's alert names the side at fault: with TLS 1.3 a server
+ * that wants a client certificate, or refuses the one given, says so by an alert after the client's part of the
+ * handshake ("blamed the CA" before, which was fine).
+ */
+function tlsAdvice(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/alert certificate required/i.test(msg)) {
+    return 'the server requires a client certificate: set JTM_REDIS_TLS_CERT and JTM_REDIS_TLS_KEY';
+  }
+  const alert =
+    /alert (certificate expired|bad certificate|unknown ca|certificate unknown|certificate revoked|unsupported certificate|access denied)/i.exec(
+      msg,
+    );
+  if (alert) {
+    return `the server refused JTM's client certificate (${alert[1]}): check JTM_REDIS_TLS_CERT and JTM_REDIS_TLS_KEY`;
+  }
+  return "check JTM_REDIS_TLS_CA (the CA that signed the server's certificate) and the host name in the URL";
+}
+
+/** The first refusal (credentials, rights, TLS) each connection heard, whenever it came. */
+const heardRefusals = new WeakMap<RedisClient, JtmError>();
+
+/**
+ * The error to report for a command that failed on `redis` with a connection error: Redis's refusal if the
+ * connection heard one (with TLS, listening a moment for it: a server's alert can follow the reset that failed
+ * the command, and "cannot reach Redis (Connection is closed.)" named no cause), else Redis unreachable.
+ */
+export async function connectionFailure(redis: RedisClient, config: Config, err: unknown): Promise<JtmError> {
+  const heard = heardRefusals.get(redis);
+  if (heard) return heard;
+  const parsed = parseRedisUrl(config.redisUrl ?? DEFAULT_URL, config);
+  const where = redisLocation(config);
+  const refusal = await tlsRefusal(parsed, e =>
+    isTlsError(e) ? new RedisTlsError(`TLS with Redis at ${where} failed: ${tlsAdvice(e)}`, e) : undefined,
+  );
+  return refusal ?? new RedisUnavailableError(where, err);
+}
+
+/**
+ * After a TLS connection failed with a reset or a close: whether the server refuses this client. With TLS 1.3
+ * a server that wants a client certificate (or refuses the one given) sends its alert after the client's part
+ * of the handshake, and a client that has written a command by then often sees only the reset ("Connection is
+ * closed.", 1 time in 5 here). One handshake that writes nothing and listens briefly hears the alert itself.
+ */
+async function tlsRefusal(
+  parsed: ParsedUrl,
+  toFinal: (err: unknown) => JtmError | undefined,
+  timeoutMs = 1000,
+): Promise<JtmError | undefined> {
+  const node = parsed.nodes[0];
+  if (!parsed.options.tls || parsed.kind === 'sentinel' || !node) return undefined;
+  const tls = parsed.options.tls as ConnectionOptions;
+  return new Promise(resolve => {
+    const socket = tlsConnect({ ...tls, host: node.host, port: node.port });
+    const done = (v: JtmError | undefined): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.once('error', err => done(toFinal(err)));
+    socket.once('close', () => done(undefined));
+  });
+}
+
+const refusals = new WeakMap<RedisClient, Promise<never>>();
+
+function watchRefusalUntilReady(
+  redis: RedisClient,
+  finalError: (err: unknown) => JtmError | undefined,
+): void {
+  refusals.set(
+    redis,
+    new Promise<never>((_, reject) => {
+      const onError = (err: unknown): void => {
+        const final = finalError(err);
+        if (!final) return;
+        redis.off('error', onError);
+        reject(final);
+      };
+      redis.on('error', onError);
+      redis.once('ready', () => redis.off('error', onError));
+    }),
+  );
+  refusals.get(redis)?.catch(() => {});
+}
+
+/**
+ * A daemon's connection that had no answer within its first wait: rejects with the error if Redis refuses it
+ * (credentials, rights, TLS) before it ever answers; otherwise never settles. Race it with what waits for the
+ * connection's first commands, which would wait for ever.
+ */
+export function refusedBeforeReady(redis: RedisClient): Promise<never> {
+  return refusals.get(redis) ?? new Promise<never>(() => {});
 }
 
 /** A TLS URL whose server answers plain Redis: the error that says so, else undefined (a plain outage). */

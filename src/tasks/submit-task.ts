@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 import { forPool, recordShardCount, type JtmContext } from '../context.js';
-import { isConnectionError } from '../redis/connection.js';
-import { RedisUnavailableError, SubmitIncompleteError, toError } from '../errors.js';
-import { redisLocation } from '../redis/connection.js';
+import { connectionFailure, isConnectionError } from '../redis/connection.js';
+import { SubmitIncompleteError, toError } from '../errors.js';
 import type { Queue } from 'bullmq';
 
 import { openPoolQueue } from './pool-queue.js';
@@ -57,8 +56,8 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
   // Each pool's shard gets its tasks' records, jobs and its own commit key (docs/scaling.md); with one
   // shard this is one group holding every task, in order.
   const groups = byShard(ctx, records);
-  await recordShardCount(ctx).catch((err: unknown) => {
-    throw isConnectionError(err) ? new RedisUnavailableError(redisLocation(ctx.config), err) : err;
+  await recordShardCount(ctx).catch(async (err: unknown) => {
+    throw isConnectionError(err) ? await connectionFailure(ctx.redis, ctx.config, err) : err;
   });
   const queues = new PoolQueues();
   const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues)));
@@ -82,7 +81,7 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
         chunks(g.ids).map(c => g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason)),
       ),
     );
-    if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(ctx.config), err);
+    if (isConnectionError(err)) throw await connectionFailure(ctx.redis, ctx.config, err);
     throw new SubmitIncompleteError(err);
   }
   const closed = queues.close();

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +126,39 @@ describe('Redis ACL user with a password', () => {
   });
 });
 
+describe('TLS (rediss://) with a server that requires client certificates', () => {
+  let pki: Pki;
+  let server: Server;
+  beforeAll(async () => {
+    pki = makePki();
+    server = await startTlsRedis(pki, 'yes');
+  });
+  afterAll(async () => server.stop());
+
+  it('without one, every command and every worker says so and exits 255 (a worker waited for ever, 1 start in 4)', async () => {
+    const env = testEnv({ REDIS_URL: `rediss://127.0.0.1:${server.port}`, JTM_REDIS_TLS_CA: pki.ca });
+    const line =
+      /TLS with Redis at rediss:\/\/127\.0\.0\.1:\d+ failed: the server requires a client certificate: set JTM_REDIS_TLS_CERT and JTM_REDIS_TLS_KEY/;
+    for (const cmd of [
+      ['status', '-tid', '1'],
+      ['submit', '-cmd', 'true', '-p', 'x'],
+      ['isalive', '-tid', '1'],
+    ]) {
+      const r = await runJtm(cmd, env);
+      expect([cmd[0], r.code]).toEqual([cmd[0], 255]);
+      expect(r.stderr).toMatch(line);
+    }
+    // Daemons: the server's alert may come only after a reset or two, past the first wait.
+    const workers = [1, 2, 3, 4].map(() => startJtm(['worker', '-p', 'mtls-required'], env));
+    const codes = await Promise.all(
+      workers.map(w => Promise.race([w.exited, sleep(60_000).then(() => 'still running')])),
+    );
+    await Promise.all(workers.map(w => w.stop('SIGKILL')));
+    expect(codes).toEqual([255, 255, 255, 255]);
+    for (const w of workers) expect(w.output()).toMatch(line);
+  });
+});
+
 describe('TLS (rediss://) with a private CA', () => {
   let pki: Pki;
   let server: Server;
@@ -167,6 +202,46 @@ describe('TLS (rediss://) with a private CA', () => {
     });
     const r = await runJtm(['submit', '-cmd', 'true', '-p', 'mtls'], env);
     expect(r.code).toBe(0);
+  });
+
+  it('refuses a client key that cannot work and a certificate without its key at once: one line, exit 255, isalive too', async () => {
+    const other = join(pki.dir, 'other.key');
+    const locked = join(pki.dir, 'locked.key');
+    const empty = join(pki.dir, 'empty.key');
+    execFileSync('openssl', ['genrsa', '-out', other, '2048'], { stdio: 'ignore' });
+    execFileSync('openssl', ['genrsa', '-aes128', '-passout', 'pass:x', '-out', locked, '2048'], {
+      stdio: 'ignore',
+    });
+    writeFileSync(empty, '');
+    const url = `rediss://jtm:${PASSWORD}@127.0.0.1:${server.port}`;
+    const cases: [Record<string, string>, string][] = [
+      [
+        { JTM_REDIS_TLS_KEY: other },
+        `JTM_REDIS_TLS_KEY=${other} is not the key of JTM_REDIS_TLS_CERT=${pki.cert}`,
+      ],
+      [{ JTM_REDIS_TLS_KEY: locked }, `JTM_REDIS_TLS_KEY=${locked} is protected by a passphrase`],
+      [{ JTM_REDIS_TLS_KEY: empty }, `JTM_REDIS_TLS_KEY=${empty} is not a usable PEM private key`],
+      [{ JTM_REDIS_TLS_KEY: '' }, 'JTM_REDIS_TLS_CERT is set without JTM_REDIS_TLS_KEY'],
+    ];
+    for (const [extra, message] of cases) {
+      const env = testEnv({
+        REDIS_URL: url,
+        JTM_REDIS_TLS_CA: pki.ca,
+        JTM_REDIS_TLS_CERT: pki.cert,
+        ...extra,
+      });
+      if (extra['JTM_REDIS_TLS_KEY'] === '') delete env['JTM_REDIS_TLS_KEY'];
+      for (const cmd of [
+        ['isalive', '-tid', '1'],
+        ['status', '-tid', '1'],
+        ['worker', '-p', 'badkey'],
+      ]) {
+        const r = await runJtm(cmd, env);
+        expect([cmd[0], r.code, r.stdout]).toEqual([cmd[0], 255, '']);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toContain(`jtm ${cmd[0]}: ${message}`);
+      }
+    }
   });
 
   it('refuses a server it cannot verify, and a plain redis:// URL, with one line and exit 255', async () => {

@@ -112,8 +112,8 @@ export function makePki(): Pki {
   return { dir, ca: p('ca.crt'), cert: p('server.crt'), key: p('server.key') };
 }
 
-/** A TLS-only redis-server (`--port 0`), clients need not present a certificate. */
-export async function startTlsRedis(pki: Pki): Promise<Server> {
+/** A TLS-only redis-server (`--port 0`); clients need not present a certificate unless `clientCerts` is 'yes'. */
+export async function startTlsRedis(pki: Pki, clientCerts: 'optional' | 'yes' = 'optional'): Promise<Server> {
   const port = await free();
   const tlsCli = ['--tls', '--cacert', pki.ca, '-h', '127.0.0.1', '-p', String(port)];
   const server = await startServer(
@@ -135,12 +135,17 @@ export async function startTlsRedis(pki: Pki): Promise<Server> {
       '--tls-ca-cert-file',
       pki.ca,
       '--tls-auth-clients',
-      'optional',
+      clientCerts,
       '--dir',
       pki.dir,
     ],
     port,
-    () => spawnSync('redis-cli', [...tlsCli, 'PING'], { encoding: 'utf8' }).stdout.trim() === 'PONG',
+    () =>
+      spawnSync(
+        'redis-cli',
+        [...tlsCli, ...(clientCerts === 'yes' ? ['--cert', pki.cert, '--key', pki.key] : []), 'PING'],
+        { encoding: 'utf8' },
+      ).stdout.trim() === 'PONG',
   );
   return server;
 }

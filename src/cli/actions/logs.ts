@@ -1,5 +1,5 @@
-import { OutputWriteError, RedisUnavailableError } from '../../errors.js';
-import { isConnectionError, redisLocation } from '../../redis/connection.js';
+import { OutputWriteError } from '../../errors.js';
+import { connectionFailure, isConnectionError } from '../../redis/connection.js';
 import { streamTaskOutput } from '../../tasks/task-output.js';
 import { resolveTaskId } from '../resolve-task-id.js';
 import type { CommandSession, TaskIdInput } from '../session.js';
@@ -65,7 +65,7 @@ export async function runLogs(
   } catch (err) {
     if (err instanceof ReaderGone) return;
     // Redis lost while following is Redis unavailable (255), as for every command, not invalid input.
-    if (isConnectionError(err)) throw new RedisUnavailableError(redisLocation(s.config), err);
+    if (isConnectionError(err)) throw await connectionFailure(ctx.redis, s.config, err);
     throw err;
   }
 }
