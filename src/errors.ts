@@ -126,6 +126,16 @@ export function isAuthError(err: unknown): boolean {
 }
 
 /**
+ * Whether Redis refused a command for the user's rights (ACL): NOPERM, or a command a script runs that the
+ * user may not ("The user executing the script can't run this command"). Not transient: the same command
+ * will be refused again until an admin changes the user.
+ */
+export function isRightsError(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /\bNOPERM\b|user executing the script can't run/i.test(msg);
+}
+
+/**
  * Redis answered a command with an error (out of memory, a read-only replica, a failed save that stops writes,
  * a database still loading, …): Redis is unusable for JTM now, which is exit 255 like an unreachable Redis —
  * not exit 1, which kill, status and isalive give for an id that is not there.

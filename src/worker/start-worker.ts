@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
-import { toError } from '../errors.js';
+import { isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
@@ -391,6 +391,11 @@ export async function startWorker(
     try {
       value = await current.done;
     } catch (err) {
+      // Not failed: the job is left to its lock, which expires, and the stalled check gives it to another worker.
+      if (isRightsError(err)) {
+        refusedRights(err);
+        throw new WaitingError();
+      }
       if (superseded()) throw new WaitingError();
       throw err;
     }
@@ -412,8 +417,25 @@ export async function startWorker(
   // While Redis is down BullMQ reports every reconnect attempt of each of its connections: once per kind and
   // minute is enough (docs/reliability.md), the count of the others goes with the next line.
   worker.on('error', err => {
+    if (isRightsError(err)) refusedRights(err);
     logRepeat('error', toError(err).message.replace(/\d+/g, '#'), { err }, 'worker error');
   });
+  /**
+   * Redis refuses this worker's user a command it needs to take or record tasks (an ACL trimmed one command
+   * too far): it could only hold the jobs it fetches, while check-worker, pools and the manager counted its
+   * slots as live. It stops (running tasks get their grace) and the process exits 255, saying why.
+   */
+  let refused = false;
+  const refusedRights = (err: unknown): void => {
+    if (refused) return;
+    refused = true;
+    log.error(
+      { err: toError(err).message },
+      "Redis refuses this worker's user a command JTM needs (ACL): stopping; give the user the rights docs/reliability.md lists",
+    );
+    process.exitCode = 255;
+    void stop();
+  };
   worker.on('failed', (job, err) => {
     if (!(err instanceof TaskUnsuccessful)) log.error({ task: job?.data.id, err }, 'task processing failed');
   });

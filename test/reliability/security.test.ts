@@ -112,6 +112,55 @@ describe('Redis ACL user with a password', () => {
     expect(r.stderr).not.toContain(PASSWORD);
   });
 
+  it.concurrent.each(['hmget', 'evalsha', 'xadd'])(
+    'a worker whose user may not run %s stops, exit 255, saying why; another worker runs the task',
+    async command => {
+      const p = String(server.port);
+      const user = `jtm-no-${command}`;
+      // As the ACL user: the default user is off on this server.
+      redisCli([
+        '-p',
+        p,
+        '--user',
+        'jtm',
+        '--pass',
+        PASSWORD,
+        '--no-auth-warning',
+        'ACL',
+        'SETUSER',
+        user,
+        'on',
+        `>${PASSWORD}`,
+        '~{t-*',
+        '&{t-*',
+        '+@all',
+        `-${command}`,
+      ]);
+      const full = testEnv({ REDIS_URL: `redis://jtm:${PASSWORD}@127.0.0.1:${server.port}` });
+      // Short locks: the job the refused worker held is handed on once its lock expires.
+      const env = {
+        ...full,
+        REDIS_URL: `redis://${user}:${PASSWORD}@127.0.0.1:${server.port}`,
+        JTM_LOCK_DURATION: '5s',
+      };
+      const pool = `acl-no-${command}`;
+      const id = await submitOne(full, ['-cmd', 'true', '-p', pool]);
+      const w = startJtm(['worker', '-p', pool], env);
+      const code = await Promise.race([w.exited, sleep(60_000).then(() => 'still running')]);
+      await w.stop('SIGKILL');
+      expect(code).toBe(255);
+      expect(w.output()).toContain("Redis refuses this worker's user a command JTM needs (ACL)");
+      expect(w.output()).not.toContain(PASSWORD);
+      // The job was not failed: a worker with the rights runs the task (once the broken one's lock expires).
+      const good = startJtm(['worker', '-p', pool], { ...full, JTM_STALLED_INTERVAL: '2s' });
+      try {
+        await waitStatusShown(full, id, 'success', 90_000);
+      } finally {
+        await good.stop();
+      }
+    },
+  );
+
   it('a worker with a wrong password logs no secret', async () => {
     const env = testEnv({
       REDIS_URL: `redis://jtm:bad${PASSWORD}@127.0.0.1:${server.port}`,
