@@ -34,9 +34,15 @@ export function checkExposure(
   if (!isLoopback(host) && !credentials) throw new DashboardExposedError(host, what);
 }
 
-/** Headers of every response: no content sniffing (JSON errors repeat user input, such as a pool name). */
+/**
+ * Headers of every response: no content sniffing (JSON errors repeat user input, such as a pool name), and no
+ * framing by any page, ours included: a page of another site could frame the live task view invisibly under a
+ * decoy and turn one click into a kill, which the Origin check cannot see (the POST comes from our own page).
+ */
 export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.set('X-Content-Type-Options', 'nosniff');
+  res.set('X-Frame-Options', 'DENY');
+  res.set('Content-Security-Policy', "frame-ancestors 'none'");
   next();
 }
 

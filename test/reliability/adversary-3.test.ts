@@ -119,16 +119,29 @@ describe('adversary 3: status --json names the stderr file; dashboard answers ar
     }
   });
 
-  it('every dashboard answer carries X-Content-Type-Options: nosniff (a JSON error repeats user input)', async () => {
+  it('every dashboard answer carries nosniff (a JSON error repeats user input) and forbids framing (clickjacking a kill)', async () => {
     dashboard = startJtm(['dashboard', '--port', '0'], env);
     const url = await waitFor(
       () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard!.output())?.[1],
       'dashboard listening',
       30_000,
     );
-    for (const path of ['pool?name=%3Cscript%3E', 'api/tasks/abc', 'workers', 'nope']) {
+    for (const path of [
+      'pool?name=%3Cscript%3E',
+      'api/tasks/abc',
+      'workers',
+      'nope',
+      'task/live?id=1',
+      'queues/',
+      'metrics',
+    ]) {
       const res = await fetch(new URL(path, url));
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+      // Express's own 404 page sets its stricter `default-src 'none'` (nothing on it to click).
+      if (res.status !== 404) {
+        expect(res.headers.get('content-security-policy'), path).toBe("frame-ancestors 'none'");
+      }
     }
   });
 });
