@@ -1,9 +1,12 @@
 import type { Logger } from './logger.js';
 
 /**
- * The one owner of process signals. The first SIGTERM/SIGINT asks for a graceful stop (running tasks
- * get their grace period); a second one asks for an immediate stop. SIGUSR1 is Slurm's early warning
- * before walltime (`sbatch --signal`): drain. SIGPIPE is left alone (stderr to a closed pipe must not kill a worker mid-task).
+ * The one owner of process signals. The first SIGTERM/SIGINT/SIGHUP asks for a graceful stop (running tasks
+ * get their grace period); a second one, or SIGQUIT, an immediate stop (tasks are still given back). SIGUSR1 is
+ * Slurm's early warning before walltime (`sbatch --signal`): drain, where there is something to drain.
+ * SIGUSR2 is ignored. Left to Node's default, HUP (a login shell that closes on `jtm worker &`, a service's
+ * reload), QUIT and USR2 killed a daemon like SIGKILL: nothing logged, its tasks lost and their retries spent.
+ * SIGPIPE is left alone (stderr to a closed pipe must not kill a worker mid-task).
  */
 export interface ShutdownHandlers {
   stop: (force: boolean) => Promise<void>;
@@ -13,22 +16,38 @@ export interface ShutdownHandlers {
 export function installShutdown(handlers: ShutdownHandlers, logger: Logger): () => void {
   let stopping = false;
   const onStop = (signal: NodeJS.Signals): void => {
-    const force = stopping;
+    const force = stopping || signal === 'SIGQUIT';
+    const message = !force
+      ? 'stopping gracefully'
+      : stopping
+        ? 'second signal: stopping now'
+        : `${signal}: stopping now`;
     stopping = true;
-    logger.info({ signal, force }, force ? 'second signal: stopping now' : 'stopping gracefully');
+    logger.info({ signal, force }, message);
     handlers.stop(force).catch(err => logger.error({ err }, 'error while stopping'));
   };
   const onDrain = (): void => {
+    if (!handlers.drain) {
+      logger.info('SIGUSR1: nothing to drain here (ignored)');
+      return;
+    }
     logger.info('SIGUSR1: draining');
-    handlers.drain?.();
+    handlers.drain();
   };
+  const onIgnored = (signal: NodeJS.Signals): void => logger.info({ signal }, 'signal ignored');
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
+  process.on('SIGHUP', onStop);
+  process.on('SIGQUIT', onStop);
   process.on('SIGUSR1', onDrain);
+  process.on('SIGUSR2', onIgnored);
   return () => {
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
+    process.off('SIGHUP', onStop);
+    process.off('SIGQUIT', onStop);
     process.off('SIGUSR1', onDrain);
+    process.off('SIGUSR2', onIgnored);
   };
 }
 
@@ -47,10 +66,10 @@ export function exitSoonAfterStop(graceMs = 2000): void {
  * by the default action — 16 and 19 times in 20 — with nothing closed.
  */
 export function installShutdownEarly(logger: Logger): {
-  ready: (handlers: ShutdownHandlers) => void;
+  ready: (handlers: Omit<ShutdownHandlers, 'drain'>) => void;
   uninstall: () => void;
 } {
-  let handlers: ShutdownHandlers | undefined;
+  let handlers: Omit<ShutdownHandlers, 'drain'> | undefined;
   /** A stop asked for before ready (true: forced by a second signal). */
   let asked: boolean | undefined;
   const uninstall = installShutdown(
@@ -60,7 +79,7 @@ export function installShutdownEarly(logger: Logger): {
         asked = (asked ?? false) || force;
         return Promise.resolve();
       },
-      drain: () => handlers?.drain?.(),
+      // No drain: the daemons started this way (manager, dashboard) have none, and SIGUSR1 says so.
     },
     logger,
   );

@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -13,6 +14,8 @@ import {
   taskIds,
   type BackgroundProcess,
   type CliResult,
+  waitStatusShown,
+  waitWorkers,
 } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startPlainRedis, type Server } from './servers.js';
@@ -233,6 +236,61 @@ describe('settings that cannot work fail fast', () => {
 });
 
 describe('daemons stop when asked; stderr is JSON lines', () => {
+  it.concurrent.each([
+    ['SIGHUP', 'stopping gracefully'],
+    ['SIGQUIT', 'SIGQUIT: stopping now'],
+  ] as const)(
+    '%s stops a worker cleanly and gives its running task back without spending a retry (it died as by SIGKILL)',
+    async (signal, line) => {
+      const server = await startPlainRedis();
+      try {
+        const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}` });
+        const pool = `sig-${signal.toLowerCase()}`;
+        // A short grace: the running task is stopped and given back 2 s after a graceful stop.
+        const worker = startJtm(['worker', '-p', pool, '--shutdown-grace', '2s'], env);
+        await waitWorkers(env, pool);
+        const id = taskIds((await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool], env)).stdout)[0]!;
+        await waitStatusShown(env, id, 'running');
+        // SIGUSR2 is ignored: the worker and its task go on.
+        worker.child.kill('SIGUSR2');
+        await waitFor(() => /"signal":"SIGUSR2".*signal ignored/.test(worker.output()), 'the USR2 line');
+        expect(worker.child.exitCode).toBeNull();
+        worker.child.kill(signal);
+        const code = await Promise.race([worker.exited, sleep(30_000).then(() => 'hung')]);
+        await worker.stop('SIGKILL');
+        expect({ code, signal: worker.child.signalCode }).toEqual({ code: 0, signal: null });
+        expect(worker.output()).toContain(`"signal":"${signal}"`);
+        expect(worker.output()).toContain(line);
+        const rec = JSON.parse((await runJtm(['status', '-tid', String(id), '--json'], env)).stdout) as {
+          status_name: string;
+          losses?: number;
+        };
+        expect(rec.status_name).toBe('pending');
+        expect(rec.losses ?? 0).toBe(0);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
+
+  it('a manager stops on SIGHUP, and says SIGUSR1 has nothing to drain (it logged "draining" and went on)', async () => {
+    const server = await startPlainRedis();
+    try {
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}` });
+      const manager = startJtm(['manager'], env);
+      await waitFor(() => /manager started/.test(manager.output()), 'manager started');
+      manager.child.kill('SIGUSR1');
+      await waitFor(() => /nothing to drain here/.test(manager.output()), 'the USR1 line');
+      expect(manager.output()).not.toContain('draining');
+      manager.child.kill('SIGHUP');
+      const code = await Promise.race([manager.exited, sleep(30_000).then(() => 'hung')]);
+      await manager.stop('SIGKILL');
+      expect({ code, signal: manager.child.signalCode }).toEqual({ code: 0, signal: null });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a manager whose Redis has gone exits soon after SIGTERM, logging only JSON lines', async () => {
     const server = await startPlainRedis();
     try {
