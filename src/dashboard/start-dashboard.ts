@@ -9,6 +9,7 @@ import { InvalidInputError, JtmError, toError } from '../errors.js';
 import { killTask } from '../tasks/kill-task.js';
 import { metricsHandler } from '../metrics/serve-metrics.js';
 import { listen } from '../http/listen.js';
+import { answerWhileRedisDown } from '../http/redis-ready.js';
 import {
   basicAuth,
   checkExposure,
@@ -72,6 +73,7 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.use(loopbackHostOnly(opts.host, opts.credentials));
   if (opts.credentials) app.use(basicAuth(opts.credentials));
   app.use(sameOriginWrites);
+  app.use(answerWhileRedisDown(ctx));
   app.get('/', (_req, res) => res.redirect(QUEUES_PATH));
   app.use(QUEUES_PATH, serverAdapter.getRouter() as express.Router);
   app.get('/workers', async (_req, res) => {

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listen } from '../http/listen.js';
+import { answerWhileRedisDown } from '../http/redis-ready.js';
 import {
   basicAuth,
   loopbackHostOnly,
@@ -53,6 +54,7 @@ export async function startMetricsServer(
   app.use(securityHeaders);
   app.use(loopbackHostOnly(opts.host, opts.credentials));
   if (opts.credentials) app.use(basicAuth(opts.credentials));
+  app.use(answerWhileRedisDown(ctx));
   app.get('/metrics', metricsHandler(ctx));
   const server = await listen(app, opts.host, opts.port, 'metrics endpoint');
   const { port } = server.address() as AddressInfo;

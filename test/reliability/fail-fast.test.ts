@@ -18,7 +18,7 @@ import {
   waitWorkers,
 } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
-import { redisCli, startPlainRedis, type Server } from './servers.js';
+import { redisCli, startPlainRedis, startServer, type Server } from './servers.js';
 
 /*
  * Issue 12 items 9 and 10: settings that cannot work fail at once with one line, and daemons stop when asked.
@@ -231,6 +231,61 @@ describe('settings that cannot work fail fast', () => {
       }
     } finally {
       busy.close();
+    }
+  });
+});
+
+describe('HTTP answers while Redis is down', () => {
+  it("the dashboard (pages, API, /metrics) and the manager's /metrics answer 503 within JTM_CONNECT_TIMEOUT, then recover (they hung)", async () => {
+    let server = await startPlainRedis();
+    const port = server.port;
+    try {
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, JTM_CONNECT_TIMEOUT: '2s' });
+      const dashboard = startJtm(['dashboard', '--port', '0'], env);
+      const manager = startJtm(['manager', '--metrics-port', '0'], env);
+      try {
+        const dash = await waitFor(
+          () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
+          'dashboard listening',
+        );
+        const metrics = await waitFor(
+          () => /"url":"(http:\/\/[^"]+\/metrics)".*metrics listening/.exec(manager.output())?.[1],
+          'metrics listening',
+        );
+        const urls = [
+          new URL('api/workers', dash),
+          new URL('workers', dash),
+          new URL('metrics', dash),
+          new URL(metrics),
+        ];
+        for (const u of urls) expect((await fetch(u)).status, String(u)).toBe(200);
+        await server.stop();
+        for (const u of urls) {
+          const t0 = Date.now();
+          const res = await fetch(u, { signal: AbortSignal.timeout(20_000) });
+          expect(res.status, String(u)).toBe(503);
+          expect(await res.text()).toContain(`cannot reach Redis at redis://127.0.0.1:${port}`);
+          expect(Date.now() - t0).toBeLessThan(10_000);
+        }
+        server = await startServer(
+          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+          port,
+          () => {
+            try {
+              return redisCli(['-p', String(port), 'PING']).trim() === 'PONG';
+            } catch {
+              return false;
+            }
+          },
+        );
+        for (const u of urls) {
+          await waitFor(async () => (await fetch(u)).status === 200, `${String(u)} answering again`, 30_000);
+        }
+      } finally {
+        await Promise.all([dashboard.stop(), manager.stop()]);
+      }
+    } finally {
+      await server.stop();
     }
   });
 });

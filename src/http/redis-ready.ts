@@ -1,0 +1,33 @@
+import type { NextFunction, Request, Response } from 'express';
+
+import type { JtmContext } from '../context.js';
+import { RedisUnavailableError } from '../errors.js';
+import { redisLocation } from '../redis/connection.js';
+
+/**
+ * Answers 503 REDIS_UNAVAILABLE at once, rather than never, while the daemon's Redis connection is down. The
+ * dashboard's and the manager's connections queue commands until Redis returns (their sweeps and streams want
+ * that), so every page, API call and Prometheus scrape used to hang until then: no status a monitor could
+ * tell from a dead process, and one socket held per request. A request waits up to JTM_CONNECT_TIMEOUT for a
+ * connection that is reconnecting (a blip), then gets the 503: JSON on /api, text elsewhere.
+ */
+export function answerWhileRedisDown(ctx: JtmContext) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (ctx.redis.status === 'ready') {
+      next();
+      return;
+    }
+    const ready = (): void => {
+      clearTimeout(timer);
+      next();
+    };
+    const timer = setTimeout(() => {
+      ctx.redis.off('ready', ready);
+      const err = new RedisUnavailableError(redisLocation(ctx.config));
+      res.status(503);
+      if (req.path.startsWith('/api/')) res.json({ error: err.code, message: err.message });
+      else res.type('text/plain').send(`${err.message}\n`);
+    }, ctx.config.connectTimeoutMs);
+    ctx.redis.once('ready', ready);
+  };
+}
