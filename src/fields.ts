@@ -21,7 +21,21 @@ export function optionalString(value: unknown, field: string): string | undefine
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`);
   if (value.includes('\0')) throw new InvalidInputError(`${field} contains a NUL byte`);
+  refuseReplacedBytes(value, field);
   return value;
+}
+
+/**
+ * Refuses text in which a byte that is not UTF-8 was replaced (U+FFFD): Node decodes argv, the working
+ * directory and files as UTF-8, so a Latin-1 name (`café` as 0xE9) arrives as `caf\uFFFD`, and the task would
+ * run another command, or name another file, than the one given (seen: success, a file of another name).
+ */
+export function refuseReplacedBytes(value: string, field: string): void {
+  if (value.includes('\uFFFD')) {
+    throw new InvalidInputError(
+      `${field} has a byte that is not UTF-8 (shown as \uFFFD): it would name something else; rename it, or give it with a glob or $'\\xNN'`,
+    );
+  }
 }
 
 /** An optional integer in [min, 1e6], as a number or a string of digits. */

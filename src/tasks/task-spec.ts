@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { MAX_COMMAND_BYTES } from '../config.js';
 import { MAX_TIME_LIMIT_MS, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
-import { dropUndefined, optionalString as str } from '../fields.js';
+import { dropUndefined, optionalString as str, refuseReplacedBytes } from '../fields.js';
 import {
   normaliseMemory,
   parsePoolFields,
@@ -162,6 +162,7 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   }
   const outputDir = resolvePath(str(input.output_dir, 'output_dir'), defaults.cwd);
   const cwd = outputDir ?? defaults.cwd;
+  refuseReplacedBytes(cwd, 'the working directory');
   // The task's own time limit; without one, the pool's requested time (Cromwell's `time` runtime attribute) is
   // the limit, as a direct Slurm job would have had.
   const fileTimeout = str(input.timeout, 'timeout');

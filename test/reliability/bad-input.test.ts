@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, inject, it } from 'vitest';
 
-import { runJtm, taskIds } from '../helpers/cli.js';
+import { BIN, runJtm, taskIds } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
 
@@ -454,6 +454,42 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr.trim()).toMatch(message);
     expect(r.code).toBe(code);
+  });
+
+  it('a byte that is not UTF-8 in a command, a path or the working directory is refused, not run as another name', async () => {
+    // A Latin-1 name (0xE9, `é`) decodes as U+FFFD: the task ran `touch name-\uFFFD.txt`, success, another file.
+    const latin1 = join(dir, 'latin1.json');
+    writeFileSync(
+      latin1,
+      Buffer.concat([
+        Buffer.from('{"command":"touch name-'),
+        Buffer.from([0xe9]),
+        Buffer.from('.txt","pool":{"name":"x"}}'),
+      ]),
+    );
+    const inCommand = await runJtm(['submit', '-f', latin1], env);
+    expect([inCommand.code, inCommand.stdout]).toEqual([1, '']);
+    expect(inCommand.stderr.trim()).toMatch(/^jtm submit: .*command has a byte that is not UTF-8/);
+    const outPath = join(dir, 'latin1-out.json');
+    writeFileSync(
+      outPath,
+      Buffer.concat([
+        Buffer.from('{"command":"true","stdout":"o-'),
+        Buffer.from([0xe9]),
+        Buffer.from('","pool":{"name":"x"}}'),
+      ]),
+    );
+    expect((await runJtm(['submit', '-f', outPath], env)).stderr).toMatch(
+      /stdout has a byte that is not UTF-8/,
+    );
+    // A working directory named in Latin-1 (the shell gives the bytes; Node's cwd is text).
+    const script = `mkdir -p "$1"/caf$'\\xe9' && cd "$1"/caf$'\\xe9' && exec "$2" "$3" submit -p x -cmd true`;
+    const r = spawnSync('bash', ['-c', script, 'bash', dir, process.execPath, BIN], {
+      env,
+      encoding: 'utf8',
+    });
+    expect([r.status, r.stdout]).toEqual([1, '']);
+    expect(r.stderr.trim()).toMatch(/^jtm submit: the working directory has a byte that is not UTF-8/);
   });
 
   it('left no key in Redis', async () => {
