@@ -217,7 +217,11 @@ export function loadConfig(
   overrides: Partial<Config> = {},
   configFile?: string,
 ): Config {
-  const merged = { ...readConfigFile(configFile ?? env['JTM_CONFIG_FILE']), ...dropUndefined(env) };
+  // An empty variable is unset, so the file's value stands: a wrapper whose own source is unset exports
+  // `JTM_PREFIX=` (a systemd Environment= line, a Cromwell template), and taking it as "the default" sent
+  // isalive and kill to another deployment's prefix (its task of the same id was killed) or to localhost.
+  const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const merged = { ...readConfigFile(configFile ?? env['JTM_CONFIG_FILE']), ...fromEnv };
   const get = (key: ConfigKey): string | undefined => {
     const v = merged[key];
     return v === undefined || v === '' ? undefined : v;

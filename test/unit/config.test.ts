@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -18,6 +20,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ HOME: '/home/op', JTM_LOG_DIR: '~other/log' })).toThrow(
       'JTM_LOG_DIR=~other/log: only ~ or ~/… (this user’s home) can be expanded'.replace('’', "'"),
     );
+  });
+
+  it("an empty variable leaves the --config file's value (it gave the default: isalive and kill went to another prefix)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-cfg-'));
+    const file = join(dir, 'site.env');
+    writeFileSync(file, 'REDIS_URL=redis://10.0.0.5:7000\nJTM_PREFIX={site}\nJTM_KILL_GRACE=7s\n');
+    const c = loadConfig({ JTM_PREFIX: '', REDIS_URL: '', JTM_KILL_GRACE: '' }, {}, file);
+    expect(c.prefix).toBe('{site}');
+    expect(c.redisUrl).toBe('redis://10.0.0.5:7000');
+    expect(c.killGraceMs).toBe(7000);
+    // A value set in the environment still wins over the file.
+    expect(loadConfig({ JTM_PREFIX: '{other}' }, {}, file).prefix).toBe('{other}');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('rejects a prefix that is not key-safe', () => {
