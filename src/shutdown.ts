@@ -59,6 +59,9 @@ export function exitSoonAfterStop(graceMs = 2000): void {
   setTimeout(() => process.exit(process.exitCode ?? 0), graceMs).unref();
 }
 
+/** How long a stop asked for during a daemon's start waits for the start to end before ending the process. */
+const UNSTARTED_STOP_MS = 5000;
+
 /**
  * installShutdown for a daemon whose parts are still starting: signals are handled from this call on, and a
  * stop asked for before `ready` is done as soon as `ready` gives the handlers. A daemon logs "started" as each
@@ -72,11 +75,20 @@ export function installShutdownEarly(logger: Logger): {
   let handlers: Omit<ShutdownHandlers, 'drain'> | undefined;
   /** A stop asked for before ready (true: forced by a second signal). */
   let asked: boolean | undefined;
+  let notReady: NodeJS.Timeout | undefined;
+  // A start that waits for Redis may never get to `ready` (the dashboard ignored SIGTERM and a second one while
+  // Redis was down): nothing of it serves yet, so after a moment, or at a second signal, the process just ends.
+  const endUnstarted = (): void => {
+    logger.info('stopped before it had started');
+    process.exit(process.exitCode ?? 0);
+  };
   const uninstall = installShutdown(
     {
       stop: force => {
         if (handlers) return handlers.stop(force);
         asked = (asked ?? false) || force;
+        if (force) endUnstarted();
+        notReady ??= setTimeout(endUnstarted, UNSTARTED_STOP_MS);
         return Promise.resolve();
       },
       // No drain: the daemons started this way (manager, dashboard) have none, and SIGUSR1 says so.
@@ -86,6 +98,7 @@ export function installShutdownEarly(logger: Logger): {
   return {
     ready: h => {
       handlers = h;
+      clearTimeout(notReady);
       if (asked !== undefined) h.stop(asked).catch(err => logger.error({ err }, 'error while stopping'));
     },
     uninstall,

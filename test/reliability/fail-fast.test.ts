@@ -328,6 +328,34 @@ describe('daemons stop when asked; stderr is JSON lines', () => {
     },
   );
 
+  it('a dashboard stops within seconds of SIGTERM while Redis is down, started or still starting (it never stopped)', async () => {
+    const server = await startPlainRedis();
+    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}` });
+    const started = startJtm(['dashboard', '--port', '0'], env);
+    await waitFor(() => /dashboard listening/.test(started.output()), 'dashboard listening');
+    await server.stop();
+    // One that never reached Redis: a port where nothing answers.
+    const nothing = await startPlainRedis();
+    await nothing.stop();
+    const starting = startJtm(
+      ['dashboard', '--port', '0'],
+      testEnv({ REDIS_URL: `redis://127.0.0.1:${nothing.port}` }),
+    );
+    await waitFor(
+      () => /does not answer yet|Redis connection error/.test(starting.output()),
+      'the wait for Redis',
+    );
+    try {
+      for (const d of [started, starting]) {
+        d.child.kill('SIGTERM');
+        const code = await Promise.race([d.exited, sleep(15_000).then(() => 'hung')]);
+        expect({ code, signal: d.child.signalCode }, d.output()).toEqual({ code: 0, signal: null });
+      }
+    } finally {
+      await Promise.all([started.stop('SIGKILL'), starting.stop('SIGKILL')]);
+    }
+  });
+
   it('a manager stops on SIGHUP, and says SIGUSR1 has nothing to drain (it logged "draining" and went on)', async () => {
     const server = await startPlainRedis();
     try {
