@@ -5,3 +5,5 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm link
+# Not root: tasks run as the worker's user.
+USER node
