@@ -223,7 +223,18 @@ export async function startWorker(
       const timeoutMs = limit ? Number(limit) : undefined;
       const cut = live.phase !== 'running' && wouldBeCutData(timeoutMs, opts.endOfLife);
       if (cut || !fitsInLife(timeoutMs, opts.endOfLife)) {
-        log.info({ task: id }, 'task would outlive this worker: left for a fresher one');
+        // Warned once per window: a task whose time limit equals a hand-started worker's `-t` never fits (the
+        // allocation's life is counted from its start), and an info line every 5 s was all that said why.
+        logRepeat(
+          'warn',
+          `outlive:${id}`,
+          {
+            task: id,
+            task_time_limit_ms: timeoutMs,
+            life_left_ms: Math.max(0, opts.endOfLife - Date.now()),
+          },
+          'task would outlive this worker (its time limit is longer than what is left of this worker): left for a worker with more time',
+        );
         return defer(exec);
       }
     }
