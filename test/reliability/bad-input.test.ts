@@ -458,27 +458,18 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
 
   it('a byte that is not UTF-8 in a command, a path or the working directory is refused, not run as another name', async () => {
     // A Latin-1 name (0xE9, `é`) decodes as U+FFFD: the task ran `touch name-\uFFFD.txt`, success, another file.
-    const latin1 = join(dir, 'latin1.json');
-    writeFileSync(
-      latin1,
-      Buffer.concat([
-        Buffer.from('{"command":"touch name-'),
-        Buffer.from([0xe9]),
-        Buffer.from('.txt","pool":{"name":"x"}}'),
-      ]),
-    );
+    /** A task file whose text has the byte 0xE9 (Latin-1 `é`) where `é` stands in `json`. */
+    const latin1File = (name: string, json: string): string => {
+      const path = join(dir, name);
+      const [before, after] = json.split('é') as [string, string];
+      writeFileSync(path, Buffer.concat([Buffer.from(before), Buffer.from([0xe9]), Buffer.from(after)]));
+      return path;
+    };
+    const latin1 = latin1File('latin1.json', '{"command":"touch name-é.txt","pool":{"name":"x"}}');
     const inCommand = await runJtm(['submit', '-f', latin1], env);
     expect([inCommand.code, inCommand.stdout]).toEqual([1, '']);
     expect(inCommand.stderr.trim()).toMatch(/^jtm submit: .*command has a byte that is not UTF-8/);
-    const outPath = join(dir, 'latin1-out.json');
-    writeFileSync(
-      outPath,
-      Buffer.concat([
-        Buffer.from('{"command":"true","stdout":"o-'),
-        Buffer.from([0xe9]),
-        Buffer.from('","pool":{"name":"x"}}'),
-      ]),
-    );
+    const outPath = latin1File('latin1-out.json', '{"command":"true","stdout":"o-é","pool":{"name":"x"}}');
     expect((await runJtm(['submit', '-f', outPath], env)).stderr).toMatch(
       /stdout has a byte that is not UTF-8/,
     );
