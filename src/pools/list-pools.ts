@@ -1,7 +1,7 @@
 import { allShards, forPool, type JtmContext } from '../context.js';
 import { openQueueOf } from './pool-queue.js';
 import { readPoolJobs } from '../slurm/slurm-jobs.js';
-import { listLiveWorkers } from './live-workers.js';
+import { listLiveWorkers, type LiveWorker } from './live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from './pool-registry.js';
 
 export interface SlurmJobEntry {
@@ -23,7 +23,11 @@ export interface PoolInfo extends PoolEntry {
 /** Jobs that still count as work for a pool (anything not finished). */
 export const UNFINISHED_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
-/** Every registered pool with its live workers, queue counts and Slurm jobs, from every shard. */
+/**
+ * Every pool with its live workers, queue counts and Slurm jobs, from every shard: the registered ones (a
+ * submit registers its pool) and those only a live worker names (started ahead of the work, or whose tasks
+ * are all gone): check-worker counted them while `jtm pools` did not list them.
+ */
 export async function listPools(anyShard: JtmContext): Promise<PoolInfo[]> {
   const perShard = await Promise.all(allShards(anyShard).map(listShardPools));
   return perShard.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -32,16 +36,23 @@ export async function listPools(anyShard: JtmContext): Promise<PoolInfo[]> {
 /** One pool's row, as listPools gives it (from its own shard), or undefined when no such pool is registered. */
 export async function getPoolInfo(anyShard: JtmContext, name: string): Promise<PoolInfo | undefined> {
   const ctx = forPool(anyShard, name);
-  if (!(await listPoolNames(ctx)).includes(name)) return undefined;
-  return poolInfo(ctx, name, await listLiveWorkers(ctx));
+  const workers = await listLiveWorkers(ctx);
+  if (!(await poolNames(ctx, workers)).includes(name)) return undefined;
+  return poolInfo(ctx, name, workers);
 }
 
 async function listShardPools(ctx: JtmContext): Promise<PoolInfo[]> {
-  const names = await listPoolNames(ctx);
   const workers = await listLiveWorkers(ctx);
   const out: PoolInfo[] = [];
-  for (const name of names) out.push(await poolInfo(ctx, name, workers));
+  for (const name of await poolNames(ctx, workers)) out.push(await poolInfo(ctx, name, workers));
   return out;
+}
+
+/** The registered pools of a shard and those its live workers name. */
+async function poolNames(ctx: JtmContext, workers: readonly LiveWorker[]): Promise<string[]> {
+  const names = new Set(await listPoolNames(ctx));
+  for (const w of workers) if (w.state !== 'stopping') names.add(w.pool);
+  return [...names];
 }
 
 /** A pool's row: its registry entry, its live workers among `workers`, its queue counts and Slurm jobs. */

@@ -11,7 +11,7 @@ import { validatePoolName } from '../pool-spec.js';
 import { sendToPool, sendToWorker } from '../control/worker-control.js';
 import { UNFINISHED_STATES } from '../pools/list-pools.js';
 import { repliesOrThrow } from '../redis/replies.js';
-import { listLiveWorkers } from '../pools/live-workers.js';
+import { countLiveSlots, listLiveWorkers } from '../pools/live-workers.js';
 
 export interface RemovePoolResult {
   pool: string;
@@ -45,7 +45,14 @@ export async function removePool(
   // A removal that failed half way (Redis lost, a command refused) has removed the registry entry first: what it
   // left (waiting tasks, a queue with jobs) is still the pool's, and a second removal finishes it. Before, the
   // second answered "unknown pool" and the waiting tasks stayed pending with no worker, for ever.
-  if (!known && tasks.length === 0 && !(await queueHasJobs(ctx, pool))) throw new PoolNotFoundError(pool);
+  // A pool only a live worker names (started ahead of the work) is a pool too: its workers are stopped.
+  if (
+    !known &&
+    tasks.length === 0 &&
+    !(await queueHasJobs(ctx, pool)) &&
+    (await countLiveSlots(ctx, pool)) === 0
+  )
+    throw new PoolNotFoundError(pool);
   const reason = `pool ${pool} removed`;
   const result: RemovePoolResult = {
     pool,

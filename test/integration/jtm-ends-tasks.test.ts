@@ -129,6 +129,22 @@ describe('remove-pool and the rc file', () => {
   });
 });
 
+describe('a pool only its workers name', () => {
+  it('a worker started before any task: jtm pools lists its pool, remove-pool stops it (it said "failed" and left it running)', async () => {
+    const env = testEnv();
+    const w = start(['worker', '-p', 'ahead', '--slots', '2'], env);
+    await workerUp(env, 'ahead');
+    const pools = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as {
+      name: string;
+      live_slots: number;
+    }[];
+    expect(pools).toEqual([expect.objectContaining({ name: 'ahead', live_slots: 2 })]);
+    const r = await runJtm(['remove-pool', '-p', 'ahead'], env);
+    expect([r.code, r.stdout.trim()]).toEqual([0, 'removed']);
+    expect(await w.exited).toBe(0);
+  });
+});
+
 describe('a worker draining before its end of life', () => {
   it('gives the running task back (JTM does not end it, writes no rc); it runs again and its own rc stands', async () => {
     const env = testEnv({ JTM_TASK_RETRIES: '0' });
