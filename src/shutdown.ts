@@ -101,6 +101,9 @@ export function installShutdownEarly(logger: Logger): {
       clearTimeout(notReady);
       if (asked !== undefined) h.stop(asked).catch(err => logger.error({ err }, 'error while stopping'));
     },
-    uninstall,
+    uninstall: () => {
+      clearTimeout(notReady);
+      uninstall();
+    },
   };
 }

@@ -12,22 +12,32 @@ import { redisLocation } from '../redis/connection.js';
  * connection that is reconnecting (a blip), then gets the 503: JSON on /api, text elsewhere.
  */
 export function answerWhileRedisDown(ctx: JtmContext) {
+  // One waiter for the next 'ready', shared by the requests that wait for it (one listener, not one each).
+  let nextReady: Promise<void> | undefined;
+  const whenReady = (): Promise<void> =>
+    (nextReady ??= new Promise<void>(r =>
+      ctx.redis.once('ready', () => {
+        nextReady = undefined;
+        r();
+      }),
+    ));
   return (req: Request, res: Response, next: NextFunction): void => {
     if (ctx.redis.status === 'ready') {
       next();
       return;
     }
-    const ready = (): void => {
-      clearTimeout(timer);
-      next();
-    };
+    let answered = false;
     const timer = setTimeout(() => {
-      ctx.redis.off('ready', ready);
+      answered = true;
       const err = new RedisUnavailableError(redisLocation(ctx.config));
       res.status(503);
       if (req.path.startsWith('/api/')) res.json({ error: err.code, message: err.message });
       else res.type('text/plain').send(`${err.message}\n`);
     }, ctx.config.connectTimeoutMs);
-    ctx.redis.once('ready', ready);
+    void whenReady().then(() => {
+      if (answered) return;
+      clearTimeout(timer);
+      next();
+    });
   };
 }

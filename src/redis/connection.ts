@@ -361,11 +361,7 @@ export async function createConnection(
         throw err;
       }
       hardDisconnect(redis);
-      const final =
-        authFailure ??
-        finalError(err) ??
-        (await tlsRefusal(parsed, finalError)) ??
-        (await plainServerError(parsed, where));
+      const final = authFailure ?? finalError(err) ?? (await probeRefusal(parsed, where, err, finalError));
       if (final) throw final;
       throw new RedisUnavailableError(where, err);
     } finally {
@@ -383,7 +379,9 @@ export async function createConnection(
         hardDisconnect(redis);
         throw err;
       }
-      const final = authFailure ?? finalError(err) ?? (await plainServerError(parsed, where));
+      // Read again after the probe: a refusal may have come meanwhile, before the watch below began.
+      const probed = await plainServerError(parsed, where);
+      const final = authFailure ?? finalError(err) ?? probed;
       if (final) {
         hardDisconnect(redis);
         throw final;
@@ -438,10 +436,38 @@ export async function connectionFailure(redis: RedisClient, config: Config, err:
   if (heard) return heard;
   const parsed = parseRedisUrl(config.redisUrl ?? DEFAULT_URL, config);
   const where = redisLocation(config);
-  const refusal = await tlsRefusal(parsed, e =>
-    isTlsError(e) ? new RedisTlsError(`TLS with Redis at ${where} failed: ${tlsAdvice(e)}`, e) : undefined,
-  );
+  const refusal = wasReset(err)
+    ? await tlsRefusal(parsed, e =>
+        isTlsError(e)
+          ? new RedisTlsError(`TLS with Redis at ${where} failed: ${tlsAdvice(e)}`, e)
+          : undefined,
+      )
+    : undefined;
   return refusal ?? new RedisUnavailableError(where, err);
+}
+
+/** A connection reset or closed by the other side (not a timeout): where a TLS server's alert may be behind it. */
+function wasReset(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /Connection is closed|ECONNRESET|EPIPE|socket hang up/i.test(msg);
+}
+
+/**
+ * Why a client connection failed, when the server can say: its TLS alert (only after a reset: a timeout is
+ * no refusal) or that it speaks plain Redis on a TLS URL. Both probes at once: each may take up to 1 s, and a
+ * command must end within JTM_CONNECT_TIMEOUT + 1 s.
+ */
+async function probeRefusal(
+  parsed: ParsedUrl,
+  where: string,
+  err: unknown,
+  toFinal: (err: unknown) => JtmError | undefined,
+): Promise<JtmError | undefined> {
+  const [tls, plain] = await Promise.all([
+    wasReset(err) ? tlsRefusal(parsed, toFinal) : undefined,
+    plainServerError(parsed, where),
+  ]);
+  return tls ?? plain;
 }
 
 /**

@@ -30,6 +30,10 @@ const JOIN_GRACE_MS = 2000;
 const PSS_REFRESH_MS = 10_000;
 const PSS_MIN_GAP_MS = 1000;
 const PSS_BUDGET_FACTOR = 20;
+/** Longest wait between two readings while the tree's RSS sum is over its limit. */
+const PSS_OVER_LIMIT_GAP_MS = 2000;
+/** A reading that has not returned after this long is given up on. */
+const PSS_STUCK_MS = 10_000;
 
 /**
  * The accounting of one worker: which mode it runs in (logged at start, and stored in each task record as
@@ -91,8 +95,16 @@ export class TaskAccounting {
   /** The kernel's peak charge was read from the task's cgroup: it is the peak, whatever the samples summed. */
   private kernelPeak = false;
   /** /proc mode: the last proportional-set reading of the tree (see observeTree). */
-  private pss: { inFlight: boolean; at: number; nextAt: number; rssAt: number; bytes?: number } = {
+  private pss: {
+    inFlight: boolean;
+    startedAt: number;
+    at: number;
+    nextAt: number;
+    rssAt: number;
+    bytes?: number;
+  } = {
     inFlight: false,
+    startedAt: 0,
     at: 0,
     nextAt: 0,
     rssAt: 0,
@@ -234,12 +246,21 @@ export class TaskAccounting {
     this.peakBytes = Math.max(this.peakBytes, hwmMax);
     const pss = this.pss;
     const now = Date.now();
+    const overRss = this.limitBytes !== undefined && rss > this.limitBytes;
     const wanted =
-      (this.limitBytes !== undefined && rss > this.limitBytes) ||
-      rss > pss.rssAt * 1.1 ||
-      (now - pss.at >= PSS_REFRESH_MS && rss > (pss.bytes ?? 0) * 1.1);
-    if (!wanted || pss.inFlight || now < pss.nextAt) return;
+      overRss || rss > pss.rssAt * 1.1 || (now - pss.at >= PSS_REFRESH_MS && rss > (pss.bytes ?? 0) * 1.1);
+    // Over the limit by its RSS sum, the budget's wait is capped: only a reading can tell, and a tree over it for
+    // real must not run on for the 20 × a long reading takes (14 s for 20 GB).
+    const due = overRss ? Math.min(pss.nextAt, pss.at + PSS_OVER_LIMIT_GAP_MS) : pss.nextAt;
+    if (!wanted || (pss.inFlight && now - pss.startedAt < PSS_STUCK_MS) || now < due) return;
+    // A reading that never returns (smaps_rollup waits for the process's memory map lock, e.g. behind a hung
+    // NFS page fault) is given up after PSS_STUCK_MS: the RSS sum, an upper bound, decides until one returns.
+    if (pss.inFlight) {
+      if (overRss) this.overBytes ??= rss;
+      return;
+    }
     pss.inFlight = true;
+    pss.startedAt = now;
     const t0 = performance.now();
     void readProportionalSet(procs).then(bytes => {
       const took = performance.now() - t0;

@@ -25,6 +25,8 @@ export class OutputFollower {
   private readonly entries: [string, number][] = [];
   private streamBytes = 0;
   private stopped = false;
+  /** The newest entry's bytes, for the tail kept at the end (keepTail). */
+  private last: { data: Buffer; offset: number } | undefined;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -66,9 +68,46 @@ export class OutputFollower {
     if (this.path) await this.readNew();
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
-    await this.trimTo(this.keepBytes).catch(err =>
+    await this.keepTail(this.keepBytes).catch(err =>
       this.ctx.logger.debug({ err, task: this.taskId }, 'output copy not cut'),
     );
+  }
+
+  /**
+   * Cuts the stream to its last `bytes` at the task's end. Whole entries go first; when the newest alone is
+   * larger (entries are up to 64 KiB), its last `bytes` are written as an entry of their own (with their offset)
+   * and every entry before it goes: JTM_OUTPUT_KEEP_BYTES=4096 keeps 4096 bytes, not none. Only this run's own
+   * entries are removed (by id), never a later attempt's.
+   */
+  private async keepTail(bytes: number): Promise<void> {
+    const newest = this.entries[this.entries.length - 1];
+    if (!newest || this.streamBytes <= bytes) return;
+    const key = this.ctx.keys.taskOutput(this.taskId);
+    if (newest[1] <= bytes || !this.last) {
+      await this.trimTo(bytes);
+      return;
+    }
+    let keptId: string | null = null;
+    if (bytes > 0) {
+      const tail = this.last.data.subarray(this.last.data.length - bytes);
+      keptId = await this.ctx.redis.xadd(
+        key,
+        '*',
+        'data',
+        tail,
+        'off',
+        String(this.last.offset + this.last.data.length - bytes),
+      );
+    }
+    // Every entry of this run up to its newest: the threshold is the id just after it.
+    const [ms, seq] = newest[0].split('-');
+    await this.ctx.redis.xtrim(key, 'MINID', keptId ?? `${ms}-${Number(seq) + 1}`);
+    this.entries.length = 0;
+    this.streamBytes = 0;
+    if (keptId) {
+      this.entries.push([keptId, bytes]);
+      this.streamBytes = bytes;
+    }
   }
 
   private async readNew(): Promise<void> {
@@ -105,13 +144,13 @@ export class OutputFollower {
     }
     const key = this.ctx.keys.taskOutput(this.taskId);
     if (first) await this.ctx.redis.xtrim(key, 'MINID', first[0]);
-    else await this.ctx.redis.del(key);
   }
 
   private async append(data: Buffer, offset: number): Promise<void> {
     const key = this.ctx.keys.taskOutput(this.taskId);
     const id = await this.ctx.redis.xadd(key, '*', 'data', data, 'off', String(offset));
     if (id === null) return;
+    this.last = { data, offset };
     this.entries.push([id, data.length]);
     this.streamBytes += data.length;
     await this.trimTo(this.tailBytes);

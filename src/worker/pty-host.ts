@@ -24,7 +24,8 @@ import { CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-proto
 // hang up on running tasks before the worker could give them back to the queue. USR1 (Slurm's early warning)
 // would otherwise open Node's inspector. The host still leaves when the worker does (disconnect below).
 // Installed before node-pty is loaded, to keep the window at start-up short.
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => {});
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const)
+  process.on(sig, () => {});
 
 // Required, not imported: an ES import of this CommonJS package first runs Node's export lexer over it, part
 // of the host's start that a new Slurm allocation's first task waits for. No message is handled meanwhile.

@@ -227,7 +227,8 @@ export async function startWorker(
         // allocation's life is counted from its start), and an info line every 5 s was all that said why.
         logRepeat(
           'warn',
-          `outlive:${id}`,
+          // One key per time limit, not per task: the limiter's keys are shared with the worker's other repeats.
+          `outlive:${timeoutMs}`,
           {
             task: id,
             task_time_limit_ms: timeoutMs,

@@ -175,6 +175,29 @@ describe('output fidelity and task isolation', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ dropped_bytes: file.length - kept });
   });
 
+  it('JTM_OUTPUT_KEEP_BYTES smaller than an entry keeps the last bytes, at most that many (whole entries went: none was kept); 0 keeps none', async () => {
+    for (const keep of [4096, 0]) {
+      const pool = `fid-keep-${keep}`;
+      const w = startJtm(['worker', '-p', pool], { ...env, JTM_OUTPUT_KEEP_BYTES: String(keep) });
+      try {
+        await waitWorkers(env, pool, 1, 50_000);
+        const out = join(work, `keep-${keep}.out`);
+        const file = join(work, `keep-${n++}.jsonl`);
+        writeFileSync(file, JSON.stringify({ command: 'seq 1 20000 | head -c 100000', stdout: out }));
+        const [id] = taskIds((await runJtm(['submit', '-f', file, '-p', pool], env, { cwd: work })).stdout);
+        expect(await waitFinal(id!)).toBe(4);
+        const entries = await ctx.redis.xrangeBuffer(ctx.keys.taskOutput(id!), '-', '+');
+        const kept = Buffer.concat(entries.map(([, f]) => f[1] as Buffer));
+        const whole = readFileSync(out);
+        expect(kept.length).toBeLessThanOrEqual(keep);
+        if (keep > 0) expect(kept.length).toBeGreaterThan(keep / 2);
+        expect(kept.equals(whole.subarray(whole.length - kept.length))).toBe(true);
+      } finally {
+        await w.stop();
+      }
+    }
+  });
+
   it('a bad stdout fails its task alone, with one line; the neighbour succeeds and the worker beats on', async () => {
     const fifo = join(work, 'no-reader.fifo');
     execFileSync('mkfifo', [fifo]);

@@ -260,6 +260,10 @@ describe('HTTP answers while Redis is down', () => {
         ];
         for (const u of urls) expect((await fetch(u)).status, String(u)).toBe(200);
         await server.stop();
+        // Once both have seen it go (a request that reached Redis just before it went waits for its return).
+        for (const d of [dashboard, manager]) {
+          await waitFor(() => /ECONNREFUSED|Connection is closed/.test(d.output()), 'Redis seen gone');
+        }
         for (const u of urls) {
           const t0 = Date.now();
           const res = await fetch(u, { signal: AbortSignal.timeout(20_000) });
