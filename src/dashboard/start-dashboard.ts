@@ -71,7 +71,7 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.disable('x-powered-by');
   app.use(securityHeaders);
   app.use(loopbackHostOnly(opts.host, opts.credentials));
-  if (opts.credentials) app.use(basicAuth(opts.credentials));
+  if (opts.credentials) app.use(basicAuth(opts.credentials, ctx.logger));
   app.use(sameOriginWrites);
   app.use(answerWhileRedisDown(ctx));
   app.get('/', (_req, res) => res.redirect(QUEUES_PATH));

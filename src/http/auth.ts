@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 
 import { DashboardExposedError, InvalidInputError } from '../errors.js';
+import { rateLimited, type Logger } from '../logger.js';
 
 export interface Credentials {
   user: string;
@@ -52,26 +53,45 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** HTTP basic auth on every route, bull-board's assets and API included. */
-export function basicAuth(credentials: Credentials) {
+/** How long a wrong user or password waits for its 401: a guesser gets a few tries a second, not thousands. */
+const FAILED_LOGIN_DELAY_MS = 300;
+
+/**
+ * HTTP basic auth on every route, bull-board's assets and API included. Wrong credentials (not a request
+ * without any, which is how a browser asks for them) are logged, rate-limited, with the client's address, and
+ * answered after FAILED_LOGIN_DELAY_MS (they were neither logged nor slowed).
+ */
+export function basicAuth(credentials: Credentials, logger?: Logger) {
+  const logRepeat = logger && rateLimited(logger, 60_000);
   return (req: Request, res: Response, next: NextFunction): void => {
     const m = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (m?.[1]) {
-      const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-      const i = decoded.indexOf(':');
-      if (
-        i >= 0 &&
-        same(decoded.slice(0, i), credentials.user) &&
-        same(decoded.slice(i + 1), credentials.password)
-      ) {
-        next();
-        return;
-      }
+    const deny = (): void => {
+      res
+        .set('WWW-Authenticate', 'Basic realm="jtm", charset="UTF-8"')
+        .status(401)
+        .send('authentication required');
+    };
+    if (!m?.[1]) {
+      deny();
+      return;
     }
-    res
-      .set('WWW-Authenticate', 'Basic realm="jtm", charset="UTF-8"')
-      .status(401)
-      .send('authentication required');
+    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (
+      i >= 0 &&
+      same(decoded.slice(0, i), credentials.user) &&
+      same(decoded.slice(i + 1), credentials.password)
+    ) {
+      next();
+      return;
+    }
+    logRepeat?.(
+      'warn',
+      `login:${req.socket.remoteAddress ?? ''}`,
+      { client: req.socket.remoteAddress },
+      'wrong user or password',
+    );
+    setTimeout(deny, FAILED_LOGIN_DELAY_MS).unref();
   };
 }
 
