@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { Logger } from './logger.js';
 
 /**
@@ -106,4 +108,30 @@ export function installShutdownEarly(logger: Logger): {
       uninstall();
     },
   };
+}
+
+/** How long a daemon's stop waits for what it closes before the process ends anyway. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Closes a daemon's parts, waiting at most STOP_GRACE_MS (not at all when `force`, a second signal): closing
+ * BullMQ's workers and queues waits for Redis, and with Redis gone the manager and the dashboard ignored
+ * SIGTERM, a second one too. Resolves when closed or given up on (said in a warning).
+ */
+export async function closeWithin(
+  close: () => Promise<unknown>,
+  force: boolean,
+  what: string,
+  logger: Logger,
+): Promise<void> {
+  const closed = await Promise.race([
+    close().then(
+      () => true,
+      () => true,
+    ),
+    sleep(force ? 0 : STOP_GRACE_MS, false, { ref: false }),
+  ]);
+  if (!closed && !force) {
+    logger.warn({ graceMs: STOP_GRACE_MS }, `${what} did not stop in time (Redis unreachable?): exiting`);
+  }
 }

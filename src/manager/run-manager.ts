@@ -7,16 +7,13 @@ import { toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
 import { rateLimited, type Logger } from '../logger.js';
-import { exitSoonAfterStop, installShutdownEarly } from '../shutdown.js';
+import { closeWithin, exitSoonAfterStop, installShutdownEarly } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../pools/pool-queue.js';
 
 export const SWEEP_SCHEDULER_ID = 'sweep';
-
-/** How long a stopping manager waits for Redis to take its goodbyes before it exits anyway. */
-const STOP_GRACE_MS = 5000;
 
 const SWEEP_TEMPLATE = {
   name: 'sweep',
@@ -156,25 +153,18 @@ export async function runManager(
     await Promise.allSettled(started.map(s => s.close()));
     throw err;
   }
-  // Closing BullMQ's worker and queues waits for Redis; with Redis gone that never ends (the manager ignored
-  // SIGTERM for 30 s and more). A stop gets STOP_GRACE_MS, or ends at once on a second signal.
+  // Closing BullMQ's worker and queues waits for Redis: bounded (shutdown.ts: closeWithin).
   let giveUp!: () => void;
   const gaveUp = new Promise<void>(r => (giveUp = r));
   shutdown.ready({
     stop: async force => {
-      const timer = setTimeout(
-        () => {
-          logger.warn(
-            { graceMs: STOP_GRACE_MS },
-            'manager did not stop in time (Redis unreachable?): exiting',
-          );
-          giveUp();
-        },
-        force ? 0 : STOP_GRACE_MS,
+      await closeWithin(
+        () => Promise.all([...managers.map(m => m.stop()), ...started.map(s => s.close())]),
+        force,
+        'manager',
+        logger,
       );
-      timer.unref();
-      await Promise.all([...managers.map(m => m.stop()), ...started.map(s => s.close())]);
-      clearTimeout(timer);
+      giveUp();
     },
   });
   try {

@@ -1,7 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect, createSecureContext, type ConnectionOptions } from 'node:tls';
+import {
+  connect as tlsConnect,
+  createSecureContext,
+  type ConnectionOptions,
+  type SecureContext,
+} from 'node:tls';
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
@@ -85,14 +90,16 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
     if (password) options.password = password;
   }
   if (scheme.toLowerCase() === 'rediss') {
-    options.tls = {
+    const tls = {
       ...(config.redisTlsCa ? { ca: tlsFile('JTM_REDIS_TLS_CA', config.redisTlsCa, 'certificate') } : {}),
       ...(config.redisTlsCert
         ? { cert: tlsFile('JTM_REDIS_TLS_CERT', config.redisTlsCert, 'certificate') }
         : {}),
       ...(config.redisTlsKey ? { key: tlsFile('JTM_REDIS_TLS_KEY', config.redisTlsKey, 'key') } : {}),
     };
-    checkClientCertificate(config, options.tls as { cert?: Buffer; key?: Buffer });
+    // The context the check made serves the connections too: the key is parsed once per process, not twice.
+    const secureContext = checkClientCertificate(config, tls);
+    options.tls = secureContext ? { ...tls, secureContext } : tls;
   } else {
     // Refused rather than ignored: whoever set a CA meant the connection to be encrypted, and a plain one would
     // send the password in clear (and isalive answered `yes` as if all were well).
@@ -200,10 +207,13 @@ function tlsFile(key: string, path: string, kind: 'certificate' | 'key'): Buffer
  * certificate's, empty, or protected by a passphrase used to surface only in the handshake, as "Connection is
  * closed." or an unreachable Redis (isalive answered `unknown` for ever after a key rotation gone wrong).
  */
-function checkClientCertificate(config: Config, tls: { cert?: Buffer; key?: Buffer }): void {
+function checkClientCertificate(
+  config: Config,
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+): SecureContext | undefined {
   const cert = config.redisTlsCert;
   const key = config.redisTlsKey;
-  if (cert === undefined && key === undefined) return;
+  if (cert === undefined && key === undefined) return undefined;
   if (cert === undefined || key === undefined) {
     const [given, missing] = cert === undefined ? ['KEY', 'CERT'] : ['CERT', 'KEY'];
     throw new RedisTlsError(
@@ -211,7 +221,7 @@ function checkClientCertificate(config: Config, tls: { cert?: Buffer; key?: Buff
     );
   }
   try {
-    createSecureContext({ cert: tls.cert, key: tls.key });
+    return createSecureContext(tls);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const why = /KEY_VALUES_MISMATCH/.test(code)
@@ -320,20 +330,15 @@ export async function createConnection(
   const logRepeat = logger && rateLimited(logger, config.logRepeatIntervalMs);
   const where = redisLocation(config);
   const finalError = (err: unknown): JtmError | undefined =>
-    isAuthError(err)
-      ? new RedisAuthError(where, err)
-      : parsed.options.tls && isTlsError(err)
-        ? new RedisTlsError(`TLS with Redis at ${where} failed: ${tlsAdvice(err)}`, err)
-        : undefined;
-  let authFailure: JtmError | undefined;
+    refusalOf(err, where, Boolean(parsed.options.tls));
   let onAuthFailure: ((err: Error) => void) | undefined;
   // Errors surface through the commands that fail; without a listener ioredis would print them (multi-line
   // stacks on stderr). Daemons log them, once per kind and interval (the logger rate-limits repeats).
   redis.on('error', (err: Error) => {
     const final = finalError(err);
     if (final) {
-      authFailure ??= final;
       if (!heardRefusals.has(redis)) heardRefusals.set(redis, final);
+      redis.emit(REFUSED, final);
       onAuthFailure?.(final);
     }
     logRepeat?.(
@@ -345,7 +350,8 @@ export async function createConnection(
   });
   const authFailed = new Promise<never>((_, reject) => {
     onAuthFailure = reject;
-    if (authFailure) reject(authFailure);
+    const heard = heardRefusals.get(redis);
+    if (heard) reject(heard);
   });
   authFailed.catch(() => {});
   if (role === 'client') {
@@ -361,7 +367,8 @@ export async function createConnection(
         throw err;
       }
       hardDisconnect(redis);
-      const final = authFailure ?? finalError(err) ?? (await probeRefusal(parsed, where, err, finalError));
+      const final =
+        heardRefusals.get(redis) ?? finalError(err) ?? (await probeRefusal(parsed, where, err, finalError));
       if (final) throw final;
       throw new RedisUnavailableError(where, err);
     } finally {
@@ -381,15 +388,13 @@ export async function createConnection(
       }
       // Read again after the probe: a refusal may have come meanwhile, before the watch below began.
       const probed = await plainServerError(parsed, where);
-      const final = authFailure ?? finalError(err) ?? probed;
+      const final = heardRefusals.get(redis) ?? finalError(err) ?? probed;
       if (final) {
         hardDisconnect(redis);
         throw final;
       }
-      // Until the first answer, a refusal that comes later is as final as one within the wait: a TLS
-      // server that wants a client certificate says so only after a reset or two (a worker waited for ever,
-      // logging the alert once a minute). refusedBeforeReady gives it to whoever waits on the connection.
-      watchRefusalUntilReady(redis, finalError);
+      // Until the first answer, a refusal that comes later is as final as one within the wait:
+      // refusedBeforeReady gives it to whoever waits on the connection.
       // No answer yet (a paused or overloaded server accepts the connection and says nothing, so no error
       // event is logged): say why this daemon is waiting instead of starting silently.
       logger?.warn(
@@ -423,8 +428,17 @@ function tlsAdvice(err: unknown): string {
   return "check JTM_REDIS_TLS_CA (the CA that signed the server's certificate) and the host name in the URL";
 }
 
-/** The first refusal (credentials, rights, TLS) each connection heard, whenever it came. */
+/** The first refusal (credentials, rights, TLS) each connection heard, whenever it came; each is emitted as REFUSED. */
 const heardRefusals = new WeakMap<RedisClient, JtmError>();
+const REFUSED = 'jtm:refused';
+
+/** Redis refusing JTM (credentials, rights) or its TLS failing for good, as the error to report; else undefined. */
+function refusalOf(err: unknown, where: string, tls: boolean): JtmError | undefined {
+  if (isAuthError(err)) return new RedisAuthError(where, err);
+  if (tls && isTlsError(err))
+    return new RedisTlsError(`TLS with Redis at ${where} failed: ${tlsAdvice(err)}`, err);
+  return undefined;
+}
 
 /**
  * The error to report for a command that failed on `redis` with a connection error: Redis's refusal if the
@@ -436,13 +450,7 @@ export async function connectionFailure(redis: RedisClient, config: Config, err:
   if (heard) return heard;
   const parsed = parseRedisUrl(config.redisUrl ?? DEFAULT_URL, config);
   const where = redisLocation(config);
-  const refusal = wasReset(err)
-    ? await tlsRefusal(parsed, e =>
-        isTlsError(e)
-          ? new RedisTlsError(`TLS with Redis at ${where} failed: ${tlsAdvice(e)}`, e)
-          : undefined,
-      )
-    : undefined;
+  const refusal = wasReset(err) ? await tlsRefusal(parsed, e => refusalOf(e, where, true)) : undefined;
   return refusal ?? new RedisUnavailableError(where, err);
 }
 
@@ -497,35 +505,30 @@ async function tlsRefusal(
   });
 }
 
-const refusals = new WeakMap<RedisClient, Promise<never>>();
-
-function watchRefusalUntilReady(
-  redis: RedisClient,
-  finalError: (err: unknown) => JtmError | undefined,
-): void {
-  refusals.set(
-    redis,
-    new Promise<never>((_, reject) => {
-      const onError = (err: unknown): void => {
-        const final = finalError(err);
-        if (!final) return;
-        redis.off('error', onError);
-        reject(final);
-      };
-      redis.on('error', onError);
-      redis.once('ready', () => redis.off('error', onError));
-    }),
-  );
-  refusals.get(redis)?.catch(() => {});
-}
-
 /**
- * A daemon's connection that had no answer within its first wait: rejects with the error if Redis refuses it
- * (credentials, rights, TLS) before it ever answers; otherwise never settles. Race it with what waits for the
- * connection's first commands, which would wait for ever.
+ * A daemon's connection that has not answered yet: rejects with Redis's refusal (credentials, rights, TLS) if
+ * one comes before the first answer; otherwise never settles. A TLS server that wants a client certificate says
+ * so only after a reset or two, past a daemon's first wait (a worker waited for ever, logging the alert once a
+ * minute). Race it with what waits for the connection's first commands, which would wait for ever.
  */
 export function refusedBeforeReady(redis: RedisClient): Promise<never> {
-  return refusals.get(redis) ?? new Promise<never>(() => {});
+  const refused = new Promise<never>((_, reject) => {
+    if (redis.status === 'ready') return;
+    const heard = heardRefusals.get(redis);
+    if (heard) {
+      reject(heard);
+      return;
+    }
+    const onRefused = (err: JtmError): void => {
+      redis.off('ready', onReady);
+      reject(err);
+    };
+    const onReady = (): void => void redis.off(REFUSED, onRefused);
+    redis.once(REFUSED, onRefused);
+    redis.once('ready', onReady);
+  });
+  refused.catch(() => {});
+  return refused;
 }
 
 /** A TLS URL whose server answers plain Redis: the error that says so, else undefined (a plain outage). */
