@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, normalize, resolve } from 'node:path';
 
 import { MAX_COMMAND_BYTES } from '../config.js';
 import { MAX_TIME_LIMIT_MS, parseDurationOr } from '../durations.js';
@@ -83,7 +83,8 @@ const OWN_DESCRIPTORS = /^\/(dev\/(stdin|stdout|stderr|fd)|proc\/(self|thread-se
 /** A stdout, stderr or rc file path: as resolvePath, refusing the process's own descriptors. */
 function outputPath(p: string | undefined, field: string, base: string): string | undefined {
   const path = resolvePath(p, base);
-  if (path !== undefined && OWN_DESCRIPTORS.test(path)) {
+  // Normalised first: `/dev/./stdout` and `//dev/stdout` name the same descriptor.
+  if (path !== undefined && OWN_DESCRIPTORS.test(normalize(path))) {
     throw new InvalidInputError(
       `${field} ${JSON.stringify(p)} would be the worker's own output, not yours: give a file`,
     );

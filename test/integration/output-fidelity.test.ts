@@ -232,7 +232,14 @@ describe('output fidelity and task isolation', () => {
 
   it("never writes into the worker's own log: /dev/stdout refused at submit, a link to it fails its task, the log intact", async () => {
     for (const field of ['stdout', 'stderr', 'rc_file']) {
-      for (const path of ['/dev/stdout', '/dev/stderr', '/proc/self/fd/1', '/dev/fd/2']) {
+      for (const path of [
+        '/dev/stdout',
+        '/dev/stderr',
+        '/proc/self/fd/1',
+        '/dev/fd/2',
+        '/dev/./stdout',
+        '//dev/stderr',
+      ]) {
         const file = join(work, `own-${n++}.jsonl`);
         writeFileSync(file, JSON.stringify({ command: 'echo hi', [field]: path }));
         const r = await runJtm(['submit', '-f', file, '-p', 'fid'], env, { cwd: work });
