@@ -90,7 +90,15 @@ export async function removePool(
   // Killed tasks end on their workers; stop the workers only then, so that a stop does not give them back.
   if (result.killed.length > 0) await waitUntilFinal(ctx, result.killed, opts.waitMs);
   // Without force the workers finish what they run (no grace period, no new task), then exit.
+  const stopping = await listLiveWorkers(ctx, pool);
   await sendToPool(ctx, pool, opts.force ? { type: 'stop', force: true } : { type: 'stop', finish: true });
+  // Marked stopping now, not at their next beat: a pool only its workers named is gone once removed (a second
+  // removal right after said "removed" again while they had not yet read the stop).
+  if (stopping.length > 0) {
+    const mark = ctx.redis.multi();
+    for (const w of stopping) mark.hset(ctx.keys.worker(w.id), 'state', 'stopping');
+    await mark.exec();
+  }
   try {
     // Allocations whose workers still run a task are left to end when those workers exit.
     const keep = opts.force ? new Set<string>() : await allocationsRunning(ctx, result.left_running);

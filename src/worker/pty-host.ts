@@ -110,8 +110,13 @@ function taskEnv(set: Record<string, string>, unset: string[]): Record<string, s
   return env;
 }
 
+/**
+ * A message to the worker. With a callback, a write that fails because the worker has just gone (EPIPE: the
+ * channel still looked connected) is handed to it instead of being thrown as an unhandled 'error' event, which
+ * crashed the host with a stack trace on the worker's stderr; the 'disconnect' handler below ends the host.
+ */
 function send(msg: HostMessage): void {
-  if (process.connected) process.send?.(msg);
+  if (process.connected) process.send?.(msg, undefined, {}, () => {});
 }
 
 let lastPing = Date.now();
