@@ -317,6 +317,7 @@ export const RUN_FIELDS = [
   'timeout_ms',
   'mem_limit',
   'rc_file',
+  'host_deaths',
 ] as const;
 
 /**

@@ -19,6 +19,7 @@ export type TaskJobData = Pick<
   | 'timeout_ms'
   | 'mem_limit'
   | 'rc_file'
+  | 'host_deaths'
 >;
 
 /** The record fields a worker runs a task from (the same fields). */

@@ -33,6 +33,11 @@ export interface TaskRecord {
    * max_retries + 1 of them end the task lostconnection (a worker whose beats are always late would loop).
    */
   lease_losses?: number;
+  /**
+   * Pty hosts that died under the task's runs (lease-losses.ts): from the first, the task runs in a pty host
+   * of its own, where a host's death harms no other task and is charged to it alone.
+   */
+  host_deaths?: number;
   max_retries: number;
   /** Random token of the execution that owns the task while it runs (the fence of every later write). */
   run_token?: string;
@@ -110,6 +115,7 @@ const FIELDS = {
   mem_limit: {},
   losses: { kind: 'number' },
   lease_losses: { kind: 'number' },
+  host_deaths: { kind: 'number' },
   run_token: {},
   job_token: {},
   submit_id: {},

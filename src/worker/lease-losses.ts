@@ -15,8 +15,10 @@ export async function afterLeaseLoss(
   id: number,
   outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
 ): Promise<{ outcome: TaskOutcome; fields: { lease_losses: number } }> {
+  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'lease_losses', 'max_retries');
+  const n = Number(before ?? 0) + 1;
   // One more give-back than retries: a give-back by fencing spends none.
-  const { n, allowed } = await countLoss(ctx, id, 'lease_losses', 1);
+  const allowed = Number(maxRetries ?? 0) + 1;
   if (n <= allowed) return { outcome, fields: { lease_losses: n } };
   return {
     outcome: {
@@ -31,18 +33,43 @@ export async function afterLeaseLoss(
 
 /**
  * What a run becomes when the worker's pty host died under it (killed from outside, by one of the tasks — a
- * `kill $PPID`, a `pkill node` — or by the OOM killer): its processes got SIGHUP with the host's ptys, so
- * the failure is the worker's, not the task's, and every task running there is given back like a run lost
- * with its worker: counted in `losses`, the budget the manager's recovery and a takeover spend
- * (JTM_TASK_RETRIES), and ended `lostconnection` once it is spent. A task that kills the host each time it
- * runs thus ends after its retries instead of forever taking its neighbours down with it.
+ * `kill $PPID`, a `pkill node`, a `kill -STOP $PPID` — or by the OOM killer): its processes got SIGHUP with
+ * the host's ptys, so the failure is the worker's, and the task is given back like a run lost with its
+ * worker. Which of the host's tasks caused it cannot be told, so:
+ * - a host that held several tasks: each is given back without spending a retry, the first time only, and
+ *   marked (`host_deaths`); a marked task runs in a pty host of its own from then on (task-run.ts);
+ * - a host that held this task alone (its own, or the shared one with nothing else on it), or a task already
+ *   marked: counted in `losses`, the budget the manager's recovery and a takeover spend (JTM_TASK_RETRIES),
+ *   and ended `lostconnection` once it is spent.
+ * A task that kills its host at each run thus ends after its retries, alone, and the tasks that merely shared
+ * the host with it run again once and succeed (before, each death was charged to all of them: beside a
+ * culprit that was re-run with them, they all ended `lostconnection`).
  */
 export async function afterHostLoss(
   ctx: JtmContext,
   id: number,
   outcome: Extract<TaskOutcome, { kind: 'final' }>,
-): Promise<{ outcome: TaskOutcome; fields: { losses: number } }> {
-  const { n, allowed } = await countLoss(ctx, id, 'losses', 0);
+): Promise<{ outcome: TaskOutcome; fields: { losses?: number; host_deaths: number } }> {
+  const [losses, maxRetries, deaths] = await ctx.redis.hmget(
+    ctx.keys.task(id),
+    'losses',
+    'max_retries',
+    'host_deaths',
+  );
+  const hostDeaths = Number(deaths ?? 0) + 1;
+  const others = (outcome.hostTasks ?? 1) - 1;
+  if (others > 0 && hostDeaths === 1) {
+    return {
+      outcome: {
+        kind: 'requeue',
+        reason: `re-queued without spending a retry: ${outcome.reason}; it shared the host with ${others} other task${others === 1 ? '' : 's'}, so it runs in a pty host of its own from now on`,
+        leftovers: outcome.leftovers,
+      },
+      fields: { host_deaths: hostDeaths },
+    };
+  }
+  const n = Number(losses ?? 0) + 1;
+  const allowed = Number(maxRetries ?? 0);
   if (n <= allowed) {
     return {
       outcome: {
@@ -50,7 +77,7 @@ export async function afterHostLoss(
         reason: `re-queued: ${outcome.reason} (${n} of ${allowed} retries used)`,
         leftovers: outcome.leftovers,
       },
-      fields: { losses: n },
+      fields: { losses: n, host_deaths: hostDeaths },
     };
   }
   return {
@@ -60,17 +87,6 @@ export async function afterHostLoss(
       reason: `${outcome.reason}: no retries left (JTM_TASK_RETRIES ${allowed})`,
       leftovers: outcome.leftovers,
     },
-    fields: { losses: n },
+    fields: { losses: n, host_deaths: hostDeaths },
   };
-}
-
-/** The task's count in `field` with this loss (n), and how many the task allows (its retries + `extra`). */
-async function countLoss(
-  ctx: JtmContext,
-  id: number,
-  field: 'losses' | 'lease_losses',
-  extra: number,
-): Promise<{ n: number; allowed: number }> {
-  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), field, 'max_retries');
-  return { n: Number(before ?? 0) + 1, allowed: Number(maxRetries ?? 0) + extra };
 }

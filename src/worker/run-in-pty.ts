@@ -16,13 +16,19 @@ export interface PtyExit {
   hostExited?: boolean;
   /** How the host ended ("was killed by SIGKILL", "exited with code 1"), with hostExited. */
   hostEnd?: string;
+  /** With hostExited: how many tasks the host held when it died (this one included). */
+  hostTasks?: number;
   /** The pty host's watchdog killed it: this worker had stopped answering (see pty-host.ts). */
   watchdog?: boolean;
 }
 
 /** The pty host died before it could start the command. */
 export class PtyHostExited extends Error {
-  constructor(readonly hostEnd: string) {
+  /** hostTasks: how many tasks the host held when it died (this one included). */
+  constructor(
+    readonly hostEnd: string,
+    readonly hostTasks = 1,
+  ) {
     super(`the worker's pty host ${hostEnd}`);
     this.name = 'PtyHostExited';
   }
@@ -55,22 +61,120 @@ interface Pending {
 }
 
 const SIGHUP = 1;
-let host: ChildProcess | undefined;
+
 /**
- * The environment the current host was given with its `init` (requests carry only the differences), or
- * undefined while it has had none: a host forked early (forkPtyHost) waits for its worker's configuration.
+ * One pty host and what this process knows of it: the shared host that runs the worker's tasks, or a host
+ * of a single task's own (runInPty's `ownHost`).
  */
-let hostEnv: Record<string, string> | undefined;
+class HostLink {
+  /**
+   * The environment the host was given with its `init` (requests carry only the differences), or undefined
+   * while it has had none: a host forked early (forkPtyHost) waits for its worker's configuration.
+   */
+  env: Record<string, string> | undefined;
+  readonly pending = new Map<number, Pending>();
+  /** When the host last answered a ping, and how many checks in a row found it silent. */
+  lastPong = Date.now();
+  silentChecks = 0;
+  /** Set when this process killed the host for not answering (ms silent): how its tasks' ends are explained. */
+  killedSilentMs: number | undefined;
+
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (raw: unknown) => this.onMessage(raw as HostMessage));
+    child.on('exit', (code, signal) => this.onExit(code, signal));
+    // The worker may exit while the host is idle (or before it was ever used): the host follows it on disconnect.
+    child.unref();
+    child.channel?.unref();
+    links.add(this);
+  }
+
+  private onMessage(msg: HostMessage): void {
+    if (msg.t === 'pong') {
+      this.lastPong = Date.now();
+      return;
+    }
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    if (msg.t === 'spawned') p.started(msg.pid);
+    else if (msg.t === 'data') p.onOutput(msg.chunk);
+    else if (msg.t === 'error') {
+      this.pending.delete(msg.id);
+      p.failed(msg.expired ? new SpawnExpired(msg.message) : new Error(msg.message));
+    } else {
+      this.pending.delete(msg.id);
+      p.exited({ exitCode: msg.exitCode, signal: msg.signal, ...(msg.watchdog ? { watchdog: true } : {}) });
+    }
+  }
+
+  /**
+   * The host died (killed from outside, by a task, by the OOM killer): its ptys are closed and their sessions
+   * got SIGHUP. Each of its tasks learns how many tasks the host held (lease-losses.ts: a death among several
+   * tasks is not charged to any one of them).
+   */
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    links.delete(this);
+    if (shared === this) shared = undefined;
+    const hostEnd =
+      this.killedSilentMs !== undefined
+        ? `stopped answering (no reply to pings for ${this.killedSilentMs} ms) and was killed`
+        : signal
+          ? `was killed by ${signal}`
+          : `exited with code ${code ?? '?'}`;
+    const hostTasks = this.pending.size;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.failed(new PtyHostExited(hostEnd, hostTasks));
+      p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP, hostExited: true, hostEnd, hostTasks });
+    }
+  }
+
+  /** Gives the host its tasks' common environment (once); with the environment it was given. */
+  init(env: Record<string, string>): Record<string, string> {
+    if (this.env !== undefined) return this.env;
+    const base = withoutTaskIdentity(env);
+    this.env = base;
+    // IPC keeps the order of messages: the environment arrives before the first spawn.
+    const init: WorkerMessage = { t: 'init', env: base, ...(watchdogMs > 0 ? { watchdogMs } : {}) };
+    this.child.send(init, () => {});
+    ensurePinger();
+    return base;
+  }
+
+  /**
+   * The watch the other way round: a host that stopped answering pings (SIGSTOP — a task's `kill -STOP
+   * $PPID` —, a debugger, a blocked event loop) starts no task and reports no exit, so its tasks stayed
+   * `running` for ever behind a worker that kept beating, and each new task claimed went into the same hole.
+   * Silent for longer than the watchdog deadline, at two checks in a row (the second after pending messages
+   * are read: a worker resumed from its own stop reads the pongs that waited), it is killed: its tasks then end
+   * as under a dead host and the next task starts a new one.
+   */
+  checkAnswers(): void {
+    const deadline = Math.max(2000, watchdogMs);
+    if (Date.now() - this.lastPong <= deadline) {
+      this.silentChecks = 0;
+      return;
+    }
+    setImmediate(() => {
+      const silentMs = Date.now() - this.lastPong;
+      if (!links.has(this) || silentMs <= deadline) return;
+      if (++this.silentChecks < 2) return;
+      this.killedSilentMs = silentMs;
+      try {
+        this.child.kill('SIGKILL');
+      } catch {
+        // gone already: its exit reports the tasks
+      }
+    });
+  }
+}
+
+/** Every host this process has and that has not exited; the shared one among them. */
+const links = new Set<HostLink>();
+let shared: HostLink | undefined;
 let nextId = 1;
-/** The watchdog deadline given to the host (0: none), and the ping timer that keeps it from firing. */
+/** The watchdog deadline given to the hosts (0: none), and the ping timer that keeps it from firing. */
 let watchdogMs = 0;
 let pinger: NodeJS.Timeout | undefined;
-/** When the current host last answered a ping, and how many checks in a row found it silent. */
-let lastPong = 0;
-let silentChecks = 0;
-/** Set when this process killed its host for not answering: how its tasks' ends are explained. */
-let killedSilentHost: { child: ChildProcess; silentMs: number } | undefined;
-const pending = new Map<number, Pending>();
 
 /** Variables that name one task (JTM_TASK_TOKEN finds a task's processes): never in the host's own. */
 const withoutTaskIdentity = (env: Record<string, string>): Record<string, string> =>
@@ -91,116 +195,43 @@ function adoptEarlyHost(): ChildProcess | undefined {
 }
 
 /**
- * A pty host with `env` as its own environment (or the one bin/run.js forked early); its tasks' environment
- * comes with `init`.
+ * A pty host with `env` as its own environment (or, for the shared host, the one bin/run.js forked early);
+ * its tasks' environment comes with `init`.
  */
-function forkHost(env: Record<string, string>): ChildProcess {
+function forkHost(env: Record<string, string>, early: boolean): HostLink {
   // The host's own environment must not carry one task's identity (a child between fork and exec still shows
   // the host's environment).
   const child =
-    adoptEarlyHost() ??
+    (early ? adoptEarlyHost() : undefined) ??
     fork(new URL('./pty-host.js', import.meta.url), [], {
       env: withoutTaskIdentity(env),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Not in the worker's process group: a terminal's ^C goes to the worker, which decides what stops.
       detached: true,
     });
-  child.on('message', (raw: unknown) => {
-    const msg = raw as HostMessage;
-    if (msg.t === 'pong') {
-      if (child === host) lastPong = Date.now();
-      return;
-    }
-    const p = pending.get(msg.id);
-    if (!p) return;
-    if (msg.t === 'spawned') p.started(msg.pid);
-    else if (msg.t === 'data') p.onOutput(msg.chunk);
-    else if (msg.t === 'error') {
-      pending.delete(msg.id);
-      p.failed(msg.expired ? new SpawnExpired(msg.message) : new Error(msg.message));
-    } else {
-      pending.delete(msg.id);
-      p.exited({ exitCode: msg.exitCode, signal: msg.signal, ...(msg.watchdog ? { watchdog: true } : {}) });
-    }
-  });
-  child.on('exit', (code, signal) => {
-    // The host died (killed from outside, by a task, by the OOM killer): its ptys are closed and their
-    // sessions got SIGHUP.
-    if (host === child) host = undefined;
-    const hostEnd =
-      killedSilentHost?.child === child
-        ? `stopped answering (no reply to pings for ${killedSilentHost.silentMs} ms) and was killed`
-        : signal
-          ? `was killed by ${signal}`
-          : `exited with code ${code ?? '?'}`;
-    for (const [id, p] of pending) {
-      pending.delete(id);
-      p.failed(new PtyHostExited(hostEnd));
-      p.exited({ exitCode: 128 + SIGHUP, signal: SIGHUP, hostExited: true, hostEnd });
-    }
-  });
-  // The worker may exit while the host is idle (or before it was ever used): the host follows it on disconnect.
-  child.unref();
-  child.channel?.unref();
-  host = child;
-  hostEnv = undefined;
-  lastPong = Date.now();
-  silentChecks = 0;
-  return child;
+  return new HostLink(child);
 }
 
-/**
- * The pty host of this process, started on first use (and again if it ever dies), given `env` once; with the
- * environment it was given (what requests are told the differences from).
- */
-function ptyHost(env: Record<string, string>): { child: ChildProcess; base: Record<string, string> } {
-  const child = host && host.connected ? host : forkHost(env);
-  if (hostEnv !== undefined) return { child, base: hostEnv };
-  const base = withoutTaskIdentity(env);
-  hostEnv = base;
-  // IPC keeps the order of messages: the environment arrives before the first spawn.
-  const init: WorkerMessage = { t: 'init', env: hostEnv, ...(watchdogMs > 0 ? { watchdogMs } : {}) };
-  child.send(init);
-  if (watchdogMs > 0 && !pinger) {
-    // From the event loop, so a worker that is stopped or hung stops pinging: that is the point.
-    pinger = setInterval(
-      () => {
-        if (!host?.connected) return;
-        host.send({ t: 'ping' } satisfies WorkerMessage, () => {});
-        checkHostAnswers(host);
-      },
-      Math.max(50, Math.floor(watchdogMs / 4)),
-    );
-    pinger.unref();
-  }
-  return { child, base };
+/** The shared pty host, started on first use (and again if it ever dies). */
+function sharedHost(env: Record<string, string>): HostLink {
+  if (!shared?.child.connected) shared = forkHost(env, true);
+  return shared;
 }
 
-/**
- * The watch the other way round: a host that stopped answering pings (SIGSTOP — a task's `kill -STOP $PPID` —,
- * a debugger, a blocked event loop) starts no task and reports no exit, so its tasks stayed `running` for ever
- * behind a worker that kept beating, and each new task claimed went into the same hole. Silent for longer than
- * the watchdog deadline, at two checks in a row (the second after pending messages are read: a worker resumed
- * from its own stop reads the pongs that waited), it is killed: its tasks then end as under a dead host
- * (given back, a retry spent) and the next task starts a new one.
- */
-function checkHostAnswers(child: ChildProcess): void {
-  const deadline = Math.max(2000, watchdogMs);
-  if (Date.now() - lastPong <= deadline) {
-    silentChecks = 0;
-    return;
-  }
-  setImmediate(() => {
-    const silentMs = Date.now() - lastPong;
-    if (child !== host || silentMs <= deadline) return;
-    if (++silentChecks < 2) return;
-    killedSilentHost = { child, silentMs };
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // gone already: its exit reports the tasks
-    }
-  });
+/** Pings every host, from the event loop, so a worker that is stopped or hung stops pinging: that is the point. */
+function ensurePinger(): void {
+  if (watchdogMs <= 0 || pinger) return;
+  pinger = setInterval(
+    () => {
+      for (const link of links) {
+        if (!link.child.connected || link.env === undefined) continue;
+        link.child.send({ t: 'ping' } satisfies WorkerMessage, () => {});
+        link.checkAnswers();
+      }
+    },
+    Math.max(50, Math.floor(watchdogMs / 4)),
+  );
+  pinger.unref();
 }
 
 /**
@@ -211,7 +242,7 @@ function checkHostAnswers(child: ChildProcess): void {
  * running a worker (a bad flag) leaves nothing behind: the host follows it on disconnect.
  */
 export function forkPtyHost(env: Record<string, string>): void {
-  if (!host?.connected) forkHost(env);
+  if (!shared?.child.connected) shared = forkHost(env, true);
 }
 
 /**
@@ -222,24 +253,40 @@ export function forkPtyHost(env: Record<string, string>): void {
  */
 export function startPtyHost(env: Record<string, string>, watchdog = 0): void {
   watchdogMs = watchdog;
-  ptyHost(env);
+  sharedHost(env).init(env);
 }
 
-/** Starts argv[0] with argv[1..] in a new pty; rejects if it cannot be started. */
-export function runInPty(argv: readonly string[], opts: PtyOptions): Promise<PtyProcess> {
+/**
+ * Starts argv[0] with argv[1..] in a new pty; rejects if it cannot be started. With `ownHost`, in a pty host
+ * of its own, started for it and ended after it (a task suspected of having killed a shared host runs where
+ * it can harm no other task: lease-losses.ts).
+ */
+export function runInPty(
+  argv: readonly string[],
+  opts: PtyOptions & { ownHost?: boolean },
+): Promise<PtyProcess> {
   const [file, ...args] = argv;
   if (!file) return Promise.reject(new Error('empty command line'));
   const id = nextId++;
+  const link = opts.ownHost ? forkHost(opts.env, false) : sharedHost(opts.env);
+  // A host of its own leaves once its task has ended (its 'disconnect' handler kills whatever is left).
+  const release = opts.ownHost ? () => link.child.connected && link.child.disconnect() : () => {};
   return new Promise<PtyProcess>((resolve, reject) => {
     let onExit!: (e: PtyExit) => void;
     const exited = new Promise<PtyExit>(r => (onExit = r));
-    pending.set(id, {
+    link.pending.set(id, {
       onOutput: opts.onOutput,
       started: pid => resolve({ pid, exited }),
-      failed: reject,
-      exited: onExit,
+      failed: err => {
+        release();
+        reject(err);
+      },
+      exited: e => {
+        release();
+        onExit(e);
+      },
     });
-    const { child: h, base } = ptyHost(opts.env);
+    const base = link.init(opts.env);
     const set: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.env)) if (base[k] !== v) set[k] = v;
     const unset = Object.keys(base).filter(k => !(k in opts.env));
@@ -254,9 +301,10 @@ export function runInPty(argv: readonly string[], opts: PtyOptions): Promise<Pty
       token: opts.token,
       ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
     };
-    h.send(msg, err => {
+    link.child.send(msg, err => {
       if (!err) return;
-      pending.delete(id);
+      link.pending.delete(id);
+      release();
       reject(err);
     });
   });

@@ -43,6 +43,8 @@ export type TaskOutcome =
       leftovers: number[];
       /** The worker's pty host died under the task: the worker's failure, perhaps its shutdown. */
       hostExited?: boolean;
+      /** With hostExited: how many tasks the host held when it died (this one included). */
+      hostTasks?: number;
     }
   | { kind: 'requeue'; reason: string; leftovers: number[]; watchdog?: boolean; fenced?: true }
   | { kind: 'abandon'; reason: string; leftovers: number[] };
@@ -266,6 +268,8 @@ export class TaskRun {
         cwd,
         env,
         token: this.token,
+        // Suspected of having killed a shared host once: it runs where it can harm no other task.
+        ownHost: (this.data.host_deaths ?? 0) > 0,
         ...(deadline !== undefined ? { deadline } : {}),
         onOutput: chunk => {
           ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
@@ -284,6 +288,7 @@ export class TaskRun {
           reason: `not started: ${err.message}`,
           leftovers: [],
           hostExited: true,
+          hostTasks: err.hostTasks,
         };
       }
       return {
@@ -300,7 +305,7 @@ export class TaskRun {
     if (this.stopCause) this.killing = this.killTree(this.stopGraceMs);
     if (this.data.timeout_ms !== undefined)
       this.timer = setLongTimeout(() => this.stop('timeout'), this.data.timeout_ms);
-    const { exitCode, signal, hostExited, hostEnd, watchdog } = await pty.exited;
+    const { exitCode, signal, hostExited, hostEnd, hostTasks, watchdog } = await pty.exited;
     this.timer?.clear();
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
     if (!this.stopCause && this.opts.memory?.overLimit()) this.stop('outofresource');
@@ -344,6 +349,7 @@ export class TaskRun {
         ...outcome,
         reason: `the worker's pty host ${hostEnd ?? 'exited'} under the task (its processes got SIGHUP)`,
         hostExited,
+        ...(hostTasks !== undefined ? { hostTasks } : {}),
       };
     }
     return outcome;

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -390,8 +390,11 @@ describe.concurrent('Slurm ending an allocation', () => {
 
 // A task that kills its parent — the worker's pty host (`kill -9 $PPID`, a `pkill node`) — took every other
 // task of the worker down with it, each recorded `failed` "exit code 129" and nothing logged (adversarial
-// test 4). The host's death is the worker's failure: every run on it is given back as a lost run (a retry
-// spent), the worker starts a new host, and one that kills it every time ends after its retries.
+// test 4). The host's death is the worker's failure: every run on it is given back, the worker starts a new
+// host. Which task caused it cannot be told: a death among several tasks spends none of their retries the
+// first time, and marks them to run in hosts of their own, where a death is charged to the one task alone
+// (adversarial test 5, G11: charged to all, the innocent ones beside a culprit re-run with them all ended
+// lostconnection).
 describe.concurrent('a task that kills the pty host', () => {
   /** A worker of its own on `pool` with a context, and a submit to that pool. */
   async function ownWorker(pool: string, slots = 1) {
@@ -408,7 +411,7 @@ describe.concurrent('a task that kills the pty host', () => {
     return { ctx, w, submit, close };
   }
 
-  it('gives every task running there back, once; they run again and succeed', async () => {
+  it('gives every task running there back, once, without spending a retry; they run again and succeed', async () => {
     const { ctx, w, submit, close } = await ownWorker('hostkill', 3);
     const dir = tempDir('jtm-hostkill-');
     const innocents = [await submit('sleep 3.71; echo one'), await submit('sleep 3.72; echo two')];
@@ -427,14 +430,14 @@ describe.concurrent('a task that kills the pty host', () => {
         40_000,
       );
       const rec = await ctx.tasks.get(id);
-      expect([id, s, rec?.attempts, rec?.losses], JSON.stringify(await ctx.tasks.events(id))).toEqual([
-        id,
-        4,
-        2,
-        1,
-      ]);
+      expect(
+        [id, s, rec?.attempts, rec?.losses, rec?.host_deaths],
+        JSON.stringify(await ctx.tasks.events(id)),
+      ).toEqual([id, 4, 2, undefined, 1]);
       const reasons = (await ctx.tasks.events(id)).map(e => e.reason).join(' | ');
-      expect(reasons).toMatch(/re-queued: the worker's pty host was killed by SIGKILL under the task/);
+      expect(reasons).toMatch(
+        /re-queued without spending a retry: the worker's pty host was killed by SIGKILL under the task .*it shared the host with 2 other tasks/,
+      );
     }
     expect(w.child.exitCode).toBe(null);
     expect(w.output()).toMatch(/"level":50.*pty host died under a task/);
@@ -454,7 +457,7 @@ describe.concurrent('a task that kills the pty host', () => {
     for (const id of [innocent, culprit]) {
       await waitFor(async () => (await ctx.tasks.status(id)) === 4, `task ${id} to succeed`, 40_000);
       const rec = await ctx.tasks.get(id);
-      expect([id, rec?.attempts, rec?.losses]).toEqual([id, 2, 1]);
+      expect([id, rec?.attempts, rec?.losses, rec?.host_deaths]).toEqual([id, 2, undefined, 1]);
       const reasons = (await ctx.tasks.events(id)).map(e => e.reason).join(' | ');
       expect(reasons).toMatch(/pty host stopped answering \(no reply to pings for \d+ ms\) and was killed/);
     }
@@ -471,6 +474,40 @@ describe.concurrent('a task that kills the pty host', () => {
     expect(rec?.reason).toMatch(/pty host was killed by SIGKILL.*no retries left/);
     const after = await submit('echo after');
     await waitFor(async () => (await ctx.tasks.status(after)) === 4, 'a later task to succeed');
+    await close();
+  });
+
+  it('ends one that kills it at every run beside others alone; the others succeed with their output', async () => {
+    const { ctx, w, submit, close } = await ownWorker('hostkill3', 3);
+    const innocents = [await submit('sleep 2.41; echo one'), await submit('sleep 2.42; echo two')];
+    for (const id of innocents) await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'to run');
+    const culprit = await submit('kill -9 $PPID; sleep 5');
+    const ended = async (id: number) =>
+      waitFor(
+        async () => {
+          const v = await ctx.tasks.status(id);
+          return v !== undefined && (v < 0 || v === 4) ? v : undefined;
+        },
+        `task ${id} to end`,
+        40_000,
+      );
+    for (const [i, id] of innocents.entries()) {
+      await ended(id);
+      const rec = await ctx.tasks.get(id);
+      expect(
+        [rec?.status_name, rec?.attempts, rec?.losses, rec?.host_deaths],
+        JSON.stringify(await ctx.tasks.events(id)),
+      ).toEqual(['success', 2, undefined, 1]);
+      expect(readFileSync(rec!.stdout_file!, 'utf8')).toBe(i === 0 ? 'one\n' : 'two\n');
+    }
+    await ended(culprit);
+    const rec = await ctx.tasks.get(culprit);
+    // Given back once for free (three tasks on the host), then twice charged alone in a host of its own.
+    expect(
+      [rec?.status_name, rec?.attempts, rec?.losses, rec?.host_deaths],
+      JSON.stringify(await ctx.tasks.events(culprit)),
+    ).toEqual(['lostconnection', 3, 2, 3]);
+    expect(w.child.exitCode).toBe(null);
     await close();
   });
 });
