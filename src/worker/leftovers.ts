@@ -158,17 +158,8 @@ export async function sweepLeftovers(ctx: JtmContext, opts: LeftoverSweepOptions
 
   await Promise.all(
     lost.map(async g => {
-      // Found again at each round by token: children forked meanwhile are caught, a reused pid never is.
-      const { signalled, survivors } = await terminateAll(() => findByToken(g.token), ctx.config.killGraceMs);
-      if (signalled.length === 0) return;
-      result.killed.push({ task: g.taskId, pids: signalled });
-      opts.logger.warn(
-        { task: g.taskId, pids: signalled, ...(survivors.length > 0 ? { survivors } : {}) },
-        'killed leftover processes of a lost run',
-      );
-      const reported = await ctx.tasks.reportLeftovers(g.taskId, signalled, opts.host);
-      if (!reported)
-        opts.logger.info({ task: g.taskId }, 'leftovers of an expired task: nothing to report into');
+      const pids = await killLostRun(ctx, g, opts);
+      if (pids.length > 0) result.killed.push({ task: g.taskId, pids });
     }),
   );
   if (result.spared.length > 0)
@@ -177,6 +168,48 @@ export async function sweepLeftovers(ctx: JtmContext, opts: LeftoverSweepOptions
       'processes of live runs of other workers left alone',
     );
   return result;
+}
+
+/**
+ * Kills the processes of one lost run (TERM, KILL after the kill grace) and reports them in its task's record;
+ * the pids signalled.
+ */
+async function killLostRun(
+  ctx: JtmContext,
+  g: RunProcesses & { taskId: number },
+  opts: Pick<LeftoverSweepOptions, 'host' | 'logger'>,
+): Promise<number[]> {
+  // Found again at each round by token: children forked meanwhile are caught, a reused pid never is.
+  const { signalled, survivors } = await terminateAll(() => findByToken(g.token), ctx.config.killGraceMs);
+  if (signalled.length === 0) return [];
+  opts.logger.warn(
+    { task: g.taskId, pids: signalled, ...(survivors.length > 0 ? { survivors } : {}) },
+    'killed leftover processes of a lost run',
+  );
+  const reported = await ctx.tasks.reportLeftovers(g.taskId, signalled, opts.host);
+  if (!reported) opts.logger.info({ task: g.taskId }, 'leftovers of an expired task: nothing to report into');
+  return signalled;
+}
+
+/**
+ * Before a task runs again here, the processes its earlier runs left on this node are killed: this worker
+ * has just claimed it, so no other run of it is live (the claim takes a run over only once its worker's lease
+ * has expired). Without it, a worker restarted after it and its pty host were killed together started the
+ * re-run first and found the lost run's processes at its first sweep, a second later: two executions at once
+ * (adversary 5, G10). Runs only for an attempt after the first (a /proc scan: ≈ 10 ms per 1,000 processes).
+ */
+export async function killEarlierRuns(
+  ctx: JtmContext,
+  taskId: number,
+  ownToken: string,
+  opts: Pick<LeftoverSweepOptions, 'host' | 'logger'>,
+): Promise<number[]> {
+  const killed: number[] = [];
+  for (const g of scanRunProcesses(deploymentScope(ctx.config)).values()) {
+    if (g.taskId !== taskId || g.token === ownToken) continue;
+    killed.push(...(await killLostRun(ctx, { ...g, taskId }, opts)));
+  }
+  return killed;
 }
 
 /** How often a running worker looks for leftovers (a /proc scan: cheap at this rate). */

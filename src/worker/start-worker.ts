@@ -13,7 +13,7 @@ import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
-import { startLeftoverSweeps } from './leftovers.js';
+import { killEarlierRuns, startLeftoverSweeps } from './leftovers.js';
 import { fullDiskReason, LogDirSpace } from './disk-space.js';
 import { afterHostLoss, afterLeaseLoss } from './lease-losses.js';
 import { checkLogDir } from './output-files.js';
@@ -290,6 +290,12 @@ export async function startWorker(
     live.lastBusy = Date.now();
     runs.set(data.id, run);
     if (live.phase !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
+    // A re-run starts only once what its lost runs left on this node is gone (at most one live execution).
+    if (attempt > 1) {
+      await killEarlierRuns(ctx, data.id, run.token, { host, logger: log }).catch((err: unknown) =>
+        log.warn({ task: data.id, err }, 'could not look for processes of earlier runs'),
+      );
+    }
     log.info({ task: data.id, attempt }, 'task started');
     let outcome: TaskOutcome;
     /** Fields the end writes with the status (one fenced write): where stdout went and how much of it, and the

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,7 +48,10 @@ describe('leftovers of dead workers', () => {
     const detached = [`sleep ${s + 1}`, `sleep ${s + 2}`];
     markers.push(fg, ...detached);
     const file = join(work, `${pool}.jsonl`);
-    const command = `nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`;
+    // First, how many detached sleeps of an earlier run are alive as this run starts (none, ever: G10).
+    const command =
+      `echo "earlier runs: $(pgrep -cf '^sleep ${s + 1}$')"; ` +
+      `nohup sleep ${s + 1} >/dev/null 2>&1 & setsid sleep ${s + 2} & sleep ${s}`;
     writeFileSync(file, JSON.stringify({ command }));
     const [id] = taskIds((await runJtm(['submit', '-f', file, '-p', pool], env, { cwd: work })).stdout);
     await waitFor(
@@ -69,14 +72,24 @@ describe('leftovers of dead workers', () => {
     await closeContext(ctx);
   });
 
-  it('worker and pty host killed together: the next worker kills the detached leftovers and reports them', async () => {
-    // Its own process group (detached), so that the test can kill it without touching the test runner.
-    const child = spawn(process.execPath, [BIN, 'worker', '-p', 'lo-dead', '--slots', '1'], {
-      env,
-      cwd: ROOT,
-      detached: true,
-      stdio: 'ignore',
-    });
+  it('worker and pty host killed together: the next worker kills the detached leftovers, reports them, then re-runs', async () => {
+    // Its own process group (detached), so that the test can kill it without touching the test runner. The
+    // next worker has the same id (a restart under systemd or a site script): its sweep then sees the lost
+    // run as its worker's and spares it, and only the re-run's claim makes it lost (adversary 5 G10: the re-run
+    // started ≈ 1 s before the leftovers were killed, two executions at once).
+    const workerId = `lo-dead-${process.pid}`;
+    // The lost run's job is re-delivered once its lock expires and the stalled check sees it: kept short.
+    const fast = { ...env, JTM_LOCK_DURATION: '4s', JTM_STALLED_INTERVAL: '1s' };
+    const child = spawn(
+      process.execPath,
+      [BIN, 'worker', '-p', 'lo-dead', '--slots', '1', '--worker_id', workerId],
+      {
+        env: fast,
+        cwd: ROOT,
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
     const exited = new Promise(r => child.on('exit', r));
     try {
       await workerUp('lo-dead');
@@ -96,7 +109,12 @@ describe('leftovers of dead workers', () => {
       await waitFor(() => pidsOf(fg).length === 0 || undefined, 'foreground sleep gone');
       expect(detached.map(m => pidsOf(m)[0])).toEqual(survivors);
 
-      const next = startJtm(['worker', '-p', 'lo-dead', '--slots', '1'], env);
+      // A worker id still alive is refused (another worker would hold it): the restart waits for its lease.
+      await waitFor(
+        async () => (await ctx.redis.exists(ctx.keys.workerAlive(workerId))) === 0 || undefined,
+        "the killed worker's lease to end",
+      );
+      const next = startJtm(['worker', '-p', 'lo-dead', '--slots', '1', '--worker_id', workerId], fast);
       workers.push(next);
       await waitFor(
         () => detached.every(m => pidsOf(m).length === 0) || undefined,
@@ -114,6 +132,15 @@ describe('leftovers of dead workers', () => {
         `killed ${reported.length} leftover processes of a lost run on ${hostname()}`,
       );
       expect(next.output()).toContain('killed leftover processes of a lost run');
+      // The re-run: started once the lost run's processes were gone.
+      const rerun = await waitFor(async () => {
+        const r = await ctx.tasks.get(id);
+        const out = join(ctx.config.logDir, 'tasks', `${id}.out`);
+        if (r?.attempts !== 2) return undefined;
+        const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
+        return text.includes('\n') ? text : undefined;
+      }, 'the re-run to start');
+      expect(rerun).toBe('earlier runs: 0\n');
     } finally {
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
