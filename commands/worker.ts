@@ -39,7 +39,9 @@ export default class Worker extends BaseCommand<typeof Worker> {
     // does nothing (the resource samples are in `jtm resource-log`).
     show_resource_log: Flags.boolean({ char: 'r', hidden: true, description: 'obsolete (-r): ignored' }),
     slots: Flags.integer({ description: 'tasks run at once by this worker', default: 1, min: 1 }),
-    lifetime: Flags.string({ description: 'end of life without Slurm, e.g. 2h or hh:mm:ss' }),
+    lifetime: Flags.string({
+      description: 'end of life without Slurm, e.g. 2h or hh:mm:ss: drains 30 s before, exits 0 at it',
+    }),
     'idle-timeout': Flags.string({ description: 'exit after this long without a task, e.g. 10m' }),
     'shutdown-grace': Flags.string({
       description: 'time running tasks get to finish on stop',

@@ -39,7 +39,10 @@ export interface LifeWatch {
   lastBusy(): number;
   state(): WorkerState;
   onIdle(): void;
+  /** The end of life is near (within the margin): take no task that it would cut. */
   onEndOfLife(): void;
+  /** The end of life has come: stop. */
+  onLifeOver(): void;
 }
 
 /**
@@ -64,6 +67,12 @@ export function startLifeTimer(w: LifeWatch): NodeJS.Timeout {
       Date.now() > w.endOfLife - END_OF_LIFE_MARGIN_MS
     ) {
       w.onEndOfLife();
+    }
+    // A worker past its life takes nothing (every task would outlive it), yet it counted as live capacity
+    // (check-worker, pools) for ever when nothing ended it: a hand-started `--lifetime` worker (adversary 5).
+    if (w.endOfLife !== undefined && !w.isStopping() && Date.now() >= w.endOfLife) {
+      w.log.info({ endOfLife: new Date(w.endOfLife).toISOString() }, 'end of life reached: stopping');
+      w.onLifeOver();
     }
   }, 1000);
   timer.unref();

@@ -567,6 +567,7 @@ export async function startWorker(
       state: () => live.phase,
       onIdle: () => void stop(false),
       onEndOfLife: () => drain(),
+      onLifeOver: () => void stop(false),
     }),
   );
 

@@ -330,6 +330,16 @@ describe.concurrent('workers with an end of life', () => {
     await fresh.stop();
     await closeContext(ctx);
   });
+
+  it('stop at their end of life (exit 0) and are no longer counted', async () => {
+    // Before, a hand-started worker past its --lifetime stayed registered for ever, taking nothing.
+    const env = testEnv();
+    const w = startJtm(['worker', '-p', 'eol-end', '--lifetime', '3s'], env);
+    await waitWorkers(env, 'eol-end');
+    expect(await w.exited).toBe(0);
+    expect(w.output()).toMatch(/end of life reached: stopping/);
+    expect((await runJtm(['check-worker', '-p', 'eol-end'], env)).stdout.trim()).toBe('0');
+  });
 });
 
 /** The direct children of `pid`, to find the worker's pty host. */
