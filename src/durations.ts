@@ -64,6 +64,11 @@ export function formatHms(totalMs: number): string {
   return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
 }
 
+/** Milliseconds as seconds for a message, exact to the millisecond: 500 → "0.5 s", 2000 → "2 s". */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
 /**
  * Longest task time limit (`--timeout`, a pool's `time` used as one): 365 days. Node's timers hold at most
  * 2^31−1 ms (~24.8 days) and fire at once beyond it, so longer limits are run as a chain of shorter timers

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { setLongTimeout, type LongTimeout } from '../durations.js';
+import { formatSeconds, setLongTimeout, type LongTimeout } from '../durations.js';
 
 import type { Logger } from '../logger.js';
 import { TIMES_FILE_VAR } from './accounting.js';
@@ -418,7 +418,8 @@ export class TaskRun {
         };
       }
       case 'timeout': {
-        const how = ran ? `after ${Math.round((this.data.timeout_ms ?? 0) / 1000)} s` : 'before it started';
+        // Exact: `--timeout 500ms` was reported "after 1 s".
+        const how = ran ? `after ${formatSeconds(this.data.timeout_ms ?? 0)}` : 'before it started';
         return { kind: 'final', status: TaskStatus.timeout, ...exit, reason: `timed out ${how}`, leftovers };
       }
       case 'outofresource':
