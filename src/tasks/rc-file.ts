@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import type { JtmContext } from '../context.js';
@@ -94,7 +94,9 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EEXIST') {
-        log.info('rc already written by the script: left alone');
+        // Something else in the way (a directory, a FIFO) is not an rc the script wrote: say what it is.
+        if (lstatSync(path).isFile()) log.info('rc already written by the script: left alone');
+        else log.warn('could not write rc: its path is taken by something other than a file');
         return undefined;
       }
       // Filesystems without hard links: rename, which could only race with a script ending this instant.

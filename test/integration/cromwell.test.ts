@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -212,6 +212,11 @@ describe.concurrent('Cromwell through examples/cromwell/jtm.conf', () => {
     };
     expect(await writeRcForEndedTask(ctx, killed)).toBeUndefined();
     expect(existsSync(join(wf.root, 'never'))).toBe(false);
+    // A directory where rc should go is left as it is (logged as in the way, not as the script's rc).
+    const dirRc = join(wf.root, 'rc-dir');
+    mkdirSync(dirRc);
+    expect(await writeRcForEndedTask(ctx, { ...record, rc_file: dirRc })).toBeUndefined();
+    expect(statSync(dirRc).isDirectory()).toBe(true);
   });
 });
 
