@@ -30,7 +30,7 @@ export default class Worker extends BaseCommand<typeof Worker> {
     charging_account: Flags.string({ char: 'A', description: 'Slurm account' }),
     partition: Flags.string({ char: 'P', description: 'Slurm partition' }),
     worker_id: Flags.string({ description: 'worker id (-wi); default <host>-<pid>-<random>' }),
-    heartbeat_interval: Flags.string({ description: 'heartbeat period (-hb), e.g. 2s; at least 500ms' }),
+    heartbeat_interval: Flags.string({ description: 'heartbeat period (-hb), e.g. 2s; 500ms to 10m' }),
     log_dir: Flags.string({ description: 'log directory (-ld)' }),
     job_script_dir_name: Flags.string({ description: 'where batch scripts and Slurm logs go (-jd)' }),
     dry_run: Flags.boolean({ description: 'print the batch script, submit nothing (-dr)' }),
@@ -38,7 +38,12 @@ export default class Worker extends BaseCommand<typeof Worker> {
     // The original JTM's -r (log each heartbeat): accepted so that old scripts still start, but hidden, as it
     // does nothing (the resource samples are in `jtm resource-log`).
     show_resource_log: Flags.boolean({ char: 'r', hidden: true, description: 'obsolete (-r): ignored' }),
-    slots: Flags.integer({ description: 'tasks run at once by this worker', default: 1, min: 1 }),
+    slots: Flags.integer({
+      description: 'tasks run at once by this worker (1 to 4096)',
+      default: 1,
+      min: 1,
+      max: 4096,
+    }),
     lifetime: Flags.string({
       description: 'end of life without Slurm, e.g. 2h or hh:mm:ss: drains 30 s before, exits 0 at it',
     }),

@@ -120,6 +120,11 @@ export const MAX_SHARDS = 256;
  */
 export const MIN_HEARTBEAT_MS = 500;
 /**
+ * The longest heartbeat period: a dead worker's tasks wait for its lease (period × missed beats) before another
+ * worker takes them over, and `-hb 20d` made that 60 days, accepted without a word.
+ */
+export const MAX_HEARTBEAT_MS = 10 * 60_000;
+/**
  * The fewest missed beats before a worker is dead: the lease (interval × missed beats) must leave one whole
  * late beat before the fencing margin (about one interval), or a worker would stop its tasks between two beats.
  */
@@ -136,6 +141,13 @@ export function checkLeaseSettings(config: Config, hbFlag?: string): void {
       hbFlag !== undefined ? `-hb ${hbFlag}` : `JTM_HEARTBEAT_INTERVAL=${config.heartbeatIntervalMs}ms`;
     throw new InvalidInputError(
       `${what} is too short: the heartbeat must be at least ${MIN_HEARTBEAT_MS}ms (a worker whose beats cannot keep its lease stops and restarts its tasks)`,
+    );
+  }
+  if (config.heartbeatIntervalMs > MAX_HEARTBEAT_MS) {
+    const what =
+      hbFlag !== undefined ? `-hb ${hbFlag}` : `JTM_HEARTBEAT_INTERVAL=${config.heartbeatIntervalMs}ms`;
+    throw new InvalidInputError(
+      `${what} is too long: the heartbeat must be at most 10m (a dead worker's tasks wait ${config.missedBeats} beats before another worker takes them over)`,
     );
   }
   if (config.missedBeats < MIN_MISSED_BEATS) {

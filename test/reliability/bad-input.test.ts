@@ -158,6 +158,9 @@ describe('bad input catalogue', () => {
     ['worker --lifetime soon', ['worker', '-p', 'x', '--lifetime', 'soon']],
     ['worker id with a slash', ['worker', '-p', 'x', '--worker_id', 'a/b']],
     ['worker -hb never', ['worker', '-p', 'x', '-hb', 'never']],
+    // Accepted without a word before (adversary 5 G12): a dead worker's tasks held for 60 days.
+    ['worker -hb 20d', ['worker', '-p', 'x', '-hb', '20d']],
+    ['worker --slots 100000', ['worker', '-p', 'x', '--slots', '100000']],
     ['worker -wt elastic', ['worker', '-p', 'x', '-wt', 'elastic']],
     ['worker -ld pointing at a file', ['worker', '-p', 'x', '-ld', file('not-a-dir', 'x')]],
     ['check-worker pool with a semicolon', ['check-worker', '-p', 'a;b']],
