@@ -86,6 +86,9 @@ export const LIMITS = { failures: 200, reasons: 30, timelineBars: 20_000, heavie
 const CROMWELL_JOB = /^cromwell_([0-9a-f]{8})_(.+)$/i;
 const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh']);
 
+/** A record as the report reads it (read-tasks.ts): with when it last began to wait (task-history.ts waitingSince). */
+export type ReportRecord = TaskRecord & { waiting_since?: number };
+
 /** `cromwell_<8-char workflow id>_<call name>` → the call name; else the command's program (and script). */
 export function groupOf(rec: Pick<TaskRecord, 'cromwell_job_id' | 'command'>): {
   name: string;
@@ -173,7 +176,7 @@ function isFailure(status: number): boolean {
 
 /** Everything but the samples: pure, from the records alone. `heaviest` gets the ids to fetch samples of. */
 export function analyse(
-  records: readonly TaskRecord[],
+  records: readonly ReportRecord[],
   filter: ReportFilter,
   now = Date.now(),
 ): { data: ReportData; heavyIds: number[] } {
@@ -191,8 +194,10 @@ export function analyse(
     count(by_status, r.status_name);
     const w = wallMs(r);
     if (w !== undefined) walls.push(w / 1000);
-    if (r.started_at !== undefined && r.queued_at !== undefined)
-      waits.push(Math.max(0, r.started_at - r.queued_at) / 1000);
+    // From its last return to the queue, when the reader knew it (read-tasks.ts), else from its submission.
+    const since = r.waiting_since ?? r.queued_at;
+    if (r.started_at !== undefined && since !== undefined)
+      waits.push(Math.max(0, r.started_at - since) / 1000);
     if (r.attempts > 1) retried++;
     maxAttempts = Math.max(maxAttempts, r.attempts);
     totalAttempts += r.attempts;

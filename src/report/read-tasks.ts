@@ -3,7 +3,9 @@ import type { Redis } from 'ioredis';
 import type { JtmContext } from '../context.js';
 import { runScript } from '../redis/run-script.js';
 import { READ_TASKS } from '../redis/scripts.js';
-import { parseTaskRecord, REPORT_FIELDS, type TaskRecord } from '../store/task-record.js';
+import { waitingSince } from '../store/task-history.js';
+import type { ReportRecord } from './analyse.js';
+import { parseTaskRecord, REPORT_FIELDS } from '../store/task-record.js';
 import { samplesOfEntries, type ResourceSample } from '../tasks/resource-format.js';
 
 /** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough
@@ -55,6 +57,9 @@ export async function scanTaskIds(
   return [...new Set(ids)].sort((a, b) => a - b);
 }
 
+/** What the report reads of a record: its fields, and the history its queue wait is read from. */
+const READ_FIELDS = [...REPORT_FIELDS, 'history'];
+
 /**
  * The records of `ids` (the fields the report shows), a batch per script run; ids whose record expired
  * meanwhile are left out.
@@ -63,8 +68,8 @@ export async function readRecords(
   ctx: JtmContext,
   ids: readonly number[],
   onProgress?: (p: ReadProgress) => void,
-): Promise<TaskRecord[]> {
-  const out: TaskRecord[] = [];
+): Promise<ReportRecord[]> {
+  const out: ReportRecord[] = [];
   for (let i = 0; i < ids.length; i += BATCH) {
     // The script reads no KEYS, but naming one routes it to the node of the shard's slot on a Redis
     // Cluster (a script without keys goes to any node, which refuses the keys of another).
@@ -72,16 +77,18 @@ export async function readRecords(
       ctx.redis,
       READ_TASKS,
       [ctx.keys.activeTasks],
-      [ctx.keys.taskBase, REPORT_FIELDS.length, ...REPORT_FIELDS, ...ids.slice(i, i + BATCH)],
+      [ctx.keys.taskBase, READ_FIELDS.length, ...READ_FIELDS, ...ids.slice(i, i + BATCH)],
     );
     for (const values of JSON.parse(json) as (string | false)[][]) {
       const hash: Record<string, string> = {};
-      REPORT_FIELDS.forEach((f, n) => {
+      READ_FIELDS.forEach((f, n) => {
         const v = values[n];
         if (typeof v === 'string') hash[f] = v;
       });
       const rec = parseTaskRecord(hash);
-      if (rec) out.push(rec);
+      if (!rec) continue;
+      const since = rec.started_at === undefined ? undefined : waitingSince(hash, rec.started_at);
+      out.push(since === undefined ? rec : { ...rec, waiting_since: since });
     }
     onProgress?.({ phase: 'records', done: Math.min(ids.length, i + BATCH), total: ids.length });
   }

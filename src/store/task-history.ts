@@ -1,5 +1,5 @@
 import { HISTORY_DEFAULT_REASONS } from '../redis/scripts.js';
-import { isFinal } from '../task-status.js';
+import { isFinal, TaskStatus } from '../task-status.js';
 
 /** One status transition of a task, as `status --json`, the dashboard and the API show it. */
 export interface TaskEvent {
@@ -45,4 +45,25 @@ export function decodeHistory(rec: HistoryContext): TaskEvent[] {
     } else reason = unescape(raw);
     return { t: base + Number(dt), from: a, to: b, reason };
   });
+}
+
+/**
+ * When the task last began to wait for a worker before its last start (`startedAt`): its last return to the
+ * queue (running to pending or queued: a give-back, a recovery), or the takeover that is that start (running
+ * to running at its very time), else its submission. Its queue wait is the time from there to the start, as
+ * the Lua scripts count it (scripts.ts countFinished); counted from the submission, earlier runs were counted as
+ * waiting. A kill request or a leftovers report on the running task (running to running) is no return.
+ */
+export function waitingSince(rec: HistoryContext, startedAt: number): number | undefined {
+  let since = rec.queued_at === undefined ? undefined : Number(rec.queued_at);
+  for (const e of decodeHistory(rec)) {
+    if (e.from !== TaskStatus.running || e.t > startedAt) continue;
+    if (
+      e.to === TaskStatus.pending ||
+      e.to === TaskStatus.queued ||
+      (e.to === TaskStatus.running && e.t === startedAt)
+    )
+      since = e.t;
+  }
+  return since;
 }

@@ -12,6 +12,8 @@ import { endTask } from '../../src/tasks/end-task.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../../src/pools/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
+import { analyse } from '../../src/report/analyse.js';
+import { readRecords } from '../../src/report/read-tasks.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
@@ -134,6 +136,37 @@ describe('finished counters, in the scripts that end a task', () => {
     expect(duration).toContain(`jtm_task_duration_seconds_count{pool="${pool}"} 1`);
     const wait = await lines('jtm_task_queue_wait_seconds');
     expect(wait).toContain(`jtm_task_queue_wait_seconds_sum{pool="${pool}"} 0.25`);
+  });
+
+  it('counts the queue wait of the run that ended, from its last return to the queue (not its first run)', async () => {
+    // Adversary 5 G5: a task that ran 11 s, was given back and re-ran at once showed 13.6 s of waiting.
+    const pool = uniquePool();
+    const id = await queuedTask(pool, {}, 2_000_000);
+    const fence = (runToken: string) => ({ workerId: 'w1', runToken });
+    await ctx().tasks.start(id, 'w1', 'h', 'r1', '', 2_000_100);
+    await ctx().tasks.transitionFenced(id, fence('r1'), TaskStatus.pending, 'stop', {}, 2_011_000);
+    await ctx().tasks.start(id, 'w1', 'h', 'r2', '', 2_011_300);
+    // A kill request on the running task (running to running in the history) is no return to the queue.
+    await ctx().tasks.requestKill(id, 2_011_500);
+    await ctx().tasks.transitionFenced(id, fence('r2'), TaskStatus.success, 'ok', {}, 2_012_000);
+    // A takeover (its worker lost, its job fetched again): the new run waited for nothing after the takeover.
+    const taken = await queuedTask(pool, { max_retries: 1 }, 3_000_000);
+    await ctx().tasks.start(taken, 'gone', 'h', 'r1', '', 3_000_100); // its worker has no alive key
+    await ctx().tasks.start(taken, 'w2', 'h', 'r2', '', 3_005_000);
+    await ctx().tasks.transitionFenced(
+      taken,
+      { workerId: 'w2', runToken: 'r2' },
+      TaskStatus.success,
+      'ok',
+      {},
+      3_006_000,
+    );
+    const wait = await histogram(ctx().keys.statsQueueWait, pool);
+    expect(wait[`${pool}:sum_ms`]).toBe('300');
+    // The report reads it the same way (read-tasks.ts), and its figure is the same.
+    const recs = await readRecords(ctx(), [id, taken]);
+    expect(recs.map(r => r.waiting_since)).toEqual([2_011_000, 3_005_000]);
+    expect(analyse(recs, {}, 3_100_000).data.queue_wait_s?.max).toBe(0.3);
   });
 
   it('start-task (killed before it started, lost with no retries), request-kill, recover-task, transition-many', async () => {
