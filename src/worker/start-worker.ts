@@ -14,6 +14,7 @@ import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { killEarlierRuns, startLeftoverSweeps } from './leftovers.js';
+import { OutputTurns } from './output-turns.js';
 import { fullDiskReason, LogDirSpace } from './disk-space.js';
 import { afterHostLoss, afterLeaseLoss } from './lease-losses.js';
 import { checkLogDir } from './output-files.js';
@@ -87,6 +88,7 @@ export async function startWorker(
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
+  const outputTurns = new OutputTurns();
   const env = taskEnvironment(ctx.config);
   const heartbeat = new Heartbeat(ctx, opts, host);
   const sampler = new Sampler(
@@ -296,6 +298,12 @@ export async function startWorker(
         log.warn({ task: data.id, err }, 'could not look for processes of earlier runs'),
       );
     }
+    const endTurn = await outputTurns.take([run.stdoutPath, run.stderrPath], path =>
+      log.warn(
+        { task: data.id, path },
+        'another task running here writes to the same output file: this one starts when it has ended',
+      ),
+    );
     log.info({ task: data.id, attempt }, 'task started');
     let outcome: TaskOutcome;
     /** Fields the end writes with the status (one fenced write): where stdout went and how much of it, and the
@@ -307,26 +315,32 @@ export async function startWorker(
       sampler.add(run, exec.job, acct, rcFile ? () => void flagMemoryRetry(rcFile) : undefined);
       outcome = await running;
     } finally {
-      sampler.remove(data.id);
-      await acct.collectTimes();
-      acct.close();
-      run.sampleState = acct.apply(run.sampleState);
-      runs.delete(data.id);
-      live.lastBusy = Date.now();
-      const due = startFieldsDue.get(run);
-      if (due) {
-        clearTimeout(due.timer);
-        startFieldsDue.delete(run);
-        endFields = { ...due.fields };
-      }
-      // The task's processes are gone: the file is complete; the Redis copy gets its last part now.
-      const output = outputs.get(run);
-      if (output) {
-        await output.finish();
-        endFields = { ...endFields, stdout_file: run.stdoutPath, output_bytes: output.bytes };
-        // Where stderr went, only when `status --json` cannot derive it (stderrFileOf): a task that named its
-        // stdout but not its stderr (one field fewer in most records).
-        if (data.stdout !== undefined && data.stderr === undefined) endFields['stderr_file'] = run.stderrPath;
+      try {
+        sampler.remove(data.id);
+        await acct.collectTimes();
+        acct.close();
+        run.sampleState = acct.apply(run.sampleState);
+        runs.delete(data.id);
+        live.lastBusy = Date.now();
+        const due = startFieldsDue.get(run);
+        if (due) {
+          clearTimeout(due.timer);
+          startFieldsDue.delete(run);
+          endFields = { ...due.fields };
+        }
+        // The task's processes are gone: the file is complete; the Redis copy gets its last part now.
+        const output = outputs.get(run);
+        if (output) {
+          await output.finish();
+          endFields = { ...endFields, stdout_file: run.stdoutPath, output_bytes: output.bytes };
+          // Where stderr went, only when `status --json` cannot derive it (stderrFileOf): a task that named its
+          // stdout but not its stderr (one field fewer in most records).
+          if (data.stdout !== undefined && data.stderr === undefined)
+            endFields['stderr_file'] = run.stderrPath;
+        }
+      } finally {
+        // After the last read of the file: the next run with the same file empties it as it starts.
+        endTurn();
       }
     }
     // The pty host killed the task while this worker was stopped (SIGSTOP, hung): give it back only if it is

@@ -111,6 +111,20 @@ describe('output fidelity and task isolation', () => {
     }
   });
 
+  it("two tasks naming the same stdout take turns: each one's output is its own, the file the later one's", async () => {
+    // Adversary 5 G6: the second start emptied the file under the first, and both recorded the mixed file
+    // ("B1 A6 B2 A7 B3 A8") as their output.
+    const out = join(work, 'same.out');
+    const [a] = await submit([{ command: 'for i in 1 2 3 4; do echo A$i; sleep 0.4; done', stdout: out }]);
+    await waitFor(async () => (await ctx.tasks.status(a!)) === 3, 'the first to run');
+    const [b] = await submit([{ command: 'for i in 1 2; do echo B$i; sleep 0.2; done', stdout: out }]);
+    for (const id of [a!, b!]) expect(await waitFinal(id)).toBe(4);
+    expect((await logsBytes(env, a!)).out.toString()).toBe('A1\nA2\nA3\nA4\n');
+    expect((await logsBytes(env, b!)).out.toString()).toBe('B1\nB2\n');
+    expect(readFileSync(out, 'utf8')).toBe('B1\nB2\n');
+    expect(worker.output()).toMatch(/another task running here writes to the same output file/);
+  });
+
   it('keeps bytes exact: cat of 5 KB, random bytes, gzip, CR LF, NUL, invalid UTF-8; logs gives the same', async () => {
     const text = Buffer.from('0123456789abcdef\n'.repeat(300).slice(0, 5000));
     writeFileSync(join(work, 'five-k.txt'), text);
