@@ -116,11 +116,16 @@ describe('leftovers of dead workers', () => {
       );
       const next = startJtm(['worker', '-p', 'lo-dead', '--slots', '1', '--worker_id', workerId], fast);
       workers.push(next);
-      await waitFor(
-        () => detached.every(m => pidsOf(m).length === 0) || undefined,
-        'leftovers killed',
-        60_000,
-      );
+      // By pid: the re-run starts processes with the same command lines.
+      const alive = (pid: number): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await waitFor(() => !survivors.some(alive) || undefined, 'leftovers killed', 60_000);
       const rec = await waitFor(async () => {
         const r = await ctx.tasks.get(id);
         return r?.leftover_pids ? r : undefined;
