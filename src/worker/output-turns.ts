@@ -10,11 +10,18 @@ export class OutputTurns {
   private readonly turns = new Map<string, Promise<void>>();
 
   /**
-   * Waits for the earlier runs that name any of `paths` (telling `onWait` which path, once, if it must), then
-   * holds them; the returned function ends the turn.
+   * Waits for the earlier runs that name any of `paths` (telling `onWait` which path, once, if it must), or
+   * until `stopped` (a kill, a stop: the run then starts nothing), then holds them; the returned function
+   * ends the turn, never before the earlier runs' (a run that stopped waiting must not let a later one
+   * overtake them).
    */
-  async take(paths: readonly string[], onWait: (path: string) => void): Promise<() => void> {
-    const own = [...new Set(paths.filter(p => !p.startsWith('/dev/')))];
+  async take(
+    paths: readonly string[],
+    onWait: (path: string) => void,
+    stopped: Promise<void>,
+  ): Promise<() => void> {
+    // Device files (/dev/null, a tty) are shared freely; /dev/shm holds regular files.
+    const own = [...new Set(paths.filter(p => !p.startsWith('/dev/') || p.startsWith('/dev/shm/')))];
     let end!: () => void;
     const mine = new Promise<void>(r => (end = r));
     const before: Promise<void>[] = [];
@@ -26,10 +33,13 @@ export class OutputTurns {
       }
       this.turns.set(p, mine);
     }
-    await Promise.all(before);
+    const earlier = Promise.all(before);
+    await Promise.race([earlier, stopped]);
     return () => {
-      end();
-      for (const p of own) if (this.turns.get(p) === mine) this.turns.delete(p);
+      void earlier.then(() => {
+        end();
+        for (const p of own) if (this.turns.get(p) === mine) this.turns.delete(p);
+      });
     };
   }
 }

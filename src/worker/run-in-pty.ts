@@ -76,12 +76,16 @@ class HostLink {
   /** When the host last answered a ping, and how many checks in a row found it silent. */
   lastPong = Date.now();
   silentChecks = 0;
+  /** Whether it has answered once: a host still starting (Node, node-pty; slow on a cold node) is not silent. */
+  answered = false;
   /** Set when this process killed the host for not answering (ms silent): how its tasks' ends are explained. */
   killedSilentMs: number | undefined;
 
   constructor(readonly child: ChildProcess) {
     child.on('message', (raw: unknown) => this.onMessage(raw as HostMessage));
     child.on('exit', (code, signal) => this.onExit(code, signal));
+    // Not started at all (EAGAIN at the user's process limit, EMFILE): without a listener, the worker crashed.
+    child.on('error', err => this.onExit(null, null, `could not be started (${err.message})`));
     // The worker may exit while the host is idle (or before it was ever used): the host follows it on disconnect.
     child.unref();
     child.channel?.unref();
@@ -91,6 +95,7 @@ class HostLink {
   private onMessage(msg: HostMessage): void {
     if (msg.t === 'pong') {
       this.lastPong = Date.now();
+      this.answered = true;
       return;
     }
     const p = this.pending.get(msg.id);
@@ -111,15 +116,17 @@ class HostLink {
    * got SIGHUP. Each of its tasks learns how many tasks the host held (lease-losses.ts: a death among several
    * tasks is not charged to any one of them).
    */
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    links.delete(this);
+  private onExit(code: number | null, signal: NodeJS.Signals | null, failure?: string): void {
+    // Once: a host that failed may still report an exit.
+    if (!links.delete(this)) return;
     if (shared === this) shared = undefined;
     const hostEnd =
-      this.killedSilentMs !== undefined
+      failure ??
+      (this.killedSilentMs !== undefined
         ? `stopped answering (no reply to pings for ${this.killedSilentMs} ms) and was killed`
         : signal
           ? `was killed by ${signal}`
-          : `exited with code ${code ?? '?'}`;
+          : `exited with code ${code ?? '?'}`);
     const hostTasks = this.pending.size;
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
@@ -149,7 +156,7 @@ class HostLink {
    * as under a dead host and the next task starts a new one.
    */
   checkAnswers(): void {
-    const deadline = Math.max(2000, watchdogMs);
+    const deadline = this.answered ? Math.max(2000, watchdogMs) : Math.max(START_ALLOWANCE_MS, watchdogMs);
     if (Date.now() - this.lastPong <= deadline) {
       this.silentChecks = 0;
       return;
@@ -167,6 +174,9 @@ class HostLink {
     });
   }
 }
+
+/** How long a host that has not answered yet may take to start before it counts as silent. */
+const START_ALLOWANCE_MS = 30_000;
 
 /** Every host this process has and that has not exited; the shared one among them. */
 const links = new Set<HostLink>();

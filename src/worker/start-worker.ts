@@ -298,11 +298,14 @@ export async function startWorker(
         log.warn({ task: data.id, err }, 'could not look for processes of earlier runs'),
       );
     }
-    const endTurn = await outputTurns.take([run.stdoutPath, run.stderrPath], path =>
-      log.warn(
-        { task: data.id, path },
-        'another task running here writes to the same output file: this one starts when it has ended',
-      ),
+    const endTurn = await outputTurns.take(
+      [run.stdoutPath, run.stderrPath],
+      path =>
+        log.warn(
+          { task: data.id, path },
+          'another task running here writes to the same output file: this one starts when it has ended',
+        ),
+      run.stopRequested,
     );
     log.info({ task: data.id, attempt }, 'task started');
     let outcome: TaskOutcome;

@@ -191,6 +191,9 @@ export class TaskRun {
   private timer: LongTimeout | undefined;
   /** The pids handed out since just before the task was started: where its escaped processes can be. */
   private pids: PidWindow | undefined;
+  private onStop!: () => void;
+  /** Resolves at the first stop: what a run waiting to start (output-turns.ts) stops waiting for. */
+  readonly stopRequested = new Promise<void>(r => (this.onStop = r));
 
   constructor(
     readonly data: TaskJobData,
@@ -216,9 +219,13 @@ export class TaskRun {
     this.stopCause = cause;
     this.stopGraceMs = graceMs;
     if (this.tree) this.killing = this.killTree(graceMs);
+    this.onStop();
   }
 
   async run(): Promise<TaskOutcome> {
+    // Stopped before it began (a kill while it waited for its turn, a shutdown): its files are not touched
+    // (emptying them could cut another run's output).
+    if (this.stopCause) return this.stoppedOutcome(this.stopCause, []);
     const cwd = this.data.cwd ?? process.cwd();
     const stdoutPath = this.stdoutPath;
     const stderrPath = this.stderrPath;

@@ -115,11 +115,19 @@ describe('output fidelity and task isolation', () => {
     // Adversary 5 G6: the second start emptied the file under the first, and both recorded the mixed file
     // ("B1 A6 B2 A7 B3 A8") as their output.
     const out = join(work, 'same.out');
-    const [a] = await submit([{ command: 'for i in 1 2 3 4; do echo A$i; sleep 0.4; done', stdout: out }]);
+    const [a] = await submit([
+      { command: 'for i in 1 2 3 4 5 6 7 8; do echo A$i; sleep 0.5; done', stdout: out },
+    ]);
     await waitFor(async () => (await ctx.tasks.status(a!)) === 3, 'the first to run');
     const [b] = await submit([{ command: 'for i in 1 2; do echo B$i; sleep 0.2; done', stdout: out }]);
+    // A third one, killed while it waits for its turn: it ends at once, and touches nothing.
+    const [c] = await submit([{ command: 'echo C', stdout: out }]);
+    await waitFor(async () => (await ctx.tasks.status(c!)) === 3, 'the third to wait');
+    await runJtm(['kill', '-tid', String(c)], env);
+    expect(await waitFinal(c!)).toBe(-4);
+    expect(await ctx.tasks.status(a!)).toBe(3);
     for (const id of [a!, b!]) expect(await waitFinal(id)).toBe(4);
-    expect((await logsBytes(env, a!)).out.toString()).toBe('A1\nA2\nA3\nA4\n');
+    expect((await logsBytes(env, a!)).out.toString()).toBe('A1\nA2\nA3\nA4\nA5\nA6\nA7\nA8\n');
     expect((await logsBytes(env, b!)).out.toString()).toBe('B1\nB2\n');
     expect(readFileSync(out, 'utf8')).toBe('B1\nB2\n');
     expect(worker.output()).toMatch(/another task running here writes to the same output file/);
