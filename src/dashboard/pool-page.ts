@@ -5,10 +5,11 @@ import { InvalidInputError } from '../errors.js';
 import { getPoolInfo } from '../pools/list-pools.js';
 import { RECENT_ENDS_WINDOW_MS } from '../redis/keys.js';
 import { readRecords } from '../report/read-tasks.js';
+import type { ReportRecord } from '../report/analyse.js';
+import { TaskStatus } from '../tasks/status.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { taskIdOfJob } from '../tasks/job-data.js';
 import { CHARTS_JS, jsonScript, uplotAssets } from '../report/browser-charts.js';
-import type { TaskRecord } from '../store/task-record.js';
 import { validatePoolName } from '../pool-spec.js';
 import { esc, isoTime, page, table } from '../http/html.js';
 
@@ -28,12 +29,13 @@ type Change = [at: number, queued: number, running: number];
 
 /**
  * The last hour of a pool, minute by minute, from its task records: queued and running = the most tasks that
- * waited (submitted, not yet started) and ran (started, not ended) at once at any time within the minute;
+ * waited (since their submission or their last return to the queue, until their latest start) and ran
+ * (started, not ended) at once at any time within the minute;
  * finished / failed = ended within the minute (failed: a status other than success). Records keep the last run
  * only, so a retried task counts once. (Sampled at the minute's end, a busy minute of tasks of a few seconds
  * showed 0 queued and 0 running: adversary 5 G9.)
  */
-export function poolSeries(records: readonly TaskRecord[], now: number): PoolSeries {
+export function poolSeries(records: readonly ReportRecord[], now: number): PoolSeries {
   const end = Math.ceil(now / MINUTE) * MINUTE;
   const from = end - 60 * MINUTE;
   const s: PoolSeries = { t: [], queued: [], running: [], finished: [], failed: [] };
@@ -41,8 +43,16 @@ export function poolSeries(records: readonly TaskRecord[], now: number): PoolSer
   const changes: Change[] = [];
   const ended = { finished: new Map<number, number>(), failed: new Map<number, number>() };
   for (const r of records) {
-    const q = r.queued_at ?? 0;
-    const st = r.started_at;
+    // A task given back after a run waits again: that run (its started_at) lasted until its return.
+    const waiting = r.status === TaskStatus.queued || r.status === TaskStatus.pending;
+    const back = waiting ? r.waiting_since : undefined;
+    if (back !== undefined && r.started_at !== undefined && r.started_at < back) {
+      const q0 = r.queued_at ?? r.started_at;
+      if (q0 < r.started_at) changes.push([q0, 1, 0], [r.started_at, -1, 0]);
+      changes.push([r.started_at, 0, 1], [back, 0, -1]);
+    }
+    const q = r.waiting_since ?? r.queued_at ?? 0;
+    const st = waiting ? undefined : r.started_at;
     const en = r.ended_at;
     const waitEnd = Math.min(st ?? Infinity, en ?? Infinity);
     if (q < waitEnd) changes.push([q, 1, 0], [waitEnd, -1, 0]);

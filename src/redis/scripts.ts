@@ -178,13 +178,17 @@ end`,
   if queued and queued ~= '' then
     local from = tonumber(queued)
     if history and string.find(history, ',${S.running},', 1, true) then
-      -- Entries leaving running: back to the queue, or the takeover that is this start (stamped with its time);
-      -- not a kill request or a leftovers report on the running task (running to running, at another time).
-      for dt, to in string.gmatch(';' .. history, ';(%-?%d+),${S.running},(%-?%d+)') do
-        local at = tonumber(queued) + tonumber(dt)
-        to = tonumber(to)
-        if at <= started and (to == ${S.pending} or to == ${S.queued} or (to == ${S.running} and at == started)) then from = at end
+      -- Entries leaving running before the latest start (the entry marked '~'; found by order, not by time:
+      -- hosts' clocks differ): back to the queue, or the takeover that is that start; not a kill request or a
+      -- leftovers report on the running task (running to running, unmarked).
+      for dt, efrom, eto, rest in string.gmatch(';' .. history, ';(%-?%d+),(%-?%d+),(%-?%d+)([^;]*)') do
+        local start = string.sub(rest, -1) == '~'
+        if efrom == '${S.running}' and (eto == '${S.pending}' or eto == '${S.queued}' or (start and eto == '${S.running}')) then
+          from = tonumber(queued) + tonumber(dt)
+        end
+        if start then break end
       end
+      from = math.min(from, started)
     end
     local ms = math.max(0, started - from)
     ${luaBucket('b', 'ms', WAIT_BUCKETS)}

@@ -6,6 +6,7 @@ import { READ_TASKS } from '../redis/scripts.js';
 import { waitingSince } from '../store/task-history.js';
 import type { ReportRecord } from './analyse.js';
 import { parseTaskRecord, REPORT_FIELDS } from '../store/task-record.js';
+import { TaskStatus } from '../tasks/status.js';
 import { samplesOfEntries, type ResourceSample } from '../tasks/resource-format.js';
 
 /** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough
@@ -87,7 +88,9 @@ export async function readRecords(
       });
       const rec = parseTaskRecord(hash);
       if (!rec) continue;
-      const since = rec.started_at === undefined ? undefined : waitingSince(hash, rec.started_at);
+      // A task waiting now (given back after a run) waits since its last return; else before its latest start.
+      const waiting = rec.status === TaskStatus.queued || rec.status === TaskStatus.pending;
+      const since = waitingSince(hash, waiting ? undefined : rec.started_at);
       out.push(since === undefined ? rec : { ...rec, waiting_since: since });
     }
     onProgress?.({ phase: 'records', done: Math.min(ids.length, i + BATCH), total: ids.length });

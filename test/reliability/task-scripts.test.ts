@@ -161,11 +161,18 @@ describe('finished counters, in the scripts that end a task', () => {
       {},
       3_006_000,
     );
+    // Clocks that differ: the give-back (its worker 15 ms ahead) is stamped after the next start; found by
+    // order, it still bounds the wait (0 here), which did not fall back to the submission (11 s).
+    const skewed = await queuedTask(pool, {}, 4_000_000);
+    await ctx().tasks.start(skewed, 'w1', 'h', 'r1', '', 4_000_100);
+    await ctx().tasks.transitionFenced(skewed, fence('r1'), TaskStatus.pending, 'stop', {}, 4_011_020);
+    await ctx().tasks.start(skewed, 'w1', 'h', 'r2', '', 4_011_005);
+    await ctx().tasks.transitionFenced(skewed, fence('r2'), TaskStatus.success, 'ok', {}, 4_012_000);
     const wait = await histogram(ctx().keys.statsQueueWait, pool);
     expect(wait[`${pool}:sum_ms`]).toBe('300');
     // The report reads it the same way (read-tasks.ts), and its figure is the same.
-    const recs = await readRecords(ctx(), [id, taken]);
-    expect(recs.map(r => r.waiting_since)).toEqual([2_011_000, 3_005_000]);
+    const recs = await readRecords(ctx(), [id, taken, skewed]);
+    expect(recs.map(r => r.waiting_since)).toEqual([2_011_000, 3_005_000, 4_011_005]);
     expect(analyse(recs, {}, 3_100_000).data.queue_wait_s?.max).toBe(0.3);
   });
 

@@ -45,4 +45,20 @@ describe('pool page series', () => {
     expect(at(m0 - MINUTE)).toEqual([2, 1, 0, 1]);
     expect(at(m0)).toEqual([0, 1, 0, 0]);
   });
+
+  it('counts a task given back after a run as running until its return, then waiting', () => {
+    const back = {
+      ...rec(m0 - 2 * MINUTE, m0 - 2 * MINUTE + 1000),
+      status: 2,
+      waiting_since: m0 - MINUTE + 5000,
+    } as TaskRecord;
+    const t = poolSeries([back], now);
+    const at = (minute: number): number[] => {
+      const k = t.t.indexOf(minute / 1000);
+      return [t.queued[k]!, t.running[k]!];
+    };
+    expect(at(m0 - 2 * MINUTE)).toEqual([1, 1]);
+    expect(at(m0 - MINUTE)).toEqual([1, 1]);
+    expect(at(m0)).toEqual([1, 0]);
+  });
 });
