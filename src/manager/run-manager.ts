@@ -11,6 +11,7 @@ import { closeWithin, exitSoonAfterStop, installShutdownEarly } from '../shutdow
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
+import { warnWithoutAof } from './id-counter.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../pools/pool-queue.js';
 
 export const SWEEP_SCHEDULER_ID = 'sweep';
@@ -148,6 +149,7 @@ export async function runManager(
     // One sweep loop per shard (docs/scaling.md), each with its shard's scheduler and lease: one manager
     // process still covers the whole site, and any other manager takes over every shard when it dies.
     managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
+    await warnWithoutAof(ctx);
   } catch (err) {
     shutdown.uninstall();
     await Promise.allSettled(started.map(s => s.close()));

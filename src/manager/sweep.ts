@@ -8,6 +8,7 @@ import { provisionDynamicPools, type ProvisionReport } from './provision.js';
 import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
 import { expireIdlePools } from './expire-pools.js';
 import { foldEndedWorkflowStats } from './fold-stats.js';
+import { guardIdCounter } from './id-counter.js';
 import { writeManagerAlive } from './liveness.js';
 import { emptyReconcileCounts, reconcileBatch, removeOrphanJobs, type ReconcileCounts } from './reconcile.js';
 import { TaskJobs } from './task-jobs.js';
@@ -25,6 +26,8 @@ export interface SweepState {
   sweepsSincePass: number;
   /** Counts of the current pass, logged when it completes. */
   passCounts: ReconcileCounts;
+  /** The highest id counter this manager has seen (id-counter.ts). */
+  readonly idCounter: { high: number };
 }
 
 export function newSweepState(ctx: JtmContext, intervalMs = ctx.config.sweepIntervalMs): SweepState {
@@ -35,6 +38,7 @@ export function newSweepState(ctx: JtmContext, intervalMs = ctx.config.sweepInte
     reconcileCursor: 0,
     sweepsSincePass: 0,
     passCounts: emptyReconcileCounts(),
+    idCounter: { high: 0 },
   };
 }
 
@@ -78,6 +82,8 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
   try {
     report.swept = true;
     state.sweeps++;
+    // First: the sooner a counter that went back is raised, the fewer submits get an id twice.
+    await guarded(ctx, 'id counter check', undefined, () => guardIdCounter(ctx, state.idCounter));
     await ctx.redis.hincrby(ctx.keys.managerStats, 'sweeps', 1);
     const counts = emptyCounts();
     for (const id of await findDeadWorkers(ctx, now)) {

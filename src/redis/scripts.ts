@@ -618,6 +618,17 @@ return 0
 `;
 
 /**
+ * raise-counter: sets the id counter to ARGV[1] if it is lower (or missing), atomically with the submits'
+ * INCRs. Returns the counter's value before (0: missing).
+ * KEYS[1] next-task-id
+ */
+export const RAISE_COUNTER = `
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return v
+`;
+
+/**
  * drop-pool-if-untouched: drops a pool's registry entry only if no submit touched the pool meanwhile (its
  * last activity is unchanged since the manager judged it idle).
  * KEYS[1] pool hash  KEYS[2] pools set  KEYS[3] pool's Slurm job registry

@@ -301,3 +301,25 @@ describe('a stop right after the start', () => {
     60_000,
   );
 });
+
+describe('Redis that lost data', () => {
+  // Adversary 7 H1: after Redis restarted from an older snapshot, the next submit got the id of a lost call,
+  // and Cromwell's isalive/kill of that call acted on another workflow's task.
+  it('a task id counter that went back is raised past its highest value, and the manager says Redis lost data', async () => {
+    const env = testEnv();
+    const ctx = await context(env);
+    const m = start(['manager'], env);
+    await waitManager(env);
+    const ids = [await submit(env, 'true', 'idc'), await submit(env, 'true', 'idc')];
+    const sweeps = async (): Promise<number> => Number(await ctx.redis.hget(ctx.keys.managerStats, 'sweeps'));
+    const seen = await sweeps();
+    await waitFor(async () => (await sweeps()) >= seen + 2 || undefined, 'the manager to see the counter');
+    // The rollback: the counter as an older snapshot held it.
+    await ctx.redis.set(ctx.keys.nextTaskId, '1');
+    await waitFor(() => /Redis lost data/.test(m.output()) || undefined, 'the manager to notice', 30_000);
+    const next = await submit(env, 'true', 'idc');
+    expect(next).toBeGreaterThan(Math.max(...ids) + 999_999);
+    if (((await ctx.redis.call('CONFIG', 'GET', 'appendonly')) as string[])[1] === 'no')
+      expect(m.output()).toMatch(/Redis runs without an append-only file/);
+  });
+});

@@ -1,0 +1,49 @@
+import type { JtmContext } from '../context.js';
+import { runScript } from '../redis/run-script.js';
+import { RAISE_COUNTER } from '../redis/scripts.js';
+
+/**
+ * How far past the highest value seen the id counter is raised when it went back: the ids handed out after
+ * the manager's last look (one sweep interval of submits, at thousands per second) must not come again.
+ */
+export const ID_ROLLBACK_MARGIN = 1_000_000;
+
+/**
+ * Ids are never handed out twice, even when Redis loses writes (a restart without AOF or from an older
+ * snapshot, a failover to a replica that lagged): the id counter then goes back, the next submits get ids
+ * that Cromwell still holds for calls that were lost, and its `isalive`/`kill` acted on another workflow's
+ * task (adversary 7, H1). The manager remembers the highest counter it has seen (per shard, while it runs)
+ * and, finding it lower, raises it past that with a margin and says that Redis lost data. Submits made
+ * between the loss and the next sweep (at most JTM_SWEEP_INTERVAL) may still get reused ids: Redis needs AOF.
+ */
+export async function guardIdCounter(ctx: JtmContext, seen: { high: number }): Promise<void> {
+  const now = Number((await ctx.redis.get(ctx.keys.nextTaskId)) ?? 0);
+  if (now >= seen.high) {
+    seen.high = now;
+    return;
+  }
+  const target = seen.high + ID_ROLLBACK_MARGIN;
+  const before = Number(await runScript(ctx.redis, RAISE_COUNTER, [ctx.keys.nextTaskId], [target]));
+  ctx.logger.error(
+    { counter_was: seen.high, counter_found: before, raised_to: target },
+    'Redis lost data: the task id counter went back (a Redis restart without AOF or from an older snapshot, a failover to a lagging replica). Raised past its highest value so that no id is handed out twice; tasks submitted in the lost window are gone (isalive answers "no" for them)',
+  );
+  seen.high = Math.max(target, before);
+}
+
+/**
+ * Says at start when Redis keeps no append-only file (`appendonly no`, Redis's default): a restart then
+ * loses every write since its last snapshot, minutes of submits and ends (docs/reliability.md). Silent when
+ * the user may not run CONFIG (managed Redis, a least-rights ACL user).
+ */
+export async function warnWithoutAof(ctx: JtmContext): Promise<void> {
+  try {
+    const reply = (await ctx.redis.call('CONFIG', 'GET', 'appendonly')) as string[];
+    if (reply[1] === 'no')
+      ctx.logger.warn(
+        'Redis runs without an append-only file (appendonly no): a Redis restart loses every submit, start and end since its last snapshot; set appendonly yes (docs/reliability.md)',
+      );
+  } catch (err) {
+    ctx.logger.debug({ err }, 'cannot read Redis appendonly setting');
+  }
+}
