@@ -10,6 +10,7 @@ import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.j
 import { runScript } from '../redis/run-script.js';
 import { RELEASE_LOCK } from '../redis/scripts.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
+import { endTask } from '../tasks/end-task.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
 import { clustersOf, listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
@@ -263,12 +264,13 @@ async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): 
       if (page.length === 0) break;
     }
     for (const id of ids) {
-      const res = await ctx.tasks.transition(
-        id,
-        [TaskStatus.pending],
-        TaskStatus.failed,
-        `no Slurm allocation for pool ${pool}: ${message}`,
-      );
+      // endTask: the one path that ends a task, with its rc (126, "could not start") for Cromwell, which
+      // otherwise waited its exit-code-timeout for an rc that never came (adversary 7, H2).
+      const res = await endTask(ctx, id, {
+        from: [TaskStatus.pending],
+        to: TaskStatus.failed,
+        reason: `no Slurm allocation for pool ${pool}: ${message}`,
+      });
       if (!res.done) continue;
       failed++;
       // Its job must go too: left waiting, it would count as work and trigger more sbatch calls.

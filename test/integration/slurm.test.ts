@@ -249,9 +249,22 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     });
   });
 
-  it('failing sbatch (bad partition): queued tasks fail with the Slurm message', async () => {
+  it("failing sbatch (bad partition): queued tasks fail with the Slurm message, and Cromwell's rc is written", async () => {
     submitted = 0;
-    const a = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
+    // Adversary 7 H2: no rc was written, so Cromwell waited its exit-code-timeout (300 s) for one.
+    const rc = join(work, 'badpart-rc');
+    const a = await submit([
+      '-cmd',
+      'true',
+      '-p',
+      'badpart',
+      '-t',
+      '00:01:00',
+      '-P',
+      'nosuch',
+      '--rc-file',
+      rc,
+    ]);
     const b = await submit(['-cmd', 'true', '-p', 'badpart', '-t', '00:01:00', '-P', 'nosuch']);
     await provisionUntil(
       async () => (await status(a)) === 'failed' && (await status(b)) === 'failed',
@@ -263,6 +276,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
         /^no Slurm allocation for pool badpart: sbatch failed: .*invalid partition/i,
       );
     }
+    expect(readFileSync(rc, 'utf8')).toBe('126\n');
   });
 
   it('allocations whose workers never start: replaced a bounded number of times, then queued tasks fail', async () => {
