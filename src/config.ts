@@ -267,7 +267,12 @@ export function loadConfig(
     const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(raw.trim());
     if (!m) throw new InvalidInputError(`${key}=${raw} is not a size (e.g. 512M, 2G; a bare number is GB)`);
     const unit = { K: 1, M: 2, G: 3, T: 4 }[(m[2] ?? 'G').toUpperCase() as 'K' | 'M' | 'G' | 'T'];
-    return Math.round(Number(m[1]) * 1024 ** unit);
+    const bytes = Math.round(Number(m[1]) * 1024 ** unit);
+    // Beyond 2^53 bytes (8 PiB) the figure is not exact, and was handed to Slurm workers as "1e+23K", a size
+    // they refused.
+    if (!Number.isSafeInteger(bytes))
+      throw new InvalidInputError(`${key}=${raw} is too large (it must be under 8 PiB, 8192T)`);
+    return bytes;
   };
   // Blanks are not a credential: a password of one space let a dashboard on 0.0.0.0 start as if protected.
   const credential = (key: ConfigKey): string | undefined => {

@@ -312,7 +312,7 @@ for p in kids: os.waitpid(p, 0)
       'a worker starts no task while MemAvailable is below its margin',
       async ({ expect }) => {
         const lowPool = `${pool}-low`;
-        const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '100000000G' };
+        const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '8000T' };
         const starved = startJtm(['worker', '-p', lowPool], lowEnv);
         try {
           const r = await runJtm(['submit', '-p', lowPool, '-cmd', 'echo fed'], env, { cwd: work });

@@ -50,6 +50,9 @@ describe('loadConfig', () => {
       'p:w',
     );
     expect(() => loadConfig({ JTM_HEARTBEAT_INTERVAL: 'often' })).toThrow(/JTM_HEARTBEAT_INTERVAL/);
+    // Not exact beyond 2^53 bytes, and handed to Slurm workers as "1e+23K", which they refused.
+    expect(() => loadConfig({ JTM_MEM_AVAILABLE_MARGIN: '99999999999T' })).toThrow(/too large/);
+    expect(loadConfig({ JTM_MEM_AVAILABLE_MARGIN: '8191T' }).memAvailableMarginBytes).toBe(8191 * 2 ** 40);
   });
 
   it('refuses REDIS_URL and its alias JTM_REDIS_URL set to different URLs (either was silently preferred)', () => {
