@@ -38,7 +38,7 @@ export async function guardIdCounter(ctx: JtmContext, seen: { high: number }): P
  */
 export async function warnWithoutAof(ctx: JtmContext): Promise<void> {
   try {
-    const reply = (await ctx.redis.call('CONFIG', 'GET', 'appendonly')) as string[];
+    const reply = (await ctx.redis.config('GET', 'appendonly')) as string[];
     if (reply[1] === 'no')
       ctx.logger.warn(
         'Redis runs without an append-only file (appendonly no): a Redis restart loses every submit, start and end since its last snapshot; set appendonly yes (docs/reliability.md)',
