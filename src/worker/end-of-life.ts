@@ -39,6 +39,8 @@ export interface LifeWatch {
   lastBusy(): number;
   state(): WorkerState;
   onIdle(): void;
+  /** Whether it is idle only because every task it was handed would outlive it (it then stops as if idle). */
+  outlived(): boolean;
   /** The end of life is near (within the margin): take no task that it would cut. */
   onEndOfLife(): void;
   /** The end of life has come: stop. */
@@ -59,6 +61,12 @@ export function startLifeTimer(w: LifeWatch): NodeJS.Timeout {
       Date.now() - w.lastBusy() > w.idleTimeoutMs
     ) {
       w.log.info({ idleMs: Date.now() - w.lastBusy() }, 'idle timeout: stopping');
+      w.onIdle();
+    } else if (!w.isStopping() && w.runningCount() === 0 && w.outlived()) {
+      w.log.info(
+        { idleMs: Date.now() - w.lastBusy() },
+        "no task of its pool fits in this worker's remaining life: stopping (its allocation is given back)",
+      );
       w.onIdle();
     }
     if (

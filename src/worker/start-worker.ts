@@ -88,6 +88,8 @@ export async function startWorker(
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
+  /** When this worker last left a task for a worker with more time (end of life). */
+  let lastOutlived: number | undefined;
   const outputTurns = new OutputTurns();
   const env = taskEnvironment(ctx.config);
   const heartbeat = new Heartbeat(ctx, opts, host);
@@ -238,6 +240,7 @@ export async function startWorker(
           },
           'task would outlive this worker (its time limit is longer than what is left of this worker): left for a worker with more time',
         );
+        lastOutlived = Date.now();
         return defer(exec);
       }
     }
@@ -583,6 +586,13 @@ export async function startWorker(
       lastBusy: () => live.lastBusy,
       state: () => live.phase,
       onIdle: () => void stop(false),
+      // A dynamic pool's worker that only leaves its pool's tasks (none fits in its remaining life) held its
+      // node until its idle timeout while the manager booked the next allocation (adversary 7, H4).
+      outlived: () =>
+        opts.workerType === 2 &&
+        lastOutlived !== undefined &&
+        lastOutlived > live.lastBusy &&
+        Date.now() - live.lastBusy >= OUTLIVED_IDLE_MS,
       onEndOfLife: () => drain(),
       onLifeOver: () => void stop(false),
     }),
@@ -624,6 +634,12 @@ export async function startWorker(
  * that has run for a second shows its pid.
  */
 const START_FIELDS_DELAY_MS = 1000;
+
+/**
+ * How long a dynamic pool's worker stays idle once every task it was handed would outlive it, before it gives
+ * its allocation back (end-of-life.ts `outlived`): a little more than a deferred task's return (DEFER_DELAY_MS).
+ */
+const OUTLIVED_IDLE_MS = 10_000;
 
 /** How long after its start a worker first sweeps the node for leftovers of lost runs (see startWorker). */
 const FIRST_LEFTOVER_SWEEP_DELAY_MS = 1000;

@@ -331,6 +331,20 @@ describe.concurrent('workers with an end of life', () => {
     await closeContext(ctx);
   });
 
+  it('in a dynamic pool, give their allocation back when no task they are handed fits in their life', async () => {
+    // Adversary 7 H4: such a worker held its node until its idle timeout (5 min by default) while the
+    // manager booked the next allocation.
+    const env = testEnv();
+    const w = startJtm(
+      ['worker', '-p', 'eol-dyn', '-wt', 'dynamic', '--slurm_job_id', '99', '-t', '00:01:00'],
+      env,
+    );
+    await waitWorkers(env, 'eol-dyn');
+    await runJtm(['submit', '-p', 'eol-dyn', '-cmd', 'true', '--timeout', '10m'], env);
+    expect(await w.exited).toBe(0);
+    expect(w.output()).toMatch(/no task of its pool fits in this worker's remaining life: stopping/);
+  });
+
   it('stop at their end of life (exit 0) and are no longer counted', async () => {
     // Before, a hand-started worker past its --lifetime stayed registered for ever, taking nothing.
     const env = testEnv();

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+
+import { startLifeTimer, type LifeWatch } from '../../../src/worker/end-of-life.js';
+
+/** A worker as the life timer sees it, with what it logged and whether it was stopped. */
+function watch(over: Partial<LifeWatch>): { w: LifeWatch; lines: string[]; stopped: () => boolean } {
+  const lines: string[] = [];
+  let stopped = false;
+  const log = { info: (_o: unknown, msg: string) => lines.push(msg) } as unknown as LifeWatch['log'];
+  const w: LifeWatch = {
+    idleTimeoutMs: 300_000,
+    endOfLife: Date.now() + 3_600_000,
+    log,
+    isStopping: () => stopped,
+    runningCount: () => 0,
+    lastBusy: () => Date.now() - 20_000,
+    state: () => 'running',
+    onIdle: () => (stopped = true),
+    onEndOfLife: () => {},
+    onLifeOver: () => (stopped = true),
+    outlived: () => false,
+    ...over,
+  };
+  return { w, lines, stopped: () => stopped };
+}
+
+describe('the life timer', () => {
+  it('stops a worker that only leaves its tasks for workers with more time (adversary 7 H4), not an idle one before its timeout', async () => {
+    const useless = watch({ outlived: () => true });
+    const idle = watch({});
+    const timers = [startLifeTimer(useless.w), startLifeTimer(idle.w)];
+    await new Promise(r => setTimeout(r, 1300));
+    timers.forEach(clearInterval);
+    expect(useless.stopped()).toBe(true);
+    expect(useless.lines).toEqual([
+      "no task of its pool fits in this worker's remaining life: stopping (its allocation is given back)",
+    ]);
+    expect([idle.stopped(), idle.lines]).toEqual([false, []]);
+  });
+
+  it('does not stop one that runs a task', async () => {
+    const busy = watch({ outlived: () => true, runningCount: () => 1 });
+    const timer = startLifeTimer(busy.w);
+    await new Promise(r => setTimeout(r, 1300));
+    clearInterval(timer);
+    expect(busy.stopped()).toBe(false);
+  });
+});
