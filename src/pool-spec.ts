@@ -108,7 +108,9 @@ export function normaliseMemory(value: unknown, field = 'memory'): string | unde
     if (gb * 1024 < 1) throw tooSmall();
     // Beyond this JavaScript prints 1e+21: not a size Slurm (or anyone) can read.
     if (gb > MAX_MEMORY_GB) throw new InvalidInputError(`${field} must be at most ${MAX_MEMORY_GB} GB`);
-    return `${Math.max(1, Math.floor(gb + 0.5))}G`;
+    // Whole GB as the original wrote them; a fraction to the MB above it, never below the request (1.4 GB,
+    // Cromwell's `memory: "1.4 GB"`, was rounded to 1G, a limit under which the call was killed).
+    return Number.isInteger(gb) ? `${gb}G` : `${Math.ceil(gb * 1024)}M`;
   }
   if (typeof value !== 'string' || !MEMORY.test(value.trim())) {
     throw new InvalidInputError(

@@ -260,7 +260,7 @@ describe("the original's command line", () => {
       nwpn: 2,
       node: 1,
       cpu: 2,
-      mem: '5G',
+      mem: '4608M',
       time: '00:10:00',
     });
     await closeContext(ctx);

@@ -114,12 +114,14 @@ describe('pool names', () => {
 });
 
 describe('memory strings', () => {
-  it('a positive number of GB becomes whole gigabytes, at least 1G', () => {
+  it('a positive number of GB becomes whole gigabytes, or megabytes never below it', () => {
     fc.assert(
       fc.property(fc.double({ min: 0.001, max: 1e6, noNaN: true }), gb => {
-        const r = normaliseMemory(gb);
-        expect(r).toMatch(/^\d+G$/);
-        expect(Number(r?.slice(0, -1))).toBe(Math.max(1, Math.floor(gb + 0.5)));
+        const r = normaliseMemory(gb) as string;
+        expect(r).toMatch(/^\d+[GM]$/);
+        const mb = Number(r.slice(0, -1)) * (r.endsWith('G') ? 1024 : 1);
+        expect(mb).toBeGreaterThanOrEqual(gb * 1024);
+        expect(mb - gb * 1024).toBeLessThan(1);
       }),
     );
   });

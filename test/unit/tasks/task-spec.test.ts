@@ -29,8 +29,11 @@ describe('task validation', () => {
     expect(t.pool).toBe('small_5e1f-77');
   });
   it('rounds memory in GB as the original, and keeps Slurm sizes', () => {
-    expect(normaliseMemory(4.5)).toBe('5G');
-    expect(normaliseMemory('0.2')).toBe('1G');
+    expect(normaliseMemory(4.5)).toBe('4608M');
+    // Never below the request (adversary 7 H6: 1.4 GB was a 1G limit, the call killed under its request).
+    expect(normaliseMemory('1.4')).toBe('1434M');
+    expect(normaliseMemory(3)).toBe('3G');
+    expect(normaliseMemory('0.2')).toBe('205M');
     expect(normaliseMemory('500M')).toBe('500M');
     expect(normaliseMemory('10gb')).toBe('10G');
     expect(() => normaliseMemory('-1')).toThrow();
@@ -44,7 +47,7 @@ describe('task validation', () => {
     expect(() => normaliseMemory('  ', '--mem-limit')).toThrow(/^--mem-limit is empty/);
     expect(normaliseMemory('1024K')).toBe('1024K');
     expect(normaliseMemory('1M')).toBe('1M');
-    expect(normaliseMemory('0.001')).toBe('1G');
+    expect(normaliseMemory('0.001')).toBe('2M');
     expect(normaliseMemory(undefined)).toBeUndefined();
     expect(() =>
       buildTask({ command: 'ls', mem_limit: '0G' }, { cwd: '/w', maxCommandBytes: 100, pool: 'p' }),
