@@ -13,7 +13,13 @@ import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { endTask } from '../tasks/end-task.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
-import { clustersOf, listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
+import {
+  clustersOf,
+  isTransientSbatchError,
+  listActiveJobs,
+  scancel,
+  type SlurmJobState,
+} from '../slurm/slurm-commands.js';
 import {
   markConnected,
   readPoolJobs,
@@ -32,6 +38,8 @@ export interface ProvisionReport {
 /** At most this many sbatch per pool and pass, whatever the queue says (the next pass does the rest). */
 const MAX_SUBMITS_PER_POOL = 10;
 const MAX_BACKOFF_MS = 10 * 60_000;
+/** How long refusals that may heal (isTransientSbatchError) are retried before the pool's queued tasks fail. */
+const TRANSIENT_SBATCH_RETRY_MS = 60 * 60_000;
 const LOCK_TTL_MS = 120_000;
 /** Queue states whose tasks are waiting for a worker. */
 const QUEUED = ['waiting', 'delayed', 'prioritized'] as const;
@@ -176,21 +184,39 @@ async function provisionPool(
         script: submitted.script,
       });
       report.submitted++;
-      if (failuresSoFar > 0) await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error');
+      if (failuresSoFar > 0)
+        await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
       failuresSoFar = 0;
     }
   } catch (err) {
     const message = toError(err).message;
     const failures = failuresSoFar + 1;
-    if (failures >= ctx.config.sbatchMaxFailures) {
+    // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
+    // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
+    const since = Number(state['failing_since'] ?? now);
+    const waitForSlurm = isTransientSbatchError(message) && now - since < TRANSIENT_SBATCH_RETRY_MS;
+    if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm) {
       const failed = await failQueuedTasks(ctx, pool.name, message);
-      await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error');
+      await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
       report.failedPools.push(pool.name);
       log.error({ failures, failed, err: message }, 'cannot get a Slurm allocation: queued tasks failed');
     } else {
       const delay = Math.min(MAX_BACKOFF_MS, ctx.config.sbatchBackoffMs * 2 ** (failures - 1));
-      await ctx.redis.hset(stateKey, 'failures', failures, 'retry_at', now + delay, 'last_error', message);
-      log.warn({ failures, retryInMs: delay, err: message }, 'sbatch failed: will retry');
+      await ctx.redis.hset(
+        stateKey,
+        'failures',
+        failures,
+        'retry_at',
+        now + delay,
+        'last_error',
+        message,
+        'failing_since',
+        since,
+      );
+      log.warn(
+        { failures, retryInMs: delay, err: message, ...(waitForSlurm ? { transient: true } : {}) },
+        'sbatch failed: will retry',
+      );
     }
   }
 }

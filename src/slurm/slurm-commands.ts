@@ -42,6 +42,18 @@ export function slurmMessage(stderr: string): string {
   return (errors[errors.length - 1] ?? lines[lines.length - 1] ?? 'no message').slice(0, 500);
 }
 
+/**
+ * Whether an sbatch refusal may heal by itself: a partition drained or inactive (maintenance), the controller
+ * unreachable, restarting or slow, a per-user or per-account submit limit, sbatch itself timing out. Not: an
+ * invalid partition, account or QOS, a request larger than any node, a bad option.
+ */
+export function isTransientSbatchError(message: string): boolean {
+  return TRANSIENT_SBATCH.test(message);
+}
+
+const TRANSIENT_SBATCH =
+  /inactive or drain|partition not available|unable to contact slurm controller|socket timed out|slurm_receive_msg|connection refused|resource temporarily unavailable|not responding|try again|MaxSubmitJob|MaxJobs|job submit limit|: timed out$/i;
+
 export type SlurmJobState = 'pending' | 'running';
 
 /**

@@ -133,9 +133,21 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
   };
 }
 
-/** The pool's time plus the configured slack, as Slurm's `hh:mm:ss`. */
+/**
+ * How long after its allocation began a dynamic pool's worker may take its first task (Slurm's start of the
+ * batch script, site `env` lines and module loads, Node): a worker measures its life from its own start, so
+ * the manager books this much more than the pool's time and slack. Without it, a time limit that fit to the
+ * millisecond (JTM_SLURM_TIME_SLACK=30s, --timeout = the pool's time) was accepted by submit, then left by
+ * every worker, while the manager booked one allocation after another (adversary 7, H3).
+ */
+export const WORKER_START_ALLOWANCE_MS = 60_000;
+
+/**
+ * A provisioned allocation's wall time, as Slurm's `hh:mm:ss`: the pool's time plus the configured slack (a
+ * task as long as the pool's time fits), plus a minute for its workers' start (WORKER_START_ALLOWANCE_MS).
+ */
 export function allocationTime(poolTime: string, config: Config): string {
-  return formatHms(parseDuration(poolTime) + config.slurmTimeSlackMs);
+  return formatHms(parseDuration(poolTime) + config.slurmTimeSlackMs + WORKER_START_ALLOWANCE_MS);
 }
 
 function word(value: string | undefined, what: string): string | undefined {

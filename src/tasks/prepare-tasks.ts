@@ -5,7 +5,7 @@ import { isDynamicSpec } from '../pool-spec.js';
 import { resolvePoolCluster } from '../slurm/pool-cluster.js';
 import { loadSiteConfig, type SiteConfig } from '../slurm/site-profiles.js';
 import { buildTask, type NewTask, type SubmitDefaults, type TaskInput } from './task-spec.js';
-import { END_OF_LIFE_MARGIN_MS, WORKER_START_ALLOWANCE_MS } from './end-of-life.js';
+import { END_OF_LIFE_MARGIN_MS } from './end-of-life.js';
 
 /**
  * Validates task inputs (a task file's entries, submit's flags, or the programmatic API's objects) into
@@ -38,10 +38,10 @@ export function prepareTasks(
 function checkFitsAllocation(t: NewTask, config: Config): void {
   if (!isDynamicSpec(t.poolSpec) || t.timeoutMs === undefined || !t.poolSpec.time) return;
   const allocationMs = parseDuration(t.poolSpec.time) + config.slurmTimeSlackMs;
-  if (t.timeoutMs > allocationMs - END_OF_LIFE_MARGIN_MS - WORKER_START_ALLOWANCE_MS) {
+  if (t.timeoutMs > allocationMs - END_OF_LIFE_MARGIN_MS) {
     throw new InvalidInputError(
       `time limit ${formatHms(t.timeoutMs)} does not fit in the allocations of pool ${t.pool} ` +
-        `(${t.poolSpec.time} + JTM_SLURM_TIME_SLACK ${formatHms(config.slurmTimeSlackMs)}, less 90 s for the worker's start and end): raise -t or lower --timeout`,
+        `(${t.poolSpec.time} + JTM_SLURM_TIME_SLACK ${formatHms(config.slurmTimeSlackMs)}, less 30 s): raise -t or lower --timeout`,
     );
   }
 }

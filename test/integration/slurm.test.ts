@@ -279,6 +279,32 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     expect(readFileSync(rc, 'utf8')).toBe('126\n');
   });
 
+  it('a partition drained for a while (maintenance): sbatch is retried past JTM_SBATCH_MAX_FAILURES; the task runs once it is up', async ({
+    skip,
+  }) => {
+    // Adversary 7 H5: three refusals in 30 s failed every call of every workflow started during a drain.
+    try {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=DRAIN'], { stdio: 'ignore' });
+    } catch {
+      skip('scontrol update needs Slurm admin rights here');
+    }
+    let id = 0;
+    try {
+      id = await submit(['-cmd', 'true', '-p', 'drained', '-t', '00:01:00']);
+      // Backoff 100 ms, at most 2 failures: several more refusals than that, and the task still waits.
+      const stateKey = ctx.keys.poolSlurmState('drained');
+      await provisionUntil(
+        async () => Number(await ctx.redis.hget(stateKey, 'failures')) >= 3 || undefined,
+        'sbatch refused several times',
+        30_000,
+      );
+      expect(await status(id)).toBe('pending');
+    } finally {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
+    }
+    await provisionUntil(async () => (await status(id)) === 'success', 'the task to run', 90_000);
+  });
+
   it('allocations whose workers never start: replaced a bounded number of times, then queued tasks fail', async () => {
     // Same Redis and prefix, but batch scripts that run `false` instead of jtm.
     const broken = await openTestContext({ ...env, JTM_COMMAND: 'false' });

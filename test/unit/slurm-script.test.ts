@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { maskUrl } from '../../src/redis/connection.js';
 import { renderBatchScript } from '../../src/slurm/batch-script.js';
-import { batchParams, submitDynamicWorkers } from '../../src/slurm/submit-workers.js';
+import { allocationTime, batchParams, submitDynamicWorkers } from '../../src/slurm/submit-workers.js';
 import { parseSiteConfig, resolveCluster } from '../../src/slurm/site-profiles.js';
 import { quote } from '../../src/slurm/shell.js';
 import { ROOT } from '../helpers/cli.js';
@@ -72,6 +72,13 @@ describe('batch scripts per site profile (golden files)', () => {
       expect(script).toContain("export REDIS_URL='redis://jtm:***@redis.example.org:6379/0'");
     });
   }
+
+  it("books the pool's time, the slack and a minute for the workers' start (adversary 7 H3)", () => {
+    // With a slack of 30 s, a task as long as the pool's time fitted no worker (each counts its life from its
+    // own start), and the manager booked allocation after allocation for it.
+    expect(allocationTime('00:05:00', loadConfig({ JTM_SLURM_TIME_SLACK: '30s' }))).toBe('00:06:30');
+    expect(allocationTime('00:30:00', loadConfig({}))).toBe('00:36:00');
+  });
 
   it('masks every form of Redis credentials in a printed script, as the logs do', async () => {
     for (const url of ['redis://s3cret-pw@h:6379', 'rediss://:s3cret-pw@h:6380/0']) {
