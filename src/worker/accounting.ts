@@ -279,7 +279,7 @@ export class TaskAccounting {
   /** Whether the task went over its limit (the kernel killed in its cgroup, or the watch saw it). */
   overLimit(): boolean {
     if (this.cgroup && this.limitBytes !== undefined && !this.oomKilled)
-      this.oomKilled = this.cgroup.oomKills() > 0;
+      this.oomKilled = this.cgroup.oomKills() > 0 || this.cgroup.underOom?.() === true;
     return this.oomKilled || this.overBytes !== undefined;
   }
 

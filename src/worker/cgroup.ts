@@ -26,6 +26,8 @@ export interface TaskCgroup {
   cpuSeconds(): number | undefined;
   /** How many processes the kernel's OOM killer has killed in it. */
   oomKills(): number;
+  /** Whether its processes wait at the limit (cgroup v1 with the OOM killer off: see setMemoryLimit). */
+  underOom?(): boolean;
   /** The processes in it now (pids, from its first `cgroup.procs`), or undefined when it cannot be read. */
   pids(): number[] | undefined;
   /** Removes the cgroup (retried briefly: the last processes may still be leaving). True once gone. */
@@ -258,7 +260,13 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
           // Memory + swap: without it a limited task could swap instead of being stopped (the file is absent
           // where swap is not accounted).
           tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(bytes));
+          // The whole task stops at its limit, not its biggest process: with the OOM killer on, the kernel
+          // killed the allocating tool and the rest of a Cromwell script ran on and wrote rc 0, a success for
+          // Cromwell (adversary 7, H7; v2 has memory.oom.group). Off, its processes wait at the limit
+          // (killable), the watch sees under_oom and kills the whole tree, and JTM's rc 247 stands.
+          tryWrite(join(mem, 'memory.oom_control'), '1');
         },
+        underOom: () => readKeyed(join(mem, 'memory.oom_control'), 'under_oom') === 1,
         peakBytes: () => readNumber(join(mem, 'memory.max_usage_in_bytes')),
         currentBytes: () => readNumber(join(mem, 'memory.usage_in_bytes')),
         cpuSeconds: () => {

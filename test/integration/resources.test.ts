@@ -351,6 +351,35 @@ for p in kids: os.waitpid(p, 0)
       },
     );
 
+    it.runIf(available && mode === 'cgroup')(
+      'over its limit, the whole task stops: a Cromwell script never reaches its rc line, and JTM writes 247',
+      async ({ expect }) => {
+        // Adversary 7 H7: with cgroup v1 the kernel killed only the allocating tool; the script ran on and
+        // wrote rc 0, a success for Cromwell, while JTM recorded outofresource.
+        // Three calls: the kernel's kill raced the watch, and the script went on in about 2 runs in 3.
+        const dirs = [1, 2, 3].map(() => join(tempDir('jtm-oom-rc-'), 'execution'));
+        const ids: number[] = [];
+        for (const dir of dirs) {
+          mkdirSync(dir);
+          writeFileSync(
+            join(dir, 'script'),
+            `( echo starting; python3 -c 'import time; x=bytearray(400<<20); time.sleep(1)'; echo after ) > ${dir}/stdout\n` +
+              `echo $? > ${dir}/rc.tmp\nmv ${dir}/rc.tmp ${dir}/rc\n`,
+          );
+          ids.push(await submit(['--mem-limit', '300M', '-cmd', `/bin/bash ${dir}/script`]));
+        }
+        for (const [k, dir] of dirs.entries()) {
+          const r = await waitFinal(ids[k]!);
+          expect(r.status_name).toBe('outofresource');
+          await waitFor(() => existsSync(join(dir, 'rc')) || undefined, 'the rc file');
+          expect([readFileSync(join(dir, 'rc'), 'utf8'), readFileSync(join(dir, 'stdout'), 'utf8')]).toEqual([
+            '247\n',
+            'starting\n',
+          ]);
+        }
+      },
+    );
+
     it.runIf(available && mode === 'cgroup')('removes the task cgroups', async ({ expect }) => {
       const id = await submit(['-cmd', 'true']);
       await waitFinal(id);
