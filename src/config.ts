@@ -32,6 +32,8 @@ export interface Config {
   readonly isaliveRetryMs: number;
   /** How long kill keeps retrying a failing Redis before it gives up (exit 255). */
   readonly killRetryMs: number;
+  /** How long submit retries an unreachable Redis when nothing of the submit can have been committed. */
+  readonly submitRetryMs: number;
   readonly heartbeatIntervalMs: number;
   /** A worker is dead after this many heartbeats in a row are missing. */
   readonly missedBeats: number;
@@ -184,6 +186,7 @@ export const CONFIG_KEYS = [
   'JTM_CONNECT_TIMEOUT',
   'JTM_ISALIVE_RETRY',
   'JTM_KILL_RETRY',
+  'JTM_SUBMIT_RETRY',
   'JTM_HEARTBEAT_INTERVAL',
   'JTM_MISSED_BEATS',
   'JTM_TASK_RETENTION',
@@ -321,6 +324,7 @@ export function loadConfig(
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
     killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
+    submitRetryMs: duration('JTM_SUBMIT_RETRY', '10s', false, NOT_A_TIMER),
     heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
     missedBeats: integer(
       'JTM_MISSED_BEATS',

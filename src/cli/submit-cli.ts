@@ -1,9 +1,7 @@
 import type { Config } from '../config.js';
-import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { readInputFile } from '../input-file.js';
 import { prepareTasks } from '../tasks/prepare-tasks.js';
-import { submitTasks } from '../tasks/submit-task.js';
 import { dropUndefined } from '../fields.js';
 import { parsePoolFields } from '../pool-spec.js';
 import { parseTaskFile } from '../tasks/task-file.js';
@@ -79,14 +77,4 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
     },
     config,
   );
-}
-
-export async function submitFromCli(
-  open: () => Promise<JtmContext>,
-  flags: SubmitFlags,
-  config: Config,
-  cwd: string,
-): Promise<number[]> {
-  const tasks = tasksFromFlags(flags, config, cwd);
-  return submitTasks(await open(), tasks);
 }

@@ -23,6 +23,21 @@ const CHUNK = 250;
 /** Tasks whose jobs are added together (all their pools at once): a few create chunks' worth. */
 const JOB_BATCH = 1000;
 
+/** Failures of submits that sent no commit: nothing of them runs (their records, if any, are failed). */
+const beforeCommit = new WeakSet<object>();
+const uncommitted = (err: Error): Error => {
+  beforeCommit.add(err);
+  return err;
+};
+
+/**
+ * Whether a failed submitTasks may be made again without queueing a task twice: Redis became unreachable before
+ * its commit was sent. (Its records, if some were written, are failed: by it, or by reconciliation.)
+ */
+export function submitMayRetry(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && beforeCommit.has(err);
+}
+
 /**
  * Submits validated tasks: each gets a global id and a record (queued, carrying the submit's id), then its
  * BullMQ job on the pool's queue (job id = task id); then one write commits the whole submit (its commit
@@ -57,8 +72,11 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
   // shard this is one group holding every task, in order.
   const groups = byShard(ctx, records);
   await recordShardCount(ctx).catch(async (err: unknown) => {
-    throw isConnectionError(err) ? await connectionFailure(ctx.redis, ctx.config, err) : err;
+    throw isConnectionError(err) ? uncommitted(await connectionFailure(ctx.redis, ctx.config, err)) : err;
   });
+  // Whether the commit may have reached Redis: before it, a failed submit leaves nothing that runs, and may be
+  // made again (submitMayRetry); after it, never (its tasks may be running).
+  let committing = false;
   const queues = new PoolQueues();
   const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues)));
   try {
@@ -66,6 +84,7 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
     if (failed) throw failed.reason;
     // The commit point: from here on the tasks may run. It outlives any queued record of the submit. With
     // several shards there is one commit key per shard, written together once every shard has its jobs.
+    committing = true;
     await Promise.all(
       groups.map(g =>
         g.ctx.redis.set(g.ctx.keys.submit(submitId), g.ids.length, 'PX', ctx.config.taskRetentionMs),
@@ -81,7 +100,10 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
         chunks(g.ids).map(c => g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason)),
       ),
     );
-    if (isConnectionError(err)) throw await connectionFailure(ctx.redis, ctx.config, err);
+    if (isConnectionError(err)) {
+      const failure = await connectionFailure(ctx.redis, ctx.config, err);
+      throw committing ? failure : uncommitted(failure);
+    }
     throw new SubmitIncompleteError(err);
   }
   const closed = queues.close();

@@ -264,6 +264,32 @@ describe.concurrent('Cromwell while Redis is unreachable from its host', () => {
   });
 });
 
+describe('submit while Redis is unreachable for a moment', () => {
+  // Adversary 7 H9: a Redis restart of 5 s failed every call Cromwell submitted in it (exit 255).
+  const env = testEnv({ JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '20s' });
+  const target = new URL(env['REDIS_URL']!);
+  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port) });
+  afterAll(async () => {
+    await proxy.down();
+  });
+
+  it('is retried until Redis answers and prints its id once; without a retry it fails (255)', async () => {
+    await proxy.up();
+    const via = { ...env, REDIS_URL: proxy.url };
+    await proxy.down();
+    const pending = runJtm(['submit', '-p', 'sretry', '-cmd', 'true'], via);
+    await new Promise(r => setTimeout(r, 2500));
+    await proxy.up();
+    const r = await pending;
+    expect(r.code, r.stderr).toBe(0);
+    expect(taskIds(r.stdout)).toHaveLength(1);
+    expect(r.stderr).toMatch(/submit retried \(JTM_SUBMIT_RETRY\)/);
+    await proxy.down();
+    const once = await runJtm(['submit', '-p', 'sretry', '-cmd', 'true'], { ...via, JTM_SUBMIT_RETRY: '0s' });
+    expect(once.code).toBe(255);
+  });
+});
+
 /**
  * A node dies under a running call of `wf`: the task's processes stop first (so that none of them writes rc
  * on the way down), then the worker is SIGKILLed, then the processes. Returns the call's job id.

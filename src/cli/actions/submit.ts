@@ -1,12 +1,47 @@
+import { isConnectionError } from '../../redis/connection.js';
+import { retryWhile } from '../../redis/retry-unreachable.js';
+import { submitMayRetry, submitTasks } from '../../tasks/submit-task.js';
 import type { CommandSession } from '../session.js';
-import { submitFromCli, type SubmitFlags } from '../submit-cli.js';
+import { tasksFromFlags, type SubmitFlags } from '../submit-cli.js';
 
-/** `jtm submit`: one `JTM task ID <n>` line per task, once all of them are durably queued. */
+/**
+ * `jtm submit`: one `JTM task ID <n>` line per task, once all of them are durably queued. Retried while Redis
+ * is unreachable for up to JTM_SUBMIT_RETRY, as long as nothing of the failed try can run (no commit sent):
+ * Cromwell fails a call whose submit exits non-zero, and a Redis restart or failover of a few seconds failed
+ * every call submitted in it (adversary 7, H9).
+ */
 export async function runSubmit(
   s: CommandSession,
   { flags }: { flags: SubmitFlags },
 ): Promise<{ task_ids: number[] }> {
-  const ids = await submitFromCli(() => s.context(), flags, s.config, process.cwd());
+  const tasks = tasksFromFlags(flags, s.config, process.cwd());
+  const ids = await retryWhile(
+    async () => {
+      // Not connected yet: nothing was written.
+      const ctx = await s.context().catch((err: unknown) => {
+        throw isConnectionError(err) && err instanceof Error
+          ? Object.assign(err, { beforeWrite: true })
+          : err;
+      });
+      try {
+        return await submitTasks(ctx, tasks);
+      } catch (err) {
+        if (isConnectionError(err)) await s.resetContext();
+        throw err;
+      }
+    },
+    {
+      retryable: err =>
+        isConnectionError(err) &&
+        (submitMayRetry(err) || (err as { beforeWrite?: boolean }).beforeWrite === true),
+      retryMs: s.config.submitRetryMs,
+      firstPauseMs: 100,
+      maxPauseMs: 1000,
+      onRetry: (err, tries) => {
+        if (tries === 0) s.logger.warn({ err }, 'Redis unreachable: submit retried (JTM_SUBMIT_RETRY)');
+      },
+    },
+  );
   // One write for all ids: a 10,000-task file printed line by line cost ~100 ms.
   if (ids.length > 0) s.print(`${ids.map(id => `JTM task ID ${id}`).join('\n')}\n`);
   return { task_ids: ids };
