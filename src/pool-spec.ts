@@ -123,6 +123,12 @@ export function normaliseMemory(value: unknown, field = 'memory'): string | unde
   return `${m?.[1] ?? value}${unit}`;
 }
 
+/** Megabytes of a normalised memory string (`10G`, `4608M`, `1024K`); 0 when there is none. */
+export function memoryMegabytes(mem: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT])$/.exec(mem ?? '');
+  return m ? Number(m[1]) * (MEMORY_UNIT_MB[m[2] as string] ?? 1) : 0;
+}
+
 export function validateTime(value: unknown, field = 'time'): string | undefined {
   const s = optionalString(value, field);
   if (s === undefined) return undefined;

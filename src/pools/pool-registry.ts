@@ -1,5 +1,8 @@
 import type { JtmContext } from '../context.js';
-import { isDynamicSpec, type PoolSpec } from '../pool-spec.js';
+import { parseDuration } from '../durations.js';
+import { isDynamicSpec, memoryMegabytes, type PoolSpec } from '../pool-spec.js';
+import { runScript } from '../redis/run-script.js';
+import { MERGE_POOL_SPEC } from '../redis/scripts.js';
 
 /** What the registry keeps per pool (`pool:<name>` hash). */
 export interface PoolEntry {
@@ -12,7 +15,9 @@ export interface PoolEntry {
 
 /**
  * Records that a pool is in use: creates its registry entry on first use, refreshes its activity time.
- * A spec with a `time` on a Slurm cluster makes the pool dynamic (provisioned); the latest such spec wins.
+ * A spec with a `time` on a Slurm cluster makes the pool dynamic (provisioned); the stored spec keeps the
+ * longest time, the most memory and CPUs of all its submits' specs, and the rest of the latest
+ * (MERGE_POOL_SPEC).
  */
 export async function touchPool(
   ctx: JtmContext,
@@ -31,6 +36,7 @@ export async function touchPools(
 ): Promise<void> {
   if (pools.size === 0) return;
   const multi = ctx.redis.multi();
+  const specs: Promise<unknown>[] = [];
   for (const [name, spec] of pools) {
     const key = ctx.keys.pool(name);
     multi.sadd(ctx.keys.pools, name);
@@ -38,9 +44,19 @@ export async function touchPools(
     multi.hsetnx(key, 'created_at', now);
     multi.hsetnx(key, 'kind', 'manual');
     multi.hset(key, 'last_activity', now);
-    if (isDynamicSpec(spec)) multi.hset(key, 'kind', 'dynamic', 'spec', JSON.stringify(spec));
+    if (spec && isDynamicSpec(spec)) {
+      const time = spec.time ? parseDuration(spec.time) : 0;
+      specs.push(
+        runScript(
+          ctx.redis,
+          MERGE_POOL_SPEC,
+          [key],
+          [JSON.stringify(spec), time, memoryMegabytes(spec.mem), spec.cpu ?? 0],
+        ),
+      );
+    }
   }
-  await multi.exec();
+  await Promise.all([multi.exec(), ...specs]);
 }
 
 export async function getPool(ctx: JtmContext, name: string): Promise<PoolEntry | undefined> {

@@ -629,6 +629,28 @@ return v
 `;
 
 /**
+ * merge-pool-spec: records a submit's dynamic pool spec so that the pool's allocations fit every call it was
+ * given: the longest time, the most memory and CPUs of the stored spec and this one, the rest (account, QOS,
+ * partition...) from this one. With the latest spec winning, a later, shorter call shrank the allocations
+ * under a waiting longer one, which then never ran (adversary 7, H8).
+ * KEYS[1] pool hash  ARGV[1] the spec (JSON)  ARGV[2] its time (ms)  ARGV[3] its memory (MB)  ARGV[4] its CPUs
+ */
+export const MERGE_POOL_SPEC = `
+local spec = cjson.decode(ARGV[1])
+local t, m, c = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = redis.call('HMGET', KEYS[1], 'spec', 'spec_time_ms', 'spec_mem_mb', 'spec_cpu')
+if v[1] then
+  local old = cjson.decode(v[1])
+  if tonumber(v[2] or '0') > t then spec.time = old.time; t = tonumber(v[2]) end
+  if tonumber(v[3] or '0') > m then spec.mem = old.mem; m = tonumber(v[3]) end
+  if tonumber(v[4] or '0') > c then spec.cpu = old.cpu; c = tonumber(v[4]) end
+end
+redis.call('HSET', KEYS[1], 'kind', 'dynamic', 'spec', cjson.encode(spec), 'spec_time_ms', t, 'spec_mem_mb', m,
+  'spec_cpu', c)
+return 1
+`;
+
+/**
  * drop-pool-if-untouched: drops a pool's registry entry only if no submit touched the pool meanwhile (its
  * last activity is unchanged since the manager judged it idle).
  * KEYS[1] pool hash  KEYS[2] pools set  KEYS[3] pool's Slurm job registry

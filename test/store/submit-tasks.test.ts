@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { describe } from 'vitest';
 
 import { SubmitIncompleteError } from '../../src/errors.js';
-import { getPool, listPoolNames } from '../../src/pools/pool-registry.js';
+import { getPool, listPoolNames, touchPool } from '../../src/pools/pool-registry.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
@@ -77,5 +77,26 @@ describe.concurrent('submitTasks over many chunks', () => {
         .map(id => ctx.tasks.status(id)),
     );
     expect(new Set(statuses)).toEqual(new Set([TaskStatus.failed]));
+  });
+
+  it('a shared dynamic pool keeps the longest time and the most memory and CPUs of its submits', async ({
+    ctx,
+    expect,
+  }) => {
+    // Adversary 7 H8: the latest spec won, so a later, shorter call shrank the allocations under a waiting
+    // longer one, which then never ran (pending, isalive yes, an allocation booked every idle timeout).
+    const spec = (time: string, mem: string, cpu: number, account: string) => ({
+      name: 'sharedp',
+      cluster: 'test',
+      time,
+      mem,
+      cpu,
+      account,
+    });
+    await touchPool(ctx, 'sharedp', spec('01:00:00', '2G', 1, 'a1'));
+    await touchPool(ctx, 'sharedp', spec('00:02:00', '4608M', 1, 'a2'));
+    await touchPool(ctx, 'sharedp', spec('00:05:00', '1G', 4, 'a3'));
+    expect((await getPool(ctx, 'sharedp'))?.spec).toEqual(spec('01:00:00', '4608M', 4, 'a3'));
+    expect((await getPool(ctx, 'sharedp'))?.kind).toBe('dynamic');
   });
 });
