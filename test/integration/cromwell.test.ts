@@ -281,9 +281,8 @@ describe('submit while Redis is unreachable for a moment', () => {
     await new Promise(r => setTimeout(r, 2500));
     await proxy.up();
     const r = await pending;
-    expect(r.code, r.stderr).toBe(0);
+    expect([r.code, r.stderr]).toEqual([0, '']);
     expect(taskIds(r.stdout)).toHaveLength(1);
-    expect(r.stderr).toMatch(/submit retried \(JTM_SUBMIT_RETRY\)/);
     await proxy.down();
     const once = await runJtm(['submit', '-p', 'sretry', '-cmd', 'true'], { ...via, JTM_SUBMIT_RETRY: '0s' });
     expect(once.code).toBe(255);

@@ -37,9 +37,8 @@ export async function runSubmit(
       retryMs: s.config.submitRetryMs,
       firstPauseMs: 100,
       maxPauseMs: 1000,
-      onRetry: (err, tries) => {
-        if (tries === 0) s.logger.warn({ err }, 'Redis unreachable: submit retried (JTM_SUBMIT_RETRY)');
-      },
+      // Not on stderr: a submit that fails in the end says so in one line, as every failing command does.
+      onRetry: (err, tries) => s.logger.debug({ err, tries }, 'Redis unreachable: submit retried'),
     },
   );
   // One write for all ids: a 10,000-task file printed line by line cost ~100 ms.
