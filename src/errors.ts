@@ -166,7 +166,11 @@ export class ShardCountMismatchError extends JtmError {
 }
 
 export class SlurmError extends JtmError {
-  constructor(message: string) {
+  /** transient: a refusal that may heal by itself (slurm-commands.ts isTransientSbatchError). */
+  constructor(
+    message: string,
+    readonly transient = false,
+  ) {
     super(message, 'SLURM_ERROR', 1);
   }
 }

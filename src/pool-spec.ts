@@ -90,7 +90,7 @@ export function slurmWord(value: unknown, field: string): string | undefined {
 const MEMORY_UNIT_MB: Readonly<Record<string, number>> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
 
 /**
- * `-m`: a number of GB (rounded, as the original: 4.5 → 5G) or a Slurm size such as `10GB`, `500M`. Absent
+ * `-m`: a number of GB (whole ones as `NG`, a fraction to the MB above: 4.5 → 4608M) or a Slurm size such as `10GB`, `500M`. Absent
  * (undefined, null) is no value; an empty string is refused (a flag given as `''` is a mistake, not "none"),
  * and so is any size below 1 MB (`0G`, `1K`, `0.0001`): as a task's limit every task would end outofresource
  * at once, and Slurm reads `--mem=0` as "all the node's memory".

@@ -16,19 +16,41 @@ export const ID_ROLLBACK_MARGIN = 1_000_000;
  * and, finding it lower, raises it past that with a margin and says that Redis lost data. Submits made
  * between the loss and the next sweep (at most JTM_SWEEP_INTERVAL) may still get reused ids: Redis needs AOF.
  */
-export async function guardIdCounter(ctx: JtmContext, seen: { high: number }): Promise<void> {
+export async function guardIdCounter(ctx: JtmContext, seen: IdCounterSeen): Promise<void> {
+  // A restart or a failover (Redis's run id changes) may have lost the last writes, a second of them with
+  // AOF everysec: the counter may then be back, but still above what the last sweep saw.
+  const runId = await ctx.redis
+    .info('server')
+    .then(text => /^run_id:(\w+)/m.exec(text)?.[1])
+    .catch(() => undefined);
+  const restarted = seen.runId !== undefined && runId !== undefined && runId !== seen.runId;
+  if (runId !== undefined) seen.runId = runId;
   const now = Number((await ctx.redis.get(ctx.keys.nextTaskId)) ?? 0);
-  if (now >= seen.high) {
+  if (now >= seen.high && !restarted) {
     seen.high = now;
     return;
   }
-  const target = seen.high + ID_ROLLBACK_MARGIN;
+  const target = Math.max(now, seen.high) + ID_ROLLBACK_MARGIN;
   const before = Number(await runScript(ctx.redis, RAISE_COUNTER, [ctx.keys.nextTaskId], [target]));
-  ctx.logger.error(
-    { counter_was: seen.high, counter_found: before, raised_to: target },
-    'Redis lost data: the task id counter went back (a Redis restart without AOF or from an older snapshot, a failover to a lagging replica). Raised past its highest value so that no id is handed out twice; tasks submitted in the lost window are gone (isalive answers "no" for them)',
-  );
+  if (now < seen.high)
+    ctx.logger.error(
+      { counter_was: seen.high, counter_found: before, raised_to: target },
+      'Redis lost data: the task id counter went back (a Redis restart without AOF or from an older snapshot, a failover to a lagging replica). Raised past its highest value so that no id is handed out twice; tasks submitted in the lost window are gone (isalive answers "no" for them)',
+    );
+  else
+    ctx.logger.warn(
+      { counter: before, raised_to: target },
+      'Redis restarted or failed over (its run id changed): task ids go on past a margin, in case its last writes were lost',
+    );
   seen.high = Math.max(target, before);
+}
+
+/** What a manager remembers of a shard's id counter between sweeps. */
+export interface IdCounterSeen {
+  /** The highest value seen. */
+  high: number;
+  /** Redis's run id at the last sweep (undefined: not known, e.g. INFO refused). */
+  runId?: string;
 }
 
 /**

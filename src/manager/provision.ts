@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { JtmContext } from '../context.js';
-import { toError } from '../errors.js';
+import { SlurmError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
@@ -13,13 +13,7 @@ import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { endTask } from '../tasks/end-task.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
-import {
-  clustersOf,
-  isTransientSbatchError,
-  listActiveJobs,
-  scancel,
-  type SlurmJobState,
-} from '../slurm/slurm-commands.js';
+import { clustersOf, listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
 import {
   markConnected,
   readPoolJobs,
@@ -165,7 +159,11 @@ async function provisionPool(
   };
   const state = await ctx.redis.hgetall(stateKey);
   if (Number(state['retry_at'] ?? 0) > now) return;
-  let failuresSoFar = Number(state['failures'] ?? 0);
+  // A streak of failures ends when the pool goes quiet: a pool whose retry came due long ago (no work since,
+  // or expired and used again) starts afresh, or a new workflow's first refusal failed its tasks at once.
+  const stale = Number(state['retry_at'] ?? 0) < now - MAX_BACKOFF_MS;
+  if (stale) delete state['failing_since'];
+  let failuresSoFar = stale ? 0 : Number(state['failures'] ?? 0);
   let toSubmit = 0;
   let slotsPerJob = 1;
   try {
@@ -194,7 +192,8 @@ async function provisionPool(
     // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
     // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
     const since = Number(state['failing_since'] ?? now);
-    const waitForSlurm = isTransientSbatchError(message) && now - since < TRANSIENT_SBATCH_RETRY_MS;
+    const waitForSlurm =
+      err instanceof SlurmError && err.transient && now - since < TRANSIENT_SBATCH_RETRY_MS;
     if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm) {
       const failed = await failQueuedTasks(ctx, pool.name, message);
       await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');

@@ -149,7 +149,8 @@ export async function runManager(
     // One sweep loop per shard (docs/scaling.md), each with its shard's scheduler and lease: one manager
     // process still covers the whole site, and any other manager takes over every shard when it dies.
     managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
-    await warnWithoutAof(ctx);
+    // Not awaited: on a connection that waits for Redis, a stop must not wait for it.
+    void warnWithoutAof(ctx);
   } catch (err) {
     shutdown.uninstall();
     await Promise.allSettled(started.map(s => s.close()));

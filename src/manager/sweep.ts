@@ -8,7 +8,7 @@ import { provisionDynamicPools, type ProvisionReport } from './provision.js';
 import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
 import { expireIdlePools } from './expire-pools.js';
 import { foldEndedWorkflowStats } from './fold-stats.js';
-import { guardIdCounter } from './id-counter.js';
+import { guardIdCounter, type IdCounterSeen } from './id-counter.js';
 import { writeManagerAlive } from './liveness.js';
 import { emptyReconcileCounts, reconcileBatch, removeOrphanJobs, type ReconcileCounts } from './reconcile.js';
 import { TaskJobs } from './task-jobs.js';
@@ -27,7 +27,7 @@ export interface SweepState {
   /** Counts of the current pass, logged when it completes. */
   passCounts: ReconcileCounts;
   /** The highest id counter this manager has seen (id-counter.ts). */
-  readonly idCounter: { high: number };
+  readonly idCounter: IdCounterSeen;
 }
 
 export function newSweepState(ctx: JtmContext, intervalMs = ctx.config.sweepIntervalMs): SweepState {

@@ -36,7 +36,7 @@ export async function touchPools(
 ): Promise<void> {
   if (pools.size === 0) return;
   const multi = ctx.redis.multi();
-  const specs: Promise<unknown>[] = [];
+  const specs: (() => Promise<unknown>)[] = [];
   for (const [name, spec] of pools) {
     const key = ctx.keys.pool(name);
     multi.sadd(ctx.keys.pools, name);
@@ -46,7 +46,7 @@ export async function touchPools(
     multi.hset(key, 'last_activity', now);
     if (spec && isDynamicSpec(spec)) {
       const time = spec.time ? parseDuration(spec.time) : 0;
-      specs.push(
+      specs.push(() =>
         runScript(
           ctx.redis,
           MERGE_POOL_SPEC,
@@ -56,7 +56,10 @@ export async function touchPools(
       );
     }
   }
-  await Promise.all([multi.exec(), ...specs]);
+  // After the MULTI, which refreshes last_activity: a manager dropping the pool as idle meanwhile sees the
+  // refresh and leaves it (sent before it, the spec could be dropped and the pool recreated manual).
+  await multi.exec();
+  await Promise.all(specs.map(write => write()));
 }
 
 export async function getPool(ctx: JtmContext, name: string): Promise<PoolEntry | undefined> {

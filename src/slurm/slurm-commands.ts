@@ -51,8 +51,12 @@ export function isTransientSbatchError(message: string): boolean {
   return TRANSIENT_SBATCH.test(message);
 }
 
+// Read in the whole of sbatch's stderr: the last error line alone (slurmMessage) is often the generic "Job
+// violates accounting/QOS policy (job submit limit, ...)", which also covers limits that never heal; the
+// specific reason (QOSMaxSubmitJobPerUserLimit...) is on a line of its own. Not a timeout of sbatch itself: the
+// job may have been created anyway, and an hour of retries could leave orphan allocations.
 const TRANSIENT_SBATCH =
-  /inactive or drain|partition not available|unable to contact slurm controller|socket timed out|slurm_receive_msg|connection refused|resource temporarily unavailable|not responding|try again|MaxSubmitJob|MaxJobs|job submit limit|: timed out$/i;
+  /inactive or drain|partition not available|unable to contact slurm controller|socket timed out|zero bytes were transmitted or received|communication connection failure|standby|slurm_receive_msg|connection refused|resource temporarily unavailable|not responding|try again|MaxSubmitJob|GrpSubmitJobs/i;
 
 export type SlurmJobState = 'pending' | 'running';
 
@@ -129,7 +133,10 @@ export async function sbatch(
 ): Promise<string> {
   const r = await runSlurmCommand('sbatch', ['--parsable', ...flags, scriptFile], { cwd });
   const m = /^(\d+)(?:;(\S+))?/.exec(r.stdout.trim());
-  if (r.code !== 0 || !m) throw new SlurmError(`sbatch failed: ${slurmMessage(r.stderr || r.stdout)}`);
+  if (r.code !== 0 || !m) {
+    const said = r.stderr || r.stdout;
+    throw new SlurmError(`sbatch failed: ${slurmMessage(said)}`, isTransientSbatchError(said));
+  }
   const on = m[2] ?? cluster;
   return on ? `${m[1]};${on}` : (m[1] as string);
 }

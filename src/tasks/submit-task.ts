@@ -196,7 +196,7 @@ async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
     if (batch.ids.length >= JOB_BATCH || k === created.length - 1) {
       const writes = [addJobs(g.ctx, batch.records, batch.ids, queues)];
       // The shard's pool registry entries, one transaction, in flight with its first jobs: both are in
-      // Redis before the commit. The latest spec given for a pool wins.
+      // Redis before the commit. A pool keeps the longest time and the most memory and CPUs given (MERGE_POOL_SPEC).
       if (adds.length === 0)
         writes.push(touchPools(g.ctx, new Map(g.records.map(t => [t.pool, t.pool_spec]))));
       // Caught here and looked at below: a rejection must not go unhandled while later chunks are awaited.

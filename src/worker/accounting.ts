@@ -276,10 +276,18 @@ export class TaskAccounting {
     });
   }
 
-  /** Whether the task went over its limit (the kernel killed in its cgroup, or the watch saw it). */
-  overLimit(): boolean {
+  /**
+   * Whether the task went over its limit (the kernel killed in its cgroup, its processes wait at the limit, or
+   * the watch saw it). `failed`: the task has ended with a failure: one that reached its limit and was refused
+   * memory there (cgroup v1: a fork or a pipe got ENOMEM) failed of it. (A task that failed for another reason
+   * while its page cache filled the limit is counted so too: rare, and a memory retry is its cure at worst.)
+   */
+  overLimit(failed = false): boolean {
     if (this.cgroup && this.limitBytes !== undefined && !this.oomKilled)
-      this.oomKilled = this.cgroup.oomKills() > 0 || this.cgroup.underOom?.() === true;
+      this.oomKilled =
+        this.cgroup.oomKills() > 0 ||
+        this.cgroup.underOom?.() === true ||
+        (failed && this.cgroup.limitRefused?.() === true);
     return this.oomKilled || this.overBytes !== undefined;
   }
 

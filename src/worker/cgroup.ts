@@ -28,6 +28,11 @@ export interface TaskCgroup {
   oomKills(): number;
   /** Whether its processes wait at the limit (cgroup v1 with the OOM killer off: see setMemoryLimit). */
   underOom?(): boolean;
+  /**
+   * Whether its charge reached the limit and was refused (cgroup v1): with the OOM killer off, memory the kernel
+   * charges inside a system call (fork, a pipe, tmpfs) fails with ENOMEM instead of waiting.
+   */
+  limitRefused?(): boolean;
   /** The processes in it now (pids, from its first `cgroup.procs`), or undefined when it cannot be read. */
   pids(): number[] | undefined;
   /** Removes the cgroup (retried briefly: the last processes may still be leaving). True once gone. */
@@ -252,9 +257,11 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
       const cpu = join(cpuBase, name);
       const failure = makeDir(mem) ?? makeDir(cpu);
       if (failure) throw new Error(failure);
+      let limit = 0;
       return {
         procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')],
         setMemoryLimit(bytes) {
+          limit = bytes;
           if (!tryWrite(join(mem, 'memory.limit_in_bytes'), String(bytes)))
             throw new Error(`cannot set memory.limit_in_bytes in ${mem}`);
           // Memory + swap: without it a limited task could swap instead of being stopped (the file is absent
@@ -266,7 +273,17 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
           // (killable), the watch sees under_oom and kills the whole tree, and JTM's rc 247 stands.
           tryWrite(join(mem, 'memory.oom_control'), '1');
         },
-        underOom: () => readKeyed(join(mem, 'memory.oom_control'), 'under_oom') === 1,
+        // The kernel marks under_oom on every cgroup below one that is out of memory (a Slurm step's): only a
+        // task at its own limit is over it.
+        // Any refusal, of memory or of memory + swap, or a charge that came near the limit: the kernel may refuse
+        // a system call's charge (a fork) with neither count raised.
+        limitRefused: () =>
+          (readNumber(join(mem, 'memory.failcnt')) ?? 0) > 0 ||
+          (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) > 0 ||
+          (readNumber(join(mem, 'memory.max_usage_in_bytes')) ?? 0) >= limit * 0.9,
+        underOom: () =>
+          readKeyed(join(mem, 'memory.oom_control'), 'under_oom') === 1 &&
+          (readNumber(join(mem, 'memory.usage_in_bytes')) ?? 0) >= limit * 0.98,
         peakBytes: () => readNumber(join(mem, 'memory.max_usage_in_bytes')),
         currentBytes: () => readNumber(join(mem, 'memory.usage_in_bytes')),
         cpuSeconds: () => {

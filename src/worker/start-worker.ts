@@ -590,6 +590,8 @@ export async function startWorker(
       // node until its idle timeout while the manager booked the next allocation (adversary 7, H4).
       outlived: () =>
         opts.workerType === 2 &&
+        // Nothing being claimed either (runs holds only tasks past their claim).
+        executions.size === 0 &&
         lastOutlived !== undefined &&
         lastOutlived > live.lastBusy &&
         Date.now() - live.lastBusy >= OUTLIVED_IDLE_MS,

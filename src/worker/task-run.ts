@@ -62,7 +62,11 @@ export interface TaskRunOptions {
    * The task's memory limit (accounting.ts): whether it was exceeded, and how to say so; and the processes
    * of its cgroup (undefined: no cgroup that holds the task).
    */
-  memory?: { overLimit(): boolean; limitReason(): string; memberPids?(): number[] | undefined };
+  memory?: {
+    overLimit(failed?: boolean): boolean;
+    limitReason(): string;
+    memberPids?(): number[] | undefined;
+  };
   /** The run token start-task recorded for this execution (the worker claims the task before it makes the run). */
   token?: string;
   /**
@@ -315,7 +319,8 @@ export class TaskRun {
     const { exitCode, signal, hostExited, hostEnd, hostTasks, watchdog } = await pty.exited;
     this.timer?.clear();
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
-    if (!this.stopCause && this.opts.memory?.overLimit()) this.stop('outofresource');
+    if (!this.stopCause && this.opts.memory?.overLimit(exitCode !== 0 || signal !== 0))
+      this.stop('outofresource');
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
     const leftovers = this.stopCause ? [] : await this.killTree(Math.min(1000, this.opts.killGraceMs));

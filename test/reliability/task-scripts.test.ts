@@ -12,6 +12,7 @@ import { endTask } from '../../src/tasks/end-task.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../../src/pools/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
+import { guardIdCounter, ID_ROLLBACK_MARGIN, type IdCounterSeen } from '../../src/manager/id-counter.js';
 import { analyse } from '../../src/report/analyse.js';
 import { readRecords } from '../../src/report/read-tasks.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
@@ -136,6 +137,21 @@ describe('finished counters, in the scripts that end a task', () => {
     expect(duration).toContain(`jtm_task_duration_seconds_count{pool="${pool}"} 1`);
     const wait = await lines('jtm_task_queue_wait_seconds');
     expect(wait).toContain(`jtm_task_queue_wait_seconds_sum{pool="${pool}"} 0.25`);
+  });
+
+  it('the id counter guard raises a counter that went back, and one of a Redis that restarted (run id changed)', async () => {
+    // Review of adversary 7 H1: a loss of the last second (AOF everysec, a lagging replica) leaves the counter
+    // above what the last sweep saw: only the restart tells.
+    const key = ctx().keys.nextTaskId;
+    const before = Number((await ctx().redis.get(key)) ?? 0);
+    const seen: IdCounterSeen = { high: before };
+    await guardIdCounter(ctx(), seen); // learns the run id
+    expect(seen.high).toBe(before);
+    await guardIdCounter(ctx(), { high: before, runId: 'another-redis' });
+    const raised = Number(await ctx().redis.get(key));
+    expect(raised).toBe(before + ID_ROLLBACK_MARGIN);
+    await guardIdCounter(ctx(), { high: raised + 10, runId: seen.runId! });
+    expect(Number(await ctx().redis.get(key))).toBe(raised + 10 + ID_ROLLBACK_MARGIN);
   });
 
   it('counts the queue wait of the run that ended, from its last return to the queue (not its first run)', async () => {

@@ -10,9 +10,10 @@ describe('sbatch refusals', () => {
       e('Required partition not available (inactive or drain)'),
       'sbatch failed: sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)',
       e('Socket timed out on send/recv operation'),
-      e("Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)"),
       e('Resource temporarily unavailable'),
-      'sbatch: timed out',
+      e('Zero Bytes were transmitted or received'),
+      // The specific reason of a submit limit is on a line of its own, before the generic one.
+      `sbatch: error: QOSMaxSubmitJobPerUserLimit\n${e("Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)")}`,
     ];
     const permanent = [
       e('Invalid partition name specified'),
@@ -20,6 +21,10 @@ describe('sbatch refusals', () => {
       e('Invalid account or account/partition combination specified'),
       e('Invalid qos specification'),
       'sbatch: command not found',
+      // The generic line alone also covers limits that never heal (a wall time over the QOS's maximum).
+      e("Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)"),
+      // The job may exist anyway: retrying for an hour could leave orphan allocations.
+      'sbatch: timed out',
     ];
     expect(transient.filter(isTransientSbatchError)).toEqual(transient);
     expect(permanent.filter(isTransientSbatchError)).toEqual([]);
