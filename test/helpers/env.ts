@@ -74,3 +74,13 @@ export async function waitFor<T>(
     await new Promise(r => setTimeout(r, everyMs));
   }
 }
+
+/** Whether a process exists (signal 0). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { BIN, ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { isAlive, tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /*
  * Issue 13, "Leftovers found": when a worker and its pty host die together (kill -9 of both, the OOM killer),
@@ -117,15 +117,7 @@ describe('leftovers of dead workers', () => {
       const next = startJtm(['worker', '-p', 'lo-dead', '--slots', '1', '--worker_id', workerId], fast);
       workers.push(next);
       // By pid: the re-run starts processes with the same command lines.
-      const alive = (pid: number): boolean => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      await waitFor(() => !survivors.some(alive) || undefined, 'leftovers killed', 60_000);
+      await waitFor(() => !survivors.some(isAlive) || undefined, 'leftovers killed', 60_000);
       const rec = await waitFor(async () => {
         const r = await ctx.tasks.get(id);
         return r?.leftover_pids ? r : undefined;

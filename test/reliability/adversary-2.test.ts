@@ -6,7 +6,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
-import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { isAlive, tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { describeIf, type Requirement } from '../helpers/requirements.js';
 import { usePrivateRedis } from '../helpers/local-redis.js';
 import { context, start } from '../helpers/tracked.js';
@@ -73,14 +73,6 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
     await waitWorkers(env, 'fence');
     const r = await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'fence'], env);
     const [id] = taskIds(r.stdout);
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     let lastPid = 0;
     // Pauses Redis until the worker has stopped the run (its lease would lapse), then lets it go on.
     const fenceOnce = async (): Promise<void> => {
@@ -91,7 +83,7 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
       lastPid = pid;
       process.kill(redis.pid, 'SIGSTOP');
       try {
-        await waitFor(() => !alive(pid), 'the run stopped by self-fencing', 10_000, 20);
+        await waitFor(() => !isAlive(pid), 'the run stopped by self-fencing', 10_000, 20);
       } finally {
         process.kill(redis.pid, 'SIGCONT');
       }
