@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 
 import type { Config } from '../config.js';
 
@@ -64,15 +64,17 @@ function envValue(env: Buffer, name: Buffer): string | undefined {
  * grouped by token. Only this user's processes (all of them when root: a worker running as root runs its
  * tasks as root); unreadable ones are skipped, and so is this very process.
  */
-export function scanRunProcesses(scope: string): Map<string, RunProcesses> {
+export async function scanRunProcesses(scope: string): Promise<Map<string, RunProcesses>> {
   const uid = process.getuid?.() ?? -1;
   const groups = new Map<string, RunProcesses>();
+  // Read without blocking the worker: on a loaded node with many processes a synchronous scan could hold its
+  // event loop past a heartbeat, and self-fencing then stopped the run it was about to start.
   for (const pid of listPids()) {
     if (pid === process.pid) continue;
     let env: Buffer;
     try {
-      if (uid !== 0 && statSync(`/proc/${pid}`).uid !== uid) continue;
-      env = readFileSync(`/proc/${pid}/environ`);
+      if (uid !== 0 && (await stat(`/proc/${pid}`)).uid !== uid) continue;
+      env = await readFile(`/proc/${pid}/environ`);
     } catch {
       continue;
     }
@@ -116,7 +118,7 @@ export async function sweepLeftovers(ctx: JtmContext, opts: LeftoverSweepOptions
   const result: SweepResult = { killed: [], spared: [] };
   // /proc first, Redis after: a process seen here was started after its run's claim, so the record read
   // next names that run unless the run has ended or been taken over since.
-  const groups = scanRunProcesses(deploymentScope(ctx.config));
+  const groups = await scanRunProcesses(deploymentScope(ctx.config));
   for (const t of opts.ownTokens()) groups.delete(t);
   const candidates: (RunProcesses & { taskId: number })[] = [];
   for (const g of groups.values()) {
@@ -205,7 +207,7 @@ export async function killEarlierRuns(
   opts: Pick<LeftoverSweepOptions, 'host' | 'logger'>,
 ): Promise<number[]> {
   const killed: number[] = [];
-  for (const g of scanRunProcesses(deploymentScope(ctx.config)).values()) {
+  for (const g of (await scanRunProcesses(deploymentScope(ctx.config))).values()) {
     if (g.taskId !== taskId || g.token === ownToken) continue;
     killed.push(...(await killLostRun(ctx, { ...g, taskId }, opts)));
   }
