@@ -181,6 +181,31 @@ async function killLostRun(
   g: RunProcesses & { taskId: number },
   opts: Pick<LeftoverSweepOptions, 'host' | 'logger'>,
 ): Promise<number[]> {
+  // One kill per run at a time: a sweep and a re-run's start (killEarlierRuns) finding the same run each killed
+  // and reported part of it (two reports, pids counted twice). The second waits for the first to end, which the
+  // re-run must anyway before it starts.
+  const busy = killing.get(g.token);
+  if (busy) {
+    await busy;
+    return [];
+  }
+  const done = killAndReport(ctx, g, opts);
+  killing.set(g.token, done);
+  try {
+    return await done;
+  } finally {
+    killing.delete(g.token);
+  }
+}
+
+/** Kills in progress in this process, by run token. */
+const killing = new Map<string, Promise<number[]>>();
+
+async function killAndReport(
+  ctx: JtmContext,
+  g: RunProcesses & { taskId: number },
+  opts: Pick<LeftoverSweepOptions, 'host' | 'logger'>,
+): Promise<number[]> {
   // Found again at each round by token: children forked meanwhile are caught, a reused pid never is.
   const { signalled, survivors } = await terminateAll(() => findByToken(g.token), ctx.config.killGraceMs);
   if (signalled.length === 0) return [];
