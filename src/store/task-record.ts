@@ -64,6 +64,8 @@ export interface TaskRecord {
   stderr_file?: string;
   /** Bytes the last run wrote to stdout (when it went to a regular file). */
   output_bytes?: number;
+  /** The stdout file's modification time when the task ended (ms): with output_bytes, whether it is still its own. */
+  output_mtime?: number;
   kill_requested?: boolean;
   /** Set when JTM itself asked for the kill (`pool-removed`); absent for a user kill (jtm kill, Cromwell abort). */
   kill_cause?: string;
@@ -125,6 +127,7 @@ const FIELDS = {
   stdout_file: {},
   stderr_file: {},
   output_bytes: { kind: 'number' },
+  output_mtime: { kind: 'number' },
   kill_requested: { kind: 'boolean' },
   submit_host: {},
 } as const satisfies Record<keyof TaskRecord, FieldUse>;

@@ -22,7 +22,7 @@ export async function streamTaskOutput(
   const ctx = forTask(anyShard, id);
   const record = await ctx.tasks.get(id);
   if (!record) throw new TaskNotFoundError(id);
-  if (isFinal(record.status) && (await copyFile(record.stdout_file, record.output_bytes, write))) return;
+  if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write))) return;
   const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
   let attempts = follow ? ((await ctx.redis.hget(ctx.keys.task(id), 'attempts')) ?? undefined) : undefined;
@@ -73,17 +73,19 @@ function field(fields: Buffer[], name: string): Buffer | undefined {
   return undefined;
 }
 
-/** Writes the stdout file when it is here, regular and as long as its worker saw it; false otherwise. */
+/** Writes the stdout file when it is here, regular, and as long and as old as its worker saw it; false otherwise. */
 async function copyFile(
   path: string | undefined,
-  bytes: number | undefined,
+  ended: { output_bytes?: number; output_mtime?: number },
   write: (chunk: Buffer) => void | Promise<void>,
 ): Promise<boolean> {
+  const { output_bytes: bytes, output_mtime: mtime } = ended;
   if (!path || bytes === undefined) return false;
   let chunks: AsyncIterable<unknown>;
   try {
     const st = await stat(path);
-    if (!st.isFile() || st.size !== bytes) return false;
+    // Rewritten since (another task naming the same file, after this one): the Redis copy is this task's.
+    if (!st.isFile() || st.size !== bytes || (mtime !== undefined && st.mtimeMs !== mtime)) return false;
     if (bytes === 0) return true;
     chunks = createReadStream(path, { end: bytes - 1 });
   } catch {

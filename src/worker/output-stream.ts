@@ -27,6 +27,8 @@ export class OutputFollower {
   private stopped = false;
   /** The newest entry's bytes, for the tail kept at the end (keepTail). */
   private last: { data: Buffer; offset: number } | undefined;
+  /** The file's modification time at the last read (ms, as fs.stat gives it). */
+  private mtime: number | undefined;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -41,6 +43,14 @@ export class OutputFollower {
   /** Bytes of stdout seen so far (the file's size at the last read). */
   get bytes(): number {
     return this.offset;
+  }
+
+  /**
+   * The file's modification time at the last read: with its size, what tells `jtm logs` that the file is still
+   * this task's (another task naming the same file rewrites it later, perhaps to the same size).
+   */
+  get mtimeMs(): number | undefined {
+    return this.mtime;
   }
 
   start(): void {
@@ -113,7 +123,8 @@ export class OutputFollower {
   private async readNew(): Promise<void> {
     try {
       // Until there is something to read, one stat per look (most short tasks never print anything).
-      const { size } = this.handle ? await this.handle.stat() : await stat(this.path as string);
+      const { size, mtimeMs } = this.handle ? await this.handle.stat() : await stat(this.path as string);
+      this.mtime = mtimeMs;
       if (size === this.offset) return;
       this.handle ??= await open(this.path as string, 'r');
       if (size < this.offset) this.offset = 0; // truncated under us: start again

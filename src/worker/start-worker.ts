@@ -338,7 +338,12 @@ export async function startWorker(
         const output = outputs.get(run);
         if (output) {
           await output.finish();
-          endFields = { ...endFields, stdout_file: run.stdoutPath, output_bytes: output.bytes };
+          endFields = {
+            ...endFields,
+            stdout_file: run.stdoutPath,
+            output_bytes: output.bytes,
+            output_mtime: output.mtimeMs,
+          };
           // Where stderr went, only when `status --json` cannot derive it (stderrFileOf): a task that named its
           // stdout but not its stderr (one field fewer in most records).
           if (data.stdout !== undefined && data.stderr === undefined)

@@ -286,6 +286,17 @@ describe('submit while Redis is unreachable for a moment', () => {
     await proxy.down();
     const once = await runJtm(['submit', '-p', 'sretry', '-cmd', 'true'], { ...via, JTM_SUBMIT_RETRY: '0s' });
     expect(once.code).toBe(255);
+    // A refusal is not an outage: a wrong user or password fails at once, whatever the retry.
+    const refused = new URL(env['REDIS_URL']!);
+    refused.username = 'nobody';
+    refused.password = 'wrong';
+    const t0 = Date.now();
+    const denied = await runJtm(['submit', '-p', 'sretry', '-cmd', 'true'], {
+      ...env,
+      REDIS_URL: refused.toString(),
+    });
+    expect([denied.code, denied.stderr]).toEqual([255, expect.stringMatching(/refused JTM \(WRONGPASS/)]);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 });
 

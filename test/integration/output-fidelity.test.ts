@@ -133,6 +133,19 @@ describe('output fidelity and task isolation', () => {
     expect(worker.output()).toMatch(/another task running here writes to the same output file/);
   });
 
+  it('logs of a task whose shared stdout was rewritten after it (same size) give its own output, not the file', async () => {
+    // Found trying to break the turns: the later task rewrote the file to the same size, and `jtm logs` of the
+    // earlier printed the later one's bytes (the file's size was all it checked).
+    const out = join(work, 'same-size.out');
+    const [a] = await submit([{ command: 'sleep 1; echo A', stdout: out }]);
+    await waitFor(async () => (await ctx.tasks.status(a!)) === 3, 'the first to run');
+    const [b] = await submit([{ command: 'echo B', stdout: out }]);
+    for (const id of [a!, b!]) expect(await waitFinal(id)).toBe(4);
+    expect(readFileSync(out, 'utf8')).toBe('B\n');
+    expect((await logsBytes(env, a!)).out.toString()).toBe('A\n');
+    expect((await logsBytes(env, b!)).out.toString()).toBe('B\n');
+  });
+
   it('keeps bytes exact: cat of 5 KB, random bytes, gzip, CR LF, NUL, invalid UTF-8; logs gives the same', async () => {
     const text = Buffer.from('0123456789abcdef\n'.repeat(300).slice(0, 5000));
     writeFileSync(join(work, 'five-k.txt'), text);
