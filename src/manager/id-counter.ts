@@ -12,9 +12,10 @@ export const ID_ROLLBACK_MARGIN = 1_000_000;
  * Ids are never handed out twice, even when Redis loses writes (a restart without AOF or from an older
  * snapshot, a failover to a replica that lagged): the id counter then goes back, the next submits get ids
  * that Cromwell still holds for calls that were lost, and its `isalive`/`kill` acted on another workflow's
- * task (adversary 7, H1). The manager remembers the highest counter it has seen (per shard, while it runs)
- * and, finding it lower, raises it past that with a margin and says that Redis lost data. Submits made
- * between the loss and the next sweep (at most JTM_SWEEP_INTERVAL) may still get reused ids: Redis needs AOF.
+ * task (adversary 7, H1). The manager remembers the highest counter it has seen and Redis's run id (per shard,
+ * while it runs); finding the counter lower, or the run id changed (a restart or failover, which may have lost
+ * its last second), it raises the counter past both with a margin and says so. Submits made between the loss
+ * and the next sweep (at most JTM_SWEEP_INTERVAL) may still get reused ids: Redis needs AOF.
  */
 export async function guardIdCounter(ctx: JtmContext, seen: IdCounterSeen): Promise<void> {
   // A restart or a failover (Redis's run id changes) may have lost the last writes, a second of them with

@@ -28,6 +28,18 @@ const uniquePool = (): string => `ts-${Math.random().toString(36).slice(2, 8)}`;
 const queuedTask = (pool: string, fields: Record<string, unknown> = {}, queuedAt?: number): Promise<number> =>
   committed(ctx(), { pool, max_retries: 0, ...fields }, queuedAt);
 
+/** Task `id` started by `workerId` (run `runToken`) at `startedAt` and recorded a success at `endedAt`. */
+async function runsToSuccess(
+  id: number,
+  workerId: string,
+  runToken: string,
+  startedAt: number,
+  endedAt: number,
+): Promise<void> {
+  await ctx().tasks.start(id, workerId, 'h', runToken, '', startedAt);
+  await ctx().tasks.transitionFenced(id, { workerId, runToken }, TaskStatus.success, 'ok', {}, endedAt);
+}
+
 async function finished(pool: string): Promise<Record<string, string>> {
   const all = await ctx().redis.hgetall(ctx().keys.statsFinished);
   return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(`${pool}:`)));
@@ -119,15 +131,7 @@ describe('finished counters, in the scripts that end a task', () => {
   it('the exported histogram sum reads the integer sum_ms and a sum in seconds counted before it', async () => {
     const pool = uniquePool();
     const id = await queuedTask(pool, {}, 1_000_000);
-    await ctx().tasks.start(id, 'w1', 'h', 'r1', '', 1_000_250);
-    await ctx().tasks.transitionFenced(
-      id,
-      { workerId: 'w1', runToken: 'r1' },
-      TaskStatus.success,
-      'ok',
-      {},
-      1_001_750,
-    );
+    await runsToSuccess(id, 'w1', 'r1', 1_000_250, 1_001_750);
     // What the scripts counted before sum_ms: HINCRBYFLOAT of seconds into `<pool>:sum`.
     await ctx().redis.hset(ctx().keys.statsDuration, `${pool}:sum`, '0.5');
     const lines = async (name: string): Promise<string[]> =>
@@ -168,15 +172,7 @@ describe('finished counters, in the scripts that end a task', () => {
     // A takeover (its worker lost, its job fetched again): the new run waited for nothing after the takeover.
     const taken = await queuedTask(pool, { max_retries: 1 }, 3_000_000);
     await ctx().tasks.start(taken, 'gone', 'h', 'r1', '', 3_000_100); // its worker has no alive key
-    await ctx().tasks.start(taken, 'w2', 'h', 'r2', '', 3_005_000);
-    await ctx().tasks.transitionFenced(
-      taken,
-      { workerId: 'w2', runToken: 'r2' },
-      TaskStatus.success,
-      'ok',
-      {},
-      3_006_000,
-    );
+    await runsToSuccess(taken, 'w2', 'r2', 3_005_000, 3_006_000);
     // Clocks that differ: the give-back (its worker 15 ms ahead) is stamped after the next start; found by
     // order, it still bounds the wait (0 here), which did not fall back to the submission (11 s).
     const skewed = await queuedTask(pool, {}, 4_000_000);
