@@ -88,6 +88,8 @@ export async function startWorker(
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
+  /** Tasks whose run this worker gave back after killing its tree: a re-run here has no leftovers to look for. */
+  const givenBackHere = new Set<number>();
   /** When this worker last left a task for a worker with more time (end of life). */
   let lastOutlived: number | undefined;
   const outputTurns = new OutputTurns();
@@ -296,7 +298,9 @@ export async function startWorker(
     runs.set(data.id, run);
     if (live.phase !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     // A re-run starts only once what its lost runs left on this node is gone (at most one live execution).
-    if (attempt > 1) {
+    // Not after a run this very worker gave back: it killed that run's whole tree itself (and the scan, between
+    // the claim and the start, is time a loaded node may not have before the lease's start deadline).
+    if (attempt > 1 && !givenBackHere.delete(data.id)) {
       await killEarlierRuns(ctx, data.id, run.token, { host, logger: log }).catch((err: unknown) =>
         log.warn({ task: data.id, err }, 'could not look for processes of earlier runs'),
       );
@@ -406,6 +410,11 @@ export async function startWorker(
     }
     // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
     if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
+    if (outcome.kind === 'requeue') {
+      // Bounded: tasks that never come back here would pile up; forgetting them only costs a scan.
+      if (givenBackHere.size >= GIVEN_BACK_MEMORY) givenBackHere.clear();
+      givenBackHere.add(data.id);
+    }
     // The job and token of the newest delivery: the one whose lock is valid now.
     return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence, endFields);
   };
@@ -641,6 +650,9 @@ export async function startWorker(
  * that has run for a second shows its pid.
  */
 const START_FIELDS_DELAY_MS = 1000;
+
+/** How many given-back tasks a worker remembers (givenBackHere). */
+const GIVEN_BACK_MEMORY = 10_000;
 
 /**
  * How long a dynamic pool's worker stays idle once every task it was handed would outlive it, before it gives
