@@ -60,6 +60,11 @@ export interface Config {
   readonly watchIntervalMs: number;
   /** A worker starts no task while the node's MemAvailable is below this (bytes). */
   readonly memAvailableMarginBytes: number;
+  /**
+   * The OOM score adjustment a task starts with (0–1000; 0 leaves what it inherits): when the memory where
+   * the worker runs (a Slurm job's cgroup, the node) runs out, the kernel kills a task, not the worker.
+   */
+  readonly taskOomScoreAdj: number;
   readonly sweepIntervalMs: number;
   /** Pools with no worker and no task for this long are expired by the manager. */
   readonly poolIdleMs: number;
@@ -198,6 +203,7 @@ export const CONFIG_KEYS = [
   'JTM_ACCOUNTING',
   'JTM_WATCH_INTERVAL',
   'JTM_MEM_AVAILABLE_MARGIN',
+  'JTM_TASK_OOM_SCORE_ADJ',
   'JTM_SWEEP_INTERVAL',
   'JTM_POOL_IDLE',
   'JTM_OUTPUT_TAIL_BYTES',
@@ -342,6 +348,7 @@ export function loadConfig(
     accounting: accountingMode(get('JTM_ACCOUNTING')),
     watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms', true),
     memAvailableMarginBytes: size('JTM_MEM_AVAILABLE_MARGIN', '512M'),
+    taskOomScoreAdj: integer('JTM_TASK_OOM_SCORE_ADJ', 500, 0, 1000),
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s', true),
     poolIdleMs: duration('JTM_POOL_IDLE', '10m', false, NOT_A_TIMER),
     outputTailBytes: integer('JTM_OUTPUT_TAIL_BYTES', 1024 * 1024, 1024),

@@ -278,23 +278,37 @@ export class TaskAccounting {
 
   /**
    * Whether the task went over its limit (the kernel killed in its cgroup, its processes wait at the limit, or
-   * the watch saw it). `failed`: the task has ended with a failure: one that reached its limit and was refused
-   * memory there (cgroup v1: a fork or a pipe got ENOMEM) failed of it. (A task that failed for another reason
-   * while its page cache filled the limit is counted so too: rare, and a memory retry is its cure at worst.)
+   * the watch saw it). `end`: the task's command has ended, and whether it failed: one that reached its limit
+   * and was refused memory there (cgroup v1: a fork or a pipe got ENOMEM) failed of it. (A task that failed for
+   * another reason while its page cache filled the limit is counted so too: rare, and a memory retry is its cure
+   * at worst.) Without a limit of its own, the kernel still kills in the task's cgroup when the memory above it
+   * (a Slurm job's cgroup, the node) runs out: a task that lost a process so lost part of its work, whatever its
+   * exit code (a script whose tool was killed may go on and exit 0); looked for at its end (no watch for it).
    */
-  overLimit(failed = false): boolean {
-    if (this.cgroup && this.limitBytes !== undefined && !this.oomKilled)
-      this.oomKilled =
-        this.cgroup.oomKills() > 0 ||
-        this.cgroup.underOom?.() === true ||
-        (failed && this.cgroup.limitRefused?.() === true);
+  overLimit(end?: { failed: boolean }): boolean {
+    if (this.cgroup && !this.oomKilled) {
+      if (this.limitBytes !== undefined)
+        this.oomKilled =
+          this.cgroup.oomKills() > 0 ||
+          this.cgroup.underOom?.() === true ||
+          (end?.failed === true && this.cgroup.limitRefused?.() === true);
+      else if (end) this.oomKilled = this.cgroup.oomKills() > 0;
+    }
     return this.oomKilled || this.overBytes !== undefined;
   }
 
-  /** "memory limit 4 GB exceeded: peak 4.3 GB". */
+  /**
+   * "memory limit 4 GB exceeded: peak 4.3 GB"; without a limit of its own, that the kernel killed in it when
+   * the memory where the worker runs ran out.
+   */
   limitReason(): string {
     const peak = Math.max(this.usage().peakBytes, this.overBytes ?? 0);
-    return `memory limit ${formatBytes(this.limitBytes ?? 0)} exceeded: peak ${formatBytes(peak)}`;
+    if (this.limitBytes === undefined)
+      return (
+        `killed by the kernel's OOM killer: the memory where the worker runs ran out (no limit of its own; ` +
+        `peak ${formatBytes(peak)})`
+      );
+    return `memory limit ${formatBytes(this.limitBytes)} exceeded: peak ${formatBytes(peak)}`;
   }
 
   /** Peak memory (bytes) and CPU time (s) of the whole task so far. */

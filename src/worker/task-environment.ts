@@ -3,12 +3,26 @@ import { deploymentScope } from './leftovers.js';
 import { startPtyHost } from './run-in-pty.js';
 
 /** The environment a worker's tasks start from: the worker's own without secrets, with its deployment. */
-export function taskEnvironment(config: Pick<Config, 'redisUrl' | 'prefix'>): Record<string, string> {
+export function taskEnvironment(
+  config: Pick<Config, 'redisUrl' | 'prefix' | 'taskOomScoreAdj'>,
+): Record<string, string> {
   const env = workerEnvironment();
   // Which deployment a task belongs to: leftover sweeps touch only their own deployment's processes.
   env['JTM_TASK_SCOPE'] = deploymentScope(config);
+  // Read and unset by the task's wrapper (task-run.ts), which raises its own OOM score to it before the command
+  // runs. In one place for every task: the host gets it once, with the common environment.
+  if (config.taskOomScoreAdj > 0) env[OOM_SCORE_ADJ_VAR] = String(config.taskOomScoreAdj);
+  else delete env[OOM_SCORE_ADJ_VAR];
   return env;
 }
+
+/**
+ * The variable that carries JTM_TASK_OOM_SCORE_ADJ to the task's wrapper. Without it, when the memory where
+ * the worker runs (a Slurm job's cgroup, the node) ran out, the kernel's OOM killer took the largest process:
+ * with several small tasks, the worker (≈ 70 MB of Node), and every task lost its run. Unprivileged processes
+ * may raise their score (not lower it), so the tasks are raised, not the worker lowered.
+ */
+export const OOM_SCORE_ADJ_VAR = 'JTM_OOM_SCORE_ADJ';
 
 /**
  * How long the pty host waits for a sign of life from its worker before it kills the tasks: shorter than the

@@ -10,10 +10,12 @@
  *
  * 1. joins the task's cgroup(s): its pid into each file of JTM_CGROUP_PROCS (errors ignored, as the preamble's
  *    `2>/dev/null`: the worker checks that it joined);
- * 2. closes the descriptors listed in JTM_CLOSE_FDS (the other tasks' pty masters, the host's inherited ones);
- * 3. unsets both, appends stdout and stderr to their files, reads stdin from /dev/null; a file that cannot be
+ * 2. raises its OOM score to JTM_OOM_SCORE_ADJ, never lowering it (errors ignored: the score is protection of
+ *    the worker, not a condition of the task);
+ * 3. closes the descriptors listed in JTM_CLOSE_FDS (the other tasks' pty masters, the host's inherited ones);
+ * 4. unsets the three, appends stdout and stderr to their files, reads stdin from /dev/null; a file that cannot be
  *    opened: bash's own message ("bash: PATH: REASON") on the pty, exit 125;
- * 4. sets what bash would have set in the command's environment (`_`, SHLVL when absent), and execs WORD0
+ * 5. sets what bash would have set in the command's environment (`_`, SHLVL when absent), and execs WORD0
  *    (a path: the caller only sends commands whose first word contains a slash, so no PATH search, no
  *    builtin, no function). If that exec fails for any reason (missing, not executable, a script without
  *    `#!`), bash runs COMMAND instead, so the outcome and bash's message are exactly a plain `bash -c`'s.
@@ -45,6 +47,24 @@ static void join_cgroups(void) {
     close(fd);
   }
   free(copy);
+}
+
+static void raise_oom_score(void) {
+  const char *want = getenv("JTM_OOM_SCORE_ADJ");
+  if (want == NULL || *want == '\0') return;
+  long wanted = strtol(want, NULL, 10);
+  int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  char now[16] = {0};
+  ssize_t n = read(fd, now, sizeof now - 1);
+  if (n > 0 && strtol(now, NULL, 10) < wanted) {
+    char text[16];
+    int len = snprintf(text, sizeof text, "%ld\n", wanted);
+    if (pwrite(fd, text, (size_t)len, 0) < 0) {
+      /* refused: the task runs with the score it inherited */
+    }
+  }
+  close(fd);
 }
 
 static void close_listed(void) {
@@ -80,9 +100,11 @@ int main(int argc, char **argv) {
     return 125;
   }
   join_cgroups();
+  raise_oom_score();
   close_listed();
   unsetenv("JTM_CGROUP_PROCS");
   unsetenv("JTM_CLOSE_FDS");
+  unsetenv("JTM_OOM_SCORE_ADJ");
   redirect(argv[1], O_WRONLY | O_APPEND | O_CREAT, 1);
   redirect(argv[2], O_WRONLY | O_APPEND | O_CREAT, 2);
   redirect("/dev/null", O_RDONLY, 0);

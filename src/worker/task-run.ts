@@ -63,7 +63,7 @@ export interface TaskRunOptions {
    * of its cgroup (undefined: no cgroup that holds the task).
    */
   memory?: {
-    overLimit(failed?: boolean): boolean;
+    overLimit(end?: { failed: boolean }): boolean;
     limitReason(): string;
     memberPids?(): number[] | undefined;
   };
@@ -81,6 +81,8 @@ export interface TaskRunOptions {
  * The task's command runs as `bash -c`, after one line of preamble that:
  * - moves the shell into the task's cgroup(s), named by JTM_CGROUP_PROCS (accounting.ts), so that everything
  *   the command starts is counted and limited there;
+ * - raises its OOM score to JTM_OOM_SCORE_ADJ (never lowers it; task-environment.ts says why), inherited by
+ *   everything the command starts;
  * - closes the descriptors above 2 that the pty host names in JTM_CLOSE_FDS: node-pty's fork keeps the host's
  *   descriptors that lack close-on-exec, which are the pty masters of the other running tasks (a task holding
  *   them keeps their ptys from hanging up) and whatever the host itself inherited (pty-host.ts);
@@ -100,7 +102,10 @@ export interface TaskRunOptions {
  */
 const PREAMBLE =
   'for __jtm_f in $JTM_CGROUP_PROCS; do echo $$ >"$__jtm_f"; done 2>/dev/null; ' +
-  'for __jtm_f in $JTM_CLOSE_FDS; do exec {__jtm_f}>&-; done; unset JTM_CGROUP_PROCS JTM_CLOSE_FDS __jtm_f; ' +
+  '[ -z "$JTM_OOM_SCORE_ADJ" ] || { read -r __jtm_f </proc/self/oom_score_adj; ' +
+  '[ "$__jtm_f" -ge "$JTM_OOM_SCORE_ADJ" ] || echo "$JTM_OOM_SCORE_ADJ" >/proc/self/oom_score_adj; } 2>/dev/null; ' +
+  'for __jtm_f in $JTM_CLOSE_FDS; do exec {__jtm_f}>&-; done; ' +
+  'unset JTM_CGROUP_PROCS JTM_CLOSE_FDS JTM_OOM_SCORE_ADJ __jtm_f; ' +
   'exec >>"$1" 2>>"$2" </dev/null || exit 125; set --; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'times >"$__jtm_times" 2>/dev/null\' EXIT';
 
@@ -319,7 +324,7 @@ export class TaskRun {
     const { exitCode, signal, hostExited, hostEnd, hostTasks, watchdog } = await pty.exited;
     this.timer?.clear();
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
-    if (!this.stopCause && this.opts.memory?.overLimit(exitCode !== 0 || signal !== 0))
+    if (!this.stopCause && this.opts.memory?.overLimit({ failed: exitCode !== 0 || signal !== 0 }))
       this.stop('outofresource');
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];

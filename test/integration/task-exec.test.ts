@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { taskScript } from '../../src/worker/task-run.js';
 import { tempDir } from '../helpers/env.js';
 
 const WRAPPER = fileURLToPath(new URL('../../dist/fast/jtm-task-exec', import.meta.url));
@@ -67,6 +68,37 @@ describe('jtm-task-exec', () => {
     expect(readFileSync(join(work, 'err3'), 'utf8')).toBe(
       'bash: line 1: /bin/nope-42: No such file or directory\n',
     );
+  });
+
+  it('raises its OOM score to JTM_OOM_SCORE_ADJ, never lowers it, and unsets it (as the bash preamble)', () => {
+    // The command prints its own score and whether the variable reached it.
+    const show = 'cat /proc/self/oom_score_adj; echo "${JTM_OOM_SCORE_ADJ-unset}"';
+    const outcome = (inherited: number, wanted: string, bash: boolean): string => {
+      const out = join(work, `oom-${inherited}-${wanted}-${bash}`);
+      const argv = bash
+        ? ['/bin/bash', '-c', taskScript(show), 'bash', out, `${out}.err`]
+        : [
+            WRAPPER,
+            out,
+            `${out}.err`,
+            `/bin/bash ${join(work, 'oom.sh')}`,
+            '/bin/bash',
+            join(work, 'oom.sh'),
+          ];
+      const r = spawnSync(
+        '/bin/bash',
+        ['-c', `echo ${inherited} >/proc/self/oom_score_adj && exec "$@"`, 'bash', ...argv],
+        { env: { PATH: '/usr/bin:/bin', JTM_OOM_SCORE_ADJ: wanted }, encoding: 'utf8' },
+      );
+      expect(r.status).toBe(0);
+      return readFileSync(out, 'utf8');
+    };
+    writeFileSync(join(work, 'oom.sh'), `${show}\n`);
+    for (const bash of [false, true]) {
+      expect(outcome(0, '500', bash)).toBe('500\nunset\n');
+      expect(outcome(700, '500', bash)).toBe('700\nunset\n');
+      expect(outcome(100, '', bash)).toBe('100\nunset\n');
+    }
   });
 });
 

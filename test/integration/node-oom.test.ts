@@ -1,0 +1,130 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import type { JtmContext } from '../../src/context.js';
+import { submitTasks } from '../../src/tasks/submit-task.js';
+import { buildTask } from '../../src/tasks/task-spec.js';
+import { openCgroupHost, type CgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
+import { BIN, ROOT, waitWorkers } from '../helpers/cli.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { testEnv, waitFor } from '../helpers/env.js';
+import { describeIf, type Requirement } from '../helpers/requirements.js';
+
+/**
+ * The memory where a worker runs (a Slurm job's cgroup, the node) runs out, with no task over a limit of its own.
+ * The kernel's OOM killer takes the process it scores highest: before JTM_TASK_OOM_SCORE_ADJ, with several small
+ * tasks that was the worker (≈ 70 MB of Node), and every task lost its run at once. Made here with a cgroup
+ * whose memory limit the worker and its tasks share, as a Slurm job's.
+ */
+const cgroups: Requirement & { host?: CgroupHost } = (() => {
+  const host = openCgroupHost(`jtm-nodeoom-${process.pid}`);
+  if ('reason' in host) return { available: false, reason: `needs task cgroups (root): ${host.reason}` };
+  return { available: true, host };
+})();
+
+const MB = 1024 * 1024;
+const TASKS = 8;
+
+/** The memory files of a cgroup made by openCgroupHost (v1: the memory hierarchy's directory; v2: its own). */
+function memoryDir(cg: TaskCgroup): string {
+  for (const procs of cg.procsFiles) {
+    const dir = dirname(procs);
+    if (existsSync(join(dir, 'memory.limit_in_bytes')) || existsSync(join(dir, 'memory.max'))) return dir;
+  }
+  throw new Error(`no memory controller in ${cg.procsFiles.join(', ')}`);
+}
+
+function usageBytes(dir: string): number {
+  const file = existsSync(join(dir, 'memory.usage_in_bytes')) ? 'memory.usage_in_bytes' : 'memory.current';
+  return Number(readFileSync(join(dir, file), 'utf8').trim());
+}
+
+/** A limit with the kernel's OOM killer left on (TaskCgroup.setMemoryLimit turns it off on cgroup v1). */
+function limitMemory(dir: string, bytes: number): void {
+  const v1 = existsSync(join(dir, 'memory.limit_in_bytes'));
+  writeFileSync(join(dir, v1 ? 'memory.limit_in_bytes' : 'memory.max'), String(bytes));
+}
+
+describeIf(cgroups, 'the memory where the worker runs runs out', () => {
+  const env = testEnv({ JTM_SAMPLE_INTERVAL: '5s' });
+  const pool = 'nodeoom';
+  let ctx: JtmContext;
+  let cg: TaskCgroup;
+  let worker: ReturnType<typeof spawn>;
+  let output = '';
+
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    cg = cgroups.host!.create('worker');
+    // The worker joins the shared cgroup before Node starts, so that its memory is charged there (cgroup v1
+    // does not move charges with a process).
+    const join = cg.procsFiles.map(f => `echo $$ > '${f}'`).join('; ');
+    worker = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        `${join}; exec "$0" "$@"`,
+        process.execPath,
+        BIN,
+        'worker',
+        '-p',
+        pool,
+        '--slots',
+        String(TASKS),
+      ],
+      { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    worker.stdout?.on('data', d => (output += d));
+    worker.stderr?.on('data', d => (output += d));
+    await waitWorkers(env, pool);
+  });
+  afterAll(async () => {
+    if (worker.exitCode === null && worker.signalCode === null) {
+      worker.kill('SIGTERM');
+      await new Promise(r => worker.once('exit', r));
+    }
+    await closeContext(ctx);
+    cg.remove();
+    cgroups.host!.dispose();
+  });
+
+  it('the kernel kills a task, never the worker: the others succeed, the killed ones end outofresource', async () => {
+    const dir = memoryDir(cg);
+    // Room for about five of the eight tasks (≈ 30 MB each: a shell holding a 15 MB string) beside the worker.
+    await new Promise(r => setTimeout(r, 500));
+    limitMemory(dir, usageBytes(dir) + 150 * MB);
+    const tasks = Array.from({ length: TASKS }, (_, k) =>
+      buildTask(
+        { command: `x=$(head -c 15000000 /dev/zero | tr '\\0' a); sleep 5; echo done${k}` },
+        { pool, cwd: ROOT, maxCommandBytes: 65536 },
+      ),
+    );
+    const ids = await submitTasks(ctx, tasks);
+    const ended = await waitFor(
+      async () => {
+        // A worker the kernel killed ends nothing (no manager here to re-queue its tasks): stop at once.
+        if (worker.exitCode !== null || worker.signalCode !== null) return { workerDied: worker.signalCode };
+        const all = await Promise.all(ids.map(id => ctx.tasks.get(id)));
+        return all.every(r => r && (r.status < 0 || r.status === 4)) ? { records: all } : undefined;
+      },
+      'every task to end',
+      60_000,
+    );
+    expect(ended, output).not.toHaveProperty('workerDied');
+    const records = ended.records ?? [];
+    const outcomes = records.map(r => r!.status_name);
+    expect(outcomes.filter(s => s !== 'success' && s !== 'outofresource')).toEqual([]);
+    expect(outcomes).toContain('outofresource');
+    expect(outcomes).toContain('success');
+    for (const r of records) {
+      expect(r!.attempts).toBe(1);
+      if (r!.status_name === 'outofresource')
+        expect(r!.reason).toMatch(
+          /^killed by the kernel's OOM killer: the memory where the worker runs ran out \(no limit of its own; peak \d+ MB\)$/,
+        );
+    }
+  });
+});
