@@ -401,6 +401,28 @@ describe('daemons stop when asked; stderr is JSON lines', () => {
       await server.stop();
     }
   });
+  it('a running worker whose Redis has gone exits within 6 s of SIGTERM (it took 13 s)', async () => {
+    const server = await startPlainRedis();
+    try {
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}` });
+      const worker = startJtm(['worker', '-p', 'gone-redis'], env);
+      await waitWorkers(env, 'gone-redis');
+      await server.stop();
+      await sleep(1000); // let it notice: its connections fail and reconnect
+      const [code, ms] = await timed(async () => {
+        worker.child.kill('SIGTERM');
+        return Promise.race([worker.exited, sleep(30_000, 'hung')]);
+      });
+      await worker.stop('SIGKILL');
+      expect(code, worker.output()).toBe(0);
+      // Its goodbyes to Redis (close the queue worker, the control subscription, the heartbeat) are bounded
+      // and taken side by side where they can be.
+      expect(ms, worker.output()).toBeLessThan(6000);
+    } finally {
+      await server.stop();
+    }
+  });
+
   // A signal during the worker's start is the documented stop (README: exit 0 after a clean stop), with its
   // stderr line. The moment is pinned on what the worker shows, not on a sleep: a signal that lands before
   // Node has run any of JTM's code ends any Node program with the default action, whatever JTM does.
