@@ -166,6 +166,58 @@ export function findByToken(token: string, window?: PidWindow): ProcInfo[] {
   return out;
 }
 
+const TOKEN_PREFIX = Buffer.from('JTM_TASK_TOKEN=');
+
+/**
+ * Finds, at each watch, the processes of running tasks that the tree walk cannot reach: one that detached
+ * before a walk ever saw it as a descendant (`( cmd & )`, `sh -c 'cmd &'`, a daemonizing tool: its parent
+ * exited at once and it was re-parented to init) is in no task's tree, and in /proc mode escaped the task's
+ * memory limit and accounting entirely (a 300 MB child of a 100 MB task: `success`, peak 3 MB). Each process
+ * on the node is read once (its environment: the task token its task's processes inherit), when it is first
+ * listed; a pid that leaves /proc is forgotten, so a reused one is read again.
+ */
+export class EscapeScanner {
+  private readonly checked = new Set<number>();
+
+  /** The live processes, among those new since the last scan, whose environment carries one of `tokens`. */
+  scan(tokens: ReadonlySet<string>): Map<string, ProcInfo[]> {
+    const found = new Map<string, ProcInfo[]>();
+    const listed = listPids();
+    const now = new Set(listed);
+    for (const pid of this.checked) if (!now.has(pid)) this.checked.delete(pid);
+    for (const pid of listed) {
+      if (this.checked.has(pid)) continue;
+      this.checked.add(pid);
+      if (pid === process.pid) continue;
+      const token = taskTokenOf(pid);
+      if (token === undefined || !tokens.has(token)) continue;
+      const info = readProc(pid);
+      if (!info || info.state === 'Z') continue;
+      const list = found.get(token);
+      if (list) list.push(info);
+      else found.set(token, [info]);
+    }
+    return found;
+  }
+}
+
+/** The JTM_TASK_TOKEN of a process's environment (undefined: none, or not readable). */
+function taskTokenOf(pid: number): string | undefined {
+  let env: Buffer;
+  try {
+    env = readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return undefined;
+  }
+  let at = env.indexOf(TOKEN_PREFIX);
+  // Only at the start of a variable (after a NUL, or first).
+  while (at > 0 && env[at - 1] !== 0) at = env.indexOf(TOKEN_PREFIX, at + 1);
+  if (at < 0) return undefined;
+  const start = at + TOKEN_PREFIX.length;
+  const end = env.indexOf(0, start);
+  return env.toString('latin1', start, end < 0 ? env.length : end);
+}
+
 let pidMax: number | undefined;
 /** Whether /proc/sys/kernel/ns_last_pid speaks of the pids /proc lists (the same pid namespace), once known. */
 let lastPidUsable: boolean | undefined;

@@ -5,7 +5,7 @@ import type { Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import type { TaskAccounting } from './accounting.js';
-import { nodeMemory } from './process-tree.js';
+import { EscapeScanner, nodeMemory } from './process-tree.js';
 import {
   buildSample,
   csvHeader,
@@ -49,6 +49,7 @@ export class Sampler {
   private watchTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly dir: string;
+  private escapes: EscapeScanner | undefined;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -91,6 +92,7 @@ export class Sampler {
   }
 
   private watchAll(): void {
+    this.adoptEscaped();
     for (const { run, acct, onOverLimit } of this.runs.values()) {
       if (!acct?.watched || !run.tree || run.stoppedBy) continue;
       if (!acct.verifyJoined(run.pid, Date.now() - run.startedAt)) {
@@ -104,6 +106,20 @@ export class Sampler {
       onOverLimit?.();
       run.stop('outofresource');
     }
+  }
+
+  /**
+   * /proc mode: adds to each task's tree its processes that detached before a walk saw them (EscapeScanner),
+   * so that its memory limit and figures cover them. Only while a task is accounted from /proc.
+   */
+  private adoptEscaped(): void {
+    const byToken = new Map<string, TaskRun>();
+    for (const { run, acct } of this.runs.values())
+      if (acct?.mode === 'procfs' && run.tree && !run.stoppedBy) byToken.set(run.token, run);
+    if (byToken.size === 0) return;
+    this.escapes ??= new EscapeScanner();
+    for (const [token, procs] of this.escapes.scan(new Set(byToken.keys())))
+      byToken.get(token)?.tree?.adopt(procs);
   }
 
   /** Forgets an ended run; samples held while it was young go to Redis if it did live past the threshold. */

@@ -226,6 +226,27 @@ while time.process_time()-t<0.15: pass'`;
       expect(r.cpu_time_s).toBeLessThanOrEqual(secs * 1.1 + 0.3);
     });
 
+    it.runIf(available)(
+      'a child that detached at once (`( cmd & )`) is counted and held to the limit (procfs: it escaped both)',
+      async ({ expect }) => {
+        // Adversary 8 I2: the subshell exits at once, its child is re-parented to init before any watch, and
+        // no walk of the task's tree reaches it: in /proc mode a 300 MB child of a task limited to 100 MB
+        // ended `success`, peak 3 MB. Its environment (the run's token) says whose it is.
+        const hold = (mb: number, s: number): string =>
+          `python3 -c 'import time; x=bytearray(${mb}*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(${s})'`;
+        const counted = await submit(['-cmd', `( ${hold(200, 2)} & ); sleep 3`]);
+        const limited = await submit(['--mem-limit', '100M', '-cmd', `( ${hold(300, 4)} & ); sleep 6`]);
+        const c = await waitFinal(counted);
+        expect(c.status_name).toBe('success');
+        expect(c.peak_rss_mb).toBeGreaterThanOrEqual(190);
+        const l = await waitFinal(limited);
+        expect([l.status_name, l.reason]).toEqual([
+          'outofresource',
+          expect.stringMatching(/^memory limit 100 MB exceeded: peak \d+ MB$/),
+        ]);
+      },
+    );
+
     it.runIf(available)('a task under its limit succeeds', async ({ expect }) => {
       const id = await submit([
         '--mem-limit',
