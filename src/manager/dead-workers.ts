@@ -16,11 +16,17 @@ export function emptyCounts(): RecoveryCounts {
 
 /**
  * Workers whose last beat is older than the liveness window: one range query on the `workers` index,
- * then only those whose alive key is really gone (a beat may land between the two reads).
+ * then only those whose alive key is really gone (a beat may land between the two reads). A beat is stamped
+ * with its worker's clock: one from the future (a node whose clock runs ahead of the manager's by more than
+ * the window) is looked at too, or that worker's death would never be in the stale range.
  */
 export async function findDeadWorkers(ctx: JtmContext, now: number): Promise<string[]> {
   const window = ctx.config.heartbeatIntervalMs * ctx.config.missedBeats;
-  const stale = await ctx.redis.zrangebyscore(ctx.keys.workers, '-inf', `(${now - window}`, 'LIMIT', 0, 1000);
+  const [old, ahead] = await Promise.all([
+    ctx.redis.zrangebyscore(ctx.keys.workers, '-inf', `(${now - window}`, 'LIMIT', 0, 1000),
+    ctx.redis.zrangebyscore(ctx.keys.workers, `(${now + window}`, '+inf', 'LIMIT', 0, 1000),
+  ]);
+  const stale = [...old, ...ahead];
   if (stale.length === 0) return [];
   const pipeline = ctx.redis.pipeline();
   for (const id of stale) pipeline.exists(ctx.keys.workerAlive(id));

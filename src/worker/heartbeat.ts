@@ -1,6 +1,7 @@
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { repliesOrThrow } from '../redis/replies.js';
+import { monotonicMs } from './monotonic.js';
 import type { WorkerOptions } from './worker-options.js';
 
 export type WorkerState = 'running' | 'draining' | 'stopping';
@@ -13,8 +14,9 @@ export type WorkerState = 'running' | 'draining' | 'stopping';
 export class Heartbeat {
   readonly startedAt = Date.now();
   /**
-   * Local time before which the alive key surely still exists in Redis: the send time of the last beat that
-   * succeeded plus the TTL (Redis set the TTL no earlier than the send, so it expires no earlier than this).
+   * Time (the node's monotonic clock, monotonic.ts) before which the alive key surely still exists in Redis: the
+   * send time of the last beat that succeeded plus the TTL (Redis set the TTL no earlier than the send, so it
+   * expires no earlier than this).
    */
   leaseUntil = 0;
   /**
@@ -31,6 +33,8 @@ export class Heartbeat {
     private readonly ctx: JtmContext,
     private readonly opts: WorkerOptions,
     private readonly host: string,
+    /** The clock of the lease (a test freezes it). */
+    private readonly clock: () => number = monotonicMs,
   ) {}
 
   get ttlMs(): number {
@@ -51,7 +55,7 @@ export class Heartbeat {
   }
 
   /**
-   * The time after which a task claimed under lease `claimEpoch` (`leaseEpoch` when the claim was sent) must
+   * The time (monotonic clock) after which a task claimed under lease `claimEpoch` (`leaseEpoch` when the claim was sent) must
    * not start: the lease's end less the fencing margin, or 0 (already past) when the lease broke after the claim.
    */
   startDeadline(claimEpoch: number): number {
@@ -59,7 +63,7 @@ export class Heartbeat {
   }
 
   /** Whether the lease is about to lapse (or has): the runs must be stopped now. */
-  mustFence(now = Date.now()): boolean {
+  mustFence(now = this.clock()): boolean {
     return now >= this.leaseUntil - this.fencing.marginMs;
   }
 
@@ -85,7 +89,7 @@ export class Heartbeat {
   }
 
   async beat(running: readonly number[], state: WorkerState, now = Date.now()): Promise<void> {
-    const sent = Date.now();
+    const sent = this.clock();
     const { keys } = this.ctx;
     const id = this.opts.workerId;
     const multi = this.ctx.redis.multi();

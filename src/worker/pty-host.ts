@@ -16,6 +16,7 @@ import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:
 
 import type * as NodePty from 'node-pty';
 
+import { monotonicMs } from './monotonic.js';
 import { findByToken, readProc, signalAll } from './process-tree.js';
 import { CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
 
@@ -119,13 +120,13 @@ function send(msg: HostMessage): void {
   if (process.connected) process.send?.(msg, undefined, {}, () => {});
 }
 
-let lastPing = Date.now();
+let lastPing = monotonicMs();
 
 process.on('message', (raw: unknown) => {
   const msg = raw as WorkerMessage;
   // Any message is word from the worker: a worker that started this host early, then spent longer than the
   // deadline loading its modules (no pings meanwhile), must not have its first task killed on arrival.
-  lastPing = Date.now();
+  lastPing = monotonicMs();
   if (msg.t === 'ping') {
     send({ t: 'pong' });
     return;
@@ -147,11 +148,11 @@ interface UnixPty {
 function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
   // Checked here, at the fork, not only in the worker: a worker stopped after its check (or a whole tree
   // frozen and resumed) would otherwise start a copy beside the one of the worker that took the task over.
-  if (msg.deadline !== undefined && Date.now() >= msg.deadline) {
+  if (msg.deadline !== undefined && monotonicMs() >= msg.deadline) {
     send({
       t: 'error',
       id: msg.id,
-      message: `start refused: ${Date.now() - msg.deadline} ms past the worker's lease`,
+      message: `start refused: ${monotonicMs() - msg.deadline} ms past the worker's lease`,
       expired: true,
     });
     return;
@@ -222,13 +223,13 @@ function killAllTasks(): void {
 
 function startWatchdog(deadlineMs: number): void {
   const check = (): void => {
-    if (Date.now() - lastPing <= deadlineMs) return;
+    if (monotonicMs() - lastPing <= deadlineMs) return;
     // The host itself may have been starved (timers run before pending messages are read): let the poll
     // phase read any ping that is waiting, then decide.
     setImmediate(() => {
-      if (Date.now() - lastPing <= deadlineMs || tasks.size === 0) return;
+      if (monotonicMs() - lastPing <= deadlineMs || tasks.size === 0) return;
       process.stderr.write(
-        `${JSON.stringify({ level: 50, time: Date.now(), msg: `pty host: no word from the worker for ${Date.now() - lastPing} ms: killing its ${tasks.size} tasks` })}\n`,
+        `${JSON.stringify({ level: 50, time: Date.now(), msg: `pty host: no word from the worker for ${monotonicMs() - lastPing} ms: killing its ${tasks.size} tasks` })}\n`,
       );
       for (const t of tasks.values()) t.watchdog = true;
       killAllTasks();

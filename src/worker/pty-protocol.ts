@@ -29,7 +29,7 @@ export type WorkerMessage =
       /** The task's JTM_TASK_TOKEN: finds its detached processes when the host must kill them. */
       token: string;
       /**
-       * Epoch ms after which the task must not start: the worker's lease may lapse soon after (heartbeat.ts)
+       * Time (the node's monotonic clock, monotonic.ts: the worker's and the host's) after which the task must not start: the worker's lease may lapse soon after (heartbeat.ts)
        * and another worker take the task over. The host refuses a request it handles later (the worker was
        * stopped between its own check and the send, or the whole tree was frozen and resumed).
        */

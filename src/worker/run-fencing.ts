@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { JtmContext } from '../context.js';
 import { TaskStatus } from '../tasks/status.js';
 import type { Heartbeat } from './heartbeat.js';
+import { monotonicMs } from './monotonic.js';
 import type { TaskRun } from './task-run.js';
 
 /**
@@ -48,7 +49,7 @@ export function startSelfFencing(
       const live = [...runs.values()].filter(r => r.stoppedBy === undefined);
       if (live.length === 0) return;
       log.error(
-        { tasks: live.map(r => r.id), leaseLeftMs: heartbeat.leaseUntil - Date.now() },
+        { tasks: live.map(r => r.id), leaseLeftMs: heartbeat.leaseUntil - monotonicMs() },
         'heartbeat lease about to lapse: stopping the running tasks before a takeover',
       );
       for (const r of live) r.stop('fenced', heartbeat.fencing.graceMs);

@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 
+import { monotonicMs } from './monotonic.js';
 import type { HostMessage, WorkerMessage } from './pty-protocol.js';
 
 /** A command in a pseudo-terminal, in its own session and process group (started by the pty host). */
@@ -74,7 +75,7 @@ class HostLink {
   env: Record<string, string> | undefined;
   readonly pending = new Map<number, Pending>();
   /** When the host last answered a ping, and how many checks in a row found it silent. */
-  lastPong = Date.now();
+  lastPong = monotonicMs();
   silentChecks = 0;
   /** Whether it has answered once: a host still starting (Node, node-pty; slow on a cold node) is not silent. */
   answered = false;
@@ -94,7 +95,7 @@ class HostLink {
 
   private onMessage(msg: HostMessage): void {
     if (msg.t === 'pong') {
-      this.lastPong = Date.now();
+      this.lastPong = monotonicMs();
       this.answered = true;
       return;
     }
@@ -157,12 +158,12 @@ class HostLink {
    */
   checkAnswers(): void {
     const deadline = this.answered ? Math.max(2000, watchdogMs) : Math.max(START_ALLOWANCE_MS, watchdogMs);
-    if (Date.now() - this.lastPong <= deadline) {
+    if (monotonicMs() - this.lastPong <= deadline) {
       this.silentChecks = 0;
       return;
     }
     setImmediate(() => {
-      const silentMs = Date.now() - this.lastPong;
+      const silentMs = monotonicMs() - this.lastPong;
       if (!links.has(this) || silentMs <= deadline) return;
       if (++this.silentChecks < 2) return;
       this.killedSilentMs = silentMs;

@@ -21,6 +21,7 @@ import {
   type ProcInfo,
 } from './process-tree.js';
 import type { SampleState } from './resource-sample.js';
+import { monotonicMs } from './monotonic.js';
 import { PtyHostExited, runInPty, SpawnExpired } from './run-in-pty.js';
 
 /**
@@ -276,7 +277,7 @@ export class TaskRun {
     // The awaits before this point (the directory, the output files) may have lasted past the lease (the worker
     // stopped, starved), or a stop may have come meanwhile: nothing is started then.
     const deadline = this.opts.startDeadline?.();
-    if (!this.stopCause && deadline !== undefined && Date.now() >= deadline) this.stop('fenced');
+    if (!this.stopCause && deadline !== undefined && monotonicMs() >= deadline) this.stop('fenced');
     if (this.stopCause) return this.stoppedOutcome(this.stopCause, []);
     this.pids = PidWindow.open();
     try {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { monotonicMs } from '../../src/worker/monotonic.js';
 import type { HostMessage, WorkerMessage } from '../../src/worker/pty-protocol.js';
 import { tempDir, waitFor } from '../helpers/env.js';
 
@@ -60,14 +61,14 @@ describe('pty host: the start deadline', () => {
     const dir = tempDir();
     const h = startHost();
     const late = join(dir, 'late');
-    h.send(spawnRequest(1, late, Date.now() - 1));
+    h.send(spawnRequest(1, late, monotonicMs() - 1));
     const refused = await h.answer(1);
     expect(refused).toMatchObject({ t: 'error', id: 1, expired: true });
     expect((refused as { message: string }).message).toMatch(/past the worker's lease/);
 
     // In time, and without a deadline: started (requests are handled in order, so the refused one is settled).
     const onTime = join(dir, 'on-time');
-    h.send(spawnRequest(2, onTime, Date.now() + 60_000));
+    h.send(spawnRequest(2, onTime, monotonicMs() + 60_000));
     expect(await h.answer(2)).toMatchObject({ t: 'spawned', id: 2 });
     await waitFor(() => existsSync(onTime), 'the started task to touch its marker');
     const noDeadline = join(dir, 'no-deadline');

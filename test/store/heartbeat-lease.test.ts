@@ -4,6 +4,7 @@
 import { describe } from 'vitest';
 
 import { Heartbeat } from '../../src/worker/heartbeat.js';
+import { monotonicMs } from '../../src/worker/monotonic.js';
 import type { WorkerOptions } from '../../src/worker/worker-options.js';
 import { it } from '../helpers/store.js';
 
@@ -28,7 +29,7 @@ describe('heartbeat: the start deadline of a claimed task', () => {
     const claimEpoch = hb.leaseEpoch;
     await hb.beat([], 'running');
     expect(hb.startDeadline(claimEpoch)).toBe(hb.leaseUntil - hb.fencing.marginMs);
-    expect(hb.startDeadline(claimEpoch)).toBeGreaterThan(Date.now());
+    expect(hb.startDeadline(claimEpoch)).toBeGreaterThan(monotonicMs());
   });
 
   it('a lease that broke after the claim: past at once, even though a beat renewed it', async ({
@@ -39,12 +40,12 @@ describe('heartbeat: the start deadline of a claimed task', () => {
     await hb.beat([], 'running');
     const claimEpoch = hb.leaseEpoch;
     // As after a SIGSTOP longer than the lease: the last successful beat's lease is over.
-    hb.leaseUntil = Date.now() - 1;
+    hb.leaseUntil = monotonicMs() - 1;
     await hb.beat([], 'running');
     expect(hb.mustFence()).toBe(false);
     expect(hb.startDeadline(claimEpoch)).toBe(0);
     // A task claimed under the new lease may start.
-    expect(hb.startDeadline(hb.leaseEpoch)).toBeGreaterThan(Date.now());
+    expect(hb.startDeadline(hb.leaseEpoch)).toBeGreaterThan(monotonicMs());
   });
 
   it('a claim in the millisecond of the beat that renewed a lapsed lease may start (a local round trip is shorter)', async ({
@@ -55,19 +56,15 @@ describe('heartbeat: the start deadline of a claimed task', () => {
     // lease, then claims at once. Before, a claim in the renewing beat's millisecond counted as made under the old
     // lease: the task was given back at once and, with no retries left, ended lostconnection
     // (test/reliability/redis-pause.test.ts, seen 1 run in 24 under load).
-    const hb = new Heartbeat(ctx, opts, 'h');
+    const frozen = monotonicMs();
+    let now = frozen;
+    const hb = new Heartbeat(ctx, opts, 'h', () => now);
     await hb.beat([], 'running');
-    hb.leaseUntil = Date.now() - 1;
-    const realNow = Date.now;
-    const frozen = realNow();
-    Date.now = () => frozen;
-    try {
-      await hb.beat([], 'running');
-      expect(hb.mustFence()).toBe(false);
-      const claimEpoch = hb.leaseEpoch;
-      expect(hb.startDeadline(claimEpoch)).toBe(frozen + hb.ttlMs - hb.fencing.marginMs);
-    } finally {
-      Date.now = realNow;
-    }
+    hb.leaseUntil = frozen - 1;
+    now = frozen;
+    await hb.beat([], 'running');
+    expect(hb.mustFence()).toBe(false);
+    const claimEpoch = hb.leaseEpoch;
+    expect(hb.startDeadline(claimEpoch)).toBe(frozen + hb.ttlMs - hb.fencing.marginMs);
   });
 });

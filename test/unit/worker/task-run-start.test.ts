@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/logger.js';
 import type { TaskJobData } from '../../../src/tasks/job-data.js';
 import { TaskStatus } from '../../../src/tasks/status.js';
+import { monotonicMs } from '../../../src/worker/monotonic.js';
 import { TaskRun, type StopCause } from '../../../src/worker/task-run.js';
 import { tempDir } from '../../helpers/env.js';
 
@@ -28,7 +29,7 @@ function newRun(startDeadline?: () => number): { run: TaskRun; marker: string } 
 
 describe('a run that must not start', () => {
   it('past its start deadline (the lease): given back as fenced, no retry spent, nothing started', async () => {
-    const { run, marker } = newRun(() => Date.now() - 1);
+    const { run, marker } = newRun(() => monotonicMs() - 1);
     const outcome = await run.run();
     expect(outcome).toMatchObject({ kind: 'requeue', leftovers: [] });
     expect(outcome.reason).toMatch(/lost its lease/);
@@ -44,7 +45,7 @@ describe('a run that must not start', () => {
     ['kill', { kind: 'final', status: TaskStatus.terminated }],
   ])('stopped (%s) while it prepared: ends as the stop says, nothing started', async (cause, expected) => {
     // The deadline is read after the awaits: the stop comes in between, as a resumed worker's fencing would.
-    const { run, marker } = newRun(() => Date.now() + 60_000);
+    const { run, marker } = newRun(() => monotonicMs() + 60_000);
     const outcome = run.run();
     run.stop(cause);
     expect(await outcome).toMatchObject({ ...expected, leftovers: [] });
