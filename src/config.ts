@@ -323,10 +323,10 @@ export function loadConfig(
     redisTlsCa: path('JTM_REDIS_TLS_CA'),
     redisTlsCert: path('JTM_REDIS_TLS_CERT'),
     redisTlsKey: path('JTM_REDIS_TLS_KEY'),
-    prefix: get('JTM_PREFIX') ?? '{jtm}',
+    prefix: get('JTM_PREFIX') ?? DEFAULT_PREFIX,
     shards: integer('JTM_SHARDS', 1, 1, MAX_SHARDS),
     logLevel,
-    logDir: path('JTM_LOG_DIR') ?? join(home, '.jtm', 'log'),
+    logDir: path('JTM_LOG_DIR') ?? defaultLogDir(home, get('JTM_PREFIX') ?? DEFAULT_PREFIX),
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
     killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
@@ -378,6 +378,18 @@ export function loadConfig(
   };
   validatePrefix(config.prefix);
   return Object.freeze({ ...config, ...dropUndefined(overrides) });
+}
+
+const DEFAULT_PREFIX = '{jtm}';
+
+/**
+ * ~/.jtm/log, or a directory of its own below it for a site with another prefix: two sites on one Redis (or
+ * on two) count their task ids from 1 alike, and the default output of task N is `<log dir>/tasks/N.out`:
+ * with one log dir, one site's task overwrote the other's output, and `jtm logs` printed the other's bytes.
+ */
+function defaultLogDir(home: string, prefix: string): string {
+  const base = join(home, '.jtm', 'log');
+  return prefix === DEFAULT_PREFIX ? base : join(base, `prefix-${prefix}`);
 }
 
 function accountingMode(raw: string | undefined): 'auto' | 'procfs' {

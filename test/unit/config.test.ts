@@ -22,6 +22,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('a site with another prefix gets a default log dir of its own (adversary 8 I5: task N of two sites wrote one file)', () => {
+    expect(loadConfig({ HOME: '/home/op' }).logDir).toBe('/home/op/.jtm/log');
+    expect(loadConfig({ HOME: '/home/op', JTM_PREFIX: '{jtm}' }).logDir).toBe('/home/op/.jtm/log');
+    expect(loadConfig({ HOME: '/home/op', JTM_PREFIX: '{site-b}' }).logDir).toBe(
+      '/home/op/.jtm/log/prefix-{site-b}',
+    );
+    expect(loadConfig({ HOME: '/home/op', JTM_PREFIX: '..' }).logDir).toBe('/home/op/.jtm/log/prefix-..');
+    expect(loadConfig({ HOME: '/home/op', JTM_PREFIX: '{b}', JTM_LOG_DIR: '/l' }).logDir).toBe('/l');
+  });
+
   it("an empty variable leaves the --config file's value (it gave the default: isalive and kill went to another prefix)", () => {
     const dir = mkdtempSync(join(tmpdir(), 'jtm-cfg-'));
     const file = join(dir, 'site.env');
