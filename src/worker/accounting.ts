@@ -303,11 +303,13 @@ export class TaskAccounting {
    */
   limitReason(): string {
     const peak = Math.max(this.usage().peakBytes, this.overBytes ?? 0);
+    const killedAbove = `killed by the kernel's OOM killer: the memory where the worker runs ran out`;
     if (this.limitBytes === undefined)
-      return (
-        `killed by the kernel's OOM killer: the memory where the worker runs ran out (no limit of its own; ` +
-        `peak ${formatBytes(peak)})`
-      );
+      return `${killedAbove} (no limit of its own; peak ${formatBytes(peak)})`;
+    // Killed in its cgroup well below its own limit: the memory above it (the allocation's cgroup, the node) ran
+    // out. "memory limit 1 GB exceeded: peak 417 MB" contradicted itself and sent the user to --mem-limit.
+    if (this.oomKilled && this.overBytes === undefined && peak < this.limitBytes * 0.9)
+      return `${killedAbove} (its own limit ${formatBytes(this.limitBytes)} was not reached; peak ${formatBytes(peak)})`;
     return `memory limit ${formatBytes(this.limitBytes)} exceeded: peak ${formatBytes(peak)}`;
   }
 

@@ -127,4 +127,29 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
         );
     }
   });
+
+  it('a task killed there below its own limit is told so (not "memory limit 1 GB exceeded: peak 417 MB")', async () => {
+    // The room left in the shared cgroup (≈ 150 MB above the idle worker) is far below the task's own 1 GB.
+    const [id] = await submitTasks(ctx, [
+      buildTask(
+        { command: `x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 2`, mem_limit: '1G' },
+        { pool, cwd: ROOT, maxCommandBytes: 65536 },
+      ),
+    ]);
+    const r = await waitFor(
+      async () => {
+        const t = await ctx.tasks.get(id!);
+        return t && (t.status < 0 || t.status === 4) ? t : undefined;
+      },
+      'the task to end',
+      30_000,
+    );
+    expect(worker.exitCode, output).toBeNull();
+    expect([r.status_name, r.reason]).toEqual([
+      'outofresource',
+      expect.stringMatching(
+        /^killed by the kernel's OOM killer: the memory where the worker runs ran out \(its own limit 1 GB was not reached; peak \d+ MB\)$/,
+      ),
+    ]);
+  });
 });
