@@ -15,6 +15,18 @@ const POLL_MS = 500;
 /** Stream entries read at a time: what one viewer may have waiting in the server is one read's worth. */
 const ENTRIES_PER_READ = 16;
 
+/** A live-output stream entry: its bytes and their offset in the output. */
+function entryOf(fields: Buffer[]): { data: Buffer; off: number } {
+  let data: Buffer = Buffer.alloc(0);
+  let off = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]?.toString('latin1');
+    if (name === 'data') data = fields[i + 1] as Buffer;
+    else if (name === 'off') off = Number(fields[i + 1]?.toString('latin1'));
+  }
+  return { data, off };
+}
+
 function taskId(raw: unknown): number {
   const s = typeof raw === 'string' ? raw.trim() : '';
   if (!/^\d{1,15}$/.test(s)) throw new InvalidInputError(`invalid task id ${JSON.stringify(s)}`);
@@ -66,19 +78,34 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
       res.on('close', done);
     });
   const key = ctx.keys.taskOutput(id);
-  const send = (chunk: string): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+  const send = (chunk: Buffer): void => void res.write(`data: ${JSON.stringify(chunk.toString('utf8'))}\n\n`);
+  /** The output offset up to which output was sent. */
+  let pos = 0;
+  // Once a run has ended, its stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies past
+  // what was sent (at most TAIL_BYTES of it).
+  const sendKept = async (): Promise<void> => {
+    const [data, off] = await ctx.redis.hmgetBuffer(ctx.keys.taskOutputKept(id), 'data', 'off');
+    if (!data) return;
+    const start = Number(off?.toString('latin1') ?? 0);
+    const from = Math.max(0, pos - start, data.length - TAIL_BYTES);
+    if (from < data.length) send(data.subarray(from));
+    pos = Math.max(pos, start + data.length);
+  };
   // The tail: newest entries backwards until TAIL_BYTES, a few at a time (entries are up to 64 KB each: a
   // read of 1,000 was up to 64 MB per viewer for a 64 KB tail).
-  const tail: string[] = [];
+  const tail: Buffer[] = [];
   let size = 0;
   let last = '-';
   for (let before = '+', full = false; !full;) {
-    const batch = await ctx.redis.xrevrange(key, before, '-', 'COUNT', 4);
-    for (const [entryId, fields] of batch) {
-      if (last === '-') last = entryId;
+    const batch = await ctx.redis.xrevrangeBuffer(key, before, '-', 'COUNT', 4);
+    for (const [idBuf, fields] of batch) {
+      const entryId = idBuf.toString('latin1');
+      const { data, off } = entryOf(fields);
+      if (last === '-') {
+        last = entryId;
+        pos = off + data.length;
+      }
       before = `(${entryId}`;
-      const i = fields.indexOf('data');
-      const data = i >= 0 ? (fields[i + 1] as string) : '';
       if (size + data.length > TAIL_BYTES) {
         full = true;
         break;
@@ -88,20 +115,24 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     }
     if (batch.length < 4) break;
   }
-  if (tail.length > 0) send(tail.join(''));
+  if (tail.length > 0) send(Buffer.concat(tail));
+  else await sendKept();
   let endedOnce = false;
   while (!closed) {
     await drained();
     if (closed) break;
     const from = last === '-' ? '-' : `(${last}`;
-    const entries = await ctx.redis.xrange(key, from, '+', 'COUNT', ENTRIES_PER_READ);
-    for (const [entryId, fields] of entries) {
-      const i = fields.indexOf('data');
-      if (i >= 0) send(fields[i + 1] as string);
-      last = entryId;
+    const entries = await ctx.redis.xrangeBuffer(key, from, '+', 'COUNT', ENTRIES_PER_READ);
+    for (const [idBuf, fields] of entries) {
+      const { data, off } = entryOf(fields);
+      if (data.length > 0) send(data);
+      pos = off + data.length;
+      last = idBuf.toString('latin1');
     }
     // More waiting than one read: go on at once (after the drain), not after a poll.
     if (entries.length === ENTRIES_PER_READ) continue;
+    // A run that ended meanwhile: the end of its output is in the kept tail now.
+    if (entries.length === 0) await sendKept();
     const status = await ctx.tasks.status(id);
     if (status === undefined || isFinal(status)) {
       // One more read after the end: the worker flushes its last output just before the final status.

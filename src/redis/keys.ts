@@ -64,6 +64,14 @@ export class Keys {
     return `${this.prefix}:task:${id}:output`;
   }
   /**
+   * What is kept of a task's output once its run has ended (a hash: `data`, the last JTM_OUTPUT_KEEP_BYTES, and
+   * `off`, where they start in the output). The live stream (taskOutput) is dropped then: a
+   * stream's first node is allocated at 4 KB, so 2 bytes of output cost 4.7 KB of Redis for the record's life.
+   */
+  taskOutputKept(id: number | string): string {
+    return `${this.prefix}:task:${id}:output-kept`;
+  }
+  /**
    * Commit key of one submit (`submit:<submit id>`): written once every record and job of the submit is in
    * Redis. A queued task whose submit has no commit key is not started (a submit killed half-way runs nothing).
    */

@@ -411,7 +411,7 @@ redis.call('HSET', t, 'status', ${STATUS_TEXT.running}, 'worker_id', ARGV[1], 'h
   'attempts', attempts + 1, 'reason', reason, 'pid', '', 'exit_code', '', 'run_token', ARGV[7],
   'job_token', ARGV[8], 'history', h)
 -- An earlier run's live output (a first run has none: no DEL then).
-if attempts > 0 then redis.call('DEL', ARGV[5] .. id .. ':output') end
+if attempts > 0 then redis.call('DEL', ARGV[5] .. id .. ':output', ARGV[5] .. id .. ':output-kept') end
 redis.call('SADD', KEYS[3], id)
 local out = {1, attempts + 1}
 for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[7 + i] end
@@ -604,6 +604,24 @@ for i = 9, #ARGV do
   end
 end
 return moved
+`;
+
+/**
+ * keep-output: at the end of a run, the tail of its output replaces its live stream (Keys.taskOutputKept says
+ * why), only while the stream's newest entry is still this run's: a later attempt (the task taken over) keeps
+ * its stream, and what it keeps at its end is its own.
+ * KEYS[1] output stream  KEYS[2] kept output  ARGV[1] this run's newest entry id  ARGV[2] the tail
+ * ARGV[3] retention ms  ARGV[4] the tail's offset in the output
+ * Returns 1 kept, 0 left alone.
+ */
+export const KEEP_OUTPUT = `
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+-- Gone: a later attempt's start dropped it (Redis losing it aside); what that attempt keeps is its own.
+if not top[1] or top[1][1] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'data', ARGV[2], 'off', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[1])
+return 1
 `;
 
 /**

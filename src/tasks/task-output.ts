@@ -25,29 +25,56 @@ export async function streamTaskOutput(
   if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write))) return;
   const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
+  /** The file offset up to which output has been written out here; whether anything was (its start warned of). */
+  let pos = 0;
+  let started = false;
+  const dropped = (off: number): void => {
+    if (off > 0)
+      ctx.logger.warn(
+        { task: id, dropped_bytes: off },
+        `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): the whole output is in the task's stdout file`,
+      );
+  };
+  // Once a run has ended its live stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies
+  // past what was written here. False: nothing kept.
+  const writeKept = async (): Promise<boolean> => {
+    const [kept, off] = await ctx.redis.hmgetBuffer(ctx.keys.taskOutputKept(id), 'data', 'off');
+    if (!kept) return false;
+    const start = Number(off?.toString('latin1') ?? 0);
+    if (!started) dropped(start);
+    started = true;
+    const from = Math.max(0, pos - start);
+    if (from < kept.length) await write(kept.subarray(from));
+    pos = start + kept.length;
+    return true;
+  };
   let attempts = follow ? ((await ctx.redis.hget(ctx.keys.task(id), 'attempts')) ?? undefined) : undefined;
   for (;;) {
     const entries = await ctx.redis.xrangeBuffer(key, last === undefined ? '-' : `(${last}`, '+');
     for (const [entryId, fields] of entries) {
       const data = field(fields, 'data');
-      if (last === undefined) {
-        const off = Number(field(fields, 'off')?.toString('latin1') ?? 0);
-        if (off > 0)
-          ctx.logger.warn(
-            { task: id, dropped_bytes: off },
-            `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): the whole output is in the task's stdout file`,
-          );
-      }
+      const off = Number(field(fields, 'off')?.toString('latin1') ?? 0);
+      if (!started) dropped(off);
+      started = true;
       if (data) await write(data);
+      pos = off + (data?.length ?? 0);
       last = entryId.toString('latin1');
     }
-    if (last === undefined && isFinal(record.status) && (record.output_bytes ?? 0) > 0) {
-      ctx.logger.warn(
-        { task: id, dropped_bytes: record.output_bytes },
-        `its ${record.output_bytes} bytes of output are in the task's stdout file, not readable here, and none is kept in Redis (JTM_OUTPUT_KEEP_BYTES)`,
-      );
+    const noneKept = (): void => {
+      if (!started && (record.output_bytes ?? 0) > 0)
+        ctx.logger.warn(
+          { task: id, dropped_bytes: record.output_bytes },
+          `its ${record.output_bytes} bytes of output are in the task's stdout file, not readable here, and none is kept in Redis (JTM_OUTPUT_KEEP_BYTES)`,
+        );
+    };
+    if (!follow) {
+      // Nothing streaming: an ended run's kept tail (final, or given back and waiting to run again).
+      if (last === undefined && !(await writeKept()) && isFinal(record.status)) noneKept();
+      return;
     }
-    if (!follow) return;
+    // A run that ended while this followed it (given back, or about to be recorded final): the end of its
+    // output is in the kept tail now, no longer in the stream.
+    if (entries.length === 0 && last !== undefined) await writeKept();
     const [statusText, attemptsText] = await ctx.redis.hmget(ctx.keys.task(id), 'status', 'attempts');
     const status = statusText === null ? undefined : Number(statusText);
     // Bytes already written cannot be taken back: say so when a new attempt starts the output over.
@@ -58,8 +85,12 @@ export async function streamTaskOutput(
       );
     attempts = attemptsText ?? attempts;
     if (status === undefined || isFinal(status)) {
-      // One more read: the worker copies its last output just before it records the final status.
-      if (entries.length === 0) return;
+      // One more read: the worker copies its last output just before it records the final status, and then
+      // replaces the stream by the kept tail.
+      if (entries.length === 0) {
+        if (!(await writeKept()) && isFinal(record.status)) noneKept();
+        return;
+      }
       continue;
     }
     await sleep(500);

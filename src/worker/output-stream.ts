@@ -1,6 +1,8 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 
 import type { JtmContext } from '../context.js';
+import { runScript } from '../redis/run-script.js';
+import { KEEP_OUTPUT } from '../redis/scripts.js';
 
 const POLL_MS = 250;
 /** Largest read, and so largest stream entry. */
@@ -27,6 +29,10 @@ export class OutputFollower {
   private stopped = false;
   /** The newest entry's bytes, for the tail kept at the end (keepTail). */
   private last: { data: Buffer; offset: number } | undefined;
+  /** The last keepBytes of what was read (ends at `offset`): what is kept at the end (keepAsText). */
+  private tail: Buffer = Buffer.alloc(0);
+  /** The file offset where `tail` ends. */
+  private tailEnd = 0;
   /** The file's modification time at the last read (ms, as fs.stat gives it). */
   private mtime: number | undefined;
 
@@ -78,9 +84,38 @@ export class OutputFollower {
     if (this.path) await this.readNew();
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
-    await this.keepTail(this.keepBytes).catch(err =>
-      this.ctx.logger.debug({ err, task: this.taskId }, 'output copy not cut'),
+    const newest = this.entries[this.entries.length - 1];
+    if (!newest) return;
+    try {
+      await this.keepAsText(newest[0]);
+    } catch (err) {
+      this.ctx.logger.debug({ err, task: this.taskId }, 'output copy not kept as text');
+      await this.keepTail(this.keepBytes).catch(e =>
+        this.ctx.logger.debug({ err: e, task: this.taskId }, 'output copy not cut'),
+      );
+    }
+  }
+
+  /**
+   * Replaces the stream by the last keepBytes of the output, with their offset (Keys.taskOutputKept), unless a later
+   * attempt has taken the stream over. Only when what was read reaches that far back (a cap below keepBytes
+   * skipped the rest): otherwise the stream is cut as before.
+   */
+  private async keepAsText(newestId: string): Promise<void> {
+    const want = Math.min(this.keepBytes, this.offset);
+    if (want === 0 || this.tailEnd !== this.offset || this.tail.length < want) {
+      await this.keepTail(this.keepBytes);
+      return;
+    }
+    const kept = this.tail.subarray(this.tail.length - want);
+    await runScript(
+      this.ctx.redis,
+      KEEP_OUTPUT,
+      [this.ctx.keys.taskOutput(this.taskId), this.ctx.keys.taskOutputKept(this.taskId)],
+      [newestId, kept, this.ctx.config.taskRetentionMs, this.offset - want],
     );
+    this.entries.length = 0;
+    this.streamBytes = 0;
   }
 
   /**
@@ -157,11 +192,21 @@ export class OutputFollower {
     if (first) await this.ctx.redis.xtrim(key, 'MINID', first[0]);
   }
 
+  /** Adds to the in-memory tail what was just read at `offset` (a skip forward starts it again). */
+  private keepInMemory(data: Buffer, offset: number): void {
+    const joined = offset === this.tailEnd ? Buffer.concat([this.tail, data]) : data;
+    this.tailEnd = offset + data.length;
+    // A copy when cut: a view would pin every chunk it was cut from.
+    this.tail =
+      joined.length > this.keepBytes ? Buffer.from(joined.subarray(joined.length - this.keepBytes)) : joined;
+  }
+
   private async append(data: Buffer, offset: number): Promise<void> {
     const key = this.ctx.keys.taskOutput(this.taskId);
     const id = await this.ctx.redis.xadd(key, '*', 'data', data, 'off', String(offset));
     if (id === null) return;
     this.last = { data, offset };
+    this.keepInMemory(data, offset);
     this.entries.push([id, data.length]);
     this.streamBytes += data.length;
     await this.trimTo(this.tailBytes);

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -224,12 +224,20 @@ describe.concurrent('task execution', () => {
     expect(rec?.peak_rss_mb).toBeDefined();
   });
 
-  it('shows live output while the task runs and after', async () => {
-    const id = await submit(['-cmd', 'for i in 1 2 3; do echo line $i; sleep 0.5; done']);
+  it('shows live output while the task runs and after, to its last byte', async () => {
+    // The last bytes come as the task exits: the worker's last read streams them and, at once, replaces the
+    // stream by the kept tail (adversary 8 I6), which is where a follower finds them.
+    const id = await submit(['-cmd', 'for i in 1 2 3; do echo line $i; sleep 0.5; done; printf "the end"']);
     const follow = await runJtm(['logs', '-tid', String(id), '--follow'], env);
-    expect(follow.stdout).toBe('line 1\nline 2\nline 3\n');
+    expect(follow.stdout).toBe('line 1\nline 2\nline 3\nthe end');
     const after = await runJtm(['logs', '-tid', String(id)], env);
-    expect(after.stdout).toBe('line 1\nline 2\nline 3\n');
+    expect(after.stdout).toBe('line 1\nline 2\nline 3\nthe end');
+    // From Redis alone (the file gone): the kept tail, not a 4.7 KB stream.
+    rmSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`));
+    const fromRedis = await runJtm(['logs', '-tid', String(id)], env);
+    expect(fromRedis.stdout).toBe('line 1\nline 2\nline 3\nthe end');
+    expect(await ctx.redis.exists(ctx.keys.taskOutput(id))).toBe(0);
+    expect(Number(await ctx.redis.memory('USAGE', ctx.keys.taskOutputKept(id)))).toBeLessThan(512);
   });
 
   it('jtm logs | head ends when head does, whatever the size of the output (it waited for ever past ~0.5 MB)', async () => {
