@@ -25,6 +25,7 @@ import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { checkTaskExec, TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
+import { FIRST_PRUNE_DELAY_MS, PRUNE_INTERVAL_MS, pruneLogDir } from './log-dir-prune.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
 import { fitsInLife, startLifeTimer, wouldBeCut, wouldBeCutData } from './end-of-life.js';
@@ -62,6 +63,8 @@ class LiveState {
   /** The control subscription, from the moment it is asked for: a stop during its SUBSCRIBE still closes it. */
   control: Promise<{ close(): Promise<unknown> }> | undefined;
   leftovers: { stop(): void } | undefined;
+  /** The log dir's pruning under way (log-dir-prune.ts): one at a time. */
+  pruning: Promise<unknown> | undefined;
   /** Heartbeat, self-fencing and life timers: cleared by stop(). */
   readonly timers: NodeJS.Timeout[] = [];
 }
@@ -641,6 +644,14 @@ export async function startWorker(
       });
     }, FIRST_LEFTOVER_SWEEP_DELAY_MS),
   );
+  // Task files whose records have expired: once a minute after the start, then hourly.
+  const prune = (): void => {
+    if (live.stopping || live.pruning) return;
+    live.pruning = pruneLogDir(ctx.config.logDir, ctx.config.taskRetentionMs, log)
+      .catch(err => log.warn({ err }, 'log dir not pruned'))
+      .finally(() => (live.pruning = undefined));
+  };
+  live.timers.push(setTimeout(prune, FIRST_PRUNE_DELAY_MS), setInterval(prune, PRUNE_INTERVAL_MS));
   log.info(
     {
       slots: opts.slots,
