@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -170,6 +170,64 @@ function removeTree(dir: string): void {
   }
   for (const e of entries) removeTree(join(dir, e));
   removeDir(dir);
+}
+
+/** Unlimited memory as cgroup v1 writes it (PAGE_COUNTER_MAX pages): anything this large is no limit. */
+const NO_LIMIT = 2 ** 60;
+
+/** The memory cgroup directories this process is in, from its own up to (not including) the hierarchy's root. */
+let memoryDirs: { dirs: string[]; v2: boolean } | null | undefined;
+
+function findMemoryDirs(): { dirs: string[]; v2: boolean } | null {
+  try {
+    const all = mounts();
+    const own = ownCgroups();
+    const v2 = all.find(m => m.fstype === 'cgroup2');
+    const v1 = all.find(m => m.fstype === 'cgroup' && m.options.includes('memory'));
+    const [base, path, isV2] =
+      v1 && own.has('memory')
+        ? [v1.dir, own.get('memory') as string, false]
+        : v2
+          ? [v2.dir, own.get('') ?? '/', true]
+          : [undefined, '/', false];
+    if (base === undefined) return null;
+    const dirs: string[] = [];
+    for (let p = path; p !== '/' && p !== '.' && p !== ''; p = dirname(p)) dirs.push(join(base, p));
+    return { dirs, v2: isV2 };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The memory left to this process's cgroup, and the limit it is counted against: the tightest of its own
+ * cgroup and its ancestors (a Slurm job's limit sits on the job's cgroup, above the step's), as limit less
+ * usage, page cache (which the kernel drops before it kills) not counted as used. Undefined where no cgroup above it has a limit.
+ * The node's MemAvailable says nothing of it: a worker in a 500 MB allocation started a task with 155 MB left,
+ * and the kernel then killed the older task that had been running within its share (adversary 8 I10).
+ */
+export function memoryRoom(): { limitBytes: number; roomBytes: number } | undefined {
+  if (memoryDirs === undefined) memoryDirs = findMemoryDirs();
+  if (!memoryDirs) return undefined;
+  let best: { limitBytes: number; roomBytes: number } | undefined;
+  for (const dir of memoryDirs.dirs) {
+    const v2 = memoryDirs.v2;
+    const limitText = readText(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'))?.trim();
+    if (limitText === undefined || limitText === 'max') continue;
+    const limit = Number(limitText);
+    if (!Number.isFinite(limit) || limit >= NO_LIMIT) continue;
+    const usage = readNumber(join(dir, v2 ? 'memory.current' : 'memory.usage_in_bytes'));
+    if (usage === undefined) continue;
+    // Page cache, active or not, is the kernel's to drop before any OOM (a Slurm job's cache fills its cgroup
+    // to the limit as it reads its inputs): counted as used, it held a worker idle for ever.
+    const stat = join(dir, 'memory.stat');
+    const prefix = v2 ? '' : 'total_';
+    const cache =
+      (readKeyed(stat, `${prefix}inactive_file`) ?? 0) + (readKeyed(stat, `${prefix}active_file`) ?? 0);
+    const room = Math.max(0, limit - Math.max(0, usage - cache));
+    if (!best || room < best.roomBytes) best = { limitBytes: limit, roomBytes: room };
+  }
+  return best;
 }
 
 /**

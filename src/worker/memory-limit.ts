@@ -6,6 +6,7 @@ import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { normaliseMemory } from '../pool-spec.js';
+import { memoryRoom } from './cgroup.js';
 import { memAvailable } from './process-tree.js';
 import type { WorkerOptions } from './worker-options.js';
 
@@ -95,7 +96,7 @@ export function flagMemoryRetry(rcFile: string): string | undefined {
 
 /** The limit (bytes) a task runs under: its own `mem_limit`, else its worker's default; undefined: none. */
 export function taskMemoryLimit(
-  data: TaskJobData,
+  data: Pick<TaskJobData, 'mem_limit'>,
   opts: Pick<WorkerOptions, 'taskMemLimitBytes'>,
 ): number | undefined {
   if (data.mem_limit) {
@@ -114,7 +115,7 @@ export function taskMemoryLimit(
  * to show anyway.
  */
 const MEM_AVAILABLE_TTL_MS = 100;
-let lastReading: { at: number; bytes: number | undefined } | undefined;
+let lastReading: { at: number; bytes: number | undefined; room: ReturnType<typeof memoryRoom> } | undefined;
 
 /**
  * Why this node cannot take another task now (its MemAvailable is below the margin), or undefined. The
@@ -123,10 +124,30 @@ let lastReading: { at: number; bytes: number | undefined } | undefined;
 export function memoryTooLow(marginBytes: number, now = Date.now()): string | undefined {
   if (marginBytes <= 0) return undefined;
   if (!lastReading || now - lastReading.at >= MEM_AVAILABLE_TTL_MS || now < lastReading.at)
-    lastReading = { at: now, bytes: memAvailable() };
+    lastReading = { at: now, bytes: memAvailable(), room: memoryRoom() };
   const avail = lastReading.bytes;
-  if (avail === undefined || avail >= marginBytes) return undefined;
-  return `node MemAvailable ${formatBytes(avail)} is below JTM_MEM_AVAILABLE_MARGIN ${formatBytes(marginBytes)}`;
+  if (avail !== undefined && avail < marginBytes)
+    return `node MemAvailable ${formatBytes(avail)} is below JTM_MEM_AVAILABLE_MARGIN ${formatBytes(marginBytes)}`;
+  // In a cgroup with a limit (a Slurm job's), its room too: the margin, or a tenth of the limit where that is
+  // less (a 512 MB margin would keep a 500 MB allocation from ever starting a task).
+  const room = lastReading.room;
+  const floor = room && Math.min(marginBytes, room.limitBytes / 10);
+  if (room && floor !== undefined && room.roomBytes < floor)
+    return `the worker's cgroup has ${formatBytes(room.roomBytes)} left of its ${formatBytes(room.limitBytes)} limit, below ${formatBytes(floor)} (JTM_MEM_AVAILABLE_MARGIN, or a tenth of the limit)`;
+  return undefined;
+}
+
+/**
+ * Why a task with a memory limit of `limitBytes` does not fit where this worker runs now, or undefined: its
+ * cgroup (a Slurm job's) has less room than the task may use, while other tasks hold the rest. Not when the
+ * limit is larger than the cgroup's whole limit (it would wait for ever: it runs, and the kernel decides), nor
+ * when nothing else runs here (the room is as large as it gets).
+ */
+export function taskDoesNotFit(limitBytes: number, othersRunning: number): string | undefined {
+  if (othersRunning === 0) return undefined;
+  const room = memoryRoom();
+  if (!room || limitBytes > room.limitBytes || limitBytes <= room.roomBytes) return undefined;
+  return `its memory limit ${formatBytes(limitBytes)} is more than the ${formatBytes(room.roomBytes)} left in the worker's cgroup (limit ${formatBytes(room.limitBytes)}) beside ${othersRunning} running task${othersRunning === 1 ? '' : 's'}`;
 }
 
 /** The files a task stopped for memory leaves (see markOutOfMemory), written before its status and rc. */

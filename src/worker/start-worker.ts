@@ -19,7 +19,14 @@ import { fullDiskReason, LogDirSpace } from './disk-space.js';
 import { afterHostLoss, afterLeaseLoss } from './lease-losses.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
-import { flagMemoryRetry, memoryTooLow, recordOutOfMemory, taskMemoryLimit } from './memory-limit.js';
+import {
+  flagMemoryRetry,
+  memoryTooLow,
+  recordOutOfMemory,
+  taskDoesNotFit,
+  taskMemoryLimit,
+} from './memory-limit.js';
+import { memoryRoom } from './cgroup.js';
 import { recordOutcome, TaskUnsuccessful } from './record-outcome.js';
 import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
@@ -88,6 +95,8 @@ export async function startWorker(
   startTaskHost(ctx.config);
   checkTaskExec();
   await checkLogDir(ctx.config.logDir);
+  /** Whether a cgroup above this worker limits its memory (memory-limit.ts taskDoesNotFit). */
+  const limitedCgroup = memoryRoom() !== undefined;
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
@@ -128,6 +137,12 @@ export async function startWorker(
     job: Job<TaskJob>;
     token: string | undefined;
     done?: Promise<unknown>;
+    /**
+     * Its job was moved to the delayed set (defer, leaveForLater): a later delivery of the job is a new
+     * execution, not this one's. Attached to this one, it took this one's DelayedError for its own, left the
+     * job active under its lock, and the task waited for the stalled check (≈ 45 s) to be run at all.
+     */
+    left?: boolean;
   }
   const executions = new Map<number, Execution>();
 
@@ -194,12 +209,14 @@ export async function startWorker(
   };
   const defer = async (exec: Execution, delayMs = DEFER_DELAY_MS): Promise<never> => {
     await exec.job.moveToDelayed(Date.now() + delayMs, exec.token);
+    exec.left = true;
     throw new DelayedError();
   };
 
   /** A task this worker cannot start now (low memory, full disk): left for later or another worker. */
   const leaveForLater = async (exec: Execution): Promise<never> => {
     await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
+    exec.left = true;
     // Redis hands a ready job to the worker that has waited longest, which would be this one again and
     // again: holding the slot until the job is ready lets another worker take it.
     await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS + 1000);
@@ -247,6 +264,18 @@ export async function startWorker(
         );
         lastOutlived = Date.now();
         return defer(exec);
+      }
+    }
+    // In a cgroup with a limit (a Slurm job's), a task whose own memory limit is more than the room the running
+    // tasks leave waits for that room, here or on another worker: started anyway, the kernel killed the older
+    // task that had been running within its share (adversary 8 I10). One HGET, only there and beside other runs.
+    if (limitedCgroup && runs.size > 0) {
+      const memLimit = await ctx.redis.hget(ctx.keys.task(id), 'mem_limit');
+      const limit = taskMemoryLimit(memLimit ? { mem_limit: memLimit } : {}, opts);
+      const why = limit === undefined ? undefined : taskDoesNotFit(limit, runs.size);
+      if (why) {
+        logRepeat('warn', `room:${limit}`, { task: id }, `${why}: task left for later or another worker`);
+        return leaveForLater(exec);
       }
     }
     // A worker without a lease takes no new task (it would have to fence it at once): renew it first.
@@ -425,7 +454,7 @@ export async function startWorker(
   const processor = async (job: Job<TaskJob>, token?: string): Promise<unknown> => {
     const id = job.data.id;
     let exec = executions.get(id);
-    if (exec) {
+    if (exec && !exec.left) {
       log.warn({ task: id }, 'job delivered again while its task runs here: attached to the run');
       exec.job = job;
       exec.token = token;

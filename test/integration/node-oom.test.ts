@@ -59,6 +59,8 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
   beforeAll(async () => {
     ctx = await openTestContext(env);
     cg = cgroups.host!.create('worker');
+    // A limit from the start (the worker looks once whether one is above it), made tight once it is idle.
+    limitMemory(memoryDir(cg), 2 * 1024 * MB);
     // The worker joins the shared cgroup before Node starts, so that its memory is charged there (cgroup v1
     // does not move charges with a process).
     const join = cg.procsFiles.map(f => `echo $$ > '${f}'`).join('; ');
@@ -80,6 +82,9 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
     worker.stdout?.on('data', d => (output += d));
     worker.stderr?.on('data', d => (output += d));
     await waitWorkers(env, pool);
+    // Room for about five 30 MB tasks beside the idle worker.
+    await new Promise(r => setTimeout(r, 500));
+    limitMemory(memoryDir(cg), usageBytes(memoryDir(cg)) + 150 * MB);
   });
   afterAll(async () => {
     if (worker.exitCode === null && worker.signalCode === null) {
@@ -92,10 +97,7 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
   });
 
   it('the kernel kills a task, never the worker: the others succeed, the killed ones end outofresource', async () => {
-    const dir = memoryDir(cg);
     // Room for about five of the eight tasks (≈ 30 MB each: a shell holding a 15 MB string) beside the worker.
-    await new Promise(r => setTimeout(r, 500));
-    limitMemory(dir, usageBytes(dir) + 150 * MB);
     const tasks = Array.from({ length: TASKS }, (_, k) =>
       buildTask(
         { command: `x=$(head -c 15000000 /dev/zero | tr '\\0' a); sleep 5; echo done${k}` },
@@ -151,5 +153,36 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
         /^killed by the kernel's OOM killer: the memory where the worker runs ran out \(its own limit 1 GB was not reached; peak \d+ MB\)$/,
       ),
     ]);
+  });
+
+  it('a task whose own limit is more than the room the running tasks leave waits for it (it started, and the kernel killed the older task)', async () => {
+    const hold = (mb: number, s: number): string =>
+      `python3 -c 'import time; x=bytearray(${mb}*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(${s})'`;
+    const [older] = await submitTasks(ctx, [
+      buildTask({ command: hold(90, 6), mem_limit: '100M' }, { pool, cwd: ROOT, maxCommandBytes: 65536 }),
+    ]);
+    await waitFor(async () => (await ctx.tasks.get(older!))?.status === 3, 'the older task to run');
+    await new Promise(r => setTimeout(r, 1000));
+    const [newer] = await submitTasks(ctx, [
+      buildTask({ command: hold(100, 1), mem_limit: '120M' }, { pool, cwd: ROOT, maxCommandBytes: 65536 }),
+    ]);
+    const ended = async (id: number) =>
+      waitFor(
+        async () => {
+          const t = await ctx.tasks.get(id);
+          return t && (t.status < 0 || t.status === 4) ? t : undefined;
+        },
+        `task ${id} to end`,
+        60_000,
+      );
+    const [a, b] = [await ended(older!), await ended(newer!)];
+    expect([a.status_name, b.status_name], output).toEqual(['success', 'success']);
+    expect(Number(b.started_at)).toBeGreaterThanOrEqual(Number(a.ended_at));
+    // Within a retry or two of the room coming back (5 s each). A re-delivery of the job while the slot that
+    // left it was still held attached to that leaving execution and waited for the stalled check (≈ 50 s).
+    expect(Number(b.started_at) - Number(a.ended_at)).toBeLessThan(15_000);
+    expect(output).toMatch(
+      /left in the worker's cgroup .* beside 1 running task: task left for later or another worker/,
+    );
   });
 });
