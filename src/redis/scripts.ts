@@ -223,7 +223,10 @@ end`,
   if r.pool and r.pool ~= '' and ended then
     local recent = statsBase .. 'recent-ends:' .. r.pool
     redis.call('ZADD', recent, ended, id)
-    redis.call('ZREMRANGEBYSCORE', recent, '-inf', '(' .. string.format('%d', tonumber(ended) - ${RECENT_ENDS_WINDOW_MS}))
+    -- Trimmed by Redis's clock where the ending worker's is ahead: a worker 2 h fast emptied the pool's index.
+    local t = redis.call('TIME')
+    local cut = math.min(tonumber(ended), tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+    redis.call('ZREMRANGEBYSCORE', recent, '-inf', '(' .. string.format('%d', cut - ${RECENT_ENDS_WINDOW_MS}))
     redis.call('PEXPIRE', recent, '${RECENT_ENDS_WINDOW_MS}')
   end
 end`,

@@ -22,6 +22,20 @@ describe.concurrent('transition', () => {
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
   });
 
+  it("a worker whose clock runs ahead does not empty its pool's recent-ends index (trimmed by Redis's clock)", async ({
+    ctx,
+    expect,
+  }) => {
+    const now = Date.now();
+    const id = await queuedTask(ctx, { pool: 'fast-clock' }, now - 10_000);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 5_000);
+    const recent = ctx.keys.poolRecentEnds('fast-clock');
+    await ctx.redis.zadd(recent, now - 60_000, 'a', now - 1_000, 'b');
+    // Ended two hours "later" by the worker's clock: the window is an hour back from Redis's now, not from that.
+    await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0', { exit_code: 0 }, now + 7_200_000);
+    expect(await ctx.redis.zrange(recent, 0, -1)).toEqual(['a', 'b', String(id)]);
+  });
+
   it('final: a task with only one of its streams (live output, no resource samples) gets the TTL on it', async ({
     ctx,
     expect,
