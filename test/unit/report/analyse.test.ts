@@ -25,6 +25,25 @@ describe('report analysis', () => {
       name: 'sleep',
       kind: 'command',
     });
+    // Adversary 8: `for …`, `exec …`, `sh -c …` were groups named for, exec, sh.
+    const names = [
+      'for i in 1 2; do echo $i; done',
+      'exec samtools sort x.bam',
+      "sh -c 'bwa mem ref.fa r.fq'",
+      'A=1 B=2 /opt/bin/gatk HaplotypeCaller',
+      'timeout 600 nice -n 5 env X=1 python3 run.py',
+      'while true; do sleep 1; done',
+      'bash -c "bash /x/execution/script"',
+    ].map(command => groupOf({ command }).name);
+    expect(names).toEqual([
+      '(shell for)',
+      'samtools',
+      'bwa',
+      'gatk',
+      'python3',
+      '(shell while)',
+      'bash script',
+    ]);
   });
 
   it('right-sizes memory: peak + 20 % rounded up to a GB', () => {
