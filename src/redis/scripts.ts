@@ -611,15 +611,17 @@ return moved
 
 /**
  * keep-output: at the end of a run, the tail of its output replaces its live stream (Keys.taskOutputKept says
- * why), only while the stream's newest entry is still this run's: a later attempt (the task taken over) keeps
- * its stream, and what it keeps at its end is its own.
- * KEYS[1] output stream  KEYS[2] kept output  ARGV[1] this run's newest entry id  ARGV[2] the tail
- * ARGV[3] retention ms  ARGV[4] the tail's offset in the output
+ * why), only while the record still names this run (its run token) and the stream's newest entry is this
+ * run's: a later attempt (the task taken over) keeps its stream, and what it keeps at its end is its own.
+ * KEYS[1] output stream  KEYS[2] kept output  KEYS[3] task record  ARGV[1] this run's newest entry id
+ * ARGV[2] the tail  ARGV[3] retention ms  ARGV[4] the tail's offset in the output  ARGV[5] this run's token
  * Returns 1 kept, 0 left alone.
  */
 export const KEEP_OUTPUT = `
+-- A later attempt has started (its start dropped this run's stream and began its own, whose first id may even
+-- equal this run's last one within a millisecond): what it keeps is its own.
+if redis.call('HGET', KEYS[3], 'run_token') ~= ARGV[5] then return 0 end
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
--- Gone: a later attempt's start dropped it (Redis losing it aside); what that attempt keeps is its own.
 if not top[1] or top[1][1] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'off', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])

@@ -44,6 +44,8 @@ export class OutputFollower {
     private readonly tailBytes: number,
     /** What the stream keeps once the task has ended (JTM_OUTPUT_KEEP_BYTES). */
     private readonly keepBytes: number,
+    /** The run token of this execution: its tail replaces the stream only while the record still names it. */
+    private readonly runToken = '',
   ) {}
 
   /** Bytes of stdout seen so far (the file's size at the last read). */
@@ -111,8 +113,12 @@ export class OutputFollower {
     await runScript(
       this.ctx.redis,
       KEEP_OUTPUT,
-      [this.ctx.keys.taskOutput(this.taskId), this.ctx.keys.taskOutputKept(this.taskId)],
-      [newestId, kept, this.ctx.config.taskRetentionMs, this.offset - want],
+      [
+        this.ctx.keys.taskOutput(this.taskId),
+        this.ctx.keys.taskOutputKept(this.taskId),
+        this.ctx.keys.task(this.taskId),
+      ],
+      [newestId, kept, this.ctx.config.taskRetentionMs, this.offset - want, this.runToken],
     );
     this.entries.length = 0;
     this.streamBytes = 0;

@@ -190,6 +190,7 @@ export async function startWorker(
           regular ? path : undefined,
           ctx.config.outputTailBytes,
           ctx.config.outputKeepBytes,
+          fence.runToken,
         );
         outputs.set(run, output);
         output.start();

@@ -11,11 +11,14 @@ describe('keep-output', () => {
     ctx,
     expect,
   }) => {
-    const [stream, kept] = [ctx.keys.taskOutput(1), ctx.keys.taskOutputKept(1)];
+    const [stream, kept, task] = [ctx.keys.taskOutput(1), ctx.keys.taskOutputKept(1), ctx.keys.task(1)];
+    await ctx.redis.hset(task, 'run_token', 'run-1');
     await ctx.redis.xadd(stream, '*', 'data', 'hello ', 'off', '0');
     const newest = (await ctx.redis.xadd(stream, '*', 'data', 'world', 'off', '6'))!;
     const tail = Buffer.from([0x77, 0x00, 0xff]);
-    expect(await runScript(ctx.redis, KEEP_OUTPUT, [stream, kept], [newest, tail, 60_000, 8])).toBe(1);
+    expect(
+      await runScript(ctx.redis, KEEP_OUTPUT, [stream, kept, task], [newest, tail, 60_000, 8, 'run-1']),
+    ).toBe(1);
     expect(await ctx.redis.exists(stream)).toBe(0);
     const [data, off] = await ctx.redis.hmgetBuffer(kept, 'data', 'off');
     expect([data, off?.toString()]).toEqual([tail, '8']);
@@ -26,13 +29,23 @@ describe('keep-output', () => {
     ctx,
     expect,
   }) => {
-    const [stream, kept] = [ctx.keys.taskOutput(2), ctx.keys.taskOutputKept(2)];
+    const [stream, kept, task] = [ctx.keys.taskOutput(2), ctx.keys.taskOutputKept(2), ctx.keys.task(2)];
+    await ctx.redis.hset(task, 'run_token', 'run-1');
     const mine = (await ctx.redis.xadd(stream, '*', 'data', 'old', 'off', '0'))!;
-    await ctx.redis.del(stream); // the next attempt's start
-    expect(await runScript(ctx.redis, KEEP_OUTPUT, [stream, kept], [mine, 'old', 60_000, 0])).toBe(0);
-    await ctx.redis.xadd(stream, '*', 'data', 'new', 'off', '0');
-    expect(await runScript(ctx.redis, KEEP_OUTPUT, [stream, kept], [mine, 'old', 60_000, 0])).toBe(0);
+    // The next attempt's start: a new run token, its stream dropped.
+    await ctx.redis.hset(task, 'run_token', 'run-2');
+    await ctx.redis.del(stream);
+    const keep = (): Promise<number> =>
+      runScript(ctx.redis, KEEP_OUTPUT, [stream, kept, task], [mine, 'old', 60_000, 0, 'run-1']);
+    expect(await keep()).toBe(0);
+    // Its first entry, perhaps in the same millisecond: the same id as this run's last one.
+    await ctx.redis.xadd(stream, mine, 'data', 'new', 'off', '0');
+    expect(await keep()).toBe(0);
+    // This run's token, but the stream's newest entry is another's.
+    await ctx.redis.hset(task, 'run_token', 'run-1');
+    await ctx.redis.xadd(stream, '*', 'data', 'newer', 'off', '3');
+    expect(await keep()).toBe(0);
     expect(await ctx.redis.exists(kept)).toBe(0);
-    expect(await ctx.redis.xlen(stream)).toBe(1);
+    expect(await ctx.redis.xlen(stream)).toBe(2);
   });
 });
