@@ -79,17 +79,24 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     });
   const key = ctx.keys.taskOutput(id);
   const send = (chunk: Buffer): void => void res.write(`data: ${JSON.stringify(chunk.toString('utf8'))}\n\n`);
-  /** The output offset up to which output was sent. */
+  /** The output offset up to which output was sent, and the run (token) it is of. */
   let pos = 0;
+  let run = (await ctx.redis.hget(ctx.keys.task(id), 'run_token')) ?? undefined;
   // Once a run has ended, its stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies past
-  // what was sent (at most TAIL_BYTES of it).
+  // what was sent (at most TAIL_BYTES of it), when it is the run followed here.
   const sendKept = async (): Promise<void> => {
-    const [data, off] = await ctx.redis.hmgetBuffer(ctx.keys.taskOutputKept(id), 'data', 'off');
+    const [data, off, keptRun] = await ctx.redis.hmgetBuffer(
+      ctx.keys.taskOutputKept(id),
+      'data',
+      'off',
+      'run',
+    );
     if (!data) return;
+    if (run !== undefined && keptRun && keptRun.toString('latin1') !== run) return;
     const start = Number(off?.toString('latin1') ?? 0);
     const from = Math.max(0, pos - start, data.length - TAIL_BYTES);
     if (from < data.length) send(data.subarray(from));
-    pos = Math.max(pos, start + data.length);
+    pos = start + data.length;
   };
   // The tail: newest entries backwards until TAIL_BYTES, a few at a time (entries are up to 64 KB each: a
   // read of 1,000 was up to 64 MB per viewer for a 64 KB tail).
@@ -121,6 +128,13 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
   while (!closed) {
     await drained();
     if (closed) break;
+    // A new run starts its output over: from its own start.
+    const now = (await ctx.redis.hget(ctx.keys.task(id), 'run_token')) ?? undefined;
+    if (now !== undefined && now !== run) {
+      run = now;
+      pos = 0;
+      last = '-';
+    }
     const from = last === '-' ? '-' : `(${last}`;
     const entries = await ctx.redis.xrangeBuffer(key, from, '+', 'COUNT', ENTRIES_PER_READ);
     for (const [idBuf, fields] of entries) {

@@ -60,12 +60,16 @@ export class Keys {
   taskResources(id: number | string): string {
     return `${this.prefix}:task:${id}:resources`;
   }
+  /** One worker of a host prunes a log dir per interval (log-dir-prune.ts). */
+  logDirPruneLease(host: string, logDir: string): string {
+    return `${this.prefix}:log-dir-prune:${host}:${logDir}`;
+  }
   taskOutput(id: number | string): string {
     return `${this.prefix}:task:${id}:output`;
   }
   /**
-   * What is kept of a task's output once its run has ended (a hash: `data`, the last JTM_OUTPUT_KEEP_BYTES, and
-   * `off`, where they start in the output). The live stream (taskOutput) is dropped then: a
+   * What is kept of a task's output once its run has ended (a hash: `data`, the last JTM_OUTPUT_KEEP_BYTES,
+   * `off`, where they start in the output, and `run`, the run token of the run that wrote them). The live stream (taskOutput) is dropped then: a
    * stream's first node is allocated at 4 KB, so 2 bytes of output cost 4.7 KB of Redis for the record's life.
    */
   taskOutputKept(id: number | string): string {

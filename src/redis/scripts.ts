@@ -623,7 +623,7 @@ export const KEEP_OUTPUT = `
 if redis.call('HGET', KEYS[3], 'run_token') ~= ARGV[5] then return 0 end
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if not top[1] or top[1][1] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[2], 'data', ARGV[2], 'off', ARGV[4])
+redis.call('HSET', KEYS[2], 'data', ARGV[2], 'off', ARGV[4], 'run', ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('DEL', KEYS[1])
 return 1

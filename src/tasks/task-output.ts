@@ -25,8 +25,10 @@ export async function streamTaskOutput(
   if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write))) return;
   const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
-  /** The file offset up to which output has been written out here; whether anything was (its start warned of). */
+  /** The output offset up to which this reader has written, and the run (token) that offset is of. */
   let pos = 0;
+  let run: string | undefined = record.run_token;
+  /** Whether anything was written (the start of the output warned of once). */
   let started = false;
   const dropped = (off: number): void => {
     if (off > 0)
@@ -36,20 +38,53 @@ export async function streamTaskOutput(
       );
   };
   // Once a run has ended its live stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies
-  // past what was written here. False: nothing kept.
+  // past what was written here, when it is the run this reader follows (an older run's tail, while a new run
+  // has not streamed yet, is not). False: nothing kept.
   const writeKept = async (): Promise<boolean> => {
-    const [kept, off] = await ctx.redis.hmgetBuffer(ctx.keys.taskOutputKept(id), 'data', 'off');
+    const [kept, off, keptRun] = await ctx.redis.hmgetBuffer(
+      ctx.keys.taskOutputKept(id),
+      'data',
+      'off',
+      'run',
+    );
     if (!kept) return false;
+    if (run !== undefined && keptRun && keptRun.toString('latin1') !== run) return false;
     const start = Number(off?.toString('latin1') ?? 0);
     if (!started) dropped(start);
+    else if (start > pos)
+      ctx.logger.warn(
+        { task: id, dropped_bytes: start - pos },
+        `${start - pos} bytes of output went by while this reader was behind (only the last JTM_OUTPUT_KEEP_BYTES are kept once a run ends): the whole output is in the task's stdout file`,
+      );
     started = true;
     const from = Math.max(0, pos - start);
     if (from < kept.length) await write(kept.subarray(from));
     pos = start + kept.length;
     return true;
   };
-  let attempts = follow ? ((await ctx.redis.hget(ctx.keys.task(id), 'attempts')) ?? undefined) : undefined;
+  const noneKept = (): void => {
+    if (!started && (record.output_bytes ?? 0) > 0)
+      ctx.logger.warn(
+        { task: id, dropped_bytes: record.output_bytes },
+        `its ${record.output_bytes} bytes of output are in the task's stdout file, not readable here, and none is kept in Redis (JTM_OUTPUT_KEEP_BYTES)`,
+      );
+  };
   for (;;) {
+    if (follow) {
+      // A new run starts its output over (its start dropped the earlier run's stream and tail): from its own
+      // start, with nothing of the earlier run's offsets. Bytes already written cannot be taken back: say so.
+      const now = (await ctx.redis.hget(ctx.keys.task(id), 'run_token')) ?? undefined;
+      if (now !== undefined && now !== run) {
+        if (run !== undefined && started)
+          ctx.logger.warn(
+            { task: id },
+            'the task was started again: its output starts over here; what was printed before came from an earlier attempt',
+          );
+        run = now;
+        pos = 0;
+        last = undefined;
+      }
+    }
     const entries = await ctx.redis.xrangeBuffer(key, last === undefined ? '-' : `(${last}`, '+');
     for (const [entryId, fields] of entries) {
       const data = field(fields, 'data');
@@ -60,13 +95,6 @@ export async function streamTaskOutput(
       pos = off + (data?.length ?? 0);
       last = entryId.toString('latin1');
     }
-    const noneKept = (): void => {
-      if (!started && (record.output_bytes ?? 0) > 0)
-        ctx.logger.warn(
-          { task: id, dropped_bytes: record.output_bytes },
-          `its ${record.output_bytes} bytes of output are in the task's stdout file, not readable here, and none is kept in Redis (JTM_OUTPUT_KEEP_BYTES)`,
-        );
-    };
     if (!follow) {
       // Nothing streaming: an ended run's kept tail (final, or given back and waiting to run again).
       if (last === undefined && !(await writeKept()) && isFinal(record.status)) noneKept();
@@ -74,21 +102,14 @@ export async function streamTaskOutput(
     }
     // A run that ended while this followed it (given back, or about to be recorded final): the end of its
     // output is in the kept tail now, no longer in the stream.
-    if (entries.length === 0 && last !== undefined) await writeKept();
-    const [statusText, attemptsText] = await ctx.redis.hmget(ctx.keys.task(id), 'status', 'attempts');
+    if (entries.length === 0) await writeKept();
+    const statusText = await ctx.redis.hget(ctx.keys.task(id), 'status');
     const status = statusText === null ? undefined : Number(statusText);
-    // Bytes already written cannot be taken back: say so when a new attempt starts the output over.
-    if (attempts !== undefined && attemptsText !== null && attemptsText !== attempts)
-      ctx.logger.warn(
-        { task: id, attempt: Number(attemptsText) },
-        'the task was started again: its output starts over here; what was printed before came from an earlier attempt',
-      );
-    attempts = attemptsText ?? attempts;
     if (status === undefined || isFinal(status)) {
       // One more read: the worker copies its last output just before it records the final status, and then
       // replaces the stream by the kept tail.
       if (entries.length === 0) {
-        if (!(await writeKept()) && isFinal(record.status)) noneKept();
+        if (isFinal(status ?? record.status)) noneKept();
         return;
       }
       continue;

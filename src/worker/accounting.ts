@@ -308,7 +308,10 @@ export class TaskAccounting {
       return `${killedAbove} (no limit of its own; peak ${formatBytes(peak)})`;
     // Killed in its cgroup well below its own limit: the memory above it (the allocation's cgroup, the node) ran
     // out. "memory limit 1 GB exceeded: peak 417 MB" contradicted itself and sent the user to --mem-limit.
-    if (this.oomKilled && this.overBytes === undefined && peak < this.limitBytes * 0.9)
+    // Whether its own limit was reached: the kernel's count where it keeps one (a peak sampled between two
+    // readings of memory.current, on v2 kernels without memory.peak, misses a burst), else the peak.
+    const reached = this.cgroup?.limitReached?.() ?? peak >= this.limitBytes * 0.9;
+    if (this.oomKilled && this.overBytes === undefined && !reached)
       return `${killedAbove} (its own limit ${formatBytes(this.limitBytes)} was not reached; peak ${formatBytes(peak)})`;
     return `memory limit ${formatBytes(this.limitBytes)} exceeded: peak ${formatBytes(peak)}`;
   }

@@ -33,6 +33,11 @@ export interface TaskCgroup {
    * charges inside a system call (fork, a pipe, tmpfs) fails with ENOMEM instead of waiting.
    */
   limitRefused?(): boolean;
+  /**
+   * Whether its charge ever reached its own limit (v1 `memory.failcnt`, v2 `memory.events` `max`), or
+   * undefined where the kernel does not say: what tells a kill at its own limit from one above it.
+   */
+  limitReached?(): boolean | undefined;
   /** The processes in it now (pids, from its first `cgroup.procs`), or undefined when it cannot be read. */
   pids(): number[] | undefined;
   /** Removes the cgroup (retried briefly: the last processes may still be leaving). True once gone. */
@@ -339,6 +344,14 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
           (readNumber(join(mem, 'memory.failcnt')) ?? 0) > 0 ||
           (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) > 0 ||
           (readNumber(join(mem, 'memory.max_usage_in_bytes')) ?? 0) >= limit * 0.9,
+        // failcnt stays 0 with the OOM killer off (what setMemoryLimit does); the kernel's own high-water mark
+        // is exact on v1.
+        limitReached: () => {
+          const peak = readNumber(join(mem, 'memory.max_usage_in_bytes'));
+          const n = readNumber(join(mem, 'memory.failcnt'));
+          if (peak === undefined && n === undefined) return undefined;
+          return (n ?? 0) > 0 || (peak ?? 0) >= limit * 0.9;
+        },
         underOom: () =>
           readKeyed(join(mem, 'memory.oom_control'), 'under_oom') === 1 &&
           (readNumber(join(mem, 'memory.usage_in_bytes')) ?? 0) >= limit * 0.98,
@@ -421,6 +434,10 @@ function openV2(own: string, tag: string): CgroupHost | { reason: string } {
         cpuSeconds: () => {
           const us = readKeyed(join(dir, 'cpu.stat'), 'usage_usec');
           return us === undefined ? undefined : us / 1e6;
+        },
+        limitReached: () => {
+          const n = readKeyed(join(dir, 'memory.events'), 'max');
+          return n === undefined ? undefined : n > 0;
         },
         oomKills: () =>
           Math.max(

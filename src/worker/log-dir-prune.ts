@@ -1,4 +1,4 @@
-import { lstat, readdir, unlink } from 'node:fs/promises';
+import { lstat, opendir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { Logger } from '../logger.js';
@@ -6,6 +6,8 @@ import type { Logger } from '../logger.js';
 /** How often a worker looks for expired files in its log dir (and once a minute after its start). */
 export const PRUNE_INTERVAL_MS = 60 * 60_000;
 export const FIRST_PRUNE_DELAY_MS = 60_000;
+/** Old files whose records are looked up at once. */
+const BATCH = 500;
 
 /**
  * The files JTM names itself in a log dir, by directory: a task's default stdout/stderr and its /proc-mode
@@ -13,46 +15,67 @@ export const FIRST_PRUNE_DELAY_MS = 60_000;
  * itself are not JTM's to remove, wherever they are.
  */
 const OWN_FILES: readonly [string, RegExp][] = [
-  ['tasks', /^\d+\.(out|err|times)$/],
-  ['resource', /^\d+\.csv$/],
+  ['tasks', /^(\d+)\.(out|err|times)$/],
+  ['resource', /^(\d+)\.csv$/],
 ];
 
 /**
- * Removes JTM's own per-task files of `logDir` not written for longer than `retentionMs`: their records have
- * expired (JTM_TASK_RETENTION), so nothing of JTM reads them again, and two files per task (plus a CSV) added
- * up to millions of entries in one directory within a year at 50,000 tasks a day — on a shared filesystem a
- * directory that size is an outage of its own (adversary 8 I9). One file at a time, off the event loop;
- * whatever cannot be read or removed (another worker sharing the dir removed it first) is skipped.
- * Returns how many files were removed.
+ * Removes JTM's own per-task files of `logDir` not written for longer than `retentionMs` and whose task
+ * record no longer exists (`recordsExist`: one answer per id): nothing of JTM reads them again, and two files
+ * per task (plus a CSV), never pruned, made millions of entries in one directory within a year at 50,000 tasks
+ * a day — on a shared filesystem a directory that size is an outage of its own (adversary 8 I9). A task still
+ * running after the retention (a silent week-long task) keeps its files: its record exists. The directory is
+ * read as it is walked (not all its names at once), one file at a time, off the event loop; whatever cannot
+ * be read or removed (another worker sharing the dir removed it first) is skipped. Returns how many went.
  */
 export async function pruneLogDir(
   logDir: string,
   retentionMs: number,
+  recordsExist: (ids: readonly number[]) => Promise<readonly boolean[]>,
   log: Logger,
   now = Date.now(),
 ): Promise<number> {
   const cutoff = now - retentionMs;
   let removed = 0;
+  const flush = async (batch: { id: number; path: string }[]): Promise<void> => {
+    if (batch.length === 0) return;
+    const exists = await recordsExist(batch.map(f => f.id));
+    for (const [i, f] of batch.entries()) {
+      if (exists[i] !== false) continue;
+      try {
+        await unlink(f.path);
+        removed++;
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
   for (const [sub, pattern] of OWN_FILES) {
     const dir = join(logDir, sub);
-    let names: string[];
+    let entries;
     try {
-      names = await readdir(dir);
+      entries = await opendir(dir);
     } catch {
       continue;
     }
-    for (const name of names) {
-      if (!pattern.test(name)) continue;
-      const path = join(dir, name);
+    let batch: { id: number; path: string }[] = [];
+    for await (const entry of entries) {
+      const m = pattern.exec(entry.name);
+      if (!m || !entry.isFile()) continue;
+      const path = join(dir, entry.name);
       try {
         const st = await lstat(path);
         if (!st.isFile() || st.mtimeMs >= cutoff) continue;
-        await unlink(path);
-        removed++;
       } catch {
-        // gone meanwhile, or not ours to remove
+        continue;
+      }
+      batch.push({ id: Number(m[1]), path });
+      if (batch.length >= BATCH) {
+        await flush(batch);
+        batch = [];
       }
     }
+    await flush(batch);
   }
   if (removed > 0) log.info({ logDir, removed }, 'removed task files older than JTM_TASK_RETENTION');
   return removed;

@@ -174,22 +174,26 @@ const TOKEN_PREFIX = Buffer.from('JTM_TASK_TOKEN=');
  * exited at once and it was re-parented to init) is in no task's tree, and in /proc mode escaped the task's
  * memory limit and accounting entirely (a 300 MB child of a 100 MB task: `success`, peak 3 MB). Each process
  * on the node is read once (its environment: the task token its task's processes inherit), when it is first
- * listed; a pid that leaves /proc is forgotten, so a reused one is read again.
+ * listed, and matched against the running tasks at every scan; a pid that leaves /proc is forgotten, so a
+ * reused one is read again. (A process that execs keeps its environment, and one that rewrites it is not
+ * the task's concern here: the end-of-task scan reads environments again.)
  */
 export class EscapeScanner {
-  private readonly checked = new Set<number>();
+  /** Each listed process's task token (undefined: none), read once: a token is matched at every scan. */
+  private readonly tokenOf = new Map<number, string | undefined>();
 
-  /** The live processes, among those new since the last scan, whose environment carries one of `tokens`. */
+  /** The live processes whose environment carries one of `tokens`. */
   scan(tokens: ReadonlySet<string>): Map<string, ProcInfo[]> {
     const found = new Map<string, ProcInfo[]>();
     const listed = listPids();
     const now = new Set(listed);
-    for (const pid of this.checked) if (!now.has(pid)) this.checked.delete(pid);
+    for (const pid of this.tokenOf.keys()) if (!now.has(pid)) this.tokenOf.delete(pid);
     for (const pid of listed) {
-      if (this.checked.has(pid)) continue;
-      this.checked.add(pid);
       if (pid === process.pid) continue;
-      const token = taskTokenOf(pid);
+      let token: string | undefined;
+      if (this.tokenOf.has(pid)) token = this.tokenOf.get(pid);
+      else this.tokenOf.set(pid, (token = taskTokenOf(pid)));
+      // A process read before its task was known here (its run not registered yet) is matched now.
       if (token === undefined || !tokens.has(token)) continue;
       const info = readProc(pid);
       if (!info || info.state === 'Z') continue;

@@ -5,6 +5,7 @@ import type { Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import type { TaskAccounting } from './accounting.js';
+import { monotonicMs } from './monotonic.js';
 import { EscapeScanner, nodeMemory } from './process-tree.js';
 import {
   buildSample,
@@ -95,7 +96,7 @@ export class Sampler {
     this.adoptEscaped();
     for (const { run, acct, onOverLimit } of this.runs.values()) {
       if (!acct?.watched || !run.tree || run.stoppedBy) continue;
-      if (!acct.verifyJoined(run.pid, Date.now() - run.startedAt)) {
+      if (!acct.verifyJoined(run.pid, monotonicMs() - run.startedMonoMs)) {
         this.ctx.logger.warn({ task: run.id }, 'the task did not join its cgroup: accounted from /proc');
         void this.ctx.tasks
           .setFenced(run.id, { workerId: this.me.workerId, runToken: run.token }, { accounting: acct.mode })

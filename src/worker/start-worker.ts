@@ -219,8 +219,10 @@ export async function startWorker(
     await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
     exec.left = true;
     // Redis hands a ready job to the worker that has waited longest, which would be this one again and
-    // again: holding the slot until the job is ready lets another worker take it.
-    await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS + 1000);
+    // again: holding the slot lets another worker take it. Released a second before the job is ready again:
+    // BullMQ tracks a job's lock by job id, and this processing's end untracked a new delivery of the same
+    // job to this worker (its lock then lapsed under a running task).
+    await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS - 1000);
     throw new DelayedError();
   };
 
@@ -674,10 +676,26 @@ export async function startWorker(
       });
     }, FIRST_LEFTOVER_SWEEP_DELAY_MS),
   );
-  // Task files whose records have expired: once a minute after the start, then hourly.
+  // Task files whose records have expired: once a minute after the start, then hourly; by one worker of a host
+  // per interval (a lease per host and log dir: workers of one node share their log dir).
   const prune = (): void => {
     if (live.stopping || live.pruning) return;
-    live.pruning = pruneLogDir(ctx.config.logDir, ctx.config.taskRetentionMs, log)
+    live.pruning = (async () => {
+      const lease = ctx.keys.logDirPruneLease(host, ctx.config.logDir);
+      if ((await ctx.redis.set(lease, opts.workerId, 'PX', PRUNE_INTERVAL_MS - 60_000, 'NX')) === null)
+        return;
+      await pruneLogDir(
+        ctx.config.logDir,
+        ctx.config.taskRetentionMs,
+        async ids => {
+          const p = ctx.redis.pipeline();
+          for (const id of ids) p.exists(ctx.keys.task(id));
+          // An error reads as "exists": a file is kept rather than removed on a doubt.
+          return ((await p.exec()) ?? []).map(([err, n]) => err !== null || n !== 0);
+        },
+        log,
+      );
+    })()
       .catch(err => log.warn({ err }, 'log dir not pruned'))
       .finally(() => (live.pruning = undefined));
   };

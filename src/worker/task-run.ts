@@ -191,6 +191,8 @@ export function taskArgv(
 export class TaskRun {
   readonly token: string;
   readonly startedAt = Date.now();
+  /** The same on the monotonic clock, for ages that a step of the wall clock must not change. */
+  readonly startedMonoMs = monotonicMs();
   pid = 0;
   tree: ProcessTree | undefined;
   /** Last resource sample state (kept by the sampler). */

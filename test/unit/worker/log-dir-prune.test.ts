@@ -20,6 +20,7 @@ describe('pruneLogDir', () => {
       ['tasks/1.times', 8],
       ['resource/1.csv', 8],
       ['tasks/2.out', 1], // young: kept
+      ['tasks/5.out', 30], // old, but its record still exists (a silent task running for a month): kept
       ['resource/2.csv', 1],
       ['tasks/results.txt', 8], // a name JTM does not make: kept
       ['tasks/3.out.bak', 8],
@@ -32,10 +33,17 @@ describe('pruneLogDir', () => {
     }
     // A link named like a task file: not followed, not removed.
     symlinkSync(join(dir, 'worker.log'), join(dir, 'tasks', '9.out'));
-    const removed = await pruneLogDir(dir, 7 * day, silentLogger(), now);
+    const asked: number[] = [];
+    const recordsExist = async (ids: readonly number[]): Promise<boolean[]> => {
+      asked.push(...ids);
+      return ids.map(id => id === 5);
+    };
+    const removed = await pruneLogDir(dir, 7 * day, recordsExist, silentLogger(), now);
+    expect(asked.sort()).toEqual([1, 1, 1, 1, 5]);
     expect(removed).toBe(4);
     expect(files.filter(([name]) => existsSync(join(dir, name))).map(([name]) => name)).toEqual([
       'tasks/2.out',
+      'tasks/5.out',
       'resource/2.csv',
       'tasks/results.txt',
       'tasks/3.out.bak',
@@ -43,6 +51,6 @@ describe('pruneLogDir', () => {
     ]);
     expect(existsSync(join(dir, 'tasks', '9.out'))).toBe(true);
     // A log dir without those directories: nothing to do, no error.
-    expect(await pruneLogDir(tempDir('jtm-prune-empty-'), day, silentLogger(), now)).toBe(0);
+    expect(await pruneLogDir(tempDir('jtm-prune-empty-'), day, recordsExist, silentLogger(), now)).toBe(0);
   });
 });

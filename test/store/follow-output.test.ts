@@ -1,0 +1,51 @@
+// jtm logs --follow (streamTaskOutput) across the end of a run, a give-back and a re-run that ends within one
+// poll: the re-run's whole output, after the first run's (review of adversary 8 I6's change: the reader's offset
+// was the first run's, and it skipped the re-run's kept tail).
+import { describe } from 'vitest';
+
+import { runScript } from '../../src/redis/run-script.js';
+import { KEEP_OUTPUT } from '../../src/redis/scripts.js';
+import { TaskStatus as S } from '../../src/tasks/status.js';
+import { streamTaskOutput } from '../../src/tasks/task-output.js';
+import { it, queuedTask } from '../helpers/store.js';
+import { waitFor } from '../helpers/env.js';
+
+describe("following a task's output", () => {
+  it('across a give-back and a re-run that ends between two polls', async ({ ctx, expect }) => {
+    const now = Date.now();
+    const id = await queuedTask(ctx, { pool: 'follow' }, now - 10_000);
+    const [stream, kept, task] = [ctx.keys.taskOutput(id), ctx.keys.taskOutputKept(id), ctx.keys.task(id)];
+    const keep = (newest: string, tail: Buffer, off: number, token: string): Promise<unknown> =>
+      runScript(ctx.redis, KEEP_OUTPUT, [stream, kept, task], [newest, tail, 60_000, off, token]);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
+    const first = Buffer.alloc(10_000, 'a');
+    const newest1 = (await ctx.redis.xadd(stream, '*', 'data', first, 'off', '0'))!;
+    const got: Buffer[] = [];
+    const reading = streamTaskOutput(ctx, id, chunk => void got.push(Buffer.from(chunk)), true);
+    await waitFor(() => Buffer.concat(got).length === 10_000 || undefined, 'the first run read');
+    // Run 1 ends and is given back; run 2 starts, prints, ends: all before the reader's next poll.
+    await keep(newest1, first.subarray(10_000 - 4096), 10_000 - 4096, 'r1');
+    await ctx.tasks.transitionFenced(
+      id,
+      { workerId: 'w1', runToken: 'r1' },
+      S.pending,
+      'given back',
+      {},
+      now - 8_000,
+    );
+    await ctx.tasks.start(id, 'w2', 'h', 'r2', '', now - 7_000);
+    const second = Buffer.from('hello\n');
+    const newest2 = (await ctx.redis.xadd(stream, '*', 'data', second, 'off', '0'))!;
+    await keep(newest2, second, 0, 'r2');
+    await ctx.tasks.transitionFenced(
+      id,
+      { workerId: 'w2', runToken: 'r2' },
+      S.success,
+      'exit code 0',
+      {},
+      now - 6_000,
+    );
+    await reading;
+    expect(Buffer.concat(got).equals(Buffer.concat([first, second]))).toBe(true);
+  });
+});
