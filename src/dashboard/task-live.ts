@@ -7,6 +7,7 @@ import { InvalidInputError } from '../errors.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
 import { samplesOfEntries } from '../tasks/resource-format.js';
+import { readKeptOutput } from '../tasks/task-output.js';
 import { esc, page } from '../http/html.js';
 
 /** How much output the live view starts with (the tail), and how often it looks for more. */
@@ -85,15 +86,9 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
   // Once a run has ended, its stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies past
   // what was sent (at most TAIL_BYTES of it), when it is the run followed here.
   const sendKept = async (): Promise<void> => {
-    const [data, off, keptRun] = await ctx.redis.hmgetBuffer(
-      ctx.keys.taskOutputKept(id),
-      'data',
-      'off',
-      'run',
-    );
-    if (!data) return;
-    if (run !== undefined && keptRun && keptRun.toString('latin1') !== run) return;
-    const start = Number(off?.toString('latin1') ?? 0);
+    const tail = await readKeptOutput(ctx, id, run);
+    if (!tail) return;
+    const { data, start } = tail;
     const from = Math.max(0, pos - start, data.length - TAIL_BYTES);
     if (from < data.length) send(data.subarray(from));
     pos = start + data.length;

@@ -41,15 +41,9 @@ export async function streamTaskOutput(
   // past what was written here, when it is the run this reader follows (an older run's tail, while a new run
   // has not streamed yet, is not). False: nothing kept.
   const writeKept = async (): Promise<boolean> => {
-    const [kept, off, keptRun] = await ctx.redis.hmgetBuffer(
-      ctx.keys.taskOutputKept(id),
-      'data',
-      'off',
-      'run',
-    );
-    if (!kept) return false;
-    if (run !== undefined && keptRun && keptRun.toString('latin1') !== run) return false;
-    const start = Number(off?.toString('latin1') ?? 0);
+    const tail = await readKeptOutput(ctx, id, run);
+    if (!tail) return false;
+    const { data: kept, start } = tail;
     if (!started) dropped(start);
     else if (start > pos)
       ctx.logger.warn(
@@ -116,6 +110,21 @@ export async function streamTaskOutput(
     }
     await sleep(500);
   }
+}
+
+/**
+ * The kept tail of a task's ended run (Keys.taskOutputKept) and where it starts in the output, or undefined:
+ * none, or another run's than `run` (the run token a reader follows; undefined: any).
+ */
+export async function readKeptOutput(
+  ctx: JtmContext,
+  id: number,
+  run: string | undefined,
+): Promise<{ data: Buffer; start: number } | undefined> {
+  const [data, off, keptRun] = await ctx.redis.hmgetBuffer(ctx.keys.taskOutputKept(id), 'data', 'off', 'run');
+  if (!data) return undefined;
+  if (run !== undefined && keptRun && keptRun.toString('latin1') !== run) return undefined;
+  return { data, start: Number(off?.toString('latin1') ?? 0) };
 }
 
 function field(fields: Buffer[], name: string): Buffer | undefined {

@@ -25,26 +25,14 @@ describe("following a task's output", () => {
     await waitFor(() => Buffer.concat(got).length === 10_000 || undefined, 'the first run read');
     // Run 1 ends and is given back; run 2 starts, prints, ends: all before the reader's next poll.
     await keep(newest1, first.subarray(10_000 - 4096), 10_000 - 4096, 'r1');
-    await ctx.tasks.transitionFenced(
-      id,
-      { workerId: 'w1', runToken: 'r1' },
-      S.pending,
-      'given back',
-      {},
-      now - 8_000,
-    );
+    const end = (worker: string, runToken: string, to: number, why: string, at: number): Promise<unknown> =>
+      ctx.tasks.transitionFenced(id, { workerId: worker, runToken }, to, why, {}, at);
+    await end('w1', 'r1', S.pending, 'given back', now - 8_000);
     await ctx.tasks.start(id, 'w2', 'h', 'r2', '', now - 7_000);
     const second = Buffer.from('hello\n');
     const newest2 = (await ctx.redis.xadd(stream, '*', 'data', second, 'off', '0'))!;
     await keep(newest2, second, 0, 'r2');
-    await ctx.tasks.transitionFenced(
-      id,
-      { workerId: 'w2', runToken: 'r2' },
-      S.success,
-      'exit code 0',
-      {},
-      now - 6_000,
-    );
+    await end('w2', 'r2', S.success, 'exit code 0', now - 6_000);
     await reading;
     expect(Buffer.concat(got).equals(Buffer.concat([first, second]))).toBe(true);
   });

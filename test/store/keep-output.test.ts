@@ -2,17 +2,23 @@
 // stream's newest entry is still that run's.
 import { describe } from 'vitest';
 
+import type { JtmContext } from '../../src/context.js';
 import { runScript } from '../../src/redis/run-script.js';
 import { KEEP_OUTPUT } from '../../src/redis/scripts.js';
 import { it } from '../helpers/store.js';
+
+/** A task's output stream, kept tail and record, its record naming run `run-1`. */
+async function taskKeys(ctx: JtmContext, id: number): Promise<[string, string, string]> {
+  await ctx.redis.hset(ctx.keys.task(id), 'run_token', 'run-1');
+  return [ctx.keys.taskOutput(id), ctx.keys.taskOutputKept(id), ctx.keys.task(id)];
+}
 
 describe('keep-output', () => {
   it("replaces the run's stream by its tail and offset, expiring with the record", async ({
     ctx,
     expect,
   }) => {
-    const [stream, kept, task] = [ctx.keys.taskOutput(1), ctx.keys.taskOutputKept(1), ctx.keys.task(1)];
-    await ctx.redis.hset(task, 'run_token', 'run-1');
+    const [stream, kept, task] = await taskKeys(ctx, 1);
     await ctx.redis.xadd(stream, '*', 'data', 'hello ', 'off', '0');
     const newest = (await ctx.redis.xadd(stream, '*', 'data', 'world', 'off', '6'))!;
     const tail = Buffer.from([0x77, 0x00, 0xff]);
@@ -29,8 +35,7 @@ describe('keep-output', () => {
     ctx,
     expect,
   }) => {
-    const [stream, kept, task] = [ctx.keys.taskOutput(2), ctx.keys.taskOutputKept(2), ctx.keys.task(2)];
-    await ctx.redis.hset(task, 'run_token', 'run-1');
+    const [stream, kept, task] = await taskKeys(ctx, 2);
     const mine = (await ctx.redis.xadd(stream, '*', 'data', 'old', 'off', '0'))!;
     // The next attempt's start: a new run token, its stream dropped.
     await ctx.redis.hset(task, 'run_token', 'run-2');
