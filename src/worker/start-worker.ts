@@ -219,10 +219,12 @@ export async function startWorker(
     await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
     exec.left = true;
     // Redis hands a ready job to the worker that has waited longest, which would be this one again and
-    // again: holding the slot lets another worker take it. Released a second before the job is ready again:
-    // BullMQ tracks a job's lock by job id, and this processing's end untracked a new delivery of the same
-    // job to this worker (its lock then lapsed under a running task).
-    await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS - 1000);
+    // again: holding the slot until the job is ready lets another worker take it (released before, this worker
+    // took it back every time: a starved worker kept a task from a fed one). A delivery of the job to another
+    // slot of this worker meanwhile is a new execution (`left`); BullMQ tracks locks by job id, so this
+    // processing's end stops the renewal of that delivery's lock: if it runs the task past the lock, the stalled
+    // check hands the job back and the delivery attaches to the run (no second run; the record is exact).
+    await becomesTrue(() => live.phase !== 'running', DEFER_DELAY_MS + 1000);
     throw new DelayedError();
   };
 

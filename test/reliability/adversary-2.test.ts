@@ -69,7 +69,7 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
     // Retries 0: one give-back is free (a Redis restart must not cost the task), the second fencing ends it.
     const env = testEnv({ REDIS_URL: redis.url, JTM_TASK_RETRIES: '0' });
     const ctx = await context(env);
-    start(['worker', '-p', 'fence'], env);
+    const worker = start(['worker', '-p', 'fence'], env);
     await waitWorkers(env, 'fence');
     const r = await runJtm(['submit', '-cmd', 'sleep 60', '-p', 'fence'], env);
     const [id] = taskIds(r.stdout);
@@ -79,7 +79,13 @@ describe('D1: a heartbeat that cannot keep the lease', () => {
       const pid = await waitFor(async () => {
         const rec = await ctx.tasks.get(id!);
         return rec?.status === TaskStatus.running && rec.pid !== undefined && rec.pid !== lastPid && rec.pid;
-      }, 'the run’s pid');
+      }, 'the run’s pid').catch(async (err: unknown) => {
+        // Seen in a few full runs only, never alone: what the record and the worker said, to tell why.
+        const rec = await ctx.tasks.get(id!);
+        throw new Error(
+          `${(err as Error).message}; record ${JSON.stringify(rec)}; worker output:\n${worker.output().slice(-6000)}`,
+        );
+      });
       lastPid = pid;
       process.kill(redis.pid, 'SIGSTOP');
       try {
