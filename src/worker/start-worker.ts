@@ -27,6 +27,7 @@ import {
   taskMemoryLimit,
 } from './memory-limit.js';
 import { memoryRoom } from './cgroup.js';
+import { monotonicMs } from './monotonic.js';
 import { recordOutcome, TaskUnsuccessful } from './record-outcome.js';
 import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
@@ -283,9 +284,13 @@ export async function startWorker(
         return leaveForLater(exec);
       }
     }
-    // A worker without a lease takes no new task (it would have to fence it at once): renew it first.
-    // (A beat sent before Redis stopped answering renews nothing: up to two.)
-    for (let i = 0; i < 2 && heartbeat.mustFence(); i++) await beat();
+    // A worker without a lease takes no new task (it would have to fence it at once): renew it first. Nor one
+    // whose lease would need fencing within the next beat: after Redis paused, the beat that was waiting for it
+    // renewed the lease only from when it was sent, and a task claimed on that was fenced again ≈ 0.4 s later,
+    // before the next beat (adversary-2 D1: a give-back counted twice, lostconnection). The second beat is a
+    // fresh one (the first may be that old one, still in flight).
+    const interval = ctx.config.heartbeatIntervalMs;
+    for (let i = 0; i < 2 && heartbeat.mustFence(monotonicMs() + interval); i++) await beat();
     if (heartbeat.mustFence()) return defer(exec);
     const { runToken } = exec.fence;
     // The lease the last claim was sent under: one that broke after it may have let another worker take the task.
