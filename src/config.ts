@@ -318,15 +318,16 @@ export function loadConfig(
       'REDIS_URL and JTM_REDIS_URL are both set, to different URLs: set one (JTM_REDIS_URL is an alias of REDIS_URL)',
     );
   }
+  const prefix = get('JTM_PREFIX') ?? DEFAULT_PREFIX;
   const config: Config = {
     redisUrl: redisUrl ?? redisUrlAlias,
     redisTlsCa: path('JTM_REDIS_TLS_CA'),
     redisTlsCert: path('JTM_REDIS_TLS_CERT'),
     redisTlsKey: path('JTM_REDIS_TLS_KEY'),
-    prefix: get('JTM_PREFIX') ?? DEFAULT_PREFIX,
+    prefix,
     shards: integer('JTM_SHARDS', 1, 1, MAX_SHARDS),
     logLevel,
-    logDir: path('JTM_LOG_DIR') ?? defaultLogDir(home, get('JTM_PREFIX') ?? DEFAULT_PREFIX),
+    logDir: path('JTM_LOG_DIR') ?? defaultLogDir(home, prefix),
     connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
     killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),

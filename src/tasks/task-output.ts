@@ -64,10 +64,15 @@ export async function streamTaskOutput(
       );
   };
   for (;;) {
+    // Following: the status and the run, in one read before the output's. A final status read first means that
+    // everything of the output (written before it) is read next.
+    let status: number | undefined;
     if (follow) {
+      const [statusText, runText] = await ctx.redis.hmget(ctx.keys.task(id), 'status', 'run_token');
+      status = statusText === null ? undefined : Number(statusText);
       // A new run starts its output over (its start dropped the earlier run's stream and tail): from its own
       // start, with nothing of the earlier run's offsets. Bytes already written cannot be taken back: say so.
-      const now = (await ctx.redis.hget(ctx.keys.task(id), 'run_token')) ?? undefined;
+      const now = runText ?? undefined;
       if (now !== undefined && now !== run) {
         if (run !== undefined && started)
           ctx.logger.warn(
@@ -97,16 +102,9 @@ export async function streamTaskOutput(
     // A run that ended while this followed it (given back, or about to be recorded final): the end of its
     // output is in the kept tail now, no longer in the stream.
     if (entries.length === 0) await writeKept();
-    const statusText = await ctx.redis.hget(ctx.keys.task(id), 'status');
-    const status = statusText === null ? undefined : Number(statusText);
     if (status === undefined || isFinal(status)) {
-      // One more read: the worker copies its last output just before it records the final status, and then
-      // replaces the stream by the kept tail.
-      if (entries.length === 0) {
-        if (isFinal(status ?? record.status)) noneKept();
-        return;
-      }
-      continue;
+      if (isFinal(status ?? record.status)) noneKept();
+      return;
     }
     await sleep(500);
   }

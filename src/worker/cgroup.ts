@@ -321,6 +321,14 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
       const failure = makeDir(mem) ?? makeDir(cpu);
       if (failure) throw new Error(failure);
       let limit = 0;
+      // The charge reached the limit: a refusal counted (failcnt), or the kernel's exact high-water mark at it
+      // (failcnt stays 0 with the OOM killer off, what setMemoryLimit does). Undefined: the kernel says nothing.
+      const reachedLimit = (): boolean | undefined => {
+        const n = readNumber(join(mem, 'memory.failcnt'));
+        const peak = readNumber(join(mem, 'memory.max_usage_in_bytes'));
+        if (n === undefined && peak === undefined) return undefined;
+        return (n ?? 0) > 0 || (peak ?? 0) >= limit * 0.9;
+      };
       return {
         procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')],
         setMemoryLimit(bytes) {
@@ -341,17 +349,8 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
         // Any refusal, of memory or of memory + swap, or a charge that came near the limit: the kernel may refuse
         // a system call's charge (a fork) with neither count raised.
         limitRefused: () =>
-          (readNumber(join(mem, 'memory.failcnt')) ?? 0) > 0 ||
-          (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) > 0 ||
-          (readNumber(join(mem, 'memory.max_usage_in_bytes')) ?? 0) >= limit * 0.9,
-        // failcnt stays 0 with the OOM killer off (what setMemoryLimit does); the kernel's own high-water mark
-        // is exact on v1.
-        limitReached: () => {
-          const peak = readNumber(join(mem, 'memory.max_usage_in_bytes'));
-          const n = readNumber(join(mem, 'memory.failcnt'));
-          if (peak === undefined && n === undefined) return undefined;
-          return (n ?? 0) > 0 || (peak ?? 0) >= limit * 0.9;
-        },
+          reachedLimit() === true || (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) > 0,
+        limitReached: () => reachedLimit(),
         underOom: () =>
           readKeyed(join(mem, 'memory.oom_control'), 'under_oom') === 1 &&
           (readNumber(join(mem, 'memory.usage_in_bytes')) ?? 0) >= limit * 0.98,

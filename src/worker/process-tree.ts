@@ -135,6 +135,15 @@ export class ProcessTree {
     for (const p of procs) this.members.set(p.pid, p.start);
   }
 
+  /** The same by pid: only those not held already are read (their start time keys them). */
+  adoptPids(pids: readonly number[]): void {
+    for (const pid of pids) {
+      if (this.members.has(pid)) continue;
+      const info = readProc(pid);
+      if (info && info.state !== 'Z') this.members.set(pid, info.start);
+    }
+  }
+
   pids(): number[] {
     return [...this.members.keys()];
   }
@@ -147,19 +156,12 @@ export class ProcessTree {
  * task started are read (see pidWindow); the others cannot belong to it.
  */
 export function findByToken(token: string, window?: PidWindow): ProcInfo[] {
-  const needle = Buffer.from(`JTM_TASK_TOKEN=${token}\0`);
   const out: ProcInfo[] = [];
   const pids = listPids();
   const inWindow = window ? window.since() : undefined;
   for (const pid of pids) {
     if (pid === process.pid || (inWindow && !inWindow(pid))) continue;
-    let env: Buffer;
-    try {
-      env = readFileSync(`/proc/${pid}/environ`);
-    } catch {
-      continue;
-    }
-    if (env.indexOf(needle) < 0) continue;
+    if (taskTokenOf(pid) !== token) continue;
     const info = readProc(pid);
     if (info && info.state !== 'Z') out.push(info);
   }
@@ -182,9 +184,9 @@ export class EscapeScanner {
   /** Each listed process's task token (undefined: none), read once: a token is matched at every scan. */
   private readonly tokenOf = new Map<number, string | undefined>();
 
-  /** The live processes whose environment carries one of `tokens`. */
-  scan(tokens: ReadonlySet<string>): Map<string, ProcInfo[]> {
-    const found = new Map<string, ProcInfo[]>();
+  /** The pids whose environment carries one of `tokens` (ProcessTree.adoptPids reads the ones it lacks). */
+  scan(tokens: ReadonlySet<string>): Map<string, number[]> {
+    const found = new Map<string, number[]>();
     const listed = listPids();
     const now = new Set(listed);
     for (const pid of this.tokenOf.keys()) if (!now.has(pid)) this.tokenOf.delete(pid);
@@ -195,11 +197,9 @@ export class EscapeScanner {
       else this.tokenOf.set(pid, (token = taskTokenOf(pid)));
       // A process read before its task was known here (its run not registered yet) is matched now.
       if (token === undefined || !tokens.has(token)) continue;
-      const info = readProc(pid);
-      if (!info || info.state === 'Z') continue;
       const list = found.get(token);
-      if (list) list.push(info);
-      else found.set(token, [info]);
+      if (list) list.push(pid);
+      else found.set(token, [pid]);
     }
     return found;
   }

@@ -119,8 +119,8 @@ export class Sampler {
       if (acct?.mode === 'procfs' && run.tree && !run.stoppedBy) byToken.set(run.token, run);
     if (byToken.size === 0) return;
     this.escapes ??= new EscapeScanner();
-    for (const [token, procs] of this.escapes.scan(new Set(byToken.keys())))
-      byToken.get(token)?.tree?.adopt(procs);
+    for (const [token, pids] of this.escapes.scan(new Set(byToken.keys())))
+      byToken.get(token)?.tree?.adoptPids(pids);
   }
 
   /** Forgets an ended run; samples held while it was young go to Redis if it did live past the threshold. */

@@ -209,16 +209,19 @@ export async function startWorker(
     });
     return run;
   };
-  const defer = async (exec: Execution, delayMs = DEFER_DELAY_MS): Promise<never> => {
+  /** Moves the execution's job to the delayed set: a later delivery of it is a new execution (`left`). */
+  const putOff = async (exec: Execution, delayMs: number): Promise<void> => {
     await exec.job.moveToDelayed(Date.now() + delayMs, exec.token);
     exec.left = true;
+  };
+  const defer = async (exec: Execution, delayMs = DEFER_DELAY_MS): Promise<never> => {
+    await putOff(exec, delayMs);
     throw new DelayedError();
   };
 
   /** A task this worker cannot start now (low memory, full disk): left for later or another worker. */
   const leaveForLater = async (exec: Execution): Promise<never> => {
-    await exec.job.moveToDelayed(Date.now() + DEFER_DELAY_MS, exec.token);
-    exec.left = true;
+    await putOff(exec, DEFER_DELAY_MS);
     // Redis hands a ready job to the worker that has waited longest, which would be this one again and
     // again: holding the slot until the job is ready lets another worker take it (released before, this worker
     // took it back every time: a starved worker kept a task from a fed one). A delivery of the job to another
