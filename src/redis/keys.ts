@@ -1,5 +1,7 @@
 /** How long the end of a task stays in its pool's recent-ends index (the dashboard's pool page: one hour). */
 export const RECENT_ENDS_WINDOW_MS = 3_600_000;
+/** The recent-ends index is trimmed to its window when an end brings its size to a multiple of this. */
+export const RECENT_ENDS_TRIM_EVERY = 64;
 
 /**
  * The one place where Redis key and queue names are built. Every key starts with the prefix, whose
@@ -108,7 +110,8 @@ export class Keys {
   }
   /**
    * Sorted set of the pool's task ids that ended within RECENT_ENDS_WINDOW_MS, scored by end time: written by
-   * the end of every task (scripts.ts finalize); the pool page reads it instead of every task record.
+   * the end of every task (scripts.ts finalize), trimmed to the window every RECENT_ENDS_TRIM_EVERY ends; the pool
+   * page reads the window by score, instead of every task record.
    */
   poolRecentEnds(name: string): string {
     return `${this.statsBase}recent-ends:${name}`;

@@ -3,6 +3,7 @@
 // executions are in test/reliability/fencing-scripts.test.ts; here: what each outcome writes.
 import { describe } from 'vitest';
 
+import { RECENT_ENDS_TRIM_EVERY, RECENT_ENDS_WINDOW_MS } from '../../src/redis/keys.js';
 import { TaskStatus as S } from '../../src/tasks/status.js';
 import { event, finishedCount, indexesOf, it, lastEvent, queuedTask, runningTask } from '../helpers/store.js';
 
@@ -30,10 +31,39 @@ describe.concurrent('transition', () => {
     const id = await queuedTask(ctx, { pool: 'fast-clock' }, now - 10_000);
     await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 5_000);
     const recent = ctx.keys.poolRecentEnds('fast-clock');
-    await ctx.redis.zadd(recent, now - 60_000, 'a', now - 1_000, 'b');
+    // The end brings the index to RECENT_ENDS_TRIM_EVERY entries: the end that trims it.
+    const fresh = Array.from({ length: RECENT_ENDS_TRIM_EVERY - 1 }, (_, i) => [now - 1_000 - i, `f${i}`]);
+    await ctx.redis.zadd(recent, ...fresh.flat());
     // Ended two hours "later" by the worker's clock: the window is an hour back from Redis's now, not from that.
     await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0', { exit_code: 0 }, now + 7_200_000);
-    expect(await ctx.redis.zrange(recent, 0, -1)).toEqual(['a', 'b', String(id)]);
+    expect(await ctx.redis.zcard(recent)).toBe(RECENT_ENDS_TRIM_EVERY);
+    expect(await ctx.redis.zscore(recent, String(id))).toBe(String(now + 7_200_000));
+  });
+
+  it('the recent-ends index is trimmed to its hour by the end that brings it to a multiple of RECENT_ENDS_TRIM_EVERY, not before', async ({
+    ctx,
+    expect,
+  }) => {
+    const now = Date.now();
+    const recent = ctx.keys.poolRecentEnds('trim');
+    const stale = Array.from({ length: 10 }, (_, i) => [now - RECENT_ENDS_WINDOW_MS - 60_000 - i, `s${i}`]);
+    const fresh = Array.from({ length: RECENT_ENDS_TRIM_EVERY - 12 }, (_, i) => [now - 1_000 - i, `f${i}`]);
+    await ctx.redis.zadd(recent, ...stale.flat(), ...fresh.flat());
+    const end = async (): Promise<number> => {
+      const id = await queuedTask(ctx, { pool: 'trim' }, now - 10_000);
+      await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 5_000);
+      await ctx.tasks.transitionFenced(id, fence, S.success, 'exit code 0', { exit_code: 0 }, now);
+      return id;
+    };
+    // 63 entries after this end: not trimmed (the pool page asks for the hour by score: the stale ones never show).
+    await end();
+    expect(await ctx.redis.zcount(recent, '-inf', `(${now - RECENT_ENDS_WINDOW_MS}`)).toBe(10);
+    // 64: trimmed, the hour's ends kept, with an expiry a window ahead.
+    const last = await end();
+    expect(await ctx.redis.zcount(recent, '-inf', `(${now - RECENT_ENDS_WINDOW_MS}`)).toBe(0);
+    expect(await ctx.redis.zcard(recent)).toBe(RECENT_ENDS_TRIM_EVERY - 10);
+    expect(await ctx.redis.zscore(recent, String(last))).toBe(String(now));
+    expect(await ctx.redis.pttl(recent)).toBeGreaterThan(RECENT_ENDS_WINDOW_MS - 60_000);
   });
 
   it('final: a task with only one of its streams (live output, no resource samples) gets the TTL on it', async ({
