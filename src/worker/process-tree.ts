@@ -339,14 +339,14 @@ export async function terminateAll(
   let procs = live();
   if (procs.length === 0) return { signalled: [], survivors: [] };
   procs.forEach(p => signalled.add(p.pid));
-  signalAll(procs, 'SIGTERM');
+  askToEnd(procs);
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     await sleep(50);
     procs = live();
     if (procs.length === 0) return { signalled: [...signalled], survivors: [] };
     procs.forEach(p => signalled.add(p.pid));
-    signalAll(procs, 'SIGTERM');
+    askToEnd(procs);
   }
   for (let round = 0; round < 100 && procs.length > 0; round++) {
     procs.forEach(p => signalled.add(p.pid));
@@ -355,6 +355,16 @@ export async function terminateAll(
     procs = live();
   }
   return { signalled: [...signalled], survivors: procs.map(p => p.pid) };
+}
+
+/**
+ * SIGTERM, then SIGCONT: a stopped process (`kill -STOP`, a debugger, a `^Z` of the root) acts on a TERM only once
+ * continued, so without the CONT its trap never ran and the whole grace was spent before the KILL (adversary 10
+ * K2). Slurm and systemd send the same pair.
+ */
+function askToEnd(procs: readonly ProcInfo[]): void {
+  signalAll(procs, 'SIGTERM');
+  signalAll(procs, 'SIGCONT');
 }
 
 let ownPgid: number | undefined;

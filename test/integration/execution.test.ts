@@ -19,6 +19,15 @@ function pgrep(args: string[]): number[] {
   }
 }
 
+/** The state letter of a process (`T`: stopped), or undefined when it is gone. */
+function procState(pid: number): string | undefined {
+  try {
+    return /\) (\S) /.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 /** Live processes whose command line contains `marker` (each test uses its own sleep lengths as markers). */
 const processesMatching = (marker: string): number[] => pgrep(['-f', marker]);
 
@@ -73,6 +82,19 @@ describe.concurrent('task execution', () => {
     const again = await runJtm(['kill', '-tid', String(id), '--json'], env);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ action: 'already-final', status: 'terminated' });
+  });
+
+  it('kills a stopped task with TERM and CONT: its trap runs, not the grace then KILL (adversary 10 K2)', async () => {
+    const id = await submit(['-cmd', `trap "touch k2-cleanup-ran; exit 7" TERM; kill -STOP $$; sleep 3102`]);
+    await waitRunning(id);
+    await waitFor(
+      () => processesMatching('k2-cleanup-ran').some(pid => procState(pid) === 'T') || undefined,
+      'the task to stop itself',
+    );
+    const r = await runJtm(['kill', '-tid', String(id), '--json'], env);
+    expect(r.code).toBe(0);
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: -4, exit_code: 7 });
+    expect(existsSync(join(work, 'k2-cleanup-ran'))).toBe(true);
   });
 
   it('kills a queued task: it leaves the queue and never starts', async () => {
