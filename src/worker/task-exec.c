@@ -7,7 +7,9 @@
  * bash preamble.
  *
  *   jtm-task-exec STDOUT STDERR COMMAND WORD0 [WORD...]
+ *   jtm-task-exec --tty-eof PROGRAM [ARG...]     (the bash preamble's tasks: step 0, then an exec of PROGRAM)
  *
+ * 0. makes a read of the task's terminal return at once with nothing, as at end of file (tty_reads_end);
  * 1. joins the task's cgroup(s): its pid into each file of JTM_CGROUP_PROCS (errors ignored, as the preamble's
  *    `2>/dev/null`: the worker checks that it joined);
  * 2. raises its OOM score to JTM_OOM_SCORE_ADJ, never lowering it (errors ignored: the score is protection of
@@ -28,7 +30,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+
+/*
+ * The task's terminal (the pty, its controlling terminal) is one nobody types on: a program that asks it for a
+ * password or a yes (getpass, ssh's host key or password prompt, git's credentials, `rm -i </dev/tty`) waited
+ * for ever, its prompt unseen (adversary 10 K1). Non-canonical with VMIN = VTIME = 0, a read returns 0 bytes at
+ * once, which such programs take as end of file and fail on, as under Slurm, where there is no terminal. The
+ * pty stays the controlling terminal (its hang-up still reaches the task when the pty host dies). A program
+ * that sets its own terminal modes with VMIN > 0 (a raw-mode key reader) can still wait: docs/architecture.md.
+ * Descriptor 0 is the pty's slave here: forkpty's child starts with 0, 1, 2 on it.
+ */
+static void tty_reads_end(void) {
+  struct termios t;
+  if (tcgetattr(0, &t) != 0) return;
+  t.c_lflag &= ~(tcflag_t)ICANON;
+  t.c_cc[VMIN] = 0;
+  t.c_cc[VTIME] = 0;
+  if (tcsetattr(0, TCSANOW, &t) != 0) {
+    /* not a terminal after all: nothing to end */
+  }
+}
 
 static void join_cgroups(void) {
   const char *list = getenv("JTM_CGROUP_PROCS");
@@ -95,10 +118,17 @@ static void redirect(const char *path, int flags, int target) {
 
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--check") == 0) return 0;
+  if (argc >= 3 && strcmp(argv[1], "--tty-eof") == 0) {
+    tty_reads_end();
+    execv(argv[2], argv + 2);
+    dprintf(2, "jtm-task-exec: %s: %s\n", argv[2], strerror(errno));
+    return 126;
+  }
   if (argc < 5) {
     dprintf(2, "jtm-task-exec: usage: jtm-task-exec STDOUT STDERR COMMAND WORD0 [WORD...]\n");
     return 125;
   }
+  tty_reads_end();
   join_cgroups();
   raise_oom_score();
   close_listed();

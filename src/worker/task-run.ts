@@ -91,7 +91,8 @@ export interface TaskRunOptions {
  *   nothing in between: exact for any size and any bytes (binary, CR LF, NUL), under any load, and complete
  *   once the processes have exited. The pty stays for the session and the job control, and carries only
  *   what bash prints itself (if an open fails: exit 125 with bash's message, the task's reason);
- * - gives the command no input, so a command that reads stdin sees EOF instead of hanging;
+ * - gives the command no input, so a command that reads stdin sees EOF instead of hanging (and a read of its
+ *   terminal ends at once too: the wrapper in front of bash sets that, task-exec.c tty_reads_end);
  * - without a cgroup, writes bash's `times` to JTM_TIMES_FILE when the shell exits (an EXIT trap: the CPU of
  *   every child it reaped, which /proc loses once the shell is reaped).
  * The command follows on the next line, so bash parses and runs it only after the preamble has run (a syntax
@@ -182,9 +183,12 @@ export function taskArgv(
   wrapper: () => string | undefined = taskExecPath,
 ): string[] {
   const words = env[TIMES_FILE_VAR] === undefined ? simpleCommandWords(command, env) : undefined;
-  const exec = words && wrapper();
+  const exec = wrapper();
   if (words && exec) return [exec, stdoutPath, stderrPath, command, ...words];
-  return ['/bin/bash', '-c', taskScript(command), 'bash', stdoutPath, stderrPath];
+  const bash = ['/bin/bash', '-c', taskScript(command), 'bash', stdoutPath, stderrPath];
+  // The wrapper first, for what bash cannot do: end the reads of the task's terminal (task-exec.c). Without
+  // it (no C compiler at install), a read of /dev/tty waits (docs/architecture.md).
+  return exec ? [exec, '--tty-eof', ...bash] : bash;
 }
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */

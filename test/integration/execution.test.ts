@@ -97,6 +97,21 @@ describe.concurrent('task execution', () => {
     expect(existsSync(join(work, 'k2-cleanup-ran'))).toBe(true);
   });
 
+  it('a read of the task’s terminal ends at once, as at end of file: a prompt no one answers does not wait (adversary 10 K1)', async () => {
+    // The same reads through the bash preamble and through the wrapper's exec of a simple command.
+    writeFileSync(
+      join(work, 'k1.sh'),
+      'read -r x </dev/tty; echo "rc=$?" >k1-simple.txt; head -c1 </dev/tty; echo "rc=$?" >>k1-simple.txt\n',
+    );
+    const ids = await Promise.all([
+      submit(['-cmd', 'read -rs x </dev/tty; echo "rc=$?" >k1-bash.txt', '--timeout', '60s']),
+      submit(['-cmd', `/bin/bash ${join(work, 'k1.sh')}`, '--timeout', '60s']),
+    ]);
+    for (const id of ids) expect(await waitFinal(id)).toBe(4);
+    expect(readFileSync(join(work, 'k1-bash.txt'), 'utf8')).toBe('rc=1\n');
+    expect(readFileSync(join(work, 'k1-simple.txt'), 'utf8')).toBe('rc=1\nrc=0\n');
+  });
+
   it('kills a queued task: it leaves the queue and never starts', async () => {
     const r = await runJtm(['submit', '-p', 'exec-idle', '-cmd', 'touch never-started'], env, { cwd: work });
     const [id] = taskIds(r.stdout);

@@ -58,7 +58,11 @@ describe('which commands skip the bash preamble (the static wrapper execs their 
     '   ',
   ])('%j is not', command => {
     expect(simpleCommandWords(command, env)).toBeUndefined();
-    expect(taskArgv(command, '/l/1.out', '/l/1.err', env, () => WRAPPER)[0]).toBe('/bin/bash');
+    expect(taskArgv(command, '/l/1.out', '/l/1.err', env, () => WRAPPER).slice(0, 3)).toEqual([
+      WRAPPER,
+      '--tty-eof',
+      '/bin/bash',
+    ]);
   });
 
   it.each(['BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'BASH_FUNC_/bin/true%%'])(
@@ -68,11 +72,11 @@ describe('which commands skip the bash preamble (the static wrapper execs their 
     },
   );
 
-  it('keeps the bash preamble in /proc mode (its EXIT trap writes `times`) and where no wrapper was built', () => {
+  it('keeps the bash preamble in /proc mode (its EXIT trap writes `times`, after the wrapper) and where no wrapper was built', () => {
     const bash = ['/bin/bash', '-c', taskScript('/bin/true'), 'bash', '/l/1.out', '/l/1.err'];
     expect(
       taskArgv('/bin/true', '/l/1.out', '/l/1.err', { JTM_TIMES_FILE: '/l/1.times' }, () => WRAPPER),
-    ).toEqual(bash);
+    ).toEqual([WRAPPER, '--tty-eof', ...bash]);
     expect(taskArgv('/bin/true', '/l/1.out', '/l/1.err', env, () => undefined)).toEqual(bash);
   });
 });
