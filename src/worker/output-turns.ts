@@ -1,45 +1,85 @@
+import { constants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+
 /**
- * Runs of one worker that name the same stdout or stderr file take turns: each run empties its files as it
- * starts, so a second task writing to the same path erased the first one's output, and both were recorded with
+ * Runs of one worker that write to the same stdout or stderr file take turns: each run empties its files as it
+ * starts, so a second task writing to the same file erased the first one's output, and both were recorded with
  * the mixed file as their output (adversary 5 G6: "B1 A6 B2 A7 B3 A8" for both, A1..A5 gone). The later run
- * waits, holding its slot, until the earlier one has ended; its time limit starts when it starts. Device files
- * (`/dev/null`) are shared freely. Runs on other workers are not seen (docs/reliability.md).
+ * waits, holding its slot, until the earlier one has ended; its time limit starts when it starts. Devices
+ * (`/dev/null`, a terminal) are shared freely. Runs on other workers are not seen (docs/reliability.md).
+ *
+ * "The same file" is the file, not its name: `//`, `/./`, a symlinked directory or a hard link reach one file
+ * under other names (adversary 10 K3: a site's `$SCRATCH` and `/pscratch/...`). A path a task named is known
+ * by its device and inode; a new file is made (empty, as the run would make it) so that it has them before
+ * any other name can reach it. A path the worker chose (`<log dir>/tasks/<id>.out`) is its own by its name,
+ * which holds the task id: no file system call for it (the stat, the open and the close are thread-pool hops
+ * per task that most tasks, which name no file, would pay).
  */
 export class OutputTurns {
-  /** The newest run's turn per path: resolved when that run has ended. */
+  /** The newest run's turn per file: resolved when that run has ended. */
   private readonly turns = new Map<string, Promise<void>>();
 
   /**
-   * Waits for the earlier runs that name any of `paths` (telling `onWait` which path, once, if it must), or
-   * until `stopped` (a kill, a stop: the run then starts nothing), then holds them; the returned function
-   * ends the turn, never before the earlier runs' (a run that stopped waiting must not let a later one
-   * overtake them).
+   * Waits for the earlier runs that write to any of the files (telling `onWait` which path, once, if it
+   * must), or until `stopped` (a kill, a stop: the run then starts nothing), then holds them; the returned
+   * function ends the turn, never before the earlier runs' (a run that stopped waiting must not let a later
+   * one overtake them). `named`: whether the task named the path (else the worker chose it: see above).
    */
   async take(
-    paths: readonly string[],
+    outputs: readonly { path: string; named: boolean }[],
     onWait: (path: string) => void,
     stopped: Promise<void>,
   ): Promise<() => void> {
-    // Device files (/dev/null, a tty) are shared freely; /dev/shm holds regular files.
-    const own = [...new Set(paths.filter(p => !p.startsWith('/dev/') || p.startsWith('/dev/shm/')))];
+    // A stop while a path is looked at (an NFS server that does not answer) ends the wait: the run starts nothing.
+    const keyed = await Promise.race([
+      Promise.all(
+        outputs.map(async o => ({ path: o.path, key: o.named ? await fileKey(o.path) : `name:${o.path}` })),
+      ),
+      stopped.then(() => undefined),
+    ]);
+    if (keyed === undefined) return () => {};
     let end!: () => void;
     const mine = new Promise<void>(r => (end = r));
+    const own: string[] = [];
     const before: Promise<void>[] = [];
-    for (const p of own) {
-      const prev = this.turns.get(p);
+    for (const { path, key } of keyed) {
+      if (key === undefined || own.includes(key)) continue;
+      own.push(key);
+      const prev = this.turns.get(key);
       if (prev) {
-        if (before.length === 0) onWait(p);
+        if (before.length === 0) onWait(path);
         before.push(prev);
       }
-      this.turns.set(p, mine);
+      this.turns.set(key, mine);
     }
     const earlier = Promise.all(before);
     await Promise.race([earlier, stopped]);
     return () => {
       void earlier.then(() => {
         end();
-        for (const p of own) if (this.turns.get(p) === mine) this.turns.delete(p);
+        for (const k of own) if (this.turns.get(k) === mine) this.turns.delete(k);
       });
     };
   }
+}
+
+/**
+ * What a path a task named writes to: `file:<dev>:<ino>` of a file or FIFO (made first if it does not exist
+ * and its directory does), undefined for a device (shared freely) or what no run can write (a directory: the
+ * run fails on it), `name:<absolute path>` where the file cannot be made (its directory is made by the run).
+ */
+async function fileKey(path: string): Promise<string | undefined> {
+  let st = await stat(path).catch(() => undefined);
+  if (st === undefined) {
+    // O_EXCL: a file made meanwhile by another is left as it is; O_NONBLOCK as the run's own open.
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NONBLOCK;
+    await open(path, flags, 0o666).then(
+      fh => fh.close(),
+      () => undefined,
+    );
+    st = await stat(path).catch(() => undefined);
+  }
+  if (st === undefined) return `name:${resolve(path)}`;
+  return st.isFile() || st.isFIFO() ? `file:${st.dev}:${st.ino}` : undefined;
 }

@@ -351,7 +351,10 @@ export async function startWorker(
       );
     }
     const endTurn = await outputTurns.take(
-      [run.stdoutPath, run.stderrPath],
+      [
+        { path: run.stdoutPath, named: data.stdout !== undefined },
+        { path: run.stderrPath, named: data.stderr !== undefined },
+      ],
       path =>
         log.warn(
           { task: data.id, path },

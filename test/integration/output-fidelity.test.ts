@@ -3,12 +3,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -131,6 +133,25 @@ describe('output fidelity and task isolation', () => {
     expect((await logsBytes(env, b!)).out.toString()).toBe('B1\nB2\n');
     expect(readFileSync(out, 'utf8')).toBe('B1\nB2\n');
     expect(worker.output()).toMatch(/another task running here writes to the same output file/);
+  });
+
+  it('take turns too when they name the file otherwise: //, /./, a symlinked directory, a hard link (adversary 10 K3)', async () => {
+    const dir = join(work, 'k3');
+    mkdirSync(dir);
+    symlinkSync(dir, join(work, 'k3-link'));
+    const line = (name: string): string => `for i in 1 2 3; do echo ${name}$i; sleep 0.3; done`;
+    const [a] = await submit([{ command: line('A'), stdout: join(dir, 'f.out') }]);
+    await waitFor(async () => (await ctx.tasks.status(a!)) === 3, 'the first to run');
+    // A hard link to the file the first one made (it did not exist before it).
+    linkSync(join(dir, 'f.out'), join(dir, 'hard.out'));
+    const names = { B: `${dir}//./f.out`, C: join(work, 'k3-link', 'f.out'), H: join(dir, 'hard.out') };
+    const others = await submit(Object.entries(names).map(([n, stdout]) => ({ command: line(n), stdout })));
+    const ids = [a!, ...others];
+    for (const id of ids) expect(await waitFinal(id)).toBe(4);
+    const outs = await Promise.all(ids.map(async id => (await logsBytes(env, id)).out.toString()));
+    expect(outs).toEqual(['A', 'B', 'C', 'H'].map(n => `${n}1\n${n}2\n${n}3\n`));
+    // One after the other: the file holds the last one's output alone.
+    expect(outs).toContain(readFileSync(join(dir, 'f.out'), 'utf8'));
   });
 
   it('logs of a task whose shared stdout was rewritten after it (same size) give its own output, not the file', async () => {
