@@ -421,8 +421,9 @@ export async function startWorker(
     }
     // When Slurm ends an allocation (scancel, walltime, preemption) it sends SIGTERM to every process of the
     // job at once: the task may die of it before this worker has handled its own SIGTERM. Such a task is
-    // given back to the queue, not failed. So is one whose pty host died as the worker was being stopped.
-    if (outcome.kind === 'final' && dueToStop(outcome, opts.slurmJobId > 0)) {
+    // given back to the queue, not failed; so is one killed by a SIGTERM to every process of the user (a
+    // task's `kill -- -1`), and one whose pty host died as the worker was being stopped.
+    if (outcome.kind === 'final' && dueToStop(outcome)) {
       if (await becomesTrue(() => live.phase === 'stopping', STOP_SIGNAL_WINDOW_MS)) {
         const reason =
           opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
@@ -758,9 +759,14 @@ const SIGTERM_EXIT = 143;
 // and waiting only delays recording a task that really did die of a stray SIGTERM.
 const STOP_SIGNAL_WINDOW_MS = 5000;
 
-/** A failure that may be the worker's stop reaching the task first: Slurm's SIGTERM, or a lost pty host. */
-function dueToStop(outcome: { exitCode?: number; hostExited?: boolean }, inSlurm: boolean): boolean {
-  return outcome.hostExited === true || (inSlurm && outcome.exitCode === SIGTERM_EXIT);
+/**
+ * A failure that may be the worker's stop reaching the task first, or at once: a SIGTERM (Slurm's to every
+ * process of the job; a task's `kill -- -1` or `pkill -u $USER` to every process of the user, adversary 10 K5:
+ * the worker's other tasks were recorded failed, exit 143), or a lost pty host. Given back only if the worker
+ * does stop within STOP_SIGNAL_WINDOW_MS; a task killed by a SIGTERM of its own waits that long to be recorded.
+ */
+function dueToStop(outcome: { exitCode?: number; hostExited?: boolean }): boolean {
+  return outcome.hostExited === true || outcome.exitCode === SIGTERM_EXIT;
 }
 
 async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {

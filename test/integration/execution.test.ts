@@ -455,6 +455,29 @@ describe.concurrent('Slurm ending an allocation', () => {
       await closeContext(ctx);
     });
   }
+
+  it('outside Slurm too: a task killed by the SIGTERM that stops its worker (a kill -- -1 of the user) goes back to the queue (adversary 10 K5)', async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'userterm'], env);
+    const marker = 'sleep 3751';
+    const [id] = taskIds((await runJtm(['submit', '-p', 'userterm', '-cmd', marker], env)).stdout);
+    await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
+    const task = await waitFor(() => {
+      const p = processesMatching(marker);
+      return p.length > 0 ? p : undefined;
+    }, 'the task processes');
+    // kill(-1) reaches them in pid order: the worker's tasks are younger than the worker, but pids wrap.
+    for (const pid of [...task, w.child.pid!]) process.kill(pid, 'SIGTERM');
+    await w.exited;
+    const rec = await ctx.tasks.get(id!);
+    expect(rec, JSON.stringify(await ctx.tasks.events(id!))).toMatchObject({
+      status_name: 'pending',
+      reason: 'worker shut down before the task ended',
+    });
+    await runJtm(['kill', '-tid', String(id)], env);
+    await closeContext(ctx);
+  });
 });
 
 // A task that kills its parent — the worker's pty host (`kill -9 $PPID`, a `pkill node`) — took every other
