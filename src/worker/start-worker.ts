@@ -765,8 +765,12 @@ const STOP_SIGNAL_WINDOW_MS = 5000;
  * the worker's other tasks were recorded failed, exit 143), or a lost pty host. Given back only if the worker
  * does stop within STOP_SIGNAL_WINDOW_MS; a task killed by a SIGTERM of its own waits that long to be recorded.
  */
-function dueToStop(outcome: { exitCode?: number; hostExited?: boolean }): boolean {
-  return outcome.hostExited === true || outcome.exitCode === SIGTERM_EXIT;
+function dueToStop(outcome: { status: number; exitCode?: number; hostExited?: boolean }): boolean {
+  // Failed only: a kill, a timeout or a memory limit of JTM's own ends in SIGTERM too, and is recorded at once
+  // (in Slurm such ends waited the 5 s before).
+  return (
+    outcome.hostExited === true || (outcome.status === TaskStatus.failed && outcome.exitCode === SIGTERM_EXIT)
+  );
 }
 
 async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {
