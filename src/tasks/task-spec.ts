@@ -5,6 +5,7 @@ import { MAX_TIME_LIMIT_MS, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { dropUndefined, optionalString as str, refuseReplacedBytes } from '../fields.js';
 import {
+  isDynamicSpec,
   normaliseMemory,
   parsePoolFields,
   POOL_FLAG,
@@ -158,7 +159,15 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   const fileJobId = slurmWord(input.cromwell_job_id, 'cromwell_job_id');
   agree(fileJobId, defaults.cromwellJobId, 'cromwell_job_id', '-jid');
   const cromwellJobId = fileJobId ?? defaults.cromwellJobId;
-  if (poolFields.shared === 0 && (filePool.job_id || cromwellJobId)) {
+  // A per-workflow pool only where the manager provisions it (Slurm, a time): a manual pool's workers are
+  // started by hand, and no one can start them for a name that holds a workflow id not known yet; every call of
+  // the shipped Cromwell stanza with its defaults (`cluster = "local"`, `shared = 0`) was pending for ever
+  // (adversary 9 J3). Such a call runs on the pool it names.
+  if (
+    poolFields.shared === 0 &&
+    isDynamicSpec({ ...poolFields, name: pool }) &&
+    (filePool.job_id || cromwellJobId)
+  ) {
     pool = workflowPoolName(pool, command, filePool.job_id);
   }
   const outputDir = resolvePath(str(input.output_dir, 'output_dir'), defaults.cwd);

@@ -24,9 +24,24 @@ describe('task validation', () => {
     expect(() => workflowPoolName('small', 'ls', undefined)).toThrow(InvalidInputError);
     const t = buildTask(
       { command: cmd },
-      { ...defaults, poolFields: { shared: 0 }, cromwellJobId: 'cromwell_x_y' },
+      {
+        ...defaults,
+        poolFields: { shared: 0, cluster: 'perlmutter', time: '01:00:00' },
+        cromwellJobId: 'cromwell_x_y',
+      },
     );
     expect(t.pool).toBe('small_5e1f-77');
+  });
+  it('runs shared = 0 on the pool named where no one provisions a per-workflow one (adversary 9 J3)', () => {
+    const cmd = '/bin/bash /data/cromwell-executions/wf/5e1f-77/call-a/execution/script';
+    for (const poolFields of [
+      { shared: 0, cluster: 'local', time: '01:00:00' },
+      { shared: 0, time: '01:00:00' },
+      { shared: 0, cluster: 'perlmutter' },
+    ]) {
+      const t = buildTask({ command: cmd }, { ...defaults, poolFields, cromwellJobId: 'cromwell_x_y' });
+      expect(t.pool, JSON.stringify(poolFields)).toBe('small');
+    }
   });
   it('rounds memory in GB as the original, and keeps Slurm sizes', () => {
     expect(normaliseMemory(4.5)).toBe('4608M');
