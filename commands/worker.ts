@@ -35,6 +35,14 @@ export default class Worker extends BaseCommand<typeof Worker> {
     job_script_dir_name: Flags.string({ description: 'where batch scripts and Slurm logs go (-jd)' }),
     dry_run: Flags.boolean({ description: 'print the batch script, submit nothing (-dr)' }),
     clone_time_rate: Flags.string({ hidden: true, description: 'obsolete (-ctr)' }),
+    // The original's worker flags that have no effect here, accepted so that an old launch line starts
+    // (src/cli/argv.ts): -to (exit when the manager's heartbeats stop: workers do not depend on a manager),
+    // -ct (clone time), -nw (workers to clone), -J (the Slurm job name: the manager names its jobs).
+    manager_timeout: Flags.string({ hidden: true, description: 'obsolete (-to): ignored' }),
+    clone_time: Flags.string({ hidden: true, description: 'obsolete (-ct): ignored' }),
+    num_workers: Flags.string({ hidden: true, description: 'obsolete (-nw): ignored' }),
+    job_name: Flags.string({ hidden: true, description: 'obsolete (-J): ignored' }),
+    zerofile: Flags.boolean({ hidden: true, description: 'accept empty output files for every task (-zf)' }),
     // The original JTM's -r (log each heartbeat): accepted so that old scripts still start, but hidden, as it
     // does nothing (the resource samples are in `jtm resource-log`).
     show_resource_log: Flags.boolean({ char: 'r', hidden: true, description: 'obsolete (-r): ignored' }),

@@ -50,6 +50,41 @@ export const LEGACY_FLAGS: Readonly<Record<string, Alias>> = {
   '--task-id': { flag: 'task_id', value: true },
 };
 
+/**
+ * Legacy spellings that mean something else, or nothing, on other commands: the original's `jtm-worker` and
+ * `jtm-submit` long forms, and the worker's flags that have no effect here (hidden flags of the worker,
+ * accepted so that an old launch line starts: `-to` was read as `-t o`, `-ct 0.2` as `-c t`, adversary 9 J1).
+ * `version` stands for oclif's own `--version` (the original's `-v` on the worker and the manager).
+ */
+const COMMAND_LEGACY_FLAGS: Readonly<Record<string, Readonly<Record<string, Alias | 'version'>>>> = {
+  worker: {
+    '-to': { flag: 'manager_timeout', value: true },
+    '--timeout': { flag: 'manager_timeout', value: true },
+    '-ct': { flag: 'clone_time', value: true },
+    '--clone-time': { flag: 'clone_time', value: true },
+    '-nw': { flag: 'num_workers', value: true },
+    '--num-workers': { flag: 'num_workers', value: true },
+    '-J': { flag: 'job_name', value: true },
+    '--job-name': { flag: 'job_name', value: true },
+    '--account': { flag: 'charging_account', value: true },
+    '--nodes': { flag: 'nnodes', value: true },
+    '--cpus-per-task': { flag: 'cpus_per_task', value: true },
+    '--mem-per-cpu': { flag: 'mem_per_cpu', value: true },
+    '--time': { flag: 'job_time', value: true },
+    '-v': 'version',
+    '--version': 'version',
+  },
+  manager: {
+    '-v': 'version',
+    '--version': 'version',
+    '--resource': { flag: 'show_resource_log', value: false },
+  },
+  submit: {
+    '--cpu': { flag: 'ncpu', value: true },
+    '--time': { flag: 'job_time', value: true },
+  },
+};
+
 /** Legacy binaries: `jtm-<command>`. */
 const LEGACY_BINARIES = new Set([
   'submit',
@@ -81,10 +116,14 @@ export function normaliseArgv(binName: string, argv: readonly string[]): string[
   }
   const [command, ...rest] = args;
   if (command === undefined) return globals;
-  return [command, ...translate(rest), ...translate(globals)];
+  const own = COMMAND_LEGACY_FLAGS[command] ?? {};
+  // The original's `-v` of a command: the version, whatever else was given (as the original's argparse).
+  const untilDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (untilDashes.some(t => own[t] === 'version')) return ['--version'];
+  return [command, ...translate(rest, own), ...translate(globals, {})];
 }
 
-function translate(tokens: readonly string[]): string[] {
+function translate(tokens: readonly string[], own: Readonly<Record<string, Alias | 'version'>>): string[] {
   const out: string[] = [];
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] as string;
@@ -94,7 +133,8 @@ function translate(tokens: readonly string[]): string[] {
     }
     const eq = token.indexOf('=');
     const name = eq > 0 ? token.slice(0, eq) : token;
-    const alias = LEGACY_FLAGS[name];
+    const mine = own[name];
+    const alias = mine !== undefined && mine !== 'version' ? mine : LEGACY_FLAGS[name];
     if (!alias) {
       out.push(token);
       continue;

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
-import { normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js';
+import { legacyPoolName, normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js';
 import type { DynamicWorkerRequest } from '../slurm/submit-workers.js';
 import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
 import { startTaskHost } from '../worker/task-environment.js';
@@ -27,6 +27,7 @@ export interface WorkerFlags extends Omit<DynamicWorkerRequest, 'slots'> {
   lifetime?: string;
   'shutdown-grace': string;
   'task-mem-limit'?: string;
+  zerofile?: boolean;
 }
 
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -55,7 +56,8 @@ function duration(
 
 /** Resolves the options of a worker that runs here (manual, or inside a Slurm allocation). */
 export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now()): WorkerOptions {
-  const pool = validatePoolName(flags.pool_name ?? '');
+  // The original's default pool; `default` is `small`, as its submit had it (legacyPoolName).
+  const pool = legacyPoolName(validatePoolName(flags.pool_name ?? 'small'));
   const workerId =
     flags.worker_id ?? `${hostname().split('.')[0]}-${process.pid}-${randomBytes(3).toString('hex')}`;
   if (!WORKER_ID.test(workerId)) throw new InvalidInputError(`invalid worker id ${JSON.stringify(workerId)}`);
@@ -93,6 +95,7 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
     }),
     shutdownGraceMs: duration(flags['shutdown-grace'], '--shutdown-grace') ?? 20_000,
     taskMemLimitBytes,
+    ...(flags.zerofile ? { allowEmptyOutputs: true } : {}),
   };
 }
 

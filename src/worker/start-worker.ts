@@ -176,7 +176,7 @@ export async function startWorker(
     })());
 
   const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting, claimEpoch: number): TaskRun => {
-    const run: TaskRun = new TaskRun(data, {
+    const run: TaskRun = new TaskRun(opts.allowEmptyOutputs ? { ...data, allow_empty_outputs: true } : data, {
       startDeadline: () => heartbeat.startDeadline(claimEpoch),
       logDir: ctx.config.logDir,
       env: { ...env, ...acct.env },

@@ -29,6 +29,8 @@ export interface WorkerOptions extends AllocationFacts {
    * allocation's memory ÷ (workers per node × slots). Undefined: unlimited.
    */
   taskMemLimitBytes?: number;
+  /** Every task this worker runs accepts empty output files (the original worker's `-zf`). */
+  allowEmptyOutputs?: boolean;
 }
 
 // Defined below the worker: submit's fit check uses it too, and src/tasks must not import the worker.

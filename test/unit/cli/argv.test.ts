@@ -38,4 +38,50 @@ describe('argv translation', () => {
     ]);
     expect(normaliseArgv('jtm', ['submit', '--', '-tid'])).toEqual(['submit', '--', '-tid']);
   });
+
+  it("maps the original worker's and submit's own spellings by command (adversary 9 J1)", () => {
+    // -to and -ct were read as -t o and -c t; the long forms were refused.
+    expect(
+      normaliseArgv('jtm-worker', ['-tp', 't1', '-zf', '-to', '30', '-ct', '0.2', '-nw', '2', '-J', 'n']),
+    ).toEqual([
+      'worker',
+      '--pool_name=t1',
+      '--zerofile',
+      '--manager_timeout=30',
+      '--clone_time=0.2',
+      '--num_workers=2',
+      '--job_name=n',
+    ]);
+    expect(
+      normaliseArgv('jtm-worker', [
+        '--account',
+        'a',
+        '--nodes',
+        '2',
+        '--cpus-per-task',
+        '4',
+        '--time',
+        '01:00:00',
+      ]),
+    ).toEqual(['worker', '--charging_account=a', '--nnodes=2', '--cpus_per_task=4', '--job_time=01:00:00']);
+    expect(normaliseArgv('jtm-submit', ['-cr', 'ls', '--cpu', '4', '--time', '01:00:00'])).toEqual([
+      'submit',
+      '--command=ls',
+      '--ncpu=4',
+      '--job_time=01:00:00',
+    ]);
+    // --timeout is submit's own flag, -to and -ct mean nothing there.
+    expect(normaliseArgv('jtm', ['submit', '--timeout', '5s', '-ct', 'x'])).toEqual([
+      'submit',
+      '--timeout',
+      '5s',
+      '-ct',
+      'x',
+    ]);
+    for (const bin of ['jtm-worker', 'jtm-manager']) {
+      expect(normaliseArgv(bin, ['-tp', 'x', '-v'])).toEqual(['--version']);
+      expect(normaliseArgv(bin, ['--version'])).toEqual(['--version']);
+    }
+    expect(normaliseArgv('jtm', ['worker', '--', '-v'])).toEqual(['worker', '--', '-v']);
+  });
 });
