@@ -27,14 +27,22 @@ export const JTM_RC_CODES = {
   outofresource: 247,
 } as const;
 
-/** `/bin/bash <call dir>/execution/script` (what Cromwell's submit runs) → `<call dir>/execution/rc`. */
-const CROMWELL_SCRIPT = /^\s*(?:(?:\/usr)?\/bin\/)?(?:ba)?sh\s+(['"]?)(\/[^'"\s]*\/execution)\/script\1\s*$/;
+/**
+ * A word of the command that is Cromwell's call script, `<call dir>/execution/script` (quoted or not): what its
+ * submit runs with `/bin/bash`, and what an original-style `submit-docker` hands to a wrapper (`shifter
+ * --image=… /bin/bash <script>`, `singularity exec …`, `/usr/bin/env bash …`), whose calls had no rc path and
+ * so none of the rc guarantees (adversary 9 J10).
+ */
+const CROMWELL_SCRIPT = /(?:^|\s)(['"]?)(\/[^'"\s]*\/execution)\/script\1(?=\s|$)/;
 
-/** The rc path of a Cromwell command, or undefined when the command is not `bash <…>/execution/script`. */
+/** The rc path of a Cromwell command, or undefined when no word of it is `<…>/execution/script`. */
 export function deriveRcFile(command: string): string | undefined {
   const m = CROMWELL_SCRIPT.exec(command);
   return m?.[2] ? join(m[2], 'rc') : undefined;
 }
+
+/** Exit codes Cromwell reads in rc as an abort, which it never retries: a failure must not look like one. */
+const ABORT_CODES: ReadonlySet<number> = new Set([130, 137, 143]);
 
 /** `kill_cause` of a running task killed because remove-pool --force removed its pool. */
 export const KILL_CAUSE_POOL_REMOVED = 'pool-removed';
@@ -66,8 +74,11 @@ export function rcCodeFor(record: TaskRecord): number | undefined {
       // reconciliation of a task whose pool is gone.
       return JTM_RC_CODES.poolRemoved;
     case TaskStatus.failed:
-      // A failed task with an exit code ran its script, which wrote rc itself.
-      return record.exit_code === undefined ? JTM_RC_CODES.cannotStart : undefined;
+      // Never started: 126. Else its own exit code, which the script wrote itself if it ran (an rc that exists is
+      // never replaced); a wrapper that failed before the script (`docker run` exit 125: no image, no daemon) left
+      // none, and Cromwell waited 2 × exit-code-timeout-seconds, then recorded 79 "assuming external kill".
+      if (record.exit_code === undefined) return JTM_RC_CODES.cannotStart;
+      return record.exit_code === 0 || ABORT_CODES.has(record.exit_code) ? 1 : record.exit_code;
     default:
       return undefined;
   }

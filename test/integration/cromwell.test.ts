@@ -182,7 +182,7 @@ describe.concurrent('Cromwell through examples/cromwell/jtm.conf', () => {
     }
   });
 
-  it('a JTM timeout writes rc 124; a command that cannot start writes 126; an existing rc is never replaced', async () => {
+  it('a JTM timeout writes rc 124; a command that cannot start writes 126, one that failed before the script its code; an existing rc is never replaced', async () => {
     const t = cromwell.prepare(wf.spec('timeout', 'sleep 120'));
     const r = await runJtm(
       ['submit', '-cmd', `/bin/bash ${t.script}`, '-p', wf.pool, '--timeout', '2s'],
@@ -207,6 +207,15 @@ describe.concurrent('Cromwell through examples/cromwell/jtm.conf', () => {
     await waitStatus(ctx, cid!, 'failed');
     await waitFor(() => existsSync(c.rc), 'rc of the task that could not start');
     expect(readFileSync(c.rc, 'utf8').trim()).toBe(String(JTM_RC_CODES.cannotStart));
+
+    // A wrapper that fails before the script runs (docker run: no image, no daemon; exit 125) gets its own code,
+    // the rc path derived from the script among its words (adversary 9 J10: no rc, Cromwell waited 10 min).
+    const d = cromwell.prepare(wf.spec('wrapper-fails', 'true'));
+    const dr = await runJtm(['submit', '-cmd', `/bin/sh -c 'exit 125' ${d.script}`, '-p', wf.pool], env);
+    const [did] = taskIds(dr.stdout);
+    await waitStatus(ctx, did!, 'failed');
+    await waitFor(() => existsSync(d.rc), 'rc of the task whose wrapper failed');
+    expect(readFileSync(d.rc, 'utf8').trim()).toBe('125');
 
     // The script's own rc wins over anything JTM would write, even for a status that calls for one.
     const record = (await ctx.tasks.get(tid!))!;
