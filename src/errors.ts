@@ -23,14 +23,22 @@ export class InvalidInputError extends JtmError {
 
 /** The command's own output could not be written (stdout on a full disk, a device that takes no data). */
 export class OutputWriteError extends JtmError {
-  constructor(err: NodeJS.ErrnoException) {
+  /** `undone`: what the command did about what it could not say (submit: its tasks killed). */
+  constructor(err: NodeJS.ErrnoException, undone?: string) {
     super(
-      `cannot write the output: ${err.code ?? err.message}${err.code ? `: ${err.message.split(',')[0]}` : ''}`,
+      `cannot write the output: ${errnoText(err)}${undone ? `; ${undone}` : ''}`,
       'OUTPUT_UNWRITABLE',
       1,
       { cause: err },
     );
   }
+}
+
+/** `ENOSPC: no space left on device` of a system error (its message without the call: `, write`). */
+function errnoText(err: NodeJS.ErrnoException): string {
+  const detail = err.message.split(',')[0] ?? err.message;
+  if (!err.code) return err.message;
+  return detail.startsWith(err.code) ? detail : `${err.code}: ${detail}`;
 }
 
 export class TaskNotFoundError extends JtmError {

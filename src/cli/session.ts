@@ -19,6 +19,16 @@ export interface CommandSession {
   resetContext(): Promise<void>;
 }
 
+/**
+ * Writes text to stdout and resolves once it is written, or rejects with why it could not be (a full disk,
+ * `/dev/full`, a closed pipe): for output that must be delivered or undone (submit's task ids).
+ */
+export function printDurably(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(text, err => (err ? reject(err) : resolve()));
+  });
+}
+
 /** `-tid N` or a positional id, as parsed. */
 export interface TaskIdInput {
   flags: { task_id?: string };

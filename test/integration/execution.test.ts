@@ -326,6 +326,24 @@ describe.concurrent('task execution', () => {
     }
     await runJtm(['kill', '-tid', String(running)], env);
   });
+
+  it('a submit whose ids cannot be written kills the tasks it queued, and says so: no orphan runs (adversary 9 J7)', async () => {
+    // A pool no worker serves: the task is killed, not left pending for ever.
+    const r = spawnSync('bash', ['-c', `node ${BIN} submit -p exec-j7 -cmd true > /dev/full`], {
+      env,
+      encoding: 'utf8',
+      cwd: work,
+    });
+    expect([r.status, r.stderr]).toEqual([
+      1,
+      'jtm submit: cannot write the output: ENOSPC: no space left on device; the 1 task(s) it queued were killed\n',
+    ]);
+    // The pool's task (the newest of that pool: the other tests submit meanwhile) is terminated.
+    const last = Number(await ctx.redis.get(ctx.keys.nextTaskId));
+    let id = last;
+    while ((await ctx.tasks.get(id))?.pool !== 'exec-j7') id--;
+    expect(await ctx.tasks.get(id)).toMatchObject({ status_name: 'terminated' });
+  });
 });
 
 describe.concurrent('kill when the worker is dead', () => {

@@ -1,7 +1,9 @@
 import { isConnectionError } from '../../redis/connection.js';
 import { retryWhile } from '../../redis/retry-unreachable.js';
 import { submitMayRetry, submitTasks } from '../../tasks/submit-task.js';
-import type { CommandSession } from '../session.js';
+import { OutputWriteError } from '../../errors.js';
+import { killTask } from '../../tasks/kill-task.js';
+import { printDurably, type CommandSession } from '../session.js';
 import { tasksFromFlags, type SubmitFlags } from '../submit-cli.js';
 
 /**
@@ -42,6 +44,34 @@ export async function runSubmit(
     },
   );
   // One write for all ids: a 10,000-task file printed line by line cost ~100 ms.
-  if (ids.length > 0) s.print(`${ids.map(id => `JTM task ID ${id}`).join('\n')}\n`);
+  if (ids.length > 0 && !s.json) await deliverIds(s, ids);
   return { task_ids: ids };
+}
+
+/**
+ * Prints the ids, or, when they cannot be written (Cromwell's `stdout.submit` on a full scratch disk), kills the
+ * tasks and fails: a submit that exited 1 with its tasks queued left them running unknown to Cromwell, which
+ * never checks or aborts a job it has no id for, and runs the call again on a restart (adversary 9 J7).
+ */
+async function deliverIds(s: CommandSession, ids: readonly number[]): Promise<void> {
+  // This says what went wrong itself (with what it undid): bin/run.js's generic line would be a second one.
+  const guards = process.stdout.listeners('error') as ((err: Error) => void)[];
+  process.stdout.removeAllListeners('error');
+  process.stdout.on('error', () => {});
+  try {
+    await printDurably(`${ids.map(id => `JTM task ID ${id}`).join('\n')}\n`);
+    process.stdout.removeAllListeners('error');
+    for (const g of guards) process.stdout.on('error', g);
+  } catch (err) {
+    const ctx = await s.context();
+    const killed = await Promise.allSettled(ids.map(id => killTask(ctx, id, 0)));
+    const left = ids.filter((_, i) => killed[i]?.status === 'rejected');
+    const e = err as NodeJS.ErrnoException;
+    throw new OutputWriteError(
+      e,
+      left.length === 0
+        ? `the ${ids.length} task(s) it queued were killed`
+        : `${ids.length - left.length} of its tasks were killed, not ${left.join(', ')} (kill them: jtm kill -tid N)`,
+    );
+  }
 }
