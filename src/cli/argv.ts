@@ -117,6 +117,9 @@ export function normaliseArgv(binName: string, argv: readonly string[]): string[
   const [command, ...rest] = args;
   if (command === undefined) return globals;
   const own = COMMAND_LEGACY_FLAGS[command] ?? {};
+  // The original's jtm-worker served `small` when given no pool (-tp); `jtm worker` asks for one.
+  if (legacy === 'worker' && !rest.some(t => /^(-tp|-p|--pool_name|--task-pool|--pool-name)(=|$)/.test(t)))
+    rest.push('--pool_name=small');
   // The original's `-v` of a command: the version, whatever else was given (as the original's argparse).
   const untilDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
   if (untilDashes.some(t => own[t] === 'version')) return ['--version'];

@@ -56,8 +56,10 @@ function duration(
 
 /** Resolves the options of a worker that runs here (manual, or inside a Slurm allocation). */
 export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now()): WorkerOptions {
-  // The original's default pool; `default` is `small`, as its submit had it (legacyPoolName).
-  const pool = legacyPoolName(validatePoolName(flags.pool_name ?? 'small'));
+  // `default` is `small`, as the original's submit had it (legacyPoolName); its jtm-worker's default pool is
+  // given by argv.ts.
+  if (flags.pool_name === undefined) throw new InvalidInputError('no pool given: use -p/--pool_name (-tp)');
+  const pool = legacyPoolName(validatePoolName(flags.pool_name));
   const workerId =
     flags.worker_id ?? `${hostname().split('.')[0]}-${process.pid}-${randomBytes(3).toString('hex')}`;
   if (!WORKER_ID.test(workerId)) throw new InvalidInputError(`invalid worker id ${JSON.stringify(workerId)}`);

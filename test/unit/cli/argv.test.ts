@@ -63,7 +63,16 @@ describe('argv translation', () => {
         '--time',
         '01:00:00',
       ]),
-    ).toEqual(['worker', '--charging_account=a', '--nnodes=2', '--cpus_per_task=4', '--job_time=01:00:00']);
+    ).toEqual([
+      'worker',
+      '--charging_account=a',
+      '--nnodes=2',
+      '--cpus_per_task=4',
+      '--job_time=01:00:00',
+      // No -tp: the original jtm-worker's default pool (`jtm worker` asks for one).
+      '--pool_name=small',
+    ]);
+    expect(normaliseArgv('jtm', ['worker', '--slots', '2'])).toEqual(['worker', '--slots', '2']);
     expect(normaliseArgv('jtm-submit', ['-cr', 'ls', '--cpu', '4', '--time', '01:00:00'])).toEqual([
       'submit',
       '--command=ls',
