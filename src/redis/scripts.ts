@@ -343,6 +343,7 @@ export const RUN_FIELDS = [
   'mem_limit',
   'rc_file',
   'host_deaths',
+  'stop_givebacks',
 ] as const;
 
 /**

@@ -20,6 +20,7 @@ export type TaskJobData = Pick<
   | 'mem_limit'
   | 'rc_file'
   | 'host_deaths'
+  | 'stop_givebacks'
 >;
 
 /** The record fields a worker runs a task from (the same fields). */

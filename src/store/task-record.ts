@@ -38,6 +38,11 @@ export interface TaskRecord {
    * of its own, where a host's death harms no other task and is charged to it alone.
    */
   host_deaths?: number;
+  /**
+   * Runs given back because their worker was stopped by a signal while they ran, in a row (start-worker.ts
+   * STOP_GIVEBACK_LIMIT): a task that signals its own worker stopped every worker of its pool in turn.
+   */
+  stop_givebacks?: number;
   max_retries: number;
   /** Random token of the execution that owns the task while it runs (the fence of every later write). */
   run_token?: string;
@@ -118,6 +123,7 @@ const FIELDS = {
   losses: { kind: 'number' },
   lease_losses: { kind: 'number' },
   host_deaths: { kind: 'number' },
+  stop_givebacks: { kind: 'number' },
   run_token: {},
   job_token: {},
   submit_id: {},

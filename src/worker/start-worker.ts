@@ -29,7 +29,7 @@ import {
 import { memoryRoom } from './cgroup.js';
 import { monotonicMs } from './monotonic.js';
 import { recordOutcome, TaskUnsuccessful } from './record-outcome.js';
-import { writeRcIfJtmEnded } from '../tasks/end-task.js';
+import { endTask, writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { checkTaskExec, TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
@@ -75,7 +75,18 @@ class LiveState {
   pruning: Promise<unknown> | undefined;
   /** Heartbeat, self-fencing and life timers: cleared by stop(). */
   readonly timers: NodeJS.Timeout[] = [];
+  /** Stopped through the handle: a signal (SIGTERM, SIGHUP, Slurm's end), not its own idle or life timer. */
+  signalled = false;
 }
+
+/**
+ * How many times in a row a task may be given back because its worker was stopped by a signal while it ran
+ * before it is ended instead: a task that SIGTERMs its worker (`kill $PPID`'s parent, `pkill node`) looks like
+ * an operator's stop to the worker (a signal does not say who sent it), was given back without a retry spent,
+ * and stopped the next worker, and the next: every worker of its pool in seconds, the pool's other tasks
+ * stranded (adversary 10 K6). A task preempted this many times in a row ends the same way.
+ */
+export const STOP_GIVEBACK_LIMIT = 3;
 
 /**
  * Starts a BullMQ worker on the pool's queue. Each job is one task: the worker claims the record
@@ -319,6 +330,13 @@ export async function startWorker(
       await writeRcIfJtmEnded(ctx, id, claim.status);
     if (claim.kind !== 'started') return { skipped: claim.kind === 'skip' ? claim.status : 'missing' };
     const data = claim.spec;
+    const givenBack = data.stop_givebacks ?? 0;
+    if (givenBack >= STOP_GIVEBACK_LIMIT) {
+      const reason = `its worker was stopped while it ran ${givenBack} times in a row (a task that signals its worker, kill or pkill node, stops every worker of its pool): not run again`;
+      log.error({ task: id, stop_givebacks: givenBack }, reason);
+      await endTask(ctx, id, { fence: exec.fence, to: TaskStatus.lostconnection, reason });
+      return { skipped: TaskStatus.lostconnection };
+    }
     const acct = accounting.forTask(
       id,
       taskMemoryLimit(data, opts),
@@ -430,6 +448,10 @@ export async function startWorker(
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
     }
+    // Given back because a signal stopped this worker: counted, so that a task that keeps stopping its workers
+    // ends (STOP_GIVEBACK_LIMIT) instead of stopping every worker of its pool.
+    if (outcome.kind === 'requeue' && live.signalled && !outcome.watchdog)
+      endFields = { ...endFields, stop_givebacks: (data.stop_givebacks ?? 0) + 1 };
     // The pty host died under the task, the worker not stopping: not the task's failure (lease-losses.ts).
     if (outcome.kind === 'final' && outcome.hostExited) {
       log.error({ task: data.id, reason: outcome.reason }, "the worker's pty host died under a task");
@@ -628,7 +650,15 @@ export async function startWorker(
       void stop(msg.force ?? false, msg.finish ?? false);
     }
   };
-  const handle: RunningWorker = { id: opts.workerId, stop, drain, stopped };
+  const handle: RunningWorker = {
+    id: opts.workerId,
+    stop: (force?: boolean) => {
+      live.signalled = true;
+      return stop(force);
+    },
+    drain,
+    stopped,
+  };
   onStoppable?.(handle);
   // Registration and the control subscription (a connection of its own) in flight together: a new Slurm
   // allocation's first task waits for both. Both are done before the first fetch, so a kill of a task that

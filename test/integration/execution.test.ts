@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
+import { STOP_GIVEBACK_LIMIT } from '../../src/worker/start-worker.js';
 import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
@@ -619,5 +620,38 @@ describe.concurrent('a task that kills the pty host', () => {
     ).toEqual(['lostconnection', 3, 2, 3]);
     expect(w.child.exitCode).toBe(null);
     await close();
+  });
+});
+
+// A task that SIGTERMs its own worker looks like an operator's stop (a signal does not say who sent it): it was
+// given back without a retry, stopped the next worker, and the next — every worker of its pool (adversary 10 K6).
+describe.concurrent('a task that stops its worker with a signal', () => {
+  it(`is ended lostconnection after ${STOP_GIVEBACK_LIMIT} workers stopped under it; the next worker goes on`, async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const culprit = 'W=$(ps -o ppid= -p $PPID | tr -d " "); kill -TERM $W; sleep 37.61';
+    const [id] = taskIds((await runJtm(['submit', '-p', 'stopper', '-cmd', culprit], env)).stdout);
+    for (let i = 1; i <= STOP_GIVEBACK_LIMIT; i++) {
+      const w = startJtm(['worker', '-p', 'stopper', '--shutdown-grace', '500ms'], env);
+      // Stopped by the task's signal: exits 0 after giving it back.
+      expect(await w.exited, w.output()).toBe(0);
+      expect(await ctx.tasks.get(id!)).toMatchObject({ status_name: 'pending', stop_givebacks: i });
+    }
+    const last = startJtm(['worker', '-p', 'stopper'], env);
+    await waitFor(
+      async () => (await ctx.tasks.get(id!))?.status_name === 'lostconnection' || undefined,
+      'the end',
+    );
+    expect((await ctx.tasks.get(id!))?.reason).toMatch(
+      /its worker was stopped while it ran 3 times in a row/,
+    );
+    const [after] = taskIds((await runJtm(['submit', '-p', 'stopper', '-cmd', 'echo after'], env)).stdout);
+    await waitFor(
+      async () => (await ctx.tasks.get(after!))?.status_name === 'success' || undefined,
+      'the next task',
+    );
+    expect(processesMatching('sleep 37.61')).toEqual([]);
+    await last.stop();
+    await closeContext(ctx);
   });
 });
