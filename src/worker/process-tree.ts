@@ -327,7 +327,8 @@ export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): v
 }
 
 /**
- * TERM to every process `live()` returns, again to any that appear, KILL to what is left after `graceMs`;
+ * TERM (with CONT) once to every process `live()` returns and to any that appear, KILL to what is left after
+ * `graceMs` from the first TERM;
  * resolves once all are gone (or KILL was tried for 5 s) with every pid it signalled and any survivors.
  * `live` is called again at each round, so children forked during the grace period are caught too.
  */
@@ -345,8 +346,11 @@ export async function terminateAll(
     await sleep(50);
     procs = live();
     if (procs.length === 0) return { signalled: [...signalled], survivors: [] };
-    procs.forEach(p => signalled.add(p.pid));
-    askToEnd(procs);
+    // One TERM per process, to those that appeared since: re-sent every 50 ms, a TERM trap was entered again
+    // before it could finish (99 times in a second) and a handler that flushes was interrupted (adversary 10 K8).
+    const fresh = procs.filter(p => !signalled.has(p.pid));
+    fresh.forEach(p => signalled.add(p.pid));
+    if (fresh.length > 0) askToEnd(fresh);
   }
   for (let round = 0; round < 100 && procs.length > 0; round++) {
     procs.forEach(p => signalled.add(p.pid));

@@ -7,9 +7,9 @@
  * bash preamble.
  *
  *   jtm-task-exec STDOUT STDERR COMMAND WORD0 [WORD...]
- *   jtm-task-exec --tty-eof PROGRAM [ARG...]     (the bash preamble's tasks: step 0, then an exec of PROGRAM)
+ *   jtm-task-exec --leave-tty PROGRAM [ARG...]   (the bash preamble's tasks: step 0, then an exec of PROGRAM)
  *
- * 0. makes a read of the task's terminal return at once with nothing, as at end of file (tty_reads_end);
+ * 0. leaves the pty as controlling terminal (leave_terminal);
  * 1. joins the task's cgroup(s): its pid into each file of JTM_CGROUP_PROCS (errors ignored, as the preamble's
  *    `2>/dev/null`: the worker checks that it joined);
  * 2. raises its OOM score to JTM_OOM_SCORE_ADJ, never lowering it (errors ignored: the score is protection of
@@ -30,27 +30,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 /*
- * The task's terminal (the pty, its controlling terminal) is one nobody types on: a program that asks it for a
- * password or a yes (getpass, ssh's host key or password prompt, git's credentials, `rm -i </dev/tty`) waited
- * for ever, its prompt unseen (adversary 10 K1). Non-canonical with VMIN = VTIME = 0, a read returns 0 bytes at
- * once, which such programs take as end of file and fail on, as under Slurm, where there is no terminal. The
- * pty stays the controlling terminal (its hang-up still reaches the task when the pty host dies). A program
- * that sets its own terminal modes with VMIN > 0 (a raw-mode key reader) can still wait: docs/architecture.md.
+ * The task leaves its terminal: the pty stays its session's (the pty host reads what is written there and holds
+ * it open while the task lives), but is no longer its controlling terminal, as under Slurm, where a batch
+ * step has none. With it as the controlling terminal:
+ * - a program that asks it for a password or a yes (getpass, ssh's host key or password prompt, git's
+ *   credentials, `rm -i </dev/tty`) waited for ever, its prompt unseen (adversary 10 K1); now /dev/tty cannot
+ *   be opened (ENXIO), and such a program fails at once with its message, as under Slurm;
+ * - when the task's root (Cromwell's bash script) died of a kill's SIGTERM, the kernel sent SIGHUP to the
+ *   whole foreground group, so the tool the script ran was killed within milliseconds instead of getting the
+ *   kill's grace to flush and exit (adversary 10 K8).
+ * The root leads the session (forkpty's setsid): TIOCNOTTY then also sends SIGHUP (and SIGCONT) to its own
+ * group, which is itself alone here; SIGHUP is ignored around the call and given back its disposition.
  * Descriptor 0 is the pty's slave here: forkpty's child starts with 0, 1, 2 on it.
  */
-static void tty_reads_end(void) {
-  struct termios t;
-  if (tcgetattr(0, &t) != 0) return;
-  t.c_lflag &= ~(tcflag_t)ICANON;
-  t.c_cc[VMIN] = 0;
-  t.c_cc[VTIME] = 0;
-  if (tcsetattr(0, TCSANOW, &t) != 0) {
-    /* not a terminal after all: nothing to end */
+static void leave_terminal(void) {
+  struct sigaction ignore, old;
+  memset(&ignore, 0, sizeof ignore);
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  if (sigaction(SIGHUP, &ignore, &old) != 0) return;
+  if (ioctl(0, TIOCNOTTY) != 0) {
+    /* not our terminal: nothing to leave */
   }
+  sigaction(SIGHUP, &old, NULL);
 }
 
 static void join_cgroups(void) {
@@ -118,8 +125,11 @@ static void redirect(const char *path, int flags, int target) {
 
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--check") == 0) return 0;
-  if (argc >= 3 && strcmp(argv[1], "--tty-eof") == 0) {
-    tty_reads_end();
+  if (argc >= 3 && strcmp(argv[1], "--leave-tty") == 0) {
+    leave_terminal();
+    /* bash, as it starts, opens the terminal its stdin is (by name, without O_NOCTTY): a session leader without
+       a controlling terminal would take it back. Its input is /dev/null anyway (the preamble's first redirect). */
+    redirect("/dev/null", O_RDONLY, 0);
     execv(argv[2], argv + 2);
     dprintf(2, "jtm-task-exec: %s: %s\n", argv[2], strerror(errno));
     return 126;
@@ -128,7 +138,7 @@ int main(int argc, char **argv) {
     dprintf(2, "jtm-task-exec: usage: jtm-task-exec STDOUT STDERR COMMAND WORD0 [WORD...]\n");
     return 125;
   }
-  tty_reads_end();
+  leave_terminal();
   join_cgroups();
   raise_oom_score();
   close_listed();

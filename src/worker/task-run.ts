@@ -91,8 +91,8 @@ export interface TaskRunOptions {
  *   nothing in between: exact for any size and any bytes (binary, CR LF, NUL), under any load, and complete
  *   once the processes have exited. The pty stays for the session and the job control, and carries only
  *   what bash prints itself (if an open fails: exit 125 with bash's message, the task's reason);
- * - gives the command no input, so a command that reads stdin sees EOF instead of hanging (and a read of its
- *   terminal ends at once too: the wrapper in front of bash sets that, task-exec.c tty_reads_end);
+ * - gives the command no input, so a command that reads stdin sees EOF instead of hanging (and it has no
+ *   controlling terminal to read either: the wrapper in front of bash leaves it, task-exec.c leave_terminal);
  * - without a cgroup, writes bash's `times` to JTM_TIMES_FILE when the shell exits (an EXIT trap: the CPU of
  *   every child it reaped, which /proc loses once the shell is reaped).
  * The command follows on the next line, so bash parses and runs it only after the preamble has run (a syntax
@@ -186,9 +186,9 @@ export function taskArgv(
   const exec = wrapper();
   if (words && exec) return [exec, stdoutPath, stderrPath, command, ...words];
   const bash = ['/bin/bash', '-c', taskScript(command), 'bash', stdoutPath, stderrPath];
-  // The wrapper first, for what bash cannot do: end the reads of the task's terminal (task-exec.c). Without
-  // it (no C compiler at install), a read of /dev/tty waits (docs/architecture.md).
-  return exec ? [exec, '--tty-eof', ...bash] : bash;
+  // The wrapper first, for what bash cannot do: leave the pty as controlling terminal (task-exec.c). Without it
+  // (no C compiler at install), a read of /dev/tty waits and a root's death hangs up its group (docs/architecture.md).
+  return exec ? [exec, '--leave-tty', ...bash] : bash;
 }
 
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */

@@ -98,7 +98,7 @@ describe.concurrent('task execution', () => {
     expect(existsSync(join(work, 'k2-cleanup-ran'))).toBe(true);
   });
 
-  it('a read of the task’s terminal ends at once, as at end of file: a prompt no one answers does not wait (adversary 10 K1)', async () => {
+  it('a task has no controlling terminal to read, as under Slurm: a prompt no one answers fails at once (adversary 10 K1)', async () => {
     // The same reads through the bash preamble and through the wrapper's exec of a simple command.
     writeFileSync(
       join(work, 'k1.sh'),
@@ -110,7 +110,20 @@ describe.concurrent('task execution', () => {
     ]);
     for (const id of ids) expect(await waitFinal(id)).toBe(4);
     expect(readFileSync(join(work, 'k1-bash.txt'), 'utf8')).toBe('rc=1\n');
-    expect(readFileSync(join(work, 'k1-simple.txt'), 'utf8')).toBe('rc=1\nrc=0\n');
+    // No controlling terminal, as under Slurm: /dev/tty cannot be opened.
+    expect(readFileSync(join(work, 'k1-simple.txt'), 'utf8')).toBe('rc=1\nrc=1\n');
+  });
+
+  it('the grace of a kill is one: the tool under a script gets one TERM and the grace to flush, not a hang-up or a TERM every 50 ms (adversary 10 K8)', async () => {
+    // perl: in every Debian (perl-base). Its TERM handler takes 0.5 s, then writes and exits 3.
+    const tool = `perl -e '$SIG{TERM} = sub { select(undef, undef, undef, 0.5); open(F, ">k8-flushed"); print F "flushed"; close F; exit 3 }; sleep 3103'`;
+    const id = await submit(['-cmd', `${tool}; echo "after $?" > k8-after`]);
+    await waitRunning(id);
+    await waitFor(() => processesMatching('sleep 3103').length > 0 || undefined, 'the tool to start');
+    const r = await runJtm(['kill', '-tid', String(id)], env);
+    expect(r.code).toBe(0);
+    expect(await waitFinal(id)).toBe(-4);
+    expect(readFileSync(join(work, 'k8-flushed'), 'utf8')).toBe('flushed');
   });
 
   it('kills a queued task: it leaves the queue and never starts', async () => {

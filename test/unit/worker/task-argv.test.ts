@@ -60,7 +60,7 @@ describe('which commands skip the bash preamble (the static wrapper execs their 
     expect(simpleCommandWords(command, env)).toBeUndefined();
     expect(taskArgv(command, '/l/1.out', '/l/1.err', env, () => WRAPPER).slice(0, 3)).toEqual([
       WRAPPER,
-      '--tty-eof',
+      '--leave-tty',
       '/bin/bash',
     ]);
   });
@@ -76,7 +76,7 @@ describe('which commands skip the bash preamble (the static wrapper execs their 
     const bash = ['/bin/bash', '-c', taskScript('/bin/true'), 'bash', '/l/1.out', '/l/1.err'];
     expect(
       taskArgv('/bin/true', '/l/1.out', '/l/1.err', { JTM_TIMES_FILE: '/l/1.times' }, () => WRAPPER),
-    ).toEqual([WRAPPER, '--tty-eof', ...bash]);
+    ).toEqual([WRAPPER, '--leave-tty', ...bash]);
     expect(taskArgv('/bin/true', '/l/1.out', '/l/1.err', env, () => undefined)).toEqual(bash);
   });
 });
