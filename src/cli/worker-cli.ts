@@ -142,12 +142,21 @@ export async function runWorker(
       logger.info('worker stopped before it started');
       return { worker_id: opts.workerId };
     }
-    const started = await startWorker(ctx, opts, w => {
+    let known!: (w: RunningWorker) => void;
+    const handleKnown = new Promise<RunningWorker>(r => (known = r));
+    const starting = startWorker(ctx, opts, w => {
       worker = w;
+      known(w);
       if (asked) void w.stop(asked.force);
       if (drainAsked) w.drain();
     });
-    await started.stopped;
+    // A stop during the start's last steps ends the run when the stop is done, not when the start is: the
+    // control subscription's SUBSCRIBE, sent as Redis went away, waits for it for ever, and the worker stayed
+    // up, stopped (1 run in 5 of fail-fast.test.ts's "Redis has gone" under load). A start that fails still
+    // fails the run, unless it was stopped first.
+    const handle = await Promise.race([starting, handleKnown]);
+    starting.catch(() => {}); // its failure after a stop is the stop's business
+    await Promise.race([handle.stopped, starting.then(h => h.stopped)]);
   } finally {
     uninstall();
     exitSoonAfterStop();

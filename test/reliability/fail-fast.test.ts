@@ -1,5 +1,5 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server as NetServer } from 'node:net';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -398,6 +398,37 @@ describe('daemons stop when asked; stderr is JSON lines', () => {
       // Repeated connection errors are rate-limited, not one line per reconnect attempt.
       expect(lines.filter(l => l.includes('ECONNREFUSED')).length).toBeLessThan(10);
     } finally {
+      await server.stop();
+    }
+  });
+  it('a worker stopped while its control subscription waits for a Redis gone quiet exits (it stayed up, stopped)', async () => {
+    // A proxy that passes the worker's first connection to Redis and answers none after it: the worker
+    // registers, and its control subscription (a connection of its own) waits for ever — as when Redis went
+    // away between the two (1 run in 5 of the test below, under load).
+    const server = await startPlainRedis();
+    const quiet: Socket[] = [];
+    let n = 0;
+    const proxy = createServer(c => {
+      if (++n > 1) return void quiet.push(c.on('error', () => {}));
+      const r = connect(server.port, '127.0.0.1');
+      c.pipe(r).pipe(c);
+      c.on('error', () => r.destroy());
+      r.on('error', () => c.destroy());
+    });
+    await new Promise<void>(r => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as { port: number }).port;
+    try {
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}` });
+      const direct = { ...env, REDIS_URL: `redis://127.0.0.1:${server.port}` };
+      const worker = startJtm(['worker', '-p', 'quiet-control'], env);
+      await waitWorkers(direct, 'quiet-control');
+      worker.child.kill('SIGTERM');
+      const code = await Promise.race([worker.exited, sleep(30_000, 'hung')]);
+      await worker.stop('SIGKILL');
+      expect(code, worker.output()).toBe(0);
+    } finally {
+      for (const c of quiet) c.destroy();
+      proxy.close();
       await server.stop();
     }
   });
