@@ -88,6 +88,9 @@ class LiveState {
  */
 export const STOP_GIVEBACK_LIMIT = 3;
 
+/** How long a worker takes no task after a start failed for want of the node's ptys or processes. */
+const NODE_SHORT_PAUSE_MS = 5000;
+
 /**
  * Starts a BullMQ worker on the pool's queue. Each job is one task: the worker claims the record
  * (guarded), runs the command in a pty, samples it, and records exactly one final status — or gives
@@ -131,6 +134,8 @@ export async function startWorker(
   const logDirSpace = new LogDirSpace(ctx.config.logDir);
   /** While the log dir's disk is full: when that was first seen (the worker says when it takes tasks again). */
   let diskFullSince: number | undefined;
+  /** Until when the worker takes no task: a start failed for want of the node's ptys or processes. */
+  let nodeShortUntil = 0;
   const logDisk = rateLimited(log, ctx.config.logRepeatIntervalMs);
   /** Connection errors (BullMQ's, the heartbeat's) repeat while Redis is down or refusing: once per kind and window. */
   const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
@@ -261,6 +266,7 @@ export async function startWorker(
       log.info({ fullForMs: Date.now() - diskFullSince }, 'the log dir has free space again: taking tasks');
       diskFullSince = undefined;
     }
+    if (Date.now() < nodeShortUntil) return leaveForLater(exec);
     // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
     // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt). The job
     // carries only the id: a worker with an end of life reads the time limit (one HGET) before the claim.
@@ -447,6 +453,15 @@ export async function startWorker(
           opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
         outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
       }
+    }
+    if (outcome.kind === 'requeue' && outcome.nodeShort) {
+      nodeShortUntil = Date.now() + NODE_SHORT_PAUSE_MS;
+      logRepeat(
+        'warn',
+        'node short',
+        { task: data.id, reason: outcome.reason },
+        `task given back, ${outcome.reason}: the node is out of ptys, processes or descriptors; taking no task for ${NODE_SHORT_PAUSE_MS / 1000} s`,
+      );
     }
     // Given back because a signal stopped this worker: counted, so that a task that keeps stopping its workers
     // ends (STOP_GIVEBACK_LIMIT) instead of stopping every worker of its pool.

@@ -47,7 +47,15 @@ export type TaskOutcome =
       /** With hostExited: how many tasks the host held when it died (this one included). */
       hostTasks?: number;
     }
-  | { kind: 'requeue'; reason: string; leftovers: number[]; watchdog?: boolean; fenced?: true }
+  | {
+      kind: 'requeue';
+      reason: string;
+      leftovers: number[];
+      watchdog?: boolean;
+      fenced?: true;
+      /** Not started for want of the node's own resources (ptys, processes, descriptors): not the task's fault. */
+      nodeShort?: true;
+    }
   | { kind: 'abandon'; reason: string; leftovers: number[] };
 
 export interface TaskRunOptions {
@@ -191,6 +199,10 @@ export function taskArgv(
   return exec ? [exec, '--leave-tty', ...bash] : bash;
 }
 
+/** A start failure of the node's own resources: node-pty's forkpty (no pty left, no process), EAGAIN, EMFILE, … */
+const NODE_SHORT =
+  /forkpty|EAGAIN|EMFILE|ENFILE|ENOMEM|ENOSPC|Resource temporarily unavailable|Too many open files/;
+
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
   readonly token: string;
@@ -314,12 +326,13 @@ export class TaskRun {
           hostTasks: err.hostTasks,
         };
       }
-      return {
-        kind: 'final',
-        status: TaskStatus.failed,
-        reason: `cannot start: ${(err as Error).message}`,
-        leftovers: [],
-      };
+      const message = (err as Error).message;
+      // The node out of ptys (forkpty), processes or descriptors: a condition of the node, often made by another
+      // task or user, not of this command. It failed every task the worker took, in milliseconds, rc 126, no
+      // retry (adversary 10 K7): given back instead, and the worker waits before it takes another.
+      if (NODE_SHORT.test(message))
+        return { kind: 'requeue', reason: `not started: ${message}`, leftovers: [], nodeShort: true };
+      return { kind: 'final', status: TaskStatus.failed, reason: `cannot start: ${message}`, leftovers: [] };
     }
     this.pid = pty.pid;
     this.pids ??= PidWindow.aboveRoot(pty.pid);
