@@ -274,6 +274,17 @@ async function cancelUnneeded(
 
 /** The pool's queued tasks end failed with the sbatch error as reason (pending → failed, job removed). */
 async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): Promise<number> {
+  // Not while a live worker serves the pool (one started by hand, a site's standing allocation): its queue
+  // runs there. A pool made dynamic by one submit with a Slurm spec the manager could not provision failed the
+  // queued tasks of the worker that was serving it (adversary 9 J8).
+  const serving = await listLiveWorkers(ctx, pool);
+  if (serving.length > 0) {
+    ctx.logger.warn(
+      { pool, workers: serving.length, err: message },
+      'no Slurm allocation for the pool, but live workers serve it: its queued tasks wait for them',
+    );
+    return 0;
+  }
   const queue = openPoolQueue(ctx, pool);
   let failed = 0;
   try {

@@ -9,7 +9,7 @@ import { listLiveWorkers } from '../../src/pools/live-workers.js';
 import { provisionDynamicPools } from '../../src/manager/provision.js';
 import { cancelPoolAllocations, readPoolJobs } from '../../src/slurm/slurm-jobs.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
-import { runJtm, taskIds } from '../helpers/cli.js';
+import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { describeIf } from '../helpers/requirements.js';
@@ -277,6 +277,33 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       );
     }
     expect(readFileSync(rc, 'utf8')).toBe('126\n');
+  });
+
+  it('failing sbatch on a pool a live worker serves: its queued tasks wait for that worker, none fails (adversary 9 J8)', async () => {
+    // One submit with a Slurm spec made a hand-served pool dynamic; the manager's failed sbatch then failed the
+    // pool's other queued tasks, which asked for no Slurm, with a worker serving them.
+    const worker = startJtm(['worker', '-p', 'served', '--slots', '1'], env);
+    try {
+      await waitWorkers(env, 'served');
+      const plain = async (cmd: string): Promise<number> =>
+        taskIds((await runJtm(['submit', '-p', 'served', '-cmd', cmd], env)).stdout)[0]!;
+      const first = await plain('sleep 2');
+      const slurmed = await submit(['-cmd', 'true', '-p', 'served', '-t', '00:01:00', '-P', 'nosuch']);
+      const last = await plain('true');
+      await provisionUntil(
+        async () =>
+          (await ctx.redis.hget(ctx.keys.poolSlurmState('served'), 'failures')) === null &&
+          (await status(first)) === 'success',
+        'sbatch to fail and the first task to end',
+      );
+      for (const id of [first, slurmed, last])
+        await waitFor(
+          async () => (await status(id)) === 'success' || undefined,
+          `task ${id} to run on the worker`,
+        );
+    } finally {
+      await worker.stop();
+    }
   });
 
   it('a partition drained for a while (maintenance): sbatch is retried past JTM_SBATCH_MAX_FAILURES; the task runs once it is up', async ({
