@@ -81,6 +81,7 @@ type HelperName =
   | 'settleStart'
   | 'owns'
   | 'addPairs'
+  | 'statsPool'
   | 'countFinished'
   | 'finalize';
 
@@ -154,7 +155,18 @@ end`,
   return f
 end`,
   },
+  statsPool: {
+    // The label a pool's counters go under: a per-workflow pool's (`<pool>_<workflow uuid>`, pool-spec.ts
+    // workflowPoolBase) under `<pool>_*` from its first task. Folded there only once the pool was gone, each
+    // workflow's tasks were counted twice by Prometheus's rate() and increase() summed over pools: once as they
+    // ran, again as a jump of `<pool>_*` when its series went (adversary 9 J12).
+    lua: `local function statsPool(pool)
+  local base = string.match(pool, '^(.+)_%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$')
+  return base and (base .. '_*') or pool
+end`,
+  },
   countFinished: {
+    needs: ['statsPool'],
     // Counts a task that reached a final status (in the same script as the change, so each end counts once),
     // with its run time and queue wait when it ran. statsBase: the stats key prefix (Keys.statsBase).
     // Histogram in a hash: '<pool>:<i>' counts the values in bucket i alone, '<pool>:sum_ms' their sum in
@@ -164,6 +176,7 @@ end`,
     // task that ran 11 s, was given back and re-ran at once showed 13.6 s of waiting (adversary 5 G5).
     lua: `local function countFinished(statsBase, pool, to, queued, started, ended, history)
   if not pool then return end
+  pool = statsPool(pool)
   ${luaStatusName('name', 'to')}
   redis.call('HINCRBY', statsBase .. 'finished', pool .. ':' .. name, '1')
   if not started or started == '' then return end
@@ -269,13 +282,13 @@ ${order
  * (one of them `pool`)
  * Returns the new id.
  */
-export const CREATE_TASK = `${prelude('entry', 'addPairs')}
+export const CREATE_TASK = `${prelude('entry', 'addPairs', 'statsPool')}
 local id = redis.call('INCR', KEYS[1]) * tonumber(ARGV[3]) + tonumber(ARGV[4])
 local key = ARGV[1] .. id
 redis.call('HSET', key, unpack(addPairs({'id', id, 'status', ${STATUS_TEXT.queued}, 'queued_at', ARGV[2], 'attempts', '0',
   'history', entry(ARGV[2], ARGV[2], READY, QUEUED, 'submitted')}, 5)))
 for i = 5, #ARGV - 1, 2 do
-  if ARGV[i] == 'pool' then redis.call('HINCRBY', KEYS[3], ARGV[i + 1], '1') end
+  if ARGV[i] == 'pool' then redis.call('HINCRBY', KEYS[3], statsPool(ARGV[i + 1]), '1') end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], id)
 return id
@@ -542,7 +555,7 @@ return 1
  * the pairs is `pool`, counted submitted.
  * Returns the first id (the next ones follow every shard-count ids).
  */
-export const CREATE_TASKS = `${prelude('entry')}
+export const CREATE_TASKS = `${prelude('entry', 'statsPool')}
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
@@ -572,7 +585,7 @@ for c = first, first + n - 1 do
   active[#active + 1] = id
 end
 redis.call('ZADD', KEYS[2], unpack(active))
-for pool, count in pairs(perPool) do redis.call('HINCRBY', KEYS[3], pool, count) end
+for pool, count in pairs(perPool) do redis.call('HINCRBY', KEYS[3], statsPool(pool), count) end
 return first * shards + shard
 `;
 
