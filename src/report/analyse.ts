@@ -302,8 +302,12 @@ function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly T
   for (const r of recs) {
     count(by_status, r.status_name);
     const spec = r.pool_spec;
+    // `-c` is per node, split among its `-nwpn` workers (the batch script gives each ⌊-c ÷ nwpn⌋, at least 1), as the memory
+    // request is: divided by the pool's whole `-c`, a call on a packed node looked nwpn times less efficient
+    // (adversary 9 J13).
+    const taskCpus = spec?.cpu !== undefined ? Math.max(1, Math.floor(spec.cpu / (spec.nwpn ?? 1))) : 1;
     if (spec?.cpu !== undefined) {
-      cpus = spec.cpu;
+      cpus = taskCpus;
       cpusAssumed = false;
     }
     const perNode = memoryMb(spec?.mem);
@@ -312,7 +316,7 @@ function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly T
     if (w !== undefined) walls.push(w / 1000);
     if (w !== undefined && w > 0 && r.cpu_time_s !== undefined) {
       cpuSeconds += r.cpu_time_s;
-      capacitySeconds += (w / 1000) * (spec?.cpu ?? 1);
+      capacitySeconds += (w / 1000) * taskCpus;
     }
     if (r.peak_rss_mb !== undefined) peak = Math.max(peak ?? 0, r.peak_rss_mb);
   }

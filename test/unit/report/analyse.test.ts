@@ -91,7 +91,7 @@ describe('report analysis', () => {
     expect(data.failures.by_reason).toEqual([{ reason: 'exit code N', count: 1 }]);
   });
 
-  it('CPU efficiency = CPU time / (wall × CPUs of the pool spec); request = mem / workers per node', () => {
+  it('CPU efficiency = CPU time / (wall × CPUs of a worker: -c ÷ workers per node); request = mem / workers per node', () => {
     const spec = JSON.stringify({ name: 'p', cpu: 4, mem: '16G', nwpn: 2 });
     const { data } = analyse(
       [
@@ -108,8 +108,10 @@ describe('report analysis', () => {
       {},
     );
     expect(data.groups[0]).toMatchObject({
-      cpu_efficiency: 0.5,
-      cpus: 4,
+      // 20 s of CPU in 10 s on a worker's 2 CPUs (of the node's 4, shared by 2 workers): all of them (adversary 9
+      // J13: 0.5 before, against the node's 4).
+      cpu_efficiency: 1,
+      cpus: 2,
       cpus_assumed: false,
       mem_request_mb: 8192,
     });
