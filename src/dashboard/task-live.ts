@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Express, Request, Response } from 'express';
@@ -79,7 +80,18 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
       res.on('close', done);
     });
   const key = ctx.keys.taskOutput(id);
-  const send = (chunk: Buffer): void => void res.write(`data: ${JSON.stringify(chunk.toString('utf8'))}\n\n`);
+  // One decoder for the connection: a character split between two writes of the task (tqdm's bars, accents,
+  // emoji written a few bytes at a time) came out as two U+FFFD, each chunk decoded on its own (adversary 9 J11).
+  let decoder = new StringDecoder('utf8');
+  let started = false;
+  const send = (chunk: Buffer): void => {
+    // The first bytes sent may begin inside a character (the tail starts at a byte count): skip to the next one.
+    let from = 0;
+    if (!started) while (from < Math.min(3, chunk.length) && ((chunk[from] as number) & 0xc0) === 0x80) from++;
+    started = true;
+    const text = decoder.write(from > 0 ? chunk.subarray(from) : chunk);
+    if (text) res.write(`data: ${JSON.stringify(text)}\n\n`);
+  };
   /** The output offset up to which output was sent, and the run (token) it is of. */
   let pos = 0;
   let run = (await ctx.redis.hget(ctx.keys.task(id), 'run_token')) ?? undefined;
@@ -129,6 +141,7 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
       run = now;
       pos = 0;
       last = '-';
+      decoder = new StringDecoder('utf8');
     }
     const from = last === '-' ? '-' : `(${last}`;
     const entries = await ctx.redis.xrangeBuffer(key, from, '+', 'COUNT', ENTRIES_PER_READ);
@@ -151,6 +164,8 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     }
     await sleep(POLL_MS);
   }
+  const rest = decoder.end();
+  if (!closed && rest) res.write(`data: ${JSON.stringify(rest)}\n\n`);
   if (!closed) res.end('event: end\ndata: {}\n\n');
 }
 

@@ -66,6 +66,32 @@ describe('dashboard access rules', () => {
     }
   });
 
+  it('the live output stream keeps a character split between two writes whole (adversary 9 J11: two U+FFFD)', async () => {
+    const worker = startJtm(['worker', '-p', 'utf8-live'], env);
+    const { proc, url } = await startDashboard(env);
+    try {
+      await waitWorkers(env, 'utf8-live');
+      // é is C3 A9: each half in a write of its own, far enough apart to be two entries of the stream.
+      const id = await submitOne(env, [
+        '-cmd',
+        "for i in 1 2 3; do printf '\\303'; sleep 0.4; printf '\\251\\n'; sleep 0.1; done",
+        '-p',
+        'utf8-live',
+      ]);
+      await waitFor(async () => (await ctx().tasks.status(id)) === 3 || undefined, 'the task to run');
+      const body = await (await fetch(`${url}api/tasks/${id}/output/stream`)).text();
+      const text = body
+        .split('\n')
+        .filter(l => l.startsWith('data: ') && l !== 'data: {}')
+        .map(l => JSON.parse(l.slice(6)) as string)
+        .join('');
+      expect(text).toBe('é\né\né\n');
+    } finally {
+      await proc.stop();
+      await worker.stop();
+    }
+  });
+
   it('beyond loopback without credentials: refuses to start', async () => {
     const r = await runJtm(['dashboard', '--host', '0.0.0.0', '--port', '0'], env);
     expect(r.code).toBe(1);
