@@ -87,7 +87,8 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
   const send = (chunk: Buffer): void => {
     // The first bytes sent may begin inside a character (the tail starts at a byte count): skip to the next one.
     let from = 0;
-    if (!started) while (from < Math.min(3, chunk.length) && ((chunk[from] as number) & 0xc0) === 0x80) from++;
+    if (!started)
+      while (from < Math.min(3, chunk.length) && ((chunk[from] as number) & 0xc0) === 0x80) from++;
     started = true;
     const text = decoder.write(from > 0 ? chunk.subarray(from) : chunk);
     if (text) res.write(`data: ${JSON.stringify(text)}\n\n`);
