@@ -7,7 +7,7 @@ import { forTask, type JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
-import { samplesOfEntries } from '../tasks/resource-format.js';
+import { lastRunSamples, samplesOfEntries } from '../tasks/resource-format.js';
 import { readKeptOutput } from '../tasks/task-output.js';
 import { esc, page } from '../http/html.js';
 
@@ -42,7 +42,9 @@ async function samplesOf(
 ): Promise<{ t: number[]; cpu: number[]; mem_mb: number[] }> {
   const ctx = forTask(anyShard, id);
   const out = { t: [] as number[], cpu: [] as number[], mem_mb: [] as number[] };
-  for (const s of samplesOfEntries(await ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+'))) {
+  for (const s of lastRunSamples(
+    samplesOfEntries(await ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+')),
+  )) {
     out.t.push(Number(s['run_time'] ?? 0));
     out.cpu.push(Number(s['cpu_load'] ?? 0));
     out.mem_mb.push(Number(s['rmem_usage'] ?? 0));

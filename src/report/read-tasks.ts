@@ -7,7 +7,7 @@ import { waitingSince } from '../store/task-history.js';
 import type { ReportRecord } from './analyse.js';
 import { parseTaskRecord, REPORT_FIELDS } from '../store/task-record.js';
 import { TaskStatus } from '../tasks/status.js';
-import { samplesOfEntries, type ResourceSample } from '../tasks/resource-format.js';
+import { lastRunSamples, samplesOfEntries, type ResourceSample } from '../tasks/resource-format.js';
 
 /** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough
  * that one batch never holds Redis for long. */
@@ -109,7 +109,8 @@ export async function readSamples(
   const out = new Map<number, Partial<ResourceSample>[]>();
   results.forEach(([err, entries], n) => {
     if (err) throw err;
-    out.set(ids[n] as number, samplesOfEntries(entries as [string, string[]][]));
+    // The last run's, as the record, the timeline and the figures are.
+    out.set(ids[n] as number, lastRunSamples(samplesOfEntries(entries as [string, string[]][])));
   });
   return out;
 }

@@ -57,6 +57,26 @@ export function sampleOfEntry(fields: readonly string[]): Partial<ResourceSample
   return JSON.parse(fields[i + 1] as string) as Partial<ResourceSample>;
 }
 
+/**
+ * The samples of a task's last run: the stream keeps every run's (resource-log shows them all, each row with its
+ * worker and pid), and a chart of two runs drew the second from 0 s again over the first (adversary 9 J6). A run
+ * starts where the pid or the worker changes, or the run time goes back.
+ */
+export function lastRunSamples(samples: readonly Partial<ResourceSample>[]): Partial<ResourceSample>[] {
+  let start = 0;
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1] as Partial<ResourceSample>;
+    const b = samples[i] as Partial<ResourceSample>;
+    if (
+      b.child_pid !== a.child_pid ||
+      b.worker_id !== a.worker_id ||
+      Number(b.run_time ?? 0) < Number(a.run_time ?? 0)
+    )
+      start = i;
+  }
+  return samples.slice(start);
+}
+
 /** The samples of an XRANGE reply over a task's resource stream, in stream order. */
 export function samplesOfEntries(entries: readonly [string, string[]][]): Partial<ResourceSample>[] {
   return entries.flatMap(([, fields]) => sampleOfEntry(fields) ?? []);
