@@ -15,7 +15,8 @@ export default class Report extends BaseCommand<typeof Report> {
   static override flags = {
     pool: Flags.string({ char: 'p', description: 'only the tasks of this pool' }),
     workflow: Flags.string({
-      description: 'only the tasks of this Cromwell workflow (its id, or the first 8 characters)',
+      description:
+        'only the tasks of this Cromwell workflow, sub-workflows included (its id, or the first 8 characters: every workflow that starts so)',
     }),
     since: Flags.string({
       description: 'only tasks running or ended within this long (2h, 30m, 1d, hh:mm:ss)',

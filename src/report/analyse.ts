@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../errors.js';
 import { TaskStatus, type TaskStatusName } from '../tasks/status.js';
 import type { TaskRecord } from '../store/task-record.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
@@ -145,12 +146,39 @@ function programOf(command: string, depth: number): string {
   return SHELLS.has(prog) && next && !next.startsWith('-') ? `${prog} ${base(next)}` : prog;
 }
 
+/** A Cromwell workflow id (a UUID) or its first 8 characters, as `--workflow` takes it. */
+const WORKFLOW_FILTER = /^[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$/i;
+
+/** `--workflow`, checked: any other text matched every workflow of the same first 8 characters, silently. */
+export function validateWorkflowFilter(workflow: string): string {
+  if (!WORKFLOW_FILTER.test(workflow))
+    throw new InvalidInputError(
+      `invalid --workflow ${JSON.stringify(workflow)}: give a Cromwell workflow id (a UUID) or its first 8 characters`,
+    );
+  return workflow.toLowerCase();
+}
+
+/**
+ * Whether a task is one of the workflow's calls. Its call directory (`cromwell-executions/<name>/<id>/…`, in the
+ * command or the rc path) names the workflow at any level, sub-workflows below their root's: the job name
+ * (`cromwell_<8 chars>_<call>`) names the sub-workflow's id, so a root's report left out every sub-workflow call,
+ * and a full id matched any workflow with the same first 8 characters (adversary 9 J9, J4). Without a call
+ * directory, the job name's 8 characters (or a per-workflow pool's name) decide.
+ */
+function ofWorkflow(rec: TaskRecord, workflow: string): boolean {
+  const w = workflow.toLowerCase();
+  const full = w.length > 8;
+  const where = `${rec.command ?? ''} ${rec.rc_file ?? ''}`.toLowerCase();
+  if (where.includes('cromwell-executions/'))
+    return full ? where.includes(`/${w}/`) : new RegExp(`/${w}-[0-9a-f-]{27}/`).test(where);
+  if (full && rec.pool.toLowerCase().endsWith(`_${w}`)) return true;
+  const m = rec.cromwell_job_id ? CROMWELL_JOB.exec(rec.cromwell_job_id) : null;
+  return m?.[1]?.toLowerCase() === w.slice(0, 8);
+}
+
 export function matchesFilter(rec: TaskRecord, f: ReportFilter): boolean {
   if (f.pool !== undefined && rec.pool !== f.pool) return false;
-  if (f.workflow !== undefined) {
-    const m = rec.cromwell_job_id ? CROMWELL_JOB.exec(rec.cromwell_job_id) : null;
-    if (!m?.[1] || m[1].toLowerCase() !== f.workflow.slice(0, 8).toLowerCase()) return false;
-  }
+  if (f.workflow !== undefined && !ofWorkflow(rec, f.workflow)) return false;
   if (f.since !== undefined && rec.ended_at !== undefined && rec.ended_at < f.since) return false;
   return true;
 }

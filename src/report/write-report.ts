@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { JtmContext } from '../context.js';
 import { InvalidInputError, toError } from '../errors.js';
 import { validatePoolName } from '../pool-spec.js';
-import type { ReportData, ReportFilter } from './analyse.js';
+import { validateWorkflowFilter, type ReportData, type ReportFilter } from './analyse.js';
 import { buildReport } from './build-report.js';
 import type { ReadProgress } from './read-tasks.js';
 import { HTML_START, reportHtml } from './report-html.js';
@@ -97,6 +97,7 @@ export async function writeReport(
 ): Promise<{ data: ReportData; file?: string }> {
   // Checked before connecting, as every other command's -p: the pool name reaches Redis key patterns.
   if (opts.filter.pool !== undefined) validatePoolName(opts.filter.pool);
+  if (opts.filter.workflow !== undefined) validateWorkflowFilter(opts.filter.workflow);
   const file = opts.output === undefined ? undefined : resolve(opts.output);
   const out = file === undefined ? undefined : openOutput(file);
   let data: ReportData;

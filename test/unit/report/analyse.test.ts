@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { analyse, groupOf, memoryMb, rightSize, spread } from '../../../src/report/analyse.js';
+import {
+  analyse,
+  groupOf,
+  matchesFilter,
+  memoryMb,
+  rightSize,
+  spread,
+  validateWorkflowFilter,
+} from '../../../src/report/analyse.js';
 import { parseTaskRecord, type TaskRecord } from '../../../src/store/task-record.js';
 
 function rec(fields: Record<string, string | number>): TaskRecord {
@@ -116,5 +124,40 @@ describe('report analysis', () => {
       mem_request_mb: 8192,
     });
     expect(data.groups[0]?.suggestion).toBe('peak 1000 MB of 8 GB: request 2 GB');
+  });
+
+  it('--workflow: the call directory at any level (sub-workflows), a full id in full, else the job name (adversary 9 J4, J9)', () => {
+    const root = 'c5efff15-d24f-4f4a-a1b3-6f4f976dddce';
+    const other = 'c5efff15-0000-4000-8000-000000000000';
+    const sub = '9d0e1f2a-1111-4222-8333-444455556666';
+    const top = rec({
+      id: 1,
+      status: 4,
+      command: `/bin/bash /x/cromwell-executions/wf/${root}/call-top/execution/script`,
+      cromwell_job_id: 'cromwell_c5efff15_top',
+    });
+    // A sub-workflow's call: its job name names the sub-workflow.
+    const inner = rec({
+      id: 2,
+      status: 4,
+      command: `/bin/bash /x/cromwell-executions/wf/${root}/call-sub/sub/${sub}/call-x/execution/script`,
+      cromwell_job_id: 'cromwell_9d0e1f2a_x',
+    });
+    const elsewhere = rec({
+      id: 3,
+      status: 4,
+      command: `/bin/bash /x/cromwell-executions/wf/${other}/call-top/execution/script`,
+      cromwell_job_id: 'cromwell_c5efff15_top',
+    });
+    const noPath = rec({ id: 4, status: 4, command: 'sleep 1', cromwell_job_id: 'cromwell_c5efff15_raw' });
+    const pick = (w: string): boolean[] =>
+      [top, inner, elsewhere, noPath].map(r => matchesFilter(r, { workflow: validateWorkflowFilter(w) }));
+    expect(pick(root)).toEqual([true, true, false, true]);
+    expect(pick(root.toUpperCase())).toEqual([true, true, false, true]);
+    // The first 8 characters: every workflow that starts so (said in --help).
+    expect(pick('c5efff15')).toEqual([true, true, true, true]);
+    expect(pick(sub)).toEqual([false, true, false, false]);
+    for (const bad of ['11111111-xxxx', 'c5eff', 'zzzzzzzz', `${root}x`])
+      expect(() => validateWorkflowFilter(bad), bad).toThrow(/invalid --workflow/);
   });
 });
