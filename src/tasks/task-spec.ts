@@ -72,8 +72,10 @@ const KNOWN_FIELDS: ReadonlySet<string> = new Set(TASK_FIELDS);
 
 function resolvePath(p: string | undefined, base: string): string | undefined {
   if (p === undefined) return undefined;
+  // `~` is `$HOME`, not a directory named `~` under the submitter's cwd (a JSON file has no shell to expand it).
+  const home = p === '~' || p.startsWith('~/') ? `$HOME${p.slice(1)}` : p;
   // `$VARS` are the worker's to expand; only plain relative paths are anchored to the submitter's cwd.
-  return isAbsolute(p) || p.startsWith('$') ? p : resolve(base, p);
+  return isAbsolute(home) || home.startsWith('$') ? home : resolve(base, home);
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { TIMES_FILE_VAR } from './accounting.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
-import { checkOutputFiles, prepareOutput, type PreparedOutput } from './output-files.js';
+import { checkOutputFiles, expandVars, prepareOutput, type PreparedOutput } from './output-files.js';
 import {
   findByToken,
   PidWindow,
@@ -254,7 +254,7 @@ export class TaskRun {
     // Stopped before it began (a kill while it waited for its turn, a shutdown): its files are not touched
     // (emptying them could cut another run's output).
     if (this.stopCause) return this.stoppedOutcome(this.stopCause, []);
-    const cwd = this.data.cwd ?? process.cwd();
+    const cwd = this.data.cwd === undefined ? process.cwd() : this.expand(this.data.cwd);
     const stdoutPath = this.stdoutPath;
     const stderrPath = this.stderrPath;
     const cannotStart = await checkDirectory(cwd);
@@ -279,12 +279,25 @@ export class TaskRun {
 
   /** Where the task's stdout goes (its own `stdout`, else a file in the worker's log directory). */
   get stdoutPath(): string {
-    return this.data.stdout ?? join(this.opts.logDir, 'tasks', `${this.id}.out`);
+    return this.data.stdout === undefined
+      ? join(this.opts.logDir, 'tasks', `${this.id}.out`)
+      : this.expand(this.data.stdout);
   }
 
   /** Where stderr goes: the task's `stderr`, or `<log dir>/tasks/<id>.err`. */
   get stderrPath(): string {
-    return this.data.stderr ?? join(this.opts.logDir, 'tasks', `${this.id}.err`);
+    return this.data.stderr === undefined
+      ? join(this.opts.logDir, 'tasks', `${this.id}.err`)
+      : this.expand(this.data.stderr);
+  }
+
+  /**
+   * A path of the task's with its `$VARS` expanded from the task's environment, as `output_files` are: submit
+   * leaves a path that starts with `$` (or `~`, made `$HOME`) to the worker, and `output_dir: "$SCRATCH"` (the
+   * original's own example) failed every task, "working directory $SCRATCH does not exist" (adversary 9 J2).
+   */
+  private expand(path: string): string {
+    return path.includes('$') ? expandVars(path, this.opts.env) : path;
   }
 
   private async execute(cwd: string, stdoutPath: string, stderrPath: string): Promise<TaskOutcome> {

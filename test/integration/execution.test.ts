@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -666,5 +666,44 @@ describe.concurrent('a task that stops its worker with a signal', () => {
     expect(processesMatching('sleep 37.61')).toEqual([]);
     await last.stop();
     await closeContext(ctx);
+  });
+});
+
+// The original's own task file example: `"output_dir": "$SCRATCH"`. `$VARS` were expanded in output_files only:
+// every such task failed "working directory $SCRATCH does not exist", and a `stdout` of `$HOME/…` or `~/…` made
+// directories literally named `$HOME` and `~` in the submit directory (adversary 9 J2).
+describe.concurrent("a task file's paths", () => {
+  it('expand $VARS and ~ in output_dir, stdout and stderr with the worker’s environment, as output_files', async () => {
+    const home = tempDir('jtm-j2-home-');
+    const scratch = tempDir('jtm-j2-scratch-');
+    const env = testEnv({ HOME: home, J2_SCRATCH: scratch });
+    const ctx = await openTestContext(env);
+    const worker = startJtm(['worker', '-p', 'j2'], env);
+    try {
+      await waitWorkers(env, 'j2');
+      const file = join(tempDir('jtm-j2-submit-'), 'task.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          command: 'pwd; echo err >&2; echo made > made.txt',
+          output_dir: '$J2_SCRATCH',
+          output_files: '$J2_SCRATCH/made.txt',
+          stdout: '~/j2.out',
+          stderr: '${J2_SCRATCH}/j2.err',
+        }),
+      );
+      const r = await runJtm(['submit', '-f', file, '-p', 'j2'], env, { cwd: dirname(file) });
+      const [id] = taskIds(r.stdout);
+      await waitFor(
+        async () => (await ctx.tasks.get(id!))?.status_name === 'success' || undefined,
+        'the task',
+      );
+      expect(readFileSync(join(home, 'j2.out'), 'utf8')).toBe(`${scratch}\n`);
+      expect(readFileSync(join(scratch, 'j2.err'), 'utf8')).toBe('err\n');
+      expect((await ctx.tasks.get(id!))?.stdout_file).toBe(join(home, 'j2.out'));
+    } finally {
+      await worker.stop();
+      await closeContext(ctx);
+    }
   });
 });
