@@ -79,14 +79,6 @@ export function validatePoolName(name: unknown, what = 'pool name'): string {
   return name;
 }
 
-/**
- * The original's `-p default`, which it ran on `small` (jtm-original.md §3.2): an old Cromwell configuration's
- * pool name reaches the workers an old launch line starts (`jtm-worker` without `-tp` serves `small`).
- */
-export function legacyPoolName(name: string): string {
-  return name === 'default' ? 'small' : name;
-}
-
 /** An optional value for a `#SBATCH` line (account, qos, partition, ...). */
 export function slurmWord(value: unknown, field: string): string | undefined {
   const s = optionalString(value, field);

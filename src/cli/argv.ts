@@ -85,6 +85,9 @@ const COMMAND_LEGACY_FLAGS: Readonly<Record<string, Readonly<Record<string, Alia
   },
 };
 
+/** The pool flags of submit and worker, in every spelling. */
+const POOL_FLAG = /^(-tp|-p|--pool_name|--task-pool|--pool-name)(=|$)/;
+
 /** Legacy binaries: `jtm-<command>`. */
 const LEGACY_BINARIES = new Set([
   'submit',
@@ -118,8 +121,16 @@ export function normaliseArgv(binName: string, argv: readonly string[]): string[
   if (command === undefined) return globals;
   const own = COMMAND_LEGACY_FLAGS[command] ?? {};
   // The original's jtm-worker served `small` when given no pool (-tp); `jtm worker` asks for one.
-  if (legacy === 'worker' && !rest.some(t => /^(-tp|-p|--pool_name|--task-pool|--pool-name)(=|$)/.test(t)))
-    rest.push('--pool_name=small');
+  if (legacy === 'worker' && !rest.some(t => POOL_FLAG.test(t))) rest.push('--pool_name=small');
+  // The original's `default` pool was `small` (its jtm-submit mapped it): for its legacy binaries only, so that a
+  // pool named `default` by anything else (a task file, the manager's batch scripts) stays itself.
+  if (legacy === 'submit' || legacy === 'worker') {
+    for (let i = 0; i < rest.length; i++) {
+      const t = rest[i] as string;
+      if (POOL_FLAG.test(t) && t.endsWith('=default')) rest[i] = t.replace(/=default$/, '=small');
+      else if (POOL_FLAG.test(t) && !t.includes('=') && rest[i + 1] === 'default') rest[i + 1] = 'small';
+    }
+  }
   // The original's `-v` of a command: the version, whatever else was given (as the original's argparse).
   const untilDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
   if (untilDashes.some(t => own[t] === 'version')) return ['--version'];

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { exitSoonAfterStop, installShutdown } from '../shutdown.js';
-import { legacyPoolName, normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js';
+import { normaliseMemory, validatePoolName, validateTime } from '../pool-spec.js';
 import type { DynamicWorkerRequest } from '../slurm/submit-workers.js';
 import { dynamicTaskLimit, sizeBytes } from '../worker/memory-limit.js';
 import { startTaskHost } from '../worker/task-environment.js';
@@ -56,10 +56,9 @@ function duration(
 
 /** Resolves the options of a worker that runs here (manual, or inside a Slurm allocation). */
 export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now()): WorkerOptions {
-  // `default` is `small`, as the original's submit had it (legacyPoolName); its jtm-worker's default pool is
-  // given by argv.ts.
+  // The original jtm-worker's default pool and its `default` (= small) are argv.ts's, for the legacy binary only.
   if (flags.pool_name === undefined) throw new InvalidInputError('no pool given: use -p/--pool_name (-tp)');
-  const pool = legacyPoolName(validatePoolName(flags.pool_name));
+  const pool = validatePoolName(flags.pool_name);
   const workerId =
     flags.worker_id ?? `${hostname().split('.')[0]}-${process.pid}-${randomBytes(3).toString('hex')}`;
   if (!WORKER_ID.test(workerId)) throw new InvalidInputError(`invalid worker id ${JSON.stringify(workerId)}`);

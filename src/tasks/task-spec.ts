@@ -6,7 +6,6 @@ import { InvalidInputError } from '../errors.js';
 import { dropUndefined, optionalString as str, refuseReplacedBytes } from '../fields.js';
 import {
   isDynamicSpec,
-  legacyPoolName,
   normaliseMemory,
   parsePoolFields,
   POOL_FLAG,
@@ -153,8 +152,7 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   }
   const poolFields = flagPoolEntries.length === 0 ? filePool : { ...filePool, ...flagPool };
   // Validated here, after the checks above, as before: the first error a user sees stays the same.
-  flags.flagPoolName ??=
-    defaults.pool !== undefined ? legacyPoolName(validatePoolName(defaults.pool)) : undefined;
+  flags.flagPoolName ??= defaults.pool !== undefined ? validatePoolName(defaults.pool) : undefined;
   const flagPoolName = flags.flagPoolName;
   agree(filePool.name, flagPoolName, 'pool.name', '-p');
   let pool = filePool.name ?? flagPoolName;

@@ -29,7 +29,9 @@ describe('worker flags kept for the original JTM', () => {
     const out = join(dir, 'empty.out');
     const file = join(dir, 'task.json');
     writeFileSync(file, JSON.stringify({ command: `touch ${out}`, output_files: out }));
-    const sub = await runJtm(['submit', '-p', 'default', '-f', file], env);
+    const jtmSubmit = join(dir, 'jtm-submit');
+    writeFileSync(jtmSubmit, `import '${join(process.cwd(), 'bin', 'run.js')}';\n`);
+    const sub = await runJtm(['-p', 'default', '-f', file], env, { argv0: jtmSubmit });
     expect(sub.code, sub.stderr).toBe(0);
     const [id] = taskIds(sub.stdout);
     const ctx = await openTestContext(env);

@@ -87,6 +87,20 @@ describe('argv translation', () => {
       '-ct',
       'x',
     ]);
+    // The original's `default` pool is `small` through its legacy binaries only.
+    expect(normaliseArgv('jtm-submit', ['-cr', 'ls', '-p', 'default'])).toEqual([
+      'submit',
+      '--command=ls',
+      '-p',
+      'small',
+    ]);
+    expect(normaliseArgv('jtm-worker', ['-tp=default'])).toEqual(['worker', '--pool_name=small']);
+    expect(normaliseArgv('jtm', ['submit', '-p', 'default'])).toEqual(['submit', '-p', 'default']);
+    expect(normaliseArgv('jtm', ['worker', '--pool_name', 'default'])).toEqual([
+      'worker',
+      '--pool_name',
+      'default',
+    ]);
     for (const bin of ['jtm-worker', 'jtm-manager']) {
       expect(normaliseArgv(bin, ['-tp', 'x', '-v'])).toEqual(['--version']);
       expect(normaliseArgv(bin, ['--version'])).toEqual(['--version']);
