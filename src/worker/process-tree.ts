@@ -327,7 +327,8 @@ export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): v
 }
 
 /**
- * TERM (with CONT) once to every process `live()` returns and to any that appear, KILL to what is left after
+ * TERM (with CONT) once to every process `live()` returns and to any that appear (not to the children of those:
+ * their cleanup), KILL to what is left after
  * `graceMs` from the first TERM;
  * resolves once all are gone (or KILL was tried for 5 s) with every pid it signalled and any survivors.
  * `live` is called again at each round, so children forked during the grace period are caught too.
@@ -337,6 +338,8 @@ export async function terminateAll(
   graceMs: number,
 ): Promise<{ signalled: number[]; survivors: number[] }> {
   const signalled = new Set<number>();
+  /** Processes born to ones already asked to end (their cleanup): not signalled before the grace ends. */
+  const spared = new Set<number>();
   let procs = live();
   if (procs.length === 0) return { signalled: [], survivors: [] };
   procs.forEach(p => signalled.add(p.pid));
@@ -348,7 +351,14 @@ export async function terminateAll(
     if (procs.length === 0) return { signalled: [...signalled], survivors: [] };
     // One TERM per process, to those that appeared since: re-sent every 50 ms, a TERM trap was entered again
     // before it could finish (99 times in a second) and a handler that flushes was interrupted (adversary 10 K8).
-    const fresh = procs.filter(p => !signalled.has(p.pid));
+    // Not to a child of a process already asked to end: that is its cleanup (a trap's `sleep`, `cp`, `rm`),
+    // which has the grace too; what is left at its end is killed.
+    const fresh: ProcInfo[] = [];
+    for (const p of procs) {
+      if (signalled.has(p.pid) || spared.has(p.pid)) continue;
+      if (signalled.has(p.ppid) || spared.has(p.ppid)) spared.add(p.pid);
+      else fresh.push(p);
+    }
     fresh.forEach(p => signalled.add(p.pid));
     if (fresh.length > 0) askToEnd(fresh);
   }

@@ -126,6 +126,19 @@ describe.concurrent('task execution', () => {
     expect(readFileSync(join(work, 'k8-flushed'), 'utf8')).toBe('flushed');
   });
 
+  it('a TERM trap’s cleanup commands get the grace too: its children are not sent the TERM', async () => {
+    const id = await submit([
+      '-cmd',
+      "trap 'sleep 0.3 && echo cleaned > k8-cleaned; exit 7' TERM; sleep 3104 & wait",
+    ]);
+    await waitRunning(id);
+    await waitFor(() => processesMatching('sleep 3104').length > 0 || undefined, 'the task to wait');
+    expect((await runJtm(['kill', '-tid', String(id)], env)).code).toBe(0);
+    expect(await waitFinal(id)).toBe(-4);
+    expect(readFileSync(join(work, 'k8-cleaned'), 'utf8')).toBe('cleaned\n');
+    expect((await ctx.tasks.get(id))?.exit_code).toBe(7);
+  });
+
   it('kills a queued task: it leaves the queue and never starts', async () => {
     const r = await runJtm(['submit', '-p', 'exec-idle', '-cmd', 'touch never-started'], env, { cwd: work });
     const [id] = taskIds(r.stdout);
