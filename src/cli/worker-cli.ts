@@ -114,6 +114,8 @@ export async function runWorker(
   let worker: RunningWorker | undefined;
   let asked: { force: boolean } | undefined;
   let drainAsked = false;
+  /** A stop signal came (before or after the worker could take it). */
+  let stopRequested = false;
   const earlyStop = new AbortController();
   // Inside a Slurm allocation SIGTERM means Slurm is ending it (scancel, walltime) and has signalled every
   // process of the step, tasks included: give the tasks back to the queue at once instead of recording the
@@ -121,6 +123,7 @@ export async function runWorker(
   const uninstall = installShutdown(
     {
       stop: async force => {
+        stopRequested = true;
         const now = force || opts.slurmJobId > 0;
         if (worker) return worker.stop(now);
         asked = { force: now || (asked?.force ?? false) };
@@ -154,8 +157,17 @@ export async function runWorker(
     // up, stopped (1 run in 5 of fail-fast.test.ts's "Redis has gone" under load). A start that fails still
     // fails the run, unless it was stopped first.
     const handle = await Promise.race([starting, handleKnown]);
-    starting.catch(() => {}); // its failure after a stop is the stop's business
-    await Promise.race([handle.stopped, starting.then(h => h.stopped)]);
+    await Promise.race([
+      handle.stopped,
+      starting.then(
+        h => h.stopped,
+        (err: unknown) => {
+          // A start that fails after a stop was asked for is the stop's end: wait for it, do not fail the run.
+          if (stopRequested) return handle.stopped;
+          throw err;
+        },
+      ),
+    ]);
   } finally {
     uninstall();
     exitSoonAfterStop();

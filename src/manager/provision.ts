@@ -113,6 +113,7 @@ async function provisionPool(
       log.warn({ jobs: cancelled.map(([i]) => i), cancelled: n }, `${message}: replaced`);
       if (n >= ctx.config.sbatchMaxFailures * CANCELLED_BEFORE_START_FACTOR) {
         const failed = await failQueuedTasks(ctx, pool.name, `${message}, ${n} times`);
+        if (failed === undefined) return servedWithout(ctx, log, stateKey, now, message);
         await ctx.redis.del(stateKey);
         report.failedPools.push(pool.name);
         log.error({ failed }, 'allocations keep being cancelled before they start: queued tasks failed');
@@ -130,6 +131,7 @@ async function provisionPool(
       log.warn({ jobs: dud.map(([i]) => i), unstarted }, message);
       if (unstarted >= ctx.config.sbatchMaxFailures) {
         const failed = await failQueuedTasks(ctx, pool.name, message);
+        if (failed === undefined) return servedWithout(ctx, log, stateKey, now, message);
         await ctx.redis.del(stateKey);
         report.failedPools.push(pool.name);
         log.error({ failed }, 'workers never start in this pool: queued tasks failed');
@@ -194,8 +196,13 @@ async function provisionPool(
     const since = Number(state['failing_since'] ?? now);
     const waitForSlurm =
       err instanceof SlurmError && err.transient && now - since < TRANSIENT_SBATCH_RETRY_MS;
-    if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm) {
-      const failed = await failQueuedTasks(ctx, pool.name, message);
+    const failed =
+      failures >= ctx.config.sbatchMaxFailures && !waitForSlurm
+        ? await failQueuedTasks(ctx, pool.name, message)
+        : undefined;
+    if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm && failed === undefined) {
+      await servedWithout(ctx, log, stateKey, now, message);
+    } else if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm) {
       await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
       report.failedPools.push(pool.name);
       log.error({ failures, failed, err: message }, 'cannot get a Slurm allocation: queued tasks failed');
@@ -272,19 +279,35 @@ async function cancelUnneeded(
   }
 }
 
-/** The pool's queued tasks end failed with the sbatch error as reason (pending → failed, job removed). */
-async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): Promise<number> {
+/**
+ * A pool that gets no Slurm allocation while live workers serve it: its queued tasks wait for them, and the
+ * manager asks Slurm again only after the longest back-off, saying why once per window (failing them and
+ * starting over, it asked again every few sweeps for as long as the pool had a queue).
+ */
+async function servedWithout(
+  ctx: JtmContext,
+  log: Logger,
+  stateKey: string,
+  now: number,
+  message: string,
+): Promise<void> {
+  await ctx.redis.hset(stateKey, 'retry_at', now + MAX_BACKOFF_MS, 'last_error', message);
+  log.warn(
+    { err: message, retryInMs: MAX_BACKOFF_MS },
+    'no Slurm allocation for the pool, but live workers serve it: its queued tasks wait for them',
+  );
+}
+
+/**
+ * The pool's queued tasks end failed with the sbatch error as reason (pending → failed, job removed);
+ * undefined, failing none, while live workers serve the pool.
+ */
+async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): Promise<number | undefined> {
   // Not while a live worker serves the pool (one started by hand, a site's standing allocation): its queue
   // runs there. A pool made dynamic by one submit with a Slurm spec the manager could not provision failed the
   // queued tasks of the worker that was serving it (adversary 9 J8).
   const serving = await listLiveWorkers(ctx, pool);
-  if (serving.length > 0) {
-    ctx.logger.warn(
-      { pool, workers: serving.length, err: message },
-      'no Slurm allocation for the pool, but live workers serve it: its queued tasks wait for them',
-    );
-    return 0;
-  }
+  if (serving.length > 0) return undefined;
   const queue = openPoolQueue(ctx, pool);
   let failed = 0;
   try {

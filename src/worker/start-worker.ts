@@ -80,11 +80,11 @@ class LiveState {
 }
 
 /**
- * How many times in a row a task may be given back because its worker was stopped by a signal while it ran
+ * How many times a task may be given back because its worker was stopped by a signal while it ran
  * before it is ended instead: a task that SIGTERMs its worker (`kill $PPID`'s parent, `pkill node`) looks like
  * an operator's stop to the worker (a signal does not say who sent it), was given back without a retry spent,
  * and stopped the next worker, and the next: every worker of its pool in seconds, the pool's other tasks
- * stranded (adversary 10 K6). A task preempted this many times in a row ends the same way.
+ * stranded (adversary 10 K6). A task preempted this many times ends the same way, and so does one beside the culprit (docs/reliability.md).
  */
 export const STOP_GIVEBACK_LIMIT = 3;
 
@@ -338,7 +338,7 @@ export async function startWorker(
     const data = claim.spec;
     const givenBack = data.stop_givebacks ?? 0;
     if (givenBack >= STOP_GIVEBACK_LIMIT) {
-      const reason = `its worker was stopped while it ran ${givenBack} times in a row (a task that signals its worker, kill or pkill node, stops every worker of its pool): not run again`;
+      const reason = `its worker was stopped by a signal while it ran, ${givenBack} times (a task that signals its worker, kill or pkill node, stops every worker of its pool): not run again`;
       log.error({ task: id, stop_givebacks: givenBack }, reason);
       await endTask(ctx, id, { fence: exec.fence, to: TaskStatus.lostconnection, reason });
       return { skipped: TaskStatus.lostconnection };
