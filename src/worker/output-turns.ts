@@ -32,9 +32,14 @@ export class OutputTurns {
     stopped: Promise<void>,
   ): Promise<() => void> {
     // A stop while a path is looked at (an NFS server that does not answer) ends the wait: the run starts nothing.
+    let isStopped = false;
+    void stopped.then(() => (isStopped = true));
     const keyed = await Promise.race([
       Promise.all(
-        outputs.map(async o => ({ path: o.path, key: o.named ? await fileKey(o.path) : `name:${o.path}` })),
+        outputs.map(async o => ({
+          path: o.path,
+          key: o.named ? await fileKey(o.path, () => isStopped) : `name:${o.path}`,
+        })),
       ),
       stopped.then(() => undefined),
     ]);
@@ -69,9 +74,10 @@ export class OutputTurns {
  * and its directory does), undefined for a device (shared freely) or what no run can write (a directory: the
  * run fails on it), `name:<absolute path>` where the file cannot be made (its directory is made by the run).
  */
-async function fileKey(path: string): Promise<string | undefined> {
+async function fileKey(path: string, stopped: () => boolean): Promise<string | undefined> {
   let st = await stat(path).catch(() => undefined);
-  if (st === undefined) {
+  // A run stopped meanwhile touches none of its files (task-run.ts run()): no file is made for it.
+  if (st === undefined && !stopped()) {
     // O_EXCL: a file made meanwhile by another is left as it is; O_NONBLOCK as the run's own open.
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NONBLOCK;
     await open(path, flags, 0o666).then(
