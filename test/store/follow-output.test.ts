@@ -36,4 +36,40 @@ describe("following a task's output", () => {
     await reading;
     expect(Buffer.concat(got).equals(Buffer.concat([first, second]))).toBe(true);
   });
+
+  it('says how many bytes went by when the live copy was trimmed between two reads (adversary 10 K9)', async ({
+    ctx,
+    expect,
+  }) => {
+    const now = Date.now();
+    const id = await queuedTask(ctx, { pool: 'follow' }, now - 10_000);
+    const stream = ctx.keys.taskOutput(id);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
+    const warned: number[] = [];
+    const logger = Object.assign(Object.create(ctx.logger) as typeof ctx.logger, {
+      warn: (o: { dropped_bytes?: number }) => void (o.dropped_bytes && warned.push(o.dropped_bytes)),
+    });
+    const got: Buffer[] = [];
+    const reading = streamTaskOutput({ ...ctx, logger }, id, c => void got.push(Buffer.from(c)), true);
+    await ctx.redis.xadd(stream, '*', 'data', 'a'.repeat(100), 'off', '0');
+    await waitFor(() => Buffer.concat(got).length === 100 || undefined, 'the first entry read');
+    // Two entries trimmed before the reader's next poll (the stream keeps its last JTM_OUTPUT_TAIL_BYTES).
+    const gone = [
+      await ctx.redis.xadd(stream, '*', 'data', 'b'.repeat(100), 'off', '100'),
+      await ctx.redis.xadd(stream, '*', 'data', 'c'.repeat(100), 'off', '200'),
+    ];
+    await ctx.redis.xdel(stream, ...(gone as string[]));
+    await ctx.redis.xadd(stream, '*', 'data', 'd'.repeat(100), 'off', '300');
+    await waitFor(() => Buffer.concat(got).length === 200 || undefined, 'the last entry read');
+    await ctx.tasks.transitionFenced(
+      id,
+      { workerId: 'w1', runToken: 'r1' },
+      S.success,
+      'exit code 0',
+      {},
+      now,
+    );
+    await reading;
+    expect(warned).toEqual([200]);
+  });
 });
