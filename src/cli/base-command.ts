@@ -7,7 +7,7 @@ import type { ConnectionRole } from '../redis/connection.js';
 import { refuseBooleanValues, shieldDashValues } from './dash-values.js';
 import { reportError, type Thrown } from './error-report.js';
 import type { CommandSession } from './session.js';
-import { CLIENT_LOG_LEVEL, resolveSettings } from './settings.js';
+import { answerUnknownForConfig, CLIENT_LOG_LEVEL, configFileAtFault, resolveSettings } from './settings.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -105,6 +105,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override async catch(err: Thrown): Promise<unknown> {
     if (err.oclif?.exit !== undefined && /^EEXIT/.test(err.message)) {
       process.exitCode = err.oclif.exit;
+      return;
+    }
+    if (this.id === 'isalive' && this.flags && this.jtm === undefined && configFileAtFault(this.flags)) {
+      answerUnknownForConfig(err, this.jsonEnabled?.() ?? false);
       return;
     }
     const report = reportError(err, this.id);

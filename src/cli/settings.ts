@@ -8,6 +8,29 @@ export interface GlobalFlags {
   config?: string;
 }
 
+/**
+ * Whether a settings error is the --config file's own (unreadable, half-written, gone), the rest being fine:
+ * `isalive` then answers `unknown` (exit 0) as it does when Redis cannot be reached, since Cromwell reads exit 1 as
+ * "dead" and fails a running call over an NFS hiccup or a deploy rewriting the file (adversary 9 J5).
+ */
+export function configFileAtFault(f: GlobalFlags): boolean {
+  if (f.config === undefined) return false;
+  try {
+    loadConfig(undefined, { redisUrl: f['redis-url'] }, undefined);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** isalive's answer when its --config file is at fault (configFileAtFault): `unknown`, exit 0, said on stderr. */
+export function answerUnknownForConfig(err: unknown, json: boolean): void {
+  const why = err instanceof Error ? err.message : String(err);
+  process.stdout.write(json ? `${JSON.stringify({ alive: 'unknown' })}\n` : 'unknown\n');
+  process.stderr.write(`jtm isalive: ${why}: answering unknown (exit 0)\n`);
+  process.exitCode = 0;
+}
+
 /** Log level of the one-shot commands Cromwell calls: quiet unless asked. Daemons use info. */
 export const CLIENT_LOG_LEVEL: LogLevel = 'warn';
 

@@ -209,6 +209,27 @@ describe('settings that cannot work fail fast', () => {
     expect(one(r.stderr)).toMatch(/config file .* is larger than 1048576 bytes/);
   });
 
+  it('isalive whose --config file is gone or half-written answers unknown (exit 0), not "dead"; status still fails (adversary 9 J5)', async () => {
+    const env = testEnv();
+    const half = join(dir, 'half.env');
+    writeFileSync(half, 'REDIS_UR');
+    for (const config of [half, join(dir, 'no-such.env')]) {
+      // The fast path, and oclif's (--json).
+      const r = await runJtm(['isalive', '-tid', '1', '--config', config], env);
+      expect([r.code, r.stdout]).toEqual([0, 'unknown\n']);
+      expect(one(r.stderr)).toMatch(/^jtm isalive: .*: answering unknown \(exit 0\)$/);
+      const j = await runJtm(['isalive', '-tid', '1', '--config', config, '--json'], env);
+      expect([j.code, JSON.parse(j.stdout)]).toEqual([0, { alive: 'unknown' }]);
+      const status = await runJtm(['status', '-tid', '1', '--config', config], env);
+      expect(status.code).toBe(1);
+    }
+    // A good file and a bad id: the id's error, as before.
+    const good = join(dir, 'good.env');
+    writeFileSync(good, 'JTM_LOG_LEVEL=warn\n');
+    const bad = await runJtm(['isalive', '-tid', 'x', '--config', good], env);
+    expect(bad.code).toBe(1);
+  });
+
   it('a dashboard or metrics endpoint on a busy port exits 1 with one line (dashboard, manager --dashboard, --metrics-port)', async () => {
     const busy: NetServer = createServer();
     await new Promise<void>(r => busy.listen(0, '127.0.0.1', () => r()));

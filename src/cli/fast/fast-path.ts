@@ -5,7 +5,7 @@ import { captureStrayOutput, createLogger, type Logger } from '../../logger.js';
 import { forkPtyHost } from '../../worker/run-in-pty.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
-import { CLIENT_LOG_LEVEL, resolveSettings } from '../settings.js';
+import { answerUnknownForConfig, CLIENT_LOG_LEVEL, configFileAtFault, resolveSettings } from '../settings.js';
 import { runsWorkerHere } from '../worker-here.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { parsePlainArgv, type PlainInvocation } from './parse-argv.js';
@@ -127,6 +127,10 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
     const body = await hot.load();
     await body(session, input);
   } catch (err) {
+    if (id === 'isalive' && logger === undefined && configFileAtFault(input.flags)) {
+      answerUnknownForConfig(err, false);
+      return;
+    }
     const report = reportError(err, id);
     process.stderr.write(report.line);
     if (report.unexpected) logger?.debug({ err: report.unexpected }, 'unexpected error');
