@@ -83,13 +83,22 @@ function resolvePath(p: string | undefined, base: string): string | undefined {
  */
 const OWN_DESCRIPTORS = /^\/(dev\/(stdin|stdout|stderr|fd)|proc\/(self|thread-self|\d+\/fd))(\/|$)/;
 
-/** A stdout, stderr or rc file path: as resolvePath, refusing the process's own descriptors. */
+/** Terminals: a task has none (docs/architecture.md), and a new pty (`/dev/ptmx`) or another's swallows what is written. */
+const TERMINALS = /^\/dev\/(ptmx|pts\/|tty)/;
+
+/** A stdout, stderr or rc file path: as resolvePath, refusing the process's own descriptors and terminals. */
 function outputPath(p: string | undefined, field: string, base: string): string | undefined {
   const path = resolvePath(p, base);
   // Normalised first: `/dev/./stdout` and `//dev/stdout` name the same descriptor.
   if (path !== undefined && OWN_DESCRIPTORS.test(normalize(path))) {
     throw new InvalidInputError(
       `${field} ${JSON.stringify(p)} would be the worker's own output, not yours: give a file`,
+    );
+  }
+  // `/dev/ptmx` and `/dev/pts/N` were taken: the task ended success and its output was nowhere (adversary 10 K10).
+  if (path !== undefined && TERMINALS.test(normalize(path))) {
+    throw new InvalidInputError(
+      `${field} ${JSON.stringify(p)} is a terminal, where the output would be lost: give a file`,
     );
   }
   return path;

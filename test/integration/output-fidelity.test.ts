@@ -309,6 +309,16 @@ describe('output fidelity and task isolation', () => {
         );
       }
     }
+    // Terminals: the output would be lost (adversary 10 K10: `/dev/ptmx` and `/dev/pts/N` were taken, task success).
+    for (const path of ['/dev/ptmx', '/dev/pts/0', '/dev/tty', '/dev/tty1']) {
+      const file = join(work, `tty-${n++}.jsonl`);
+      writeFileSync(file, JSON.stringify({ command: 'echo hi', stdout: path }));
+      const r = await runJtm(['submit', '-f', file, '-p', 'fid'], env, { cwd: work });
+      expect([r.code, r.stderr.trim()]).toEqual([
+        1,
+        `jtm submit: stdout "${path}" is a terminal, where the output would be lost: give a file`,
+      ]);
+    }
     // A worker whose stdout and stderr go to a file (jtm worker > w.log 2>&1, Slurm's --output).
     const log = join(work, 'worker.log');
     const fd = openSync(log, 'a');
