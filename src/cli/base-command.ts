@@ -107,7 +107,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       process.exitCode = err.oclif.exit;
       return;
     }
-    if (this.id === 'isalive' && this.flags && this.jtm === undefined && configFileAtFault(this.flags)) {
+    if (this.id === 'isalive' && this.flags && this.jtm === undefined && configFileAtFault(this.flags, err)) {
       answerUnknownForConfig(err, this.jsonEnabled?.() ?? false);
       return;
     }

@@ -9,12 +9,16 @@ export interface GlobalFlags {
 }
 
 /**
- * Whether a settings error is the --config file's own (unreadable, half-written, gone), the rest being fine:
- * `isalive` then answers `unknown` (exit 0) as it does when Redis cannot be reached, since Cromwell reads exit 1 as
- * "dead" and fails a running call over an NFS hiccup or a deploy rewriting the file (adversary 9 J5).
+ * Whether a settings error is the --config file's own and may pass (the file gone, unreadable, or cut short:
+ * a line without `=`), the rest being fine: `isalive` then answers `unknown` (exit 0) as it does when Redis cannot
+ * be reached, since Cromwell reads exit 1 as "dead" and failed a running call over an NFS hiccup or a deploy
+ * rewriting the file (adversary 9 J5). A file that says something wrong (an unknown key, a key twice, a bad value)
+ * is refused as before: it does not heal by itself.
  */
-export function configFileAtFault(f: GlobalFlags): boolean {
+export function configFileAtFault(f: GlobalFlags, err: unknown): boolean {
   if (f.config === undefined) return false;
+  const message = err instanceof Error ? err.message : '';
+  if (!/^cannot read config file |: expected KEY=VALUE$/.test(message)) return false;
   try {
     loadConfig(undefined, { redisUrl: f['redis-url'] }, undefined);
     return true;

@@ -127,7 +127,7 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
     const body = await hot.load();
     await body(session, input);
   } catch (err) {
-    if (id === 'isalive' && logger === undefined && configFileAtFault(input.flags)) {
+    if (id === 'isalive' && logger === undefined && configFileAtFault(input.flags, err)) {
       answerUnknownForConfig(err, false);
       return;
     }
