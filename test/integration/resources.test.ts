@@ -36,7 +36,7 @@ function cgroupsAvailable(): boolean {
 }
 
 const MB = 1024 * 1024;
-const SPIKE = "sleep 0.5; python3 -c 'import time; x=bytearray(400*1024*1024); time.sleep(0.8)'; sleep 3";
+const SPIKE = "sleep 0.5; python3 -c 'import time; x=bytearray(400*1024*1024); time.sleep(2)'; sleep 3";
 
 describe('resource sizes', () => {
   it('reads -m sizes and splits a dynamic allocation among its workers and slots', () => {
