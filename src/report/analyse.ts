@@ -170,10 +170,17 @@ function ofWorkflow(rec: TaskRecord, workflow: string): boolean {
   const full = w.length > 8;
   const where = `${rec.command ?? ''} ${rec.rc_file ?? ''}`.toLowerCase();
   if (where.includes('cromwell-executions/'))
-    return full ? where.includes(`/${w}/`) : new RegExp(`/${w}-[0-9a-f-]{27}/`).test(where);
+    return full ? where.includes(`/${w}/`) : idPrefix(w).test(where);
   if (full && rec.pool.toLowerCase().endsWith(`_${w}`)) return true;
   const m = rec.cromwell_job_id ? CROMWELL_JOB.exec(rec.cromwell_job_id) : null;
   return m?.[1]?.toLowerCase() === w.slice(0, 8);
+}
+
+/** A path segment that is a workflow id starting with `w` (8 characters), compiled once per filter. */
+let prefixRe: { w: string; re: RegExp } | undefined;
+function idPrefix(w: string): RegExp {
+  if (prefixRe?.w !== w) prefixRe = { w, re: new RegExp(`/${w}-[0-9a-f-]{27}/`) };
+  return prefixRe.re;
 }
 
 export function matchesFilter(rec: TaskRecord, f: ReportFilter): boolean {

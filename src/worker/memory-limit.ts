@@ -155,9 +155,9 @@ export async function recordOutOfMemory(
   ctx: JtmContext,
   log: Logger,
   data: TaskJobData,
+  stderrPath: string,
   reason: string,
 ): Promise<void> {
-  const stderrPath = data.stderr ?? join(ctx.config.logDir, 'tasks', `${data.id}.err`);
   const rcFile = await ctx.tasks.get(data.id).then(
     r => r?.rc_file,
     () => undefined,

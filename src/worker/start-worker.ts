@@ -476,8 +476,7 @@ export async function startWorker(
     }
     // A failure on a full disk says so: the shell's own message went to the full .err, if anywhere.
     if (outcome.kind === 'final' && outcome.status === TaskStatus.failed) {
-      const errPath = data.stderr ?? join(ctx.config.logDir, 'tasks', `${data.id}.err`);
-      const full = await fullDiskReason([run.stdoutPath, errPath]);
+      const full = await fullDiskReason([run.stdoutPath, run.stderrPath]);
       if (full) {
         outcome = { ...outcome, reason: `${outcome.reason}; ${full}` };
         logDisk('warn', 'task failed on a full disk', { task: data.id }, `task failed: ${full}`);
@@ -486,7 +485,7 @@ export async function startWorker(
       }
     }
     if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {
-      await recordOutOfMemory(ctx, log, data, outcome.reason);
+      await recordOutOfMemory(ctx, log, data, run.stderrPath, outcome.reason);
     }
     // Fenced again and again (beats always late): given back JTM_TASK_RETRIES + 1 times at most, then ended.
     if (outcome.kind === 'requeue' && outcome.fenced) {

@@ -206,6 +206,10 @@ const NODE_SHORT =
 /** One execution of one task on this worker: its process tree, its files, its stop requests. */
 export class TaskRun {
   readonly token: string;
+  /** Where the task's stdout goes (its own `stdout`, `$VARS` expanded, else `<log dir>/tasks/<id>.out`). */
+  readonly stdoutPath: string;
+  /** Where stderr goes: the task's `stderr`, or `<log dir>/tasks/<id>.err`. */
+  readonly stderrPath: string;
   readonly startedAt = Date.now();
   /** The same on the monotonic clock, for ages that a step of the wall clock must not change. */
   readonly startedMonoMs = monotonicMs();
@@ -228,6 +232,10 @@ export class TaskRun {
     private readonly opts: TaskRunOptions,
   ) {
     this.token = opts.token ?? randomBytes(12).toString('hex');
+    this.stdoutPath =
+      data.stdout === undefined ? join(opts.logDir, 'tasks', `${data.id}.out`) : this.expand(data.stdout);
+    this.stderrPath =
+      data.stderr === undefined ? join(opts.logDir, 'tasks', `${data.id}.err`) : this.expand(data.stderr);
   }
 
   get id(): number {
@@ -275,20 +283,6 @@ export class TaskRun {
     } finally {
       for (const h of held) await h.hold?.close().catch(() => {});
     }
-  }
-
-  /** Where the task's stdout goes (its own `stdout`, else a file in the worker's log directory). */
-  get stdoutPath(): string {
-    return this.data.stdout === undefined
-      ? join(this.opts.logDir, 'tasks', `${this.id}.out`)
-      : this.expand(this.data.stdout);
-  }
-
-  /** Where stderr goes: the task's `stderr`, or `<log dir>/tasks/<id>.err`. */
-  get stderrPath(): string {
-    return this.data.stderr === undefined
-      ? join(this.opts.logDir, 'tasks', `${this.id}.err`)
-      : this.expand(this.data.stderr);
   }
 
   /**
