@@ -19,6 +19,12 @@ import { resolve } from 'node:path';
 export class OutputTurns {
   /** The newest run's turn per file: resolved when that run has ended. */
   private readonly turns = new Map<string, Promise<void>>();
+  /**
+   * The lookups of named paths, one after the other: each run takes its turn in the order it asked, as when the
+   * keys were names. Looked up side by side, a later run whose stat answered first went before an earlier one
+   * (a fresh-clone run under load: the third task on a file ran before the second, while the first still ran).
+   */
+  private lookups: Promise<unknown> = Promise.resolve();
 
   /**
    * Waits for the earlier runs that write to any of the files (telling `onWait` which path, once, if it
@@ -34,15 +40,17 @@ export class OutputTurns {
     // A stop while a path is looked at (an NFS server that does not answer) ends the wait: the run starts nothing.
     let isStopped = false;
     void stopped.then(() => (isStopped = true));
-    const keyed = await Promise.race([
+    const lookUp = (): Promise<{ path: string; key: string | undefined }[]> =>
       Promise.all(
         outputs.map(async o => ({
           path: o.path,
           key: o.named ? await fileKey(o.path, () => isStopped) : `name:${o.path}`,
         })),
-      ),
-      stopped.then(() => undefined),
-    ]);
+      );
+    const named = outputs.some(o => o.named);
+    const lookup = named ? this.lookups.then(lookUp) : lookUp();
+    if (named) this.lookups = lookup.catch(() => undefined);
+    const keyed = await Promise.race([lookup, stopped.then(() => undefined)]);
     if (keyed === undefined) return () => {};
     let end!: () => void;
     const mine = new Promise<void>(r => (end = r));
