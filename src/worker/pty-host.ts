@@ -24,8 +24,29 @@ import { CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-proto
 // preemption) SIGTERMs every process of the job step in no set order, and a host that died of it first would
 // hang up on running tasks before the worker could give them back to the queue. USR1 (Slurm's early warning)
 // would otherwise open Node's inspector. The host still leaves when the worker does (disconnect below).
+// The others whose default action ends a process are a task's to send by mistake or malice (`kill -ALRM
+// $PPID`): a host that died of one would hang up on every task it holds. Caught, not ignored, so a task's
+// exec resets them to their defaults. Left out: SIGPROF (V8's profiler's), the faults (SEGV, BUS, FPE, ILL,
+// ABRT: a real fault must end the host) and the real-time signals, which Node cannot name; a host that dies
+// of one is a host death (its tasks are given back).
 // Installed before node-pty is loaded, to keep the window at start-up short.
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const)
+for (const sig of [
+  'SIGTERM',
+  'SIGINT',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGALRM',
+  'SIGVTALRM',
+  'SIGIO',
+  'SIGPWR',
+  'SIGXCPU',
+  'SIGXFSZ',
+  'SIGSTKFLT',
+  'SIGSYS',
+  'SIGTRAP',
+] as const)
   process.on(sig, () => {});
 
 // Required, not imported: an ES import of this CommonJS package first runs Node's export lexer over it, part

@@ -581,6 +581,27 @@ describe.concurrent('a task that kills the pty host', () => {
     await close();
   });
 
+  it('survives the signals a task may send it (ALRM, VTALRM, IO, PWR, XCPU, …): the task and its neighbour succeed', async () => {
+    // The host died of SIGALRM & co. (Node's default action: terminate), though the docs said it ignores
+    // termination signals; every task on it was given back (adversarial test 10, K10).
+    const { ctx, w, submit, close } = await ownWorker('hostsigs', 2);
+    const neighbour = await submit('sleep 2.2; echo neighbour');
+    await waitFor(async () => (await ctx.tasks.status(neighbour)) === 3, 'to run');
+    const sigs = 'ALRM VTALRM IO PWR XCPU XFSZ STKFLT SYS TRAP TERM HUP INT QUIT USR1 USR2';
+    const culprit = await submit(`for s in ${sigs}; do kill -$s $PPID; sleep 0.05; done; echo culprit`);
+    for (const id of [neighbour, culprit]) {
+      await waitFor(
+        async () => ((await ctx.tasks.status(id)) ?? 0) >= 4 || ((await ctx.tasks.status(id)) ?? 0) < 0,
+        `task ${id} to end`,
+        20_000,
+      );
+      const rec = await ctx.tasks.get(id);
+      expect([id, rec?.status_name, rec?.attempts, rec?.host_deaths]).toEqual([id, 'success', 1, undefined]);
+    }
+    expect(w.output()).not.toMatch(/pty host died/);
+    await close();
+  });
+
   it('kills a host that stops answering (a task’s kill -STOP $PPID) and gives its tasks back', async () => {
     // Before, the worker kept beating with a stopped host: its tasks stayed running for ever and each new task
     // claimed went into the same hole (adversarial test 4).
