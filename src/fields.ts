@@ -43,7 +43,9 @@ export function positiveInt(value: unknown, field: string, min = 1): number | un
   if (value === undefined || value === null || value === '') return undefined;
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 1_000_000) {
-    throw new InvalidInputError(`${field} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+    throw new InvalidInputError(
+      `${field} must be an integer from ${min} to 1000000, got ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }

@@ -53,6 +53,14 @@ describe('task validation', () => {
     expect(normaliseMemory('10gb')).toBe('10G');
     expect(() => normaliseMemory('-1')).toThrow();
   });
+  it('names both bounds when it refuses a count out of range (adversary 9 J5: "must be ≥ 1, got 10000000")', () => {
+    for (const v of [10_000_000, '2147483648', 0]) {
+      expect(() => buildTask({ command: 'ls', pool: { cpu: v } }, defaults), String(v)).toThrow(
+        /^cpu must be an integer from 1 to 1000000, got /,
+      );
+    }
+    expect(buildTask({ command: 'ls', pool: { cpu: 1_000_000 } }, defaults).poolSpec?.cpu).toBe(1_000_000);
+  });
   it('refuses an empty memory value and any below 1 MB, with or without a unit', () => {
     for (const v of ['0G', '0M', '0.0T', '1K', '1023K', '0.5M', '0.0001', 0.0001, '0.0009']) {
       expect(() => normaliseMemory(v, 'mem_limit'), String(v)).toThrow(/^mem_limit .* is below 1 MB/);
