@@ -5,9 +5,11 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
 import type { JtmContext } from '../context.js';
-import { InvalidInputError, JtmError, toError } from '../errors.js';
+import { JtmError, TaskNotFoundError, toError } from '../errors.js';
+import { taskIdOfText } from '../tasks/job-data.js';
 import { killTask } from '../tasks/kill-task.js';
 import { metricsHandler } from '../metrics/serve-metrics.js';
+import { esc, page } from '../http/html.js';
 import { listen } from '../http/listen.js';
 import { answerWhileRedisDown } from '../http/redis-ready.js';
 import {
@@ -90,14 +92,15 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   });
   app.get('/task', async (req, res) => {
     const raw = typeof req.query['id'] === 'string' ? req.query['id'].trim() : '';
-    const id = raw === '' ? undefined : parseId(raw);
+    const id = raw === '' ? undefined : taskIdOfText(raw);
     const { status, html } = await taskPage(ctx, '', id, opts.allowActions);
     res.status(status).type('html').send(html);
   });
   app.get('/api/tasks/:id', async (req, res) => {
-    const found = await lookupTask(ctx, parseId(req.params['id'] ?? ''));
-    if (found) res.json(found);
-    else res.status(404).json({ error: 'TASK_NOT_FOUND' });
+    const id = taskIdOfText(req.params['id'] ?? '');
+    const found = await lookupTask(ctx, id);
+    if (!found) throw new TaskNotFoundError(id);
+    res.json(found);
   });
   const kill = async (req: Request, res: Response, html: boolean): Promise<void> => {
     if (!opts.allowActions) {
@@ -106,7 +109,7 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
         .json({ error: 'ACTIONS_DISABLED', message: 'start the dashboard with --allow-actions' });
       return;
     }
-    const id = parseId(String(req.params['id'] ?? ''));
+    const id = taskIdOfText(String(req.params['id'] ?? ''));
     const result = await killTask(ctx, id, 15_000);
     log.info({ task: id, result }, 'kill from the dashboard');
     if (html) res.redirect(303, `/task?id=${id}`);
@@ -114,11 +117,14 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   };
   app.post('/api/tasks/:id/kill', (req, res) => kill(req, res, false));
   app.post('/task/:id/kill', (req, res) => kill(req, res, true));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = toError(err);
     const status = httpStatusOf(e);
     if (status >= 500) log.error({ err: e }, 'dashboard request failed');
-    res.status(status).json({ error: e instanceof JtmError ? e.code : 'INTERNAL', message: e.message });
+    const code = e instanceof JtmError ? e.code : 'INTERNAL';
+    // A page asked for by a person gets a page; the API, its JSON.
+    if (req.path.startsWith('/api/')) res.status(status).json({ error: code, message: e.message });
+    else res.status(status).type('html').send(page(`Error ${status}`, `<p>${esc(e.message)}</p>`, ''));
   });
 
   const server = await listen(app, opts.host, opts.port, 'dashboard');
@@ -159,9 +165,4 @@ export function httpStatusOf(err: Error): number {
     default:
       return 500;
   }
-}
-
-function parseId(raw: string): number {
-  if (!/^\d{1,15}$/.test(raw)) throw new InvalidInputError(`invalid task id ${JSON.stringify(raw)}`);
-  return Number(raw);
 }

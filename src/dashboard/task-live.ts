@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express, Request, Response } from 'express';
 
 import { forTask, type JtmContext } from '../context.js';
-import { InvalidInputError } from '../errors.js';
+import { TaskNotFoundError } from '../errors.js';
+import { taskIdOfText } from '../tasks/job-data.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
 import { lastRunSamples, samplesOfEntries } from '../tasks/resource-format.js';
@@ -30,9 +31,7 @@ function entryOf(fields: Buffer[]): { data: Buffer; off: number } {
 }
 
 function taskId(raw: unknown): number {
-  const s = typeof raw === 'string' ? raw.trim() : '';
-  if (!/^\d{1,15}$/.test(s)) throw new InvalidInputError(`invalid task id ${JSON.stringify(s)}`);
-  return Number(s);
+  return taskIdOfText(typeof raw === 'string' ? raw : '');
 }
 
 /** Samples as chart series: run time (s), CPU % of one core, resident MB; oldest first. */
@@ -180,14 +179,13 @@ export function registerTaskLive(app: Express, ctx: JtmContext, allowActions: bo
   app.get('/api/tasks/:id/samples', async (req, res) => {
     const id = taskId(req.params['id']);
     const status = await forTask(ctx, id).tasks.status(id);
-    if (status === undefined) res.status(404).json({ error: 'TASK_NOT_FOUND' });
-    else res.json({ task_id: id, active: isActive(status), samples: await samplesOf(ctx, id) });
+    if (status === undefined) throw new TaskNotFoundError(id);
+    res.json({ task_id: id, active: isActive(status), samples: await samplesOf(ctx, id) });
   });
   app.get('/api/tasks/:id/output/stream', async (req, res) => {
     const id = taskId(req.params['id']);
-    if ((await forTask(ctx, id).tasks.status(id)) === undefined)
-      res.status(404).json({ error: 'TASK_NOT_FOUND' });
-    else await streamOutput(ctx, id, req, res);
+    if ((await forTask(ctx, id).tasks.status(id)) === undefined) throw new TaskNotFoundError(id);
+    await streamOutput(ctx, id, req, res);
   });
   app.get('/task/live', async (req, res) => {
     const id = taskId(req.query['id']);

@@ -1,3 +1,5 @@
+import { InvalidInputError } from '../errors.js';
+
 export type { JobSource, TaskJobData } from '../store/run-spec.js';
 export { jobDataFromRecord } from '../store/run-spec.js';
 
@@ -28,6 +30,20 @@ export function taskIdOfJob(jobId: string | undefined): number | undefined {
   const m = jobId === undefined ? null : JOB_ID.exec(jobId);
   const id = m ? Number(m[1]) : NaN;
   return Number.isSafeInteger(id) ? id : undefined;
+}
+
+/**
+ * A task id as a person gives it (`-tid 5`, a URL's `?id=5`): a positive safe integer in digits, spaces around
+ * it aside. The CLI and the dashboard read ids through this alone, so they refuse the same text (`0`, `-1`,
+ * `5x`, 2^53) with the same message.
+ */
+export function taskIdOfText(raw: string): number {
+  const text = raw.trim();
+  const id = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(id) || id < 1) {
+    throw new InvalidInputError(`invalid task id ${JSON.stringify(raw)}: expected a positive integer`);
+  }
+  return id;
 }
 
 /**

@@ -137,6 +137,27 @@ describe('dashboard access rules', () => {
       expect((await get('api/tasks/999999')).status).toBe(404);
       expect((await get('task?id=-1')).status).toBe(400);
       expect((await get('task?id=999999')).status).toBe(404);
+      // Every not-found answer of the API says what was not found; 0 is an invalid id, as in the CLI; a page
+      // asked with bad input answers with a page, its text escaped (adversary 9, J5).
+      for (const path of ['api/tasks/999999', 'api/tasks/999999/samples', 'api/tasks/999999/output/stream']) {
+        const r = await get(path);
+        expect([path, r.status, await r.json()]).toEqual([
+          path,
+          404,
+          { error: 'TASK_NOT_FOUND', message: 'no task with id 999999' },
+        ]);
+      }
+      const zero = await get('api/tasks/0');
+      expect([zero.status, await zero.json()]).toEqual([
+        400,
+        { error: 'INVALID_INPUT', message: 'invalid task id "0": expected a positive integer' },
+      ]);
+      for (const path of ['task?id=%3Cscript%3E', 'task/live?id=%3Cb%3E', 'task/live?id=999999']) {
+        const r = await get(path);
+        const body = await r.text();
+        expect([path, r.headers.get('content-type')]).toEqual([path, 'text/html; charset=utf-8']);
+        expect(body).not.toMatch(/<script>|<b>/);
+      }
       // Writes from another site's page (a form or a fetch the browser sends credentials with) are refused:
       // one such form killed the task (adversarial test 3). The dashboard's own pages, and curl, still may.
       const other = await submitOne(env, ['-cmd', 'sleep 60', '-p', 'auth-pool']);
