@@ -124,7 +124,11 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
     const code = e instanceof JtmError ? e.code : 'INTERNAL';
     // A page asked for by a person gets a page; the API, its JSON.
     if (req.path.startsWith('/api/')) res.status(status).json({ error: code, message: e.message });
-    else res.status(status).type('html').send(page(`Error ${status}`, `<p>${esc(e.message)}</p>`, ''));
+    else
+      res
+        .status(status)
+        .type('html')
+        .send(page(`Error ${status}`, `<p>${esc(e.message)}</p>`, ''));
   });
 
   const server = await listen(app, opts.host, opts.port, 'dashboard');
