@@ -16,6 +16,7 @@ import {
   basicAuth,
   checkExposure,
   loopbackHostOnly,
+  sameOriginOnly,
   sameOriginWrites,
   securityHeaders,
   type Credentials,
@@ -77,7 +78,7 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.use(sameOriginWrites);
   app.use(answerWhileRedisDown(ctx));
   app.get('/', (_req, res) => res.redirect(QUEUES_PATH));
-  app.use(QUEUES_PATH, serverAdapter.getRouter() as express.Router);
+  app.use(QUEUES_PATH, sameOriginOnly, serverAdapter.getRouter() as express.Router);
   app.get('/workers', async (_req, res) => {
     res.type('html').send(await workersPage(ctx, ''));
   });

@@ -40,6 +40,19 @@ export function checkExposure(
  * framing by any page, ours included: a page of another site could frame the live task view invisibly under a
  * decoy and turn one click into a kill, which the Origin check cannot see (the POST comes from our own page).
  */
+/**
+ * bull-board's pages: their own origin only. Its page links Google's fonts (the user's address and the
+ * dashboard's URL sent to Google at each view, a failing request on an offline login node); this policy keeps
+ * the browser from asking, and the pages fall back to the system's fonts. Inline styles are bull-board's.
+ */
+export function sameOriginOnly(_req: Request, res: Response, next: NextFunction): void {
+  res.set(
+    'Content-Security-Policy',
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'",
+  );
+  next();
+}
+
 export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.set('X-Content-Type-Options', 'nosniff');
   res.set('X-Frame-Options', 'DENY');

@@ -254,6 +254,24 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
 
   it('renders the pool queues, a failed task and the live workers', async () => {
     const page = await browser().newPage({ viewport: { width: 1400, height: 900 } });
+    // No page makes a request beyond the dashboard: bull-board's asked Google for its fonts, telling it the
+    // user's address and the dashboard's URL, and failing on an offline login node (adversary 9, J5).
+    const elsewhere: string[] = [];
+    // Chromium reports a request its policy blocked as a request that failed so: only those may go elsewhere.
+    const external = (url: string): boolean => !url.startsWith(dashboard.url) && !url.startsWith('data:');
+    page.on('requestfinished', r => {
+      if (external(r.url())) elsewhere.push(r.url());
+    });
+    page.on('requestfailed', r => {
+      if (external(r.url()) && !/^(csp|net::ERR_BLOCKED_BY_CSP)$/.test(r.failure()?.errorText ?? ''))
+        elsewhere.push(`${r.url()} (${r.failure()?.errorText})`);
+    });
+    // Nothing the pages need is refused by their Content-Security-Policy (the fonts' request is, on purpose).
+    const refused: string[] = [];
+    page.on('console', m => {
+      if (/Content Security Policy/.test(m.text()) && !/fonts\.googleapis\.com/.test(m.text()))
+        refused.push(m.text());
+    });
     await page.goto(`${dashboard.url}queues`);
     await page.getByText('browser-pool').first().waitFor({ timeout: 30_000 });
     await page.getByText('waiting-pool').first().waitFor({ timeout: 30_000 });
@@ -278,5 +296,7 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
     await page.goto(`${dashboard.url}workers`);
     await page.screenshot({ path: join(SHOTS, 'dashboard-workers.png'), fullPage: true });
     await page.close();
+    expect(elsewhere).toEqual([]);
+    expect(refused).toEqual([]);
   });
 });
