@@ -82,7 +82,14 @@ export interface ReportData {
 }
 
 /** Caps that keep the HTML file small (a few MB) with 100,000 tasks; the JSON says when one applied. */
-export const LIMITS = { failures: 200, reasons: 30, timelineBars: 20_000, heaviest: 6 } as const;
+export const LIMITS = {
+  failures: 200,
+  reasons: 30,
+  timelineBars: 20_000,
+  heaviest: 6,
+  /** Of `heaviest`'s places, how many go to the tasks running longest. */
+  runningCharts: 2,
+} as const;
 
 const CROMWELL_JOB = /^cromwell_([0-9a-f]{8})_(.+)$/i;
 const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh']);
@@ -366,7 +373,12 @@ function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly T
     cpus_assumed: cpusAssumed,
     peak_rss_mb: peak,
     mem_request_mb: request === null ? null : Math.round(request),
-    suggestion: rightSize(peak, request),
+    // A call whose tasks all still run has no peak yet (a record gets its figures when its run ends): said
+    // so, rather than "no usage recorded", in a report made mid-run (adversary 9 J5).
+    suggestion:
+      peak === null && by_status.running
+        ? 'running: usage recorded when a task ends'
+        : rightSize(peak, request),
   };
 }
 
@@ -417,9 +429,18 @@ function timeline(records: readonly TaskRecord[], now: number): ReportData['time
   };
 }
 
-/** The tasks that used the most: top by peak memory and top by CPU time, interleaved, without repeats. */
+/**
+ * The tasks that used the most: top by peak memory and top by CPU time, interleaved, without repeats; and the
+ * tasks running longest, which have no figures in their record before they end but have samples — a report
+ * made mid-run (`--since 2h` on a live pool) showed none of the tasks running then (adversary 9 J5).
+ */
 function heaviest(records: readonly TaskRecord[]): number[] {
-  const n = LIMITS.heaviest;
+  const running = records
+    .filter(r => r.status_name === 'running' && r.started_at !== undefined)
+    .sort((a, b) => (a.started_at as number) - (b.started_at as number))
+    .slice(0, LIMITS.runningCharts)
+    .map(r => r.id);
+  const n = LIMITS.heaviest - running.length;
   const top = (key: (r: TaskRecord) => number | undefined): number[] =>
     records
       .filter(r => (key(r) ?? 0) > 0)
@@ -433,7 +454,7 @@ function heaviest(records: readonly TaskRecord[]): number[] {
     for (const id of [mem[i], cpu[i]])
       if (id !== undefined && !out.includes(id) && out.length < n) out.push(id);
   }
-  return out;
+  return [...out, ...running];
 }
 
 /** The heaviest tasks with their samples (tasks without samples are kept: their record still says what they used). */

@@ -104,7 +104,7 @@ export function reportHtml(d: ReportData): string {
 body{font-family:system-ui,sans-serif;margin:0 1.5rem 2rem;color:#1f2937}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 th,td{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.85rem;vertical-align:top}
-th{background:#f3f4f6}code{font-size:.85rem}.empty{color:#6b7280}
+th{background:#f3f4f6}code{font-size:.85rem;overflow-wrap:anywhere}.empty{color:#6b7280}
 .st{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;margin:0 .25rem 0 .4rem;vertical-align:middle}
 .status-failed,.status-timeout,.status-lostconnection,.status-terminated,.status-outputerror{color:#b91c1c;font-weight:600}
 #charts{display:flex;flex-wrap:wrap;gap:1rem}.note{color:#6b7280;font-size:.85rem}
@@ -127,9 +127,13 @@ ${groups}
 <h2>CPU and memory of the tasks that used the most</h2>
 <div id="charts">${d.heaviest.length === 0 ? '<p class="empty">no resource usage recorded</p>' : ''}</div>
 <h2>Failures (${d.failures.count})</h2>
-${reasons}
+${
+  d.failures.count === 0
+    ? '<p class="empty">no failures</p>'
+    : `${reasons}
 ${d.failures.count > d.failures.latest.length ? `<p class="note">The latest ${d.failures.latest.length} of ${d.failures.count}:</p>` : ''}
-${failures}
+${failures}`
+}
 ${jsonScript('jtm-report', d)}
 <script>${js}</script>
 <script>${CHARTS_JS}

@@ -69,6 +69,30 @@ describe('report analysis', () => {
     expect(spread([1, 2, 3, 4, 10])).toEqual({ count: 5, mean: 4, p50: 3, p95: 10, max: 10 });
   });
 
+  it('a mid-run report charts the tasks running longest, and says a running call has no figures yet (adversary 9 J5)', () => {
+    const ended = [1, 2, 3, 4, 5, 6, 7].map(id =>
+      rec({
+        id,
+        status: 4,
+        started_at: 0,
+        ended_at: 10,
+        peak_rss_mb: id * 10,
+        cpu_time_s: id,
+        cromwell_job_id: 'cromwell_8a3f2c1d_done',
+      }),
+    );
+    const running = [20, 21, 22].map(id =>
+      rec({ id, status: 3, started_at: 100 - id, cromwell_job_id: 'cromwell_8a3f2c1d_align' }),
+    );
+    const { data, heavyIds } = analyse([...ended, ...running], {}, 200);
+    // Four ended (the heaviest), then the two running since the earliest.
+    expect(heavyIds).toEqual([7, 6, 5, 4, 22, 21]);
+    expect(data.groups.find(g => g.name === 'align')?.suggestion).toBe(
+      'running: usage recorded when a task ends',
+    );
+    expect(analyse(ended, {}, 200).heavyIds).toEqual([7, 6, 5, 4, 3, 2]);
+  });
+
   it('timeline: overlapping runs of one worker go to different slots, later runs reuse a free slot', () => {
     const base = { status: 4, worker_id: 'w1', queued_at: 0 };
     const { data } = analyse(
