@@ -139,10 +139,15 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
   fromPools('jtm_tasks_running', 'Tasks being run (active jobs of the pool queue).', p => p.active);
   fromPools(
     'jtm_workers',
-    'Live workers (heartbeat within the missed-beats window), not stopping.',
+    'Live workers taking tasks (heartbeat within the missed-beats window), not draining or stopping.',
     p => p.live_workers,
   );
-  fromPools('jtm_worker_slots', 'Slots of the live workers.', p => p.live_slots);
+  fromPools('jtm_worker_slots', 'Slots of the live workers taking tasks.', p => p.live_slots);
+  fromPools(
+    'jtm_workers_draining',
+    'Live workers draining before their end: they take only tasks that fit in the time they have left.',
+    p => p.draining_workers,
+  );
   new Gauge({
     name: 'jtm_slurm_allocations',
     help: 'Slurm allocations of dynamic pools, by state (as recorded by the manager).',

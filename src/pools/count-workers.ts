@@ -1,11 +1,17 @@
 import { allShards, forPool, type JtmContext } from '../context.js';
 import { validatePoolName } from '../pool-spec.js';
-import { countLiveSlots } from './live-workers.js';
+import { countSlotsByState } from './live-workers.js';
 import { countPendingSlurmSlots } from './slurm-slots.js';
 
 export interface WorkerCount {
   pool?: string;
+  /** Slots of live workers that take any task. */
   live_slots: number;
+  /**
+   * Slots of live workers draining before their end (a Slurm allocation's last 5 minutes, a `--lifetime`'s
+   * last task length): they take only tasks that fit in what is left, so they are not counted as capacity.
+   */
+  draining_slots: number;
   pending_slurm_slots: number;
   total: number;
 }
@@ -18,7 +24,15 @@ export async function countWorkers(
   if (pool !== undefined) validatePoolName(pool);
   const shards = pool === undefined ? allShards(ctx) : [forPool(ctx, pool)];
   const sum = (list: number[]): number => list.reduce((a, b) => a + b, 0);
-  const live = sum(await Promise.all(shards.map(s => countLiveSlots(s, pool))));
+  const slots = await Promise.all(shards.map(s => countSlotsByState(s, pool)));
+  const live = sum(slots.map(s => s.serving));
+  const draining = sum(slots.map(s => s.draining));
   const pending = withSlurm ? sum(await Promise.all(shards.map(s => countPendingSlurmSlots(s, pool)))) : 0;
-  return { pool, live_slots: live, pending_slurm_slots: pending, total: live + pending };
+  return {
+    pool,
+    live_slots: live,
+    draining_slots: draining,
+    pending_slurm_slots: pending,
+    total: live + pending,
+  };
 }

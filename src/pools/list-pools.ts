@@ -12,8 +12,12 @@ export interface SlurmJobEntry {
 }
 
 export interface PoolInfo extends PoolEntry {
+  /** Live workers that take any task, and their slots. */
   live_workers: number;
   live_slots: number;
+  /** Live workers draining before their end: they take only tasks that fit in what is left. */
+  draining_workers: number;
+  draining_slots: number;
   waiting: number;
   active: number;
   delayed: number;
@@ -62,7 +66,8 @@ async function poolInfo(
   workers: Awaited<ReturnType<typeof listLiveWorkers>>,
 ): Promise<PoolInfo> {
   const entry = (await getPool(ctx, name)) ?? { name, kind: 'manual' as const };
-  const mine = workers.filter(w => w.pool === name && w.state !== 'stopping');
+  const mine = workers.filter(w => w.pool === name && w.state === 'running');
+  const draining = workers.filter(w => w.pool === name && w.state === 'draining');
   const queue = openQueueOf<unknown>(ctx, name);
   let counts: Record<string, number>;
   try {
@@ -74,6 +79,8 @@ async function poolInfo(
     ...entry,
     live_workers: mine.length,
     live_slots: mine.reduce((n, w) => n + w.slots, 0),
+    draining_workers: draining.length,
+    draining_slots: draining.reduce((n, w) => n + w.slots, 0),
     waiting: (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0),
     active: counts['active'] ?? 0,
     delayed: counts['delayed'] ?? 0,
@@ -94,8 +101,8 @@ export function formatPools(pools: readonly PoolInfo[], now = Date.now()): strin
     rows.push([
       p.name,
       p.kind,
-      String(p.live_workers),
-      String(p.live_slots),
+      p.draining_workers > 0 ? `${p.live_workers} +${p.draining_workers} draining` : String(p.live_workers),
+      p.draining_slots > 0 ? `${p.live_slots} +${p.draining_slots} draining` : String(p.live_slots),
       String(p.waiting + p.delayed),
       String(p.active),
       p.slurm_jobs.length === 0 ? '-' : p.slurm_jobs.map(j => `${j.id}:${j.state ?? '?'}`).join(','),

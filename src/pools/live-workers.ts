@@ -52,8 +52,19 @@ export async function listLiveWorkers(ctx: JtmContext, pool?: string): Promise<L
   return workers;
 }
 
-/** Live worker slots, in one pool or in all. */
+/** Live worker slots, in one pool or in all: serving and draining (not stopping). */
 export async function countLiveSlots(ctx: JtmContext, pool?: string): Promise<number> {
   const workers = await listLiveWorkers(ctx, pool);
   return workers.filter(w => w.state !== 'stopping').reduce((n, w) => n + w.slots, 0);
+}
+
+/** Slots of live workers that take any task (`running`), and of those draining (only what their end leaves time for). */
+export async function countSlotsByState(
+  ctx: JtmContext,
+  pool?: string,
+): Promise<{ serving: number; draining: number }> {
+  const workers = await listLiveWorkers(ctx, pool);
+  const sum = (state: string): number =>
+    workers.filter(w => w.state === state).reduce((n, w) => n + w.slots, 0);
+  return { serving: sum('running'), draining: sum('draining') };
 }

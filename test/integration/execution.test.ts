@@ -435,6 +435,33 @@ describe.concurrent('workers with an end of life', () => {
     expect(w.output()).toMatch(/no task of its pool fits in this worker's remaining life: stopping/);
   });
 
+  it('are not counted as capacity while they drain (check-worker, pools say draining)', async () => {
+    // Adversary 9 J5: a draining worker (a Slurm allocation's last 5 minutes) counted as 3 live slots
+    // everywhere while a task submitted to its pool stayed pending.
+    const env = testEnv();
+    const w = startJtm(['worker', '-p', 'eol-drain', '--slots', '3', '--lifetime', '1h'], env);
+    await waitWorkers(env, 'eol-drain');
+    const count = async () => {
+      const r = await runJtm(['check-worker', '-p', 'eol-drain', '--json'], env);
+      return [r.code, JSON.parse(r.stdout) as { live_slots: number; draining_slots: number }] as const;
+    };
+    expect(await count()).toEqual([0, expect.objectContaining({ live_slots: 3, draining_slots: 0 })]);
+    w.child.kill('SIGUSR1');
+    await waitFor(async () => (await count())[1].draining_slots === 3, 'the drain to be seen');
+    expect(await count()).toEqual([1, expect.objectContaining({ live_slots: 0, draining_slots: 3 })]);
+    const pools = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as Record<string, unknown>[];
+    expect(pools.find(p => p['name'] === 'eol-drain')).toMatchObject({
+      live_workers: 0,
+      live_slots: 0,
+      draining_workers: 1,
+      draining_slots: 3,
+    });
+    expect((await runJtm(['pools'], env)).stdout).toMatch(
+      /eol-drain\s+manual\s+0 \+1 draining\s+0 \+3 draining/,
+    );
+    await w.stop();
+  });
+
   it('stop at their end of life (exit 0) and are no longer counted', async () => {
     // Before, a hand-started worker past its --lifetime stayed registered for ever, taking nothing.
     const env = testEnv();
