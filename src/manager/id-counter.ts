@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { runScript } from '../redis/run-script.js';
-import { RAISE_COUNTER } from '../redis/scripts.js';
+import { RAISE_COUNTER, READ_ID_COUNTER } from '../redis/scripts.js';
 
 /**
  * How far past the highest value seen the id counter is raised when it went back: the ids handed out after
@@ -20,13 +20,14 @@ export const ID_ROLLBACK_MARGIN = 1_000_000;
 export async function guardIdCounter(ctx: JtmContext, seen: IdCounterSeen): Promise<void> {
   // A restart or a failover (Redis's run id changes) may have lost the last writes, a second of them with
   // AOF everysec: the counter may then be back, but still above what the last sweep saw.
-  const runId = await ctx.redis
-    .info('server')
-    .then(text => /^run_id:(\w+)/m.exec(text)?.[1])
-    .catch(() => undefined);
+  // Read on the node that holds the counter (READ_ID_COUNTER): on a Cluster, a plain INFO answers from any node.
+  const [now, readRunId] = (await runScript(ctx.redis, READ_ID_COUNTER, [ctx.keys.nextTaskId], [])) as [
+    number,
+    string | null,
+  ];
+  const runId = readRunId || undefined;
   const restarted = seen.runId !== undefined && runId !== undefined && runId !== seen.runId;
   if (runId !== undefined) seen.runId = runId;
-  const now = Number((await ctx.redis.get(ctx.keys.nextTaskId)) ?? 0);
   if (now >= seen.high && !restarted) {
     seen.high = now;
     return;

@@ -664,6 +664,20 @@ return 0
  * INCRs. Returns the counter's value before (0: missing).
  * KEYS[1] next-task-id
  */
+/**
+ * read-id-counter: the shard's id counter and the run id of the Redis that holds it, read together on that
+ * node. On a Redis Cluster an INFO sent by the client goes to any node: the manager compared the run ids of
+ * different masters from one sweep to the next, took each change for a failover and raised a shard's
+ * counter by a million at almost every sweep (adversary 11 L1). A script runs where its key lives. INFO
+ * refused (an ACL user without it): the counter alone, and no run id.
+ * KEYS[1] next-task-id. Returns { counter, run id or false }.
+ */
+export const READ_ID_COUNTER = `
+local info = redis.pcall('INFO', 'server')
+local runId = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or false
+return { tonumber(redis.call('GET', KEYS[1]) or '0'), runId }
+`;
+
 export const RAISE_COUNTER = `
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
