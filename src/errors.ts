@@ -204,3 +204,16 @@ export class DashboardExposedError extends JtmError {
     );
   }
 }
+
+/** True for errors that mean Redis could not be reached or did not answer (worth a retry). */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof RedisUnavailableError) return true;
+  if (err instanceof RedisAuthError || err instanceof RedisTlsError || isAuthError(err)) return false;
+  const msg = err instanceof Error ? err.message : String(err);
+  // ioredis's Cluster client words a master that is down as redirections that never end (MOVED to the dead
+  // node, or its closed connection) or a slots refresh that fails: read as "dead" (isalive exit 1) before
+  // (adversary 11 L4).
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|Stream isn't writeable|enableOfflineQueue|no answer within|Reached the max retries|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|Command timed out|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available/i.test(
+    msg,
+  );
+}

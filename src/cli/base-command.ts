@@ -4,6 +4,7 @@ import type { Config, LogLevel } from '../config.js';
 import { closeContext, openContext, type JtmContext } from '../context.js';
 import { captureStrayOutput, createLogger, type Logger } from '../logger.js';
 import type { ConnectionRole } from '../redis/connection.js';
+import { redisLocation } from '../redis/location.js';
 import { refuseBooleanValues, shieldDashValues } from './dash-values.js';
 import { reportError, type Thrown } from './error-report.js';
 import type { CommandSession } from './session.js';
@@ -111,7 +112,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       answerUnknownForConfig(err, this.jsonEnabled?.() ?? false);
       return;
     }
-    const report = reportError(err, this.id);
+    const report = reportError(err, this.id, this.jtm ? redisLocation(this.jtm) : undefined);
     if (this.jsonEnabled?.()) this.logJson(report.json);
     process.stderr.write(report.line);
     if (report.unexpected) this.logger?.debug({ err: report.unexpected }, 'unexpected error');

@@ -2,10 +2,12 @@ import { stripVTControlCharacters } from 'node:util';
 
 import {
   isAuthError,
+  isConnectionError,
   isReplyError,
   JtmError,
   RedisAuthError,
   RedisRefusedError,
+  RedisUnavailableError,
   toError,
 } from '../errors.js';
 
@@ -47,17 +49,26 @@ export function oneLine(message: string): string {
  * The one formatting of a command's failure, shared by BaseCommand.catch (oclif) and the fast path
  * (bin/run.js), so that both give Cromwell the same exit code and the same single stderr line.
  */
-export function reportError(thrown: unknown, commandId: string | undefined): ErrorReport {
+export function reportError(
+  thrown: unknown,
+  commandId: string | undefined,
+  /** Where Redis is (redisLocation), for a failure to reach it that no command turned into its own error. */
+  redisWhere = 'REDIS_URL',
+): ErrorReport {
   const err = thrown as Thrown;
-  // A command refused by an ACL (NOPERM) after a good connection is as final as a wrong password.
+  // A command refused by an ACL (NOPERM) after a good connection is as final as a wrong password. Redis not
+  // reached is 255 from any command, in whatever words the client put it (a Cluster's master down: "Too many
+  // Cluster redirections" was exit 1 from pools, check-worker, …; adversary 11 L4).
   const e =
     thrown instanceof JtmError
       ? thrown
       : isAuthError(thrown)
         ? new RedisAuthError('REDIS_URL', thrown)
-        : isReplyError(thrown)
-          ? new RedisRefusedError(thrown)
-          : toError(thrown);
+        : isConnectionError(thrown)
+          ? new RedisUnavailableError(redisWhere, thrown)
+          : isReplyError(thrown)
+            ? new RedisRefusedError(thrown)
+            : toError(thrown);
   const exitCode = e instanceof JtmError ? e.exitCode : (err?.oclif?.exit ?? err?.exitCode) === 0 ? 0 : 1;
   const message = oneLine(e.message) || e.name;
   return {

@@ -179,6 +179,71 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
   });
 });
 
+describe('Redis Cluster with JTM_SHARDS=3: one master stopped, then killed', () => {
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  afterAll(async () => {
+    for (const s of cluster?.servers ?? []) s.child.kill('SIGCONT');
+    await cluster?.stop();
+  });
+
+  it('answers unknown / 255 for the tasks of its shard, never "dead" nor a hang, and answers for the others (adversary 11 L2, L4)', async () => {
+    cluster = await startCluster();
+    const env = testEnv({
+      REDIS_URL: cluster.url,
+      JTM_SHARDS: '3',
+      JTM_PREFIX: `{d-${Date.now() % 100000}}`,
+      JTM_ISALIVE_RETRY: '1s',
+      JTM_KILL_RETRY: '1s',
+    });
+    const ports = cluster.servers.map(s => s.port);
+    const pools = [0, 1, 2].map(k => {
+      for (let i = 0; ; i++) if (shardOfPool(`dn${i}`, 3) === k) return `dn${i}`;
+    });
+    const ids: number[] = [];
+    for (const pool of pools) {
+      const r = await runJtm(['submit', '-cmd', 'sleep 60', '-p', pool!], env);
+      expect(r.code, r.stderr).toBe(0);
+      ids.push(taskIds(r.stdout)[0]!);
+    }
+    const prefix = env['JTM_PREFIX']!;
+    const holders = ids.map((id, k) => holder(ports, keysFor(prefix, k, 3).task(id)));
+    // The site's own keys (its shard count) are on one master: stopping that one stops every command (said in
+    // docs/scaling.md). The victim is another; the healthy shard, the third.
+    const siteMaster = holder(ports, new Keys(prefix).shardCount);
+    const victim = holders.findIndex(p => p !== siteMaster);
+    const healthy = holders.findIndex((p, k) => p !== siteMaster && k !== victim);
+    const server = cluster.servers.find(s => s.port === holders[victim])!;
+    const answers = async () => {
+      const alive = await runJtm(['isalive', '-tid', String(ids[victim])], env);
+      const status = await runJtm(['status', '-tid', String(ids[victim])], env);
+      const kill = await runJtm(['kill', '-tid', String(ids[victim])], env);
+      const other = await runJtm(['status', '-tid', String(ids[healthy])], env);
+      return [
+        [alive.code, alive.stdout.trim()],
+        [status.code, /cannot reach Redis/.test(status.stderr)],
+        [kill.code, /cannot reach Redis/.test(kill.stderr)],
+        [other.code, other.stdout.trim()],
+      ];
+    };
+    const expected = [
+      [0, 'unknown'],
+      [255, true],
+      [255, true],
+      [0, 'pending'],
+    ];
+    server.child.kill('SIGSTOP');
+    expect(await answers()).toEqual(expected);
+    server.child.kill('SIGCONT');
+    await server.stop();
+    expect(await answers()).toEqual(expected);
+    const pools2 = await runJtm(['pools'], env);
+    expect([pools2.code, pools2.stderr]).toEqual([
+      255,
+      expect.stringMatching(/^jtm pools: cannot reach Redis/),
+    ]);
+  });
+});
+
 describe('JTM_SHARDS on a site that already has tasks', () => {
   it('refuses another count, also on a site from before JTM_SHARDS (an id counter, no stored count)', async () => {
     const env = testEnv();

@@ -175,6 +175,9 @@ export async function startCluster(): Promise<{ servers: Server[]; url: string; 
         dir,
         '--cluster-node-timeout',
         '5000',
+        // As docs/scaling.md advises: a master down stops its own shard only, not the whole site.
+        '--cluster-require-full-coverage',
+        'no',
       ]),
     );
   }

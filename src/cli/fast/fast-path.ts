@@ -3,6 +3,7 @@ import type * as Context from '../../context.js';
 import type { JtmContext } from '../../context.js';
 import { captureStrayOutput, createLogger, type Logger } from '../../logger.js';
 import { forkPtyHost } from '../../worker/run-in-pty.js';
+import { redisLocation } from '../../redis/location.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
 import { answerUnknownForConfig, CLIENT_LOG_LEVEL, configFileAtFault, resolveSettings } from '../settings.js';
@@ -107,8 +108,10 @@ const contextModule = (): Promise<typeof Context> => import('../../context.js');
 async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
   let ctx: JtmContext | undefined;
   let logger: Logger | undefined;
+  let where: string | undefined;
   try {
     const { config, level } = resolveSettings(input.flags, hot.logLevel ?? CLIENT_LOG_LEVEL);
+    where = redisLocation(config);
     const log = await createLogger(level, { cmd: id });
     logger = log;
     captureStrayOutput(log, config.logRepeatIntervalMs);
@@ -131,7 +134,7 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
       answerUnknownForConfig(err, false);
       return;
     }
-    const report = reportError(err, id);
+    const report = reportError(err, id, where);
     process.stderr.write(report.line);
     if (report.unexpected) logger?.debug({ err: report.unexpected }, 'unexpected error');
     process.exitCode = report.exitCode;

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+
+import { reportError } from '../../../src/cli/error-report.js';
+
+describe('a failed command’s exit code', () => {
+  it('is 255 for Redis not reached, in the words of a Cluster client too (adversary 11 L4: exit 1, "dead")', () => {
+    for (const message of [
+      'Too many Cluster redirections. Last error: ReplyError: MOVED 12542 127.0.0.1:7988',
+      'Too many Cluster redirections. Last error: Error: Connection is closed.',
+      'Failed to refresh slots cache.',
+      'None of startup nodes is available',
+      'CLUSTERDOWN The cluster is down',
+      'connect ECONNREFUSED 127.0.0.1:6379',
+    ]) {
+      const r = reportError(new Error(message), 'pools', 'redis+cluster://a:1,b:2');
+      expect([message, r.exitCode, r.json.error.code]).toEqual([message, 255, 'REDIS_UNAVAILABLE']);
+      expect(r.line).toBe(`jtm pools: cannot reach Redis at redis+cluster://a:1,b:2 (${message})\n`);
+    }
+    expect(reportError(new Error('something else'), 'pools').exitCode).toBe(1);
+  });
+});
