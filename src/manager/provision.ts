@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -7,8 +6,6 @@ import { SlurmError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
-import { runScript } from '../redis/run-script.js';
-import { RELEASE_LOCK } from '../redis/scripts.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { endTask } from '../tasks/end-task.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
@@ -22,6 +19,7 @@ import {
   type PoolSlurmJob,
 } from '../slurm/slurm-jobs.js';
 import { allocationTime, batchParams, submitAllocation } from '../slurm/submit-workers.js';
+import { takeRenewedLock } from './renewed-lock.js';
 
 /** What one provisioning pass did (the manager's sweep logs it). */
 export interface ProvisionReport {
@@ -34,7 +32,13 @@ const MAX_SUBMITS_PER_POOL = 10;
 const MAX_BACKOFF_MS = 10 * 60_000;
 /** How long refusals that may heal (isTransientSbatchError) are retried before the pool's queued tasks fail. */
 const TRANSIENT_SBATCH_RETRY_MS = 60 * 60_000;
-const LOCK_TTL_MS = 120_000;
+/**
+ * The provisioning lock's time to live, renewed while a pass runs (renewed-lock.ts): what a manager that dies
+ * mid-pass costs the others.
+ */
+const LOCK_TTL_MS = 15_000;
+/** A pass longer than this (sbatch and squeue hung past their own time limits) gives the lock up. */
+const LOCK_MAX_HOLD_MS = 10 * 60_000;
 /** Queue states whose tasks are waiting for a worker. */
 const QUEUED = ['waiting', 'delayed', 'prioritized'] as const;
 
@@ -47,9 +51,8 @@ let lastSbatchAt = 0;
  */
 export async function provisionDynamicPools(ctx: JtmContext, now: number): Promise<ProvisionReport> {
   const report: ProvisionReport = { submitted: 0, failedPools: [] };
-  const token = randomBytes(8).toString('hex');
-  const locked = await ctx.redis.set(ctx.keys.slurmProvisionLock, token, 'PX', LOCK_TTL_MS, 'NX');
-  if (locked !== 'OK') return report;
+  const lock = await takeRenewedLock(ctx, ctx.keys.slurmProvisionLock, LOCK_TTL_MS, LOCK_MAX_HOLD_MS);
+  if (!lock) return report;
   try {
     const pools: PoolEntry[] = [];
     for (const name of await listPoolNames(ctx)) {
@@ -74,6 +77,8 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
       }
     }
     for (const pool of pools) {
+      // Lost (renewals failed past its TTL, or held past LOCK_MAX_HOLD_MS): another manager may provision now.
+      if (!lock.held()) break;
       try {
         await provisionPool(ctx, pool, active, now, report);
       } catch (err) {
@@ -81,7 +86,7 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
       }
     }
   } finally {
-    await runScript(ctx.redis, RELEASE_LOCK, [ctx.keys.slurmProvisionLock], [token]).catch(() => {});
+    await lock.release();
   }
   return report;
 }

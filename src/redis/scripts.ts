@@ -660,6 +660,17 @@ return 0
 `;
 
 /**
+ * renew-lock: extends a lock's time only if it still holds this holder's token (the provisioning lock, renewed
+ * while its pass runs).
+ * KEYS[1] lock key  ARGV[1] token  ARGV[2] time to live (ms)
+ * Returns 1 renewed, 0 not held by this token (expired, or taken by another).
+ */
+export const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+/**
  * raise-counter: sets the id counter to ARGV[1] if it is lower (or missing), atomically with the submits'
  * INCRs. Returns the counter's value before (0: missing).
  * KEYS[1] next-task-id
