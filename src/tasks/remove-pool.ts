@@ -153,6 +153,13 @@ async function terminateWaiting(
       else if (Number(s) === TaskStatus.running) result.left_running.push(id);
     });
     result.terminated.push(...ended);
+    // Said in the record as for the running ones it kills (markPoolRemovalKill): what a site script or the
+    // report tells JTM's own ends by; the waiting ones had their rc 75 but no cause (adversary 11 L6).
+    if (ended.length > 0) {
+      const cause = ctx.redis.pipeline();
+      for (const id of ended) cause.hset(ctx.keys.task(id), 'kill_cause', KILL_CAUSE_POOL_REMOVED);
+      repliesOrThrow(await cause.exec(), 'pipeline');
+    }
     for (let j = 0; j < ended.length; j += RC_CONCURRENCY) {
       await Promise.all(
         ended.slice(j, j + RC_CONCURRENCY).map(id => writeRcIfJtmEnded(ctx, id, TaskStatus.terminated)),
