@@ -1,7 +1,7 @@
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
-import { UNFINISHED_STATES } from '../pools/list-pools.js';
+import { lastEndOf, UNFINISHED_STATES } from '../pools/list-pools.js';
 import { runScript } from '../redis/run-script.js';
 import { DROP_POOL_IF_UNTOUCHED } from '../redis/scripts.js';
 import { readPoolJobs } from '../slurm/slurm-jobs.js';
@@ -27,6 +27,9 @@ export async function expireIdlePools(ctx: JtmContext, jobs: TaskJobs, now: numb
   for (const { name, last } of idle) {
     if (busy.has(name)) continue;
     try {
+      // Activity is a task's end too, not only a submit: a pool whose workers ran for longer than the idle
+      // time after its last submit was expirable the moment its last worker left (adversary 11 L7).
+      if (((await lastEndOf(ctx, name)) ?? 0) >= now - ctx.config.poolIdleMs) continue;
       const allocations = [...(await readPoolJobs(ctx, name)).values()];
       const inFlight = allocations.some(j => j.state === 'pending' || j.state === 'running');
       if (inFlight) continue;

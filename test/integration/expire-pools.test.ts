@@ -12,15 +12,21 @@ describe('idle pool expiry (in process)', () => {
   it('drops a registered pool that never recorded an activity time, and keeps a recent one', async () => {
     const ctx = await context(testEnv({ JTM_POOL_IDLE: '1s' }));
     // A registry entry without last_activity (an old version's entry, or one half-written): idle since always.
-    await ctx.redis.sadd(ctx.keys.pools, 'nolast', 'recent');
+    await ctx.redis.sadd(ctx.keys.pools, 'nolast', 'recent', 'worked');
     await ctx.redis.hset(ctx.keys.pool('nolast'), 'name', 'nolast', 'kind', 'manual');
     await ctx.redis.hset(ctx.keys.pool('recent'), 'name', 'recent', 'last_activity', Date.now());
+    // Submitted to long ago, but its last task ended just now: not idle (adversary 11 L7).
+    await ctx.redis.hset(ctx.keys.pool('worked'), 'name', 'worked', 'last_activity', Date.now() - 3_600_000);
+    await ctx.redis.zadd(ctx.keys.poolRecentEnds('worked'), Date.now(), '77');
     const jobs = new TaskJobs(ctx);
     try {
       expect(await expireIdlePools(ctx, jobs, Date.now())).toEqual(['nolast']);
     } finally {
       await jobs.close();
     }
+    const { formatPools, listPools } = await import('../../src/pools/list-pools.js');
+    const rows = formatPools(await listPools(ctx)).split('\n');
+    expect(rows.find(r => r.startsWith('worked'))).toMatch(/ 0s /);
     expect(await ctx.redis.sismember(ctx.keys.pools, 'nolast')).toBe(0);
     expect(await ctx.redis.exists(ctx.keys.pool('nolast'))).toBe(0);
     expect(await ctx.redis.sismember(ctx.keys.pools, 'recent')).toBe(1);
