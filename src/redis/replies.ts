@@ -19,8 +19,13 @@ export function repliesOrThrow(res: Replies, what: string): [Error | null, unkno
  * that must not be lost, unlike a refusal for good (NOPERM, WRONGTYPE, a bad argument).
  */
 export function isTransientRefusal(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  // ioredis's Cluster client gives up on a command after a few redirections while the cluster is down or
+  // changing (CLUSTERDOWN, MOVED to a master that is not ready, its connection closed): a plain Error. The
+  // give-back of a run stopped during a cluster outage failed so, was not written again, and the task stayed
+  // `running` on a live worker with no process, for good (adversary 11 L3).
+  if (/^Too many Cluster redirections\b/.test(err.message)) return true;
   return (
-    err instanceof Error &&
     err.name === 'ReplyError' &&
     /^(OOM|MISCONF|READONLY|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/.test(err.message)
   );

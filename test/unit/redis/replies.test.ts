@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+
+import { isTransientRefusal } from '../../../src/redis/replies.js';
+
+/** An error as ioredis gives a server's error reply. */
+function replyError(message: string): Error {
+  const e = new Error(message);
+  e.name = 'ReplyError';
+  return e;
+}
+
+describe('a refusal worth writing again (the end of a run)', () => {
+  it('is a Redis that cannot take writes for a while, a cluster down or changing included', () => {
+    for (const e of [
+      replyError('OOM command not allowed when used memory > maxmemory'),
+      replyError('CLUSTERDOWN The cluster is down'),
+      replyError('LOADING Redis is loading the dataset in memory'),
+      // ioredis's Cluster client, a plain Error (adversary 11 L3: the give-back was not written again).
+      new Error('Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down'),
+      new Error('Too many Cluster redirections. Last error: ReplyError: MOVED 3415 127.0.0.1:7961'),
+    ])
+      expect([e.message, isTransientRefusal(e)]).toEqual([e.message, true]);
+    for (const e of [
+      replyError('NOPERM this user has no permissions to run the evalsha command'),
+      replyError('WRONGTYPE Operation against a key holding the wrong kind of value'),
+      new Error('OOM but not a reply'),
+      'CLUSTERDOWN',
+    ])
+      expect(isTransientRefusal(e)).toBe(false);
+  });
+});
