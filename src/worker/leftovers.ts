@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 
 import type { Config } from '../config.js';
 
-import type { JtmContext } from '../context.js';
+import { forTask, type JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import { TaskStatus } from '../tasks/status.js';
 import { findByToken, listPids, readProc, terminateAll, type ProcInfo } from './process-tree.js';
@@ -127,40 +127,23 @@ export async function sweepLeftovers(ctx: JtmContext, opts: LeftoverSweepOptions
   }
   if (candidates.length === 0) return result;
 
-  const records = ctx.redis.pipeline();
-  for (const g of candidates) records.hmget(ctx.keys.task(g.taskId), 'status', 'worker_id', 'run_token');
-  const recs = (await records.exec()) ?? [];
-  // Runs the record still names: live only while their worker's alive key exists.
-  const named: { group: RunProcesses & { taskId: number }; owner: string }[] = [];
-  const lost: (RunProcesses & { taskId: number })[] = [];
-  candidates.forEach((g, i) => {
-    const [err, v] = recs[i] ?? [new Error('no reply'), undefined];
-    if (err) throw err;
-    const [status, owner, runToken] = (v ?? []) as (string | null)[];
-    if (status === String(TaskStatus.running) && runToken === g.token && owner)
-      named.push({ group: g, owner });
-    else lost.push(g);
-  });
-  if (named.length > 0) {
-    const alive = ctx.redis.pipeline();
-    for (const n of named) alive.pttl(ctx.keys.workerAlive(n.owner));
-    const ttls = (await alive.exec()) ?? [];
-    named.forEach((n, i) => {
-      const [err, v] = ttls[i] ?? [new Error('no reply'), undefined];
-      if (err) throw err;
-      const ttl = Number(v);
-      // -2: no key (the worker is dead); -1: a key without TTL counts as alive.
-      if (ttl === -2) {
-        lost.push(n.group);
-        return;
-      }
-      result.spared.push({ task: n.group.taskId, token: n.group.token, ttlMs: ttl });
-    });
+  // Each task's record and its worker's alive key are on the task's shard (its id says which), not
+  // necessarily this worker's: on a sharded site, a worker looked the tasks of other shards' workers on its
+  // node up in its own shard, found no record, and killed them as lost runs (adversary 11 L8). One pipeline
+  // per shard (a Cluster pipeline's keys must share a node).
+  const byShard = new Map<JtmContext, (RunProcesses & { taskId: number })[]>();
+  for (const g of candidates) {
+    const shard = forTask(ctx, g.taskId);
+    byShard.set(shard, [...(byShard.get(shard) ?? []), g]);
+  }
+  const lost: { shard: JtmContext; group: RunProcesses & { taskId: number } }[] = [];
+  for (const [shard, groups] of byShard) {
+    for (const g of await lostRuns(shard, groups, result)) lost.push({ shard, group: g });
   }
 
   await Promise.all(
-    lost.map(async g => {
-      const pids = await killLostRun(ctx, g, opts);
+    lost.map(async ({ shard, group: g }) => {
+      const pids = await killLostRun(shard, g, opts);
       if (pids.length > 0) result.killed.push({ task: g.taskId, pids });
     }),
   );
@@ -170,6 +153,47 @@ export async function sweepLeftovers(ctx: JtmContext, opts: LeftoverSweepOptions
       'processes of live runs of other workers left alone',
     );
   return result;
+}
+
+/**
+ * The runs among `groups` (tasks of `shard`) that are not live: their record names another run, or their
+ * worker is dead. The live ones of other workers go to `result.spared`.
+ */
+async function lostRuns(
+  shard: JtmContext,
+  groups: readonly (RunProcesses & { taskId: number })[],
+  result: SweepResult,
+): Promise<(RunProcesses & { taskId: number })[]> {
+  const records = shard.redis.pipeline();
+  for (const g of groups) records.hmget(shard.keys.task(g.taskId), 'status', 'worker_id', 'run_token');
+  const recs = (await records.exec()) ?? [];
+  // Runs the record still names: live only while their worker's alive key exists.
+  const named: { group: RunProcesses & { taskId: number }; owner: string }[] = [];
+  const lost: (RunProcesses & { taskId: number })[] = [];
+  groups.forEach((g, i) => {
+    const [err, v] = recs[i] ?? [new Error('no reply'), undefined];
+    if (err) throw err;
+    const [status, owner, runToken] = (v ?? []) as (string | null)[];
+    if (status === String(TaskStatus.running) && runToken === g.token && owner)
+      named.push({ group: g, owner });
+    else lost.push(g);
+  });
+  if (named.length === 0) return lost;
+  const alive = shard.redis.pipeline();
+  for (const n of named) alive.pttl(shard.keys.workerAlive(n.owner));
+  const ttls = (await alive.exec()) ?? [];
+  named.forEach((n, i) => {
+    const [err, v] = ttls[i] ?? [new Error('no reply'), undefined];
+    if (err) throw err;
+    const ttl = Number(v);
+    // -2: no key (the worker is dead); -1: a key without TTL counts as alive.
+    if (ttl === -2) {
+      lost.push(n.group);
+      return;
+    }
+    result.spared.push({ task: n.group.taskId, token: n.group.token, ttlMs: ttl });
+  });
+  return lost;
 }
 
 /**

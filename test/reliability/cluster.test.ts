@@ -11,7 +11,7 @@ import {
   waitWorkers,
 } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv } from '../helpers/env.js';
+import { testEnv, waitFor } from '../helpers/env.js';
 import { connect } from '../../src/index.js';
 import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { Keys } from '../../src/redis/keys.js';
@@ -133,6 +133,18 @@ describe('Redis Cluster with JTM_SHARDS=3: pools spread over the 3 masters', () 
       await waitStatusShown(env, id, 'running');
       expect((await runJtm(['isalive', '-tid', String(id)], env)).stdout.trim()).toBe('yes');
     }
+    // A worker that starts on the node sweeps it for leftovers of lost runs a second later: it looked every
+    // task up in its own shard, found no record for the other shards' and killed them (adversary 11 L8).
+    const late = startJtm(['worker', '-p', pools[0]!, '--slots', '1'], env);
+    workers.push(late);
+    await waitFor(
+      () => /leftover|live runs of other workers/.test(late.output()),
+      'the late worker’s sweep',
+      20_000,
+    );
+    expect(late.output()).not.toMatch(/killed leftover processes/);
+    for (const id of running) expect(await statusOf(env, id)).toBe('running');
+    await late.stop('SIGTERM');
     expect((await runJtm(['kill', '-tid', String(running[0])], env)).code).toBe(0);
     expect(await statusOf(env, running[0]!)).toBe('terminated');
 
