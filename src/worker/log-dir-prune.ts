@@ -1,6 +1,7 @@
 import { lstat, opendir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { forTask, type JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
 
 /** How often a worker looks for expired files in its log dir (and once a minute after its start). */
@@ -79,4 +80,31 @@ export async function pruneLogDir(
   }
   if (removed > 0) log.info({ logDir, removed }, 'removed task files older than JTM_TASK_RETENTION');
   return removed;
+}
+
+/**
+ * Whether each task's record still exists, asked of the task's own shard (its id says which): the log dir
+ * holds the files of every worker of the node, other shards' pools included, and asked in this worker's
+ * shard their records would all look gone. One pipeline per shard (a Cluster pipeline's keys share a node);
+ * an error reads as "exists": a file is kept rather than removed on a doubt.
+ */
+export async function taskRecordsExist(ctx: JtmContext, ids: readonly number[]): Promise<boolean[]> {
+  const out = new Array<boolean>(ids.length).fill(true);
+  const byShard = new Map<JtmContext, number[]>();
+  ids.forEach((id, i) => {
+    const shard = forTask(ctx, id);
+    byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
+  });
+  await Promise.all(
+    [...byShard].map(async ([shard, at]) => {
+      const p = shard.redis.pipeline();
+      for (const i of at) p.exists(shard.keys.task(ids[i] as number));
+      const replies = (await p.exec().catch(() => null)) ?? [];
+      at.forEach((i, n) => {
+        const [err, v] = replies[n] ?? [new Error('no reply'), 1];
+        out[i] = err !== null || v !== 0;
+      });
+    }),
+  );
+  return out;
 }

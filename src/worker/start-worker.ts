@@ -33,7 +33,7 @@ import { endTask, writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { checkTaskExec, TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
-import { FIRST_PRUNE_DELAY_MS, PRUNE_INTERVAL_MS, pruneLogDir } from './log-dir-prune.js';
+import { FIRST_PRUNE_DELAY_MS, PRUNE_INTERVAL_MS, pruneLogDir, taskRecordsExist } from './log-dir-prune.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
 import { fitsInLife, startLifeTimer, wouldBeCut, wouldBeCutData } from './end-of-life.js';
@@ -745,12 +745,7 @@ export async function startWorker(
       await pruneLogDir(
         ctx.config.logDir,
         ctx.config.taskRetentionMs,
-        async ids => {
-          const p = ctx.redis.pipeline();
-          for (const id of ids) p.exists(ctx.keys.task(id));
-          // An error reads as "exists": a file is kept rather than removed on a doubt.
-          return ((await p.exec()) ?? []).map(([err, n]) => err !== null || n !== 0);
-        },
+        ids => taskRecordsExist(ctx, ids),
         log,
       );
     })()
