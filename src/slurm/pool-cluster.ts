@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../errors.js';
-import { LOCAL_CLUSTER, type PoolSpec } from '../pool-spec.js';
+import { dropUndefined } from '../fields.js';
+import { LOCAL_CLUSTER, normaliseMemory, type PoolSpec } from '../pool-spec.js';
 import { resolveCluster, type SiteConfig } from './site-profiles.js';
 
 /**
@@ -16,8 +17,17 @@ export function resolvePoolCluster(spec: PoolSpec, loadSite: () => SiteConfig): 
   const site = loadSite();
   const cluster = spec.cluster ?? site.default;
   if (cluster === undefined || cluster === LOCAL_CLUSTER) return { ...spec, cluster: LOCAL_CLUSTER };
-  resolveCluster(site, cluster);
-  return { ...spec, cluster };
+  // The profile's defaults for what the spec leaves out, written into it: the allocation is the same (the
+  // manager would apply them), and the record then says what each worker got — the report divided by a -c of 1
+  // and nwpn 1 where the site's defaults gave 64 CPUs to 4 workers per node.
+  const d = resolveCluster(site, cluster).defaults;
+  return dropUndefined({
+    ...spec,
+    cluster,
+    cpu: spec.cpu ?? d.cpu,
+    mem: spec.mem ?? normaliseMemory(d.mem, `cluster ${cluster}: default mem`),
+    nwpn: spec.nwpn ?? d.nwpn,
+  });
 }
 
 /** The sites the original accepted for `-cl` (COMPUTE_RESOURCES), whether or not this site has a profile for them. */

@@ -27,3 +27,24 @@ describe('the cluster of a submitted pool spec', () => {
     expect(reads).toBe(2);
   });
 });
+
+describe('a dynamic pool spec', () => {
+  it("takes the cluster's defaults for what it leaves out, so the record says what each worker gets (review: the report's nwpn)", () => {
+    const withDefaults: SiteConfig = {
+      default: 'big',
+      clusters: new Map([['big', { defaults: { cpu: 64, mem: '100G', nwpn: 4 } } as unknown as SiteProfile]]),
+    };
+    expect(resolvePoolCluster({ name: 'p', time: '01:00:00' }, () => withDefaults)).toEqual({
+      name: 'p',
+      time: '01:00:00',
+      cluster: 'big',
+      cpu: 64,
+      mem: '100G',
+      nwpn: 4,
+    });
+    // What the submit gives wins.
+    expect(
+      resolvePoolCluster({ name: 'p', time: '01:00:00', cpu: 8, nwpn: 1 }, () => withDefaults),
+    ).toMatchObject({ cpu: 8, nwpn: 1, mem: '100G' });
+  });
+});
