@@ -10,7 +10,16 @@ import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { endTask } from '../tasks/end-task.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
-import { clustersOf, listActiveJobs, scancel, type SlurmJobState } from '../slurm/slurm-commands.js';
+import {
+  clustersOf,
+  listActiveJobs,
+  listManagedJobs,
+  managedAllocationComment,
+  scancel,
+  type ManagedJob,
+  type SlurmJobState,
+} from '../slurm/slurm-commands.js';
+import { deploymentScope } from '../redis/location.js';
 import {
   markConnected,
   readPoolJobs,
@@ -65,14 +74,20 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
     const registered = (
       await Promise.all(pools.map(p => ctx.redis.hkeys(ctx.keys.poolSlurmJobs(p.name))))
     ).flat();
+    // A pool whose sbatch failed may have an allocation all the same (a controller that timed out after
+    // queueing the job): its allocations are looked for by their comment before it gets another.
+    const unsure = await poolsMarkedUnsure(ctx, pools);
     let active: Map<string, SlurmJobState> | undefined = new Map();
-    if (registered.length > 0) {
+    let managed: Map<string, ManagedJob> | undefined;
+    if (registered.length > 0 || unsure.size > 0) {
       try {
         // Jobs on other clusters of the site (`id;cluster`) are listed by a squeue that names them.
         active = await listActiveJobs(clustersOf(registered));
+        if (unsure.size > 0) managed = await listManagedJobs(allocationComment(ctx), clustersOf(registered));
       } catch (err) {
         // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
         active = undefined;
+        managed = undefined;
         ctx.logger.warn({ err: toError(err) }, 'squeue failed: Slurm job registry left unchanged');
       }
     }
@@ -80,6 +95,12 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
       // Lost (renewals failed past its TTL, or held past LOCK_MAX_HOLD_MS): another manager may provision now.
       if (!lock.held()) break;
       try {
+        const unsureSince = unsure.get(pool.name);
+        if (managed && unsureSince !== undefined) await adoptAllocations(ctx, pool, managed, active, now);
+        // Not asked again blind while Slurm cannot say what the last sbatch did (squeue failing too: the
+        // controller still stalled); for up to the longest back-off, so that a squeue broken for good does not
+        // stop the pool's provisioning.
+        else if (unsureSince !== undefined && now - unsureSince < MAX_BACKOFF_MS) continue;
         await provisionPool(ctx, pool, active, now, report);
       } catch (err) {
         ctx.logger.error({ pool: pool.name, err: toError(err) }, 'provisioning failed');
@@ -163,6 +184,7 @@ async function provisionPool(
     charging_account: spec.account,
     partition: spec.partition,
     'idle-timeout': `${ctx.config.slurmIdleTimeoutMs}ms`,
+    comment: allocationComment(ctx),
   };
   const state = await ctx.redis.hgetall(stateKey);
   if (Number(state['retry_at'] ?? 0) > now) return;
@@ -196,6 +218,9 @@ async function provisionPool(
   } catch (err) {
     const message = toError(err).message;
     const failures = failuresSoFar + 1;
+    // Slurm may have queued the job though sbatch failed (it timed out waiting for the controller's answer):
+    // the next pass looks for it before asking again (adoptAllocations).
+    await ctx.redis.hset(stateKey, 'unsure', now).catch(() => 0);
     // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
     // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
     const since = Number(state['failing_since'] ?? now);
@@ -229,6 +254,76 @@ async function provisionPool(
         'sbatch failed: will retry',
       );
     }
+  }
+}
+
+/** The comment of this deployment's managed allocations (its scope: Redis URL and prefix). */
+function allocationComment(ctx: JtmContext): string {
+  return managedAllocationComment(deploymentScope(ctx.config));
+}
+
+/** The pools among `pools` whose last sbatch failed, with when (their state's `unsure`). */
+async function poolsMarkedUnsure(ctx: JtmContext, pools: readonly PoolEntry[]): Promise<Map<string, number>> {
+  const read = ctx.redis.pipeline();
+  for (const p of pools) read.hget(ctx.keys.poolSlurmState(p.name), 'unsure');
+  const replies = (await read.exec()) ?? [];
+  const out = new Map<string, number>();
+  pools.forEach((p, i) => {
+    const at = Number(replies[i]?.[1] ?? NaN);
+    if (Number.isFinite(at)) out.set(p.name, at);
+  });
+  return out;
+}
+
+/**
+ * Registers the pool's allocations that Slurm lists with this deployment's comment but the registry lacks:
+ * an sbatch that failed on a timeout after the controller had queued the job (a controller stalled 50 s
+ * gave one task three allocations, two of them neither counted nor cancelled: adversary 11 L9). Then the pool
+ * is no longer unsure.
+ */
+async function adoptAllocations(
+  ctx: JtmContext,
+  pool: PoolEntry,
+  managed: ReadonlyMap<string, ManagedJob>,
+  active: Map<string, SlurmJobState> | undefined,
+  now: number,
+): Promise<void> {
+  const jobs = await readPoolJobs(ctx, pool.name);
+  const found = [...managed].filter(([key, j]) => j.pool === pool.name && !jobs.has(key));
+  for (const [key, j] of found) {
+    await recordPoolJob(ctx, pool.name, key, {
+      state: j.state,
+      slots: slotsPerAllocation(ctx, pool),
+      submitted_at: now,
+    });
+    active?.set(key, j.state);
+  }
+  if (found.length > 0)
+    ctx.logger.warn(
+      { pool: pool.name, jobs: found.map(([key]) => key) },
+      "Slurm allocations queued by an sbatch that reported a failure: counted as the pool's",
+    );
+  await ctx.redis.hdel(ctx.keys.poolSlurmState(pool.name), 'unsure');
+}
+
+/** Worker slots one allocation of the pool brings (as submitAllocation counts them); 1 if its spec is refused. */
+function slotsPerAllocation(ctx: JtmContext, pool: PoolEntry): number {
+  try {
+    const p = batchParams(
+      {
+        pool_name: pool.name,
+        cluster: pool.spec?.cluster,
+        job_time: allocationTime(pool.spec!.time!, ctx.config),
+        cpus_per_task: pool.spec?.cpu,
+        mem: pool.spec?.mem,
+        nnodes: 1,
+        num_worker_per_node: pool.spec?.nwpn,
+      },
+      ctx.config,
+    );
+    return p.nodes * p.workersPerNode * p.slotsPerWorker;
+  } catch {
+    return 1;
   }
 }
 

@@ -31,6 +31,11 @@ export interface BatchScriptParams {
   idleTimeout?: string;
   /** Seconds before walltime at which Slurm sends SIGUSR1 (the workers drain). */
   warningSeconds: number;
+  /**
+   * The allocation's `--comment` when the manager books it (managedAllocationComment): how a later pass finds
+   * an allocation whose sbatch timed out after Slurm had queued it.
+   */
+  comment?: string;
   /** Shell text that runs jtm (an admin's JTM_COMMAND, or the quoted node + bin/run.js of this install). */
   jtmCommand: string;
   /** Variables exported to the workers (values are quoted here). */
@@ -149,6 +154,7 @@ export function renderBatchScript(p: BatchScriptParams): string {
   // JTM's own lines: the user's --sbatch-arg may add to them, not contradict them (refuseContradictions).
   const d: string[] = [
     `--job-name=jtm-${p.pool}`,
+    ...(p.comment ? [`--comment=${p.comment}`] : []),
     `--nodes=${p.nodes}`,
     '--ntasks-per-node=1',
     ...(p.cpus ? [`--cpus-per-task=${p.cpus}`] : []),

@@ -101,6 +101,64 @@ export async function listActiveJobs(clusters: readonly string[] = []): Promise<
   return jobs;
 }
 
+/** The `--comment` of the allocations a manager books for this deployment (its scope: Redis URL and prefix). */
+export function managedAllocationComment(scope: string): string {
+  return `jtm-managed:${scope}`;
+}
+
+/** An allocation Slurm lists with this deployment's managed comment: its pool, from the job name `jtm-<pool>`. */
+export interface ManagedJob {
+  pool: string;
+  state: SlurmJobState;
+}
+
+/**
+ * The user's live allocations that carry `comment` (managedAllocationComment), by job key, on the local cluster
+ * and on `clusters`. Throws SlurmError when a squeue fails.
+ */
+export async function listManagedJobs(
+  comment: string,
+  clusters: readonly string[] = [],
+): Promise<Map<string, ManagedJob>> {
+  const args = ['-h', '-u', userInfo().username, '-o', '%i|%T|%j|%k'];
+  const runs = [runSlurmCommand('squeue', args, { timeoutMs: 30_000 })];
+  if (clusters.length > 0) {
+    runs.push(runSlurmCommand('squeue', ['-M', clusters.join(','), ...args], { timeoutMs: 30_000 }));
+  }
+  const results = await Promise.all(runs);
+  const out = new Map<string, ManagedJob>();
+  results.forEach((r, i) => {
+    if (r.code !== 0) throw new SlurmError(`squeue failed: ${slurmMessage(r.stderr)}`);
+    parseManagedJobs(r.stdout, i > 0, comment, out);
+  });
+  return out;
+}
+
+/** Adds the jobs of squeue's `%i|%T|%j|%k` lines whose comment is `comment` to `out` (see parseSqueue). */
+export function parseManagedJobs(
+  stdout: string,
+  multi: boolean,
+  comment: string,
+  out: Map<string, ManagedJob>,
+): void {
+  let cluster: string | undefined;
+  for (const raw of stdout.split('\n')) {
+    const line = raw.trim();
+    const header = /^CLUSTER:\s*(\S+)$/.exec(line);
+    if (header) {
+      cluster = header[1];
+      continue;
+    }
+    const [id, state, name, note] = line.split('|');
+    if (!id || !state || !name?.startsWith('jtm-') || note !== comment) continue;
+    const key = multi && cluster ? `${id};${cluster}` : id;
+    out.set(key, {
+      pool: name.slice('jtm-'.length),
+      state: state === 'PENDING' || state === 'CONFIGURING' ? 'pending' : 'running',
+    });
+  }
+}
+
 /**
  * Adds the jobs of squeue's `%i|%T` lines to `jobs`. `multi`: the output of `squeue -M`, where a
  * `CLUSTER: <name>` line comes before each cluster's jobs: those are keyed `id;<name>`.

@@ -35,6 +35,8 @@ export interface DynamicWorkerRequest {
   'idle-timeout'?: string;
   'sbatch-arg'?: string[];
   'pin-cores'?: boolean;
+  /** `--comment` of the allocation (the manager's own: managedAllocationComment). */
+  comment?: string;
 }
 
 export interface SubmitWorkersResult {
@@ -128,6 +130,7 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     // Slurm sends the warning when the remaining time drops below it; a warning longer than half the
     // allocation would make the workers drain from the start.
     warningSeconds: Math.max(1, Math.floor(Math.min(config.slurmWarningMs, timeMs / 2) / 1000)),
+    ...(request.comment ? { comment: request.comment } : {}),
     jtmCommand: config.jtmCommand ?? defaultJtmCommand(),
     env: workerEnv(config),
   };

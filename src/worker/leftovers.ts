@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 
-import type { Config } from '../config.js';
-
 import { forTask, type JtmContext } from '../context.js';
+import { deploymentScope } from '../redis/location.js';
 import type { Logger } from '../logger.js';
 import { TaskStatus } from '../tasks/status.js';
 import { findByToken, listPids, readProc, terminateAll, type ProcInfo } from './process-tree.js';
@@ -19,22 +17,7 @@ import { findByToken, listPids, readProc, terminateAll, type ProcInfo } from './
  * mean nothing here — its processes are never touched.
  */
 
-/**
- * The deployment's identifier for JTM_TASK_SCOPE: a digest of the Redis URL (its password left out: the
- * digest is visible to every task) and the key prefix. Two names for one Redis give two scopes, which only
- * makes a worker miss leftovers of the other name's tasks, never kill a run it cannot see in its Redis.
- */
-export function deploymentScope(config: Pick<Config, 'redisUrl' | 'prefix'>): string {
-  let url = config.redisUrl ?? '';
-  try {
-    const u = new URL(url);
-    u.password = '';
-    url = u.toString();
-  } catch {
-    // not a URL: used as it is, without a password to hide
-  }
-  return createHash('sha256').update(`${url}\0${config.prefix}`).digest('hex').slice(0, 16);
-}
+export { deploymentScope } from '../redis/location.js';
 
 /** Processes of one run found on this host, by their JTM_TASK_TOKEN. */
 export interface RunProcesses {

@@ -8,6 +8,8 @@ import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
 import { provisionDynamicPools } from '../../src/manager/provision.js';
 import { cancelPoolAllocations, readPoolJobs } from '../../src/slurm/slurm-jobs.js';
+import { managedAllocationComment } from '../../src/slurm/slurm-commands.js';
+import { deploymentScope } from '../../src/redis/location.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
@@ -215,6 +217,65 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       await provisionUntil(
         async () => !squeueIds().includes(job!) && (await readPoolJobs(ctx, 'queuedonly')).size === 0,
         'the queued allocation cancelled',
+        30_000,
+      );
+    });
+  });
+
+  it('an allocation that a failed sbatch had queued is found by its comment and counted, not booked twice', async ({
+    skip,
+  }) => {
+    // Adversary 11 L9: a controller stalled 50 s timed out three sbatch calls it had queued all the same: three
+    // allocations for one task, two of them neither counted nor cancelled. Here the "timed-out" sbatch is one
+    // made by hand with the comment the manager gives its allocations, and the pool marked unsure as a failed
+    // sbatch marks it.
+    await withPartitionDown(skip, async () => {
+      const id = await submit(['-cmd', 'true', '-p', 'unsure', '-t', '00:02:00']);
+      const comment = managedAllocationComment(deploymentScope(ctx.config));
+      const job = execFileSync(
+        'sbatch',
+        [
+          '--parsable',
+          '--job-name=jtm-unsure',
+          `--comment=${comment}`,
+          '-p',
+          'debug',
+          '-t',
+          '1',
+          '--wrap',
+          'true',
+        ],
+        { encoding: 'utf8', cwd: work },
+      ).trim();
+      // Another deployment's allocation of a pool of the same name is not taken.
+      const foreign = execFileSync(
+        'sbatch',
+        [
+          '--parsable',
+          '--job-name=jtm-unsure',
+          '--comment=jtm-managed:other',
+          '-p',
+          'debug',
+          '-t',
+          '1',
+          '--wrap',
+          'true',
+        ],
+        { encoding: 'utf8', cwd: work },
+      ).trim();
+      try {
+        await ctx.redis.hset(ctx.keys.poolSlurmState('unsure'), 'unsure', Date.now());
+        const r = await provisionDynamicPools(ctx, Date.now());
+        expect(r.submitted).toBe(0);
+        expect([...(await readPoolJobs(ctx, 'unsure')).keys()]).toEqual([job]);
+        expect(await ctx.redis.hget(ctx.keys.poolSlurmState('unsure'), 'unsure')).toBe(null);
+      } finally {
+        execFileSync('scancel', [job, foreign]);
+        await runJtm(['kill', '-tid', String(id)], env);
+      }
+      await provisionUntil(
+        async () => (await readPoolJobs(ctx, 'unsure')).size === 0,
+        'the registry to forget it',
         30_000,
       );
     });

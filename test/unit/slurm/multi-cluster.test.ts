@@ -47,3 +47,23 @@ describe('jobs on other clusters', () => {
     expect(clustersOf(['1', '2'])).toEqual([]);
   });
 });
+
+describe('the allocations a manager booked, found by their comment', () => {
+  it('keeps only this deployment’s, with the pool from the job name (adversary 11 L9)', async () => {
+    const { parseManagedJobs } = await import('../../../src/slurm/slurm-commands.js');
+    const out = new Map();
+    const mine = 'jtm-managed:abc123';
+    parseManagedJobs(
+      `40|RUNNING|jtm-sc|${mine}\n41|PENDING|jtm-sc|${mine}\n42|RUNNING|jtm-sc|jtm-managed:other\n43|RUNNING|bash|${mine}\n44|PENDING|jtm-a_b|(null)\n`,
+      false,
+      mine,
+      out,
+    );
+    parseManagedJobs(`CLUSTER: dori\n7|CONFIGURING|jtm-big|${mine}\n`, true, mine, out);
+    expect([...out]).toEqual([
+      ['40', { pool: 'sc', state: 'running' }],
+      ['41', { pool: 'sc', state: 'pending' }],
+      ['7;dori', { pool: 'big', state: 'pending' }],
+    ]);
+  });
+});
