@@ -20,7 +20,11 @@ export default class Submit extends BaseCommand<typeof Submit> {
     cluster: Flags.string({ description: 'site profile of the pool (-cl), e.g. local' }),
     job_time: Flags.string({ char: 't', description: 'wall time of the pool allocation, hh:mm:ss' }),
     memory: Flags.string({ char: 'm', description: 'memory per node: GB as a number, or e.g. 10G' }),
-    ncpu: Flags.integer({ char: 'c', description: 'CPUs per worker', min: 1 }),
+    ncpu: Flags.integer({
+      char: 'c',
+      description: 'CPUs per node of the pool (Slurm --cpus-per-task), shared by its -nwpn workers',
+      min: 1,
+    }),
     nnodes: Flags.integer({ char: 'N', description: 'nodes of the pool', min: 1 }),
     num_worker_per_node: Flags.integer({ description: 'workers per node (-nwpn)', min: 1 }),
     shared: Flags.integer({
