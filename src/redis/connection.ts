@@ -261,6 +261,9 @@ function clientCapMs(config: Config): number {
   return config.connectTimeoutMs * 2;
 }
 
+/** A Cluster client's command time limit, in JTM_CONNECT_TIMEOUTs (see createConnection). */
+const CLUSTER_COMMAND_TIMEOUT = 10;
+
 function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
   if (role === 'worker') {
     return {
@@ -275,10 +278,6 @@ function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
   return {
     lazyConnect: true,
     connectTimeout: cap,
-    // A command that gets no answer fails after the cap: on a Cluster the connection is made through the
-    // masters that answer, and a command to one that is stopped (SIGSTOP, a hung host) waited for it for ever:
-    // `isalive` and `kill` hung for the whole outage instead of answering unknown / 255 (adversary 11 L2).
-    commandTimeout: cap,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     retryStrategy: () => (Date.now() < deadline ? 100 : null),
@@ -303,7 +302,16 @@ export async function createConnection(
   let redis: RedisClient;
   if (parsed.kind === 'cluster') {
     redis = new Cluster(parsed.nodes, {
-      redisOptions: base,
+      // A client's command that gets no answer fails after CLUSTER_COMMAND_TIMEOUT × JTM_CONNECT_TIMEOUT (30 s
+      // by default): the connection is made through the masters that answer, and a command to one that is
+      // stopped (SIGSTOP, a hung host) waited for it for ever — isalive and kill hung for the whole outage
+      // instead of answering unknown / 255 (adversary 11 L2). Long enough for the last command of a bulk
+      // submit queued behind the others (100,000 tasks: ≈ 7 s here; at the connection's cap of 6 s such a submit
+      // failed). One Redis needs none: a stopped one fails the connection itself.
+      redisOptions:
+        role === 'client'
+          ? { ...base, commandTimeout: CLUSTER_COMMAND_TIMEOUT * config.connectTimeoutMs }
+          : base,
       lazyConnect: role === 'client',
       // The ready check asks CLUSTER INFO of one master taken at random, with no time limit: one master stopped
       // made a third of the connections to the healthy ones fail (adversary 11 L2). Without it, a cluster that

@@ -206,6 +206,8 @@ describe('Redis Cluster with JTM_SHARDS=3: one master stopped, then killed', () 
       JTM_PREFIX: `{d-${Date.now() % 100000}}`,
       JTM_ISALIVE_RETRY: '1s',
       JTM_KILL_RETRY: '1s',
+      // A command to the stopped master fails after 10 × this (30 s by default).
+      JTM_CONNECT_TIMEOUT: '1s',
     });
     const ports = cluster.servers.map(s => s.port);
     const pools = [0, 1, 2].map(k => {
