@@ -142,7 +142,9 @@ describe('output fidelity and task isolation', () => {
     const line = (name: string): string => `for i in 1 2 3; do echo ${name}$i; sleep 0.3; done`;
     const [a] = await submit([{ command: line('A'), stdout: join(dir, 'f.out') }]);
     await waitFor(async () => (await ctx.tasks.status(a!)) === 3, 'the first to run');
-    // A hard link to the file the first one made (it did not exist before it).
+    // A hard link to the file the first one made (it did not exist before it). The task opens its output once
+    // it runs, a moment after its record says running: linked too soon under load, ENOENT.
+    await waitFor(() => existsSync(join(dir, 'f.out')), 'the first one’s output file');
     linkSync(join(dir, 'f.out'), join(dir, 'hard.out'));
     const names = { B: `${dir}//./f.out`, C: join(work, 'k3-link', 'f.out'), H: join(dir, 'hard.out') };
     const others = await submit(Object.entries(names).map(([n, stdout]) => ({ command: line(n), stdout })));
