@@ -87,18 +87,28 @@ export function clustersOf(keys: Iterable<string>): string[] {
  * must then keep what it knew, never conclude "dead".
  */
 export async function listActiveJobs(clusters: readonly string[] = []): Promise<Map<string, SlurmJobState>> {
-  const args = ['-h', '-u', userInfo().username, '-o', '%i|%T'];
+  const jobs = new Map<string, SlurmJobState>();
+  for (const { stdout, multi } of await squeueOfUser('%i|%T', clusters)) parseSqueue(stdout, multi, jobs);
+  return jobs;
+}
+
+/**
+ * squeue of this user's jobs in `format`, on the local cluster and (`-M`, its output `multi`: per-cluster
+ * headers) on `clusters`. Throws SlurmError when one fails.
+ */
+async function squeueOfUser(
+  format: string,
+  clusters: readonly string[],
+): Promise<{ stdout: string; multi: boolean }[]> {
+  const args = ['-h', '-u', userInfo().username, '-o', format];
   const runs = [runSlurmCommand('squeue', args, { timeoutMs: 30_000 })];
   if (clusters.length > 0) {
     runs.push(runSlurmCommand('squeue', ['-M', clusters.join(','), ...args], { timeoutMs: 30_000 }));
   }
-  const results = await Promise.all(runs);
-  const jobs = new Map<string, SlurmJobState>();
-  results.forEach((r, i) => {
+  return (await Promise.all(runs)).map((r, i) => {
     if (r.code !== 0) throw new SlurmError(`squeue failed: ${slurmMessage(r.stderr)}`);
-    parseSqueue(r.stdout, i > 0, jobs);
+    return { stdout: r.stdout, multi: i > 0 };
   });
-  return jobs;
 }
 
 /** The `--comment` of the allocations a manager books for this deployment (its scope: Redis URL and prefix). */
@@ -120,17 +130,9 @@ export async function listManagedJobs(
   comment: string,
   clusters: readonly string[] = [],
 ): Promise<Map<string, ManagedJob>> {
-  const args = ['-h', '-u', userInfo().username, '-o', '%i|%T|%j|%k'];
-  const runs = [runSlurmCommand('squeue', args, { timeoutMs: 30_000 })];
-  if (clusters.length > 0) {
-    runs.push(runSlurmCommand('squeue', ['-M', clusters.join(','), ...args], { timeoutMs: 30_000 }));
-  }
-  const results = await Promise.all(runs);
   const out = new Map<string, ManagedJob>();
-  results.forEach((r, i) => {
-    if (r.code !== 0) throw new SlurmError(`squeue failed: ${slurmMessage(r.stderr)}`);
-    parseManagedJobs(r.stdout, i > 0, comment, out);
-  });
+  for (const { stdout, multi } of await squeueOfUser('%i|%T|%j|%k', clusters))
+    parseManagedJobs(stdout, multi, comment, out);
   return out;
 }
 
@@ -141,21 +143,10 @@ export function parseManagedJobs(
   comment: string,
   out: Map<string, ManagedJob>,
 ): void {
-  let cluster: string | undefined;
-  for (const raw of stdout.split('\n')) {
-    const line = raw.trim();
-    const header = /^CLUSTER:\s*(\S+)$/.exec(line);
-    if (header) {
-      cluster = header[1];
-      continue;
-    }
-    const [id, state, name, note] = line.split('|');
-    if (!id || !state || !name?.startsWith('jtm-') || note !== comment) continue;
-    const key = multi && cluster ? `${id};${cluster}` : id;
-    out.set(key, {
-      pool: name.slice('jtm-'.length),
-      state: state === 'PENDING' || state === 'CONFIGURING' ? 'pending' : 'running',
-    });
+  for (const { key, state, fields } of squeueRows(stdout, multi)) {
+    const [name, note] = fields;
+    if (!name?.startsWith('jtm-') || note !== comment) continue;
+    out.set(key, { pool: name.slice('jtm-'.length), state });
   }
 }
 
@@ -164,6 +155,17 @@ export function parseManagedJobs(
  * `CLUSTER: <name>` line comes before each cluster's jobs: those are keyed `id;<name>`.
  */
 export function parseSqueue(stdout: string, multi: boolean, jobs: Map<string, SlurmJobState>): void {
+  for (const { key, state } of squeueRows(stdout, multi)) jobs.set(key, state);
+}
+
+/**
+ * The jobs of squeue lines `%i|%T|…`: key (`id;<cluster>` after a `CLUSTER: <name>` header of `squeue -M`,
+ * when `multi`), state, and the fields after the first two.
+ */
+function* squeueRows(
+  stdout: string,
+  multi: boolean,
+): Generator<{ key: string; state: SlurmJobState; fields: string[] }> {
   let cluster: string | undefined;
   for (const raw of stdout.split('\n')) {
     const line = raw.trim();
@@ -172,10 +174,13 @@ export function parseSqueue(stdout: string, multi: boolean, jobs: Map<string, Sl
       cluster = header[1];
       continue;
     }
-    const [id, state] = line.split('|');
+    const [id, state, ...fields] = line.split('|');
     if (!id || !state) continue;
-    const key = multi && cluster ? `${id};${cluster}` : id;
-    jobs.set(key, state === 'PENDING' || state === 'CONFIGURING' ? 'pending' : 'running');
+    yield {
+      key: multi && cluster ? `${id};${cluster}` : id,
+      state: state === 'PENDING' || state === 'CONFIGURING' ? 'pending' : 'running',
+      fields,
+    };
   }
 }
 

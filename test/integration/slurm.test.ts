@@ -231,38 +231,25 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     // sbatch marks it.
     await withPartitionDown(skip, async () => {
       const id = await submit(['-cmd', 'true', '-p', 'unsure', '-t', '00:02:00']);
-      const comment = managedAllocationComment(deploymentScope(ctx.config));
-      const job = execFileSync(
-        'sbatch',
-        [
-          '--parsable',
-          '--job-name=jtm-unsure',
-          `--comment=${comment}`,
-          '-p',
-          'debug',
-          '-t',
-          '1',
-          '--wrap',
-          'true',
-        ],
-        { encoding: 'utf8', cwd: work },
-      ).trim();
+      const queueOne = (comment: string): string =>
+        execFileSync(
+          'sbatch',
+          [
+            '--parsable',
+            '--job-name=jtm-unsure',
+            `--comment=${comment}`,
+            '-p',
+            'debug',
+            '-t',
+            '1',
+            '--wrap',
+            'true',
+          ],
+          { encoding: 'utf8', cwd: work },
+        ).trim();
+      const job = queueOne(managedAllocationComment(deploymentScope(ctx.config)));
       // Another deployment's allocation of a pool of the same name is not taken.
-      const foreign = execFileSync(
-        'sbatch',
-        [
-          '--parsable',
-          '--job-name=jtm-unsure',
-          '--comment=jtm-managed:other',
-          '-p',
-          'debug',
-          '-t',
-          '1',
-          '--wrap',
-          'true',
-        ],
-        { encoding: 'utf8', cwd: work },
-      ).trim();
+      const foreign = queueOne('jtm-managed:other');
       try {
         await ctx.redis.hset(ctx.keys.poolSlurmState('unsure'), 'unsure', Date.now());
         const r = await provisionDynamicPools(ctx, Date.now());
