@@ -188,12 +188,8 @@ export function workflowPoolName(pool: string, command: string, jobIdInFile: str
   return validatePoolName(`${pool}_${m[1]}`);
 }
 
-/**
- * A Cromwell workflow id as the last `_` part of a per-workflow pool's name: the whole UUID (from the call
- * directory), or its first 8 hex digits (a task file's `job_id`, `cromwell_<first 8>_<call>`: such pools were
- * counted one series per workflow). Kept in step with the Lua `statsPool` (scripts.ts).
- */
-const WORKFLOW_POOL = /^(.+)_[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$/i;
+/** A Cromwell workflow id (a UUID) as the last `_` part of a per-workflow pool's name. */
+const WORKFLOW_POOL = /^(.+)_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The pool a per-workflow pool (`<pool>_<workflow uuid>`, workflowPoolName) was made from, or undefined. */
 export function workflowPoolBase(name: string): string | undefined {

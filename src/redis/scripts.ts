@@ -160,10 +160,8 @@ end`,
     // workflowPoolBase) under `<pool>_*` from its first task. Folded there only once the pool was gone, each
     // workflow's tasks were counted twice by Prometheus's rate() and increase() summed over pools: once as they
     // ran, again as a jump of `<pool>_*` when its series went (adversary 9 J12).
-    // Also a task file's job_id token, the id's first 8 hex digits (pool-spec.ts WORKFLOW_POOL, kept in step).
     lua: `local function statsPool(pool)
   local base = string.match(pool, '^(.+)_%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$')
-    or string.match(pool, '^(.+)_%x%x%x%x%x%x%x%x$')
   return base and (base .. '_*') or pool
 end`,
   },

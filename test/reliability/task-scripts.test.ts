@@ -14,7 +14,6 @@ import { QUEUE_EVENTS_MAX_LEN } from '../../src/pools/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { guardIdCounter, ID_ROLLBACK_MARGIN, type IdCounterSeen } from '../../src/manager/id-counter.js';
 import { analyse } from '../../src/report/analyse.js';
-import { endedWorkflowsLabel } from '../../src/store/task-counters.js';
 import { readRecords } from '../../src/report/read-tasks.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { useTestContext } from '../helpers/context.js';
@@ -52,27 +51,6 @@ async function histogram(key: string, pool: string): Promise<Record<string, stri
 }
 
 describe('start-task returns the run spec', () => {
-  it("counts a per-workflow pool under <pool>_*, its name from a call directory's UUID or a task file's job_id token", async () => {
-    const base = uniquePool();
-    for (const suffix of ['8a3f2c1d-0000-4000-8000-000000000000', '8a3f2c1d', 'notahex1', '8a3f2c1']) {
-      await queuedTask(`${base}_${suffix}`);
-    }
-    const submitted = await ctx().redis.hgetall(ctx().keys.statsSubmitted);
-    expect(
-      Object.entries(submitted)
-        .filter(([k]) => k.startsWith(base))
-        .sort(),
-    ).toEqual([
-      [`${base}_*`, '2'],
-      [`${base}_8a3f2c1`, '1'],
-      [`${base}_notahex1`, '1'],
-    ]);
-    expect([`${base}_8a3f2c1d`, `${base}_notahex1`].map(endedWorkflowsLabel)).toEqual([
-      `${base}_*`,
-      undefined,
-    ]);
-  });
-
   it('gives the worker the record fields it runs from, unset ones left out', async () => {
     const pool = uniquePool();
     const runFields = {
