@@ -2,7 +2,6 @@ import { stripVTControlCharacters } from 'node:util';
 
 import {
   isAuthError,
-  isConnectionError,
   isReplyError,
   JtmError,
   RedisAuthError,
@@ -64,7 +63,7 @@ export function reportError(
       ? thrown
       : isAuthError(thrown)
         ? new RedisAuthError('REDIS_URL', thrown)
-        : isConnectionError(thrown)
+        : isRedisClientFailure(thrown)
           ? new RedisUnavailableError(redisWhere, thrown)
           : isReplyError(thrown)
             ? new RedisRefusedError(thrown)
@@ -77,4 +76,21 @@ export function reportError(
     json: { error: { code: e instanceof JtmError ? e.code : 'ERROR', message, exit_code: exitCode } },
     unexpected: e instanceof JtmError ? undefined : e,
   };
+}
+
+/**
+ * The Redis client's own ways of saying it could not reach Redis, which no command turned into its error: a
+ * Cluster's master down or stopped. Narrower than isConnectionError (ETIMEDOUT, EPIPE, … of a file on NFS
+ * are not Redis's).
+ */
+function isRedisClientFailure(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : '';
+  // A socket error of a connection (a node refusing or resetting it) has the peer's port; a file's has none.
+  const socket = typeof (err as { port?: unknown } | undefined)?.port === 'number';
+  return (
+    /^(Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Command timed out|Connection is closed|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)/.test(
+      msg,
+    ) ||
+    (socket && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH/.test(msg))
+  );
 }

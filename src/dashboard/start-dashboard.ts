@@ -124,7 +124,8 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
     if (status >= 500) log.error({ err: e }, 'dashboard request failed');
     const code = e instanceof JtmError ? e.code : 'INTERNAL';
     // A page asked for by a person gets a page; the API, its JSON.
-    if (req.path.startsWith('/api/')) res.status(status).json({ error: code, message: e.message });
+    if (req.originalUrl.startsWith('/api/') || req.originalUrl.startsWith(`${QUEUES_PATH}/api/`))
+      res.status(status).json({ error: code, message: e.message });
     else
       res
         .status(status)

@@ -219,8 +219,10 @@ async function provisionPool(
     const message = toError(err).message;
     const failures = failuresSoFar + 1;
     // Slurm may have queued the job though sbatch failed (it timed out waiting for the controller's answer):
-    // the next pass looks for it before asking again (adoptAllocations).
-    await ctx.redis.hset(stateKey, 'unsure', now).catch(() => 0);
+    // the next pass looks for it before asking again (adoptAllocations). Not after a refusal for good (a bad
+    // account or partition): nothing was queued, and the pool keeps its back-off schedule.
+    if (err instanceof SlurmError && err.transient)
+      await ctx.redis.hset(stateKey, 'unsure', now).catch(() => 0);
     // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
     // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
     const since = Number(state['failing_since'] ?? now);

@@ -28,6 +28,9 @@ export async function takeRenewedLock(
   if ((await ctx.redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
   const until = Date.now() + maxHoldMs;
   let held = true;
+  // When the lock surely still lasts until: taken or last renewed, plus its TTL. Renewals that fail (Redis
+  // unreachable, a failover that lost the key) let it lapse here as in Redis, where another manager may take it.
+  let lastsUntil = Date.now() + ttlMs;
   const timer = setInterval(
     () => {
       if (Date.now() > until) {
@@ -35,14 +38,17 @@ export async function takeRenewedLock(
         clearInterval(timer);
         return;
       }
+      const sent = Date.now();
       runScript(ctx.redis, RENEW_LOCK, [key], [token, ttlMs]).then(
         renewed => {
-          if (Number(renewed) !== 1) {
-            held = false;
-            clearInterval(timer);
+          if (Number(renewed) === 1) {
+            lastsUntil = sent + ttlMs;
+            return;
           }
+          held = false;
+          clearInterval(timer);
         },
-        // A renewal that failed (Redis unreachable) may still find the lock later: the TTL decides.
+        // A renewal that failed (Redis unreachable) may still find the lock later: lastsUntil decides meanwhile.
         () => {},
       );
     },
@@ -50,7 +56,7 @@ export async function takeRenewedLock(
   );
   timer.unref();
   return {
-    held: () => held,
+    held: () => held && Date.now() < lastsUntil,
     release: async () => {
       clearInterval(timer);
       held = false;

@@ -10,12 +10,18 @@ describe('a failed command’s exit code', () => {
       'Failed to refresh slots cache.',
       'None of startup nodes is available',
       'CLUSTERDOWN The cluster is down',
-      'connect ECONNREFUSED 127.0.0.1:6379',
+      'Command timed out',
     ]) {
       const r = reportError(new Error(message), 'pools', 'redis+cluster://a:1,b:2');
       expect([message, r.exitCode, r.json.error.code]).toEqual([message, 255, 'REDIS_UNAVAILABLE']);
       expect(r.line).toBe(`jtm pools: cannot reach Redis at redis+cluster://a:1,b:2 (${message})\n`);
     }
     expect(reportError(new Error('something else'), 'pools').exitCode).toBe(1);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7003'), { port: 7003 });
+    expect(reportError(refused, 'pools').exitCode).toBe(255);
+    // Not Redis's: a file on NFS that timed out (review: every ETIMEDOUT read as Redis unreachable).
+    expect(
+      reportError(new Error("ETIMEDOUT: connection timed out, open '/nfs/x.html'"), 'report').exitCode,
+    ).toBe(1);
   });
 });
