@@ -231,7 +231,11 @@ describe('Redis Cluster with JTM_SHARDS=3: one master stopped, then killed', () 
       const alive = await runJtm(['isalive', '-tid', String(ids[victim])], env);
       const status = await runJtm(['status', '-tid', String(ids[victim])], env);
       const kill = await runJtm(['kill', '-tid', String(ids[victim])], env);
-      const other = await runJtm(['status', '-tid', String(ids[healthy])], env);
+      // A client's connection may first ask the stopped master for the slot map (1 s lost): under a full run's
+      // load that can use up this test's short connection budget (1 s), an honest 255. Asked up to 3 times.
+      let other = await runJtm(['status', '-tid', String(ids[healthy])], env);
+      for (let i = 0; i < 2 && other.code === 255; i++)
+        other = await runJtm(['status', '-tid', String(ids[healthy])], env);
       return [
         [alive.code, alive.stdout.trim()],
         [status.code, /cannot reach Redis/.test(status.stderr)],
