@@ -29,6 +29,8 @@ import {
 } from '../slurm/slurm-jobs.js';
 import { allocationTime, batchParams, submitAllocation } from '../slurm/submit-workers.js';
 import { takeRenewedLock } from './renewed-lock.js';
+import { slurmClustersOfPools } from '../slurm/pool-cluster.js';
+import { loadSiteConfig } from '../slurm/site-profiles.js';
 
 /** What one provisioning pass did (the manager's sweep logs it). */
 export interface ProvisionReport {
@@ -83,7 +85,15 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
       try {
         // Jobs on other clusters of the site (`id;cluster`) are listed by a squeue that names them.
         active = await listActiveJobs(clustersOf(registered));
-        if (unsure.size > 0) managed = await listManagedJobs(allocationComment(ctx), clustersOf(registered));
+        if (unsure.size > 0) {
+          // The unsure pools' own Slurm clusters too: the allocation looked for is in no registry yet.
+          const theirs = slurmClustersOfPools(
+            pools.filter(p => unsure.has(p.name)).map(p => p.spec?.cluster),
+            () => loadSiteConfig(ctx.config.siteConfigPath),
+          );
+          const where = [...new Set([...clustersOf(registered), ...theirs])].sort();
+          managed = await listManagedJobs(allocationComment(ctx), where);
+        }
       } catch (err) {
         // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
         active = undefined;

@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../errors.js';
 import { dropUndefined } from '../fields.js';
 import { LOCAL_CLUSTER, normaliseMemory, type PoolSpec } from '../pool-spec.js';
+import { clusterOption } from './slurm-commands.js';
 import { resolveCluster, type SiteConfig } from './site-profiles.js';
 
 /**
@@ -44,4 +45,28 @@ function checkManualCluster(cluster: string | undefined, loadSite: () => SiteCon
   if (site.clusters.has(cluster)) return;
   const known = [...new Set([LOCAL_CLUSTER, ...site.clusters.keys(), ...ORIGINAL_SITES])].join(', ');
   throw new InvalidInputError(`unknown cluster ${JSON.stringify(cluster)}; known clusters: ${known}`);
+}
+
+/**
+ * The Slurm clusters (`--clusters`/`-M` of their profiles) that the allocations of these pools' site profiles
+ * go to, beyond the local one: where to look for an allocation whose sbatch failed (it is in no registry
+ * yet, so the clusters of registered jobs do not name it). Profiles that cannot be read name none.
+ */
+export function slurmClustersOfPools(
+  clusters: readonly (string | undefined)[],
+  loadSite: () => SiteConfig,
+): string[] {
+  let site: SiteConfig;
+  try {
+    site = loadSite();
+  } catch {
+    return [];
+  }
+  const out = new Set<string>();
+  for (const name of clusters) {
+    const profile = name === undefined ? undefined : site.clusters.get(name);
+    const slurm = profile ? clusterOption([...profile.sbatchFlags, ...profile.sbatch]) : undefined;
+    if (slurm) out.add(slurm);
+  }
+  return [...out].sort();
 }

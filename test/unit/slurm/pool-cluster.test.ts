@@ -48,3 +48,28 @@ describe('a dynamic pool spec', () => {
     ).toMatchObject({ cpu: 8, nwpn: 1, mem: '100G' });
   });
 });
+
+describe('where a failed sbatch’s allocation is looked for', () => {
+  it("names the unsure pools' profiles' Slurm clusters (review: a remote cluster's job is in no registry yet)", async () => {
+    const { slurmClustersOfPools } = await import('../../../src/slurm/pool-cluster.js');
+    const profile = (sbatchFlags: string[], sbatch: string[] = []) =>
+      ({ sbatchFlags, sbatch, defaults: {} }) as unknown as SiteProfile;
+    const multi: SiteConfig = {
+      default: undefined,
+      clusters: new Map([
+        ['perlmutter', profile([])],
+        ['escori', profile(['--clusters=escori'])],
+        ['dori', profile([], ['-M', 'dori'])],
+      ]),
+    };
+    expect(slurmClustersOfPools(['escori', 'perlmutter', 'dori', undefined, 'gone'], () => multi)).toEqual([
+      'dori',
+      'escori',
+    ]);
+    expect(
+      slurmClustersOfPools(['escori'], () => {
+        throw new Error('unreadable site file');
+      }),
+    ).toEqual([]);
+  });
+});
