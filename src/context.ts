@@ -71,6 +71,25 @@ export function forTask(ctx: JtmContext, id: number): JtmContext {
   return forShard(ctx, shardOfTask(id, ctx.config.shards));
 }
 
+/**
+ * `items` grouped by the shard of the task each names (`idOf`), in order: what reads or writes several tasks
+ * sends one pipeline per shard (a Cluster pipeline's keys must share a node).
+ */
+export function byTaskShard<T>(
+  ctx: JtmContext,
+  items: readonly T[],
+  idOf: (item: T) => number,
+): Map<JtmContext, T[]> {
+  const out = new Map<JtmContext, T[]>();
+  for (const item of items) {
+    const shard = forTask(ctx, idOf(item));
+    const list = out.get(shard);
+    if (list) list.push(item);
+    else out.set(shard, [item]);
+  }
+  return out;
+}
+
 /** The context of every shard, for what spans the site (pool lists, sweeps, reports, metrics). */
 export function allShards(ctx: JtmContext): JtmContext[] {
   return Array.from({ length: ctx.config.shards }, (_, k) => forShard(ctx, k));

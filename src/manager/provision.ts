@@ -27,7 +27,13 @@ import {
   syncPoolJobs,
   type PoolSlurmJob,
 } from '../slurm/slurm-jobs.js';
-import { allocationTime, batchParams, submitAllocation } from '../slurm/submit-workers.js';
+import {
+  allocationSlots,
+  allocationTime,
+  batchParams,
+  submitAllocation,
+  type DynamicWorkerRequest,
+} from '../slurm/submit-workers.js';
 import { takeRenewedLock } from './renewed-lock.js';
 import { slurmClustersOfPools } from '../slurm/pool-cluster.js';
 import { loadSiteConfig } from '../slurm/site-profiles.js';
@@ -181,21 +187,7 @@ async function provisionPool(
     return;
   }
   const spec = pool.spec!;
-  const request = {
-    pool_name: pool.name,
-    cluster: spec.cluster,
-    job_time: allocationTime(spec.time!, ctx.config),
-    cpus_per_task: spec.cpu,
-    mem: spec.mem,
-    nnodes: 1,
-    num_worker_per_node: spec.nwpn,
-    constraint: spec.constraint,
-    qos: spec.qos,
-    charging_account: spec.account,
-    partition: spec.partition,
-    'idle-timeout': `${ctx.config.slurmIdleTimeoutMs}ms`,
-    comment: allocationComment(ctx),
-  };
+  const request = allocationRequest(ctx, pool);
   const state = await ctx.redis.hgetall(stateKey);
   if (Number(state['retry_at'] ?? 0) > now) return;
   // A streak of failures ends when the pool goes quiet: a pool whose retry came due long ago (no work since,
@@ -207,7 +199,7 @@ async function provisionPool(
   let slotsPerJob = 1;
   try {
     const params = batchParams(request, ctx.config);
-    slotsPerJob = params.nodes * params.workersPerNode * params.slotsPerWorker;
+    slotsPerJob = allocationSlots(params);
     const want = Math.min(spec.node ?? 1, Math.ceil(work / slotsPerJob));
     toSubmit = Math.min(MAX_SUBMITS_PER_POOL, want - jobs.size);
     for (let i = 0; i < toSubmit; i++) {
@@ -318,22 +310,30 @@ async function adoptAllocations(
   await ctx.redis.hdel(ctx.keys.poolSlurmState(pool.name), 'unsure');
 }
 
+/** What the manager asks of Slurm for one allocation of a dynamic pool (its spec, one node). */
+function allocationRequest(ctx: JtmContext, pool: PoolEntry): DynamicWorkerRequest {
+  const spec = pool.spec!;
+  return {
+    pool_name: pool.name,
+    cluster: spec.cluster,
+    job_time: allocationTime(spec.time!, ctx.config),
+    cpus_per_task: spec.cpu,
+    mem: spec.mem,
+    nnodes: 1,
+    num_worker_per_node: spec.nwpn,
+    constraint: spec.constraint,
+    qos: spec.qos,
+    charging_account: spec.account,
+    partition: spec.partition,
+    'idle-timeout': `${ctx.config.slurmIdleTimeoutMs}ms`,
+    comment: allocationComment(ctx),
+  };
+}
+
 /** Worker slots one allocation of the pool brings (as submitAllocation counts them); 1 if its spec is refused. */
 function slotsPerAllocation(ctx: JtmContext, pool: PoolEntry): number {
   try {
-    const p = batchParams(
-      {
-        pool_name: pool.name,
-        cluster: pool.spec?.cluster,
-        job_time: allocationTime(pool.spec!.time!, ctx.config),
-        cpus_per_task: pool.spec?.cpu,
-        mem: pool.spec?.mem,
-        nnodes: 1,
-        num_worker_per_node: pool.spec?.nwpn,
-      },
-      ctx.config,
-    );
-    return p.nodes * p.workersPerNode * p.slotsPerWorker;
+    return allocationSlots(batchParams(allocationRequest(ctx, pool), ctx.config));
   } catch {
     return 1;
   }

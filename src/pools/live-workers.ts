@@ -52,12 +52,6 @@ export async function listLiveWorkers(ctx: JtmContext, pool?: string): Promise<L
   return workers;
 }
 
-/** Live worker slots, in one pool or in all: serving and draining (not stopping). */
-export async function countLiveSlots(ctx: JtmContext, pool?: string): Promise<number> {
-  const workers = await listLiveWorkers(ctx, pool);
-  return workers.filter(w => w.state !== 'stopping').reduce((n, w) => n + w.slots, 0);
-}
-
 /** Slots of live workers that take any task (`running`), and of those draining (only what their end leaves time for). */
 export async function countSlotsByState(
   ctx: JtmContext,

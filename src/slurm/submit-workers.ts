@@ -81,12 +81,19 @@ export async function submitAllocation(
     params.jobDir,
     clusterOption([...params.profile.sbatchFlags, ...params.profile.sbatch]),
   );
-  const slots = params.nodes * params.workersPerNode * params.slotsPerWorker;
+  const slots = allocationSlots(params);
   logger.info({ pool: params.pool, jobId, script: file, slots }, 'Slurm allocation submitted');
   return { jobId, script: file, slots };
 }
 
 /** Validates a request against the site profile and this configuration; throws InvalidInputError. */
+/** Worker slots an allocation brings: nodes × workers per node × slots per worker. */
+export function allocationSlots(
+  params: Pick<BatchScriptParams, 'nodes' | 'workersPerNode' | 'slotsPerWorker'>,
+): number {
+  return params.nodes * params.workersPerNode * params.slotsPerWorker;
+}
+
 export function batchParams(request: DynamicWorkerRequest, config: Config): BatchScriptParams {
   const pool = validatePoolName(request.pool_name ?? '', 'pool name (-p)');
   const profile = resolveCluster(loadSiteConfig(config.siteConfigPath), request.cluster);

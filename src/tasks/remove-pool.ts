@@ -11,7 +11,7 @@ import { validatePoolName } from '../pool-spec.js';
 import { sendToPool, sendToWorker } from '../control/worker-control.js';
 import { UNFINISHED_STATES } from '../pools/list-pools.js';
 import { repliesOrThrow } from '../redis/replies.js';
-import { countLiveSlots, listLiveWorkers } from '../pools/live-workers.js';
+import { countSlotsByState, listLiveWorkers } from '../pools/live-workers.js';
 
 export interface RemovePoolResult {
   pool: string;
@@ -46,12 +46,7 @@ export async function removePool(
   // left (waiting tasks, a queue with jobs) is still the pool's, and a second removal finishes it. Before, the
   // second answered "unknown pool" and the waiting tasks stayed pending with no worker, for ever.
   // A pool only a live worker names (started ahead of the work) is a pool too: its workers are stopped.
-  if (
-    !known &&
-    tasks.length === 0 &&
-    !(await queueHasJobs(ctx, pool)) &&
-    (await countLiveSlots(ctx, pool)) === 0
-  )
+  if (!known && tasks.length === 0 && !(await queueHasJobs(ctx, pool)) && (await liveSlots(ctx, pool)) === 0)
     throw new PoolNotFoundError(pool);
   const reason = `pool ${pool} removed`;
   const result: RemovePoolResult = {
@@ -230,4 +225,10 @@ async function allocationsRunning(ctx: JtmContext, ids: readonly number[]): Prom
     if (w.slurm_job_id > 0 && w.running.some(t => running.has(t))) keep.add(String(w.slurm_job_id));
   }
   return keep;
+}
+
+/** Slots of the pool's live workers that are not stopping: serving or draining. */
+async function liveSlots(ctx: JtmContext, pool: string): Promise<number> {
+  const { serving, draining } = await countSlotsByState(ctx, pool);
+  return serving + draining;
 }

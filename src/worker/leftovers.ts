@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 
-import { forTask, type JtmContext } from '../context.js';
+import { byTaskShard, type JtmContext } from '../context.js';
 import { deploymentScope } from '../redis/location.js';
 import type { Logger } from '../logger.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -114,13 +114,8 @@ export async function sweepLeftovers(ctx: JtmContext, opts: LeftoverSweepOptions
   // necessarily this worker's: on a sharded site, a worker looked the tasks of other shards' workers on its
   // node up in its own shard, found no record, and killed them as lost runs (adversary 11 L8). One pipeline
   // per shard (a Cluster pipeline's keys must share a node).
-  const byShard = new Map<JtmContext, (RunProcesses & { taskId: number })[]>();
-  for (const g of candidates) {
-    const shard = forTask(ctx, g.taskId);
-    byShard.set(shard, [...(byShard.get(shard) ?? []), g]);
-  }
   const lost: { shard: JtmContext; group: RunProcesses & { taskId: number } }[] = [];
-  for (const [shard, groups] of byShard) {
+  for (const [shard, groups] of byTaskShard(ctx, candidates, g => g.taskId)) {
     for (const g of await lostRuns(shard, groups, result)) lost.push({ shard, group: g });
   }
 

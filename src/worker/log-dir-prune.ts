@@ -1,7 +1,7 @@
 import { lstat, opendir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { forTask, type JtmContext } from '../context.js';
+import { byTaskShard, type JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
 
 /** How often a worker looks for expired files in its log dir (and once a minute after its start). */
@@ -90,13 +90,9 @@ export async function pruneLogDir(
  */
 export async function taskRecordsExist(ctx: JtmContext, ids: readonly number[]): Promise<boolean[]> {
   const out = new Array<boolean>(ids.length).fill(true);
-  const byShard = new Map<JtmContext, number[]>();
-  ids.forEach((id, i) => {
-    const shard = forTask(ctx, id);
-    byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
-  });
+  const places = ids.map((_, i) => i);
   await Promise.all(
-    [...byShard].map(async ([shard, at]) => {
+    [...byTaskShard(ctx, places, i => ids[i] as number)].map(async ([shard, at]) => {
       const p = shard.redis.pipeline();
       for (const i of at) p.exists(shard.keys.task(ids[i] as number));
       const replies = (await p.exec().catch(() => null)) ?? [];
