@@ -22,6 +22,28 @@ import type { TaskRun } from './task-run.js';
  */
 const WATCH_BUDGET = 0.005;
 
+/**
+ * ...but rounds are never further apart than this unless one costs more than WATCH_BUDGET_CEILING: on a node
+ * with a thousand processes a round costs ~5 ms, and under a full test run's load 10 ms and more, which the
+ * budget alone stretched to 2 s and more between rounds: a detached 200 MB child living 2 s was then never
+ * seen in /proc mode (peak 3 MB, the CI run of stop 27).
+ */
+const WATCH_MAX_WAIT_MS = 1000;
+const WATCH_BUDGET_CEILING = 0.02;
+
+/**
+ * The wait before the next round of watches after one that cost `spentMs` of CPU, `previousMs` after the one
+ * before. It at most doubles from one round to the next: a round's cost can be a one-off (the first /proc scan
+ * of a worker's first /proc-mode task reads every process's environment once: 140 ms on a node with 3,000
+ * processes, which stretched the next wait to 7 s and the task ran unwatched), while a lasting cost still
+ * reaches the budget within a few rounds.
+ */
+export function nextWatchWait(spentMs: number, intervalMs: number, previousMs = intervalMs): number {
+  const withinBudget = spentMs / WATCH_BUDGET - spentMs;
+  const withinCeiling = Math.max(WATCH_MAX_WAIT_MS, spentMs / WATCH_BUDGET_CEILING - spentMs);
+  return Math.max(intervalMs, Math.min(withinBudget, withinCeiling, 2 * Math.max(previousMs, intervalMs)));
+}
+
 /** Samples kept per task in Redis (the stream is capped; the CSV file keeps everything). */
 const STREAM_MAX = 10_000;
 
@@ -81,7 +103,7 @@ export class Sampler {
       this.watchAll();
       const used = process.cpuUsage(t0);
       const spent = (used.user + used.system) / 1000;
-      this.scheduleWatch(Math.max(this.watchIntervalMs, spent / WATCH_BUDGET - spent));
+      this.scheduleWatch(nextWatchWait(spent, this.watchIntervalMs, delayMs));
     }, delayMs);
     this.watchTimer.unref();
   }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -432,3 +432,46 @@ for p in kids: os.waitpid(p, 0)
     });
   },
 );
+
+describe('procfs watch on a crowded node', () => {
+  it('sees a detached child while 3,000 other processes run: the first /proc scan does not blind the watch', async () => {
+    // The first scan of a worker's first /proc-mode task reads every process's environment once (140 ms with
+    // 3,000 processes); the watch's CPU budget then put the next round 7 s later, and a detached 200 MB child
+    // that lived 2 s was never seen (peak 3 MB; 3 runs in 3 before the fix, and the CI run of stop 27).
+    const env = testEnv({ JTM_ACCOUNTING: 'procfs', JTM_SAMPLE_INTERVAL: '5s' });
+    const pool = 'res-crowd';
+    const crowd = spawn('bash', ['-c', 'for i in $(seq 3000); do sleep 120 & done; wait'], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    let worker: BackgroundProcess | undefined;
+    const ctx = await openTestContext(env);
+    try {
+      await waitFor(() => processesMatching('sleep 120').length >= 3000 || undefined, 'the crowd', 60_000);
+      worker = startJtm(['worker', '-p', pool], env);
+      await waitWorkers(env, pool);
+      const hold = `python3 -c 'import time; x=bytearray(200*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(2)'`;
+      const r = await runJtm(['submit', '-p', pool, '-cmd', `( ${hold} & ); sleep 3`], env);
+      const id = taskIds(r.stdout)[0]!;
+      const rec = await waitFor(
+        async () => {
+          const t = await ctx.tasks.get(id);
+          return t && (t.status < 0 || t.status === 4) ? t : undefined;
+        },
+        `task ${id} to end`,
+        30_000,
+      );
+      expect(rec.status_name).toBe('success');
+      expect(rec.peak_rss_mb).toBeGreaterThanOrEqual(190);
+    } finally {
+      try {
+        process.kill(-crowd.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await worker?.stop();
+      await closeContext(ctx);
+      rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
