@@ -23,6 +23,15 @@ const CHUNK = 250;
 /** Tasks whose jobs are added together (all their pools at once): a few create chunks' worth. */
 const JOB_BATCH = 1000;
 
+/**
+ * Script runs (create, transition) of one submit in flight at once, and job batches: enough that Redis always
+ * has the next one queued, few enough that no command waits long behind the others. With every chunk sent at
+ * once, a command at the tail of a 200,000-task submit waited for all the others and a Redis Cluster client's
+ * command limit (10 × JTM_CONNECT_TIMEOUT) failed the submit (exit 255); the client's memory grew with it.
+ */
+const SCRIPTS_IN_FLIGHT = 8;
+const JOB_BATCHES_IN_FLIGHT = 3;
+
 /** Failures of submits that sent no commit: nothing of them runs (their records, if any, are failed). */
 const beforeCommit = new WeakSet<object>();
 const uncommitted = (err: Error): Error => {
@@ -44,7 +53,7 @@ export function submitMayRetry(err: unknown): boolean {
  * key), and the records move to pending. A worker starts a queued task only once its submit is committed, so
  * a submit that fails or is killed before the commit leaves nothing that runs: its records are failed here
  * when possible, else by the manager's reconciliation ("submit did not complete"). Resolves only when all
- * of that is in Redis. Records and transitions go in chunks, one script run each, all chunks in flight; each
+ * of that is in Redis. Records and transitions go in chunks, one script run each, a few in flight at once; each
  * chunk's jobs are added as soon as its records exist (writeGroup).
  */
 export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
@@ -95,9 +104,11 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
     const reason = `submit failed: ${toError(err).message}`;
     // The commit write may have been applied with its reply lost: take it back before failing the records.
     await Promise.allSettled(groups.map(g => g.ctx.redis.del(g.ctx.keys.submit(submitId))));
-    await Promise.allSettled(
-      groups.flatMap(g =>
-        chunks(g.ids).map(c => g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason)),
+    await Promise.all(
+      groups.map(g =>
+        settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
+          g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason),
+        ),
       ),
     );
     if (isConnectionError(err)) {
@@ -117,13 +128,15 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
   );
   // Marking them pending is for the record only (a worker starts a committed queued task the same); if it
   // fails, reconciliation does it.
-  const marked = await Promise.allSettled(
-    groups.flatMap(g =>
-      chunks(g.ids).map(c =>
-        g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
+  const marked = (
+    await Promise.all(
+      groups.map(g =>
+        settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
+          g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
+        ),
       ),
-    ),
-  );
+    )
+  ).flat();
   await Promise.all([told, closed]);
   const unmarked = marked.find(r => r.status === 'rejected');
   if (unmarked)
@@ -166,25 +179,33 @@ type NewRecord = Omit<JobSource, 'id'> & {
 };
 
 /**
- * Writes one shard's records and jobs, overlapped: every record chunk is in flight at once, and as each
- * chunk's ids come back (in order: one connection), its tasks' jobs are added, a batch of JOB_BATCH tasks at
- * a time, while Redis still runs the later chunks' create scripts. A job never goes before its record (its
- * ids come from that record's script). Resolves when all are written; on a failure it stops adding jobs and
- * rejects once nothing is in flight, `g.ids` holding every record that was created (for the caller's undo).
+ * Writes one shard's records and jobs, overlapped: SCRIPTS_IN_FLIGHT record chunks are in flight at once, and as
+ * each chunk's ids come back (in order: one connection), its tasks' jobs are added, a batch of JOB_BATCH tasks
+ * at a time, while Redis still runs the next chunks' create scripts (at most JOB_BATCHES_IN_FLIGHT batches: a
+ * chunk is sent only once the oldest batch is written beyond that). A job never goes before its record (its
+ * ids come from that record's script). Resolves when all are written; on a failure it sends no more chunks,
+ * stops adding jobs and rejects once nothing is in flight, `g.ids` holding every record that was created (for
+ * the caller's undo).
  */
 async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
   const recordChunks = chunks(g.records);
-  const created = recordChunks.map(c =>
-    g.ctx.tasks.createMany(c).then(
+  const create = (k: number): Promise<{ ids: number[] } | { err: unknown }> =>
+    g.ctx.tasks.createMany(recordChunks[k]!).then(
       ids => ({ ids }),
       (err: unknown) => ({ err }),
-    ),
-  );
+    );
+  const created = recordChunks.slice(0, SCRIPTS_IN_FLIGHT).map((_, k) => create(k));
   const adds: Promise<void>[] = [];
   let failure: { err: unknown } | undefined;
   let batch: { records: NewRecord[]; ids: number[] } = { records: [], ids: [] };
   for (let k = 0; k < created.length; k++) {
     const r = await created[k]!;
+    // The next chunk, once the job batches have kept up; none once the submit failed (fewer records to undo).
+    const next = k + SCRIPTS_IN_FLIGHT;
+    if (next < recordChunks.length && !failure && !('err' in r)) {
+      if (adds.length >= JOB_BATCHES_IN_FLIGHT) await adds[adds.length - JOB_BATCHES_IN_FLIGHT];
+      if (!failure) created.push(create(next));
+    }
     if ('err' in r) {
       failure ??= r;
       continue;
@@ -193,7 +214,7 @@ async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
     if (failure) continue;
     batch.records.push(...recordChunks[k]!);
     batch.ids.push(...r.ids);
-    if (batch.ids.length >= JOB_BATCH || k === created.length - 1) {
+    if (batch.ids.length >= JOB_BATCH || k === recordChunks.length - 1) {
       const writes = [addJobs(g.ctx, batch.records, batch.ids, queues)];
       // The shard's pool registry entries, one transaction, in flight with its first jobs: both are in
       // Redis before the commit. A pool keeps the longest time and the most memory and CPUs given (MERGE_POOL_SPEC).
@@ -233,6 +254,30 @@ async function addJobs(
   queues: PoolQueues,
 ): Promise<void> {
   await addTaskJobs(ctx.redis, ids, i => queues.get(ctx, (tasks[i] as NewRecord).pool));
+}
+
+/**
+ * `run` over `items`, at most `width` at a time, in order; the outcome of each, as Promise.allSettled gives it.
+ */
+async function settleInWindow<T, R>(
+  items: readonly T[],
+  width: number,
+  run: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const out: PromiseSettledResult<R>[] = new Array(items.length);
+  let nextItem = 0;
+  const lane = async (): Promise<void> => {
+    while (nextItem < items.length) {
+      const at = nextItem++;
+      try {
+        out[at] = { status: 'fulfilled', value: await run(items[at] as T) };
+      } catch (reason) {
+        out[at] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  return out;
 }
 
 function chunks<T>(items: readonly T[]): T[][] {

@@ -1,3 +1,6 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -11,11 +14,13 @@ import {
   waitWorkers,
 } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { connect } from '../../src/index.js';
 import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { Keys } from '../../src/redis/keys.js';
 import { keySlot, keysFor, shardOfPool } from '../../src/redis/shards.js';
+import { openPoolQueue } from '../../src/tasks/pool-queue.js';
+import { TaskStatus } from '../../src/tasks/status.js';
 import { redisCli, startCluster } from './servers.js';
 
 describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', () => {
@@ -57,6 +62,40 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
     const stop = await worker.stop('SIGTERM');
     expect(stop).toBe(0);
     expect((await runJtm(['check-worker', '-p', 'cl'], env)).stdout.trim()).toBe('0');
+  });
+
+  it('a bulk submit far longer than the command limit succeeds: no command waits behind all the others', async () => {
+    // A Cluster client's commands fail after 10 × JTM_CONNECT_TIMEOUT (here 2 s). Every chunk of a submit was sent
+    // at once, so the last ones waited for all the others: an 80,000-task `submit -f` failed 255 "Command timed
+    // out" at this limit (200,000 at the default 30 s). Now a few chunks are in flight at a time.
+    const limited = { ...env, JTM_CONNECT_TIMEOUT: '200ms' };
+    const n = 100_000;
+    const dir = tempDir('jtm-bulk-');
+    const file = join(dir, 'tasks.jsonl');
+    writeFileSync(
+      file,
+      Array.from({ length: n }, (_, i) => `{"command":"echo ${i}","pool":{"name":"bulk"}}\n`).join(''),
+    );
+    try {
+      const r = await runJtm(['submit', '-f', file], limited);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      const ids = taskIds(r.stdout);
+      expect(ids.length).toBe(n);
+      const ctx = await openTestContext(env);
+      try {
+        expect(await ctx.tasks.get(ids[n - 1]!)).toMatchObject({
+          command: `echo ${n - 1}`,
+          status: TaskStatus.pending,
+        });
+        const queue = openPoolQueue(ctx, 'bulk');
+        expect(await queue.count()).toBe(n);
+        await queue.close();
+      } finally {
+        await closeContext(ctx);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
