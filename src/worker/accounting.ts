@@ -19,6 +19,12 @@ export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
  */
 export const TIMES_FILE_VAR = 'JTM_TIMES_FILE';
 
+/**
+ * Set for a task accounted from /proc: its wrapper makes the task's root the subreaper of its orphans
+ * (task-exec.c become_subreaper), so that a child that detached and cleared its environment stays in its tree.
+ */
+export const SUBREAPER_VAR = 'JTM_SUBREAPER';
+
 /** How long a task's wrapper has to join its cgroup before the task is accounted from /proc instead. */
 const JOIN_GRACE_MS = 2000;
 
@@ -173,7 +179,7 @@ export class TaskAccounting {
   /** Variables for the task's wrapper (it joins the cgroup before running the command). */
   get env(): Record<string, string> {
     if (this.cgroup) return { [CGROUP_PROCS_VAR]: this.cgroup.procsFiles.join(' ') };
-    return this.timesFile ? { [TIMES_FILE_VAR]: this.timesFile } : {};
+    return this.timesFile ? { [TIMES_FILE_VAR]: this.timesFile, [SUBREAPER_VAR]: '1' } : {};
   }
 
   /**

@@ -144,6 +144,24 @@ export class ProcessTree {
     }
   }
 
+  /**
+   * Adds the processes the task's shell listed as its children as it exited: the orphans it was the subreaper
+   * of (task-exec.c), re-parented to init since. Each only if born no later than the listing (`uptimeS`: seconds
+   * since boot, the clock of the start time in /proc/<pid>/stat) and not before the task's root, so that a pid
+   * handed out again since is never taken for one.
+   */
+  adoptListed(pids: readonly number[], uptimeS: number): void {
+    const rootStart = this.members.get(this.rootPid);
+    const latest = Math.ceil(uptimeS * CLOCK_TICKS) + 1;
+    for (const pid of pids) {
+      if (this.members.has(pid)) continue;
+      const info = readProc(pid);
+      if (!info || info.state === 'Z' || info.start > latest) continue;
+      if (rootStart !== undefined && info.start < rootStart) continue;
+      this.members.set(pid, info.start);
+    }
+  }
+
   pids(): number[] {
     return [...this.members.keys()];
   }

@@ -9,7 +9,8 @@
  *   jtm-task-exec STDOUT STDERR COMMAND WORD0 [WORD...]
  *   jtm-task-exec --leave-tty PROGRAM [ARG...]   (the bash preamble's tasks: step 0, then an exec of PROGRAM)
  *
- * 0. leaves the pty as controlling terminal (leave_terminal);
+ * 0. leaves the pty as controlling terminal (leave_terminal); with JTM_SUBREAPER, becomes the subreaper of the
+ *    task's orphans (become_subreaper; both forms);
  * 1. joins the task's cgroup(s): its pid into each file of JTM_CGROUP_PROCS (errors ignored, as the preamble's
  *    `2>/dev/null`: the worker checks that it joined);
  * 2. raises its OOM score to JTM_OOM_SCORE_ADJ, never lowering it (errors ignored: the score is protection of
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /*
@@ -58,6 +60,23 @@ static void leave_terminal(void) {
     /* not our terminal: nothing to leave */
   }
   sigaction(SIGHUP, &old, NULL);
+}
+
+/*
+ * With JTM_SUBREAPER set (a task accounted from /proc: no cgroup holds it), the task's root becomes the
+ * subreaper of its descendants: a process whose parent exits (`(setsid cmd &)`, a daemon's double fork) is
+ * re-parented to the root, not to init, so it stays in the tree the worker walks — counted, held to the
+ * limit, stopped by a kill or a timeout. Found through init, it was the task's only while it kept the task's
+ * token in its environment: `setsid env -i …` outlived its task for good (adversary 10 K4). The flag survives
+ * the exec of the root's program (the preamble's bash, which ignores children it did not start) and is not
+ * inherited by its children. Errors ignored: the worker's token scan stays the fallback.
+ */
+static void become_subreaper(void) {
+  if (getenv("JTM_SUBREAPER") == NULL) return;
+  unsetenv("JTM_SUBREAPER");
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L) != 0) {
+    /* an old kernel (< 3.4): orphans go to init, as without the wrapper */
+  }
 }
 
 static void join_cgroups(void) {
@@ -127,6 +146,7 @@ int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--check") == 0) return 0;
   if (argc >= 3 && strcmp(argv[1], "--leave-tty") == 0) {
     leave_terminal();
+    become_subreaper();
     /* bash, as it starts, opens the terminal its stdin is (by name, without O_NOCTTY): a session leader without
        a controlling terminal would take it back. Its input is /dev/null anyway (the preamble's first redirect). */
     redirect("/dev/null", O_RDONLY, 0);
@@ -139,6 +159,7 @@ int main(int argc, char **argv) {
     return 125;
   }
   leave_terminal();
+  become_subreaper();
   join_cgroups();
   raise_oom_score();
   close_listed();

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -102,7 +102,8 @@ export interface TaskRunOptions {
  * - gives the command no input, so a command that reads stdin sees EOF instead of hanging (and it has no
  *   controlling terminal to read either: the wrapper in front of bash leaves it, task-exec.c leave_terminal);
  * - without a cgroup, writes bash's `times` to JTM_TIMES_FILE when the shell exits (an EXIT trap: the CPU of
- *   every child it reaped, which /proc loses once the shell is reaped).
+ *   every child it reaped, which /proc loses once the shell is reaped), and its children then: the orphans it
+ *   was the subreaper of (task-exec.c become_subreaper), with the time since boot when they were listed.
  * The command follows on the next line, so bash parses and runs it only after the preamble has run (a syntax
  * error in it is reported in the stderr file), and, where no trap is set, execs its last simple command in
  * place of the shell: no fork for a single command, as with a plain `bash -c`. Bash's messages about the command
@@ -115,9 +116,11 @@ const PREAMBLE =
   '[ -z "$JTM_OOM_SCORE_ADJ" ] || { read -r __jtm_f </proc/self/oom_score_adj; ' +
   '[ "$__jtm_f" -ge "$JTM_OOM_SCORE_ADJ" ] || echo "$JTM_OOM_SCORE_ADJ" >/proc/self/oom_score_adj; } 2>/dev/null; ' +
   'for __jtm_f in $JTM_CLOSE_FDS; do exec {__jtm_f}>&-; done; ' +
-  'unset JTM_CGROUP_PROCS JTM_CLOSE_FDS JTM_OOM_SCORE_ADJ __jtm_f; ' +
+  'unset JTM_CGROUP_PROCS JTM_CLOSE_FDS JTM_OOM_SCORE_ADJ JTM_SUBREAPER __jtm_f; ' +
   'exec >>"$1" 2>>"$2" </dev/null || exit 125; set --; ' +
-  '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'times >"$__jtm_times" 2>/dev/null\' EXIT';
+  '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'{ times; ' +
+  'read -r __jtm_f </proc/$$/task/$$/children; read -r __jtm_u </proc/uptime; ' +
+  'echo "children ${__jtm_u%% *} $__jtm_f"; } >"$__jtm_times" 2>/dev/null\' EXIT';
 
 /** The `bash -c` script of a task: the preamble, then the command on its own lines. */
 export function taskScript(command: string): string {
@@ -353,6 +356,7 @@ export class TaskRun {
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
     if (!this.stopCause && this.opts.memory?.overLimit({ failed: exitCode !== 0 || signal !== 0 }))
       this.stop('outofresource');
+    await this.adoptListedChildren(env);
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
     const leftovers = this.stopCause ? [] : await this.killTree(Math.min(1000, this.opts.killGraceMs));
@@ -539,6 +543,25 @@ export class TaskRun {
     this.tree.adopt(escaped);
     for (const p of escaped) byPid.set(p.pid, p);
     return [...byPid.values()];
+  }
+
+  /**
+   * /proc mode: the children the task's shell still had as it exited (its EXIT trap lists them with `times`),
+   * the orphans it was the subreaper of: a walk may not have seen one born since the last watch.
+   */
+  private async adoptListedChildren(env: Readonly<Record<string, string>>): Promise<void> {
+    const file = env[TIMES_FILE_VAR];
+    if (!file || !this.tree) return;
+    let text: string;
+    try {
+      text = await readFile(file, 'latin1');
+    } catch {
+      return; // not written: the shell was killed or exec'd away
+    }
+    const listed = /^children ([\d.]+)((?: \d+)*) ?$/m.exec(text);
+    if (!listed) return;
+    const pids = (listed[2] ?? '').split(' ').filter(Boolean).map(Number);
+    if (pids.length > 0) this.tree.adoptListed(pids, Number(listed[1]));
   }
 
   /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */

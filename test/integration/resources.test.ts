@@ -247,6 +247,36 @@ while time.process_time()-t<0.15: pass'`;
       },
     );
 
+    it.runIf(available)(
+      "a detached child that cleared its environment (`setsid env -i`) is the task's: killed at its end and by a kill (procfs: it outlived both)",
+      async ({ expect }) => {
+        // Adversary 10 K4: in /proc mode (a worker that cannot make cgroups: most Slurm sites) such a child was
+        // re-parented to init before any walk saw it and carried no token: it outlived its task's end, `jtm kill`
+        // and the leftover sweep, for good. The task's shell is now the subreaper of its orphans.
+        const n = mode === 'procfs' ? 41 : 42;
+        const ended = await submit([
+          '-cmd',
+          // The last one is born as the task ends: no walk sees it; the shell lists it as it exits.
+          `(setsid env -i /bin/sleep ${n}01 &); (setsid /bin/sleep ${n}02 &); sleep 1; echo ended; (setsid env -i /bin/sleep ${n}04 &)`,
+        ]);
+        const killed = await submit(['-cmd', `(setsid env -i /bin/sleep ${n}03 &); sleep 100`]);
+        const e = await waitFinal(ended);
+        expect(e.status_name).toBe('success');
+        expect((e.leftover_pids ?? '').split(',').filter(Boolean).length).toBe(3);
+        await waitFor(() => (processesMatching(`sleep ${n}03`).length > 0 ? true : undefined), 'the child');
+        await waitFor(async () => ((await record(killed)).status === 3 ? true : undefined), 'task running');
+        const k = await runJtm(['kill', '-tid', String(killed)], env);
+        expect(k.code, k.stderr).toBe(0);
+        expect((await waitFinal(killed)).status_name).toBe('terminated');
+        await waitFor(
+          () => (processesMatching(`sleep ${n}0[1-4]`).length === 0 ? true : undefined),
+          'no child left',
+          10_000,
+        ).catch(() => undefined);
+        expect(processesMatching(`sleep ${n}0[1-4]`)).toEqual([]);
+      },
+    );
+
     it.runIf(available)('a task under its limit succeeds', async ({ expect }) => {
       const id = await submit([
         '--mem-limit',

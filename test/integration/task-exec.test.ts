@@ -102,6 +102,40 @@ describe('jtm-task-exec', () => {
   });
 });
 
+describe('a task accounted from /proc (JTM_SUBREAPER, JTM_TIMES_FILE)', () => {
+  it('its shell adopts the orphans of its tree and lists them, with the time since boot, as it exits', () => {
+    // Adversary 10 K4: `(setsid env -i cmd &)` was re-parented to init before any walk of the tree saw it, and
+    // carried no token: it outlived its task. The wrapper makes the shell their subreaper; the EXIT trap lists
+    // them for the worker (a child born after the last walk).
+    const out = join(work, 'reaper.out');
+    const times = join(work, 'reaper.times');
+    const marker = `sleep 47${process.pid % 100}`;
+    const command = `(setsid env -i /bin/${marker} &); sleep 0.3; ps -o ppid= -p $(pgrep -fx '/bin/${marker}') | tr -d ' '; echo "$JTM_SUBREAPER"`;
+    const r = spawnSync(
+      WRAPPER,
+      ['--leave-tty', '/bin/bash', '-c', taskScript(command), 'bash', out, `${out}.err`],
+      {
+        env: { PATH: '/usr/bin:/bin', JTM_SUBREAPER: '1', JTM_TIMES_FILE: times },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const orphan = spawnSync('pgrep', ['-fx', `/bin/${marker}`], { encoding: 'utf8' }).stdout.trim();
+    try {
+      expect(r.status).toBe(0);
+      // Its parent while the shell lived: the shell itself (the wrapper exec'd it), not init.
+      expect(readFileSync(out, 'utf8')).toBe(`${r.pid}\n\n`);
+      const listed = /^children ([\d.]+) (\d+(?: \d+)*)$/m.exec(readFileSync(times, 'utf8'));
+      expect(listed?.[2]).toBe(orphan);
+      const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+      expect(Number(listed?.[1])).toBeLessThanOrEqual(uptime);
+      expect(Number(listed?.[1])).toBeGreaterThan(uptime - 10);
+    } finally {
+      if (orphan) spawnSync('kill', [orphan]);
+    }
+  });
+});
+
 mkdirSync(work, { recursive: true });
 writeFileSync(
   join(work, 'show.sh'),

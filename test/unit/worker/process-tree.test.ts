@@ -1,6 +1,12 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { describe, expect, it } from 'vitest';
 
-import { parseStat } from '../../../src/worker/process-tree.js';
+import { parseStat, ProcessTree } from '../../../src/worker/process-tree.js';
+
+const uptime = (): number => Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
 
 describe('process tree', () => {
   it('parses /proc/<pid>/stat even with spaces and parentheses in the command name', () => {
@@ -16,5 +22,30 @@ describe('process tree', () => {
       vsizeBytes: 8192000,
       rssBytes: 300 * 4096,
     });
+  });
+
+  it('adopts the children a shell listed as it exited only if born by the listing and not before the root', async () => {
+    // The listing's pids are read after the shell exited: one handed out again since must not be taken
+    // (killed as a leftover) for the orphan it was.
+    const before = uptime();
+    await sleep(50);
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await sleep(50);
+      const pid = child.pid!;
+      const listedEarlier = new ProcessTree(4_194_399);
+      listedEarlier.adoptListed([pid], before);
+      expect(listedEarlier.pids()).toEqual([]);
+      const listedAfter = new ProcessTree(4_194_399);
+      listedAfter.adoptListed([pid], uptime());
+      expect(listedAfter.pids()).toEqual([pid]);
+      // A root born after the listed process: the process is older than the task, not one of its orphans.
+      const youngRoot = new ProcessTree(pid);
+      youngRoot.refresh();
+      youngRoot.adoptListed([process.pid], uptime());
+      expect(youngRoot.pids()).toEqual([pid]);
+    } finally {
+      child.kill();
+    }
   });
 });
