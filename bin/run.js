@@ -35,13 +35,19 @@ function commandName() {
  * the worker's `init`; no secret of this one reaches it. A host that is never adopted (a bad flag, --help)
  * leaves when this process does (it follows its IPC channel). Adopted by src/worker/run-in-pty.ts.
  */
-function forkPtyHostEarly(argv) {
+async function forkPtyHostEarly(argv) {
   const host = new URL('../dist/fast/pty-host.js', import.meta.url);
   const dynamic = argv.some(a => a === 'dynamic' || /^--?(wt|worker_type)=dynamic$/.test(a));
   const jobId = argv.some(a => /^(-j|--slurm_job_id)(=|$)/.test(a));
   if ((dynamic && !jobId) || argv.includes('--help') || !built(host)) return;
   try {
-    const child = fork(host, [], { env: {}, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    const { PTY_HOST_EXEC_ARGV } = await import('../dist/src/worker/pty-host-argv.js');
+    const child = fork(host, [], {
+      execArgv: [...process.execArgv, ...PTY_HOST_EXEC_ARGV],
+      env: {},
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      detached: true,
+    });
     child.on('error', () => {}); // best effort: the worker forks its own if this one is not there
     child.unref();
     child.channel?.unref();
@@ -54,7 +60,7 @@ function forkPtyHostEarly(argv) {
 let saveCodeCache;
 async function fastModule() {
   const command = commandName();
-  if (command === 'worker' && built(cjsBundle)) forkPtyHostEarly(process.argv.slice(2));
+  if (command === 'worker' && built(cjsBundle)) await forkPtyHostEarly(process.argv.slice(2));
   if (CACHED.has(command) && built(cjsBundle)) {
     const { loadWithCodeCache } = await import('../dist/src/cli/fast/code-cache.js');
     // One cache per command: each holds what its own runs compile.

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 
 import { monotonicMs } from './monotonic.js';
+import { PTY_HOST_EXEC_ARGV } from './pty-host-argv.js';
 import type { HostMessage, WorkerMessage } from './pty-protocol.js';
 
 /** A command in a pseudo-terminal, in its own session and process group (started by the pty host). */
@@ -215,6 +216,7 @@ function forkHost(env: Record<string, string>, early: boolean): HostLink {
   const child =
     (early ? adoptEarlyHost() : undefined) ??
     fork(new URL('./pty-host.js', import.meta.url), [], {
+      execArgv: [...process.execArgv, ...PTY_HOST_EXEC_ARGV],
       env: withoutTaskIdentity(env),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Not in the worker's process group: a terminal's ^C goes to the worker, which decides what stops.
