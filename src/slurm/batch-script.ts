@@ -42,8 +42,23 @@ export interface BatchScriptParams {
   env: readonly (readonly [string, string])[];
 }
 
-/** Paths placed on `#SBATCH` lines are read by Slurm, not bash: no whitespace, quotes or `%`. */
-const SBATCH_PATH = /^\/[A-Za-z0-9_@+=:,./-]*$/;
+/**
+ * What a path in an `#SBATCH --output=`/`--chdir=` line must not hold: Slurm splits those lines at white space,
+ * reads quotes and backslashes, expands `%` patterns, and ends the line at a `#` (a job whose --output held one
+ * wrote no output at all, tried on Slurm 22.05 here). Anything else (braces: the default directory of a
+ * prefix such as `{jtma}`, other punctuation, non-ASCII letters) is taken as it is; the script's shell never
+ * sees these paths.
+ */
+const SBATCH_PATH_UNSAFE = /[\s"'\\%#\p{Cc}]/u;
+
+/** Why `path` cannot go into an `#SBATCH` path option, or undefined when it can. */
+export function unusableInSbatchPath(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'must be an absolute path';
+  const bad = SBATCH_PATH_UNSAFE.exec(path)?.[0];
+  if (bad === undefined) return undefined;
+  const named = /\s/.test(bad) && bad !== ' ' ? 'white space' : bad === ' ' ? 'a space' : JSON.stringify(bad);
+  return `holds ${named}, which Slurm cannot take in a path (no spaces, quotes, backslashes, '%', '#' or control characters)`;
+}
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 
 /**
@@ -137,11 +152,8 @@ function refuseContradictions(extra: readonly string[], own: readonly string[]):
 }
 
 export function renderBatchScript(p: BatchScriptParams): string {
-  if (!SBATCH_PATH.test(p.jobDir)) {
-    throw new InvalidInputError(
-      `job directory ${JSON.stringify(p.jobDir)} must be an absolute path without spaces, quotes or '%'`,
-    );
-  }
+  const unusable = unusableInSbatchPath(p.jobDir);
+  if (unusable) throw new InvalidInputError(`job directory ${JSON.stringify(p.jobDir)} ${unusable}`);
   for (const o of p.extraSbatch) {
     if (!SBATCH_OPTION.test(o)) throw new InvalidInputError(`invalid sbatch option ${JSON.stringify(o)}`);
   }

@@ -261,7 +261,11 @@ describe('validation and injection', () => {
     [{ 'sbatch-arg': ['--clusters=other'] }, /sbatch_flags choose the cluster/],
     [{ 'sbatch-arg': ['-M'] }, /sbatch_flags choose the cluster/],
     [{ worker_id: 'w;x' }, /invalid worker id/],
-    [{ job_script_dir_name: '/tmp/a b' }, /job directory/],
+    [{ job_script_dir_name: '/tmp/a b' }, /job directory "\/tmp\/a b" holds a space, which Slurm cannot/],
+    [{ job_script_dir_name: '/tmp/a%j' }, /holds "%", which Slurm/],
+    [{ job_script_dir_name: "/tmp/it's" }, /holds "'", which Slurm/],
+    [{ job_script_dir_name: '/tmp/a#b' }, /holds "#", which Slurm/],
+    [{ job_script_dir_name: '/tmp/a\tb' }, /holds white space/],
     [
       { cluster: 'nosuch' },
       /unknown cluster "nosuch"; known clusters: local, perlmutter, dori, tahoma, test/,
@@ -270,6 +274,15 @@ describe('validation and injection', () => {
   ])('rejects %j', (bad, message) => {
     // the job directory is checked where the script is rendered, the rest when the request is read
     expect(() => renderBatchScript(batchParams({ ...ok, ...bad }, cfg))).toThrow(message);
+  });
+
+  it("takes a job directory with braces (a prefix's default log dir), punctuation or non-ASCII letters (adversary 12 D3)", () => {
+    // JTM_PREFIX={jtma} makes the default log dir ~/.jtm/log/prefix-{jtma}: its own check refused it, and the
+    // manager failed every queued task of every dynamic pool, blaming "spaces, quotes or '%'".
+    for (const dir of ['/home/a/.jtm/log/prefix-{jtma}/job', '/tmp/a!b(c)&[d]$e;f', '/scratch/été']) {
+      const script = renderBatchScript(batchParams({ ...ok, job_script_dir_name: dir }, cfg));
+      expect(script).toContain(`#SBATCH --chdir=${dir}\n`);
+    }
   });
 
   it('quotes what it cannot validate', () => {
