@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Config } from '../config.js';
 import { formatHms, parseDuration, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
+import { ensurePrivateDir } from '../private-dir.js';
 import type { Logger } from '../logger.js';
 import { normaliseMemory, SLURM_WORD, validatePoolName, validateTime } from '../pool-spec.js';
 import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
@@ -71,7 +72,7 @@ export async function submitAllocation(
   logger: Logger,
 ): Promise<SubmittedAllocation> {
   const text = renderBatchScript(params);
-  mkdirSync(params.jobDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(params.jobDir, 'the job directory (-jd, else <log dir>/job)');
   const file = scriptPath(params.jobDir, params.scriptId);
   writeFileSync(file, text, { mode: 0o600 });
   chmodSync(file, 0o600);

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { InvalidInputError } from '../errors.js';
+import { ensurePrivateDir } from '../private-dir.js';
 
 /** Expands `$VAR` and `${VAR}` from `env`; unknown variables become empty, as in the shell. */
 export function expandVars(text: string, env: Readonly<Record<string, string | undefined>>): string {
@@ -201,16 +202,20 @@ async function makeDirectory(dir: string): Promise<void> {
 export async function checkLogDir(dir: string): Promise<void> {
   const probe = join(dir, 'tasks', `.probe-${process.pid}`);
   try {
-    await makeDirectory(dirname(probe));
+    // Where the worker writes each task's files: no other user's (ensurePrivateDir says why).
+    for (const sub of ['tasks', 'resource']) ensurePrivateDir(join(dir, sub), LOG_DIR);
     await writeFile(probe, '');
     await unlink(probe);
   } catch (err) {
+    if (err instanceof InvalidInputError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new InvalidInputError(
       `cannot use the log directory ${dir} (-ld / JTM_LOG_DIR): ${code}: ${WHAT[code] ?? (err as Error).message}`,
     );
   }
 }
+
+const LOG_DIR = 'the log directory (-ld / JTM_LOG_DIR)';
 
 /** write(2) of zero bytes: harmless to a file or pipe, refused by devices that take no data. */
 function probeWrite(fd: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-import { describe, it } from 'vitest';
+import { describe, it, type TestFunction } from 'vitest';
 
 /** Whether what a suite needs (chromium, root, Slurm) is here, and if not, why (one line, with the fix). */
 export interface Requirement {
@@ -58,4 +58,24 @@ function failInCi(req: Requirement, title: string): void {
       throw new Error(`${title}: ${req.reason ?? 'requirement missing'} — CI must run it`);
     });
   });
+}
+
+/**
+ * One test that needs what `req` says: `it` when it is met; otherwise skipped with the reason in its title (the
+ * closing summary of scripts/test.sh prints one line for it), or, in CI, failing with the reason.
+ */
+export function itIf(req: Requirement, title: string, fn: TestFunction, timeout?: number): void {
+  if (req.available) it(title, fn, timeout);
+  else if (process.env['CI'] === 'true')
+    it(`${title}: cannot run in CI: ${req.reason ?? 'unknown'}`, () => {
+      throw new Error(`${title}: ${req.reason ?? 'requirement missing'} — CI must run it`);
+    });
+  else it.skip(`${title}${SKIP_MARK}${req.reason ?? 'requirement missing'}]`, fn);
+}
+
+/** Root: what changes another user's files (chown), mounts, or makes cgroups. */
+export function asRoot(why: string): Requirement {
+  return process.getuid?.() === 0
+    ? { available: true }
+    : { available: false, reason: `needs root (${why}); this run is uid ${process.getuid?.() ?? '?'}` };
 }
