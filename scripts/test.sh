@@ -29,8 +29,12 @@ node -e '
   const skips = new Set();
   for (const file of r.testResults) {
     for (const t of file.assertionResults) {
-      const title = t.ancestorTitles.find(a => a.includes(" [skipped: "));
-      if (title) skips.add(`skipped: ${file.name.replace(root, "")}: ${title.slice(title.indexOf(" [skipped: ") + 11, -1)}`);
+      // A skipped suite carries the reason in its title, a single skipped test in its own (then named too).
+      const title = [...t.ancestorTitles, t.title].find(a => a.includes(" [skipped: "));
+      if (!title) continue;
+      const at = title.indexOf(" [skipped: ");
+      const what = title === t.title ? `${title.slice(0, at)}: ` : "";
+      skips.add(`skipped: ${file.name.replace(root, "")}: ${what}${title.slice(at + 11, -1)}`);
     }
   }
   for (const line of skips) console.log(line);

@@ -5,11 +5,15 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 
 import { ROOT } from './cli.js';
+import type { Requirement } from './requirements.js';
 
 /** Debian's Chromium: playwright-core drives it, nothing is downloaded. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) process.stderr.write(`browser tests skipped: ${CHROMIUM} not found\n`);
+/** What the browser tests need (test/helpers/requirements.ts). */
+export const chromiumRequirement: Requirement = hasChromium
+  ? { available: true }
+  : { available: false, reason: `${CHROMIUM} not found (apt-get install chromium)` };
 
 /** Where the browser tests write their screenshots (made by useChromium). */
 export const SHOTS = join(ROOT, 'test-output');

@@ -79,3 +79,12 @@ export function asRoot(why: string): Requirement {
     ? { available: true }
     : { available: false, reason: `needs root (${why}); this run is uid ${process.getuid?.() ?? '?'}` };
 }
+
+/**
+ * One test that cannot run under `skip` (a reason) by its nature, CI included (a read-only installation cannot be
+ * tested as root): skipped with the reason in its title, else run.
+ */
+export function itUnless(skip: string | undefined, title: string, fn: TestFunction, timeout?: number): void {
+  if (skip === undefined) it(title, fn, timeout);
+  else it.skip(`${title}${SKIP_MARK}${skip}]`, fn);
+}

@@ -1,9 +1,10 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { hasChromium, SHOTS, useChromium } from '../helpers/browser.js';
+import { chromiumRequirement, SHOTS, useChromium } from '../helpers/browser.js';
+import { describeIf } from '../helpers/requirements.js';
 import { runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { startDashboard } from '../helpers/dashboard.js';
@@ -29,7 +30,7 @@ interface Drawn {
   data?: number[][];
 }
 
-describe.skipIf(!hasChromium)('dashboard task and pool pages in Chromium', () => {
+describeIf(chromiumRequirement, 'dashboard task and pool pages in Chromium', () => {
   const env = testEnv();
   const dir = tempDir('jtm-live-');
   const ctx = useTestContext(env);

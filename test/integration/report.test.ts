@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ReportData } from '../../src/report/analyse.js';
 import type { TaskRecord } from '../../src/store/task-record.js';
-import { hasChromium, launchChromium } from '../helpers/browser.js';
+import { chromiumRequirement, launchChromium } from '../helpers/browser.js';
+import { itIf } from '../helpers/requirements.js';
 import { ROOT, runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
@@ -163,7 +164,8 @@ describe('jtm report', () => {
     expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>/);
   });
 
-  it.skipIf(!hasChromium)(
+  itIf(
+    chromiumRequirement,
     'the HTML file works offline in Chromium: timeline and charts drawn from the samples',
     async () => {
       const file = join(dir, 'run.html');

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestFunction } from 'vitest';
 
 import { workerOptionsFromFlags } from '../../src/cli/worker-cli.js';
 import type { JtmContext } from '../../src/context.js';
@@ -13,6 +13,7 @@ import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memor
 import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { describeIf, itIf, type Requirement } from '../helpers/requirements.js';
 
 /** Live processes whose command line contains `marker`. */
 function processesMatching(marker: string): number[] {
@@ -34,6 +35,10 @@ function cgroupsAvailable(): boolean {
   host.dispose();
   return true;
 }
+
+const cgroups: Requirement = cgroupsAvailable()
+  ? { available: true }
+  : { available: false, reason: 'needs task cgroups: root with a writable cgroup hierarchy' };
 
 const MB = 1024 * 1024;
 const SPIKE = "sleep 0.5; python3 -c 'import time; x=bytearray(400*1024*1024); time.sleep(2)'; sleep 3";
@@ -115,7 +120,7 @@ describe('cgroup join check', () => {
   });
 });
 
-describe.runIf(cgroupsAvailable())('task cgroups', () => {
+describeIf(cgroups, 'task cgroups', () => {
   it('a starting worker removes what dead workers left in its cgroup', () => {
     // The v1 memory hierarchy (what CI has) or the v2 one: the test process shares the worker's cgroup.
     const lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
@@ -136,168 +141,171 @@ describe.runIf(cgroupsAvailable())('task cgroups', () => {
 });
 
 const modes = [
-  { mode: 'procfs', env: { JTM_ACCOUNTING: 'procfs' }, available: true },
-  { mode: 'cgroup', env: { JTM_ACCOUNTING: 'auto' }, available: cgroupsAvailable() },
+  { mode: 'procfs', env: { JTM_ACCOUNTING: 'procfs' }, req: { available: true } as Requirement },
+  { mode: 'cgroup', env: { JTM_ACCOUNTING: 'auto' }, req: cgroups },
 ] as const;
 
 // Both modes, and the tests of each mode, run at once: they are mostly waiting for their tasks.
-describe.concurrent.each(modes)(
-  'resource truth and memory limits ($mode)',
-  ({ mode, env: modeEnv, available }) => {
-    // A sampling period far longer than the spike: the figures must not depend on it.
-    const env = testEnv({ ...modeEnv, JTM_SAMPLE_INTERVAL: '5s' });
-    const pool = `res-${mode}`;
-    const work = tempDir(`jtm-res-${mode}-`);
-    let worker: BackgroundProcess | undefined;
-    let ctx: JtmContext;
+describe.concurrent.each(modes)('resource truth and memory limits ($mode)', ({ mode, env: modeEnv, req }) => {
+  const available = req.available;
+  /** A row of both modes; the cgroup mode's is skipped, with the reason, where task cgroups cannot be made. */
+  const row = (title: string, fn: TestFunction): void => itIf(req, title, fn);
+  /** A row of the cgroup mode alone. */
+  const cgroupRow = (title: string, fn: TestFunction): void => {
+    if (mode === 'cgroup') itIf(req, title, fn);
+  };
+  // A sampling period far longer than the spike: the figures must not depend on it.
+  const env = testEnv({ ...modeEnv, JTM_SAMPLE_INTERVAL: '5s' });
+  const pool = `res-${mode}`;
+  const work = tempDir(`jtm-res-${mode}-`);
+  let worker: BackgroundProcess | undefined;
+  let ctx: JtmContext;
 
-    const submit = async (args: string[]): Promise<number> => {
-      const r = await runJtm(['submit', '-p', pool, ...args], env, { cwd: work });
-      const id = taskIds(r.stdout)[0];
-      if (id === undefined) throw new Error(`submit failed: ${r.stderr}`);
-      return id;
-    };
-    const record = async (id: number): Promise<TaskRecord> => (await ctx.tasks.get(id))!;
-    const waitFinal = (id: number, timeoutMs = 30_000): Promise<TaskRecord> =>
-      waitFor(
-        async () => {
-          const r = await ctx.tasks.get(id);
-          return r && (r.status < 0 || r.status === 4) ? r : undefined;
-        },
-        `task ${id} to end`,
-        timeoutMs,
-      );
-
-    beforeAll(async () => {
-      if (!available) return;
-      ctx = await openTestContext(env);
-      worker = startJtm(['worker', '-p', pool, '--slots', '6'], env);
-      await waitWorkers(env, pool);
-    });
-    afterAll(async () => {
-      if (!available) return;
-      await worker?.stop();
-      await closeContext(ctx);
-      rmSync(work, { recursive: true, force: true });
-      rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
-    });
-
-    it.runIf(available)('logs its accounting mode at start', async ({ expect }) => {
-      const expected = mode === 'procfs' ? /"accounting":"procfs"/ : /"accounting":"cgroup-v[12]"/;
-      // Its heartbeat (what waitWorkers sees) may come before that line reaches the pipe.
-      await waitFor(() => expected.test(worker!.output()), 'the accounting line');
-      expect(worker!.output()).toMatch(expected);
-    });
-
-    it.runIf(available)(
-      'records the peak of a 400 MB spike that lives between two samples',
-      async ({ expect }) => {
-        const id = await submit(['-cmd', SPIKE]);
-        const r = await waitFinal(id);
-        expect(r.status_name).toBe('success');
-        expect(r.peak_rss_mb).toBeGreaterThanOrEqual(360);
-        expect(r.accounting).toMatch(mode === 'procfs' ? /^procfs$/ : /^cgroup-v[12]$/);
-        const json = JSON.parse(
-          (await runJtm(['status', '-tid', String(id), '--json'], env)).stdout,
-        ) as Record<string, unknown>;
-        expect(JSON.stringify(json)).toContain('"accounting"');
+  const submit = async (args: string[]): Promise<number> => {
+    const r = await runJtm(['submit', '-p', pool, ...args], env, { cwd: work });
+    const id = taskIds(r.stdout)[0];
+    if (id === undefined) throw new Error(`submit failed: ${r.stderr}`);
+    return id;
+  };
+  const record = async (id: number): Promise<TaskRecord> => (await ctx.tasks.get(id))!;
+  const waitFinal = (id: number, timeoutMs = 30_000): Promise<TaskRecord> =>
+    waitFor(
+      async () => {
+        const r = await ctx.tasks.get(id);
+        return r && (r.status < 0 || r.status === 4) ? r : undefined;
       },
+      `task ${id} to end`,
+      timeoutMs,
     );
 
-    it.runIf(available)('counts the CPU time of short-lived children', async ({ expect }) => {
-      // Ten children of about 0.15 s of CPU each, none alive at a sample for long; `times` prints what the
-      // kernel counted for the reaped children of the task's shell. Without a cgroup, reaped children are
-      // seen at the next watch (JTM_WATCH_INTERVAL), so the task outlives its last child by a little more.
-      const burn = `python3 -c 'import time
+  beforeAll(async () => {
+    if (!available) return;
+    ctx = await openTestContext(env);
+    worker = startJtm(['worker', '-p', pool, '--slots', '6'], env);
+    await waitWorkers(env, pool);
+  });
+  afterAll(async () => {
+    if (!available) return;
+    await worker?.stop();
+    await closeContext(ctx);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+  });
+
+  row('logs its accounting mode at start', async ({ expect }) => {
+    const expected = mode === 'procfs' ? /"accounting":"procfs"/ : /"accounting":"cgroup-v[12]"/;
+    // Its heartbeat (what waitWorkers sees) may come before that line reaches the pipe.
+    await waitFor(() => expected.test(worker!.output()), 'the accounting line');
+    expect(worker!.output()).toMatch(expected);
+  });
+
+  row('records the peak of a 400 MB spike that lives between two samples', async ({ expect }) => {
+    const id = await submit(['-cmd', SPIKE]);
+    const r = await waitFinal(id);
+    expect(r.status_name).toBe('success');
+    expect(r.peak_rss_mb).toBeGreaterThanOrEqual(360);
+    expect(r.accounting).toMatch(mode === 'procfs' ? /^procfs$/ : /^cgroup-v[12]$/);
+    const json = JSON.parse((await runJtm(['status', '-tid', String(id), '--json'], env)).stdout) as Record<
+      string,
+      unknown
+    >;
+    expect(JSON.stringify(json)).toContain('"accounting"');
+  });
+
+  row('counts the CPU time of short-lived children', async ({ expect }) => {
+    // Ten children of about 0.15 s of CPU each, none alive at a sample for long; `times` prints what the
+    // kernel counted for the reaped children of the task's shell. Without a cgroup, reaped children are
+    // seen at the next watch (JTM_WATCH_INTERVAL), so the task outlives its last child by a little more.
+    const burn = `python3 -c 'import time
 t=time.process_time()
 while time.process_time()-t<0.15: pass'`;
-      const id = await submit(['-cmd', `for i in 1 2 3 4 5 6 7 8 9 10; do ${burn}; done; times; sleep 0.6`]);
-      const r = await waitFinal(id);
-      expect(r.status_name).toBe('success');
-      const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
-      const lines = out.trim().split('\n');
-      const children = lines[lines.length - 1]!;
-      const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
-        (s, m) => s + Number(m[1]) * 60 + Number(m[2]),
-        0,
-      );
-      expect(secs).toBeGreaterThan(1.2);
-      expect(r.cpu_time_s).toBeGreaterThanOrEqual(secs * 0.9);
-      expect(r.cpu_time_s).toBeLessThanOrEqual(secs * 1.1 + 0.3);
-    });
-
-    it.runIf(available)(
-      'a child that detached at once (`( cmd & )`) is counted and held to the limit (procfs: it escaped both)',
-      async ({ expect }) => {
-        // Adversary 8 I2: the subshell exits at once, its child is re-parented to init before any watch, and
-        // no walk of the task's tree reaches it: in /proc mode a 300 MB child of a task limited to 100 MB
-        // ended `success`, peak 3 MB. Its environment (the run's token) says whose it is.
-        const hold = (mb: number, s: number): string =>
-          `python3 -c 'import time; x=bytearray(${mb}*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(${s})'`;
-        const counted = await submit(['-cmd', `( ${hold(200, 2)} & ); sleep 3`]);
-        const limited = await submit(['--mem-limit', '100M', '-cmd', `( ${hold(300, 4)} & ); sleep 6`]);
-        const c = await waitFinal(counted);
-        expect(c.status_name).toBe('success');
-        expect(c.peak_rss_mb).toBeGreaterThanOrEqual(190);
-        const l = await waitFinal(limited);
-        expect([l.status_name, l.reason]).toEqual([
-          'outofresource',
-          expect.stringMatching(/^memory limit 100 MB exceeded: peak \d+ MB$/),
-        ]);
-      },
+    const id = await submit(['-cmd', `for i in 1 2 3 4 5 6 7 8 9 10; do ${burn}; done; times; sleep 0.6`]);
+    const r = await waitFinal(id);
+    expect(r.status_name).toBe('success');
+    const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
+    const lines = out.trim().split('\n');
+    const children = lines[lines.length - 1]!;
+    const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+      (s, m) => s + Number(m[1]) * 60 + Number(m[2]),
+      0,
     );
+    expect(secs).toBeGreaterThan(1.2);
+    expect(r.cpu_time_s).toBeGreaterThanOrEqual(secs * 0.9);
+    expect(r.cpu_time_s).toBeLessThanOrEqual(secs * 1.1 + 0.3);
+  });
 
-    it.runIf(available)(
-      "a detached child that cleared its environment (`setsid env -i`) is the task's: killed at its end and by a kill (procfs: it outlived both)",
-      async ({ expect }) => {
-        // Adversary 10 K4: in /proc mode (a worker that cannot make cgroups: most Slurm sites) such a child was
-        // re-parented to init before any walk saw it and carried no token: it outlived its task's end, `jtm kill`
-        // and the leftover sweep, for good. The task's shell is now the subreaper of its orphans.
-        const n = mode === 'procfs' ? 41 : 42;
-        const ended = await submit([
-          '-cmd',
-          // The last one is born as the task ends: no walk sees it; the shell lists it as it exits.
-          `(setsid env -i /bin/sleep ${n}01 &); (setsid /bin/sleep ${n}02 &); sleep 1; echo ended; (setsid env -i /bin/sleep ${n}04 &)`,
-        ]);
-        const killed = await submit(['-cmd', `(setsid env -i /bin/sleep ${n}03 &); sleep 100`]);
-        const e = await waitFinal(ended);
-        expect(e.status_name).toBe('success');
-        expect((e.leftover_pids ?? '').split(',').filter(Boolean).length).toBe(3);
-        await waitFor(() => (processesMatching(`sleep ${n}03`).length > 0 ? true : undefined), 'the child');
-        await waitFor(async () => ((await record(killed)).status === 3 ? true : undefined), 'task running');
-        const k = await runJtm(['kill', '-tid', String(killed)], env);
-        expect(k.code, k.stderr).toBe(0);
-        expect((await waitFinal(killed)).status_name).toBe('terminated');
-        await waitFor(
-          () => (processesMatching(`sleep ${n}0[1-4]`).length === 0 ? true : undefined),
-          'no child left',
-          10_000,
-        ).catch(() => undefined);
-        expect(processesMatching(`sleep ${n}0[1-4]`)).toEqual([]);
-      },
-    );
-
-    it.runIf(available)('a task under its limit succeeds', async ({ expect }) => {
-      const id = await submit([
-        '--mem-limit',
-        '300M',
-        '-cmd',
-        "python3 -c 'import time; x=bytearray(100*1024*1024); time.sleep(0.5)'",
+  row(
+    'a child that detached at once (`( cmd & )`) is counted and held to the limit (procfs: it escaped both)',
+    async ({ expect }) => {
+      // Adversary 8 I2: the subshell exits at once, its child is re-parented to init before any watch, and
+      // no walk of the task's tree reaches it: in /proc mode a 300 MB child of a task limited to 100 MB
+      // ended `success`, peak 3 MB. Its environment (the run's token) says whose it is.
+      const hold = (mb: number, s: number): string =>
+        `python3 -c 'import time; x=bytearray(${mb}*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(${s})'`;
+      const counted = await submit(['-cmd', `( ${hold(200, 2)} & ); sleep 3`]);
+      const limited = await submit(['--mem-limit', '100M', '-cmd', `( ${hold(300, 4)} & ); sleep 6`]);
+      const c = await waitFinal(counted);
+      expect(c.status_name).toBe('success');
+      expect(c.peak_rss_mb).toBeGreaterThanOrEqual(190);
+      const l = await waitFinal(limited);
+      expect([l.status_name, l.reason]).toEqual([
+        'outofresource',
+        expect.stringMatching(/^memory limit 100 MB exceeded: peak \d+ MB$/),
       ]);
-      const r = await waitFinal(id);
-      expect(r.status_name).toBe('success');
-      expect(r.mem_limit).toBe('300M');
-      expect(r.mem_limit_mb).toBe(300);
-    });
+    },
+  );
 
-    it.runIf(available)(
-      'counts memory that forked processes share once: 4 × 120 MB of RSS for 120 MB, under a 300 MB limit',
-      async ({ expect }) => {
-        // A parent that loaded 120 MB and forked three readers (a forking server, multiprocessing): their RSS
-        // sum is ≈ 480 MB, their memory ≈ 125 MB. The cgroup charges each page once; /proc mode reads the
-        // proportional set size. Summed RSS killed this task in /proc mode and recorded a 480 MB peak in both
-        // (the children outlive a sample: JTM_SAMPLE_INTERVAL is 5 s here).
-        const cow = `python3 -c '
+  row(
+    "a detached child that cleared its environment (`setsid env -i`) is the task's: killed at its end and by a kill (procfs: it outlived both)",
+    async ({ expect }) => {
+      // Adversary 10 K4: in /proc mode (a worker that cannot make cgroups: most Slurm sites) such a child was
+      // re-parented to init before any walk saw it and carried no token: it outlived its task's end, `jtm kill`
+      // and the leftover sweep, for good. The task's shell is now the subreaper of its orphans.
+      const n = mode === 'procfs' ? 41 : 42;
+      const ended = await submit([
+        '-cmd',
+        // The last one is born as the task ends: no walk sees it; the shell lists it as it exits.
+        `(setsid env -i /bin/sleep ${n}01 &); (setsid /bin/sleep ${n}02 &); sleep 1; echo ended; (setsid env -i /bin/sleep ${n}04 &)`,
+      ]);
+      const killed = await submit(['-cmd', `(setsid env -i /bin/sleep ${n}03 &); sleep 100`]);
+      const e = await waitFinal(ended);
+      expect(e.status_name).toBe('success');
+      expect((e.leftover_pids ?? '').split(',').filter(Boolean).length).toBe(3);
+      await waitFor(() => (processesMatching(`sleep ${n}03`).length > 0 ? true : undefined), 'the child');
+      await waitFor(async () => ((await record(killed)).status === 3 ? true : undefined), 'task running');
+      const k = await runJtm(['kill', '-tid', String(killed)], env);
+      expect(k.code, k.stderr).toBe(0);
+      expect((await waitFinal(killed)).status_name).toBe('terminated');
+      await waitFor(
+        () => (processesMatching(`sleep ${n}0[1-4]`).length === 0 ? true : undefined),
+        'no child left',
+        10_000,
+      ).catch(() => undefined);
+      expect(processesMatching(`sleep ${n}0[1-4]`)).toEqual([]);
+    },
+  );
+
+  row('a task under its limit succeeds', async ({ expect }) => {
+    const id = await submit([
+      '--mem-limit',
+      '300M',
+      '-cmd',
+      "python3 -c 'import time; x=bytearray(100*1024*1024); time.sleep(0.5)'",
+    ]);
+    const r = await waitFinal(id);
+    expect(r.status_name).toBe('success');
+    expect(r.mem_limit).toBe('300M');
+    expect(r.mem_limit_mb).toBe(300);
+  });
+
+  row(
+    'counts memory that forked processes share once: 4 × 120 MB of RSS for 120 MB, under a 300 MB limit',
+    async ({ expect }) => {
+      // A parent that loaded 120 MB and forked three readers (a forking server, multiprocessing): their RSS
+      // sum is ≈ 480 MB, their memory ≈ 125 MB. The cgroup charges each page once; /proc mode reads the
+      // proportional set size. Summed RSS killed this task in /proc mode and recorded a 480 MB peak in both
+      // (the children outlive a sample: JTM_SAMPLE_INTERVAL is 5 s here).
+      const cow = `python3 -c '
 import os, time
 b = bytearray(120*1024*1024)
 for i in range(0, len(b), 4096): b[i] = 1
@@ -310,158 +318,148 @@ for k in range(3):
     kids.append(pid)
 for p in kids: os.waitpid(p, 0)
 '`;
-        const id = await submit(['--mem-limit', '300M', '-cmd', cow]);
-        const r = await waitFinal(id);
-        expect(r.status_name).toBe('success');
-        expect(r.peak_rss_mb).toBeGreaterThanOrEqual(110);
-        expect(r.peak_rss_mb).toBeLessThan(250);
-      },
-    );
+      const id = await submit(['--mem-limit', '300M', '-cmd', cow]);
+      const r = await waitFinal(id);
+      expect(r.status_name).toBe('success');
+      expect(r.peak_rss_mb).toBeGreaterThanOrEqual(110);
+      expect(r.peak_rss_mb).toBeLessThan(250);
+    },
+  );
 
-    it.runIf(available)(
-      'a tree of three 150 MB processes under a 300 MB limit ends outofresource; its neighbour succeeds',
-      async ({ expect }) => {
-        const marker = `jtm-oom-${mode}-${process.pid}`;
-        const call = join(work, 'call', 'execution');
-        mkdirSync(call, { recursive: true });
-        const rc = join(call, 'rc');
-        const neighbour = await submit(['-cmd', 'sleep 3; echo neighbour done']);
-        const hog = `python3 -c 'import time, sys; x=bytearray(150*1024*1024); time.sleep(30)' ${marker}`;
-        const id = await submit([
-          '--mem-limit',
-          '300M',
-          '--rc-file',
-          rc,
-          '-cmd',
-          `${hog} & sleep 0.3; ${hog} & sleep 0.3; ${hog} & wait`,
+  row(
+    'a tree of three 150 MB processes under a 300 MB limit ends outofresource; its neighbour succeeds',
+    async ({ expect }) => {
+      const marker = `jtm-oom-${mode}-${process.pid}`;
+      const call = join(work, 'call', 'execution');
+      mkdirSync(call, { recursive: true });
+      const rc = join(call, 'rc');
+      const neighbour = await submit(['-cmd', 'sleep 3; echo neighbour done']);
+      const hog = `python3 -c 'import time, sys; x=bytearray(150*1024*1024); time.sleep(30)' ${marker}`;
+      const id = await submit([
+        '--mem-limit',
+        '300M',
+        '--rc-file',
+        rc,
+        '-cmd',
+        `${hog} & sleep 0.3; ${hog} & sleep 0.3; ${hog} & wait`,
+      ]);
+      const r = await waitFinal(id);
+      expect(r.status_name).toBe('outofresource');
+      expect(r.status).toBe(-3);
+      expect(r.reason).toMatch(/^memory limit 300 MB exceeded: peak \d+ MB$/);
+      // Its whole tree is gone, at once.
+      await waitFor(() => processesMatching(marker).length === 0, 'the task tree to be gone', 5000);
+      // The stderr line holding Cromwell's memory-retry keys, the rc, and Cromwell's memory retry flag.
+      const stderr = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.err`), 'utf8');
+      const line = stderr.split('\n').find(l => l.includes('OutOfMemory'));
+      expect(line).toMatch(/Killed/);
+      expect(readFileSync(rc, 'utf8').trim()).toBe('247');
+      expect(readFileSync(join(call, 'memory_retry_rc'), 'utf8').trim()).toBe('0');
+      // isalive says no; status exits as for any ended task.
+      expect((await runJtm(['isalive', '-tid', String(id)], env)).code).toBe(1);
+      const st = await runJtm(['status', '-tid', String(id)], env);
+      expect(st.stdout.trim()).toBe('outofresource');
+      // The neighbour on the same worker and the worker itself are untouched.
+      const n = await waitFinal(neighbour);
+      expect(n.status_name).toBe('success');
+      expect(worker!.child.exitCode).toBeNull();
+      expect((await runJtm(['check-worker', '-p', pool], env)).code).toBe(0);
+    },
+  );
+
+  row('a worker starts no task while MemAvailable is below its margin', async ({ expect }) => {
+    const lowPool = `${pool}-low`;
+    const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '8000T' };
+    const starved = startJtm(['worker', '-p', lowPool], lowEnv);
+    try {
+      const r = await runJtm(['submit', '-p', lowPool, '-cmd', 'echo fed'], env, { cwd: work });
+      const id = taskIds(r.stdout)[0]!;
+      await waitFor(() => /below JTM_MEM_AVAILABLE_MARGIN/.test(starved.output()), 'the worker to say why');
+      expect((await record(id)).status_name).toBe('pending');
+      const fed = startJtm(['worker', '-p', lowPool], env);
+      try {
+        // Worker start-up takes seconds on a loaded machine, and the task is handed out every 5 s.
+        const done = await waitFinal(id, 60_000);
+        expect(done.status_name).toBe('success');
+        expect(done.worker_id).not.toBeUndefined();
+        expect(starved.output()).not.toContain(`"worker":"${done.worker_id}"`);
+      } finally {
+        await fed.stop();
+      }
+    } finally {
+      await starved.stop();
+    }
+  });
+
+  cgroupRow('a task the kernel kills for memory ends outofresource', async ({ expect }) => {
+    // Allocates past its limit at once and dies of the kernel's OOM kill (the only process: nothing is left
+    // for the worker to kill). The worker sees the kill in the cgroup's OOM count, at a watch or when the
+    // task exits, whichever comes first (with cgroup v1 the kernel's reclaim usually gives the watch time).
+    const id = await submit(['--mem-limit', '200M', '-cmd', "python3 -c 'x=bytearray(400*1024*1024)'"]);
+    const r = await waitFinal(id);
+    expect(r.status_name).toBe('outofresource');
+    expect(r.reason).toMatch(/^memory limit 200 MB exceeded: peak \d+ MB$/);
+  });
+
+  cgroupRow(
+    'over its limit, the whole task stops: a Cromwell script never reaches its rc line, and JTM writes 247',
+    async ({ expect }) => {
+      // Adversary 7 H7: with cgroup v1 the kernel killed only the allocating tool; the script ran on and
+      // wrote rc 0, a success for Cromwell, while JTM recorded outofresource.
+      // Three calls: the kernel's kill raced the watch, and the script went on in about 2 runs in 3.
+      const dirs = [1, 2, 3].map(() => join(tempDir('jtm-oom-rc-'), 'execution'));
+      const ids: number[] = [];
+      for (const dir of dirs) {
+        mkdirSync(dir);
+        writeFileSync(
+          join(dir, 'script'),
+          `( echo starting; python3 -c 'import time; x=bytearray(400<<20); time.sleep(1)'; echo after ) > ${dir}/stdout\n` +
+            `echo $? > ${dir}/rc.tmp\nmv ${dir}/rc.tmp ${dir}/rc\n`,
+        );
+        ids.push(await submit(['--mem-limit', '300M', '-cmd', `/bin/bash ${dir}/script`]));
+      }
+      for (const [k, dir] of dirs.entries()) {
+        const r = await waitFinal(ids[k]!);
+        expect(r.status_name).toBe('outofresource');
+        await waitFor(() => existsSync(join(dir, 'rc')) || undefined, 'the rc file');
+        expect([readFileSync(join(dir, 'rc'), 'utf8'), readFileSync(join(dir, 'stdout'), 'utf8')]).toEqual([
+          '247\n',
+          'starting\n',
         ]);
-        const r = await waitFinal(id);
-        expect(r.status_name).toBe('outofresource');
-        expect(r.status).toBe(-3);
-        expect(r.reason).toMatch(/^memory limit 300 MB exceeded: peak \d+ MB$/);
-        // Its whole tree is gone, at once.
-        await waitFor(() => processesMatching(marker).length === 0, 'the task tree to be gone', 5000);
-        // The stderr line holding Cromwell's memory-retry keys, the rc, and Cromwell's memory retry flag.
-        const stderr = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.err`), 'utf8');
-        const line = stderr.split('\n').find(l => l.includes('OutOfMemory'));
-        expect(line).toMatch(/Killed/);
-        expect(readFileSync(rc, 'utf8').trim()).toBe('247');
-        expect(readFileSync(join(call, 'memory_retry_rc'), 'utf8').trim()).toBe('0');
-        // isalive says no; status exits as for any ended task.
-        expect((await runJtm(['isalive', '-tid', String(id)], env)).code).toBe(1);
-        const st = await runJtm(['status', '-tid', String(id)], env);
-        expect(st.stdout.trim()).toBe('outofresource');
-        // The neighbour on the same worker and the worker itself are untouched.
-        const n = await waitFinal(neighbour);
-        expect(n.status_name).toBe('success');
-        expect(worker!.child.exitCode).toBeNull();
-        expect((await runJtm(['check-worker', '-p', pool], env)).code).toBe(0);
-      },
-    );
+      }
+    },
+  );
 
-    it.runIf(available)(
-      'a worker starts no task while MemAvailable is below its margin',
-      async ({ expect }) => {
-        const lowPool = `${pool}-low`;
-        const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '8000T' };
-        const starved = startJtm(['worker', '-p', lowPool], lowEnv);
+  cgroupRow('removes the task cgroups', async ({ expect }) => {
+    const id = await submit(['-cmd', 'true']);
+    await waitFinal(id);
+    const workerPid = worker!.child.pid!;
+    const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpuacct'];
+    const leftovers = (): string[] =>
+      roots.flatMap(root => {
         try {
-          const r = await runJtm(['submit', '-p', lowPool, '-cmd', 'echo fed'], env, { cwd: work });
-          const id = taskIds(r.stdout)[0]!;
-          await waitFor(
-            () => /below JTM_MEM_AVAILABLE_MARGIN/.test(starved.output()),
-            'the worker to say why',
-          );
-          expect((await record(id)).status_name).toBe('pending');
-          const fed = startJtm(['worker', '-p', lowPool], env);
-          try {
-            // Worker start-up takes seconds on a loaded machine, and the task is handed out every 5 s.
-            const done = await waitFinal(id, 60_000);
-            expect(done.status_name).toBe('success');
-            expect(done.worker_id).not.toBeUndefined();
-            expect(starved.output()).not.toContain(`"worker":"${done.worker_id}"`);
-          } finally {
-            await fed.stop();
-          }
-        } finally {
-          await starved.stop();
+          return execFileSync(
+            'find',
+            // This worker's own (jtm-<pid>): the cgroups of other test runs' killed workers, in other
+            // parent cgroups of a shared machine, can hold a task with the same id.
+            [root, '-maxdepth', '6', '-type', 'd', '-path', `*jtm-${workerPid}/task-${id}-*`],
+            {
+              encoding: 'utf8',
+            },
+          )
+            .trim()
+            .split('\n')
+            .filter(Boolean);
+        } catch {
+          return [];
         }
-      },
-    );
-
-    it.runIf(available && mode === 'cgroup')(
-      'a task the kernel kills for memory ends outofresource',
-      async ({ expect }) => {
-        // Allocates past its limit at once and dies of the kernel's OOM kill (the only process: nothing is left
-        // for the worker to kill). The worker sees the kill in the cgroup's OOM count, at a watch or when the
-        // task exits, whichever comes first (with cgroup v1 the kernel's reclaim usually gives the watch time).
-        const id = await submit(['--mem-limit', '200M', '-cmd', "python3 -c 'x=bytearray(400*1024*1024)'"]);
-        const r = await waitFinal(id);
-        expect(r.status_name).toBe('outofresource');
-        expect(r.reason).toMatch(/^memory limit 200 MB exceeded: peak \d+ MB$/);
-      },
-    );
-
-    it.runIf(available && mode === 'cgroup')(
-      'over its limit, the whole task stops: a Cromwell script never reaches its rc line, and JTM writes 247',
-      async ({ expect }) => {
-        // Adversary 7 H7: with cgroup v1 the kernel killed only the allocating tool; the script ran on and
-        // wrote rc 0, a success for Cromwell, while JTM recorded outofresource.
-        // Three calls: the kernel's kill raced the watch, and the script went on in about 2 runs in 3.
-        const dirs = [1, 2, 3].map(() => join(tempDir('jtm-oom-rc-'), 'execution'));
-        const ids: number[] = [];
-        for (const dir of dirs) {
-          mkdirSync(dir);
-          writeFileSync(
-            join(dir, 'script'),
-            `( echo starting; python3 -c 'import time; x=bytearray(400<<20); time.sleep(1)'; echo after ) > ${dir}/stdout\n` +
-              `echo $? > ${dir}/rc.tmp\nmv ${dir}/rc.tmp ${dir}/rc\n`,
-          );
-          ids.push(await submit(['--mem-limit', '300M', '-cmd', `/bin/bash ${dir}/script`]));
-        }
-        for (const [k, dir] of dirs.entries()) {
-          const r = await waitFinal(ids[k]!);
-          expect(r.status_name).toBe('outofresource');
-          await waitFor(() => existsSync(join(dir, 'rc')) || undefined, 'the rc file');
-          expect([readFileSync(join(dir, 'rc'), 'utf8'), readFileSync(join(dir, 'stdout'), 'utf8')]).toEqual([
-            '247\n',
-            'starting\n',
-          ]);
-        }
-      },
-    );
-
-    it.runIf(available && mode === 'cgroup')('removes the task cgroups', async ({ expect }) => {
-      const id = await submit(['-cmd', 'true']);
-      await waitFinal(id);
-      const workerPid = worker!.child.pid!;
-      const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpuacct'];
-      const leftovers = (): string[] =>
-        roots.flatMap(root => {
-          try {
-            return execFileSync(
-              'find',
-              // This worker's own (jtm-<pid>): the cgroups of other test runs' killed workers, in other
-              // parent cgroups of a shared machine, can hold a task with the same id.
-              [root, '-maxdepth', '6', '-type', 'd', '-path', `*jtm-${workerPid}/task-${id}-*`],
-              {
-                encoding: 'utf8',
-              },
-            )
-              .trim()
-              .split('\n')
-              .filter(Boolean);
-          } catch {
-            return [];
-          }
-        });
-      // Removed once the task's processes are gone, which may be just after its status is final.
-      await waitFor(() => leftovers().length === 0, 'the task cgroups to go', 10_000).catch(() => {});
-      expect(leftovers()).toEqual([]);
-      expect(existsSync(`/proc/${workerPid}`)).toBe(true);
-    });
-  },
-);
+      });
+    // Removed once the task's processes are gone, which may be just after its status is final.
+    await waitFor(() => leftovers().length === 0, 'the task cgroups to go', 10_000).catch(() => {});
+    expect(leftovers()).toEqual([]);
+    expect(existsSync(`/proc/${workerPid}`)).toBe(true);
+  });
+});
 
 describe('procfs watch on a crowded node', () => {
   it('sees a detached child while 3,000 other processes run: the first /proc scan does not blind the watch', async () => {

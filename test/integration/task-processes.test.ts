@@ -8,6 +8,7 @@ import { TaskAccounting } from '../../src/worker/accounting.js';
 import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { findByToken, PidWindow, pidsBetween, readProc } from '../../src/worker/process-tree.js';
 import { waitFor } from '../helpers/env.js';
+import { describeIf } from '../helpers/requirements.js';
 
 /** Starts `bash -c script` detached; resolves with the pid of the `sleep` it leaves behind (printed on stdout). */
 function leaveSleeper(script: string, env: Record<string, string> = {}): Promise<number> {
@@ -99,25 +100,31 @@ describe('the processes a task left behind, found without reading all of /proc',
   });
 
   const cgroupHost = openCgroupHost(`jtm-tp-${process.pid}`);
-  describe.runIf(!('reason' in cgroupHost))('with a real task cgroup', () => {
-    it('a setsid daemon of a task that has ended is in its cgroup', async () => {
-      if ('reason' in cgroupHost) return;
-      const cg = cgroupHost.create('task-test');
-      const acct = new TaskAccounting(cgroupHost.mode, undefined, cg);
-      let pid = 0;
-      try {
-        pid = await leaveSleeper(
-          'for f in $PROCS; do echo $$ >"$f"; done; ( setsid sleep 30 >/dev/null 2>&1 & echo $! )',
-          { PROCS: cg.procsFiles.join(' ') },
-        );
-        expect(readProc(pid)?.state).not.toBe('Z');
-        expect(acct.memberPids()).toContain(pid);
-      } finally {
-        kill(pid);
-        await waitFor(() => (acct.memberPids() ?? []).length === 0, 'the cgroup to empty', 5000);
-        acct.close();
-        cgroupHost.dispose();
-      }
-    });
-  });
+  describeIf(
+    'reason' in cgroupHost
+      ? { available: false, reason: `needs task cgroups: ${cgroupHost.reason}` }
+      : { available: true },
+    'with a real task cgroup',
+    () => {
+      it('a setsid daemon of a task that has ended is in its cgroup', async () => {
+        if ('reason' in cgroupHost) return;
+        const cg = cgroupHost.create('task-test');
+        const acct = new TaskAccounting(cgroupHost.mode, undefined, cg);
+        let pid = 0;
+        try {
+          pid = await leaveSleeper(
+            'for f in $PROCS; do echo $$ >"$f"; done; ( setsid sleep 30 >/dev/null 2>&1 & echo $! )',
+            { PROCS: cg.procsFiles.join(' ') },
+          );
+          expect(readProc(pid)?.state).not.toBe('Z');
+          expect(acct.memberPids()).toContain(pid);
+        } finally {
+          kill(pid);
+          await waitFor(() => (acct.memberPids() ?? []).length === 0, 'the cgroup to empty', 5000);
+          acct.close();
+          cgroupHost.dispose();
+        }
+      });
+    },
+  );
 });
