@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -573,13 +574,32 @@ export class TaskRun {
   }
 }
 
+/**
+ * Why the command cannot start in `dir`, or undefined. A directory the worker's user may not enter (another user's
+ * home, mode 0700) was reported as missing, or, where only the entry failed, as the command's own "exit code 1"
+ * with no output at all (adversary 12 D2).
+ */
 async function checkDirectory(dir: string): Promise<string | undefined> {
   try {
     if (!(await stat(dir)).isDirectory()) return `cannot start: ${dir} is not a directory`;
-  } catch {
-    return `cannot start: working directory ${dir} does not exist`;
+    await access(dir, constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `cannot start: working directory ${dir} does not exist`;
+    if (code === 'EACCES' || code === 'EPERM')
+      return `cannot start: working directory ${dir} is not accessible to the worker's user ${workerUser()} (permission denied)`;
+    return `cannot start: working directory ${dir}: ${code ?? (err as Error).message}`;
   }
   return undefined;
+}
+
+/** The worker's user, by name where the system has one. */
+function workerUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
 }
 
 /**
