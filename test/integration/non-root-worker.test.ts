@@ -1,6 +1,6 @@
 // A worker run as an ordinary user (as on most Slurm sites), started here by root as nobody: what it may not
 // do must be said as such, not disguised as the command's failure.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -12,6 +12,19 @@ import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { asRoot, describeIf } from '../helpers/requirements.js';
 
 const NOBODY = 65534;
+
+/** Live processes whose command line matches `pattern` (pgrep -f). */
+function pgrep(pattern: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
 
 describeIf(asRoot('starts a worker as another user'), 'a worker run as an ordinary user', () => {
   const work = tempDir('jtm-nonroot-');
@@ -33,6 +46,53 @@ describeIf(asRoot('starts a worker as another user'), 'a worker run as an ordina
     worker.kill('SIGTERM');
     await exited;
     rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a detached daemon that made itself non-dumpable (ssh-agent does) is ended with its task (adversary 12 D10)', async () => {
+    // Its /proc/<pid>/environ is unreadable to its own user then: the token scan never found it, and it outlived
+    // its task's end, a timeout and every sweep. The task's shell, its subreaper, keeps it in the tree.
+    await waitWorkers(env, 'nr', 1, 30_000);
+    const daemon = (n: number): string =>
+      `python3 -c 'import ctypes, os, time
+if os.fork() > 0: os._exit(0)
+os.setsid()
+if os.fork() > 0: os._exit(0)
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+time.sleep(${n})'`;
+    const ended = taskIds(
+      (await runJtm(['submit', '-p', 'nr', '-cmd', `${daemon(4861)}; sleep 1`], env, { cwd: '/' })).stdout,
+    )[0]!;
+    const timed = taskIds(
+      (
+        await runJtm(['submit', '-p', 'nr', '--timeout', '2s', '-cmd', `${daemon(4862)}; sleep 100`], env, {
+          cwd: '/',
+        })
+      ).stdout,
+    )[0]!;
+    const ctx = await openTestContext(env);
+    try {
+      const final = async (id: number) =>
+        waitFor(
+          async () => {
+            const t = await ctx.tasks.get(id);
+            return t && (t.status < 0 || t.status === 4) ? t : undefined;
+          },
+          `task ${id} to end`,
+          30_000,
+        );
+      const e = await final(ended);
+      expect(e.status_name).toBe('success');
+      expect((e.leftover_pids ?? '').split(',').filter(Boolean)).toHaveLength(1);
+      expect((await final(timed)).status_name).toBe('timeout');
+      await waitFor(
+        () => (pgrep('time.sleep\\(486[12]\\)').length === 0 ? true : undefined),
+        'no daemon left',
+        10_000,
+      ).catch(() => undefined);
+      expect(pgrep('time.sleep\\(486[12]\\)')).toEqual([]);
+    } finally {
+      await closeContext(ctx);
+    }
   });
 
   it("a working directory it may not enter: 'not accessible to the worker's user', not a missing one or exit 1 (adversary 12 D2)", async () => {
