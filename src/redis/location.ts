@@ -20,18 +20,40 @@ export function redisLocation(config: Config): string {
 }
 
 /**
- * The deployment's identifier (JTM_TASK_SCOPE of its tasks, the comment of its Slurm allocations): a digest of the Redis URL (its password left out: the
- * digest is visible to every task) and the key prefix. Two names for one Redis give two scopes, which only
- * makes a worker miss leftovers of the other name's tasks, never kill a run it cannot see in its Redis.
+ * The deployment's identifier (JTM_TASK_SCOPE of its tasks, the comment of its Slurm allocations): a digest of
+ * what names the data behind the Redis URL (redisIdentity: no password, which every task could read, and no
+ * spelling) and the key prefix. Two host names for one server still give two scopes, which only makes a worker
+ * miss leftovers of the other name's tasks, never kill a run it cannot see in its Redis.
  */
 export function deploymentScope(config: Pick<Config, 'redisUrl' | 'prefix'>): string {
-  let url = config.redisUrl ?? '';
-  try {
-    const u = new URL(url);
-    u.password = '';
-    url = u.toString();
-  } catch {
-    // not a URL: used as it is, without a password to hide
-  }
-  return createHash('sha256').update(`${url}\0${config.prefix}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${redisIdentity(config.redisUrl ?? '')}\0${config.prefix}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+const LOOPBACK = new Set(['', 'localhost', '127.0.0.1', '::1', '[::1]']);
+
+/**
+ * The server(s) and database a Redis URL names, whatever its spelling: `redis://localhost:6379`,
+ * `redis://127.0.0.1` and `redis://user@127.0.0.1:6379/0` are one (they split one deployment's leftover sweep
+ * in two: a lost run seen through one spelling was never swept by workers using another, adversary 12 D12).
+ * Scheme (TLS or not) and credentials are left out, host names lower-cased, loopback names made one, the
+ * default port and database filled in, a cluster's seed nodes sorted. Not a URL: as it is.
+ */
+export function redisIdentity(raw: string): string {
+  const m = /^rediss?(?:\+(cluster|sentinel))?:\/\/(?:.*@)?([^/?#@]+)(?:\/([^?#]*))?$/is.exec(raw);
+  if (!m) return raw;
+  const [, mode = 'single', hosts = '', path = ''] = m;
+  const nodes = hosts
+    .split(',')
+    .map(h => {
+      const v6 = /^(\[[^\]]*\])(?::(.*))?$/.exec(h);
+      const [host, port] = v6 ? [v6[1] ?? '', v6[2]] : (h.split(':') as [string, string | undefined]);
+      const name = host.toLowerCase();
+      return `${LOOPBACK.has(name) ? 'loopback' : name}:${Number(port || 6379)}`;
+    })
+    .sort();
+  const db = mode.toLowerCase() === 'sentinel' ? path || 'mymaster' : String(Number(path || 0));
+  return `${mode.toLowerCase()}:${nodes.join(',')}/${db}`;
 }
