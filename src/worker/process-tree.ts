@@ -364,19 +364,36 @@ export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): v
 export async function terminateAll(
   live: () => ProcInfo[],
   graceMs: number,
-): Promise<{ signalled: number[]; survivors: number[] }> {
+): Promise<{ signalled: number[]; survivors: number[]; forbidden: number[] }> {
   const signalled = new Set<number>();
   /** Processes born to ones already asked to end (their cleanup): not signalled before the grace ends. */
   const spared = new Set<number>();
-  let procs = live();
-  if (procs.length === 0) return { signalled: [], survivors: [] };
+  /**
+   * Processes this user may not signal (EPERM: a task's `sudo -u other …`, a setuid program): never signalled,
+   * so not counted as killed, and not waited for (the worker logged them as "survived SIGKILL", the record
+   * counted them killed, adversary 12 D11).
+   */
+  const forbidden = new Set<number>();
+  const mayEnd = (all: ProcInfo[]): ProcInfo[] =>
+    all.filter(p => {
+      if (forbidden.has(p.pid)) return false;
+      if (mayNotSignal(p.pid)) forbidden.add(p.pid);
+      return !forbidden.has(p.pid);
+    });
+  const result = (rest: ProcInfo[]) => ({
+    signalled: [...signalled].filter(pid => !forbidden.has(pid)),
+    survivors: rest.map(p => p.pid),
+    forbidden: [...forbidden],
+  });
+  let procs = mayEnd(live());
+  if (procs.length === 0) return result([]);
   procs.forEach(p => signalled.add(p.pid));
   askToEnd(procs);
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     await sleep(50);
-    procs = live();
-    if (procs.length === 0) return { signalled: [...signalled], survivors: [] };
+    procs = mayEnd(live());
+    if (procs.length === 0) return result([]);
     // One TERM per process, to those that appeared since: re-sent every 50 ms, a TERM trap was entered again
     // before it could finish (99 times in a second) and a handler that flushes was interrupted (adversary 10 K8).
     // Not to a child of a process already asked to end: that is its cleanup (a trap's `sleep`, `cp`, `rm`),
@@ -394,9 +411,19 @@ export async function terminateAll(
     procs.forEach(p => signalled.add(p.pid));
     signalAll(procs, 'SIGKILL');
     await sleep(50);
-    procs = live();
+    procs = mayEnd(live());
   }
-  return { signalled: [...signalled], survivors: procs.map(p => p.pid) };
+  return result(procs);
+}
+
+/** Whether this process may not signal `pid` (another user's, to a process without the capability). */
+function mayNotSignal(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

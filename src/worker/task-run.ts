@@ -224,6 +224,8 @@ export class TaskRun {
   private stopCause: StopCause | undefined;
   private stopGraceMs = 0;
   private killing: Promise<number[]> | undefined;
+  /** Processes of the task this user could not signal (killTree). */
+  private readonly unkillable = new Set<number>();
   private timer: LongTimeout | undefined;
   /** The pids handed out since just before the task was started: where its escaped processes can be. */
   private pids: PidWindow | undefined;
@@ -281,7 +283,7 @@ export class TaskRun {
       const failed = settled.find(r => r.status === 'rejected');
       if (failed) throw failed.reason;
       this.opts.onOutputReady?.(stdoutPath, held[0]?.regular ?? false);
-      return await this.execute(cwd, stdoutPath, stderrPath);
+      return this.withUnkillable(await this.execute(cwd, stdoutPath, stderrPath));
     } catch (err) {
       return { kind: 'final', status: TaskStatus.failed, reason: (err as Error).message, leftovers: [] };
     } finally {
@@ -567,10 +569,28 @@ export class TaskRun {
 
   /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */
   private async killTree(graceMs: number): Promise<number[]> {
-    const { signalled, survivors } = await terminateAll(() => this.liveProcesses(), graceMs);
+    const { signalled, survivors, forbidden } = await terminateAll(() => this.liveProcesses(), graceMs);
     if (survivors.length > 0)
       this.opts.logger.error({ task: this.id, pids: survivors }, 'processes survived SIGKILL');
+    if (forbidden.length > 0) {
+      for (const pid of forbidden) this.unkillable.add(pid);
+      this.opts.logger.error(
+        { task: this.id, pids: forbidden },
+        "processes of another user could not be ended (EPERM): the worker's user may not signal them",
+      );
+    }
     return signalled;
+  }
+
+  /** A final outcome's reason says which of the task's processes this user could not end (killTree). */
+  private withUnkillable(outcome: TaskOutcome): TaskOutcome {
+    if (this.unkillable.size === 0 || outcome.kind !== 'final') return outcome;
+    const pids = [...this.unkillable].join(',');
+    const n = this.unkillable.size;
+    return {
+      ...outcome,
+      reason: `${outcome.reason}; ${n} process${n === 1 ? '' : 'es'} of another user could not be ended (EPERM: ${pids})`,
+    };
   }
 }
 

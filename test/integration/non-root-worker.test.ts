@@ -1,6 +1,6 @@
 // A worker run as an ordinary user (as on most Slurm sites), started here by root as nobody: what it may not
 // do must be said as such, not disguised as the command's failure.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -92,6 +92,41 @@ time.sleep(${n})'`;
       expect(pgrep('time.sleep\\(486[12]\\)')).toEqual([]);
     } finally {
       await closeContext(ctx);
+    }
+  });
+
+  it('a process of the task it may not signal (a setuid program, sudo -u other) is named in the reason, not counted killed (adversary 12 D11)', async ({
+    skip,
+  }) => {
+    // A setuid-root program that becomes another user (uid 1) and sleeps: the worker (nobody) gets EPERM. It was
+    // "killed on request (2 processes)", with "processes survived SIGKILL" in the worker's log only.
+    const helper = join(work, 'become-daemon');
+    const built = spawnSync('cc', ['-x', 'c', '-o', helper, '-'], {
+      input:
+        '#include <unistd.h>\n#include <stdlib.h>\nint main(int c, char **v) { if (setgid(1) || setuid(1)) return 9; sleep(atoi(v[1])); return 0; }\n',
+    });
+    if (built.status !== 0) skip('no C compiler to build the setuid helper');
+    chmodSync(helper, 0o4755);
+    await waitWorkers(env, 'nr', 1, 30_000);
+    const id = taskIds(
+      (await runJtm(['submit', '-p', 'nr', '-cmd', `${helper} 4871 & sleep 100`], env, { cwd: '/' })).stdout,
+    )[0]!;
+    const ctx = await openTestContext(env);
+    try {
+      await waitFor(() => (pgrep(`become-daemon 4871`).length > 0 ? true : undefined), 'the helper');
+      await waitFor(async () => ((await ctx.tasks.get(id))?.status === 3 ? true : undefined), 'running');
+      expect((await runJtm(['kill', '-tid', String(id)], env)).code).toBe(0);
+      const rec = await waitFor(async () => {
+        const t = await ctx.tasks.get(id);
+        return t && t.status < 0 ? t : undefined;
+      }, 'terminated');
+      expect(rec.status_name).toBe('terminated');
+      expect(rec.reason).toMatch(
+        /^killed on request \(\d+ processes\); 1 process of another user could not be ended \(EPERM: \d+\)$/,
+      );
+    } finally {
+      await closeContext(ctx);
+      for (const pid of pgrep('become-daemon 4871')) process.kill(pid, 'SIGKILL');
     }
   });
 
