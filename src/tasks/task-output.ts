@@ -22,7 +22,14 @@ export async function streamTaskOutput(
   const ctx = forTask(anyShard, id);
   const record = await ctx.tasks.get(id);
   if (!record) throw new TaskNotFoundError(id);
-  if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write))) return;
+  const copied = isFinal(record.status) ? await copyFile(record.stdout_file, record, write) : false;
+  if (copied === true) return;
+  // The file is on this host with the recorded size but this user may not read it (another user's worker, a
+  // umask of 077): said so, rather than sending the reader to that file (adversary 12 D6).
+  const whole =
+    typeof copied === 'string'
+      ? `the whole output is in ${record.stdout_file ?? "the task's stdout file"}, which this user cannot read (${copied})`
+      : "the whole output is in the task's stdout file";
   const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
   /** The output offset up to which this reader has written, and the run (token) that offset is of. */
@@ -34,13 +41,13 @@ export async function streamTaskOutput(
     if (off > 0)
       ctx.logger.warn(
         { task: id, dropped_bytes: off },
-        `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): the whole output is in the task's stdout file`,
+        `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): ${whole}`,
       );
   };
   const behind = (bytes: number, why: string): void =>
     ctx.logger.warn(
       { task: id, dropped_bytes: bytes },
-      `${bytes} bytes of output went by while this reader was behind (${why}): the whole output is in the task's stdout file`,
+      `${bytes} bytes of output went by while this reader was behind (${why}): ${whole}`,
     );
   // Once a run has ended its live stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies
   // past what was written here, when it is the run this reader follows (an older run's tail, while a new run
@@ -137,11 +144,15 @@ function field(fields: Buffer[], name: string): Buffer | undefined {
 }
 
 /** Writes the stdout file when it is here, regular, and as long and as old as its worker saw it; false otherwise. */
+/**
+ * Writes the task's stdout file when it is here and whole: true; false when it is not (the Redis copy serves);
+ * the error code when it is here, whole, but unreadable to this user.
+ */
 async function copyFile(
   path: string | undefined,
   ended: { output_bytes?: number; output_mtime?: number },
   write: (chunk: Buffer) => void | Promise<void>,
-): Promise<boolean> {
+): Promise<boolean | string> {
   const { output_bytes: bytes, output_mtime: mtime } = ended;
   if (!path || bytes === undefined) return false;
   let chunks: AsyncIterable<unknown>;
@@ -151,8 +162,9 @@ async function copyFile(
     if (!st.isFile() || st.size !== bytes || (mtime !== undefined && st.mtimeMs !== mtime)) return false;
     if (bytes === 0) return true;
     chunks = createReadStream(path, { end: bytes - 1 });
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? code : false;
   }
   // A failure of `write` is the caller's (its reader gone, a full disk), never a reason to fall back to the
   // Redis copy: that wrote the output's tail after the part already written.
@@ -164,7 +176,8 @@ async function copyFile(
     }
   } catch (err) {
     if (wrote) throw err;
-    return false;
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? code : false;
   }
   return true;
 }

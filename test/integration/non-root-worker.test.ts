@@ -130,6 +130,35 @@ time.sleep(${n})'`;
     }
   });
 
+  it("jtm logs by another user who may not read the task's file: the Redis copy, and a warning that says so (adversary 12 D6)", async () => {
+    await waitWorkers(env, 'nr', 1, 30_000);
+    const id = taskIds(
+      (
+        await runJtm(['submit', '-p', 'nr', '-cmd', "head -c 200000 /dev/zero | tr '\\0' x"], env, {
+          cwd: '/',
+        })
+      ).stdout,
+    )[0]!;
+    const ctx = await openTestContext(env);
+    try {
+      await waitFor(async () => ((await ctx.tasks.get(id))?.status === 4 ? true : undefined), 'success');
+    } finally {
+      await closeContext(ctx);
+    }
+    // uid 1 (daemon): the worker's log dir is private to nobody.
+    const r = spawnSync(process.execPath, [BIN, 'logs', '-tid', String(id)], {
+      env,
+      uid: 1,
+      gid: 1,
+      encoding: 'latin1',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('x'.repeat(65_536));
+    expect(r.stderr).toContain(
+      `the whole output is in ${join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`)}, which this user cannot read (EACCES)`,
+    );
+  });
+
   it("a working directory it may not enter: 'not accessible to the worker's user', not a missing one or exit 1 (adversary 12 D2)", async () => {
     await waitWorkers(env, 'nr', 1, 30_000).catch(err => {
       throw new Error(`${String(err)}; worker log: ${log}`);
