@@ -57,6 +57,26 @@ async function forkPtyHostEarly(argv) {
   }
 }
 
+/** Commands whose work depends on the current directory: a task's working directory, relative output paths. */
+const USES_CWD = new Set(['submit', 'worker', 'report', 'resource-log']);
+
+/**
+ * Started in a directory removed since: one line for a command that needs it (it printed Node's `ENOENT … uv_cwd`);
+ * the others run from `/` (they read no relative path), without the line oclif printed outside its JSON logs.
+ */
+function removedCwdMessage(command) {
+  try {
+    process.cwd();
+    return undefined;
+  } catch (err) {
+    if (err?.code !== 'ENOENT') return undefined;
+  }
+  if (USES_CWD.has(command))
+    return `jtm ${command}: the current directory no longer exists (it was removed): cd to one that does`;
+  process.chdir('/');
+  return undefined;
+}
+
 let saveCodeCache;
 async function fastModule() {
   const command = commandName();
@@ -97,8 +117,9 @@ const { normaliseArgv, runFastPath, unknownCommandMessage } = await fastModule()
 const args = normaliseArgv(basename(process.argv[1] ?? 'jtm'), process.argv.slice(2));
 guardStdout(args[0] ?? '');
 const unknown = unknownCommandMessage(args, manifest);
-if (unknown) {
-  process.stderr.write(`${unknown}\n`);
+const cwdGone = unknown ? undefined : removedCwdMessage(args[0] ?? '');
+if (unknown || cwdGone) {
+  process.stderr.write(`${unknown ?? cwdGone}\n`);
   process.exitCode = 1;
 } else if (await runFastPath(args, manifest)) {
   // A run that failed early (bad input) compiled little: the cache waits for a successful one.

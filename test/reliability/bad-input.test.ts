@@ -486,6 +486,40 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
     expect(r.stderr.trim()).toMatch(/^jtm submit: the working directory has a byte that is not UTF-8/);
   });
 
+  it('a current directory removed since: one line for the commands that need it, the others run (adversary 12 D8)', () => {
+    // It printed Node's "ENOENT: no such file or directory, uv_cwd", and oclif a plain WARNING line on stderr.
+    const fromRemoved = (args: string[]) =>
+      spawnSync(
+        'bash',
+        [
+          '-c',
+          'mkdir -p "$1" && cd "$1" && rmdir "$1" && shift && exec "$@"',
+          'bash',
+          join(dir, 'removed'),
+          process.execPath,
+          BIN,
+          ...args,
+        ],
+        {
+          env,
+          encoding: 'utf8',
+        },
+      );
+    for (const cmd of [['submit', '-p', 'x', '-cmd', 'true'], ['report']]) {
+      const r = fromRemoved(cmd);
+      expect([cmd[0], r.status, r.stdout, r.stderr]).toEqual([
+        cmd[0],
+        1,
+        '',
+        `jtm ${cmd[0]}: the current directory no longer exists (it was removed): cd to one that does\n`,
+      ]);
+    }
+    for (const cmd of [['pools'], ['status', '-tid', '999999999']]) {
+      const r = fromRemoved(cmd);
+      expect([cmd[0], r.stderr]).toEqual([cmd[0], '']);
+    }
+  });
+
   it('left no key in Redis', async () => {
     expect(await ctx().redis.keys(`${env['JTM_PREFIX']}*`)).toEqual([]);
   });
