@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -156,13 +157,21 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
   });
 
   it('a task whose own limit is more than the room the running tasks leave waits for it (it started, and the kernel killed the older task)', async () => {
-    const hold = (mb: number, s: number): string =>
-      `python3 -c 'import time; x=bytearray(${mb}*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(${s})'`;
+    // The older task says when its memory is taken: the room is read from the cgroup's usage, and under a full
+    // run's load a fixed second was not always enough for python to start and take it (the newer task then
+    // fitted and started first).
+    const marker = join(tmpdir(), `jtm-oom-held-${process.pid}`);
+    rmSync(marker, { force: true });
+    const hold = (mb: number, s: number, mark = ''): string =>
+      `python3 -c 'import time; x=bytearray(${mb}*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); ${mark ? `open("${mark}", "w").close(); ` : ''}time.sleep(${s})'`;
     const [older] = await submitTasks(ctx, [
-      buildTask({ command: hold(90, 6), mem_limit: '100M' }, { pool, cwd: ROOT, maxCommandBytes: 65536 }),
+      buildTask(
+        { command: hold(90, 6, marker), mem_limit: '100M' },
+        { pool, cwd: ROOT, maxCommandBytes: 65536 },
+      ),
     ]);
-    await waitFor(async () => (await ctx.tasks.get(older!))?.status === 3, 'the older task to run');
-    await new Promise(r => setTimeout(r, 1000));
+    await waitFor(() => existsSync(marker) || undefined, 'the older task to hold its memory', 30_000);
+    rmSync(marker, { force: true });
     const [newer] = await submitTasks(ctx, [
       buildTask({ command: hold(100, 1), mem_limit: '120M' }, { pool, cwd: ROOT, maxCommandBytes: 65536 }),
     ]);
