@@ -104,7 +104,9 @@ export interface TaskRunOptions {
  *   controlling terminal to read either: the wrapper in front of bash leaves it, task-exec.c leave_terminal);
  * - without a cgroup, writes bash's `times` to JTM_TIMES_FILE when the shell exits (an EXIT trap: the CPU of
  *   every child it reaped, which /proc loses once the shell is reaped), and its children then: the orphans it
- *   was the subreaper of (task-exec.c become_subreaper), with the time since boot when they were listed.
+ *   was the subreaper of (task-exec.c become_subreaper), with the time since boot when they were listed. The
+ *   trap runs under the command's own options and traps: it must not fail (`|| :`), or `set -e` made every task
+ *   exit 1 and an ERR trap fired at its end (`read` of the children file, which has no newline, returns 1).
  * The command follows on the next line, so bash parses and runs it only after the preamble has run (a syntax
  * error in it is reported in the stderr file), and, where no trap is set, execs its last simple command in
  * place of the shell: no fork for a single command, as with a plain `bash -c`. Bash's messages about the command
@@ -121,7 +123,7 @@ const PREAMBLE =
   'exec >>"$1" 2>>"$2" </dev/null || exit 125; set --; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'{ times; ' +
   'read -r __jtm_f </proc/$$/task/$$/children; read -r __jtm_u </proc/uptime; ' +
-  'echo "children ${__jtm_u%% *} $__jtm_f"; } >"$__jtm_times" 2>/dev/null\' EXIT';
+  'echo "children ${__jtm_u%% *} $__jtm_f"; } >"$__jtm_times" 2>/dev/null || :\' EXIT';
 
 /** The `bash -c` script of a task: the preamble, then the command on its own lines. */
 export function taskScript(command: string): string {

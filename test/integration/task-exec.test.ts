@@ -103,6 +103,29 @@ describe('jtm-task-exec', () => {
 });
 
 describe('a task accounted from /proc (JTM_SUBREAPER, JTM_TIMES_FILE)', () => {
+  it("its EXIT trap leaves the command's exit status alone, under set -e and an ERR trap too", () => {
+    // The trap's `read` of the children file (no newline) returns 1: with `set -e` every task exited 1, and an
+    // ERR trap ran at the end (review of the subreaper change).
+    for (const [command, code] of [
+      ['set -e; true', 0],
+      ['set -euo pipefail; echo ok >/dev/null', 0],
+      ['set -e; exit 3', 3],
+      ["trap 'exit 2' ERR; true", 0],
+      ['(sleep 30 &); set -e; true', 0],
+    ] as const) {
+      const out = join(work, 'status.out');
+      const times = join(work, 'status.times');
+      const r = spawnSync(
+        WRAPPER,
+        ['--leave-tty', '/bin/bash', '-c', taskScript(command), 'bash', out, `${out}.err`],
+        { env: { PATH: '/usr/bin:/bin', JTM_SUBREAPER: '1', JTM_TIMES_FILE: times }, stdio: 'ignore' },
+      );
+      expect([command, r.status]).toEqual([command, code]);
+      expect(readFileSync(times, 'utf8')).toMatch(/^children [\d.]+ ?[\d ]*$/m);
+    }
+    spawnSync('pkill', ['-f', '^sleep 30$']);
+  });
+
   it('its shell adopts the orphans of its tree and lists them, with the time since boot, as it exits', () => {
     // Adversary 10 K4: `(setsid env -i cmd &)` was re-parented to init before any walk of the tree saw it, and
     // carried no token: it outlived its task. The wrapper makes the shell their subreaper; the EXIT trap lists
