@@ -27,7 +27,7 @@ export function redisLocation(config: Config): string {
  */
 export function deploymentScope(config: Pick<Config, 'redisUrl' | 'prefix'>): string {
   return createHash('sha256')
-    .update(`${redisIdentity(config.redisUrl ?? '')}\0${config.prefix}`)
+    .update(`${redisIdentity(config.redisUrl ?? DEFAULT_URL)}\0${config.prefix}`)
     .digest('hex')
     .slice(0, 16);
 }
@@ -38,13 +38,17 @@ const LOOPBACK = new Set(['', 'localhost', '127.0.0.1', '::1', '[::1]']);
  * The server(s) and database a Redis URL names, whatever its spelling: `redis://localhost:6379`,
  * `redis://127.0.0.1` and `redis://user@127.0.0.1:6379/0` are one (they split one deployment's leftover sweep
  * in two: a lost run seen through one spelling was never swept by workers using another, adversary 12 D12).
- * Scheme (TLS or not) and credentials are left out, host names lower-cased, loopback names made one, the
- * default port and database filled in, a cluster's seed nodes sorted. Not a URL: as it is.
+ * The scheme (TLS or not) and the password are left out, host names lower-cased, loopback names made one, the
+ * default port, user and database filled in, a cluster's seed nodes sorted. The user stays: on a server whose
+ * ACL user selects the keyspace (Dragonfly's namespaces), two users are two deployments, and a worker's sweep
+ * would kill the other's live runs as lost (review). Not a URL: as it is.
  */
 export function redisIdentity(raw: string): string {
-  const m = /^rediss?(?:\+(cluster|sentinel))?:\/\/(?:.*@)?([^/?#@]+)(?:\/([^?#]*))?$/is.exec(raw);
+  const m = /^rediss?(?:\+(cluster|sentinel))?:\/\/(?:(.*)@)?([^/?#@]+)(?:\/([^?#]*))?$/is.exec(raw);
   if (!m) return raw;
-  const [, mode = 'single', hosts = '', path = ''] = m;
+  const [, mode = 'single', auth, hosts = '', path = ''] = m;
+  const colon = auth?.indexOf(':') ?? -1;
+  const user = (auth !== undefined && colon >= 0 ? auth.slice(0, colon) : '') || 'default';
   const nodes = hosts
     .split(',')
     .map(h => {
@@ -55,5 +59,5 @@ export function redisIdentity(raw: string): string {
     })
     .sort();
   const db = mode.toLowerCase() === 'sentinel' ? path || 'mymaster' : String(Number(path || 0));
-  return `${mode.toLowerCase()}:${nodes.join(',')}/${db}`;
+  return `${mode.toLowerCase()}:${user}@${nodes.join(',')}/${db}`;
 }

@@ -11,11 +11,14 @@ describe('the deployment scope of tasks and allocations', () => {
       'redis://localhost:8050',
       'redis://127.0.0.1:8050/0',
       'redis://LOCALHOST:8050/',
-      'redis://ua:secret@127.0.0.1:8050',
+      'redis://:secret@127.0.0.1:8050',
+      'redis://default:other@127.0.0.1:8050',
       'rediss://[::1]:8050/0',
     ])
       expect([url, scope(url)]).toEqual([url, one]);
     expect(scope('redis://127.0.0.1')).toBe(scope('redis://localhost:6379/0'));
+    // No REDIS_URL is the default server.
+    expect(deploymentScope({ redisUrl: undefined, prefix: '{jtm}' })).toBe(scope('redis://127.0.0.1:6379'));
     expect(scope('redis+cluster://b:7001,a:7000')).toBe(scope('redis+cluster://A:7000,b:7001'));
   });
 
@@ -27,12 +30,16 @@ describe('the deployment scope of tasks and allocations', () => {
       scope('redis://10.0.0.2:8050'),
       scope('redis://127.0.0.1:8050', '{jtma}'),
       scope('redis+cluster://127.0.0.1:8050'),
+      // An ACL user may select its own keyspace (Dragonfly's namespaces).
+      scope('redis://alice:x@127.0.0.1:8050'),
     ])
       expect(other).not.toBe(one);
   });
 
   it('holds no password', () => {
-    expect(redisIdentity('redis://u:hunter2@db.example.org:6380/2')).toBe('single:db.example.org:6380/2');
-    expect(redisIdentity('redis+sentinel://s1:26379,s2:26379/main')).toBe('sentinel:s1:26379,s2:26379/main');
+    expect(redisIdentity('redis://u:hunter2@db.example.org:6380/2')).toBe('single:u@db.example.org:6380/2');
+    expect(redisIdentity('redis+sentinel://s1:26379,s2:26379/main')).toBe(
+      'sentinel:default@s1:26379,s2:26379/main',
+    );
   });
 });
