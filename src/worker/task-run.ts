@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, readFile, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -312,6 +312,10 @@ export class TaskRun {
     const deadline = this.opts.startDeadline?.();
     if (!this.stopCause && deadline !== undefined && monotonicMs() >= deadline) this.stop('fenced');
     if (this.stopCause) return this.stoppedOutcome(this.stopCause, []);
+    // The shell's listing of its children is read after its exit: never a file left by an earlier run of the task
+    // (a worker that died, the shell of a lost run ending later), whose pids would be another run's or reused.
+    const timesFile = this.opts.env[TIMES_FILE_VAR];
+    if (timesFile) await rm(timesFile, { force: true }).catch(() => {});
     this.pids = PidWindow.open();
     try {
       pty = await runInPty(taskArgv(this.data.command, stdoutPath, stderrPath, env), {
@@ -364,6 +368,10 @@ export class TaskRun {
     await this.adoptListedChildren(env);
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
+    // A stop's kill may have finished before the shell listed its last orphans (adopted just above, after the
+    // exit: a TERM trap that starts `setsid env -i …` and exits): they are ended too, with what the stop killed.
+    if (this.stopCause && this.tree && this.tree.refresh().length > 0)
+      killedByStop.push(...(await this.killTree(Math.min(1000, this.opts.killGraceMs))));
     const leftovers = this.stopCause ? [] : await this.killTree(Math.min(1000, this.opts.killGraceMs));
     if (leftovers.length > 0)
       this.opts.logger.warn({ task: this.id, leftovers }, 'killed processes the task left behind');
@@ -587,8 +595,8 @@ export class TaskRun {
   /** A final outcome's reason says which of the task's processes this user could not end (killTree). */
   private withUnkillable(outcome: TaskOutcome): TaskOutcome {
     if (this.unkillable.size === 0 || outcome.kind !== 'final') return outcome;
-    const pids = [...this.unkillable].join(',');
     const n = this.unkillable.size;
+    const pids = [...this.unkillable].slice(0, 10).join(',') + (n > 10 ? ',…' : '');
     return {
       ...outcome,
       reason: `${outcome.reason}; ${n} process${n === 1 ? '' : 'es'} of another user could not be ended (EPERM: ${pids})`,

@@ -276,12 +276,24 @@ while time.process_time()-t<0.15: pass'`;
       const k = await runJtm(['kill', '-tid', String(killed)], env);
       expect(k.code, k.stderr).toBe(0);
       expect((await waitFinal(killed)).status_name).toBe('terminated');
+      // A TERM trap that starts one more and exits: the shell lists it as it exits, after the stop's kill ended.
+      const trapped = await submit([
+        '-cmd',
+        `trap '(setsid env -i /bin/sleep ${n}05 &); exit' TERM; sleep 100 & wait`,
+      ]);
       await waitFor(
-        () => (processesMatching(`sleep ${n}0[1-4]`).length === 0 ? true : undefined),
+        async () => ((await record(trapped)).status === 3 ? true : undefined),
+        'trap task running',
+      );
+      await new Promise(r => setTimeout(r, 300));
+      expect((await runJtm(['kill', '-tid', String(trapped)], env)).code).toBe(0);
+      expect((await waitFinal(trapped)).status_name).toBe('terminated');
+      await waitFor(
+        () => (processesMatching(`sleep ${n}0[1-5]`).length === 0 ? true : undefined),
         'no child left',
         10_000,
       ).catch(() => undefined);
-      expect(processesMatching(`sleep ${n}0[1-4]`)).toEqual([]);
+      expect(processesMatching(`sleep ${n}0[1-5]`)).toEqual([]);
     },
   );
 
