@@ -215,7 +215,7 @@ export async function checkLogDir(dir: string): Promise<void> {
   }
 }
 
-const LOG_DIR = 'the log directory (-ld / JTM_LOG_DIR)';
+export const LOG_DIR = 'the log directory (-ld / JTM_LOG_DIR)';
 
 /** write(2) of zero bytes: harmless to a file or pipe, refused by devices that take no data. */
 function probeWrite(fd: number): Promise<void> {

@@ -1,9 +1,11 @@
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
+import { ensureStillPrivate } from '../private-dir.js';
+import { LOG_DIR } from './output-files.js';
 import type { TaskAccounting } from './accounting.js';
 import { monotonicMs } from './monotonic.js';
 import { EscapeScanner, nodeMemory } from './process-tree.js';
@@ -201,7 +203,8 @@ export class Sampler {
     try {
       const file = join(this.dir, `${id}.csv`);
       if (!existsSync(file)) {
-        mkdirSync(this.dir, { recursive: true });
+        // Made again if removed; never another user's (private-dir.ts): a swapped directory is not written.
+        ensureStillPrivate(this.dir, LOG_DIR);
         appendFileSync(file, csvHeader());
       }
       appendFileSync(file, csvLine(sample));

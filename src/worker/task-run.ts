@@ -12,7 +12,8 @@ import type { Logger } from '../logger.js';
 import { TIMES_FILE_VAR } from './accounting.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
-import { checkOutputFiles, expandVars, prepareOutput, type PreparedOutput } from './output-files.js';
+import { checkOutputFiles, expandVars, LOG_DIR, prepareOutput, type PreparedOutput } from './output-files.js';
+import { ensureStillPrivate } from '../private-dir.js';
 import {
   findByToken,
   PidWindow,
@@ -277,6 +278,10 @@ export class TaskRun {
     if (cannotStart) return { kind: 'final', status: TaskStatus.failed, reason: cannotStart, leftovers: [] };
     const held: PreparedOutput[] = [];
     try {
+      // JTM's own files go to the log directory's tasks/: still this user's own (private-dir.ts), or the task
+      // fails with the reason rather than writing through a directory someone swapped in.
+      if (this.data.stdout === undefined || this.data.stderr === undefined || this.opts.env[TIMES_FILE_VAR])
+        ensureStillPrivate(join(this.opts.logDir, 'tasks'), LOG_DIR);
       // Checked and opened without blocking the worker: a bad target fails this task alone, at once.
       const checks = [prepareOutput(stdoutPath, 'stdout')];
       if (stderrPath !== stdoutPath) checks.push(prepareOutput(stderrPath, 'stderr'));

@@ -1,10 +1,10 @@
-import { chmodSync, chownSync, mkdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { InvalidInputError } from '../../src/errors.js';
-import { ensurePrivateDir } from '../../src/private-dir.js';
+import { ensurePrivateDir, ensureStillPrivate } from '../../src/private-dir.js';
 import { tempDir } from '../helpers/env.js';
 import { asRoot, itIf } from '../helpers/requirements.js';
 
@@ -22,12 +22,18 @@ describe('directories JTM writes into (tasks/, resource/, job/): no other user m
     expect(statSync(open).mode & 0o777).toBe(0o755);
   });
 
-  it('refuses a symbolic link in its place', () => {
+  it("follows a symbolic link only where the directory holding it is this user's alone", () => {
     mkdirSync(join(work, 'elsewhere'));
     symlinkSync(join(work, 'elsewhere'), join(work, 'link'));
-    expect(() => ensurePrivateDir(join(work, 'link'), 'the log directory')).toThrow(
+    // work is this user's, mode 0700: a link to scratch the user made.
+    ensurePrivateDir(join(work, 'link'), 'the log directory');
+    const shared = join(work, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    symlinkSync(join(work, 'elsewhere'), join(shared, 'tasks'));
+    expect(() => ensurePrivateDir(join(shared, 'tasks'), 'the log directory')).toThrow(
       new InvalidInputError(
-        `the log directory: ${join(work, 'link')} is a symbolic link, not a directory of this user's`,
+        `the log directory: ${join(shared, 'tasks')} is a symbolic link in a directory others may write: not a directory of this user's`,
       ),
     );
   });
@@ -42,6 +48,24 @@ describe('directories JTM writes into (tasks/, resource/, job/): no other user m
       mkdirSync(theirs, { mode: 0o777 });
       chownSync(theirs, 65534, 65534);
       expect(() => ensurePrivateDir(theirs, 'the log directory')).toThrow(
+        /belongs to another user \(uid 65534\)/,
+      );
+    },
+  );
+
+  itIf(
+    asRoot('a directory of another user is made with chown'),
+    'notices a directory swapped after the check (a group project dir)',
+    () => {
+      // Someone who may write the log directory renames tasks/ away and puts their own in its place while the
+      // worker runs: checked at its start only, the worker wrote through the new one (review).
+      const dir = join(work, 'swapped');
+      ensurePrivateDir(dir, 'x');
+      ensureStillPrivate(dir, 'x');
+      renameSync(dir, `${dir}.old`);
+      mkdirSync(dir, { mode: 0o777 });
+      chownSync(dir, 65534, 65534);
+      expect(() => ensureStillPrivate(dir, 'the log directory')).toThrow(
         /belongs to another user \(uid 65534\)/,
       );
     },
