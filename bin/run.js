@@ -57,12 +57,23 @@ async function forkPtyHostEarly(argv) {
   }
 }
 
-/** Commands whose work depends on the current directory: a task's working directory, relative output paths. */
-const USES_CWD = new Set(['submit', 'worker', 'report', 'resource-log']);
+/** Commands that read no path of their own: they may run from `/` when the current directory is gone. */
+const NO_PATHS = new Set([
+  'isalive',
+  'status',
+  'kill',
+  'check-worker',
+  'check-manager',
+  'pools',
+  'logs',
+  'remove-pool',
+]);
 
 /**
- * Started in a directory removed since: one line for a command that needs it (it printed Node's `ENOENT … uv_cwd`);
- * the others run from `/` (they read no relative path), without the line oclif printed outside its JSON logs.
+ * Started in a directory removed since: one line for a command that needs it — a task's working directory, an
+ * output, a log directory, a configuration file given relative to it (it printed Node's `ENOENT … uv_cwd`, or
+ * would have read the path from `/`); the others run from `/`, without the line oclif printed outside its JSON
+ * logs.
  */
 function removedCwdMessage(command) {
   try {
@@ -71,7 +82,17 @@ function removedCwdMessage(command) {
   } catch (err) {
     if (err?.code !== 'ENOENT') return undefined;
   }
-  if (USES_CWD.has(command))
+  const relative = p => typeof p === 'string' && p !== '' && !p.startsWith('/');
+  const argv = process.argv.slice(2);
+  const configArg = argv.findIndex(a => a === '--config' || a.startsWith('--config='));
+  const config =
+    configArg < 0
+      ? undefined
+      : argv[configArg].includes('=')
+        ? argv[configArg].slice(9)
+        : argv[configArg + 1];
+  const paths = [config, process.env.JTM_CONFIG_FILE];
+  if (!NO_PATHS.has(command) || paths.some(relative))
     return `jtm ${command}: the current directory no longer exists (it was removed): cd to one that does`;
   process.chdir('/');
   return undefined;
