@@ -1,6 +1,6 @@
 // A worker run as an ordinary user (as on most Slurm sites), started here by root as nobody: what it may not
 // do must be said as such, not disguised as the command's failure.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -9,22 +9,10 @@ import { afterAll, expect, it } from 'vitest';
 import { BIN, runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { processesMatching } from '../helpers/processes.js';
 import { asRoot, describeIf } from '../helpers/requirements.js';
 
 const NOBODY = 65534;
-
-/** Live processes whose command line matches `pattern` (pgrep -f). */
-function pgrep(pattern: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 describeIf(asRoot('starts a worker as another user'), 'a worker run as an ordinary user', () => {
   const work = tempDir('jtm-nonroot-');
@@ -85,11 +73,11 @@ time.sleep(${n})'`;
       expect((e.leftover_pids ?? '').split(',').filter(Boolean)).toHaveLength(1);
       expect((await final(timed)).status_name).toBe('timeout');
       await waitFor(
-        () => (pgrep('time.sleep\\(486[12]\\)').length === 0 ? true : undefined),
+        () => (processesMatching('time.sleep\\(486[12]\\)').length === 0 ? true : undefined),
         'no daemon left',
         10_000,
       ).catch(() => undefined);
-      expect(pgrep('time.sleep\\(486[12]\\)')).toEqual([]);
+      expect(processesMatching('time.sleep\\(486[12]\\)')).toEqual([]);
     } finally {
       await closeContext(ctx);
     }
@@ -113,7 +101,10 @@ time.sleep(${n})'`;
     )[0]!;
     const ctx = await openTestContext(env);
     try {
-      await waitFor(() => (pgrep(`become-daemon 4871`).length > 0 ? true : undefined), 'the helper');
+      await waitFor(
+        () => (processesMatching(`become-daemon 4871`).length > 0 ? true : undefined),
+        'the helper',
+      );
       await waitFor(async () => ((await ctx.tasks.get(id))?.status === 3 ? true : undefined), 'running');
       expect((await runJtm(['kill', '-tid', String(id)], env)).code).toBe(0);
       const rec = await waitFor(async () => {
@@ -126,7 +117,7 @@ time.sleep(${n})'`;
       );
     } finally {
       await closeContext(ctx);
-      for (const pid of pgrep('become-daemon 4871')) process.kill(pid, 'SIGKILL');
+      for (const pid of processesMatching('become-daemon 4871')) process.kill(pid, 'SIGKILL');
     }
   });
 

@@ -13,20 +13,8 @@ import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memor
 import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { processesMatching } from '../helpers/processes.js';
 import { describeIf, itIf, type Requirement } from '../helpers/requirements.js';
-
-/** Live processes whose command line contains `marker`. */
-function processesMatching(marker: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 /** Whether this machine lets the worker make task cgroups (root with a writable hierarchy, as in CI). */
 function cgroupsAvailable(): boolean {
