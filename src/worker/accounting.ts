@@ -183,24 +183,30 @@ export class TaskAccounting {
   }
 
   /**
-   * /proc mode: reads (and removes) what the wrapper's `times` said when the command ended: its own CPU and
-   * that of every child it waited for, including children that lived and died between two watches and those
-   * reaped after the last one. Kept as a floor under the sampled figure (which also sees processes that
-   * escaped the wrapper). Nothing there (killed, `exec`, no write): the sampled figure stands.
+   * /proc mode: reads (and removes), once, what the task's shell wrote as it exited (task-run.ts PREAMBLE): its
+   * `times` — its own CPU and that of every child it waited for, including children that lived and died between
+   * two watches and those reaped after the last one, kept as a floor under the sampled figure (which also sees
+   * processes that escaped the shell) — and the children it still had, the orphans it was the subreaper of,
+   * returned for the run to end (with the time since boot when they were listed). Nothing there (killed,
+   * `exec`, no write): the sampled figure stands.
    */
-  async collectTimes(): Promise<void> {
-    if (!this.timesFile) return;
+  async readShellExit(): Promise<{ children: number[]; uptimeS: number } | undefined> {
+    if (!this.timesFile) return undefined;
+    let text: string;
     try {
-      const text = await readFile(this.timesFile, 'latin1');
-      const secs = [...text.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
-        (t, m) => t + Number(m[1]) * 60 + Number(m[2]),
-        0,
-      );
-      if (Number.isFinite(secs)) this.cpuSeconds = Math.max(this.cpuSeconds, secs);
+      text = await readFile(this.timesFile, 'latin1');
       await unlink(this.timesFile);
     } catch {
-      // not written: the command was killed, exec'd away, or its shell exited early
+      return undefined; // not written: the command was killed, exec'd away, or its shell exited early
     }
+    const secs = [...text.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+      (t, m) => t + Number(m[1]) * 60 + Number(m[2]),
+      0,
+    );
+    if (Number.isFinite(secs)) this.cpuSeconds = Math.max(this.cpuSeconds, secs);
+    const listed = /^children ([\d.]+)((?: \d+)*) ?$/m.exec(text);
+    if (!listed) return undefined;
+    return { children: (listed[2] ?? '').split(' ').filter(Boolean).map(Number), uptimeS: Number(listed[1]) };
   }
 
   /** Whether the task must be watched closely (every JTM_WATCH_INTERVAL): /proc mode, or a limit to enforce. */

@@ -399,7 +399,6 @@ export async function startWorker(
     } finally {
       try {
         sampler.remove(data.id);
-        await acct.collectTimes();
         acct.close();
         run.sampleState = acct.apply(run.sampleState);
         runs.delete(data.id);

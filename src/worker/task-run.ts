@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { access, readFile, rm, stat } from 'node:fs/promises';
+import { access, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,8 @@ export interface TaskRunOptions {
     overLimit(end?: { failed: boolean }): boolean;
     limitReason(): string;
     memberPids?(): number[] | undefined;
+    /** /proc mode: what the task's shell wrote as it exited (accounting.ts readShellExit), read once. */
+    readShellExit?(): Promise<{ children: number[]; uptimeS: number } | undefined>;
   };
   /** The run token start-task recorded for this execution (the worker claims the task before it makes the run). */
   token?: string;
@@ -370,7 +372,7 @@ export class TaskRun {
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
     if (!this.stopCause && this.opts.memory?.overLimit({ failed: exitCode !== 0 || signal !== 0 }))
       this.stop('outofresource');
-    await this.adoptListedChildren(env);
+    await this.adoptListedChildren();
     // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
     // A stop's kill may have finished before the shell listed its last orphans (adopted just above, after the
@@ -567,19 +569,9 @@ export class TaskRun {
    * /proc mode: the children the task's shell still had as it exited (its EXIT trap lists them with `times`),
    * the orphans it was the subreaper of: a walk may not have seen one born since the last watch.
    */
-  private async adoptListedChildren(env: Readonly<Record<string, string>>): Promise<void> {
-    const file = env[TIMES_FILE_VAR];
-    if (!file || !this.tree) return;
-    let text: string;
-    try {
-      text = await readFile(file, 'latin1');
-    } catch {
-      return; // not written: the shell was killed or exec'd away
-    }
-    const listed = /^children ([\d.]+)((?: \d+)*) ?$/m.exec(text);
-    if (!listed) return;
-    const pids = (listed[2] ?? '').split(' ').filter(Boolean).map(Number);
-    if (pids.length > 0) this.tree.adoptListed(pids, Number(listed[1]));
+  private async adoptListedChildren(): Promise<void> {
+    const listed = await this.opts.memory?.readShellExit?.();
+    if (listed && listed.children.length > 0) this.tree?.adoptListed(listed.children, listed.uptimeS);
   }
 
   /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */
