@@ -189,6 +189,12 @@ function causeText(cause: unknown): string {
 }
 
 /** Turns anything thrown into an Error, keeping the original as `cause`. */
+/** The errno code of a refusal for want of permission (EACCES, EPERM), or undefined for any other error. */
+export function permissionCode(err: unknown): 'EACCES' | 'EPERM' | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EACCES' || code === 'EPERM' ? code : undefined;
+}
+
 export function toError(value: unknown): Error {
   if (value instanceof Error) return value;
   return new Error(typeof value === 'string' ? value : JSON.stringify(value), { cause: value });

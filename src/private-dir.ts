@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError, permissionCode } from './errors.js';
 
 /** The directories checked, by the path JTM uses: what they were (a directory swapped since is checked again). */
 const checked = new Map<string, { dev: number; ino: number }>();
@@ -78,9 +78,8 @@ function ownerHere(dir: string, what: string, st: Stats = statSync(dir)): number
   try {
     writeFileSync(probe, '', { flag: 'wx', mode: 0o600 });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
     const uid = process.getuid?.();
-    if ((code === 'EACCES' || code === 'EPERM') && uid !== undefined && st.uid !== uid)
+    if (permissionCode(err) && uid !== undefined && st.uid !== uid)
       throw new InvalidInputError(
         `${what}: ${dir} belongs to another user (uid ${st.uid}) and this user may not write it: use a directory of your own`,
       );

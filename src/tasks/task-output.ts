@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, type JtmContext } from '../context.js';
-import { TaskNotFoundError } from '../errors.js';
+import { permissionCode, TaskNotFoundError } from '../errors.js';
 import { isFinal } from './status.js';
 
 /**
@@ -143,7 +143,6 @@ function field(fields: Buffer[], name: string): Buffer | undefined {
   return undefined;
 }
 
-/** Writes the stdout file when it is here, regular, and as long and as old as its worker saw it; false otherwise. */
 /**
  * Writes the task's stdout file when it is here and whole: true; false when it is not (the Redis copy serves);
  * the error code when it is here, whole, but unreadable to this user.
@@ -163,8 +162,7 @@ async function copyFile(
     if (bytes === 0) return true;
     chunks = createReadStream(path, { end: bytes - 1 });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'EACCES' || code === 'EPERM' ? code : false;
+    return permissionCode(err) ?? false;
   }
   // A failure of `write` is the caller's (its reader gone, a full disk), never a reason to fall back to the
   // Redis copy: that wrote the output's tail after the part already written.
@@ -176,8 +174,7 @@ async function copyFile(
     }
   } catch (err) {
     if (wrote) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'EACCES' || code === 'EPERM' ? code : false;
+    return permissionCode(err) ?? false;
   }
   return true;
 }

@@ -2,6 +2,8 @@ import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 
+import { permissionCode } from '../errors.js';
+
 /** One process as read from /proc/<pid>/stat and statm. Times in clock ticks, memory in bytes. */
 export interface ProcInfo {
   pid: number;
@@ -237,8 +239,7 @@ function taskTokenOf(pid: number): string | undefined | null {
     env = readFileSync(`/proc/${pid}/environ`);
   } catch (err) {
     // Another user's process: never one of ours (a task runs as the worker's user), and it stays so.
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'EACCES' || code === 'EPERM' ? undefined : null;
+    return permissionCode(err) ? undefined : null;
   }
   if (env.length === 0) return null;
   let at = env.indexOf(TOKEN_PREFIX);
@@ -422,7 +423,7 @@ function mayNotSignal(pid: number): boolean {
     process.kill(pid, 0);
     return false;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return permissionCode(err) === 'EPERM';
   }
 }
 

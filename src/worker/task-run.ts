@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { formatSeconds, setLongTimeout, type LongTimeout } from '../durations.js';
+import { permissionCode } from '../errors.js';
 
 import type { Logger } from '../logger.js';
 import { TIMES_FILE_VAR } from './accounting.js';
@@ -613,7 +614,7 @@ async function checkDirectory(dir: string): Promise<string | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return `cannot start: working directory ${dir} does not exist`;
-    if (code === 'EACCES' || code === 'EPERM')
+    if (permissionCode(err))
       return `cannot start: working directory ${dir} is not accessible to the worker's user ${workerUser()} (permission denied)`;
     return `cannot start: working directory ${dir}: ${code ?? (err as Error).message}`;
   }
