@@ -3,6 +3,9 @@ import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { closeContext, openContext, type JtmContext } from '../../src/context.js';
 import { silentLogger } from '../../src/logger.js';
+import type { TaskRecord } from '../../src/store/task-record.js';
+import { isFinal } from '../../src/task-status.js';
+import { waitFor } from './env.js';
 
 /** An in-process context on the test's prefix, for reading records and driving the API directly. */
 export async function openTestContext(env: Record<string, string>): Promise<JtmContext> {
@@ -30,3 +33,15 @@ export function useTestContext(env: Record<string, string>): () => JtmContext {
 }
 
 export { closeContext };
+
+/** The task's record once it is final (success or any failure), read through `ctx`. */
+export function waitFinalRecord(ctx: JtmContext, id: number, timeoutMs = 30_000): Promise<TaskRecord> {
+  return waitFor(
+    async () => {
+      const t = await ctx.tasks.get(id);
+      return t && isFinal(t.status) ? t : undefined;
+    },
+    `task ${id} to end`,
+    timeoutMs,
+  );
+}

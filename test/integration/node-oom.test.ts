@@ -10,7 +10,7 @@ import { submitTasks } from '../../src/tasks/submit-task.js';
 import { buildTask } from '../../src/tasks/task-spec.js';
 import { openCgroupHost, type CgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { BIN, ROOT, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 import { describeIf, type Requirement } from '../helpers/requirements.js';
 
@@ -139,14 +139,7 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
         { pool, cwd: ROOT, maxCommandBytes: 65536 },
       ),
     ]);
-    const r = await waitFor(
-      async () => {
-        const t = await ctx.tasks.get(id!);
-        return t && (t.status < 0 || t.status === 4) ? t : undefined;
-      },
-      'the task to end',
-      30_000,
-    );
+    const r = await waitFinalRecord(ctx, id!);
     expect(worker.exitCode, output).toBeNull();
     expect([r.status_name, r.reason]).toEqual([
       'outofresource',
@@ -175,15 +168,7 @@ describeIf(cgroups, 'the memory where the worker runs runs out', () => {
     const [newer] = await submitTasks(ctx, [
       buildTask({ command: hold(100, 1), mem_limit: '120M' }, { pool, cwd: ROOT, maxCommandBytes: 65536 }),
     ]);
-    const ended = async (id: number) =>
-      waitFor(
-        async () => {
-          const t = await ctx.tasks.get(id);
-          return t && (t.status < 0 || t.status === 4) ? t : undefined;
-        },
-        `task ${id} to end`,
-        60_000,
-      );
+    const ended = (id: number) => waitFinalRecord(ctx, id, 60_000);
     const [a, b] = [await ended(older!), await ended(newer!)];
     expect([a.status_name, b.status_name], output).toEqual(['success', 'success']);
     expect(Number(b.started_at)).toBeGreaterThanOrEqual(Number(a.ended_at));

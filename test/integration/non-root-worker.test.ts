@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 
 import { BIN, runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { processesMatching } from '../helpers/processes.js';
 import { asRoot, describeIf } from '../helpers/requirements.js';
@@ -59,19 +59,10 @@ time.sleep(${n})'`;
     )[0]!;
     const ctx = await openTestContext(env);
     try {
-      const final = async (id: number) =>
-        waitFor(
-          async () => {
-            const t = await ctx.tasks.get(id);
-            return t && (t.status < 0 || t.status === 4) ? t : undefined;
-          },
-          `task ${id} to end`,
-          30_000,
-        );
-      const e = await final(ended);
+      const e = await waitFinalRecord(ctx, ended);
       expect(e.status_name).toBe('success');
       expect((e.leftover_pids ?? '').split(',').filter(Boolean)).toHaveLength(1);
-      expect((await final(timed)).status_name).toBe('timeout');
+      expect((await waitFinalRecord(ctx, timed)).status_name).toBe('timeout');
       await waitFor(
         () => (processesMatching('time.sleep\\(486[12]\\)').length === 0 ? true : undefined),
         'no daemon left',
@@ -107,10 +98,7 @@ time.sleep(${n})'`;
       );
       await waitFor(async () => ((await ctx.tasks.get(id))?.status === 3 ? true : undefined), 'running');
       expect((await runJtm(['kill', '-tid', String(id)], env)).code).toBe(0);
-      const rec = await waitFor(async () => {
-        const t = await ctx.tasks.get(id);
-        return t && t.status < 0 ? t : undefined;
-      }, 'terminated');
+      const rec = await waitFinalRecord(ctx, id);
       expect(rec.status_name).toBe('terminated');
       expect(rec.reason).toMatch(
         /^killed on request \(\d+ processes\); 1 process of another user could not be ended \(EPERM: \d+\)$/,
@@ -165,10 +153,7 @@ time.sleep(${n})'`;
     const ctx = await openTestContext(env);
     try {
       for (const [k, id] of ids.entries()) {
-        const rec = await waitFor(async () => {
-          const t = await ctx.tasks.get(id);
-          return t && t.status < 0 ? t : undefined;
-        }, `task ${id} to fail`);
+        const rec = await waitFinalRecord(ctx, id);
         expect([rec.status_name, rec.reason]).toEqual([
           'failed',
           `cannot start: working directory ${k === 0 ? closed : join(closed, 'sub')} is not accessible to the worker's user nobody (permission denied)`,

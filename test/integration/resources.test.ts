@@ -11,7 +11,7 @@ import { TaskAccounting } from '../../src/worker/accounting.js';
 import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
 import { dynamicTaskLimit, formatBytes, sizeBytes } from '../../src/worker/memory-limit.js';
 import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { processesMatching } from '../helpers/processes.js';
 import { describeIf, itIf, type Requirement } from '../helpers/requirements.js';
@@ -481,14 +481,7 @@ describe('procfs watch on a crowded node', () => {
       const hold = `python3 -c 'import time; x=bytearray(200*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(2)'`;
       const r = await runJtm(['submit', '-p', pool, '-cmd', `( ${hold} & ); sleep 3`], env);
       const id = taskIds(r.stdout)[0]!;
-      const rec = await waitFor(
-        async () => {
-          const t = await ctx.tasks.get(id);
-          return t && (t.status < 0 || t.status === 4) ? t : undefined;
-        },
-        `task ${id} to end`,
-        30_000,
-      );
+      const rec = await waitFinalRecord(ctx, id);
       expect(rec.status_name).toBe('success');
       expect(rec.peak_rss_mb).toBeGreaterThanOrEqual(190);
     } finally {
