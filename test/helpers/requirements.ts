@@ -88,3 +88,9 @@ export function itUnless(skip: string | undefined, title: string, fn: TestFuncti
   if (skip === undefined) it(title, fn, timeout);
   else it.skip(`${title}${SKIP_MARK}${skip}]`, fn);
 }
+
+/** A suite that cannot run under `skip` (a reason) by the machine's nature, CI included: skipped with the reason. */
+export function describeUnless(skip: string | undefined, title: string, body: () => void): void {
+  if (skip === undefined) describe(title, body);
+  else describe.skip(`${title}${SKIP_MARK}${skip}]`, body);
+}
