@@ -111,15 +111,20 @@ function lazyLogger(level: LogLevel, build: () => Logger): Logger {
 
 type RepeatLevel = 'info' | 'warn' | 'error';
 
+/** A log call whose repeats of one kind (`key`) within a window are only counted (rateLimited). */
+export type RepeatLogger = (
+  level: RepeatLevel,
+  key: string,
+  obj: Record<string, unknown>,
+  msg: string,
+) => void;
+
 /**
  * A log call that does not flood: the first line of each kind (`key`) is logged, repeats within `windowMs`
  * are only counted, and the count goes with the next line of that kind logged after the window. For what
  * repeats on its own while something is down (Redis reconnect errors every few hundred ms).
  */
-export function rateLimited(
-  logger: Logger,
-  windowMs = 60_000,
-): (level: RepeatLevel, key: string, obj: Record<string, unknown>, msg: string) => void {
+export function rateLimited(logger: Logger, windowMs = 60_000): RepeatLogger {
   const seen = new Map<string, { at: number; suppressed: number }>();
   return (level, key, obj, msg) => {
     const now = Date.now();

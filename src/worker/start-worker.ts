@@ -15,17 +15,9 @@ import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { killEarlierRuns, startLeftoverSweeps } from './leftovers.js';
 import { OutputTurns } from './output-turns.js';
-import { fullDiskReason, LogDirSpace } from './disk-space.js';
-import { afterHostLoss, afterLeaseLoss } from './lease-losses.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
-import {
-  flagMemoryRetry,
-  memoryTooLow,
-  recordOutOfMemory,
-  taskDoesNotFit,
-  taskMemoryLimit,
-} from './memory-limit.js';
+import { flagMemoryRetry, taskMemoryLimit } from './memory-limit.js';
 import { memoryRoom } from './cgroup.js';
 import { monotonicMs } from './monotonic.js';
 import { recordOutcome, TaskUnsuccessful } from './record-outcome.js';
@@ -36,7 +28,9 @@ import { checkTaskExec, TaskRun, type StopCause, type TaskOutcome } from './task
 import { FIRST_PRUNE_DELAY_MS, PRUNE_INTERVAL_MS, pruneLogDir, taskRecordsExist } from './log-dir-prune.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
-import { fitsInLife, startLifeTimer, wouldBeCut, wouldBeCutData } from './end-of-life.js';
+import { startLifeTimer, wouldBeCut } from './end-of-life.js';
+import { becomesTrue, settleOutcome, type SettleContext } from './settle-outcome.js';
+import { TaskAdmission } from './task-admission.js';
 import { reconcileRuns, startSelfFencing } from './run-fencing.js';
 import { bounded, runCleanups } from './cleanup-steps.js';
 import { listenForControl, type ControlMessage } from '../control/worker-control.js';
@@ -88,9 +82,6 @@ class LiveState {
  */
 export const STOP_GIVEBACK_LIMIT = 3;
 
-/** How long a worker takes no task after a start failed for want of the node's ptys or processes. */
-const NODE_SHORT_PAUSE_MS = 5000;
-
 /**
  * Starts a BullMQ worker on the pool's queue. Each job is one task: the worker claims the record
  * (guarded), runs the command in a pty, samples it, and records exactly one final status — or gives
@@ -110,15 +101,11 @@ export async function startWorker(
   startTaskHost(ctx.config);
   checkTaskExec();
   await checkLogDir(ctx.config.logDir);
-  /** Whether a cgroup above this worker limits its memory (memory-limit.ts taskDoesNotFit). */
-  const limitedCgroup = memoryRoom() !== undefined;
   const host = hostname();
   const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
   /** Tasks whose run this worker gave back after killing its tree: a re-run here has no leftovers to look for. */
   const givenBackHere = new Set<number>();
-  /** When this worker last left a task for a worker with more time (end of life). */
-  let lastOutlived: number | undefined;
   const outputTurns = new OutputTurns();
   const env = taskEnvironment(ctx.config);
   const heartbeat = new Heartbeat(ctx, opts, host);
@@ -131,14 +118,21 @@ export async function startWorker(
   const accounting = Accounting.open(`jtm-${process.pid}`, ctx.config.accounting === 'procfs', log);
   const live = new LiveState();
   const stopped = new Promise<void>(r => (live.resolveStopped = r));
-  const logDirSpace = new LogDirSpace(ctx.config.logDir);
-  /** While the log dir's disk is full: when that was first seen (the worker says when it takes tasks again). */
-  let diskFullSince: number | undefined;
-  /** Until when the worker takes no task: a start failed for want of the node's ptys or processes. */
-  let nodeShortUntil = 0;
   const logDisk = rateLimited(log, ctx.config.logRepeatIntervalMs);
   /** Connection errors (BullMQ's, the heartbeat's) repeat while Redis is down or refusing: once per kind and window. */
   const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
+  const admission = new TaskAdmission(ctx, opts, log, logDisk, logRepeat, memoryRoom() !== undefined);
+  const settling: SettleContext = {
+    ctx,
+    log,
+    logRepeat,
+    logDisk,
+    workerId: opts.workerId,
+    slurmJobId: opts.slurmJobId,
+    admission,
+    stopping: () => live.phase === 'stopping',
+    signalled: () => live.signalled,
+  };
 
   /**
    * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
@@ -250,60 +244,9 @@ export async function startWorker(
 
   const executeRun = async (exec: Execution): Promise<unknown> => {
     const { id } = exec;
-    const lowMemory = memoryTooLow(ctx.config.memAvailableMarginBytes);
-    if (lowMemory) {
-      log.warn({ task: id }, `${lowMemory}: task left for later or another worker`);
-      return leaveForLater(exec);
-    }
-    // Every task's .out and .err go to the log dir by default: on a full disk each would fail at once.
-    const lowDisk = await logDirSpace.tooLow();
-    if (lowDisk) {
-      diskFullSince ??= Date.now();
-      logDisk('warn', 'log dir full', { task: id }, `${lowDisk}: taking no task until space returns`);
-      return leaveForLater(exec);
-    }
-    if (diskFullSince !== undefined) {
-      log.info({ fullForMs: Date.now() - diskFullSince }, 'the log dir has free space again: taking tasks');
-      diskFullSince = undefined;
-    }
-    if (Date.now() < nodeShortUntil) return leaveForLater(exec);
-    // A draining worker takes only tasks its end of life will not cut: one it would start and give back at
-    // once would come straight back to it (seen: 27 starts in seconds, each spending an attempt). The job
-    // carries only the id: a worker with an end of life reads the time limit (one HGET) before the claim.
-    if (opts.endOfLife !== undefined) {
-      const limit = await ctx.redis.hget(ctx.keys.task(id), 'timeout_ms');
-      const timeoutMs = limit ? Number(limit) : undefined;
-      const cut = live.phase !== 'running' && wouldBeCutData(timeoutMs, opts.endOfLife);
-      if (cut || !fitsInLife(timeoutMs, opts.endOfLife)) {
-        // Warned once per window: a task whose time limit equals a hand-started worker's `-t` never fits (the
-        // allocation's life is counted from its start), and an info line every 5 s was all that said why.
-        logRepeat(
-          'warn',
-          // One key per time limit, not per task: the limiter's keys are shared with the worker's other repeats.
-          `outlive:${timeoutMs}`,
-          {
-            task: id,
-            task_time_limit_ms: timeoutMs,
-            life_left_ms: Math.max(0, opts.endOfLife - Date.now()),
-          },
-          'task would outlive this worker (its time limit is longer than what is left of this worker): left for a worker with more time',
-        );
-        lastOutlived = Date.now();
-        return defer(exec);
-      }
-    }
-    // In a cgroup with a limit (a Slurm job's), a task whose own memory limit is more than the room the running
-    // tasks leave waits for that room, here or on another worker: started anyway, the kernel killed the older
-    // task that had been running within its share (adversary 8 I10). One HGET, only there and beside other runs.
-    if (limitedCgroup && runs.size > 0) {
-      const memLimit = await ctx.redis.hget(ctx.keys.task(id), 'mem_limit');
-      const limit = taskMemoryLimit(memLimit ? { mem_limit: memLimit } : {}, opts);
-      const why = limit === undefined ? undefined : taskDoesNotFit(limit, runs.size);
-      if (why) {
-        logRepeat('warn', `room:${limit}`, { task: id }, `${why}: task left for later or another worker`);
-        return leaveForLater(exec);
-      }
-    }
+    const verdict = await admission.verdict(id, live.phase, runs.size);
+    if (verdict === 'leave') return leaveForLater(exec);
+    if (verdict === 'defer') return defer(exec);
     // A worker without a lease takes no new task (it would have to fence it at once): renew it first. Nor one
     // whose lease would need fencing within the next beat: after Redis paused, the beat that was waiting for it
     // renewed the lease only from when it was sent, and a task claimed on that was fenced again ≈ 0.4 s later,
@@ -429,69 +372,7 @@ export async function startWorker(
         endTurn();
       }
     }
-    // The pty host killed the task while this worker was stopped (SIGSTOP, hung): give it back only if it is
-    // still this worker's; otherwise another worker has taken it over, and nothing may be recorded.
-    if (outcome.kind === 'requeue' && outcome.watchdog) {
-      const [status, owner, runToken] = await ctx.redis.hmget(
-        ctx.keys.task(data.id),
-        'status',
-        'worker_id',
-        'run_token',
-      );
-      if (status !== String(TaskStatus.running) || owner !== opts.workerId || runToken !== run.token) {
-        outcome = { kind: 'abandon', reason: outcome.reason, leftovers: outcome.leftovers };
-      }
-    }
-    // When Slurm ends an allocation (scancel, walltime, preemption) it sends SIGTERM to every process of the
-    // job at once: the task may die of it before this worker has handled its own SIGTERM. Such a task is
-    // given back to the queue, not failed; so is one killed by a SIGTERM to every process of the user (a
-    // task's `kill -- -1`), and one whose pty host died as the worker was being stopped.
-    if (outcome.kind === 'final' && dueToStop(outcome)) {
-      if (await becomesTrue(() => live.phase === 'stopping', STOP_SIGNAL_WINDOW_MS)) {
-        const reason =
-          opts.slurmJobId > 0 ? 'Slurm ended the allocation' : 'worker shut down before the task ended';
-        outcome = { kind: 'requeue', reason, leftovers: outcome.leftovers };
-      }
-    }
-    if (outcome.kind === 'requeue' && outcome.nodeShort) {
-      nodeShortUntil = Date.now() + NODE_SHORT_PAUSE_MS;
-      logRepeat(
-        'warn',
-        'node short',
-        { task: data.id, reason: outcome.reason },
-        `task given back, ${outcome.reason}: the node is out of ptys, processes or descriptors; taking no task for ${NODE_SHORT_PAUSE_MS / 1000} s`,
-      );
-    }
-    // Given back because a signal stopped this worker: counted, so that a task that keeps stopping its workers
-    // ends (STOP_GIVEBACK_LIMIT) instead of stopping every worker of its pool.
-    if (outcome.kind === 'requeue' && live.signalled && !outcome.watchdog)
-      endFields = { ...endFields, stop_givebacks: (data.stop_givebacks ?? 0) + 1 };
-    // The pty host died under the task, the worker not stopping: not the task's failure (lease-losses.ts).
-    if (outcome.kind === 'final' && outcome.hostExited) {
-      log.error({ task: data.id, reason: outcome.reason }, "the worker's pty host died under a task");
-      const counted = await afterHostLoss(ctx, data.id, outcome);
-      outcome = counted.outcome;
-      endFields = { ...endFields, ...counted.fields };
-    }
-    // A failure on a full disk says so: the shell's own message went to the full .err, if anywhere.
-    if (outcome.kind === 'final' && outcome.status === TaskStatus.failed) {
-      const full = await fullDiskReason([run.stdoutPath, run.stderrPath]);
-      if (full) {
-        outcome = { ...outcome, reason: `${outcome.reason}; ${full}` };
-        logDisk('warn', 'task failed on a full disk', { task: data.id }, `task failed: ${full}`);
-        // The next claim reads the disk again instead of a reading from before this task filled it.
-        logDirSpace.forget();
-      }
-    }
-    if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {
-      await recordOutOfMemory(ctx, log, data, run.stderrPath, outcome.reason);
-    }
-    // Fenced again and again (beats always late): given back JTM_TASK_RETRIES + 1 times at most, then ended.
-    if (outcome.kind === 'requeue' && outcome.fenced) {
-      const counted = await afterLeaseLoss(ctx, data.id, outcome);
-      outcome = counted.outcome;
-      endFields = { ...endFields, ...counted.fields };
-    }
+    ({ outcome, endFields } = await settleOutcome(settling, run, outcome, endFields));
     // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
     if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
     if (outcome.kind === 'requeue') {
@@ -709,8 +590,8 @@ export async function startWorker(
         opts.workerType === 2 &&
         // Nothing being claimed either (runs holds only tasks past their claim).
         executions.size === 0 &&
-        lastOutlived !== undefined &&
-        lastOutlived > live.lastBusy &&
+        admission.lastOutlived !== undefined &&
+        admission.lastOutlived > live.lastBusy &&
         Date.now() - live.lastBusy >= OUTLIVED_IDLE_MS,
       onEndOfLife: () => drain(),
       onLifeOver: () => void stop(false),
@@ -789,35 +670,6 @@ const FIRST_LEFTOVER_SWEEP_DELAY_MS = 1000;
 const UNSUBMITTED_RETRY_MS = 1000;
 /** A queued record younger than this may belong to a submit still writing (by the submit host's clock). */
 const UNSUBMITTED_YOUNG_MS = 10_000;
-
-/** Exit code of a shell whose command died of SIGTERM (128 + 15). */
-const SIGTERM_EXIT = 143;
-/** How long after a task's death by SIGTERM (or its pty host's) the worker's own stop is waited for. */
-// Generous: on a loaded node the worker's own SIGTERM may be handled seconds after the task died of its own,
-// and waiting only delays recording a task that really did die of a stray SIGTERM.
-const STOP_SIGNAL_WINDOW_MS = 5000;
-
-/**
- * A failure that may be the worker's stop reaching the task first, or at once: a SIGTERM (Slurm's to every
- * process of the job; a task's `kill -- -1` or `pkill -u $USER` to every process of the user, adversary 10 K5:
- * the worker's other tasks were recorded failed, exit 143), or a lost pty host. Given back only if the worker
- * does stop within STOP_SIGNAL_WINDOW_MS; a task killed by a SIGTERM of its own waits that long to be recorded.
- */
-function dueToStop(outcome: { status: number; exitCode?: number; hostExited?: boolean }): boolean {
-  // Failed only: a kill, a timeout or a memory limit of JTM's own ends in SIGTERM too, and is recorded at once
-  // (in Slurm such ends waited the 5 s before).
-  return (
-    outcome.hostExited === true || (outcome.status === TaskStatus.failed && outcome.exitCode === SIGTERM_EXIT)
-  );
-}
-
-async function becomesTrue(condition: () => boolean, withinMs: number): Promise<boolean> {
-  for (const deadline = Date.now() + withinMs; !condition();) {
-    if (Date.now() >= deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 /** A fresh execution's run token (start-task records it; the task sees it as JTM_TASK_TOKEN). */
 function newRunToken(): string {
