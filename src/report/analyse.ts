@@ -2,6 +2,7 @@ import { InvalidInputError } from '../errors.js';
 import { TaskStatus, type TaskStatusName } from '../tasks/status.js';
 import type { TaskRecord } from '../store/task-record.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
+import { programOf } from './program-of.js';
 
 /** What a report is about: tasks of a pool, of a Cromwell workflow, active since a time. */
 export interface ReportFilter {
@@ -92,7 +93,6 @@ export const LIMITS = {
 } as const;
 
 const CROMWELL_JOB = /^cromwell_([0-9a-f]{8})_(.+)$/i;
-const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh']);
 
 /** A record as the report reads it (read-tasks.ts): with when it last began to wait (task-history.ts waitingSince). */
 export type ReportRecord = TaskRecord & { waiting_since?: number };
@@ -104,53 +104,7 @@ export function groupOf(rec: Pick<TaskRecord, 'cromwell_job_id' | 'command'>): {
 } {
   const m = rec.cromwell_job_id ? CROMWELL_JOB.exec(rec.cromwell_job_id) : null;
   if (m?.[2]) return { name: m[2], kind: 'call' };
-  return { name: programOf(rec.command, 0) || '(empty)', kind: 'command' };
-}
-
-/** Words that run the next one (`exec samtools …`, `env A=1 tool`), not a program of their own. */
-const WRAPPERS = new Set(['exec', 'time', 'nohup', 'env', 'command', 'nice', 'stdbuf', 'timeout']);
-/** Shell keywords that open a compound command: the group says so rather than naming a `for` program. */
-const COMPOUND = new Set(['for', 'while', 'until', 'if', 'case', 'select', '{', '(', '((', '[[', 'function']);
-
-/**
- * The program a command runs, for grouping: its first word's base name, past variable assignments and wrapper
- * words (`exec`, `env`, `nohup`, …), into `sh -c '…'`; a shell running a script is named with the script
- * (`bash script`: Cromwell's commands are all `bash .../script`); a loop or other compound command is
- * `(shell for)`. `for …; do …; done` was grouped as a program named `for`, `exec tool` as `exec`.
- */
-function programOf(command: string, depth: number): string {
-  const words = command.trim().split(/\s+/);
-  const base = (w: string | undefined): string =>
-    (w ?? '')
-      .replace(/['";]+$/, '')
-      .split('/')
-      .pop() ?? '';
-  let i = 0;
-  // Past assignments, wrapper words and their options and arguments (`timeout 10 nice -n 5 tool`).
-  for (let inWrapper = false; i < words.length; i++) {
-    const w = words[i] as string;
-    if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) continue;
-    if (WRAPPERS.has(base(w))) {
-      inWrapper = true;
-      continue;
-    }
-    if (inWrapper && /^(-|\d)/.test(w)) continue;
-    break;
-  }
-  const first = words[i];
-  if (first === undefined) return '';
-  if (COMPOUND.has(first)) return `(shell ${first})`;
-  const prog = base(first);
-  const next = words[i + 1];
-  if (SHELLS.has(prog) && next === '-c' && depth < 2) {
-    // The command string, unquoted as far as a first word needs.
-    const inner = words
-      .slice(i + 2)
-      .join(' ')
-      .replace(/^['"]/, '');
-    return programOf(inner, depth + 1) || prog;
-  }
-  return SHELLS.has(prog) && next && !next.startsWith('-') ? `${prog} ${base(next)}` : prog;
+  return { name: programOf(rec.command) || '(empty)', kind: 'command' };
 }
 
 /** A Cromwell workflow id (a UUID) or its first 8 characters, as `--workflow` takes it. */
