@@ -527,21 +527,24 @@ return {1, to}
 `;
 
 /**
- * leftovers-found: a worker killed processes of a lost run of this task (leftovers.ts). Appends their pids to
- * \`leftover_pids\` and says so in the history, without touching the status: the run they belonged to is over,
- * whatever the task has become since.
+ * note-on-record: something happened to a task that its status does not say — a worker killed processes of a
+ * lost run (leftovers.ts: their pids appended to `leftover_pids`), JTM could not write the rc of a task it ended
+ * (rc-file.ts: `rc_error`). Sets the field and says so in the history, without touching the status: the run
+ * it is about is over, whatever the task has become since.
  * KEYS[1] task
- * ARGV[1] now ms  ARGV[2] pids, comma separated  ARGV[3] reason
- * Returns 1, or 0 if no task (expired: nothing to report into).
+ * ARGV[1] now ms  ARGV[2] field  ARGV[3] value  ARGV[4] reason  ARGV[5] '1': appended to the field's value
+ * (comma separated), else replacing it
+ * Returns 1, or 0 if no task (expired: nothing to note on).
  */
-export const LEFTOVERS_FOUND = `${prelude('appendHistory', 'entry')}
+export const NOTE_ON_RECORD = `${prelude('appendHistory', 'entry')}
 local t = KEYS[1]
-local v = redis.call('HMGET', t, 'id', 'status', 'leftover_pids', 'history', 'queued_at')
+local v = redis.call('HMGET', t, 'id', 'status', ARGV[2], 'history', 'queued_at')
 if not v[1] then return 0 end
 local cur = tonumber(v[2])
-local before = v[3] or ''
-redis.call('HSET', t, 'leftover_pids', before == '' and ARGV[2] or (before .. ',' .. ARGV[2]),
-  'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, ARGV[3])))
+local value = ARGV[3]
+if ARGV[5] == '1' and v[3] and v[3] ~= '' then value = v[3] .. ',' .. ARGV[3] end
+redis.call('HSET', t, ARGV[2], value,
+  'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, ARGV[4])))
 return 1
 `;
 

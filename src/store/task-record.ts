@@ -18,6 +18,8 @@ export interface TaskRecord {
   /** Memory limit the task asked for (`mem_limit`, `--mem-limit`), `-m` syntax normalised. */
   mem_limit?: string;
   rc_file?: string;
+  /** Why JTM could not write the rc of a task it ended (rc-file.ts): Cromwell then waits for check-alive. */
+  rc_error?: string;
   cromwell_job_id?: string;
   exit_code?: number;
   reason?: string;
@@ -99,6 +101,7 @@ const FIELDS = {
   command: { report: true, page: true },
   cwd: { page: true },
   rc_file: { page: true },
+  rc_error: { page: true },
   cromwell_job_id: { report: true, page: true },
   kill_cause: { page: true },
   worker_id: { report: true, page: true },

@@ -6,7 +6,7 @@ import {
   CREATE_TASK,
   CREATE_TASKS,
   FENCED_SET,
-  LEFTOVERS_FOUND,
+  NOTE_ON_RECORD,
   RECOVER_TASK,
   REQUEST_KILL,
   RUN_FIELDS,
@@ -325,11 +325,31 @@ export class TaskStore {
     now = Date.now(),
   ): Promise<boolean> {
     const reason = `killed ${pids.length} leftover processes of a lost run on ${host}`;
+    return this.note(id, 'leftover_pids', pids.join(','), reason, true, now);
+  }
+
+  /**
+   * Notes on task `id` that JTM could not write the rc of the task it ended (rc-file.ts): `rc_error`, with an
+   * event. False when the record is gone (expired).
+   */
+  async noteRcNotWritten(id: number, error: string, now = Date.now()): Promise<boolean> {
+    return this.note(id, 'rc_error', error, `rc not written: ${error}`, false, now);
+  }
+
+  /** Sets (or appends to) one field of task `id` and says why in its history, its status untouched. */
+  private async note(
+    id: number,
+    field: keyof TaskRecord,
+    value: string,
+    reason: string,
+    append: boolean,
+    now: number,
+  ): Promise<boolean> {
     const res = await runScript<number>(
       this.redis,
-      LEFTOVERS_FOUND,
+      NOTE_ON_RECORD,
       [this.keys.task(id)],
-      [now, pids.join(','), reason],
+      [now, field, value, reason, append ? '1' : '0'],
     );
     return Number(res) === 1;
   }

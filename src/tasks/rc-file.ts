@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, lstatSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 import type { JtmContext } from '../context.js';
@@ -107,7 +108,12 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
       if (e.code === 'EEXIST') {
         // Something else in the way (a directory, a FIFO) is not an rc the script wrote: say what it is.
         if (lstatSync(path).isFile()) log.info('rc already written by the script: left alone');
-        else log.warn('could not write rc: its path is taken by something other than a file');
+        else
+          await rcNotWritten(
+            ctx,
+            record,
+            `could not write ${path}: its path is taken by something other than a file`,
+          );
         return undefined;
       }
       // Filesystems without hard links: rename, which could only race with a script ending this instant.
@@ -118,7 +124,7 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
     log.info({ code, status: record.status_name }, 'rc written for a task JTM ended');
     return code;
   } catch (err) {
-    log.warn({ err }, 'could not write rc');
+    await rcNotWritten(ctx, record, `could not write ${path} as user ${writer()}: ${errnoText(err)}`);
     return undefined;
   } finally {
     try {
@@ -126,5 +132,31 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
     } catch {
       // already renamed, or never created
     }
+  }
+}
+
+/**
+ * JTM ended a task and could not write its rc: logged, and noted on the record (`rc_error`, with an event), since
+ * Cromwell will not see the end until check-alive says the task is gone (`status --json` says why; the manager,
+ * remove-pool and the worker may run as different users, adversary 12 D4).
+ */
+async function rcNotWritten(ctx: JtmContext, record: TaskRecord, error: string): Promise<void> {
+  ctx.logger.warn({ task: record.id, rc_file: record.rc_file }, error);
+  await ctx.tasks.noteRcNotWritten(record.id, error).catch(() => false);
+}
+
+/** `ENOENT (no such file or directory)`: the code and its text, without the temp file's path Node adds. */
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const text = /^[A-Z0-9]+: ([^,]+)/.exec(e.message ?? '')?.[1];
+  return e.code ? `${e.code}${text ? ` (${text})` : ''}` : String(e.message ?? err);
+}
+
+/** The name of the user this process runs as (its uid when it has no name). */
+function writer(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '?');
   }
 }

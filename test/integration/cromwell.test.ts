@@ -237,6 +237,19 @@ describe.concurrent('Cromwell through examples/cromwell/jtm.conf', () => {
     mkdirSync(dirRc);
     expect(await writeRcForEndedTask(ctx, { ...record, rc_file: dirRc })).toBeUndefined();
     expect(statSync(dirRc).isDirectory()).toBe(true);
+    // Either way the record says that no rc was written, and why (adversary 12 D4: only a log line said so, on
+    // the host of whichever process ended the task).
+    expect((await ctx.tasks.get(tid!))?.rc_error).toBe(
+      `could not write ${dirRc}: its path is taken by something other than a file`,
+    );
+    const gone = join(wf.root, 'gone', 'rc');
+    expect(await writeRcForEndedTask(ctx, { ...record, rc_file: gone })).toBeUndefined();
+    expect((await ctx.tasks.get(tid!))?.rc_error).toMatch(
+      new RegExp(`^could not write ${gone} as user \\S+: ENOENT \\(no such file or directory\\)$`),
+    );
+    const events = await ctx.tasks.events(tid!);
+    expect(events.at(-1)?.reason).toMatch(/^rc not written: could not write .*gone\/rc as user \S+: ENOENT/);
+    expect(events.at(-1)?.to).toBe(events.at(-1)?.from);
   });
 });
 
