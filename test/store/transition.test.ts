@@ -182,7 +182,7 @@ describe.concurrent('fenced-set', () => {
   });
 });
 
-describe.concurrent('leftovers-found', () => {
+describe.concurrent('note-on-record', () => {
   it('appends the pids and an event to the record’s history without changing the status', async ({
     ctx,
     expect,
@@ -201,5 +201,24 @@ describe.concurrent('leftovers-found', () => {
     expect(await ctx.redis.pttl(ctx.keys.task(id))).toBeGreaterThan(0);
     expect(await ctx.tasks.reportLeftovers(4242, [1], 'h1')).toBe(false);
     expect(await ctx.redis.exists(ctx.keys.taskEvents(4242))).toBe(0);
+  });
+
+  it('rc not written: replaces rc_error (no append) and says so in the history; nothing for a missing record', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await runningTask(ctx);
+    await ctx.tasks.transitionFenced(id, fence, S.timeout, 'time limit', {}, 6_000);
+    expect(await ctx.tasks.noteRcNotWritten(id, 'could not write /a/rc as user u: EACCES', 7_000)).toBe(true);
+    expect(await ctx.tasks.noteRcNotWritten(id, 'could not write /b/rc as user u: ENOENT', 8_000)).toBe(true);
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.timeout,
+      rc_error: 'could not write /b/rc as user u: ENOENT',
+    });
+    expect((await ctx.tasks.events(id)).at(-1)).toEqual(
+      event(8_000, S.timeout, S.timeout, 'rc not written: could not write /b/rc as user u: ENOENT'),
+    );
+    expect(await ctx.tasks.noteRcNotWritten(4243, 'x')).toBe(false);
+    expect(await ctx.redis.exists(ctx.keys.task(4243))).toBe(0);
   });
 });
