@@ -44,6 +44,11 @@ export interface Config {
   /** Time between SIGTERM and SIGKILL when a task tree is killed. */
   readonly killGraceMs: number;
   /**
+   * How long what a task left running when it exited may take to end by itself before it is killed (a `tee`
+   * still copying the last of the output, as Cromwell's script leaves two).
+   */
+  readonly leftoverGraceMs: number;
+  /**
    * BullMQ job lock of a running task, renewed by its worker every half period. When a worker dies, its
    * tasks go back to the queue once the lock has expired and a live worker's stalled check (every
    * `stalledIntervalMs`) sees it: their sum bounds how long a killed worker's tasks wait to be re-run.
@@ -197,6 +202,7 @@ export const CONFIG_KEYS = [
   'JTM_TASK_RETENTION',
   'JTM_TASK_RETRIES',
   'JTM_KILL_GRACE',
+  'JTM_LEFTOVER_GRACE',
   'JTM_LOCK_DURATION',
   'JTM_STALLED_INTERVAL',
   'JTM_SAMPLE_INTERVAL',
@@ -343,6 +349,7 @@ export function loadConfig(
     taskRetentionMs: duration('JTM_TASK_RETENTION', '7d', false, NOT_A_TIMER),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),
+    leftoverGraceMs: duration('JTM_LEFTOVER_GRACE', '2s'),
     lockDurationMs: duration('JTM_LOCK_DURATION', '30s', true),
     stalledIntervalMs: duration('JTM_STALLED_INTERVAL', '15s', true),
     sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s', true),

@@ -184,6 +184,7 @@ function workerEnv(config: Config): [string, string][] {
     ['JTM_MISSED_BEATS', String(config.missedBeats)],
     ['JTM_SAMPLE_INTERVAL', `${config.sampleIntervalMs}ms`],
     ['JTM_KILL_GRACE', `${config.killGraceMs}ms`],
+    ['JTM_LEFTOVER_GRACE', `${config.leftoverGraceMs}ms`],
     ['JTM_TASK_RETENTION', `${config.taskRetentionMs}ms`],
     ['JTM_TASK_RETRIES', String(config.taskRetries)],
     // What only a worker reads: sbatch carries the manager's environment, never its `--config` file.

@@ -192,6 +192,7 @@ export async function startWorker(
       env: { ...env, ...acct.env },
       memory: acct,
       killGraceMs: ctx.config.killGraceMs,
+      leftoverGraceMs: ctx.config.leftoverGraceMs,
       logger: log,
       token: fence.runToken,
       onOutputReady: (path, regular) => {

@@ -5,6 +5,7 @@ import { access, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { formatSeconds, setLongTimeout, type LongTimeout } from '../durations.js';
 import { permissionCode } from '../errors.js';
@@ -65,6 +66,8 @@ export interface TaskRunOptions {
   logDir: string;
   env: Record<string, string>;
   killGraceMs: number;
+  /** How long what the task left running as it exited may take to end by itself before it is killed. */
+  leftoverGraceMs?: number;
   logger: Logger;
   /** The stdout file is ready (emptied for this attempt); `regular`: a regular file, which can be followed. */
   onOutputReady?: (path: string, regular: boolean) => void;
@@ -374,7 +377,11 @@ export class TaskRun {
     if (!this.stopCause && this.opts.memory?.overLimit({ failed: exitCode !== 0 || signal !== 0 }))
       this.stop('outofresource');
     await this.adoptListedChildren();
-    // Whatever is left of the tree (background children, detached daemons) does not outlive the task.
+    // What the task left running may be finishing its work: Cromwell's script leaves the two `tee`s that copy
+    // the command's output to execution/stdout and stderr and does not wait for them; killed at once, a busy
+    // node's calls ended success with an empty stdout (adversary 13 E1). They get the leftover grace to end.
+    if (!this.stopCause) await this.untilLeftoversEnd(this.opts.leftoverGraceMs ?? 0);
+    // Whatever is left of the tree then (background children, detached daemons) does not outlive the task.
     const killedByStop = this.killing ? await this.killing : [];
     // A stop's kill may have finished before the shell listed its last orphans (adopted just above, after the
     // exit: a TERM trap that starts `setsid env -i …` and exits): they are ended too, with what the stop killed.
@@ -573,6 +580,17 @@ export class TaskRun {
   private async adoptListedChildren(): Promise<void> {
     const listed = await this.opts.memory?.readShellExit?.();
     if (listed && listed.children.length > 0) this.tree?.adoptListed(listed.children, listed.uptimeS);
+  }
+
+  /** Waits up to `withinMs` for the task's processes to end by themselves; a stop ends the wait. */
+  private async untilLeftoversEnd(withinMs: number): Promise<void> {
+    if (withinMs <= 0) return;
+    const deadline = monotonicMs() + withinMs;
+    for (let wait = 5; !this.stopCause && this.liveProcesses().length > 0; wait = Math.min(2 * wait, 100)) {
+      const left = deadline - monotonicMs();
+      if (left <= 0) return;
+      await sleep(Math.min(wait, left));
+    }
   }
 
   /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */

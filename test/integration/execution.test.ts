@@ -209,6 +209,23 @@ describe.concurrent('task execution', () => {
     expect(processesMatching('sleep 3401')).toEqual([]);
   });
 
+  // Adversary 13 E1: Cromwell's script leaves two background `tee`s copying the command's output from FIFOs to
+  // execution/stdout and stderr, and does not wait for them; killed the moment its shell exited, a busy node's
+  // calls ended success with an empty stdout. What ends by itself within JTM_LEFTOVER_GRACE is left to end.
+  it('lets what a task left running end by itself within the leftover grace: its last writes land', async () => {
+    const late = join(work, 'late.txt');
+    const fifo = join(work, 'e1.fifo');
+    const copy = join(work, 'e1.copy');
+    const id = await submit([
+      '-cmd',
+      `( sleep 0.4; echo late > ${late} ) & mkfifo ${fifo}; ( sleep 0.3; cat > ${copy} ) < ${fifo} & echo hello > ${fifo}`,
+    ]);
+    expect(await waitFinal(id)).toBe(4);
+    expect(readFileSync(late, 'utf8')).toBe('late\n');
+    expect(readFileSync(copy, 'utf8')).toBe('hello\n');
+    expect((await ctx.tasks.get(id))?.leftover_pids).toBeUndefined();
+  });
+
   it('checks output files: present, missing, empty, and empty allowed with -zf', async () => {
     const file = (name: string, task: object): string => {
       const p = join(work, name);
