@@ -54,20 +54,3 @@ export interface IdCounterSeen {
   /** Redis's run id at the last sweep (undefined: not known, e.g. INFO refused). */
   runId?: string;
 }
-
-/**
- * Says at start when Redis keeps no append-only file (`appendonly no`, Redis's default): a restart then
- * loses every write since its last snapshot, minutes of submits and ends (docs/reliability.md). Silent when
- * the user may not run CONFIG (managed Redis, a least-rights ACL user).
- */
-export async function warnWithoutAof(ctx: JtmContext): Promise<void> {
-  try {
-    const reply = (await ctx.redis.config('GET', 'appendonly')) as string[];
-    if (reply[1] === 'no')
-      ctx.logger.warn(
-        'Redis runs without an append-only file (appendonly no): a Redis restart loses every submit, start and end since its last snapshot; set appendonly yes (docs/reliability.md)',
-      );
-  } catch (err) {
-    ctx.logger.debug({ err }, 'cannot read Redis appendonly setting');
-  }
-}

@@ -11,7 +11,7 @@ import { closeWithin, exitSoonAfterStop, installShutdownEarly } from '../shutdow
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
-import { warnWithoutAof } from './id-counter.js';
+import { warnAboutRedisSettings } from '../redis-settings.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../pools/pool-queue.js';
 
 export const SWEEP_SCHEDULER_ID = 'sweep';
@@ -150,7 +150,7 @@ export async function runManager(
     // process still covers the whole site, and any other manager takes over every shard when it dies.
     managers = await Promise.all(allShards(ctx).map(shard => startManager(shard, opts)));
     // Not awaited: on a connection that waits for Redis, a stop must not wait for it.
-    void warnWithoutAof(ctx);
+    void warnAboutRedisSettings(ctx);
   } catch (err) {
     shutdown.uninstall();
     await Promise.allSettled(started.map(s => s.close()));

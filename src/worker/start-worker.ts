@@ -34,6 +34,7 @@ import { TaskAdmission } from './task-admission.js';
 import { reconcileRuns, startSelfFencing } from './run-fencing.js';
 import { bounded, runCleanups } from './cleanup-steps.js';
 import { listenForControl, type ControlMessage } from '../control/worker-control.js';
+import { warnAboutRedisSettings } from '../redis-settings.js';
 
 export interface RunningWorker {
   readonly id: string;
@@ -645,6 +646,8 @@ export async function startWorker(
     },
     'worker started',
   );
+  // After the start, not before it: a new allocation's first task does not wait for this round trip.
+  void warnAboutRedisSettings(ctx);
   return handle;
 }
 
