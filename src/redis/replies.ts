@@ -30,3 +30,14 @@ export function isTransientRefusal(err: unknown): boolean {
     /^(OOM|MISCONF|READONLY|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/.test(err.message)
   );
 }
+
+/**
+ * A refusal of a Redis at its `maxmemory` under `noeviction` (OOM): it refuses the commands that may grow its
+ * data, and still takes the others (PEXPIRE, DEL). A transaction holding one fails as EXECABORT, with the OOM
+ * among ioredis's `previousErrors`.
+ */
+export function isOutOfMemory(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const previous = (err as Error & { previousErrors?: unknown[] }).previousErrors ?? [];
+  return [err, ...previous].some(e => e instanceof Error && /^OOM\b/.test(e.message));
+}

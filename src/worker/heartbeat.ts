@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
-import { repliesOrThrow } from '../redis/replies.js';
+import { isOutOfMemory, repliesOrThrow } from '../redis/replies.js';
 import { monotonicMs } from './monotonic.js';
 import type { WorkerOptions } from './worker-options.js';
 
@@ -111,7 +111,25 @@ export class Heartbeat {
     multi.pexpire(keys.worker(id), 86_400_000);
     multi.set(keys.workerAlive(id), String(now), 'PX', this.ttlMs);
     multi.zadd(keys.workers, now, id);
-    repliesOrThrow(await multi.exec(), 'heartbeat transaction');
+    try {
+      repliesOrThrow(await multi.exec(), 'heartbeat transaction');
+    } catch (err) {
+      // A full Redis (OOM under noeviction) refuses the beat's HSET, SET and ZADD, and the worker stopped every
+      // running task before its lease could lapse, though no other worker could take a task over while Redis
+      // takes no writes (adversary 13 E4: hours of work re-run for a full Redis). PEXPIRE of the alive key is not
+      // refused for memory: the lease is kept by it alone (liveness is the alive key), and the beat still fails.
+      if (!isOutOfMemory(err) || (await this.ctx.redis.pexpire(keys.workerAlive(id), this.ttlMs)) !== 1)
+        throw err;
+      this.renewed(sent);
+      throw new Error(
+        `${(err as Error).message.split('\n')[0]}: Redis is full; the lease is kept (PEXPIRE of the alive key), the running tasks go on, the worker takes no new task`,
+      );
+    }
+    this.renewed(sent);
+  }
+
+  /** A beat sent at `sent` (monotonic) renewed the alive key's TTL. */
+  private renewed(sent: number): void {
     if (sent >= this.leaseUntil) this.leaseEpoch++;
     this.leaseUntil = Math.max(this.leaseUntil, sent + this.ttlMs);
   }
