@@ -9,22 +9,25 @@ export interface GlobalFlags {
 }
 
 /**
- * Whether a settings error is the --config file's own and may pass (the file gone, unreadable, or cut short:
- * a line without `=`), the rest being fine: `isalive` then answers `unknown` (exit 0) as it does when Redis cannot
- * be reached, since Cromwell reads exit 1 as "dead" and failed a running call over an NFS hiccup or a deploy
- * rewriting the file (adversary 9 J5). A file that says something wrong (an unknown key, a key twice, a bad value)
- * is refused as before: it does not heal by itself.
+ * Whether a settings error is the --config file's own (the rest being fine): the file gone, unreadable or cut
+ * short (a line without `=`: an NFS hiccup, a deploy rewriting it, adversary 9 J5), or saying something this
+ * version does not take — a key it does not know (a newer JTM's file on a host still running this one), a key
+ * given twice, a bad value (adversary 13 E6). `isalive` then answers `unknown` (exit 0), with the file's error on
+ * stderr, as when Redis cannot be reached: Cromwell reads any other exit as "dead" and failed every running call.
+ * Errors of the environment or the flags are not the file's: they fail as in every command.
  */
 export function configFileAtFault(f: GlobalFlags, err: unknown): boolean {
-  if (f.config === undefined) return false;
-  const message = err instanceof Error ? err.message : '';
-  if (!/^cannot read config file |: expected KEY=VALUE$/.test(message)) return false;
-  try {
-    loadConfig(undefined, { redisUrl: f['redis-url'] }, undefined);
-    return true;
-  } catch {
-    return false;
-  }
+  if (f.config === undefined || !(err instanceof Error)) return false;
+  const load = (file: string | undefined): boolean => {
+    try {
+      loadConfig(undefined, { redisUrl: f['redis-url'] }, file);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // With the file the settings fail, without it they load: the file is at fault (not, say, a bad task id).
+  return !load(f.config) && load(undefined);
 }
 
 /** isalive's answer when its --config file is at fault (configFileAtFault): `unknown`, exit 0, said on stderr. */

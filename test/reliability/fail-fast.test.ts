@@ -209,11 +209,21 @@ describe('settings that cannot work fail fast', () => {
     expect(one(r.stderr)).toMatch(/config file .* is larger than 1048576 bytes/);
   });
 
-  it('isalive whose --config file is gone or half-written answers unknown (exit 0), not "dead"; status still fails (adversary 9 J5)', async () => {
+  it('isalive whose --config file is gone, half-written or says what this version does not take answers unknown (exit 0), not "dead"; status still fails (adversary 9 J5, 13 E6)', async () => {
     const env = testEnv();
     const half = join(dir, 'half.env');
     writeFileSync(half, 'REDIS_UR');
-    for (const config of [half, join(dir, 'no-such.env')]) {
+    // What this version does not take (adversary 13 E6: a newer JTM's key during an upgrade, a key a deploy
+    // appended twice, a bad value) is the file's fault too: every running call was declared dead.
+    const saying = (name: string, text: string): string => {
+      const p = join(dir, name);
+      writeFileSync(p, text);
+      return p;
+    };
+    const newer = saying('newer.env', 'JTM_PREFIX=x\nJTM_FUTURE_KEY=1\n');
+    const twice = saying('twice.env', 'JTM_PREFIX=x\nJTM_PREFIX=x\n');
+    const level = saying('level.env', 'JTM_LOG_LEVEL=verbose\n');
+    for (const config of [half, join(dir, 'no-such.env'), newer, twice, level]) {
       // The fast path, and oclif's (--json).
       const r = await runJtm(['isalive', '-tid', '1', '--config', config], env);
       expect([r.code, r.stdout]).toEqual([0, 'unknown\n']);
