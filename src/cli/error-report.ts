@@ -87,8 +87,11 @@ function isRedisClientFailure(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : '';
   // A socket error of a connection (a node refusing or resetting it) has the peer's port; a file's has none.
   const socket = typeof (err as { port?: unknown } | undefined)?.port === 'number';
+  // ioredis's word for a command whose connection went away mid-command (adversary 14 F10: Redis stopped
+  // during `jtm report`'s read was exit 1, with a line naming an ioredis option).
+  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') return true;
   return (
-    /^(Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Command timed out|Connection is closed|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)/.test(
+    /^(Reached the max retries per request limit|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Command timed out|Connection is closed|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)/.test(
       msg,
     ) ||
     (socket && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH/.test(msg))

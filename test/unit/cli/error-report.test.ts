@@ -17,6 +17,17 @@ describe('a failed command’s exit code', () => {
       expect(r.line).toBe(`jtm pools: cannot reach Redis at redis+cluster://a:1,b:2 (${message})\n`);
     }
     expect(reportError(new Error('something else'), 'pools').exitCode).toBe(1);
+    // Redis gone in the middle of a command (adversary 14 F10: exit 1, a line naming an ioredis option).
+    const midway = Object.assign(
+      new Error(
+        'Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.',
+      ),
+      { name: 'MaxRetriesPerRequestError' },
+    );
+    expect(reportError(midway, 'report', 'redis://127.0.0.1:7401')).toMatchObject({
+      exitCode: 255,
+      json: { error: { code: 'REDIS_UNAVAILABLE' } },
+    });
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7003'), { port: 7003 });
     expect(reportError(refused, 'pools').exitCode).toBe(255);
     // Not Redis's: a file on NFS that timed out (review: every ETIMEDOUT read as Redis unreachable).
