@@ -96,6 +96,8 @@ export class TaskAccounting {
   private seenInside = false;
   private peakBytes = 0;
   private cpuSeconds = 0;
+  /** /proc mode: the CPU the task's shell said it and the children it waited for used (readShellExit). */
+  private shellSeconds = 0;
   private overBytes: number | undefined;
   private oomKilled = false;
   /** The kernel's peak charge was read from the task's cgroup: it is the peak, whatever the samples summed. */
@@ -203,10 +205,29 @@ export class TaskAccounting {
       (t, m) => t + Number(m[1]) * 60 + Number(m[2]),
       0,
     );
-    if (Number.isFinite(secs)) this.cpuSeconds = Math.max(this.cpuSeconds, secs);
+    if (Number.isFinite(secs)) {
+      this.shellSeconds = secs;
+      this.cpuSeconds = Math.max(this.cpuSeconds, secs);
+    }
     const listed = /^children ([\d.]+)((?: \d+)*) ?$/m.exec(text);
     if (!listed) return undefined;
     return { children: (listed[2] ?? '').split(' ').filter(Boolean).map(Number), uptimeS: Number(listed[1]) };
+  }
+
+  /**
+   * /proc mode, at the task's end: what its processes still alive (leftovers, about to be killed) used — each one's
+   * high-water mark, and their CPU, which the shell's `times` does not hold (it never waited for them). A child
+   * left running as the shell exited was killed unread: a 121 MB child was recorded 4–67 MB, or not at all when no
+   * watch had come in its life (adversary 14 F2). In a cgroup the kernel's figures hold it already.
+   */
+  observeLeftovers(procs: readonly ProcInfo[]): void {
+    if (this.cgroup || procs.length === 0) return;
+    let ticks = 0;
+    for (const p of procs) {
+      this.peakBytes = Math.max(this.peakBytes, readHighWaterMark(p.pid) ?? p.rssBytes);
+      ticks += p.cpuTicks;
+    }
+    this.cpuSeconds = Math.max(this.cpuSeconds, this.shellSeconds + ticks / 100);
   }
 
   /** Whether the task must be watched closely (every JTM_WATCH_INTERVAL): /proc mode, or a limit to enforce. */

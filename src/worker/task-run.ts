@@ -83,6 +83,8 @@ export interface TaskRunOptions {
     memberPids?(): number[] | undefined;
     /** /proc mode: what the task's shell wrote as it exited (accounting.ts readShellExit), read once. */
     readShellExit?(): Promise<{ children: number[]; uptimeS: number } | undefined>;
+    /** /proc mode: a last look at what the task left running, before it is killed (accounting.ts). */
+    observeLeftovers?(procs: readonly ProcInfo[]): void;
   };
   /** The run token start-task recorded for this execution (the worker claims the task before it makes the run). */
   token?: string;
@@ -381,7 +383,9 @@ export class TaskRun {
     // the command's output to execution/stdout and stderr and does not wait for them; killed at once, a busy
     // node's calls ended success with an empty stdout (adversary 13 E1). They get the leftover grace to end.
     if (!this.stopCause) await this.untilLeftoversEnd(this.opts.leftoverGraceMs ?? 0);
-    // Whatever is left of the tree then (background children, detached daemons) does not outlive the task.
+    // Whatever is left of the tree then (background children, detached daemons) does not outlive the task. What
+    // it used counts: a last look before the kill.
+    if (!this.stopCause) this.opts.memory?.observeLeftovers?.(this.liveProcesses());
     const killedByStop = this.killing ? await this.killing : [];
     // A stop's kill may have finished before the shell listed its last orphans (adopted just above, after the
     // exit: a TERM trap that starts `setsid env -i …` and exits): they are ended too, with what the stop killed.
