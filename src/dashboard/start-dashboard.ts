@@ -9,7 +9,7 @@ import { JtmError, TaskNotFoundError, toError } from '../errors.js';
 import { taskIdOfText } from '../tasks/job-data.js';
 import { killTask } from '../tasks/kill-task.js';
 import { metricsHandler } from '../metrics/serve-metrics.js';
-import { esc, page } from '../http/html.js';
+import { esc, FAVICON_SVG, page } from '../http/html.js';
 import { listen } from '../http/listen.js';
 import { answerWhileRedisDown } from '../http/redis-ready.js';
 import {
@@ -78,6 +78,9 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.use(sameOriginWrites);
   app.use(answerWhileRedisDown(ctx));
   app.get('/', (_req, res) => res.redirect(QUEUES_PATH));
+  app.get('/favicon.ico', (_req, res) =>
+    res.type('image/svg+xml').set('Cache-Control', 'max-age=86400').send(FAVICON_SVG),
+  );
   app.use(QUEUES_PATH, sameOriginOnly, serverAdapter.getRouter() as express.Router);
   app.get('/workers', async (_req, res) => {
     res.type('html').send(await workersPage(ctx, ''));

@@ -7,8 +7,21 @@ import type { TaskEvent } from '../store/task-store.js';
 import { esc, isoTime, page, table } from '../http/html.js';
 import { workerLoads, type WorkerLoad } from './worker-load.js';
 
-/** Resource sample columns shown in the task view (the full samples are in the JSON and the CSV). */
-const SAMPLE_COLUMNS = ['end_date', 'run_time', 'cpu_load', 'rmem_usage', 'vmem_usage', 'perc_mem_used'];
+/**
+ * Resource sample columns shown in the task view (the full samples are in the JSON and the CSV), with their units
+ * in the heading: the original's names, which said neither the unit nor that perc_mem_used is the whole node's
+ * (adversary 14 F5: read as the task's share).
+ */
+const SAMPLE_COLUMNS: readonly (readonly [string, string])[] = [
+  ['end_date', 'end_date'],
+  ['run_time', 'run_time (s)'],
+  ['cpu_load', 'cpu_load (% of one core)'],
+  ['rmem_usage', 'rmem_usage (MB resident, the task)'],
+  ['vmem_usage', 'vmem_usage (MB virtual, the task)'],
+  ['perc_mem_used', "perc_mem_used (% of the node's memory in use, all processes)"],
+];
+/** Longer commands show their start, the rest folded (a 60 KB command made the page 7,500 px tall). */
+const COMMAND_SHOWN = 1000;
 const MAX_SAMPLES = 100;
 
 export interface TaskLookup {
@@ -95,7 +108,7 @@ export async function taskPage(
     const v = record[k];
     if (k === 'status_name') return `<span class="status-${esc(v)}">${esc(v)}</span>`;
     if (k.endsWith('_at') && typeof v === 'number') return esc(isoTime(v));
-    return k === 'command' ? `<code>${esc(v)}</code>` : esc(v);
+    return k === 'command' ? commandCell(String(v)) : esc(v);
   };
   const fields = table(
     ['Field', 'Value'],
@@ -108,8 +121,8 @@ export async function taskPage(
     'No history.',
   );
   const sampleTable = table(
-    SAMPLE_COLUMNS,
-    samples.map(s => SAMPLE_COLUMNS.map(c => esc(s[c]))),
+    SAMPLE_COLUMNS.map(([, heading]) => heading),
+    samples.map(s => SAMPLE_COLUMNS.map(([c]) => esc(s[c]))),
     'No resource samples.',
   );
   const kill =
@@ -126,4 +139,11 @@ export async function taskPage(
 /** A status code with its name, as `jtm status` prints it: `running (3)`. */
 function named(code: number): string {
   return `${statusName(code)} (${code})`;
+}
+
+/** A command in the record table: whole up to COMMAND_SHOWN characters, else its start and the rest folded. */
+function commandCell(command: string): string {
+  if (command.length <= COMMAND_SHOWN) return `<code>${esc(command)}</code>`;
+  const rest = command.length - COMMAND_SHOWN;
+  return `<code>${esc(command.slice(0, COMMAND_SHOWN))}</code><details><summary>${rest.toLocaleString('en-US')} more characters</summary><code>${esc(command.slice(COMMAND_SHOWN))}</code></details>`;
 }

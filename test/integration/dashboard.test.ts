@@ -55,6 +55,18 @@ describe('dashboard access rules', () => {
       expect(kill.status).toBe(403);
       expect(await ctx().tasks.status(id)).toBe(2);
       expect((await fetch(`${url}api/tasks/999999`)).status).toBe(404);
+      // Adversary 14 F7, F5: every page's request for an icon was a 404; a 60 KB command filled 7,500 px of the
+      // task page; the sample columns had no units, and perc_mem_used (the node's) read as the task's.
+      const icon = await fetch(`${url}favicon.ico`);
+      expect([icon.status, icon.headers.get('content-type')]).toEqual([200, 'image/svg+xml; charset=utf-8']);
+      const long = await submitOne(env, ['-cmd', `echo ${'A'.repeat(5000)}`, '-p', 'ro-pool']);
+      const html = await (await fetch(`${url}task?id=${long}`)).text();
+      expect(html).toMatch(/<link rel="icon" href="data:image\/svg\+xml,/);
+      expect(html).toContain('<details><summary>4,005 more characters</summary>');
+      // Nothing lost: the start (`echo ` and 995 characters) and the folded rest.
+      expect(html).toContain(`<code>echo ${'A'.repeat(995)}</code>`);
+      expect(html).toContain(`<code>${'A'.repeat(4005)}</code>`);
+      await ctx().tasks.requestKill(long);
       // A pool that disappears from the registry (remove-pool, idle expiry) leaves the board.
       await ctx().redis.srem(ctx().keys.pools, 'ro-pool');
       await waitFor(
@@ -272,6 +284,11 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
       if (/Content Security Policy/.test(m.text()) && !/fonts\.googleapis\.com/.test(m.text()))
         refused.push(m.text());
     });
+    // No request of the pages fails (adversary 14 F7: each page's /favicon.ico was a 404 in the console).
+    const failed: string[] = [];
+    page.on('response', r => {
+      if (r.url().startsWith(dashboard.url) && r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+    });
     await page.goto(`${dashboard.url}queues`);
     await page.getByText('browser-pool').first().waitFor({ timeout: 30_000 });
     await page.getByText('waiting-pool').first().waitFor({ timeout: 30_000 });
@@ -293,10 +310,15 @@ describeIf(chromiumBinary, 'dashboard in a real browser', () => {
     expect(await row.first().textContent()).toContain(String(runningId));
     await page.getByRole('link', { name: String(runningId) }).click();
     await page.locator('.status-running').first().waitFor({ timeout: 10_000 });
+    // The samples' units, and whose memory perc_mem_used is (adversary 14 F5).
+    expect(await page.locator('th', { hasText: 'perc_mem_used' }).first().textContent()).toBe(
+      "perc_mem_used (% of the node's memory in use, all processes)",
+    );
     await page.goto(`${dashboard.url}workers`);
     await page.screenshot({ path: join(SHOTS, 'dashboard-workers.png'), fullPage: true });
     await page.close();
     expect(elsewhere).toEqual([]);
     expect(refused).toEqual([]);
+    expect(failed).toEqual([]);
   });
 });
