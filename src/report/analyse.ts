@@ -176,6 +176,9 @@ export function memoryMb(text: string | undefined): number | null {
 }
 
 function gb(mb: number): string {
+  // Under 1 MB: "< 1 MB", not "0 MB" (a cgroup's charge of a tiny task; its chart showed 1.1 MB of RSS beside a
+  // "peak 0 MB", adversary 14 F3).
+  if (mb < 0.5) return '< 1 MB';
   return mb < 1024 ? `${Math.round(mb)} MB` : `${round(mb / 1024, 1)} GB`;
 }
 

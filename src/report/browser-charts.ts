@@ -43,16 +43,33 @@ export function jsonScript(id: string, value: unknown): string {
 export const CHARTS_JS = `
 window.jtmCharts = window.jtmCharts || [];
 var JTM_COLOURS = ${JSON.stringify(STATUS_COLOURS)};
-/** CPU (% of one core) and resident memory (MB) of one task over its run time (s), on two axes. */
+/**
+ * A run time in seconds in the unit that suits the span shown (s, min, h, d): a 17-day task's axis read
+ * "1,000,0001,200,000" in seconds, its labels run together (adversary 14 F4).
+ */
+function jtmDuration(secs, span) {
+  var unit = span >= 2 * 86400 ? [86400, ' d'] : span >= 2 * 3600 ? [3600, ' h'] : span >= 120 ? [60, ' min'] : [1, ' s'];
+  var v = secs / unit[0];
+  return (Math.round(v * 10) / 10).toLocaleString('en-US') + unit[1];
+}
+/** Steps of the run-time axis: whole seconds, minutes, hours, days, weeks. */
+var JTM_TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+  86400, 172800, 345600, 604800, 1209600, 2419200];
+/** CPU (% of one core) and resident memory (MB) of one task over its run time, on two axes from 0. */
 function jtmUsageChart(el, task, samples, width) {
   var data = [samples.t, samples.cpu, samples.mem_mb];
+  var span = function (u) { return (u.scales.x.max || 0) - (u.scales.x.min || 0); };
+  // From 0, not from the lowest sample: a flat 49–51 MB task looked like a steep rise.
+  var fromZero = function (floor) { return function (u, min, max) { return [0, Math.max(floor, (max || 0) * 1.1)]; }; };
   var opts = {
     title: task.title, width: width || 560, height: 220,
-    scales: { x: { time: false }, cpu: {}, mem: {} },
-    axes: [ { label: 'run time (s)' },
+    scales: { x: { time: false }, cpu: { range: fromZero(10) }, mem: { range: fromZero(1) } },
+    axes: [ { label: 'run time', incrs: JTM_TIME_STEPS, space: 60,
+        values: function (u, splits) { return splits.map(function (v) { return jtmDuration(v, span(u)); }); } },
       { scale: 'cpu', label: 'CPU %', stroke: '#2563eb' },
       { scale: 'mem', label: 'memory (MB)', side: 1, stroke: '#b45309', grid: { show: false } } ],
-    series: [ {}, { label: 'CPU %', scale: 'cpu', stroke: '#2563eb', width: 2 },
+    series: [ { label: 'run time', value: function (u, v) { return v == null ? '' : jtmDuration(v, span(u)); } },
+      { label: 'CPU %', scale: 'cpu', stroke: '#2563eb', width: 2 },
       { label: 'RSS MB', scale: 'mem', stroke: '#b45309', width: 2 } ]
   };
   var u = new uPlot(opts, data, el);

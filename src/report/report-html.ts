@@ -6,7 +6,9 @@ function secs(s: number | undefined): string {
   if (s === undefined) return '';
   if (s < 120) return `${Math.round(s * 10) / 10} s`;
   if (s < 7200) return `${Math.round(s / 6) / 10} min`;
-  return `${Math.round(s / 360) / 10} h`;
+  if (s < 2 * 86400) return `${Math.round(s / 360) / 10} h`;
+  // Days past two: a 17-day task read "428 h" (adversary 14 F4).
+  return `${Math.round(s / 8640) / 10} d`;
 }
 
 function spreadCells(s: Spread | null): string[] {
@@ -125,7 +127,14 @@ ${groups}
   }</p>
 <div><canvas id="timeline"></canvas></div>
 <h2>CPU and memory of the tasks that used the most</h2>
-<div id="charts">${d.heaviest.length === 0 ? '<p class="empty">no resource usage recorded</p>' : ''}</div>
+<div id="charts">${
+    d.heaviest.length === 0
+      ? '<p class="empty">no resource usage recorded</p>'
+      : d.heaviest.every(h => h.samples.t.length === 0)
+        ? // The section was empty, without a word (adversary 14 F3).
+          '<p class="empty">no resource samples: these tasks ended before their first sample (JTM_SAMPLE_INTERVAL); their peak memory and CPU time are in the table above</p>'
+        : ''
+  }</div>
 <h2>Failures (${d.failures.count})</h2>
 ${
   d.failures.count === 0
@@ -147,7 +156,7 @@ ${jsonScript('jtm-report', d)}
     el.className = 'usage';
     box.appendChild(el);
     var title = 'task ' + h.id + ' · ' + h.group + ' · ' + h.status_name +
-      (h.peak_rss_mb != null ? ' · peak ' + h.peak_rss_mb + ' MB' : '') +
+      (h.peak_rss_mb != null ? ' · peak ' + (h.peak_rss_mb < 0.5 ? '< 1' : h.peak_rss_mb) + ' MB' : '') +
       (h.cpu_time_s != null ? ' · ' + h.cpu_time_s + ' s CPU' : '');
     jtmUsageChart(el, { id: h.id, title: title }, h.samples);
   });

@@ -60,6 +60,8 @@ describe('report analysis', () => {
     expect(rightSize(3174, 16384)).toBe('peak 3.1 GB of 16 GB: request 4 GB');
     expect(rightSize(15000, 16384)).toBe('peak 14.6 GB of 16 GB: fits');
     expect(rightSize(20000, 16384)).toBe('peak 19.5 GB above the 16 GB request: request 24 GB');
+    // A cgroup's charge of a tiny task (adversary 14 F3: "peak 0 MB" beside a chart at 1.1 MB).
+    expect(rightSize(0, null)).toBe('peak < 1 MB, no memory request: request 1 GB');
     expect(rightSize(300, null)).toBe('peak 300 MB, no memory request: request 1 GB');
     expect(rightSize(null, 1024)).toBe('no usage recorded');
   });
