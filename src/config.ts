@@ -349,7 +349,8 @@ export function loadConfig(
     taskRetentionMs: duration('JTM_TASK_RETENTION', '7d', false, NOT_A_TIMER),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),
-    leftoverGraceMs: duration('JTM_LEFTOVER_GRACE', '2s'),
+    // At most a minute: every task that leaves a daemon holds its slot that long.
+    leftoverGraceMs: duration('JTM_LEFTOVER_GRACE', '2s', false, 60_000),
     lockDurationMs: duration('JTM_LOCK_DURATION', '30s', true),
     stalledIntervalMs: duration('JTM_STALLED_INTERVAL', '15s', true),
     sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s', true),

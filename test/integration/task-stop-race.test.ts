@@ -33,13 +33,14 @@ function parentOf(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.split(' ')[1]);
 }
 
-function newRun(command: string): TaskRunType {
+function newRun(command: string, leftoverGraceMs = 0): TaskRunType {
   const dir = tempDir();
   const data = { id: 11, command, cwd: dir } as TaskJobData;
   return new TaskRun(data, {
     logDir: dir,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
     killGraceMs: 1000,
+    leftoverGraceMs,
     logger: silentLogger(),
   });
 }
@@ -72,6 +73,23 @@ describe('a stop that comes as the command ends by itself', () => {
     }
     expect(await outcome).toMatchObject({ kind: 'final', ...expected });
   });
+
+  // Review of adversary 13 E1's leftover grace: a stop in the grace (the worker's shutdown, a drain, a lost lease,
+  // a leftover over the memory limit) gave back a task whose command had ended: it ran again, its rc read already.
+  it.each<StopCause>(['shutdown', 'fenced', 'outofresource', 'kill'])(
+    '%s during the leftover grace: the command that ended by itself is recorded, what it left is killed',
+    async cause => {
+      const run = newRun('setsid sleep 4412 >/dev/null 2>&1 & echo done; exit 0', 10_000);
+      const outcome = run.run();
+      const pid = await waitFor(() => run.pid || undefined, 'the command started');
+      await waitFor(() => stateOf(pid) === undefined || undefined, 'the command to exit', 5000, 10);
+      await new Promise(r => setTimeout(r, 200));
+      run.stop(cause);
+      const o = await outcome;
+      expect(o).toMatchObject({ kind: 'final', status: TaskStatus.success, exitCode: 0 });
+      expect(o.leftovers.length).toBe(1);
+    },
+  );
 
   it('a kill that reaches the live command still ends it terminated', async () => {
     const run = newRun('sleep 30');
