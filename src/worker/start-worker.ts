@@ -246,7 +246,11 @@ export async function startWorker(
 
   const executeRun = async (exec: Execution): Promise<unknown> => {
     const { id } = exec;
-    const verdict = await admission.verdict(id, live.phase, runs.size);
+    const verdict = await admission.verdict(
+      id,
+      () => live.phase,
+      () => runs.size,
+    );
     if (verdict === 'leave') return leaveForLater(exec);
     if (verdict === 'defer') return defer(exec);
     // A worker without a lease takes no new task (it would have to fence it at once): renew it first. Nor one

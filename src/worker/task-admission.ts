@@ -42,8 +42,11 @@ export class TaskAdmission {
     this.logDirSpace = new LogDirSpace(ctx.config.logDir);
   }
 
-  /** Whether task `id` may be claimed now by a worker in `phase` that runs `running` tasks. */
-  async verdict(id: number, phase: WorkerState, running: number): Promise<AdmissionVerdict> {
+  /**
+   * Whether task `id` may be claimed now by the worker, whose phase and number of running tasks are read when
+   * each check needs them (after the awaits before it: a drain or a start in another slot meanwhile counts).
+   */
+  async verdict(id: number, phase: () => WorkerState, running: () => number): Promise<AdmissionVerdict> {
     const { ctx, opts, log } = this;
     const lowMemory = memoryTooLow(ctx.config.memAvailableMarginBytes);
     if (lowMemory) {
@@ -71,7 +74,7 @@ export class TaskAdmission {
     if (opts.endOfLife !== undefined) {
       const limit = await ctx.redis.hget(ctx.keys.task(id), 'timeout_ms');
       const timeoutMs = limit ? Number(limit) : undefined;
-      const cut = phase !== 'running' && wouldBeCutData(timeoutMs, opts.endOfLife);
+      const cut = phase() !== 'running' && wouldBeCutData(timeoutMs, opts.endOfLife);
       if (cut || !fitsInLife(timeoutMs, opts.endOfLife)) {
         // Warned once per window: a task whose time limit equals a hand-started worker's `-t` never fits (the
         // allocation's life is counted from its start), and an info line every 5 s was all that said why.
@@ -93,10 +96,10 @@ export class TaskAdmission {
     // In a cgroup with a limit (a Slurm job's), a task whose own memory limit is more than the room the running
     // tasks leave waits for that room, here or on another worker: started anyway, the kernel killed the older
     // task that had been running within its share (adversary 8 I10). One HGET, only there and beside other runs.
-    if (this.limitedCgroup && running > 0) {
+    if (this.limitedCgroup && running() > 0) {
       const memLimit = await ctx.redis.hget(ctx.keys.task(id), 'mem_limit');
       const limit = taskMemoryLimit(memLimit ? { mem_limit: memLimit } : {}, opts);
-      const why = limit === undefined ? undefined : taskDoesNotFit(limit, running);
+      const why = limit === undefined ? undefined : taskDoesNotFit(limit, running());
       if (why) {
         this.logRepeat(
           'warn',
