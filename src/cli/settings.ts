@@ -26,7 +26,10 @@ export function configFileAtFault(f: GlobalFlags, err: unknown): boolean {
       return false;
     }
   };
-  // With the file the settings fail, without it they load: the file is at fault (not, say, a bad task id).
+  // The file could not be read (or its text says so): decided on that error, without reading it again — a
+  // second read that succeeded (an NFS hiccup over, a deploy's copy done) answered "dead" (review).
+  if (/^(cannot read config file|config file) /.test(err.message)) return load(undefined);
+  // A bad value: with the file (read once, kept) the settings fail, without it they load (not, say, a bad id).
   return !load(f.config) && load(undefined);
 }
 
