@@ -24,11 +24,37 @@ const WRAPPERS: Readonly<Record<string, { valued: readonly string[]; positional?
   ionice: { valued: ['-c', '-n', '-p', '--class', '--classdata'] },
   taskset: { valued: [], positional: 1 },
   chrt: { valued: [], positional: 1 },
-  srun: { valued: ['-n', '-c', '-N', '-p', '-t', '-J', '--ntasks', '--cpus-per-task', '--nodes'] },
+  srun: {
+    valued: [
+      ...['-n', '-c', '-N', '-p', '-t', '-J', '-o', '-e', '-A', '-w', '-C', '-G', '-q', '-D', '-m', '-d'],
+      ...['--ntasks', '--cpus-per-task', '--nodes', '--partition', '--time', '--job-name', '--output'],
+      ...['--error', '--account', '--nodelist', '--constraint', '--gres', '--gpus', '--mem', '--mem-per-cpu'],
+      ...['--qos', '--chdir', '--distribution', '--dependency', '--export', '--cpu-bind', '--mpi'],
+    ],
+  },
 };
 
-/** Shell options that take the next word (`bash -o pipefail script`). */
-const SHELL_VALUED = new Set(['-o', '+o', '-O', '+O', '--rcfile', '--init-file']);
+/** Shell options that take the next word (`bash -o pipefail script`, `bash -euo pipefail script`). */
+const SHELL_VALUED = /^([-+][A-Za-z]*[oO]|--rcfile|--init-file)$/;
+
+/** Builtins that only set the shell up before the real command (`set -euo pipefail; bwa …`): looked past. */
+const SETUP = new Set([
+  'set',
+  'cd',
+  'export',
+  'source',
+  '.',
+  'ulimit',
+  'umask',
+  'shopt',
+  'trap',
+  'module',
+  'true',
+  ':',
+]);
+
+/** A redirection word (`>out`, `2>&1`, `<in`): not the program; without its target in it, the next word is. */
+const REDIRECTION = /^\d*(>>?|<<?|&>>?|>&|<&)(.*)$/;
 
 /** Shell keywords that open a compound command: the group says so rather than naming a `for` program. */
 const COMPOUND = new Set(['for', 'while', 'until', 'if', 'case', 'select', '{', '(', '((', '[[', 'function']);
@@ -39,6 +65,11 @@ const COMPOUND = new Set(['for', 'while', 'until', 'if', 'case', 'select', '{', 
  * A leading `(` or `((` is a word of its own (a compound command).
  */
 export function firstCommandWords(command: string): string[] {
+  return splitFirstCommand(command).words;
+}
+
+/** The first simple command's words, and the text after the separator that ended it ('' when none did). */
+function splitFirstCommand(command: string): { words: string[]; rest: string } {
   const words: string[] = [];
   let word = '';
   let inWord = false;
@@ -74,10 +105,18 @@ export function firstCommandWords(command: string): string[] {
       i++;
     } else if (c === ' ' || c === '\t') {
       end();
-    } else if (';|&\n'.includes(c)) {
-      break;
+    } else if (
+      ';|&\n'.includes(c) &&
+      !((c === '&' && /[<>]/.test(command[i - 1] ?? '')) || (c === '&' && command[i + 1] === '>'))
+    ) {
+      // `&&`, `||`, `;;`: the separator's second character is not the next command's. After a pipe, the
+      // command is the first one's (`bwa … | samtools …` is bwa).
+      const next = command[i + 1] === c ? i + 2 : i + 1;
+      end();
+      return { words, rest: c === '|' && command[i + 1] !== '|' ? '' : command.slice(next) };
     } else if (c === '(' || c === ')') {
-      if (!inWord && words.length === 0 && c === '(') return [command[i + 1] === '(' ? '((' : '(']; // a subshell or an arithmetic command
+      if (!inWord && words.length === 0 && c === '(')
+        return { words: [command[i + 1] === '(' ? '((' : '('], rest: '' }; // a subshell or an arithmetic command
       break;
     } else {
       word += c;
@@ -85,7 +124,7 @@ export function firstCommandWords(command: string): string[] {
     }
   }
   end();
-  return words;
+  return { words, rest: '' };
 }
 
 /** A path's last part (`/usr/bin/time` → `time`). */
@@ -100,7 +139,7 @@ function pastWrapper(words: readonly string[], i: number, name: string): number 
   for (; at < words.length; at++) {
     const w = words[at] as string;
     if (w === '--') return at + 1 + (spec.positional ?? 0);
-    if (name === 'env' && isAssignment(w)) continue;
+    if (name === 'env' && (isAssignment(w) || w === '-')) continue;
     // `-oL` (stdbuf), `-n5`, `--signal=KILL`: the value is in the word; `-n 5`: it is the next word.
     if (spec.valued.includes(w)) {
       at++;
@@ -124,15 +163,20 @@ function isAssignment(word: string): boolean {
  * the command names none.
  */
 export function programOf(command: string, depth = 0): string {
-  const words = firstCommandWords(command);
+  const { words, rest } = splitFirstCommand(command);
   let i = 0;
   while (i < words.length) {
     const w = words[i] as string;
-    if (isAssignment(w)) i++;
+    const redirect = REDIRECTION.exec(w);
+    if (redirect) i += redirect[2] === '' ? 2 : 1;
+    else if (isAssignment(w)) i++;
     else if (Object.hasOwn(WRAPPERS, baseName(w))) i = pastWrapper(words, i + 1, baseName(w));
     else break;
   }
   const first = words[i];
+  // Set-up before the command (`set -euo pipefail; cd dir && tool`): the command that follows it.
+  if ((first === undefined || SETUP.has(first)) && rest.trim() !== '' && depth < 8)
+    return programOf(rest, depth + 1) || (first ?? '');
   if (first === undefined) return '';
   if (COMPOUND.has(first)) return `(shell ${first})`;
   const prog = baseName(first);
@@ -144,7 +188,7 @@ export function programOf(command: string, depth = 0): string {
       const inner = words[j + 1];
       return (inner !== undefined && depth < 2 && programOf(inner, depth + 1)) || prog;
     }
-    if (SHELL_VALUED.has(w)) {
+    if (SHELL_VALUED.test(w)) {
       j++;
       continue;
     }

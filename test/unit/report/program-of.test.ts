@@ -42,6 +42,19 @@ describe('programOf: the program a command runs, for the report groups', () => {
       ['bash -l', 'bash'],
       ['timeout 10', ''],
       ['A=1', ''],
+      // The review's: bundled shell options with a value, srun's options, `env -`, leading redirections and
+      // set-up builtins, pipes and lists.
+      ['bash -euo pipefail run.sh', 'bash run.sh'],
+      ["bash -euo pipefail -c 'samtools view x'", 'samtools'],
+      ['srun --mem 4G -o log bwa mem', 'bwa'],
+      ['env - bwa', 'bwa'],
+      ['>out bwa mem', 'bwa'],
+      ['2> err bwa mem', 'bwa'],
+      ['set -euo pipefail; bwa mem ref r.fq', 'bwa'],
+      ['cd /work && samtools sort x', 'samtools'],
+      ['bwa mem ref r.fq 2>&1 | samtools view -b', 'bwa'],
+      ['bwa mem ref r.fq &> log', 'bwa'],
+      ['set -e', 'set'],
     ];
     expect(cases.map(([c]) => programOf(c))).toEqual(cases.map(([, name]) => name));
   });
