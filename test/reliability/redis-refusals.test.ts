@@ -37,20 +37,22 @@ describe('Redis refusing a command', () => {
 
   it('a Redis that refuses writes for longer than the lease: the stopped run is given back once writes pass again', async () => {
     // Before: the give-back was refused (OOM) and dropped, the heartbeat came back, and the task stayed
-    // `running` on a live worker with no process, for ever (adversarial test 4).
+    // `running` on a live worker with no process, for ever (adversarial test 4). Refused here as a master short of
+    // replicas refuses (NOREPLICAS: every write, the alive key's PEXPIRE too); a full Redis (OOM) still takes that
+    // PEXPIRE, and its workers keep their runs (redis-full.test.ts).
     const worker = start(['worker', '-p', 'oomend'], p.env);
     await waitWorkers(p.env, 'oomend');
     const [id] = taskIds(
       (await runJtm(['submit', '-cmd', 'sleep 2.5; echo done', '-p', 'oomend'], p.env)).stdout,
     );
     await waitFor(async () => (await p.ctx.tasks.status(id!)) === 3 || undefined, 'running');
-    await p.ctx.redis.config('SET', 'maxmemory', '1');
+    await p.ctx.redis.config('SET', 'min-replicas-to-write', '1');
     try {
       // Beats every 500 ms: the lease (3 beats) lapses, the worker stops the run and cannot record it.
       await waitFor(() => /heartbeat lease/.test(worker.output()) || undefined, 'the run stopped', 10_000);
       await new Promise(r => setTimeout(r, 3000));
     } finally {
-      await p.ctx.redis.config('SET', 'maxmemory', '0');
+      await p.ctx.redis.config('SET', 'min-replicas-to-write', '0');
     }
     await waitFor(
       async () => (await p.ctx.tasks.status(id!)) === 4 || undefined,
