@@ -14,7 +14,6 @@ const TIMER_KEYS = [
   'JTM_CONNECT_TIMEOUT',
   'JTM_HEARTBEAT_INTERVAL',
   'JTM_KILL_GRACE',
-  'JTM_LEFTOVER_GRACE',
   'JTM_LOCK_DURATION',
   'JTM_STALLED_INTERVAL',
   'JTM_SAMPLE_INTERVAL',
@@ -55,6 +54,15 @@ describe('timer maximum', () => {
       expect(loadConfig({ [key]: '24d' })).toBeTruthy();
     });
   }
+  // Shorter still: every task that leaves a daemon running holds its slot that long (review).
+  it('JTM_LEFTOVER_GRACE is at most a minute; 0 is accepted (no grace)', () => {
+    expect(() => loadConfig({ JTM_LEFTOVER_GRACE: '2m' })).toThrow(
+      'invalid JTM_LEFTOVER_GRACE "2m": at most 60000 ms',
+    );
+    expect(loadConfig({ JTM_LEFTOVER_GRACE: '1m' }).leftoverGraceMs).toBe(60_000);
+    expect(loadConfig({ JTM_LEFTOVER_GRACE: '0' }).leftoverGraceMs).toBe(0);
+    expect(loadConfig({}).leftoverGraceMs).toBe(2000);
+  });
   for (const key of LONG_KEYS) {
     it(`${key} is not a timer: 30d is accepted, an inexact number is not`, () => {
       expect(() => loadConfig({ [key]: '30d' })).not.toThrow();
