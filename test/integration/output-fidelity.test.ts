@@ -117,8 +117,14 @@ describe('output fidelity and task isolation', () => {
     // Adversary 5 G6: the second start emptied the file under the first, and both recorded the mixed file
     // ("B1 A6 B2 A7 B3 A8") as their output.
     const out = join(work, 'same.out');
+    // The first holds its turn until released: on a loaded runner the others' submits and the kill took longer
+    // than its 4 s, and it had ended when the test looked (a fresh-clone run failed so).
+    const release = join(work, 'same.release');
     const [a] = await submit([
-      { command: 'for i in 1 2 3 4 5 6 7 8; do echo A$i; sleep 0.5; done', stdout: out },
+      {
+        command: `for i in 1 2 3 4 5 6 7 8; do echo A$i; sleep 0.2; done; while [ ! -e ${release} ]; do sleep 0.1; done`,
+        stdout: out,
+      },
     ]);
     await waitFor(async () => (await ctx.tasks.status(a!)) === 3, 'the first to run');
     const [b] = await submit([{ command: 'for i in 1 2; do echo B$i; sleep 0.2; done', stdout: out }]);
@@ -128,6 +134,7 @@ describe('output fidelity and task isolation', () => {
     await runJtm(['kill', '-tid', String(c)], env);
     expect(await waitFinal(c!)).toBe(-4);
     expect(await ctx.tasks.status(a!)).toBe(3);
+    writeFileSync(release, '');
     for (const id of [a!, b!]) expect(await waitFinal(id)).toBe(4);
     expect((await logsBytes(env, a!)).out.toString()).toBe('A1\nA2\nA3\nA4\nA5\nA6\nA7\nA8\n');
     expect((await logsBytes(env, b!)).out.toString()).toBe('B1\nB2\n');

@@ -3,6 +3,7 @@
 // command's own exit decides (adversarial test 3: a task that exited 0 at 1.99 s of a 2 s timeout was recorded
 // `timeout` with exit code 0). Made deterministic by stopping the pty host: the command's root stays an
 // unreaped zombie, so its exit cannot arrive before the stop.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,6 +52,8 @@ describe('a stop that comes as the command ends by itself', () => {
   // exits: ended here, before the file's check for processes left behind.
   afterAll(() => {
     if (host !== undefined) process.kill(host, 'SIGKILL');
+    // A leftover of the grace rows that was not there yet when its run ended (see there).
+    spawnSync('pkill', ['-KILL', '-f', '^sleep 4412$']);
   });
 
   it.each<[StopCause, number, Record<string, unknown>]>([
@@ -86,8 +89,10 @@ describe('a stop that comes as the command ends by itself', () => {
       await new Promise(r => setTimeout(r, 200));
       run.stop(cause);
       const o = await outcome;
+      // Not given back: the command's own end. (Whether the setsid'd sleep was already there to be found and
+      // killed as the run ended depends on the runner's load: its count is not asserted; it is killed below.)
       expect(o).toMatchObject({ kind: 'final', status: TaskStatus.success, exitCode: 0 });
-      expect(o.leftovers.length).toBe(1);
+      expect(o.leftovers.length).toBeLessThanOrEqual(1);
     },
   );
 
