@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { startJtm } from '../helpers/cli.js';
-import { testEnv, waitFor } from '../helpers/env.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { startPlainRedis } from './servers.js';
 
 const EVICTS = /Redis evicts keys when it is full \(maxmemory-policy allkeys-lru\)/;
@@ -31,7 +31,11 @@ describe.concurrent('Redis settings that lose tasks are said at start', () => {
   });
 
   it('noeviction and appendonly yes: neither warns', async () => {
-    const server = await startPlainRedis(['--maxmemory-policy', 'noeviction', '--appendonly', 'yes']);
+    // Its append-only files in a directory of its own, not in the checkout (the server's working directory).
+    const server = await startPlainRedis([
+      ...['--maxmemory-policy', 'noeviction', '--appendonly', 'yes'],
+      ...['--dir', tempDir('jtm-aof-')],
+    ]);
     const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}` });
     const worker = startJtm(['worker', '-p', 'keeps'], env);
     try {
