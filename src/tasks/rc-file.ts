@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, lstatSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 import type { JtmContext } from '../context.js';
+import { processUserName } from '../process-user.js';
 import { TaskStatus } from './status.js';
 import type { TaskRecord } from '../store/task-record.js';
 
@@ -154,9 +154,5 @@ function errnoText(err: unknown): string {
 
 /** The name of the user this process runs as (its uid when it has no name). */
 function writer(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return String(process.getuid?.() ?? '?');
-  }
+  return processUserName() ?? String(process.getuid?.() ?? '?');
 }

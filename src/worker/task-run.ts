@@ -2,13 +2,13 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { access, rm, stat } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { formatSeconds, setLongTimeout, type LongTimeout } from '../durations.js';
 import { permissionCode } from '../errors.js';
+import { processUserName } from '../process-user.js';
 
 import type { Logger } from '../logger.js';
 import { TIMES_FILE_VAR } from './accounting.js';
@@ -375,9 +375,9 @@ export class TaskRun {
       this.timer = setLongTimeout(() => this.stop('timeout'), this.data.timeout_ms);
     const { exitCode, signal, hostExited, hostEnd, hostTasks, watchdog } = await pty.exited;
     this.timer?.clear();
+    const failed = exitCode !== 0 || signal !== 0;
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
-    if (!this.stopCause && this.opts.memory?.overLimit({ failed: exitCode !== 0 || signal !== 0 }))
-      this.stop('outofresource');
+    if (!this.stopCause && this.opts.memory?.overLimit({ failed })) this.stop('outofresource');
     await this.adoptListedChildren();
     // The command ended by itself: nothing stopped it before its exit (its pty host alive). Its outcome is then
     // its own whatever comes next: a stop during the leftover grace (the worker's shutdown, a drain, a lost
@@ -395,8 +395,7 @@ export class TaskRun {
       this.opts.memory?.observeLeftovers?.(this.liveProcesses());
       // Over the memory limit, or killed in by the kernel, after the command's exit: said with its outcome.
       leftBehindOverMemory =
-        this.stopCause === 'outofresource' ||
-        (this.opts.memory?.overLimit({ failed: exitCode !== 0 || signal !== 0 }) ?? false);
+        this.stopCause === 'outofresource' || (this.opts.memory?.overLimit({ failed }) ?? false);
     }
     const killedByStop = this.killing ? await this.killing : [];
     // A stop's kill may have finished before the shell listed its last orphans (adopted just above, after the
@@ -572,9 +571,10 @@ export class TaskRun {
 
   /**
    * The live processes of the task: the remembered tree plus the rest of its cgroup, or, without a cgroup
-   * that holds it, anything carrying its token among the processes started since it started.
+   * that holds it, anything carrying its token among the processes started since it started (`scanEnvirons`
+   * false: not that scan, which reads the environment of every such process — the leftover grace's polls).
    */
-  liveProcesses(): ProcInfo[] {
+  liveProcesses(scanEnvirons = true): ProcInfo[] {
     if (!this.tree) return [];
     const byPid = new Map<number, ProcInfo>();
     for (const p of this.tree.refresh()) byPid.set(p.pid, p);
@@ -586,7 +586,7 @@ export class TaskRun {
         const info = readProc(pid);
         if (info && info.state !== 'Z') escaped.push(info);
       }
-    } else {
+    } else if (scanEnvirons) {
       for (const p of findByToken(this.token, this.pids)) if (!byPid.has(p.pid)) escaped.push(p);
     }
     this.tree.adopt(escaped);
@@ -612,26 +612,13 @@ export class TaskRun {
     if (withinMs <= 0) return;
     const deadline = monotonicMs() + withinMs;
     for (let wait = 5; !this.stopCause; wait = Math.min(2 * wait, 100)) {
-      const left = this.treeAndMembers();
+      const left = this.liveProcesses(false);
       if (left.length === 0) return;
       this.opts.memory?.observeLeftovers?.(left);
       const rest = deadline - monotonicMs();
       if (rest <= 0) return;
       await sleep(Math.min(wait, rest));
     }
-  }
-
-  /** The remembered tree and the live members of the task's cgroup, without looking for escaped processes. */
-  private treeAndMembers(): ProcInfo[] {
-    if (!this.tree) return [];
-    const byPid = new Map<number, ProcInfo>();
-    for (const p of this.tree.refresh()) byPid.set(p.pid, p);
-    for (const pid of this.opts.memory?.memberPids?.() ?? []) {
-      if (byPid.has(pid)) continue;
-      const info = readProc(pid);
-      if (info && info.state !== 'Z') byPid.set(pid, info);
-    }
-    return [...byPid.values()];
   }
 
   /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */
@@ -682,11 +669,7 @@ async function checkDirectory(dir: string): Promise<string | undefined> {
 
 /** The worker's user, by name where the system has one. */
 function workerUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
-  }
+  return processUserName() ?? `uid ${process.getuid?.() ?? '?'}`;
 }
 
 /**
