@@ -51,8 +51,11 @@ export interface PtyOptions {
   onOutput: (chunk: string) => void;
   /** The task's JTM_TASK_TOKEN (the host finds its detached processes by it). */
   token: string;
-  /** Epoch ms after which the host must not start the command (pty-protocol.ts); none: no limit. */
-  deadline?: number;
+  /**
+   * The time (monotonic clock) after which the host must not start the command (pty-protocol.ts), read when the
+   * request is sent; none: no limit.
+   */
+  deadline?: () => number;
 }
 
 interface Pending {
@@ -82,6 +85,13 @@ class HostLink {
   answered = false;
   /** Set when this process killed the host for not answering (ms silent): how its tasks' ends are explained. */
   killedSilentMs: number | undefined;
+  /**
+   * Requests held until the host first answers (a host still loading Node and node-pty reads nothing): a start
+   * request's deadline is read as it is sent, not before the host's start-up (on a loaded node a host of a
+   * task's own took longer than the worker's lease margin to start, and its task was given back as though the
+   * lease had lapsed, though the worker beat all along).
+   */
+  private held: (() => void)[] | undefined = [];
 
   constructor(readonly child: ChildProcess) {
     child.on('message', (raw: unknown) => this.onMessage(raw as HostMessage));
@@ -98,6 +108,9 @@ class HostLink {
     if (msg.t === 'pong') {
       this.lastPong = monotonicMs();
       this.answered = true;
+      const held = this.held;
+      this.held = undefined;
+      for (const send of held ?? []) send();
       return;
     }
     const p = this.pending.get(msg.id);
@@ -142,11 +155,19 @@ class HostLink {
     if (this.env !== undefined) return this.env;
     const base = withoutTaskIdentity(env);
     this.env = base;
-    // IPC keeps the order of messages: the environment arrives before the first spawn.
+    // IPC keeps the order of messages: the environment arrives before the first spawn. The ping's answer says
+    // the host has started (whether or not the watchdog pings it later): held requests go then.
     const init: WorkerMessage = { t: 'init', env: base, ...(watchdogMs > 0 ? { watchdogMs } : {}) };
     this.child.send(init, () => {});
+    this.child.send({ t: 'ping' } satisfies WorkerMessage, () => {});
     ensurePinger();
     return base;
+  }
+
+  /** Runs `send` now if the host has answered once, else when it first does (in order). */
+  whenAnswered(send: () => void): void {
+    if (this.held) this.held.push(send);
+    else send();
   }
 
   /**
@@ -303,22 +324,26 @@ export function runInPty(
     const set: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.env)) if (base[k] !== v) set[k] = v;
     const unset = Object.keys(base).filter(k => !(k in opts.env));
-    const msg: WorkerMessage = {
-      t: 'spawn',
-      id,
-      file,
-      args,
-      cwd: opts.cwd,
-      env: set,
-      unset,
-      token: opts.token,
-      ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
-    };
-    link.child.send(msg, err => {
-      if (!err) return;
-      link.pending.delete(id);
-      release();
-      reject(err);
+    link.whenAnswered(() => {
+      // The host has exited meanwhile: its exit has failed the request already.
+      if (!link.pending.has(id)) return;
+      const msg: WorkerMessage = {
+        t: 'spawn',
+        id,
+        file,
+        args,
+        cwd: opts.cwd,
+        env: set,
+        unset,
+        token: opts.token,
+        ...(opts.deadline !== undefined ? { deadline: opts.deadline() } : {}),
+      };
+      link.child.send(msg, err => {
+        if (!err) return;
+        link.pending.delete(id);
+        release();
+        reject(err);
+      });
     });
   });
 }

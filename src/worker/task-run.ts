@@ -337,7 +337,9 @@ export class TaskRun {
         token: this.token,
         // Suspected of having killed a shared host once: it runs where it can harm no other task.
         ownHost: (this.data.host_deaths ?? 0) > 0,
-        ...(deadline !== undefined ? { deadline } : {}),
+        // Read again as the host takes the request: the lease may have been renewed meanwhile (a host of the
+        // task's own is still starting), and a lease that broke reads 0.
+        ...(this.opts.startDeadline ? { deadline: this.opts.startDeadline } : {}),
         onOutput: chunk => {
           ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
         },

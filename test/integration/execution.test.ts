@@ -578,8 +578,8 @@ describe.concurrent('Slurm ending an allocation', () => {
 // lostconnection).
 describe.concurrent('a task that kills the pty host', () => {
   /** A worker of its own on `pool` with a context, and a submit to that pool. */
-  async function ownWorker(pool: string, slots = 1) {
-    const env = testEnv();
+  async function ownWorker(pool: string, slots = 1, extra: Record<string, string> = {}) {
+    const env = testEnv(extra);
     const ctx = await openTestContext(env);
     const w = startJtm(['worker', '-p', pool, '--slots', String(slots)], env);
     await waitWorkers(env, pool);
@@ -622,6 +622,38 @@ describe.concurrent('a task that kills the pty host', () => {
     }
     expect(w.child.exitCode).toBe(null);
     expect(w.output()).toMatch(/"level":50.*pty host died under a task/);
+    await close();
+  });
+
+  it('starts a task in a host of its own that is slow to start, with the lease renewed meanwhile (not given back as fenced)', async () => {
+    // CI (2 loaded cores): the culprit's next run went to a host of its own whose Node start outlasted the lease
+    // margin (~1 s here); the start request carried the deadline read before the host started, was refused as
+    // "past the worker's lease" though the worker beat all along, and the task was given back (attempts 3, not 2).
+    const dir = tempDir('jtm-slowhost-');
+    const slow = join(dir, 'slow-host.cjs');
+    // Every pty host started once the marker exists spends 2.5 s before it reads a message.
+    writeFileSync(
+      slow,
+      `if (process.argv[1] && process.argv[1].endsWith('pty-host.js') && require('fs').existsSync(${JSON.stringify(join(dir, 'slow'))}))
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);\n`,
+    );
+    const { ctx, w, submit, close } = await ownWorker('slowhost', 1, { NODE_OPTIONS: `--require ${slow}` });
+    writeFileSync(join(dir, 'slow'), '');
+    const id = await submit(
+      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 $PPID; sleep 5; fi; echo culprit`,
+    );
+    await waitFor(
+      async () => ((await ctx.tasks.status(id)) ?? 0) >= 4 || ((await ctx.tasks.status(id)) ?? 0) < 0,
+      'the task to end',
+      40_000,
+    );
+    const rec = await ctx.tasks.get(id);
+    expect(
+      [rec?.status_name, rec?.attempts, rec?.host_deaths],
+      JSON.stringify(await ctx.tasks.events(id)),
+    ).toEqual(['success', 2, 1]);
+    expect(readFileSync(rec!.stdout_file!, 'utf8')).toBe('culprit\n');
+    expect(w.output()).not.toMatch(/lease lapsed/);
     await close();
   });
 
