@@ -487,6 +487,7 @@ return {3, wid}
  * KEYS[1] task  KEYS[2] tasks:active
  * ARGV[1] dead worker id  ARGV[2] now ms  ARGV[3] retention ms  ARGV[4] task key base  ARGV[5] worker key base
  * ARGV[6] run token the decision was made on ('' = whichever runs there)  ARGV[7] stats key base
+ * A final end is dated at the worker's last beat (`last_beat` of its record), or the start if later.
  * Returns {1, new status}; {0, status} not that execution on that worker (nothing done); {2} worker alive;
  * {-1} no task.
  */
@@ -516,9 +517,17 @@ else
 end
 local h = appendHistory(v[8], entry(ARGV[2], v[9], cur, to, why))
 if isFinal(to) then
-  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'ended_at', ARGV[2], 'history', h)
+  -- The run ended when its worker was last heard from (its last beat, or the start if it died before beating
+  -- again), not at this detection a lease later: the report's wall time and the duration histogram added the
+  -- missed-beat window to every lost run (adversary 14 F8). Both times are the worker's clock; never past now.
+  local ended = tonumber(ARGV[2])
+  -- A worker record gone (it outlives the worker a day): no sign of when, the detection it is.
+  local started = tonumber(v[11] or '')
+  local beat = tonumber(redis.call('HGET', ARGV[5] .. wid, 'last_beat') or '')
+  if started and beat then ended = math.min(ended, math.max(beat, started)) end
+  redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'ended_at', ended, 'history', h)
   finalize(t, KEYS[2], id, ARGV[3], ARGV[4], ARGV[5], ARGV[7], to,
-    {worker = v[3], pool = v[10], queued = v[9], started = v[11], history = v[8]}, ARGV[2])
+    {worker = v[3], pool = v[10], queued = v[9], started = v[11], history = v[8]}, ended)
 else
   redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'pid', '', 'history', h)
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)

@@ -50,6 +50,29 @@ describe.concurrent('recover-task', () => {
     expect(await finishedCount(ctx, 'p', 'lostconnection')).toBe(1);
   });
 
+  it('recovered → lostconnection: the run ends at the worker’s last beat, not at the detection (F8)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await runningTask(ctx, { fields: { max_retries: 0 } }); // started at 1,500
+    await ctx.redis.hset(ctx.keys.worker('w1'), 'last_beat', 4_200);
+    await ctx.tasks.recover(id, 'w1', 'r1', 9_000);
+    expect(await ctx.tasks.get(id)).toMatchObject({ status: S.lostconnection, ended_at: 4_200 });
+    // The detection is when the history says the task changed.
+    expect(await lastEvent(ctx, id)).toMatchObject({ t: 9_000, to: S.lostconnection });
+    // A last beat before the start (the worker died before beating again): the start; one past the detection
+    // (a clock ahead): the detection.
+    for (const [beat, ended] of [
+      [1_000, 1_500],
+      [20_000, 9_000],
+    ]) {
+      const other = await runningTask(ctx, { fields: { max_retries: 0 } });
+      await ctx.redis.hset(ctx.keys.worker('w1'), 'last_beat', beat!);
+      await ctx.tasks.recover(other, 'w1', 'r1', 9_000);
+      expect((await ctx.tasks.get(other))?.ended_at, `beat ${beat}`).toBe(ended);
+    }
+  });
+
   it('recovered → terminated when a kill was pending, retries or not', async ({ ctx, expect }) => {
     const id = await runningTask(ctx, { fields: { max_retries: 3 }, alive: true });
     await ctx.tasks.requestKill(id);
