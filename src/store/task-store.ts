@@ -15,6 +15,7 @@ import {
   TRANSITION_MANY,
 } from '../redis/scripts.js';
 import { TaskStatus } from '../task-status.js';
+import { wallNow } from '../wall-clock.js';
 import { jobDataFromRecord, type TaskJobData } from './run-spec.js';
 import { decodeHistory, type TaskEvent } from './task-history.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
@@ -81,7 +82,7 @@ export class TaskStore {
     readonly shard = 0,
   ) {}
 
-  async create(fields: Partial<Record<keyof TaskRecord, unknown>>, now = Date.now()): Promise<number> {
+  async create(fields: Partial<Record<keyof TaskRecord, unknown>>, now = wallNow()): Promise<number> {
     const id = await runScript<number>(
       this.redis,
       CREATE_TASK,
@@ -94,7 +95,7 @@ export class TaskStore {
   /** Creates many records (status queued) in one script run; their ids follow each other on the shard, in order. */
   async createMany(
     list: readonly Partial<Record<keyof TaskRecord, unknown>>[],
-    now = Date.now(),
+    now = wallNow(),
   ): Promise<number[]> {
     if (list.length === 0) return [];
     // Fields every task of the call has with the same value (pool spec, cwd, submit id, …) go once.
@@ -138,7 +139,7 @@ export class TaskStore {
     from: readonly number[],
     to: number,
     reason: string,
-    now = Date.now(),
+    now = wallNow(),
   ): Promise<number> {
     if (ids.length === 0) return 0;
     const moved = await runScript<number>(
@@ -157,7 +158,7 @@ export class TaskStore {
     to: number,
     reason: string,
     fields: Partial<Record<keyof TaskRecord, unknown>> = {},
-    now = Date.now(),
+    now = wallNow(),
   ): Promise<TransitionOutcome> {
     return this.runTransition(id, from, to, reason, fields, undefined, now);
   }
@@ -172,7 +173,7 @@ export class TaskStore {
     to: number,
     reason: string,
     fields: Partial<Record<keyof TaskRecord, unknown>> = {},
-    now = Date.now(),
+    now = wallNow(),
   ): Promise<TransitionOutcome> {
     return this.runTransition(id, [TaskStatus.running], to, reason, fields, fence, now);
   }
@@ -248,7 +249,7 @@ export class TaskStore {
     host: string,
     runToken: string,
     jobToken = '',
-    now = Date.now(),
+    now = wallNow(),
   ): Promise<StartOutcome> {
     const res = await runScript<(number | string | null)[]>(
       this.redis,
@@ -281,7 +282,7 @@ export class TaskStore {
     }
   }
 
-  async requestKill(id: number, now = Date.now()): Promise<KillOutcome> {
+  async requestKill(id: number, now = wallNow()): Promise<KillOutcome> {
     const res = await runScript<(number | string)[]>(
       this.redis,
       REQUEST_KILL,
@@ -296,7 +297,7 @@ export class TaskStore {
    * terminated, by the same losses rule as start(). Touches only a task still running on `workerId`, and
    * with `runToken` only that execution of it (the one the caller's decision was made on).
    */
-  async recover(id: number, workerId: string, runToken = '', now = Date.now()): Promise<RecoverOutcome> {
+  async recover(id: number, workerId: string, runToken = '', now = wallNow()): Promise<RecoverOutcome> {
     const res = await runScript<number[]>(
       this.redis,
       RECOVER_TASK,
@@ -322,7 +323,7 @@ export class TaskStore {
     id: number,
     pids: readonly number[],
     host: string,
-    now = Date.now(),
+    now = wallNow(),
   ): Promise<boolean> {
     const reason = `killed ${pids.length} leftover processes of a lost run on ${host}`;
     return this.note(id, 'leftover_pids', pids.join(','), reason, true, now);
@@ -332,7 +333,7 @@ export class TaskStore {
    * Notes on task `id` that JTM could not write the rc of the task it ended (rc-file.ts): `rc_error`, with an
    * event. False when the record is gone (expired).
    */
-  async noteRcNotWritten(id: number, error: string, now = Date.now()): Promise<boolean> {
+  async noteRcNotWritten(id: number, error: string, now = wallNow()): Promise<boolean> {
     return this.note(id, 'rc_error', error, `rc not written: ${error}`, false, now);
   }
 

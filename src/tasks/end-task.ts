@@ -1,4 +1,5 @@
 import type { JtmContext } from '../context.js';
+import { wallNow } from '../wall-clock.js';
 import { writeRcForEndedTask } from './rc-file.js';
 import { isFinal, TaskStatus } from './status.js';
 import type { TaskRecord } from '../store/task-record.js';
@@ -23,7 +24,7 @@ export interface EndChange {
  * (writeRcIfJtmEnded). Kill requests and dead-worker recovery run their own scripts, then the same decision.
  */
 export async function endTask(ctx: JtmContext, id: number, change: EndChange): Promise<TransitionOutcome> {
-  const { to, reason, fields = {}, now = Date.now() } = change;
+  const { to, reason, fields = {}, now = wallNow() } = change;
   const res = change.fence
     ? await ctx.tasks.transitionFenced(id, change.fence, to, reason, fields, now)
     : await ctx.tasks.transition(id, change.from ?? [], to, reason, fields, now);

@@ -1,6 +1,7 @@
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { isOutOfMemory, repliesOrThrow } from '../redis/replies.js';
+import { observeRedisClock, wallClockOffsetMs, wallNow } from '../wall-clock.js';
 import { monotonicMs } from './monotonic.js';
 import type { WorkerOptions } from './worker-options.js';
 
@@ -85,11 +86,14 @@ export class Heartbeat {
     // A stop that came meanwhile has sent its removal of the alive key behind the SET: a beat now would
     // write it again after that, and leave a live-looking worker behind.
     if (stopped()) return;
+    // The first task's start is stamped after this: the clock is read before the worker takes one.
+    await this.readRedisClock();
     await this.beat([], state);
   }
 
-  async beat(running: readonly number[], state: WorkerState, now = Date.now()): Promise<void> {
+  async beat(running: readonly number[], state: WorkerState, now = wallNow()): Promise<void> {
     const sent = this.clock();
+    void this.readRedisClock();
     const { keys } = this.ctx;
     const id = this.opts.workerId;
     const multi = this.ctx.redis.multi();
@@ -126,6 +130,28 @@ export class Heartbeat {
       );
     }
     this.renewed(sent);
+  }
+
+  /**
+   * Redis's clock beside each beat (wall-clock.ts: a node whose clock is off stamps records with Redis's time).
+   * A command of its own, not in the beat's transaction: one refused (an ACL user without TIME) fails nothing.
+   */
+  private async readRedisClock(): Promise<void> {
+    try {
+      const sent = Date.now();
+      const [sec, usec] = await this.ctx.redis.time();
+      const before = wallClockOffsetMs();
+      const after = observeRedisClock(Number(sec) * 1000 + Number(usec) / 1000, sent, Date.now());
+      if (after !== before)
+        this.ctx.logger.warn(
+          { offsetMs: after },
+          after === 0
+            ? "the node's clock agrees with Redis's again: records are stamped with it"
+            : `the node's clock is ${Math.abs(after)} ms ${after > 0 ? 'behind' : 'ahead of'} Redis's: records are stamped with Redis's time`,
+        );
+    } catch {
+      // No reading this time: the offset stays as it was.
+    }
   }
 
   /** A beat sent at `sent` (monotonic) renewed the alive key's TTL. */

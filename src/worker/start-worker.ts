@@ -35,6 +35,7 @@ import { reconcileRuns, startSelfFencing } from './run-fencing.js';
 import { bounded, runCleanups } from './cleanup-steps.js';
 import { listenForControl, type ControlMessage } from '../control/worker-control.js';
 import { warnAboutRedisSettings } from '../redis-settings.js';
+import { wallNow } from '../wall-clock.js';
 
 export interface RunningWorker {
   readonly id: string;
@@ -269,7 +270,7 @@ export async function startWorker(
     // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation fails
     // it). Only a young record is waited for, so the jobs of a dead submit do not hold the slots.
     const young = (c: typeof claim): boolean =>
-      c.kind === 'unsubmitted' && Date.now() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
+      c.kind === 'unsubmitted' && wallNow() - c.queuedAt < UNSUBMITTED_YOUNG_MS;
     for (const wait of UNSUBMITTED_WAITS_MS) {
       if (!young(claim)) break;
       await sleep(wait);

@@ -107,4 +107,42 @@ describeIf(libfaketime, "a step of the worker's wall clock", () => {
       await manager.stop();
     }
   });
+
+  it("a worker whose clock is 30 s behind Redis's stamps its tasks with Redis's time: the run starts after its submit and lasts what it ran (F6)", async () => {
+    const behindPool = 'clock-behind';
+    const behind = startJtm(['worker', '-p', behindPool], {
+      ...env,
+      LD_PRELOAD: libfaketime.path!,
+      FAKETIME: '-30s',
+      DONT_FAKE_MONOTONIC: '1',
+    });
+    try {
+      await waitWorkers(env, behindPool);
+      // Its heartbeat has read Redis's clock (a reading with a slow round trip on a loaded runner is skipped).
+      await waitFor(() => /clock is \d+ ms behind Redis's/.test(behind.output()), 'the offset', 15_000);
+      const [id] = await submitTasks(ctx, [
+        buildTask({ command: 'sleep 1.2' }, { pool: behindPool, cwd: ROOT, maxCommandBytes: 65536 }),
+      ]);
+      const rec = await waitFor(async () => {
+        const r = await ctx.tasks.get(id!);
+        return r?.status === 4 ? r : undefined;
+      }, 'the task to succeed');
+      // Before: started_at ≈ 30 s before queued_at, and the history's start and end at the submit's instant.
+      const waited = rec.started_at! - rec.queued_at!;
+      const ran = rec.ended_at! - rec.started_at!;
+      expect([waited >= 0 && waited < 5000, ran >= 1150 && ran < 5000], `${waited} ${ran}`).toEqual([
+        true,
+        true,
+      ]);
+      const events = await ctx.tasks.events(id!);
+      const started = events.find(e => e.to === 3)!;
+      const ended = events.find(e => e.to === 4)!;
+      expect(ended.t - started.t, JSON.stringify(events)).toBeGreaterThanOrEqual(1150);
+      expect(behind.output()).toMatch(
+        /clock is \d+ ms behind Redis's: records are stamped with Redis's time/,
+      );
+    } finally {
+      await behind.stop();
+    }
+  });
 });
