@@ -71,12 +71,16 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
     duration(flags.lifetime, '--lifetime', { positive: true, maxMs: Number.MAX_SAFE_INTEGER }) ??
     (slurmJobId > 0 && jobTime ? parseDuration(jobTime) : undefined);
   const memPerNode = normaliseMemory(flags.mem, 'memory (-m)') ?? '';
+  const memPerCore = normaliseMemory(flags.mem_per_cpu, 'memory per cpu (-mc)') ?? '';
   const workerType = flags.worker_type === 'dynamic' ? 2 : 0;
   const taskMemLimitBytes =
     flags['task-mem-limit'] !== undefined
       ? sizeBytes(flags['task-mem-limit'], '--task-mem-limit')
       : workerType === 2
-        ? dynamicTaskLimit(memPerNode, flags.num_worker_per_node ?? 1, flags.slots)
+        ? dynamicTaskLimit(memPerNode, flags.num_worker_per_node ?? 1, flags.slots, {
+            memPerCpu: memPerCore,
+            cpusPerWorker: flags.cpus_per_task,
+          })
         : undefined;
   return {
     pool,
@@ -87,7 +91,7 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
     workerType,
     numCores: flags.cpus_per_task ?? availableParallelism(),
     memPerNode,
-    memPerCore: normaliseMemory(flags.mem_per_cpu, 'memory per cpu (-mc)') ?? '',
+    memPerCore,
     jobTime: jobTime ?? null,
     workersOnNode: flags.num_worker_per_node ?? 1,
     idleTimeoutMs: duration(flags['idle-timeout'], '--idle-timeout', {

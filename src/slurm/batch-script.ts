@@ -142,6 +142,9 @@ function sbatchName(option: string): string {
  */
 function refuseContradictions(extra: readonly string[], own: readonly string[]): void {
   const written = new Set(own.map(sbatchName));
+  // Memory per node and per CPU are one setting to Slurm (it refuses both): JTM writing either, the other
+  // contradicts it.
+  if (written.has('mem') || written.has('mem-per-cpu')) written.add('mem').add('mem-per-cpu');
   for (const o of extra) {
     const name = sbatchName(o);
     const why = written.has(name)
@@ -201,7 +204,7 @@ export function renderBatchScript(p: BatchScriptParams): string {
     '--slots',
     String(p.slotsPerWorker),
     ...(p.cpus ? ['--cpus_per_task', String(Math.max(1, Math.floor(p.cpus / p.workersPerNode)))] : []),
-    ...(p.mem ? ['--mem', quote(p.mem)] : []),
+    ...(p.mem ? ['--mem', quote(p.mem)] : p.memPerCpu ? ['--mem_per_cpu', quote(p.memPerCpu)] : []),
     ...(p.idleTimeout ? ['--idle-timeout', quote(p.idleTimeout)] : []),
     '--worker_id',
     `"${p.scriptId}_\${SLURM_NODEID:-0}_\${i}"`,

@@ -110,6 +110,15 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
       );
     }
   }
+  // Slurm takes one of --mem and --mem-per-cpu: one of two given was dropped without a word.
+  if (request.mem !== undefined && request.mem_per_cpu !== undefined) {
+    throw new InvalidInputError(
+      'give the memory per node (-m) or per CPU (-mc), not both: Slurm takes one of --mem and --mem-per-cpu',
+    );
+  }
+  // Memory asked per CPU replaces the site's default per node (which lost to it, and the allocation was booked
+  // at the site's size).
+  const memPerCpu = normaliseMemory(request.mem_per_cpu, 'memory per cpu (-mc)');
   const jobDir = resolve(request.job_script_dir_name ?? join(config.logDir, 'job'));
   const timeMs = parseDuration(time);
   let idleTimeout: string | undefined;
@@ -123,8 +132,8 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     jobDir,
     time,
     cpus: request.cpus_per_task ?? def.cpu,
-    mem: normaliseMemory(request.mem ?? def.mem, 'memory (-m)'),
-    memPerCpu: normaliseMemory(request.mem_per_cpu, 'memory per cpu (-mc)'),
+    mem: memPerCpu ? undefined : normaliseMemory(request.mem ?? def.mem, 'memory (-m)'),
+    memPerCpu,
     nodes: request.nnodes ?? 1,
     workersPerNode: request.num_worker_per_node ?? def.nwpn ?? 1,
     slotsPerWorker: request.slots ?? 1,

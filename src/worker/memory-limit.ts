@@ -38,9 +38,18 @@ export function dynamicTaskLimit(
   memPerNode: string,
   workersPerNode: number,
   slots: number,
+  perCpu?: { memPerCpu: string; cpusPerWorker: number | undefined },
 ): number | undefined {
-  if (!memPerNode) return undefined;
-  return Math.floor(sizeBytes(memPerNode, 'memory (-m)') / Math.max(1, workersPerNode * slots));
+  const nodeBytes = memPerNode
+    ? sizeBytes(memPerNode, 'memory (-m)')
+    : perCpu?.memPerCpu
+      ? // Asked per CPU (-mc): the node has it for each CPU of the job's one task per node — the workers' CPUs
+        // together, or Slurm's default of one when -c named none.
+        sizeBytes(perCpu.memPerCpu, 'memory per cpu (-mc)') *
+        (perCpu.cpusPerWorker === undefined ? 1 : perCpu.cpusPerWorker * Math.max(1, workersPerNode))
+      : undefined;
+  if (nodeBytes === undefined) return undefined;
+  return Math.floor(nodeBytes / Math.max(1, workersPerNode * slots));
 }
 
 /**

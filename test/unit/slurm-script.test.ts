@@ -10,6 +10,7 @@ import { renderBatchScript } from '../../src/slurm/batch-script.js';
 import { allocationTime, batchParams, submitDynamicWorkers } from '../../src/slurm/submit-workers.js';
 import { parseSiteConfig, resolveCluster } from '../../src/slurm/site-profiles.js';
 import { quote } from '../../src/slurm/shell.js';
+import { dynamicTaskLimit } from '../../src/worker/memory-limit.js';
 import { ROOT } from '../helpers/cli.js';
 import { waitFor } from '../helpers/env.js';
 
@@ -167,6 +168,25 @@ describe('batch scripts per site profile (golden files)', () => {
     expect(script).toContain('#SBATCH --signal=B:USR1@120');
   });
 
+  it("books memory asked per CPU (-mc) over the site's default per node, and the workers share it (adversary 15 P1)", async () => {
+    // perlmutter's profile has mem 200G: before, -mc 2G booked --mem=200G and the workers got --mem 200G.
+    const script = await dryRun({
+      cluster: 'perlmutter',
+      pool_name: 'big',
+      job_time: '04:00:00',
+      cpus_per_task: 64,
+      num_worker_per_node: 2,
+      mem_per_cpu: '2G',
+    });
+    expect(script).toMatch(/^#SBATCH --mem-per-cpu=2G$/m);
+    expect(script).not.toMatch(/--mem=|--mem '?200G/);
+    expect(script).toContain('--mem_per_cpu 2G');
+    // Each worker's default task limit: 2 GB × its 32 CPUs, over its slots.
+    expect(dynamicTaskLimit('', 2, 4, { memPerCpu: '2G', cpusPerWorker: 32 })).toBe((2 * 1024 ** 3 * 64) / 8);
+    expect(dynamicTaskLimit('', 1, 2, { memPerCpu: '2G', cpusPerWorker: undefined })).toBe(1024 ** 3);
+    expect(dynamicTaskLimit('', 1, 2, { memPerCpu: '', cpusPerWorker: 4 })).toBeUndefined();
+  });
+
   it('starts the workers of a one-node allocation without srun, several nodes with one srun step', async () => {
     const one = await dryRun({ cluster: 'test', pool_name: 'p', job_time: '00:10:00' });
     expect(one).not.toMatch(/^\s*srun /m);
@@ -248,6 +268,9 @@ describe('validation and injection', () => {
     [{ 'sbatch-arg': ['--chdir=/'] }, /JTM writes --chdir itself/],
     [{ 'sbatch-arg': ['--job-name=x'] }, /JTM writes --job-name itself/],
     [{ partition: 'debug', 'sbatch-arg': ['--partition=other'] }, /JTM writes --partition itself/],
+    // Slurm takes one of --mem and --mem-per-cpu (adversary 15 P1: one of two was dropped without a word).
+    [{ mem: '10G', mem_per_cpu: '2G' }, /memory per node \(-m\) or per CPU \(-mc\), not both/],
+    [{ mem: '10G', 'sbatch-arg': ['--mem-per-cpu=2G'] }, /is refused: JTM writes --mem-per-cpu itself/],
     [{ 'sbatch-arg': ['--wrap=id'] }, /the batch script is JTM's/],
     [{ 'sbatch-arg': ['--parsable'] }, /reads sbatch's answer itself/],
     [{ 'sbatch-arg': ['-W'] }, /must not wait/],
