@@ -105,7 +105,8 @@ export class Heartbeat {
       slots: this.opts.slots,
       running: running.join(','),
       state,
-      started_at: this.startedAt,
+      // On the clock the beat is stamped with (wall-clock.ts), known only once Redis's clock has been read.
+      started_at: this.startedAt + wallClockOffsetMs(),
       last_beat: now,
       slurm_job_id: this.opts.slurmJobId,
       end_of_life: this.opts.endOfLife ?? '',
