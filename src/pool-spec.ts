@@ -200,3 +200,16 @@ export function workflowPoolBase(name: string): string | undefined {
 export function isDynamicSpec(spec: PoolSpec | undefined): boolean {
   return Boolean(spec?.time && spec.cluster && spec.cluster !== LOCAL_CLUSTER);
 }
+
+const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** Bytes of a size in `-m` syntax (a number of GB, or `500M`, `4G`, `1.5T`). */
+export function sizeBytes(text: string, what = 'size'): number {
+  const norm = normaliseMemory(text, what);
+  const m = norm ? /^(\d+(?:\.\d+)?)([KMGT])$/.exec(norm) : null;
+  if (!m)
+    throw new InvalidInputError(
+      `invalid ${what} ${JSON.stringify(text)}: use GB as a number, or e.g. 4G, 500M`,
+    );
+  return Math.round(Number(m[1]) * (UNITS[m[2] as string] as number));
+}

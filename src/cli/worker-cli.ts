@@ -77,10 +77,7 @@ export function workerOptionsFromFlags(flags: WorkerFlags, startedAt = Date.now(
     flags['task-mem-limit'] !== undefined
       ? sizeBytes(flags['task-mem-limit'], '--task-mem-limit')
       : workerType === 2
-        ? dynamicTaskLimit(memPerNode, flags.num_worker_per_node ?? 1, flags.slots, {
-            memPerCpu: memPerCore,
-            cpusPerWorker: flags.cpus_per_task,
-          })
+        ? dynamicTaskLimit(memPerNode, flags.num_worker_per_node ?? 1, flags.slots)
         : undefined;
   return {
     pool,

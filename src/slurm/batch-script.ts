@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 
 import { InvalidInputError } from '../errors.js';
+import { sizeBytes } from '../pool-spec.js';
 import { quote, SBATCH_OPTION } from './shell.js';
 import type { SiteProfile } from './site-profiles.js';
 
@@ -140,11 +141,19 @@ function sbatchName(option: string): string {
  * workers drain on; `--output` elsewhere) or that no worker allocation may have is refused: what is
  * ambiguous is refused rather than guessed.
  */
+/** Slurm's forms of a job's memory: it takes one of them. */
+const MEMORY_FORMS = ['mem', 'mem-per-cpu', 'mem-per-gpu'];
+
+/** The memory of a node of the allocation, in MB, asked as `memPerCpu` for each of its `cpus` (Slurm's 1 if none). */
+export function perCpuNodeMemoryMb(memPerCpu: string, cpus: number | undefined): number {
+  return Math.floor((sizeBytes(memPerCpu, 'memory per cpu (-mc)') * (cpus ?? 1)) / 1024 ** 2);
+}
+
 function refuseContradictions(extra: readonly string[], own: readonly string[]): void {
   const written = new Set(own.map(sbatchName));
   // Memory per node and per CPU are one setting to Slurm (it refuses both): JTM writing either, the other
   // contradicts it.
-  if (written.has('mem') || written.has('mem-per-cpu')) written.add('mem').add('mem-per-cpu');
+  if (MEMORY_FORMS.some(f => written.has(f))) for (const f of MEMORY_FORMS) written.add(f);
   for (const o of extra) {
     const name = sbatchName(o);
     const why = written.has(name)
@@ -204,7 +213,14 @@ export function renderBatchScript(p: BatchScriptParams): string {
     '--slots',
     String(p.slotsPerWorker),
     ...(p.cpus ? ['--cpus_per_task', String(Math.max(1, Math.floor(p.cpus / p.workersPerNode)))] : []),
-    ...(p.mem ? ['--mem', quote(p.mem)] : p.memPerCpu ? ['--mem_per_cpu', quote(p.memPerCpu)] : []),
+    // Asked per CPU, the workers are told the node's memory, -mc × the CPUs booked (Slurm's one when -c names
+    // none): each worker's default task limit shares it, and a worker's own CPUs (-c ÷ -nwpn, at least one)
+    // could add up to more than the node has.
+    ...(p.mem
+      ? ['--mem', quote(p.mem)]
+      : p.memPerCpu
+        ? ['--mem', `${perCpuNodeMemoryMb(p.memPerCpu, p.cpus)}M`, '--mem_per_cpu', quote(p.memPerCpu)]
+        : []),
     ...(p.idleTimeout ? ['--idle-timeout', quote(p.idleTimeout)] : []),
     '--worker_id',
     `"${p.scriptId}_\${SLURM_NODEID:-0}_\${i}"`,

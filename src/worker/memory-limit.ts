@@ -2,26 +2,15 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import type { JtmContext } from '../context.js';
-import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
-import { normaliseMemory } from '../pool-spec.js';
+import { sizeBytes } from '../pool-spec.js';
 import { memoryRoom } from './cgroup.js';
 import { memAvailable } from './process-tree.js';
 import type { WorkerOptions } from './worker-options.js';
 
-const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-
-/** Bytes of a size in `-m` syntax (a number of GB, or `500M`, `4G`, `1.5T`). */
-export function sizeBytes(text: string, what = 'size'): number {
-  const norm = normaliseMemory(text, what);
-  const m = norm ? /^(\d+(?:\.\d+)?)([KMGT])$/.exec(norm) : null;
-  if (!m)
-    throw new InvalidInputError(
-      `invalid ${what} ${JSON.stringify(text)}: use GB as a number, or e.g. 4G, 500M`,
-    );
-  return Math.round(Number(m[1]) * (UNITS[m[2] as string] as number));
-}
+// One parser of sizes, beside normaliseMemory (the Slurm batch script reads -mc with it too).
+export { sizeBytes } from '../pool-spec.js';
 
 /** `4 GB`, `4.3 GB`, `300 MB`: how limits and peaks read in reasons and logs. */
 export function formatBytes(bytes: number): string {
@@ -38,18 +27,9 @@ export function dynamicTaskLimit(
   memPerNode: string,
   workersPerNode: number,
   slots: number,
-  perCpu?: { memPerCpu: string; cpusPerWorker: number | undefined },
 ): number | undefined {
-  const nodeBytes = memPerNode
-    ? sizeBytes(memPerNode, 'memory (-m)')
-    : perCpu?.memPerCpu
-      ? // Asked per CPU (-mc): the node has it for each CPU of the job's one task per node — the workers' CPUs
-        // together, or Slurm's default of one when -c named none.
-        sizeBytes(perCpu.memPerCpu, 'memory per cpu (-mc)') *
-        (perCpu.cpusPerWorker === undefined ? 1 : perCpu.cpusPerWorker * Math.max(1, workersPerNode))
-      : undefined;
-  if (nodeBytes === undefined) return undefined;
-  return Math.floor(nodeBytes / Math.max(1, workersPerNode * slots));
+  if (!memPerNode) return undefined;
+  return Math.floor(sizeBytes(memPerNode, 'memory (-m)') / Math.max(1, workersPerNode * slots));
 }
 
 /**

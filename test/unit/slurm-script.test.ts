@@ -6,11 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { maskUrl } from '../../src/redis/connection.js';
-import { renderBatchScript } from '../../src/slurm/batch-script.js';
+import { perCpuNodeMemoryMb, renderBatchScript } from '../../src/slurm/batch-script.js';
+import { workerOptionsFromFlags, type WorkerFlags } from '../../src/cli/worker-cli.js';
 import { allocationTime, batchParams, submitDynamicWorkers } from '../../src/slurm/submit-workers.js';
 import { parseSiteConfig, resolveCluster } from '../../src/slurm/site-profiles.js';
 import { quote } from '../../src/slurm/shell.js';
-import { dynamicTaskLimit } from '../../src/worker/memory-limit.js';
 import { ROOT } from '../helpers/cli.js';
 import { waitFor } from '../helpers/env.js';
 
@@ -180,11 +180,30 @@ describe('batch scripts per site profile (golden files)', () => {
     });
     expect(script).toMatch(/^#SBATCH --mem-per-cpu=2G$/m);
     expect(script).not.toMatch(/--mem=|--mem '?200G/);
-    expect(script).toContain('--mem_per_cpu 2G');
-    // Each worker's default task limit: 2 GB × its 32 CPUs, over its slots.
-    expect(dynamicTaskLimit('', 2, 4, { memPerCpu: '2G', cpusPerWorker: 32 })).toBe((2 * 1024 ** 3 * 64) / 8);
-    expect(dynamicTaskLimit('', 1, 2, { memPerCpu: '2G', cpusPerWorker: undefined })).toBe(1024 ** 3);
-    expect(dynamicTaskLimit('', 1, 2, { memPerCpu: '', cpusPerWorker: 4 })).toBeUndefined();
+    // The workers are told the node's memory, 2 GB × the 64 CPUs booked, and share it: 128 GB ÷ (2 × 4).
+    expect(script).toContain('--mem 131072M --mem_per_cpu 2G');
+    const worker = workerOptionsFromFlags({
+      pool_name: 'big',
+      worker_type: 'dynamic',
+      mem: '131072M',
+      mem_per_cpu: '2G',
+      cpus_per_task: 32,
+      num_worker_per_node: 2,
+      slots: 4,
+    } as WorkerFlags);
+    expect(worker.taskMemLimitBytes).toBe(16 * 1024 ** 3);
+    // -c smaller than -nwpn: each worker is told 1 CPU, but they share the 2 CPUs' memory booked, not 4 × one's
+    // (review: the tasks could reach twice what the job has).
+    const few = await dryRun({
+      cluster: 'test',
+      pool_name: 'p',
+      job_time: '01:00:00',
+      cpus_per_task: 2,
+      num_worker_per_node: 4,
+      mem_per_cpu: '2G',
+    });
+    expect(few).toContain('--mem 4096M --mem_per_cpu 2G');
+    expect(perCpuNodeMemoryMb('2G', undefined)).toBe(2048);
   });
 
   it('starts the workers of a one-node allocation without srun, several nodes with one srun step', async () => {
@@ -271,6 +290,10 @@ describe('validation and injection', () => {
     // Slurm takes one of --mem and --mem-per-cpu (adversary 15 P1: one of two was dropped without a word).
     [{ mem: '10G', mem_per_cpu: '2G' }, /memory per node \(-m\) or per CPU \(-mc\), not both/],
     [{ mem: '10G', 'sbatch-arg': ['--mem-per-cpu=2G'] }, /is refused: JTM writes --mem-per-cpu itself/],
+    [
+      { mem_per_cpu: '2G', 'sbatch-arg': ['--mem-per-gpu=2G'] },
+      /is refused: JTM writes --mem-per-gpu itself/,
+    ],
     [{ 'sbatch-arg': ['--wrap=id'] }, /the batch script is JTM's/],
     [{ 'sbatch-arg': ['--parsable'] }, /reads sbatch's answer itself/],
     [{ 'sbatch-arg': ['-W'] }, /must not wait/],
