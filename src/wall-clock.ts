@@ -9,10 +9,18 @@
 let offsetMs = 0;
 
 /**
- * An offset smaller than this is not applied: NTP keeps nodes within milliseconds, and a reading is only as
- * exact as half its round trip; stamps stay the node's own, as before, unless the clocks are really apart.
+ * An offset is applied from this size on: NTP keeps nodes within milliseconds, and a reading is only as exact as
+ * half its round trip; stamps stay the node's own, as before, unless the clocks are really apart.
  */
 export const CORRECTED_FROM_MS = 250;
+/** ...and dropped again only below this, so that a node about 250 ms off does not flip at every reading. */
+const UNCORRECTED_BELOW_MS = 150;
+/**
+ * A reading that moves the applied offset by less than this is not taken: its error is up to half its round
+ * trip, and an offset taken from every reading jittered by a millisecond or two at each beat (each change
+ * logged, and a task's start and end stamped with different offsets).
+ */
+const SETTLED_WITHIN_MS = 50;
 /** A reading whose round trip took longer than this (a loaded node, a slow Redis) says too little: ignored. */
 const MAX_ROUND_TRIP_MS = 100;
 
@@ -28,12 +36,19 @@ export function wallClockOffsetMs(): number {
 
 /**
  * One reading of Redis's clock (`redisMs`, epoch ms) by a command sent at `sentMs` and answered at
- * `receivedMs` (the node's clock). Returns the offset now applied.
+ * `receivedMs` (the node's clock). Returns the offset now applied, or undefined when the reading was not usable.
  */
-export function observeRedisClock(redisMs: number, sentMs: number, receivedMs: number): number {
+export function observeRedisClock(redisMs: number, sentMs: number, receivedMs: number): number | undefined {
   const roundTrip = receivedMs - sentMs;
-  if (!Number.isFinite(redisMs) || roundTrip < 0 || roundTrip > MAX_ROUND_TRIP_MS) return offsetMs;
+  if (!Number.isFinite(redisMs) || roundTrip < 0 || roundTrip > MAX_ROUND_TRIP_MS) return undefined;
   const measured = Math.round(redisMs - (sentMs + receivedMs) / 2);
-  offsetMs = Math.abs(measured) >= CORRECTED_FROM_MS ? measured : 0;
+  const size = Math.abs(measured);
+  if (offsetMs === 0) {
+    if (size >= CORRECTED_FROM_MS) offsetMs = measured;
+  } else if (size < UNCORRECTED_BELOW_MS) {
+    offsetMs = 0;
+  } else if (Math.abs(measured - offsetMs) >= SETTLED_WITHIN_MS) {
+    offsetMs = measured;
+  }
   return offsetMs;
 }

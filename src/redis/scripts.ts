@@ -524,7 +524,8 @@ if isFinal(to) then
   -- A worker record gone (it outlives the worker a day): no sign of when, the detection it is.
   local started = tonumber(v[11] or '')
   local beat = tonumber(redis.call('HGET', ARGV[5] .. wid, 'last_beat') or '')
-  if started and beat then ended = math.min(ended, math.max(beat, started)) end
+  -- Never before the start (a manager whose clock is behind the worker's), nor past the detection.
+  if started and beat then ended = math.max(started, math.min(ended, beat)) end
   redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'ended_at', ended, 'history', h)
   finalize(t, KEYS[2], id, ARGV[3], ARGV[4], ARGV[5], ARGV[7], to,
     {worker = v[3], pool = v[10], queued = v[9], started = v[11], history = v[8]}, ended)

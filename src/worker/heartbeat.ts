@@ -86,8 +86,10 @@ export class Heartbeat {
     // A stop that came meanwhile has sent its removal of the alive key behind the SET: a beat now would
     // write it again after that, and leave a live-looking worker behind.
     if (stopped()) return;
-    // The first task's start is stamped after this: the clock is read before the worker takes one.
-    await this.readRedisClock();
+    // The first task's start is stamped after this: the clock is read before the worker takes one, a few times
+    // if a reading's round trip is too slow to tell (dozens of workers of a new allocation starting at once), so
+    // that a task's start and end are not stamped on two clocks.
+    for (let i = 0; i < 3 && !(await this.readRedisClock()); i++) await new Promise(r => setTimeout(r, 50));
     await this.beat([], state);
   }
 
@@ -136,13 +138,15 @@ export class Heartbeat {
   /**
    * Redis's clock beside each beat (wall-clock.ts: a node whose clock is off stamps records with Redis's time).
    * A command of its own, not in the beat's transaction: one refused (an ACL user without TIME) fails nothing.
+   * False when the round trip was too slow to tell (worth another try), else true.
    */
-  private async readRedisClock(): Promise<void> {
+  private async readRedisClock(): Promise<boolean> {
     try {
       const sent = Date.now();
       const [sec, usec] = await this.ctx.redis.time();
       const before = wallClockOffsetMs();
       const after = observeRedisClock(Number(sec) * 1000 + Number(usec) / 1000, sent, Date.now());
+      if (after === undefined) return false;
       if (after !== before)
         this.ctx.logger.warn(
           { offsetMs: after },
@@ -150,8 +154,10 @@ export class Heartbeat {
             ? "the node's clock agrees with Redis's again: records are stamped with it"
             : `the node's clock is ${Math.abs(after)} ms ${after > 0 ? 'behind' : 'ahead of'} Redis's: records are stamped with Redis's time`,
         );
+      return true;
     } catch {
-      // No reading this time: the offset stays as it was.
+      // No reading this time (refused, or Redis gone): the offset stays as it was; trying again now tells nothing.
+      return true;
     }
   }
 

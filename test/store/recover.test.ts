@@ -71,6 +71,11 @@ describe.concurrent('recover-task', () => {
       await ctx.tasks.recover(other, 'w1', 'r1', 9_000);
       expect((await ctx.tasks.get(other))?.ended_at, `beat ${beat}`).toBe(ended);
     }
+    // A manager whose clock is behind the worker's (detection at 1,000 for a start at 1,500): never before the start.
+    const behind = await runningTask(ctx, { fields: { max_retries: 0 } });
+    await ctx.redis.hset(ctx.keys.worker('w1'), 'last_beat', 1_200);
+    await ctx.tasks.recover(behind, 'w1', 'r1', 1_000);
+    expect((await ctx.tasks.get(behind))?.ended_at).toBe(1_500);
   });
 
   it('recovered → terminated when a kill was pending, retries or not', async ({ ctx, expect }) => {

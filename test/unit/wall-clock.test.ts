@@ -22,14 +22,27 @@ describe('observeRedisClock', () => {
   it('leaves a small difference alone (NTP keeps nodes closer than a reading can tell)', () => {
     expect(observeRedisClock(10_000 + CORRECTED_FROM_MS - 1, 10_000, 10_000)).toBe(0);
     expect(observeRedisClock(10_000 + CORRECTED_FROM_MS, 10_000, 10_000)).toBe(CORRECTED_FROM_MS);
-    // Back within the threshold: the offset goes.
-    expect(observeRedisClock(10_010, 10_000, 10_000)).toBe(0);
+  });
+
+  it('keeps an offset through jitter and near the threshold; drops it once the clocks agree (review: a warning and a new offset at every beat)', () => {
+    expect(observeRedisClock(40_000, 10_000, 10_000)).toBe(30_000);
+    for (const jitter of [-2, 1, -1, 49, -49])
+      expect(observeRedisClock(40_000 + jitter, 10_000, 10_000)).toBe(30_000);
+    expect(observeRedisClock(40_060, 10_000, 10_000)).toBe(30_060);
+    // About 250 ms off: taken once, and kept while readings stay above 150 ms.
+    observeRedisClock(10_000, 10_000, 10_000);
+    expect(observeRedisClock(10_260, 10_000, 10_000)).toBe(260);
+    expect(observeRedisClock(10_240, 10_000, 10_000)).toBe(260);
+    expect(observeRedisClock(10_160, 10_000, 10_000)).toBe(160);
+    expect(observeRedisClock(10_140, 10_000, 10_000)).toBe(0);
+    expect(observeRedisClock(10_240, 10_000, 10_000)).toBe(0);
   });
 
   it('ignores a reading with a slow or impossible round trip, or no number: the offset stays', () => {
     observeRedisClock(40_000, 10_000, 10_000);
-    expect(observeRedisClock(90_000, 10_000, 10_500)).toBe(30_000);
-    expect(observeRedisClock(90_000, 10_000, 9_000)).toBe(30_000);
-    expect(observeRedisClock(Number.NaN, 10_000, 10_000)).toBe(30_000);
+    expect(observeRedisClock(90_000, 10_000, 10_500)).toBeUndefined();
+    expect(observeRedisClock(90_000, 10_000, 9_000)).toBeUndefined();
+    expect(observeRedisClock(Number.NaN, 10_000, 10_000)).toBeUndefined();
+    expect(wallClockOffsetMs()).toBe(30_000);
   });
 });
