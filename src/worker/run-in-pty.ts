@@ -96,6 +96,12 @@ class HostLink {
   constructor(readonly child: ChildProcess) {
     child.on('message', (raw: unknown) => this.onMessage(raw as HostMessage));
     child.on('exit', (code, signal) => this.onExit(code, signal));
+    // A host that closed its channel before it ever answered, and whose exit goes unheard, would hold the requests
+    // waiting for that answer for good: once its exit had time to be heard, the close counts as one.
+    child.on('disconnect', () => {
+      if (this.answered) return;
+      setTimeout(() => this.onExit(child.exitCode, child.signalCode), 1000).unref();
+    });
     // Not started at all (EAGAIN at the user's process limit, EMFILE): without a listener, the worker crashed.
     child.on('error', err => this.onExit(null, null, `could not be started (${err.message})`));
     // The worker may exit while the host is idle (or before it was ever used): the host follows it on disconnect.
@@ -224,7 +230,8 @@ function adoptEarlyHost(): ChildProcess | undefined {
   const slot = globalThis as { [EARLY_HOST]?: ChildProcess };
   const child = slot[EARLY_HOST];
   delete slot[EARLY_HOST];
-  return child?.connected ? child : undefined;
+  // One that has exited already (its exit event may have fired before anyone listened) is not adopted.
+  return child?.connected && child.exitCode === null && child.signalCode === null ? child : undefined;
 }
 
 /**

@@ -339,13 +339,18 @@ export class TaskRun {
         ownHost: (this.data.host_deaths ?? 0) > 0,
         // Read again as the host takes the request: the lease may have been renewed meanwhile (a host of the
         // task's own is still starting), and a lease that broke reads 0.
-        ...(this.opts.startDeadline ? { deadline: this.opts.startDeadline } : {}),
+        // A stop meanwhile (a kill, a shutdown) reads 0: nothing is started for it.
+        ...(this.opts.startDeadline
+          ? { deadline: () => (this.stopCause ? 0 : (this.opts.startDeadline?.() ?? 0)) }
+          : {}),
         onOutput: chunk => {
           ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
         },
       });
     } catch (err) {
       if (err instanceof SpawnExpired) {
+        // Refused for a stop that came while the request waited for its host: that stop's outcome.
+        if (this.stopCause) return this.stoppedOutcome(this.stopCause, []);
         this.opts.logger.warn({ task: this.id, err }, 'task not started: the lease lapsed first');
         this.stop('fenced');
         return this.stoppedOutcome('fenced', []);

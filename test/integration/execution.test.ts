@@ -625,23 +625,31 @@ describe.concurrent('a task that kills the pty host', () => {
     await close();
   });
 
+  /**
+   * A worker whose pty hosts started once `slowHost.arm()` is called spend `ms` before they read a message, and a
+   * command that kills its shared host on its first run only (its next runs go to a host of their own).
+   */
+  async function slowHostWorker(pool: string, ms: number) {
+    const dir = tempDir('jtm-slowhost-');
+    const slow = join(dir, 'slow-host.cjs');
+    writeFileSync(
+      slow,
+      `if (process.argv[1] && process.argv[1].endsWith('pty-host.js') && require('fs').existsSync(${JSON.stringify(join(dir, 'slow'))}))
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${ms});\n`,
+    );
+    const worker = await ownWorker(pool, 1, { NODE_OPTIONS: `--require ${slow}` });
+    writeFileSync(join(dir, 'slow'), '');
+    const killsItsHostOnce = (then: string) =>
+      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 $PPID; sleep 5; fi; ${then}`;
+    return { ...worker, dir, killsItsHostOnce };
+  }
+
   it('starts a task in a host of its own that is slow to start, with the lease renewed meanwhile (not given back as fenced)', async () => {
     // CI (2 loaded cores): the culprit's next run went to a host of its own whose Node start outlasted the lease
     // margin (~1 s here); the start request carried the deadline read before the host started, was refused as
     // "past the worker's lease" though the worker beat all along, and the task was given back (attempts 3, not 2).
-    const dir = tempDir('jtm-slowhost-');
-    const slow = join(dir, 'slow-host.cjs');
-    // Every pty host started once the marker exists spends 2.5 s before it reads a message.
-    writeFileSync(
-      slow,
-      `if (process.argv[1] && process.argv[1].endsWith('pty-host.js') && require('fs').existsSync(${JSON.stringify(join(dir, 'slow'))}))
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);\n`,
-    );
-    const { ctx, w, submit, close } = await ownWorker('slowhost', 1, { NODE_OPTIONS: `--require ${slow}` });
-    writeFileSync(join(dir, 'slow'), '');
-    const id = await submit(
-      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 $PPID; sleep 5; fi; echo culprit`,
-    );
+    const { ctx, w, submit, close, killsItsHostOnce } = await slowHostWorker('slowhost', 2500);
+    const id = await submit(killsItsHostOnce('echo culprit'));
     await waitFor(
       async () => ((await ctx.tasks.status(id)) ?? 0) >= 4 || ((await ctx.tasks.status(id)) ?? 0) < 0,
       'the task to end',
@@ -654,6 +662,34 @@ describe.concurrent('a task that kills the pty host', () => {
     ).toEqual(['success', 2, 1]);
     expect(readFileSync(rec!.stdout_file!, 'utf8')).toBe('culprit\n');
     expect(w.output()).not.toMatch(/lease lapsed/);
+    await close();
+  });
+
+  it('starts nothing for a task killed while its start waits for a host of its own (review)', async () => {
+    const { ctx, submit, close, dir, killsItsHostOnce } = await slowHostWorker('slowhostkill', 4000);
+    const id = await submit(killsItsHostOnce(`touch ${dir}/ran`));
+    // Its second run waits for a host that takes 4 s to start: killed meanwhile.
+    await waitFor(
+      async () => (await ctx.tasks.get(id))?.host_deaths === 1 && (await ctx.tasks.status(id)) === 3,
+      'the second run',
+      20_000,
+    );
+    await new Promise(r => setTimeout(r, 500));
+    await ctx.tasks.requestKill(id);
+    const rec = await waitFor(
+      async () => {
+        const r = await ctx.tasks.get(id);
+        return r && r.status < 0 ? r : undefined;
+      },
+      'the task to end',
+      20_000,
+    );
+    expect([rec.status_name, rec.reason], JSON.stringify(await ctx.tasks.events(id))).toEqual([
+      'terminated',
+      'killed on request before it started',
+    ]);
+    await new Promise(r => setTimeout(r, 4500)); // the host is up by now: nothing was sent to it
+    expect(existsSync(join(dir, 'ran'))).toBe(false);
     await close();
   });
 
