@@ -111,7 +111,7 @@ export class Heartbeat {
       started_at: this.startedAt + wallClockOffsetMs(),
       last_beat: now,
       slurm_job_id: this.opts.slurmJobId,
-      end_of_life: this.opts.endOfLife ?? '',
+      end_of_life: this.opts.endOfLife === undefined ? '' : this.opts.endOfLife + wallClockOffsetMs(),
       worker_type: this.opts.workerType,
     });
     // The record outlives the worker for a day, for post-mortems; liveness is the alive key alone.
