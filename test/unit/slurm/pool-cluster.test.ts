@@ -26,6 +26,21 @@ describe('the cluster of a submitted pool spec', () => {
     }
     expect(reads).toBe(2);
   });
+
+  const load = (): SiteConfig => site;
+  it("takes the original's sites with -t too, served by hand where this site has no profile for them (adversary 15 P4)", () => {
+    // The original's Cromwell stanza gives `-cl ${cluster} -t ${time}` at every call: each was refused.
+    for (const cluster of ['cori', 'jgi', 'tahoma']) {
+      expect(resolvePoolCluster({ name: 'p', cluster, time: '00:30:00' }, load)).toEqual({
+        name: 'p',
+        cluster: 'local',
+        time: '00:30:00',
+      });
+    }
+    expect(() => resolvePoolCluster({ name: 'p', cluster: 'cori2', time: '00:30:00' }, load)).toThrow(
+      /unknown cluster "cori2"/,
+    );
+  });
 });
 
 describe('a dynamic pool spec', () => {
