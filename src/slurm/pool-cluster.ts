@@ -21,7 +21,8 @@ export function resolvePoolCluster(spec: PoolSpec, loadSite: () => SiteConfig): 
   // One of the original's sites with no profile here: a pool served by hand, as without -t. The original's
   // Cromwell stanza gives `-cl ${cluster} -t ${time}` at every call, and every call was refused "unknown
   // cluster" (adversary 15 P4).
-  if (ORIGINAL_SITES.includes(cluster) && !site.clusters.has(cluster)) return { ...spec, cluster: LOCAL_CLUSTER };
+  if (ORIGINAL_SITES.includes(cluster) && !site.clusters.has(cluster))
+    return { ...spec, cluster: LOCAL_CLUSTER };
   // The profile's defaults for what the spec leaves out, written into it: the allocation is the same (the
   // manager would apply them), and the record then says what each worker got — the report divided by a -c of 1
   // and nwpn 1 where the site's defaults gave 64 CPUs to 4 workers per node.

@@ -38,6 +38,11 @@ export class Heartbeat {
     private readonly clock: () => number = monotonicMs,
   ) {}
 
+  /** When the beat that last renewed the lease was sent (monotonic clock); 0 before the first. */
+  get lastRenewalSent(): number {
+    return this.leaseUntil === 0 ? 0 : this.leaseUntil - this.ttlMs;
+  }
+
   get ttlMs(): number {
     return this.ctx.config.heartbeatIntervalMs * this.ctx.config.missedBeats;
   }

@@ -14,7 +14,18 @@ export async function afterLeaseLoss(
   ctx: JtmContext,
   id: number,
   outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
-): Promise<{ outcome: TaskOutcome; fields: { lease_losses: number } }> {
+): Promise<{ outcome: TaskOutcome; fields: { lease_losses?: number } }> {
+  // Redis silent while the worker kept asking (run-fencing.ts): an outage, not this worker's lateness.
+  if (outcome.redisSilentMs !== undefined) {
+    const seconds = (outcome.redisSilentMs / 1000).toFixed(1);
+    return {
+      outcome: {
+        ...outcome,
+        reason: `${outcome.reason} (Redis did not answer for ${seconds} s; not counted against the task)`,
+      },
+      fields: {},
+    };
+  }
   const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'lease_losses', 'max_retries');
   const n = Number(before ?? 0) + 1;
   // One more give-back than retries: a give-back by fencing spends none.

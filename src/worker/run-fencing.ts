@@ -36,6 +36,13 @@ export async function reconcileRuns(
  * out of reach) stops its runs before the alive key can expire on the Redis side, where another worker or
  * the manager would take the tasks over: a takeover never overlaps a live copy. Checked apart from the
  * heartbeat, whose own call may hang on an unresponsive Redis.
+ *
+ * The same check tells whose the silence was: if this timer itself kept running on time since the last beat
+ * that succeeded (no gap over REDIS_FAULT_MAX_GAP_MS) and that beat is at least REDIS_FAULT_MIN_SILENCE_MS old,
+ * the worker was alive and asking, and Redis (or the way to it) did not answer — an outage every worker sees.
+ * Its runs are then given back without counting against the task: three short Redis outages in a long task's
+ * life ended it lostconnection, "its heartbeats were late" (adversary 16 Q2). A worker starved of CPU, or one
+ * whose lease is too short for its Redis (`-hb 5ms`: each fencing a few ms after a beat), is counted as before.
  */
 export function startSelfFencing(
   heartbeat: Heartbeat,
@@ -43,17 +50,45 @@ export function startSelfFencing(
   log: Logger,
   heartbeatIntervalMs: number,
 ): NodeJS.Timeout {
+  let lastTick = monotonicMs();
+  let lastLease = heartbeat.leaseUntil;
+  /** The longest time between two checks since the last beat that succeeded. */
+  let longestGap = 0;
   return setInterval(
     () => {
-      if (runs.size === 0 || !heartbeat.mustFence()) return;
+      const now = monotonicMs();
+      if (heartbeat.leaseUntil !== lastLease) {
+        lastLease = heartbeat.leaseUntil;
+        longestGap = 0;
+      }
+      longestGap = Math.max(longestGap, now - lastTick);
+      lastTick = now;
+      if (runs.size === 0 || !heartbeat.mustFence(now)) return;
       const live = [...runs.values()].filter(r => r.stoppedBy === undefined);
       if (live.length === 0) return;
+      const silentMs = Math.round(now - heartbeat.lastRenewalSent);
+      const redisSilent = longestGap <= REDIS_FAULT_MAX_GAP_MS && silentMs >= REDIS_FAULT_MIN_SILENCE_MS;
       log.error(
-        { tasks: live.map(r => r.id), leaseLeftMs: heartbeat.leaseUntil - monotonicMs() },
-        'heartbeat lease about to lapse: stopping the running tasks before a takeover',
+        {
+          tasks: live.map(r => r.id),
+          leaseLeftMs: heartbeat.leaseUntil - now,
+          silentMs,
+          longestGapMs: longestGap,
+        },
+        redisSilent
+          ? `heartbeat lease about to lapse: Redis has not answered for ${silentMs} ms; stopping the running tasks before a takeover`
+          : 'heartbeat lease about to lapse: stopping the running tasks before a takeover',
       );
-      for (const r of live) r.stop('fenced', heartbeat.fencing.graceMs);
+      for (const r of live) {
+        if (redisSilent) r.redisSilentMs = silentMs;
+        r.stop('fenced', heartbeat.fencing.graceMs);
+      }
     },
     Math.max(20, Math.min(250, heartbeatIntervalMs / 4)),
   );
 }
+
+/** A check later than this after the one before means the worker was not running on time (run-fencing). */
+export const REDIS_FAULT_MAX_GAP_MS = 1000;
+/** A silence shorter than this is a lease too short for its Redis, not an outage (run-fencing). */
+export const REDIS_FAULT_MIN_SILENCE_MS = 1000;

@@ -57,6 +57,12 @@ export type TaskOutcome =
       leftovers: number[];
       watchdog?: boolean;
       fenced?: true;
+      /**
+       * With fenced: how long Redis had not answered a beat while the worker itself kept running on time (an
+       * outage of Redis or of the way to it, not a worker too late for its lease): the give-back is not counted
+       * against the task (lease-losses.ts).
+       */
+      redisSilentMs?: number;
       /** Not started for want of the node's own resources (ptys, processes, descriptors): not the task's fault. */
       nodeShort?: true;
     }
@@ -234,6 +240,8 @@ export class TaskRun {
   sampleState: SampleState | undefined;
   private stopCause: StopCause | undefined;
   private stopGraceMs = 0;
+  /** Set by self-fencing when Redis, not the worker, was silent (run-fencing.ts): said on the fenced outcome. */
+  redisSilentMs: number | undefined;
   private killing: Promise<number[]> | undefined;
   /** Processes of the task this user could not signal (killTree). */
   private readonly unkillable = new Set<number>();
@@ -550,6 +558,7 @@ export class TaskRun {
             : 'worker lost its lease on Redis: task not started, so that a takeover cannot overlap it',
           leftovers,
           fenced: true,
+          ...(this.redisSilentMs !== undefined ? { redisSilentMs: this.redisSilentMs } : {}),
         };
     }
   }
