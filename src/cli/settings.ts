@@ -1,4 +1,5 @@
 import { loadConfig, type Config, type LogLevel } from '../config.js';
+import { InvalidInputError } from '../errors.js';
 
 /** The global flags every command has (BaseCommand.baseFlags). */
 export interface GlobalFlags {
@@ -33,7 +34,18 @@ export function configFileAtFault(f: GlobalFlags, err: unknown): boolean {
   return !load(f.config) && load(undefined);
 }
 
-/** isalive's answer when its --config file is at fault (configFileAtFault): `unknown`, exit 0, said on stderr. */
+/**
+ * Whether `isalive` answers `unknown` for an error met while reading its settings (before any task was looked at):
+ * its --config file at fault (configFileAtFault), or a setting refused as bad input — in the environment too
+ * (`JTM_LOG_LEVEL=warning`, a worker-only or dashboard setting out of range in a shared environment file, two
+ * different REDIS_URL and JTM_REDIS_URL). Exit 1 is Cromwell's "dead": every running call it checked was failed
+ * while the tasks ran on (adversary 15 P6). Settings that make Redis unusable (credentials, TLS) keep their 255.
+ */
+export function isaliveAnswersUnknown(f: GlobalFlags, err: unknown): boolean {
+  return err instanceof InvalidInputError || configFileAtFault(f, err);
+}
+
+/** isalive's answer when its settings are at fault (isaliveAnswersUnknown): `unknown`, exit 0, said on stderr. */
 export function answerUnknownForConfig(err: unknown, json: boolean): void {
   const why = err instanceof Error ? err.message : String(err);
   process.stdout.write(json ? `${JSON.stringify({ alive: 'unknown' })}\n` : 'unknown\n');

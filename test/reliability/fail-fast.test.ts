@@ -240,6 +240,25 @@ describe('settings that cannot work fail fast', () => {
     expect(bad.code).toBe(1);
   });
 
+  it('isalive with a setting of its environment refused answers unknown (exit 0), not "dead"; status still fails (adversary 15 P6)', async () => {
+    // A worker-only or dashboard setting out of range in a shared environment file, a level as Python spells it,
+    // two different URLs: every running call Cromwell checked was declared dead, though the tasks ran on.
+    for (const extra of [
+      { JTM_LOG_LEVEL: 'warning' },
+      { JTM_MISSED_BEATS: '0' },
+      { JTM_LEFTOVER_GRACE: '2m' },
+      { JTM_REDIS_URL: 'redis://127.0.0.1:1' },
+    ]) {
+      const env = testEnv(extra);
+      const r = await runJtm(['isalive', '-tid', '1'], env);
+      expect([r.code, r.stdout], JSON.stringify(extra)).toEqual([0, 'unknown\n']);
+      expect(one(r.stderr)).toMatch(/^jtm isalive: .*: answering unknown \(exit 0\)$/);
+      const j = await runJtm(['isalive', '-tid', '1', '--json'], env);
+      expect([j.code, JSON.parse(j.stdout)]).toEqual([0, { alive: 'unknown' }]);
+      expect((await runJtm(['status', '-tid', '1'], env)).code).toBe(1);
+    }
+  });
+
   it('a dashboard or metrics endpoint on a busy port exits 1 with one line (dashboard, manager --dashboard, --metrics-port)', async () => {
     const busy: NetServer = createServer();
     await new Promise<void>(r => busy.listen(0, '127.0.0.1', () => r()));

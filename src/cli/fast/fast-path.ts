@@ -6,7 +6,7 @@ import { forkPtyHost } from '../../worker/run-in-pty.js';
 import { redisLocation } from '../../redis/location.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
-import { answerUnknownForConfig, CLIENT_LOG_LEVEL, configFileAtFault, resolveSettings } from '../settings.js';
+import { answerUnknownForConfig, CLIENT_LOG_LEVEL, isaliveAnswersUnknown, resolveSettings } from '../settings.js';
 import { runsWorkerHere } from '../worker-here.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { parsePlainArgv, type PlainInvocation } from './parse-argv.js';
@@ -130,7 +130,7 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
     const body = await hot.load();
     await body(session, input);
   } catch (err) {
-    if (id === 'isalive' && logger === undefined && configFileAtFault(input.flags, err)) {
+    if (id === 'isalive' && logger === undefined && isaliveAnswersUnknown(input.flags, err)) {
       answerUnknownForConfig(err, false);
       return;
     }
