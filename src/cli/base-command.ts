@@ -8,7 +8,12 @@ import { redisLocation } from '../redis/location.js';
 import { refuseBooleanValues, shieldDashValues } from './dash-values.js';
 import { reportError, type Thrown } from './error-report.js';
 import type { CommandSession } from './session.js';
-import { answerUnknownForConfig, CLIENT_LOG_LEVEL, isaliveAnswersUnknown, resolveSettings } from './settings.js';
+import {
+  answerUnknownForConfig,
+  CLIENT_LOG_LEVEL,
+  isaliveAnswersUnknown,
+  resolveSettings,
+} from './settings.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -108,7 +113,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       process.exitCode = err.oclif.exit;
       return;
     }
-    if (this.id === 'isalive' && this.flags && this.jtm === undefined && isaliveAnswersUnknown(this.flags, err)) {
+    if (
+      this.id === 'isalive' &&
+      this.flags &&
+      this.jtm === undefined &&
+      isaliveAnswersUnknown(this.flags, err)
+    ) {
       answerUnknownForConfig(err, this.jsonEnabled?.() ?? false);
       return;
     }

@@ -6,7 +6,12 @@ import { forkPtyHost } from '../../worker/run-in-pty.js';
 import { redisLocation } from '../../redis/location.js';
 import { reportError } from '../error-report.js';
 import type { CommandSession } from '../session.js';
-import { answerUnknownForConfig, CLIENT_LOG_LEVEL, isaliveAnswersUnknown, resolveSettings } from '../settings.js';
+import {
+  answerUnknownForConfig,
+  CLIENT_LOG_LEVEL,
+  isaliveAnswersUnknown,
+  resolveSettings,
+} from '../settings.js';
 import { runsWorkerHere } from '../worker-here.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { parsePlainArgv, type PlainInvocation } from './parse-argv.js';
