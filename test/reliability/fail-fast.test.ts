@@ -243,12 +243,13 @@ describe('settings that cannot work fail fast', () => {
   it('isalive with a setting of its environment refused answers unknown (exit 0), not "dead"; status still fails (adversary 15 P6)', async () => {
     // A worker-only or dashboard setting out of range in a shared environment file, a level as Python spells it,
     // two different URLs: every running call Cromwell checked was declared dead, though the tasks ran on.
-    for (const extra of [
+    const refused: Record<string, string>[] = [
       { JTM_LOG_LEVEL: 'warning' },
       { JTM_MISSED_BEATS: '0' },
       { JTM_LEFTOVER_GRACE: '2m' },
       { JTM_REDIS_URL: 'redis://127.0.0.1:1' },
-    ]) {
+    ];
+    for (const extra of refused) {
       const env = testEnv(extra);
       const r = await runJtm(['isalive', '-tid', '1'], env);
       expect([r.code, r.stdout], JSON.stringify(extra)).toEqual([0, 'unknown\n']);
