@@ -33,6 +33,13 @@ export const LOCAL_CLUSTER = 'local';
 export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Values placed in `#SBATCH` lines: no spaces, quotes or shell metacharacters. */
 export const SLURM_WORD = /^[A-Za-z0-9][A-Za-z0-9_.,:=+-]{0,127}$/;
+/**
+ * A Slurm feature expression (`--constraint`): features joined by `&` (and), `|` (or), `[...]` (one of, the same
+ * for every node), counts `*N` and parentheses — `gpu&hbm80g` is how Perlmutter's 80 GB GPU nodes are asked for
+ * (adversary 15 P13: refused). It reaches only an `#SBATCH` line, which sbatch reads without a shell; no blank,
+ * quote, `$` or newline.
+ */
+export const SLURM_CONSTRAINT = /^[A-Za-z0-9[(][A-Za-z0-9_.,:=+\-&|[\]()*]{0,255}$/;
 const TIME = /^(\d+-)?\d+:[0-5]\d:[0-5]\d$/;
 const MEMORY = /^\d+(\.\d+)?\s*([KMGT]B?)?$/i;
 const MAX_MEMORY_GB = 1_000_000_000;
@@ -80,10 +87,10 @@ export function validatePoolName(name: unknown, what = 'pool name'): string {
 }
 
 /** An optional value for a `#SBATCH` line (account, qos, partition, ...). */
-export function slurmWord(value: unknown, field: string): string | undefined {
+export function slurmWord(value: unknown, field: string, form = SLURM_WORD): string | undefined {
   const s = optionalString(value, field);
   if (s === undefined) return undefined;
-  if (!SLURM_WORD.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}`);
+  if (!form.test(s)) throw new InvalidInputError(`invalid ${field} ${JSON.stringify(s)}`);
   return s;
 }
 
@@ -161,7 +168,7 @@ export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
     nwpn: positiveInt(obj['nwpn'], 'nwpn'),
     shared: positiveInt(obj['shared'], 'shared', 0),
     account: slurmWord(obj['account'], 'account'),
-    constraint: slurmWord(obj['constraint'], 'constraint'),
+    constraint: slurmWord(obj['constraint'], 'constraint', SLURM_CONSTRAINT),
     qos: slurmWord(obj['qos'], 'qos'),
     partition: slurmWord(obj['partition'], 'partition'),
     job_id: slurmWord(obj['job_id'], 'job_id'),

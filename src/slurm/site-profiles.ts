@@ -2,7 +2,7 @@ import { readInputFile } from '../input-file.js';
 
 import { InvalidInputError } from '../errors.js';
 import { dropUndefined } from '../fields.js';
-import { LOCAL_CLUSTER, normaliseMemory, SLURM_WORD, validateTime } from '../pool-spec.js';
+import { LOCAL_CLUSTER, normaliseMemory, SLURM_CONSTRAINT, SLURM_WORD, validateTime } from '../pool-spec.js';
 import { SBATCH_OPTION } from './shell.js';
 
 /** Defaults a site applies when neither the flags nor the pool spec say otherwise. */
@@ -130,10 +130,10 @@ function parseDefaults(raw: unknown, name: string, fail: Fail): SiteDefaults {
   for (const k of Object.keys(raw)) {
     if (!DEFAULT_FIELDS.has(k)) fail(`cluster ${name}: unknown default ${JSON.stringify(k)}`);
   }
-  const word = (k: string): string | undefined => {
+  const word = (k: string, form = SLURM_WORD): string | undefined => {
     const v = raw[k];
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !SLURM_WORD.test(v))
+    if (typeof v !== 'string' || !form.test(v))
       return fail(`cluster ${name}: invalid ${k} ${JSON.stringify(v)}`);
     return v;
   };
@@ -153,7 +153,7 @@ function parseDefaults(raw: unknown, name: string, fail: Fail): SiteDefaults {
       partition: word('partition'),
       qos: word('qos'),
       account: word('account'),
-      constraint: word('constraint'),
+      constraint: word('constraint', SLURM_CONSTRAINT),
     });
   } catch (err) {
     return fail((err as Error).message);

@@ -8,7 +8,7 @@ import { formatHms, parseDuration, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { ensurePrivateDir } from '../private-dir.js';
 import type { Logger } from '../logger.js';
-import { normaliseMemory, SLURM_WORD, validatePoolName, validateTime } from '../pool-spec.js';
+import { normaliseMemory, SLURM_CONSTRAINT, SLURM_WORD, validatePoolName, validateTime } from '../pool-spec.js';
 import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
 import { maskUrl } from '../redis/connection.js';
 import { quote, SBATCH_OPTION } from './shell.js';
@@ -141,7 +141,7 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     partition: word(request.partition ?? def.partition, 'partition (-P)'),
     qos: word(request.qos ?? def.qos, 'qos (-q)'),
     account: word(request.charging_account ?? def.account, 'account (-A)'),
-    constraint: word(request.constraint ?? def.constraint, 'constraint (-C)'),
+    constraint: word(request.constraint ?? def.constraint, 'constraint (-C)', SLURM_CONSTRAINT),
     extraSbatch: request['sbatch-arg'] ?? [],
     idleTimeout,
     // Slurm sends the warning when the remaining time drops below it; a warning longer than half the
@@ -170,9 +170,9 @@ export function allocationTime(poolTime: string, config: Config): string {
   return formatHms(parseDuration(poolTime) + config.slurmTimeSlackMs + WORKER_START_ALLOWANCE_MS);
 }
 
-function word(value: string | undefined, what: string): string | undefined {
+function word(value: string | undefined, what: string, form = SLURM_WORD): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!SLURM_WORD.test(value)) throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}`);
+  if (!form.test(value)) throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}`);
   return value;
 }
 

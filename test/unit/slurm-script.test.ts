@@ -168,6 +168,13 @@ describe('batch scripts per site profile (golden files)', () => {
     expect(script).toContain('#SBATCH --signal=B:USR1@120');
   });
 
+  it("takes Slurm's feature expressions as constraints, on the #SBATCH line as given (adversary 15 P13)", async () => {
+    for (const constraint of ['gpu&hbm80g', 'knl|haswell', '[rack1*2&rack2*4]', '(a|b)&c']) {
+      const script = await dryRun({ cluster: 'test', pool_name: 'p', job_time: '00:10:00', constraint });
+      expect(script.split('\n')).toContain(`#SBATCH --constraint=${constraint}`);
+    }
+  });
+
   it("books memory asked per CPU (-mc) over the site's default per node, and the workers share it (adversary 15 P1)", async () => {
     // perlmutter's profile has mem 200G: before, -mc 2G booked --mem=200G and the workers got --mem 200G.
     const script = await dryRun({
@@ -272,6 +279,8 @@ describe('validation and injection', () => {
     [{ qos: 'q`id`' }, /invalid qos/],
     [{ charging_account: 'a b' }, /invalid account/],
     [{ constraint: "x'y" }, /invalid constraint/],
+    [{ constraint: 'gpu hbm80g' }, /invalid constraint/],
+    [{ constraint: 'gpu&$(id)' }, /invalid constraint/],
     [{ job_time: '1:00; reboot' }, /invalid job time/],
     [{ mem: '10G; reboot' }, /invalid memory/],
     [{ 'sbatch-arg': ['--comment=$(rm -rf ~)'] }, /invalid --sbatch-arg/],
