@@ -8,7 +8,13 @@ import { formatHms, parseDuration, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { ensurePrivateDir } from '../private-dir.js';
 import type { Logger } from '../logger.js';
-import { normaliseMemory, SLURM_CONSTRAINT, SLURM_WORD, validatePoolName, validateTime } from '../pool-spec.js';
+import {
+  normaliseMemory,
+  SLURM_CONSTRAINT,
+  SLURM_WORD,
+  validatePoolName,
+  validateTime,
+} from '../pool-spec.js';
 import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
 import { maskUrl } from '../redis/connection.js';
 import { quote, SBATCH_OPTION } from './shell.js';
