@@ -29,9 +29,10 @@ export interface ManagerSettings {
  * workers could not keep, or a dashboard or metrics endpoint exposed without credentials, is refused at once).
  */
 export function managerSettings(flags: ManagerFlags, base: Config): ManagerSettings {
-  const sweepIntervalMs = flags['sweep-interval']
-    ? parseDurationFlag(flags['sweep-interval'], '--sweep-interval', { positive: true })
-    : base.sweepIntervalMs;
+  const sweepIntervalMs =
+    flags['sweep-interval'] !== undefined
+      ? parseDurationFlag(flags['sweep-interval'], '--sweep-interval', { positive: true })
+      : base.sweepIntervalMs;
   const config = { ...base, sweepIntervalMs, ...(flags.log_dir ? { logDir: flags.log_dir } : {}) };
   // The manager declares workers dead by the same lease: it must agree with what workers are allowed.
   checkLeaseSettings(config);

@@ -161,6 +161,9 @@ describe('bad input catalogue', () => {
     // Accepted without a word before (adversary 5 G12): a dead worker's tasks held for 60 days.
     ['worker -hb 20d', ['worker', '-p', 'x', '-hb', '20d']],
     ['worker --slots 100000', ['worker', '-p', 'x', '--slots', '100000']],
+    // Empty, as every other empty period (adversary 15 P2: the default ran without a word).
+    ['worker -hb empty', ['worker', '-p', 'x', '-hb', '']],
+    ['manager --sweep-interval empty', ['manager', '--sweep-interval=']],
     ['worker -wt elastic', ['worker', '-p', 'x', '-wt', 'elastic']],
     ['worker -ld pointing at a file', ['worker', '-p', 'x', '-ld', file('not-a-dir', 'x')]],
     ['check-worker pool with a semicolon', ['check-worker', '-p', 'a;b']],

@@ -21,7 +21,8 @@ export async function runWorkerCommand(
   const config: Config = {
     ...s.config,
     ...(flags.log_dir ? { logDir: flags.log_dir } : {}),
-    ...(flags.heartbeat_interval
+    // Empty is refused like every other empty period (a templated `-hb ${HB}` with HB unset ran 2 s silently).
+    ...(flags.heartbeat_interval !== undefined
       ? { heartbeatIntervalMs: parseDurationFlag(flags.heartbeat_interval, '-hb', { positive: true }) }
       : {}),
   };
