@@ -323,8 +323,8 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       'JTM_MAX_COMMAND_BYTES beyond what Linux runs',
       ['submit', '-cmd', 'ls', '-p', 'x'],
       1,
-      /JTM_MAX_COMMAND_BYTES=131072 must be an integer from 1 to 131071/,
-      { JTM_MAX_COMMAND_BYTES: '131072' },
+      /JTM_MAX_COMMAND_BYTES=130001 must be an integer from 1 to 130000/,
+      { JTM_MAX_COMMAND_BYTES: '130001' },
     ],
     [
       'command longer than JTM_MAX_COMMAND_BYTES',
@@ -334,8 +334,8 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
         file('long.json', JSON.stringify({ command: `echo ${'x'.repeat(200_000)}`, pool: { name: 'a' } })),
       ],
       1,
-      /command is 200005 bytes, longer than 131071/,
-      { JTM_MAX_COMMAND_BYTES: '131071' },
+      /command is 200005 bytes, longer than 130000/,
+      { JTM_MAX_COMMAND_BYTES: '130000' },
     ],
     [
       'REDIS_URL db "abc"',

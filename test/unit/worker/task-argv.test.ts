@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
+import { MAX_COMMAND_BYTES } from '../../../src/config.js';
 import { simpleCommandWords, taskArgv, taskScript } from '../../../src/worker/task-run.js';
 
 const WRAPPER = '/opt/jtm/jtm-task-exec';
@@ -78,5 +79,13 @@ describe('which commands skip the bash preamble (the static wrapper execs their 
       taskArgv('/bin/true', '/l/1.out', '/l/1.err', { JTM_TIMES_FILE: '/l/1.times' }, () => WRAPPER),
     ).toEqual([WRAPPER, '--leave-tty', ...bash]);
     expect(taskArgv('/bin/true', '/l/1.out', '/l/1.err', env, () => undefined)).toEqual(bash);
+  });
+});
+
+describe('the longest command submit accepts', () => {
+  it('fits in one argument with the preamble (adversary 15 P5: the last ~800 bytes of the range failed with E2BIG)', () => {
+    // Linux's MAX_ARG_STRLEN: 131072 bytes with the terminating NUL. UTF-8 text: the limit is in bytes.
+    const script = taskScript('é'.repeat(MAX_COMMAND_BYTES / 2));
+    expect(Buffer.byteLength(script) + 1).toBeLessThanOrEqual(131_072);
   });
 });
