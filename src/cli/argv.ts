@@ -119,6 +119,10 @@ export function normaliseArgv(binName: string, argv: readonly string[]): string[
   }
   const [command, ...rest] = args;
   if (command === undefined) return globals;
+  // `jtm -v` and `jtm -h`, the usual guesses: oclif knows only the long forms at the top ("command -v not
+  // found", exit 2: adversary 15 P3).
+  if (command === '-v') return ['--version'];
+  if (command === '-h') return ['--help'];
   const own = COMMAND_LEGACY_FLAGS[command] ?? {};
   // The original's jtm-worker served `small` when given no pool (-tp); `jtm worker` asks for one.
   if (legacy === 'worker' && !rest.some(t => POOL_FLAG.test(t))) rest.push('--pool_name=small');

@@ -108,3 +108,12 @@ describe('argv translation', () => {
     expect(normaliseArgv('jtm', ['worker', '--', '-v'])).toEqual(['worker', '--', '-v']);
   });
 });
+
+describe('jtm -v and jtm -h', () => {
+  it('are the version and the help (adversary 15 P3: oclif answered "command -v not found", exit 2)', () => {
+    expect(normaliseArgv('jtm', ['-v'])).toEqual(['--version']);
+    expect(normaliseArgv('jtm', ['-h'])).toEqual(['--help']);
+    // A command's own -h and -v are its own.
+    expect(normaliseArgv('jtm', ['status', '-h'])[0]).toBe('status');
+  });
+});
