@@ -37,9 +37,9 @@ export async function reconcileRuns(
  * the manager would take the tasks over: a takeover never overlaps a live copy. Checked apart from the
  * heartbeat, whose own call may hang on an unresponsive Redis.
  *
- * The same check tells whose the silence was: if this timer itself kept running on time since the last beat
- * that succeeded (no gap over REDIS_FAULT_MAX_GAP_MS) and that beat is at least REDIS_FAULT_MIN_SILENCE_MS old,
- * the worker was alive and asking, and Redis (or the way to it) did not answer — an outage every worker sees.
+ * The same check tells whose the silence was (redisWasSilent): if this timer itself kept running on time since
+ * the last beat that succeeded, and that beat is a second old or more, the worker was alive and asking, and
+ * Redis (or the way to it) did not answer — an outage every worker sees.
  * Its runs are then given back without counting against the task: three short Redis outages in a long task's
  * life ended it lostconnection, "its heartbeats were late" (adversary 16 Q2). A worker starved of CPU, or one
  * whose lease is too short for its Redis (`-hb 5ms`: each fencing a few ms after a beat), is counted as before.
@@ -67,7 +67,7 @@ export function startSelfFencing(
       const live = [...runs.values()].filter(r => r.stoppedBy === undefined);
       if (live.length === 0) return;
       const silentMs = Math.round(now - heartbeat.lastRenewalSent);
-      const redisSilent = longestGap <= REDIS_FAULT_MAX_GAP_MS && silentMs >= REDIS_FAULT_MIN_SILENCE_MS;
+      const redisSilent = redisWasSilent(silentMs, longestGap);
       log.error(
         {
           tasks: live.map(r => r.id),
@@ -88,7 +88,14 @@ export function startSelfFencing(
   );
 }
 
-/** A check later than this after the one before means the worker was not running on time (run-fencing). */
-export const REDIS_FAULT_MAX_GAP_MS = 1000;
 /** A silence shorter than this is a lease too short for its Redis, not an outage (run-fencing). */
 export const REDIS_FAULT_MIN_SILENCE_MS = 1000;
+
+/**
+ * Whether a lease lost after `silentMs` without a renewal was Redis's silence, not the worker's: the silence is
+ * long enough to be an outage, and this worker's own checks kept running all along — none came later than a
+ * quarter of the silence after the one before (a worker frozen for most of it, or starved, is not).
+ */
+export function redisWasSilent(silentMs: number, longestGapMs: number): boolean {
+  return silentMs >= REDIS_FAULT_MIN_SILENCE_MS && longestGapMs <= silentMs / 4;
+}

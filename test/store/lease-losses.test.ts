@@ -1,0 +1,62 @@
+// lease-losses.ts and run-fencing.ts's classification, in-process: a run given back by self-fencing is counted
+// against its task (lease_losses; past JTM_TASK_RETRIES + 1 the task ends lostconnection) unless Redis was the
+// one silent while the worker kept asking (adversary 16 Q2).
+import { describe, expect, it as plainIt } from 'vitest';
+
+import { TaskStatus as S } from '../../src/tasks/status.js';
+import { afterLeaseLoss } from '../../src/worker/lease-losses.js';
+import { redisWasSilent } from '../../src/worker/run-fencing.js';
+import { it, queuedTask } from '../helpers/store.js';
+
+const fenced = {
+  kind: 'requeue' as const,
+  reason: 'worker lost its lease on Redis: run stopped before a takeover',
+  leftovers: [],
+  fenced: true as const,
+};
+
+describe('a run given back by self-fencing', () => {
+  it('is counted, and past JTM_TASK_RETRIES + 1 give-backs ends the task lostconnection (a worker always late)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await queuedTask(ctx, { max_retries: 0 });
+    const first = await afterLeaseLoss(ctx, id, fenced);
+    expect(first).toEqual({ outcome: fenced, fields: { lease_losses: 1 } });
+    await ctx.redis.hset(ctx.keys.task(id), 'lease_losses', 1);
+    const second = await afterLeaseLoss(ctx, id, fenced);
+    expect(second.fields).toEqual({ lease_losses: 2 });
+    expect(second.outcome).toMatchObject({ kind: 'final', status: S.lostconnection });
+    expect((second.outcome as { reason: string }).reason).toMatch(/lost its lease on Redis 2 times/);
+  });
+
+  it('is not counted when Redis was silent while the worker kept asking: given back, said so', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await queuedTask(ctx, { max_retries: 0, lease_losses: 5 });
+    const r = await afterLeaseLoss(ctx, id, { ...fenced, redisSilentMs: 4_250 });
+    expect(r.fields).toEqual({});
+    expect(r.outcome).toMatchObject({ kind: 'requeue', fenced: true });
+    expect((r.outcome as { reason: string }).reason).toBe(
+      'worker lost its lease on Redis: run stopped before a takeover (Redis did not answer for 4.3 s; not counted against the task)',
+    );
+  });
+});
+
+describe('whose silence a lost lease was', () => {
+  plainIt.each([
+    // Redis paused: the worker's checks every ~125 ms, a lease's worth of silence.
+    [4_000, 130, true],
+    [1_000, 250, true],
+    // A loaded worker whose checks came up to a second apart in a 4 s silence: still Redis's.
+    [4_000, 1_000, true],
+    // The worker itself frozen or starved for most of the silence.
+    [1_200, 800, false],
+    [4_000, 3_900, false],
+    // Too short to be an outage (a lease too short for its Redis).
+    [400, 50, false],
+  ])('silent %i ms, longest gap %i ms: Redis %s', (silent, gap, redis) => {
+    expect(redisWasSilent(silent, gap)).toBe(redis);
+  });
+});
