@@ -123,6 +123,12 @@ export interface Config {
  */
 export const MAX_COMMAND_BYTES = 130_000;
 
+/**
+ * The least JTM_SLURM_TIME_SLACK: the worker's end-of-life margin (END_OF_LIFE_MARGIN_MS, tasks/end-of-life.ts;
+ * a unit test keeps the two equal), below which no task of a pool whose -t is its tasks' limit fits.
+ */
+export const MIN_SLURM_TIME_SLACK_MS = 30_000;
+
 /** Most shards a site may have: a Redis Cluster has 16,384 slots, far more masters than this is unheard of. */
 export const MAX_SHARDS = 256;
 
@@ -263,6 +269,11 @@ export function loadConfig(
     if (positive && ms <= 0) throw new InvalidInputError(`${key}=${raw} must be longer than 0`);
     return ms;
   };
+  const atLeast = (key: ConfigKey, ms: number, minMs: number, why: string): number => {
+    if (ms < minMs)
+      throw new InvalidInputError(`${key}=${get(key) ?? ''} must be at least ${minMs / 1000} s${why}`);
+    return ms;
+  };
   const integer = (
     key: ConfigKey,
     fallback: number,
@@ -385,7 +396,12 @@ export function loadConfig(
     sbatchMaxFailures: integer('JTM_SBATCH_MAX_FAILURES', 3, 1),
     slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m', false, NOT_A_TIMER),
     slurmWarningMs: duration('JTM_SLURM_WARNING', '5m', false, NOT_A_TIMER),
-    slurmTimeSlackMs: duration('JTM_SLURM_TIME_SLACK', '5m', false, NOT_A_TIMER),
+    slurmTimeSlackMs: atLeast(
+      'JTM_SLURM_TIME_SLACK',
+      duration('JTM_SLURM_TIME_SLACK', '5m', false, NOT_A_TIMER),
+      MIN_SLURM_TIME_SLACK_MS,
+      ": a pool's -t is also its tasks' time limit, and a worker takes no task that would not end 30 s before its allocation ends",
+    ),
   };
   validatePrefix(config.prefix);
   return Object.freeze({ ...config, ...dropUndefined(overrides) });

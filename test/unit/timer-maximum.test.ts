@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { loadConfig, MAX_MISSED_BEATS } from '../../src/config.js';
+import { loadConfig, MAX_MISSED_BEATS, MIN_SLURM_TIME_SLACK_MS } from '../../src/config.js';
+import { END_OF_LIFE_MARGIN_MS } from '../../src/tasks/end-of-life.js';
 import { parseDurationFlag, workerOptionsFromFlags, type WorkerFlags } from '../../src/cli/worker-cli.js';
 import { MAX_TIMER_MS, parseDurationOr } from '../../src/durations.js';
 import { InvalidInputError } from '../../src/errors.js';
@@ -69,6 +70,14 @@ describe('timer maximum', () => {
       expect(() => loadConfig({ [key]: '99999999999999d' })).toThrow(key);
     });
   }
+  it('JTM_SLURM_TIME_SLACK is at least the end-of-life margin (adversary 15 P7: below it every -t submit to a Slurm pool was refused)', () => {
+    expect(MIN_SLURM_TIME_SLACK_MS).toBe(END_OF_LIFE_MARGIN_MS);
+    expect(loadConfig({ JTM_SLURM_TIME_SLACK: '30s' }).slurmTimeSlackMs).toBe(30_000);
+    for (const v of ['0', '29s', '20s'])
+      expect(() => loadConfig({ JTM_SLURM_TIME_SLACK: v })).toThrow(
+        `JTM_SLURM_TIME_SLACK=${v} must be at least 30 s`,
+      );
+  });
   it('JTM_MISSED_BEATS has a maximum (its product with the heartbeat is a Redis expiry)', () => {
     expect(loadConfig({ JTM_MISSED_BEATS: String(MAX_MISSED_BEATS) }).missedBeats).toBe(MAX_MISSED_BEATS);
     expect(() => loadConfig({ JTM_MISSED_BEATS: '9007199254740991' })).toThrow('JTM_MISSED_BEATS');
