@@ -117,7 +117,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       this.id === 'isalive' &&
       this.flags &&
       this.jtm === undefined &&
-      isaliveAnswersUnknown(this.flags, err)
+      isaliveAnswersUnknown(this.flags, err, {
+        flag: (this.flags as { task_id?: string }).task_id,
+        arg: (this.args as { id?: string } | undefined)?.id,
+      })
     ) {
       answerUnknownForConfig(err, this.jsonEnabled?.() ?? false);
       return;

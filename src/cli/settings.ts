@@ -1,5 +1,6 @@
 import { loadConfig, type Config, type LogLevel } from '../config.js';
 import { InvalidInputError } from '../errors.js';
+import { resolveTaskId } from './resolve-task-id.js';
 
 /** The global flags every command has (BaseCommand.baseFlags). */
 export interface GlobalFlags {
@@ -41,7 +42,18 @@ export function configFileAtFault(f: GlobalFlags, err: unknown): boolean {
  * different REDIS_URL and JTM_REDIS_URL). Exit 1 is Cromwell's "dead": every running call it checked was failed
  * while the tasks ran on (adversary 15 P6). Settings that make Redis unusable (credentials, TLS) keep their 255.
  */
-export function isaliveAnswersUnknown(f: GlobalFlags, err: unknown): boolean {
+export function isaliveAnswersUnknown(
+  f: GlobalFlags,
+  err: unknown,
+  taskId: { flag?: string | undefined; arg?: string | undefined },
+): boolean {
+  // An id that cannot be a task's is answered as such (exit 1), whatever the settings: `unknown` would have
+  // Cromwell poll it for ever (review).
+  try {
+    resolveTaskId(taskId.flag, taskId.arg);
+  } catch {
+    return false;
+  }
   return err instanceof InvalidInputError || configFileAtFault(f, err);
 }
 

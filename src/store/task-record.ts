@@ -36,6 +36,11 @@ export interface TaskRecord {
    */
   lease_losses?: number;
   /**
+   * Runs given back because Redis itself was silent while their worker kept asking (run-fencing.ts): not counted
+   * in lease_losses, but bounded too (lease-losses.ts REDIS_SILENCE_LIMIT).
+   */
+  redis_silences?: number;
+  /**
    * Pty hosts that died under the task's runs (lease-losses.ts): from the first, the task runs in a pty host
    * of its own, where a host's death harms no other task and is charged to it alone.
    */
@@ -125,6 +130,7 @@ const FIELDS = {
   mem_limit: {},
   losses: { kind: 'number' },
   lease_losses: { kind: 'number' },
+  redis_silences: { kind: 'number' },
   host_deaths: { kind: 'number' },
   stop_givebacks: { kind: 'number' },
   run_token: {},

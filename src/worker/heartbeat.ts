@@ -29,6 +29,11 @@ export class Heartbeat {
    * lostconnection).
    */
   leaseEpoch = 0;
+  /**
+   * When Redis last answered one of the heartbeat's commands, in time or late, with a result or a refusal
+   * (monotonic clock; 0: never). A Redis that answers slowly is not a silent one (run-fencing.ts).
+   */
+  lastReplyAt = 0;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -124,8 +129,12 @@ export class Heartbeat {
     multi.set(keys.workerAlive(id), String(now), 'PX', this.ttlMs);
     multi.zadd(keys.workers, now, id);
     try {
-      repliesOrThrow(await multi.exec(), 'heartbeat transaction');
+      const replies = await multi.exec();
+      this.lastReplyAt = this.clock();
+      repliesOrThrow(replies, 'heartbeat transaction');
     } catch (err) {
+      // A refusal (EXECABORT for a full Redis, NOPERM) is an answer too; a closed connection is not.
+      if (err instanceof Error && err.name === 'ReplyError') this.lastReplyAt = this.clock();
       // A full Redis (OOM under noeviction) refuses the beat's HSET, SET and ZADD, and the worker stopped every
       // running task before its lease could lapse, though no other worker could take a task over while Redis
       // takes no writes (adversary 13 E4: hours of work re-run for a full Redis). PEXPIRE of the alive key is not
@@ -149,6 +158,7 @@ export class Heartbeat {
     try {
       const sent = Date.now();
       const [sec, usec] = await this.ctx.redis.time();
+      this.lastReplyAt = this.clock();
       const before = wallClockOffsetMs();
       const after = observeRedisClock(Number(sec) * 1000 + Number(usec) / 1000, sent, Date.now());
       if (after === undefined) return false;

@@ -2,6 +2,9 @@ import type { JtmContext } from '../context.js';
 import { TaskStatus } from '../tasks/status.js';
 import type { TaskOutcome } from './task-run.js';
 
+/** Give-backs for Redis's own silence a task may have before it is ended lostconnection (afterLeaseLoss). */
+export const REDIS_SILENCE_LIMIT = 10;
+
 /**
  * What a run stopped by self-fencing becomes. Giving the task back spends no retry (a Redis restart or a short
  * outage must not cost one), but a worker whose beats are always late (a heartbeat too short for its host, a
@@ -14,16 +17,31 @@ export async function afterLeaseLoss(
   ctx: JtmContext,
   id: number,
   outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
-): Promise<{ outcome: TaskOutcome; fields: { lease_losses?: number } }> {
-  // Redis silent while the worker kept asking (run-fencing.ts): an outage, not this worker's lateness.
+): Promise<{ outcome: TaskOutcome; fields: { lease_losses?: number; redis_silences?: number } }> {
+  // Redis silent while the worker kept asking (run-fencing.ts): an outage, not this worker's lateness. Not
+  // counted against the task's retries, but bounded all the same: whatever makes Redis silent at each run of one
+  // task (a task that floods the node's link, or starves a Redis on its own node) must not loop it for ever.
   if (outcome.redisSilentMs !== undefined) {
     const seconds = (outcome.redisSilentMs / 1000).toFixed(1);
+    const [silences] = await ctx.redis.hmget(ctx.keys.task(id), 'redis_silences');
+    const n = Number(silences ?? 0) + 1;
+    if (n <= REDIS_SILENCE_LIMIT) {
+      return {
+        outcome: {
+          ...outcome,
+          reason: `${outcome.reason} (Redis did not answer for ${seconds} s; not counted against the task)`,
+        },
+        fields: { redis_silences: n },
+      };
+    }
     return {
       outcome: {
-        ...outcome,
-        reason: `${outcome.reason} (Redis did not answer for ${seconds} s; not counted against the task)`,
+        kind: 'final',
+        status: TaskStatus.lostconnection,
+        reason: `Redis did not answer its worker ${n} times while the task ran (the last for ${seconds} s): stopped, not run again`,
+        leftovers: outcome.leftovers,
       },
-      fields: {},
+      fields: { redis_silences: n },
     };
   }
   const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'lease_losses', 'max_retries');

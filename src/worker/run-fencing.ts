@@ -66,7 +66,9 @@ export function startSelfFencing(
       if (runs.size === 0 || !heartbeat.mustFence(now)) return;
       const live = [...runs.values()].filter(r => r.stoppedBy === undefined);
       if (live.length === 0) return;
-      const silentMs = Math.round(now - heartbeat.lastRenewalSent);
+      // Since Redis last answered anything: a Redis that answers, however late, is slow, not silent (a 300 ms
+      // round trip under a 500 ms heartbeat fenced every run, each read as an outage and never counted: review).
+      const silentMs = Math.round(now - Math.max(heartbeat.lastRenewalSent, heartbeat.lastReplyAt));
       const redisSilent = redisWasSilent(silentMs, longestGap);
       log.error(
         {

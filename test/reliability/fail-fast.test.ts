@@ -258,6 +258,9 @@ describe('settings that cannot work fail fast', () => {
       expect([j.code, JSON.parse(j.stdout)]).toEqual([0, { alive: 'unknown' }]);
       expect((await runJtm(['status', '-tid', '1'], env)).code).toBe(1);
     }
+    // An id that cannot be a task's is answered as such, whatever the settings (review: `unknown` for ever).
+    const badId = await runJtm(['isalive', '-tid', 'abc'], testEnv({ JTM_LOG_LEVEL: 'warning' }));
+    expect([badId.code, badId.stdout]).toEqual([1, '']);
   });
 
   it('a dashboard or metrics endpoint on a busy port exits 1 with one line (dashboard, manager --dashboard, --metrics-port)', async () => {

@@ -4,6 +4,7 @@
 // lapse on the Redis side (self-fencing), and give the task back without spending a retry.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 
 import { describe, expect, it } from 'vitest';
 
@@ -113,6 +114,47 @@ describe('Redis paused', () => {
     expect(events.map(e => e.reason).join('\n')).toMatch(
       /worker lost its lease on Redis: run stopped before a takeover \(Redis did not answer for \d+\.\d s; not counted against the task\)/,
     );
+  }, 120_000);
+
+  it('a Redis that answers, only slowly (300 ms each way), is not a silent one: the give-backs are counted and the task ends (review: it looped for ever)', async () => {
+    const redis = await startRedis({});
+    // A proxy that holds every chunk 300 ms each way: each beat is answered, late for a 1.5 s lease.
+    const proxy = createServer(client => {
+      const server = connect(redis.port, '127.0.0.1');
+      const delayed = (from: Socket, to: Socket) =>
+        from.on('data', chunk => setTimeout(() => to.writable && to.write(chunk), 300));
+      delayed(client, server);
+      delayed(server, client);
+      const close = () => {
+        client.destroy();
+        server.destroy();
+      };
+      client.on('error', close).on('close', close);
+      server.on('error', close).on('close', close);
+    });
+    await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (proxy.address() as AddressInfo).port;
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, JTM_TASK_RETRIES: '0' });
+      const direct = testEnv({ REDIS_URL: redis.url, JTM_PREFIX: env['JTM_PREFIX']! });
+      const ctx = await context(direct);
+      start(['worker', '-p', 'slow', '--slots', '1'], env);
+      await waitWorkers(direct, 'slow', 1, 30_000);
+      const r = await runJtm(['submit', '-cmd', 'sleep 20', '-p', 'slow'], direct);
+      const [id] = taskIds(r.stdout);
+      const rec = await waitFor(
+        async () => {
+          const t = await ctx.tasks.get(id!);
+          return t && t.status < 0 ? t : undefined;
+        },
+        'the task to end',
+        60_000,
+      );
+      expect([rec.status_name, rec.redis_silences], rec.reason).toEqual(['lostconnection', undefined]);
+      expect(rec.reason).toMatch(/lost its lease on Redis \d+ times/);
+    } finally {
+      proxy.close();
+    }
   }, 120_000);
 
   it('Redis silent three times in a task’s life: given back each time, never ended for it (adversary 16 Q2)', async () => {

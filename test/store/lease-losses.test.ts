@@ -4,7 +4,7 @@
 import { describe, expect, it as plainIt } from 'vitest';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import { afterLeaseLoss } from '../../src/worker/lease-losses.js';
+import { afterLeaseLoss, REDIS_SILENCE_LIMIT } from '../../src/worker/lease-losses.js';
 import { redisWasSilent } from '../../src/worker/run-fencing.js';
 import { it, queuedTask } from '../helpers/store.js';
 
@@ -36,10 +36,25 @@ describe('a run given back by self-fencing', () => {
   }) => {
     const id = await queuedTask(ctx, { max_retries: 0, lease_losses: 5 });
     const r = await afterLeaseLoss(ctx, id, { ...fenced, redisSilentMs: 4_250 });
-    expect(r.fields).toEqual({});
+    expect(r.fields).toEqual({ redis_silences: 1 });
     expect(r.outcome).toMatchObject({ kind: 'requeue', fenced: true });
     expect((r.outcome as { reason: string }).reason).toBe(
       'worker lost its lease on Redis: run stopped before a takeover (Redis did not answer for 4.3 s; not counted against the task)',
+    );
+  });
+});
+
+describe('give-backs for Redis’s silence', () => {
+  it('are bounded all the same: past REDIS_SILENCE_LIMIT the task ends lostconnection (review: a loop for ever)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await queuedTask(ctx, { max_retries: 0, redis_silences: REDIS_SILENCE_LIMIT });
+    const r = await afterLeaseLoss(ctx, id, { ...fenced, redisSilentMs: 1_500 });
+    expect(r.fields).toEqual({ redis_silences: REDIS_SILENCE_LIMIT + 1 });
+    expect(r.outcome).toMatchObject({ kind: 'final', status: S.lostconnection });
+    expect((r.outcome as { reason: string }).reason).toMatch(
+      new RegExp(`Redis did not answer its worker ${REDIS_SILENCE_LIMIT + 1} times`),
     );
   });
 });

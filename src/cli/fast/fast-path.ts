@@ -135,7 +135,14 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
     const body = await hot.load();
     await body(session, input);
   } catch (err) {
-    if (id === 'isalive' && logger === undefined && isaliveAnswersUnknown(input.flags, err)) {
+    if (
+      id === 'isalive' &&
+      logger === undefined &&
+      isaliveAnswersUnknown(input.flags, err, {
+        flag: input.flags['task_id'] as string | undefined,
+        arg: input.args['id'] as string | undefined,
+      })
+    ) {
       answerUnknownForConfig(err, false);
       return;
     }
