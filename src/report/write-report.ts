@@ -118,6 +118,9 @@ export async function writeReport(
     out.commit();
   } catch (err) {
     out.discard();
+    // `-o /dev/stdout | head`: the reader had what it wanted and left; quietly done, as every other command's
+    // output into a closed pipe (adversary 15 P11).
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return { data, file };
     throw new InvalidInputError(`cannot write ${file}: ${toError(err).message}`);
   }
   return { data, file };

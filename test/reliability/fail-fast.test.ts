@@ -180,6 +180,14 @@ describe('settings that cannot work fail fast', () => {
     }
   });
 
+  it('jtm report -o /dev/stdout into a reader that leaves early ends quietly, exit 0 (adversary 15 P11)', async () => {
+    const r = await bash(
+      `jtm report -o /dev/stdout | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}`,
+      testEnv(),
+    );
+    expect([r.code, r.stderr.replace(/^report: .*\n/gm, '')]).toEqual([0, '']);
+  });
+
   it('--config <(...) and a FIFO are read once; /dev/zero is refused', async () => {
     const env = testEnv();
     const sub = await bash(
