@@ -330,8 +330,9 @@ export function loadConfig(
     throw new InvalidInputError(`JTM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   }
   // JTM_REDIS_URL is an alias: two different URLs are ambiguous (which server holds the tasks?), refused.
-  const redisUrl = get('REDIS_URL');
-  const redisUrlAlias = get('JTM_REDIS_URL');
+  // Blanks around a URL are a copy-paste's, as around every other setting (adversary 15 P11: refused as "not a URL").
+  const redisUrl = get('REDIS_URL')?.trim() || undefined;
+  const redisUrlAlias = get('JTM_REDIS_URL')?.trim() || undefined;
   if (redisUrl !== undefined && redisUrlAlias !== undefined && redisUrl !== redisUrlAlias) {
     throw new InvalidInputError(
       'REDIS_URL and JTM_REDIS_URL are both set, to different URLs: set one (JTM_REDIS_URL is an alias of REDIS_URL)',

@@ -73,6 +73,9 @@ describe('loadConfig', () => {
     );
     expect(loadConfig({ REDIS_URL: a, JTM_REDIS_URL: a }).redisUrl).toBe(a);
     expect(loadConfig({ JTM_REDIS_URL: b }).redisUrl).toBe(b);
+    // Blanks around it, as around every other setting (adversary 15 P11).
+    expect(loadConfig({ REDIS_URL: ` ${a} ` }).redisUrl).toBe(a);
+    expect(loadConfig({ REDIS_URL: ` ${a}`, JTM_REDIS_URL: `${a}\t` }).redisUrl).toBe(a);
   });
 
   it('says that worker and manager need at least 3 missed beats when JTM_MISSED_BEATS is not an integer', () => {
