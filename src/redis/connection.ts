@@ -52,7 +52,11 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   // The user and password run to the last `@` (a password may hold `/` or `@`: the first `/` was taken for the
   // path, and the password shown as a port).
   const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:(.*)@)?([^/?#@]+)(?:\/([^?#]*))?/is.exec(raw);
-  if (!m) throw new RedisUrlError(maskUrl(raw), 'not a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL');
+  if (!m)
+    throw new RedisUrlError(
+      maskUrl(raw),
+      'not a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL',
+    );
   const [, scheme = 'redis', mode, auth, hosts = '', path] = m;
   // A query or fragment (`?tls=true`, `?password=…`, `#…`) was ignored: a URL that asked for TLS connected in
   // clear. Nothing there is read, so nothing there is accepted.
