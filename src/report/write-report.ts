@@ -1,4 +1,12 @@
-import { closeSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import type { JtmContext } from '../context.js';
@@ -52,8 +60,11 @@ interface Output {
  */
 function openOutput(file: string): Output {
   let inPlace = false;
+  let fifo = false;
   try {
-    inPlace = !statSync(file).isFile();
+    const st = statSync(file);
+    inPlace = !st.isFile();
+    fifo = st.isFIFO();
   } catch {
     // no file there yet: written beside it, as a regular one
   }
@@ -65,11 +76,15 @@ function openOutput(file: string): Output {
     if (!inPlace) ignoreErrors(() => unlinkSync(path));
   };
   try {
-    fd = openSync(path, 'w');
-    writeSync(fd, HTML_START);
+    // A FIFO without blocking: with nothing reading it, the open answers ENXIO at once (it hung for good).
+    fd = fifo ? openSync(path, constants.O_WRONLY | constants.O_NONBLOCK) : openSync(path, 'w');
+    writeAll(fd, HTML_START);
   } catch (err) {
     discard();
-    throw new InvalidInputError(`cannot write ${file}: ${toError(err).message}`);
+    const nobody = fifo && (err as NodeJS.ErrnoException).code === 'ENXIO';
+    throw new InvalidInputError(
+      `cannot write ${file}: ${nobody ? 'it is a FIFO that nothing reads' : toError(err).message}`,
+    );
   }
   const opened = fd;
   return {
@@ -80,6 +95,22 @@ function openOutput(file: string): Output {
     },
     discard,
   };
+}
+
+/**
+ * Writes all of `text` to `fd`, waiting while a pipe opened without blocking is full (EAGAIN): a FIFO is opened
+ * so (openOutput), and writeFileSync gives up on the first EAGAIN.
+ */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length;) {
+    try {
+      at += writeSync(fd, bytes, at);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
 }
 
 function ignoreErrors(f: () => void): void {
@@ -113,8 +144,7 @@ export async function writeReport(
   }
   if (out === undefined || file === undefined) return { data };
   try {
-    // writeFileSync on a descriptor writes all of it from the current position (after HTML_START).
-    writeFileSync(out.fd, reportHtml(data).slice(HTML_START.length));
+    writeAll(out.fd, reportHtml(data).slice(HTML_START.length));
     out.commit();
   } catch (err) {
     out.discard();

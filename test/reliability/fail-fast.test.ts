@@ -188,6 +188,32 @@ describe('settings that cannot work fail fast', () => {
     expect([r.code, r.stderr.replace(/^report: .*\n/gm, '')]).toEqual([0, '']);
   });
 
+  it('jtm report -o a FIFO that nothing reads is refused at once with one line, exit 1 (it hung for good)', async () => {
+    const fifo = join(dir, 'report-fifo');
+    const r = await bash(`mkfifo ${fifo}; jtm report -o ${fifo}`, testEnv(), 10_000);
+    expect([r.code, one(r.stderr)]).toEqual([
+      1,
+      `jtm report: cannot write ${fifo}: it is a FIFO that nothing reads`,
+    ]);
+    // With a reader, the report goes through it.
+    const read = await bash(
+      `(cat ${fifo} | wc -c) & sleep 0.5; jtm report -o ${fifo} && wait $!`,
+      testEnv(),
+      10_000,
+    );
+    expect(read.code).toBe(0);
+    // The byte count of the reader, and the report's own line (the path it wrote).
+    expect(read.stdout.split('\n').map(l => l.trim())).toEqual(expect.arrayContaining([fifo]));
+    expect(
+      Math.max(
+        ...read.stdout
+          .split('\n')
+          .map(Number)
+          .filter(n => !Number.isNaN(n)),
+      ),
+    ).toBeGreaterThan(10_000);
+  });
+
   it('--config <(...) and a FIFO are read once; /dev/zero is refused', async () => {
     const env = testEnv();
     const sub = await bash(
