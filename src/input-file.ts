@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 import { InvalidInputError } from './errors.js';
+import { sleepSync } from './sleep-sync.js';
 
 /**
  * Reads a file the user names (`--config`, `submit -f`) once, whole, as UTF-8: a regular file, or a pipe
@@ -47,9 +48,9 @@ export function readInputFile(
       try {
         n = readSync(fd, buf, 0, buf.length, null);
       } catch (err) {
-        // A non-blocking pipe with nothing yet: wait for the writer (Atomics.wait blocks without spinning).
+        // A non-blocking pipe with nothing yet: wait for the writer (sleepSync blocks without spinning).
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+          sleepSync(10);
           continue;
         }
         throw new InvalidInputError(`cannot read ${what} ${path}: ${codeOf(err)}`);

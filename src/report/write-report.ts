@@ -8,6 +8,7 @@ import { validateWorkflowFilter, type ReportData, type ReportFilter } from './an
 import { buildReport } from './build-report.js';
 import type { ReadProgress } from './read-tasks.js';
 import { HTML_START, reportHtml } from './report-html.js';
+import { sleepSync } from '../sleep-sync.js';
 
 export interface ReportOptions {
   filter: ReportFilter;
@@ -100,7 +101,7 @@ function writeAll(fd: number, text: string): void {
       at += writeSync(fd, bytes, at);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      sleepSync(5);
     }
   }
 }

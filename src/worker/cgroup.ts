@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from '
 import { rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sleepSync } from '../sleep-sync.js';
 
 /**
  * Kernel accounting of a task: one cgroup per task, so that its peak memory, CPU time and memory limit
@@ -141,7 +142,7 @@ function removeDir(dir: string): boolean {
       if (code === 'ENOENT') return true;
       if (code !== 'EBUSY') return false;
       // Processes killed a moment ago are still leaving the cgroup: wait a little, synchronously (rare, short).
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+      sleepSync(25);
     }
   }
   return false;
