@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import {
   normaliseMemory,
   SLURM_CONSTRAINT,
-  SLURM_WORD,
+  slurmWord,
   validatePoolName,
   validateTime,
 } from '../pool-spec.js';
@@ -144,10 +144,10 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     workersPerNode: request.num_worker_per_node ?? def.nwpn ?? 1,
     slotsPerWorker: request.slots ?? 1,
     pinCores: request['pin-cores'] ?? profile.pinCores,
-    partition: word(request.partition ?? def.partition, 'partition (-P)'),
-    qos: word(request.qos ?? def.qos, 'qos (-q)'),
-    account: word(request.charging_account ?? def.account, 'account (-A)'),
-    constraint: word(request.constraint ?? def.constraint, 'constraint (-C)', SLURM_CONSTRAINT),
+    partition: slurmWord(request.partition ?? def.partition, 'partition (-P)'),
+    qos: slurmWord(request.qos ?? def.qos, 'qos (-q)'),
+    account: slurmWord(request.charging_account ?? def.account, 'account (-A)'),
+    constraint: slurmWord(request.constraint ?? def.constraint, 'constraint (-C)', SLURM_CONSTRAINT),
     extraSbatch: request['sbatch-arg'] ?? [],
     idleTimeout,
     // Slurm sends the warning when the remaining time drops below it; a warning longer than half the
@@ -174,12 +174,6 @@ export const WORKER_START_ALLOWANCE_MS = 60_000;
  */
 export function allocationTime(poolTime: string, config: Config): string {
   return formatHms(parseDuration(poolTime) + config.slurmTimeSlackMs + WORKER_START_ALLOWANCE_MS);
-}
-
-function word(value: string | undefined, what: string, form = SLURM_WORD): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!form.test(value)) throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}`);
-  return value;
 }
 
 /** What the workers inside the allocation need to find Redis and behave as this installation. */
