@@ -107,14 +107,26 @@ function childrenOf(pid: number, threads: number | undefined): number[] {
  */
 export class ProcessTree {
   private readonly members = new Map<number, number>();
+  /**
+   * Whether the root has been looked for: from then on it is a member like the others, keyed by its start
+   * time, and never looked up by its bare pid again. Looked up at each walk, the root's pid, handed out again
+   * after the root had exited (pids wrap every few seconds on a busy node with pid_max 32768), made another
+   * task's `sleep` a member of this tree: the end of this task killed it as a leftover, alone, and that other
+   * task's shell ran the rest of its script (adversary 16 Q1).
+   */
+  private rootLooked = false;
 
-  constructor(readonly rootPid: number) {}
+  /** `rootPid`: the task's root, looked up at once (a fresh child cannot have exited and had its pid reused yet). */
+  constructor(readonly rootPid: number) {
+    this.refresh();
+  }
 
   /** Walks the tree from the root and the remembered members; returns the live members. */
   refresh(): ProcInfo[] {
     const live: ProcInfo[] = [];
     const seen = new Set<number>();
-    const queue = [this.rootPid, ...this.members.keys()];
+    const queue = this.rootLooked ? [...this.members.keys()] : [this.rootPid, ...this.members.keys()];
+    this.rootLooked = true;
     while (queue.length > 0) {
       const pid = queue.pop() as number;
       if (seen.has(pid)) continue;
@@ -203,32 +215,53 @@ const TOKEN_PREFIX = Buffer.from('JTM_TASK_TOKEN=');
 export class EscapeScanner {
   /** Each listed process's task token (undefined: none), read once: a token is matched at every scan. */
   private readonly tokenOf = new Map<number, string | undefined>();
+  /** The start time of each process found with a token, when it was read: what tells it from a reused pid. */
+  private readonly startOf = new Map<number, number>();
 
   /** The pids whose environment carries one of `tokens` (ProcessTree.adoptPids reads the ones it lacks). */
   scan(tokens: ReadonlySet<string>): Map<string, number[]> {
     const found = new Map<string, number[]>();
     const listed = listPids();
     const now = new Set(listed);
-    for (const pid of this.tokenOf.keys()) if (!now.has(pid)) this.tokenOf.delete(pid);
+    for (const pid of this.tokenOf.keys()) {
+      if (now.has(pid)) continue;
+      this.tokenOf.delete(pid);
+      this.startOf.delete(pid);
+    }
     for (const pid of listed) {
       if (pid === process.pid) continue;
-      let token: string | undefined;
-      if (this.tokenOf.has(pid)) token = this.tokenOf.get(pid);
-      else {
-        const read = taskTokenOf(pid);
-        // Not remembered when it could not be told (read as the process was born or in its exec: an empty or
-        // unreadable environment): remembered as "none", a detached child was missed for good, 1 run in 4 of
-        // resources.test.ts's `( cmd & )` row in procfs mode under load, peak 3 MB.
-        if (read !== null) this.tokenOf.set(pid, read);
-        token = read ?? undefined;
-      }
+      let token = this.tokenOf.has(pid) ? this.tokenOf.get(pid) : this.read(pid);
       // A process read before its task was known here (its run not registered yet) is matched now.
+      if (token === undefined || !tokens.has(token)) continue;
+      // The pid may have been handed out again since it was read (between two scans: a busy node wraps its
+      // pids in seconds): a match is a process only if it is the one read. Else the stranger was reported with
+      // the token, adopted into the task's tree and killed with it (adversary 16 Q1). Matches only: the rest of
+      // the node is not read at every scan; a reused pid among them is read again once it leaves the list.
+      if (readProc(pid)?.start !== this.startOf.get(pid)) token = this.read(pid);
       if (token === undefined || !tokens.has(token)) continue;
       const list = found.get(token);
       if (list) list.push(pid);
       else found.set(token, [pid]);
     }
     return found;
+  }
+
+  /** Reads a process's token (and, with one, its start time); remembered unless it could not be told. */
+  private read(pid: number): string | undefined {
+    const start = readProc(pid)?.start;
+    const read = taskTokenOf(pid);
+    // Not remembered when it could not be told (read as the process was born or in its exec: an empty or
+    // unreadable environment): remembered as "none", a detached child was missed for good, 1 run in 4 of
+    // resources.test.ts's `( cmd & )` row in procfs mode under load, peak 3 MB.
+    if (read === null) {
+      this.tokenOf.delete(pid);
+      this.startOf.delete(pid);
+      return undefined;
+    }
+    this.tokenOf.set(pid, read);
+    if (read !== undefined && start !== undefined) this.startOf.set(pid, start);
+    else this.startOf.delete(pid);
+    return read;
   }
 }
 

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** Live processes whose command line matches `pattern` (`pgrep -f`: an extended regular expression). */
 export function processesMatching(pattern: string): number[] {
@@ -11,4 +12,41 @@ export function processesMatching(pattern: string): number[] {
   } catch {
     return [];
   }
+}
+
+const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
+
+/**
+ * Whether this test may choose the pid of the next process (root, with ns_last_pid writable: how CRIU restores
+ * pids), and if not why: what makes a pid handed out again reproducible.
+ */
+export function pidPlacement(): { available: boolean; reason?: string } {
+  try {
+    writeFileSync(NS_LAST_PID, readFileSync(NS_LAST_PID, 'latin1').trim());
+    return { available: true };
+  } catch (err) {
+    return {
+      available: false,
+      reason: `cannot choose pids (${(err as NodeJS.ErrnoException).code ?? 'error'} writing ${NS_LAST_PID}: needs root)`,
+    };
+  }
+}
+
+/**
+ * Starts `command` (argv) so that it gets `pid`, a pid handed out before and free again: a reused pid on demand.
+ * Other processes forking at the same moment may take it first: tried a few times. Undefined if it never got it.
+ */
+export async function spawnAtPid(
+  pid: number,
+  command: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ChildProcess | undefined> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    writeFileSync(NS_LAST_PID, String(pid - 1));
+    const child = spawn(command[0] as string, command.slice(1), { stdio: 'ignore', env });
+    if (child.pid === pid) return child;
+    child.kill('SIGKILL');
+    await new Promise(r => setTimeout(r, 20));
+  }
+  return undefined;
 }

@@ -1,10 +1,12 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, it } from 'vitest';
 
-import { parseStat, ProcessTree } from '../../../src/worker/process-tree.js';
+import { EscapeScanner, parseStat, ProcessTree } from '../../../src/worker/process-tree.js';
+import { pidPlacement, spawnAtPid } from '../../helpers/processes.js';
+import { SKIP_MARK } from '../../helpers/requirements.js';
 
 const uptime = (): number => Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
 
@@ -49,3 +51,73 @@ describe('process tree', () => {
     }
   });
 });
+
+/** A child's exit, once Node has reaped it (its pid is free again). */
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise(resolve => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+const placement = pidPlacement();
+// Not describeIf: CI's runner may be root without the right to place pids, and this is no reason to fail it.
+(placement.available ? describe : describe.skip)(
+  `a pid handed out again${placement.available ? '' : `${SKIP_MARK}${placement.reason}]`}`,
+  () => {
+    it("is not taken for the task's root once the root has gone", async () => {
+      // Seen: a task's end (leftover grace, kill loop) walked the tree from its root pid again after the root
+      // had exited; with pids wrapping every few seconds on a busy node (pid_max 32768), another task's `sleep`
+      // had that pid, was taken for a leftover and killed alone, and its shell ran the rest of its script
+      // (adversary 16 Q1: outputs and rc 0 from a run JTM had stopped).
+      const root = spawn('sleep', ['30'], { stdio: 'ignore' });
+      const tree = new ProcessTree(root.pid!);
+      expect(tree.refresh().map(p => p.pid)).toEqual([root.pid]);
+      root.kill('SIGKILL');
+      await exited(root);
+      expect(tree.refresh()).toEqual([]);
+      const stranger = await spawnAtPid(root.pid!, ['sleep', '30']);
+      expect(stranger, 'a process at the freed pid').toBeDefined();
+      try {
+        expect(tree.refresh()).toEqual([]);
+        expect(tree.pids()).toEqual([]);
+      } finally {
+        stranger?.kill('SIGKILL');
+      }
+    });
+
+    it('is not reported with the task token of the process that had it before', async () => {
+      const token = 'a'.repeat(24);
+      const scanner = new EscapeScanner();
+      const first = spawn('sleep', ['30'], {
+        stdio: 'ignore',
+        env: { ...process.env, JTM_TASK_TOKEN: token },
+      });
+      try {
+        await waitUntil(
+          () =>
+            scanner
+              .scan(new Set([token]))
+              .get(token)
+              ?.includes(first.pid!) ?? false,
+        );
+      } finally {
+        first.kill('SIGKILL');
+      }
+      await exited(first);
+      // Handed out again before the next scan lists the pid as gone.
+      const stranger = await spawnAtPid(first.pid!, ['sleep', '30']);
+      expect(stranger, 'a process at the freed pid').toBeDefined();
+      try {
+        expect(scanner.scan(new Set([token])).get(token) ?? []).toEqual([]);
+      } finally {
+        stranger?.kill('SIGKILL');
+      }
+    });
+  },
+);
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await sleep(20);
+  expect(check()).toBe(true);
+}
