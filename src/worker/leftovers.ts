@@ -1,9 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 import { byTaskShard, type JtmContext } from '../context.js';
 import { deploymentScope } from '../redis/location.js';
 import type { Logger } from '../logger.js';
 import { TaskStatus } from '../tasks/status.js';
+import { monotonicMs } from './monotonic.js';
 import { findByToken, listPids, readProc, terminateAll, type ProcInfo } from './process-tree.js';
 
 /*
@@ -42,22 +43,31 @@ function envValue(env: Buffer, name: Buffer): string | undefined {
   return undefined;
 }
 
+/** How long the scan reads /proc before it lets the worker's event loop run (ms). */
+const SCAN_SLICE_MS = 5;
+
 /**
  * Every process on this host whose environment carries JTM_TASK_TOKEN and this deployment's JTM_TASK_SCOPE,
  * grouped by token. Only this user's processes (all of them when root: a worker running as root runs its
- * tasks as root); unreadable ones are skipped, and so is this very process.
+ * tasks as root): another user's environment cannot be read, and is skipped; so is this very process.
  */
 export async function scanRunProcesses(scope: string): Promise<Map<string, RunProcesses>> {
-  const uid = process.getuid?.() ?? -1;
   const groups = new Map<string, RunProcesses>();
-  // Read without blocking the worker: on a loaded node with many processes a synchronous scan could hold its
-  // event loop past a heartbeat, and self-fencing then stopped the run it was about to start.
+  // Read synchronously, a few ms at a time, then the event loop runs: a synchronous scan of a node with many
+  // processes held the worker past a heartbeat (self-fencing then stopped the run it was about to start), and
+  // one read at a time through the thread pool queued each read behind the worker's other file work (a
+  // cgroup's rmdir waits in the kernel): a re-run waited 17 s to 146 s for this scan on a loaded node,
+  // `running` and not started (adversary 16 Q3). A /proc read costs microseconds.
+  let slice = monotonicMs();
   for (const pid of listPids()) {
+    if (monotonicMs() - slice >= SCAN_SLICE_MS) {
+      await new Promise(resolve => setImmediate(resolve));
+      slice = monotonicMs();
+    }
     if (pid === process.pid) continue;
     let env: Buffer;
     try {
-      if (uid !== 0 && (await stat(`/proc/${pid}`)).uid !== uid) continue;
-      env = await readFile(`/proc/${pid}/environ`);
+      env = readFileSync(`/proc/${pid}/environ`);
     } catch {
       continue;
     }

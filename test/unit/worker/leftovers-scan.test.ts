@@ -1,0 +1,45 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { describe, expect, it } from 'vitest';
+
+import { scanRunProcesses } from '../../../src/worker/leftovers.js';
+
+describe('the scan for the processes of earlier runs', () => {
+  it("does not wait for Node's thread pool", async () => {
+    // A re-run starts only after this scan (killEarlierRuns). Read through the thread pool, one file at a time,
+    // it queued behind the worker's other file work (a cgroup's rmdir waits in the kernel): on a loaded node,
+    // re-runs claimed by live workers stayed `running` 17 s to 146 s without starting (adversary 16 Q3).
+    // Here every thread of the pool is parked on a FIFO's open, which waits for a writer.
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-scan-'));
+    const threads = Number(process.env['UV_THREADPOOL_SIZE'] ?? 4);
+    const fifos = Array.from({ length: threads }, (_, i) => join(dir, `f${i}`));
+    for (const f of fifos) execFileSync('mkfifo', [f]);
+    const parked: Promise<FileHandle>[] = fifos.map(f => open(f, 'r'));
+    const scope = `scan-${randomBytes(6).toString('hex')}`;
+    const token = randomBytes(12).toString('hex');
+    const child = spawn('sleep', ['30'], {
+      stdio: 'ignore',
+      env: { ...process.env, JTM_TASK_TOKEN: token, JTM_TASK_ID: '7', JTM_TASK_SCOPE: scope },
+    });
+    try {
+      await sleep(100); // the child has exec'd: its environment is readable
+      const found = await Promise.race([scanRunProcesses(scope), sleep(10_000).then(() => 'stuck' as const)]);
+      expect(found).not.toBe('stuck');
+      if (found === 'stuck') return;
+      expect(found.get(token)?.procs.map(p => p.pid)).toEqual([child.pid]);
+      expect(found.get(token)?.taskId).toBe(7);
+    } finally {
+      child.kill('SIGKILL');
+      // A writer lets each parked open through.
+      for (const f of fifos) closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+      for (const h of await Promise.all(parked)) await h.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
