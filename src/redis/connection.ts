@@ -479,11 +479,82 @@ async function probeRefusal(
   err: unknown,
   toFinal: (err: unknown) => JtmError | undefined,
 ): Promise<JtmError | undefined> {
-  const [tls, plain] = await Promise.all([
+  const [tls, plain, topology] = await Promise.all([
     wasReset(err) ? tlsRefusal(parsed, toFinal) : undefined,
     plainServerError(parsed, where),
+    topologyError(parsed),
   ]);
-  return tls ?? plain;
+  return tls ?? plain ?? topology;
+}
+
+/**
+ * After a Sentinel or Cluster connection failed: whether the servers the URL names say it cannot work — a
+ * Sentinel that knows no master of that name, a server that is no Sentinel, or no Cluster node. ioredis words
+ * each as a timeout or "None of startup nodes is available", so JTM answered "cannot reach Redis", and isalive
+ * `unknown` at every check for ever: a typo in Cromwell's check-alive kept every call alive (adversary 15 P12).
+ * Only definite answers count: any server that knows the master, or a Cluster node, or none answering at all,
+ * leaves it an outage. Plain connections only (a TLS Sentinel or Cluster is left to the outage message).
+ */
+async function topologyError(parsed: ParsedUrl): Promise<RedisUrlError | undefined> {
+  if (parsed.kind === 'single' || parsed.options.tls || parsed.nodes.length === 0) return undefined;
+  const name = parsed.sentinelName ?? '';
+  const args =
+    parsed.kind === 'sentinel' ? ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name] : ['CLUSTER', 'INFO'];
+  const replies = await Promise.all(parsed.nodes.map(n => firstReplyLine(n.host, n.port, args)));
+  const at = (i: number): string => `${parsed.nodes[i]?.host}:${parsed.nodes[i]?.port}`;
+  const noMaster: string[] = [];
+  const plainRedis: string[] = [];
+  for (const [i, reply] of replies.entries()) {
+    if (reply === undefined) continue;
+    if (parsed.kind === 'sentinel' && (reply === '*-1' || reply === '_')) noMaster.push(at(i));
+    else if (parsed.kind === 'sentinel' && /^-ERR unknown command/i.test(reply)) plainRedis.push(at(i));
+    else if (parsed.kind === 'cluster' && /^-ERR.*cluster support disabled/i.test(reply))
+      plainRedis.push(at(i));
+    else return undefined; // a Sentinel that knows the master, a Cluster node, or an answer not understood
+  }
+  const url = maskUrl(parsed.url);
+  if (noMaster.length > 0)
+    return new RedisUrlError(url, `the Sentinel at ${noMaster.join(', ')} knows no master named "${name}"`);
+  if (plainRedis.length === 0) return undefined;
+  return new RedisUrlError(
+    url,
+    parsed.kind === 'sentinel'
+      ? `${plainRedis.join(', ')} is not a Sentinel (it answers as a Redis server: redis://${plainRedis[0]} names it)`
+      : `${plainRedis.join(', ')} is not a Redis Cluster node (cluster support disabled: redis://${plainRedis[0]} names it)`,
+  );
+}
+
+/**
+ * The first line of a server's reply to one command on a plain socket (`*-1`, `-ERR …`, `$123`), or undefined
+ * when it does not answer within `timeoutMs`.
+ */
+function firstReplyLine(
+  host: string,
+  port: number,
+  args: readonly string[],
+  timeoutMs = 1000,
+): Promise<string | undefined> {
+  return new Promise(resolve => {
+    const socket = netConnect({ host, port });
+    let text = '';
+    const done = (v: string | undefined): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.once('connect', () =>
+      socket.write(`*${args.length}\r\n${args.map(a => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`),
+    );
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      const end = text.indexOf('\r\n');
+      if (end >= 0) done(text.slice(0, end));
+      else if (text.length > 4096) done(undefined);
+    });
+    socket.once('error', () => done(undefined));
+    socket.once('close', () => done(undefined));
+  });
 }
 
 /**

@@ -93,6 +93,12 @@ describe('D5: a connection that cannot work is a configuration error (exit 255 a
       /JTM_REDIS_TLS_CA set but REDIS_URL redis:\/\/\S+ is not TLS: use rediss:\/\//,
     ],
     ['a port out of range', { REDIS_URL: 'redis://127.0.0.1:99999' }, /port "99999" is not a port/],
+    // Adversary 15 P12: the server answers that it is no Cluster node; isalive answered unknown for ever.
+    [
+      'redis+cluster:// against a plain Redis',
+      { REDIS_URL: plainUrl.replace(/^redis:/, 'redis+cluster:') },
+      /is not a Redis Cluster node \(cluster support disabled/,
+    ],
   ];
   for (const [name, extra, line] of cases) {
     it(`${name}: isalive exits 255 with one line instead of answering unknown`, async () => {

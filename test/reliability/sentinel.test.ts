@@ -128,4 +128,58 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
     await waitStatusShown(env, after, 'success', 60_000);
     expect(after).toBeGreaterThan(before!);
   });
+
+  it('a URL that cannot work through Sentinel is a configuration error: isalive exits 255 with one line, not unknown', async () => {
+    // A master name the Sentinel does not know, or a plain Redis named as the Sentinel: definite answers that
+    // ioredis words as a timeout; isalive answered `unknown` at every check for ever (adversary 15 P12).
+    const dir = tempDir('jtm-sentinel-typo-');
+    const [masterPort, sentinelPort] = [await free(), await free()];
+    servers.push(
+      await startServer(
+        [
+          '--port',
+          String(masterPort),
+          '--dir',
+          dir,
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+        ],
+        masterPort,
+        pong(masterPort),
+      ),
+    );
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      `port ${sentinelPort}\nbind 127.0.0.1\nsentinel monitor jtm 127.0.0.1 ${masterPort} 1\n`,
+    );
+    servers.push(await startServer([conf, '--sentinel'], sentinelPort, pong(sentinelPort)));
+    const cases: [url: string, line: RegExp][] = [
+      [
+        `redis+sentinel://127.0.0.1:${sentinelPort}/jtmm`,
+        new RegExp(`the Sentinel at 127.0.0.1:${sentinelPort} knows no master named "jtmm"`),
+      ],
+      [
+        `redis+sentinel://127.0.0.1:${masterPort}/jtm`,
+        new RegExp(`127.0.0.1:${masterPort} is not a Sentinel`),
+      ],
+    ];
+    for (const [url, line] of cases) {
+      const r = await runJtm(['isalive', '-tid', '1'], testEnv({ REDIS_URL: url, JTM_ISALIVE_RETRY: '60s' }));
+      expect(r.code, r.stdout + r.stderr).toBe(255);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(line);
+    }
+    // The right name answers.
+    const ok = await runJtm(
+      ['isalive', '-tid', '1'],
+      testEnv({ REDIS_URL: `redis+sentinel://127.0.0.1:${sentinelPort}/jtm` }),
+    );
+    expect(ok.stderr).toBe('');
+  });
 });
