@@ -288,6 +288,10 @@ function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
     // ioredis lets a closing socket linger up to this long (2 s by default) waiting for the server's FIN,
     // which an unresponsive server never sends: a command that has failed must end within its timeout.
     disconnectTimeout: 100,
+    // While Redis loads its dataset (LOADING, after a restart), ioredis looks again after the load's estimated
+    // time, up to 10 s, on a timer that a disconnect does not clear: a command that had given up at its
+    // timeout stayed until the load was over (3.5–9.6 s for a 1 s JTM_CONNECT_TIMEOUT: adversary 15 P9).
+    maxLoadingRetryTime: 100,
   };
 }
 
