@@ -251,6 +251,8 @@ export function loadConfig(
   env: Env = process.env,
   overrides: Partial<Config> = {},
   configFile?: string,
+  /** Settings read as unset (their defaults): see loadConfigUsing. */
+  unset: ReadonlySet<string> = new Set(),
 ): Config {
   // An empty variable is unset, so the file's value stands: a wrapper whose own source is unset exports
   // `JTM_PREFIX=` (a systemd Environment= line, a Cromwell template), and taking it as "the default" sent
@@ -258,6 +260,7 @@ export function loadConfig(
   const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const merged = { ...readConfigFile(configFile ?? env['JTM_CONFIG_FILE']), ...fromEnv };
   const get = (key: ConfigKey): string | undefined => {
+    if (unset.has(key)) return undefined;
     const v = merged[key];
     return v === undefined || v === '' ? undefined : v;
   };
@@ -409,6 +412,39 @@ export function loadConfig(
 }
 
 const DEFAULT_PREFIX = '{jtm}';
+
+/** The one setting a refused value names, or undefined (none, or several: REDIS_URL beside JTM_REDIS_URL). */
+function settingNamed(message: string): ConfigKey | undefined {
+  const named = CONFIG_KEYS.filter(k => new RegExp(`(^|[^A-Z0-9_])${k}([^A-Z0-9_]|$)`).test(message));
+  return named.length === 1 ? named[0] : undefined;
+}
+
+/**
+ * loadConfig for a command that reads only the settings `used`: a refused value of any other is left unset (its
+ * default, which this command does not read either) and returned in `ignored`, instead of failing the command.
+ * For `isalive`: a bad worker-only or dashboard setting in a shared environment file made every check answer
+ * `unknown`, for ever, whatever the task did (review of adversary 15 P6). A bad value of a setting it uses
+ * still fails as before; so does anything wrong with the --config file itself.
+ */
+export function loadConfigUsing(
+  used: ReadonlySet<ConfigKey>,
+  env: Env = process.env,
+  overrides: Partial<Config> = {},
+  configFile?: string,
+): { config: Config; ignored: string[] } {
+  const unset = new Set<string>();
+  const ignored: string[] = [];
+  for (;;) {
+    try {
+      return { config: loadConfig(env, overrides, configFile, unset), ignored };
+    } catch (err) {
+      const key = err instanceof InvalidInputError ? settingNamed(err.message) : undefined;
+      if (key === undefined || used.has(key) || unset.has(key)) throw err;
+      unset.add(key);
+      ignored.push((err as InvalidInputError).message);
+    }
+  }
+}
 
 /**
  * ~/.jtm/log, or a directory of its own below it for a site with another prefix: two sites on one Redis (or

@@ -75,10 +75,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     shield.restore(flags);
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
-    const { config, level } = resolveSettings(this.flags, this.defaultLogLevel());
+    const { config, level, ignored } = resolveSettings(this.flags, this.defaultLogLevel(), this.id);
     this.jtm = config;
     this.logger = await createLogger(level, { cmd: this.id });
     captureStrayOutput(this.logger, config.logRepeatIntervalMs);
+    for (const why of ignored) this.logger.warn(`${why}: ignored (${this.id} does not read it)`);
   }
 
   /** This command as the session of a shared command body (src/cli/actions/). */

@@ -1,4 +1,4 @@
-import { loadConfig, type Config, type LogLevel } from '../config.js';
+import { loadConfig, loadConfigUsing, type Config, type ConfigKey, type LogLevel } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import { resolveTaskId } from './resolve-task-id.js';
 
@@ -65,6 +65,25 @@ export function answerUnknownForConfig(err: unknown, json: boolean): void {
   process.exitCode = 0;
 }
 
+/**
+ * The settings a command reads, for commands that must answer whatever the rest of a shared environment says
+ * (loadConfigUsing): isalive reads Redis's location and credentials, its timeouts and its log level.
+ */
+const SETTINGS_READ: Partial<Record<string, ReadonlySet<ConfigKey>>> = {
+  isalive: new Set<ConfigKey>([
+    'REDIS_URL',
+    'JTM_REDIS_URL',
+    'JTM_REDIS_TLS_CA',
+    'JTM_REDIS_TLS_CERT',
+    'JTM_REDIS_TLS_KEY',
+    'JTM_PREFIX',
+    'JTM_SHARDS',
+    'JTM_CONNECT_TIMEOUT',
+    'JTM_ISALIVE_RETRY',
+    'JTM_LOG_LEVEL',
+  ]),
+};
+
 /** Log level of the one-shot commands Cromwell calls: quiet unless asked. Daemons use info. */
 export const CLIENT_LOG_LEVEL: LogLevel = 'warn';
 
@@ -72,10 +91,19 @@ export const CLIENT_LOG_LEVEL: LogLevel = 'warn';
  * Configuration and log level from the global flags, the config file and the environment: --debug, then
  * --log-level, then a JTM_LOG_LEVEL other than the default, then the command's own default.
  */
-export function resolveSettings(f: GlobalFlags, defaultLevel: LogLevel): { config: Config; level: LogLevel } {
-  const base = loadConfig(undefined, {}, f.config);
+export function resolveSettings(
+  f: GlobalFlags,
+  defaultLevel: LogLevel,
+  command?: string,
+): { config: Config; level: LogLevel; ignored: string[] } {
+  const used = command === undefined ? undefined : SETTINGS_READ[command];
+  const load = (overrides: Partial<Config>): { config: Config; ignored: string[] } =>
+    used
+      ? loadConfigUsing(used, undefined, overrides, f.config)
+      : { config: loadConfig(undefined, overrides, f.config), ignored: [] };
+  const base = load({}).config;
   const level: LogLevel = f.debug
     ? 'debug'
     : (f['log-level'] ?? (base.logLevel !== 'info' ? base.logLevel : defaultLevel));
-  return { config: loadConfig(undefined, { redisUrl: f['redis-url'], logLevel: level }, f.config), level };
+  return { ...load({ redisUrl: f['redis-url'], logLevel: level }), level };
 }

@@ -279,8 +279,7 @@ describe('settings that cannot work fail fast', () => {
     // two different URLs: every running call Cromwell checked was declared dead, though the tasks ran on.
     const refused: Record<string, string>[] = [
       { JTM_LOG_LEVEL: 'warning' },
-      { JTM_MISSED_BEATS: '0' },
-      { JTM_LEFTOVER_GRACE: '2m' },
+      { JTM_CONNECT_TIMEOUT: 'abc' },
       { JTM_REDIS_URL: 'redis://127.0.0.1:1' },
     ];
     for (const extra of refused) {
@@ -295,6 +294,31 @@ describe('settings that cannot work fail fast', () => {
     // An id that cannot be a task's is answered as such, whatever the settings (review: `unknown` for ever).
     const badId = await runJtm(['isalive', '-tid', 'abc'], testEnv({ JTM_LOG_LEVEL: 'warning' }));
     expect([badId.code, badId.stdout]).toEqual([1, '']);
+  });
+
+  it('isalive answers as usual, with a warning, beside a refused setting it does not read', async () => {
+    // A worker-only or dashboard setting out of range in a shared environment file made every check answer
+    // `unknown`, for ever, whatever the task did (review of adversary 15 P6): isalive reads only Redis's
+    // location and credentials, its timeouts and its log level.
+    const usual = await runJtm(['isalive', '-tid', '1'], testEnv());
+    const notRead: [Record<string, string>, RegExp][] = [
+      [{ JTM_MISSED_BEATS: '0' }, /JTM_MISSED_BEATS=0 must be an integer/],
+      [{ JTM_LEFTOVER_GRACE: '2m' }, /invalid JTM_LEFTOVER_GRACE "2m"/],
+      [{ JTM_DASHBOARD_PORT: '99999' }, /JTM_DASHBOARD_PORT=99999/],
+    ];
+    for (const [extra, why] of notRead) {
+      const env = testEnv(extra);
+      const r = await runJtm(['isalive', '-tid', '1'], env);
+      expect([r.code, r.stdout], JSON.stringify(extra)).toEqual([usual.code, usual.stdout]);
+      const line = JSON.parse(one(r.stderr)) as { level: number; msg: string };
+      expect(line.level).toBe(40);
+      expect(line.msg).toMatch(why);
+      expect(line.msg).toMatch(/: ignored \(isalive does not read it\)$/);
+      const j = await runJtm(['isalive', '-tid', '1', '--json'], env);
+      expect(j.code).toBe(usual.code);
+      // Commands that read every setting still refuse it.
+      expect((await runJtm(['status', '-tid', '1'], env)).code).toBe(1);
+    }
   });
 
   it('a dashboard or metrics endpoint on a busy port exits 1 with one line (dashboard, manager --dashboard, --metrics-port)', async () => {

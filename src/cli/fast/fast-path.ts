@@ -115,11 +115,12 @@ async function runHot({ id, hot, input }: FastInvocation): Promise<void> {
   let logger: Logger | undefined;
   let where: string | undefined;
   try {
-    const { config, level } = resolveSettings(input.flags, hot.logLevel ?? CLIENT_LOG_LEVEL);
+    const { config, level, ignored } = resolveSettings(input.flags, hot.logLevel ?? CLIENT_LOG_LEVEL, id);
     where = redisLocation(config);
     const log = await createLogger(level, { cmd: id });
     logger = log;
     captureStrayOutput(log, config.logRepeatIntervalMs);
+    for (const why of ignored) log.warn(`${why}: ignored (${id} does not read it)`);
     const session: CommandSession = {
       config,
       logger: log,
