@@ -58,6 +58,8 @@ let base: Record<string, string> = {};
 
 interface Task {
   pid: number;
+  /** The root's start time (/proc), read as it was started: what tells it from a process given its pid later. */
+  start: number | undefined;
   token: string;
   /** Killed by the watchdog: its exit is reported as such. */
   watchdog: boolean;
@@ -205,6 +207,7 @@ function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
   }
   const task: Task = {
     pid: pty.pid,
+    start: readProc(pty.pid)?.start,
     token: msg.token,
     watchdog: false,
     master: (pty as unknown as UnixPty).fd,
@@ -232,10 +235,15 @@ function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
 function killAllTasks(): void {
   for (let round = 0; round < 3; round++) {
     for (const t of tasks.values()) {
-      try {
-        process.kill(-t.pid, 'SIGKILL');
-      } catch {
-        // group gone
+      // The task's group keeps its root's pid as long as any member lives; once none does, the pid may be
+      // handed out again, to the leader of someone else's group (another task's root), which is not signalled.
+      const holder = readProc(t.pid);
+      if (!holder || holder.start === t.start) {
+        try {
+          process.kill(-t.pid, 'SIGKILL');
+        } catch {
+          // group gone
+        }
       }
       signalAll(findByToken(t.token), 'SIGKILL');
     }
