@@ -5,13 +5,14 @@ import type { Logger } from '../logger.js';
 import { openCgroupHost, type CgroupHost, type CgroupMode, type TaskCgroup } from './cgroup.js';
 import { formatBytes } from './memory-limit.js';
 import { readHighWaterMark, readProportionalSet, type ProcInfo } from './process-tree.js';
+import { CGROUP_PROCS_VAR } from './pty-protocol.js';
 import type { SampleState } from './resource-sample.js';
 
 /** How a worker measures its tasks: the kernel's per-task cgroup, or /proc sampling where it has none. */
 export type AccountingMode = CgroupMode | 'procfs';
 
 /** Environment variable through which a task's wrapper learns the cgroup.procs files to join. */
-export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
+export { CGROUP_PROCS_VAR };
 
 /**
  * Environment variable naming the file where a task's wrapper writes bash's `times` when the command ends (/proc

@@ -18,7 +18,7 @@ import type * as NodePty from 'node-pty';
 
 import { monotonicMs } from './monotonic.js';
 import { findByToken, readProc, signalAll } from './process-tree.js';
-import { CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
+import { CGROUP_PROCS_VAR, CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
 
 // Signals are the worker's to act on, never the host's: Slurm ending an allocation (scancel, walltime,
 // preemption) SIGTERMs every process of the job step in no set order, and a host that died of it first would
@@ -61,6 +61,8 @@ interface Task {
   /** The root's start time (/proc), read as it was started: what tells it from a process given its pid later. */
   start: number | undefined;
   token: string;
+  /** The task's cgroup.procs files (cgroup accounting): what it detached with a new session and no token is there. */
+  cgroupProcs: string[];
   /** Killed by the watchdog: its exit is reported as such. */
   watchdog: boolean;
   /** The pty's master side (not close-on-exec: every task started while this one lives must close it). */
@@ -209,6 +211,7 @@ function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
     pid: pty.pid,
     start: readProc(pty.pid)?.start,
     token: msg.token,
+    cgroupProcs: (msg.env[CGROUP_PROCS_VAR] ?? '').split(' ').filter(Boolean),
     watchdog: false,
     master: (pty as unknown as UnixPty).fd,
     slave,
@@ -246,7 +249,28 @@ function killAllTasks(): void {
         }
       }
       signalAll(findByToken(t.token), 'SIGKILL');
+      // A child that left the session and cleared its environment (`setsid env -i …`, a daemon) has neither the
+      // group nor the token, and ran on beside the re-run elsewhere (adversary 17 R1): its cgroup still holds it.
+      for (const file of t.cgroupProcs) for (const pid of cgroupPids(file)) trySignalKill(pid);
     }
+  }
+}
+
+/** The pids a `cgroup.procs` file lists (none once the cgroup is gone). */
+function cgroupPids(file: string): number[] {
+  try {
+    return readFileSync(file, 'latin1').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function trySignalKill(pid: number): void {
+  if (pid === process.pid) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
   }
 }
 

@@ -5,6 +5,8 @@
  * inherited and must close (task-run.ts's preamble closes them and unsets it).
  */
 export const CLOSE_FDS_VAR = 'JTM_CLOSE_FDS';
+/** The `cgroup.procs` files a task's shell moves itself into (accounting.ts); the host kills what they hold too. */
+export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
 export type WorkerMessage =
   | {
       /** First message: the environment common to the worker's tasks (each spawn brings only the differences). */

@@ -3,6 +3,8 @@ import { delimiter, join } from 'node:path';
 
 import { describe, it, type TestFunction } from 'vitest';
 
+import { openCgroupHost } from '../../src/worker/cgroup.js';
+
 /** Whether what a suite needs (chromium, root, Slurm) is here, and if not, why (one line, with the fix). */
 export interface Requirement {
   available: boolean;
@@ -93,4 +95,13 @@ export function itUnless(skip: string | undefined, title: string, fn: TestFuncti
 export function describeUnless(skip: string | undefined, title: string, body: () => void): void {
   if (skip === undefined) describe(title, body);
   else describe.skip(`${title}${SKIP_MARK}${skip}]`, body);
+}
+
+/** Whether this machine lets a worker make task cgroups (root with a writable hierarchy, as in CI). */
+export function taskCgroups(): Requirement {
+  const host = openCgroupHost(`jtm-probe-${process.pid}`);
+  if ('reason' in host)
+    return { available: false, reason: 'needs task cgroups: root with a writable cgroup hierarchy' };
+  host.dispose();
+  return { available: true };
 }

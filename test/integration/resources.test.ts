@@ -14,19 +14,9 @@ import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { processesMatching } from '../helpers/processes.js';
-import { describeIf, itIf, type Requirement } from '../helpers/requirements.js';
+import { describeIf, itIf, taskCgroups, type Requirement } from '../helpers/requirements.js';
 
-/** Whether this machine lets the worker make task cgroups (root with a writable hierarchy, as in CI). */
-function cgroupsAvailable(): boolean {
-  const host = openCgroupHost(`jtm-probe-${process.pid}`);
-  if ('reason' in host) return false;
-  host.dispose();
-  return true;
-}
-
-const cgroups: Requirement = cgroupsAvailable()
-  ? { available: true }
-  : { available: false, reason: 'needs task cgroups: root with a writable cgroup hierarchy' };
+const cgroups: Requirement = taskCgroups();
 
 const MB = 1024 * 1024;
 const SPIKE = "sleep 0.5; python3 -c 'import time; x=bytearray(400*1024*1024); time.sleep(2)'; sleep 3";

@@ -1,0 +1,77 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, expect, it } from 'vitest';
+
+import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { isAlive, tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { describeIf, taskCgroups } from '../helpers/requirements.js';
+
+/*
+ * A task's child that leaves the session and clears its environment (`setsid env -i …`, what a daemon does) has
+ * neither the task's process group nor its JTM_TASK_TOKEN. When the worker died, its pty host killed the group
+ * and the token's processes, and the next worker swept by token: that child ran on beside the task's re-run on
+ * another worker (adversary 17 R1). Its task cgroup still holds it.
+ */
+describeIf(taskCgroups(), "a detached child without the task's token, when its worker dies", () => {
+  const env = testEnv({ JTM_ACCOUNTING: 'auto', JTM_HEARTBEAT_INTERVAL: '1s' });
+  const work = tempDir('jtm-death-detached-');
+  const workers: BackgroundProcess[] = [];
+  const strays: number[] = [];
+  afterAll(async () => {
+    for (const w of workers) await w.stop('SIGKILL');
+    for (const pid of strays) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+
+  /** Starts a task that detaches `setsid env -i` (writing its pid) and then sleeps; the detached pid. */
+  const detachedChild = async (pool: string, name: string): Promise<number> => {
+    const pidFile = join(work, `${name}.pid`);
+    const file = join(work, `${name}.jsonl`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        command: `setsid env -i /bin/sh -c 'echo $$ > ${pidFile}; exec sleep 300' & sleep 300`,
+      }),
+    );
+    taskIds((await runJtm(['submit', '-f', file, '-p', pool], env)).stdout);
+    const pid = await waitFor(
+      () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined),
+      'the detached child',
+      30_000,
+    );
+    strays.push(pid);
+    return pid;
+  };
+
+  it('the worker killed alone: its pty host kills the child through the task cgroup', async () => {
+    const pool = `dd1-${process.pid}`;
+    const worker = startJtm(['worker', '-p', pool, '--slots', '1'], env);
+    workers.push(worker);
+    await waitWorkers(env, pool, 1, 60_000);
+    const child = await detachedChild(pool, 'alone');
+    await worker.stop('SIGKILL');
+    await waitFor(() => !isAlive(child) || undefined, 'the detached child killed by the pty host', 15_000);
+  });
+
+  it('the worker and its pty host killed together: the next worker on the node kills the child as it starts', async () => {
+    const pool = `dd2-${process.pid}`;
+    const worker = startJtm(['worker', '-p', pool, '--slots', '1'], env);
+    workers.push(worker);
+    await waitWorkers(env, pool, 1, 60_000);
+    const child = await detachedChild(pool, 'together');
+    const hosts = execFileSync('pgrep', ['-P', String(worker.child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+    // The pty host first, so that it cannot act on its worker's death.
+    for (const h of hosts) process.kill(h, 'SIGKILL');
+    await worker.stop('SIGKILL');
+    expect(isAlive(child), 'the child after its worker and pty host died').toBe(true);
+    const next = startJtm(['worker', '-p', pool, '--slots', '1'], env);
+    workers.push(next);
+    await waitWorkers(env, pool, 1, 60_000);
+    await waitFor(() => !isAlive(child) || undefined, 'the detached child killed by the next worker', 15_000);
+  });
+});
