@@ -41,12 +41,12 @@ export async function spawnAtPid(
   command: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ChildProcess | undefined> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < 100; attempt++) {
     writeFileSync(NS_LAST_PID, String(pid - 1));
     const child = spawn(command[0] as string, command.slice(1), { stdio: 'ignore', env });
     if (child.pid === pid) return child;
     child.kill('SIGKILL');
-    await new Promise(r => setTimeout(r, 20));
+    await new Promise(r => setTimeout(r, 5 + Math.random() * 20));
   }
   return undefined;
 }

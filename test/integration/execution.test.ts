@@ -749,9 +749,14 @@ describe.concurrent('a task that kills the pty host', () => {
 
   it('ends one that kills it at every run beside others alone; the others succeed with their output', async () => {
     const { ctx, w, submit, close } = await ownWorker('hostkill3', 3);
-    const innocents = [await submit('sleep 2.41; echo one'), await submit('sleep 2.42; echo two')];
+    // The others run until the culprit has started (its mark), so that its host kill finds them running however
+    // slow the machine (under load the culprit started after they had ended: attempts 1, no host death).
+    const mark = join(tempDir('jtm-hostkill3-'), 'culprit-started');
+    const innocent = (word: string): string =>
+      `until [ -e ${mark} ]; do sleep 0.05; done; sleep 0.5; echo ${word}`;
+    const innocents = [await submit(innocent('one')), await submit(innocent('two'))];
     for (const id of innocents) await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'to run');
-    const culprit = await submit('kill -9 $PPID; sleep 5');
+    const culprit = await submit(`touch ${mark}; kill -9 $PPID; sleep 5`);
     const ended = async (id: number) =>
       waitFor(
         async () => {

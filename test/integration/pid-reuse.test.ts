@@ -41,7 +41,9 @@ describe.each(['auto', 'procfs'])('accounting %s', accounting => {
         await worker?.stop('SIGKILL');
       });
 
-      it("a process given the task's exited root pid is not taken for a leftover of the task", async () => {
+      it("a process given the task's exited root pid is not taken for a leftover of the task", async ({
+        skip,
+      }) => {
         const rootFile = join(work, 'root.pid');
         // The root exits at once, leaving a child for the leftover grace: the worker watches the task's processes
         // for it, while the test gives the root's pid to a process of its own.
@@ -58,7 +60,8 @@ describe.each(['auto', 'procfs'])('accounting %s', accounting => {
         );
         await waitFor(() => !existsSync(`/proc/${root}`) || undefined, 'the root gone', 10_000);
         const stranger = await spawnAtPid(root, ['sleep', '60']);
-        expect(stranger, 'a process at the freed pid').toBeDefined();
+        // A node forking without pause may take the pid first every time (a loaded CI runner): nothing to test then.
+        if (!stranger) return skip();
         try {
           await waitStatus(env, id!, 'success', 30_000);
           expect(isAlive(root), 'the process at the reused pid').toBe(true);

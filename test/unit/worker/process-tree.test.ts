@@ -65,7 +65,7 @@ const placement = pidPlacement();
 (placement.available ? describe : describe.skip)(
   `a pid handed out again${placement.available ? '' : `${SKIP_MARK}${placement.reason}]`}`,
   () => {
-    it("is not taken for the task's root once the root has gone", async () => {
+    it("is not taken for the task's root once the root has gone", async ({ skip }) => {
       // Seen: a task's end (leftover grace, kill loop) walked the tree from its root pid again after the root
       // had exited; with pids wrapping every few seconds on a busy node (pid_max 32768), another task's `sleep`
       // had that pid, was taken for a leftover and killed alone, and its shell ran the rest of its script
@@ -77,7 +77,8 @@ const placement = pidPlacement();
       await exited(root);
       expect(tree.refresh()).toEqual([]);
       const stranger = await spawnAtPid(root.pid!, ['sleep', '30']);
-      expect(stranger, 'a process at the freed pid').toBeDefined();
+      // A node forking without pause may take the pid first every time (a loaded CI runner): nothing to test then.
+      if (!stranger) return skip();
       try {
         expect(tree.refresh()).toEqual([]);
         expect(tree.pids()).toEqual([]);
@@ -86,7 +87,7 @@ const placement = pidPlacement();
       }
     });
 
-    it('is not reported with the task token of the process that had it before', async () => {
+    it('is not reported with the task token of the process that had it before', async ({ skip }) => {
       const token = 'a'.repeat(24);
       const scanner = new EscapeScanner();
       const first = spawn('sleep', ['30'], {
@@ -107,7 +108,8 @@ const placement = pidPlacement();
       await exited(first);
       // Handed out again before the next scan lists the pid as gone.
       const stranger = await spawnAtPid(first.pid!, ['sleep', '30']);
-      expect(stranger, 'a process at the freed pid').toBeDefined();
+      // A node forking without pause may take the pid first every time (a loaded CI runner): nothing to test then.
+      if (!stranger) return skip();
       try {
         expect(scanner.scan(new Set([token])).get(token) ?? []).toEqual([]);
       } finally {
