@@ -164,13 +164,8 @@ async function removeDirLater(dir: string): Promise<boolean> {
   return false;
 }
 
-/**
- * Removes child cgroups (task directories) and then the directory itself. `killMembers`: a dead worker's
- * tree, whose processes are SIGKILLed first — its tasks' processes that outlived it and its pty host (a child
- * that left the session and cleared its environment, `setsid env -i …`, has no token for the leftover sweep to
- * find, and ran on beside the task's re-run: adversary 17 R1); the rmdir then waits for them to leave.
- */
-function removeTree(dir: string, killMembers = false): void {
+/** Removes child cgroups (task directories) and then the directory itself. */
+function removeTree(dir: string): void {
   let entries: string[] = [];
   try {
     entries = readdirSync(dir, { withFileTypes: true })
@@ -179,21 +174,7 @@ function removeTree(dir: string, killMembers = false): void {
   } catch {
     return;
   }
-  for (const e of entries) removeTree(join(dir, e), killMembers);
-  if (killMembers) {
-    for (let round = 0; round < 3; round++) {
-      const pids = (readPids(join(dir, 'cgroup.procs')) ?? []).filter(p => p !== process.pid);
-      if (pids.length === 0) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      sleepSync(10);
-    }
-  }
+  for (const e of entries) removeTree(join(dir, e));
   removeDir(dir);
 }
 
@@ -307,7 +288,7 @@ function removeStale(dir: string): void {
     try {
       readFileSync(`/proc/${m[1]}/stat`);
     } catch {
-      removeTree(join(dir, name), true);
+      removeTree(join(dir, name));
     }
   }
 }
