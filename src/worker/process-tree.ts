@@ -374,18 +374,30 @@ export function pidsBetween(mark: number, last: number): (pid: number) => boolea
   return last >= mark ? pid => pid > mark && pid <= last : pid => pid > mark || pid <= last;
 }
 
-/** Sends `signal` to each process and to its process group; gone processes are ignored. */
+/**
+ * Sends `signal` to each process and to its process group; gone processes are ignored. Each pid (a group's
+ * leader for the group) is signalled only if it is still the process listed — the same start time, read just
+ * before the signal: a process that died of the group's signal a moment before (or of the previous round's) is
+ * reaped at once, and on a busy node its pid is handed out again within milliseconds. The pty host's second
+ * round of SIGKILLs, and a kill's per-process TERM and CONT after its group's, killed whoever had the pid next
+ * (adversary 17 R2, R3). What is left is the time between that read and the signal (two system calls).
+ */
 export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): void {
   // Only groups led by one of these processes: a child caught between fork and setsid still has its parent's
   // group (the pty host's), which must never be signalled.
-  const pids = new Set(procs.map(p => p.pid));
+  const byPid = new Map(procs.map(p => [p.pid, p]));
   const groups = new Set<number>();
   for (const p of procs) {
-    if (pids.has(p.pgid) && p.pgid > 1 && p.pgid !== process.pid && p.pgid !== getOwnPgid())
+    if (byPid.has(p.pgid) && p.pgid > 1 && p.pgid !== process.pid && p.pgid !== getOwnPgid())
       groups.add(p.pgid);
   }
-  for (const g of groups) trySignal(-g, signal);
-  for (const p of procs) trySignal(p.pid, signal);
+  for (const g of groups) if (stillTheSame(byPid.get(g) as ProcInfo)) trySignal(-g, signal);
+  for (const p of procs) if (stillTheSame(p)) trySignal(p.pid, signal);
+}
+
+/** Whether `p.pid` is still the process listed (a zombie of it counts: signalling one is harmless). */
+function stillTheSame(p: ProcInfo): boolean {
+  return readProc(p.pid)?.start === p.start;
 }
 
 /**
@@ -422,7 +434,9 @@ export async function terminateAll(
   let procs = mayEnd(live());
   if (procs.length === 0) return result([]);
   procs.forEach(p => signalled.add(p.pid));
-  askToEnd(procs);
+  // No grace (a task over its memory limit): SIGKILL at once, as documented; a TERM first was one more round
+  // of signals to pids that may be another process's by the next (adversary 17 R3).
+  if (graceMs > 0) askToEnd(procs);
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     await sleep(50);

@@ -4,7 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, it } from 'vitest';
 
-import { EscapeScanner, parseStat, ProcessTree } from '../../../src/worker/process-tree.js';
+import {
+  EscapeScanner,
+  parseStat,
+  ProcessTree,
+  readProc,
+  signalAll,
+} from '../../../src/worker/process-tree.js';
 import { pidPlacement, spawnAtPid } from '../../helpers/processes.js';
 import { SKIP_MARK } from '../../helpers/requirements.js';
 
@@ -84,6 +90,26 @@ const placement = pidPlacement();
         expect(tree.pids()).toEqual([]);
       } finally {
         stranger?.kill('SIGKILL');
+      }
+    });
+
+    it('is not signalled for the process listed before it (a second round of a kill)', async ({ skip }) => {
+      // The pty host's second SIGKILL round, and a kill's TERM and CONT after its group's, reached whoever had
+      // the pid of a task process that had died of the first signal (adversary 17 R2, R3).
+      const first = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+      const listed = readProc(first.pid!)!;
+      // Start times are in clock ticks (10 ms): a process younger than one tells nothing apart.
+      await sleep(50);
+      first.kill('SIGKILL');
+      await exited(first);
+      const stranger = await spawnAtPid(listed.pid, ['sleep', '30']);
+      if (!stranger) return skip();
+      try {
+        signalAll([listed], 'SIGKILL');
+        await sleep(100);
+        expect(stranger.exitCode === null && stranger.signalCode === null, 'the stranger alive').toBe(true);
+      } finally {
+        stranger.kill('SIGKILL');
       }
     });
 
