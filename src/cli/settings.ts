@@ -67,7 +67,7 @@ export function answerUnknownForConfig(err: unknown, json: boolean): void {
 
 /**
  * The settings a command reads, for commands that must answer whatever the rest of a shared environment says
- * (loadConfigUsing): isalive reads Redis's location and credentials, its timeouts and its log level.
+ * (loadConfigUsing): isalive reads Redis's location and credentials, its timeouts and its logging.
  */
 const SETTINGS_READ: Partial<Record<string, ReadonlySet<ConfigKey>>> = {
   isalive: new Set<ConfigKey>([
@@ -81,6 +81,7 @@ const SETTINGS_READ: Partial<Record<string, ReadonlySet<ConfigKey>>> = {
     'JTM_CONNECT_TIMEOUT',
     'JTM_ISALIVE_RETRY',
     'JTM_LOG_LEVEL',
+    'JTM_LOG_REPEAT_INTERVAL',
   ]),
 };
 

@@ -265,6 +265,9 @@ function clientCapMs(config: Config): number {
   return config.connectTimeoutMs * 2;
 }
 
+/** How long a Sentinel may take to name the master before the next one is asked (see createConnection). */
+const SENTINEL_COMMAND_TIMEOUT_MS = 1000;
+
 /** A Cluster client's command time limit, in JTM_CONNECT_TIMEOUTs (see createConnection). */
 const CLUSTER_COMMAND_TIMEOUT = 10;
 
@@ -333,6 +336,10 @@ export async function createConnection(
       ...base,
       sentinels: parsed.nodes,
       name: parsed.sentinelName,
+      // ioredis asks each Sentinel for the master on a connection of its own, which a disconnect does not reach:
+      // without a time limit, a Sentinel that stopped answering (SIGSTOP, a hung host) held that question, and
+      // the CLI command (isalive included), for ever; and the next Sentinel was never asked (review).
+      sentinelCommandTimeout: Math.min(config.connectTimeoutMs, SENTINEL_COMMAND_TIMEOUT_MS),
     });
   } else {
     const node = parsed.nodes[0] ?? { host: '127.0.0.1', port: 6379 };
@@ -496,8 +503,8 @@ async function probeRefusal(
  * Sentinel that knows no master of that name, a server that is no Sentinel, or no Cluster node. ioredis words
  * each as a timeout or "None of startup nodes is available", so JTM answered "cannot reach Redis", and isalive
  * `unknown` at every check for ever: a typo in Cromwell's check-alive kept every call alive (adversary 15 P12).
- * Only definite answers count: any server that knows the master, or a Cluster node, or none answering at all,
- * leaves it an outage. Plain connections only (a TLS Sentinel or Cluster is left to the outage message).
+ * Only definite answers of every server named count: any server that knows the master, is a Cluster node, or
+ * does not answer (it may be the one that knows the master) leaves it an outage. Plain connections only (a TLS Sentinel or Cluster is left to the outage message).
  */
 async function topologyError(parsed: ParsedUrl): Promise<RedisUrlError | undefined> {
   if (parsed.kind === 'single' || parsed.options.tls || parsed.nodes.length === 0) return undefined;
@@ -509,7 +516,8 @@ async function topologyError(parsed: ParsedUrl): Promise<RedisUrlError | undefin
   const noMaster: string[] = [];
   const plainRedis: string[] = [];
   for (const [i, reply] of replies.entries()) {
-    if (reply === undefined) continue;
+    // A node that did not answer may be the one that knows the master (stopped, slow): an outage, then.
+    if (reply === undefined) return undefined;
     if (parsed.kind === 'sentinel' && (reply === '*-1' || reply === '_')) noMaster.push(at(i));
     else if (parsed.kind === 'sentinel' && /^-ERR unknown command/i.test(reply)) plainRedis.push(at(i));
     else if (parsed.kind === 'cluster' && /^-ERR.*cluster support disabled/i.test(reply))
@@ -523,7 +531,7 @@ async function topologyError(parsed: ParsedUrl): Promise<RedisUrlError | undefin
   return new RedisUrlError(
     url,
     parsed.kind === 'sentinel'
-      ? `${plainRedis.join(', ')} is not a Sentinel (it answers as a Redis server: redis://${plainRedis[0]} names it)`
+      ? `${plainRedis.join(', ')} is not a Sentinel (it answers as a Redis server)`
       : `${plainRedis.join(', ')} is not a Redis Cluster node (cluster support disabled: redis://${plainRedis[0]} names it)`,
   );
 }

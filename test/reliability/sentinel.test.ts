@@ -157,7 +157,8 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
       conf,
       `port ${sentinelPort}\nbind 127.0.0.1\nsentinel monitor jtm 127.0.0.1 ${masterPort} 1\n`,
     );
-    servers.push(await startServer([conf, '--sentinel'], sentinelPort, pong(sentinelPort)));
+    const sentinel = await startServer([conf, '--sentinel'], sentinelPort, pong(sentinelPort));
+    servers.push(sentinel);
     const cases: [url: string, line: RegExp][] = [
       [
         `redis+sentinel://127.0.0.1:${sentinelPort}/jtmm`,
@@ -181,5 +182,22 @@ describe('Redis Sentinel (redis+sentinel:// URL)', () => {
       testEnv({ REDIS_URL: `redis+sentinel://127.0.0.1:${sentinelPort}/jtm` }),
     );
     expect(ok.stderr).toBe('');
+    // A Sentinel that stopped answering is an outage: unknown, within isalive's bounds. ioredis's question to it
+    // had no time limit, and isalive never exited (review).
+    sentinel.child.kill('SIGSTOP');
+    try {
+      const stopped = await runJtm(
+        ['isalive', '-tid', '1'],
+        testEnv({
+          REDIS_URL: `redis+sentinel://127.0.0.1:${sentinelPort}/jtm`,
+          JTM_CONNECT_TIMEOUT: '1s',
+          JTM_ISALIVE_RETRY: '2s',
+        }),
+        { timeoutMs: 60_000 },
+      );
+      expect([stopped.code, stopped.stdout], stopped.stderr).toEqual([0, 'unknown\n']);
+    } finally {
+      sentinel.child.kill('SIGCONT');
+    }
   });
 });
