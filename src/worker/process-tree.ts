@@ -115,10 +115,23 @@ export class ProcessTree {
    * task's shell ran the rest of its script (adversary 16 Q1).
    */
   private rootLooked = false;
+  /** The root's start time: the lower bound of what adoptListed takes. */
+  private readonly rootStart: number | undefined;
 
-  /** `rootPid`: the task's root, looked up at once (a fresh child cannot have exited and had its pid reused yet). */
-  constructor(readonly rootPid: number) {
-    this.refresh();
+  /**
+   * `rootStart`: the root's start time as its pty host read it at the fork, which keys it; without it the root is
+   * looked up at once (on a loaded worker the 'spawned' message can come late enough for an exited root's pid to
+   * be someone else's: review).
+   */
+  constructor(
+    readonly rootPid: number,
+    rootStart?: number,
+  ) {
+    if (rootStart !== undefined) {
+      this.members.set(rootPid, rootStart);
+      this.rootLooked = true;
+    } else this.refresh();
+    this.rootStart = this.members.get(rootPid);
   }
 
   /** Walks the tree from the root and the remembered members; returns the live members. */
@@ -165,7 +178,7 @@ export class ProcessTree {
    * handed out again since is never taken for one.
    */
   adoptListed(pids: readonly number[], uptimeS: number): void {
-    const rootStart = this.members.get(this.rootPid);
+    const rootStart = this.rootStart;
     const latest = Math.ceil(uptimeS * CLOCK_TICKS) + 1;
     for (const pid of pids) {
       if (this.members.has(pid)) continue;

@@ -218,7 +218,12 @@ function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
   };
   // A root that has exited already is seen by the SIGCHLD handler, which runs after this.
   tasks.set(msg.id, task);
-  send({ t: 'spawned', id: msg.id, pid: pty.pid });
+  send({
+    t: 'spawned',
+    id: msg.id,
+    pid: pty.pid,
+    ...(task.start !== undefined ? { start: task.start } : {}),
+  });
   pty.onData(chunk => send({ t: 'data', id: msg.id, chunk }));
   pty.onExit(e => {
     // node-pty reports the exit once the master is closed: no later task inherits it.

@@ -41,7 +41,8 @@ export type WorkerMessage =
 export type HostMessage =
   /** The answer to each `ping`: the worker kills a host that stopped answering (stopped, hung). */
   | { t: 'pong' }
-  | { t: 'spawned'; id: number; pid: number }
+  /** `start`: the root's start time (/proc), read by the host at the fork: what keys the task's tree. */
+  | { t: 'spawned'; id: number; pid: number; start?: number }
   /** `expired`: refused because the request's deadline had passed; nothing was started. */
   | { t: 'error'; id: number; message: string; expired?: boolean }
   | { t: 'data'; id: number; chunk: string }

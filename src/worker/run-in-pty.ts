@@ -7,6 +7,8 @@ import type { HostMessage, WorkerMessage } from './pty-protocol.js';
 /** A command in a pseudo-terminal, in its own session and process group (started by the pty host). */
 export interface PtyProcess {
   readonly pid: number;
+  /** The root's start time as its host read it at the fork (undefined: it had exited already). */
+  readonly start?: number;
   /** Resolves when the command has exited (signal: the number of the signal that ended it, else 0). */
   readonly exited: Promise<PtyExit>;
 }
@@ -60,7 +62,7 @@ export interface PtyOptions {
 
 interface Pending {
   onOutput: (chunk: string) => void;
-  started: (pid: number) => void;
+  started: (pid: number, start: number | undefined) => void;
   failed: (err: Error) => void;
   exited: (e: PtyExit) => void;
 }
@@ -121,7 +123,7 @@ class HostLink {
     }
     const p = this.pending.get(msg.id);
     if (!p) return;
-    if (msg.t === 'spawned') p.started(msg.pid);
+    if (msg.t === 'spawned') p.started(msg.pid, msg.start);
     else if (msg.t === 'data') p.onOutput(msg.chunk);
     else if (msg.t === 'error') {
       this.pending.delete(msg.id);
@@ -317,7 +319,7 @@ export function runInPty(
     const exited = new Promise<PtyExit>(r => (onExit = r));
     link.pending.set(id, {
       onOutput: opts.onOutput,
-      started: pid => resolve({ pid, exited }),
+      started: (pid, start) => resolve({ pid, ...(start !== undefined ? { start } : {}), exited }),
       failed: err => {
         release();
         reject(err);

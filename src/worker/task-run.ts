@@ -383,7 +383,7 @@ export class TaskRun {
     }
     this.pid = pty.pid;
     this.pids ??= PidWindow.aboveRoot(pty.pid);
-    this.tree = new ProcessTree(pty.pid);
+    this.tree = new ProcessTree(pty.pid, pty.start);
     this.opts.onStarted?.(pty.pid);
     if (this.stopCause) this.killing = this.killTree(this.stopGraceMs);
     if (this.data.timeout_ms !== undefined)
