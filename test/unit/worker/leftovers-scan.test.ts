@@ -36,8 +36,18 @@ describe('the scan for the processes of earlier runs', () => {
       expect(found.get(token)?.taskId).toBe(7);
     } finally {
       child.kill('SIGKILL');
-      // A writer lets each parked open through.
-      for (const f of fifos) closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+      // A writer lets each parked open through (ENXIO: that open has not reached its FIFO yet; tried again).
+      for (const f of fifos) {
+        for (let i = 0; ; i++) {
+          try {
+            closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+            break;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || i >= 500) throw err;
+            await sleep(10);
+          }
+        }
+      }
       for (const h of await Promise.all(parked)) await h.close();
       rmSync(dir, { recursive: true, force: true });
     }
