@@ -37,19 +37,23 @@ describe('the scan for the processes of earlier runs', () => {
     } finally {
       child.kill('SIGKILL');
       // A writer lets each parked open through (ENXIO: that open has not reached its FIFO yet; tried again).
-      for (const f of fifos) {
-        for (let i = 0; ; i++) {
-          try {
-            closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
-            break;
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || i >= 500) throw err;
-            await sleep(10);
-          }
-        }
-      }
+      for (const f of fifos) await releaseParkedOpen(f);
       for (const h of await Promise.all(parked)) await h.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
 });
+
+/** Opens `fifo` for writing, which lets its parked reader's open through; retried while that open has not yet
+ * reached the FIFO (ENXIO: no reader yet). */
+async function releaseParkedOpen(fifo: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || i >= 500) throw err;
+      await sleep(10);
+    }
+  }
+}
