@@ -231,19 +231,7 @@ function checkClientCertificate(
  * answer, until the timeout). One PING on a plain socket, bounded; any doubt is "no" (then an outage).
  */
 async function speaksPlainRedis(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise(resolve => {
-    const socket = netConnect({ host, port });
-    const done = (v: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(v);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (d: Buffer) => done(/^[+-]/.test(d.toString('latin1', 0, 1))));
-    socket.once('error', () => done(false));
-    socket.once('close', () => done(false));
-  });
+  return /^[+-]/.test((await firstReplyLine(host, port, ['PING'], timeoutMs)) ?? '');
 }
 
 /**

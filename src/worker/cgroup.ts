@@ -113,7 +113,7 @@ function readKeyed(path: string, key: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function readPids(path: string): number[] | undefined {
+export function readPids(path: string): number[] | undefined {
   const t = readText(path);
   if (t === undefined) return undefined;
   return t

@@ -17,7 +17,8 @@ import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:
 import type * as NodePty from 'node-pty';
 
 import { monotonicMs } from './monotonic.js';
-import { findByToken, readProc, signalAll } from './process-tree.js';
+import { readPids } from './cgroup.js';
+import { findByToken, readProc, signalAll, type ProcInfo } from './process-tree.js';
 import { CGROUP_PROCS_VAR, CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
 
 // Signals are the worker's to act on, never the host's: Slurm ending an allocation (scancel, walltime,
@@ -256,27 +257,14 @@ function killAllTasks(): void {
       signalAll(findByToken(t.token), 'SIGKILL');
       // A child that left the session and cleared its environment (`setsid env -i …`, a daemon) has neither the
       // group nor the token, and ran on beside the re-run elsewhere (adversary 17 R1): its cgroup still holds it.
-      for (const file of t.cgroupProcs) for (const pid of cgroupPids(file)) trySignalKill(pid);
+      for (const file of t.cgroupProcs) signalAll(listed(readPids(file) ?? []), 'SIGKILL');
     }
   }
 }
 
-/** The pids a `cgroup.procs` file lists (none once the cgroup is gone). */
-function cgroupPids(file: string): number[] {
-  try {
-    return readFileSync(file, 'latin1').split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function trySignalKill(pid: number): void {
-  if (pid === process.pid) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
+/** The processes of `pids` still alive, as listed now (this host never among them). */
+function listed(pids: readonly number[]): ProcInfo[] {
+  return pids.flatMap(pid => (pid === process.pid ? [] : (readProc(pid) ?? [])));
 }
 
 function startWatchdog(deadlineMs: number): void {

@@ -45,22 +45,25 @@ describeIf(taskCgroups(), "a detached child without the task's token, when its w
     return pid;
   };
 
-  it('the worker killed alone: its pty host kills the child through the task cgroup', async () => {
-    const pool = `dd1-${process.pid}`;
+  /** A worker of a pool of its own, running such a task. */
+  const workerWithDetachedChild = async (
+    name: string,
+  ): Promise<{ worker: BackgroundProcess; child: number }> => {
+    const pool = `dd-${name}-${process.pid}`;
     const worker = startJtm(['worker', '-p', pool, '--slots', '1'], env);
     workers.push(worker);
     await waitWorkers(env, pool, 1, 60_000);
-    const child = await detachedChild(pool, 'alone');
+    return { worker, child: await detachedChild(pool, name) };
+  };
+
+  it('the worker killed alone: its pty host kills the child through the task cgroup', async () => {
+    const { worker, child } = await workerWithDetachedChild('alone');
     await worker.stop('SIGKILL');
     await waitFor(() => !isAlive(child) || undefined, 'the detached child killed by the pty host', 15_000);
   });
 
   it('the worker stopped (SIGSTOP) past its watchdog: its pty host kills the child through the task cgroup', async () => {
-    const pool = `dd2-${process.pid}`;
-    const worker = startJtm(['worker', '-p', pool, '--slots', '1'], env);
-    workers.push(worker);
-    await waitWorkers(env, pool, 1, 60_000);
-    const child = await detachedChild(pool, 'stopped');
+    const { worker, child } = await workerWithDetachedChild('stopped');
     worker.child.kill('SIGSTOP');
     try {
       await waitFor(() => !isAlive(child) || undefined, 'the detached child killed by the watchdog', 30_000);
