@@ -1,3 +1,4 @@
+import { formatHms } from '../durations.js';
 import type { Logger } from '../logger.js';
 
 import type { WorkerState } from './heartbeat.js';
@@ -10,6 +11,26 @@ export function fitsInLife(timeoutMs: number | undefined, endOfLife: number | un
   const left = endOfLife - Date.now() - END_OF_LIFE_MARGIN_MS;
   if (timeoutMs === undefined) return left > 0;
   return timeoutMs <= left;
+}
+
+/**
+ * Why a task was left for a worker with more time, in the numbers the worker decided by: `cut`, a draining
+ * worker's test (the task would end after the end of life), else fitsInLife's (its limit within the life left less
+ * the margin). One message said "its time limit is longer than what is left" for a 10 s task on a worker with 37 s
+ * left (the margin unnamed), and for a task without any limit (adversary 15 P11b).
+ */
+export function outliveWhy(timeoutMs: number | undefined, endOfLife: number, cut: boolean): string {
+  const left = formatHms(Math.max(0, endOfLife - Date.now()));
+  const margin = `the ${END_OF_LIFE_MARGIN_MS / 1000} s kept at the end`;
+  if (timeoutMs === undefined) {
+    return cut
+      ? `it has no time limit and this worker is draining, with ${left} left`
+      : `it has no time limit and this worker has ${left} left, less than ${margin}`;
+  }
+  const limit = `its time limit is ${formatHms(timeoutMs)}`;
+  return cut
+    ? `${limit} and this worker is draining, with ${left} left`
+    : `${limit}, more than the ${left} this worker has left less ${margin}`;
 }
 
 /** A running task the end of life would cut: one without a time limit, or whose limit ends after it. */

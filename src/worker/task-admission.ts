@@ -1,7 +1,7 @@
 import type { JtmContext } from '../context.js';
 import type { Logger, RepeatLogger } from '../logger.js';
 import { LogDirSpace } from './disk-space.js';
-import { fitsInLife, wouldBeCutData } from './end-of-life.js';
+import { fitsInLife, outliveWhy, wouldBeCutData } from './end-of-life.js';
 import type { WorkerState } from './heartbeat.js';
 import { memoryTooLow, taskDoesNotFit, taskMemoryLimit } from './memory-limit.js';
 import type { WorkerOptions } from './worker-options.js';
@@ -87,7 +87,7 @@ export class TaskAdmission {
             task_time_limit_ms: timeoutMs,
             life_left_ms: Math.max(0, opts.endOfLife - Date.now()),
           },
-          'task would outlive this worker (its time limit is longer than what is left of this worker): left for a worker with more time',
+          `task would outlive this worker (${outliveWhy(timeoutMs, opts.endOfLife, cut)}): left for a worker with more time`,
         );
         this.lastOutlived = Date.now();
         return 'defer';

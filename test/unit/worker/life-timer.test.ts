@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { startLifeTimer, type LifeWatch } from '../../../src/worker/end-of-life.js';
+import { outliveWhy, startLifeTimer, type LifeWatch } from '../../../src/worker/end-of-life.js';
 
 /** A worker as the life timer sees it, with what it logged and whether it was stopped. */
 function watch(over: Partial<LifeWatch>): { w: LifeWatch; lines: string[]; stopped: () => boolean } {
@@ -44,5 +44,25 @@ describe('the life timer', () => {
     await new Promise(r => setTimeout(r, 1300));
     clearInterval(timer);
     expect(busy.stopped()).toBe(false);
+  });
+});
+
+describe('why a task is left for a worker with more time (adversary 15 P11b)', () => {
+  it('names the margin when the limit fits the life left but not the life less the margin', () => {
+    expect(outliveWhy(10_000, Date.now() + 37_000, false)).toMatch(
+      /^its time limit is 00:00:10, more than the 00:00:3[67] this worker has left less the 30 s kept at the end$/,
+    );
+  });
+  it('does not speak of a time limit for a task that has none', () => {
+    const end = Date.now() + 37_000;
+    expect(outliveWhy(undefined, end, true)).toMatch(
+      /^it has no time limit and this worker is draining, with 00:00:3[67] left$/,
+    );
+    expect(outliveWhy(undefined, Date.now() + 25_000, false)).toMatch(
+      /^it has no time limit and this worker has 00:00:2[45] left, less than the 30 s kept at the end$/,
+    );
+    expect(outliveWhy(60_000, end, true)).toMatch(
+      /^its time limit is 00:01:00 and this worker is draining, with/,
+    );
   });
 });
