@@ -141,8 +141,38 @@ export function normaliseArgv(binName: string, argv: readonly string[]): string[
   return [command, ...translate(rest, own), ...translate(globals, {})];
 }
 
+/**
+ * What each rewritten token stood for as typed (`--task_id=5` ← `-tid 5`), for messages that quote it. Kept on
+ * globalThis: bin/run.js rewrites the argv with the fast-path bundle's copy of this module, and oclif's commands
+ * report errors with dist/src's.
+ */
+const typedAs: Map<string, string> = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('jtm.argv.typedAs')
+] ??= new Map<string, string>()) as Map<string, string>;
+
+/**
+ * `message` with each token this module made put back as the user typed it: oclif's "Nonexistent flag:
+ * --task_id=5" for `jtm submit … -tid 5` named a flag the user never wrote (adversary 15 P11c).
+ */
+export function asTyped(message: string): string {
+  let m = message;
+  // Longest first, whole tokens only: `--task_id` must not rewrite the start of `--task_id=5`.
+  for (const made of [...typedAs.keys()].sort((a, b) => b.length - a.length)) {
+    const typed = typedAs.get(made) as string;
+    m = m.replace(
+      new RegExp(`${made.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=$|[\\s,;)])`, 'g'),
+      () => typed,
+    );
+  }
+  return m;
+}
+
 function translate(tokens: readonly string[], own: Readonly<Record<string, Alias | 'version'>>): string[] {
   const out: string[] = [];
+  const made = (token: string, typed: string): void => {
+    out.push(token);
+    if (token !== typed) typedAs.set(token, typed);
+  };
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] as string;
     if (token === '--') {
@@ -158,10 +188,12 @@ function translate(tokens: readonly string[], own: Readonly<Record<string, Alias
       continue;
     }
     // A boolean written with a value (`--zerofile=yes`) keeps it, so that the command refuses it.
-    if (!alias.value) out.push(eq > 0 ? `--${alias.flag}=${token.slice(eq + 1)}` : `--${alias.flag}`);
-    else if (eq > 0) out.push(`--${alias.flag}=${token.slice(eq + 1)}`);
-    else if (i + 1 < tokens.length) out.push(`--${alias.flag}=${tokens[++i] as string}`);
-    else out.push(`--${alias.flag}`);
+    if (!alias.value) made(eq > 0 ? `--${alias.flag}=${token.slice(eq + 1)}` : `--${alias.flag}`, token);
+    else if (eq > 0) made(`--${alias.flag}=${token.slice(eq + 1)}`, token);
+    else if (i + 1 < tokens.length) {
+      const value = tokens[++i] as string;
+      made(`--${alias.flag}=${value}`, `${token} ${value}`);
+    } else made(`--${alias.flag}`, token);
   }
   return out;
 }

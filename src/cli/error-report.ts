@@ -9,6 +9,7 @@ import {
   RedisUnavailableError,
   toError,
 } from '../errors.js';
+import { asTyped } from './argv.js';
 
 /** How a failed command ends: one line on stderr, an exit code and, with --json, an error object. */
 export interface ErrorReport {
@@ -62,14 +63,14 @@ export function reportError(
     thrown instanceof JtmError
       ? thrown
       : isAuthError(thrown)
-        ? new RedisAuthError('REDIS_URL', thrown)
+        ? new RedisAuthError(redisWhere, thrown)
         : isRedisClientFailure(thrown)
           ? new RedisUnavailableError(redisWhere, thrown)
           : isReplyError(thrown)
             ? new RedisRefusedError(thrown)
             : toError(thrown);
   const exitCode = e instanceof JtmError ? e.exitCode : (err?.oclif?.exit ?? err?.exitCode) === 0 ? 0 : 1;
-  const message = oneLine(e.message) || e.name;
+  const message = asTyped(oneLine(e.message)) || e.name;
   return {
     exitCode,
     line: `jtm ${commandId ?? ''}: ${message}\n`,

@@ -162,6 +162,17 @@ describe('fast path of bin/run.js', () => {
     expect(existsSync(cacheFile)).toBe(true);
   });
 
+  it('names a legacy flag as it was typed in oclif\'s refusal (adversary 15 P11c: "--task_id=5" for -tid 5)', async () => {
+    for (const [typed, shown] of [
+      [['-tid', '5'], '-tid 5'],
+      [['-tid=5'], '-tid=5'],
+      [['-dr=yes'], '-dr=yes'],
+    ] as const) {
+      const r = await run(['submit', '-cmd', 'true', '-p', 'fp', ...typed]);
+      expect(r).toMatchObject({ code: 1, stdout: '', stderr: `jtm submit: Nonexistent flag: ${shown}\n` });
+    }
+  });
+
   // Concurrent (up to vitest's maxConcurrency): each case has its own fresh task, and its two runs stay in
   // order; the cases only wait for their processes, so a few at a time use the CPU the rest of the suite
   // leaves idle instead of queueing 94 cold starts one behind another.

@@ -75,6 +75,10 @@ describe('remove-pool of many waiting tasks', () => {
     const r1 = await runJtm(['remove-pool', '-p', 'half'], as('nohash'));
     expect(r1.code).toBe(255);
     expect(r1.stderr).toMatch(/NOPERM.*hmget/);
+    // Worded as a wrong password is, naming the server (adversary 15 P11e: "Redis at REDIS_URL refused JTM").
+    expect(r1.stderr).toMatch(
+      /^jtm remove-pool: Redis at redis:\/\/nohash:\*\*\*@127\.0\.0\.1:\d+ refused JTM \(NOPERM/,
+    );
     expect(await p.ctx.redis.sismember(p.ctx.keys.pools, 'half')).toBe(1);
     // A write refused after the registry entry went: the next removal finishes the job.
     const r2 = await runJtm(['remove-pool', '-p', 'half'], as('noscript'));
