@@ -11,7 +11,9 @@ import { endTask } from '../tasks/end-task.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
 import { TaskStatus } from '../tasks/status.js';
 import {
+  ActiveJobs,
   clustersOf,
+  isLaunchFailureHold,
   listActiveJobs,
   listManagedJobs,
   managedAllocationComment,
@@ -85,7 +87,7 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
     // A pool whose sbatch failed may have an allocation all the same (a controller that timed out after
     // queueing the job): its allocations are looked for by their comment before it gets another.
     const unsure = await poolsMarkedUnsure(ctx, pools);
-    let active: Map<string, SlurmJobState> | undefined = new Map();
+    let active: ActiveJobs | undefined = new ActiveJobs();
     let managed: Map<string, ManagedJob> | undefined;
     if (registered.length > 0 || unsure.size > 0) {
       try {
@@ -131,7 +133,7 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
 async function provisionPool(
   ctx: JtmContext,
   pool: PoolEntry,
-  active: Map<string, SlurmJobState> | undefined,
+  active: ActiveJobs | undefined,
   now: number,
   report: ProvisionReport,
 ): Promise<void> {
@@ -142,8 +144,10 @@ async function provisionPool(
   if ((await markConnected(ctx, pool.name, jobs, live)) > 0)
     await ctx.redis.hdel(stateKey, 'unstarted', 'cancelled');
   if (active) {
+    const wasHeld = new Set([...jobs].filter(([, j]) => j.state === 'held').map(([id]) => id));
     const gone = await syncPoolJobs(ctx, pool.name, jobs, active);
     if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
+    await settleHeld(ctx, pool.name, jobs, active, wasHeld, gone, log);
     // Allocations that left Slurm's queue before they ever ran (scancel of a queued job, a QOS or deadline
     // cancel): replaced, and not blamed on the workers (three such cancels failed the pool's tasks with
     // "ended without any worker connecting", pointing at a log that did not exist). Bounded too, so that
@@ -259,6 +263,53 @@ async function provisionPool(
       );
     }
   }
+}
+
+/**
+ * The pool's allocations Slurm holds (squeue lists them pending with a hold reason; adversary 18 S1: one held
+ * was counted as coming capacity for as long as the hold lasted, with nothing said anywhere). One that Slurm held
+ * itself after its batch script failed to launch ("launch failed requeued held") waits for a release nobody
+ * gives: it is cancelled and joins `gone`, where it counts as an allocation whose workers never started (and is
+ * replaced). One a person held (`scontrol hold`, `requeuehold`) is theirs to release or cancel: it still counts,
+ * so that no second allocation is booked behind an admin's back, and the manager says so once, when the hold
+ * is first seen (`jtm pools` shows it `held`; `scancel` it and the manager books another).
+ */
+async function settleHeld(
+  ctx: JtmContext,
+  pool: string,
+  jobs: Map<string, PoolSlurmJob>,
+  active: ActiveJobs,
+  wasHeld: ReadonlySet<string>,
+  gone: Map<string, PoolSlurmJob>,
+  log: Logger,
+): Promise<void> {
+  const relaunch: string[] = [];
+  for (const [id, job] of jobs) {
+    if (job.state !== 'held') continue;
+    const reason = active.holdReasons.get(id);
+    if (isLaunchFailureHold(reason)) relaunch.push(id);
+    else if (!wasHeld.has(id))
+      log.warn(
+        { job: id, reason },
+        `Slurm holds allocation ${id} (${reason ?? 'held'}): the pool's tasks wait for it; scontrol release it, or scancel it and the manager books another`,
+      );
+  }
+  if (relaunch.length === 0) return;
+  try {
+    await scancel(relaunch);
+  } catch (err) {
+    log.warn({ jobs: relaunch, err: toError(err) }, 'could not cancel allocations Slurm failed to launch');
+    return;
+  }
+  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...relaunch);
+  for (const id of relaunch) {
+    gone.set(id, jobs.get(id)!);
+    jobs.delete(id);
+  }
+  log.warn(
+    { jobs: relaunch },
+    'Slurm could not launch these allocations and held them: cancelled and replaced',
+  );
 }
 
 /** The comment of this deployment's managed allocations (its scope: Redis URL and prefix). */
@@ -379,7 +430,7 @@ async function cancelUnneeded(
   log: Logger,
 ): Promise<void> {
   const waiting = [...jobs]
-    .filter(([id, j]) => active.get(id) === 'pending' && !j.connected)
+    .filter(([id, j]) => (active.get(id) === 'pending' || active.get(id) === 'held') && !j.connected)
     .map(([id]) => id);
   if (waiting.length === 0) return;
   try {

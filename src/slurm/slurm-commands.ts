@@ -58,7 +58,27 @@ export function isTransientSbatchError(message: string): boolean {
 const TRANSIENT_SBATCH =
   /inactive or drain|partition not available|unable to contact slurm controller|socket timed out|zero bytes were transmitted or received|communication connection failure|standby|slurm_receive_msg|connection refused|resource temporarily unavailable|not responding|try again|MaxSubmitJob|GrpSubmitJobs/i;
 
-export type SlurmJobState = 'pending' | 'running';
+/** `held`: pending with a hold on it (scontrol hold, requeuehold, a launch failure): it starts only once released. */
+export type SlurmJobState = 'pending' | 'running' | 'held';
+
+/** squeue's active jobs by key, with the reason of each held one (`%r`: JobHeldAdmin, JobHeldUser, …). */
+export class ActiveJobs extends Map<string, SlurmJobState> {
+  readonly holdReasons = new Map<string, string>();
+}
+
+/**
+ * Whether squeue's reason of a pending job is a hold: a user's or an admin's (`scontrol hold`), a requeue in held
+ * state (`scontrol requeuehold`), or Slurm's own after a batch launch failed ("launch failed requeued held").
+ * Such a job waits for a release that may never come.
+ */
+export function isHoldReason(reason: string): boolean {
+  return /^(JobHeldAdmin|JobHeldUser)$/.test(reason) || /requeued held|requeued in held state/i.test(reason);
+}
+
+/** Whether a hold is Slurm's own after a failed launch of the batch script, not a person's decision. */
+export function isLaunchFailureHold(reason: string | undefined): boolean {
+  return reason !== undefined && /launch failed requeued held/i.test(reason);
+}
 
 /**
  * A Slurm job as JTM keys it: its id, or `id;cluster` for a job submitted to another cluster of a
@@ -86,9 +106,9 @@ export function clustersOf(keys: Iterable<string>): string[] {
  * the local cluster and on `clusters` (keyed `id;cluster`). Throws SlurmError when a squeue fails: the caller
  * must then keep what it knew, never conclude "dead".
  */
-export async function listActiveJobs(clusters: readonly string[] = []): Promise<Map<string, SlurmJobState>> {
-  const jobs = new Map<string, SlurmJobState>();
-  for (const { stdout, multi } of await squeueOfUser('%i|%T', clusters)) parseSqueue(stdout, multi, jobs);
+export async function listActiveJobs(clusters: readonly string[] = []): Promise<ActiveJobs> {
+  const jobs = new ActiveJobs();
+  for (const { stdout, multi } of await squeueOfUser('%i|%T|%r', clusters)) parseSqueue(stdout, multi, jobs);
   return jobs;
 }
 
@@ -131,12 +151,12 @@ export async function listManagedJobs(
   clusters: readonly string[] = [],
 ): Promise<Map<string, ManagedJob>> {
   const out = new Map<string, ManagedJob>();
-  for (const { stdout, multi } of await squeueOfUser('%i|%T|%j|%k', clusters))
+  for (const { stdout, multi } of await squeueOfUser('%i|%T|%r|%j|%k', clusters))
     parseManagedJobs(stdout, multi, comment, out);
   return out;
 }
 
-/** Adds the jobs of squeue's `%i|%T|%j|%k` lines whose comment is `comment` to `out` (see parseSqueue). */
+/** Adds the jobs of squeue's `%i|%T|%r|%j|%k` lines whose comment is `comment` to `out` (see parseSqueue). */
 export function parseManagedJobs(
   stdout: string,
   multi: boolean,
@@ -151,21 +171,25 @@ export function parseManagedJobs(
 }
 
 /**
- * Adds the jobs of squeue's `%i|%T` lines to `jobs`. `multi`: the output of `squeue -M`, where a
+ * Adds the jobs of squeue's `%i|%T|%r` lines to `jobs`. `multi`: the output of `squeue -M`, where a
  * `CLUSTER: <name>` line comes before each cluster's jobs: those are keyed `id;<name>`.
  */
-export function parseSqueue(stdout: string, multi: boolean, jobs: Map<string, SlurmJobState>): void {
-  for (const { key, state } of squeueRows(stdout, multi)) jobs.set(key, state);
+export function parseSqueue(stdout: string, multi: boolean, jobs: ActiveJobs): void {
+  for (const { key, state, reason } of squeueRows(stdout, multi)) {
+    jobs.set(key, state);
+    if (state === 'held') jobs.holdReasons.set(key, reason);
+  }
 }
 
 /**
- * The jobs of squeue lines `%i|%T|…`: key (`id;<cluster>` after a `CLUSTER: <name>` header of `squeue -M`,
- * when `multi`), state, and the fields after the first two.
+ * The jobs of squeue lines `%i|%T|%r|…`: key (`id;<cluster>` after a `CLUSTER: <name>` header of `squeue -M`,
+ * when `multi`), state (a pending job with a hold reason is `held`: counted as coming capacity, it left a pool's
+ * tasks waiting with nothing said, adversary 18 S1), the reason, and the fields after the first three.
  */
 function* squeueRows(
   stdout: string,
   multi: boolean,
-): Generator<{ key: string; state: SlurmJobState; fields: string[] }> {
+): Generator<{ key: string; state: SlurmJobState; reason: string; fields: string[] }> {
   let cluster: string | undefined;
   for (const raw of stdout.split('\n')) {
     const line = raw.trim();
@@ -174,11 +198,13 @@ function* squeueRows(
       cluster = header[1];
       continue;
     }
-    const [id, state, ...fields] = line.split('|');
+    const [id, state, reason = '', ...fields] = line.split('|');
     if (!id || !state) continue;
+    const pending = state === 'PENDING' || state === 'CONFIGURING';
     yield {
       key: multi && cluster ? `${id};${cluster}` : id,
-      state: state === 'PENDING' || state === 'CONFIGURING' ? 'pending' : 'running',
+      state: state === 'PENDING' && isHoldReason(reason) ? 'held' : pending ? 'pending' : 'running',
+      reason,
       fields,
     };
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
+import { countPendingSlurmSlots } from '../../src/pools/slurm-slots.js';
 import { provisionDynamicPools } from '../../src/manager/provision.js';
 import { cancelPoolAllocations, readPoolJobs } from '../../src/slurm/slurm-jobs.js';
 import { managedAllocationComment } from '../../src/slurm/slurm-commands.js';
@@ -295,6 +296,57 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
       await provisionUntil(async () => (await status(id)) === 'success', 'the task to run', 60_000);
     });
+  });
+
+  it('an allocation Slurm holds (scontrol hold) shows held, brings no coming slots, is not booked around; released, it runs the task', async ({
+    skip,
+  }) => {
+    // Before: a held allocation stayed `pending` in the registry and in `jtm pools`, check-worker --slurm counted
+    // its slots as coming capacity, and nothing anywhere said why the pool's tasks waited (adversary 18 S1).
+    let job = '';
+    let id = 0;
+    await withPartitionDown(skip, async () => {
+      id = await submit(['-cmd', 'true', '-p', 'held', '-t', '00:02:00']);
+      job = await provisionUntil(
+        async () => [...(await readPoolJobs(ctx, 'held')).keys()][0],
+        'an allocation',
+      );
+      try {
+        execFileSync('scontrol', ['hold', job], { stdio: 'ignore' });
+      } catch {
+        skip('scontrol hold needs Slurm admin rights here');
+      }
+    });
+    try {
+      // The partition is up: only the hold keeps the allocation from starting.
+      await provisionUntil(
+        async () => (await readPoolJobs(ctx, 'held')).get(job)?.state === 'held',
+        'the allocation recorded held',
+        30_000,
+      );
+      for (let i = 0; i < 3; i++) await provisionDynamicPools(ctx, Date.now());
+      expect([...(await readPoolJobs(ctx, 'held')).keys()]).toEqual([job]);
+      expect(await countPendingSlurmSlots(ctx, 'held')).toBe(0);
+      const pools = await runJtm(['pools', '--json'], env);
+      const held = (
+        JSON.parse(pools.stdout) as { name: string; slurm_jobs: { id: string; state: string }[] }[]
+      ).find(p => p.name === 'held');
+      expect(held?.slurm_jobs).toMatchObject([{ id: job, state: 'held' }]);
+      expect(await status(id)).toBe('pending');
+      execFileSync('scontrol', ['release', job]);
+      await provisionUntil(
+        async () => (await status(id)) === 'success',
+        'the task to run once released',
+        60_000,
+      );
+    } finally {
+      // A failed run must not leave a held job on the node for the other tests.
+      try {
+        if (job) execFileSync('scancel', [job], { stdio: 'ignore' });
+      } catch {
+        // ended already
+      }
+    }
   });
 
   it("failing sbatch (bad partition): queued tasks fail with the Slurm message, and Cromwell's rc is written", async () => {

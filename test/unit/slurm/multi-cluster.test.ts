@@ -8,18 +8,23 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  ActiveJobs,
   clusterOption,
   clustersOf,
+  isLaunchFailureHold,
   parseSqueue,
   splitJobKey,
-  type SlurmJobState,
 } from '../../../src/slurm/slurm-commands.js';
 
 describe('jobs on other clusters', () => {
   it('keys the jobs squeue -M lists by id;cluster, and a plain squeue’s by id', () => {
-    const jobs = new Map<string, SlurmJobState>();
-    parseSqueue('12|RUNNING\n13|PENDING\n', false, jobs);
-    parseSqueue('CLUSTER: dori\n34|PENDING\n35|COMPLETING\n\nCLUSTER: escori\n34|RUNNING\n', true, jobs);
+    const jobs = new ActiveJobs();
+    parseSqueue('12|RUNNING|None\n13|PENDING|Resources\n', false, jobs);
+    parseSqueue(
+      'CLUSTER: dori\n34|PENDING|Priority\n35|COMPLETING|None\n\nCLUSTER: escori\n34|RUNNING|None\n',
+      true,
+      jobs,
+    );
     expect(Object.fromEntries(jobs)).toEqual({
       '12': 'running',
       '13': 'pending',
@@ -27,6 +32,28 @@ describe('jobs on other clusters', () => {
       '35;dori': 'running',
       '34;escori': 'running',
     });
+  });
+
+  it('takes a pending job with a hold for held, with its reason (adversary 18 S1)', () => {
+    const jobs = new ActiveJobs();
+    parseSqueue(
+      '10|PENDING|JobHeldAdmin\n11|PENDING|JobHeldUser\n4|PENDING|job requeued in held state\n' +
+        '5|PENDING|launch failed requeued held\n6|PENDING|BeginTime\n7|RUNNING|None\n',
+      false,
+      jobs,
+    );
+    expect(Object.fromEntries(jobs)).toEqual({
+      '10': 'held',
+      '11': 'held',
+      '4': 'held',
+      '5': 'held',
+      '6': 'pending',
+      '7': 'running',
+    });
+    expect(jobs.holdReasons.get('10')).toBe('JobHeldAdmin');
+    expect(jobs.holdReasons.has('6')).toBe(false);
+    expect(isLaunchFailureHold(jobs.holdReasons.get('5'))).toBe(true);
+    expect(isLaunchFailureHold(jobs.holdReasons.get('4'))).toBe(false);
   });
 
   it('finds the one cluster sbatch options name, in every form sbatch takes', () => {
@@ -54,12 +81,12 @@ describe('the allocations a manager booked, found by their comment', () => {
     const out = new Map();
     const mine = 'jtm-managed:abc123';
     parseManagedJobs(
-      `40|RUNNING|jtm-sc|${mine}\n41|PENDING|jtm-sc|${mine}\n42|RUNNING|jtm-sc|jtm-managed:other\n43|RUNNING|bash|${mine}\n44|PENDING|jtm-a_b|(null)\n`,
+      `40|RUNNING|None|jtm-sc|${mine}\n41|PENDING|Priority|jtm-sc|${mine}\n42|RUNNING|None|jtm-sc|jtm-managed:other\n43|RUNNING|None|bash|${mine}\n44|PENDING|None|jtm-a_b|(null)\n`,
       false,
       mine,
       out,
     );
-    parseManagedJobs(`CLUSTER: dori\n7|CONFIGURING|jtm-big|${mine}\n`, true, mine, out);
+    parseManagedJobs(`CLUSTER: dori\n7|CONFIGURING|None|jtm-big|${mine}\n`, true, mine, out);
     expect([...out]).toEqual([
       ['40', { pool: 'sc', state: 'running' }],
       ['41', { pool: 'sc', state: 'pending' }],
