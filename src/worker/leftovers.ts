@@ -5,7 +5,7 @@ import { deploymentScope } from '../redis/location.js';
 import type { Logger } from '../logger.js';
 import { TaskStatus } from '../tasks/status.js';
 import { monotonicMs } from './monotonic.js';
-import { findByToken, listPids, readProc, terminateAll, type ProcInfo } from './process-tree.js';
+import { listPids, readProc, terminateAll, tokenRounds, type ProcInfo } from './process-tree.js';
 
 /*
  * Leftovers of lost runs. The pty host kills its tasks' trees when its worker dies, but when the worker AND
@@ -218,8 +218,9 @@ async function killAndReport(
   g: RunProcesses & { taskId: number },
   opts: Pick<LeftoverSweepOptions, 'host' | 'logger'>,
 ): Promise<number[]> {
-  // Found again at each round by token: children forked meanwhile are caught, a reused pid never is.
-  const { signalled, survivors } = await terminateAll(() => findByToken(g.token), ctx.config.killGraceMs);
+  // Found again at each round by token, among the pids handed out since the last: children forked meanwhile
+  // are caught, a reused pid never is.
+  const { signalled, survivors } = await terminateAll(tokenRounds(g.token), ctx.config.killGraceMs);
   if (signalled.length === 0) return [];
   opts.logger.warn(
     { task: g.taskId, pids: signalled, ...(survivors.length > 0 ? { survivors } : {}) },

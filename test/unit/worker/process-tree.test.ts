@@ -6,10 +6,12 @@ import { describe, expect, it } from 'vitest';
 
 import {
   EscapeScanner,
+  findByToken,
   parseStat,
   ProcessTree,
   readProc,
   signalAll,
+  tokenRounds,
 } from '../../../src/worker/process-tree.js';
 import { pidPlacement, spawnAtPid } from '../../helpers/processes.js';
 import { SKIP_MARK } from '../../helpers/requirements.js';
@@ -149,3 +151,34 @@ async function waitUntil(check: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !check(); i++) await sleep(20);
   expect(check()).toBe(true);
 }
+
+describe("a lost run's kill rounds (tokenRounds)", () => {
+  it('finds what carries the token at the first round, later ones what was born since, and keeps what it found', async () => {
+    const token = `rounds-${process.pid}-${Date.now()}`;
+    const env = { ...process.env, JTM_TASK_TOKEN: token };
+    const kids: ChildProcess[] = [];
+    try {
+      // One that clears its environment after the first round (exec env -i): still the run's.
+      const first = spawn('sh', ['-c', 'sleep 0.4; exec env -i sleep 30'], { env, stdio: 'ignore' });
+      kids.push(first);
+      await sleep(100);
+      const rounds = tokenRounds(token);
+      // The shell and its `sleep 0.4`.
+      expect(rounds().map(p => p.pid)).toContain(first.pid);
+      const second = spawn('sleep', ['30'], { env, stdio: 'ignore' });
+      kids.push(second);
+      const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+      kids.push(stranger);
+      await sleep(600);
+      const found = rounds().map(p => p.pid);
+      expect(found.sort()).toEqual([first.pid, second.pid].sort());
+      // The old full scan by token no longer sees the first: its environment was cleared.
+      expect(findByToken(token).map(p => p.pid)).toEqual([second.pid]);
+      second.kill('SIGKILL');
+      await sleep(100);
+      expect(rounds().map(p => p.pid)).toEqual([first.pid]);
+    } finally {
+      for (const k of kids) k.kill('SIGKILL');
+    }
+  });
+});
