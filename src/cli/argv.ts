@@ -156,13 +156,19 @@ const typedAs: Map<string, string> = ((globalThis as Record<symbol, unknown>)[
  */
 export function asTyped(message: string): string {
   let m = message;
-  // Longest first, whole tokens only: `--task_id` must not rewrite the start of `--task_id=5`.
+  // Longest first, whole tokens only: `--task_id` must not rewrite the start of `--task_id=5`. Plain string
+  // search: a token may be a 128 KB command (`--command=…`), too large for a regular expression.
   for (const made of [...typedAs.keys()].sort((a, b) => b.length - a.length)) {
     const typed = typedAs.get(made) as string;
-    m = m.replace(
-      new RegExp(`${made.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=$|[\\s,;)])`, 'g'),
-      () => typed,
-    );
+    let out = '';
+    let from = 0;
+    for (let at = m.indexOf(made); at >= 0; at = m.indexOf(made, at + made.length)) {
+      const next = m[at + made.length];
+      if (next !== undefined && !/[\s,;)]/.test(next)) continue;
+      out += m.slice(from, at) + typed;
+      from = at + made.length;
+    }
+    m = out + m.slice(from);
   }
   return m;
 }
