@@ -1,4 +1,6 @@
 import type { JtmContext } from '../context.js';
+import { toError } from '../errors.js';
+import { listActiveJobs, type SlurmJobState } from '../slurm/slurm-commands.js';
 import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import { jobIdOf } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -56,6 +58,8 @@ export async function recoverTask(
   deadWorker: string,
   counts: RecoveryCounts,
   now = Date.now(),
+  /** Why the worker is silent when that is a stop, not a loss: its Slurm allocation suspended (no retry spent). */
+  stop = '',
 ): Promise<void> {
   const [status, owner, losses, maxRetries, kill, pool, runToken, jobToken] = await ctx.redis.hmget(
     ctx.keys.task(taskId),
@@ -70,11 +74,11 @@ export async function recoverTask(
   );
   const running = Number(status) === TaskStatus.running && owner === deadWorker;
   if (running && pool && jobToken) {
-    const retry = kill !== '1' && Number(losses ?? 0) + 1 <= Number(maxRetries ?? 0);
+    const retry = kill !== '1' && (stop !== '' || Number(losses ?? 0) + 1 <= Number(maxRetries ?? 0));
     if (retry) await jobs.redeliver(pool, taskId, jobToken);
     else await jobs.end(pool, jobIdOf(taskId), 'worker lost', jobToken);
   }
-  const res = await ctx.tasks.recover(taskId, deadWorker, running ? (runToken ?? '') : '', now);
+  const res = await ctx.tasks.recover(taskId, deadWorker, running ? (runToken ?? '') : '', now, stop);
   if (res.kind !== 'recovered') return;
   const log = { task: taskId, worker: deadWorker };
   if (res.status === TaskStatus.pending) {
@@ -88,16 +92,54 @@ export async function recoverTask(
   await writeRcIfJtmEnded(ctx, taskId, res.status);
 }
 
-/** Recovers every task of a dead worker, then drops the worker from the index (last, so a crash retries). */
+/**
+ * The Slurm allocations of `workers` (dead by their heartbeats) that squeue lists as suspended, by worker id
+ * (scontrol suspend, preemption by suspension, gang scheduling): Slurm froze them with their tasks, which is a
+ * stop, not a loss. Each suspend was charged as a lost worker: a task whose allocation was suspended twice ended
+ * lostconnection, rc 75, though Slurm never ended anything (adversary 18 S2). One squeue, only when one of them
+ * ran in an allocation; a failed squeue answers none (a loss, as before). The local cluster's squeue: a worker's
+ * SLURM_JOB_ID does not say which cluster of a multi-cluster site it is on.
+ */
+export async function suspendedAllocations(
+  ctx: JtmContext,
+  workers: readonly string[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (workers.length === 0) return out;
+  const read = ctx.redis.pipeline();
+  for (const w of workers) read.hget(ctx.keys.worker(w), 'slurm_job_id');
+  const jobOf = new Map<string, string>();
+  ((await read.exec()) ?? []).forEach(([err, v], i) => {
+    const job = String(v ?? '');
+    if (!err && /^[1-9]\d*$/.test(job)) jobOf.set(workers[i]!, job);
+  });
+  if (jobOf.size === 0) return out;
+  let active: Map<string, SlurmJobState>;
+  try {
+    active = await listActiveJobs();
+  } catch (err) {
+    ctx.logger.warn({ err: toError(err) }, 'squeue failed: dead workers counted as lost');
+    return out;
+  }
+  for (const [w, job] of jobOf) if (active.get(job) === 'suspended') out.set(w, job);
+  return out;
+}
+
+/**
+ * Recovers every task of a dead worker, then drops the worker from the index (last, so a crash retries).
+ * `suspendedJob`: the worker's Slurm allocation is suspended: its tasks are given back without a retry spent.
+ */
 export async function buryWorker(
   ctx: JtmContext,
   jobs: TaskJobs,
   workerId: string,
   counts: RecoveryCounts,
   now: number,
+  suspendedJob?: string,
 ): Promise<void> {
   const ids = await ctx.redis.smembers(ctx.keys.workerTasks(workerId));
-  for (const id of ids) await recoverTask(ctx, jobs, Number(id), workerId, counts, now);
+  const stop = suspendedJob ? `worker ${workerId}'s Slurm allocation ${suspendedJob} was suspended` : '';
+  for (const id of ids) await recoverTask(ctx, jobs, Number(id), workerId, counts, now, stop);
   await ctx.redis
     .multi()
     .zrem(ctx.keys.workers, workerId)
@@ -105,5 +147,8 @@ export async function buryWorker(
     .hset(ctx.keys.worker(workerId), 'state', 'dead', 'running', '')
     .pexpire(ctx.keys.worker(workerId), 86_400_000)
     .exec();
-  ctx.logger.warn({ worker: workerId, tasks: ids.length }, 'worker declared dead');
+  ctx.logger.warn(
+    { worker: workerId, tasks: ids.length, ...(suspendedJob ? { suspendedSlurmJob: suspendedJob } : {}) },
+    suspendedJob ? 'worker declared dead: its Slurm allocation is suspended' : 'worker declared dead',
+  );
 }

@@ -31,8 +31,8 @@ export async function expireIdlePools(ctx: JtmContext, jobs: TaskJobs, now: numb
       // time after its last submit was expirable the moment its last worker left (adversary 11 L7).
       if (((await lastEndOf(ctx, name)) ?? 0) >= now - ctx.config.poolIdleMs) continue;
       const allocations = [...(await readPoolJobs(ctx, name)).values()];
-      // A held allocation too: released, it starts and its workers serve the pool.
-      const inFlight = allocations.some(j => ['pending', 'running', 'held'].includes(j.state));
+      // A held or suspended allocation too: released or resumed, its workers serve the pool.
+      const inFlight = allocations.some(j => ['pending', 'running', 'held', 'suspended'].includes(j.state));
       if (inFlight) continue;
       const q = jobs.queue(name);
       const counts = await q.getJobCounts(...UNFINISHED_STATES);

@@ -205,7 +205,10 @@ async function provisionPool(
     const params = batchParams(request, ctx.config);
     slotsPerJob = allocationSlots(params);
     const want = Math.min(spec.node ?? 1, Math.ceil(work / slotsPerJob));
-    toSubmit = Math.min(MAX_SUBMITS_PER_POOL, want - jobs.size);
+    // A suspended allocation brings nothing until Slurm resumes it (maybe hours: preemption): its workers' tasks
+    // were given back (dead-workers.ts), and they need an allocation that runs (adversary 18 S2).
+    const counted = [...jobs.values()].filter(j => j.state !== 'suspended').length;
+    toSubmit = Math.min(MAX_SUBMITS_PER_POOL, want - counted);
     for (let i = 0; i < toSubmit; i++) {
       await spaceSbatch(ctx.config.sbatchIntervalMs);
       // Each allocation gets its own script id (and thus worker ids).

@@ -5,7 +5,7 @@ import { toError } from '../errors.js';
 import { runScript } from '../redis/run-script.js';
 import { RELEASE_LOCK } from '../redis/scripts.js';
 import { provisionDynamicPools, type ProvisionReport } from './provision.js';
-import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
+import { buryWorker, emptyCounts, findDeadWorkers, suspendedAllocations } from './dead-workers.js';
 import { expireIdlePools } from './expire-pools.js';
 import { foldEndedWorkflowStats } from './fold-stats.js';
 import { guardIdCounter, type IdCounterSeen } from './id-counter.js';
@@ -86,9 +86,13 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     await guarded(ctx, 'id counter check', undefined, () => guardIdCounter(ctx, state.idCounter));
     await ctx.redis.hincrby(ctx.keys.managerStats, 'sweeps', 1);
     const counts = emptyCounts();
-    for (const id of await findDeadWorkers(ctx, now)) {
+    const dead = await findDeadWorkers(ctx, now);
+    const suspended = await guarded(ctx, 'suspended allocations', new Map<string, string>(), () =>
+      suspendedAllocations(ctx, dead),
+    );
+    for (const id of dead) {
       try {
-        await buryWorker(ctx, state.jobs, id, counts, now);
+        await buryWorker(ctx, state.jobs, id, counts, now, suspended.get(id));
         report.dead_workers.push(id);
       } catch (err) {
         ctx.logger.error({ worker: id, err: toError(err) }, 'could not recover the tasks of a dead worker');

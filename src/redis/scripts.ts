@@ -487,6 +487,8 @@ return {3, wid}
  * KEYS[1] task  KEYS[2] tasks:active
  * ARGV[1] dead worker id  ARGV[2] now ms  ARGV[3] retention ms  ARGV[4] task key base  ARGV[5] worker key base
  * ARGV[6] run token the decision was made on ('' = whichever runs there)  ARGV[7] stats key base
+ * ARGV[8] why the worker is silent when that is a stop, not a loss ('' = lost): its Slurm allocation suspended.
+ * A stop re-queues the task without spending a retry (a task with a pending kill still ends terminated).
  * A final end is dated at the worker's last beat (`last_beat` of its record), or the start if later.
  * Returns {1, new status}; {0, status} not that execution on that worker (nothing done); {2} worker alive;
  * {-1} no task.
@@ -505,11 +507,14 @@ if cur ~= RUNNING or v[3] ~= wid then
 end
 if ARGV[6] ~= '' and (v[4] or '') ~= ARGV[6] then return {0, cur} end
 if redis.call('EXISTS', ARGV[5] .. wid .. ':alive') == 1 then return {2} end
-local losses = tonumber(v[5] or '0') + 1
+local stop = ARGV[8] or ''
+local losses = tonumber(v[5] or '0') + (stop == '' and 1 or 0)
 local maxRetries = tonumber(v[6] or '0')
 local to, why
 if v[7] == '1' then
   to, why = TERMINATED, 'killed; its worker ' .. wid .. ' was lost'
+elseif stop ~= '' then
+  to, why = PENDING, 're-queued: ' .. stop
 elseif losses > maxRetries then
   to, why = LOSTCONNECTION, 'worker ' .. wid .. ' was lost and no retries are left'
 else

@@ -58,8 +58,12 @@ export function isTransientSbatchError(message: string): boolean {
 const TRANSIENT_SBATCH =
   /inactive or drain|partition not available|unable to contact slurm controller|socket timed out|zero bytes were transmitted or received|communication connection failure|standby|slurm_receive_msg|connection refused|resource temporarily unavailable|not responding|try again|MaxSubmitJob|GrpSubmitJobs/i;
 
-/** `held`: pending with a hold on it (scontrol hold, requeuehold, a launch failure): it starts only once released. */
-export type SlurmJobState = 'pending' | 'running' | 'held';
+/**
+ * `held`: pending with a hold on it (scontrol hold, requeuehold, a launch failure): it starts only once released.
+ * `suspended`: started, then stopped by Slurm (scontrol suspend, preemption by suspension, gang scheduling): its
+ * processes are frozen until it is resumed.
+ */
+export type SlurmJobState = 'pending' | 'running' | 'held' | 'suspended';
 
 /** squeue's active jobs by key, with the reason of each held one (`%r`: JobHeldAdmin, JobHeldUser, …). */
 export class ActiveJobs extends Map<string, SlurmJobState> {
@@ -203,7 +207,14 @@ function* squeueRows(
     const pending = state === 'PENDING' || state === 'CONFIGURING';
     yield {
       key: multi && cluster ? `${id};${cluster}` : id,
-      state: state === 'PENDING' && isHoldReason(reason) ? 'held' : pending ? 'pending' : 'running',
+      state:
+        state === 'PENDING' && isHoldReason(reason)
+          ? 'held'
+          : pending
+            ? 'pending'
+            : state === 'SUSPENDED'
+              ? 'suspended'
+              : 'running',
       reason,
       fields,
     };

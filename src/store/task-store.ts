@@ -297,7 +297,14 @@ export class TaskStore {
    * terminated, by the same losses rule as start(). Touches only a task still running on `workerId`, and
    * with `runToken` only that execution of it (the one the caller's decision was made on).
    */
-  async recover(id: number, workerId: string, runToken = '', now = wallNow()): Promise<RecoverOutcome> {
+  async recover(
+    id: number,
+    workerId: string,
+    runToken = '',
+    now = wallNow(),
+    /** Why the worker is silent when that is a stop, not a loss (no retry spent): its allocation suspended. */
+    stop = '',
+  ): Promise<RecoverOutcome> {
     const res = await runScript<number[]>(
       this.redis,
       RECOVER_TASK,
@@ -310,6 +317,7 @@ export class TaskStore {
         this.keys.workerBase,
         runToken,
         this.keys.statsBase,
+        stop,
       ],
     );
     return RECOVER_REPLIES[Number(res[0])]?.(res[1]) ?? { kind: 'missing' };

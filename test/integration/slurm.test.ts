@@ -8,6 +8,7 @@ import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
 import { countPendingSlurmSlots } from '../../src/pools/slurm-slots.js';
 import { provisionDynamicPools } from '../../src/manager/provision.js';
+import { newSweepState, sweep } from '../../src/manager/sweep.js';
 import { cancelPoolAllocations, readPoolJobs } from '../../src/slurm/slurm-jobs.js';
 import { managedAllocationComment } from '../../src/slurm/slurm-commands.js';
 import { deploymentScope } from '../../src/redis/location.js';
@@ -164,6 +165,58 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     expect(out).toMatch(/second run in \d+/);
     expect(out).not.toContain(`second run in ${first}\n`);
     await provisionUntil(async () => (await readPoolJobs(ctx, 'cancelme')).size === 0, 'allocation to end');
+  });
+
+  it('scontrol suspend mid-task: the task is given back without a retry spent and runs on a new allocation', async ({
+    skip,
+  }) => {
+    // Before: each suspend was charged as a lost worker (the second failed the task lostconnection, rc 75), and the
+    // suspended allocation still counted as running capacity, so nothing was booked for the task (adversary 18 S2).
+    const marker = join(work, 'suspended-run');
+    const id = await submit([
+      '-cmd',
+      `if [ -e ${marker} ]; then echo "second run in $SLURM_JOB_ID"; else touch ${marker}; sleep 300; fi`,
+      '-p',
+      'suspendme',
+      '-t',
+      '00:10:00',
+    ]);
+    await provisionUntil(async () => (await status(id)) === 'running' && existsSync(marker), 'task to run');
+    const [first] = [...(await readPoolJobs(ctx, 'suspendme')).keys()];
+    try {
+      try {
+        execFileSync('scontrol', ['suspend', first!], { stdio: 'ignore' });
+      } catch {
+        skip('scontrol suspend needs Slurm admin rights here');
+      }
+      const state = newSweepState(ctx, 500);
+      const suspendedSeen: string[] = [];
+      await waitFor(
+        async () => {
+          await sweep(ctx, state, Date.now());
+          const job = (await readPoolJobs(ctx, 'suspendme')).get(first!);
+          if (job?.state === 'suspended') suspendedSeen.push(first!);
+          return (await status(id)) === 'success';
+        },
+        'the task to finish on another allocation',
+        90_000,
+        500,
+      );
+      const rec = await ctx.tasks.get(id);
+      expect(rec?.losses ?? 0).toBe(0);
+      expect((await ctx.tasks.events(id)).map(e => e.reason)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/Slurm allocation \d+ was suspended/)]),
+      );
+      expect(suspendedSeen.length).toBeGreaterThan(0);
+      const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
+      expect(out).toMatch(/second run in \d+/);
+    } finally {
+      try {
+        execFileSync('scancel', [first!], { stdio: 'ignore' });
+      } catch {
+        // ended already
+      }
+    }
   });
 
   it('walltime shorter than a task: not started on that allocation; remove-pool scancels', async () => {

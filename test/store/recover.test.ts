@@ -30,6 +30,24 @@ describe.concurrent('recover-task', () => {
     expect(await lastEvent(ctx, id)).toMatchObject({ t: 6_000, from: S.running, to: S.pending });
   });
 
+  it('a stop (its Slurm allocation suspended) → pending without a retry spent, even with none left (adversary 18 S2)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await runningTask(ctx, { fields: { max_retries: 0 } });
+    const why = "worker w1's Slurm allocation 46 was suspended";
+    expect(await ctx.tasks.recover(id, 'w1', '', 6_000, why)).toEqual({
+      kind: 'recovered',
+      status: S.pending,
+    });
+    expect(await ctx.tasks.get(id)).toMatchObject({
+      status: S.pending,
+      losses: 0,
+      reason: `re-queued: ${why}`,
+    });
+    expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
+  });
+
   it('recovered → lostconnection when the loss spends the last retry (final, counted)', async ({
     ctx,
     expect,
