@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { JtmContext } from '../context.js';
+import { formatHms } from '../durations.js';
 import { SlurmError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
@@ -33,6 +34,7 @@ import {
   allocationSlots,
   allocationTime,
   batchParams,
+  WORKER_START_ALLOWANCE_MS,
   submitAllocation,
   type DynamicWorkerRequest,
 } from '../slurm/submit-workers.js';
@@ -225,7 +227,7 @@ async function provisionPool(
       failuresSoFar = 0;
     }
   } catch (err) {
-    const message = toError(err).message;
+    const message = withTimeAsked(toError(err).message, request, spec.time!, ctx);
     const failures = failuresSoFar + 1;
     // Slurm may have queued the job though sbatch failed (it timed out waiting for the controller's answer):
     // the next pass looks for it before asking again (adoptAllocations). Not after a refusal for good (a bad
@@ -312,6 +314,25 @@ async function settleHeld(
   log.warn(
     { jobs: relaunch },
     'Slurm could not launch these allocations and held them: cancelled and replaced',
+  );
+}
+
+/**
+ * Slurm's refusal of the allocation's time ("Requested time limit is invalid (missing or exceeds some limit)")
+ * with the time asked and where it comes from: the call's own time fitted the partition, the allocation's did
+ * not, and no line anywhere said that JTM had added to it (adversary 18 S5).
+ */
+function withTimeAsked(
+  message: string,
+  request: DynamicWorkerRequest,
+  poolTime: string,
+  ctx: JtmContext,
+): string {
+  if (!/time limit/i.test(message)) return message;
+  return (
+    `${message} (asked --time=${request.job_time}: the pool's time ${poolTime} + JTM_SLURM_TIME_SLACK ` +
+    `${formatHms(ctx.config.slurmTimeSlackMs)} + ${WORKER_START_ALLOWANCE_MS / 60_000} min for the workers' start; ` +
+    `lower JTM_SLURM_TIME_SLACK or the call's time to fit the partition's limit)`
   );
 }
 

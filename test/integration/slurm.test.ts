@@ -402,6 +402,25 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   });
 
+  it('a partition MaxTime that the call fits but its allocation does not: the reason names the --time asked and why (adversary 18 S5)', async ({
+    skip,
+  }) => {
+    try {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'MaxTime=00:05:00'], { stdio: 'ignore' });
+    } catch {
+      skip('scontrol update needs Slurm admin rights here');
+    }
+    try {
+      const id = await submit(['-cmd', 'true', '-p', 'maxtime', '-t', '00:04:30']);
+      await provisionUntil(async () => (await status(id)) === 'failed', 'the task failed', 30_000);
+      expect((await ctx.tasks.get(id))?.reason).toMatch(
+        /time limit.*asked --time=00:06:30: the pool's time 00:04:30 \+ JTM_SLURM_TIME_SLACK 00:01:00 \+ 1 min/,
+      );
+    } finally {
+      execFileSync('scontrol', ['update', 'PartitionName=debug', 'MaxTime=UNLIMITED']);
+    }
+  });
+
   it("failing sbatch (bad partition): queued tasks fail with the Slurm message, and Cromwell's rc is written", async () => {
     submitted = 0;
     // Adversary 7 H2: no rc was written, so Cromwell waited its exit-code-timeout (300 s) for one.
