@@ -213,6 +213,11 @@ async function provisionPool(
     toSubmit = Math.min(MAX_SUBMITS_PER_POOL, want - counted);
     for (let i = 0; i < toSubmit; i++) {
       await spaceSbatch(ctx.config.sbatchIntervalMs);
+      // Marked unsure before the sbatch, cleared once its job is registered: a manager killed in between (its
+      // sbatch may have queued the job) leaves the pool unsure, and the next pass, this manager's after a restart
+      // or another's, looks for the job by its comment before booking another (adversary 18 S4: a restarted
+      // manager booked a second allocation, and the first, in no registry, ran the task out of sight).
+      await ctx.redis.hset(stateKey, 'unsure', Date.now());
       // Each allocation gets its own script id (and thus worker ids).
       const submitted = await submitAllocation(batchParams(request, ctx.config), log);
       await recordPoolJob(ctx, pool.name, submitted.jobId, {
@@ -221,6 +226,7 @@ async function provisionPool(
         submitted_at: Date.now(),
         script: submitted.script,
       });
+      await ctx.redis.hdel(stateKey, 'unsure');
       report.submitted++;
       if (failuresSoFar > 0)
         await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
@@ -234,6 +240,7 @@ async function provisionPool(
     // account or partition): nothing was queued, and the pool keeps its back-off schedule.
     if (err instanceof SlurmError && err.transient)
       await ctx.redis.hset(stateKey, 'unsure', now).catch(() => 0);
+    else await ctx.redis.hdel(stateKey, 'unsure').catch(() => 0);
     // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
     // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
     const since = Number(state['failing_since'] ?? now);

@@ -322,6 +322,42 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     });
   });
 
+  it('a pool is marked unsure while its sbatch runs, so that a manager killed before registering the job finds it by its comment (adversary 18 S4)', async ({
+    skip,
+  }) => {
+    // A slow controller: sbatch queues the job only after 2 s, the time a manager has to be killed.
+    const bin = tempDir('jtm-slow-sbatch-');
+    const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nsleep 2\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const path = process.env['PATH'];
+    await withPartitionDown(skip, async () => {
+      const id = await submit(['-cmd', 'true', '-p', 'midsbatch', '-t', '00:02:00']);
+      process.env['PATH'] = `${bin}:${path ?? ''}`;
+      try {
+        const pass = provisionDynamicPools(ctx, Date.now());
+        await waitFor(
+          async () => (await ctx.redis.hget(ctx.keys.poolSlurmState('midsbatch'), 'unsure')) !== null,
+          'the pool marked unsure before sbatch returns',
+          1_900,
+          50,
+        );
+        expect((await readPoolJobs(ctx, 'midsbatch')).size).toBe(0);
+        await pass;
+      } finally {
+        process.env['PATH'] = path;
+      }
+      // Registered: no longer unsure.
+      expect((await readPoolJobs(ctx, 'midsbatch')).size).toBe(1);
+      expect(await ctx.redis.hget(ctx.keys.poolSlurmState('midsbatch'), 'unsure')).toBe(null);
+      await runJtm(['kill', '-tid', String(id)], env);
+      await provisionUntil(
+        async () => (await readPoolJobs(ctx, 'midsbatch')).size === 0,
+        'the queued allocation cancelled',
+        30_000,
+      );
+    });
+  });
+
   it('an allocation cancelled while still queued is replaced, not counted as workers that never start', async ({
     skip,
   }) => {
