@@ -227,6 +227,18 @@ async function provisionPool(
         script: submitted.script,
       });
       await ctx.redis.hdel(stateKey, 'unsure');
+      // Removed while its sbatch ran (remove-pool found nothing to cancel yet): this allocation would wait in
+      // Slurm's queue out of sight of `jtm pools`, then run idle (adversary 18 S3). The pool is looked at after the
+      // job is registered, so a removal either lists the job and cancels it, or is seen here.
+      if ((await ctx.redis.sismember(ctx.keys.pools, pool.name)) === 0) {
+        await scancel([submitted.jobId]);
+        await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool.name), submitted.jobId);
+        log.warn(
+          { job: submitted.jobId },
+          'pool removed while its allocation was being booked: allocation cancelled',
+        );
+        return;
+      }
       report.submitted++;
       if (failuresSoFar > 0)
         await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');

@@ -358,6 +358,41 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     });
   });
 
+  it('a pool removed while its sbatch runs: the allocation it books is cancelled, not left out of sight (adversary 18 S3)', async ({
+    skip,
+  }) => {
+    const bin = tempDir('jtm-slow-sbatch-');
+    const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nsleep 2\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const path = process.env['PATH'];
+    await withPartitionDown(skip, async () => {
+      await submit(['-cmd', 'true', '-p', 'removedmid', '-t', '00:02:00']);
+      const before = new Set(squeueIds());
+      process.env['PATH'] = `${bin}:${path ?? ''}`;
+      try {
+        const pass = provisionDynamicPools(ctx, Date.now());
+        await waitFor(
+          async () => (await ctx.redis.hget(ctx.keys.poolSlurmState('removedmid'), 'unsure')) !== null,
+          'the sbatch under way',
+          1_900,
+          50,
+        );
+        const removed = await runJtm(['remove-pool', '-p', 'removedmid', '--json'], env);
+        expect(removed.code, removed.stderr).toBe(0);
+        await pass;
+      } finally {
+        process.env['PATH'] = path;
+      }
+      expect((await readPoolJobs(ctx, 'removedmid')).size).toBe(0);
+      await waitFor(
+        () => squeueIds().every(j => before.has(j)),
+        'no allocation of the removed pool left in Slurm',
+        30_000,
+        250,
+      );
+    });
+  });
+
   it('an allocation cancelled while still queued is replaced, not counted as workers that never start', async ({
     skip,
   }) => {
