@@ -2,7 +2,7 @@ import type { Express } from 'express';
 
 import { forPool, type JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
-import { getPoolInfo } from '../pools/list-pools.js';
+import { getPoolInfo, slurmErrorText } from '../pools/list-pools.js';
 import { RECENT_ENDS_WINDOW_MS } from '../redis/keys.js';
 import { readRecords } from '../report/read-tasks.js';
 import type { ReportRecord } from '../report/analyse.js';
@@ -155,7 +155,7 @@ export function registerPoolPage(app: Express, ctx: JtmContext): void {
 ${pool.active} running${pool.created_at ? ` · created ${esc(isoTime(pool.created_at))}` : ''} ·
 <a href="/queues/queue/${encodeURIComponent(name)}">queue</a></p>
 <h2>Last hour, per minute</h2><div id="chart"></div>
-<h2>Slurm allocations</h2>${slurm}
+<h2>Slurm allocations</h2>${pool.slurm_error ? `<p class="error">${esc(slurmErrorText(pool.slurm_error, now))}</p>` : ''}${slurm}
 ${jsonScript('pool-series', series)}
 <script>${js}</script>
 <script>${CHARTS_JS}

@@ -24,6 +24,11 @@ export interface PoolInfo extends PoolEntry {
   active: number;
   delayed: number;
   slurm_jobs: SlurmJobEntry[];
+  /**
+   * The manager's failing sbatch for the pool, while it retries: Slurm's message, failures in a row and when it
+   * tries again (the pool's provisioning state). Only the manager's log said so (adversary 18).
+   */
+  slurm_error?: { message: string; failures: number; retry_at?: number };
 }
 
 /** Jobs that still count as work for a pool (anything not finished). */
@@ -88,6 +93,26 @@ async function poolInfo(
     active: counts['active'] ?? 0,
     delayed: counts['delayed'] ?? 0,
     slurm_jobs: await slurmJobs(ctx, name),
+    ...(await slurmError(ctx, name)),
+  };
+}
+
+/** The pool's failing sbatch, from the state the manager's provisioning keeps (`last_error`, `failures`). */
+async function slurmError(ctx: JtmContext, pool: string): Promise<Pick<PoolInfo, 'slurm_error'>> {
+  const [message, failures, retryAt] = await ctx.redis.hmget(
+    ctx.keys.poolSlurmState(pool),
+    'last_error',
+    'failures',
+    'retry_at',
+  );
+  if (!message) return {};
+  const retry = Number(retryAt);
+  return {
+    slurm_error: {
+      message,
+      failures: Number(failures ?? 0),
+      ...(Number.isFinite(retry) && retry > 0 ? { retry_at: retry } : {}),
+    },
   };
 }
 
@@ -108,13 +133,17 @@ export function formatPools(pools: readonly PoolInfo[], now = Date.now()): strin
       p.draining_slots > 0 ? `${p.live_slots} +${p.draining_slots} draining` : String(p.live_slots),
       String(p.waiting + p.delayed),
       String(p.active),
-      p.slurm_jobs.length === 0 ? '-' : p.slurm_jobs.map(j => `${j.id}:${j.state ?? '?'}`).join(','),
+      p.slurm_jobs.length > 0
+        ? p.slurm_jobs.map(j => `${j.id}:${j.state ?? '?'}`).join(',')
+        : p.slurm_error
+          ? 'sbatch failing'
+          : '-',
       idleText(p, now),
       p.created_at ? new Date(p.created_at).toISOString() : '-',
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map(r => r[c]!.length)));
-  return rows
+  const table = rows
     .map(r =>
       r
         .map((v, c) => v.padEnd(widths[c]!))
@@ -122,6 +151,21 @@ export function formatPools(pools: readonly PoolInfo[], now = Date.now()): strin
         .trimEnd(),
     )
     .join('\n');
+  // Below the table, one line per pool whose sbatch fails: the message is too long for a column.
+  const errors = pools
+    .filter(p => p.slurm_error)
+    .map(p => `${p.name}: ${slurmErrorText(p.slurm_error!, now)}`);
+  return errors.length === 0 ? table : `${table}\n\n${errors.join('\n')}`;
+}
+
+/** "sbatch failed 2 times in a row, next try in 40s: <Slurm's message>". */
+export function slurmErrorText(e: NonNullable<PoolInfo['slurm_error']>, now = Date.now()): string {
+  const times = e.failures > 0 ? ` ${e.failures} time${e.failures === 1 ? '' : 's'} in a row` : '';
+  const next =
+    e.retry_at !== undefined && e.retry_at > now
+      ? `, next try in ${Math.max(1, Math.round((e.retry_at - now) / 1000))}s`
+      : '';
+  return `sbatch failed${times}${next}: ${e.message}`;
 }
 
 /**

@@ -568,6 +568,16 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
         30_000,
       );
       expect(await status(id)).toBe('pending');
+      // What the operator sees (only the manager's log said it, adversary 18): the error, in JSON and below the table.
+      const json = await runJtm(['pools', '--json'], env);
+      const row = (
+        JSON.parse(json.stdout) as { name: string; slurm_error?: { message: string; failures: number } }[]
+      ).find(p => p.name === 'drained');
+      expect(row?.slurm_error?.message).toMatch(/sbatch failed/);
+      expect(row?.slurm_error?.failures).toBeGreaterThanOrEqual(3);
+      const text = (await runJtm(['pools'], env)).stdout;
+      expect(text).toMatch(/^drained .*sbatch failing/m);
+      expect(text).toMatch(/^drained: sbatch failed \d+ times in a row.*: sbatch failed: /m);
     } finally {
       execFileSync('scontrol', ['update', 'PartitionName=debug', 'State=UP']);
     }
