@@ -209,8 +209,10 @@ async function provisionPool(
     const want = Math.min(spec.node ?? 1, Math.ceil(work / slotsPerJob));
     // A suspended allocation brings nothing until Slurm resumes it (maybe hours: preemption): its workers' tasks
     // were given back (dead-workers.ts), and they need an allocation that runs (adversary 18 S2).
+    // Bounded at twice what the work needs, suspended ones included: a site that suspends what it starts (gang
+    // scheduling's time slices) would otherwise get one more allocation per sweep for as long as it does.
     const counted = [...jobs.values()].filter(j => j.state !== 'suspended').length;
-    toSubmit = Math.min(MAX_SUBMITS_PER_POOL, want - counted);
+    toSubmit = Math.min(MAX_SUBMITS_PER_POOL, want - counted, 2 * want - jobs.size);
     for (let i = 0; i < toSubmit; i++) {
       await spaceSbatch(ctx.config.sbatchIntervalMs);
       // Marked unsure before the sbatch, cleared once its job is registered: a manager killed in between (its
