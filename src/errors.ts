@@ -178,6 +178,8 @@ export class SlurmError extends JtmError {
   constructor(
     message: string,
     readonly transient = false,
+    /** Slurm itself answered no (sbatch exited with its error), so no job was queued; not a timeout of ours. */
+    readonly refused = false,
   ) {
     super(message, 'SLURM_ERROR', 1);
   }

@@ -233,12 +233,18 @@ async function provisionPool(
       // Slurm's queue out of sight of `jtm pools`, then run idle (adversary 18 S3). The pool is looked at after the
       // job is registered, so a removal either lists the job and cancels it, or is seen here.
       if ((await ctx.redis.sismember(ctx.keys.pools, pool.name)) === 0) {
-        await scancel([submitted.jobId]);
-        await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool.name), submitted.jobId);
-        log.warn(
-          { job: submitted.jobId },
-          'pool removed while its allocation was being booked: allocation cancelled',
-        );
+        const job = submitted.jobId;
+        try {
+          await scancel([job]);
+          log.warn({ job }, 'pool removed while its allocation was being booked: allocation cancelled');
+        } catch (err) {
+          // Not an sbatch failure of the pool (the catch below): say what to do, and leave no state behind.
+          log.error(
+            { job, err: toError(err) },
+            'pool removed while its allocation was being booked: scancel it',
+          );
+        }
+        await ctx.redis.del(ctx.keys.poolSlurmJobs(pool.name), stateKey);
         return;
       }
       report.submitted++;
@@ -254,7 +260,10 @@ async function provisionPool(
     // account or partition): nothing was queued, and the pool keeps its back-off schedule.
     if (err instanceof SlurmError && err.transient)
       await ctx.redis.hset(stateKey, 'unsure', now).catch(() => 0);
-    else await ctx.redis.hdel(stateKey, 'unsure').catch(() => 0);
+    // Slurm answered no: nothing was queued. Anything else (our time limit on sbatch, a reply we could not read,
+    // a Redis error after the sbatch) may have left a job: the mark stays, and the next pass looks for it.
+    else if (err instanceof SlurmError && err.refused)
+      await ctx.redis.hdel(stateKey, 'unsure').catch(() => 0);
     // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
     // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
     const since = Number(state['failing_since'] ?? now);
@@ -329,7 +338,8 @@ async function settleHeld(
   }
   await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...relaunch);
   for (const id of relaunch) {
-    gone.set(id, jobs.get(id)!);
+    // Counted as an allocation whose workers never started (neverRan: false).
+    gone.set(id, { ...jobs.get(id)!, launch_failed: true });
     jobs.delete(id);
   }
   log.warn(
@@ -349,7 +359,7 @@ function withTimeAsked(
   poolTime: string,
   ctx: JtmContext,
 ): string {
-  if (!/time limit/i.test(message)) return message;
+  if (!/Requested time limit/i.test(message)) return message;
   return (
     `${message} (asked --time=${request.job_time}: the pool's time ${poolTime} + JTM_SLURM_TIME_SLACK ` +
     `${formatHms(ctx.config.slurmTimeSlackMs)} + ${WORKER_START_ALLOWANCE_MS / 60_000} min for the workers' start; ` +
@@ -444,7 +454,8 @@ const CANCELLED_BEFORE_START_FACTOR = 10;
  * two sweeps has them).
  */
 function neverRan(job: PoolSlurmJob): boolean {
-  if (job.state !== 'pending') return false;
+  // A held one too (scancel of it is what the manager's warning suggests): replaced, not blamed on the workers.
+  if (job.state !== 'pending' && !(job.state === 'held' && !job.launch_failed)) return false;
   if (!job.script) return true;
   const base = job.script.replace(/\.job$/, '');
   return !existsSync(`${base}.out`) && !existsSync(`${base}.err`);
@@ -475,7 +486,8 @@ async function cancelUnneeded(
   log: Logger,
 ): Promise<void> {
   const waiting = [...jobs]
-    .filter(([id, j]) => (active.get(id) === 'pending' || active.get(id) === 'held') && !j.connected)
+    // A held one even if its workers once ran (requeuehold of a running allocation): it starts only when released.
+    .filter(([id, j]) => (active.get(id) === 'pending' && !j.connected) || active.get(id) === 'held')
     .map(([id]) => id);
   if (waiting.length === 0) return;
   try {

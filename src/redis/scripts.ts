@@ -493,10 +493,13 @@ return {3, wid}
  * Returns {1, new status}; {0, status} not that execution on that worker (nothing done); {2} worker alive;
  * {-1} no task.
  */
+/** Stops of one task by its allocation's suspension that spend no retry (recover-task); later ones are losses. */
+export const MAX_SUSPEND_STOPS = 3;
+
 export const RECOVER_TASK = `${prelude('isFinal', 'appendHistory', 'entry', 'finalize')}
 local t = KEYS[1]
 local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'run_token', 'losses', 'max_retries', 'kill_requested',
-  'history', 'queued_at', 'pool', 'started_at')
+  'history', 'queued_at', 'pool', 'started_at', 'suspend_stops')
 local id = v[1]
 if not id then return {-1} end
 local cur = tonumber(v[2])
@@ -508,6 +511,13 @@ end
 if ARGV[6] ~= '' and (v[4] or '') ~= ARGV[6] then return {0, cur} end
 if redis.call('EXISTS', ARGV[5] .. wid .. ':alive') == 1 then return {2} end
 local stop = ARGV[8] or ''
+-- At most ${MAX_SUSPEND_STOPS} stops of a task by suspension; later ones are losses: a site whose gang scheduling suspends every
+-- allocation each time slice would re-queue a task longer than a slice for ever, never spending a retry.
+local stops = tonumber(v[12] or '0')
+if stop ~= '' then
+  stops = stops + 1
+  if stops > ${MAX_SUSPEND_STOPS} then stop = '' end
+end
 local losses = tonumber(v[5] or '0') + (stop == '' and 1 or 0)
 local maxRetries = tonumber(v[6] or '0')
 local to, why
@@ -536,6 +546,7 @@ if isFinal(to) then
     {worker = v[3], pool = v[10], queued = v[9], started = v[11], history = v[8]}, ended)
 else
   redis.call('HSET', t, 'status', to, 'reason', why, 'losses', losses, 'pid', '', 'history', h)
+  if stop ~= '' then redis.call('HSET', t, 'suspend_stops', stops) end
   redis.call('SREM', ARGV[5] .. wid .. ':tasks', id)
 end
 return {1, to}

@@ -76,8 +76,14 @@ export class ActiveJobs extends Map<string, SlurmJobState> {
  * Such a job waits for a release that may never come.
  */
 export function isHoldReason(reason: string): boolean {
-  return /^(JobHeldAdmin|JobHeldUser)$/.test(reason) || /requeued held|requeued in held state/i.test(reason);
+  return (
+    /^(JobHeldAdmin|JobHeldUser|JobHoldMaxRequeue)$/.test(reason) ||
+    /requeued held|requeued in held state/i.test(reason)
+  );
 }
+
+/** squeue states of a job that waits for a release: requeued held, a special exit, its reservation deleted. */
+const HELD_STATES = new Set(['REQUEUE_HOLD', 'SPECIAL_EXIT', 'RESV_DEL_HOLD']);
 
 /** Whether a hold is Slurm's own after a failed launch of the batch script, not a person's decision. */
 export function isLaunchFailureHold(reason: string | undefined): boolean {
@@ -208,7 +214,7 @@ function* squeueRows(
     yield {
       key: multi && cluster ? `${id};${cluster}` : id,
       state:
-        state === 'PENDING' && isHoldReason(reason)
+        (state === 'PENDING' && isHoldReason(reason)) || HELD_STATES.has(state)
           ? 'held'
           : pending
             ? 'pending'
@@ -235,7 +241,11 @@ export async function sbatch(
   const m = /^(\d+)(?:;(\S+))?/.exec(r.stdout.trim());
   if (r.code !== 0 || !m) {
     const said = r.stderr || r.stdout;
-    throw new SlurmError(`sbatch failed: ${slurmMessage(said)}`, isTransientSbatchError(said));
+    // Refused: sbatch exited non-zero on its own with an error of Slurm's; not killed by our time limit (the job
+    // may exist), not a reply we could not read.
+    const refused =
+      r.code !== 0 && !/^sbatch: (timed out|command not found)/.test(said) && /error/i.test(said);
+    throw new SlurmError(`sbatch failed: ${slurmMessage(said)}`, isTransientSbatchError(said), refused);
   }
   const on = m[2] ?? cluster;
   return on ? `${m[1]};${on}` : (m[1] as string);

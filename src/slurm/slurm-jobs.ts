@@ -10,6 +10,8 @@ export interface PoolSlurmJob {
   script?: string;
   /** Whether a worker of this allocation was ever seen alive. */
   connected?: boolean;
+  /** Set (not stored) on one the manager cancelled because Slurm held it after its batch launch failed. */
+  launch_failed?: boolean;
 }
 
 export async function readPoolJobs(ctx: JtmContext, pool: string): Promise<Map<string, PoolSlurmJob>> {

@@ -30,6 +30,8 @@ export interface TaskRecord {
   attempts: number;
   /** Executions lost with their worker: what retries are spent on (a graceful stop is not a loss). */
   losses?: number;
+  /** Re-queues because its allocation was suspended that spent no retry (recover-task, MAX_SUSPEND_STOPS). */
+  suspend_stops?: number;
   /**
    * Runs given back because their worker could not renew its lease (self-fencing): no retry spent, but more than
    * max_retries + 1 of them end the task lostconnection (a worker whose beats are always late would loop).
@@ -129,6 +131,7 @@ const FIELDS = {
   timeout_ms: { kind: 'number' },
   mem_limit: {},
   losses: { kind: 'number' },
+  suspend_stops: { kind: 'number' },
   lease_losses: { kind: 'number' },
   redis_silences: { kind: 'number' },
   host_deaths: { kind: 'number' },

@@ -492,6 +492,43 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   });
 
+  it('a held allocation scancelled (as the warning says) is replaced, not counted as workers that never start', async ({
+    skip,
+  }) => {
+    await withPartitionDown(skip, async () => {
+      const id = await submit(['-cmd', 'true', '-p', 'heldcancel', '-t', '00:02:00']);
+      const job = await provisionUntil(
+        async () => [...(await readPoolJobs(ctx, 'heldcancel')).keys()][0],
+        'an allocation',
+      );
+      try {
+        execFileSync('scontrol', ['hold', job], { stdio: 'ignore' });
+      } catch {
+        skip('scontrol hold needs Slurm admin rights here');
+      }
+      await provisionUntil(
+        async () => (await readPoolJobs(ctx, 'heldcancel')).get(job)?.state === 'held',
+        'the allocation recorded held',
+        30_000,
+      );
+      execFileSync('scancel', [job]);
+      const next = await provisionUntil(
+        async () => [...(await readPoolJobs(ctx, 'heldcancel')).keys()].find(j => j !== job),
+        'a replacement',
+        30_000,
+      );
+      const state = await ctx.redis.hgetall(ctx.keys.poolSlurmState('heldcancel'));
+      expect(state['unstarted']).toBeUndefined();
+      expect(state['cancelled']).toBe('1');
+      await runJtm(['kill', '-tid', String(id)], env);
+      await provisionUntil(
+        async () => !(await readPoolJobs(ctx, 'heldcancel')).has(next),
+        'the replacement cancelled once no work is left',
+        30_000,
+      );
+    });
+  });
+
   it("failing sbatch (bad partition): queued tasks fail with the Slurm message, and Cromwell's rc is written", async () => {
     submitted = 0;
     // Adversary 7 H2: no rc was written, so Cromwell waited its exit-code-timeout (300 s) for one.

@@ -48,6 +48,27 @@ describe.concurrent('recover-task', () => {
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
   });
 
+  it('stops by suspension are capped: the fourth is a loss (gang scheduling would re-queue a task for ever)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await runningTask(ctx, { fields: { max_retries: 0 } });
+    const why = "worker w1's Slurm allocation 46 was suspended";
+    for (let i = 1; i <= 3; i++) {
+      expect(await ctx.tasks.recover(id, 'w1', '', 6_000 + i, why)).toEqual({
+        kind: 'recovered',
+        status: S.pending,
+      });
+      expect(await ctx.tasks.get(id)).toMatchObject({ losses: 0, suspend_stops: i });
+      await ctx.tasks.start(id, 'w1', 'h', 'r1', 'j1', 6_100 + i);
+    }
+    expect(await ctx.tasks.recover(id, 'w1', '', 7_000, why)).toEqual({
+      kind: 'recovered',
+      status: S.lostconnection,
+    });
+    expect(await ctx.tasks.get(id)).toMatchObject({ losses: 1 });
+  });
+
   it('recovered → lostconnection when the loss spends the last retry (final, counted)', async ({
     ctx,
     expect,

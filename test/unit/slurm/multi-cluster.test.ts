@@ -38,7 +38,8 @@ describe('jobs on other clusters', () => {
     const jobs = new ActiveJobs();
     parseSqueue(
       '10|PENDING|JobHeldAdmin\n11|PENDING|JobHeldUser\n4|PENDING|job requeued in held state\n' +
-        '5|PENDING|launch failed requeued held\n6|PENDING|BeginTime\n7|RUNNING|None\n',
+        '5|PENDING|launch failed requeued held\n6|PENDING|BeginTime\n7|RUNNING|None\n' +
+        '8|PENDING|JobHoldMaxRequeue\n9|REQUEUE_HOLD|None\n12|SUSPENDED|None\n',
       false,
       jobs,
     );
@@ -49,6 +50,9 @@ describe('jobs on other clusters', () => {
       '5': 'held',
       '6': 'pending',
       '7': 'running',
+      '8': 'held',
+      '9': 'held',
+      '12': 'suspended',
     });
     expect(jobs.holdReasons.get('10')).toBe('JobHeldAdmin');
     expect(jobs.holdReasons.has('6')).toBe(false);
