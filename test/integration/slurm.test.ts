@@ -83,6 +83,14 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   }
 
+  /** PATH with an sbatch first that queues its job only after 2 s: a slow controller, time to act meanwhile. */
+  function slowSbatchPath(): string {
+    const bin = tempDir('jtm-slow-sbatch-');
+    const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nsleep 2\nexec ${real} "$@"\n`, { mode: 0o755 });
+    return `${bin}:${process.env['PATH'] ?? ''}`;
+  }
+
   beforeAll(async () => {
     ctx = await openTestContext(env);
   });
@@ -322,32 +330,44 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     });
   });
 
-  it('a pool is marked unsure while its sbatch runs, so that a manager killed before registering the job finds it by its comment (adversary 18 S4)', async ({
+  it('a manager killed during its sbatch: the next pass finds the allocation by its comment and books no second one (adversary 18 S4)', async ({
     skip,
   }) => {
-    // A slow controller: sbatch queues the job only after 2 s, the time a manager has to be killed.
-    const bin = tempDir('jtm-slow-sbatch-');
-    const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nsleep 2\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const path = process.env['PATH'];
     await withPartitionDown(skip, async () => {
       const id = await submit(['-cmd', 'true', '-p', 'midsbatch', '-t', '00:02:00']);
-      process.env['PATH'] = `${bin}:${path ?? ''}`;
+      const manager = startJtm(['manager', '--sweep-interval', '500ms'], { ...env, PATH: slowSbatchPath() });
       try {
-        const pass = provisionDynamicPools(ctx, Date.now());
         await waitFor(
           async () => (await ctx.redis.hget(ctx.keys.poolSlurmState('midsbatch'), 'unsure')) !== null,
-          'the pool marked unsure before sbatch returns',
-          1_900,
+          "the manager's sbatch under way",
+          20_000,
           50,
         );
-        expect((await readPoolJobs(ctx, 'midsbatch')).size).toBe(0);
-        await pass;
       } finally {
-        process.env['PATH'] = path;
+        // Its pid alone: the sbatch it started goes on and queues the job, as a controller that was slow to answer.
+        await manager.stop('SIGKILL');
       }
-      // Registered: no longer unsure.
-      expect((await readPoolJobs(ctx, 'midsbatch')).size).toBe(1);
+      expect((await readPoolJobs(ctx, 'midsbatch')).size).toBe(0);
+      const queued = (): string[] =>
+        execFileSync('squeue', ['-h', '-n', 'jtm-midsbatch', '-o', '%i'], { encoding: 'utf8' })
+          .split('\n')
+          .filter(Boolean);
+      const [job] = await waitFor(
+        () => (queued().length > 0 ? queued() : undefined),
+        'the orphaned sbatch to queue its job',
+        15_000,
+        100,
+      );
+      // The killed manager's provisioning lock lapses first (15 s at most).
+      const before = submitted;
+      await provisionUntil(
+        async () => (await readPoolJobs(ctx, 'midsbatch')).has(job!),
+        'the orphaned allocation adopted',
+        30_000,
+      );
+      expect(submitted - before).toBe(0);
+      expect([...(await readPoolJobs(ctx, 'midsbatch')).keys()]).toEqual([job]);
+      expect(queued()).toEqual([job]);
       expect(await ctx.redis.hget(ctx.keys.poolSlurmState('midsbatch'), 'unsure')).toBe(null);
       await runJtm(['kill', '-tid', String(id)], env);
       await provisionUntil(
@@ -361,14 +381,11 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
   it('a pool removed while its sbatch runs: the allocation it books is cancelled, not left out of sight (adversary 18 S3)', async ({
     skip,
   }) => {
-    const bin = tempDir('jtm-slow-sbatch-');
-    const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nsleep 2\nexec ${real} "$@"\n`, { mode: 0o755 });
     const path = process.env['PATH'];
     await withPartitionDown(skip, async () => {
       await submit(['-cmd', 'true', '-p', 'removedmid', '-t', '00:02:00']);
       const before = new Set(squeueIds());
-      process.env['PATH'] = `${bin}:${path ?? ''}`;
+      process.env['PATH'] = slowSbatchPath();
       try {
         const pass = provisionDynamicPools(ctx, Date.now());
         await waitFor(
