@@ -92,12 +92,15 @@ export async function recoverTask(
   await writeRcIfJtmEnded(ctx, taskId, res.status);
 }
 
+/** How long the sweep waits for the squeue that tells suspended allocations apart (then: losses, as before). */
+const SUSPENDED_SQUEUE_TIMEOUT_MS = 3_000;
+
 /**
  * The Slurm allocations of `workers` (dead by their heartbeats) that squeue lists as suspended, by worker id
  * (scontrol suspend, preemption by suspension, gang scheduling): Slurm froze them with their tasks, which is a
  * stop, not a loss. Each suspend was charged as a lost worker: a task whose allocation was suspended twice ended
  * lostconnection, rc 75, though Slurm never ended anything (adversary 18 S2). One squeue, only when one of them
- * ran in an allocation; a failed squeue answers none (a loss, as before). The local cluster's squeue: a worker's
+ * ran in an allocation; a failed or slow (3 s) squeue answers none (a loss, as before). The local cluster's squeue: a worker's
  * SLURM_JOB_ID does not say which cluster of a multi-cluster site it is on.
  */
 export async function suspendedAllocations(
@@ -116,7 +119,8 @@ export async function suspendedAllocations(
   if (jobOf.size === 0) return out;
   let active: Map<string, SlurmJobState>;
   try {
-    active = await listActiveJobs();
+    // Within the sweep's lease (5 s at least, not renewed): a controller that hangs must not let sweeps overlap.
+    active = await listActiveJobs([], SUSPENDED_SQUEUE_TIMEOUT_MS);
   } catch (err) {
     ctx.logger.warn({ err: toError(err) }, 'squeue failed: dead workers counted as lost');
     return out;

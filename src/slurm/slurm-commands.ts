@@ -116,9 +116,13 @@ export function clustersOf(keys: Iterable<string>): string[] {
  * the local cluster and on `clusters` (keyed `id;cluster`). Throws SlurmError when a squeue fails: the caller
  * must then keep what it knew, never conclude "dead".
  */
-export async function listActiveJobs(clusters: readonly string[] = []): Promise<ActiveJobs> {
+export async function listActiveJobs(
+  clusters: readonly string[] = [],
+  timeoutMs = 30_000,
+): Promise<ActiveJobs> {
   const jobs = new ActiveJobs();
-  for (const { stdout, multi } of await squeueOfUser('%i|%T|%r', clusters)) parseSqueue(stdout, multi, jobs);
+  for (const { stdout, multi } of await squeueOfUser('%i|%T|%r', clusters, timeoutMs))
+    parseSqueue(stdout, multi, jobs);
   return jobs;
 }
 
@@ -129,11 +133,12 @@ export async function listActiveJobs(clusters: readonly string[] = []): Promise<
 async function squeueOfUser(
   format: string,
   clusters: readonly string[],
+  timeoutMs = 30_000,
 ): Promise<{ stdout: string; multi: boolean }[]> {
   const args = ['-h', '-u', userInfo().username, '-o', format];
-  const runs = [runSlurmCommand('squeue', args, { timeoutMs: 30_000 })];
+  const runs = [runSlurmCommand('squeue', args, { timeoutMs })];
   if (clusters.length > 0) {
-    runs.push(runSlurmCommand('squeue', ['-M', clusters.join(','), ...args], { timeoutMs: 30_000 }));
+    runs.push(runSlurmCommand('squeue', ['-M', clusters.join(','), ...args], { timeoutMs }));
   }
   return (await Promise.all(runs)).map((r, i) => {
     if (r.code !== 0) throw new SlurmError(`squeue failed: ${slurmMessage(r.stderr)}`);
