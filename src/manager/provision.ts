@@ -145,11 +145,13 @@ async function provisionPool(
   const live = new Set((await listLiveWorkers(ctx, pool.name)).map(w => String(w.slurm_job_id)));
   if ((await markConnected(ctx, pool.name, jobs, live)) > 0)
     await ctx.redis.hdel(stateKey, 'unstarted', 'cancelled');
+  /** Allocations first seen held in this pass (their warning waits for the work count: none, they are cancelled). */
+  let newlyHeld: [string, string | undefined][] = [];
   if (active) {
     const wasHeld = new Set([...jobs].filter(([, j]) => j.state === 'held').map(([id]) => id));
     const gone = await syncPoolJobs(ctx, pool.name, jobs, active);
     if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
-    await settleHeld(ctx, pool.name, jobs, active, wasHeld, gone, log);
+    newlyHeld = await settleHeld(ctx, pool.name, jobs, active, wasHeld, gone, log);
     // Allocations that left Slurm's queue before they ever ran (scancel of a queued job, a QOS or deadline
     // cancel): replaced, and not blamed on the workers (three such cancels failed the pool's tasks with
     // "ended without any worker connecting", pointing at a log that did not exist). Bounded too, so that
@@ -188,6 +190,12 @@ async function provisionPool(
     }
   }
   const work = await countWork(ctx, pool.name);
+  if (work > 0)
+    for (const [job, reason] of newlyHeld)
+      log.warn(
+        { job, reason },
+        `Slurm holds allocation ${job} (${reason ?? 'held'}): the pool's tasks wait for it; scontrol release it, or scancel it and the manager books another`,
+      );
   if (work === 0) {
     if (active) await cancelUnneeded(ctx, pool.name, jobs, active, log);
     return;
@@ -307,7 +315,8 @@ async function provisionPool(
  * gives: it is cancelled and joins `gone`, where it counts as an allocation whose workers never started (and is
  * replaced). One a person held (`scontrol hold`, `requeuehold`) is theirs to release or cancel: it still counts,
  * so that no second allocation is booked behind an admin's back, and the manager says so once, when the hold
- * is first seen (`jtm pools` shows it `held`; `scancel` it and the manager books another).
+ * is first seen, if the pool has work (`jtm pools` shows it `held`; `scancel` it and the manager books another).
+ * Returns those first seen held in this pass, with their reasons, for that warning.
  */
 async function settleHeld(
   ctx: JtmContext,
@@ -317,24 +326,21 @@ async function settleHeld(
   wasHeld: ReadonlySet<string>,
   gone: Map<string, PoolSlurmJob>,
   log: Logger,
-): Promise<void> {
+): Promise<[string, string | undefined][]> {
   const relaunch: string[] = [];
+  const held: [string, string | undefined][] = [];
   for (const [id, job] of jobs) {
     if (job.state !== 'held') continue;
     const reason = active.holdReasons.get(id);
     if (isLaunchFailureHold(reason)) relaunch.push(id);
-    else if (!wasHeld.has(id))
-      log.warn(
-        { job: id, reason },
-        `Slurm holds allocation ${id} (${reason ?? 'held'}): the pool's tasks wait for it; scontrol release it, or scancel it and the manager books another`,
-      );
+    else if (!wasHeld.has(id)) held.push([id, reason]);
   }
-  if (relaunch.length === 0) return;
+  if (relaunch.length === 0) return held;
   try {
     await scancel(relaunch);
   } catch (err) {
     log.warn({ jobs: relaunch, err: toError(err) }, 'could not cancel allocations Slurm failed to launch');
-    return;
+    return held;
   }
   await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...relaunch);
   for (const id of relaunch) {
@@ -346,6 +352,7 @@ async function settleHeld(
     { jobs: relaunch },
     'Slurm could not launch these allocations and held them: cancelled and replaced',
   );
+  return held;
 }
 
 /**
