@@ -263,14 +263,12 @@ async function provisionPool(
   } catch (err) {
     const message = withTimeAsked(toError(err).message, request, spec.time!, ctx);
     const failures = failuresSoFar + 1;
-    // Slurm may have queued the job though sbatch failed (it timed out waiting for the controller's answer):
-    // the next pass looks for it before asking again (adoptAllocations). Not after a refusal for good (a bad
-    // account or partition): nothing was queued, and the pool keeps its back-off schedule.
-    if (err instanceof SlurmError && err.transient)
-      await ctx.redis.hset(stateKey, 'unsure', now).catch(() => 0);
-    // Slurm answered no: nothing was queued. Anything else (our time limit on sbatch, a reply we could not read,
-    // a Redis error after the sbatch) may have left a job: the mark stays, and the next pass looks for it.
-    else if (err instanceof SlurmError && err.refused)
+    // The unsure mark set before the sbatch stays unless Slurm refused for good (a bad account or partition):
+    // then nothing was queued, and the pool keeps its back-off schedule. After anything else — a refusal that may
+    // heal but may also come from a controller that queued the job and timed out answering, our own time limit on
+    // sbatch, a reply we could not read, a Redis error after the sbatch — the next pass looks for the job by its
+    // comment before asking again (adoptAllocations).
+    if (err instanceof SlurmError && err.refused && !err.transient)
       await ctx.redis.hdel(stateKey, 'unsure').catch(() => 0);
     // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
     // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
