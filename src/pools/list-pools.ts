@@ -1,3 +1,5 @@
+import { stripVTControlCharacters } from 'node:util';
+
 import { allShards, forPool, type JtmContext } from '../context.js';
 import { openQueueOf } from './pool-queue.js';
 import { readPoolJobs } from '../slurm/slurm-jobs.js';
@@ -172,7 +174,12 @@ export function slurmErrorText(e: NonNullable<PoolInfo['slurm_error']>, now = Da
     e.retry_at !== undefined && e.retry_at > now
       ? `, next try in ${Math.max(1, Math.round((e.retry_at - now) / 1000))}s`
       : '';
-  return `sbatch failed${times}${next}: ${e.message}`;
+  // One line, no terminal controls: the message is Slurm's stderr (or a site's sbatch wrapper's), printed to a
+  // terminal as it came, an escape sequence or a second line included.
+  const message = stripVTControlCharacters(e.message)
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim();
+  return `sbatch failed${times}${next}: ${message}`;
 }
 
 /**
