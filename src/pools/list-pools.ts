@@ -177,7 +177,7 @@ export function slurmErrorText(e: NonNullable<PoolInfo['slurm_error']>, now = Da
   // One line, no terminal controls: the message is Slurm's stderr (or a site's sbatch wrapper's), printed to a
   // terminal as it came, an escape sequence or a second line included.
   const message = stripVTControlCharacters(e.message)
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\p{Cc}+/gu, ' ')
     .trim();
   return `sbatch failed${times}${next}: ${message}`;
 }
