@@ -163,8 +163,11 @@ export function asTyped(message: string): string {
     let out = '';
     let from = 0;
     for (let at = m.indexOf(made); at >= 0; at = m.indexOf(made, at + made.length)) {
+      // Both ends: `--task_id=5` inside `x--task_id=5` or `--task_id=50` is another word, left alone.
+      const before = at === 0 ? undefined : m[at - 1];
       const next = m[at + made.length];
-      if (next !== undefined && !/[\s,;)]/.test(next)) continue;
+      if (before !== undefined && !/[\s,;:("'`]/.test(before)) continue;
+      if (next !== undefined && !/[\s,;)"'`]/.test(next)) continue;
       out += m.slice(from, at) + typed;
       from = at + made.length;
     }

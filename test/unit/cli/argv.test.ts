@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { normaliseArgv } from '../../../src/cli/argv.js';
+import { asTyped, normaliseArgv } from '../../../src/cli/argv.js';
 
 describe('argv translation', () => {
   it('maps the original flags, global flags and legacy binaries', () => {
@@ -115,5 +115,18 @@ describe('jtm -v and jtm -h', () => {
     expect(normaliseArgv('jtm', ['-h'])).toEqual(['--help']);
     // A command's own -h and -v are its own.
     expect(normaliseArgv('jtm', ['status', '-h'])[0]).toBe('status');
+  });
+});
+
+describe('asTyped', () => {
+  it('names a rewritten flag as typed, whole tokens only, at both ends', () => {
+    expect(normaliseArgv('jtm', ['submit', '-tid', '5'])).toContain('--task_id=5');
+    expect(asTyped('Nonexistent flag: --task_id=5')).toBe('Nonexistent flag: -tid 5');
+    expect(asTyped('Nonexistent flags: --task_id=5, --x')).toBe('Nonexistent flags: -tid 5, --x');
+    expect(asTyped('"--task_id=5" is unknown')).toBe('"-tid 5" is unknown');
+    // Another word that contains the token, at either end, is left as it is.
+    expect(asTyped('Nonexistent flag: --task_id=50')).toBe('Nonexistent flag: --task_id=50');
+    expect(asTyped('Nonexistent flag: x--task_id=5')).toBe('Nonexistent flag: x--task_id=5');
+    expect(asTyped('echo a--task_id=5 b')).toBe('echo a--task_id=5 b');
   });
 });
