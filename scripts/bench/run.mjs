@@ -2,7 +2,8 @@
 // `npm run bench [-- --quick] [-- --only=1,3]`: runs the benchmarks, each against a baseline measured in
 // the same run (the machine is shared and noisy: ratios, medians), and rewrites docs/benchmarks.md.
 // With --only, a benchmark that writes its own section (8, 9) replaces just that section of the existing doc,
-// so that a partial run does not throw away the other benchmarks' figures.
+// so that a partial run does not throw away the other benchmarks' figures; a partial run of the others prints
+// its table and leaves the doc as it is (or writes --out).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,6 +12,8 @@ import { startLocalRedis } from '../lib/local-redis.mjs';
 import { renderDoc, sectionBlock } from './lib/doc.mjs';
 import { ROOT } from './lib/jtm.mjs';
 import { describeMachine } from './lib/machine.mjs';
+
+const DEFAULT_OUT = join(ROOT, 'docs', 'benchmarks.md');
 
 const BENCHMARKS = [
   { id: '1', name: 'throughput', module: './throughput.mjs' },
@@ -28,7 +31,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
-    out: { type: 'string', default: join(ROOT, 'docs', 'benchmarks.md') },
+    out: { type: 'string', default: DEFAULT_OUT },
   },
 });
 const only = values.only ? new Set(values.only.split(',')) : undefined;
@@ -60,11 +63,18 @@ const elapsedS = (Date.now() - started) / 1000;
 const { format } = await import('prettier');
 const sections = rows.filter(r => r.section).map(r => r.section);
 const spliceOnly = only && existsSync(values.out) && [...only].every(id => sections.some(s => s.id === id));
-const doc = spliceOnly
-  ? spliceSections(readFileSync(values.out, 'utf8'), sections)
-  : renderDoc({ rows, machine, quick: values.quick, elapsedS, sections });
-writeFileSync(values.out, await format(doc, { filepath: values.out }));
-log(`wrote ${values.out} in ${elapsedS.toFixed(0)} s`);
+// A partial run of table benchmarks would replace the whole doc with its few rows (one date and commit for
+// the table): the doc is left alone then, unless --out names where to write.
+const keepDoc = only && !spliceOnly && values.out === DEFAULT_OUT;
+if (keepDoc) {
+  log(`not written: ${values.out} (a partial run: run all benchmarks to rewrite it, or give --out FILE)`);
+} else {
+  const doc = spliceOnly
+    ? spliceSections(readFileSync(values.out, 'utf8'), sections)
+    : renderDoc({ rows, machine, quick: values.quick, elapsedS, sections });
+  writeFileSync(values.out, await format(doc, { filepath: values.out }));
+  log(`wrote ${values.out} in ${elapsedS.toFixed(0)} s`);
+}
 process.stdout.write(renderDoc({ rows, machine, quick: values.quick, elapsedS, tableOnly: true }));
 
 /** Replaces (or appends before the notes) each `<!-- bench-N -->…<!-- /bench-N -->` block of `doc`. */
