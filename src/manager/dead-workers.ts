@@ -1,6 +1,4 @@
 import type { JtmContext } from '../context.js';
-import { toError } from '../errors.js';
-import { listActiveJobs, type SlurmJobState } from '../slurm/slurm-commands.js';
 import { writeRcIfJtmEnded } from '../tasks/end-task.js';
 import { jobIdOf } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -90,43 +88,6 @@ export async function recoverTask(
   else counts.terminated++;
   ctx.logger.warn({ ...log, status: res.status }, 'task ended: its worker was lost');
   await writeRcIfJtmEnded(ctx, taskId, res.status);
-}
-
-/** How long the sweep waits for the squeue that tells suspended allocations apart (then: losses, as before). */
-const SUSPENDED_SQUEUE_TIMEOUT_MS = 3_000;
-
-/**
- * The Slurm allocations of `workers` (dead by their heartbeats) that squeue lists as suspended, by worker id
- * (scontrol suspend, preemption by suspension, gang scheduling): Slurm froze them with their tasks, which is a
- * stop, not a loss. Each suspend was charged as a lost worker: a task whose allocation was suspended twice ended
- * lostconnection, rc 75, though Slurm never ended anything (adversary 18 S2). One squeue, only when one of them
- * ran in an allocation; a failed or slow (3 s) squeue answers none (a loss, as before). The local cluster's squeue: a worker's
- * SLURM_JOB_ID does not say which cluster of a multi-cluster site it is on.
- */
-export async function suspendedAllocations(
-  ctx: JtmContext,
-  workers: readonly string[],
-): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  if (workers.length === 0) return out;
-  const read = ctx.redis.pipeline();
-  for (const w of workers) read.hget(ctx.keys.worker(w), 'slurm_job_id');
-  const jobOf = new Map<string, string>();
-  ((await read.exec()) ?? []).forEach(([err, v], i) => {
-    const job = String(v ?? '');
-    if (!err && /^[1-9]\d*$/.test(job)) jobOf.set(workers[i]!, job);
-  });
-  if (jobOf.size === 0) return out;
-  let active: Map<string, SlurmJobState>;
-  try {
-    // Within the sweep's lease (5 s at least, not renewed): a controller that hangs must not let sweeps overlap.
-    active = await listActiveJobs([], SUSPENDED_SQUEUE_TIMEOUT_MS);
-  } catch (err) {
-    ctx.logger.warn({ err: toError(err) }, 'squeue failed: dead workers counted as lost');
-    return out;
-  }
-  for (const [w, job] of jobOf) if (active.get(job) === 'suspended') out.set(w, job);
-  return out;
 }
 
 /**

@@ -5,12 +5,13 @@ import { toError } from '../errors.js';
 import { runScript } from '../redis/run-script.js';
 import { RELEASE_LOCK } from '../redis/scripts.js';
 import { provisionDynamicPools, type ProvisionReport } from './provision.js';
-import { buryWorker, emptyCounts, findDeadWorkers, suspendedAllocations } from './dead-workers.js';
+import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
 import { expireIdlePools } from './expire-pools.js';
 import { foldEndedWorkflowStats } from './fold-stats.js';
 import { guardIdCounter, type IdCounterSeen } from './id-counter.js';
 import { writeManagerAlive } from './liveness.js';
 import { emptyReconcileCounts, reconcileBatch, removeOrphanJobs, type ReconcileCounts } from './reconcile.js';
+import { SuspensionCheck } from './suspension-check.js';
 import { TaskJobs } from './task-jobs.js';
 
 /** A reconciliation pass starts at the first sweep and then every this many sweeps. */
@@ -28,6 +29,8 @@ export interface SweepState {
   passCounts: ReconcileCounts;
   /** The highest id counter this manager has seen (id-counter.ts). */
   readonly idCounter: IdCounterSeen;
+  /** Which dead workers' allocations Slurm suspended: its squeue may outlive a sweep (suspension-check.ts). */
+  readonly suspensions: SuspensionCheck;
 }
 
 export function newSweepState(ctx: JtmContext, intervalMs = ctx.config.sweepIntervalMs): SweepState {
@@ -39,6 +42,7 @@ export function newSweepState(ctx: JtmContext, intervalMs = ctx.config.sweepInte
     sweepsSincePass: 0,
     passCounts: emptyReconcileCounts(),
     idCounter: { high: 0 },
+    suspensions: new SuspensionCheck(),
   };
 }
 
@@ -87,12 +91,16 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     await ctx.redis.hincrby(ctx.keys.managerStats, 'sweeps', 1);
     const counts = emptyCounts();
     const dead = await findDeadWorkers(ctx, now);
-    const suspended = await guarded(ctx, 'suspended allocations', new Map<string, string>(), () =>
-      suspendedAllocations(ctx, dead),
+    // A worker whose allocation Slurm may have suspended waits for squeue's answer (none buried on an error).
+    const { bury } = await guarded(
+      ctx,
+      'suspended allocations',
+      { bury: new Map<string, string | undefined>(), later: [] },
+      () => state.suspensions.sort(ctx, dead, now),
     );
-    for (const id of dead) {
+    for (const [id, suspendedJob] of bury) {
       try {
-        await buryWorker(ctx, state.jobs, id, counts, now, suspended.get(id));
+        await buryWorker(ctx, state.jobs, id, counts, now, suspendedJob);
         report.dead_workers.push(id);
       } catch (err) {
         ctx.logger.error({ worker: id, err: toError(err) }, 'could not recover the tasks of a dead worker');

@@ -83,13 +83,15 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   }
 
-  /** PATH with an sbatch first that queues its job only after 2 s: a slow controller, time to act meanwhile. */
-  function slowSbatchPath(): string {
-    const bin = tempDir('jtm-slow-sbatch-');
-    const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nsleep 2\nexec ${real} "$@"\n`, { mode: 0o755 });
+  /** PATH with a Slurm command first that answers only after `seconds`: a slow controller. */
+  function slowSlurmPath(command: 'sbatch' | 'squeue', seconds: number): string {
+    const bin = tempDir(`jtm-slow-${command}-`);
+    const real = execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, command), `#!/bin/sh\nsleep ${seconds}\nexec ${real} "$@"\n`, { mode: 0o755 });
     return `${bin}:${process.env['PATH'] ?? ''}`;
   }
+  /** PATH with an sbatch first that queues its job only after 2 s: time to act meanwhile. */
+  const slowSbatchPath = (): string => slowSlurmPath('sbatch', 2);
 
   beforeAll(async () => {
     ctx = await openTestContext(env);
@@ -175,11 +177,12 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     await provisionUntil(async () => (await readPoolJobs(ctx, 'cancelme')).size === 0, 'allocation to end');
   });
 
-  it('scontrol suspend mid-task: the task is given back without a retry spent and runs on a new allocation', async ({
+  it('scontrol suspend mid-task, squeue slower than a sweep: the task is given back without a retry spent and runs on a new allocation', async ({
     skip,
   }) => {
     // Before: each suspend was charged as a lost worker (the second failed the task lostconnection, rc 75), and the
     // suspended allocation still counted as running capacity, so nothing was booked for the task (adversary 18 S2).
+    // Then: a squeue slower than the sweep's 3 s wait (a loaded controller) still counted it as a loss.
     const marker = join(work, 'suspended-run');
     const id = await submit([
       '-cmd',
@@ -199,6 +202,8 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       }
       const state = newSweepState(ctx, 500);
       const suspendedSeen: string[] = [];
+      const path = process.env['PATH'];
+      process.env['PATH'] = slowSlurmPath('squeue', 4);
       await waitFor(
         async () => {
           await sweep(ctx, state, Date.now());
@@ -209,7 +214,9 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
         'the task to finish on another allocation',
         90_000,
         500,
-      );
+      ).finally(() => {
+        process.env['PATH'] = path;
+      });
       const rec = await ctx.tasks.get(id);
       expect(rec?.losses ?? 0).toBe(0);
       expect((await ctx.tasks.events(id)).map(e => e.reason)).toEqual(
