@@ -83,15 +83,20 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   }
 
-  /** PATH with a Slurm command first that answers only after `seconds`: a slow controller. */
-  function slowSlurmPath(command: 'sbatch' | 'squeue', seconds: number): string {
+  /**
+   * PATH with a Slurm command first that answers only after `seconds` (a slow controller), and the file it
+   * creates as it starts: under load, a test that acts "while the command runs" waits for that, not for what
+   * JTM does just before starting it.
+   */
+  function slowSlurmPath(command: 'sbatch' | 'squeue', seconds: number): { path: string; started: string } {
     const bin = tempDir(`jtm-slow-${command}-`);
+    const started = join(bin, 'started');
     const real = execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim();
-    writeFileSync(join(bin, command), `#!/bin/sh\nsleep ${seconds}\nexec ${real} "$@"\n`, { mode: 0o755 });
-    return `${bin}:${process.env['PATH'] ?? ''}`;
+    writeFileSync(join(bin, command), `#!/bin/sh\n: > ${started}\nsleep ${seconds}\nexec ${real} "$@"\n`, {
+      mode: 0o755,
+    });
+    return { path: `${bin}:${process.env['PATH'] ?? ''}`, started };
   }
-  /** PATH with an sbatch first that queues its job only after 2 s: time to act meanwhile. */
-  const slowSbatchPath = (): string => slowSlurmPath('sbatch', 2);
 
   beforeAll(async () => {
     ctx = await openTestContext(env);
@@ -203,7 +208,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       const state = newSweepState(ctx, 500);
       const suspendedSeen: string[] = [];
       const path = process.env['PATH'];
-      process.env['PATH'] = slowSlurmPath('squeue', 4);
+      process.env['PATH'] = slowSlurmPath('squeue', 4).path;
       await waitFor(
         async () => {
           await sweep(ctx, state, Date.now());
@@ -342,10 +347,13 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
   }) => {
     await withPartitionDown(skip, async () => {
       const id = await submit(['-cmd', 'true', '-p', 'midsbatch', '-t', '00:02:00']);
-      const manager = startJtm(['manager', '--sweep-interval', '500ms'], { ...env, PATH: slowSbatchPath() });
+      const slow = slowSlurmPath('sbatch', 2);
+      const manager = startJtm(['manager', '--sweep-interval', '500ms'], { ...env, PATH: slow.path });
       try {
         await waitFor(
-          async () => (await ctx.redis.hget(ctx.keys.poolSlurmState('midsbatch'), 'unsure')) !== null,
+          async () =>
+            existsSync(slow.started) &&
+            (await ctx.redis.hget(ctx.keys.poolSlurmState('midsbatch'), 'unsure')) !== null,
           "the manager's sbatch under way",
           20_000,
           50,
@@ -392,13 +400,17 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     await withPartitionDown(skip, async () => {
       await submit(['-cmd', 'true', '-p', 'removedmid', '-t', '00:02:00']);
       const before = new Set(squeueIds());
-      process.env['PATH'] = slowSbatchPath();
+      // 6 s: the removal (a cold jtm process) must end while the sbatch still runs, on a loaded machine too.
+      const slow = slowSlurmPath('sbatch', 6);
+      process.env['PATH'] = slow.path;
       try {
         const pass = provisionDynamicPools(ctx, Date.now());
         await waitFor(
-          async () => (await ctx.redis.hget(ctx.keys.poolSlurmState('removedmid'), 'unsure')) !== null,
+          async () =>
+            existsSync(slow.started) &&
+            (await ctx.redis.hget(ctx.keys.poolSlurmState('removedmid'), 'unsure')) !== null,
           'the sbatch under way',
-          1_900,
+          20_000,
           50,
         );
         const removed = await runJtm(['remove-pool', '-p', 'removedmid', '--json'], env);
