@@ -313,9 +313,8 @@ export class TaskAccounting {
   /**
    * Whether the task went over its limit (the kernel killed in its cgroup, its processes wait at the limit, or
    * the watch saw it). `end`: the task's command has ended, and whether it failed: one that reached its limit
-   * and was refused memory there (cgroup v1: a fork or a pipe got ENOMEM) failed of it. (A task that failed for
-   * another reason while its page cache filled the limit is counted so too: rare, and a memory retry is its cure
-   * at worst.) Without a limit of its own, the kernel still kills in the task's cgroup when the memory above it
+   * and was refused memory there (cgroup v1: a fork or a pipe got ENOMEM) failed of it. (Not one that ended with half its
+   * limit still in page cache: cgroup.ts limitRefused.) Without a limit of its own, the kernel still kills in the task's cgroup when the memory above it
    * (a Slurm job's cgroup, the node) runs out: a task that lost a process so lost part of its work, whatever its
    * exit code (a script whose tool was killed may go on and exit 0); looked for at its end (no watch for it).
    */

@@ -349,8 +349,18 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
         // task at its own limit is over it.
         // Any refusal, of memory or of memory + swap, or a charge that came near the limit: the kernel may refuse
         // a system call's charge (a fork) with neither count raised.
-        limitRefused: () =>
-          reachedLimit() === true || (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) > 0,
+        // Not when half the limit is still page cache the kernel could reclaim (file pages stay charged after
+        // the processes end): it reclaims those before it refuses a charge, so such a task reached its limit
+        // with cache, e.g. a `grep` of a large file that found nothing, and failed for its own reason. Counted
+        // outofresource, it got rc 247 and Cromwell's memory retry (adversary 20 F6).
+        limitRefused: () => {
+          if (reachedLimit() !== true && (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) === 0)
+            return false;
+          const stat = join(mem, 'memory.stat');
+          const cache =
+            (readKeyed(stat, 'total_active_file') ?? 0) + (readKeyed(stat, 'total_inactive_file') ?? 0);
+          return cache < limit / 2;
+        },
         limitReached: () => reachedLimit(),
         underOom: () =>
           readKeyed(join(mem, 'memory.oom_control'), 'under_oom') === 1 &&

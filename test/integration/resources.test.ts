@@ -392,6 +392,32 @@ for p in kids: os.waitpid(p, 0)
   });
 
   cgroupRow(
+    'a task that fails after filling its limit with page cache it read is failed, not outofresource',
+    async ({ expect }) => {
+      // Adversary 20 F6: a `grep` of a large file that matched nothing (exit 1) was recorded outofresource,
+      // "memory limit 200 MB exceeded", rc 247 and Cromwell's memory retry: its limit was reached by page cache,
+      // which the kernel reclaims (cgroup v1 counts that in failcnt). The task drops the file from the cache
+      // first, so that its read charges the pages to its own cgroup.
+      const file = join(work, 'cached-120M');
+      execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=120', 'conv=fsync'], {
+        stdio: 'ignore',
+      });
+      const id = await submit([
+        '--mem-limit',
+        '50M',
+        '-cmd',
+        `dd if=${file} iflag=nocache count=0 2>/dev/null; cat ${file} > /dev/null; exit 3`,
+      ]);
+      const r = await waitFinal(id);
+      expect([r.status_name, r.exit_code, r.reason ?? '']).toEqual([
+        'failed',
+        3,
+        expect.not.stringMatching(/memory/),
+      ]);
+    },
+  );
+
+  cgroupRow(
     'over its limit, the whole task stops: a Cromwell script never reaches its rc line, and JTM writes 247',
     async ({ expect }) => {
       // Adversary 7 H7: with cgroup v1 the kernel killed only the allocating tool; the script ran on and
