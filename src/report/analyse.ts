@@ -184,13 +184,24 @@ function gb(mb: number): string {
 
 /**
  * "peak 3.1 GB of 16 GB: request 4 GB": the peak plus 20 % headroom, rounded up to a whole GB, when that is
- * well below the request or above it.
+ * below ¾ of the request or above it. `outOfMemory` tasks of the call were stopped at their limit: their peak
+ * is where the limit stopped them, not what they needed, so such a call is told to ask for more, never "fits"
+ * (adversary 20 F5).
  */
-export function rightSize(peakMb: number | null, requestMb: number | null): string {
+export function rightSize(peakMb: number | null, requestMb: number | null, outOfMemory = 0): string {
   if (peakMb === null) return 'no usage recorded';
   const want = Math.max(1, Math.ceil((peakMb * 1.2) / 1024));
+  if (outOfMemory > 0) {
+    const more = Math.max(want, Math.ceil((Math.max(peakMb, requestMb ?? 0) * 2) / 1024));
+    const tasks = outOfMemory === 1 ? '1 task' : `${outOfMemory} tasks`;
+    return `${tasks} ran out of memory at ${gb(peakMb)}: request more, e.g. ${more} GB`;
+  }
   if (requestMb === null) return `peak ${gb(peakMb)}, no memory request: request ${want} GB`;
   if (peakMb > requestMb) return `peak ${gb(peakMb)} above the ${gb(requestMb)} request: request ${want} GB`;
+  // Within the request but not 20 % under it (adversary 20 F4: 862 MB of 1 GB was "fits", and a slightly
+  // larger input then ran out of memory).
+  if (want * 1024 > requestMb)
+    return `peak ${gb(peakMb)} of ${gb(requestMb)}, under 20 % headroom: request ${want} GB`;
   if (want * 1024 < requestMb * 0.75) return `peak ${gb(peakMb)} of ${gb(requestMb)}: request ${want} GB`;
   return `peak ${gb(peakMb)} of ${gb(requestMb)}: fits`;
 }
@@ -335,7 +346,7 @@ function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly T
     suggestion:
       peak === null && by_status.running
         ? 'running: usage recorded when a task ends'
-        : rightSize(peak, request),
+        : rightSize(peak, request, by_status.outofresource ?? 0),
   };
 }
 
