@@ -289,6 +289,31 @@ while time.process_time()-t<0.15: pass'`;
   });
 
   row(
+    'a peak that 100 short-lived processes reach together is recorded and held to the limit',
+    async ({ expect }) => {
+      // Adversary 20 F2, F3: 100 children of 5 MB that lived 1.5 s (510 MB of PSS) were recorded 292 MB in
+      // /proc mode, read during their ramp only, and a 450 MB limit let them run: the next reading waited
+      // for the readings' CPU budget. Here 100 children of 6 MB each: ≈ 680 MB of PSS together, for less than a second (their starts spread).
+      const crowd = `python3 -c '
+import os, time
+for k in range(100):
+    if os.fork() == 0:
+        x = bytearray(6 << 20)
+        for i in range(0, len(x), 4096): x[i] = 1
+        time.sleep(1.5); os._exit(0)
+for k in range(100): os.wait()
+'`;
+      const counted = await submit(['-cmd', crowd]);
+      const limited = await submit(['--mem-limit', '450M', '-cmd', crowd]);
+      const c = await waitFinal(counted);
+      expect(c.status_name).toBe('success');
+      expect(c.peak_rss_mb).toBeGreaterThanOrEqual(450);
+      const l = await waitFinal(limited);
+      expect(l.status_name).toBe('outofresource');
+    },
+  );
+
+  row(
     'counts memory that forked processes share once: 4 × 120 MB of RSS for 120 MB, under a 300 MB limit',
     async ({ expect }) => {
       // A parent that loaded 120 MB and forked three readers (a forking server, multiprocessing): their RSS
