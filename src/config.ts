@@ -372,7 +372,9 @@ export function loadConfig(
     stalledIntervalMs: duration('JTM_STALLED_INTERVAL', '15s', true),
     sampleIntervalMs: duration('JTM_SAMPLE_INTERVAL', '2s', true),
     accounting: accountingMode(get('JTM_ACCOUNTING')),
-    watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms', true),
+    // At most 10 s: limited tasks are held to their limit (and, on cgroup v1, freed from waiting at it) only
+    // as often as they are watched; `10m` for `10ms` let a task run at 3 × its limit (adversary 20 F14).
+    watchIntervalMs: duration('JTM_WATCH_INTERVAL', '250ms', true, 10_000),
     memAvailableMarginBytes: size('JTM_MEM_AVAILABLE_MARGIN', '512M'),
     taskOomScoreAdj: integer('JTM_TASK_OOM_SCORE_ADJ', 500, 0, 1000),
     sweepIntervalMs: duration('JTM_SWEEP_INTERVAL', '5s', true),

@@ -60,6 +60,11 @@ describe('loadConfig', () => {
       'p:w',
     );
     expect(() => loadConfig({ JTM_HEARTBEAT_INTERVAL: 'often' })).toThrow(/JTM_HEARTBEAT_INTERVAL/);
+    // `10m` for `10ms`: limits held only every 10 minutes (adversary 20 F14).
+    expect(() => loadConfig({ JTM_WATCH_INTERVAL: '10m' })).toThrow(
+      /invalid JTM_WATCH_INTERVAL "10m": at most/,
+    );
+    expect(loadConfig({ JTM_WATCH_INTERVAL: '10s' }).watchIntervalMs).toBe(10_000);
     // Not exact beyond 2^53 bytes, and handed to Slurm workers as "1e+23K", which they refused.
     expect(() => loadConfig({ JTM_MEM_AVAILABLE_MARGIN: '99999999999T' })).toThrow(/too large/);
     expect(loadConfig({ JTM_MEM_AVAILABLE_MARGIN: '8191T' }).memAvailableMarginBytes).toBe(8191 * 2 ** 40);
