@@ -142,7 +142,8 @@ class HostLink {
   private onExit(code: number | null, signal: NodeJS.Signals | null, failure?: string): void {
     // Once: a host that failed may still report an exit.
     if (!links.delete(this)) return;
-    if (shared === this) shared = undefined;
+    const wasShared = shared === this;
+    if (wasShared) shared = undefined;
     const hostEnd =
       failure ??
       (this.killedSilentMs !== undefined
@@ -151,6 +152,8 @@ class HostLink {
           ? `was killed by ${signal}`
           : `exited with code ${code ?? '?'}`);
     const hostTasks = this.pending.size;
+    // The shared host's end, said by the worker (a host of a task's own ends with it: that task reports it).
+    if (wasShared) sharedHostEnded?.({ pid: this.child.pid, end: hostEnd, tasks: hostTasks });
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
       p.failed(new PtyHostExited(hostEnd, hostTasks));
@@ -275,6 +278,23 @@ function ensurePinger(): void {
     Math.max(50, Math.floor(watchdogMs / 4)),
   );
   pinger.unref();
+}
+
+/** The shared pty host's end: which host, how (`was killed by SIGKILL`), and how many tasks it held. */
+export interface PtyHostEnd {
+  pid: number | undefined;
+  end: string;
+  tasks: number;
+}
+
+let sharedHostEnded: ((e: PtyHostEnd) => void) | undefined;
+
+/**
+ * Tells `listener` when the shared pty host ends (undefined: no longer). An idle host killed from outside was
+ * replaced at the next task without a word in the worker's log (adversary 19).
+ */
+export function onSharedPtyHostEnd(listener: ((e: PtyHostEnd) => void) | undefined): void {
+  sharedHostEnded = listener;
 }
 
 /**

@@ -26,6 +26,7 @@ import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { checkTaskExec, TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
 import { FIRST_PRUNE_DELAY_MS, PRUNE_INTERVAL_MS, pruneLogDir, taskRecordsExist } from './log-dir-prune.js';
+import { onSharedPtyHostEnd } from './run-in-pty.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
 import { startLifeTimer, wouldBeCut } from './end-of-life.js';
@@ -119,6 +120,13 @@ export async function startWorker(
   );
   const accounting = Accounting.open(`jtm-${process.pid}`, ctx.config.accounting === 'procfs', log);
   const live = new LiveState();
+  onSharedPtyHostEnd(e => {
+    if (live.phase === 'stopping') return;
+    log.error(
+      { ptyHost: e.pid, tasks: e.tasks },
+      `the pty host ${e.end}: its tasks are given back, the next task starts a new one`,
+    );
+  });
   const stopped = new Promise<void>(r => (live.resolveStopped = r));
   const logDisk = rateLimited(log, ctx.config.logRepeatIntervalMs);
   /** Connection errors (BullMQ's, the heartbeat's) repeat while Redis is down or refusing: once per kind and window. */

@@ -8,7 +8,7 @@ import type { JtmContext } from '../../src/context.js';
 import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
 import { STOP_GIVEBACK_LIMIT } from '../../src/worker/start-worker.js';
 import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
-import { closeContext, openTestContext } from '../helpers/context.js';
+import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** The pids pgrep finds (none when it finds nothing: pgrep exits 1). */
@@ -566,6 +566,26 @@ describe.concurrent('Slurm ending an allocation', () => {
     });
     await runJtm(['kill', '-tid', String(id)], env);
     await closeContext(ctx);
+  });
+
+  it('an idle pty host killed from outside is said in the worker log, and the next task runs on a new one (adversary 19)', async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'idlehost'], env);
+    try {
+      await waitWorkers(env, 'idlehost');
+      const [host] = await waitFor(() => {
+        const c = childrenOf(w.child.pid!);
+        return c.length > 0 ? c : undefined;
+      }, 'the pty host');
+      process.kill(host!, 'SIGKILL');
+      await waitFor(() => /the pty host was killed by SIGKILL/.test(w.output()), 'the log line');
+      const [id] = taskIds((await runJtm(['submit', '-p', 'idlehost', '-cmd', 'echo after'], env)).stdout);
+      expect((await waitFinalRecord(ctx, id!)).status_name).toBe('success');
+    } finally {
+      await w.stop();
+      await closeContext(ctx);
+    }
   });
 });
 
