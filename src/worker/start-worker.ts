@@ -124,7 +124,7 @@ export async function startWorker(
     if (live.phase === 'stopping') return;
     log.error(
       { ptyHost: e.pid, tasks: e.tasks },
-      `the pty host ${e.end}: its tasks are given back, the next task starts a new one`,
+      `the pty host ${e.end} (${e.tasks} running task(s) on it): the next task starts a new one`,
     );
   });
   const stopped = new Promise<void>(r => (live.resolveStopped = r));
