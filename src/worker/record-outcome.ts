@@ -36,6 +36,8 @@ export async function recordOutcome(
   };
   if (outcome.kind === 'abandon') {
     log.warn({ task: id }, outcome.reason);
+    // Its job went with it: BullMQ's finishing would only fail ("Missing key for job", with a stack).
+    if (outcome.recordGone) throw new WaitingError();
     return { abandoned: true };
   }
   if (outcome.kind === 'requeue') {

@@ -26,7 +26,8 @@ export async function reconcileRuns(
     if (err || !run || !Array.isArray(v)) return;
     const [status, owner, kill, runToken]: (string | null)[] = v;
     const owned = status === String(TaskStatus.running) && owner === workerId && runToken === run.token;
-    if (!owned) run.stop('superseded');
+    if (status === null) run.stop('vanished');
+    else if (!owned) run.stop('superseded');
     else if (kill === '1') run.stop('kill');
   });
 }

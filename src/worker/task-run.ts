@@ -33,7 +33,8 @@ import { PtyHostExited, runInPty, SpawnExpired } from './run-in-pty.js';
  * and stops its runs before the lease can expire there (a takeover must never overlap a live copy).
  * `outofresource`: over its memory limit (accounting.ts).
  */
-export type StopCause = 'kill' | 'timeout' | 'shutdown' | 'superseded' | 'fenced' | 'outofresource';
+export type StopCause =
+  'kill' | 'timeout' | 'shutdown' | 'superseded' | 'vanished' | 'fenced' | 'outofresource';
 
 /**
  * How a run ended. `final`: record this status. `requeue`: give the task back to its queue (worker shut
@@ -66,7 +67,7 @@ export type TaskOutcome =
       /** Not started for want of the node's own resources (ptys, processes, descriptors): not the task's fault. */
       nodeShort?: true;
     }
-  | { kind: 'abandon'; reason: string; leftovers: number[] };
+  | { kind: 'abandon'; reason: string; leftovers: number[]; recordGone?: boolean };
 
 export interface TaskRunOptions {
   logDir: string;
@@ -549,6 +550,15 @@ export class TaskRun {
         };
       case 'superseded':
         return { kind: 'abandon', reason: 'another worker owns the task', leftovers };
+      // Not another worker: an operator hunted for a duplicate worker after a Redis restart without
+      // persistence had lost every record (adversary 19 R1).
+      case 'vanished':
+        return {
+          kind: 'abandon',
+          reason: "the task's record is gone from Redis (a restart without its data, a flush): run stopped",
+          leftovers,
+          recordGone: true,
+        };
       case 'fenced':
         // Given back (if this execution still owns the task once Redis answers) without spending a retry.
         return {

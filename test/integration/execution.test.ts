@@ -568,6 +568,34 @@ describe.concurrent('Slurm ending an allocation', () => {
     await closeContext(ctx);
   });
 
+  it('a running task whose record and job vanish from Redis is stopped, and the log says so (adversary 19 R1)', async () => {
+    // A Redis restarted without persistence loses every record: the worker said "another worker owns the
+    // task" and logged BullMQ's "Missing key for job" with a stack, and the operator hunted for a duplicate worker.
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'vanish'], env);
+    try {
+      const marker = 'sleep 3917';
+      const [id] = taskIds((await runJtm(['submit', '-p', 'vanish', '-cmd', marker], env)).stdout);
+      await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
+      const keys = [ctx.keys.task(id!)];
+      let cursor = '0';
+      do {
+        const [next, found] = await ctx.redis.scan(cursor, 'MATCH', `*task-${id}*`, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0');
+      await ctx.redis.del(...keys);
+      await waitFor(() => /the task's record is gone from Redis/.test(w.output()), 'the log line', 20_000);
+      await waitFor(() => processesMatching(marker).length === 0 || undefined, 'the task stopped', 20_000);
+      await new Promise(r => setTimeout(r, 500));
+      expect(w.output()).not.toMatch(/Missing key|another worker owns the task/);
+    } finally {
+      await w.stop();
+      await closeContext(ctx);
+    }
+  });
+
   it('an idle pty host killed from outside is said in the worker log, and the next task runs on a new one (adversary 19)', async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
