@@ -111,6 +111,11 @@ export class TaskAccounting {
   private oomKilled = false;
   /** The kernel's peak charge was read from the task's cgroup: it is the peak, whatever the samples summed. */
   private kernelPeak = false;
+  /**
+   * /proc mode: at the last look, the tree's RSS sum was over the limit, which only a proportional-set reading
+   * can confirm: the watch comes back at its interval meanwhile, whatever its CPU budget (sampler.ts).
+   */
+  private suspect = false;
   /** /proc mode: the last proportional-set reading of the tree (see observeTree). */
   private pss: {
     inFlight: boolean;
@@ -242,6 +247,11 @@ export class TaskAccounting {
     this.cpuSeconds = Math.max(this.cpuSeconds, this.shellSeconds + ticks / 100);
   }
 
+  /** Over its limit by the last look's RSS sum, not yet confirmed either way (see `suspect`). */
+  get overLimitSuspected(): boolean {
+    return this.suspect;
+  }
+
   /** Whether the task must be watched closely (every JTM_WATCH_INTERVAL): /proc mode, or a limit to enforce. */
   get watched(): boolean {
     return this.mode === 'procfs' || this.limitBytes !== undefined || !this.joined;
@@ -292,6 +302,7 @@ export class TaskAccounting {
     const pss = this.pss;
     const now = Date.now();
     const overRss = this.limitBytes !== undefined && rss > this.limitBytes;
+    this.suspect = overRss;
     const wanted =
       overRss || rss > pss.rssAt * 1.1 || (now - pss.at >= PSS_REFRESH_MS && rss > (pss.bytes ?? 0) * 1.1);
     // Over the limit by its RSS sum, or grown by half, the budget's wait is cut: only a reading can tell, a tree
