@@ -302,7 +302,10 @@ export class TaskAccounting {
     const pss = this.pss;
     const now = Date.now();
     const overRss = this.limitBytes !== undefined && rss > this.limitBytes;
-    this.suspect = overRss;
+    // Not while the last reading said it is under (pages shared between its processes) and it has not grown
+    // since: such a tree would otherwise be watched at the interval for its whole life.
+    this.suspect =
+      overRss && !(pss.bytes !== undefined && pss.bytes <= (this.limitBytes ?? 0) && rss <= pss.rssAt * 1.1);
     const wanted =
       overRss || rss > pss.rssAt * 1.1 || (now - pss.at >= PSS_REFRESH_MS && rss > (pss.bytes ?? 0) * 1.1);
     // Over the limit by its RSS sum, or grown by half, the budget's wait is cut: only a reading can tell, a tree
