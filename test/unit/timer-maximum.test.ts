@@ -18,7 +18,6 @@ const TIMER_KEYS = [
   'JTM_LOCK_DURATION',
   'JTM_STALLED_INTERVAL',
   'JTM_SAMPLE_INTERVAL',
-  'JTM_WATCH_INTERVAL',
   'JTM_SWEEP_INTERVAL',
   'JTM_LOG_REPEAT_INTERVAL',
   'JTM_SBATCH_INTERVAL',
@@ -55,6 +54,13 @@ describe('timer maximum', () => {
       expect(loadConfig({ [key]: '24d' })).toBeTruthy();
     });
   }
+  // Shorter still: limits are held only as often as tasks are watched (adversary 20 F14).
+  it('JTM_WATCH_INTERVAL is at most 10 s', () => {
+    expect(() => loadConfig({ JTM_WATCH_INTERVAL: '30d' })).toThrow(
+      'invalid JTM_WATCH_INTERVAL "30d": at most 10000 ms',
+    );
+    expect(loadConfig({ JTM_WATCH_INTERVAL: '10s' }).watchIntervalMs).toBe(10_000);
+  });
   // Shorter still: every task that leaves a daemon running holds its slot that long (review).
   it('JTM_LEFTOVER_GRACE is at most a minute; 0 is accepted (no grace)', () => {
     expect(() => loadConfig({ JTM_LEFTOVER_GRACE: '2m' })).toThrow(
