@@ -63,7 +63,7 @@ export async function reconcileBatch(
         .hget(ctx.keys.poolJob(pool, jobIdOf(Number(id))), 'finishedOn')
         .exists(ctx.keys.poolJob(pool, jobIdOf(Number(id))));
     else if (s === TaskStatus.running)
-      probe.exists(ctx.keys.workerAlive(worker ?? '')).exists(ctx.keys.workerAlive(worker ?? ''));
+      probe.exists(ctx.keys.workerAlive(worker ?? '')).zscore(ctx.keys.workers, worker ?? '');
     else probe.echo('').echo('');
   });
   const probed = ((await probe.exec()) ?? []).map(([, v]) => v);
@@ -117,7 +117,9 @@ export async function reconcileBatch(
             ctx.logger.warn({ task: id, pool }, 'pending task had no job: re-queued');
           }
         }
-      } else if (s === TaskStatus.running && probed[2 * i] === 0 && worker) {
+      } else if (s === TaskStatus.running && probed[2 * i] === 0 && probed[2 * i + 1] === null && worker) {
+        // Only a worker gone from the index too: one still in it is the sweep's to bury, which may be waiting
+        // for squeue to say whether its allocation is suspended (a stop, not a loss: suspension-check.ts).
         await recoverTask(ctx, jobs, id, worker, counts, now);
       }
     } catch (err) {

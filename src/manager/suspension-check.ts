@@ -2,12 +2,25 @@ import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { listActiveJobs, type SlurmJobState } from '../slurm/slurm-commands.js';
 
-/** How long one squeue may take (a busy controller answers in tens of seconds at large sites). */
-export const SUSPENSION_SQUEUE_TIMEOUT_MS = 30_000;
-/** How long a sweep waits for that squeue (within its lease, 5 s at least): then it goes on without it. */
+/** How long a sweep waits for squeue (within its lease, 5 s at least): then it goes on without it. */
 export const SUSPENSION_SWEEP_WAIT_MS = 3_000;
-/** How long a dead worker's burial waits for an answer before its tasks are counted as lost anyway. */
+/** The longest a dead worker's burial waits for an answer before its tasks are counted as lost anyway. */
 export const SUSPENSION_ANSWER_DEADLINE_MS = 120_000;
+
+/**
+ * How long a dead worker's burial may wait for squeue (and how long one squeue may take): until its job's BullMQ
+ * lock lapses, less the time it took to find the worker dead. Past that, another worker of the pool takes the task
+ * over through BullMQ's stalled check, which counts a loss: waiting longer would gain nothing. With the defaults
+ * (30 s lock, 3 × 2 s beats) 24 s; at least the sweep's own wait, at most 2 minutes.
+ */
+export function suspensionDeadlineMs(config: {
+  lockDurationMs: number;
+  heartbeatIntervalMs: number;
+  missedBeats: number;
+}): number {
+  const beforeTakeover = config.lockDurationMs - config.heartbeatIntervalMs * config.missedBeats;
+  return Math.min(SUSPENSION_ANSWER_DEADLINE_MS, Math.max(SUSPENSION_SWEEP_WAIT_MS, beforeTakeover));
+}
 
 /** One squeue of this user's jobs: started at `askedAt` (the sweep's clock), its answer once it came. */
 export interface SlurmLook {
@@ -52,9 +65,11 @@ export function suspensionVerdict(
  * suspend was charged as a lost worker: a task whose allocation was suspended twice ended lostconnection, rc 75,
  * though Slurm never ended anything (adversary 18 S2). A squeue that failed or did not answer within the
  * sweep's 3 s counted it as a loss too, which a loaded controller made likely: now such a worker is left in
- * the index (its tasks still `running`, which they may be) until an answer asked after its death came, at most
- * two minutes; one squeue under way at a time, up to 30 s, outliving the sweep that asked. The local
- * cluster's squeue: a worker's SLURM_JOB_ID does not say which cluster of a multi-cluster site it is on.
+ * the index (its tasks still `running`, which they may be; reconciliation leaves a worker in the index to the
+ * sweep) until an answer asked after its death came, at most until its job's lock would lapse
+ * (suspensionDeadlineMs); one squeue under way at a time, outliving the sweep that asked. The state is this
+ * manager's: another manager, or this one restarted, starts its own wait. The local cluster's squeue: a
+ * worker's SLURM_JOB_ID does not say which cluster of a multi-cluster site it is on.
  */
 export class SuspensionCheck {
   private look: SlurmLook | undefined;
@@ -76,18 +91,19 @@ export class SuspensionCheck {
     // Workers no longer dead (a resumed allocation's worker beats again) or buried by another manager.
     for (const w of this.deadSince.keys()) if (!jobOf.has(w)) this.deadSince.delete(w);
     for (const w of workers) if (!jobOf.get(w)) bury.set(w, undefined);
+    const deadlineMs = suspensionDeadlineMs(ctx.config);
     const decide = (): Map<string, SuspensionVerdict> => {
       const out = new Map<string, SuspensionVerdict>();
       for (const [w, job] of jobOf) {
         if (!job) continue;
         if (!this.deadSince.has(w)) this.deadSince.set(w, now);
-        out.set(w, suspensionVerdict(job, this.deadSince.get(w) as number, this.look, now));
+        out.set(w, suspensionVerdict(job, this.deadSince.get(w) as number, this.look, now, deadlineMs));
       }
       return out;
     };
     let verdicts = decide();
     if ([...verdicts.values()].some(v => v.kind === 'ask')) {
-      this.ask(ctx, now);
+      this.ask(ctx, now, deadlineMs);
       await Promise.race([this.asking, new Promise(r => setTimeout(r, SUSPENSION_SWEEP_WAIT_MS).unref())]);
       verdicts = decide();
     }
@@ -107,11 +123,11 @@ export class SuspensionCheck {
     return { bury, later };
   }
 
-  private ask(ctx: JtmContext, now: number): void {
+  private ask(ctx: JtmContext, now: number, timeoutMs: number): void {
     if (this.asking) return;
     const look: SlurmLook = { askedAt: now };
     this.look = look;
-    this.asking = listActiveJobs([], SUSPENSION_SQUEUE_TIMEOUT_MS).then(
+    this.asking = listActiveJobs([], timeoutMs).then(
       jobs => {
         look.answer = { jobs };
       },

@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { emptyReconcileCounts, reconcileBatch } from '../../src/manager/reconcile.js';
 import { newSweepState, sweep } from '../../src/manager/sweep.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
@@ -253,6 +254,26 @@ describe('reconciliation and expiry (sweep called directly)', () => {
     start(['worker', '-p', 'rc'], env);
     await waitStatus(env, lost, 'success');
     await Promise.all([q.close(), idleQueue.close(), state.jobs.close()]);
+  });
+});
+
+describe('reconciliation and a dead worker still in the index', () => {
+  it("leaves its running task to the sweep's burial (which may wait for squeue), then recovers it once it left", async () => {
+    // Review of d65d608: a sweep that waits for squeue to say whether the worker's allocation is suspended keeps
+    // the worker in the index; reconciliation recovered its task meanwhile, as a loss.
+    const env = testEnv();
+    const ctx = await context(env);
+    const id = await submit(env, 'true', 'held');
+    await ctx.redis.hset(ctx.keys.task(id), 'status', '3', 'worker_id', 'w-held', 'run_token', 'r1');
+    await ctx.redis.zadd(ctx.keys.workers, Date.now(), 'w-held');
+    const state = newSweepState(ctx);
+    const counts = emptyReconcileCounts();
+    await reconcileBatch(ctx, state.jobs, 0, counts, Date.now());
+    expect(await ctx.tasks.status(id)).toBe(3);
+    await ctx.redis.zrem(ctx.keys.workers, 'w-held');
+    await reconcileBatch(ctx, state.jobs, 0, counts, Date.now());
+    expect(await ctx.tasks.get(id)).toMatchObject({ status_name: 'pending', losses: 1 });
+    await state.jobs.close();
   });
 });
 

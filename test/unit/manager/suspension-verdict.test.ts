@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
-import { suspensionVerdict, type SlurmLook } from '../../../src/manager/suspension-check.js';
+import {
+  suspensionDeadlineMs,
+  suspensionVerdict,
+  type SlurmLook,
+} from '../../../src/manager/suspension-check.js';
 
 const answered = (askedAt: number, states: Record<string, 'suspended' | 'running'>): SlurmLook => ({
   askedAt,
@@ -42,5 +46,20 @@ describe('suspensionVerdict: a dead worker in Slurm allocation 7', () => {
     expect(suspensionVerdict('7', 100, answered(100, { '7': 'suspended' }), 10 ** 9)).toEqual({
       kind: 'suspended',
     });
+  });
+});
+
+describe('suspensionDeadlineMs', () => {
+  it('waits until the job lock would lapse, less the time to find the worker dead', () => {
+    expect(suspensionDeadlineMs({ lockDurationMs: 30_000, heartbeatIntervalMs: 2000, missedBeats: 3 })).toBe(
+      24_000,
+    );
+    // Never less than the sweep's own wait, never more than two minutes.
+    expect(suspensionDeadlineMs({ lockDurationMs: 5000, heartbeatIntervalMs: 2000, missedBeats: 3 })).toBe(
+      3000,
+    );
+    expect(
+      suspensionDeadlineMs({ lockDurationMs: 3_600_000, heartbeatIntervalMs: 2000, missedBeats: 3 }),
+    ).toBe(120_000);
   });
 });
