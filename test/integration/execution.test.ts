@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
+import { jobIdOf } from '../../src/tasks/job-data.js';
 import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
 import { STOP_GIVEBACK_LIMIT } from '../../src/worker/start-worker.js';
 import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
@@ -578,14 +579,9 @@ describe.concurrent('Slurm ending an allocation', () => {
       const marker = 'sleep 3917';
       const [id] = taskIds((await runJtm(['submit', '-p', 'vanish', '-cmd', marker], env)).stdout);
       await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
-      const keys = [ctx.keys.task(id!)];
-      let cursor = '0';
-      do {
-        const [next, found] = await ctx.redis.scan(cursor, 'MATCH', `*task-${id}*`, 'COUNT', 1000);
-        cursor = next;
-        keys.push(...found);
-      } while (cursor !== '0');
-      await ctx.redis.del(...keys);
+      // This test's keys alone: the Redis is shared with every other test file running meanwhile.
+      const job = ctx.keys.poolJob('vanish', jobIdOf(id!));
+      await ctx.redis.del(ctx.keys.task(id!), job, `${job}:lock`, `${job}:logs`);
       await waitFor(() => /the task's record is gone from Redis/.test(w.output()), 'the log line', 20_000);
       await waitFor(() => processesMatching(marker).length === 0 || undefined, 'the task stopped', 20_000);
       await new Promise(r => setTimeout(r, 500));
