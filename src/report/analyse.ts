@@ -194,13 +194,13 @@ export function rightSize(peakMb: number | null, requestMb: number | null, outOf
   if (outOfMemory > 0) {
     const more = Math.max(want, Math.ceil((Math.max(peakMb, requestMb ?? 0) * 2) / 1024));
     const tasks = outOfMemory === 1 ? '1 task' : `${outOfMemory} tasks`;
-    return `${tasks} ran out of memory at ${gb(peakMb)}: request more, e.g. ${more} GB`;
+    return `${tasks} ran out of memory (largest peak ${gb(peakMb)}): request more, e.g. ${more} GB`;
   }
   if (requestMb === null) return `peak ${gb(peakMb)}, no memory request: request ${want} GB`;
   if (peakMb > requestMb) return `peak ${gb(peakMb)} above the ${gb(requestMb)} request: request ${want} GB`;
   // Within the request but not 20 % under it (adversary 20 F4: 862 MB of 1 GB was "fits", and a slightly
   // larger input then ran out of memory).
-  if (want * 1024 > requestMb)
+  if (peakMb * 1.2 > requestMb)
     return `peak ${gb(peakMb)} of ${gb(requestMb)}, under 20 % headroom: request ${want} GB`;
   if (want * 1024 < requestMb * 0.75) return `peak ${gb(peakMb)} of ${gb(requestMb)}: request ${want} GB`;
   return `peak ${gb(peakMb)} of ${gb(requestMb)}: fits`;

@@ -63,9 +63,18 @@ describe('report analysis', () => {
     expect(rightSize(15000, 16384)).toBe('peak 14.6 GB of 16 GB, under 20 % headroom: request 18 GB');
     expect(rightSize(862, 1024)).toBe('peak 862 MB of 1 GB, under 20 % headroom: request 2 GB');
     // Stopped at their limit: the peak is the limit, not the need (adversary 20 F5: "peak 1.5 GB of 2 GB: fits").
-    expect(rightSize(1536, 2048, 1)).toBe('1 task ran out of memory at 1.5 GB: request more, e.g. 4 GB');
-    expect(rightSize(1024, 1024, 3)).toBe('3 tasks ran out of memory at 1 GB: request more, e.g. 2 GB');
-    expect(rightSize(1024, null, 1)).toBe('1 task ran out of memory at 1 GB: request more, e.g. 2 GB');
+    expect(rightSize(1536, 2048, 1)).toBe(
+      '1 task ran out of memory (largest peak 1.5 GB): request more, e.g. 4 GB',
+    );
+    expect(rightSize(1024, 1024, 3)).toBe(
+      '3 tasks ran out of memory (largest peak 1 GB): request more, e.g. 2 GB',
+    );
+    expect(rightSize(1024, null, 1)).toBe(
+      '1 task ran out of memory (largest peak 1 GB): request more, e.g. 2 GB',
+    );
+    // Headroom is the peak's, not the rounded suggestion's: a request that is not a whole GB (6G over 4 workers).
+    expect(rightSize(900, 1536)).toBe('peak 900 MB of 1.5 GB: fits');
+    expect(rightSize(300, 500)).toBe('peak 300 MB of 500 MB: fits');
     expect(rightSize(20000, 16384)).toBe('peak 19.5 GB above the 16 GB request: request 24 GB');
     // A cgroup's charge of a tiny task (adversary 14 F3: "peak 0 MB" beside a chart at 1.1 MB).
     expect(rightSize(0, null)).toBe('peak < 1 MB, no memory request: request 1 GB');
