@@ -263,6 +263,7 @@ export class TaskAccounting {
    * above the limit.
    */
   observe(procs: readonly ProcInfo[] | undefined): boolean {
+    this.suspect = false;
     if (this.cgroup) {
       this.cgroup.currentBytes();
       return this.overLimit();
@@ -311,7 +312,9 @@ export class TaskAccounting {
     // Over the limit by its RSS sum, or grown by half, the budget's wait is cut: only a reading can tell, a tree
     // over it for real must not run on for the 20 × a long reading takes (14 s for 20 GB), and a peak reached
     // by many processes together must be read while they hold it.
-    const urgent = overRss || rss > pss.rssAt * PSS_GROWTH;
+    // `suspect`, not overRss: a tree the last reading found under its limit (shared pages) that has not grown
+    // since keeps the budget's pace, or its page tables were walked every 250 ms for its whole life.
+    const urgent = this.suspect || rss > pss.rssAt * PSS_GROWTH;
     const due = urgent
       ? Math.min(pss.nextAt, pss.at + Math.max(PSS_URGENT_MIN_GAP_MS, pss.took * PSS_URGENT_FACTOR))
       : pss.nextAt;

@@ -357,8 +357,12 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
           if (reachedLimit() !== true && (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) === 0)
             return false;
           const stat = join(mem, 'memory.stat');
+          // Dirty and under-writeback pages are not reclaimable at once: not counted.
           const cache =
-            (readKeyed(stat, 'total_active_file') ?? 0) + (readKeyed(stat, 'total_inactive_file') ?? 0);
+            (readKeyed(stat, 'total_active_file') ?? 0) +
+            (readKeyed(stat, 'total_inactive_file') ?? 0) -
+            (readKeyed(stat, 'total_dirty') ?? 0) -
+            (readKeyed(stat, 'total_writeback') ?? 0);
           return cache < limit / 2;
         },
         limitReached: () => reachedLimit(),

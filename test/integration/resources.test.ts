@@ -293,14 +293,21 @@ while time.process_time()-t<0.15: pass'`;
     async ({ expect }) => {
       // Adversary 20 F2, F3: 100 children of 5 MB that lived 1.5 s (510 MB of PSS) were recorded 292 MB in
       // /proc mode, read during their ramp only, and a 450 MB limit let them run: the next reading waited
-      // for the readings' CPU budget. Here 100 children of 6 MB each, ≈ 680 MB of PSS together for 1–2 s (their starts spread; 1.5 s of life, failing before, was too short for a loaded CI run of the whole file).
+      // for the readings' CPU budget. Here 100 children of 6 MB each, ≈ 680 MB of PSS together for 1.5 s.
+      // A barrier: each child allocates, then waits on a pipe the parent closes 1.5 s after its last fork, so
+      // the 100 are alive together however slowly the forks come on a loaded node.
       const crowd = `python3 -c '
 import os, time
+r, w = os.pipe()
 for k in range(100):
     if os.fork() == 0:
+        os.close(w)
         x = bytearray(6 << 20)
         for i in range(0, len(x), 4096): x[i] = 1
-        time.sleep(2.5); os._exit(0)
+        os.read(r, 1); os._exit(0)
+os.close(r)
+time.sleep(1.5)
+os.close(w)
 for k in range(100): os.wait()
 '`;
       const counted = await submit(['-cmd', crowd]);

@@ -347,7 +347,8 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
   }) => {
     await withPartitionDown(skip, async () => {
       const id = await submit(['-cmd', 'true', '-p', 'midsbatch', '-t', '00:02:00']);
-      const slow = slowSlurmPath('sbatch', 2);
+      // 6 s: the manager must be killed, and the registry read, while the sbatch still runs, on a loaded machine too.
+      const slow = slowSlurmPath('sbatch', 6);
       const manager = startJtm(['manager', '--sweep-interval', '500ms'], { ...env, PATH: slow.path });
       try {
         await waitFor(
