@@ -36,7 +36,9 @@ export async function recordOutcome(
   };
   if (outcome.kind === 'abandon') {
     log.warn({ task: id }, outcome.reason);
-    // Its job went with it: BullMQ's finishing would only fail ("Missing key for job", with a stack).
+    // Not finished through BullMQ: with the whole data lost its job is gone too (finishing would only fail,
+    // "Missing key for job", with a stack); with the record alone lost, the job's lock lapses and the stalled
+    // check hands it to a worker whose start finds no record and drops it.
     if (outcome.recordGone) throw new WaitingError();
     return { abandoned: true };
   }

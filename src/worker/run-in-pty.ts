@@ -85,6 +85,8 @@ class HostLink {
   silentChecks = 0;
   /** Whether it has answered once: a host still starting (Node, node-pty; slow on a cold node) is not silent. */
   answered = false;
+  /** The worker's shared host (not one started for a single task). */
+  isShared = false;
   /** Set when this process killed the host for not answering (ms silent): how its tasks' ends are explained. */
   killedSilentMs: number | undefined;
   /**
@@ -142,8 +144,10 @@ class HostLink {
   private onExit(code: number | null, signal: NodeJS.Signals | null, failure?: string): void {
     // Once: a host that failed may still report an exit.
     if (!links.delete(this)) return;
-    const wasShared = shared === this;
-    if (wasShared) shared = undefined;
+    // By the link's own mark: the shared slot may already hold its replacement (a host disconnected before its
+    // exit was heard is replaced at the next task), and this end must still be said.
+    const wasShared = this.isShared;
+    if (shared === this) shared = undefined;
     const hostEnd =
       failure ??
       (this.killedSilentMs !== undefined
@@ -260,7 +264,10 @@ function forkHost(env: Record<string, string>, early: boolean): HostLink {
 
 /** The shared pty host, started on first use (and again if it ever dies). */
 function sharedHost(env: Record<string, string>): HostLink {
-  if (!shared?.child.connected) shared = forkHost(env, true);
+  if (!shared?.child.connected) {
+    shared = forkHost(env, true);
+    shared.isShared = true;
+  }
   return shared;
 }
 
@@ -305,7 +312,7 @@ export function onSharedPtyHostEnd(listener: ((e: PtyHostEnd) => void) | undefin
  * running a worker (a bad flag) leaves nothing behind: the host follows it on disconnect.
  */
 export function forkPtyHost(env: Record<string, string>): void {
-  if (!shared?.child.connected) shared = forkHost(env, true);
+  sharedHost(env);
 }
 
 /**

@@ -100,12 +100,21 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   // The worker lives on its pool's shard: its heartbeat, its tasks and their records are all there.
   const ctx = forPool(anyShard, opts.pool);
+  const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
+  const live = new LiveState();
+  // Before the host starts: one that cannot start, or dies at once, is said too.
+  onSharedPtyHostEnd(e => {
+    if (live.phase === 'stopping') return;
+    log.error(
+      { ptyHost: e.pid, tasks: e.tasks },
+      `the pty host ${e.end} (${e.tasks} running task(s) on it): the next task starts a new one`,
+    );
+  });
   // First, unless the command started it already: the host's own start (a Node process) overlaps the rest.
   startTaskHost(ctx.config);
   checkTaskExec();
   await checkLogDir(ctx.config.logDir);
   const host = hostname();
-  const log = ctx.logger.child({ worker: opts.workerId, pool: opts.pool });
   const runs = new Map<number, TaskRun>();
   /** Tasks whose run this worker gave back after killing its tree: a re-run here has no leftovers to look for. */
   const givenBackHere = new Set<number>();
@@ -119,14 +128,6 @@ export async function startWorker(
     ctx.config.watchIntervalMs,
   );
   const accounting = Accounting.open(`jtm-${process.pid}`, ctx.config.accounting === 'procfs', log);
-  const live = new LiveState();
-  onSharedPtyHostEnd(e => {
-    if (live.phase === 'stopping') return;
-    log.error(
-      { ptyHost: e.pid, tasks: e.tasks },
-      `the pty host ${e.end} (${e.tasks} running task(s) on it): the next task starts a new one`,
-    );
-  });
   const stopped = new Promise<void>(r => (live.resolveStopped = r));
   const logDisk = rateLimited(log, ctx.config.logRepeatIntervalMs);
   /** Connection errors (BullMQ's, the heartbeat's) repeat while Redis is down or refusing: once per kind and window. */
