@@ -397,14 +397,19 @@ export class TaskAccounting {
    * The sampler's state with this accounting's figures: the task record's peak_rss_mb and cpu_time_s. The peak
    * is this accounting's (the cgroup's charge, or the watches' figure in /proc mode), not the samples' RSS sums,
    * which count shared pages once per process; the samples' figure stands only where nothing was measured here.
+   * It is at least what one process of the task held resident in a sample: a cgroup is not charged for pages
+   * another cgroup brought into the page cache first, so a task that mapped a 300 MB reference file someone had
+   * read before showed a peak of 7 MB (adversary 20 F1).
    */
   apply(state: SampleState | undefined): SampleState {
     const u = this.usage();
     const measured = this.kernelPeak || u.peakBytes > 0;
+    const oneProcess = state?.peakProcessBytes ?? 0;
     return {
       at: state?.at ?? Date.now(),
       cpuTicks: Math.max(state?.cpuTicks ?? 0, Math.round(u.cpuSeconds * 100)),
-      peakRssBytes: measured ? u.peakBytes : (state?.peakRssBytes ?? 0),
+      peakRssBytes: measured ? Math.max(u.peakBytes, oneProcess) : (state?.peakRssBytes ?? 0),
+      peakProcessBytes: oneProcess,
     };
   }
 

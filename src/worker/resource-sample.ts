@@ -24,7 +24,10 @@ export interface WorkerIdentity extends AllocationFacts, Pick<WorkerOptions, 'wo
 export interface SampleState {
   cpuTicks: number;
   at: number;
+  /** The largest resident sum of the tree in one sample (pages shared between processes counted in each). */
   peakRssBytes: number;
+  /** The largest resident size of any one process in one sample (file pages it maps included). */
+  peakProcessBytes?: number;
 }
 
 const MB = 1024 * 1024;
@@ -88,6 +91,7 @@ export function buildSample(
       cpuTicks: Math.max(cpuTicks, ticksBefore),
       at: now,
       peakRssBytes: Math.max(prev?.peakRssBytes ?? 0, rss),
+      peakProcessBytes: procs.reduce((m, p) => Math.max(m, p.rssBytes), prev?.peakProcessBytes ?? 0),
     },
   };
 }

@@ -424,6 +424,27 @@ for p in kids: os.waitpid(p, 0)
   });
 
   cgroupRow(
+    'a file another process cached first and the task maps counts in its peak',
+    async ({ expect }) => {
+      // Adversary 20 F1: a page is charged to the cgroup that brought it into the cache, so a task mapping a
+      // 300 MB reference someone had read before showed a 7 MB peak (its process held 313 MB resident). The peak
+      // is now at least the largest process's resident size in a sample. Cached here, by the test's process.
+      const file = join(work, 'reference-120M');
+      execFileSync('dd', ['if=/dev/urandom', `of=${file}`, 'bs=1M', 'count=120', 'conv=fsync'], {
+        stdio: 'ignore',
+      });
+      readFileSync(file);
+      const id = await submit([
+        '-cmd',
+        `python3 -c 'import mmap, time; f = open("${file}", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); s = sum(m[i] for i in range(0, len(m), 4096)); time.sleep(6)'`,
+      ]);
+      const r = await waitFinal(id);
+      expect(r.status_name).toBe('success');
+      expect(r.peak_rss_mb).toBeGreaterThanOrEqual(100);
+    },
+  );
+
+  cgroupRow(
     'a task that fails after filling its limit with page cache it read is failed, not outofresource',
     async ({ expect }) => {
       // Adversary 20 F6: a `grep` of a large file that matched nothing (exit 1) was recorded outofresource,
