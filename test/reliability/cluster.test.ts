@@ -77,7 +77,27 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
       Array.from({ length: n }, (_, i) => `{"command":"echo ${i}","pool":{"name":"bulk"}}\n`).join(''),
     );
     try {
-      const r = await runJtm(['submit', '-f', file], limited);
+      // The 200 ms connection budget that gives the 2 s command limit may be too short to connect at all under
+      // a full run's load: an honest 255 before anything is written ("cannot reach Redis"), tried again; the
+      // test is about the commands of a submit that did connect (failed once so in a full run).
+      const nothingWritten = async (): Promise<boolean> => {
+        const ctx = await openTestContext(env);
+        try {
+          const queue = openPoolQueue(ctx, 'bulk');
+          const none = (await queue.count()) === 0 && (await ctx.tasks.get(1)) === undefined;
+          await queue.close();
+          return none;
+        } finally {
+          await closeContext(ctx);
+        }
+      };
+      let r = await runJtm(['submit', '-f', file], limited);
+      for (
+        let again = 0;
+        again < 3 && r.code === 255 && /cannot reach Redis/.test(r.stderr) && (await nothingWritten());
+        again++
+      )
+        r = await runJtm(['submit', '-f', file], limited);
       expect([r.code, r.stderr]).toEqual([0, '']);
       const ids = taskIds(r.stdout);
       expect(ids.length).toBe(n);
