@@ -294,12 +294,17 @@ export class TaskAccounting {
       ticks += p.cpuTicks;
     }
     this.cpuSeconds = Math.max(this.cpuSeconds, ticks / 100);
+    // A process's high-water mark over the limit is a pass of it, though it came down before this look (the
+    // kernel would have stopped it in cgroup mode): `--mem-limit 100M` and a 300 MB burst freed at once ended
+    // `success` with a recorded peak of 300 MB, the record contradicting itself (adversary 20 F11).
     if (procs.length === 1) {
-      this.peakBytes = Math.max(this.peakBytes, hwmSum, rss);
-      if (this.limitBytes !== undefined && rss > this.limitBytes) this.overBytes ??= rss;
+      const top = Math.max(hwmSum, rss);
+      this.peakBytes = Math.max(this.peakBytes, top);
+      if (this.limitBytes !== undefined && top > this.limitBytes) this.overBytes ??= top;
       return;
     }
     this.peakBytes = Math.max(this.peakBytes, hwmMax);
+    if (this.limitBytes !== undefined && hwmMax > this.limitBytes) this.overBytes ??= hwmMax;
     const pss = this.pss;
     const now = Date.now();
     const overRss = this.limitBytes !== undefined && rss > this.limitBytes;

@@ -413,6 +413,23 @@ for p in kids: os.waitpid(p, 0)
     }
   });
 
+  row(
+    'a burst over the limit that is freed before the next look still ends outofresource',
+    async ({ expect }) => {
+      // Adversary 20 F11: in /proc mode the limit was held to the resident size at each look, the peak to the
+      // high-water mark: a 300 MB burst under a 100 MB limit ended `success` with a 300 MB peak. In cgroup mode
+      // the kernel stops it at the limit.
+      const id = await submit([
+        '--mem-limit',
+        '100M',
+        '-cmd',
+        "python3 -c 'import time; x = bytearray(300 << 20); del x; time.sleep(3)'",
+      ]);
+      const r = await waitFinal(id);
+      expect(r.status_name).toBe('outofresource');
+    },
+  );
+
   cgroupRow('a task the kernel kills for memory ends outofresource', async ({ expect }) => {
     // Allocates past its limit at once and dies of the kernel's OOM kill (the only process: nothing is left
     // for the worker to kill). The worker sees the kill in the cgroup's OOM count, at a watch or when the
