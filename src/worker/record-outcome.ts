@@ -39,7 +39,16 @@ export async function recordOutcome(
     // Not finished through BullMQ: with the whole data lost its job is gone too (finishing would only fail,
     // "Missing key for job", with a stack); with the record alone lost, the job's lock lapses and the stalled
     // check hands it to a worker whose start finds no record and drops it.
-    if (outcome.recordGone) throw new WaitingError();
+    if (outcome.recordGone) {
+      // Its output and samples were written after the loss, so nothing will ever expire them with a record:
+      // they expire as a record's would (sent after the sampler's last writes, on the same connection).
+      const keys = [ctx.keys.taskOutput(id), ctx.keys.taskResources(id)];
+      const ms = String(ctx.config.taskRetentionMs);
+      await Promise.all(keys.map(k => ctx.redis.pexpire(k, ms))).catch(err =>
+        log.debug({ err, task: id }, 'output and samples of a vanished task left without expiry'),
+      );
+      throw new WaitingError();
+    }
     return { abandoned: true };
   }
   if (outcome.kind === 'requeue') {

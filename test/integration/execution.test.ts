@@ -577,8 +577,16 @@ describe.concurrent('Slurm ending an allocation', () => {
     const w = startJtm(['worker', '-p', 'vanish'], env);
     try {
       const marker = 'sleep 3917';
-      const [id] = taskIds((await runJtm(['submit', '-p', 'vanish', '-cmd', marker], env)).stdout);
+      const [id] = taskIds(
+        (await runJtm(['submit', '-p', 'vanish', '-cmd', `echo vanishing; ${marker}`], env)).stdout,
+      );
       await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
+      // Its live output and samples exist (a sample is stored once a task has run a second).
+      const streams = [ctx.keys.taskOutput(id!), ctx.keys.taskResources(id!)];
+      await waitFor(
+        async () => (await ctx.redis.exists(...streams)) === 2 || undefined,
+        'output and samples',
+      );
       // This test's keys alone: the Redis is shared with every other test file running meanwhile.
       const job = ctx.keys.poolJob('vanish', jobIdOf(id!));
       await ctx.redis.del(ctx.keys.task(id!), job, `${job}:lock`, `${job}:logs`);
@@ -586,6 +594,8 @@ describe.concurrent('Slurm ending an allocation', () => {
       await waitFor(() => processesMatching(marker).length === 0 || undefined, 'the task stopped', 20_000);
       await new Promise(r => setTimeout(r, 500));
       expect(w.output()).not.toMatch(/Missing key|another worker owns the task/);
+      // Nothing is left without an expiry: no record will ever end and expire them (they had none before).
+      for (const key of streams) expect(await ctx.redis.pttl(key), key).not.toBe(-1);
     } finally {
       await w.stop();
       await closeContext(ctx);
