@@ -205,7 +205,8 @@ export class TaskAccounting {
    * /proc mode: reads (and removes), once, what the task's shell wrote as it exited (task-run.ts PREAMBLE): its
    * `times` — its own CPU and that of every child it waited for, including children that lived and died between
    * two watches and those reaped after the last one, kept as a floor under the sampled figure (which also sees
-   * processes that escaped the shell) — and the children it still had, the orphans it was the subreaper of,
+   * processes that escaped the shell) —, the largest high-water mark of the processes it waited for (written by
+   * the wrapper that waited for the shell), and the children it still had, the orphans it was the subreaper of,
    * returned for the run to end (with the time since boot when they were listed). Nothing there (killed,
    * `exec`, no write): the sampled figure stands.
    */
@@ -225,6 +226,14 @@ export class TaskAccounting {
     if (Number.isFinite(secs)) {
       this.shellSeconds = secs;
       this.cpuSeconds = Math.max(this.cpuSeconds, secs);
+    }
+    // The largest high-water mark of a process the shell waited for (task-exec.c wait_and_report), in KiB: a
+    // process over the limit is a pass of it, however briefly it lived (as in observeTree).
+    const maxrss = /^maxrss (\d+)$/m.exec(text);
+    if (maxrss) {
+      const bytes = Number(maxrss[1]) * 1024;
+      this.peakBytes = Math.max(this.peakBytes, bytes);
+      if (this.limitBytes !== undefined && bytes > this.limitBytes) this.overBytes ??= bytes;
     }
     const listed = /^children ([\d.]+)((?: \d+)*) ?$/m.exec(text);
     if (!listed) return undefined;

@@ -34,6 +34,9 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /*
@@ -142,14 +145,80 @@ static void redirect(const char *path, int flags, int target) {
   }
 }
 
+/*
+ * /proc mode (JTM_TIMES_FILE set): the largest resident size any process of the task reached, as the kernel
+ * keeps it for a parent that waits. A process that lived and died between two of the worker's watches took its
+ * high-water mark with it: a 413 MB burst of 0.6 s under a 350 MB limit ended `success` with a 3–338 MB peak
+ * (adversary 21 F1). So the wrapper forks the task's shell and waits for it: wait4's usage of the shell holds
+ * the largest high-water mark of the shell and of every process it (or a process it reaped) waited for — what
+ * `/usr/bin/time` prints as "maximum resident set size". It appends `maxrss <KiB>` to the times file, after the
+ * shell's EXIT trap wrote there, and ends as the shell ended (its exit code, or its signal).
+ *
+ * The wrapper stays the task's root (the pty host's child, the session and group leader), so a stop's signals
+ * to the group reach it: it blocks them (SIGKILL cannot be), so that it outlives the shell and reports its end
+ * as it was; the shell gets them as before. The shell, not the wrapper, becomes the subreaper (after the fork):
+ * orphans are the shell's children as before, listed by its trap.
+ */
+static int wait_and_report(char **argv) {
+  const char *times = getenv("JTM_TIMES_FILE");
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t child = fork();
+  if (child < 0) {
+    /* no process to spare: the shell runs in place of the wrapper, without the figure */
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    become_subreaper();
+    execv(argv[0], argv);
+    dprintf(2, "jtm-task-exec: %s: %s\n", argv[0], strerror(errno));
+    return 126;
+  }
+  if (child == 0) {
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    become_subreaper();
+    execv(argv[0], argv);
+    dprintf(2, "jtm-task-exec: %s: %s\n", argv[0], strerror(errno));
+    _exit(126);
+  }
+  unsetenv("JTM_SUBREAPER");
+  int status = 0;
+  struct rusage usage;
+  memset(&usage, 0, sizeof usage);
+  while (wait4(child, &status, 0, &usage) < 0) {
+    if (errno != EINTR) return 126;
+  }
+  if (times != NULL && *times != '\0') {
+    int fd = open(times, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      dprintf(fd, "maxrss %ld\n", usage.ru_maxrss);
+      close(fd);
+    }
+  }
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    /* Ends by the same signal, so that the worker reads the same outcome; no core file of the wrapper. */
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+    return 128 + sig;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 126;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--check") == 0) return 0;
   if (argc >= 3 && strcmp(argv[1], "--leave-tty") == 0) {
     leave_terminal();
-    become_subreaper();
     /* bash, as it starts, opens the terminal its stdin is (by name, without O_NOCTTY): a session leader without
        a controlling terminal would take it back. Its input is /dev/null anyway (the preamble's first redirect). */
     redirect("/dev/null", O_RDONLY, 0);
+    if (getenv("JTM_TIMES_FILE") != NULL) return wait_and_report(argv + 2);
+    become_subreaper();
     execv(argv[2], argv + 2);
     dprintf(2, "jtm-task-exec: %s: %s\n", argv[2], strerror(errno));
     return 126;

@@ -119,7 +119,8 @@ export interface TaskRunOptions {
  * - gives the command no input, so a command that reads stdin sees EOF instead of hanging (and it has no
  *   controlling terminal to read either: the wrapper in front of bash leaves it, task-exec.c leave_terminal);
  * - without a cgroup, writes bash's `times` to JTM_TIMES_FILE when the shell exits (an EXIT trap: the CPU of
- *   every child it reaped, which /proc loses once the shell is reaped), and its children then: the orphans it
+ *   every child it reaped, which /proc loses once the shell is reaped; the wrapper that waited for the shell
+ *   then adds the largest high-water mark among them, task-exec.c wait_and_report), and its children then: the orphans it
  *   was the subreaper of (task-exec.c become_subreaper), with the time since boot when they were listed. The
  *   trap runs under the command's own options and traps: it must not fail (`|| :`), or `set -e` made every task
  *   exit 1 and an ERR trap fired at its end (`read` of the children file, which has no newline, returns 1).
@@ -392,9 +393,11 @@ export class TaskRun {
     const { exitCode, signal, hostExited, hostEnd, hostTasks, watchdog } = await pty.exited;
     this.timer?.clear();
     const failed = exitCode !== 0 || signal !== 0;
+    // First what the shell and its wrapper wrote as they ended (/proc mode): the high-water mark of a process
+    // that lived between two watches is there, and a pass of the limit by it is the task's.
+    await this.adoptListedChildren();
     // Over its memory limit: the kernel may have killed part of the tree, or all of it, before the watch saw it.
     if (!this.stopCause && this.opts.memory?.overLimit({ failed })) this.stop('outofresource');
-    await this.adoptListedChildren();
     // The command ended by itself: nothing stopped it before its exit (its pty host alive). Its outcome is then
     // its own whatever comes next: a stop during the leftover grace (the worker's shutdown, a drain, a lost
     // lease, a leftover over the memory limit) only ends what it left running. Given back instead, a finished

@@ -630,6 +630,10 @@ describe.concurrent('Slurm ending an allocation', () => {
 // first time, and marks them to run in hosts of their own, where a death is charged to the one task alone
 // (adversarial test 5, G11: charged to all, the innocent ones beside a culprit re-run with them all ended
 // lostconnection).
+// The pty host: the parent of the task's root, the leader of its session. Not always the shell's $PPID: in /proc
+// mode the root is the wrapper that waits for the shell (task-exec.c).
+const HOST = `$(ps -o ppid= -p $(ps -o sid= -p $$ | tr -d ' ') | tr -d ' ')`;
+
 describe.concurrent('a task that kills the pty host', () => {
   /** A worker of its own on `pool` with a context, and a submit to that pool. */
   async function ownWorker(pool: string, slots = 1, extra: Record<string, string> = {}) {
@@ -653,7 +657,7 @@ describe.concurrent('a task that kills the pty host', () => {
     for (const id of innocents) await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'to run');
     // Kills the host on its first run only.
     const culprit = await submit(
-      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 $PPID; sleep 5; fi; echo culprit`,
+      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 ${HOST}; sleep 5; fi; echo culprit`,
     );
     for (const id of [...innocents, culprit]) {
       const s = await waitFor(
@@ -694,7 +698,7 @@ describe.concurrent('a task that kills the pty host', () => {
     const worker = await ownWorker(pool, 1, { NODE_OPTIONS: `--require ${slow}` });
     writeFileSync(join(dir, 'slow'), '');
     const killsItsHostOnce = (then: string) =>
-      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 $PPID; sleep 5; fi; ${then}`;
+      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -9 ${HOST}; sleep 5; fi; ${then}`;
     return { ...worker, dir, killsItsHostOnce };
   }
 
@@ -754,7 +758,7 @@ describe.concurrent('a task that kills the pty host', () => {
     const neighbour = await submit('sleep 2.2; echo neighbour');
     await waitFor(async () => (await ctx.tasks.status(neighbour)) === 3, 'to run');
     const sigs = 'ALRM VTALRM IO PWR XCPU XFSZ STKFLT SYS TRAP TERM HUP INT QUIT USR1 USR2';
-    const culprit = await submit(`for s in ${sigs}; do kill -$s $PPID; sleep 0.05; done; echo culprit`);
+    const culprit = await submit(`for s in ${sigs}; do kill -$s ${HOST}; sleep 0.05; done; echo culprit`);
     for (const id of [neighbour, culprit]) {
       await waitFor(
         async () => ((await ctx.tasks.status(id)) ?? 0) >= 4 || ((await ctx.tasks.status(id)) ?? 0) < 0,
@@ -776,7 +780,7 @@ describe.concurrent('a task that kills the pty host', () => {
     const innocent = await submit('sleep 2.73; echo innocent');
     await waitFor(async () => (await ctx.tasks.status(innocent)) === 3, 'to run');
     const culprit = await submit(
-      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -STOP $PPID; fi; echo culprit`,
+      `if [ ! -e ${dir}/once ]; then touch ${dir}/once; kill -STOP ${HOST}; fi; echo culprit`,
     );
     for (const id of [innocent, culprit]) {
       await waitFor(async () => (await ctx.tasks.status(id)) === 4, `task ${id} to succeed`, 40_000);
@@ -791,7 +795,7 @@ describe.concurrent('a task that kills the pty host', () => {
 
   it('ends one that kills it at every run lostconnection after its retries; the worker goes on', async () => {
     const { ctx, submit, close } = await ownWorker('hostkill2');
-    const culprit = await submit('kill -9 $PPID; sleep 5');
+    const culprit = await submit(`kill -9 ${HOST}; sleep 5`);
     await waitFor(async () => ((await ctx.tasks.status(culprit)) ?? 0) < 0, 'the culprit to end', 40_000);
     const rec = await ctx.tasks.get(culprit);
     expect([rec?.status_name, rec?.attempts, rec?.losses]).toEqual(['lostconnection', 2, 2]);
@@ -810,7 +814,7 @@ describe.concurrent('a task that kills the pty host', () => {
       `until [ -e ${mark} ]; do sleep 0.05; done; sleep 0.5; echo ${word}`;
     const innocents = [await submit(innocent('one')), await submit(innocent('two'))];
     for (const id of innocents) await waitFor(async () => (await ctx.tasks.status(id)) === 3, 'to run');
-    const culprit = await submit(`touch ${mark}; kill -9 $PPID; sleep 5`);
+    const culprit = await submit(`touch ${mark}; kill -9 ${HOST}; sleep 5`);
     const ended = async (id: number) =>
       waitFor(
         async () => {
@@ -847,7 +851,7 @@ describe.concurrent('a task that stops its worker with a signal', () => {
   it(`is ended lostconnection after ${STOP_GIVEBACK_LIMIT} workers stopped under it; the next worker goes on`, async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
-    const culprit = 'W=$(ps -o ppid= -p $PPID | tr -d " "); kill -TERM $W; sleep 37.61';
+    const culprit = `W=$(ps -o ppid= -p ${HOST} | tr -d " "); kill -TERM $W; sleep 37.61`;
     const [id] = taskIds((await runJtm(['submit', '-p', 'stopper', '-cmd', culprit], env)).stdout);
     for (let i = 1; i <= STOP_GIVEBACK_LIMIT; i++) {
       const w = startJtm(['worker', '-p', 'stopper', '--shutdown-grace', '500ms'], env);

@@ -582,3 +582,43 @@ describe('procfs watch on a crowded node', () => {
     }
   }, 90_000);
 });
+
+describe('procfs mode: a process that lives and dies between two watches', () => {
+  // Adversary 21 F1: a 413 MB burst of 0.6 s under a 350 MB limit ended `success` half the time, with peaks of
+  // 3 to 416 MB recorded, the record contradicting itself; without a limit a 413 MB process was recorded at 204 MB.
+  // Watches 10 s apart here, so that no watch can see the burst: only the wrapper's wait4 figure does.
+  const env = testEnv({ JTM_ACCOUNTING: 'procfs', JTM_SAMPLE_INTERVAL: '10s', JTM_WATCH_INTERVAL: '10s' });
+  const pool = 'res-between';
+  const burst = "python3 -c 'x = bytearray(300 << 20)'; echo done";
+  let worker: BackgroundProcess | undefined;
+  let ctx: JtmContext;
+  const submit = async (args: string[]): Promise<number> => {
+    const id = taskIds((await runJtm(['submit', '-p', pool, ...args], env)).stdout)[0];
+    if (id === undefined) throw new Error('submit failed');
+    return id;
+  };
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    worker = startJtm(['worker', '-p', pool, '--slots', '2'], env);
+    await waitWorkers(env, pool);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await closeContext(ctx);
+    rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+  });
+
+  it.concurrent('its peak is recorded', async ({ expect }) => {
+    const r = await waitFinalRecord(ctx, await submit(['-cmd', burst]));
+    expect(r.status_name).toBe('success');
+    expect(r.peak_rss_mb).toBeGreaterThanOrEqual(300);
+  });
+
+  it.concurrent('its pass of the memory limit ends the task outofresource', async ({ expect }) => {
+    const r = await waitFinalRecord(ctx, await submit(['--mem-limit', '150M', '-cmd', burst]));
+    expect([r.status_name, r.reason]).toEqual([
+      'outofresource',
+      expect.stringMatching(/^memory limit 150 MB exceeded: peak (30\d|3[1-9]\d) MB$/),
+    ]);
+  });
+});

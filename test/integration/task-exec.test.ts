@@ -126,6 +126,40 @@ describe('a task accounted from /proc (JTM_SUBREAPER, JTM_TIMES_FILE)', () => {
     spawnSync('pkill', ['-f', '^sleep 30$']);
   });
 
+  /** The wrapper in /proc mode around `command`'s shell: its result, and what it and the shell wrote. */
+  const wrapped = (command: string, name: string) => {
+    const out = join(work, `${name}.out`);
+    const times = join(work, `${name}.times`);
+    const r = spawnSync(
+      WRAPPER,
+      ['--leave-tty', '/bin/bash', '-c', taskScript(command), 'bash', out, `${out}.err`],
+      // A session of its own, as a task's root leads one (the row's `kill 0` must not reach the test): Node's
+      // spawnSync takes `detached` as spawn does (spawn_sync.cc), though its type does not list it.
+      {
+        env: { PATH: '/usr/bin:/bin', JTM_SUBREAPER: '1', JTM_TIMES_FILE: times },
+        encoding: 'utf8',
+        ...{ detached: true },
+      },
+    );
+    return { r, out: readFileSync(out, 'utf8'), times: readFileSync(times, 'utf8') };
+  };
+
+  it('its wrapper adds the largest high-water mark of a process the shell waited for (adversary 21 F1)', () => {
+    // A 200 MB process that lived a moment, long gone when the shell exits.
+    const { r, times } = wrapped("python3 -c 'x = bytearray(200 << 20)'; exit 7", 'maxrss');
+    expect(r.status).toBe(7);
+    const kib = Number(/^maxrss (\d+)$/m.exec(times)?.[1]);
+    expect(kib).toBeGreaterThanOrEqual(200 * 1024);
+    expect(kib).toBeLessThan(260 * 1024);
+  });
+
+  it('its wrapper ends as the shell ended: by the same signal, and after the shell when the group is signalled', () => {
+    expect(wrapped('kill -USR1 $$', 'signal').r.signal).toBe('SIGUSR1');
+    // A stop's TERM reaches the whole group, the wrapper included: it waits for the shell, whose trap decides.
+    const { r } = wrapped("trap 'sleep 0.3; exit 3' TERM; kill -TERM 0; sleep 5 & wait", 'group');
+    expect([r.status, r.signal]).toEqual([3, null]);
+  });
+
   it('its shell adopts the orphans of its tree and lists them, with the time since boot, as it exits', () => {
     // Adversary 10 K4: `(setsid env -i cmd &)` was re-parented to init before any walk of the tree saw it, and
     // carried no token: it outlived its task. The wrapper makes the shell their subreaper; the EXIT trap lists
@@ -133,7 +167,7 @@ describe('a task accounted from /proc (JTM_SUBREAPER, JTM_TIMES_FILE)', () => {
     const out = join(work, 'reaper.out');
     const times = join(work, 'reaper.times');
     const marker = `sleep 47${process.pid % 100}`;
-    const command = `(setsid env -i /bin/${marker} &); sleep 0.3; ps -o ppid= -p $(pgrep -fx '/bin/${marker}') | tr -d ' '; echo "$JTM_SUBREAPER"`;
+    const command = `(setsid env -i /bin/${marker} &); sleep 0.3; echo $$; ps -o ppid= -p $(pgrep -fx '/bin/${marker}') | tr -d ' '; echo "$JTM_SUBREAPER"`;
     const r = spawnSync(
       WRAPPER,
       ['--leave-tty', '/bin/bash', '-c', taskScript(command), 'bash', out, `${out}.err`],
@@ -146,8 +180,10 @@ describe('a task accounted from /proc (JTM_SUBREAPER, JTM_TIMES_FILE)', () => {
     const orphan = spawnSync('pgrep', ['-fx', `/bin/${marker}`], { encoding: 'utf8' }).stdout.trim();
     try {
       expect(r.status).toBe(0);
-      // Its parent while the shell lived: the shell itself (the wrapper exec'd it), not init.
-      expect(readFileSync(out, 'utf8')).toBe(`${r.pid}\n\n`);
+      // Its parent while the shell lived: the shell itself (the wrapper's child, which waits for it), not init.
+      const [shell, parent, flag] = readFileSync(out, 'utf8').split('\n');
+      expect([parent, flag]).toEqual([shell, '']);
+      expect(Number(shell)).not.toBe(r.pid);
       const listed = /^children ([\d.]+) (\d+(?: \d+)*)$/m.exec(readFileSync(times, 'utf8'));
       expect(listed?.[2]).toBe(orphan);
       const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
