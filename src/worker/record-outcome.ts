@@ -8,6 +8,7 @@ import { endTask } from '../tasks/end-task.js';
 import type { TaskJob } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { statusName, TaskStatus } from '../tasks/status.js';
+import { wallNow } from '../wall-clock.js';
 import type { TaskOutcome, TaskRun } from './task-run.js';
 
 /**
@@ -15,7 +16,9 @@ import type { TaskOutcome, TaskRun } from './task-run.js';
  * (`fence`): a final status, or back to pending with the job given back to the queue (the worker stopped
  * first, which spends no retry), or nothing when another execution owns the task now (taken over after this
  * worker was paused, or recovered by the manager). `extra`: record fields written with the status (one fenced
- * write per end): where stdout went and its size, the pid of a short run. Returns the BullMQ job's return value.
+ * write per end): where stdout went and its size, the pid of a short run. `now`: when the run ended, the time its
+ * end is stamped with (ended_at, the history entry), however late Redis takes the write. Returns the BullMQ job's
+ * return value.
  */
 export async function recordOutcome(
   ctx: JtmContext,
@@ -26,6 +29,7 @@ export async function recordOutcome(
   outcome: TaskOutcome,
   fence: Fence,
   extra: Record<string, string | number | undefined> = {},
+  now = wallNow(),
 ): Promise<unknown> {
   const id = run.id;
   const usage = {
@@ -58,6 +62,7 @@ export async function recordOutcome(
         to: TaskStatus.pending,
         reason: outcome.reason,
         fields: usage,
+        now,
       }),
     );
     log.info({ task: id, requeued: moved.done }, outcome.reason);
@@ -76,6 +81,7 @@ export async function recordOutcome(
       to: outcome.status,
       reason: outcome.reason,
       fields: { exit_code: outcome.exitCode, ...usage },
+      now,
     }),
   );
   if (!res.done) {

@@ -350,11 +350,16 @@ export async function startWorker(
     /** Fields the end writes with the status (one fenced write): where stdout went and how much of it, and the
      *  pid and accounting of a run that ended before they were written. */
     let endFields: Record<string, string | number | undefined> = {};
+    // When the run ended, read as it did: what follows may wait for Redis (the output's last part, the settling
+    // reads, the write itself), and an end stamped when Redis answered again grew by the outage: a run stopped at
+    // 16:42:26.9 was recorded given back at 16:42:32.3 (adversary 21 F7).
+    let endedAt = wallNow();
     try {
       const running = run.run();
       const rcFile = data.rc_file;
       sampler.add(run, exec.job, acct, rcFile ? () => void flagMemoryRetry(rcFile) : undefined);
       outcome = await running;
+      endedAt = wallNow();
     } finally {
       try {
         sampler.remove(data.id);
@@ -397,7 +402,7 @@ export async function startWorker(
       givenBackHere.add(data.id);
     }
     // The job and token of the newest delivery: the one whose lock is valid now.
-    return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence, endFields);
+    return recordOutcome(ctx, log, exec.job, exec.token, run, outcome, exec.fence, endFields, endedAt);
   };
 
   const processor = async (job: Job<TaskJob>, token?: string): Promise<unknown> => {
