@@ -53,8 +53,11 @@ const SETUP = new Set([
   ':',
 ]);
 
-/** A redirection word (`>out`, `2>&1`, `<in`): not the program; without its target in it, the next word is. */
-const REDIRECTION = /^\d*(>>?|<<?|&>>?|>&|<&)(.*)$/;
+/**
+ * A redirection word as written (`>out`, `2>&1`, `<in`): not the program; without its target in it, the next word
+ * is. `s`: a target may hold a line separator (U+2028), which `.` alone does not match.
+ */
+const REDIRECTION = /^\d*(>>?|<<?|&>>?|>&|<&)(.*)$/s;
 
 /** Shell keywords that open a compound command: the group says so rather than naming a `for` program. */
 const COMPOUND = new Set(['for', 'while', 'until', 'if', 'case', 'select', '{', '(', '((', '[[', 'function']);
@@ -68,18 +71,36 @@ export function firstCommandWords(command: string): string[] {
   return splitFirstCommand(command).words;
 }
 
-/** The first simple command's words, and the text after the separator that ended it ('' when none did). */
-function splitFirstCommand(command: string): { words: string[]; rest: string } {
+/**
+ * The first simple command's words, each also as written (a redirection — `>out`, `2>`, `<in` — has its operator
+ * unquoted there:
+ * `'<b>x</b>'` and `"</script>"` are words, as bash runs them, adversary 21 F3: they were skipped as
+ * redirections and the task filed under its argument or the next command), and the text after the separator
+ * that ended it ('' when none did).
+ */
+function splitFirstCommand(command: string): { words: string[]; sources: string[]; rest: string } {
   const words: string[] = [];
+  /** Each word as written, quotes kept: a redirection's operator is unquoted in it. */
+  const sources: string[] = [];
   let word = '';
   let inWord = false;
-  const end = (): void => {
-    if (inWord) words.push(word);
+  /** Where the current word starts in `command`: its source text, quotes kept, tells a redirection. */
+  let start = 0;
+  const end = (at: number): void => {
+    if (inWord) {
+      words.push(word);
+      sources.push(command.slice(start, at));
+    }
     word = '';
     inWord = false;
   };
+  /** `c` (an unquoted `<`, `>` or `&>`) starts a redirection: it ends a word other than a descriptor's digits. */
+  const operatorAt = (i: number): void => {
+    if (inWord && !/^[\d<>&]*$/.test(command.slice(start, i))) end(i);
+  };
   for (let i = 0; i < command.length; i++) {
     const c = command[i] as string;
+    if (!inWord && c !== ' ' && c !== '\t') start = i;
     if (c === "'") {
       const close = command.indexOf("'", i + 1);
       const stop = close < 0 ? command.length : close;
@@ -104,7 +125,7 @@ function splitFirstCommand(command: string): { words: string[]; rest: string } {
       }
       i++;
     } else if (c === ' ' || c === '\t') {
-      end();
+      end(i);
     } else if (
       ';|&\n'.includes(c) &&
       !((c === '&' && /[<>]/.test(command[i - 1] ?? '')) || (c === '&' && command[i + 1] === '>'))
@@ -112,19 +133,26 @@ function splitFirstCommand(command: string): { words: string[]; rest: string } {
       // `&&`, `||`, `;;`: the separator's second character is not the next command's. After a pipe, the
       // command is the first one's (`bwa … | samtools …` is bwa).
       const next = command[i + 1] === c ? i + 2 : i + 1;
-      end();
-      return { words, rest: c === '|' && command[i + 1] !== '|' ? '' : command.slice(next) };
+      end(i);
+      return { words, sources, rest: c === '|' && command[i + 1] !== '|' ? '' : command.slice(next) };
     } else if (c === '(' || c === ')') {
       if (!inWord && words.length === 0 && c === '(')
-        return { words: [command[i + 1] === '(' ? '((' : '('], rest: '' }; // a subshell or an arithmetic command
-      break;
+        // a subshell or an arithmetic command
+        return { words: [command[i + 1] === '(' ? '((' : '('], sources: ['('], rest: '' };
+      end(i);
+      return { words, sources, rest: '' };
     } else {
+      // `tool>out`, `tool&>log`: the shell splits the word before the operator.
+      if (c === '<' || c === '>' || (c === '&' && command[i + 1] === '>')) {
+        operatorAt(i);
+        if (!inWord) start = i;
+      }
       word += c;
       inWord = true;
     }
   }
-  end();
-  return { words, rest: '' };
+  end(command.length);
+  return { words, sources, rest: '' };
 }
 
 /** A path's last part (`/usr/bin/time` → `time`). */
@@ -163,11 +191,11 @@ function isAssignment(word: string): boolean {
  * the command names none.
  */
 export function programOf(command: string, depth = 0): string {
-  const { words, rest } = splitFirstCommand(command);
+  const { words, sources, rest } = splitFirstCommand(command);
   let i = 0;
   while (i < words.length) {
     const w = words[i] as string;
-    const redirect = REDIRECTION.exec(w);
+    const redirect = REDIRECTION.exec(sources[i] ?? '');
     if (redirect) i += redirect[2] === '' ? 2 : 1;
     else if (isAssignment(w)) i++;
     else if (Object.hasOwn(WRAPPERS, baseName(w))) i = pastWrapper(words, i + 1, baseName(w));

@@ -58,4 +58,27 @@ describe('programOf: the program a command runs, for the report groups', () => {
     ];
     expect(cases.map(([c]) => programOf(c))).toEqual(cases.map(([, name]) => name));
   });
+
+  // Adversary 21 F3: a quoted `<` or `>` is part of a word, not a redirection; an unquoted one splits a word.
+  it('takes only an unquoted < or > for a redirection', () => {
+    const cases: [string, string][] = [
+      // A word with a `/` is a path, named by its last part as `/usr/bin/time` is `time`.
+      ["'<b>bold</b>\u2028' x; exit 2", 'b>\u2028'],
+      ['"</script><img src=x onerror=alert(1)>" ; exit 2', 'script><img src=x onerror=alert(1)>'],
+      ["'<b>' x; exit 2", '<b>'],
+      ['"a>b" c', 'a>b'],
+      ['\\>x y', '>x'],
+      ['2">" y', '2>'],
+      ["> 'a b' bwa mem", 'bwa'],
+      ['>"" bwa', 'bwa'],
+      ['2>&1>log bwa', 'bwa'],
+      ['bwa>out mem', 'bwa'],
+      ['bwa&>log mem', 'bwa'],
+      ['<in sort', 'sort'],
+      ['A=1>out bwa', 'bwa'],
+      [">'a\u2028' bwa", 'bwa'],
+    ];
+    expect(cases.map(([c]) => programOf(c))).toEqual(cases.map(([, name]) => name));
+    expect(firstCommandWords('bwa>out mem 2>err')).toEqual(['bwa', '>out', 'mem', '2>err']);
+  });
 });
