@@ -97,14 +97,33 @@ const CROMWELL_JOB = /^cromwell_([0-9a-f]{8})_(.+)$/i;
 /** A record as the report reads it (read-tasks.ts): with when it last began to wait (task-history.ts waitingSince). */
 export type ReportRecord = TaskRecord & { waiting_since?: number };
 
-/** `cromwell_<8-char workflow id>_<call name>` → the call name; else the command's program (and script). */
+/** Control and format characters (bidi overrides and isolates, zero-width ones, line separators): unseen. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/**
+ * A name with its invisible characters shown as `\u202E` escapes: a command starting with a right-to-left
+ * override (U+202E) displayed its program `evil☃` as `☃live`, another program's name (adversary 21 F4).
+ */
+export function visibleName(name: string): string {
+  return name.replace(INVISIBLE, c => {
+    const code = c.codePointAt(0) as number;
+    return code > 0xffff
+      ? `\\u{${code.toString(16).toUpperCase()}}`
+      : `\\u${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  });
+}
+
+/**
+ * `cromwell_<8-char workflow id>_<call name>` → the call name; else the command's program (and script). Either
+ * with its invisible characters made visible (visibleName).
+ */
 export function groupOf(rec: Pick<TaskRecord, 'cromwell_job_id' | 'command'>): {
   name: string;
   kind: 'call' | 'command';
 } {
   const m = rec.cromwell_job_id ? CROMWELL_JOB.exec(rec.cromwell_job_id) : null;
-  if (m?.[2]) return { name: m[2], kind: 'call' };
-  return { name: programOf(rec.command) || '(empty)', kind: 'command' };
+  if (m?.[2]) return { name: visibleName(m[2]), kind: 'call' };
+  return { name: visibleName(programOf(rec.command)) || '(empty)', kind: 'command' };
 }
 
 /** A Cromwell workflow id (a UUID) or its first 8 characters, as `--workflow` takes it. */
@@ -379,7 +398,8 @@ function timeline(records: readonly TaskRecord[], now: number): ReportData['time
       let slot = slotEnds.findIndex(e => e <= start);
       if (slot < 0) {
         slot = slotEnds.length;
-        rows.push(`${worker} #${slot + 1}`);
+        // Drawn on the canvas: an override in a worker's name reversed its slot number too.
+        rows.push(`${visibleName(worker)} #${slot + 1}`);
       }
       slotEnds[slot] = end;
       bars.push({ row: firstRow + slot, id: r.id, start, end, status_name: r.status_name });

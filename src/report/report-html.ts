@@ -28,12 +28,21 @@ function statusCells(by: Partial<Record<string, number>>): string {
     .join(' · ');
 }
 
+/**
+ * A user's string (a call or program name, a pool, a reason) as HTML, escaped and in a `<bdi>`: its direction
+ * (a right-to-left override in a command) stays inside it. Without it, the override reversed the report's own
+ * "(command)" label beside the name (adversary 21 F4).
+ */
+function userText(s: string): string {
+  return `<bdi>${esc(s)}</bdi>`;
+}
+
 function filterText(d: ReportData): string {
   const f = d.filter;
   const parts = [
-    f.pool !== undefined ? `pool ${f.pool}` : '',
-    f.workflow !== undefined ? `workflow ${f.workflow}` : '',
-    f.since !== undefined ? `since ${isoTime(f.since)}` : '',
+    f.pool !== undefined ? `pool ${userText(f.pool)}` : '',
+    f.workflow !== undefined ? `workflow ${userText(f.workflow)}` : '',
+    f.since !== undefined ? `since ${esc(isoTime(f.since))}` : '',
   ].filter(Boolean);
   return parts.length ? parts.join(', ') : 'every task kept in Redis';
 }
@@ -65,7 +74,7 @@ export function reportHtml(d: ReportData): string {
       'suggestion',
     ],
     d.groups.map(g => [
-      `<code>${esc(g.name)}</code>${g.kind === 'call' ? '' : ' <small>(command)</small>'}`,
+      `<code>${userText(g.name)}</code>${g.kind === 'call' ? '' : ' <small>(command)</small>'}`,
       String(g.tasks),
       statusCells(g.by_status),
       secs(g.wall_s?.mean),
@@ -79,7 +88,7 @@ export function reportHtml(d: ReportData): string {
   );
   const reasons = table(
     ['reason', 'tasks'],
-    d.failures.by_reason.map(r => [esc(r.reason), String(r.count)]),
+    d.failures.by_reason.map(r => [userText(r.reason), String(r.count)]),
     'no failures',
   );
   const failures = table(
@@ -88,11 +97,11 @@ export function reportHtml(d: ReportData): string {
       String(f.id),
       `<span class="status-${esc(f.status_name)}">${esc(f.status_name)}</span>`,
       f.exit_code === undefined ? '' : String(f.exit_code),
-      esc(f.pool),
-      `<code>${esc(f.group)}</code>`,
+      userText(f.pool),
+      `<code>${userText(f.group)}</code>`,
       String(f.attempts),
       isoTime(f.ended_at),
-      esc(f.reason),
+      userText(f.reason),
     ]),
     'no failures',
   );
@@ -112,7 +121,7 @@ th{background:#f3f4f6}code{font-size:.85rem;overflow-wrap:anywhere}.empty{color:
 #charts{display:flex;flex-wrap:wrap;gap:1rem}.note{color:#6b7280;font-size:.85rem}
 </style></head><body>
 <h1>JTM run report</h1>
-<p class="note">Generated ${esc(isoTime(d.generated_at))} · ${esc(filterText(d))}</p>
+<p class="note">Generated ${esc(isoTime(d.generated_at))} · ${filterText(d)}</p>
 <h2>Tasks</h2>
 <p id="statuses">${d.tasks} tasks: ${statusCells(d.by_status)}</p>
 <p>Attempts: ${d.attempts.total} in all, ${d.attempts.retried} tasks retried, at most ${d.attempts.max} for one task.</p>
@@ -155,7 +164,8 @@ ${jsonScript('jtm-report', d)}
     var el = document.createElement('div');
     el.className = 'usage';
     box.appendChild(el);
-    var title = 'task ' + h.id + ' · ' + h.group + ' · ' + h.status_name +
+    // The name isolated (FSI … PDI): its direction stays inside it in the chart's title.
+    var title = 'task ' + h.id + ' · \\u2068' + h.group + '\\u2069 · ' + h.status_name +
       (h.peak_rss_mb != null ? ' · peak ' + (h.peak_rss_mb < 0.5 ? '< 1' : h.peak_rss_mb) + ' MB' : '') +
       (h.cpu_time_s != null ? ' · ' + h.cpu_time_s + ' s CPU' : '');
     jtmUsageChart(el, { id: h.id, title: title }, h.samples);

@@ -208,6 +208,10 @@ describe('jtm report', () => {
       })()`)) as number;
         expect(green).toBeGreaterThan(50);
         expect(await page.locator('.u-wrap canvas').count()).toBeGreaterThanOrEqual(1);
+        // The call's name in a chart's title is isolated (FSI … PDI): its direction stays inside it.
+        expect(await page.locator('.u-title').allTextContents()).toContainEqual(
+          expect.stringContaining(`task ${heavyId} · \u2068align\u2069 · success`),
+        );
         mkdirSync(join(ROOT, 'test-output'), { recursive: true });
         await page.screenshot({ path: join(ROOT, 'test-output', 'report.png'), fullPage: true });
       } finally {

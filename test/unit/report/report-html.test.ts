@@ -35,4 +35,36 @@ describe('the report page', () => {
     data.heaviest = [];
     expect(reportHtml(data)).toContain('<p class="empty">no resource usage recorded</p>');
   });
+
+  // Adversary 21 F4: a right-to-left override in a command reversed the report's own "(command)" label.
+  it('shows every user string in an isolating <bdi>, and invisible characters of a name as escapes', () => {
+    const rlo = '\u202E';
+    const failed = (id: number, fields: Record<string, string>): TaskRecord =>
+      parseTaskRecord({
+        id: String(id),
+        command: 'true',
+        pool: 'p',
+        attempts: '1',
+        max_retries: '1',
+        queued_at: '1000',
+        started_at: '2000',
+        ended_at: '2010',
+        status: '-1',
+        exit_code: '4',
+        reason: `reasonmark ${rlo}x`,
+        ...fields,
+      }) as TaskRecord;
+    const records = [
+      failed(1, { command: `${rlo}\u2603evilprog; exit 4` }),
+      failed(2, { cromwell_job_id: `cromwell_8a3f2c1d_${rlo}callname`, pool: 'poolname' }),
+    ];
+    const { data } = analyse(records, { pool: 'poolname' }, 5000);
+    expect(data.groups.map(g => g.name).sort()).toEqual(['\\u202Ecallname', '\\u202E\u2603evilprog']);
+    const html = reportHtml(data);
+    // The page without its scripts (the data's JSON, the chart code), and without what is inside <bdi>s:
+    // no user string is left, and no bidi control.
+    const outside = html.replace(/<script[\s\S]*?<\/script>/g, '').replace(/<bdi>[^<]*<\/bdi>/g, '');
+    for (const s of ['evilprog', 'callname', 'poolname', 'reasonmark', rlo]) expect(outside).not.toContain(s);
+    expect(html).toContain('<code><bdi>\\u202E\u2603evilprog</bdi></code> <small>(command)</small>');
+  });
 });
