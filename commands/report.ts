@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import { parseDurationOr } from '../src/durations.js';
-import type { ReportData } from '../src/report/analyse.js';
+import { sinceOf, type ReportData } from '../src/report/analyse.js';
 import { writeReport } from '../src/report/write-report.js';
 
 export default class Report extends BaseCommand<typeof Report> {
@@ -19,7 +18,8 @@ export default class Report extends BaseCommand<typeof Report> {
         'only the tasks of this Cromwell workflow, sub-workflows included (its id, or the first 8 characters: every workflow that starts so)',
     }),
     since: Flags.string({
-      description: 'only tasks running or ended within this long (2h, 30m, 1d, hh:mm:ss)',
+      description:
+        'only tasks running or ended within this long (2h, 30m, 1d, hh:mm:ss; not reaching before 1970)',
     }),
     output: Flags.string({
       char: 'o',
@@ -30,10 +30,7 @@ export default class Report extends BaseCommand<typeof Report> {
 
   async run(): Promise<ReportData> {
     const { pool, workflow, since, output } = this.flags;
-    let sinceMs: number | undefined;
-    if (since !== undefined) {
-      sinceMs = Date.now() - parseDurationOr(since, '--since', '2h, 30m, 1d or hh:mm:ss');
-    }
+    const sinceMs = since === undefined ? undefined : sinceOf(since);
     const json = this.jsonEnabled();
     const { data, file } = await writeReport(() => this.context(), {
       filter: {

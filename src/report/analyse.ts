@@ -1,8 +1,10 @@
 import { InvalidInputError } from '../errors.js';
+import { parseDurationOr } from '../durations.js';
 import { TaskStatus, type TaskStatusName } from '../tasks/status.js';
 import type { TaskRecord } from '../store/task-record.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
 import { programOf } from './program-of.js';
+import { counted } from '../plural.js';
 
 /** What a report is about: tasks of a pool, of a Cromwell workflow, active since a time. */
 export interface ReportFilter {
@@ -126,6 +128,20 @@ export function groupOf(rec: Pick<TaskRecord, 'cromwell_job_id' | 'command'>): {
   return { name: visibleName(programOf(rec.command)) || '(empty)', kind: 'command' };
 }
 
+/**
+ * `--since` (`2h`, `1d`, `hh:mm:ss`) as the epoch ms it starts at. A span reaching before the epoch (1970) is
+ * refused: `99999999d` was taken and the header said "since -271764-03-24" (adversary 21 F8). No record is
+ * older than the epoch, so the span was a typing slip, not a wish for every task (which is no `--since`).
+ */
+export function sinceOf(text: string, now = Date.now()): number {
+  const span = parseDurationOr(text, '--since', '2h, 30m, 1d or hh:mm:ss');
+  if (span > now)
+    throw new InvalidInputError(
+      `invalid --since ${JSON.stringify(text)}: it reaches before 1970-01-01 (the epoch); at most ${Math.floor(now / 86_400_000)}d, or no --since for every task`,
+    );
+  return now - span;
+}
+
 /** A Cromwell workflow id (a UUID) or its first 8 characters, as `--workflow` takes it. */
 const WORKFLOW_FILTER = /^[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$/i;
 
@@ -212,8 +228,7 @@ export function rightSize(peakMb: number | null, requestMb: number | null, outOf
   const want = Math.max(1, Math.ceil((peakMb * 1.2) / 1024));
   if (outOfMemory > 0) {
     const more = Math.max(want, Math.ceil((Math.max(peakMb, requestMb ?? 0) * 2) / 1024));
-    const tasks = outOfMemory === 1 ? '1 task' : `${outOfMemory} tasks`;
-    return `${tasks} ran out of memory (largest peak ${gb(peakMb)}): request more, e.g. ${more} GB`;
+    return `${counted(outOfMemory, 'task')} ran out of memory (largest peak ${gb(peakMb)}): request more, e.g. ${more} GB`;
   }
   if (requestMb === null) return `peak ${gb(peakMb)}, no memory request: request ${want} GB`;
   if (peakMb > requestMb) return `peak ${gb(peakMb)} above the ${gb(requestMb)} request: request ${want} GB`;

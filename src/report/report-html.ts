@@ -1,4 +1,5 @@
 import { esc, isoTime, table } from '../http/html.js';
+import { counted } from '../plural.js';
 import type { ReportData, Spread } from './analyse.js';
 import { CHARTS_JS, jsonScript, STATUS_COLOURS, uplotAssets } from './browser-charts.js';
 
@@ -123,8 +124,8 @@ th{background:#f3f4f6}code{font-size:.85rem;overflow-wrap:anywhere}.empty{color:
 <h1>JTM run report</h1>
 <p class="note">Generated ${esc(isoTime(d.generated_at))} · ${filterText(d)}</p>
 <h2>Tasks</h2>
-<p id="statuses">${d.tasks} tasks: ${statusCells(d.by_status)}</p>
-<p>Attempts: ${d.attempts.total} in all, ${d.attempts.retried} tasks retried, at most ${d.attempts.max} for one task.</p>
+<p id="statuses">${counted(d.tasks, 'task')}: ${statusCells(d.by_status)}</p>
+<p>Attempts: ${d.attempts.total} in all, ${counted(d.attempts.retried, 'task')} retried, at most ${d.attempts.max} for one task.</p>
 ${summary}
 <h2>Per call or command</h2>
 <p class="note">CPU efficiency = CPU time / (wall time × CPUs); CPUs from the pool spec (<code>?</code>: none given, 1 assumed).

@@ -275,7 +275,7 @@ function startWatchdog(deadlineMs: number): void {
     setImmediate(() => {
       if (monotonicMs() - lastPing <= deadlineMs || tasks.size === 0) return;
       process.stderr.write(
-        `${JSON.stringify({ level: 50, time: Date.now(), msg: `pty host: no word from the worker for ${monotonicMs() - lastPing} ms: killing its ${tasks.size} tasks` })}\n`,
+        `${JSON.stringify({ level: 50, time: Date.now(), msg: `pty host: no word from the worker for ${monotonicMs() - lastPing} ms: killing its ${tasks.size} task${tasks.size === 1 ? '' : 's'}` })}\n`,
       );
       for (const t of tasks.values()) t.watchdog = true;
       killAllTasks();

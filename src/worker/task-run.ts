@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { formatSeconds, setLongTimeout, type LongTimeout } from '../durations.js';
 import { permissionCode } from '../errors.js';
+import { counted } from '../plural.js';
 import { processUserName } from '../process-user.js';
 
 import type { Logger } from '../logger.js';
@@ -523,7 +524,7 @@ export class TaskRun {
     const exit = ran ? { exitCode: ran.code } : {};
     switch (cause) {
       case 'kill': {
-        const how = ran ? `(${ran.killed} processes)` : 'before it started';
+        const how = ran ? `(${counted(ran.killed, 'process', 'processes')})` : 'before it started';
         return {
           kind: 'final',
           status: TaskStatus.terminated,

@@ -79,6 +79,8 @@ describe.concurrent('task execution', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ task_id: id, status: 'terminated', action: 'killed' });
     expect(await status(id)).toBe(-4);
+    // One process: "(1 process)", not "(1 processes)" (adversary 21 F8).
+    expect((await ctx.tasks.get(id))?.reason).toBe('killed on request (1 process)');
     expect(processesMatching('sleep 3101')).toEqual([]);
     // Already final: no change, exit 0.
     const again = await runJtm(['kill', '-tid', String(id), '--json'], env);

@@ -119,7 +119,7 @@ time.sleep(${n})'`;
       const rec = await waitFinalRecord(ctx, id);
       expect(rec.status_name).toBe('terminated');
       expect(rec.reason).toMatch(
-        /^killed on request \(\d+ processes\); 1 process of another user could not be ended \(EPERM: \d+\)$/,
+        /^killed on request \(\d+ process(es)?\); 1 process of another user could not be ended \(EPERM: \d+\)$/,
       );
     } finally {
       await closeContext(ctx);

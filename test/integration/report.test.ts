@@ -134,6 +134,14 @@ describe('jtm report', () => {
     const bad = await runJtm(['report', '--since', 'yesterday'], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/invalid --since/);
+    // Adversary 21 F8: a span reaching before 1970 was taken ("since -271764-03-24"); one line, exit 1.
+    const far = await runJtm(['report', '--since', '99999999d'], env);
+    expect([far.code, far.stdout]).toEqual([1, '']);
+    expect(far.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^jtm report: invalid --since "99999999d": it reaches before 1970-01-01 \(the epoch\); at most \d+d/,
+      ),
+    ]);
   });
 
   it('refuses a bad pool name and an unwritable output before reading any record', async () => {

@@ -6,6 +6,7 @@ import {
   matchesFilter,
   memoryMb,
   rightSize,
+  sinceOf,
   spread,
   validateWorkflowFilter,
 } from '../../../src/report/analyse.js';
@@ -80,6 +81,18 @@ describe('report analysis', () => {
     expect(rightSize(0, null)).toBe('peak < 1 MB, no memory request: request 1 GB');
     expect(rightSize(300, null)).toBe('peak 300 MB, no memory request: request 1 GB');
     expect(rightSize(null, 1024)).toBe('no usage recorded');
+  });
+
+  // Adversary 21 F8: `--since 99999999d` was taken, and the header said "since -271764-03-24".
+  it('--since: the epoch ms it starts at, refused when it reaches before 1970', () => {
+    const now = Date.UTC(2025, 0, 2);
+    expect(sinceOf('2h', now)).toBe(now - 7_200_000);
+    expect(sinceOf('20090d', now)).toBe(now - 20_090 * 86_400_000);
+    expect(() => sinceOf('99999999d', now)).toThrow(
+      'invalid --since "99999999d": it reaches before 1970-01-01 (the epoch); at most 20090d, or no --since for every task',
+    );
+    expect(() => sinceOf('20091d', now)).toThrow(/before 1970/);
+    expect(() => sinceOf('yesterday', now)).toThrow(/invalid --since "yesterday"/);
   });
 
   it('spread: count, mean, median, p95, max', () => {

@@ -36,6 +36,24 @@ describe('the report page', () => {
     expect(reportHtml(data)).toContain('<p class="empty">no resource usage recorded</p>');
   });
 
+  // Adversary 21 F8: "1 tasks retried".
+  it('counts in the singular when there is one', () => {
+    const one = parseTaskRecord({
+      id: '1',
+      status: '4',
+      command: 'true',
+      pool: 'p',
+      attempts: '2',
+      max_retries: '2',
+    }) as TaskRecord;
+    const html = reportHtml(analyse([one], {}, 5000).data);
+    expect(html).toContain('<p id="statuses">1 task: ');
+    expect(html).toContain('<p>Attempts: 2 in all, 1 task retried, at most 2 for one task.</p>');
+    const two = reportHtml(analyse([rec(1), rec(2)], {}, 5000).data);
+    expect(two).toContain('<p id="statuses">2 tasks: ');
+    expect(two).toContain('0 tasks retried');
+  });
+
   // Adversary 21 F4: a right-to-left override in a command reversed the report's own "(command)" label.
   it('shows every user string in an isolating <bdi>, and invisible characters of a name as escapes', () => {
     const rlo = '\u202E';
