@@ -74,7 +74,8 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   app.disable('x-powered-by');
   app.use(securityHeaders);
   app.use(loopbackHostOnly(opts.host, opts.credentials));
-  if (opts.credentials) app.use(basicAuth(opts.credentials, ctx.logger));
+  if (opts.credentials)
+    app.use(basicAuth(opts.credentials, ctx.logger, { logEveryMs: ctx.config.logRepeatIntervalMs }));
   app.use(sameOriginWrites);
   app.use(answerWhileRedisDown(ctx));
   app.get('/', (_req, res) => res.redirect(QUEUES_PATH));

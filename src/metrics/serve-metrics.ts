@@ -53,7 +53,8 @@ export async function startMetricsServer(
   app.disable('x-powered-by');
   app.use(securityHeaders);
   app.use(loopbackHostOnly(opts.host, opts.credentials));
-  if (opts.credentials) app.use(basicAuth(opts.credentials, ctx.logger));
+  if (opts.credentials)
+    app.use(basicAuth(opts.credentials, ctx.logger, { logEveryMs: ctx.config.logRepeatIntervalMs }));
   app.use(answerWhileRedisDown(ctx));
   app.get('/metrics', metricsHandler(ctx));
   const server = await listen(app, opts.host, opts.port, 'metrics endpoint');

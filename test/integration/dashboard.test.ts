@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,12 +119,13 @@ describe('dashboard access rules', () => {
         expect((await fetch(`${url}${path}`, { redirect: 'manual' })).status, path).toBe(401);
         expect((await fetch(`${url}${path}`, { headers: auth('ops', 'pa:ss word') })).status, path).toBe(200);
       }
-      // Wrong credentials: 401 after a delay (a guesser gets a few tries a second), logged once per client.
+      // Wrong credentials: 401 after a delay, one at a time per client (the others 429), logged once a minute
+      // per client; the limit itself is tested below.
       const t0 = Date.now();
       const wrong = await Promise.all(
         [1, 2, 3].map(() => fetch(`${url}workers`, { headers: auth('ops', 'wrong') })),
       );
-      expect(wrong.map(r => r.status)).toEqual([401, 401, 401]);
+      expect(wrong.map(r => r.status).sort()).toEqual([401, 429, 429]);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
       await waitFor(() => /wrong user or password/.test(proc.output()), 'the failed login logged');
       expect(proc.output().match(/wrong user or password/g)).toHaveLength(1);
@@ -203,6 +204,98 @@ describe('dashboard access rules', () => {
       });
       expect(own.status).toBe(303);
     } finally {
+      await proc.stop();
+    }
+  });
+
+  it('wrong credentials are limited per client: a few 401 a second, the rest 429; right ones pass (adversary 21 F2)', async () => {
+    // Adversary 21 F2: 400 keep-alive connections of one client made ~1,250 guesses a second (each waited its
+    // 300 ms in parallel), and 6,489 failures gave one warning line without a count.
+    const withCreds = {
+      ...env,
+      JTM_DASHBOARD_USER: 'ops',
+      JTM_DASHBOARD_PASSWORD: 's3:cret',
+      JTM_LOG_REPEAT_INTERVAL: '2s',
+    };
+    const { proc, url } = await startDashboard(withCreds);
+    const { port } = new URL(url);
+    // Loopback has many addresses: the guesser is 127.0.0.2, the user 127.0.0.1 (and 127.0.0.3 below).
+    const get = (headers: Record<string, string>, localAddress?: string, agent?: Agent) =>
+      new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, path: '/api/workers', headers, localAddress, agent },
+          res => {
+            res.resume();
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const guesser = new Agent({ keepAlive: true, maxSockets: 100 });
+    try {
+      const statuses = new Map<number, number>();
+      const started = Date.now();
+      let guess = 0;
+      const loop = async (): Promise<void> => {
+        while (Date.now() - started < 2500) {
+          const { status } = await get(auth('ops', `guess${guess++}`), '127.0.0.2', guesser);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+      };
+      const guessing = Promise.all(Array.from({ length: 100 }, loop));
+      // Meanwhile the user, from another address, is served at once every time.
+      const user: { status: number; ms: number }[] = [];
+      while (Date.now() - started < 2000) {
+        const t = Date.now();
+        user.push({ status: (await get(auth('ops', 's3:cret'))).status, ms: Date.now() - t });
+        await new Promise(r => setTimeout(r, 100));
+      }
+      await guessing;
+      const seconds = (Date.now() - started) / 1000;
+      const unauthorized = statuses.get(401) ?? 0;
+      const refused = statuses.get(429) ?? 0;
+      expect([...statuses.keys()].sort()).toEqual([401, 429]);
+      // One wrong answer in flight per client, 300 ms each: about 3 a second (not hundreds).
+      expect(unauthorized).toBeGreaterThanOrEqual(2);
+      expect(unauthorized).toBeLessThanOrEqual(Math.ceil(seconds / 0.3) + 1);
+      expect(refused).toBeGreaterThan(unauthorized);
+      expect(user.length).toBeGreaterThanOrEqual(5);
+      expect(user.every(u => u.status === 200)).toBe(true);
+      expect(Math.max(...user.map(u => u.ms))).toBeLessThan(1500);
+      // The warning lines of the guesser (the first at once, then at most one per JTM_LOG_REPEAT_INTERVAL)
+      // add up to every wrong try and every refusal.
+      const sums = () => {
+        const lines = proc
+          .output()
+          .split('\n')
+          .filter(l => l.includes('"client":"127.0.0.2"'))
+          .map(l => JSON.parse(l) as { msg: string; failures: number; refused: number });
+        return {
+          lines: lines.length,
+          msg: [...new Set(lines.map(l => l.msg))],
+          failures: lines.reduce((n, l) => n + l.failures, 0),
+          refused: lines.reduce((n, l) => n + l.refused, 0),
+        };
+      };
+      await waitFor(
+        () => sums().failures === unauthorized && sums().refused === refused,
+        'the counts logged',
+        15_000,
+      );
+      expect(sums().msg).toEqual(['wrong user or password']);
+      expect(sums().lines).toBeLessThanOrEqual(Math.ceil(seconds / 2) + 2);
+      // While a wrong answer is pending, the same client's right credentials get 429 too (checking them would
+      // make the 429 itself say "wrong"); once it is answered they pass.
+      const pending = get(auth('ops', 'wrong'), '127.0.0.3');
+      await new Promise(r => setTimeout(r, 50));
+      expect(await get(auth('ops', 's3:cret'), '127.0.0.3')).toEqual({ status: 429, retryAfter: '1' });
+      expect((await pending).status).toBe(401);
+      expect((await get(auth('ops', 's3:cret'), '127.0.0.3')).status).toBe(200);
+    } finally {
+      guesser.destroy();
       await proc.stop();
     }
   });

@@ -1,0 +1,155 @@
+import { isIPv6 } from 'node:net';
+
+import type { Logger } from '../logger.js';
+
+/**
+ * How long a wrong user or password waits for its 401. Until then that client's credentials are not checked:
+ * one wrong answer in flight per client, so at most about 1000 / 300 ≈ 3 guesses a second per client.
+ */
+export const FAILED_LOGIN_DELAY_MS = 300;
+
+/** At most one warning line per client in this window; it carries the counts since the client's last line. */
+export const LOGIN_LOG_EVERY_MS = 60_000;
+
+/** Clients remembered at once: memory stays bounded however many addresses guess (least recently seen go). */
+export const MAX_LOGIN_CLIENTS = 10_000;
+
+export interface LoginLimitOptions {
+  delayMs?: number;
+  logEveryMs?: number;
+  maxClients?: number;
+}
+
+interface ClientState {
+  /** Until when a wrong answer of this client is pending: its credentials are not checked before. */
+  busyUntil: number;
+  /** Wrong credentials since the client's last warning line. */
+  failures: number;
+  /** Requests refused with 429 (credentials not checked) since the client's last warning line. */
+  refused: number;
+  /** When the client's last warning line was written. */
+  loggedAt: number;
+  /** When the client was last heard from. */
+  seenAt: number;
+}
+
+/**
+ * The key a client is limited under: its address, an IPv4-mapped IPv6 address as IPv4, and an IPv6 address
+ * by its /64 (one host commonly owns a whole /64, so per-address keys would give it 2^64 budgets).
+ */
+export function clientKey(address: string): string {
+  const a = address.replace(/%.*$/, '').toLowerCase();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
+  if (mapped?.[1]) return mapped[1];
+  if (!isIPv6(a)) return a;
+  // An embedded IPv4 tail (::1.2.3.4) stands for two groups; only the first four groups matter here.
+  const groups = (s: string | undefined): string[] =>
+    s ? s.split(':').flatMap(g => (g.includes('.') ? ['0', '0'] : [g])) : [];
+  const [left, right] = a.split('::');
+  const l = groups(left);
+  const r = groups(right);
+  const full = [...l, ...Array<string>(Math.max(0, 8 - l.length - r.length)).fill('0'), ...r];
+  return `${full
+    .slice(0, 4)
+    .map(g => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+/**
+ * Wrong credentials, limited per client (adversary 21 F2: a delay alone let 400 parallel connections of one
+ * client make 1,250 guesses a second). While a client's wrong answer is pending, its further requests with
+ * credentials are refused (429) WITHOUT checking them: right ones too, since a 429 given only to wrong
+ * credentials would itself tell the guesser "wrong" at full speed. Right credentials never count and never
+ * wait otherwise, and other clients are not affected. Counts go to a warning line per client at most once per
+ * `logEveryMs` (the first failure at once, later ones summed), so a flood is one line a minute with its size.
+ */
+export class LoginLimiter {
+  readonly delayMs: number;
+  private readonly logEveryMs: number;
+  private readonly maxClients: number;
+  /** In order of last contact (re-inserted on each), so the first entry is the one to evict. */
+  private readonly clients = new Map<string, ClientState>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly logger: Logger | undefined,
+    opts: LoginLimitOptions = {},
+  ) {
+    this.delayMs = opts.delayMs ?? FAILED_LOGIN_DELAY_MS;
+    this.logEveryMs = opts.logEveryMs ?? LOGIN_LOG_EVERY_MS;
+    this.maxClients = opts.maxClients ?? MAX_LOGIN_CLIENTS;
+  }
+
+  /** Milliseconds until the client's credentials may be checked; when above 0 the request is counted refused. */
+  refusal(address: string): number {
+    const key = clientKey(address);
+    const state = this.clients.get(key);
+    const now = Date.now();
+    if (!state || state.busyUntil <= now) return 0;
+    state.refused++;
+    this.touch(key, state, now);
+    return state.busyUntil - now;
+  }
+
+  /** A wrong user or password: the client is busy for `delayMs`, and the failure is counted (and maybe logged). */
+  failed(address: string): void {
+    const key = clientKey(address);
+    const now = Date.now();
+    const state = this.clients.get(key) ?? {
+      busyUntil: 0,
+      failures: 0,
+      refused: 0,
+      loggedAt: -Infinity,
+      seenAt: now,
+    };
+    state.busyUntil = now + this.delayMs;
+    state.failures++;
+    this.touch(key, state, now);
+    if (now - state.loggedAt >= this.logEveryMs) this.log(key, state, now);
+  }
+
+  /** Clients remembered now (for tests of the bound). */
+  get size(): number {
+    return this.clients.size;
+  }
+
+  private touch(key: string, state: ClientState, now: number): void {
+    state.seenAt = now;
+    this.clients.delete(key);
+    this.clients.set(key, state);
+    while (this.clients.size > this.maxClients) {
+      const [oldKey, old] = this.clients.entries().next().value as [string, ClientState];
+      // Its counts are written before it is forgotten, so no failure goes uncounted.
+      if (old.failures > 0 || old.refused > 0) this.log(oldKey, old, now);
+      this.clients.delete(oldKey);
+    }
+    // One timer for all clients, only while there are any: it writes counts nobody's next failure would, and
+    // forgets clients idle for a window (their next failure is then logged at once: still one line a window).
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), Math.max(1, this.logEveryMs / 2)).unref();
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, state] of this.clients) {
+      const pending = state.failures > 0 || state.refused > 0;
+      if (pending && now - state.loggedAt >= this.logEveryMs) this.log(key, state, now);
+      else if (!pending && now - state.seenAt >= this.logEveryMs) this.clients.delete(key);
+    }
+    if (this.clients.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private log(key: string, state: ClientState, now: number): void {
+    this.logger?.warn(
+      { client: key, failures: state.failures, refused: state.refused },
+      'wrong user or password',
+    );
+    state.failures = 0;
+    state.refused = 0;
+    state.loggedAt = now;
+  }
+}
