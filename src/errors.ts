@@ -1,7 +1,8 @@
 /**
  * Every error JTM raises on purpose: a stable `code` for scripts and `--json`, and the exit code the CLI uses.
- * Exit codes (documented in the README): 1 invalid input or a negative answer, 255 JTM/Redis unavailable
- * (the original's "command timeout"), 255 for `kill` of an unknown task (as the original).
+ * Exit codes (documented in the README): 1 invalid input or a negative answer, 3 a follower that could not
+ * deliver every byte (OutputGapError), 255 JTM/Redis unavailable (the original's "command timeout"), 255 for
+ * `kill` of an unknown task (as the original).
  */
 export class JtmError extends Error {
   constructor(
@@ -170,6 +171,36 @@ export class ShardCountMismatchError extends JtmError {
       'SHARD_COUNT_MISMATCH',
       255,
     );
+  }
+}
+
+/** A range of a task's stdout that a reader could not deliver: `bytes` bytes from byte `offset` of the output. */
+export interface OutputGap {
+  offset: number;
+  bytes: number;
+}
+
+/**
+ * A follower of a task's output (`followLogs`, `jtm logs --follow`) delivered everything it could but not every
+ * byte: some went out of the Redis copy (it keeps a tail) while the task's stdout file could not be read here
+ * (another host, another user's file, removed or rewritten). Raised once the task has ended, after the last
+ * byte that could be delivered; `gaps` says where the missing bytes were, in order. Exit 3: the output printed
+ * is not the whole output, which is neither invalid input (1) nor Redis unavailable (255).
+ */
+export class OutputGapError extends JtmError {
+  readonly missedBytes: number;
+
+  constructor(
+    readonly taskId: number,
+    readonly gaps: OutputGap[],
+  ) {
+    const missed = gaps.reduce((sum, g) => sum + g.bytes, 0);
+    super(
+      `${missed} bytes of task ${taskId}'s output could not be delivered (${gaps.length} ${gaps.length === 1 ? 'gap' : 'gaps'}, the first at byte ${gaps[0]?.offset ?? 0}): the Redis copy no longer held them and the task's stdout file could not be read here`,
+      'OUTPUT_GAP',
+      3,
+    );
+    this.missedBytes = missed;
   }
 }
 

@@ -13,7 +13,7 @@
  */
 import { loadConfig, type Config, type Env } from './config.js';
 import { closeContext, openContext, type JtmContext } from './context.js';
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError, OutputGapError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listPools, type PoolInfo } from './pools/list-pools.js';
 import { removePool, type RemovePoolResult } from './tasks/remove-pool.js';
@@ -36,6 +36,8 @@ export type { Config, Env } from './config.js';
 export {
   InvalidInputError,
   JtmError,
+  OutputGapError,
+  type OutputGap,
   PoolNotFoundError,
   RedisUnavailableError,
   SlurmError,
@@ -150,8 +152,9 @@ export class JtmClient {
   }
 
   /**
-   * `jtm logs`: the task's stdout as bytes, exactly as written (after the end: its file when readable here,
-   * else the last JTM_OUTPUT_TAIL_BYTES kept in Redis).
+   * `jtm logs`: the task's stdout so far as bytes, exactly as written: its stdout file where that is readable on
+   * this host, else what the Redis copy holds, which is the output's end (the last JTM_OUTPUT_TAIL_BYTES while it
+   * runs, JTM_OUTPUT_KEEP_BYTES once ended; what is missing is said by a warning through the logger only).
    */
   async logs(id: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
@@ -159,9 +162,24 @@ export class JtmClient {
     return Buffer.concat(chunks);
   }
 
-  /** `jtm logs --follow`: calls `onChunk` with new output (bytes) until the task has ended. */
+  /**
+   * `jtm logs --follow`: calls `onChunk` with the task's stdout (bytes, in order, from its first byte) as it is
+   * written, awaiting each call, and resolves once the task has ended and its last byte was delivered.
+   *
+   * Every byte the task wrote is delivered, with no gap, whenever it can be had: the Redis copy holds only the
+   * output's end (`JTM_OUTPUT_TAIL_BYTES` while it runs, `JTM_OUTPUT_KEEP_BYTES` once ended), and what it no
+   * longer holds (the start of a long output, the middle of a task that ended between two polls, what went by
+   * while a slow `onChunk` held the follower back) is read from the task's stdout file when that file is readable
+   * on this host and still holds this run's output. When some bytes are in neither place (the file is on another
+   * host, another user's, removed or rewritten), the rest is still delivered in order, and the promise then
+   * rejects with an {@link OutputGapError} (code `OUTPUT_GAP`): `missedBytes` and `gaps` (`{ offset, bytes }`
+   * each, in output order) say what is missing and where. A task started again (a lost worker) starts its output
+   * over: the new run's bytes follow what was delivered of the earlier one.
+   */
   async followLogs(id: number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
-    return streamTaskOutput(this.ctx, checkId(id), onChunk, true);
+    const taskId = checkId(id);
+    const gaps = await streamTaskOutput(this.ctx, taskId, onChunk, true);
+    if (gaps.length > 0) throw new OutputGapError(taskId, gaps);
   }
 
   /** `jtm resource-log`: the task's CPU/memory samples, oldest first. */

@@ -3,33 +3,41 @@ import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, type JtmContext } from '../context.js';
-import { permissionCode, TaskNotFoundError } from '../errors.js';
+import { TaskNotFoundError, type OutputGap } from '../errors.js';
+import type { TaskRecord } from '../store/task-record.js';
+import { writeFileRange } from './output-range.js';
 import { isFinal } from './status.js';
 
+/** While the record does not name the run's stdout file yet, how long a gap waits for it (see `reach`). */
+const HOLD_MS = 5_000;
+/** Polls of a follower: the usual pace, and while a gap waits for the record to name the file. */
+const POLL_MS = 500;
+const HOLD_POLL_MS = 100;
+
 /**
- * A task's stdout, as bytes (binary-safe: nothing is decoded). After the task has ended: its stdout file
- * when that file is readable here and has the size its worker recorded (the file is authoritative and
- * complete), else the Redis copy, which holds the last JTM_OUTPUT_TAIL_BYTES while the task runs and the last
- * JTM_OUTPUT_KEEP_BYTES once it has ended (one log line on stderr says when earlier output was dropped from it). While it runs: the Redis copy, which its worker fills from the
- * file a few times a second; with `follow`, new output until the task has ended.
+ * A task's stdout, as bytes (binary-safe: nothing is decoded), in order and without a gap whenever the bytes
+ * exist somewhere this reader can get them. After the task has ended: its stdout file when that file is
+ * readable here and has the size its worker recorded (the file is authoritative and complete). Otherwise the
+ * Redis copy, which holds the last JTM_OUTPUT_TAIL_BYTES while the task runs and the last JTM_OUTPUT_KEEP_BYTES
+ * once it has ended: each part of it carries its offset in the output, so a part the copy no longer holds (the
+ * start of a long output, what went by while a follower was behind, the middle of an output that ended between
+ * two polls) is read from the stdout file when that file is readable here and still holds this run's output
+ * (its bytes where the copy resumes are the copy's; once ended, its recorded size and mtime). With `follow`,
+ * new output until the task has ended.
+ *
+ * Returns the gaps: parts that neither source had (each also one warning on stderr), in output order; empty when
+ * every byte was written.
  */
 export async function streamTaskOutput(
   anyShard: JtmContext,
   id: number,
   write: (chunk: Buffer) => void | Promise<void>,
   follow: boolean,
-): Promise<void> {
+): Promise<OutputGap[]> {
   const ctx = forTask(anyShard, id);
   const record = await ctx.tasks.get(id);
   if (!record) throw new TaskNotFoundError(id);
-  const copied = isFinal(record.status) ? await copyFile(record.stdout_file, record, write) : false;
-  if (copied === true) return;
-  // The file is on this host with the recorded size but this user may not read it (another user's worker, a
-  // umask of 077): said so, rather than sending the reader to that file (adversary 12 D6).
-  const whole =
-    typeof copied === 'string'
-      ? `the whole output is in ${record.stdout_file ?? "the task's stdout file"}, which this user cannot read (${copied})`
-      : "the whole output is in the task's stdout file";
+  if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write))) return [];
   const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
   /** The output offset up to which this reader has written, and the run (token) that offset is of. */
@@ -37,47 +45,87 @@ export async function streamTaskOutput(
   let run: string | undefined = record.run_token;
   /** Whether anything was written (the start of the output warned of once). */
   let started = false;
-  const dropped = (off: number): void => {
-    if (off > 0)
-      ctx.logger.warn(
-        { task: id, dropped_bytes: off },
-        `the first ${off} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): ${whole}`,
-      );
-  };
-  const behind = (bytes: number, why: string): void =>
-    ctx.logger.warn(
-      { task: id, dropped_bytes: bytes },
-      `${bytes} bytes of output went by while this reader was behind (${why}): ${whole}`,
-    );
-  // Once a run has ended its live stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies
-  // past what was written here, when it is the run this reader follows (an older run's tail, while a new run
-  // has not streamed yet, is not). False: nothing kept.
-  const writeKept = async (): Promise<boolean> => {
-    const tail = await readKeptOutput(ctx, id, run);
-    if (!tail) return false;
-    const { data: kept, start } = tail;
-    if (!started) dropped(start);
-    else if (start > pos) behind(start - pos, 'only the last JTM_OUTPUT_KEEP_BYTES are kept once a run ends');
+  /** What the record says of the run read: its status, its stdout file and, once ended, the file's size and mtime. */
+  let view: RunView = viewOf(record);
+  const gaps: OutputGap[] = [];
+  /** When a gap began to wait for the record to name the stdout file (undefined: none waits). */
+  let holding: number | undefined;
+  const written = (chunk: Buffer): void | Promise<void> => {
     started = true;
-    const from = Math.max(0, pos - start);
-    if (from < kept.length) await write(kept.subarray(from));
-    pos = start + kept.length;
+    return write(chunk);
+  };
+  const missed = (bytes: number, why: string): void => {
+    const where = pos;
+    gaps.push({ offset: where, bytes });
+    ctx.logger.warn(
+      { task: id, dropped_bytes: bytes, offset: where },
+      where === 0 && !started
+        ? `the first ${bytes} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): ${why}`
+        : `${bytes} bytes of output went by while this reader was behind (the Redis copy keeps only the output's end): ${why}`,
+    );
+  };
+  /**
+   * Brings the reader to `off`, where the Redis copy resumes with `next` (none: the ended output's end): the
+   * bytes between from the stdout file when it is readable here and still this run's, else they are a gap.
+   * False: the record does not name the run's file yet (the worker writes it a second into the run, or with the
+   * end: a short task's kept tail comes a moment before its end), so the caller reads again shortly; for at most
+   * HOLD_MS, after which the bytes are a gap.
+   */
+  const reach = async (off: number, next: Buffer | undefined): Promise<boolean> => {
+    if (off <= pos) return true;
+    const ended = hasEnded(view);
+    let why: string;
+    if (view.file === undefined) {
+      if (follow && !ended && Date.now() - (holding ??= Date.now()) < HOLD_MS) return false;
+      why = 'the record names no stdout file for this run';
+    } else {
+      const check = {
+        next,
+        ended: ended && view.bytes !== undefined ? { bytes: view.bytes, mtime: view.mtime } : undefined,
+      };
+      const got = await writeFileRange(view.file, pos, off, check, written);
+      pos = got.reached;
+      why = got.why ?? '';
+    }
+    holding = undefined;
+    if (pos < off) missed(off - pos, why);
+    pos = off;
     return true;
   };
-  const noneKept = (): void => {
-    if (!started && (record.output_bytes ?? 0) > 0)
-      ctx.logger.warn(
-        { task: id, dropped_bytes: record.output_bytes },
-        `its ${record.output_bytes} bytes of output are in the task's stdout file, not readable here, and none is kept in Redis (JTM_OUTPUT_KEEP_BYTES)`,
-      );
+  /** Writes a part of the Redis copy at `off`, after what comes before it; false as `reach`'s. */
+  const deliver = async (off: number, data: Buffer): Promise<boolean> => {
+    if (!(await reach(off, data))) return false;
+    const from = pos - off;
+    if (from < data.length) await written(from > 0 ? data.subarray(from) : data);
+    pos = Math.max(pos, off + data.length);
+    return true;
+  };
+  // Once a run has ended its live stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies
+  // past what was written here, when it is the run this reader follows (an older run's tail, while a new run
+  // has not streamed yet, is not). Undefined: nothing kept; false as `reach`'s.
+  const writeKept = async (): Promise<boolean | undefined> => {
+    const tail = await readKeptOutput(ctx, id, run);
+    if (!tail) return undefined;
+    return deliver(tail.start, tail.data);
+  };
+  /** The ended run's output past what the Redis copy held (JTM_OUTPUT_KEEP_BYTES=0, a copy cut short). */
+  const writeRest = async (): Promise<void> => {
+    if (hasEnded(view) && view.bytes !== undefined) await reach(view.bytes, undefined);
   };
   for (;;) {
-    // Following: the status and the run, in one read before the output's. A final status read first means that
-    // everything of the output (written before it) is read next.
-    let status: number | undefined;
+    // Following: the status, the run and its file, in one read before the output's. A final status read first
+    // means that everything of the output (written before it) is read next.
     if (follow) {
-      const [statusText, runText] = await ctx.redis.hmget(ctx.keys.task(id), 'status', 'run_token');
-      status = statusText === null ? undefined : Number(statusText);
+      const [statusText, runText, file, bytes, mtime] = await ctx.redis.hmget(
+        ctx.keys.task(id),
+        'status',
+        'run_token',
+        'stdout_file',
+        'output_bytes',
+        'output_mtime',
+      );
+      const status = statusText === null ? undefined : Number(statusText);
+      view = { status, file: file ?? undefined, bytes: numberOf(bytes), mtime: numberOf(mtime) };
       // A new run starts its output over (its start dropped the earlier run's stream and tail): from its own
       // start, with nothing of the earlier run's offsets. Bytes already written cannot be taken back: say so.
       const now = runText ?? undefined;
@@ -90,35 +138,57 @@ export async function streamTaskOutput(
         run = now;
         pos = 0;
         last = undefined;
+        holding = undefined;
       }
     }
     const entries = await ctx.redis.xrangeBuffer(key, last === undefined ? '-' : `(${last}`, '+');
+    let held = false;
     for (const [entryId, fields] of entries) {
-      const data = field(fields, 'data');
+      const data = field(fields, 'data') ?? Buffer.alloc(0);
       const off = Number(field(fields, 'off')?.toString('latin1') ?? 0);
-      if (!started) dropped(off);
-      // The stream keeps its last JTM_OUTPUT_TAIL_BYTES: entries trimmed between two reads are a gap, said with
-      // its size (a fast writer's follower printed 3 MB of 105 and accounted for 41 MB: adversary 10 K9).
-      else if (off > pos) behind(off - pos, 'the live copy keeps the last JTM_OUTPUT_TAIL_BYTES');
-      started = true;
-      if (data) await write(data);
-      pos = off + (data?.length ?? 0);
+      if (!(await deliver(off, data))) {
+        held = true;
+        break;
+      }
       last = entryId.toString('latin1');
     }
     if (!follow) {
       // Nothing streaming: an ended run's kept tail (final, or given back and waiting to run again).
-      if (last === undefined && !(await writeKept()) && isFinal(record.status)) noneKept();
-      return;
+      if (last === undefined) await writeKept();
+      await writeRest();
+      return gaps;
     }
     // A run that ended while this followed it (given back, or about to be recorded final): the end of its
     // output is in the kept tail now, no longer in the stream.
-    if (entries.length === 0) await writeKept();
-    if (status === undefined || isFinal(status)) {
-      if (isFinal(status ?? record.status)) noneKept();
-      return;
+    if (!held && entries.length === 0 && (await writeKept()) === false) held = true;
+    if (!held && (view.status === undefined || hasEnded(view))) {
+      await writeRest();
+      return gaps;
     }
-    await sleep(500);
+    await sleep(held ? HOLD_POLL_MS : POLL_MS);
   }
+}
+
+/** What the record says of the run a reader reads (TaskRecord's fields of the same names). */
+interface RunView {
+  status: number | undefined;
+  file: string | undefined;
+  bytes: number | undefined;
+  mtime: number | undefined;
+}
+
+function viewOf(r: TaskRecord): RunView {
+  return { status: r.status, file: r.stdout_file, bytes: r.output_bytes, mtime: r.output_mtime };
+}
+
+function hasEnded(view: RunView): boolean {
+  return view.status !== undefined && isFinal(view.status);
+}
+
+function numberOf(text: string | null | undefined): number | undefined {
+  if (text === null || text === undefined || text === '') return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : undefined;
 }
 
 /**
@@ -144,14 +214,14 @@ function field(fields: Buffer[], name: string): Buffer | undefined {
 }
 
 /**
- * Writes the task's stdout file when it is here and whole: true; false when it is not (the Redis copy serves);
- * the error code when it is here, whole, but unreadable to this user.
+ * Writes the task's stdout file when it is here, whole and readable: true; false when it is not (the Redis copy
+ * serves, and the parts it lacks are tried again from the file, which says why it cannot be read).
  */
 async function copyFile(
   path: string | undefined,
   ended: { output_bytes?: number; output_mtime?: number },
   write: (chunk: Buffer) => void | Promise<void>,
-): Promise<boolean | string> {
+): Promise<boolean> {
   const { output_bytes: bytes, output_mtime: mtime } = ended;
   if (!path || bytes === undefined) return false;
   let chunks: AsyncIterable<unknown>;
@@ -161,8 +231,8 @@ async function copyFile(
     if (!st.isFile() || st.size !== bytes || (mtime !== undefined && st.mtimeMs !== mtime)) return false;
     if (bytes === 0) return true;
     chunks = createReadStream(path, { end: bytes - 1 });
-  } catch (err) {
-    return permissionCode(err) ?? false;
+  } catch {
+    return false;
   }
   // A failure of `write` is the caller's (its reader gone, a full disk), never a reason to fall back to the
   // Redis copy: that wrote the output's tail after the part already written.
@@ -174,7 +244,7 @@ async function copyFile(
     }
   } catch (err) {
     if (wrote) throw err;
-    return permissionCode(err) ?? false;
+    return false;
   }
   return true;
 }

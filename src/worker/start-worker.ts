@@ -220,8 +220,10 @@ export async function startWorker(
       },
       // The pid and how the run is accounted: written by a fenced write once the task has run for
       // START_FIELDS_DELAY_MS, or with the end for a task that ends sooner (one script run fewer per short task).
+      // stdout_file with them: a follower reads from the file what the Redis copy (a tail) no longer holds, so it
+      // needs the path while the task runs, not only once it has ended.
       onStarted: pid => {
-        const fields = { pid, ...acct.recordFields() };
+        const fields = { pid, stdout_file: run.stdoutPath, ...acct.recordFields() };
         const timer = setTimeout(() => {
           startFieldsDue.delete(run);
           void ctx.tasks.setFenced(data.id, fence, fields).catch(() => {});

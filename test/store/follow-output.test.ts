@@ -1,6 +1,10 @@
 // jtm logs --follow (streamTaskOutput) across the end of a run, a give-back and a re-run that ends within one
 // poll: the re-run's whole output, after the first run's (review of adversary 8 I6's change: the reader's offset
 // was the first run's, and it skipped the re-run's kept tail).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { describe } from 'vitest';
 
 import { runScript } from '../../src/redis/run-script.js';
@@ -49,6 +53,8 @@ describe("following a task's output", () => {
     const logger = Object.assign(Object.create(ctx.logger) as typeof ctx.logger, {
       warn: (o: { dropped_bytes?: number }) => void (o.dropped_bytes && warned.push(o.dropped_bytes)),
     });
+    // Its stdout file is not on this host: the gap cannot be read from it (adversary 22 H2).
+    await ctx.redis.hset(ctx.keys.task(id), 'stdout_file', '/nonexistent/jtm-follow.out');
     const got: Buffer[] = [];
     const reading = streamTaskOutput({ ...ctx, logger }, id, c => void got.push(Buffer.from(c)), true);
     await ctx.redis.xadd(stream, '*', 'data', 'a'.repeat(100), 'off', '0');
@@ -69,7 +75,47 @@ describe("following a task's output", () => {
       {},
       now,
     );
-    await reading;
+    expect(await reading).toEqual([{ offset: 100, bytes: 200 }]);
     expect(warned).toEqual([200]);
+  });
+
+  it("reads what the live copy lost from the run's stdout file, only where the file holds the copy's bytes (adversary 22 H2)", async ({
+    ctx,
+    expect,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
+    try {
+      const now = Date.now();
+      const id = await queuedTask(ctx, { pool: 'follow' }, now - 10_000);
+      const stream = ctx.keys.taskOutput(id);
+      await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
+      const whole = Buffer.from('a'.repeat(100) + 'b'.repeat(100) + 'c'.repeat(100) + 'd'.repeat(100));
+      const file = join(dir, 'out');
+      writeFileSync(file, whole);
+      await ctx.redis.hset(ctx.keys.task(id), 'stdout_file', file);
+      // The live copy holds only the last 100 bytes: the first 300 come from the file.
+      await ctx.redis.xadd(stream, '*', 'data', whole.subarray(300), 'off', '300');
+      const got: Buffer[] = [];
+      const reading = streamTaskOutput(ctx, id, c => void got.push(Buffer.from(c)), true);
+      await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output');
+      expect(Buffer.concat(got).equals(whole)).toBe(true);
+      // Another file under that name (another task's, a later rewrite): its bytes where the copy resumes differ,
+      // so what went by is a gap, not its bytes.
+      writeFileSync(file, Buffer.concat([whole, Buffer.alloc(200, 'x')]));
+      await ctx.redis.xadd(stream, '*', 'data', Buffer.alloc(100, 'f'), 'off', '500');
+      await waitFor(() => Buffer.concat(got).length === 500 || undefined, 'the entry after the gap');
+      await ctx.tasks.transitionFenced(
+        id,
+        { workerId: 'w1', runToken: 'r1' },
+        S.success,
+        'exit code 0',
+        {},
+        now,
+      );
+      expect(await reading).toEqual([{ offset: 400, bytes: 100 }]);
+      expect(Buffer.concat(got).subarray(400).equals(Buffer.alloc(100, 'f'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { OutputWriteError } from '../../errors.js';
+import { OutputGapError, OutputWriteError, type OutputGap } from '../../errors.js';
 import { connectionFailure, isConnectionError } from '../../redis/connection.js';
 import { streamTaskOutput } from '../../tasks/task-output.js';
 import { resolveTaskId } from '../resolve-task-id.js';
@@ -52,7 +52,10 @@ function watchOutput(): void {
   process.stdout.on('close', () => (failed ??= new ReaderGone()));
 }
 
-/** `jtm logs`: the task's stdout, byte for byte; with `follow`, until the task ends. */
+/**
+ * `jtm logs`: the task's stdout, byte for byte; with `follow`, until the task ends, and exit 3 (OUTPUT_GAP) when
+ * some of it was in neither the Redis copy nor a stdout file readable here.
+ */
 export async function runLogs(
   s: CommandSession,
   { flags, args }: TaskIdInput & { flags: { follow?: boolean } },
@@ -60,12 +63,16 @@ export async function runLogs(
   const id = resolveTaskId(flags.task_id, args.id);
   const ctx = await s.context();
   watchOutput();
+  let gaps: OutputGap[];
   try {
-    await streamTaskOutput(ctx, id, writeOut, flags.follow ?? false);
+    gaps = await streamTaskOutput(ctx, id, writeOut, flags.follow ?? false);
   } catch (err) {
     if (err instanceof ReaderGone) return;
     // Redis lost while following is Redis unavailable (255), as for every command, not invalid input.
     if (isConnectionError(err)) throw await connectionFailure(ctx.redis, s.config, err);
     throw err;
   }
+  // A follower promised the whole output: one that could not deliver all of it ends with exit 3, after the
+  // warnings that said where (without --follow, the output so far is printed with them, exit 0).
+  if (flags.follow && gaps.length > 0) throw new OutputGapError(id, gaps);
 }
