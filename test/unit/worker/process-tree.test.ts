@@ -134,6 +134,10 @@ const placement = pidPlacement();
         first.kill('SIGKILL');
       }
       await exited(first);
+      // A start time is counted in clock ticks (10 ms): a process at the same pid started within the same tick
+      // cannot be told apart by it (a whole pid_max of forks in 10 ms: only this test's placing does that, and
+      // made the row fail once in three runs under load).
+      await sleep(30);
       // Handed out again before the next scan lists the pid as gone.
       const stranger = await spawnAtPid(first.pid!, ['sleep', '30']);
       // A node forking without pause may take the pid first every time (a loaded CI runner): nothing to test then.
