@@ -7,6 +7,8 @@ export interface LiveWorker {
   pid: number;
   slots: number;
   running: number[];
+  /** The most tasks it ran at once between its last two beats (the running list is one instant's). */
+  busy_peak: number;
   state: string;
   started_at: number;
   last_beat: number;
@@ -42,6 +44,7 @@ export async function listLiveWorkers(ctx: JtmContext, pool?: string): Promise<L
       pid: Number(w['pid']),
       slots: Number(w['slots'] ?? 1),
       running: w['running'] ? w['running'].split(',').map(Number) : [],
+      busy_peak: Number(w['busy_peak'] ?? 0) || 0,
       state: w['state'] ?? 'running',
       started_at: Number(w['started_at']),
       last_beat: Number(w['last_beat']),

@@ -103,7 +103,13 @@ export class Heartbeat {
     await this.beat([], state);
   }
 
-  async beat(running: readonly number[], state: WorkerState, now = wallNow()): Promise<void> {
+  /** `busyPeak`: the most tasks it ran at once since the last beat (at least `running`'s count). */
+  async beat(
+    running: readonly number[],
+    state: WorkerState,
+    busyPeak = running.length,
+    now = wallNow(),
+  ): Promise<void> {
     const sent = this.clock();
     void this.readRedisClock();
     const { keys } = this.ctx;
@@ -116,6 +122,7 @@ export class Heartbeat {
       pid: process.pid,
       slots: this.opts.slots,
       running: running.join(','),
+      busy_peak: Math.max(busyPeak, running.length),
       state,
       // On the clock the beat is stamped with (wall-clock.ts), known only once Redis's clock has been read.
       started_at: this.startedAt + wallClockOffsetMs(),

@@ -74,6 +74,12 @@ class LiveState {
   readonly timers: NodeJS.Timeout[] = [];
   /** Stopped through the handle: a signal (SIGTERM, SIGHUP, Slurm's end), not its own idle or life timer. */
   signalled = false;
+  /**
+   * The most runs at once since the last beat: the dashboard's Busy. The running list is an instant's, and with
+   * tasks of a few milliseconds it mostly fell between two: a worker busy on all 8 slots read "0 / 8" every other
+   * beat (adversary 21 F6).
+   */
+  busyPeak = 0;
 }
 
 /**
@@ -180,7 +186,9 @@ export async function startWorker(
   const beat = (): Promise<void> =>
     (live.beatInFlight ??= (async () => {
       try {
-        await heartbeat.beat([...runs.keys()], live.phase);
+        const busyPeak = Math.max(live.busyPeak, runs.size);
+        live.busyPeak = runs.size;
+        await heartbeat.beat([...runs.keys()], live.phase, busyPeak);
         await reconcileRuns(ctx, opts.workerId, runs);
       } catch (err) {
         // Once per kind and window, like the worker's other connection errors: a revoked password failed every
@@ -326,6 +334,7 @@ export async function startWorker(
     exec.run = run;
     live.lastBusy = Date.now();
     runs.set(data.id, run);
+    live.busyPeak = Math.max(live.busyPeak, runs.size);
     if (live.phase !== 'running' && wouldBeCut(run, opts.endOfLife)) run.stop('shutdown');
     // A re-run starts only once what its lost runs left on this node is gone (at most one live execution).
     // Not after a run this very worker gave back: it killed that run's whole tree itself (and the scan, between

@@ -571,6 +571,35 @@ describe.concurrent('Slurm ending an allocation', () => {
     await closeContext(ctx);
   });
 
+  it("the worker's beat says how many tasks it ran at once since the previous beat, not only those running at the beat (adversary 21 F6)", async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'busypeak', '--slots', '4'], env);
+    try {
+      await waitWorkers(env, 'busypeak');
+      const ids: number[] = [];
+      for (let i = 0; i < 3; i++)
+        ids.push(taskIds((await runJtm(['submit', '-p', 'busypeak', '-cmd', 'sleep 1'], env)).stdout)[0]!);
+      const ends = await Promise.all(ids.map(id => waitFinalRecord(ctx, id)));
+      const endedAt = Math.max(...ends.map(e => e.ended_at ?? 0));
+      // The first beat after the last end: nothing running, and the runs since the beat before.
+      const workerId = (await ctx.redis.zrange(ctx.keys.workers, 0, -1))[0]!;
+      const beat = await waitFor(
+        async () => {
+          const h = await ctx.redis.hgetall(ctx.keys.worker(workerId));
+          return h['running'] === '' && Number(h['last_beat']) >= endedAt ? h : undefined;
+        },
+        'a beat after the last end',
+        10_000,
+        20,
+      );
+      expect(Number(beat['busy_peak'])).toBeGreaterThanOrEqual(1);
+    } finally {
+      await w.stop();
+      await closeContext(ctx);
+    }
+  });
+
   it('a running task whose record and job vanish from Redis is stopped, and the log says so (adversary 19 R1)', async () => {
     // A Redis restarted without persistence loses every record: the worker said "another worker owns the
     // task" and logged BullMQ's "Missing key for job" with a stack, and the operator hunted for a duplicate worker.
