@@ -1,5 +1,5 @@
 import type { Config } from './config.js';
-import { ShardCountMismatchError } from './errors.js';
+import { isConnectionError, ShardCountMismatchError } from './errors.js';
 import type { Logger } from './logger.js';
 import {
   closeConnection,
@@ -25,8 +25,44 @@ export interface JtmContext {
   readonly tasks: TaskStore;
 }
 
-export async function openContext(config: Config, logger: Logger, role: ConnectionRole): Promise<JtmContext> {
-  const redis = await createConnection(config, role, role === 'worker' ? logger : undefined);
+/**
+ * Where an operation that may reconnect gets its context (a CLI command's session, the programmatic API's
+ * client): the context, opened on first use, and a way to drop a failed connection so that the next
+ * context() connects again (what the retries of isalive, kill and submit do between tries).
+ */
+export interface ContextSource {
+  context(): Promise<JtmContext>;
+  resetContext(): Promise<void>;
+}
+
+/**
+ * Runs `fn` on the source's context. A failure to connect, or a command that failed for want of Redis, drops the
+ * connection (resetContext), so that a retry, or the next call of a long-lived client, connects again instead
+ * of using a connection that has ended.
+ */
+export async function withContext<T>(src: ContextSource, fn: (ctx: JtmContext) => Promise<T>): Promise<T> {
+  let ctx: JtmContext;
+  try {
+    ctx = await src.context();
+  } catch (err) {
+    await src.resetContext();
+    throw err;
+  }
+  try {
+    return await fn(ctx);
+  } catch (err) {
+    if (isConnectionError(err)) await src.resetContext();
+    throw err;
+  }
+}
+
+export async function openContext(
+  config: Config,
+  logger: Logger,
+  role: ConnectionRole,
+  opts: { longLived?: boolean } = {},
+): Promise<JtmContext> {
+  const redis = await createConnection(config, role, role === 'worker' ? logger : undefined, opts);
   try {
     await Promise.race([checkShardCount(redis, config), refusedBeforeReady(redis)]);
   } catch (err) {

@@ -256,3 +256,58 @@ export function isConnectionError(err: unknown): boolean {
     msg,
   );
 }
+
+/**
+ * What Redis's client threw, as the JtmError that says it: a command refused by an ACL (NOPERM) after a good
+ * connection is as final as a wrong password; Redis not reached is REDIS_UNAVAILABLE in whatever words the
+ * client put it (a Cluster's master down: "Too many Cluster redirections" was exit 1 from pools, check-worker,
+ * …; adversary 11 L4); an error reply (READONLY, OOM, EXECABORT, …) is REDIS_REFUSED. Anything else is
+ * returned as an Error, unchanged. The CLI's error report and the programmatic API both map through this.
+ */
+export function asJtmError(thrown: unknown, redisWhere: string): Error {
+  if (thrown instanceof JtmError) return thrown;
+  if (isAuthError(thrown)) return new RedisAuthError(redisWhere, thrown);
+  if (isRedisClientFailure(thrown)) return new RedisUnavailableError(redisWhere, thrown);
+  if (isReplyError(thrown)) return new RedisRefusedError(thrown);
+  return toError(thrown);
+}
+
+/**
+ * The Redis client's own ways of saying it could not reach Redis, which no command turned into its error: a
+ * Cluster's master down or stopped. Narrower than isConnectionError (ETIMEDOUT, EPIPE, … of a file on NFS
+ * are not Redis's).
+ */
+export function isRedisClientFailure(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : '';
+  // A socket error of a connection (a node refusing or resetting it) has the peer's port; a file's has none.
+  const socket = typeof (err as { port?: unknown } | undefined)?.port === 'number';
+  // ioredis's word for a command whose connection went away mid-command (adversary 14 F10: Redis stopped
+  // during `jtm report`'s read was exit 1, with a line naming an ioredis option).
+  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') return true;
+  return (
+    /^(Reached the max retries per request limit|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Command timed out|Connection is closed|Stream isn't writeable|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)/.test(
+      msg,
+    ) ||
+    (socket && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH/.test(msg))
+  );
+}
+
+/**
+ * A call of the programmatic API made after close(), or a followLogs still running when close() was called:
+ * the program closed the client, Redis may be fine (it was reported as "cannot reach Redis", adversary 22 M4).
+ */
+export class ClientClosedError extends JtmError {
+  constructor() {
+    super('the JTM client is closed (close() was called)', 'CLIENT_CLOSED', 1);
+  }
+}
+
+/**
+ * What the programmatic API did not expect (a bug, or a failure no other class names): code ERROR, as the CLI's
+ * --json says of it, with the original error as `cause`.
+ */
+export class UnexpectedError extends JtmError {
+  constructor(cause: Error) {
+    super(cause.message, 'ERROR', 1, { cause });
+  }
+}

@@ -12,12 +12,13 @@
  * ```
  */
 import { loadConfig, type Config, type Env } from './config.js';
-import { closeContext, openContext, type JtmContext } from './context.js';
+import { apiError, ClientSession } from './client-session.js';
+import { withContext, type JtmContext } from './context.js';
 import { InvalidInputError, OutputGapError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listPools, type PoolInfo } from './pools/list-pools.js';
 import { removePool, type RemovePoolResult } from './tasks/remove-pool.js';
-import { killTask, type KillResult } from './tasks/kill-task.js';
+import { killTaskRetrying, type KillResult } from './tasks/kill-task.js';
 import { prepareTasks } from './tasks/prepare-tasks.js';
 import {
   checkAlive,
@@ -28,20 +29,28 @@ import {
   type TaskDetails,
 } from './tasks/query-task.js';
 import { getResourceLog, resourceLogCsv, type ResourceLog } from './tasks/resource-log.js';
-import { submitTasks } from './tasks/submit-task.js';
+import { submitTasksRetrying } from './tasks/submit-task.js';
 import { streamTaskOutput } from './tasks/task-output.js';
 import type { PoolSpec } from './pool-spec.js';
 
 export type { Config, Env } from './config.js';
 export {
+  ClientClosedError,
   InvalidInputError,
   JtmError,
   OutputGapError,
   type OutputGap,
   PoolNotFoundError,
+  RedisAuthError,
+  RedisRefusedError,
+  RedisTlsError,
   RedisUnavailableError,
+  RedisUrlError,
+  ShardCountMismatchError,
   SlurmError,
+  SubmitIncompleteError,
   TaskNotFoundError,
+  UnexpectedError,
 } from './errors.js';
 export type { Logger } from './logger.js';
 export type { PoolInfo, SlurmJobEntry } from './pools/list-pools.js';
@@ -92,29 +101,51 @@ export interface ConnectOptions {
    * `.env.example`). Default: this process's own environment (read by loadConfig).
    */
   env?: Env;
-  /** A KEY=VALUE file, as `jtm --config FILE` (its keys yield to `env`). */
+  /**
+   * A KEY=VALUE file, as `jtm --config FILE` (its keys yield to `env`).
+   */
   configFile?: string;
   /** A pino logger; default: silent. */
   logger?: Logger;
 }
 
 /**
- * A connection to one JTM (one Redis and key prefix). Close it when done. Like the CLI's, the connection
- * fails fast: while Redis cannot be reached (JTM_CONNECT_TIMEOUT) calls reject with RedisUnavailableError
- * (code REDIS_UNAVAILABLE) rather than queue up; a long-running program connects again after one.
+ * A connection to one JTM (one Redis and key prefix). Close it when done. Every rejection is a JtmError subclass
+ * with a stable `code` (README, "From Node"). Like the CLI's, the connection fails fast and never hangs:
+ * - a call that cannot reach Redis — refused, down, or connected but silent (stopped, a hung host, a partition)
+ *   — rejects with RedisUnavailableError (REDIS_UNAVAILABLE) within about JTM_CONNECT_TIMEOUT (at most twice
+ *   it when this process is starved of CPU) instead of queueing or waiting; the next call connects again;
+ * - `isAlive` answers `unknown` when Redis stays unreachable for JTM_ISALIVE_RETRY, `kill` and `submit` try
+ *   again for JTM_KILL_RETRY / JTM_SUBMIT_RETRY (submit only while nothing of the failed try can run), as the
+ *   commands do.
  */
 export class JtmClient {
-  private constructor(private readonly ctx: JtmContext) {}
+  private constructor(private readonly session: ClientSession) {}
 
-  /** Connects to the JTM the settings name; rejects with RedisUnavailableError (code REDIS_UNAVAILABLE). */
+  /**
+   * Connects to the JTM the settings name (JTM_CONNECT_TIMEOUT counted from this call); rejects with
+   * RedisUnavailableError, RedisAuthError, RedisTlsError, RedisUrlError, ShardCountMismatchError, or
+   * InvalidInputError for settings that are not valid.
+   */
   static async connect(opts: ConnectOptions = {}): Promise<JtmClient> {
-    const config = loadConfig(opts.env, {}, opts.configFile);
-    return new JtmClient(await openContext(config, opts.logger ?? silentLogger(), 'client'));
+    if (typeof opts !== 'object' || opts === null) {
+      throw new InvalidInputError('connect() takes an options object ({ env, configFile, logger })');
+    }
+    if (opts.env !== undefined && (typeof opts.env !== 'object' || opts.env === null)) {
+      throw new InvalidInputError('env must be an object of settings (KEY: value), or left out');
+    }
+    try {
+      const config = loadConfig(opts.env, {}, opts.configFile);
+      const logger = opts.logger ?? silentLogger();
+      return new JtmClient(new ClientSession(config, logger, await ClientSession.open(config, logger)));
+    } catch (err) {
+      throw apiError(err, 'REDIS_URL');
+    }
   }
 
   /** The resolved settings. */
   get config(): Config {
-    return this.ctx.config;
+    return this.session.config;
   }
 
   /**
@@ -122,33 +153,40 @@ export class JtmClient {
    * written (InvalidInputError: nothing queued); resolves with the task ids, in order, once all are queued.
    */
   async submit(tasks: TaskInput | readonly TaskInput[], opts: SubmitOptions = {}): Promise<number[]> {
-    const list = Array.isArray(tasks) ? (tasks as readonly TaskInput[]) : [tasks as TaskInput];
-    if (list.length === 0) throw new InvalidInputError('no task given');
-    const prepared = prepareTasks(list, { pool: opts.pool, cwd: opts.cwd ?? process.cwd() }, this.ctx.config);
-    return submitTasks(this.ctx, prepared);
+    return this.session.run(async () => {
+      const list = Array.isArray(tasks) ? (tasks as readonly TaskInput[]) : [tasks as TaskInput];
+      if (list.length === 0) throw new InvalidInputError('no task given');
+      const prepared = prepareTasks(list, { pool: opts.pool, cwd: opts.cwd ?? process.cwd() }, this.config);
+      return submitTasksRetrying(this.session, prepared, this.config.submitRetryMs);
+    });
   }
 
   /** `jtm status`: name and code; an unknown id is `invalidtask` (-5). */
   async status(id: number): Promise<StatusAnswer> {
-    return getTaskStatus(this.ctx, checkId(id));
+    return this.call(id, (ctx, tid) => getTaskStatus(ctx, tid));
   }
 
   /** `jtm status --json`: the whole record and its history; TaskNotFoundError for an unknown id. */
   async details(id: number): Promise<TaskDetails> {
-    return getTaskDetails(this.ctx, checkId(id));
+    return this.call(id, (ctx, tid) => getTaskDetails(ctx, tid));
   }
 
   /**
    * `jtm isalive`: `yes` while ready/queued/pending/running, `no` once ended or unknown, `unknown` when
-   * Redis stays unreachable for `JTM_ISALIVE_RETRY`.
+   * Redis stays unreachable (or silent) for `JTM_ISALIVE_RETRY`.
    */
   async isAlive(id: number): Promise<Aliveness> {
-    return checkAlive(async () => this.ctx, checkId(id), this.ctx.config.isaliveRetryMs);
+    return this.session.run(async () => checkAlive(this.session, checkId(id), this.config.isaliveRetryMs));
   }
 
-  /** `jtm kill`: ends a waiting task, or has its worker kill a running one (waits up to `waitMs`, 15 s). */
+  /**
+   * `jtm kill`: ends a waiting task, or has its worker kill a running one (waits up to `waitMs`, 15 s); tried
+   * again while Redis is unreachable, for JTM_KILL_RETRY.
+   */
   async kill(id: number, opts: { waitMs?: number } = {}): Promise<KillResult> {
-    return killTask(this.ctx, checkId(id), opts.waitMs ?? 15_000);
+    return this.session.run(async () =>
+      killTaskRetrying(this.session, checkId(id), opts.waitMs ?? 15_000, this.config.killRetryMs),
+    );
   }
 
   /**
@@ -157,9 +195,11 @@ export class JtmClient {
    * runs, JTM_OUTPUT_KEEP_BYTES once ended; what is missing is said by a warning through the logger only).
    */
   async logs(id: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    await streamTaskOutput(this.ctx, checkId(id), chunk => void chunks.push(chunk), false);
-    return Buffer.concat(chunks);
+    return this.call(id, async (ctx, tid) => {
+      const chunks: Buffer[] = [];
+      await streamTaskOutput(ctx, tid, chunk => void chunks.push(chunk), false);
+      return Buffer.concat(chunks);
+    });
   }
 
   /**
@@ -174,17 +214,31 @@ export class JtmClient {
    * host, another user's, removed or rewritten), the rest is still delivered in order, and the promise then
    * rejects with an {@link OutputGapError} (code `OUTPUT_GAP`): `missedBytes` and `gaps` (`{ offset, bytes }`
    * each, in output order) say what is missing and where. A task started again (a lost worker) starts its output
-   * over: the new run's bytes follow what was delivered of the earlier one.
+   * over: the new run's bytes follow what was delivered of the earlier one. Rejects with what `onChunk`
+   * throws, as it threw it; with a ClientClosedError if close() is called meanwhile.
    */
   async followLogs(id: number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
-    const taskId = checkId(id);
-    const gaps = await streamTaskOutput(this.ctx, taskId, onChunk, true);
-    if (gaps.length > 0) throw new OutputGapError(taskId, gaps);
+    const thrown = new Set<unknown>();
+    const write = async (chunk: Buffer): Promise<void> => {
+      try {
+        await onChunk(chunk);
+      } catch (err) {
+        thrown.add(err);
+        throw err;
+      }
+    };
+    const tid = checkId(id);
+    const gaps = await this.session.run(
+      async () =>
+        withContext(this.session, ctx => streamTaskOutput(ctx, tid, write, true, this.session.signal)),
+      err => thrown.has(err),
+    );
+    if (gaps.length > 0) throw new OutputGapError(tid, gaps);
   }
 
   /** `jtm resource-log`: the task's CPU/memory samples, oldest first. */
   async resourceLog(id: number): Promise<ResourceLog> {
-    return getResourceLog(this.ctx, checkId(id));
+    return this.call(id, (ctx, tid) => getResourceLog(ctx, tid));
   }
 
   /** `jtm resource-log --csv`. */
@@ -194,17 +248,33 @@ export class JtmClient {
 
   /** `jtm pools --json`. */
   async pools(): Promise<PoolInfo[]> {
-    return listPools(this.ctx);
+    return this.session.run(() => withContext(this.session, ctx => listPools(ctx)));
   }
 
   /** `jtm remove-pool`: PoolNotFoundError for an unknown pool. */
   async removePool(name: string, opts: { force?: boolean; waitMs?: number } = {}): Promise<RemovePoolResult> {
-    return removePool(this.ctx, name, { force: opts.force ?? false, waitMs: opts.waitMs ?? 15_000 });
+    return this.session.run(() =>
+      withContext(this.session, ctx =>
+        removePool(ctx, name, { force: opts.force ?? false, waitMs: opts.waitMs ?? 15_000 }),
+      ),
+    );
   }
 
-  /** Closes the Redis connection. */
+  /**
+   * Closes the Redis connection once the calls in flight have finished (a submit is never left half-written;
+   * a followLogs stops with ClientClosedError). Calls made after it reject with ClientClosedError
+   * (CLIENT_CLOSED). Prints nothing. Closing twice is fine.
+   */
   async close(): Promise<void> {
-    return closeContext(this.ctx);
+    return this.session.close();
+  }
+
+  /** A call on one task id: the id checked, then `fn` on the context (reconnected after a failure). */
+  private call<T>(id: number, fn: (ctx: JtmContext, id: number) => Promise<T>): Promise<T> {
+    return this.session.run(async () => {
+      const tid = checkId(id);
+      return withContext(this.session, ctx => fn(ctx, tid));
+    });
   }
 }
 

@@ -1,14 +1,6 @@
 import { stripVTControlCharacters } from 'node:util';
 
-import {
-  isAuthError,
-  isReplyError,
-  JtmError,
-  RedisAuthError,
-  RedisRefusedError,
-  RedisUnavailableError,
-  toError,
-} from '../errors.js';
+import { asJtmError, JtmError } from '../errors.js';
 import { asTyped } from './argv.js';
 
 /** How a failed command ends: one line on stderr, an exit code and, with --json, an error object. */
@@ -56,19 +48,7 @@ export function reportError(
   redisWhere = 'REDIS_URL',
 ): ErrorReport {
   const err = thrown as Thrown;
-  // A command refused by an ACL (NOPERM) after a good connection is as final as a wrong password. Redis not
-  // reached is 255 from any command, in whatever words the client put it (a Cluster's master down: "Too many
-  // Cluster redirections" was exit 1 from pools, check-worker, …; adversary 11 L4).
-  const e =
-    thrown instanceof JtmError
-      ? thrown
-      : isAuthError(thrown)
-        ? new RedisAuthError(redisWhere, thrown)
-        : isRedisClientFailure(thrown)
-          ? new RedisUnavailableError(redisWhere, thrown)
-          : isReplyError(thrown)
-            ? new RedisRefusedError(thrown)
-            : toError(thrown);
+  const e = asJtmError(thrown, redisWhere);
   const exitCode = e instanceof JtmError ? e.exitCode : (err?.oclif?.exit ?? err?.exitCode) === 0 ? 0 : 1;
   const message = asTyped(oneLine(e.message)) || e.name;
   return {
@@ -77,24 +57,4 @@ export function reportError(
     json: { error: { code: e instanceof JtmError ? e.code : 'ERROR', message, exit_code: exitCode } },
     unexpected: e instanceof JtmError ? undefined : e,
   };
-}
-
-/**
- * The Redis client's own ways of saying it could not reach Redis, which no command turned into its error: a
- * Cluster's master down or stopped. Narrower than isConnectionError (ETIMEDOUT, EPIPE, … of a file on NFS
- * are not Redis's).
- */
-function isRedisClientFailure(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : '';
-  // A socket error of a connection (a node refusing or resetting it) has the peer's port; a file's has none.
-  const socket = typeof (err as { port?: unknown } | undefined)?.port === 'number';
-  // ioredis's word for a command whose connection went away mid-command (adversary 14 F10: Redis stopped
-  // during `jtm report`'s read was exit 1, with a line naming an ioredis option).
-  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') return true;
-  return (
-    /^(Reached the max retries per request limit|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Command timed out|Connection is closed|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)/.test(
-      msg,
-    ) ||
-    (socket && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH/.test(msg))
-  );
 }

@@ -1,12 +1,12 @@
 import type { Config } from '../config.js';
-import type { JtmContext } from '../context.js';
+import type { ContextSource, JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
 
 /**
  * What a command body (src/cli/actions/) needs from whoever runs it: an oclif BaseCommand, or the fast
  * path of bin/run.js. Both run the same bodies, so the two cannot drift apart.
  */
-export interface CommandSession {
+export interface CommandSession extends ContextSource {
   readonly config: Config;
   readonly logger: Logger;
   /** With --json the result is returned (and printed by oclif), never written as text. */

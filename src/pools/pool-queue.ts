@@ -17,10 +17,15 @@ export const QUEUE_EVENTS_MAX_LEN = 100;
  * same events-stream cap, whoever opens it.
  */
 export function openQueueOf<T>(ctx: JtmContext, pool: string): Queue<T> {
-  return new Queue<T>(ctx.keys.poolQueue(pool), {
+  const queue = new Queue<T>(ctx.keys.poolQueue(pool), {
     connection: ctx.redis,
     prefix: ctx.keys.queuePrefix,
     skipVersionCheck: true,
     streams: { events: { maxLen: QUEUE_EVENTS_MAX_LEN } },
   });
+  // A queue re-emits its connection's errors; with no listener BullMQ printed them itself, a stack on stderr
+  // (`write ECONNRESET` through Pipeline/evalsha: adversary 22 M4). They reach the caller through the commands
+  // that fail, and the connection's own listener logs them.
+  queue.on('error', () => {});
+  return queue;
 }

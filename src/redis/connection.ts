@@ -291,6 +291,12 @@ export async function createConnection(
   config: Config,
   role: ConnectionRole,
   logger?: Logger,
+  /**
+   * `longLived`: a client of a long-running program (the programmatic API), whose process start says nothing
+   * of when it connects: its connection gets the whole JTM_CONNECT_TIMEOUT, counted from now (a program
+   * connecting 4 s after its start was given half of a 3 s budget: adversary 22 L5).
+   */
+  opts: { longLived?: boolean } = {},
 ): Promise<RedisClient> {
   const parsed = parseRedisUrl(config.redisUrl ?? DEFAULT_URL, config);
   const base: RedisOptions = {
@@ -365,7 +371,7 @@ export async function createConnection(
     try {
       await withStallAwareTimeout(
         Promise.race([redis.connect().then(() => checkDatabase(redis, parsed)), authFailed]),
-        clientBudgetMs(config),
+        opts.longLived ? config.connectTimeoutMs : clientBudgetMs(config),
         clientCapMs(config),
       );
     } catch (err) {
@@ -656,7 +662,7 @@ async function withTimeout<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
  * accepted the connection but does not answer (SIGSTOPped, swapping) never completes: the open socket then
  * kept a failed command alive for seconds after its error. Destroying it ends the process on time.
  */
-function hardDisconnect(redis: RedisClient): void {
+export function hardDisconnect(redis: RedisClient): void {
   redis.disconnect();
   const nodes = redis instanceof Cluster ? redis.nodes() : [redis];
   for (const node of nodes) (node as Redis & { stream?: { destroy(): void } }).stream?.destroy();

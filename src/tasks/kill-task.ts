@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { forTask, type JtmContext } from '../context.js';
+import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
+import { retryWhileUnreachable } from '../redis/retry-unreachable.js';
 import { TaskNotFoundError, toError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { jobIdOf } from './job-data.js';
@@ -13,6 +14,20 @@ export interface KillResult {
   status: TaskStatusName;
   /** What happened: already-final, removed (never started), killed (tree gone), worker-dead, requested (still dying). */
   action: 'already-final' | 'removed' | 'killed' | 'worker-dead' | 'requested';
+}
+
+/**
+ * killTask, tried again while Redis is unreachable, for up to `retryMs` (JTM_KILL_RETRY): Cromwell ignores
+ * kill's exit code, so a kill lost to a transient error (a restart, a node so loaded that the connection times
+ * out) would leave the task running. `jtm kill` and the API's kill() both run this.
+ */
+export function killTaskRetrying(
+  src: ContextSource,
+  id: number,
+  waitMs: number,
+  retryMs: number,
+): Promise<KillResult> {
+  return retryWhileUnreachable(() => withContext(src, ctx => killTask(ctx, id, waitMs)), retryMs);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { forTask, type JtmContext } from '../context.js';
+import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isConnectionError } from '../redis/connection.js';
 import { retryWhileUnreachable } from '../redis/retry-unreachable.js';
@@ -36,16 +36,16 @@ export type Aliveness = 'yes' | 'no' | 'unknown';
  * then fails the job, so a Redis that cannot be reached is retried for `retryMs`, and if it still
  * cannot be reached the answer is `unknown` (exit 0): the job is kept, and asked about again later.
  */
-export async function checkAlive(
-  open: () => Promise<JtmContext>,
-  id: number,
-  retryMs: number,
-): Promise<Aliveness> {
+export async function checkAlive(src: ContextSource, id: number, retryMs: number): Promise<Aliveness> {
   try {
-    return await retryWhileUnreachable(async () => {
-      const code = await forTask(await open(), id).tasks.status(id);
-      return code !== undefined && isActive(code) ? 'yes' : 'no';
-    }, retryMs);
+    return await retryWhileUnreachable(
+      () =>
+        withContext(src, async ctx => {
+          const code = await forTask(ctx, id).tasks.status(id);
+          return code !== undefined && isActive(code) ? 'yes' : 'no';
+        }),
+      retryMs,
+    );
   } catch (err) {
     if (isConnectionError(err)) return 'unknown';
     throw err;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { forPool, recordShardCount, type JtmContext } from '../context.js';
+import { forPool, recordShardCount, type ContextSource, type JtmContext } from '../context.js';
+import { retryWhile } from '../redis/retry-unreachable.js';
 import { connectionFailure, isConnectionError } from '../redis/connection.js';
 import { SubmitIncompleteError, toError } from '../errors.js';
 import type { Queue } from 'bullmq';
@@ -45,6 +46,46 @@ const uncommitted = (err: Error): Error => {
  */
 export function submitMayRetry(err: unknown): boolean {
   return typeof err === 'object' && err !== null && beforeCommit.has(err);
+}
+
+/**
+ * submitTasks, made again while Redis is unreachable for up to `retryMs` (JTM_SUBMIT_RETRY), as long as
+ * nothing of the failed try can run (no commit sent): Cromwell fails a call whose submit exits non-zero, and a
+ * Redis restart or failover of a few seconds failed every call submitted in it (adversary 7, H9). `jtm submit`
+ * and the API's submit() both run this. `onRetry` is told of each try that will be made again.
+ */
+export async function submitTasksRetrying(
+  src: ContextSource,
+  tasks: readonly NewTask[],
+  retryMs: number,
+  onRetry?: (err: unknown, tries: number) => void,
+): Promise<number[]> {
+  return retryWhile(
+    async () => {
+      // Not connected yet: nothing was written.
+      const ctx = await src.context().catch(async (err: unknown) => {
+        await src.resetContext();
+        throw isConnectionError(err) && err instanceof Error
+          ? Object.assign(err, { beforeWrite: true })
+          : err;
+      });
+      try {
+        return await submitTasks(ctx, tasks);
+      } catch (err) {
+        if (isConnectionError(err)) await src.resetContext();
+        throw err;
+      }
+    },
+    {
+      retryable: err =>
+        isConnectionError(err) &&
+        (submitMayRetry(err) || (err as { beforeWrite?: boolean }).beforeWrite === true),
+      retryMs,
+      firstPauseMs: 100,
+      maxPauseMs: 1000,
+      onRetry,
+    },
+  );
 }
 
 /**

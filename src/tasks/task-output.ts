@@ -33,6 +33,8 @@ export async function streamTaskOutput(
   id: number,
   write: (chunk: Buffer) => void | Promise<void>,
   follow: boolean,
+  /** Ends a follow between two reads, rejecting with the signal's reason (the API's close()). */
+  signal?: AbortSignal,
 ): Promise<OutputGap[]> {
   const ctx = forTask(anyShard, id);
   const record = await ctx.tasks.get(id);
@@ -113,6 +115,7 @@ export async function streamTaskOutput(
     if (hasEnded(view) && view.bytes !== undefined) await reach(view.bytes, undefined);
   };
   for (;;) {
+    signal?.throwIfAborted();
     // Following: the status, the run and its file, in one read before the output's. A final status read first
     // means that everything of the output (written before it) is read next.
     if (follow) {
@@ -165,7 +168,9 @@ export async function streamTaskOutput(
       await writeRest();
       return gaps;
     }
-    await sleep(held ? HOLD_POLL_MS : POLL_MS);
+    await sleep(held ? HOLD_POLL_MS : POLL_MS, undefined, { signal }).catch((err: unknown) => {
+      throw signal?.aborted ? signal.reason : err;
+    });
   }
 }
 

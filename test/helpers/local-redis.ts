@@ -35,7 +35,12 @@ export function usePrivateRedis(): (o?: LocalRedisOptions) => Promise<LocalRedis
   afterAll(async () => {
     await stopTracked();
     for (const s of servers) {
-      process.kill(s.pid, 'SIGCONT');
+      // A test may have stopped its server itself (a restart): nothing to resume then.
+      try {
+        process.kill(s.pid, 'SIGCONT');
+      } catch {
+        // ESRCH: gone already
+      }
       await s.stop('SIGKILL');
     }
   });

@@ -1,4 +1,3 @@
-import type { JtmContext } from '../../context.js';
 import { checkAlive, type Aliveness } from '../../tasks/query-task.js';
 import { resolveTaskId } from '../resolve-task-id.js';
 import type { CommandSession, TaskIdInput } from '../session.js';
@@ -9,15 +8,7 @@ export async function runIsAlive(
   { flags, args }: TaskIdInput,
 ): Promise<{ task_id: number; alive: Aliveness }> {
   const id = resolveTaskId(flags.task_id, args.id);
-  const open = async (): Promise<JtmContext> => {
-    try {
-      return await s.context();
-    } catch (err) {
-      await s.resetContext();
-      throw err;
-    }
-  };
-  const alive = await checkAlive(open, id, s.config.isaliveRetryMs);
+  const alive = await checkAlive(s, id, s.config.isaliveRetryMs);
   if (alive === 'unknown') s.logger.warn({ task: id }, 'Redis unreachable: answering unknown (exit 0)');
   s.print(`${alive}\n`);
   if (alive === 'no') process.exitCode = 1;

@@ -1,7 +1,5 @@
 import { parseDurationOr } from '../../durations.js';
-import { isConnectionError } from '../../redis/connection.js';
-import { retryWhileUnreachable } from '../../redis/retry-unreachable.js';
-import { killTask, type KillResult } from '../../tasks/kill-task.js';
+import { killTaskRetrying, type KillResult } from '../../tasks/kill-task.js';
 import { resolveTaskId } from '../resolve-task-id.js';
 import type { CommandSession, TaskIdInput } from '../session.js';
 
@@ -12,16 +10,7 @@ export async function runKill(
 ): Promise<KillResult> {
   const id = resolveTaskId(flags.task_id, args.id);
   const waitMs = parseDurationOr(flags.wait, '--wait');
-  // Retried while Redis is unreachable: Cromwell ignores kill's exit code, so a kill lost to a transient error
-  // (a restart, a node so loaded that the connection times out) would leave the task running.
-  const result = await retryWhileUnreachable(async () => {
-    try {
-      return await killTask(await s.context(), id, waitMs);
-    } catch (err) {
-      if (isConnectionError(err)) await s.resetContext();
-      throw err;
-    }
-  }, s.config.killRetryMs);
+  const result = await killTaskRetrying(s, id, waitMs, s.config.killRetryMs);
   s.logger.info(result, 'kill');
   return result;
 }

@@ -1,6 +1,4 @@
-import { isConnectionError } from '../../redis/connection.js';
-import { retryWhile } from '../../redis/retry-unreachable.js';
-import { submitMayRetry, submitTasks } from '../../tasks/submit-task.js';
+import { submitTasksRetrying } from '../../tasks/submit-task.js';
 import { OutputWriteError } from '../../errors.js';
 import { killTask } from '../../tasks/kill-task.js';
 import { printDurably, type CommandSession } from '../session.js';
@@ -8,40 +6,16 @@ import { tasksFromFlags, type SubmitFlags } from '../submit-cli.js';
 
 /**
  * `jtm submit`: one `JTM task ID <n>` line per task, once all of them are durably queued. Retried while Redis
- * is unreachable for up to JTM_SUBMIT_RETRY, as long as nothing of the failed try can run (no commit sent):
- * Cromwell fails a call whose submit exits non-zero, and a Redis restart or failover of a few seconds failed
- * every call submitted in it (adversary 7, H9).
+ * is unreachable for up to JTM_SUBMIT_RETRY (submitTasksRetrying).
  */
 export async function runSubmit(
   s: CommandSession,
   { flags }: { flags: SubmitFlags },
 ): Promise<{ task_ids: number[] }> {
   const tasks = tasksFromFlags(flags, s.config, process.cwd());
-  const ids = await retryWhile(
-    async () => {
-      // Not connected yet: nothing was written.
-      const ctx = await s.context().catch((err: unknown) => {
-        throw isConnectionError(err) && err instanceof Error
-          ? Object.assign(err, { beforeWrite: true })
-          : err;
-      });
-      try {
-        return await submitTasks(ctx, tasks);
-      } catch (err) {
-        if (isConnectionError(err)) await s.resetContext();
-        throw err;
-      }
-    },
-    {
-      retryable: err =>
-        isConnectionError(err) &&
-        (submitMayRetry(err) || (err as { beforeWrite?: boolean }).beforeWrite === true),
-      retryMs: s.config.submitRetryMs,
-      firstPauseMs: 100,
-      maxPauseMs: 1000,
-      // Not on stderr: a submit that fails in the end says so in one line, as every failing command does.
-      onRetry: (err, tries) => s.logger.debug({ err, tries }, 'Redis unreachable: submit retried'),
-    },
+  // Not on stderr: a submit that fails in the end says so in one line, as every failing command does.
+  const ids = await submitTasksRetrying(s, tasks, s.config.submitRetryMs, (err, tries) =>
+    s.logger.debug({ err, tries }, 'Redis unreachable: submit retried'),
   );
   // One write for all ids: a 10,000-task file printed line by line cost ~100 ms.
   if (ids.length > 0 && !s.json) await deliverIds(s, ids);

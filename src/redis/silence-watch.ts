@@ -1,0 +1,71 @@
+import { Cluster } from 'ioredis';
+
+import { StallAwareTimeoutError } from './stall-aware-timeout.js';
+import { hardDisconnect, type RedisClient } from './connection.js';
+
+/**
+ * Ends a connection whose Redis has stopped answering: commands sent, and nothing heard from Redis for
+ * `budgetMs` of time this process could run (a stall — no CPU for it — does not count, as in
+ * withStallAwareTimeout), or `capMs` of wall time. Every pending command then fails with a connection error
+ * ("no answer within N ms"), which callers report as Redis unreachable.
+ *
+ * A one-shot CLI command meets a stopped Redis at its connect, which is bounded; a long-lived client (the
+ * programmatic API) connected while Redis answered, and a Redis stopped after that (SIGSTOP, a hung VM, a
+ * partition that drops packets) kept its calls waiting for as long as it stayed stopped (adversary 22 H1).
+ * The clock runs only while commands wait for an answer, and any byte read restarts it: a bulk submit whose
+ * replies keep coming is never cut, however long it takes. A Cluster client has its own command limit.
+ */
+export function watchSilence(redis: RedisClient, budgetMs: number, capMs: number): () => void {
+  if (redis instanceof Cluster) return () => {};
+  const TICK_MS = 25;
+  const TOLERANCE_MS = 15;
+  let stream: typeof redis.stream | undefined;
+  let last = Date.now();
+  let silentFor = 0;
+  let silentSince = last;
+  const heard = (): void => {
+    silentFor = 0;
+    silentSince = Date.now();
+  };
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const lateness = Math.max(0, now - last - TICK_MS - TOLERANCE_MS);
+    const ran = now - last - lateness;
+    last = now;
+    // A new socket (ioredis reconnected): listen to it; its first bytes are the answer to its handshake.
+    if (redis.stream !== stream) {
+      stream?.off('data', heard);
+      stream = redis.stream;
+      stream?.on('data', heard);
+      heard();
+      return;
+    }
+    if (redis.commandQueue.length === 0 || redis.status !== 'ready') {
+      heard();
+      return;
+    }
+    silentFor += ran;
+    if (silentFor < budgetMs && now - silentSince < capMs) return;
+    const err = new StallAwareTimeoutError(budgetMs);
+    silenced.set(redis, err);
+    stop();
+    // The commands waiting fail with why (the disconnect would say only "Connection is closed."): callers
+    // report "cannot reach Redis (no answer within N ms)".
+    for (const item of redis.commandQueue.toArray()) item.command.reject(err);
+    hardDisconnect(redis);
+  }, TICK_MS);
+  // Only what waits on the connection keeps the process alive, not this watch.
+  timer.unref();
+  const stop = (): void => {
+    clearInterval(timer);
+    stream?.off('data', heard);
+  };
+  return stop;
+}
+
+const silenced = new WeakMap<RedisClient, Error>();
+
+/** Why watchSilence ended this connection ("no answer within N ms"), or undefined if it did not. */
+export function silencedBy(redis: RedisClient): Error | undefined {
+  return silenced.get(redis);
+}
