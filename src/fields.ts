@@ -31,6 +31,13 @@ export function optionalString(value: unknown, field: string): string | undefine
  * run another command, or name another file, than the one given (seen: success, a file of another name).
  */
 export function refuseReplacedBytes(value: string, field: string): void {
+  // A lone surrogate (a string of the programmatic API that is not well-formed UTF-16) is the same loss: it
+  // becomes U+FFFD on its way to bash or a file name (a task ran `printf \uFFFD`: adversary 22 L2).
+  if (/\p{Cs}/u.test(value)) {
+    throw new InvalidInputError(
+      `${field} has a lone surrogate (not well-formed UTF-16, it would become \uFFFD): it would name something else`,
+    );
+  }
   if (value.includes('\uFFFD')) {
     throw new InvalidInputError(
       `${field} has a byte that is not UTF-8 (shown as \uFFFD): it would name something else; rename it, or give it with a glob or $'\\xNN'`,

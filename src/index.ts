@@ -69,7 +69,7 @@ export type { ResourceSample } from './tasks/resource-format.js';
  * are relative to `SubmitOptions.cwd`.
  */
 export interface TaskInput {
-  /** Run with `/bin/bash -c` on a worker of the pool. */
+  /** Run with `/bin/bash -c` on a worker of the pool; well-formed text (no lone surrogate, no NUL). */
   command: string;
   /** The pool; its name may instead come from `SubmitOptions.pool`. `time` makes it a Slurm (dynamic) pool. */
   pool?: Partial<Omit<PoolSpec, 'name'>> & { name?: string };
@@ -91,7 +91,10 @@ export interface TaskInput {
 export interface SubmitOptions {
   /** Pool name for tasks whose `pool.name` is not set (as `-p`). */
   pool?: string;
-  /** Base of relative paths and default working directory (default: `process.cwd()`). */
+  /**
+   * Base of relative paths and default working directory (default: `process.cwd()`); a relative one is taken
+   * from `process.cwd()` at the call, and stored absolute. No NUL, no lone surrogate (INVALID_INPUT).
+   */
   cwd?: string;
 }
 
@@ -150,13 +153,20 @@ export class JtmClient {
 
   /**
    * Queues one task or many (`jtm submit`, `jtm submit -f`). Every task is validated before anything is
-   * written (InvalidInputError: nothing queued); resolves with the task ids, in order, once all are queued.
+   * written (InvalidInputError, naming `tasks[i]` in an array: nothing queued); resolves with the task ids, in
+   * order, once all are queued. A relative `cwd` is taken from `process.cwd()`.
    */
   async submit(tasks: TaskInput | readonly TaskInput[], opts: SubmitOptions = {}): Promise<number[]> {
     return this.session.run(async () => {
-      const list = Array.isArray(tasks) ? (tasks as readonly TaskInput[]) : [tasks as TaskInput];
+      const many = Array.isArray(tasks);
+      const list = many ? (tasks as readonly TaskInput[]) : [tasks as TaskInput];
       if (list.length === 0) throw new InvalidInputError('no task given');
-      const prepared = prepareTasks(list, { pool: opts.pool, cwd: opts.cwd ?? process.cwd() }, this.config);
+      const prepared = prepareTasks(
+        list,
+        { pool: opts.pool, cwd: opts.cwd ?? process.cwd() },
+        this.config,
+        many ? i => `tasks[${i}]` : undefined,
+      );
       return submitTasksRetrying(this.session, prepared, this.config.submitRetryMs);
     });
   }
@@ -185,7 +195,7 @@ export class JtmClient {
    */
   async kill(id: number, opts: { waitMs?: number } = {}): Promise<KillResult> {
     return this.session.run(async () =>
-      killTaskRetrying(this.session, checkId(id), opts.waitMs ?? 15_000, this.config.killRetryMs),
+      killTaskRetrying(this.session, checkId(id), checkWait(opts.waitMs), this.config.killRetryMs),
     );
   }
 
@@ -255,7 +265,7 @@ export class JtmClient {
   async removePool(name: string, opts: { force?: boolean; waitMs?: number } = {}): Promise<RemovePoolResult> {
     return this.session.run(() =>
       withContext(this.session, ctx =>
-        removePool(ctx, name, { force: opts.force ?? false, waitMs: opts.waitMs ?? 15_000 }),
+        removePool(ctx, name, { force: opts.force ?? false, waitMs: checkWait(opts.waitMs) }),
       ),
     );
   }
@@ -283,8 +293,26 @@ export function connect(opts: ConnectOptions = {}): Promise<JtmClient> {
   return JtmClient.connect(opts);
 }
 
-/** Methods are async, so that bad input rejects like every other error instead of throwing. */
+/**
+ * Task ids are positive integers, as `-tid` takes them (0 was `invalidtask` here and refused by the CLI:
+ * adversary 22 L1). Methods are async, so that bad input rejects like every other error instead of throwing.
+ */
 function checkId(id: number): number {
-  if (!Number.isSafeInteger(id) || id < 0) throw new InvalidInputError(`invalid task id ${String(id)}`);
+  if (!Number.isSafeInteger(id) || id < 1) {
+    const shown =
+      typeof id === 'string' ? JSON.stringify(id) : typeof id === 'bigint' ? `${id}n` : String(id);
+    throw new InvalidInputError(`invalid task id ${shown}: expected a positive integer`);
+  }
   return id;
+}
+
+/** A `waitMs`: a number of milliseconds from 0 (a string or NaN waited the whole default: adversary 22 L5). */
+function checkWait(waitMs: number | undefined): number {
+  if (waitMs === undefined) return 15_000;
+  if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
+    throw new InvalidInputError(
+      `waitMs must be a number of milliseconds from 0, got ${JSON.stringify(waitMs)}`,
+    );
+  }
+  return waitMs;
 }

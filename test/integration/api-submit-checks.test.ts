@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -39,5 +39,65 @@ describe('submit-time checks run for API callers as for the CLI', () => {
     // Refused before anything was written: no task id was ever taken.
     const probe = await runJtm(['status', '-tid', '1'], env);
     expect(probe.stdout.trim()).not.toMatch(/pending|queued|running/);
+  });
+});
+
+describe('API input checks match the CLI (adversary 22 M1, L1, L2, L3)', () => {
+  it('a relative cwd is the submitter’s process.cwd() joined with it, as output_dir and stdout are', async () => {
+    const jtm = await connect({ env: testEnv() });
+    clients.push(jtm);
+    const [id] = await jtm.submit({ command: 'pwd', stdout: 'x.out' }, { pool: 'api-checks', cwd: 'rel' });
+    const d = await jtm.details(id!);
+    expect(d.cwd).toBe(resolve('rel'));
+    expect(d.stdout).toBe(resolve('rel', 'x.out'));
+    await jtm.kill(id!, { waitMs: 0 });
+  });
+
+  it('id 0 is INVALID_INPUT, worded as the CLI words it', async () => {
+    const jtm = await connect({ env: testEnv() });
+    clients.push(jtm);
+    const cli = await runJtm(['status', '-tid', '0'], testEnv());
+    expect(cli.stderr).toMatch(/invalid task id "0": expected a positive integer/);
+    for (const call of [jtm.status(0), jtm.isAlive(0), jtm.kill(0), jtm.details(0), jtm.logs(0)]) {
+      await expect(call).rejects.toThrow(InvalidInputError);
+    }
+    await expect(jtm.status(0)).rejects.toThrow('invalid task id 0: expected a positive integer');
+    await expect(jtm.status('1' as never)).rejects.toThrow(
+      'invalid task id "1": expected a positive integer',
+    );
+    await expect(jtm.kill(1, { waitMs: '5' as never })).rejects.toThrow(InvalidInputError);
+  });
+
+  it('a hole in a task array is INVALID_INPUT, and an error names the element', async () => {
+    const jtm = await connect({ env: testEnv() });
+    clients.push(jtm);
+    // eslint-disable-next-line no-sparse-arrays
+    const sparse = [{ command: 'true' }, , { command: 'true' }] as { command: string }[];
+    await expect(jtm.submit(sparse, { pool: 'api-checks' })).rejects.toThrow(
+      'tasks[1]: a task must be a JSON object',
+    );
+    const list = [{ command: 'true' }, { command: 'true' }, { command: 'true', timeout: 'bogus' }];
+    await expect(jtm.submit(list, { pool: 'api-checks' })).rejects.toThrow(/^tasks\[2\]: .*timeout/);
+    // One task given alone: the message alone, as the CLI gives it.
+    await expect(jtm.submit({ command: 'true', timeout: 'bogus' }, { pool: 'api-checks' })).rejects.toThrow(
+      /^invalid timeout/,
+    );
+  });
+
+  it('a lone surrogate in a command or cwd, or a NUL in cwd, is refused at submit', async () => {
+    const jtm = await connect({ env: testEnv() });
+    clients.push(jtm);
+    await expect(jtm.submit({ command: "printf '%s' '\uD800'" }, { pool: 'api-checks' })).rejects.toThrow(
+      /^command has a lone surrogate/,
+    );
+    await expect(jtm.submit({ command: 'true' }, { pool: 'api-checks', cwd: '/tmp/\uDC00' })).rejects.toThrow(
+      InvalidInputError,
+    );
+    await expect(jtm.submit({ command: 'true' }, { pool: 'api-checks', cwd: '/tmp\0x' })).rejects.toThrow(
+      /NUL/,
+    );
+    // A well-formed pair (an emoji) is fine.
+    const [id] = await jtm.submit({ command: "echo '\u{1F600}'" }, { pool: 'api-checks' });
+    await jtm.kill(id!, { waitMs: 0 });
   });
 });
