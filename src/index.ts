@@ -15,6 +15,7 @@ import { loadConfig, type Config, type Env } from './config.js';
 import { apiError, ClientSession } from './client-session.js';
 import { withContext, type JtmContext } from './context.js';
 import { InvalidInputError, OutputGapError } from './errors.js';
+import { refuseNonRegularFile } from './input-file.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listPools, type PoolInfo } from './pools/list-pools.js';
 import { removePool, type RemovePoolResult } from './tasks/remove-pool.js';
@@ -105,7 +106,8 @@ export interface ConnectOptions {
    */
   env?: Env;
   /**
-   * A KEY=VALUE file, as `jtm --config FILE` (its keys yield to `env`).
+   * A KEY=VALUE file, as `jtm --config FILE` (its keys yield to `env`); a regular file (a pipe would block
+   * this process while it waits for a writer, so it is refused: INVALID_INPUT). Read once per process.
    */
   configFile?: string;
   /** A pino logger; default: silent. */
@@ -138,6 +140,8 @@ export class JtmClient {
       throw new InvalidInputError('env must be an object of settings (KEY: value), or left out');
     }
     try {
+      const file = opts.configFile ?? (opts.env ?? process.env)['JTM_CONFIG_FILE'];
+      if (file) refuseNonRegularFile(file, 'config file');
       const config = loadConfig(opts.env, {}, opts.configFile);
       const logger = opts.logger ?? silentLogger();
       return new JtmClient(new ClientSession(config, logger, await ClientSession.open(config, logger)));

@@ -66,6 +66,29 @@ export function readInputFile(
   }
 }
 
+/**
+ * Refuses a file that is not a regular one, opened without waiting: for a reader that must not block its
+ * process (the programmatic API's configFile: opening a FIFO with no writer froze the whole host program, every
+ * timer and socket of it: adversary 22 L4). A file that cannot be opened is left to the reader's own message.
+ */
+export function refuseNonRegularFile(path: string, what: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) {
+      throw new InvalidInputError(
+        `cannot read ${what} ${path}: not a regular file (a regular file is needed)`,
+      );
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function tooLarge(what: string, path: string, maxBytes: number): InvalidInputError {
   return new InvalidInputError(`${what} ${path} is larger than ${maxBytes} bytes`);
 }

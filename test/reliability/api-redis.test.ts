@@ -1,6 +1,9 @@
 // The programmatic API (`connect()` of src/index.ts) when Redis stops answering, goes away, refuses writes, or
 // the program closes the client under its own calls (adversary 22 H1, M2, M3, M4): every call ends within its
 // documented bound, with a JtmError of a stable code, as the CLI's commands do.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -13,7 +16,7 @@ import {
   RedisUnavailableError,
   type JtmClient,
 } from '../../src/index.js';
-import { testEnv } from '../helpers/env.js';
+import { tempDir, testEnv } from '../helpers/env.js';
 import { usePrivateRedis } from '../helpers/local-redis.js';
 import { runProcess } from '../../scripts/lib/run-process.mjs';
 import { ROOT } from '../helpers/cli.js';
@@ -215,6 +218,16 @@ describe('API: settings', () => {
       InvalidInputError,
     );
     await expect(connect('redis://x' as never)).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it('a configFile that is a FIFO with no writer is refused at once, without freezing the process', async () => {
+    const fifo = join(tempDir('jtm-api-fifo-'), 'cfg');
+    execFileSync('mkfifo', [fifo]);
+    const t0 = Date.now();
+    // Before: the open waited for a writer and blocked the event loop (the test run hung) for good.
+    await expect(connect({ configFile: fifo, env: {} })).rejects.toThrow(/not a regular file/);
+    await expect(connect({ env: { JTM_CONFIG_FILE: fifo } })).rejects.toBeInstanceOf(InvalidInputError);
+    expect(Date.now() - t0).toBeLessThan(1000);
   });
 
   it('RedisUnavailableError is what a connect to nothing gives', async () => {
