@@ -30,6 +30,29 @@ export function runJtm(
 }
 
 /** Parses `JTM task ID <n>` lines. */
+/** `jtm logs -tid N` (`--follow` with `follow`), stdout kept as bytes; killed after `timeoutMs`. */
+export function logsBytes(
+  env: Record<string, string>,
+  id: number,
+  follow = false,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; out: Buffer; err: string }> {
+  return new Promise((resolve, reject) => {
+    const args = [BIN, 'logs', '-tid', String(id), ...(follow ? ['--follow'] : [])];
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', d => (err += String(d)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code, out: Buffer.concat(out), err });
+    });
+  });
+}
+
 export function taskIds(stdout: string): number[] {
   return [...stdout.matchAll(/^JTM task ID (\d+)$/gm)].map(m => Number(m[1]));
 }

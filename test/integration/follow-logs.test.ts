@@ -3,7 +3,7 @@
 // from the task's stdout file when that is readable here (adversary 22 H2: a task that ended quickly gave its last
 // 64 KiB, starting mid-line; a fast writer's follower gave 8.4 MB of 16.4 MB and resolved as if complete). Where
 // the bytes are in neither place, the API rejects with OUTPUT_GAP and the CLI exits 3.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,36 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connect, OutputGapError, TaskStatus, type JtmClient } from '../../src/index.js';
-import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { logsBytes, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** `for i in 1..n: seq 1 70000; sleep 0.1`: n × 408,894 bytes, faster than a follower polling a 1 MiB copy. */
 const burst = (n: number): string => `for i in $(seq 1 ${n}); do seq 1 70000; sleep 0.1; done`;
 const seqOut = (to: number): Buffer => execFileSync('seq', ['1', String(to)]);
 const burstOut = (n: number): Buffer => Buffer.concat(Array.from({ length: n }, () => seqOut(70_000)));
-
-/** `jtm logs -tid N --follow`: its exit code, its stdout as bytes and its stderr. */
-function followCli(
-  env: Record<string, string>,
-  id: number,
-): Promise<{ code: number | null; out: Buffer; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'logs', '-tid', String(id), '--follow'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', d => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', code => {
-      clearTimeout(timer);
-      resolve({ code, out: Buffer.concat(out), err });
-    });
-  });
-}
 
 describe('following output: every byte, or an in-band gap (adversary 22 H2)', () => {
   const env = testEnv();
@@ -75,7 +52,7 @@ describe('following output: every byte, or an in-band gap (adversary 22 H2)', ()
     const [id] = taskIds(
       (await runJtm(['submit', '-p', 'fol', '-cmd', 'sleep 1; seq 1 100000'], env)).stdout,
     );
-    const r = await followCli(env, id!);
+    const r = await logsBytes(env, id!, true);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out.length).toBe(588_895);
@@ -115,7 +92,7 @@ describe('following output: every byte, or an in-band gap (adversary 22 H2)', ()
     const [id] = taskIds(
       (await runJtm(['submit', '-p', 'fol', '-cmd', `sleep 1; ${burst(12)}`], env)).stdout,
     );
-    const r = await followCli(env, id!);
+    const r = await logsBytes(env, id!, true);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out.length).toBe(want.length);
@@ -171,7 +148,7 @@ describe('following output: every byte, or an in-band gap (adversary 22 H2)', ()
     expect(got.subarray(0, 6).toString()).toBe('first\n');
 
     const cli = await run(1);
-    const r = await followCli(env, cli);
+    const r = await logsBytes(env, cli, true);
     expect(r.code).toBe(3);
     const lines = r.err.trim().split('\n');
     expect(lines.at(-1)).toMatch(/^jtm logs: \d+ bytes of task \d+'s output could not be delivered/);

@@ -20,7 +20,15 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JtmContext } from '../../src/context.js';
-import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import {
+  BIN,
+  logsBytes,
+  runJtm,
+  startJtm,
+  taskIds,
+  type BackgroundProcess,
+  waitWorkers,
+} from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -37,25 +45,6 @@ function pgrep(args: string[]): number[] {
   } catch {
     return [];
   }
-}
-
-/** `jtm logs`, with stdout kept as bytes. */
-function logsBytes(
-  env: Record<string, string>,
-  id: number,
-): Promise<{ code: number | null; out: Buffer; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'logs', '-tid', String(id)], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', d => (err += d));
-    child.on('error', reject);
-    child.on('close', code => resolve({ code, out: Buffer.concat(out), err }));
-  });
 }
 
 describe('output fidelity and task isolation', () => {

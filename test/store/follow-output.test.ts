@@ -13,6 +13,11 @@ import { TaskStatus as S } from '../../src/tasks/status.js';
 import { streamTaskOutput } from '../../src/tasks/task-output.js';
 import { it, queuedTask } from '../helpers/store.js';
 import { waitFor } from '../helpers/env.js';
+import type { JtmContext } from '../../src/context.js';
+
+/** The run of worker w1, token r1, ends in success. */
+const succeed = (ctx: JtmContext, id: number, at: number): Promise<unknown> =>
+  ctx.tasks.transitionFenced(id, { workerId: 'w1', runToken: 'r1' }, S.success, 'exit code 0', {}, at);
 
 describe("following a task's output", () => {
   it('across a give-back and a re-run that ends between two polls', async ({ ctx, expect }) => {
@@ -67,14 +72,7 @@ describe("following a task's output", () => {
     await ctx.redis.xdel(stream, ...(gone as string[]));
     await ctx.redis.xadd(stream, '*', 'data', 'd'.repeat(100), 'off', '300');
     await waitFor(() => Buffer.concat(got).length === 200 || undefined, 'the last entry read');
-    await ctx.tasks.transitionFenced(
-      id,
-      { workerId: 'w1', runToken: 'r1' },
-      S.success,
-      'exit code 0',
-      {},
-      now,
-    );
+    await succeed(ctx, id, now);
     expect(await reading).toEqual([{ offset: 100, bytes: 200 }]);
     expect(warned).toEqual([200]);
   });
@@ -104,14 +102,7 @@ describe("following a task's output", () => {
       writeFileSync(file, Buffer.concat([whole, Buffer.alloc(200, 'x')]));
       await ctx.redis.xadd(stream, '*', 'data', Buffer.alloc(100, 'f'), 'off', '500');
       await waitFor(() => Buffer.concat(got).length === 500 || undefined, 'the entry after the gap');
-      await ctx.tasks.transitionFenced(
-        id,
-        { workerId: 'w1', runToken: 'r1' },
-        S.success,
-        'exit code 0',
-        {},
-        now,
-      );
+      await succeed(ctx, id, now);
       expect(await reading).toEqual([{ offset: 400, bytes: 100 }]);
       expect(Buffer.concat(got).subarray(400).equals(Buffer.alloc(100, 'f'))).toBe(true);
     } finally {
