@@ -1,31 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { Writable } from 'node:stream';
 
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import { captureStrayOutput, rateLimited } from '../../src/logger.js';
-
-/** A pino logger whose JSON lines are collected. */
-function collecting(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  const logger = pino({ level: 'info' }, stream);
-  return {
-    logger,
-    lines: () =>
-      text
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map(l => JSON.parse(l) as Record<string, unknown>),
-  };
-}
+import { collecting } from '../helpers/log-lines.js';
 
 describe('stray output goes through the logger (issue 12 item 10)', () => {
   it('console.error of a multi-line error and ioredis [WARN] lines become single JSON lines, rate-limited', () => {

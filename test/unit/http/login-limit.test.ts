@@ -1,28 +1,7 @@
-import { Writable } from 'node:stream';
-
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import { clientKey, LoginLimiter } from '../../../src/http/login-limit.js';
-
-/** A pino logger whose JSON lines are collected. */
-function collecting(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return {
-    logger: pino({ level: 'info' }, stream),
-    lines: () =>
-      text
-        .split('\n')
-        .filter(Boolean)
-        .map(l => JSON.parse(l) as Record<string, unknown>),
-  };
-}
+import { collecting } from '../../helpers/log-lines.js';
 
 describe('wrong-credential limit (adversary 21 F2)', () => {
   it('keys a client by its IPv4 address, an IPv4-mapped address as IPv4, and IPv6 by its /64', () => {
