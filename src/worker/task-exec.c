@@ -154,16 +154,27 @@ static void redirect(const char *path, int flags, int target) {
  * `/usr/bin/time` prints as "maximum resident set size". It appends `maxrss <KiB>` to the times file, after the
  * shell's EXIT trap wrote there, and ends as the shell ended (its exit code, or its signal).
  *
- * The wrapper stays the task's root (the pty host's child, the session and group leader), so a stop's signals
- * to the group reach it: it blocks them (SIGKILL cannot be), so that it outlives the shell and reports its end
- * as it was; the shell gets them as before. The shell, not the wrapper, becomes the subreaper (after the fork):
- * orphans are the shell's children as before, listed by its trap.
+ * The wrapper stays the task's root (the pty host's child, the session and group leader: the shell stays in its
+ * group, where the worker's and the pty host's group kills reach it; leading a group of its own, it escaped the
+ * pty host's kill of a dead worker's tasks). It passes on to the shell every signal it gets — a TERM by hand to
+ * the recorded pid, one that came before the shell existed (pending on the wrapper alone; a kill during the
+ * spawn) — waiting for them with every signal blocked: it never dies of one (SIGKILL aside) before the shell has
+ * ended, so it can report the shell's end as it was. A signal to the group reaches the shell twice (directly and
+ * passed on), as the worker's kills already send it to a group and to each of its processes. The shell, not the
+ * wrapper, becomes the subreaper (after the fork): orphans are the shell's children as before, listed by its
+ * trap. `$$` is not the group in this mode (docs/resources.md).
  */
 static int wait_and_report(char **argv) {
   const char *times = getenv("JTM_TIMES_FILE");
+  /* The other tasks' pty masters and the host's inherited descriptors: the wrapper lives as long as the task
+     and must not hold them either (the shell's preamble then finds none to close). */
+  close_listed();
+  unsetenv("JTM_CLOSE_FDS");
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &old);
+  /* An inherited SIG_IGN would have the kernel reap the shell itself: wait4 would find no child. */
+  signal(SIGCHLD, SIG_DFL);
   pid_t child = fork();
   if (child < 0) {
     /* no process to spare: the shell runs in place of the wrapper, without the figure */
@@ -184,8 +195,15 @@ static int wait_and_report(char **argv) {
   int status = 0;
   struct rusage usage;
   memset(&usage, 0, sizeof usage);
-  while (wait4(child, &status, 0, &usage) < 0) {
-    if (errno != EINTR) return 126;
+  for (;;) {
+    pid_t done = wait4(child, &status, WNOHANG, &usage);
+    if (done == child) break;
+    if (done < 0 && errno != EINTR) {
+      dprintf(2, "jtm-task-exec: waiting for the task's shell: %s\n", strerror(errno));
+      return 126;
+    }
+    int sig = sigwaitinfo(&all, NULL);
+    if (sig > 0 && sig != SIGCHLD) kill(child, sig);
   }
   if (times != NULL && *times != '\0') {
     int fd = open(times, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -196,9 +214,11 @@ static int wait_and_report(char **argv) {
   }
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
-    /* Ends by the same signal, so that the worker reads the same outcome; no core file of the wrapper. */
+    /* Ends by the same signal, so that the worker reads the same outcome; no core dump of the wrapper (a piped
+       core_pattern ignores RLIMIT_CORE: not dumpable is what stops it). */
     struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
     signal(sig, SIG_DFL);
     sigset_t one;
     sigemptyset(&one);

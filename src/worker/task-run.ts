@@ -238,6 +238,8 @@ export class TaskRun {
   /** The same on the monotonic clock, for ages that a step of the wall clock must not change. */
   readonly startedMonoMs = monotonicMs();
   pid = 0;
+  /** The root is /proc mode's wrapper (task-exec.c wait_and_report), not a process of the task's own. */
+  private rootIsWrapper = false;
   tree: ProcessTree | undefined;
   /** Last resource sample state (kept by the sampler). */
   sampleState: SampleState | undefined;
@@ -342,7 +344,10 @@ export class TaskRun {
     if (timesFile) await rm(timesFile, { force: true }).catch(() => {});
     this.pids = PidWindow.open();
     try {
-      pty = await runInPty(taskArgv(this.data.command, stdoutPath, stderrPath, env), {
+      const argv = taskArgv(this.data.command, stdoutPath, stderrPath, env);
+      // /proc mode's wrapper waits for the shell (task-exec.c): the root is JTM's, not one of the task's processes.
+      this.rootIsWrapper = timesFile !== undefined && argv[1] === '--leave-tty';
+      pty = await runInPty(argv, {
         cwd,
         env,
         token: this.token,
@@ -479,8 +484,10 @@ export class TaskRun {
     cwd: string,
     env: Record<string, string>,
   ): Promise<TaskOutcome> {
-    if (this.stopCause)
-      return this.stoppedOutcome(this.stopCause, leftovers, { code, killed: killed.length });
+    if (this.stopCause) {
+      const own = killed.filter(pid => !(this.rootIsWrapper && pid === this.pid)).length;
+      return this.stoppedOutcome(this.stopCause, leftovers, { code, killed: own });
+    }
     if (code === 0) {
       if (this.data.output_files) {
         const problems = await checkOutputFiles(this.data.output_files, {

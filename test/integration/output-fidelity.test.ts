@@ -39,6 +39,19 @@ import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
+/** The children of `pid` (none once it is gone). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1')
+      .trim()
+      .split(' ')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 function pgrep(args: string[]): number[] {
   try {
     return execFileSync('pgrep', args, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
@@ -489,9 +502,11 @@ describe('output fidelity and task isolation', () => {
       }, 'the pid in the record');
       if (rec.accounting === 'procfs') {
         // A worker that cannot make cgroups (not root: adversary 12 D5) keeps the task's shell, whose EXIT trap
-        // writes `times` (docs/resources.md): the command is the shell's child.
-        const ppid = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.split(' ')[1];
-        expect(Number(ppid)).toBe(rec.pid);
+        // writes `times` (docs/resources.md), under the wrapper that waits for it (the task's root, its pid): the
+        // command is the shell's child, the shell the root's.
+        const parentOf = (p: number): number =>
+          Number(readFileSync(`/proc/${p}/stat`, 'latin1').split(') ')[1]!.split(' ')[1]);
+        expect(parentOf(parentOf(pid))).toBe(rec.pid);
       } else {
         expect(rec.pid).toBe(pid);
         expect(readFileSync(`/proc/${pid}/cgroup`, 'latin1')).toMatch(/\/jtm-\d+\/task-/);
@@ -624,7 +639,9 @@ describe('the pty host kills its tasks when the worker is gone or stops answerin
         if (!r || r.attempts !== 2 || r.status !== 3) return undefined;
         const entries = await ctx.redis.xrangeBuffer(ctx.keys.taskOutput(ids[0]!), '-', '+');
         const copy = Buffer.concat(entries.map(([, f]) => f[1] as Buffer)).toString();
-        return copy === `run ${r.pid}\n` || undefined;
+        // `$$` is the root's pid, or in /proc mode its child's: the root is the wrapper that waits for the shell.
+        const shells = [r.pid, ...childPids(r.pid!)];
+        return shells.some(p => copy === `run ${p}\n`) || undefined;
       }, 'the Redis copy to hold the second attempt only');
     } finally {
       await w.stop('SIGKILL');

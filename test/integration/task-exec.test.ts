@@ -1,6 +1,6 @@
 // The static wrapper of simple commands (src/worker/task-exec.c), run directly: what the bash preamble of
 // task-run.ts does, it must do too (the worker uses it only for commands whose first word is a path).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,6 +158,31 @@ describe('a task accounted from /proc (JTM_SUBREAPER, JTM_TIMES_FILE)', () => {
     // A stop's TERM reaches the whole group, the wrapper included: it waits for the shell, whose trap decides.
     const { r } = wrapped("trap 'sleep 0.3; exit 3' TERM; kill -TERM 0; sleep 5 & wait", 'group');
     expect([r.status, r.signal]).toEqual([3, null]);
+  });
+
+  it('a signal to the wrapper reaches the shell (review of s15)', async () => {
+    // A TERM by hand to the task's recorded pid (the wrapper) is passed on: the shell's trap decides the end.
+    const outFile = join(work, 'forward.out');
+    const times = join(work, 'forward.times');
+    const command = "trap 'echo got TERM; exit 5' TERM; echo up; sleep 10 & wait";
+    const child = spawn(
+      WRAPPER,
+      ['--leave-tty', '/bin/bash', '-c', taskScript(command), 'bash', outFile, `${outFile}.err`],
+      {
+        env: { PATH: '/usr/bin:/bin', JTM_SUBREAPER: '1', JTM_TIMES_FILE: times },
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>(res =>
+      child.on('exit', (code, signal) => res([code, signal])),
+    );
+    for (let i = 0; i < 200 && !(existsSync(outFile) && readFileSync(outFile, 'utf8').includes('up')); i++)
+      await new Promise(r => setTimeout(r, 20));
+    process.kill(child.pid!, 'SIGTERM');
+    expect(await ended).toEqual([5, null]);
+    expect(readFileSync(outFile, 'utf8')).toBe('up\ngot TERM\n');
+    spawnSync('pkill', ['-f', '-x', 'sleep 10', '-s', String(child.pid)]);
   });
 
   it('its shell adopts the orphans of its tree and lists them, with the time since boot, as it exits', () => {
