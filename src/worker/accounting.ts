@@ -108,6 +108,8 @@ export class TaskAccounting {
   /** /proc mode: the CPU the task's shell said it and the children it waited for used (readShellExit). */
   private shellSeconds = 0;
   private overBytes: number | undefined;
+  /** /proc mode: the wrapper's figure of a pass of the limit no look saw (passedUnseen). */
+  private unseenBytes: number | undefined;
   private oomKilled = false;
   /** The kernel's peak charge was read from the task's cgroup: it is the peak, whatever the samples summed. */
   private kernelPeak = false;
@@ -227,13 +229,16 @@ export class TaskAccounting {
       this.shellSeconds = secs;
       this.cpuSeconds = Math.max(this.cpuSeconds, secs);
     }
-    // The largest high-water mark of a process the shell waited for (task-exec.c wait_and_report), in KiB: a
-    // process over the limit is a pass of it, however briefly it lived (as in observeTree).
+    // The largest high-water mark of a process the shell waited for (task-exec.c wait_and_report), in KiB: the
+    // peak. Over the limit, it is said with the task's outcome, not made an outofresource: the shell and its
+    // command ended by themselves, and the script wrote its own rc (Cromwell's), which JTM never replaces; an
+    // outofresource beside an rc of 0 had Cromwell record a success JTM called a failure (adversary 23 F3).
     const maxrss = /^maxrss (\d+)$/m.exec(text);
     if (maxrss) {
       const bytes = Number(maxrss[1]) * 1024;
       this.peakBytes = Math.max(this.peakBytes, bytes);
-      if (this.limitBytes !== undefined && bytes > this.limitBytes) this.overBytes ??= bytes;
+      if (this.limitBytes !== undefined && bytes > this.limitBytes && this.overBytes === undefined)
+        this.unseenBytes = bytes;
     }
     const listed = /^children ([\d.]+)((?: \d+)*) ?$/m.exec(text);
     if (!listed) return undefined;
@@ -254,6 +259,15 @@ export class TaskAccounting {
       ticks += p.cpuTicks;
     }
     this.cpuSeconds = Math.max(this.cpuSeconds, this.shellSeconds + ticks / 100);
+  }
+
+  /**
+   * /proc mode: a process went over the limit between two looks and ended before the next (the wrapper's figure,
+   * read once the shell had ended): nothing was left to stop.
+   */
+  passedUnseen(): string | undefined {
+    if (this.unseenBytes === undefined || this.limitBytes === undefined) return undefined;
+    return `a process went over the memory limit of ${formatBytes(this.limitBytes)} (peak ${formatBytes(this.unseenBytes)}) and ended between two looks: not stopped in /proc mode (in a cgroup the kernel would have stopped it)`;
   }
 
   /** Over its limit by the last look's RSS sum, not yet confirmed either way (see `suspect`). */

@@ -93,6 +93,8 @@ export interface TaskRunOptions {
     readShellExit?(): Promise<{ children: number[]; uptimeS: number } | undefined>;
     /** /proc mode: a last look at what the task left running, before it is killed (accounting.ts). */
     observeLeftovers?(procs: readonly ProcInfo[]): void;
+    /** /proc mode: what to say of a pass of the limit learned only once the shell had ended (accounting.ts). */
+    passedUnseen?(): string | undefined;
   };
   /** The run token start-task recorded for this execution (the worker claims the task before it makes the run). */
   token?: string;
@@ -460,6 +462,9 @@ export class TaskRun {
       return { kind: 'final', status: TaskStatus.failed, exitCode: 126, reason: notExecuted, leftovers };
     }
     let outcome = await this.outcome(code, signal, leftovers, killedByStop, cwd, env);
+    const unseen = this.opts.memory?.passedUnseen?.();
+    if (unseen && outcome.kind === 'final' && outcome.status !== TaskStatus.outofresource)
+      outcome = { ...outcome, reason: `${outcome.reason}; ${unseen}` };
     if (leftBehindOverMemory && outcome.kind === 'final')
       outcome = {
         ...outcome,
