@@ -606,6 +606,22 @@ export class TaskRun {
     return cause === 'outofresource' ? 0 : this.opts.killGraceMs;
   }
 
+  /**
+   * /proc mode: the wrapper, stopped (a task's `kill -STOP $PPID`), is continued: stopped, it never reaps the
+   * shell, and the task stayed `running` for ever, its shell a zombie (adversary 23 F4). It has no reason of its
+   * own to stop. `procs`: the tree as the watch just read it.
+   */
+  wakeStoppedWrapper(procs: readonly ProcInfo[]): void {
+    if (!this.rootIsWrapper) return;
+    const root = procs.find(p => p.pid === this.pid);
+    if (root?.state !== 'T' && root?.state !== 't') return;
+    try {
+      process.kill(this.pid, 'SIGCONT');
+    } catch {
+      // gone meanwhile
+    }
+  }
+
   /** Clears the timeout timer without waiting for anything (worker shutdown). */
   dispose(): void {
     this.timer?.clear();

@@ -190,6 +190,16 @@ describe.concurrent.each(modes)('resource truth and memory limits ($mode)', ({ m
     expect(JSON.stringify(json)).toContain('"accounting"');
   });
 
+  if (mode === 'procfs')
+    row(
+      'a task that stops its wrapper (kill -STOP $PPID) still ends, with its own exit code',
+      async ({ expect }) => {
+        // The wrapper, stopped, never reaped the shell: the task stayed running for ever (adversary 23 F4).
+        const r = await waitFinal(await submit(['-cmd', 'kill -STOP $PPID; echo x; exit 3']));
+        expect([r.status_name, r.exit_code]).toEqual(['failed', 3]);
+      },
+    );
+
   row('counts the CPU time of short-lived children', async ({ expect }) => {
     // Ten children of about 0.15 s of CPU each, none alive at a sample for long; `times` prints what the
     // kernel counted for the reaped children of the task's shell. Without a cgroup, reaped children are
