@@ -6,7 +6,7 @@ import { taskIdArg, taskIdFlag } from '../src/cli/task-id.js';
 
 export default class Logs extends BaseCommand<typeof Logs> {
   static override args = taskIdArg;
-  static override description = `Shows what the task wrote to stdout, byte for byte. After the end: the task's stdout file when it is readable on this host, else the copy its worker keeps in Redis (the last JTM_OUTPUT_KEEP_BYTES of it, 64 KiB by default, once the task has ended; JTM_OUTPUT_TAIL_BYTES, 1 MiB, while it runs; a log line on stderr says when earlier output was dropped). While it runs: the Redis copy, from any host. --follow keeps printing until the task ends. Exit codes: 0; 1 unknown or invalid id; 255 Redis unreachable.`;
+  static override description = `Shows what the task wrote to stdout, byte for byte. After the end: the task's stdout file when it is readable on this host, else the copy its worker keeps in Redis (the last JTM_OUTPUT_KEEP_BYTES of it, 64 KiB by default, once the task has ended; JTM_OUTPUT_TAIL_BYTES, 1 MiB, while it runs; a log line on stderr says when earlier output was dropped). While it runs: the Redis copy, from any host, and what it no longer holds from the stdout file where that is readable here. --follow keeps printing until the task ends, every byte or a gap said: bytes neither in the Redis copy nor in a file readable here are named on stderr and make it exit 3. Exit codes: 0; 1 unknown or invalid id; 3 (--follow) some output could not be had; 255 Redis unreachable.`;
   static override enableJsonFlag = false;
   static override examples = ['<%= config.bin %> <%= command.id %> -tid 42 --follow'];
   static override flags = {
