@@ -23,6 +23,8 @@ export function watchSilence(redis: RedisClient, budgetMs: number, capMs: number
   let last = Date.now();
   let silentFor = 0;
   let silentSince = last;
+  let checking = false;
+  let cut = false;
   const heard = (): void => {
     silentFor = 0;
     silentSince = Date.now();
@@ -46,13 +48,25 @@ export function watchSilence(redis: RedisClient, budgetMs: number, capMs: number
     }
     silentFor += ran;
     if (silentFor < budgetMs && now - silentSince < capMs) return;
-    const err = new StallAwareTimeoutError(budgetMs);
-    silenced.set(redis, err);
-    stop();
-    // The commands waiting fail with why (the disconnect would say only "Connection is closed."): callers
-    // report "cannot reach Redis (no answer within N ms)".
-    for (const item of redis.commandQueue.toArray()) item.command.reject(err);
-    hardDisconnect(redis);
+    if (checking) return;
+    // Timers run before the socket is read: after a stall of this process (a long synchronous section of the
+    // program, a GC, a frozen VM) the answer may be waiting in the socket, unread. It gets one turn first (an
+    // immediate runs after the poll phase): a client busy for 7 s failed a `get` Redis had answered in 1 ms
+    // (review of s15).
+    checking = true;
+    setImmediate(() => {
+      checking = false;
+      if (cut || redis.commandQueue.length === 0) return;
+      if (silentFor < budgetMs && Date.now() - silentSince < capMs) return;
+      cut = true;
+      const err = new StallAwareTimeoutError(budgetMs);
+      silenced.set(redis, err);
+      stop();
+      // The commands waiting fail with why (the disconnect would say only "Connection is closed."): callers
+      // report "cannot reach Redis (no answer within N ms)".
+      for (const item of redis.commandQueue.toArray()) item.command.reject(err);
+      hardDisconnect(redis);
+    });
   }, TICK_MS);
   // Only what waits on the connection keeps the process alive, not this watch.
   timer.unref();
