@@ -207,6 +207,8 @@ export class JtmClient {
    * `jtm logs`: the task's stdout so far as bytes, exactly as written: its stdout file where that is readable on
    * this host, else what the Redis copy holds, which is the output's end (the last JTM_OUTPUT_TAIL_BYTES while it
    * runs, JTM_OUTPUT_KEEP_BYTES once ended; what is missing is said by a warning through the logger only).
+   * The whole output is gathered in memory, as one Buffer (at most buffer.constants.MAX_LENGTH bytes): for a large
+   * one, use followLogs, which hands it over in chunks.
    */
   async logs(id: number): Promise<Buffer> {
     return this.call(id, async (ctx, tid) => {
