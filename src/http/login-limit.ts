@@ -14,6 +14,13 @@ export const LOGIN_LOG_EVERY_MS = 60_000;
 /** Clients remembered at once: memory stays bounded however many addresses guess (least recently seen go). */
 export const MAX_LOGIN_CLIENTS = 10_000;
 
+/**
+ * Lines of their own for at most this many clients a window; past it, and for clients forgotten to keep the
+ * bound, the counts go to one summed line a window: many addresses guessing (a botnet, an IPv6 host rotating
+ * through its /48) made one line per request (review of s15).
+ */
+export const LOGIN_LINES_PER_WINDOW = 100;
+
 export interface LoginLimitOptions {
   delayMs?: number;
   logEveryMs?: number;
@@ -70,6 +77,11 @@ export class LoginLimiter {
   /** In order of last contact (re-inserted on each), so the first entry is the one to evict. */
   private readonly clients = new Map<string, ClientState>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Lines written in the window that began at `windowAt` (LOGIN_LINES_PER_WINDOW). */
+  private lines = 0;
+  private windowAt = -Infinity;
+  /** Counts of the clients that got no line of their own in this window, or were forgotten: summed. */
+  private readonly summed = { clients: 0, failures: 0, refused: 0 };
 
   constructor(
     private readonly logger: Logger | undefined,
@@ -119,8 +131,8 @@ export class LoginLimiter {
     this.clients.set(key, state);
     while (this.clients.size > this.maxClients) {
       const [oldKey, old] = this.clients.entries().next().value as [string, ClientState];
-      // Its counts are written before it is forgotten, so no failure goes uncounted.
-      if (old.failures > 0 || old.refused > 0) this.log(oldKey, old, now);
+      // Its counts are kept (summed) before it is forgotten, so no failure goes uncounted.
+      if (old.failures > 0 || old.refused > 0) this.sum(old, now);
       this.clients.delete(oldKey);
     }
     // One timer for all clients, only while there are any: it writes counts nobody's next failure would, and
@@ -132,22 +144,52 @@ export class LoginLimiter {
 
   private sweep(): void {
     const now = Date.now();
+    this.newWindow(now);
     for (const [key, state] of this.clients) {
       const pending = state.failures > 0 || state.refused > 0;
       if (pending && now - state.loggedAt >= this.logEveryMs) this.log(key, state, now);
       else if (!pending && now - state.seenAt >= this.logEveryMs) this.clients.delete(key);
     }
-    if (this.clients.size === 0) {
+    if (this.clients.size === 0 && this.summed.clients === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
   }
 
+  /** A window past its end begins anew, the counts summed in the one before written as one line. */
+  private newWindow(now: number): void {
+    if (now - this.windowAt < this.logEveryMs) return;
+    this.windowAt = now;
+    this.lines = 0;
+    const { clients, failures, refused } = this.summed;
+    if (clients === 0) return;
+    this.logger?.warn(
+      { clients, failures, refused },
+      `wrong user or password from ${clients} more clients (summed: more than ${LOGIN_LINES_PER_WINDOW} clients a window, or forgotten)`,
+    );
+    Object.assign(this.summed, { clients: 0, failures: 0, refused: 0 });
+  }
+
   private log(key: string, state: ClientState, now: number): void {
+    this.newWindow(now);
+    if (this.lines >= LOGIN_LINES_PER_WINDOW) {
+      this.sum(state, now);
+      return;
+    }
+    this.lines++;
     this.logger?.warn(
       { client: key, failures: state.failures, refused: state.refused },
       'wrong user or password',
     );
+    state.failures = 0;
+    state.refused = 0;
+    state.loggedAt = now;
+  }
+
+  private sum(state: ClientState, now: number): void {
+    this.summed.clients++;
+    this.summed.failures += state.failures;
+    this.summed.refused += state.refused;
     state.failures = 0;
     state.refused = 0;
     state.loggedAt = now;

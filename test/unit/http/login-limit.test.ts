@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { clientKey, LoginLimiter } from '../../../src/http/login-limit.js';
+import { clientKey, LOGIN_LINES_PER_WINDOW, LoginLimiter } from '../../../src/http/login-limit.js';
 import { collecting } from '../../helpers/log-lines.js';
+import { waitFor } from '../../helpers/env.js';
 
 describe('wrong-credential limit (adversary 21 F2)', () => {
   it('keys a client by its IPv4 address, an IPv4-mapped address as IPv4, and IPv6 by its /64', () => {
@@ -28,21 +29,43 @@ describe('wrong-credential limit (adversary 21 F2)', () => {
     expect(limiter.refusal('2001:db8:0:2::5')).toBe(0);
   });
 
-  it('remembers at most maxClients, writing the counts of a client before forgetting it', () => {
+  it('remembers at most maxClients, summing the counts of a client it forgets into one line a window', async () => {
     const { logger, lines } = collecting();
-    const limiter = new LoginLimiter(logger, { delayMs: 60_000, maxClients: 3 });
+    const limiter = new LoginLimiter(logger, { delayMs: 60_000, maxClients: 3, logEveryMs: 200 });
     for (let i = 1; i <= 10; i++) {
       limiter.failed(`10.0.0.${i}`);
       limiter.failed(`10.0.0.${i}`);
       limiter.refusal(`10.0.0.${i}`);
     }
     expect(limiter.size).toBe(3);
-    // Each client's first failure at once; the second and the refusal when it was evicted (clients 1-7).
-    const got = lines().map(l => [l['client'], l['failures'], l['refused']]);
-    expect(got.filter(([, f, r]) => f === 1 && r === 0)).toHaveLength(10);
-    expect(got.filter(([, f, r]) => f === 1 && r === 1).map(([c]) => c)).toEqual(
-      [1, 2, 3, 4, 5, 6, 7].map(i => `10.0.0.${i}`),
+    // Each client's first failure at once.
+    expect(lines().map(l => [l['client'], l['failures'], l['refused']])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [`10.0.0.${i + 1}`, 1, 0]),
     );
+    // The next window: one line for the 7 forgotten (their second failure and refusal), one each for the 3 kept.
+    await waitFor(() => lines().length >= 14 || undefined, 'the next window', 5000, 20);
+    const later = lines().slice(10);
+    expect(
+      later.filter(l => l['client'] === undefined).map(l => [l['clients'], l['failures'], l['refused']]),
+    ).toEqual([[7, 7, 7]]);
+    expect(later.filter(l => l['client'] !== undefined).map(l => l['client'])).toEqual([
+      '10.0.0.8',
+      '10.0.0.9',
+      '10.0.0.10',
+    ]);
+  });
+
+  it('writes lines of their own for at most LOGIN_LINES_PER_WINDOW clients a window, the rest summed (review of s15)', async () => {
+    const { logger, lines } = collecting();
+    const limiter = new LoginLimiter(logger, { delayMs: 0, logEveryMs: 200 });
+    for (let i = 0; i < LOGIN_LINES_PER_WINDOW + 50; i++) limiter.failed(`10.1.${i >> 8}.${i & 255}`);
+    expect(lines()).toHaveLength(LOGIN_LINES_PER_WINDOW);
+    await waitFor(() => lines().length > LOGIN_LINES_PER_WINDOW || undefined, 'the summed line', 5000, 20);
+    expect(
+      lines()
+        .slice(LOGIN_LINES_PER_WINDOW)
+        .map(l => [l['clients'], l['failures']]),
+    ).toEqual([[50, 50]]);
   });
 
   it('sums the failures and refusals of a client since its last line, one line per window', async () => {
