@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, type JtmContext } from '../context.js';
@@ -128,7 +129,12 @@ export async function streamTaskOutput(
         'output_mtime',
       );
       const status = statusText === null ? undefined : Number(statusText);
-      view = { status, file: file ?? undefined, bytes: numberOf(bytes), mtime: numberOf(mtime) };
+      view = {
+        status,
+        file: file ?? submittedFile(record),
+        bytes: numberOf(bytes),
+        mtime: numberOf(mtime),
+      };
       // A new run starts its output over (its start dropped the earlier run's stream and tail): from its own
       // start, with nothing of the earlier run's offsets. Bytes already written cannot be taken back: say so.
       const now = runText ?? undefined;
@@ -183,7 +189,22 @@ interface RunView {
 }
 
 function viewOf(r: TaskRecord): RunView {
-  return { status: r.status, file: r.stdout_file, bytes: r.output_bytes, mtime: r.output_mtime };
+  return {
+    status: r.status,
+    file: r.stdout_file ?? submittedFile(r),
+    bytes: r.output_bytes,
+    mtime: r.output_mtime,
+  };
+}
+
+/**
+ * The stdout file a task named at submit (every Cromwell call names one), when it is a plain path: the worker
+ * records where stdout went a second into the run, and a failed write of that left a follower's gaps waiting
+ * for it and then reported, though the bytes were in this file (review of s15). Not with `$VARS` (the worker
+ * expands them). A file that is not the run's is refused by the reader's check of its bytes.
+ */
+function submittedFile(r: TaskRecord): string | undefined {
+  return r.stdout !== undefined && isAbsolute(r.stdout) && !r.stdout.includes('$') ? r.stdout : undefined;
 }
 
 function hasEnded(view: RunView): boolean {

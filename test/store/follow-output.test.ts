@@ -77,6 +77,32 @@ describe("following a task's output", () => {
     expect(warned).toEqual([200]);
   });
 
+  it('reads what the live copy lost from the stdout file the task named at submit, before the worker records it (review of s15)', async ({
+    ctx,
+    expect,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
+    try {
+      const now = Date.now();
+      const file = join(dir, 'named.out');
+      const whole = Buffer.from('a'.repeat(300) + 'b'.repeat(100));
+      writeFileSync(file, whole);
+      // Named at submit; stdout_file not written yet (the worker writes it a second into the run).
+      const id = await queuedTask(ctx, { pool: 'follow', stdout: file }, now - 10_000);
+      await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
+      await ctx.redis.xadd(ctx.keys.taskOutput(id), '*', 'data', whole.subarray(300), 'off', '300');
+      const got: Buffer[] = [];
+      const reading = streamTaskOutput(ctx, id, c => void got.push(Buffer.from(c)), true);
+      // Sooner than the 5 s a gap waits for the record to name the file.
+      await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output', 3000);
+      expect(Buffer.concat(got).equals(whole)).toBe(true);
+      await succeed(ctx, id, now);
+      expect(await reading).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reads what the live copy lost from the run's stdout file, only where the file holds the copy's bytes (adversary 22 H2)", async ({
     ctx,
     expect,
