@@ -185,10 +185,16 @@ export async function startWorker(
   // One beat at a time; a caller that needs a fresh lease waits for the one in flight.
   const beat = (): Promise<void> =>
     (live.beatInFlight ??= (async () => {
+      const busyPeak = Math.max(live.busyPeak, runs.size);
+      live.busyPeak = runs.size;
       try {
-        const busyPeak = Math.max(live.busyPeak, runs.size);
-        live.busyPeak = runs.size;
-        await heartbeat.beat([...runs.keys()], live.phase, busyPeak);
+        try {
+          await heartbeat.beat([...runs.keys()], live.phase, busyPeak);
+        } catch (err) {
+          // Not written: the next beat carries it.
+          live.busyPeak = Math.max(live.busyPeak, busyPeak);
+          throw err;
+        }
         await reconcileRuns(ctx, opts.workerId, runs);
       } catch (err) {
         // Once per kind and window, like the worker's other connection errors: a revoked password failed every
