@@ -240,6 +240,16 @@ export class TaskAccounting {
       if (this.limitBytes !== undefined && bytes > this.limitBytes && this.overBytes === undefined)
         this.unseenBytes = bytes;
     }
+    // The CPU of the shell and of every process it waited for (the wrapper's wait4, user and system seconds):
+    // exact where the shell's `times` is missing (a command exec'd in its place) or read before its end.
+    const cpu = /^cpu ([\d.]+) ([\d.]+)$/m.exec(text);
+    if (cpu) {
+      const secs = Number(cpu[1]) + Number(cpu[2]);
+      if (Number.isFinite(secs)) {
+        this.shellSeconds = Math.max(this.shellSeconds, secs);
+        this.cpuSeconds = Math.max(this.cpuSeconds, secs);
+      }
+    }
     const listed = /^children ([\d.]+)((?: \d+)*) ?$/m.exec(text);
     if (!listed) return undefined;
     return { children: (listed[2] ?? '').split(' ').filter(Boolean).map(Number), uptimeS: Number(listed[1]) };

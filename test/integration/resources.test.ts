@@ -629,6 +629,18 @@ describeIf(taskWrapper, 'procfs mode: a process that lives and dies between two 
   });
 
   it.concurrent(
+    'the CPU of a command exec’d in place of the shell is counted (adversary 23 F9)',
+    async ({ expect }) => {
+      // No `times` from a shell that exec'd away, no look in its life: only the wrapper's wait4 has it.
+      const burn = `exec python3 -c 'import time
+while time.process_time() < 0.6: pass'`;
+      const r = await waitFinalRecord(ctx, await submit(['-cmd', burn]));
+      expect(r.status_name).toBe('success');
+      expect(r.cpu_time_s).toBeGreaterThanOrEqual(0.55);
+    },
+  );
+
+  it.concurrent(
     'its pass of the memory limit is said with the outcome, which stays the task’s own',
     async ({ expect }) => {
       // Nothing was left to stop: the script ran on and wrote its own rc, which JTM never replaces. An
