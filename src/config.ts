@@ -246,6 +246,11 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS);
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** The settings file loadConfig reads for these arguments (`configFile`, else JTM_CONFIG_FILE), if any. */
+export function configFileOf(env: Env = process.env, configFile?: string): string | undefined {
+  return configFile ?? (env['JTM_CONFIG_FILE'] || undefined);
+}
+
 /** Resolves the configuration; the only reader of the process environment. */
 export function loadConfig(
   env: Env = process.env,
@@ -258,7 +263,7 @@ export function loadConfig(
   // `JTM_PREFIX=` (a systemd Environment= line, a Cromwell template), and taking it as "the default" sent
   // isalive and kill to another deployment's prefix (its task of the same id was killed) or to localhost.
   const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const merged = { ...readConfigFile(configFile ?? env['JTM_CONFIG_FILE']), ...fromEnv };
+  const merged = { ...readConfigFile(configFileOf(env, configFile)), ...fromEnv };
   const get = (key: ConfigKey): string | undefined => {
     if (unset.has(key)) return undefined;
     const v = merged[key];

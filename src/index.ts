@@ -11,7 +11,7 @@
  * await jtm.close();
  * ```
  */
-import { loadConfig, type Config, type Env } from './config.js';
+import { configFileOf, loadConfig, type Config, type Env } from './config.js';
 import { apiError, ClientSession } from './client-session.js';
 import { withContext, type JtmContext } from './context.js';
 import { InvalidInputError, OutputGapError } from './errors.js';
@@ -140,7 +140,7 @@ export class JtmClient {
       throw new InvalidInputError('env must be an object of settings (KEY: value), or left out');
     }
     try {
-      const file = opts.configFile ?? (opts.env ?? process.env)['JTM_CONFIG_FILE'];
+      const file = configFileOf(opts.env, opts.configFile);
       if (file) refuseNonRegularFile(file, 'config file');
       const config = loadConfig(opts.env, {}, opts.configFile);
       const logger = opts.logger ?? silentLogger();

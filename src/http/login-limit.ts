@@ -181,17 +181,20 @@ export class LoginLimiter {
       { client: key, failures: state.failures, refused: state.refused },
       'wrong user or password',
     );
-    state.failures = 0;
-    state.refused = 0;
-    state.loggedAt = now;
+    counted(state, now);
   }
 
   private sum(state: ClientState, now: number): void {
     this.summed.clients++;
     this.summed.failures += state.failures;
     this.summed.refused += state.refused;
-    state.failures = 0;
-    state.refused = 0;
-    state.loggedAt = now;
+    counted(state, now);
   }
+}
+
+/** A client's counts are written (in its own line or the summed one): they start again from now. */
+function counted(state: ClientState, now: number): void {
+  state.failures = 0;
+  state.refused = 0;
+  state.loggedAt = now;
 }

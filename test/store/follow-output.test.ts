@@ -77,6 +77,33 @@ describe("following a task's output", () => {
     expect(warned).toEqual([200]);
   });
 
+  /**
+   * A running task whose 400-byte output is in a file of `dir` and whose live copy holds only its last 100 bytes,
+   * the file named by the record's field `field`, and a follower started on it.
+   */
+  async function followFileBacked(
+    ctx: JtmContext,
+    dir: string,
+    field: 'stdout' | 'stdout_file',
+    now: number,
+  ) {
+    const whole = Buffer.from('a'.repeat(100) + 'b'.repeat(100) + 'c'.repeat(100) + 'd'.repeat(100));
+    const file = join(dir, 'out');
+    writeFileSync(file, whole);
+    const id = await queuedTask(
+      ctx,
+      { pool: 'follow', ...(field === 'stdout' ? { stdout: file } : {}) },
+      now - 10_000,
+    );
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
+    if (field === 'stdout_file') await ctx.redis.hset(ctx.keys.task(id), 'stdout_file', file);
+    const stream = ctx.keys.taskOutput(id);
+    await ctx.redis.xadd(stream, '*', 'data', whole.subarray(300), 'off', '300');
+    const got: Buffer[] = [];
+    const reading = streamTaskOutput(ctx, id, c => void got.push(Buffer.from(c)), true);
+    return { id, file, stream, whole, got, reading };
+  }
+
   it('reads what the live copy lost from the stdout file the task named at submit, before the worker records it (review of s15)', async ({
     ctx,
     expect,
@@ -84,15 +111,8 @@ describe("following a task's output", () => {
     const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
     try {
       const now = Date.now();
-      const file = join(dir, 'named.out');
-      const whole = Buffer.from('a'.repeat(300) + 'b'.repeat(100));
-      writeFileSync(file, whole);
       // Named at submit; stdout_file not written yet (the worker writes it a second into the run).
-      const id = await queuedTask(ctx, { pool: 'follow', stdout: file }, now - 10_000);
-      await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
-      await ctx.redis.xadd(ctx.keys.taskOutput(id), '*', 'data', whole.subarray(300), 'off', '300');
-      const got: Buffer[] = [];
-      const reading = streamTaskOutput(ctx, id, c => void got.push(Buffer.from(c)), true);
+      const { id, whole, got, reading } = await followFileBacked(ctx, dir, 'stdout', now);
       // Sooner than the 5 s a gap waits for the record to name the file.
       await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output', 3000);
       expect(Buffer.concat(got).equals(whole)).toBe(true);
@@ -110,17 +130,8 @@ describe("following a task's output", () => {
     const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
     try {
       const now = Date.now();
-      const id = await queuedTask(ctx, { pool: 'follow' }, now - 10_000);
-      const stream = ctx.keys.taskOutput(id);
-      await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
-      const whole = Buffer.from('a'.repeat(100) + 'b'.repeat(100) + 'c'.repeat(100) + 'd'.repeat(100));
-      const file = join(dir, 'out');
-      writeFileSync(file, whole);
-      await ctx.redis.hset(ctx.keys.task(id), 'stdout_file', file);
       // The live copy holds only the last 100 bytes: the first 300 come from the file.
-      await ctx.redis.xadd(stream, '*', 'data', whole.subarray(300), 'off', '300');
-      const got: Buffer[] = [];
-      const reading = streamTaskOutput(ctx, id, c => void got.push(Buffer.from(c)), true);
+      const { id, file, stream, whole, got, reading } = await followFileBacked(ctx, dir, 'stdout_file', now);
       await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output');
       expect(Buffer.concat(got).equals(whole)).toBe(true);
       // Another file under that name (another task's, a later rewrite): its bytes where the copy resumes differ,
