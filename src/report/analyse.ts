@@ -97,7 +97,17 @@ export const LIMITS = {
 const CROMWELL_JOB = /^cromwell_([0-9a-f]{8})_(.+)$/i;
 
 /** A record as the report reads it (read-tasks.ts): with when it last began to wait (task-history.ts waitingSince). */
-export type ReportRecord = TaskRecord & { waiting_since?: number };
+export type ReportRecord = TaskRecord & {
+  waiting_since?: number;
+  /** A running task's peak memory so far (MB), from its latest sample (read-tasks.ts readRunningPeaks). */
+  running_peak_mb?: number;
+};
+
+/** What a task used at most, as far as known: its record's peak, or its run's so far while it runs. */
+function peakOf(r: ReportRecord): number | undefined {
+  if (r.running_peak_mb === undefined) return r.peak_rss_mb;
+  return Math.max(r.peak_rss_mb ?? 0, r.running_peak_mb);
+}
 
 /** Control and format characters (bidi overrides and isolates, zero-width ones, line separators): unseen. */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
@@ -334,7 +344,7 @@ export function analyse(
   return { data, heavyIds: heaviest(records) };
 }
 
-function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly TaskRecord[]): TaskGroup {
+function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly ReportRecord[]): TaskGroup {
   const by_status: Partial<Record<TaskStatusName, number>> = {};
   const walls: number[] = [];
   let cpuSeconds = 0;
@@ -343,6 +353,7 @@ function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly T
   let cpus = 1;
   let cpusAssumed = true;
   let request: number | null = null;
+  let stillRising = 0;
   for (const r of recs) {
     count(by_status, r.status_name);
     const spec = r.pool_spec;
@@ -362,8 +373,16 @@ function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly T
       cpuSeconds += r.cpu_time_s;
       capacitySeconds += (w / 1000) * taskCpus;
     }
-    if (r.peak_rss_mb !== undefined) peak = Math.max(peak ?? 0, r.peak_rss_mb);
+    const used = peakOf(r);
+    if (used !== undefined) peak = Math.max(peak ?? 0, used);
+    // A running task's peak so far is a floor: said with the suggestion (adversary 21 F5: a call row said
+    // 13 MB beside the 163 MB chart of its running task).
+    if (r.running_peak_mb !== undefined) stillRising++;
   }
+  const advice =
+    peak === null && by_status.running
+      ? 'running: usage recorded when a task ends'
+      : rightSize(peak, request, by_status.outofresource ?? 0);
   return {
     name,
     kind,
@@ -378,9 +397,7 @@ function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly T
     // A call whose tasks all still run has no peak yet (a record gets its figures when its run ends): said
     // so, rather than "no usage recorded", in a report made mid-run (adversary 9 J5).
     suggestion:
-      peak === null && by_status.running
-        ? 'running: usage recorded when a task ends'
-        : rightSize(peak, request, by_status.outofresource ?? 0),
+      stillRising > 0 ? `${advice} (${counted(stillRising, 'task')} still running: peak so far)` : advice,
   };
 }
 
@@ -437,20 +454,20 @@ function timeline(records: readonly TaskRecord[], now: number): ReportData['time
  * tasks running longest, which have no figures in their record before they end but have samples — a report
  * made mid-run (`--since 2h` on a live pool) showed none of the tasks running then (adversary 9 J5).
  */
-function heaviest(records: readonly TaskRecord[]): number[] {
+function heaviest(records: readonly ReportRecord[]): number[] {
   const running = records
     .filter(r => r.status_name === 'running' && r.started_at !== undefined)
     .sort((a, b) => (a.started_at as number) - (b.started_at as number))
     .slice(0, LIMITS.runningCharts)
     .map(r => r.id);
   const n = LIMITS.heaviest - running.length;
-  const top = (key: (r: TaskRecord) => number | undefined): number[] =>
+  const top = (key: (r: ReportRecord) => number | undefined): number[] =>
     records
       .filter(r => (key(r) ?? 0) > 0)
       .sort((a, b) => (key(b) as number) - (key(a) as number))
       .slice(0, n)
       .map(r => r.id);
-  const mem = top(r => r.peak_rss_mb);
+  const mem = top(peakOf);
   const cpu = top(r => r.cpu_time_s);
   const out: number[] = [];
   for (let i = 0; i < n && out.length < n; i++) {
@@ -462,19 +479,19 @@ function heaviest(records: readonly TaskRecord[]): number[] {
 
 /** The heaviest tasks with their samples (tasks without samples are kept: their record still says what they used). */
 export function withSamples(
-  records: readonly TaskRecord[],
+  records: readonly ReportRecord[],
   ids: readonly number[],
   samples: Map<number, Partial<ResourceSample>[]>,
 ): HeavyTask[] {
   const byId = new Map(records.map(r => [r.id, r]));
   return ids.map(id => {
-    const r = byId.get(id) as TaskRecord;
+    const r = byId.get(id) as ReportRecord;
     const list = samples.get(id) ?? [];
     return {
       id,
       group: groupOf(r).name,
       status_name: r.status_name,
-      peak_rss_mb: r.peak_rss_mb ?? null,
+      peak_rss_mb: peakOf(r) ?? null,
       cpu_time_s: r.cpu_time_s ?? null,
       samples: {
         t: list.map(s => Number(s.run_time ?? 0)),

@@ -1,8 +1,15 @@
-import { allShards, forTask, type JtmContext } from '../context.js';
-import { analyse, withSamples, matchesFilter, type ReportData, type ReportFilter } from './analyse.js';
-import type { TaskRecord } from '../store/task-record.js';
+import { allShards, byTaskShard, forTask, type JtmContext } from '../context.js';
+import {
+  analyse,
+  withSamples,
+  matchesFilter,
+  type ReportData,
+  type ReportFilter,
+  type ReportRecord,
+} from './analyse.js';
+import { TaskStatus } from '../tasks/status.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
-import { readRecords, readSamples, scanTaskIds, type ReadProgress } from './read-tasks.js';
+import { readRecords, readRunningPeaks, readSamples, scanTaskIds, type ReadProgress } from './read-tasks.js';
 
 /**
  * The run report's data, from Redis alone (any host): every task record still kept (SCAN + pipelined
@@ -15,11 +22,12 @@ export async function buildReport(
   now = Date.now(),
 ): Promise<ReportData> {
   // Shard by shard (docs/scaling.md): a pipeline or script may only touch one shard's slot.
-  const all: TaskRecord[] = [];
+  const all: ReportRecord[] = [];
   for (const shard of allShards(ctx)) {
     all.push(...(await readRecords(shard, await scanTaskIds(shard, onProgress), onProgress)));
   }
   const records = all.filter(r => matchesFilter(r, filter)).sort((a, b) => a.id - b.id);
+  await addRunningPeaks(ctx, records);
   const { data, heavyIds } = analyse(records, filter, now);
   onProgress?.({ phase: 'samples', done: 0, total: heavyIds.length });
   const samples = new Map<number, Partial<ResourceSample>[]>();
@@ -29,4 +37,16 @@ export async function buildReport(
   data.heaviest = withSamples(records, heavyIds, samples);
   onProgress?.({ phase: 'samples', done: heavyIds.length, total: heavyIds.length });
   return data;
+}
+
+/** Running records get their peak so far from their resource stream (records have figures only once ended). */
+async function addRunningPeaks(ctx: JtmContext, records: ReportRecord[]): Promise<void> {
+  const running = records.filter(r => r.status === TaskStatus.running);
+  for (const [shard, list] of byTaskShard(ctx, running, r => r.id)) {
+    const peaks = await readRunningPeaks(shard, list);
+    for (const r of list) {
+      const peak = peaks.get(r.id);
+      if (peak !== undefined) r.running_peak_mb = peak;
+    }
+  }
 }

@@ -7,7 +7,13 @@ import { waitingSince } from '../store/task-history.js';
 import type { ReportRecord } from './analyse.js';
 import { parseTaskRecord, REPORT_FIELDS } from '../store/task-record.js';
 import { TaskStatus } from '../tasks/status.js';
-import { lastRunSamples, samplesOfEntries, type ResourceSample } from '../tasks/resource-format.js';
+import {
+  lastRunSamples,
+  runPeakOfEntry,
+  sampleOfEntry,
+  samplesOfEntries,
+  type ResourceSample,
+} from '../tasks/resource-format.js';
 
 /** Keys asked for per SCAN call, and records per pipeline: large enough for few round trips, small enough
  * that one batch never holds Redis for long. */
@@ -112,5 +118,34 @@ export async function readSamples(
     // The last run's, as the record, the timeline and the figures are.
     out.set(ids[n] as number, lastRunSamples(samplesOfEntries(entries as [string, string[]][])));
   });
+  return out;
+}
+
+/**
+ * The peak memory so far (MB) of running tasks, from the last entry of each one's resource stream (one
+ * XREVRANGE COUNT 1 each, pipelined): the record gets its figures only when the run ends. An entry of an
+ * earlier run (another worker or pid: this run has no sample yet) gives nothing.
+ */
+export async function readRunningPeaks(
+  ctx: JtmContext,
+  running: readonly Pick<ReportRecord, 'id' | 'worker_id' | 'pid'>[],
+): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (let i = 0; i < running.length; i += BATCH) {
+    const batch = running.slice(i, i + BATCH);
+    const pipe = ctx.redis.pipeline();
+    for (const r of batch) pipe.xrevrange(ctx.keys.taskResources(r.id), '+', '-', 'COUNT', 1);
+    const results = (await pipe.exec()) ?? [];
+    results.forEach(([err, entries], n) => {
+      if (err) throw err;
+      const rec = batch[n];
+      const fields = (entries as [string, string[]][])[0]?.[1];
+      if (!rec || !fields) return;
+      const sample = sampleOfEntry(fields);
+      if (sample?.worker_id !== rec.worker_id || sample?.child_pid !== rec.pid) return;
+      const peak = runPeakOfEntry(fields);
+      if (peak !== undefined) out.set(rec.id, peak);
+    });
+  }
   return out;
 }

@@ -113,7 +113,7 @@ const FIELDS = {
   kill_cause: { page: true },
   worker_id: { report: true, page: true },
   host: { page: true },
-  pid: { kind: 'number', page: true },
+  pid: { kind: 'number', report: true, page: true },
   attempts: { kind: 'number', report: true, page: true },
   max_retries: { kind: 'number', report: true, page: true },
   queued_at: { kind: 'number', report: true, page: true },

@@ -58,6 +58,23 @@ export function sampleOfEntry(fields: readonly string[]): Partial<ResourceSample
 }
 
 /**
+ * The second field of a stream entry: the run's peak memory so far in MB, as the record will say it when the run
+ * ends (entries written before it existed have none). The last entry of a running task's stream gives its peak
+ * in O(1), where the samples' maximum would need the whole stream.
+ */
+export const RUN_PEAK_FIELD = 'run_peak_mb';
+
+/** The run's peak so far (MB) that an entry carries, undefined without one. */
+export function runPeakOfEntry(fields: readonly string[]): number | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] !== RUN_PEAK_FIELD) continue;
+    const v = Number(fields[i + 1]);
+    return Number.isFinite(v) && v >= 0 ? v : undefined;
+  }
+  return undefined;
+}
+
+/**
  * The samples of a task's last run: the stream keeps every run's (resource-log shows them all, each row with its
  * worker and pid), and a chart of two runs drew the second from 0 s again over the first (adversary 9 J6). A run
  * starts where the pid or the worker changes, or the run time goes back.

@@ -228,3 +228,43 @@ describe('jtm report', () => {
     },
   );
 });
+
+describe('jtm report made while a task runs', () => {
+  const env = testEnv();
+  const ctx = useTestContext(env);
+  let worker: BackgroundProcess | undefined;
+  afterAll(async () => {
+    await worker?.stop('SIGKILL');
+  });
+
+  it("a call's row counts its running tasks' peaks so far, not only its ended tasks' (adversary 21 F5)", async () => {
+    const jid = ['-jid', 'cromwell_8a3f2c1d_mid', '-p', 'repmid'];
+    const small = await submitOne(env, ['-cmd', 'true', ...jid]);
+    worker = startJtm(['worker', '-p', 'repmid', '--slots', '2'], env);
+    await waitFor(async () => (await ctx().tasks.status(small)) === 4, 'small task ended', 30_000);
+    const big = await submitOne(env, [
+      '-cmd',
+      `python3 -c 'import time; x=bytearray(120*1024*1024); x[::4096]=b"\\x01"*len(x[::4096]); time.sleep(60)'`,
+      ...jid,
+    ]);
+    // Until a sample of the big run is in its stream with the memory touched.
+    await waitFor(
+      async () => {
+        const last = await ctx().redis.xrevrange(ctx().keys.taskResources(big), '+', '-', 'COUNT', 1);
+        const sample = last[0]?.[1][1];
+        return (
+          sample !== undefined && Number((JSON.parse(sample) as { rmem_usage: number }).rmem_usage) >= 100
+        );
+      },
+      'a sample of the running task with its memory',
+      30_000,
+    );
+    const r = await runJtm(['report', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const mid = (JSON.parse(r.stdout) as ReportData).groups.find(g => g.name === 'mid');
+    expect(mid?.by_status).toEqual({ success: 1, running: 1 });
+    expect(mid?.peak_rss_mb).toBeGreaterThanOrEqual(100);
+    expect(mid?.suggestion).toMatch(/\(1 task still running: peak so far\)$/);
+    expect((await runJtm(['kill', '-tid', String(big)], env)).code).toBe(0);
+  });
+});

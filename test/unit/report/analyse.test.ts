@@ -124,6 +124,25 @@ describe('report analysis', () => {
     expect(analyse(ended, {}, 200).heavyIds).toEqual([7, 6, 5, 4, 3, 2]);
   });
 
+  it("a running task's peak so far counts in its call's row, and the suggestion says so (adversary 21 F5)", () => {
+    const call = { cromwell_job_id: 'cromwell_8a3f2c1d_mid' };
+    const ended = rec({ id: 1, status: 4, started_at: 0, ended_at: 10, peak_rss_mb: 13, ...call });
+    const running = { ...rec({ id: 2, status: 3, started_at: 50, ...call }), running_peak_mb: 163 };
+    const { data, heavyIds } = analyse([ended, running], {}, 200);
+    const mid = data.groups.find(g => g.name === 'mid');
+    expect(mid?.peak_rss_mb).toBe(163);
+    expect(mid?.suggestion).toBe(
+      'peak 163 MB, no memory request: request 1 GB (1 task still running: peak so far)',
+    );
+    expect(heavyIds[0]).toBe(2);
+    // A running re-run below its earlier run's recorded peak keeps the larger.
+    const rerun = {
+      ...rec({ id: 3, status: 3, started_at: 50, peak_rss_mb: 500, ...call }),
+      running_peak_mb: 20,
+    };
+    expect(analyse([rerun], {}, 200).data.groups[0]?.peak_rss_mb).toBe(500);
+  });
+
   it('timeline: overlapping runs of one worker go to different slots, later runs reuse a free slot', () => {
     const base = { status: 4, worker_id: 'w1', queued_at: 0 };
     const { data } = analyse(
