@@ -75,6 +75,9 @@ export class SuspensionCheck {
   private look: SlurmLook | undefined;
   private asking: Promise<void> | undefined;
   private readonly deadSince = new Map<string, number>();
+  /** What the last failed squeue said, and the workers last left for later: each said once, not every sweep. */
+  private lastFailure: string | undefined;
+  private lastLater = '';
 
   /**
    * For the dead `workers` (all found dead by this sweep): the Slurm job of each that is suspended, the ones to
@@ -118,8 +121,10 @@ export class SuspensionCheck {
       bury.set(w, v.kind === 'suspended' ? job : undefined);
       this.deadSince.delete(w);
     }
-    if (later.length > 0)
+    const laterKey = later.join(' ');
+    if (later.length > 0 && laterKey !== this.lastLater)
       ctx.logger.info({ workers: later }, 'dead workers left for a later sweep: squeue has not answered yet');
+    this.lastLater = laterKey;
     return { bury, later };
   }
 
@@ -130,10 +135,16 @@ export class SuspensionCheck {
     this.asking = listActiveJobs([], timeoutMs).then(
       jobs => {
         look.answer = { jobs };
+        if (this.lastFailure !== undefined) ctx.logger.info('squeue answers again');
+        this.lastFailure = undefined;
       },
       (err: unknown) => {
-        look.answer = { err: toError(err) };
-        ctx.logger.warn({ err: look.answer.err }, 'squeue failed: dead workers in allocations wait');
+        const e = toError(err);
+        look.answer = { err: e };
+        // Once per failure, not at every sweep while it lasts (a warning a second in a long outage).
+        if (e.message !== this.lastFailure)
+          ctx.logger.warn({ err: e }, 'squeue failed: dead workers in allocations wait');
+        this.lastFailure = e.message;
       },
     );
     void this.asking.finally(() => {
