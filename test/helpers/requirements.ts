@@ -14,10 +14,18 @@ export interface Requirement {
 /** Marks a skipped suite's title; scripts/test.sh prints one `skipped: <file>: <reason>` line per suite. */
 export const SKIP_MARK = ' [skipped: ';
 
-/** A regular file with an execute bit (enough to find a browser or a Slurm command). */
+/**
+ * A regular file with an execute bit (enough to find a browser or a Slurm command). A PATH directory this user
+ * may not search (root's `/root/.cargo/bin` in the PATH of `su user`) is no match: its EACCES failed the whole
+ * dashboard test file of a non-root run.
+ */
 function executable(path: string): boolean {
-  const st = statSync(path, { throwIfNoEntry: false });
-  return st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 /** First of `names` on PATH. */

@@ -308,18 +308,25 @@ while time.process_time()-t<0.15: pass'`;
       // Adversary 20 F2, F3: 100 children of 5 MB that lived 1.5 s (510 MB of PSS) were recorded 292 MB in
       // /proc mode, read during their ramp only, and a 450 MB limit let them run: the next reading waited
       // for the readings' CPU budget. Here 100 children of 6 MB each, ≈ 680 MB of PSS together for 1.5 s.
-      // A barrier: each child allocates, then waits on a pipe the parent closes 1.5 s after its last fork, so
-      // the 100 are alive together however slowly the forks come on a loaded node.
+      // A barrier: each child allocates, says so on one pipe, then waits on another that the parent closes
+      // 1.5 s after the last child said it had its memory, so the 100 hold it together however slowly the forks
+      // and the page faults come on a loaded node (closing 1.5 s after the last fork read 429 MB once).
       const crowd = `python3 -c '
 import os, time
 r, w = os.pipe()
+ready_r, ready_w = os.pipe()
 for k in range(100):
     if os.fork() == 0:
-        os.close(w)
+        os.close(w); os.close(ready_r)
         x = bytearray(6 << 20)
         for i in range(0, len(x), 4096): x[i] = 1
-        os.read(r, 1); os._exit(0)
-os.close(r)
+        os.write(ready_w, b"x"); os.read(r, 1); os._exit(0)
+os.close(r); os.close(ready_w)
+n = 0
+while n < 100:
+    b = os.read(ready_r, 100)
+    if not b: break
+    n += len(b)
 time.sleep(1.5)
 os.close(w)
 for k in range(100): os.wait()
