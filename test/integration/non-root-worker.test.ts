@@ -1,10 +1,10 @@
 // A worker run as an ordinary user (as on most Slurm sites), started here by root as nobody: what it may not
 // do must be said as such, not disguised as the command's failure.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { BIN, runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
@@ -34,22 +34,29 @@ describeUnless(outOfNobodysReach(), 'a worker run as an ordinary user', () =>
 
 function nonRootWorkerRows(): void {
   const work = tempDir('jtm-nonroot-');
-  chmodSync(work, 0o755);
   const env = testEnv({ JTM_LOG_DIR: join(work, 'log'), HOME: work });
-  mkdirSync(env['JTM_LOG_DIR']!, { recursive: true });
-  chownSync(env['JTM_LOG_DIR']!, NOBODY, NOBODY);
-  const worker = spawn(process.execPath, [BIN, 'worker', '-p', 'nr'], {
-    env,
-    cwd: '/',
-    uid: NOBODY,
-    gid: NOBODY,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise(r => worker.on('exit', r));
   let log = '';
-  worker.stderr.on('data', d => (log += d));
+  let worker: ChildProcess | undefined;
+  let exited: Promise<unknown> = Promise.resolve();
+  // In beforeAll, not in the suite's body: a skipped suite's body still runs (to list its tests), and as a
+  // non-root user its chown failed the whole file (EPERM) instead of skipping it.
+  beforeAll(() => {
+    chmodSync(work, 0o755);
+    mkdirSync(env['JTM_LOG_DIR']!, { recursive: true });
+    chownSync(env['JTM_LOG_DIR']!, NOBODY, NOBODY);
+    const w = spawn(process.execPath, [BIN, 'worker', '-p', 'nr'], {
+      env,
+      cwd: '/',
+      uid: NOBODY,
+      gid: NOBODY,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    worker = w;
+    exited = new Promise(r => w.on('exit', r));
+    w.stderr.on('data', d => (log += d));
+  });
   afterAll(async () => {
-    worker.kill('SIGTERM');
+    worker?.kill('SIGTERM');
     await exited;
     rmSync(work, { recursive: true, force: true });
   });
