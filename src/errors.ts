@@ -77,6 +77,31 @@ export class SubmitIncompleteError extends JtmError {
   }
 }
 
+/**
+ * A submit over several shards (JTM_SHARDS) whose commit reached some of them only (Redis failed between the
+ * shards' commit writes): the committed shards' tasks will run, the others' were failed.
+ */
+export class SubmitPartlyCommittedError extends JtmError {
+  constructor(
+    readonly committedIds: readonly number[],
+    readonly failedIds: readonly number[],
+    cause: unknown,
+  ) {
+    super(
+      `submit partly committed: ${committedIds.length} of its tasks will run (JTM task IDs ${idList(committedIds)}), ${failedIds.length} were failed (${idList(failedIds)})${causeText(cause)}`,
+      'SUBMIT_PARTIAL',
+      255,
+      { cause },
+    );
+  }
+}
+
+/** At most 20 ids, then how many more. */
+function idList(ids: readonly number[]): string {
+  const shown = ids.slice(0, 20).join(', ');
+  return ids.length > 20 ? `${shown} and ${ids.length - 20} more` : shown;
+}
+
 /** REDIS_URL cannot work as written (another scheme, a database that is not a number or that the server lacks). */
 export class RedisUrlError extends JtmError {
   constructor(url: string, why: string) {

@@ -50,6 +50,7 @@ export {
   ShardCountMismatchError,
   SlurmError,
   SubmitIncompleteError,
+  SubmitPartlyCommittedError,
   TaskNotFoundError,
   UnexpectedError,
 } from './errors.js';

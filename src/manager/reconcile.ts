@@ -3,6 +3,7 @@ import { toError } from '../errors.js';
 import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
 import { endTask } from '../tasks/end-task.js';
 import { isFinal, TaskStatus } from '../tasks/status.js';
+import { isCommitted } from '../tasks/submit-commit.js';
 import { recoverTask, type RecoveryCounts } from './dead-workers.js';
 import type { TaskJobs } from './task-jobs.js';
 
@@ -81,7 +82,7 @@ export async function reconcileBatch(
     try {
       if (s === TaskStatus.queued && Number(queuedAt ?? 0) < now - SUBMIT_GRACE_MS) {
         // Only a committed submit's tasks may run (workers defer the others): the rest are failed, never run.
-        const committed = !!submitId && (await ctx.redis.exists(ctx.keys.submit(submitId))) === 1;
+        const committed = !!submitId && isCommitted(await ctx.redis.get(ctx.keys.submit(submitId)));
         // A committed one is repaired to pending (a missing job is re-added by the pending rule next pass).
         if (committed) {
           const r = await ctx.tasks.transition(

@@ -385,8 +385,10 @@ if isFinal(cur) then return {0, cur} end
 if cur == QUEUED then
   -- Queued: startable only once its submit has completed (the submit's commit key), so a submit killed
   -- half-way leaves nothing that runs; reconciliation fails such tasks later.
+  -- Its value is the count committed; '0' is a submit taken back (submit-commit.ts ABORTED).
   local sid = v[3]
-  if not sid or sid == '' or redis.call('EXISTS', ARGV[9] .. sid) == 0 then
+  local committed = sid and sid ~= '' and redis.call('GET', ARGV[9] .. sid)
+  if not committed or committed == '0' then
     return {3, tonumber(v[4] or '0')}
   end
 end

@@ -4,13 +4,14 @@ import { hostname } from 'node:os';
 import { forPool, recordShardCount, type ContextSource, type JtmContext } from '../context.js';
 import { retryWhile } from '../redis/retry-unreachable.js';
 import { connectionFailure, isConnectionError } from '../redis/connection.js';
-import { SubmitIncompleteError, toError } from '../errors.js';
+import { SubmitIncompleteError, SubmitPartlyCommittedError, toError } from '../errors.js';
 import type { Queue } from 'bullmq';
 
 import { openPoolQueue } from './pool-queue.js';
 import { touchPools } from '../pools/pool-registry.js';
 import type { JobSource, TaskJob } from './job-data.js';
 import { addTaskJobs } from './submit-jobs.js';
+import { abortUnlessCommitted, commitSubmit } from './submit-commit.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 import { isDynamicSpec } from '../pool-spec.js';
@@ -73,7 +74,31 @@ export async function submitTasksRetrying(
         return await submitTasks(ctx, tasks);
       } catch (err) {
         if (isConnectionError(err)) await src.resetContext();
-        throw err;
+        const unknown = unknownCommits.get(err as object);
+        if (!unknown) throw err;
+        // The commit was sent and its answer lost: settled on a new connection, while Redis is unreachable for
+        // up to retryMs; a submit taken back is failed and made again (uncommitted), a committed one succeeds.
+        return await retryWhile(
+          async () => {
+            const fresh = await src.context().catch(async (e: unknown) => {
+              await src.resetContext();
+              throw e;
+            });
+            try {
+              return await settleLostCommit(fresh, unknown, err);
+            } catch (e) {
+              if (isConnectionError(e) && !submitMayRetry(e)) await src.resetContext();
+              throw e;
+            }
+          },
+          {
+            retryable: e => isConnectionError(e) && !submitMayRetry(e),
+            retryMs,
+            firstPauseMs: 100,
+            maxPauseMs: 1000,
+            onRetry,
+          },
+        );
       }
     },
     {
@@ -125,7 +150,7 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
     throw isConnectionError(err) ? uncommitted(await connectionFailure(ctx.redis, ctx.config, err)) : err;
   });
   // Whether the commit may have reached Redis: before it, a failed submit leaves nothing that runs, and may be
-  // made again (submitMayRetry); after it, never (its tasks may be running).
+  // made again (submitMayRetry); after it, only once the commit has been settled as taken back (settleCommit).
   let committing = false;
   const queues = new PoolQueues();
   const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues)));
@@ -135,29 +160,140 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
     // The commit point: from here on the tasks may run. It outlives any queued record of the submit. With
     // several shards there is one commit key per shard, written together once every shard has its jobs.
     committing = true;
-    await Promise.all(
-      groups.map(g =>
-        g.ctx.redis.set(g.ctx.keys.submit(submitId), g.ids.length, 'PX', ctx.config.taskRetentionMs),
-      ),
-    );
+    const committed = await Promise.all(groups.map(g => commitSubmit(g.ctx, submitId, g.ids.length)));
+    if (committed.includes(false)) throw new Error('the submit was taken back before its commit');
   } catch (err) {
     await queues.close();
-    const reason = `submit failed: ${toError(err).message}`;
-    // The commit write may have been applied with its reply lost: take it back before failing the records.
-    await Promise.allSettled(groups.map(g => g.ctx.redis.del(g.ctx.keys.submit(submitId))));
-    await Promise.all(
-      groups.map(g =>
-        settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
-          g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason),
-        ),
-      ),
-    );
-    if (isConnectionError(err)) {
-      const failure = await connectionFailure(ctx.redis, ctx.config, err);
-      throw committing ? failure : uncommitted(failure);
+    if (committing) {
+      // Sent: it may have been applied (its tasks may be running) whatever the error says. Settled here while
+      // the connection answers; else by the caller on a new one (submitTasksRetrying).
+      await settleCommit(ctx, groups, submitId, err);
+    } else {
+      await failUncommitted(ctx, groups, err);
     }
-    throw new SubmitIncompleteError(err);
   }
+  return finishSubmit(ctx, groups, queues, records.length);
+}
+
+/** A failure before any commit was sent: the records written are failed, nothing of the submit runs. */
+async function failUncommitted(ctx: JtmContext, groups: readonly ShardGroup[], err: unknown): Promise<never> {
+  const reason = `submit failed: ${toError(err).message}`;
+  await Promise.all(
+    groups.map(g =>
+      settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
+        g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason),
+      ),
+    ),
+  );
+  if (isConnectionError(err)) throw uncommitted(await connectionFailure(ctx.redis, ctx.config, err));
+  throw new SubmitIncompleteError(err);
+}
+
+/**
+ * A failure once the commit was sent: each shard's commit is settled (abortUnlessCommitted). Resolves when every
+ * shard's was applied (the submit succeeded); else the shards taken back have their records failed and it throws:
+ * uncommitted when none was applied (the submit may be made again), SubmitPartlyCommittedError otherwise. When
+ * Redis does not answer, it throws the connection failure marked with what to settle (unknownCommits).
+ */
+async function settleCommit(
+  ctx: JtmContext,
+  groups: readonly ShardGroup[],
+  submitId: string,
+  err: unknown,
+): Promise<void> {
+  let outcomes: ('aborted' | 'committed')[];
+  try {
+    outcomes = await Promise.all(groups.map(g => abortUnlessCommitted(g.ctx, submitId)));
+  } catch (settleErr) {
+    if (!isConnectionError(settleErr) && !isConnectionError(err)) throw settleErr;
+    const failure = await connectionFailure(ctx.redis, ctx.config, isConnectionError(err) ? err : settleErr);
+    unknownCommits.set(failure, {
+      submitId,
+      count: groups.reduce((n, g) => n + g.ids.length, 0),
+      groups: groups.map(g => ({ pool: (g.records[0] as NewRecord).pool, ids: g.ids, at: g.at })),
+    });
+    throw failure;
+  }
+  await concludeSettle(
+    groups.map((g, i) => ({ ctx: g.ctx, ids: g.ids, outcome: outcomes[i] as 'aborted' | 'committed' })),
+    err,
+    async () => (isConnectionError(err) ? connectionFailure(ctx.redis, ctx.config, err) : toError(err)),
+  );
+}
+
+/** What a submit whose commit answer was lost needs to settle it on another connection. */
+interface UnknownCommit {
+  submitId: string;
+  count: number;
+  /** Per shard: a pool of it (which names the shard), its task ids and their places in the submit. */
+  groups: { pool: string; ids: number[]; at: number[] }[];
+}
+const unknownCommits = new WeakMap<object, UnknownCommit>();
+
+/** settleCommit on a new connection (submitTasksRetrying): the submit's ids when its commit was applied. */
+async function settleLostCommit(ctx: JtmContext, u: UnknownCommit, err: unknown): Promise<number[]> {
+  const shards = u.groups.map(g => ({ ...g, ctx: forPool(ctx, g.pool) }));
+  const outcomes = await Promise.all(shards.map(g => abortUnlessCommitted(g.ctx, u.submitId)));
+  await concludeSettle(
+    shards.map((g, i) => ({ ctx: g.ctx, ids: g.ids, outcome: outcomes[i] as 'aborted' | 'committed' })),
+    err,
+    async () => toError(err),
+  );
+  // Committed: marked pending for the record's sake (reconciliation does it otherwise), as finishSubmit does.
+  await Promise.all(shards.map(g => markPending(g.ctx, g.ids)));
+  const ids = new Array<number>(u.count);
+  for (const g of shards) g.at.forEach((at, i) => (ids[at] = g.ids[i] as number));
+  return ids;
+}
+
+/**
+ * After each shard's commit was settled: nothing to do when all were applied; else the records of the shards
+ * taken back are failed (none of their tasks can start now) and the submit fails.
+ */
+async function concludeSettle(
+  shards: { ctx: JtmContext; ids: number[]; outcome: 'aborted' | 'committed' }[],
+  err: unknown,
+  failure: () => Promise<Error>,
+): Promise<void> {
+  const aborted = shards.filter(g => g.outcome === 'aborted');
+  if (aborted.length === 0) return;
+  const reason = `submit failed: ${toError(err).message}`;
+  await Promise.all(
+    aborted.map(g =>
+      settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
+        g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason),
+      ),
+    ),
+  );
+  if (aborted.length < shards.length) {
+    throw new SubmitPartlyCommittedError(
+      shards.filter(g => g.outcome === 'committed').flatMap(g => g.ids),
+      aborted.flatMap(g => g.ids),
+      err,
+    );
+  }
+  const f = await failure();
+  if (isConnectionError(err)) throw uncommitted(f);
+  throw new SubmitIncompleteError(err);
+}
+
+/** Queued → pending for the record only (a worker starts a committed queued task the same). */
+async function markPending(
+  ctx: JtmContext,
+  ids: readonly number[],
+): Promise<PromiseSettledResult<unknown>[]> {
+  return settleInWindow(chunks(ids), SCRIPTS_IN_FLIGHT, c =>
+    ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
+  );
+}
+
+/** The end of a committed submit: pending marks, the manager told of dynamic pools; the ids in submit order. */
+async function finishSubmit(
+  ctx: JtmContext,
+  groups: readonly ShardGroup[],
+  queues: PoolQueues,
+  count: number,
+): Promise<number[]> {
   const closed = queues.close();
   // Committed: the tasks will run whatever happens now, so the submit succeeds. A dynamic pool's allocations
   // are requested by a manager: told now (with the marking below, not after it) rather than at its next
@@ -169,20 +305,12 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
   );
   // Marking them pending is for the record only (a worker starts a committed queued task the same); if it
   // fails, reconciliation does it.
-  const marked = (
-    await Promise.all(
-      groups.map(g =>
-        settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
-          g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
-        ),
-      ),
-    )
-  ).flat();
+  const marked = (await Promise.all(groups.map(g => markPending(g.ctx, g.ids)))).flat();
   await Promise.all([told, closed]);
   const unmarked = marked.find(r => r.status === 'rejected');
   if (unmarked)
     ctx.logger.warn({ err: toError(unmarked.reason).message }, 'tasks left queued; they run anyway');
-  const ids = new Array<number>(records.length);
+  const ids = new Array<number>(count);
   for (const g of groups) g.at.forEach((at, i) => (ids[at] = g.ids[i] as number));
   ctx.logger.debug({ count: ids.length, first: ids[0] }, 'tasks submitted');
   return ids;

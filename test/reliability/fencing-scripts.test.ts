@@ -43,6 +43,13 @@ describe('start-task', () => {
     expect(await ctx().tasks.get(id)).toMatchObject({ status: 3, run_token: 'r1', job_token: 'lock1' });
   });
 
+  it('defers a queued task whose submit was taken back (commit key "0"): a late commit cannot start it', async () => {
+    const id = await ctx().tasks.create({ command: 'true', pool: 'p', max_retries: 1, submit_id: 'taken' });
+    await ctx().redis.set(ctx().keys.submit('taken'), '0');
+    expect(await ctx().tasks.start(id, 'w1', 'h', 'r1')).toMatchObject({ kind: 'unsubmitted' });
+    expect(await ctx().tasks.status(id)).toBe(TaskStatus.queued);
+  });
+
   it('a running task on a live worker is busy; on a dead one it is taken over, and that is a loss', async () => {
     const id = await queuedTask(1);
     await alive('w1');

@@ -1,6 +1,7 @@
 // A submit that does not exit 0 leaves no task that will run (issue 13, item 6): workers start a queued task
 // only once its submit is committed, and reconciliation fails the others.
 import { existsSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, connect as netConnect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,9 @@ import { TaskJobs } from '../../src/manager/task-jobs.js';
 import { jobDataFromRecord, jobIdOf, TASK_JOB_NAME, taskJobOptions } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { TaskStatus } from '../../src/tasks/status.js';
+import { connect } from '../../src/index.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
+import { isCommitted } from '../../src/tasks/submit-commit.js';
 import { testEnv, waitFor } from '../helpers/env.js';
 import { context, start, stopTracked } from '../helpers/tracked.js';
 
@@ -105,4 +108,99 @@ describe('submit commit', () => {
       expect(counts.submitFailed).toBe(last);
     }
   });
+
+  /**
+   * A proxy to the test's Redis whose connection goes silent at the submit's commit (the first command naming
+   * a `:submit:` key), as a Redis stopped (SIGSTOP) or a partition makes it: nothing more is passed either way
+   * on it, the client left to give up: `applied` sends the commit on to Redis first; `late` holds it and sends
+   * it 3 s later on the same server connection (a stopped Redis reads the command when it resumes, after the
+   * client gave up on it). Later connections pass through.
+   */
+  async function commitCutter(redisUrl: string, mode: 'applied' | 'late') {
+    const port = Number(new URL(redisUrl).port);
+    let cut = false;
+    let lateSent: Promise<void> = Promise.resolve();
+    const sockets: Socket[] = [];
+    const holdingOf = new Map<Socket, (v: boolean) => void>();
+    const proxy = createServer(client => {
+      const server = netConnect(port, '127.0.0.1');
+      sockets.push(client, server);
+      let replies = true;
+      server.on('data', chunk => replies && client.writable && client.write(chunk));
+      client.on('data', chunk => {
+        if (!cut && chunk.includes(':submit:')) {
+          cut = true;
+          replies = false;
+          // Silent from here on, the client left open: it gives up after JTM_CONNECT_TIMEOUT (a stopped Redis).
+          if (mode === 'applied') {
+            server.write(chunk);
+          } else {
+            holdingOf.get(client)?.(true);
+            lateSent = new Promise(r =>
+              setTimeout(() => {
+                server.write(chunk);
+                setTimeout(() => {
+                  server.destroy();
+                  r();
+                }, 200);
+              }, 3000),
+            );
+          }
+          return;
+        }
+        if (!replies) return;
+        server.write(chunk);
+      });
+      let holding = false;
+      client.on('error', () => {});
+      client.on('close', () => holding || server.destroy());
+      server.on('error', () => client.destroy());
+      server.on('close', () => client.destroy());
+      // The connection whose commit is held stays open on Redis's side until the commit is sent.
+      holdingOf.set(client, v => (holding = v));
+    });
+    await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
+    return {
+      url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      cutDone: () => cut,
+      lateSent: () => lateSent,
+      close: () => {
+        for (const so of sockets) so.destroy();
+        proxy.close();
+      },
+    };
+  }
+
+  for (const mode of ['applied', 'late'] as const) {
+    it(`a commit whose answer was lost (${mode === 'applied' ? 'applied' : 'read by Redis after the client gave up'}) is settled: the ids returned are committed, any other record failed, for good`, async () => {
+      const direct = testEnv();
+      const ctx = await context(direct);
+      const proxy = await commitCutter(direct['REDIS_URL']!, mode);
+      // The API: its connection gives up on a silent Redis after JTM_CONNECT_TIMEOUT (the CLI waits).
+      const jtm = await connect({
+        env: { ...direct, REDIS_URL: proxy.url, JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '10s' },
+      });
+      try {
+        const returned = await jtm.submit({ command: 'true' }, { pool: 'lostcommit' });
+        expect(proxy.cutDone()).toBe(true);
+        expect(returned).toHaveLength(1);
+        await proxy.lateSent();
+        const last = Number(await ctx.redis.get(ctx.keys.nextTaskId));
+        // Taken back and made again when the commit had not been applied: two records then.
+        expect(last).toBe(mode === 'applied' ? 1 : 2);
+        for (let id = 1; id <= last; id++) {
+          const rec = await ctx.tasks.get(id);
+          const commit = await ctx.redis.get(ctx.keys.submit(rec!.submit_id!));
+          if (id === returned[0]) {
+            expect([id, rec?.status, isCommitted(commit)]).toEqual([id, TaskStatus.pending, true]);
+          } else {
+            expect([id, rec?.status, commit]).toEqual([id, TaskStatus.failed, '0']);
+          }
+        }
+      } finally {
+        await jtm.close();
+        proxy.close();
+      }
+    });
+  }
 });
