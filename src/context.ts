@@ -9,6 +9,7 @@ import {
   type RedisClient,
 } from './redis/connection.js';
 import { Keys } from './redis/keys.js';
+import { watchSilence } from './redis/silence-watch.js';
 import { keysFor, shardOfPool, shardOfTask } from './redis/shards.js';
 import { TaskStore } from './store/task-store.js';
 
@@ -69,10 +70,20 @@ export async function openContext(
     await closeConnection(redis);
     throw err;
   }
+  // A command's connection (not the API's, whose client watches while its calls wait): a Redis stopped after the
+  // connect (SIGSTOP, a hung host, a partition) kept `jtm isalive`, `status`, `submit`, `kill` waiting for as long
+  // as it stayed stopped; now the commands waiting fail as Redis unreachable after JTM_CONNECT_TIMEOUT with no
+  // byte from it, and isalive, kill and submit try again within their retry windows (JTM_*_RETRY).
+  if (role === 'client' && !opts.longLived) {
+    watches.set(redis, watchSilence(redis, config.connectTimeoutMs, config.connectTimeoutMs * 2));
+  }
   return shardContext({ config, logger, redis }, 0);
 }
 
+const watches = new WeakMap<RedisClient, () => void>();
+
 export async function closeContext(ctx: JtmContext): Promise<void> {
+  watches.get(ctx.redis)?.();
   await closeConnection(ctx.redis);
 }
 

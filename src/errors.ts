@@ -310,6 +310,8 @@ export function isRedisClientFailure(err: unknown): boolean {
   // during `jtm report`'s read was exit 1, with a line naming an ioredis option).
   if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') return true;
   return (
+    // `no answer within N ms`: the connection cut for silence (silence-watch.ts, connect's stall-aware timeout).
+    /^no answer within \d+ ms$/.test(msg) ||
     /^(Reached the max retries per request limit|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Command timed out|Connection is closed|Stream isn't writeable|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)/.test(
       msg,
     ) ||

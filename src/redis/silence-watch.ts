@@ -9,9 +9,9 @@ import { hardDisconnect, type RedisClient } from './connection.js';
  * withStallAwareTimeout), or `capMs` of wall time. Every pending command then fails with a connection error
  * ("no answer within N ms"), which callers report as Redis unreachable.
  *
- * A one-shot CLI command meets a stopped Redis at its connect, which is bounded; a long-lived client (the
- * programmatic API) connected while Redis answered, and a Redis stopped after that (SIGSTOP, a hung VM, a
- * partition that drops packets) kept its calls waiting for as long as it stayed stopped (adversary 22 H1).
+ * A connect is bounded, but a Redis stopped after it (SIGSTOP, a hung VM, a partition that drops packets) kept
+ * the calls of a long-lived client (the programmatic API) waiting for as long as it stayed stopped (adversary 22
+ * H1), and a command's (`jtm submit` sent its commit and waited until Redis resumed): both are watched.
  * The clock runs only while commands wait for an answer, and any byte read restarts it: a bulk submit whose
  * replies keep coming is never cut, however long it takes. A Cluster client has its own command limit.
  */

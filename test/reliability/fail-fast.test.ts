@@ -123,6 +123,53 @@ describe('settings that cannot work fail fast', () => {
     }
   });
 
+  it('a Redis that goes silent after the command connected (stopped, a partition): status 255 and isalive unknown within seconds (they waited for as long as it stayed silent)', async () => {
+    const server = await startPlainRedis();
+    // A path to Redis that goes silent for good once a command reads a task record: what a SIGSTOP of Redis
+    // between a command's connect and its first read makes.
+    let silent = false;
+    const sockets: Socket[] = [];
+    const proxy = createServer(client => {
+      const redis = connect(server.port, '127.0.0.1');
+      sockets.push(client, redis);
+      redis.on('data', chunk => silent || client.write(chunk));
+      client.on('data', chunk => {
+        if (chunk.includes(':task:')) silent = true;
+        if (!silent) redis.write(chunk);
+      });
+      client.on('error', () => {}).on('close', () => redis.destroy());
+      redis.on('error', () => {}).on('close', () => client.destroy());
+    });
+    await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
+    const port = (proxy.address() as { port: number }).port;
+    const env = testEnv({
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      JTM_CONNECT_TIMEOUT: '1s',
+      JTM_ISALIVE_RETRY: '2s',
+    });
+    try {
+      for (const args of [
+        ['status', '-tid', '1'],
+        ['isalive', '-tid', '1'],
+      ]) {
+        silent = false;
+        const [r, ms] = await timed(() => runJtm(args, env, { timeoutMs: 30_000 }));
+        if (args[0] === 'status') {
+          expect(one(r.stderr)).toMatch(/cannot reach Redis .*no answer within 1000 ms/);
+          expect(r.code).toBe(255);
+        } else {
+          expect([r.code, r.stdout], r.stderr).toEqual([0, 'unknown\n']);
+        }
+        // 1 s of silence (2 s if starved), then for isalive its 2 s retry window and a last try: well within 10 s.
+        expect(ms, args.join(' ')).toBeLessThanOrEqual(10_000);
+      }
+    } finally {
+      for (const so of sockets) so.destroy();
+      proxy.close();
+      await server.stop();
+    }
+  });
+
   it('kill retries an unresponsive Redis for JTM_KILL_RETRY and kills when it answers (it gave up at once, leaving the task running)', async () => {
     const server = await startPlainRedis();
     const env = testEnv({

@@ -172,6 +172,32 @@ describe('submit commit', () => {
   }
 
   for (const mode of ['applied', 'late'] as const) {
+    it(`jtm submit whose commit answer was lost (${mode}) gives up on the silent connection and settles: the id printed is committed, any other record failed`, async () => {
+      const direct = testEnv();
+      const ctx = await context(direct);
+      const proxy = await commitCutter(direct['REDIS_URL']!, mode);
+      try {
+        const env = { ...direct, REDIS_URL: proxy.url, JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '10s' };
+        const r = await runJtm(['submit', '-cmd', 'true', '-p', 'lostcommit'], env, { timeoutMs: 20_000 });
+        expect(proxy.cutDone()).toBe(true);
+        expect(r.code, r.stderr).toBe(0);
+        const printed = taskIds(r.stdout);
+        expect(printed).toHaveLength(1);
+        await proxy.lateSent();
+        const last = Number(await ctx.redis.get(ctx.keys.nextTaskId));
+        expect(last).toBe(mode === 'applied' ? 1 : 2);
+        for (let id = 1; id <= last; id++) {
+          const rec = await ctx.tasks.get(id);
+          const commit = await ctx.redis.get(ctx.keys.submit(rec!.submit_id!));
+          if (id === printed[0])
+            expect([id, rec?.status, isCommitted(commit)]).toEqual([id, TaskStatus.pending, true]);
+          else expect([id, rec?.status, commit]).toEqual([id, TaskStatus.failed, '0']);
+        }
+      } finally {
+        proxy.close();
+      }
+    });
+
     it(`a commit whose answer was lost (${mode === 'applied' ? 'applied' : 'read by Redis after the client gave up'}) is settled: the ids returned are committed, any other record failed, for good`, async () => {
       const direct = testEnv();
       const ctx = await context(direct);
