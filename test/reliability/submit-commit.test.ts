@@ -171,62 +171,50 @@ describe('submit commit', () => {
     };
   }
 
-  for (const mode of ['applied', 'late'] as const) {
-    it(`jtm submit whose commit answer was lost (${mode}) gives up on the silent connection and settles: the id printed is committed, any other record failed`, async () => {
-      const direct = testEnv();
-      const ctx = await context(direct);
-      const proxy = await commitCutter(direct['REDIS_URL']!, mode);
-      try {
-        const env = { ...direct, REDIS_URL: proxy.url, JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '10s' };
-        const r = await runJtm(['submit', '-cmd', 'true', '-p', 'lostcommit'], env, { timeoutMs: 20_000 });
-        expect(proxy.cutDone()).toBe(true);
-        expect(r.code, r.stderr).toBe(0);
-        const printed = taskIds(r.stdout);
-        expect(printed).toHaveLength(1);
-        await proxy.lateSent();
-        const last = Number(await ctx.redis.get(ctx.keys.nextTaskId));
-        expect(last).toBe(mode === 'applied' ? 1 : 2);
-        for (let id = 1; id <= last; id++) {
-          const rec = await ctx.tasks.get(id);
-          const commit = await ctx.redis.get(ctx.keys.submit(rec!.submit_id!));
-          if (id === printed[0])
-            expect([id, rec?.status, isCommitted(commit)]).toEqual([id, TaskStatus.pending, true]);
-          else expect([id, rec?.status, commit]).toEqual([id, TaskStatus.failed, '0']);
-        }
-      } finally {
-        proxy.close();
-      }
-    });
+  /** One task submitted through `url` (jtm submit, or the API's submit): the ids it gave. */
+  async function submitThrough(via: 'cli' | 'api', direct: Record<string, string>, url: string) {
+    // Both give up on a silent connection after JTM_CONNECT_TIMEOUT and settle within JTM_SUBMIT_RETRY.
+    const env = { ...direct, REDIS_URL: url, JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '10s' };
+    if (via === 'cli') {
+      const r = await runJtm(['submit', '-cmd', 'true', '-p', 'lostcommit'], env, { timeoutMs: 20_000 });
+      expect(r.code, r.stderr).toBe(0);
+      return taskIds(r.stdout);
+    }
+    const jtm = await connect({ env });
+    try {
+      return await jtm.submit({ command: 'true' }, { pool: 'lostcommit' });
+    } finally {
+      await jtm.close();
+    }
+  }
 
-    it(`a commit whose answer was lost (${mode === 'applied' ? 'applied' : 'read by Redis after the client gave up'}) is settled: the ids returned are committed, any other record failed, for good`, async () => {
-      const direct = testEnv();
-      const ctx = await context(direct);
-      const proxy = await commitCutter(direct['REDIS_URL']!, mode);
-      // The API: its connection gives up on a silent Redis after JTM_CONNECT_TIMEOUT (the CLI waits).
-      const jtm = await connect({
-        env: { ...direct, REDIS_URL: proxy.url, JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '10s' },
-      });
-      try {
-        const returned = await jtm.submit({ command: 'true' }, { pool: 'lostcommit' });
-        expect(proxy.cutDone()).toBe(true);
-        expect(returned).toHaveLength(1);
-        await proxy.lateSent();
-        const last = Number(await ctx.redis.get(ctx.keys.nextTaskId));
-        // Taken back and made again when the commit had not been applied: two records then.
-        expect(last).toBe(mode === 'applied' ? 1 : 2);
-        for (let id = 1; id <= last; id++) {
-          const rec = await ctx.tasks.get(id);
-          const commit = await ctx.redis.get(ctx.keys.submit(rec!.submit_id!));
-          if (id === returned[0]) {
-            expect([id, rec?.status, isCommitted(commit)]).toEqual([id, TaskStatus.pending, true]);
-          } else {
-            expect([id, rec?.status, commit]).toEqual([id, TaskStatus.failed, '0']);
+  for (const via of ['cli', 'api'] as const) {
+    for (const mode of ['applied', 'late'] as const) {
+      it(`${via}: a commit whose answer was lost (${mode === 'applied' ? 'applied' : 'read by Redis after the client gave up'}) is settled: the id given is committed, any other record failed, for good`, async () => {
+        const direct = testEnv();
+        const ctx = await context(direct);
+        const proxy = await commitCutter(direct['REDIS_URL']!, mode);
+        try {
+          const given = await submitThrough(via, direct, proxy.url);
+          expect(proxy.cutDone()).toBe(true);
+          expect(given).toHaveLength(1);
+          await proxy.lateSent();
+          const last = Number(await ctx.redis.get(ctx.keys.nextTaskId));
+          // Taken back and made again when the commit had not been applied: two records then.
+          expect(last).toBe(mode === 'applied' ? 1 : 2);
+          for (let id = 1; id <= last; id++) {
+            const rec = await ctx.tasks.get(id);
+            const commit = await ctx.redis.get(ctx.keys.submit(rec!.submit_id!));
+            if (id === given[0]) {
+              expect([id, rec?.status, isCommitted(commit)]).toEqual([id, TaskStatus.pending, true]);
+            } else {
+              expect([id, rec?.status, commit]).toEqual([id, TaskStatus.failed, '0']);
+            }
           }
+        } finally {
+          proxy.close();
         }
-      } finally {
-        await jtm.close();
-        proxy.close();
-      }
-    });
+      });
+    }
   }
 });
