@@ -42,7 +42,8 @@ interface ClientState {
 
 /**
  * The key a client is limited under: its address, an IPv4-mapped IPv6 address as IPv4, and an IPv6 address
- * by its /64 (one host commonly owns a whole /64, so per-address keys would give it 2^64 budgets).
+ * by its /64 (one host commonly owns a whole /64, so per-address keys would give it 2^64 budgets), except a
+ * link-local one (fe80::/10), by its whole address.
  */
 export function clientKey(address: string): string {
   const a = address.replace(/%.*$/, '').toLowerCase();
@@ -56,6 +57,10 @@ export function clientKey(address: string): string {
   const l = groups(left);
   const r = groups(right);
   const full = [...l, ...Array<string>(Math.max(0, 8 - l.length - r.length)).fill('0'), ...r];
+  // Link-local (fe80::/10): every client on the link shares fe80::/64, so one guesser would lock them all out;
+  // its clients are told apart by their whole address.
+  const first = parseInt(full[0] ?? '0', 16);
+  if (first >= 0xfe80 && first <= 0xfebf) return full.map(g => parseInt(g, 16).toString(16)).join(':');
   return `${full
     .slice(0, 4)
     .map(g => parseInt(g, 16).toString(16))

@@ -5,13 +5,17 @@ import { collecting } from '../../helpers/log-lines.js';
 import { waitFor } from '../../helpers/env.js';
 
 describe('wrong-credential limit (adversary 21 F2)', () => {
-  it('keys a client by its IPv4 address, an IPv4-mapped address as IPv4, and IPv6 by its /64', () => {
+  it('keys a client by its IPv4 address, an IPv4-mapped address as IPv4, and IPv6 by its /64 (link-local by its address)', () => {
     expect(clientKey('10.1.2.3')).toBe('10.1.2.3');
     expect(clientKey('::ffff:10.1.2.3')).toBe('10.1.2.3');
     expect(clientKey('2001:db8:aa:bb:1:2:3:4')).toBe('2001:db8:aa:bb::/64');
     expect(clientKey('2001:DB8:AA:BB::99')).toBe('2001:db8:aa:bb::/64');
     expect(clientKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
-    expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    // Link-local: every client of the link is in fe80::/64; by whole address (the zone dropped).
+    expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0:0:0:0:1');
+    expect(clientKey('FE80::A:2')).toBe('fe80:0:0:0:0:0:a:2');
+    expect(clientKey('febf::1')).toBe('febf:0:0:0:0:0:0:1');
+    expect(clientKey('fec0::1')).toBe('fec0:0:0:0::/64');
     expect(clientKey('::1')).toBe('0:0:0:0::/64');
     expect(clientKey('64:ff9b::10.1.2.3')).toBe('64:ff9b:0:0::/64');
     expect(clientKey('')).toBe('');
