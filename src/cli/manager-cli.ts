@@ -1,4 +1,5 @@
 import { checkLeaseSettings, type Config } from '../config.js';
+import { loadSiteConfig } from '../slurm/site-profiles.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
 import { checkManagerExposure, type ManagerOptions } from '../manager/run-manager.js';
@@ -36,6 +37,10 @@ export function managerSettings(flags: ManagerFlags, base: Config): ManagerSetti
   const config = { ...base, sweepIntervalMs, ...(flags.log_dir ? { logDir: flags.log_dir } : {}) };
   // The manager declares workers dead by the same lease: it must agree with what workers are allowed.
   checkLeaseSettings(config);
+  // It books every dynamic pool's allocations from the site configuration: one it cannot read is said at its
+  // start (it started without a word, then failed every dynamic pool's tasks as sbatch failures, rc 126, while
+  // check-manager called it healthy: adversary 25 F1).
+  if (config.siteConfigPath !== undefined) loadSiteConfig(config.siteConfigPath);
   const { dashboardUser: user, dashboardPassword: password } = config;
   const credentials = user && password ? { user, password } : undefined;
   const dashboard: DashboardOptions | undefined = flags.dashboard

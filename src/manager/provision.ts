@@ -40,6 +40,7 @@ import {
 } from '../slurm/submit-workers.js';
 import { takeRenewedLock } from './renewed-lock.js';
 import { slurmClustersOfPools } from '../slurm/pool-cluster.js';
+import type { BatchScriptParams } from '../slurm/batch-script.js';
 import { loadSiteConfig } from '../slurm/site-profiles.js';
 
 /** What one provisioning pass did (the manager's sweep logs it). */
@@ -212,7 +213,7 @@ async function provisionPool(
   let toSubmit = 0;
   let slotsPerJob = 1;
   try {
-    const params = batchParams(request, ctx.config);
+    const params = buildParams(request, ctx);
     slotsPerJob = allocationSlots(params);
     const want = Math.min(spec.node ?? 1, Math.ceil(work / slotsPerJob));
     // A suspended allocation brings nothing until Slurm resumes it (maybe hours: preemption): its workers' tasks
@@ -229,7 +230,7 @@ async function provisionPool(
       // manager booked a second allocation, and the first, in no registry, ran the task out of sight).
       await ctx.redis.hset(stateKey, 'unsure', Date.now());
       // Each allocation gets its own script id (and thus worker ids).
-      const submitted = await submitAllocation(batchParams(request, ctx.config), log);
+      const submitted = await submitAllocation(buildParams(request, ctx), log);
       await recordPoolJob(ctx, pool.name, submitted.jobId, {
         state: 'pending',
         slots: submitted.slots,
@@ -256,11 +257,17 @@ async function provisionPool(
         return;
       }
       report.submitted++;
-      if (failuresSoFar > 0)
+      if (failuresSoFar > 0 || state['last_error'] !== undefined) {
         await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
+        delete state['last_error'];
+      }
       failuresSoFar = 0;
     }
   } catch (err) {
+    if (err instanceof CannotBuildAllocation) {
+      await cannotBuild(ctx, pool.name, stateKey, err, log, now);
+      return;
+    }
     const message = withTimeAsked(toError(err).message, request, spec.time!, ctx);
     const failures = failuresSoFar + 1;
     // The unsure mark set before the sbatch stays unless Slurm refused for good (a bad account or partition):
@@ -304,6 +311,49 @@ async function provisionPool(
       );
     }
   }
+}
+
+/**
+ * This manager cannot write the pool's batch script: its site configuration (JTM_SITE_CONFIG) is unreadable,
+ * or lacks the pool's cluster (the submit's knew it). The manager's fault, not Slurm's and not the tasks': it
+ * was counted as sbatch failures and failed every dynamic pool's queued tasks (rc 126) while check-manager called
+ * the manager healthy (adversary 25 F1). Not counted: the tasks wait (another manager of the site, or this one
+ * once its configuration is mended, books the pool; nothing is held back for them), the pool shows the reason
+ * (`jtm pools`), and the manager logs it as an error once a minute per pool and reason.
+ */
+class CannotBuildAllocation extends Error {
+  constructor(override readonly cause: Error) {
+    super(`this manager cannot book the pool's allocations: ${cause.message}`);
+  }
+}
+
+function buildParams(request: DynamicWorkerRequest, ctx: JtmContext): BatchScriptParams {
+  try {
+    return batchParams(request, ctx.config);
+  } catch (err) {
+    throw new CannotBuildAllocation(toError(err));
+  }
+}
+
+const cannotBuildSaid = new Map<string, number>();
+
+async function cannotBuild(
+  ctx: JtmContext,
+  pool: string,
+  stateKey: string,
+  err: CannotBuildAllocation,
+  log: Logger,
+  now: number,
+): Promise<void> {
+  await ctx.redis.hset(stateKey, 'last_error', err.message);
+  const key = `${pool}\n${err.message}`;
+  if (now - (cannotBuildSaid.get(key) ?? 0) < 60_000) return;
+  cannotBuildSaid.set(key, now);
+  if (cannotBuildSaid.size > 10_000) cannotBuildSaid.clear();
+  log.error(
+    { err: err.cause.message },
+    `${err.message}: the pool's tasks wait (not counted as sbatch failures)`,
+  );
 }
 
 /**
@@ -413,11 +463,20 @@ async function adoptAllocations(
     });
     active?.set(key, j.state);
   }
-  if (found.length > 0)
+  if (found.length > 0) {
     ctx.logger.warn(
       { pool: pool.name, jobs: found.map(([key]) => key) },
       "Slurm allocations queued by an sbatch that reported a failure: counted as the pool's",
     );
+    // The failure was not one: `jtm pools` said "sbatch failing" until the pool expired (adversary 25 F6).
+    await ctx.redis.hdel(
+      ctx.keys.poolSlurmState(pool.name),
+      'failures',
+      'retry_at',
+      'last_error',
+      'failing_since',
+    );
+  }
   await ctx.redis.hdel(ctx.keys.poolSlurmState(pool.name), 'unsure');
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { provisionDynamicPools } from '../../src/manager/provision.js';
+import { listPools } from '../../src/pools/list-pools.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { openPoolQueue } from '../../src/tasks/pool-queue.js';
 import { runJtm, taskIds, waitStatus, waitWorkers } from '../helpers/cli.js';
@@ -201,6 +202,42 @@ describe('provisioning failure', () => {
       expect(await q.getWaitingCount()).toBe(0);
     } finally {
       await q.close();
+    }
+  });
+
+  it("a manager that cannot write a pool's batch script (its site config lacks the cluster) fails none of its tasks; the pool says why, until it books (adversary 25 F1)", async () => {
+    const work = tempDir('jtm-prov-');
+    const sites = join(work, 'sites.json');
+    writeFileSync(sites, JSON.stringify({ clusters: { test: { defaults: { partition: 'debug' } } } }));
+    const env = testEnv({ JTM_SITE_CONFIG: sites, JTM_SBATCH_MAX_FAILURES: '1' });
+    const id = await submit(env, ['-cmd', 'true', '-p', 'cfg', '-cl', 'test', '-t', '00:05:00']);
+    // A manager of the same site started without the site configuration: it knows only the cluster `local`.
+    const { JTM_SITE_CONFIG: _, ...without } = env;
+    const manager = await context(without);
+    const ctx = await context(env);
+    const pool = (await ctx.tasks.get(id))!.pool;
+    for (let i = 0; i < 3; i++) {
+      expect(await provisionDynamicPools(manager, Date.now() + i * 3_600_000)).toEqual({
+        submitted: 0,
+        failedPools: [],
+      });
+    }
+    expect((await ctx.tasks.get(id))?.status_name).toBe('pending');
+    const [info] = (await listPools(ctx)).filter(p => p.name === pool);
+    expect(info?.slurm_error?.message).toMatch(
+      /^this manager cannot book the pool's allocations: unknown cluster "test"/,
+    );
+    await runJtm(['kill', '-tid', String(id)], env);
+  });
+
+  it('a manager whose JTM_SITE_CONFIG cannot be read or parsed exits 1 with one line at its start', async () => {
+    const work = tempDir('jtm-prov-');
+    const bad = join(work, 'bad.json');
+    writeFileSync(bad, '{bad json');
+    for (const path of [bad, join(work, 'missing.json')]) {
+      const r = await runJtm(['manager'], testEnv({ JTM_SITE_CONFIG: path }), { timeoutMs: 20_000 });
+      expect([r.code, r.stderr.trim().split('\n').length], r.stderr).toEqual([1, 1]);
+      expect(r.stderr).toMatch(/^jtm manager: .*site config/);
     }
   });
 });

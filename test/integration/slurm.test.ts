@@ -374,6 +374,15 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
         15_000,
         100,
       );
+      // As a manager whose sbatch timed out records it (the job queued all the same): `jtm pools` said "sbatch
+      // failing" until the pool expired, after the job was adopted and had run (adversary 25 F6).
+      await ctx.redis.hset(
+        ctx.keys.poolSlurmState('midsbatch'),
+        'last_error',
+        'sbatch: timed out',
+        'failures',
+        1,
+      );
       // The killed manager's provisioning lock lapses first (15 s at most).
       const before = submitted;
       await provisionUntil(
@@ -385,6 +394,10 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       expect([...(await readPoolJobs(ctx, 'midsbatch')).keys()]).toEqual([job]);
       expect(queued()).toEqual([job]);
       expect(await ctx.redis.hget(ctx.keys.poolSlurmState('midsbatch'), 'unsure')).toBe(null);
+      expect(await ctx.redis.hmget(ctx.keys.poolSlurmState('midsbatch'), 'last_error', 'failures')).toEqual([
+        null,
+        null,
+      ]);
       await runJtm(['kill', '-tid', String(id)], env);
       await provisionUntil(
         async () => (await readPoolJobs(ctx, 'midsbatch')).size === 0,
