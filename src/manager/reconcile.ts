@@ -13,6 +13,12 @@ export const RECONCILE_BATCH = 500;
 export const SUBMIT_GRACE_MS = 60_000;
 /** Jobs per pool looked at for orphans in one pass. */
 const ORPHAN_SCAN = 1000;
+/** A pending task's job looked for in its queue's lists once the task has waited this long. */
+const STRANDED_AFTER_MS = 5 * 60_000;
+/** Pending tasks per pool looked at for a stranded job in one pass. */
+const STRANDED_MAX_PER_POOL = 10_000;
+/** A queue whose lists hold more entries than this is not read whole (its stranded jobs wait for it to drain). */
+const STRANDED_READ_MAX = 50_000;
 
 export interface ReconcileCounts extends RecoveryCounts {
   submitFailed: number;
@@ -45,6 +51,8 @@ export async function reconcileBatch(
   cursor: number,
   counts: ReconcileCounts,
   now: number,
+  /** Pending tasks whose job exists, by pool, for the pass's look for stranded jobs (findStrandedJobs). */
+  pendingWithJob?: Map<string, number[]>,
 ): Promise<number | undefined> {
   const ids = await ctx.redis.zrange(ctx.keys.activeTasks, cursor, cursor + RECONCILE_BATCH - 1);
   if (ids.length === 0) return undefined;
@@ -103,6 +111,12 @@ export async function reconcileBatch(
             if (pool && jobExists) await jobs.end(pool, jobIdOf(id), 'submit did not complete');
           }
         }
+      } else if (s === TaskStatus.pending && pool && jobExists) {
+        if (Number(queuedAt ?? now) < now - STRANDED_AFTER_MS) {
+          const list = pendingWithJob?.get(pool) ?? [];
+          if (list.length < STRANDED_MAX_PER_POOL) list.push(id);
+          pendingWithJob?.set(pool, list);
+        }
       } else if (s === TaskStatus.pending && pool && !jobExists) {
         if (!registered.has(pool)) {
           const r = await endTask(ctx, id, {
@@ -158,5 +172,55 @@ export async function removeOrphanJobs(
     await jobs.end(pool, jobId, status === null ? 'no task record' : 'task already ended');
     counts.orphans++;
     ctx.logger.warn({ pool, job: jobId, task_status: status }, 'removed a job without a live task');
+  }
+}
+
+/**
+ * Jobs of pending tasks that are in none of their queue's lists (`wait`, `active`, `delayed`, …): BullMQ never
+ * delivers them, and their tasks stayed pending (isalive yes) for good — a list lost to eviction or a DEL, where
+ * the job hashes survived (adversary 24 F3: reconciliation took an existing hash for a live job). The lists are
+ * read in one MULTI, so a job not in them at that instant is in none (only a re-add would put it back), and each
+ * is re-added if its task is still pending. Only for tasks pending for STRANDED_AFTER_MS, and only where the
+ * queue's lists are small enough to read whole (STRANDED_READ_MAX): a long backlog is left to drain first.
+ */
+export async function findStrandedJobs(
+  ctx: JtmContext,
+  jobs: TaskJobs,
+  pool: string,
+  ids: readonly number[],
+  counts: ReconcileCounts,
+): Promise<void> {
+  if (ids.length === 0) return;
+  const lists = ['wait', 'paused', 'active'] as const;
+  const sets = ['delayed', 'prioritized', 'waiting-children'] as const;
+  const k = (part: string): string => ctx.keys.poolQueueKey(pool, part);
+  const sizes = ctx.redis.pipeline();
+  for (const l of lists) sizes.llen(k(l));
+  for (const z of sets) sizes.zcard(k(z));
+  const total = ((await sizes.exec()) ?? []).reduce((n, [, v]) => n + Number(v ?? 0), 0);
+  if (total > STRANDED_READ_MAX) return;
+  const jobIds = ids.map(id => jobIdOf(id));
+  const read = ctx.redis.multi();
+  for (const l of lists) read.lrange(k(l), 0, -1);
+  for (const z of sets) read.zrange(k(z), 0, -1);
+  read.zmscore(k('completed'), ...jobIds);
+  read.zmscore(k('failed'), ...jobIds);
+  const replies = ((await read.exec()) ?? []).map(([err, v]) => {
+    if (err) throw err;
+    return v;
+  });
+  const listed = new Set((replies.slice(0, lists.length + sets.length) as string[][]).flat());
+  const [completed, failed] = replies.slice(lists.length + sets.length) as (string | null)[][];
+  for (const [i, jobId] of jobIds.entries()) {
+    if (listed.has(jobId) || completed?.[i] != null || failed?.[i] != null) continue;
+    const id = ids[i] as number;
+    try {
+      if ((await ctx.tasks.status(id)) !== TaskStatus.pending) continue;
+      if ((await jobs.readdStranded(pool, id)) !== 'added') continue;
+      counts.readded++;
+      ctx.logger.warn({ task: id, pool }, "pending task's job was in none of its queue's lists: re-queued");
+    } catch (err) {
+      ctx.logger.warn({ task: id, err: toError(err) }, 'a stranded job could not be re-queued');
+    }
   }
 }

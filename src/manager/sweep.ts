@@ -10,7 +10,13 @@ import { expireIdlePools } from './expire-pools.js';
 import { foldEndedWorkflowStats } from './fold-stats.js';
 import { guardIdCounter, type IdCounterSeen } from './id-counter.js';
 import { writeManagerAlive } from './liveness.js';
-import { emptyReconcileCounts, reconcileBatch, removeOrphanJobs, type ReconcileCounts } from './reconcile.js';
+import {
+  emptyReconcileCounts,
+  findStrandedJobs,
+  reconcileBatch,
+  removeOrphanJobs,
+  type ReconcileCounts,
+} from './reconcile.js';
 import { SuspensionCheck } from './suspension-check.js';
 import { TaskJobs } from './task-jobs.js';
 
@@ -27,6 +33,8 @@ export interface SweepState {
   sweepsSincePass: number;
   /** Counts of the current pass, logged when it completes. */
   passCounts: ReconcileCounts;
+  /** Pending tasks with a job, by pool, gathered by the pass for its look for stranded jobs at its end. */
+  pendingWithJob: Map<string, number[]>;
   /** The highest id counter this manager has seen (id-counter.ts). */
   readonly idCounter: IdCounterSeen;
   /** Which dead workers' allocations Slurm suspended: its squeue may outlive a sweep (suspension-check.ts). */
@@ -41,6 +49,7 @@ export function newSweepState(ctx: JtmContext, intervalMs = ctx.config.sweepInte
     reconcileCursor: 0,
     sweepsSincePass: 0,
     passCounts: emptyReconcileCounts(),
+    pendingWithJob: new Map(),
     idCounter: { high: 0 },
     suspensions: new SuspensionCheck(),
   };
@@ -140,6 +149,7 @@ async function reconcileStep(
     if (++state.sweepsSincePass < RECONCILE_EVERY) return;
     state.reconcileCursor = 0;
     state.passCounts = emptyReconcileCounts();
+    state.pendingWithJob = new Map();
   }
   try {
     state.reconcileCursor = await reconcileBatch(
@@ -148,10 +158,14 @@ async function reconcileStep(
       state.reconcileCursor,
       state.passCounts,
       now,
+      state.pendingWithJob,
     );
     if (state.reconcileCursor !== undefined) return;
     for (const pool of await ctx.redis.smembers(ctx.keys.pools))
       await removeOrphanJobs(ctx, state.jobs, pool, state.passCounts);
+    for (const [pool, ids] of state.pendingWithJob)
+      await findStrandedJobs(ctx, state.jobs, pool, ids, state.passCounts);
+    state.pendingWithJob.clear();
     state.sweepsSincePass = 0;
     report.reconciled = state.passCounts;
   } catch (err) {

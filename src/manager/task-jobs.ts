@@ -61,6 +61,19 @@ export class TaskJobs {
   }
 
   /**
+   * A job in none of its queue's lists (findStrandedJobs) made deliverable: its hash removed, the job added
+   * again (an add with the id of an existing hash adds nothing). Not when BullMQ sees it in a state by now.
+   */
+  async readdStranded(pool: string, taskId: number): Promise<'added' | 'queued'> {
+    const q = this.queue(pool);
+    const jobId = jobIdOf(taskId);
+    if ((await q.getJobState(jobId)) !== 'unknown') return 'queued';
+    await this.ctx.redis.del(this.ctx.keys.poolJob(pool, jobId));
+    await q.add(TASK_JOB_NAME, { id: taskId }, taskJobOptions(taskId));
+    return 'added';
+  }
+
+  /**
    * Takes the task's job out of delivery: waiting ones are removed; an active one is failed only while it
    * holds `lockToken` (the dead execution's lock), else left to the worker or stalled check that meets it.
    */

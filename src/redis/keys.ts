@@ -143,6 +143,11 @@ export class Keys {
   poolJob(pool: string, jobId: string): string {
     return `${this.queuePrefix}:${this.poolQueue(pool)}:${jobId}`;
   }
+
+  /** One of BullMQ's lists or sets of a pool queue (`wait`, `active`, `delayed`, …: BullMQ's own names). */
+  poolQueueKey(pool: string, part: string): string {
+    return `${this.queuePrefix}:${this.poolQueue(pool)}:${part}`;
+  }
   /**
    * The site's shard count (JTM_SHARDS), kept under JTM_PREFIX itself: written on first use, so that a
    * process started with another count is refused (its ids would name the wrong shards). shards.ts.
