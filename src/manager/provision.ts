@@ -150,7 +150,13 @@ async function provisionPool(
   let newlyHeld: [string, string | undefined][] = [];
   if (active) {
     const wasHeld = new Set([...jobs].filter(([, j]) => j.state === 'held').map(([id]) => id));
-    const gone = await syncPoolJobs(ctx, pool.name, jobs, active);
+    const unlisted: string[] = [];
+    const gone = await syncPoolJobs(ctx, pool.name, jobs, active, { now, liveJobIds: live, unlisted });
+    if (unlisted.length > 0)
+      log.warn(
+        { jobs: unlisted },
+        "squeue did not list allocations booked a moment ago or whose workers are alive: kept (Slurm's answer is short)",
+      );
     if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
     newlyHeld = await settleHeld(ctx, pool.name, jobs, active, wasHeld, gone, log);
     // Allocations that left Slurm's queue before they ever ran (scancel of a queued job, a QOS or deadline

@@ -37,21 +37,35 @@ export async function recordPoolJob(
   await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
 }
 
+/** A job sbatch queued this recently is kept when an squeue does not list it (see syncPoolJobs). */
+export const UNLISTED_GRACE_MS = 10_000;
+
 /**
  * Brings the registry in line with a successful squeue: jobs Slurm no longer lists are dropped, the
- * others take Slurm's state. Returns the jobs dropped.
+ * others take Slurm's state. Returns the jobs dropped. Not dropped, though unlisted: a job sbatch queued less
+ * than UNLISTED_GRACE_MS ago, and one whose workers are alive now (`liveJobIds`, their SLURM_JOB_ID): an squeue
+ * that exits 0 with a short or empty answer (a broken or overloaded controller, a wrapper) made the manager drop
+ * each allocation it had just booked and book another every pass — 13 for one task in 20 s, the one running it
+ * among those no longer followed (adversary 25 F4). Such jobs are returned in `unlisted`, for a warning.
  */
 export async function syncPoolJobs(
   ctx: JtmContext,
   pool: string,
   jobs: Map<string, PoolSlurmJob>,
   active: ReadonlyMap<string, SlurmJobState>,
+  opts: { now?: number; liveJobIds?: ReadonlySet<string>; unlisted?: string[] } = {},
 ): Promise<Map<string, PoolSlurmJob>> {
   const gone = new Map<string, PoolSlurmJob>();
+  const now = opts.now ?? Date.now();
   const multi = ctx.redis.multi();
   for (const [id, job] of jobs) {
     const state = active.get(id);
-    if (state === undefined) {
+    if (
+      state === undefined &&
+      (now - job.submitted_at < UNLISTED_GRACE_MS || opts.liveJobIds?.has(splitJobKey(id).id))
+    ) {
+      opts.unlisted?.push(id);
+    } else if (state === undefined) {
       gone.set(id, job);
       multi.hdel(ctx.keys.poolSlurmJobs(pool), id);
       jobs.delete(id);
