@@ -104,6 +104,13 @@ const NOT_FOR_WORKERS: Readonly<Record<string, string>> = {
   'test-only': 'the allocation must be made',
   wait: 'sbatch must not wait for the job',
   hold: 'the workers must start when Slurm allocates',
+  // The allocation's time and start are the workers' (adversary 25 F7): --time-min lets the scheduler end it
+  // before the workers' end of life; --begin, --dependency and --deadline keep it from starting when Slurm
+  // could allocate it, while the pool counts it as coming.
+  'time-min': 'the allocation lasts the time JTM asks (-t), which the workers end their lives by',
+  begin: 'the workers must start when Slurm allocates',
+  dependency: 'the workers must start when Slurm allocates',
+  deadline: 'the allocation lasts the time JTM asks (-t)',
   clusters: "the site profile's sbatch_flags choose the cluster (the manager follows its jobs there)",
 };
 /**
@@ -126,6 +133,8 @@ const SHORT_NAMES: Readonly<Record<string, string>> = {
   W: 'wait',
   H: 'hold',
   M: 'clusters',
+  b: 'begin',
+  d: 'dependency',
 };
 
 /** The long name of an sbatch option (`--time=1:00` → time, `-W` → wait). */

@@ -311,6 +311,12 @@ describe('validation and injection', () => {
     [{ 'sbatch-arg': ['-o'] }, /JTM writes --output itself/],
     [{ 'sbatch-arg': ['-D'] }, /JTM writes --chdir itself/],
     [{ 'sbatch-arg': ['--hold'] }, /must start when Slurm allocates/],
+    // Time and start are the workers' (adversary 25 F7).
+    [{ 'sbatch-arg': ['--time-min=1'] }, /lasts the time JTM asks/],
+    [{ 'sbatch-arg': ['--begin=now+1year'] }, /must start when Slurm allocates/],
+    [{ 'sbatch-arg': ['-b'] }, /must start when Slurm allocates/],
+    [{ 'sbatch-arg': ['--dependency=afterok:1'] }, /must start when Slurm allocates/],
+    [{ 'sbatch-arg': ['--deadline=now+1hour'] }, /lasts the time JTM asks/],
     [{ 'sbatch-arg': ['--array=1-3'] }, /one allocation per request/],
     // The cluster is the site profile's: the manager follows and cancels its jobs there.
     [{ 'sbatch-arg': ['--clusters=other'] }, /sbatch_flags choose the cluster/],
