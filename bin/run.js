@@ -134,9 +134,34 @@ function guardStdout(command) {
   });
 }
 
+/** Commands that run until stopped and log JSON lines (pino) on stderr. */
+const DAEMONS = new Set(['worker', 'manager', 'dashboard']);
+
+/**
+ * An exception nothing caught (thrown in a socket's handler: the Redis client parsing a reply it did not expect
+ * from a server that only looks like Redis) printed Node's stack trace, many lines on stderr (adversary 24 F5):
+ * said in the command's one line (a daemon: its JSON line), exit 1 as for any unexpected error.
+ */
+function guardUncaught(command) {
+  process.on('uncaughtException', err => {
+    const message = String(err?.message ?? err).split('\n')[0];
+    const line = DAEMONS.has(command)
+      ? JSON.stringify({
+          level: 60,
+          time: Date.now(),
+          msg: `uncaught error: exiting: ${message}`,
+          err: { type: err?.name, message: err?.message, stack: err?.stack },
+        })
+      : `jtm ${command}: unexpected error: ${message}`;
+    process.stderr.write(`${line}\n`);
+    process.exit(1);
+  });
+}
+
 const { normaliseArgv, runFastPath, unknownCommandMessage } = await fastModule();
 const args = normaliseArgv(basename(process.argv[1] ?? 'jtm'), process.argv.slice(2));
 guardStdout(args[0] ?? '');
+guardUncaught(args[0] ?? '');
 const unknown = unknownCommandMessage(args, manifest);
 const cwdGone = unknown ? undefined : removedCwdMessage(args[0] ?? '');
 if (unknown || cwdGone) {

@@ -675,5 +675,9 @@ export async function closeConnection(redis: RedisClient): Promise<void> {
     await withTimeout(redis.quit(), 1000);
   } catch {
     hardDisconnect(redis);
+    return;
   }
+  // Answered, but the socket must close too: Redis closes it after QUIT, a server that only looks like Redis
+  // need not, and the command then never exited after printing its answer (adversary 24 F5).
+  if ((redis.status as string) !== 'end') hardDisconnect(redis);
 }

@@ -170,6 +170,36 @@ describe('settings that cannot work fail fast', () => {
     }
   });
 
+  it('a server that only looks like Redis (answers every command alike): each command exits within seconds, one stderr line at most (adversary 24 F5: they hung, or died with a stack trace)', async () => {
+    const replies: Record<string, string> = { ok: '+OK\r\n', nil: '$-1\r\n', extra: '+OK\r\n:12\r\n$-1\r\n' };
+    for (const [kind, reply] of Object.entries(replies)) {
+      const sockets: Socket[] = [];
+      const fake = createServer(so => {
+        sockets.push(so);
+        so.on('data', () => so.write(reply)).on('error', () => {});
+      });
+      await new Promise<void>(r => fake.listen(0, '127.0.0.1', () => r()));
+      const env = testEnv({
+        REDIS_URL: `redis://127.0.0.1:${(fake.address() as { port: number }).port}`,
+        JTM_CONNECT_TIMEOUT: '1s',
+      });
+      try {
+        for (const args of [
+          ['isalive', '-tid', '1'],
+          ['status', '-tid', '1'],
+        ]) {
+          const r = await runJtm(args, env, { timeoutMs: 15_000 });
+          expect([kind, args[0], r.code === null], r.stderr).toEqual([kind, args[0], false]);
+          expect(r.stderr.trim().split('\n').filter(Boolean).length, r.stderr).toBeLessThanOrEqual(1);
+          expect(r.stderr).not.toMatch(/\n\s+at /);
+        }
+      } finally {
+        for (const so of sockets) so.destroy();
+        fake.close();
+      }
+    }
+  });
+
   it('kill retries an unresponsive Redis for JTM_KILL_RETRY and kills when it answers (it gave up at once, leaving the task running)', async () => {
     const server = await startPlainRedis();
     const env = testEnv({
