@@ -23,6 +23,8 @@ const { values } = parseArgs({
 const N = Number(values.n);
 const CHUNK = 250;
 const { TaskStatus } = await jtmModule('task-status.js');
+// As submit calls it: a new id's job must be free too (TaskStore.createMany); undefined in older builds.
+const { JOB_ID_PREFIX } = await jtmModule('tasks/job-data.js');
 const { ctx, close } = await openJtm(`redis://127.0.0.1:${values.port}`, { vars: { JTM_PREFIX: '{sc}' } });
 const store = ctx.tasks;
 
@@ -65,7 +67,9 @@ let ids = [];
 const worker = 'vm-bench-e1';
 await phase('create-tasks', async () => {
   const lists = chunks(Array.from({ length: N }, () => record));
-  ids = (await Promise.all(lists.map(l => store.createMany(l)))).flat();
+  ids = (
+    await Promise.all(lists.map(l => store.createMany(l, undefined, { jobIdPrefix: JOB_ID_PREFIX })))
+  ).flat();
 });
 await phase('transition-many', async () => {
   await Promise.all(

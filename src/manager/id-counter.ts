@@ -1,12 +1,9 @@
 import type { JtmContext } from '../context.js';
 import { runScript } from '../redis/run-script.js';
-import { RAISE_COUNTER, READ_ID_COUNTER } from '../redis/scripts.js';
+import { READ_ID_COUNTER } from '../redis/scripts.js';
+import { ID_ROLLBACK_MARGIN, raiseIdCounter } from '../store/id-counter.js';
 
-/**
- * How far past the highest value seen the id counter is raised when it went back: the ids handed out after
- * the manager's last look (one sweep interval of submits, at thousands per second) must not come again.
- */
-export const ID_ROLLBACK_MARGIN = 1_000_000;
+export { ID_ROLLBACK_MARGIN } from '../store/id-counter.js';
 
 /**
  * Ids are never handed out twice, even when Redis loses writes (a restart without AOF or from an older
@@ -15,7 +12,9 @@ export const ID_ROLLBACK_MARGIN = 1_000_000;
  * task (adversary 7, H1). The manager remembers the highest counter it has seen and Redis's run id (per shard,
  * while it runs); finding the counter lower, or the run id changed (a restart or failover, which may have lost
  * its last second), it raises the counter past both with a margin and says so. Submits made between the loss
- * and the next sweep (at most JTM_SWEEP_INTERVAL) may still get reused ids: Redis needs AOF.
+ * and the next sweep (at most JTM_SWEEP_INTERVAL) may still get the ids of lost tasks: Redis needs AOF. An id
+ * whose record or job is still there is never handed out again, manager or not: the create script refuses it
+ * and the submit raises the counter itself (TaskStore.createMany, adversary 24 F7).
  */
 export async function guardIdCounter(ctx: JtmContext, seen: IdCounterSeen): Promise<void> {
   // A restart or a failover (Redis's run id changes) may have lost the last writes, a second of them with
@@ -33,7 +32,7 @@ export async function guardIdCounter(ctx: JtmContext, seen: IdCounterSeen): Prom
     return;
   }
   const target = Math.max(now, seen.high) + ID_ROLLBACK_MARGIN;
-  const before = Number(await runScript(ctx.redis, RAISE_COUNTER, [ctx.keys.nextTaskId], [target]));
+  const before = await raiseIdCounter(ctx.redis, ctx.keys.nextTaskId, target);
   if (now < seen.high)
     ctx.logger.error(
       { counter_was: seen.high, counter_found: before, raised_to: target },

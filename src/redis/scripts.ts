@@ -579,39 +579,62 @@ return 1
 /**
  * create-tasks: create-task for many tasks in one call (bulk submit: one round trip and one script run
  * per chunk instead of one per task). Ids are consecutive counters of the shard, in the order of the tasks.
+ * An id whose record, or whose job in the task's pool queue, still exists is never handed out again: with the
+ * counter alone lost (evicted, deleted) while records were kept, the next submit got id 1 again, overwrote the
+ * kept record of the old task 1 and its job collided with the old one's (adversary 24 F7). One EXISTS over
+ * every key of the call; on a hit nothing is written (not even the counter) and the caller raises the
+ * counter (TaskStore.createMany) and calls again.
  * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted
  * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5] number of tasks
- * ARGV[6] number of shared field, value pairs (those every task of the call has: written once in ARGV, to
- * each record), then the shared pairs, then per task: the number of its own pairs, then the pairs. One of
- * the pairs is `pool`, counted submitted.
- * Returns the first id (the next ones follow every shard-count ids).
+ * ARGV[6] job key base of the pool queues (`<queue prefix>:`; a task's job is `<base><pool>:<job id prefix><id>`)
+ * ARGV[7] job id prefix ('': the jobs are not looked at)  ARGV[8] number of shared field, value pairs (those every task of the call has:
+ * written once in ARGV, to each record), then the shared pairs, then per task: the number of its own pairs,
+ * then the pairs. One of the pairs is `pool`, counted submitted.
+ * Returns the first id (the next ones follow every shard-count ids), or {0, c} when a record or job of one of
+ * the ids exists, c being the highest counter value among those taken.
  */
 export const CREATE_TASKS = `${prelude('entry', 'statsPool')}
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
-local first = redis.call('INCRBY', KEYS[1], n) - n + 1
+local first = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+local nshared = tonumber(ARGV[8])
+local sharedPool = nil
+for i = 9, 8 + 2 * nshared, 2 do if ARGV[i] == 'pool' then sharedPool = ARGV[i + 1] end end
+-- Where each task's own pairs start in ARGV, and its pool (the record and the job whose keys must be free).
+local jobs = ARGV[7] ~= ''
+local at, own, pools, taken = {}, {}, {}, {}
+local a = 9 + 2 * nshared
+for k = 1, n do
+  local id = (first + k - 1) * shards + shard
+  local npairs = tonumber(ARGV[a])
+  local pool = sharedPool
+  for i = a + 1, a + 2 * npairs, 2 do if ARGV[i] == 'pool' then pool = ARGV[i + 1] end end
+  at[k], own[k], pools[k] = a, npairs, pool or false
+  taken[#taken + 1] = ARGV[1] .. id
+  if pool and jobs then taken[#taken + 1] = ARGV[6] .. pool .. ':' .. ARGV[7] .. id end
+  a = a + 2 * npairs + 1
+end
+if redis.call('EXISTS', unpack(taken)) > 0 then
+  for k = n, 1, -1 do
+    local id = (first + k - 1) * shards + shard
+    if redis.call('EXISTS', ARGV[1] .. id) == 1
+      or (pools[k] and jobs and redis.call('EXISTS', ARGV[6] .. pools[k] .. ':' .. ARGV[7] .. id) == 1) then
+      return {0, first + k - 1}
+    end
+  end
+end
+redis.call('INCRBY', KEYS[1], n)
 local first_entry = entry(ARGV[2], ARGV[2], READY, QUEUED, 'submitted')
 local active = {}
 local perPool = {}
-local nshared = tonumber(ARGV[6])
-local sharedPool = nil
-for i = 7, 6 + 2 * nshared, 2 do if ARGV[i] == 'pool' then sharedPool = ARGV[i + 1] end end
-local a = 7 + 2 * nshared
-for c = first, first + n - 1 do
-  local id = c * shards + shard
-  local key = ARGV[1] .. id
-  local npairs = tonumber(ARGV[a])
+for k = 1, n do
+  local id = (first + k - 1) * shards + shard
   local fields = {'id', id, 'status', ${STATUS_TEXT.queued}, 'queued_at', ARGV[2], 'attempts', '0', 'history', first_entry}
-  for i = 7, 6 + 2 * nshared do fields[#fields + 1] = ARGV[i] end
-  local pool = sharedPool
-  for i = a + 1, a + 2 * npairs, 2 do
-    fields[#fields + 1] = ARGV[i]
-    fields[#fields + 1] = ARGV[i + 1]
-    if ARGV[i] == 'pool' then pool = ARGV[i + 1] end
-  end
+  for i = 9, 8 + 2 * nshared do fields[#fields + 1] = ARGV[i] end
+  for i = at[k] + 1, at[k] + 2 * own[k] do fields[#fields + 1] = ARGV[i] end
+  local pool = pools[k]
   if pool then perPool[pool] = (perPool[pool] or 0) + 1 end
-  a = a + 2 * npairs + 1
-  redis.call('HSET', key, unpack(fields))
+  redis.call('HSET', ARGV[1] .. id, unpack(fields))
   active[#active + 1] = ARGV[2]
   active[#active + 1] = id
 end
@@ -702,11 +725,6 @@ return 0
 `;
 
 /**
- * raise-counter: sets the id counter to ARGV[1] if it is lower (or missing), atomically with the submits'
- * INCRs. Returns the counter's value before (0: missing).
- * KEYS[1] next-task-id
- */
-/**
  * read-id-counter: the shard's id counter and the run id of the Redis that holds it, read together on that
  * node. On a Redis Cluster an INFO sent by the client goes to any node: the manager compared the run ids of
  * different masters from one sweep to the next, took each change for a failover and raised a shard's
@@ -720,6 +738,12 @@ local runId = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or f
 return { tonumber(redis.call('GET', KEYS[1]) or '0'), runId }
 `;
 
+/**
+ * raise-counter: sets the id counter to ARGV[1] if it is lower (or missing), atomically with the submits'
+ * INCRBYs (the manager's guard, and a submit whose new ids were found in use: store/id-counter.ts). Returns
+ * the counter's value before (0: missing).
+ * KEYS[1] next-task-id
+ */
 export const RAISE_COUNTER = `
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end

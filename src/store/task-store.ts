@@ -16,6 +16,7 @@ import {
 } from '../redis/scripts.js';
 import { TaskStatus } from '../task-status.js';
 import { wallNow } from '../wall-clock.js';
+import { ID_ROLLBACK_MARGIN, raiseIdCounter } from './id-counter.js';
 import { jobDataFromRecord, type TaskJobData } from './run-spec.js';
 import { decodeHistory, type TaskEvent } from './task-history.js';
 import { parseTaskRecord, toHashPairs, type TaskRecord } from './task-record.js';
@@ -72,6 +73,19 @@ const RECOVER_REPLIES: readonly ((value: number | undefined) => RecoverOutcome)[
   () => ({ kind: 'worker-alive' }),
 ];
 
+/**
+ * Raises of the id counter within one createMany before it gives up: each doubles the last, so this reaches
+ * 2^20 × ID_ROLLBACK_MARGIN ids past the first id found taken (no site keeps records that far apart).
+ */
+const MAX_ID_RAISES = 20;
+
+export interface CreateManyOptions {
+  /** The pool queues' job id prefix (tasks/job-data.ts): a new id's job must not exist either. */
+  jobIdPrefix?: string;
+  /** Told of each raise of the counter past ids found taken: `taken` (a counter value), the counter before, after. */
+  onIdsTaken?: (raise: { taken: number; counter: number; raisedTo: number }) => void;
+}
+
 /** Reads and changes task records; every status change goes through a guarded Lua transition. */
 export class TaskStore {
   constructor(
@@ -92,10 +106,18 @@ export class TaskStore {
     return Number(id);
   }
 
-  /** Creates many records (status queued) in one script run; their ids follow each other on the shard, in order. */
+  /**
+   * Creates many records (status queued) in one script run; their ids follow each other on the shard, in order.
+   * An id whose record (or, given `opts.jobIdPrefix`, whose job in the task's pool queue) still exists is not
+   * handed out: the id counter was lost alone (evicted, deleted) or went back while records were kept
+   * (adversary 24 F7). The script then writes nothing; the counter is raised past the highest id found taken by
+   * ID_ROLLBACK_MARGIN (as the manager raises a counter that went back: ids between may be taken too), further
+   * at each new hit, and the chunk is written again. `opts.onIdsTaken` hears of each raise.
+   */
   async createMany(
     list: readonly Partial<Record<keyof TaskRecord, unknown>>[],
     now = wallNow(),
+    opts: CreateManyOptions = {},
   ): Promise<number[]> {
     if (list.length === 0) return [];
     // Fields every task of the call has with the same value (pool spec, cwd, submit id, …) go once.
@@ -107,6 +129,8 @@ export class TaskStore {
       this.config.shards,
       this.shard,
       list.length,
+      `${this.keys.queuePrefix}:`,
+      opts.jobIdPrefix ?? '',
       shared.size,
     ];
     for (const [k, v] of shared) args.push(k, v);
@@ -122,15 +146,27 @@ export class TaskStore {
       }
       args[at] = own;
     }
-    const first = Number(
-      await runScript<number>(
+    for (let round = 0; ; round++) {
+      const reply = await runScript<number | [number, number]>(
         this.redis,
         CREATE_TASKS,
         [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted],
         args,
-      ),
-    );
-    return list.map((_, i) => first + i * this.config.shards);
+      );
+      if (!Array.isArray(reply)) {
+        const first = Number(reply);
+        return list.map((_, i) => first + i * this.config.shards);
+      }
+      const taken = Number(reply[1]);
+      if (round >= MAX_ID_RAISES)
+        throw new Error(
+          `the task id counter of shard ${this.shard} kept landing on ids in use (last ${taken}), raised ${round} times`,
+        );
+      // Doubled at each new hit within one call: ids kept from before the loss may reach far past the first margin.
+      const target = taken + ID_ROLLBACK_MARGIN * 2 ** round;
+      const before = await raiseIdCounter(this.redis, this.keys.nextTaskId, target);
+      opts.onIdsTaken?.({ taken, counter: before, raisedTo: Math.max(before, target) });
+    }
   }
 
   /** transition() for many tasks in one script run, without fields; returns how many were moved. */

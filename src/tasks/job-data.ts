@@ -14,7 +14,8 @@ export interface TaskJob {
 
 export const TASK_JOB_NAME = 'task';
 
-const JOB_ID_PREFIX = 'task-';
+/** Exported for the create script alone, which must find a new id's job key free (TaskStore.createMany). */
+export const JOB_ID_PREFIX = 'task-';
 const JOB_ID = /^task-([1-9]\d{0,15})$/;
 
 /**

@@ -9,7 +9,7 @@ import type { Queue } from 'bullmq';
 
 import { openPoolQueue } from './pool-queue.js';
 import { touchPools } from '../pools/pool-registry.js';
-import type { JobSource, TaskJob } from './job-data.js';
+import { JOB_ID_PREFIX, type JobSource, type TaskJob } from './job-data.js';
 import { addTaskJobs } from './submit-jobs.js';
 import { abortUnlessCommitted, commitSubmit } from './submit-commit.js';
 import { TaskStatus } from './status.js';
@@ -358,8 +358,14 @@ type NewRecord = Omit<JobSource, 'id'> & {
  */
 async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
   const recordChunks = chunks(g.records);
+  // The id counter behind kept records (lost alone, or gone back): the chunk was written on ids past them.
+  const onIdsTaken = (raise: { taken: number; counter: number; raisedTo: number }): void =>
+    g.ctx.logger.warn(
+      { ...raise, shard: g.ctx.tasks.shard },
+      'the task id counter was behind ids still in use (it was lost or went back while task records were kept): raised past them, no id is handed out twice',
+    );
   const create = (k: number): Promise<{ ids: number[] } | { err: unknown }> =>
-    g.ctx.tasks.createMany(recordChunks[k]!).then(
+    g.ctx.tasks.createMany(recordChunks[k]!, undefined, { jobIdPrefix: JOB_ID_PREFIX, onIdsTaken }).then(
       ids => ({ ids }),
       (err: unknown) => ({ err }),
     );

@@ -59,10 +59,13 @@ describe.concurrent('submitTasks over many chunks', () => {
     ctx,
     expect,
   }) => {
-    // Task 2,600's record key already holds a string: the create script of its chunk (2,501–2,750) fails
-    // when it reaches it, after the jobs of tasks 1–2,000 have been added (batches of 1,000).
-    await ctx.redis.set(ctx.keys.task(2_600), 'in the way');
-    const err = await submitTasks(ctx, tasks(3_000)).catch((e: unknown) => e);
+    // Task 2,600 alone is of pool `c`, whose submitted counter holds text: the create script of its chunk
+    // (2,501–2,750) fails at its end, after the jobs of tasks 1–2,000 have been added (batches of 1,000). (A
+    // record key in the way no longer fails it: that id is taken and the chunk goes past it.)
+    await ctx.redis.hset(ctx.keys.statsSubmitted, 'c', 'not a count');
+    const input = tasks(3_000);
+    input[2_599] = { ...input[2_599]!, pool: 'c' };
+    const err = await submitTasks(ctx, input).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SubmitIncompleteError);
     expect(await ctx.redis.keys(`${ctx.keys.submitBase}*`)).toEqual([]);
     // The first batches' jobs were queued before the failure showed: a worker skips them (record failed).
@@ -77,6 +80,83 @@ describe.concurrent('submitTasks over many chunks', () => {
         .map(id => ctx.tasks.status(id)),
     );
     expect(new Set(statuses)).toEqual(new Set([TaskStatus.failed]));
+  });
+
+  it('the id counter lost alone while records are kept: no id in use is handed out again, no record overwritten', async ({
+    ctx,
+    expect,
+  }) => {
+    // Adversary 24 F7: with the counter deleted (or evicted), the next submit got id 1 again: its create script
+    // overwrote the kept record of the old task 1 (which showed the old ended_at), and its job collided with the
+    // old job task-1 (BullMQ's add a no-op: it waited for reconciliation).
+    const old = await submitTasks(ctx, tasks(3));
+    expect(old).toEqual([1, 2, 3]);
+    await ctx.tasks.transitionMany([1], [TaskStatus.pending], TaskStatus.success, 'done', 5_000);
+    const before = await ctx.redis.hgetall(ctx.keys.task(1));
+    await ctx.redis.del(ctx.keys.nextTaskId);
+    const ids = await submitTasks(ctx, tasks(2));
+    expect(ids.filter(id => id <= 3)).toEqual([]);
+    expect(ids[1]).toBe(ids[0]! + 1);
+    expect(await ctx.redis.hgetall(ctx.keys.task(1))).toEqual(before);
+    for (const [i, id] of ids.entries()) {
+      const r = await ctx.tasks.get(id);
+      expect([r?.command, r?.status, r?.ended_at]).toEqual([`echo ${i}`, TaskStatus.pending, undefined]);
+      expect(await ctx.redis.exists(ctx.keys.poolJob(r!.pool, jobIdOf(id)))).toBe(1);
+    }
+    expect(Number(await ctx.redis.get(ctx.keys.nextTaskId))).toBe(ids[1]);
+    // Both new jobs wait in their pools (a reused id's job was a no-op add: it did not).
+    const waiting = await Promise.all(
+      ['a', 'b'].map(async pool => {
+        const q = openPoolQueue(ctx, pool);
+        const jobs = await q.getJobs(['wait'], 0, -1, true);
+        await q.close();
+        return jobs.map(j => j.data.id);
+      }),
+    );
+    expect(
+      waiting
+        .flat()
+        .filter(id => ids.includes(id))
+        .sort(),
+    ).toEqual([...ids].sort());
+  });
+
+  it("an id whose record is gone but whose job is still in its pool's queue is not handed out again", async ({
+    ctx,
+    expect,
+  }) => {
+    // The record expired (its retention) or was evicted while BullMQ keeps the job (its last finished jobs):
+    // a task given that id again in that pool would have its job add be a no-op.
+    expect(await submitTasks(ctx, tasks(1))).toEqual([1]);
+    await ctx.redis.del(ctx.keys.task(1), ctx.keys.nextTaskId);
+    const [id] = await submitTasks(ctx, tasks(1));
+    expect(id).not.toBe(1);
+    expect(await ctx.redis.exists(ctx.keys.task(1))).toBe(0);
+    expect(await ctx.redis.exists(ctx.keys.poolJob('a', jobIdOf(id!)))).toBe(1);
+    // Another pool's job of the same id is no collision: BullMQ job ids are per queue.
+    await ctx.redis.del(ctx.keys.task(id!), ctx.keys.nextTaskId);
+    await ctx.redis.set(ctx.keys.nextTaskId, id! - 1);
+    const [again] = await submitTasks(ctx, [{ ...tasks(1)[0]!, pool: 'b' }]);
+    expect(again).toBe(id);
+  });
+
+  it('ids kept far apart (earlier raises): each hit raises the counter further, every chunk is written once', async ({
+    ctx,
+    expect,
+  }) => {
+    // Records kept at 1 and 1,000,005 (a counter raised by a manager before it was lost): the first raise lands
+    // among them, the second past them. 600 tasks: three chunks, each finding the ids taken.
+    for (const id of [1, 1_000_005]) await ctx.redis.hset(ctx.keys.task(id), 'id', id, 'command', 'kept');
+    const ids = await submitTasks(ctx, tasks(600));
+    expect(new Set(ids).size).toBe(600);
+    expect(ids.filter(id => id <= 1_000_005)).toEqual([]);
+    for (const id of [1, 1_000_005]) expect(await ctx.redis.hget(ctx.keys.task(id), 'command')).toBe('kept');
+    const records = await Promise.all(ids.map(id => ctx.tasks.get(id)));
+    expect(records.map(r => r?.command)).toEqual(ids.map((_, i) => `echo ${i}`));
+    expect(new Set(records.map(r => r?.status))).toEqual(new Set([TaskStatus.pending]));
+    // The active index holds the submit's tasks once each (no chunk written twice).
+    expect(await ctx.redis.zcard(ctx.keys.activeTasks)).toBe(600);
+    expect(Number(await ctx.redis.hget(ctx.keys.statsSubmitted, 'b'))).toBe(400);
   });
 
   it('a shared dynamic pool keeps the longest time and the most memory and CPUs of its submits', async ({
