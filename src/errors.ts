@@ -229,6 +229,26 @@ export class OutputGapError extends JtmError {
   }
 }
 
+/**
+ * A follower's task record vanished from Redis while it followed the task's output (FLUSHALL, eviction, a
+ * restart without AOF or from an older snapshot): the task's end, and so whether the output delivered is the
+ * whole of it, cannot be known (adversary 24 F4: `jtm logs --follow` took the record gone for an ended task and
+ * exited 0, silently, with 13 of the task's 14 lines). Exit 255: Redis lost what JTM needs, which is Redis
+ * trouble, not a gap the follower could measure and name (3).
+ */
+export class TaskRecordLostError extends JtmError {
+  constructor(
+    readonly taskId: number,
+    readonly deliveredBytes: number,
+  ) {
+    super(
+      `task ${taskId}'s record is gone from Redis while its output was followed, after ${deliveredBytes} bytes: Redis lost its data (flushed, evicted, or restarted without AOF), so the task's end and the rest of its output are unknown`,
+      'TASK_RECORD_LOST',
+      255,
+    );
+  }
+}
+
 export class SlurmError extends JtmError {
   /** transient: a refusal that may heal by itself (slurm-commands.ts isTransientSbatchError). */
   constructor(

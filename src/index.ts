@@ -52,6 +52,7 @@ export {
   SubmitIncompleteError,
   SubmitPartlyCommittedError,
   TaskNotFoundError,
+  TaskRecordLostError,
   UnexpectedError,
 } from './errors.js';
 export type { Logger } from './logger.js';
@@ -231,8 +232,10 @@ export class JtmClient {
    * host, another user's, removed or rewritten), the rest is still delivered in order, and the promise then
    * rejects with an {@link OutputGapError} (code `OUTPUT_GAP`): `missedBytes` and `gaps` (`{ offset, bytes }`
    * each, in output order) say what is missing and where. A task started again (a lost worker) starts its output
-   * over: the new run's bytes follow what was delivered of the earlier one. Rejects with what `onChunk`
-   * throws, as it threw it; with a ClientClosedError if close() is called meanwhile.
+   * over: the new run's bytes follow what was delivered of the earlier one. A record that vanishes meanwhile
+   * (Redis flushed or lost its data) is no end: it rejects with a {@link TaskRecordLostError} (code
+   * `TASK_RECORD_LOST`). Rejects with what `onChunk` throws, as it threw it; with a ClientClosedError if close()
+   * is called meanwhile.
    */
   async followLogs(id: number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
     const thrown = new Set<unknown>();

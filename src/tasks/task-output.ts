@@ -4,7 +4,7 @@ import { isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, type JtmContext } from '../context.js';
-import { TaskNotFoundError, type OutputGap } from '../errors.js';
+import { TaskNotFoundError, TaskRecordLostError, type OutputGap } from '../errors.js';
 import type { TaskRecord } from '../store/task-record.js';
 import { writeFileRange } from './output-range.js';
 import { isFinal } from './status.js';
@@ -46,8 +46,9 @@ export async function streamTaskOutput(
   /** The output offset up to which this reader has written, and the run (token) that offset is of. */
   let pos = 0;
   let run: string | undefined = record.run_token;
-  /** Whether anything was written (the start of the output warned of once). */
+  /** Whether anything was written (the start of the output warned of once), and how many bytes in all. */
   let started = false;
+  let delivered = 0;
   /** What the record says of the run read: its status, its stdout file and, once ended, the file's size and mtime. */
   let view: RunView = viewOf(record);
   const gaps: OutputGap[] = [];
@@ -55,6 +56,7 @@ export async function streamTaskOutput(
   let holding: number | undefined;
   const written = (chunk: Buffer): void | Promise<void> => {
     started = true;
+    delivered += chunk.length;
     return write(chunk);
   };
   const missed = (bytes: number, why: string): void => {
@@ -128,7 +130,11 @@ export async function streamTaskOutput(
         'output_bytes',
         'output_mtime',
       );
-      const status = statusText === null ? undefined : Number(statusText);
+      // The record gone while it was followed: Redis lost its data (a flush, eviction, a restart without AOF).
+      // No end: taken for one, the follow ended 0 with the output cut short (adversary 24 F4); and what the
+      // stream holds now may be a stopping run's last writes into a stream made anew, past a hole.
+      if (statusText === null) throw new TaskRecordLostError(id, delivered);
+      const status = Number(statusText);
       view = {
         status,
         file: file ?? submittedFile(record),

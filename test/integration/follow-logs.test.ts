@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { connect, OutputGapError, TaskStatus, type JtmClient } from '../../src/index.js';
+import { connect, OutputGapError, TaskRecordLostError, TaskStatus, type JtmClient } from '../../src/index.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
 import { logsBytes, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -154,5 +155,51 @@ describe('following output: every byte, or an in-band gap (adversary 22 H2)', ()
     expect(lines.at(-1)).toMatch(/^jtm logs: \d+ bytes of task \d+'s output could not be delivered/);
     expect(lines.slice(0, -1).map(l => JSON.parse(l) as { dropped_bytes: number })).not.toHaveLength(0);
     expect(r.out.length).toBeLessThan(whole(1).length);
+  });
+  it('a record that vanishes mid-follow (Redis flushed): not an end, TASK_RECORD_LOST (API), exit 255 and one line (CLI)', async () => {
+    // Adversary 24 F4: a FLUSHALL while `jtm logs --follow` ran ended it 0, silently, with 13 of the task's 14 lines
+    // (the record gone read as an ended task). Here the task's own keys go, as a flush takes them (the test Redis
+    // is shared: the worker's and the other tasks' keys stay).
+    const ctx = await openTestContext(env);
+    try {
+      const started = async (): Promise<number> => {
+        const [id] = await jtm.submit(
+          { command: 'for i in $(seq 1 40); do echo line $i; sleep 0.25; done' },
+          { pool: 'fol' },
+        );
+        await waitFor(async () => (await jtm.logs(id!)).length > 0 || undefined, 'the first line', 30_000);
+        return id!;
+      };
+      const flush = async (id: number): Promise<void> => {
+        await sleep(1_000);
+        await ctx.redis.del(ctx.keys.task(id), ...(await ctx.redis.keys(`${ctx.keys.task(id)}:*`)));
+      };
+
+      const cli = await started();
+      const logs = logsBytes(env, cli, true);
+      await flush(cli);
+      const r = await logs;
+      expect(r.code).toBe(255);
+      expect(r.err.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          new RegExp(`^jtm logs: task ${cli}'s record is gone from Redis while its output was followed`),
+        ),
+      ]);
+      expect(r.out.toString()).toMatch(/^line 1\n/);
+
+      const api = await started();
+      const chunks: Buffer[] = [];
+      const following = jtm.followLogs(api, c => void chunks.push(Buffer.from(c)));
+      await flush(api);
+      const err = await following.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as TaskRecordLostError | undefined)?.code).toBe('TASK_RECORD_LOST');
+      expect(err).toBeInstanceOf(TaskRecordLostError);
+      expect(Buffer.concat(chunks).toString()).toMatch(/^line 1\n/);
+    } finally {
+      await closeContext(ctx);
+    }
   });
 });
