@@ -7,10 +7,7 @@ import { SlurmError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { listLiveWorkers } from '../pools/live-workers.js';
 import { getPool, listPoolNames, type PoolEntry } from '../pools/pool-registry.js';
-import { jobIdOf, taskIdOfJob } from '../tasks/job-data.js';
-import { endTask } from '../tasks/end-task.js';
 import { openPoolQueue } from '../tasks/pool-queue.js';
-import { TaskStatus } from '../tasks/status.js';
 import {
   ActiveJobs,
   clustersOf,
@@ -39,6 +36,7 @@ import {
   type DynamicWorkerRequest,
 } from '../slurm/submit-workers.js';
 import { takeRenewedLock } from './renewed-lock.js';
+import { failOversizedCalls, failQueuedTasks, QUEUED } from './fail-queued.js';
 import { slurmClustersOfPools } from '../slurm/pool-cluster.js';
 import type { BatchScriptParams } from '../slurm/batch-script.js';
 import { loadSiteConfig } from '../slurm/site-profiles.js';
@@ -61,8 +59,6 @@ const TRANSIENT_SBATCH_RETRY_MS = 60 * 60_000;
 const LOCK_TTL_MS = 15_000;
 /** A pass longer than this (sbatch and squeue hung past their own time limits) gives the lock up. */
 const LOCK_MAX_HOLD_MS = 10 * 60_000;
-/** Queue states whose tasks are waiting for a worker. */
-const QUEUED = ['waiting', 'delayed', 'prioritized'] as const;
 
 let lastSbatchAt = 0;
 
@@ -288,16 +284,32 @@ async function provisionPool(
     const since = Number(state['failing_since'] ?? now);
     const waitForSlurm =
       err instanceof SlurmError && err.transient && now - since < TRANSIENT_SBATCH_RETRY_MS;
-    const failed =
+    // Only the calls that ask the most fail when the calls differ, and the pool's spec shrinks to the others'
+    // (failOversizedCalls): one impossible call failed a shared pool's every call (adversary 25 F2).
+    const outcome =
       failures >= ctx.config.sbatchMaxFailures && !waitForSlurm
-        ? await failQueuedTasks(ctx, pool.name, message)
+        ? await failOversizedCalls(ctx, pool.name, message)
         : undefined;
-    if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm && failed === undefined) {
+    if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm && outcome === undefined) {
       await servedWithout(ctx, log, stateKey, now, message);
     } else if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm) {
       await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
-      report.failedPools.push(pool.name);
-      log.error({ failures, failed, err: message }, 'cannot get a Slurm allocation: queued tasks failed');
+      if (outcome!.failed > 0) report.failedPools.push(pool.name);
+      if (outcome!.failed === 0)
+        log.warn(
+          { failures, kept: outcome!.kept, err: message },
+          "Slurm refused an allocation larger than the pool's calls now need: its spec shrunk to theirs",
+        );
+      else if (outcome!.kept === 0)
+        log.error(
+          { failures, failed: outcome!.failed, err: message },
+          'cannot get a Slurm allocation: queued tasks failed',
+        );
+      else
+        log.error(
+          { failures, failed: outcome!.failed, kept: outcome!.kept, err: message },
+          "cannot get a Slurm allocation: the calls asking the most failed; the pool's spec is now its other calls'",
+        );
     } else {
       const delay = Math.min(MAX_BACKOFF_MS, ctx.config.sbatchBackoffMs * 2 ** (failures - 1));
       await ctx.redis.hset(
@@ -586,49 +598,6 @@ async function servedWithout(
     { err: message, retryInMs: MAX_BACKOFF_MS },
     'no Slurm allocation for the pool, but live workers serve it: its queued tasks wait for them',
   );
-}
-
-/**
- * The pool's queued tasks end failed with the sbatch error as reason (pending → failed, job removed);
- * undefined, failing none, while live workers serve the pool.
- */
-async function failQueuedTasks(ctx: JtmContext, pool: string, message: string): Promise<number | undefined> {
-  // Not while a live worker serves the pool (one started by hand, a site's standing allocation): its queue
-  // runs there. A pool made dynamic by one submit with a Slurm spec the manager could not provision failed the
-  // queued tasks of the worker that was serving it (adversary 9 J8).
-  const serving = await listLiveWorkers(ctx, pool);
-  if (serving.length > 0) return undefined;
-  const queue = openPoolQueue(ctx, pool);
-  let failed = 0;
-  try {
-    const counts = await queue.getJobCounts(...QUEUED);
-    const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    const ids: number[] = [];
-    for (let start = 0; start < total; start += 500) {
-      const page = await queue.getJobs([...QUEUED], start, start + 499, true);
-      for (const j of page) {
-        const id = taskIdOfJob(j?.id);
-        if (id !== undefined) ids.push(id);
-      }
-      if (page.length === 0) break;
-    }
-    for (const id of ids) {
-      // endTask: the one path that ends a task, with its rc (126, "could not start") for Cromwell, which
-      // otherwise waited its exit-code-timeout for an rc that never came (adversary 7, H2).
-      const res = await endTask(ctx, id, {
-        from: [TaskStatus.pending],
-        to: TaskStatus.failed,
-        reason: `no Slurm allocation for pool ${pool}: ${message}`,
-      });
-      if (!res.done) continue;
-      failed++;
-      // Its job must go too: left waiting, it would count as work and trigger more sbatch calls.
-      await queue.remove(jobIdOf(id)).catch(() => 0);
-    }
-  } finally {
-    await queue.close();
-  }
-  return failed;
 }
 
 async function spaceSbatch(intervalMs: number): Promise<void> {

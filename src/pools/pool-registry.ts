@@ -2,7 +2,8 @@ import type { JtmContext } from '../context.js';
 import { parseDuration } from '../durations.js';
 import { isDynamicSpec, memoryMegabytes, type PoolSpec } from '../pool-spec.js';
 import { runScript } from '../redis/run-script.js';
-import { MERGE_POOL_SPEC } from '../redis/scripts.js';
+import { MERGE_POOL_SPEC, SHRINK_POOL_SPEC } from '../redis/scripts.js';
+import type { CallSize } from './call-sizes.js';
 
 /** What the registry keeps per pool (`pool:<name>` hash). */
 export interface PoolEntry {
@@ -17,7 +18,7 @@ export interface PoolEntry {
  * Records that a pool is in use: creates its registry entry on first use, refreshes its activity time.
  * A spec with a `time` on a Slurm cluster makes the pool dynamic (provisioned); the stored spec keeps the
  * longest time, the most memory and CPUs of all its submits' specs, and the rest of the latest
- * (MERGE_POOL_SPEC).
+ * (MERGE_POOL_SPEC), until the manager fails the calls Slurm cannot satisfy and shrinks it (shrinkPoolSpec).
  */
 export async function touchPool(
   ctx: JtmContext,
@@ -60,6 +61,35 @@ export async function touchPools(
   // refresh and leaves it (sent before it, the spec could be dropped and the pool recreated manual).
   await multi.exec();
   await Promise.all(specs.map(write => write()));
+}
+
+/** A dynamic pool's spec with its version (bumped by each submit's merge), read together; undefined if none. */
+export async function readPoolSpecVersion(
+  ctx: JtmContext,
+  name: string,
+): Promise<{ spec: PoolSpec; seq: string } | undefined> {
+  const [spec, seq] = await ctx.redis.hmget(ctx.keys.pool(name), 'spec', 'spec_seq');
+  return spec ? { spec: JSON.parse(spec) as PoolSpec, seq: seq ?? '0' } : undefined;
+}
+
+/**
+ * Sets a dynamic pool's spec to `spec`, sized `size`, unless a submit merged one since version `seq` was read
+ * (SHRINK_POOL_SPEC). Returns whether it was written.
+ */
+export async function shrinkPoolSpec(
+  ctx: JtmContext,
+  name: string,
+  seq: string,
+  spec: PoolSpec,
+  size: CallSize,
+): Promise<boolean> {
+  const done = await runScript(
+    ctx.redis,
+    SHRINK_POOL_SPEC,
+    [ctx.keys.pool(name)],
+    [seq, JSON.stringify(spec), size.time, size.mem, size.cpu],
+  );
+  return Number(done) === 1;
 }
 
 export async function getPool(ctx: JtmContext, name: string): Promise<PoolEntry | undefined> {

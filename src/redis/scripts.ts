@@ -769,6 +769,24 @@ if v[1] then
 end
 redis.call('HSET', KEYS[1], 'kind', 'dynamic', 'spec', cjson.encode(spec), 'spec_time_ms', t, 'spec_mem_mb', m,
   'spec_cpu', c)
+-- Each merge is a new version: SHRINK_POOL_SPEC, computed from the calls queued before it, must not undo it.
+redis.call('HINCRBY', KEYS[1], 'spec_seq', 1)
+return 1
+`;
+
+/**
+ * shrink-pool-spec: sets a dynamic pool's spec to what its remaining calls need, after the manager failed the
+ * calls Slurm could not give an allocation to (oversizedCalls): the most of the pool's calls only grew, and one
+ * impossible call kept failing every later one (adversary 25 F2). Only if no submit merged a spec since the
+ * manager read the version (its call may be missing from the calls the new spec was computed from), and only
+ * into an entry that still exists.
+ * KEYS[1] pool hash  ARGV[1] spec_seq read  ARGV[2] the spec (JSON)  ARGV[3] time (ms)  ARGV[4] memory (MB)
+ * ARGV[5] CPUs. Returns 1 written, 0 not (merged meanwhile, or the pool is gone).
+ */
+export const SHRINK_POOL_SPEC = `
+if redis.call('HGET', KEYS[1], 'kind') ~= 'dynamic' then return 0 end
+if (redis.call('HGET', KEYS[1], 'spec_seq') or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'spec', ARGV[2], 'spec_time_ms', ARGV[3], 'spec_mem_mb', ARGV[4], 'spec_cpu', ARGV[5])
 return 1
 `;
 

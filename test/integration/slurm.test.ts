@@ -609,6 +609,52 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     expect(readFileSync(rc, 'utf8')).toBe('126\n');
   });
 
+  it('a shared pool with one call Slurm can never satisfy (-m 100000): that call fails alone, the others run, and later calls are not poisoned (adversary 25 F2)', async () => {
+    submitted = 0;
+    const args = (cmd: string, mem: string, rc?: string) => [
+      '-cmd',
+      cmd,
+      '-p',
+      'poison',
+      '-s',
+      '1',
+      '-t',
+      '00:02:00',
+      '-c',
+      '1',
+      '-m',
+      mem,
+      ...(rc ? ['--rc-file', rc] : []),
+    ];
+    const badRc = join(work, 'poison-bad-rc');
+    const ok1 = await submit(args('echo ok1', '0.2'));
+    const bad = await submit(args('echo bad', '100000', badRc));
+    await provisionUntil(
+      async () => (await status(ok1)) === 'success' && (await status(bad)) === 'failed',
+      'the normal call to run and the impossible one to fail',
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ok1 ${await status(ok1)} (${(await ctx.tasks.get(ok1))?.reason})`);
+    });
+    expect((await ctx.tasks.get(bad))?.reason).toMatch(
+      /^no Slurm allocation for pool poison: sbatch failed: .*\(this call asks 102400000 MB, 1 CPUs, 120 s, more than the pool's other calls/,
+    );
+    expect(readFileSync(badRc, 'utf8')).toBe('126\n');
+    // Its allocation ended (a live worker would keep the next failure from failing anything).
+    await provisionUntil(async () => (await readPoolJobs(ctx, 'poison')).size === 0, 'allocations to end');
+    await waitFor(async () => (await listLiveWorkers(ctx, 'poison')).length === 0, 'workers to go');
+    // The impossible call alone fails too; the next normal call is booked its own size, not the 100000 GB.
+    const bad2 = await submit(args('echo bad2', '100000'));
+    await provisionUntil(async () => (await status(bad2)) === 'failed', 'the impossible call to fail');
+    const ok3 = await submit(args('echo ok3', '0.2'));
+    await provisionUntil(async () => (await status(ok3)) === 'success', 'the later call to run').catch(
+      async (err: Error) => {
+        throw new Error(`${err.message}: ok3 ${await status(ok3)} (${(await ctx.tasks.get(ok3))?.reason})`);
+      },
+    );
+    expect(submitted).toBe(2);
+    await provisionUntil(async () => (await readPoolJobs(ctx, 'poison')).size === 0, 'allocations to end');
+  });
+
   it('failing sbatch on a pool a live worker serves: its queued tasks wait for that worker, none fails (adversary 9 J8)', async () => {
     // One submit with a Slurm spec made a hand-served pool dynamic; the manager's failed sbatch then failed the
     // pool's other queued tasks, which asked for no Slurm, with a worker serving them.
