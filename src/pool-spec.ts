@@ -146,6 +146,25 @@ export function validateTime(value: unknown, field = 'time'): string | undefined
   return s;
 }
 
+/**
+ * The most workers (`-nwpn`) one node of an allocation starts. Each is a process on the node: the bound was
+ * 1,000,000, and `-nwpn 100000` had the batch script start 100,000 of them in a 1-CPU, 205 MB allocation, which
+ * brings a compute node down (adversary 25 F3). 256 is the most CPUs (hardware threads) of a node of the sites
+ * JTM serves; `-nwpn` above `-c` stays allowed (each worker then gets one CPU: docs/slurm.md).
+ */
+export const MAX_WORKERS_PER_NODE = 256;
+
+/** `-nwpn`, `nwpn`: a whole number of workers per node, 1 to MAX_WORKERS_PER_NODE. */
+export function workersPerNode(value: unknown, field = 'nwpn'): number | undefined {
+  const n = positiveInt(value, field);
+  if (n !== undefined && n > MAX_WORKERS_PER_NODE) {
+    throw new InvalidInputError(
+      `${field} must be an integer from 1 to ${MAX_WORKERS_PER_NODE} (workers started on each node), got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
 /** Validates the pool part of a task; `name` is resolved by the caller. */
 export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
   if (raw === undefined || raw === null) return {};
@@ -165,7 +184,7 @@ export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
     cpu: positiveInt(obj['cpu'], 'cpu'),
     mem: normaliseMemory(obj['mem'], 'mem'),
     node: positiveInt(obj['node'], 'node'),
-    nwpn: positiveInt(obj['nwpn'], 'nwpn'),
+    nwpn: workersPerNode(obj['nwpn']),
     shared: positiveInt(obj['shared'], 'shared', 0),
     account: slurmWord(obj['account'], 'account'),
     constraint: slurmWord(obj['constraint'], 'constraint', SLURM_CONSTRAINT),

@@ -2,7 +2,14 @@ import { readInputFile } from '../input-file.js';
 
 import { InvalidInputError } from '../errors.js';
 import { dropUndefined } from '../fields.js';
-import { LOCAL_CLUSTER, normaliseMemory, SLURM_CONSTRAINT, SLURM_WORD, validateTime } from '../pool-spec.js';
+import {
+  LOCAL_CLUSTER,
+  normaliseMemory,
+  SLURM_CONSTRAINT,
+  SLURM_WORD,
+  validateTime,
+  workersPerNode,
+} from '../pool-spec.js';
 import { SBATCH_OPTION } from './shell.js';
 
 /** Defaults a site applies when neither the flags nor the pool spec say otherwise. */
@@ -149,7 +156,7 @@ function parseDefaults(raw: unknown, name: string, fail: Fail): SiteDefaults {
       time: validateTime(raw['time'], `cluster ${name}: time`),
       cpu: int('cpu'),
       mem: normaliseMemory(raw['mem'], `cluster ${name}: mem`),
-      nwpn: int('nwpn'),
+      nwpn: int('nwpn') === undefined ? undefined : workersPerNode(raw['nwpn'], `cluster ${name}: nwpn`),
       partition: word('partition'),
       qos: word('qos'),
       account: word('account'),

@@ -14,6 +14,7 @@ import {
   slurmWord,
   validatePoolName,
   validateTime,
+  workersPerNode,
 } from '../pool-spec.js';
 import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
 import { maskUrl } from '../redis/connection.js';
@@ -141,7 +142,7 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     mem: memPerCpu ? undefined : normaliseMemory(request.mem ?? def.mem, 'memory (-m)'),
     memPerCpu,
     nodes: request.nnodes ?? 1,
-    workersPerNode: request.num_worker_per_node ?? def.nwpn ?? 1,
+    workersPerNode: workersPerNode(request.num_worker_per_node ?? def.nwpn, 'workers per node (-nwpn)') ?? 1,
     slotsPerWorker: request.slots ?? 1,
     pinCores: request['pin-cores'] ?? profile.pinCores,
     partition: slurmWord(request.partition ?? def.partition, 'partition (-P)'),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { describe, expect, inject, it } from 'vitest';
 
-import { BIN, runJtm, taskIds } from '../helpers/cli.js';
+import { BIN, ROOT, runJtm, taskIds } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv } from '../helpers/env.js';
 
@@ -53,6 +53,28 @@ describe('bad input catalogue', () => {
     [
       'unknown task field',
       ['submit', '-f', file('extra.json', '{"command":"ls","colour":"red","pool":{"name":"x"}}')],
+    ],
+    // Accepted up to 1,000,000 (adversary 25 F3): the batch script started that many workers on one node.
+    ['-nwpn 100000', ['submit', '-cmd', 'ls', '-p', 'x', '-cl', 'local', '-nwpn', '100000']],
+    ['task file nwpn 257', ['submit', '-f', pool({ nwpn: 257 })]],
+    [
+      'worker -wt dynamic -nwpn 100000',
+      [
+        'worker',
+        '-wt',
+        'dynamic',
+        '-cl',
+        'perlmutter',
+        '-p',
+        'x',
+        '-t',
+        '00:05:00',
+        '-nwpn',
+        '100000',
+        '-dr',
+      ],
+      1,
+      { JTM_SITE_CONFIG: join(ROOT, 'examples', 'sites.json') },
     ],
     ['pool with shell metacharacters', ['submit', '-cmd', 'ls', '-p', 'a;rm -rf ~']],
     ['pool with a Redis key separator', ['submit', '-cmd', 'ls', '-p', 'a:b']],

@@ -332,6 +332,7 @@ describe('validation and injection', () => {
       /unknown cluster "nosuch"; known clusters: local, perlmutter, dori, tahoma, test/,
     ],
     [{ cluster: 'local' }, /cluster "local" has no Slurm/],
+    [{ num_worker_per_node: 100_000 }, /^workers per node \(-nwpn\) must be an integer from 1 to 256/],
   ])('rejects %j', (bad, message) => {
     // the job directory is checked where the script is rendered, the rest when the request is read
     expect(() => renderBatchScript(batchParams({ ...ok, ...bad }, cfg))).toThrow(message);
@@ -359,6 +360,10 @@ describe('validation and injection', () => {
     );
     expect(() => parseSiteConfig({ clusters: { x: { env: ['a\nb'] } } })).toThrow(/one line/);
     expect(() => parseSiteConfig({ clusters: { x: { defaults: { qos: 'a b' } } } })).toThrow(/invalid qos/);
+    // adversary 25 F3: a site default of 100000 workers per node was taken as is
+    expect(() => parseSiteConfig({ clusters: { x: { defaults: { nwpn: 100_000 } } } })).toThrow(
+      /cluster x: nwpn must be an integer from 1 to 256/,
+    );
     expect(() => parseSiteConfig({ clusters: { x: { partiton: 'a' } } })).toThrow(/unknown field "partiton"/);
     expect(() => parseSiteConfig({ default: 'y', clusters: { x: {} } })).toThrow(/"default"/);
     expect(() => resolveCluster(parseSiteConfig({ clusters: {} }), 'x')).toThrow(/known clusters: local$/);

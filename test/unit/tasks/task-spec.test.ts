@@ -61,6 +61,14 @@ describe('task validation', () => {
     }
     expect(buildTask({ command: 'ls', pool: { cpu: 1_000_000 } }, defaults).poolSpec?.cpu).toBe(1_000_000);
   });
+  it('refuses more than 256 workers per node: the batch script starts each as a process on the node (adversary 25 F3)', () => {
+    for (const v of [257, 100_000, '1000000']) {
+      expect(() => buildTask({ command: 'ls', pool: { nwpn: v } }, defaults), String(v)).toThrow(
+        /^nwpn must be an integer from 1 to 256 \(workers started on each node\), got /,
+      );
+    }
+    expect(buildTask({ command: 'ls', pool: { nwpn: 256 } }, defaults).poolSpec?.nwpn).toBe(256);
+  });
   it('refuses an empty memory value and any below 1 MB, with or without a unit', () => {
     for (const v of ['0G', '0M', '0.0T', '1K', '1023K', '0.5M', '0.0001', 0.0001, '0.0009']) {
       expect(() => normaliseMemory(v, 'mem_limit'), String(v)).toThrow(/^mem_limit .* is below 1 MB/);
