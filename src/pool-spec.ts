@@ -126,7 +126,10 @@ export function normaliseMemory(value: unknown, field = 'memory'): string | unde
   }
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?B?$/i.exec(value.trim());
   const unit = (m?.[2] ?? 'G').toUpperCase();
-  if (Number(m?.[1]) * (MEMORY_UNIT_MB[unit] ?? 1) < 1) throw tooSmall();
+  const mb = Number(m?.[1]) * (MEMORY_UNIT_MB[unit] ?? 1);
+  if (mb < 1) throw tooSmall();
+  // The same bound as a number of GB: `100000000000000000000G` was stored as 1.024e+23 MB (adversary 25 F2).
+  if (mb > MAX_MEMORY_GB * 1024) throw new InvalidInputError(`${field} must be at most ${MAX_MEMORY_GB} GB`);
   return `${m?.[1] ?? value}${unit}`;
 }
 

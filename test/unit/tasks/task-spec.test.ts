@@ -52,6 +52,10 @@ describe('task validation', () => {
     expect(normaliseMemory('500M')).toBe('500M');
     expect(normaliseMemory('10gb')).toBe('10G');
     expect(() => normaliseMemory('-1')).toThrow();
+    // adversary 25 F2: a size with a unit had no upper bound (stored as 1.024e+23 MB)
+    expect(() => normaliseMemory('100000000000000000000G')).toThrow(/^memory must be at most 1000000000 GB$/);
+    expect(() => normaliseMemory('1000000001G')).toThrow(/at most 1000000000 GB/);
+    expect(normaliseMemory('1000000000G')).toBe('1000000000G');
   });
   it('names both bounds when it refuses a count out of range (adversary 9 J5: "must be ≥ 1, got 10000000")', () => {
     for (const v of [10_000_000, '2147483648', 0]) {
