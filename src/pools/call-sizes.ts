@@ -1,5 +1,5 @@
 import { formatHms, parseDuration } from '../durations.js';
-import { memoryMegabytes, type PoolSpec } from '../pool-spec.js';
+import { isDynamicSpec, memoryMegabytes, type PoolSpec } from '../pool-spec.js';
 
 /**
  * What one call asks of a shared dynamic pool's allocations, in the dimensions the pool's spec takes the most
@@ -67,5 +67,35 @@ export function specOfSize(spec: PoolSpec, need: CallSize): PoolSpec {
   else delete out.cpu;
   // Kept for display and for the provisioning pass (which needs one); spec_time_ms 0 lets the next call's win.
   if (need.time > 0) out.time = formatHms(need.time);
+  return out;
+}
+
+/**
+ * Each pool's spec for the registry from one submit's tasks, in order: the longest time and the most memory and
+ * CPUs of its dynamic specs, the rest from the last of them, as MERGE_POOL_SPEC merges one submit into the next.
+ * The pool's last task alone was merged (a Map of pool → spec), so a task file whose larger call came first had
+ * its pool's allocations booked for the smaller one.
+ */
+export function poolSpecsOf(
+  tasks: Iterable<{ pool: string; pool_spec?: PoolSpec }>,
+): Map<string, PoolSpec | undefined> {
+  const out = new Map<string, PoolSpec | undefined>();
+  for (const t of tasks) {
+    const before = out.get(t.pool);
+    if (!isDynamicSpec(t.pool_spec)) {
+      if (!isDynamicSpec(before)) out.set(t.pool, t.pool_spec);
+      continue;
+    }
+    out.set(t.pool, isDynamicSpec(before) ? widerSpec(before!, t.pool_spec!) : t.pool_spec);
+  }
+  return out;
+}
+
+function widerSpec(older: PoolSpec, newer: PoolSpec): PoolSpec {
+  const [a, b] = [callSize(older), callSize(newer)];
+  const out: PoolSpec = { ...newer };
+  if (a.time > b.time) out.time = older.time;
+  if (a.mem > b.mem) out.mem = older.mem;
+  if (a.cpu > b.cpu) out.cpu = older.cpu;
   return out;
 }

@@ -9,6 +9,7 @@ import type { Queue } from 'bullmq';
 
 import { openPoolQueue } from './pool-queue.js';
 import { touchPools } from '../pools/pool-registry.js';
+import { poolSpecsOf } from '../pools/call-sizes.js';
 import { JOB_ID_PREFIX, type JobSource, type TaskJob } from './job-data.js';
 import { addTaskJobs } from './submit-jobs.js';
 import { abortUnlessCommitted, commitSubmit } from './submit-commit.js';
@@ -393,8 +394,7 @@ async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
       const writes = [addJobs(g.ctx, batch.records, batch.ids, queues)];
       // The shard's pool registry entries, one transaction, in flight with its first jobs: both are in
       // Redis before the commit. A pool keeps the longest time and the most memory and CPUs given (MERGE_POOL_SPEC).
-      if (adds.length === 0)
-        writes.push(touchPools(g.ctx, new Map(g.records.map(t => [t.pool, t.pool_spec]))));
+      if (adds.length === 0) writes.push(touchPools(g.ctx, poolSpecsOf(g.records)));
       // Caught here and looked at below: a rejection must not go unhandled while later chunks are awaited.
       adds.push(...writes.map(w => w.catch((err: unknown) => void (failure ??= { err }))));
       batch = { records: [], ids: [] };

@@ -179,4 +179,28 @@ describe.concurrent('submitTasks over many chunks', () => {
     expect((await getPool(ctx, 'sharedp'))?.spec).toEqual(spec('01:00:00', '4608M', 4, 'a3'));
     expect((await getPool(ctx, 'sharedp'))?.kind).toBe('dynamic');
   });
+
+  it("one submit's tasks of different sizes in one pool: the pool keeps the most of them all, not the last one's", async ({
+    ctx,
+    expect,
+  }) => {
+    // Found with adversary 25 F2: only the pool's last task of a submit was merged, so a task file whose larger
+    // call came first got allocations booked for the smaller one.
+    const call = (time: string, mem: string, cpu: number, account: string) =>
+      buildTask(
+        { command: 'true', pool: { name: 'bulkp', cluster: 'test', time, mem, cpu, account } },
+        { cwd: tmpdir(), maxCommandBytes: 65_536 },
+      );
+    await submitTasks(ctx, [
+      call('01:00:00', '2G', 1, 'a1'),
+      call('00:02:00', '4608M', 1, 'a2'),
+      call('00:05:00', '1G', 4, 'a3'),
+    ]);
+    expect((await getPool(ctx, 'bulkp'))?.spec).toMatchObject({
+      time: '01:00:00',
+      mem: '4608M',
+      cpu: 4,
+      account: 'a3',
+    });
+  });
 });
