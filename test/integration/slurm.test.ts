@@ -655,6 +655,20 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     await provisionUntil(async () => (await readPoolJobs(ctx, 'poison')).size === 0, 'allocations to end');
   });
 
+  it('a shared pool with one call asking more CPUs than the node has (-c 4 on 2): that call fails alone, the other runs (adversary 25 F2)', async () => {
+    const args = (cmd: string, cpu: string) => [
+      ...['-cmd', cmd, '-p', 'poisoncpu', '-s', '1', '-t', '00:02:00', '-c', cpu, '-m', '0.2'],
+    ];
+    const ok = await submit(args('echo ok', '1'));
+    const big = await submit(args('echo big', '4'));
+    await provisionUntil(
+      async () => (await status(ok)) === 'success' && (await status(big)) === 'failed',
+      'the 1-CPU call to run and the 4-CPU one to fail',
+    );
+    expect((await ctx.tasks.get(big))?.reason).toMatch(/\(this call asks 205 MB, 4 CPUs, 120 s, more than/);
+    await provisionUntil(async () => (await readPoolJobs(ctx, 'poisoncpu')).size === 0, 'allocations to end');
+  });
+
   it('failing sbatch on a pool a live worker serves: its queued tasks wait for that worker, none fails (adversary 9 J8)', async () => {
     // One submit with a Slurm spec made a hand-served pool dynamic; the manager's failed sbatch then failed the
     // pool's other queued tasks, which asked for no Slurm, with a worker serving them.
