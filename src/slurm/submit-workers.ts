@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import { formatHms, parseDuration, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
+import { positiveInt } from '../fields.js';
 import { ensurePrivateDir } from '../private-dir.js';
 import type { Logger } from '../logger.js';
 import {
@@ -138,10 +139,12 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     scriptId,
     jobDir,
     time,
-    cpus: request.cpus_per_task ?? def.cpu,
+    // Bounded as a submit's are: `-N 99999999999999999999` was written `--nodes=100000000000000000000`
+    // (adversary 25 F8).
+    cpus: positiveInt(request.cpus_per_task, 'cpus per task (-c)') ?? def.cpu,
     mem: memPerCpu ? undefined : normaliseMemory(request.mem ?? def.mem, 'memory (-m)'),
     memPerCpu,
-    nodes: request.nnodes ?? 1,
+    nodes: positiveInt(request.nnodes, 'nodes (-N)') ?? 1,
     workersPerNode: workersPerNode(request.num_worker_per_node ?? def.nwpn, 'workers per node (-nwpn)') ?? 1,
     slotsPerWorker: request.slots ?? 1,
     pinCores: request['pin-cores'] ?? profile.pinCores,

@@ -333,6 +333,9 @@ describe('validation and injection', () => {
     ],
     [{ cluster: 'local' }, /cluster "local" has no Slurm/],
     [{ num_worker_per_node: 100_000 }, /^workers per node \(-nwpn\) must be an integer from 1 to 256/],
+    // Nodes and CPUs as a submit's (adversary 25 F8: written --nodes=100000000000000000000).
+    [{ nnodes: 1e20 }, /^nodes \(-N\) must be an integer from 1 to 1000000/],
+    [{ cpus_per_task: 2_000_000 }, /^cpus per task \(-c\) must be an integer from 1 to 1000000/],
   ])('rejects %j', (bad, message) => {
     // the job directory is checked where the script is rendered, the rest when the request is read
     expect(() => renderBatchScript(batchParams({ ...ok, ...bad }, cfg))).toThrow(message);
