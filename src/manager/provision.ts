@@ -108,21 +108,24 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
         ctx.logger.warn({ err: toError(err) }, 'squeue failed: Slurm job registry left unchanged');
       }
     }
-    for (const pool of pools) {
+    // A few pools at once: one whose sbatch hangs (its controller, on a multi-cluster site, stalled) held up every
+    // other pool's allocations for up to sbatch's time limit per pass (adversary 25 F5). sbatch starts stay spaced
+    // (spaceSbatch).
+    await atMostAtOnce(POOLS_AT_ONCE, pools, async pool => {
       // Lost (renewals failed past its TTL, or held past LOCK_MAX_HOLD_MS): another manager may provision now.
-      if (!lock.held()) break;
+      if (!lock.held()) return;
       try {
         const unsureSince = unsure.get(pool.name);
         if (managed && unsureSince !== undefined) await adoptAllocations(ctx, pool, managed, active, now);
         // Not asked again blind while Slurm cannot say what the last sbatch did (squeue failing too: the
         // controller still stalled); for up to the longest back-off, so that a squeue broken for good does not
         // stop the pool's provisioning.
-        else if (unsureSince !== undefined && now - unsureSince < MAX_BACKOFF_MS) continue;
+        else if (unsureSince !== undefined && now - unsureSince < MAX_BACKOFF_MS) return;
         await provisionPool(ctx, pool, active, now, report);
       } catch (err) {
         ctx.logger.error({ pool: pool.name, err: toError(err) }, 'provisioning failed');
       }
-    }
+    });
   } finally {
     await lock.release();
   }
@@ -600,8 +603,31 @@ async function servedWithout(
   );
 }
 
+/** The sbatch starts of pools provisioned at once, one after the other (each waits for the one before). */
+let sbatchGate: Promise<void> = Promise.resolve();
+
 async function spaceSbatch(intervalMs: number): Promise<void> {
-  const wait = lastSbatchAt + intervalMs - Date.now();
-  if (wait > 0) await sleep(wait);
-  lastSbatchAt = Date.now();
+  const turn = sbatchGate.then(async () => {
+    const wait = lastSbatchAt + intervalMs - Date.now();
+    if (wait > 0) await sleep(wait);
+    lastSbatchAt = Date.now();
+  });
+  sbatchGate = turn.catch(() => undefined);
+  await turn;
+}
+
+/** Pools provisioned at once in a pass. */
+const POOLS_AT_ONCE = 4;
+
+/** `run` over `items`, at most `width` at a time. */
+async function atMostAtOnce<T>(
+  width: number,
+  items: readonly T[],
+  run: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await run(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
 }

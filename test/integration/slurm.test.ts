@@ -407,6 +407,49 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     });
   });
 
+  it("one pool's hung sbatch does not hold up another pool's allocation (adversary 25 F5)", async ({
+    skip,
+  }) => {
+    await withPartitionDown(skip, async () => {
+      const ids = [
+        await submit(['-cmd', 'true', '-p', 'hangone', '-t', '00:02:00']),
+        await submit(['-cmd', 'true', '-p', 'hangtwo', '-t', '00:02:00']),
+      ];
+      // The first sbatch of the pass hangs 20 s (whichever pool it is for), the others answer at once.
+      const bin = tempDir('jtm-hang-sbatch-');
+      const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
+      writeFileSync(
+        join(bin, 'sbatch'),
+        `#!/bin/sh\nif mkdir ${join(bin, 'first')} 2>/dev/null; then sleep 20; fi\nexec ${real} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const path = process.env['PATH'];
+      process.env['PATH'] = `${bin}:${path ?? ''}`;
+      let pass: Promise<unknown> | undefined;
+      try {
+        pass = provisionDynamicPools(ctx, Date.now());
+        // Before: the other pool waited for the hung sbatch (serial pass).
+        await waitFor(
+          async () =>
+            (await readPoolJobs(ctx, 'hangone')).size + (await readPoolJobs(ctx, 'hangtwo')).size >= 1,
+          "the other pool's allocation, while the first sbatch hangs",
+          12_000,
+          100,
+        );
+      } finally {
+        await pass;
+        process.env['PATH'] = path;
+      }
+      for (const id of ids) await runJtm(['kill', '-tid', String(id)], env);
+      await provisionUntil(
+        async () =>
+          (await readPoolJobs(ctx, 'hangone')).size + (await readPoolJobs(ctx, 'hangtwo')).size === 0,
+        'the allocations cancelled',
+        60_000,
+      );
+    });
+  });
+
   it('a pool removed while its sbatch runs: the allocation it books is cancelled, not left out of sight (adversary 18 S3)', async ({
     skip,
   }) => {
