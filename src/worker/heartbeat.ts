@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
-import { isOutOfMemory, repliesOrThrow } from '../redis/replies.js';
+import { isOutOfMemory, isTransientRefusal, repliesOrThrow } from '../redis/replies.js';
 import { observeRedisClock, wallClockOffsetMs, wallNow } from '../wall-clock.js';
 import { monotonicMs } from './monotonic.js';
 import type { WorkerOptions } from './worker-options.js';
@@ -31,9 +31,14 @@ export class Heartbeat {
   leaseEpoch = 0;
   /**
    * When Redis last answered one of the heartbeat's commands, in time or late, with a result or a refusal
-   * (monotonic clock; 0: never). A Redis that answers slowly is not a silent one (run-fencing.ts).
+   * (monotonic clock; 0: never). A Redis that answers slowly is not a silent one (run-fencing.ts). A refusal of a
+   * Redis that takes no writes for a while (isTransientRefusal: a BUSY script, MISCONF, READONLY, LOADING) is no
+   * answer: such a Redis is out for every worker, as a silent one is, and a run it fenced is given back uncounted
+   * (adversary 24 F1, F6: charged as a lease loss, or a worker loss, before).
    */
   lastReplyAt = 0;
+  /** The last beat was refused by a Redis that takes no writes for now: its reads (TIME) are no answer either. */
+  private refusing = false;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -135,13 +140,22 @@ export class Heartbeat {
     multi.pexpire(keys.worker(id), 86_400_000);
     multi.set(keys.workerAlive(id), String(now), 'PX', this.ttlMs);
     multi.zadd(keys.workers, now, id);
+    let answered = false;
+    // The TIME sent just before this beat may be answered by a Redis that refuses the beat (MISCONF, READONLY
+    // take reads): not an answer then.
+    const replyBefore = this.lastReplyAt;
     try {
       const replies = await multi.exec();
-      this.lastReplyAt = this.clock();
+      answered = true;
       repliesOrThrow(replies, 'heartbeat transaction');
+      this.refusing = false;
+      this.lastReplyAt = this.clock();
     } catch (err) {
-      // A refusal (EXECABORT for a full Redis, NOPERM) is an answer too; a closed connection is not.
-      if (err instanceof Error && err.name === 'ReplyError') this.lastReplyAt = this.clock();
+      // A refusal for good (NOPERM, …) is an answer too; a closed connection, or a Redis refusing writes for now, is not.
+      this.refusing = isTransientRefusal(err);
+      if (this.refusing) this.lastReplyAt = replyBefore;
+      else if (answered || (err instanceof Error && err.name === 'ReplyError'))
+        this.lastReplyAt = this.clock();
       // A full Redis (OOM under noeviction) refuses the beat's HSET, SET and ZADD, and the worker stopped every
       // running task before its lease could lapse, though no other worker could take a task over while Redis
       // takes no writes (adversary 13 E4: hours of work re-run for a full Redis). PEXPIRE of the alive key is not
@@ -165,7 +179,7 @@ export class Heartbeat {
     try {
       const sent = Date.now();
       const [sec, usec] = await this.ctx.redis.time();
-      this.lastReplyAt = this.clock();
+      if (!this.refusing) this.lastReplyAt = this.clock();
       const before = wallClockOffsetMs();
       const after = observeRedisClock(Number(sec) * 1000 + Number(usec) / 1000, sent, Date.now());
       if (after === undefined) return false;

@@ -116,12 +116,13 @@ const REFUSED_RETRY_MS = 30 * 60_000;
 const REFUSED_MAX_PAUSE_MS = 5000;
 
 /**
- * Runs the write that records a run's end, again while Redis refuses writes for a while (isTransientRefusal):
+ * Runs the write that records a run's end (or a read it depends on), again while Redis refuses for a while
+ * (isTransientRefusal):
  * a Redis full for 15 s refused the give-back of a run its worker had stopped, and the task stayed `running`
  * on a live worker, with no process, for ever (the heartbeat came back, so nothing recovered it). The write is
  * fenced on the execution: retried late, it is refused if another execution owns the task by then.
  */
-function untilAccepted<T>(log: Logger, id: number, write: () => Promise<T>): Promise<T> {
+export function untilAccepted<T>(log: Logger, id: number, write: () => Promise<T>): Promise<T> {
   return retryWhile(write, {
     retryable: isTransientRefusal,
     retryMs: REFUSED_RETRY_MS,

@@ -6,6 +6,7 @@ import { TaskStatus } from '../tasks/status.js';
 import { fullDiskReason } from './disk-space.js';
 import { afterHostLoss, afterLeaseLoss } from './lease-losses.js';
 import { recordOutOfMemory } from './memory-limit.js';
+import { untilAccepted } from './record-outcome.js';
 import { NODE_SHORT_PAUSE_MS, type TaskAdmission } from './task-admission.js';
 import type { TaskOutcome, TaskRun } from './task-run.js';
 
@@ -52,11 +53,8 @@ export async function settleOutcome(
   // The pty host killed the task while this worker was stopped (SIGSTOP, hung): give it back only if it is
   // still this worker's; otherwise another worker has taken it over, and nothing may be recorded.
   if (outcome.kind === 'requeue' && outcome.watchdog) {
-    const [status, owner, runToken] = await ctx.redis.hmget(
-      ctx.keys.task(data.id),
-      'status',
-      'worker_id',
-      'run_token',
+    const [status, owner, runToken] = await untilAccepted(log, data.id, () =>
+      ctx.redis.hmget(ctx.keys.task(data.id), 'status', 'worker_id', 'run_token'),
     );
     if (status !== String(TaskStatus.running) || owner !== s.workerId || runToken !== run.token) {
       outcome = { kind: 'abandon', reason: outcome.reason, leftovers: outcome.leftovers };
@@ -89,7 +87,8 @@ export async function settleOutcome(
   // The pty host died under the task, the worker not stopping: not the task's failure (lease-losses.ts).
   if (outcome.kind === 'final' && outcome.hostExited) {
     log.error({ task: data.id, reason: outcome.reason }, "the worker's pty host died under a task");
-    const counted = await afterHostLoss(ctx, data.id, outcome);
+    const lost = outcome;
+    const counted = await untilAccepted(log, data.id, () => afterHostLoss(ctx, data.id, lost));
     outcome = counted.outcome;
     endFields = { ...endFields, ...counted.fields };
   }
@@ -106,8 +105,13 @@ export async function settleOutcome(
     await recordOutOfMemory(ctx, log, data, run.stderrPath, outcome.reason);
   }
   // Fenced again and again (beats always late): given back JTM_TASK_RETRIES + 1 times at most, then ended.
+  // Its reads wait out a Redis that refuses for a while, as the give-back's write does: the fencing is usually
+  // that very refusal (a BUSY script, MISCONF), and a read refused threw the run's end away — the job kept its
+  // lock until it lapsed, and the redelivery took the task over as "worker … was lost", a retry spent on a
+  // live worker (adversary 24 F1).
   if (outcome.kind === 'requeue' && outcome.fenced) {
-    const counted = await afterLeaseLoss(ctx, data.id, outcome);
+    const fenced = outcome;
+    const counted = await untilAccepted(log, data.id, () => afterLeaseLoss(ctx, data.id, fenced));
     outcome = counted.outcome;
     endFields = { ...endFields, ...counted.fields };
   }

@@ -20,6 +20,18 @@ describe('a refusal worth writing again (the end of a run)', () => {
       new Error('Too many Cluster redirections. Last error: ReplyError: MOVED 3415 127.0.0.1:7961'),
     ])
       expect([e.message, isTransientRefusal(e)]).toEqual([e.message, true]);
+    // A transaction (the worker's beat) refused as a whole for one of them: its commands' errors say why
+    // (adversary 24 F6: a beat refused for MISCONF read as an answer, and its fenced run was counted a lease loss).
+    const aborted = (...previous: Error[]): Error =>
+      Object.assign(replyError('EXECABORT Transaction discarded because of previous errors.'), {
+        previousErrors: previous,
+      });
+    expect(isTransientRefusal(aborted(replyError('MISCONF Redis is configured to save RDB snapshots')))).toBe(
+      true,
+    );
+    expect(isTransientRefusal(aborted(replyError('BUSY Redis is busy running a script')))).toBe(true);
+    expect(isTransientRefusal(aborted(replyError('NOPERM no permissions')))).toBe(false);
+    expect(isTransientRefusal(aborted())).toBe(false);
     for (const e of [
       replyError('NOPERM this user has no permissions to run the evalsha command'),
       replyError('WRONGTYPE Operation against a key holding the wrong kind of value'),
