@@ -22,7 +22,13 @@ export function isTransientRefusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   // A transaction refused as a whole (EXECABORT) for one of these (a BUSY script refuses every command it queues).
   const previous = (err as Error & { previousErrors?: unknown[] }).previousErrors;
+  // Redis names the cause itself when the transaction's MULTI or EXEC was refused ("… because of: BUSY …").
   if (/^EXECABORT\b/.test(err.message) && previous?.some(isTransientRefusal)) return true;
+  if (
+    err.name === 'ReplyError' &&
+    /^EXECABORT .*because of: (BUSY|MISCONF|READONLY|LOADING)\b/.test(err.message)
+  )
+    return true;
   // ioredis's Cluster client gives up on a command after a few redirections while the cluster is down or
   // changing (CLUSTERDOWN, MOVED to a master that is not ready, its connection closed): a plain Error. The
   // give-back of a run stopped during a cluster outage failed so, was not written again, and the task stayed

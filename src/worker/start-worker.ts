@@ -8,6 +8,7 @@ import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import { forPool, type JtmContext } from '../context.js';
 import { isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
+import { isTransientRefusal } from '../redis/replies.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -70,6 +71,8 @@ class LiveState {
   leftovers: { stop(): void } | undefined;
   /** The log dir's pruning under way (log-dir-prune.ts): one at a time. */
   pruning: Promise<unknown> | undefined;
+  /** The beat tried again soon after one a Redis refusing writes for now refused (at most one pending). */
+  quickBeat: NodeJS.Timeout | undefined;
   /** Heartbeat, self-fencing and life timers: cleared by stop(). */
   readonly timers: NodeJS.Timeout[] = [];
   /** Stopped through the handle: a signal (SIGTERM, SIGHUP, Slurm's end), not its own idle or life timer. */
@@ -193,6 +196,18 @@ export async function startWorker(
         } catch (err) {
           // Not written: the next beat carries it.
           live.busyPeak = Math.max(live.busyPeak, busyPeak);
+          // Refused by a Redis that takes no writes for now (a BUSY script, MISCONF, READONLY): tried again soon, not
+          // a whole interval later. Its alive key may have lapsed meanwhile, and until a beat passes again a manager
+          // sweep sees this live worker as dead and charges its tasks a loss (adversary 24 F1).
+          if (isTransientRefusal(err) && live.stopping === undefined && live.quickBeat === undefined) {
+            live.quickBeat = setTimeout(
+              () => {
+                live.quickBeat = undefined;
+                if (live.stopping === undefined) void beat();
+              },
+              Math.min(QUICK_BEAT_MS, ctx.config.heartbeatIntervalMs / 4),
+            );
+          }
           throw err;
         }
         await reconcileRuns(ctx, opts.workerId, runs);
@@ -537,6 +552,7 @@ export async function startWorker(
             name: 'clear the timers',
             run: () => {
               clearTimeout(live.grace);
+              clearTimeout(live.quickBeat);
               for (const t of live.timers) clearInterval(t);
             },
           },
@@ -693,6 +709,8 @@ export async function startWorker(
  * that has run for a second shows its pid.
  */
 const START_FIELDS_DELAY_MS = 1000;
+/** How soon a beat refused by a Redis that takes no writes for now is tried again (a quarter beat if shorter). */
+const QUICK_BEAT_MS = 250;
 
 /** How many given-back tasks a worker remembers (givenBackHere). */
 const GIVEN_BACK_MEMORY = 10_000;

@@ -16,6 +16,11 @@ import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { redisCli, startPlainRedis } from './servers.js';
+// @ts-expect-error plain JavaScript helper shared with the demo
+import { freePort } from '../../scripts/lib/local-redis.mjs';
+
+/** A port nothing listens on (the master the replica never reaches). */
+const freePortNumber = freePort as () => Promise<number>;
 
 /** Starts lines (`S`) of a task's marker file: one per execution that began. */
 function starts(file: string): number {
@@ -33,6 +38,7 @@ function starts(file: string): number {
 async function episode(
   refuse: (port: string, dir: string) => void,
   accept: (port: string, dir: string) => void,
+  withManager = false,
 ) {
   const dir = tempDir('jtm-refusing-');
   // BUSY replies from 100 ms into a script (5 s by default).
@@ -41,6 +47,7 @@ async function episode(
   // No retry to spend: a run charged as a loss ends lostconnection.
   const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, JTM_TASK_RETRIES: '0' });
   const worker = startJtm(['worker', '-p', 'rw', '--slots', '1'], env);
+  const manager = withManager ? startJtm(['manager'], env) : undefined;
   const ctx = await openTestContext(env);
   try {
     await waitWorkers(env, 'rw');
@@ -66,7 +73,7 @@ async function episode(
     );
     expect(
       [rec.status_name, rec.attempts, rec.losses ?? 0, rec.lease_losses ?? 0, rec.redis_silences],
-      `${rec.reason}; worker: ${worker.output().slice(-3000)}`,
+      `${rec.reason}; worker: ${worker.output().slice(-3000)}; manager: ${manager?.output().slice(-3000)}`,
     ).toEqual(['success', 2, 0, 0, 1]);
     expect(starts(marker)).toBe(2);
     const events = await ctx.tasks.events(id!);
@@ -76,21 +83,18 @@ async function episode(
   } finally {
     await closeContext(ctx);
     await worker.stop();
+    await manager?.stop();
     await server.stop();
   }
 }
 
 describe('a Redis that refuses writes for a while', () => {
   it('BUSY (another client runs a long script): the run is given back once the script ends, no retry spent (adversary 24 F1)', async () => {
-    await episode(
-      port => {
-        // Runs 4.5 s of Redis's time, on a connection of its own: every other client is answered BUSY meanwhile.
-        const script =
-          "local t = tonumber(redis.call('TIME')[1]) + 5 while tonumber(redis.call('TIME')[1]) < t do end return 1";
-        spawn('redis-cli', ['-p', port, 'EVAL', script, '0'], { stdio: 'ignore' });
-      },
-      () => {},
-    );
+    await episode(busyScript, () => {});
+  }, 150_000);
+
+  it('BUSY with a manager sweeping: the worker is not declared dead for it, its run is given back uncounted', async () => {
+    await episode(busyScript, () => {}, true);
   }, 150_000);
 
   it('MISCONF (its snapshot fails): the run is given back once Redis takes writes again, counted as an outage (adversary 24 F6)', async () => {
@@ -110,7 +114,64 @@ describe('a Redis that refuses writes for a while', () => {
       },
     );
   }, 150_000);
+
+  it('READONLY (made a replica of a master it cannot reach, then a master again): given back uncounted (adversary 24 F6)', async () => {
+    const nowhere = await freePortNumber();
+    await episode(
+      port => void redisCli(['-p', port, 'REPLICAOF', '127.0.0.1', String(nowhere)]),
+      port => void redisCli(['-p', port, 'REPLICAOF', 'NO', 'ONE']),
+    );
+  }, 150_000);
+
+  it('a beat refused BUSY is tried again within a quarter second: the worker is alive again as soon as Redis takes writes', async () => {
+    // Beats every 2 s: before, the next beat came up to a whole interval after the script ended, and a manager sweep
+    // in that gap found the alive key lapsed and charged the live worker's tasks a loss.
+    const server = await startPlainRedis(['--busy-reply-threshold', '100']);
+    const port = String(server.port);
+    const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, JTM_HEARTBEAT_INTERVAL: '2s' });
+    const worker = startJtm(['worker', '-p', 'qb', '--slots', '1'], env);
+    const ctx = await openTestContext(env);
+    try {
+      await waitWorkers(env, 'qb');
+      const [id] = await ctx.redis.zrange(ctx.keys.workers, 0, -1);
+      const delays: number[] = [];
+      // Each episode starts 8⅔ s after the one before (4 beats and a third): its end falls a third of an interval
+      // later in the worker's beat cycle, so a worker that waits for its next regular beat shows a delay of 1.3 s or
+      // more in one of the three, whatever its phase.
+      const first = Date.now();
+      for (let n = 0; n < 3; n++) {
+        await new Promise(r => setTimeout(r, first + n * 8667 - Date.now()));
+        // 3.3 s of BUSY (at least one beat refused), waited for here: the test's own commands would be refused.
+        const script =
+          "local s = redis.call('TIME') local t = s[1] * 1e6 + s[2] + 3.3e6 repeat s = redis.call('TIME') until s[1] * 1e6 + s[2] >= t return 1";
+        redisCli(['-p', port, 'EVAL', script, '0']);
+        const ended = Date.now();
+        const before = await ctx.redis.hget(ctx.keys.worker(id!), 'last_beat');
+        await waitFor(
+          async () => (await ctx.redis.hget(ctx.keys.worker(id!), 'last_beat')) !== before,
+          'a beat after the script',
+          5000,
+          10,
+        );
+        delays.push(Date.now() - ended);
+      }
+      expect(Math.max(...delays), `${delays.join(', ')} ms; ${worker.output().slice(-2000)}`).toBeLessThan(
+        800,
+      );
+    } finally {
+      await closeContext(ctx);
+      await worker.stop();
+      await server.stop();
+    }
+  }, 120_000);
 });
+
+/** Runs 4 to 5 s of Redis's time on a connection of its own: every other client is answered BUSY meanwhile. */
+function busyScript(port: string): void {
+  const script =
+    "local t = tonumber(redis.call('TIME')[1]) + 5 while tonumber(redis.call('TIME')[1]) < t do end return 1";
+  spawn('redis-cli', ['-p', port, 'EVAL', script, '0'], { stdio: 'ignore' });
+}
 
 /** Waits (spinning, bounded) until Redis refuses a write with MISCONF. */
 function waitForMisconf(port: string): void {

@@ -32,6 +32,12 @@ describe('a refusal worth writing again (the end of a run)', () => {
     expect(isTransientRefusal(aborted(replyError('BUSY Redis is busy running a script')))).toBe(true);
     expect(isTransientRefusal(aborted(replyError('NOPERM no permissions')))).toBe(false);
     expect(isTransientRefusal(aborted())).toBe(false);
+    // Redis's own wording when the MULTI itself was refused (a BUSY script).
+    expect(
+      isTransientRefusal(
+        replyError('EXECABORT Transaction discarded because of: BUSY Redis is busy running a script.'),
+      ),
+    ).toBe(true);
     for (const e of [
       replyError('NOPERM this user has no permissions to run the evalsha command'),
       replyError('WRONGTYPE Operation against a key holding the wrong kind of value'),
