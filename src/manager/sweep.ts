@@ -99,7 +99,7 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     await guarded(ctx, 'id counter check', undefined, () => guardIdCounter(ctx, state.idCounter));
     await ctx.redis.hincrby(ctx.keys.managerStats, 'sweeps', 1);
     const counts = emptyCounts();
-    const dead = await findDeadWorkers(ctx, now);
+    const dead = (await sweptLately(ctx, state, now)) ? await findDeadWorkers(ctx, now) : [];
     // A worker whose allocation Slurm may have suspended waits for squeue's answer (none buried on an error).
     const { bury } = await guarded(
       ctx,
@@ -134,9 +134,29 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
   }
   report.duration_ms = Date.now() - started;
   // For the metrics endpoint of any manager or dashboard (jtm_manager_sweep_duration_seconds).
-  if (report.swept) await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep_ms', report.duration_ms);
+  if (report.swept)
+    await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep_ms', report.duration_ms, 'last_sweep_at', now);
   logReport(ctx, report);
   return report;
+}
+
+/**
+ * Whether the site was swept lately (by any manager): its last sweep within one interval and one liveness window.
+ * After a longer gap — Redis refused or ignored every command for a while (a BUSY script, MISCONF, a stop), or no
+ * manager ran — workers could not beat either, and their alive keys may have lapsed in the outage itself: a sweep
+ * run as Redis answers again took a live worker, whose next beat was a fraction of a second away, for dead and
+ * charged its task a loss (a BUSY episode with a manager sweeping every second; the gate of s16). Dead workers are
+ * then looked for at the next sweep, once every live worker has had a beat.
+ */
+async function sweptLately(ctx: JtmContext, state: SweepState, now: number): Promise<boolean> {
+  const last = Number((await ctx.redis.hget(ctx.keys.managerStats, 'last_sweep_at')) ?? 0);
+  const window = ctx.config.heartbeatIntervalMs * ctx.config.missedBeats;
+  if (!(last > 0) || now - last <= state.intervalMs + window) return true;
+  ctx.logger.info(
+    { sinceLastSweepMs: now - last },
+    'no sweep for longer than a beat window: dead workers are looked for at the next sweep',
+  );
+  return false;
 }
 
 async function reconcileStep(

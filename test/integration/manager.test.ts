@@ -277,6 +277,27 @@ describe('reconciliation and a dead worker still in the index', () => {
   });
 });
 
+describe('a sweep after a gap (Redis refused every command, or no manager ran)', () => {
+  it('looks for dead workers only at the next sweep: a live worker gets its beat first', async () => {
+    // The gate of s16: a BUSY episode lapsed a live worker's alive key; the first sweep as Redis answered again
+    // declared it dead ~250 ms before its next beat, and its task was charged a loss.
+    const env = testEnv();
+    const ctx = await context(env);
+    const id = await submit(env, 'true', 'gap');
+    await ctx.redis.hset(ctx.keys.task(id), 'status', '3', 'worker_id', 'w-gap', 'run_token', 'r1');
+    const now = Date.now();
+    await ctx.redis.zadd(ctx.keys.workers, now - 60_000, 'w-gap');
+    // The site's last sweep a minute ago.
+    await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep_at', now - 60_000);
+    const state = newSweepState(ctx);
+    expect((await sweep(ctx, state, now)).dead_workers).toEqual([]);
+    expect(await ctx.tasks.status(id)).toBe(3);
+    // The next sweep, one interval later: still no beat, so it is dead.
+    expect((await sweep(ctx, state, now + 1000)).dead_workers).toEqual(['w-gap']);
+    await state.jobs.close();
+  });
+});
+
 describe('no manager at all', () => {
   it('submit → worker → status works and nothing needs a sweep', async () => {
     const env = testEnv();
