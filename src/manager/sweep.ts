@@ -99,14 +99,18 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     await guarded(ctx, 'id counter check', undefined, () => guardIdCounter(ctx, state.idCounter));
     await ctx.redis.hincrby(ctx.keys.managerStats, 'sweeps', 1);
     const counts = emptyCounts();
-    const dead = (await sweptLately(ctx, state, now)) ? await findDeadWorkers(ctx, now) : [];
+    // After a gap, not even sorted: the suspension check forgets the dead workers a sort does not name.
+    const lately = await sweptLately(ctx, state, now);
+    const dead = lately ? await findDeadWorkers(ctx, now) : [];
     // A worker whose allocation Slurm may have suspended waits for squeue's answer (none buried on an error).
-    const { bury } = await guarded(
-      ctx,
-      'suspended allocations',
-      { bury: new Map<string, string | undefined>(), later: [] },
-      () => state.suspensions.sort(ctx, dead, now),
-    );
+    const { bury } = lately
+      ? await guarded(
+          ctx,
+          'suspended allocations',
+          { bury: new Map<string, string | undefined>(), later: [] },
+          () => state.suspensions.sort(ctx, dead, now),
+        )
+      : { bury: new Map<string, string | undefined>() };
     for (const [id, suspendedJob] of bury) {
       try {
         await buryWorker(ctx, state.jobs, id, counts, now, suspendedJob);
@@ -135,13 +139,20 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
   report.duration_ms = Date.now() - started;
   // For the metrics endpoint of any manager or dashboard (jtm_manager_sweep_duration_seconds).
   if (report.swept)
-    await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep_ms', report.duration_ms, 'last_sweep_at', now);
+    await ctx.redis.hset(
+      ctx.keys.managerStats,
+      'last_sweep_ms',
+      report.duration_ms,
+      // When it ended: a sweep that waited for a slow squeue is no gap before the next one.
+      'last_sweep_at',
+      now + report.duration_ms,
+    );
   logReport(ctx, report);
   return report;
 }
 
 /**
- * Whether the site was swept lately (by any manager): its last sweep within one interval and one liveness window.
+ * Whether the site was swept lately (by any manager): its last sweep ended within one interval and one liveness window.
  * After a longer gap — Redis refused or ignored every command for a while (a BUSY script, MISCONF, a stop), or no
  * manager ran — workers could not beat either, and their alive keys may have lapsed in the outage itself: a sweep
  * run as Redis answers again took a live worker, whose next beat was a fraction of a second away, for dead and

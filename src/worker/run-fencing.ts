@@ -70,7 +70,7 @@ export function startSelfFencing(
       // Since Redis last answered anything: a Redis that answers, however late, is slow, not silent (a 300 ms
       // round trip under a 500 ms heartbeat fenced every run, each read as an outage and never counted: review).
       const silentMs = Math.round(now - Math.max(heartbeat.lastRenewalSent, heartbeat.lastReplyAt));
-      const redisSilent = redisWasSilent(silentMs, longestGap);
+      const redisSilent = redisWasSilent(silentMs, longestGap, heartbeat.ttlMs);
       log.error(
         {
           tasks: live.map(r => r.id),
@@ -99,6 +99,10 @@ export const REDIS_FAULT_MIN_SILENCE_MS = 1000;
  * long enough to be an outage, and this worker's own checks kept running all along — none came later than a
  * quarter of the silence after the one before (a worker frozen for most of it, or starved, is not).
  */
-export function redisWasSilent(silentMs: number, longestGapMs: number): boolean {
-  return silentMs >= REDIS_FAULT_MIN_SILENCE_MS && longestGapMs <= silentMs / 4;
+export function redisWasSilent(silentMs: number, longestGapMs: number, leaseMs = Infinity): boolean {
+  // Half the lease at most: under the shortest lease (500 ms beats × 3) the fence comes after ~1 s of silence, less
+  // the last reply's round trip, so a fixed 1 s called the same outage Redis's or the worker's by a few ms either
+  // way (999 ms: a lease loss charged for a BUSY episode, and for a SIGSTOP of Redis, in a gate of s16).
+  const least = Math.min(REDIS_FAULT_MIN_SILENCE_MS, leaseMs / 2);
+  return silentMs >= least && longestGapMs <= silentMs / 4;
 }

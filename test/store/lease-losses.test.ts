@@ -74,4 +74,14 @@ describe('whose silence a lost lease was', () => {
   ])('silent %i ms, longest gap %i ms: Redis %s', (silent, gap, redis) => {
     expect(redisWasSilent(silent, gap)).toBe(redis);
   });
+  plainIt.each([
+    // The shortest lease (1.5 s): fenced after ~1 s of silence less a round trip (999 ms was the worker's).
+    [999, 125, 1_500, true],
+    [760, 125, 1_500, true],
+    [700, 125, 1_500, false],
+    // A 6 s lease (the default): 1 s as before.
+    [999, 125, 6_000, false],
+  ])('silent %i ms, longest gap %i ms, lease %i ms: Redis %s', (silent, gap, lease, redis) => {
+    expect(redisWasSilent(silent, gap, lease)).toBe(redis);
+  });
 });
