@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { forPool, recordShardCount, type ContextSource, type JtmContext } from '../context.js';
+import { forPool, recordShardCount, withContext, type ContextSource, type JtmContext } from '../context.js';
 import { retryWhile } from '../redis/retry-unreachable.js';
 import { connectionFailure, isConnectionError } from '../redis/connection.js';
 import { SubmitIncompleteError, SubmitPartlyCommittedError, toError } from '../errors.js';
@@ -79,27 +79,13 @@ export async function submitTasksRetrying(
         if (!unknown) throw err;
         // The commit was sent and its answer lost: settled on a new connection, while Redis is unreachable for
         // up to retryMs; a submit taken back is failed and made again (uncommitted), a committed one succeeds.
-        return await retryWhile(
-          async () => {
-            const fresh = await src.context().catch(async (e: unknown) => {
-              await src.resetContext();
-              throw e;
-            });
-            try {
-              return await settleLostCommit(fresh, unknown, err);
-            } catch (e) {
-              if (isConnectionError(e) && !submitMayRetry(e)) await src.resetContext();
-              throw e;
-            }
-          },
-          {
-            retryable: e => isConnectionError(e) && !submitMayRetry(e),
-            retryMs,
-            firstPauseMs: 100,
-            maxPauseMs: 1000,
-            onRetry,
-          },
-        );
+        return await retryWhile(() => withContext(src, fresh => settleLostCommit(fresh, unknown, err)), {
+          retryable: e => isConnectionError(e) && !submitMayRetry(e),
+          retryMs,
+          firstPauseMs: 100,
+          maxPauseMs: 1000,
+          onRetry,
+        });
       }
     },
     {
@@ -178,14 +164,7 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
 
 /** A failure before any commit was sent: the records written are failed, nothing of the submit runs. */
 async function failUncommitted(ctx: JtmContext, groups: readonly ShardGroup[], err: unknown): Promise<never> {
-  const reason = `submit failed: ${toError(err).message}`;
-  await Promise.all(
-    groups.map(g =>
-      settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
-        g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason),
-      ),
-    ),
-  );
+  await failRecords(groups, err);
   if (isConnectionError(err)) throw uncommitted(await connectionFailure(ctx.redis, ctx.config, err));
   throw new SubmitIncompleteError(err);
 }
@@ -202,9 +181,9 @@ async function settleCommit(
   submitId: string,
   err: unknown,
 ): Promise<void> {
-  let outcomes: ('aborted' | 'committed')[];
+  let outcomes: Outcome[];
   try {
-    outcomes = await Promise.all(groups.map(g => abortUnlessCommitted(g.ctx, submitId)));
+    outcomes = await abortAll(groups, submitId);
   } catch (settleErr) {
     if (!isConnectionError(settleErr) && !isConnectionError(err)) throw settleErr;
     const failure = await connectionFailure(ctx.redis, ctx.config, isConnectionError(err) ? err : settleErr);
@@ -215,10 +194,8 @@ async function settleCommit(
     });
     throw failure;
   }
-  await concludeSettle(
-    groups.map((g, i) => ({ ctx: g.ctx, ids: g.ids, outcome: outcomes[i] as 'aborted' | 'committed' })),
-    err,
-    async () => (isConnectionError(err) ? connectionFailure(ctx.redis, ctx.config, err) : toError(err)),
+  await concludeSettle(groups, outcomes, err, async () =>
+    isConnectionError(err) ? connectionFailure(ctx.redis, ctx.config, err) : toError(err),
   );
 }
 
@@ -234,17 +211,39 @@ const unknownCommits = new WeakMap<object, UnknownCommit>();
 /** settleCommit on a new connection (submitTasksRetrying): the submit's ids when its commit was applied. */
 async function settleLostCommit(ctx: JtmContext, u: UnknownCommit, err: unknown): Promise<number[]> {
   const shards = u.groups.map(g => ({ ...g, ctx: forPool(ctx, g.pool) }));
-  const outcomes = await Promise.all(shards.map(g => abortUnlessCommitted(g.ctx, u.submitId)));
-  await concludeSettle(
-    shards.map((g, i) => ({ ctx: g.ctx, ids: g.ids, outcome: outcomes[i] as 'aborted' | 'committed' })),
-    err,
-    async () => toError(err),
-  );
+  await concludeSettle(shards, await abortAll(shards, u.submitId), err, async () => toError(err));
   // Committed: marked pending for the record's sake (reconciliation does it otherwise), as finishSubmit does.
   await Promise.all(shards.map(g => markPending(g.ctx, g.ids)));
-  const ids = new Array<number>(u.count);
+  return idsInOrder(shards, u.count);
+}
+
+type Outcome = 'aborted' | 'committed';
+
+/** Each shard's commit settled: taken back unless it was applied (abortUnlessCommitted). */
+function abortAll(shards: readonly { ctx: JtmContext }[], submitId: string): Promise<Outcome[]> {
+  return Promise.all(shards.map(g => abortUnlessCommitted(g.ctx, submitId)));
+}
+
+/** The ids of a submit in the order of its tasks, from each shard's ids and their places (`at`). */
+function idsInOrder(shards: readonly { ids: number[]; at: number[] }[], count: number): number[] {
+  const ids = new Array<number>(count);
   for (const g of shards) g.at.forEach((at, i) => (ids[at] = g.ids[i] as number));
   return ids;
+}
+
+/** The queued records of `shards` failed: nothing of them can start now. */
+async function failRecords(
+  shards: readonly { ctx: JtmContext; ids: number[] }[],
+  err: unknown,
+): Promise<void> {
+  const reason = `submit failed: ${toError(err).message}`;
+  await Promise.all(
+    shards.map(g =>
+      settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
+        g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason),
+      ),
+    ),
+  );
 }
 
 /**
@@ -252,23 +251,17 @@ async function settleLostCommit(ctx: JtmContext, u: UnknownCommit, err: unknown)
  * taken back are failed (none of their tasks can start now) and the submit fails.
  */
 async function concludeSettle(
-  shards: { ctx: JtmContext; ids: number[]; outcome: 'aborted' | 'committed' }[],
+  shards: readonly { ctx: JtmContext; ids: number[] }[],
+  outcomes: readonly Outcome[],
   err: unknown,
   failure: () => Promise<Error>,
 ): Promise<void> {
-  const aborted = shards.filter(g => g.outcome === 'aborted');
+  const aborted = shards.filter((_, i) => outcomes[i] === 'aborted');
   if (aborted.length === 0) return;
-  const reason = `submit failed: ${toError(err).message}`;
-  await Promise.all(
-    aborted.map(g =>
-      settleInWindow(chunks(g.ids), SCRIPTS_IN_FLIGHT, c =>
-        g.ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.failed, reason),
-      ),
-    ),
-  );
+  await failRecords(aborted, err);
   if (aborted.length < shards.length) {
     throw new SubmitPartlyCommittedError(
-      shards.filter(g => g.outcome === 'committed').flatMap(g => g.ids),
+      shards.filter((_, i) => outcomes[i] === 'committed').flatMap(g => g.ids),
       aborted.flatMap(g => g.ids),
       err,
     );
@@ -311,8 +304,7 @@ async function finishSubmit(
   const unmarked = marked.find(r => r.status === 'rejected');
   if (unmarked)
     ctx.logger.warn({ err: toError(unmarked.reason).message }, 'tasks left queued; they run anyway');
-  const ids = new Array<number>(count);
-  for (const g of groups) g.at.forEach((at, i) => (ids[at] = g.ids[i] as number));
+  const ids = idsInOrder(groups, count);
   ctx.logger.debug({ count: ids.length, first: ids[0] }, 'tasks submitted');
   return ids;
 }
