@@ -21,6 +21,7 @@ import {
   RedisUrlError,
 } from '../errors.js';
 import { rateLimited, type Logger } from '../logger.js';
+import { SentinelSocketConnector, StandaloneSocketConnector } from './connectors.js';
 import { withStallAwareTimeout } from './stall-aware-timeout.js';
 import { DEFAULT_URL, maskUrl, redisLocation } from './location.js';
 
@@ -303,6 +304,8 @@ export async function createConnection(
     ...parsed.options,
     ...roleOptions(role, config),
     connectionName: `jtm-${role}`,
+    // In the options, so that BullMQ's copies of this connection (duplicate()) and a cluster's nodes get it too.
+    Connector: StandaloneSocketConnector,
   };
   let redis: RedisClient;
   if (parsed.kind === 'cluster') {
@@ -328,6 +331,7 @@ export async function createConnection(
   } else if (parsed.kind === 'sentinel') {
     redis = new Redis({
       ...base,
+      Connector: SentinelSocketConnector,
       sentinels: parsed.nodes,
       name: parsed.sentinelName,
       // ioredis asks each Sentinel for the master on a connection of its own, which a disconnect does not reach:
@@ -335,6 +339,8 @@ export async function createConnection(
       // the CLI command (isalive included), for ever; and the next Sentinel was never asked (review).
       sentinelCommandTimeout: Math.min(config.connectTimeoutMs, SENTINEL_COMMAND_TIMEOUT_MS),
     });
+    // What ioredis does for its own Sentinel connector: the failover events are the client's.
+    (redis as unknown as { connector: { emitter: unknown } }).connector.emitter = redis;
   } else {
     const node = parsed.nodes[0] ?? { host: '127.0.0.1', port: 6379 };
     redis = new Redis({ ...base, host: node.host, port: node.port });
@@ -558,7 +564,7 @@ function firstReplyLine(
       if (end >= 0) done(text.slice(0, end));
       else if (text.length > 4096) done(undefined);
     });
-    socket.once('error', () => done(undefined));
+    socket.on('error', () => done(undefined));
     socket.once('close', () => done(undefined));
   });
 }
@@ -585,7 +591,7 @@ async function tlsRefusal(
       resolve(v);
     };
     const timer = setTimeout(() => done(undefined), timeoutMs);
-    socket.once('error', err => done(toFinal(err)));
+    socket.on('error', err => done(toFinal(err)));
     socket.once('close', () => done(undefined));
   });
 }
