@@ -30,19 +30,26 @@ export function runJtm(
 }
 
 /** Parses `JTM task ID <n>` lines. */
-/** `jtm logs -tid N` (`--follow` with `follow`), stdout kept as bytes; killed after `timeoutMs`. */
+/**
+ * `jtm logs -tid N` (`--follow` with `follow`), stdout kept as bytes; killed after `timeoutMs`. `onOutput` is
+ * called at each piece of stdout (a test that must act once the command has read the task waits for it).
+ */
 export function logsBytes(
   env: Record<string, string>,
   id: number,
   follow = false,
   timeoutMs = 60_000,
+  onOutput?: () => void,
 ): Promise<{ code: number | null; out: Buffer; err: string }> {
   return new Promise((resolve, reject) => {
     const args = [BIN, 'logs', '-tid', String(id), ...(follow ? ['--follow'] : [])];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      onOutput?.();
+    });
     child.stderr.on('data', d => (err += String(d)));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);

@@ -176,7 +176,12 @@ describe('following output: every byte, or an in-band gap (adversary 22 H2)', ()
       };
 
       const cli = await started();
-      const logs = logsBytes(env, cli, true);
+      // Flushed once the command has read the record (its first bytes out): under load its start took more than
+      // the second flush() waits, and it found no task at all (exit 1, a full run).
+      let following!: () => void;
+      const reading = new Promise<void>(r => (following = r));
+      const logs = logsBytes(env, cli, true, 60_000, () => following());
+      await reading;
       await flush(cli);
       const r = await logs;
       expect(r.code).toBe(255);
