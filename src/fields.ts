@@ -45,6 +45,19 @@ export function refuseReplacedBytes(value: string, field: string): void {
   }
 }
 
+/**
+ * A count in JSON (a task file's or the programmatic API's `cpu`, `node`, `nwpn`, `shared`) is a number, as the
+ * site file's counts are: `"cpu": "4"` and `"shared": "0"` were taken for 4 and 0 (adversary 25 F8), so a
+ * generator that quoted every value worked by chance, and one that wrote `"4 CPUs"` or `"0x4"` got an error
+ * about the range. Returns the value for positiveInt; '' and null stay "not given", as for every field.
+ * The flags are parsed by oclif (digits only) before they get here, as numbers.
+ */
+export function jsonCount(value: unknown, field: string): unknown {
+  if (typeof value !== 'string' || value === '') return value;
+  const digits = /^\d+$/.test(value.trim()) ? `: write ${value.trim()}, without quotes` : '';
+  throw new InvalidInputError(`${field} must be a number, not the string ${JSON.stringify(value)}${digits}`);
+}
+
 /** An optional integer in [min, 1e6], as a number or a string of digits. */
 export function positiveInt(value: unknown, field: string, min = 1): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;

@@ -1,6 +1,6 @@
 import { parseDuration } from './durations.js';
 import { InvalidInputError } from './errors.js';
-import { dropUndefined, optionalString, positiveInt } from './fields.js';
+import { dropUndefined, jsonCount, optionalString, positiveInt } from './fields.js';
 
 /**
  * The pool spec: what a Slurm allocation for a pool must provide, and every rule about pool names and the
@@ -184,11 +184,12 @@ export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
     name: name === undefined ? undefined : validatePoolName(name),
     cluster: slurmWord(obj['cluster'], 'cluster')?.toLowerCase(),
     time: validateTime(obj['time']),
-    cpu: positiveInt(obj['cpu'], 'cpu'),
+    cpu: positiveInt(jsonCount(obj['cpu'], 'cpu'), 'cpu'),
+    // A number of GB or a string in -m syntax (`"10G"`, `"500M"`, `"4.5"`): both are documented forms.
     mem: normaliseMemory(obj['mem'], 'mem'),
-    node: positiveInt(obj['node'], 'node'),
-    nwpn: workersPerNode(obj['nwpn']),
-    shared: positiveInt(obj['shared'], 'shared', 0),
+    node: positiveInt(jsonCount(obj['node'], 'node'), 'node'),
+    nwpn: workersPerNode(jsonCount(obj['nwpn'], 'nwpn')),
+    shared: positiveInt(jsonCount(obj['shared'], 'shared'), 'shared', 0),
     account: slurmWord(obj['account'], 'account'),
     constraint: slurmWord(obj['constraint'], 'constraint', SLURM_CONSTRAINT),
     qos: slurmWord(obj['qos'], 'qos'),

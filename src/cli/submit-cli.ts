@@ -4,7 +4,7 @@ import { readInputFile } from '../input-file.js';
 import { prepareTasks } from '../tasks/prepare-tasks.js';
 import { dropUndefined } from '../fields.js';
 import { parsePoolFields } from '../pool-spec.js';
-import { parseTaskFile } from '../tasks/task-file.js';
+import { taskFileEntries } from '../tasks/task-file.js';
 import type { NewTask, TaskInput } from '../tasks/task-spec.js';
 
 /** Submit's flags, with the original's names. */
@@ -39,9 +39,12 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
     throw new InvalidInputError('give either -cmd/--command or -f/--task_file, not both');
   }
   let inputs: TaskInput[];
+  // Where a refused entry of the file is (`tasks.jsonl:3: cpu must be …`): a file of 10,000 lines is not
+  // searched by hand for the one with a quoted number.
+  let where: ((i: number) => string) | undefined;
   if (flags.task_file !== undefined) {
     const text = readInputFile(flags.task_file, 'task file', MAX_TASK_FILE_BYTES);
-    inputs = parseTaskFile(text, flags.task_file);
+    ({ inputs, where } = taskFileEntries(text, flags.task_file));
   } else if (flags.command !== undefined) {
     inputs = [{ command: flags.command }];
   } else {
@@ -76,5 +79,6 @@ export function tasksFromFlags(flags: SubmitFlags, config: Config, cwd: string):
       cwd,
     },
     config,
+    where,
   );
 }

@@ -84,6 +84,17 @@ describe('API input checks match the CLI (adversary 22 M1, L1, L2, L3)', () => {
     );
   });
 
+  it('a count given as a string is refused as the task file refuses it, and nothing is queued (adversary 25 F8)', async () => {
+    const jtm = await connect({ env: testEnv() });
+    clients.push(jtm);
+    // JavaScript callers (and TypeScript ones through a cast) passed `cpu: '4'`, taken for 4.
+    const list = [{ command: 'true' }, { command: 'true', pool: { cpu: '4' as unknown as number } }];
+    await expect(jtm.submit(list, { pool: 'api-count' })).rejects.toThrow(
+      /^tasks\[1\]: cpu must be a number, not the string "4": write 4, without quotes$/,
+    );
+    expect(await jtm.pools()).not.toContainEqual(expect.objectContaining({ name: 'api-count' }));
+  });
+
   it('a lone surrogate in a command or cwd, or a NUL in cwd, is refused at submit', async () => {
     const jtm = await connect({ env: testEnv() });
     clients.push(jtm);

@@ -136,6 +136,23 @@ describe('bad input catalogue', () => {
     ['cpu as a word', ['submit', '-f', pool({ cpu: 'two' })], 1],
     ['fractional node count', ['submit', '-f', pool({ node: 1.5 })], 1],
     ['shared = 2', ['submit', '-f', pool({ shared: 2 })], 1],
+    // Counts given as strings were coerced (adversary 25 F8): refused, and the file's other tasks not queued.
+    ['cpu "4"', ['submit', '-f', pool({ cpu: '4' })], 1],
+    ['shared "0"', ['submit', '-f', pool({ shared: '0' })], 1],
+    ['node "2"', ['submit', '-f', pool({ node: '2' })], 1],
+    ['nwpn "2"', ['submit', '-f', pool({ nwpn: '2' })], 1],
+    [
+      'JSON lines, cpu "4" on the second line',
+      [
+        'submit',
+        '-f',
+        file(
+          'cpu-str.jsonl',
+          '{"command":"ls","pool":{"name":"x"}}\n{"command":"ls","pool":{"name":"x","cpu":"4"}}\n',
+        ),
+      ],
+      1,
+    ],
     ['time 25:00', ['submit', '-f', pool({ time: '25:00' })], 1],
     ['negative memory', ['submit', '-f', pool({ mem: '-5G' })], 1],
     ['memory in petabytes', ['submit', '-f', pool({ mem: '3P' })], 1],
@@ -327,6 +344,32 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       ],
       1,
       /--timeout "5m" disagrees with the task file's timeout "10m"/,
+    ],
+    [
+      'cpu "4" in JSON lines: the line (blank lines counted) and the field',
+      [
+        'submit',
+        '-f',
+        file(
+          'cpu4.jsonl',
+          '{"command":"ls","pool":{"name":"a"}}\n\n{"command":"ls","pool":{"name":"a","cpu":"4"}}\n',
+        ),
+      ],
+      1,
+      /^jtm submit: \S*cpu4\.jsonl:3: cpu must be a number, not the string "4": write 4, without quotes$/,
+    ],
+    [
+      'shared "0" in an array: the task and the field',
+      [
+        'submit',
+        '-f',
+        file(
+          'sh0.json',
+          '[{"command":"ls","pool":{"name":"a"}},{"command":"ls","pool":{"name":"a","shared":"0"}}]',
+        ),
+      ],
+      1,
+      /^jtm submit: \S*sh0\.json: task 2: shared must be a number, not the string "0": write 0, without quotes$/,
     ],
     [
       'pool time 00:00:00 in a file',

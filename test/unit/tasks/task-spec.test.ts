@@ -2,7 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 
 import { InvalidInputError } from '../../../src/errors.js';
 import { normaliseMemory, workflowPoolName } from '../../../src/pool-spec.js';
-import { parseTaskFile } from '../../../src/tasks/task-file.js';
+import { parseTaskFile, taskFileEntries } from '../../../src/tasks/task-file.js';
 import type { TaskInput as ApiTaskInput } from '../../../src/index.js';
 import type { TASK_FIELDS } from '../../../src/tasks/task-spec.js';
 import { buildTask } from '../../../src/tasks/task-spec.js';
@@ -58,7 +58,7 @@ describe('task validation', () => {
     expect(normaliseMemory('1000000000G')).toBe('1000000000G');
   });
   it('names both bounds when it refuses a count out of range (adversary 9 J5: "must be ≥ 1, got 10000000")', () => {
-    for (const v of [10_000_000, '2147483648', 0]) {
+    for (const v of [10_000_000, 2147483648, 0]) {
       expect(() => buildTask({ command: 'ls', pool: { cpu: v } }, defaults), String(v)).toThrow(
         /^cpu must be an integer from 1 to 1000000, got /,
       );
@@ -66,12 +66,54 @@ describe('task validation', () => {
     expect(buildTask({ command: 'ls', pool: { cpu: 1_000_000 } }, defaults).poolSpec?.cpu).toBe(1_000_000);
   });
   it('refuses more than 256 workers per node: the batch script starts each as a process on the node (adversary 25 F3)', () => {
-    for (const v of [257, 100_000, '1000000']) {
+    for (const v of [257, 100_000, 1_000_000]) {
       expect(() => buildTask({ command: 'ls', pool: { nwpn: v } }, defaults), String(v)).toThrow(
         /^nwpn must be an integer from 1 to 256 \(workers started on each node\), got /,
       );
     }
     expect(buildTask({ command: 'ls', pool: { nwpn: 256 } }, defaults).poolSpec?.nwpn).toBe(256);
+  });
+  it('takes counts as JSON numbers only: "cpu": "4" and "shared": "0" were coerced (adversary 25 F8)', () => {
+    for (const field of ['cpu', 'node', 'nwpn', 'shared']) {
+      const v = field === 'shared' ? '0' : '4';
+      expect(() => buildTask({ command: 'ls', pool: { [field]: v } }, defaults), field).toThrow(
+        new RegExp(`^${field} must be a number, not the string "${v}": write ${v}, without quotes$`),
+      );
+    }
+    expect(() => buildTask({ command: 'ls', pool: { cpu: ' 4 ' } }, defaults)).toThrow(
+      /not the string " 4 "/,
+    );
+    expect(() => buildTask({ command: 'ls', pool: { cpu: 'two' } }, defaults)).toThrow(
+      /^cpu must be a number, not the string "two"$/,
+    );
+    // The numbers, and "not given" ('' and null, as for every field), are as before.
+    expect(
+      buildTask({ command: 'ls', pool: { cpu: 4, node: 2, nwpn: 2, shared: 1 } }, defaults).poolSpec,
+    ).toEqual({ name: 'small', cpu: 4, node: 2, nwpn: 2, shared: 1 });
+    expect(buildTask({ command: 'ls', pool: { cpu: '', node: null } }, defaults).poolSpec).toEqual({
+      name: 'small',
+    });
+    // Memory keeps both documented forms: a number of GB, or a string in -m syntax (digits alone are GB).
+    for (const [mem, want] of [
+      [10, '10G'],
+      ['10', '10G'],
+      ['10G', '10G'],
+      ['500M', '500M'],
+      [4.5, '4608M'],
+    ] as const) {
+      expect(buildTask({ command: 'ls', pool: { mem } }, defaults).poolSpec?.mem, String(mem)).toBe(want);
+      expect(buildTask({ command: 'ls', mem_limit: mem }, defaults).memLimit, String(mem)).toBe(want);
+    }
+  });
+  it('names the line (JSON lines, blank lines counted) or the task (an array) of a task file', () => {
+    const lines = taskFileEntries('\n{"command":"a"}\n\n{"command":"b"}\n', 'f.jsonl');
+    expect(lines.inputs).toHaveLength(2);
+    expect([0, 1].map(i => lines.where?.(i))).toEqual(['f.jsonl:2', 'f.jsonl:4']);
+    expect(() => taskFileEntries('{"command":"a"}\n\n{"command":\n', 'f.jsonl')).toThrow(
+      /^f\.jsonl:3: malformed JSON/,
+    );
+    expect(taskFileEntries('[{"command":"a"},{"command":"b"}]', 'f.json').where?.(1)).toBe('f.json: task 2');
+    expect(taskFileEntries('{"command":"a"}', 'f.json').where).toBeUndefined();
   });
   it('refuses an empty memory value and any below 1 MB, with or without a unit', () => {
     for (const v of ['0G', '0M', '0.0T', '1K', '1023K', '0.5M', '0.0001', 0.0001, '0.0009']) {
