@@ -182,6 +182,8 @@ export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
   const name = obj['name'] ?? obj['poolname'];
   const spec: Partial<PoolSpec> = {
     name: name === undefined ? undefined : validatePoolName(name),
+    // Site profiles are named in lower case only (site-profiles.ts), so a cluster matches whatever its case:
+    // `-cl Perlmutter` and `"cluster": "TEST"` are `perlmutter` and `test`, stored so (README).
     cluster: slurmWord(obj['cluster'], 'cluster')?.toLowerCase(),
     time: validateTime(obj['time']),
     cpu: positiveInt(jsonCount(obj['cpu'], 'cpu'), 'cpu'),

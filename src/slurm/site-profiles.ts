@@ -85,7 +85,13 @@ export function parseSiteConfig(raw: unknown, where = 'site config'): SiteConfig
   if (!isObject(clustersRaw)) return fail('"clusters" must be an object of cluster name → profile');
   const clusters = new Map<string, SiteProfile>();
   for (const [name, p] of Object.entries(clustersRaw)) {
-    if (!NAME.test(name)) fail(`invalid cluster name ${JSON.stringify(name)}`);
+    // Lower case only: a pool's cluster is lower-cased (parsePoolFields, resolveCluster), so `-cl TEST` is `test`;
+    // a profile named `Test` could never be matched, and said only "invalid cluster name".
+    if (!NAME.test(name)) {
+      fail(
+        `invalid cluster name ${JSON.stringify(name)}: use lower-case letters, digits, '_', '.' or '-' (at most 64; -cl and a pool's cluster match it whatever their case)`,
+      );
+    }
     if (name === LOCAL_CLUSTER) fail(`"${LOCAL_CLUSTER}" is built in (no Slurm) and cannot be redefined`);
     if (!isObject(p)) return fail(`cluster ${name} must be an object`);
     for (const k of Object.keys(p)) {

@@ -371,6 +371,16 @@ describe('validation and injection', () => {
     expect(() => parseSiteConfig({ default: 'y', clusters: { x: {} } })).toThrow(/"default"/);
     expect(() => resolveCluster(parseSiteConfig({ clusters: {} }), 'x')).toThrow(/known clusters: local$/);
   });
+
+  it('matches a cluster whatever its case, and says profiles are named in lower case (adversary 25 F8)', () => {
+    const site = parseSiteConfig({ clusters: { test: {} } });
+    expect(resolveCluster(site, 'TEST').name).toBe('test');
+    expect(resolveCluster(site, 'Test').name).toBe('test');
+    // A profile named with a capital could never be matched: the message says why it is refused.
+    expect(() => parseSiteConfig({ clusters: { Test: {} } })).toThrow(
+      /^site config: invalid cluster name "Test": use lower-case letters, digits, '_', '\.' or '-' \(at most 64; -cl and a pool's cluster match it whatever their case\)$/,
+    );
+  });
 });
 
 describe('core pinning', () => {

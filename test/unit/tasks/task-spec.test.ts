@@ -105,6 +105,13 @@ describe('task validation', () => {
       expect(buildTask({ command: 'ls', mem_limit: mem }, defaults).memLimit, String(mem)).toBe(want);
     }
   });
+  it('takes a cluster in any case as the lower-case profile name, and stores that (adversary 25 F8)', () => {
+    for (const cluster of ['TEST', 'Test', 'test']) {
+      expect(buildTask({ command: 'ls', pool: { cluster } }, defaults).poolSpec?.cluster, cluster).toBe(
+        'test',
+      );
+    }
+  });
   it('names the line (JSON lines, blank lines counted) or the task (an array) of a task file', () => {
     const lines = taskFileEntries('\n{"command":"a"}\n\n{"command":"b"}\n', 'f.jsonl');
     expect(lines.inputs).toHaveLength(2);
