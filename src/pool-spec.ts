@@ -209,7 +209,8 @@ export function parsePoolFields(raw: unknown): Partial<PoolSpec> {
 export function workflowPoolName(pool: string, command: string, jobIdInFile: string | undefined): string {
   if (jobIdInFile) {
     const token = jobIdInFile.split('_')[1];
-    if (token) return validatePoolName(`${pool}_${token}`);
+    if (token)
+      return validatePoolName(`${pool}_${workflowId(token, `job_id ${JSON.stringify(jobIdInFile)}`)}`);
   }
   const m = WORKFLOW_ID.exec(command);
   if (!m?.[1]) {
@@ -217,7 +218,22 @@ export function workflowPoolName(pool: string, command: string, jobIdInFile: str
       'shared=0 needs a Cromwell workflow id in the command (cromwell-executions/<workflow>/<uuid>/...)',
     );
   }
-  return validatePoolName(`${pool}_${m[1]}`);
+  return validatePoolName(`${pool}_${workflowId(m[1], `the command's ${m[0]}`)}`);
+}
+
+/**
+ * A path component that is no workflow id Cromwell writes: `cromwell-executions/wf/../x` and `…/wf/-rf/…` made
+ * the pools `<pool>_..` and `<pool>_-rf` (adversary 25 F8), names that read as a path or an option wherever a
+ * pool's name is shown or typed. Refused rather than mended: `..` names another directory, so no id of this
+ * call can be guessed from it. Every other name stays as it was.
+ */
+function workflowId(token: string, from: string): string {
+  if (token === '.' || token === '..' || token.startsWith('-')) {
+    throw new InvalidInputError(
+      `shared=0: ${JSON.stringify(token)} from ${from} is not a workflow id (cromwell-executions/<workflow>/<uuid>/...)`,
+    );
+  }
+  return token;
 }
 
 /** A Cromwell workflow id (a UUID) as the last `_` part of a per-workflow pool's name. */

@@ -371,6 +371,33 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       1,
       /^jtm submit: \S*sh0\.json: task 2: shared must be a number, not the string "0": write 0, without quotes$/,
     ],
+    // A per-workflow pool's name was taken from any path component (adversary 25 F8: pools x_.. and x_-rf).
+    ...(
+      [
+        ['..', /"\.\." from the command's cromwell-executions\/wf\/\.\. is not a workflow id/],
+        ['-rf', /"-rf" from the command's cromwell-executions\/wf\/-rf is not a workflow id/],
+      ] as const
+    ).map(([id, message]): Case => [
+      `workflow id ${id} in the call directory`,
+      [
+        'submit',
+        '-cmd',
+        `/bin/bash /d/cromwell-executions/wf/${id}/call-a/execution/script`,
+        '-p',
+        'x',
+        '-cl',
+        'perlmutter',
+        '-t',
+        '00:05:00',
+        '-s',
+        '0',
+        '-jid',
+        'cromwell_x_y',
+      ],
+      1,
+      new RegExp(`^jtm submit: shared=0: ${message.source}`),
+      { JTM_SITE_CONFIG: join(ROOT, 'examples', 'sites.json') },
+    ]),
     [
       'pool time 00:00:00 in a file',
       ['submit', '-f', file('t0.json', '{"command":"ls","pool":{"name":"a","time":"00:00:00"}}')],

@@ -32,6 +32,35 @@ describe('task validation', () => {
     );
     expect(t.pool).toBe('small_5e1f-77');
   });
+  it('refuses a workflow id of ".", ".." or one starting with "-" (adversary 25 F8: pools x_.. and x_-rf)', () => {
+    for (const [cmd, id] of [
+      ['/bin/bash /d/cromwell-executions/wf/../call-a/execution/script', '..'],
+      ['/bin/bash /d/cromwell-executions/wf/./call-a/execution/script', '.'],
+      ['/bin/bash /d/cromwell-executions/wf/-rf/call-a/execution/script', '-rf'],
+    ]) {
+      expect(() => workflowPoolName('x', cmd as string, undefined), cmd).toThrow(
+        new RegExp(
+          `^shared=0: "${(id as string).replace(/\./g, '\\.')}" from the command's cromwell-executions/wf/\\S+ is not a workflow id`,
+        ),
+      );
+    }
+    for (const jobId of ['cromwell_-rf_call', 'cromwell_.._call', 'cromwell_._call']) {
+      expect(() => workflowPoolName('x', 'ls', jobId), jobId).toThrow(
+        /^shared=0: ".*" from job_id .* is not a workflow id/,
+      );
+    }
+    // Every name valid before stays: dots and dashes inside an id, an id starting with a dot or a digit.
+    for (const [id, pool] of [
+      ['5e1f-77', 'x_5e1f-77'],
+      ['a.b', 'x_a.b'],
+      ['...', 'x_...'],
+      ['.hidden', 'x_.hidden'],
+      ['0d3-', 'x_0d3-'],
+    ]) {
+      expect(workflowPoolName('x', `/d/cromwell-executions/wf/${id}/call-a/script`, undefined)).toBe(pool);
+    }
+    expect(workflowPoolName('x', 'ls', 'cromwell_a-b_call')).toBe('x_a-b');
+  });
   it('runs shared = 0 on the pool named where no one provisions a per-workflow one (adversary 9 J3)', () => {
     const cmd = '/bin/bash /data/cromwell-executions/wf/5e1f-77/call-a/execution/script';
     for (const poolFields of [
