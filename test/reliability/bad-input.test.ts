@@ -371,6 +371,19 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       1,
       /^jtm submit: \S*sh0\.json: task 2: shared must be a number, not the string "0": write 0, without quotes$/,
     ],
+    // Written into the batch script with the precision lost (adversary 25 F8), exit 0.
+    ...(
+      [
+        ['-N', '99999999999999999999', /nodes \(-N\) must be an integer from 1 to 1000000/],
+        ['-m', '999999999999T', /memory \(-m\) must be at most 1000000000 GB$/],
+      ] as const
+    ).map(([flag, value, message]): Case => [
+      `worker -wt dynamic ${flag} ${value}`,
+      ['worker', '-wt', 'dynamic', '-cl', 'perlmutter', '-p', 'x', '-t', '00:05:00', flag, value, '-dr'],
+      1,
+      new RegExp(`^jtm worker: ${message.source}`),
+      { JTM_SITE_CONFIG: join(ROOT, 'examples', 'sites.json') },
+    ]),
     // A per-workflow pool's name was taken from any path component (adversary 25 F8: pools x_.. and x_-rf).
     ...(
       [

@@ -336,6 +336,9 @@ describe('validation and injection', () => {
     // Nodes and CPUs as a submit's (adversary 25 F8: written --nodes=100000000000000000000).
     [{ nnodes: 1e20 }, /^nodes \(-N\) must be an integer from 1 to 1000000/],
     [{ cpus_per_task: 2_000_000 }, /^cpus per task \(-c\) must be an integer from 1 to 1000000/],
+    // Memory as a submit's (adversary 25 F8: -m 999999999999T was written into the script).
+    [{ mem: '999999999999T' }, /^memory \(-m\) must be at most 1000000000 GB$/],
+    [{ mem_per_cpu: '999999999999T' }, /^memory per cpu \(-mc\) must be at most 1000000000 GB$/],
   ])('rejects %j', (bad, message) => {
     // the job directory is checked where the script is rendered, the rest when the request is read
     expect(() => renderBatchScript(batchParams({ ...ok, ...bad }, cfg))).toThrow(message);
