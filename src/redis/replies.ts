@@ -41,6 +41,28 @@ export function isTransientRefusal(err: unknown): boolean {
 }
 
 /**
+ * Redis refusing the connection's credentials: WRONGPASS (a password rotated, a user disabled or deleted: every
+ * reconnect's AUTH is refused, and ioredis fails the commands queued meanwhile with that refusal) or NOAUTH (a
+ * password required where none was given). Not NOPERM: a right missing is refused for good (the worker exits).
+ */
+export function isCredentialsRefusal(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const previous = (err as Error & { previousErrors?: unknown[] }).previousErrors;
+  if (/^EXECABORT\b/.test(err.message) && previous?.some(isCredentialsRefusal)) return true;
+  return err.name === 'ReplyError' && /^(WRONGPASS|NOAUTH)\b/.test(err.message);
+}
+
+/**
+ * A refusal that makes Redis out of a worker's reach for now, as a silent Redis is: one that takes no writes for a
+ * while (isTransientRefusal), or one that refuses the worker's credentials until an operator puts them right (a
+ * password rotated under it: isCredentialsRefusal). A worker waits such a refusal out: its beats are no answer (a
+ * run it fenced is given back uncounted), and the end of a run it stopped is written once Redis takes it again.
+ */
+export function isOutageRefusal(err: unknown): boolean {
+  return isTransientRefusal(err) || isCredentialsRefusal(err);
+}
+
+/**
  * A refusal of a Redis at its `maxmemory` under `noeviction` (OOM): it refuses the commands that may grow its
  * data, and still takes the others (PEXPIRE, DEL). A transaction holding one fails as EXECABORT, with the OOM
  * among ioredis's `previousErrors`.

@@ -1,6 +1,6 @@
 import type { JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
-import { isOutOfMemory, isTransientRefusal, repliesOrThrow } from '../redis/replies.js';
+import { isOutageRefusal, isOutOfMemory, repliesOrThrow } from '../redis/replies.js';
 import { observeRedisClock, wallClockOffsetMs, wallNow } from '../wall-clock.js';
 import { monotonicMs } from './monotonic.js';
 import type { WorkerOptions } from './worker-options.js';
@@ -34,10 +34,15 @@ export class Heartbeat {
    * (monotonic clock; 0: never). A Redis that answers slowly is not a silent one (run-fencing.ts). A refusal of a
    * Redis that takes no writes for a while (isTransientRefusal: a BUSY script, MISCONF, READONLY, LOADING) is no
    * answer: such a Redis is out for every worker, as a silent one is, and a run it fenced is given back uncounted
-   * (adversary 24 F1, F6: charged as a lease loss, or a worker loss, before).
+   * (adversary 24 F1, F6: charged as a lease loss, or a worker loss, before). So is a refusal of the worker's
+   * credentials (WRONGPASS, NOAUTH: a password rotated under it, a user disabled): the worker kept asking, and
+   * could not be heard (adversary 24 F2: the refusals of the reconnects' AUTH read as answers, a lease loss).
    */
   lastReplyAt = 0;
-  /** The last beat was refused by a Redis that takes no writes for now: its reads (TIME) are no answer either. */
+  /**
+   * The last beat was refused by a Redis that takes no writes for now, or refuses the worker's credentials: its
+   * reads (TIME) are no answer either.
+   */
   private refusing = false;
 
   constructor(
@@ -151,8 +156,9 @@ export class Heartbeat {
       this.refusing = false;
       this.lastReplyAt = this.clock();
     } catch (err) {
-      // A refusal for good (NOPERM, …) is an answer too; a closed connection, or a Redis refusing writes for now, is not.
-      this.refusing = isTransientRefusal(err);
+      // A refusal for good (NOPERM, …) is an answer too; a closed connection, a Redis refusing writes for now, or one
+      // refusing the worker's credentials, is not.
+      this.refusing = isOutageRefusal(err);
       if (this.refusing) this.lastReplyAt = replyBefore;
       else if (answered || (err instanceof Error && err.name === 'ReplyError'))
         this.lastReplyAt = this.clock();

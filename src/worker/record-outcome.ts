@@ -2,7 +2,7 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 
 import type { JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
-import { isTransientRefusal } from '../redis/replies.js';
+import { isCredentialsRefusal, isOutageRefusal } from '../redis/replies.js';
 import { retryWhile } from '../redis/retry-unreachable.js';
 import { endTask } from '../tasks/end-task.js';
 import type { TaskJob } from '../tasks/job-data.js';
@@ -117,14 +117,16 @@ const REFUSED_MAX_PAUSE_MS = 5000;
 
 /**
  * Runs the write that records a run's end (or a read it depends on), again while Redis refuses for a while
- * (isTransientRefusal):
+ * (isOutageRefusal):
  * a Redis full for 15 s refused the give-back of a run its worker had stopped, and the task stayed `running`
  * on a live worker, with no process, for ever (the heartbeat came back, so nothing recovered it). The write is
- * fenced on the execution: retried late, it is refused if another execution owns the task by then.
+ * fenced on the execution: retried late, it is refused if another execution owns the task by then. A refusal of
+ * the worker's credentials (a password rotated under it) is waited out too: thrown, the run's end was lost, and
+ * once the password was put back the job's redelivery took the task over as "worker … was lost" (adversary 24 F2).
  */
 export function untilAccepted<T>(log: Logger, id: number, write: () => Promise<T>): Promise<T> {
   return retryWhile(write, {
-    retryable: isTransientRefusal,
+    retryable: isOutageRefusal,
     retryMs: REFUSED_RETRY_MS,
     firstPauseMs: 250,
     maxPauseMs: REFUSED_MAX_PAUSE_MS,
@@ -132,7 +134,9 @@ export function untilAccepted<T>(log: Logger, id: number, write: () => Promise<T
       if (tries % 12 === 0)
         log.warn(
           { task: id, err: (err as Error).message },
-          "Redis refuses writes: the task's end is written again",
+          isCredentialsRefusal(err)
+            ? "Redis refuses this worker's credentials: the task's end is written again once it takes them"
+            : "Redis refuses writes: the task's end is written again",
         );
     },
   });

@@ -8,7 +8,7 @@ import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import { forPool, type JtmContext } from '../context.js';
 import { isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
-import { isTransientRefusal } from '../redis/replies.js';
+import { isCredentialsRefusal, isOutageRefusal } from '../redis/replies.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -73,6 +73,8 @@ class LiveState {
   pruning: Promise<unknown> | undefined;
   /** The beat tried again soon after one a Redis refusing writes for now refused (at most one pending). */
   quickBeat: NodeJS.Timeout | undefined;
+  /** When Redis began refusing this worker's credentials (Date.now()), until a beat passes again. */
+  credentialsRefusedSince: number | undefined;
   /** Heartbeat, self-fencing and life timers: cleared by stop(). */
   readonly timers: NodeJS.Timeout[] = [];
   /** Stopped through the handle: a signal (SIGTERM, SIGHUP, Slurm's end), not its own idle or life timer. */
@@ -193,13 +195,21 @@ export async function startWorker(
       try {
         try {
           await heartbeat.beat([...runs.keys()], live.phase, busyPeak);
+          if (live.credentialsRefusedSince !== undefined) {
+            log.warn(
+              { refusedForS: Math.round((Date.now() - live.credentialsRefusedSince) / 1000) },
+              "Redis takes this worker's credentials again: it takes tasks again, and the runs it stopped are given back",
+            );
+            live.credentialsRefusedSince = undefined;
+          }
         } catch (err) {
           // Not written: the next beat carries it.
           live.busyPeak = Math.max(live.busyPeak, busyPeak);
+          if (isCredentialsRefusal(err)) credentialsRefused(err);
           // Refused by a Redis that takes no writes for now (a BUSY script, MISCONF, READONLY): tried again soon, not
           // a whole interval later. Its alive key may have lapsed meanwhile, and until a beat passes again a manager
           // sweep sees this live worker as dead and charges its tasks a loss (adversary 24 F1).
-          if (isTransientRefusal(err) && live.stopping === undefined && live.quickBeat === undefined) {
+          if (isOutageRefusal(err) && live.stopping === undefined && live.quickBeat === undefined) {
             live.quickBeat = setTimeout(
               () => {
                 live.quickBeat = undefined;
@@ -224,6 +234,28 @@ export async function startWorker(
         live.beatInFlight = undefined;
       }
     })());
+
+  /**
+   * Redis refuses this worker's credentials (WRONGPASS, NOAUTH): a password rotated under it, its user disabled or
+   * deleted. The worker does not exit: an operator who rotates a password puts the new one in REDIS_URL and restarts
+   * the workers, or gives the old one back, and an exit would cost every running task its run for a mistake that may
+   * last a minute. It stopped its runs before its lease could lapse (run-fencing.ts), takes no task, and gives the
+   * runs back uncounted once Redis takes it again (adversary 24 F2: it stayed up idle and silent, check-worker 0,
+   * and its tasks were charged a loss). Said once per JTM_LOG_REPEAT_INTERVAL, so that an operator sees why it is idle.
+   */
+  const credentialsRefused = (err: unknown): void => {
+    live.credentialsRefusedSince ??= Date.now();
+    logRepeat(
+      'error',
+      'credentials refused',
+      {
+        err: toError(err).message,
+        refusedForS: Math.round((Date.now() - live.credentialsRefusedSince) / 1000),
+        running: runs.size,
+      },
+      `Redis refuses this worker's credentials (its password changed, its user disabled, or a password now required?): its running tasks are stopped before its lease lapses and given back without spending a retry once Redis takes it again; it takes no task meanwhile and keeps trying. Put the user's password back, or restart the worker with the new one in REDIS_URL`,
+    );
+  };
 
   const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting, claimEpoch: number): TaskRun => {
     const run: TaskRun = new TaskRun(opts.allowEmptyOutputs ? { ...data, allow_empty_outputs: true } : data, {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { isTransientRefusal } from '../../../src/redis/replies.js';
+import { isCredentialsRefusal, isOutageRefusal, isTransientRefusal } from '../../../src/redis/replies.js';
 
 /** An error as ioredis gives a server's error reply. */
 function replyError(message: string): Error {
@@ -45,5 +45,28 @@ describe('a refusal worth writing again (the end of a run)', () => {
       'CLUSTERDOWN',
     ])
       expect(isTransientRefusal(e)).toBe(false);
+  });
+});
+
+describe("a refusal of the worker's credentials (a password rotated under it: adversary 24 F2)", () => {
+  it('is WRONGPASS or NOAUTH, alone or as the cause of a refused transaction; not NOPERM', () => {
+    const wrongpass = replyError('WRONGPASS invalid username-password pair or user is disabled.');
+    const noauth = replyError('NOAUTH Authentication required.');
+    // ioredis fails a transaction queued while the reconnect's AUTH was refused with that refusal, the others in it.
+    const queued = Object.assign(replyError(wrongpass.message), { previousErrors: [wrongpass, wrongpass] });
+    const aborted = Object.assign(replyError('EXECABORT Transaction discarded because of previous errors.'), {
+      previousErrors: [noauth],
+    });
+    for (const e of [wrongpass, noauth, queued, aborted])
+      expect([e.message, isCredentialsRefusal(e), isOutageRefusal(e)]).toEqual([e.message, true, true]);
+    for (const e of [
+      replyError('NOPERM this user has no permissions to run the evalsha command'),
+      new Error('WRONGPASS but not a reply'),
+      'WRONGPASS',
+    ])
+      expect([String(e), isCredentialsRefusal(e), isOutageRefusal(e)]).toEqual([String(e), false, false]);
+    // A Redis refusing writes for now is an outage too, not a credentials refusal.
+    const busy = replyError('BUSY Redis is busy running a script');
+    expect([isCredentialsRefusal(busy), isOutageRefusal(busy)]).toEqual([false, true]);
   });
 });
