@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
 import { runScript } from '../redis/run-script.js';
+import { RECONNECT_MAX_DELAY_MS } from '../redis/connection.js';
 import { RELEASE_LOCK } from '../redis/scripts.js';
 import { provisionDynamicPools, type ProvisionReport } from './provision.js';
 import { buryWorker, emptyCounts, findDeadWorkers } from './dead-workers.js';
@@ -100,7 +101,7 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
     await ctx.redis.hincrby(ctx.keys.managerStats, 'sweeps', 1);
     const counts = emptyCounts();
     // After a gap, not even sorted: the suspension check forgets the dead workers a sort does not name.
-    const lately = await sweptLately(ctx, state, now);
+    const lately = await sweptLately(ctx, now, state.intervalMs);
     const dead = lately ? await findDeadWorkers(ctx, now) : [];
     // A worker whose allocation Slurm may have suspended waits for squeue's answer (none buried on an error).
     const { bury } = lately
@@ -152,22 +153,34 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
 }
 
 /**
- * Whether the site was swept lately (by any manager): its last sweep ended within one interval and one liveness window.
- * After a longer gap — Redis refused or ignored every command for a while (a BUSY script, MISCONF, a stop), or no
- * manager ran — workers could not beat either, and their alive keys may have lapsed in the outage itself: a sweep
- * run as Redis answers again took a live worker, whose next beat was a fraction of a second away, for dead and
- * charged its task a loss (a BUSY episode with a manager sweeping every second; the gate of s16). Dead workers are
- * then looked for at the next sweep, once every live worker has had a beat.
+ * Whether the site was swept lately (by any manager): its last sweep ended within one interval and one liveness
+ * window, and no gap before it holds the search for dead workers. After a longer gap — Redis refused or ignored
+ * every command for a while (a BUSY script, MISCONF, a password rotated, a stop), or no manager ran — workers could
+ * not beat either, and their alive keys may have lapsed in the outage itself: a sweep run as Redis answered again
+ * took a live worker, whose next beat was a fraction of a second away, for dead and charged its task a loss (a
+ * BUSY episode with a manager sweeping every second; the gate of s16). Live workers reconnect on their own
+ * schedule (up to RECONNECT_MAX_DELAY_MS between attempts), so one sweep's wait was not enough when this manager
+ * reconnected first (a rotated password restored): dead workers are looked for again once a beat window and the
+ * longest reconnect delay have passed since the gap ended. The hold is kept in Redis, for every manager of the site.
  */
-async function sweptLately(ctx: JtmContext, state: SweepState, now: number): Promise<boolean> {
-  const last = Number((await ctx.redis.hget(ctx.keys.managerStats, 'last_sweep_at')) ?? 0);
-  const window = ctx.config.heartbeatIntervalMs * ctx.config.missedBeats;
-  if (!(last > 0) || now - last <= state.intervalMs + window) return true;
-  ctx.logger.info(
-    { sinceLastSweepMs: now - last },
-    'no sweep for longer than a beat window: dead workers are looked for at the next sweep',
+async function sweptLately(ctx: JtmContext, now: number, intervalMs: number): Promise<boolean> {
+  const [lastAt, heldUntil] = await ctx.redis.hmget(
+    ctx.keys.managerStats,
+    'last_sweep_at',
+    'dead_workers_held_until',
   );
-  return false;
+  const last = Number(lastAt ?? 0);
+  const window = ctx.config.heartbeatIntervalMs * ctx.config.missedBeats;
+  if (last > 0 && now - last > intervalMs + window) {
+    const until = now + window + RECONNECT_MAX_DELAY_MS;
+    await ctx.redis.hset(ctx.keys.managerStats, 'dead_workers_held_until', until);
+    ctx.logger.info(
+      { sinceLastSweepMs: now - last, heldMs: until - now },
+      'no sweep for longer than a beat window: dead workers are looked for once every live worker could beat again',
+    );
+    return false;
+  }
+  return !(now < Number(heldUntil ?? 0));
 }
 
 async function reconcileStep(

@@ -260,12 +260,18 @@ const SENTINEL_COMMAND_TIMEOUT_MS = 1000;
 /** A Cluster client's command time limit, in JTM_CONNECT_TIMEOUTs (see createConnection). */
 const CLUSTER_COMMAND_TIMEOUT = 10;
 
+/**
+ * The longest a daemon's connection waits between two attempts to reconnect: after an outage, a live worker may
+ * take this long to connect again (and beat), and the manager waits for it before burying anyone.
+ */
+export const RECONNECT_MAX_DELAY_MS = 5000;
+
 function roleOptions(role: ConnectionRole, config: Config): RedisOptions {
   if (role === 'worker') {
     return {
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
-      retryStrategy: times => Math.min(200 * times, 5000),
+      retryStrategy: times => Math.min(200 * times, RECONNECT_MAX_DELAY_MS),
     };
   }
   // ioredis' own timers count wall time: they get the cap, and withStallAwareTimeout decides (see below).
