@@ -54,10 +54,36 @@ export class PoolNotFoundError extends JtmError {
   }
 }
 
+/**
+ * Redis not reached, or reached but unable to serve now: a cause that says why (unusableRedisReason) is named
+ * instead of "cannot reach Redis" — still REDIS_UNAVAILABLE, exit 255, isalive `unknown`: it passes.
+ */
 export class RedisUnavailableError extends JtmError {
   constructor(where: string, cause?: unknown) {
-    super(`cannot reach Redis at ${where}${causeText(cause)}`, 'REDIS_UNAVAILABLE', 255, { cause });
+    const reason = unusableRedisReason(cause);
+    super(
+      reason
+        ? `Redis at ${where} ${reason}${causeText(cause)}`
+        : `cannot reach Redis at ${where}${causeText(cause)}`,
+      'REDIS_UNAVAILABLE',
+      255,
+      { cause },
+    );
   }
+}
+
+/**
+ * Why a Redis that answered cannot serve anyone now, from its error reply, in words; undefined for any other
+ * error. Each passes by itself: another client's script ends, the load ends, a client leaves, the master comes
+ * back (adversary 24 F8: each read "cannot reach Redis (Connection is closed.)", Redis's own reply hidden).
+ */
+export function unusableRedisReason(err: unknown): string | undefined {
+  const msg = err instanceof Error ? err.message : '';
+  if (/^BUSY\s/.test(msg)) return 'is busy running a script';
+  if (/^LOADING\b/.test(msg)) return 'is loading its dataset';
+  if (/^MASTERDOWN\b/.test(msg)) return 'is a replica cut from its master';
+  if (/^ERR max number of clients reached/.test(msg)) return 'refuses more clients';
+  return undefined;
 }
 
 /**

@@ -13,12 +13,14 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import {
   isAuthError,
+  isReplyError,
   isTlsError,
   type JtmError,
   RedisAuthError,
   RedisTlsError,
   RedisUnavailableError,
   RedisUrlError,
+  unusableRedisReason,
 } from '../errors.js';
 import { rateLimited, type Logger } from '../logger.js';
 import { SentinelSocketConnector, StandaloneSocketConnector } from './connectors.js';
@@ -360,6 +362,9 @@ export async function createConnection(
   // Errors surface through the commands that fail; without a listener ioredis would print them (multi-line
   // stacks on stderr). Daemons log them, once per kind and interval (the logger rate-limits repeats).
   redis.on('error', (err: Error) => {
+    // ioredis's ready check hears a BUSY script, then closes: the command got only "Connection is closed.".
+    if (isReplyError(err) && unusableRedisReason(err) && !heardReplies.has(redis))
+      heardReplies.set(redis, err);
     const final = finalError(err);
     if (final) {
       if (!heardRefusals.has(redis)) heardRefusals.set(redis, final);
@@ -391,11 +396,14 @@ export async function createConnection(
         hardDisconnect(redis);
         throw err;
       }
+      const answered = hasAnswered(redis);
       hardDisconnect(redis);
-      const final =
-        heardRefusals.get(redis) ?? finalError(err) ?? (await probeRefusal(parsed, where, err, finalError));
+      const [final, reply] = await Promise.all([
+        heardRefusals.get(redis) ?? finalError(err) ?? probeRefusal(parsed, where, err, finalError),
+        heardReplies.get(redis) ?? (wasReset(err) || answered ? unusableReply(parsed) : undefined),
+      ]);
       if (final) throw final;
-      throw new RedisUnavailableError(where, err);
+      throw new RedisUnavailableError(where, reply ?? err);
     } finally {
       onAuthFailure = undefined;
     }
@@ -455,6 +463,8 @@ function tlsAdvice(err: unknown): string {
 
 /** The first refusal (credentials, rights, TLS) each connection heard, whenever it came; each is emitted as REFUSED. */
 const heardRefusals = new WeakMap<RedisClient, JtmError>();
+/** The first error reply each connection heard that says why Redis cannot serve now (unusableRedisReason). */
+const heardReplies = new WeakMap<RedisClient, Error>();
 const REFUSED = 'jtm:refused';
 
 /** Redis refusing JTM (credentials, rights) or its TLS failing for good, as the error to report; else undefined. */
@@ -475,8 +485,41 @@ export async function connectionFailure(redis: RedisClient, config: Config, err:
   if (heard) return heard;
   const parsed = parseRedisUrl(config.redisUrl ?? DEFAULT_URL, config);
   const where = redisLocation(config);
-  const refusal = wasReset(err) ? await tlsRefusal(parsed, e => refusalOf(e, where, true)) : undefined;
-  return refusal ?? new RedisUnavailableError(where, err);
+  const [refusal, reply] = await Promise.all([
+    wasReset(err) ? tlsRefusal(parsed, e => refusalOf(e, where, true)) : undefined,
+    heardReplies.get(redis) ?? (wasReset(err) ? unusableReply(parsed) : undefined),
+  ]);
+  return refusal ?? new RedisUnavailableError(where, reply ?? err);
+}
+
+/**
+ * Whether the server sent anything on the connection: a client whose connection timed out after Redis answered
+ * (ioredis's ready check hears a load in progress and waits in silence) is worth asking why; a server that said
+ * nothing (stopped, a hung host) is not asked, which would only make the command wait longer.
+ */
+function hasAnswered(redis: RedisClient): boolean {
+  if (redis instanceof Cluster) return false;
+  return ((redis as Redis & { stream?: { bytesRead?: number } }).stream?.bytesRead ?? 0) > 0;
+}
+
+/**
+ * After a plain single Redis's connection failed: its answer to one PING (after AUTH if the URL has
+ * credentials) on a socket of its own, as the error to name when it says why Redis cannot serve now
+ * (unusableRedisReason), else undefined. A full client table is said at accept, before ioredis has a command
+ * to give the reply to (it reported EPIPE or "Connection is closed."), and a dataset loading is heard by
+ * ioredis's ready check, which waits without a word until the timeout (adversary 24 F8).
+ */
+async function unusableReply(parsed: ParsedUrl, timeoutMs = 500): Promise<Error | undefined> {
+  const node = parsed.nodes[0];
+  if (parsed.kind !== 'single' || parsed.options.tls || !node) return undefined;
+  const { username, password } = parsed.options;
+  const auth = password === undefined ? [] : [['AUTH', ...(username ? [username] : []), password]];
+  const lines = await replyLines(node.host, node.port, [...auth, ['PING']], timeoutMs);
+  for (const line of lines ?? []) {
+    const err = Object.assign(new Error(line.slice(1)), { name: 'ReplyError' });
+    if (line.startsWith('-') && unusableRedisReason(err)) return err;
+  }
+  return undefined;
 }
 
 /** A connection reset or closed by the other side (not a timeout): where a TLS server's alert may be behind it. */
@@ -546,32 +589,56 @@ async function topologyError(parsed: ParsedUrl): Promise<RedisUrlError | undefin
  * The first line of a server's reply to one command on a plain socket (`*-1`, `-ERR …`, `$123`), or undefined
  * when it does not answer within `timeoutMs`.
  */
-function firstReplyLine(
+async function firstReplyLine(
   host: string,
   port: number,
   args: readonly string[],
   timeoutMs = 1000,
 ): Promise<string | undefined> {
+  return (await replyLines(host, port, [args], timeoutMs))?.[0];
+}
+
+/**
+ * The first lines a server sends for `commands` on a plain socket, one per command (for one-line replies),
+ * as many as came before it closed or `timeoutMs` passed; undefined if none came.
+ */
+function replyLines(
+  host: string,
+  port: number,
+  commands: readonly (readonly string[])[],
+  timeoutMs: number,
+): Promise<string[] | undefined> {
   return new Promise(resolve => {
     const socket = netConnect({ host, port });
     let text = '';
-    const done = (v: string | undefined): void => {
+    const lines: string[] = [];
+    const done = (): void => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(v);
+      resolve(lines.length > 0 ? lines : undefined);
     };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
+    const timer = setTimeout(done, timeoutMs);
     socket.once('connect', () =>
-      socket.write(`*${args.length}\r\n${args.map(a => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`),
+      socket.write(
+        commands
+          .map(args => `*${args.length}\r\n${args.map(a => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`)
+          .join(''),
+      ),
     );
     socket.on('data', (d: Buffer) => {
       text += d.toString('latin1');
-      const end = text.indexOf('\r\n');
-      if (end >= 0) done(text.slice(0, end));
-      else if (text.length > 4096) done(undefined);
+      for (
+        let end = text.indexOf('\r\n');
+        end >= 0 && lines.length < commands.length;
+        end = text.indexOf('\r\n')
+      ) {
+        lines.push(text.slice(0, end));
+        text = text.slice(end + 2);
+      }
+      if (lines.length >= commands.length || text.length > 4096) done();
     });
-    socket.on('error', () => done(undefined));
-    socket.once('close', () => done(undefined));
+    socket.on('error', done);
+    socket.once('close', done);
   });
 }
 
