@@ -179,7 +179,8 @@ export function isTlsError(err: unknown): boolean {
  * command"): `jtm kill` answered it with exit 1, "invalid id", to Cromwell.
  */
 export function isAuthError(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : String(err);
+  const cause = discardCause(err);
+  const msg = cause instanceof Error ? cause.message : String(cause);
   return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password pair|invalid password|user executing the script can't run/i.test(
     msg,
   );
@@ -191,8 +192,21 @@ export function isAuthError(err: unknown): boolean {
  * will be refused again until an admin changes the user.
  */
 export function isRightsError(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : String(err);
+  const cause = discardCause(err);
+  const msg = cause instanceof Error ? cause.message : String(cause);
   return /\bNOPERM\b|user executing the script can't run/i.test(msg);
+}
+
+/**
+ * What made Redis discard a transaction: EXEC answers only "EXECABORT Transaction discarded because of previous
+ * errors.", and ioredis keeps the queued commands' refusals in `previousErrors`; the first is the cause. A worker
+ * whose ACL user lacks PEXPIRE said "Redis answered with an error: EXECABORT …", naming no command (adversary 24
+ * F8). Any other error is returned as it is.
+ */
+export function discardCause(err: unknown): unknown {
+  const previous = (err as { previousErrors?: unknown } | undefined)?.previousErrors;
+  if (!(err instanceof Error) || !/^EXECABORT\b/.test(err.message) || !Array.isArray(previous)) return err;
+  return previous.find(e => e instanceof Error) ?? err;
 }
 
 /**
@@ -335,8 +349,10 @@ export function isConnectionError(err: unknown): boolean {
  * …; adversary 11 L4); an error reply (READONLY, OOM, EXECABORT, …) is REDIS_REFUSED. Anything else is
  * returned as an Error, unchanged. The CLI's error report and the programmatic API both map through this.
  */
-export function asJtmError(thrown: unknown, redisWhere: string): Error {
-  if (thrown instanceof JtmError) return thrown;
+export function asJtmError(discarded: unknown, redisWhere: string): Error {
+  if (discarded instanceof JtmError) return discarded;
+  // A transaction's refusal is named by the command refused, not by EXEC's EXECABORT.
+  const thrown = discardCause(discarded);
   if (isAuthError(thrown)) return new RedisAuthError(redisWhere, thrown);
   if (isRedisClientFailure(thrown)) return new RedisUnavailableError(redisWhere, thrown);
   if (isReplyError(thrown)) return new RedisRefusedError(thrown);

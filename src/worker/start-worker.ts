@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
-import { isRightsError, toError } from '../errors.js';
+import { discardCause, isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
 import { isCredentialsRefusal, isOutageRefusal } from '../redis/replies.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
@@ -532,7 +532,7 @@ export async function startWorker(
     if (refused) return;
     refused = true;
     log.error(
-      { err: toError(err).message },
+      { err: toError(discardCause(err)).message },
       "Redis refuses this worker's user a command JTM needs (ACL): stopping; give the user the rights docs/reliability.md lists",
     );
     process.exitCode = 255;

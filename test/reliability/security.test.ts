@@ -161,6 +161,29 @@ describe('Redis ACL user with a password', () => {
     },
   );
 
+  it('a worker whose user may not run PEXPIRE (inside its beat transaction) names it: exit 255, one line (adversary 24 F8: "EXECABORT Transaction discarded …")', async () => {
+    const cli = ['-p', String(server.port), '--user', 'jtm', '--pass', PASSWORD, '--no-auth-warning'];
+    redisCli([
+      ...cli,
+      'ACL',
+      'SETUSER',
+      'jtm-no-pexpire',
+      'on',
+      `>${PASSWORD}`,
+      '~{t-*',
+      '&{t-*',
+      '+@all',
+      '-pexpire',
+    ]);
+    const env = testEnv({ REDIS_URL: `redis://jtm-no-pexpire:${PASSWORD}@127.0.0.1:${server.port}` });
+    const w = startJtm(['worker', '-p', 'acl-no-pexpire'], env);
+    expect(await Promise.race([w.exited, sleep(30_000).then(() => 'still running')])).toBe(255);
+    await w.stop('SIGKILL');
+    expect(w.output().trim().split('\n').at(-1)).toMatch(
+      /^jtm worker: Redis at \S+ refused JTM \(NOPERM .*'pexpire' command\): .*ACL rights$/,
+    );
+  });
+
   it('a worker with a wrong password logs no secret', async () => {
     const env = testEnv({
       REDIS_URL: `redis://jtm:bad${PASSWORD}@127.0.0.1:${server.port}`,

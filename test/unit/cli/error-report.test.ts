@@ -36,3 +36,26 @@ describe('a failed command’s exit code', () => {
     ).toBe(1);
   });
 });
+
+describe('a discarded transaction', () => {
+  it('is named by the command Redis refused, not by EXEC’s EXECABORT (adversary 24 F8)', () => {
+    const reply = (message: string): Error => Object.assign(new Error(message), { name: 'ReplyError' });
+    const execAbort = (previous: Error): Error =>
+      Object.assign(reply('EXECABORT Transaction discarded because of previous errors.'), {
+        previousErrors: [previous],
+      });
+    const noperm = execAbort(reply("NOPERM this user has no permissions to run the 'pexpire' command"));
+    expect(reportError(noperm, 'worker', 'redis://u:***@h:1')).toMatchObject({
+      exitCode: 255,
+      line: expect.stringMatching(
+        /^jtm worker: Redis at redis:\/\/u:\*\*\*@h:1 refused JTM \(NOPERM .*'pexpire'/,
+      ),
+      json: { error: { code: 'REDIS_AUTH' } },
+    });
+    const oom = execAbort(reply("OOM command not allowed when used memory > 'maxmemory'."));
+    expect(reportError(oom, 'kill')).toMatchObject({
+      exitCode: 255,
+      line: "jtm kill: Redis answered with an error: OOM command not allowed when used memory > 'maxmemory'.\n",
+    });
+  });
+});
