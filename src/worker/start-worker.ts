@@ -222,12 +222,15 @@ export async function startWorker(
         }
         await reconcileRuns(ctx, opts.workerId, runs);
       } catch (err) {
+        // A beat refused for the user's rights (PEXPIRE taken from it) is refused for good: the worker could hold
+        // no lease, and fenced every run it took (adversary 24 F8: it stayed up, logging EXECABORT).
+        if (isRightsError(err)) refusedRights(err);
         // Once per kind and window, like the worker's other connection errors: a revoked password failed every
         // beat, a 1 KB line each (45 MB a day per worker).
         logRepeat(
           'warn',
-          `heartbeat ${toError(err).message.replace(/\d+/g, '#')}`,
-          { err },
+          `heartbeat ${toError(discardCause(err)).message.replace(/\d+/g, '#')}`,
+          { err: discardCause(err) },
           'heartbeat failed',
         );
       } finally {

@@ -184,6 +184,20 @@ describe('Redis ACL user with a password', () => {
     );
   });
 
+  it('a running worker whose user loses PEXPIRE stops, exit 255, naming it (it stayed up, its beats refused: EXECABORT)', async () => {
+    const cli = ['-p', String(server.port), '--user', 'jtm', '--pass', PASSWORD, '--no-auth-warning'];
+    const user = ['ACL', 'SETUSER', 'jtm-loses-pexpire'];
+    redisCli([...cli, ...user, 'on', `>${PASSWORD}`, '~{t-*', '&{t-*', '+@all']);
+    const env = testEnv({ REDIS_URL: `redis://jtm-loses-pexpire:${PASSWORD}@127.0.0.1:${server.port}` });
+    const w = startJtm(['worker', '-p', 'acl-loses-pexpire'], env);
+    await waitFor(() => /worker started/.test(w.output()), 'worker started');
+    redisCli([...cli, ...user, '-pexpire']);
+    expect(await Promise.race([w.exited, sleep(20_000).then(() => 'still running')])).toBe(255);
+    await w.stop('SIGKILL');
+    expect(w.output()).toMatch(/Redis refuses this worker's user a command JTM needs \(ACL\)/);
+    expect(w.output()).toMatch(/NOPERM [^"]*'pexpire' command/);
+  });
+
   it('a worker with a wrong password logs no secret', async () => {
     const env = testEnv({
       REDIS_URL: `redis://jtm:bad${PASSWORD}@127.0.0.1:${server.port}`,
