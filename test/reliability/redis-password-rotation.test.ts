@@ -6,28 +6,16 @@
 // retry spent on a worker that never stopped (adversary 24 F2); a second rotation ended it lostconnection. Now: the run
 // is given back once Redis takes the worker's password again, counted as one of Redis's silences, no retry spent; and
 // while refused, the worker says so (rate-limited) and waits, it does not exit.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
 import { describe, expect, it } from 'vitest';
 
-import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
+import { startJtm, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
-import { tempDir, testEnv, waitFor } from '../helpers/env.js';
-import { TaskStatus } from '../../src/tasks/status.js';
+import { tempDir, testEnv } from '../helpers/env.js';
+import { expectGivenBackUncounted, startLongTask } from '../helpers/outage-episode.js';
 import { redisCli, startPlainRedis } from './servers.js';
 
 const PASSWORD = 'rot-Pw1-secret';
 const ROTATED = 'rot-Pw2-secret';
-
-/** Start lines (`S`) of a task's marker file: one per execution that began. */
-function starts(file: string): number {
-  return existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter(l => l === 'S').length
-    : 0;
-}
 
 /**
  * A worker with one long task, its password rotated (its connections killed, so every reconnect is refused) for 8 s,
@@ -55,17 +43,7 @@ async function rotation(withManager: boolean): Promise<void> {
   const ctx = await openTestContext(ctxEnv);
   try {
     await waitWorkers(ctxEnv, 'rot');
-    const marker = join(dir, 'marker');
-    const [id] = taskIds(
-      (
-        await runJtm(
-          ['submit', '-p', 'rot', '-cmd', `echo S >> ${marker}; sleep 8; echo E >> ${marker}`],
-          ctxEnv,
-        )
-      ).stdout,
-    );
-    await waitFor(() => starts(marker) === 1, 'the task to start');
-    await waitFor(async () => (await ctx.tasks.get(id!))?.pid, 'its pid recorded');
+    const task = await startLongTask(ctxEnv, ctx, 'rot', dir);
     redisCli(['-p', port, 'ACL', 'SETUSER', 'jtm', 'resetpass', `>${ROTATED}`]);
     redisCli(['-p', port, 'CLIENT', 'KILL', 'USER', 'jtm']);
     // Past the worker's 1.5 s lease and the job's 4 s lock.
@@ -78,22 +56,10 @@ async function rotation(withManager: boolean): Promise<void> {
     expect(said.length).toBeLessThanOrEqual(2);
     expect(worker.output()).not.toContain(PASSWORD);
     redisCli(['-p', port, 'ACL', 'SETUSER', 'jtm', 'resetpass', `>${PASSWORD}`]);
-    const rec = await waitFor(
-      async () => {
-        const t = await ctx.tasks.get(id!);
-        return t && (t.status < 0 || t.status === TaskStatus.success) ? t : undefined;
-      },
-      'the task to end',
-      90_000,
-    );
-    expect(
-      [rec.status_name, rec.attempts, rec.losses ?? 0, rec.lease_losses ?? 0, rec.redis_silences],
-      `${rec.reason}; worker: ${worker.output().slice(-4000)}; manager: ${manager?.output().slice(-3000)}`,
-    ).toEqual(['success', 2, 0, 0, 1]);
-    expect(starts(marker)).toBe(2);
-    const events = await ctx.tasks.events(id!);
-    expect(events.map(e => e.reason).join('\n')).toMatch(
-      /run stopped before a takeover \(Redis did not answer for \d+\.\d s; not counted against the task\)/,
+    await expectGivenBackUncounted(
+      ctx,
+      task,
+      () => `worker: ${worker.output().slice(-4000)}; manager: ${manager?.output().slice(-3000)}`,
     );
     expect(worker.output()).toMatch(/Redis takes this worker's credentials again/);
   } finally {

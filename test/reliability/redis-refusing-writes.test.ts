@@ -6,30 +6,21 @@
 // MISCONF the give-back was counted as a lease loss, the worker's lateness (F6). Now: given back once Redis takes
 // writes again, counted as one of Redis's silences, no retry spent.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
+import { startJtm, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
-import { TaskStatus } from '../../src/tasks/status.js';
+import { expectGivenBackUncounted, startLongTask } from '../helpers/outage-episode.js';
 import { redisCli, startPlainRedis } from './servers.js';
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { freePort } from '../../scripts/lib/local-redis.mjs';
 
 /** A port nothing listens on (the master the replica never reaches). */
 const freePortNumber = freePort as () => Promise<number>;
-
-/** Starts lines (`S`) of a task's marker file: one per execution that began. */
-function starts(file: string): number {
-  return existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter(l => l === 'S').length
-    : 0;
-}
 
 /**
  * A worker with one long task, an episode of refusals (`refuse`, then `accept` 4 s later: past the worker's 1.5 s
@@ -51,34 +42,16 @@ async function episode(
   const ctx = await openTestContext(env);
   try {
     await waitWorkers(env, 'rw');
-    const marker = join(dir, 'marker');
-    const [id] = taskIds(
-      (await runJtm(['submit', '-p', 'rw', '-cmd', `echo S >> ${marker}; sleep 8; echo E >> ${marker}`], env))
-        .stdout,
-    );
-    await waitFor(() => starts(marker) === 1, 'the task to start');
-    await waitFor(async () => (await ctx.tasks.get(id!))?.pid, 'its pid recorded');
+    const task = await startLongTask(env, ctx, 'rw', dir);
     refuse(port, dir);
     await new Promise(r => setTimeout(r, 4000));
     // Stopped before the lease could lapse (the worker cannot have renewed it), not after.
     expect(worker.output()).toMatch(/Redis has not answered for \d+ ms; stopping the running tasks/);
     accept(port, dir);
-    const rec = await waitFor(
-      async () => {
-        const t = await ctx.tasks.get(id!);
-        return t && (t.status < 0 || t.status === TaskStatus.success) ? t : undefined;
-      },
-      'the task to end',
-      90_000,
-    );
-    expect(
-      [rec.status_name, rec.attempts, rec.losses ?? 0, rec.lease_losses ?? 0, rec.redis_silences],
-      `${rec.reason}; worker: ${worker.output().slice(-3000)}; manager: ${manager?.output().slice(-3000)}`,
-    ).toEqual(['success', 2, 0, 0, 1]);
-    expect(starts(marker)).toBe(2);
-    const events = await ctx.tasks.events(id!);
-    expect(events.map(e => e.reason).join('\n')).toMatch(
-      /run stopped before a takeover \(Redis did not answer for \d+\.\d s; not counted against the task\)/,
+    await expectGivenBackUncounted(
+      ctx,
+      task,
+      () => `worker: ${worker.output().slice(-3000)}; manager: ${manager?.output().slice(-3000)}`,
     );
   } finally {
     await closeContext(ctx);
