@@ -420,7 +420,11 @@ export async function createConnection(
         throw err;
       }
       // Read again after the probe: a refusal may have come meanwhile, before the watch below began.
-      const probed = await plainServerError(parsed, where);
+      const [probed, unusable] = await Promise.all([
+        plainServerError(parsed, where),
+        // Why it cannot serve yet, when it says so (a dataset loading, a script running, a full client table).
+        heardReplies.get(redis) ?? unusableReply(parsed),
+      ]);
       const final = heardRefusals.get(redis) ?? finalError(err) ?? probed;
       if (final) {
         hardDisconnect(redis);
@@ -429,10 +433,12 @@ export async function createConnection(
       // Until the first answer, a refusal that comes later is as final as one within the wait:
       // refusedBeforeReady gives it to whoever waits on the connection.
       // No answer yet (a paused or overloaded server accepts the connection and says nothing, so no error
-      // event is logged): say why this daemon is waiting instead of starting silently.
+      // event is logged; a loading one answers only LOADING): say why this daemon is waiting instead of starting
+      // silently, in Redis's words where it gave them.
+      const why = unusable ? ` (${unusableRedisReason(unusable)}: ${unusable.message})` : '';
       logger?.warn(
         { waited_ms: config.connectTimeoutMs },
-        `Redis at ${redisLocation(config)} does not answer yet: waiting for it (daemons retry until it does)`,
+        `Redis at ${redisLocation(config)} does not answer yet${why}: waiting for it (daemons retry until it does)`,
       );
     } finally {
       onAuthFailure = undefined;

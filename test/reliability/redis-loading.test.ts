@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 // @ts-expect-error plain JavaScript helper shared with the demo
 import { freePort } from '../../scripts/lib/local-redis.mjs';
-import { runJtm } from '../helpers/cli.js';
-import { tempDir, testEnv } from '../helpers/env.js';
+import { runJtm, startJtm } from '../helpers/cli.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startServer, type Server } from './servers.js';
 
 const free = freePort as () => Promise<number>;
@@ -77,5 +77,17 @@ describe('a Redis loading its dataset', () => {
     const isalive = await runJtm(['isalive', '-tid', '1'], env);
     expect(isalive.stdout.trim(), isalive.stderr).toBe('unknown');
     expect(loading(), 'Redis still loading as isalive ended').toBe(true);
+    // A daemon waits, and says why in Redis's words ("does not answer yet", no reason given, before).
+    const worker = startJtm(['worker', '-p', 'loading'], env);
+    try {
+      await waitFor(
+        () => /does not answer yet \(is loading its dataset: LOADING /.test(worker.output()),
+        'the worker to say Redis is loading',
+        10_000,
+      );
+    } finally {
+      await worker.stop('SIGKILL');
+    }
+    expect(loading(), 'Redis still loading as the worker said so').toBe(true);
   });
 });
