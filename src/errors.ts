@@ -122,6 +122,28 @@ export class SubmitPartlyCommittedError extends JtmError {
   }
 }
 
+/**
+ * Redis stopped answering after a submit's commit was sent, and did not answer again within JTM_SUBMIT_RETRY: the
+ * records and jobs are in Redis (they were answered before the commit was sent), but whether the commit was applied
+ * is not known. Each task then either runs (applied) or ends failed "submit did not complete" at the manager's next
+ * reconciliation (not applied), writing its rc file: never both, never silently. `jtm submit` prints the ids and
+ * exits 0 with this line on stderr (adversary 26 F1: it exited 255 and printed no id while the tasks ran, invisible
+ * to Cromwell, which fails such a call for good and runs it again); the API rejects with it (`ids`).
+ */
+export class SubmitUnsettledError extends JtmError {
+  constructor(
+    readonly ids: readonly number[],
+    cause: unknown,
+  ) {
+    super(
+      `Redis stopped answering after this submit's commit was sent: its ${ids.length} task(s) (JTM task IDs ${idList(ids)}) run if the commit reached Redis, else they end failed "submit did not complete" at the manager's next reconciliation${causeText(cause)}`,
+      'SUBMIT_UNSETTLED',
+      255,
+      { cause },
+    );
+  }
+}
+
 /** At most 20 ids, then how many more. */
 function idList(ids: readonly number[]): string {
   const shown = ids.slice(0, 20).join(', ');
@@ -332,6 +354,8 @@ export class DashboardExposedError extends JtmError {
 /** True for errors that mean Redis could not be reached or did not answer (worth a retry). */
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof RedisUnavailableError) return true;
+  // Its message names the connection failure behind it; it is a submit's outcome, not one to retry.
+  if (err instanceof SubmitUnsettledError) return false;
   if (err instanceof RedisAuthError || err instanceof RedisTlsError || isAuthError(err)) return false;
   const msg = err instanceof Error ? err.message : String(err);
   // ioredis's Cluster client words a master that is down as redirections that never end (MOVED to the dead

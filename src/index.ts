@@ -51,6 +51,7 @@ export {
   SlurmError,
   SubmitIncompleteError,
   SubmitPartlyCommittedError,
+  SubmitUnsettledError,
   TaskNotFoundError,
   TaskRecordLostError,
   UnexpectedError,

@@ -4,7 +4,12 @@ import { hostname } from 'node:os';
 import { forPool, recordShardCount, withContext, type ContextSource, type JtmContext } from '../context.js';
 import { retryWhile } from '../redis/retry-unreachable.js';
 import { connectionFailure, isConnectionError } from '../redis/connection.js';
-import { SubmitIncompleteError, SubmitPartlyCommittedError, toError } from '../errors.js';
+import {
+  SubmitIncompleteError,
+  SubmitPartlyCommittedError,
+  SubmitUnsettledError,
+  toError,
+} from '../errors.js';
 import type { Queue } from 'bullmq';
 
 import { openPoolQueue } from './pool-queue.js';
@@ -79,13 +84,20 @@ export async function submitTasksRetrying(
         if (!unknown) throw err;
         // The commit was sent and its answer lost: settled on a new connection, while Redis is unreachable for
         // up to retryMs; a submit taken back is failed and made again (uncommitted), a committed one succeeds.
-        return await retryWhile(() => withContext(src, fresh => settleLostCommit(fresh, unknown, err)), {
-          retryable: e => isConnectionError(e) && !submitMayRetry(e),
-          retryMs,
-          firstPauseMs: 100,
-          maxPauseMs: 1000,
-          onRetry,
-        });
+        try {
+          return await retryWhile(() => withContext(src, fresh => settleLostCommit(fresh, unknown, err)), {
+            retryable: e => isConnectionError(e) && !submitMayRetry(e),
+            retryMs,
+            firstPauseMs: 100,
+            maxPauseMs: 1000,
+            onRetry,
+          });
+        } catch (settleErr) {
+          // Still not known: the ids are given (their tasks end one way or the other, never silently).
+          if (isConnectionError(settleErr) && !submitMayRetry(settleErr))
+            throw new SubmitUnsettledError(idsInOrder(unknown.groups, unknown.count), settleErr);
+          throw settleErr;
+        }
       }
     },
     {

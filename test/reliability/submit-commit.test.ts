@@ -114,15 +114,18 @@ describe('submit commit', () => {
    * a `:submit:` key), as a Redis stopped (SIGSTOP) or a partition makes it: nothing more is passed either way
    * on it, the client left to give up: `applied` sends the commit on to Redis first; `late` holds it and sends
    * it 3 s later on the same server connection (a stopped Redis reads the command when it resumes, after the
-   * client gave up on it). Later connections pass through.
+   * client gave up on it); `dropped` never sends it. Later connections pass through, or with `laterSilent` get
+   * no answer at all (Redis gone quiet for longer than the submit's JTM_SUBMIT_RETRY).
    */
-  async function commitCutter(redisUrl: string, mode: 'applied' | 'late') {
+  async function commitCutter(redisUrl: string, mode: 'applied' | 'late' | 'dropped', laterSilent = false) {
     const port = Number(new URL(redisUrl).port);
     let cut = false;
     let lateSent: Promise<void> = Promise.resolve();
     const sockets: Socket[] = [];
     const holdingOf = new Map<Socket, (v: boolean) => void>();
     const proxy = createServer(client => {
+      sockets.push(client);
+      if (cut && laterSilent) return void client.on('error', () => {});
       const server = netConnect(port, '127.0.0.1');
       sockets.push(client, server);
       let replies = true;
@@ -134,7 +137,7 @@ describe('submit commit', () => {
           // Silent from here on, the client left open: it gives up after JTM_CONNECT_TIMEOUT (a stopped Redis).
           if (mode === 'applied') {
             server.write(chunk);
-          } else {
+          } else if (mode === 'late') {
             holdingOf.get(client)?.(true);
             lateSent = new Promise(r =>
               setTimeout(() => {
@@ -216,5 +219,64 @@ describe('submit commit', () => {
         }
       });
     }
+  }
+
+  for (const mode of ['applied', 'dropped'] as const) {
+    it(`a commit whose answer is lost and Redis silent past JTM_SUBMIT_RETRY (${mode}): jtm submit gives the ids, exit 0, and says the outcome is not known; the API rejects SUBMIT_UNSETTLED with them; each task runs or ends failed, once (adversary 26 F1)`, async () => {
+      // It exited 255 with no id while the commit had been applied: the tasks ran, unseen by Cromwell.
+      const direct = testEnv();
+      const ctx = await context(direct);
+      const env = { JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '2s' };
+      const cli = await commitCutter(direct['REDIS_URL']!, mode, true);
+      const api = await commitCutter(direct['REDIS_URL']!, mode, true);
+      try {
+        const r = await runJtm(['submit', '-cmd', 'true', '-p', 'unsettled'], {
+          ...direct,
+          ...env,
+          REDIS_URL: cli.url,
+        });
+        expect(r.code, r.stderr).toBe(0);
+        const [given] = taskIds(r.stdout);
+        expect(r.stderr.trim().split('\n')).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^jtm submit: Redis stopped answering after this submit's commit was sent: its 1 task\\(s\\) \\(JTM task IDs ${given}\\) run if`,
+            ),
+          ),
+        ]);
+        const jtm = await connect({ env: { ...direct, ...env, REDIS_URL: api.url } });
+        let viaApi: number | undefined;
+        try {
+          const err = await jtm.submit({ command: 'true' }, { pool: 'unsettled' }).then(
+            () => undefined,
+            (e: unknown) => e as { code?: string; ids?: number[] },
+          );
+          expect(err?.code).toBe('SUBMIT_UNSETTLED');
+          expect(err?.ids).toHaveLength(1);
+          viaApi = err?.ids?.[0];
+        } finally {
+          await jtm.close();
+        }
+        // Applied: committed, the task runs; dropped: not committed, reconciliation fails it (never both).
+        for (const id of [given!, viaApi!]) {
+          const rec = await ctx.tasks.get(id);
+          const commit = await ctx.redis.get(ctx.keys.submit(rec!.submit_id!));
+          expect([id, isCommitted(commit)]).toEqual([id, mode === 'applied']);
+          expect(rec?.status).toBe(TaskStatus.queued);
+        }
+        const counts = emptyReconcileCounts();
+        const jobs = new TaskJobs(ctx);
+        for (let cursor: number | undefined = 0; cursor !== undefined;)
+          cursor = await reconcileBatch(ctx, jobs, cursor, counts, Date.now() + SUBMIT_GRACE_MS + 1000);
+        await jobs.close();
+        for (const id of [given!, viaApi!])
+          expect((await ctx.tasks.get(id))?.status).toBe(
+            mode === 'applied' ? TaskStatus.pending : TaskStatus.failed,
+          );
+      } finally {
+        cli.close();
+        api.close();
+      }
+    });
   }
 });

@@ -1,5 +1,5 @@
 import { submitTasksRetrying } from '../../tasks/submit-task.js';
-import { OutputWriteError } from '../../errors.js';
+import { OutputWriteError, SubmitUnsettledError } from '../../errors.js';
 import { killTask } from '../../tasks/kill-task.js';
 import { printDurably, type CommandSession } from '../session.js';
 import { tasksFromFlags, type SubmitFlags } from '../submit-cli.js';
@@ -16,7 +16,13 @@ export async function runSubmit(
   // Not on stderr: a submit that fails in the end says so in one line, as every failing command does.
   const ids = await submitTasksRetrying(s, tasks, s.config.submitRetryMs, (err, tries) =>
     s.logger.debug({ err, tries }, 'Redis unreachable: submit retried'),
-  );
+  ).catch((err: unknown) => {
+    if (!(err instanceof SubmitUnsettledError)) throw err;
+    // Its tasks are in Redis and each will end one way or the other: Cromwell gets the ids (exit 0) and follows
+    // them with isalive and the rc file. Exit 255 without them left tasks that ran unseen (adversary 26 F1).
+    process.stderr.write(`jtm submit: ${err.message}\n`);
+    return [...err.ids];
+  });
   // One write for all ids: a 10,000-task file printed line by line cost ~100 ms.
   if (ids.length > 0 && !s.json) await deliverIds(s, ids);
   return { task_ids: ids };
