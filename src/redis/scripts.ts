@@ -364,7 +364,8 @@ export const RUN_FIELDS = [
  * KEYS[1] task  KEYS[2] tasks:active  KEYS[3] this worker's task set
  * ARGV[1] worker id  ARGV[2] host  ARGV[3] now ms  ARGV[4] retention ms  ARGV[5] task key base
  * ARGV[6] worker key base  ARGV[7] run token  ARGV[8] BullMQ lock token of the job  ARGV[9] submit key base
- * ARGV[10] stats key base
+ * ARGV[10] stats key base  ARGV[11] the run token of this worker's earlier claim of the task whose answer it
+ * never got ('' if none)
  * Returns {1, attempt, RUN_FIELDS values...} started; {0, status} not to be run (final, or just ended by a
  * pending kill or by exhausted retries); {2, 3} running on another live worker; {3, queued_at} its submit
  * has not completed (defer); {-1} no such task.
@@ -393,9 +394,9 @@ if cur == QUEUED then
   end
 end
 local m
--- worker_id, max_retries, losses, host, pool, started_at
+-- worker_id, max_retries, losses, host, pool, started_at, run_token
 local function more()
-  m = m or redis.call('HMGET', t, 'worker_id', 'max_retries', 'losses', 'host', 'pool', 'started_at')
+  m = m or redis.call('HMGET', t, 'worker_id', 'max_retries', 'losses', 'host', 'pool', 'started_at', 'run_token')
   return m
 end
 local h = v[7]
@@ -410,16 +411,31 @@ end
 if v[5] == '1' then return endNow(TERMINATED, 'killed before it started') end
 local attempts = tonumber(v[6] or '0')
 local reason = 'started'
+local function startedReply(attempt)
+  local out = {1, attempt}
+  for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[7 + i] end
+  return out
+end
 if cur == RUNNING then
   local r = more()
   local old = r[1] or ''
+  -- This very claim, applied already: ioredis sends a command again after a reconnect when its answer was lost
+  -- (autoResendUnfulfilledCommands). Answered as it was, changing nothing: it was counted as this live worker
+  -- lost, in the same millisecond as its start (adversary 26 F2).
+  if old == ARGV[1] and r[7] == ARGV[7] then return startedReply(attempts) end
   if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, RUNNING} end
-  local maxRetries = tonumber(r[2] or '0')
-  local losses = tonumber(r[3] or '0') + 1
-  redis.call('HSET', t, 'losses', losses)
-  if losses > maxRetries then return endNow(LOSTCONNECTION, 'worker ' .. old .. ' was lost and no retries are left') end
-  redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
-  reason = 'restarted: worker ' .. old .. ' was lost'
+  if old == ARGV[1] and ARGV[11] ~= '' and r[7] == ARGV[11] then
+    -- This worker's own claim, applied, whose answer it never got (a reset, a timeout): that run never began, so
+    -- nothing was lost (a network fault charged a retry to a task on a live worker: adversary 26 F2).
+    reason = 'restarted: its claim was applied but its answer was lost'
+  else
+    local maxRetries = tonumber(r[2] or '0')
+    local losses = tonumber(r[3] or '0') + 1
+    redis.call('HSET', t, 'losses', losses)
+    if losses > maxRetries then return endNow(LOSTCONNECTION, 'worker ' .. old .. ' was lost and no retries are left') end
+    redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
+    reason = 'restarted: worker ' .. old .. ' was lost'
+  end
 elseif cur ~= QUEUED and cur ~= PENDING then
   return {0, cur}
 end
@@ -437,9 +453,7 @@ redis.call('HSET', t, 'status', ${STATUS_TEXT.running}, 'worker_id', ARGV[1], 'h
 -- An earlier run's live output (a first run has none: no DEL then).
 if attempts > 0 then redis.call('DEL', ARGV[5] .. id .. ':output', ARGV[5] .. id .. ':output-kept') end
 redis.call('SADD', KEYS[3], id)
-local out = {1, attempts + 1}
-for i = 1, ${RUN_FIELDS.length} do out[i + 2] = v[7 + i] end
-return out
+return startedReply(attempts + 1)
 `;
 
 /**
