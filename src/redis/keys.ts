@@ -87,6 +87,13 @@ export class Keys {
   get submitBase(): string {
     return `${this.prefix}:submit:`;
   }
+  /**
+   * One create-tasks call's answer (`create-call:<token>`), kept a while: the same call sent again (a client
+   * resends a command whose answer a reset lost) gets it instead of a second block of records.
+   */
+  createCall(token: string): string {
+    return `${this.prefix}:create-call:${token}`;
+  }
   worker(id: string): string {
     return `${this.prefix}:worker:${id}`;
   }

@@ -598,7 +598,11 @@ return 1
  * kept record of the old task 1 and its job collided with the old one's (adversary 24 F7). One EXISTS over
  * every key of the call; on a hit nothing is written (not even the counter) and the caller raises the
  * counter (TaskStore.createMany) and calls again.
- * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted
+ * The call's answer is kept under KEYS[4] (for CREATE_CALL_TTL_MS), and the same call again (a token of its
+ * own) gets it and writes nothing: ioredis sends a command again after a reconnect when its answer was lost, and
+ * a second run made a second block of records with the same submit id, which reconciliation would then have
+ * given jobs as committed: the command run twice, once under an id nobody had (adversary 26 follow-up).
+ * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted  KEYS[4] this call's create-call key
  * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5] number of tasks
  * ARGV[6] job key base of the pool queues (`<queue prefix>:`; a task's job is `<base><pool>:<job id prefix><id>`)
  * ARGV[7] job id prefix ('': the jobs are not looked at)  ARGV[8] number of shared field, value pairs (those every task of the call has:
@@ -607,7 +611,12 @@ return 1
  * Returns the first id (the next ones follow every shard-count ids), or {0, c} when a record or job of one of
  * the ids exists, c being the highest counter value among those taken.
  */
+/** How long a create-tasks call's answer is kept for the same call sent again: far past any client's reconnect. */
+export const CREATE_CALL_TTL_MS = 600_000;
+
 export const CREATE_TASKS = `${prelude('entry', 'statsPool')}
+local again = redis.call('GET', KEYS[4])
+if again then return tonumber(again) end
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
@@ -654,6 +663,7 @@ for k = 1, n do
 end
 redis.call('ZADD', KEYS[2], unpack(active))
 for pool, count in pairs(perPool) do redis.call('HINCRBY', KEYS[3], statsPool(pool), count) end
+redis.call('SET', KEYS[4], first * shards + shard, 'PX', ${CREATE_CALL_TTL_MS})
 return first * shards + shard
 `;
 

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
@@ -146,11 +148,13 @@ export class TaskStore {
       }
       args[at] = own;
     }
+    // This call's own key: sent again by the client after a reset, the script answers as it did (CREATE_TASKS).
+    const callKey = this.keys.createCall(randomBytes(8).toString('hex'));
     for (let round = 0; ; round++) {
       const reply = await runScript<number | [number, number]>(
         this.redis,
         CREATE_TASKS,
-        [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted],
+        [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted, callKey],
         args,
       );
       if (!Array.isArray(reply)) {

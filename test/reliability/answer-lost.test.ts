@@ -1,0 +1,113 @@
+// A script applied by Redis whose answer a connection reset lost: the client sends the command again once
+// reconnected (ioredis's autoResendUnfulfilledCommands), and the script runs a second time.
+// - A worker's claim (start-task) found the task running on this very worker and counted it lost ("restarted:
+//   worker … was lost", in the same millisecond as its start): a network fault spent a retry of a task on a live
+//   worker, and with none left ended it lostconnection (adversary 26 F2, 2 of 40 tasks under a reset every second).
+// - A submit's create-tasks made a second block of records with the same submit id: the submit printed the second
+//   block's ids, and the first, committed with it, would have been given jobs by reconciliation: the command run
+//   twice, once under an id nobody had.
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+
+import { describe, expect, it } from 'vitest';
+
+import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
+import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
+import { testEnv } from '../helpers/env.js';
+
+/**
+ * A proxy to `port` that resets the client's connection (RST) as the answer to the first script call whose
+ * command holds `marker` comes back, the answer dropped; an error answer (NOSCRIPT) is passed on and the next
+ * such call cut instead.
+ */
+async function answerCutter(port: number, marker: string) {
+  let claimSeen = false;
+  let cut = false;
+  const sockets: Socket[] = [];
+  const proxy = createServer(client => {
+    const server = connect(port, '127.0.0.1');
+    sockets.push(client, server);
+    let dropReplies = false;
+    client.on('data', chunk => {
+      if (!claimSeen && chunk.includes(marker) && /eval/i.test(chunk.toString('latin1'))) {
+        claimSeen = true;
+        dropReplies = true;
+      }
+      server.write(chunk);
+    });
+    server.on('data', chunk => {
+      if (!dropReplies) return void client.write(chunk);
+      if (chunk[0] === 0x2d) {
+        // An error (NOSCRIPT: the script not loaded yet, sent again with its text): passed on, the next one cut.
+        claimSeen = false;
+        dropReplies = false;
+        return void client.write(chunk);
+      }
+      // The claim was applied (its answer is here): the client never gets it.
+      cut = true;
+      client.resetAndDestroy();
+      server.destroy();
+    });
+    client.on('error', () => {});
+    server.on('error', () => client.destroy());
+    client.on('close', () => server.destroy());
+    server.on('close', () => client.destroy());
+  });
+  await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    cut: () => cut,
+    close: () => {
+      for (const so of sockets) so.destroy();
+      proxy.close();
+    },
+  };
+}
+
+describe('a script whose answer is lost to a reset', () => {
+  it("a worker's claim is sent again by the client and answered as it was: the task runs once, nothing charged", async () => {
+    const direct = testEnv({ JTM_TASK_RETRIES: '0' });
+    // The submit key base: only start-task names it, of a worker's commands.
+    const proxy = await answerCutter(Number(new URL(direct['REDIS_URL']!).port), ':submit:');
+    const worker = startJtm(['worker', '-p', 'claimcut', '--slots', '1'], {
+      ...direct,
+      REDIS_URL: proxy.url,
+    });
+    const ctx = await openTestContext(direct);
+    try {
+      await waitWorkers(direct, 'claimcut');
+      const [id] = taskIds((await runJtm(['submit', '-p', 'claimcut', '-cmd', 'echo ran'], direct)).stdout);
+      const rec = await waitFinalRecord(ctx, id!, 60_000);
+      expect(proxy.cut(), 'the claim answer was cut').toBe(true);
+      expect(
+        [rec.status_name, rec.attempts, rec.losses ?? 0, rec.lease_losses ?? 0],
+        `${rec.reason}; ${worker.output().slice(-3000)}`,
+      ).toEqual(['success', 1, 0, 0]);
+    } finally {
+      await closeContext(ctx);
+      await worker.stop();
+      proxy.close();
+    }
+  });
+
+  it("a submit's create-tasks sent again is answered as it was: one record per task, the ids printed are the ones that run", async () => {
+    const direct = testEnv();
+    // The records' submit id: only create-tasks names it, of a submit's commands.
+    const proxy = await answerCutter(Number(new URL(direct['REDIS_URL']!).port), 'submit_id');
+    const ctx = await openTestContext(direct);
+    try {
+      const r = await runJtm(['submit', '-p', 'createcut', '-cmd', 'echo ran'], {
+        ...direct,
+        REDIS_URL: proxy.url,
+      });
+      expect(proxy.cut(), 'the create-tasks answer was cut').toBe(true);
+      expect(r.code, r.stderr).toBe(0);
+      expect(taskIds(r.stdout)).toEqual([1]);
+      // One record: a second block (task 2, same submit id, committed with the first) was made before.
+      expect(await ctx.redis.get(ctx.keys.nextTaskId)).toBe('1');
+      expect(await ctx.tasks.get(2)).toBeUndefined();
+    } finally {
+      await closeContext(ctx);
+      proxy.close();
+    }
+  });
+});
