@@ -66,6 +66,8 @@ describe('whose silence a lost lease was', () => {
     [1_000, 250, true],
     // A loaded worker whose checks came up to a second apart in a 4 s silence: still Redis's.
     [4_000, 1_000, true],
+    // A loaded node: one check 593 ms late in a 1.2 s BUSY episode (a lease loss charged in a full run).
+    [1_231, 593, true],
     // The worker itself frozen or starved for most of the silence.
     [1_200, 800, false],
     [4_000, 3_900, false],
