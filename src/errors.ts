@@ -144,6 +144,25 @@ export class SubmitUnsettledError extends JtmError {
   }
 }
 
+/**
+ * A kill request was sent but Redis did not answer it, nor anything after, within JTM_KILL_RETRY: it may have been
+ * applied (the task then ends terminated). Exit 255 like an unreachable Redis (Cromwell ignores kill's exit code);
+ * the line says what to check (adversary 26 F4: "cannot reach Redis" alone, for a kill that had happened).
+ */
+export class KillUnsettledError extends JtmError {
+  constructor(
+    readonly taskId: number,
+    cause: unknown,
+  ) {
+    super(
+      `the kill of task ${taskId} was sent but Redis stopped answering: it may have been applied (jtm status -tid ${taskId} says, once Redis answers)${causeText(cause)}`,
+      'KILL_UNSETTLED',
+      255,
+      { cause },
+    );
+  }
+}
+
 /** At most 20 ids, then how many more. */
 function idList(ids: readonly number[]): string {
   const shown = ids.slice(0, 20).join(', ');
@@ -355,7 +374,7 @@ export class DashboardExposedError extends JtmError {
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof RedisUnavailableError) return true;
   // Its message names the connection failure behind it; it is a submit's outcome, not one to retry.
-  if (err instanceof SubmitUnsettledError) return false;
+  if (err instanceof SubmitUnsettledError || err instanceof KillUnsettledError) return false;
   if (err instanceof RedisAuthError || err instanceof RedisTlsError || isAuthError(err)) return false;
   const msg = err instanceof Error ? err.message : String(err);
   // ioredis's Cluster client words a master that is down as redirections that never end (MOVED to the dead

@@ -52,6 +52,7 @@ export {
   SubmitIncompleteError,
   SubmitPartlyCommittedError,
   SubmitUnsettledError,
+  KillUnsettledError,
   TaskNotFoundError,
   TaskRecordLostError,
   UnexpectedError,

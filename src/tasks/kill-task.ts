@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
 import { retryWhileUnreachable } from '../redis/retry-unreachable.js';
-import { TaskNotFoundError, toError } from '../errors.js';
+import { isConnectionError, KillUnsettledError, TaskNotFoundError, toError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { jobIdOf } from './job-data.js';
 import { openPoolQueue } from './pool-queue.js';
@@ -21,13 +21,24 @@ export interface KillResult {
  * kill's exit code, so a kill lost to a transient error (a restart, a node so loaded that the connection times
  * out) would leave the task running. `jtm kill` and the API's kill() both run this.
  */
-export function killTaskRetrying(
+export async function killTaskRetrying(
   src: ContextSource,
   id: number,
   waitMs: number,
   retryMs: number,
 ): Promise<KillResult> {
-  return retryWhileUnreachable(() => withContext(src, ctx => killTask(ctx, id, waitMs)), retryMs);
+  const sent = { request: false };
+  try {
+    return await retryWhileUnreachable(
+      () => withContext(src, ctx => killTask(ctx, id, waitMs, sent)),
+      retryMs,
+    );
+  } catch (err) {
+    // A request sent whose answer never came may have been applied (the task then ends terminated): said so,
+    // instead of "cannot reach Redis" alone for a kill that happened (adversary 26 F4).
+    if (sent.request && isConnectionError(err)) throw new KillUnsettledError(id, err);
+    throw err;
+  }
 }
 
 /**
@@ -35,8 +46,15 @@ export function killTaskRetrying(
  * intent is recorded and the owning worker told; it kills the whole tree and records terminated, which
  * this waits for (up to `waitMs`). Worker dead: ended at once. Already final: nothing changes.
  */
-export async function killTask(anyShard: JtmContext, id: number, waitMs: number): Promise<KillResult> {
+export async function killTask(
+  anyShard: JtmContext,
+  id: number,
+  waitMs: number,
+  /** Set once a kill request went out on a connection that was up: from then on, it may have been applied. */
+  sent: { request: boolean } = { request: false },
+): Promise<KillResult> {
   const ctx = forTask(anyShard, id);
+  if (ctx.redis.status === 'ready') sent.request = true;
   const outcome = await ctx.tasks.requestKill(id);
   switch (outcome.kind) {
     case 'missing':

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
-import { testEnv } from '../helpers/env.js';
+import { testEnv, waitFor } from '../helpers/env.js';
 
 /**
  * A proxy to `port` that resets the client's connection (RST) as the answer to the first script call whose
@@ -110,4 +110,76 @@ describe('a script whose answer is lost to a reset', () => {
       proxy.close();
     }
   });
+
+  it('a kill sent whose answer never comes (Redis silent past JTM_KILL_RETRY): exit 255 saying it may have applied, and it did (adversary 26 F4)', async () => {
+    // "cannot reach Redis" alone, though the kill applied: an operator was told it failed.
+    const direct = testEnv();
+    const worker = startJtm(['worker', '-p', 'killcut', '--slots', '1'], direct);
+    const ctx = await openTestContext(direct);
+    const proxy = await silentAfterScript(Number(new URL(direct['REDIS_URL']!).port));
+    try {
+      await waitWorkers(direct, 'killcut');
+      const [id] = taskIds((await runJtm(['submit', '-p', 'killcut', '-cmd', 'sleep 60'], direct)).stdout);
+      await waitFor(async () => (await ctx.tasks.get(id!))?.pid, 'the task running');
+      const r = await runJtm(['kill', '-tid', String(id)], {
+        ...direct,
+        REDIS_URL: proxy.url,
+        JTM_CONNECT_TIMEOUT: '1s',
+        JTM_KILL_RETRY: '2s',
+      });
+      expect(proxy.silenced(), 'the kill went through the proxy').toBe(true);
+      expect(r.code, r.stderr).toBe(255);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^jtm kill: the kill of task ${id} was sent but Redis stopped answering: it may have been applied`,
+          ),
+        ),
+      ]);
+      expect((await waitFinalRecord(ctx, id!, 30_000)).status_name).toBe('terminated');
+    } finally {
+      await closeContext(ctx);
+      await worker.stop();
+      proxy.close();
+    }
+  });
 });
+
+/**
+ * A proxy to `port` that passes everything until a client's script call is answered (not with an error): that
+ * answer and all later ones are dropped, and new connections get none (Redis silent after it applied the call).
+ */
+async function silentAfterScript(port: number) {
+  let silent = false;
+  const sockets: Socket[] = [];
+  const proxy = createServer(client => {
+    sockets.push(client);
+    client.on('error', () => {});
+    if (silent) return;
+    const server = connect(port, '127.0.0.1');
+    sockets.push(server);
+    let armed = false;
+    client.on('data', chunk => {
+      if (/eval/i.test(chunk.toString('latin1'))) armed = true;
+      server.write(chunk);
+    });
+    server.on('data', chunk => {
+      if (silent) return;
+      // An error answer (NOSCRIPT: the script not loaded yet, sent again with its text) is passed on.
+      if (armed && chunk[0] !== 0x2d) silent = true;
+      else client.write(chunk);
+      armed = false;
+    });
+    server.on('error', () => client.destroy());
+    client.on('close', () => server.destroy());
+  });
+  await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    silenced: () => silent,
+    close: () => {
+      for (const so of sockets) so.destroy();
+      proxy.close();
+    },
+  };
+}
