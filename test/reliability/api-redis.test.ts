@@ -81,7 +81,8 @@ describe('API: Redis stops answering after connect() (SIGSTOP)', () => {
         unavailable,
         { value: 'unknown' },
         unavailable,
-        unavailable,
+        // Sent on the open connection: a stopped Redis applies it when it resumes (adversary 26 F4).
+        { error: 'KillUnsettledError KILL_UNSETTLED' },
         unavailable,
         unavailable,
         unavailable,
