@@ -364,8 +364,7 @@ export const RUN_FIELDS = [
  * KEYS[1] task  KEYS[2] tasks:active  KEYS[3] this worker's task set
  * ARGV[1] worker id  ARGV[2] host  ARGV[3] now ms  ARGV[4] retention ms  ARGV[5] task key base
  * ARGV[6] worker key base  ARGV[7] run token  ARGV[8] BullMQ lock token of the job  ARGV[9] submit key base
- * ARGV[10] stats key base  ARGV[11] the run token of this worker's earlier claim of the task whose answer it
- * never got ('' if none)
+ * ARGV[10] stats key base
  * Returns {1, attempt, RUN_FIELDS values...} started; {0, status} not to be run (final, or just ended by a
  * pending kill or by exhausted retries); {2, 3} running on another live worker; {3, queued_at} its submit
  * has not completed (defer); {-1} no such task.
@@ -424,18 +423,12 @@ if cur == RUNNING then
   -- lost, in the same millisecond as its start (adversary 26 F2).
   if old == ARGV[1] and r[7] == ARGV[7] then return startedReply(attempts) end
   if old ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. old .. ':alive') == 1 then return {2, RUNNING} end
-  if old == ARGV[1] and ARGV[11] ~= '' and r[7] == ARGV[11] then
-    -- This worker's own claim, applied, whose answer it never got (a reset, a timeout): that run never began, so
-    -- nothing was lost (a network fault charged a retry to a task on a live worker: adversary 26 F2).
-    reason = 'restarted: its claim was applied but its answer was lost'
-  else
-    local maxRetries = tonumber(r[2] or '0')
-    local losses = tonumber(r[3] or '0') + 1
-    redis.call('HSET', t, 'losses', losses)
-    if losses > maxRetries then return endNow(LOSTCONNECTION, 'worker ' .. old .. ' was lost and no retries are left') end
-    redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
-    reason = 'restarted: worker ' .. old .. ' was lost'
-  end
+  local maxRetries = tonumber(r[2] or '0')
+  local losses = tonumber(r[3] or '0') + 1
+  redis.call('HSET', t, 'losses', losses)
+  if losses > maxRetries then return endNow(LOSTCONNECTION, 'worker ' .. old .. ' was lost and no retries are left') end
+  redis.call('SREM', ARGV[6] .. old .. ':tasks', id)
+  reason = 'restarted: worker ' .. old .. ' was lost'
 elseif cur ~= QUEUED and cur ~= PENDING then
   return {0, cur}
 end

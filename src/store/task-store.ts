@@ -282,8 +282,6 @@ export class TaskStore {
   /**
    * Claims a task for one execution (`runToken`) of `workerId`. `jobToken` is the BullMQ lock token the job
    * was fetched with: the manager moves the job of a dead worker only while that very lock holds.
-   * `unansweredToken`: the run token of this worker's earlier claim of the task that got no answer (it may have
-   * been applied): found still in the record, that run never began and its restart costs no retry.
    */
   async start(
     id: number,
@@ -292,7 +290,6 @@ export class TaskStore {
     runToken: string,
     jobToken = '',
     now = wallNow(),
-    unansweredToken = '',
   ): Promise<StartOutcome> {
     const res = await runScript<(number | string | null)[]>(
       this.redis,
@@ -309,7 +306,6 @@ export class TaskStore {
         jobToken,
         this.keys.submitBase,
         this.keys.statsBase,
-        unansweredToken,
       ],
     );
     switch (res[0]) {

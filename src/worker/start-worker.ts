@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
-import { discardCause, isConnectionError, isRightsError, toError } from '../errors.js';
+import { discardCause, isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
 import { isCredentialsRefusal, isOutageRefusal } from '../redis/replies.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
@@ -129,11 +129,6 @@ export async function startWorker(
   const runs = new Map<number, TaskRun>();
   /** Tasks whose run this worker gave back after killing its tree: a re-run here has no leftovers to look for. */
   const givenBackHere = new Set<number>();
-  /**
-   * Claims sent whose answer never came (a reset, a timeout): task id → the claim's run token. Redis may have
-   * applied one; the next claim of the task names it, so that its restart here is not charged as a lost worker.
-   */
-  const unansweredClaims = new Map<number, string>();
   const outputTurns = new OutputTurns();
   const env = taskEnvironment(ctx.config);
   const heartbeat = new Heartbeat(ctx, opts, host);
@@ -343,31 +338,9 @@ export async function startWorker(
     for (let i = 0; i < 2 && heartbeat.mustFence(monotonicMs() + interval); i++) await beat();
     if (heartbeat.mustFence()) return defer(exec);
     const { runToken } = exec.fence;
-    const claimTask = async (): Promise<Awaited<ReturnType<typeof ctx.tasks.start>>> => {
-      const unanswered = unansweredClaims.get(id) ?? '';
-      try {
-        const c = await ctx.tasks.start(
-          id,
-          opts.workerId,
-          host,
-          runToken,
-          exec.token ?? '',
-          wallNow(),
-          unanswered,
-        );
-        unansweredClaims.delete(id);
-        return c;
-      } catch (err) {
-        if (isConnectionError(err)) {
-          if (unansweredClaims.size >= GIVEN_BACK_MEMORY) unansweredClaims.clear();
-          unansweredClaims.set(id, runToken);
-        }
-        throw err;
-      }
-    };
     // The lease the last claim was sent under: one that broke after it may have let another worker take the task.
     let claimEpoch = heartbeat.leaseEpoch;
-    let claim = await claimTask();
+    let claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     // A job fetched between its submit's addBulk and the submit's commit: the commit follows within
     // milliseconds, unless the submit died (then the task must never run: deferred until reconciliation fails
     // it). Only a young record is waited for, so the jobs of a dead submit do not hold the slots.
@@ -377,7 +350,7 @@ export async function startWorker(
       if (!young(claim)) break;
       await sleep(wait);
       claimEpoch = heartbeat.leaseEpoch;
-      claim = await claimTask();
+      claim = await ctx.tasks.start(id, opts.workerId, host, runToken, exec.token ?? '');
     }
     // Not committed yet (a large submit still adding jobs): looked at again soon; an old one rarely.
     if (claim.kind === 'unsubmitted')
@@ -774,7 +747,7 @@ const START_FIELDS_DELAY_MS = 1000;
 /** How soon a beat refused by a Redis that takes no writes for now is tried again (a quarter beat if shorter). */
 const QUICK_BEAT_MS = 250;
 
-/** How many given-back tasks (givenBackHere) and unanswered claims (unansweredClaims) a worker remembers. */
+/** How many given-back tasks a worker remembers (givenBackHere). */
 const GIVEN_BACK_MEMORY = 10_000;
 
 /**

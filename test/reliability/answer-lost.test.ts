@@ -15,39 +15,38 @@ import { closeContext, openTestContext, waitFinalRecord } from '../helpers/conte
 import { testEnv, waitFor } from '../helpers/env.js';
 
 /**
- * A proxy to `port` that resets the client's connection (RST) as the answer to the first script call whose
- * command holds `marker` comes back, the answer dropped; an error answer (NOSCRIPT) is passed on and the next
- * such call cut instead.
+ * A proxy to `port` whose client loses the answer to the first script call holding `marker` that Redis applied
+ * (answered without an error: a NOSCRIPT is passed on, and the call sent again with its text is the one): with
+ * `reset`, the client's connection is reset (RST) as that answer comes; with `silent`, that answer and every later
+ * one are dropped and new connections get none (Redis silent after it applied the call).
  */
-async function answerCutter(port: number, marker: string) {
-  let claimSeen = false;
-  let cut = false;
+async function answerLoser(port: number, marker: string, then: 'reset' | 'silent') {
+  let armed = false;
+  let lost = false;
   const sockets: Socket[] = [];
   const proxy = createServer(client => {
+    sockets.push(client);
+    client.on('error', () => {});
+    if (lost && then === 'silent') return;
     const server = connect(port, '127.0.0.1');
-    sockets.push(client, server);
-    let dropReplies = false;
+    sockets.push(server);
     client.on('data', chunk => {
-      if (!claimSeen && chunk.includes(marker) && /eval/i.test(chunk.toString('latin1'))) {
-        claimSeen = true;
-        dropReplies = true;
-      }
+      if (!lost && chunk.includes(marker) && /eval/i.test(chunk.toString('latin1'))) armed = true;
       server.write(chunk);
     });
     server.on('data', chunk => {
-      if (!dropReplies) return void client.write(chunk);
-      if (chunk[0] === 0x2d) {
-        // An error (NOSCRIPT: the script not loaded yet, sent again with its text): passed on, the next one cut.
-        claimSeen = false;
-        dropReplies = false;
+      if (lost && then === 'silent') return;
+      if (!armed || chunk[0] === 0x2d) {
+        armed = false;
         return void client.write(chunk);
       }
-      // The claim was applied (its answer is here): the client never gets it.
-      cut = true;
-      client.resetAndDestroy();
-      server.destroy();
+      armed = false;
+      lost = true;
+      if (then === 'reset') {
+        client.resetAndDestroy();
+        server.destroy();
+      }
     });
-    client.on('error', () => {});
     server.on('error', () => client.destroy());
     client.on('close', () => server.destroy());
     server.on('close', () => client.destroy());
@@ -55,7 +54,7 @@ async function answerCutter(port: number, marker: string) {
   await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
   return {
     url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-    cut: () => cut,
+    lost: () => lost,
     close: () => {
       for (const so of sockets) so.destroy();
       proxy.close();
@@ -67,7 +66,7 @@ describe('a script whose answer is lost to a reset', () => {
   it("a worker's claim is sent again by the client and answered as it was: the task runs once, nothing charged", async () => {
     const direct = testEnv({ JTM_TASK_RETRIES: '0' });
     // The submit key base: only start-task names it, of a worker's commands.
-    const proxy = await answerCutter(Number(new URL(direct['REDIS_URL']!).port), ':submit:');
+    const proxy = await answerLoser(Number(new URL(direct['REDIS_URL']!).port), ':submit:', 'reset');
     const worker = startJtm(['worker', '-p', 'claimcut', '--slots', '1'], {
       ...direct,
       REDIS_URL: proxy.url,
@@ -77,7 +76,7 @@ describe('a script whose answer is lost to a reset', () => {
       await waitWorkers(direct, 'claimcut');
       const [id] = taskIds((await runJtm(['submit', '-p', 'claimcut', '-cmd', 'echo ran'], direct)).stdout);
       const rec = await waitFinalRecord(ctx, id!, 60_000);
-      expect(proxy.cut(), 'the claim answer was cut').toBe(true);
+      expect(proxy.lost(), 'the claim answer was cut').toBe(true);
       expect(
         [rec.status_name, rec.attempts, rec.losses ?? 0, rec.lease_losses ?? 0],
         `${rec.reason}; ${worker.output().slice(-3000)}`,
@@ -92,14 +91,14 @@ describe('a script whose answer is lost to a reset', () => {
   it("a submit's create-tasks sent again is answered as it was: one record per task, the ids printed are the ones that run", async () => {
     const direct = testEnv();
     // The records' submit id: only create-tasks names it, of a submit's commands.
-    const proxy = await answerCutter(Number(new URL(direct['REDIS_URL']!).port), 'submit_id');
+    const proxy = await answerLoser(Number(new URL(direct['REDIS_URL']!).port), 'submit_id', 'reset');
     const ctx = await openTestContext(direct);
     try {
       const r = await runJtm(['submit', '-p', 'createcut', '-cmd', 'echo ran'], {
         ...direct,
         REDIS_URL: proxy.url,
       });
-      expect(proxy.cut(), 'the create-tasks answer was cut').toBe(true);
+      expect(proxy.lost(), 'the create-tasks answer was cut').toBe(true);
       expect(r.code, r.stderr).toBe(0);
       expect(taskIds(r.stdout)).toEqual([1]);
       // One record: a second block (task 2, same submit id, committed with the first) was made before.
@@ -116,7 +115,7 @@ describe('a script whose answer is lost to a reset', () => {
     const direct = testEnv();
     const worker = startJtm(['worker', '-p', 'killcut', '--slots', '1'], direct);
     const ctx = await openTestContext(direct);
-    const proxy = await silentAfterScript(Number(new URL(direct['REDIS_URL']!).port));
+    const proxy = await answerLoser(Number(new URL(direct['REDIS_URL']!).port), 'eval', 'silent');
     try {
       await waitWorkers(direct, 'killcut');
       const [id] = taskIds((await runJtm(['submit', '-p', 'killcut', '-cmd', 'sleep 60'], direct)).stdout);
@@ -127,7 +126,7 @@ describe('a script whose answer is lost to a reset', () => {
         JTM_CONNECT_TIMEOUT: '1s',
         JTM_KILL_RETRY: '2s',
       });
-      expect(proxy.silenced(), 'the kill went through the proxy').toBe(true);
+      expect(proxy.lost(), 'the kill went through the proxy').toBe(true);
       expect(r.code, r.stderr).toBe(255);
       expect(r.stderr.trim().split('\n')).toEqual([
         expect.stringMatching(
@@ -144,42 +143,3 @@ describe('a script whose answer is lost to a reset', () => {
     }
   });
 });
-
-/**
- * A proxy to `port` that passes everything until a client's script call is answered (not with an error): that
- * answer and all later ones are dropped, and new connections get none (Redis silent after it applied the call).
- */
-async function silentAfterScript(port: number) {
-  let silent = false;
-  const sockets: Socket[] = [];
-  const proxy = createServer(client => {
-    sockets.push(client);
-    client.on('error', () => {});
-    if (silent) return;
-    const server = connect(port, '127.0.0.1');
-    sockets.push(server);
-    let armed = false;
-    client.on('data', chunk => {
-      if (/eval/i.test(chunk.toString('latin1'))) armed = true;
-      server.write(chunk);
-    });
-    server.on('data', chunk => {
-      if (silent) return;
-      // An error answer (NOSCRIPT: the script not loaded yet, sent again with its text) is passed on.
-      if (armed && chunk[0] !== 0x2d) silent = true;
-      else client.write(chunk);
-      armed = false;
-    });
-    server.on('error', () => client.destroy());
-    client.on('close', () => server.destroy());
-  });
-  await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-    silenced: () => silent,
-    close: () => {
-      for (const so of sockets) so.destroy();
-      proxy.close();
-    },
-  };
-}

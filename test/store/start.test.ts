@@ -168,29 +168,6 @@ describe.concurrent('start-task', () => {
     expect(await ctx.tasks.events(id)).toEqual(events);
   });
 
-  it("a claim of this worker's whose answer it never got (named by the next claim) restarts the task without a loss", async ({
-    ctx,
-    expect,
-  }) => {
-    const id = await runningTask(ctx, { fields: { max_retries: 0 }, alive: true });
-    expect(await ctx.tasks.start(id, 'w1', 'h', 'r2', '', 3_000, 'r1')).toMatchObject({
-      kind: 'started',
-      attempt: 2,
-    });
-    const rec = await ctx.tasks.get(id);
-    expect(rec).toMatchObject({
-      status: S.running,
-      run_token: 'r2',
-      reason: 'restarted: its claim was applied but its answer was lost',
-    });
-    expect(rec?.losses ?? 0).toBe(0);
-    // Naming another run token (an earlier claim, not the one recorded) is no proof: a loss, as before.
-    expect(await ctx.tasks.start(id, 'w1', 'h', 'r3', '', 4_000, 'r1')).toEqual({
-      kind: 'skip',
-      status: S.lostconnection,
-    });
-  });
-
   it('skip: a lost run with no retries left ends lostconnection (counted once)', async ({ ctx, expect }) => {
     const id = await runningTask(ctx, { fields: { max_retries: 0 } });
     expect(await endedByClaim({ ctx, expect }, id, ['w2', 'r2', 9_000], S.lostconnection)).toMatchObject({
