@@ -311,6 +311,39 @@ export class OutputGapError extends JtmError {
 }
 
 /**
+ * Where a follower's output started over, after `offset` bytes had been delivered: the task's stdout file was
+ * truncated or rewritten while the task ran (`rewritten`), or the task was run again (`run again`, a lost worker).
+ */
+export interface OutputRestart {
+  offset: number;
+  cause: 'rewritten' | 'run again';
+}
+
+/**
+ * A follower (`followLogs`, `jtm logs --follow`) delivered bytes that the output no longer holds: the task's
+ * stdout file was truncated or rewritten while it ran, or the task was run again, and what followed was delivered
+ * after them (adversary 23 F1, F2, F5: exit 0 before, with an output that was neither the file's nor any run's).
+ * Raised once the task has ended, after its last byte. Exit 3, as a gap: what was printed is not the output.
+ */
+export class OutputRestartedError extends JtmError {
+  constructor(
+    readonly taskId: number,
+    readonly restarts: OutputRestart[],
+  ) {
+    const first = restarts[0] as OutputRestart;
+    const cause =
+      first.cause === 'rewritten'
+        ? 'its stdout file was truncated or rewritten while it ran (by the task, or by another task naming the same file)'
+        : 'it was run again (an earlier attempt was lost)';
+    super(
+      `task ${taskId}'s output started over after ${first.offset} bytes had been delivered${restarts.length > 1 ? ` (${restarts.length} times)` : ''}: ${cause}; what was delivered before is not part of the output as it stands now (jtm logs -tid ${taskId} prints that)`,
+      'OUTPUT_RESTARTED',
+      3,
+    );
+  }
+}
+
+/**
  * A follower's task record vanished from Redis while it followed the task's output (FLUSHALL, eviction, a
  * restart without AOF or from an older snapshot): the task's end, and so whether the output delivered is the
  * whole of it, cannot be known (adversary 24 F4: `jtm logs --follow` took the record gone for an ended task and

@@ -14,7 +14,7 @@
 import { configFileOf, loadConfig, type Config, type Env } from './config.js';
 import { apiError, ClientSession } from './client-session.js';
 import { withContext, type JtmContext } from './context.js';
-import { InvalidInputError, OutputGapError } from './errors.js';
+import { InvalidInputError, OutputGapError, OutputRestartedError } from './errors.js';
 import { refuseNonRegularFile } from './input-file.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listPools, type PoolInfo } from './pools/list-pools.js';
@@ -41,6 +41,8 @@ export {
   JtmError,
   OutputGapError,
   type OutputGap,
+  OutputRestartedError,
+  type OutputRestart,
   PoolNotFoundError,
   RedisAuthError,
   RedisRefusedError,
@@ -233,8 +235,10 @@ export class JtmClient {
    * on this host and still holds this run's output. When some bytes are in neither place (the file is on another
    * host, another user's, removed or rewritten), the rest is still delivered in order, and the promise then
    * rejects with an {@link OutputGapError} (code `OUTPUT_GAP`): `missedBytes` and `gaps` (`{ offset, bytes }`
-   * each, in output order) say what is missing and where. A task started again (a lost worker) starts its output
-   * over: the new run's bytes follow what was delivered of the earlier one. A record that vanishes meanwhile
+   * each, in output order) say what is missing and where. A task started again (a lost worker), or whose stdout
+   * file was truncated or rewritten while it ran, starts its output over: the new bytes follow what was delivered
+   * before, and the promise then rejects with an {@link OutputRestartedError} (code `OUTPUT_RESTARTED`, `restarts`:
+   * `{ offset, cause }` each, `offset` the bytes delivered before). A record that vanishes meanwhile
    * (Redis flushed or lost its data) is no end: it rejects with a {@link TaskRecordLostError} (code
    * `TASK_RECORD_LOST`). Rejects with what `onChunk` throws, as it threw it; with a ClientClosedError if close()
    * is called meanwhile.
@@ -250,12 +254,13 @@ export class JtmClient {
       }
     };
     const tid = checkId(id);
-    const gaps = await this.session.run(
+    const { gaps, restarts } = await this.session.run(
       async () =>
         withContext(this.session, ctx => streamTaskOutput(ctx, tid, write, true, this.session.signal)),
       err => thrown.has(err),
     );
     if (gaps.length > 0) throw new OutputGapError(tid, gaps);
+    if (restarts.length > 0) throw new OutputRestartedError(tid, restarts);
   }
 
   /** `jtm resource-log`: the task's CPU/memory samples, oldest first. */

@@ -66,12 +66,18 @@ export class Keys {
   logDirPruneLease(host: string, logDir: string): string {
     return `${this.prefix}:log-dir-prune:${host}:${logDir}`;
   }
+  /**
+   * A running task's output, copied from its stdout file (a stream: `data`, `off`, where it lies in the output,
+   * and `ep`, from the first time the file was seen truncated or rewritten: how many times the output started
+   * over, its offsets starting again at 0).
+   */
   taskOutput(id: number | string): string {
     return `${this.prefix}:task:${id}:output`;
   }
   /**
    * What is kept of a task's output once its run has ended (a hash: `data`, the last JTM_OUTPUT_KEEP_BYTES,
-   * `off`, where they start in the output, and `run`, the run token of the run that wrote them). The live stream (taskOutput) is dropped then: a
+   * `off`, where they start in the output, `run`, the run token of the run that wrote them, and `ep` as the stream's
+   * entries). The live stream (taskOutput) is dropped then: a
    * stream's first node is allocated at 4 KB, so 2 bytes of output cost 4.7 KB of Redis for the record's life.
    */
   taskOutputKept(id: number | string): string {

@@ -705,6 +705,7 @@ return moved
  * run's: a later attempt (the task taken over) keeps its stream, and what it keeps at its end is its own.
  * KEYS[1] output stream  KEYS[2] kept output  KEYS[3] task record  ARGV[1] this run's newest entry id
  * ARGV[2] the tail  ARGV[3] retention ms  ARGV[4] the tail's offset in the output  ARGV[5] this run's token
+ * ARGV[6] (only when the output started over: its stdout file truncated or rewritten) how many times it did
  * Returns 1 kept, 0 left alone.
  */
 export const KEEP_OUTPUT = `
@@ -713,7 +714,8 @@ export const KEEP_OUTPUT = `
 if redis.call('HGET', KEYS[3], 'run_token') ~= ARGV[5] then return 0 end
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if not top[1] or top[1][1] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[2], 'data', ARGV[2], 'off', ARGV[4], 'run', ARGV[5])
+if ARGV[6] then redis.call('HSET', KEYS[2], 'data', ARGV[2], 'off', ARGV[4], 'run', ARGV[5], 'ep', ARGV[6])
+else redis.call('HSET', KEYS[2], 'data', ARGV[2], 'off', ARGV[4], 'run', ARGV[5]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('DEL', KEYS[1])
 return 1

@@ -4,7 +4,7 @@ import { isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, type JtmContext } from '../context.js';
-import { TaskNotFoundError, TaskRecordLostError, type OutputGap } from '../errors.js';
+import { TaskNotFoundError, TaskRecordLostError, type OutputGap, type OutputRestart } from '../errors.js';
 import type { TaskRecord } from '../store/task-record.js';
 import { writeFileRange } from './output-range.js';
 import { isFinal } from './status.js';
@@ -27,8 +27,14 @@ const HOLD_POLL_MS = 100;
  * new output until the task has ended.
  *
  * Returns the gaps: parts that neither source had (each also one warning on stderr), in output order; empty when
- * every byte was written.
+ * every byte was written; and the restarts: where the output started over after some of it was written (its
+ * stdout file truncated or rewritten while the task ran, the task run again), each also a warning.
  */
+export interface OutputReport {
+  gaps: OutputGap[];
+  restarts: OutputRestart[];
+}
+
 export async function streamTaskOutput(
   anyShard: JtmContext,
   id: number,
@@ -36,16 +42,20 @@ export async function streamTaskOutput(
   follow: boolean,
   /** Ends a follow between two reads, rejecting with the signal's reason (the API's close()). */
   signal?: AbortSignal,
-): Promise<OutputGap[]> {
+): Promise<OutputReport> {
   const ctx = forTask(anyShard, id);
   const record = await ctx.tasks.get(id);
   if (!record) throw new TaskNotFoundError(id);
-  if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write))) return [];
+  const restarts: OutputRestart[] = [];
+  if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write)))
+    return { gaps: [], restarts };
   const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
   /** The output offset up to which this reader has written, and the run (token) that offset is of. */
   let pos = 0;
   let run: string | undefined = record.run_token;
+  /** How many times the run's output started over (its stdout file truncated or rewritten): the entries' `ep`. */
+  let epoch = 0;
   /** Whether anything was written (the start of the output warned of once), and how many bytes in all. */
   let started = false;
   let delivered = 0;
@@ -54,6 +64,29 @@ export async function streamTaskOutput(
   const gaps: OutputGap[] = [];
   /** When a gap began to wait for the record to name the stdout file (undefined: none waits). */
   let holding: number | undefined;
+  /** The output starts over from its first byte: what was written before is said to be no longer part of it. */
+  const startOver = (cause: OutputRestart['cause']): void => {
+    if (started) {
+      restarts.push({ offset: delivered, cause });
+      ctx.logger.warn(
+        { task: id, delivered_bytes: delivered },
+        cause === 'rewritten'
+          ? "the task's stdout file was truncated or rewritten while it ran: its output starts over here; what was printed before is no longer in the file"
+          : 'the task was started again: its output starts over here; what was printed before came from an earlier attempt',
+      );
+    }
+    pos = 0;
+    holding = undefined;
+  };
+  /** Whether a part of the copy (its `ep`) comes from the output as it now stands; a newer one starts it over. */
+  const current = (ep: number): boolean => {
+    if (ep < epoch) return false;
+    if (ep > epoch) {
+      epoch = ep;
+      startOver('rewritten');
+    }
+    return true;
+  };
   const written = (chunk: Buffer): void | Promise<void> => {
     started = true;
     delivered += chunk.length;
@@ -111,6 +144,7 @@ export async function streamTaskOutput(
   const writeKept = async (): Promise<boolean | undefined> => {
     const tail = await readKeptOutput(ctx, id, run);
     if (!tail) return undefined;
+    if (!current(tail.ep)) return true;
     return deliver(tail.start, tail.data);
   };
   /** The ended run's output past what the Redis copy held (JTM_OUTPUT_KEEP_BYTES=0, a copy cut short). */
@@ -145,22 +179,27 @@ export async function streamTaskOutput(
       // start, with nothing of the earlier run's offsets. Bytes already written cannot be taken back: say so.
       const now = runText ?? undefined;
       if (now !== undefined && now !== run) {
-        if (run !== undefined && started)
-          ctx.logger.warn(
-            { task: id },
-            'the task was started again: its output starts over here; what was printed before came from an earlier attempt',
-          );
+        if (run !== undefined) startOver('run again');
         run = now;
         pos = 0;
+        epoch = 0;
         last = undefined;
         holding = undefined;
       }
     }
     const entries = await ctx.redis.xrangeBuffer(key, last === undefined ? '-' : `(${last}`, '+');
+    // Parts of an output that has started over since (ep): a reader that gets them in the same read as the new
+    // start skips them, as the file no longer holds them (a follower that starts after a truncation gets the
+    // file as it stands).
+    current(entries.reduce((most, [, fields]) => Math.max(most, epOf(fields)), 0));
     let held = false;
     for (const [entryId, fields] of entries) {
       const data = field(fields, 'data') ?? Buffer.alloc(0);
       const off = Number(field(fields, 'off')?.toString('latin1') ?? 0);
+      if (!current(epOf(fields))) {
+        last = entryId.toString('latin1');
+        continue;
+      }
       if (!(await deliver(off, data))) {
         held = true;
         break;
@@ -171,14 +210,14 @@ export async function streamTaskOutput(
       // Nothing streaming: an ended run's kept tail (final, or given back and waiting to run again).
       if (last === undefined) await writeKept();
       await writeRest();
-      return gaps;
+      return { gaps, restarts };
     }
     // A run that ended while this followed it (given back, or about to be recorded final): the end of its
     // output is in the kept tail now, no longer in the stream.
     if (!held && entries.length === 0 && (await writeKept()) === false) held = true;
     if (!held && (view.status === undefined || hasEnded(view))) {
       await writeRest();
-      return gaps;
+      return { gaps, restarts };
     }
     await sleep(held ? HOLD_POLL_MS : POLL_MS, undefined, { signal }).catch((err: unknown) => {
       throw signal?.aborted ? signal.reason : err;
@@ -231,11 +270,22 @@ export async function readKeptOutput(
   ctx: JtmContext,
   id: number,
   run: string | undefined,
-): Promise<{ data: Buffer; start: number } | undefined> {
-  const [data, off, keptRun] = await ctx.redis.hmgetBuffer(ctx.keys.taskOutputKept(id), 'data', 'off', 'run');
+): Promise<{ data: Buffer; start: number; ep: number } | undefined> {
+  const [data, off, keptRun, ep] = await ctx.redis.hmgetBuffer(
+    ctx.keys.taskOutputKept(id),
+    'data',
+    'off',
+    'run',
+    'ep',
+  );
   if (!data) return undefined;
   if (run !== undefined && keptRun && keptRun.toString('latin1') !== run) return undefined;
-  return { data, start: Number(off?.toString('latin1') ?? 0) };
+  return { data, start: Number(off?.toString('latin1') ?? 0), ep: Number(ep?.toString('latin1') ?? 0) };
+}
+
+/** How many times the output had started over when a stream entry was written (Keys.taskOutput). */
+function epOf(fields: Buffer[]): number {
+  return Number(field(fields, 'ep')?.toString('latin1') ?? 0);
 }
 
 function field(fields: Buffer[], name: string): Buffer | undefined {

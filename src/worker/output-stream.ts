@@ -7,6 +7,8 @@ import { KEEP_OUTPUT } from '../redis/scripts.js';
 const POLL_MS = 250;
 /** Largest read, and so largest stream entry. */
 const CHUNK_MAX = 64 * 1024;
+/** How many of the bytes last read are read again at the next look, to see that the file still holds them. */
+const GUARD_BYTES = 64;
 
 /**
  * Follows a task's stdout file while the task runs and copies what it holds to the task's Redis stream, so
@@ -17,6 +19,12 @@ const CHUNK_MAX = 64 * 1024;
  * The stream holds at most the last `tailBytes` bytes: each entry records its offset in the file (`off`),
  * old entries are trimmed by id (XTRIM MINID) as a running byte count passes the cap, and output that
  * would be trimmed at once is never read (a 150 MB task costs one read of its last part).
+ *
+ * A file truncated or rewritten while the task runs (`: > file`, another task naming the same file: adversary 23
+ * F1, F2) is seen by its size falling below what was read, or by the last bytes read no longer being there (a file
+ * that has grown past that point again); it is then read again from its start, as an output started over: the
+ * entries from there carry the number of such restarts (`ep`), so that a reader knows that the offsets start
+ * again and that what it delivered before is no longer in the file.
  */
 export class OutputFollower {
   private offset = 0;
@@ -35,6 +43,10 @@ export class OutputFollower {
   private tailEnd = 0;
   /** The file's modification time at the last read (ms, as fs.stat gives it). */
   private mtime: number | undefined;
+  /** The last bytes read (at most GUARD_BYTES, ending at `offset`): the file must still hold them there. */
+  private guard: Buffer = Buffer.alloc(0);
+  /** How many times the file was seen truncated or rewritten (the stream entries' `ep`). */
+  private restarts = 0;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -61,6 +73,11 @@ export class OutputFollower {
     return this.mtime;
   }
 
+  /** How many times the file was seen truncated or rewritten while the task ran (its output started over). */
+  get startedOver(): number {
+    return this.restarts;
+  }
+
   start(): void {
     // A new attempt starts its output afresh, as its file does: start-task dropped the previous attempt's
     // stream before this run began (no DEL per task here: a first attempt has no stream to drop).
@@ -83,7 +100,7 @@ export class OutputFollower {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.reading;
-    if (this.path) await this.readNew();
+    if (this.path) await this.readNew(true);
     await this.handle?.close().catch(() => {});
     this.handle = undefined;
     const newest = this.entries[this.entries.length - 1];
@@ -118,7 +135,14 @@ export class OutputFollower {
         this.ctx.keys.taskOutputKept(this.taskId),
         this.ctx.keys.task(this.taskId),
       ],
-      [newestId, kept, this.ctx.config.taskRetentionMs, this.offset - want, this.runToken],
+      [
+        newestId,
+        kept,
+        this.ctx.config.taskRetentionMs,
+        this.offset - want,
+        this.runToken,
+        ...(this.restarts > 0 ? [this.restarts] : []),
+      ],
     );
     this.entries.length = 0;
     this.streamBytes = 0;
@@ -148,6 +172,7 @@ export class OutputFollower {
         tail,
         'off',
         String(this.last.offset + this.last.data.length - bytes),
+        ...this.restartField(),
       );
     }
     // Every entry of this run up to its newest: the threshold is the id just after it.
@@ -161,28 +186,66 @@ export class OutputFollower {
     }
   }
 
-  private async readNew(): Promise<void> {
+  /** `last`: the task has exited; the last bytes read are checked even when the size has not changed. */
+  private async readNew(last = false): Promise<void> {
     try {
       // Until there is something to read, one stat per look (most short tasks never print anything).
       const { size, mtimeMs } = this.handle ? await this.handle.stat() : await stat(this.path as string);
       this.mtime = mtimeMs;
-      if (size === this.offset) return;
+      if (size === this.offset && !(last && this.guard.length > 0)) return;
       this.handle ??= await open(this.path as string, 'r');
-      if (size < this.offset) this.offset = 0; // truncated under us: start again
+      if (size < this.offset || !(await this.stillHolds(this.handle))) this.startOver(size);
       // What the cap would trim at once is not worth reading.
-      if (size - this.offset > this.tailBytes) this.offset = size - this.tailBytes;
+      if (size - this.offset > this.tailBytes) {
+        this.offset = size - this.tailBytes;
+        this.guard = Buffer.alloc(0);
+      }
       while (this.offset < size) {
         const want = Math.min(CHUNK_MAX, this.tailBytes, size - this.offset);
         const buf = Buffer.allocUnsafe(want);
         const { bytesRead } = await this.handle.read(buf, 0, want, this.offset);
         if (bytesRead === 0) break;
-        await this.append(buf.subarray(0, bytesRead), this.offset);
+        const data = buf.subarray(0, bytesRead);
+        await this.append(data, this.offset);
         this.offset += bytesRead;
+        this.guard = lastBytes(this.guard, data);
       }
     } catch (err) {
       // The live copy is best effort (Redis down, file removed): the file and the task are unaffected.
       this.ctx.logger.debug({ err, task: this.taskId }, 'output not streamed');
     }
+  }
+
+  /** Whether the file still holds, just before `offset`, the bytes last read there. */
+  private async stillHolds(handle: FileHandle): Promise<boolean> {
+    const want = this.guard.length;
+    if (want === 0) return true;
+    const buf = Buffer.allocUnsafe(want);
+    const { bytesRead } = await handle.read(buf, 0, want, this.offset - want);
+    return bytesRead === want && buf.equals(this.guard);
+  }
+
+  /**
+   * The file was truncated or rewritten under the follower: its output is read again from its start, as a new
+   * series of offsets (the entries' `ep`). What was copied before stays in the stream, in order, for a reader
+   * that had not read it yet; the reader says that the output started over.
+   */
+  private startOver(size: number): void {
+    this.restarts++;
+    this.ctx.logger.warn(
+      { task: this.taskId, file: this.path, read_bytes: this.offset, size },
+      "the task's stdout file was truncated or rewritten while it ran: its output is read again from the file's start",
+    );
+    this.offset = 0;
+    this.guard = Buffer.alloc(0);
+    this.tail = Buffer.alloc(0);
+    this.tailEnd = 0;
+    this.last = undefined;
+  }
+
+  /** The entry field that says how many times the output started over (none before the first time). */
+  private restartField(): string[] {
+    return this.restarts > 0 ? ['ep', String(this.restarts)] : [];
   }
 
   /** Drops the oldest entries until the stream holds at most `bytes` (whole entries: at most, not exactly). */
@@ -209,7 +272,15 @@ export class OutputFollower {
 
   private async append(data: Buffer, offset: number): Promise<void> {
     const key = this.ctx.keys.taskOutput(this.taskId);
-    const id = await this.ctx.redis.xadd(key, '*', 'data', data, 'off', String(offset));
+    const id = await this.ctx.redis.xadd(
+      key,
+      '*',
+      'data',
+      data,
+      'off',
+      String(offset),
+      ...this.restartField(),
+    );
     if (id === null) return;
     this.last = { data, offset };
     this.keepInMemory(data, offset);
@@ -217,4 +288,11 @@ export class OutputFollower {
     this.streamBytes += data.length;
     await this.trimTo(this.tailBytes);
   }
+}
+
+/** The last GUARD_BYTES of `before` followed by `data`. */
+function lastBytes(before: Buffer, data: Buffer): Buffer {
+  if (data.length >= GUARD_BYTES) return Buffer.from(data.subarray(data.length - GUARD_BYTES));
+  const joined = Buffer.concat([before, data]);
+  return joined.length > GUARD_BYTES ? joined.subarray(joined.length - GUARD_BYTES) : joined;
 }

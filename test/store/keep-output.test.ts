@@ -26,9 +26,21 @@ describe('keep-output', () => {
       await runScript(ctx.redis, KEEP_OUTPUT, [stream, kept, task], [newest, tail, 60_000, 8, 'run-1']),
     ).toBe(1);
     expect(await ctx.redis.exists(stream)).toBe(0);
-    const [data, off] = await ctx.redis.hmgetBuffer(kept, 'data', 'off');
-    expect([data, off?.toString()]).toEqual([tail, '8']);
+    const [data, off, ep] = await ctx.redis.hmgetBuffer(kept, 'data', 'off', 'ep');
+    expect([data, off?.toString(), ep]).toEqual([tail, '8', null]);
     expect(await ctx.redis.pttl(kept)).toBeGreaterThan(59_000);
+  });
+
+  it('keeps how many times the output started over (its file truncated or rewritten), when it did', async ({
+    ctx,
+    expect,
+  }) => {
+    const [stream, kept, task] = await taskKeys(ctx, 3);
+    const newest = (await ctx.redis.xadd(stream, '*', 'data', 'again', 'off', '0', 'ep', '2'))!;
+    expect(
+      await runScript(ctx.redis, KEEP_OUTPUT, [stream, kept, task], [newest, 'again', 60_000, 0, 'run-1', 2]),
+    ).toBe(1);
+    expect(await ctx.redis.hmget(kept, 'data', 'off', 'run', 'ep')).toEqual(['again', '0', 'run-1', '2']);
   });
 
   it("leaves a later attempt's stream alone, and keeps nothing once the stream is gone", async ({

@@ -1,6 +1,6 @@
-import { OutputGapError, OutputWriteError, type OutputGap } from '../../errors.js';
+import { OutputGapError, OutputRestartedError, OutputWriteError } from '../../errors.js';
 import { connectionFailure, isConnectionError } from '../../redis/connection.js';
-import { streamTaskOutput } from '../../tasks/task-output.js';
+import { streamTaskOutput, type OutputReport } from '../../tasks/task-output.js';
 import { resolveTaskId } from '../resolve-task-id.js';
 import type { CommandSession, TaskIdInput } from '../session.js';
 
@@ -53,8 +53,9 @@ function watchOutput(): void {
 }
 
 /**
- * `jtm logs`: the task's stdout, byte for byte; with `follow`, until the task ends, and exit 3 (OUTPUT_GAP) when
- * some of it was in neither the Redis copy nor a stdout file readable here.
+ * `jtm logs`: the task's stdout, byte for byte; with `follow`, until the task ends, and exit 3 when some of it was
+ * in neither the Redis copy nor a stdout file readable here (OUTPUT_GAP), or when it started over after some of it
+ * was printed (OUTPUT_RESTARTED).
  */
 export async function runLogs(
   s: CommandSession,
@@ -63,16 +64,19 @@ export async function runLogs(
   const id = resolveTaskId(flags.task_id, args.id);
   const ctx = await s.context();
   watchOutput();
-  let gaps: OutputGap[];
+  let report: OutputReport;
   try {
-    gaps = await streamTaskOutput(ctx, id, writeOut, flags.follow ?? false);
+    report = await streamTaskOutput(ctx, id, writeOut, flags.follow ?? false);
   } catch (err) {
     if (err instanceof ReaderGone) return;
     // Redis lost while following is Redis unavailable (255), as for every command, not invalid input.
     if (isConnectionError(err)) throw await connectionFailure(ctx.redis, s.config, err);
     throw err;
   }
-  // A follower promised the whole output: one that could not deliver all of it ends with exit 3, after the
-  // warnings that said where (without --follow, the output so far is printed with them, exit 0).
-  if (flags.follow && gaps.length > 0) throw new OutputGapError(id, gaps);
+  // A follower promised the whole output: one that could not deliver all of it, or delivered bytes the output no
+  // longer holds (it started over), ends with exit 3, after the warnings that said where (without --follow, the
+  // output so far is printed with them, exit 0).
+  if (!flags.follow) return;
+  if (report.gaps.length > 0) throw new OutputGapError(id, report.gaps);
+  if (report.restarts.length > 0) throw new OutputRestartedError(id, report.restarts);
 }

@@ -1,0 +1,111 @@
+// A follower whose task's output starts over — its stdout file truncated or rewritten while it runs, by the task
+// or by another task naming the same file — delivers what it had, then the output from its new start, and ends
+// saying so: OUTPUT_RESTARTED (API), exit 3 (CLI). Adversary 23 F1, F2: it exited 0 with bytes that were no longer
+// in the file, having silently dropped (file shorter at the next look) or cut (file grown past the point read)
+// what the task wrote after the truncation.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { connect, OutputRestartedError, type JtmClient } from '../../src/index.js';
+import { logsBytes, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+
+const seqOut = (from: number, to: number): Buffer =>
+  execFileSync('seq', [String(from), String(to)], { maxBuffer: 64 << 20 });
+
+describe("a task's stdout file truncated or rewritten while it is followed (adversary 23 F1, F2)", () => {
+  const env = testEnv();
+  let work = '';
+  let worker: BackgroundProcess;
+  /** A second worker: one worker runs tasks naming the same output file one after the other. */
+  let other: BackgroundProcess;
+  let jtm: JtmClient;
+
+  beforeAll(async () => {
+    work = tempDir('jtm-restart-');
+    worker = startJtm(['worker', '-p', 'rst', '--slots', '3'], env);
+    other = startJtm(['worker', '-p', 'rst2', '--slots', '1'], env);
+    jtm = await connect({ env });
+    await Promise.all([waitWorkers(env, 'rst', 1, 50_000), waitWorkers(env, 'rst2', 1, 50_000)]);
+  });
+  afterAll(async () => {
+    await jtm?.close();
+    await Promise.all([worker?.stop(), other?.stop()]);
+  });
+
+  /** Submits `command` with its stdout in `out` (a file of the test's own); returns the task's id. */
+  const submitTo = async (out: string, command: string, pool = 'rst'): Promise<number> => {
+    const spec = join(work, `${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(spec, JSON.stringify({ command, stdout: out }));
+    const [id] = taskIds((await runJtm(['submit', '-p', pool, '-f', spec], env)).stdout);
+    return id!;
+  };
+
+  /** The file truncated by the task, then more written than before (the file outgrows the point read). */
+  const truncatedThenLonger = (out: string): string =>
+    `seq 1 100000; sleep 1.2; : > ${out}; seq 200001 400000; sleep 0.3`;
+
+  it('CLI: the file emptied by the task, then grown past the point read: both parts, in order, then exit 3', async () => {
+    const out = join(work, 'longer.out');
+    const id = await submitTo(out, truncatedThenLonger(out));
+    const r = await logsBytes(env, id, true);
+    const before = seqOut(1, 100_000);
+    const after = seqOut(200_001, 400_000);
+    expect(r.code).toBe(3);
+    expect(r.out.length).toBe(before.length + after.length);
+    expect(r.out.equals(Buffer.concat([before, after]))).toBe(true);
+    expect(r.err).toMatch(/OUTPUT_RESTARTED|started over after 588895 bytes/);
+    expect(r.err).toContain('truncated or rewritten');
+    // Once ended, the file is the output: plain `jtm logs` prints it, exit 0.
+    const plain = await logsBytes(env, id, false);
+    expect(plain.code).toBe(0);
+    expect(plain.out.equals(after)).toBe(true);
+    expect(readFileSync(out).equals(after)).toBe(true);
+  });
+
+  it('API: the file emptied, then shorter than the point read: OUTPUT_RESTARTED after both parts', async () => {
+    const out = join(work, 'shorter.out');
+    const id = await submitTo(out, `seq 1 100000; sleep 1.2; : > ${out}; seq 1 5000; sleep 0.3`);
+    const chunks: Buffer[] = [];
+    const err = await jtm.followLogs(id, c => void chunks.push(Buffer.from(c))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutputRestartedError);
+    const restarted = err as OutputRestartedError;
+    expect(restarted.code).toBe('OUTPUT_RESTARTED');
+    expect(restarted.restarts).toEqual([{ offset: 588_895, cause: 'rewritten' }]);
+    expect(Buffer.concat(chunks).equals(Buffer.concat([seqOut(1, 100_000), seqOut(1, 5000)]))).toBe(true);
+  });
+
+  it('a follower started after the truncation gets the file as it stands, exit 0', async () => {
+    const out = join(work, 'late.out');
+    const id = await submitTo(out, `seq 1 100000; sleep 0.6; : > ${out}; seq 1 3000; sleep 2`);
+    await sleep(1_500);
+    const r = await logsBytes(env, id, true);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out.equals(seqOut(1, 3000))).toBe(true);
+  });
+
+  it('two tasks on two workers naming one stdout file: the first one followed does not end 0', async () => {
+    const out = join(work, 'shared.out');
+    const a = await submitTo(out, 'for i in $(seq 1 20); do seq 1 20000; sleep 0.2; done');
+    const following = logsBytes(env, a, true);
+    await waitFor(
+      async () => (await jtm.logs(a)).length > 0 || undefined,
+      'the first task streaming',
+      30_000,
+    );
+    await sleep(500);
+    // The second task's start empties the file while the first still writes to it (each attempt's file holds
+    // what that attempt wrote).
+    await submitTo(out, 'echo BBBBBBBBBB; sleep 0.5', 'rst2');
+    const r = await following;
+    // The first task's output started over from the file's new start; where the follower was then decides
+    // whether it also missed bytes the file no longer holds (a gap). Never exit 0.
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('truncated or rewritten while it ran');
+  });
+});
