@@ -43,6 +43,12 @@ export interface TaskRecord {
    */
   redis_silences?: number;
   /**
+   * Runs given back by self-fencing before their command started (the lease lapsed between the claim and the
+   * start): nothing ran, so not counted in lease_losses or redis_silences; bounded apart, higher
+   * (lease-losses.ts UNSTARTED_GIVEBACK_LIMIT).
+   */
+  unstarted_givebacks?: number;
+  /**
    * Pty hosts that died under the task's runs (lease-losses.ts): from the first, the task runs in a pty host
    * of its own, where a host's death harms no other task and is charged to it alone.
    */
@@ -134,6 +140,7 @@ const FIELDS = {
   suspend_stops: { kind: 'number' },
   lease_losses: { kind: 'number' },
   redis_silences: { kind: 'number' },
+  unstarted_givebacks: { kind: 'number' },
   host_deaths: { kind: 'number' },
   stop_givebacks: { kind: 'number' },
   run_token: {},

@@ -6,18 +6,37 @@ import type { TaskOutcome } from './task-run.js';
 export const REDIS_SILENCE_LIMIT = 10;
 
 /**
+ * Give-backs of runs fenced before their command started a task may have before it is ended lostconnection
+ * (afterLeaseLoss), if JTM_TASK_RETRIES + 1 is not higher. Nothing ran, so they are not a lost execution: a slow
+ * link to Redis at the moment of the claim (500 ms a write for 20 s) gave back a few runs of a task "not started",
+ * counted as lease losses, and with no retries left the next such give-back ended a task whose command never ran
+ * (adversary 26 F3). Bounded all the same, for a worker whose lease lapses between every claim and its start (a
+ * Redis answering 300 ms each way under a 1.5 s lease: not one start in a minute): each give-back is a claim and a
+ * beat's round trip or more (≈ 4 s in that case), so 20 are over a minute of such a worker, longer than one
+ * network episode gives one task (at most 5 in a 20 s one at that pace).
+ */
+export const UNSTARTED_GIVEBACK_LIMIT = 20;
+
+/**
  * What a run stopped by self-fencing becomes. Giving the task back spends no retry (a Redis restart or a short
  * outage must not cost one), but a worker whose beats are always late (a heartbeat too short for its host, a
  * node swapping) would stop the task, take it again and stop it again forever: the command ran 44 times in 16 s
  * with `-hb 5ms`. So each such give-back is counted in the record (`lease_losses`), and once the task has been
- * given back JTM_TASK_RETRIES + 1 times the next fencing ends it `lostconnection` instead. Read only when a run
+ * given back JTM_TASK_RETRIES + 1 times the next fencing ends it `lostconnection` instead. A run fenced before
+ * its command started is counted apart (`unstarted_givebacks`, UNSTARTED_GIVEBACK_LIMIT). Read only when a run
  * was fenced (rare); the write that records it is the run's own fenced end.
  */
 export async function afterLeaseLoss(
   ctx: JtmContext,
   id: number,
   outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
-): Promise<{ outcome: TaskOutcome; fields: { lease_losses?: number; redis_silences?: number } }> {
+): Promise<{
+  outcome: TaskOutcome;
+  fields: { lease_losses?: number; redis_silences?: number; unstarted_givebacks?: number };
+}> {
+  // Fenced before its command started: nothing ran, whoever's the silence was. Counted apart, never as a lost
+  // execution (a network episode at the claim must not push a task that never ran towards lostconnection).
+  if (outcome.unstarted) return afterUnstartedGiveback(ctx, id, outcome);
   // Redis silent while the worker kept asking (run-fencing.ts): an outage, not this worker's lateness. Not
   // counted against the task's retries, but bounded all the same: whatever makes Redis silent at each run of one
   // task (a task that floods the node's link, or starves a Redis on its own node) must not loop it for ever.
@@ -57,6 +76,40 @@ export async function afterLeaseLoss(
       leftovers: outcome.leftovers,
     },
     fields: { lease_losses: n },
+  };
+}
+
+/** afterLeaseLoss for a run fenced before its command started (UNSTARTED_GIVEBACK_LIMIT). */
+async function afterUnstartedGiveback(
+  ctx: JtmContext,
+  id: number,
+  outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
+): Promise<{ outcome: TaskOutcome; fields: { unstarted_givebacks: number } }> {
+  const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'unstarted_givebacks', 'max_retries');
+  const n = Number(before ?? 0) + 1;
+  // Never stricter than for runs that did start (JTM_TASK_RETRIES + 1 lease losses).
+  const allowed = Math.max(UNSTARTED_GIVEBACK_LIMIT, Number(maxRetries ?? 0) + 1);
+  const silence =
+    outcome.redisSilentMs === undefined
+      ? ''
+      : `Redis did not answer for ${(outcome.redisSilentMs / 1000).toFixed(1)} s; `;
+  if (n <= allowed) {
+    return {
+      outcome: {
+        ...outcome,
+        reason: `${outcome.reason} (${silence}nothing ran: not counted against the task)`,
+      },
+      fields: { unstarted_givebacks: n },
+    };
+  }
+  return {
+    outcome: {
+      kind: 'final',
+      status: TaskStatus.lostconnection,
+      reason: `its worker lost its lease on Redis between the claim and the start ${n} times (the command never started): not tried again`,
+      leftovers: outcome.leftovers,
+    },
+    fields: { unstarted_givebacks: n },
   };
 }
 

@@ -104,7 +104,8 @@ export async function settleOutcome(
   if (outcome.kind === 'final' && outcome.status === TaskStatus.outofresource) {
     await recordOutOfMemory(ctx, log, data, run.stderrPath, outcome.reason);
   }
-  // Fenced again and again (beats always late): given back JTM_TASK_RETRIES + 1 times at most, then ended.
+  // Fenced again and again (beats always late): given back JTM_TASK_RETRIES + 1 times at most, then ended (a run
+  // fenced before its command started: UNSTARTED_GIVEBACK_LIMIT times).
   // Its reads wait out a Redis that refuses for a while, as the give-back's write does: the fencing is usually
   // that very refusal (a BUSY script, MISCONF), and a read refused threw the run's end away — the job kept its
   // lock until it lapsed, and the redelivery took the task over as "worker … was lost", a retry spent on a

@@ -65,6 +65,11 @@ export type TaskOutcome =
        * against the task (lease-losses.ts).
        */
       redisSilentMs?: number;
+      /**
+       * With fenced: the command was never started (the lease lapsed between the claim and the start): nothing ran,
+       * so the give-back is counted apart from lost executions (lease-losses.ts, `unstarted_givebacks`).
+       */
+      unstarted?: true;
       /** Not started for want of the node's own resources (ptys, processes, descriptors): not the task's fault. */
       nodeShort?: true;
     }
@@ -526,7 +531,8 @@ export class TaskRun {
   /**
    * How a run asked to stop ends, by the stop's cause: `ran`, the command's exit code and how many processes the
    * stop killed; without it, the command was never started (no exit code). A give-back spends no retry; a lost
-   * lease counts towards the cap on give-backs (lease-losses.ts), started or not.
+   * lease counts towards a cap on give-backs (lease-losses.ts): a run that started towards `lease_losses` (or
+   * `redis_silences`), one that did not towards its own, larger one.
    */
   private stoppedOutcome(
     cause: StopCause,
@@ -584,6 +590,7 @@ export class TaskRun {
             : 'worker lost its lease on Redis: task not started, so that a takeover cannot overlap it',
           leftovers,
           fenced: true,
+          ...(ran ? {} : { unstarted: true as const }),
           ...(this.redisSilentMs !== undefined ? { redisSilentMs: this.redisSilentMs } : {}),
         };
     }

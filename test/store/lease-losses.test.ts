@@ -4,7 +4,11 @@
 import { describe, expect, it as plainIt } from 'vitest';
 
 import { TaskStatus as S } from '../../src/tasks/status.js';
-import { afterLeaseLoss, REDIS_SILENCE_LIMIT } from '../../src/worker/lease-losses.js';
+import {
+  afterLeaseLoss,
+  REDIS_SILENCE_LIMIT,
+  UNSTARTED_GIVEBACK_LIMIT,
+} from '../../src/worker/lease-losses.js';
 import { redisWasSilent } from '../../src/worker/run-fencing.js';
 import { it, queuedTask } from '../helpers/store.js';
 
@@ -56,6 +60,60 @@ describe('give-backs for Redis’s silence', () => {
     expect((r.outcome as { reason: string }).reason).toMatch(
       new RegExp(`Redis did not answer its worker ${REDIS_SILENCE_LIMIT + 1} times`),
     );
+  });
+});
+
+describe('a run fenced before its command started (adversary 26 F3)', () => {
+  const unstarted = {
+    ...fenced,
+    reason: 'worker lost its lease on Redis: task not started, so that a takeover cannot overlap it',
+    unstarted: true as const,
+  };
+
+  it('is counted apart, never as a lease loss or a silence: given back past JTM_TASK_RETRIES + 1, said so', async ({
+    ctx,
+    expect,
+  }) => {
+    // One lease loss already, none left (retries 0): before, this give-back ended the task lostconnection.
+    const id = await queuedTask(ctx, { max_retries: 0, lease_losses: 1, unstarted_givebacks: 4 });
+    const r = await afterLeaseLoss(ctx, id, unstarted);
+    expect(r.fields).toEqual({ unstarted_givebacks: 5 });
+    expect(r.outcome).toMatchObject({ kind: 'requeue', fenced: true });
+    expect((r.outcome as { reason: string }).reason).toBe(
+      'worker lost its lease on Redis: task not started, so that a takeover cannot overlap it (nothing ran: not counted against the task)',
+    );
+    // Redis silent meanwhile: still not a silence of a run (nothing ran), but the reason says it.
+    const silent = await afterLeaseLoss(ctx, id, { ...unstarted, redisSilentMs: 2_040 });
+    expect(silent.fields).toEqual({ unstarted_givebacks: 5 });
+    expect((silent.outcome as { reason: string }).reason).toMatch(
+      /\(Redis did not answer for 2\.0 s; nothing ran: not counted against the task\)$/,
+    );
+  });
+
+  it('is bounded all the same: past UNSTARTED_GIVEBACK_LIMIT the task ends lostconnection (a worker whose lease lapses at every claim)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await queuedTask(ctx, { max_retries: 0, unstarted_givebacks: UNSTARTED_GIVEBACK_LIMIT });
+    const r = await afterLeaseLoss(ctx, id, unstarted);
+    expect(r.fields).toEqual({ unstarted_givebacks: UNSTARTED_GIVEBACK_LIMIT + 1 });
+    expect(r.outcome).toMatchObject({ kind: 'final', status: S.lostconnection });
+    expect((r.outcome as { reason: string }).reason).toMatch(
+      new RegExp(
+        `between the claim and the start ${UNSTARTED_GIVEBACK_LIMIT + 1} times \\(the command never started\\)`,
+      ),
+    );
+  });
+
+  it('is never bounded tighter than a run that started: JTM_TASK_RETRIES + 1 when that is higher', async ({
+    ctx,
+    expect,
+  }) => {
+    const retries = UNSTARTED_GIVEBACK_LIMIT + 5;
+    const id = await queuedTask(ctx, { max_retries: retries, unstarted_givebacks: retries });
+    const r = await afterLeaseLoss(ctx, id, unstarted);
+    expect(r.fields).toEqual({ unstarted_givebacks: retries + 1 });
+    expect(r.outcome).toMatchObject({ kind: 'requeue' });
   });
 });
 
