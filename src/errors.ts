@@ -344,6 +344,24 @@ export class OutputRestartedError extends JtmError {
 }
 
 /**
+ * A follower's task sent its stdout to something that is not a regular file (a FIFO, a device other than
+ * /dev/null, a socket): JTM neither kept nor followed that output, so the follower cannot say that it delivered it
+ * (adversary 23 F6: exit 0 with 0 bytes before, for a task that had written to its FIFO). Exit 3, as a gap.
+ */
+export class OutputNotFollowedError extends JtmError {
+  constructor(
+    readonly taskId: number,
+    readonly path: string,
+  ) {
+    super(
+      `task ${taskId} wrote its stdout to ${path}, which is not a regular file (a FIFO or a device): its output was neither kept nor followed`,
+      'OUTPUT_NOT_FOLLOWED',
+      3,
+    );
+  }
+}
+
+/**
  * A follower's task record vanished from Redis while it followed the task's output (FLUSHALL, eviction, a
  * restart without AOF or from an older snapshot): the task's end, and so whether the output delivered is the
  * whole of it, cannot be known (adversary 24 F4: `jtm logs --follow` took the record gone for an ended task and

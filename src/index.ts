@@ -14,7 +14,7 @@
 import { configFileOf, loadConfig, type Config, type Env } from './config.js';
 import { apiError, ClientSession } from './client-session.js';
 import { withContext, type JtmContext } from './context.js';
-import { InvalidInputError, OutputGapError, OutputRestartedError } from './errors.js';
+import { InvalidInputError, OutputGapError, OutputNotFollowedError, OutputRestartedError } from './errors.js';
 import { refuseNonRegularFile } from './input-file.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listPools, type PoolInfo } from './pools/list-pools.js';
@@ -41,6 +41,7 @@ export {
   JtmError,
   OutputGapError,
   type OutputGap,
+  OutputNotFollowedError,
   OutputRestartedError,
   type OutputRestart,
   PoolNotFoundError,
@@ -238,7 +239,9 @@ export class JtmClient {
    * each, in output order) say what is missing and where. A task started again (a lost worker), or whose stdout
    * file was truncated or rewritten while it ran, starts its output over: the new bytes follow what was delivered
    * before, and the promise then rejects with an {@link OutputRestartedError} (code `OUTPUT_RESTARTED`, `restarts`:
-   * `{ offset, cause }` each, `offset` the bytes delivered before). A record that vanishes meanwhile
+   * `{ offset, cause }` each, `offset` the bytes delivered before). A task whose stdout went to a FIFO or a device
+   * (not /dev/null) rejects with an {@link OutputNotFollowedError} (code `OUTPUT_NOT_FOLLOWED`) once it has ended:
+   * that output is neither kept nor followed. A record that vanishes meanwhile
    * (Redis flushed or lost its data) is no end: it rejects with a {@link TaskRecordLostError} (code
    * `TASK_RECORD_LOST`). Rejects with what `onChunk` throws, as it threw it; with a ClientClosedError if close()
    * is called meanwhile.
@@ -254,13 +257,14 @@ export class JtmClient {
       }
     };
     const tid = checkId(id);
-    const { gaps, restarts } = await this.session.run(
+    const { gaps, restarts, unfollowed } = await this.session.run(
       async () =>
         withContext(this.session, ctx => streamTaskOutput(ctx, tid, write, true, this.session.signal)),
       err => thrown.has(err),
     );
     if (gaps.length > 0) throw new OutputGapError(tid, gaps);
     if (restarts.length > 0) throw new OutputRestartedError(tid, restarts);
+    if (unfollowed !== undefined) throw new OutputNotFollowedError(tid, unfollowed);
   }
 
   /** `jtm resource-log`: the task's CPU/memory samples, oldest first. */

@@ -86,6 +86,11 @@ export interface TaskRecord {
   output_bytes?: number;
   /** The stdout file's modification time when the task ended (ms): with output_bytes, whether it is still its own. */
   output_mtime?: number;
+  /**
+   * Set when the last run's stdout went to something that is not a regular file, nor /dev/null (a FIFO, a device,
+   * a socket): JTM neither kept nor followed that output, so a follower cannot say it delivered it.
+   */
+  output_unfollowed?: boolean;
   kill_requested?: boolean;
   /** Set when JTM itself asked for the kill (`pool-removed`); absent for a user kill (jtm kill, Cromwell abort). */
   kill_cause?: string;
@@ -153,6 +158,7 @@ const FIELDS = {
   stderr_file: {},
   output_bytes: { kind: 'number' },
   output_mtime: { kind: 'number' },
+  output_unfollowed: { kind: 'boolean' },
   kill_requested: { kind: 'boolean' },
   submit_host: {},
 } as const satisfies Record<keyof TaskRecord, FieldUse>;

@@ -33,6 +33,8 @@ const HOLD_POLL_MS = 100;
 export interface OutputReport {
   gaps: OutputGap[];
   restarts: OutputRestart[];
+  /** Where the ended run's stdout went when that was neither kept nor followed (a FIFO, a device). */
+  unfollowed?: string;
 }
 
 export async function streamTaskOutput(
@@ -62,6 +64,17 @@ export async function streamTaskOutput(
   /** What the record says of the run read: its status, its stdout file and, once ended, the file's size and mtime. */
   let view: RunView = viewOf(record);
   const gaps: OutputGap[] = [];
+  /** The ended run's output was not followed (a FIFO, a device): the report says where it went. */
+  let unfollowed = record.output_unfollowed === true;
+  const report = (): OutputReport => {
+    const file = unfollowed ? (view.file ?? record.stdout_file) : undefined;
+    if (file !== undefined)
+      ctx.logger.warn(
+        { task: id, file },
+        `the task's stdout went to ${file}, which is not a regular file: its output was not kept`,
+      );
+    return { gaps, restarts, ...(file !== undefined ? { unfollowed: file } : {}) };
+  };
   /** When a gap began to wait for the record to name the stdout file (undefined: none waits). */
   let holding: number | undefined;
   /** The output starts over from its first byte: what was written before is said to be no longer part of it. */
@@ -156,19 +169,21 @@ export async function streamTaskOutput(
     // Following: the status, the run and its file, in one read before the output's. A final status read first
     // means that everything of the output (written before it) is read next.
     if (follow) {
-      const [statusText, runText, file, bytes, mtime] = await ctx.redis.hmget(
+      const [statusText, runText, file, bytes, mtime, notFollowed] = await ctx.redis.hmget(
         ctx.keys.task(id),
         'status',
         'run_token',
         'stdout_file',
         'output_bytes',
         'output_mtime',
+        'output_unfollowed',
       );
       // The record gone while it was followed: Redis lost its data (a flush, eviction, a restart without AOF).
       // No end: taken for one, the follow ended 0 with the output cut short (adversary 24 F4); and what the
       // stream holds now may be a stopping run's last writes into a stream made anew, past a hole.
       if (statusText === null) throw new TaskRecordLostError(id, delivered);
       const status = Number(statusText);
+      unfollowed = notFollowed === '1';
       view = {
         status,
         file: file ?? submittedFile(record),
@@ -210,14 +225,14 @@ export async function streamTaskOutput(
       // Nothing streaming: an ended run's kept tail (final, or given back and waiting to run again).
       if (last === undefined) await writeKept();
       await writeRest();
-      return { gaps, restarts };
+      return report();
     }
     // A run that ended while this followed it (given back, or about to be recorded final): the end of its
     // output is in the kept tail now, no longer in the stream.
     if (!held && entries.length === 0 && (await writeKept()) === false) held = true;
     if (!held && (view.status === undefined || hasEnded(view))) {
       await writeRest();
-      return { gaps, restarts };
+      return report();
     }
     await sleep(held ? HOLD_POLL_MS : POLL_MS, undefined, { signal }).catch((err: unknown) => {
       throw signal?.aborted ? signal.reason : err;

@@ -73,6 +73,11 @@ export class OutputFollower {
     return this.mtime;
   }
 
+  /** Whether the output is followed (a regular file); the rest (a FIFO, a device) is neither kept nor followed. */
+  get followed(): boolean {
+    return this.path !== undefined;
+  }
+
   /** How many times the file was seen truncated or rewritten while the task ran (its output started over). */
   get startedOver(): number {
     return this.restarts;

@@ -450,6 +450,8 @@ export async function startWorker(
             output_bytes: output.bytes,
             output_mtime: output.mtimeMs,
           };
+          // A FIFO or a device: what went there was not kept (/dev/null: nothing to keep). A follower says so.
+          if (!output.followed && run.stdoutPath !== '/dev/null') endFields['output_unfollowed'] = 1;
           // Where stderr went, only when `status --json` cannot derive it (stderrFileOf): a task that named its
           // stdout but not its stderr (one field fewer in most records).
           if (data.stdout !== undefined && data.stderr === undefined)

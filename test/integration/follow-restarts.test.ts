@@ -3,14 +3,14 @@
 // saying so: OUTPUT_RESTARTED (API), exit 3 (CLI). Adversary 23 F1, F2: it exited 0 with bytes that were no longer
 // in the file, having silently dropped (file shorter at the next look) or cut (file grown past the point read)
 // what the task wrote after the truncation.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { connect, OutputRestartedError, type JtmClient } from '../../src/index.js';
+import { connect, OutputNotFollowedError, OutputRestartedError, type JtmClient } from '../../src/index.js';
 import { logsBytes, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -107,5 +107,32 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
     // whether it also missed bytes the file no longer holds (a gap). Never exit 0.
     expect(r.code).toBe(3);
     expect(r.err).toContain('truncated or rewritten while it ran');
+  });
+
+  it('stdout to a FIFO: the follower says the output was not kept (exit 3), not 0 with no byte (adversary 23 F6)', async () => {
+    const fifo = join(work, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A reader of the FIFO, as whoever named it would have.
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const read: Buffer[] = [];
+    reader.stdout.on('data', (d: Buffer) => read.push(d));
+    const id = await submitTo(fifo, 'for i in 1 2 3; do echo line$i; sleep 0.3; done');
+    const r = await logsBytes(env, id, true);
+    expect(r.code).toBe(3);
+    expect(r.out.length).toBe(0);
+    expect(r.err).toContain(`task ${id} wrote its stdout to ${fifo}, which is not a regular file`);
+    const err = await jtm.followLogs(id, () => {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutputNotFollowedError);
+    expect((err as OutputNotFollowedError).code).toBe('OUTPUT_NOT_FOLLOWED');
+    expect(Buffer.concat(read).toString()).toBe('line1\nline2\nline3\n');
+    reader.kill();
+  });
+
+  it('stdout to /dev/null: nothing to follow, exit 0', async () => {
+    const id = await submitTo('/dev/null', 'echo gone; sleep 0.3');
+    const r = await logsBytes(env, id, true);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out.length).toBe(0);
   });
 });

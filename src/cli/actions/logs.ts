@@ -1,4 +1,9 @@
-import { OutputGapError, OutputRestartedError, OutputWriteError } from '../../errors.js';
+import {
+  OutputGapError,
+  OutputNotFollowedError,
+  OutputRestartedError,
+  OutputWriteError,
+} from '../../errors.js';
 import { connectionFailure, isConnectionError } from '../../redis/connection.js';
 import { streamTaskOutput, type OutputReport } from '../../tasks/task-output.js';
 import { resolveTaskId } from '../resolve-task-id.js';
@@ -79,4 +84,5 @@ export async function runLogs(
   if (!flags.follow) return;
   if (report.gaps.length > 0) throw new OutputGapError(id, report.gaps);
   if (report.restarts.length > 0) throw new OutputRestartedError(id, report.restarts);
+  if (report.unfollowed !== undefined) throw new OutputNotFollowedError(id, report.unfollowed);
 }
