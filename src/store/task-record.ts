@@ -195,7 +195,9 @@ export function parseTaskRecord(hash: Record<string, string>): TaskRecord | unde
 /** Flattens record fields into hash field/value pairs (objects as JSON, booleans as 1/0). */
 export function toHashPairs(fields: Partial<Record<keyof TaskRecord, unknown>>): string[] {
   const pairs: string[] = [];
-  for (const [k, v] of Object.entries(fields)) {
+  // for…in, not Object.entries: no array per field (a bulk submit encodes every task's fields).
+  for (const k in fields) {
+    const v: unknown = fields[k as keyof TaskRecord];
     if (v === undefined || v === null) continue;
     pairs.push(
       k,

@@ -457,6 +457,11 @@ function sharedPairs(pairsOf: readonly string[][]): Map<string, string> {
   for (let i = 0; i < first.length; i += 2) shared.set(first[i] as string, first[i + 1] as string);
   for (let t = 1; t < pairsOf.length && shared.size > 0; t++) {
     const pairs = pairsOf[t] as string[];
+    // Most tasks of a call share every field the first one does: counted first, a set only when not (a set per
+    // task cost a 10,000-task `jtm submit -f` ≈ 20 ms of sampled CPU, with its garbage).
+    let same = 0;
+    for (let i = 0; i < pairs.length; i += 2) if (shared.get(pairs[i] as string) === pairs[i + 1]) same++;
+    if (same === shared.size) continue;
     const seen = new Set<string>();
     for (let i = 0; i < pairs.length; i += 2) {
       const k = pairs[i] as string;
