@@ -138,6 +138,13 @@ describe('API: Redis restarted under kill and submit', () => {
       outcome(jtm.resourceLog(id!), t0),
       outcome(jtm.submit({ command: 'true' }, { pool: 'gone' }), t0),
     ]);
+    // The kill's request may be written before the client hears that the socket closed: sent, never answered, it
+    // may have been applied (a Redis killed after reading it) — said so (KILL_UNSETTLED), also not a plain Error.
+    // Seen in a full run at load ≈ 4, 1 of 1,069 rows.
+    const [killed] = results.splice(1, 1);
+    expect(['RedisUnavailableError REDIS_UNAVAILABLE', 'KillUnsettledError KILL_UNSETTLED']).toContain(
+      killed!.error,
+    );
     for (const r of results) expect(r.error).toBe('RedisUnavailableError REDIS_UNAVAILABLE');
   }, 60_000);
 });
