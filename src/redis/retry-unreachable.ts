@@ -14,14 +14,23 @@ export interface RetryOptions {
   onRetry?: (err: unknown, tries: number) => void;
 }
 
-/** Runs `attempt` until it succeeds, fails with an error not `retryable`, or `retryMs` has passed. */
-export async function retryWhile<T>(attempt: () => Promise<T>, opts: RetryOptions): Promise<T> {
+/**
+ * Runs `attempt` until it succeeds, fails with an error not `retryable`, or `retryMs` has passed. `attempt` is
+ * given `more`: whether a retryable failure of it, now, would be tried again (the time left allows the pause);
+ * once asked, the answer is kept for that try, so the attempt and the loop never disagree.
+ */
+export async function retryWhile<T>(
+  attempt: (more: () => boolean) => Promise<T>,
+  opts: RetryOptions,
+): Promise<T> {
   const deadline = Date.now() + opts.retryMs;
   for (let pause = opts.firstPauseMs, tries = 0; ; pause = Math.min(pause * 2, opts.maxPauseMs), tries++) {
+    let decided: boolean | undefined;
+    const more = (): boolean => (decided ??= Date.now() + pause < deadline);
     try {
-      return await attempt();
+      return await attempt(more);
     } catch (err) {
-      if (!opts.retryable(err) || Date.now() + pause >= deadline) throw err;
+      if (!opts.retryable(err) || !more()) throw err;
       opts.onRetry?.(err, tries);
       await sleep(pause);
     }

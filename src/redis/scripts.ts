@@ -594,15 +594,20 @@ return 1
  * The call's answer is kept under KEYS[4] (for CREATE_CALL_TTL_MS), and the same call again (a token of its
  * own) gets it and writes nothing: ioredis sends a command again after a reconnect when its answer was lost, and
  * a second run made a second block of records with the same submit id, which reconciliation would then have
- * given jobs as committed: the command run twice, once under an id nobody had (adversary 26 follow-up).
+ * given jobs as committed: the command run twice, once under an id nobody had (adversary 26 follow-up). A retried
+ * submit sends each chunk again with its first try's token (submit-task.ts), so a chunk that try wrote is not
+ * written twice either. No record of a submit is written once its commit key (KEYS[5]) exists, committed or
+ * taken back: a copy of a call that reached Redis that late (past CREATE_CALL_TTL_MS) would add records to a
+ * committed submit.
  * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted  KEYS[4] this call's create-call key
+ * KEYS[5] (optional) the submit's commit key
  * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5] number of tasks
  * ARGV[6] job key base of the pool queues (`<queue prefix>:`; a task's job is `<base><pool>:<job id prefix><id>`)
  * ARGV[7] job id prefix ('': the jobs are not looked at)  ARGV[8] number of shared field, value pairs (those every task of the call has:
  * written once in ARGV, to each record), then the shared pairs, then per task: the number of its own pairs,
  * then the pairs. One of the pairs is `pool`, counted submitted.
  * Returns the first id (the next ones follow every shard-count ids), or {0, c} when a record or job of one of
- * the ids exists, c being the highest counter value among those taken.
+ * the ids exists, c being the highest counter value among those taken, or {-1} when KEYS[5] exists.
  */
 /** How long a create-tasks call's answer is kept for the same call sent again: far past any client's reconnect. */
 export const CREATE_CALL_TTL_MS = 600_000;
@@ -610,6 +615,7 @@ export const CREATE_CALL_TTL_MS = 600_000;
 export const CREATE_TASKS = `${prelude('entry', 'statsPool')}
 local again = redis.call('GET', KEYS[4])
 if again then return tonumber(again) end
+if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return {-1} end
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = tonumber(redis.call('GET', KEYS[1]) or '0') + 1

@@ -86,6 +86,14 @@ export interface CreateManyOptions {
   jobIdPrefix?: string;
   /** Told of each raise of the counter past ids found taken: `taken` (a counter value), the counter before, after. */
   onIdsTaken?: (raise: { taken: number; counter: number; raisedTo: number }) => void;
+  /**
+   * The call's token (its create-call key): a later call with the same token, within CREATE_CALL_TTL_MS, is
+   * answered the ids of the first and writes nothing. A retried submit sends each chunk with the token of its
+   * first try (submit-task.ts). Default: one of its own, random.
+   */
+  callToken?: string;
+  /** The submit the records belong to: once its commit key exists (committed or taken back), nothing is written. */
+  submitId?: string;
 }
 
 /** Reads and changes task records; every status change goes through a guarded Lua transition. */
@@ -148,19 +156,25 @@ export class TaskStore {
       }
       args[at] = own;
     }
-    // This call's own key: sent again by the client after a reset, the script answers as it did (CREATE_TASKS).
-    const callKey = this.keys.createCall(randomBytes(8).toString('hex'));
+    // This call's own key: sent again by the client after a reset, or by a retried submit, the script answers as
+    // it did (CREATE_TASKS).
+    const keys = [
+      this.keys.nextTaskId,
+      this.keys.activeTasks,
+      this.keys.statsSubmitted,
+      this.keys.createCall(opts.callToken ?? randomBytes(8).toString('hex')),
+    ];
+    if (opts.submitId !== undefined) keys.push(this.keys.submit(opts.submitId));
     for (let round = 0; ; round++) {
-      const reply = await runScript<number | [number, number]>(
-        this.redis,
-        CREATE_TASKS,
-        [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted, callKey],
-        args,
-      );
+      const reply = await runScript<number | [number, number]>(this.redis, CREATE_TASKS, keys, args);
       if (!Array.isArray(reply)) {
         const first = Number(reply);
         return list.map((_, i) => first + i * this.config.shards);
       }
+      if (Number(reply[0]) === -1)
+        throw new Error(
+          `submit ${opts.submitId} was committed or taken back: no more records are written for it`,
+        );
       const taken = Number(reply[1]);
       if (round >= MAX_ID_RAISES)
         throw new Error(

@@ -1,8 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { forPool, recordShardCount, withContext, type ContextSource, type JtmContext } from '../context.js';
+import {
+  forPool,
+  forShard,
+  recordShardCount,
+  withContext,
+  type ContextSource,
+  type JtmContext,
+} from '../context.js';
 import { retryWhile } from '../redis/retry-unreachable.js';
+import { CREATE_CALL_TTL_MS } from '../redis/scripts.js';
 import { connectionFailure, isConnectionError } from '../redis/connection.js';
 import {
   SubmitIncompleteError,
@@ -49,17 +57,34 @@ const uncommitted = (err: Error): Error => {
 
 /**
  * Whether a failed submitTasks may be made again without queueing a task twice: Redis became unreachable before
- * its commit was sent. (Its records, if some were written, are failed: by it, or by reconciliation.)
+ * its commit was sent. (Its records, if some were written, are taken over by the next try of submitTasksRetrying,
+ * or failed: by it, or by reconciliation.)
  */
 export function submitMayRetry(err: unknown): boolean {
   return typeof err === 'object' && err !== null && beforeCommit.has(err);
 }
 
 /**
+ * How long the tries of one submit go on with the same plan (submit id, create-call tokens): well within the life
+ * of the create-call keys its chunks wrote (CREATE_CALL_TTL_MS), so that a chunk written is always answered again
+ * and never written twice. Past it (a JTM_SUBMIT_RETRY of minutes), the next try fails the plan's records and
+ * makes a new one.
+ */
+const PLAN_REUSE_MS = CREATE_CALL_TTL_MS / 2;
+
+/**
  * submitTasks, made again while Redis is unreachable for up to `retryMs` (JTM_SUBMIT_RETRY), as long as
  * nothing of the failed try can run (no commit sent): Cromwell fails a call whose submit exits non-zero, and a
  * Redis restart or failover of a few seconds failed every call submitted in it (adversary 7, H9). `jtm submit`
  * and the API's submit() both run this. `onRetry` is told of each try that will be made again.
+ *
+ * Each try is the same submit (its plan: submit id, records, create-call tokens): a chunk of records an earlier
+ * try wrote is answered its ids again, its jobs added again are the same jobs, and the commit covers them. A try
+ * that fails and will be tried again leaves its records to the next one; only the last fails them. Before, each
+ * try was a new submit: a submit whose connection failed after its records were written printed the retry's
+ * ids and left the first try's records, failed "submit did not complete" ~90 s later by the manager (or queued
+ * for ever without one): a phantom failed task in `jtm report`, ids burnt (adversary 26 F6). A try whose commit
+ * was sent ends its plan: the commit key then holds the outcome (taken back, or committed on some shards).
  */
 export async function submitTasksRetrying(
   src: ContextSource,
@@ -67,8 +92,9 @@ export async function submitTasksRetrying(
   retryMs: number,
   onRetry?: (err: unknown, tries: number) => void,
 ): Promise<number[]> {
+  let plan: SubmitPlan | undefined;
   return retryWhile(
-    async () => {
+    async more => {
       // Not connected yet: nothing was written.
       const ctx = await src.context().catch(async (err: unknown) => {
         await src.resetContext();
@@ -76,8 +102,10 @@ export async function submitTasksRetrying(
           ? Object.assign(err, { beforeWrite: true })
           : err;
       });
+      if (plan && !plan.spent && Date.now() - plan.bornAt > PLAN_REUSE_MS) await retirePlan(ctx, plan);
+      if (!plan || plan.spent) plan = newPlan(ctx, tasks);
       try {
-        return await submitTasks(ctx, tasks);
+        return await submitTry(ctx, plan, more);
       } catch (err) {
         if (isConnectionError(err)) await src.resetContext();
         const unknown = unknownCommits.get(err as object);
@@ -119,10 +147,29 @@ export async function submitTasksRetrying(
  * a submit that fails or is killed before the commit leaves nothing that runs: its records are failed here
  * when possible, else by the manager's reconciliation ("submit did not complete"). Resolves only when all
  * of that is in Redis. Records and transitions go in chunks, one script run each, a few in flight at once; each
- * chunk's jobs are added as soon as its records exist (writeGroup).
+ * chunk's jobs are added as soon as its records exist (writeGroup). One try: submitTasksRetrying makes more.
  */
 export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
-  const ctx = anyShard;
+  return submitTry(anyShard, newPlan(anyShard, tasks), () => false);
+}
+
+/**
+ * What every try of one submit shares: its id, its records, and the ids each chunk's create-tasks call was
+ * answered, by any try (per shard, per chunk). A chunk is sent with the token `<submit id>:<chunk>` (the
+ * create-call key of the shard), so the same chunk sent by a later try is answered those ids and writes nothing.
+ * The token holds the submit id (random): no other submit's answer is ever taken for it.
+ */
+interface SubmitPlan {
+  readonly submitId: string;
+  readonly records: readonly NewRecord[];
+  /** Date.now() when made: tried again only within PLAN_REUSE_MS. */
+  readonly bornAt: number;
+  readonly known: Map<number, Map<number, number[]>>;
+  /** Not to be tried again: its commit was sent (the commit key holds the outcome), or its records were failed. */
+  spent: boolean;
+}
+
+function newPlan(ctx: JtmContext, tasks: readonly NewTask[]): SubmitPlan {
   const submitHost = hostname();
   const submitId = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
   const records: NewRecord[] = tasks.map(t => ({
@@ -142,42 +189,85 @@ export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[
     submit_host: submitHost,
     submit_id: submitId,
   }));
+  return { submitId, records, bornAt: Date.now(), known: new Map(), spent: false };
+}
+
+/** The ids of `plan`'s records known to exist, per shard. */
+function knownRecords(ctx: JtmContext, plan: SubmitPlan): { ctx: JtmContext; ids: number[] }[] {
+  return [...plan.known].map(([shard, byChunk]) => ({
+    ctx: forShard(ctx, shard),
+    ids: [...byChunk.values()].flat(),
+  }));
+}
+
+/** A plan not to be tried again, its commit not sent: its records are failed (best effort: else reconciliation). */
+async function retirePlan(ctx: JtmContext, plan: SubmitPlan): Promise<void> {
+  plan.spent = true;
+  await failRecords(
+    knownRecords(ctx, plan),
+    new Error('its tries went on past the life of their create-call keys'),
+  );
+}
+
+/**
+ * One try of a submit (`plan`). `retrying`: whether a connection failure before the commit would be tried
+ * again; then the records are left for the next try, not failed.
+ */
+async function submitTry(anyShard: JtmContext, plan: SubmitPlan, retrying: () => boolean): Promise<number[]> {
+  const ctx = anyShard;
+  const { submitId, records } = plan;
   // Each pool's shard gets its tasks' records, jobs and its own commit key (docs/scaling.md); with one
   // shard this is one group holding every task, in order.
   const groups = byShard(ctx, records);
   await recordShardCount(ctx).catch(async (err: unknown) => {
-    throw isConnectionError(err) ? uncommitted(await connectionFailure(ctx.redis, ctx.config, err)) : err;
+    if (!isConnectionError(err)) throw err;
+    await leaveUncommitted(ctx, plan, err, retrying);
   });
   // Whether the commit may have reached Redis: before it, a failed submit leaves nothing that runs, and may be
   // made again (submitMayRetry); after it, only once the commit has been settled as taken back (settleCommit).
   let committing = false;
   const queues = new PoolQueues();
-  const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues)));
+  const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues, plan)));
   try {
     const failed = written.find(r => r.status === 'rejected');
     if (failed) throw failed.reason;
     // The commit point: from here on the tasks may run. It outlives any queued record of the submit. With
     // several shards there is one commit key per shard, written together once every shard has its jobs.
     committing = true;
+    plan.spent = true;
     const committed = await Promise.all(groups.map(g => commitSubmit(g.ctx, submitId, g.ids.length)));
     if (committed.includes(false)) throw new Error('the submit was taken back before its commit');
   } catch (err) {
     await queues.close();
     if (committing) {
       // Sent: it may have been applied (its tasks may be running) whatever the error says. Settled here while
-      // the connection answers; else by the caller on a new one (submitTasksRetrying).
+      // the connection answers; else by the caller on a new connection (submitTasksRetrying).
       await settleCommit(ctx, groups, submitId, err);
     } else {
-      await failUncommitted(ctx, groups, err);
+      await leaveUncommitted(ctx, plan, err, retrying);
     }
   }
   return finishSubmit(ctx, groups, queues, records.length);
 }
 
-/** A failure before any commit was sent: the records written are failed, nothing of the submit runs. */
-async function failUncommitted(ctx: JtmContext, groups: readonly ShardGroup[], err: unknown): Promise<never> {
-  await failRecords(groups, err);
-  if (isConnectionError(err)) throw uncommitted(await connectionFailure(ctx.redis, ctx.config, err));
+/**
+ * A failure before any commit was sent: nothing of the submit runs. Redis unreachable and the submit to be tried
+ * again (`retrying`): its records are left to the next try, which takes them over (the plan). Else they are failed
+ * (every record of the plan, whichever try wrote it) and the submit fails.
+ */
+async function leaveUncommitted(
+  ctx: JtmContext,
+  plan: SubmitPlan,
+  err: unknown,
+  retrying: () => boolean,
+): Promise<never> {
+  // What the caller is told; retried only if it still reads as Redis unreachable (not a refusal heard meanwhile).
+  const failure = isConnectionError(err) ? await connectionFailure(ctx.redis, ctx.config, err) : undefined;
+  if (!failure || !isConnectionError(failure) || !retrying()) {
+    plan.spent = true;
+    await failRecords(knownRecords(ctx, plan), err);
+  }
+  if (failure) throw uncommitted(failure);
   throw new SubmitIncompleteError(err);
 }
 
@@ -358,22 +448,45 @@ type NewRecord = Omit<JobSource, 'id'> & {
  * at a time, while Redis still runs the next chunks' create scripts (at most JOB_BATCHES_IN_FLIGHT batches: a
  * chunk is sent only once the oldest batch is written beyond that). A job never goes before its record (its
  * ids come from that record's script). Resolves when all are written; on a failure it sends no more chunks,
- * stops adding jobs and rejects once nothing is in flight, `g.ids` holding every record that was created (for
- * the caller's undo).
+ * stops adding jobs and rejects once nothing is in flight, `g.ids` holding every record this try created, and
+ * `plan.known` every record of the submit's tries (for the caller's undo).
  */
-async function writeGroup(g: ShardGroup, queues: PoolQueues): Promise<void> {
+async function writeGroup(g: ShardGroup, queues: PoolQueues, plan: SubmitPlan): Promise<void> {
   const recordChunks = chunks(g.records);
+  const shard = g.ctx.tasks.shard;
+  let known = plan.known.get(shard);
+  if (!known) plan.known.set(shard, (known = new Map()));
+  const answered = known;
   // The id counter behind kept records (lost alone, or gone back): the chunk was written on ids past them.
   const onIdsTaken = (raise: { taken: number; counter: number; raisedTo: number }): void =>
     g.ctx.logger.warn(
       { ...raise, shard: g.ctx.tasks.shard },
       'the task id counter was behind ids still in use (it was lost or went back while task records were kept): raised past them, no id is handed out twice',
     );
+  // A chunk an earlier try of the submit wrote is answered the same ids (its token): else its create-call key was
+  // lost, and the earlier block (same submit id, maybe with jobs) must never be committed with this one: both
+  // are failed, and the submit fails (not retried).
   const create = (k: number): Promise<{ ids: number[] } | { err: unknown }> =>
-    g.ctx.tasks.createMany(recordChunks[k]!, undefined, { jobIdPrefix: JOB_ID_PREFIX, onIdsTaken }).then(
-      ids => ({ ids }),
-      (err: unknown) => ({ err }),
-    );
+    g.ctx.tasks
+      .createMany(recordChunks[k]!, undefined, {
+        jobIdPrefix: JOB_ID_PREFIX,
+        onIdsTaken,
+        callToken: `${plan.submitId}:${k}`,
+        submitId: plan.submitId,
+      })
+      .then(
+        ids => {
+          const before = answered.get(k);
+          if (before === undefined || before[0] === ids[0]) {
+            answered.set(k, ids);
+            return { ids };
+          }
+          answered.set(k, [...before, ...ids]);
+          const lost = `records ${before[0]}… of this submit were written again as ${ids[0]}… (its create-call key was lost)`;
+          return { err: new Error(lost) };
+        },
+        (err: unknown) => ({ err }),
+      );
   const created = recordChunks.slice(0, SCRIPTS_IN_FLIGHT).map((_, k) => create(k));
   const adds: Promise<void>[] = [];
   let failure: { err: unknown } | undefined;

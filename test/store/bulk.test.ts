@@ -70,6 +70,40 @@ describe.concurrent('create-tasks (bulk submit)', () => {
     expect(await ctx.tasks.createMany([])).toEqual([]);
     expect(await ctx.redis.exists(ctx.keys.nextTaskId)).toBe(0);
   });
+
+  it("a call with an earlier call's token (a retried submit's chunk) gets its ids and writes nothing; another token writes", async ({
+    ctx,
+    expect,
+  }) => {
+    const list = [
+      { command: 'a', pool: 'p', submit_id: 's1' },
+      { command: 'b', pool: 'p', submit_id: 's1' },
+    ];
+    const opts = { callToken: 's1:0', submitId: 's1' };
+    expect(await ctx.tasks.createMany(list, 1_000, opts)).toEqual([1, 2]);
+    expect(await ctx.tasks.createMany(list, 2_000, opts)).toEqual([1, 2]);
+    expect(await ctx.redis.get(ctx.keys.nextTaskId)).toBe('2');
+    expect((await ctx.tasks.get(1))?.queued_at).toBe(1_000);
+    expect(await ctx.redis.hgetall(ctx.keys.statsSubmitted)).toEqual({ p: '2' });
+    expect(await ctx.tasks.createMany(list, 2_000, { ...opts, callToken: 's1:1' })).toEqual([3, 4]);
+  });
+
+  it("no record of a submit is written once its commit key exists (a late copy of a try's call): refused", async ({
+    ctx,
+    expect,
+  }) => {
+    for (const value of ['3', '0']) {
+      const submitId = `done-${value}`;
+      await ctx.redis.set(ctx.keys.submit(submitId), value);
+      await expect(
+        ctx.tasks.createMany([{ command: 'a', pool: 'p', submit_id: submitId }], 1_000, {
+          callToken: `${submitId}:0`,
+          submitId,
+        }),
+      ).rejects.toThrow(/was committed or taken back/);
+    }
+    expect(await ctx.redis.exists(ctx.keys.nextTaskId, ctx.keys.task(1))).toBe(0);
+  });
 });
 
 describe.concurrent('transition-many', () => {
