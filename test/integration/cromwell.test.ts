@@ -8,7 +8,7 @@ import type { JtmContext } from '../../src/context.js';
 import { JTM_RC_CODES, writeRcForEndedTask } from '../../src/tasks/rc-file.js';
 import { loadBackendConfig, type BackendConfig } from '../cromwell/backend-config.js';
 import { CromwellEmulator, installJtmShims, type Call, type CallSpec } from '../cromwell/emulator.js';
-import { TcpProxy } from '../cromwell/tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { ROOT, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
