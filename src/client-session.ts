@@ -31,7 +31,7 @@ export class ClientSession implements ContextSource {
 
   constructor(
     readonly config: Config,
-    private readonly logger: Logger,
+    readonly logger: Logger,
     first: JtmContext,
   ) {
     this.ctx = Promise.resolve(first);

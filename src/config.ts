@@ -34,6 +34,11 @@ export interface Config {
   readonly killRetryMs: number;
   /** How long submit retries an unreachable Redis when nothing of the submit can have been committed. */
   readonly submitRetryMs: number;
+  /**
+   * How long a follower of a task's output (`jtm logs --follow`, followLogs) that lost Redis keeps reconnecting
+   * before it gives up (exit 255); it resumes where it stopped, every byte once.
+   */
+  readonly followRetryMs: number;
   readonly heartbeatIntervalMs: number;
   /** A worker is dead after this many heartbeats in a row are missing. */
   readonly missedBeats: number;
@@ -205,6 +210,7 @@ export const CONFIG_KEYS = [
   'JTM_ISALIVE_RETRY',
   'JTM_KILL_RETRY',
   'JTM_SUBMIT_RETRY',
+  'JTM_FOLLOW_RETRY',
   'JTM_HEARTBEAT_INTERVAL',
   'JTM_MISSED_BEATS',
   'JTM_TASK_RETENTION',
@@ -360,6 +366,7 @@ export function loadConfig(
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
     killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
     submitRetryMs: duration('JTM_SUBMIT_RETRY', '10s', false, NOT_A_TIMER),
+    followRetryMs: duration('JTM_FOLLOW_RETRY', '60s', false, NOT_A_TIMER),
     heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
     missedBeats: integer(
       'JTM_MISSED_BEATS',

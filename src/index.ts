@@ -129,7 +129,7 @@ export interface ConnectOptions {
  *   it when this process is starved of CPU) instead of queueing or waiting; the next call connects again;
  * - `isAlive` answers `unknown` when Redis stays unreachable for JTM_ISALIVE_RETRY, `kill` and `submit` try
  *   again for JTM_KILL_RETRY / JTM_SUBMIT_RETRY (submit only while nothing of the failed try can run), as the
- *   commands do.
+ *   commands do; `followLogs` that loses Redis while following connects again for JTM_FOLLOW_RETRY.
  */
 export class JtmClient {
   private constructor(private readonly session: ClientSession) {}
@@ -243,8 +243,11 @@ export class JtmClient {
    * (not /dev/null) rejects with an {@link OutputNotFollowedError} (code `OUTPUT_NOT_FOLLOWED`) once it has ended:
    * that output is neither kept nor followed. A record that vanishes meanwhile
    * (Redis flushed or lost its data) is no end: it rejects with a {@link TaskRecordLostError} (code
-   * `TASK_RECORD_LOST`). Rejects with what `onChunk` throws, as it threw it; with a ClientClosedError if close()
-   * is called meanwhile.
+   * `TASK_RECORD_LOST`). Redis lost once following (a reset, a restart, silent for JTM_CONNECT_TIMEOUT) is
+   * ridden out for JTM_FOLLOW_RETRY: it connects again and goes on at the byte where it stopped, each byte
+   * delivered once (a warning through the logger when Redis is lost, one when it answers again); longer, it
+   * rejects with a RedisUnavailableError. Rejects with what `onChunk` throws, as it threw it; with a
+   * ClientClosedError if close() is called meanwhile.
    */
   async followLogs(id: number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
     const thrown = new Set<unknown>();
@@ -257,9 +260,11 @@ export class JtmClient {
       }
     };
     const tid = checkId(id);
-    const { gaps, restarts, unfollowed } = await this.session.run(
-      async () =>
-        withContext(this.session, ctx => streamTaskOutput(ctx, tid, write, true, this.session.signal)),
+    const session = this.session;
+    // Redis lost while following: connected again, for JTM_FOLLOW_RETRY, the output resumed where it stopped.
+    const from = { source: session, logger: session.logger, retryMs: session.config.followRetryMs };
+    const { gaps, restarts, unfollowed } = await session.run(
+      async () => streamTaskOutput(from, tid, write, true, session.signal),
       err => thrown.has(err),
     );
     if (gaps.length > 0) throw new OutputGapError(tid, gaps);

@@ -3,8 +3,16 @@ import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { forTask, type JtmContext } from '../context.js';
-import { TaskNotFoundError, TaskRecordLostError, type OutputGap, type OutputRestart } from '../errors.js';
+import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
+import {
+  isConnectionError,
+  TaskNotFoundError,
+  TaskRecordLostError,
+  toError,
+  type OutputGap,
+  type OutputRestart,
+} from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { TaskRecord } from '../store/task-record.js';
 import { writeFileRange } from './output-range.js';
 import { isFinal } from './status.js';
@@ -14,6 +22,22 @@ const HOLD_MS = 5_000;
 /** Polls of a follower: the usual pace, and while a gap waits for the record to name the file. */
 const POLL_MS = 500;
 const HOLD_POLL_MS = 100;
+/** Pauses between a follower's tries to reach Redis again: doubling from the first to the last. */
+const FIRST_RETRY_PAUSE_MS = 100;
+const MAX_RETRY_PAUSE_MS = 1000;
+
+/**
+ * Where a reader of a task's output gets Redis: one context (its commands fail with the connection), or a
+ * follower that rides out an outage: a source it connects again through (a command's session, the API's
+ * client), for up to `retryMs` (JTM_FOLLOW_RETRY) from the moment Redis was lost.
+ */
+export type OutputSource = JtmContext | ReconnectingSource;
+
+export interface ReconnectingSource {
+  readonly source: ContextSource;
+  readonly logger: Logger;
+  readonly retryMs: number;
+}
 
 /**
  * A task's stdout, as bytes (binary-safe: nothing is decoded), in order and without a gap whenever the bytes
@@ -24,7 +48,8 @@ const HOLD_POLL_MS = 100;
  * start of a long output, what went by while a follower was behind, the middle of an output that ended between
  * two polls) is read from the stdout file when that file is readable here and still holds this run's output
  * (its bytes where the copy resumes are the copy's; once ended, its recorded size and mtime). With `follow`,
- * new output until the task has ended.
+ * new output until the task has ended; from a reconnecting source, through losing Redis for up to its
+ * `retryMs`, each byte still written once, in order (adversary 26 F5: one reset ended a follow, exit 255).
  *
  * Returns the gaps: parts that neither source had (each also one warning on stderr), in output order; empty when
  * every byte was written; and the restarts: where the output started over after some of it was written (its
@@ -38,50 +63,53 @@ export interface OutputReport {
 }
 
 export async function streamTaskOutput(
-  anyShard: JtmContext,
+  from: OutputSource,
   id: number,
   write: (chunk: Buffer) => void | Promise<void>,
   follow: boolean,
   /** Ends a follow between two reads, rejecting with the signal's reason (the API's close()). */
   signal?: AbortSignal,
 ): Promise<OutputReport> {
-  const ctx = forTask(anyShard, id);
-  const record = await ctx.tasks.get(id);
+  const logger = from.logger;
+  /** Whether anything was written (the start of the output warned of once), and how many bytes in all. */
+  let started = false;
+  let delivered = 0;
+  // Every Redis read goes through `redis`: a follower's reconnects keep what is below (the offset written up
+  // to, the stream entry read up to, the run), so it resumes at the byte where it stopped. Nothing is written
+  // between a read and the state it moves, so a read that fails has delivered nothing, and is made again.
+  const redis = redisAccess(from, id, signal, () => delivered);
+  const record = await redis(ctx => ctx.tasks.get(id));
   if (!record) throw new TaskNotFoundError(id);
   const restarts: OutputRestart[] = [];
   if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write)))
     return { gaps: [], restarts };
-  const key = ctx.keys.taskOutput(id);
   let last: string | undefined;
   /** The output offset up to which this reader has written, and the run (token) that offset is of. */
   let pos = 0;
   let run: string | undefined = record.run_token;
   /** How many times the run's output started over (its stdout file truncated or rewritten): the entries' `ep`. */
   let epoch = 0;
-  /** Whether anything was written (the start of the output warned of once), and how many bytes in all. */
-  let started = false;
-  let delivered = 0;
   /** What the record says of the run read: its status, its stdout file and, once ended, the file's size and mtime. */
   let view: RunView = viewOf(record);
   const gaps: OutputGap[] = [];
+  /** When a gap began to wait for the record to name the stdout file (undefined: none waits). */
+  let holding: number | undefined;
   /** The ended run's output was not followed (a FIFO, a device): the report says where it went. */
   let unfollowed = record.output_unfollowed === true;
   const report = (): OutputReport => {
     const file = unfollowed ? (view.file ?? record.stdout_file) : undefined;
     if (file !== undefined)
-      ctx.logger.warn(
+      logger.warn(
         { task: id, file },
         `the task's stdout went to ${file}, which is not a regular file: its output was not kept`,
       );
     return { gaps, restarts, ...(file !== undefined ? { unfollowed: file } : {}) };
   };
-  /** When a gap began to wait for the record to name the stdout file (undefined: none waits). */
-  let holding: number | undefined;
   /** The output starts over from its first byte: what was written before is said to be no longer part of it. */
   const startOver = (cause: OutputRestart['cause']): void => {
     if (started) {
       restarts.push({ offset: delivered, cause });
-      ctx.logger.warn(
+      logger.warn(
         { task: id, delivered_bytes: delivered },
         cause === 'rewritten'
           ? "the task's stdout file was truncated or rewritten while it ran: its output starts over here; what was printed before is no longer in the file"
@@ -108,7 +136,7 @@ export async function streamTaskOutput(
   const missed = (bytes: number, why: string): void => {
     const where = pos;
     gaps.push({ offset: where, bytes });
-    ctx.logger.warn(
+    logger.warn(
       { task: id, dropped_bytes: bytes, offset: where },
       where === 0 && !started
         ? `the first ${bytes} bytes of output are not kept in Redis (JTM_OUTPUT_TAIL_BYTES, JTM_OUTPUT_KEEP_BYTES once ended): ${why}`
@@ -155,7 +183,7 @@ export async function streamTaskOutput(
   // past what was written here, when it is the run this reader follows (an older run's tail, while a new run
   // has not streamed yet, is not). Undefined: nothing kept; false as `reach`'s.
   const writeKept = async (): Promise<boolean | undefined> => {
-    const tail = await readKeptOutput(ctx, id, run);
+    const tail = await redis(ctx => readKeptOutput(ctx, id, run));
     if (!tail) return undefined;
     if (!current(tail.ep)) return true;
     return deliver(tail.start, tail.data);
@@ -169,14 +197,16 @@ export async function streamTaskOutput(
     // Following: the status, the run and its file, in one read before the output's. A final status read first
     // means that everything of the output (written before it) is read next.
     if (follow) {
-      const [statusText, runText, file, bytes, mtime, notFollowed] = await ctx.redis.hmget(
-        ctx.keys.task(id),
-        'status',
-        'run_token',
-        'stdout_file',
-        'output_bytes',
-        'output_mtime',
-        'output_unfollowed',
+      const [statusText, runText, file, bytes, mtime, notFollowed] = await redis(ctx =>
+        ctx.redis.hmget(
+          ctx.keys.task(id),
+          'status',
+          'run_token',
+          'stdout_file',
+          'output_bytes',
+          'output_mtime',
+          'output_unfollowed',
+        ),
       );
       // The record gone while it was followed: Redis lost its data (a flush, eviction, a restart without AOF).
       // No end: taken for one, the follow ended 0 with the output cut short (adversary 24 F4); and what the
@@ -202,7 +232,8 @@ export async function streamTaskOutput(
         holding = undefined;
       }
     }
-    const entries = await ctx.redis.xrangeBuffer(key, last === undefined ? '-' : `(${last}`, '+');
+    const after = last === undefined ? '-' : `(${last}`;
+    const entries = await redis(ctx => ctx.redis.xrangeBuffer(ctx.keys.taskOutput(id), after, '+'));
     // Parts of an output that has started over since (ep): a reader that gets them in the same read as the new
     // start skips them, as the file no longer holds them (a follower that starts after a truncation gets the
     // file as it stands).
@@ -238,6 +269,69 @@ export async function streamTaskOutput(
       throw signal?.aborted ? signal.reason : err;
     });
   }
+}
+
+/** Runs one read of a reader's on Redis: on the task's shard, through whichever connection serves now. */
+type RedisRead = <T>(read: (ctx: JtmContext) => Promise<T>) => Promise<T>;
+
+/**
+ * How a reader reaches Redis. One context: each read on it, failing as it fails. A reconnecting source: a read
+ * that fails for want of Redis (a reset, a restart, Redis silent for JTM_CONNECT_TIMEOUT) once Redis has answered
+ * this reader is made again on a new connection, pauses doubling to 1 s, until it is answered or Redis has been
+ * lost for `retryMs` (then its error is thrown, as before). One warning when Redis is lost, one when it answers
+ * again. A follower that never reached Redis fails at once, as every command does.
+ */
+function redisAccess(
+  from: OutputSource,
+  id: number,
+  signal: AbortSignal | undefined,
+  delivered: () => number,
+): RedisRead {
+  if (!('source' in from)) {
+    const ctx = forTask(from, id);
+    return read => read(ctx);
+  }
+  const { source, logger, retryMs } = from;
+  let answered = false;
+  /** When Redis was lost: the first failure since it last answered (undefined: it answers). */
+  let lostAt: number | undefined;
+  return async read => {
+    for (let pause = FIRST_RETRY_PAUSE_MS; ; pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS)) {
+      try {
+        const value = await withContext(source, ctx => read(forTask(ctx, id)));
+        if (lostAt !== undefined) {
+          const bytes = delivered();
+          logger.warn(
+            { task: id, lost_ms: Date.now() - lostAt, delivered_bytes: bytes },
+            `Redis answers again: task ${id}'s output resumes after the ${bytes} bytes already printed`,
+          );
+        }
+        lostAt = undefined;
+        answered = true;
+        return value;
+      } catch (err) {
+        // Closed meanwhile (the API's close()): the follow ends as closed, not as Redis unreachable.
+        if (signal?.aborted) throw signal.reason;
+        if (!answered || !isConnectionError(err)) throw err;
+        const now = Date.now();
+        const first = lostAt === undefined;
+        lostAt ??= now;
+        // Tried again until the bound has passed, the last try at it: an outage as long as the bound is ridden out.
+        const left = lostAt + retryMs - now;
+        if (left <= 0) throw err;
+        if (first) {
+          const bytes = delivered();
+          logger.warn(
+            { task: id, err: toError(err).message, delivered_bytes: bytes, retry_ms: retryMs },
+            `lost Redis while following task ${id}'s output: connecting again for up to ${retryMs / 1000} s (JTM_FOLLOW_RETRY), to go on after the ${bytes} bytes already printed`,
+          );
+        }
+        await sleep(Math.min(pause, left), undefined, { signal }).catch((e: unknown) => {
+          throw signal?.aborted ? signal.reason : e;
+        });
+      }
+    }
+  };
 }
 
 /** What the record says of the run a reader reads (TaskRecord's fields of the same names). */

@@ -237,10 +237,14 @@ describe('settings that cannot work fail fast', () => {
     }
   });
 
-  it('logs --follow exits 255 when Redis dies', async () => {
+  it('logs --follow exits 255 when Redis dies (and stays dead past JTM_FOLLOW_RETRY)', async () => {
     const server = await startPlainRedis();
     try {
-      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '10s' });
+      const env = testEnv({
+        REDIS_URL: `redis://127.0.0.1:${server.port}`,
+        JTM_CONNECT_TIMEOUT: '10s',
+        JTM_FOLLOW_RETRY: '2s',
+      });
       const submitted = await runJtm(['submit', '-cmd', 'true', '-p', 'nobody'], env);
       expect(submitted.code, submitted.stderr).toBe(0);
       const [id] = taskIds(submitted.stdout);
@@ -251,7 +255,11 @@ describe('settings that cannot work fail fast', () => {
       const code = await Promise.race([follow.exited, new Promise(r => setTimeout(() => r('hung'), 15_000))]);
       await follow.stop('SIGKILL');
       expect(code).toBe(255);
-      expect(one(follow.output())).toMatch(/^jtm logs: cannot reach Redis/);
+      // The loss said as it happened (one JSON line), then the end.
+      const lines = follow.output().trim().split('\n');
+      expect(lines, follow.output()).toHaveLength(2);
+      expect((JSON.parse(lines[0]!) as { msg: string }).msg).toMatch(/^lost Redis while following task/);
+      expect(lines[1]).toMatch(/^jtm logs: cannot reach Redis/);
     } finally {
       await server.stop();
     }

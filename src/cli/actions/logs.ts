@@ -1,4 +1,5 @@
 import {
+  JtmError,
   OutputGapError,
   OutputNotFollowedError,
   OutputRestartedError,
@@ -67,21 +68,26 @@ export async function runLogs(
   { flags, args }: TaskIdInput & { flags: { follow?: boolean } },
 ): Promise<void> {
   const id = resolveTaskId(flags.task_id, args.id);
+  const follow = flags.follow ?? false;
   const ctx = await s.context();
   watchOutput();
   let report: OutputReport;
   try {
-    report = await streamTaskOutput(ctx, id, writeOut, flags.follow ?? false);
+    // A follower connects again when it loses Redis, for JTM_FOLLOW_RETRY: one reset ended an operator's
+    // follow of hours (adversary 26 F5).
+    const from = follow ? { source: s, logger: s.logger, retryMs: s.config.followRetryMs } : ctx;
+    report = await streamTaskOutput(from, id, writeOut, follow);
   } catch (err) {
     if (err instanceof ReaderGone) return;
-    // Redis lost while following is Redis unavailable (255), as for every command, not invalid input.
-    if (isConnectionError(err)) throw await connectionFailure(ctx.redis, s.config, err);
+    // Redis lost while following (for good) is Redis unavailable (255), as for every command, not invalid input.
+    if (isConnectionError(err) && !(err instanceof JtmError))
+      throw await connectionFailure(ctx.redis, s.config, err);
     throw err;
   }
   // A follower promised the whole output: one that could not deliver all of it, or delivered bytes the output no
   // longer holds (it started over), ends with exit 3, after the warnings that said where (without --follow, the
   // output so far is printed with them, exit 0).
-  if (!flags.follow) return;
+  if (!follow) return;
   if (report.gaps.length > 0) throw new OutputGapError(id, report.gaps);
   if (report.restarts.length > 0) throw new OutputRestartedError(id, report.restarts);
   if (report.unfollowed !== undefined) throw new OutputNotFollowedError(id, report.unfollowed);
