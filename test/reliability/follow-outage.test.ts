@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientClosedError, connect, type JtmClient } from '../../src/index.js';
 import { logsBytes, runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { usePrivateRedis } from '../helpers/local-redis.js';
 import { collecting } from '../helpers/log-lines.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { context, start, stopTracked } from '../helpers/tracked.js';
@@ -46,6 +47,7 @@ function expectLossesResumed(msgs: string[]): void {
 }
 
 describe('a follower that loses Redis for a moment resumes where it stopped (adversary 26 F5)', () => {
+  const privateRedis = usePrivateRedis();
   const env = testEnv({ JTM_CONNECT_TIMEOUT: '1s' });
   const target = new URL(env['REDIS_URL']!);
   const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port) });
@@ -133,6 +135,37 @@ describe('a follower that loses Redis for a moment resumes where it stopped (adv
     // The bound, then one more try's connect (at most twice JTM_CONNECT_TIMEOUT) and its probes.
     expect(took).toBeGreaterThanOrEqual(2900);
     expect(took).toBeLessThan(12_000);
+  });
+
+  it('CLI: Redis killed -9 and restarted on its AOF mid-follow: every byte once, in order, exit 0', async () => {
+    // A server of its own, and a worker on it whose lease (3 beats of 2 s) outlasts the restart: its task runs on.
+    const dir = tempDir('jtm-follow-aof-');
+    const AOF = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
+    const redis = await privateRedis({ dir, args: AOF });
+    const own = testEnv({
+      REDIS_URL: redis.url,
+      JTM_CONNECT_TIMEOUT: '1s',
+      JTM_HEARTBEAT_INTERVAL: '2s',
+      JTM_FOLLOW_RETRY: '20s',
+    });
+    start(['worker', '-p', 'faof', '--slots', '1'], own);
+    await waitWorkers(own, 'faof', 1, 50_000);
+    const [id] = taskIds((await runJtm(['submit', '-p', 'faof', '-cmd', slowly(pattern)], own)).stdout);
+    let first!: () => void;
+    const reading = new Promise<void>(r => (first = r));
+    const logs = logsBytes(own, id!, true, 90_000, () => first());
+    await reading;
+    await sleep(2500);
+    await redis.stop('SIGKILL');
+    await sleep(1500);
+    await privateRedis({ dir, port: redis.port, args: AOF });
+    const r = await logs;
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.length).toBe(PATTERN.length);
+    expect(r.out.equals(PATTERN)).toBe(true);
+    const { logged, plain } = stderrOf(r.err);
+    expect(plain).toEqual([]);
+    expectLossesResumed(logged.map(l => l.msg));
   });
 
   it('CLI: the record flushed while Redis was out of reach: the resumed follow says so (TASK_RECORD_LOST, 255), it does not wait', async () => {
