@@ -19,15 +19,18 @@ const POLL_MS = 500;
 const ENTRIES_PER_READ = 16;
 
 /** A live-output stream entry: its bytes and their offset in the output. */
-function entryOf(fields: Buffer[]): { data: Buffer; off: number } {
+/** A stream entry: its bytes, their offset, and how many times the output had started over (Keys.taskOutput). */
+function entryOf(fields: Buffer[]): { data: Buffer; off: number; ep: number } {
   let data: Buffer = Buffer.alloc(0);
   let off = 0;
+  let ep = 0;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i]?.toString('latin1');
     if (name === 'data') data = fields[i + 1] as Buffer;
     else if (name === 'off') off = Number(fields[i + 1]?.toString('latin1'));
+    else if (name === 'ep') ep = Number(fields[i + 1]?.toString('latin1'));
   }
-  return { data, off };
+  return { data, off, ep };
 }
 
 function taskId(raw: unknown): number {
@@ -96,6 +99,8 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
   };
   /** The output offset up to which output was sent, and the run (token) it is of. */
   let pos = 0;
+  /** How many times the output sent had started over (its stdout file truncated or rewritten): the entries' `ep`. */
+  let epoch = 0;
   let run = (await ctx.redis.hget(ctx.keys.task(id), 'run_token')) ?? undefined;
   // Once a run has ended, its stream is replaced by the kept tail (Keys.taskOutputKept): what of it lies past
   // what was sent (at most TAIL_BYTES of it), when it is the run followed here.
@@ -103,6 +108,8 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     const tail = await readKeptOutput(ctx, id, run);
     if (!tail) return;
     const { data, start } = tail;
+    // An output that started over since what was sent: its kept tail's offsets start again at 0.
+    if (tail.ep > epoch) [epoch, pos] = [tail.ep, 0];
     const from = Math.max(0, pos - start, data.length - TAIL_BYTES);
     if (from < data.length) send(data.subarray(from));
     pos = start + data.length;
@@ -116,10 +123,11 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     const batch = await ctx.redis.xrevrangeBuffer(key, before, '-', 'COUNT', 4);
     for (const [idBuf, fields] of batch) {
       const entryId = idBuf.toString('latin1');
-      const { data, off } = entryOf(fields);
+      const { data, off, ep } = entryOf(fields);
       if (last === '-') {
         last = entryId;
         pos = off + data.length;
+        epoch = ep;
       }
       before = `(${entryId}`;
       if (size + data.length > TAIL_BYTES) {
@@ -142,15 +150,17 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     if (now !== undefined && now !== run) {
       run = now;
       pos = 0;
+      epoch = 0;
       last = '-';
       decoder = new StringDecoder('utf8');
     }
     const from = last === '-' ? '-' : `(${last}`;
     const entries = await ctx.redis.xrangeBuffer(key, from, '+', 'COUNT', ENTRIES_PER_READ);
     for (const [idBuf, fields] of entries) {
-      const { data, off } = entryOf(fields);
+      const { data, off, ep } = entryOf(fields);
       if (data.length > 0) send(data);
       pos = off + data.length;
+      epoch = ep;
       last = idBuf.toString('latin1');
     }
     // More waiting than one read: go on at once (after the drain), not after a poll.

@@ -104,6 +104,40 @@ describe('dashboard access rules', () => {
     }
   });
 
+  it('the live output stream follows an output that started over (its file truncated) into its kept tail', async () => {
+    // No worker: the run is written as a worker writes it. The viewer has sent "old\n" (offsets 0–4) when the
+    // run ends with a kept tail of its output started over (ep 1, offset 0 again): it was not sent before, its
+    // offsets taken for the old output's.
+    const id = await submitOne(env, ['-cmd', 'true', '-p', 'restart-live']);
+    const c = ctx();
+    await c.redis.hset(c.keys.task(id), 'status', '3', 'run_token', 'r1');
+    await c.redis.xadd(c.keys.taskOutput(id), '*', 'data', 'old\n', 'off', '0');
+    const { proc, url } = await startDashboard(env);
+    try {
+      const response = await fetch(`${url}api/tasks/${id}/output/stream`);
+      const reader = response.body!.getReader();
+      let body = '';
+      const decoder = new TextDecoder();
+      while (!body.includes('old')) body += decoder.decode((await reader.read()).value);
+      await c.redis.del(c.keys.taskOutput(id));
+      await c.redis.hset(c.keys.taskOutputKept(id), 'data', 'new\n', 'off', '0', 'run', 'r1', 'ep', '1');
+      await c.redis.hset(c.keys.task(id), 'status', '4');
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        body += decoder.decode(value);
+      }
+      const text = body
+        .split('\n')
+        .filter(l => l.startsWith('data: ') && l !== 'data: {}')
+        .map(l => JSON.parse(l.slice(6)) as string)
+        .join('');
+      expect(text).toBe('old\nnew\n');
+    } finally {
+      await proc.stop();
+    }
+  });
+
   it('beyond loopback without credentials: refuses to start', async () => {
     const r = await runJtm(['dashboard', '--host', '0.0.0.0', '--port', '0'], env);
     expect(r.code).toBe(1);
