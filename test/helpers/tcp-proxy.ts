@@ -80,3 +80,36 @@ export class TcpProxy {
     );
   }
 }
+
+/**
+ * A loopback proxy to Redis at `port` whose connections a test wires itself (what passes each way, what is held,
+ * dropped or cut): `onClient` gets each client's socket and `toRedis`, which opens that client's Redis side, tied to
+ * it (an error or a close of either closes both). A client whose `toRedis` is not called is never answered (a Redis
+ * that takes connections and stays silent). `close` destroys every socket and stops listening.
+ */
+export async function wiredProxy(
+  port: number,
+  onClient: (client: Socket, toRedis: () => Socket) => void,
+): Promise<{ url: string; close: () => void }> {
+  const sockets: Socket[] = [];
+  const proxy = createServer(client => {
+    sockets.push(client);
+    client.on('error', () => {});
+    onClient(client, () => {
+      const server = connect(port, '127.0.0.1');
+      sockets.push(server);
+      server.on('error', () => client.destroy());
+      client.on('close', () => server.destroy());
+      server.on('close', () => client.destroy());
+      return server;
+    });
+  });
+  await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `redis://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+    close: () => {
+      for (const so of sockets) so.destroy();
+      proxy.close();
+    },
+  };
+}

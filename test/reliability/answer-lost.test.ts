@@ -6,13 +6,13 @@
 // - A submit's create-tasks made a second block of records with the same submit id: the submit printed the second
 //   block's ids, and the first, committed with it, would have been given jobs by reconciliation: the command run
 //   twice, once under an id nobody had.
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 
 import { describe, expect, it } from 'vitest';
 
 import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { wiredProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * A proxy to `port` whose client loses the answer to the first script call holding `marker` that Redis applied
@@ -23,13 +23,9 @@ import { testEnv, waitFor } from '../helpers/env.js';
 async function answerLoser(port: number, marker: string, then: 'reset' | 'silent') {
   let armed = false;
   let lost = false;
-  const sockets: Socket[] = [];
-  const proxy = createServer(client => {
-    sockets.push(client);
-    client.on('error', () => {});
+  const proxy = await wiredProxy(port, (client, toRedis) => {
     if (lost && then === 'silent') return;
-    const server = connect(port, '127.0.0.1');
-    sockets.push(server);
+    const server = toRedis();
     client.on('data', chunk => {
       if (!lost && chunk.includes(marker) && /eval/i.test(chunk.toString('latin1'))) armed = true;
       server.write(chunk);
@@ -47,18 +43,11 @@ async function answerLoser(port: number, marker: string, then: 'reset' | 'silent
         server.destroy();
       }
     });
-    server.on('error', () => client.destroy());
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
   });
-  await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
   return {
-    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    url: proxy.url,
     lost: () => lost,
-    close: () => {
-      for (const so of sockets) so.destroy();
-      proxy.close();
-    },
+    close: proxy.close,
   };
 }
 

@@ -4,7 +4,6 @@
 // 4 s printed `JTM task ID 606` and left record 605 (the same command), failed "submit did not complete" 88 s
 // later by the manager: a phantom failed task in `jtm report`, ids burnt (adversary 26 F6).
 import { existsSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, connect as netConnect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { keysFor, shardOfPool } from '../../src/redis/shards.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { runJtm, taskIds } from '../helpers/cli.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { wiredProxy } from '../helpers/tcp-proxy.js';
 import { context, start, stopTracked } from '../helpers/tracked.js';
 
 afterAll(stopTracked);
@@ -60,13 +60,9 @@ async function createCutter(
   let calls = 0;
   let cutAt: number | undefined;
   const silencers = new Set<() => void>();
-  const sockets: Socket[] = [];
-  const proxy = createServer(client => {
-    sockets.push(client);
-    client.on('error', () => {});
+  const proxy = await wiredProxy(port, (client, toRedis) => {
     if (cutAt !== undefined && Date.now() - cutAt < silenceMs) return;
-    const server = netConnect(port, '127.0.0.1');
-    sockets.push(server);
+    const server = toRedis();
     let silent = false;
     silencers.add(() => (silent = true));
     let pending: Buffer = Buffer.alloc(0);
@@ -85,18 +81,11 @@ async function createCutter(
       }
     });
     server.on('data', chunk => silent || client.write(chunk));
-    server.on('error', () => client.destroy());
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
   });
-  await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
   return {
-    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    url: proxy.url,
     cut: () => cutAt !== undefined,
-    close: () => {
-      for (const so of sockets) so.destroy();
-      proxy.close();
-    },
+    close: proxy.close,
   };
 }
 

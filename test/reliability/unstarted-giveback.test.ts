@@ -5,13 +5,13 @@
 // (their fence saw Redis's silence). Nothing ran: such give-backs are counted apart (`unstarted_givebacks`).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 
 import { describe, expect, it } from 'vitest';
 
 import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
+import { wiredProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * A proxy to `port` that, while `holding`, holds every answer of a connection for `holdMs` from the moment a
@@ -21,12 +21,8 @@ import { testEnv, waitFor } from '../helpers/env.js';
  */
 async function claimHolder(port: number, marker: string, holdMs: number) {
   const state = { holding: true, claims: 0 };
-  const sockets: Socket[] = [];
-  const proxy = createServer(client => {
-    sockets.push(client);
-    client.on('error', () => {});
-    const server = connect(port, '127.0.0.1');
-    sockets.push(server);
+  const proxy = await wiredProxy(port, (client, toRedis) => {
+    const server = toRedis();
     let heldUntil = 0;
     const queue: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
@@ -50,18 +46,11 @@ async function claimHolder(port: number, marker: string, holdMs: number) {
       queue.push(chunk);
       timer ??= setTimeout(flush, 0);
     });
-    server.on('error', () => client.destroy());
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
   });
-  await new Promise<void>(r => proxy.listen(0, '127.0.0.1', () => r()));
   return {
-    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    url: proxy.url,
     state,
-    close: () => {
-      for (const so of sockets) so.destroy();
-      proxy.close();
-    },
+    close: proxy.close,
   };
 }
 
