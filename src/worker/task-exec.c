@@ -18,10 +18,11 @@
  * 3. closes the descriptors listed in JTM_CLOSE_FDS (the other tasks' pty masters, the host's inherited ones);
  * 4. unsets the three, appends stdout and stderr to their files, reads stdin from /dev/null; a file that cannot be
  *    opened: bash's own message ("bash: PATH: REASON") on the pty, exit 125;
- * 5. sets what bash would have set in the command's environment (`_`, SHLVL when absent), and execs WORD0
- *    (a path: the caller only sends commands whose first word contains a slash, so no PATH search, no
- *    builtin, no function). If that exec fails for any reason (missing, not executable, a script without
- *    `#!`), bash runs COMMAND instead, so the outcome and bash's message are exactly a plain `bash -c`'s.
+ * 5. forks, and waits for its child as the task's root (wait_and_report); the child sets what bash would have
+ *    set in the command's environment (`_`, SHLVL when absent), and execs WORD0 (a path: the caller only sends
+ *    commands whose first word contains a slash, so no PATH search, no builtin, no function). If that exec fails
+ *    for any reason (missing, not executable, a script without `#!`), bash runs COMMAND instead, so the outcome
+ *    and bash's message are exactly a plain `bash -c`'s.
  *
  * `--check` exits 0 at once: the worker's test that this binary runs on its node.
  */
@@ -146,6 +147,13 @@ static void redirect(const char *path, int flags, int target) {
 }
 
 /*
+ * The command (or the preamble's shell) runs as the wrapper's child, not in its place: the wrapper leads the
+ * task's session and group (forkpty's setsid), and a command that leads them cannot leave them: `setsid CMD`
+ * forked, its parent exited 0 at once, and the real command, killed as a leftover 2 s later, ended the task
+ * `success` whatever it would have done (adversary 27 F1: a script that exits 3 after 5 s); `setpgid(0, 0)` and
+ * `setsid()` failed with EPERM. A child of the leader is in the group, not leading it, as a command under a plain
+ * `bash -c` started by a non-interactive parent is: `$$` is not the group (docs/resources.md).
+ *
  * /proc mode (JTM_TIMES_FILE set): the largest resident size any process of the task reached, as the kernel
  * keeps it for a parent that waits. A process that lived and died between two of the worker's watches took its
  * high-water mark with it: a 413 MB burst of 0.6 s under a 350 MB limit ended `success` with a 3–338 MB peak
@@ -164,7 +172,30 @@ static void redirect(const char *path, int flags, int target) {
  * wrapper, becomes the subreaper (after the fork): orphans are the shell's children as before, listed by its
  * trap. `$$` is not the group in this mode (docs/resources.md).
  */
-static int wait_and_report(char **argv) {
+/* What the wrapper's child runs: never returns. */
+typedef void (*child_fn)(char **argv);
+
+/* The `--leave-tty` form's child: PROGRAM [ARG...] (the bash preamble). */
+static void exec_program(char **argv) {
+  become_subreaper();
+  execv(argv[0], argv);
+  dprintf(2, "jtm-task-exec: %s: %s\n", argv[0], strerror(errno));
+  _exit(126);
+}
+
+/* The simple form's child: COMMAND WORD0 [WORD...]: the words, else bash runs COMMAND (bash's own outcome). */
+static void exec_words(char **argv) {
+  become_subreaper();
+  setenv("_", argv[1], 1);
+  setenv("SHLVL", "0", 0);
+  execv(argv[1], argv + 1);
+  /* As bash would run it, with bash's own outcome and messages. */
+  execl("/bin/bash", "bash", "-c", argv[0], (char *)NULL);
+  dprintf(2, "bash: %s: %s\n", argv[1], strerror(errno));
+  _exit(127);
+}
+
+static int wait_and_report(child_fn run, char **argv) {
   const char *times = getenv("JTM_TIMES_FILE");
   /* The other tasks' pty masters and the host's inherited descriptors: the wrapper lives as long as the task
      and must not hold them either (the shell's preamble then finds none to close). */
@@ -176,20 +207,11 @@ static int wait_and_report(char **argv) {
   /* An inherited SIG_IGN would have the kernel reap the shell itself: wait4 would find no child. */
   signal(SIGCHLD, SIG_DFL);
   pid_t child = fork();
-  if (child < 0) {
-    /* no process to spare: the shell runs in place of the wrapper, without the figure */
+  if (child <= 0) {
+    /* The child; or no process to spare: the command runs in place of the wrapper (a session leader, without the
+       figure), as before the wrapper forked. */
     sigprocmask(SIG_SETMASK, &old, NULL);
-    become_subreaper();
-    execv(argv[0], argv);
-    dprintf(2, "jtm-task-exec: %s: %s\n", argv[0], strerror(errno));
-    return 126;
-  }
-  if (child == 0) {
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    become_subreaper();
-    execv(argv[0], argv);
-    dprintf(2, "jtm-task-exec: %s: %s\n", argv[0], strerror(errno));
-    _exit(126);
+    run(argv);
   }
   unsetenv("JTM_SUBREAPER");
   int status = 0;
@@ -240,18 +262,16 @@ int main(int argc, char **argv) {
     /* bash, as it starts, opens the terminal its stdin is (by name, without O_NOCTTY): a session leader without
        a controlling terminal would take it back. Its input is /dev/null anyway (the preamble's first redirect). */
     redirect("/dev/null", O_RDONLY, 0);
-    if (getenv("JTM_TIMES_FILE") != NULL) return wait_and_report(argv + 2);
-    become_subreaper();
-    execv(argv[2], argv + 2);
-    dprintf(2, "jtm-task-exec: %s: %s\n", argv[2], strerror(errno));
-    return 126;
+    /* The wrapper is the task's root, which the worker looks for in the task's cgroup: it joins before the fork
+       (the shell, its child, is born there; the preamble's own join of `$$` then changes nothing). */
+    join_cgroups();
+    return wait_and_report(exec_program, argv + 2);
   }
   if (argc < 5) {
     dprintf(2, "jtm-task-exec: usage: jtm-task-exec STDOUT STDERR COMMAND WORD0 [WORD...]\n");
     return 125;
   }
   leave_terminal();
-  become_subreaper();
   join_cgroups();
   raise_oom_score();
   close_listed();
@@ -261,11 +281,5 @@ int main(int argc, char **argv) {
   redirect(argv[1], O_WRONLY | O_APPEND | O_CREAT, 1);
   redirect(argv[2], O_WRONLY | O_APPEND | O_CREAT, 2);
   redirect("/dev/null", O_RDONLY, 0);
-  setenv("_", argv[4], 1);
-  setenv("SHLVL", "0", 0);
-  execv(argv[4], argv + 4);
-  /* As bash would run it, with bash's own outcome and messages. */
-  execl("/bin/bash", "bash", "-c", argv[3], (char *)NULL);
-  dprintf(2, "bash: %s: %s\n", argv[4], strerror(errno));
-  return 127;
+  return wait_and_report(exec_words, argv + 3);
 }

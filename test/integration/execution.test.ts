@@ -71,6 +71,22 @@ describe.concurrent('task execution', () => {
     await closeContext(ctx);
   });
 
+  it('`setsid CMD` runs CMD and ends as it ends: the command is not the session leader (adversary 27 F1)', async () => {
+    // As the leader, util-linux setsid forked and its parent exited 0 at once: the task ended success in
+    // milliseconds, and the script, which exits 3 after a second, was killed as a leftover.
+    const script = join(work, 'setsid-exit3.sh');
+    writeFileSync(script, '#!/bin/bash\nsleep 1\necho "ran $JTM_TASK_ID"\nexit 3\n', { mode: 0o755 });
+    const ids = [
+      await submit(['-cmd', `/usr/bin/setsid ${script}`]),
+      await submit(['-cmd', `setsid ${script}`]),
+    ];
+    for (const id of ids) {
+      expect(await waitFinal(id)).toBe(-2);
+      expect(await ctx.tasks.get(id)).toMatchObject({ exit_code: 3, reason: 'exit code 3' });
+      expect((await ctx.tasks.get(id))?.leftover_pids).toBeUndefined();
+    }
+  });
+
   it('kills a running task: its whole tree, SIGTERM first, then terminated', async () => {
     const id = await submit(['-cmd', 'sleep 3101']);
     await waitRunning(id);
@@ -79,12 +95,10 @@ describe.concurrent('task execution', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ task_id: id, status: 'terminated', action: 'killed' });
     expect(await status(id)).toBe(-4);
-    // One process: "(1 process)", not "(1 processes)" (adversary 21 F8). In /proc mode the shell stays as the
-    // command's parent (its EXIT trap writes `times`): two.
+    // The wrapper that leads the task's session and the command, its child (adversary 27 F1): two. (One is
+    // "(1 process)", not "(1 processes)": adversary 21 F8, the unit rows of the reason.)
     const rec = await ctx.tasks.get(id);
-    expect(rec?.reason).toBe(
-      rec?.accounting === 'procfs' ? 'killed on request (2 processes)' : 'killed on request (1 process)',
-    );
+    expect(rec?.reason).toBe('killed on request (2 processes)');
     expect(processesMatching('sleep 3101')).toEqual([]);
     // Already final: no change, exit 0.
     const again = await runJtm(['kill', '-tid', String(id), '--json'], env);

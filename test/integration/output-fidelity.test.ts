@@ -462,10 +462,14 @@ describe('output fidelity and task isolation', () => {
       const r = await ctx.tasks.get(id!);
       return r?.pid !== undefined && r.accounting !== undefined ? r : undefined;
     }, 'the pid in the record');
-    const cmdline = readFileSync(`/proc/${rec.pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
-    // /proc mode keeps the shell, to write `times` when the command ends.
-    expect(cmdline).toEqual(
-      rec.accounting === 'procfs' ? expect.arrayContaining(['/bin/bash']) : ['sleep', '4731'],
+    // The root is the wrapper (it leads the session: the command does not, adversary 27 F1); below it, the shell
+    // in /proc mode (kept to write `times` when the command ends), else the command in its place.
+    const command = pgrep(['-f', '^sleep 4731$']);
+    expect(command).toHaveLength(1);
+    const parentOf = (p: number): number =>
+      Number(readFileSync(`/proc/${p}/stat`, 'latin1').split(') ')[1]!.split(' ')[1]);
+    expect(rec.accounting === 'procfs' ? parentOf(parentOf(command[0]!)) : parentOf(command[0]!)).toBe(
+      rec.pid,
     );
     await runJtm(['kill', '-tid', String(id)], env);
     expect(await waitFinal(bad!)).toBe(-2);
@@ -493,22 +497,21 @@ describe('output fidelity and task isolation', () => {
       return found.every(p => p !== undefined) ? (found as number[]) : undefined;
     }, 'both sleeps');
     for (const pid of pids) {
-      // The command is the task's root (nothing in between), with 0, 1, 2 only while another task runs.
+      // The command, with 0, 1, 2 only while another task runs.
       expect(readdirSync(`/proc/${pid}/fd`).map(Number).sort()).toEqual([0, 1, 2]);
       expect(readlinkSync(`/proc/${pid}/fd/0`)).toBe('/dev/null');
       const rec = await waitFor(async () => {
         const r = await ctx.tasks.get(pid === pids[0] ? s1! : s2!);
         return r?.pid !== undefined ? r : undefined;
       }, 'the pid in the record');
-      if (rec.accounting === 'procfs') {
-        // A worker that cannot make cgroups (not root: adversary 12 D5) keeps the task's shell, whose EXIT trap
-        // writes `times` (docs/resources.md), under the wrapper that waits for it (the task's root, its pid): the
-        // command is the shell's child, the shell the root's.
-        const parentOf = (p: number): number =>
-          Number(readFileSync(`/proc/${p}/stat`, 'latin1').split(') ')[1]!.split(' ')[1]);
-        expect(parentOf(parentOf(pid))).toBe(rec.pid);
-      } else {
-        expect(rec.pid).toBe(pid);
+      // The task's root is the wrapper that waits for the command (the command is its child: adversary 27 F1); a
+      // worker that cannot make cgroups (not root: adversary 12 D5) keeps the task's shell between them, whose
+      // EXIT trap writes `times` (docs/resources.md).
+      const parentOf = (p: number): number =>
+        Number(readFileSync(`/proc/${p}/stat`, 'latin1').split(') ')[1]!.split(' ')[1]);
+      if (rec.accounting === 'procfs') expect(parentOf(parentOf(pid))).toBe(rec.pid);
+      else {
+        expect(parentOf(pid)).toBe(rec.pid);
         expect(readFileSync(`/proc/${pid}/cgroup`, 'latin1')).toMatch(/\/jtm-\d+\/task-/);
       }
     }

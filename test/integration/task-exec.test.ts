@@ -57,6 +57,28 @@ describe('jtm-task-exec', () => {
     expect(readFileSync(join(work, 'err'), 'utf8')).toBe('to stderr\n');
   });
 
+  it('runs the command as its child, not the session leader: `setsid CMD` runs CMD in place and ends as it ends (adversary 27 F1)', () => {
+    // As the leader, util-linux setsid forked, its parent exited 0 at once and the script was left behind.
+    const script = join(work, 'exit3.sh');
+    writeFileSync(script, '#!/bin/bash\nsleep 0.3\necho "done $$"\nexit 3\n', { mode: 0o755 });
+    const out = join(work, 'setsid.out');
+    const r = spawnSync(
+      '/usr/bin/setsid',
+      [
+        '--wait',
+        WRAPPER,
+        out,
+        join(work, 'setsid.err'),
+        `/usr/bin/setsid ${script}`,
+        '/usr/bin/setsid',
+        script,
+      ],
+      { env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(3);
+    expect(readFileSync(out, 'utf8')).toMatch(/^done \d+\n$/);
+  });
+
   it("a file it cannot open: bash's message on the pty, exit 125; a missing command: bash's outcome, 127", () => {
     const r = run(join(work, 'no', 'such', 'dir'), join(work, 'err2'), ['/bin/true']);
     expect(r).toEqual({
@@ -224,7 +246,8 @@ mkdirSync(work, { recursive: true });
 writeFileSync(
   join(work, 'show.sh'),
   [
-    'echo $$',
+    // The wrapper joins the cgroups and forks the command: its pid is the command's parent's.
+    'echo $PPID',
     'ls /proc/self/fd',
     'echo "${JTM_CGROUP_PROCS-unset}${JTM_CLOSE_FDS-}"',
     'echo "stdin $(readlink /proc/$$/fd/0)"',
