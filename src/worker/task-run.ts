@@ -177,6 +177,9 @@ export function simpleCommandWords(
   const words = (m[1] as string).split(/ +/);
   const first = words[0] as string;
   if (!first.includes('/') || first.includes('=')) return undefined;
+  // /proc/self/exe and its kin name the process that runs them: bash under bash, the wrapper here (adversary
+  // 27 F4: `/proc/self/exe --version` printed the wrapper's usage, exit 125, where bash prints its version).
+  if (/^\/proc\/(self|thread-self|\d+)\//.test(first) || /^\/dev\/fd\//.test(first)) return undefined;
   for (const k of Object.keys(env)) if (BASH_STARTUP.test(k)) return undefined;
   return words;
 }

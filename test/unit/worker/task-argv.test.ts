@@ -55,6 +55,10 @@ describe('which commands skip the bash preamble (the static wrapper execs their 
     '/bin/echo\ta',
     '/bin/echo !x',
     '/bin/échо',
+    '/proc/self/exe --version',
+    '/proc/thread-self/exe -c x',
+    '/proc/1234/exe',
+    '/dev/fd/3',
     '',
     '   ',
   ])('%j is not', command => {
