@@ -58,6 +58,11 @@ export async function writeFileRange(
         return { reached: at, why: unreadable(path, err) };
       }
       if (got === 0) return { reached: at, why: `${path} got shorter while it was read` };
+      // Checked again for each part, after it was read and before it is written: a slow reader takes seconds per
+      // part, and a file rewritten meanwhile (its task started over, or run again) gave the new output's bytes
+      // at the old output's offsets, with no gap said (adversary 28 F1).
+      const changed = await mismatch(handle, path, to, check);
+      if (changed) return { reached: at, why: changed };
       await write(buf.subarray(0, got));
       at += got;
     }

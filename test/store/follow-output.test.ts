@@ -147,4 +147,52 @@ describe("following a task's output", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a file rewritten while a slow reader reads a part of it: the rest of that part is a gap, not the new bytes (adversary 28 F1)', async ({
+    ctx,
+    expect,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
+    try {
+      const now = Date.now();
+      // 3 MiB of output whose copy holds only the part from 2 MiB: the reader reads 0–2 MiB from the file, in
+      // parts of 1 MiB; the file is rewritten (same size, other bytes) while the first part is being written.
+      const mib = 1024 * 1024;
+      const whole = Buffer.alloc(3 * mib, 'A');
+      for (let i = 0; i < whole.length; i += 64) whole.write(String(i).padStart(12, '0'), i);
+      const other = Buffer.from(whole.toString('latin1').replace(/A/g, 'B'), 'latin1');
+      const file = join(dir, 'out');
+      writeFileSync(file, whole);
+      const id = await queuedTask(ctx, { pool: 'follow' }, now - 10_000);
+      await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
+      await ctx.redis.hset(ctx.keys.task(id), 'stdout_file', file);
+      await ctx.redis.xadd(
+        ctx.keys.taskOutput(id),
+        '*',
+        'data',
+        whole.subarray(2 * mib),
+        'off',
+        String(2 * mib),
+      );
+      const got: Buffer[] = [];
+      const reading = streamTaskOutput(
+        ctx,
+        id,
+        c => {
+          if (got.length === 0) writeFileSync(file, other);
+          got.push(Buffer.from(c));
+        },
+        true,
+      );
+      await waitFor(() => Buffer.concat(got).length >= 2 * mib || undefined, 'the copy delivered', 5000);
+      await succeed(ctx, id, now);
+      const { gaps } = await reading;
+      expect(gaps).toEqual([{ offset: mib, bytes: mib }]);
+      expect(
+        Buffer.concat(got).equals(Buffer.concat([whole.subarray(0, mib), whole.subarray(2 * mib)])),
+      ).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
