@@ -141,7 +141,7 @@ export class Sampler {
           .catch(() => {});
       }
       const procs = acct.mode === 'procfs' ? run.tree.refresh() : undefined;
-      if (procs) run.wakeStoppedWrapper(procs);
+      run.wakeStoppedWrapper(procs);
       if (!acct.observe(procs)) {
         suspect ||= acct.overLimitSuspected;
         continue;

@@ -355,8 +355,9 @@ export class TaskRun {
     this.pids = PidWindow.open();
     try {
       const argv = taskArgv(this.data.command, stdoutPath, stderrPath, env);
-      // /proc mode's wrapper waits for the shell (task-exec.c): the root is JTM's, not one of the task's processes.
-      this.rootIsWrapper = timesFile !== undefined && argv[1] === '--leave-tty';
+      // The wrapper forks the command or the shell and waits for it (task-exec.c): the root is then JTM's, not one
+      // of the task's processes (without it, bash is the root: no C compiler at install).
+      this.rootIsWrapper = argv[0] !== '/bin/bash';
       pty = await runInPty(argv, {
         cwd,
         env,
@@ -617,13 +618,14 @@ export class TaskRun {
   }
 
   /**
-   * /proc mode: the wrapper, stopped (a task's `kill -STOP $PPID`), is continued: stopped, it never reaps the
-   * shell, and the task stayed `running` for ever, its shell a zombie (adversary 23 F4). It has no reason of its
-   * own to stop. `procs`: the tree as the watch just read it.
+   * The wrapper, stopped (a task's `kill -STOP $PPID`), is continued: stopped, it never reaps its child, and the
+   * task stayed `running` for ever, its command a zombie (adversary 23 F4; in every mode since the wrapper forks
+   * the command, adversary 27 F1). It has no reason of its own to stop. `procs`: the tree as the watch just read
+   * it (/proc mode); else the root alone is read.
    */
-  wakeStoppedWrapper(procs: readonly ProcInfo[]): void {
-    if (!this.rootIsWrapper) return;
-    const root = procs.find(p => p.pid === this.pid);
+  wakeStoppedWrapper(procs?: readonly ProcInfo[]): void {
+    if (!this.rootIsWrapper || this.pid === 0) return;
+    const root = procs ? procs.find(p => p.pid === this.pid) : readProc(this.pid);
     if (root?.state !== 'T' && root?.state !== 't') return;
     try {
       process.kill(this.pid, 'SIGCONT');
