@@ -199,7 +199,7 @@ export class OutputFollower {
       this.mtime = mtimeMs;
       if (size === this.offset && !(last && this.guard.length > 0)) return;
       this.handle ??= await open(this.path as string, 'r');
-      if (size < this.offset || !(await this.stillHolds(this.handle))) this.startOver(size);
+      if (size < this.offset || !(await this.stillHolds(this.handle))) await this.startOver(size);
       // What the cap would trim at once is not worth reading.
       if (size - this.offset > this.tailBytes) {
         this.offset = size - this.tailBytes;
@@ -235,7 +235,7 @@ export class OutputFollower {
    * series of offsets (the entries' `ep`). What was copied before stays in the stream, in order, for a reader
    * that had not read it yet; the reader says that the output started over.
    */
-  private startOver(size: number): void {
+  private async startOver(size: number): Promise<void> {
     this.restarts++;
     this.ctx.logger.warn(
       { task: this.taskId, file: this.path, read_bytes: this.offset, size },
@@ -246,6 +246,12 @@ export class OutputFollower {
     this.tail = Buffer.alloc(0);
     this.tailEnd = 0;
     this.last = undefined;
+    // An empty entry that says so, whether or not bytes follow: a file emptied with nothing written after
+    // (`: > file` as the task's last act) gave no entry of the new series, and a follower ended 0 with bytes the
+    // file no longer held (adversary 28 F2).
+    const key = this.ctx.keys.taskOutput(this.taskId);
+    const id = await this.ctx.redis.xadd(key, '*', 'data', '', 'off', '0', ...this.restartField());
+    if (id !== null) this.entries.push([id, 0]);
   }
 
   /** The entry field that says how many times the output started over (none before the first time). */

@@ -79,6 +79,17 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
     expect(Buffer.concat(chunks).equals(Buffer.concat([seqOut(1, 100_000), seqOut(1, 5000)]))).toBe(true);
   });
 
+  it('the file emptied with nothing written after (the last act of the task): exit 3, not 0 (adversary 28 F2)', async () => {
+    const out = join(work, 'emptied.out');
+    const id = await submitTo(out, `seq 1 200; sleep 1.2; : > ${out}`);
+    const r = await logsBytes(env, id, true);
+    expect(r.code).toBe(3);
+    expect(r.out.equals(seqOut(1, 200))).toBe(true);
+    expect(r.err).toContain('truncated or rewritten while it ran');
+    const plain = await logsBytes(env, id, false);
+    expect([plain.code, plain.out.length]).toEqual([0, 0]);
+  });
+
   it('a follower started after the truncation gets the file as it stands, exit 0', async () => {
     const out = join(work, 'late.out');
     const id = await submitTo(out, `seq 1 100000; sleep 0.6; : > ${out}; seq 1 3000; sleep 2`);
