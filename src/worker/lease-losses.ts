@@ -43,7 +43,7 @@ export async function afterLeaseLoss(
   if (outcome.redisSilentMs !== undefined) {
     const seconds = (outcome.redisSilentMs / 1000).toFixed(1);
     const [silences] = await ctx.redis.hmget(ctx.keys.task(id), 'redis_silences');
-    const n = Number(silences ?? 0) + 1;
+    const n = countOf(ctx, id, silences) + 1;
     if (n <= REDIS_SILENCE_LIMIT) {
       return {
         outcome: {
@@ -64,9 +64,9 @@ export async function afterLeaseLoss(
     };
   }
   const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'lease_losses', 'max_retries');
-  const n = Number(before ?? 0) + 1;
+  const n = countOf(ctx, id, before) + 1;
   // One more give-back than retries: a give-back by fencing spends none.
-  const allowed = Number(maxRetries ?? 0) + 1;
+  const allowed = countOf(ctx, id, maxRetries) + 1;
   if (n <= allowed) return { outcome, fields: { lease_losses: n } };
   return {
     outcome: {
@@ -86,9 +86,9 @@ async function afterUnstartedGiveback(
   outcome: Extract<TaskOutcome, { kind: 'requeue' }>,
 ): Promise<{ outcome: TaskOutcome; fields: { unstarted_givebacks: number } }> {
   const [before, maxRetries] = await ctx.redis.hmget(ctx.keys.task(id), 'unstarted_givebacks', 'max_retries');
-  const n = Number(before ?? 0) + 1;
+  const n = countOf(ctx, id, before) + 1;
   // Never stricter than for runs that did start (JTM_TASK_RETRIES + 1 lease losses).
-  const allowed = Math.max(UNSTARTED_GIVEBACK_LIMIT, Number(maxRetries ?? 0) + 1);
+  const allowed = Math.max(UNSTARTED_GIVEBACK_LIMIT, countOf(ctx, id, maxRetries) + 1);
   const silence =
     outcome.redisSilentMs === undefined
       ? ''
@@ -138,7 +138,7 @@ export async function afterHostLoss(
     'max_retries',
     'host_deaths',
   );
-  const hostDeaths = Number(deaths ?? 0) + 1;
+  const hostDeaths = countOf(ctx, id, deaths) + 1;
   const others = (outcome.hostTasks ?? 1) - 1;
   if (others > 0 && hostDeaths === 1) {
     return {
@@ -150,8 +150,8 @@ export async function afterHostLoss(
       fields: { host_deaths: hostDeaths },
     };
   }
-  const n = Number(losses ?? 0) + 1;
-  const allowed = Number(maxRetries ?? 0);
+  const n = countOf(ctx, id, losses) + 1;
+  const allowed = countOf(ctx, id, maxRetries);
   if (n <= allowed) {
     return {
       outcome: {
@@ -171,4 +171,21 @@ export async function afterHostLoss(
     },
     fields: { losses: n, host_deaths: hostDeaths },
   };
+}
+
+/**
+ * A count read from the task's record: absent is 0. Anything else that is not a count is 0 too, said in the log:
+ * a read that gave something else made a silence counted `NaN`, and `NaN <= limit` is false, so the task ended
+ * lostconnection "Redis did not answer its worker NaN times" after one or two silences (adversary 28 F3; the
+ * reading seen was not reproduced here).
+ */
+function countOf(ctx: JtmContext, id: number, value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  const n = Number(value);
+  if (Number.isInteger(n) && n >= 0) return n;
+  ctx.logger.warn(
+    { task: id, value: String(value).slice(0, 100) },
+    'a count in the task record is not a count: taken as 0',
+  );
+  return 0;
 }

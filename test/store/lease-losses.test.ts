@@ -49,6 +49,17 @@ describe('a run given back by self-fencing', () => {
 });
 
 describe('give-backs for Redis’s silence', () => {
+  it('a count in the record that is not a count is taken as 0, not NaN (adversary 28 F3: ended lostconnection "NaN times")', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await queuedTask(ctx, { max_retries: 0 });
+    await ctx.redis.hset(ctx.keys.task(id), 'redis_silences', 'NaN');
+    const r = await afterLeaseLoss(ctx, id, { ...fenced, redisSilentMs: 1_000 });
+    expect(r.fields).toEqual({ redis_silences: 1 });
+    expect(r.outcome).toMatchObject({ kind: 'requeue' });
+  });
+
   it('are bounded all the same: past REDIS_SILENCE_LIMIT the task ends lostconnection (review: a loop for ever)', async ({
     ctx,
     expect,
