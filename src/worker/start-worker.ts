@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -450,8 +451,9 @@ export async function startWorker(
             output_bytes: output.bytes,
             output_mtime: output.mtimeMs,
           };
-          // A FIFO or a device: what went there was not kept (/dev/null: nothing to keep). A follower says so.
-          if (!output.followed && run.stdoutPath !== '/dev/null') endFields['output_unfollowed'] = 1;
+          // A FIFO or a device: what went there was not kept (/dev/null, by any name: nothing to keep). A
+          // follower says so.
+          if (!output.followed && !(await isDevNull(run.stdoutPath))) endFields['output_unfollowed'] = 1;
           // Where stderr went, only when `status --json` cannot derive it (stderrFileOf): a task that named its
           // stdout but not its stderr (one field fewer in most records).
           if (data.stdout !== undefined && data.stderr === undefined)
@@ -794,4 +796,9 @@ function firstIpv4(): string | null {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return null;
+}
+
+/** Whether `path` is /dev/null, by any name (a symbolic link to it: adversary 28 F5). */
+async function isDevNull(path: string): Promise<boolean> {
+  return path === '/dev/null' || (await realpath(path).catch(() => '')) === '/dev/null';
 }

@@ -4,7 +4,7 @@
 // in the file, having silently dropped (file shorter at the next look) or cut (file grown past the point read)
 // what the task wrote after the truncation.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -139,11 +139,15 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
     reader.kill();
   });
 
-  it('stdout to /dev/null: nothing to follow, exit 0', async () => {
-    const id = await submitTo('/dev/null', 'echo gone; sleep 0.3');
-    const r = await logsBytes(env, id, true);
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.out.length).toBe(0);
+  it('stdout to /dev/null, by its name or a symbolic link (adversary 28 F5: exit 3): nothing to follow, exit 0', async () => {
+    const link = join(work, 'null-link');
+    symlinkSync('/dev/null', link);
+    for (const out of ['/dev/null', link]) {
+      const id = await submitTo(out, 'echo gone; sleep 0.3');
+      const r = await logsBytes(env, id, true);
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.out.length).toBe(0);
+    }
   });
 });
