@@ -48,7 +48,8 @@ describe('a full Redis (OOM under noeviction)', () => {
         'a refused beat',
       );
       await new Promise(r => setTimeout(r, 5000));
-      expect(processesMatching(release), worker.output()).toEqual(running);
+      // Still there (the wrapper's shell may have been forked after the first look: more, never fewer).
+      expect(processesMatching(release), worker.output()).toEqual(expect.arrayContaining(running));
       expect(worker.output()).not.toMatch(/stopping the running tasks/);
       redisCli(['-p', port, 'CONFIG', 'SET', 'maxmemory', '0']);
       writeFileSync(release, '');
