@@ -106,7 +106,7 @@ async function afterUnstartedGiveback(
     outcome: {
       kind: 'final',
       status: TaskStatus.lostconnection,
-      reason: `its worker lost its lease on Redis between the claim and the start ${n} times (the command never started): not tried again`,
+      reason: `its worker lost its lease on Redis between a claim and its command's start ${n} times (those runs never started it): not tried again`,
       leftovers: outcome.leftovers,
     },
     fields: { unstarted_givebacks: n },

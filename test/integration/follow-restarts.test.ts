@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connect, OutputNotFollowedError, OutputRestartedError, type JtmClient } from '../../src/index.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
 import { logsBytes, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
@@ -88,6 +89,29 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
     expect(r.err).toContain('truncated or rewritten while it ran');
     const plain = await logsBytes(env, id, false);
     expect([plain.code, plain.out.length]).toEqual([0, 0]);
+  });
+
+  it('a rewrite that keeps the size is seen within a look while the task runs, not at its end (adversary 28 F6)', async () => {
+    const out = join(work, 'same-size.out');
+    // Every byte replaced in place (no truncation, no growth), then the task runs on for 20 s.
+    const id = await submitTo(
+      out,
+      `seq 1 1000; sleep 1; tr 0-9 a-j <${out} >${out}.new; dd if=${out}.new of=${out} conv=notrunc 2>/dev/null; sleep 20`,
+    );
+    const ctx = await openTestContext(env);
+    try {
+      await waitFor(
+        async () => {
+          const entries = await ctx.redis.xrange(ctx.keys.taskOutput(id), '-', '+');
+          return entries.some(([, fields]) => fields.includes('ep')) || undefined;
+        },
+        'an entry of the output started over',
+        8_000,
+      );
+    } finally {
+      await jtm.kill(id);
+      await closeContext(ctx);
+    }
   });
 
   it('a follower started after the truncation gets the file as it stands, exit 0', async () => {

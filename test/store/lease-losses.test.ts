@@ -111,7 +111,7 @@ describe('a run fenced before its command started (adversary 26 F3)', () => {
     expect(r.outcome).toMatchObject({ kind: 'final', status: S.lostconnection });
     expect((r.outcome as { reason: string }).reason).toMatch(
       new RegExp(
-        `between the claim and the start ${UNSTARTED_GIVEBACK_LIMIT + 1} times \\(the command never started\\)`,
+        `between a claim and its command's start ${UNSTARTED_GIVEBACK_LIMIT + 1} times \\(those runs never started it\\)`,
       ),
     );
   });
