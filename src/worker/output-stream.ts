@@ -78,11 +78,6 @@ export class OutputFollower {
     return this.path !== undefined;
   }
 
-  /** How many times the file was seen truncated or rewritten while the task ran (its output started over). */
-  get startedOver(): number {
-    return this.restarts;
-  }
-
   start(): void {
     // A new attempt starts its output afresh, as its file does: start-task dropped the previous attempt's
     // stream before this run began (no DEL per task here: a first attempt has no stream to drop).

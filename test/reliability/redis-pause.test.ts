@@ -162,7 +162,7 @@ describe('Redis paused', () => {
       expect([rec.status_name, rec.redis_silences], rec.reason).toEqual(['lostconnection', undefined]);
       // Ended by whichever bound came first: runs that started (lease_losses) or runs that did not.
       expect(rec.reason).toMatch(
-        /lost its lease on Redis \d+ times|lost its lease on Redis between the claim and the start \d+ times/,
+        /lost its lease on Redis \d+ times|lost its lease on Redis between a claim and its command's start \d+ times/,
       );
     } finally {
       proxy.close();
