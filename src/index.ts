@@ -14,7 +14,7 @@
 import { configFileOf, loadConfig, type Config, type Env } from './config.js';
 import { apiError, ClientSession } from './client-session.js';
 import { withContext, type JtmContext } from './context.js';
-import { InvalidInputError, OutputGapError, OutputNotFollowedError, OutputRestartedError } from './errors.js';
+import { InvalidInputError } from './errors.js';
 import { refuseNonRegularFile } from './input-file.js';
 import { silentLogger, type Logger } from './logger.js';
 import { listPools, type PoolInfo } from './pools/list-pools.js';
@@ -31,7 +31,7 @@ import {
 } from './tasks/query-task.js';
 import { getResourceLog, resourceLogCsv, type ResourceLog } from './tasks/resource-log.js';
 import { submitTasksRetrying } from './tasks/submit-task.js';
-import { streamTaskOutput } from './tasks/task-output.js';
+import { followFailure, streamTaskOutput } from './tasks/task-output.js';
 import type { PoolSpec } from './pool-spec.js';
 
 export type { Config, Env } from './config.js';
@@ -263,13 +263,12 @@ export class JtmClient {
     const session = this.session;
     // Redis lost while following: connected again, for JTM_FOLLOW_RETRY, the output resumed where it stopped.
     const from = { source: session, logger: session.logger, retryMs: session.config.followRetryMs };
-    const { gaps, restarts, unfollowed } = await session.run(
+    const report = await session.run(
       async () => streamTaskOutput(from, tid, write, true, session.signal),
       err => thrown.has(err),
     );
-    if (gaps.length > 0) throw new OutputGapError(tid, gaps);
-    if (restarts.length > 0) throw new OutputRestartedError(tid, restarts);
-    if (unfollowed !== undefined) throw new OutputNotFollowedError(tid, unfollowed);
+    const failure = followFailure(tid, report);
+    if (failure) throw failure;
   }
 
   /** `jtm resource-log`: the task's CPU/memory samples, oldest first. */

@@ -9,7 +9,7 @@ import { taskIdOfText } from '../tasks/job-data.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
 import { lastRunSamples, samplesOfEntries } from '../tasks/resource-format.js';
-import { readKeptOutput } from '../tasks/task-output.js';
+import { outputEntry, readKeptOutput } from '../tasks/task-output.js';
 import { esc, page } from '../http/html.js';
 
 /** How much output the live view starts with (the tail), and how often it looks for more. */
@@ -17,21 +17,6 @@ const TAIL_BYTES = 64 * 1024;
 const POLL_MS = 500;
 /** Stream entries read at a time: what one viewer may have waiting in the server is one read's worth. */
 const ENTRIES_PER_READ = 16;
-
-/** A live-output stream entry: its bytes and their offset in the output. */
-/** A stream entry: its bytes, their offset, and how many times the output had started over (Keys.taskOutput). */
-function entryOf(fields: Buffer[]): { data: Buffer; off: number; ep: number } {
-  let data: Buffer = Buffer.alloc(0);
-  let off = 0;
-  let ep = 0;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i]?.toString('latin1');
-    if (name === 'data') data = fields[i + 1] as Buffer;
-    else if (name === 'off') off = Number(fields[i + 1]?.toString('latin1'));
-    else if (name === 'ep') ep = Number(fields[i + 1]?.toString('latin1'));
-  }
-  return { data, off, ep };
-}
 
 function taskId(raw: unknown): number {
   return taskIdOfText(typeof raw === 'string' ? raw : '');
@@ -123,7 +108,7 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     const batch = await ctx.redis.xrevrangeBuffer(key, before, '-', 'COUNT', 4);
     for (const [idBuf, fields] of batch) {
       const entryId = idBuf.toString('latin1');
-      const { data, off, ep } = entryOf(fields);
+      const { data, off, ep } = outputEntry(fields);
       if (last === '-') {
         last = entryId;
         pos = off + data.length;
@@ -157,7 +142,7 @@ async function streamOutput(anyShard: JtmContext, id: number, req: Request, res:
     const from = last === '-' ? '-' : `(${last}`;
     const entries = await ctx.redis.xrangeBuffer(key, from, '+', 'COUNT', ENTRIES_PER_READ);
     for (const [idBuf, fields] of entries) {
-      const { data, off, ep } = entryOf(fields);
+      const { data, off, ep } = outputEntry(fields);
       if (data.length > 0) send(data);
       pos = off + data.length;
       epoch = ep;

@@ -6,9 +6,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
 import {
   isConnectionError,
+  OutputGapError,
+  OutputNotFollowedError,
+  OutputRestartedError,
   TaskNotFoundError,
   TaskRecordLostError,
   toError,
+  type JtmError,
   type OutputGap,
   type OutputRestart,
 } from '../errors.js';
@@ -237,12 +241,11 @@ export async function streamTaskOutput(
     // Parts of an output that has started over since (ep): a reader that gets them in the same read as the new
     // start skips them, as the file no longer holds them (a follower that starts after a truncation gets the
     // file as it stands).
-    current(entries.reduce((most, [, fields]) => Math.max(most, epOf(fields)), 0));
+    const parts = entries.map(([entryId, fields]) => ({ entryId, ...outputEntry(fields) }));
+    current(parts.reduce((most, p) => Math.max(most, p.ep), 0));
     let held = false;
-    for (const [entryId, fields] of entries) {
-      const data = field(fields, 'data') ?? Buffer.alloc(0);
-      const off = Number(field(fields, 'off')?.toString('latin1') ?? 0);
-      if (!current(epOf(fields))) {
+    for (const { entryId, data, off, ep } of parts) {
+      if (!current(ep)) {
         last = entryId.toString('latin1');
         continue;
       }
@@ -392,15 +395,32 @@ export async function readKeptOutput(
   return { data, start: Number(off?.toString('latin1') ?? 0), ep: Number(ep?.toString('latin1') ?? 0) };
 }
 
-/** How many times the output had started over when a stream entry was written (Keys.taskOutput). */
-function epOf(fields: Buffer[]): number {
-  return Number(field(fields, 'ep')?.toString('latin1') ?? 0);
+/**
+ * A stream entry of a task's output (Keys.taskOutput): its bytes, their offset in the output, and how many times
+ * the output had started over when it was written (`ep`, 0 before the first time).
+ */
+export function outputEntry(fields: Buffer[]): { data: Buffer; off: number; ep: number } {
+  let data: Buffer = Buffer.alloc(0);
+  let off = 0;
+  let ep = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]?.toString('latin1');
+    const value = fields[i + 1] as Buffer;
+    if (name === 'data') data = value;
+    else if (name === 'off') off = Number(value.toString('latin1'));
+    else if (name === 'ep') ep = Number(value.toString('latin1'));
+  }
+  return { data, off, ep };
 }
 
-function field(fields: Buffer[], name: string): Buffer | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i]?.toString('latin1') === name) return fields[i + 1];
-  }
+/**
+ * What a follower that delivered what it could must still say (the CLI exits 3 with it, the API rejects with it):
+ * some bytes were nowhere, the output started over, or it was never kept. Undefined: every byte was delivered.
+ */
+export function followFailure(id: number, report: OutputReport): JtmError | undefined {
+  if (report.gaps.length > 0) return new OutputGapError(id, report.gaps);
+  if (report.restarts.length > 0) return new OutputRestartedError(id, report.restarts);
+  if (report.unfollowed !== undefined) return new OutputNotFollowedError(id, report.unfollowed);
   return undefined;
 }
 

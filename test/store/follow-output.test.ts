@@ -1,8 +1,7 @@
 // jtm logs --follow (streamTaskOutput) across the end of a run, a give-back and a re-run that ends within one
 // poll: the re-run's whole output, after the first run's (review of adversary 8 I6's change: the reader's offset
 // was the first run's, and it skipped the re-run's kept tail).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe } from 'vitest';
@@ -12,7 +11,7 @@ import { KEEP_OUTPUT } from '../../src/redis/scripts.js';
 import { TaskStatus as S } from '../../src/tasks/status.js';
 import { streamTaskOutput } from '../../src/tasks/task-output.js';
 import { it, queuedTask } from '../helpers/store.js';
-import { waitFor } from '../helpers/env.js';
+import { tempDir, waitFor } from '../helpers/env.js';
 import type { JtmContext } from '../../src/context.js';
 
 /** The run of worker w1, token r1, ends in success. */
@@ -109,90 +108,78 @@ describe("following a task's output", () => {
     ctx,
     expect,
   }) => {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
-    try {
-      const now = Date.now();
-      // Named at submit; stdout_file not written yet (the worker writes it a second into the run).
-      const { id, whole, got, reading } = await followFileBacked(ctx, dir, 'stdout', now);
-      // Sooner than the 5 s a gap waits for the record to name the file.
-      await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output', 3000);
-      expect(Buffer.concat(got).equals(whole)).toBe(true);
-      await succeed(ctx, id, now);
-      expect((await reading).gaps).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('jtm-follow-');
+    const now = Date.now();
+    // Named at submit; stdout_file not written yet (the worker writes it a second into the run).
+    const { id, whole, got, reading } = await followFileBacked(ctx, dir, 'stdout', now);
+    // Sooner than the 5 s a gap waits for the record to name the file.
+    await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output', 3000);
+    expect(Buffer.concat(got).equals(whole)).toBe(true);
+    await succeed(ctx, id, now);
+    expect((await reading).gaps).toEqual([]);
   });
 
   it("reads what the live copy lost from the run's stdout file, only where the file holds the copy's bytes (adversary 22 H2)", async ({
     ctx,
     expect,
   }) => {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
-    try {
-      const now = Date.now();
-      // The live copy holds only the last 100 bytes: the first 300 come from the file.
-      const { id, file, stream, whole, got, reading } = await followFileBacked(ctx, dir, 'stdout_file', now);
-      await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output');
-      expect(Buffer.concat(got).equals(whole)).toBe(true);
-      // Another file under that name (another task's, a later rewrite): its bytes where the copy resumes differ,
-      // so what went by is a gap, not its bytes.
-      writeFileSync(file, Buffer.concat([whole, Buffer.alloc(200, 'x')]));
-      await ctx.redis.xadd(stream, '*', 'data', Buffer.alloc(100, 'f'), 'off', '500');
-      await waitFor(() => Buffer.concat(got).length === 500 || undefined, 'the entry after the gap');
-      await succeed(ctx, id, now);
-      expect((await reading).gaps).toEqual([{ offset: 400, bytes: 100 }]);
-      expect(Buffer.concat(got).subarray(400).equals(Buffer.alloc(100, 'f'))).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('jtm-follow-');
+    const now = Date.now();
+    // The live copy holds only the last 100 bytes: the first 300 come from the file.
+    const { id, file, stream, whole, got, reading } = await followFileBacked(ctx, dir, 'stdout_file', now);
+    await waitFor(() => Buffer.concat(got).length === 400 || undefined, 'the whole output');
+    expect(Buffer.concat(got).equals(whole)).toBe(true);
+    // Another file under that name (another task's, a later rewrite): its bytes where the copy resumes differ,
+    // so what went by is a gap, not its bytes.
+    writeFileSync(file, Buffer.concat([whole, Buffer.alloc(200, 'x')]));
+    await ctx.redis.xadd(stream, '*', 'data', Buffer.alloc(100, 'f'), 'off', '500');
+    await waitFor(() => Buffer.concat(got).length === 500 || undefined, 'the entry after the gap');
+    await succeed(ctx, id, now);
+    expect((await reading).gaps).toEqual([{ offset: 400, bytes: 100 }]);
+    expect(Buffer.concat(got).subarray(400).equals(Buffer.alloc(100, 'f'))).toBe(true);
   });
 
   it('a file rewritten while a slow reader reads a part of it: the rest of that part is a gap, not the new bytes (adversary 28 F1)', async ({
     ctx,
     expect,
   }) => {
-    const dir = mkdtempSync(join(tmpdir(), 'jtm-follow-'));
-    try {
-      const now = Date.now();
-      // 3 MiB of output whose copy holds only the part from 2 MiB: the reader reads 0–2 MiB from the file, in
-      // parts of 1 MiB; the file is rewritten (same size, other bytes) while the first part is being written.
-      const mib = 1024 * 1024;
-      const whole = Buffer.alloc(3 * mib, 'A');
-      for (let i = 0; i < whole.length; i += 64) whole.write(String(i).padStart(12, '0'), i);
-      const other = Buffer.from(whole.toString('latin1').replace(/A/g, 'B'), 'latin1');
-      const file = join(dir, 'out');
-      writeFileSync(file, whole);
-      const id = await queuedTask(ctx, { pool: 'follow' }, now - 10_000);
-      await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
-      await ctx.redis.hset(ctx.keys.task(id), 'stdout_file', file);
-      await ctx.redis.xadd(
-        ctx.keys.taskOutput(id),
-        '*',
-        'data',
-        whole.subarray(2 * mib),
-        'off',
-        String(2 * mib),
-      );
-      const got: Buffer[] = [];
-      const reading = streamTaskOutput(
-        ctx,
-        id,
-        c => {
-          if (got.length === 0) writeFileSync(file, other);
-          got.push(Buffer.from(c));
-        },
-        true,
-      );
-      await waitFor(() => Buffer.concat(got).length >= 2 * mib || undefined, 'the copy delivered', 5000);
-      await succeed(ctx, id, now);
-      const { gaps } = await reading;
-      expect(gaps).toEqual([{ offset: mib, bytes: mib }]);
-      expect(
-        Buffer.concat(got).equals(Buffer.concat([whole.subarray(0, mib), whole.subarray(2 * mib)])),
-      ).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('jtm-follow-');
+    const now = Date.now();
+    // 3 MiB of output whose copy holds only the part from 2 MiB: the reader reads 0–2 MiB from the file, in
+    // parts of 1 MiB; the file is rewritten (same size, other bytes) while the first part is being written.
+    const mib = 1024 * 1024;
+    const whole = Buffer.alloc(3 * mib, 'A');
+    for (let i = 0; i < whole.length; i += 64) whole.write(String(i).padStart(12, '0'), i);
+    const other = Buffer.from(whole.toString('latin1').replace(/A/g, 'B'), 'latin1');
+    const file = join(dir, 'out');
+    writeFileSync(file, whole);
+    const id = await queuedTask(ctx, { pool: 'follow' }, now - 10_000);
+    await ctx.tasks.start(id, 'w1', 'h', 'r1', '', now - 9_000);
+    await ctx.redis.hset(ctx.keys.task(id), 'stdout_file', file);
+    await ctx.redis.xadd(
+      ctx.keys.taskOutput(id),
+      '*',
+      'data',
+      whole.subarray(2 * mib),
+      'off',
+      String(2 * mib),
+    );
+    const got: Buffer[] = [];
+    const reading = streamTaskOutput(
+      ctx,
+      id,
+      c => {
+        if (got.length === 0) writeFileSync(file, other);
+        got.push(Buffer.from(c));
+      },
+      true,
+    );
+    await waitFor(() => Buffer.concat(got).length >= 2 * mib || undefined, 'the copy delivered', 5000);
+    await succeed(ctx, id, now);
+    const { gaps } = await reading;
+    expect(gaps).toEqual([{ offset: mib, bytes: mib }]);
+    expect(Buffer.concat(got).equals(Buffer.concat([whole.subarray(0, mib), whole.subarray(2 * mib)]))).toBe(
+      true,
+    );
   });
 });

@@ -1,12 +1,6 @@
-import {
-  JtmError,
-  OutputGapError,
-  OutputNotFollowedError,
-  OutputRestartedError,
-  OutputWriteError,
-} from '../../errors.js';
+import { JtmError, OutputWriteError } from '../../errors.js';
 import { connectionFailure, isConnectionError } from '../../redis/connection.js';
-import { streamTaskOutput, type OutputReport } from '../../tasks/task-output.js';
+import { followFailure, streamTaskOutput, type OutputReport } from '../../tasks/task-output.js';
 import { resolveTaskId } from '../resolve-task-id.js';
 import type { CommandSession, TaskIdInput } from '../session.js';
 
@@ -87,8 +81,6 @@ export async function runLogs(
   // A follower promised the whole output: one that could not deliver all of it, or delivered bytes the output no
   // longer holds (it started over), ends with exit 3, after the warnings that said where (without --follow, the
   // output so far is printed with them, exit 0).
-  if (!follow) return;
-  if (report.gaps.length > 0) throw new OutputGapError(id, report.gaps);
-  if (report.restarts.length > 0) throw new OutputRestartedError(id, report.restarts);
-  if (report.unfollowed !== undefined) throw new OutputNotFollowedError(id, report.unfollowed);
+  const failure = follow ? followFailure(id, report) : undefined;
+  if (failure) throw failure;
 }
