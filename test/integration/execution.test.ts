@@ -87,6 +87,20 @@ describe.concurrent('task execution', () => {
     }
   });
 
+  it('a `setsid` command, in a session of its own, is still ended by a kill and by a timeout (the wrapper forks it)', async () => {
+    const killed = await submit(['-cmd', '/usr/bin/setsid /bin/sleep 4711']);
+    const timed = await submit(['-t', '00:00:02', '-cmd', '/usr/bin/setsid /bin/sleep 4712']);
+    await waitFor(() => processesMatching('sleep 4711').length > 0 || undefined, 'the setsid command');
+    expect((await runJtm(['kill', '-tid', String(killed)], env)).code).toBe(0);
+    expect(await waitFinal(killed)).toBe(-4);
+    expect(await waitFinal(timed)).toBe(-6); // timeout
+    await waitFor(
+      () => processesMatching('sleep 471[12]').length === 0 || undefined,
+      'no command left',
+      10_000,
+    );
+  });
+
   it('kills a running task: its whole tree, SIGTERM first, then terminated', async () => {
     const id = await submit(['-cmd', 'sleep 3101']);
     await waitRunning(id);
