@@ -184,6 +184,9 @@ export class Sampler {
     if (!entry?.run.tree) return;
     const procs = entry.run.tree.refresh();
     if (procs.length === 0) return;
+    // Also here, from the tree just read: a task in a cgroup with no limit to enforce is not watched closely
+    // (watchAll), and a wrapper it stopped stayed stopped (a fresh clone's run failed so).
+    entry.run.wakeStoppedWrapper(procs);
     const now = Date.now();
     const { sample, state } = buildSample(
       procs,
