@@ -153,9 +153,23 @@ async function checkShardCount(redis: RedisClient, config: Config): Promise<void
   const stored = await redis.get(base.shardCount);
   if (stored !== null) {
     if (Number(stored) !== config.shards) throw new ShardCountMismatchError(Number(stored), config.shards);
+    knowShardCount(redis);
   } else if (config.shards > 1 && (await redis.exists(base.nextTaskId)) === 1) {
     throw new ShardCountMismatchError(1, config.shards);
   }
+}
+
+/**
+ * Connections that found the site's shard count stored, equal to theirs: a submit on them does not store it again.
+ * Each submit did (SET NX, then a GET when it was there: two round trips of the five a one-task submit waited
+ * for). Forgotten when the connection closes: the Redis it reconnects to may have lost its data meanwhile.
+ */
+const shardCountKnown = new WeakSet<RedisClient>();
+
+function knowShardCount(redis: RedisClient): void {
+  if (shardCountKnown.has(redis)) return;
+  shardCountKnown.add(redis);
+  redis.once('close', () => shardCountKnown.delete(redis));
 }
 
 /**
@@ -164,8 +178,11 @@ async function checkShardCount(redis: RedisClient, config: Config): Promise<void
  */
 export async function recordShardCount(ctx: JtmContext): Promise<void> {
   const { config, redis } = ctx;
+  if (shardCountKnown.has(redis)) return;
   const key = new Keys(config.prefix).shardCount;
-  if ((await redis.set(key, config.shards, 'NX')) === 'OK') return;
-  const stored = Number(await redis.get(key));
-  if (stored !== config.shards) throw new ShardCountMismatchError(stored, config.shards);
+  if ((await redis.set(key, config.shards, 'NX')) !== 'OK') {
+    const stored = Number(await redis.get(key));
+    if (stored !== config.shards) throw new ShardCountMismatchError(stored, config.shards);
+  }
+  knowShardCount(redis);
 }

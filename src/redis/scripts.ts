@@ -706,6 +706,34 @@ return moved
 `;
 
 /**
+ * commit-submit: a submit's commit (submit-commit.ts: SET NX of its commit key to the count of its tasks) and the
+ * queued → pending mark of its first tasks, in one round trip: a one-task submit (Cromwell's: one `jtm submit` per
+ * call) sent the commit and then the mark (transition-many), two waits of a round trip each. The mark is for the
+ * record only (a worker starts a committed queued task the same); it is made only when the commit holds, so
+ * the tasks of a submit taken back stay queued (failed by the submitter, or by reconciliation).
+ * KEYS[1] the commit key
+ * ARGV[1] count  ARGV[2] commit key life (ms)  ARGV[3] now ms  ARGV[4] reason  ARGV[5] task key base
+ * ARGV[6..] task ids to mark
+ * Returns -1 when the submit was taken back (the key holds '0'), else the number of tasks marked.
+ */
+export const COMMIT_SUBMIT = `${prelude('appendHistory', 'entry')}
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') and redis.call('GET', KEYS[1]) == '0' then
+  return -1
+end
+local moved = 0
+for i = 6, #ARGV do
+  local t = ARGV[5] .. ARGV[i]
+  local v = redis.call('HMGET', t, 'status', 'history', 'queued_at')
+  if v[1] == ${STATUS_TEXT.queued} then
+    redis.call('HSET', t, 'status', ${STATUS_TEXT.pending}, 'reason', ARGV[4],
+      'history', appendHistory(v[2], entry(ARGV[3], v[3], QUEUED, PENDING, ARGV[4])))
+    moved = moved + 1
+  end
+end
+return moved
+`;
+
+/**
  * keep-output: at the end of a run, the tail of its output replaces its live stream (Keys.taskOutputKept says
  * why), only while the record still names this run (its run token) and the stream's newest entry is this
  * run's: a later attempt (the task taken over) keeps its stream, and what it keeps at its end is its own.

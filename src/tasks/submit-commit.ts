@@ -10,6 +10,12 @@
  * said REDIS_UNAVAILABLE, exit 255, and its tasks might run all the same).
  */
 import type { JtmContext } from '../context.js';
+import { runScript } from '../redis/run-script.js';
+import { COMMIT_SUBMIT } from '../redis/scripts.js';
+import { wallNow } from '../wall-clock.js';
+
+/** The reason of the queued → pending mark of a committed submit's tasks (its history's step). */
+export const PENDING_REASON = 'queued on pool';
 
 /** The value of a submit taken back: its tasks never start (workers and reconciliation read it as uncommitted). */
 export const ABORTED = '0';
@@ -23,11 +29,22 @@ export function isCommitted(value: string | null | undefined): boolean {
  * The commit of `count` tasks; false when the submit was taken back first. A key already committed is this
  * submit's own commit (its id is random, and only it writes a count there): ioredis sends a command again on its
  * new connection when the first one was cut with the command unanswered, and the first may have been applied.
+ * With the commit, in the same script run (COMMIT_SUBMIT), the tasks `marking` (a chunk at most: the run blocks
+ * Redis while it lasts) are marked pending, as markPending does for the rest.
  */
-export async function commitSubmit(ctx: JtmContext, submitId: string, count: number): Promise<boolean> {
-  const key = ctx.keys.submit(submitId);
-  const r = await ctx.redis.set(key, count, 'PX', ctx.config.taskRetentionMs, 'NX');
-  return r === 'OK' || isCommitted(await ctx.redis.get(key));
+export async function commitSubmit(
+  ctx: JtmContext,
+  submitId: string,
+  count: number,
+  marking: readonly number[],
+): Promise<boolean> {
+  const moved = await runScript<number>(
+    ctx.redis,
+    COMMIT_SUBMIT,
+    [ctx.keys.submit(submitId)],
+    [count, ctx.config.taskRetentionMs, wallNow(), PENDING_REASON, ctx.keys.taskBase, ...marking],
+  );
+  return Number(moved) >= 0;
 }
 
 /**

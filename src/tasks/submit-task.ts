@@ -25,7 +25,7 @@ import { touchPools } from '../pools/pool-registry.js';
 import { poolSpecsOf } from '../pools/call-sizes.js';
 import { JOB_ID_PREFIX, type JobSource, type TaskJob } from './job-data.js';
 import { addTaskJobs } from './submit-jobs.js';
-import { abortUnlessCommitted, commitSubmit } from './submit-commit.js';
+import { abortUnlessCommitted, commitSubmit, PENDING_REASON } from './submit-commit.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 import { isDynamicSpec } from '../pool-spec.js';
@@ -235,7 +235,9 @@ async function submitTry(anyShard: JtmContext, plan: SubmitPlan, retrying: () =>
     // several shards there is one commit key per shard, written together once every shard has its jobs.
     committing = true;
     plan.spent = true;
-    const committed = await Promise.all(groups.map(g => commitSubmit(g.ctx, submitId, g.ids.length)));
+    const committed = await Promise.all(
+      groups.map(g => commitSubmit(g.ctx, submitId, g.ids.length, g.ids.slice(0, CHUNK))),
+    );
     if (committed.includes(false)) throw new Error('the submit was taken back before its commit');
   } catch (err) {
     await queues.close();
@@ -379,7 +381,7 @@ async function markPending(
   ids: readonly number[],
 ): Promise<PromiseSettledResult<unknown>[]> {
   return settleInWindow(chunks(ids), SCRIPTS_IN_FLIGHT, c =>
-    ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, 'queued on pool'),
+    ctx.tasks.transitionMany(c, [TaskStatus.queued], TaskStatus.pending, PENDING_REASON),
   );
 }
 
@@ -400,8 +402,8 @@ async function finishSubmit(
       .map(g => g.ctx.redis.publish(g.ctx.keys.provisionRequests, 'submit').catch(() => 0)),
   );
   // Marking them pending is for the record only (a worker starts a committed queued task the same); if it
-  // fails, reconciliation does it.
-  const marked = (await Promise.all(groups.map(g => markPending(g.ctx, g.ids)))).flat();
+  // fails, reconciliation does it. The commit marked each shard's first chunk.
+  const marked = (await Promise.all(groups.map(g => markPending(g.ctx, g.ids.slice(CHUNK))))).flat();
   await Promise.all([told, closed]);
   const unmarked = marked.find(r => r.status === 'rejected');
   if (unmarked)
