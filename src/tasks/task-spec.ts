@@ -14,6 +14,7 @@ import {
   workflowPoolName,
   type PoolSpec,
 } from '../pool-spec.js';
+import { isTerminalPath } from '../terminal-device.js';
 import { deriveRcFile } from './rc-file.js';
 
 /** A validated task, ready to be written to Redis. */
@@ -86,6 +87,11 @@ const OWN_DESCRIPTORS = /^\/(dev\/(stdin|stdout|stderr|fd)|proc\/(self|thread-se
 /** Terminals: a task has none (docs/architecture.md), and a new pty (`/dev/ptmx`) or another's swallows what is written. */
 const TERMINALS = /^\/dev\/(ptmx|pts\/|tty)/;
 
+/** A path under /dev, without `$VARS` (the worker's to expand), that is a terminal on this host (terminal-device.ts). */
+function isTerminalUnderDev(path: string): boolean {
+  return path.startsWith('/dev/') && !path.includes('$') && isTerminalPath(path);
+}
+
 /** A stdout, stderr or rc file path: as resolvePath, refusing the process's own descriptors and terminals. */
 function outputPath(p: string | undefined, field: string, base: string): string | undefined {
   const path = resolvePath(p, base);
@@ -96,7 +102,11 @@ function outputPath(p: string | undefined, field: string, base: string): string 
     );
   }
   // `/dev/ptmx` and `/dev/pts/N` were taken: the task ended success and its output was nowhere (adversary 10 K10).
-  if (path !== undefined && TERMINALS.test(normalize(path))) {
+  // By name for a path not there on this host (a pty not yet allocated); by what the device is for the rest of
+  // /dev (`/dev/console` was taken, its output going to the console: adversary 28 F8; likewise hvc0, ttyAMA0, a
+  // link under /dev/serial/). Only /dev is looked at: a stat of every task's output path would cost a bulk submit
+  // one lookup each on a network filesystem, and device nodes live there.
+  if (path !== undefined && (TERMINALS.test(normalize(path)) || isTerminalUnderDev(normalize(path)))) {
     throw new InvalidInputError(
       `${field} ${JSON.stringify(p)} is a terminal, where the output would be lost: give a file`,
     );
