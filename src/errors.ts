@@ -59,7 +59,13 @@ export class PoolNotFoundError extends JtmError {
  * instead of "cannot reach Redis" — still REDIS_UNAVAILABLE, exit 255, isalive `unknown`: it passes.
  */
 export class RedisUnavailableError extends JtmError {
-  constructor(where: string, cause?: unknown) {
+  /**
+   * The connection that failed had been made (connected, or Redis answered on it) before it failed: a reset or a
+   * close, not a Redis that was never there. A follower rides out such a failure (task-output.ts's redisAccess).
+   */
+  readonly reached: boolean;
+
+  constructor(where: string, cause?: unknown, opts: { reached?: boolean } = {}) {
     const reason = unusableRedisReason(cause);
     super(
       reason
@@ -69,6 +75,7 @@ export class RedisUnavailableError extends JtmError {
       255,
       { cause },
     );
+    this.reached = opts.reached ?? false;
   }
 }
 

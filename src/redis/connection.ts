@@ -385,6 +385,10 @@ export async function createConnection(
   });
   authFailed.catch(() => {});
   if (role === 'client') {
+    // Whether a connection was made at all (ioredis's 'connect': the socket is up, before its handshake): one
+    // reset at the handshake is not a Redis that was never there (adversary 28 F7), which a follower rides out.
+    let connected = false;
+    redis.once('connect', () => (connected = true));
     try {
       await withStallAwareTimeout(
         Promise.race([redis.connect().then(() => checkDatabase(redis, parsed)), authFailed]),
@@ -403,7 +407,7 @@ export async function createConnection(
         heardReplies.get(redis) ?? (wasReset(err) || answered ? unusableReply(parsed) : undefined),
       ]);
       if (final) throw final;
-      throw new RedisUnavailableError(where, reply ?? err);
+      throw new RedisUnavailableError(where, reply ?? err, { reached: connected || answered });
     } finally {
       onAuthFailure = undefined;
     }
@@ -482,18 +486,22 @@ function refusalOf(err: unknown, where: string, tls: boolean): JtmError | undefi
 }
 
 /**
- * The error to report for a command that failed on `redis` with a connection error: Redis's refusal if the
- * connection heard one (with TLS, listening a moment for it: a server's alert can follow the reset that failed
+ * The error to report for a command that failed on `redis` (undefined: a connection no longer at hand, a
+ * follower's) with a connection error: Redis's refusal if the connection heard one (with TLS, listening a moment for it: a server's alert can follow the reset that failed
  * the command, and "cannot reach Redis (Connection is closed.)" named no cause), else Redis unreachable.
  */
-export async function connectionFailure(redis: RedisClient, config: Config, err: unknown): Promise<JtmError> {
-  const heard = heardRefusals.get(redis);
+export async function connectionFailure(
+  redis: RedisClient | undefined,
+  config: Config,
+  err: unknown,
+): Promise<JtmError> {
+  const heard = redis && heardRefusals.get(redis);
   if (heard) return heard;
   const parsed = parseRedisUrl(config.redisUrl ?? DEFAULT_URL, config);
   const where = redisLocation(config);
   const [refusal, reply] = await Promise.all([
     wasReset(err) ? tlsRefusal(parsed, e => refusalOf(e, where, true)) : undefined,
-    heardReplies.get(redis) ?? (wasReset(err) ? unusableReply(parsed) : undefined),
+    (redis && heardReplies.get(redis)) ?? (wasReset(err) ? unusableReply(parsed) : undefined),
   ]);
   return refusal ?? new RedisUnavailableError(where, reply ?? err);
 }

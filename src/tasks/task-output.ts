@@ -9,6 +9,7 @@ import {
   OutputGapError,
   OutputNotFollowedError,
   OutputRestartedError,
+  RedisUnavailableError,
   TaskNotFoundError,
   TaskRecordLostError,
   toError,
@@ -41,6 +42,8 @@ export interface ReconnectingSource {
   readonly source: ContextSource;
   readonly logger: Logger;
   readonly retryMs: number;
+  /** Redis was reached for this follow before its first read (`jtm logs --follow` opens its connection first). */
+  readonly reached?: boolean;
 }
 
 /**
@@ -279,10 +282,14 @@ type RedisRead = <T>(read: (ctx: JtmContext) => Promise<T>) => Promise<T>;
 
 /**
  * How a reader reaches Redis. One context: each read on it, failing as it fails. A reconnecting source: a read
- * that fails for want of Redis (a reset, a restart, Redis silent for JTM_CONNECT_TIMEOUT) once Redis has answered
- * this reader is made again on a new connection, pauses doubling to 1 s, until it is answered or Redis has been
+ * that fails for want of Redis (a reset, a restart, Redis silent for JTM_CONNECT_TIMEOUT) once this reader has
+ * reached Redis is made again on a new connection, pauses doubling to 1 s, until it is answered or Redis has been
  * lost for `retryMs` (then its error is thrown, as before). One warning when Redis is lost, one when it answers
- * again. A follower that never reached Redis fails at once, as every command does.
+ * again. Reached: a read of this follower's was answered, or a connection it opened had been made before it
+ * failed (a reset at the handshake: `jtm logs --follow` exited 255 "Connection is closed." when that came in its
+ * first second, adversary 28 F7), or the source says so (`reached`). A follower that never reached Redis (refused,
+ * nothing answering), or whose only try was on a connection opened before it (the API's client, its Redis gone
+ * since), fails at once, as every command does.
  */
 function redisAccess(
   from: OutputSource,
@@ -295,7 +302,7 @@ function redisAccess(
     return read => read(ctx);
   }
   const { source, logger, retryMs } = from;
-  let answered = false;
+  let reached = from.reached ?? false;
   /** When Redis was lost: the first failure since it last answered (undefined: it answers). */
   let lostAt: number | undefined;
   return async read => {
@@ -310,12 +317,14 @@ function redisAccess(
           );
         }
         lostAt = undefined;
-        answered = true;
+        reached = true;
         return value;
       } catch (err) {
         // Closed meanwhile (the API's close()): the follow ends as closed, not as Redis unreachable.
         if (signal?.aborted) throw signal.reason;
-        if (!answered || !isConnectionError(err)) throw err;
+        // A connection this follower opened that was made, then failed (reset at its handshake), reached Redis.
+        if (err instanceof RedisUnavailableError && err.reached) reached = true;
+        if (!reached || !isConnectionError(err)) throw err;
         const now = Date.now();
         const first = lostAt === undefined;
         lostAt ??= now;

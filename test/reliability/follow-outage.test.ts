@@ -4,6 +4,7 @@
 // prints every byte once, in order; past that bound it ends 255 as before, having printed an exact prefix.
 // The follower reaches Redis through a proxy; the worker directly.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -14,7 +15,7 @@ import { logsBytes, runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { usePrivateRedis } from '../helpers/local-redis.js';
 import { collecting } from '../helpers/log-lines.js';
-import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { TcpProxy, wiredProxy } from '../helpers/tcp-proxy.js';
 import { context, start, stopTracked } from '../helpers/tracked.js';
 
 /** 160,003 bytes: every byte value (NUL, CR, LF, 0xff, invalid UTF-8), the last one not a newline. */
@@ -98,6 +99,52 @@ describe('a follower that loses Redis for a moment resumes where it stopped (adv
     const { logged, plain } = stderrOf(r.err);
     expect(plain).toEqual([]);
     expectLossesResumed(logged.map(l => l.msg));
+  });
+
+  it('CLI: its connection reset at its handshake, once connected: ridden out as later resets are, exit 0 (adversary 28 F7); one that never reached Redis fails at once', async () => {
+    const [id] = taskIds((await runJtm(['submit', '-p', 'fout', '-cmd', slowly(pattern)], env)).stdout);
+    // The follower's first connection is cut (RST) as its first bytes come (connected, nothing answered yet:
+    // what a reset in a follower's first second does). Later connections pass. ioredis's own reconnection
+    // resends a read that a reset cuts later, but not a handshake.
+    let cut = 0;
+    const wired = await wiredProxy(Number(target.port), (client, toRedis) => {
+      const redis = toRedis();
+      redis.on('data', (chunk: Buffer) => client.write(chunk));
+      client.on('data', (chunk: Buffer) => {
+        if (cut === 0) {
+          cut++;
+          client.resetAndDestroy();
+          return;
+        }
+        redis.write(chunk);
+      });
+    });
+    try {
+      const r = await logsBytes({ ...env, REDIS_URL: wired.url, JTM_FOLLOW_RETRY: '20s' }, id!, true, 90_000);
+      // Before: 255 at once, "jtm logs: cannot reach Redis … (Connection is closed.)", nothing printed.
+      expect(cut).toBe(1);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out.equals(PATTERN)).toBe(true);
+      // Connected again at once: nothing was lost to say.
+      expect(stderrOf(r.err)).toEqual({ logged: [], plain: [] });
+    } finally {
+      wired.close();
+    }
+    // The documented rule stands: a follower that never reached Redis (nothing listens) fails at once, 255.
+    const closed = createServer();
+    await new Promise<void>(r => closed.listen(0, '127.0.0.1', () => r()));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>(r => closed.close(() => r()));
+    const t0 = Date.now();
+    const never = await logsBytes(
+      { ...env, REDIS_URL: `redis://127.0.0.1:${port}`, JTM_FOLLOW_RETRY: '20s' },
+      id!,
+      true,
+      30_000,
+    );
+    expect(never.code, never.err).toBe(255);
+    expect(never.err).toMatch(/cannot reach Redis/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
   it('CLI: replies held for 4 s (its JTM_CONNECT_TIMEOUT is 1 s): every byte once, in order, exit 0', async () => {

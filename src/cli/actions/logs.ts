@@ -1,4 +1,5 @@
-import { JtmError, OutputWriteError } from '../../errors.js';
+import type { JtmContext } from '../../context.js';
+import { JtmError, OutputWriteError, RedisUnavailableError } from '../../errors.js';
 import { connectionFailure, isConnectionError } from '../../redis/connection.js';
 import { followFailure, streamTaskOutput, type OutputReport } from '../../tasks/task-output.js';
 import { resolveTaskId } from '../resolve-task-id.js';
@@ -63,19 +64,29 @@ export async function runLogs(
 ): Promise<void> {
   const id = resolveTaskId(flags.task_id, args.id);
   const follow = flags.follow ?? false;
-  const ctx = await s.context();
+  let ctx: JtmContext | undefined;
+  try {
+    ctx = await s.context();
+  } catch (err) {
+    // A follower that reached Redis rides out its loss, also at its very first connection: one reset at the
+    // handshake, in a follower's first second, ended it 255 "Connection is closed." (adversary 28 F7). One that
+    // never reached Redis (refused, nothing answering) fails at once, as every command; so does `logs` alone.
+    if (!follow || !(err instanceof RedisUnavailableError && err.reached)) throw err;
+  }
   watchOutput();
   let report: OutputReport;
   try {
     // A follower connects again when it loses Redis, for JTM_FOLLOW_RETRY: one reset ended an operator's
     // follow of hours (adversary 26 F5).
-    const from = follow ? { source: s, logger: s.logger, retryMs: s.config.followRetryMs } : ctx;
+    const from = follow
+      ? { source: s, logger: s.logger, retryMs: s.config.followRetryMs, reached: true }
+      : ctx!;
     report = await streamTaskOutput(from, id, writeOut, follow);
   } catch (err) {
     if (err instanceof ReaderGone) return;
     // Redis lost while following (for good) is Redis unavailable (255), as for every command, not invalid input.
     if (isConnectionError(err) && !(err instanceof JtmError))
-      throw await connectionFailure(ctx.redis, s.config, err);
+      throw await connectionFailure(ctx?.redis, s.config, err);
     throw err;
   }
   // A follower promised the whole output: one that could not deliver all of it, or delivered bytes the output no
