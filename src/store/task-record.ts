@@ -192,13 +192,19 @@ export function parseTaskRecord(hash: Record<string, string>): TaskRecord | unde
   return out as unknown as TaskRecord;
 }
 
-/** Flattens record fields into hash field/value pairs (objects as JSON, booleans as 1/0). */
+/**
+ * Flattens record fields into hash field/value pairs (objects as JSON, booleans as 1/0). A number that is not
+ * finite (NaN, Infinity) is not written, as undefined is: `redis_silences` was stored as the string `NaN` (a count
+ * computed from a reply that was not one), which every later read took as no number, and the task ended
+ * lostconnection "Redis did not answer its worker NaN times" (adversary 28 F3). No field of a record is a
+ * non-finite number; left unwritten, a count reads as before its update.
+ */
 export function toHashPairs(fields: Partial<Record<keyof TaskRecord, unknown>>): string[] {
   const pairs: string[] = [];
   // for…in, not Object.entries: no array per field (a bulk submit encodes every task's fields).
   for (const k in fields) {
     const v: unknown = fields[k as keyof TaskRecord];
-    if (v === undefined || v === null) continue;
+    if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) continue;
     pairs.push(
       k,
       typeof v === 'object' ? JSON.stringify(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(v),
