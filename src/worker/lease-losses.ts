@@ -176,8 +176,12 @@ export async function afterHostLoss(
 /**
  * A count read from the task's record: absent is 0. Anything else that is not a count is 0 too, said in the log:
  * a read that gave something else made a silence counted `NaN`, and `NaN <= limit` is false, so the task ended
- * lostconnection "Redis did not answer its worker NaN times" after one or two silences (adversary 28 F3; the
- * reading seen was not reproduced here).
+ * lostconnection "Redis did not answer its worker NaN times" after one or two silences (adversary 28 F3). That
+ * reading was reproduced (s19) only through a test proxy that delayed each chunk on a timer of its own: when its
+ * delay dropped, later chunks overtook earlier ones, the byte stream itself reordered (no TCP link does that), and
+ * ioredis matched replies to the wrong commands: HMGET gave "OK" or "QUEUED" (read as "O", "Q"), or another
+ * command's number, and a task ran the command `undefined`. The same flapping through an order-keeping proxy gave
+ * no such reading. So no guard here can make such a link safe; this one keeps a stray reply from ending a task.
  */
 function countOf(ctx: JtmContext, id: number, value: unknown): number {
   if (value === null || value === undefined) return 0;
