@@ -52,10 +52,12 @@ const proxy = createServer(client => {
   }
 });
 await new Promise(r => proxy.listen(0, '127.0.0.1', r));
-const url = `redis://127.0.0.1:${proxy.address().port}`;
+// --delay 0: Redis directly (a timer of 0 ms still waits for the next turn of the event loop, ≈ 1 ms).
+const port = delay > 0 ? proxy.address().port : target;
+const url = `redis://127.0.0.1:${port}`;
 
 const { Queue } = createRequire(join(roots[0], 'package.json'))('bullmq');
-const bare = new Queue('bare-latency', { connection: { host: '127.0.0.1', port: proxy.address().port } });
+const bare = new Queue('bare-latency', { connection: { host: '127.0.0.1', port } });
 await bare.waitUntilReady();
 const builds = [];
 for (const root of roots) {
