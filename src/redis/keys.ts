@@ -12,6 +12,8 @@ export class Keys {
   /** BullMQ's prefix: queues live under `<prefix>:q:<pool>:…`, apart from JTM's own keys. */
   readonly queuePrefix: string;
   readonly nextTaskId: string;
+  /** The run id of the Redis that handed out the shard's last ids (guardRunId in scripts.ts). */
+  readonly idCounterRunId: string;
   /** Sorted set of non-final task ids scored by submit time (what the manager reconciles). */
   readonly activeTasks: string;
   /** Sorted set of worker ids scored by last heartbeat (ms). */
@@ -33,6 +35,7 @@ export class Keys {
   constructor(readonly prefix: string) {
     this.queuePrefix = `${prefix}:q`;
     this.nextTaskId = `${prefix}:next-task-id`;
+    this.idCounterRunId = `${prefix}:next-task-id:run-id`;
     this.activeTasks = `${prefix}:tasks:active`;
     this.workers = `${prefix}:workers`;
     this.pools = `${prefix}:pools`;

@@ -30,6 +30,14 @@ export const HISTORY_DEFAULT_REASONS: Readonly<Record<string, string>> = {
 export const HISTORY_MAX_BYTES = 4000;
 
 /**
+ * How far past the highest value seen the id counter is raised when it went back: the ids handed out after
+ * the last look (one sweep interval of submits, at thousands per second) must not come again. The manager
+ * (src/manager/id-counter.ts), a submit that found its new ids taken (TaskStore.createMany) and the first id
+ * handed out by a Redis that restarted or failed over (guardRunId) all raise by it.
+ */
+export const ID_ROLLBACK_MARGIN = 1_000_000;
+
+/**
  * Shared helpers of the scripts, each script prepending only those it uses (prelude below). Redis runs a
  * script's whole text at every EVALSHA: each helper is a closure and each table a construction per call,
  * garbage for Lua's collector after it (measured with callgrind, scripts/bench/script-cost.mjs: the former
@@ -83,7 +91,8 @@ type HelperName =
   | 'addPairs'
   | 'statsPool'
   | 'countFinished'
-  | 'finalize';
+  | 'finalize'
+  | 'guardRunId';
 
 /** In dependency order: a helper is emitted after those it needs. */
 const HELPERS: Readonly<Record<HelperName, Helper>> = {
@@ -249,6 +258,29 @@ end`,
   end
 end`,
   },
+  guardRunId: {
+    // The id counter `counter` raised by ID_ROLLBACK_MARGIN when the Redis that runs this is not the one that
+    // handed out the last ids (its run id, kept in `runKey` by the first call after each change): a restart or a
+    // failover may have lost the last ids handed out, or gone back further (an older snapshot, a lagging
+    // replica), and Cromwell holds those ids. Done here, by the first call that hands out an id after the change,
+    // and not only at the manager's next sweep: the submits retried through an outage all land in the first
+    // second after it, before that sweep, and got the ids of lost calls (adversary 29 F1: 15 of 24). The key is
+    // written once per change; no raise for a key never written (a new site, or one from before this key).
+    // INFO refused (an ACL user without it): no guard here (the manager's high-water mark stays). Returns the
+    // counter before a raise, or false.
+    lua: `local function guardRunId(counter, runKey)
+  local info = redis.pcall('INFO', 'server')
+  local runId = type(info) == 'string' and string.match(info, 'run_id:(%w+)')
+  if not runId then return false end
+  local known = redis.call('GET', runKey)
+  if known == runId then return false end
+  redis.call('SET', runKey, runId)
+  if not known then return false end
+  local before = tonumber(redis.call('GET', counter) or '0')
+  redis.call('INCRBY', counter, '${ID_ROLLBACK_MARGIN}')
+  return before
+end`,
+  },
 };
 
 /**
@@ -277,12 +309,13 @@ ${order
 /**
  * create-task: allocates the next id of the shard, writes the record in status queued (1), counts it
  * submitted. The id is counter × shards + shard (shards.ts taskIdOfCounter): with one shard, the counter.
- * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted
+ * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted  KEYS[4] the counter's run-id key (guardRunId)
  * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5..] field, value pairs
  * (one of them `pool`)
  * Returns the new id.
  */
-export const CREATE_TASK = `${prelude('entry', 'addPairs', 'statsPool')}
+export const CREATE_TASK = `${prelude('entry', 'addPairs', 'statsPool', 'guardRunId')}
+guardRunId(KEYS[1], KEYS[4])
 local id = redis.call('INCR', KEYS[1]) * tonumber(ARGV[3]) + tonumber(ARGV[4])
 local key = ARGV[1] .. id
 redis.call('HSET', key, unpack(addPairs({'id', id, 'status', ${STATUS_TEXT.queued}, 'queued_at', ARGV[2], 'attempts', '0',
@@ -600,7 +633,8 @@ return 1
  * taken back: a copy of a call that reached Redis that late (past CREATE_CALL_TTL_MS) would add records to a
  * committed submit.
  * KEYS[1] next-task-id  KEYS[2] tasks:active  KEYS[3] stats:submitted  KEYS[4] this call's create-call key
- * KEYS[5] (optional) the submit's commit key
+ * KEYS[5] the counter's run-id key (guardRunId: the counter raised first after a restart or failover)
+ * KEYS[6] (optional) the submit's commit key
  * ARGV[1] task key base  ARGV[2] now ms  ARGV[3] shard count  ARGV[4] shard  ARGV[5] number of tasks
  * ARGV[6] job key base of the pool queues (`<queue prefix>:`; a task's job is `<base><pool>:<job id prefix><id>`)
  * ARGV[7] job id prefix ('': the jobs are not looked at)  ARGV[8] number of shared field, value pairs (those every task of the call has:
@@ -612,10 +646,11 @@ return 1
 /** How long a create-tasks call's answer is kept for the same call sent again: far past any client's reconnect. */
 export const CREATE_CALL_TTL_MS = 600_000;
 
-export const CREATE_TASKS = `${prelude('entry', 'statsPool')}
+export const CREATE_TASKS = `${prelude('entry', 'statsPool', 'guardRunId')}
 local again = redis.call('GET', KEYS[4])
 if again then return tonumber(again) end
-if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return {-1} end
+if KEYS[6] and redis.call('EXISTS', KEYS[6]) == 1 then return {-1} end
+guardRunId(KEYS[1], KEYS[5])
 local shards, shard = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local first = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
@@ -778,17 +813,20 @@ return 0
 `;
 
 /**
- * read-id-counter: the shard's id counter and the run id of the Redis that holds it, read together on that
- * node. On a Redis Cluster an INFO sent by the client goes to any node: the manager compared the run ids of
- * different masters from one sweep to the next, took each change for a failover and raised a shard's
- * counter by a million at almost every sweep (adversary 11 L1). A script runs where its key lives. INFO
- * refused (an ACL user without it): the counter alone, and no run id.
- * KEYS[1] next-task-id. Returns { counter, run id or false }.
+ * guard-id-counter: the manager's look at a shard's id counter: guardRunId (the counter raised when Redis's run
+ * id changed since the last id was handed out, unless a submit did it first), then the counter and the run id,
+ * all on the node that holds the counter. On a Redis Cluster an INFO sent by the client goes to any node: the
+ * manager compared the run ids of different masters from one sweep to the next, took each change for a failover
+ * and raised a shard's counter by a million at almost every sweep (adversary 11 L1). A script runs where its key
+ * lives. INFO refused (an ACL user without it): the counter alone, and no run id.
+ * KEYS[1] next-task-id  KEYS[2] the counter's run-id key
+ * Returns { counter, run id or false, the counter before this call raised it or false }.
  */
-export const READ_ID_COUNTER = `
+export const GUARD_ID_COUNTER = `${prelude('guardRunId')}
+local raised = guardRunId(KEYS[1], KEYS[2])
 local info = redis.pcall('INFO', 'server')
 local runId = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or false
-return { tonumber(redis.call('GET', KEYS[1]) or '0'), runId }
+return { tonumber(redis.call('GET', KEYS[1]) or '0'), runId, raised }
 `;
 
 /**

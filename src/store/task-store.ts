@@ -110,7 +110,7 @@ export class TaskStore {
     const id = await runScript<number>(
       this.redis,
       CREATE_TASK,
-      [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted],
+      [this.keys.nextTaskId, this.keys.activeTasks, this.keys.statsSubmitted, this.keys.idCounterRunId],
       [this.keys.taskBase, now, this.config.shards, this.shard, ...toHashPairs(fields)],
     );
     return Number(id);
@@ -163,6 +163,7 @@ export class TaskStore {
       this.keys.activeTasks,
       this.keys.statsSubmitted,
       this.keys.createCall(opts.callToken ?? randomBytes(8).toString('hex')),
+      this.keys.idCounterRunId,
     ];
     if (opts.submitId !== undefined) keys.push(this.keys.submit(opts.submitId));
     for (let round = 0; ; round++) {

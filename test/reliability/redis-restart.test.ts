@@ -1,3 +1,6 @@
+import { cpSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { afterAll, describe, expect, it } from 'vitest';
 
 import {
@@ -116,5 +119,49 @@ describe('a worker during a Redis outage', () => {
     expect(lines.length).toBeLessThanOrEqual(4);
     expect(lines.some(l => typeof l['repeated'] === 'number' && l['repeated'] > 0)).toBe(true);
     expect(worker.child.exitCode).toBeNull();
+  }, 90_000);
+});
+
+/**
+ * Adversary 29 F1: a Redis back from an older copy of its data (a restart from an older AOF, a failover to a
+ * lagging replica) has its id counter back too. Submits made while it was down wait for it (JTM_SUBMIT_RETRY)
+ * and all land in its first second back, before any manager's sweep: 15 of 24 got the ids of lost calls, which
+ * Cromwell still held. The first ids a Redis hands out after its run id changed come past a margin.
+ */
+describe('Redis back from an older copy of its data, no manager', () => {
+  const outage = useOutage('jtm-rollback-');
+
+  it('hands out no id twice: submits retried through the outage get ids past the lost ones', async () => {
+    const redis = (outage.redis = await start({ dir: outage.dir, args: AOF }));
+    const port = redis.port;
+    const env = testEnv({ REDIS_URL: redis.url, JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '20s' });
+    const submit = async (n: number): Promise<number[]> => {
+      const ids: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await runJtm(['submit', '-cmd', 'true', '-p', 'rollback'], env);
+        expect(r.code, r.stderr).toBe(0);
+        ids.push(...taskIds(r.stdout));
+      }
+      return ids;
+    };
+    const early = await submit(2);
+    // Past the next everysec fsync: the copy holds the first two.
+    await new Promise(r => setTimeout(r, 1500));
+    const copy = tempDir('jtm-rollback-copy-');
+    cpSync(join(outage.dir, 'appendonlydir'), join(copy, 'appendonlydir'), { recursive: true });
+    const lost = await submit(3);
+    expect([...early, ...lost]).toEqual([1, 2, 3, 4, 5]);
+    await new Promise(r => setTimeout(r, 1500));
+    await redis.stop('SIGKILL');
+    rmSync(join(outage.dir, 'appendonlydir'), { recursive: true });
+    cpSync(join(copy, 'appendonlydir'), join(outage.dir, 'appendonlydir'), { recursive: true });
+    // Three submits while Redis is down, retried until it is back.
+    const during = [submit(1), submit(1), submit(1)];
+    await new Promise(r => setTimeout(r, 1500));
+    outage.redis = await start({ dir: outage.dir, port, args: AOF });
+    const after = (await Promise.all(during)).flat();
+    // Before: ids 3, 4 and 5 again.
+    for (const id of after) expect(id).toBeGreaterThan(5);
+    expect(new Set(after).size).toBe(3);
   }, 90_000);
 });

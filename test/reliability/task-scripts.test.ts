@@ -143,19 +143,28 @@ describe('finished counters, in the scripts that end a task', () => {
     expect(wait).toContain(`jtm_task_queue_wait_seconds_sum{pool="${pool}"} 0.25`);
   });
 
-  it('the id counter guard raises a counter that went back, and one of a Redis that restarted (run id changed)', async () => {
+  it('the id counter guard raises a counter that went back, and one of a Redis that restarted (run id changed), once per change', async () => {
     // Review of adversary 7 H1: a loss of the last second (AOF everysec, a lagging replica) leaves the counter
-    // above what the last sweep saw: only the restart tells.
-    const key = ctx().keys.nextTaskId;
-    const before = Number((await ctx().redis.get(key)) ?? 0);
-    const seen: IdCounterSeen = { high: before };
-    await guardIdCounter(ctx(), seen); // learns the run id
-    expect(seen.high).toBe(before);
-    await guardIdCounter(ctx(), { high: before, runId: 'another-redis' });
-    const raised = Number(await ctx().redis.get(key));
+    // above what the last sweep saw: only the restart tells. Its run id is kept in Redis (guardRunId), so the
+    // first to hand out or look at ids after a change raises the counter, and only that one (adversary 29 F1).
+    const { nextTaskId: key, idCounterRunId: runKey } = ctx().keys;
+    const counter = async (): Promise<number> => Number((await ctx().redis.get(key)) ?? 0);
+    const seen: IdCounterSeen = { high: 0 };
+    await guardIdCounter(ctx(), seen); // records this Redis's run id
+    const before = await counter();
+    await guardIdCounter(ctx(), seen);
+    expect(await counter()).toBe(before);
+    // What a restart leaves: the key names the Redis that handed out the last ids, not this one.
+    await ctx().redis.set(runKey, 'another-redis');
+    await guardIdCounter(ctx(), seen);
+    const raised = await counter();
     expect(raised).toBe(before + ID_ROLLBACK_MARGIN);
+    expect(await ctx().redis.get(runKey)).toBe(seen.runId);
+    await guardIdCounter(ctx(), seen);
+    expect(await counter()).toBe(raised);
+    // Went back below the highest value seen (no restart: the counter deleted, a FLUSHALL).
     await guardIdCounter(ctx(), { high: raised + 10, runId: seen.runId! });
-    expect(Number(await ctx().redis.get(key))).toBe(raised + 10 + ID_ROLLBACK_MARGIN);
+    expect(await counter()).toBe(raised + 10 + ID_ROLLBACK_MARGIN);
   });
 
   it('counts the queue wait of the run that ended, from its last return to the queue (not its first run)', async () => {

@@ -36,6 +36,30 @@ describe.concurrent('create-task', () => {
 });
 
 describe.concurrent('create-tasks (bulk submit)', () => {
+  it('the first ids a Redis hands out after its run id changed (a restart, a failover) come past a margin, once (adversary 29 F1)', async ({
+    ctx,
+    expect,
+  }) => {
+    const runKey = ctx.keys.idCounterRunId;
+    expect(await ctx.tasks.createMany([{ command: 'a', pool: 'p' }])).toEqual([1]);
+    const runId = await ctx.redis.get(runKey);
+    expect(runId).toMatch(/^[0-9a-f]{40}$/);
+    // What a restart or failover leaves: the key names the Redis that handed out the last ids.
+    await ctx.redis.set(runKey, 'another-redis');
+    expect(
+      await ctx.tasks.createMany([
+        { command: 'b', pool: 'p' },
+        { command: 'c', pool: 'p' },
+      ]),
+    ).toEqual([1_000_002, 1_000_003]);
+    expect(await ctx.redis.get(runKey)).toBe(runId);
+    expect(await ctx.tasks.createMany([{ command: 'd', pool: 'p' }])).toEqual([1_000_004]);
+    // create-task (one task) keeps the same guard.
+    await ctx.redis.set(runKey, 'a-third-redis');
+    expect(await ctx.tasks.create({ command: 'e', pool: 'p' })).toBe(2_000_005);
+    expect(await ctx.redis.get(runKey)).toBe(runId);
+  });
+
   it('consecutive ids after the last one, each record with its own fields, counted per pool', async ({
     ctx,
     expect,
