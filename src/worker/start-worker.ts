@@ -16,6 +16,7 @@ import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { killEarlierRuns, startLeftoverSweeps } from './leftovers.js';
+import { isJobLockLoss } from './lock-loss.js';
 import { OutputTurns } from './output-turns.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
@@ -527,7 +528,16 @@ export async function startWorker(
   // minute is enough (docs/reliability.md), the count of the others goes with the next line.
   worker.on('error', err => {
     if (isRightsError(err)) refusedRights(err);
-    logRepeat('error', toError(err).message.replace(/\d+/g, '#'), { err }, 'worker error');
+    const message = toError(err).message;
+    // A lost job lock: routine in a recovery (lock-loss.ts), one warning without BullMQ's stack.
+    if (isJobLockLoss(err))
+      logRepeat(
+        'warn',
+        message.replace(/\d+/g, '#'),
+        { err: message },
+        "BullMQ lost a job's lock (a run given back, fenced or taken over, or an outage): the task's record decides what becomes of it",
+      );
+    else logRepeat('error', message.replace(/\d+/g, '#'), { err }, 'worker error');
   });
   /**
    * Redis refuses this worker's user a command it needs to take or record tasks (an ACL trimmed one command
