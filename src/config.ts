@@ -367,10 +367,10 @@ export function loadConfig(
     killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
     submitRetryMs: duration('JTM_SUBMIT_RETRY', '10s', false, NOT_A_TIMER),
     followRetryMs: duration('JTM_FOLLOW_RETRY', '60s', false, NOT_A_TIMER),
-    heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '2s', true),
+    heartbeatIntervalMs: duration('JTM_HEARTBEAT_INTERVAL', '1s', true),
     missedBeats: integer(
       'JTM_MISSED_BEATS',
-      3,
+      6,
       1,
       MAX_MISSED_BEATS,
       ' (a worker and a manager need at least 3)',

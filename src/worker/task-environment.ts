@@ -27,12 +27,15 @@ export const OOM_SCORE_ADJ_VAR = 'JTM_OOM_SCORE_ADJ';
 /**
  * How long the pty host waits for a sign of life from its worker before it kills the tasks: shorter than the
  * takeover time (heartbeat interval × missed beats after its last beat, when its liveness key expires). The
- * worker's last beat can precede its last ping by up to one interval, and the host checks 4 times per
- * deadline: a margin of 1.25 intervals kills the tasks before the key can expire (6 s → 3.5 s by default).
+ * worker's last beat can precede its last ping by up to one interval, and the host notices a missing ping up to
+ * one check (250 ms at most) late: the deadline leaves the interval, that check and 100 ms for the kill, and at
+ * least a quarter interval more (1.25 intervals, as before, for beats 2 s apart: 6 s → 3.5 s; 6 s → 4.65 s for the
+ * defaults, 1 s × 6). With a short lease, half of it at the least.
  */
 export function watchdogDeadline(heartbeatIntervalMs: number, missedBeats: number): number {
   const takeover = heartbeatIntervalMs * missedBeats;
-  return Math.max(Math.floor(takeover - 1.25 * heartbeatIntervalMs), Math.floor(takeover / 2));
+  const margin = Math.max(1.25 * heartbeatIntervalMs, heartbeatIntervalMs + 350);
+  return Math.max(Math.floor(takeover - margin), Math.floor(takeover / 2));
 }
 
 /** Starts this worker's pty host (once: later calls find it running), ready for its first task. */

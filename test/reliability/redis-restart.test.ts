@@ -1,4 +1,4 @@
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,9 @@ import {
 } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { type LocalRedis, startRedis as start } from '../helpers/local-redis.js';
+import { closeContext, openTestContext } from '../helpers/context.js';
+import { Keys } from '../../src/redis/keys.js';
+import { TaskStatus } from '../../src/tasks/status.js';
 
 interface Outage {
   /** The server's data directory: a restart on it (same port) finds what the server had written. */
@@ -163,5 +166,78 @@ describe('Redis back from an older copy of its data, no manager', () => {
     // Before: ids 3, 4 and 5 again.
     for (const id of after) expect(id).toBeGreaterThan(5);
     expect(new Set(after).size).toBe(3);
+  }, 90_000);
+});
+
+/**
+ * Adversary 29 F2: with the heartbeat at its defaults, a Redis restart of 1.7–2.1 s stopped and re-ran every
+ * running task when it came just before a beat: the lease (6 s) runs from the last beat that succeeded, which
+ * could be 2 s old when the outage began, and the runs are stopped a fencing margin (2 s) before it ends; the
+ * worker's reconnects also came 200 ms × attempt apart (at 2 s, then 3 s). Beats 1 s apart (× 6, the same lease)
+ * and reconnects at most 1 s apart keep such a restart from stopping anything. Killed here at the worst moment:
+ * just before the next beat (read from the alive key's TTL, which each beat resets).
+ */
+describe('a Redis restart of about 2 s, the heartbeat at its defaults', () => {
+  const outage = useOutage('jtm-restart-2s-');
+
+  it('stops no running task, even when it comes just before a beat', async () => {
+    const redis = (outage.redis = await start({
+      dir: outage.dir,
+      args: [...AOF.slice(0, 2), '--appendfsync', 'always'],
+    }));
+    const port = redis.port;
+    const env = testEnv({ REDIS_URL: redis.url });
+    // The defaults, not the suite's shorter heartbeat.
+    delete env['JTM_HEARTBEAT_INTERVAL'];
+    delete env['JTM_MISSED_BEATS'];
+    const worker = (outage.worker = startJtm(
+      ['worker', '-p', 'r2s', '--slots', '2', '--worker_id', 'restart-2s'],
+      env,
+    ));
+    await waitWorkers(env, 'r2s');
+    const marker = join(env['JTM_LOG_DIR']!, 'starts');
+    const ids: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await runJtm(['submit', '-cmd', `echo S >> ${marker}.${i}; sleep 30`, '-p', 'r2s'], env);
+      ids.push(...taskIds(r.stdout));
+    }
+    const ctx = await openTestContext(env);
+    try {
+      await waitFor(
+        async () => (await Promise.all(ids.map(id => ctx.tasks.get(id)))).every(t => t?.pid),
+        'both running',
+      );
+      // The beat period, from two resets of the alive key's TTL; then the kill just before the next one.
+      const alive = new Keys(env['JTM_PREFIX']!).workerAlive('restart-2s');
+      const nextReset = async (): Promise<number> => {
+        let last = await ctx.redis.pttl(alive);
+        for (;;) {
+          await new Promise(r => setTimeout(r, 10));
+          const now = await ctx.redis.pttl(alive);
+          if (now > last) return Date.now();
+          last = now;
+        }
+      };
+      await nextReset();
+      const t1 = await nextReset();
+      const t2 = await nextReset();
+      await new Promise(r => setTimeout(r, Math.max(0, t2 + (t2 - t1) - 150 - Date.now())));
+      await redis.stop('SIGKILL');
+      const down = Date.now();
+      await new Promise(r => setTimeout(r, 2200 - (Date.now() - down)));
+      outage.redis = await start({
+        dir: outage.dir,
+        port,
+        args: [...AOF.slice(0, 2), '--appendfsync', 'always'],
+      });
+      // Past the lease: a run stopped by the outage has been given back and started again by now.
+      await new Promise(r => setTimeout(r, 7000));
+      for (let i = 0; i < 2; i++) expect(readFileSync(`${marker}.${i}`, 'utf8')).toBe('S\n');
+      for (const id of ids)
+        expect(await ctx.tasks.get(id)).toMatchObject({ status: TaskStatus.running, attempts: 1 });
+      expect(worker.output()).not.toMatch(/stopping the running tasks/);
+    } finally {
+      await closeContext(ctx);
+    }
   }, 90_000);
 });
