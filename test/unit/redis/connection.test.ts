@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../../src/config.js';
-import { maskUrl, parseRedisUrl } from '../../../src/redis/connection.js';
+import { maskUrl } from '../../../src/redis/connection.js';
+import { parseRedisUrl } from '../../../src/redis/redis-url.js';
 
 describe('Redis URLs', () => {
   const config = loadConfig({});
