@@ -55,6 +55,17 @@ function jtmDuration(secs, span) {
 /** Steps of the run-time axis: whole seconds, minutes, hours, days, weeks. */
 var JTM_TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
   86400, 172800, 345600, 604800, 1209600, 2419200];
+/**
+ * A legend value: the point's under the cursor, else the series' largest ("max": the title's peak is the
+ * record's). Read from the chart's data at each call: the dashboard's live chart replaces it (setData).
+ */
+function jtmLegendValue(u, v, s, i) {
+  var num = function (x) { return x == null ? '' : (Math.round(x * 10) / 10).toLocaleString('en-US'); };
+  if (i != null) return num(v);
+  var values = u.data[s], peak = null;
+  for (var k = 0; k < values.length; k++) if (values[k] != null && (peak == null || values[k] > peak)) peak = values[k];
+  return peak == null ? '' : 'max ' + num(peak);
+}
 /** CPU (% of one core) and resident memory (MB) of one task over its run time, on two axes from 0. */
 function jtmUsageChart(el, task, samples, width) {
   var data = [samples.t, samples.cpu, samples.mem_mb];
@@ -68,9 +79,12 @@ function jtmUsageChart(el, task, samples, width) {
         values: function (u, splits) { return splits.map(function (v) { return jtmDuration(v, span(u)); }); } },
       { scale: 'cpu', label: 'CPU %', stroke: '#2563eb' },
       { scale: 'mem', label: 'memory (MB)', side: 1, stroke: '#b45309', grid: { show: false } } ],
-    series: [ { label: 'run time', value: function (u, v) { return v == null ? '' : jtmDuration(v, span(u)); } },
-      { label: 'CPU %', scale: 'cpu', stroke: '#2563eb', width: 2 },
-      { label: 'RSS MB', scale: 'mem', stroke: '#b45309', width: 2 } ]
+    // Off the chart (no point under the cursor) the legend gives the run's length and each series' largest value, not "--".
+    series: [ { label: 'run time', value: function (u, v, s, i) {
+        if (i == null) return u.data[0].length ? jtmDuration(u.data[0][u.data[0].length - 1], span(u)) : '';
+        return v == null ? '' : jtmDuration(v, span(u)); } },
+      { label: 'CPU %', scale: 'cpu', stroke: '#2563eb', width: 2, value: jtmLegendValue },
+      { label: 'RSS MB', scale: 'mem', stroke: '#b45309', width: 2, value: jtmLegendValue } ]
   };
   var u = new uPlot(opts, data, el);
   window.jtmCharts.push({ kind: 'usage', task: task.id, points: samples.t.length, chart: u });

@@ -85,6 +85,20 @@ describeIf(chromiumRequirement, 'dashboard task and pool pages in Chromium', () 
       '3 samples',
       30_000,
     );
+    // The live chart's legend follows the samples it is given (setData every 2 s): off the chart, the largest
+    // memory drawn so far, not the one of its first drawing.
+    const legendFollows = `(() => {
+      const c = window.jtmCharts[0] && window.jtmCharts[0].chart;
+      if (!c || c.data[0].length < 3) return undefined;
+      const max = Math.max(...c.data[2].filter(v => v != null));
+      const text = document.querySelector('.u-legend').innerText;
+      return text.includes('max ' + (Math.round(max * 10) / 10).toLocaleString('en-US')) ? text : undefined;
+    })()`;
+    await waitFor(
+      async () => (await page.evaluate(legendFollows)) as string | undefined,
+      'the legend of 3 samples',
+      20_000,
+    );
     writeFileSync(stopFile, '');
     await waitFor(async () => (await ctx().tasks.status(id)) === 4, 'success', 30_000);
     await page.locator('#follow', { hasText: 'task ended' }).waitFor({ timeout: 20_000 });

@@ -220,6 +220,12 @@ describe('jtm report', () => {
         expect(await page.locator('.u-title').allTextContents()).toContainEqual(
           expect.stringContaining(`task ${heavyId} · \u2068align\u2069 · success`),
         );
+        // Off the chart, a usage chart's legend gives each series' largest value (it said "--" for every series).
+        const shown = (v: number): string => (Math.round(v * 10) / 10).toLocaleString('en-US');
+        const legend = await page.locator('.u-legend').first().innerText();
+        expect(legend).toContain(`max ${shown(Math.max(...log.resource_log.map(s => s.cpu_load)))}`);
+        expect(legend).toContain(`max ${shown(Math.max(...log.resource_log.map(s => s.rmem_usage)))}`);
+        expect(legend).not.toContain('--');
         mkdirSync(join(ROOT, 'test-output'), { recursive: true });
         await page.screenshot({ path: join(ROOT, 'test-output', 'report.png'), fullPage: true });
       } finally {
