@@ -268,10 +268,17 @@ end`,
     // written once per change; no raise for a key never written (a new site, or one from before this key).
     // INFO refused (an ACL user without it): no guard here (the manager's high-water mark stays). Returns the
     // counter before a raise, or false.
+    // The key holds the run id and the replication id (`master_replid`): a Redis can go back in time without a
+    // restart, made a replica of a stale node (a full resync replaces its data) and promoted again — its run id
+    // stays, its replication id does not (a new one at each promotion): ids 4–7 were handed out twice that way
+    // (adversary 30 F1).
     lua: `local function guardRunId(counter, runKey)
   local info = redis.pcall('INFO', 'server')
   local runId = type(info) == 'string' and string.match(info, 'run_id:(%w+)')
   if not runId then return false end
+  local repl = redis.pcall('INFO', 'replication')
+  local replId = type(repl) == 'string' and string.match(repl, 'master_replid:(%w+)')
+  if replId then runId = runId .. ':' .. replId end
   local known = redis.call('GET', runKey)
   if known == runId then return false end
   redis.call('SET', runKey, runId)

@@ -1,6 +1,7 @@
 import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import {
@@ -238,6 +239,65 @@ describe('a Redis restart of about 2 s, the heartbeat at its defaults', () => {
       expect(worker.output()).not.toMatch(/stopping the running tasks/);
     } finally {
       await closeContext(ctx);
+    }
+  }, 90_000);
+});
+
+/**
+ * Adversary 30 F1: a Redis can go back in time without a restart, its run id unchanged: made a replica of a stale
+ * node (a Sentinel failback after a partition: its writes since are discarded by the full resync) and promoted
+ * again. Ids 4–6 were handed out again, with or without a manager. The guard keys on the replication id too.
+ */
+describe('a Redis demoted, resynced from a stale replica and promoted again (same process), no manager', () => {
+  const outage = useOutage('jtm-failback-');
+
+  it('hands out no id twice', async () => {
+    const sync = ['--repl-diskless-sync-delay', '0', '--save', ''];
+    const a = (outage.redis = await start({ dir: outage.dir, args: sync }));
+    const c = await start({ args: sync });
+    const ra = new Redis(a.url);
+    const rc = new Redis(c.url);
+    const env = testEnv({ REDIS_URL: a.url });
+    const counterKey = new Keys(env['JTM_PREFIX']!).nextTaskId;
+    const linked = async (r: Redis, what: string): Promise<void> => {
+      await waitFor(
+        async () => /master_link_status:up/.test(await r.info('replication')) || undefined,
+        what,
+        20_000,
+        50,
+      );
+    };
+    const submit = async (n: number): Promise<number[]> => {
+      const ids: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await runJtm(['submit', '-cmd', 'true', '-p', 'failback'], env);
+        expect(r.code, r.stderr).toBe(0);
+        ids.push(...taskIds(r.stdout));
+      }
+      return ids;
+    };
+    try {
+      await rc.call('REPLICAOF', '127.0.0.1', String(a.port));
+      await linked(rc, 'c replicating a');
+      const early = await submit(3);
+      await waitFor(
+        async () => (await rc.get(counterKey)) === String(Math.max(...early)) || undefined,
+        'c has the first ids',
+      );
+      await rc.call('REPLICAOF', 'NO', 'ONE'); // c is left behind
+      const lost = await submit(4);
+      // a rejoins as c's replica (its own writes since are discarded), then is promoted again: same process.
+      await ra.call('REPLICAOF', '127.0.0.1', String(c.port));
+      await linked(ra, 'a resynced from c');
+      expect(await ra.get(counterKey)).toBe(String(Math.max(...early)));
+      await ra.call('REPLICAOF', 'NO', 'ONE');
+      const after = await submit(3);
+      // Before: ids 4, 5 and 6 again.
+      for (const id of after) expect(id).toBeGreaterThan(Math.max(...lost));
+    } finally {
+      ra.disconnect();
+      rc.disconnect();
+      await c.stop('SIGKILL');
     }
   }, 90_000);
 });

@@ -43,7 +43,7 @@ describe.concurrent('create-tasks (bulk submit)', () => {
     const runKey = ctx.keys.idCounterRunId;
     expect(await ctx.tasks.createMany([{ command: 'a', pool: 'p' }])).toEqual([1]);
     const runId = await ctx.redis.get(runKey);
-    expect(runId).toMatch(/^[0-9a-f]{40}$/);
+    expect(runId).toMatch(/^[0-9a-f]{40}:[0-9a-f]{40}$/); // run id : replication id
     // What a restart or failover leaves: the key names the Redis that handed out the last ids.
     await ctx.redis.set(runKey, 'another-redis');
     expect(
