@@ -3,7 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { allShards, type JtmContext } from '../context.js';
 import { MAX_TIMER_MS } from '../durations.js';
 import { checkExposure, METRICS_ENDPOINT } from '../http/auth.js';
-import { toError } from '../errors.js';
+import { isConnectionError, toError } from '../errors.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
 import { rateLimited, type Logger } from '../logger.js';
@@ -66,7 +66,13 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
   worker.on('error', err => {
     const message = toError(err).message;
-    logRepeat('error', message.replace(/\d+/g, '#'), { err: message }, 'manager worker error');
+    // Redis unreachable: routine (a restart), the manager reconnects by itself; a warning (adversary 30 F4).
+    logRepeat(
+      isConnectionError(err) ? 'warn' : 'error',
+      message.replace(/\d+/g, '#'),
+      { err: message },
+      'manager worker error',
+    );
   });
   worker.on('failed', (_job, err) => log.error({ err: toError(err) }, 'sweep failed'));
   // The scheduler adds the next tick when a manager fetches the current one; a manager killed in between

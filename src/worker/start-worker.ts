@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 
 import { forPool, type JtmContext } from '../context.js';
-import { discardCause, isRightsError, toError } from '../errors.js';
+import { discardCause, isConnectionError, isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
 import { isCredentialsRefusal, isOutageRefusal } from '../redis/replies.js';
 import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
@@ -537,6 +537,11 @@ export async function startWorker(
         { err: message },
         "BullMQ lost a job's lock (a run given back, fenced or taken over, or an outage): the task's record decides what becomes of it",
       );
+    // Redis unreachable (a restart, a network fault): routine, the worker reconnects by itself and its runs are
+    // stopped, said at error level, only if it lasts past their lease. A warning without a stack (an error with
+    // BullMQ's stack at every restart read like a crash: adversary 30 F4).
+    else if (isConnectionError(err))
+      logRepeat('warn', message.replace(/\d+/g, '#'), { err: message }, 'worker error');
     else logRepeat('error', message.replace(/\d+/g, '#'), { err }, 'worker error');
   });
   /**

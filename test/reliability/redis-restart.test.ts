@@ -122,6 +122,8 @@ describe('a worker during a Redis outage', () => {
     // (refused, closed), each at most once per 3 s window of the outage.
     expect(lines.length).toBeLessThanOrEqual(4);
     expect(lines.some(l => typeof l['repeated'] === 'number' && l['repeated'] > 0)).toBe(true);
+    // Routine: warnings with the error's message, no stack (adversary 30 F4: errors with BullMQ's stack).
+    for (const l of lines) expect([l['level'], typeof l['err']]).toEqual([40, 'string']);
     expect(worker.child.exitCode).toBeNull();
   }, 90_000);
 });
