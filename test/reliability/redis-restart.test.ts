@@ -35,6 +35,17 @@ function useOutage(prefix: string): Outage {
   return outage;
 }
 
+/** `n` one-task submits of `true` to `pool`, one after the other, each exit 0: their ids. */
+async function submitEach(env: Record<string, string>, pool: string, n: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await runJtm(['submit', '-cmd', 'true', '-p', pool], env);
+    expect(r.code, r.stderr).toBe(0);
+    ids.push(...taskIds(r.stdout));
+  }
+  return ids;
+}
+
 /** AOF on, fsync once a second: the production setting the docs recommend. */
 const AOF = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
 
@@ -141,15 +152,7 @@ describe('Redis back from an older copy of its data, no manager', () => {
     const redis = (outage.redis = await start({ dir: outage.dir, args: AOF }));
     const port = redis.port;
     const env = testEnv({ REDIS_URL: redis.url, JTM_CONNECT_TIMEOUT: '1s', JTM_SUBMIT_RETRY: '20s' });
-    const submit = async (n: number): Promise<number[]> => {
-      const ids: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const r = await runJtm(['submit', '-cmd', 'true', '-p', 'rollback'], env);
-        expect(r.code, r.stderr).toBe(0);
-        ids.push(...taskIds(r.stdout));
-      }
-      return ids;
-    };
+    const submit = (n: number): Promise<number[]> => submitEach(env, 'rollback', n);
     const early = await submit(2);
     // Past the next everysec fsync: the copy holds the first two.
     await new Promise(r => setTimeout(r, 1500));
@@ -269,15 +272,7 @@ describe('a Redis demoted, resynced from a stale replica and promoted again (sam
         50,
       );
     };
-    const submit = async (n: number): Promise<number[]> => {
-      const ids: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const r = await runJtm(['submit', '-cmd', 'true', '-p', 'failback'], env);
-        expect(r.code, r.stderr).toBe(0);
-        ids.push(...taskIds(r.stdout));
-      }
-      return ids;
-    };
+    const submit = (n: number): Promise<number[]> => submitEach(env, 'failback', n);
     try {
       await rc.call('REPLICAOF', '127.0.0.1', String(a.port));
       await linked(rc, 'c replicating a');
