@@ -106,7 +106,10 @@ function outputPath(p: string | undefined, field: string, base: string): string 
   // /dev (`/dev/console` was taken, its output going to the console: adversary 28 F8; likewise hvc0, ttyAMA0, a
   // link under /dev/serial/). Only /dev is looked at: a stat of every task's output path would cost a bulk submit
   // one lookup each on a network filesystem, and device nodes live there.
-  if (path !== undefined && (TERMINALS.test(normalize(path)) || isTerminalUnderDev(normalize(path)))) {
+  // Without its trailing slashes (adversary 30 F6: `/dev/console/` was taken; its open fails, but the path names a
+  // terminal all the same).
+  const named = path === undefined ? undefined : normalize(path).replace(/(?<=.)\/+$/, '');
+  if (named !== undefined && (TERMINALS.test(named) || isTerminalUnderDev(named))) {
     throw new InvalidInputError(
       `${field} ${JSON.stringify(p)} is a terminal, where the output would be lost: give a file`,
     );

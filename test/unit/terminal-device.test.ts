@@ -40,9 +40,9 @@ describe('terminal devices', () => {
             `${field} "/dev/console" is a terminal, where the output would be lost: give a file`,
           ),
         );
-        expect(() => buildTask({ command: 'ls', [field]: '/dev/./console' }, defaults)).toThrow(
-          /is a terminal/,
-        );
+        // Odd spellings of the same path, a trailing slash too (adversary 30 F6: `/dev/console/` was taken).
+        for (const odd of ['/dev/./console', '/dev//console', '/dev/console/', '/dev/console//'])
+          expect(() => buildTask({ command: 'ls', [field]: odd }, defaults)).toThrow(/is a terminal/);
       }
       // Other devices are taken as before (/dev/null: the output discarded, as asked).
       expect(buildTask({ command: 'ls', stdout: '/dev/null' }, defaults).stdout).toBe('/dev/null');
