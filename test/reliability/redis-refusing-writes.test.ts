@@ -114,19 +114,22 @@ describe('a Redis that refuses writes for a while', () => {
       const first = Date.now();
       for (let n = 0; n < 3; n++) {
         await new Promise(r => setTimeout(r, first + n * 8667 - Date.now()));
-        // 3.3 s of BUSY (at least one beat refused), waited for here: the test's own commands would be refused.
+        // 3.3 s of BUSY (at least one beat refused), waited for here: the test's own commands would be refused. The
+        // script gives its start and end on Redis's clock (ms): the delay is read from the worker's own stamp of its
+        // first beat after it (last_beat: when that beat was sent), not from when this process woke up after
+        // redis-cli — a quick beat that landed before this process read last_beat made it wait for the next one, a
+        // whole interval (1976 ms, in a loaded CI run).
         const script =
-          "local s = redis.call('TIME') local t = s[1] * 1e6 + s[2] + 3.3e6 repeat s = redis.call('TIME') until s[1] * 1e6 + s[2] >= t return 1";
-        redisCli(['-p', port, 'EVAL', script, '0']);
-        const ended = Date.now();
-        const before = await ctx.redis.hget(ctx.keys.worker(id!), 'last_beat');
+          "local s = redis.call('TIME') local b = s[1] * 1e6 + s[2] local t = b + 3.3e6 repeat s = redis.call('TIME') until s[1] * 1e6 + s[2] >= t return {tostring(math.floor(b / 1000)), tostring(math.floor((s[1] * 1e6 + s[2]) / 1000))}";
+        const [began, ended] = redisCli(['-p', port, 'EVAL', script, '0']).trim().split('\n').map(Number);
+        let beat = 0;
         await waitFor(
-          async () => (await ctx.redis.hget(ctx.keys.worker(id!), 'last_beat')) !== before,
+          async () => (beat = Number(await ctx.redis.hget(ctx.keys.worker(id!), 'last_beat'))) > began!,
           'a beat after the script',
           5000,
           10,
         );
-        delays.push(Date.now() - ended);
+        delays.push(beat - ended!);
       }
       expect(Math.max(...delays), `${delays.join(', ')} ms; ${worker.output().slice(-2000)}`).toBeLessThan(
         800,
