@@ -16,9 +16,6 @@ const ADD_JOBS = eachOf(addStandardJob.content, 3);
  */
 const JOBS_PER_RUN = 100;
 
-/** Connections that have sent ADD_JOBS to Redis (cached there unless Redis restarted since). */
-const loadedOn = new WeakSet<RedisClient>();
-
 /**
  * Adds the BullMQ jobs of a batch of tasks (task i on queue `queueOf(i)`, every queue opened on `redis`), in
  * order within each queue. Each job is the one `Queue.addBulk` writes (test/store/submit-jobs.test.ts
@@ -54,14 +51,8 @@ export async function addTaskJobs(
     for (let a = 0; a < argv.length; a += step) slices.push([keys, argv.slice(a, a + step)]);
     return slices;
   });
-  // The script is 27 KB: loaded ahead of the runs on a connection's first use (one connection: Redis has
-  // it when they arrive), so that a Redis without it gets it once rather than with each of a submit's
-  // hundreds of runs (each NOSCRIPT falls back to EVAL). Sent, not awaited: every run is sent in this tick,
-  // which keeps the jobs of concurrent batches in call order. If the load fails, the fallback still works.
-  if (!loadedOn.has(redis)) {
-    loadedOn.add(redis);
-    redis.script('LOAD', ADD_JOBS).catch(() => loadedOn.delete(redis));
-  }
+  // The script is 27 KB: runScript loads it ahead of the runs on a connection's first use, so that a Redis without
+  // it gets it once rather than with each of a submit's hundreds of runs (each NOSCRIPT would fall back to EVAL).
   const replies = await Promise.all(
     calls.map(async ([keys, argv]) => runScript<unknown[]>(redis, ADD_JOBS, keys, argv)),
   );
