@@ -14,6 +14,28 @@ export function processesMatching(pattern: string): number[] {
   }
 }
 
+/**
+ * What `ps` says of `pids` (pid, parent, state, age, command) and their cgroups: the message of an assertion that
+ * a tree is gone, so that a rare failure says which process was left and in what state.
+ */
+export function describeProcesses(pids: readonly number[]): string {
+  if (pids.length === 0) return 'none';
+  let ps = '';
+  try {
+    ps = execFileSync('ps', ['-o', 'pid,ppid,stat,etimes,args', '-p', pids.join(',')], { encoding: 'utf8' });
+  } catch {
+    ps = '(ps found none of them: they ended meanwhile)';
+  }
+  const cgroups = pids.map(pid => {
+    try {
+      return `${pid}: ${readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').slice(0, 3).join(' ')}`;
+    } catch {
+      return `${pid}: gone`;
+    }
+  });
+  return `${ps}\n${cgroups.join('\n')}`;
+}
+
 const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
 
 /**

@@ -10,6 +10,7 @@ import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
 import { STOP_GIVEBACK_LIMIT } from '../../src/worker/start-worker.js';
 import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
+import { describeProcesses } from '../helpers/processes.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 
 /** The pids pgrep finds (none when it finds nothing: pgrep exits 1). */
@@ -226,7 +227,8 @@ describe.concurrent('task execution', () => {
     await waitFor(() => processesMatching('sleep 320').length >= 4 || undefined, 'the whole tree to start');
     await runJtm(['kill', '-tid', String(id)], env);
     expect(await waitFinal(id)).toBe(-4);
-    expect(processesMatching('sleep 320')).toEqual([]);
+    const left = processesMatching('sleep 320');
+    expect(left, `${describeProcesses(left)}\n${worker.output().slice(-3000)}`).toEqual([]);
   });
 
   it('kills the whole tree at the time limit and ends the task as timeout', async () => {
@@ -235,7 +237,8 @@ describe.concurrent('task execution', () => {
     await waitFor(() => processesMatching('sleep 330').length >= 4 || undefined, 'the whole tree to start');
     expect(await waitFinal(id)).toBe(-6);
     expect((await ctx.tasks.get(id))?.reason).toMatch(/timed out after 2.5 s/); // was "after 3 s" (rounded)
-    expect(processesMatching('sleep 330')).toEqual([]);
+    const left = processesMatching('sleep 330');
+    expect(left, `${describeProcesses(left)}\n${worker.output().slice(-3000)}`).toEqual([]);
   });
 
   it('kills background processes a successful task leaves behind, and reports them', async () => {
