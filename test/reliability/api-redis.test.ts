@@ -95,8 +95,12 @@ describe('API: Redis stops answering after connect() (SIGSTOP)', () => {
     } finally {
       process.kill(redis.pid, 'SIGCONT');
     }
-    // The client connects again by itself.
-    expect(await jtm.status(id!)).toMatchObject({ task_id: id, status: 'pending' });
+    // The client connects again by itself. The kill sent before the stop (KILL_UNSETTLED) may be applied as Redis
+    // resumes, before or after this call: either answer is right (a full run read `terminated` once).
+    expect(await jtm.status(id!)).toMatchObject({
+      task_id: id,
+      status: expect.stringMatching(/^(pending|terminated)$/) as unknown,
+    });
   }, 60_000);
 });
 
