@@ -798,6 +798,26 @@ return 1
 `;
 
 /**
+ * find-locked-by: the jobs of a queue's active list whose BullMQ lock holds a token of one worker (its BullMQ id and
+ * a colon, the prefix of every token it fetches with), with that token: what a fetch whose answer was lost left
+ * active under this worker's lock (lost-fetches.ts). Only run after such a loss; reads each active job's lock.
+ * KEYS[1] active list  ARGV[1] job key prefix (`<queue prefix>:<queue>:`)  ARGV[2] token prefix
+ * Returns {jobId, token, jobId, token, ...}.
+ */
+export const FIND_LOCKED_BY = `
+local out = {}
+local prefix = ARGV[2]
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local token = redis.call('GET', ARGV[1] .. id .. ':lock')
+  if token and string.sub(token, 1, #prefix) == prefix then
+    out[#out + 1] = id
+    out[#out + 1] = token
+  end
+end
+return out
+`;
+
+/**
  * release-lock: deletes a lock only if it still holds this holder's token, so a holder whose lock expired
  * (and was taken by another) never frees the other's (the manager's sweep lease, the provisioning lock).
  * KEYS[1] lock key  ARGV[1] token the holder set

@@ -1,5 +1,6 @@
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 
+import { queuedCommands, queuedCount } from './command-queues.js';
 import { StallAwareTimeoutError } from './stall-aware-timeout.js';
 import { hardDisconnect, type RedisClient } from './connection.js';
 
@@ -46,7 +47,7 @@ export function watchSilence(redis: RedisClient, budgetMs: number, capMs: number
     // new connection is ready (prevCommandQueue); the new connection's own handshake. A reconnect accepted and
     // then never answered (a firewall that drops the connection) is not ready for ever: counted all the same
     // (`jtm submit`, `status` and `kill` waited there for good: adversary 30 F2).
-    if (waitingCount(redis) === 0) {
+    if (queuedCount(redis) === 0) {
       heard();
       return;
     }
@@ -60,7 +61,7 @@ export function watchSilence(redis: RedisClient, budgetMs: number, capMs: number
     checking = true;
     setImmediate(() => {
       checking = false;
-      if (cut || waitingCount(redis) === 0) return;
+      if (cut || queuedCount(redis) === 0) return;
       if (silentFor < budgetMs && Date.now() - silentSince < capMs) return;
       cut = true;
       const err = new StallAwareTimeoutError(budgetMs);
@@ -68,7 +69,7 @@ export function watchSilence(redis: RedisClient, budgetMs: number, capMs: number
       stop();
       // The commands waiting fail with why (the disconnect would say only "Connection is closed."): callers
       // report "cannot reach Redis (no answer within N ms)".
-      for (const item of waiting(redis)) item.command.reject(err);
+      for (const item of queuedCommands(redis)) item.command.reject(err);
       hardDisconnect(redis);
     });
   }, TICK_MS);
@@ -79,28 +80,6 @@ export function watchSilence(redis: RedisClient, budgetMs: number, capMs: number
     stream?.off('data', heard);
   };
   return stop;
-}
-
-type Waiting = { command: { reject(err: Error): void } };
-type Queue = { length: number; toArray(): Waiting[] } | null | undefined;
-
-/** ioredis's queues of commands that wait on `redis` (its own fields: prevCommandQueue and offlineQueue are not typed). */
-function queues(redis: Redis): Queue[] {
-  const { prevCommandQueue, offlineQueue } = redis as unknown as {
-    prevCommandQueue?: Queue;
-    offlineQueue?: Queue;
-  };
-  return [redis.commandQueue as unknown as Queue, prevCommandQueue, offlineQueue];
-}
-
-/** How many commands wait for an answer on `redis` (read at every tick: no array made). */
-function waitingCount(redis: Redis): number {
-  return queues(redis).reduce((n, q) => n + (q?.length ?? 0), 0);
-}
-
-/** The commands that wait for an answer on `redis`, in each of ioredis's queues. */
-function waiting(redis: Redis): Waiting[] {
-  return queues(redis).flatMap(q => q?.toArray() ?? []);
 }
 
 const silenced = new WeakMap<RedisClient, Error>();

@@ -5,18 +5,20 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
+import { Cluster } from 'ioredis';
 
 import { forPool, type JtmContext } from '../context.js';
 import { discardCause, isConnectionError, isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
 import { isCredentialsRefusal, isOutageRefusal } from '../redis/replies.js';
-import type { TaskJob, TaskJobData } from '../tasks/job-data.js';
+import { taskIdOfJob, type TaskJob, type TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
 import { Heartbeat, type WorkerState } from './heartbeat.js';
 import { killEarlierRuns, startLeftoverSweeps } from './leftovers.js';
 import { isJobLockLoss } from './lock-loss.js';
+import { watchLostFetches } from './lost-fetches.js';
 import { OutputTurns } from './output-turns.js';
 import { checkLogDir } from './output-files.js';
 import { OutputFollower } from './output-stream.js';
@@ -563,6 +565,22 @@ export async function startWorker(
   worker.on('failed', (job, err) => {
     if (!(err instanceof TaskUnsuccessful)) log.error({ task: job?.data.id, err }, 'task processing failed');
   });
+  // A job fetched as the connection dropped, its answer lost: put back at once, not after its lock and the stalled
+  // check (lost-fetches.ts). Not for a Cluster (no single connection's queues to look at).
+  const stopLostFetches =
+    ctx.redis instanceof Cluster
+      ? () => {}
+      : watchLostFetches({
+          redis: ctx.redis,
+          worker,
+          activeKey: ctx.keys.poolQueueKey(opts.pool, 'active'),
+          jobKeyPrefix: ctx.keys.poolQueueKey(opts.pool, ''),
+          runsHere: jobId => {
+            const id = taskIdOfJob(jobId);
+            return id !== undefined && executions.has(id);
+          },
+          logger: log,
+        });
 
   const stopAll = (cause: StopCause, filter: (r: TaskRun) => boolean = () => true): void => {
     for (const r of runs.values()) if (filter(r)) r.stop(cause);
@@ -608,6 +626,7 @@ export async function startWorker(
               clearTimeout(live.grace);
               clearTimeout(live.quickBeat);
               for (const t of live.timers) clearInterval(t);
+              stopLostFetches();
             },
           },
           { name: 'stop the leftover sweeps', run: () => live.leftovers?.stop() },

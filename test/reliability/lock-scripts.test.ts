@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { runScript } from '../../src/redis/run-script.js';
-import { DROP_POOL_IF_UNTOUCHED, RELEASE_LOCK } from '../../src/redis/scripts.js';
+import { DROP_POOL_IF_UNTOUCHED, FIND_LOCKED_BY, RELEASE_LOCK } from '../../src/redis/scripts.js';
 import { useTestContext } from '../helpers/context.js';
 import { testEnv } from '../helpers/env.js';
 
@@ -42,6 +42,25 @@ describe('drop-pool-if-untouched', () => {
     expect(await runScript(ctx().redis, DROP_POOL_IF_UNTOUCHED, keysOf('busy'), ['1000', 'busy'])).toBe(0);
     expect(await ctx().redis.hget(ctx().keys.pool('busy'), 'last_activity')).toBe('2000');
     expect(await ctx().redis.sismember(ctx().keys.pools, 'busy')).toBe(1);
+  });
+});
+
+describe('find-locked-by', () => {
+  it("lists the active jobs locked by one worker's tokens, with each token; not another's, not an unlocked one", async () => {
+    const q = ctx().keys.poolQueueKey('flb', '');
+    await ctx().redis.rpush(`${q}active`, 'j1', 'j2', 'j3', 'j4');
+    await ctx().redis.set(`${q}j1:lock`, 'w-a:7');
+    await ctx().redis.set(`${q}j2:lock`, 'w-b:1');
+    await ctx().redis.set(`${q}j4:lock`, 'w-a:9');
+    // A worker whose id is a prefix of another's is not taken for it: the colon ends the id.
+    await ctx().redis.set(`${q}j3:lock`, 'w-ab:2');
+    expect(await runScript(ctx().redis, FIND_LOCKED_BY, [`${q}active`], [q, 'w-a:'])).toEqual([
+      'j1',
+      'w-a:7',
+      'j4',
+      'w-a:9',
+    ]);
+    expect(await runScript(ctx().redis, FIND_LOCKED_BY, [`${q}active`], [q, 'w-c:'])).toEqual([]);
   });
 });
 
