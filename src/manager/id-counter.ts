@@ -34,8 +34,8 @@ export async function guardIdCounter(ctx: JtmContext, seen: IdCounterSeen): Prom
     ctx.logger.warn(
       { counter: raisedFrom ?? undefined, now },
       raisedFrom !== null
-        ? 'Redis restarted or failed over (its run id changed): task ids go on past a margin, in case its last writes were lost'
-        : 'Redis restarted or failed over (its run id changed): a submit already took task ids past a margin, in case its last writes were lost',
+        ? 'Redis restarted or failed over (its run id or replication id changed): task ids go on past a margin, in case its last writes were lost'
+        : 'Redis restarted or failed over (its run id or replication id changed): a submit already took task ids past a margin, in case its last writes were lost',
     );
   }
   // The counter as this Redis had it before this call's raise. After a submit's raise (guardRunId) a loss smaller
@@ -58,6 +58,6 @@ export async function guardIdCounter(ctx: JtmContext, seen: IdCounterSeen): Prom
 export interface IdCounterSeen {
   /** The highest value seen. */
   high: number;
-  /** Redis's run id at the last sweep (undefined: not known, e.g. INFO refused). */
+  /** Redis's identity at the last sweep, `<run id>:<replication id>` (undefined: not known, e.g. INFO refused). */
   runId?: string;
 }

@@ -845,15 +845,15 @@ return 0
  * all on the node that holds the counter. On a Redis Cluster an INFO sent by the client goes to any node: the
  * manager compared the run ids of different masters from one sweep to the next, took each change for a failover
  * and raised a shard's counter by a million at almost every sweep (adversary 11 L1). A script runs where its key
- * lives. INFO refused (an ACL user without it): the counter alone, and no run id.
+ * lives. INFO refused (an ACL user without it): the counter alone, and the identity last kept (if any).
  * KEYS[1] next-task-id  KEYS[2] the counter's run-id key
- * Returns { counter, run id or false, the counter before this call raised it or false }.
+ * Returns { counter, the Redis's identity (`<run id>:<replication id>`) or false, the counter before this call
+ * raised it or false }.
  */
 export const GUARD_ID_COUNTER = `${prelude('guardRunId')}
 local raised = guardRunId(KEYS[1], KEYS[2])
-local info = redis.pcall('INFO', 'server')
-local runId = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or false
-return { tonumber(redis.call('GET', KEYS[1]) or '0'), runId, raised }
+-- The identity guardRunId has just read and kept (run id and replication id): INFO is not asked twice.
+return { tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('GET', KEYS[2]), raised }
 `;
 
 /**

@@ -531,20 +531,21 @@ export async function startWorker(
   worker.on('error', err => {
     if (isRightsError(err)) refusedRights(err);
     const message = toError(err).message;
+    // Repeats are counted per kind of message (numbers aside), not per job or port.
+    const kind = message.replace(/\d+/g, '#');
     // A lost job lock: routine in a recovery (lock-loss.ts), one warning without BullMQ's stack.
     if (isJobLockLoss(err))
       logRepeat(
         'warn',
-        message.replace(/\d+/g, '#'),
+        kind,
         { err: message },
         "BullMQ lost a job's lock (a run given back, fenced or taken over, or an outage): the task's record decides what becomes of it",
       );
     // Redis unreachable (a restart, a network fault): routine, the worker reconnects by itself and its runs are
     // stopped, said at error level, only if it lasts past their lease. A warning without a stack (an error with
     // BullMQ's stack at every restart read like a crash: adversary 30 F4).
-    else if (isConnectionError(err))
-      logRepeat('warn', message.replace(/\d+/g, '#'), { err: message }, 'worker error');
-    else logRepeat('error', message.replace(/\d+/g, '#'), { err }, 'worker error');
+    else if (isConnectionError(err)) logRepeat('warn', kind, { err: message }, 'worker error');
+    else logRepeat('error', kind, { err }, 'worker error');
   });
   /**
    * Redis refuses this worker's user a command it needs to take or record tasks (an ACL trimmed one command
