@@ -349,6 +349,13 @@ export const TRANSITION = `${prelude('isFinal', 'addPairs', 'appendHistory', 'en
 local v = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'run_token', 'id', 'history', 'queued_at', 'pool', 'started_at')
 if not v[4] then return {-1} end
 local cur = tonumber(v[1])
+-- This execution's own end, applied already: the same status under its worker and run token (a run token is
+-- one execution's, and any later start replaces it). ioredis sends a command again on a new connection when its
+-- answer was lost; the resend found the task final, the worker took its own write for another's and dropped the
+-- run's result, and Cromwell's rc with it (adversary 31 F1). Answered as applied, changing nothing.
+if ARGV[8] ~= '' and v[2] == ARGV[8] and v[3] == ARGV[9] and v[1] == ARGV[2] and cur ~= RUNNING then
+  return {1, RUNNING}
+end
 -- A final status is never left, whatever the caller allows: a task ends in exactly one final state.
 if isFinal(cur) then return {0, cur} end
 -- The stored status is its code as text, as ARGV[1] lists them: compared as text, without a number per entry.

@@ -23,6 +23,30 @@ describe.concurrent('transition', () => {
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
   });
 
+  it("an execution's own end sent again (its answer lost to a reset) is answered done, changing nothing; another execution's is not (adversary 31 F1)", async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await runningTask(ctx);
+    const end = () =>
+      ctx.tasks.transitionFenced(id, fence, S.timeout, 'timed out after 2 s', { exit_code: 124 }, 3_000);
+    expect(await end()).toEqual({ done: true, previous: S.running });
+    const after = await ctx.tasks.get(id);
+    const events = await ctx.redis.hget(ctx.keys.task(id), 'history');
+    // The resend: applied already. Before, {done: false, current: timeout}: the worker dropped the result and its rc.
+    expect(await end()).toEqual({ done: true, previous: S.running });
+    expect(await ctx.tasks.get(id)).toEqual(after);
+    expect(await ctx.redis.hget(ctx.keys.task(id), 'history')).toBe(events);
+    // Another status, or another execution (run token), is still refused.
+    expect(await ctx.tasks.transitionFenced(id, fence, S.failed, 'exit code 1', {}, 3_000)).toEqual({
+      done: false,
+      current: S.timeout,
+    });
+    expect(
+      await ctx.tasks.transitionFenced(id, { ...fence, runToken: 'r2' }, S.timeout, 'timed out', {}, 3_000),
+    ).toEqual({ done: false, current: S.timeout });
+  });
+
   it("a worker whose clock runs ahead does not empty its pool's recent-ends index (trimmed by Redis's clock)", async ({
     ctx,
     expect,

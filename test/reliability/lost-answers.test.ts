@@ -1,0 +1,93 @@
+// A worker's command that reached Redis and whose answer a dropped connection lost; ioredis sends it again on the
+// new connection.
+//
+// A fetch (adversary 30 F3): Redis made the job active under the worker's
+// lock, ioredis sent the fetch again on the new connection, and the first job was known to no one — its task stayed
+// pending, slots free, until its lock lapsed and BullMQ's stalled check gave it back (39 s in the adversary's run;
+// up to JTM_LOCK_DURATION + JTM_STALLED_INTERVAL, 45 s by default). The worker now puts it back once reconnected.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
+import { startCutProxy } from '../helpers/cut-proxy.js';
+import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
+import { tempDir, testEnv, waitFor } from '../helpers/env.js';
+import { TRANSITION } from '../../src/redis/scripts.js';
+import { TaskStatus } from '../../src/tasks/status.js';
+import { startPlainRedis } from './servers.js';
+
+describe('a fetch whose answer was lost', () => {
+  it('is put back in the queue once the worker has reconnected: the task runs in seconds, once, not after the lock and the stalled check', async () => {
+    const redis = await startPlainRedis();
+    // The worker's fetch: the first script run that names the queue's marker key once armed.
+    const proxy = await startCutProxy(
+      redis.port,
+      chunk => chunk.includes('evalsha') && chunk.includes(':marker'),
+    );
+    const direct = testEnv({ REDIS_URL: `redis://127.0.0.1:${redis.port}` });
+    // Defaults for the lock (30 s) and the stalled check (15 s): what the task waited for before.
+    const worker = startJtm(['worker', '-p', 'lf', '--slots', '1'], { ...direct, REDIS_URL: proxy.url });
+    const ctx = await openTestContext(direct);
+    try {
+      await waitWorkers(direct, 'lf');
+      // The worker waits in its blocking fetch; the submit wakes it and its fetch is the next script it runs.
+      proxy.arm();
+      const submitted = Date.now();
+      const [id] = taskIds((await runJtm(['submit', '-p', 'lf', '-cmd', 'true'], direct)).stdout);
+      await waitFor(() => proxy.cuts() > 0 || undefined, 'the fetch to be cut', 10_000);
+      const record = await waitFinalRecord(ctx, id!, 60_000);
+      const waited = Date.now() - submitted;
+      expect(record.status, worker.output().slice(-3000)).toBe(TaskStatus.success);
+      expect(record.attempts).toBe(1);
+      // Reconnect (≈ 0.1-1 s) + the settle delay (2 s) + the run; 30 s or more before.
+      expect(waited, worker.output().slice(-3000)).toBeLessThan(15_000);
+      expect(worker.output()).toMatch(/a job fetched as this worker's connection dropped .* was put back/);
+    } finally {
+      await closeContext(ctx);
+      await worker.stop();
+      await proxy.close();
+      await redis.stop();
+    }
+  }, 90_000);
+});
+
+// The end of a run (adversary 31 F1): the resend found the task final, the worker took its own write for another
+// execution's, logged "result dropped" and wrote no rc — a timed-out Cromwell call waited for its exit-code
+// timeout instead of failing at once (3 of 24 under a CLIENT KILL storm).
+describe("a run's end whose answer was lost", () => {
+  it("is taken for what it is, this execution's own: the rc of a timed-out task is written", async () => {
+    const redis = await startPlainRedis();
+    const sha = createHash('sha1').update(TRANSITION).digest('hex');
+    const proxy = await startCutProxy(redis.port, chunk => chunk.includes(sha));
+    const direct = testEnv({ REDIS_URL: `redis://127.0.0.1:${redis.port}` });
+    const worker = startJtm(['worker', '-p', 'le', '--slots', '1'], { ...direct, REDIS_URL: proxy.url });
+    const ctx = await openTestContext(direct);
+    const dir = tempDir('jtm-lost-end-');
+    const rc = join(dir, 'rc');
+    try {
+      await waitWorkers(direct, 'le');
+      proxy.arm();
+      const out = await runJtm(
+        ['submit', '-p', 'le', '-cmd', 'sleep 30', '--timeout', '1s', '--rc-file', rc],
+        direct,
+      );
+      const [id] = taskIds(out.stdout);
+      await waitFor(() => proxy.cuts() > 0 || undefined, 'the end to be cut', 20_000);
+      const record = await waitFinalRecord(ctx, id!, 30_000);
+      expect(record.status).toBe(TaskStatus.timeout);
+      await waitFor(() => existsSync(rc) || undefined, 'the rc file', 10_000).catch(() => undefined);
+      expect(existsSync(rc) ? readFileSync(rc, 'utf8').trim() : 'missing', worker.output().slice(-3000)).toBe(
+        '124',
+      );
+      expect(worker.output()).not.toMatch(/result dropped/);
+    } finally {
+      await closeContext(ctx);
+      await worker.stop();
+      await proxy.close();
+      await redis.stop();
+    }
+  }, 90_000);
+});
