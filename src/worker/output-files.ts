@@ -64,6 +64,8 @@ export interface PreparedOutput {
   regular: boolean;
   /** Kept open for the task's life (a FIFO: its reader must not see EOF between the check and the task). */
   hold: FileHandle | undefined;
+  /** The file, whatever its name (device and inode): stdout and stderr that are one file are opened once. */
+  file: string;
 }
 
 const WHAT: Record<string, string> = {
@@ -101,9 +103,10 @@ export async function prepareOutput(path: string, which: 'stdout' | 'stderr'): P
     if (st.isFile() && st.size > 0) await fh.truncate(0);
     // fs.write (not FileHandle.write, which skips a zero-byte write without calling write(2)).
     await probeWrite(fh.fd);
-    if (st.isFIFO()) return { regular: false, hold: fh };
+    const file = `${st.dev}:${st.ino}`;
+    if (st.isFIFO()) return { regular: false, hold: fh, file };
     await fh.close();
-    return { regular: st.isFile(), hold: undefined };
+    return { regular: st.isFile(), hold: undefined, file };
   } catch (err) {
     await fh?.close().catch(() => {});
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';

@@ -16,8 +16,9 @@
  * 2. raises its OOM score to JTM_OOM_SCORE_ADJ, never lowering it (errors ignored: the score is protection of
  *    the worker, not a condition of the task);
  * 3. closes the descriptors listed in JTM_CLOSE_FDS (the other tasks' pty masters, the host's inherited ones);
- * 4. unsets the three, appends stdout and stderr to their files, reads stdin from /dev/null; a file that cannot be
- *    opened: bash's own message ("bash: PATH: REASON") on the pty, exit 125;
+ * 4. unsets the three, sends stdout and stderr to their files (as bash's `>|`; an empty STDERR is STDOUT's file,
+ *    shared as by `2>&1`), reads stdin from /dev/null; a file that cannot be opened: bash's own message
+ *    ("bash: PATH: REASON") on the pty, exit 125;
  * 5. forks, and waits for its child as the task's root (wait_and_report); the child sets what bash would have
  *    set in the command's environment (`_`, SHLVL when absent), and execs WORD0 (a path: the caller only sends
  *    commands whose first word contains a slash, so no PATH search, no builtin, no function). If that exec fails
@@ -278,8 +279,15 @@ int main(int argc, char **argv) {
   unsetenv("JTM_CGROUP_PROCS");
   unsetenv("JTM_CLOSE_FDS");
   unsetenv("JTM_OOM_SCORE_ADJ");
-  redirect(argv[1], O_WRONLY | O_APPEND | O_CREAT, 1);
-  redirect(argv[2], O_WRONLY | O_APPEND | O_CREAT, 2);
+  /* As bash's `>|`, not `>>`: a command that seeks on its stdout (a WAV writer fixing its header, `dd seek=`)
+     writes where it seeks, as under a plain `bash -c … > file` (adversary 31 F2: appended, the file came out
+     different and the task `success`). An empty STDERR: the same file as STDOUT, shared as by `2>&1` (two
+     descriptions of one file, each at its own offset, would write over each other). */
+  redirect(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 1);
+  if (argv[2][0] == '\0')
+    dup2(1, 2);
+  else
+    redirect(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 2);
   redirect("/dev/null", O_RDONLY, 0);
   return wait_and_report(exec_words, argv + 3);
 }

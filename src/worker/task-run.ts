@@ -122,7 +122,9 @@ export interface TaskRunOptions {
  *   them keeps their ptys from hanging up) and whatever the host itself inherited (pty-host.ts);
  * - sends stdout and stderr straight to their files, so the bytes go from the command to the kernel with
  *   nothing in between: exact for any size and any bytes (binary, CR LF, NUL), under any load, and complete
- *   once the processes have exited. The pty stays for the session and the job control, and carries only
+ *   once the processes have exited. Opened as by `>|` (not `>>`): a command that seeks on its stdout writes where
+ *   it seeks, as under a plain `bash -c … > file` (adversary 31 F2); stderr given as '' is stdout's file, shared as
+ *   by `2>&1` (two opens of one file write over each other). The pty stays for the session and the job control, and carries only
  *   what bash prints itself (if an open fails: exit 125 with bash's message, the task's reason);
  * - gives the command no input, so a command that reads stdin sees EOF instead of hanging (and it has no
  *   controlling terminal to read either: the wrapper in front of bash leaves it, task-exec.c leave_terminal);
@@ -145,7 +147,7 @@ const PREAMBLE =
   '[ "$__jtm_f" -ge "$JTM_OOM_SCORE_ADJ" ] || echo "$JTM_OOM_SCORE_ADJ" >/proc/self/oom_score_adj; } 2>/dev/null; ' +
   'for __jtm_f in $JTM_CLOSE_FDS; do exec {__jtm_f}>&-; done; ' +
   'unset JTM_CGROUP_PROCS JTM_CLOSE_FDS JTM_OOM_SCORE_ADJ JTM_SUBREAPER __jtm_f; ' +
-  'exec >>"$1" 2>>"$2" </dev/null || exit 125; set --; ' +
+  'exec >|"$1" </dev/null || exit 125; if [ -n "$2" ]; then exec 2>|"$2" || exit 125; else exec 2>&1; fi; set --; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'{ times; ' +
   'read -r __jtm_f </proc/$$/task/$$/children; read -r __jtm_u </proc/uptime; ' +
   'echo "children ${__jtm_u%% *} $__jtm_f"; } >"$__jtm_times" 2>/dev/null || :\' EXIT';
@@ -321,7 +323,10 @@ export class TaskRun {
       const failed = settled.find(r => r.status === 'rejected');
       if (failed) throw failed.reason;
       this.opts.onOutputReady?.(stdoutPath, held[0]?.regular ?? false);
-      return this.withUnkillable(await this.execute(cwd, stdoutPath, stderrPath));
+      // stderr to stdout's own file, however named (`out`, `./out`, a link): given as '' it shares stdout's open
+      // file, as `2>&1` does; opened twice, each open at its own offset, the two wrote over each other.
+      const sameFile = held.length === 1 || held[0]?.file === held[1]?.file;
+      return this.withUnkillable(await this.execute(cwd, stdoutPath, sameFile ? '' : stderrPath));
     } catch (err) {
       return { kind: 'final', status: TaskStatus.failed, reason: (err as Error).message, leftovers: [] };
     } finally {

@@ -46,9 +46,9 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
     return id!;
   };
 
-  /** The file truncated by the task, then more written than before (the file outgrows the point read). */
+  /** The file started over by the task (its stdout opened again, emptied: `exec >| file`), then more written than before (the file outgrows the point read). */
   const truncatedThenLonger = (out: string): string =>
-    `seq 1 100000; sleep 1.2; : > ${out}; seq 200001 400000; sleep 0.3`;
+    `seq 1 100000; sleep 1.2; exec >| ${out}; seq 200001 400000; sleep 0.3`;
 
   it('CLI: the file emptied by the task, then grown past the point read: both parts, in order, then exit 3', async () => {
     const out = join(work, 'longer.out');
@@ -70,7 +70,7 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
 
   it('API: the file emptied, then shorter than the point read: OUTPUT_RESTARTED after both parts', async () => {
     const out = join(work, 'shorter.out');
-    const id = await submitTo(out, `seq 1 100000; sleep 1.2; : > ${out}; seq 1 5000; sleep 0.3`);
+    const id = await submitTo(out, `seq 1 100000; sleep 1.2; exec >| ${out}; seq 1 5000; sleep 0.3`);
     const chunks: Buffer[] = [];
     const err = await jtm.followLogs(id, c => void chunks.push(Buffer.from(c))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutputRestartedError);
@@ -116,7 +116,7 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
 
   it('a follower started after the truncation gets the file as it stands, exit 0', async () => {
     const out = join(work, 'late.out');
-    const id = await submitTo(out, `seq 1 100000; sleep 0.6; : > ${out}; seq 1 3000; sleep 2`);
+    const id = await submitTo(out, `seq 1 100000; sleep 0.6; exec >| ${out}; seq 1 3000; sleep 2`);
     await sleep(1_500);
     const r = await logsBytes(env, id, true);
     expect(r.err).toBe('');

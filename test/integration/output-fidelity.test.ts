@@ -115,6 +115,38 @@ describe('output fidelity and task isolation', () => {
     }
   });
 
+  it('a command that seeks on its stdout writes where it seeks, as under bash -c … > file; stderr named as stdout shares it (adversary 31 F2)', async () => {
+    // Appended before (>>): "AAAAB" where a plain run writes "ABAA" (a WAV writer fixing its header came out
+    // corrupted, the task success). Through bash's preamble (a quoted command) and the wrapper of simple commands
+    // (a script's path alone).
+    const seek = `python3 -c "import os; os.write(1,b'AAAA'); os.lseek(1,1,0); os.write(1,b'B')"`;
+    const script = join(work, 'seek.sh');
+    writeFileSync(script, `#!/bin/bash\n${seek}\necho err >&2\necho out\n`, { mode: 0o755 });
+    const mixed = 'echo one; echo two >&2; echo three; echo four >&2';
+    const cases = [
+      { command: seek, stdout: join(work, 'seek-bash.out') },
+      { command: script, stdout: join(work, 'seek-exec.out'), stderr: join(work, 'seek-exec.out') },
+      // One file, named twice otherwise: opened once, shared as by 2>&1 (opened twice, each wrote over the other).
+      { command: mixed, stdout: join(work, 'mixed.out'), stderr: `${work}/./mixed.out` },
+      { command: `${script} 2>/dev/null`, stdout: join(work, 'seek-plain.out') },
+    ];
+    const ids = await submit(cases);
+    for (const id of ids) expect(await waitFinal(id)).toBe(4);
+    // Each file against the same command run directly, redirected as the task was.
+    const plain = join(work, 'direct.out');
+    const direct = (command: string, redirect: string): string => {
+      execFileSync('bash', ['-c', `${command} ${redirect}`]);
+      return readFileSync(plain, 'latin1');
+    };
+    const got = (i: number): string => readFileSync(cases[i]!.stdout, 'latin1');
+    expect(got(0)).toBe('ABAA');
+    expect(got(0)).toBe(direct(seek, `>${plain}`));
+    expect(got(1)).toBe(direct(script, `>${plain} 2>&1`));
+    expect(got(1)).toBe('ABerr\nout\n'); // written on after the seek, as directly
+    expect(got(2)).toBe('one\ntwo\nthree\nfour\n');
+    expect(got(3)).toBe(direct(`${script} 2>/dev/null`, `>${plain}`));
+  });
+
   it("two tasks naming the same stdout take turns: each one's output is its own, the file the later one's", async () => {
     // Adversary 5 G6: the second start emptied the file under the first, and both recorded the mixed file
     // ("B1 A6 B2 A7 B3 A8") as their output.
