@@ -35,26 +35,35 @@ describe('jtm-task-exec', () => {
     expect(spawnSync(WRAPPER, ['--check']).status).toBe(0);
   });
 
-  it('joins its cgroups, closes the listed descriptors, unsets both, appends to its files, gives no stdin', () => {
+  it('joins its cgroups, closes the listed descriptors, unsets both, opens its files as >| does, gives no stdin', () => {
     const procs = [join(work, 'a.procs'), join(work, 'b.procs')];
     for (const p of procs) writeFileSync(p, '');
     const out = join(work, 'out');
-    writeFileSync(out, 'kept\n');
+    // Emptied, not appended to (adversary 31 F2: a command that seeks on its stdout must write where it seeks).
+    writeFileSync(out, 'an earlier content\n');
     const r = run(out, join(work, 'err'), ['/bin/bash', join(work, 'show.sh')], {
       JTM_CGROUP_PROCS: procs.join(' '),
       JTM_CLOSE_FDS: '7 200',
     });
     expect(r).toEqual({ code: 0, pty: '' });
     const shown = readFileSync(out, 'utf8').split('\n');
-    expect(shown[0]).toBe('kept');
-    const pid = shown[1];
+    const pid = shown[0];
+    expect(pid).toMatch(/^\d+$/);
     for (const p of procs) expect(readFileSync(p, 'utf8')).toBe(`${pid}\n`);
     // The descriptors of a process the command starts: not the listed ones (the test runner's own may be there).
-    const fds = shown.slice(2, shown.indexOf('unset'));
+    const fds = shown.slice(1, shown.indexOf('unset'));
     expect(fds).toEqual(expect.arrayContaining(['0', '1', '2']));
     expect(fds.filter(fd => fd === '7' || fd === '200')).toEqual([]);
     expect(shown.slice(shown.indexOf('unset'))).toEqual(['unset', 'stdin /dev/null', '']);
     expect(readFileSync(join(work, 'err'), 'utf8')).toBe('to stderr\n');
+  });
+
+  it("an empty STDERR is stdout's file, shared as 2>&1 shares it: both streams in the order written", () => {
+    const out = join(work, 'shared.out');
+    const script = join(work, 'both.sh');
+    writeFileSync(script, 'echo one; echo two >&2; echo three; echo four >&2\n');
+    expect(run(out, '', ['/bin/bash', script])).toEqual({ code: 0, pty: '' });
+    expect(readFileSync(out, 'utf8')).toBe('one\ntwo\nthree\nfour\n');
   });
 
   it('runs the command as its child, not the session leader: `setsid CMD` runs CMD in place and ends as it ends (adversary 27 F1)', () => {
