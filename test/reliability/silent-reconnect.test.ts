@@ -63,3 +63,45 @@ describe('a connection reset, then a reconnect that is never answered', () => {
     }, 60_000);
   }
 });
+
+// Adversary 31 F6: `jtm status` exited 255 at a single reset (15 of 32 under a CLIENT KILL every 10 ms), where
+// isalive tried again. A read: tried again on a new connection within JTM_CONNECT_TIMEOUT.
+describe('a connection reset once, then answered', () => {
+  for (const [name, args, stdout] of [
+    ['status', ['status', '-tid', '987654321'], /^invalidtask\n$/],
+    ['status --json', ['status', '-tid', '987654321', '--json'], /task_id|status/],
+  ] as const) {
+    it(`jtm ${name} answers, exit 1 for a task that is not there (255 before)`, async () => {
+      const env = testEnv();
+      const port = Number(new URL(env['REDIS_URL']!).port);
+      let first = true;
+      const proxy = await wiredProxy(port, (client, toRedis) => {
+        const server = toRedis();
+        server.on('data', chunk => client.writable && client.write(chunk));
+        // The first connection is cut at its first bytes (its handshake: ioredis does not resend those, and the
+        // connect failed "Connection is closed."); the next ones pass.
+        const cut = first;
+        first = false;
+        client.on('data', chunk => {
+          if (cut) {
+            client.resetAndDestroy();
+            return;
+          }
+          server.write(chunk);
+        });
+      });
+      try {
+        const r = await runJtm(
+          [...args],
+          { ...env, REDIS_URL: proxy.url, JTM_CONNECT_TIMEOUT: '2s' },
+          { timeoutMs: 30_000 },
+        );
+        expect([r.code, r.stderr]).toEqual([1, '']);
+        expect(r.stdout).toMatch(stdout);
+        expect(first).toBe(false);
+      } finally {
+        proxy.close();
+      }
+    }, 60_000);
+  }
+});
