@@ -496,6 +496,11 @@ export async function terminateAll(
   }
   for (let round = 0; round < 100 && procs.length > 0; round++) {
     procs.forEach(p => signalled.add(p.pid));
+    // All stopped first, then all killed: killed one by one, a parent that ignores TERM ran its next command (a
+    // write to a file) in the moment between its child's death and its own SIGKILL (adversary 31 F5: `(trap ''
+    // TERM; sleep 30; echo O >> marks) &` × 40, a kill wrote 0-3 marks in each of 6 tries). A process with a
+    // SIGSTOP pending runs no code of its own before it stops, and SIGKILL ends a stopped one.
+    signalAll(procs, 'SIGSTOP');
     signalAll(procs, 'SIGKILL');
     await sleep(50);
     procs = mayEnd(live());
