@@ -344,6 +344,24 @@ for k in range(100): os.wait()
   );
 
   row(
+    'two 150 MB processes that hold their memory together for 0.6 s pass a 200 MB limit: outofresource (adversary 32 F2)',
+    async ({ expect }) => {
+      // In /proc mode a reading during their ramp held the next one a watch into the plateau; on a loaded node it
+      // began as one of them exited, read 163 MB, and the task ended success (1 of 24 runs).
+      const barrier = tempDir('jtm-pair-');
+      const child = (name: string): string =>
+        `python3 -c 'import os, time; a = bytearray(150 << 20)
+for i in range(0, len(a), 4096): a[i] = 1
+open("${barrier}/${name}", "w").close()
+while len(os.listdir("${barrier}")) < 2: time.sleep(0.01)
+time.sleep(0.6)'`;
+      const id = await submit(['--mem-limit', '200M', '-cmd', `${child('x')} & ${child('y')}; wait`]);
+      const r = await waitFinal(id);
+      expect([r.status_name, r.peak_rss_mb >= 200]).toEqual(['outofresource', true]);
+    },
+  );
+
+  row(
     'counts memory that forked processes share once: 4 × 120 MB of RSS for 120 MB, under a 300 MB limit',
     async ({ expect }) => {
       // A parent that loaded 120 MB and forked three readers (a forking server, multiprocessing): their RSS
