@@ -2,7 +2,7 @@ import { Job, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import { toError } from '../errors.js';
+import { isConnectionError, toError } from '../errors.js';
 import { queuedCommands } from '../redis/command-queues.js';
 import { runScript } from '../redis/run-script.js';
 import { FIND_LOCKED_BY } from '../redis/scripts.js';
@@ -46,12 +46,17 @@ export function watchLostFetches(o: {
     suspect = false;
     timer = setTimeout(() => {
       timer = undefined;
-      void putBack().catch((err: unknown) =>
+      // Not looked through (the connection dropped again, Redis refused): looked for again after the next
+      // reconnect, or in a while if the connection is up (adversary 32 F1: a failed look was never made again,
+      // and a lost job waited for the stalled check).
+      void putBack().catch((err: unknown) => {
         o.logger.warn(
           { err: toError(err).message },
           'could not look for jobs fetched as the connection dropped',
-        ),
-      );
+        );
+        suspect = true;
+        if (o.redis.status === 'ready') onReady();
+      });
     }, o.settleMs ?? SETTLE_MS);
     timer.unref();
   };
@@ -62,18 +67,31 @@ export function watchLostFetches(o: {
       [o.activeKey],
       [o.jobKeyPrefix, `${o.worker.id}:`],
     );
+    let failed: unknown;
     for (let i = 0; i + 1 < found.length; i += 2) {
       const jobId = found[i] as string;
       const token = found[i + 1] as string;
       if (o.runsHere(jobId)) continue;
-      const job = await Job.fromId(o.worker, jobId);
-      if (!job || o.runsHere(jobId)) continue;
-      await job.moveToWait(token);
-      o.logger.warn(
-        { job: jobId },
-        "a job fetched as this worker's connection dropped (its answer lost) was put back in its queue",
-      );
+      // Each job on its own: one that ended meanwhile (its lock gone: BullMQ's "Missing lock") stopped the look
+      // at the rest, and they waited for the stalled check (adversary 32 F1).
+      try {
+        const job = await Job.fromId(o.worker, jobId);
+        if (!job || o.runsHere(jobId)) continue;
+        await job.moveToWait(token);
+        o.logger.warn(
+          { job: jobId },
+          "a job fetched as this worker's connection dropped (its answer lost) was put back in its queue",
+        );
+      } catch (err) {
+        if (isConnectionError(err)) failed ??= err;
+        else
+          o.logger.debug(
+            { job: jobId, err: toError(err).message },
+            'a job found locked here ended meanwhile',
+          );
+      }
     }
+    if (failed) throw failed;
   };
   o.redis.on('close', onClose);
   o.redis.on('ready', onReady);

@@ -182,6 +182,22 @@ export async function startWorker(
     left?: boolean;
   }
   const executions = new Map<number, Execution>();
+  /** Runs ended in the last seconds (task id → when), pruned as it grows: their jobs are being finished. */
+  const endedHere = new Map<number, number>();
+  const noteEnded = (id: number): void => {
+    const now = Date.now();
+    // Oldest first (insertion order): pruned from the front as it goes.
+    for (const [k, t] of endedHere) {
+      if (now - t <= ENDED_MEMORY_MS) break;
+      endedHere.delete(k);
+    }
+    endedHere.delete(id);
+    endedHere.set(id, now);
+  };
+  const endedRecently = (id: number): boolean => {
+    const at = endedHere.get(id);
+    return at !== undefined && Date.now() - at <= ENDED_MEMORY_MS;
+  };
 
   /** Runs whose pid and accounting are not written yet (their timer is still pending). */
   const startFieldsDue = new WeakMap<
@@ -494,6 +510,8 @@ export async function startWorker(
       const e = exec;
       exec.done = executeRun(e).finally(() => {
         if (executions.get(e.id) === e) executions.delete(e.id);
+        // Its job is finished by BullMQ a moment later: not a lost fetch meanwhile (lost-fetches.ts).
+        noteEnded(e.id);
       });
     }
     const current = exec;
@@ -578,7 +596,7 @@ export async function startWorker(
           jobKeyPrefix: ctx.keys.poolQueueKey(opts.pool, ''),
           runsHere: jobId => {
             const id = taskIdOfJob(jobId);
-            return id !== undefined && executions.has(id);
+            return id !== undefined && (executions.has(id) || endedRecently(id));
           },
           logger: log,
         });
@@ -785,6 +803,9 @@ export async function startWorker(
 const START_FIELDS_DELAY_MS = 1000;
 /** How soon a beat refused by a Redis that takes no writes for now is tried again (a quarter beat if shorter). */
 const QUICK_BEAT_MS = 250;
+
+/** How long a run's end keeps its job from being taken for a lost fetch (its completion is on its way). */
+const ENDED_MEMORY_MS = 10_000;
 
 /** How many given-back tasks a worker remembers (givenBackHere). */
 const GIVEN_BACK_MEMORY = 10_000;

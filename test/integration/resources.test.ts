@@ -357,7 +357,7 @@ while len(os.listdir("${barrier}")) < 2: time.sleep(0.01)
 time.sleep(0.6)'`;
       const id = await submit(['--mem-limit', '200M', '-cmd', `${child('x')} & ${child('y')}; wait`]);
       const r = await waitFinal(id);
-      expect([r.status_name, r.peak_rss_mb >= 200]).toEqual(['outofresource', true]);
+      expect([r.status_name, (r.peak_rss_mb ?? 0) >= 200]).toEqual(['outofresource', true]);
     },
   );
 
