@@ -16,41 +16,62 @@ import { startCutProxy } from '../helpers/cut-proxy.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { TRANSITION } from '../../src/redis/scripts.js';
+import type { JtmContext } from '../../src/context.js';
 import { TaskStatus } from '../../src/tasks/status.js';
 import { startPlainRedis } from './servers.js';
 
+/**
+ * A private Redis, a cut proxy in front of it (`matches`: the command whose answer is lost), a worker of `pool`
+ * (one slot) through the proxy, and a context that talks to Redis directly; `run` gets them, everything is stopped.
+ */
+async function withCutWorker(
+  pool: string,
+  matches: (chunk: Buffer) => boolean,
+  run: (t: {
+    proxy: Awaited<ReturnType<typeof startCutProxy>>;
+    direct: Record<string, string>;
+    ctx: JtmContext;
+    workerOutput: () => string;
+  }) => Promise<void>,
+): Promise<void> {
+  const redis = await startPlainRedis();
+  const proxy = await startCutProxy(redis.port, matches);
+  const direct = testEnv({ REDIS_URL: `redis://127.0.0.1:${redis.port}` });
+  const worker = startJtm(['worker', '-p', pool, '--slots', '1'], { ...direct, REDIS_URL: proxy.url });
+  const ctx = await openTestContext(direct);
+  try {
+    await waitWorkers(direct, pool);
+    await run({ proxy, direct, ctx, workerOutput: () => worker.output().slice(-3000) });
+  } finally {
+    await closeContext(ctx);
+    await worker.stop();
+    await proxy.close();
+    await redis.stop();
+  }
+}
+
 describe('a fetch whose answer was lost', () => {
   it('is put back in the queue once the worker has reconnected: the task runs in seconds, once, not after the lock and the stalled check', async () => {
-    const redis = await startPlainRedis();
-    // The worker's fetch: the first script run that names the queue's marker key once armed.
-    const proxy = await startCutProxy(
-      redis.port,
+    // The worker's fetch: the first script run that names the queue's marker key once armed. Defaults for the
+    // lock (30 s) and the stalled check (15 s): what the task waited for before.
+    await withCutWorker(
+      'lf',
       chunk => chunk.includes('evalsha') && chunk.includes(':marker'),
+      async ({ proxy, direct, ctx, workerOutput }) => {
+        // The worker waits in its blocking fetch; the submit wakes it and its fetch is the next script it runs.
+        proxy.arm();
+        const submitted = Date.now();
+        const [id] = taskIds((await runJtm(['submit', '-p', 'lf', '-cmd', 'true'], direct)).stdout);
+        await waitFor(() => proxy.cuts() > 0 || undefined, 'the fetch to be cut', 10_000);
+        const record = await waitFinalRecord(ctx, id!, 60_000);
+        const waited = Date.now() - submitted;
+        expect(record.status, workerOutput()).toBe(TaskStatus.success);
+        expect(record.attempts).toBe(1);
+        // Reconnect (≈ 0.1-1 s) + the settle delay (2 s) + the run; 30 s or more before.
+        expect(waited, workerOutput()).toBeLessThan(15_000);
+        expect(workerOutput()).toMatch(/a job fetched as this worker's connection dropped .* was put back/);
+      },
     );
-    const direct = testEnv({ REDIS_URL: `redis://127.0.0.1:${redis.port}` });
-    // Defaults for the lock (30 s) and the stalled check (15 s): what the task waited for before.
-    const worker = startJtm(['worker', '-p', 'lf', '--slots', '1'], { ...direct, REDIS_URL: proxy.url });
-    const ctx = await openTestContext(direct);
-    try {
-      await waitWorkers(direct, 'lf');
-      // The worker waits in its blocking fetch; the submit wakes it and its fetch is the next script it runs.
-      proxy.arm();
-      const submitted = Date.now();
-      const [id] = taskIds((await runJtm(['submit', '-p', 'lf', '-cmd', 'true'], direct)).stdout);
-      await waitFor(() => proxy.cuts() > 0 || undefined, 'the fetch to be cut', 10_000);
-      const record = await waitFinalRecord(ctx, id!, 60_000);
-      const waited = Date.now() - submitted;
-      expect(record.status, worker.output().slice(-3000)).toBe(TaskStatus.success);
-      expect(record.attempts).toBe(1);
-      // Reconnect (≈ 0.1-1 s) + the settle delay (2 s) + the run; 30 s or more before.
-      expect(waited, worker.output().slice(-3000)).toBeLessThan(15_000);
-      expect(worker.output()).toMatch(/a job fetched as this worker's connection dropped .* was put back/);
-    } finally {
-      await closeContext(ctx);
-      await worker.stop();
-      await proxy.close();
-      await redis.stop();
-    }
   }, 90_000);
 });
 
@@ -59,35 +80,24 @@ describe('a fetch whose answer was lost', () => {
 // timeout instead of failing at once (3 of 24 under a CLIENT KILL storm).
 describe("a run's end whose answer was lost", () => {
   it("is taken for what it is, this execution's own: the rc of a timed-out task is written", async () => {
-    const redis = await startPlainRedis();
     const sha = createHash('sha1').update(TRANSITION).digest('hex');
-    const proxy = await startCutProxy(redis.port, chunk => chunk.includes(sha));
-    const direct = testEnv({ REDIS_URL: `redis://127.0.0.1:${redis.port}` });
-    const worker = startJtm(['worker', '-p', 'le', '--slots', '1'], { ...direct, REDIS_URL: proxy.url });
-    const ctx = await openTestContext(direct);
-    const dir = tempDir('jtm-lost-end-');
-    const rc = join(dir, 'rc');
-    try {
-      await waitWorkers(direct, 'le');
-      proxy.arm();
-      const out = await runJtm(
-        ['submit', '-p', 'le', '-cmd', 'sleep 30', '--timeout', '1s', '--rc-file', rc],
-        direct,
-      );
-      const [id] = taskIds(out.stdout);
-      await waitFor(() => proxy.cuts() > 0 || undefined, 'the end to be cut', 20_000);
-      const record = await waitFinalRecord(ctx, id!, 30_000);
-      expect(record.status).toBe(TaskStatus.timeout);
-      await waitFor(() => existsSync(rc) || undefined, 'the rc file', 10_000).catch(() => undefined);
-      expect(existsSync(rc) ? readFileSync(rc, 'utf8').trim() : 'missing', worker.output().slice(-3000)).toBe(
-        '124',
-      );
-      expect(worker.output()).not.toMatch(/result dropped/);
-    } finally {
-      await closeContext(ctx);
-      await worker.stop();
-      await proxy.close();
-      await redis.stop();
-    }
+    await withCutWorker(
+      'le',
+      chunk => chunk.includes(sha),
+      async ({ proxy, direct, ctx, workerOutput }) => {
+        const rc = join(tempDir('jtm-lost-end-'), 'rc');
+        proxy.arm();
+        const out = await runJtm(
+          ['submit', '-p', 'le', '-cmd', 'sleep 30', '--timeout', '1s', '--rc-file', rc],
+          direct,
+        );
+        const [id] = taskIds(out.stdout);
+        await waitFor(() => proxy.cuts() > 0 || undefined, 'the end to be cut', 20_000);
+        expect((await waitFinalRecord(ctx, id!, 30_000)).status).toBe(TaskStatus.timeout);
+        await waitFor(() => existsSync(rc) || undefined, 'the rc file', 10_000).catch(() => undefined);
+        expect(existsSync(rc) ? readFileSync(rc, 'utf8').trim() : 'missing', workerOutput()).toBe('124');
+        expect(workerOutput()).not.toMatch(/result dropped/);
+      },
+    );
   }, 90_000);
 });
