@@ -46,14 +46,16 @@ export function watchLostFetches(o: {
     suspect = false;
     timer = setTimeout(() => {
       timer = undefined;
-      // Not looked through (the connection dropped again, Redis refused): looked for again after the next
-      // reconnect, or in a while if the connection is up (adversary 32 F1: a failed look was never made again,
-      // and a lost job waited for the stalled check).
+      // Not looked through (the connection dropped again): looked for again after the next reconnect, or in a
+      // while if the connection is up (adversary 32 F1: a failed look was never made again, and a lost job waited
+      // for the stalled check).
       void putBack().catch((err: unknown) => {
         o.logger.warn(
           { err: toError(err).message },
           'could not look for jobs fetched as the connection dropped',
         );
+        // Redis unreachable: again. Refused (an ACL without LRANGE or GET): not again every 2 s, for ever.
+        if (!isConnectionError(err)) return;
         suspect = true;
         if (o.redis.status === 'ready') onReady();
       });
