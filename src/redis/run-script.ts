@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { Cluster } from 'ioredis';
+import { Cluster, ReplyError } from 'ioredis';
 
 import type { RedisClient } from './connection.js';
 
@@ -38,8 +38,11 @@ function loadAhead(redis: RedisClient, script: string, sha: string): void {
   }
   if (loaded.has(sha)) return;
   loaded.add(sha);
-  // A failed load (a refusal, a closed connection) is forgotten: the fallback covers this run, the next loads again.
-  redis.script('LOAD', script).catch(() => loaded.delete(sha));
+  // A load lost with its connection is made again by the next run (the fallback covers this one); one refused (an
+  // ACL user without SCRIPT) is not: the fallback alone serves that connection, with no refused command per run.
+  redis.script('LOAD', script).catch((err: unknown) => {
+    if (!(err instanceof ReplyError)) loaded.delete(sha);
+  });
 }
 
 /**

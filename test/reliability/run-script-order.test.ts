@@ -84,6 +84,23 @@ describe('runScript', () => {
     }
   });
 
+  it('an ACL user without SCRIPT: runs by the fallback, its load refused once per connection, not at every run', async () => {
+    const admin = new Redis(server.port, '127.0.0.1');
+    await admin.acl('SETUSER', 'noscript', 'on', '>pw', '~*', '&*', '+@all', '-script');
+    const mine = new Redis({ port: server.port, host: '127.0.0.1', username: 'noscript', password: 'pw' });
+    try {
+      const script = `-- ${randomUUID()}\nreturn ARGV[1]`;
+      const noperm = async (): Promise<number> =>
+        Number(/errorstat_NOPERM:count=(\d+)/.exec(await admin.info('errorstats'))?.[1] ?? 0);
+      const before = await noperm();
+      for (let i = 0; i < 5; i++) expect(await runScript(mine, script, [], [String(i)])).toBe(String(i));
+      expect((await noperm()) - before).toBe(1);
+    } finally {
+      mine.disconnect();
+      admin.disconnect();
+    }
+  });
+
   it('loads a script once per connection, before its first run, and again after a reconnect to a Redis that lost it', async () => {
     const mine = new Redis(server.port, '127.0.0.1');
     const admin = new Redis(server.port, '127.0.0.1');
