@@ -344,17 +344,19 @@ for k in range(100): os.wait()
   );
 
   row(
-    'two 150 MB processes that hold their memory together for 0.6 s pass a 200 MB limit: outofresource (adversary 32 F2)',
+    'two 150 MB processes that hold their memory together pass a 200 MB limit: outofresource (adversary 32 F2)',
     async ({ expect }) => {
       // In /proc mode a reading during their ramp held the next one a watch into the plateau; on a loaded node it
-      // began as one of them exited, read 163 MB, and the task ended success (1 of 24 runs).
+      // began as one of them exited, read 163 MB, and the task ended success (1 of 24 runs). Read at the next watch
+      // now, but under a full test run's load a 0.6 s plateau can still end before a reading does (a limit of
+      // procfs mode, docs/resources.md): 0.6 s where the kernel charges (cgroup mode), 2 s in procfs mode.
       const barrier = tempDir('jtm-pair-');
       const child = (name: string): string =>
         `python3 -c 'import os, time; a = bytearray(150 << 20)
 for i in range(0, len(a), 4096): a[i] = 1
 open("${barrier}/${name}", "w").close()
 while len(os.listdir("${barrier}")) < 2: time.sleep(0.01)
-time.sleep(0.6)'`;
+time.sleep(${mode === 'procfs' ? 2 : 0.6})'`;
       const id = await submit(['--mem-limit', '200M', '-cmd', `${child('x')} & ${child('y')}; wait`]);
       const r = await waitFinal(id);
       expect([r.status_name, (r.peak_rss_mb ?? 0) >= 200]).toEqual(['outofresource', true]);
