@@ -430,8 +430,18 @@ export function signalAll(procs: readonly ProcInfo[], signal: NodeJS.Signals): v
     if (byPid.has(p.pgid) && p.pgid > 1 && p.pgid !== process.pid && p.pgid !== getOwnPgid())
       groups.add(p.pgid);
   }
-  for (const g of groups) if (stillTheSame(byPid.get(g) as ProcInfo)) trySignal(-g, signal);
-  for (const p of procs) if (stillTheSame(p)) trySignal(p.pid, signal);
+  const signalledGroups = new Set<number>();
+  for (const g of groups) {
+    if (!stillTheSame(byPid.get(g) as ProcInfo)) continue;
+    trySignal(-g, signal);
+    signalledGroups.add(g);
+  }
+  // Each process once: a member of a group signalled above has it already. Sent again, a TERM trap ran twice (a
+  // task's `trap 'echo trapped' TERM` printed it twice at a kill; its cleanup, a flush or an `rm`, ran twice).
+  for (const p of procs) {
+    const now = readProc(p.pid);
+    if (now?.start === p.start && !signalledGroups.has(now.pgid)) trySignal(p.pid, signal);
+  }
 }
 
 /** Whether `p.pid` is still the process listed (a zombie of it counts: signalling one is harmless). */

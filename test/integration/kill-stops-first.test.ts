@@ -47,4 +47,27 @@ describe('a kill', () => {
     const written = [0, 1, 2].map(k => (existsSync(marks(k)) ? readFileSync(marks(k), 'utf8') : ''));
     expect(written).toEqual(['', '', '']);
   }, 90_000);
+
+  it("sends each process its TERM once: a task's TERM trap runs once (it ran twice: group and pid)", async () => {
+    const marks = join(work, 'trapped');
+    const [id] = taskIds(
+      (
+        await runJtm(
+          [
+            'submit',
+            '-p',
+            'kstop',
+            '-cmd',
+            `trap 'echo trapped >> ${marks}' TERM; while :; do sleep 0.1; done`,
+          ],
+          env,
+        )
+      ).stdout,
+    );
+    await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.running, 'running');
+    await new Promise(r => setTimeout(r, 500));
+    await runJtm(['kill', '-tid', String(id)], env);
+    expect((await waitFinalRecord(ctx, id!)).status).toBe(TaskStatus.terminated);
+    expect(readFileSync(marks, 'utf8')).toBe('trapped\n');
+  }, 60_000);
 });
