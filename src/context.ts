@@ -9,6 +9,7 @@ import {
   type RedisClient,
 } from './redis/connection.js';
 import { Keys } from './redis/keys.js';
+import { retryWhileUnreachable } from './redis/retry-unreachable.js';
 import { watchSilence } from './redis/silence-watch.js';
 import { keysFor, shardOfPool, shardOfTask } from './redis/shards.js';
 import { TaskStore } from './store/task-store.js';
@@ -55,6 +56,18 @@ export async function withContext<T>(src: ContextSource, fn: (ctx: JtmContext) =
     if (isConnectionError(err)) await src.resetContext();
     throw err;
   }
+}
+
+/**
+ * withContext, tried again on a new connection while Redis is unreachable, for `retryMs` (retryWhileUnreachable):
+ * what isalive, kill and status do about a transient reset.
+ */
+export function withContextRetrying<T>(
+  src: ContextSource,
+  fn: (ctx: JtmContext) => Promise<T>,
+  retryMs: number,
+): Promise<T> {
+  return retryWhileUnreachable(() => withContext(src, fn), retryMs);
 }
 
 export async function openContext(

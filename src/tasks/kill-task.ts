@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
-import { retryWhileUnreachable } from '../redis/retry-unreachable.js';
+import { forTask, withContextRetrying, type ContextSource, type JtmContext } from '../context.js';
 import { isConnectionError, KillUnsettledError, TaskNotFoundError, toError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { jobIdOf } from './job-data.js';
@@ -29,10 +28,7 @@ export async function killTaskRetrying(
 ): Promise<KillResult> {
   const sent = { request: false };
   try {
-    return await retryWhileUnreachable(
-      () => withContext(src, ctx => killTask(ctx, id, waitMs, sent)),
-      retryMs,
-    );
+    return await withContextRetrying(src, ctx => killTask(ctx, id, waitMs, sent), retryMs);
   } catch (err) {
     // A request sent whose answer never came may have been applied (the task then ends terminated): said so,
     // instead of "cannot reach Redis" alone for a kill that happened (adversary 26 F4).

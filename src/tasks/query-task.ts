@@ -1,7 +1,6 @@
-import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
+import { forTask, withContextRetrying, type ContextSource, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
 import { isConnectionError } from '../redis/connection.js';
-import { retryWhileUnreachable } from '../redis/retry-unreachable.js';
 import { isActive, statusName, type TaskStatusName } from './status.js';
 import { stderrFileOf, type TaskRecord } from '../store/task-record.js';
 import type { TaskEvent } from '../store/task-store.js';
@@ -38,12 +37,12 @@ export type Aliveness = 'yes' | 'no' | 'unknown';
  */
 export async function checkAlive(src: ContextSource, id: number, retryMs: number): Promise<Aliveness> {
   try {
-    return await retryWhileUnreachable(
-      () =>
-        withContext(src, async ctx => {
-          const code = await forTask(ctx, id).tasks.status(id);
-          return code !== undefined && isActive(code) ? 'yes' : 'no';
-        }),
+    return await withContextRetrying(
+      src,
+      async ctx => {
+        const code = await forTask(ctx, id).tasks.status(id);
+        return code !== undefined && isActive(code) ? 'yes' : 'no';
+      },
       retryMs,
     );
   } catch (err) {

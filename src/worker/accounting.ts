@@ -39,18 +39,15 @@ const PSS_MIN_GAP_MS = 1000;
 const PSS_BUDGET_FACTOR = 20;
 /**
  * The wait between two readings while the tree's RSS sum is over its limit or has grown by half since the last
- * reading: this many times the last reading's cost, at least PSS_URGENT_MIN_GAP_MS. With the budget's wait
+ * reading: this many times the last reading's cost. With the budget's wait
  * (20 × and 1 s at least), 100 processes of 5 MB that lived 1.5 s were seen during their ramp only (292 MB of
  * 510 recorded, and a 450 MB limit not enforced: adversary 20 F2, F3).
  */
 const PSS_URGENT_FACTOR = 2;
-/**
- * No floor of its own: at the next watch (JTM_WATCH_INTERVAL) when the last reading was cheap. With 250 ms, a
- * reading during the ramp of two 150 MB processes held the next one a watch past the start of their 0.6 s plateau
- * on a loaded node; it began as one of them exited and read 163 MB, and a 200 MB limit let them run (adversary 32
- * F2, 1 of 24 runs).
- */
-const PSS_URGENT_MIN_GAP_MS = 0;
+// No floor of its own: at the next watch (JTM_WATCH_INTERVAL) when the last reading was cheap. With a 250 ms floor, a
+// reading during the ramp of two 150 MB processes held the next one a watch past the start of their 0.6 s plateau on
+// a loaded node; it began as one of them exited and read 163 MB, and a 200 MB limit let them run (adversary 32 F2,
+// 1 of 24 runs).
 /** A tree's RSS sum this many times the last reading's: it grew, and the last reading says little. */
 const PSS_GROWTH = 1.5;
 /** A reading that has not returned after this long is given up on. */
@@ -359,9 +356,7 @@ export class TaskAccounting {
     // `suspect`, not overRss: a tree the last reading found under its limit (shared pages) that has not grown
     // since keeps the budget's pace, or its page tables were walked every 250 ms for its whole life.
     const urgent = this.suspect || rss > pss.rssAt * PSS_GROWTH;
-    const due = urgent
-      ? Math.min(pss.nextAt, pss.at + Math.max(PSS_URGENT_MIN_GAP_MS, pss.took * PSS_URGENT_FACTOR))
-      : pss.nextAt;
+    const due = urgent ? Math.min(pss.nextAt, pss.at + pss.took * PSS_URGENT_FACTOR) : pss.nextAt;
     if (!wanted || (pss.inFlight && now - pss.startedAt < PSS_STUCK_MS) || now < due) return;
     // A reading that never returns (smaps_rollup waits for the process's memory map lock, e.g. behind a hung
     // NFS page fault) is given up after PSS_STUCK_MS: the RSS sum, an upper bound, decides until one returns.

@@ -1,6 +1,5 @@
-import { withContext } from '../../context.js';
+import { withContextRetrying, type JtmContext } from '../../context.js';
 import { isConnectionError } from '../../errors.js';
-import { retryWhileUnreachable } from '../../redis/retry-unreachable.js';
 import {
   getTaskDetails,
   getTaskStatus,
@@ -22,8 +21,8 @@ export async function runStatus(
   { flags, args }: TaskIdInput,
 ): Promise<StatusAnswer | TaskDetails> {
   const id = resolveTaskId(flags.task_id, args.id);
-  const read = <T>(fn: Parameters<typeof withContext<T>>[1]): Promise<T> =>
-    retryWhileUnreachable(() => withContext(s, fn), s.config.connectTimeoutMs);
+  const read = <T>(fn: (ctx: JtmContext) => Promise<T>): Promise<T> =>
+    withContextRetrying(s, fn, s.config.connectTimeoutMs);
   if (s.json) {
     // Details that cannot be read (not a task's record) fall back to the plain answer; Redis unreachable is tried again.
     const details = await read(async ctx =>
