@@ -202,6 +202,9 @@ static int wait_and_report(child_fn run, char **argv) {
      and must not hold them either (the shell's preamble then finds none to close). */
   close_listed();
   unsetenv("JTM_CLOSE_FDS");
+  const char *by = getenv("JTM_SIGNALLER_PID");
+  pid_t signaller = by != NULL ? (pid_t)atol(by) : 0;
+  unsetenv("JTM_SIGNALLER_PID");
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &old);
@@ -215,6 +218,7 @@ static int wait_and_report(child_fn run, char **argv) {
     run(argv);
   }
   unsetenv("JTM_SUBREAPER");
+  /* The worker's pid (JTM_SIGNALLER_PID), read before the fork and unset in the command's environment. */
   int status = 0;
   struct rusage usage;
   memset(&usage, 0, sizeof usage);
@@ -225,8 +229,12 @@ static int wait_and_report(child_fn run, char **argv) {
       dprintf(2, "jtm-task-exec: waiting for the task's shell: %s\n", strerror(errno));
       return 126;
     }
-    int sig = sigwaitinfo(&all, NULL);
-    if (sig > 0 && sig != SIGCHLD) kill(child, sig);
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    /* Not what the worker sent: it signals every process of the task itself, the shell too (its group, or its
+       pid), and passed on, the shell got a TERM twice and ran its TERM trap twice on a loaded node. */
+    if (sig > 0 && sig != SIGCHLD && !(signaller > 0 && info.si_code == SI_USER && info.si_pid == signaller))
+      kill(child, sig);
   }
   if (times != NULL && *times != '\0') {
     int fd = open(times, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

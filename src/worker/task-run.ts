@@ -146,7 +146,7 @@ const PREAMBLE =
   '[ -z "$JTM_OOM_SCORE_ADJ" ] || { read -r __jtm_f </proc/self/oom_score_adj; ' +
   '[ "$__jtm_f" -ge "$JTM_OOM_SCORE_ADJ" ] || echo "$JTM_OOM_SCORE_ADJ" >/proc/self/oom_score_adj; } 2>/dev/null; ' +
   'for __jtm_f in $JTM_CLOSE_FDS; do exec {__jtm_f}>&-; done; ' +
-  'unset JTM_CGROUP_PROCS JTM_CLOSE_FDS JTM_OOM_SCORE_ADJ JTM_SUBREAPER __jtm_f; ' +
+  'unset JTM_CGROUP_PROCS JTM_CLOSE_FDS JTM_OOM_SCORE_ADJ JTM_SUBREAPER JTM_SIGNALLER_PID __jtm_f; ' +
   'exec >|"$1" </dev/null || exit 125; if [ -n "$2" ]; then exec 2>|"$2" || exit 125; else exec 2>&1; fi; set --; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'{ times; ' +
   'read -r __jtm_f </proc/$$/task/$$/children; read -r __jtm_u </proc/uptime; ' +
@@ -344,7 +344,15 @@ export class TaskRun {
   }
 
   private async execute(cwd: string, stdoutPath: string, stderrPath: string): Promise<TaskOutcome> {
-    const env = { ...this.opts.env, PWD: cwd, JTM_TASK_ID: String(this.id), JTM_TASK_TOKEN: this.token };
+    // JTM_SIGNALLER_PID: the wrapper passes on to the shell the signals it gets, but not the worker's (which
+    // signals every process of the task itself): passed on, the shell's TERM trap ran twice (task-exec.c).
+    const env = {
+      ...this.opts.env,
+      PWD: cwd,
+      JTM_TASK_ID: String(this.id),
+      JTM_TASK_TOKEN: this.token,
+      JTM_SIGNALLER_PID: String(process.pid),
+    };
     // The pty carries only what bash prints itself (e.g. why it could not open a file): kept for the reason.
     let ptyText = '';
     let pty;
