@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 
 const made = new Set<string>();
 
@@ -12,7 +12,9 @@ const made = new Set<string>();
  * setup file, calls removeTempDirs once the file's own afterAll hooks have stopped its processes).
  */
 export function tempDir(prefix = 'jtm-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  // The test file's name in the directory's name says which file made it, should one ever be left behind.
+  const file = basename(expect.getState().testPath ?? '', '.test.ts');
+  const dir = mkdtempSync(join(tmpdir(), file ? `${prefix}${file}-` : prefix));
   made.add(dir);
   return dir;
 }
