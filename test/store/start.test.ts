@@ -71,18 +71,33 @@ describe.concurrent('start-task', () => {
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: true, ttl: 'none' });
   });
 
-  it('started from pending: one event, and a previous run’s pid and exit code are cleared', async ({
+  it('started from pending: one event; a first run writes no empty pid and exit code, a run after one clears them', async ({
     ctx,
     expect,
   }) => {
     const id = await queuedTask(ctx);
-    await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool', { pid: 7, exit_code: 1 });
+    await ctx.tasks.transition(id, [S.queued], S.pending, 'queued on pool');
     const before = (await ctx.tasks.events(id)).length;
-    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1')).toMatchObject({ kind: 'started', attempt: 1 });
+    expect(await ctx.tasks.start(id, 'w1', 'h', 'r1', '', 2_000)).toMatchObject({
+      kind: 'started',
+      attempt: 1,
+    });
+    expect(await ctx.tasks.events(id)).toHaveLength(before + 1);
+    expect(await ctx.redis.hexists(ctx.keys.task(id), 'pid')).toBe(0);
+    expect(await ctx.redis.hexists(ctx.keys.task(id), 'exit_code')).toBe(0);
+    // The run is given back with its pid and an exit code written; the next run's record has neither.
+    await ctx.tasks.transitionFenced(id, { workerId: 'w1', runToken: 'r1' }, S.pending, 'worker stopped', {
+      pid: 7,
+      exit_code: 1,
+    });
+    expect((await ctx.tasks.get(id))?.pid).toBe(7);
+    expect(await ctx.tasks.start(id, 'w2', 'h', 'r2', '', 3_000)).toMatchObject({
+      kind: 'started',
+      attempt: 2,
+    });
     const rec = await ctx.tasks.get(id);
     expect(rec?.pid).toBeUndefined();
     expect(rec?.exit_code).toBeUndefined();
-    expect(await ctx.tasks.events(id)).toHaveLength(before + 1);
   });
 
   it('skip: a final task is not run again, and not counted again', async ({ ctx, expect }) => {
