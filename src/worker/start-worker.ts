@@ -1,5 +1,4 @@
 import { realpath } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,13 +9,12 @@ import { Cluster } from 'ioredis';
 import { forPool, type JtmContext } from '../context.js';
 import { discardCause, isConnectionError, isRightsError, toError } from '../errors.js';
 import { rateLimited } from '../logger.js';
-import { isCredentialsRefusal, isOutageRefusal } from '../redis/replies.js';
 import { taskIdOfJob, type TaskJob, type TaskJobData } from '../tasks/job-data.js';
 import type { Fence } from '../store/task-store.js';
 import { TaskStatus } from '../tasks/status.js';
 import { Accounting, type TaskAccounting } from './accounting.js';
-import { Heartbeat, type WorkerState } from './heartbeat.js';
-import { killEarlierRuns, startLeftoverSweeps } from './leftovers.js';
+import { Heartbeat } from './heartbeat.js';
+import { killEarlierRuns } from './leftovers.js';
 import { isJobLockLoss } from './lock-loss.js';
 import { watchLostFetches } from './lost-fetches.js';
 import { OutputTurns } from './output-turns.js';
@@ -30,14 +28,17 @@ import { endTask, writeRcIfJtmEnded } from '../tasks/end-task.js';
 import type { WorkerIdentity } from './resource-sample.js';
 import { Sampler } from './sampler.js';
 import { checkTaskExec, TaskRun, type StopCause, type TaskOutcome } from './task-run.js';
-import { FIRST_PRUNE_DELAY_MS, PRUNE_INTERVAL_MS, pruneLogDir, taskRecordsExist } from './log-dir-prune.js';
 import { onSharedPtyHostEnd } from './run-in-pty.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
 import { startLifeTimer, wouldBeCut } from './end-of-life.js';
 import { becomesTrue, settleOutcome, type SettleContext } from './settle-outcome.js';
 import { TaskAdmission } from './task-admission.js';
-import { reconcileRuns, startSelfFencing } from './run-fencing.js';
+import { startSelfFencing } from './run-fencing.js';
+import { Executions, type Execution } from './executions.js';
+import { startHousekeeping } from './housekeeping.js';
+import { LiveState } from './live-state.js';
+import { workerBeat } from './worker-beat.js';
 import { bounded, runCleanups } from './cleanup-steps.js';
 import { listenForControl, type ControlMessage } from '../control/worker-control.js';
 import { warnAboutRedisSettings } from '../redis-settings.js';
@@ -51,44 +52,6 @@ export interface RunningWorker {
   drain(): void;
   /** Resolves when the worker has stopped (by stop(), idle timeout or a pool removal). */
   readonly stopped: Promise<void>;
-}
-
-/**
- * What changes over a worker's life, in one place: the closures of startWorker read and write it here, and
- * the parts made after the functions that clean them up (control, timers, leftover sweeps) are recorded here
- * once they exist.
- */
-class LiveState {
-  /** running → draining (its end of life is near) → stopping. */
-  phase: WorkerState = 'running';
-  /** When a task last started or ended: the idle timeout counts from it. */
-  lastBusy = Date.now();
-  /** The stop under way, once stop() has been called. */
-  stopping: Promise<void> | undefined;
-  /** The shutdown grace a plain stop arms (none with `finish`, until a later plain stop). */
-  grace: NodeJS.Timeout | undefined;
-  /** The heartbeat in flight: one at a time, and a caller that needs a fresh lease waits for it. */
-  beatInFlight: Promise<void> | undefined;
-  resolveStopped: () => void = () => {};
-  /** The control subscription, from the moment it is asked for: a stop during its SUBSCRIBE still closes it. */
-  control: Promise<{ close(): Promise<unknown> }> | undefined;
-  leftovers: { stop(): void } | undefined;
-  /** The log dir's pruning under way (log-dir-prune.ts): one at a time. */
-  pruning: Promise<unknown> | undefined;
-  /** The beat tried again soon after one a Redis refusing writes for now refused (at most one pending). */
-  quickBeat: NodeJS.Timeout | undefined;
-  /** When Redis began refusing this worker's credentials (Date.now()), until a beat passes again. */
-  credentialsRefusedSince: number | undefined;
-  /** Heartbeat, self-fencing and life timers: cleared by stop(). */
-  readonly timers: NodeJS.Timeout[] = [];
-  /** Stopped through the handle: a signal (SIGTERM, SIGHUP, Slurm's end), not its own idle or life timer. */
-  signalled = false;
-  /**
-   * The most runs at once since the last beat: the dashboard's Busy. The running list is an instant's, and with
-   * tasks of a few milliseconds it mostly fell between two: a worker busy on all 8 slots read "0 / 8" every other
-   * beat (adversary 21 F6).
-   */
-  busyPeak = 0;
 }
 
 /**
@@ -160,44 +123,7 @@ export async function startWorker(
     signalled: () => live.signalled,
   };
 
-  /**
-   * One execution of a task on this worker, with the job (and lock token) it is now delivered under:
-   * BullMQ's stalled check may hand the job back (its lock lapsed while Redis was unreachable) while the
-   * task still runs here; the new delivery attaches to this execution instead of starting a second copy,
-   * and the result is recorded once, with the newest token. The run exists once the task is claimed (its
-   * spec comes from the claim); the run token, which the claim records, exists from the start.
-   */
-  interface Execution {
-    readonly id: number;
-    readonly fence: Fence;
-    run?: TaskRun;
-    job: Job<TaskJob>;
-    token: string | undefined;
-    done?: Promise<unknown>;
-    /**
-     * Its job was moved to the delayed set (defer, leaveForLater): a later delivery of the job is a new
-     * execution, not this one's. Attached to this one, it took this one's DelayedError for its own, left the
-     * job active under its lock, and the task waited for the stalled check (≈ 45 s) to be run at all.
-     */
-    left?: boolean;
-  }
-  const executions = new Map<number, Execution>();
-  /** Runs ended in the last seconds (task id → when), pruned as it grows: their jobs are being finished. */
-  const endedHere = new Map<number, number>();
-  const noteEnded = (id: number): void => {
-    const now = Date.now();
-    // Oldest first (insertion order): pruned from the front as it goes.
-    for (const [k, t] of endedHere) {
-      if (now - t <= ENDED_MEMORY_MS) break;
-      endedHere.delete(k);
-    }
-    endedHere.delete(id);
-    endedHere.set(id, now);
-  };
-  const endedRecently = (id: number): boolean => {
-    const at = endedHere.get(id);
-    return at !== undefined && Date.now() - at <= ENDED_MEMORY_MS;
-  };
+  const executions = new Executions(opts.workerId);
 
   /** Runs whose pid and accounting are not written yet (their timer is still pending). */
   const startFieldsDue = new WeakMap<
@@ -207,78 +133,16 @@ export async function startWorker(
   /** Each run's follower of its stdout file (made once the file is ready, so not for a run that never starts). */
   const outputs = new WeakMap<TaskRun, OutputFollower>();
 
-  // One beat at a time; a caller that needs a fresh lease waits for the one in flight.
-  const beat = (): Promise<void> =>
-    (live.beatInFlight ??= (async () => {
-      const busyPeak = Math.max(live.busyPeak, runs.size);
-      live.busyPeak = runs.size;
-      try {
-        try {
-          await heartbeat.beat([...runs.keys()], live.phase, busyPeak);
-          if (live.credentialsRefusedSince !== undefined) {
-            log.warn(
-              { refusedForS: Math.round((Date.now() - live.credentialsRefusedSince) / 1000) },
-              "Redis takes this worker's credentials again: it takes tasks again, and the runs it stopped are given back",
-            );
-            live.credentialsRefusedSince = undefined;
-          }
-        } catch (err) {
-          // Not written: the next beat carries it.
-          live.busyPeak = Math.max(live.busyPeak, busyPeak);
-          if (isCredentialsRefusal(err)) credentialsRefused(err);
-          // Refused by a Redis that takes no writes for now (a BUSY script, MISCONF, READONLY): tried again soon, not
-          // a whole interval later. Its alive key may have lapsed meanwhile, and until a beat passes again a manager
-          // sweep sees this live worker as dead and charges its tasks a loss (adversary 24 F1).
-          if (isOutageRefusal(err) && live.stopping === undefined && live.quickBeat === undefined) {
-            live.quickBeat = setTimeout(
-              () => {
-                live.quickBeat = undefined;
-                if (live.stopping === undefined) void beat();
-              },
-              Math.min(QUICK_BEAT_MS, ctx.config.heartbeatIntervalMs / 4),
-            );
-          }
-          throw err;
-        }
-        await reconcileRuns(ctx, opts.workerId, runs);
-      } catch (err) {
-        // A beat refused for the user's rights (PEXPIRE taken from it) is refused for good: the worker could hold
-        // no lease, and fenced every run it took (adversary 24 F8: it stayed up, logging EXECABORT).
-        if (isRightsError(err)) refusedRights(err);
-        // Once per kind and window, like the worker's other connection errors: a revoked password failed every
-        // beat, a 1 KB line each (45 MB a day per worker).
-        logRepeat(
-          'warn',
-          `heartbeat ${toError(discardCause(err)).message.replace(/\d+/g, '#')}`,
-          { err: discardCause(err) },
-          'heartbeat failed',
-        );
-      } finally {
-        live.beatInFlight = undefined;
-      }
-    })());
-
-  /**
-   * Redis refuses this worker's credentials (WRONGPASS, NOAUTH): a password rotated under it, its user disabled or
-   * deleted. The worker does not exit: an operator who rotates a password puts the new one in REDIS_URL and restarts
-   * the workers, or gives the old one back, and an exit would cost every running task its run for a mistake that may
-   * last a minute. It stopped its runs before its lease could lapse (run-fencing.ts), takes no task, and gives the
-   * runs back uncounted once Redis takes it again (adversary 24 F2: it stayed up idle and silent, check-worker 0,
-   * and its tasks were charged a loss). Said once per JTM_LOG_REPEAT_INTERVAL, so that an operator sees why it is idle.
-   */
-  const credentialsRefused = (err: unknown): void => {
-    live.credentialsRefusedSince ??= Date.now();
-    logRepeat(
-      'error',
-      'credentials refused',
-      {
-        err: toError(err).message,
-        refusedForS: Math.round((Date.now() - live.credentialsRefusedSince) / 1000),
-        running: runs.size,
-      },
-      `Redis refuses this worker's credentials (its password changed, its user disabled, or a password now required?): its running tasks are stopped before its lease lapses and given back without spending a retry once Redis takes it again; it takes no task meanwhile and keeps trying. Put the user's password back, or restart the worker with the new one in REDIS_URL`,
-    );
-  };
+  const beat = workerBeat({
+    ctx,
+    workerId: opts.workerId,
+    log,
+    logRepeat,
+    live,
+    heartbeat,
+    runs,
+    onRightsRefused: err => refusedRights(err),
+  });
 
   const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting, claimEpoch: number): TaskRun => {
     const run: TaskRun = new TaskRun(opts.allowEmptyOutputs ? { ...data, allow_empty_outputs: true } : data, {
@@ -485,7 +349,7 @@ export async function startWorker(
     }
     ({ outcome, endFields } = await settleOutcome(settling, run, outcome, endFields));
     // A run given back needs no attaching: its job, once moved back to wait, is a fresh delivery for start-task.
-    if (outcome.kind === 'requeue' && executions.get(data.id) === exec) executions.delete(data.id);
+    if (outcome.kind === 'requeue') executions.forget(exec);
     if (outcome.kind === 'requeue') {
       // Bounded: tasks that never come back here would pile up; forgetting them only costs a scan.
       if (givenBackHere.size >= GIVEN_BACK_MEMORY) givenBackHere.clear();
@@ -505,13 +369,10 @@ export async function startWorker(
       // The manager moves a dead worker's job only under the lock recorded here: keep it the current one.
       void ctx.tasks.setFenced(id, exec.fence, { job_token: token ?? '' }).catch(() => {});
     } else {
-      exec = { id, fence: { workerId: opts.workerId, runToken: newRunToken() }, job, token };
-      executions.set(id, exec);
-      const e = exec;
+      const e = (exec = executions.begin(id, job, token));
       exec.done = executeRun(e).finally(() => {
-        if (executions.get(e.id) === e) executions.delete(e.id);
-        // Its job is finished by BullMQ a moment later: not a lost fetch meanwhile (lost-fetches.ts).
-        noteEnded(e.id);
+        executions.forget(e);
+        executions.ended(e.id);
       });
     }
     const current = exec;
@@ -596,7 +457,7 @@ export async function startWorker(
           jobKeyPrefix: ctx.keys.poolQueueKey(opts.pool, ''),
           runsHere: jobId => {
             const id = taskIdOfJob(jobId);
-            return id !== undefined && (executions.has(id) || endedRecently(id));
+            return id !== undefined && executions.runsHere(id);
           },
           logger: log,
         });
@@ -746,39 +607,7 @@ export async function startWorker(
 
   sampler.start();
   void worker.run().catch(err => log.error({ err }, 'worker run loop failed'));
-  // Processes of lost runs on this host (their worker and pty host died together): killed and reported. A
-  // sweep reads the environment of every process on the node, synchronously: the first one comes after the
-  // first fetch and task start, not before them.
-  live.timers.push(
-    setTimeout(() => {
-      if (live.stopping) return;
-      live.leftovers = startLeftoverSweeps(ctx, {
-        workerId: opts.workerId,
-        host,
-        logger: log,
-        ownTokens: () => [...executions.values()].map(e => e.fence.runToken),
-      });
-    }, FIRST_LEFTOVER_SWEEP_DELAY_MS),
-  );
-  // Task files whose records have expired: once a minute after the start, then hourly; by one worker of a host
-  // per interval (a lease per host and log dir: workers of one node share their log dir).
-  const prune = (): void => {
-    if (live.stopping || live.pruning) return;
-    live.pruning = (async () => {
-      const lease = ctx.keys.logDirPruneLease(host, ctx.config.logDir);
-      if ((await ctx.redis.set(lease, opts.workerId, 'PX', PRUNE_INTERVAL_MS - 60_000, 'NX')) === null)
-        return;
-      await pruneLogDir(
-        ctx.config.logDir,
-        ctx.config.taskRetentionMs,
-        ids => taskRecordsExist(ctx, ids),
-        log,
-      );
-    })()
-      .catch(err => log.warn({ err }, 'log dir not pruned'))
-      .finally(() => (live.pruning = undefined));
-  };
-  live.timers.push(setTimeout(prune, FIRST_PRUNE_DELAY_MS), setInterval(prune, PRUNE_INTERVAL_MS));
+  startHousekeeping({ ctx, workerId: opts.workerId, host, log, live, ownTokens: () => executions.tokens() });
   log.info(
     {
       slots: opts.slots,
@@ -801,11 +630,6 @@ export async function startWorker(
  * that has run for a second shows its pid.
  */
 const START_FIELDS_DELAY_MS = 1000;
-/** How soon a beat refused by a Redis that takes no writes for now is tried again (a quarter beat if shorter). */
-const QUICK_BEAT_MS = 250;
-
-/** How long a run's end keeps its job from being taken for a lost fetch (its completion is on its way). */
-const ENDED_MEMORY_MS = 10_000;
 
 /** How many given-back tasks a worker remembers (givenBackHere). */
 const GIVEN_BACK_MEMORY = 10_000;
@@ -816,18 +640,10 @@ const GIVEN_BACK_MEMORY = 10_000;
  */
 const OUTLIVED_IDLE_MS = 10_000;
 
-/** How long after its start a worker first sweeps the node for leftovers of lost runs (see startWorker). */
-const FIRST_LEFTOVER_SWEEP_DELAY_MS = 1000;
-
 /** How soon a job whose submit has not committed yet is fetched again, while its record is young. */
 const UNSUBMITTED_RETRY_MS = 1000;
 /** A queued record younger than this may belong to a submit still writing (by the submit host's clock). */
 const UNSUBMITTED_YOUNG_MS = 10_000;
-
-/** A fresh execution's run token (start-task records it; the task sees it as JTM_TASK_TOKEN). */
-function newRunToken(): string {
-  return randomBytes(12).toString('hex');
-}
 
 function identity(opts: WorkerOptions, host: string): WorkerIdentity {
   return {
