@@ -122,7 +122,7 @@ export interface Config {
 
 /**
  * The longest command that can run: it is passed as one argument (`bash -c CMD`) after the worker's preamble
- * of about 800 bytes (task-run.ts), and Linux refuses an argument of MAX_ARG_STRLEN = 131072 bytes or more, its
+ * of about 800 bytes (task-argv.ts), and Linux refuses an argument of MAX_ARG_STRLEN = 131072 bytes or more, its
  * terminating NUL included (execve: E2BIG). At 131,071 the last ~800 bytes of the range were accepted by submit
  * and failed at every start (adversary 15 P5).
  */

@@ -207,7 +207,7 @@ export class TaskAccounting {
   }
 
   /**
-   * /proc mode: reads (and removes), once, what the task's shell wrote as it exited (task-run.ts PREAMBLE): its
+   * /proc mode: reads (and removes), once, what the task's shell wrote as it exited (task-argv.ts PREAMBLE): its
    * `times` — its own CPU and that of every child it waited for, including children that lived and died between
    * two watches and those reaped after the last one, kept as a floor under the sampled figure (which also sees
    * processes that escaped the shell) —, the largest high-water mark of the processes it waited for (written by

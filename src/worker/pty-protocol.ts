@@ -2,7 +2,7 @@
 
 /**
  * The variable through which the pty host names, to a task's shell, the descriptors above 2 that the task
- * inherited and must close (task-run.ts's preamble closes them and unsets it).
+ * inherited and must close (task-argv.ts's preamble closes them and unsets it).
  */
 export const CLOSE_FDS_VAR = 'JTM_CLOSE_FDS';
 /** The `cgroup.procs` files a task's shell moves itself into (accounting.ts); the host kills what they hold too. */

@@ -9,7 +9,7 @@ export function taskEnvironment(
   const env = workerEnvironment();
   // Which deployment a task belongs to: leftover sweeps touch only their own deployment's processes.
   env['JTM_TASK_SCOPE'] = deploymentScope(config);
-  // Read and unset by the task's wrapper (task-run.ts), which raises its own OOM score to it before the command
+  // Read and unset by the task's wrapper (task-argv.ts), which raises its own OOM score to it before the command
   // runs. In one place for every task: the host gets it once, with the common environment.
   if (config.taskOomScoreAdj > 0) env[OOM_SCORE_ADJ_VAR] = String(config.taskOomScoreAdj);
   else delete env[OOM_SCORE_ADJ_VAR];

@@ -1,5 +1,5 @@
 /*
- * jtm-task-exec: the wrapper of a task whose command is one simple command (task-run.ts decides which), in
+ * jtm-task-exec: the wrapper of a task whose command is one simple command (task-argv.ts decides which), in
  * place of the `bash -c` preamble. It does what that preamble does, in the same order, then execs the
  * command's words directly: a bash start per task (≈ 2 ms of CPU on the benchmark machine, more than the
  * command `/bin/true` itself) becomes a small static program's (≈ 0.3 ms). Built by scripts/build-task-exec.mjs

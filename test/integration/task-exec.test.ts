@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { taskScript } from '../../src/worker/task-run.js';
+import { taskScript } from '../../src/worker/task-argv.js';
 import { tempDir } from '../helpers/env.js';
 
 const WRAPPER = fileURLToPath(new URL('../../dist/fast/jtm-task-exec', import.meta.url));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { MAX_COMMAND_BYTES } from '../../../src/config.js';
-import { simpleCommandWords, taskArgv, taskScript } from '../../../src/worker/task-run.js';
+import { simpleCommandWords, taskArgv, taskScript } from '../../../src/worker/task-argv.js';
 
 const WRAPPER = '/opt/jtm/jtm-task-exec';
 const env = { PATH: '/usr/bin:/bin', JTM_CGROUP_PROCS: '/sys/fs/cgroup/x/cgroup.procs' };
