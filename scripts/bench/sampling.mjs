@@ -20,7 +20,8 @@ function cpuMs(since) {
 }
 
 export async function run({ quick, log }) {
-  const { ProcessTree, nodeMemory } = await jtmModule('worker/process-tree.js');
+  const { ProcessTree } = await jtmModule('worker/process-tree.js');
+  const { nodeMemory } = await jtmModule('worker/proc-files.js');
   const { buildSample, csvLine } = await jtmModule('worker/resource-sample.js');
   const { TaskAccounting } = await jtmModule('worker/accounting.js');
   // bash and 49 sleeping children: 50 processes in the tree.

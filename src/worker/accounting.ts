@@ -4,7 +4,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import type { Logger } from '../logger.js';
 import { openCgroupHost, type CgroupHost, type CgroupMode, type TaskCgroup } from './cgroup.js';
 import { formatBytes } from './memory-limit.js';
-import { readHighWaterMark, readProportionalSet, type ProcInfo } from './process-tree.js';
+import { readHighWaterMark, readProportionalSet, type ProcInfo } from './proc-files.js';
 import { CGROUP_PROCS_VAR } from './pty-protocol.js';
 import type { SampleState } from './resource-sample.js';
 

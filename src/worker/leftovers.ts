@@ -5,7 +5,9 @@ import { deploymentScope } from '../redis/location.js';
 import type { Logger } from '../logger.js';
 import { TaskStatus } from '../tasks/status.js';
 import { monotonicMs } from './monotonic.js';
-import { listPids, readProc, terminateAll, tokenRounds, type ProcInfo } from './process-tree.js';
+import { listPids, readProc, type ProcInfo } from './proc-files.js';
+import { terminateAll } from './signal-procs.js';
+import { tokenRounds } from './task-token.js';
 
 /*
  * Leftovers of lost runs. The pty host kills its tasks' trees when its worker dies, but when the worker AND

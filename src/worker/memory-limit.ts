@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { sizeBytes } from '../pool-spec.js';
 import { memoryRoom } from './cgroup.js';
-import { memAvailable } from './process-tree.js';
+import { memAvailable } from './proc-files.js';
 import type { WorkerOptions } from './worker-options.js';
 
 // One parser of sizes, beside normaliseMemory (the Slurm batch script reads -mc with it too).

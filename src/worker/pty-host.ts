@@ -18,7 +18,9 @@ import type * as NodePty from 'node-pty';
 
 import { monotonicMs } from './monotonic.js';
 import { readPids } from './cgroup.js';
-import { findByToken, readProc, signalAll, type ProcInfo } from './process-tree.js';
+import { findByToken } from './task-token.js';
+import { readProc, type ProcInfo } from './proc-files.js';
+import { signalAll } from './signal-procs.js';
 import { CGROUP_PROCS_VAR, CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
 
 // Signals are the worker's to act on, never the host's: Slurm ending an allocation (scancel, walltime,

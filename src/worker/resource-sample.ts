@@ -1,4 +1,4 @@
-import { CLOCK_TICKS, type ProcInfo } from './process-tree.js';
+import { CLOCK_TICKS, type ProcInfo } from './proc-files.js';
 
 // The record's format (fields, CSV) is the task's resource stream, read by `jtm resource-log` and the report
 // as well: it lives in src/tasks, and is re-exported here for the sampler's callers.

@@ -8,7 +8,8 @@ import { ensureStillPrivate } from '../private-dir.js';
 import { LOG_DIR } from './output-files.js';
 import type { TaskAccounting } from './accounting.js';
 import { monotonicMs } from './monotonic.js';
-import { EscapeScanner, nodeMemory } from './process-tree.js';
+import { EscapeScanner } from './task-token.js';
+import { nodeMemory } from './proc-files.js';
 import {
   buildSample,
   csvHeader,

@@ -15,14 +15,10 @@ import type { TaskJobData } from '../tasks/job-data.js';
 import { TaskStatus } from '../tasks/status.js';
 import { checkOutputFiles, expandVars, LOG_DIR, prepareOutput, type PreparedOutput } from './output-files.js';
 import { ensureStillPrivate } from '../private-dir.js';
-import {
-  findByToken,
-  PidWindow,
-  ProcessTree,
-  readProc,
-  terminateAll,
-  type ProcInfo,
-} from './process-tree.js';
+import { findByToken, PidWindow } from './task-token.js';
+import { ProcessTree } from './process-tree.js';
+import { readProc, type ProcInfo } from './proc-files.js';
+import { terminateAll } from './signal-procs.js';
 import type { SampleState } from './resource-sample.js';
 import { monotonicMs } from './monotonic.js';
 import { PtyHostExited, runInPty, SpawnExpired } from './run-in-pty.js';

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 
 import { TaskAccounting } from '../../src/worker/accounting.js';
 import { openCgroupHost, type TaskCgroup } from '../../src/worker/cgroup.js';
-import { findByToken, PidWindow, pidsBetween, readProc } from '../../src/worker/process-tree.js';
+import { findByToken, PidWindow, pidsBetween } from '../../src/worker/task-token.js';
+import { readProc } from '../../src/worker/proc-files.js';
 import { waitFor } from '../helpers/env.js';
 import { describeIf } from '../helpers/requirements.js';
 

@@ -6,7 +6,7 @@ import { afterAll, it } from 'vitest';
 import { runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { isAlive, tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { describeIf, taskCgroups } from '../helpers/requirements.js';
-import { readProc } from '../../src/worker/process-tree.js';
+import { readProc } from '../../src/worker/proc-files.js';
 
 /*
  * A task's child that leaves the session and clears its environment (`setsid env -i …`, what a daemon does) has

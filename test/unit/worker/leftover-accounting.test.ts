@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { TaskAccounting } from '../../../src/worker/accounting.js';
-import { readProc } from '../../../src/worker/process-tree.js';
+import { readProc } from '../../../src/worker/proc-files.js';
 
 const MB = 1024 * 1024;
 

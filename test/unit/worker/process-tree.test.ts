@@ -4,15 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, it } from 'vitest';
 
-import {
-  EscapeScanner,
-  findByToken,
-  parseStat,
-  ProcessTree,
-  readProc,
-  signalAll,
-  tokenRounds,
-} from '../../../src/worker/process-tree.js';
+import { EscapeScanner, findByToken, tokenRounds } from '../../../src/worker/task-token.js';
+import { parseStat, readProc } from '../../../src/worker/proc-files.js';
+import { ProcessTree } from '../../../src/worker/process-tree.js';
+import { signalAll } from '../../../src/worker/signal-procs.js';
 import { pidPlacement, spawnAtPid } from '../../helpers/processes.js';
 import { SKIP_MARK } from '../../helpers/requirements.js';
 

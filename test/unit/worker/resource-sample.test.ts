@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import type { ProcInfo } from '../../../src/worker/process-tree.js';
+import type { ProcInfo } from '../../../src/worker/proc-files.js';
 import {
   buildSample,
   csvLine,
