@@ -158,42 +158,7 @@ async function provisionPool(
       );
     if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
     newlyHeld = await settleHeld(ctx, pool.name, jobs, active, wasHeld, gone, log);
-    // Allocations that left Slurm's queue before they ever ran (scancel of a queued job, a QOS or deadline
-    // cancel): replaced, and not blamed on the workers (three such cancels failed the pool's tasks with
-    // "ended without any worker connecting", pointing at a log that did not exist). Bounded too, so that
-    // a site that cancels every allocation does not get new ones for ever.
-    const cancelled = [...gone].filter(([, j]) => !j.connected && neverRan(j));
-    if (cancelled.length > 0) {
-      const n = await ctx.redis.hincrby(stateKey, 'cancelled', cancelled.length);
-      const message = `Slurm job ${cancelled[cancelled.length - 1]![0]} left Slurm's queue before it started (cancelled?)`;
-      log.warn({ jobs: cancelled.map(([i]) => i), cancelled: n }, `${message}: replaced`);
-      if (n >= ctx.config.sbatchMaxFailures * CANCELLED_BEFORE_START_FACTOR) {
-        const failed = await failQueuedTasks(ctx, pool.name, `${message}, ${n} times`);
-        if (failed === undefined) return servedWithout(ctx, log, stateKey, now, message);
-        await ctx.redis.del(stateKey);
-        report.failedPools.push(pool.name);
-        log.error({ failed }, 'allocations keep being cancelled before they start: queued tasks failed');
-        return;
-      }
-    }
-    // Allocations that ran but never had a worker (bad JTM_COMMAND, Redis unreachable from the nodes):
-    // replacing them forever would hide the problem, so they count as failures like a failed sbatch.
-    const dud = [...gone].filter(([, j]) => !j.connected && !neverRan(j));
-    if (dud.length > 0) {
-      const unstarted = await ctx.redis.hincrby(stateKey, 'unstarted', dud.length);
-      const [id, job] = dud[dud.length - 1]!;
-      const where = job.script ? ` (see ${job.script.replace(/\.job$/, '.err')})` : '';
-      const message = `Slurm job ${id} ended without any worker connecting${where}`;
-      log.warn({ jobs: dud.map(([i]) => i), unstarted }, message);
-      if (unstarted >= ctx.config.sbatchMaxFailures) {
-        const failed = await failQueuedTasks(ctx, pool.name, message);
-        if (failed === undefined) return servedWithout(ctx, log, stateKey, now, message);
-        await ctx.redis.del(stateKey);
-        report.failedPools.push(pool.name);
-        log.error({ failed }, 'workers never start in this pool: queued tasks failed');
-        return;
-      }
-    }
+    if (await judgeEndedAllocations(ctx, pool.name, gone, now, report, log)) return;
   }
   const work = await countWork(ctx, pool.name);
   if (work > 0)
@@ -273,65 +238,159 @@ async function provisionPool(
       await cannotBuild(ctx, pool.name, stateKey, err, log, now);
       return;
     }
-    const message = withTimeAsked(toError(err).message, request, spec.time!, ctx);
-    const failures = failuresSoFar + 1;
-    // The unsure mark set before the sbatch stays unless Slurm refused for good (a bad account or partition):
-    // then nothing was queued, and the pool keeps its back-off schedule. After anything else — a refusal that may
-    // heal but may also come from a controller that queued the job and timed out answering, our own time limit on
-    // sbatch, a reply we could not read, a Redis error after the sbatch — the next pass looks for the job by its
-    // comment before asking again (adoptAllocations).
-    if (err instanceof SlurmError && err.refused && !err.transient)
-      await ctx.redis.hdel(stateKey, 'unsure').catch(() => 0);
-    // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
-    // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
-    const since = Number(state['failing_since'] ?? now);
-    const waitForSlurm =
-      err instanceof SlurmError && err.transient && now - since < TRANSIENT_SBATCH_RETRY_MS;
-    // Only the calls that ask the most fail when the calls differ, and the pool's spec shrinks to the others'
-    // (failOversizedCalls): one impossible call failed a shared pool's every call (adversary 25 F2).
-    const outcome =
-      failures >= ctx.config.sbatchMaxFailures && !waitForSlurm
-        ? await failOversizedCalls(ctx, pool.name, message)
-        : undefined;
-    if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm && outcome === undefined) {
-      await servedWithout(ctx, log, stateKey, now, message);
-    } else if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm) {
-      await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
-      if (outcome!.failed > 0) report.failedPools.push(pool.name);
-      if (outcome!.failed === 0)
-        log.warn(
-          { failures, kept: outcome!.kept, err: message },
-          "Slurm refused an allocation larger than the pool's calls now need: its spec shrunk to theirs",
-        );
-      else if (outcome!.kept === 0)
-        log.error(
-          { failures, failed: outcome!.failed, err: message },
-          'cannot get a Slurm allocation: queued tasks failed',
-        );
-      else
-        log.error(
-          { failures, failed: outcome!.failed, kept: outcome!.kept, err: message },
-          "cannot get a Slurm allocation: the calls asking the most failed; the pool's spec is now its other calls'",
-        );
-    } else {
-      const delay = Math.min(MAX_BACKOFF_MS, ctx.config.sbatchBackoffMs * 2 ** (failures - 1));
-      await ctx.redis.hset(
-        stateKey,
-        'failures',
-        failures,
-        'retry_at',
-        now + delay,
-        'last_error',
-        message,
-        'failing_since',
-        since,
-      );
+    await recordSbatchFailure(ctx, pool.name, err, {
+      state,
+      failuresSoFar,
+      request,
+      poolTime: spec.time!,
+      now,
+      report,
+      log,
+    });
+  }
+}
+
+/** Where a pool's allocations stand as its pass read them, for recordSbatchFailure. */
+interface SbatchFailureContext {
+  /** The pool's Slurm state hash as read at the pass's start. */
+  state: Record<string, string>;
+  /** The pool's failures in a row before this one. */
+  failuresSoFar: number;
+  request: DynamicWorkerRequest;
+  /** The pool's own time (its spec's), which the allocation's adds to. */
+  poolTime: string;
+  now: number;
+  report: ProvisionReport;
+  log: Logger;
+}
+
+/**
+ * An sbatch of the pool failed: backed off and tried again, or, after JTM_SBATCH_MAX_FAILURES in a row (a refusal
+ * that may heal waited for up to an hour), the calls that ask the most failed, or the pool's queued tasks.
+ */
+async function recordSbatchFailure(
+  ctx: JtmContext,
+  pool: string,
+  err: unknown,
+  { state, failuresSoFar, request, poolTime, now, report, log }: SbatchFailureContext,
+): Promise<void> {
+  const stateKey = ctx.keys.poolSlurmState(pool);
+  const message = withTimeAsked(toError(err).message, request, poolTime, ctx);
+  const failures = failuresSoFar + 1;
+  // The unsure mark set before the sbatch stays unless Slurm refused for good (a bad account or partition):
+  // then nothing was queued, and the pool keeps its back-off schedule. After anything else — a refusal that may
+  // heal but may also come from a controller that queued the job and timed out answering, our own time limit on
+  // sbatch, a reply we could not read, a Redis error after the sbatch — the next pass looks for the job by its
+  // comment before asking again (adoptAllocations).
+  if (err instanceof SlurmError && err.refused && !err.transient)
+    await ctx.redis.hdel(stateKey, 'unsure').catch(() => 0);
+  // A refusal that may heal (a partition drained for maintenance, the controller restarting) is retried for
+  // up to an hour: three in 30 s failed every call of every workflow that started meanwhile (adversary 7, H5).
+  const since = Number(state['failing_since'] ?? now);
+  const waitForSlurm = err instanceof SlurmError && err.transient && now - since < TRANSIENT_SBATCH_RETRY_MS;
+  // Only the calls that ask the most fail when the calls differ, and the pool's spec shrinks to the others'
+  // (failOversizedCalls): one impossible call failed a shared pool's every call (adversary 25 F2).
+  const outcome =
+    failures >= ctx.config.sbatchMaxFailures && !waitForSlurm
+      ? await failOversizedCalls(ctx, pool, message)
+      : undefined;
+  if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm && outcome === undefined) {
+    await servedWithout(ctx, log, stateKey, now, message);
+  } else if (failures >= ctx.config.sbatchMaxFailures && !waitForSlurm) {
+    await ctx.redis.hdel(stateKey, 'failures', 'retry_at', 'last_error', 'failing_since');
+    if (outcome!.failed > 0) report.failedPools.push(pool);
+    if (outcome!.failed === 0)
       log.warn(
-        { failures, retryInMs: delay, err: message, ...(waitForSlurm ? { transient: true } : {}) },
-        'sbatch failed: will retry',
+        { failures, kept: outcome!.kept, err: message },
+        "Slurm refused an allocation larger than the pool's calls now need: its spec shrunk to theirs",
       );
+    else if (outcome!.kept === 0)
+      log.error(
+        { failures, failed: outcome!.failed, err: message },
+        'cannot get a Slurm allocation: queued tasks failed',
+      );
+    else
+      log.error(
+        { failures, failed: outcome!.failed, kept: outcome!.kept, err: message },
+        "cannot get a Slurm allocation: the calls asking the most failed; the pool's spec is now its other calls'",
+      );
+  } else {
+    const delay = Math.min(MAX_BACKOFF_MS, ctx.config.sbatchBackoffMs * 2 ** (failures - 1));
+    await ctx.redis.hset(
+      stateKey,
+      'failures',
+      failures,
+      'retry_at',
+      now + delay,
+      'last_error',
+      message,
+      'failing_since',
+      since,
+    );
+    log.warn(
+      { failures, retryInMs: delay, err: message, ...(waitForSlurm ? { transient: true } : {}) },
+      'sbatch failed: will retry',
+    );
+  }
+}
+
+/**
+ * The pool's allocations that ended without a worker ever connecting (`gone`, just synced from squeue): replaced by
+ * the pass that follows, unless they keep ending so; then the pool's queued tasks are failed with the reason.
+ * Returns true when that ended the pool's pass.
+ */
+async function judgeEndedAllocations(
+  ctx: JtmContext,
+  pool: string,
+  gone: ReadonlyMap<string, PoolSlurmJob>,
+  now: number,
+  report: ProvisionReport,
+  log: Logger,
+): Promise<boolean> {
+  const stateKey = ctx.keys.poolSlurmState(pool);
+  // Allocations that left Slurm's queue before they ever ran (scancel of a queued job, a QOS or deadline
+  // cancel): replaced, and not blamed on the workers (three such cancels failed the pool's tasks with
+  // "ended without any worker connecting", pointing at a log that did not exist). Bounded too, so that
+  // a site that cancels every allocation does not get new ones for ever.
+  const cancelled = [...gone].filter(([, j]) => !j.connected && neverRan(j));
+  if (cancelled.length > 0) {
+    const n = await ctx.redis.hincrby(stateKey, 'cancelled', cancelled.length);
+    const message = `Slurm job ${cancelled[cancelled.length - 1]![0]} left Slurm's queue before it started (cancelled?)`;
+    log.warn({ jobs: cancelled.map(([i]) => i), cancelled: n }, `${message}: replaced`);
+    if (n >= ctx.config.sbatchMaxFailures * CANCELLED_BEFORE_START_FACTOR) {
+      const failed = await failQueuedTasks(ctx, pool, `${message}, ${n} times`);
+      if (failed === undefined) {
+        await servedWithout(ctx, log, stateKey, now, message);
+        return true;
+      }
+      await ctx.redis.del(stateKey);
+      report.failedPools.push(pool);
+      log.error({ failed }, 'allocations keep being cancelled before they start: queued tasks failed');
+      return true;
     }
   }
+  // Allocations that ran but never had a worker (bad JTM_COMMAND, Redis unreachable from the nodes):
+  // replacing them forever would hide the problem, so they count as failures like a failed sbatch.
+  const dud = [...gone].filter(([, j]) => !j.connected && !neverRan(j));
+  if (dud.length > 0) {
+    const unstarted = await ctx.redis.hincrby(stateKey, 'unstarted', dud.length);
+    const [id, job] = dud[dud.length - 1]!;
+    const where = job.script ? ` (see ${job.script.replace(/\.job$/, '.err')})` : '';
+    const message = `Slurm job ${id} ended without any worker connecting${where}`;
+    log.warn({ jobs: dud.map(([i]) => i), unstarted }, message);
+    if (unstarted >= ctx.config.sbatchMaxFailures) {
+      const failed = await failQueuedTasks(ctx, pool, message);
+      if (failed === undefined) {
+        await servedWithout(ctx, log, stateKey, now, message);
+        return true;
+      }
+      await ctx.redis.del(stateKey);
+      report.failedPools.push(pool);
+      log.error({ failed }, 'workers never start in this pool: queued tasks failed');
+      return true;
+    }
+  }
+  return false;
 }
 
 /**
