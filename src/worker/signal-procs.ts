@@ -43,15 +43,18 @@ function stillTheSame(p: ProcInfo): boolean {
 
 /**
  * TERM (with CONT) once to every process `live()` returns and to any that appear (not to the children of those:
- * their cleanup), KILL to what is left after
- * `graceMs` from the first TERM;
+ * their cleanup), KILL to what is left once the grace has passed (`grace` ms from the first TERM, or when
+ * `grace()` says);
  * resolves once all are gone (or KILL was tried for 5 s) with every pid it signalled and any survivors.
  * `live` is called again at each round, so children forked during the grace period are caught too.
  */
 export async function terminateAll(
   live: () => ProcInfo[],
-  graceMs: number,
+  /** The grace in ms; or when it ends (epoch ms), read at each round: a later, shorter stop cuts it short. */
+  grace: number | (() => number),
 ): Promise<{ signalled: number[]; survivors: number[]; forbidden: number[] }> {
+  const fixedEnd = typeof grace === 'number' ? Date.now() + grace : 0;
+  const graceEnd = typeof grace === 'number' ? () => fixedEnd : grace;
   const signalled = new Set<number>();
   /** Processes born to ones already asked to end (their cleanup): not signalled before the grace ends. */
   const spared = new Set<number>();
@@ -77,9 +80,8 @@ export async function terminateAll(
   procs.forEach(p => signalled.add(p.pid));
   // No grace (a task over its memory limit): SIGKILL at once, as documented; a TERM first was one more round
   // of signals to pids that may be another process's by the next (adversary 17 R3).
-  if (graceMs > 0) askToEnd(procs);
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
+  if (graceEnd() > Date.now()) askToEnd(procs);
+  while (Date.now() < graceEnd()) {
     await sleep(50);
     procs = mayEnd(live());
     if (procs.length === 0) return result([]);

@@ -463,8 +463,13 @@ export async function startWorker(
           logger: log,
         });
 
-  const stopAll = (cause: StopCause, filter: (r: TaskRun) => boolean = () => true): void => {
-    for (const r of runs.values()) if (filter(r)) r.stop(cause);
+  /** `graceMs`: the kill's grace (undefined: each run's own, by its cause). */
+  const stopAll = (
+    cause: StopCause,
+    filter: (r: TaskRun) => boolean = () => true,
+    graceMs?: number,
+  ): void => {
+    for (const r of runs.values()) if (filter(r)) r.stop(cause, graceMs);
   };
 
   /** How long a goodbye to Redis may take: not long when Redis is not even connected (it cannot be said). */
@@ -492,7 +497,8 @@ export async function startWorker(
 
   /** `finish`: running tasks may take as long as they need (remove-pool); a later plain stop arms the grace. */
   const stop = (force = false, finish = false): Promise<void> => {
-    if (force) stopAll('shutdown');
+    // Forced (a second signal, SIGQUIT): the runs are killed now, without the kill's grace.
+    if (force) stopAll('shutdown', undefined, 0);
     else if (!finish) live.grace ??= setTimeout(() => stopAll('shutdown'), opts.shutdownGraceMs);
     live.stopping ??= (async () => {
       live.phase = 'stopping';

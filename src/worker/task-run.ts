@@ -128,6 +128,8 @@ export class TaskRun {
   sampleState: SampleState | undefined;
   private stopCause: StopCause | undefined;
   private stopGraceMs = 0;
+  /** When the kill's grace ends (epoch ms): set as the kill begins, brought forward by a later stop with less. */
+  private graceEnd = 0;
   /** Set by self-fencing when Redis, not the worker, was silent (run-fencing.ts): said on the fenced outcome. */
   redisSilentMs: number | undefined;
   private killing: Promise<number[]> | undefined;
@@ -164,7 +166,16 @@ export class TaskRun {
    * worker's kill grace). Idempotent.
    */
   stop(cause: StopCause, graceMs = this.graceFor(cause)): void {
-    if (this.stopCause) return;
+    if (this.stopCause) {
+      // Stopping already: a stop that allows less time (the worker's second signal: none) cuts the grace short. A
+      // task that ignored TERM kept the worker, told "stopping now", running for the whole JTM_KILL_GRACE
+      // (adversary 34 M7). The run's cause stays the first one.
+      if (graceMs < this.stopGraceMs) {
+        this.stopGraceMs = graceMs;
+        this.graceEnd = Math.min(this.graceEnd, Date.now() + graceMs);
+      }
+      return;
+    }
     this.stopCause = cause;
     this.stopGraceMs = graceMs;
     if (this.tree) this.killing = this.killTree(graceMs);
@@ -577,7 +588,11 @@ export class TaskRun {
 
   /** TERM to every process of the tree, KILL after `graceMs`; resolves with the pids it signalled once all are gone. */
   private async killTree(graceMs: number): Promise<number[]> {
-    const { signalled, survivors, forbidden } = await terminateAll(() => this.liveProcesses(), graceMs);
+    this.graceEnd = Date.now() + graceMs;
+    const { signalled, survivors, forbidden } = await terminateAll(
+      () => this.liveProcesses(),
+      () => this.graceEnd,
+    );
     if (survivors.length > 0)
       this.opts.logger.error({ task: this.id, pids: survivors }, 'processes survived SIGKILL');
     if (forbidden.length > 0) {

@@ -216,6 +216,41 @@ describe('worker shutdown', () => {
   });
 });
 
+describe('worker shutdown, a second signal', () => {
+  it('stops at once: a task that ignores TERM is killed without the kill grace, and given back (adversary 34 M7)', async () => {
+    // A kill grace far longer than the test: before, the worker said "second signal: stopping now" and ran on until
+    // the task ended by itself.
+    const env = testEnv({ JTM_KILL_GRACE: '10m' });
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'gs2', '--shutdown-grace', '500ms'], env);
+    try {
+      await waitWorkers(env, 'gs2');
+      const [id] = taskIds(
+        (await runJtm(['submit', '-cmd', 'trap "" TERM; sleep 300', '-p', 'gs2'], env)).stdout,
+      );
+      await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'the task to run');
+      w.child.kill('SIGTERM');
+      // Past the shutdown grace: the kill has begun (TERM sent, ignored), its 10 min grace running.
+      await waitFor(() => /worker stopping/.test(w.output()) || undefined, 'the worker to begin its stop');
+      await new Promise(r => setTimeout(r, 1500));
+      expect(w.child.exitCode).toBeNull();
+      const at = Date.now();
+      w.child.kill('SIGTERM');
+      const code = await Promise.race([
+        w.exited,
+        new Promise(r => setTimeout(() => r('still running'), 15_000)),
+      ]);
+      expect(code, w.output().slice(-2000)).toBe(0);
+      expect(Date.now() - at).toBeLessThan(15_000);
+      expect(await statusOf(env, id!)).toBe('pending');
+    } finally {
+      await closeContext(ctx);
+      // SIGKILL: a worker that did not stop at the second signal would not at a third either.
+      await w.stop('SIGKILL');
+    }
+  });
+});
+
 describe("the original's command line", () => {
   const env = testEnv();
   const dir = tempDir('jtm-legacy-');
