@@ -30,6 +30,9 @@ export interface BatchScriptParams {
   extraSbatch: readonly string[];
   /** Idle timeout of the workers as a duration string (`300000ms`), or none. */
   idleTimeout?: string;
+  /** The workers' --task-mem-limit (`1048576K`) and --shutdown-grace (`20000ms`), validated; or none. */
+  taskMemLimit?: string;
+  shutdownGrace?: string;
   /** Seconds before walltime at which Slurm sends SIGUSR1 (the workers drain). */
   warningSeconds: number;
   /**
@@ -231,6 +234,8 @@ export function renderBatchScript(p: BatchScriptParams): string {
         ? ['--mem', `${perCpuNodeMemoryMb(p.memPerCpu, p.cpus)}M`, '--mem_per_cpu', quote(p.memPerCpu)]
         : []),
     ...(p.idleTimeout ? ['--idle-timeout', quote(p.idleTimeout)] : []),
+    ...(p.taskMemLimit ? ['--task-mem-limit', quote(p.taskMemLimit)] : []),
+    ...(p.shutdownGrace ? ['--shutdown-grace', quote(p.shutdownGrace)] : []),
     '--worker_id',
     `"${p.scriptId}_\${SLURM_NODEID:-0}_\${i}"`,
   ];

@@ -11,6 +11,7 @@ import { ensurePrivateDir } from '../private-dir.js';
 import type { Logger } from '../logger.js';
 import {
   normaliseMemory,
+  sizeBytes,
   SLURM_CONSTRAINT,
   slurmWord,
   validatePoolName,
@@ -42,6 +43,11 @@ export interface DynamicWorkerRequest {
   dry_run?: boolean;
   slots?: number;
   'idle-timeout'?: string;
+  /** Passed on to the workers, validated here (a value the workers would refuse would fail the whole allocation). */
+  'task-mem-limit'?: string;
+  'shutdown-grace'?: string;
+  /** A manual worker's: refused (the workers of an allocation live as long as it). */
+  lifetime?: string;
   'sbatch-arg'?: string[];
   'pin-cores'?: boolean;
   /** `--comment` of the allocation (the manager's own: managedAllocationComment). */
@@ -133,6 +139,20 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
   if (request['idle-timeout'] !== undefined) {
     idleTimeout = `${parseDurationOr(request['idle-timeout'], '--idle-timeout')}ms`;
   }
+  // Passed on, as --idle-timeout is: they were left out of the script without a word, and garbage was accepted
+  // (adversary 34 M2). Written in a canonical form, so nothing of the user's text reaches the script.
+  if (request.lifetime !== undefined)
+    throw new InvalidInputError(
+      '--lifetime is for a worker run here: the workers of -wt dynamic live as long as their allocation (-t)',
+    );
+  const taskMemLimit =
+    request['task-mem-limit'] !== undefined
+      ? `${Math.ceil(sizeBytes(request['task-mem-limit'], '--task-mem-limit') / 1024)}K`
+      : undefined;
+  const shutdownGrace =
+    request['shutdown-grace'] !== undefined
+      ? `${parseDurationOr(request['shutdown-grace'], '--shutdown-grace')}ms`
+      : undefined;
   return {
     profile,
     pool,
@@ -154,11 +174,13 @@ export function batchParams(request: DynamicWorkerRequest, config: Config): Batc
     constraint: slurmWord(request.constraint ?? def.constraint, 'constraint (-C)', SLURM_CONSTRAINT),
     extraSbatch: request['sbatch-arg'] ?? [],
     idleTimeout,
+    taskMemLimit,
+    shutdownGrace,
     // Slurm sends the warning when the remaining time drops below it; a warning longer than half the
     // allocation would make the workers drain from the start.
     warningSeconds: Math.max(1, Math.floor(Math.min(config.slurmWarningMs, timeMs / 2) / 1000)),
     ...(request.comment ? { comment: request.comment } : {}),
-    jtmCommand: config.jtmCommand ?? defaultJtmCommand(),
+    jtmCommand: config.jtmCommand === undefined ? defaultJtmCommand() : checkedJtmCommand(config.jtmCommand),
     env: workerEnv(config),
   };
 }
@@ -219,6 +241,25 @@ function maskSecrets(p: BatchScriptParams): BatchScriptParams {
 }
 
 /** `node <this installation>/bin/run.js`, absolute, for compute nodes that share the filesystem. */
+/**
+ * Shell words: each of plain characters, or single-quoted (a path with a space: `'/opt/my jtm/bin/jtm'`), or both
+ * joined. No other shell syntax: no `;`, `$(…)`, backquotes, double quotes, backslashes or line breaks.
+ */
+const JTM_COMMAND_TEXT =
+  /^(?:[A-Za-z0-9_./,:=+@%~-]|'[^'\p{Cc}]*')+(?: +(?:[A-Za-z0-9_./,:=+@%~-]|'[^'\p{Cc}]*')+)*$/u;
+
+/**
+ * JTM_COMMAND as it goes into a batch script, where it is shell text (it may name an interpreter and a script):
+ * refused unless it is plain words. It went in as it was: a line break or a `;` in it added commands of their own to
+ * every allocation's script, and a path with a space was split (adversary 34 M5).
+ */
+export function checkedJtmCommand(text: string): string {
+  if (JTM_COMMAND_TEXT.test(text.trim())) return text.trim();
+  throw new InvalidInputError(
+    `JTM_COMMAND=${JSON.stringify(text)} is not plain words: it is written into batch scripts as shell text; use letters, digits and _./,:=+@%~- only, or single quotes around a word with other characters ('/opt/my jtm/bin/jtm')`,
+  );
+}
+
 export function defaultJtmCommand(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {

@@ -74,6 +74,46 @@ describe('batch scripts per site profile (golden files)', () => {
     });
   }
 
+  it('passes --task-mem-limit and --shutdown-grace on to the workers, validated; refuses --lifetime (adversary 34 M2)', async () => {
+    const base = { cluster: 'test', pool_name: 'ci', job_time: '00:10:00' };
+    const script = await dryRun({ ...base, 'task-mem-limit': '1.5G', 'shutdown-grace': '7s' });
+    expect(script).toMatch(/ --task-mem-limit 1572864K /);
+    expect(script).toMatch(/ --shutdown-grace 7000ms /);
+    // The worker started by the script takes them as they are written.
+    expect(
+      workerOptionsFromFlags({
+        pool_name: 'ci',
+        'task-mem-limit': '1572864K',
+        'shutdown-grace': '7000ms',
+      } as WorkerFlags),
+    ).toMatchObject({ taskMemLimitBytes: 1572864 * 1024, shutdownGraceMs: 7000 });
+    await expect(dryRun({ ...base, 'task-mem-limit': 'x$(touch /tmp/pwned)' })).rejects.toThrow(
+      /--task-mem-limit/,
+    );
+    await expect(dryRun({ ...base, 'shutdown-grace': "x'y" })).rejects.toThrow(/--shutdown-grace/);
+    await expect(dryRun({ ...base, lifetime: '1h' })).rejects.toThrow(/--lifetime is for a worker run here/);
+  });
+
+  it('takes JTM_COMMAND as plain shell words only: no line break, `;`, `$(…)`, quote or backslash reaches the script (adversary 34 M5)', () => {
+    const request = { cluster: 'test', pool_name: 'ci', job_time: '00:10:00' };
+    for (const bad of [
+      'jtm\ntouch /tmp/pwned',
+      'jtm; touch /tmp/pwned',
+      '$(touch /tmp/pwned)',
+      '`touch /tmp/pwned`',
+      'jtm "a b"',
+      'jtm \\x',
+      "jtm 'unclosed",
+    ])
+      expect(() => batchParams(request, config({ JTM_COMMAND: bad })), bad).toThrow(
+        /JTM_COMMAND=.* is not plain words/,
+      );
+    for (const good of ['/opt/jtm/bin/jtm', "'/opt/my jtm/bin/jtm'", '/usr/bin/node /opt/jtm-1.2/bin/run.js'])
+      expect(renderBatchScript(batchParams(request, config({ JTM_COMMAND: good })))).toContain(
+        `${good} worker`,
+      );
+  });
+
   it("books the pool's time, the slack and a minute for the workers' start (adversary 7 H3)", () => {
     // With a slack of 30 s, a task as long as the pool's time fitted no worker (each counts its life from its
     // own start), and the manager booked allocation after allocation for it.
