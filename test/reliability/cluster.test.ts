@@ -117,6 +117,29 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('wrong credentials are said at once, as on one Redis: status, isalive and submit exit 255 naming them; a worker exits (adversary 35 F4)', async () => {
+    for (const s of cluster.servers)
+      redisCli(['-p', String(s.port), 'ACL', 'SETUSER', 'jtmc', 'on', '>right-pw', '~*', '&*', '+@all']);
+    const wrong = {
+      ...env,
+      REDIS_URL: cluster.url.replace('redis+cluster://', 'redis+cluster://jtmc:wrong-pw@'),
+    };
+    for (const args of [
+      ['status', '-tid', '1'],
+      ['isalive', '-tid', '1'],
+      ['submit', '-cmd', 'true', '-p', 'cp'],
+    ]) {
+      const at = Date.now();
+      const r = await runJtm(args, wrong);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([255, expect.stringMatching(/WRONGPASS|password/i)]);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).not.toContain('wrong-pw');
+      expect(Date.now() - at).toBeLessThan(5_000);
+    }
+    const w = await runJtm(['worker', '-p', 'cp'], wrong, { timeoutMs: 20_000 });
+    expect([w.code, w.stderr]).toEqual([255, expect.stringMatching(/WRONGPASS|password/i)]);
+  });
 });
 
 /** The cluster node (port) that holds `key`: EXISTS answers 1 there (the others answer MOVED). */
