@@ -37,6 +37,25 @@ export function oneLine(message: string): string {
   return kept.reduce((acc, l) => (acc === '' ? l : acc.endsWith(':') ? `${acc} ${l}` : `${acc}: ${l}`), '');
 }
 
+/** The longest error line JTM prints (characters of the message), its middle cut out past it. */
+export const MAX_ERROR_CHARS = 2000;
+
+/**
+ * A message cut to MAX_ERROR_CHARS: its start and end kept (what was wrong, and the advice that ends most lines),
+ * the middle said as a count. Messages quote the value they refuse, and a 5 MB field of a task file made a
+ * 5,000,039-byte stderr line (adversary 34 L1).
+ */
+export function capped(message: string): string {
+  if (message.length <= MAX_ERROR_CHARS) return message;
+  // Never between the two halves of a surrogate pair (an emoji in the value): that would print U+FFFD.
+  const low = (i: number): boolean => /[\uDC00-\uDFFF]/.test(message.charAt(i));
+  let head = MAX_ERROR_CHARS / 2;
+  let tail = message.length - MAX_ERROR_CHARS / 2;
+  if (low(head)) head--;
+  if (low(tail)) tail++;
+  return `${message.slice(0, head)}… (${tail - head} characters cut) …${message.slice(tail)}`;
+}
+
 /**
  * The one formatting of a command's failure, shared by BaseCommand.catch (oclif) and the fast path
  * (bin/run.js), so that both give Cromwell the same exit code and the same single stderr line.
@@ -50,7 +69,7 @@ export function reportError(
   const err = thrown as Thrown;
   const e = asJtmError(thrown, redisWhere);
   const exitCode = e instanceof JtmError ? e.exitCode : (err?.oclif?.exit ?? err?.exitCode) === 0 ? 0 : 1;
-  const message = asTyped(oneLine(e.message)) || e.name;
+  const message = capped(asTyped(oneLine(e.message)) || e.name);
   return {
     exitCode,
     line: `jtm ${commandId ?? ''}: ${message}\n`,

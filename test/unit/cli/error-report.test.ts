@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { reportError } from '../../../src/cli/error-report.js';
+import { MAX_ERROR_CHARS, reportError } from '../../../src/cli/error-report.js';
+import { InvalidInputError } from '../../../src/errors.js';
 
 describe('a failed command’s exit code', () => {
   it('is 255 for Redis not reached, in the words of a Cluster client too (adversary 11 L4: exit 1, "dead")', () => {
@@ -57,5 +58,22 @@ describe('a discarded transaction', () => {
       exitCode: 255,
       line: "jtm kill: Redis answered with an error: OOM command not allowed when used memory > 'maxmemory'.\n",
     });
+  });
+});
+
+describe('a message that quotes a huge value', () => {
+  it('is cut in the middle to a bounded line, its start and end kept (adversary 34 L1: a 5,000,039-byte line)', () => {
+    const value = `${'x'.repeat(5_000_000)}😀`;
+    const r = reportError(
+      new InvalidInputError(`invalid cromwell_job_id ${JSON.stringify(value)}: use letters and digits`),
+      'submit',
+    );
+    expect(r.line.length).toBeLessThan(MAX_ERROR_CHARS + 100);
+    expect(r.line).toMatch(/^jtm submit: invalid cromwell_job_id "x{100}/);
+    expect(r.line).toMatch(/… \(\d+ characters cut\) …x*😀": use letters and digits\n$/);
+    expect(r.line).not.toContain('\uFFFD');
+    expect(r.json.error.message.length).toBeLessThan(MAX_ERROR_CHARS + 100);
+    // A short message is left as it is.
+    expect(reportError(new InvalidInputError('bad -p'), 'submit').line).toBe('jtm submit: bad -p\n');
   });
 });
