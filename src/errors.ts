@@ -65,8 +65,9 @@ export class RedisUnavailableError extends JtmError {
    */
   readonly reached: boolean;
 
-  constructor(where: string, cause?: unknown, opts: { reached?: boolean } = {}) {
-    const reason = unusableRedisReason(cause);
+  /** `reason`: why it cannot serve, when JTM found it out itself (a replica: replica-check.ts) rather than from a reply. */
+  constructor(where: string, cause?: unknown, opts: { reached?: boolean; reason?: string } = {}) {
+    const reason = opts.reason ?? unusableRedisReason(cause);
     super(
       reason
         ? `Redis at ${where} ${reason}${causeText(cause)}`

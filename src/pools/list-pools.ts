@@ -1,6 +1,7 @@
 import { stripVTControlCharacters } from 'node:util';
 
 import { allShards, forPool, type JtmContext } from '../context.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { openQueueOf } from './pool-queue.js';
 import { readPoolJobs } from '../slurm/slurm-jobs.js';
 import { listLiveWorkers, type LiveWorker } from './live-workers.js';
@@ -43,6 +44,8 @@ export const UNFINISHED_STATES = ['wait', 'active', 'delayed', 'prioritized', 'w
  */
 export async function listPools(anyShard: JtmContext): Promise<PoolInfo[]> {
   const perShard = await Promise.all(allShards(anyShard).map(listShardPools));
+  // "no pools" from a replica re-syncing after a failover is Redis unavailable (refuseReplica).
+  if (perShard.every(p => p.length === 0)) await refuseReplica(anyShard);
   return perShard.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { forTask, withContextRetrying, type ContextSource, type JtmContext } from '../context.js';
 import { isConnectionError, KillUnsettledError, TaskNotFoundError, toError } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { jobIdOf } from './job-data.js';
 import { openPoolQueue } from './pool-queue.js';
 import { isFinal, statusName, TaskStatus, type TaskStatusName } from './status.js';
@@ -54,6 +55,10 @@ export async function killTask(
   const outcome = await ctx.tasks.requestKill(id);
   switch (outcome.kind) {
     case 'missing':
+      // Answered, and nothing written: a replica's "missing" (refuseReplica) is Redis unavailable, not a kill
+      // that may have happened (KillUnsettledError).
+      sent.request = false;
+      await refuseReplica(ctx);
       throw new TaskNotFoundError(id, 255);
     case 'final':
       return { task_id: id, status: statusName(outcome.status), action: 'already-final' };

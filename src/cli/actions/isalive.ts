@@ -8,8 +8,13 @@ export async function runIsAlive(
   { flags, args }: TaskIdInput,
 ): Promise<{ task_id: number; alive: Aliveness }> {
   const id = resolveTaskId(flags.task_id, args.id);
-  const alive = await checkAlive(s, id, s.config.isaliveRetryMs);
-  if (alive === 'unknown') s.logger.warn({ task: id }, 'Redis unreachable: answering unknown (exit 0)');
+  // The cause is logged with it: "Redis unreachable" alone did not say that REDIS_URL named a replica (adversary 34 H2).
+  const alive = await checkAlive(s, id, s.config.isaliveRetryMs, err =>
+    s.logger.warn(
+      { task: id, err: err instanceof Error ? err.message : String(err) },
+      'Redis unreachable: answering unknown (exit 0)',
+    ),
+  );
   s.print(`${alive}\n`);
   if (alive === 'no') process.exitCode = 1;
   return { task_id: id, alive };
