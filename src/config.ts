@@ -1,8 +1,8 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { InvalidInputError } from './errors.js';
-import { MAX_TIMER_MS, parseDurationOr } from './durations.js';
+import { InvalidInputError, PipeNotWrittenError } from './errors.js';
+import { MAX_TIMER_MS, parseDuration, parseDurationOr } from './durations.js';
 import { closestName, dropUndefined } from './fields.js';
 import { readInputFile } from './input-file.js';
 
@@ -269,7 +269,7 @@ export function loadConfig(
   // `JTM_PREFIX=` (a systemd Environment= line, a Cromwell template), and taking it as "the default" sent
   // isalive and kill to another deployment's prefix (its task of the same id was killed) or to localhost.
   const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const merged = { ...readConfigFile(configFileOf(env, configFile)), ...fromEnv };
+  const merged = { ...readConfigFile(configFileOf(env, configFile), pipeWaitMs(env)), ...fromEnv };
   const get = (key: ConfigKey): string | undefined => {
     if (unset.has(key)) return undefined;
     const v = merged[key];
@@ -362,7 +362,7 @@ export function loadConfig(
     shards: integer('JTM_SHARDS', 1, 1, MAX_SHARDS),
     logLevel,
     logDir: path('JTM_LOG_DIR') ?? defaultLogDir(home, prefix),
-    connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', '3s', true),
+    connectTimeoutMs: duration('JTM_CONNECT_TIMEOUT', DEFAULT_CONNECT_TIMEOUT, true),
     isaliveRetryMs: duration('JTM_ISALIVE_RETRY', '10s', false, NOT_A_TIMER),
     killRetryMs: duration('JTM_KILL_RETRY', '10s', false, NOT_A_TIMER),
     submitRetryMs: duration('JTM_SUBMIT_RETRY', '10s', false, NOT_A_TIMER),
@@ -502,19 +502,45 @@ function validatePrefix(prefix: string): void {
   }
 }
 
+/** JTM_CONNECT_TIMEOUT's default. */
+const DEFAULT_CONNECT_TIMEOUT = '3s';
+
 /** Largest `--config` file: KEY=VALUE lines are a few KB; more is not a configuration (/dev/zero). */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 // A config file is read once per process: `--config <(...)` is a pipe, which a second read finds empty
-// (the settings were silently ignored), and a FIFO's writer is gone by then (the second open hung).
-const configFiles = new Map<string, string>();
+// (the settings were silently ignored), and a FIFO's writer is gone by then (the second open hung). A pipe
+// not written in time is not waited for twice either.
+const configFiles = new Map<string, string | InvalidInputError>();
+
+/**
+ * How long a config pipe may take to be written: JTM_CONNECT_TIMEOUT when the environment gives a valid one (the
+ * file cannot say: it is not read yet), else its default. A FIFO or `<(sleep 30)` with nothing written hung every
+ * command for ever, isalive included, and so Cromwell's check-alive (adversary 34 M1).
+ */
+function pipeWaitMs(env: Env): number {
+  const raw = env['JTM_CONNECT_TIMEOUT'];
+  try {
+    const ms = raw ? parseDuration(raw) : NaN;
+    if (ms > 0 && ms <= MAX_TIMER_MS) return ms;
+  } catch {
+    // refused where the setting is read; the default bounds the wait meanwhile
+  }
+  return parseDuration(DEFAULT_CONNECT_TIMEOUT);
+}
 
 /** KEY=VALUE lines (the `--config` / JTM_CONFIG_FILE file); the environment wins over the file. */
-function readConfigFile(path: string | undefined): Record<string, string> {
+function readConfigFile(path: string | undefined, waitMs: number): Record<string, string> {
   if (!path) return {};
   let text = configFiles.get(path);
+  if (text instanceof InvalidInputError) throw text;
   if (text === undefined) {
-    text = readInputFile(path, 'config file', MAX_CONFIG_FILE_BYTES);
+    try {
+      text = readInputFile(path, 'config file', MAX_CONFIG_FILE_BYTES, { pipeWaitMs: waitMs });
+    } catch (err) {
+      if (err instanceof PipeNotWrittenError) configFiles.set(path, err);
+      throw err;
+    }
     configFiles.set(path, text);
   }
   const out: Record<string, string> = {};

@@ -22,6 +22,16 @@ export class InvalidInputError extends JtmError {
   }
 }
 
+/**
+ * A pipe named as an input file (`--config <(...)`, a FIFO) not written and closed within the wait allowed
+ * (input-file.ts's pipeWaitMs): invalid input like any unreadable file, so isalive answers `unknown`.
+ */
+export class PipeNotWrittenError extends InvalidInputError {
+  constructor(what: string, path: string, ms: number, why: string) {
+    super(`cannot read ${what} ${path}: a pipe ${why} within ${ms} ms`);
+  }
+}
+
 /** The command's own output could not be written (stdout on a full disk, a device that takes no data). */
 export class OutputWriteError extends JtmError {
   /** `undone`: what the command did about what it could not say (submit: its tasks killed). */

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError, PipeNotWrittenError } from './errors.js';
 import { sleepSync } from './sleep-sync.js';
 
 /**
@@ -8,20 +8,23 @@ import { sleepSync } from './sleep-sync.js';
  * (`--config <(...)`, a FIFO, /dev/stdin), which can be read only once. Anything else (a directory, a
  * device such as /dev/zero, a socket) is refused, and so is more than `maxBytes`, which also bounds a pipe
  * that never ends. `what` names the file in messages. `pipes: false`: a regular file only (a file read by
- * every command, such as the site config, cannot be a pipe that only the first would read).
+ * every command, such as the site config, cannot be a pipe that only the first would read). `pipeWaitMs`: how
+ * long a pipe may take to be written and closed (unbounded without it: `submit -f`'s generator may take its time).
  */
 export function readInputFile(
   path: string,
   what: string,
   maxBytes: number,
-  opts: { pipes?: boolean } = {},
+  opts: { pipes?: boolean; pipeWaitMs?: number } = {},
 ): string {
   const pipes = opts.pipes ?? true;
+  const bounded = opts.pipeWaitMs !== undefined;
   let fd: number;
   try {
-    // Without pipes, opened without waiting: opening a FIFO for reading waits for a writer, for ever if none
-    // comes (a FIFO named as JTM_SITE_CONFIG hung every command that read it).
-    fd = openSync(path, pipes ? 'r' : constants.O_RDONLY | constants.O_NONBLOCK);
+    // Without pipes, or with a bound, opened without waiting: opening a FIFO for reading waits for a writer, for
+    // ever if none comes (a FIFO named as JTM_SITE_CONFIG hung every command that read it; one named by --config
+    // hung every command, isalive included: adversary 34 M1).
+    fd = openSync(path, pipes && !bounded ? 'r' : constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new InvalidInputError(`cannot read ${what} ${path}: ${codeOf(err)}`);
   }
@@ -40,6 +43,11 @@ export function readInputFile(
       );
     }
     if (st.isFile() && st.size > maxBytes) throw tooLarge(what, path, maxBytes);
+    const deadline = st.isFIFO() && bounded ? Date.now() + (opts.pipeWaitMs ?? 0) : undefined;
+    const late = (): boolean => deadline !== undefined && Date.now() >= deadline;
+    // Whether a writer has been seen: a non-blocking read of a FIFO no one has opened for writing yet ends at
+    // once (0 bytes, as at its end), so until a writer is seen that is waited through, within the bound.
+    let writer = false;
     const chunks: Buffer[] = [];
     let total = 0;
     const buf = Buffer.alloc(64 * 1024);
@@ -50,12 +58,21 @@ export function readInputFile(
       } catch (err) {
         // A non-blocking pipe with nothing yet: wait for the writer (sleepSync blocks without spinning).
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          writer = true;
+          if (late())
+            throw new PipeNotWrittenError(what, path, opts.pipeWaitMs ?? 0, 'not closed by its writer');
           sleepSync(10);
           continue;
         }
         throw new InvalidInputError(`cannot read ${what} ${path}: ${codeOf(err)}`);
       }
+      if (n === 0 && deadline !== undefined && !writer) {
+        if (late()) throw new PipeNotWrittenError(what, path, opts.pipeWaitMs ?? 0, 'nothing written to it');
+        sleepSync(10);
+        continue;
+      }
       if (n === 0) break;
+      writer = true;
       total += n;
       if (total > maxBytes) throw tooLarge(what, path, maxBytes);
       chunks.push(Buffer.from(buf.subarray(0, n)));

@@ -328,6 +328,59 @@ describe('settings that cannot work fail fast', () => {
     expect(one(r.stderr)).toMatch(/config file .* is larger than 1048576 bytes/);
   });
 
+  it('a config pipe with nothing written ends the command within JTM_CONNECT_TIMEOUT, isalive answering unknown; a late writer is waited for; submit -f is not bounded (adversary 34 M1)', async () => {
+    // It hung every command for ever, isalive included: Cromwell's check-alive never returned.
+    const env = testEnv({ JTM_CONNECT_TIMEOUT: '1s' });
+    const fifo = join(dir, 'm1-fifo');
+    const made = await bash(`mkfifo ${fifo}`, env);
+    expect(made.code, made.stderr).toBe(0);
+    const runs: [string, () => Promise<CliResult>][] = [
+      ['--config FIFO', () => runJtm(['isalive', '-tid', '1', '--config', fifo], env, { timeoutMs: 15_000 })],
+      [
+        'JTM_CONFIG_FILE=FIFO',
+        () => runJtm(['isalive', '-tid', '1'], { ...env, JTM_CONFIG_FILE: fifo }, { timeoutMs: 15_000 }),
+      ],
+      [
+        '--config FIFO --json',
+        () => runJtm(['isalive', '-tid', '1', '--config', fifo, '--json'], env, { timeoutMs: 15_000 }),
+      ],
+      // A writer that holds the pipe and writes nothing (its stderr away: the test waits for no one's output).
+      [
+        '--config <(sleep 8)',
+        () => bash(`jtm isalive -tid 1 --config <(exec sleep 8 2>/dev/null)`, env, 15_000),
+      ],
+    ];
+    for (const [name, run] of runs) {
+      const [r, ms] = await timed(run);
+      expect(ms, name).toBeLessThan(6000);
+      expect([r.code, r.stdout.trim()], name).toEqual([
+        0,
+        name.endsWith('--json') ? '{"alive":"unknown"}' : 'unknown',
+      ]);
+      expect(one(r.stderr), name).toMatch(
+        /^jtm isalive: cannot read config file \S+: a pipe (nothing written to it|not closed by its writer) within 1000 ms: answering unknown \(exit 0\)$/,
+      );
+    }
+    const [status, ms] = await timed(() =>
+      runJtm(['status', '-tid', '1', '--config', fifo], env, { timeoutMs: 15_000 }),
+    );
+    expect(ms).toBeLessThan(6000);
+    expect(status.code).toBe(1);
+    expect(one(status.stderr)).toMatch(
+      /^jtm status: cannot read config file \S+: a pipe nothing written to it within 1000 ms$/,
+    );
+    // Written 100 ms after the command opened it: read as before.
+    const late = await bash(
+      `( sleep 0.1; echo JTM_MAX_COMMAND_BYTES=5 > ${fifo} ) & jtm submit -cmd 'echo long enough' -p x --config ${fifo}`,
+      env,
+    );
+    expect(one(late.stderr)).toMatch(/longer than 5/);
+    // A task file's generator may take its time: not bounded.
+    const slow = await bash(`jtm submit -p m1-slow -f <(sleep 2; echo '{"command": "echo hi"}')`, env);
+    expect(slow.code, slow.stderr).toBe(0);
+    expect(slow.stdout).toMatch(/JTM task ID \d+/);
+  });
+
   it('isalive whose --config file is gone, half-written or says what this version does not take answers unknown (exit 0), not "dead"; status still fails (adversary 9 J5, 13 E6)', async () => {
     const env = testEnv();
     const half = join(dir, 'half.env');
