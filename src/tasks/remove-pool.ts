@@ -11,6 +11,7 @@ import { validatePoolName } from '../pool-spec.js';
 import { sendToPool, sendToWorker } from '../control/worker-control.js';
 import { UNFINISHED_STATES } from '../pools/list-pools.js';
 import { repliesOrThrow } from '../redis/replies.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { countSlotsByState, listLiveWorkers } from '../pools/live-workers.js';
 
 export interface RemovePoolResult {
@@ -46,8 +47,16 @@ export async function removePool(
   // left (waiting tasks, a queue with jobs) is still the pool's, and a second removal finishes it. Before, the
   // second answered "unknown pool" and the waiting tasks stayed pending with no worker, for ever.
   // A pool only a live worker names (started ahead of the work) is a pool too: its workers are stopped.
-  if (!known && tasks.length === 0 && !(await queueHasJobs(ctx, pool)) && (await liveSlots(ctx, pool)) === 0)
+  if (
+    !known &&
+    tasks.length === 0 &&
+    !(await queueHasJobs(ctx, pool)) &&
+    (await liveSlots(ctx, pool)) === 0
+  ) {
+    // A replica's "no such pool" is Redis unavailable (refuseReplica: adversary 34 H2).
+    await refuseReplica(ctx);
     throw new PoolNotFoundError(pool);
+  }
   const reason = `pool ${pool} removed`;
   const result: RemovePoolResult = {
     pool,

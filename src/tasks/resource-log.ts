@@ -1,5 +1,6 @@
 import { forTask, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import {
   csvHeader,
   csvLine,
@@ -20,7 +21,10 @@ export async function getResourceLog(anyShard: JtmContext, id: number): Promise<
     ctx.redis.exists(ctx.keys.task(id)),
     ctx.redis.xrange(ctx.keys.taskResources(id), '-', '+'),
   ]);
-  if (!exists) throw new TaskNotFoundError(id);
+  if (!exists) {
+    await refuseReplica(ctx);
+    throw new TaskNotFoundError(id);
+  }
   // Always every field, in the documented order.
   const samples = samplesOfEntries(entries).map(
     raw => Object.fromEntries(RESOURCE_FIELDS.map(f => [f, raw[f] ?? null])) as ResourceSample,

@@ -21,6 +21,7 @@ import type { Logger } from '../logger.js';
 import type { TaskRecord } from '../store/task-record.js';
 import { writeFileRange } from './output-range.js';
 import { isFinal } from './status.js';
+import { refuseReplica } from '../redis/replica-check.js';
 
 /** While the record does not name the run's stdout file yet, how long a gap waits for it (see `reach`). */
 const HOLD_MS = 5_000;
@@ -85,7 +86,12 @@ export async function streamTaskOutput(
   // to, the stream entry read up to, the run), so it resumes at the byte where it stopped. Nothing is written
   // between a read and the state it moves, so a read that fails has delivered nothing, and is made again.
   const redis = redisAccess(from, id, signal, () => delivered);
-  const record = await redis(ctx => ctx.tasks.get(id));
+  const record = await redis(async ctx => {
+    const found = await ctx.tasks.get(id);
+    // A replica's "no such task" is Redis unavailable (refuseReplica), ridden out by a follower like an outage.
+    if (!found) await refuseReplica(ctx);
+    return found;
+  });
   if (!record) throw new TaskNotFoundError(id);
   const restarts: OutputRestart[] = [];
   if (isFinal(record.status) && (await copyFile(record.stdout_file, record, write)))

@@ -63,6 +63,20 @@ describe('a REDIS_URL naming a replica', () => {
     expect(pools.code, pools.stderr).toBe(255);
     expect(pools.stdout).not.toMatch(/no pools/);
     expect(pools.stderr).toMatch(/^jtm pools: Redis at \S+ is a replica .*point REDIS_URL at the master\n$/);
+    // The other answers of "not there": logs, resource-log, remove-pool.
+    for (const args of [
+      ['logs', '-tid', String(id)],
+      ['resource-log', '-tid', String(id)],
+      ['remove-pool', '-p', 'replica-reads'],
+    ]) {
+      const r = await runJtm(args, onReplica);
+      expect.soft(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(255);
+      expect
+        .soft(r.stderr, args.join(' '))
+        .toMatch(
+          new RegExp(`^jtm ${args[0]}: Redis at \\S+ is a replica .*point REDIS_URL at the master\n$`),
+        );
+    }
     const gone = await runJtm(['isalive', '-tid', missing], onReplica);
     expect(gone.stdout.trim(), gone.stderr).toBe('unknown');
 
