@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
-import { clientKey, LOGIN_LINES_PER_WINDOW, LoginLimiter } from '../../../src/http/login-limit.js';
+import {
+  clientKey,
+  LOGIN_LINES_PER_WINDOW,
+  LoginLimiter,
+  LOOPBACK_CLIENT,
+} from '../../../src/http/login-limit.js';
 import { collecting } from '../../helpers/log-lines.js';
 import { waitFor } from '../../helpers/env.js';
 
@@ -16,9 +21,32 @@ describe('wrong-credential limit (adversary 21 F2)', () => {
     expect(clientKey('FE80::A:2')).toBe('fe80:0:0:0:0:0:a:2');
     expect(clientKey('febf::1')).toBe('febf:0:0:0:0:0:0:1');
     expect(clientKey('fec0::1')).toBe('fec0:0:0:0::/64');
-    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+    expect(clientKey('::2')).toBe('0:0:0:0::/64');
     expect(clientKey('64:ff9b::10.1.2.3')).toBe('64:ff9b:0:0::/64');
     expect(clientKey('')).toBe('');
+  });
+
+  it('keys every loopback address as one client: 127.0.0.0/8, ::1, mapped or not (adversary 35 F3)', () => {
+    for (const a of [
+      '127.0.0.1',
+      '127.0.0.2',
+      '127.1.2.3',
+      '127.255.255.254',
+      '::ffff:127.0.0.1',
+      '::FFFF:127.9.9.9',
+      '::ffff:7f00:1',
+      '::ffff:7fab:cdef',
+      '::1',
+      '0:0:0:0:0:0:0:1',
+    ])
+      expect(clientKey(a), a).toBe(LOOPBACK_CLIENT);
+    for (const a of ['128.0.0.1', '126.255.255.255', '10.127.0.1', '::ffff:8000:1', '::2', '1::1'])
+      expect(clientKey(a), a).not.toBe(LOOPBACK_CLIENT);
+    const limiter = new LoginLimiter(undefined, { delayMs: 60_000 });
+    limiter.failed('127.0.0.2');
+    expect(limiter.refusal('127.44.0.9')).toBeGreaterThan(59_000);
+    expect(limiter.refusal('::1')).toBeGreaterThan(59_000);
+    expect(limiter.refusal('10.0.0.1')).toBe(0);
   });
 
   it('one wrong answer in flight per client; other clients and other /64s are not held', () => {
