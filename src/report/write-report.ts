@@ -1,4 +1,16 @@
-import { closeSync, constants, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import type { JtmContext } from '../context.js';
@@ -50,27 +62,56 @@ interface Output {
  * document's first bytes are written at once so that a device or disk without room fails now too. A regular
  * file (or a new one) is written beside its path and renamed over it when complete, so a report that fails
  * half way leaves the previous one intact; anything else (a device, a FIFO, /dev/stdout) is written in place.
+ *
+ * The path may be in a directory other users can write (/tmp, a shared project folder), where they can plant
+ * names in advance: a temp file named by the pid was opened through a symlink planted at every pid, and root's
+ * report overwrote a root file (adversary 35 F1). So the temp file has a random name and is created, never
+ * opened (O_EXCL, O_NOFOLLOW), mode 0600 until complete; the rename replaces a symlink planted at the path
+ * instead of writing through it. A symlink at the path is followed to a device or FIFO only when its owner is
+ * this process's user or the directory's owner (the kernel's protected_symlinks rule, which a host may not set);
+ * and an in-place open neither creates, truncates nor follows a symlink, and writes only if what it opened is
+ * still not a regular file (one swapped in after the check is refused, unwritten).
  */
 function openOutput(file: string): Output {
   let inPlace = false;
   let fifo = false;
+  let follow = false;
   try {
-    const st = statSync(file);
-    inPlace = !st.isFile();
+    const link = lstatSync(file);
+    follow = link.isSymbolicLink() && trustedLink(file, link.uid);
+    const st = follow ? statSync(file) : link;
+    // An untrusted symlink is a name to replace, as a missing file is.
+    inPlace = !st.isFile() && !st.isSymbolicLink();
     fifo = st.isFIFO();
   } catch {
-    // no file there yet: written beside it, as a regular one
+    // no file there yet (or a symlink to nothing): written beside it, as a regular one
   }
-  const path = inPlace ? file : join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  const path = inPlace
+    ? file
+    : join(dirname(file), `.${basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
   let fd: number | undefined;
+  let created = false;
   // Best effort: the error that got us here is the one to report.
   const discard = (): void => {
     if (fd !== undefined) ignoreErrors(() => closeSync(fd as number));
-    if (!inPlace) ignoreErrors(() => unlinkSync(path));
+    if (created) ignoreErrors(() => unlinkSync(path));
   };
   try {
-    // A FIFO without blocking: with nothing reading it, the open answers ENXIO at once (it hung for good).
-    fd = fifo ? openSync(path, constants.O_WRONLY | constants.O_NONBLOCK) : openSync(path, 'w');
+    if (inPlace) {
+      // A FIFO without blocking: with nothing reading it, the open answers ENXIO at once (it hung for good).
+      fd = openSync(
+        path,
+        constants.O_WRONLY | (fifo ? constants.O_NONBLOCK : 0) | (follow ? 0 : constants.O_NOFOLLOW),
+      );
+      if (fstatSync(fd).isFile()) throw new Error('it was replaced by a regular file while being opened');
+    } else {
+      fd = openSync(
+        path,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
+      created = true;
+    }
     writeAll(fd, HTML_START);
   } catch (err) {
     discard();
@@ -83,11 +124,23 @@ function openOutput(file: string): Output {
   return {
     fd: opened,
     commit: () => {
+      // The mode a new file gets (0666 less the umask), now that it is complete.
+      if (!inPlace) fchmodSync(opened, 0o666 & ~process.umask());
       closeSync(opened);
       if (!inPlace) renameSync(path, file);
     },
     discard,
   };
+}
+
+/** A symlink the kernel's protected_symlinks would follow in a sticky directory: ours, or its directory owner's. */
+function trustedLink(file: string, linkUid: number): boolean {
+  if (linkUid === process.geteuid?.()) return true;
+  try {
+    return statSync(dirname(file)).uid === linkUid;
+  } catch {
+    return false;
+  }
 }
 
 /**

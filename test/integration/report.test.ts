@@ -1,4 +1,16 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReportData } from '../../src/report/analyse.js';
 import type { TaskRecord } from '../../src/store/task-record.js';
 import { chromiumRequirement, launchChromium } from '../helpers/browser.js';
-import { itIf } from '../helpers/requirements.js';
+import { asRoot, itIf } from '../helpers/requirements.js';
 import { ROOT, runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
@@ -171,6 +183,77 @@ describe('jtm report', () => {
     expect((await runJtm(['report', '-o', out], env)).code).toBe(0);
     expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>/);
   });
+
+  it('writes no file through symlinks other users planted: at the temp names nor at the path itself (adversary 35 F1)', async () => {
+    // Adversary 35 F1: the temp file beside the output was `.<name>.<pid>.tmp`, opened through a symlink; one
+    // planted for every pid made root's report overwrite root's mode-600 file. A sticky 1777 directory, as /tmp.
+    const pub = join(dir, 'pub');
+    mkdirSync(pub);
+    chmodSync(pub, 0o1777);
+    const victim = join(dir, 'victim');
+    const victimOfPath = join(dir, 'victim-of-path');
+    writeFileSync(victim, 'VICTIM\n', { mode: 0o600 });
+    writeFileSync(victimOfPath, 'VICTIM OF PATH\n', { mode: 0o600 });
+    const out = join(pub, 'run.html');
+    // Every pid the command may get (the whole range where it is small, as here; else the next 20,000).
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    const last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    const pids =
+      pidMax <= 65_536
+        ? Array.from({ length: pidMax }, (_, i) => i + 1)
+        : Array.from({ length: 20_000 }, (_, i) => ((last + i) % pidMax) + 1);
+    for (const pid of pids) symlinkSync(victim, join(pub, `.run.html.${pid}.tmp`));
+    // And at the path itself, by another user (nobody): replaced, not written through.
+    symlinkSync(victimOfPath, out);
+    if (process.getuid?.() === 0) lchownSync(out, 65534, 65534);
+    try {
+      const r = await runJtm(['report', '-o', out], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(victim, 'utf8')).toBe('VICTIM\n');
+      expect(readFileSync(victimOfPath, 'utf8')).toBe('VICTIM OF PATH\n');
+      const st = lstatSync(out);
+      expect(st.isFile()).toBe(true);
+      expect(st.mode & 0o777).toBe(0o666 & ~process.umask());
+      expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>/);
+      // Its temp file renamed, none left beside the planted names.
+      const left = readdirSync(pub).filter(f => !/^\.run\.html\.\d+\.tmp$/.test(f));
+      expect(left).toEqual(['run.html']);
+    } finally {
+      rmSync(pub, { recursive: true, force: true });
+    }
+  });
+
+  itIf(
+    asRoot('a symlink owned by another user (nobody) is planted with lchown'),
+    'a FIFO is written in place, but not through a symlink another user planted at the path (adversary 35 F1)',
+    async () => {
+      // A device or FIFO is written in place (/dev/stdout, a pipe): a symlink of another user's at the path,
+      // to a FIFO that user reads, is not followed there but replaced by the report file.
+      const pub = join(dir, 'pub-fifo');
+      mkdirSync(pub);
+      chmodSync(pub, 0o1777);
+      const fifo = join(dir, 'their-fifo');
+      execFileSync('mkfifo', [fifo]);
+      const out = join(pub, 'run.html');
+      symlinkSync(fifo, out);
+      lchownSync(out, 65534, 65534);
+      // Something reads the FIFO: a report written through the symlink would be read there.
+      const reader = spawn('cat', [fifo]);
+      let read = '';
+      reader.stdout.on('data', (b: Buffer) => (read += b.toString()));
+      try {
+        const r = await runJtm(['report', '-o', out], env);
+        expect(r.code, r.stderr).toBe(0);
+        expect(lstatSync(out).isFile()).toBe(true);
+        expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>/);
+        expect(read).toBe('');
+      } finally {
+        reader.kill();
+        rmSync(pub, { recursive: true, force: true });
+        rmSync(fifo, { force: true });
+      }
+    },
+  );
 
   itIf(
     chromiumRequirement,
