@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, lstatSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 
 import type { JtmContext } from '../context.js';
+import { writeTempBeside } from '../planted-names.js';
 import { processUserName } from '../process-user.js';
 import { TaskStatus } from './status.js';
 import type { TaskRecord } from '../store/task-record.js';
@@ -98,9 +98,9 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
   const code = rcCodeFor(record);
   if (!path || code === undefined) return undefined;
   const log = ctx.logger.child({ task: record.id, rc_file: path });
-  const tmp = join(dirname(path), `.${basename(path)}.jtm-${randomBytes(6).toString('hex')}`);
+  let tmp: string | undefined;
   try {
-    writeFileSync(tmp, `${code}\n`, { flag: 'wx' });
+    tmp = writeTempBeside(path, `${code}\n`);
     try {
       linkSync(tmp, path);
     } catch (err) {
@@ -120,6 +120,7 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
       if (e.code !== 'EPERM' && e.code !== 'ENOTSUP' && e.code !== 'EXDEV') throw err;
       if (existsSync(path)) return undefined;
       renameSync(tmp, path);
+      tmp = undefined;
     }
     log.info({ code, status: record.status_name }, 'rc written for a task JTM ended');
     return code;
@@ -128,9 +129,9 @@ export async function writeRcForEndedTask(ctx: JtmContext, record: TaskRecord): 
     return undefined;
   } finally {
     try {
-      unlinkSync(tmp);
+      if (tmp !== undefined) unlinkSync(tmp);
     } catch {
-      // already renamed, or never created
+      // already gone
     }
   }
 }

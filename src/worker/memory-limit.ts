@@ -1,8 +1,8 @@
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import type { JtmContext } from '../context.js';
 import type { Logger } from '../logger.js';
+import { appendToRegularFile, replaceFile } from '../planted-names.js';
 import type { TaskJobData } from '../tasks/job-data.js';
 import { sizeBytes } from '../pool-spec.js';
 import { memoryRoom } from './cgroup.js';
@@ -50,18 +50,14 @@ export function outOfMemoryLine(reason: string): string {
 export function markOutOfMemory(stderrPath: string, rcFile: string | undefined, reason: string): string[] {
   const line = outOfMemoryLine(reason);
   const written: string[] = [];
+  // Only to a regular file already there, through no symlink, waiting on no FIFO (adversary 35 F2).
   const append = (path: string): void => {
-    try {
-      appendFileSync(path, line);
-      written.push(path);
-    } catch {
-      // not writable: nothing to do
-    }
+    if (appendToRegularFile(path, line)) written.push(path);
   };
   append(stderrPath);
   if (rcFile) {
     const callStderr = join(dirname(rcFile), 'stderr');
-    if (callStderr !== stderrPath && existsSync(callStderr)) append(callStderr);
+    if (callStderr !== stderrPath) append(callStderr);
     const flag = flagMemoryRetry(rcFile);
     if (flag) written.push(flag);
   }
@@ -76,7 +72,9 @@ export function markOutOfMemory(stderrPath: string, rcFile: string | undefined, 
 export function flagMemoryRetry(rcFile: string): string | undefined {
   const path = join(dirname(rcFile), 'memory_retry_rc');
   try {
-    writeFileSync(path, '0\n');
+    // A new file renamed into place: a symlink or FIFO planted at the name is replaced, not written through or
+    // waited on (a FIFO froze the worker, adversary 35 F2).
+    replaceFile(path, '0\n');
     return path;
   } catch {
     return undefined;

@@ -1,5 +1,16 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, type TestFunction } from 'vitest';
@@ -429,6 +440,62 @@ for p in kids: os.waitpid(p, 0)
       expect(n.status_name).toBe('success');
       expect(worker!.child.exitCode).toBeNull();
       expect((await runJtm(['check-worker', '-p', pool], env)).code).toBe(0);
+    },
+  );
+
+  row(
+    'memory_retry_rc and execution/stderr: planted symlinks are not written through, a planted FIFO does not freeze the worker (adversary 35 F2)',
+    async ({ expect }) => {
+      // Adversary 35 F2: the worker (root) wrote `0` through a symlink planted as memory_retry_rc and appended the
+      // OutOfMemory line through one planted as execution/stderr, into root's files; a FIFO planted as
+      // memory_retry_rc blocked its event loop in open() until something read it: no heartbeats, tasks killed.
+      const linked = join(work, 'planted-link', 'execution');
+      const piped = join(work, 'planted-fifo', 'execution');
+      mkdirSync(linked, { recursive: true });
+      mkdirSync(piped, { recursive: true });
+      const victim = join(work, 'victim-retry');
+      const victimStderr = join(work, 'victim-stderr');
+      writeFileSync(victim, 'ORIG\n', { mode: 0o600 });
+      writeFileSync(victimStderr, 'STDERR VICTIM\n', { mode: 0o600 });
+      symlinkSync(victim, join(linked, 'memory_retry_rc'));
+      symlinkSync(victimStderr, join(linked, 'stderr'));
+      const fifos = [join(piped, 'memory_retry_rc'), join(piped, 'stderr')];
+      for (const f of fifos) execFileSync('mkfifo', [f]);
+      const hog = "python3 -c 'import time; x=bytearray(300*1024*1024); time.sleep(30)'";
+      try {
+        const viaLink = await submit(['--mem-limit', '100M', '--rc-file', join(linked, 'rc'), '-cmd', hog]);
+        const viaFifo = await submit(['--mem-limit', '100M', '--rc-file', join(piped, 'rc'), '-cmd', hog]);
+        const l = await waitFinal(viaLink);
+        const f = await waitFinal(viaFifo);
+        expect([l.status_name, f.status_name]).toEqual(['outofresource', 'outofresource']);
+        // The targets are untouched; the flag is a regular file of its own in the call's directory.
+        expect(readFileSync(victim, 'utf8')).toBe('ORIG\n');
+        expect(readFileSync(victimStderr, 'utf8')).toBe('STDERR VICTIM\n');
+        expect(lstatSync(join(linked, 'memory_retry_rc')).isFile()).toBe(true);
+        expect(readFileSync(join(linked, 'memory_retry_rc'), 'utf8')).toBe('0\n');
+        expect(lstatSync(join(linked, 'stderr')).isSymbolicLink()).toBe(true);
+        // The FIFO as memory_retry_rc is replaced by the flag; the one as stderr is left, unopened for writing.
+        expect(readFileSync(join(piped, 'memory_retry_rc'), 'utf8')).toBe('0\n');
+        expect(lstatSync(join(piped, 'stderr')).isFIFO()).toBe(true);
+        // rc comes just after the status.
+        const rc = join(piped, 'rc');
+        expect(
+          await waitFor(() => existsSync(rc) && readFileSync(rc, 'utf8').trim(), 'the rc file', 5000, 50),
+        ).toBe('247');
+        // The worker kept beating throughout and runs on.
+        expect(worker!.child.exitCode).toBeNull();
+        expect(worker!.output()).not.toMatch(/no word from the worker/);
+        expect((await runJtm(['check-worker', '-p', pool], env)).code).toBe(0);
+      } finally {
+        // Whatever waits on a FIFO (the worker, before this fix) gets a reader, and goes on.
+        for (const f of fifos) {
+          try {
+            if (lstatSync(f).isFIFO()) closeSync(openSync(f, constants.O_RDONLY | constants.O_NONBLOCK));
+          } catch {
+            // replaced or gone
+          }
+        }
+      }
     },
   );
 
