@@ -6,6 +6,7 @@ import {
   fstatSync,
   lstatSync,
   openSync,
+  readlinkSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -76,6 +77,20 @@ function openOutput(file: string): Output {
   let inPlace = false;
   let fifo = false;
   let follow = false;
+  // One of this process's descriptors by name (`-o /dev/stdout > run.html`): written through that descriptor,
+  // whatever it leads to. Taken for a regular file, it was written beside its name and renamed over it: root's
+  // report would have replaced the host's /dev/stdout link with a file (review of adversary 35 F1's fix), and
+  // /proc/self/fd/1 failed (no file can be made in /proc/self/fd). Not opened again either: a second open has an
+  // offset of its own, and the result line printed on stdout wrote over the report's first bytes.
+  const own = ownDescriptor(file);
+  if (own !== undefined) {
+    try {
+      writeAll(own, HTML_START);
+    } catch (err) {
+      throw new InvalidInputError(`cannot write ${file}: ${toError(err).message}`);
+    }
+    return { fd: own, commit: () => {}, discard: () => {} };
+  }
   try {
     const link = lstatSync(file);
     follow = link.isSymbolicLink() && trustedLink(file, link.uid);
@@ -131,6 +146,25 @@ function openOutput(file: string): Output {
     },
     discard,
   };
+}
+
+/** The descriptor of this process that `file` names (/dev/stdout, /dev/fd/N, /proc/self/fd/N, or a link to one). */
+function ownDescriptor(file: string): number | undefined {
+  const STD: Record<string, number> = { '/dev/stdin': 0, '/dev/stdout': 1, '/dev/stderr': 2 };
+  const FD = new RegExp(`^/(?:dev/fd|proc/(?:self|thread-self|${process.pid})/fd)/(\\d+)$`);
+  let path = resolve(file);
+  for (let hop = 0; hop < 8; hop++) {
+    const std = STD[path];
+    if (std !== undefined) return std;
+    const m = FD.exec(path);
+    if (m) return Number(m[1]);
+    try {
+      path = resolve(dirname(path), readlinkSync(path));
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** A symlink the kernel's protected_symlinks would follow in a sticky directory: ours, or its directory owner's. */

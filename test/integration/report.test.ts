@@ -1,10 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
+  closeSync,
   existsSync,
   lchownSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -19,7 +21,7 @@ import type { ReportData } from '../../src/report/analyse.js';
 import type { TaskRecord } from '../../src/store/task-record.js';
 import { chromiumRequirement, launchChromium } from '../helpers/browser.js';
 import { asRoot, itIf } from '../helpers/requirements.js';
-import { ROOT, runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
+import { BIN, ROOT, runJtm, startJtm, type BackgroundProcess } from '../helpers/cli.js';
 import { useTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { submitOne } from '../helpers/submit.js';
@@ -182,6 +184,29 @@ describe('jtm report', () => {
     // And a report that completes replaces it.
     expect((await runJtm(['report', '-o', out], env)).code).toBe(0);
     expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>/);
+  });
+
+  it('-o /proc/self/fd/1 (and so /dev/stdout) with stdout a regular file: written through the descriptor, in place', async () => {
+    const out = join(dir, 'via-fd.html');
+    const fd = openSync(out, 'w');
+    try {
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, [BIN, 'report', '-o', '/proc/self/fd/1'], {
+          env,
+          cwd: ROOT,
+          stdio: ['ignore', fd, 'ignore'],
+        });
+        child.on('error', reject);
+        child.on('exit', c => resolve(c));
+      });
+      // Before: "cannot write /proc/self/fd/1" (a temporary file cannot be made in /proc/self/fd), exit 1.
+      expect(code).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    // The report, then the result line (the path) on the same descriptor: nothing written over.
+    expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>[\s\S]*<\/html>\n?\/proc\/self\/fd\/1\n$/i);
+    expect(readdirSync(dir).filter(f => f.includes('via-fd') && f.endsWith('.tmp'))).toEqual([]);
   });
 
   it('writes no file through symlinks other users planted: at the temp names nor at the path itself (adversary 35 F1)', async () => {
