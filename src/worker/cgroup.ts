@@ -180,6 +180,11 @@ function removeTree(dir: string): void {
 
 /** Unlimited memory as cgroup v1 writes it (PAGE_COUNTER_MAX pages): anything this large is no limit. */
 const NO_LIMIT = 2 ** 60;
+/**
+ * cgroup v1: how far above a task's memory limit its memory + swap limit is set (setMemoryLimit): a huge page,
+ * the largest single charge, so that the memory counter always refuses first; a task may swap that much.
+ */
+const MEMSW_MARGIN = 2 * 1024 * 1024;
 
 /** The memory cgroup directories this process is in, from its own up to (not including) the hierarchy's root. */
 let memoryDirs: { dirs: string[]; v2: boolean } | null | undefined;
@@ -322,13 +327,12 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
       const failure = makeDir(mem) ?? makeDir(cpu);
       if (failure) throw new Error(failure);
       let limit = 0;
-      // The charge reached the limit: a refusal counted (failcnt), or the kernel's exact high-water mark at it
-      // (failcnt stays 0 with the OOM killer off, what setMemoryLimit does). Undefined: the kernel says nothing.
-      const reachedLimit = (): boolean | undefined => {
+      // The kernel refused a charge at the limit: its count of refusals, of memory or of memory + swap (the
+      // latter not kept by recent kernels, hence setMemoryLimit's margin). Undefined: the kernel says nothing.
+      const refusals = (): number | undefined => {
         const n = readNumber(join(mem, 'memory.failcnt'));
-        const peak = readNumber(join(mem, 'memory.max_usage_in_bytes'));
-        if (n === undefined && peak === undefined) return undefined;
-        return (n ?? 0) > 0 || (peak ?? 0) >= limit * 0.9;
+        const sw = readNumber(join(mem, 'memory.memsw.failcnt'));
+        return n === undefined && sw === undefined ? undefined : (n ?? 0) + (sw ?? 0);
       };
       return {
         procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')],
@@ -337,8 +341,11 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
           if (!tryWrite(join(mem, 'memory.limit_in_bytes'), String(bytes)))
             throw new Error(`cannot set memory.limit_in_bytes in ${mem}`);
           // Memory + swap: without it a limited task could swap instead of being stopped (the file is absent
-          // where swap is not accounted).
-          tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(bytes));
+          // where swap is not accounted). A little above the memory limit, so that a charge at the limit is
+          // refused by the memory counter, whose refusals memory.failcnt counts: memory + swap is tried first,
+          // and at the same limit it refused every charge, in a count (memory.memsw.failcnt) that recent kernels
+          // no longer keep (0 after a real ENOMEM on Linux 6.18, adversary 33 F1).
+          tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(bytes + MEMSW_MARGIN));
           // The whole task stops at its limit, not its biggest process: with the OOM killer on, the kernel
           // killed the allocating tool and the rest of a Cromwell script ran on and wrote rc 0, a success for
           // Cromwell (adversary 7, H7; v2 has memory.oom.group). Off, its processes wait at the limit
@@ -347,15 +354,15 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
         },
         // The kernel marks under_oom on every cgroup below one that is out of memory (a Slurm step's): only a
         // task at its own limit is over it.
-        // Any refusal, of memory or of memory + swap, or a charge that came near the limit: the kernel may refuse
-        // a system call's charge (a fork) with neither count raised.
+        // A refusal counted, of memory or of memory + swap: the kernel's own evidence that the limit was hit. A
+        // charge that merely came near the limit is none: `alloc 185 MB; exit 1` under 200M, never refused
+        // anything (failcnt 0), was outofresource with Cromwell's memory retry (adversary 33 F1).
         // Not when half the limit is still page cache the kernel could reclaim (file pages stay charged after
         // the processes end): it reclaims those before it refuses a charge, so such a task reached its limit
         // with cache, e.g. a `grep` of a large file that found nothing, and failed for its own reason. Counted
         // outofresource, it got rc 247 and Cromwell's memory retry (adversary 20 F6).
         limitRefused: () => {
-          if (reachedLimit() !== true && (readNumber(join(mem, 'memory.memsw.failcnt')) ?? 0) === 0)
-            return false;
+          if ((refusals() ?? 0) === 0) return false;
           const stat = join(mem, 'memory.stat');
           // Dirty and under-writeback pages are not reclaimable at once: not counted.
           const cache =
@@ -365,7 +372,14 @@ function openV1(memOwn: string, cpuOwn: string, tag: string): CgroupHost | { rea
             (readKeyed(stat, 'total_writeback') ?? 0);
           return cache < limit / 2;
         },
-        limitReached: () => reachedLimit(),
+        // Reached, for a kill's reason (its own limit, or the memory above it): a refusal counted, or a peak
+        // near the limit.
+        limitReached: () => {
+          const n = refusals();
+          const peak = readNumber(join(mem, 'memory.max_usage_in_bytes'));
+          if (n === undefined && peak === undefined) return undefined;
+          return (n ?? 0) > 0 || (peak ?? 0) >= limit * 0.9;
+        },
         underOom: () =>
           readKeyed(join(mem, 'memory.oom_control'), 'under_oom') === 1 &&
           (readNumber(join(mem, 'memory.usage_in_bytes')) ?? 0) >= limit * 0.98,

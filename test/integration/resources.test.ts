@@ -598,6 +598,61 @@ for p in kids: os.waitpid(p, 0)
   );
 
   cgroupRow(
+    'a task that fails near its limit, never refused memory, is failed with its own exit code',
+    async ({ expect }) => {
+      // Adversary 33 F1: any failure after the cgroup's peak came within 10 % of the limit was outofresource
+      // ("memory limit 200 MB exceeded: peak 186 MB"), with Cromwell's memory retry, though memory.failcnt was 0.
+      const id = await submit([
+        '--mem-limit',
+        '200M',
+        '-cmd',
+        "python3 -c 'import time; x = bytearray(185 << 20); time.sleep(0.5)'; exit 1",
+      ]);
+      const r = await waitFinal(id);
+      expect([r.status_name, r.exit_code, r.reason ?? '']).toEqual([
+        'failed',
+        1,
+        expect.not.stringMatching(/memory/),
+      ]);
+      expect(r.peak_rss_mb).toBeGreaterThanOrEqual(180);
+      expect(readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.err`), 'utf8')).not.toContain(
+        'OutOfMemory',
+      );
+    },
+  );
+
+  cgroupRow(
+    'a task refused memory at its limit (ENOMEM from a tmpfs write) ends outofresource',
+    async ({ expect }) => {
+      // The kernel refuses a charge made inside a system call with ENOMEM rather than wait at the limit: the task
+      // fails of its limit. Its refusal is counted in memory.failcnt (memory + swap's count is not kept by recent
+      // kernels: adversary 33 F1).
+      const file = `/dev/shm/jtm-enomem-${process.pid}-${Date.now()}`;
+      const script = [
+        'import os, sys',
+        'x = bytearray(80 << 20)',
+        `f = open("${file}", "wb")`,
+        'try:',
+        '    for i in range(100): f.write(b"a" * (1 << 20)); f.flush()',
+        'except OSError as e:',
+        '    print(e, file=sys.stderr); f.close(); os.unlink(f.name); sys.exit(3)',
+        'os.unlink(f.name)',
+      ].join('\n');
+      writeFileSync(join(work, 'enomem.py'), script);
+      try {
+        const id = await submit(['--mem-limit', '100M', '-cmd', `python3 ${join(work, 'enomem.py')}`]);
+        const r = await waitFinal(id);
+        expect([r.status_name, r.reason]).toEqual([
+          'outofresource',
+          expect.stringMatching(/^memory limit 100 MB exceeded: peak \d+ MB$/),
+        ]);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+  );
+
+  cgroupRow(
     'over its limit, the whole task stops: a Cromwell script never reaches its rc line, and JTM writes 247',
     async ({ expect }) => {
       // Adversary 7 H7: with cgroup v1 the kernel killed only the allocating tool; the script ran on and
