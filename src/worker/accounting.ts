@@ -4,7 +4,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import type { Logger } from '../logger.js';
 import { openCgroupHost, type CgroupHost, type CgroupMode, type TaskCgroup } from './cgroup.js';
 import { formatBytes } from './memory-limit.js';
-import { readHighWaterMark, readProportionalSet, type ProcInfo } from './proc-files.js';
+import { readHighWaterMark, readProportionalSet, readStatusMemory, type ProcInfo } from './proc-files.js';
 import { CGROUP_PROCS_VAR } from './pty-protocol.js';
 import type { SampleState } from './resource-sample.js';
 
@@ -128,17 +128,26 @@ export class TaskAccounting {
     at: number;
     nextAt: number;
     rssAt: number;
+    /** The held sum (anonymous + shmem) at the last reading. */
+    heldAt: number;
     /** How long the last reading took (ms). */
     took: number;
     bytes?: number;
+    /** The reading's held memory (anonymous + shmem): what the limit is judged on. */
+    heldBytes?: number;
   } = {
     inFlight: false,
     startedAt: 0,
     at: 0,
     nextAt: 0,
     rssAt: 0,
+    heldAt: 0,
     took: 0,
   };
+  /** /proc mode: the most file-backed resident memory each process was seen to map (see observeTree). */
+  private readonly fileSeen = new Map<number, number>();
+  /** /proc mode: the most file-backed resident memory any one process was seen to map. */
+  private fileMax = 0;
 
   constructor(
     public mode: AccountingMode,
@@ -240,7 +249,10 @@ export class TaskAccounting {
     if (maxrss) {
       const bytes = Number(maxrss[1]) * 1024;
       this.peakBytes = Math.max(this.peakBytes, bytes);
-      if (this.limitBytes !== undefined && bytes > this.limitBytes && this.overBytes === undefined)
+      // Judged, as the looks judge, on memory held: the figure counts mapped file pages too, so the most any one
+      // process was seen to map is taken off (adversary 33 F2: a 600 MB mapped file was "a pass").
+      const heldBytes = bytes - this.fileMax;
+      if (this.limitBytes !== undefined && heldBytes > this.limitBytes && this.overBytes === undefined)
         this.unseenBytes = bytes;
     }
     // The CPU of the shell and of every process it waited for (the wrapper's wait4, user and system seconds):
@@ -313,20 +325,37 @@ export class TaskAccounting {
    * /proc mode. One process: its RSS and high-water mark (VmHWM, which sees a peak between two watches) are its
    * memory. Several: their RSS sum counts every page they share once per process — a parent that loaded 200 MB
    * and forked four workers reads 1 GB for ≈ 210 MB of memory, and a limit of 500 MB would kill it. So the
-   * tree's figure is its proportional set size (readProportionalSet), read when the RSS sum grows past what the
+   * tree's figure is its proportional set size (readProportionalSet), read when the held sum grows past what the
    * last reading saw, passes the limit, or every PSS_REFRESH_MS while pages are shared; the peak is the larger of
    * that and any one process's high-water mark, and the limit is passed only when the reading says so.
+   * The limit is judged on the memory the tree holds (anonymous and shmem pages), never on the page cache it maps:
+   * a task that mapped a 600 MB cached file under a 200M limit was killed, where cgroup mode let it succeed
+   * (adversary 33 F2). The recorded peak counts the mapped file pages, as cgroup mode's does.
    */
   private observeTree(procs: readonly ProcInfo[]): void {
     let hwmMax = 0;
+    let heldHwmMax = 0;
     let hwmSum = 0;
+    let heldHwmSum = 0;
     let rss = 0;
+    let held = 0;
     let ticks = 0;
     for (const p of procs) {
-      const hwm = readHighWaterMark(p.pid) ?? p.rssBytes;
+      const m = readStatusMemory(p.pid);
+      const hwm = m?.hwm ?? p.rssBytes;
+      // The file pages it maps, the most seen: its high-water mark less that is what it held at its peak, at
+      // least (no kernel figure says how much of the peak was file pages).
+      const file = Math.max(this.fileSeen.get(p.pid) ?? 0, m?.file ?? 0);
+      this.fileSeen.set(p.pid, file);
+      this.fileMax = Math.max(this.fileMax, file);
+      const heldNow = m?.held ?? p.rssBytes;
+      const heldHwm = Math.max(heldNow, hwm - file);
       hwmMax = Math.max(hwmMax, hwm);
+      heldHwmMax = Math.max(heldHwmMax, heldHwm);
       hwmSum += hwm;
+      heldHwmSum += heldHwm;
       rss += p.rssBytes;
+      held += heldNow;
       ticks += p.cpuTicks;
     }
     this.cpuSeconds = Math.max(this.cpuSeconds, ticks / 100);
@@ -334,41 +363,45 @@ export class TaskAccounting {
     // kernel would have stopped it in cgroup mode): `--mem-limit 100M` and a 300 MB burst freed at once ended
     // `success` with a recorded peak of 300 MB, the record contradicting itself (adversary 20 F11).
     if (procs.length === 1) {
-      const top = Math.max(hwmSum, rss);
-      this.peakBytes = Math.max(this.peakBytes, top);
+      this.peakBytes = Math.max(this.peakBytes, hwmSum, rss);
+      const top = Math.max(heldHwmSum, held);
       if (this.limitBytes !== undefined && top > this.limitBytes) this.overBytes ??= top;
       return;
     }
     this.peakBytes = Math.max(this.peakBytes, hwmMax);
-    if (this.limitBytes !== undefined && hwmMax > this.limitBytes) this.overBytes ??= hwmMax;
+    if (this.limitBytes !== undefined && heldHwmMax > this.limitBytes) this.overBytes ??= heldHwmMax;
     const pss = this.pss;
     const now = Date.now();
-    const overRss = this.limitBytes !== undefined && rss > this.limitBytes;
+    const overHeld = this.limitBytes !== undefined && held > this.limitBytes;
     // Not while the last reading said it is under (pages shared between its processes) and it has not grown
     // since: such a tree would otherwise be watched at the interval for its whole life.
     this.suspect =
-      overRss && !(pss.bytes !== undefined && pss.bytes <= (this.limitBytes ?? 0) && rss <= pss.rssAt * 1.1);
+      overHeld &&
+      !(pss.heldBytes !== undefined && pss.heldBytes <= (this.limitBytes ?? 0) && held <= pss.heldAt * 1.1);
     const wanted =
-      overRss || rss > pss.rssAt * 1.1 || (now - pss.at >= PSS_REFRESH_MS && rss > (pss.bytes ?? 0) * 1.1);
-    // Over the limit by its RSS sum, or grown by half, the budget's wait is cut: only a reading can tell, a tree
+      overHeld ||
+      held > pss.heldAt * 1.1 ||
+      rss > pss.rssAt * 1.1 ||
+      (now - pss.at >= PSS_REFRESH_MS && rss > (pss.bytes ?? 0) * 1.1);
+    // Over the limit by its held sum, or grown by half, the budget's wait is cut: only a reading can tell, a tree
     // over it for real must not run on for the 20 × a long reading takes (14 s for 20 GB), and a peak reached
     // by many processes together must be read while they hold it.
-    // `suspect`, not overRss: a tree the last reading found under its limit (shared pages) that has not grown
+    // `suspect`, not overHeld: a tree the last reading found under its limit (shared pages) that has not grown
     // since keeps the budget's pace, or its page tables were walked every 250 ms for its whole life.
-    const urgent = this.suspect || rss > pss.rssAt * PSS_GROWTH;
+    const urgent = this.suspect || held > pss.heldAt * PSS_GROWTH;
     const due = urgent ? Math.min(pss.nextAt, pss.at + pss.took * PSS_URGENT_FACTOR) : pss.nextAt;
     if (!wanted || (pss.inFlight && now - pss.startedAt < PSS_STUCK_MS) || now < due) return;
     // A reading that never returns (smaps_rollup waits for the process's memory map lock, e.g. behind a hung
-    // NFS page fault) is given up after PSS_STUCK_MS: the RSS sum, an upper bound, decides until one returns.
+    // NFS page fault) is given up after PSS_STUCK_MS: the held sum, an upper bound, decides until one returns.
     if (pss.inFlight) {
-      if (overRss) this.overBytes ??= rss;
+      if (overHeld) this.overBytes ??= held;
       return;
     }
     pss.inFlight = true;
     pss.startedAt = now;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    void readProportionalSet(procs).then(bytes => {
+    void readProportionalSet(procs).then(reading => {
       // The reading's cost is its CPU (the kernel's walk of each process's page tables, in libuv's threads), not its
       // wall time: on a loaded node a 3 ms reading took 75 ms of wall time, its budget held the next one back
       // 1.5 s, and 100 processes holding 680 MB together for 1.5 s were recorded at 447 MB (a full run beside an
@@ -380,11 +413,14 @@ export class TaskAccounting {
       pss.nextAt = pss.at + Math.max(PSS_MIN_GAP_MS, took * PSS_BUDGET_FACTOR);
       pss.took = took;
       pss.rssAt = rss;
-      // Unreadable (no smaps_rollup): the RSS sum, an upper bound, as before.
-      const tree = bytes ?? rss;
+      pss.heldAt = held;
+      // Unreadable (no smaps_rollup): the sums, upper bounds, as before.
+      const tree = reading?.total ?? rss;
+      const treeHeld = reading?.held ?? held;
       pss.bytes = tree;
+      pss.heldBytes = treeHeld;
       this.peakBytes = Math.max(this.peakBytes, tree);
-      if (this.limitBytes !== undefined && tree > this.limitBytes) this.overBytes ??= tree;
+      if (this.limitBytes !== undefined && treeHeld > this.limitBytes) this.overBytes ??= treeHeld;
     });
   }
 

@@ -110,6 +110,30 @@ export function readHighWaterMark(pid: number): number | undefined {
 }
 
 /**
+ * A process's memory from /proc/<pid>/status (bytes): its resident high-water mark (VmHWM, file pages included),
+ * the memory it holds now (RssAnon + RssShmem: what a memory limit is judged on in procfs mode, page cache it
+ * maps not counted) and the file pages it maps now (RssFile). Undefined once it is gone; a kernel without the
+ * Rss* lines (before 4.5) gives its VmRSS as held and 0 as file.
+ */
+export function readStatusMemory(pid: number): { hwm: number; held: number; file: number } | undefined {
+  let text: string;
+  try {
+    text = readProcText(`/proc/${pid}/status`);
+  } catch {
+    return undefined;
+  }
+  const kb = (key: string): number | undefined => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const rss = kb('VmRSS') ?? 0;
+  const hwm = kb('VmHWM') ?? rss;
+  const anon = kb('RssAnon');
+  if (anon === undefined) return { hwm, held: rss, file: 0 };
+  return { hwm, held: anon + (kb('RssShmem') ?? 0), file: kb('RssFile') ?? 0 };
+}
+
+/**
  * The proportional set size of some processes (bytes): each page shared by n processes counts 1/n to each, so
  * pages a forked child shares copy-on-write with its parent count once in the sum, where their RSS counts them
  * in every process. From /proc/<pid>/smaps_rollup (Linux ≥ 4.14), read asynchronously: the kernel walks the
@@ -117,15 +141,26 @@ export function readHighWaterMark(pid: number): number | undefined {
  * gone meanwhile counts 0; one whose figure cannot be read counts its RSS (`fallback`). Undefined when no
  * process could be read at all.
  */
-export async function readProportionalSet(procs: readonly ProcInfo[]): Promise<number | undefined> {
+export async function readProportionalSet(
+  procs: readonly ProcInfo[],
+): Promise<{ total: number; held: number } | undefined> {
   let total = 0;
+  let held = 0;
   let read = 0;
   await Promise.all(
     procs.map(async p => {
       try {
-        const m = /^Pss:\s+(\d+) kB$/m.exec(await readFile(`/proc/${p.pid}/smaps_rollup`, 'latin1'));
-        if (!m) throw new Error('no Pss line');
-        total += Number(m[1]) * 1024;
+        const text = await readFile(`/proc/${p.pid}/smaps_rollup`, 'latin1');
+        const kb = (key: string): number | undefined => {
+          const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
+          return m ? Number(m[1]) * 1024 : undefined;
+        };
+        const pss = kb('Pss');
+        if (pss === undefined) throw new Error('no Pss line');
+        total += pss;
+        // Held: anonymous and shmem pages, not the page cache it maps (Pss_Anon since Linux 5.10; before, Pss).
+        const anon = kb('Pss_Anon');
+        held += anon === undefined ? pss : anon + (kb('Pss_Shmem') ?? 0);
         read++;
       } catch (err) {
         if (
@@ -134,10 +169,11 @@ export async function readProportionalSet(procs: readonly ProcInfo[]): Promise<n
         )
           return;
         total += p.rssBytes;
+        held += p.rssBytes;
       }
     }),
   );
-  return read > 0 ? total : undefined;
+  return read > 0 ? { total, held } : undefined;
 }
 
 /** The node's MemAvailable (bytes), or undefined when /proc/meminfo cannot be read. */

@@ -540,6 +540,36 @@ for p in kids: os.waitpid(p, 0)
     },
   );
 
+  row(
+    'the limit is on memory the task holds: a mapped 320 MB file under 200M succeeds, 300 MB allocated does not',
+    async ({ expect }) => {
+      // Adversary 33 F2: procfs mode counted the file pages a task maps (page cache, RssFile) against its limit:
+      // mapping a 600 MB cached file under 200M was killed, "peak 568 MB", where cgroup mode let it succeed.
+      const file = join(work, 'mapped-320M');
+      execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=320'], { stdio: 'ignore' });
+      execFileSync('cat', [file], { stdio: 'ignore' });
+      try {
+        const mapped = await submit([
+          '--mem-limit',
+          '200M',
+          '-cmd',
+          `python3 -c 'import mmap, time; f = open("${file}", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); s = sum(m[i] for i in range(0, len(m), 4096)); time.sleep(2)'`,
+        ]);
+        const allocated = await submit([
+          '--mem-limit',
+          '200M',
+          '-cmd',
+          "python3 -c 'import time; x = bytearray(300 << 20); time.sleep(2)'",
+        ]);
+        const [m, a] = [await waitFinal(mapped), await waitFinal(allocated)];
+        expect([m.status_name, m.reason]).toEqual(['success', 'exit code 0']);
+        expect(a.status_name).toBe('outofresource');
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+  );
+
   cgroupRow('a task the kernel kills for memory ends outofresource', async ({ expect }) => {
     // Allocates past its limit at once and dies of the kernel's OOM kill (the only process: nothing is left
     // for the worker to kill). The worker sees the kill in the cgroup's OOM count, at a watch or when the
