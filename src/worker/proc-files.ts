@@ -97,18 +97,6 @@ export function nodeMemory(): { totalBytes: number; usedPercent: number } {
   }
 }
 
-/** A process's resident high-water mark (VmHWM in /proc/<pid>/status), in bytes; undefined once it is gone. */
-export function readHighWaterMark(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readProcText(`/proc/${pid}/status`);
-  } catch {
-    return undefined;
-  }
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(text);
-  return m ? Number(m[1]) * 1024 : undefined;
-}
-
 /**
  * A process's memory from /proc/<pid>/status (bytes): its resident high-water mark (VmHWM, file pages included),
  * the memory it holds now (RssAnon + RssShmem: what a memory limit is judged on in procfs mode, page cache it

@@ -188,6 +188,18 @@ export class Sampler {
     // Also here, from the tree just read: a task in a cgroup with no limit to enforce is not watched closely
     // (watchAll), and a wrapper it stopped stayed stopped (a fresh clone's run failed so).
     entry.run.wakeStoppedWrapper(procs);
+    // /proc mode: the sample is a look too, judged as the watch judges: a sample saw a tree at 405 MB under a
+    // 300M limit while it lived, and the task ended `success` with no kill and no word (adversary 33 F3).
+    const acct = entry.acct;
+    if (
+      acct?.mode === 'procfs' &&
+      acct.limitBytes !== undefined &&
+      !entry.run.stoppedBy &&
+      acct.observe(procs)
+    ) {
+      entry.onOverLimit?.();
+      entry.run.stop('outofresource');
+    }
     const now = Date.now();
     const { sample, state } = buildSample(
       procs,

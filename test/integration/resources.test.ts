@@ -837,3 +837,36 @@ while time.process_time() < 0.6: pass'`;
     },
   );
 });
+
+describe('procfs mode: a sample is a look', () => {
+  // Adversary 33 F3: a resource sample saw a tree at 405 MB under a 300M limit while it lived, and the task ended
+  // `success` with no kill and no note. Watches 10 s apart here, samples every second: only samples see it.
+  const env = testEnv({ JTM_ACCOUNTING: 'procfs', JTM_SAMPLE_INTERVAL: '1s', JTM_WATCH_INTERVAL: '10s' });
+  const pool = 'res-sample-look';
+  let worker: BackgroundProcess | undefined;
+  let ctx: JtmContext;
+  beforeAll(async () => {
+    ctx = await openTestContext(env);
+    worker = startJtm(['worker', '-p', pool, '--slots', '1'], env);
+    await waitWorkers(env, pool);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await closeContext(ctx);
+    rmSync(env['JTM_LOG_DIR']!, { recursive: true, force: true });
+  });
+
+  it('a sample that sees the tree over its limit while it lives stops it: outofresource', async ({
+    expect,
+  }) => {
+    const hold = "python3 -c 'import time; x = bytearray(400 << 20); time.sleep(2.5)'; echo done";
+    const r = await runJtm(['submit', '-p', pool, '--mem-limit', '300M', '-cmd', hold], env);
+    const id = taskIds(r.stdout)[0];
+    if (id === undefined) throw new Error(`submit failed: ${r.stderr}`);
+    const rec = await waitFinalRecord(ctx, id);
+    expect([rec.status_name, rec.reason]).toEqual([
+      'outofresource',
+      expect.stringMatching(/^memory limit 300 MB exceeded: peak \d+ MB$/),
+    ]);
+  });
+});
