@@ -53,7 +53,9 @@ describe('chaos harness', () => {
   it.concurrent('detects two live runs of one task (the detector itself works)', async () => {
     const dir = tempDir('jtm-marker-');
     const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', JTM_TASK_ID: '7', JTM_TASK_TOKEN: 'tok' };
-    const cmd = harness.markerCommand(dir, 1.5, 0);
+    // Long enough that the second run starts while the first lives, however late a loaded machine runs it (1.5 s
+    // was not, once, in a full run beside four other jobs: no overlap to detect).
+    const cmd = harness.markerCommand(dir, 4, 0);
     const { spawn } = await import('node:child_process');
     const first = spawn('bash', ['-c', cmd], { env, stdio: 'ignore' });
     // The second run starts once the first has written its start line.
