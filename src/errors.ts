@@ -122,6 +122,26 @@ export class SubmitIncompleteError extends JtmError {
 }
 
 /**
+ * A submit taken back by a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that came before its commit was sent: none of
+ * its tasks will run (its records, if it wrote any, are failed). Exit 128 + the signal's number, as a shell says
+ * of a command the signal ended; the line says it was taken back. A signal after the commit was sent changes
+ * nothing: the submit finishes and prints its ids (adversary 34 H1).
+ */
+export class SubmitInterruptedError extends JtmError {
+  constructor(
+    readonly signal: string,
+    exitCode: number,
+    count: number,
+  ) {
+    super(
+      `${signal} before its commit: the submit was taken back, none of its ${count} task(s) will run`,
+      'SUBMIT_INTERRUPTED',
+      exitCode,
+    );
+  }
+}
+
+/**
  * A submit over several shards (JTM_SHARDS) whose commit reached some of them only (Redis failed between the
  * shards' commit writes): the committed shards' tasks will run, the others' were failed.
  */

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Logger } from './logger.js';
@@ -134,4 +135,49 @@ export async function closeWithin(
   if (!closed && !force) {
     logger.warn({ graceMs: STOP_GRACE_MS }, `${what} did not stop in time (Redis unreachable?): exiting`);
   }
+}
+
+/** The exit code a shell gives a command that a signal ended: 128 + its number (SIGINT 130, SIGTERM 143). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
+}
+
+/** How long work taken back by a signal is given to undo what it wrote before the process ends anyway. */
+const TAKE_BACK_MS = 5000;
+
+export interface TakeBackHandlers {
+  /** A signal: true when the work was taken back (it now ends by itself), false when it is past its point of no return. */
+  takeBack: (signal: NodeJS.Signals) => boolean;
+  /** The first signal that came past the point of no return: the work finishes all the same. */
+  finishing: (signal: NodeJS.Signals) => void;
+  /** Taken back, and a second signal came or the work did not end within TAKE_BACK_MS: end the process now. */
+  end: (signal: NodeJS.Signals) => void;
+}
+
+/**
+ * Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) during a client's work that has a point of no return (`jtm submit`'s
+ * commit): before it, the work is taken back and ends by itself, or at a second signal, or after TAKE_BACK_MS,
+ * at once (what it wrote is then undone by whoever reconciles); past it, every signal is ignored and the work
+ * finishes, since ending then is what breaks the promise (a submit that exited 130 while its tasks ran,
+ * adversary 34 H1). Left to Node's default, each of them ended the process wherever it was.
+ */
+export function installTakeBack(handlers: TakeBackHandlers): () => void {
+  let taken: NodeJS.Signals | undefined;
+  let finishing = false;
+  const on = (signal: NodeJS.Signals): void => {
+    if (taken) return handlers.end(taken);
+    if (finishing) return;
+    if (handlers.takeBack(signal)) {
+      taken = signal;
+      setTimeout(() => handlers.end(signal), TAKE_BACK_MS).unref();
+      return;
+    }
+    finishing = true;
+    handlers.finishing(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  for (const s of signals) process.on(s, on);
+  return () => {
+    for (const s of signals) process.off(s, on);
+  };
 }

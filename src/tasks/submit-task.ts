@@ -26,6 +26,7 @@ import { poolSpecsOf } from '../pools/call-sizes.js';
 import { JOB_ID_PREFIX, type JobSource, type TaskJob } from './job-data.js';
 import { addTaskJobs } from './submit-jobs.js';
 import { abortUnlessCommitted, commitSubmit, PENDING_REASON } from './submit-commit.js';
+import { CommitGate } from './commit-gate.js';
 import { TaskStatus } from './status.js';
 import type { NewTask } from './task-spec.js';
 import { isDynamicSpec } from '../pool-spec.js';
@@ -91,10 +92,17 @@ export async function submitTasksRetrying(
   tasks: readonly NewTask[],
   retryMs: number,
   onRetry?: (err: unknown, tries: number) => void,
+  gate = new CommitGate(),
 ): Promise<number[]> {
   let plan: SubmitPlan | undefined;
   return retryWhile(
     async more => {
+      const back = gate.closedBy;
+      // Taken back between tries (a signal while Redis was unreachable): the earlier tries' records are failed.
+      if (back) {
+        if (plan && !plan.spent) await retirePlan(await src.context(), plan, back);
+        throw back;
+      }
       // Not connected yet: nothing was written.
       const ctx = await src.context().catch(async (err: unknown) => {
         await src.resetContext();
@@ -105,7 +113,8 @@ export async function submitTasksRetrying(
       if (plan && !plan.spent && Date.now() - plan.bornAt > PLAN_REUSE_MS) await retirePlan(ctx, plan);
       if (!plan || plan.spent) plan = newPlan(ctx, tasks);
       try {
-        return await submitTry(ctx, plan, more);
+        // Taken back: no next try, so a failure leaves no record for one (they are failed).
+        return await submitTry(ctx, plan, () => !gate.closedBy && more(), gate);
       } catch (err) {
         if (isConnectionError(err)) await src.resetContext();
         const unknown = unknownCommits.get(err as object);
@@ -130,6 +139,7 @@ export async function submitTasksRetrying(
     },
     {
       retryable: err =>
+        !gate.closedBy &&
         isConnectionError(err) &&
         (submitMayRetry(err) || (err as { beforeWrite?: boolean }).beforeWrite === true),
       retryMs,
@@ -137,7 +147,11 @@ export async function submitTasksRetrying(
       maxPauseMs: 1000,
       onRetry,
     },
-  );
+  ).catch((err: unknown) => {
+    // Taken back, so no commit was sent: whatever else failed meanwhile, none of its tasks runs, and that is
+    // what the caller is told (jtm submit: the signal's line and exit code).
+    throw gate.closedBy ?? err;
+  });
 }
 
 /**
@@ -150,7 +164,7 @@ export async function submitTasksRetrying(
  * chunk's jobs are added as soon as its records exist (writeGroup). One try: submitTasksRetrying makes more.
  */
 export async function submitTasks(anyShard: JtmContext, tasks: readonly NewTask[]): Promise<number[]> {
-  return submitTry(anyShard, newPlan(anyShard, tasks), () => false);
+  return submitTry(anyShard, newPlan(anyShard, tasks), () => false, new CommitGate());
 }
 
 /**
@@ -201,19 +215,25 @@ function knownRecords(ctx: JtmContext, plan: SubmitPlan): { ctx: JtmContext; ids
 }
 
 /** A plan not to be tried again, its commit not sent: its records are failed (best effort: else reconciliation). */
-async function retirePlan(ctx: JtmContext, plan: SubmitPlan): Promise<void> {
+async function retirePlan(
+  ctx: JtmContext,
+  plan: SubmitPlan,
+  why = new Error('its tries went on past the life of their create-call keys'),
+): Promise<void> {
   plan.spent = true;
-  await failRecords(
-    knownRecords(ctx, plan),
-    new Error('its tries went on past the life of their create-call keys'),
-  );
+  await failRecords(knownRecords(ctx, plan), why);
 }
 
 /**
  * One try of a submit (`plan`). `retrying`: whether a connection failure before the commit would be tried
  * again; then the records are left for the next try, not failed.
  */
-async function submitTry(anyShard: JtmContext, plan: SubmitPlan, retrying: () => boolean): Promise<number[]> {
+async function submitTry(
+  anyShard: JtmContext,
+  plan: SubmitPlan,
+  retrying: () => boolean,
+  gate: CommitGate,
+): Promise<number[]> {
   const ctx = anyShard;
   const { submitId, records } = plan;
   // Each pool's shard gets its tasks' records, jobs and its own commit key (docs/scaling.md); with one
@@ -227,10 +247,13 @@ async function submitTry(anyShard: JtmContext, plan: SubmitPlan, retrying: () =>
   // made again (submitMayRetry); after it, only once the commit has been settled as taken back (settleCommit).
   let committing = false;
   const queues = new PoolQueues();
-  const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues, plan)));
+  const written = await Promise.allSettled(groups.map(async g => writeGroup(g, queues, plan, gate)));
   try {
     const failed = written.find(r => r.status === 'rejected');
     if (failed) throw failed.reason;
+    // Taken back (a signal): the commit is never sent, so nothing of the submit runs. Checked and marked sent
+    // in one step, with nothing awaited between it and the commit's send below.
+    if (!gate.pass()) throw gate.closedBy;
     // The commit point: from here on the tasks may run. It outlives any queued record of the submit. With
     // several shards there is one commit key per shard, written together once every shard has its jobs.
     committing = true;
@@ -453,7 +476,12 @@ type NewRecord = Omit<JobSource, 'id'> & {
  * stops adding jobs and rejects once nothing is in flight, `g.ids` holding every record this try created, and
  * `plan.known` every record of the submit's tries (for the caller's undo).
  */
-async function writeGroup(g: ShardGroup, queues: PoolQueues, plan: SubmitPlan): Promise<void> {
+async function writeGroup(
+  g: ShardGroup,
+  queues: PoolQueues,
+  plan: SubmitPlan,
+  gate: CommitGate,
+): Promise<void> {
   const recordChunks = chunks(g.records);
   const shard = g.ctx.tasks.shard;
   let known = plan.known.get(shard);
@@ -495,6 +523,8 @@ async function writeGroup(g: ShardGroup, queues: PoolQueues, plan: SubmitPlan): 
   let batch: { records: NewRecord[]; ids: number[] } = { records: [], ids: [] };
   for (let k = 0; k < created.length; k++) {
     const r = await created[k]!;
+    // Taken back: no more chunks or jobs (fewer records to fail; the ones in flight are waited for).
+    if (gate.closedBy) failure ??= { err: gate.closedBy };
     // The next chunk, once the job batches have kept up; none once the submit failed (fewer records to undo).
     const next = k + SCRIPTS_IN_FLIGHT;
     if (next < recordChunks.length && !failure && !('err' in r)) {

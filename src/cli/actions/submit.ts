@@ -1,5 +1,7 @@
 import { submitTasksRetrying } from '../../tasks/submit-task.js';
-import { OutputWriteError, SubmitUnsettledError } from '../../errors.js';
+import { OutputWriteError, SubmitInterruptedError, SubmitUnsettledError } from '../../errors.js';
+import { installTakeBack, signalExitCode } from '../../shutdown.js';
+import { CommitGate } from '../../tasks/commit-gate.js';
 import { killTask } from '../../tasks/kill-task.js';
 import { printDurably, type CommandSession } from '../session.js';
 import { tasksFromFlags, type SubmitFlags } from '../submit-cli.js';
@@ -13,10 +15,33 @@ export async function runSubmit(
   { flags }: { flags: SubmitFlags },
 ): Promise<{ task_ids: number[] }> {
   const tasks = tasksFromFlags(flags, s.config, process.cwd());
+  const gate = new CommitGate();
+  // From here until the process ends (the ids printed, the connection closed): a signal takes the submit back
+  // before its commit is sent, and is ignored after (adversary 34 H1). Never uninstalled: a signal while the
+  // connection closes, the ids printed, ended it 130 with its tasks committed.
+  let said = false;
+  installTakeBack({
+    takeBack: signal => gate.close(new SubmitInterruptedError(signal, signalExitCode(signal), tasks.length)),
+    finishing: signal =>
+      void process.stderr.write(
+        `jtm submit: ${signal} after the commit was sent: finishing, its ids follow (its tasks run)\n`,
+      ),
+    end: signal => {
+      // Its records left queued are never started (no commit) and the manager fails them.
+      if (!said) process.stderr.write(`jtm submit: ${gate.closedBy?.message ?? signal}\n`);
+      process.exit(signalExitCode(signal));
+    },
+  });
   // Not on stderr: a submit that fails in the end says so in one line, as every failing command does.
-  const ids = await submitTasksRetrying(s, tasks, s.config.submitRetryMs, (err, tries) =>
-    s.logger.debug({ err, tries }, 'Redis unreachable: submit retried'),
+  const ids = await submitTasksRetrying(
+    s,
+    tasks,
+    s.config.submitRetryMs,
+    (err, tries) => s.logger.debug({ err, tries }, 'Redis unreachable: submit retried'),
+    gate,
   ).catch((err: unknown) => {
+    // Said by the caller's one line (BaseCommand, the fast path), not again by `end`.
+    if (err === gate.closedBy) said = true;
     if (!(err instanceof SubmitUnsettledError)) throw err;
     // Its tasks are in Redis and each will end one way or the other: Cromwell gets the ids (exit 0) and follows
     // them with isalive and the rc file. Exit 255 without them left tasks that ran unseen (adversary 26 F1).
