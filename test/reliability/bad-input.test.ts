@@ -190,6 +190,12 @@ describe('bad input catalogue', () => {
     ['kill with a bad --wait', ['kill', '-tid', '1', '--wait', 'forever']],
     ['unknown flag on status', ['status', '-tid', '1', '--colour']],
     ['unknown command', ['frobnicate', '-tid', '1']],
+    // A word right after the command name was oclif's "command pools:extra not found", exit 2 (adversary 34 M3).
+    ['stray word after pools', ['pools', 'extra']],
+    ['stray word after submit', ['submit', 'extra', '-cmd', 'ls', '-p', 'x']],
+    ['stray word after report', ['report', 'extra']],
+    ['stray word after check-worker', ['check-worker', 'extra', '-p', 'x']],
+    ['unknown command after help', ['help', 'extra']],
     // worker and check-worker
     ['worker pool with a space', ['worker', '-p', 'a b']],
     ['worker --slots 0', ['worker', '-p', 'x', '--slots', '0']],
