@@ -94,6 +94,10 @@ function isTerminalUnderDev(path: string): boolean {
 
 /** A stdout, stderr or rc file path: as resolvePath, refusing the process's own descriptors and terminals. */
 function outputPath(p: string | undefined, field: string, base: string): string | undefined {
+  // `--rc-file ''` (a task file's '' is "not given", optionalString), refused as `-m ''` is: resolved, it was the
+  // submitter's cwd, a directory, where no rc is ever written (adversary 34 M4: the task's rc_error said so
+  // only when it ended).
+  if (p === '') throw new InvalidInputError(`${field} is empty: give a file path, or leave it out`);
   const path = resolvePath(p, base);
   // Normalised first: `/dev/./stdout` and `//dev/stdout` name the same descriptor.
   if (path !== undefined && OWN_DESCRIPTORS.test(normalize(path))) {

@@ -181,6 +181,9 @@ describe('bad input catalogue', () => {
     ['--timeout 9000:00:00', ['submit', '-cmd', 'ls', '-p', 'x', '--timeout', '9000:00:00']],
     ['bad --log-level', ['submit', '-cmd', 'ls', '-p', 'x', '--log-level', 'loud']],
     ['unexpected argument', ['submit', '-cmd', 'ls', '-p', 'x', 'extra']],
+    // An empty path was the submitter's cwd, a directory: the rc JTM promises could never be written (adversary 34 M4).
+    ['empty --rc-file', ['submit', '-cmd', 'ls', '-p', 'x', '--rc-file', '']],
+    ['empty --rc-file=', ['submit', '-cmd', 'ls', '-p', 'x', '--rc-file=']],
     // ids
     ['fractional task id', ['status', '-tid', '1.5']],
     ['task id 0', ['status', '-tid', '0']],
