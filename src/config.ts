@@ -134,6 +134,14 @@ export const MAX_COMMAND_BYTES = 130_000;
  */
 export const MIN_SLURM_TIME_SLACK_MS = 30_000;
 
+/**
+ * The shortest JTM_TASK_RETENTION: a task's end (status, isalive, logs, the dashboard's last hour of ends) must
+ * still be there when Cromwell or a user asks after it, and a submit's commit key, kept as long, must outlive the
+ * manager's reconciliation of its records. JTM_TASK_RETENTION=0 deleted a result the moment its task ended: status
+ * then said invalidtask, as for an id that never existed (adversary 34 M6).
+ */
+export const MIN_TASK_RETENTION_MS = 3_600_000;
+
 /** Most shards a site may have: a Redis Cluster has 16,384 slots, far more masters than this is unheard of. */
 export const MAX_SHARDS = 256;
 
@@ -375,7 +383,12 @@ export function loadConfig(
       MAX_MISSED_BEATS,
       ' (a worker and a manager need at least 3)',
     ),
-    taskRetentionMs: duration('JTM_TASK_RETENTION', '7d', false, NOT_A_TIMER),
+    taskRetentionMs: atLeast(
+      'JTM_TASK_RETENTION',
+      duration('JTM_TASK_RETENTION', '7d', false, NOT_A_TIMER),
+      MIN_TASK_RETENTION_MS,
+      " (1h): a task's result (status, isalive, logs, report) and its submit's commit are kept this long after it ends",
+    ),
     taskRetries: integer('JTM_TASK_RETRIES', 1),
     killGraceMs: duration('JTM_KILL_GRACE', '5s'),
     // At most a minute: every task that leaves a daemon holds its slot that long.
@@ -412,7 +425,9 @@ export function loadConfig(
     sbatchIntervalMs: duration('JTM_SBATCH_INTERVAL', '1s'),
     sbatchBackoffMs: duration('JTM_SBATCH_BACKOFF', '10s'),
     sbatchMaxFailures: integer('JTM_SBATCH_MAX_FAILURES', 3, 1),
-    slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m', false, NOT_A_TIMER),
+    // Positive: it is each provisioned worker's --idle-timeout, which refuses 0; with 0 every allocation's worker
+    // exited at once with an error, and the manager asked Slurm for another, for ever.
+    slurmIdleTimeoutMs: duration('JTM_SLURM_IDLE_TIMEOUT', '5m', true, NOT_A_TIMER),
     slurmWarningMs: duration('JTM_SLURM_WARNING', '5m', false, NOT_A_TIMER),
     slurmTimeSlackMs: atLeast(
       'JTM_SLURM_TIME_SLACK',

@@ -88,4 +88,32 @@ describe('loadConfig', () => {
       'JTM_MISSED_BEATS=2.5 must be an integer from 1 to 1000 (a worker and a manager need at least 3)',
     );
   });
+
+  // Adversary 34 M6: JTM_TASK_RETENTION=0 deleted every result the moment its task ended (status invalidtask).
+  it('refuses a JTM_TASK_RETENTION below one hour in one line, and takes one hour or more', () => {
+    for (const v of ['0', '0s', '1ms', '59m', '3599999ms']) {
+      expect(() => loadConfig({ JTM_TASK_RETENTION: v })).toThrow(InvalidInputError);
+      expect(() => loadConfig({ JTM_TASK_RETENTION: v })).toThrow(
+        `JTM_TASK_RETENTION=${v} must be at least 3600 s (1h): a task's result`,
+      );
+    }
+    expect(loadConfig({ JTM_TASK_RETENTION: '1h' }).taskRetentionMs).toBe(3_600_000);
+    expect(loadConfig({}).taskRetentionMs).toBe(7 * 24 * 3_600_000);
+  });
+
+  // Each provisioned worker gets it as --idle-timeout, which refuses 0: every allocation's worker failed at once.
+  it('refuses JTM_SLURM_IDLE_TIMEOUT=0; 0 stays accepted where it means "none" or "at once"', () => {
+    expect(() => loadConfig({ JTM_SLURM_IDLE_TIMEOUT: '0' })).toThrow(
+      'JTM_SLURM_IDLE_TIMEOUT=0 must be longer than 0',
+    );
+    const zero = loadConfig({
+      JTM_POOL_IDLE: '0',
+      JTM_KILL_GRACE: '0',
+      JTM_TASK_RETRIES: '0',
+      JTM_LEFTOVER_GRACE: '0',
+      JTM_SUBMIT_RETRY: '0',
+      JTM_SLURM_WARNING: '0',
+    });
+    expect([zero.poolIdleMs, zero.killGraceMs, zero.taskRetries, zero.leftoverGraceMs]).toEqual([0, 0, 0, 0]);
+  });
 });
