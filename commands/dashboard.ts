@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BaseCommand } from '../src/cli/base-command.js';
-import type { LogLevel } from '../src/config.js';
+import { dashboardCredentials, type LogLevel } from '../src/config.js';
 import { serveDashboard } from '../src/dashboard/serve-dashboard.js';
 
 export default class Dashboard extends BaseCommand<typeof Dashboard> {
@@ -26,14 +26,13 @@ export default class Dashboard extends BaseCommand<typeof Dashboard> {
   }
 
   async run(): Promise<{ url: string }> {
-    const { dashboardUser: user, dashboardPassword: password } = this.jtm;
     return serveDashboard(
       () => this.context('worker'),
       {
         host: this.flags.host ?? this.jtm.dashboardHost,
         port: this.flags.port ?? this.jtm.dashboardPort,
         allowActions: this.flags['allow-actions'],
-        credentials: user && password ? { user, password } : undefined,
+        credentials: dashboardCredentials(this.jtm),
       },
       this.logger,
       url => this.log(`dashboard listening on ${url}`),

@@ -420,7 +420,8 @@ export function loadConfig(
     dashboardUser: dashboardUser(credential('JTM_DASHBOARD_USER')),
     dashboardPassword: credential('JTM_DASHBOARD_PASSWORD'),
     metricsHost: get('JTM_METRICS_HOST') ?? '127.0.0.1',
-    metricsPort: get('JTM_METRICS_PORT') === undefined ? undefined : integer('JTM_METRICS_PORT', 9464),
+    metricsPort:
+      get('JTM_METRICS_PORT') === undefined ? undefined : integer('JTM_METRICS_PORT', 9464, 0, 65535),
     jtmCommand: get('JTM_COMMAND'),
     sbatchIntervalMs: duration('JTM_SBATCH_INTERVAL', '1s'),
     sbatchBackoffMs: duration('JTM_SBATCH_BACKOFF', '10s'),
@@ -495,6 +496,22 @@ function accountingMode(raw: string | undefined): 'auto' | 'procfs' {
  * HTTP basic auth splits user and password at the first colon (RFC 7617): a user with one could never log in,
  * and the dashboard started anyway, answering 401 to everyone.
  */
+/**
+ * The credentials the dashboard and the metrics endpoint ask for: both JTM_DASHBOARD_USER and
+ * JTM_DASHBOARD_PASSWORD, or neither. One alone was dropped without a word, and a dashboard its operator meant to
+ * protect served everyone on loopback (adversary 34 L5). Checked where a server starts, not by every command.
+ */
+export function dashboardCredentials(
+  config: Pick<Config, 'dashboardUser' | 'dashboardPassword'>,
+): { user: string; password: string } | undefined {
+  const { dashboardUser: user, dashboardPassword: password } = config;
+  if (user !== undefined && password !== undefined) return { user, password };
+  if (user === undefined && password === undefined) return undefined;
+  throw new InvalidInputError(
+    `${user === undefined ? 'JTM_DASHBOARD_PASSWORD' : 'JTM_DASHBOARD_USER'} is set without ${user === undefined ? 'JTM_DASHBOARD_USER' : 'JTM_DASHBOARD_PASSWORD'}: set both (every route then asks for them), or neither`,
+  );
+}
+
 function dashboardUser(user: string | undefined): string | undefined {
   if (user?.includes(':')) {
     throw new InvalidInputError(

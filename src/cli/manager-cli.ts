@@ -1,4 +1,4 @@
-import { checkLeaseSettings, type Config } from '../config.js';
+import { checkLeaseSettings, dashboardCredentials, type Config } from '../config.js';
 import { loadSiteConfig } from '../slurm/site-profiles.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
 import type { MetricsOptions } from '../metrics/serve-metrics.js';
@@ -41,8 +41,7 @@ export function managerSettings(flags: ManagerFlags, base: Config): ManagerSetti
   // start (it started without a word, then failed every dynamic pool's tasks as sbatch failures, rc 126, while
   // check-manager called it healthy: adversary 25 F1).
   if (config.siteConfigPath !== undefined) loadSiteConfig(config.siteConfigPath);
-  const { dashboardUser: user, dashboardPassword: password } = config;
-  const credentials = user && password ? { user, password } : undefined;
+  const credentials = dashboardCredentials(config);
   const dashboard: DashboardOptions | undefined = flags.dashboard
     ? {
         host: flags['dashboard-host'] ?? config.dashboardHost,

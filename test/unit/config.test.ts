@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { loadConfig } from '../../src/config.js';
+import { dashboardCredentials, loadConfig } from '../../src/config.js';
 import { InvalidInputError } from '../../src/errors.js';
 
 describe('loadConfig', () => {
@@ -87,6 +87,27 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ JTM_MISSED_BEATS: '2.5' })).toThrow(
       'JTM_MISSED_BEATS=2.5 must be an integer from 1 to 1000 (a worker and a manager need at least 3)',
     );
+  });
+
+  // Adversary 34 L5, L6: a user without a password served a loopback dashboard to everyone without a word; a metrics
+  // port of 99999 passed the configuration and failed only when the manager listened.
+  it('dashboard credentials go in pairs; JTM_METRICS_PORT is a port', () => {
+    const creds = (vars: Record<string, string>) => dashboardCredentials(loadConfig(vars));
+    expect(creds({})).toBeUndefined();
+    expect(creds({ JTM_DASHBOARD_USER: 'ops', JTM_DASHBOARD_PASSWORD: 'pw' })).toEqual({
+      user: 'ops',
+      password: 'pw',
+    });
+    expect(() => creds({ JTM_DASHBOARD_USER: 'ops' })).toThrow(
+      'JTM_DASHBOARD_USER is set without JTM_DASHBOARD_PASSWORD: set both (every route then asks for them), or neither',
+    );
+    expect(() => creds({ JTM_DASHBOARD_PASSWORD: 'pw' })).toThrow(
+      /^JTM_DASHBOARD_PASSWORD is set without JTM_DASHBOARD_USER/,
+    );
+    expect(() => loadConfig({ JTM_METRICS_PORT: '99999' })).toThrow(
+      'JTM_METRICS_PORT=99999 must be an integer from 0 to 65535',
+    );
+    expect(loadConfig({ JTM_METRICS_PORT: '9464' }).metricsPort).toBe(9464);
   });
 
   // Adversary 34 M6: JTM_TASK_RETENTION=0 deleted every result the moment its task ended (status invalidtask).
