@@ -85,12 +85,20 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
     }
   }
   const nodes = hosts.split(',').map(h => {
-    const [host, port] = h.split(':');
+    // host, host:port, [IPv6] or [IPv6]:port. Anything else was cut at its colons: `[::1:8040` (a bracket
+    // missing) was taken for host "[" and answered like an outage, `:7796:9` for port 7796 (adversary 35 F9).
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([\p{L}\p{N}._-]*))(?::([^:]*))?$/u.exec(h);
+    if (!m)
+      throw new RedisUrlError(
+        maskUrl(raw),
+        `${JSON.stringify(h)} is not host, host:port or [IPv6 address]:port`,
+      );
+    const [, v6, name, port] = m;
     // An impossible port used to be retried until the connect timeout, then answered like an outage.
     if (port !== undefined && port !== '' && !(/^\d{1,5}$/.test(port) && +port >= 1 && +port <= 65535)) {
       throw new RedisUrlError(maskUrl(raw), `port ${JSON.stringify(port)} is not a port (1 to 65535)`);
     }
-    return { host: host || '127.0.0.1', port: Number(port || 6379) };
+    return { host: v6 ?? (name || '127.0.0.1'), port: Number(port || 6379) };
   });
   if (mode === 'cluster') return { kind: 'cluster', url: raw, nodes, options };
   if (mode === 'sentinel')

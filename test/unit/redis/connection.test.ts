@@ -31,6 +31,26 @@ describe('Redis URLs', () => {
     });
   });
 
+  it('reads [IPv6]:port, and refuses a host part that is not host, host:port or [IPv6]:port (adversary 35 F9)', () => {
+    expect(parseRedisUrl('redis://[::1]:7400', config).nodes).toEqual([{ host: '::1', port: 7400 }]);
+    expect(parseRedisUrl('redis://[fe80::1]', config).nodes).toEqual([{ host: 'fe80::1', port: 6379 }]);
+    expect(parseRedisUrl('redis://:7400', config).nodes).toEqual([{ host: '127.0.0.1', port: 7400 }]);
+    expect(parseRedisUrl('redis+cluster://a:1,[::1]:2', config).nodes).toEqual([
+      { host: 'a', port: 1 },
+      { host: '::1', port: 2 },
+    ]);
+    // Before: host "[" (an outage after the connect timeout), and port 7400 of 127.0.0.1.
+    for (const [url, part] of [
+      ['redis://[::1:8040', '[::1:8040'],
+      ['redis://:7400:9', ':7400:9'],
+      ['redis://::1', '::1'],
+      ['redis://h st:1', 'h st:1'],
+    ] as const)
+      expect(() => parseRedisUrl(url, config), url).toThrow(
+        `${JSON.stringify(part)} is not host, host:port or [IPv6 address]:port`,
+      );
+  });
+
   it('refuses options in a query or fragment rather than ignoring them (?tls=true connected in clear)', () => {
     for (const url of [
       'redis://h:6380/?tls=true',
