@@ -358,14 +358,8 @@ async function judgeEndedAllocations(
     const message = `Slurm job ${cancelled[cancelled.length - 1]![0]} left Slurm's queue before it started (cancelled?)`;
     log.warn({ jobs: cancelled.map(([i]) => i), cancelled: n }, `${message}: replaced`);
     if (n >= ctx.config.sbatchMaxFailures * CANCELLED_BEFORE_START_FACTOR) {
-      const failed = await failQueuedTasks(ctx, pool, `${message}, ${n} times`);
-      if (failed === undefined) {
-        await servedWithout(ctx, log, stateKey, now, message);
-        return true;
-      }
-      await ctx.redis.del(stateKey);
-      report.failedPools.push(pool);
-      log.error({ failed }, 'allocations keep being cancelled before they start: queued tasks failed');
+      const why = 'allocations keep being cancelled before they start';
+      await giveUpOnPool(ctx, pool, { reason: `${message}, ${n} times`, message, why, now, report, log });
       return true;
     }
   }
@@ -379,18 +373,33 @@ async function judgeEndedAllocations(
     const message = `Slurm job ${id} ended without any worker connecting${where}`;
     log.warn({ jobs: dud.map(([i]) => i), unstarted }, message);
     if (unstarted >= ctx.config.sbatchMaxFailures) {
-      const failed = await failQueuedTasks(ctx, pool, message);
-      if (failed === undefined) {
-        await servedWithout(ctx, log, stateKey, now, message);
-        return true;
-      }
-      await ctx.redis.del(stateKey);
-      report.failedPools.push(pool);
-      log.error({ failed }, 'workers never start in this pool: queued tasks failed');
+      const why = 'workers never start in this pool';
+      await giveUpOnPool(ctx, pool, { reason: message, message, why, now, report, log });
       return true;
     }
   }
   return false;
+}
+
+/**
+ * The pool's allocations keep ending unused: its queued tasks are failed with `reason` and its Slurm state starts
+ * afresh; or, while live workers serve the pool (failQueuedTasks then fails none), they wait for those workers and
+ * Slurm is asked again only after the longest back-off (servedWithout), `message` said.
+ */
+async function giveUpOnPool(
+  ctx: JtmContext,
+  pool: string,
+  p: { reason: string; message: string; why: string; now: number; report: ProvisionReport; log: Logger },
+): Promise<void> {
+  const stateKey = ctx.keys.poolSlurmState(pool);
+  const failed = await failQueuedTasks(ctx, pool, p.reason);
+  if (failed === undefined) {
+    await servedWithout(ctx, p.log, stateKey, p.now, p.message);
+    return;
+  }
+  await ctx.redis.del(stateKey);
+  p.report.failedPools.push(pool);
+  p.log.error({ failed }, `${p.why}: queued tasks failed`);
 }
 
 /**
