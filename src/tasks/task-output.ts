@@ -111,7 +111,9 @@ export async function streamTaskOutput(
   let unfollowed = record.output_unfollowed === true;
   const report = (): OutputReport => {
     const file = unfollowed ? (view.file ?? record.stdout_file) : undefined;
-    if (file !== undefined)
+    // Said here only where no error will say it: a follow ends with OUTPUT_NOT_FOLLOWED (its one line; with this
+    // warning too, `logs -f` wrote two lines for one fact: adversary 34 M8).
+    if (file !== undefined && !follow)
       logger.warn(
         { task: id, file },
         `the task's stdout went to ${file}, which is not a regular file: its output was not kept`,

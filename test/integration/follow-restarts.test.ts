@@ -156,6 +156,8 @@ describe("a task's stdout file truncated or rewritten while it is followed (adve
     expect(r.code).toBe(3);
     expect(r.out.length).toBe(0);
     expect(r.err).toContain(`task ${id} wrote its stdout to ${fifo}, which is not a regular file`);
+    // One line for one fact: no warning besides the error's line (adversary 34 M8: two lines).
+    expect(r.err.trim().split('\n'), r.err).toHaveLength(1);
     const err = await jtm.followLogs(id, () => {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutputNotFollowedError);
     expect((err as OutputNotFollowedError).code).toBe('OUTPUT_NOT_FOLLOWED');
