@@ -157,16 +157,23 @@ function parseDefaults(raw: unknown, name: string, fail: Fail): SiteDefaults {
       return fail(`cluster ${name}: ${k} must be ≥ 1`);
     return v;
   };
+  // Checked outside the try below: their fail() names the file already, and caught there it was named twice
+  // ("sites.json: sites.json: cluster evil: invalid partition", adversary 34 L10).
+  const cpu = int('cpu');
+  const nwpn = int('nwpn');
+  const words = {
+    partition: word('partition'),
+    qos: word('qos'),
+    account: word('account'),
+    constraint: word('constraint', SLURM_CONSTRAINT),
+  };
   try {
     return dropUndefined({
       time: validateTime(raw['time'], `cluster ${name}: time`),
-      cpu: int('cpu'),
+      cpu,
       mem: normaliseMemory(raw['mem'], `cluster ${name}: mem`),
-      nwpn: int('nwpn') === undefined ? undefined : workersPerNode(raw['nwpn'], `cluster ${name}: nwpn`),
-      partition: word('partition'),
-      qos: word('qos'),
-      account: word('account'),
-      constraint: word('constraint', SLURM_CONSTRAINT),
+      nwpn: nwpn === undefined ? undefined : workersPerNode(raw['nwpn'], `cluster ${name}: nwpn`),
+      ...words,
     });
   } catch (err) {
     return fail((err as Error).message);

@@ -405,7 +405,10 @@ describe('validation and injection', () => {
       /invalid option/,
     );
     expect(() => parseSiteConfig({ clusters: { x: { env: ['a\nb'] } } })).toThrow(/one line/);
-    expect(() => parseSiteConfig({ clusters: { x: { defaults: { qos: 'a b' } } } })).toThrow(/invalid qos/);
+    // The file is named once (adversary 34 L10: "sites.json: sites.json: cluster x: invalid qos").
+    expect(() => parseSiteConfig({ clusters: { x: { defaults: { qos: 'a b' } } } }, 'sites.json')).toThrow(
+      /^sites\.json: cluster x: invalid qos "a b"$/,
+    );
     // adversary 25 F3: a site default of 100000 workers per node was taken as is
     expect(() => parseSiteConfig({ clusters: { x: { defaults: { nwpn: 100_000 } } } })).toThrow(
       /cluster x: nwpn must be an integer from 1 to 256/,
