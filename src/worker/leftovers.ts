@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 import { byTaskShard, type JtmContext } from '../context.js';
 import { deploymentScope } from '../redis/location.js';
@@ -45,13 +45,22 @@ function envValue(env: Buffer, name: Buffer): string | undefined {
   return undefined;
 }
 
+/** Whether process `pid` runs as this process's user (its /proc directory's owner; gone: no). */
+function ownedHere(pid: number): boolean {
+  try {
+    return statSync(`/proc/${pid}`).uid === process.geteuid?.();
+  } catch {
+    return false;
+  }
+}
+
 /** How long the scan reads /proc before it lets the worker's event loop run (ms). */
 const SCAN_SLICE_MS = 5;
 
 /**
  * Every process on this host whose environment carries JTM_TASK_TOKEN and this deployment's JTM_TASK_SCOPE,
- * grouped by token. Only this user's processes (all of them when root: a worker running as root runs its
- * tasks as root): another user's environment cannot be read, and is skipped; so is this very process.
+ * grouped by token. Only this user's processes (a worker runs its tasks as its own user; root's reads every
+ * environment, and another user's processes are skipped all the same); so is this very process.
  */
 export async function scanRunProcesses(scope: string): Promise<Map<string, RunProcesses>> {
   const groups = new Map<string, RunProcesses>();
@@ -76,6 +85,11 @@ export async function scanRunProcesses(scope: string): Promise<Map<string, RunPr
     if (env.indexOf(TOKEN) < 0) continue;
     const token = envValue(env, TOKEN);
     if (!token || envValue(env, SCOPE) !== scope) continue;
+    // Another user's process is never a run of ours, though a root worker can read its environment: the scope
+    // is no secret (every task's environment shows it), and a local user without any credential planted a
+    // process carrying it, which the sweep signalled and recorded as a leftover of any task it named, finished
+    // ones included (adversary 35 F6).
+    if (!ownedHere(pid)) continue;
     const info = readProc(pid);
     if (!info || info.state === 'Z') continue;
     const id = Number(envValue(env, TASK_ID));

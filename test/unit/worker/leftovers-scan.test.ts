@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 
 import { scanRunProcesses } from '../../../src/worker/leftovers.js';
+import { asRoot, itIf } from '../../helpers/requirements.js';
 
 describe('the scan for the processes of earlier runs', () => {
   it("does not wait for Node's thread pool", async () => {
@@ -42,6 +43,38 @@ describe('the scan for the processes of earlier runs', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe("the scan for the processes of earlier runs, on a root worker's node", () => {
+  itIf(
+    asRoot('a process of another user'),
+    "skips another user's process that carries the deployment's scope (adversary 35 F6)",
+    async () => {
+      // The scope is no secret (every task's environment shows it): a local user without any credential planted a
+      // process carrying it, and a root worker's sweep signalled it and recorded it as a leftover of task 1.
+      const scope = `scan-${randomBytes(6).toString('hex')}`;
+      const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', JTM_TASK_ID: '1', JTM_TASK_SCOPE: scope };
+      const mine = spawn('sleep', ['30'], {
+        stdio: 'ignore',
+        env: { ...env, JTM_TASK_TOKEN: 'a'.repeat(24) },
+      });
+      const theirs = spawn('sleep', ['30'], {
+        stdio: 'ignore',
+        uid: 65534,
+        gid: 65534,
+        env: { ...env, JTM_TASK_TOKEN: 'b'.repeat(24) },
+      });
+      try {
+        await sleep(200); // both have exec'd: their environments are readable
+        const found = await scanRunProcesses(scope);
+        expect(found.get('a'.repeat(24))?.procs.map(p => p.pid)).toEqual([mine.pid]);
+        expect(found.has('b'.repeat(24))).toBe(false);
+      } finally {
+        mine.kill('SIGKILL');
+        theirs.kill('SIGKILL');
+      }
+    },
+  );
 });
 
 /** Opens `fifo` for writing, which lets its parked reader's open through; retried while that open has not yet
