@@ -24,6 +24,12 @@ export function madeDirs(): string[] {
   return [...made];
 }
 
+/** Removes one directory tempDir made (a skipped suite's: requirements.ts). */
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  made.delete(dir);
+}
+
 /** Removes every directory tempDir made in this test file's process. */
 export function removeTempDirs(): void {
   for (const dir of made) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });

@@ -4,6 +4,7 @@ import { delimiter, join } from 'node:path';
 import { describe, it, type TestFunction } from 'vitest';
 
 import { openCgroupHost } from '../../src/worker/cgroup.js';
+import { madeDirs, removeTempDir } from './env.js';
 
 /** Whether what a suite needs (chromium, root, Slurm) is here, and if not, why (one line, with the fix). */
 export interface Requirement {
@@ -59,7 +60,7 @@ export function findChromium(): Requirement & { path?: string } {
 export function describeIf(req: Requirement, title: string, body: () => void): void {
   if (req.available) describe(title, body);
   else if (process.env['CI'] === 'true') failInCi(req, title);
-  else describe.skip(`${title}${SKIP_MARK}${req.reason ?? 'requirement missing'}]`, body);
+  else describe.skip(`${title}${SKIP_MARK}${req.reason ?? 'requirement missing'}]`, listedOnly(body));
 }
 
 function failInCi(req: Requirement, title: string): void {
@@ -102,7 +103,20 @@ export function itUnless(skip: string | undefined, title: string, fn: TestFuncti
 /** A suite that cannot run under `skip` (a reason) by the machine's nature, CI included: skipped with the reason. */
 export function describeUnless(skip: string | undefined, title: string, body: () => void): void {
   if (skip === undefined) describe(title, body);
-  else describe.skip(`${title}${SKIP_MARK}${skip}]`, body);
+  else describe.skip(`${title}${SKIP_MARK}${skip}]`, listedOnly(body));
+}
+
+/**
+ * A skipped suite's body, run to list its tests: the temporary directories it makes are removed as it returns.
+ * No hook of a file whose tests are all skipped runs, the cleanup's neither, and every gate left a
+ * `jtm-test-<id>-non-root-worker-` directory behind.
+ */
+function listedOnly(body: () => void): () => void {
+  return () => {
+    const before = new Set(madeDirs());
+    body();
+    for (const dir of madeDirs()) if (!before.has(dir)) removeTempDir(dir);
+  };
 }
 
 /** Whether this machine lets a worker make task cgroups (root with a writable hierarchy, as in CI). */
