@@ -47,7 +47,8 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
     HOME: process.env['HOME'] ?? '/tmp',
     REDIS_URL: inject('redisUrl'),
     JTM_PREFIX: `{t-${id}}`,
-    JTM_LOG_DIR: tempDir(`jtm-test-${id}-`),
+    // Not made when the test names its own.
+    JTM_LOG_DIR: extra['JTM_LOG_DIR'] ?? tempDir(`jtm-test-${id}-`),
     JTM_HEARTBEAT_INTERVAL: '500ms',
     JTM_MISSED_BEATS: '3',
     JTM_SAMPLE_INTERVAL: '1s',

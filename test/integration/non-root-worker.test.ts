@@ -33,14 +33,17 @@ describeUnless(outOfNobodysReach(), 'a worker run as an ordinary user', () =>
 );
 
 function nonRootWorkerRows(): void {
-  const work = tempDir('jtm-nonroot-');
-  const env = testEnv({ JTM_LOG_DIR: join(work, 'log'), HOME: work });
+  // Made in beforeAll, not in the suite's body: a skipped suite's body still runs (to list its tests) and no
+  // hook of a file whose tests are all skipped runs, so what the body made was left behind (each gate left two
+  // directories); and as a non-root user its chown failed the whole file (EPERM) instead of skipping it.
+  let work = '';
+  let env: Record<string, string> = {};
   let log = '';
   let worker: ChildProcess | undefined;
   let exited: Promise<unknown> = Promise.resolve();
-  // In beforeAll, not in the suite's body: a skipped suite's body still runs (to list its tests), and as a
-  // non-root user its chown failed the whole file (EPERM) instead of skipping it.
   beforeAll(() => {
+    work = tempDir('jtm-nonroot-');
+    env = testEnv({ JTM_LOG_DIR: join(work, 'log'), HOME: work });
     chmodSync(work, 0o755);
     mkdirSync(env['JTM_LOG_DIR']!, { recursive: true });
     chownSync(env['JTM_LOG_DIR']!, NOBODY, NOBODY);
