@@ -20,7 +20,7 @@ import {
 } from '../pool-spec.js';
 import { renderBatchScript, scriptPath, type BatchScriptParams } from './batch-script.js';
 import { maskUrl } from '../redis/connection.js';
-import { quote, SBATCH_OPTION } from './shell.js';
+import { quote, SBATCH_OPTION, SHELL_WORDS } from './shell.js';
 import { loadSiteConfig, resolveCluster } from './site-profiles.js';
 import { clusterOption, sbatch } from './slurm-commands.js';
 
@@ -242,19 +242,12 @@ function maskSecrets(p: BatchScriptParams): BatchScriptParams {
 
 /** `node <this installation>/bin/run.js`, absolute, for compute nodes that share the filesystem. */
 /**
- * Shell words: each of plain characters, or single-quoted (a path with a space: `'/opt/my jtm/bin/jtm'`), or both
- * joined. No other shell syntax: no `;`, `$(…)`, backquotes, double quotes, backslashes or line breaks.
- */
-const JTM_COMMAND_TEXT =
-  /^(?:[A-Za-z0-9_./,:=+@%~-]|'[^'\p{Cc}]*')+(?: +(?:[A-Za-z0-9_./,:=+@%~-]|'[^'\p{Cc}]*')+)*$/u;
-
-/**
  * JTM_COMMAND as it goes into a batch script, where it is shell text (it may name an interpreter and a script):
  * refused unless it is plain words. It went in as it was: a line break or a `;` in it added commands of their own to
  * every allocation's script, and a path with a space was split (adversary 34 M5).
  */
 export function checkedJtmCommand(text: string): string {
-  if (JTM_COMMAND_TEXT.test(text.trim())) return text.trim();
+  if (SHELL_WORDS.test(text.trim())) return text.trim();
   throw new InvalidInputError(
     `JTM_COMMAND=${JSON.stringify(text)} is not plain words: it is written into batch scripts as shell text; use letters, digits and _./,:=+@%~- only, or single quotes around a word with other characters ('/opt/my jtm/bin/jtm')`,
   );
