@@ -7,7 +7,7 @@ import { closestName, dropUndefined } from './fields.js';
 import { readInputFile } from './input-file.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Everything JTM reads from its environment, resolved once. Durations are milliseconds. */
 export interface Config {

@@ -60,7 +60,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     await super.init();
     const ctor = this.ctor as typeof BaseCommand;
     const allFlags = { ...ctor.baseFlags, ...this.ctor.flags };
-    refuseBooleanValues(this.argv, allFlags);
+    // oclif adds --json itself (enableJsonFlag): `status --json=yes -tid 1` said "two task ids given (-tid 1 and
+    // yes)" (adversary 34 M8).
+    refuseBooleanValues(
+      this.argv,
+      this.ctor.enableJsonFlag ? { ...allFlags, json: { type: 'boolean' } } : allFlags,
+    );
     const shield = shieldDashValues(this.argv, allFlags);
     const { args, flags } = await this.parse(
       {

@@ -292,12 +292,20 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       /^jtm : unknown flag --bogus before the command/,
     ],
     ['global flag and no command', ['--debug'], 1, /no command given after --debug/],
+    [
+      'a command taken for the log level',
+      ['--log-level', 'status', '-tid', '1'],
+      1,
+      /^jtm : --log-level needs a level before the command .*; got the command status$/m,
+    ],
+    ['a command taken for -l', ['-l', 'status', '-tid', '1'], 1, /--log-level needs a level/],
     ['kill with two ids', ['kill', '999', '-tid', '1'], 1, /two task ids given/],
     ['status with two ids', ['status', '7', '-tid', '1'], 1, /two task ids given/],
     // --json takes the oclif path instead of the fast path: the same refusal.
     ['kill with two ids (oclif path)', ['kill', '999', '-tid', '1', '--json'], 1, /two task ids given/],
     ['--zerofile=yes', ['submit', '-cmd', 'ls', '-p', 'x', '--zerofile=yes'], 1, /--zerofile takes no value/],
     ['-zf=yes', ['submit', '-cmd', 'ls', '-p', 'x', '-zf=yes'], 1, /--zerofile takes no value/],
+    ['--json=yes', ['status', '--json=yes', '-tid', '1'], 1, /^jtm status: --json takes no value/],
     ['--dry_run=no', ['worker', '-wt', 'dynamic', '-p', 'x', '--dry_run=no'], 1, /--dry_run takes no value/],
     [
       'duplicate key in a task file',

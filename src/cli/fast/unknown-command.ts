@@ -1,8 +1,19 @@
+import { LOG_LEVELS } from '../../config.js';
 import { readManifest } from './manifest.js';
 
 /** What oclif itself answers before a command: help and version. */
 const ROOT_FLAGS = new Set(['--help', '-h', '--version', '-v']);
 const GLOBALS = '--config, --debug, --redis-url, --log-level (-l)';
+
+/** The value of a --log-level that normaliseArgv moved to the end (`--log-level X` or `--log-level=X`). */
+function levelGiven(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const t = argv[i] as string;
+    if (t.startsWith('--log-level=')) return t.slice('--log-level='.length);
+    if (t === '--log-level') return argv[i + 1];
+  }
+  return undefined;
+}
 
 /**
  * The one-line error for a command that does not exist, for a flag before the command that is not a
@@ -35,6 +46,12 @@ export function unknownCommandMessage(argv: readonly string[], manifestUrl: URL)
       : undefined;
   }
   if (first.startsWith('-')) {
+    // `jtm --log-level status -tid 1`: the command was taken as the level, and the flags after it were left in
+    // front ("unknown flag -tid before the command": adversary 34 M8).
+    const level = levelGiven(argv);
+    if (level !== undefined && level in manifest.commands) {
+      return `jtm : --log-level needs a level before the command (${LOG_LEVELS.join(', ')}); got the command ${level}`;
+    }
     const flag = first.replace(/=.*$/s, '');
     const global = /^--(config|debug|redis-url|log-level)$/.test(flag);
     return global
