@@ -15,7 +15,13 @@ describe('a connection reset, then a reconnect that is never answered', () => {
     ['submit', ['submit', '-cmd', 'true', '-p', 'silent'], 255, '', /^jtm submit: cannot reach Redis/],
     ['status', ['status', '-tid', '1'], 255, '', /^jtm status: cannot reach Redis/],
     ['kill', ['kill', '-tid', '1'], 255, '', /^jtm kill: the kill of task 1 was sent/],
-    ['isalive', ['isalive', '-tid', '1'], 0, 'unknown\n', /Redis unreachable: answering unknown/],
+    [
+      'isalive',
+      ['isalive', '-tid', '1'],
+      0,
+      'unknown\n',
+      /^jtm isalive: cannot reach Redis at .*: answering unknown \(exit 0\)$/,
+    ],
   ] as const) {
     it(`jtm ${command} ends as for Redis unreachable (exit ${code}), not waiting for ever`, async () => {
       const env = testEnv();

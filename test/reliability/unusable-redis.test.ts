@@ -14,7 +14,7 @@ import { redisCli, startPlainRedis, startServer, type Server } from './servers.j
 
 const free = freePort as () => Promise<number>;
 
-/** status, submit and kill: exit 255 with `line`; isalive: `unknown`, exit 0. */
+/** status, submit and kill: exit 255 with `line`; isalive: `unknown`, exit 0, and the same cause in its one line. */
 async function expectNamed(server: Server, line: RegExp): Promise<void> {
   const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_KILL_RETRY: '1s' });
   for (const args of [
@@ -26,8 +26,13 @@ async function expectNamed(server: Server, line: RegExp): Promise<void> {
     expect([r.code, r.stderr], args[0]).toEqual([255, expect.stringMatching(line)]);
     expect(r.stderr.trim().split('\n'), args[0]).toHaveLength(1);
   }
-  const alive = await runJtm(['isalive', '-tid', '1'], env);
+  const alive = await runJtm(['isalive', '-tid', '1'], { ...env, JTM_ISALIVE_RETRY: '1s' });
   expect([alive.code, alive.stdout], alive.stderr).toEqual([0, 'unknown\n']);
+  // It was a pino JSON line saying "Redis unreachable" whatever Redis had answered (adversary 34 L2).
+  const cause = new RegExp(line.source.replace(/^\^jtm \\w\+: /, '^jtm isalive: '));
+  expect(alive.stderr).toMatch(cause);
+  expect(alive.stderr).toMatch(/: answering unknown \(exit 0\)\n$/);
+  expect(alive.stderr.trim().split('\n')).toHaveLength(1);
 }
 
 describe('a Redis that answers but cannot serve now', () => {
