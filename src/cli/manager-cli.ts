@@ -1,3 +1,6 @@
+import { statSync } from 'node:fs';
+
+import { InvalidInputError } from '../errors.js';
 import { checkLeaseSettings, dashboardCredentials, type Config } from '../config.js';
 import { loadSiteConfig } from '../slurm/site-profiles.js';
 import type { DashboardOptions } from '../dashboard/start-dashboard.js';
@@ -41,6 +44,7 @@ export function managerSettings(flags: ManagerFlags, base: Config): ManagerSetti
   // start (it started without a word, then failed every dynamic pool's tasks as sbatch failures, rc 126, while
   // check-manager called it healthy: adversary 25 F1).
   if (config.siteConfigPath !== undefined) loadSiteConfig(config.siteConfigPath);
+  checkNotAFile(config.logDir);
   const credentials = dashboardCredentials(config);
   const dashboard: DashboardOptions | undefined = flags.dashboard
     ? {
@@ -62,4 +66,18 @@ export function managerSettings(flags: ManagerFlags, base: Config): ManagerSetti
     ...(dashboard ? { dashboard } : {}),
     ...(metrics ? { metrics } : {}),
   };
+}
+
+/**
+ * The manager writes dynamic pools' batch scripts under its log directory (`<dir>/job`) and gives the directory
+ * to the workers it books: a file there started the manager without a word, and every allocation failed later
+ * (adversary 34 L7; the worker refuses it at its start). A directory not there yet is made when needed.
+ */
+function checkNotAFile(dir: string): void {
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) {
+    throw new InvalidInputError(
+      `cannot use the log directory ${dir} (--log_dir / JTM_LOG_DIR): ENOTDIR: not a directory`,
+    );
+  }
 }

@@ -214,6 +214,8 @@ describe('bad input catalogue', () => {
     ['manager --sweep-interval empty', ['manager', '--sweep-interval=']],
     ['worker -wt elastic', ['worker', '-p', 'x', '-wt', 'elastic']],
     ['worker -ld pointing at a file', ['worker', '-p', 'x', '-ld', file('not-a-dir', 'x')]],
+    ['manager --log_dir pointing at a file', ['manager', '--log_dir', file('not-a-dir-m', 'x')]],
+    ['manager with JTM_LOG_DIR a file', ['manager'], 1, { JTM_LOG_DIR: file('not-a-dir-e', 'x') }],
     ['check-worker pool with a semicolon', ['check-worker', '-p', 'a;b']],
     // configuration
     ['JTM_PREFIX with a space', ['status', '-tid', '1'], 1, { JTM_PREFIX: 'a b' }],
