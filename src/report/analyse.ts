@@ -145,6 +145,9 @@ export function groupOf(rec: Pick<TaskRecord, 'cromwell_job_id' | 'command'>): {
  */
 export function sinceOf(text: string, now = Date.now()): number {
   const span = parseDurationOr(text, '--since', '2h, 30m, 1d or hh:mm:ss');
+  // A span of nothing kept only the tasks not yet ended, a slip for "every task" (adversary 34 L9).
+  if (span <= 0)
+    throw new InvalidInputError(`invalid --since ${JSON.stringify(text)}: must be longer than 0`);
   if (span > now)
     throw new InvalidInputError(
       `invalid --since ${JSON.stringify(text)}: it reaches before 1970-01-01 (the epoch); at most ${Math.floor(now / 86_400_000)}d, or no --since for every task`,

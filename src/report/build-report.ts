@@ -27,6 +27,9 @@ export async function buildReport(
     all.push(...(await readRecords(shard, await scanTaskIds(shard, onProgress), onProgress)));
   }
   const records = all.filter(r => matchesFilter(r, filter)).sort((a, b) => a.id - b.id);
+  // How many matched: `-p nosuch` wrote an empty report, exit 0, without a word (adversary 34 L9).
+  if (Object.keys(filter).length > 0)
+    onProgress?.({ phase: 'filter', done: records.length, total: all.length });
   await addRunningPeaks(ctx, records);
   const { data, heavyIds } = analyse(records, filter, now);
   onProgress?.({ phase: 'samples', done: 0, total: heavyIds.length });

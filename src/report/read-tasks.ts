@@ -21,7 +21,8 @@ const SCAN_COUNT = 10_000;
 const BATCH = 2_000;
 
 export interface ReadProgress {
-  phase: 'scan' | 'records' | 'samples';
+  /** filter: `done` of the `total` records read match the report's filters (said only when it has some). */
+  phase: 'scan' | 'records' | 'filter' | 'samples';
   done: number;
   total: number;
 }

@@ -37,6 +37,10 @@ export function progressLines(write: (line: string) => void): (p: ReadProgress) 
   let last = 0;
   return p => {
     const now = Date.now();
+    if (p.phase === 'filter') {
+      write(`report: ${p.done} of ${p.total} task records match the filters (-p, --workflow, --since)\n`);
+      return;
+    }
     const end = p.total > 0 && p.done >= p.total;
     if (p.phase === phase && !end && now - last < 500) return;
     phase = p.phase;

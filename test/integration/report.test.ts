@@ -145,6 +145,14 @@ describe('jtm report', () => {
     expect((await json('-p', 'other')).tasks).toBe(1);
     expect((await json('--workflow', '8a3f2c1d-0000-4000-8000-000000000000')).tasks).toBe(2);
     expect((await json('--since', '1h')).tasks).toBe(4);
+    // How many matched is said (adversary 34 L9: `-p nosuch` wrote an empty report without a word).
+    const none = await runJtm(['report', '--json', '-p', 'nosuch'], env);
+    expect([none.code, (JSON.parse(none.stdout) as ReportData).tasks]).toEqual([0, 0]);
+    expect(none.stderr).toMatch(
+      /^report: 0 of 4 task records match the filters \(-p, --workflow, --since\)$/m,
+    );
+    const all = await runJtm(['report', '--json'], env);
+    expect(all.stderr).not.toMatch(/match the filters/);
     const bad = await runJtm(['report', '--since', 'yesterday'], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/invalid --since/);

@@ -93,6 +93,9 @@ describe('report analysis', () => {
     );
     expect(() => sinceOf('20091d', now)).toThrow(/before 1970/);
     expect(() => sinceOf('yesterday', now)).toThrow(/invalid --since "yesterday"/);
+    // A span of nothing kept only the tasks not yet ended (adversary 34 L9).
+    expect(() => sinceOf('0', now)).toThrow('invalid --since "0": must be longer than 0');
+    expect(() => sinceOf('0s', now)).toThrow(/must be longer than 0/);
   });
 
   it('spread: count, mean, median, p95, max', () => {
