@@ -135,7 +135,7 @@ export class Sampler {
     let suspect = false;
     for (const { run, acct, onOverLimit } of this.runs.values()) {
       if (!acct?.watched || !run.tree || run.stoppedBy) continue;
-      if (!acct.verifyJoined(run.pid, monotonicMs() - run.startedMonoMs)) {
+      if (!acct.verifyJoined(run.pid, monotonicMs())) {
         this.ctx.logger.warn({ task: run.id }, 'the task did not join its cgroup: accounted from /proc');
         void this.ctx.tasks
           .setFenced(run.id, { workerId: this.me.workerId, runToken: run.token }, { accounting: acct.mode })

@@ -118,8 +118,6 @@ export class TaskRun {
   /** Where stderr goes: the task's `stderr`, or `<log dir>/tasks/<id>.err`. */
   readonly stderrPath: string;
   readonly startedAt = Date.now();
-  /** The same on the monotonic clock, for ages that a step of the wall clock must not change. */
-  readonly startedMonoMs = monotonicMs();
   pid = 0;
   /** The root is /proc mode's wrapper (task-exec.c wait_and_report), not a process of the task's own. */
   private rootIsWrapper = false;
