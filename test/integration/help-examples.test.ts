@@ -4,6 +4,8 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+// @ts-expect-error plain JavaScript helper shared with the demo
+import { freePort } from '../../scripts/lib/local-redis.mjs';
 import { BIN, ROOT, runJtm, waitStatus } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
@@ -80,7 +82,11 @@ describe('every --help example runs', () => {
     // Each remove-pool example gets a pool to remove (the first one removed it).
     if (id === 'remove-pool')
       expect((await runJtm(['submit', '-cmd', 'true', '-p', 'small'], env)).code).toBe(0);
-    const child = spawn('bash', ['-c', line], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A port an example names is the user's choice, and may be taken on the machine that runs the suite (the
+    // dashboard's 8080 was, by another process: the example exited EADDRINUSE and the row failed): a free one.
+    const port = /--port \d+/.test(line) ? String(await (freePort as () => Promise<number>)()) : undefined;
+    const run = port === undefined ? line : line.replace(/--port \d+/, `--port ${port}`);
+    const child = spawn('bash', ['-c', run], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', d => (out += d));
@@ -90,7 +96,8 @@ describe('every --help example runs', () => {
     const daemon = up !== undefined && !line.includes('--dry-run');
     try {
       if (daemon) {
-        await waitFor(() => up.test(out + err), `${line} to be up (${out}${err})`, 30_000);
+        // Up, or exited: an example that failed says why at once (below) instead of a 30 s wait.
+        await waitFor(() => up.test(out + err) || child.exitCode !== null, `${run} to be up`, 30_000);
         // The first worker runs the queued examples' tasks, so that logs --follow has an end to reach.
         if (id === 'worker') await waitStatus(env, 42, 'success', 30_000);
         child.kill('SIGTERM');
