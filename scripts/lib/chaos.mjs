@@ -208,7 +208,8 @@ const FINAL = code => code < 0 || code === 4;
  * Options: redisUrl, prefix, tasks, workers, slots, workerKills (fault rounds), faults (see FAULTS; default
  * worker-kill), pauseMs, managerPauseMs, redisPauseMs, redisDownMs, redis ({pid, restart()} for the Redis
  * faults), taskKillRate, minSeconds, maxSeconds, seed, settleMs (how long to wait for the last tasks), env
- * (extra settings), log (progress lines). Resolves with a report; the caller decides what a violation means
+ * (extra settings), log (progress lines), workDir (an existing directory for the run's files; by
+ * default a new one in the system's temporary directory, left for inspection). Resolves with a report; the caller decides what a violation means
  * (the test fails, the script exits 1). `overlaps` (two live runs of a task) are also violations.
  */
 export async function runChaos(o) {
@@ -232,7 +233,7 @@ export async function runChaos(o) {
     ...o,
   };
   const random = rng(opts.seed);
-  const work = mkdtempSync(join(tmpdir(), 'jtm-chaos-'));
+  const work = opts.workDir ?? mkdtempSync(join(tmpdir(), 'jtm-chaos-'));
   const markerDir = join(work, 'markers');
   const logDir = join(work, 'log');
   mkdirSync(markerDir);
