@@ -198,6 +198,51 @@ describe('Redis ACL user with a password', () => {
     expect(w.output()).toMatch(/NOPERM [^"]*'pexpire' command/);
   });
 
+  it('a read-only ACL user (a monitor, a check-alive-only host) answers status, isalive, logs, resource-log and the checks; submit and kill are refused in one line, exit 255 (adversary 35 F5: the line in docs/reliability.md)', async () => {
+    const full = testEnv({ REDIS_URL: `redis://jtm:${PASSWORD}@127.0.0.1:${server.port}` });
+    const prefix = full['JTM_PREFIX']!;
+    // The documented line, with the test's prefix.
+    redisCli([
+      ...['-p', String(server.port), '--user', 'jtm', '--pass', PASSWORD, '--no-auth-warning'],
+      ...['ACL', 'SETUSER', 'jtm-read', 'on', `>${PASSWORD}`, `~${prefix}*`, `&${prefix}*`],
+      ...['+@read', '+@connection', '+info'],
+    ]);
+    const id = await submitOne(full, ['-cmd', 'printf read-only-ok', '-p', 'acl-read']);
+    const w = startJtm(['worker', '-p', 'acl-read'], full);
+    try {
+      await waitStatusShown(full, id, 'success');
+    } finally {
+      await w.stop();
+    }
+    const ro = { ...full, REDIS_URL: `redis://jtm-read:${PASSWORD}@127.0.0.1:${server.port}` };
+    const answers: [string[], number, RegExp][] = [
+      [['status', '-tid', String(id)], 1, /^success\n$/],
+      [['isalive', '-tid', String(id)], 1, /^no\n$/],
+      [['status', '-tid', '999999'], 1, /^invalidtask\n$/],
+      [['logs', '-tid', String(id)], 0, /^read-only-ok$/],
+      [['resource-log', '-tid', String(id)], 0, /"task_id": \d+/],
+      [['check-worker', '-p', 'acl-read'], 1, /^0\n$/],
+    ];
+    for (const [args, code, out] of answers) {
+      const r = await runJtm(args, ro);
+      expect([r.code, r.stdout], `${args.join(' ')}: ${r.stderr}`).toEqual([
+        code,
+        expect.stringMatching(out),
+      ]);
+      expect(r.stderr, args.join(' ')).toBe('');
+    }
+    for (const args of [
+      ['submit', '-cmd', 'true', '-p', 'acl-read'],
+      ['kill', '-tid', String(id)],
+    ]) {
+      const r = await runJtm(args, ro);
+      expect([r.code, r.stdout], args[0]).toEqual([255, '']);
+      expect(r.stderr.trim().split('\n'), args[0]).toEqual([expect.stringMatching(/NOPERM .*'evalsha'/)]);
+    }
+    // Nothing the refused submit began is left to run.
+    expect(await statusOf(full, id)).toBe('success');
+  });
+
   it('a worker with a wrong password logs no secret', async () => {
     const env = testEnv({
       REDIS_URL: `redis://jtm:bad${PASSWORD}@127.0.0.1:${server.port}`,
