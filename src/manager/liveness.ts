@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 
 import { allShards, type JtmContext } from '../context.js';
+import { refuseReplica } from '../redis/replica-check.js';
 
 export interface ManagerAlive {
   host: string;
@@ -36,8 +37,13 @@ export async function writeManagerAlive(ctx: JtmContext, now: number, intervalMs
  * several shards, a manager is alive only when every shard was swept: the answer is the oldest shard's.
  */
 export async function readManagerAlive(ctx: JtmContext): Promise<ManagerAlive | undefined> {
-  const each = await Promise.all(allShards(ctx).map(readShardAlive));
-  if (each.some(a => a === undefined)) return undefined;
+  const shards = allShards(ctx);
+  const each = await Promise.all(shards.map(readShardAlive));
+  if (each.some(a => a === undefined)) {
+    // "No manager" from a replica re-syncing after a failover (empty) is Redis unavailable, not a negative.
+    for (const [i, a] of each.entries()) if (a === undefined) await refuseReplica(shards[i] as JtmContext);
+    return undefined;
+  }
   return (each as ManagerAlive[]).reduce((a, b) => (b.last_sweep < a.last_sweep ? b : a));
 }
 

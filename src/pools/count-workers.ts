@@ -1,5 +1,6 @@
 import { allShards, forPool, type JtmContext } from '../context.js';
 import { validatePoolName } from '../pool-spec.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { countSlotsByState } from './live-workers.js';
 import { countPendingSlurmSlots } from './slurm-slots.js';
 
@@ -28,6 +29,8 @@ export async function countWorkers(
   const live = sum(slots.map(s => s.serving));
   const draining = sum(slots.map(s => s.draining));
   const pending = withSlurm ? sum(await Promise.all(shards.map(s => countPendingSlurmSlots(s, pool)))) : 0;
+  // "No worker" from a replica re-syncing after a failover (empty) is Redis unavailable, as isalive's "no".
+  if (live + pending <= 0) for (const s of shards) await refuseReplica(s);
   return {
     pool,
     live_slots: live,

@@ -15,8 +15,12 @@ import { redisLocation } from './location.js';
  * Asked only on that negative path (ROLE, one round trip), so a normal answer keeps its single one. A server
  * that cannot be asked (an ACL user without ROLE, a renamed command) counts as a master: the answer stands, as
  * before. A Cluster needs no check: its replicas redirect reads of a key to its master (MOVED).
+ * `unlessSynced`: a replica whose link to its master is up (ROLE's `connected`) passes.
  */
-export async function refuseReplica(ctx: { redis: RedisClient; config: Config }): Promise<void> {
+export async function refuseReplica(
+  ctx: { redis: RedisClient; config: Config },
+  opts: { unlessSynced?: boolean } = {},
+): Promise<void> {
   const { redis, config } = ctx;
   if (redis instanceof Cluster) return;
   let role: unknown;
@@ -28,6 +32,8 @@ export async function refuseReplica(ctx: { redis: RedisClient; config: Config })
   }
   const [kind, host, port, state] = Array.isArray(role) ? (role as unknown[]) : [];
   if (kind !== 'slave' && kind !== 'replica') return;
+  // `unlessSynced`: a reader of everything (the report) may read a replica in step with its master, a lag behind.
+  if (opts.unlessSynced && state === 'connected') return;
   const of = typeof host === 'string' && port !== undefined ? ` of ${host}:${String(port)}` : '';
   const link = typeof state === 'string' ? `, link ${state}` : '';
   throw new RedisUnavailableError(redisLocation(config), undefined, {

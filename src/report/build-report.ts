@@ -7,6 +7,7 @@ import {
   type ReportFilter,
   type ReportRecord,
 } from './analyse.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { TaskStatus } from '../tasks/status.js';
 import type { ResourceSample } from '../tasks/resource-format.js';
 import { readRecords, readRunningPeaks, readSamples, scanTaskIds, type ReadProgress } from './read-tasks.js';
@@ -24,6 +25,9 @@ export async function buildReport(
   // Shard by shard (docs/scaling.md): a pipeline or script may only touch one shard's slot.
   const all: ReportRecord[] = [];
   for (const shard of allShards(ctx)) {
+    // A replica re-syncing after a failover holds part of the records or none: its report said "2000/6069 task
+    // records read", or nothing ran at all (adversary 34 H2). One that is in step with its master may be read.
+    await refuseReplica(shard, { unlessSynced: true });
     all.push(...(await readRecords(shard, await scanTaskIds(shard, onProgress), onProgress)));
   }
   const records = all.filter(r => matchesFilter(r, filter)).sort((a, b) => a.id - b.id);

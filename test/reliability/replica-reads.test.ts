@@ -68,6 +68,10 @@ describe('a REDIS_URL naming a replica', () => {
       ['logs', '-tid', String(id)],
       ['resource-log', '-tid', String(id)],
       ['remove-pool', '-p', 'replica-reads'],
+      // "No worker", "no manager", and a report of whatever part of the records the replica held yet.
+      ['check-worker', '-p', 'replica-reads'],
+      ['check-manager'],
+      ['report', '--json'],
     ]) {
       const r = await runJtm(args, onReplica);
       expect.soft(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(255);
@@ -85,6 +89,10 @@ describe('a REDIS_URL naming a replica', () => {
     await waitFor(() => /\bconnected\b/.test(role()), 'the sync', 20_000);
     const synced = await runJtm(['isalive', '-tid', String(id)], onReplica);
     expect(synced.stdout.trim(), synced.stderr).toBe('yes');
+    // A replica in step with its master may be read by the report.
+    const report = await runJtm(['report', '--json'], onReplica);
+    expect(report.code, report.stderr).toBe(0);
+    expect(JSON.parse(report.stdout)).toMatchObject({ tasks: 1 });
     const syncedMissing = await runJtm(['isalive', '-tid', missing], onReplica);
     expect(syncedMissing.stdout.trim(), syncedMissing.stderr).toBe('unknown');
 
