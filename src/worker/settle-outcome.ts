@@ -28,6 +28,22 @@ export interface SettleContext {
   signalled(): boolean;
 }
 
+/**
+ * How many times a task may be given back because its worker was stopped by a signal while it ran: the worker
+ * stopped for the last of them ends it instead. A task that SIGTERMs its worker (`kill $PPID`'s parent, `pkill
+ * node`) looks like an operator's stop to the worker (a signal does not say who sent it), was given back without a
+ * retry spent, and stopped the next worker, and the next: every worker of its pool in seconds, the pool's other tasks
+ * stranded (adversary 10 K6). Ended by the next worker that claimed it, it stayed pending for good once no worker
+ * was left (adversary 36 H1: three workers stopped, check-worker 0). A task preempted this many times ends the same
+ * way, and so does one beside the culprit (docs/reliability.md).
+ */
+export const STOP_GIVEBACK_LIMIT = 3;
+
+/** The reason of a task ended by STOP_GIVEBACK_LIMIT. */
+export function stopLimitReason(times: number): string {
+  return `its worker was stopped by a signal while it ran, ${times} times (a task that signals its worker, kill or pkill node, stops every worker of its pool): not run again`;
+}
+
 /** Exit code of a shell whose command died of SIGTERM (128 + 15). */
 const SIGTERM_EXIT = 143;
 /** How long after a task's death by SIGTERM (or its pty host's) the worker's own stop is waited for. */
@@ -82,8 +98,19 @@ export async function settleOutcome(
   }
   // Given back because a signal stopped this worker: counted, so that a task that keeps stopping its workers
   // ends (STOP_GIVEBACK_LIMIT) instead of stopping every worker of its pool.
-  if (outcome.kind === 'requeue' && s.signalled() && !outcome.watchdog)
-    endFields = { ...endFields, stop_givebacks: (data.stop_givebacks ?? 0) + 1 };
+  if (outcome.kind === 'requeue' && s.signalled() && !outcome.watchdog) {
+    const times = (data.stop_givebacks ?? 0) + 1;
+    endFields = { ...endFields, stop_givebacks: times };
+    if (times >= STOP_GIVEBACK_LIMIT) {
+      log.error({ task: data.id, stop_givebacks: times }, stopLimitReason(times));
+      outcome = {
+        kind: 'final',
+        status: TaskStatus.lostconnection,
+        reason: stopLimitReason(times),
+        leftovers: outcome.leftovers,
+      };
+    }
+  }
   // The pty host died under the task, the worker not stopping: not the task's failure (lease-losses.ts).
   if (outcome.kind === 'final' && outcome.hostExited) {
     log.error({ task: data.id, reason: outcome.reason }, "the worker's pty host died under a task");

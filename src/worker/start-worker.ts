@@ -33,7 +33,13 @@ import { onSharedPtyHostEnd } from './run-in-pty.js';
 import { startTaskHost, taskEnvironment } from './task-environment.js';
 import { DEFER_DELAY_MS, UNSUBMITTED_WAITS_MS, type WorkerOptions } from './worker-options.js';
 import { startLifeTimer, wouldBeCut } from './end-of-life.js';
-import { becomesTrue, settleOutcome, type SettleContext } from './settle-outcome.js';
+import {
+  becomesTrue,
+  settleOutcome,
+  STOP_GIVEBACK_LIMIT,
+  stopLimitReason,
+  type SettleContext,
+} from './settle-outcome.js';
 import { TaskAdmission } from './task-admission.js';
 import { startSelfFencing } from './run-fencing.js';
 import { Executions, type Execution } from './executions.js';
@@ -54,15 +60,6 @@ export interface RunningWorker {
   /** Resolves when the worker has stopped (by stop(), idle timeout or a pool removal). */
   readonly stopped: Promise<void>;
 }
-
-/**
- * How many times a task may be given back because its worker was stopped by a signal while it ran
- * before it is ended instead: a task that SIGTERMs its worker (`kill $PPID`'s parent, `pkill node`) looks like
- * an operator's stop to the worker (a signal does not say who sent it), was given back without a retry spent,
- * and stopped the next worker, and the next: every worker of its pool in seconds, the pool's other tasks
- * stranded (adversary 10 K6). A task preempted this many times ends the same way, and so does one beside the culprit (docs/reliability.md).
- */
-export const STOP_GIVEBACK_LIMIT = 3;
 
 /**
  * Starts a BullMQ worker on the pool's queue. Each job is one task: the worker claims the record
@@ -248,7 +245,7 @@ export async function startWorker(
     const data = claim.spec;
     const givenBack = data.stop_givebacks ?? 0;
     if (givenBack >= STOP_GIVEBACK_LIMIT) {
-      const reason = `its worker was stopped by a signal while it ran, ${givenBack} times (a task that signals its worker, kill or pkill node, stops every worker of its pool): not run again`;
+      const reason = stopLimitReason(givenBack);
       log.error({ task: id, stop_givebacks: givenBack }, reason);
       await endTask(ctx, id, { fence: exec.fence, to: TaskStatus.lostconnection, reason });
       return { skipped: TaskStatus.lostconnection };

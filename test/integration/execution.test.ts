@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { jobIdOf } from '../../src/tasks/job-data.js';
 import { RESOURCE_FIELDS } from '../../src/worker/resource-sample.js';
-import { STOP_GIVEBACK_LIMIT } from '../../src/worker/start-worker.js';
+import { STOP_GIVEBACK_LIMIT } from '../../src/worker/settle-outcome.js';
 import { BIN, runJtm, startJtm, taskIds, type BackgroundProcess, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { describeProcesses } from '../helpers/processes.js';
@@ -924,25 +924,30 @@ describe.concurrent('a task that kills the pty host', () => {
 // A task that SIGTERMs its own worker looks like an operator's stop (a signal does not say who sent it): it was
 // given back without a retry, stopped the next worker, and the next — every worker of its pool (adversary 10 K6).
 describe.concurrent('a task that stops its worker with a signal', () => {
-  it(`is ended lostconnection after ${STOP_GIVEBACK_LIMIT} workers stopped under it; the next worker goes on`, async () => {
+  it(`is ended lostconnection by the ${STOP_GIVEBACK_LIMIT}th worker stopped under it, rc written; the next worker goes on`, async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
+    const rcFile = join(tempDir('jtm-stopper-'), 'rc');
     const culprit = `W=$(ps -o ppid= -p ${HOST} | tr -d " "); kill -TERM $W; sleep 37.61`;
-    const [id] = taskIds((await runJtm(['submit', '-p', 'stopper', '-cmd', culprit], env)).stdout);
+    const [id] = taskIds(
+      (await runJtm(['submit', '-p', 'stopper', '--rc-file', rcFile, '-cmd', culprit], env)).stdout,
+    );
     for (let i = 1; i <= STOP_GIVEBACK_LIMIT; i++) {
       const w = startJtm(['worker', '-p', 'stopper', '--shutdown-grace', '500ms'], env);
-      // Stopped by the task's signal: exits 0 after giving it back.
+      // Stopped by the task's signal: exits 0 after giving it back, the last one after ending it.
       expect(await w.exited, w.output()).toBe(0);
-      expect(await ctx.tasks.get(id!)).toMatchObject({ status_name: 'pending', stop_givebacks: i });
+      expect(await ctx.tasks.get(id!)).toMatchObject(
+        i < STOP_GIVEBACK_LIMIT
+          ? { status_name: 'pending', stop_givebacks: i }
+          : { status_name: 'lostconnection', stop_givebacks: i },
+      );
     }
-    const last = startJtm(['worker', '-p', 'stopper'], env);
-    await waitFor(
-      async () => (await ctx.tasks.get(id!))?.status_name === 'lostconnection' || undefined,
-      'the end',
-    );
+    // Ended by the worker it stopped last: with no worker left it stayed pending for good (adversary 36 H1).
     expect((await ctx.tasks.get(id!))?.reason).toMatch(
       /its worker was stopped by a signal while it ran, 3 times/,
     );
+    expect(readFileSync(rcFile, 'utf8').trim()).toBe('75');
+    const last = startJtm(['worker', '-p', 'stopper'], env);
     const [after] = taskIds((await runJtm(['submit', '-p', 'stopper', '-cmd', 'echo after'], env)).stdout);
     await waitFor(
       async () => (await ctx.tasks.get(after!))?.status_name === 'success' || undefined,
