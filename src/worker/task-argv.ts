@@ -18,7 +18,9 @@ import { TIMES_FILE_VAR } from './accounting.js';
  *   once the processes have exited. Opened as by `>|` (not `>>`): a command that seeks on its stdout writes where
  *   it seeks, as under a plain `bash -c … > file` (adversary 31 F2); stderr given as '' is stdout's file, shared as
  *   by `2>&1` (two opens of one file write over each other). The pty stays for the session and the job control, and carries only
- *   what bash prints itself (if an open fails: exit 125 with bash's message, the task's reason);
+ *   what bash prints itself (if an open fails: exit 125 with bash's message, the task's reason); once both files
+ *   are open it writes FILES_OPEN_MARK there, so that text a command writes to the pty later is never taken
+ *   for that message;
  * - gives the command no input, so a command that reads stdin sees EOF instead of hanging (and it has no
  *   controlling terminal to read either: the wrapper in front of bash leaves it, task-exec.c leave_terminal);
  * - without a cgroup, writes bash's `times` to JTM_TIMES_FILE when the shell exits (an EXIT trap: the CPU of
@@ -40,10 +42,17 @@ const PREAMBLE =
   '[ "$__jtm_f" -ge "$JTM_OOM_SCORE_ADJ" ] || echo "$JTM_OOM_SCORE_ADJ" >/proc/self/oom_score_adj; } 2>/dev/null; ' +
   'for __jtm_f in $JTM_CLOSE_FDS; do exec {__jtm_f}>&-; done; ' +
   'unset JTM_CGROUP_PROCS JTM_CLOSE_FDS JTM_OOM_SCORE_ADJ JTM_SUBREAPER JTM_SIGNALLER_PID __jtm_f; ' +
-  'exec >|"$1" </dev/null || exit 125; if [ -n "$2" ]; then exec 2>|"$2" || exit 125; else exec 2>&1; fi; set --; ' +
+  'exec {__jtm_t}>&2; exec >|"$1" </dev/null || exit 125; if [ -n "$2" ]; then exec 2>|"$2" || exit 125; ' +
+  'else exec 2>&1; fi; printf "\\036" >&$__jtm_t; exec {__jtm_t}>&-; unset __jtm_t; set --; ' +
   '__jtm_times=$JTM_TIMES_FILE; unset JTM_TIMES_FILE; [ -z "$__jtm_times" ] || trap \'{ times; ' +
   'read -r __jtm_f </proc/$$/task/$$/children; read -r __jtm_u </proc/uptime; ' +
   'echo "children ${__jtm_u%% *} $__jtm_f"; } >"$__jtm_times" 2>/dev/null || :\' EXIT';
+
+/**
+ * What the wrapper (task-exec.c files_open_mark) and the preamble write on the pty once the output files are open:
+ * text before it is theirs (why a file could not be opened), text after it the command's.
+ */
+export const FILES_OPEN_MARK = '\x1e';
 
 /** The `bash -c` script of a task: the preamble, then the command on its own lines. */
 export function taskScript(command: string): string {

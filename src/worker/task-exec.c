@@ -103,6 +103,21 @@ static void join_cgroups(void) {
   free(copy);
 }
 
+/*
+ * Writes FILES_OPEN_MARK (one RS byte, 0x1e) on the pty once the output files are open, and closes it: what the pty
+ * carried before it is the wrapper's or bash's own message about a file it could not open (the task's reason,
+ * exit 125); after it, the command's, which must not be taken for one (adversary 36 M1: a command that wrote
+ * "bash: /zz: No space left on device" to its parent's pty and exited 125 got that as its reason and rc 126).
+ * The same byte as the preamble's (task-argv.ts).
+ */
+static void files_open_mark(int pty) {
+  if (pty < 0) return;
+  if (write(pty, "\036", 1) < 0) {
+    /* the pty is gone: the task's end is decided without it */
+  }
+  close(pty);
+}
+
 static void raise_oom_score(void) {
   const char *want = getenv("JTM_OOM_SCORE_ADJ");
   if (want == NULL || *want == '\0') return;
@@ -291,11 +306,14 @@ int main(int argc, char **argv) {
      writes where it seeks, as under a plain `bash -c … > file` (adversary 31 F2: appended, the file came out
      different and the task `success`). An empty STDERR: the same file as STDOUT, shared as by `2>&1` (two
      descriptions of one file, each at its own offset, would write over each other). */
+  /* The pty, kept to say that the files are open (files_open_mark): a failure is said on it before that. */
+  int pty = fcntl(2, F_DUPFD_CLOEXEC, 3);
   redirect(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 1);
   if (argv[2][0] == '\0')
     dup2(1, 2);
   else
     redirect(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 2);
   redirect("/dev/null", O_RDONLY, 0);
+  files_open_mark(pty);
   return wait_and_report(exec_words, argv + 3);
 }

@@ -22,7 +22,7 @@ import { terminateAll } from './signal-procs.js';
 import type { SampleState } from './resource-sample.js';
 import { monotonicMs } from './monotonic.js';
 import { PtyHostExited, runInPty, SpawnExpired } from './run-in-pty.js';
-import { taskArgv } from './task-argv.js';
+import { FILES_OPEN_MARK, taskArgv } from './task-argv.js';
 
 /**
  * Why a task was stopped before it ended by itself. `fenced`: the worker could not renew its lease on Redis
@@ -233,8 +233,11 @@ export class TaskRun {
       JTM_TASK_TOKEN: this.token,
       JTM_SIGNALLER_PID: String(process.pid),
     };
-    // The pty carries only what bash prints itself (e.g. why it could not open a file): kept for the reason.
+    // What the wrapper or bash said on the pty before the output files were open (why one could not be opened,
+    // why the command could not start): kept for the reason. What comes after FILES_OPEN_MARK is the command's
+    // (it can write to its parent's pty), never taken for one.
     let ptyText = '';
+    let filesOpen = false;
     let pty;
     // The awaits before this point (the directory, the output files) may have lasted past the lease (the worker
     // stopped, starved), or a stop may have come meanwhile: nothing is started then.
@@ -264,7 +267,10 @@ export class TaskRun {
           ? { deadline: () => (this.stopCause ? 0 : (this.opts.startDeadline?.() ?? 0)) }
           : {}),
         onOutput: chunk => {
-          ptyText = (ptyText + chunk).slice(-PTY_TEXT_MAX);
+          if (filesOpen) return;
+          const mark = chunk.indexOf(FILES_OPEN_MARK);
+          if (mark >= 0) filesOpen = true;
+          ptyText = (ptyText + (mark >= 0 ? chunk.slice(0, mark) : chunk)).slice(-PTY_TEXT_MAX);
         },
       });
     } catch (err) {
@@ -355,11 +361,11 @@ export class TaskRun {
       this.stopCause = undefined;
       leftovers.push(...killedByStop);
     }
-    const redirect = code === REDIRECT_FAILED ? redirectError(ptyText) : undefined;
+    const redirect = code === REDIRECT_FAILED && !filesOpen ? redirectError(ptyText) : undefined;
     if (redirect && !this.stopCause) {
       return { kind: 'final', status: TaskStatus.failed, reason: redirect, leftovers };
     }
-    const notExecuted = code === EXEC_FAILED && !signal ? execError(ptyText) : undefined;
+    const notExecuted = code === EXEC_FAILED && !signal && !filesOpen ? execError(ptyText) : undefined;
     if (notExecuted && !this.stopCause) {
       return { kind: 'final', status: TaskStatus.failed, exitCode: 126, reason: notExecuted, leftovers };
     }

@@ -217,6 +217,28 @@ describe.concurrent('Cromwell through examples/cromwell/jtm.conf', () => {
     await waitFor(() => existsSync(d.rc), 'rc of the task whose wrapper failed');
     expect(readFileSync(d.rc, 'utf8').trim()).toBe('125');
 
+    // A command that writes a message of bash's form to the pty it can reach (its parent's, the pty host's) and
+    // exits 125 is a command that exited 125, not one whose output file could not be opened: it got that text as
+    // its reason, no exit code, and rc 126 (adversary 36 M1). By the bash preamble and by the wrapper's simple path.
+    const forged = 'bash: /zz: No space left on device';
+    const script = join(wf.root, 'forge.sh');
+    writeFileSync(
+      script,
+      `for f in /proc/$PPID/fd/2 /proc/$PPID/fd/1; do echo '${forged}' > $f 2>/dev/null; done; echo out; exit 125\n`,
+    );
+    for (const [name, command] of [
+      ['preamble', `for f in /proc/$PPID/fd/2; do echo '${forged}' > $f; done; echo out; exit 125`],
+      ['simple', `/bin/bash ${script}`],
+    ] as const) {
+      const rc = join(wf.root, `forged-${name}.rc`);
+      const fr = await runJtm(['submit', '--rc-file', rc, '-cmd', command, '-p', wf.pool], env);
+      const [fid] = taskIds(fr.stdout);
+      await waitStatus(ctx, fid!, 'failed');
+      expect(await ctx.tasks.get(fid!), name).toMatchObject({ exit_code: 125, reason: 'exit code 125' });
+      await waitFor(() => existsSync(rc), `rc of the ${name} task`);
+      expect(readFileSync(rc, 'utf8').trim(), name).toBe('125');
+    }
+
     // The script's own rc wins over anything JTM would write, even for a status that calls for one.
     const record = (await ctx.tasks.get(tid!))!;
     writeFileSync(t.rc, '0\n');

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { taskScript } from '../../src/worker/task-argv.js';
+import { FILES_OPEN_MARK, taskScript } from '../../src/worker/task-argv.js';
 import { tempDir } from '../helpers/env.js';
 
 const WRAPPER = fileURLToPath(new URL('../../dist/fast/jtm-task-exec', import.meta.url));
@@ -45,7 +45,8 @@ describe('jtm-task-exec', () => {
       JTM_CGROUP_PROCS: procs.join(' '),
       JTM_CLOSE_FDS: '7 200',
     });
-    expect(r).toEqual({ code: 0, pty: '' });
+    // Nothing on the pty but the mark that the files are open (FILES_OPEN_MARK).
+    expect(r).toEqual({ code: 0, pty: FILES_OPEN_MARK });
     const shown = readFileSync(out, 'utf8').split('\n');
     const pid = shown[0];
     expect(pid).toMatch(/^\d+$/);
@@ -62,7 +63,7 @@ describe('jtm-task-exec', () => {
     const out = join(work, 'shared.out');
     const script = join(work, 'both.sh');
     writeFileSync(script, 'echo one; echo two >&2; echo three; echo four >&2\n');
-    expect(run(out, '', ['/bin/bash', script])).toEqual({ code: 0, pty: '' });
+    expect(run(out, '', ['/bin/bash', script])).toEqual({ code: 0, pty: FILES_OPEN_MARK });
     expect(readFileSync(out, 'utf8')).toBe('one\ntwo\nthree\nfour\n');
   });
 
