@@ -26,6 +26,8 @@ describe.concurrent('recover-task', () => {
     });
     expect(rec?.pid).toBeUndefined();
     expect(rec?.ended_at).toBeUndefined();
+    // Its run is over: it has not started since (adversary 37 F1).
+    expect(rec?.started_at).toBeUndefined();
     expect(await indexesOf(ctx, id)).toEqual({ active: true, onWorker: false, ttl: 'none' });
     expect(await lastEvent(ctx, id)).toMatchObject({ t: 6_000, from: S.running, to: S.pending });
   });

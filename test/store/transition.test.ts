@@ -47,6 +47,45 @@ describe.concurrent('transition', () => {
     ).toEqual({ done: false, current: S.timeout });
   });
 
+  it('a run given back to the queue, then killed before its next start: no start kept, no run time counted (adversary 37 F1)', async ({
+    ctx,
+    expect,
+  }) => {
+    // Ran 1.5 s → 5.5 s, given back, killed at 60 s: it was reported (and histogrammed) as a 58.5 s run.
+    const id = await runningTask(ctx, { fields: { pool: 'f1' } });
+    expect(
+      await ctx.tasks.transitionFenced(
+        id,
+        fence,
+        S.pending,
+        'worker shut down before the task ended',
+        {},
+        5_500,
+      ),
+    ).toEqual({ done: true, previous: S.running });
+    expect((await ctx.tasks.get(id))?.started_at).toBeUndefined();
+    expect(await ctx.tasks.requestKill(id, 60_000)).toMatchObject({ kind: 'ended' });
+    const rec = await ctx.tasks.get(id);
+    expect(rec).toMatchObject({ status: S.terminated, ended_at: 60_000 });
+    expect(rec?.started_at).toBeUndefined();
+    expect(await finishedCount(ctx, 'f1', 'terminated')).toBe(1);
+    expect(await ctx.redis.hgetall(ctx.keys.statsDuration)).toEqual({});
+    expect(await ctx.redis.hgetall(ctx.keys.statsQueueWait)).toEqual({});
+    // A record re-queued before started_at was cleared (an older version) still counts no run time at its end.
+    const old = await runningTask(ctx, { fields: { pool: 'f1old' } });
+    await ctx.tasks.transitionFenced(
+      old,
+      fence,
+      S.pending,
+      'worker shut down before the task ended',
+      {},
+      5_500,
+    );
+    await ctx.redis.hset(ctx.keys.task(old), 'started_at', '1500');
+    await ctx.tasks.requestKill(old, 60_000);
+    expect(await ctx.redis.hgetall(ctx.keys.statsDuration)).toEqual({});
+  });
+
   it("a worker whose clock runs ahead does not empty its pool's recent-ends index (trimmed by Redis's clock)", async ({
     ctx,
     expect,
