@@ -125,9 +125,14 @@ function mayNotSignal(pid: number): boolean {
 /**
  * SIGTERM, then SIGCONT: a stopped process (`kill -STOP`, a debugger, a `^Z` of the root) acts on a TERM only once
  * continued, so without the CONT its trap never ran and the whole grace was spent before the KILL (adversary 10
- * K2). Slurm and systemd send the same pair.
+ * K2). Slurm and systemd send the same pair. All stopped first, as before the KILL: where no group holds them all
+ * (a finished task's leftovers, their shell gone) the TERMs go one process at a time, and a subshell whose child
+ * died of its TERM first ran its next command before its own came (adversary 36 M2: `(sleep 20; echo never) &`
+ * left by a task wrote `never` to its stdout and bash's `Terminated` to its stderr in 4 of 36 runs). A stopped
+ * process with TERM's default action dies of it at once; one that handles TERM runs its handler after the CONT.
  */
 function askToEnd(procs: readonly ProcInfo[]): void {
+  signalAll(procs, 'SIGSTOP');
   signalAll(procs, 'SIGTERM');
   signalAll(procs, 'SIGCONT');
 }
