@@ -78,8 +78,8 @@ export interface TaskRecord {
   /** Where the last run's stdout went on its worker's host (the task's `stdout`, or one in the log dir). */
   stdout_file?: string;
   /**
-   * Where the last run's stderr went in the log dir, stored only for a task that named its stdout but not its
-   * stderr; otherwise derived (stderrFileOf).
+   * Where the last run's stderr went, stored only for a task that named its stdout but not its stderr (in the log
+   * dir), or whose `stderr` the worker expanded ($VARS, ~); otherwise derived (stderrFileOf).
    */
   stderr_file?: string;
   /** Bytes the last run wrote to stdout (when it went to a regular file). */
@@ -215,12 +215,13 @@ export function toHashPairs(fields: Partial<Record<keyof TaskRecord, unknown>>):
 
 /**
  * Where a task's stderr went on its worker's host, for `status --json` (the original printed both files):
- * the task's `stderr`; the stored `stderr_file`; or, for a task that named neither, its stdout file's
- * neighbour in the log dir (`<log dir>/tasks/<id>.err` beside `<id>.out`). Undefined before a run ended.
+ * the stored `stderr_file` (the path as the worker expanded it); the task's `stderr`; or, for a task that named
+ * neither, its stdout file's neighbour in the log dir (`<log dir>/tasks/<id>.err` beside `<id>.out`). Undefined
+ * before a run ended.
  */
 export function stderrFileOf(r: TaskRecord): string | undefined {
-  if (r.stderr) return r.stderr;
   if (r.stderr_file) return r.stderr_file;
+  if (r.stderr) return r.stderr;
   if (r.stdout === undefined && r.stdout_file?.endsWith(`/tasks/${r.id}.out`)) {
     return `${r.stdout_file.slice(0, -'.out'.length)}.err`;
   }

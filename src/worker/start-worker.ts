@@ -169,7 +169,12 @@ export async function startWorker(
       // stdout_file with them: a follower reads from the file what the Redis copy (a tail) no longer holds, so it
       // needs the path while the task runs, not only once it has ended.
       onStarted: pid => {
-        const fields = { pid, stdout_file: run.stdoutPath, ...acct.recordFields() };
+        const fields = {
+          pid,
+          stdout_file: run.stdoutPath,
+          stderr_file: storedStderrFile(data, run),
+          ...acct.recordFields(),
+        };
         const timer = setTimeout(() => {
           startFieldsDue.delete(run);
           void ctx.tasks.setFenced(data.id, fence, fields).catch(() => {});
@@ -335,10 +340,8 @@ export async function startWorker(
           // A FIFO or a device: what went there was not kept (/dev/null, by any name: nothing to keep). A
           // follower says so.
           if (!output.followed && !(await isDevNull(run.stdoutPath))) endFields['output_unfollowed'] = 1;
-          // Where stderr went, only when `status --json` cannot derive it (stderrFileOf): a task that named its
-          // stdout but not its stderr (one field fewer in most records).
-          if (data.stdout !== undefined && data.stderr === undefined)
-            endFields['stderr_file'] = run.stderrPath;
+          const stderrFile = storedStderrFile(data, run);
+          if (stderrFile !== undefined) endFields['stderr_file'] = stderrFile;
         }
       } finally {
         // After the last read of the file: the next run with the same file empties it as it starts.
@@ -648,6 +651,16 @@ const OUTLIVED_IDLE_MS = 10_000;
 const UNSUBMITTED_RETRY_MS = 1000;
 /** A queued record younger than this may belong to a submit still writing (by the submit host's clock). */
 const UNSUBMITTED_YOUNG_MS = 10_000;
+
+/**
+ * Where the run's stderr goes, for the record only when `status --json` cannot derive it (stderrFileOf; one field
+ * fewer in most records): a task that named its stdout but not its stderr, or one whose stderr the worker expanded
+ * ($VARS, ~): shown as submitted, it named a path that does not exist (adversary 36 L1).
+ */
+function storedStderrFile(data: TaskJobData, run: TaskRun): string | undefined {
+  const derivable = data.stderr === undefined ? data.stdout === undefined : run.stderrPath === data.stderr;
+  return derivable ? undefined : run.stderrPath;
+}
 
 function identity(opts: WorkerOptions, host: string): WorkerIdentity {
   return {

@@ -991,6 +991,13 @@ describe.concurrent("a task file's paths", () => {
       expect(readFileSync(join(home, 'j2.out'), 'utf8')).toBe(`${scratch}\n`);
       expect(readFileSync(join(scratch, 'j2.err'), 'utf8')).toBe('err\n');
       expect((await ctx.tasks.get(id!))?.stdout_file).toBe(join(home, 'j2.out'));
+      // status --json names both files as the worker expanded them: stderr_file said `${J2_SCRATCH}/j2.err`, a
+      // path that does not exist (adversary 36 L1).
+      const shown = JSON.parse((await runJtm(['status', '-tid', String(id), '--json'], env)).stdout) as {
+        stdout_file: string;
+        stderr_file: string;
+      };
+      expect([shown.stdout_file, shown.stderr_file]).toEqual([join(home, 'j2.out'), join(scratch, 'j2.err')]);
     } finally {
       await worker.stop();
       await closeContext(ctx);

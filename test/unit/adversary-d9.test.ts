@@ -45,6 +45,8 @@ describe('adversary D9', () => {
     const r = (f: Partial<TaskRecord>): TaskRecord => ({ id: 7, ...f }) as TaskRecord;
     expect(stderrFileOf(r({ stderr: '/w/e', stdout_file: '/l/tasks/7.out' }))).toBe('/w/e');
     expect(stderrFileOf(r({ stdout: '/w/o', stderr_file: '/l/tasks/7.err' }))).toBe('/l/tasks/7.err');
+    // Expanded by the worker: the path it wrote, not the one submitted (adversary 36 L1).
+    expect(stderrFileOf(r({ stderr: '$HOME/e', stderr_file: '/home/u/e' }))).toBe('/home/u/e');
     expect(stderrFileOf(r({ stdout_file: '/l/tasks/7.out' }))).toBe('/l/tasks/7.err');
     expect(stderrFileOf(r({}))).toBeUndefined();
   });
