@@ -350,7 +350,8 @@ export class OutputGapError extends JtmError {
 
 /**
  * Where a follower's output started over, after `offset` bytes had been delivered: the task's stdout file was
- * truncated or rewritten while the task ran (`rewritten`), or the task was run again (`run again`, a lost worker).
+ * truncated or rewritten while the task ran (`rewritten`), or the task was run again (`run again`: a lost worker, or
+ * a run given back, by a worker's stop among others).
  */
 export interface OutputRestart {
   offset: number;
@@ -372,7 +373,8 @@ export class OutputRestartedError extends JtmError {
     const cause =
       first.cause === 'rewritten'
         ? 'its stdout file was truncated or rewritten while it ran (by the task, or by another task naming the same file)'
-        : 'it was run again (an earlier attempt was lost)';
+        : // Not "lost": a run given back by a worker's graceful stop is run again too (adversary 36 L4).
+          'it was run again (an earlier attempt did not finish)';
     super(
       `task ${taskId}'s output started over after ${first.offset} bytes had been delivered${restarts.length > 1 ? ` (${restarts.length} times)` : ''}: ${cause}; what was delivered before is not part of the output as it stands now (jtm logs -tid ${taskId} prints that)`,
       'OUTPUT_RESTARTED',
