@@ -299,6 +299,17 @@ export class RedisRefusedError extends JtmError {
   }
 }
 
+/**
+ * Whether `err` is Redis refusing writes for a while: out of memory (`OOM`: retention expiries or an operator free
+ * it), a failing snapshot (`MISCONF`), a node demoted to a replica during a failover (`READONLY`). A kill refused so
+ * is tried again within JTM_KILL_RETRY, as one that could not reach Redis: it exited 255 at once, and Cromwell,
+ * which ignores kill's exit code, had its abort dropped while the task ran to its end (adversary 37 F2).
+ */
+export function isWriteRefusal(err: unknown): boolean {
+  const cause = discardCause(err);
+  return isReplyError(cause) && /^(OOM|MISCONF|READONLY)\b/.test(cause.message);
+}
+
 /** Whether `err` is an error reply from Redis (ioredis's ReplyError), as opposed to one of JTM's own. */
 export function isReplyError(err: unknown): err is Error {
   return err instanceof Error && err.name === 'ReplyError';

@@ -1,9 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { forTask, withContextRetrying, type ContextSource, type JtmContext } from '../context.js';
-import { isConnectionError, KillUnsettledError, TaskNotFoundError, toError } from '../errors.js';
+import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
+import {
+  isConnectionError,
+  isWriteRefusal,
+  KillUnsettledError,
+  TaskNotFoundError,
+  toError,
+} from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { refuseReplica } from '../redis/replica-check.js';
+import { retryWhile } from '../redis/retry-unreachable.js';
 import { jobIdOf } from './job-data.js';
 import { openPoolQueue } from './pool-queue.js';
 import { isFinal, statusName, TaskStatus, type TaskStatusName } from './status.js';
@@ -17,7 +24,8 @@ export interface KillResult {
 }
 
 /**
- * killTask, tried again while Redis is unreachable, for up to `retryMs` (JTM_KILL_RETRY): Cromwell ignores
+ * killTask, tried again while Redis is unreachable or refuses writes for a while (isWriteRefusal), for up to
+ * `retryMs` (JTM_KILL_RETRY): Cromwell ignores
  * kill's exit code, so a kill lost to a transient error (a restart, a node so loaded that the connection times
  * out) would leave the task running. `jtm kill` and the API's kill() both run this.
  */
@@ -29,7 +37,12 @@ export async function killTaskRetrying(
 ): Promise<KillResult> {
   const sent = { request: false };
   try {
-    return await withContextRetrying(src, ctx => killTask(ctx, id, waitMs, sent), retryMs);
+    return await retryWhile(() => withContext(src, ctx => killTask(ctx, id, waitMs, sent)), {
+      retryable: err => isConnectionError(err) || isWriteRefusal(err),
+      retryMs,
+      firstPauseMs: 100,
+      maxPauseMs: 1000,
+    });
   } catch (err) {
     // A request sent whose answer never came may have been applied (the task then ends terminated): said so,
     // instead of "cannot reach Redis" alone for a kill that happened (adversary 26 F4).

@@ -26,7 +26,8 @@ describe('Redis refusing a command', () => {
     const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'refusals'], p.env)).stdout);
     await p.ctx.redis.config('SET', 'maxmemory', '1');
     try {
-      const r = await runJtm(['kill', '-tid', String(id), '--json'], p.env);
+      // Tried again for JTM_KILL_RETRY (below), then given up.
+      const r = await runJtm(['kill', '-tid', String(id), '--json'], { ...p.env, JTM_KILL_RETRY: '1s' });
       expect(r.code).toBe(255);
       expect(JSON.parse(r.stdout || r.stderr)).toMatchObject({
         error: { code: 'REDIS_REFUSED', exit_code: 255 },
@@ -34,6 +35,23 @@ describe('Redis refusing a command', () => {
       expect((await runJtm(['status', '-tid', String(id)], p.env)).stdout.trim()).toBe('pending');
     } finally {
       await p.ctx.redis.config('SET', 'maxmemory', '0');
+    }
+  });
+
+  it('a kill refused because Redis is full is tried again within JTM_KILL_RETRY: memory freed meanwhile, the task is killed (adversary 37 F2: exit 255 at once, the abort dropped, the task ran to its end)', async () => {
+    const [id] = taskIds((await runJtm(['submit', '-cmd', 'true', '-p', 'refusals-oom'], p.env)).stdout);
+    await p.ctx.redis.config('SET', 'maxmemory', '1');
+    let freed = false;
+    try {
+      const kill = runJtm(['kill', '-tid', String(id)], { ...p.env, JTM_KILL_RETRY: '30s' });
+      await new Promise(r => setTimeout(r, 1500));
+      await p.ctx.redis.config('SET', 'maxmemory', '0');
+      freed = true;
+      const r = await kill;
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      expect((await runJtm(['status', '-tid', String(id)], p.env)).stdout.trim()).toBe('terminated');
+    } finally {
+      if (!freed) await p.ctx.redis.config('SET', 'maxmemory', '0');
     }
   });
 
