@@ -515,16 +515,29 @@ return startedReply(attempts + 1)
  * request-kill: records the intent to kill; ends a task that is not running at once.
  * KEYS[1] task  KEYS[2] tasks:active
  * ARGV[1] now ms  ARGV[2] retention ms  ARGV[3] task key base  ARGV[4] worker key base  ARGV[5] stats key base
+ * ARGV[6] the request's id ('' none): the same request sent again gets the answer it got the first time
  * Returns {-1} no task; {0, status} already final; {1, previous} ended now (it was not running);
  * {2, worker id} running on a live worker (which must kill it); {3, worker id} its worker is dead: ended now.
  */
 export const REQUEST_KILL = `${prelude('isFinal', 'appendHistory', 'entry', 'finalize')}
 local t = KEYS[1]
-local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at', 'kill_requested')
+local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at', 'kill_requested',
+  'kill_by')
 local id = v[1]
 if not id then return {-1} end
 local cur = tonumber(v[2])
+-- This very request, applied already: ioredis sends a command again on a new connection when its answer was lost.
+-- Answered as it was the first time ('<request id>|<code>|<value>'): it answered "already ended by itself" for the
+-- kill that ended the task (adversary 37 F9), and the job of a waiting task it ended was not removed.
+if ARGV[6] ~= '' and v[9] then
+  local by, code, value = string.match(v[9], '^([^|]*)|(%d)|(.*)$')
+  if by == ARGV[6] then return {tonumber(code), value} end
+end
 if isFinal(cur) then return {0, cur} end
+local function answered(code, value)
+  if ARGV[6] ~= '' then redis.call('HSET', t, 'kill_by', ARGV[6] .. '|' .. code .. '|' .. value) end
+  return {code, value}
+end
 local function terminate(why)
   redis.call('HSET', t, 'status', ${STATUS_TEXT.terminated}, 'reason', why, 'ended_at', ARGV[1],
     'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, TERMINATED, why)))
@@ -533,7 +546,7 @@ local function terminate(why)
 end
 if cur ~= RUNNING then
   terminate('killed before it started')
-  return {1, cur}
+  return answered(1, cur)
 end
 local wid = v[3] or ''
 if redis.call('EXISTS', ARGV[4] .. wid .. ':alive') == 1 then
@@ -542,12 +555,13 @@ if redis.call('EXISTS', ARGV[4] .. wid .. ':alive') == 1 then
   if v[8] ~= '1' then
     redis.call('HSET', t, 'kill_requested', '1', 'kill_requested_at', ARGV[1],
       'history', appendHistory(v[4], entry(ARGV[1], v[5], cur, cur, 'kill requested')))
+    return answered(2, wid)
   end
   return {2, wid}
 end
 redis.call('HSET', t, 'kill_requested', '1', 'kill_requested_at', ARGV[1])
 terminate('killed; its worker ' .. wid .. ' is not alive')
-return {3, wid}
+return answered(3, wid)
 `;
 
 /**

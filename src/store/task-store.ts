@@ -337,12 +337,23 @@ export class TaskStore {
     }
   }
 
-  async requestKill(id: number, now = wallNow()): Promise<KillOutcome> {
+  /**
+   * `requestId`: one kill's own id, so that the same request sent again (its answer lost to a reset) is answered
+   * as it was the first time, not as a task that had already ended.
+   */
+  async requestKill(id: number, now = wallNow(), requestId = ''): Promise<KillOutcome> {
     const res = await runScript<(number | string)[]>(
       this.redis,
       REQUEST_KILL,
       [this.keys.task(id), this.keys.activeTasks],
-      [now, this.config.taskRetentionMs, this.keys.taskBase, this.keys.workerBase, this.keys.statsBase],
+      [
+        now,
+        this.config.taskRetentionMs,
+        this.keys.taskBase,
+        this.keys.workerBase,
+        this.keys.statsBase,
+        requestId,
+      ],
     );
     return KILL_REPLIES[Number(res[0])]?.(res[1]) ?? { kind: 'missing' };
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
@@ -35,7 +36,8 @@ export async function killTaskRetrying(
   waitMs: number,
   retryMs: number,
 ): Promise<KillResult> {
-  const sent = { request: false };
+  // One id for every try of this kill: a try sent again after a lost answer is answered as the first.
+  const sent = { request: false, id: randomUUID() };
   try {
     return await retryWhile(() => withContext(src, ctx => killTask(ctx, id, waitMs, sent)), {
       retryable: err => isConnectionError(err) || isWriteRefusal(err),
@@ -61,11 +63,11 @@ export async function killTask(
   id: number,
   waitMs: number,
   /** Set once a kill request went out on a connection that was up: from then on, it may have been applied. */
-  sent: { request: boolean } = { request: false },
+  sent: { request: boolean; id?: string } = { request: false },
 ): Promise<KillResult> {
   const ctx = forTask(anyShard, id);
   if (ctx.redis.status === 'ready') sent.request = true;
-  const outcome = await ctx.tasks.requestKill(id);
+  const outcome = await ctx.tasks.requestKill(id, undefined, sent.id);
   switch (outcome.kind) {
     case 'missing':
       // Answered, and nothing written: a replica's "missing" (refuseReplica) is Redis unavailable, not a kill

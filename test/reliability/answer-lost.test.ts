@@ -9,6 +9,7 @@
 
 import { describe, expect, it } from 'vitest';
 
+import { jobIdOf } from '../../src/tasks/job-data.js';
 import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext, waitFinalRecord } from '../helpers/context.js';
 import { testEnv, waitFor } from '../helpers/env.js';
@@ -93,6 +94,24 @@ describe('a script whose answer is lost to a reset', () => {
       // One record: a second block (task 2, same submit id, committed with the first) was made before.
       expect(await ctx.redis.get(ctx.keys.nextTaskId)).toBe('1');
       expect(await ctx.tasks.get(2)).toBeUndefined();
+    } finally {
+      await closeContext(ctx);
+      proxy.close();
+    }
+  });
+
+  it('a kill of a waiting task sent again after its answer was lost is answered as it was: removed, not already-final (adversary 37 F9)', async () => {
+    const direct = testEnv();
+    const ctx = await openTestContext(direct);
+    const proxy = await answerLoser(Number(new URL(direct['REDIS_URL']!).port), 'eval', 'reset');
+    try {
+      const [id] = taskIds((await runJtm(['submit', '-p', 'killresend', '-cmd', 'true'], direct)).stdout);
+      const r = await runJtm(['kill', '-tid', String(id), '--json'], { ...direct, REDIS_URL: proxy.url });
+      expect(proxy.lost(), 'the kill answer was cut').toBe(true);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ status: 'terminated', action: 'removed' });
+      // Its job is gone from the queue, as after a kill whose answer came.
+      expect(await ctx.redis.exists(ctx.keys.poolJob('killresend', jobIdOf(id!)))).toBe(0);
     } finally {
       await closeContext(ctx);
       proxy.close();

@@ -20,6 +20,50 @@ describe.concurrent('request-kill', () => {
     expect(await finishedCount(ctx, 'p', 'terminated')).toBe(0);
   });
 
+  it('the same request sent again (its answer lost to a reset) gets the answer it got; another request sees the end (adversary 37 F9)', async ({
+    ctx,
+    expect,
+  }) => {
+    const id = await queuedTask(ctx);
+    expect(await ctx.tasks.requestKill(id, 3_000, 'k1')).toEqual({ kind: 'ended', previous: S.queued });
+    const after = await ctx.tasks.get(id);
+    // It answered "already ended" (final) for the kill that ended the task.
+    expect(await ctx.tasks.requestKill(id, 3_100, 'k1')).toEqual({ kind: 'ended', previous: S.queued });
+    expect(await ctx.tasks.get(id)).toEqual(after);
+    expect(await finishedCount(ctx, 'p', 'terminated')).toBe(1);
+    expect(await ctx.tasks.requestKill(id, 3_200, 'k2')).toEqual({ kind: 'final', status: S.terminated });
+    expect(await ctx.tasks.requestKill(id, 3_200)).toEqual({ kind: 'final', status: S.terminated });
+    // On a dead worker: worker-dead again.
+    const onDead = await runningTask(ctx, { worker: 'dead1' });
+    expect(await ctx.tasks.requestKill(onDead, 3_000, 'k3')).toEqual({
+      kind: 'worker-dead',
+      workerId: 'dead1',
+    });
+    expect(await ctx.tasks.requestKill(onDead, 3_100, 'k3')).toEqual({
+      kind: 'worker-dead',
+      workerId: 'dead1',
+    });
+    // On a live worker: told again, and once the worker has ended it, still "signal the worker" (which then sees
+    // the end), not "already ended by itself".
+    const live = await runningTask(ctx, { worker: 'w-live', alive: true });
+    expect(await ctx.tasks.requestKill(live, 3_000, 'k4')).toEqual({
+      kind: 'signal-worker',
+      workerId: 'w-live',
+    });
+    await ctx.tasks.transitionFenced(
+      live,
+      { workerId: 'w-live', runToken: 'r1' },
+      S.terminated,
+      'killed on request',
+      {},
+      3_050,
+    );
+    expect(await ctx.tasks.requestKill(live, 3_100, 'k4')).toEqual({
+      kind: 'signal-worker',
+      workerId: 'w-live',
+    });
+  });
+
   for (const [name, status] of [
     ['queued', S.queued],
     ['pending', S.pending],
