@@ -55,7 +55,10 @@ export interface RunningWorker {
   readonly id: string;
   /** Stops taking tasks; running ones get the grace period (or none with `force`), then are re-queued. */
   stop(force?: boolean): Promise<void>;
-  /** Stops taking tasks that cannot finish before the end of life; re-queues running ones that cannot. */
+  /**
+   * Stops taking tasks that cannot finish before the end of life; re-queues running ones that cannot. Without
+   * an end of life: takes no new task and stops once the running ones end.
+   */
   drain(): void;
   /** Resolves when the worker has stopped (by stop(), idle timeout or a pool removal). */
   readonly stopped: Promise<void>;
@@ -541,6 +544,20 @@ export async function startWorker(
 
   const drain = (): void => {
     if (live.phase !== 'running') return;
+    // Without an end of life there is no end to drain towards, and every task "fits": the drain let it take
+    // every new task while `pools` and check-worker called it draining, for good (adversary 36 M4). Its end is
+    // now: it takes no new task, its running tasks go on as long as they need (no grace: nothing cuts them),
+    // and it exits 0 once they end, as a worker with an end of life stops at its end.
+    if (opts.endOfLife === undefined) {
+      log.info(
+        { running: runs.size },
+        'no end of life: taking no new task, stopping once the running tasks end',
+      );
+      void stop(false, true);
+      // Published now, not at the next beat: check-worker stops counting its slots from the signal.
+      void heartbeat.beat([...runs.keys()], live.phase).catch(() => {});
+      return;
+    }
     live.phase = 'draining';
     log.info('draining: tasks that cannot finish in the remaining life are re-queued');
     stopAll('shutdown', r => wouldBeCut(r, opts.endOfLife));

@@ -530,6 +530,75 @@ describe.concurrent('workers with an end of life', () => {
   });
 });
 
+describe.concurrent('workers without an end of life', () => {
+  // Adversary 36 M4: SIGUSR1 marked a hand-started worker "draining" for good (check-worker 0, exit 1), while it
+  // went on taking and running every new task. Its drain is now its end: no new task, the running ones finish,
+  // then it exits 0.
+  /** The worker's exit code, or 'running' if it has not exited within `ms`. */
+  const exitWithin = (w: BackgroundProcess, ms: number): Promise<number | null | 'running'> =>
+    Promise.race([w.exited, new Promise<'running'>(r => setTimeout(() => r('running'), ms))]);
+
+  it('on SIGUSR1 take no new task, let the running one finish and exit 0; a later worker takes the new task', async () => {
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'noeol-drain', '--slots', '2'], env);
+    try {
+      await waitWorkers(env, 'noeol-drain');
+      const [first] = taskIds(
+        (await runJtm(['submit', '-p', 'noeol-drain', '-cmd', 'sleep 3; echo first'], env)).stdout,
+      );
+      await waitFor(async () => (await ctx.tasks.status(first!)) === 3, 'the first task to run');
+      w.child.kill('SIGUSR1');
+      await waitFor(async () => w.output().includes('SIGUSR1: draining'), 'the drain to be logged');
+      const [second] = taskIds(
+        (await runJtm(['submit', '-p', 'noeol-drain', '-cmd', 'echo second'], env)).stdout,
+      );
+      // Not counted as capacity while its task ends: it takes none.
+      const check = await runJtm(['check-worker', '-p', 'noeol-drain'], env);
+      expect([check.code, check.stdout.trim()]).toEqual([1, '0']);
+      // Before, the "draining" worker took it at once (its second slot was free).
+      await new Promise(r => setTimeout(r, 1500));
+      expect(await ctx.tasks.status(second!)).toBe(2);
+      expect(await exitWithin(w, 15_000)).toBe(0);
+      expect(w.output()).toMatch(/no end of life: taking no new task, stopping once the running tasks end/);
+      expect(await ctx.tasks.status(first!)).toBe(4);
+      expect(await ctx.tasks.status(second!)).toBe(2);
+      const pools = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as Record<string, unknown>[];
+      expect(pools.find(p => p['name'] === 'noeol-drain')).toMatchObject({
+        live_workers: 0,
+        draining_workers: 0,
+        waiting: 1,
+      });
+      const later = startJtm(['worker', '-p', 'noeol-drain'], env);
+      try {
+        await waitFor(
+          async () => (await ctx.tasks.status(second!)) === 4,
+          'the new task to run on the later worker',
+        );
+        expect((await ctx.tasks.get(second!))?.worker_id).not.toBe((await ctx.tasks.get(first!))?.worker_id);
+      } finally {
+        await later.stop();
+      }
+    } finally {
+      await w.stop();
+      await closeContext(ctx);
+    }
+  });
+
+  it('on SIGUSR1 while idle exit 0 at once', async () => {
+    const env = testEnv();
+    const w = startJtm(['worker', '-p', 'noeol-idle'], env);
+    try {
+      await waitWorkers(env, 'noeol-idle');
+      w.child.kill('SIGUSR1');
+      expect(await exitWithin(w, 10_000)).toBe(0);
+      expect((await runJtm(['check-worker', '-p', 'noeol-idle'], env)).code).toBe(1);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
 /** The direct children of `pid`, to find the worker's pty host. */
 const childrenOf = (pid: number): number[] => pgrep(['-P', String(pid)]);
 
