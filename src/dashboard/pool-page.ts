@@ -152,7 +152,7 @@ export function registerPoolPage(app: Express, ctx: JtmContext): void {
       'No Slurm allocation.',
     );
     const body = `<style>${css}</style>
-<p>${esc(pool.kind)} pool · ${counted(pool.live_workers, 'live worker')}, ${counted(pool.live_slots, 'slot')}${pool.draining_workers > 0 ? ` (+${pool.draining_workers} draining, ${counted(pool.draining_slots, 'slot')})` : ''} · ${pool.waiting + pool.delayed} waiting,
+<p>${esc(pool.kind)} pool · ${counted(pool.live_workers, 'live worker')}, ${counted(pool.live_slots, 'slot')}${pool.draining_workers > 0 ? ` (+${pool.draining_workers} draining, ${counted(pool.draining_slots, 'slot')})` : ''}${pool.paused_workers > 0 ? ` (+${pool.paused_workers} paused: ${esc(pool.paused.join(', '))}, ${counted(pool.paused_slots, 'slot')})` : ''} · ${pool.waiting + pool.delayed} waiting,
 ${pool.active} running${pool.created_at ? ` · created ${esc(isoTime(pool.created_at))}` : ''} ·
 <a href="/queues/queue/${encodeURIComponent(name)}">queue</a></p>
 <h2>Last hour, per minute</h2><div id="chart"></div>

@@ -139,7 +139,7 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
   fromPools('jtm_tasks_running', 'Tasks being run (active jobs of the pool queue).', p => p.active);
   fromPools(
     'jtm_workers',
-    'Live workers taking tasks (heartbeat within the missed-beats window), not draining or stopping.',
+    'Live workers taking tasks (heartbeat within the missed-beats window), not draining, paused or stopping.',
     p => p.live_workers,
   );
   fromPools('jtm_worker_slots', 'Slots of the live workers taking tasks.', p => p.live_slots);
@@ -147,6 +147,11 @@ export function createMetricsRegistry(ctx: JtmContext): Registry {
     'jtm_workers_draining',
     'Live workers draining before their end: they take only tasks that fit in the time they have left.',
     p => p.draining_workers,
+  );
+  fromPools(
+    'jtm_workers_paused',
+    "Live workers taking no task for now: their log dir's disk is full, or the node's memory is below JTM_MEM_AVAILABLE_MARGIN.",
+    p => p.paused_workers,
   );
   new Gauge({
     name: 'jtm_slurm_allocations',

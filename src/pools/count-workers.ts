@@ -13,6 +13,11 @@ export interface WorkerCount {
    * last task length): they take only tasks that fit in what is left, so they are not counted as capacity.
    */
   draining_slots: number;
+  /**
+   * Slots of live workers that take no task for now: their log dir's disk is full, or the node's memory below
+   * JTM_MEM_AVAILABLE_MARGIN. Counted again once that passes.
+   */
+  paused_slots: number;
   pending_slurm_slots: number;
   total: number;
 }
@@ -28,6 +33,7 @@ export async function countWorkers(
   const slots = await Promise.all(shards.map(s => countSlotsByState(s, pool)));
   const live = sum(slots.map(s => s.serving));
   const draining = sum(slots.map(s => s.draining));
+  const paused = sum(slots.map(s => s.paused));
   const pending = withSlurm ? sum(await Promise.all(shards.map(s => countPendingSlurmSlots(s, pool)))) : 0;
   // "No worker" from a replica re-syncing after a failover (empty) is Redis unavailable, as isalive's "no".
   if (live + pending <= 0) for (const s of shards) await refuseReplica(s);
@@ -35,6 +41,7 @@ export async function countWorkers(
     pool,
     live_slots: live,
     draining_slots: draining,
+    paused_slots: paused,
     pending_slurm_slots: pending,
     total: live + pending,
   };

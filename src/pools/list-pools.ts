@@ -21,6 +21,11 @@ export interface PoolInfo extends PoolEntry {
   /** Live workers draining before their end: they take only tasks that fit in what is left. */
   draining_workers: number;
   draining_slots: number;
+  /** Live workers that take no task for now, and why: `log dir full`, `low memory`, each once (the sentences in paused_why). */
+  paused_workers: number;
+  paused_slots: number;
+  paused: string[];
+  paused_why: string[];
   /** When its last task ended (ms), from its recent-ends index (an hour kept): activity a submit does not show. */
   last_end?: number;
   waiting: number;
@@ -80,6 +85,7 @@ async function poolInfo(
   const entry = (await getPool(ctx, name)) ?? { name, kind: 'manual' as const };
   const mine = workers.filter(w => w.pool === name && w.state === 'running');
   const draining = workers.filter(w => w.pool === name && w.state === 'draining');
+  const paused = workers.filter(w => w.pool === name && w.state === 'paused');
   const queue = openQueueOf<unknown>(ctx, name);
   let counts: Record<string, number>;
   try {
@@ -100,6 +106,10 @@ async function poolInfo(
     live_slots: mine.reduce((n, w) => n + w.slots, 0),
     draining_workers: draining.length,
     draining_slots: draining.reduce((n, w) => n + w.slots, 0),
+    paused_workers: paused.length,
+    paused_slots: paused.reduce((n, w) => n + w.slots, 0),
+    paused: [...new Set(paused.map(w => w.paused || 'paused'))],
+    paused_why: [...new Set(paused.map(w => w.paused_why ?? '').filter(Boolean))],
     last_end: lastEnd,
     waiting: (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0),
     active: counts['active'] ?? 0,
@@ -133,6 +143,14 @@ async function slurmJobs(ctx: JtmContext, pool: string): Promise<SlurmJobEntry[]
   return [...(await readPoolJobs(ctx, pool))].map(([id, job]) => ({ ...job, id }));
 }
 
+/** `2 +1 draining +1 paused (log dir full)`: the live count, then those not taking every task, and why. */
+function withHeld(live: number, draining: number, paused: number, p: PoolInfo): string {
+  let text = String(live);
+  if (draining > 0) text += ` +${draining} draining`;
+  if (paused > 0) text += ` +${paused} paused (${p.paused.join(', ')})`;
+  return text;
+}
+
 /** One line per pool for people: name, kind, workers/slots, waiting/active, Slurm jobs, idle time. */
 export function formatPools(pools: readonly PoolInfo[], now = Date.now()): string {
   if (pools.length === 0) return 'no pools';
@@ -141,8 +159,8 @@ export function formatPools(pools: readonly PoolInfo[], now = Date.now()): strin
     rows.push([
       p.name,
       p.kind,
-      p.draining_workers > 0 ? `${p.live_workers} +${p.draining_workers} draining` : String(p.live_workers),
-      p.draining_slots > 0 ? `${p.live_slots} +${p.draining_slots} draining` : String(p.live_slots),
+      withHeld(p.live_workers, p.draining_workers, p.paused_workers, p),
+      withHeld(p.live_slots, p.draining_slots, p.paused_slots, p),
       String(p.waiting + p.delayed),
       String(p.active),
       p.slurm_jobs.length > 0

@@ -14,6 +14,9 @@ export interface LiveWorker {
   last_beat: number;
   slurm_job_id: number;
   end_of_life?: number;
+  /** Why a `paused` worker takes no task for now: `log dir full`, `low memory` (its `paused_why` says more). */
+  paused?: string;
+  paused_why?: string;
 }
 
 /**
@@ -50,18 +53,22 @@ export async function listLiveWorkers(ctx: JtmContext, pool?: string): Promise<L
       last_beat: Number(w['last_beat']),
       slurm_job_id: Number(w['slurm_job_id'] ?? 0),
       end_of_life: w['end_of_life'] ? Number(w['end_of_life']) : undefined,
+      ...(w['state'] === 'paused' ? { paused: w['paused'] ?? '', paused_why: w['paused_why'] ?? '' } : {}),
     });
   }
   return workers;
 }
 
-/** Slots of live workers that take any task (`running`), and of those draining (only what their end leaves time for). */
+/**
+ * Slots of live workers that take any task (`running`), of those draining (only what their end leaves time for),
+ * and of those paused (no task until their log dir's disk or the node's memory allows one).
+ */
 export async function countSlotsByState(
   ctx: JtmContext,
   pool?: string,
-): Promise<{ serving: number; draining: number }> {
+): Promise<{ serving: number; draining: number; paused: number }> {
   const workers = await listLiveWorkers(ctx, pool);
   const sum = (state: string): number =>
     workers.filter(w => w.state === state).reduce((n, w) => n + w.slots, 0);
-  return { serving: sum('running'), draining: sum('draining') };
+  return { serving: sum('running'), draining: sum('draining'), paused: sum('paused') };
 }

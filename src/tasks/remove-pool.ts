@@ -236,8 +236,8 @@ async function allocationsRunning(ctx: JtmContext, ids: readonly number[]): Prom
   return keep;
 }
 
-/** Slots of the pool's live workers that are not stopping: serving or draining. */
+/** Slots of the pool's live workers that are not stopping: serving, draining or paused. */
 async function liveSlots(ctx: JtmContext, pool: string): Promise<number> {
-  const { serving, draining } = await countSlotsByState(ctx, pool);
-  return serving + draining;
+  const { serving, draining, paused } = await countSlotsByState(ctx, pool);
+  return serving + draining + paused;
 }

@@ -44,6 +44,12 @@ export class Heartbeat {
    * reads (TIME) are no answer either.
    */
   private refusing = false;
+  /**
+   * Why the worker takes no task for now (its log dir's disk full, the node's memory low), set by its admission
+   * checks: a `running` worker is published `paused`, with the reason, so that check-worker and pools do not count
+   * it as taking tasks (adversary 36 M3: counted as live slots while every task stayed pending).
+   */
+  paused: { kind: string; why: string } | undefined;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -133,7 +139,9 @@ export class Heartbeat {
       slots: this.opts.slots,
       running: running.join(','),
       busy_peak: Math.max(busyPeak, running.length),
-      state,
+      state: state === 'running' && this.paused ? 'paused' : state,
+      paused: this.paused?.kind ?? '',
+      paused_why: this.paused?.why ?? '',
       // On the clock the beat is stamped with (wall-clock.ts), known only once Redis's clock has been read.
       started_at: this.startedAt + wallClockOffsetMs(),
       last_beat: now,

@@ -111,7 +111,19 @@ export async function startWorker(
   const logDisk = rateLimited(log, ctx.config.logRepeatIntervalMs);
   /** Connection errors (BullMQ's, the heartbeat's) repeat while Redis is down or refusing: once per kind and window. */
   const logRepeat = rateLimited(log, ctx.config.logRepeatIntervalMs);
-  const admission = new TaskAdmission(ctx, opts, log, logDisk, logRepeat, memoryRoom() !== undefined);
+  const admission = new TaskAdmission(
+    ctx,
+    opts,
+    log,
+    logDisk,
+    logRepeat,
+    memoryRoom() !== undefined,
+    reason => {
+      heartbeat.paused = reason;
+      // Published now, not at the next beat (once started: the first beat comes with the registration).
+      if (live.control !== undefined && live.stopping === undefined) void beat();
+    },
+  );
   const settling: SettleContext = {
     ctx,
     log,
@@ -143,6 +155,7 @@ export async function startWorker(
     heartbeat,
     runs,
     onRightsRefused: err => refusedRights(err),
+    refreshPause: () => admission.refreshPause(),
   });
 
   const newRun = (data: TaskJobData, fence: Fence, acct: TaskAccounting, claimEpoch: number): TaskRun => {

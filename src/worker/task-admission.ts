@@ -15,6 +15,14 @@ export const NODE_SHORT_PAUSE_MS = 5000;
  */
 export type AdmissionVerdict = 'take' | 'leave' | 'defer';
 
+/** Why a worker takes no task at all for now, whatever the task: published with its heartbeat (heartbeat.ts). */
+export interface PauseReason {
+  /** Short, for `jtm pools`: `log dir full`, `low memory`. */
+  kind: string;
+  /** The full sentence the worker logs. */
+  why: string;
+}
+
 /**
  * The checks a worker makes before it claims a task — the node's free memory, its log dir's disk, a pause after
  * the node ran out of ptys or processes, its end of life, the room its cgroup leaves — and what they remember
@@ -28,6 +36,9 @@ export class TaskAdmission {
   private nodeShortUntil = 0;
   /** When this worker last left a task for a worker with more time (end of life). */
   lastOutlived: number | undefined;
+  /** The pause the worker last published (onPause), and the check of it under way (refreshPause). */
+  private paused: PauseReason | undefined;
+  private checkingPause: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: JtmContext,
@@ -38,6 +49,11 @@ export class TaskAdmission {
     private readonly logRepeat: RepeatLogger,
     /** Whether a cgroup above this worker limits its memory (memory-limit.ts taskDoesNotFit). */
     private readonly limitedCgroup: boolean,
+    /**
+     * The node's memory or the log dir's disk now keeps the worker from taking any task (a reason), or no longer
+     * (undefined): called on each change, so that its heartbeat says so (check-worker does not count it).
+     */
+    private readonly onPause: (reason: PauseReason | undefined) => void = () => {},
   ) {
     this.logDirSpace = new LogDirSpace(ctx.config.logDir);
   }
@@ -50,16 +66,19 @@ export class TaskAdmission {
     const { ctx, opts, log } = this;
     const lowMemory = memoryTooLow(ctx.config.memAvailableMarginBytes);
     if (lowMemory) {
+      this.setPaused({ kind: 'low memory', why: lowMemory });
       log.warn({ task: id }, `${lowMemory}: task left for later or another worker`);
       return 'leave';
     }
     // Every task's .out and .err go to the log dir by default: on a full disk each would fail at once.
     const lowDisk = await this.logDirSpace.tooLow();
     if (lowDisk) {
+      this.setPaused({ kind: 'log dir full', why: lowDisk });
       this.diskFullSince ??= Date.now();
       this.logDisk('warn', 'log dir full', { task: id }, `${lowDisk}: taking no task until space returns`);
       return 'leave';
     }
+    this.setPaused(undefined);
     if (this.diskFullSince !== undefined) {
       log.info(
         { fullForMs: Date.now() - this.diskFullSince },
@@ -111,6 +130,37 @@ export class TaskAdmission {
       }
     }
     return 'take';
+  }
+
+  /**
+   * Reads the node's memory and the log dir's disk again, apart from any claim: a worker with no task to claim
+   * must still say when it could take none (and when it can again). One check at a time, never awaited by the
+   * heartbeat: a statfs of a hung shared filesystem must not hold the beat that keeps the worker's lease.
+   */
+  refreshPause(): void {
+    this.checkingPause ??= (async () => {
+      try {
+        const lowMemory = memoryTooLow(this.ctx.config.memAvailableMarginBytes);
+        const lowDisk = lowMemory ? undefined : await this.logDirSpace.tooLow();
+        this.setPaused(
+          lowMemory
+            ? { kind: 'low memory', why: lowMemory }
+            : lowDisk
+              ? { kind: 'log dir full', why: lowDisk }
+              : undefined,
+        );
+      } catch {
+        // Unknown this time: the last reading stands.
+      } finally {
+        this.checkingPause = undefined;
+      }
+    })();
+  }
+
+  private setPaused(reason: PauseReason | undefined): void {
+    if (reason?.why === this.paused?.why) return;
+    this.paused = reason;
+    this.onPause(reason);
   }
 
   /** A start failed for want of the node's ptys, processes or descriptors: no task for a while. */

@@ -22,6 +22,8 @@ export interface BeatParts {
   runs: ReadonlyMap<number, TaskRun>;
   /** Redis refuses the worker's user a command it needs: the worker stops (startWorker's refusedRights). */
   onRightsRefused: (err: unknown) => void;
+  /** Reads again whether the node's memory or the log dir's disk keeps the worker from taking tasks (not awaited). */
+  refreshPause: () => void;
 }
 
 /**
@@ -55,6 +57,8 @@ export function workerBeat(parts: BeatParts): () => Promise<void> {
 
   const beat = (): Promise<void> =>
     (live.beatInFlight ??= (async () => {
+      // For the next beat: this one carries the last reading, and never waits for a disk.
+      parts.refreshPause();
       const busyPeak = Math.max(live.busyPeak, runs.size);
       live.busyPeak = runs.size;
       try {

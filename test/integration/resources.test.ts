@@ -523,6 +523,18 @@ for p in kids: os.waitpid(p, 0)
       const id = taskIds(r.stdout)[0]!;
       await waitFor(() => /below JTM_MEM_AVAILABLE_MARGIN/.test(starved.output()), 'the worker to say why');
       expect((await record(id)).status_name).toBe('pending');
+      // Adversary 36 M3: meanwhile not counted as a slot taking tasks (it was: 1, exit 0); pools says why.
+      const check = () => runJtm(['check-worker', '-p', lowPool], env);
+      await waitFor(
+        async () => (await check()).stdout.trim() === '0' || undefined,
+        'check-worker not to count the starved worker',
+      );
+      expect((await check()).code).toBe(1);
+      expect((await runJtm(['pools'], env)).stdout).toMatch(
+        new RegExp(
+          `${lowPool}\\s+manual\\s+0 \\+1 paused \\(low memory\\)\\s+0 \\+1 paused \\(low memory\\)`,
+        ),
+      );
       const fed = startJtm(['worker', '-p', lowPool], env);
       try {
         // Worker start-up takes seconds on a loaded machine, and the task is handed out every 5 s.

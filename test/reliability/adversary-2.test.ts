@@ -207,4 +207,45 @@ describeIf(root, 'D2: a full disk', () => {
     await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.success, 'task success', 30_000);
     expect(worker.output()).toMatch(/the log dir has free space again: taking tasks/);
   }, 60_000);
+
+  it('a worker whose log dir’s disk is full is not counted by check-worker; pools says why; counted again after', async () => {
+    // Adversary 36 M3: such a worker took no task, yet check-worker counted its slots as live (2, exit 0). No
+    // task is queued here: the worker reads its disk with its heartbeat, not only when it has a task to claim.
+    const disk = smallDisk();
+    const env = testEnv({ JTM_LOG_DIR: join(disk, 'log') });
+    start(['worker', '-p', 'diskcount', '--slots', '2'], env);
+    await waitWorkers(env, 'diskcount');
+    const count = async (): Promise<[number | null, string]> => {
+      const r = await runJtm(['check-worker', '-p', 'diskcount'], env);
+      return [r.code, r.stdout.trim()];
+    };
+    expect(await count()).toEqual([0, '2']);
+    const filler = fill(disk);
+    await waitFor(
+      async () => (await count())[1] === '0' || undefined,
+      'check-worker to stop counting the worker',
+      20_000,
+    );
+    expect(await count()).toEqual([1, '0']);
+    const pools = JSON.parse((await runJtm(['pools', '--json'], env)).stdout) as Record<string, unknown>[];
+    expect(pools.find(p => p['name'] === 'diskcount')).toMatchObject({
+      live_slots: 0,
+      paused_workers: 1,
+      paused_slots: 2,
+      paused: ['log dir full'],
+      paused_why: [
+        expect.stringMatching(/the disk holding the log dir .* is full \(0 bytes free, below 1 MB\)/),
+      ],
+    });
+    expect((await runJtm(['pools'], env)).stdout).toMatch(
+      /diskcount\s+manual\s+0 \+1 paused \(log dir full\)\s+0 \+2 paused \(log dir full\)/,
+    );
+    rmSync(filler);
+    await waitFor(
+      async () => (await count())[1] === '2' || undefined,
+      'check-worker to count it again',
+      20_000,
+    );
+    expect(await count()).toEqual([0, '2']);
+  }, 90_000);
 });
