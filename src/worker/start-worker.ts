@@ -118,10 +118,11 @@ export async function startWorker(
     logDisk,
     logRepeat,
     memoryRoom() !== undefined,
-    reason => {
+    (reason, changed) => {
       heartbeat.paused = reason;
-      // Published now, not at the next beat (once started: the first beat comes with the registration).
-      if (live.control !== undefined && live.stopping === undefined) void beat();
+      // Published now, not at the next beat (once started: the first beat comes with the registration); new
+      // figures of the same pause wait for it (the free memory read changes at every reading).
+      if (changed && live.control !== undefined && live.stopping === undefined) void beat();
     },
   );
   const settling: SettleContext = {

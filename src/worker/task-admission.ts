@@ -51,9 +51,10 @@ export class TaskAdmission {
     private readonly limitedCgroup: boolean,
     /**
      * The node's memory or the log dir's disk now keeps the worker from taking any task (a reason), or no longer
-     * (undefined): called on each change, so that its heartbeat says so (check-worker does not count it).
+     * (undefined): called on each change of its words, so that its heartbeat says so (check-worker does not count
+     * it); `changed`: paused or not, or why, changed (not only the figures in its words: the free memory read).
      */
-    private readonly onPause: (reason: PauseReason | undefined) => void = () => {},
+    private readonly onPause: (reason: PauseReason | undefined, changed: boolean) => void = () => {},
   ) {
     this.logDirSpace = new LogDirSpace(ctx.config.logDir);
   }
@@ -159,8 +160,9 @@ export class TaskAdmission {
 
   private setPaused(reason: PauseReason | undefined): void {
     if (reason?.why === this.paused?.why) return;
+    const changed = reason?.kind !== this.paused?.kind;
     this.paused = reason;
-    this.onPause(reason);
+    this.onPause(reason, changed);
   }
 
   /** A start failed for want of the node's ptys, processes or descriptors: no task for a while. */
