@@ -60,12 +60,23 @@ export interface TimelineBar {
   status_name: TaskStatusName;
 }
 
+/** Why a task is among `heaviest`: its peak memory, its CPU time, or that it has been running longest. */
+export type HeavyWhy = 'memory' | 'cpu' | 'running';
+
+export interface HeavyPick {
+  id: number;
+  why: HeavyWhy;
+}
+
 export interface HeavyTask {
   id: number;
   group: string;
   status_name: TaskStatusName;
+  why: HeavyWhy;
   peak_rss_mb: number | null;
   cpu_time_s: number | null;
+  /** Its run's length (s): from start to end, or to the report's time while it runs; null if it never started. */
+  run_s: number | null;
   /** Seconds since the task started, CPU load (% of one core), resident memory (MB), one per sample. */
   samples: { t: number[]; cpu: number[]; mem_mb: number[] };
 }
@@ -277,7 +288,7 @@ export function analyse(
   records: readonly ReportRecord[],
   filter: ReportFilter,
   now = Date.now(),
-): { data: ReportData; heavyIds: number[] } {
+): { data: ReportData; heavyIds: number[]; heavy: HeavyPick[] } {
   const by_status: Partial<Record<TaskStatusName, number>> = {};
   const walls: number[] = [];
   const waits: number[] = [];
@@ -344,7 +355,8 @@ export function analyse(
     timeline: timeline(records, now),
     heaviest: [],
   };
-  return { data, heavyIds: heaviest(records) };
+  const heavy = heaviest(records);
+  return { data, heavyIds: heavy.map(h => h.id), heavy };
 }
 
 function summariseGroup(name: string, kind: 'call' | 'command', recs: readonly ReportRecord[]): TaskGroup {
@@ -457,7 +469,7 @@ function timeline(records: readonly TaskRecord[], now: number): ReportData['time
  * tasks running longest, which have no figures in their record before they end but have samples — a report
  * made mid-run (`--since 2h` on a live pool) showed none of the tasks running then (adversary 9 J5).
  */
-function heaviest(records: readonly ReportRecord[]): number[] {
+function heaviest(records: readonly ReportRecord[]): HeavyPick[] {
   const running = records
     .filter(r => r.status_name === 'running' && r.started_at !== undefined)
     .sort((a, b) => (a.started_at as number) - (b.started_at as number))
@@ -472,30 +484,41 @@ function heaviest(records: readonly ReportRecord[]): number[] {
       .map(r => r.id);
   const mem = top(peakOf);
   const cpu = top(r => r.cpu_time_s);
-  const out: number[] = [];
+  const out: HeavyPick[] = [];
+  const taken = (id: number): boolean => out.some(h => h.id === id);
   for (let i = 0; i < n && out.length < n; i++) {
-    for (const id of [mem[i], cpu[i]])
-      if (id !== undefined && !out.includes(id) && out.length < n) out.push(id);
+    for (const [id, why] of [
+      [mem[i], 'memory'],
+      [cpu[i], 'cpu'],
+    ] as const)
+      if (id !== undefined && !taken(id) && out.length < n) out.push({ id, why });
   }
-  return [...out, ...running];
+  for (const id of running) if (!taken(id)) out.push({ id, why: 'running' });
+  return out;
 }
 
 /** The heaviest tasks with their samples (tasks without samples are kept: their record still says what they used). */
 export function withSamples(
   records: readonly ReportRecord[],
-  ids: readonly number[],
+  picks: readonly HeavyPick[],
   samples: Map<number, Partial<ResourceSample>[]>,
+  now = Date.now(),
 ): HeavyTask[] {
   const byId = new Map(records.map(r => [r.id, r]));
-  return ids.map(id => {
+  return picks.map(({ id, why }) => {
     const r = byId.get(id) as ReportRecord;
     const list = samples.get(id) ?? [];
+    const ran =
+      wallMs(r) ??
+      (r.status === TaskStatus.running && r.started_at !== undefined ? now - r.started_at : undefined);
     return {
       id,
       group: groupOf(r).name,
       status_name: r.status_name,
+      why,
       peak_rss_mb: peakOf(r) ?? null,
       cpu_time_s: r.cpu_time_s ?? null,
+      run_s: ran === undefined ? null : Math.max(0, ran) / 1000,
       samples: {
         t: list.map(s => Number(s.run_time ?? 0)),
         cpu: list.map(s => Number(s.cpu_load ?? 0)),

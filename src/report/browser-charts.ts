@@ -74,7 +74,11 @@ function jtmUsageChart(el, task, samples, width) {
   var fromZero = function (floor) { return function (u, min, max) { return [0, Math.max(floor, (max || 0) * 1.1)]; }; };
   var opts = {
     title: task.title, width: width || 560, height: 220,
-    scales: { x: { time: false }, cpu: { range: fromZero(10) }, mem: { range: fromZero(1) } },
+    // The run's span, not uPlot's default: one sample at 0 s drew an axis of 0–90 s beside "run time: 0 s"
+    // (adversary 37 F3). From 0 to the run's length when known (a report), else to the last sample (live).
+    scales: { x: { time: false, range: function (u, min, max) {
+        return [0, Math.max(task.run_s || 0, max || 0, 1)]; } },
+      cpu: { range: fromZero(10) }, mem: { range: fromZero(1) } },
     axes: [ { label: 'run time', incrs: JTM_TIME_STEPS, space: 60,
         values: function (u, splits) { return splits.map(function (v) { return jtmDuration(v, span(u)); }); } },
       { scale: 'cpu', label: 'CPU %', stroke: '#2563eb' },

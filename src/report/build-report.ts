@@ -35,13 +35,13 @@ export async function buildReport(
   if (Object.keys(filter).length > 0)
     onProgress?.({ phase: 'filter', done: records.length, total: all.length });
   await addRunningPeaks(ctx, records);
-  const { data, heavyIds } = analyse(records, filter, now);
+  const { data, heavyIds, heavy } = analyse(records, filter, now);
   onProgress?.({ phase: 'samples', done: 0, total: heavyIds.length });
   const samples = new Map<number, Partial<ResourceSample>[]>();
   for (const id of heavyIds) {
     for (const [k, v] of await readSamples(forTask(ctx, id), [id])) samples.set(k, v);
   }
-  data.heaviest = withSamples(records, heavyIds, samples);
+  data.heaviest = withSamples(records, heavy, samples, now);
   onProgress?.({ phase: 'samples', done: heavyIds.length, total: heavyIds.length });
   return data;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { analyse } from '../../../src/report/analyse.js';
+import { analyse, type HeavyTask } from '../../../src/report/analyse.js';
 import { reportHtml } from '../../../src/report/report-html.js';
 import { parseTaskRecord, type TaskRecord } from '../../../src/store/task-record.js';
 
@@ -19,21 +19,61 @@ const rec = (id: number): TaskRecord =>
     cpu_time_s: '0',
   }) as TaskRecord;
 
+function samples(n: number): HeavyTask['samples'] {
+  const t = Array.from({ length: n }, (_, i) => i * 5);
+  return { t, cpu: t.map(() => 50), mem_mb: t.map(() => 100) };
+}
+
+function heavy(id: number, fields: Partial<HeavyTask> = {}): HeavyTask {
+  return {
+    id,
+    group: 'echo',
+    status_name: 'success',
+    why: 'memory',
+    peak_rss_mb: 0,
+    cpu_time_s: 0,
+    run_s: 0.01,
+    samples: samples(0),
+    ...fields,
+  };
+}
+
 describe('the report page', () => {
   // Adversary 14 F3: tasks shorter than the sample interval have no samples; their section was empty, no word.
   it('says why the CPU and memory section has no chart when no heavy task has samples', () => {
     const { data } = analyse([rec(1), rec(2)], {}, 5000);
-    data.heaviest = [1, 2].map(id => ({
-      id,
-      group: 'echo',
-      status_name: 'success' as const,
-      peak_rss_mb: 0,
-      cpu_time_s: 0,
-      samples: { t: [], cpu: [], mem_mb: [] },
-    }));
-    expect(reportHtml(data)).toContain('<p class="empty">no resource samples: these tasks ended before');
+    data.heaviest = [1, 2].map(id => heavy(id, { peak_rss_mb: 0 }));
+    const html = reportHtml(data);
+    expect(html).toContain('too short for a sample (peak &lt; 1 MB from the kernel)');
+    expect(html).not.toContain('chart below');
     data.heaviest = [];
     expect(reportHtml(data)).toContain('<p class="empty">no resource usage recorded</p>');
+  });
+
+  // Adversary 37 F3: the two 205 MB tasks without samples were left out without a word, and two flat 2 MB
+  // `sleep`s (added as running longest) were the only charts under "the tasks that used the most".
+  it('lists every heaviest task with its peak and run time, the running ones apart', () => {
+    const { data } = analyse([rec(1)], {}, 5000);
+    data.heaviest = [
+      heavy(41, { peak_rss_mb: 205, run_s: 0.4, status_name: 'outofresource' }),
+      heavy(42, { peak_rss_mb: 205, run_s: 0.9, status_name: 'outofresource', samples: samples(1) }),
+      heavy(43, { peak_rss_mb: 167, run_s: 60, samples: samples(12), why: 'cpu' }),
+      heavy(77, { peak_rss_mb: 2, run_s: 900, status_name: 'running', why: 'running', samples: samples(99) }),
+    ];
+    const html = reportHtml(data);
+    const section = html.slice(html.indexOf('CPU and memory of the tasks'), html.indexOf('<h2>Failures'));
+    const rows = [...section.matchAll(/<tr><td>(\d+)<\/td>(.*?)<\/tr>/g)].map(m => [m[1], m[2]]);
+    expect(rows.map(r => r[0])).toEqual(['41', '42', '43', '77']);
+    expect(rows[0]?.[1]).toContain('205 MB');
+    expect(rows[0]?.[1]).toContain('0.4 s');
+    expect(rows[0]?.[1]).toContain('too short for a sample (peak 205 MB from the kernel)');
+    expect(rows[1]?.[1]).toContain('too short for a chart: 1 sample (peak 205 MB from the kernel)');
+    expect(rows[2]?.[1]).toContain('chart below (12 samples)');
+    // The running `sleep` is under its own heading, after the tasks that used the most.
+    const running = section.indexOf('<h3>Running longest</h3>');
+    expect(running).toBeGreaterThan(section.indexOf('<td>43</td>'));
+    expect(section.indexOf('<td>77</td>')).toBeGreaterThan(running);
+    expect(rows[3]?.[1]).toContain('15 min so far');
   });
 
   // Adversary 21 F8: "1 tasks retried".
