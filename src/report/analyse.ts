@@ -84,7 +84,10 @@ export interface HeavyTask {
 export interface ReportData {
   generated_at: number;
   filter: ReportFilter;
+  /** Tasks, not counting `never_committed`'s. */
   tasks: number;
+  /** Records of submits that never committed (neverCommitted): none ran, counted apart from everything else. */
+  never_committed: number;
   by_status: Partial<Record<TaskStatusName, number>>;
   wall_s: Spread | null;
   queue_wait_s: Spread | null;
@@ -283,12 +286,27 @@ function isFailure(status: number): boolean {
   return status < 0;
 }
 
+/** The reasons a submit's records get when it did not commit (manager/reconcile.ts, tasks/submit-task.ts). */
+const UNCOMMITTED = /^(submit did not complete$|submit failed: )/;
+
+/**
+ * A record of a submit that never committed: failed from `queued` by reconciliation ("submit did not complete")
+ * or by the submit itself ("submit failed: …"). The submit exited non-zero, so Cromwell never got the id, and a
+ * worker never starts a task before its submit commits: it never ran. Counted as failed tasks, 24 such records
+ * made a workflow of 109 calls and 4 failures read 133 tasks and 28 failed, with per-call rows of calls that
+ * never existed (adversary 37 F4). Both reasons are written only from `queued`; the start time makes it sure.
+ */
+export function neverCommitted(r: TaskRecord): boolean {
+  return r.status === TaskStatus.failed && r.started_at === undefined && UNCOMMITTED.test(r.reason ?? '');
+}
+
 /** Everything but the samples: pure, from the records alone. `heaviest` gets the ids to fetch samples of. */
 export function analyse(
-  records: readonly ReportRecord[],
+  all: readonly ReportRecord[],
   filter: ReportFilter,
   now = Date.now(),
 ): { data: ReportData; heavyIds: number[]; heavy: HeavyPick[] } {
+  const records = all.filter(r => !neverCommitted(r));
   const by_status: Partial<Record<TaskStatusName, number>> = {};
   const walls: number[] = [];
   const waits: number[] = [];
@@ -337,6 +355,7 @@ export function analyse(
     generated_at: now,
     filter,
     tasks: records.length,
+    never_committed: all.length - records.length,
     by_status,
     wall_s: spread(walls),
     queue_wait_s: spread(waits),

@@ -190,7 +190,11 @@ h3{margin:1rem 0 .3rem}.charts{display:flex;flex-wrap:wrap;gap:1rem}.note{color:
 <h1>JTM run report</h1>
 <p class="note">Generated ${esc(isoTime(d.generated_at))} · ${filterText(d)}</p>
 <h2>Tasks</h2>
-<p id="statuses">${counted(d.tasks, 'task')}: ${statusCells(d.by_status)}</p>
+<p id="statuses">${counted(d.tasks, 'task')}: ${statusCells(d.by_status)}</p>${
+    d.never_committed > 0
+      ? `\n<p id="never-committed" class="note">Not counted here nor below: ${counted(d.never_committed, 'task')} of submits that never committed (failed "submit did not complete" or "submit failed: …"; Cromwell never got their ids), never run.</p>`
+      : ''
+  }
 <p>Attempts: ${d.attempts.total} in all, ${counted(d.attempts.retried, 'task')} retried, at most ${d.attempts.max} for one task.</p>
 ${summary}
 <h2>Per call or command</h2>

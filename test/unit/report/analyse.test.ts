@@ -237,4 +237,63 @@ describe('report analysis', () => {
     for (const bad of ['11111111-xxxx', 'c5eff', 'zzzzzzzz', `${root}x`])
       expect(() => validateWorkflowFilter(bad), bad).toThrow(/invalid --workflow/);
   });
+
+  // Adversary 37 F4: records a submit left when it never committed (failed by reconciliation "submit did not
+  // complete", or by the submit itself "submit failed: …"; Cromwell never got their ids, none ran) counted as
+  // failed tasks and had per-call rows: 133 tasks and 28 failed, for 109 calls submitted and 4 failed.
+  it('counts the tasks of submits that never committed apart, out of the failures, calls and figures', () => {
+    const call = (c: string): { cromwell_job_id: string } => ({ cromwell_job_id: `cromwell_29b8ffc5_${c}` });
+    const ran = rec({ id: 1, status: 4, queued_at: 0, started_at: 5, ended_at: 10, ...call('a') });
+    const killed = rec({
+      id: 2,
+      status: -2,
+      reason: 'exit code 137',
+      queued_at: 0,
+      started_at: 5,
+      ended_at: 20,
+      ...call('a'),
+    });
+    const never = [
+      rec({
+        id: 3,
+        status: -2,
+        reason: 'submit did not complete',
+        queued_at: 0,
+        ended_at: 90,
+        attempts: 1,
+        ...call('b'),
+      }),
+      rec({
+        id: 4,
+        status: -2,
+        reason: 'submit failed: OOM command not allowed when used memory > maxmemory',
+        queued_at: 0,
+        ended_at: 1,
+        attempts: 1,
+        ...call('c'),
+      }),
+    ];
+    // The same reason on a task that started is not one of them (no code writes that, but the rule must not guess).
+    const started = rec({
+      id: 5,
+      status: -2,
+      reason: 'submit did not complete',
+      queued_at: 0,
+      started_at: 2,
+      ended_at: 3,
+      ...call('d'),
+    });
+    const { data, heavyIds } = analyse([ran, killed, ...never, started], {}, 200);
+    expect(data.never_committed).toBe(2);
+    expect(data.tasks).toBe(3);
+    expect(data.by_status).toEqual({ success: 1, failed: 2 });
+    expect(data.failures.count).toBe(2);
+    expect(data.failures.latest.map(f => f.id)).toEqual([2, 5]);
+    expect(data.groups.map(g => g.name).sort()).toEqual(['a', 'd']);
+    expect(data.wall_s?.count).toBe(3);
+    expect(data.queue_wait_s?.count).toBe(3);
+    expect(data.attempts.total).toBe(0);
+    expect(heavyIds).not.toContain(3);
+    expect(analyse([ran], {}, 200).data.never_committed).toBe(0);
+  });
 });

@@ -76,6 +76,25 @@ describe('the report page', () => {
     expect(rows[3]?.[1]).toContain('15 min so far');
   });
 
+  // Adversary 37 F4: records of submits that never committed are counted apart, with a word.
+  it('says how many tasks of submits that never committed were left out', () => {
+    const never = parseTaskRecord({
+      id: '9',
+      status: '-2',
+      command: 'true',
+      pool: 'p',
+      attempts: '1',
+      queued_at: '1000',
+      ended_at: '2000',
+      reason: 'submit did not complete',
+    }) as TaskRecord;
+    const html = reportHtml(analyse([rec(1), never], {}, 5000).data);
+    expect(html).toContain('<p id="statuses">1 task: ');
+    expect(html).toContain('Not counted here nor below: 1 task of submits that never committed');
+    expect(html).toContain('<h2>Failures (0)</h2>');
+    expect(reportHtml(analyse([rec(1)], {}, 5000).data)).not.toContain('never committed');
+  });
+
   // Adversary 21 F8: "1 tasks retried".
   it('counts in the singular when there is one', () => {
     const one = parseTaskRecord({
