@@ -286,6 +286,27 @@ function isFailure(status: number): boolean {
   return status < 0;
 }
 
+/** Redis's tail on a script's error: `script: <sha1>, on @user_script:<line>.`, the same for every run. */
+const SCRIPT_TAIL = /\s*script: [0-9a-f]{40}, on @user_script:\d+\.?/gi;
+/** A whole token of 8 hex digits or more with a digit in it (a SHA, a run token): not a word like `deadbeef`. */
+const HEX_TOKEN = /(?<![\p{L}\d_])(?=[a-f]*\d)[0-9a-f]{8,}(?![\p{L}\d_])/giu;
+/** A whole number (`12`, `205.3`), not the digits inside a word (`vm2`, `402c9f`). */
+const NUMBER = /(?<![\p{L}\d_.])\d+(?:\.\d+)?(?![\p{L}\d_])/gu;
+
+/**
+ * The group of a failure reason: what repeats once the ids are gone. Whole numbers become `N` and hex tokens
+ * `<hex>`, words stay as written: turning every digit into N made `script: 8981639139…` read
+ * `bbNcNbNbbeacaNceNbaNcN` and a worker `vm-2846-402c9f` read `vm-N-NcNf` (adversary 37 F5).
+ */
+export function reasonGroup(reason: string): string {
+  return reason
+    .replace(SCRIPT_TAIL, '')
+    .replace(HEX_TOKEN, '<hex>')
+    .replace(NUMBER, 'N')
+    .trim()
+    .slice(0, 120);
+}
+
 /** The reasons a submit's records get when it did not commit (manager/reconcile.ts, tasks/submit-task.ts). */
 const UNCOMMITTED = /^(submit did not complete$|submit failed: )/;
 
@@ -335,7 +356,7 @@ export function analyse(
     if (isFailure(r.status)) {
       const reason = r.reason ?? r.status_name;
       // Reasons carry ids and paths; their first words are what repeats.
-      const key = reason.replace(/\d+/g, 'N').slice(0, 120);
+      const key = reasonGroup(reason);
       reasons.set(key, (reasons.get(key) ?? 0) + 1);
       failed.push({
         id: r.id,

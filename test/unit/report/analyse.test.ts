@@ -4,6 +4,7 @@ import {
   analyse,
   groupOf,
   matchesFilter,
+  reasonGroup,
   memoryMb,
   rightSize,
   sinceOf,
@@ -295,5 +296,38 @@ describe('report analysis', () => {
     expect(data.attempts.total).toBe(0);
     expect(heavyIds).not.toContain(3);
     expect(analyse([ran], {}, 200).data.never_committed).toBe(0);
+  });
+
+  // Adversary 37 F5: every digit became N: `script: 8981639139…` read `bbNcNbNbbeacaNceNbaNcN`, a worker
+  // `vm-2846-402c9f` read `vm-N-NcNf`.
+  it('groups failure reasons by their words: whole numbers and hex tokens replaced, Redis script tails cut', () => {
+    const sha = '8981639139bbcb1bbeac4ace3ba7c2f4b3a9c1e8';
+    expect(reasonGroup('exit code 2')).toBe('exit code N');
+    expect(reasonGroup('exit code 137')).toBe('exit code N');
+    expect(reasonGroup('out of memory: peak 205.3 MB of the 200 MB limit')).toBe(
+      'out of memory: peak N MB of the N MB limit',
+    );
+    expect(reasonGroup('worker vm-2846-402c9f stopped beating (last beat 12 s ago)')).toBe(
+      'worker vm-N-402c9f stopped beating (last beat N s ago)',
+    );
+    expect(
+      reasonGroup(
+        `lost its lease: OOM command not allowed when used memory > 'maxmemory'. script: ${sha}, on @user_script:12.`,
+      ),
+    ).toBe("lost its lease: OOM command not allowed when used memory > 'maxmemory'.");
+    expect(reasonGroup(`commit ${sha} of run 9f8e7d6c5b4a ended`)).toBe('commit <hex> of run <hex> ended');
+    // Words of hex letters only, and short hex, stay as written.
+    expect(reasonGroup('deadbeefcafe accessed in 2d8 at bin2hex')).toBe(
+      'deadbeefcafe accessed in 2d8 at bin2hex',
+    );
+    const records = [
+      rec({ id: 1, status: -2, reason: `NOSCRIPT script: ${sha}, on @user_script:1.` }),
+      rec({
+        id: 2,
+        status: -2,
+        reason: 'NOSCRIPT script: 0123456789abcdef0123456789abcdef01234567, on @user_script:3.',
+      }),
+    ];
+    expect(analyse(records, {}, 200).data.failures.by_reason).toEqual([{ reason: 'NOSCRIPT', count: 2 }]);
   });
 });
