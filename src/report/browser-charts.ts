@@ -94,26 +94,58 @@ function jtmUsageChart(el, task, samples, width) {
   window.jtmCharts.push({ kind: 'usage', task: task.id, points: samples.t.length, chart: u });
   return u;
 }
+/** Steps of the timeline's clock axis (ms): seconds to weeks, the first that leaves room for a label. */
+var JTM_CLOCK_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+  86400, 172800, 604800].map(function (s) { return s * 1000; });
+/**
+ * Ticks of the timeline's clock axis: round UTC instants every step, at least minGap px apart. Only the first
+ * and last instants were labelled: in a 17-minute window nobody could read when anything happened
+ * (adversary 37 F6).
+ */
+function jtmClockTicks(from, to, plot, minGap) {
+  var span = Math.max(1, to - from), step = JTM_CLOCK_STEPS[JTM_CLOCK_STEPS.length - 1];
+  for (var i = 0; i < JTM_CLOCK_STEPS.length; i++) if (JTM_CLOCK_STEPS[i] / span * plot >= minGap) { step = JTM_CLOCK_STEPS[i]; break; }
+  var iso = function (t) { return new Date(t).toISOString(); };
+  // hh:mm, with seconds when the step is under a minute, with the date when it is a day or more.
+  var label = step >= 86400000 ? function (t) { return iso(t).slice(5, 10); }
+    : step < 60000 ? function (t) { return iso(t).slice(11, 19); } : function (t) { return iso(t).slice(11, 16); };
+  var ticks = [];
+  for (var t = Math.ceil(from / step) * step; t <= to; t += step) ticks.push({ t: t, label: label(t) });
+  return ticks;
+}
 /** One row per worker slot, one bar per task coloured by status; a click opens nothing (static file). */
 function jtmTimeline(canvas, tl) {
   var rowH = 14, left = 170, width = canvas.width = Math.max(600, canvas.parentNode.clientWidth || 900);
-  var height = canvas.height = Math.max(40, tl.rows.length * rowH + 24);
+  var top = tl.rows.length * rowH;
+  var height = canvas.height = Math.max(40, top + 34);
   var g = canvas.getContext('2d');
   var span = Math.max(1, tl.to - tl.from), plot = width - left - 10;
+  var xOf = function (t) { return left + (t - tl.from) / span * plot; };
+  var ticks = jtmClockTicks(tl.from, tl.to, plot, 90);
+  // Grid lines first, under the bars.
+  g.fillStyle = '#e5e7eb';
+  ticks.forEach(function (k) { g.fillRect(Math.round(xOf(k.t)), 0, 1, top + 4); });
   g.font = '11px sans-serif'; g.fillStyle = '#374151';
   tl.rows.forEach(function (name, i) { g.fillText(name.length > 26 ? '…' + name.slice(-25) : name, 2, i * rowH + 11); });
   var drawn = 0;
   tl.bars.forEach(function (b) {
-    var x = left + (b.start - tl.from) / span * plot;
+    var x = xOf(b.start);
     var w = Math.max(1, (b.end - b.start) / span * plot);
     g.fillStyle = JTM_COLOURS[b.status_name] || '#000';
     g.fillRect(x, b.row * rowH + 2, w, rowH - 3);
     drawn++;
   });
   g.fillStyle = '#374151';
-  g.fillText(new Date(tl.from).toISOString().replace('T', ' ').slice(0, 19) + 'Z', left, height - 6);
-  var end = new Date(tl.to).toISOString().replace('T', ' ').slice(0, 19) + 'Z';
-  g.fillText(end, width - 10 - g.measureText(end).width, height - 6);
-  window.jtmCharts.push({ kind: 'timeline', points: drawn });
+  g.fillRect(left, top + 4, plot, 1);
+  ticks.forEach(function (k) {
+    var x = xOf(k.t), w = g.measureText(k.label).width;
+    g.fillRect(Math.round(x), top + 4, 1, 4);
+    g.fillText(k.label, Math.min(width - w - 2, Math.max(left, x - w / 2)), top + 18);
+  });
+  // The whole window, with its date, under the ticks (UTC, as every time in the report).
+  var whole = function (t) { return new Date(t).toISOString().replace('T', ' ').slice(0, 19); };
+  g.fillStyle = '#6b7280';
+  g.fillText(whole(tl.from) + ' to ' + whole(tl.to) + ' UTC', left, top + 31);
+  window.jtmCharts.push({ kind: 'timeline', points: drawn, ticks: ticks.map(function (k) { return k.label; }) });
 }
 `;

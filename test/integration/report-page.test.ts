@@ -65,4 +65,34 @@ describeIf(chromiumBinary, 'the report page in Chromium', () => {
       await page.close();
     }
   });
+
+  // Adversary 37 F6: the timeline had two time labels, its first and last instant.
+  it('gives the timeline a clock axis with round ticks between its ends', async () => {
+    const t0 = Date.UTC(2026, 11, 5, 10, 0, 20);
+    const run = (id: number, start: number, end: number): TaskRecord =>
+      parseTaskRecord({
+        id: String(id),
+        status: '4',
+        command: 'true',
+        pool: 'p',
+        attempts: '1',
+        queued_at: String(t0),
+        started_at: String(t0 + start),
+        ended_at: String(t0 + end),
+        worker_id: 'vm-1-abcdef',
+      }) as TaskRecord;
+    // 17 minutes: from 10:00:20 to 10:17:20.
+    const { data } = analyse([run(1, 0, 60_000), run(2, 120_000, 1_020_000)], {}, t0 + 2_000_000);
+    const page = await browser().newPage({ viewport: { width: 1300, height: 900 } });
+    try {
+      await page.setContent(reportHtml(data));
+      const ticks = (await page.evaluate(
+        `window.jtmCharts.find(c => c.kind === 'timeline').ticks`,
+      )) as string[];
+      expect(ticks).toEqual(['10:02', '10:04', '10:06', '10:08', '10:10', '10:12', '10:14', '10:16']);
+      await page.locator('#timeline').screenshot({ path: join(SHOTS, 'report-timeline.png') });
+    } finally {
+      await page.close();
+    }
+  });
 });

@@ -65,7 +65,7 @@ describe('the report page', () => {
     const rows = [...section.matchAll(/<tr><td>(\d+)<\/td>(.*?)<\/tr>/g)].map(m => [m[1], m[2]]);
     expect(rows.map(r => r[0])).toEqual(['41', '42', '43', '77']);
     expect(rows[0]?.[1]).toContain('205 MB');
-    expect(rows[0]?.[1]).toContain('0.4 s');
+    expect(rows[0]?.[1]).toContain('400 ms');
     expect(rows[0]?.[1]).toContain('too short for a sample (peak 205 MB from the kernel)');
     expect(rows[1]?.[1]).toContain('too short for a chart: 1 sample (peak 205 MB from the kernel)');
     expect(rows[2]?.[1]).toContain('chart below (12 samples)');
@@ -93,6 +93,25 @@ describe('the report page', () => {
     expect(html).toContain('Not counted here nor below: 1 task of submits that never committed');
     expect(html).toContain('<h2>Failures (0)</h2>');
     expect(reportHtml(analyse([rec(1)], {}, 5000).data)).not.toContain('never committed');
+  });
+
+  // Adversary 37 F6: the 30 ms runs of 2,000 `true`s had a mean and median wall time of "0 s".
+  it('shows sub-second times in ms', () => {
+    const quick = (id: number, ms: number): TaskRecord =>
+      parseTaskRecord({
+        id: String(id),
+        status: '4',
+        command: 'true',
+        pool: 'p',
+        attempts: '1',
+        queued_at: '1000',
+        started_at: '2000',
+        ended_at: String(2000 + ms),
+      }) as TaskRecord;
+    const html = reportHtml(analyse([quick(1, 30), quick(2, 30), quick(3, 1500)], {}, 5000).data);
+    expect(html).toContain(
+      '<tr><td>wall time</td><td>3</td><td>520 ms</td><td>30 ms</td><td>1.5 s</td><td>1.5 s</td></tr>',
+    );
   });
 
   // Adversary 21 F8: "1 tasks retried".
