@@ -156,15 +156,20 @@ export function registerPoolPage(app: Express, ctx: JtmContext): void {
 ${pool.active} running${pool.created_at ? ` · created ${esc(isoTime(pool.created_at))}` : ''} ·
 <a href="/queues/queue/${encodeURIComponent(name)}">queue</a></p>
 <h2>Last hour, per minute</h2><div id="chart"></div>
+<p class="note">Queued and running: the most at once within the minute. Succeeded / min: tasks that ended with
+success; failed / min: tasks that ended with any other status (failed, timeout, out of resource, terminated, lost
+connection…). Off the chart, the legend gives the latest minute.</p>
 <h2>Slurm allocations</h2>${pool.slurm_error ? `<p class="error">${esc(slurmErrorText(pool.slurm_error, now))}</p>` : ''}${slurm}
 ${jsonScript('pool-series', series)}
 <script>${js}</script>
 <script>${CHARTS_JS}
 (function () {
   var s = JSON.parse(document.getElementById('pool-series').textContent);
+  // Off the chart the legend gives the latest minute's values, not "--" for every series (adversary 37 F7).
+  var line = function (label, stroke) { return { label: label, stroke: stroke, width: 2, value: jtmLatestValue }; };
   var u = new uPlot({ title: 'pool ${esc(name)}', width: 900, height: 280,
-    series: [ {}, { label: 'queued', stroke: '#9ca3af', width: 2 }, { label: 'running', stroke: '#2563eb', width: 2 },
-      { label: 'finished / min', stroke: '#16a34a', width: 2 }, { label: 'failed / min', stroke: '#dc2626', width: 2 } ] },
+    series: [ { label: 'minute', value: jtmLatestMinute }, line('queued', '#9ca3af'), line('running', '#2563eb'),
+      line('succeeded / min', '#16a34a'), line('failed / min', '#dc2626') ] },
     [s.t, s.queued, s.running, s.finished, s.failed], document.getElementById('chart'));
   window.jtmCharts.push({ kind: 'pool', points: s.t.length, chart: u });
 })();

@@ -34,7 +34,7 @@ body{font-family:system-ui,sans-serif;margin:0;color:#1f2937}
 nav{background:#1f2937;padding:.6rem 1rem}nav a{color:#e5e7eb;margin-right:1.2rem;text-decoration:none}
 main{padding:1rem 1.5rem}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 th,td{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left;font-size:.9rem;vertical-align:top}
-th{background:#f3f4f6}code{font-size:.85rem;white-space:pre-wrap;overflow-wrap:anywhere}.empty{color:#6b7280}.error{color:#b91c1c}
+th{background:#f3f4f6}code{font-size:.85rem;white-space:pre-wrap;overflow-wrap:anywhere}.empty{color:#6b7280}.note{color:#6b7280;font-size:.85rem;max-width:900px}.error{color:#b91c1c}
 .status-failed,.status-timeout,.status-lostconnection,.status-terminated,.status-outputerror{color:#b91c1c;font-weight:600}
 .status-success{color:#047857;font-weight:600}.status-running{color:#1d4ed8;font-weight:600}
 </style></head><body>

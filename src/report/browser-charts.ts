@@ -66,6 +66,16 @@ function jtmLegendValue(u, v, s, i) {
   for (var k = 0; k < values.length; k++) if (values[k] != null && (peak == null || values[k] > peak)) peak = values[k];
   return peak == null ? '' : 'max ' + num(peak);
 }
+/** A legend value: the point's under the cursor, else the series' latest (uPlot shows "--" off the chart). */
+function jtmLatestValue(u, v, s, i) {
+  var x = i != null ? v : u.data[s][u.data[s].length - 1];
+  return x == null ? '' : (Math.round(x * 10) / 10).toLocaleString('en-US');
+}
+/** The time column of jtmLatestValue's legend: the minute under the cursor, else the latest, as the axis (local). */
+function jtmLatestMinute(u, v, s, i) {
+  var t = i != null ? v : u.data[0][u.data[0].length - 1];
+  return t == null ? '' : uPlot.fmtDate('{YYYY}-{MM}-{DD} {HH}:{mm}')(new Date(t * 1000)) + (i != null ? '' : ' (latest)');
+}
 /** CPU (% of one core) and resident memory (MB) of one task over its run time, on two axes from 0. */
 function jtmUsageChart(el, task, samples, width) {
   var data = [samples.t, samples.cpu, samples.mem_mb];

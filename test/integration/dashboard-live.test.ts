@@ -152,6 +152,13 @@ describeIf(chromiumRequirement, 'dashboard task and pool pages in Chromium', () 
     expect(finished?.reduce((a, b) => a + b, 0)).toBe(1);
     expect(failed?.reduce((a, b) => a + b, 0)).toBe(1);
     expect(await page.locator('body').textContent()).toContain('No Slurm allocation.');
+    // Adversary 37 F7: "finished / min" counted successes only, and the legend said "--" until hovered: it
+    // gives the latest minute's values, named for what they count.
+    const legend = await page.locator('.u-legend').first().innerText();
+    expect(legend).toContain('succeeded / min');
+    expect(legend).not.toContain('finished');
+    expect(legend).not.toContain('--');
+    expect(legend).toContain('(latest)');
     await page.screenshot({ path: join(SHOTS, 'dashboard-pool.png'), fullPage: true });
     expect((await fetch(`${url}pool?name=nope`)).status).toBe(404);
     expect((await fetch(`${url}pool?name=${encodeURIComponent('a b')}`)).status).toBe(400);
