@@ -286,8 +286,8 @@ function isFailure(status: number): boolean {
   return status < 0;
 }
 
-/** Redis's tail on a script's error: `script: <sha1>, on @user_script:<line>.`, the same for every run. */
-const SCRIPT_TAIL = /\s*script: [0-9a-f]{40}, on @user_script:\d+\.?/gi;
+/** Redis's tail on a script's error: `script: <sha1>, on @user_script:<line>.` (any hash length: a cut message). */
+const SCRIPT_TAIL = /\s*script: [0-9a-f]{8,}, on @user_script:\d+\.?/gi;
 /** A whole token of 8 hex digits or more with a digit in it (a SHA, a run token): not a word like `deadbeef`. */
 const HEX_TOKEN = /(?<![\p{L}\d_])(?=[a-f]*\d)[0-9a-f]{8,}(?![\p{L}\d_])/giu;
 /** A whole number (`12`, `205.3`), not the digits inside a word (`vm2`, `402c9f`). */

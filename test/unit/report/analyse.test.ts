@@ -329,5 +329,7 @@ describe('report analysis', () => {
       }),
     ];
     expect(analyse(records, {}, 200).data.failures.by_reason).toEqual([{ reason: 'NOSCRIPT', count: 2 }]);
+    // A tail with a hash of another length (another server, a cut message) is cut too.
+    expect(reasonGroup('BUSY script: 8981639139bbcb1bbeac4ace3ba7c2, on @user_script:7: x')).toBe('BUSY: x');
   });
 });
