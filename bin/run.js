@@ -7,6 +7,15 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Before anything else: Node opens its inspector (a debugger on 127.0.0.1:9229 that any local user may connect to
+// and run code as this user) on a SIGUSR1 that no listener takes. JTM's daemons drain on it once their handlers
+// exist (src/shutdown.ts), which is seconds into a worker's start on a loaded node: a SIGUSR1 before then opened
+// the inspector and the drain was lost (adversary 38 H1). Taken from here on, and noted for those handlers. (What
+// comes before this line is Node's own start; src/shutdown.ts closes an inspector opened then.)
+process.on('SIGUSR1', () => {
+  globalThis[Symbol.for('jtm.earlyUsr1')] = true;
+});
+
 const manifest = new URL('../oclif.manifest.json', import.meta.url);
 const bundle = new URL('../dist/fast/main.js', import.meta.url);
 // The same fast path as one CommonJS file, run with a V8 code cache (src/cli/fast/code-cache.ts) for the hot

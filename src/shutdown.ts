@@ -1,3 +1,5 @@
+import type * as InspectorModule from 'node:inspector';
+import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -44,6 +46,12 @@ export function installShutdown(handlers: ShutdownHandlers, logger: Logger): () 
   process.on('SIGQUIT', onStop);
   process.on('SIGUSR1', onDrain);
   process.on('SIGUSR2', onIgnored);
+  // A SIGUSR1 that came before these handlers (taken by bin/run.js's first line): the drain it asked for.
+  if (early[EARLY_USR1] === true) {
+    early[EARLY_USR1] = false;
+    onDrain();
+  }
+  closeUnaskedInspector(logger, onDrain);
   return () => {
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
@@ -52,6 +60,33 @@ export function installShutdown(handlers: ShutdownHandlers, logger: Logger): () 
     process.off('SIGUSR1', onDrain);
     process.off('SIGUSR2', onIgnored);
   };
+}
+
+/** Set by bin/run.js's first line when a SIGUSR1 came before these handlers. */
+const EARLY_USR1 = Symbol.for('jtm.earlyUsr1');
+const early = globalThis as Record<symbol, unknown>;
+
+/**
+ * Closes Node's inspector when a SIGUSR1 opened it during Node's own start, before bin/run.js could take the
+ * signal (a debugger on 127.0.0.1:9229: any local user could run code as this daemon's user), and drains as for
+ * that signal. Left open when asked for (`--inspect…` in Node's options).
+ */
+function closeUnaskedInspector(logger: Logger, drain: () => void): void {
+  const options = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].join(' ');
+  if (/--inspect/.test(options)) return;
+  // Loaded only here (1.5 ms), by the daemons: not by every command that imports this module. Not import(): the
+  // hot commands run as a script with a code cache (src/cli/fast/code-cache.ts), where import() is refused; nor
+  // process.getBuiltinModule, which Node 20 has only from 20.16.
+  const inspector = createRequire(process.execPath)('node:inspector') as typeof InspectorModule;
+  const url = inspector.url();
+  if (url === undefined) return;
+  inspector.close();
+  logger.warn(
+    { url },
+    "a SIGUSR1 came during Node's start, before JTM could take it: Node's inspector was opened, and is closed",
+  );
+  // The signal was a drain's, as one that came later.
+  drain();
 }
 
 /**

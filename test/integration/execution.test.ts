@@ -585,6 +585,28 @@ describe.concurrent('workers without an end of life', () => {
     }
   });
 
+  // Adversary 38 H1: a SIGUSR1 before the worker's handlers (its first 0.2 s) was Node's: it opened its inspector
+  // (a debugger on 127.0.0.1:9229 any local user could use) and the worker ran on, taking tasks, the drain lost.
+  it('on SIGUSR1 during its start, before its handlers: still drains (exits 0), and no inspector stays open', async () => {
+    const env = testEnv();
+    for (const delayMs of [0, 40, 120, 250]) {
+      const w = startJtm(['worker', '-p', `noeol-early-${delayMs}`], env);
+      try {
+        await new Promise(r => setTimeout(r, delayMs));
+        w.child.kill('SIGUSR1');
+        const code = await exitWithin(w, 30_000);
+        // Before Node has set up its signals, SIGUSR1's default action ends the process: nothing had started.
+        if (code === null) expect(w.child.signalCode, `${delayMs} ms`).toBe('SIGUSR1');
+        else expect(code, `${delayMs} ms: ${w.output()}`).toBe(0);
+        // Node's own start may still take it (before bin/run.js's first line): then the worker closes it.
+        if (/Debugger listening/.test(w.output()))
+          expect(w.output(), `${delayMs} ms`).toMatch(/Node's inspector was opened, and is closed/);
+      } finally {
+        await w.stop();
+      }
+    }
+  });
+
   it('on SIGUSR1 while idle exit 0 at once', async () => {
     const env = testEnv();
     const w = startJtm(['worker', '-p', 'noeol-idle'], env);
