@@ -122,9 +122,22 @@ export async function startWorker(
       heartbeat.paused = reason;
       // Published now, not at the next beat (once started: the first beat comes with the registration); new
       // figures of the same pause wait for it (the free memory read changes at every reading).
-      if (changed && live.control !== undefined && live.stopping === undefined) void beat();
+      if (!changed || live.control === undefined || live.stopping !== undefined) return;
+      void beat();
+      // No fetch while it can take no task: each job it fetched went back delayed, kept from the pool's other
+      // workers for seconds (adversary 38 M1: 5–65 s from submit to end beside an idle worker, 0.15 s without
+      // the paused one). Its running tasks go on; BullMQ's own stalled check runs on the other workers.
+      if (reason && !queuePaused) {
+        queuePaused = true;
+        void worker.pause(true).catch(err => log.warn({ err }, 'could not pause the queue'));
+      } else if (!reason && queuePaused) {
+        queuePaused = false;
+        void worker.resume();
+      }
     },
   );
+  /** The BullMQ worker was paused by a pause of the worker (admission's onPause), not by a stop. */
+  let queuePaused = false;
   const settling: SettleContext = {
     ctx,
     log,

@@ -517,7 +517,7 @@ for p in kids: os.waitpid(p, 0)
   row('a worker starts no task while MemAvailable is below its margin', async ({ expect }) => {
     const lowPool = `${pool}-low`;
     const lowEnv = { ...env, JTM_MEM_AVAILABLE_MARGIN: '8000T' };
-    const starved = startJtm(['worker', '-p', lowPool], lowEnv);
+    const starved = startJtm(['worker', '-p', lowPool, '--slots', '3'], lowEnv);
     try {
       const r = await runJtm(['submit', '-p', lowPool, '-cmd', 'echo fed'], env, { cwd: work });
       const id = taskIds(r.stdout)[0]!;
@@ -532,7 +532,7 @@ for p in kids: os.waitpid(p, 0)
       expect((await check()).code).toBe(1);
       expect((await runJtm(['pools'], env)).stdout).toMatch(
         new RegExp(
-          `${lowPool}\\s+manual\\s+0 \\+1 paused \\(low memory\\)\\s+0 \\+1 paused \\(low memory\\)`,
+          `${lowPool}\\s+manual\\s+0 \\+1 paused \\(low memory\\)\\s+0 \\+3 paused \\(low memory\\)`,
         ),
       );
       const fed = startJtm(['worker', '-p', lowPool], env);
@@ -542,6 +542,17 @@ for p in kids: os.waitpid(p, 0)
         expect(done.status_name).toBe('success');
         expect(done.worker_id).not.toBeUndefined();
         expect(starved.output()).not.toContain(`"worker":"${done.worker_id}"`);
+        // Adversary 38 M1: paused, it went on fetching the pool's jobs and putting each back delayed, kept from
+        // the fed worker for seconds (5–65 s a task). Now it fetches none while paused.
+        const leaves = (): number => starved.output().match(/task left for later/g)?.length ?? 0;
+        const before = leaves();
+        for (let i = 0; i < 6; i++) {
+          const next = taskIds(
+            (await runJtm(['submit', '-p', lowPool, '-cmd', `echo fed${i}`], env)).stdout,
+          )[0]!;
+          expect((await waitFinal(next, 60_000)).worker_id).toBe(done.worker_id);
+        }
+        expect(leaves()).toBe(before);
       } finally {
         await fed.stop();
       }
