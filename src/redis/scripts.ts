@@ -522,7 +522,7 @@ return startedReply(attempts + 1)
 export const REQUEST_KILL = `${prelude('isFinal', 'appendHistory', 'entry', 'finalize')}
 local t = KEYS[1]
 local v = redis.call('HMGET', t, 'id', 'status', 'worker_id', 'history', 'queued_at', 'pool', 'started_at', 'kill_requested',
-  'kill_by')
+  'kill_by', 'attempts')
 local id = v[1]
 if not id then return {-1} end
 local cur = tonumber(v[2])
@@ -545,7 +545,8 @@ local function terminate(why)
     {worker = v[3], pool = v[6], queued = v[5], started = ranUntilNow(cur, v[7]), history = v[4]}, ARGV[1])
 end
 if cur ~= RUNNING then
-  terminate('killed before it started')
+  -- A run given back to the queue did start: "before it started" contradicted its history (adversary 38 L1).
+  terminate(tonumber(v[10] or '0') > 0 and 'killed while waiting to run again' or 'killed before it started')
   return answered(1, cur)
 end
 local wid = v[3] or ''

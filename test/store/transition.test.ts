@@ -66,7 +66,12 @@ describe.concurrent('transition', () => {
     expect((await ctx.tasks.get(id))?.started_at).toBeUndefined();
     expect(await ctx.tasks.requestKill(id, 60_000)).toMatchObject({ kind: 'ended' });
     const rec = await ctx.tasks.get(id);
-    expect(rec).toMatchObject({ status: S.terminated, ended_at: 60_000 });
+    // It had started once: not "killed before it started" (adversary 38 L1).
+    expect(rec).toMatchObject({
+      status: S.terminated,
+      ended_at: 60_000,
+      reason: 'killed while waiting to run again',
+    });
     expect(rec?.started_at).toBeUndefined();
     expect(await finishedCount(ctx, 'f1', 'terminated')).toBe(1);
     expect(await ctx.redis.hgetall(ctx.keys.statsDuration)).toEqual({});
