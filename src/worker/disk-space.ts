@@ -1,4 +1,5 @@
-import { statfs } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { formatBytes } from './memory-limit.js';
@@ -18,6 +19,16 @@ const FREE_SPACE_TTL_MS = 1000;
 const FREE_SPACE_FRESH_BELOW_BYTES = 256 * 1024 * 1024;
 
 /** Bytes an unprivileged user may still write on the filesystem holding `path`; undefined when unknown. */
+/** Whether `dir` is on a read-only filesystem (its write access refused with EROFS). */
+async function readOnly(dir: string): Promise<boolean> {
+  try {
+    await access(dir, constants.W_OK);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EROFS';
+  }
+}
+
 export async function freeBytes(path: string): Promise<number | undefined> {
   try {
     const s = await statfs(path, { bigint: false });
@@ -35,6 +46,9 @@ export async function fullDiskReason(paths: readonly string[]): Promise<string |
   // Devices (/dev/null, /dev/stdout) are not files on a disk: /dev's own size says nothing.
   const files = paths.filter(p => !p.startsWith('/dev/') && !p.startsWith('/proc/'));
   for (const dir of new Set(files.map(p => dirname(p)))) {
+    // A read-only disk is not full, whatever it has free: "EROFS …; the disk … is full: 64 KB free" misled
+    // (adversary 38 L3).
+    if (await readOnly(dir)) continue;
     const free = await freeBytes(dir);
     if (free !== undefined && free < LOG_DIR_FREE_MARGIN_BYTES) {
       return `the disk holding ${dir} is full: ${human(free)} free`;

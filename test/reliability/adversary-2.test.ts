@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
 import { TaskStatus } from '../../src/tasks/status.js';
+import { fullDiskReason } from '../../src/worker/disk-space.js';
 import { runJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { describeIf, type Requirement } from '../helpers/requirements.js';
@@ -155,6 +156,15 @@ describeIf(root, 'D2: a full disk', () => {
     await waitFor(async () => (await ctx.tasks.status(id!)) === TaskStatus.failed, 'task failed');
     const rec = await ctx.tasks.get(id!);
     expect(rec!.reason).toBe(`exit code 1; the disk holding ${disk} is full: 0 bytes free`);
+  });
+
+  it('a read-only disk is not called full (adversary 38 L3: "EROFS …; the disk … is full: 64 KB free")', async () => {
+    const disk = smallDisk();
+    fill(disk);
+    expect(await fullDiskReason([join(disk, 'task.out')])).toMatch(/is full/);
+    const r = spawnSync('mount', ['-o', 'remount,ro', disk], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(await fullDiskReason([join(disk, 'task.out')])).toBeUndefined();
   });
 
   it('a task that fills the log dir’s disk fails alone: the tasks queued behind it wait for space', async () => {
