@@ -4,6 +4,7 @@ import { forPool, type JtmContext } from '../context.js';
 import { InvalidInputError } from '../errors.js';
 import { getPoolInfo, slurmErrorText } from '../pools/list-pools.js';
 import { RECENT_ENDS_WINDOW_MS } from '../redis/keys.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { readRecords } from '../report/read-tasks.js';
 import type { ReportRecord } from '../report/analyse.js';
 import { TaskStatus } from '../tasks/status.js';
@@ -130,6 +131,7 @@ export function registerPoolPage(app: Express, ctx: JtmContext): void {
     // This pool's row only: the page of one pool reads nothing of the others.
     const pool = await getPoolInfo(ctx, name);
     if (!pool) {
+      await refuseReplica(forPool(ctx, name));
       res
         .status(404)
         .type('html')

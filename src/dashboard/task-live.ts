@@ -5,6 +5,7 @@ import type { Express, Request, Response } from 'express';
 
 import { forTask, type JtmContext } from '../context.js';
 import { TaskNotFoundError } from '../errors.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { taskIdOfText } from '../tasks/job-data.js';
 import { CHARTS_JS, uplotAssets } from '../report/browser-charts.js';
 import { isActive, isFinal } from '../tasks/status.js';
@@ -204,13 +205,17 @@ export function registerTaskLive(app: Express, ctx: JtmContext, allowActions: bo
       if (n > 0) streams.set(client, n);
       else streams.delete(client);
     });
-    if ((await forTask(ctx, id).tasks.status(id)) === undefined) throw new TaskNotFoundError(id);
+    if ((await forTask(ctx, id).tasks.status(id)) === undefined) {
+      await refuseReplica(forTask(ctx, id));
+      throw new TaskNotFoundError(id);
+    }
     await streamOutput(ctx, id, req, res);
   });
   app.get('/task/live', async (req, res) => {
     const id = taskId(req.query['id']);
     const record = await forTask(ctx, id).tasks.get(id);
     if (!record) {
+      await refuseReplica(forTask(ctx, id));
       res
         .status(404)
         .type('html')

@@ -1,5 +1,6 @@
 import { allShards, forTask, type JtmContext } from '../context.js';
 import { listLiveWorkers, type LiveWorker } from '../pools/live-workers.js';
+import { refuseReplica } from '../redis/replica-check.js';
 import { isActive, statusName } from '../tasks/status.js';
 import { jobIdOf } from '../tasks/job-data.js';
 import { PAGE_FIELDS, type TaskRecord } from '../store/task-record.js';
@@ -37,7 +38,11 @@ export async function lookupTask(anyShard: JtmContext, id: number): Promise<Task
     ctx.tasks.details(id),
     ctx.redis.xrevrange(ctx.keys.taskResources(id), '+', '-', 'COUNT', MAX_SAMPLES),
   ]);
-  if (!found) return undefined;
+  // A replica re-syncing after a failover is not trusted to say a task does not exist (refuseReplica: 503).
+  if (!found) {
+    await refuseReplica(ctx);
+    return undefined;
+  }
   const { record, events } = found;
   const samples = raw.flatMap(([, fields]) => {
     const i = fields.indexOf('sample');

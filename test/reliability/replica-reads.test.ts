@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { runJtm, taskIds } from '../helpers/cli.js';
+import { startDashboard } from '../helpers/dashboard.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { redisCli, startPlainRedis, type Server } from './servers.js';
 
@@ -83,6 +84,17 @@ describe('a REDIS_URL naming a replica', () => {
     }
     const gone = await runJtm(['isalive', '-tid', missing], onReplica);
     expect(gone.stdout.trim(), gone.stderr).toBe('unknown');
+    // The dashboard's pages of a task and of a pool: 503 saying why, not "No task with id N" (404).
+    const dash = await startDashboard(onReplica);
+    try {
+      for (const path of [`task?id=${id}`, `task/live?id=${id}`, 'pool?name=replica-reads']) {
+        const res = await fetch(new URL(path, dash.url));
+        const body = await res.text();
+        expect.soft([res.status, /is a replica of/.test(body)], path).toEqual([503, true]);
+      }
+    } finally {
+      await dash.proc.stop();
+    }
 
     // Fully synced: the live task is alive there too; a missing id is still not the replica's to deny.
     redisCli(['-p', String(master.port), 'CONFIG', 'SET', 'repl-diskless-sync-delay', '0']);
