@@ -66,8 +66,9 @@ export function withContextRetrying<T>(
   src: ContextSource,
   fn: (ctx: JtmContext) => Promise<T>,
   retryMs: number,
+  alsoRetry?: (err: unknown) => boolean,
 ): Promise<T> {
-  return retryWhileUnreachable(() => withContext(src, fn), retryMs);
+  return retryWhileUnreachable(() => withContext(src, fn), retryMs, alsoRetry);
 }
 
 export async function openContext(

@@ -69,11 +69,12 @@ const early = globalThis as Record<symbol, unknown>;
 /**
  * Closes Node's inspector when a SIGUSR1 opened it during Node's own start, before bin/run.js could take the
  * signal (a debugger on 127.0.0.1:9229: any local user could run code as this daemon's user), and drains as for
- * that signal. Left open when asked for (`--inspect…` in Node's options).
+ * that signal. Left open when asked for on Node's command line (`--inspect…`).
  */
 function closeUnaskedInspector(logger: Logger, drain: () => void): void {
-  const options = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].join(' ');
-  if (/--inspect/.test(options)) return;
+  // Asked for on Node's command line (`node --inspect bin/run.js worker …`); NODE_OPTIONS is not looked at (only
+  // loadConfig reads the environment): an inspector asked for there is closed too, with this warning.
+  if (process.execArgv.some(a => a.startsWith('--inspect'))) return;
   // Loaded only here (1.5 ms), by the daemons: not by every command that imports this module. Not import(): the
   // hot commands run as a script with a code cache (src/cli/fast/code-cache.ts), where import() is refused; nor
   // process.getBuiltinModule, which Node 20 has only from 20.16.

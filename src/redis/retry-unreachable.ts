@@ -43,6 +43,16 @@ export async function retryWhile<T>(
  * error: isalive (a non-zero exit means "dead") and kill (its exit code is ignored, so a failed kill leaves the
  * task running). Pauses double from 100 ms to 1 s.
  */
-export function retryWhileUnreachable<T>(attempt: () => Promise<T>, retryMs: number): Promise<T> {
-  return retryWhile(attempt, { retryable: isConnectionError, retryMs, firstPauseMs: 100, maxPauseMs: 1000 });
+export function retryWhileUnreachable<T>(
+  attempt: () => Promise<T>,
+  retryMs: number,
+  /** Other errors that pass by themselves and are worth the same retries (kill: a Redis refusing writes). */
+  alsoRetry: (err: unknown) => boolean = () => false,
+): Promise<T> {
+  return retryWhile(attempt, {
+    retryable: err => isConnectionError(err) || alsoRetry(err),
+    retryMs,
+    firstPauseMs: 100,
+    maxPauseMs: 1000,
+  });
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { forTask, withContext, type ContextSource, type JtmContext } from '../context.js';
+import { forTask, withContextRetrying, type ContextSource, type JtmContext } from '../context.js';
 import {
   isConnectionError,
   isWriteRefusal,
@@ -11,7 +11,6 @@ import {
 } from '../errors.js';
 import { sendToWorker } from '../control/worker-control.js';
 import { refuseReplica } from '../redis/replica-check.js';
-import { retryWhile } from '../redis/retry-unreachable.js';
 import { jobIdOf } from './job-data.js';
 import { openPoolQueue } from './pool-queue.js';
 import { isFinal, statusName, TaskStatus, type TaskStatusName } from './status.js';
@@ -39,12 +38,7 @@ export async function killTaskRetrying(
   // One id for every try of this kill: a try sent again after a lost answer is answered as the first.
   const sent = { request: false, id: randomUUID() };
   try {
-    return await retryWhile(() => withContext(src, ctx => killTask(ctx, id, waitMs, sent)), {
-      retryable: err => isConnectionError(err) || isWriteRefusal(err),
-      retryMs,
-      firstPauseMs: 100,
-      maxPauseMs: 1000,
-    });
+    return await withContextRetrying(src, ctx => killTask(ctx, id, waitMs, sent), retryMs, isWriteRefusal);
   } catch (err) {
     // A request sent whose answer never came may have been applied (the task then ends terminated): said so,
     // instead of "cannot reach Redis" alone for a kill that happened (adversary 26 F4).
