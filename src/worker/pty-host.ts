@@ -21,7 +21,14 @@ import { readPids } from './cgroup.js';
 import { findByToken } from './task-token.js';
 import { readProc, type ProcInfo } from './proc-files.js';
 import { signalAll } from './signal-procs.js';
-import { CGROUP_PROCS_VAR, CLOSE_FDS_VAR, type HostMessage, type WorkerMessage } from './pty-protocol.js';
+import {
+  CGROUP_PROCS_VAR,
+  CLOSE_FDS_VAR,
+  FILES_OPEN_MARK,
+  PTY_TEXT_MAX,
+  type HostMessage,
+  type WorkerMessage,
+} from './pty-protocol.js';
 
 // Signals are the worker's to act on, never the host's: Slurm ending an allocation (scancel, walltime,
 // preemption) SIGTERMs every process of the job step in no set order, and a host that died of it first would
@@ -72,6 +79,9 @@ interface Task {
   master: number | undefined;
   /** This host's descriptor on the pty's slave side, held until the task's root process has exited. */
   slave: number | undefined;
+  /** What came on the pty before FILES_OPEN_MARK (capped), and whether the mark came. */
+  text: string;
+  filesOpen: boolean;
 }
 const tasks = new Map<number, Task>();
 
@@ -218,6 +228,8 @@ function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
     watchdog: false,
     master: (pty as unknown as UnixPty).fd,
     slave,
+    text: '',
+    filesOpen: false,
   };
   // A root that has exited already is seen by the SIGCHLD handler, which runs after this.
   tasks.set(msg.id, task);
@@ -227,7 +239,15 @@ function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
     pid: pty.pid,
     ...(task.start !== undefined ? { start: task.start } : {}),
   });
-  pty.onData(chunk => send({ t: 'data', id: msg.id, chunk }));
+  // Only the text before the mark matters to the worker (the reason of a start that failed), and only at the exit:
+  // kept here and sent with it, one message fewer per task (a message per chunk before, each a write and a wake-up
+  // of the worker). Read to the end all the same: a pty nobody reads blocks the task's writes to it.
+  pty.onData(chunk => {
+    if (task.filesOpen) return;
+    const mark = chunk.indexOf(FILES_OPEN_MARK);
+    if (mark >= 0) task.filesOpen = true;
+    task.text = (task.text + (mark >= 0 ? chunk.slice(0, mark) : chunk)).slice(-PTY_TEXT_MAX);
+  });
   pty.onExit(e => {
     // node-pty reports the exit once the master is closed: no later task inherits it.
     releaseSlave(task);
@@ -238,6 +258,8 @@ function spawnTask(msg: Extract<WorkerMessage, { t: 'spawn' }>): void {
       exitCode: e.exitCode,
       signal: e.signal ?? 0,
       ...(task.watchdog ? { watchdog: true } : {}),
+      ...(task.filesOpen ? { filesOpen: true } : {}),
+      ...(task.text ? { text: task.text } : {}),
     });
   });
 }

@@ -7,6 +7,14 @@
 export const CLOSE_FDS_VAR = 'JTM_CLOSE_FDS';
 /** The `cgroup.procs` files a task's shell moves itself into (accounting.ts); the host kills what they hold too. */
 export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
+/**
+ * What the wrapper (task-exec.c files_open_mark) and the preamble (task-argv.ts) write on the pty once the output
+ * files are open: text before it is theirs (why a file could not be opened, why the command could not start),
+ * text after it the command's.
+ */
+export const FILES_OPEN_MARK = '\x1e';
+/** How much of the text before FILES_OPEN_MARK the host keeps for the exit's report (its end: the message). */
+export const PTY_TEXT_MAX = 2048;
 export type WorkerMessage =
   | {
       /** First message: the environment common to the worker's tasks (each spawn brings only the differences). */
@@ -45,6 +53,18 @@ export type HostMessage =
   | { t: 'spawned'; id: number; pid: number; start?: number }
   /** `expired`: refused because the request's deadline had passed; nothing was started. */
   | { t: 'error'; id: number; message: string; expired?: boolean }
-  | { t: 'data'; id: number; chunk: string }
-  /** `watchdog`: the host killed the task because the worker stopped answering. */
-  | { t: 'exit'; id: number; exitCode: number; signal: number; watchdog?: boolean };
+  /**
+   * `watchdog`: the host killed the task because the worker stopped answering. `filesOpen`: FILES_OPEN_MARK
+   * came; `text`: what came on the pty before it (its last PTY_TEXT_MAX characters). The rest of the pty's
+   * output is read and dropped by the host: no message per chunk, and a task writing to its terminal without end
+   * costs the worker nothing.
+   */
+  | {
+      t: 'exit';
+      id: number;
+      exitCode: number;
+      signal: number;
+      watchdog?: boolean;
+      filesOpen?: boolean;
+      text?: string;
+    };

@@ -24,6 +24,10 @@ export interface PtyExit {
   hostTasks?: number;
   /** The pty host's watchdog killed it: this worker had stopped answering (see pty-host.ts). */
   watchdog?: boolean;
+  /** FILES_OPEN_MARK came on the pty (pty-protocol.ts): the output files were open. */
+  filesOpen?: boolean;
+  /** What came on the pty before the mark (the wrapper's or bash's message when a start failed), if anything. */
+  ptyText?: string;
 }
 
 /** The pty host died before it could start the command. */
@@ -49,8 +53,6 @@ export class SpawnExpired extends Error {
 export interface PtyOptions {
   cwd: string;
   env: Record<string, string>;
-  /** Called with each chunk of what reaches the pty, as UTF-8 text. */
-  onOutput: (chunk: string) => void;
   /** The task's JTM_TASK_TOKEN (the host finds its detached processes by it). */
   token: string;
   /**
@@ -61,7 +63,6 @@ export interface PtyOptions {
 }
 
 interface Pending {
-  onOutput: (chunk: string) => void;
   started: (pid: number, start: number | undefined) => void;
   failed: (err: Error) => void;
   exited: (e: PtyExit) => void;
@@ -126,13 +127,18 @@ class HostLink {
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.t === 'spawned') p.started(msg.pid, msg.start);
-    else if (msg.t === 'data') p.onOutput(msg.chunk);
     else if (msg.t === 'error') {
       this.pending.delete(msg.id);
       p.failed(msg.expired ? new SpawnExpired(msg.message) : new Error(msg.message));
     } else {
       this.pending.delete(msg.id);
-      p.exited({ exitCode: msg.exitCode, signal: msg.signal, ...(msg.watchdog ? { watchdog: true } : {}) });
+      p.exited({
+        exitCode: msg.exitCode,
+        signal: msg.signal,
+        ...(msg.watchdog ? { watchdog: true } : {}),
+        ...(msg.filesOpen ? { filesOpen: true } : {}),
+        ...(msg.text ? { ptyText: msg.text } : {}),
+      });
     }
   }
 
@@ -345,7 +351,6 @@ export function runInPty(
     let onExit!: (e: PtyExit) => void;
     const exited = new Promise<PtyExit>(r => (onExit = r));
     link.pending.set(id, {
-      onOutput: opts.onOutput,
       started: (pid, start) => resolve({ pid, ...(start !== undefined ? { start } : {}), exited }),
       failed: err => {
         release();

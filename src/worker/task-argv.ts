@@ -48,11 +48,7 @@ const PREAMBLE =
   'read -r __jtm_f </proc/$$/task/$$/children; read -r __jtm_u </proc/uptime; ' +
   'echo "children ${__jtm_u%% *} $__jtm_f"; } >"$__jtm_times" 2>/dev/null || :\' EXIT';
 
-/**
- * What the wrapper (task-exec.c files_open_mark) and the preamble write on the pty once the output files are open:
- * text before it is theirs (why a file could not be opened), text after it the command's.
- */
-export const FILES_OPEN_MARK = '\x1e';
+export { FILES_OPEN_MARK } from './pty-protocol.js';
 
 /** The `bash -c` script of a task: the preamble, then the command on its own lines. */
 export function taskScript(command: string): string {

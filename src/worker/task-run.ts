@@ -22,7 +22,7 @@ import { terminateAll } from './signal-procs.js';
 import type { SampleState } from './resource-sample.js';
 import { monotonicMs } from './monotonic.js';
 import { PtyHostExited, runInPty, SpawnExpired } from './run-in-pty.js';
-import { FILES_OPEN_MARK, taskArgv } from './task-argv.js';
+import { taskArgv } from './task-argv.js';
 
 /**
  * Why a task was stopped before it ended by itself. `fenced`: the worker could not renew its lease on Redis
@@ -233,11 +233,6 @@ export class TaskRun {
       JTM_TASK_TOKEN: this.token,
       JTM_SIGNALLER_PID: String(process.pid),
     };
-    // What the wrapper or bash said on the pty before the output files were open (why one could not be opened,
-    // why the command could not start): kept for the reason. What comes after FILES_OPEN_MARK is the command's
-    // (it can write to its parent's pty), never taken for one.
-    let ptyText = '';
-    let filesOpen = false;
     let pty;
     // The awaits before this point (the directory, the output files) may have lasted past the lease (the worker
     // stopped, starved), or a stop may have come meanwhile: nothing is started then.
@@ -266,12 +261,6 @@ export class TaskRun {
         ...(this.opts.startDeadline
           ? { deadline: () => (this.stopCause ? 0 : (this.opts.startDeadline?.() ?? 0)) }
           : {}),
-        onOutput: chunk => {
-          if (filesOpen) return;
-          const mark = chunk.indexOf(FILES_OPEN_MARK);
-          if (mark >= 0) filesOpen = true;
-          ptyText = (ptyText + (mark >= 0 ? chunk.slice(0, mark) : chunk)).slice(-PTY_TEXT_MAX);
-        },
       });
     } catch (err) {
       if (err instanceof SpawnExpired) {
@@ -306,7 +295,19 @@ export class TaskRun {
     if (this.stopCause) this.killing = this.killTree(this.stopGraceMs);
     if (this.data.timeout_ms !== undefined)
       this.timer = setLongTimeout(() => this.stop('timeout'), this.data.timeout_ms);
-    const { exitCode, signal, hostExited, hostEnd, hostTasks, watchdog } = await pty.exited;
+    // filesOpen, ptyText: what the wrapper or bash said on the pty before the output files were open (why one could
+    // not be opened, why the command could not start), kept by the pty host for the reason. What comes after
+    // FILES_OPEN_MARK is the command's (it can write to its parent's pty), never taken for one.
+    const {
+      exitCode,
+      signal,
+      hostExited,
+      hostEnd,
+      hostTasks,
+      watchdog,
+      filesOpen,
+      ptyText = '',
+    } = await pty.exited;
     this.timer?.clear();
     const failed = exitCode !== 0 || signal !== 0;
     // First what the shell and its wrapper wrote as they ended (/proc mode): the high-water mark of a process
@@ -664,7 +665,6 @@ function execError(ptyText: string): string | undefined {
 
 /** The wrapper's exit code when bash could not open the output files (it then prints why on the pty). */
 const REDIRECT_FAILED = 125;
-const PTY_TEXT_MAX = 2048;
 
 /** bash's own message about an output file it could not open ("bash: /x/out: Permission denied"). */
 function redirectError(ptyText: string): string | undefined {
