@@ -1,8 +1,6 @@
-import type { AddressInfo } from 'node:net';
-
 import { createBullBoard } from '@bull-board/api';
 import { ExpressAdapter } from '@bull-board/express';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 
 import type { JtmContext } from '../context.js';
 import { JtmError, TaskNotFoundError, toError } from '../errors.js';
@@ -10,17 +8,10 @@ import { taskIdOfText } from '../tasks/job-data.js';
 import { killTask } from '../tasks/kill-task.js';
 import { metricsHandler } from '../metrics/serve-metrics.js';
 import { esc, FAVICON_SVG, page } from '../http/html.js';
-import { listen } from '../http/listen.js';
+import { guardedApp } from '../http/guarded-app.js';
+import { listenAt } from '../http/listen.js';
 import { answerWhileRedisDown } from '../http/redis-ready.js';
-import {
-  basicAuth,
-  checkExposure,
-  loopbackHostOnly,
-  sameOriginOnly,
-  sameOriginWrites,
-  securityHeaders,
-  type Credentials,
-} from '../http/auth.js';
+import { checkExposure, sameOriginOnly, sameOriginWrites, type Credentials } from '../http/auth.js';
 import { registerPoolPage } from './pool-page.js';
 import { QueueSync } from './queue-sync.js';
 import { registerTaskLive } from './task-live.js';
@@ -70,19 +61,14 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
   });
   const sync = new QueueSync(ctx, board, { readOnly: !opts.allowActions });
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(securityHeaders);
-  app.use(loopbackHostOnly(opts.host, opts.credentials));
-  if (opts.credentials)
-    app.use(basicAuth(opts.credentials, ctx.logger, { logEveryMs: ctx.config.logRepeatIntervalMs }));
+  const app = guardedApp(opts.host, opts.credentials, ctx.logger, ctx.config.logRepeatIntervalMs);
   app.use(sameOriginWrites);
   app.use(answerWhileRedisDown(ctx));
   app.get('/', (_req, res) => res.redirect(QUEUES_PATH));
   app.get('/favicon.ico', (_req, res) =>
     res.type('image/svg+xml').set('Cache-Control', 'max-age=86400').send(FAVICON_SVG),
   );
-  app.use(QUEUES_PATH, sameOriginOnly, serverAdapter.getRouter() as express.Router);
+  app.use(QUEUES_PATH, sameOriginOnly, serverAdapter.getRouter() as Router);
   app.get('/workers', async (_req, res) => {
     res.type('html').send(await workersPage(ctx, ''));
   });
@@ -137,25 +123,20 @@ export async function startDashboard(ctx: JtmContext, opts: DashboardOptions): P
         .send(page(`Error ${status}`, `<p>${esc(e.message)}</p>`, ''));
   });
 
-  const server = await listen(app, opts.host, opts.port, 'dashboard');
+  const listening = await listenAt(app, opts.host, opts.port, 'dashboard');
   // Polling starts once the port is ours: a dashboard that cannot listen must not keep the process alive.
   try {
     await sync.start(opts.pollMs ?? 2000);
   } catch (err) {
-    server.close();
+    listening.server.close();
     throw err;
   }
-  const { port } = server.address() as AddressInfo;
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const url = `http://${host}:${port}/`;
+  const url = `${listening.origin}/`;
   log.info({ url, allowActions: opts.allowActions, auth: Boolean(opts.credentials) }, 'dashboard listening');
   return {
     url,
     close: async () => {
-      await new Promise<void>(r => {
-        server.close(() => r());
-        server.closeAllConnections();
-      });
+      await listening.close();
       await sync.stop();
     },
   };

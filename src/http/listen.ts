@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 import type { Express } from 'express';
 
@@ -33,4 +34,32 @@ export async function listen(
       `${what} cannot listen on ${where}: ${(code && why[code]) ?? toError(err).message}${code ? ` (${code})` : ''}`,
     );
   }
+}
+
+/** A server listening: its origin (`http://host:port`, an IPv6 host in brackets) and a close that ends it. */
+export interface Listening {
+  server: Server;
+  origin: string;
+  /** Stops listening and ends the open connections (a browser's keep-alive would hold the close). */
+  close(): Promise<void>;
+}
+
+/** listen, with the origin it is reached at and a close that does not wait for idle keep-alive connections. */
+export async function listenAt(
+  app: Express,
+  host: string,
+  port: number,
+  what: 'dashboard' | 'metrics endpoint',
+): Promise<Listening> {
+  const server = await listen(app, host, port, what);
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    server,
+    origin: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
+    close: () =>
+      new Promise<void>(r => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
 }

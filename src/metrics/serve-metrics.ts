@@ -1,20 +1,12 @@
-import type { AddressInfo } from 'node:net';
-
-import express, { type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 
 import type { JtmContext } from '../context.js';
 import { toError } from '../errors.js';
-import { listen } from '../http/listen.js';
+import { guardedApp } from '../http/guarded-app.js';
+import { listenAt } from '../http/listen.js';
 import { answerWhileRedisDown } from '../http/redis-ready.js';
-import {
-  basicAuth,
-  loopbackHostOnly,
-  checkExposure,
-  METRICS_ENDPOINT,
-  securityHeaders,
-  type Credentials,
-} from '../http/auth.js';
+import { checkExposure, METRICS_ENDPOINT, type Credentials } from '../http/auth.js';
 import { createMetricsRegistry } from './registry.js';
 
 export interface MetricsOptions {
@@ -49,25 +41,11 @@ export async function startMetricsServer(
   opts: MetricsOptions,
 ): Promise<{ url: string; close(): Promise<void> }> {
   checkExposure(opts.host, opts.credentials, METRICS_ENDPOINT);
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(securityHeaders);
-  app.use(loopbackHostOnly(opts.host, opts.credentials));
-  if (opts.credentials)
-    app.use(basicAuth(opts.credentials, ctx.logger, { logEveryMs: ctx.config.logRepeatIntervalMs }));
+  const app = guardedApp(opts.host, opts.credentials, ctx.logger, ctx.config.logRepeatIntervalMs);
   app.use(answerWhileRedisDown(ctx));
   app.get('/metrics', metricsHandler(ctx));
-  const server = await listen(app, opts.host, opts.port, 'metrics endpoint');
-  const { port } = server.address() as AddressInfo;
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const url = `http://${host}:${port}/metrics`;
+  const listening = await listenAt(app, opts.host, opts.port, 'metrics endpoint');
+  const url = `${listening.origin}/metrics`;
   ctx.logger.info({ url, auth: Boolean(opts.credentials) }, 'metrics listening');
-  return {
-    url,
-    close: () =>
-      new Promise<void>(r => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
+  return { url, close: listening.close };
 }
