@@ -200,7 +200,7 @@ end`,
   end
   if queued and queued ~= '' then
     local from = tonumber(queued)
-    if history and string.find(history, ',${S.running},', 1, true) then
+    if history and string.find(';' .. history, ';%-?%d+,${S.running},') then
       -- Entries leaving running before the latest start (the entry marked '~'; found by order, not by time:
       -- hosts' clocks differ): back to the queue, or the takeover that is that start; not a kill request or a
       -- leftovers report on the running task (running to running, unmarked).
