@@ -21,15 +21,29 @@ export async function reconcileRuns(
   for (const id of ids)
     pipeline.hmget(ctx.keys.task(id), 'status', 'worker_id', 'kill_requested', 'run_token');
   const res = (await pipeline.exec()) ?? [];
+  const missing: TaskRun[] = [];
   res.forEach(([err, v], i) => {
     const run = runs.get(ids[i] as number);
     if (err || !run || !Array.isArray(v)) return;
     const [status, owner, kill, runToken]: (string | null)[] = v;
     const owned = status === String(TaskStatus.running) && owner === workerId && runToken === run.token;
-    if (status === null) run.stop('vanished');
-    else if (!owned) run.stop('superseded');
-    else if (kill === '1') run.stop('kill');
+    if (status === null) missing.push(run);
+    else {
+      run.recordMissing = false;
+      if (!owned) run.stop('superseded');
+      else if (kill === '1') run.stop('kill');
+    }
   });
+  // A record read as missing is asked for again on its own, and a run is stopped only when its record is missing
+  // at two reconciles in a row: a Redis Cluster moving the shard's slot answered a live record as missing (the
+  // pipeline sent on to the slot's new node, where that key had not arrived yet), and the worker stopped a run
+  // that then stayed `running` with no process, and ran again charged a loss (adversary 40 H2). A flush or a
+  // restart without data is for good: the run stops one beat later.
+  for (const run of missing) {
+    const gone = (await ctx.redis.exists(ctx.keys.task(run.id)).catch(() => 1)) === 0;
+    if (gone && run.recordMissing) run.stop('vanished');
+    run.recordMissing = gone;
+  }
 }
 
 /**

@@ -130,6 +130,8 @@ export class TaskRun {
   private graceEnd = 0;
   /** Set by self-fencing when Redis, not the worker, was silent (run-fencing.ts): said on the fenced outcome. */
   redisSilentMs: number | undefined;
+  /** Whether the last reconcile found the task's record missing (run-fencing.ts: stopped at the second in a row). */
+  recordMissing = false;
   private killing: Promise<number[]> | undefined;
   /** Processes of the task this user could not signal (killTree). */
   private readonly unkillable = new Set<number>();

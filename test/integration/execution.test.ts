@@ -769,6 +769,56 @@ describe.concurrent('Slurm ending an allocation', () => {
     }
   });
 
+  it('a record read as missing at one look and there again at the next (a Cluster moving its slot) does not stop the run (adversary 40 H2)', async () => {
+    // During a slot migration a live record read as missing: the run was stopped as "gone", stayed `running` with no
+    // process, and ran again charged a loss. Here the record is away for one reconcile (-hb 2s: looked at after
+    // each beat), then back: the run goes on, once, and ends success.
+    const env = testEnv();
+    const ctx = await openTestContext(env);
+    const w = startJtm(['worker', '-p', 'blink', '-hb', '2s'], env);
+    const dir = tempDir('jtm-test-blink-');
+    const go = join(dir, 'go');
+    try {
+      const [id] = taskIds(
+        (
+          await runJtm(
+            [
+              'submit',
+              '-p',
+              'blink',
+              '-cmd',
+              `echo start >> ${dir}/runs; while [ ! -e ${go} ]; do sleep 0.1; done`,
+            ],
+            env,
+          )
+        ).stdout,
+      );
+      await waitFor(async () => (await ctx.tasks.status(id!)) === 3, 'task to run');
+      const workerId = (await ctx.tasks.get(id!))!.worker_id!;
+      const beat = async (): Promise<string | null> => ctx.redis.hget(ctx.keys.worker(workerId), 'last_beat');
+      const key = ctx.keys.task(id!);
+      const saved = await ctx.redis.dumpBuffer(key);
+      const before = await beat();
+      await ctx.redis.del(key);
+      // The next beat, and its reconcile, find it missing; it is back before the one after.
+      await waitFor(async () => ((await beat()) !== before ? true : undefined), 'a beat', 10_000);
+      await new Promise(r => setTimeout(r, 400));
+      await ctx.redis.restore(key, 0, saved!);
+      await new Promise(r => setTimeout(r, 4500));
+      expect(w.output()).not.toMatch(/record is gone/);
+      expect((await ctx.tasks.get(id!))?.status).toBe(3);
+      writeFileSync(go, '');
+      const rec = await waitFinalRecord(ctx, id!);
+      expect(rec.status_name).toBe('success');
+      expect(Number(rec.attempts)).toBe(1);
+      expect(readFileSync(join(dir, 'runs'), 'utf8')).toBe('start\n');
+    } finally {
+      await w.stop();
+      await closeContext(ctx);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an idle pty host killed from outside is said in the worker log, and the next task runs on a new one (adversary 19)', async () => {
     const env = testEnv();
     const ctx = await openTestContext(env);
