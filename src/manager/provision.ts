@@ -16,6 +16,7 @@ import {
   listManagedJobs,
   managedAllocationComment,
   scancel,
+  splitJobKey,
   type ManagedJob,
   type SlurmJobState,
 } from '../slurm/slurm-commands.js';
@@ -23,6 +24,7 @@ import { deploymentScope } from '../redis/location.js';
 import {
   markConnected,
   readPoolJobs,
+  WORKER_SEEN_REFRESH_MS,
   recordPoolJob,
   syncPoolJobs,
   type PoolSlurmJob,
@@ -143,7 +145,7 @@ async function provisionPool(
   const stateKey = ctx.keys.poolSlurmState(pool.name);
   const jobs = await readPoolJobs(ctx, pool.name);
   const live = new Set((await listLiveWorkers(ctx, pool.name)).map(w => String(w.slurm_job_id)));
-  if ((await markConnected(ctx, pool.name, jobs, live)) > 0)
+  if ((await markConnected(ctx, pool.name, jobs, live, now)) > 0)
     await ctx.redis.hdel(stateKey, 'unstarted', 'cancelled');
   /** Allocations first seen held in this pass (their warning waits for the work count: none, they are cancelled). */
   let newlyHeld: [string, string | undefined][] = [];
@@ -158,6 +160,7 @@ async function provisionPool(
       );
     if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
     newlyHeld = await settleHeld(ctx, pool.name, jobs, active, wasHeld, gone, log);
+    await cancelWorkerless(ctx, pool.name, jobs, live, now, log);
     if (await judgeEndedAllocations(ctx, pool.name, gone, now, report, log)) return;
   }
   const work = await countWork(ctx, pool.name);
@@ -491,6 +494,48 @@ async function settleHeld(
   );
   return held;
 }
+
+/**
+ * An allocation Slurm still lists running, whose workers connected once and have all been gone for
+ * WORKERLESS_GRACE_MS, is cancelled and forgotten: its batch step died (slurmstepd killed, a node's daemon
+ * restarted) and Slurm kept the job until its time limit, counted as the pool's capacity while no worker
+ * served it — the pool's next call waited the whole allocation time, hours on a real site (adversary 39 F2).
+ * Not counted as a failure: its workers did start. The clock starts when a pass first finds it without a
+ * worker (an entry from before worker_seen_at), and a worker seen again stops it.
+ */
+async function cancelWorkerless(
+  ctx: JtmContext,
+  pool: string,
+  jobs: Map<string, PoolSlurmJob>,
+  live: ReadonlySet<string>,
+  now: number,
+  log: Logger,
+): Promise<void> {
+  const ghosts: string[] = [];
+  for (const [id, job] of jobs) {
+    if (job.state !== 'running' || !job.connected || live.has(splitJobKey(id).id)) continue;
+    if (job.worker_seen_at === undefined) {
+      job.worker_seen_at = now;
+      await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
+    } else if (now - job.worker_seen_at >= WORKERLESS_GRACE_MS) ghosts.push(id);
+  }
+  if (ghosts.length === 0) return;
+  try {
+    await scancel(ghosts);
+  } catch (err) {
+    log.warn({ jobs: ghosts, err: toError(err) }, 'could not cancel allocations without a worker');
+    return;
+  }
+  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ghosts);
+  for (const id of ghosts) jobs.delete(id);
+  log.warn(
+    { jobs: ghosts, withoutWorkerS: Math.round(WORKERLESS_GRACE_MS / 1000) },
+    'Slurm still runs these allocations, but none of their workers has been alive for a while (their batch step died?): cancelled, and the pool gets another',
+  );
+}
+
+/** How long a running allocation whose workers connected may have none alive before it is cancelled. */
+export const WORKERLESS_GRACE_MS = 5 * 60_000 + WORKER_SEEN_REFRESH_MS;
 
 /**
  * Slurm's refusal of the allocation's time ("Requested time limit is invalid (missing or exceeds some limit)")

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
 import { countPendingSlurmSlots } from '../../src/pools/slurm-slots.js';
-import { provisionDynamicPools } from '../../src/manager/provision.js';
+import { provisionDynamicPools, WORKERLESS_GRACE_MS } from '../../src/manager/provision.js';
 import { newSweepState, sweep } from '../../src/manager/sweep.js';
-import { cancelPoolAllocations, readPoolJobs } from '../../src/slurm/slurm-jobs.js';
+import { cancelPoolAllocations, readPoolJobs, recordPoolJob } from '../../src/slurm/slurm-jobs.js';
 import { managedAllocationComment } from '../../src/slurm/slurm-commands.js';
 import { deploymentScope } from '../../src/redis/location.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
@@ -294,6 +294,59 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
         30_000,
       );
     });
+  });
+
+  it('an allocation Slurm still runs whose workers have all been gone a while (its batch step died) is cancelled and replaced (adversary 39 F2)', async () => {
+    // Its slurmstepd killed, Slurm listed the allocation RUNNING until its time limit: counted as the pool's
+    // capacity, with no worker in it, the pool's next call waited the whole allocation time. Here the ghost is a
+    // job made by hand, running, registered as the pool's allocation whose worker was last seen past the grace.
+    const id = await submit(['-cmd', 'true', '-p', 'ghost', '-t', '00:02:00']);
+    const ghost = execFileSync(
+      'sbatch',
+      [
+        '--parsable',
+        '--job-name=jtm-ghost',
+        `--comment=${managedAllocationComment(deploymentScope(ctx.config))}`,
+        '-p',
+        'debug',
+        '-t',
+        '3',
+        '-c',
+        '1',
+        '--mem=50M',
+        '--wrap',
+        'sleep 170',
+      ],
+      { encoding: 'utf8', cwd: work },
+    ).trim();
+    try {
+      const stateOf = (job: string): string =>
+        execFileSync('squeue', ['-h', '-j', job, '-o', '%T'], { encoding: 'utf8' }).trim();
+      await waitFor(() => stateOf(ghost) === 'RUNNING' || undefined, 'the allocation running', 60_000);
+      const past = Date.now() - WORKERLESS_GRACE_MS - 1000;
+      await recordPoolJob(ctx, 'ghost', ghost, {
+        state: 'running',
+        slots: 1,
+        submitted_at: past,
+        connected: true,
+        worker_seen_at: past,
+      });
+      await provisionUntil(
+        async () => {
+          const jobs = await readPoolJobs(ctx, 'ghost');
+          return !squeueIds().includes(ghost) && jobs.size > 0 && !jobs.has(ghost);
+        },
+        'the ghost cancelled and another allocation booked',
+        60_000,
+      );
+      await provisionUntil(async () => (await status(id)) === 'success', 'the task to run', 90_000);
+    } finally {
+      try {
+        execFileSync('scancel', [ghost]);
+      } catch {
+        // gone already
+      }
+    }
   });
 
   it('an allocation that a failed sbatch had queued is found by its comment and counted, not booked twice', async ({
