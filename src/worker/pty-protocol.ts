@@ -13,8 +13,13 @@ export const CGROUP_PROCS_VAR = 'JTM_CGROUP_PROCS';
  * text after it the command's.
  */
 export const FILES_OPEN_MARK = '\x1e';
-/** How much of the text before FILES_OPEN_MARK the host keeps for the exit's report (its end: the message). */
-export const PTY_TEXT_MAX = 2048;
+/**
+ * How much of the text before FILES_OPEN_MARK the host keeps for the exit's report (its end: the message). Room
+ * for bash's message about an output path of PATH_MAX (4 KB) and more: at 2 KB, the start of the message about a
+ * 2,000-byte path was cut, and the task got `exit code 125` and rc 125 instead of the reason and rc 126
+ * (adversary 41 F1).
+ */
+export const PTY_TEXT_MAX = 16384;
 export type WorkerMessage =
   | {
       /** First message: the environment common to the worker's tasks (each spawn brings only the differences). */

@@ -668,11 +668,16 @@ function execError(ptyText: string): string | undefined {
 /** The wrapper's exit code when bash could not open the output files (it then prints why on the pty). */
 const REDIRECT_FAILED = 125;
 
-/** bash's own message about an output file it could not open ("bash: /x/out: Permission denied"). */
-function redirectError(ptyText: string): string | undefined {
+/**
+ * bash's own message about an output file it could not open ("bash: /x/out: Permission denied"): the last line
+ * that has one, from its `bash: ` on. Not only a line that starts with it: text the shell's start wrote without a
+ * newline (a BASH_ENV script) shares the line, and the message was lost (adversary 41 F1).
+ */
+export function redirectError(ptyText: string): string | undefined {
   const line = ptyText
     .split(/\r?\n/)
-    .map(l => l.trim())
-    .find(l => l.startsWith('bash: '));
-  return line ? `cannot write output: ${line.slice('bash: '.length)}` : undefined;
+    .reverse()
+    .find(l => l.includes('bash: '));
+  if (line === undefined) return undefined;
+  return `cannot write output: ${line.slice(line.indexOf('bash: ') + 'bash: '.length).trim()}`;
 }
