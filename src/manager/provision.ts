@@ -24,7 +24,6 @@ import { deploymentScope } from '../redis/location.js';
 import {
   markConnected,
   readPoolJobs,
-  WORKER_SEEN_REFRESH_MS,
   recordPoolJob,
   syncPoolJobs,
   type PoolSlurmJob,
@@ -145,7 +144,7 @@ async function provisionPool(
   const stateKey = ctx.keys.poolSlurmState(pool.name);
   const jobs = await readPoolJobs(ctx, pool.name);
   const live = new Set((await listLiveWorkers(ctx, pool.name)).map(w => String(w.slurm_job_id)));
-  if ((await markConnected(ctx, pool.name, jobs, live, now)) > 0)
+  if ((await markConnected(ctx, pool.name, jobs, live)) > 0)
     await ctx.redis.hdel(stateKey, 'unstarted', 'cancelled');
   /** Allocations first seen held in this pass (their warning waits for the work count: none, they are cancelled). */
   let newlyHeld: [string, string | undefined][] = [];
@@ -501,7 +500,7 @@ async function settleHeld(
  * restarted) and Slurm kept the job until its time limit, counted as the pool's capacity while no worker
  * served it — the pool's next call waited the whole allocation time, hours on a real site (adversary 39 F2).
  * Not counted as a failure: its workers did start. The clock starts when a pass first finds it without a
- * worker (an entry from before worker_seen_at), and a worker seen again stops it.
+ * worker (workerless_since), and a worker seen again (markConnected) stops it.
  */
 async function cancelWorkerless(
   ctx: JtmContext,
@@ -514,10 +513,10 @@ async function cancelWorkerless(
   const ghosts: string[] = [];
   for (const [id, job] of jobs) {
     if (job.state !== 'running' || !job.connected || live.has(splitJobKey(id).id)) continue;
-    if (job.worker_seen_at === undefined) {
-      job.worker_seen_at = now;
+    if (job.workerless_since === undefined) {
+      job.workerless_since = now;
       await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
-    } else if (now - job.worker_seen_at >= WORKERLESS_GRACE_MS) ghosts.push(id);
+    } else if (now - job.workerless_since >= WORKERLESS_GRACE_MS) ghosts.push(id);
   }
   if (ghosts.length === 0) return;
   try {
@@ -535,7 +534,7 @@ async function cancelWorkerless(
 }
 
 /** How long a running allocation whose workers connected may have none alive before it is cancelled. */
-export const WORKERLESS_GRACE_MS = 5 * 60_000 + WORKER_SEEN_REFRESH_MS;
+export const WORKERLESS_GRACE_MS = 5 * 60_000;
 
 /**
  * Slurm's refusal of the allocation's time ("Requested time limit is invalid (missing or exceeds some limit)")

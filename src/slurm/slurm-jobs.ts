@@ -11,10 +11,11 @@ export interface PoolSlurmJob {
   /** Whether a worker of this allocation was ever seen alive. */
   connected?: boolean;
   /**
-   * When a worker of it was last seen alive (epoch ms; refreshed at most every WORKER_SEEN_REFRESH_MS), or first
-   * seen without one: how long an allocation Slurm still runs has had no worker (provision.ts cancelWorkerless).
+   * When a pass first found it running, connected once, without any live worker (epoch ms); cleared when one is
+   * seen again. Set by passes, not derived from the last sighting: after a Redis outage, when no pass ran and no
+   * worker could beat, the clock starts afresh (provision.ts cancelWorkerless).
    */
-  worker_seen_at?: number;
+  workerless_since?: number;
   /** Set (not stored) on one the manager cancelled because Slurm held it after its batch launch failed. */
   launch_failed?: boolean;
 }
@@ -92,23 +93,18 @@ export async function markConnected(
   pool: string,
   jobs: Map<string, PoolSlurmJob>,
   liveJobIds: ReadonlySet<string>,
-  now = Date.now(),
 ): Promise<number> {
   let marked = 0;
   for (const [id, job] of jobs) {
-    if (!liveJobIds.has(splitJobKey(id).id)) continue;
-    const connects = !job.connected;
-    if (!connects && now - (job.worker_seen_at ?? 0) < WORKER_SEEN_REFRESH_MS) continue;
+    if (!liveJobIds.has(splitJobKey(id).id) || (job.connected && job.workerless_since === undefined))
+      continue;
+    if (!job.connected) marked++;
     job.connected = true;
-    job.worker_seen_at = now;
+    delete job.workerless_since;
     await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
-    if (connects) marked++;
   }
   return marked;
 }
-
-/** How often an allocation's worker_seen_at is written while its workers live (one write per job, not per pass). */
-export const WORKER_SEEN_REFRESH_MS = 30_000;
 
 /**
  * Cancels (scancel) the Slurm allocations of a pool but those whose id is in `keep` (workers' SLURM_JOB_ID);

@@ -299,7 +299,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
   it('an allocation Slurm still runs whose workers have all been gone a while (its batch step died) is cancelled and replaced (adversary 39 F2)', async () => {
     // Its slurmstepd killed, Slurm listed the allocation RUNNING until its time limit: counted as the pool's
     // capacity, with no worker in it, the pool's next call waited the whole allocation time. Here the ghost is a
-    // job made by hand, running, registered as the pool's allocation whose worker was last seen past the grace.
+    // job made by hand, running, registered as the pool's allocation found without a worker longer ago than the grace.
     const id = await submit(['-cmd', 'true', '-p', 'ghost', '-t', '00:02:00']);
     const ghost = execFileSync(
       'sbatch',
@@ -329,7 +329,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
         slots: 1,
         submitted_at: past,
         connected: true,
-        worker_seen_at: past,
+        workerless_since: past,
       });
       await provisionUntil(
         async () => {
