@@ -21,18 +21,43 @@ export function answerWhileRedisDown(ctx: JtmContext) {
         r();
       }),
     ));
+  // A Redis that stopped answering on a connection that stays up (SIGSTOP, a hung host, a partition that keeps the
+  // TCP session) left every request hanging for good (adversary 41 F2): each request joins a PING sent when it
+  // came (one in flight at a time), and if that PING has no answer within JTM_CONNECT_TIMEOUT while the request has
+  // sent nothing, it gets the 503. A route slow on its own (a large scrape) is not cut: its PING came back.
+  let probe: { answered: boolean } | undefined;
+  const probeRedis = (): { answered: boolean } => {
+    if (probe && !probe.answered) return probe;
+    const p = { answered: false };
+    probe = p;
+    const done = (): void => {
+      p.answered = true;
+    };
+    ctx.redis.ping().then(done, done);
+    return p;
+  };
+  const unavailable = (req: Request, res: Response): void => {
+    const err = new RedisUnavailableError(redisLocation(ctx.config));
+    res.status(503);
+    if (req.path.startsWith('/api/')) res.json({ error: err.code, message: err.message });
+    else res.type('text/plain').send(`${err.message}\n`);
+  };
   return (req: Request, res: Response, next: NextFunction): void => {
     if (ctx.redis.status === 'ready') {
+      const p = probeRedis();
+      const timer = setTimeout(() => {
+        if (p.answered || res.headersSent || res.writableEnded) return;
+        unavailable(req, res);
+        ignoreLaterWrites(res);
+      }, ctx.config.connectTimeoutMs);
+      res.once('close', () => clearTimeout(timer));
       next();
       return;
     }
     let answered = false;
     const timer = setTimeout(() => {
       answered = true;
-      const err = new RedisUnavailableError(redisLocation(ctx.config));
-      res.status(503);
-      if (req.path.startsWith('/api/')) res.json({ error: err.code, message: err.message });
-      else res.type('text/plain').send(`${err.message}\n`);
+      unavailable(req, res);
     }, ctx.config.connectTimeoutMs);
     void whenReady().then(() => {
       if (answered) return;
@@ -40,4 +65,13 @@ export function answerWhileRedisDown(ctx: JtmContext) {
       next();
     });
   };
+}
+
+/**
+ * After the 503, the route still runs and answers once Redis does: what it writes then goes nowhere, rather than
+ * throwing "headers already sent" from its code.
+ */
+function ignoreLaterWrites(res: Response): void {
+  const none = (): Response => res;
+  Object.assign(res, { setHeader: none, writeHead: none, write: () => true, end: none });
 }

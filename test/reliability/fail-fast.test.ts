@@ -542,6 +542,57 @@ describe('HTTP answers while Redis is down', () => {
       await server.stop();
     }
   });
+
+  it('the same while Redis is frozen (SIGSTOP: the connection stays up), and late answers of the cut requests harm nothing (adversary 41 F2: they hung)', async () => {
+    const server = await startPlainRedis();
+    try {
+      const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '2s' });
+      const dashboard = startJtm(['dashboard', '--port', '0'], env);
+      const manager = startJtm(['manager', '--metrics-port', '0'], env);
+      try {
+        const dash = await waitFor(
+          () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
+          'dashboard listening',
+        );
+        const metrics = await waitFor(
+          () => /"url":"(http:\/\/[^"]+\/metrics)".*metrics listening/.exec(manager.output())?.[1],
+          'metrics listening',
+        );
+        const urls = [
+          new URL('api/workers', dash),
+          new URL('workers', dash),
+          new URL('metrics', dash),
+          new URL(metrics),
+        ];
+        for (const u of urls) expect((await fetch(u)).status, String(u)).toBe(200);
+        server.child.kill('SIGSTOP');
+        try {
+          const answers = await Promise.all(
+            urls.map(async u => {
+              const t0 = Date.now();
+              const res = await fetch(u, { signal: AbortSignal.timeout(20_000) });
+              return { u: String(u), status: res.status, text: await res.text(), ms: Date.now() - t0 };
+            }),
+          );
+          for (const a of answers) {
+            expect(a.status, a.u).toBe(503);
+            expect(a.text, a.u).toContain(`cannot reach Redis at redis://127.0.0.1:${server.port}`);
+            expect(a.ms, a.u).toBeLessThan(10_000);
+          }
+        } finally {
+          server.child.kill('SIGCONT');
+        }
+        // The cut requests' routes answer now, into responses already ended: nothing thrown, both still serve.
+        await sleep(1000);
+        for (const u of urls) expect((await fetch(u)).status, String(u)).toBe(200);
+        expect(dashboard.output() + manager.output()).not.toMatch(/ERR_HTTP_HEADERS_SENT|write after end/);
+      } finally {
+        await Promise.all([dashboard.stop(), manager.stop()]);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
 });
 
 describe('daemons stop when asked; stderr is JSON lines', () => {
