@@ -79,6 +79,7 @@ const WHAT: Record<string, string> = {
   EIO: 'input/output error',
   ENOTDIR: 'a part of the path is not a directory',
   ENOENT: 'no such file or directory',
+  ENAMETOOLONG: 'is too long a path (PATH_MAX 4096 bytes, NAME_MAX 255 per name)',
   EINVAL: 'does not accept writes',
   EBADF: 'does not accept writes',
 };

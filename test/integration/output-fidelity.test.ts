@@ -315,6 +315,11 @@ describe('output fidelity and task isolation', () => {
       [join(work, 'plain-file', 'below.out'), /^cannot write stdout: ENOTDIR: /],
       // Node's recursive mkdir spins forever under /proc (the task stayed running, a core busy).
       ['/proc/jtm-no-such-dir/out', /^cannot write stdout: ENOENT: \/proc\/jtm-no-such-dir\/out /],
+      // Said once, not the path and then Node's message with its directory again (adversary 41 F3: 10 KB).
+      [
+        join(work, 'n'.repeat(300), 'out'),
+        /^cannot write stdout: ENAMETOOLONG: \/\S+\/out is too long a path [^/]*$/,
+      ],
     ];
     const [neighbour] = await submit([
       { command: 'sleep 2; echo fine', stdout: join(work, 'neighbour.out') },
