@@ -92,6 +92,28 @@ function isTerminalUnderDev(path: string): boolean {
   return path.startsWith('/dev/') && !path.includes('$') && isTerminalPath(path);
 }
 
+/** Linux's limits: a path of 4,096 bytes with its NUL, a name of 255. */
+const PATH_MAX_BYTES = 4095;
+const NAME_MAX_BYTES = 255;
+
+/**
+ * A path no system call takes (over PATH_MAX, or a name over NAME_MAX) is refused at submit, naming its length,
+ * not echoing it: a 1 MB stdout path was taken, failed at run time, and its record held it three times, 3 MB
+ * (adversary 40 L2). Not for a path with `$VARS` (the worker expands them).
+ */
+function refuseImpossiblePath(path: string, field: string): void {
+  if (path.includes('$')) return;
+  const bytes = Buffer.byteLength(path);
+  const longest = Math.max(...path.split('/').map(n => Buffer.byteLength(n)));
+  if (bytes <= PATH_MAX_BYTES && longest <= NAME_MAX_BYTES) return;
+  const start = JSON.stringify(path.slice(0, 40));
+  throw new InvalidInputError(
+    bytes > PATH_MAX_BYTES
+      ? `${field} ${start}… is ${bytes.toLocaleString('en-US')} bytes long: paths are at most ${PATH_MAX_BYTES.toLocaleString('en-US')} bytes (PATH_MAX)`
+      : `${field} ${start}… has a name of ${longest} bytes: names are at most ${NAME_MAX_BYTES} bytes (NAME_MAX)`,
+  );
+}
+
 /** A stdout, stderr or rc file path: as resolvePath, refusing the process's own descriptors and terminals. */
 function outputPath(p: string | undefined, field: string, base: string): string | undefined {
   // `--rc-file ''` (a task file's '' is "not given", optionalString), refused as `-m ''` is: resolved, it was the
@@ -112,6 +134,7 @@ function outputPath(p: string | undefined, field: string, base: string): string 
   // one lookup each on a network filesystem, and device nodes live there.
   // Without its trailing slashes (adversary 30 F6: `/dev/console/` was taken; its open fails, but the path names a
   // terminal all the same).
+  if (path !== undefined) refuseImpossiblePath(path, field);
   const named = path === undefined ? undefined : normalize(path).replace(/(?<=.)\/+$/, '');
   if (named !== undefined && (TERMINALS.test(named) || isTerminalUnderDev(named))) {
     throw new InvalidInputError(
@@ -201,6 +224,7 @@ export function buildTask(input: TaskInput, defaults: SubmitDefaults): NewTask {
   const outputDir = resolvePath(str(input.output_dir, 'output_dir'), defaults.cwd);
   const cwd = outputDir ?? defaults.cwd;
   refuseReplacedBytes(cwd, 'the working directory');
+  refuseImpossiblePath(cwd, 'output_dir');
   // The task's own time limit; without one, the pool's requested time (Cromwell's `time` runtime attribute) is
   // the limit, as a direct Slurm job would have had.
   const fileTimeout = str(input.timeout, 'timeout');

@@ -17,6 +17,26 @@ describe('task validation', () => {
     expect(t).toMatchObject({ command: 'ls', pool: 'small', cwd: '/work', timeoutMs: 600_000 });
     expect(t.poolSpec).toEqual({ name: 'small', cpu: 2, mem: '10G', time: '00:10:00' });
   });
+  it('refuses a path no system call takes (over PATH_MAX, a name over NAME_MAX), naming its length, not echoing it (adversary 40 L2: a 1 MB stdout path taken)', () => {
+    const huge = `/tmp/${'b'.repeat(1 << 20)}`;
+    for (const field of ['stdout', 'stderr', 'rc_file', 'output_dir']) {
+      let message = '';
+      try {
+        buildTask({ command: 'ls', [field]: huge }, defaults);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, field).toMatch(/is 1,048,581 bytes long: paths are at most 4,095 bytes \(PATH_MAX\)$/);
+      expect(message.length, field).toBeLessThan(200);
+    }
+    expect(() => buildTask({ command: 'ls', stdout: `/tmp/${'n'.repeat(256)}/out` }, defaults)).toThrow(
+      /has a name of 256 bytes: names are at most 255 bytes \(NAME_MAX\)$/,
+    );
+    // The longest that may work, and one the worker expands, are taken.
+    const deep = `/${Array.from({ length: 16 }, () => 'd'.repeat(254)).join('/')}`.slice(0, 4095);
+    expect(buildTask({ command: 'ls', stdout: deep }, defaults).stdout).toBe(deep);
+    expect(buildTask({ command: 'ls', stdout: `$HOME/${'n'.repeat(300)}` }, defaults).stdout).toBeDefined();
+  });
   it('names per-workflow pools after the Cromwell workflow id', () => {
     const cmd = '/bin/bash /data/cromwell-executions/wf/5e1f-77/call-a/execution/script';
     expect(workflowPoolName('small', cmd, undefined)).toBe('small_5e1f-77');
