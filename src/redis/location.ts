@@ -5,14 +5,26 @@ import type { Config } from '../config.js';
 
 export const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
-/** The URL with its password replaced by `***`, for messages and logs. */
+/**
+ * The URL with its password replaced by `***`, for messages and logs, whatever its shape: everything from after
+ * `//` (or from the start) to the last `@` is the user and password. A generated password may hold `/`, `@` or
+ * `#` (which a URL should percent-encode, and often does not), and a URL may be cut after its `@` (a template
+ * whose host variable is empty) or have its scheme mistyped (`redis:/`, `redis:`, none): all printed the password
+ * in clear (adversary 40 H1). Masking too much is the safe side: the user is kept only in a `scheme://user:` URL.
+ */
 export function maskUrl(url: string): string {
-  // Everything up to the last `@` is the user and password: a generated password may hold `/`, `@` or `#`
-  // (which a URL should percent-encode, and often does not); masking too much is the safe side.
-  return url.replace(/^([a-z+]+:\/\/)(.*)@/is, (_m, scheme: string, auth: string) => {
-    const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : '';
-    return `${scheme}${user ? `${user}:` : ''}***@`;
-  });
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const slashes = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (slashes !== undefined && slashes.length <= at) {
+    const auth = url.slice(slashes.length, at);
+    const colon = auth.indexOf(':');
+    const user = colon > 0 && !/[/?#]/.test(auth.slice(0, colon)) ? auth.slice(0, colon) : '';
+    return `${slashes}${user ? `${user}:` : ''}***${url.slice(at)}`;
+  }
+  // Not scheme://…: a redis scheme mistyped keeps its letters (they say what is wrong), nothing else before the @.
+  const scheme = /^rediss?(?:\+[a-z]+)?:\/?/i.exec(url)?.[0] ?? '';
+  return `${scheme}***${url.slice(at)}`;
 }
 
 export function redisLocation(config: Config): string {

@@ -27,13 +27,21 @@ export interface ParsedUrl {
 export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   // The user and password run to the last `@` (a password may hold `/` or `@`: the first `/` was taken for the
   // path, and the password shown as a port).
-  const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:(.*)@)?([^/?#@]+)(?:\/([^?#]*))?/is.exec(raw);
+  const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:(.*)@)?([^/?#@]*)(?:\/([^?#]*))?/is.exec(raw);
   if (!m)
     throw new RedisUrlError(
       maskUrl(raw),
       'not a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL',
     );
   const [, scheme = 'redis', mode, auth, hosts = '', path] = m;
+  // Nothing where the host goes: a URL cut after its `@` (a template whose host variable was empty) was read as
+  // host "user" and port "password", and said "options in the URL are not read" with the password in clear
+  // (adversary 40 H1). `redis://:7400` (a port alone) still means this machine.
+  if (hosts === '')
+    throw new RedisUrlError(
+      maskUrl(raw),
+      `no host${auth === undefined ? '' : ' after the @'}: name the Redis server (e.g. redis://user:password@host:6379)`,
+    );
   // A query or fragment (`?tls=true`, `?password=…`, `#…`) was ignored: a URL that asked for TLS connected in
   // clear. Nothing there is read, so nothing there is accepted.
   const rest = raw.slice(m[0].length);

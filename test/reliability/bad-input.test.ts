@@ -468,6 +468,21 @@ describe('bad input: the line says what is wrong, ambiguity is refused', () => {
       /REDIS_URL .*\/abc: database "abc" is not a number/,
       { REDIS_URL: `${inject('redisUrl')}/abc` },
     ],
+    // The password was printed in clear, and the line spoke of options (adversary 40 H1).
+    [
+      'REDIS_URL cut after its @ (no host)',
+      ['isalive', '-tid', '1'],
+      255,
+      /^jtm isalive: REDIS_URL redis:\/\/jtm:\*\*\*@: no host after the @(?!.*s3cr3tPW)/,
+      { REDIS_URL: 'redis://jtm:s3cr3tPW@' },
+    ],
+    [
+      'REDIS_URL with a mistyped scheme and a password',
+      ['status', '-tid', '1'],
+      255,
+      /^jtm status: REDIS_URL redis:\/\*\*\*@127\.0\.0\.1:1: not a redis:\/\/(?!.*s3cr3tPW)/,
+      { REDIS_URL: 'redis:/jtm:s3cr3tPW@127.0.0.1:1' },
+    ],
     [
       'REDIS_URL db -1',
       ['isalive', '-tid', '1'],

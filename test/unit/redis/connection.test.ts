@@ -83,4 +83,39 @@ describe('Redis URLs', () => {
     expect(parseRedisUrl('redis://:50%off@h', config).options.password).toBe('50%off');
     expect(parseRedisUrl('redis://:a%40b@h', config).options.password).toBe('a@b');
   });
+
+  it('never shows the password, whatever the shape of the URL: no host, a mistyped scheme (adversary 40 H1)', () => {
+    const pw = 's3cr3tPW';
+    const parseError = (url: string): string => {
+      try {
+        parseRedisUrl(url, config);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    for (const [url, shown, why] of [
+      ['redis://jtm:s3cr3tPW@', 'redis://jtm:***@', /no host after the @/],
+      ['redis://:s3cr3tPW@', 'redis://***@', /no host after the @/],
+      ['rediss://jtm:s3cr3tPW@', 'rediss://jtm:***@', /no host after the @/],
+      ['redis+cluster://jtm:s3cr3tPW@', 'redis+cluster://jtm:***@', /no host after the @/],
+      ['redis+sentinel://jtm:s3cr3tPW@/m', 'redis+sentinel://jtm:***@/m', /no host after the @/],
+      ['redis://jtm:s3cr3tPW@?x=1', 'redis://jtm:***@?x=1', /no host after the @/],
+      ['redis://jtm:s3cr3tPW@h@', 'redis://jtm:***@', /no host after the @/],
+      ['redis://', 'redis://', /no host: /],
+      ['redis:/jtm:s3cr3tPW@127.0.0.1:8174', 'redis:/***@127.0.0.1:8174', /not a redis:\/\//],
+      ['redis:jtm:s3cr3tPW@127.0.0.1:8174', 'redis:***@127.0.0.1:8174', /not a redis:\/\//],
+      ['jtm:s3cr3tPW@127.0.0.1:8174', '***@127.0.0.1:8174', /not a redis:\/\//],
+      ['REDIS:jtm:s3cr3tPW@h', 'REDIS:***@h', /not a redis:\/\//],
+      ['//jtm:s3cr3tPW@h', '***@h', /not a redis:\/\//],
+      ['http://jtm:s3cr3tPW@h', 'http://jtm:***@h', /not a redis:\/\//],
+    ] as const) {
+      expect(maskUrl(url), url).toBe(shown);
+      const message = parseError(url);
+      expect(message, url).not.toContain(pw);
+      expect(message, url).toContain(`REDIS_URL ${shown}`);
+      expect(message, url).toMatch(why);
+      expect(message, url).not.toMatch(/options in the URL/);
+    }
+  });
 });
