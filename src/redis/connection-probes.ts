@@ -1,8 +1,8 @@
 /**
  * Why a connection to Redis failed, asked of the server itself on sockets of their own, each probe bounded in
- * time: its TLS alert, that it speaks plain Redis on a TLS URL, that it is (or is not) a Cluster node, or its
- * error reply to a PING (a full client table, a dataset loading). Used after a failure only: a command that
- * succeeds never waits for them.
+ * time: its TLS alert, that it speaks plain Redis on a TLS URL (or only TLS on a plain one), that it is (or is
+ * not) a Cluster node, or its error reply to a PING (a full client table, a dataset loading). Used after a
+ * failure only: a command that succeeds never waits for them.
  */
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
@@ -68,21 +68,59 @@ export function wasReset(err: unknown): boolean {
 
 /**
  * Why a client connection failed, when the server can say: its TLS alert (only after a reset: a timeout is
- * no refusal) or that it speaks plain Redis on a TLS URL. Both probes at once: each may take up to 1 s, and a
- * command must end within JTM_CONNECT_TIMEOUT + 1 s.
+ * no refusal), that it speaks plain Redis on a TLS URL, or only TLS on a plain one (only after a reset with
+ * not a byte from the server, `answered` false: a plain Redis never answers the probe's handshake, which then
+ * waits its whole second). All probes at once: each may take up to 1 s, and a command must end within
+ * JTM_CONNECT_TIMEOUT + 1 s.
  */
 export async function probeRefusal(
   parsed: ParsedUrl,
   where: string,
   err: unknown,
   toFinal: (err: unknown) => JtmError | undefined,
+  answered = false,
 ): Promise<JtmError | undefined> {
-  const [tls, plain, topology] = await Promise.all([
+  const [tls, plain, tlsOnly, topology] = await Promise.all([
     wasReset(err) ? tlsRefusal(parsed, toFinal) : undefined,
     plainServerError(parsed, where),
+    wasReset(err) && !answered ? tlsServerError(parsed, where) : undefined,
     topologyError(parsed),
   ]);
-  return tls ?? plain ?? topology;
+  return tls ?? plain ?? tlsOnly ?? topology;
+}
+
+/**
+ * A plain URL whose server speaks only TLS: the error that says so, else undefined (a plain outage). Such a
+ * server closes the connection at the first bytes that are no TLS handshake, without a word: the client heard
+ * "Connection is closed." at every try, and isalive answered `unknown` for ever (adversary 40 M3). One
+ * handshake that checks nothing and writes nothing tells a TLS server (it answers a ClientHello) from a plain
+ * one (Node reads its reply as "wrong version number"). Single Redis and a Cluster's first seed node only.
+ */
+export async function tlsServerError(
+  parsed: ParsedUrl,
+  where: string,
+  timeoutMs = 1000,
+): Promise<RedisTlsError | undefined> {
+  const node = parsed.nodes[0];
+  if (parsed.options.tls || parsed.kind === 'sentinel' || !node) return undefined;
+  const speaksTls = await new Promise<boolean>(resolve => {
+    // Nothing is verified and nothing is sent past the handshake: only whether the server answers it.
+    const socket = tlsConnect({ host: node.host, port: node.port, rejectUnauthorized: false });
+    const done = (v: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('secureConnect', () => done(true));
+    // An alert is TLS too (a server that wants a client certificate, with TLS 1.2).
+    socket.on('error', err => done(/alert/i.test(err.message)));
+    socket.once('close', () => done(false));
+  });
+  if (!speaksTls) return undefined;
+  return new RedisTlsError(
+    `Redis at ${where} answers only TLS: use rediss:// for it (redis:// is for a plain port)`,
+  );
 }
 
 /**

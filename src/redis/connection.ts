@@ -20,6 +20,7 @@ import {
   probeRefusal,
   tlsAdvice,
   tlsRefusal,
+  tlsServerError,
   unusableReply,
   wasReset,
 } from './connection-probes.js';
@@ -217,7 +218,7 @@ export async function createConnection(
       const answered = hasAnswered(redis);
       hardDisconnect(redis);
       const [final, reply] = await Promise.all([
-        heardRefusals.get(redis) ?? finalError(err) ?? probeRefusal(parsed, where, err, finalError),
+        heardRefusals.get(redis) ?? finalError(err) ?? probeRefusal(parsed, where, err, finalError, answered),
         heardReplies.get(redis) ?? (wasReset(err) || answered ? unusableReply(parsed) : undefined),
       ]);
       if (final) throw final;
@@ -238,12 +239,14 @@ export async function createConnection(
         throw err;
       }
       // Read again after the probe: a refusal may have come meanwhile, before the watch below began.
-      const [probed, unusable] = await Promise.all([
+      const [probed, tlsOnly, unusable] = await Promise.all([
         plainServerError(parsed, where),
+        // A TLS server never sends a plain client a byte; a plain Redis never answers the probe (it would wait 1 s).
+        hasAnswered(redis) ? undefined : tlsServerError(parsed, where),
         // Why it cannot serve yet, when it says so (a dataset loading, a script running, a full client table).
         heardReplies.get(redis) ?? unusableReply(parsed),
       ]);
-      const final = heardRefusals.get(redis) ?? finalError(err) ?? probed;
+      const final = heardRefusals.get(redis) ?? finalError(err) ?? probed ?? tlsOnly;
       if (final) {
         hardDisconnect(redis);
         throw final;

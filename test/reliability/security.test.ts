@@ -375,7 +375,7 @@ describe('TLS (rediss://) with a private CA', () => {
     }
   });
 
-  it('refuses a server it cannot verify, and a plain redis:// URL, with one line and exit 255', async () => {
+  it('refuses a server it cannot verify, and a plain redis:// URL (adversary 40 M3), with one line and exit 255', async () => {
     const noCa = testEnv({
       REDIS_URL: `rediss://jtm:${PASSWORD}@127.0.0.1:${server.port}`,
       JTM_CONNECT_TIMEOUT: '1s',
@@ -384,11 +384,12 @@ describe('TLS (rediss://) with a private CA', () => {
       REDIS_URL: `redis://jtm:${PASSWORD}@127.0.0.1:${server.port}`,
       JTM_CONNECT_TIMEOUT: '1s',
     });
-    // An unverifiable server is a configuration error, said as such (TLS, the CA to check); a plain client
-    // on a TLS port gets no answer it can read (an outage, as far as it can tell).
+    // An unverifiable server is a configuration error, said as such (TLS, the CA to check); so is a plain
+    // client on a TLS port, which the server answers by closing the connection (it said "cannot reach Redis",
+    // and isalive answered unknown for ever).
     const cases: [Record<string, string>, RegExp][] = [
       [noCa, /^jtm status: TLS with Redis at rediss:\/\/jtm:\*\*\*@\S+ failed: check JTM_REDIS_TLS_CA/],
-      [plain, /^jtm status: cannot reach Redis at redis:\/\/jtm:\*\*\*@/],
+      [plain, /^jtm status: Redis at redis:\/\/jtm:\*\*\*@\S+ answers only TLS: use rediss:\/\//],
     ];
     for (const [env, line] of cases) {
       const r = await runJtm(['status', '-tid', '1'], env);
@@ -397,5 +398,15 @@ describe('TLS (rediss://) with a private CA', () => {
       expect(r.stderr).toMatch(line);
       expect(r.stderr).not.toContain(PASSWORD);
     }
+    // As for the reverse mistake (rediss:// on a plain port): isalive exits 255 at once, not unknown after its retries.
+    const t0 = Date.now();
+    const r = await runJtm(['isalive', '-tid', '1'], { ...plain, JTM_ISALIVE_RETRY: '30s' });
+    expect([r.code, r.stdout]).toEqual([255, '']);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^jtm isalive: .* answers only TLS/)]);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    // A worker, which retries an outage for ever, stops too.
+    const w = await runJtm(['worker', '-p', 'tls-only'], plain, { timeoutMs: 30_000 });
+    expect(w.code).toBe(255);
+    expect(w.stderr.trim().split('\n').at(-1)).toMatch(/^jtm worker: .* answers only TLS/);
   });
 });
