@@ -500,6 +500,13 @@ export function asJtmError(discarded: unknown, redisWhere: string): Error {
   const thrown = discardCause(discarded);
   if (isAuthError(thrown)) return new RedisAuthError(redisWhere, thrown);
   if (isRedisClientFailure(thrown)) return new RedisUnavailableError(redisWhere, thrown);
+  // A Cluster client follows MOVED and ASK itself: one that reaches here came to a plain redis:// connection to a
+  // Cluster node, whose key is on another node. The raw "MOVED 13572 host:port" named no mistake (adversary 40 L3).
+  if (isReplyError(thrown) && /^(MOVED|ASK) \d+ /.test(thrown.message))
+    return new RedisUrlError(
+      redisWhere,
+      `this is a Redis Cluster node (it answered ${thrown.message}): use redis+cluster://`,
+    );
   if (isReplyError(thrown)) return new RedisRefusedError(thrown);
   return toError(thrown);
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -139,6 +140,35 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
     }
     const w = await runJtm(['worker', '-p', 'cp'], wrong, { timeoutMs: 20_000 });
     expect([w.code, w.stderr]).toEqual([255, expect.stringMatching(/WRONGPASS|password/i)]);
+  });
+
+  it('a plain redis:// URL naming a Cluster node says so in one line, exit 255, not the raw MOVED (adversary 40 L3)', async () => {
+    // A node that does not hold the site's slot (it answers MOVED for its keys).
+    const key = new Keys(env['JTM_PREFIX']!).shardCount;
+    // Right after the cluster is made, a node may not know yet who holds the slot (CLUSTERDOWN): wait for a MOVED.
+    const movedFrom = (): (typeof cluster.servers)[number] | undefined =>
+      cluster.servers.find(s =>
+        /MOVED/.test(
+          spawnSync('redis-cli', ['-p', String(s.port), 'EXISTS', key], { encoding: 'utf8' }).stdout,
+        ),
+      );
+    const other = await waitFor(movedFrom, "a node answering MOVED for the site's slot");
+    const plain = { ...env, REDIS_URL: `redis://127.0.0.1:${other.port}` };
+    for (const args of [
+      ['isalive', '-tid', '1'],
+      ['status', '-tid', '1'],
+      ['submit', '-cmd', 'true', '-p', 'cl-plain'],
+    ]) {
+      const r = await runJtm(args, plain);
+      expect([r.code, r.stdout], r.stderr).toEqual([255, '']);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^jtm ${args[0]}: REDIS_URL redis://127\\.0\\.0\\.1:${other.port}: this is a Redis Cluster node \\(it answered MOVED \\d+ \\S+\\): use redis\\+cluster://$`,
+          ),
+        ),
+      ]);
+    }
   });
 });
 
