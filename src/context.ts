@@ -1,5 +1,7 @@
+import { Cluster } from 'ioredis';
+
 import type { Config } from './config.js';
-import { isConnectionError, ShardCountMismatchError } from './errors.js';
+import { ClusterPrefixError, isConnectionError, ShardCountMismatchError } from './errors.js';
 import type { Logger } from './logger.js';
 import {
   closeConnection,
@@ -11,7 +13,7 @@ import {
 import { Keys } from './redis/keys.js';
 import { retryWhileUnreachable } from './redis/retry-unreachable.js';
 import { watchSilence } from './redis/silence-watch.js';
-import { keysFor, shardOfPool, shardOfTask } from './redis/shards.js';
+import { hasHashTag, keysFor, shardOfPool, shardOfTask } from './redis/shards.js';
 import { TaskStore } from './store/task-store.js';
 
 /**
@@ -79,6 +81,9 @@ export async function openContext(
 ): Promise<JtmContext> {
   const redis = await createConnection(config, role, role === 'worker' ? logger : undefined, opts);
   try {
+    // With several shards each namespace gets a tag of its own (shardPrefix); with one, the prefix is the namespace.
+    if (redis instanceof Cluster && config.shards === 1 && !hasHashTag(config.prefix))
+      throw new ClusterPrefixError(config.prefix);
     await Promise.race([checkShardCount(redis, config), refusedBeforeReady(redis)]);
   } catch (err) {
     await closeConnection(redis);

@@ -329,6 +329,22 @@ export class ShardCountMismatchError extends JtmError {
   }
 }
 
+/**
+ * A Redis Cluster site of one shard whose JTM_PREFIX has no `{hash tag}`: its keys hash to slots all over the
+ * cluster, and every Lua script that touches two of them fails (CROSSSLOT). Found only at submit, after the
+ * shard count had been written (adversary 40 L1); now refused as the connection is made, before any command.
+ * 255 as for the other settings that cannot work: `isalive` must never answer "no" for it.
+ */
+export class ClusterPrefixError extends JtmError {
+  constructor(prefix: string) {
+    super(
+      `JTM_PREFIX=${prefix} has no hash tag: on a Redis Cluster with JTM_SHARDS=1 every key of the site must share one slot, so the prefix needs braces (e.g. JTM_PREFIX={${prefix}}), or JTM_SHARDS above 1`,
+      'CLUSTER_PREFIX_UNTAGGED',
+      255,
+    );
+  }
+}
+
 /** A range of a task's stdout that a reader could not deliver: `bytes` bytes from byte `offset` of the output. */
 export interface OutputGap {
   offset: number;

@@ -37,6 +37,7 @@ import type { PoolSpec } from './pool-spec.js';
 export type { Config, Env } from './config.js';
 export {
   ClientClosedError,
+  ClusterPrefixError,
   InvalidInputError,
   JtmError,
   OutputGapError,
@@ -136,8 +137,8 @@ export class JtmClient {
 
   /**
    * Connects to the JTM the settings name (JTM_CONNECT_TIMEOUT counted from this call); rejects with
-   * RedisUnavailableError, RedisAuthError, RedisTlsError, RedisUrlError, ShardCountMismatchError, or
-   * InvalidInputError for settings that are not valid.
+   * RedisUnavailableError, RedisAuthError, RedisTlsError, RedisUrlError, ShardCountMismatchError,
+   * ClusterPrefixError, or InvalidInputError for settings that are not valid.
    */
   static async connect(opts: ConnectOptions = {}): Promise<JtmClient> {
     if (typeof opts !== 'object' || opts === null) {

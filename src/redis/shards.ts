@@ -30,6 +30,11 @@ export function keySlot(key: string): number {
   return crc16(key) % CLUSTER_SLOTS;
 }
 
+/** Whether `prefix` has a non-empty `{hash tag}` (then every key under it is in the tag's slot). */
+export function hasHashTag(prefix: string): boolean {
+  return /\{[^{}]+\}/.test(prefix);
+}
+
 /**
  * The prefix of shard `k` of `n`. Shard k's hash tag is `<tag>.<j>` (the tag of JTM_PREFIX, or the prefix
  * itself when it has none) with j the smallest integer whose slot falls in the middle half of the k-th of n

@@ -142,6 +142,27 @@ describe('Redis Cluster (3 masters, redis+cluster:// URL, {prefix} hash tag)', (
     expect([w.code, w.stderr]).toEqual([255, expect.stringMatching(/WRONGPASS|password/i)]);
   });
 
+  it('with one shard, a JTM_PREFIX without braces is refused as the connection is made, in one line, writing nothing (adversary 40 L1)', async () => {
+    // It failed only at submit, with CROSSSLOT, after writing the shard count.
+    const prefix = `nb-${env['JTM_PREFIX']!.replace(/[{}]/g, '')}`;
+    const untagged = { ...env, JTM_PREFIX: prefix, JTM_SHARDS: '1' };
+    for (const args of [
+      ['submit', '-cmd', 'true', '-p', 'cl-nb'],
+      ['isalive', '-tid', '1'],
+      ['status', '-tid', '1'],
+      ['worker', '-p', 'cl-nb'],
+    ]) {
+      const r = await runJtm(args, untagged, { timeoutMs: 20_000 });
+      expect([r.code, r.stdout], r.stderr).toEqual([255, '']);
+      expect(r.stderr.trim().split('\n').at(-1)).toBe(
+        `jtm ${args[0]}: JTM_PREFIX=${prefix} has no hash tag: on a Redis Cluster with JTM_SHARDS=1 every key of the site must share one slot, so the prefix needs braces (e.g. JTM_PREFIX={${prefix}}), or JTM_SHARDS above 1`,
+      );
+      if (args[0] !== 'worker') expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    for (const s of cluster.servers)
+      expect(redisCli(['-p', String(s.port), '--scan', '--pattern', `${prefix}*`]).trim()).toBe('');
+  });
+
   it('a plain redis:// URL naming a Cluster node says so in one line, exit 255, not the raw MOVED (adversary 40 L3)', async () => {
     // A node that does not hold the site's slot (it answers MOVED for its keys).
     const key = new Keys(env['JTM_PREFIX']!).shardCount;
