@@ -11,8 +11,10 @@ import {
 } from '../context.js';
 import { retryWhile } from '../redis/retry-unreachable.js';
 import { CREATE_CALL_TTL_MS } from '../redis/scripts.js';
-import { connectionFailure, isConnectionError } from '../redis/connection.js';
+import { connectionFailure, isConnectionError, redisLocation } from '../redis/connection.js';
 import {
+  isAuthError,
+  RedisAuthError,
   SubmitIncompleteError,
   SubmitPartlyCommittedError,
   SubmitUnsettledError,
@@ -293,6 +295,9 @@ async function leaveUncommitted(
     await failRecords(knownRecords(ctx, plan), err);
   }
   if (failure) throw uncommitted(failure);
+  // Refused for the user's rights (a read-only ACL user: NOPERM on the first script): said as every command says
+  // it, naming the user's rights to check, not as a submit that broke off (adversary 40 L5).
+  if (isAuthError(err)) throw new RedisAuthError(redisLocation(ctx.config), err);
   throw new SubmitIncompleteError(err);
 }
 

@@ -231,14 +231,32 @@ describe('Redis ACL user with a password', () => {
       ]);
       expect(r.stderr, args.join(' ')).toBe('');
     }
+    const keys = (): string[] =>
+      redisCli([
+        ...['-p', String(server.port), '--user', 'jtm', '--pass', PASSWORD, '--no-auth-warning'],
+        ...['--scan', '--pattern', `${prefix}*`],
+      ])
+        .trim()
+        .split('\n')
+        .sort();
+    const before = keys();
     for (const args of [
       ['submit', '-cmd', 'true', '-p', 'acl-read'],
       ['kill', '-tid', String(id)],
     ]) {
       const r = await runJtm(args, ro);
       expect([r.code, r.stdout], args[0]).toEqual([255, '']);
-      expect(r.stderr.trim().split('\n'), args[0]).toEqual([expect.stringMatching(/NOPERM .*'evalsha'/)]);
+      // The documented line (it was "submit did not complete, none of its tasks will run (NOPERM …)" for submit:
+      // adversary 40 L5).
+      expect(r.stderr.trim().split('\n'), args[0]).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^jtm ${args[0]}: Redis at redis://jtm-read:\\*\\*\\*@\\S+ refused JTM \\(NOPERM .*'evalsha' command\\): check the user and password in REDIS_URL, and the user's ACL rights$`,
+          ),
+        ),
+      ]);
     }
+    expect(keys()).toEqual(before);
     // Nothing the refused submit began is left to run.
     expect(await statusOf(full, id)).toBe('success');
   });
