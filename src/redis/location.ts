@@ -14,7 +14,13 @@ export const DEFAULT_URL = 'redis://127.0.0.1:6379';
  */
 export function maskUrl(url: string): string {
   const at = url.lastIndexOf('@');
-  if (at < 0) return url;
+  if (at < 0) {
+    // No `@`: a `user:password` whose `@host` is missing reads as host `user` and port `password`.
+    return url.replace(
+      /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i,
+      (_m, scheme: string, hosts: string) => `${scheme}${hosts.split(',').map(maskHostPart).join(',')}`,
+    );
+  }
   const slashes = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
   if (slashes !== undefined && slashes.length <= at) {
     const auth = url.slice(slashes.length, at);
@@ -25,6 +31,17 @@ export function maskUrl(url: string): string {
   // Not scheme://…: a redis scheme mistyped keeps its letters (they say what is wrong), nothing else before the @.
   const scheme = /^rediss?(?:\+[a-z]+)?:\/?/i.exec(url)?.[0] ?? '';
   return `${scheme}***${url.slice(at)}`;
+}
+
+/**
+ * One `host:port` of a URL with what follows its first `:` masked when it cannot be a port (anything but digits,
+ * colons and dots: `jtm:s3cr3tPW`, a user and password whose `@host` is missing), for messages that quote it.
+ * `:7400:9`, `::1` and `h:99999` stay as written (they say what is wrong), so does a bracketed IPv6 address.
+ */
+export function maskHostPart(part: string): string {
+  if (part.startsWith('[')) return part;
+  const colon = part.indexOf(':');
+  return colon >= 0 && /[^\d:.]/.test(part.slice(colon + 1)) ? `${part.slice(0, colon)}:***` : part;
 }
 
 export function redisLocation(config: Config): string {

@@ -10,7 +10,7 @@ import type { RedisOptions } from 'ioredis';
 
 import type { Config } from '../config.js';
 import { RedisTlsError, RedisUrlError } from '../errors.js';
-import { maskUrl } from './location.js';
+import { maskHostPart, maskUrl } from './location.js';
 
 export interface ParsedUrl {
   kind: 'single' | 'cluster' | 'sentinel';
@@ -99,12 +99,18 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
     if (!m)
       throw new RedisUrlError(
         maskUrl(raw),
-        `${JSON.stringify(h)} is not host, host:port or [IPv6 address]:port`,
+        `${JSON.stringify(maskHostPart(h))} is not host, host:port or [IPv6 address]:port`,
       );
     const [, v6, name, port] = m;
     // An impossible port used to be retried until the connect timeout, then answered like an outage.
     if (port !== undefined && port !== '' && !(/^\d{1,5}$/.test(port) && +port >= 1 && +port <= 65535)) {
-      throw new RedisUrlError(maskUrl(raw), `port ${JSON.stringify(port)} is not a port (1 to 65535)`);
+      throw new RedisUrlError(
+        maskUrl(raw),
+        /^[\d.:]*$/.test(port)
+          ? `port ${JSON.stringify(port)} is not a port (1 to 65535)`
+          : // Not quoted: it may be a password whose `@host` is missing (`redis://jtm:s3cr3tPW`).
+            `the text after ${JSON.stringify(`${v6 === undefined ? (name ?? '') : `[${v6}]`}:`)} is not a port (1 to 65535)${auth === undefined ? '; if it is a password, the URL needs @host after it' : ''}`,
+      );
     }
     return { host: v6 ?? (name || '127.0.0.1'), port: Number(port || 6379) };
   });

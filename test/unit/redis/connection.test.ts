@@ -84,7 +84,7 @@ describe('Redis URLs', () => {
     expect(parseRedisUrl('redis://:a%40b@h', config).options.password).toBe('a@b');
   });
 
-  it('never shows the password, whatever the shape of the URL: no host, a mistyped scheme (adversary 40 H1)', () => {
+  it('never shows the password, whatever the shape of the URL: no host, a mistyped scheme, no @ (adversary 40 H1)', () => {
     const pw = 's3cr3tPW';
     const parseError = (url: string): string => {
       try {
@@ -109,6 +109,11 @@ describe('Redis URLs', () => {
       ['REDIS:jtm:s3cr3tPW@h', 'REDIS:***@h', /not a redis:\/\//],
       ['//jtm:s3cr3tPW@h', '***@h', /not a redis:\/\//],
       ['http://jtm:s3cr3tPW@h', 'http://jtm:***@h', /not a redis:\/\//],
+      // No @ at all: user and password read as host and port (the @host missing).
+      ['redis://jtm:s3cr3tPW', 'redis://jtm:***', /the text after "jtm:" is not a port .*needs @host/],
+      ['redis://:s3cr3tPW', 'redis://:***', /the text after ":" is not a port/],
+      ['redis://jtm:s3cr:3tPW', 'redis://jtm:***', /"jtm:\*\*\*" is not host, host:port/],
+      ['redis+cluster://a:1,jtm:s3cr3tPW', 'redis+cluster://a:1,jtm:***', /the text after "jtm:"/],
     ] as const) {
       expect(maskUrl(url), url).toBe(shown);
       const message = parseError(url);
@@ -116,6 +121,15 @@ describe('Redis URLs', () => {
       expect(message, url).toContain(`REDIS_URL ${shown}`);
       expect(message, url).toMatch(why);
       expect(message, url).not.toMatch(/options in the URL/);
+    }
+    // What cannot be a password is still quoted: it says what is wrong.
+    for (const [url, why] of [
+      ['redis://h:99999', 'port "99999" is not a port'],
+      ['redis://[::1]:99999', 'port "99999" is not a port'],
+      ['redis://:7400:9', '":7400:9" is not host'],
+    ] as const) {
+      expect(maskUrl(url), url).toBe(url);
+      expect(parseError(url), url).toContain(why);
     }
   });
 });
