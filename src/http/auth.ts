@@ -105,7 +105,9 @@ export function basicAuth(credentials: Credentials, logger?: Logger, limits?: Lo
       setTimeout(refuse, wait).unref();
       return;
     }
-    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    // Standard base64 only: Node's decoder stops at the padding and skips what it cannot read, so the right
+    // credentials followed by junk (`…cHc=AAAA`) were taken (adversary 41 F4; no bypass, but not the header sent).
+    const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(m[1]) ? Buffer.from(m[1], 'base64').toString('utf8') : '';
     const i = decoded.indexOf(':');
     // Both compared every time (no &&): a wrong user answered sooner than a right user with a wrong password.
     const userOk = same(i >= 0 ? decoded.slice(0, i) : decoded, credentials.user);

@@ -246,6 +246,11 @@ describe('dashboard access rules', () => {
         redirect: 'manual',
       });
       expect(own.status).toBe(303);
+      // The right credentials with junk after their base64 padding are not the right credentials (adversary 41 F4).
+      const junk = await fetch(`${url}workers`, {
+        headers: { authorization: `${auth('ops', 'pa:ss word').authorization}AAAA` },
+      });
+      expect(junk.status).toBe(401);
     } finally {
       await proc.stop();
     }
