@@ -160,6 +160,7 @@ async function provisionPool(
     if (gone.size > 0) log.info({ jobs: [...gone.keys()] }, 'Slurm allocations ended');
     newlyHeld = await settleHeld(ctx, pool.name, jobs, active, wasHeld, gone, log);
     await cancelWorkerless(ctx, pool.name, jobs, live, now, log);
+    await cancelRequeued(ctx, pool.name, jobs, log);
     if (await judgeEndedAllocations(ctx, pool.name, gone, now, report, log)) return;
   }
   const work = await countWork(ctx, pool.name);
@@ -530,6 +531,35 @@ async function cancelWorkerless(
   log.warn(
     { jobs: ghosts, withoutWorkerS: Math.round(WORKERLESS_GRACE_MS / 1000) },
     'Slurm still runs these allocations, but none of their workers has been alive for a while (their batch step died?): cancelled, and the pool gets another',
+  );
+}
+
+/**
+ * An allocation whose workers connected and that Slurm lists pending again was requeued (`scontrol requeue`, a
+ * node failure with requeue on): Slurm holds it back for its begin time (about 2 min), and it counted as the
+ * pool's coming capacity meanwhile, so nothing else was booked and the task it gave back waited (adversary 39
+ * F3: 2 min 7 s). It is cancelled and the pool gets another allocation, which starts as soon as Slurm can place
+ * it; not counted as a failure (its workers did start).
+ */
+async function cancelRequeued(
+  ctx: JtmContext,
+  pool: string,
+  jobs: Map<string, PoolSlurmJob>,
+  log: Logger,
+): Promise<void> {
+  const requeued = [...jobs].filter(([, j]) => j.state === 'pending' && j.connected).map(([id]) => id);
+  if (requeued.length === 0) return;
+  try {
+    await scancel(requeued);
+  } catch (err) {
+    log.warn({ jobs: requeued, err: toError(err) }, 'could not cancel requeued allocations');
+    return;
+  }
+  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...requeued);
+  for (const id of requeued) jobs.delete(id);
+  log.warn(
+    { jobs: requeued },
+    'Slurm requeued these allocations (they would wait for their begin time): cancelled, and the pool gets another',
   );
 }
 

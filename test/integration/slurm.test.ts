@@ -239,6 +239,43 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   });
 
+  it('scontrol requeue mid-task: the requeued allocation is cancelled and replaced, the task runs again at once, not after its begin time (adversary 39 F3)', async ({
+    skip,
+  }) => {
+    const marker = join(work, 'requeued-run');
+    const id = await submit([
+      '-cmd',
+      `if [ -e ${marker} ]; then echo "second run in $SLURM_JOB_ID"; else touch ${marker}; sleep 300; fi`,
+      '-p',
+      'requeueme',
+      '-t',
+      '00:10:00',
+    ]);
+    await provisionUntil(async () => (await status(id)) === 'running' && existsSync(marker), 'task to run');
+    const [first] = [...(await readPoolJobs(ctx, 'requeueme')).keys()];
+    try {
+      try {
+        execFileSync('scontrol', ['requeue', first!], { stdio: 'ignore' });
+      } catch {
+        skip('scontrol requeue needs Slurm admin rights here');
+      }
+      // Slurm holds a requeued job back for about 2 min: the task must run well before that.
+      const t0 = Date.now();
+      await provisionUntil(async () => (await status(id)) === 'success', 'the task to run again', 90_000);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      expect(squeueIds()).not.toContain(first);
+      const out = readFileSync(join(env['JTM_LOG_DIR']!, 'tasks', `${id}.out`), 'utf8');
+      expect(out).toMatch(/second run in \d+/);
+      expect(out).not.toContain(`second run in ${first!}`);
+    } finally {
+      try {
+        execFileSync('scancel', [first!], { stdio: 'ignore' });
+      } catch {
+        // ended already
+      }
+    }
+  });
+
   it('walltime shorter than a task: not started on that allocation; remove-pool scancels', async () => {
     // The allocation gets 00:01:00 + 1m of slack; the task asks for 10 minutes.
     // `jtm submit` refuses a task that no allocation of its pool could run...
