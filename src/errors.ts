@@ -455,6 +455,8 @@ export class SlurmError extends JtmError {
     readonly transient = false,
     /** Slurm itself answered no (sbatch exited with its error), so no job was queued; not a timeout of ours. */
     readonly refused = false,
+    /** This host's Slurm client failed, not Slurm (slurm-commands.ts isSlurmClientFault). */
+    readonly clientFault = false,
   ) {
     super(message, 'SLURM_ERROR', 1);
   }

@@ -37,6 +37,7 @@ import {
   type DynamicWorkerRequest,
 } from '../slurm/submit-workers.js';
 import { takeRenewedLock } from './renewed-lock.js';
+import { clientFailed, clientWorks, leavesProvisioning } from './slurm-client.js';
 import { failOversizedCalls, failQueuedTasks, QUEUED } from './fail-queued.js';
 import { slurmClustersOfPools } from '../slurm/pool-cluster.js';
 import type { BatchScriptParams } from '../slurm/batch-script.js';
@@ -70,8 +71,12 @@ let lastSbatchAt = 0;
  */
 export async function provisionDynamicPools(ctx: JtmContext, now: number): Promise<ProvisionReport> {
   const report: ProvisionReport = { submitted: 0, failedPools: [] };
+  // A manager whose own Slurm client fails does not take the lock from one whose client works (adversary 39 F1).
+  if (await leavesProvisioning(ctx, now)) return report;
   const lock = await takeRenewedLock(ctx, ctx.keys.slurmProvisionLock, LOCK_TTL_MS, LOCK_MAX_HOLD_MS);
   if (!lock) return report;
+  /** Set when this manager's Slurm client failed and another live manager is to provision instead. */
+  const handover = { now: false };
   try {
     const pools: PoolEntry[] = [];
     for (const name of await listPoolNames(ctx)) {
@@ -102,7 +107,12 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
           const where = [...new Set([...clustersOf(registered), ...theirs])].sort();
           managed = await listManagedJobs(allocationComment(ctx), where);
         }
+        await clientWorks(ctx);
       } catch (err) {
+        if (err instanceof SlurmError && err.clientFault && (await clientFailed(ctx, err))) {
+          handover.now = true;
+          return report;
+        }
         // Not knowing is not "dead": keep the registry as it is (it may over-count, never under-count).
         active = undefined;
         managed = undefined;
@@ -114,7 +124,7 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
     // (spaceSbatch).
     await atMostAtOnce(POOLS_AT_ONCE, pools, async pool => {
       // Lost (renewals failed past its TTL, or held past LOCK_MAX_HOLD_MS): another manager may provision now.
-      if (!lock.held()) return;
+      if (!lock.held() || handover.now) return;
       try {
         const unsureSince = unsure.get(pool.name);
         if (managed && unsureSince !== undefined) await adoptAllocations(ctx, pool, managed, active, now);
@@ -122,13 +132,16 @@ export async function provisionDynamicPools(ctx: JtmContext, now: number): Promi
         // controller still stalled); for up to the longest back-off, so that a squeue broken for good does not
         // stop the pool's provisioning.
         else if (unsureSince !== undefined && now - unsureSince < MAX_BACKOFF_MS) return;
-        await provisionPool(ctx, pool, active, now, report);
+        await provisionPool(ctx, pool, active, now, report, handover);
       } catch (err) {
         ctx.logger.error({ pool: pool.name, err: toError(err) }, 'provisioning failed');
       }
     });
   } finally {
     await lock.release();
+    // The lock given up at once, and the managers told: the one whose client works provisions now, not at its
+    // next sweep.
+    if (handover.now) await ctx.redis.publish(ctx.keys.provisionRequests, 'handover').catch(() => 0);
   }
   return report;
 }
@@ -139,6 +152,7 @@ async function provisionPool(
   active: ActiveJobs | undefined,
   now: number,
   report: ProvisionReport,
+  handover: { now: boolean },
 ): Promise<void> {
   const log = ctx.logger.child({ pool: pool.name });
   const stateKey = ctx.keys.poolSlurmState(pool.name);
@@ -204,6 +218,7 @@ async function provisionPool(
       await ctx.redis.hset(stateKey, 'unsure', Date.now());
       // Each allocation gets its own script id (and thus worker ids).
       const submitted = await submitAllocation(buildParams(request, ctx), log);
+      await clientWorks(ctx);
       await recordPoolJob(ctx, pool.name, submitted.jobId, {
         state: 'pending',
         slots: submitted.slots,
@@ -241,6 +256,14 @@ async function provisionPool(
       await cannotBuild(ctx, pool.name, stateKey, err, log, now);
       return;
     }
+    if (err instanceof SlurmError && err.clientFault) {
+      // This host's client, not Slurm: not the pool's failure while another manager can book it (its pass looks
+      // for the job by its comment first: the pool stays unsure).
+      if (await clientFailed(ctx, err)) {
+        handover.now = true;
+        return;
+      }
+    } else if (err instanceof SlurmError && err.refused) await clientWorks(ctx);
     await recordSbatchFailure(ctx, pool.name, err, {
       state,
       failuresSoFar,

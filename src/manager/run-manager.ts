@@ -10,6 +10,7 @@ import { rateLimited, type Logger } from '../logger.js';
 import { closeWithin, exitSoonAfterStop, installShutdownEarly } from '../shutdown.js';
 import { ProvisionOnDemand } from './provision-on-demand.js';
 import { ResourceTail } from './resource-tail.js';
+import { startPresence } from './slurm-client.js';
 import { newSweepState, sweep, type SweepState } from './sweep.js';
 import { warnAboutRedisSettings } from '../redis-settings.js';
 import { QUEUE_EVENTS_MAX_LEN } from '../pools/pool-queue.js';
@@ -89,6 +90,8 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
   tail?.start();
   const onDemand = new ProvisionOnDemand(ctx);
   await onDemand.start();
+  // Seen by the other managers: one whose Slurm client fails leaves provisioning to this one (slurm-client.ts).
+  const presence = startPresence(ctx);
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>(r => (resolveStopped = r));
@@ -98,6 +101,7 @@ export async function startManager(ctx: JtmContext, opts: ManagerOptions): Promi
       log.info('manager stopping');
       clearInterval(watchdog);
       tail?.stop();
+      await presence.stop();
       await onDemand.stop();
       await worker.close();
       await queue.close();

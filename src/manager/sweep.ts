@@ -129,8 +129,12 @@ export async function sweep(ctx: JtmContext, state: SweepState, now = Date.now()
       if (folded.length > 0)
         ctx.logger.debug({ pools: folded }, 'ended workflows counted under their pool_*');
     }
+    // Within the lease: a Slurm command that hangs (sbatch's 60 s limit, a client retrying to read its
+    // configuration) held the sweep for 90 s, and with it dead-worker recovery, reconciliation and pool expiry for
+    // the whole site (adversary 39 F1). The pass goes on under its own lock; the next sweep's finds it taken.
+    const budgetMs = Math.max(1000, leaseMs - (Date.now() - started) - 1000);
     report.provision = await guarded(ctx, 'provisioning', report.provision, () =>
-      provisionDynamicPools(ctx, now),
+      provisionWithin(ctx, provisionDynamicPools(ctx, now), budgetMs, report.provision),
     );
     await writeManagerAlive(ctx, now, state.intervalMs);
     await ctx.redis.hset(ctx.keys.managerStats, 'last_sweep', now);
@@ -217,6 +221,26 @@ async function reconcileStep(
     state.sweepsSincePass = 0;
     ctx.logger.warn({ err: toError(err) }, 'reconciliation pass failed; retried at the next pass');
   }
+}
+
+/** The pass's report if it ends within `ms`; else `fallback`, the pass going on (its failure logged). */
+async function provisionWithin(
+  ctx: JtmContext,
+  pass: Promise<ProvisionReport>,
+  ms: number,
+  fallback: ProvisionReport,
+): Promise<ProvisionReport> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    const done = await Promise.race([pass, late]);
+    if (done !== undefined) return done;
+  } finally {
+    clearTimeout(timer);
+  }
+  ctx.logger.info({ waitedMs: ms }, 'Slurm provisioning outlasts the sweep: it goes on after it');
+  pass.catch(err => ctx.logger.error({ err: toError(err) }, 'provisioning failed'));
+  return fallback;
 }
 
 async function guarded<T>(ctx: JtmContext, what: string, fallback: T, f: () => Promise<T>): Promise<T> {

@@ -22,6 +22,8 @@ export class Keys {
   readonly pools: string;
   readonly managerAlive: string;
   readonly managerStats: string;
+  /** Hash manager id → JSON of each running manager (host, pid, last seen, its Slurm client's failure if any). */
+  readonly managerPresence: string;
   /** Held by the manager that is sweeping, so that two sweeps never overlap. */
   readonly managerLease: string;
   /** Hash pool → tasks submitted (ever): a counter in Redis, so that every manager exports the same value. */
@@ -41,6 +43,7 @@ export class Keys {
     this.pools = `${prefix}:pools`;
     this.managerAlive = `${prefix}:manager:alive`;
     this.managerStats = `${prefix}:manager:stats`;
+    this.managerPresence = `${prefix}:manager:presence`;
     this.managerLease = `${prefix}:manager:lease`;
     this.statsSubmitted = `${this.statsBase}submitted`;
     this.statsFinished = `${this.statsBase}finished`;

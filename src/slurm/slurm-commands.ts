@@ -9,28 +9,66 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs a Slurm client command without a shell; a missing binary or a hang is a result, not a crash. */
+/**
+ * Runs a Slurm client command without a shell; a missing binary or a hang is a result, not a crash. A client that
+ * cannot read its configuration file (SLURM_CONF naming a missing file, a configuration on a share not mounted)
+ * says so on its first line, then retries for a minute before giving up: it is stopped at that line, since a
+ * minute of retries held the manager's sweep and its provisioning lock (adversary 39 F1).
+ */
 export function runSlurmCommand(
   command: string,
   args: readonly string[],
   opts: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<CommandResult> {
   return new Promise(resolve => {
-    execFile(
+    let noConfig = false;
+    const child = execFile(
       command,
       [...args],
       { cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
-        if (!err) return resolve({ code: 0, stdout, stderr });
-        const e = err as NodeJS.ErrnoException & { code?: unknown; killed?: boolean };
+        if (!err && !noConfig) return resolve({ code: 0, stdout, stderr });
+        const e = (err ?? {}) as NodeJS.ErrnoException & { code?: unknown; killed?: boolean };
         const code = typeof e.code === 'number' ? e.code : 1;
-        const why =
-          e.code === 'ENOENT' ? `${command}: command not found` : e.killed ? `${command}: timed out` : '';
+        const why = noConfig
+          ? `${command}: cannot read its Slurm configuration`
+          : e.code === 'ENOENT'
+            ? `${command}: command not found`
+            : typeof e.code === 'string'
+              ? `${command}: cannot start (${e.code})`
+              : e.killed
+                ? `${command}: timed out`
+                : '';
         resolve({ code, stdout, stderr: why ? `${why}\n${stderr}` : stderr });
       },
     );
+    let seen = '';
+    child.stderr?.on('data', (chunk: Buffer | string) => {
+      if (noConfig || seen.length > 4096) return;
+      seen += String(chunk);
+      if (CONFIG_RETRY.test(seen)) {
+        noConfig = true;
+        child.kill('SIGTERM');
+      }
+    });
   });
 }
+
+/** Slurm's client (s_p_parse_file) when its configuration file is missing: "…, retrying in 1sec up to 60sec". */
+const CONFIG_RETRY = /s_p_parse_file: .*retrying in \d+ ?sec/;
+
+/**
+ * Whether a Slurm command failed in this host's own Slurm client rather than in Slurm: the command is not on PATH
+ * or cannot start, the client cannot read its configuration, cannot authenticate (munge), or cannot reach the
+ * controller. Another host's client may well work; a refusal of the job (a bad partition, a limit) is Slurm's
+ * answer and would be the same from any host.
+ */
+export function isSlurmClientFault(message: string): boolean {
+  return CLIENT_FAULT.test(message);
+}
+
+const CLIENT_FAULT =
+  /command not found|cannot start \(|cannot read its Slurm configuration|s_p_parse_file|Unable to process configuration file|ClusterName needs to be specified|configuration source|fetch_config|unable to contact slurm controller|communication connection failure|connection refused|munge|Invalid authentication|authentication error/i;
 
 /** The line of Slurm's stderr that says what went wrong (its last `error:` line), for task reasons. */
 export function slurmMessage(stderr: string): string {
@@ -141,7 +179,13 @@ async function squeueOfUser(
     runs.push(runSlurmCommand('squeue', ['-M', clusters.join(','), ...args], { timeoutMs }));
   }
   return (await Promise.all(runs)).map((r, i) => {
-    if (r.code !== 0) throw new SlurmError(`squeue failed: ${slurmMessage(r.stderr)}`);
+    if (r.code !== 0)
+      throw new SlurmError(
+        `squeue failed: ${slurmMessage(r.stderr)}`,
+        false,
+        false,
+        isSlurmClientFault(r.stderr),
+      );
     return { stdout: r.stdout, multi: i > 0 };
   });
 }
@@ -250,7 +294,12 @@ export async function sbatch(
     // may exist), not a reply we could not read.
     const refused =
       r.code !== 0 && !/^sbatch: (timed out|command not found)/.test(said) && /error/i.test(said);
-    throw new SlurmError(`sbatch failed: ${slurmMessage(said)}`, isTransientSbatchError(said), refused);
+    throw new SlurmError(
+      `sbatch failed: ${slurmMessage(said)}`,
+      isTransientSbatchError(said),
+      refused,
+      isSlurmClientFault(said),
+    );
   }
   const on = m[2] ?? cluster;
   return on ? `${m[1]};${on}` : (m[1] as string);

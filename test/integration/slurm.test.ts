@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -8,9 +8,10 @@ import type { JtmContext } from '../../src/context.js';
 import { listLiveWorkers } from '../../src/pools/live-workers.js';
 import { countPendingSlurmSlots } from '../../src/pools/slurm-slots.js';
 import { provisionDynamicPools, WORKERLESS_GRACE_MS } from '../../src/manager/provision.js';
+import { startPresence } from '../../src/manager/slurm-client.js';
 import { newSweepState, sweep } from '../../src/manager/sweep.js';
 import { cancelPoolAllocations, readPoolJobs, recordPoolJob } from '../../src/slurm/slurm-jobs.js';
-import { managedAllocationComment } from '../../src/slurm/slurm-commands.js';
+import { listActiveJobs, managedAllocationComment } from '../../src/slurm/slurm-commands.js';
 import { deploymentScope } from '../../src/redis/location.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
@@ -740,6 +741,92 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       );
     }
     expect(readFileSync(rc, 'utf8')).toBe('126\n');
+  });
+
+  it('a manager whose own Slurm client fails (no sbatch on its PATH) beside a healthy one: it fails no call, says why, and the healthy one books the allocation (adversary 39 F1)', async () => {
+    // Before: it took the provisioning lock at every pass, counted its own "command not found" as the pool's sbatch
+    // failures and failed the call (rc 126) while the healthy manager never got to sbatch.
+    // The test process is the healthy manager: it says that it runs as `jtm manager` does, and provisions below.
+    const presence = startPresence(ctx);
+    const bin = tempDir('jtm-no-sbatch-');
+    for (const c of ['squeue', 'scancel'])
+      symlinkSync(execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim(), join(bin, c));
+    const broken = startJtm(['manager', '--sweep-interval', '500ms'], { ...env, PATH: bin });
+    try {
+      await waitFor(
+        () => broken.output().includes('manager started'),
+        'the broken manager to start',
+        20_000,
+        50,
+      );
+      const id = await submit(['-cmd', 'true', '-p', 'brokenclient', '-t', '00:01:00']);
+      await waitFor(
+        () => broken.output().includes('sbatch: command not found'),
+        'the broken manager to try its sbatch',
+        20_000,
+        50,
+      );
+      // JTM_SBATCH_MAX_FAILURES is 2, its back-off 100 ms and its sweeps 500 ms apart: long enough to fail the call.
+      await new Promise(r => setTimeout(r, 3000));
+      expect(await status(id)).toBe('pending');
+      expect(await ctx.redis.hget(ctx.keys.poolSlurmState('brokenclient'), 'failures')).toBe(null);
+      expect(broken.output().match(/Slurm client fails/g)).toHaveLength(1);
+      const check = await runJtm(['check-manager', '--json'], env);
+      expect(check.code, check.stderr).toBe(0);
+      expect(JSON.parse(check.stdout).slurm_client_failing).toEqual([
+        expect.objectContaining({
+          pid: broken.child.pid,
+          slurm_error: expect.stringMatching(/command not found/),
+        }),
+      ]);
+      await provisionUntil(
+        async () => (await status(id)) === 'success',
+        'the task to run through the healthy manager',
+      );
+    } finally {
+      await broken.stop();
+      await presence.stop();
+    }
+  });
+
+  it('a Slurm command whose configuration file is missing ends at its first complaint, not after its minute of retries (adversary 39 F1)', async () => {
+    const saved = process.env['SLURM_CONF'];
+    process.env['SLURM_CONF'] = join(work, 'no-such-slurm.conf');
+    const t0 = Date.now();
+    try {
+      await expect(listActiveJobs()).rejects.toMatchObject({
+        clientFault: true,
+        message: expect.stringMatching(/cannot stat file .*no-such-slurm\.conf/),
+      });
+    } finally {
+      process.env['SLURM_CONF'] = saved;
+    }
+    // Before: squeue retried for 60 s and was stopped by its own 30 s limit ("squeue: timed out").
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('a hung sbatch holds the sweep no longer than its lease: the pass goes on after it and books the allocation (adversary 39 F1)', async () => {
+    const id = await submit(['-cmd', 'true', '-p', 'hungsweep', '-t', '00:02:00']);
+    const bin = tempDir('jtm-hang-sweep-');
+    const real = execFileSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nsleep 15\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    try {
+      const t0 = Date.now();
+      // A 500 ms interval: a 5 s lease. Before: the sweep waited the 15 s of the sbatch.
+      expect((await sweep(ctx, newSweepState(ctx, 500), Date.now())).swept).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      await waitFor(
+        async () => (await readPoolJobs(ctx, 'hungsweep')).size === 1,
+        'the allocation booked by the pass after the sweep',
+        40_000,
+        200,
+      );
+    } finally {
+      process.env['PATH'] = path;
+    }
+    await provisionUntil(async () => (await status(id)) === 'success', 'the task to run');
   });
 
   it('a shared pool with one call Slurm can never satisfy (-m 100000): that call fails alone, the others run, and later calls are not poisoned (adversary 25 F2)', async () => {
