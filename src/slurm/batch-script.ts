@@ -2,6 +2,7 @@ import { join } from 'node:path';
 
 import { InvalidInputError } from '../errors.js';
 import { sizeBytes } from '../pool-spec.js';
+import { sbatchLongName } from './sbatch-options.js';
 import { quote, SBATCH_OPTION } from './shell.js';
 import type { SiteProfile } from './site-profiles.js';
 
@@ -140,11 +141,17 @@ const SHORT_NAMES: Readonly<Record<string, string>> = {
   d: 'dependency',
 };
 
-/** The long name of an sbatch option (`--time=1:00` → time, `-W` → wait). */
-function sbatchName(option: string): string {
-  if (option.startsWith('--')) return option.slice(2).split('=')[0] ?? '';
+/**
+ * The long name of an sbatch option (`--time=1:00` → time, `-W` → wait), as sbatch reads it: an abbreviation is
+ * the option it begins (`--job-nam=x` → job-name: sbatchLongName); `ambiguous` when it begins several.
+ */
+function sbatchName(
+  option: string,
+  refused: Iterable<string> = [],
+): { name: string; ambiguous?: readonly string[] } {
+  if (option.startsWith('--')) return sbatchLongName(option.slice(2).split('=')[0] ?? '', refused);
   const letter = option.slice(1);
-  return SHORT_NAMES[letter] ?? letter;
+  return { name: SHORT_NAMES[letter] ?? letter };
 }
 
 /**
@@ -162,15 +169,19 @@ export function perCpuNodeMemoryMb(memPerCpu: string, cpus: number | undefined):
 }
 
 function refuseContradictions(extra: readonly string[], own: readonly string[]): void {
-  const written = new Set(own.map(sbatchName));
+  const written = new Set(own.map(o => sbatchName(o).name));
   // Memory per node and per CPU are one setting to Slurm (it refuses both): JTM writing either, the other
   // contradicts it.
   if (MEMORY_FORMS.some(f => written.has(f))) for (const f of MEMORY_FORMS) written.add(f);
+  const refused = [...written, ...Object.keys(NOT_FOR_WORKERS)];
   for (const o of extra) {
-    const name = sbatchName(o);
-    const why = written.has(name)
-      ? `JTM writes --${name} itself (from its own flags or the site profile)`
-      : NOT_FOR_WORKERS[name];
+    const { name, ambiguous } = sbatchName(o, refused);
+    const as = o.startsWith('--') && !o.startsWith(`--${name}`) ? `sbatch reads it as --${name}: ` : '';
+    const why = ambiguous
+      ? `sbatch cannot tell which of --${ambiguous.join(', --')} it is; spell the option out`
+      : written.has(name)
+        ? `${as}JTM writes --${name} itself (from its own flags or the site profile)`
+        : NOT_FOR_WORKERS[name] && `${as}${NOT_FOR_WORKERS[name]}`;
     if (why) throw new InvalidInputError(`--sbatch-arg ${o} is refused: ${why}`);
   }
 }

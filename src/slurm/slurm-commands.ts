@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { userInfo } from 'node:os';
 
 import { SlurmError } from '../errors.js';
+import { sbatchLongName } from './sbatch-options.js';
 
 export interface CommandResult {
   code: number;
@@ -329,9 +330,10 @@ export async function scancel(keys: readonly string[]): Promise<void> {
 export function clusterOption(options: readonly string[]): string | undefined {
   let named: string | undefined;
   options.forEach((o, i) => {
-    const m = /^(?:--clusters(?:=(.*))?|-M(.*))$/.exec(o);
-    if (!m) return;
-    named = m[1] ?? (m[2] !== undefined && m[2] !== '' ? m[2] : options[i + 1]);
+    // Abbreviated too, as sbatch reads it (`--clu=x`, adversary 39 F4).
+    const m = /^(?:--([A-Za-z][A-Za-z0-9-]*)(?:=(.*))?|-M(.*))$/.exec(o);
+    if (!m || (m[1] !== undefined && sbatchLongName(m[1]).name !== 'clusters')) return;
+    named = m[1] !== undefined ? (m[2] ?? options[i + 1]) : m[3] !== '' ? m[3] : options[i + 1];
   });
   if (named === undefined) return undefined;
   const value = named.replace(/^=/, '').trim();

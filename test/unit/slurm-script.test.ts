@@ -361,6 +361,41 @@ describe('validation and injection', () => {
     // The cluster is the site profile's: the manager follows and cancels its jobs there.
     [{ 'sbatch-arg': ['--clusters=other'] }, /sbatch_flags choose the cluster/],
     [{ 'sbatch-arg': ['-M'] }, /sbatch_flags choose the cluster/],
+    // sbatch takes any unambiguous prefix of a long option, in #SBATCH lines too (adversary 39 F4): read as it reads them.
+    [
+      { 'sbatch-arg': ['--job-nam=x'] },
+      /--job-nam=x is refused: sbatch reads it as --job-name: JTM writes --job-name itself/,
+    ],
+    [{ 'sbatch-arg': ['--hol'] }, /sbatch reads it as --hold: the workers must start when Slurm allocates/],
+    [{ 'sbatch-arg': ['--be=now+1hour'] }, /sbatch reads it as --begin: the workers must start/],
+    [{ 'sbatch-arg': ['--dep=afterok:1'] }, /sbatch reads it as --dependency: the workers must start/],
+    [{ 'sbatch-arg': ['--dea=now'] }, /sbatch reads it as --deadline/],
+    [{ 'sbatch-arg': ['--arr=1-3'] }, /sbatch reads it as --array: one allocation per request/],
+    [{ 'sbatch-arg': ['--wra=id'] }, /sbatch reads it as --wrap/],
+    [{ 'sbatch-arg': ['--sig=KILL@1'] }, /sbatch reads it as --signal: JTM writes --signal itself/],
+    [{ 'sbatch-arg': ['--outp=/tmp/x'] }, /sbatch reads it as --output: JTM writes --output itself/],
+    [{ 'sbatch-arg': ['--err=/tmp/x'] }, /sbatch reads it as --error: JTM writes --error itself/],
+    [{ 'sbatch-arg': ['--chd=/'] }, /sbatch reads it as --chdir: JTM writes --chdir itself/],
+    [{ 'sbatch-arg': ['--parsabl'] }, /sbatch reads it as --parsable/],
+    [{ 'sbatch-arg': ['--test-on'] }, /sbatch reads it as --test-only/],
+    [{ 'sbatch-arg': ['--time-m=1'] }, /sbatch reads it as --time-min/],
+    [{ partition: 'debug', 'sbatch-arg': ['--partit=x'] }, /sbatch reads it as --partition: JTM writes/],
+    [{ qos: 'q', 'sbatch-arg': ['--qo=x'] }, /sbatch reads it as --qos: JTM writes/],
+    [{ charging_account: 'a', 'sbatch-arg': ['--accou=x'] }, /sbatch reads it as --account: JTM writes/],
+    [{ constraint: 'c', 'sbatch-arg': ['--const=x'] }, /sbatch reads it as --constraint: JTM writes/],
+    // Ambiguous prefixes (sbatch refuses them too) and sbatch's other names of an option.
+    [
+      { 'sbatch-arg': ['--clu=x'] },
+      /--clu=x is refused: sbatch cannot tell which of --cluster, --cluster-constraint, --clusters/,
+    ],
+    [{ 'sbatch-arg': ['--cl=x'] }, /sbatch cannot tell which/],
+    [{ 'sbatch-arg': ['--acc=x'] }, /sbatch cannot tell which of --account, --acctg-freq/],
+    [{ 'sbatch-arg': ['--ti=1'] }, /sbatch cannot tell which of --time, --time-min/],
+    [{ 'sbatch-arg': ['--mem-per=1G'] }, /sbatch cannot tell which of --mem-per-cpu, --mem-per-gpu/],
+    [{ 'sbatch-arg': ['--nod=3'] }, /sbatch cannot tell which/],
+    [{ 'sbatch-arg': ['--wai'] }, /sbatch cannot tell which of --wait, --wait-all-nodes/],
+    [{ 'sbatch-arg': ['--cluster=x'] }, /sbatch_flags choose the cluster/],
+    [{ 'sbatch-arg': ['--tasks-per-node=2'] }, /JTM writes --ntasks-per-node itself/],
     [{ worker_id: 'w;x' }, /invalid worker id/],
     [{ job_script_dir_name: '/tmp/a b' }, /job directory "\/tmp\/a b" holds a space, which Slurm cannot/],
     [{ job_script_dir_name: '/tmp/a%j' }, /holds "%", which Slurm/],
@@ -382,6 +417,21 @@ describe('validation and injection', () => {
   ])('rejects %j', (bad, message) => {
     // the job directory is checked where the script is rendered, the rest when the request is read
     expect(() => renderBatchScript(batchParams({ ...ok, ...bad }, cfg))).toThrow(message);
+  });
+
+  it('takes the sbatch options no JTM line or refusal covers, full or abbreviated (adversary 39 F4)', () => {
+    const allowed = [
+      '--gres=gpu:1',
+      '--exclusive',
+      '--comment=x',
+      '--ntasks=2',
+      '--mail-type=END',
+      '--gres-f=x',
+      '-L',
+      '--licen=x',
+    ];
+    const script = renderBatchScript(batchParams({ ...ok, 'sbatch-arg': allowed }, cfg));
+    for (const o of allowed) expect(script).toContain(`#SBATCH ${o}\n`);
   });
 
   it("takes a job directory with braces (a prefix's default log dir), punctuation or non-ASCII letters (adversary 12 D3)", () => {

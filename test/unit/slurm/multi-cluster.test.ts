@@ -69,6 +69,11 @@ describe('jobs on other clusters', () => {
     // Several: Slurm picks, and --parsable says which.
     expect(clusterOption(['--clusters=a,b'])).toBeUndefined();
     expect(clusterOption(['--qos=x', '--exclusive'])).toBeUndefined();
+    // As sbatch reads them (adversary 39 F4): its other name, an abbreviation; not --cluster-constraint.
+    expect(clusterOption(['--cluster=dori'])).toBe('dori');
+    expect(clusterOption(['--cluste', 'dori'])).toBeUndefined();
+    expect(clusterOption(['--clusters-', 'dori'])).toBeUndefined();
+    expect(clusterOption(['--clusters', 'dori', '--cluster-c=x'])).toBe('dori');
   });
 
   it('splits a key and names the other clusters of a registry', () => {
