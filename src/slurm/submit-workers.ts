@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Config } from '../config.js';
-import { formatHms, parseDuration, parseDurationOr } from '../durations.js';
+import { formatHms, MAX_TIME_LIMIT_MS, parseDuration, parseDurationOr } from '../durations.js';
 import { InvalidInputError } from '../errors.js';
 import { positiveInt } from '../fields.js';
 import { ensurePrivateDir } from '../private-dir.js';
@@ -75,6 +75,11 @@ export async function submitDynamicWorkers(
   logger: Logger,
 ): Promise<SubmitWorkersResult> {
   const params = batchParams(request, config);
+  // As submit bounds a pool's time (adversary 39 F5: -t 99999999:00:00 was written as is). Here, not in
+  // batchParams: the manager's allocations add JTM_SLURM_TIME_SLACK and the workers' start to a pool time that
+  // submit bounded already.
+  if (parseDuration(params.time) > MAX_TIME_LIMIT_MS)
+    throw new InvalidInputError(`job time (-t) ${params.time} is longer than the maximum of 365 days`);
   if (request.dry_run) return { output: renderBatchScript(maskSecrets(params)), exitCode: 0 };
   const submitted = await submitAllocation(params, logger);
   return { output: submitted.jobId, exitCode: 0 };

@@ -434,6 +434,15 @@ describe('validation and injection', () => {
     for (const o of allowed) expect(script).toContain(`#SBATCH ${o}\n`);
   });
 
+  it("refuses a wall time over 365 days as submit refuses a pool's (adversary 39 F5)", async () => {
+    const request = { cluster: 'test', pool_name: 'p' };
+    await expect(dryRun({ ...request, job_time: '99999999:00:00' })).rejects.toThrow(
+      /^job time \(-t\) 99999999:00:00 is longer than the maximum of 365 days$/,
+    );
+    await expect(dryRun({ ...request, job_time: '365-00:00:01' })).rejects.toThrow(/maximum of 365 days/);
+    expect(await dryRun({ ...request, job_time: '365-00:00:00' })).toContain('#SBATCH --time=365-00:00:00\n');
+  });
+
   it("takes a job directory with braces (a prefix's default log dir), punctuation or non-ASCII letters (adversary 12 D3)", () => {
     // JTM_PREFIX={jtma} makes the default log dir ~/.jtm/log/prefix-{jtma}: its own check refused it, and the
     // manager failed every queued task of every dynamic pool, blaming "spaces, quotes or '%'".
