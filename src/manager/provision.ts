@@ -650,9 +650,15 @@ async function adoptAllocations(
     active?.set(key, j.state);
   }
   if (found.length > 0) {
+    // The pool is marked unsure before each sbatch: an sbatch that reported a failure (a timeout, a reply not read)
+    // left its message; a manager killed or stopped during its sbatch left none, and the log said a failure had
+    // been reported all the same (adversary 39 F7).
+    const reported = await ctx.redis.hget(ctx.keys.poolSlurmState(pool.name), 'last_error');
     ctx.logger.warn(
-      { pool: pool.name, jobs: found.map(([key]) => key) },
-      "Slurm allocations queued by an sbatch that reported a failure: counted as the pool's",
+      { pool: pool.name, jobs: found.map(([key]) => key), ...(reported ? { sbatchSaid: reported } : {}) },
+      reported
+        ? "Slurm allocations queued by an sbatch that reported a failure: counted as the pool's"
+        : "Slurm allocations queued by an sbatch whose manager stopped (killed or restarted) before it could register them: counted as the pool's",
     );
     // The failure was not one: `jtm pools` said "sbatch failing" until the pool expired (adversary 25 F6).
     await ctx.redis.hdel(

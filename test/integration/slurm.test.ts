@@ -16,6 +16,9 @@ import { deploymentScope } from '../../src/redis/location.js';
 import { submitTasks } from '../../src/tasks/submit-task.js';
 import { runJtm, startJtm, taskIds, waitWorkers } from '../helpers/cli.js';
 import { closeContext, openTestContext } from '../helpers/context.js';
+import { collecting } from '../helpers/log-lines.js';
+import { loadConfig } from '../../src/config.js';
+import { openContext } from '../../src/context.js';
 import { tempDir, testEnv, waitFor } from '../helpers/env.js';
 import { describeIf } from '../helpers/requirements.js';
 import { ensureSlurm } from '../helpers/slurm.js';
@@ -387,7 +390,7 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   });
 
-  it('an allocation that a failed sbatch had queued is found by its comment and counted, not booked twice', async ({
+  it('an allocation an sbatch queued but no manager registered is found by its comment and counted, not booked twice; the log says why it was not registered', async ({
     skip,
   }) => {
     // Adversary 11 L9: a controller stalled 50 s timed out three sbatch calls it had queued all the same: three
@@ -415,13 +418,25 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
       const job = queueOne(managedAllocationComment(deploymentScope(ctx.config)));
       // Another deployment's allocation of a pool of the same name is not taken.
       const foreign = queueOne('jtm-managed:other');
+      // The manager's log, to read what it says of the allocation it adopts.
+      const log = collecting();
+      const manager = await openContext(loadConfig(env), log.logger, 'worker');
       try {
+        // Marked before the sbatch, no failure recorded: as a manager killed during its sbatch leaves the pool.
         await ctx.redis.hset(ctx.keys.poolSlurmState('unsure'), 'unsure', Date.now());
-        const r = await provisionDynamicPools(ctx, Date.now());
+        const r = await provisionDynamicPools(manager, Date.now());
         expect(r.submitted).toBe(0);
         expect([...(await readPoolJobs(ctx, 'unsure')).keys()]).toEqual([job]);
         expect(await ctx.redis.hget(ctx.keys.poolSlurmState('unsure'), 'unsure')).toBe(null);
+        // Before: "queued by an sbatch that reported a failure", though none had (adversary 39 F7).
+        const adopted = log.lines().filter(l => String(l['msg']).startsWith('Slurm allocations queued by'));
+        expect(adopted.map(l => l['msg'])).toEqual([
+          expect.stringMatching(
+            /whose manager stopped \(killed or restarted\) before it could register them/,
+          ),
+        ]);
       } finally {
+        await closeContext(manager);
         execFileSync('scancel', [job, foreign]);
         await runJtm(['kill', '-tid', String(id)], env);
       }
