@@ -804,6 +804,39 @@ describeIf(slurm, 'Slurm pools on a real slurmctld', () => {
     }
   });
 
+  it('two managers, one with SLURM_CONF naming a missing file: dynamic-pool calls run through the healthy one, none fails (adversary 39 F1)', async () => {
+    const healthy = startJtm(['manager', '--sweep-interval', '500ms'], env);
+    const broken = startJtm(['manager', '--sweep-interval', '500ms'], {
+      ...env,
+      SLURM_CONF: join(work, 'missing-slurm.conf'),
+    });
+    try {
+      for (const m of [healthy, broken])
+        await waitFor(() => m.output().includes('manager started'), 'the managers to start', 20_000, 50);
+      // One pool after the other: each submit wakes both managers, and either may take the lock first.
+      for (const pool of ['twomgr1', 'twomgr2', 'twomgr3']) {
+        const id = await submit(['-cmd', 'true', '-p', pool, '-t', '00:01:00']);
+        await waitFor(
+          async () => ['success', 'failed'].includes((await status(id)) ?? ''),
+          `the call of ${pool} to end`,
+          90_000,
+          200,
+        );
+        expect(await status(id)).toBe('success');
+      }
+      // Its sweeps are not held by its client's minute of retries ("ms":90207 before).
+      const sweeps = broken
+        .output()
+        .split('\n')
+        .filter(l => l.includes('"msg":"sweep"'))
+        .map(l => Number((JSON.parse(l) as { ms: number }).ms));
+      expect(sweeps.filter(ms => ms > 10_000)).toEqual([]);
+    } finally {
+      await broken.stop();
+      await healthy.stop();
+    }
+  });
+
   it('a Slurm command whose configuration file is missing ends at its first complaint, not after its minute of retries (adversary 39 F1)', async () => {
     const saved = process.env['SLURM_CONF'];
     process.env['SLURM_CONF'] = join(work, 'no-such-slurm.conf');
