@@ -542,19 +542,40 @@ async function cancelWorkerless(
       await ctx.redis.hset(ctx.keys.poolSlurmJobs(pool), id, JSON.stringify(job));
     } else if (now - job.workerless_since >= WORKERLESS_GRACE_MS) ghosts.push(id);
   }
-  if (ghosts.length === 0) return;
-  try {
-    await scancel(ghosts);
-  } catch (err) {
-    log.warn({ jobs: ghosts, err: toError(err) }, 'could not cancel allocations without a worker');
-    return;
-  }
-  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ghosts);
-  for (const id of ghosts) jobs.delete(id);
-  log.warn(
-    { jobs: ghosts, withoutWorkerS: Math.round(WORKERLESS_GRACE_MS / 1000) },
+  await cancelAndForget(
+    ctx,
+    pool,
+    jobs,
+    ghosts,
+    log,
+    'allocations without a worker',
     'Slurm still runs these allocations, but none of their workers has been alive for a while (their batch step died?): cancelled, and the pool gets another',
   );
+}
+
+/**
+ * Cancels `ids` (scancel) and drops them from the pool's registry and from `jobs`, saying so with `done`; an
+ * scancel that fails leaves them as they are, said with `what`.
+ */
+async function cancelAndForget(
+  ctx: JtmContext,
+  pool: string,
+  jobs: Map<string, PoolSlurmJob>,
+  ids: string[],
+  log: Logger,
+  what: string,
+  done: string,
+): Promise<void> {
+  if (ids.length === 0) return;
+  try {
+    await scancel(ids);
+  } catch (err) {
+    log.warn({ jobs: ids, err: toError(err) }, `could not cancel ${what}`);
+    return;
+  }
+  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ids);
+  for (const id of ids) jobs.delete(id);
+  log.warn({ jobs: ids }, done);
 }
 
 /**
@@ -571,17 +592,13 @@ async function cancelRequeued(
   log: Logger,
 ): Promise<void> {
   const requeued = [...jobs].filter(([, j]) => j.state === 'pending' && j.connected).map(([id]) => id);
-  if (requeued.length === 0) return;
-  try {
-    await scancel(requeued);
-  } catch (err) {
-    log.warn({ jobs: requeued, err: toError(err) }, 'could not cancel requeued allocations');
-    return;
-  }
-  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...requeued);
-  for (const id of requeued) jobs.delete(id);
-  log.warn(
-    { jobs: requeued },
+  await cancelAndForget(
+    ctx,
+    pool,
+    jobs,
+    requeued,
+    log,
+    'requeued allocations',
     'Slurm requeued these allocations (they would wait for their begin time): cancelled, and the pool gets another',
   );
 }

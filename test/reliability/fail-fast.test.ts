@@ -485,29 +485,40 @@ describe('settings that cannot work fail fast', () => {
   });
 });
 
+/** A dashboard and a manager with a metrics port on `env`, and the URLs that need Redis to answer. */
+async function startHttpDaemons(env: Record<string, string>) {
+  const dashboard = startJtm(['dashboard', '--port', '0'], env);
+  const manager = startJtm(['manager', '--metrics-port', '0'], env);
+  const [dash, metrics] = await Promise.all([
+    waitFor(
+      () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
+      'dashboard listening',
+    ),
+    waitFor(
+      () => /"url":"(http:\/\/[^"]+\/metrics)".*metrics listening/.exec(manager.output())?.[1],
+      'metrics listening',
+    ),
+  ]).catch(async (err: unknown) => {
+    await Promise.all([dashboard.stop(), manager.stop()]);
+    throw err;
+  });
+  const urls = [
+    new URL('api/workers', dash),
+    new URL('workers', dash),
+    new URL('metrics', dash),
+    new URL(metrics),
+  ];
+  return { dashboard, manager, urls };
+}
+
 describe('HTTP answers while Redis is down', () => {
   it("the dashboard (pages, API, /metrics) and the manager's /metrics answer 503 within JTM_CONNECT_TIMEOUT, then recover (they hung)", async () => {
     let server = await startPlainRedis();
     const port = server.port;
     try {
       const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, JTM_CONNECT_TIMEOUT: '2s' });
-      const dashboard = startJtm(['dashboard', '--port', '0'], env);
-      const manager = startJtm(['manager', '--metrics-port', '0'], env);
+      const { dashboard, manager, urls } = await startHttpDaemons(env);
       try {
-        const dash = await waitFor(
-          () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
-          'dashboard listening',
-        );
-        const metrics = await waitFor(
-          () => /"url":"(http:\/\/[^"]+\/metrics)".*metrics listening/.exec(manager.output())?.[1],
-          'metrics listening',
-        );
-        const urls = [
-          new URL('api/workers', dash),
-          new URL('workers', dash),
-          new URL('metrics', dash),
-          new URL(metrics),
-        ];
         for (const u of urls) expect((await fetch(u)).status, String(u)).toBe(200);
         await server.stop();
         // Once both have seen it go (a request that reached Redis just before it went waits for its return).
@@ -547,23 +558,8 @@ describe('HTTP answers while Redis is down', () => {
     const server = await startPlainRedis();
     try {
       const env = testEnv({ REDIS_URL: `redis://127.0.0.1:${server.port}`, JTM_CONNECT_TIMEOUT: '2s' });
-      const dashboard = startJtm(['dashboard', '--port', '0'], env);
-      const manager = startJtm(['manager', '--metrics-port', '0'], env);
+      const { dashboard, manager, urls } = await startHttpDaemons(env);
       try {
-        const dash = await waitFor(
-          () => /dashboard listening on (http:\/\/\S+)/.exec(dashboard.output())?.[1],
-          'dashboard listening',
-        );
-        const metrics = await waitFor(
-          () => /"url":"(http:\/\/[^"]+\/metrics)".*metrics listening/.exec(manager.output())?.[1],
-          'metrics listening',
-        );
-        const urls = [
-          new URL('api/workers', dash),
-          new URL('workers', dash),
-          new URL('metrics', dash),
-          new URL(metrics),
-        ];
         for (const u of urls) expect((await fetch(u)).status, String(u)).toBe(200);
         server.child.kill('SIGSTOP');
         try {
