@@ -15,11 +15,14 @@ export const DEFAULT_URL = 'redis://127.0.0.1:6379';
 export function maskUrl(url: string): string {
   const at = url.lastIndexOf('@');
   if (at < 0) {
-    // No `@`: a `user:password` whose `@host` is missing reads as host `user` and port `password`.
-    return url.replace(
-      /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i,
-      (_m, scheme: string, hosts: string) => `${scheme}${hosts.split(',').map(maskHostPart).join(',')}`,
-    );
+    // No `@`: a `user:password` whose `@host` is missing reads as host `user` and port `password`; once a part is
+    // masked, what follows may be more of the password (an unencoded `#`, `?` or `/` in it: adversary 42 H1), so
+    // it goes too. Not `scheme://…` at all: only a redis scheme's letters are kept.
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i.exec(url);
+    if (!m) return `${/^rediss?(?:\+[a-z]+)?:\/?/i.exec(url)?.[0] ?? ''}${url.includes(':') ? '***' : url}`;
+    const hosts = m[2] ?? '';
+    const masked = hosts.split(',').map(maskHostPart).join(',');
+    return `${m[1] ?? ''}${masked}${masked === hosts ? url.slice(m[0].length) : ''}`;
   }
   const slashes = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
   if (slashes !== undefined && slashes.length <= at) {

@@ -45,16 +45,15 @@ export function parseRedisUrl(raw: string, config: Config): ParsedUrl {
   // A query or fragment (`?tls=true`, `?password=…`, `#…`) was ignored: a URL that asked for TLS connected in
   // clear. Nothing there is read, so nothing there is accepted.
   const rest = raw.slice(m[0].length);
-  if (rest !== '') {
-    // Named, not shown: a value there may be a password.
-    const names = rest
-      .slice(1)
-      .split('&')
-      .map(kv => kv.split('=')[0])
-      .join(', ');
+  // A host part that can only be `user:password` (no `@host`) is said as such below, not as options: what
+  // follows its `#` or `?` is more of the password.
+  const passwordAsHost = auth === undefined && hosts.split(',').some(h => maskHostPart(h) !== h);
+  if (rest !== '' && !passwordAsHost) {
+    // Not shown, not even the names: a password with an unencoded `#` or `?` and no `@host` ends up there
+    // (`redis://u:Pw7#Sekr` said "not read (Sekr)": adversary 42 H1), and `?pw:secret` is a name.
     throw new RedisUrlError(
       `${maskUrl(m[0])}${rest[0]}…`,
-      `options in the URL are not read (${names || 'empty'}): TLS is rediss://, its files JTM_REDIS_TLS_CA, _CERT and _KEY, the password user:password@`,
+      `options in the URL (what follows its ${rest[0] === '#' ? '#' : '?'}) are not read: TLS is rediss://, its files JTM_REDIS_TLS_CA, _CERT and _KEY, the password user:password@ (encode @ : / # ? in it as %40 %3A %2F %23 %3F)`,
     );
   }
   const options: RedisOptions = {};

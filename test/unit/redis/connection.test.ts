@@ -58,12 +58,17 @@ describe('Redis URLs', () => {
       'redis://h/0#x',
       'redis://h?',
     ]) {
-      expect(() => parseRedisUrl(url, config)).toThrow(/options in the URL are not read/);
+      expect(() => parseRedisUrl(url, config)).toThrow(
+        /options in the URL \(what follows its [?#]\) are not read/,
+      );
     }
     // Neither the user's password nor a value in the query is shown.
-    expect(() => parseRedisUrl('redis://u:secret@h/?password=other&tls=1', config)).toThrow(
-      /^(?!.*(secret|other)).*redis:\/\/u:\*\*\*@h\/\?….*\(password, tls\)/,
-    );
+    // Nor the names: `?pw:secret` is one (adversary 42 H1).
+    for (const url of ['redis://u:secret@h/?password=other&tls=1', 'redis://h:6379?pw:secret']) {
+      expect(() => parseRedisUrl(url, config), url).toThrow(
+        /^(?!.*(secret|other|\(password|pw:)).*options in the URL/,
+      );
+    }
   });
 
   it('masks and reads a password holding / @ # or a bare % (generated passwords do; they were shown in clear)', () => {
@@ -114,6 +119,15 @@ describe('Redis URLs', () => {
       ['redis://:s3cr3tPW', 'redis://:***', /the text after ":" is not a port/],
       ['redis://jtm:s3cr:3tPW', 'redis://jtm:***', /"jtm:\*\*\*" is not host, host:port/],
       ['redis+cluster://a:1,jtm:s3cr3tPW', 'redis+cluster://a:1,jtm:***', /the text after "jtm:"/],
+      // An unencoded `#`, `?` or `/` in a password without `@host`: the rest was shown as options or a path
+      // (adversary 42 H1: "not read (Sekr)").
+      ['redis://u:s3cr#3tPW', 'redis://u:***', /the text after "u:" is not a port/],
+      ['redis://u:s3cr?3tPW', 'redis://u:***', /the text after "u:" is not a port/],
+      ['redis://u:s3cr/3tPW', 'redis://u:***', /the text after "u:" is not a port/],
+      ['redis+sentinel://u:s3cr?3tPW', 'redis+sentinel://u:***', /the text after "u:" is not a port/],
+      ['redis://u:s3cr#3tPW/0', 'redis://u:***', /the text after "u:" is not a port/],
+      ['redis:u:s3cr3tPW', 'redis:***', /not a redis:\/\//],
+      ['u:s3cr3tPW', '***', /not a redis:\/\//],
     ] as const) {
       expect(maskUrl(url), url).toBe(shown);
       const message = parseError(url);
