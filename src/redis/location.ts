@@ -21,8 +21,12 @@ export function maskUrl(url: string): string {
     const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i.exec(url);
     if (!m) return `${/^rediss?(?:\+[a-z]+)?:\/?/i.exec(url)?.[0] ?? ''}${url.includes(':') ? '***' : url}`;
     const hosts = m[2] ?? '';
-    const masked = hosts.split(',').map(maskHostPart).join(',');
-    return `${m[1] ?? ''}${masked}${masked === hosts ? url.slice(m[0].length) : ''}`;
+    const parts = hosts.split(',');
+    // From the first part that can only be `user:password` on, all of it: an unencoded `,` in the password made
+    // its end read as a second host (adversary 42 H1).
+    const first = parts.findIndex(p => maskHostPart(p) !== p);
+    if (first < 0) return url;
+    return `${m[1] ?? ''}${[...parts.slice(0, first), maskHostPart(parts[first] ?? '')].join(',')}`;
   }
   const slashes = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
   if (slashes !== undefined && slashes.length <= at) {

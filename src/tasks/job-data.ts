@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import { maskUrl } from '../redis/location.js';
 
 export type { JobSource, TaskJobData } from '../store/run-spec.js';
 export { jobDataFromRecord } from '../store/run-spec.js';
@@ -42,7 +43,10 @@ export function taskIdOfText(raw: string): number {
   const text = raw.trim();
   const id = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(id) || id < 1) {
-    throw new InvalidInputError(`invalid task id ${JSON.stringify(raw)}: expected a positive integer`);
+    // A URL given where the id goes (`jtm status redis://u:pw@h`, --redis-url forgotten) is shown masked: its
+    // password was printed (adversary 42 L5).
+    const shown = /@|:\/\//.test(raw) ? maskUrl(raw) : raw;
+    throw new InvalidInputError(`invalid task id ${JSON.stringify(shown)}: expected a positive integer`);
   }
   return id;
 }

@@ -126,6 +126,8 @@ describe('Redis URLs', () => {
       ['redis://u:s3cr/3tPW', 'redis://u:***', /the text after "u:" is not a port/],
       ['redis+sentinel://u:s3cr?3tPW', 'redis+sentinel://u:***', /the text after "u:" is not a port/],
       ['redis://u:s3cr#3tPW/0', 'redis://u:***', /the text after "u:" is not a port/],
+      ['redis://u:s3cr,3tPW', 'redis://u:***', /the text after "u:" is not a port/],
+      ['redis+cluster://a:1,u:s3cr,3tPW', 'redis+cluster://a:1,u:***', /the text after "u:" is not a port/],
       ['redis:u:s3cr3tPW', 'redis:***', /not a redis:\/\//],
       ['u:s3cr3tPW', '***', /not a redis:\/\//],
     ] as const) {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { jobIdOf, taskJobOptions, taskIdOfJob } from '../../../src/tasks/job-data.js';
+import { jobIdOf, taskIdOfText, taskJobOptions, taskIdOfJob } from '../../../src/tasks/job-data.js';
 
 describe('job id codec', () => {
   it('round-trips every task id, and submit uses it', () => {
@@ -30,5 +30,18 @@ describe('job id codec', () => {
     ])
       expect(taskIdOfJob(j), j).toBeUndefined();
     expect(taskIdOfJob(undefined)).toBeUndefined();
+  });
+});
+
+describe('task id text', () => {
+  it('shows a URL given where the id goes with its password masked (adversary 42 L5: --redis-url forgotten)', () => {
+    for (const raw of ['redis://u:s3cr3tPW@h:1', 'rediss://:s3cr3tPW@h', 'u:s3cr3tPW@h']) {
+      expect(() => taskIdOfText(raw), raw).toThrow(
+        /^invalid task id "[^"]*\*\*\*[^"]*": expected a positive integer$/,
+      );
+      expect(() => taskIdOfText(raw), raw).not.toThrow(/s3cr3tPW/);
+    }
+    expect(() => taskIdOfText('12x')).toThrow('invalid task id "12x": expected a positive integer');
+    expect(taskIdOfText(' 07 ')).toBe(7);
   });
 });
