@@ -498,23 +498,17 @@ async function settleHeld(
     if (isLaunchFailureHold(reason)) relaunch.push(id);
     else if (!wasHeld.has(id)) held.push([id, reason]);
   }
-  if (relaunch.length === 0) return held;
-  try {
-    await scancel(relaunch);
-  } catch (err) {
-    log.warn({ jobs: relaunch, err: toError(err) }, 'could not cancel allocations Slurm failed to launch');
-    return held;
-  }
-  await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...relaunch);
-  for (const id of relaunch) {
-    // Counted as an allocation whose workers never started (neverRan: false).
-    gone.set(id, { ...jobs.get(id)!, launch_failed: true });
-    jobs.delete(id);
-  }
-  log.warn(
-    { jobs: relaunch },
+  const cancelled = await cancelAndForget(
+    ctx,
+    pool,
+    jobs,
+    relaunch,
+    log,
+    'allocations Slurm failed to launch',
     'Slurm could not launch these allocations and held them: cancelled and replaced',
   );
+  // Counted as allocations whose workers never started (neverRan: false).
+  for (const [id, job] of cancelled) gone.set(id, { ...job, launch_failed: true });
   return held;
 }
 
@@ -555,7 +549,7 @@ async function cancelWorkerless(
 
 /**
  * Cancels `ids` (scancel) and drops them from the pool's registry and from `jobs`, saying so with `done`; an
- * scancel that fails leaves them as they are, said with `what`.
+ * scancel that fails leaves them as they are, said with `what`. Returns the entries dropped.
  */
 async function cancelAndForget(
   ctx: JtmContext,
@@ -565,17 +559,23 @@ async function cancelAndForget(
   log: Logger,
   what: string,
   done: string,
-): Promise<void> {
-  if (ids.length === 0) return;
+): Promise<Map<string, PoolSlurmJob>> {
+  const dropped = new Map<string, PoolSlurmJob>();
+  if (ids.length === 0) return dropped;
   try {
     await scancel(ids);
   } catch (err) {
     log.warn({ jobs: ids, err: toError(err) }, `could not cancel ${what}`);
-    return;
+    return dropped;
   }
   await ctx.redis.hdel(ctx.keys.poolSlurmJobs(pool), ...ids);
-  for (const id of ids) jobs.delete(id);
+  for (const id of ids) {
+    const job = jobs.get(id);
+    if (job) dropped.set(id, job);
+    jobs.delete(id);
+  }
   log.warn({ jobs: ids }, done);
+  return dropped;
 }
 
 /**
